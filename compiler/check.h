@@ -1,0 +1,66 @@
+/* check.h - shared by the checker's files: check.c (driver, helpers), check_model.c (the model
+ * and its ODE blocks) and check_sections.c (data, loss and train). Not for other stages:
+ * they use model.h. */
+#ifndef DINO_CHECK_H
+#define DINO_CHECK_H
+
+#include "model.h"
+
+typedef enum {
+    SYM_INPUT,      /* the model input                                   */
+    SYM_TENSOR,     /* a statement's target                               */
+    SYM_STATE,      /* an ODE state (inside its block: the current state) */
+    SYM_TIME,       /* an ODE block's time variable (dimension 1)         */
+    SYM_HIDDEN,     /* an ODE block's local, out of scope after the block */
+} SymKind;
+
+typedef struct {
+    const char *name;
+    int dim;
+    SymKind kind;
+    Loc loc;
+} Sym;
+
+typedef struct {
+    Sym *slots;     /* open addressing, name == NULL is empty */
+    int cap, n;
+} SymTab;
+
+typedef struct {
+    Arena *a;
+    Diag *d;
+    Model *m;
+    const CheckOptions *opt;
+    SymTab syms;
+    PtrVec params;      /* Param * in definition order */
+    PtrVec layers;      /* layer calls of the statement being checked, in evaluation order */
+} Checker;
+
+void fold_file(Diag *d, AstFile *f);
+
+Sym *sym_find(SymTab *t, const char *name);
+Sym *sym_add(Checker *c, const char *name, int dim, SymKind kind, Loc loc);
+
+/* The closest of `names` to `name` within two edits, or NULL. */
+const char *closest_name(const char *name, const char *const *names, int n);
+/* ", did you mean 'x'?" or "" */
+const char *did_you_mean(Checker *c, const char *name, const char *const *names, int n);
+
+/* Constant arguments. Each reports its own error (naming `what`) and returns -1. */
+int want_number(Checker *c, const Expr *e, const char *what, double *out);
+int want_int(Checker *c, const Expr *e, const char *what, int64_t lo, int64_t hi, int64_t *out);
+int want_name(Checker *c, const Expr *e, const char *what, const char **out);
+int want_string(Checker *c, const Expr *e, const char *what, const char **out);
+
+void check_model(Checker *c, const Section *s);
+void check_data(Checker *c, const Section *s);
+void check_loss(Checker *c, const Section *s);
+void check_train(Checker *c, const Section *s);
+/* Defaults for whatever the data, loss and train sections left out. */
+void default_data(Checker *c);
+void default_loss(Checker *c, Loc model_loc);
+void default_train(TrainSpec *t);
+/* Rules that relate sections to each other (h1 needs Jacobian data, ...). */
+void check_consistency(Checker *c);
+
+#endif

@@ -1,0 +1,527 @@
+/* check_sections.c - checks the data, loss and train sections and fills in their defaults.
+ *
+ * These sections are lists of settings lines (`batch 32`, `l2 q weight 1.0 relative`) and
+ * data assignments (`dq/dm = npy("J_data.npy")`). Each line is matched against the table of
+ * what its section allows; an unknown word gets the closest known one as a suggestion. */
+#include <math.h>
+#include <string.h>
+
+#include "check.h"
+
+/* Index of `head` in `keys`, or -1 after reporting an unknown setting. */
+static int setting_index(Checker *c, const Stmt *t, const char *section, const char *const *keys, int n) {
+    const char *head = stmt_head(t);
+    if (t->kind == S_SETTING && head)
+        for (int i = 0; i < n; i++)
+            if (strcmp(keys[i], head) == 0) return i;
+    if (t->kind == S_ERROR) return -1;
+    char list[256] = "";
+    for (int i = 0, len = 0; i < n; i++)
+        len += snprintf(list + len, sizeof list - (size_t)len, "%s%s", i ? ", " : "", keys[i]);
+    if (head && t->kind == S_SETTING)
+        diag_error(c->d, t->clauses[0].items[0]->loc, "unknown %s setting '%s'%s; expected one of: %s", section, head,
+                   did_you_mean(c, head, keys, n), list);
+    else
+        diag_error(c->d, t->loc, "expected a %s setting: %s", section, list);
+    return -1;
+}
+
+/* The derivative reference `dq/dm` for the model's output and input? */
+static int is_model_jacobian(Checker *c, const Expr *e) {
+    const Model *m = c->m;
+    return e->kind == E_BINARY && e->op == '/' && e->lhs->kind == E_NAME && e->rhs->kind == E_NAME && m->output &&
+           m->input && e->lhs->str[0] == 'd' && e->rhs->str[0] == 'd' && strcmp(e->lhs->str + 1, m->output) == 0 &&
+           strcmp(e->rhs->str + 1, m->input) == 0;
+}
+
+/* ---------------------------------------------------------------------------- data */
+
+static void check_source(Checker *c, const Expr *v, DataSource *src, int is_jac, int is_test) {
+    if (v->kind != E_CALL || (strcmp(v->str, "npy") != 0 && strcmp(v->str, "idx") != 0)) {
+        diag_error(c->d, v->loc, "expected npy(\"file.npy\") or idx(\"file\")");
+        return;
+    }
+    int idx = v->str[0] == 'i';
+    src->kind = idx ? SRC_IDX : SRC_NPY;
+    src->scale = 1;
+    src->loc = v->loc;
+    int n_pos = 0;
+    for (int i = 0; i < v->n_args; i++) {
+        const Arg *a = &v->args[i];
+        if (!a->name) {
+            if (n_pos++ == 0) want_string(c, a->value, "the file name", &src->file);
+            else diag_error(c->d, a->value->loc, "%s() takes one file name", v->str);
+        } else if (!idx && strcmp(a->name, "layout") == 0) {
+            const char *layout;
+            if (!is_jac) diag_error(c->d, a->name_loc, "layout applies only to Jacobian data");
+            else if (want_name(c, a->value, "layout", &layout) == 0) {
+                if (strcmp(layout, "in_out") == 0) src->in_out = 1;
+                else if (strcmp(layout, "out_in") != 0)
+                    diag_error(c->d, a->value->loc, "layout must be out_in (the default) or in_out, not '%s'", layout);
+            }
+        } else if (idx && strcmp(a->name, "scale") == 0) {
+            if (want_number(c, a->value, "scale", &src->scale) == 0 && !(src->scale != 0 && isfinite(src->scale)))
+                diag_error(c->d, a->value->loc, "scale must be a non-zero number");
+        } else {
+            diag_error(c->d, a->name_loc, "%s() has no argument '%s'%s", v->str, a->name,
+                       idx ? "; it takes scale = x" : "; it takes layout = in_out");
+        }
+    }
+    if (n_pos == 0) diag_error(c->d, v->loc, "%s() needs a file name", v->str);
+    if (idx && is_jac) diag_error(c->d, v->loc, "Jacobian data must be an .npy file");
+    (void)is_test;
+}
+
+static void check_data_assign(Checker *c, const Stmt *t) {
+    const Model *m = c->m;
+    DataSpec *ds = &c->m->data;
+    const Clause *cl = &t->clauses[0];
+    int test = cl->n_items == 2 && cl->items[0]->kind == E_NAME && strcmp(cl->items[0]->str, "test") == 0;
+    if (t->n_clauses != 1 || cl->n_items != 1 + test) {
+        diag_error(c->d, cl->loc, "expected NAME = npy(...), d%s/d%s = npy(...) or test NAME = ...",
+                   m->output ? m->output : "y", m->input ? m->input : "x");
+        return;
+    }
+    const Expr *target = cl->items[test];
+    DataSource *src = NULL;
+    int is_jac = 0;
+    if (target->kind == E_NAME && m->input && strcmp(target->str, m->input) == 0) {
+        src = test ? &ds->test_input : &ds->input;
+    } else if (target->kind == E_NAME && m->output && strcmp(target->str, m->output) == 0) {
+        src = test ? &ds->test_output : &ds->output;
+    } else if (is_model_jacobian(c, target)) {
+        src = test ? &ds->test_jac : &ds->jac;
+        is_jac = 1;
+    } else {
+        if (m->input && m->output)
+            diag_error(c->d, target->loc, "the data block can set %s, %s and d%s/d%s, not this", m->input,
+                       m->output, m->output, m->input);
+        return;
+    }
+    if (src->kind != SRC_NONE) {
+        diag_error(c->d, cl->loc, "this data is already given");
+        diag_note(c->d, src->loc, "first given here");
+        return;
+    }
+    check_source(c, t->value, src, is_jac, test);
+}
+
+static void check_split(Checker *c, const Stmt *t) {
+    DataSpec *ds = &c->m->data;
+    ds->split_loc = t->loc;
+    double v[2] = {-1, -1};
+    for (int i = 0; i < t->n_clauses; i++) {
+        const Clause *cl = &t->clauses[i];
+        int first = i == 0;  /* the head word `split` leads the first clause */
+        const char *which;
+        if (cl->n_items != 2 + first || want_name(c, cl->items[first], "a split part", &which)) {
+            diag_error(c->d, cl->loc, "expected split train N, test M (row counts or fractions)");
+            return;
+        }
+        int k = strcmp(which, "train") == 0 ? 0 : strcmp(which, "test") == 0 ? 1 : -1;
+        if (k < 0) {
+            diag_error(c->d, cl->items[first]->loc, "a split has parts train and test, not '%s'", which);
+            return;
+        }
+        if (v[k] >= 0) {
+            diag_error(c->d, cl->items[first]->loc, "'%s' is given twice", which);
+            return;
+        }
+        if (want_number(c, cl->items[first + 1], which, &v[k])) return;
+        if (!(v[k] >= 0) || (k == 0 && v[k] == 0)) {
+            diag_error(c->d, cl->items[first + 1]->loc, "the %s part must be %s", which, k ? "zero or more" : "positive");
+            return;
+        }
+    }
+    if (v[0] < 0) {
+        diag_error(c->d, t->loc, "a split needs its train part: split train N, test M");
+        return;
+    }
+    int fractions = v[0] <= 1 && v[1] <= 1 && (v[0] < 1 || (v[1] > 0 && v[1] < 1) || v[1] < 0);
+    if (fractions) {
+        if (v[1] < 0) v[1] = 1 - v[0];
+        if (v[0] + v[1] > 1 + 1e-9) {
+            diag_error(c->d, t->loc, "the fractions add up to %g, more than 1", v[0] + v[1]);
+            return;
+        }
+        ds->split = SPLIT_FRACTION;
+    } else {
+        for (int k = 0; k < 2; k++)
+            if (v[k] >= 0 && v[k] != floor(v[k])) {
+                diag_error(c->d, t->loc, "mix of a row count and a fraction; use row counts for both or fractions for both");
+                return;
+            }
+        if (v[0] > 1e12 || v[1] > 1e12) {
+            diag_error(c->d, t->loc, "split row counts are too large");
+            return;
+        }
+        if (v[1] < 0) v[1] = -1; /* the rest */
+        ds->split = SPLIT_COUNT;
+    }
+    ds->train = v[0];
+    ds->test = v[1];
+}
+
+void check_data(Checker *c, const Section *s) {
+    static const char *const keys[] = {"dir", "split"};
+    DataSpec *ds = &c->m->data;
+    ds->split = SPLIT_FRACTION;
+    ds->train = -1;
+    for (int i = 0; i < s->n_body; i++) {
+        const Stmt *t = s->body[i];
+        if (t->kind == S_ASSIGN) {
+            check_data_assign(c, t);
+            continue;
+        }
+        int k = setting_index(c, t, "data", keys, 2);
+        if (k == 0) {
+            if (t->n_clauses != 1 || t->clauses[0].n_items != 2) {
+                diag_error(c->d, t->loc, "expected dir \"folder\"");
+                continue;
+            }
+            if (ds->dir) diag_error(c->d, t->loc, "'dir' is set twice");
+            want_string(c, t->clauses[0].items[1], "the data folder", &ds->dir);
+            ds->dir_loc = t->clauses[0].items[1]->loc;
+        } else if (k == 1) {
+            if (ds->split_loc.line) diag_error(c->d, t->loc, "'split' is set twice");
+            else check_split(c, t);
+        }
+    }
+}
+
+void default_data(Checker *c) {
+    Model *m = c->m;
+    DataSpec *ds = &m->data;
+    if (!m->input || !m->output) return;
+    int has_test = ds->test_input.kind || ds->test_output.kind || ds->test_jac.kind;
+    if (has_test) {
+        if (ds->split_loc.line) {
+            diag_error(c->d, ds->split_loc, "a split and separate test files; use one or the other");
+            return;
+        }
+        const char *missing = !ds->test_input.kind ? m->input : !ds->test_output.kind ? m->output : NULL;
+        Loc at = ds->test_input.kind ? ds->test_input.loc : ds->test_output.kind ? ds->test_output.loc : ds->test_jac.loc;
+        if (missing) {
+            diag_error(c->d, at, "separate test data needs both `test %s = ...` and `test %s = ...`", m->input, m->output);
+            return;
+        }
+        ds->split = SPLIT_TEST_FILES;
+    } else if (!ds->split_loc.line) {
+        ds->split = SPLIT_FRACTION;
+        ds->train = 0.8;
+        ds->test = 0.2;
+    }
+    DataSource *defaults[] = {&ds->input, &ds->output};
+    const char *names[] = {m->input, m->output};
+    for (int i = 0; i < 2; i++)
+        if (!defaults[i]->kind) {
+            *defaults[i] = (DataSource){.kind = SRC_NPY, .scale = 1, .defaulted = 1,
+                                        .file = arena_printf(c->a, "%s_data.npy", names[i])};
+        }
+    int h1 = 0;
+    for (int i = 0; i < m->n_loss; i++) h1 |= m->loss[i].kind == LOSS_H1;
+    if (!ds->jac.kind && h1) ds->jac = (DataSource){.kind = SRC_NPY, .scale = 1, .defaulted = 1, .file = "J_data.npy"};
+}
+
+/* ---------------------------------------------------------------------------- loss */
+
+static int check_weight(Checker *c, const Clause *cl, int *i, LossTerm *term) {
+    if (*i + 1 >= cl->n_items) {
+        diag_error(c->d, cl->items[*i]->loc, "weight needs a value");
+        return -1;
+    }
+    const Expr *v = cl->items[++*i];
+    if (v->kind == E_CALL && strcmp(v->str, "ramp") == 0) {
+        int n_pos = 0, bad = 0;
+        int64_t epochs = 0;
+        double w[2] = {0, 0};
+        for (int a = 0; a < v->n_args; a++) {
+            const Arg *arg = &v->args[a];
+            if (!arg->name && n_pos < 2) bad |= want_number(c, arg->value, "a ramp weight", &w[n_pos++]);
+            else if (arg->name && strcmp(arg->name, "epochs") == 0)
+                bad |= want_int(c, arg->value, "the ramp's epochs", 1, 100000000, &epochs);
+            else {
+                diag_error(c->d, arg->value->loc, "usage: ramp(from, to, epochs = n)");
+                return -1;
+            }
+        }
+        if (bad) return -1;
+        if (n_pos != 2 || epochs == 0) {
+            diag_error(c->d, v->loc, "usage: ramp(from, to, epochs = n)");
+            return -1;
+        }
+        if (w[0] < 0 || w[1] < 0) {
+            diag_error(c->d, v->loc, "loss weights must not be negative");
+            return -1;
+        }
+        term->ramp = 1;
+        term->weight = w[0];
+        term->weight_end = w[1];
+        term->ramp_epochs = (int)epochs;
+        return 0;
+    }
+    if (want_number(c, v, "a loss weight", &term->weight)) return -1;
+    if (term->weight < 0) {
+        diag_error(c->d, v->loc, "loss weights must not be negative");
+        return -1;
+    }
+    return 0;
+}
+
+void check_loss(Checker *c, const Section *s) {
+    static const char *const keys[] = {"l2", "h1", "cross_entropy"};
+    Model *m = c->m;
+    m->loss = arena_alloc(c->a, sizeof(LossTerm) * (size_t)(s->n_body + 1));
+    const LossTerm *seen[3] = {0};
+    for (int i = 0; i < s->n_body; i++) {
+        const Stmt *t = s->body[i];
+        int k = setting_index(c, t, "loss", keys, 3);
+        if (k < 0) continue;
+        const Clause *cl = &t->clauses[0];
+        if (t->n_clauses != 1 || cl->n_items < 2) {
+            diag_error(c->d, t->loc, "expected %s %s [weight W] [relative]", keys[k],
+                       k == 1 ? arena_printf(c->a, "d%s/d%s", m->output ? m->output : "y", m->input ? m->input : "x")
+                              : m->output ? m->output : "y");
+            continue;
+        }
+        LossTerm term = {.kind = k, .weight = 1, .loc = t->loc};
+        const Expr *target = cl->items[1];
+        if (!m->output || !m->input) continue;
+        if (k == LOSS_H1 && !is_model_jacobian(c, target)) {
+            diag_error(c->d, target->loc, "h1 applies to the Jacobian of the output with respect to the input: d%s/d%s",
+                       m->output, m->input);
+            continue;
+        }
+        if (k != LOSS_H1 && (target->kind != E_NAME || strcmp(target->str, m->output) != 0)) {
+            diag_error(c->d, target->loc, "%s applies to the model output '%s'", keys[k], m->output);
+            continue;
+        }
+        int bad = 0;
+        for (int j = 2; j < cl->n_items && !bad; j++) {
+            const Expr *w = cl->items[j];
+            if (w->kind == E_NAME && strcmp(w->str, "weight") == 0) bad = check_weight(c, cl, &j, &term);
+            else if (w->kind == E_NAME && strcmp(w->str, "relative") == 0 && k != LOSS_CROSS_ENTROPY) term.relative = 1;
+            else {
+                diag_error(c->d, w->loc, "expected weight W%s", k != LOSS_CROSS_ENTROPY ? " or relative" : "");
+                bad = 1;
+            }
+        }
+        if (bad) continue;
+        if (seen[k]) {
+            diag_error(c->d, t->loc, "a second %s term", keys[k]);
+            continue;
+        }
+        m->loss[m->n_loss] = term;
+        seen[k] = &m->loss[m->n_loss++];
+    }
+    if (seen[LOSS_CROSS_ENTROPY] && (seen[LOSS_L2] || seen[LOSS_H1]))
+        diag_error(c->d, seen[LOSS_CROSS_ENTROPY]->loc, "cross_entropy trains a classifier on integer labels; it can't be combined with l2 or h1");
+    if (seen[LOSS_CROSS_ENTROPY]) m->classifier = 1;
+    if (m->n_loss == 0 && c->d->n_errors == 0) diag_error(c->d, s->loc, "the loss block has no terms");
+}
+
+void default_loss(Checker *c, Loc model_loc) {
+    Model *m = c->m;
+    m->loss = arena_alloc(c->a, sizeof(LossTerm));
+    m->loss[0] = (LossTerm){.kind = LOSS_L2, .weight = 1, .loc = model_loc};
+    m->n_loss = 1;
+}
+
+/* ---------------------------------------------------------------------------- train */
+
+void default_train(TrainSpec *t) {
+    *t = (TrainSpec){.optimizer = OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
+                     .schedule = SCHED_CONSTANT, .factor = 0.1, .batch = 32, .epochs = 100};
+}
+
+typedef struct {
+    const char *name;
+    size_t offset;
+    double lo, hi;          /* allowed range, inclusive */
+    int lo_open;            /* lo itself not allowed */
+} NumKey;
+
+/* Keyword arguments of a call such as adam(lr = 1e-3) into the fields of `out`. */
+static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n, void *out) {
+    int bad = 0;
+    for (int i = 0; i < call->n_args; i++) {
+        const Arg *a = &call->args[i];
+        const char *name = a->name ? a->name : i == 0 ? keys[0].name : NULL;
+        const NumKey *k = NULL;
+        for (int j = 0; name && j < n; j++)
+            if (strcmp(keys[j].name, name) == 0) k = &keys[j];
+        if (!k) {
+            const char *names[8];
+            for (int j = 0; j < n && j < 8; j++) names[j] = keys[j].name;
+            if (a->name)
+                diag_error(c->d, a->name_loc, "%s() has no argument '%s'%s", call->str, a->name,
+                           did_you_mean(c, a->name, names, n));
+            else
+                diag_error(c->d, a->value->loc, "only the first argument of %s() may be given without its name", call->str);
+            bad = 1;
+            continue;
+        }
+        double v;
+        if (want_number(c, a->value, k->name, &v)) {
+            bad = 1;
+            continue;
+        }
+        if (v < k->lo || v > k->hi || (k->lo_open && v == k->lo)) {
+            diag_error(c->d, a->value->loc, "%s must be %s %g%s, not %g", k->name, k->lo_open ? "greater than" : "at least",
+                       k->lo, isinf(k->hi) ? "" : arena_printf(c->a, " and at most %g", k->hi), v);
+            bad = 1;
+            continue;
+        }
+        *(double *)((char *)out + k->offset) = v;
+    }
+    return bad ? -1 : 0;
+}
+
+#define KEY(field, lo, hi, open) {#field, offsetof(TrainSpec, field), lo, hi, open}
+static const NumKey adam_keys[] = {KEY(lr, 0, INFINITY, 1), KEY(beta1, 0, 0.999999, 0), KEY(beta2, 0, 0.999999999, 0),
+                                   KEY(eps, 0, 1, 1), KEY(decay, 0, INFINITY, 0)};
+static const NumKey sgd_keys[] = {KEY(lr, 0, INFINITY, 1), KEY(momentum, 0, 0.999999, 0)};
+static const NumKey end_keys[] = {KEY(end, 0, INFINITY, 0)};
+static const NumKey step_keys[] = {KEY(factor, 0, INFINITY, 1)};
+#undef KEY
+
+static void check_optimizer(Checker *c, const Expr *v, TrainSpec *t) {
+    const char *name = v->kind == E_CALL || v->kind == E_NAME ? v->str : NULL;
+    int k = -1;
+    for (int i = 0; name && i < OPT_COUNT; i++)
+        if (strcmp(optimizer_names[i], name) == 0) k = i;
+    if (k < 0) {
+        diag_error(c->d, v->loc, "unknown optimizer%s%s%s; optimizers are adam, adamw, sgd", name ? " '" : "",
+                   name ? arena_printf(c->a, "%s'", name) : "", name ? did_you_mean(c, name, optimizer_names, OPT_COUNT) : "");
+        return;
+    }
+    t->optimizer = k;
+    if (k == OPT_ADAMW) t->decay = 1e-2;
+    if (k == OPT_SGD) t->lr = 1e-2;
+    if (v->kind != E_CALL) return;
+    if (k == OPT_SGD) call_numbers(c, v, sgd_keys, 2, t);
+    else call_numbers(c, v, adam_keys, k == OPT_ADAMW ? 5 : 4, t);
+}
+
+static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
+    const char *name = v->kind == E_CALL || v->kind == E_NAME ? v->str : NULL;
+    int k = -1;
+    for (int i = 0; name && i < SCHED_COUNT; i++)
+        if (strcmp(schedule_names[i], name) == 0) k = i;
+    if (k < 0) {
+        diag_error(c->d, v->loc, "unknown schedule%s%s%s; schedules are constant, linear, cosine, step",
+                   name ? " '" : "", name ? arena_printf(c->a, "%s'", name) : "",
+                   name ? did_you_mean(c, name, schedule_names, SCHED_COUNT) : "");
+        return;
+    }
+    t->schedule = k;
+    t->end = 0;
+    if (k == SCHED_STEP) {
+        t->n_at = 2;
+        t->at[0] = 0.5;
+        t->at[1] = 0.75;
+    }
+    if (v->kind != E_CALL) return;
+    if (k == SCHED_CONSTANT) {
+        if (v->n_args) diag_error(c->d, v->loc, "constant takes no arguments");
+    } else if (k != SCHED_STEP) {
+        call_numbers(c, v, end_keys, 1, t);
+    } else {
+        Expr stripped = *v;   /* `at` is a list; the rest are numbers */
+        Arg rest[8];
+        stripped.n_args = 0;
+        stripped.args = rest;
+        for (int i = 0; i < v->n_args; i++) {
+            const Arg *a = &v->args[i];
+            if (!a->name || strcmp(a->name, "at") != 0) {
+                if (stripped.n_args < 8) rest[stripped.n_args++] = *a;
+                continue;
+            }
+            const Expr *l = a->value;
+            if (l->kind != E_LIST || l->n_args < 1 || l->n_args > MAX_STEP_MILESTONES) {
+                diag_error(c->d, l->loc, "at must be a list of 1 to %d fractions of the run, e.g. [0.5, 0.75]",
+                           MAX_STEP_MILESTONES);
+                continue;
+            }
+            t->n_at = l->n_args;
+            for (int j = 0; j < l->n_args; j++) {
+                if (want_number(c, l->args[j].value, "a milestone", &t->at[j])) continue;
+                if (!(t->at[j] > 0 && t->at[j] < 1) || (j && !(t->at[j] > t->at[j - 1])))
+                    diag_error(c->d, l->args[j].value->loc, "milestones are increasing fractions of the run between 0 and 1");
+            }
+        }
+        call_numbers(c, &stripped, step_keys, 1, t);
+    }
+}
+
+void check_train(Checker *c, const Section *s) {
+    static const char *const keys[] = {"optimizer", "schedule", "batch", "epochs", "seed", "precision", "eval"};
+    TrainSpec *t = &c->m->train;
+    const Stmt *seen[7] = {0};
+    for (int i = 0; i < s->n_body; i++) {
+        const Stmt *st = s->body[i];
+        int k = setting_index(c, st, "train", keys, 7);
+        if (k < 0) continue;
+        if (seen[k]) {
+            diag_error(c->d, st->loc, "'%s' is set twice", keys[k]);
+            diag_note(c->d, seen[k]->loc, "first set here");
+            continue;
+        }
+        seen[k] = st;
+        const Clause *cl = &st->clauses[0];
+        int want_items = k == 6 ? 3 : 2;
+        if (st->n_clauses != 1 || cl->n_items != want_items) {
+            static const char *const usage[] = {"optimizer adam(lr = 1e-3)", "schedule cosine(end = 0)", "batch N",
+                                                "epochs N", "seed N", "precision f32", "eval every N"};
+            diag_error(c->d, st->loc, "expected %s", usage[k]);
+            continue;
+        }
+        const Expr *v = cl->items[1];
+        int64_t n;
+        switch (k) {
+        case 0: check_optimizer(c, v, t); break;
+        case 1: check_schedule(c, v, t); break;
+        case 2:
+            if (!want_int(c, v, "batch", 1, 1 << 20, &n)) t->batch = (int)n;
+            break;
+        case 3:
+            if (!want_int(c, v, "epochs", 0, 100000000, &n)) t->epochs = n;
+            break;
+        case 4:
+            if (!want_int(c, v, "seed", 0, (int64_t)1 << 53, &n)) t->seed = (uint64_t)n;
+            break;
+        case 5: {
+            const char *p;
+            if (want_name(c, v, "precision", &p)) break;
+            if (strcmp(p, "f32") == 0 || strcmp(p, "f64") == 0) t->f64 = p[1] == '6';
+            else diag_error(c->d, v->loc, "precision is f32 or f64, not '%s'", p);
+            break;
+        }
+        case 6:
+            if (v->kind != E_NAME || strcmp(v->str, "every") != 0) diag_error(c->d, v->loc, "expected eval every N");
+            else if (!want_int(c, cl->items[2], "eval every", 1, 100000000, &n)) t->eval_every = n;
+            break;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------- across sections */
+
+void check_consistency(Checker *c) {
+    Model *m = c->m;
+    for (int i = 0; i < m->n_loss; i++) {
+        const LossTerm *l = &m->loss[i];
+        if (l->kind == LOSS_H1 && m->data.jac.kind == SRC_NONE)
+            diag_error(c->d, l->loc, "h1 needs Jacobian data: add d%s/d%s = npy(\"J_data.npy\") to the data block",
+                       m->output, m->input);
+    }
+    if (!m->classifier && (m->data.output.kind == SRC_IDX) && !m->data.output.defaulted) {
+        /* IDX label files are integer classes: only a classifier can use them. */
+        for (int i = 0; i < m->n_loss; i++)
+            if (m->loss[i].kind != LOSS_CROSS_ENTROPY) {
+                diag_error(c->d, m->data.output.loc, "IDX output data holds integer labels; train it with cross_entropy %s",
+                           m->output);
+                break;
+            }
+    }
+}

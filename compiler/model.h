@@ -1,0 +1,181 @@
+/* model.h - the checked model: what check_*.c make of the syntax tree.
+ *
+ * Everything later stages need is resolved here: every tensor's dimension, every parameter's
+ * name, shape and place in the one flat parameter buffer, the ODE solvers and PinT partitions,
+ * the data files, the loss terms and the training settings, all with defaults applied.
+ * Model expressions stay in the AST (annotated with dims and parameter indices); the IR
+ * lowering (ir.c) walks them. */
+#ifndef DINO_MODEL_H
+#define DINO_MODEL_H
+
+#include <stdint.h>
+
+#include "ast.h"
+#include "diag.h"
+
+enum { DINO_MAX_DIM = 1 << 24 };   /* largest vector dimension accepted */
+
+typedef struct {
+    const char *name;       /* checkpoint name: "h1.weight", "q.0.bias", "z.f.weight" */
+    int ndim;               /* 1 (bias) or 2 (weight) */
+    int shape[2];           /* [out, in] for weights, [out] for biases */
+    int64_t offset;         /* first element in the flat parameter buffer */
+    int64_t size;
+    int fan_in;             /* for initialisation */
+    Loc loc;                /* the layer call that owns it */
+} Param;
+
+/* What a call in a model expression resolved to; attached to its Expr by the checker. */
+typedef enum {
+    FN_DENSE,       /* dense(x, n, bias = true)                     */
+    FN_MLP,         /* mlp(x, n, width, depth | widths, act, residual) */
+    FN_CONCAT,      /* concat(a, b, ...)                             */
+    FN_PROJECT,     /* project(x, "P.npy")                           */
+    FN_ACT,         /* an element-wise activation                    */
+} CallKind;
+
+typedef struct Call {
+    CallKind kind;
+    int out;                /* output dimension */
+    int bias;               /* dense, mlp: layers have biases */
+    int act;                /* FN_ACT: the activation; FN_MLP: the hidden activation */
+    int depth;              /* mlp: hidden layers */
+    int *widths;            /* mlp: [depth] hidden widths */
+    int residual;           /* mlp: h + act(dense(h)) between equal widths */
+    int first_param;        /* dense, mlp: index of its first Param */
+    const char *file;       /* project: the matrix file, resolved against the spec folder */
+} Call;
+
+/* ---------------------------------------------------------------------------- ODE blocks */
+
+typedef enum { SOLVER_EULER, SOLVER_MIDPOINT, SOLVER_RK4, SOLVER_DOPRI5, SOLVER_COUNT } SolverKind;
+extern const char *const solver_names[SOLVER_COUNT];
+
+typedef struct {
+    SolverKind kind;
+    int steps;              /* fixed-step solvers; dopri5: initial number of steps */
+    double rtol, atol;      /* dopri5 */
+    int max_steps;          /* dopri5 */
+    Loc loc;
+} Solver;
+
+typedef struct {
+    int present;
+    int slices;             /* number of time slices */
+    double *bounds;         /* [slices + 1] slice boundaries, bounds[0] = t0, bounds[slices] = t1 */
+    int iterations;         /* Parareal corrections K */
+    Solver coarse, fine;    /* per slice */
+    int eval_parareal;      /* prediction and evaluation also use Parareal */
+    double tol;             /* stop early when the correction is below tol; 0 = never */
+    Loc loc;
+} Pint;
+
+typedef struct {
+    const Stmt *stmt;       /* the S_ODE statement; body statements are checked in place */
+    const char *state;      /* z */
+    const char *time;       /* t */
+    int dim;                /* dim(z) */
+    double t0, t1;
+    const Stmt *deriv;      /* the dz/dt statement */
+    Solver solver;
+    Pint pint;
+} OdeBlock;
+
+/* ---------------------------------------------------------------------------- data */
+
+typedef enum { SRC_NONE, SRC_NPY, SRC_IDX } SourceKind;
+
+typedef struct {
+    SourceKind kind;
+    const char *file;       /* relative to the data folder */
+    double scale;           /* idx(..., scale = ...); 1 otherwise */
+    int in_out;             /* Jacobian stored [N, dim(in), dim(out)] */
+    int defaulted;          /* not written in the spec */
+    Loc loc;
+} DataSource;
+
+typedef enum { SPLIT_FRACTION, SPLIT_COUNT, SPLIT_TEST_FILES } SplitKind;
+
+typedef struct {
+    const char *dir;        /* as written, relative to the spec file; NULL = --data folder */
+    Loc dir_loc;
+    DataSource input, output, jac;             /* training (or whole) set */
+    DataSource test_input, test_output, test_jac;
+    SplitKind split;
+    double train, test;     /* fractions or row counts */
+    Loc split_loc;
+} DataSpec;
+
+/* ---------------------------------------------------------------------------- loss */
+
+typedef enum { LOSS_L2, LOSS_H1, LOSS_CROSS_ENTROPY } LossKind;
+extern const char *const loss_names[];
+
+typedef struct {
+    LossKind kind;
+    double weight;          /* constant weight, or the ramp's start */
+    int ramp;               /* weight goes linearly from weight to weight_end over ramp_epochs */
+    double weight_end;
+    int ramp_epochs;
+    int relative;
+    Loc loc;
+} LossTerm;
+
+/* ---------------------------------------------------------------------------- train */
+
+typedef enum { OPT_ADAM, OPT_ADAMW, OPT_SGD, OPT_COUNT } OptimizerKind;
+extern const char *const optimizer_names[OPT_COUNT];
+typedef enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_COSINE, SCHED_STEP, SCHED_COUNT } ScheduleKind;
+extern const char *const schedule_names[SCHED_COUNT];
+
+enum { MAX_STEP_MILESTONES = 16 };
+
+typedef struct {
+    OptimizerKind optimizer;
+    double lr, beta1, beta2, eps, decay, momentum;
+    ScheduleKind schedule;
+    double end;             /* linear, cosine: final lr as a fraction of lr */
+    double at[MAX_STEP_MILESTONES];  /* step: fractions of the run where lr is multiplied */
+    int n_at;
+    double factor;          /* step */
+    int batch;
+    int64_t epochs;
+    uint64_t seed;
+    int f64;                /* precision f64 */
+    int64_t eval_every;     /* 0 = only at the end */
+} TrainSpec;
+
+/* ---------------------------------------------------------------------------- the model */
+
+typedef struct {
+    const char *name;
+    const char *path;       /* the spec file */
+    const char *input, *output;
+    int in_dim, out_dim;
+    Loc input_loc, output_loc;
+    Stmt **body;            /* model statements, checked and annotated */
+    int n_body;
+    Param *params;
+    int n_params;
+    int64_t n_weights;      /* total parameter count */
+    OdeBlock *odes;
+    int n_odes;
+    int classifier;         /* trained with cross_entropy on integer labels */
+    DataSpec data;
+    LossTerm *loss;
+    int n_loss;
+    TrainSpec train;
+} Model;
+
+/* Looks up a .npy file's shape for project(x, "P.npy"); returns 0 or -1 with err filled. */
+typedef int (*NpyShapeFn)(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen);
+
+typedef struct {
+    const char *spec_dir;   /* folder of the spec file, for project(...) paths */
+    NpyShapeFn npy_shape;   /* NULL: project() can't be checked */
+} CheckOptions;
+
+/* Checks the whole file. Returns the model, or NULL after reporting errors. */
+Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt);
+
+#endif
