@@ -5,8 +5,11 @@
  * Exit status: 0 success, 1 user error (bad spec, bad flag), 2 internal error. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "emit.h"
 #include "frontend.h"
 #include "npy.h"
 
@@ -22,20 +25,84 @@ static int npy_shape(const char *path, int64_t *shape, int *ndim, char *err, siz
 
 static void usage(FILE *out) {
     fputs("usage: dinoc MODEL.dino [-o OUT] [--target cuda|c] [--emit ast|params|ir|ptx] [--check]\n"
+          "             [--precision f32|f64] [--jacobian auto|forward|reverse]\n"
           "  --check         parse and check the spec only\n"
           "  --emit params   print each parameter's name and shape, in definition order\n"
           "  --emit ast      print the syntax tree\n"
+          "  --emit ir       print the IR of the prediction and training programs\n"
+          "  --target c      write the CPU backend's C source (cuda: the GPU backend)\n"
+          "  --precision P   f32 or f64 for generated code (default: the spec's train precision)\n"
+          "  --jacobian M    auto, forward or reverse mode for the Jacobian (default auto)\n"
           "  -o OUT          write generated source to OUT (default: standard output)\n",
           out);
+}
+
+static const char *precision;
+
+/* Builds the IR programs and writes what was asked: the IR, or C source. */
+static int generate(Frontend *fe, const char *emit, const char *target, const char *out_path, JacMode jac) {
+    char err[1024];
+    Programs pr;
+    if (build_programs(&fe->arena, fe->model, jac, &pr, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (emit) {
+        ir_print(stdout, &pr.predict, "predict");
+        ir_print(stdout, &pr.train, "train");
+        return 0;
+    }
+    if (strcmp(target, "c") != 0) {
+        fprintf(stderr, "dinoc: error: the CUDA target is not implemented yet; use --target c\n");
+        return 1;
+    }
+    FILE *out = stdout;
+    char tmp[4096];
+    if (out_path) {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", out_path, (int)getpid());
+        out = fopen(tmp, "w");
+        if (!out) {
+            fprintf(stderr, "dinoc: error: cannot write '%s': %s\n", out_path, strerror(errno));
+            return 1;
+        }
+    }
+    EmitOptions opt = {.f64 = precision ? strcmp(precision, "f64") == 0 : fe->model->train.f64,
+                       .spec_hash = hash_bytes(fe->src.text, fe->src.len, 1469598103934665603ull)};
+    int rc = emit_c(out, fe->model, &pr, &opt, err, sizeof err);
+    if (out_path) {
+        if (fclose(out) != 0 || rc != 0 || rename(tmp, out_path) != 0) {
+            fprintf(stderr, "dinoc: error: cannot write '%s': %s\n", out_path, rc ? err : strerror(errno));
+            remove(tmp);
+            return 1;
+        }
+    }
+    return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
     const char *spec = NULL, *out_path = NULL, *emit = NULL, *target = "cuda";
     int check_only = 0;
+    JacMode jac = JAC_AUTO;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--check") == 0) check_only = 1;
-        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        else if (strcmp(a, "--jacobian") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "auto") == 0) jac = JAC_AUTO;
+            else if (strcmp(v, "forward") == 0) jac = JAC_FORWARD;
+            else if (strcmp(v, "reverse") == 0) jac = JAC_REVERSE;
+            else {
+                fprintf(stderr, "dinoc: error: --jacobian must be auto, forward or reverse, not '%s'\n", v);
+                return 1;
+            }
+        } else if (strcmp(a, "--precision") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "f32") && strcmp(v, "f64")) {
+                fprintf(stderr, "dinoc: error: --precision must be f32 or f64, not '%s'\n", v);
+                return 1;
+            }
+            precision = v;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--emit") == 0 || strcmp(a, "--target") == 0)) {
@@ -63,8 +130,8 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 1;
     }
-    if (emit && strcmp(emit, "ast") && strcmp(emit, "params")) {
-        fprintf(stderr, "dinoc: error: unknown --emit '%s'; expected ast or params\n", emit);
+    if (emit && strcmp(emit, "ast") && strcmp(emit, "params") && strcmp(emit, "ir")) {
+        fprintf(stderr, "dinoc: error: unknown --emit '%s'; expected ast, params or ir\n", emit);
         return 1;
     }
     if (strcmp(target, "cuda") && strcmp(target, "c")) {
@@ -76,11 +143,7 @@ int main(int argc, char **argv) {
     int rc = frontend_run(&fe, spec, stderr, 0, npy_shape);
     if (rc == 0 && emit && strcmp(emit, "ast") == 0) ast_print(stdout, fe.ast);
     if (rc == 0 && emit && strcmp(emit, "params") == 0) model_print_params(stdout, fe.model);
-    if (rc == 0 && !check_only && !emit) {
-        fprintf(stderr, "dinoc: error: code generation (--target %s) is not implemented yet; use --check or --emit\n", target);
-        rc = 1;
-    }
-    (void)out_path;
+    if (rc == 0 && !check_only && (!emit || strcmp(emit, "ir") == 0)) rc = generate(&fe, emit, target, out_path, jac);
     frontend_free(&fe);
     return rc;
 }

@@ -1,0 +1,127 @@
+/* ir.h - the IR: the per-sample computation as a list of operations on small matrices.
+ *
+ * Every value is a matrix of `rows` x `dim` per sample; the batch dimension is implicit
+ * (the emitters loop or multiply over it). Primal values have one row. Tangents and
+ * cotangents carry one row per direction: forward-mode tangents of the input have dim(in)
+ * rows, reverse-mode cotangents of the output have dim(out) rows. So one small set of
+ * operations expresses the forward pass, both Jacobian modes, the loss and the gradient of
+ * the loss through the Jacobian, and the emitters only need to know how to run each op on
+ * a batch.
+ *
+ * Values are in SSA form: a node is computed once from earlier nodes, and a Program lists
+ * them in an order that is valid to run. Nodes that only have side effects (parameter
+ * gradient accumulation, loss terms) have dim 0. */
+#ifndef DINO_IR_H
+#define DINO_IR_H
+
+#include <stdio.h>
+
+#include "model.h"
+
+/* name, number of node operands (-1: variable), one-line meaning */
+#define DINO_IR_OPS(X)                                                                              \
+    X(INPUT,     0, "the sample's input vector                          [1, in]")                 \
+    X(EYE,       0, "identity seed of a Jacobian                         [n, n]")                  \
+    X(CONST,     0, "a constant value in every entry (ODE time, zeros)   [rows, dim]")             \
+    X(LINEAR,    1, "a W^T (+ b): dense layer, param = W, param2 = b     [r, out]")                \
+    X(LINEAR_T,  1, "a W: back through a dense layer                     [r, in]")                 \
+    X(PROJECT,   1, "a P^T with a fixed matrix P (aux = matrix index)    [r, n]")                  \
+    X(PROJECT_T, 1, "a P                                                 [r, in]")                 \
+    X(ACT,       1, "f(a) element-wise, aux = activation                 [r, d]")                  \
+    X(DACT,      1, "f'(a)                                               [r, d]")                  \
+    X(D2ACT,     1, "f''(a)                                              [r, d]")                  \
+    X(ADD,       2, "a + b                                               [r, d]")                  \
+    X(SUB,       2, "a - b                                               [r, d]")                  \
+    X(MUL,       2, "a * b; b may have 1 row or dim 1 and is broadcast   [r, d]")                  \
+    X(SCALE,     1, "c * a                                               [r, d]")                  \
+    X(ADDC,      1, "a + c                                               [r, d]")                  \
+    X(CONCAT,   -1, "[a | b | ...] along dim                             [r, sum d]")              \
+    X(SLICE,     1, "columns aux .. aux + dim of a                       [r, dim]")                \
+    X(PAD,       1, "a placed at columns aux .. of zeros (SLICE's adjoint) [r, dim]")             \
+    X(SUMROWS,   1, "sum over rows                                       [1, d]")                  \
+    X(SUMDIM,    1, "sum over columns                                    [r, 1]")                  \
+    X(BCAST_ROWS,1, "a [1, d] repeated to rows                           [r, d]")                  \
+    X(BCAST_DIM, 1, "a [r, 1] repeated to dim                            [r, d]")                  \
+    X(DATA,      0, "the batch's training data for a loss, aux = DataKind  [rows, dim]")        \
+    X(LOSS,      2, "loss term aux of (prediction a, data b); value = its seed d loss/d a")     \
+    X(GRAD_W,    2, "grad[param] += sum over batch and rows of a^T b (side effect)")              \
+    X(GRAD_B,    1, "grad[param] += sum over batch and rows of a      (side effect)")
+
+typedef enum {
+#define X(name, arity, doc) IR_##name,
+    DINO_IR_OPS(X)
+#undef X
+    IR_OP_COUNT
+} IrOp;
+
+extern const char *const ir_op_names[IR_OP_COUNT];
+
+/* Data a LOSS node compares against. */
+typedef enum { DATA_OUTPUT, DATA_JACOBIAN, DATA_LABEL } DataKind;
+
+typedef struct IrNode IrNode;
+struct IrNode {
+    IrOp op;
+    int id;                 /* position in the program that created it */
+    int rows, dim;          /* per-sample shape */
+    IrNode **args;
+    int n_args;
+    int param, param2;      /* LINEAR: weight and bias (-1 none); GRAD_W/GRAD_B: target param */
+    int aux;                /* ACT*: activation; SLICE/PAD: column offset; LOSS: loss term; PROJECT: matrix */
+    double c;               /* CONST, SCALE, ADDC */
+    int transposed;         /* LOSS on a Jacobian: prediction is [in, out] (forward mode) */
+    int needs_param;        /* depends on a parameter: has a gradient for training */
+    int needs_input;        /* depends on the input: has a tangent */
+    const char *name;       /* model tensor this computes, for comments; may be NULL */
+};
+
+typedef struct {
+    Arena *arena;
+    const Model *model;
+    PtrVec nodes;           /* IrNode *, in a valid order */
+    IrNode *output;         /* the model output [1, out] */
+    IrNode *jacobian;       /* d output / d input: [out, in], or [in, out] when jac_forward */
+    int jac_forward;
+    int has_project;        /* uses project(): not in the code generator yet */
+    int parareal;           /* ODE blocks with a pint block run Parareal (else the serial fine solve) */
+    PtrVec roots;           /* what the program must compute: outputs and side effects */
+    int n_forward;          /* nodes of the forward pass */
+    IrNode **dact;          /* f'(node) by forward node id, shared by the Jacobian and the gradient */
+} Program;
+
+typedef enum { JAC_AUTO, JAC_FORWARD, JAC_REVERSE } JacMode;
+
+/* ---------------------------------------------------------------------------- building */
+
+IrNode *ir_node(Program *p, IrOp op, int rows, int dim);
+IrNode *ir_unary(Program *p, IrOp op, IrNode *a);     /* same shape as a */
+IrNode *ir_binary(Program *p, IrOp op, IrNode *a, IrNode *b);
+IrNode *ir_linear(Program *p, IrNode *a, int weight, int bias);
+IrNode *ir_linear_t(Program *p, IrNode *a, int weight);
+IrNode *ir_act(Program *p, IrOp op, int act, IrNode *a);
+IrNode *ir_scale(Program *p, IrNode *a, double c);
+IrNode *ir_sum(Program *p, IrNode *a, IrNode *b);     /* a + b where either may be NULL */
+void    ir_root(Program *p, IrNode *n);
+
+/* ---------------------------------------------------------------------------- stages */
+
+/* lower.c: the forward pass of the checked model. */
+void lower_forward(Program *p);
+/* autodiff.c: the Jacobian of the output w.r.t. the input (sets p->jacobian). */
+void build_jacobian(Program *p, JacMode mode);
+/* autodiff.c: loss seeds and the reverse pass accumulating every parameter gradient. */
+void build_gradient(Program *p);
+/* Marks what the roots need; returns the nodes to run, in order. */
+void ir_live(const Program *p, PtrVec *out, Arena *a);
+
+/* The programs an emitter writes: prediction (output and Jacobian) and a training step. */
+typedef struct {
+    Program predict;        /* roots: output, jacobian (when regression) */
+    Program train;          /* roots: loss terms and gradients */
+} Programs;
+/* Returns 0, or -1 with a message in err for a model the code generator can't handle yet. */
+int build_programs(Arena *a, const Model *m, JacMode mode, Programs *out, char *err, size_t errlen);
+
+void ir_print(FILE *out, const Program *p, const char *title);
+
+#endif

@@ -1,0 +1,217 @@
+/* prelude_c.h - the fixed part of every generated CPU source file.
+ *
+ * emit_c.c copies this file verbatim into the generated C, after `#define DINO_REAL float`
+ * (or double), so that the generated file stands alone: the precision, the activations with
+ * their first and second derivatives, and a packed, blocked matrix multiply that all the
+ * layers, Jacobians and gradients reduce to. It is also compiled on its own by the tests.
+ *
+ * Nothing here knows about a particular model. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifndef DINO_REAL
+#define DINO_REAL float
+#endif
+typedef DINO_REAL real;
+
+/* ---------------------------------------------------------------------------- activations */
+/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x), computed in double for accuracy
+ * where it is cheap and rounded to real. */
+
+#define SQRT_2PI_INV 0.39894228040143267794
+#define SQRT_2_INV   0.70710678118654752440
+#define GELU_TANH_C  0.79788456080286535588 /* sqrt(2/pi) */
+
+static inline real act_relu(real x) { return x > 0 ? x : 0; }
+static inline real dact_relu(real x) { return x > 0 ? 1 : 0; }
+static inline real d2act_relu(real x) { (void)x; return 0; }
+
+static inline real act_tanh(real x) { return (real)tanh(x); }
+static inline real dact_tanh(real x) { real y = (real)tanh(x); return 1 - y * y; }
+static inline real d2act_tanh(real x) { real y = (real)tanh(x); return -2 * y * (1 - y * y); }
+
+static inline real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
+static inline real act_sigmoid(real x) { return sigm(x); }
+static inline real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
+static inline real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
+
+static inline real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }
+static inline real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
+static inline real act_gelu(real x) { return x * Phi(x); }
+static inline real dact_gelu(real x) { return Phi(x) + x * phi(x); }
+static inline real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
+
+static inline real act_gelu_tanh(real x) {
+    double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);
+    return (real)(0.5 * x * (1 + tanh(u)));
+}
+static inline real dact_gelu_tanh(real x) {
+    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);
+    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);
+    return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);
+}
+static inline real d2act_gelu_tanh(real x) {
+    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t;
+    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd;
+    return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));
+}
+
+static inline real act_silu(real x) { return x * sigm(x); }
+static inline real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
+static inline real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
+
+/* softplus as PyTorch defines it: x itself above 20 */
+static inline real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
+static inline real dact_softplus(real x) { return x > 20 ? 1 : sigm(x); }
+static inline real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? 0 : s * (1 - s); }
+
+static inline real act_elu(real x) { return x > 0 ? x : (real)expm1(x); }
+static inline real dact_elu(real x) { return x > 0 ? 1 : (real)exp(x); }
+static inline real d2act_elu(real x) { return x > 0 ? 0 : (real)exp(x); }
+
+static inline real act_sin(real x) { return (real)sin(x); }
+static inline real dact_sin(real x) { return (real)cos(x); }
+static inline real d2act_sin(real x) { return (real)-sin(x); }
+
+/* ---------------------------------------------------------------------------- matrix multiply */
+/* C[M,N] = (acc ? C : 0) + op(A)[M,K] op(B)[K,N], row-major with leading dimensions;
+ * op(A)[i][k] = ta ? A[k*lda + i] : A[i*lda + k], likewise op(B). Blocks of A and B are
+ * packed into panels so the micro-kernel streams contiguous memory; the micro-kernel keeps an
+ * MR x NR tile of C in vector registers. */
+
+#define VLEN (64 / (int)sizeof(real))
+typedef real vreal __attribute__((vector_size(64)));
+enum { MR = 8, KC = 256, MC = 128, NC = 2048 };
+#define NR (2 * VLEN)
+
+static void pack_a(int ta, const real *A, long lda, long i0, long mc, long k0, long kc, real *Ap) {
+    /* Ap: [ceil(mc/MR)][kc][MR] */
+    for (long ip = 0; ip < mc; ip += MR) {
+        long mr = mc - ip < MR ? mc - ip : MR;
+        for (long k = 0; k < kc; k++) {
+            for (long i = 0; i < mr; i++)
+                *Ap++ = ta ? A[(k0 + k) * lda + i0 + ip + i] : A[(i0 + ip + i) * lda + k0 + k];
+            for (long i = mr; i < MR; i++) *Ap++ = 0;
+        }
+    }
+}
+
+static void pack_b(int tb, const real *B, long ldb, long k0, long kc, long j0, long nc, real *Bp) {
+    /* Bp: [ceil(nc/NR)][kc][NR] */
+    for (long jp = 0; jp < nc; jp += NR) {
+        long nr = nc - jp < NR ? nc - jp : NR;
+        for (long k = 0; k < kc; k++) {
+            if (!tb && nr == NR) {
+                memcpy(Bp, B + (k0 + k) * ldb + j0 + jp, sizeof(real) * NR);
+                Bp += NR;
+                continue;
+            }
+            for (long j = 0; j < nr; j++) *Bp++ = tb ? B[(j0 + jp + j) * ldb + k0 + k] : B[(k0 + k) * ldb + j0 + jp + j];
+            for (long j = nr; j < NR; j++) *Bp++ = 0;
+        }
+    }
+}
+
+static void micro_kernel(long kc, const real *restrict Ap, const real *restrict Bp, real *restrict C, long ldc,
+                         long mr, long nr, int acc) {
+    vreal c0[MR], c1[MR];
+    for (int i = 0; i < MR; i++) c0[i] = c1[i] = (vreal){0};
+    for (long k = 0; k < kc; k++) {
+        vreal b0, b1;
+        memcpy(&b0, Bp, sizeof b0);
+        memcpy(&b1, Bp + VLEN, sizeof b1);
+        for (int i = 0; i < MR; i++) {
+            real a = Ap[i];
+            c0[i] += a * b0;
+            c1[i] += a * b1;
+        }
+        Ap += MR;
+        Bp += NR;
+    }
+    if (mr == MR && nr == NR) {
+        for (int i = 0; i < MR; i++) {
+            real *c = C + i * ldc;
+            vreal o0, o1;
+            if (acc) {
+                memcpy(&o0, c, sizeof o0);
+                memcpy(&o1, c + VLEN, sizeof o1);
+                c0[i] += o0;
+                c1[i] += o1;
+            }
+            memcpy(c, &c0[i], sizeof o0);
+            memcpy(c + VLEN, &c1[i], sizeof o1);
+        }
+        return;
+    }
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++) {
+            real v = j < VLEN ? c0[i][j] : c1[i][j - VLEN];
+            C[i * ldc + j] = acc ? C[i * ldc + j] + v : v;
+        }
+}
+
+static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, long lda, const real *B, long ldb,
+                        real *C, long ldc, int acc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!acc)
+            for (long i = 0; i < M; i++) memset(C + i * ldc, 0, sizeof(real) * (size_t)N);
+        return;
+    }
+    long ncap = N < NC ? N : NC, mcap = M < MC ? M : MC, kcap = K < KC ? K : KC;
+    size_t nb = sizeof(real) * (size_t)(((ncap + NR - 1) / NR) * NR * kcap), na = sizeof(real) * (size_t)(((mcap + MR - 1) / MR) * MR * kcap);
+    real *Bp = aligned_alloc(64, (nb + 63) / 64 * 64), *Ap = aligned_alloc(64, (na + 63) / 64 * 64);
+    for (long jc = 0; jc < N; jc += NC) {
+        long nc = N - jc < NC ? N - jc : NC;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            int add = acc || pc > 0;
+            pack_b(tb, B, ldb, pc, kc, jc, nc, Bp);
+            for (long ic = 0; ic < M; ic += MC) {
+                long mc = M - ic < MC ? M - ic : MC;
+                pack_a(ta, A, lda, ic, mc, pc, kc, Ap);
+                for (long jr = 0; jr < nc; jr += NR)
+                    for (long ir = 0; ir < mc; ir += MR)
+                        micro_kernel(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
+                                     mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, add);
+            }
+        }
+    }
+    free(Ap);
+    free(Bp);
+}
+
+/* Splits C into row (or, for few rows, column) stripes, one per thread. */
+static void gemm(int ta, int tb, long M, long N, long K, const real *A, long lda, const real *B, long ldb, real *C,
+                 long ldc, int acc) {
+#ifdef _OPENMP
+    int threads = omp_get_max_threads();
+    double flops = 2.0 * M * N * K;
+    if (threads > 1 && flops > 2e6 && !omp_in_parallel()) {
+        int by_rows = M >= 4 * MR * threads || M >= N;
+#pragma omp parallel num_threads(threads)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            long len = by_rows ? M : N, unit = by_rows ? MR : NR;
+            long chunk = ((len + nt - 1) / nt + unit - 1) / unit * unit;
+            long lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
+            if (lo < hi) {
+                if (by_rows)
+                    gemm_serial(ta, tb, hi - lo, N, K, ta ? A + lo : A + lo * lda, lda, B, ldb, C + lo * ldc, ldc, acc);
+                else
+                    gemm_serial(ta, tb, M, hi - lo, K, A, lda, tb ? B + lo * ldb : B + lo, ldb, C + lo, ldc, acc);
+            }
+        }
+        return;
+    }
+#endif
+    gemm_serial(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, acc);
+}
+
+/* Large element-wise loops run on all threads; small ones don't pay for it. */
+#define PAR_MIN 65536
