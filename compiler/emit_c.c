@@ -105,24 +105,6 @@ static void ref(const IrNode *n, char *buf, size_t len) {
     else snprintf(buf, len, "v%d", n->id);
 }
 
-static void emit_elementwise(Emit *e, const IrNode *n, const char *a, const char *expr) {
-    line(e, "#pragma omp parallel for simd if ((long)n * %d > PAR_MIN)", n->rows * n->dim);
-    line(e, "for (long i = 0; i < (long)n * %d; i++) { real x = %s[i]; v%d[i] = %s; }", n->rows * n->dim, a, n->id, expr);
-}
-
-/* Loops over batch b and row r with pointers pa, pb, py to the rows of a, b and the result. */
-static void open_rows(Emit *e, const IrNode *n) {
-    line(e, "#pragma omp parallel for if ((long)n * %d > PAR_MIN)", n->rows * n->dim);
-    line(e, "for (long b = 0; b < n; b++)");
-    line(e, "for (long r = 0; r < %d; r++) {", n->rows);
-    line(e, "    real *py = v%d + (b * %d + r) * %d;", n->id, n->rows, n->dim);
-}
-
-static void row_ptr(Emit *e, const char *var, const char *name, const IrNode *a) {
-    (void)0;
-    line(e, "    const real *%s = %s + (b * %d + %s) * %d;", var, name, a->rows, a->rows > 1 ? "r" : "0", a->dim);
-}
-
 static void emit_loss(Emit *e, const IrNode *n, const char *a) {
     const LossTerm *l = &e->m->loss[n->aux];
     int i = n->aux;
@@ -175,153 +157,98 @@ static void emit_node(Emit *e, const IrNode *n) {
     const IrNode *A = n->n_args > 0 ? n->args[0] : NULL, *B = n->n_args > 1 ? n->args[1] : NULL;
     int R = n->rows, D = n->dim;
 
-    fprintf(e->out, "\n    /* v%d = %s", n->id, ir_op_names[n->op]);
+    fprintf(e->out, "    /* v%d = %s", n->id, ir_op_names[n->op]);
     for (int k = 0; k < n->n_args; k++) fprintf(e->out, " v%d", n->args[k]->id);
     if (n->param >= 0) fprintf(e->out, " %s", param_name(e, n->param));
     if (n->param2 >= 0) fprintf(e->out, " + %s", param_name(e, n->param2));
     if (D) fprintf(e->out, "   (n, %d, %d)", R, D);
     if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) fprintf(e->out, "   %s", n->name);
     fputs(" */\n", e->out);
-    if (has_buffer(n)) line(e, "real *restrict v%d = work + (long)nmax * %ld;", n->id, e->offset[n->id]);
 
     const Param *w = n->param >= 0 ? &e->m->params[n->param] : NULL;
+    long size = (long)R * D;
+    const char *act = n->op == IR_ACT || n->op == IR_DACT || n->op == IR_D2ACT ? activation_names[n->aux] : "";
     switch (n->op) {
     case IR_INPUT:
     case IR_DATA: break;
-    case IR_CONST:
-        line(e, "for (long i = 0; i < (long)n * %d; i++) v%d[i] = %.17g;", R * D, n->id, n->c);
-        break;
-    case IR_EYE:
-        line(e, "memset(v%d, 0, sizeof(real) * (size_t)n * %d);", n->id, R * D);
-        line(e, "for (long b = 0; b < n; b++) for (int i = 0; i < %d; i++) v%d[(b * %d + i) * %d + i] = 1;", R, n->id, R, D);
-        break;
+    case IR_CONST: line(e, "ew_fill((long)n * %ld, %.17g, v%d);", size, n->c, n->id); break;
+    case IR_EYE: line(e, "eye(n, %d, v%d);", R, n->id); break;
     case IR_LINEAR:
         line(e, "gemm(0, 1, (long)n * %d, %d, %d, %s, %d, P + %lld, %d, v%d, %d, 0);", R, D, A->dim, a, A->dim,
              (long long)w->offset, w->shape[1], n->id, D);
-        if (n->param2 >= 0) {
-            line(e, "for (long i = 0; i < (long)n * %d; i++)", R);
-            line(e, "    for (int j = 0; j < %d; j++) v%d[i * %d + j] += P[%lld + j];", D, n->id, D,
-                 (long long)e->m->params[n->param2].offset);
-        }
+        if (n->param2 >= 0)
+            line(e, "bias_add((long)n * %d, %d, P + %lld, v%d);", R, D, (long long)e->m->params[n->param2].offset, n->id);
         break;
     case IR_LINEAR_T:
         line(e, "gemm(0, 0, (long)n * %d, %d, %d, %s, %d, P + %lld, %d, v%d, %d, 0);", R, D, A->dim, a, A->dim,
              (long long)w->offset, w->shape[1], n->id, D);
         break;
     case IR_PROJECT:
-    case IR_PROJECT_T: {
-        /* the fixed matrix is emitted once per file as proj_<index>; see emit_projects */
-        int k = n->aux;
-        if (n->op == IR_PROJECT)
-            line(e, "gemm(0, 1, (long)n * %d, %d, %d, %s, %d, proj_%d, %d, v%d, %d, 0);", R, D, A->dim, a, A->dim, k, A->dim, n->id, D);
-        else
-            line(e, "gemm(0, 0, (long)n * %d, %d, %d, %s, %d, proj_%d, %d, v%d, %d, 0);", R, D, A->dim, a, A->dim, k, D, n->id, D);
-        break;
-    }
-    case IR_ACT:
-    case IR_DACT:
-    case IR_D2ACT: {
-        char expr[64];
-        snprintf(expr, sizeof expr, "%sact_%s(x)", n->op == IR_ACT ? "" : n->op == IR_DACT ? "d" : "d2",
-                 activation_names[n->aux]);
-        emit_elementwise(e, n, a, expr);
-        break;
-    }
-    case IR_ADD:
-    case IR_SUB:
-        line(e, "#pragma omp parallel for simd if ((long)n * %d > PAR_MIN)", R * D);
-        line(e, "for (long i = 0; i < (long)n * %d; i++) v%d[i] = %s[i] %c %s[i];", R * D, n->id, a,
-             n->op == IR_ADD ? '+' : '-', b);
-        break;
-    case IR_SCALE: {
-        char expr[64];
-        snprintf(expr, sizeof expr, "(real)%.17g * x", n->c);
-        emit_elementwise(e, n, a, expr);
-        break;
-    }
-    case IR_ADDC: {
-        char expr[64];
-        snprintf(expr, sizeof expr, "x + (real)%.17g", n->c);
-        emit_elementwise(e, n, a, expr);
-        break;
-    }
+    case IR_PROJECT_T: break; /* rejected by build_programs until the emitter carries the matrix */
+    case IR_ACT: line(e, "ew_act_%s((long)n * %ld, %s, v%d);", act, size, a, n->id); break;
+    case IR_DACT: line(e, "ew_dact_%s((long)n * %ld, %s, v%d);", act, size, a, n->id); break;
+    case IR_D2ACT: line(e, "ew_d2act_%s((long)n * %ld, %s, v%d);", act, size, a, n->id); break;
+    case IR_ADD: line(e, "ew_add((long)n * %ld, %s, %s, v%d);", size, a, b, n->id); break;
+    case IR_SUB: line(e, "ew_sub((long)n * %ld, %s, %s, v%d);", size, a, b, n->id); break;
+    case IR_SCALE: line(e, "ew_scale((long)n * %ld, %.17g, %s, v%d);", size, n->c, a, n->id); break;
+    case IR_ADDC: line(e, "ew_addc((long)n * %ld, %.17g, %s, v%d);", size, n->c, a, n->id); break;
     case IR_MUL:
-        if (A->rows == R && A->dim == D && B->rows == R && B->dim == D) {
-            line(e, "#pragma omp parallel for simd if ((long)n * %d > PAR_MIN)", R * D);
-            line(e, "for (long i = 0; i < (long)n * %d; i++) v%d[i] = %s[i] * %s[i];", R * D, n->id, a, b);
-            break;
-        }
-        open_rows(e, n);
-        row_ptr(e, "pa", a, A);
-        row_ptr(e, "pb", b, B);
-        line(e, "    for (int j = 0; j < %d; j++) py[j] = pa[%s] * pb[%s];", D, A->dim > 1 ? "j" : "0", B->dim > 1 ? "j" : "0");
-        line(e, "}");
+        line(e, "mul_bcast(n, %d, %d, %s, %d, %d, %s, %d, %d, v%d);", R, D, a, A->rows, A->dim, b, B->rows, B->dim, n->id);
         break;
     case IR_CONCAT:
-        open_rows(e, n);
         for (int k = 0, off = 0; k < n->n_args; off += n->args[k]->dim, k++) {
             char name[32];
             ref(n->args[k], name, sizeof name);
-            line(e, "    { const real *pa = %s + (b * %d + %s) * %d; memcpy(py + %d, pa, sizeof(real) * %d); }", name,
-                 n->args[k]->rows, n->args[k]->rows > 1 ? "r" : "0", n->args[k]->dim, off, n->args[k]->dim);
+            line(e, "concat_piece(n, %d, %d, %d, %s, %d, %d, v%d);", R, D, off, name, n->args[k]->rows, n->args[k]->dim, n->id);
         }
-        line(e, "}");
         break;
-    case IR_SLICE:
-        open_rows(e, n);
-        row_ptr(e, "pa", a, A);
-        line(e, "    memcpy(py, pa + %d, sizeof(real) * %d);", n->aux, D);
-        line(e, "}");
-        break;
-    case IR_PAD:
-        open_rows(e, n);
-        row_ptr(e, "pa", a, A);
-        line(e, "    memset(py, 0, sizeof(real) * %d);", D);
-        line(e, "    memcpy(py + %d, pa, sizeof(real) * %d);", n->aux, A->dim);
-        line(e, "}");
-        break;
-    case IR_SUMROWS:
-        line(e, "for (long b = 0; b < n; b++)");
-        line(e, "    for (int j = 0; j < %d; j++) {", D);
-        line(e, "        real s = 0;");
-        line(e, "        for (int r = 0; r < %d; r++) s += %s[(b * %d + r) * %d + j];", A->rows, a, A->rows, D);
-        line(e, "        v%d[b * %d + j] = s;", n->id, D);
-        line(e, "    }");
-        break;
-    case IR_SUMDIM:
-        line(e, "for (long i = 0; i < (long)n * %d; i++) {", R);
-        line(e, "    real s = 0;");
-        line(e, "    for (int j = 0; j < %d; j++) s += %s[i * %d + j];", A->dim, a, A->dim);
-        line(e, "    v%d[i] = s;", n->id);
-        line(e, "}");
-        break;
-    case IR_BCAST_ROWS:
-        open_rows(e, n);
-        row_ptr(e, "pa", a, A);
-        line(e, "    memcpy(py, pa, sizeof(real) * %d);", D);
-        line(e, "}");
-        break;
-    case IR_BCAST_DIM:
-        open_rows(e, n);
-        row_ptr(e, "pa", a, A);
-        line(e, "    for (int j = 0; j < %d; j++) py[j] = pa[0];", D);
-        line(e, "}");
-        break;
+    case IR_SLICE: line(e, "slice_cols((long)n * %d, %d, %d, %d, %s, v%d);", R, A->dim, n->aux, D, a, n->id); break;
+    case IR_PAD: line(e, "pad_cols((long)n * %d, %d, %d, %d, %s, v%d);", R, A->dim, n->aux, D, a, n->id); break;
+    case IR_SUMROWS: line(e, "sum_rows(n, %d, %d, %s, v%d);", A->rows, D, a, n->id); break;
+    case IR_SUMDIM: line(e, "sum_cols((long)n * %d, %d, %s, v%d);", R, A->dim, a, n->id); break;
+    case IR_BCAST_ROWS: line(e, "bcast_rows(n, %d, %d, %s, v%d);", R, D, a, n->id); break;
+    case IR_BCAST_DIM: line(e, "bcast_cols((long)n * %d, %d, %s, v%d);", R, D, a, n->id); break;
     case IR_LOSS: emit_loss(e, n, a); break;
     case IR_GRAD_W:
         /* G[out, in] += a^T b over batch x rows: a (n*R, out), b (n*R, in) */
         line(e, "gemm(1, 0, %d, %d, (long)n * %d, %s, %d, %s, %d, G + %lld, %d, 1);", w->shape[0], w->shape[1],
              A->rows, a, A->dim, b, B->dim, (long long)w->offset, w->shape[1]);
         break;
-    case IR_GRAD_B:
-        line(e, "for (long i = 0; i < (long)n * %d; i++)", A->rows);
-        line(e, "    for (int j = 0; j < %d; j++) G[%lld + j] += %s[i * %d + j];", A->dim, (long long)w->offset, a, A->dim);
-        break;
+    case IR_GRAD_B: line(e, "grad_bias((long)n * %d, %d, %s, G + %lld);", A->rows, A->dim, a, (long long)w->offset); break;
     case IR_OP_COUNT: break;
     }
 }
 
 /* ---------------------------------------------------------------------------- programs */
+
+/* The arguments every part of a program receives. */
+#define PART_PARAMS                                                                                   \
+    "const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,\n"           \
+    "    const real *restrict y, const real *restrict J, const int32_t *restrict label,\n"           \
+    "    const double *restrict w, double *restrict terms, real *restrict work"
+#define PART_ARGS "P, G, n, nmax, x, y, J, label, w, terms, work"
+
+enum { PART_NODES = 48 };   /* nodes per function: keeps each function small for the C compiler */
+
+/* Nodes [from, to) of the live list as one static function. */
+static void emit_part(Emit *e, const char *name, int part, const PtrVec *live, int from, int to) {
+    fprintf(e->out, "\nstatic void %s_part%d(" PART_PARAMS ") {\n", name, part);
+    fputs("    (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;\n", e->out);
+    /* pointers to every buffer this part touches */
+    char *seen = calloc((size_t)e->p->nodes.n, 1);
+    for (int i = from; i < to; i++) {
+        const IrNode *n = live->items[i];
+        for (int k = -1; k < n->n_args; k++) {
+            const IrNode *v = k < 0 ? n : n->args[k];
+            if (!has_buffer(v) || seen[v->id]) continue;
+            seen[v->id] = 1;
+            line(e, "real *restrict v%d = work + (long)nmax * %ld;", v->id, e->offset[v->id]);
+        }
+    }
+    free(seen);
+    for (int i = from; i < to; i++) emit_node(e, live->items[i]);
+    fputs("}\n", e->out);
+}
 
 static void emit_program(Emit *e, const Program *p, int train) {
     Arena tmp = {0};
@@ -332,33 +259,40 @@ static void emit_program(Emit *e, const Program *p, int train) {
     const IrNode *keep[2] = {p->output, p->jacobian};
     assign_buffers(e, &live, keep, p->jacobian ? 2 : 1);
     const char *name = train ? "train" : "predict";
-    fprintf(e->out, "\n/* ---------------------------------------------------------------------------- %s */\n\n", name);
-    fprintf(e->out, "long dino_%s_work(int nmax) { return (long)nmax * %ld; }\n\n", name, e->work);
+    fprintf(e->out, "\n/* ---------------------------------------------------------------------------- %s */\n", name);
+    int parts = 0;
+    for (int i = 0; i < live.n; i += PART_NODES, parts++)
+        emit_part(e, name, parts, &live, i, i + PART_NODES < live.n ? i + PART_NODES : live.n);
+
+    fprintf(e->out, "\nlong dino_%s_work(int nmax) { return (long)nmax * %ld; }\n\n", name, e->work);
     if (train)
         fprintf(e->out, "void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,\n"
                         "                     const real *restrict y, const real *restrict J, const int32_t *restrict label,\n"
                         "                     const double *restrict w, double *restrict terms, real *restrict work) {\n"
-                        "    (void)y; (void)J; (void)label; (void)w; (void)terms;\n"
                         "    memset(G, 0, sizeof(real) * %lld);\n", (long long)e->m->n_weights);
     else
         fprintf(e->out, "void dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,\n"
-                        "                  real *restrict J, real *restrict work) {\n");
-    for (int i = 0; i < live.n; i++) emit_node(e, live.items[i]);
+                        "                  real *restrict J, real *restrict work) {\n"
+                        "    real *G = NULL; const int32_t *label = NULL; const double *w = NULL; double *terms = NULL;\n"
+                        "    real *yout = y, *Jout = J;\n");
+    for (int k = 0; k < parts; k++) fprintf(e->out, "    %s_part%d(" PART_ARGS ");\n", name, k);
     if (!train) {
         char o[32];
         ref(p->output, o, sizeof o);
         int out = e->m->out_dim, in = e->m->in_dim;
         fprintf(e->out, "\n    /* results: y (n, %d)%s */\n", out, p->jacobian ? ", J (n, out, in)" : "");
-        line(e, "memcpy(y, %s, sizeof(real) * (size_t)n * %d);", o, out);
+        if (p->output->op != IR_INPUT) line(e, "const real *%s = work + (long)nmax * %ld;", o, e->offset[p->output->id]);
+        line(e, "memcpy(yout, %s, sizeof(real) * (size_t)n * %d);", o, out);
         if (p->jacobian) {
             char j[32];
             ref(p->jacobian, j, sizeof j);
-            line(e, "if (J) {");
+            line(e, "const real *%s = work + (long)nmax * %ld;", j, e->offset[p->jacobian->id]);
+            line(e, "if (Jout) {");
             if (p->jac_forward)
                 line(e, "    for (long b = 0; b < n; b++) for (int o = 0; o < %d; o++) for (int i = 0; i < %d; i++)\n"
-                        "        J[(b * %d + o) * %d + i] = %s[(b * %d + i) * %d + o];", out, in, out, in, j, in, out);
+                        "        Jout[(b * %d + o) * %d + i] = %s[(b * %d + i) * %d + o];", out, in, out, in, j, in, out);
             else
-                line(e, "    memcpy(J, %s, sizeof(real) * (size_t)n * %d);", j, out * in);
+                line(e, "    memcpy(Jout, %s, sizeof(real) * (size_t)n * %d);", j, out * in);
             line(e, "}");
         }
     }

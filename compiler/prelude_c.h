@@ -215,3 +215,117 @@ static void gemm(int ta, int tb, long M, long N, long K, const real *A, long lda
 
 /* Large element-wise loops run on all threads; small ones don't pay for it. */
 #define PAR_MIN 65536
+
+/* ---------------------------------------------------------------------------- batch kernels */
+/* The IR's element-wise and shape operations over a whole batch. A value of a node is
+ * (n, R, D): n samples of R rows of D columns, row-major. */
+
+#define DINO_ACTIVATIONS(X) X(relu) X(tanh) X(sigmoid) X(gelu) X(gelu_tanh) X(silu) X(softplus) X(elu) X(sin)
+#define DEFINE_ACT_LOOPS(f)                                                                        \
+    static __attribute__((unused)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
+        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
+    }                                                                                              \
+    static __attribute__((unused)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
+        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
+    }                                                                                              \
+    static __attribute__((unused)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
+        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
+    }
+DINO_ACTIVATIONS(DEFINE_ACT_LOOPS)
+
+#define UNUSED static __attribute__((unused))
+
+UNUSED void ew_fill(long N, real c, real *y) { for (long i = 0; i < N; i++) y[i] = c; }
+UNUSED void ew_add(long N, const real *a, const real *b, real *y) {
+#pragma omp parallel for simd if (N > PAR_MIN)
+    for (long i = 0; i < N; i++) y[i] = a[i] + b[i];
+}
+UNUSED void ew_sub(long N, const real *a, const real *b, real *y) {
+#pragma omp parallel for simd if (N > PAR_MIN)
+    for (long i = 0; i < N; i++) y[i] = a[i] - b[i];
+}
+UNUSED void ew_scale(long N, real c, const real *a, real *y) {
+#pragma omp parallel for simd if (N > PAR_MIN)
+    for (long i = 0; i < N; i++) y[i] = c * a[i];
+}
+UNUSED void ew_addc(long N, real c, const real *a, real *y) {
+#pragma omp parallel for simd if (N > PAR_MIN)
+    for (long i = 0; i < N; i++) y[i] = a[i] + c;
+}
+/* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db), where a side with 1 row or 1 column is broadcast */
+UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const real *b, int Rb, int Db, real *y) {
+    if (Ra == R && Da == D && Rb == R && Db == D) {
+#pragma omp parallel for simd if (n * R * D > PAR_MIN)
+        for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];
+        return;
+    }
+#pragma omp parallel for if (n * R * D > PAR_MIN)
+    for (long s = 0; s < n; s++)
+        for (int r = 0; r < R; r++) {
+            const real *pa = a + (s * Ra + (Ra > 1 ? r : 0)) * Da, *pb = b + (s * Rb + (Rb > 1 ? r : 0)) * Db;
+            real *py = y + (s * R + r) * D;
+            if (Da == D && Db == D)
+                for (int j = 0; j < D; j++) py[j] = pa[j] * pb[j];
+            else
+                for (int j = 0; j < D; j++) py[j] = pa[Da > 1 ? j : 0] * pb[Db > 1 ? j : 0];
+        }
+}
+/* y (n, R, R) = identity per sample */
+UNUSED void eye(long n, int R, real *y) {
+    memset(y, 0, sizeof(real) * (size_t)(n * R * R));
+    for (long s = 0; s < n; s++)
+        for (int i = 0; i < R; i++) y[(s * R + i) * R + i] = 1;
+}
+/* y (M, D) += b (D) on every row */
+UNUSED void bias_add(long M, int D, const real *b, real *y) {
+#pragma omp parallel for if (M * D > PAR_MIN)
+    for (long i = 0; i < M; i++)
+        for (int j = 0; j < D; j++) y[i * D + j] += b[j];
+}
+/* g (D) += sum over rows of a (M, D) */
+UNUSED void grad_bias(long M, int D, const real *a, real *g) {
+    for (long i = 0; i < M; i++)
+        for (int j = 0; j < D; j++) g[j] += a[i * D + j];
+}
+/* y (n, 1, D) = sum over the R rows of a (n, R, D) */
+UNUSED void sum_rows(long n, int R, int D, const real *a, real *y) {
+    for (long s = 0; s < n; s++)
+        for (int j = 0; j < D; j++) {
+            real acc = 0;
+            for (int r = 0; r < R; r++) acc += a[(s * R + r) * D + j];
+            y[s * D + j] = acc;
+        }
+}
+/* y (M, 1) = sum over the D columns of a (M, D) */
+UNUSED void sum_cols(long M, int D, const real *a, real *y) {
+    for (long i = 0; i < M; i++) {
+        real acc = 0;
+        for (int j = 0; j < D; j++) acc += a[i * D + j];
+        y[i] = acc;
+    }
+}
+/* y (n, R, D) = a (n, 1, D) repeated over R rows */
+UNUSED void bcast_rows(long n, int R, int D, const real *a, real *y) {
+    for (long s = 0; s < n; s++)
+        for (int r = 0; r < R; r++) memcpy(y + (s * R + r) * D, a + s * D, sizeof(real) * (size_t)D);
+}
+/* y (M, D) = a (M, 1) repeated over D columns */
+UNUSED void bcast_cols(long M, int D, const real *a, real *y) {
+    for (long i = 0; i < M; i++)
+        for (int j = 0; j < D; j++) y[i * D + j] = a[i];
+}
+/* columns off .. off+D of a (M, Da) into y (M, D) */
+UNUSED void slice_cols(long M, int Da, int off, int D, const real *a, real *y) {
+    for (long i = 0; i < M; i++) memcpy(y + i * D, a + i * Da + off, sizeof(real) * (size_t)D);
+}
+/* a (M, Da) into columns off .. of y (M, D), zeros elsewhere */
+UNUSED void pad_cols(long M, int Da, int off, int D, const real *a, real *y) {
+    memset(y, 0, sizeof(real) * (size_t)(M * D));
+    for (long i = 0; i < M; i++) memcpy(y + i * D + off, a + i * Da, sizeof(real) * (size_t)Da);
+}
+/* one piece of a concatenation: a (n, Ra, Da), broadcast over R rows when Ra == 1, into
+ * columns off .. off+Da of y (n, R, D) */
+UNUSED void concat_piece(long n, int R, int D, int off, const real *a, int Ra, int Da, real *y) {
+    for (long s = 0; s < n; s++)
+        for (int r = 0; r < R; r++) memcpy(y + (s * R + r) * D + off, a + (s * Ra + (Ra > 1 ? r : 0)) * Da, sizeof(real) * (size_t)Da);
+}

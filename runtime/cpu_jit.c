@@ -90,7 +90,7 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
     if (!cc || !*cc) cc = "cc";
     const char *flags = getenv("DINO_CFLAGS");
     if (!flags || !*flags) flags = "-O3 -march=native -fopenmp";
-    char dir[4096];
+    char dir[2048];
     if (cache_dir(dir, sizeof dir, err, errlen)) return -1;
     uint64_t h = fnv(source, len, 1469598103934665603ull);
     h = fnv(cc, strlen(cc), h);

@@ -108,6 +108,11 @@ static inline const char *rt_path(RT *t, const char *name) {
   return p;
 }
 
+static inline int rt_file_exists(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0;
+}
+
 static inline int rt_begin(RT *t, int argc, char **argv, const char *name) {
   memset(t, 0, sizeof *t);
   t->verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
@@ -126,11 +131,14 @@ static inline void rt_remove_tree(const char *dir) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
       if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-      char p[1024];
-      snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+      size_t n = strlen(dir) + strlen(e->d_name) + 2;
+      char *p = malloc(n);
+      if (!p) continue;
+      snprintf(p, n, "%s/%s", dir, e->d_name);
       struct stat sb;
       if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rt_remove_tree(p);
       else unlink(p);
+      free(p);
     }
     closedir(d);
   }

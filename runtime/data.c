@@ -1,0 +1,526 @@
+/* data.c - loads the data a model's DataSpec describes: opens every file (npy_load maps an
+ * .npy, idx_load reads an IDX file), checks dtype, shape and row counts against the model,
+ * works out the split, then converts the rows of each part into owned buffers of the
+ * training precision, checking every value (NaN, Inf, overflow into float32, label range)
+ * on the way.
+ *
+ * Ownership: the Dataset buffers are always heap copies, even when a file already has the
+ * training dtype and could be used in place through its mapping. The copy keeps ownership
+ * simple (data_free frees, nothing stays mapped), checks every value once, and costs one
+ * pass over the file at startup. The files are closed before data_load returns.
+ *
+ * Must not print or exit: every problem is one line in err, starting with the file's path. */
+#include "data.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
+#include "idx.h"
+#include "npy.h"
+
+/* ---------------------------------------------------------------------------- sources */
+
+typedef enum {
+  ROLE_INPUT,  /* [N, in] floats (idx: any type, images [N, h, w] flattened) */
+  ROLE_OUTPUT, /* [N, out] regression targets */
+  ROLE_LABELS, /* [N] or [N, 1] integer class labels in [0, out) */
+  ROLE_JAC,    /* [N, out, in], or [N, in, out] with layout = in_out */
+} Role;
+
+/* One opened data file. */
+typedef struct {
+  int present;
+  char *path;           /* dir/file, as every message names it (owned) */
+  Role role;
+  int is_idx;
+  NpyArray npy;         /* the mapping, when an .npy */
+  IdxArray idx;         /* the decoded data, when an IDX file */
+  DType dtype;
+  int ndim;
+  const int64_t *shape; /* (ndim,) */
+  const void *data;     /* (shape[0], ..., shape[ndim-1]) elements of dtype */
+  int64_t rows;         /* shape[0] */
+  int64_t row_len;      /* elements per row: product of shape[1..ndim) */
+  double scale;         /* multiplies every value (idx scale = ...; 1 otherwise) */
+  int in_out;           /* ROLE_JAC stored [N, in, out] */
+} DataFile;
+
+/* The files of one data set: input, output (targets or labels) and, optionally, Jacobian. */
+typedef struct {
+  DataFile x, y, J;
+} FileSet;
+
+typedef struct {
+  const Model *m;
+  const char *dir;
+  int f64;
+  char *err;
+  size_t errlen;
+} Loader;
+
+static char *join_path(const char *dir, const char *file) {
+  int plain = !dir || !dir[0] || file[0] == '/';
+  size_t dl = plain ? 0 : strlen(dir), fl = strlen(file);
+  int slash = !plain && dir[dl - 1] != '/';
+  char *p = malloc(dl + (size_t)slash + fl + 1);
+  if (!p) return NULL;
+  if (dl) memcpy(p, dir, dl);
+  if (slash) p[dl] = '/';
+  memcpy(p + dl + (size_t)slash, file, fl + 1);
+  return p;
+}
+
+/* "[100, 24]" */
+static const char *shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
+  size_t at = (size_t)snprintf(buf, n, "[");
+  for (int k = 0; k < ndim && at < n; k++)
+    at += (size_t)snprintf(buf + at, n - at, "%s%lld", k ? ", " : "", (long long)shape[k]);
+  if (at < n) snprintf(buf + at, n - at, "]");
+  return buf;
+}
+
+static int is_int_dtype(DType dt) { return dt == DT_U8 || dt == DT_I32 || dt == DT_I64; }
+
+/* Checks dtype and shape against the model; sets rows and row_len. */
+static int check_source(Loader *L, DataFile *s) {
+  const Model *m = L->m;
+  char found[160];
+  shape_str(found, sizeof found, s->ndim, s->shape);
+  int64_t row_len = 1; /* saturates: an empty file may declare absurd trailing dimensions */
+  for (int k = 1; k < s->ndim; k++)
+    row_len = s->shape[k] && row_len > INT64_MAX / s->shape[k] ? INT64_MAX : row_len * s->shape[k];
+  int ok = 0;
+  switch (s->role) {
+  case ROLE_INPUT:
+  case ROLE_OUTPUT: {
+    int input = s->role == ROLE_INPUT;
+    int dim = input ? m->in_dim : m->out_dim;
+    const char *what = input ? "input" : "output", *name = input ? m->input : m->output;
+    if (!s->is_idx && !dtype_is_float(s->dtype)) {
+      fio_errf(L->err, L->errlen,
+               "%s: dtype %s where float32 or float64 is expected (data for the %s %s)",
+               s->path, dtype_name(s->dtype), what, name);
+      return -1;
+    }
+    ok = (s->ndim == 2 && s->shape[1] == dim) || (s->ndim == 1 && dim == 1) ||
+         (s->is_idx && s->ndim >= 3 && row_len == dim);
+    if (!ok && s->is_idx && s->ndim >= 3) {
+      fio_errf(L->err, L->errlen,
+               "%s: expected shape [N, %d] or images [N, h, w] with h*w = %d (the %s %s has "
+               "dimension %d), found %s", s->path, dim, dim, what, name, dim, found);
+      return -1;
+    }
+    if (!ok) {
+      fio_errf(L->err, L->errlen, "%s: expected shape [N, %d] (the %s %s has dimension %d), "
+               "found %s", s->path, dim, what, name, dim, found);
+      return -1;
+    }
+    break;
+  }
+  case ROLE_LABELS:
+    if (!is_int_dtype(s->dtype)) {
+      fio_errf(L->err, L->errlen,
+               "%s: dtype %s where an integer dtype (uint8, int32 or int64) is expected (class "
+               "labels for the output %s)", s->path, dtype_name(s->dtype), m->output);
+      return -1;
+    }
+    if (!(s->ndim == 1 || (s->ndim == 2 && s->shape[1] == 1))) {
+      fio_errf(L->err, L->errlen, "%s: expected shape [N] or [N, 1] (one class label per row "
+               "for the output %s), found %s", s->path, m->output, found);
+      return -1;
+    }
+    break;
+  case ROLE_JAC: {
+    if (!dtype_is_float(s->dtype)) {
+      fio_errf(L->err, L->errlen, "%s: dtype %s where float32 or float64 is expected "
+               "(Jacobian data d%s/d%s)", s->path, dtype_name(s->dtype), m->output, m->input);
+      return -1;
+    }
+    int a = s->in_out ? m->in_dim : m->out_dim, b = s->in_out ? m->out_dim : m->in_dim;
+    ok = s->ndim == 3 && s->shape[1] == a && s->shape[2] == b;
+    if (!ok) {
+      int transposed = s->ndim == 3 && s->shape[1] == b && s->shape[2] == a;
+      const char *hint = !transposed ? ""
+                         : s->in_out ? "; the file looks out_in: drop layout = in_out"
+                                     : "; the file looks transposed: add layout = in_out";
+      fio_errf(L->err, L->errlen, "%s: expected shape [N, %d, %d] (d%s/d%s%s: [N, dim(%s), "
+               "dim(%s)]), found %s%s", s->path, a, b, m->output, m->input,
+               s->in_out ? " with layout = in_out" : "", s->in_out ? m->input : m->output,
+               s->in_out ? m->output : m->input, found, hint);
+      return -1;
+    }
+    break;
+  }
+  }
+  s->rows = s->shape[0];
+  s->row_len = row_len;
+  if (s->rows == 0) {
+    fio_errf(L->err, L->errlen, "%s: no rows (shape %s)", s->path, found);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *role_noun(const Model *m, Role r, char *buf, size_t n) {
+  switch (r) {
+  case ROLE_INPUT: snprintf(buf, n, "the input %s", m->input); break;
+  case ROLE_OUTPUT:
+  case ROLE_LABELS: snprintf(buf, n, "the output %s", m->output); break;
+  case ROLE_JAC: snprintf(buf, n, "d%s/d%s", m->output, m->input); break;
+  }
+  return buf;
+}
+
+/* Opens src for role. optional: a missing file is not an error (s->present stays 0). */
+static int open_source(Loader *L, const DataSource *src, Role role, int optional, DataFile *s) {
+  memset(s, 0, sizeof *s);
+  if (src->kind == SRC_NONE || !src->file) {
+    char noun[128];
+    fio_errf(L->err, L->errlen, "%s: no data file for %s", L->m->path ? L->m->path : "spec",
+             role_noun(L->m, role, noun, sizeof noun));
+    return -1;
+  }
+  s->path = join_path(L->dir, src->file);
+  if (!s->path) {
+    fio_errf(L->err, L->errlen, "%s: out of memory", src->file);
+    return -1;
+  }
+  struct stat sb;
+  if (stat(s->path, &sb) != 0 && errno == ENOENT) {
+    if (optional) {
+      free(s->path);
+      s->path = NULL;
+      return 0;
+    }
+    if (src->defaulted) {
+      char noun[128];
+      fio_errf(L->err, L->errlen, "%s: cannot open: %s (the default file for %s; name "
+               "another in the data block or pass --data DIR)", s->path, strerror(ENOENT),
+               role_noun(L->m, role, noun, sizeof noun));
+      return -1;
+    }
+  }
+  s->role = role;
+  s->is_idx = src->kind == SRC_IDX;
+  s->scale = src->scale != 0 ? src->scale : 1.0;
+  s->in_out = src->in_out;
+  if (s->is_idx) {
+    if (idx_load(s->path, &s->idx, L->err, L->errlen)) return -1;
+    s->dtype = s->idx.dtype;
+    s->ndim = s->idx.ndim;
+    s->shape = s->idx.shape;
+    s->data = s->idx.data;
+  } else {
+    if (npy_load(s->path, &s->npy, L->err, L->errlen)) return -1;
+    s->dtype = s->npy.dtype;
+    s->ndim = s->npy.ndim;
+    s->shape = s->npy.shape;
+    s->data = s->npy.data;
+  }
+  s->present = 1;
+  return check_source(L, s);
+}
+
+static void close_source(DataFile *s) {
+  npy_free(&s->npy);
+  idx_free(&s->idx);
+  free(s->path);
+  memset(s, 0, sizeof *s);
+}
+
+static void close_set(FileSet *ss) {
+  close_source(&ss->x);
+  close_source(&ss->y);
+  close_source(&ss->J);
+}
+
+static int same_rows(Loader *L, const DataFile *a, const DataFile *b) {
+  if (!b->present || a->rows == b->rows) return 0;
+  fio_errf(L->err, L->errlen, "%s: row counts differ: %s has %lld rows, %s has %lld", b->path,
+           a->path, (long long)a->rows, b->path, (long long)b->rows);
+  return -1;
+}
+
+/* jac_mode: 0 no Jacobian, 1 required, 2 used when the file exists. */
+static int open_set(Loader *L, const DataSource *x, const DataSource *y, const DataSource *J,
+                    int jac_mode, FileSet *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (open_source(L, x, ROLE_INPUT, 0, &ss->x)) return -1;
+  if (open_source(L, y, L->m->classifier ? ROLE_LABELS : ROLE_OUTPUT, 0, &ss->y)) return -1;
+  if (jac_mode && open_source(L, J, ROLE_JAC, jac_mode == 2, &ss->J)) return -1;
+  if (same_rows(L, &ss->x, &ss->y) || same_rows(L, &ss->x, &ss->J)) return -1;
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------- conversion */
+
+/* Element k of an array of dtype dt, as a double (exact for every supported dtype but
+ * int64 beyond 2^53, which only labels use, and they go through elem_i64). */
+static double elem_f64(const void *p, DType dt, int64_t k) {
+  switch (dt) {
+  case DT_F32: return ((const float *)p)[k];
+  case DT_F64: return ((const double *)p)[k];
+  case DT_I32: return ((const int32_t *)p)[k];
+  case DT_I64: return (double)((const int64_t *)p)[k];
+  case DT_U8: return ((const uint8_t *)p)[k];
+  }
+  return 0;
+}
+
+static int64_t elem_i64(const void *p, DType dt, int64_t k) {
+  switch (dt) {
+  case DT_I32: return ((const int32_t *)p)[k];
+  case DT_I64: return ((const int64_t *)p)[k];
+  case DT_U8: return ((const uint8_t *)p)[k];
+  default: return -1; /* float labels are rejected by check_source */
+  }
+}
+
+/* "row 7, column 3" or "row 7, entry [2, 5]", in the file's own layout. */
+static const char *position(const DataFile *s, int64_t row, int64_t k, char *buf, size_t n) {
+  if (s->ndim <= 1) {
+    snprintf(buf, n, "row %lld", (long long)row);
+  } else if (s->ndim == 2) {
+    snprintf(buf, n, "row %lld, column %lld", (long long)row, (long long)k);
+  } else {
+    int64_t idx[NPY_MAX_DIMS];
+    for (int d = s->ndim - 1; d >= 1; d--) {
+      idx[d] = k % s->shape[d];
+      k /= s->shape[d];
+    }
+    shape_str(buf, n, s->ndim - 1, idx + 1);
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "row %lld, entry %s", (long long)row, buf);
+    snprintf(buf, n, "%s", tmp);
+  }
+  return buf;
+}
+
+/* Converts file rows [r0, r0 + n) of s into dst (n, row_len) of the training precision, times
+ * s->scale, checking every value. A Jacobian stored in_out ([in, out] per row) is transposed
+ * into out_in ([out, in] per row). */
+static int convert_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, void *dst) {
+  int64_t len = s->row_len;
+  int transpose = s->role == ROLE_JAC && s->in_out;
+  int64_t a = transpose ? s->shape[1] : 0, b = transpose ? s->shape[2] : 1; /* file row [a, b] */
+  double *dd = L->f64 ? (double *)dst : NULL; /* (n, len) */
+  float *df = L->f64 ? NULL : (float *)dst;    /* (n, len) */
+  for (int64_t r = 0; r < n; r++) {
+    for (int64_t k = 0; k < len; k++) {
+      double v = elem_f64(s->data, s->dtype, (r0 + r) * len + k);
+      char where[160];
+      if (!isfinite(v)) {
+        fio_errf(L->err, L->errlen, "%s: contains %s at %s", s->path,
+                 isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf",
+                 position(s, r0 + r, k, where, sizeof where));
+        return -1;
+      }
+      double w = v * s->scale;
+      if (!isfinite(w) || (!L->f64 && fabs(w) > FLT_MAX)) {
+        char scaled[64] = "";
+        if (s->scale != 1) snprintf(scaled, sizeof scaled, " times scale %g", s->scale);
+        fio_errf(L->err, L->errlen, "%s: value %g%s at %s does not fit in %s", s->path, v,
+                 scaled, position(s, r0 + r, k, where, sizeof where),
+                 L->f64 ? "float64" : "float32");
+        return -1;
+      }
+      int64_t dk = transpose ? (k % b) * a + k / b : k; /* file [i, o] -> [o, i] */
+      if (dd) dd[r * len + dk] = w;
+      else df[r * len + dk] = (float)w;
+    }
+  }
+  return 0;
+}
+
+static int convert_labels(Loader *L, const DataFile *s, int64_t r0, int64_t n, int32_t *dst) {
+  int classes = L->m->out_dim;
+  for (int64_t r = 0; r < n; r++) {
+    int64_t v = elem_i64(s->data, s->dtype, r0 + r);
+    if (v < 0 || v >= classes) {
+      fio_errf(L->err, L->errlen, "%s: label %lld at row %lld is outside [0, %d) (the output "
+               "%s has %d classes)", s->path, (long long)v, (long long)(r0 + r), classes,
+               L->m->output, classes);
+      return -1;
+    }
+    dst[r] = (int32_t)v;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------- data sets */
+
+static void *alloc_rows(Loader *L, const DataFile *s, int64_t n, int64_t len, size_t es) {
+  if (n <= 0 || len <= 0) return NULL;
+  if ((uint64_t)len > SIZE_MAX / es / (uint64_t)n) {
+    fio_errf(L->err, L->errlen, "%s: %lld rows of %lld values are too many for memory",
+             s->path, (long long)n, (long long)len);
+    return NULL;
+  }
+  size_t bytes = (size_t)n * (size_t)len * es;
+  void *p = malloc(bytes);
+  if (!p)
+    fio_errf(L->err, L->errlen, "%s: out of memory: %lld rows need %zu bytes", s->path,
+             (long long)n, bytes);
+  return p;
+}
+
+/* d = file rows [r0, r0 + n) of ss, converted. */
+static int fill_dataset(Loader *L, const FileSet *ss, int64_t r0, int64_t n, Dataset *d) {
+  const Model *m = L->m;
+  size_t es = L->f64 ? sizeof(double) : sizeof(float);
+  *d = (Dataset){.n = n, .in = m->in_dim, .out = m->out_dim, .f64 = L->f64,
+                 .classifier = m->classifier};
+  if (n == 0) return 0;
+  if (!(d->x = alloc_rows(L, &ss->x, n, m->in_dim, es))) goto fail;
+  if (convert_rows(L, &ss->x, r0, n, d->x)) goto fail;
+  if (m->classifier) {
+    if (!(d->label = alloc_rows(L, &ss->y, n, 1, sizeof(int32_t)))) goto fail;
+    if (convert_labels(L, &ss->y, r0, n, d->label)) goto fail;
+  } else {
+    if (!(d->y = alloc_rows(L, &ss->y, n, m->out_dim, es))) goto fail;
+    if (convert_rows(L, &ss->y, r0, n, d->y)) goto fail;
+  }
+  if (ss->J.present) {
+    if (!(d->J = alloc_rows(L, &ss->J, n, ss->J.row_len, es))) goto fail;
+    if (convert_rows(L, &ss->J, r0, n, d->J)) goto fail;
+  }
+  return 0;
+fail:
+  data_free(d);
+  return -1;
+}
+
+/* Rows of the train and test parts of one file set of N rows, per the spec's split. */
+static int split_rows(Loader *L, const FileSet *ss, int64_t *ntr, int64_t *nte) {
+  const DataSpec *ds = &L->m->data;
+  int64_t N = ss->x.rows;
+  const char *path = ss->x.path;
+  if (ds->split == SPLIT_FRACTION) {
+    *ntr = llround(ds->train * (double)N);
+    *nte = llround(ds->test * (double)N);
+    /* Both halves rounded up (0.5 / 0.5 of an odd N): the test part gives back the row. */
+    if (*ntr + *nte > N && ds->train + ds->test <= 1 + 1e-9) *nte = N - *ntr;
+    if ((ds->train > 0 && *ntr <= 0) || (ds->test > 0 && *nte <= 0)) {
+      int train_empty = ds->train > 0 && *ntr <= 0;
+      fio_errf(L->err, L->errlen, "%s: split train %g, test %g of %lld rows leaves the %s set "
+               "empty; use more rows or a larger fraction%s", path, ds->train, ds->test,
+               (long long)N, train_empty ? "training" : "test",
+               train_empty ? "" : " (or test 0 to train without a test set)");
+      return -1;
+    }
+    if (*ntr + *nte > N) {
+      fio_errf(L->err, L->errlen, "%s: split train %g, test %g needs %lld + %lld rows, found "
+               "%lld", path, ds->train, ds->test, (long long)*ntr, (long long)*nte,
+               (long long)N);
+      return -1;
+    }
+  } else {
+    *ntr = (int64_t)ds->train;
+    if (ds->test < 0) {
+      if (*ntr >= N) {
+        fio_errf(L->err, L->errlen, "%s: split train %lld leaves no test rows: the file has "
+                 "%lld rows (write test 0 to train without a test set)", path,
+                 (long long)*ntr, (long long)N);
+        return -1;
+      }
+      *nte = N - *ntr;
+    } else {
+      *nte = (int64_t)ds->test;
+      if (*ntr > N - *nte) {
+        fio_errf(L->err, L->errlen, "%s: split train %lld, test %lld needs %lld rows, but the "
+                 "file has %lld", path, (long long)*ntr, (long long)*nte,
+                 (long long)(*ntr + *nte), (long long)N);
+        return -1;
+      }
+    }
+    if (*ntr <= 0) {
+      fio_errf(L->err, L->errlen, "%s: split train %lld leaves the training set empty", path,
+               (long long)*ntr);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
+              Dataset *test, char *err, size_t errlen) {
+  memset(train, 0, sizeof *train);
+  memset(test, 0, sizeof *test);
+  Loader L = {.m = m, .dir = dir, .f64 = f64 != 0, .err = err, .errlen = errlen};
+  const DataSpec *ds = &m->data;
+  if (!m->input || !m->output || m->in_dim <= 0 || m->out_dim <= 0) {
+    fio_errf(err, errlen, "%s: the model has no input or output to load data for",
+             m->path ? m->path : "spec");
+    return -1;
+  }
+
+  /* Which Jacobian file the training set uses, and whether it must exist. */
+  DataSource jac = ds->jac;
+  int jac_mode = 0;
+  if (!m->classifier) {
+    if (jac.kind != SRC_NONE) {
+      jac_mode = 1;
+    } else {
+      jac = (DataSource){.kind = SRC_NPY, .file = "J_data.npy", .scale = 1, .defaulted = 1};
+      jac_mode = need_jac ? 1 : 2;
+    }
+  }
+
+  FileSet whole, tset;
+  memset(&whole, 0, sizeof whole);
+  memset(&tset, 0, sizeof tset);
+  int rc = -1;
+  int64_t ntr = 0, nte = 0;
+  if (open_set(&L, &ds->input, &ds->output, &jac, jac_mode, &whole)) goto done;
+  if (ds->split == SPLIT_TEST_FILES) {
+    int test_jac = !m->classifier && ds->test_jac.kind != SRC_NONE;
+    if (open_set(&L, &ds->test_input, &ds->test_output, &ds->test_jac, test_jac, &tset))
+      goto done;
+    ntr = whole.x.rows;
+    nte = tset.x.rows;
+    if (fill_dataset(&L, &whole, 0, ntr, train) || fill_dataset(&L, &tset, 0, nte, test))
+      goto done;
+  } else {
+    if (split_rows(&L, &whole, &ntr, &nte)) goto done;
+    if (fill_dataset(&L, &whole, 0, ntr, train) || fill_dataset(&L, &whole, ntr, nte, test))
+      goto done;
+  }
+  rc = 0;
+done:
+  close_set(&whole);
+  close_set(&tset);
+  if (rc) {
+    data_free(train);
+    data_free(test);
+  }
+  return rc;
+}
+
+/* ---------------------------------------------------------------------------- batches */
+
+void data_gather(const Dataset *d, const int64_t *idx, int n, void *x, void *y, void *J,
+                 int32_t *label) {
+  size_t es = d->f64 ? sizeof(double) : sizeof(float);
+  size_t xrow = (size_t)d->in * es, yrow = (size_t)d->out * es, jrow = xrow * (size_t)d->out;
+  for (int r = 0; r < n; r++) {
+    size_t i = (size_t)idx[r];
+    if (x && d->x) memcpy((char *)x + (size_t)r * xrow, (const char *)d->x + i * xrow, xrow);
+    if (y && d->y) memcpy((char *)y + (size_t)r * yrow, (const char *)d->y + i * yrow, yrow);
+    if (J && d->J) memcpy((char *)J + (size_t)r * jrow, (const char *)d->J + i * jrow, jrow);
+    if (label && d->label) label[r] = d->label[i];
+  }
+}
+
+void data_free(Dataset *d) {
+  free(d->x);
+  free(d->y);
+  free(d->label);
+  free(d->J);
+  memset(d, 0, sizeof *d);
+}

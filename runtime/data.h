@@ -1,0 +1,61 @@
+/* data.h - the training and test data a model's DataSpec describes, loaded, checked,
+ * converted to the training precision and split.
+ *
+ * Files: NumPy .npy (float32/float64 data, integer labels) and MNIST IDX (gzip or plain).
+ * Every message names the file, what was expected and what was found, e.g.
+ *   data/q_data.npy: expected shape [N, 25] (the output q has dimension 25), found [100, 24]
+ * The data arrays stay where they are during training; batches are gathered through an
+ * index array (data_gather), which is what an epoch's shuffle permutes. */
+#ifndef DINO_DATA_H
+#define DINO_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+typedef struct {
+  int64_t n;       /* rows */
+  int in, out;     /* dim(input), dim(output) (the number of classes for a classifier) */
+  int f64;         /* x, y, J are double (1) or float (0) */
+  int classifier;  /* labels instead of regression targets */
+  void *x;         /* [n, in] inputs, scaled (idx scale = ...) */
+  void *y;         /* [n, out] regression targets; NULL for classifiers */
+  int32_t *label;  /* [n] class labels in [0, out) for classifiers; NULL otherwise */
+  void *J;         /* [n, out, in] d output / d input, always out_in (an in_out file is
+                      transposed on load); NULL when there is no Jacobian data */
+} Dataset;         /* buffers are owned (data_free) and NULL when n == 0 */
+
+/* Loads m->data from the folder dir (already resolved by the caller: --data, or the spec's
+ * dir relative to the spec file; NULL or "" = the current folder; DataSource.file is relative
+ * to it unless absolute) in precision f64, split into *train and *test.
+ *
+ * Jacobian data: for a regression model, the spec's dq/dm source must exist and be valid
+ * when the spec names it (or an h1 term made it default to J_data.npy), and so must
+ * J_data.npy when need_jac is 1. Otherwise J_data.npy is used when it exists (so rel_h1 can
+ * be reported) and silently skipped when it does not; a J_data.npy that exists but is
+ * malformed is an error. With separate test files the test set has a Jacobian only when
+ * the spec names `test dq/dm = ...`. Classifiers never load one.
+ *
+ * Splits (contiguous, train rows first, test rows right after):
+ *   SPLIT_FRACTION  train = round(train N), test = round(test N) (trimmed by the rounding
+ *                   excess when the two round past N); an error when a part with a
+ *                   positive fraction gets 0 rows
+ *   SPLIT_COUNT     the counts; test = -1 means the rest, which must not be empty
+ *   SPLIT_TEST_FILES  train = all rows of the data files, test = all rows of the test_* files
+ * test->n == 0 only when the spec asks for it (test 0).
+ *
+ * Returns 0, or -1 with a message in err and *train, *test zeroed. */
+int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
+              Dataset *test, char *err, size_t errlen);
+
+/* Copies rows idx[0..n) of d into contiguous batch buffers: x [n, in], y [n, out],
+ * J [n, out, in], label [n]. Any output may be NULL (and is skipped); so is one whose
+ * source d lacks (y, J or label NULL in d). */
+void data_gather(const Dataset *d, const int64_t *idx, int n, void *x, void *y, void *J,
+                 int32_t *label);
+
+/* Frees the buffers and zeroes *d; safe on a zeroed or already freed Dataset. */
+void data_free(Dataset *d);
+
+#endif

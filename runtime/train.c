@@ -1,0 +1,267 @@
+/* train.c - epochs of shuffled batches, metrics, logs, checkpoints (see train.h).
+ *
+ * One epoch: permute the training row indices with the seeded RNG, then for each batch
+ * (the last one may be partial) gather its rows, run the generated training step (forward,
+ * Jacobian, loss, gradient in one pass), check the loss is finite, and take an optimiser
+ * step at the scheduled learning rate. The data arrays never move; only indices do.
+ *
+ * A NaN or Inf loss stops training at once: the parameters from the start of that epoch
+ * (the last good ones) are written to the checkpoint path if one was given. */
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "init.h"
+
+enum { EVAL_BATCH = 256 };
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "dino-jit: internal error: out of memory (%zu bytes)\n", n);
+        exit(2);
+    }
+    return p;
+}
+
+int trainer_init(Trainer *t, const Model *m, CpuModule *mod, uint64_t spec_hash, char *err, size_t errlen) {
+    memset(t, 0, sizeof *t);
+    t->m = m;
+    t->mod = mod;
+    t->f64 = m->train.f64;
+    t->es = t->f64 ? sizeof(double) : sizeof(float);
+    t->spec_hash = spec_hash;
+    t->P = xmalloc(t->es * (size_t)m->n_weights);
+    t->G = xmalloc(t->es * (size_t)m->n_weights);
+    init_params(m->params, m->n_params, t->P, t->f64, m->train.seed);
+    const TrainSpec *ts = &m->train;
+    OptimConfig cfg = {.kind = ts->optimizer, .lr = ts->lr, .beta1 = ts->beta1, .beta2 = ts->beta2,
+                       .eps = ts->eps, .decay = ts->decay, .momentum = ts->momentum};
+    if (optim_init(&t->opt, &cfg, m->n_weights, t->f64)) {
+        snprintf(err, errlen, "cannot allocate the optimiser state for %lld parameters", (long long)m->n_weights);
+        return -1;
+    }
+    /* the shuffle stream is separate from the initialisation stream of the same seed */
+    rng_seed(&t->rng, ts->seed ^ 0x53485546464c45ull);
+    return 0;
+}
+
+void trainer_free(Trainer *t) {
+    free(t->P);
+    free(t->G);
+    optim_free(&t->opt);
+}
+
+/* ---------------------------------------------------------------------------- prediction */
+
+void predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J) {
+    const Model *m = t->m;
+    int nmax = n < EVAL_BATCH ? (int)(n > 0 ? n : 1) : EVAL_BATCH;
+    void *work = xmalloc(t->es * (size_t)t->mod->predict_work(nmax));
+    for (int64_t i = 0; i < n; i += nmax) {
+        int b = n - i < nmax ? (int)(n - i) : nmax;
+        t->mod->predict(t->P, b, nmax, (const char *)x + t->es * (size_t)(i * m->in_dim), (char *)y + t->es * (size_t)(i * m->out_dim),
+                        J ? (char *)J + t->es * (size_t)(i * m->out_dim * m->in_dim) : NULL, work);
+    }
+    free(work);
+}
+
+static double at(const void *p, int f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
+
+void evaluate(Trainer *t, const Dataset *d, Metrics *out) {
+    const Model *m = t->m;
+    memset(out, 0, sizeof *out);
+    out->rows = d->n;
+    if (d->n == 0) return;
+    int jac = d->J != NULL && !m->classifier;
+    int64_t n = d->n, in = m->in_dim, o = m->out_dim;
+    int chunk = EVAL_BATCH;
+    void *y = xmalloc(t->es * (size_t)(chunk * o)), *J = jac ? xmalloc(t->es * (size_t)(chunk * o * in)) : NULL;
+    double sum_l2 = 0, sum_h1 = 0;
+    int64_t correct = 0;
+    for (int64_t i = 0; i < n; i += chunk) {
+        int b = n - i < chunk ? (int)(n - i) : chunk;
+        predict_rows(t, (const char *)d->x + t->es * (size_t)(i * in), b, y, J);
+        for (int r = 0; r < b; r++) {
+            if (m->classifier) {
+                int best = 0;
+                for (int k = 1; k < o; k++)
+                    if (at(y, t->f64, r * o + k) > at(y, t->f64, r * o + best)) best = k;
+                correct += best == d->label[i + r];
+                continue;
+            }
+            double e2 = 0, q2 = 0;
+            for (int k = 0; k < o; k++) {
+                double q = at(d->y, t->f64, (i + r) * o + k), e = at(y, t->f64, r * o + k) - q;
+                e2 += e * e;
+                q2 += q * q;
+            }
+            sum_l2 += e2 / (q2 > 0 ? q2 : 1e-300);
+            if (jac) {
+                double E2 = 0, J2 = 0;
+                for (int64_t k = 0; k < o * in; k++) {
+                    double jd = at(d->J, t->f64, (i + r) * o * in + k), ev = at(J, t->f64, r * o * in + k) - jd;
+                    E2 += ev * ev;
+                    J2 += jd * jd;
+                }
+                sum_h1 += E2 / (J2 > 0 ? J2 : 1e-300);
+            }
+        }
+    }
+    if (m->classifier) {
+        out->has_acc = 1;
+        out->accuracy = (double)correct / (double)n;
+    } else {
+        out->has_l2 = 1;
+        out->rel_l2 = sqrt(sum_l2 / (double)n);
+        if (jac) {
+            out->has_h1 = 1;
+            out->rel_h1 = sqrt(sum_h1 / (double)n);
+        }
+    }
+    free(y);
+    free(J);
+}
+
+/* ---------------------------------------------------------------------------- logging */
+
+static void format_metrics(const Metrics *mt, char *buf, size_t len) {
+    int n = 0;
+    buf[0] = 0;
+    if (mt->has_l2) n += snprintf(buf + n, len - (size_t)n, "  rel_l2 %.4e", mt->rel_l2);
+    if (mt->has_h1) n += snprintf(buf + n, len - (size_t)n, "  rel_h1 %.4e", mt->rel_h1);
+    if (mt->has_acc) snprintf(buf + n, len - (size_t)n, "  accuracy %.2f %%", 100 * mt->accuracy);
+}
+
+static FILE *open_log(const Model *m, const char *path, int resumed) {
+    FILE *f = fopen(path, resumed ? "a" : "w");
+    if (!f) return NULL;
+    if (!resumed || ftell(f) == 0)
+        fprintf(f, "epoch,step,seconds,lr,train_loss%s\n",
+                m->classifier ? ",accuracy" : ",rel_l2,rel_h1");
+    return f;
+}
+
+static void log_row(FILE *f, const Model *m, int64_t epoch, int64_t step, double secs, double lr, double loss,
+                    const Metrics *mt) {
+    fprintf(f, "%lld,%lld,%.3f,%.6g,%.9g", (long long)epoch, (long long)step, secs, lr, loss);
+    if (m->classifier) {
+        if (mt && mt->has_acc) fprintf(f, ",%.6f", mt->accuracy);
+        else fputs(",", f);
+    } else {
+        if (mt && mt->has_l2) fprintf(f, ",%.9g", mt->rel_l2);
+        else fputs(",", f);
+        if (mt && mt->has_h1) fprintf(f, ",%.9g", mt->rel_h1);
+        else fputs(",", f);
+    }
+    fputc('\n', f);
+    fflush(f);
+}
+
+static int save(Trainer *t, const char *path, const void *P) {
+    char err[1024];
+    if (checkpoint_save(path, t->m, P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err)) {
+        fprintf(stderr, "dino-jit: error: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- training */
+
+int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o) {
+    const Model *m = t->m;
+    const TrainSpec *ts = &m->train;
+    int64_t N = train_set->n, epochs = ts->epochs;
+    if (t->state.epoch >= epochs) return 0;
+    if (N == 0) {
+        fprintf(stderr, "dino-jit: error: the training split is empty\n");
+        return 1;
+    }
+    int B = ts->batch < N ? ts->batch : (int)N;
+    int64_t steps_per_epoch = (N + B - 1) / B, total_steps = epochs * steps_per_epoch;
+    size_t es = t->es;
+    int64_t in = m->in_dim, out = m->out_dim;
+    int jac = train_set->J != NULL;
+
+    void *x = xmalloc(es * (size_t)(B * in)), *y = m->classifier ? NULL : xmalloc(es * (size_t)(B * out));
+    void *J = jac ? xmalloc(es * (size_t)(B * out * in)) : NULL;
+    int32_t *label = m->classifier ? xmalloc(sizeof(int32_t) * (size_t)B) : NULL;
+    void *work = xmalloc(es * (size_t)t->mod->train_work(B));
+    void *good = xmalloc(es * (size_t)m->n_weights);
+    int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)N);
+    FILE *log = NULL;
+    if (o->log && !(log = open_log(m, o->log, t->state.epoch > 0))) {
+        fprintf(stderr, "dino-jit: error: cannot write the log '%s'\n", o->log);
+        return 1;
+    }
+
+    int rc = 0;
+    double t_start = now(), last_live = 0;
+    for (int64_t epoch = t->state.epoch; epoch < epochs && rc == 0; epoch++) {
+        double w[16], terms[16], epoch_loss = 0, lr = ts->lr, t_epoch = now();
+        for (int i = 0; i < m->n_loss; i++) w[i] = loss_weight(&m->loss[i], epoch);
+        memcpy(good, t->P, es * (size_t)m->n_weights);
+        for (int64_t i = 0; i < N; i++) idx[i] = i;
+        rng_permute(&t->rng, idx, N);
+        for (int64_t s = 0; s < steps_per_epoch; s++) {
+            int64_t first = s * B;
+            int n = N - first < B ? (int)(N - first) : B;
+            data_gather(train_set, idx + first, n, x, y, J, label);
+            lr = schedule_lr(ts, ts->lr, t->state.step, total_steps);
+            t->mod->train_step(t->P, t->G, n, B, x, y, J, label, w, terms, work);
+            double loss = 0;
+            for (int i = 0; i < m->n_loss; i++) loss += w[i] * terms[i];
+            if (!isfinite(loss)) {
+                fprintf(stderr, "dino-jit: error: the loss is %s at epoch %lld, step %lld (batch %lld of the epoch); stopping\n",
+                        isnan(loss) ? "NaN" : "infinite", (long long)epoch + 1, (long long)t->state.step + 1, (long long)s + 1);
+                if (o->save) {
+                    TrainState keep = t->state;
+                    t->state.step -= s;   /* the state at the start of the epoch */
+                    if (save(t, o->save, good) == 0)
+                        fprintf(stderr, "dino-jit: the last good parameters (from the start of epoch %lld) are in %s\n",
+                                (long long)epoch + 1, o->save);
+                    t->state = keep;
+                }
+                rc = 1;
+                break;
+            }
+            optim_step(&t->opt, t->P, t->G, lr);
+            t->state.step++;
+            epoch_loss += loss * n;
+            if (o->live && now() - last_live > 0.2) {
+                last_live = now();
+                fprintf(stderr, "\r  epoch %lld/%lld  batch %lld/%lld  loss %.4e   ", (long long)epoch + 1,
+                        (long long)epochs, (long long)s + 1, (long long)steps_per_epoch, loss);
+            }
+        }
+        if (rc) break;
+        epoch_loss /= (double)N;
+        t->state.epoch = epoch + 1;
+        rng_save(&t->rng, t->state.rng);
+        int last = epoch + 1 == epochs, eval_now = last || (ts->eval_every > 0 && (epoch + 1) % ts->eval_every == 0);
+        Metrics mt = {0};
+        if (eval_now && test_set->n > 0) evaluate(t, test_set, &mt);
+        char mbuf[128];
+        format_metrics(&mt, mbuf, sizeof mbuf);
+        double secs = now() - t_start;
+        if (o->live) fputs("\r\033[K", stderr);
+        if (!o->quiet || last)
+            fprintf(stderr, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s\n", (long long)epoch + 1, (long long)epochs,
+                    epoch_loss, lr, now() - t_epoch, mbuf);
+        if (log) log_row(log, m, epoch + 1, t->state.step, secs, lr, epoch_loss, eval_now && test_set->n ? &mt : NULL);
+        if (o->save && eval_now && save(t, o->save, t->P)) rc = 1;
+    }
+    if (log) fclose(log);
+    free(x), free(y), free(J), free(label), free(work), free(good), free(idx);
+    return rc;
+}
