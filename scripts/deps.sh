@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building and testing dino needs on a fresh Debian/Ubuntu machine, when it is
+# missing: a C compiler, CMake, flex, bison, zlib; python3 for the hostile-input tests; clang
+# for the parser fuzzer. Does nothing when everything is already there.
+set -euo pipefail
+
+need=()
+command -v cc     >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v make   >/dev/null 2>&1 || need+=(make)
+command -v cmake  >/dev/null 2>&1 || need+=(cmake)
+command -v flex   >/dev/null 2>&1 || need+=(flex)
+command -v bison  >/dev/null 2>&1 || need+=(bison)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+if [ "${DINO_WITH_CLANG:-1}" = 1 ]; then
+    command -v clang >/dev/null 2>&1 || need+=(clang)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "dino: please install: ${need[*]}" >&2
+    exit 1
+fi
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+echo "dino: installing ${need[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
