@@ -155,6 +155,20 @@ static void micro_kernel(long kc, const real *restrict Ap, const real *restrict 
         }
 }
 
+/* Packing buffers, one pair per thread, kept between calls (a fresh large malloc per call
+ * would fault in new pages every time). */
+static _Thread_local real *scratch_a, *scratch_b;
+static _Thread_local size_t scratch_a_len, scratch_b_len;
+
+static real *scratch(real **buf, size_t *len, size_t n) {
+    if (*len < n) {
+        free(*buf);
+        *buf = aligned_alloc(64, (n * sizeof(real) + 63) / 64 * 64);
+        *len = n;
+    }
+    return *buf;
+}
+
 static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, long lda, const real *B, long ldb,
                         real *C, long ldc, int acc) {
     if (M <= 0 || N <= 0) return;
@@ -164,8 +178,8 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
         return;
     }
     long ncap = N < NC ? N : NC, mcap = M < MC ? M : MC, kcap = K < KC ? K : KC;
-    size_t nb = sizeof(real) * (size_t)(((ncap + NR - 1) / NR) * NR * kcap), na = sizeof(real) * (size_t)(((mcap + MR - 1) / MR) * MR * kcap);
-    real *Bp = aligned_alloc(64, (nb + 63) / 64 * 64), *Ap = aligned_alloc(64, (na + 63) / 64 * 64);
+    real *Bp = scratch(&scratch_b, &scratch_b_len, (size_t)(((ncap + NR - 1) / NR) * NR * kcap));
+    real *Ap = scratch(&scratch_a, &scratch_a_len, (size_t)(((mcap + MR - 1) / MR) * MR * kcap));
     for (long jc = 0; jc < N; jc += NC) {
         long nc = N - jc < NC ? N - jc : NC;
         for (long pc = 0; pc < K; pc += KC) {
@@ -182,8 +196,6 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
             }
         }
     }
-    free(Ap);
-    free(Bp);
 }
 
 /* Splits C into row (or, for few rows, column) stripes, one per thread. */
@@ -192,7 +204,7 @@ static void gemm(int ta, int tb, long M, long N, long K, const real *A, long lda
 #ifdef _OPENMP
     int threads = omp_get_max_threads();
     double flops = 2.0 * M * N * K;
-    if (threads > 1 && flops > 2e6 && !omp_in_parallel()) {
+    if (threads > 1 && flops > 4e6 && !omp_in_parallel()) {
         int by_rows = M >= 4 * MR * threads || M >= N;
 #pragma omp parallel num_threads(threads)
         {
@@ -214,7 +226,7 @@ static void gemm(int ta, int tb, long M, long N, long K, const real *A, long lda
 }
 
 /* Large element-wise loops run on all threads; small ones don't pay for it. */
-#define PAR_MIN 65536
+#define PAR_MIN (1L << 17)
 
 /* ---------------------------------------------------------------------------- batch kernels */
 /* The IR's element-wise and shape operations over a whole batch. A value of a node is

@@ -69,7 +69,7 @@ static void tail_file(const char *path, char *out, size_t len) {
 }
 
 static int build(const char *cc, const char *flags, const char *src, const char *so, const char *log) {
-    char cmd[8192];
+    char cmd[16384];
     snprintf(cmd, sizeof cmd, "'%s' %s -fPIC -shared -o '%s' '%s' -lm >'%s' 2>&1", cc, flags, so, src, log);
     return run(cmd);
 }

@@ -264,6 +264,10 @@ static const char *data_dir(const Args *a, const Frontend *fe, char *buf, size_t
 int main(int argc, char **argv) {
     Args a;
     if (parse_args(argc, argv, &a)) return 1;
+    /* OpenMP threads of the generated code sleep at barriers instead of spinning: on a shared
+     * machine spinning threads fight other processes for the cores (measured: 5x slower under
+     * load). Set OMP_WAIT_POLICY=active to override. Read when the module is loaded. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
     double t0 = now();
     Frontend fe;
     if (frontend_run(&fe, a.spec, stderr, 0, npy_shape)) {
