@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
+typedef struct CpuModule {
     void *handle;
     int in, out, f64;
     long n_params;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpu_jit.h"
 #include "emit.h"
 #include "frontend.h"
 #include "npy.h"
@@ -21,6 +22,7 @@
 
 typedef struct {
     const char *spec, *data, *backend, *save, *load, *predict, *out, *log;
+    long long until;
     const char *sets[64];
     char flag_sets[64][160];  /* --epochs N and friends, spelled as key=value */
     int n_sets;
@@ -32,7 +34,7 @@ static void usage(FILE *f) {
     fputs("usage: dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B]\n"
           "                [--lr X] [--seed S] [--precision f32|f64] [--set key=value]...\n"
           "                [--save CKPT] [--load CKPT] [--predict IN.npy --out DIR] [--log FILE.csv]\n"
-          "                [--jacobian auto|forward|reverse] [-q]\n"
+          "                [--jacobian auto|forward|reverse] [--until EPOCH] [-q]\n"
           "  --set keys: epochs, batch, lr, seed, precision, eval_every, beta1, beta2, eps, decay, momentum\n",
           f);
 }
@@ -104,7 +106,7 @@ static int parse_args(int argc, char **argv, Args *a) {
     a->backend = "auto";
     static const char *const with_value[] = {"--data", "--backend", "--epochs", "--batch", "--lr", "--seed",
                                              "--precision", "--set", "--save", "--load", "--predict", "--out",
-                                             "--log", "--jacobian"};
+                                             "--log", "--jacobian", "--until"};
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
@@ -142,6 +144,14 @@ static int parse_args(int argc, char **argv, Args *a) {
         else if (strcmp(s, "--predict") == 0) a->predict = v;
         else if (strcmp(s, "--out") == 0) a->out = v;
         else if (strcmp(s, "--log") == 0) a->log = v;
+        else if (strcmp(s, "--until") == 0) {
+            char *end;
+            a->until = strtoll(v, &end, 10);
+            if (*end || end == v || a->until < 1) {
+                fprintf(stderr, "dino-jit: error: --until needs an epoch number of at least 1, not '%s'\n", v);
+                return -1;
+            }
+        }
         else if (strcmp(s, "--jacobian") == 0) {
             if (strcmp(v, "auto") == 0) a->jac = JAC_AUTO;
             else if (strcmp(v, "forward") == 0) a->jac = JAC_FORWARD;
@@ -312,10 +322,11 @@ int main(int argc, char **argv) {
                 mod.compile_seconds > 0 ? "compiled" : "from the cache", now() - t0);
 
     Trainer t;
-    if (trainer_init(&t, m, &mod, hash, err, sizeof err)) {
+    if (trainer_init(&t, m, hash, err, sizeof err)) {
         fprintf(stderr, "dino-jit: error: %s\n", err);
         return 2;
     }
+    t.backend = backend_cpu_new(&mod, m, t.P, &t.opt);
     int rc = 0;
     if (a.load) {
         int matches = -1;
@@ -324,6 +335,7 @@ int main(int argc, char **argv) {
             rc = 1;
         } else {
             if (t.state.has_state) rng_restore(&t.rng, t.state.rng);
+            t.backend->push(t.backend);
             if (!a.quiet)
                 fprintf(stderr, "dino-jit: loaded %s%s%s\n", a.load,
                         t.state.has_state ? arena_printf(&fe.arena, " (after epoch %lld)", (long long)t.state.epoch) : "",
@@ -349,7 +361,8 @@ int main(int argc, char **argv) {
                     fprintf(stderr, "dino-jit: data %s: %lld training rows, %lld test rows%s; batch %d, %lld epochs\n", dir,
                             (long long)tr.n, (long long)te.n, tr.J ? ", with Jacobians" : "", m->train.batch,
                             (long long)m->train.epochs);
-                TrainOptions o = {.save = a.save, .log = a.log, .quiet = a.quiet, .live = isatty(2) && !a.quiet};
+                TrainOptions o = {.save = a.save, .log = a.log, .quiet = a.quiet, .live = isatty(2) && !a.quiet,
+                                  .until = a.until};
                 double ts = now();
                 rc = train(&t, &tr, &te, &o);
                 if (rc == 0 && !a.quiet) fprintf(stderr, "dino-jit: trained in %.1f s\n", now() - ts);

@@ -33,15 +33,13 @@ static void *xmalloc(size_t n) {
     return p;
 }
 
-int trainer_init(Trainer *t, const Model *m, CpuModule *mod, uint64_t spec_hash, char *err, size_t errlen) {
+int trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
     t->m = m;
-    t->mod = mod;
     t->f64 = m->train.f64;
     t->es = t->f64 ? sizeof(double) : sizeof(float);
     t->spec_hash = spec_hash;
     t->P = xmalloc(t->es * (size_t)m->n_weights);
-    t->G = xmalloc(t->es * (size_t)m->n_weights);
     init_params(m->params, m->n_params, t->P, t->f64, m->train.seed);
     const TrainSpec *ts = &m->train;
     OptimConfig cfg = {.kind = ts->optimizer, .lr = ts->lr, .beta1 = ts->beta1, .beta2 = ts->beta2,
@@ -56,24 +54,14 @@ int trainer_init(Trainer *t, const Model *m, CpuModule *mod, uint64_t spec_hash,
 }
 
 void trainer_free(Trainer *t) {
+    if (t->backend) t->backend->free(t->backend);
     free(t->P);
-    free(t->G);
     optim_free(&t->opt);
 }
 
 /* ---------------------------------------------------------------------------- prediction */
 
-void predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J) {
-    const Model *m = t->m;
-    int nmax = n < EVAL_BATCH ? (int)(n > 0 ? n : 1) : EVAL_BATCH;
-    void *work = xmalloc(t->es * (size_t)t->mod->predict_work(nmax));
-    for (int64_t i = 0; i < n; i += nmax) {
-        int b = n - i < nmax ? (int)(n - i) : nmax;
-        t->mod->predict(t->P, b, nmax, (const char *)x + t->es * (size_t)(i * m->in_dim), (char *)y + t->es * (size_t)(i * m->out_dim),
-                        J ? (char *)J + t->es * (size_t)(i * m->out_dim * m->in_dim) : NULL, work);
-    }
-    free(work);
-}
+void predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J) { t->backend->predict(t->backend, x, n, y, J); }
 
 static double at(const void *p, int f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
 
@@ -178,9 +166,21 @@ static int save(Trainer *t, const char *path, const void *P) {
 
 /* ---------------------------------------------------------------------------- training */
 
+/* Stops after a non-finite loss: reports it and writes the last good parameters. */
+static void stop_on_nan(Trainer *t, const TrainOptions *o, const void *good, int64_t epoch, const char *where) {
+    fprintf(stderr, "dino-jit: error: the loss is not finite (NaN or Inf) at epoch %lld, %s; stopping\n",
+            (long long)epoch + 1, where);
+    if (!o->save) return;
+    memcpy(t->P, good, t->es * (size_t)t->m->n_weights);
+    if (save(t, o->save, t->P) == 0)
+        fprintf(stderr, "dino-jit: the last good parameters (from the start of epoch %lld) are in %s\n",
+                (long long)epoch + 1, o->save);
+}
+
 int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o) {
     const Model *m = t->m;
     const TrainSpec *ts = &m->train;
+    Backend *b = t->backend;
     int64_t N = train_set->n, epochs = ts->epochs;
     if (t->state.epoch >= epochs) return 0;
     if (N == 0) {
@@ -189,66 +189,64 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     }
     int B = ts->batch < N ? ts->batch : (int)N;
     int64_t steps_per_epoch = (N + B - 1) / B, total_steps = epochs * steps_per_epoch;
-    size_t es = t->es;
-    int64_t in = m->in_dim, out = m->out_dim;
-    int jac = train_set->J != NULL;
-
-    void *x = xmalloc(es * (size_t)(B * in)), *y = m->classifier ? NULL : xmalloc(es * (size_t)(B * out));
-    void *J = jac ? xmalloc(es * (size_t)(B * out * in)) : NULL;
-    int32_t *label = m->classifier ? xmalloc(sizeof(int32_t) * (size_t)B) : NULL;
-    void *work = xmalloc(es * (size_t)t->mod->train_work(B));
-    void *good = xmalloc(es * (size_t)m->n_weights);
+    char err[1024];
+    if (b->set_data(b, train_set, B, err, sizeof err)) {
+        fprintf(stderr, "dino-jit: error: %s\n", err);
+        return 1;
+    }
+    void *good = xmalloc(t->es * (size_t)m->n_weights);
     int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)N);
     FILE *log = NULL;
     if (o->log && !(log = open_log(m, o->log, t->state.epoch > 0))) {
         fprintf(stderr, "dino-jit: error: cannot write the log '%s'\n", o->log);
+        free(good), free(idx);
         return 1;
     }
 
     int rc = 0;
     double t_start = now(), last_live = 0;
-    for (int64_t epoch = t->state.epoch; epoch < epochs && rc == 0; epoch++) {
-        double w[16], terms[16], epoch_loss = 0, lr = ts->lr, t_epoch = now();
+    int64_t stop = o->until > 0 && o->until < epochs ? o->until : epochs;
+    for (int64_t epoch = t->state.epoch; epoch < stop && rc == 0; epoch++) {
+        double w[16], lr = ts->lr, t_epoch = now();
         for (int i = 0; i < m->n_loss; i++) w[i] = loss_weight(&m->loss[i], epoch);
-        memcpy(good, t->P, es * (size_t)m->n_weights);
+        b->pull(b);
+        memcpy(good, t->P, t->es * (size_t)m->n_weights);
+        TrainState at_start = t->state;
         for (int64_t i = 0; i < N; i++) idx[i] = i;
         rng_permute(&t->rng, idx, N);
         for (int64_t s = 0; s < steps_per_epoch; s++) {
             int64_t first = s * B;
             int n = N - first < B ? (int)(N - first) : B;
-            data_gather(train_set, idx + first, n, x, y, J, label);
             lr = schedule_lr(ts, ts->lr, t->state.step, total_steps);
-            t->mod->train_step(t->P, t->G, n, B, x, y, J, label, w, terms, work);
-            double loss = 0;
-            for (int i = 0; i < m->n_loss; i++) loss += w[i] * terms[i];
-            if (!isfinite(loss)) {
-                fprintf(stderr, "dino-jit: error: the loss is %s at epoch %lld, step %lld (batch %lld of the epoch); stopping\n",
-                        isnan(loss) ? "NaN" : "infinite", (long long)epoch + 1, (long long)t->state.step + 1, (long long)s + 1);
-                if (o->save) {
-                    TrainState keep = t->state;
-                    t->state.step -= s;   /* the state at the start of the epoch */
-                    if (save(t, o->save, good) == 0)
-                        fprintf(stderr, "dino-jit: the last good parameters (from the start of epoch %lld) are in %s\n",
-                                (long long)epoch + 1, o->save);
-                    t->state = keep;
-                }
+            if (b->step(b, idx + first, n, w, lr)) {
+                char where[96];
+                snprintf(where, sizeof where, "step %lld (batch %lld of the epoch)", (long long)t->state.step + 1,
+                         (long long)s + 1);
+                t->state = at_start;
+                stop_on_nan(t, o, good, epoch, where);
                 rc = 1;
                 break;
             }
-            optim_step(&t->opt, t->P, t->G, lr);
             t->state.step++;
-            epoch_loss += loss * n;
             if (o->live && now() - last_live > 0.2) {
                 last_live = now();
-                fprintf(stderr, "\r  epoch %lld/%lld  batch %lld/%lld  loss %.4e   ", (long long)epoch + 1,
-                        (long long)epochs, (long long)s + 1, (long long)steps_per_epoch, loss);
+                fprintf(stderr, "\r  epoch %lld/%lld  batch %lld/%lld   ", (long long)epoch + 1, (long long)epochs,
+                        (long long)s + 1, (long long)steps_per_epoch);
             }
         }
         if (rc) break;
-        epoch_loss /= (double)N;
+        double epoch_loss = b->take_loss(b) / (double)N;
+        if (!isfinite(epoch_loss)) {
+            char where[96];
+            snprintf(where, sizeof where, "in steps %lld to %lld", (long long)at_start.step + 1, (long long)t->state.step);
+            t->state = at_start;
+            stop_on_nan(t, o, good, epoch, where);
+            rc = 1;
+            break;
+        }
         t->state.epoch = epoch + 1;
         rng_save(&t->rng, t->state.rng);
-        int last = epoch + 1 == epochs, eval_now = last || (ts->eval_every > 0 && (epoch + 1) % ts->eval_every == 0);
+        int last = epoch + 1 == epochs || epoch + 1 == o->until, eval_now = last || (ts->eval_every > 0 && (epoch + 1) % ts->eval_every == 0);
         Metrics mt = {0};
         if (eval_now && test_set->n > 0) evaluate(t, test_set, &mt);
         char mbuf[128];
@@ -259,9 +257,12 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             fprintf(stderr, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s\n", (long long)epoch + 1, (long long)epochs,
                     epoch_loss, lr, now() - t_epoch, mbuf);
         if (log) log_row(log, m, epoch + 1, t->state.step, secs, lr, epoch_loss, eval_now && test_set->n ? &mt : NULL);
-        if (o->save && eval_now && save(t, o->save, t->P)) rc = 1;
+        if (o->save && eval_now) {
+            b->pull(b);
+            if (save(t, o->save, t->P)) rc = 1;
+        }
     }
     if (log) fclose(log);
-    free(x), free(y), free(J), free(label), free(work), free(good), free(idx);
+    free(good), free(idx);
     return rc;
 }

@@ -1,15 +1,15 @@
 /* train.h - the training loop, evaluation and prediction, independent of the command line.
  *
- * A Trainer owns the flat parameter buffer, the optimiser and the shuffle RNG, and drives a
- * backend (today the CPU module; the CUDA backend slots in behind the same calls) through
- * epochs of shuffled batches, with metrics, logs, checkpoints and a stop on a NaN loss. */
+ * A Trainer owns the host copy of the flat parameter buffer, the optimiser and the shuffle
+ * RNG, and drives a backend (backend.h) through epochs of shuffled batches, with metrics,
+ * logs, checkpoints and a stop on a NaN loss. */
 #ifndef DINO_TRAIN_H
 #define DINO_TRAIN_H
 
 #include <stdio.h>
 
+#include "backend.h"
 #include "checkpoint.h"
-#include "cpu_jit.h"
 #include "data.h"
 #include "model.h"
 #include "optim.h"
@@ -20,6 +20,7 @@ typedef struct {
     const char *log;        /* CSV log path, or NULL */
     int quiet;              /* no per-epoch lines */
     int live;               /* a live progress line (stderr is a terminal) */
+    int64_t until;          /* stop after this epoch (and save), the schedule still planned for all; 0 = run all */
 } TrainOptions;
 
 typedef struct {
@@ -30,18 +31,17 @@ typedef struct {
 
 typedef struct {
     const Model *m;
-    CpuModule *mod;
+    Backend *backend;       /* set by the caller after trainer_init, on t->P and &t->opt */
     int f64;
     size_t es;              /* bytes per element */
     void *P;                /* [n_weights] parameters */
-    void *G;                /* [n_weights] gradient of the last batch */
     Optim opt;
     Rng rng;
     TrainState state;       /* epochs and steps done, for resuming */
     uint64_t spec_hash;
 } Trainer;
 
-int  trainer_init(Trainer *t, const Model *m, CpuModule *mod, uint64_t spec_hash, char *err, size_t errlen);
+int  trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size_t errlen);
 void trainer_free(Trainer *t);
 
 /* Trains until m->train.epochs epochs are done (counting epochs already in t->state).
