@@ -98,6 +98,11 @@ const char *did_you_mean(Checker *c, const char *name, const char *const *names,
     return best ? arena_printf(c->a, "; did you mean '%s'?", best) : "";
 }
 
+const char *suggest(Checker *c, const char *name, const char *const *names, int n, const char *otherwise) {
+    const char *best = closest_name(name, names, n);
+    return best ? arena_printf(c->a, "; did you mean '%s'?", best) : otherwise;
+}
+
 /* ---------------------------------------------------------------------------- constants */
 
 int want_number(Checker *c, const Expr *e, const char *what, double *out) {
@@ -177,12 +182,18 @@ Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt) 
             diag_error(d, (Loc){0}, "no model section; a spec needs `model NAME { input ..., output ..., ... }`");
         return NULL;
     }
+    /* The model first (the other sections refer to its names), then the rest in file order,
+     * so that messages come out in the order of the lines they point at. */
     check_model(&c, seen[SEC_MODEL]);
     default_train(&m->train);
-    if (seen[SEC_TRAIN]) check_train(&c, seen[SEC_TRAIN]);
-    if (seen[SEC_LOSS]) check_loss(&c, seen[SEC_LOSS]);
-    else default_loss(&c, seen[SEC_MODEL]->loc);
-    if (seen[SEC_DATA]) check_data(&c, seen[SEC_DATA]);
+    for (int i = 0; i < f->n_sections; i++) {
+        const Section *s = f->sections[i];
+        if (s != seen[s->kind]) continue;
+        if (s->kind == SEC_TRAIN) check_train(&c, s);
+        else if (s->kind == SEC_LOSS) check_loss(&c, s);
+        else if (s->kind == SEC_DATA) check_data(&c, s);
+    }
+    if (!seen[SEC_LOSS]) default_loss(&c, seen[SEC_MODEL]->loc);
     default_data(&c);
     if (d->n_errors == 0) check_consistency(&c);
     return d->n_errors ? NULL : m;

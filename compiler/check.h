@@ -34,6 +34,7 @@ typedef struct {
     SymTab syms;
     PtrVec params;      /* Param * in definition order */
     PtrVec layers;      /* layer calls of the statement being checked, in evaluation order */
+    int stmt_index;     /* the model statement being checked (for "used before it is defined") */
 } Checker;
 
 void fold_file(Diag *d, AstFile *f);
@@ -43,8 +44,10 @@ Sym *sym_add(Checker *c, const char *name, int dim, SymKind kind, Loc loc);
 
 /* The closest of `names` to `name` within two edits, or NULL. */
 const char *closest_name(const char *name, const char *const *names, int n);
-/* ", did you mean 'x'?" or "" */
+/* "; did you mean 'x'?" or "" */
 const char *did_you_mean(Checker *c, const char *name, const char *const *names, int n);
+/* "; did you mean 'x'?" when a name is close, else `otherwise` (such as "; solvers are ..."). */
+const char *suggest(Checker *c, const char *name, const char *const *names, int n, const char *otherwise);
 
 /* Constant arguments. Each reports its own error (naming `what`) and returns -1. */
 int want_number(Checker *c, const Expr *e, const char *what, double *out);

@@ -14,6 +14,10 @@
 
 /* ---------------------------------------------------------------------------- parameters */
 
+static const int64_t MAX_WEIGHTS = (int64_t)1 << 40;   /* parameters in a model: 4 TiB in f32 */
+enum { MAX_MLP_DEPTH = 1000 };     /* hidden layers of one mlp */
+enum { MAX_SLICES = 100000 };      /* Parareal time slices */
+
 static Param *add_param(Checker *c, const char *name, int ndim, int out, int in, Loc loc) {
     Param *p = arena_alloc(c->a, sizeof *p);
     p->name = name;
@@ -67,6 +71,13 @@ static const char *const function_names[] = {
 };
 enum { N_FUNCTIONS = sizeof function_names / sizeof function_names[0] };
 
+/* "relu, tanh, ..., sin" */
+static const char *activation_list(Checker *c) {
+    const char *list = activation_names[0];
+    for (int i = 1; i < ACT_COUNT; i++) list = arena_printf(c->a, "%s, %s", list, activation_names[i]);
+    return list;
+}
+
 /* A vector argument: any expression with a dimension (not a constant). */
 static int vector_arg(Checker *c, Expr *call, int i, const char *what) {
     Expr *x = call->args[i].value;
@@ -78,10 +89,12 @@ static int vector_arg(Checker *c, Expr *call, int i, const char *what) {
     return dim;
 }
 
-/* Positional count and allowed keywords of a call; reports every misplaced argument. */
+/* Positional count and allowed keywords (at most 8) of a call; reports every misplaced
+ * argument. Linear in the number of arguments, however many a hostile file gives. */
 static int check_arity(Checker *c, Expr *e, int min_pos, int max_pos, const char *const *keys, int n_keys,
                        const char *usage) {
     int ok = 1, n_pos = 0;
+    const Arg *given[8] = {0};   /* the first use of each known keyword */
     for (int i = 0; i < e->n_args; i++) {
         const Arg *a = &e->args[i];
         if (!a->name) {
@@ -92,16 +105,17 @@ static int check_arity(Checker *c, Expr *e, int min_pos, int max_pos, const char
             n_pos++;
             continue;
         }
-        int known = 0;
-        for (int k = 0; k < n_keys; k++) known |= strcmp(keys[k], a->name) == 0;
-        for (int j = 0; j < i; j++)
-            if (e->args[j].name && strcmp(e->args[j].name, a->name) == 0) {
-                diag_error(c->d, a->name_loc, "argument '%s' given twice", a->name);
-                ok = 0;
-            }
-        if (!known) {
-            diag_error(c->d, a->name_loc, "%s() has no argument '%s'%s; usage: %s", e->str, a->name,
-                       did_you_mean(c, a->name, keys, n_keys), usage);
+        int known = -1;
+        for (int k = 0; k < n_keys && k < 8; k++)
+            if (strcmp(keys[k], a->name) == 0) known = k;
+        if (known >= 0 && given[known]) {
+            diag_error(c->d, a->name_loc, "argument '%s' given twice", a->name);
+            ok = 0;
+        } else if (known >= 0) {
+            given[known] = a;
+        } else {
+            diag_error(c->d, a->name_loc, "%s() has no argument '%s'%s", e->str, a->name,
+                       suggest(c, a->name, keys, n_keys, arena_printf(c->a, "; usage: %s", usage)));
             ok = 0;
         }
     }
@@ -137,8 +151,9 @@ static int check_dense(Checker *c, Expr *e, Call *k) {
     k->bias = 1;
     const Expr *b = keyword(e, "bias");
     if (b && want_bool(c, b, "bias", &k->bias)) bad = 1;
-    if (in < 0 || bad) return -1;
+    if (bad) return -1;
     k->out = (int)n;
+    if (in < 0) return k->out;   /* the input's error is reported; the output size is still known */
     ptrvec_push(c->a, &c->layers, e);
     return k->out;
 }
@@ -160,6 +175,11 @@ static int check_mlp(Checker *c, Expr *e, Call *k) {
             diag_error(c->d, widths->loc, "widths must be a non-empty list of sizes, e.g. [256, 128]");
             return -1;
         }
+        if (widths->n_args > MAX_MLP_DEPTH) {
+            diag_error(c->d, widths->loc, "widths lists %d hidden layers; an mlp has at most %d", widths->n_args,
+                       MAX_MLP_DEPTH);
+            return -1;
+        }
         k->depth = widths->n_args;
         k->widths = arena_alloc(c->a, sizeof(int) * (size_t)k->depth);
         for (int i = 0; i < k->depth; i++) {
@@ -172,7 +192,7 @@ static int check_mlp(Checker *c, Expr *e, Call *k) {
         return -1;
     } else {
         int64_t w, d;
-        if (want_int(c, width, "width", 1, DINO_MAX_DIM, &w) | want_int(c, depth, "depth", 1, 1000, &d))
+        if (want_int(c, width, "width", 1, DINO_MAX_DIM, &w) | want_int(c, depth, "depth", 1, MAX_MLP_DEPTH, &d))
             return -1;
         k->depth = (int)d;
         k->widths = arena_alloc(c->a, sizeof(int) * (size_t)k->depth);
@@ -185,7 +205,7 @@ static int check_mlp(Checker *c, Expr *e, Call *k) {
             const char *name = act->kind == E_NAME ? act->str : "";
             diag_error(c->d, act->loc, "unknown activation%s%s%s", act->kind == E_NAME ? " '" : "",
                        act->kind == E_NAME ? arena_printf(c->a, "%s'", name) : "",
-                       did_you_mean(c, name, activation_names, ACT_COUNT));
+                       suggest(c, name, activation_names, ACT_COUNT, arena_printf(c->a, "; the activations are %s", activation_list(c))));
             bad = 1;
         } else {
             k->act = activation_lookup(act->str);
@@ -195,8 +215,9 @@ static int check_mlp(Checker *c, Expr *e, Call *k) {
     if (res && want_bool(c, res, "residual", &k->residual)) bad = 1;
     k->bias = 1;
     if (bias && want_bool(c, bias, "bias", &k->bias)) bad = 1;
-    if (in < 0 || bad) return -1;
+    if (bad) return -1;
     k->out = (int)n;
+    if (in < 0) return k->out;   /* the input's error is reported; the output size is still known */
     ptrvec_push(c->a, &c->layers, e);
     return k->out;
 }
@@ -224,7 +245,8 @@ static int check_project(Checker *c, Expr *e, Call *k) {
     int in = vector_arg(c, e, 0, "the input");
     const char *file;
     if (want_string(c, e->args[1].value, "the matrix file of project()", &file) || in < 0) return -1;
-    k->file = file[0] == '/' || !c->opt->spec_dir ? file : arena_printf(c->a, "%s/%s", c->opt->spec_dir, file);
+    int as_is = file[0] == '/' || !c->opt->spec_dir || strcmp(c->opt->spec_dir, ".") == 0;
+    k->file = as_is ? file : arena_printf(c->a, "%s/%s", c->opt->spec_dir, file);
     if (!c->opt->npy_shape) {
         diag_error(c->d, e->args[1].value->loc, "project() can't be checked here: no .npy reader");
         return -1;
@@ -233,7 +255,7 @@ static int check_project(Checker *c, Expr *e, Call *k) {
     int ndim;
     char err[512];
     if (c->opt->npy_shape(k->file, shape, &ndim, err, sizeof err)) {
-        diag_error(c->d, e->args[1].value->loc, "%s", err);
+        diag_error(c->d, e->args[1].value->loc, "the matrix of project(): %s", err);
         return -1;
     }
     if (ndim != 2 || shape[1] != in || shape[0] < 1 || shape[0] > DINO_MAX_DIM) {
@@ -263,7 +285,10 @@ static int check_call(Checker *c, Expr *e) {
     if (strcmp(e->str, "mlp") == 0) return k->kind = FN_MLP, check_mlp(c, e, k);
     if (strcmp(e->str, "concat") == 0) return k->kind = FN_CONCAT, check_concat(c, e, k);
     if (strcmp(e->str, "project") == 0) return k->kind = FN_PROJECT, check_project(c, e, k);
-    diag_error(c->d, e->loc, "unknown function '%s'%s", e->str, did_you_mean(c, e->str, function_names, N_FUNCTIONS));
+    diag_error(c->d, e->loc, "unknown function '%s'%s", e->str,
+               suggest(c, e->str, function_names, N_FUNCTIONS,
+                       arena_printf(c->a, "; the functions are dense, mlp, concat, project and the activations %s",
+                                    activation_list(c))));
     return -1;
 }
 
@@ -299,22 +324,48 @@ static int check_binary(Checker *c, Expr *e) {
     }
 }
 
+/* Finds a model statement after the one being checked that defines `name` (the target of an
+ * assignment or an ode state): 1 and its location, or 0. Only used to explain an error. */
+static int later_definition(Checker *c, const char *name, Loc *where) {
+    for (int i = c->stmt_index + 1; i < c->m->n_body; i++) {
+        const Stmt *t = c->m->body[i];
+        const Expr *target = t->kind == S_ASSIGN && t->n_clauses == 1 && t->clauses[0].n_items == 1
+                                 ? t->clauses[0].items[0] : NULL;
+        if (target && target->kind == E_NAME && strcmp(target->str, name) == 0) {
+            *where = target->loc;
+            return 1;
+        }
+        if (t->kind == S_ODE && strcmp(t->name, name) == 0) {
+            *where = t->name_loc;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int check_name(Checker *c, Expr *e) {
     Sym *s = sym_find(&c->syms, e->str);
+    Loc later;
     if (s && s->kind != SYM_HIDDEN) return s->dim;
     if (s) {
         diag_error(c->d, e->loc, "'%s' is local to an ode block and not visible here", e->str);
         diag_note(c->d, s->loc, "'%s' is defined here", e->str);
     } else if (activation_lookup(e->str) >= 0 || strcmp(e->str, "dense") == 0 || strcmp(e->str, "mlp") == 0) {
         diag_error(c->d, e->loc, "'%s' is a function; call it, as in %s(x)", e->str, e->str);
+    } else if (c->d->n_errors >= DIAG_MAX_ERRORS) {
+        diag_error(c->d, e->loc, "unknown name '%s'", e->str);   /* not shown: no time on explanations */
+    } else if (later_definition(c, e->str, &later)) {
+        diag_error(c->d, e->loc, "'%s' is used before it is defined", e->str);
+        diag_note(c->d, later, "'%s' is defined here", e->str);
+    } else if (c->m->output && strcmp(e->str, c->m->output) == 0) {
+        diag_error(c->d, e->loc, "'%s' is the model output; it has no value until it is assigned", e->str);
     } else {
-        /* Suggest among the names defined so far (bounded, so hostile files stay fast). */
-        const char *best = NULL;
-        if (c->d->n_errors < DIAG_MAX_ERRORS)
-            for (int i = 0; i < c->syms.cap; i++) {
-                Sym *t = &c->syms.slots[i];
-                if (t->name && t->kind != SYM_HIDDEN && closest_name(e->str, &t->name, 1)) best = t->name;
-            }
+        /* Suggest among the names defined so far. */
+        const char **names = arena_alloc(c->a, sizeof(char *) * (size_t)(c->syms.cap + 1));
+        int n = 0;
+        for (int i = 0; i < c->syms.cap; i++)
+            if (c->syms.slots[i].name && c->syms.slots[i].kind != SYM_HIDDEN) names[n++] = c->syms.slots[i].name;
+        const char *best = closest_name(e->str, names, n);
         diag_error(c->d, e->loc, "unknown name '%s'%s", e->str,
                    best ? arena_printf(c->a, "; did you mean '%s'?", best) : "");
     }
@@ -342,6 +393,10 @@ static int check_expr(Checker *c, Expr *e) {
 
 static int define(Checker *c, const char *name, Loc loc, int dim, SymKind kind) {
     Sym *s = sym_find(&c->syms, name);
+    if (s && s->kind == SYM_HIDDEN) {   /* a local of an earlier ode block, out of scope: free again */
+        *s = (Sym){name, dim, kind, loc};
+        return 0;
+    }
     if (s) {
         diag_error(c->d, loc, "'%s' is already defined; each name is assigned once", name);
         diag_note(c->d, s->loc, "'%s' was defined here", name);
@@ -374,7 +429,7 @@ static void check_assign(Checker *c, const Stmt *s, const char *prefix, SymKind 
     }
     if (dim > 0) name_layers(c, prefix ? arena_printf(c->a, "%s.%s", prefix, t->str) : t->str);
     c->layers.n = 0;
-    define(c, t->str, t->loc, dim > 0 ? dim : 0, kind);
+    define(c, t->str, t->loc, dim, kind);   /* dim -1: uses of the name stay silent */
 }
 
 static int solver_lookup(const char *name) {
@@ -394,8 +449,8 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
     if (want_name(c, cl->items[from], "the solver", &name)) return -1;
     int kind = solver_lookup(name);
     if (kind < 0) {
-        diag_error(c->d, cl->items[from]->loc, "unknown solver '%s'%s; solvers are euler, midpoint, rk4, dopri5",
-                   name, did_you_mean(c, name, solver_names, SOLVER_COUNT));
+        diag_error(c->d, cl->items[from]->loc, "unknown solver '%s'%s", name,
+                   suggest(c, name, solver_names, SOLVER_COUNT, "; the solvers are euler, midpoint, rk4 and dopri5"));
         return -1;
     }
     if (fixed_only && kind == SOLVER_DOPRI5) {
@@ -456,8 +511,8 @@ static void check_pint(Checker *c, const Stmt *s, OdeBlock *o) {
     p->loc = s->loc;
     if (strcmp(s->name, "parareal") != 0) {
         static const char *const methods[] = {"parareal"};
-        diag_error(c->d, s->name_loc, "unknown parallel-in-time method '%s'%s; the method is parareal", s->name,
-                   did_you_mean(c, s->name, methods, 1));
+        diag_error(c->d, s->name_loc, "unknown parallel-in-time method '%s'%s", s->name,
+                   suggest(c, s->name, methods, 1, "; the method is parareal"));
         return;
     }
     static const char *const keys[] = {"slices", "partition", "iterations", "coarse", "fine", "eval", "tol"};
@@ -470,9 +525,15 @@ static void check_pint(Checker *c, const Stmt *s, OdeBlock *o) {
         int k = -1;
         for (int j = 0; head && j < 7; j++)
             if (strcmp(keys[j], head) == 0) k = j;
+        const char *list = "slices, partition, iterations, coarse, fine, eval or tol";
+        if (t->kind == S_SETTING && k < 0 && head) {
+            diag_error(c->d, t->clauses[0].items[0]->loc, "unknown pint setting '%s'%s", head,
+                       suggest(c, head, keys, 7, arena_printf(c->a, "; expected %s", list)));
+            bad = 1;
+            continue;
+        }
         if (t->kind != S_SETTING || k < 0 || t->n_clauses != 1) {
-            diag_error(c->d, t->loc, "expected a pint setting: slices, partition, iterations, coarse, fine, eval or tol%s",
-                       head ? did_you_mean(c, head, keys, 7) : "");
+            diag_error(c->d, t->loc, "expected a pint setting: %s", list);
             bad = 1;
             continue;
         }
@@ -492,12 +553,17 @@ static void check_pint(Checker *c, const Stmt *s, OdeBlock *o) {
         const Expr *v = cl->items[1];
         switch (k) {
         case 0:
-            if (want_int(c, v, "slices", 1, 100000, &n)) bad = 1;
+            if (want_int(c, v, "slices", 1, MAX_SLICES, &n)) bad = 1;
             else p->slices = (int)n;
             break;
         case 1:
             if (v->kind != E_LIST || v->n_args < 2) {
                 diag_error(c->d, v->loc, "partition must be a list of at least two times, e.g. [0, 0.25, 1]");
+                bad = 1;
+                break;
+            }
+            if (v->n_args - 1 > MAX_SLICES) {
+                diag_error(c->d, v->loc, "the partition has %d slices; at most %d are allowed", v->n_args - 1, MAX_SLICES);
                 bad = 1;
                 break;
             }
@@ -551,13 +617,13 @@ static void check_pint(Checker *c, const Stmt *s, OdeBlock *o) {
         diag_error(c->d, seen[1]->loc, "give either slices or partition, not both");
         return;
     }
-    const char *missing = !seen[0] && !seen[1] ? "slices (or partition)"
-                          : !seen[2]           ? "iterations"
-                          : !seen[3]           ? "coarse"
-                          : !seen[4]           ? "fine"
+    const char *missing = !seen[0] && !seen[1] ? "its number of time slices: slices N (or partition [t0, ..., t1])"
+                          : !seen[2]           ? "its number of iterations: iterations K"
+                          : !seen[3]           ? "a coarse propagator, e.g. coarse euler steps 1"
+                          : !seen[4]           ? "a fine propagator, e.g. fine rk4 steps 2"
                                                : NULL;
     if (missing) {
-        diag_error(c->d, s->loc, "pint parareal needs %s", missing);
+        diag_error(c->d, s->loc, "the pint block needs %s", missing);
         return;
     }
     if (!p->bounds) {
@@ -598,13 +664,13 @@ static void check_derivative(Checker *c, const Stmt *s, OdeBlock *o) {
     }
     if (o->deriv) {
         diag_error(c->d, t->loc, "a second derivative; an ode block has exactly one");
-        diag_note(c->d, o->deriv->loc, "the first is here");
+        diag_note(c->d, o->deriv->clauses[0].loc, "the first is here");
         bad = 1;
     }
     int dim = check_expr(c, s->value);
     if (dim > 0) name_layers(c, arena_printf(c->a, "%s.f", o->state));
     c->layers.n = 0;
-    if (dim >= 0 && dim != o->dim) {
+    if (dim >= 0 && o->dim > 0 && dim != o->dim) {
         diag_error(c->d, s->value->loc, "%s/%s has dimension %s, but the state '%s' has [%d]", want_z, want_t,
                    describe_dim(c, dim), o->state, o->dim);
         bad = 1;
@@ -623,7 +689,7 @@ static void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
         diag_error(c->d, s->value->loc, "the initial state must be a tensor, not a constant");
         bad = 1;
     }
-    o->dim = dim > 0 ? dim : 1;
+    o->dim = dim > 0 ? dim : -1;   /* -1: a bad initial state; uses of the state stay silent */
     if (want_number(c, s->t0, "the start time", &o->t0) | want_number(c, s->t1, "the end time", &o->t1)) bad = 1;
     else if (!(o->t1 > o->t0)) {
         diag_error(c->d, loc_span(s->t0->loc, s->t1->loc), "the time span must increase: [%g, %g]", o->t0, o->t1);
@@ -710,12 +776,13 @@ void check_model(Checker *c, const Section *s) {
     if (!out) diag_error(c->d, s->loc, "model '%s' has no output; declare it as: output y[N]", s->name);
     if (in && out && strcmp(m->input, m->output) == 0)
         diag_error(c->d, out->name_loc, "the output needs a name other than the input's");
-    if (in) define(c, m->input, m->input_loc, m->in_dim > 0 ? m->in_dim : 1, SYM_INPUT);
+    if (in) define(c, m->input, m->input_loc, m->in_dim > 0 ? m->in_dim : -1, SYM_INPUT);
 
     m->odes = arena_alloc(c->a, sizeof(OdeBlock) * (size_t)(n_odes ? n_odes : 1));
     int assigned = 0;
     for (int i = 0; i < s->n_body; i++) {
         const Stmt *t = s->body[i];
+        c->stmt_index = i;
         switch (t->kind) {
         case S_INPUT:
         case S_OUTPUT:
@@ -738,7 +805,7 @@ void check_model(Checker *c, const Section *s) {
             check_ode(c, t, o);
             if (out && strcmp(t->name, m->output) == 0) {
                 assigned = 1;
-                if (o->dim != m->out_dim)
+                if (o->dim > 0 && o->dim != m->out_dim)
                     diag_error(c->d, t->name_loc, "the output '%s' is declared [%d] but the ode state has [%d]",
                                m->output, m->out_dim, o->dim);
             }
@@ -762,6 +829,11 @@ void check_model(Checker *c, const Section *s) {
     for (int i = 0; i < m->n_params; i++) {
         m->params[i] = *(Param *)c->params.items[i];
         m->params[i].offset = offset;
+        if (m->params[i].size > MAX_WEIGHTS - offset) {
+            diag_error(c->d, m->params[i].loc, "this layer takes the model past %lld parameters; no device holds that many",
+                       (long long)MAX_WEIGHTS);
+            break;
+        }
         offset += m->params[i].size;
     }
     m->n_weights = offset;

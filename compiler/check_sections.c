@@ -19,8 +19,8 @@ static int setting_index(Checker *c, const Stmt *t, const char *section, const c
     for (int i = 0, len = 0; i < n; i++)
         len += snprintf(list + len, sizeof list - (size_t)len, "%s%s", i ? ", " : "", keys[i]);
     if (head && t->kind == S_SETTING)
-        diag_error(c->d, t->clauses[0].items[0]->loc, "unknown %s setting '%s'%s; expected one of: %s", section, head,
-                   did_you_mean(c, head, keys, n), list);
+        diag_error(c->d, t->clauses[0].items[0]->loc, "unknown %s setting '%s'%s", section, head,
+                   suggest(c, head, keys, n, arena_printf(c->a, "; expected one of: %s", list)));
     else
         diag_error(c->d, t->loc, "expected a %s setting: %s", section, list);
     return -1;
@@ -93,23 +93,36 @@ static void check_data_assign(Checker *c, const Stmt *t) {
         src = test ? &ds->test_jac : &ds->jac;
         is_jac = 1;
     } else {
+        char text[64];
         if (m->input && m->output)
-            diag_error(c->d, target->loc, "the data block can set %s, %s and d%s/d%s, not this", m->input,
-                       m->output, m->output, m->input);
+            diag_error(c->d, target->loc, "the data block can set %s, %s and d%s/d%s, not '%s'", m->input, m->output,
+                       m->output, m->input, source_text(c->d->src, target->loc, text, sizeof text));
         return;
     }
     if (src->kind != SRC_NONE) {
-        diag_error(c->d, cl->loc, "this data is already given");
+        char text[64];
+        diag_error(c->d, cl->loc, "the data for '%s' is given twice", source_text(c->d->src, cl->loc, text, sizeof text));
         diag_note(c->d, src->loc, "first given here");
         return;
     }
     check_source(c, t->value, src, is_jac, test);
 }
 
+/* Was the number written as a fraction (`0.8`, `1.0`, `1e-1`, `4/5`) rather than a whole count? */
+static int written_as_fraction(Checker *c, const Expr *e) {
+    size_t len;
+    const char *line = source_line(c->d->src, e->loc.line, &len);
+    int end = e->loc.end_line == e->loc.line ? e->loc.end_col : (int)len + 1;
+    for (int i = e->loc.col - 1; i < end - 1 && i < (int)len; i++)
+        if (line[i] == '.' || line[i] == 'e' || line[i] == 'E' || line[i] == '/') return 1;
+    return 0;
+}
+
 static void check_split(Checker *c, const Stmt *t) {
     DataSpec *ds = &c->m->data;
     ds->split_loc = t->loc;
     double v[2] = {-1, -1};
+    int written_fraction = 0;
     for (int i = 0; i < t->n_clauses; i++) {
         const Clause *cl = &t->clauses[i];
         int first = i == 0;  /* the head word `split` leads the first clause */
@@ -128,6 +141,7 @@ static void check_split(Checker *c, const Stmt *t) {
             return;
         }
         if (want_number(c, cl->items[first + 1], which, &v[k])) return;
+        written_fraction |= written_as_fraction(c, cl->items[first + 1]);
         if (!(v[k] >= 0) || (k == 0 && v[k] == 0)) {
             diag_error(c->d, cl->items[first + 1]->loc, "the %s part must be %s", which, k ? "zero or more" : "positive");
             return;
@@ -137,7 +151,8 @@ static void check_split(Checker *c, const Stmt *t) {
         diag_error(c->d, t->loc, "a split needs its train part: split train N, test M");
         return;
     }
-    int fractions = v[0] <= 1 && v[1] <= 1 && (v[0] < 1 || (v[1] > 0 && v[1] < 1) || v[1] < 0);
+    /* fractions: written with a point (train 1.0, test 0) or below 1; else row counts */
+    int fractions = v[0] <= 1 && v[1] <= 1 && (written_fraction || v[0] < 1 || (v[1] > 0 && v[1] < 1));
     if (fractions) {
         if (v[1] < 0) v[1] = 1 - v[0];
         if (v[0] + v[1] > 1 + 1e-9) {
@@ -232,22 +247,28 @@ static int check_weight(Checker *c, const Clause *cl, int *i, LossTerm *term) {
     }
     const Expr *v = cl->items[++*i];
     if (v->kind == E_CALL && strcmp(v->str, "ramp") == 0) {
+        const char *usage = "usage: ramp(from, to, epochs = n)";
         int n_pos = 0, bad = 0;
         int64_t epochs = 0;
         double w[2] = {0, 0};
         for (int a = 0; a < v->n_args; a++) {
             const Arg *arg = &v->args[a];
-            if (!arg->name && n_pos < 2) bad |= want_number(c, arg->value, "a ramp weight", &w[n_pos++]);
-            else if (arg->name && strcmp(arg->name, "epochs") == 0)
+            if (!arg->name && n_pos < 2) {
+                bad |= want_number(c, arg->value, "a ramp weight", &w[n_pos++]);
+            } else if (arg->name && strcmp(arg->name, "epochs") == 0) {
                 bad |= want_int(c, arg->value, "the ramp's epochs", 1, 100000000, &epochs);
-            else {
-                diag_error(c->d, arg->value->loc, "usage: ramp(from, to, epochs = n)");
+            } else if (arg->name) {
+                diag_error(c->d, arg->name_loc, "ramp() has no argument '%s'; %s", arg->name, usage);
+                return -1;
+            } else {
+                diag_error(c->d, arg->value->loc, "ramp() takes two weights; %s", usage);
                 return -1;
             }
         }
         if (bad) return -1;
         if (n_pos != 2 || epochs == 0) {
-            diag_error(c->d, v->loc, "usage: ramp(from, to, epochs = n)");
+            diag_error(c->d, v->loc, "ramp() needs %s; %s", n_pos != 2 ? "a start and an end weight" : "epochs = n",
+                       usage);
             return -1;
         }
         if (w[0] < 0 || w[1] < 0) {
@@ -301,7 +322,10 @@ void check_loss(Checker *c, const Section *s) {
             const Expr *w = cl->items[j];
             if (w->kind == E_NAME && strcmp(w->str, "weight") == 0) bad = check_weight(c, cl, &j, &term);
             else if (w->kind == E_NAME && strcmp(w->str, "relative") == 0 && k != LOSS_CROSS_ENTROPY) term.relative = 1;
-            else {
+            else if (w->kind == E_NAME && strcmp(w->str, "relative") == 0) {
+                diag_error(c->d, w->loc, "cross_entropy has no relative form; relative applies to l2 and h1");
+                bad = 1;
+            } else {
                 diag_error(c->d, w->loc, "expected weight W%s", k != LOSS_CROSS_ENTROPY ? " or relative" : "");
                 bad = 1;
             }
@@ -337,8 +361,8 @@ void default_train(TrainSpec *t) {
 typedef struct {
     const char *name;
     size_t offset;
-    double lo, hi;          /* allowed range, inclusive */
-    int lo_open;            /* lo itself not allowed */
+    double lo, hi;          /* allowed range */
+    int lo_open, hi_open;   /* lo, hi themselves not allowed */
 } NumKey;
 
 /* Keyword arguments of a call such as adam(lr = 1e-3) into the fields of `out`. */
@@ -366,9 +390,10 @@ static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n,
             bad = 1;
             continue;
         }
-        if (v < k->lo || v > k->hi || (k->lo_open && v == k->lo)) {
+        if (v < k->lo || v > k->hi || (k->lo_open && v == k->lo) || (k->hi_open && v == k->hi)) {
+            const char *upper = isinf(k->hi) ? "" : arena_printf(c->a, " and %s %g", k->hi_open ? "less than" : "at most", k->hi);
             diag_error(c->d, a->value->loc, "%s must be %s %g%s, not %g", k->name, k->lo_open ? "greater than" : "at least",
-                       k->lo, isinf(k->hi) ? "" : arena_printf(c->a, " and at most %g", k->hi), v);
+                       k->lo, upper, v);
             bad = 1;
             continue;
         }
@@ -377,12 +402,12 @@ static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n,
     return bad ? -1 : 0;
 }
 
-#define KEY(field, lo, hi, open) {#field, offsetof(TrainSpec, field), lo, hi, open}
-static const NumKey adam_keys[] = {KEY(lr, 0, INFINITY, 1), KEY(beta1, 0, 0.999999, 0), KEY(beta2, 0, 0.999999999, 0),
-                                   KEY(eps, 0, 1, 1), KEY(decay, 0, INFINITY, 0)};
-static const NumKey sgd_keys[] = {KEY(lr, 0, INFINITY, 1), KEY(momentum, 0, 0.999999, 0)};
-static const NumKey end_keys[] = {KEY(end, 0, INFINITY, 0)};
-static const NumKey step_keys[] = {KEY(factor, 0, INFINITY, 1)};
+#define KEY(field, lo, hi, lo_open, hi_open) {#field, offsetof(TrainSpec, field), lo, hi, lo_open, hi_open}
+static const NumKey adam_keys[] = {KEY(lr, 0, INFINITY, 1, 0), KEY(beta1, 0, 1, 0, 1), KEY(beta2, 0, 1, 0, 1),
+                                   KEY(eps, 0, 1, 1, 0), KEY(decay, 0, INFINITY, 0, 0)};
+static const NumKey sgd_keys[] = {KEY(lr, 0, INFINITY, 1, 0), KEY(momentum, 0, 1, 0, 1)};
+static const NumKey end_keys[] = {KEY(end, 0, INFINITY, 0, 0)};
+static const NumKey step_keys[] = {KEY(factor, 0, INFINITY, 1, 0)};
 #undef KEY
 
 static void check_optimizer(Checker *c, const Expr *v, TrainSpec *t) {
@@ -391,8 +416,9 @@ static void check_optimizer(Checker *c, const Expr *v, TrainSpec *t) {
     for (int i = 0; name && i < OPT_COUNT; i++)
         if (strcmp(optimizer_names[i], name) == 0) k = i;
     if (k < 0) {
-        diag_error(c->d, v->loc, "unknown optimizer%s%s%s; optimizers are adam, adamw, sgd", name ? " '" : "",
-                   name ? arena_printf(c->a, "%s'", name) : "", name ? did_you_mean(c, name, optimizer_names, OPT_COUNT) : "");
+        const char *list = "; the optimizers are adam, adamw and sgd";
+        diag_error(c->d, v->loc, "unknown optimizer%s%s%s", name ? " '" : "", name ? arena_printf(c->a, "%s'", name) : "",
+                   name ? suggest(c, name, optimizer_names, OPT_COUNT, list) : list);
         return;
     }
     t->optimizer = k;
@@ -409,9 +435,9 @@ static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
     for (int i = 0; name && i < SCHED_COUNT; i++)
         if (strcmp(schedule_names[i], name) == 0) k = i;
     if (k < 0) {
-        diag_error(c->d, v->loc, "unknown schedule%s%s%s; schedules are constant, linear, cosine, step",
-                   name ? " '" : "", name ? arena_printf(c->a, "%s'", name) : "",
-                   name ? did_you_mean(c, name, schedule_names, SCHED_COUNT) : "");
+        const char *list = "; the schedules are constant, linear, cosine and step";
+        diag_error(c->d, v->loc, "unknown schedule%s%s%s", name ? " '" : "", name ? arena_printf(c->a, "%s'", name) : "",
+                   name ? suggest(c, name, schedule_names, SCHED_COUNT, list) : list);
         return;
     }
     t->schedule = k;
@@ -491,10 +517,10 @@ void check_train(Checker *c, const Section *s) {
             if (!want_int(c, v, "seed", 0, (int64_t)1 << 53, &n)) t->seed = (uint64_t)n;
             break;
         case 5: {
-            const char *p;
-            if (want_name(c, v, "precision", &p)) break;
+            const char *p = v->kind == E_NAME ? v->str : "";
             if (strcmp(p, "f32") == 0 || strcmp(p, "f64") == 0) t->f64 = p[1] == '6';
-            else diag_error(c->d, v->loc, "precision is f32 or f64, not '%s'", p);
+            else if (v->kind == E_NAME) diag_error(c->d, v->loc, "precision is f32 or f64, not '%s'", p);
+            else if (v->kind != E_ERROR) diag_error(c->d, v->loc, "precision is f32 or f64 (a name, without quotes)");
             break;
         }
         case 6:

@@ -5,6 +5,7 @@
 #include <string.h>
 
 enum { SHOW_MAX = 160 };   /* a longer source line is shown as a window around the error */
+enum { MSG_MAX = 1024 };   /* longest message text */
 
 void diag_init(Diag *d, const Source *src, FILE *out) {
     d->src = src;
@@ -54,11 +55,12 @@ static void show_line(Diag *d, Loc loc) {
     fputc('\n', d->out);
 }
 
+/* A message is cut at MSG_MAX bytes: a name a megabyte long is not worth printing whole. */
 static void report(Diag *d, const char *kind, Loc loc, const char *fmt, va_list ap) {
-    if (loc.line > 0) fprintf(d->out, "%s:%d:%d: %s: ", d->src->path, loc.line, loc.col, kind);
-    else fprintf(d->out, "%s: %s: ", d->src->path, kind);
-    vfprintf(d->out, fmt, ap);
-    fputc('\n', d->out);
+    char msg[MSG_MAX];
+    if (vsnprintf(msg, sizeof msg, fmt, ap) >= (int)sizeof msg) memcpy(msg + sizeof msg - 4, "...", 4);
+    if (loc.line > 0) fprintf(d->out, "%s:%d:%d: %s: %s\n", d->src->path, loc.line, loc.col, kind, msg);
+    else fprintf(d->out, "%s: %s: %s\n", d->src->path, kind, msg);
     if (loc.line > 0) show_line(d, loc);
 }
 

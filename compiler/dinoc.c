@@ -1,6 +1,7 @@
 /* dinoc.c - the compiler command: checks a spec and writes what was asked for.
  *
  *   dinoc MODEL.dino [-o OUT] [--target cuda|c] [--emit ast|params|ir|ptx] [--check]
+ *                    [--arch sm_XX]
  *
  * Exit status: 0 success, 1 user error (bad spec, bad flag), 2 internal error. */
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "emit.h"
 #include "frontend.h"
 #include "npy.h"
+#include "nvrtc.h"
 
 /* Shape of a .npy file, for project(x, "P.npy"). */
 static int npy_shape(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen) {
@@ -25,12 +27,15 @@ static int npy_shape(const char *path, int64_t *shape, int *ndim, char *err, siz
 
 static void usage(FILE *out) {
     fputs("usage: dinoc MODEL.dino [-o OUT] [--target cuda|c] [--emit ast|params|ir|ptx] [--check]\n"
-          "             [--precision f32|f64] [--jacobian auto|forward|reverse]\n"
+          "             [--precision f32|f64] [--jacobian auto|forward|reverse] [--arch sm_XX]\n"
           "  --check         parse and check the spec only\n"
           "  --emit params   print each parameter's name and shape, in definition order\n"
           "  --emit ast      print the syntax tree\n"
           "  --emit ir       print the IR of the prediction and training programs\n"
-          "  --target c      write the CPU backend's C source (cuda: the GPU backend)\n"
+          "  --emit ptx      compile the CUDA source with NVRTC and write PTX (for --arch)\n"
+          "  --target cuda   write the GPU backend's CUDA source (the default)\n"
+          "  --target c      write the CPU backend's C source\n"
+          "  --arch sm_XX    GPU architecture for --emit ptx (default sm_80)\n"
           "  --precision P   f32 or f64 for generated code (default: the spec's train precision)\n"
           "  --jacobian M    auto, forward or reverse mode for the Jacobian (default auto)\n"
           "  -o OUT          write generated source to OUT (default: standard output)\n",
@@ -38,9 +43,73 @@ static void usage(FILE *out) {
 }
 
 static const char *precision;
+static const char *arch = "sm_80";
 
-/* Builds the IR programs and writes what was asked: the IR, or C source. */
+/* Writes len bytes of text to stdout or, atomically, to path. Returns 0, or 1 after a message. */
+static int write_output(const char *path, const char *text, size_t len) {
+    if (!path) return fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : 1;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    FILE *out = fopen(tmp, "w");
+    int ok = out && fwrite(text, 1, len, out) == len;
+    if (out && fclose(out) != 0) ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "dinoc: error: cannot write '%s': %s\n", path, strerror(errno));
+        remove(tmp);
+        return 1;
+    }
+    return 0;
+}
+
+/* The CUDA target: the .cu itself, or (--emit ptx) its PTX from NVRTC. */
+static int generate_cuda_target(Frontend *fe, const Programs *pr, const EmitOptions *opt, int ptx,
+                                const char *out_path) {
+    char err[4096];
+    char *src = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&src, &len);
+    if (!f) {
+        fputs("dinoc: error: out of memory\n", stderr);
+        return 2;
+    }
+    int rc = emit_cuda(f, fe->model, pr, opt, NULL, err, sizeof err);
+    fclose(f);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        free(src);
+        return 1;
+    }
+    if (!ptx) {
+        rc = write_output(out_path, src, len);
+        free(src);
+        return rc;
+    }
+    char *code = NULL, *log = NULL, name[256];
+    size_t code_len = 0;
+    snprintf(name, sizeof name, "%s.cu", fe->model->name);
+    rc = nvrtc_compile(src, name, arch, 0, &code, &code_len, &log, err, sizeof err);
+    free(src);
+    if (rc == NVRTC_MISSING) {
+        fprintf(stderr, "dinoc: error: %s\n", err);
+        free(log);
+        return 1;
+    }
+    if (rc) { /* the generated source did not compile: a bug in dinoc */
+        fprintf(stderr, "dinoc: internal error: %s\n", err);
+        if (log && *log) fprintf(stderr, "%s\n", log);
+        free(log);
+        return 2;
+    }
+    free(log);
+    rc = write_output(out_path, code, code_len);
+    free(code);
+    return rc;
+}
+
+/* Builds the IR programs and writes what was asked: the IR, C or CUDA source, or PTX. */
 static int generate(Frontend *fe, const char *emit, const char *target, const char *out_path, JacMode jac) {
+    const char *emit_ptx = emit && strcmp(emit, "ptx") == 0 ? emit : NULL;
+    if (emit_ptx) emit = NULL; /* from here on, emit means --emit ir */
     char err[1024];
     Programs pr;
     if (build_programs(&fe->arena, fe->model, jac, &pr, err, sizeof err)) {
@@ -52,10 +121,9 @@ static int generate(Frontend *fe, const char *emit, const char *target, const ch
         ir_print(stdout, &pr.train, "train");
         return 0;
     }
-    if (strcmp(target, "c") != 0) {
-        fprintf(stderr, "dinoc: error: the CUDA target is not implemented yet; use --target c\n");
-        return 1;
-    }
+    EmitOptions opt = {.f64 = precision ? strcmp(precision, "f64") == 0 : fe->model->train.f64,
+                       .spec_hash = hash_bytes(fe->src.text, fe->src.len, 1469598103934665603ull)};
+    if (strcmp(target, "cuda") == 0) return generate_cuda_target(fe, &pr, &opt, emit_ptx != NULL, out_path);
     FILE *out = stdout;
     char tmp[4096];
     if (out_path) {
@@ -66,8 +134,6 @@ static int generate(Frontend *fe, const char *emit, const char *target, const ch
             return 1;
         }
     }
-    EmitOptions opt = {.f64 = precision ? strcmp(precision, "f64") == 0 : fe->model->train.f64,
-                       .spec_hash = hash_bytes(fe->src.text, fe->src.len, 1469598103934665603ull)};
     int rc = emit_c(out, fe->model, &pr, &opt, err, sizeof err);
     if (out_path) {
         if (fclose(out) != 0 || rc != 0 || rename(tmp, out_path) != 0) {
@@ -105,6 +171,12 @@ int main(int argc, char **argv) {
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(a, "--arch") == 0 && i + 1 < argc) {
+            arch = argv[++i];
+            if (strncmp(arch, "sm_", 3) != 0 || arch[3] < '0' || arch[3] > '9') {
+                fprintf(stderr, "dinoc: error: --arch must look like sm_80 or sm_90, not '%s'\n", arch);
+                return 1;
+            }
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--emit") == 0 || strcmp(a, "--target") == 0)) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "dinoc: error: %s needs a value\n", a);
@@ -130,12 +202,16 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 1;
     }
-    if (emit && strcmp(emit, "ast") && strcmp(emit, "params") && strcmp(emit, "ir")) {
-        fprintf(stderr, "dinoc: error: unknown --emit '%s'; expected ast, params or ir\n", emit);
+    if (emit && strcmp(emit, "ast") && strcmp(emit, "params") && strcmp(emit, "ir") && strcmp(emit, "ptx")) {
+        fprintf(stderr, "dinoc: error: unknown --emit '%s'; expected ast, params, ir or ptx\n", emit);
         return 1;
     }
     if (strcmp(target, "cuda") && strcmp(target, "c")) {
         fprintf(stderr, "dinoc: error: unknown --target '%s'; expected cuda or c\n", target);
+        return 1;
+    }
+    if (emit && strcmp(emit, "ptx") == 0 && strcmp(target, "c") == 0) {
+        fputs("dinoc: error: --emit ptx needs --target cuda (the default)\n", stderr);
         return 1;
     }
 
@@ -143,7 +219,8 @@ int main(int argc, char **argv) {
     int rc = frontend_run(&fe, spec, stderr, 0, npy_shape);
     if (rc == 0 && emit && strcmp(emit, "ast") == 0) ast_print(stdout, fe.ast);
     if (rc == 0 && emit && strcmp(emit, "params") == 0) model_print_params(stdout, fe.model);
-    if (rc == 0 && !check_only && (!emit || strcmp(emit, "ir") == 0)) rc = generate(&fe, emit, target, out_path, jac);
+    if (rc == 0 && !check_only && (!emit || strcmp(emit, "ir") == 0 || strcmp(emit, "ptx") == 0))
+        rc = generate(&fe, emit, target, out_path, jac);
     frontend_free(&fe);
     return rc;
 }

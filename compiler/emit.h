@@ -1,5 +1,5 @@
-/* emit.h - the emitters: IR programs -> source text (emit_c.c for the CPU backend; the
- * CUDA emitter comes with the GPU backend). */
+/* emit.h - the emitters: IR programs -> source text (emit_c.c for the CPU backend,
+ * emit_cuda.c for the GPU backend). */
 #ifndef DINO_EMIT_H
 #define DINO_EMIT_H
 
@@ -40,5 +40,63 @@ uint64_t hash_bytes(const void *data, size_t len, uint64_t h);
  * the tests. Returns NULL with a message in err when the model can't be generated. */
 char *generate_c(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_hash, size_t *len, char *err,
                  size_t errlen);
+
+/* ---------------------------------------------------------------------------- CUDA */
+/* The interface of a generated CUDA module (emit_cuda.c), compiled by NVRTC and run with the
+ * driver API. Each program is a list of kernels, launched in order on one stream, every one
+ * with the arguments of the CPU functions above (the same pointers, device memory):
+ *
+ *   (const real *P, real *G, int n, int nmax, const real *x, real *y, real *J,
+ *    const int32_t *label, const double *w, double *terms, real *work)
+ *
+ *   predict:  dino_predict_k0 .. k<n_predict-1>: x [n, in] -> y [n, out], J [n, out, in] (J may
+ *             be NULL; classifiers give none). G, label, w, terms are unused (pass NULL).
+ *   train:    dino_train_k0 .. k<n_train-1>: one batch. k0 zeroes G and terms; afterwards
+ *             G = d loss / d P, terms[i] = mean of loss term i over the batch (unweighted),
+ *             with the weights w[i] applied to the gradient, as dino_train_step.
+ *   work:     nmax * predict_work (train_work) reals of device memory, for batches n <= nmax.
+ *
+ * The extern "C" utility kernels of prelude_cuda.h (dino_gather, dino_gather_label, dino_iota,
+ * dino_adam, dino_adamw, dino_sgd) are in every module too. */
+enum { DINO_CUDA_ABI = 1 };
+
+/* How to launch one kernel of a program for a batch of n rows: block (block, 1, 1),
+ * grid (cuda_grid_x(l, n), grid_y, grid_z), `shared` bytes of dynamic shared memory. */
+typedef struct {
+    char kernel[64];        /* entry point: "dino_train_k3" */
+    long per_sample;        /* > 0: grid.x = ceil(n * per_sample / per_block); 0: grid.x = fixed_x */
+    int per_block;
+    int fixed_x;
+    int grid_y, grid_z;     /* >= 1 */
+    int block;              /* threads per block (256) */
+    int shared;             /* dynamic shared memory in bytes (0: the kernels' shared memory is static) */
+} CudaLaunch;
+
+typedef struct {
+    CudaLaunch *predict, *train;    /* in launch order; malloc'd, cuda_plan_free */
+    int n_predict, n_train;
+    long predict_work, train_work;  /* workspace reals per row of batch capacity nmax */
+    int in, out, n_loss, f64;
+    long long n_params;
+    uint64_t spec_hash;
+} CudaPlan;
+
+/* grid.x for a batch of n rows (at least 1: kernels check their bounds). */
+static inline long cuda_grid_x(const CudaLaunch *l, int n) {
+    long x = l->per_sample > 0 ? ((long)n * l->per_sample + l->per_block - 1) / l->per_block : l->fixed_x;
+    return x > 0 ? x : 1;
+}
+
+void cuda_plan_free(CudaPlan *plan);
+
+/* Writes the .cu and, when plan is not NULL, fills it (cuda_plan_free it). Returns 0, or -1
+ * with a message in err (a layer too wide for a CUDA grid, a node the emitter can't run). */
+int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt, CudaPlan *plan, char *err,
+              size_t errlen);
+
+/* checked model -> IR programs -> CUDA source in memory (malloc'd, *len bytes) and its plan
+ * (plan may be NULL). Returns NULL with a message in err when the model can't be generated. */
+char *generate_cuda(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_hash, size_t *len, CudaPlan *plan,
+                    char *err, size_t errlen);
 
 #endif

@@ -3,6 +3,7 @@
  * One node per line: its kind, its text, and its line:col, children indented below. After
  * checking, model expressions also show their dimension as [n]. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ast.h"
 
@@ -12,9 +13,30 @@ static void indent(FILE *out, int depth) {
 
 static void print_expr(FILE *out, const Expr *e, int depth, const char *label);
 
+/* The shortest form that reads back as the same double: 3e-4 prints as 0.0003. */
 static void print_num(FILE *out, double v) {
-    if (v == (long long)v && v > -1e15 && v < 1e15) fprintf(out, "%lld", (long long)v);
-    else fprintf(out, "%.17g", v);
+    if (v > -1e15 && v < 1e15 && v == (long long)v) {
+        fprintf(out, "%lld", (long long)v);
+        return;
+    }
+    char buf[32];
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    fputs(buf, out);
+}
+
+/* A string literal with its quotes, escaped as the source would write it. */
+static void print_str(FILE *out, const char *s) {
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(out, "\\%c", *s);
+        else if (*s == '\n') fputs("\\n", out);
+        else if (*s == '\t') fputs("\\t", out);
+        else fputc(*s, out);
+    }
+    fputc('"', out);
 }
 
 static void print_args(FILE *out, const Expr *e, int depth) {
@@ -26,7 +48,7 @@ static void print_expr(FILE *out, const Expr *e, int depth, const char *label) {
     if (label) fprintf(out, "%s = ", label);
     switch (e->kind) {
     case E_NUM: fputs("number ", out); print_num(out, e->num); break;
-    case E_STR: fprintf(out, "string \"%s\"", e->str); break;
+    case E_STR: fputs("string ", out); print_str(out, e->str); break;
     case E_NAME: fprintf(out, "name %s", e->str); break;
     case E_CALL: fprintf(out, "call %s", e->str); break;
     case E_LIST: fputs("list", out); break;

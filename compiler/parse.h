@@ -10,6 +10,7 @@
 #include "diag.h"
 
 enum { PARSE_MAX_DEPTH = 200 };   /* deepest expression nesting accepted */
+enum { PARSE_MAX_OPEN = 64 };     /* open brackets remembered for error notes */
 
 typedef struct {
     Arena *arena;
@@ -17,6 +18,9 @@ typedef struct {
     PtrVec sections;        /* the result, Section * */
     int line, col;          /* lexer position of the next byte */
     int nest;               /* open ( and [ : newlines inside them are not statement ends */
+    Loc open[PARSE_MAX_OPEN];  /* where the innermost open brackets are */
+    int braces;             /* open { */
+    Loc brace_open[PARSE_MAX_OPEN];  /* where the innermost open braces are */
     int depth_reported;     /* nesting-depth error already given */
 } ParseCtx;
 

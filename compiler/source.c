@@ -91,9 +91,35 @@ const char *source_line(const Source *s, int line, size_t *len) {
     }
     size_t a = s->line_start[line - 1];
     size_t b = line < s->n_lines ? s->line_start[line] - 1 : s->len;
+    if (line == 1 && b >= 3 && memcmp(s->text, "\xEF\xBB\xBF", 3) == 0) a = 3;   /* a byte-order mark */
     if (b > a && s->text[b - 1] == '\r') b--;
     *len = b - a;
     return s->text + a;
+}
+
+char *source_text(const Source *s, Loc loc, char *buf, size_t len) {
+    if (len == 0) return buf;
+    size_t n;
+    const char *line = source_line(s, loc.line, &n);
+    size_t from = loc.col > 0 ? (size_t)loc.col - 1 : 0;
+    size_t to = loc.end_line == loc.line && loc.end_col > loc.col ? (size_t)loc.end_col - 1 : n;
+    if (from > n) from = n;
+    if (to > n) to = n;
+    int cut = to - from > len - 1;
+    size_t room = !cut ? len - 1 : len > 4 ? len - 4 : 0;
+    if (cut) /* do not split a UTF-8 character */
+        while (room > 0 && ((unsigned char)line[from + room] & 0xC0) == 0x80) room--;
+    size_t k = 0;
+    for (size_t i = from; i < to && k < room; i++) {
+        unsigned char c = (unsigned char)line[i];
+        buf[k++] = (c >= 0x20 && c < 0x7f) || c >= 0x80 ? (char)c : '?';
+    }
+    if (cut && len > 4) {
+        memcpy(buf + k, "...", 3);
+        k += 3;
+    }
+    buf[k] = 0;
+    return buf;
 }
 
 Loc loc_span(Loc a, Loc b) {

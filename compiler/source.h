@@ -28,8 +28,13 @@ int  source_load(Source *s, const char *path, char *err, size_t errlen);
 /* Wraps text already in memory (copied). */
 void source_from_text(Source *s, const char *path, const char *text, size_t len);
 void source_free(Source *s);
-/* The text of a 1-based line, without its newline; *len receives its length. */
+/* The text of a 1-based line, without its newline (nor a byte-order mark starting the file);
+ * *len receives its length. */
 const char *source_line(const Source *s, int line, size_t *len);
+
+/* The text of the range `loc` (its first line only) in buf, cut short with "..." when it does
+ * not fit; bytes that would garble a terminal become '?'. Returns buf. */
+char *source_text(const Source *s, Loc loc, char *buf, size_t len);
 
 Loc loc_span(Loc a, Loc b);   /* from the start of a to the end of b */
 

@@ -1,12 +1,17 @@
 /* parser.y - tokens -> AST for .dino files.
  *
- * A pure (reentrant) LALR(1) parser with locations and no conflicts (%expect 0). It knows the
+ * A pure (reentrant) LR(1) parser with locations and no conflicts (%expect 0). It knows the
  * block structure of the language (model, data, loss, train, ode, pint) and expressions;
  * settings lines are kept as generic clauses of items and given meaning by check.c.
- * After a syntax error it reports, skips to the end of the statement, and goes on. */
+ * After a syntax error it reports, skips to the end of the statement (or over a whole unknown
+ * section), and goes on. The tables are canonical LR with default reductions only where the
+ * parser accepts (the grammar is small, so they stay small): an error is then detected in the
+ * state where it happens, and the tokens listed as expected are exactly those that fit there. */
 %define api.pure full
 %define api.location.type {Loc}
 %define parse.error custom
+%define lr.type canonical-lr
+%define lr.default-reduction accepting
 %locations
 %expect 0
 %param {void *scanner}
@@ -57,7 +62,8 @@ static Expr *bound_depth(ParseCtx *ctx, Expr *e) {
     e->depth = d + 1;
     if (e->depth <= PARSE_MAX_DEPTH) return e;
     if (!ctx->depth_reported)
-        diag_error(ctx->diag, e->loc, "expression nested more than %d levels deep", PARSE_MAX_DEPTH);
+        diag_error(ctx->diag, e->loc, "expression nested more than %d levels deep (each operator, sign and call is a level)",
+                   PARSE_MAX_DEPTH);
     ctx->depth_reported = 1;
     Expr *err = expr_new(ctx->arena, E_ERROR, e->loc);
     err->depth = 1;
@@ -162,6 +168,7 @@ file
     | file SEP
     | file section              { ptrvec_push(ctx->arena, &ctx->sections, $2); }
     | file error SEP            { yyerrok; }
+    | file error '{' body '}'   { yyerrok; }   /* skips an unknown section as a whole */
     ;
 
 section
@@ -284,32 +291,114 @@ list
 
 %%
 
-/* Bison calls this on a syntax error: "unexpected X, expecting A or B". */
-/* Token names as bison spells them ("\"name\"") without the quotes. */
-static void token_name(yysymbol_kind_t k, char *buf, size_t len) {
-    const char *s = yysymbol_name(k);
-    size_t n = strlen(s);
-    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') snprintf(buf, len, "%.*s", (int)(n - 2), s + 1);
-    else snprintf(buf, len, "%s", s);
+/* ---------------------------------------------------------------------------- syntax errors */
+
+/* Bison calls this on a syntax error: "unexpected name 'y', expecting ',' or ')'". The token
+ * found is shown with its text. Of the tokens that could come instead, those that start an
+ * expression are named together as "an expression", and the operators that may follow any
+ * expression are left out (they are never the fix); the rest are listed when there are few. */
+
+static int is_symbol(yysymbol_kind_t k, const char *name) { return strcmp(yysymbol_name(k), name) == 0; }
+
+static int has_symbol(const yysymbol_kind_t *v, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (is_symbol(v[i], name)) return 1;
+    return 0;
+}
+
+static int starts_expression(yysymbol_kind_t k) {
+    static const char *const first[] = {"number", "string", "name", "'('", "'['", "'-'",
+                                        "'model'", "'data'", "'loss'", "'train'"};
+    for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
+        if (is_symbol(k, first[i])) return 1;
+    return 0;
+}
+
+static int follows_expression(yysymbol_kind_t k) {
+    return is_symbol(k, "'+'") || is_symbol(k, "'-'") || is_symbol(k, "'*'") || is_symbol(k, "'/'") ||
+           is_symbol(k, "'('") || is_symbol(k, "'='");
+}
+
+/* How a token is named in a message: "a name", "end of line", "')'". */
+static const char *token_name(yysymbol_kind_t k) {
+    switch (k) {
+    case YYSYMBOL_IDENT: return "a name";
+    case YYSYMBOL_NUMBER: return "a number";
+    case YYSYMBOL_STRING: return "a string";
+    case YYSYMBOL_SEP: return "end of line";
+    case YYSYMBOL_YYEOF: return "end of file";
+    default: break;
+    }
+    return yysymbol_name(k);   /* "'model'", "')'" */
+}
+
+/* The token found, with its text where that helps: "name 'y'", "number '2'", "';'". */
+static void describe_found(ParseCtx *ctx, yysymbol_kind_t got, Loc at, char *buf, size_t len) {
+    char text[40];
+    source_text(ctx->diag->src, at, text, sizeof text);
+    switch (got) {
+    case YYSYMBOL_IDENT: snprintf(buf, len, "name '%s'", text); break;
+    case YYSYMBOL_NUMBER: snprintf(buf, len, "number '%s'", text); break;
+    case YYSYMBOL_STRING: snprintf(buf, len, "string %s", text); break;
+    case YYSYMBOL_SEP: snprintf(buf, len, "%s", strcmp(text, ";") == 0 ? "';'" : "end of line"); break;
+    default: snprintf(buf, len, "%s", token_name(got)); break;
+    }
+}
+
+/* ", expecting A, B or C" into buf, or "" when there are too many to be useful. */
+static void describe_expected(const yypcontext_t *pctx, char *buf, size_t len) {
+    enum { MAX_EXPECTED = 32, MAX_LISTED = 4 };
+    yysymbol_kind_t exp[MAX_EXPECTED];
+    int n = yypcontext_expected_tokens(pctx, exp, MAX_EXPECTED);
+    int expr = has_symbol(exp, n, "number") && has_symbol(exp, n, "name") && has_symbol(exp, n, "'('");
+    int ops = has_symbol(exp, n, "'+'") && has_symbol(exp, n, "'*'");
+    const char *names[MAX_EXPECTED + 1];
+    int k = 0;
+    if (expr) names[k++] = "an expression";
+    for (int i = 0; i < n; i++) {
+        if ((expr && starts_expression(exp[i])) || (ops && follows_expression(exp[i]))) continue;
+        names[k++] = exp[i] == YYSYMBOL_SEP ? "end of line" : token_name(exp[i]);
+        if (k == MAX_LISTED + 1) break;
+    }
+    buf[0] = 0;
+    if (n == 0 || k == 0 || k > MAX_LISTED) return;
+    size_t used = 0;
+    for (int i = 0; i < k && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i == 0 ? ", expecting " : i == k - 1 ? " or " : ", ",
+                                 names[i]);
 }
 
 static int yyreport_syntax_error(const yypcontext_t *pctx, void *scanner, ParseCtx *ctx) {
     (void)scanner;
-    enum { MAX_EXPECTED = 5 };
-    yysymbol_kind_t expected[MAX_EXPECTED];
-    int n = yypcontext_expected_tokens(pctx, expected, MAX_EXPECTED);
     yysymbol_kind_t got = yypcontext_token(pctx);
-    char msg[512];
-    char name[64];
-    token_name(got, name, sizeof name);
-    int len = snprintf(msg, sizeof msg, "syntax error: unexpected %s", name);
-    if (n > 0 && n <= 4) {
-        for (int i = 0; i < n; i++) {
-            token_name(expected[i], name, sizeof name);
-            len += snprintf(msg + len, sizeof msg - (size_t)len, "%s%s",
-                            i == 0 ? ", expecting " : i == n - 1 ? " or " : ", ", name);
-        }
+    const Loc *at = yypcontext_location(pctx);
+    char found[64], expected[256];
+    describe_found(ctx, got, *at, found, sizeof found);
+    describe_expected(pctx, expected, sizeof expected);
+
+    enum { MAX_TOP = 8 };
+    yysymbol_kind_t top[MAX_TOP];
+    int n_top = yypcontext_expected_tokens(pctx, top, MAX_TOP);
+    if (got == YYSYMBOL_IDENT && has_symbol(top, n_top, "'model'") && !has_symbol(top, n_top, "name")) {
+        char text[40];
+        diag_error(ctx->diag, *at, "unknown section '%s'; the sections are model, data, loss and train",
+                   source_text(ctx->diag->src, *at, text, sizeof text));
+        return 0;
     }
-    diag_error(ctx->diag, *yypcontext_location(pctx), "%s", msg);
+    if (got == YYSYMBOL_YYEOF && ctx->braces > 0) {
+        diag_error(ctx->diag, *at, "unexpected end of file: a '}' is missing");
+        int i = (ctx->braces < PARSE_MAX_OPEN ? ctx->braces : PARSE_MAX_OPEN) - 1;
+        diag_note(ctx->diag, ctx->brace_open[i], "this '{' is never closed");
+        return 0;
+    }
+    diag_error(ctx->diag, *at, "syntax error: unexpected %s%s", found, expected);
+    /* A bracket left open on an earlier line swallowed the line ends: point at it, and let
+     * the next line end close the statement so that parsing can resume there. */
+    if (ctx->nest > 0) {
+        int i = (ctx->nest < PARSE_MAX_OPEN ? ctx->nest : PARSE_MAX_OPEN) - 1;
+        while (i > 0 && ctx->open[i - 1].line < at->line && ctx->open[i].line == ctx->open[i - 1].line) i--;
+        if (ctx->open[i].line < at->line) diag_note(ctx->diag, ctx->open[i], "this bracket is never closed");
+        ctx->nest = 0;
+    }
     return 0;
 }

@@ -20,11 +20,13 @@ struct Backend {
     int f64;
     /* Makes the training set available to step(). Called once before training. */
     int (*set_data)(Backend *b, const Dataset *train, int batch, char *err, size_t errlen);
-    /* One optimiser step on training rows idx[0..n): gradient of the loss with term weights w,
-     * then the update at rate lr. Adds n * (the batch's weighted loss) to the running sum that
-     * take_loss returns. Returns 1 when the backend already knows the loss is not finite (the
-     * CPU backend then skips the update), else 0. */
-    int (*step)(Backend *b, const int64_t *idx, int n, const double *w, double lr);
+    /* The order of the training rows for this epoch ([N] indices, valid until the next call). */
+    void (*begin_epoch)(Backend *b, const int64_t *order);
+    /* One optimiser step on rows order[first .. first+n): gradient of the loss with term
+     * weights w, then the update at rate lr. Adds n * (the batch's weighted loss) to the
+     * running sum that take_loss returns. Returns 1 when the backend already knows the loss is
+     * not finite (the CPU backend then skips the update), else 0. */
+    int (*step)(Backend *b, int64_t first, int n, const double *w, double lr);
     /* The running loss sum since the last call (NaN if any step's loss was not finite). */
     double (*take_loss)(Backend *b);
     /* Predictions for n rows of host x [n, in] into host y [n, out] and J [n, out, in] (J may be NULL). */
@@ -41,5 +43,12 @@ struct Backend {
 /* backend_cpu.c: runs the generated C module (cpu_jit.h). */
 struct CpuModule;
 Backend *backend_cpu_new(struct CpuModule *mod, const Model *m, void *P, Optim *opt);
+
+/* backend_cuda.c: generates CUDA, compiles it with NVRTC (cached), loads it with the driver
+ * API. NULL with the reason in err when there is no usable GPU, NVRTC or module. */
+Backend *backend_cuda_new(const Model *m, int jac_mode, uint64_t spec_hash, void *P, Optim *opt,
+                          double *compile_seconds, char *err, size_t errlen);
+/* Whether a GPU is usable (driver loads and sees a device); err says why not. */
+int cuda_available(char *err, size_t errlen);
 
 #endif

@@ -17,6 +17,7 @@ typedef struct {
     CpuModule *mod;
     const Model *m;
     const Dataset *train;
+    const int64_t *order;         /* this epoch's row order */
     size_t es;
     int batch;
     void *x, *y, *J, *G, *work;   /* batch buffers: [B, in], [B, out], [B, out, in]; G [n_params] */
@@ -48,11 +49,13 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch, char *err, 
     return 0;
 }
 
-static int cpu_step(Backend *b, const int64_t *idx, int n, const double *w, double lr) {
+static void cpu_begin_epoch(Backend *b, const int64_t *order) { ((CpuBackend *)b)->order = order; }
+
+static int cpu_step(Backend *b, int64_t first, int n, const double *w, double lr) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
     double terms[16], loss = 0;
-    data_gather(c->train, idx, n, c->x, c->y, c->J, c->label);
+    data_gather(c->train, c->order + first, n, c->x, c->y, c->J, c->label);
     c->mod->train_step(b->P, c->G, n, c->batch, c->x, c->y, c->J, c->label, w, terms, c->work);
     for (int i = 0; i < m->n_loss; i++) loss += w[i] * terms[i];
     c->loss_sum += loss * n;
@@ -101,6 +104,7 @@ Backend *backend_cpu_new(CpuModule *mod, const Model *m, void *P, Optim *opt) {
     snprintf(b->name, sizeof b->name, "CPU (%s threads)", threads && *threads ? threads : "all");
     b->f64 = m->train.f64;
     b->set_data = cpu_set_data;
+    b->begin_epoch = cpu_begin_epoch;
     b->step = cpu_step;
     b->take_loss = cpu_take_loss;
     b->predict = cpu_predict;

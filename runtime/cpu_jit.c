@@ -104,10 +104,12 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
                      "install one (apt-get install gcc) or set CC", cc);
             return -1;
         }
+        /* every file of this build has a per-process name, so concurrent first runs of the
+         * same spec never see each other's half-written files; only the final rename is shared */
         char src[4200], tmp[4200], log[4200];
-        snprintf(src, sizeof src, "%s/cpu-%016llx.c", dir, (unsigned long long)h);
+        snprintf(src, sizeof src, "%s/cpu-%016llx.%d.c", dir, (unsigned long long)h, (int)getpid());
         snprintf(tmp, sizeof tmp, "%s/cpu-%016llx.so.tmp.%d", dir, (unsigned long long)h, (int)getpid());
-        snprintf(log, sizeof log, "%s/cpu-%016llx.log", dir, (unsigned long long)h);
+        snprintf(log, sizeof log, "%s/cpu-%016llx.%d.log", dir, (unsigned long long)h, (int)getpid());
         FILE *f = fopen(src, "w");
         if (!f || fwrite(source, 1, len, f) != len || fclose(f) != 0) {
             snprintf(err, errlen, "cannot write '%s': %s", src, strerror(errno));
@@ -134,6 +136,8 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
             remove(tmp);
             return -1;
         }
+        remove(src);
+        remove(log);
         if (rename(tmp, m->path) != 0) {
             snprintf(err, errlen, "cannot move the compiled module into the cache: %s", strerror(errno));
             remove(tmp);

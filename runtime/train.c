@@ -214,11 +214,12 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         TrainState at_start = t->state;
         for (int64_t i = 0; i < N; i++) idx[i] = i;
         rng_permute(&t->rng, idx, N);
+        b->begin_epoch(b, idx);
         for (int64_t s = 0; s < steps_per_epoch; s++) {
             int64_t first = s * B;
             int n = N - first < B ? (int)(N - first) : B;
             lr = schedule_lr(ts, ts->lr, t->state.step, total_steps);
-            if (b->step(b, idx + first, n, w, lr)) {
+            if (b->step(b, first, n, w, lr)) {
                 char where[96];
                 snprintf(where, sizeof where, "step %lld (batch %lld of the epoch)", (long long)t->state.step + 1,
                          (long long)s + 1);

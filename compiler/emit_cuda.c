@@ -1,0 +1,959 @@
+/* emit_cuda.c - IR programs -> CUDA C++ for the GPU backend, and the plan to launch it.
+ *
+ * The generated file is the fixed prelude (prelude_cuda.h: precision, activations, the tiled
+ * matrix multiply, reductions, the utility and optimiser kernels), then the kernels of the
+ * two programs: dino_predict_k0, k1, ... (output and Jacobian) and dino_train_k0, k1, ...
+ * (forward, Jacobian, loss, gradient). A program is its kernels launched in order on one
+ * stream; the CudaPlan says how (emit.h). It mirrors emit_c.c: the same node values in the
+ * same kind of workspace, one commented block per IR node, the same arguments.
+ *
+ * Kernels. Walking a program's live nodes in order, each node either joins the kernel being
+ * built or starts a new one:
+ *   - LINEAR and LINEAR_T start a GEMM kernel: a tile of the batch's rows x the layer's
+ *     outputs per block (gemm_tile), then an epilogue over the tile's elements.
+ *   - Element-wise nodes (activations and their derivatives, + - *, scaling, broadcasts, and
+ *     the shape ops: slices, pads, concatenations, row and column sums, identities) of the
+ *     same shape as the kernel being built join it: in a GEMM kernel they run in the epilogue
+ *     (the bias add, the activation, a residual sum), otherwise one thread per element. A value
+ *     computed in the kernel is passed on in a register (t12), and stored to the workspace only
+ *     if a later kernel reads it. A node that reads another element than its own (a slice, a
+ *     sum, a broadcast) may only read values of earlier kernels, so no thread ever reads what
+ *     another thread of the same launch writes; such a node starts a new kernel instead.
+ *   - GRAD_W is a matrix multiply over the batch, split along the batch so that enough blocks
+ *     run, the partial tiles added into G atomically; GRAD_B sums columns the same way; a LOSS
+ *     is one block per sample whose term is reduced in the block and added to terms[i]
+ *     atomically, seeds written as emit_c.c does. train starts with a kernel that zeroes G and
+ *     terms; predict ends with one that writes y and J.
+ *   - Constants that only element-wise nodes read are written as literals, not computed.
+ *
+ * Buffers. Stored values live in one workspace, each node at work + nmax * offset with
+ * (n, rows, dim) inside, as in emit_c.c. Slots are assigned per kernel: a kernel's outputs get
+ * slots before the values it reads last are released, so a kernel never writes over its own
+ * inputs, and released slots are reused by later kernels (best fit).
+ *
+ * What is left for later: fusing whole layers of a small network into one kernel per sample
+ * block (activations and tangents in shared memory), and a prologue fusion of element-wise
+ * producers into the GEMM's loads. Nothing here has run on a GPU yet (see prelude_cuda.h). */
+#include "emit.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "prelude_cuda.inc"
+
+enum {
+    THREADS = 256,        /* every block */
+    MAX_MEMBERS = 64,     /* nodes per element-wise kernel: keeps kernels readable */
+    KCHUNK = 256,         /* GRAD_W: batch rows per block (GRAD_W_ROWS in prelude_cuda.h) */
+    SMALL_K = 64,         /* layers with at most this many inputs, */
+    SMALL_D = 256,        /* and at most this many outputs, run as element-wise dot products */
+    SMALL_GRAD = 4096,    /* weight gradients with at most this many entries: one thread each */
+    GRAD_BIAS_ROWS = 64,  /* GRAD_B: rows per block (prelude_cuda.h) */
+    EST_BATCH = 64,       /* the batch assumed when choosing tile sizes */
+    MAX_GRID_YZ = 65535,
+};
+
+typedef enum {
+    K_ZERO,       /* train: G = 0, terms = 0 */
+    K_POINTWISE,  /* element-wise nodes of one shape, one thread per element */
+    K_GEMM,       /* LINEAR / LINEAR_T as a tiled matrix multiply, element-wise nodes in its epilogue */
+    K_GRAD_W,     /* a weight gradient: split-batch matrix multiply added atomically into G */
+    K_GRAD_B,     /* a bias gradient: column sums added atomically into G */
+    K_LOSS,       /* one loss term: a block per sample */
+    K_RESULTS,    /* predict: y and J from the output and Jacobian nodes */
+} KernelKind;
+
+typedef struct {
+    KernelKind kind;
+    const IrNode *members[MAX_MEMBERS];  /* the nodes it runs, in a valid order */
+    int count;
+    int rows, dim;          /* K_POINTWISE, K_GEMM: the shape of every member */
+    int bm, bn;             /* K_GEMM, K_GRAD_W: tile */
+} Kernel;
+
+typedef struct {
+    FILE *out;
+    const Model *m;
+    const Program *p;
+    const char *name;           /* "predict" or "train" */
+    int train;
+    Arena tmp;
+    PtrVec live;
+    Kernel *kernels;
+    int n_kernels, cap_kernels;
+    int *kern;                  /* node id -> its kernel, -1 none (inputs, data, literals) */
+    char *stored;               /* node id -> written to the workspace */
+    char *inlined;              /* node id -> a CONST written as a literal */
+    long *offset;               /* node id -> workspace offset per sample, -1 none */
+    long work;                  /* workspace reals per sample */
+    CudaLaunch *launch;         /* one per kernel */
+    char *err;
+    size_t errlen;
+} Emit;
+
+/* ---------------------------------------------------------------------------- node kinds */
+
+/* A layer small enough for one thread per output element (linear_at in prelude_cuda.h). */
+static int is_small_layer(const IrNode *v) {
+    return (v->op == IR_LINEAR || v->op == IR_LINEAR_T) && v->args[0]->dim <= SMALL_K && v->dim <= SMALL_D;
+}
+
+/* Reads its arguments at its own element (with broadcasting of 1-row or 1-column operands). */
+static int is_elementwise(IrOp op) {
+    switch (op) {
+    case IR_ACT: case IR_DACT: case IR_D2ACT: case IR_ADD: case IR_SUB: case IR_MUL: case IR_SCALE:
+    case IR_ADDC: case IR_BCAST_ROWS: case IR_BCAST_DIM: return 1;
+    default: return 0;
+    }
+}
+
+/* Reads its arguments at other elements than its own. */
+static int is_gather(const IrNode *v) {
+    IrOp op = v->op;
+    return op == IR_SLICE || op == IR_PAD || op == IR_CONCAT || op == IR_SUMROWS || op == IR_SUMDIM || is_small_layer(v);
+}
+
+/* One thread per element computes it. */
+static int is_pointwise(const IrNode *v) {
+    return is_elementwise(v->op) || is_gather(v) || v->op == IR_CONST || v->op == IR_EYE;
+}
+
+static int is_kept(const Emit *E, const IrNode *v) {
+    return !E->train && (v == E->p->output || v == E->p->jacobian);
+}
+
+/* ---------------------------------------------------------------------------- kernels */
+
+static int add_kernel(Emit *E, KernelKind kind, const IrNode *first) {
+    if (E->n_kernels == E->cap_kernels) {
+        E->cap_kernels = E->cap_kernels ? 2 * E->cap_kernels : 64;
+        E->kernels = realloc(E->kernels, sizeof(Kernel) * (size_t)E->cap_kernels);
+    }
+    Kernel *k = &E->kernels[E->n_kernels];
+    memset(k, 0, sizeof *k);
+    k->kind = kind;
+    if (first) k->rows = first->rows, k->dim = first->dim;
+    return E->n_kernels++;
+}
+
+static void add_member(Emit *E, int ki, const IrNode *v) {
+    Kernel *k = &E->kernels[ki];
+    k->members[k->count++] = v;
+    E->kern[v->id] = ki;
+}
+
+static const IrNode *member(const Emit *E, const Kernel *k, int i) {
+    (void)E;
+    return k->members[i];
+}
+
+/* Whether v can run in kernel ki, at its own elements. */
+static int can_join(const Emit *E, int ki, const IrNode *v) {
+    const Kernel *k = &E->kernels[ki];
+    if ((k->kind != K_POINTWISE && k->kind != K_GEMM) || k->count >= MAX_MEMBERS) return 0;
+    if (v->rows != k->rows || v->dim != k->dim) return 0;
+    for (int i = 0; i < v->n_args; i++) {
+        const IrNode *a = v->args[i];
+        if (E->kern[a->id] != ki) continue;
+        /* a value of this kernel is only in the registers of the thread that computed it */
+        if (is_gather(v) || a->rows != v->rows || a->dim != v->dim) return 0;
+    }
+    return 1;
+}
+
+/* Constants read only by element-wise nodes become literals. */
+static void find_literals(Emit *E) {
+    for (int i = 0; i < E->live.n; i++) {
+        const IrNode *v = E->live.items[i];
+        if (v->op == IR_CONST && !is_kept(E, v)) E->inlined[v->id] = 1;
+    }
+    for (int i = 0; i < E->live.n; i++) {
+        const IrNode *u = E->live.items[i];
+        if (is_elementwise(u->op) || u->op == IR_CONCAT) continue;
+        for (int k = 0; k < u->n_args; k++) E->inlined[u->args[k]->id] = 0;
+    }
+}
+
+/* An element-wise node joins the kernel being built, else the latest kernel computing one of
+ * its operands (so f'(a) runs in the epilogue that computes a), else starts a kernel. */
+static int form_kernels(Emit *E) {
+    int open = -1;
+    if (E->train) add_kernel(E, K_ZERO, NULL);
+    for (int i = 0; i < E->live.n; i++) {
+        const IrNode *v = E->live.items[i];
+        if (v->op == IR_INPUT || v->op == IR_DATA || E->inlined[v->id]) continue;
+        int ki;
+        if (is_pointwise(v)) {
+            int producer = -1;
+            for (int k = 0; k < v->n_args; k++)
+                if (E->kern[v->args[k]->id] > producer) producer = E->kern[v->args[k]->id];
+            if (open >= 0 && can_join(E, open, v)) {
+                add_member(E, open, v);
+                continue;
+            }
+            if (producer >= 0 && can_join(E, producer, v)) {
+                add_member(E, producer, v);
+                continue;
+            }
+            ki = open = add_kernel(E, K_POINTWISE, v);
+        } else if (v->op == IR_LINEAR || v->op == IR_LINEAR_T) {
+            ki = open = add_kernel(E, K_GEMM, v);
+        } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS) {
+            ki = add_kernel(E, v->op == IR_GRAD_W ? K_GRAD_W : v->op == IR_GRAD_B ? K_GRAD_B : K_LOSS, v);
+            open = -1;
+        } else {
+            snprintf(E->err, E->errlen, "%s: error: the CUDA code generator cannot run IR node %s yet", E->m->path,
+                     ir_op_names[v->op]);
+            return -1;
+        }
+        add_member(E, ki, v);
+    }
+    if (!E->train) add_kernel(E, K_RESULTS, NULL);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- buffers */
+
+/* Marks the values later kernels read, and gives each a workspace slot, per kernel. */
+static void assign_buffers(Emit *E) {
+    int n_nodes = E->p->nodes.n;
+    int *last = malloc(sizeof(int) * (size_t)n_nodes);
+    for (int i = 0; i < n_nodes; i++) last[i] = -1;
+    for (int ki = 0; ki < E->n_kernels; ki++) {
+        const Kernel *k = &E->kernels[ki];
+        for (int i = 0; i < k->count; i++) {
+            const IrNode *u = member(E, k, i);
+            if (u->op == IR_LOSS) E->stored[u->id] = 1;   /* the seed */
+            for (int a = 0; a < u->n_args; a++) {
+                const IrNode *v = u->args[a];
+                if (E->kern[v->id] < 0 || E->kern[v->id] == ki) continue;
+                E->stored[v->id] = 1;
+                last[v->id] = ki;
+            }
+        }
+    }
+    const IrNode *keep[2] = {E->train ? NULL : E->p->output, E->train ? NULL : E->p->jacobian};
+    for (int i = 0; i < 2; i++)
+        if (keep[i] && E->kern[keep[i]->id] >= 0) E->stored[keep[i]->id] = 1, last[keep[i]->id] = E->n_kernels - 1;
+
+    enum { MAX_SLOTS = 4096 };
+    long slot_off[MAX_SLOTS], slot_size[MAX_SLOTS];
+    int slot_free[MAX_SLOTS], n_slots = 0;
+    int *slot_of = malloc(sizeof(int) * (size_t)n_nodes);
+    for (int ki = 0; ki < E->n_kernels; ki++) {
+        const Kernel *k = &E->kernels[ki];
+        for (int i = 0; i < k->count; i++) {
+            const IrNode *v = member(E, k, i);
+            if (!E->stored[v->id]) continue;
+            long size = (long)v->rows * v->dim;
+            int best = -1;
+            for (int s = 0; s < n_slots; s++)
+                if (slot_free[s] && slot_size[s] >= size && (best < 0 || slot_size[s] < slot_size[best])) best = s;
+            if (best < 0 && n_slots < MAX_SLOTS) {
+                best = n_slots++;
+                slot_off[best] = E->work;
+                slot_size[best] = size;
+                E->work += (size + 15) / 16 * 16;
+            }
+            if (best < 0) { /* out of slots: a fresh region, never reused */
+                E->offset[v->id] = E->work;
+                E->work += (size + 15) / 16 * 16;
+                slot_of[v->id] = -1;
+                continue;
+            }
+            slot_free[best] = 0;
+            slot_of[v->id] = best;
+            E->offset[v->id] = slot_off[best];
+        }
+        /* release what this kernel read last, and what it wrote but nobody reads */
+        for (int i = 0; i < k->count; i++) {
+            const IrNode *u = member(E, k, i);
+            for (int a = -1; a < u->n_args; a++) {
+                const IrNode *v = a < 0 ? u : u->args[a];
+                if (E->offset[v->id] < 0 || slot_of[v->id] < 0 || last[v->id] > ki) continue;
+                if (a < 0 && last[v->id] >= 0) continue; /* u itself is read later */
+                slot_free[slot_of[v->id]] = 1;
+            }
+        }
+    }
+    free(slot_of);
+    free(last);
+}
+
+/* ---------------------------------------------------------------------------- text helpers */
+
+static void out(Emit *E, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(Emit *E, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(E->out, fmt, ap);
+    va_end(ap);
+}
+
+/* The name of a value in generated code. */
+static void ref(const IrNode *n, char *buf, size_t len) {
+    if (n->op == IR_INPUT) snprintf(buf, len, "x");
+    else if (n->op == IR_DATA) snprintf(buf, len, "%s", n->aux == DATA_OUTPUT ? "y" : n->aux == DATA_JACOBIAN ? "J" : "label");
+    else snprintf(buf, len, "v%d", n->id);
+}
+
+static const char *param_name(const Emit *E, int i) { return E->m->params[i].name; }
+
+/* The comment naming a node, as emit_c.c writes it (plus the activation, constant, offset). */
+static void node_comment(Emit *E, const IrNode *n, const char *note) {
+    out(E, "/* v%d = %s", n->id, ir_op_names[n->op]);
+    for (int k = 0; k < n->n_args; k++) out(E, " v%d", n->args[k]->id);
+    if (n->param >= 0) out(E, " %s", param_name(E, n->param));
+    if (n->param2 >= 0) out(E, " + %s", param_name(E, n->param2));
+    if (n->op == IR_ACT || n->op == IR_DACT || n->op == IR_D2ACT) out(E, " %s", activation_names[n->aux]);
+    if (n->op == IR_CONST || n->op == IR_SCALE || n->op == IR_ADDC) out(E, " %.17g", n->c);
+    if (n->op == IR_SLICE || n->op == IR_PAD) out(E, " @%d", n->aux);
+    if (n->op == IR_LOSS)
+        out(E, " %s%s", loss_names[E->m->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
+    if (n->dim) out(E, "   (n, %d, %d)", n->rows, n->dim);
+    if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) out(E, "   %s", n->name);
+    if (note) out(E, "   %s", note);
+    out(E, " */\n");
+}
+
+/* ---------------------------------------------------------------------------- element-wise bodies */
+
+/* The body of an element-wise kernel or GEMM epilogue: statements computing each member at
+ * one element, and which index variables and buffers they use. The element is e of the
+ * kernel's shape (n, R, D): row m = e / D over the batch, column j, sample b, row r in it. */
+typedef struct {
+    FILE *f;
+    char *text;
+    size_t len;
+    const char *indent;
+    int ki;
+    int use_e, use_m, use_j, use_b, use_r;
+    const IrNode *bufs[4 * MAX_MEMBERS + 8];   /* buffers the kernel touches, in order */
+    char writes[4 * MAX_MEMBERS + 8];
+    int n_bufs;
+} Body;
+
+static void use_buffer(Body *B, const IrNode *v, int write) {
+    if (v->op == IR_INPUT || v->op == IR_DATA) return;
+    for (int i = 0; i < B->n_bufs; i++)
+        if (B->bufs[i] == v) {
+            B->writes[i] |= (char)write;
+            return;
+        }
+    if (B->n_bufs < (int)(sizeof B->bufs / sizeof *B->bufs)) {
+        B->bufs[B->n_bufs] = v;
+        B->writes[B->n_bufs++] = (char)write;
+    }
+}
+
+static void literal(double c, char *buf, size_t len) { snprintf(buf, len, "(real)%.17g", c); }
+
+/* Argument a of node v at v's element: a register, a literal or a (broadcast) read. */
+static int read_arg(Emit *E, Body *B, const IrNode *v, const IrNode *a, char *buf, size_t len) {
+    if (E->inlined[a->id]) {
+        literal(a->c, buf, len);
+        return 0;
+    }
+    if (E->kern[a->id] == B->ki) {
+        snprintf(buf, len, "t%d", a->id);
+        return 0;
+    }
+    char name[32];
+    ref(a, name, sizeof name);
+    use_buffer(B, a, 0);
+    if (a->rows == v->rows && a->dim == v->dim) {
+        B->use_e = 1;
+        snprintf(buf, len, "%s[e]", name);
+    } else if (a->rows == v->rows && a->dim == 1) {
+        B->use_m = 1;
+        snprintf(buf, len, "%s[m]", name);
+    } else if (a->rows == 1 && v->rows == 1) { /* (1, 1) against (1, D) */
+        B->use_m = 1;
+        snprintf(buf, len, "%s[m]", name);
+    } else if (a->rows == 1 && a->dim == v->dim) {
+        B->use_b = B->use_j = 1;
+        snprintf(buf, len, "%s[b * %d + j]", name, a->dim);
+    } else if (a->rows == 1 && a->dim == 1) {
+        B->use_b = 1;
+        snprintf(buf, len, "%s[b]", name);
+    } else {
+        snprintf(E->err, E->errlen, "internal error: v%d (%d, %d) reads v%d (%d, %d)", v->id, v->rows, v->dim, a->id,
+                 a->rows, a->dim);
+        return -1;
+    }
+    return 0;
+}
+
+/* A buffer read at another element (gather ops: never a value of this kernel). */
+static void gather_arg(Body *B, const IrNode *a, char *buf, size_t len) {
+    ref(a, buf, len);
+    use_buffer(B, a, 0);
+}
+
+static int emit_member(Emit *E, Body *B, const IrNode *v) {
+    char a[96] = "", b[96] = "", expr[512];
+    FILE *f = B->f;
+    const char *in = B->indent;
+    if (is_elementwise(v->op) && v->n_args > 0 && read_arg(E, B, v, v->args[0], a, sizeof a)) return -1;
+    if (is_elementwise(v->op) && v->n_args > 1 && read_arg(E, B, v, v->args[1], b, sizeof b)) return -1;
+    const char *act = v->op == IR_ACT || v->op == IR_DACT || v->op == IR_D2ACT ? activation_names[v->aux] : "";
+    char lit[64];
+    literal(v->c, lit, sizeof lit);
+    switch (v->op) {
+    case IR_ACT: snprintf(expr, sizeof expr, "act_%s(%s)", act, a); break;
+    case IR_DACT: snprintf(expr, sizeof expr, "dact_%s(%s)", act, a); break;
+    case IR_D2ACT: snprintf(expr, sizeof expr, "d2act_%s(%s)", act, a); break;
+    case IR_ADD: snprintf(expr, sizeof expr, "%s + %s", a, b); break;
+    case IR_SUB: snprintf(expr, sizeof expr, "%s - %s", a, b); break;
+    case IR_MUL: snprintf(expr, sizeof expr, "%s * %s", a, b); break;
+    case IR_SCALE: snprintf(expr, sizeof expr, "%s * %s", lit, a); break;
+    case IR_ADDC: snprintf(expr, sizeof expr, "%s + %s", a, lit); break;
+    case IR_BCAST_ROWS:
+    case IR_BCAST_DIM: snprintf(expr, sizeof expr, "%s", a); break;
+    case IR_CONST: snprintf(expr, sizeof expr, "%s", lit); break;
+    case IR_EYE:
+        B->use_r = B->use_j = 1;
+        snprintf(expr, sizeof expr, "(real)(r == j)");
+        break;
+    case IR_SLICE:
+        gather_arg(B, v->args[0], a, sizeof a);
+        B->use_m = B->use_j = 1;
+        snprintf(expr, sizeof expr, "slice_at(%s, m, %d, %d, j)", a, v->args[0]->dim, v->aux);
+        break;
+    case IR_PAD:
+        gather_arg(B, v->args[0], a, sizeof a);
+        B->use_m = B->use_j = 1;
+        snprintf(expr, sizeof expr, "pad_at(%s, m, %d, %d, j)", a, v->args[0]->dim, v->aux);
+        break;
+    case IR_SUMROWS: /* (n, 1, D) from (n, Ra, D) */
+        gather_arg(B, v->args[0], a, sizeof a);
+        B->use_b = B->use_j = 1;
+        snprintf(expr, sizeof expr, "sum_rows_at(%s, b, %d, %d, j)", a, v->args[0]->rows, v->dim);
+        break;
+    case IR_LINEAR:
+    case IR_LINEAR_T: {
+        const IrNode *A = v->args[0];
+        const Param *w = &E->m->params[v->param];
+        gather_arg(B, A, a, sizeof a);
+        B->use_m = B->use_j = 1;
+        if (v->op == IR_LINEAR)
+            snprintf(expr, sizeof expr, "linear_at(%s, m, %d, P + %lld, j)", a, A->dim, (long long)w->offset);
+        else
+            snprintf(expr, sizeof expr, "linear_t_at(%s, m, %d, P + %lld, %d, j)", a, A->dim, (long long)w->offset, v->dim);
+        if (v->param2 >= 0) {
+            size_t len = strlen(expr);
+            snprintf(expr + len, sizeof expr - len, " + P[%lld + j]", (long long)E->m->params[v->param2].offset);
+        }
+        break;
+    }
+    case IR_SUMDIM: /* (n, R, 1) from (n, R, Da) */
+        gather_arg(B, v->args[0], a, sizeof a);
+        B->use_m = 1;
+        snprintf(expr, sizeof expr, "sum_cols_at(%s, m, %d)", a, v->args[0]->dim);
+        break;
+    case IR_CONCAT: {
+        /* piece k (Rk, Dk), broadcast over rows when Rk == 1, at columns off .. off + Dk */
+        B->use_j = 1;
+        if (v->n_args > 1) fprintf(f, "%sreal t%d;\n", in, v->id);
+        for (int k = 0, off = 0; k < v->n_args; off += v->args[k]->dim, k++) {
+            const IrNode *p = v->args[k];
+            char piece[160];
+            if (E->inlined[p->id]) {
+                literal(p->c, piece, sizeof piece);
+            } else {
+                gather_arg(B, p, a, sizeof a);
+                int by_row = p->rows == v->rows || v->rows == 1;  /* else one row for the sample */
+                if (by_row) B->use_m = 1;
+                else B->use_b = 1;
+                snprintf(piece, sizeof piece, "%s[%s * %d + j - %d]", a, by_row ? "m" : "b", p->dim, off);
+            }
+            if (v->n_args == 1) fprintf(f, "%sconst real t%d = %s;\n", in, v->id, piece);
+            else if (k == v->n_args - 1) fprintf(f, "%selse t%d = %s;\n", in, v->id, piece);
+            else fprintf(f, "%s%sif (j < %d) t%d = %s;\n", in, k ? "else " : "", off + p->dim, v->id, piece);
+        }
+        goto store;
+    }
+    default:
+        snprintf(E->err, E->errlen, "internal error: v%d (%s) is not element-wise", v->id, ir_op_names[v->op]);
+        return -1;
+    }
+    fprintf(f, "%sconst real t%d = %s;\n", in, v->id, expr);
+store:
+    if (E->stored[v->id]) {
+        B->use_e = 1;
+        use_buffer(B, v, 1);
+        fprintf(f, "%sv%d[e] = t%d;\n", in, v->id, v->id);
+    }
+    return 0;
+}
+
+/* Declarations of the workspace buffers a kernel touches. */
+static void declare_buffers(Emit *E, const Body *B) {
+    for (int i = 0; i < B->n_bufs; i++) {
+        const IrNode *v = B->bufs[i];
+        out(E, "    %sreal *__restrict__ v%d = work + (long)nmax * %ld;   /* (n, %d, %d) */\n", B->writes[i] ? "" : "const ",
+            v->id, E->offset[v->id], v->rows, v->dim);
+    }
+}
+
+/* Index variables for element e of (n, R, D) or, in a GEMM epilogue, for row m and column j. */
+static void declare_indices(Emit *E, const Body *B, int R, int D, int gemm, const char *in) {
+    int use_m = B->use_m || B->use_b || B->use_r || (!gemm && B->use_j);
+    int use_b = B->use_b || B->use_r;
+    if (gemm) {
+        if (B->use_e) out(E, "%sconst long e = m * %d + j;\n", in, D);
+    } else if (use_m) {
+        if (D == 1) out(E, "%sconst long m = e;\n", in);
+        else out(E, "%sconst long m = e / %d;\n", in, D);
+        if (B->use_j) out(E, D == 1 ? "%sconst int j = 0;\n" : "%sconst int j = (int)(e - m * %d);\n", in, D);
+    }
+    if (use_b) {
+        if (R == 1) out(E, "%sconst long b = m;\n", in);
+        else out(E, "%sconst long b = m / %d;\n", in, R);
+    }
+    if (B->use_r) {
+        if (R == 1) out(E, "%sconst int r = 0;\n", in);
+        else out(E, "%sconst int r = (int)(m - b * %d);\n", in, R);
+    }
+}
+
+static int body_begin(Body *B, int ki, const char *indent) {
+    memset(B, 0, sizeof *B);
+    B->ki = ki;
+    B->indent = indent;
+    B->f = open_memstream(&B->text, &B->len);
+    return B->f ? 0 : -1;
+}
+
+static void body_end(Emit *E, Body *B) {
+    fclose(B->f);
+    fputs(B->text, E->out);
+    free(B->text);
+}
+
+/* ---------------------------------------------------------------------------- kernels */
+
+static long ceil_div(long a, long b) { return (a + b - 1) / b; }
+
+/* A tile for an M x N product (M estimated for a typical batch): 64 x 64 when that gives
+ * enough blocks, smaller halves until `want` blocks or 16 x 16. */
+static void choose_tile(long M, long N, long chunks, int *bm, int *bn) {
+    int tm = 64, tn = N <= 16 ? 16 : N <= 32 ? 32 : 64;
+    if (M <= 16) tm = 16;
+    else if (M <= 32) tm = 32;
+    while (ceil_div(M, tm) * ceil_div(N, tn) * chunks < 64 && (tm > 16 || tn > 16)) {
+        if (tm >= tn && tm > 16) tm /= 2;
+        else tn /= 2;
+    }
+    *bm = tm, *bn = tn;
+}
+
+static void kernel_open(Emit *E, int ki, const char *what) {
+    const CudaLaunch *l = &E->launch[ki];
+    out(E, "\n/* ---- %s: %s; grid (", l->kernel, what);
+    if (l->per_sample) {
+        if (l->per_block == 1) out(E, "n * %ld", l->per_sample);
+        else if (l->per_sample == 1) out(E, "ceil(n / %d)", l->per_block);
+        else out(E, "ceil(n * %ld / %d)", l->per_sample, l->per_block);
+    } else {
+        out(E, "%d", l->fixed_x);
+    }
+    out(E, ", %d, %d), block %d */\n", l->grid_y, l->grid_z, l->block);
+}
+
+static void kernel_signature(Emit *E, int ki) {
+    out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, E->launch[ki].kernel,
+        E->train ? "TRAIN" : "PREDICT");
+}
+
+static int emit_pointwise(Emit *E, int ki) {
+    const Kernel *k = &E->kernels[ki];
+    int R = k->rows, D = k->dim;
+    int layers = 0;
+    for (int i = 0; i < k->count; i++) layers += is_small_layer(member(E, k, i));
+    kernel_open(E, ki, layers ? (k->count > 1 ? "small layer, a thread per output, fused" : "small layer, a thread per output")
+                              : (k->count > 1 ? "element-wise, fused" : "element-wise"));
+    for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), E->stored[member(E, k, i)->id] ? NULL : "(register)");
+    kernel_signature(E, ki);
+    Body B;
+    if (body_begin(&B, ki, "    ")) return -1;
+    for (int i = 0; i < k->count; i++)
+        if (emit_member(E, &B, member(E, k, i))) return fclose(B.f), free(B.text), -1;
+    fflush(B.f);
+    declare_buffers(E, &B);
+    out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;   /* element of (n, %d, %d) */\n", THREADS, R, D);
+    out(E, "    if (e >= (long)n * %ld) return;\n", (long)R * D);
+    declare_indices(E, &B, R, D, 0, "    ");
+    body_end(E, &B);
+    out(E, "}\n");
+    return 0;
+}
+
+static int emit_gemm(Emit *E, int ki) {
+    const Kernel *k = &E->kernels[ki];
+    const IrNode *v = member(E, k, 0), *A = v->args[0];
+    const Param *w = &E->m->params[v->param];
+    int R = v->rows, D = v->dim, K = A->dim, tb = v->op == IR_LINEAR;
+    char what[160];
+    snprintf(what, sizeof what, "%s, tile %d x %d%s", tb ? "layer" : "layer transposed", k->bm, k->bn,
+             k->count > 1 ? ", element-wise epilogue" : "");
+    kernel_open(E, ki, what);
+    for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), E->stored[member(E, k, i)->id] ? NULL : "(register)");
+    kernel_signature(E, ki);
+    Body B;
+    if (body_begin(&B, ki, "            ")) return -1;
+    char a[32];
+    ref(A, a, sizeof a);
+    use_buffer(&B, A, 0);
+    /* the epilogue: the product (+ bias) is member 0's value */
+    if (v->param2 >= 0) {
+        B.use_j = 1;
+        fprintf(B.f, "            const real t%d = acc[i][jj] + P[%lld + j];\n", v->id,
+                (long long)E->m->params[v->param2].offset);
+    } else {
+        fprintf(B.f, "            const real t%d = acc[i][jj];\n", v->id);
+    }
+    if (E->stored[v->id]) {
+        B.use_e = 1;
+        use_buffer(&B, v, 1);
+        fprintf(B.f, "            v%d[e] = t%d;\n", v->id, v->id);
+    }
+    for (int i = 1; i < k->count; i++)
+        if (emit_member(E, &B, member(E, k, i))) return fclose(B.f), free(B.text), -1;
+    fflush(B.f);
+    declare_buffers(E, &B);
+    /* C (n*R, D) = A (n*R, K) op(W): W^T for a layer (W is [D, K]), W for its transpose ([K, D]) */
+    out(E, "    const long M = (long)n * %d, m0 = (long)blockIdx.x * %d, n0 = (long)blockIdx.y * %d;\n", R, k->bm, k->bn);
+    out(E, "    real acc[%d][%d];\n", k->bm / 16, k->bn / 16);
+    out(E, "    gemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %lld, %d, m0, n0, acc);   /* %s%s */\n", tb, k->bm,
+        k->bn, D, K, a, A->dim, (long long)w->offset, w->shape[1], param_name(E, v->param), tb ? "^T" : "");
+    out(E, "    for (int i = 0; i < %d; i++) {\n", k->bm / 16);
+    out(E, "        const long m = m0 + threadIdx.x / 16 + 16 * i;\n");
+    out(E, "        if (m >= M) break;\n");
+    out(E, "        for (int jj = 0; jj < %d; jj++) {\n", k->bn / 16);
+    out(E, "            const int j = (int)(n0 + threadIdx.x %% 16 + 16 * jj);\n");
+    out(E, "            if (j >= %d) break;\n", D);
+    declare_indices(E, &B, R, D, 1, "            ");
+    body_end(E, &B);
+    out(E, "        }\n    }\n}\n");
+    return 0;
+}
+
+static void emit_grad_w(Emit *E, int ki) {
+    const Kernel *k = &E->kernels[ki];
+    const IrNode *v = member(E, k, 0), *A = v->args[0], *Bn = v->args[1];
+    const Param *w = &E->m->params[v->param];
+    int out_dim = w->shape[0], in_dim = w->shape[1];
+    char what[160], a[32], b[32];
+    if (k->bm) snprintf(what, sizeof what, "weight gradient, tile %d x %d, %d batch rows per block", k->bm, k->bn, KCHUNK);
+    else snprintf(what, sizeof what, "weight gradient, a thread per entry, %d batch rows per block", KCHUNK);
+    kernel_open(E, ki, what);
+    node_comment(E, v, NULL);
+    kernel_signature(E, ki);
+    ref(A, a, sizeof a);
+    ref(Bn, b, sizeof b);
+    Body B = {.n_bufs = 0};
+    use_buffer(&B, A, 0);
+    use_buffer(&B, Bn, 0);
+    declare_buffers(E, &B);
+    if (!k->bm) {
+        out(E, "    grad_w_part((long)n * %d, %d, %d, %s, %s, G + %lld);   /* %s += %s^T %s over the batch */\n", A->rows,
+            out_dim, in_dim, a, b, (long long)w->offset, param_name(E, v->param), a, b);
+        out(E, "}\n");
+        return;
+    }
+    out(E, "    /* G[%d, %d] += %s^T %s summed over the batch's n * %d rows, this block's share of them */\n", out_dim,
+        in_dim, a, b, A->rows);
+    out(E, "    const long K = (long)n * %d, k0 = (long)blockIdx.x * %d;\n", A->rows, KCHUNK);
+    out(E, "    if (k0 >= K) return;\n");
+    out(E, "    const long k1 = dino_minl(K, k0 + %d), m0 = (long)blockIdx.y * %d, n0 = (long)blockIdx.z * %d;\n", KCHUNK,
+        k->bm, k->bn);
+    out(E, "    real acc[%d][%d];\n", k->bm / 16, k->bn / 16);
+    out(E, "    gemm_tile<1, 0, %d, %d>(%d, %d, k0, k1, %s, %d, %s, %d, m0, n0, acc);\n", k->bm, k->bn, out_dim, in_dim, a,
+        A->dim, b, Bn->dim);
+    out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %lld, %d);   /* %s */\n", k->bm, k->bn, out_dim,
+        in_dim, (long long)w->offset, in_dim, param_name(E, v->param));
+    out(E, "}\n");
+}
+
+static void emit_grad_b(Emit *E, int ki) {
+    const IrNode *v = member(E, &E->kernels[ki], 0), *A = v->args[0];
+    const Param *w = &E->m->params[v->param];
+    char a[32];
+    kernel_open(E, ki, "bias gradient");
+    node_comment(E, v, NULL);
+    kernel_signature(E, ki);
+    ref(A, a, sizeof a);
+    Body B = {.n_bufs = 0};
+    use_buffer(&B, A, 0);
+    declare_buffers(E, &B);
+    out(E, "    grad_bias_part((long)n * %d, %d, %s, G + %lld);   /* %s += column sums of %s */\n", A->rows, A->dim, a,
+        (long long)w->offset, param_name(E, v->param), a);
+    out(E, "}\n");
+}
+
+static void emit_loss(Emit *E, int ki) {
+    const IrNode *v = member(E, &E->kernels[ki], 0), *pred = v->args[0], *data = v->args[1];
+    const LossTerm *l = &E->m->loss[v->aux];
+    char p[32], d[32], what[160];
+    snprintf(what, sizeof what, "loss term %d (%s, weight w[%d]), a block per sample", v->aux, loss_names[l->kind], v->aux);
+    kernel_open(E, ki, what);
+    node_comment(E, v, "seed: d loss / d prediction");
+    kernel_signature(E, ki);
+    ref(pred, p, sizeof p);
+    ref(data, d, sizeof d);
+    Body B = {.n_bufs = 0};
+    use_buffer(&B, pred, 0);
+    use_buffer(&B, v, 1);
+    declare_buffers(E, &B);
+    out(E, "    if ((long)blockIdx.x >= n) return;\n");
+    if (l->kind == LOSS_CROSS_ENTROPY)
+        out(E, "    loss_cross_entropy(blockIdx.x, n, %d, %s, label, v%d, w[%d], terms + %d);\n", v->dim, p, v->id, v->aux,
+            v->aux);
+    else
+        out(E, "    loss_squared(blockIdx.x, n, %d, %d, %d, %d, %s, %s, v%d, w[%d], terms + %d);\n", v->rows, v->dim,
+            v->transposed, l->relative, p, d, v->id, v->aux, v->aux);
+    out(E, "}\n");
+}
+
+static void emit_zero(Emit *E, int ki) {
+    kernel_open(E, ki, "zero the gradient and the loss terms");
+    kernel_signature(E, ki);
+    out(E, "    for (long i = (long)blockIdx.x * %d + threadIdx.x; i < %lldL; i += (long)gridDim.x * %d) G[i] = 0;\n",
+        THREADS, (long long)E->m->n_weights, THREADS);
+    out(E, "    if (blockIdx.x == 0)\n");
+    out(E, "        for (int i = threadIdx.x; i < %d; i += %d) terms[i] = 0;\n", E->m->n_loss, THREADS);
+    out(E, "}\n");
+}
+
+static void emit_results(Emit *E, int ki) {
+    const IrNode *o = E->p->output, *jac = E->p->jacobian;
+    int out_dim = E->m->out_dim, in_dim = E->m->in_dim;
+    char on[32], jn[32];
+    kernel_open(E, ki, "the results");
+    kernel_signature(E, ki);
+    ref(o, on, sizeof on);
+    Body B = {.n_bufs = 0};
+    use_buffer(&B, o, 0);
+    if (jac) use_buffer(&B, jac, 0), ref(jac, jn, sizeof jn);
+    declare_buffers(E, &B);
+    out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;\n", THREADS);
+    out(E, "    if (e < (long)n * %d) { /* y (n, %d) */\n", out_dim, out_dim);
+    out(E, "        y[e] = %s[e];\n        return;\n    }\n", on);
+    if (jac) {
+        out(E, "    const long f = e - (long)n * %d;   /* J (n, %d, %d) */\n", out_dim, out_dim, in_dim);
+        out(E, "    if (!J || f >= (long)n * %ld) return;\n", (long)out_dim * in_dim);
+        if (E->p->jac_forward) {
+            out(E, "    /* forward mode computed J^T (n, %d, %d) */\n", in_dim, out_dim);
+            out(E, "    const long b = f / %ld;\n", (long)out_dim * in_dim);
+            out(E, "    const int o = (int)(f / %d %% %d), i = (int)(f %% %d);\n", in_dim, out_dim, in_dim);
+            out(E, "    J[f] = %s[(b * %d + i) * %d + o];\n", jn, in_dim, out_dim);
+        } else {
+            out(E, "    J[f] = %s[f];\n", jn);
+        }
+    }
+    out(E, "}\n");
+}
+
+/* ---------------------------------------------------------------------------- programs */
+
+/* The launch of each kernel; checks the grid limits. */
+static int plan_launches(Emit *E) {
+    E->launch = calloc((size_t)E->n_kernels, sizeof(CudaLaunch));
+    for (int ki = 0; ki < E->n_kernels; ki++) {
+        Kernel *k = &E->kernels[ki];
+        CudaLaunch *l = &E->launch[ki];
+        snprintf(l->kernel, sizeof l->kernel, "dino_%s_k%d", E->name, ki);
+        l->block = THREADS;
+        l->grid_y = l->grid_z = 1;
+        const IrNode *v = k->count ? member(E, k, 0) : NULL;
+        switch (k->kind) {
+        case K_ZERO:
+            l->fixed_x = (int)(ceil_div(E->m->n_weights, THREADS) < 1024 ? ceil_div(E->m->n_weights, THREADS) : 1024);
+            if (l->fixed_x < 1) l->fixed_x = 1;
+            break;
+        case K_POINTWISE:
+            l->per_sample = (long)k->rows * k->dim;
+            l->per_block = THREADS;
+            break;
+        case K_GEMM:
+            choose_tile((long)v->rows * EST_BATCH, v->dim, 1, &k->bm, &k->bn);
+            l->per_sample = v->rows;
+            l->per_block = k->bm;
+            l->grid_y = (int)ceil_div(v->dim, k->bn);
+            break;
+        case K_GRAD_W: {
+            const Param *w = &E->m->params[v->param];
+            if ((long)w->shape[0] * w->shape[1] <= SMALL_GRAD) { /* a thread per entry */
+                k->bm = k->bn = 0;
+                l->per_sample = v->args[0]->rows;
+                l->per_block = KCHUNK;
+                l->grid_y = (int)ceil_div((long)w->shape[0] * w->shape[1], THREADS);
+                break;
+            }
+            choose_tile(w->shape[0], w->shape[1], ceil_div((long)v->args[0]->rows * EST_BATCH, KCHUNK), &k->bm, &k->bn);
+            l->per_sample = v->args[0]->rows;
+            l->per_block = KCHUNK;
+            l->grid_y = (int)ceil_div(w->shape[0], k->bm);
+            l->grid_z = (int)ceil_div(w->shape[1], k->bn);
+            break;
+        }
+        case K_GRAD_B:
+            l->per_sample = v->args[0]->rows;
+            l->per_block = GRAD_BIAS_ROWS;
+            l->grid_y = (int)ceil_div(v->args[0]->dim, THREADS);
+            break;
+        case K_LOSS:
+            l->per_sample = 1;
+            l->per_block = 1;
+            break;
+        case K_RESULTS:
+            l->per_sample = E->m->out_dim + (E->p->jacobian ? (long)E->m->out_dim * E->m->in_dim : 0);
+            l->per_block = THREADS;
+            break;
+        }
+        if (l->grid_y > MAX_GRID_YZ || l->grid_z > MAX_GRID_YZ) {
+            snprintf(E->err, E->errlen, "%s: error: a layer of %d x %d is too wide for the CUDA backend's grid",
+                     E->m->path, v ? v->rows : 0, v ? v->dim : 0);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int prepare_program(Emit *E, const Program *p, int train) {
+    E->p = p;
+    E->train = train;
+    E->name = train ? "train" : "predict";
+    ir_live(p, &E->live, &E->tmp);
+    int n = p->nodes.n;
+    E->kern = malloc(sizeof(int) * (size_t)n);
+    E->offset = malloc(sizeof(long) * (size_t)n);
+    E->stored = calloc((size_t)n, 1);
+    E->inlined = calloc((size_t)n, 1);
+    for (int i = 0; i < n; i++) E->kern[i] = -1, E->offset[i] = -1;
+    find_literals(E);
+    if (form_kernels(E)) return -1;
+    assign_buffers(E);
+    return plan_launches(E);
+}
+
+static int write_program(Emit *E) {
+    out(E, "\n/* ---------------------------------------------------------------------------- %s */\n", E->name);
+    out(E, "/* %d kernels; workspace: nmax * %ld reals */\n", E->n_kernels, E->work);
+    for (int ki = 0; ki < E->n_kernels; ki++) {
+        switch (E->kernels[ki].kind) {
+        case K_ZERO: emit_zero(E, ki); break;
+        case K_POINTWISE: if (emit_pointwise(E, ki)) return -1; break;
+        case K_GEMM: if (emit_gemm(E, ki)) return -1; break;
+        case K_GRAD_W: emit_grad_w(E, ki); break;
+        case K_GRAD_B: emit_grad_b(E, ki); break;
+        case K_LOSS: emit_loss(E, ki); break;
+        case K_RESULTS: emit_results(E, ki); break;
+        }
+    }
+    return 0;
+}
+
+static void free_program(Emit *E) {
+    free(E->kernels);
+    free(E->kern);
+    free(E->stored);
+    free(E->inlined);
+    free(E->offset);
+    free(E->launch);
+    arena_free(&E->tmp);
+}
+
+void cuda_plan_free(CudaPlan *plan) {
+    free(plan->predict);
+    free(plan->train);
+    plan->predict = plan->train = NULL;
+    plan->n_predict = plan->n_train = 0;
+}
+
+static void write_header(FILE *out, const Model *m, const EmitOptions *opt, const Emit *pe, const Emit *te) {
+    fprintf(out, "/* Generated by dinoc from %s (spec hash %016llx): the CUDA backend of model '%s'.\n"
+                 " * %d -> %d, %d parameter tensors, %lld parameters, %s. Regenerate instead of editing.\n",
+            m->path, (unsigned long long)opt->spec_hash, m->name, m->in_dim, m->out_dim, m->n_params,
+            (long long)m->n_weights, opt->f64 ? "f64" : "f32");
+    fprintf(out,
+            " *\n"
+            " * Self-contained: NVRTC compiles it with no include path (dinoc --emit ptx does). ABI %d: every\n"
+            " * kernel of a program takes the CPU backend's arguments (DINO_PREDICT_PARAMS, DINO_TRAIN_PARAMS):\n"
+            " *   P (n_params) parameters          G (n_params) their gradient (train)\n"
+            " *   n rows in this batch             nmax rows the workspace holds\n"
+            " *   x (n, %d) input                   y (n, %d) output (written by predict)\n"
+            " *   J (n, %d, %d) Jacobian            label (n) classes (cross_entropy)\n"
+            " *   w (%d) loss-term weights          terms (%d) loss terms, batch means (train)\n"
+            " *   work workspace\n"
+            " * predict: dino_predict_k0 .. k%d in order, work = nmax * %ld reals; J may be NULL.\n"
+            " * train:   dino_train_k0 .. k%d in order, work = nmax * %ld reals; k0 zeroes G and terms.\n"
+            " * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n.\n"
+            " * Generated for the GPU but not yet run on one: checked with NVRTC and a CPU emulation. */\n",
+            DINO_CUDA_ABI, m->in_dim, m->out_dim, m->out_dim, m->in_dim, m->n_loss, m->n_loss, pe->n_kernels - 1,
+            pe->work, te->n_kernels - 1, te->work);
+    fprintf(out, "#define DINO_REAL %s\n", opt->f64 ? "double" : "float");
+}
+
+int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt, CudaPlan *plan, char *err,
+              size_t errlen) {
+    Emit pe = {.out = out, .m = m, .err = err, .errlen = errlen}, te = pe;
+    int rc = prepare_program(&pe, &pr->predict, 0);
+    if (!rc) rc = prepare_program(&te, &pr->train, 1);
+    if (!rc) {
+        write_header(out, m, opt, &pe, &te);
+        fputs(prelude_cuda, out);
+        fputs("\n/* ---------------------------------------------------------------------------- interface */\n\n", out);
+        fprintf(out, "extern \"C\" __device__ const int dino_abi = %d, dino_in = %d, dino_out = %d, dino_f64 = %d;\n",
+                DINO_CUDA_ABI, m->in_dim, m->out_dim, opt->f64);
+        fprintf(out, "extern \"C\" __device__ const long long dino_n_params = %lld, dino_predict_work = %ld, "
+                     "dino_train_work = %ld;\n",
+                (long long)m->n_weights, pe.work, te.work);
+        fprintf(out, "extern \"C\" __device__ const unsigned long long dino_spec_hash = 0x%016llxull;\n\n",
+                (unsigned long long)opt->spec_hash);
+        fputs("/* Parameters in the flat buffer P (and their gradients in G):\n", out);
+        for (int i = 0; i < m->n_params; i++) {
+            const Param *p = &m->params[i];
+            if (p->ndim == 2)
+                fprintf(out, " *   %-24s [%d, %d] at %lld\n", p->name, p->shape[0], p->shape[1], (long long)p->offset);
+            else
+                fprintf(out, " *   %-24s [%d] at %lld\n", p->name, p->shape[0], (long long)p->offset);
+        }
+        fputs(" */\n", out);
+        rc = write_program(&pe);
+        if (!rc) rc = write_program(&te);
+    }
+    if (!rc && plan) {
+        *plan = (CudaPlan){.n_predict = pe.n_kernels, .n_train = te.n_kernels, .predict_work = pe.work,
+                           .train_work = te.work, .in = m->in_dim, .out = m->out_dim, .n_loss = m->n_loss,
+                           .f64 = opt->f64, .n_params = (long long)m->n_weights, .spec_hash = opt->spec_hash};
+        plan->predict = pe.launch, pe.launch = NULL;
+        plan->train = te.launch, te.launch = NULL;
+    }
+    free_program(&pe);
+    free_program(&te);
+    return rc ? -1 : 0;
+}
+
+char *generate_cuda(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_hash, size_t *len, CudaPlan *plan,
+                    char *err, size_t errlen) {
+    Programs pr;
+    if (build_programs(a, m, jac, &pr, err, errlen)) return NULL;
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f) {
+        snprintf(err, errlen, "out of memory generating code");
+        return NULL;
+    }
+    EmitOptions opt = {.f64 = f64, .spec_hash = spec_hash};
+    int rc = emit_cuda(f, m, &pr, &opt, plan, err, errlen);
+    fclose(f);
+    if (rc) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}

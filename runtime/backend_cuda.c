@@ -1,0 +1,328 @@
+/* backend_cuda.c - the CUDA backend: generated kernels, data and parameters in GPU memory.
+ *
+ * Setup: the model's CUDA source (emit_cuda.c) is compiled by NVRTC for this GPU's
+ * architecture to a CUBIN, cached on disk (cache.c), and loaded with the driver API.
+ * Training: the whole training set is copied to the GPU once; each epoch the host uploads the
+ * shuffled row indices (one small copy), and each step is, all on one stream with no host
+ * synchronisation: gather the batch rows by index, zero the loss terms, run the training
+ * kernels of the launch plan, add the weighted loss to a running sum on the GPU, and run the
+ * optimiser kernel over the flat parameter buffer. The host reads the loss sum once per epoch
+ * (so a NaN is noticed at the end of the epoch in which it appeared). Parameters and moments
+ * come back to the host only for evaluation output, checkpoints and the NaN stop.
+ *
+ * UNTESTED ON A DEVICE in the session that wrote it (no GPU was available): the GPU tests in
+ * tests/ skip visibly without one; the GPU campaign issue runs them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "cache.h"
+#include "cuda_driver.h"
+#include "emit.h"
+#include "nvrtc.h"
+
+enum { PREDICT_BATCH = 1024, MAX_TERMS = 16 };
+
+typedef struct {
+    Backend base;
+    CudaDriver drv;
+    CUmodule mod;
+    CUstream stream;
+    CudaPlan plan;
+    CUfunction *train_fn, *predict_fn;
+    CUfunction gather_real, gather_label, accumulate_loss, optimizer;
+    const Model *m;
+    size_t es;
+    int batch;
+    int64_t n_train;
+    /* device buffers */
+    CUdeviceptr P, G, M, V;                 /* [n_params] each */
+    CUdeviceptr X, Y, J, L;                 /* training set: [N, in], [N, out], [N, out, in], [N] */
+    CUdeviceptr idx;                        /* [N] this epoch's row order */
+    CUdeviceptr bx, by, bJ, bl;             /* one batch */
+    CUdeviceptr work, terms, w, loss;       /* workspace; [MAX_TERMS] doubles; [MAX_TERMS]; [1] */
+    char err[1024];
+} CudaBackend;
+
+/* Aborts the run on a driver error inside a step: there is no way to continue safely. */
+static void must(CudaBackend *c, CUresult r, const char *what) {
+    if (cu_check(&c->drv, r, what, c->err, sizeof c->err) == 0) return;
+    fprintf(stderr, "dino-jit: error: CUDA: %s\n", c->err);
+    exit(2);
+}
+
+static CUdeviceptr dalloc(CudaBackend *c, size_t bytes, const char *what) {
+    CUdeviceptr p = 0;
+    if (bytes == 0) return 0;
+    CUresult r = c->drv.cuMemAlloc(&p, bytes);
+    if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+        size_t free_b = 0, total = 0;
+        c->drv.cuMemGetInfo(&free_b, &total);
+        fprintf(stderr, "dino-jit: error: out of GPU memory allocating %s: needs %.2f GiB more, %.2f GiB of %.2f GiB free\n",
+                what, (double)bytes / (1 << 30), (double)free_b / (1 << 30), (double)total / (1 << 30));
+        exit(1);
+    }
+    must(c, r, what);
+    return p;
+}
+
+static void launch(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args) {
+    unsigned gx = l->per_sample ? (unsigned)(((long)n * l->per_sample + l->per_block - 1) / l->per_block) : (unsigned)l->fixed_x;
+    if (gx == 0) return;
+    must(c, c->drv.cuLaunchKernel(f, gx, (unsigned)l->grid_y, 1, (unsigned)l->block, 1, 1, (unsigned)l->shared,
+                                  c->stream, args, NULL), l->kernel);
+}
+
+/* ---------------------------------------------------------------------------- interface */
+
+static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, size_t errlen) {
+    CudaBackend *c = (CudaBackend *)b;
+    const Model *m = c->m;
+    size_t es = c->es, N = (size_t)d->n, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
+    size_t need = es * N * (in + (d->y ? out : 0) + (d->J ? out * in : 0)) + (d->label ? 4 * N : 0) + 8 * N +
+                  es * (size_t)batch * (in + out + (d->J ? out * in : 0)) + es * (size_t)c->plan.train_work * (size_t)batch;
+    size_t free_b = 0, total = 0;
+    c->drv.cuMemGetInfo(&free_b, &total);
+    if (need > free_b) {
+        snprintf(err, errlen, "out of GPU memory: the training data and workspace need %.2f GiB, %.2f GiB of %.2f GiB are free",
+                 (double)need / (1 << 30), (double)free_b / (1 << 30), (double)total / (1 << 30));
+        return -1;
+    }
+    c->batch = batch;
+    c->n_train = d->n;
+    c->X = dalloc(c, es * N * in, "the training inputs");
+    must(c, c->drv.cuMemcpyHtoD(c->X, d->x, es * N * in), "copying the training inputs");
+    if (d->y) {
+        c->Y = dalloc(c, es * N * out, "the training outputs");
+        must(c, c->drv.cuMemcpyHtoD(c->Y, d->y, es * N * out), "copying the training outputs");
+    }
+    if (d->J) {
+        c->J = dalloc(c, es * N * out * in, "the training Jacobians");
+        must(c, c->drv.cuMemcpyHtoD(c->J, d->J, es * N * out * in), "copying the training Jacobians");
+    }
+    if (d->label) {
+        c->L = dalloc(c, 4 * N, "the training labels");
+        must(c, c->drv.cuMemcpyHtoD(c->L, d->label, 4 * N), "copying the training labels");
+    }
+    c->idx = dalloc(c, 8 * N, "the row order");
+    c->bx = dalloc(c, es * (size_t)batch * in, "a batch");
+    if (d->y) c->by = dalloc(c, es * (size_t)batch * out, "a batch");
+    if (d->J) c->bJ = dalloc(c, es * (size_t)batch * out * in, "a batch");
+    if (d->label) c->bl = dalloc(c, 4 * (size_t)batch, "a batch");
+    c->work = dalloc(c, es * (size_t)c->plan.train_work * (size_t)batch, "the training workspace");
+    return 0;
+}
+
+/* Gathers rows idx[first .. first+n) of a device array [N, cols] into dst [n, cols]. */
+static void gather(CudaBackend *c, CUfunction f, CUdeviceptr src, CUdeviceptr dst, long cols, long first, int n) {
+    void *args[] = {&src, &c->idx, &first, &n, &cols, &dst};
+    unsigned blocks = (unsigned)(((long)n * cols + 255) / 256);
+    must(c, c->drv.cuLaunchKernel(f, blocks, 1, 1, 256, 1, 1, 0, c->stream, args, NULL), "dino_gather");
+}
+
+/* The epoch's row order goes to the GPU once; the host array must stay valid until the copy
+ * is done, so wait for it (one small copy per epoch). */
+static void cuda_begin_epoch(Backend *b, const int64_t *order) {
+    CudaBackend *c = (CudaBackend *)b;
+    must(c, c->drv.cuMemcpyHtoDAsync(c->idx, order, 8 * (size_t)c->n_train, c->stream), "uploading the row order");
+    must(c, c->drv.cuStreamSynchronize(c->stream), "uploading the row order");
+}
+
+static int cuda_step(Backend *b, int64_t first_row, int n, const double *w, double lr) {
+    CudaBackend *c = (CudaBackend *)b;
+    const Model *m = c->m;
+    long first = (long)first_row;
+    gather(c, c->gather_real, c->X, c->bx, m->in_dim, first, n);
+    if (c->Y) gather(c, c->gather_real, c->Y, c->by, m->out_dim, first, n);
+    if (c->J) gather(c, c->gather_real, c->J, c->bJ, (long)m->out_dim * m->in_dim, first, n);
+    if (c->L) gather(c, c->gather_label, c->L, c->bl, 1, first, n);
+    must(c, c->drv.cuMemsetD8Async(c->terms, 0, 8 * MAX_TERMS, c->stream), "zeroing the loss terms");
+    must(c, c->drv.cuMemcpyHtoDAsync(c->w, w, 8 * (size_t)m->n_loss, c->stream), "uploading the loss weights");
+    int nmax = c->batch;
+    void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
+    for (int i = 0; i < c->plan.n_train; i++) launch(c, c->train_fn[i], &c->plan.train[i], n, args);
+    int n_terms = m->n_loss;
+    void *acc[] = {&c->terms, &c->w, &n_terms, &n, &c->loss};
+    must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL), "dino_accumulate_loss");
+    /* the optimiser over the contiguous parameter buffer */
+    Optim *o = b->opt;
+    o->step++;
+    const OptimConfig *k = &o->cfg;
+    double bc1 = 1 - pow(k->beta1, (double)o->step), bc2 = 1 - pow(k->beta2, (double)o->step);
+    long count = (long)o->n;
+    int first_step = o->step == 1, kind = k->kind;
+    void *opt_args[] = {&c->P, &c->G, &c->M, &c->V, &count, &lr, (void *)&k->beta1, (void *)&k->beta2, (void *)&k->eps,
+                        (void *)&k->decay, (void *)&k->momentum, &bc1, &bc2, &first_step, &kind};
+    must(c, c->drv.cuLaunchKernel(c->optimizer, (unsigned)((count + 255) / 256), 1, 1, 256, 1, 1, 0, c->stream,
+                                  opt_args, NULL), "dino_optimizer");
+    return 0;
+}
+
+static double cuda_take_loss(Backend *b) {
+    CudaBackend *c = (CudaBackend *)b;
+    double s = 0;
+    must(c, c->drv.cuMemcpyDtoHAsync(&s, c->loss, sizeof s, c->stream), "reading the loss");
+    must(c, c->drv.cuStreamSynchronize(c->stream), "training");
+    must(c, c->drv.cuMemsetD8Async(c->loss, 0, sizeof s, c->stream), "zeroing the loss");
+    return s;
+}
+
+static void cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
+    CudaBackend *c = (CudaBackend *)b;
+    const Model *m = c->m;
+    size_t es = c->es, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
+    int nmax = n < PREDICT_BATCH ? (int)(n > 0 ? n : 1) : PREDICT_BATCH;
+    CUdeviceptr dx = dalloc(c, es * (size_t)nmax * in, "prediction inputs"), dy = dalloc(c, es * (size_t)nmax * out, "predictions");
+    CUdeviceptr dJ = J ? dalloc(c, es * (size_t)nmax * out * in, "predicted Jacobians") : 0;
+    CUdeviceptr work = dalloc(c, es * (size_t)c->plan.predict_work * (size_t)nmax, "the prediction workspace");
+    CUdeviceptr none = 0;
+    for (int64_t i = 0; i < n; i += nmax) {
+        int k = n - i < nmax ? (int)(n - i) : nmax;
+        must(c, c->drv.cuMemcpyHtoDAsync(dx, (const char *)x + es * (size_t)i * in, es * (size_t)k * in, c->stream), "uploading inputs");
+        /* the predict program writes its results into y (and J) */
+        void *args[] = {&c->P, &none, &k, &nmax, &dx, &dy, &dJ, &none, &none, &none, &work};
+        for (int j = 0; j < c->plan.n_predict; j++) launch(c, c->predict_fn[j], &c->plan.predict[j], k, args);
+        must(c, c->drv.cuMemcpyDtoHAsync((char *)y + es * (size_t)i * out, dy, es * (size_t)k * out, c->stream), "reading predictions");
+        if (J) must(c, c->drv.cuMemcpyDtoHAsync((char *)J + es * (size_t)i * out * in, dJ, es * (size_t)k * out * in, c->stream), "reading Jacobians");
+        must(c, c->drv.cuStreamSynchronize(c->stream), "predicting");
+    }
+    c->drv.cuMemFree(dx), c->drv.cuMemFree(dy), c->drv.cuMemFree(work);
+    if (dJ) c->drv.cuMemFree(dJ);
+}
+
+static void cuda_pull(Backend *b) {
+    CudaBackend *c = (CudaBackend *)b;
+    size_t bytes = c->es * (size_t)c->m->n_weights;
+    must(c, c->drv.cuStreamSynchronize(c->stream), "training");
+    must(c, c->drv.cuMemcpyDtoH(b->P, c->P, bytes), "reading the parameters");
+    if (b->opt->m) must(c, c->drv.cuMemcpyDtoH(b->opt->m, c->M, bytes), "reading the optimiser state");
+    if (b->opt->v) must(c, c->drv.cuMemcpyDtoH(b->opt->v, c->V, bytes), "reading the optimiser state");
+}
+
+static void cuda_push(Backend *b) {
+    CudaBackend *c = (CudaBackend *)b;
+    size_t bytes = c->es * (size_t)c->m->n_weights;
+    must(c, c->drv.cuStreamSynchronize(c->stream), "training");
+    must(c, c->drv.cuMemcpyHtoD(c->P, b->P, bytes), "copying the parameters");
+    if (b->opt->m) must(c, c->drv.cuMemcpyHtoD(c->M, b->opt->m, bytes), "copying the optimiser state");
+    if (b->opt->v) must(c, c->drv.cuMemcpyHtoD(c->V, b->opt->v, bytes), "copying the optimiser state");
+}
+
+static void cuda_free(Backend *b) {
+    CudaBackend *c = (CudaBackend *)b;
+    CUdeviceptr bufs[] = {c->P, c->G, c->M, c->V, c->X, c->Y, c->J, c->L, c->idx, c->bx, c->by, c->bJ, c->bl,
+                          c->work, c->terms, c->w, c->loss};
+    if (c->stream) c->drv.cuStreamSynchronize(c->stream);
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) c->drv.cuMemFree(bufs[i]);
+    if (c->stream) c->drv.cuStreamDestroy(c->stream);
+    if (c->mod) c->drv.cuModuleUnload(c->mod);
+    cuda_close(&c->drv);
+    free(c->train_fn), free(c->predict_fn);
+    free(c->plan.train), free(c->plan.predict);
+    free(c);
+}
+
+/* ---------------------------------------------------------------------------- setup */
+
+int cuda_available(char *err, size_t errlen) {
+    CudaDriver d;
+    if (cuda_open(&d, err, errlen)) return 0;
+    cuda_close(&d);
+    return 1;
+}
+
+/* The CUBIN for this source and GPU, from the cache or from NVRTC. */
+static int get_cubin(CudaBackend *c, const char *src, size_t len, char **cubin, size_t *cubin_len, double *secs,
+                     char *err, size_t errlen) {
+    char arch[32];
+    snprintf(arch, sizeof arch, "sm_%d%d", c->drv.cc_major, c->drv.cc_minor);
+    int major = 0, minor = 0;
+    if (nvrtc_version(&major, &minor)) {
+        snprintf(err, errlen, "the CUDA backend needs NVRTC (libnvrtc.so from the CUDA toolkit): not found; "
+                 "install the toolkit or set CUDA_HOME, or use --backend cpu");
+        return -1;
+    }
+    char key[256];
+    snprintf(key, sizeof key, "%s nvrtc %d.%d -std=c++14", arch, major, minor);
+    if (cache_get("cuda", src, len, key, ".cubin", cubin, cubin_len) == 0) return 0;
+    char *log = NULL;
+    if (nvrtc_compile(src, "dino.cu", arch, 1, cubin, cubin_len, &log, err, errlen)) {
+        char saved[2048] = "";
+        cache_save_source("cuda", src, len, key, ".cu", saved, sizeof saved);
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, "\n%s\nthe generated source is saved as %s", log ? log : "", saved);
+        free(log);
+        return -1;
+    }
+    free(log);
+    *secs = 0;
+    cache_put("cuda", src, len, key, ".cubin", *cubin, *cubin_len);
+    return 0;
+}
+
+Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim *opt, double *compile_secs,
+                          char *err, size_t errlen) {
+    CudaBackend *c = calloc(1, sizeof *c);
+    if (!c || cuda_open(&c->drv, err, errlen)) {
+        free(c);
+        return NULL;
+    }
+    c->m = m;
+    c->es = m->train.f64 ? 8 : 4;
+    Arena a = {0};
+    size_t len;
+    char *src = generate_cuda(&a, m, jac, m->train.f64, hash, &c->plan, &len, err, errlen);
+    arena_free(&a);
+    char *cubin = NULL;
+    size_t cubin_len = 0;
+    *compile_secs = 0;
+    if (!src || get_cubin(c, src, len, &cubin, &cubin_len, compile_secs, err, errlen)) {
+        free(src);
+        cuda_free(&c->base);
+        return NULL;
+    }
+    free(src);
+    int bad = cu_check(&c->drv, c->drv.cuModuleLoadData(&c->mod, cubin), "loading the compiled kernels", err, errlen);
+    free(cubin);
+    if (!bad) bad = cu_check(&c->drv, c->drv.cuStreamCreate(&c->stream, 0), "cuStreamCreate", err, errlen);
+    c->train_fn = calloc((size_t)c->plan.n_train + 1, sizeof(CUfunction));
+    c->predict_fn = calloc((size_t)c->plan.n_predict + 1, sizeof(CUfunction));
+    for (int i = 0; !bad && i < c->plan.n_train; i++)
+        bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel), c->plan.train[i].kernel, err, errlen);
+    for (int i = 0; !bad && i < c->plan.n_predict; i++)
+        bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->predict_fn[i], c->mod, c->plan.predict[i].kernel), c->plan.predict[i].kernel, err, errlen);
+    const char *util[] = {"dino_gather", "dino_gather_label", "dino_accumulate_loss", "dino_optimizer"};
+    CUfunction *fns[] = {&c->gather_real, &c->gather_label, &c->accumulate_loss, &c->optimizer};
+    for (int i = 0; !bad && i < 4; i++) bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(fns[i], c->mod, util[i]), util[i], err, errlen);
+    if (bad) {
+        cuda_free(&c->base);
+        return NULL;
+    }
+    size_t bytes = c->es * (size_t)m->n_weights;
+    c->P = dalloc(c, bytes, "the parameters");
+    c->G = dalloc(c, bytes, "the gradient");
+    c->M = dalloc(c, bytes, "the optimiser state");
+    c->V = dalloc(c, bytes, "the optimiser state");
+    c->terms = dalloc(c, 8 * MAX_TERMS, "the loss terms");
+    c->w = dalloc(c, 8 * MAX_TERMS, "the loss weights");
+    c->loss = dalloc(c, 8, "the loss sum");
+    must(c, c->drv.cuMemsetD8Async(c->loss, 0, 8, c->stream), "zeroing the loss");
+    Backend *b = &c->base;
+    snprintf(b->name, sizeof b->name, "CUDA: %s (sm_%d%d, %d SMs)", c->drv.name, c->drv.cc_major, c->drv.cc_minor, c->drv.sms);
+    b->f64 = m->train.f64;
+    b->set_data = cuda_set_data;
+    b->begin_epoch = cuda_begin_epoch;
+    b->step = cuda_step;
+    b->take_loss = cuda_take_loss;
+    b->predict = cuda_predict;
+    b->pull = cuda_pull;
+    b->push = cuda_push;
+    b->free = cuda_free;
+    b->P = P;
+    b->opt = opt;
+    cuda_push(b);
+    return b;
+}

@@ -1,0 +1,90 @@
+/* cuda_driver.c - resolves the CUDA driver API at run time (see cuda_driver.h). */
+#include "cuda_driver.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+int cu_check(const CudaDriver *d, CUresult r, const char *what, char *err, size_t errlen) {
+    if (r == 0) return 0;
+    const char *name = "unknown error", *desc = "";
+    if (d->cuGetErrorName) d->cuGetErrorName(r, &name);
+    if (d->cuGetErrorString) d->cuGetErrorString(r, &desc);
+    snprintf(err, errlen, "%s: %s (%s)", what, name ? name : "?", desc ? desc : "");
+    return -1;
+}
+
+#define RESOLVE(field, sym)                                                                       \
+    do {                                                                                          \
+        *(void **)&d->field = dlsym(d->lib, sym);                                                \
+        if (!d->field) {                                                                          \
+            snprintf(err, errlen, "the CUDA driver library lacks %s (driver too old?)", sym);      \
+            dlclose(d->lib);                                                                      \
+            d->lib = NULL;                                                                        \
+            return -1;                                                                            \
+        }                                                                                         \
+    } while (0)
+
+int cuda_open(CudaDriver *d, char *err, size_t errlen) {
+    memset(d, 0, sizeof *d);
+    d->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!d->lib) {
+        snprintf(err, errlen, "no CUDA driver (libcuda.so.1 not found: %s)", dlerror());
+        return -1;
+    }
+    RESOLVE(cuInit, "cuInit");
+    RESOLVE(cuDeviceGetCount, "cuDeviceGetCount");
+    RESOLVE(cuDeviceGet, "cuDeviceGet");
+    RESOLVE(cuDeviceGetName, "cuDeviceGetName");
+    RESOLVE(cuDeviceGetAttribute, "cuDeviceGetAttribute");
+    RESOLVE(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
+    RESOLVE(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2");
+    RESOLVE(cuCtxSetCurrent, "cuCtxSetCurrent");
+    RESOLVE(cuCtxSynchronize, "cuCtxSynchronize");
+    RESOLVE(cuModuleLoadData, "cuModuleLoadData");
+    RESOLVE(cuModuleUnload, "cuModuleUnload");
+    RESOLVE(cuModuleGetFunction, "cuModuleGetFunction");
+    RESOLVE(cuMemAlloc, "cuMemAlloc_v2");
+    RESOLVE(cuMemFree, "cuMemFree_v2");
+    RESOLVE(cuMemGetInfo, "cuMemGetInfo_v2");
+    RESOLVE(cuMemcpyHtoD, "cuMemcpyHtoD_v2");
+    RESOLVE(cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+    RESOLVE(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+    RESOLVE(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+    RESOLVE(cuMemsetD8Async, "cuMemsetD8Async");
+    RESOLVE(cuStreamCreate, "cuStreamCreate");
+    RESOLVE(cuStreamDestroy, "cuStreamDestroy_v2");
+    RESOLVE(cuStreamSynchronize, "cuStreamSynchronize");
+    RESOLVE(cuLaunchKernel, "cuLaunchKernel");
+    RESOLVE(cuGetErrorName, "cuGetErrorName");
+    RESOLVE(cuGetErrorString, "cuGetErrorString");
+
+    int count = 0;
+    if (cu_check(d, d->cuInit(0), "cuInit", err, errlen) ||
+        cu_check(d, d->cuDeviceGetCount(&count), "cuDeviceGetCount", err, errlen)) {
+        cuda_close(d);
+        return -1;
+    }
+    if (count < 1) {
+        snprintf(err, errlen, "the CUDA driver sees no GPU");
+        cuda_close(d);
+        return -1;
+    }
+    if (cu_check(d, d->cuDeviceGet(&d->dev, 0), "cuDeviceGet", err, errlen) ||
+        cu_check(d, d->cuDevicePrimaryCtxRetain(&d->ctx, d->dev), "cuDevicePrimaryCtxRetain", err, errlen) ||
+        cu_check(d, d->cuCtxSetCurrent(d->ctx), "cuCtxSetCurrent", err, errlen)) {
+        cuda_close(d);
+        return -1;
+    }
+    d->cuDeviceGetName(d->name, sizeof d->name, d->dev);
+    d->cuDeviceGetAttribute(&d->cc_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, d->dev);
+    d->cuDeviceGetAttribute(&d->cc_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, d->dev);
+    d->cuDeviceGetAttribute(&d->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, d->dev);
+    return 0;
+}
+
+void cuda_close(CudaDriver *d) {
+    if (d->lib && d->ctx && d->cuDevicePrimaryCtxRelease) d->cuDevicePrimaryCtxRelease(d->dev);
+    if (d->lib) dlclose(d->lib);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,71 @@
+/* cuda_driver.h - the CUDA driver API, loaded at run time with dlopen("libcuda.so.1").
+ *
+ * dino links no CUDA library: this file declares the few driver types and entry points it
+ * uses and resolves them when a GPU is wanted, so one binary runs with or without a GPU.
+ * cu_check() turns a driver error into a message with the call, the error's name and a hint. */
+#ifndef DINO_CUDA_DRIVER_H
+#define DINO_CUDA_DRIVER_H
+
+#include <stddef.h>
+
+typedef int CUresult;                 /* 0 = CUDA_SUCCESS */
+typedef int CUdevice;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+typedef unsigned long long CUdeviceptr;
+
+enum {
+    CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
+    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+    CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
+    CUDA_ERROR_OUT_OF_MEMORY = 2,
+    CUDA_ERROR_NO_DEVICE = 100,
+};
+
+typedef struct {
+    void *lib;
+    CUresult (*cuInit)(unsigned);
+    CUresult (*cuDeviceGetCount)(int *);
+    CUresult (*cuDeviceGet)(CUdevice *, int);
+    CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+    CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
+    CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+    CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);
+    CUresult (*cuCtxSetCurrent)(CUcontext);
+    CUresult (*cuCtxSynchronize)(void);
+    CUresult (*cuModuleLoadData)(CUmodule *, const void *);
+    CUresult (*cuModuleUnload)(CUmodule);
+    CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+    CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+    CUresult (*cuMemFree)(CUdeviceptr);
+    CUresult (*cuMemGetInfo)(size_t *, size_t *);
+    CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+    CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+    CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+    CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+    CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
+    CUresult (*cuStreamCreate)(CUstream *, unsigned);
+    CUresult (*cuStreamDestroy)(CUstream);
+    CUresult (*cuStreamSynchronize)(CUstream);
+    CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                               CUstream, void **, void **);
+    CUresult (*cuGetErrorName)(CUresult, const char **);
+    CUresult (*cuGetErrorString)(CUresult, const char **);
+    /* the device in use */
+    CUdevice dev;
+    CUcontext ctx;
+    char name[128];
+    int cc_major, cc_minor, sms;
+} CudaDriver;
+
+/* Loads the driver and opens device 0. Returns 0, or -1 with the reason in err (no driver
+ * library, no device, ...). */
+int cuda_open(CudaDriver *d, char *err, size_t errlen);
+void cuda_close(CudaDriver *d);
+
+/* 0 when r is success; else -1 with "what: NAME (description)" in err. */
+int cu_check(const CudaDriver *d, CUresult r, const char *what, char *err, size_t errlen);
+
+#endif

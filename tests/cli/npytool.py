@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""npytool.py - the small file helpers of the CLI tests, with the standard library only
+(numpy may not be installed). .npy files: v1-3 headers, little-endian <f4/<f8, C order.
+safetensors: 8-byte little-endian header length, JSON header, raw data.
+
+  npytool.py shape FILE                  prints "DTYPE D0,D1,..." (e.g. "<f4 400,9,16")
+  npytool.py zeros OUT D0,D1,...         writes a <f8 array of zeros with that shape
+  npytool.py transpose12 IN OUT          [N, A, B] -> [N, B, A], same dtype
+  npytool.py fd_rows IN OUT ROW H        [1 + 2K, K] <f8: row ROW of IN, then +-H along each column
+  npytool.py fd_check Q J H TOL          J[0] of a prediction on fd_rows input against central
+                                         differences of Q; exit 1 when the worst relative error > TOL
+  npytool.py st_compare A B              parameter tensors (names not starting with __) byte for
+                                         byte; exit 1 on any difference; also reports __ tensors
+  npytool.py st_finite FILE              exit 1 unless every float tensor holds only finite values
+"""
+import ast
+import json
+import math
+import struct
+import sys
+
+FMT = {"<f4": ("f", 4), "<f8": ("d", 8), "<i4": ("i", 4), "<i8": ("q", 8), "|u1": ("B", 1)}
+
+
+def npy_read(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:6] != b"\x93NUMPY":
+        raise SystemExit(f"{path}: not a .npy file")
+    major = raw[6]
+    if major == 1:
+        hlen, start = struct.unpack("<H", raw[8:10])[0], 10
+    else:
+        hlen, start = struct.unpack("<I", raw[8:12])[0], 12
+    header = ast.literal_eval(raw[start:start + hlen].decode("latin1"))
+    if header["fortran_order"]:
+        raise SystemExit(f"{path}: Fortran order is not supported here")
+    dtype, shape = header["descr"], tuple(header["shape"])
+    code, size = FMT[dtype]
+    n = 1
+    for d in shape:
+        n *= d
+    off = start + hlen
+    values = list(struct.unpack(f"<{n}{code}", raw[off:off + n * size]))
+    return dtype, shape, values
+
+
+def npy_write(path, dtype, shape, values):
+    code, _ = FMT[dtype]
+    dims = ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "")
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (dtype, dims)
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin1"))
+        f.write(struct.pack(f"<{len(values)}{code}", *values))
+
+
+def st_read(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (hlen,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + hlen])
+    base = 8 + hlen
+    tensors = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        tensors[name] = (t["dtype"], t["shape"], raw[base + a:base + b])
+    return tensors
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise SystemExit(__doc__)
+    cmd, args = argv[1], argv[2:]
+    if cmd == "shape":
+        dtype, shape, _ = npy_read(args[0])
+        print(dtype, ",".join(str(d) for d in shape))
+    elif cmd == "zeros":
+        shape = tuple(int(d) for d in args[1].split(","))
+        n = 1
+        for d in shape:
+            n *= d
+        npy_write(args[0], "<f8", shape, [0.0] * n)
+    elif cmd == "transpose12":
+        dtype, (n, a, b), v = npy_read(args[0])
+        out = [v[(i * a + r) * b + c] for i in range(n) for c in range(b) for r in range(a)]
+        npy_write(args[1], dtype, (n, b, a), out)
+    elif cmd == "fd_rows":
+        _, (n, k), v = npy_read(args[0])
+        row, h = int(args[2]), float(args[3])
+        base = v[row * k:(row + 1) * k]
+        rows = [list(base)]
+        for j in range(k):
+            for s in (1, -1):
+                r = list(base)
+                r[j] += s * h
+                rows.append(r)
+        npy_write(args[1], "<f8", (len(rows), k), [x for r in rows for x in r])
+    elif cmd == "fd_check":
+        _, (nq, out), q = npy_read(args[0])
+        _, (nj, out2, k), jac = npy_read(args[1])
+        h, tol = float(args[2]), float(args[3])
+        assert nq == 1 + 2 * k and nj == nq and out2 == out, "unexpected shapes"
+        scale = max(abs(x) for x in jac[:out * k])
+        worst = 0.0
+        for o in range(out):
+            for j in range(k):
+                fd = (q[(1 + 2 * j) * out + o] - q[(2 + 2 * j) * out + o]) / (2 * h)
+                an = jac[o * k + j]
+                worst = max(worst, abs(fd - an) / max(abs(an), 1e-2 * scale))
+        print(f"worst relative error of J against central differences: {worst:.3e} (tolerance {tol:g})")
+        return 0 if worst <= tol else 1
+    elif cmd == "st_compare":
+        a, b = st_read(args[0]), st_read(args[1])
+        bad = 0
+        params = [n for n in a if not n.startswith("__")]
+        if sorted(params) != sorted(n for n in b if not n.startswith("__")):
+            print("different parameter names:", sorted(params), sorted(n for n in b if not n.startswith("__")))
+            return 1
+        for name in params:
+            if a[name] != b[name]:
+                ta, tb = a[name], b[name]
+                code, size = {"F32": ("f", 4), "F64": ("d", 8)}.get(ta[0], ("B", 1))
+                va = struct.unpack(f"<{len(ta[2]) // size}{code}", ta[2])
+                vb = struct.unpack(f"<{len(tb[2]) // size}{code}", tb[2]) if len(tb[2]) == len(ta[2]) else ()
+                diff = max((abs(x - y) for x, y in zip(va, vb)), default=float("nan"))
+                print(f"  {name}: differs (max |diff| {diff:.3e})")
+                bad += 1
+        state = [n for n in a if n.startswith("__")]
+        same_state = [n for n in state if n in b and a[n] == b[n]]
+        print(f"{len(params) - bad} of {len(params)} parameter tensors identical; "
+              f"{len(same_state)} of {len(state)} __ state tensors identical"
+              + ("" if len(same_state) == len(state) else
+                 " (differ: " + ", ".join(n for n in state if n not in same_state) + ")"))
+        return 1 if bad else 0
+    elif cmd == "st_finite":
+        t = st_read(args[0])
+        bad, count = [], 0
+        for name, (dtype, shape, data) in t.items():
+            if dtype not in ("F32", "F64"):
+                continue
+            code, size = ("f", 4) if dtype == "F32" else ("d", 8)
+            vals = struct.unpack(f"<{len(data) // size}{code}", data)
+            count += len(vals)
+            if not all(math.isfinite(x) for x in vals):
+                bad.append(name)
+        print(f"{len(t)} tensors, {count} float values, non-finite in: {', '.join(bad) or 'none'}")
+        return 1 if bad or count == 0 else 0
+    else:
+        raise SystemExit(__doc__)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

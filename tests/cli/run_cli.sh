@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# run_cli.sh BUILD_DIR SRC_DIR [GROUP...] - end-to-end tests of the dino-jit command line.
+#
+# Groups (all of them when none is named; ctest runs each as its own test, cli_<group>):
+#   train    training reduces the test error: from the --log CSV, the last evaluation's
+#            rel_l2 < 0.03 and rel_h1 < 0.15 (measured 0.011-0.016 and 0.096-0.108 over
+#            seeds 0-3 and data seeds 1-3), both below the first evaluation's (epoch 10), and
+#            the training loss fell at least 20-fold (measured ~250-fold)
+#   resume   6 epochs in one run == 3 epochs, --save, --load, 3 more: every parameter tensor
+#            byte for byte, and the CSV rows of epochs 4-6 (all columns but seconds)
+#   predict  --epochs 0 --load --predict --out writes q.npy [N, 9] and J.npy [N, 9, 16]; in
+#            f64, J at one row agrees with central differences of q (h = 1e-5, rel. 1e-6)
+#   nan      a diverging run (sgd lr 1e30; and a step schedule that multiplies the lr by
+#            1e32 halfway) exits 1 naming the epoch and step, and --save keeps the last good
+#            parameters: finite, and equal to a run stopped just before the bad epoch
+#   errors   user errors exit 1 (not 2, not a signal) with a message that names the problem
+#   layout   training on the Jacobian stored [N, in, out] with layout = in_out gives the same
+#            CSV (losses and metrics) as the original [N, out, in] file with the default layout
+#   cache    8 dino-jit processes started at once on one spec with an empty module cache all
+#            succeed, 5 rounds (FIXME: fails today, in most runs; see group_cache)
+#
+# Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed";
+# the exit status is 1 when anything failed, 77 (skipped) when python3 is missing.
+#
+# Each group uses its own module cache, BUILD_DIR/cache/cli_<group>: dino-jit processes that
+# compile the same module into one cache folder at the same moment can load an empty module
+# (the bug group_cache shows), and ctest -j runs the groups at the same time. The specs are
+# written to a fixed folder, BUILD_DIR/tests/cli_specs/<group>, because the generated C names
+# the spec's path (so a new temporary path each run would compile anew and grow the cache);
+# everything else goes to a temporary folder that is removed at the end.
+set -u
+
+if [ $# -lt 2 ]; then
+    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|cache]..." >&2
+    exit 2
+fi
+BUILD=$(cd "$1" && pwd) || exit 2
+SRC=$(cd "$2" && pwd) || exit 2
+shift 2
+GROUP_LIST=("$@")
+[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout cache)
+
+if ! command -v python3 >/dev/null 2>&1; then
+    echo "SKIP: python3 is needed for the .npy and safetensors helpers"
+    exit 77
+fi
+
+JIT="$BUILD/dino-jit"
+GEN="$BUILD/dino-gen-poisson"
+TOOL=(python3 "$SRC/tests/cli/npytool.py")
+T=$(mktemp -d "${TMPDIR:-/tmp}/dino_cli.XXXXXX") || exit 2
+trap 'rm -rf "$T"' EXIT
+
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
+
+# check DESCRIPTION COMMAND...: passes when the command succeeds
+check() {
+    local desc=$1
+    shift
+    if "$@"; then ok "$desc"; else bad "$desc"; fi
+}
+
+# tool_check DESCRIPTION ARGS...: npytool.py ARGS succeeds; its report goes on the line
+tool_check() {
+    local desc=$1 out rc
+    shift
+    out=$("${TOOL[@]}" "$@" 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        ok "$desc: $(printf '%s' "$out" | tail -n 1)"
+    else
+        bad "$desc:"
+        printf '%s\n' "$out" | sed 's/^/       /'
+    fi
+}
+
+# run NAME ARGS...: dino-jit ARGS with stdout/stderr in $T/NAME.out/.err; exit status in RC
+run() {
+    local name=$1
+    shift
+    "$JIT" "$@" >"$T/$name.out" 2>"$T/$name.err"
+    RC=$?
+}
+
+# expect_rc NAME WANT: the last run's exit status; shows its stderr when wrong
+expect_rc() {
+    if [ "$RC" -eq "$2" ]; then
+        ok "$1: exit status $RC"
+    else
+        bad "$1: exit status $RC, expected $2; stderr:"
+        sed 's/^/       /' "$T/$1.err" | tail -n 15
+    fi
+}
+
+# stderr_has NAME TEXT...: the last run's stderr contains every TEXT (fixed strings)
+stderr_has() {
+    local name=$1 missing=""
+    shift
+    for s in "$@"; do grep -qF -- "$s" "$T/$name.err" || missing="$missing '$s'"; done
+    if [ -z "$missing" ]; then
+        ok "$name: message mentions$(printf " '%s'" "$@")"
+    else
+        bad "$name: message lacks$missing; stderr:"
+        sed 's/^/       /' "$T/$name.err" | tail -n 15
+    fi
+}
+
+# csv VALUE FILE EPOCH COLUMN: one field of the --log CSV (empty when absent)
+csv() {
+    awk -F, -v e="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) col = i; next }
+                                 $1 == e && col { print $col }' "$1"
+}
+
+# lt A B: A < B as numbers (both must be present)
+lt() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
+
+# The CSV without the seconds column, for comparisons between runs.
+strip_seconds() { awk -F, -v OFS=, -v e0="${2:-0}" 'NR == 1 || $1 + 0 >= e0 { $3 = ""; print }' "$1"; }
+
+data() {   # the Poisson data, once per invocation: m[16] -> q[9], J [N, 9, 16]
+    [ -f "$T/d/J_data.npy" ] && return 0
+    "$GEN" --out "$T/d" --n 400 --kl 16 --sensors 3 --grid 15 -q || { bad "dino-gen-poisson failed"; return 1; }
+}
+
+# spec FILE [optimizer line] [epochs] [extra train lines] [data lines]
+spec() {
+    cat >"$1" <<EOF
+model poisson_small {
+    input  m[16]
+    output q[9]
+    q = mlp(m, 9, width = 64, depth = 2, act = gelu)
+}
+data {
+${5:-}
+    split train 320, test 80
+}
+loss {
+    l2 q     weight 1.0 relative
+    h1 dq/dm weight 1.0 relative
+}
+train {
+    optimizer ${2:-adam(lr = 3e-3)}
+${4:-}
+    batch     32
+    epochs    ${3:-30}
+    seed      0
+    eval every 10
+}
+EOF
+}
+
+# ---------------------------------------------------------------------------- groups
+
+# The CSV header: epoch,step,seconds,lr,train_loss,<metric columns> with rel_l2 and rel_h1 among them.
+header_ok() { [[ "$1" == epoch,step,seconds,lr,train_loss,* && ",$1," == *,rel_l2,* && ",$1," == *,rel_h1,* ]]; }
+
+group_train() {
+    data || return
+    spec "$SP/train.dino"
+    run train "$SP/train.dino" --data "$T/d" --log "$T/train.csv" -q
+    expect_rc train 0
+    local header rows l2a h1a l2z h1z la lz
+    header=$(head -n 1 "$T/train.csv")
+    check "CSV header '$header' is epoch,step,seconds,lr,train_loss,<metrics> with rel_l2, rel_h1" \
+        header_ok "$header"
+    rows=$(tail -n +2 "$T/train.csv" | wc -l)
+    check "CSV has one row per epoch ($rows of 30)" [ "$rows" -eq 30 ]
+    l2a=$(csv "$T/train.csv" 10 rel_l2) h1a=$(csv "$T/train.csv" 10 rel_h1)
+    l2z=$(csv "$T/train.csv" 30 rel_l2) h1z=$(csv "$T/train.csv" 30 rel_h1)
+    la=$(csv "$T/train.csv" 1 train_loss) lz=$(csv "$T/train.csv" 30 train_loss)
+    echo "     epoch 10: rel_l2 $l2a, rel_h1 $h1a; epoch 30: rel_l2 $l2z, rel_h1 $h1z; train_loss $la -> $lz"
+    check "final rel_l2 $l2z < 0.03" lt "$l2z" 0.03
+    check "final rel_h1 $h1z < 0.15" lt "$h1z" 0.15
+    check "rel_l2 dropped from the first evaluation ($l2a -> $l2z)" lt "$l2z" "$l2a"
+    check "rel_h1 dropped from the first evaluation ($h1a -> $h1z)" lt "$h1z" "$h1a"
+    check "train_loss fell at least 20-fold ($la -> $lz)" lt "$(awk -v a="$lz" 'BEGIN { print a * 20 }')" "$la"
+}
+
+group_resume() {
+    data || return
+    spec "$SP/r.dino"
+    run resume_a "$SP/r.dino" --data "$T/d" --epochs 6 --save "$T/a.safetensors" --log "$T/a.csv" -q
+    expect_rc resume_a 0
+    run resume_b "$SP/r.dino" --data "$T/d" --epochs 3 --save "$T/b.safetensors" --log "$T/b.csv" -q
+    expect_rc resume_b 0
+    run resume_b2 "$SP/r.dino" --data "$T/d" --load "$T/b.safetensors" --epochs 6 --save "$T/b2.safetensors" \
+        --log "$T/b2.csv" -q
+    expect_rc resume_b2 0
+    tool_check "parameters after 6 epochs == after 3 + --load + 3, byte for byte" \
+        st_compare "$T/a.safetensors" "$T/b2.safetensors"
+    strip_seconds "$T/a.csv" 4 >"$T/a46.csv"
+    strip_seconds "$T/b2.csv" 4 >"$T/b46.csv"
+    if [ "$(wc -l <"$T/a46.csv")" -eq 4 ] && cmp -s "$T/a46.csv" "$T/b46.csv"; then
+        ok "CSV epochs 4-6 identical (train_loss $(csv "$T/a.csv" 4 train_loss) $(csv "$T/a.csv" 5 train_loss) $(csv "$T/a.csv" 6 train_loss))"
+    else
+        bad "CSV epochs 4-6 differ (seconds column blanked):"
+        diff "$T/a46.csv" "$T/b46.csv" | sed 's/^/       /'
+    fi
+}
+
+group_predict() {
+    data || return
+    spec "$SP/p.dino"
+    run predict_train "$SP/p.dino" --data "$T/d" --epochs 6 --save "$T/p.safetensors" -q
+    expect_rc predict_train 0
+    run predict "$SP/p.dino" --epochs 0 --load "$T/p.safetensors" --predict "$T/d/m_data.npy" --out "$T/pred"
+    expect_rc predict 0
+    local s
+    s=$("${TOOL[@]}" shape "$T/pred/q.npy" 2>&1)
+    check "pred/q.npy is [N, 9] float32: $s" [ "$s" = "<f4 400,9" ]
+    s=$("${TOOL[@]}" shape "$T/pred/J.npy" 2>&1)
+    check "pred/J.npy is [N, 9, 16] float32: $s" [ "$s" = "<f4 400,9,16" ]
+    # J against central differences of q at row 7, in f64 (the checkpoint is f32; --precision
+    # f64 computes with its values in double)
+    "${TOOL[@]}" fd_rows "$T/d/m_data.npy" "$T/fd_in.npy" 7 1e-5
+    run predict_fd "$SP/p.dino" --epochs 0 --load "$T/p.safetensors" --precision f64 --predict "$T/fd_in.npy" \
+        --out "$T/pred64"
+    expect_rc predict_fd 0
+    s=$("${TOOL[@]}" shape "$T/pred64/J.npy" 2>&1)
+    check "f64 prediction on 33 rows gives J [33, 9, 16] float64: $s" [ "$s" = "<f8 33,9,16" ]
+    tool_check "predicted J matches finite differences of predicted q" \
+        fd_check "$T/pred64/q.npy" "$T/pred64/J.npy" 1e-5 1e-6
+}
+
+group_nan() {
+    data || return
+    local e
+    # 1. diverges in the first epoch: the checkpoint holds the initial parameters
+    spec "$SP/nan.dino" "sgd(lr = 1e30)"
+    run nan "$SP/nan.dino" --data "$T/d" --save "$T/nan.safetensors"
+    expect_rc nan 1
+    check "stderr names the epoch and step: $(grep -m1 -o 'epoch [0-9]*, step [0-9]*' "$T/nan.err")" \
+        grep -qE 'epoch [0-9]+, step [0-9]+' "$T/nan.err"
+    check "checkpoint written" [ -s "$T/nan.safetensors" ]
+    tool_check "checkpoint holds only finite values" st_finite "$T/nan.safetensors"
+    e=$(grep -m1 -oE 'epoch [0-9]+, step' "$T/nan.err" | grep -oE '[0-9]+')
+    run nan_ref "$SP/nan.dino" --data "$T/d" --epochs "$((${e:-1} - 1))" --save "$T/nan_ref.safetensors" -q
+    tool_check "checkpoint == parameters after epoch $((${e:-1} - 1)) (the last good ones)" \
+        st_compare "$T/nan.safetensors" "$T/nan_ref.safetensors"
+    # 2. diverges later: lr 1e-3, multiplied by 1e32 halfway through 4 epochs
+    spec "$SP/late.dino" "sgd(lr = 1e-3)" 4 "    schedule  step(at = [0.5], factor = 1e32)"
+    spec "$SP/early.dino" "sgd(lr = 1e-3)" 4
+    run late "$SP/late.dino" --data "$T/d" --save "$T/late.safetensors" --log "$T/late.csv"
+    expect_rc late 1
+    e=$(grep -m1 -oE 'epoch [0-9]+, step' "$T/late.err" | grep -oE '[0-9]+')
+    check "the late divergence is reported in epoch 3 (got '${e:-none}'): $(grep -m1 error "$T/late.err")" [ "${e:-0}" = 3 ]
+    run late_ref "$SP/early.dino" --data "$T/d" --epochs 2 --save "$T/late_ref.safetensors" -q
+    tool_check "checkpoint holds only finite values" st_finite "$T/late.safetensors"
+    tool_check "checkpoint == parameters after epoch 2 (of a run without the jump)" \
+        st_compare "$T/late.safetensors" "$T/late_ref.safetensors"
+}
+
+group_errors() {
+    data || return
+    spec "$SP/e.dino"
+    local S="$SP/e.dino"
+    run flag "$S" --data "$T/d" --bogus
+    expect_rc flag 1; stderr_has flag "unknown option" "--bogus"
+    run epochs "$S" --data "$T/d" --epochs -1
+    expect_rc epochs 1; stderr_has epochs "epochs" "-1"
+    run set "$S" --data "$T/d" --set nosuch=1
+    expect_rc set 1; stderr_has set "unknown setting" "nosuch"
+    run cuda "$S" --data "$T/d" --backend cuda
+    expect_rc cuda 1; stderr_has cuda "CUDA" "--backend cpu"
+    run noout "$S" --data "$T/d" --predict "$T/d/m_data.npy"
+    expect_rc noout 1; stderr_has noout "--predict" "--out"
+    run nodata "$S" --data "$T/nosuchdir"
+    expect_rc nodata 1; stderr_has nodata "$T/nosuchdir"
+    # q_data.npy [400, 8] where the output has dimension 9
+    mkdir -p "$T/bad"
+    cp "$T/d/m_data.npy" "$T/d/J_data.npy" "$T/bad/"
+    "${TOOL[@]}" zeros "$T/bad/q_data.npy" 400,8
+    run shape "$S" --data "$T/bad"
+    expect_rc shape 1; stderr_has shape "q_data.npy" "[N, 9]" "[400, 8]"
+    # a checkpoint of a wider network
+    run ck "$S" --epochs 0 --save "$T/w64.safetensors" -q
+    sed 's/width = 64/width = 32/' "$S" >"$SP/w32.dino"
+    run load "$SP/w32.dino" --data "$T/d" --load "$T/w64.safetensors"
+    expect_rc load 1; stderr_has load "w64.safetensors" "q.0.weight" "[64, 16]" "[32, 16]"
+    run nospec "$T/nosuch.dino" --data "$T/d"
+    expect_rc nospec 1; stderr_has nospec "nosuch.dino"
+    mkdir -p "$T/emptycache"
+    CC=/nonexistent/cc DINO_CACHE_DIR="$T/emptycache" run nocc "$S" --data "$T/d"
+    expect_rc nocc 1; stderr_has nocc "no C compiler" "/nonexistent/cc" "install"
+    run cols "$S" --epochs 0 --load "$T/w64.safetensors" --predict "$T/d/q_data.npy" --out "$T/pcols"
+    expect_rc cols 1; stderr_has cols "q_data.npy" "[N, 16]" "[400, 9]"
+    check "no output folder after the failed --predict" [ ! -e "$T/pcols/q.npy" ]
+}
+
+group_layout() {
+    data || return
+    mkdir -p "$T/dl"
+    cp "$T/d/m_data.npy" "$T/d/q_data.npy" "$T/dl/"
+    "${TOOL[@]}" transpose12 "$T/d/J_data.npy" "$T/dl/J_T.npy"
+    local s
+    s=$("${TOOL[@]}" shape "$T/dl/J_T.npy")
+    check "transposed Jacobian file is [N, in, out]: $s" [ "$s" = "<f8 400,16,9" ]
+    spec "$SP/out_in.dino"
+    spec "$SP/in_out.dino" "" "" "" '    m     = npy("m_data.npy")
+    q     = npy("q_data.npy")
+    dq/dm = npy("J_T.npy", layout = in_out)'
+    run layout_ref "$SP/out_in.dino" --data "$T/d" --epochs 5 --set eval_every=1 --log "$T/out_in.csv" -q
+    expect_rc layout_ref 0
+    run layout "$SP/in_out.dino" --data "$T/dl" --epochs 5 --set eval_every=1 --log "$T/in_out.csv" -q
+    expect_rc layout 0
+    strip_seconds "$T/out_in.csv" >"$T/a.csv"
+    strip_seconds "$T/in_out.csv" >"$T/b.csv"
+    if [ "$(wc -l <"$T/a.csv")" -eq 6 ] && cmp -s "$T/a.csv" "$T/b.csv"; then
+        ok "layout = in_out on the transposed file gives the same CSV (losses, rel_l2, rel_h1 of 5 epochs)"
+    else
+        bad "layout = in_out CSV differs from the default layout's (seconds blanked):"
+        diff "$T/a.csv" "$T/b.csv" | sed 's/^/       /'
+    fi
+    # and without layout = in_out the transposed file is rejected by shape
+    sed 's/, layout = in_out//' "$SP/in_out.dino" >"$SP/no_layout.dino"
+    run no_layout "$SP/no_layout.dino" --data "$T/dl" --epochs 1
+    expect_rc no_layout 1; stderr_has no_layout "J_T.npy" "[400, 16, 9]"
+}
+
+# FIXME(runtime/cpu_jit.c): concurrent first compiles of one module race. cpu_module_load
+# writes the generated source to the shared name CACHE/cpu-HASH.c with fopen("w"), which
+# truncates it while another process's C compiler may be reading it; that compiler then
+# builds an empty (but valid) shared object from the empty file and renames it into
+# CACHE/cpu-HASH.so, and a process that dlopens it then fails with "cpu-HASH.so: not a
+# dino module of this version" (exit 1). Measured: 1-4 of 8 processes fail in about half of
+# the rounds, so 5 rounds (-O0 compiles, ~2 s a round) catch it in almost every run.
+# The right behaviour, asserted here: every process succeeds (e.g. write the source to a
+# per-process temporary name, as the .so already is, or take a lock).
+group_cache() {
+    printf '%s\n' "model tiny {" "    input  m[16]" "    output q[9]" "    q = dense(tanh(dense(m, 8)), 9)" "}" \
+        >"$T/tiny.dino"
+    local round i failed
+    for round in 1 2 3 4 5; do
+        rm -rf "${T:?}/cache$round"
+        mkdir -p "$T/cache$round"
+        for i in 1 2 3 4 5 6 7 8; do
+            DINO_CFLAGS=-O0 DINO_CACHE_DIR="$T/cache$round" "$JIT" "$T/tiny.dino" --epochs 0 -q >/dev/null 2>"$T/c$round.$i.err" &
+        done
+        failed=0
+        for i in 1 2 3 4 5 6 7 8; do wait -n || failed=$((failed + 1)); done
+        if [ $failed -eq 0 ]; then
+            ok "round $round: 8 concurrent first compiles into one empty cache all succeeded"
+        else
+            bad "round $round: $failed of 8 concurrent first compiles failed: $(cat "$T"/c$round.*.err | grep -m1 error)"
+        fi
+        DINO_CFLAGS=-O0 DINO_CACHE_DIR="$T/cache$round" run cache_after$round "$T/tiny.dino" --epochs 0 -q
+        expect_rc cache_after$round 0
+    done
+}
+
+for g in "${GROUP_LIST[@]}"; do
+    case $g in
+    train | resume | predict | nan | errors | layout | cache) ;;
+    *) echo "run_cli.sh: unknown group '$g'" >&2; exit 2 ;;
+    esac
+    export DINO_CACHE_DIR="$BUILD/cache/cli_$g"
+    SP="$BUILD/tests/cli_specs/$g"
+    mkdir -p "$DINO_CACHE_DIR" "$SP"
+    echo "== $g"
+    start=$(date +%s.%N)
+    "group_$g"
+    echo "   ($g: $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s)"
+done
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

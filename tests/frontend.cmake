@@ -1,0 +1,44 @@
+# tests/frontend.cmake - the front end's tests, included from tests/CMakeLists.txt:
+#
+#   golden_diagnostics   every tests/parse/*.dino against its .expected (messages, carets, dumps)
+#   hostile_input        generated garbage, 10 MB files, deep nesting, NUL bytes, ... (exit 0/1 only)
+#   shared_specs_check   dinoc --check on ${DINO_SHARED_DIR}/specs/*.dino and specs/*.dino
+#   fuzz_smoke           20 s of libFuzzer on the parser and checker (only where clang has libFuzzer)
+#
+# Run the sanitizer variants with a -DDINO_SANITIZE=ON build folder. See tests/README.md.
+if(NOT DEFINED DINO_SHARED_DIR)
+  set(DINO_SHARED_DIR "${CMAKE_SOURCE_DIR}/../shared")
+endif()
+
+add_test(NAME golden_diagnostics
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_golden.sh $<TARGET_FILE:dinoc> ${CMAKE_CURRENT_SOURCE_DIR}/parse)
+add_test(NAME hostile_input
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_hostile.sh $<TARGET_FILE:dinoc>)
+add_test(NAME shared_specs_check
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_specs.sh $<TARGET_FILE:dinoc>
+          ${DINO_SHARED_DIR}/specs ${CMAKE_SOURCE_DIR}/specs)
+set_tests_properties(golden_diagnostics hostile_input shared_specs_check PROPERTIES LABELS frontend)
+set_tests_properties(hostile_input PROPERTIES TIMEOUT 300)
+set_tests_properties(shared_specs_check PROPERTIES SKIP_RETURN_CODE 77)
+
+# The fuzz smoke test needs a clang that links libFuzzer; run_fuzz.sh builds its own harness.
+find_program(DINO_CLANG NAMES clang clang-18 clang-17 clang-16 clang-15 clang-14)
+set(DINO_HAVE_LIBFUZZER OFF)
+if(DINO_CLANG)
+  set(probe ${CMAKE_CURRENT_BINARY_DIR}/libfuzzer_probe.c)
+  file(WRITE ${probe} "int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n")
+  execute_process(COMMAND ${DINO_CLANG} -fsanitize=fuzzer,address,undefined ${probe}
+                          -o ${CMAKE_CURRENT_BINARY_DIR}/libfuzzer_probe
+                  RESULT_VARIABLE probe_rc OUTPUT_QUIET ERROR_QUIET)
+  if(probe_rc EQUAL 0)
+    set(DINO_HAVE_LIBFUZZER ON)
+  endif()
+endif()
+if(DINO_HAVE_LIBFUZZER)
+  add_test(NAME fuzz_smoke COMMAND ${CMAKE_COMMAND} -E env CC=${DINO_CLANG}
+           sh ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run_fuzz.sh 20)
+  set_tests_properties(fuzz_smoke PROPERTIES LABELS "frontend;fuzz" SKIP_RETURN_CODE 77 TIMEOUT 300
+                       WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+else()
+  message(STATUS "fuzz_smoke: no clang with libFuzzer (-fsanitize=fuzzer) found; the test is not added")
+endif()
