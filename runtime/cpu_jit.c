@@ -144,7 +144,9 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
             return -1;
         }
     }
-    m->handle = dlopen(m->path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: the module pulls in the OpenMP runtime, whose worker threads outlive any
+     * dlclose; unloading it under them would crash the process at exit. */
+    m->handle = dlopen(m->path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!m->handle) {
         /* a corrupt cache entry: rebuild once */
         snprintf(err, errlen, "cannot load '%s': %s (remove it to rebuild)", m->path, dlerror());
