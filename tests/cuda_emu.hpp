@@ -1,0 +1,125 @@
+/* cuda_emu.hpp - runs generated CUDA on the CPU, for tests only (tests/test_cuda_emu.c).
+ *
+ * Force-included (`c++ -include cuda_emu.hpp model.cu`) before a generated .cu, it defines the
+ * CUDA keywords and built-ins that file uses, so the host C++ compiler builds it into a shared
+ * object whose extern "C" kernels the test runs with emu_launch. Each block runs as
+ * blockDim.x fibers on one OS thread, blocks one after another, so __shared__ variables
+ * (static here) are shared by exactly one block's threads, __syncthreads is a barrier, and
+ * __shfl_xor_sync exchanges through a block-wide buffer (every thread of the block must call
+ * it, which the prelude's reductions do).
+ *
+ * This checks what the kernels compute: indexing, tiling, edges, fusion, buffer reuse, the
+ * reductions. It cannot check what only a GPU shows: the memory model, warp scheduling, real
+ * shuffles, speed. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __noinline__
+#define __launch_bounds__(n)
+#define __shared__ static
+
+struct emu_dim3 { unsigned x, y, z; };
+static emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
+
+/* ---------------------------------------------------------------------------- the threads of a block */
+/* Each CUDA thread of a block is a fiber (ucontext) on the one OS thread that launches. The
+ * scheduler runs every live fiber in turn up to its next __syncthreads (or its end), and
+ * starts the next round only when all have, which is exactly a block barrier. */
+
+enum { EMU_MAX_THREADS = 1024, EMU_STACK = 128 * 1024 };
+
+static struct {
+    ucontext_t scheduler, fiber[EMU_MAX_THREADS];
+    char *stacks;
+    unsigned n;                /* fibers with a stack */
+    unsigned current;
+    char done[EMU_MAX_THREADS];
+    void (*thunk)(void *);
+    void *ctx;
+} emu;
+
+static double emu_exchange[EMU_MAX_THREADS];
+
+static inline void __syncthreads() { swapcontext(&emu.fiber[emu.current], &emu.scheduler); }
+
+template <class T> static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask) {
+    (void)mask;
+    unsigned t = threadIdx.x;
+    __syncthreads();
+    emu_exchange[t] = (double)v;
+    __syncthreads();
+    T r = (T)emu_exchange[(t & ~31u) | ((t & 31u) ^ (unsigned)lane_mask)];
+    __syncthreads();
+    return r;
+}
+
+/* One OS thread runs everything, so a plain add is atomic. */
+template <class T> static inline T atomicAdd(T *p, T v) {
+    T old = *p;
+    *p = old + v;
+    return old;
+}
+
+static void emu_fiber_main(int t) {
+    emu.thunk(emu.ctx);
+    emu.done[t] = 1;   /* returns to uc_link: the scheduler */
+}
+
+static void emu_run_block(unsigned block) {
+    for (unsigned t = 0; t < block; t++) {
+        getcontext(&emu.fiber[t]);
+        emu.fiber[t].uc_stack.ss_sp = emu.stacks + (size_t)t * EMU_STACK;
+        emu.fiber[t].uc_stack.ss_size = EMU_STACK;
+        emu.fiber[t].uc_link = &emu.scheduler;
+        makecontext(&emu.fiber[t], (void (*)())emu_fiber_main, 1, (int)t);
+        emu.done[t] = 0;
+    }
+    for (unsigned live = block; live;) {
+        live = 0;
+        for (unsigned t = 0; t < block; t++) {
+            if (emu.done[t]) continue;
+            emu.current = t;
+            threadIdx = emu_dim3{t, 0, 0};
+            swapcontext(&emu.scheduler, &emu.fiber[t]);
+            live += !emu.done[t];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------- the launcher */
+
+/* Runs thunk(ctx) as a kernel launch: grid (gx, gy, gz) of blocks of `block` threads, blocks
+ * in order. Returns 0, or -1 for a bad launch. */
+extern "C" int emu_launch(void (*thunk)(void *), void *ctx, unsigned gx, unsigned gy, unsigned gz, unsigned block) {
+    if (!gx || !gy || !gz || !block || block > EMU_MAX_THREADS) return -1;
+    if (emu.n < block) {
+        free(emu.stacks);
+        emu.stacks = (char *)malloc((size_t)block * EMU_STACK);
+        if (!emu.stacks) return -1;
+        emu.n = block;
+    }
+    gridDim = emu_dim3{gx, gy, gz};
+    blockDim = emu_dim3{block, 1, 1};
+    emu.thunk = thunk;
+    emu.ctx = ctx;
+    for (unsigned z = 0; z < gz; z++)
+        for (unsigned y = 0; y < gy; y++)
+            for (unsigned x = 0; x < gx; x++) {
+                blockIdx = emu_dim3{x, y, z};
+                emu_run_block(block);
+            }
+    return 0;
+}
+
+/* Frees the fiber stacks (call before dlclose). */
+extern "C" void emu_shutdown(void) {
+    free(emu.stacks);
+    emu.stacks = NULL;
+    emu.n = 0;
+}

@@ -1,0 +1,650 @@
+/* test_cuda_emu.c - the generated CUDA, run on the CPU in emulation, against the CPU backend.
+ *
+ *   test_cuda_emu SOURCE_DIR SHARED_DIR
+ *
+ * No GPU is needed: each generated .cu is compiled by the host C++ compiler ($CXX, else c++,
+ * g++ or clang++) with tests/cuda_emu.hpp force-included, which runs every block as 256 OS
+ * threads (see there). For each spec below, in f64 and f32, the predict and train programs run
+ * kernel by kernel as the CudaPlan says (grids from cuda_grid_x for a batch n smaller than the
+ * workspace's nmax, so every per-sample stride is exercised), with the workspace, G and terms
+ * first filled with NaN (a read of anything no kernel wrote shows up). y, J, G and the loss
+ * terms must match the CPU backend's dino_predict / dino_train_step on the same parameters and
+ * data: max |difference| / max |CPU value| per tensor at most 1e-10 in f64 and 2e-5 in f32
+ * (summation order differs: tiles, split batches, atomics).
+ *
+ * Also: the tiled gemm of prelude_cuda.h for every transpose and tile shape against a plain
+ * triple loop (odd sizes, leading dimensions larger than the rows, accumulate on and off), the
+ * optimiser kernels against runtime/optim.c over three steps (equal to 1e-15 relative), and
+ * dino_gather / dino_gather_label / dino_iota exactly.
+ *
+ * What this cannot show: GPU memory-model races, warp behaviour, speed. Exit 77 (skipped)
+ * when no C++ compiler is found. */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpu_jit.h"
+#include "emit.h"
+#include "frontend.h"
+#include "init.h"
+#include "optim.h"
+#include "rng.h"
+
+enum { SKIP = 77 };
+
+typedef struct {
+    const char *name;
+    const char *src;        /* spec text, or NULL: `file` under the shared specs folder */
+    const char *file;
+    int n, nmax;            /* batch rows and workspace capacity */
+    JacMode jac;
+} Case;
+
+/* Small specs covering what the emitter does: every activation, both Jacobian modes,
+ * broadcasts, concatenations with constants, slices of gradients, ODE solvers, Parareal,
+ * relative losses, a classifier, tiled layers (dino_poisson: 400 wide). */
+static const Case cases[] = {
+    {"activations", "model acts {\n"
+                    "    input  m[5]\n"
+                    "    output q[3]\n"
+                    "    r   = relu(dense(m, 6))\n"
+                    "    a1  = tanh(dense(m, 6))\n"
+                    "    a2  = sigmoid(dense(m, 6))\n"
+                    "    a3  = gelu(dense(m, 6))\n"
+                    "    a4  = gelu_tanh(dense(m, 6))\n"
+                    "    a5  = silu(dense(m, 6))\n"
+                    "    a6  = softplus(dense(m, 6))\n"
+                    "    a7  = elu(dense(m, 6))\n"
+                    "    a8  = sin(dense(m, 6))\n"
+                    "    s   = r + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8\n"
+                    "    h   = tanh(dense(s, 6)) + sin(gelu(dense(s, 6)))\n"
+                    "    q   = dense(h, 3)\n"
+                    "}\n"
+                    "loss {\n"
+                    "    l2 q     weight 1.0\n"
+                    "    h1 dq/dm weight 0.5\n"
+                    "}\n",
+     NULL, 37, 41, JAC_AUTO},
+    {"activations_forward", NULL, NULL, 9, 9, JAC_FORWARD}, /* the same spec, forward mode */
+    {"mlp_and_arithmetic", "model ops {\n"
+                           "    input  m[5]\n"
+                           "    output q[4]\n"
+                           "    a = mlp(m, 6, width = 7, depth = 3, act = tanh, residual = true)\n"
+                           "    b = mlp(m, 6, widths = [8, 8, 5], act = silu, residual = true)\n"
+                           "    c = mlp(m, 6, width = 5, depth = 2, act = gelu_tanh, bias = false)\n"
+                           "    d = dense(m, 6, bias = false)\n"
+                           "    u = sigmoid(dense(m, 1))\n"
+                           "    e = a * b - 0.5 * c + d / 2 - u * d + c * u\n"
+                           "    f = tanh(concat(e, u, m) + 1)\n"
+                           "    g = -e + 2 * softplus(dense(f, 6)) - 0.3\n"
+                           "    q = dense(concat(f, g), 4)\n"
+                           "}\n"
+                           "loss {\n"
+                           "    l2 q     weight 0.8 relative\n"
+                           "    h1 dq/dm weight 1.3 relative\n"
+                           "}\n",
+     NULL, 70, 75, JAC_AUTO},
+    {"ode_solvers", "model odes {\n"
+                    "    input  x[4]\n"
+                    "    output y[3]\n"
+                    "    z0 = tanh(dense(x, 4))\n"
+                    "    ode z = z0, t in [0, 1] {\n"
+                    "        a     = tanh(dense(concat(z, t), 6))\n"
+                    "        dz/dt = dense(a, 4) - t * z\n"
+                    "        solver euler steps 2\n"
+                    "    }\n"
+                    "    ode w = z0, s in [0, 0.5] {\n"
+                    "        b     = softplus(dense(concat(w, s), 5))\n"
+                    "        dw/ds = dense(b, 4) * sigmoid(w)\n"
+                    "        solver midpoint steps 2\n"
+                    "    }\n"
+                    "    ode v = z + w, r in [0.2, 1] {\n"
+                    "        c     = sin(dense(concat(v, r), 5))\n"
+                    "        dv/dr = dense(c, 4)\n"
+                    "        solver rk4 steps 1\n"
+                    "    }\n"
+                    "    y = dense(concat(z, w, v), 3)\n"
+                    "}\n"
+                    "loss {\n"
+                    "    l2 y     weight 1.0\n"
+                    "    h1 dy/dx weight 0.5 relative\n"
+                    "}\n",
+     NULL, 13, 16, JAC_AUTO},
+    {"classifier", "model cls {\n"
+                   "    input  x[7]\n"
+                   "    output y[5]\n"
+                   "    h = elu(dense(x, 9))\n"
+                   "    ode z = h, t in [0, 1] {\n"
+                   "        dz/dt = tanh(dense(concat(z, t), 9))\n"
+                   "        solver midpoint steps 1\n"
+                   "    }\n"
+                   "    y = dense(z, 5)\n"
+                   "}\n"
+                   "loss {\n"
+                   "    cross_entropy y\n"
+                   "}\n",
+     NULL, 33, 40, JAC_AUTO},
+    {"dino_small", NULL, "dino_small.dino", 70, 72, JAC_AUTO},
+    {"node_small", NULL, "node_small.dino", 6, 8, JAC_AUTO},
+    {"pint_small", NULL, "pint_small.dino", 5, 8, JAC_AUTO},
+    {"dino_resnet", NULL, "dino_resnet.dino", 5, 6, JAC_AUTO},
+    {"dino_poisson", NULL, "dino_poisson.dino", 11, 12, JAC_AUTO},
+};
+
+static int failures;
+static char cxx[256], tmpdir[256], emu_header[4096];
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int find_cxx(void) {
+    const char *env = getenv("CXX");
+    const char *names[] = {env, "c++", "g++", "clang++"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (!names[i] || !*names[i]) continue;
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "command -v '%s' >/dev/null 2>&1", names[i]);
+        if (system(cmd) == 0) {
+            snprintf(cxx, sizeof cxx, "%s", names[i]);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int write_file(const char *path, const char *text, size_t len) {
+    if (!path || !text) return -1;
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    int ok = fwrite(text, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------- the emulated module */
+
+typedef struct {
+    void *handle;
+    int (*launch)(void (*)(void *), void *, unsigned, unsigned, unsigned, unsigned);
+    void (*shutdown)(void);
+} Emu;
+
+/* Compiles source (the generated .cu, plus `extra`) for emulation and loads it. */
+static int emu_load(const char *tag, const char *src, size_t len, const char *extra, Emu *e) {
+    char cu[512], so[512], cmd[8192];
+    snprintf(cu, sizeof cu, "%s/%s.cu", tmpdir, tag);
+    snprintf(so, sizeof so, "%s/%s.so", tmpdir, tag);
+    FILE *f = fopen(cu, "w");
+    if (!f) return -1;
+    fwrite(src, 1, len, f);
+    if (extra) fputs(extra, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O1 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
+             cxx, emu_header, cu, so, cu);
+    if (system(cmd) != 0) {
+        printf("  FAIL %s: the emulated CUDA did not compile (%s.log)\n", tag, cu);
+        snprintf(cmd, sizeof cmd, "head -30 '%s.log'", cu);
+        if (system(cmd)) {}
+        return -1;
+    }
+    e->handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    if (!e->handle) {
+        printf("  FAIL %s: %s\n", tag, dlerror());
+        return -1;
+    }
+    *(void **)&e->launch = dlsym(e->handle, "emu_launch");
+    *(void **)&e->shutdown = dlsym(e->handle, "emu_shutdown");
+    return e->launch && e->shutdown ? 0 : -1;
+}
+
+static void emu_free(Emu *e) {
+    if (e->shutdown) e->shutdown();
+    if (e->handle) dlclose(e->handle);
+    memset(e, 0, sizeof *e);
+}
+
+/* One kernel of a program: the CPU functions' arguments. */
+typedef void (*ProgFn)(const void *P, void *G, int n, int nmax, const void *x, void *y, void *J, const int32_t *label,
+                       const double *w, double *terms, void *work);
+typedef struct {
+    ProgFn fn;
+    const void *P;
+    void *G;
+    int n, nmax;
+    const void *x;
+    void *y, *J;
+    const int32_t *label;
+    const double *w;
+    double *terms;
+    void *work;
+} ProgCall;
+
+static void prog_thunk(void *c) {
+    ProgCall *p = c;
+    p->fn(p->P, p->G, p->n, p->nmax, p->x, p->y, p->J, p->label, p->w, p->terms, p->work);
+}
+
+/* Runs the kernels of a program in order. */
+static int run_program(const Emu *e, const CudaLaunch *l, int count, ProgCall call) {
+    for (int i = 0; i < count; i++) {
+        *(void **)&call.fn = dlsym(e->handle, l[i].kernel);
+        if (!call.fn) {
+            printf("  FAIL kernel %s is in the plan but not in the module\n", l[i].kernel);
+            return -1;
+        }
+        if (e->launch(prog_thunk, &call, (unsigned)cuda_grid_x(&l[i], call.n), (unsigned)l[i].grid_y,
+                      (unsigned)l[i].grid_z, (unsigned)l[i].block)) {
+            printf("  FAIL bad launch of %s\n", l[i].kernel);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- comparing */
+
+static double get(const void *a, int f64, long i) { return f64 ? ((const double *)a)[i] : ((const float *)a)[i]; }
+
+static void fill_nan(void *a, int f64, long n) {
+    for (long i = 0; i < n; i++) {
+        if (f64) ((double *)a)[i] = NAN;
+        else ((float *)a)[i] = NAN;
+    }
+}
+
+static void compare(const char *what, const void *cpu, const void *gpu, int f64, long n, double tol) {
+    double scale = 0, diff = 0;
+    long at = 0;
+    for (long i = 0; i < n; i++) {
+        double a = get(cpu, f64, i), b = get(gpu, f64, i), d = fabs(a - b);
+        scale = fmax(scale, fabs(a));
+        if (!(d <= diff)) diff = d, at = i;   /* NaN counts as the worst */
+    }
+    double rel = diff / (scale > 0 ? scale : 1);
+    int ok = rel <= tol;
+    printf("    %-4s %-8s %8ld values, max |diff| / max |cpu| = %.2e", ok ? "ok" : "FAIL", what, n, rel);
+    if (!ok) printf("  (at %ld: cpu %.17g, emulated %.17g)", at, get(cpu, f64, at), get(gpu, f64, at));
+    printf("\n");
+    if (!ok) failures++;
+}
+
+/* ---------------------------------------------------------------------------- one spec */
+
+static int load_spec(const Case *c, int ci, const char *shared, char *path, size_t len) {
+    if (c->file) {
+        snprintf(path, len, "%s/specs/%s", shared, c->file);
+        return access(path, R_OK) == 0 ? 0 : -1;
+    }
+    const Case *src = c;
+    while (!src->src && src > cases) src--; /* "_forward" cases reuse the spec above */
+    snprintf(path, len, "%s/%s.dino", tmpdir, src->name);
+    (void)ci;
+    return write_file(path, src->src, strlen(src->src));
+}
+
+static void run_case(const Case *c, int ci, const char *shared, int f64) {
+    char path[512], err[4096], tag[128];
+    printf("%s (%s, n %d of %d)\n", c->name, f64 ? "f64" : "f32", c->n, c->nmax);
+    if (load_spec(c, ci, shared, path, sizeof path)) {
+        printf("  SKIP: %s not found\n", path);
+        return;
+    }
+    Frontend fe;
+    if (frontend_run(&fe, path, stdout, 0, NULL)) {
+        printf("  FAIL: the spec does not check\n");
+        failures++;
+        frontend_free(&fe);
+        return;
+    }
+    const Model *m = fe.model;
+    size_t len;
+    double t0 = now();
+    char *csrc = generate_c(&fe.arena, m, c->jac, f64, 42, &len, err, sizeof err);
+    CpuModule cpu;
+    if (!csrc || cpu_module_load(csrc, len, &cpu, err, sizeof err)) {
+        printf("  FAIL CPU backend: %s\n", err);
+        failures++;
+        free(csrc);
+        frontend_free(&fe);
+        return;
+    }
+    free(csrc);
+    CudaPlan plan;
+    char *cu = generate_cuda(&fe.arena, m, c->jac, f64, 42, &len, &plan, err, sizeof err);
+    Emu emu = {0};
+    snprintf(tag, sizeof tag, "%s_%s", c->name, f64 ? "f64" : "f32");
+    if (!cu || emu_load(tag, cu, len, NULL, &emu)) {
+        if (!cu) printf("  FAIL generate_cuda: %s\n", err);
+        failures++;
+        free(cu);
+        cpu_module_free(&cpu);
+        frontend_free(&fe);
+        return;
+    }
+    free(cu);
+    double t1 = now();
+
+    int n = c->n, nmax = c->nmax, in = m->in_dim, out = m->out_dim;
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    long np = (long)m->n_weights;
+    /* parameters: the default initialisation, weights scaled up and random biases so that
+     * every activation works away from its linear range */
+    double *Pd = malloc(sizeof(double) * (size_t)np);
+    init_params(m->params, m->n_params, Pd, 1, 1234 + (uint64_t)ci);
+    Rng r;
+    rng_seed(&r, 99 + (uint64_t)ci);
+    for (int i = 0; i < m->n_params; i++) {
+        const Param *p = &m->params[i];
+        for (int64_t k = 0; k < p->size; k++) Pd[p->offset + k] = p->ndim == 2 ? 1.5 * Pd[p->offset + k] : 0.5 * rng_normal(&r);
+    }
+    void *P = malloc(es * (size_t)np), *x = malloc(es * (size_t)(nmax * in)), *y = malloc(es * (size_t)(nmax * out)),
+         *J = malloc(es * (size_t)nmax * out * in);
+    int32_t *label = malloc(sizeof(int32_t) * (size_t)nmax);
+    for (long i = 0; i < np; i++) f64 ? (void)(((double *)P)[i] = Pd[i]) : (void)(((float *)P)[i] = (float)Pd[i]);
+    for (long i = 0; i < (long)nmax * in; i++) f64 ? (void)(((double *)x)[i] = rng_normal(&r)) : (void)(((float *)x)[i] = (float)rng_normal(&r));
+    for (long i = 0; i < (long)nmax * out; i++) f64 ? (void)(((double *)y)[i] = rng_normal(&r)) : (void)(((float *)y)[i] = (float)rng_normal(&r));
+    for (long i = 0; i < (long)nmax * out * in; i++) f64 ? (void)(((double *)J)[i] = rng_normal(&r)) : (void)(((float *)J)[i] = (float)rng_normal(&r));
+    for (int i = 0; i < nmax; i++) label[i] = (int32_t)rng_below(&r, (uint64_t)out);
+    double w[16];
+    for (int i = 0; i < m->n_loss && i < 16; i++) w[i] = m->loss[i].weight;
+    double tol = f64 ? 1e-10 : 2e-5;
+
+    /* predict */
+    int has_J = !m->classifier;
+    void *y_cpu = calloc((size_t)n * out, es), *J_cpu = calloc((size_t)n * out * in, es);
+    void *y_emu = calloc((size_t)n * out, es), *J_emu = calloc((size_t)n * out * in, es);
+    void *work_cpu = malloc(es * (size_t)cpu.predict_work(nmax) + 64);
+    cpu.predict(P, n, nmax, x, y_cpu, has_J ? J_cpu : NULL, work_cpu);
+    free(work_cpu);
+    long pw = (long)nmax * plan.predict_work;
+    void *work = malloc(es * (size_t)pw + 64);
+    fill_nan(work, f64, pw);
+    fill_nan(y_emu, f64, (long)n * out);
+    fill_nan(J_emu, f64, (long)n * out * in);
+    ProgCall call = {.P = P, .n = n, .nmax = nmax, .x = x, .y = y_emu, .J = has_J ? J_emu : NULL, .work = work};
+    if (run_program(&emu, plan.predict, plan.n_predict, call) == 0) {
+        compare("y", y_cpu, y_emu, f64, (long)n * out, tol);
+        if (has_J) compare("J", J_cpu, J_emu, f64, (long)n * out * in, tol);
+    } else {
+        failures++;
+    }
+    free(work);
+
+    /* train */
+    void *G_cpu = malloc(es * (size_t)np), *G_emu = malloc(es * (size_t)np);
+    double terms_cpu[16] = {0}, terms_emu[16];
+    work_cpu = malloc(es * (size_t)cpu.train_work(nmax) + 64);
+    cpu.train_step(P, G_cpu, n, nmax, x, y, J, label, w, terms_cpu, work_cpu);
+    free(work_cpu);
+    long tw = (long)nmax * plan.train_work;
+    work = malloc(es * (size_t)tw + 64);
+    fill_nan(work, f64, tw);
+    fill_nan(G_emu, f64, np);
+    fill_nan(terms_emu, 1, 16);
+    call = (ProgCall){.P = P, .G = G_emu, .n = n, .nmax = nmax, .x = x, .y = y, .J = J, .label = label, .w = w,
+                      .terms = terms_emu, .work = work};
+    if (run_program(&emu, plan.train, plan.n_train, call) == 0) {
+        compare("G", G_cpu, G_emu, f64, np, tol);
+        compare("terms", terms_cpu, terms_emu, 1, m->n_loss, tol);
+    } else {
+        failures++;
+    }
+    printf("    (%d + %d kernels, %.1f s to build, %.1f s to run)\n", plan.n_predict, plan.n_train, t1 - t0, now() - t1);
+    free(work);
+    free(G_cpu), free(G_emu), free(y_cpu), free(J_cpu), free(y_emu), free(J_emu);
+    free(Pd), free(P), free(x), free(y), free(J), free(label);
+    emu_free(&emu);
+    cuda_plan_free(&plan);
+    cpu_module_free(&cpu);
+    frontend_free(&fe);
+}
+
+/* ---------------------------------------------------------------------------- prelude kernels */
+
+/* Wrappers that make gemm<TA, TB, BM, BN> launchable. */
+static const char *gemm_wrappers =
+    "\n#define T(ta, tb, bm, bn) extern \"C\" __global__ void t_gemm_##ta##tb##_##bm##_##bn(long M, long N, long K, \\\n"
+    "    const real *A, long lda, const real *B, long ldb, real *C, long ldc, int acc) { \\\n"
+    "    gemm<ta, tb, bm, bn>(M, N, K, A, lda, B, ldb, C, ldc, acc); }\n"
+    "T(0,0,64,64) T(0,1,64,64) T(1,0,64,64) T(1,1,64,64) T(0,0,16,16) T(1,1,16,16) T(0,1,32,16) T(1,0,16,64)\n"
+    "T(0,0,32,32) T(1,0,64,16)\n";
+
+typedef void (*GemmFn)(long, long, long, const void *, long, const void *, long, void *, long, int);
+typedef struct {
+    GemmFn fn;
+    long M, N, K;
+    const void *A;
+    long lda;
+    const void *B;
+    long ldb;
+    void *C;
+    long ldc;
+    int acc;
+} GemmCall;
+static void gemm_thunk(void *c) {
+    GemmCall *g = c;
+    g->fn(g->M, g->N, g->K, g->A, g->lda, g->B, g->ldb, g->C, g->ldc, g->acc);
+}
+
+typedef void (*AdamFn)(void *P, const void *G, void *m, void *v, long long count, double lr, double b1, double b2,
+                       double eps, double decay, double bc1, double bc2);
+typedef void (*SgdFn)(void *P, const void *G, void *buf, long long count, double lr, double decay, double momentum,
+                      int first);
+typedef struct {
+    int kind;   /* 0 adam, 1 adamw, 2 sgd */
+    void *fn, *P, *m, *v;
+    const void *G;
+    long long count;
+    double lr, b1, b2, eps, decay, bc1, bc2, momentum;
+    int first;
+} OptCall;
+static void opt_thunk(void *c) {
+    OptCall *o = c;
+    if (o->kind == 2) ((SgdFn)o->fn)(o->P, o->G, o->m, o->count, o->lr, o->decay, o->momentum, o->first);
+    else ((AdamFn)o->fn)(o->P, o->G, o->m, o->v, o->count, o->lr, o->b1, o->b2, o->eps, o->decay, o->bc1, o->bc2);
+}
+
+typedef void (*GatherFn)(const void *src, long long cols, const long long *idx, int n, void *dst);
+typedef void (*GatherLabelFn)(const int32_t *src, const long long *idx, int n, int32_t *dst);
+typedef void (*IotaFn)(long long *idx, long long count);
+typedef struct {
+    int kind;
+    void *fn;
+    const void *src;
+    long long cols, count;
+    const long long *idx;
+    int n;
+    void *dst;
+} GatherCall;
+static void gather_thunk(void *c) {
+    GatherCall *g = c;
+    if (g->kind == 0) ((GatherFn)g->fn)(g->src, g->cols, g->idx, g->n, g->dst);
+    else if (g->kind == 1) ((GatherLabelFn)g->fn)(g->src, g->idx, g->n, g->dst);
+    else ((IotaFn)g->fn)((long long *)g->dst, g->count);
+}
+
+static void test_prelude(const char *shared, int f64) {
+    char path[512], err[4096], tag[64];
+    printf("prelude kernels (%s)\n", f64 ? "f64" : "f32");
+    snprintf(path, sizeof path, "%s/specs/dino_small.dino", shared);
+    Frontend fe;
+    if (access(path, R_OK) || frontend_run(&fe, path, stdout, 0, NULL)) {
+        printf("  SKIP: %s not found\n", path);
+        return;
+    }
+    size_t len;
+    char *cu = generate_cuda(&fe.arena, fe.model, JAC_AUTO, f64, 42, &len, NULL, err, sizeof err);
+    frontend_free(&fe);
+    Emu emu = {0};
+    snprintf(tag, sizeof tag, "prelude_%s", f64 ? "f64" : "f32");
+    if (!cu || emu_load(tag, cu, len, gemm_wrappers, &emu)) {
+        failures++;
+        free(cu);
+        return;
+    }
+    free(cu);
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    Rng r;
+    rng_seed(&r, 5);
+
+    /* gemm: C (M, N) = (acc ? C : 0) + op(A) op(B) */
+    static const int shapes[][4] = {{0, 0, 64, 64}, {0, 1, 64, 64}, {1, 0, 64, 64}, {1, 1, 64, 64}, {0, 0, 16, 16},
+                                    {1, 1, 16, 16}, {0, 1, 32, 16}, {1, 0, 16, 64}, {0, 0, 32, 32}, {1, 0, 64, 16}};
+    static const long sizes[][3] = {{70, 37, 45}, {1, 1, 1}, {64, 64, 16}, {130, 5, 200}, {3, 129, 17}};
+    double worst = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
+            for (int acc = 0; acc < 2; acc++) {
+                int ta = shapes[s][0], tb = shapes[s][1], bm = shapes[s][2], bn = shapes[s][3];
+                long M = sizes[z][0], N = sizes[z][1], K = sizes[z][2];
+                long lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
+                long ar = ta ? K : M, br = tb ? N : K;
+                double *A = malloc(sizeof(double) * (size_t)(ar * lda)), *B = malloc(sizeof(double) * (size_t)(br * ldb)),
+                       *C = malloc(sizeof(double) * (size_t)(M * ldc));
+                void *Ae = malloc(es * (size_t)(ar * lda)), *Be = malloc(es * (size_t)(br * ldb)), *Ce = malloc(es * (size_t)(M * ldc));
+                for (long i = 0; i < ar * lda; i++) A[i] = f64 ? rng_normal(&r) : (float)rng_normal(&r);
+                for (long i = 0; i < br * ldb; i++) B[i] = f64 ? rng_normal(&r) : (float)rng_normal(&r);
+                for (long i = 0; i < M * ldc; i++) C[i] = f64 ? rng_normal(&r) : (float)rng_normal(&r);
+                for (long i = 0; i < ar * lda; i++) f64 ? (void)(((double *)Ae)[i] = A[i]) : (void)(((float *)Ae)[i] = (float)A[i]);
+                for (long i = 0; i < br * ldb; i++) f64 ? (void)(((double *)Be)[i] = B[i]) : (void)(((float *)Be)[i] = (float)B[i]);
+                for (long i = 0; i < M * ldc; i++) f64 ? (void)(((double *)Ce)[i] = C[i]) : (void)(((float *)Ce)[i] = (float)C[i]);
+                char name[64];
+                snprintf(name, sizeof name, "t_gemm_%d%d_%d_%d", ta, tb, bm, bn);
+                GemmCall g = {.M = M, .N = N, .K = K, .A = Ae, .lda = lda, .B = Be, .ldb = ldb, .C = Ce, .ldc = ldc, .acc = acc};
+                *(void **)&g.fn = dlsym(emu.handle, name);
+                emu.launch(gemm_thunk, &g, (unsigned)((M + bm - 1) / bm), (unsigned)((N + bn - 1) / bn), 1, 256);
+                double scale = 0, diff = 0;
+                for (long i = 0; i < M; i++)
+                    for (long j = 0; j < ldc; j++) {
+                        double want = C[i * ldc + j];
+                        if (j < N) {
+                            double sum = 0;
+                            for (long k = 0; k < K; k++)
+                                sum += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                            want = acc ? want + sum : sum;
+                        }
+                        scale = fmax(scale, fabs(want));
+                        diff = fmax(diff, fabs(want - get(Ce, f64, i * ldc + j))); /* column N: untouched */
+                    }
+                double rel = diff / scale;
+                if (!(rel <= worst)) worst = rel;
+                if (!(rel <= (f64 ? 1e-13 : 1e-5))) {
+                    printf("    FAIL %s M %ld N %ld K %ld acc %d: max |diff| / max |C| = %.2e\n", name, M, N, K, acc, rel);
+                    failures++;
+                }
+                free(A), free(B), free(C), free(Ae), free(Be), free(Ce);
+            }
+    printf("    %-4s gemm, 4 transposes, 7 tiles, 5 sizes, accumulate on and off: worst %.2e\n",
+           worst <= (f64 ? 1e-13 : 1e-5) ? "ok" : "FAIL", worst);
+
+    /* optimisers over three steps, against runtime/optim.c */
+    enum { NP = 1000 };
+    static const struct { int kind; double decay, momentum; const char *name; } opts[] = {
+        {0, 0, 0, "adam"}, {0, 0.01, 0, "adam + L2"}, {1, 0.01, 0, "adamw"}, {2, 0, 0, "sgd"},
+        {2, 0.001, 0.9, "sgd momentum + L2"}};
+    for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
+        OptimConfig cfg = {.kind = opts[k].kind == 0 ? OPT_ADAM : opts[k].kind == 1 ? OPT_ADAMW : OPT_SGD, .lr = 1e-2,
+                           .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .decay = opts[k].decay, .momentum = opts[k].momentum};
+        Optim o;
+        optim_init(&o, &cfg, NP, f64);
+        void *Pc = malloc(es * NP), *Pe = malloc(es * NP), *G = malloc(es * NP), *me = calloc(NP, es), *ve = calloc(NP, es);
+        for (int i = 0; i < NP; i++) {
+            double p = rng_normal(&r);
+            f64 ? (void)(((double *)Pc)[i] = ((double *)Pe)[i] = p) : (void)(((float *)Pc)[i] = ((float *)Pe)[i] = (float)p);
+        }
+        OptCall oc = {.kind = opts[k].kind, .P = Pe, .m = me, .v = ve, .G = G, .count = NP, .lr = cfg.lr, .b1 = cfg.beta1,
+                      .b2 = cfg.beta2, .eps = cfg.eps, .decay = cfg.decay, .momentum = cfg.momentum};
+        oc.fn = dlsym(emu.handle, opts[k].kind == 0 ? "dino_adam" : opts[k].kind == 1 ? "dino_adamw" : "dino_sgd");
+        for (int step = 1; step <= 3; step++) {
+            for (int i = 0; i < NP; i++)
+                f64 ? (void)(((double *)G)[i] = rng_normal(&r)) : (void)(((float *)G)[i] = (float)rng_normal(&r));
+            double lr = cfg.lr * (1 - 0.1 * step);
+            optim_step(&o, Pc, G, lr);
+            oc.lr = lr;
+            oc.bc1 = 1.0 - pow(cfg.beta1, step);
+            oc.bc2 = 1.0 - pow(cfg.beta2, step);
+            oc.first = step == 1;
+            emu.launch(opt_thunk, &oc, 3, 1, 1, 256);
+        }
+        compare(opts[k].name, Pc, Pe, f64, NP, 1e-15);
+        optim_free(&o);
+        free(Pc), free(Pe), free(G), free(me), free(ve);
+    }
+
+    /* gathers and iota */
+    enum { ROWS = 10, COLS = 7, BATCH = 6 };
+    long long idx[BATCH] = {7, 2, 9, 0, 2, 5}, iota[ROWS];
+    double src[ROWS * COLS];
+    int32_t lab[ROWS], lab_out[BATCH];
+    void *srce = malloc(es * ROWS * COLS), *dst = malloc(es * BATCH * COLS);
+    for (int i = 0; i < ROWS * COLS; i++) {
+        src[i] = i * 0.5 - 3;
+        f64 ? (void)(((double *)srce)[i] = src[i]) : (void)(((float *)srce)[i] = (float)src[i]);
+    }
+    for (int i = 0; i < ROWS; i++) lab[i] = 100 + i;
+    GatherCall gc = {.kind = 0, .fn = dlsym(emu.handle, "dino_gather"), .src = srce, .cols = COLS, .idx = idx, .n = BATCH,
+                     .dst = dst};
+    emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
+    int bad = 0;
+    for (int b = 0; b < BATCH; b++)
+        for (int c = 0; c < COLS; c++) bad += get(dst, f64, b * COLS + c) != src[idx[b] * COLS + c];
+    gc = (GatherCall){.kind = 1, .fn = dlsym(emu.handle, "dino_gather_label"), .src = lab, .idx = idx, .n = BATCH, .dst = lab_out};
+    emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
+    for (int b = 0; b < BATCH; b++) bad += lab_out[b] != lab[idx[b]];
+    gc = (GatherCall){.kind = 2, .fn = dlsym(emu.handle, "dino_iota"), .count = ROWS, .dst = iota};
+    emu.launch(gather_thunk, &gc, 2, 1, 1, 256);
+    for (int i = 0; i < ROWS; i++) bad += iota[i] != i;
+    printf("    %-4s dino_gather, dino_gather_label, dino_iota\n", bad ? "FAIL" : "ok");
+    if (bad) failures++;
+    free(srce), free(dst);
+    emu_free(&emu);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: test_cuda_emu SOURCE_DIR SHARED_DIR [CASE...]\n");
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* The CPU reference runs single-threaded: deterministic, and no OpenMP worker threads are
+     * left running in a library that cpu_module_free unloads (they crash once it is gone). */
+    setenv("OMP_NUM_THREADS", "1", 1);
+    if (find_cxx()) {
+        printf("SKIP: no C++ compiler ($CXX, c++, g++, clang++) to build the emulated CUDA\n");
+        return SKIP;
+    }
+    snprintf(emu_header, sizeof emu_header, "%s/tests/cuda_emu.hpp", argv[1]);
+    snprintf(tmpdir, sizeof tmpdir, "%s/dino_cuda_emu.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    const char *shared = argv[2];
+    double t0 = now();
+    int only = argc > 3;
+    for (int f64 = 1; f64 >= 0; f64--) {
+        int want_prelude = !only;
+        for (int i = 3; i < argc; i++) want_prelude |= strcmp(argv[i], "prelude") == 0;
+        if (want_prelude) test_prelude(shared, f64);
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            int want = !only;
+            for (int k = 3; k < argc; k++) want |= strcmp(argv[k], cases[i].name) == 0;
+            if (want) run_case(&cases[i], (int)i, shared, f64);
+        }
+    }
+    if (!failures) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+        if (system(cmd)) {}
+    } else {
+        printf("(emulated sources kept in %s)\n", tmpdir);
+    }
+    printf("%s: %d failure%s, %.0f s\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s", now() - t0);
+    return failures ? 1 : 0;
+}
