@@ -87,6 +87,15 @@ static int generate_cuda_target(Frontend *fe, const Programs *pr, const EmitOpti
     char *code = NULL, *log = NULL, name[256];
     size_t code_len = 0;
     snprintf(name, sizeof name, "%s.cu", fe->model->name);
+    if (nvrtc_load(err, sizeof err) == NVRTC_OK && nvrtc_arch_supported(atoi(arch + 3)) == 0) {
+        int archs[64], n = nvrtc_supported_archs(archs, 64), major = 0, minor = 0;
+        nvrtc_version(&major, &minor);
+        fprintf(stderr, "dinoc: error: NVRTC %d.%d cannot compile for %s; it supports", major, minor, arch);
+        for (int i = 0; i < n; i++) fprintf(stderr, "%s sm_%d", i ? "," : "", archs[i]);
+        fputc('\n', stderr);
+        free(src);
+        return 1;
+    }
     rc = nvrtc_compile(src, name, arch, 0, &code, &code_len, &log, err, sizeof err);
     free(src);
     if (rc == NVRTC_MISSING) {

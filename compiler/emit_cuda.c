@@ -53,6 +53,8 @@ enum {
     GRAD_BIAS_ROWS = 64,  /* GRAD_B: rows per block (prelude_cuda.h) */
     EST_BATCH = 64,       /* the batch assumed when choosing tile sizes */
     MAX_GRID_YZ = 65535,
+    MAX_READS = 64,       /* values one node reads, through a virtual concatenation */
+    MAX_BUFS = MAX_MEMBERS * (MAX_READS / 2 + 2),   /* buffers one kernel touches */
 };
 
 typedef enum {
@@ -86,6 +88,7 @@ typedef struct {
     int *kern;                  /* node id -> its kernel, -1 none (inputs, data, literals) */
     char *stored;               /* node id -> written to the workspace */
     char *inlined;              /* node id -> a CONST written as a literal */
+    char *virt;                 /* node id -> a CONCAT that small layers read piece by piece */
     long *offset;               /* node id -> workspace offset per sample, -1 none */
     long work;                  /* workspace reals per sample */
     CudaLaunch *launch;         /* one per kernel */
@@ -149,13 +152,28 @@ static const IrNode *member(const Emit *E, const Kernel *k, int i) {
     return k->members[i];
 }
 
+/* The values node u reads: its arguments, and the pieces of a virtual concatenation. */
+static int reads_of(const Emit *E, const IrNode *u, const IrNode **r) {
+    int n = 0;
+    for (int k = 0; k < u->n_args; k++) {
+        const IrNode *a = u->args[k];
+        if (E->virt[a->id])
+            for (int q = 0; q < a->n_args && n < MAX_READS; q++) r[n++] = a->args[q];
+        else if (n < MAX_READS)
+            r[n++] = a;
+    }
+    return n;
+}
+
 /* Whether v can run in kernel ki, at its own elements. */
 static int can_join(const Emit *E, int ki, const IrNode *v) {
     const Kernel *k = &E->kernels[ki];
     if ((k->kind != K_POINTWISE && k->kind != K_GEMM) || k->count >= MAX_MEMBERS) return 0;
     if (v->rows != k->rows || v->dim != k->dim) return 0;
-    for (int i = 0; i < v->n_args; i++) {
-        const IrNode *a = v->args[i];
+    const IrNode *reads[MAX_READS];
+    int n_reads = reads_of(E, v, reads);
+    for (int i = 0; i < n_reads; i++) {
+        const IrNode *a = reads[i];
         if (E->kern[a->id] != ki) continue;
         /* a value of this kernel is only in the registers of the thread that computed it */
         if (is_gather(v) || a->rows != v->rows || a->dim != v->dim) return 0;
@@ -176,6 +194,19 @@ static void find_literals(Emit *E) {
     }
 }
 
+/* Concatenations read only by small layers are never built: the layers read the pieces. */
+static void find_virtual(Emit *E) {
+    for (int i = 0; i < E->live.n; i++) {
+        const IrNode *v = E->live.items[i];
+        if (v->op == IR_CONCAT && !is_kept(E, v) && v->n_args <= MAX_READS / 2) E->virt[v->id] = 1;
+    }
+    for (int i = 0; i < E->live.n; i++) {
+        const IrNode *u = E->live.items[i];
+        for (int k = 0; k < u->n_args; k++)
+            if (!is_small_layer(u) || k > 0) E->virt[u->args[k]->id] = 0;
+    }
+}
+
 /* An element-wise node joins the kernel being built, else the latest kernel computing one of
  * its operands (so f'(a) runs in the epilogue that computes a), else starts a kernel. */
 static int form_kernels(Emit *E) {
@@ -183,12 +214,13 @@ static int form_kernels(Emit *E) {
     if (E->train) add_kernel(E, K_ZERO, NULL);
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
-        if (v->op == IR_INPUT || v->op == IR_DATA || E->inlined[v->id]) continue;
+        if (v->op == IR_INPUT || v->op == IR_DATA || E->inlined[v->id] || E->virt[v->id]) continue;
         int ki;
         if (is_pointwise(v)) {
-            int producer = -1;
-            for (int k = 0; k < v->n_args; k++)
-                if (E->kern[v->args[k]->id] > producer) producer = E->kern[v->args[k]->id];
+            const IrNode *reads[MAX_READS];
+            int producer = -1, n_reads = reads_of(E, v, reads);
+            for (int k = 0; k < n_reads; k++)
+                if (E->kern[reads[k]->id] > producer) producer = E->kern[reads[k]->id];
             if (open >= 0 && can_join(E, open, v)) {
                 add_member(E, open, v);
                 continue;
@@ -226,8 +258,10 @@ static void assign_buffers(Emit *E) {
         for (int i = 0; i < k->count; i++) {
             const IrNode *u = member(E, k, i);
             if (u->op == IR_LOSS) E->stored[u->id] = 1;   /* the seed */
-            for (int a = 0; a < u->n_args; a++) {
-                const IrNode *v = u->args[a];
+            const IrNode *reads[MAX_READS];
+            int n_reads = reads_of(E, u, reads);
+            for (int a = 0; a < n_reads; a++) {
+                const IrNode *v = reads[a];
                 if (E->kern[v->id] < 0 || E->kern[v->id] == ki) continue;
                 E->stored[v->id] = 1;
                 last[v->id] = ki;
@@ -269,9 +303,10 @@ static void assign_buffers(Emit *E) {
         }
         /* release what this kernel read last, and what it wrote but nobody reads */
         for (int i = 0; i < k->count; i++) {
-            const IrNode *u = member(E, k, i);
-            for (int a = -1; a < u->n_args; a++) {
-                const IrNode *v = a < 0 ? u : u->args[a];
+            const IrNode *u = member(E, k, i), *reads[MAX_READS];
+            int n_reads = reads_of(E, u, reads);
+            for (int a = -1; a < n_reads; a++) {
+                const IrNode *v = a < 0 ? u : reads[a];
                 if (E->offset[v->id] < 0 || slot_of[v->id] < 0 || last[v->id] > ki) continue;
                 if (a < 0 && last[v->id] >= 0) continue; /* u itself is read later */
                 slot_free[slot_of[v->id]] = 1;
@@ -330,8 +365,8 @@ typedef struct {
     const char *indent;
     int ki;
     int use_e, use_m, use_j, use_b, use_r;
-    const IrNode *bufs[4 * MAX_MEMBERS + 8];   /* buffers the kernel touches, in order */
-    char writes[4 * MAX_MEMBERS + 8];
+    const IrNode *bufs[MAX_BUFS];   /* buffers the kernel touches, in order */
+    char writes[MAX_BUFS];
     int n_bufs;
 } Body;
 
@@ -369,7 +404,7 @@ static int read_arg(Emit *E, Body *B, const IrNode *v, const IrNode *a, char *bu
     } else if (a->rows == v->rows && a->dim == 1) {
         B->use_m = 1;
         snprintf(buf, len, "%s[m]", name);
-    } else if (a->rows == 1 && v->rows == 1) { /* (1, 1) against (1, D) */
+    } else if (a->rows == 1 && v->rows == 1 && a->dim == 1) { /* (1, 1) against (1, D) */
         B->use_m = 1;
         snprintf(buf, len, "%s[m]", name);
     } else if (a->rows == 1 && a->dim == v->dim) {
@@ -436,6 +471,32 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
     case IR_LINEAR_T: {
         const IrNode *A = v->args[0];
         const Param *w = &E->m->params[v->param];
+        if (E->virt[A->id]) { /* the concatenation's pieces, one after another */
+            int t = v->op == IR_LINEAR_T;
+            B->use_j = 1;
+            fprintf(f, "%sreal t%d = 0;   /* %s over the pieces of v%d */\n", in, v->id, param_name(E, v->param), A->id);
+            for (int k = 0, off = 0; k < A->n_args; off += A->args[k]->dim, k++) {
+                const IrNode *p = A->args[k];
+                char wp[96];
+                if (t) snprintf(wp, sizeof wp, "P + %lld + j", (long long)(w->offset + (int64_t)off * v->dim));
+                else snprintf(wp, sizeof wp, "P + %lld + (long)j * %d", (long long)(w->offset + off), A->dim);
+                if (E->inlined[p->id]) {
+                    char pl[64];
+                    literal(p->c, pl, sizeof pl);
+                    fprintf(f, "%st%d = dot_const(t%d, %s, %s, %d, %d);\n", in, v->id, v->id, pl, wp, t ? v->dim : 1, p->dim);
+                } else {
+                    gather_arg(B, p, a, sizeof a);
+                    int by_row = p->rows == v->rows || v->rows == 1;
+                    if (by_row) B->use_m = 1;
+                    else B->use_b = 1;
+                    fprintf(f, "%st%d = dot_acc(t%d, %s + %s * %d, %s, %d, %d);\n", in, v->id, v->id, a, by_row ? "m" : "b",
+                            p->dim, wp, t ? v->dim : 1, p->dim);
+                }
+            }
+            if (v->param2 >= 0)
+                fprintf(f, "%st%d += P[%lld + j];\n", in, v->id, (long long)E->m->params[v->param2].offset);
+            goto store;
+        }
         gather_arg(B, A, a, sizeof a);
         B->use_m = B->use_j = 1;
         if (v->op == IR_LINEAR)
@@ -575,7 +636,11 @@ static int emit_pointwise(Emit *E, int ki) {
     for (int i = 0; i < k->count; i++) layers += is_small_layer(member(E, k, i));
     kernel_open(E, ki, layers ? (k->count > 1 ? "small layer, a thread per output, fused" : "small layer, a thread per output")
                               : (k->count > 1 ? "element-wise, fused" : "element-wise"));
-    for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), E->stored[member(E, k, i)->id] ? NULL : "(register)");
+    for (int i = 0; i < k->count; i++) {
+        const IrNode *v = member(E, k, i);
+        if (is_small_layer(v) && E->virt[v->args[0]->id]) node_comment(E, v->args[0], "(not built: read piece by piece)");
+        node_comment(E, v, E->stored[v->id] ? NULL : "(register)");
+    }
     kernel_signature(E, ki);
     Body B;
     if (body_begin(&B, ki, "    ")) return -1;
@@ -833,8 +898,10 @@ static int prepare_program(Emit *E, const Program *p, int train) {
     E->offset = malloc(sizeof(long) * (size_t)n);
     E->stored = calloc((size_t)n, 1);
     E->inlined = calloc((size_t)n, 1);
+    E->virt = calloc((size_t)n, 1);
     for (int i = 0; i < n; i++) E->kern[i] = -1, E->offset[i] = -1;
     find_literals(E);
+    find_virtual(E);
     if (form_kernels(E)) return -1;
     assign_buffers(E);
     return plan_launches(E);
@@ -862,6 +929,7 @@ static void free_program(Emit *E) {
     free(E->kern);
     free(E->stored);
     free(E->inlined);
+    free(E->virt);
     free(E->offset);
     free(E->launch);
     arena_free(&E->tmp);
@@ -879,22 +947,29 @@ static void write_header(FILE *out, const Model *m, const EmitOptions *opt, cons
                  " * %d -> %d, %d parameter tensors, %lld parameters, %s. Regenerate instead of editing.\n",
             m->path, (unsigned long long)opt->spec_hash, m->name, m->in_dim, m->out_dim, m->n_params,
             (long long)m->n_weights, opt->f64 ? "f64" : "f32");
+    char cols[5][2][64];
+    snprintf(cols[0][0], 64, "P (n_params) parameters");
+    snprintf(cols[0][1], 64, "G (n_params) their gradient (train)");
+    snprintf(cols[1][0], 64, "n rows in this batch");
+    snprintf(cols[1][1], 64, "nmax rows the workspace holds");
+    snprintf(cols[2][0], 64, "x (n, %d) input", m->in_dim);
+    snprintf(cols[2][1], 64, "y (n, %d) output (written by predict)", m->out_dim);
+    snprintf(cols[3][0], 64, "J (n, %d, %d) Jacobian", m->out_dim, m->in_dim);
+    snprintf(cols[3][1], 64, "label (n) classes (cross_entropy)");
+    snprintf(cols[4][0], 64, "w (%d) loss-term weights", m->n_loss);
+    snprintf(cols[4][1], 64, "terms (%d) loss terms, batch means", m->n_loss);
+    fprintf(out, " *\n"
+                 " * Self-contained: NVRTC compiles it with no include path (dinoc --emit ptx does). ABI %d: every\n"
+                 " * kernel of a program takes the CPU backend's arguments (DINO_PREDICT_PARAMS, DINO_TRAIN_PARAMS):\n",
+            DINO_CUDA_ABI);
+    for (int i = 0; i < 5; i++) fprintf(out, " *   %-34s %s\n", cols[i][0], cols[i][1]);
     fprintf(out,
-            " *\n"
-            " * Self-contained: NVRTC compiles it with no include path (dinoc --emit ptx does). ABI %d: every\n"
-            " * kernel of a program takes the CPU backend's arguments (DINO_PREDICT_PARAMS, DINO_TRAIN_PARAMS):\n"
-            " *   P (n_params) parameters          G (n_params) their gradient (train)\n"
-            " *   n rows in this batch             nmax rows the workspace holds\n"
-            " *   x (n, %d) input                   y (n, %d) output (written by predict)\n"
-            " *   J (n, %d, %d) Jacobian            label (n) classes (cross_entropy)\n"
-            " *   w (%d) loss-term weights          terms (%d) loss terms, batch means (train)\n"
-            " *   work workspace\n"
+            " *   work the workspace\n"
             " * predict: dino_predict_k0 .. k%d in order, work = nmax * %ld reals; J may be NULL.\n"
             " * train:   dino_train_k0 .. k%d in order, work = nmax * %ld reals; k0 zeroes G and terms.\n"
             " * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n.\n"
             " * Generated for the GPU but not yet run on one: checked with NVRTC and a CPU emulation. */\n",
-            DINO_CUDA_ABI, m->in_dim, m->out_dim, m->out_dim, m->in_dim, m->n_loss, m->n_loss, pe->n_kernels - 1,
-            pe->work, te->n_kernels - 1, te->work);
+            pe->n_kernels - 1, pe->work, te->n_kernels - 1, te->work);
     fprintf(out, "#define DINO_REAL %s\n", opt->f64 ? "double" : "float");
 }
 

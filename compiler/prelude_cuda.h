@@ -22,8 +22,8 @@
  * Every block of a generated kernel has DINO_THREADS (256) threads in x.
  *
  * NOT YET RUN ON A DEVICE: this file compiles with NVRTC for sm_80 and sm_90 (tests/
- * cuda_nvrtc_specs) and runs correctly in the CPU emulation of tests/cuda_emulated (one OS
- * thread per CUDA thread), which checks the indexing, the tiling and the reductions but not
+ * cuda_nvrtc_specs) and runs correctly in the CPU emulation of tests/cuda_emulated (one fiber
+ * per CUDA thread), which checks the indexing, the tiling and the reductions but not
  * the GPU memory model, warp behaviour or speed. */
 
 #ifndef DINO_REAL
@@ -201,6 +201,18 @@ DINO_DEV real linear_t_at(const real *__restrict__ a, long m, int K, const real 
     const real *x = a + m * K, *w = W + j;
     real acc = 0;
     for (int k = 0; k < K; k++) acc += x[k] * w[(long)k * D];
+    return acc;
+}
+
+/* A small layer's input that is a concatenation is read piece by piece, continuing the sum:
+ *   dot_acc:   acc + sum_k x[k] w[k * ldw]  (k < len), a piece in memory
+ *   dot_const: acc + sum_k c w[k * ldw],               a constant piece (the time of an ODE) */
+DINO_DEV real dot_acc(real acc, const real *__restrict__ x, const real *__restrict__ w, long ldw, int len) {
+    for (int k = 0; k < len; k++) acc += x[k] * w[k * ldw];
+    return acc;
+}
+DINO_DEV real dot_const(real acc, real c, const real *__restrict__ w, long ldw, int len) {
+    for (int k = 0; k < len; k++) acc += c * w[k * ldw];
     return acc;
 }
 

@@ -115,12 +115,18 @@ int nvrtc_version(int *major, int *minor) {
     return nv.Version(major, minor) == 0 ? NVRTC_OK : NVRTC_FAILED;
 }
 
-int nvrtc_arch_supported(int sm) {
+int nvrtc_supported_archs(int *archs, int max) {
     if (nvrtc_load(NULL, 0) || !nv.GetNumSupportedArchs) return -1;
-    int count = 0;
+    int count = 0, all[256];
     if (nv.GetNumSupportedArchs(&count) != 0 || count <= 0 || count > 256) return -1;
-    int archs[256];
-    if (nv.GetSupportedArchs(archs) != 0) return -1;
+    if (nv.GetSupportedArchs(all) != 0) return -1;
+    for (int i = 0; i < count && i < max; i++) archs[i] = all[i];
+    return count < max ? count : max;
+}
+
+int nvrtc_arch_supported(int sm) {
+    int archs[256], count = nvrtc_supported_archs(archs, 256);
+    if (count < 0) return -1;
     for (int i = 0; i < count; i++)
         if (archs[i] == sm) return 1;
     return 0;

@@ -27,6 +27,10 @@ int nvrtc_version(int *major, int *minor);
  * older than 11.2 has no list) or not loaded. */
 int nvrtc_arch_supported(int sm);
 
+/* The architectures this NVRTC compiles for (75, 80, ...), at most max of them; returns how
+ * many, or -1 when unknown. */
+int nvrtc_supported_archs(int *archs, int max);
+
 /* Compiles src (program name `name`, used in messages) for arch: "compute_90" gives PTX,
  * "sm_90" a CUBIN; a bare "90" means either. want_cubin chooses the output and the arch is
  * adjusted to match (sm_90 asked for as PTX compiles for compute_90). On success *out is the

@@ -3,8 +3,8 @@
  *   test_cuda_emu SOURCE_DIR SHARED_DIR
  *
  * No GPU is needed: each generated .cu is compiled by the host C++ compiler ($CXX, else c++,
- * g++ or clang++) with tests/cuda_emu.hpp force-included, which runs every block as 256 OS
- * threads (see there). For each spec below, in f64 and f32, the predict and train programs run
+ * g++ or clang++) with tests/cuda_emu.hpp force-included, which runs every block as 256
+ * fibers (see there). For each spec below, in f64 and f32, the predict and train programs run
  * kernel by kernel as the CudaPlan says (grids from cuda_grid_x for a batch n smaller than the
  * workspace's nmax, so every per-sample stride is exercised), with the workspace, G and terms
  * first filled with NaN (a read of anything no kernel wrote shows up). y, J, G and the loss
@@ -612,8 +612,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    /* The CPU reference runs single-threaded: deterministic, and no OpenMP worker threads are
-     * left running in a library that cpu_module_free unloads (they crash once it is gone). */
+    /* The CPU reference runs single-threaded: the same sums in the same order every run. */
     setenv("OMP_NUM_THREADS", "1", 1);
     if (find_cxx()) {
         printf("SKIP: no C++ compiler ($CXX, c++, g++, clang++) to build the emulated CUDA\n");

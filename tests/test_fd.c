@@ -419,7 +419,7 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
 }
 
 static int write_spec(const Case *c, const char *dir, char *path, size_t len) {
-    snprintf(path, len, "%s/%s.dino", dir, c->name);
+    if ((size_t)snprintf(path, len, "%s/%s.dino", dir, c->name) >= len) return -1;
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     int bad = fputs(c->src, f) < 0;
