@@ -424,3 +424,13 @@ extern "C" __global__ void dino_sgd(real *__restrict__ P, const real *__restrict
         P[i] = (real)(p - lr * g);
     }
 }
+
+/* acc[0] += n * sum_i w[i] terms[i]: the batch's weighted loss, summed over an epoch on the GPU
+ * so that the host reads it once per epoch. One thread. */
+extern "C" __global__ void dino_accumulate_loss(const double *__restrict__ terms, const double *__restrict__ w,
+                                                int n_terms, int n, double *__restrict__ acc) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    double loss = 0;
+    for (int i = 0; i < n_terms; i++) loss += w[i] * terms[i];
+    acc[0] += loss * n;
+}

@@ -32,7 +32,7 @@ typedef struct {
     CUstream stream;
     CudaPlan plan;
     CUfunction *train_fn, *predict_fn;
-    CUfunction gather_real, gather_label, accumulate_loss, optimizer;
+    CUfunction gather_real, gather_label, accumulate_loss, adam, adamw, sgd;
     const Model *m;
     size_t es;
     int batch;
@@ -69,10 +69,15 @@ static CUdeviceptr dalloc(CudaBackend *c, size_t bytes, const char *what) {
 }
 
 static void launch(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args) {
-    unsigned gx = l->per_sample ? (unsigned)(((long)n * l->per_sample + l->per_block - 1) / l->per_block) : (unsigned)l->fixed_x;
-    if (gx == 0) return;
-    must(c, c->drv.cuLaunchKernel(f, gx, (unsigned)l->grid_y, 1, (unsigned)l->block, 1, 1, (unsigned)l->shared,
-                                  c->stream, args, NULL), l->kernel);
+    must(c, c->drv.cuLaunchKernel(f, (unsigned)cuda_grid_x(l, n), (unsigned)l->grid_y, (unsigned)l->grid_z,
+                                  (unsigned)l->block, 1, 1, (unsigned)l->shared, c->stream, args, NULL), l->kernel);
+}
+
+static void launch_1d(CudaBackend *c, CUfunction f, long long count, void **args, const char *what) {
+    long long blocks = (count + 255) / 256;
+    if (blocks > 65535 * 16) blocks = 65535 * 16;   /* the kernels stride over the rest */
+    if (blocks < 1) blocks = 1;
+    must(c, c->drv.cuLaunchKernel(f, (unsigned)blocks, 1, 1, 256, 1, 1, 0, c->stream, args, NULL), what);
 }
 
 /* ---------------------------------------------------------------------------- interface */
@@ -115,11 +120,17 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, siz
     return 0;
 }
 
-/* Gathers rows idx[first .. first+n) of a device array [N, cols] into dst [n, cols]. */
-static void gather(CudaBackend *c, CUfunction f, CUdeviceptr src, CUdeviceptr dst, long cols, long first, int n) {
-    void *args[] = {&src, &c->idx, &first, &n, &cols, &dst};
-    unsigned blocks = (unsigned)(((long)n * cols + 255) / 256);
-    must(c, c->drv.cuLaunchKernel(f, blocks, 1, 1, 256, 1, 1, 0, c->stream, args, NULL), "dino_gather");
+/* Gathers rows order[first .. first+n) of a device array [N, cols] into dst [n, cols]. */
+static void gather(CudaBackend *c, CUdeviceptr src, CUdeviceptr dst, long long cols, long long first, int n) {
+    CUdeviceptr idx = c->idx + 8 * (CUdeviceptr)first;
+    void *args[] = {&src, &cols, &idx, &n, &dst};
+    launch_1d(c, c->gather_real, (long long)n * cols, args, "dino_gather");
+}
+
+static void gather_labels(CudaBackend *c, long long first, int n) {
+    CUdeviceptr idx = c->idx + 8 * (CUdeviceptr)first;
+    void *args[] = {&c->L, &idx, &n, &c->bl};
+    launch_1d(c, c->gather_label, n, args, "dino_gather_label");
 }
 
 /* The epoch's row order goes to the GPU once; the host array must stay valid until the copy
@@ -133,12 +144,12 @@ static void cuda_begin_epoch(Backend *b, const int64_t *order) {
 static int cuda_step(Backend *b, int64_t first_row, int n, const double *w, double lr) {
     CudaBackend *c = (CudaBackend *)b;
     const Model *m = c->m;
-    long first = (long)first_row;
-    gather(c, c->gather_real, c->X, c->bx, m->in_dim, first, n);
-    if (c->Y) gather(c, c->gather_real, c->Y, c->by, m->out_dim, first, n);
-    if (c->J) gather(c, c->gather_real, c->J, c->bJ, (long)m->out_dim * m->in_dim, first, n);
-    if (c->L) gather(c, c->gather_label, c->L, c->bl, 1, first, n);
-    must(c, c->drv.cuMemsetD8Async(c->terms, 0, 8 * MAX_TERMS, c->stream), "zeroing the loss terms");
+    long long first = first_row;
+    gather(c, c->X, c->bx, m->in_dim, first, n);
+    if (c->Y) gather(c, c->Y, c->by, m->out_dim, first, n);
+    if (c->J) gather(c, c->J, c->bJ, (long long)m->out_dim * m->in_dim, first, n);
+    if (c->L) gather_labels(c, first, n);
+    /* the first training kernel zeroes G and the loss terms */
     must(c, c->drv.cuMemcpyHtoDAsync(c->w, w, 8 * (size_t)m->n_loss, c->stream), "uploading the loss weights");
     int nmax = c->batch;
     void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
@@ -146,17 +157,21 @@ static int cuda_step(Backend *b, int64_t first_row, int n, const double *w, doub
     int n_terms = m->n_loss;
     void *acc[] = {&c->terms, &c->w, &n_terms, &n, &c->loss};
     must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL), "dino_accumulate_loss");
-    /* the optimiser over the contiguous parameter buffer */
+    /* the optimiser over the contiguous parameter buffer (the same formulas as optim.c) */
     Optim *o = b->opt;
     o->step++;
     const OptimConfig *k = &o->cfg;
-    double bc1 = 1 - pow(k->beta1, (double)o->step), bc2 = 1 - pow(k->beta2, (double)o->step);
-    long count = (long)o->n;
-    int first_step = o->step == 1, kind = k->kind;
-    void *opt_args[] = {&c->P, &c->G, &c->M, &c->V, &count, &lr, (void *)&k->beta1, (void *)&k->beta2, (void *)&k->eps,
-                        (void *)&k->decay, (void *)&k->momentum, &bc1, &bc2, &first_step, &kind};
-    must(c, c->drv.cuLaunchKernel(c->optimizer, (unsigned)((count + 255) / 256), 1, 1, 256, 1, 1, 0, c->stream,
-                                  opt_args, NULL), "dino_optimizer");
+    long long count = o->n;
+    double lr_ = lr, b1 = k->beta1, b2 = k->beta2, eps = k->eps, decay = k->decay, mom = k->momentum;
+    if (k->kind == OPT_SGD) {
+        int first_step = o->step == 1;
+        void *args_sgd[] = {&c->P, &c->G, &c->M, &count, &lr_, &decay, &mom, &first_step};
+        launch_1d(c, c->sgd, count, args_sgd, "dino_sgd");
+    } else {
+        double bc1 = 1 - pow(b1, (double)o->step), bc2 = 1 - pow(b2, (double)o->step);
+        void *args_adam[] = {&c->P, &c->G, &c->M, &c->V, &count, &lr_, &b1, &b2, &eps, &decay, &bc1, &bc2};
+        launch_1d(c, k->kind == OPT_ADAMW ? c->adamw : c->adam, count, args_adam, "dino_adam");
+    }
     return 0;
 }
 
@@ -221,7 +236,7 @@ static void cuda_free(Backend *b) {
     if (c->mod) c->drv.cuModuleUnload(c->mod);
     cuda_close(&c->drv);
     free(c->train_fn), free(c->predict_fn);
-    free(c->plan.train), free(c->plan.predict);
+    cuda_plan_free(&c->plan);
     free(c);
 }
 
@@ -240,7 +255,7 @@ static int get_cubin(CudaBackend *c, const char *src, size_t len, char **cubin, 
     char arch[32];
     snprintf(arch, sizeof arch, "sm_%d%d", c->drv.cc_major, c->drv.cc_minor);
     int major = 0, minor = 0;
-    if (nvrtc_version(&major, &minor)) {
+    if (nvrtc_version(&major, &minor) != NVRTC_OK) {
         snprintf(err, errlen, "the CUDA backend needs NVRTC (libnvrtc.so from the CUDA toolkit): not found; "
                  "install the toolkit or set CUDA_HOME, or use --backend cpu");
         return -1;
@@ -249,7 +264,7 @@ static int get_cubin(CudaBackend *c, const char *src, size_t len, char **cubin, 
     snprintf(key, sizeof key, "%s nvrtc %d.%d -std=c++14", arch, major, minor);
     if (cache_get("cuda", src, len, key, ".cubin", cubin, cubin_len) == 0) return 0;
     char *log = NULL;
-    if (nvrtc_compile(src, "dino.cu", arch, 1, cubin, cubin_len, &log, err, errlen)) {
+    if (nvrtc_compile(src, "dino.cu", arch, 1, cubin, cubin_len, &log, err, errlen) != NVRTC_OK) {
         char saved[2048] = "";
         cache_save_source("cuda", src, len, key, ".cu", saved, sizeof saved);
         size_t n = strlen(err);
@@ -274,7 +289,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     c->es = m->train.f64 ? 8 : 4;
     Arena a = {0};
     size_t len;
-    char *src = generate_cuda(&a, m, jac, m->train.f64, hash, &c->plan, &len, err, errlen);
+    char *src = generate_cuda(&a, m, (JacMode)jac, m->train.f64, hash, &len, &c->plan, err, errlen);
     arena_free(&a);
     char *cubin = NULL;
     size_t cubin_len = 0;
@@ -294,9 +309,9 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel), c->plan.train[i].kernel, err, errlen);
     for (int i = 0; !bad && i < c->plan.n_predict; i++)
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->predict_fn[i], c->mod, c->plan.predict[i].kernel), c->plan.predict[i].kernel, err, errlen);
-    const char *util[] = {"dino_gather", "dino_gather_label", "dino_accumulate_loss", "dino_optimizer"};
-    CUfunction *fns[] = {&c->gather_real, &c->gather_label, &c->accumulate_loss, &c->optimizer};
-    for (int i = 0; !bad && i < 4; i++) bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(fns[i], c->mod, util[i]), util[i], err, errlen);
+    const char *util[] = {"dino_gather", "dino_gather_label", "dino_accumulate_loss", "dino_adam", "dino_adamw", "dino_sgd"};
+    CUfunction *fns[] = {&c->gather_real, &c->gather_label, &c->accumulate_loss, &c->adam, &c->adamw, &c->sgd};
+    for (int i = 0; !bad && i < 6; i++) bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(fns[i], c->mod, util[i]), util[i], err, errlen);
     if (bad) {
         cuda_free(&c->base);
         return NULL;

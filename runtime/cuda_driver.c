@@ -29,7 +29,7 @@ int cuda_open(CudaDriver *d, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     d->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!d->lib) {
-        snprintf(err, errlen, "no CUDA driver (libcuda.so.1 not found: %s)", dlerror());
+        snprintf(err, errlen, "no CUDA driver (libcuda.so.1 not found)");
         return -1;
     }
     RESOLVE(cuInit, "cuInit");

@@ -18,6 +18,7 @@
 #include "emit.h"
 #include "frontend.h"
 #include "npy.h"
+#include "backend.h"
 #include "train.h"
 
 typedef struct {
@@ -261,6 +262,52 @@ static int run_predict(Trainer *t, const char *in_path, const char *out_dir) {
 
 /* ---------------------------------------------------------------------------- main */
 
+/* The backend --backend asks for: the GPU when one is usable (auto, cuda), else the CPU
+ * module. Says which, and why not the GPU. Returns 0, or 1 after reporting an error. */
+static int start_backend(const Args *a, Frontend *fe, Trainer *t, CpuModule *mod, uint64_t hash, double t0) {
+    Model *m = fe->model;
+    char err[8192];
+    double secs = 0;
+    if (strcmp(a->backend, "cpu") != 0) {
+        char why[8192];
+        int gpu = cuda_available(why, sizeof why);
+        if (gpu) {
+            t->backend = backend_cuda_new(m, a->jac, hash, t->P, &t->opt, &secs, err, sizeof err);
+            if (t->backend) {
+                if (!a->quiet)
+                    fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %d, %lld parameters, %s; ready in %.2f s\n",
+                            t->backend->name, m->name, m->in_dim, m->out_dim, (long long)m->n_weights,
+                            m->train.f64 ? "f64" : "f32", now() - t0);
+                return 0;
+            }
+            snprintf(why, sizeof why, "%s", err);
+        }
+        if (strcmp(a->backend, "cuda") == 0) {
+            fprintf(stderr, "dino-jit: error: --backend cuda: no usable GPU: %s; use --backend cpu (or auto)\n", why);
+            return 1;
+        }
+        if (!a->quiet) fprintf(stderr, "dino-jit: no GPU backend (%s); using the CPU\n", why);
+    }
+    size_t len;
+    char *src = generate_c(&fe->arena, m, a->jac, m->train.f64, hash, &len, err, sizeof err);
+    if (!src) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int bad = cpu_module_load(src, len, mod, err, sizeof err);
+    free(src);
+    if (bad) {
+        fprintf(stderr, "dino-jit: error: %s\n", err);
+        return 1;
+    }
+    t->backend = backend_cpu_new(mod, m, t->P, &t->opt);
+    if (!a->quiet)
+        fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %d, %lld parameters, %s; code %s in %.2f s\n",
+                t->backend->name, m->name, m->in_dim, m->out_dim, (long long)m->n_weights, m->train.f64 ? "f64" : "f32",
+                mod->compile_seconds > 0 ? "compiled" : "from the cache", now() - t0);
+    return 0;
+}
+
 /* The data folder: --data, else the spec's dir relative to the spec file. */
 static const char *data_dir(const Args *a, const Frontend *fe, char *buf, size_t len) {
     if (a->data) return a->data;
@@ -295,38 +342,19 @@ int main(int argc, char **argv) {
         snprintf(key, sizeof key, "%.*s", (int)(eq - a.sets[i]), a.sets[i]);
         if (apply_setting(&m->train, key, eq + 1)) return 1;
     }
-    if (strcmp(a.backend, "cuda") == 0) {
-        fputs("dino-jit: error: --backend cuda: this build has no CUDA backend yet; use --backend cpu\n", stderr);
-        return 1;
-    }
-    if (!a.quiet) fprintf(stderr, "dino-jit: %s backend (%s)\n", "CPU", strcmp(a.backend, "auto") == 0 ? "no CUDA backend in this build" : "as asked");
-
     char err[4096];
     uint64_t hash = hash_bytes(fe.src.text, fe.src.len, 1469598103934665603ull);
-    size_t len;
-    char *src = generate_c(&fe.arena, m, a.jac, m->train.f64, hash, &len, err, sizeof err);
-    if (!src) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    CpuModule mod;
-    if (cpu_module_load(src, len, &mod, err, sizeof err)) {
-        fprintf(stderr, "dino-jit: error: %s\n", err);
-        free(src);
-        return 1;
-    }
-    free(src);
-    if (!a.quiet)
-        fprintf(stderr, "dino-jit: model %s: %d -> %d, %lld parameters, %s; code %s in %.2f s\n", m->name, m->in_dim,
-                m->out_dim, (long long)m->n_weights, m->train.f64 ? "f64" : "f32",
-                mod.compile_seconds > 0 ? "compiled" : "from the cache", now() - t0);
-
     Trainer t;
     if (trainer_init(&t, m, hash, err, sizeof err)) {
         fprintf(stderr, "dino-jit: error: %s\n", err);
         return 2;
     }
-    t.backend = backend_cpu_new(&mod, m, t.P, &t.opt);
+    CpuModule mod = {0};
+    if (start_backend(&a, &fe, &t, &mod, hash, t0)) {
+        trainer_free(&t);
+        frontend_free(&fe);
+        return 1;
+    }
     int rc = 0;
     if (a.load) {
         int matches = -1;
@@ -378,7 +406,7 @@ int main(int argc, char **argv) {
     }
     if (rc == 0 && a.predict) rc = run_predict(&t, a.predict, a.out);
     trainer_free(&t);
-    cpu_module_free(&mod);
+    if (mod.handle) cpu_module_free(&mod);
     frontend_free(&fe);
     return rc;
 }
