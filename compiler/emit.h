@@ -56,7 +56,7 @@ char *generate_c(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_h
  *             with the weights w[i] applied to the gradient, as dino_train_step.
  *   work:     nmax * predict_work (train_work) reals of device memory, for batches n <= nmax.
  *
- * The extern "C" utility kernels of prelude_cuda.h (dino_gather, dino_gather_label, dino_iota,
+ * The extern "C" utility kernels of prelude_cuda.h (dino_gather, dino_gather_label, dino_iota, dino_accumulate_loss,
  * dino_adam, dino_adamw, dino_sgd) are in every module too. */
 enum { DINO_CUDA_ABI = 1 };
 

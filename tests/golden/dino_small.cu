@@ -441,6 +441,16 @@ extern "C" __global__ void dino_sgd(real *__restrict__ P, const real *__restrict
     }
 }
 
+/* acc[0] += n * sum_i w[i] terms[i]: the batch's weighted loss, summed over an epoch on the GPU
+ * so that the host reads it once per epoch. One thread. */
+extern "C" __global__ void dino_accumulate_loss(const double *__restrict__ terms, const double *__restrict__ w,
+                                                int n_terms, int n, double *__restrict__ acc) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    double loss = 0;
+    for (int i = 0; i < n_terms; i++) loss += w[i] * terms[i];
+    acc[0] += loss * n;
+}
+
 /* ---------------------------------------------------------------------------- interface */
 
 extern "C" __device__ const int dino_abi = 1, dino_in = 6, dino_out = 4, dino_f64 = 1;
