@@ -155,18 +155,34 @@ static void micro_kernel(long kc, const real *restrict Ap, const real *restrict 
         }
 }
 
-/* Packing buffers, one pair per thread, kept between calls (a fresh large malloc per call
- * would fault in new pages every time). */
-static _Thread_local real *scratch_a, *scratch_b;
-static _Thread_local size_t scratch_a_len, scratch_b_len;
+/* Packing buffers, one pair per OpenMP thread number, kept between calls (a fresh large
+ * malloc per call would fault in new pages every time). Plain arrays rather than thread-local
+ * storage: dynamic TLS in a dlopen'ed module trips up LeakSanitizer in sanitized hosts.
+ * Thread numbers beyond the table get buffers for the one call. */
+enum { SCRATCH_THREADS = 256 };
+static real *scratch_buf[SCRATCH_THREADS][2];
+static size_t scratch_len[SCRATCH_THREADS][2];
 
-static real *scratch(real **buf, size_t *len, size_t n) {
-    if (*len < n) {
-        free(*buf);
-        *buf = aligned_alloc(64, (n * sizeof(real) + 63) / 64 * 64);
-        *len = n;
+static int thread_number(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* A buffer of n reals for slot which (0: A, 1: B); *temporary says the caller must free it. */
+static real *scratch(int which, size_t n, int *temporary) {
+    int t = thread_number();
+    size_t bytes = (n * sizeof(real) + 63) / 64 * 64;
+    *temporary = t >= SCRATCH_THREADS;
+    if (*temporary) return aligned_alloc(64, bytes);
+    if (scratch_len[t][which] < n) {
+        free(scratch_buf[t][which]);
+        scratch_buf[t][which] = aligned_alloc(64, bytes);
+        scratch_len[t][which] = n;
     }
-    return *buf;
+    return scratch_buf[t][which];
 }
 
 static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, long lda, const real *B, long ldb,
@@ -178,8 +194,9 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
         return;
     }
     long ncap = N < NC ? N : NC, mcap = M < MC ? M : MC, kcap = K < KC ? K : KC;
-    real *Bp = scratch(&scratch_b, &scratch_b_len, (size_t)(((ncap + NR - 1) / NR) * NR * kcap));
-    real *Ap = scratch(&scratch_a, &scratch_a_len, (size_t)(((mcap + MR - 1) / MR) * MR * kcap));
+    int temp_a, temp_b;
+    real *Bp = scratch(1, (size_t)(((ncap + NR - 1) / NR) * NR * kcap), &temp_b);
+    real *Ap = scratch(0, (size_t)(((mcap + MR - 1) / MR) * MR * kcap), &temp_a);
     for (long jc = 0; jc < N; jc += NC) {
         long nc = N - jc < NC ? N - jc : NC;
         for (long pc = 0; pc < K; pc += KC) {
@@ -196,6 +213,8 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
             }
         }
     }
+    if (temp_a) free(Ap);
+    if (temp_b) free(Bp);
 }
 
 /* Splits C into row (or, for few rows, column) stripes, one per thread. */
