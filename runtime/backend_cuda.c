@@ -250,8 +250,8 @@ int cuda_available(char *err, size_t errlen) {
 }
 
 /* The CUBIN for this source and GPU, from the cache or from NVRTC. */
-static int get_cubin(CudaBackend *c, const char *src, size_t len, char **cubin, size_t *cubin_len, double *secs,
-                     char *err, size_t errlen) {
+static int get_cubin(CudaBackend *c, const char *src, size_t len, int use_cache, char **cubin, size_t *cubin_len,
+                     double *secs, char *err, size_t errlen) {
     char arch[32];
     snprintf(arch, sizeof arch, "sm_%d%d", c->drv.cc_major, c->drv.cc_minor);
     int major = 0, minor = 0;
@@ -262,7 +262,7 @@ static int get_cubin(CudaBackend *c, const char *src, size_t len, char **cubin, 
     }
     char key[256];
     snprintf(key, sizeof key, "%s nvrtc %d.%d -std=c++14", arch, major, minor);
-    if (cache_get("cuda", src, len, key, ".cubin", cubin, cubin_len) == 0) return 0;
+    if (use_cache && cache_get("cuda", src, len, key, ".cubin", cubin, cubin_len) == 0) return 0;
     char *log = NULL;
     if (nvrtc_compile(src, "dino.cu", arch, 1, cubin, cubin_len, &log, err, errlen) != NVRTC_OK) {
         char saved[2048] = "";
@@ -294,13 +294,23 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     char *cubin = NULL;
     size_t cubin_len = 0;
     *compile_secs = 0;
-    if (!src || get_cubin(c, src, len, &cubin, &cubin_len, compile_secs, err, errlen)) {
+    if (!src || get_cubin(c, src, len, 1, &cubin, &cubin_len, compile_secs, err, errlen)) {
         free(src);
         cuda_free(&c->base);
         return NULL;
     }
+    if (c->drv.cuModuleLoadData(&c->mod, cubin) != 0) {   /* a corrupt cache entry is a miss */
+        free(cubin);
+        cubin = NULL;
+        if (get_cubin(c, src, len, 0, &cubin, &cubin_len, compile_secs, err, errlen)) {
+            free(src);
+            cuda_free(&c->base);
+            return NULL;
+        }
+        c->mod = NULL;
+    }
     free(src);
-    int bad = cu_check(&c->drv, c->drv.cuModuleLoadData(&c->mod, cubin), "loading the compiled kernels", err, errlen);
+    int bad = c->mod ? 0 : cu_check(&c->drv, c->drv.cuModuleLoadData(&c->mod, cubin), "loading the compiled kernels", err, errlen);
     free(cubin);
     if (!bad) bad = cu_check(&c->drv, c->drv.cuStreamCreate(&c->stream, 0), "cuStreamCreate", err, errlen);
     c->train_fn = calloc((size_t)c->plan.n_train + 1, sizeof(CUfunction));
