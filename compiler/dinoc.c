@@ -15,16 +15,6 @@
 #include "npy.h"
 #include "nvrtc.h"
 
-/* Shape of a .npy file, for project(x, "P.npy"). */
-static int npy_shape(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen) {
-    NpyArray a;
-    if (npy_load(path, &a, err, errlen)) return -1;
-    *ndim = a.ndim;
-    for (int i = 0; i < a.ndim; i++) shape[i] = a.shape[i];
-    npy_free(&a);
-    return 0;
-}
-
 static void usage(FILE *out) {
     fputs("usage: dinoc MODEL.dino [-o OUT] [--target cuda|c] [--emit ast|params|ir|ptx] [--check]\n"
           "             [--precision f32|f64] [--jacobian auto|forward|reverse] [--arch sm_XX]\n"

@@ -1,5 +1,6 @@
 /* cpu_jit.c - compiles generated C with the host compiler and loads it (see cpu_jit.h). */
 #include "cpu_jit.h"
+#include "fileio.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -17,24 +18,12 @@ static uint64_t fnv(const void *data, size_t len, uint64_t h) {
     return h;
 }
 
-static int mkdirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 int cache_dir(char *out, size_t len, char *err, size_t errlen) {
     const char *env = getenv("DINO_CACHE_DIR"), *home = getenv("HOME");
     if (env && *env) snprintf(out, len, "%s", env);
     else if (home && *home) snprintf(out, len, "%s/.cache/dino", home);
     else snprintf(out, len, "/tmp/dino-cache-%d", (int)getuid());
-    if (mkdirs(out)) {
+    if (fio_mkdirs(out)) {
         snprintf(err, errlen, "cannot create the cache folder '%s': %s (set DINO_CACHE_DIR to a writable folder)", out,
                  strerror(errno));
         return -1;

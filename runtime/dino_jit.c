@@ -16,6 +16,7 @@
 
 #include "cpu_jit.h"
 #include "emit.h"
+#include "fileio.h"
 #include "frontend.h"
 #include "npy.h"
 #include "backend.h"
@@ -38,15 +39,6 @@ static void usage(FILE *f) {
           "                [--jacobian auto|forward|reverse] [--until EPOCH] [-q]\n"
           "  --set keys: epochs, batch, lr, seed, precision, eval_every, beta1, beta2, eps, decay, momentum\n",
           f);
-}
-
-static int npy_shape(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen) {
-    NpyArray a;
-    if (npy_load(path, &a, err, errlen)) return -1;
-    *ndim = a.ndim;
-    for (int i = 0; i < a.ndim; i++) shape[i] = a.shape[i];
-    npy_free(&a);
-    return 0;
 }
 
 static double now(void) {
@@ -194,18 +186,6 @@ static int parse_args(int argc, char **argv, Args *a) {
 
 /* ---------------------------------------------------------------------------- prediction */
 
-static int mkdir_p(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 static int run_predict(Trainer *t, const char *in_path, const char *out_dir) {
     const Model *m = t->m;
     char err[1024];
@@ -244,7 +224,7 @@ static int run_predict(Trainer *t, const char *in_path, const char *out_dir) {
     int rc = 0;
     char path[4096];
     DType dt = t->f64 ? DT_F64 : DT_F32;
-    if (mkdir_p(out_dir)) {
+    if (fio_mkdirs(out_dir)) {
         fprintf(stderr, "dino-jit: error: cannot create '%s': %s\n", out_dir, strerror(errno));
         rc = 1;
     } else {

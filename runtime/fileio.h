@@ -47,4 +47,7 @@ int fio_atomic_commit(AtomicFile *f, char *err, size_t errlen);
 /* Close and remove the temporary file; safe to call after a failed open or commit. */
 void fio_atomic_abort(AtomicFile *f);
 
+/* mkdir -p: creates path and its missing parents (mode 0755). 0, or -1 with errno set. */
+int fio_mkdirs(const char *path);
+
 #endif

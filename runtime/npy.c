@@ -470,3 +470,12 @@ int npy_check_finite(const NpyArray *a, int64_t *bad_index) {
   }
   return 1;
 }
+
+int npy_shape(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen) {
+  NpyArray a;
+  if (npy_load(path, &a, err, errlen)) return -1;
+  *ndim = a.ndim;
+  for (int i = 0; i < a.ndim; i++) shape[i] = a.shape[i];
+  npy_free(&a);
+  return 0;
+}

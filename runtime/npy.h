@@ -44,4 +44,8 @@ int npy_save(const char *path, DType dt, int ndim, const int64_t *shape, const v
  * set to the flat index of the first NaN or Inf. Integer dtypes are always finite. */
 int npy_check_finite(const NpyArray *a, int64_t *bad_index);
 
+/* Only the shape of a .npy file (for the checker's project(x, "P.npy")): the NpyShapeFn of
+ * compiler/model.h. 0, or -1 with err set. */
+int npy_shape(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen);
+
 #endif
