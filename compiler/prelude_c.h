@@ -31,9 +31,28 @@ static inline real act_relu(real x) { return x > 0 ? x : 0; }
 static inline real dact_relu(real x) { return x > 0 ? 1 : 0; }
 static inline real d2act_relu(real x) { (void)x; return 0; }
 
-static inline real act_tanh(real x) { return (real)tanh(x); }
-static inline real dact_tanh(real x) { real y = (real)tanh(x); return 1 - y * y; }
-static inline real d2act_tanh(real x) { real y = (real)tanh(x); return -2 * y * (1 - y * y); }
+/* tanh in f32: a rational approximation (within 3.3e-7 relative of tanh, about 3 ulp) that the
+ * compiler vectorises; libm's scalar tanh dominated f32 neural ODE training. f64 uses libm. */
+static inline float tanh_f32(float x) {
+    const float clamp = 7.90531110763549805f;
+    float xc = x > clamp ? clamp : x < -clamp ? -clamp : x, x2 = xc * xc;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 - 8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return fabsf(x) < 0.0004f ? x : p * xc / q;
+}
+static inline real tanh_r(real x) { return sizeof(real) == 4 ? (real)tanh_f32((float)x) : (real)tanh((double)x); }
+static inline real act_tanh(real x) { return tanh_r(x); }
+static inline real dact_tanh(real x) { real y = tanh_r(x); return 1 - y * y; }
+static inline real d2act_tanh(real x) { real y = tanh_r(x); return -2 * y * (1 - y * y); }
 
 static inline real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
 static inline real act_sigmoid(real x) { return sigm(x); }
