@@ -60,38 +60,16 @@ static void assign_buffers(Emit *e, const PtrVec *live, const IrNode *const *kee
     }
     for (int k = 0; k < n_keep; k++) last[keep[k]->id] = live->n;   /* outputs stay to the end */
 
-    enum { MAX_SLOTS = 4096 };
-    long slot_off[MAX_SLOTS], slot_size[MAX_SLOTS];
-    int slot_free[MAX_SLOTS], n_slots = 0;
-    int *slot_of = calloc((size_t)n_nodes, sizeof(int));
+    SlotPool pool;
+    slots_init(&pool, n_nodes);
     for (int i = 0; i < live->n; i++) {
         const IrNode *n = live->items[i];
-        if (has_buffer(n)) {
-            long size = (long)n->rows * n->dim;
-            int best = -1;
-            for (int s = 0; s < n_slots; s++)
-                if (slot_free[s] && slot_size[s] >= size && (best < 0 || slot_size[s] < slot_size[best])) best = s;
-            if (best < 0 && n_slots < MAX_SLOTS) {
-                best = n_slots++;
-                slot_off[best] = e->work;
-                slot_size[best] = size;
-                e->work += (size + 15) / 16 * 16;
-            } else if (best < 0) { /* out of slots: a fresh region */
-                e->offset[n->id] = e->work;
-                e->work += (size + 15) / 16 * 16;
-                slot_of[n->id] = -1;
-                continue;
-            }
-            slot_free[best] = 0;
-            slot_of[n->id] = best;
-            e->offset[n->id] = slot_off[best];
-        }
-        for (int k = 0; k < n->n_args; k++) {
-            const IrNode *a = n->args[k];
-            if (last[a->id] == i && e->offset[a->id] >= 0 && slot_of[a->id] >= 0) slot_free[slot_of[a->id]] = 1;
-        }
+        if (has_buffer(n)) e->offset[n->id] = slots_take(&pool, n->id, (long)n->rows * n->dim);
+        for (int k = 0; k < n->n_args; k++)
+            if (last[n->args[k]->id] == i) slots_release(&pool, n->args[k]->id);
     }
-    free(slot_of);
+    e->work = pool.work;
+    slots_free(&pool);
     free(last);
 }
 

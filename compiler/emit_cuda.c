@@ -272,34 +272,13 @@ static void assign_buffers(Emit *E) {
     for (int i = 0; i < 2; i++)
         if (keep[i] && E->kern[keep[i]->id] >= 0) E->stored[keep[i]->id] = 1, last[keep[i]->id] = E->n_kernels - 1;
 
-    enum { MAX_SLOTS = 4096 };
-    long slot_off[MAX_SLOTS], slot_size[MAX_SLOTS];
-    int slot_free[MAX_SLOTS], n_slots = 0;
-    int *slot_of = malloc(sizeof(int) * (size_t)n_nodes);
+    SlotPool pool;
+    slots_init(&pool, n_nodes);
     for (int ki = 0; ki < E->n_kernels; ki++) {
         const Kernel *k = &E->kernels[ki];
         for (int i = 0; i < k->count; i++) {
             const IrNode *v = member(E, k, i);
-            if (!E->stored[v->id]) continue;
-            long size = (long)v->rows * v->dim;
-            int best = -1;
-            for (int s = 0; s < n_slots; s++)
-                if (slot_free[s] && slot_size[s] >= size && (best < 0 || slot_size[s] < slot_size[best])) best = s;
-            if (best < 0 && n_slots < MAX_SLOTS) {
-                best = n_slots++;
-                slot_off[best] = E->work;
-                slot_size[best] = size;
-                E->work += (size + 15) / 16 * 16;
-            }
-            if (best < 0) { /* out of slots: a fresh region, never reused */
-                E->offset[v->id] = E->work;
-                E->work += (size + 15) / 16 * 16;
-                slot_of[v->id] = -1;
-                continue;
-            }
-            slot_free[best] = 0;
-            slot_of[v->id] = best;
-            E->offset[v->id] = slot_off[best];
+            if (E->stored[v->id]) E->offset[v->id] = slots_take(&pool, v->id, (long)v->rows * v->dim);
         }
         /* release what this kernel read last, and what it wrote but nobody reads */
         for (int i = 0; i < k->count; i++) {
@@ -307,13 +286,14 @@ static void assign_buffers(Emit *E) {
             int n_reads = reads_of(E, u, reads);
             for (int a = -1; a < n_reads; a++) {
                 const IrNode *v = a < 0 ? u : reads[a];
-                if (E->offset[v->id] < 0 || slot_of[v->id] < 0 || last[v->id] > ki) continue;
+                if (E->offset[v->id] < 0 || last[v->id] > ki) continue;
                 if (a < 0 && last[v->id] >= 0) continue; /* u itself is read later */
-                slot_free[slot_of[v->id]] = 1;
+                slots_release(&pool, v->id);
             }
         }
     }
-    free(slot_of);
+    E->work = pool.work;
+    slots_free(&pool);
     free(last);
 }
 

@@ -1,6 +1,7 @@
 /* ir.c - building IR nodes, finding what a program needs, printing it (dinoc --emit ir). */
 #include "ir.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
@@ -122,4 +123,42 @@ void ir_print(FILE *out, const Program *p, const char *title) {
         fputc('\n', out);
     }
     arena_free(&tmp);
+}
+
+/* ---------------------------------------------------------------------------- workspace slots */
+
+void slots_init(SlotPool *s, int n_nodes) {
+    memset(s, 0, sizeof *s);
+    s->slot_of = malloc(sizeof(int) * (size_t)(n_nodes > 0 ? n_nodes : 1));
+    for (int i = 0; i < n_nodes; i++) s->slot_of[i] = -1;
+}
+
+long slots_take(SlotPool *s, int node, long size) {
+    int best = -1;
+    for (int i = 0; i < s->n; i++)
+        if (!s->in_use[i] && s->size[i] >= size && (best < 0 || s->size[i] < s->size[best])) best = i;
+    if (best < 0) {
+        if (s->n == s->cap) {
+            s->cap = s->cap ? 2 * s->cap : 64;
+            s->off = realloc(s->off, sizeof(long) * (size_t)s->cap);
+            s->size = realloc(s->size, sizeof(long) * (size_t)s->cap);
+            s->in_use = realloc(s->in_use, (size_t)s->cap);
+        }
+        best = s->n++;
+        s->off[best] = s->work;
+        s->size[best] = size;
+        s->work += (size + 15) / 16 * 16;   /* 64-byte aligned in f32 */
+    }
+    s->in_use[best] = 1;
+    s->slot_of[node] = best;
+    return s->off[best];
+}
+
+void slots_release(SlotPool *s, int node) {
+    if (s->slot_of[node] >= 0) s->in_use[s->slot_of[node]] = 0;
+}
+
+void slots_free(SlotPool *s) {
+    free(s->off), free(s->size), free(s->in_use), free(s->slot_of);
+    memset(s, 0, sizeof *s);
 }

@@ -124,4 +124,21 @@ int build_programs(Arena *a, const Model *m, JacMode mode, Programs *out, char *
 
 void ir_print(FILE *out, const Program *p, const char *title);
 
+/* ---------------------------------------------------------------------------- workspace slots */
+/* Where node values live in an emitted program's workspace (per sample of the batch): a slot
+ * released after a value's last use is reused, best fit, by a later value of at most its size.
+ * Shared by emit_c.c and emit_cuda.c, which differ only in when they release. */
+typedef struct {
+    long *off, *size;       /* [n] slots */
+    char *in_use;
+    int n, cap;
+    int *slot_of;           /* node id -> slot, -1 none */
+    long work;              /* workspace size so far, in reals per sample */
+} SlotPool;
+
+void slots_init(SlotPool *s, int n_nodes);
+long slots_take(SlotPool *s, int node, long size);   /* the node's offset */
+void slots_release(SlotPool *s, int node);           /* no-op when the node holds no slot */
+void slots_free(SlotPool *s);
+
 #endif
