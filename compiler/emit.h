@@ -36,6 +36,9 @@ int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt
 
 uint64_t hash_bytes(const void *data, size_t len, uint64_t h);
 
+/* The comment block listing every parameter's name, shape and offset in P (both emitters). */
+void emit_param_table(FILE *out, const Model *m);
+
 /* checked model -> IR programs -> C source in memory (malloc'd, *len bytes), for dino-jit and
  * the tests. Returns NULL with a message in err when the model can't be generated. */
 char *generate_c(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_hash, size_t *len, char *err,

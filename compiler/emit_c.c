@@ -18,6 +18,18 @@
 #include "ops.h"
 #include "prelude_c.inc"
 
+void emit_param_table(FILE *out, const Model *m) {
+    fputs("/* Parameters in the flat buffer P (and their gradients in G):\n", out);
+    for (int i = 0; i < m->n_params; i++) {
+        const Param *p = &m->params[i];
+        if (p->ndim == 2)
+            fprintf(out, " *   %-24s [%d, %d] at %lld\n", p->name, p->shape[0], p->shape[1], (long long)p->offset);
+        else
+            fprintf(out, " *   %-24s [%d] at %lld\n", p->name, p->shape[0], (long long)p->offset);
+    }
+    fputs(" */\n", out);
+}
+
 uint64_t hash_bytes(const void *data, size_t len, uint64_t h) {
     const unsigned char *p = data;
     for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
@@ -295,15 +307,7 @@ int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt
             m->in_dim, m->out_dim, opt->f64);
     fprintf(out, "const long dino_n_params = %lld;\nconst unsigned long long dino_spec_hash = 0x%016llxull;\n\n",
             (long long)m->n_weights, (unsigned long long)opt->spec_hash);
-    fputs("/* Parameters in the flat buffer P (and their gradients in G):\n", out);
-    for (int i = 0; i < m->n_params; i++) {
-        const Param *p = &m->params[i];
-        if (p->ndim == 2)
-            fprintf(out, " *   %-24s [%d, %d] at %lld\n", p->name, p->shape[0], p->shape[1], (long long)p->offset);
-        else
-            fprintf(out, " *   %-24s [%d] at %lld\n", p->name, p->shape[0], (long long)p->offset);
-    }
-    fputs(" */\n", out);
+    emit_param_table(out, m);
     emit_program(&e, &pr->predict, 0);
     emit_program(&e, &pr->train, 1);
     return 0;

@@ -969,15 +969,7 @@ int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *
                 (long long)m->n_weights, pe.work, te.work);
         fprintf(out, "extern \"C\" __device__ const unsigned long long dino_spec_hash = 0x%016llxull;\n\n",
                 (unsigned long long)opt->spec_hash);
-        fputs("/* Parameters in the flat buffer P (and their gradients in G):\n", out);
-        for (int i = 0; i < m->n_params; i++) {
-            const Param *p = &m->params[i];
-            if (p->ndim == 2)
-                fprintf(out, " *   %-24s [%d, %d] at %lld\n", p->name, p->shape[0], p->shape[1], (long long)p->offset);
-            else
-                fprintf(out, " *   %-24s [%d] at %lld\n", p->name, p->shape[0], (long long)p->offset);
-        }
-        fputs(" */\n", out);
+        emit_param_table(out, m);
         rc = write_program(&pe);
         if (!rc) rc = write_program(&te);
     }
