@@ -30,9 +30,7 @@ const char *const schedule_names[SCHED_COUNT] = {"constant", "linear", "cosine",
 /* ---------------------------------------------------------------------------- symbols */
 
 static uint64_t hash_name(const char *s) {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return hash_bytes(s, strlen(s), HASH_START);
 }
 
 Sym *sym_find(SymTab *t, const char *name) {

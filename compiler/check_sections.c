@@ -36,7 +36,7 @@ static int is_model_jacobian(Checker *c, const Expr *e) {
 
 /* ---------------------------------------------------------------------------- data */
 
-static void check_source(Checker *c, const Expr *v, DataSource *src, int is_jac, int is_test) {
+static void check_source(Checker *c, const Expr *v, DataSource *src, int is_jac) {
     if (v->kind != E_CALL || (strcmp(v->str, "npy") != 0 && strcmp(v->str, "idx") != 0)) {
         diag_error(c->d, v->loc, "expected npy(\"file.npy\") or idx(\"file\")");
         return;
@@ -69,7 +69,6 @@ static void check_source(Checker *c, const Expr *v, DataSource *src, int is_jac,
     }
     if (n_pos == 0) diag_error(c->d, v->loc, "%s() needs a file name", v->str);
     if (idx && is_jac) diag_error(c->d, v->loc, "Jacobian data must be an .npy file");
-    (void)is_test;
 }
 
 static void check_data_assign(Checker *c, const Stmt *t) {
@@ -105,7 +104,7 @@ static void check_data_assign(Checker *c, const Stmt *t) {
         diag_note(c->d, src->loc, "first given here");
         return;
     }
-    check_source(c, t->value, src, is_jac, test);
+    check_source(c, t->value, src, is_jac);
 }
 
 /* Was the number written as a fraction (`0.8`, `1.0`, `1e-1`, `4/5`) rather than a whole count? */

@@ -121,7 +121,7 @@ static int generate(Frontend *fe, const char *emit, const char *target, const ch
         return 0;
     }
     EmitOptions opt = {.f64 = precision ? strcmp(precision, "f64") == 0 : fe->model->train.f64,
-                       .spec_hash = hash_bytes(fe->src.text, fe->src.len, 1469598103934665603ull)};
+                       .spec_hash = fe->hash};
     if (strcmp(target, "cuda") == 0) return generate_cuda_target(fe, &pr, &opt, emit_ptx != NULL, out_path);
     FILE *out = stdout;
     char tmp[4096];

@@ -34,8 +34,6 @@ typedef struct {
 /* Returns 0, or -1 with a message in err (e.g. a project() matrix that can't be read). */
 int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt, char *err, size_t errlen);
 
-uint64_t hash_bytes(const void *data, size_t len, uint64_t h);
-
 /* The comment block listing every parameter's name, shape and offset in P (both emitters). */
 void emit_param_table(FILE *out, const Model *m);
 

@@ -30,12 +30,6 @@ void emit_param_table(FILE *out, const Model *m) {
     fputs(" */\n", out);
 }
 
-uint64_t hash_bytes(const void *data, size_t len, uint64_t h) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
 typedef struct {
     FILE *out;
     const Model *m;

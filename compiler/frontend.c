@@ -12,6 +12,7 @@ int frontend_run(Frontend *fe, const char *path, FILE *diag_out, int parse_only,
         fprintf(diag_out, "%s: error: %s\n", path, err);
         return 1;
     }
+    fe->hash = hash_bytes(fe->src.text, fe->src.len, HASH_START);
     diag_init(&fe->diag, &fe->src, diag_out);
     fe->ast = parse_source(&fe->arena, &fe->diag, &fe->src);
     if (fe->diag.n_errors == 0 && !parse_only) {

@@ -128,3 +128,9 @@ Loc loc_span(Loc a, Loc b) {
     r.end_col = b.end_col;
     return r;
 }
+
+unsigned long long hash_bytes(const void *data, size_t len, unsigned long long h) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}

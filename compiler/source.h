@@ -38,4 +38,9 @@ char *source_text(const Source *s, Loc loc, char *buf, size_t len);
 
 Loc loc_span(Loc a, Loc b);   /* from the start of a to the end of b */
 
+/* FNV-1a over bytes, continuing from h: HASH_START for a fresh hash. Identifies specs and
+ * generated code (cache keys, checkpoint metadata); not for security. */
+#define HASH_START 1469598103934665603ull
+unsigned long long hash_bytes(const void *data, size_t len, unsigned long long h);
+
 #endif

@@ -8,12 +8,11 @@
 #include <unistd.h>
 
 #include "cpu_jit.h"
+#include "source.h"
 
 static void entry_path(const char *kind, const char *src, size_t len, const char *key, const char *ext, char *path,
                        size_t path_len) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)src[i]) * 1099511628211ull;
-    for (const char *k = key; *k; k++) h = (h ^ (unsigned char)*k) * 1099511628211ull;
+    uint64_t h = hash_bytes(key, strlen(key), hash_bytes(src, len, HASH_START));
     char dir[2048], err[256];
     if (cache_dir(dir, sizeof dir, err, sizeof err)) snprintf(dir, sizeof dir, "/tmp");
     snprintf(path, path_len, "%s/%s-%016llx%s", dir, kind, (unsigned long long)h, ext);

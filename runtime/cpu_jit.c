@@ -1,6 +1,7 @@
 /* cpu_jit.c - compiles generated C with the host compiler and loads it (see cpu_jit.h). */
 #include "cpu_jit.h"
 #include "fileio.h"
+#include "source.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -11,12 +12,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t fnv(const void *data, size_t len, uint64_t h) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
 
 int cache_dir(char *out, size_t len, char *err, size_t errlen) {
     const char *env = getenv("DINO_CACHE_DIR"), *home = getenv("HOME");
@@ -81,9 +76,7 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
     if (!flags || !*flags) flags = "-O3 -march=native -fopenmp";
     char dir[2048];
     if (cache_dir(dir, sizeof dir, err, errlen)) return -1;
-    uint64_t h = fnv(source, len, 1469598103934665603ull);
-    h = fnv(cc, strlen(cc), h);
-    h = fnv(flags, strlen(flags), h);
+    uint64_t h = hash_bytes(flags, strlen(flags), hash_bytes(cc, strlen(cc), hash_bytes(source, len, HASH_START)));
     snprintf(m->path, sizeof m->path, "%s/cpu-%016llx.so", dir, (unsigned long long)h);
 
     struct stat st;

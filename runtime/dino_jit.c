@@ -323,7 +323,7 @@ int main(int argc, char **argv) {
         if (apply_setting(&m->train, key, eq + 1)) return 1;
     }
     char err[4096];
-    uint64_t hash = hash_bytes(fe.src.text, fe.src.len, 1469598103934665603ull);
+    uint64_t hash = fe.hash;
     Trainer t;
     if (trainer_init(&t, m, hash, err, sizeof err)) {
         fprintf(stderr, "dino-jit: error: %s\n", err);

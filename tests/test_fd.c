@@ -452,7 +452,7 @@ static void warm_cache(const char *dir, const char *only) {
                 _exit(1);
             Arena a = {0};
             size_t len;
-            uint64_t hash = hash_bytes(fe.src.text, fe.src.len, 1469598103934665603ull);
+            uint64_t hash = fe.hash;
             char *src = generate_c(&a, fe.model, mode ? JAC_REVERSE : JAC_FORWARD, 1, hash, &len, err, sizeof err);
             CpuModule mod;
             _exit(src && cpu_module_load(src, len, &mod, err, sizeof err) == 0 ? 0 : 1);
@@ -478,7 +478,7 @@ static void run_case(const Case *c, const char *dir) {
         return;
     }
     const Model *m = fe.model;
-    uint64_t hash = hash_bytes(fe.src.text, fe.src.len, 1469598103934665603ull);
+    uint64_t hash = fe.hash;
     int in = m->in_dim, out = m->out_dim;
     long nP = (long)m->n_weights;
     double *P = malloc(sizeof(double) * (size_t)nP), *x = malloc(sizeof(double) * ROWS * in),

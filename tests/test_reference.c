@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
     fclose(probe);
     Frontend fe;
     if (frontend_run(&fe, spec, stderr, 0, NULL)) return 1;
-    uint64_t hash = hash_bytes(fe.src.text, fe.src.len, 1469598103934665603ull);
+    uint64_t hash = fe.hash;
     for (int f64 = 1; f64 >= 0; f64--) {
         run_case(argv[1], fe.model, hash, f64, JAC_FORWARD);
         run_case(argv[1], fe.model, hash, f64, JAC_REVERSE);
