@@ -25,7 +25,11 @@
  *   MUL        a * b       a += g * b,               b += reduce(g * a) to b's shape
  *   SCALE / ADDC           a += c g (or g)
  *   CONCAT / SLICE / PAD   slices and pads of g
- *   SUMROWS / SUMDIM       broadcast g back; BCAST_ROWS / BCAST_DIM: sum g */
+ *   SUMROWS / SUMDIM       broadcast g back; BCAST_ROWS / BCAST_DIM: sum g
+ *   STACK / ROWSLICE / ROWPAD  row slices and pads of g
+ *
+ * The adjoint of a stacked value (N slice rows) has N x seed rows, slice-major, like its
+ * tangents; an adjoint with more rows than that is summed by groups. */
 #include <string.h>
 
 #include "ir.h"
@@ -87,14 +91,26 @@ static void forward_jacobian(Program *p, IrNode **dact) {
             if (!any) break;
             IrNode **args = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)v->n_args);
             for (int k = 0; k < v->n_args; k++)   /* operands before their user */
-                args[k] = T[v->args[k]->id] ? T[v->args[k]->id] : zeros(p, rows, v->args[k]->dim);
-            t = ir_node(p, IR_CONCAT, rows, v->dim);
+                args[k] = T[v->args[k]->id] ? T[v->args[k]->id] : zeros(p, rows * v->args[k]->rows, v->args[k]->dim);
+            t = ir_node(p, IR_CONCAT, rows * v->rows, v->dim);
             t->n_args = v->n_args;
             t->args = args;
             for (int k = 0; k < v->n_args; k++) t->needs_param |= args[k]->needs_param;
             t->needs_input = 1;
             break;
         }
+        case IR_STACK: {
+            int any = 0;
+            for (int k = 0; k < v->n_args; k++) any |= T[v->args[k]->id] != NULL;
+            if (!any) break;
+            IrNode **args = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)v->n_args);
+            for (int k = 0; k < v->n_args; k++)
+                args[k] = T[v->args[k]->id] ? T[v->args[k]->id] : zeros(p, rows * v->args[k]->rows, v->dim);
+            t = ir_stack(p, args, v->n_args);
+            break;
+        }
+        case IR_ROWSLICE:
+        case IR_ROWPAD: if (ta) t = ir_rows(p, v->op, ta, v->aux * rows, v->rows * rows); break;
         default: break; /* CONST and data: no tangent */
         }
         T[i] = t;
@@ -112,7 +128,7 @@ static int wants(const Reverse *r, const IrNode *a) { return r->want_params ? a-
 static void accumulate(Reverse *r, IrNode *a, IrNode *c) {
     if (!wants(r, a)) return;
     Program *p = r->p;
-    if (c->rows > a->rows * r->seed_rows) c = ir_unary(p, IR_SUMROWS, c), c->rows = 1;
+    if (c->rows > a->rows * r->seed_rows) c = ir_unary(p, IR_SUMROWS, c), c->rows = a->rows * r->seed_rows;
     if (c->dim > a->dim) c = ir_unary(p, IR_SUMDIM, c), c->dim = 1;
     r->adj[a->id] = ir_sum(p, r->adj[a->id], c);
 }
@@ -120,6 +136,7 @@ static void accumulate(Reverse *r, IrNode *a, IrNode *c) {
 static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
     Program *p = r->p;
     IrNode *a = v->n_args > 0 ? v->args[0] : NULL, *b = v->n_args > 1 ? v->args[1] : NULL;
+    int S = r->seed_rows;   /* rows of an adjoint per row of its primal */
     switch (v->op) {
     case IR_LINEAR:
         if (wants(r, a)) accumulate(r, a, ir_linear_t(p, g, v->param));
@@ -204,6 +221,13 @@ static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
         accumulate(r, a, s);
         break;
     }
+    case IR_STACK:
+        for (int k = 0, off = 0; k < v->n_args; off += v->args[k]->rows, k++)
+            if (wants(r, v->args[k]))
+                accumulate(r, v->args[k], ir_rows(p, IR_ROWSLICE, g, off * S, v->args[k]->rows * S));
+        break;
+    case IR_ROWSLICE: accumulate(r, a, ir_rows(p, IR_ROWPAD, g, v->aux * S, a->rows * S)); break;
+    case IR_ROWPAD: accumulate(r, a, ir_rows(p, IR_ROWSLICE, g, v->aux * S, a->rows * S)); break;
     case IR_BCAST_ROWS: accumulate(r, a, g); break; /* accumulate sums the rows */
     case IR_BCAST_DIM: accumulate(r, a, g); break;  /* accumulate sums the columns */
     default: break; /* INPUT, EYE, CONST, DATA, D2ACT: nothing to pass on */

@@ -145,6 +145,7 @@ static void emit_node(Emit *e, const IrNode *n) {
     for (int k = 0; k < n->n_args; k++) fprintf(e->out, " v%d", n->args[k]->id);
     if (n->param >= 0) fprintf(e->out, " %s", param_name(e, n->param));
     if (n->param2 >= 0) fprintf(e->out, " + %s", param_name(e, n->param2));
+    if (n->op == IR_ROWSLICE || n->op == IR_ROWPAD) fprintf(e->out, " @%d", n->aux);
     if (D) fprintf(e->out, "   (n, %d, %d)", R, D);
     if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) fprintf(e->out, "   %s", n->name);
     fputs(" */\n", e->out);
@@ -155,7 +156,15 @@ static void emit_node(Emit *e, const IrNode *n) {
     switch (n->op) {
     case IR_INPUT:
     case IR_DATA: break;
-    case IR_CONST: line(e, "ew_fill((long)n * %ld, %.17g, v%d);", size, n->c, n->id); break;
+    case IR_CONST:
+        if (n->vals) {
+            fprintf(e->out, "    { static const real c[%d] = {", R);
+            for (int r = 0; r < R; r++) fprintf(e->out, "%s%.17g", r ? ", " : "", n->vals[r]);
+            fprintf(e->out, "};\n      row_fill(n, %d, %d, c, v%d); }\n", R, D, n->id);
+        } else {
+            line(e, "ew_fill((long)n * %ld, %.17g, v%d);", size, n->c, n->id);
+        }
+        break;
     case IR_EYE: line(e, "eye(n, %d, v%d);", R, n->id); break;
     case IR_LINEAR:
         line(e, "gemm(0, 1, (long)n * %d, %d, %d, %s, %d, P + %lld, %d, v%d, %d, 0);", R, D, A->dim, a, A->dim,
@@ -188,9 +197,18 @@ static void emit_node(Emit *e, const IrNode *n) {
         break;
     case IR_SLICE: line(e, "slice_cols((long)n * %d, %d, %d, %d, %s, v%d);", R, A->dim, n->aux, D, a, n->id); break;
     case IR_PAD: line(e, "pad_cols((long)n * %d, %d, %d, %d, %s, v%d);", R, A->dim, n->aux, D, a, n->id); break;
-    case IR_SUMROWS: line(e, "sum_rows(n, %d, %d, %s, v%d);", A->rows, D, a, n->id); break;
+    case IR_SUMROWS: line(e, "sum_rows((long)n * %d, %d, %d, %s, v%d);", R, A->rows / R, D, a, n->id); break;
     case IR_SUMDIM: line(e, "sum_cols((long)n * %d, %d, %s, v%d);", R, A->dim, a, n->id); break;
-    case IR_BCAST_ROWS: line(e, "bcast_rows(n, %d, %d, %s, v%d);", R, D, a, n->id); break;
+    case IR_BCAST_ROWS: line(e, "bcast_rows((long)n * %d, %d, %d, %s, v%d);", A->rows, R / A->rows, D, a, n->id); break;
+    case IR_STACK:
+        for (int k = 0, off = 0; k < n->n_args; off += n->args[k]->rows, k++) {
+            char name[32];
+            ref(n->args[k], name, sizeof name);
+            line(e, "stack_piece(n, %d, %d, %d, %s, %d, v%d);", R, D, off, name, n->args[k]->rows, n->id);
+        }
+        break;
+    case IR_ROWSLICE: line(e, "row_slice(n, %d, %d, %d, %d, %s, v%d);", A->rows, n->aux, R, D, a, n->id); break;
+    case IR_ROWPAD: line(e, "row_pad(n, %d, %d, %d, %d, %s, v%d);", R, n->aux, A->rows, D, a, n->id); break;
     case IR_BCAST_DIM: line(e, "bcast_cols((long)n * %d, %d, %s, v%d);", R, D, a, n->id); break;
     case IR_LOSS: emit_loss(e, n, a); break;
     case IR_GRAD_W:

@@ -115,7 +115,8 @@ static int is_elementwise(IrOp op) {
 /* Reads its arguments at other elements than its own. */
 static int is_gather(const IrNode *v) {
     IrOp op = v->op;
-    return op == IR_SLICE || op == IR_PAD || op == IR_CONCAT || op == IR_SUMROWS || op == IR_SUMDIM || is_small_layer(v);
+    return op == IR_SLICE || op == IR_PAD || op == IR_CONCAT || op == IR_SUMROWS || op == IR_SUMDIM || op == IR_STACK ||
+           op == IR_ROWSLICE || op == IR_ROWPAD || is_small_layer(v);
 }
 
 /* One thread per element computes it. */
@@ -324,7 +325,7 @@ static void node_comment(Emit *E, const IrNode *n, const char *note) {
     if (n->param2 >= 0) out(E, " + %s", param_name(E, n->param2));
     if (n->op == IR_ACT || n->op == IR_DACT || n->op == IR_D2ACT) out(E, " %s", activation_names[n->aux]);
     if (n->op == IR_CONST || n->op == IR_SCALE || n->op == IR_ADDC) out(E, " %.17g", n->c);
-    if (n->op == IR_SLICE || n->op == IR_PAD) out(E, " @%d", n->aux);
+    if (n->op == IR_SLICE || n->op == IR_PAD || n->op == IR_ROWSLICE || n->op == IR_ROWPAD) out(E, " @%d", n->aux);
     if (n->op == IR_LOSS)
         out(E, " %s%s", loss_names[E->m->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
     if (n->dim) out(E, "   (n, %d, %d)", n->rows, n->dim);
@@ -365,10 +366,30 @@ static void use_buffer(Body *B, const IrNode *v, int write) {
 
 static void literal(double c, char *buf, size_t len) { snprintf(buf, len, "(real)%.17g", c); }
 
+/* A constant as read by a node of R rows at batch row m: a literal, or for one value per
+ * row (the times of stacked slices) its table dino_<program>_rows_v<id> (write_program). */
+static void const_at(const Emit *E, Body *B, const IrNode *c, int R, char *buf, size_t len) {
+    if (!c->vals) {
+        literal(c->c, buf, len);
+        return;
+    }
+    B->use_m = 1;
+    if (R == c->rows) snprintf(buf, len, "dino_%s_rows_v%d[m %% %d]", E->name, c->id, R);
+    else snprintf(buf, len, "dino_%s_rows_v%d[(m %% %d) / %d]", E->name, c->id, R, R / c->rows);
+}
+
+/* Row m of a value read by a node of R rows: m itself, the sample b for a one-row value, or
+ * the group m / (R / rows) of a tangent's primal. */
+static void row_of(Body *B, int rows, int R, char *buf, size_t len) {
+    if (rows == R) B->use_m = 1, snprintf(buf, len, "m");
+    else if (rows == 1) B->use_b = 1, snprintf(buf, len, "b");
+    else B->use_m = 1, snprintf(buf, len, "(m / %d)", R / rows);
+}
+
 /* Argument a of node v at v's element: a register, a literal or a (broadcast) read. */
 static int read_arg(Emit *E, Body *B, const IrNode *v, const IrNode *a, char *buf, size_t len) {
     if (E->inlined[a->id]) {
-        literal(a->c, buf, len);
+        const_at(E, B, a, v->rows, buf, len);
         return 0;
     }
     if (E->kern[a->id] == B->ki) {
@@ -393,6 +414,10 @@ static int read_arg(Emit *E, Body *B, const IrNode *v, const IrNode *a, char *bu
     } else if (a->rows == 1 && a->dim == 1) {
         B->use_b = 1;
         snprintf(buf, len, "%s[b]", name);
+    } else if (v->rows % a->rows == 0 && (a->dim == v->dim || a->dim == 1)) { /* by groups of rows */
+        B->use_m = 1;
+        if (a->dim == 1) snprintf(buf, len, "%s[m / %d]", name, v->rows / a->rows);
+        else B->use_j = 1, snprintf(buf, len, "%s[(m / %d) * %d + j]", name, v->rows / a->rows, a->dim);
     } else {
         snprintf(E->err, E->errlen, "internal error: v%d (%d, %d) reads v%d (%d, %d)", v->id, v->rows, v->dim, a->id,
                  a->rows, a->dim);
@@ -427,7 +452,10 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
     case IR_ADDC: snprintf(expr, sizeof expr, "%s + %s", a, lit); break;
     case IR_BCAST_ROWS:
     case IR_BCAST_DIM: snprintf(expr, sizeof expr, "%s", a); break;
-    case IR_CONST: snprintf(expr, sizeof expr, "%s", lit); break;
+    case IR_CONST:
+        if (v->vals) B->use_r = 1, snprintf(expr, sizeof expr, "dino_%s_rows_v%d[r]", E->name, v->id);
+        else snprintf(expr, sizeof expr, "%s", lit);
+        break;
     case IR_EYE:
         B->use_r = B->use_j = 1;
         snprintf(expr, sizeof expr, "(real)(r == j)");
@@ -442,11 +470,32 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
         B->use_m = B->use_j = 1;
         snprintf(expr, sizeof expr, "pad_at(%s, m, %d, %d, j)", a, v->args[0]->dim, v->aux);
         break;
-    case IR_SUMROWS: /* (n, 1, D) from (n, Ra, D) */
+    case IR_SUMROWS: /* (n, R, D) from (n, Ra, D): groups of Ra / R rows */
         gather_arg(B, v->args[0], a, sizeof a);
-        B->use_b = B->use_j = 1;
-        snprintf(expr, sizeof expr, "sum_rows_at(%s, b, %d, %d, j)", a, v->args[0]->rows, v->dim);
+        B->use_m = B->use_j = 1;
+        snprintf(expr, sizeof expr, "sum_rows_at(%s, m, %d, %d, j)", a, v->args[0]->rows / v->rows, v->dim);
         break;
+    case IR_ROWSLICE: /* rows aux .. of (n, Ra, D) */
+        gather_arg(B, v->args[0], a, sizeof a);
+        B->use_b = B->use_r = B->use_j = 1;
+        snprintf(expr, sizeof expr, "%s[(b * %d + %d + r) * %d + j]", a, v->args[0]->rows, v->aux, v->dim);
+        break;
+    case IR_ROWPAD: /* (n, Ra, D) at rows aux .., zeros elsewhere */
+        gather_arg(B, v->args[0], a, sizeof a);
+        B->use_b = B->use_r = B->use_j = 1;
+        snprintf(expr, sizeof expr, "r >= %d && r < %d ? %s[(b * %d + r - %d) * %d + j] : (real)0", v->aux,
+                 v->aux + v->args[0]->rows, a, v->args[0]->rows, v->aux, v->dim);
+        break;
+    case IR_STACK: /* piece k (n, Rk, D) at rows off .. off + Rk */
+        B->use_b = B->use_r = B->use_j = 1;
+        fprintf(f, "%sreal t%d;\n", in, v->id);
+        for (int k = 0, off = 0; k < v->n_args; off += v->args[k]->rows, k++) {
+            const IrNode *p = v->args[k];
+            gather_arg(B, p, a, sizeof a);
+            if (k == v->n_args - 1) fprintf(f, "%s%st%d = %s[(b * %d + r - %d) * %d + j];\n", in, k ? "else " : "", v->id, a, p->rows, off, v->dim);
+            else fprintf(f, "%s%sif (r < %d) t%d = %s[(b * %d + r - %d) * %d + j];\n", in, k ? "else " : "", off + p->rows, v->id, a, p->rows, off, v->dim);
+        }
+        goto store;
     case IR_LINEAR:
     case IR_LINEAR_T: {
         const IrNode *A = v->args[0];
@@ -461,16 +510,15 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
                 if (t) snprintf(wp, sizeof wp, "P + %lld + j", (long long)(w->offset + (int64_t)off * v->dim));
                 else snprintf(wp, sizeof wp, "P + %lld + (long)j * %d", (long long)(w->offset + off), A->dim);
                 if (E->inlined[p->id]) {
-                    char pl[64];
-                    literal(p->c, pl, sizeof pl);
+                    char pl[96];
+                    const_at(E, B, p, v->rows, pl, sizeof pl);
                     fprintf(f, "%st%d = dot_const(t%d, %s, %s, %d, %d);\n", in, v->id, v->id, pl, wp, t ? v->dim : 1, p->dim);
                 } else {
+                    char row[32];
                     gather_arg(B, p, a, sizeof a);
-                    int by_row = p->rows == v->rows || v->rows == 1;
-                    if (by_row) B->use_m = 1;
-                    else B->use_b = 1;
-                    fprintf(f, "%st%d = dot_acc(t%d, %s + %s * %d, %s, %d, %d);\n", in, v->id, v->id, a, by_row ? "m" : "b",
-                            p->dim, wp, t ? v->dim : 1, p->dim);
+                    row_of(B, p->rows, v->rows, row, sizeof row);
+                    fprintf(f, "%st%d = dot_acc(t%d, %s + %s * %d, %s, %d, %d);\n", in, v->id, v->id, a, row, p->dim, wp,
+                            t ? v->dim : 1, p->dim);
                 }
             }
             if (v->param2 >= 0)
@@ -502,13 +550,12 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
             const IrNode *p = v->args[k];
             char piece[160];
             if (E->inlined[p->id]) {
-                literal(p->c, piece, sizeof piece);
+                const_at(E, B, p, v->rows, piece, sizeof piece);
             } else {
+                char row[32];
                 gather_arg(B, p, a, sizeof a);
-                int by_row = p->rows == v->rows || v->rows == 1;  /* else one row for the sample */
-                if (by_row) B->use_m = 1;
-                else B->use_b = 1;
-                snprintf(piece, sizeof piece, "%s[%s * %d + j - %d]", a, by_row ? "m" : "b", p->dim, off);
+                row_of(B, p->rows, v->rows, row, sizeof row);
+                snprintf(piece, sizeof piece, "%s[%s * %d + j - %d]", a, row, p->dim, off);
             }
             if (v->n_args == 1) fprintf(f, "%sconst real t%d = %s;\n", in, v->id, piece);
             else if (k == v->n_args - 1) fprintf(f, "%selse t%d = %s;\n", in, v->id, piece);
@@ -890,6 +937,13 @@ static int prepare_program(Emit *E, const Program *p, int train) {
 static int write_program(Emit *E) {
     out(E, "\n/* ---------------------------------------------------------------------------- %s */\n", E->name);
     out(E, "/* %d kernels; workspace: nmax * %ld reals */\n", E->n_kernels, E->work);
+    for (int i = 0; i < E->live.n; i++) {   /* constants with one value per row */
+        const IrNode *v = E->live.items[i];
+        if (v->op != IR_CONST || !v->vals) continue;
+        out(E, "__device__ const real dino_%s_rows_v%d[%d] = {", E->name, v->id, v->rows);
+        for (int r = 0; r < v->rows; r++) out(E, "%s(real)%.17g", r ? ", " : "", v->vals[r]);
+        out(E, "};   /* %s */\n", v->name ? v->name : "per-row constant");
+    }
     for (int ki = 0; ki < E->n_kernels; ki++) {
         switch (E->kernels[ki].kind) {
         case K_ZERO: emit_zero(E, ki); break;

@@ -85,6 +85,21 @@ IrNode *ir_sum(Program *p, IrNode *a, IrNode *b) {
     return ir_binary(p, IR_ADD, a, b);
 }
 
+IrNode *ir_stack(Program *p, IrNode **parts, int k) {
+    int rows = 0;
+    for (int i = 0; i < k; i++) rows += parts[i]->rows;
+    IrNode *n = ir_node(p, IR_STACK, rows, parts[0]->dim);
+    set_args(p, n, parts, k);
+    return n;
+}
+
+IrNode *ir_rows(Program *p, IrOp op, IrNode *a, int off, int rows) {
+    IrNode *n = ir_unary(p, op, a);
+    n->rows = rows;
+    n->aux = off;
+    return n;
+}
+
 void ir_root(Program *p, IrNode *n) { ptrvec_push(p->arena, &p->roots, n); }
 
 /* ---------------------------------------------------------------------------- liveness */
@@ -115,8 +130,12 @@ void ir_print(FILE *out, const Program *p, const char *title) {
         if (n->param >= 0) fprintf(out, " %s", p->model->params[n->param].name);
         if (n->param2 >= 0) fprintf(out, " %s", p->model->params[n->param2].name);
         if (n->op == IR_ACT || n->op == IR_DACT || n->op == IR_D2ACT) fprintf(out, " %s", activation_names[n->aux]);
-        if (n->op == IR_CONST || n->op == IR_SCALE || n->op == IR_ADDC) fprintf(out, " %.17g", n->c);
-        if (n->op == IR_SLICE || n->op == IR_PAD) fprintf(out, " @%d", n->aux);
+        if (n->op == IR_CONST && n->vals) {
+            for (int r = 0; r < n->rows; r++) fprintf(out, "%s%.17g", r ? ", " : " rows ", n->vals[r]);
+        } else if (n->op == IR_CONST || n->op == IR_SCALE || n->op == IR_ADDC) {
+            fprintf(out, " %.17g", n->c);
+        }
+        if (n->op == IR_SLICE || n->op == IR_PAD || n->op == IR_ROWSLICE || n->op == IR_ROWPAD) fprintf(out, " @%d", n->aux);
         if (n->op == IR_LOSS) fprintf(out, " %s%s", loss_names[p->model->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
         if (n->dim) fprintf(out, "   [%d, %d]", n->rows, n->dim);
         if (n->name) fprintf(out, "   %s", n->name);

@@ -1,12 +1,16 @@
 /* ir.h - the IR: the per-sample computation as a list of operations on small matrices.
  *
  * Every value is a matrix of `rows` x `dim` per sample; the batch dimension is implicit
- * (the emitters loop or multiply over it). Primal values have one row. Tangents and
- * cotangents carry one row per direction: forward-mode tangents of the input have dim(in)
- * rows, reverse-mode cotangents of the output have dim(out) rows. So one small set of
- * operations expresses the forward pass, both Jacobian modes, the loss and the gradient of
- * the loss through the Jacobian, and the emitters only need to know how to run each op on
- * a batch.
+ * (the emitters loop or multiply over it). Primal values have one row, except inside a
+ * Parareal fine solve, where the states of all N time slices are stacked as N rows and
+ * solved together. Tangents and cotangents carry one row per direction: forward-mode
+ * tangents of the input have dim(in) rows, reverse-mode cotangents of the output have
+ * dim(out) rows; those of a stacked value have N x directions rows, slice-major (row
+ * n * dirs + k). An operand with fewer rows than its user is read by groups: row i of the
+ * user reads row i / (rows / operand rows), which is how a tangent meets its primal. So one
+ * small set of operations expresses the forward pass, both Jacobian modes, the loss and the
+ * gradient of the loss through the Jacobian, and the emitters only need to know how to run
+ * each op on a batch.
  *
  * Values are in SSA form: a node is computed once from earlier nodes, and a Program lists
  * them in an order that is valid to run. Nodes that only have side effects (parameter
@@ -22,7 +26,7 @@
 #define DINO_IR_OPS(X)                                                                              \
     X(INPUT,     0, "the sample's input vector                          [1, in]")                 \
     X(EYE,       0, "identity seed of a Jacobian                         [n, n]")                  \
-    X(CONST,     0, "a constant value in every entry (ODE time, zeros)   [rows, dim]")             \
+    X(CONST,     0, "c in every entry, or vals[r] in row r (ODE times)   [rows, dim]")             \
     X(LINEAR,    1, "a W^T (+ b): dense layer, param = W, param2 = b     [r, out]")                \
     X(LINEAR_T,  1, "a W: back through a dense layer                     [r, in]")                 \
     X(PROJECT,   1, "a P^T with a fixed matrix P (aux = matrix index)    [r, n]")                  \
@@ -32,16 +36,19 @@
     X(D2ACT,     1, "f''(a)                                              [r, d]")                  \
     X(ADD,       2, "a + b                                               [r, d]")                  \
     X(SUB,       2, "a - b                                               [r, d]")                  \
-    X(MUL,       2, "a * b; b may have 1 row or dim 1 and is broadcast   [r, d]")                  \
+    X(MUL,       2, "a * b; b may have fewer rows (groups) or dim 1      [r, d]")                  \
     X(SCALE,     1, "c * a                                               [r, d]")                  \
     X(ADDC,      1, "a + c                                               [r, d]")                  \
     X(CONCAT,   -1, "[a | b | ...] along dim                             [r, sum d]")              \
     X(SLICE,     1, "columns aux .. aux + dim of a                       [r, dim]")                \
     X(PAD,       1, "a placed at columns aux .. of zeros (SLICE's adjoint) [r, dim]")             \
-    X(SUMROWS,   1, "sum over rows                                       [1, d]")                  \
+    X(SUMROWS,   1, "sum over each group of rows a.rows / rows            [rows, d]")               \
     X(SUMDIM,    1, "sum over columns                                    [r, 1]")                  \
-    X(BCAST_ROWS,1, "a [1, d] repeated to rows                           [r, d]")                  \
+    X(BCAST_ROWS,1, "each row of a repeated rows / a.rows times          [r, d]")                  \
     X(BCAST_DIM, 1, "a [r, 1] repeated to dim                            [r, d]")                  \
+    X(STACK,    -1, "[a; b; ...] along rows (Parareal slices)            [sum r, d]")              \
+    X(ROWSLICE,  1, "rows aux .. aux + rows of a                         [rows, d]")               \
+    X(ROWPAD,    1, "a placed at rows aux .. of zeros (ROWSLICE's adjoint) [rows, d]")            \
     X(DATA,      0, "the batch's training data for a loss, aux = DataKind  [rows, dim]")        \
     X(LOSS,      2, "loss term aux of (prediction a, data b); value = its seed d loss/d a")     \
     X(GRAD_W,    2, "grad[param] += sum over batch and rows of a^T b (side effect)")              \
@@ -67,8 +74,10 @@ struct IrNode {
     IrNode **args;
     int n_args;
     int param, param2;      /* LINEAR: weight and bias (-1 none); GRAD_W/GRAD_B: target param */
-    int aux;                /* ACT*: activation; SLICE/PAD: column offset; LOSS: loss term; PROJECT: matrix */
+    int aux;                /* ACT*: activation; SLICE/PAD: column offset; ROWSLICE/ROWPAD: row offset;
+                               LOSS: loss term; PROJECT: matrix */
     double c;               /* CONST, SCALE, ADDC */
+    const double *vals;     /* CONST: one value per row instead of c (the times of stacked slices) */
     int transposed;         /* LOSS on a Jacobian: prediction is [in, out] (forward mode) */
     int needs_param;        /* depends on a parameter: has a gradient for training */
     int needs_input;        /* depends on the input: has a tangent */
@@ -101,6 +110,8 @@ IrNode *ir_linear_t(Program *p, IrNode *a, int weight);
 IrNode *ir_act(Program *p, IrOp op, int act, IrNode *a);
 IrNode *ir_scale(Program *p, IrNode *a, double c);
 IrNode *ir_sum(Program *p, IrNode *a, IrNode *b);     /* a + b where either may be NULL */
+IrNode *ir_stack(Program *p, IrNode **parts, int k);  /* rows of parts[0], then parts[1], ... */
+IrNode *ir_rows(Program *p, IrOp op, IrNode *a, int off, int rows);  /* ROWSLICE / ROWPAD */
 void    ir_root(Program *p, IrNode *n);
 
 /* ---------------------------------------------------------------------------- stages */

@@ -6,8 +6,9 @@
  * the block's statements again with the state and the time bound to that stage's values, so
  * the IR (and the gradient through it) is discretise-then-optimise by construction. A pint
  * block unrolls Parareal: a serial coarse sweep, then per iteration the fine solves of all
- * slices (independent of each other) and the sequential correction
- * U[n+1] = G(U_new[n]) + F(U_old[n]) - G(U_old[n]). */
+ * slices at once (the N slice states stacked as the N rows of one value, each row with its
+ * own times, so every node of the fine solve runs all slices of all samples together) and
+ * the sequential correction U[n+1] = G(U_new[n]) + F(U_old[n]) - G(U_old[n]). */
 #include <string.h>
 
 #include "ir.h"
@@ -18,6 +19,9 @@ typedef struct {
     const char **names;     /* open addressing: name -> node */
     IrNode **nodes;
     int cap;
+    int stack_rows;         /* > 1 inside a stacked (all slices) solve */
+    IrNode **copies;        /* pairs: outside value, its stacked copy, for this solve */
+    int n_copies, cap_copies;
 } Lower;
 
 static unsigned name_slot(const Lower *l, const char *name) {
@@ -43,6 +47,7 @@ static IrNode *lookup(const Lower *l, const char *name) {
 /* ---------------------------------------------------------------------------- expressions */
 
 static IrNode *lower_expr(Lower *l, const Expr *e);
+static IrNode *stacked(Lower *l, IrNode *v);
 
 static IrNode *lower_mlp(Lower *l, const Expr *e, IrNode *h) {
     const Call *k = e->call;
@@ -65,13 +70,14 @@ static IrNode *lower_call(Lower *l, const Expr *e) {
     case FN_MLP: return lower_mlp(l, e, lower_expr(l, e->args[0].value));
     case FN_ACT: return ir_act(p, IR_ACT, k->act, lower_expr(l, e->args[0].value));
     case FN_CONCAT: {
-        IrNode *n = ir_node(p, IR_CONCAT, 1, k->out);
+        IrNode **args = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)e->n_args);
+        for (int i = 0; i < e->n_args; i++) args[i] = lower_expr(l, e->args[i].value);
+        IrNode *n = ir_node(p, IR_CONCAT, args[0]->rows, k->out);   /* all 1 row, or all the slices */
         n->n_args = e->n_args;
-        n->args = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)e->n_args);
+        n->args = args;
         for (int i = 0; i < e->n_args; i++) {
-            n->args[i] = lower_expr(l, e->args[i].value);
-            n->needs_param |= n->args[i]->needs_param;
-            n->needs_input |= n->args[i]->needs_input;
+            n->needs_param |= args[i]->needs_param;
+            n->needs_input |= args[i]->needs_input;
         }
         return n;
     }
@@ -119,7 +125,7 @@ static IrNode *lower_binary(Lower *l, const Expr *e) {
 
 static IrNode *lower_expr(Lower *l, const Expr *e) {
     switch (e->kind) {
-    case E_NAME: return lookup(l, e->str);
+    case E_NAME: return stacked(l, lookup(l, e->str));
     case E_CALL: return lower_call(l, e);
     case E_BINARY: return lower_binary(l, e);
     case E_NEG: return ir_scale(l->p, lower_expr(l, e->lhs), -1);
@@ -129,12 +135,69 @@ static IrNode *lower_expr(Lower *l, const Expr *e) {
 
 /* ---------------------------------------------------------------------------- ODE blocks */
 
+/* What one integration covers: `rows` stacked states (the slices of a Parareal fine solve, or
+ * one), row r running from t0[r] to t1[r]. */
+typedef struct {
+    int rows;
+    const double *t0, *t1;
+} Span;
+
+static int uniform_steps(const Span *s) {
+    for (int r = 1; r < s->rows; r++)
+        if (s->t1[r] - s->t0[r] != s->t1[0] - s->t0[0]) return 0;
+    return 1;
+}
+
+/* The time at step k of `steps`, plus frac (0, 1/2 or 1) of a step: [1, 1], or [rows, 1]. */
+static IrNode *time_at(Lower *l, const Span *s, int k, int steps, double frac) {
+    IrNode *tn = ir_node(l->p, IR_CONST, s->rows, 1);
+    double *vals = s->rows > 1 ? arena_alloc(l->p->arena, sizeof(double) * (size_t)s->rows) : NULL;
+    for (int r = 0; r < s->rows; r++) {
+        double t0 = s->t0[r], t1 = s->t1[r], h = (t1 - t0) / steps;
+        double t = t0 + (t1 - t0) * k / steps;
+        t = frac == 0 ? t : frac == 1 ? t + h : t + h / 2;
+        if (vals) vals[r] = t;
+        else tn->c = t;
+    }
+    tn->vals = vals;
+    return tn;
+}
+
+/* (h / div) * k, with each row's own step h when the slices differ in length. */
+static IrNode *step_times(Lower *l, const Span *s, int steps, double div, IrNode *k) {
+    Program *p = l->p;
+    if (uniform_steps(s)) return ir_scale(p, k, (s->t1[0] - s->t0[0]) / steps / div);
+    IrNode *h = ir_node(p, IR_CONST, s->rows, 1);
+    double *vals = arena_alloc(p->arena, sizeof(double) * (size_t)s->rows);
+    for (int r = 0; r < s->rows; r++) vals[r] = (s->t1[r] - s->t0[r]) / steps / div;
+    h->vals = vals;
+    return ir_binary(p, IR_MUL, k, h);
+}
+
+/* A value from outside the block read in a stacked solve: one copy per slice, made once. */
+static IrNode *stacked(Lower *l, IrNode *v) {
+    if (l->stack_rows <= 1 || v->rows == l->stack_rows) return v;
+    for (int i = 0; i < l->n_copies; i++)
+        if (l->copies[2 * i] == v) return l->copies[2 * i + 1];
+    IrNode **parts = arena_alloc(l->p->arena, sizeof(IrNode *) * (size_t)l->stack_rows);
+    for (int r = 0; r < l->stack_rows; r++) parts[r] = v;
+    IrNode *c = ir_stack(l->p, parts, l->stack_rows);
+    if (l->n_copies == l->cap_copies) {
+        l->cap_copies = l->cap_copies ? 2 * l->cap_copies : 8;
+        IrNode **grown = arena_alloc(l->p->arena, sizeof(IrNode *) * 2 * (size_t)l->cap_copies);
+        if (l->n_copies) memcpy(grown, l->copies, sizeof(IrNode *) * 2 * (size_t)l->n_copies);
+        l->copies = grown;
+    }
+    l->copies[2 * l->n_copies] = v;
+    l->copies[2 * l->n_copies + 1] = c;
+    l->n_copies++;
+    return c;
+}
+
 /* dz/dt at state z and time t: the block's statements lowered afresh. */
-static IrNode *lower_rhs(Lower *l, const OdeBlock *o, IrNode *z, double t) {
-    IrNode *tn = ir_node(l->p, IR_CONST, 1, 1);
-    tn->c = t;
+static IrNode *lower_rhs(Lower *l, const OdeBlock *o, IrNode *z, IrNode *t) {
     bind(l, o->state, z);
-    bind(l, o->time, tn);
+    bind(l, o->time, t);
     const Stmt *s = o->stmt;
     for (int i = 0; i < s->n_body; i++) {
         const Stmt *b = s->body[i];
@@ -144,29 +207,39 @@ static IrNode *lower_rhs(Lower *l, const OdeBlock *o, IrNode *z, double t) {
     return lower_expr(l, o->deriv->value);
 }
 
-static IrNode *axpy(Program *p, IrNode *z, double h, IrNode *k) { return ir_binary(p, IR_ADD, z, ir_scale(p, k, h)); }
-
-/* `steps` fixed steps of `kind` from t0 to t1. */
-static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps, IrNode *z, double t0, double t1) {
+/* `steps` fixed steps of `kind` over the span, from the state z [span rows, dim]. */
+static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps, IrNode *z, const Span *s) {
     Program *p = l->p;
-    double h = (t1 - t0) / steps;
+    int outer = l->stack_rows, outer_copies = l->n_copies;
+    l->stack_rows = s->rows;
+    if (s->rows > 1) l->n_copies = 0;
+#define AT(frac) time_at(l, s, k, steps, frac)
+#define AXPY(z, div, k) ir_binary(p, IR_ADD, z, step_times(l, s, steps, div, k))
     for (int k = 0; k < steps; k++) {
-        double t = t0 + (t1 - t0) * k / steps;
-        IrNode *k1 = lower_rhs(l, o, z, t);
+        IrNode *k1 = lower_rhs(l, o, z, AT(0));
         if (kind == SOLVER_EULER) {
-            z = axpy(p, z, h, k1);
+            z = AXPY(z, 1, k1);
         } else if (kind == SOLVER_MIDPOINT) {
-            z = axpy(p, z, h, lower_rhs(l, o, axpy(p, z, h / 2, k1), t + h / 2));
+            z = AXPY(z, 1, lower_rhs(l, o, AXPY(z, 2, k1), AT(0.5)));
         } else {
-            IrNode *k2 = lower_rhs(l, o, axpy(p, z, h / 2, k1), t + h / 2);
-            IrNode *k3 = lower_rhs(l, o, axpy(p, z, h / 2, k2), t + h / 2);
-            IrNode *k4 = lower_rhs(l, o, axpy(p, z, h, k3), t + h);
+            IrNode *k2 = lower_rhs(l, o, AXPY(z, 2, k1), AT(0.5));
+            IrNode *k3 = lower_rhs(l, o, AXPY(z, 2, k2), AT(0.5));
+            IrNode *k4 = lower_rhs(l, o, AXPY(z, 1, k3), AT(1));
             IrNode *sum = ir_binary(p, IR_ADD, ir_binary(p, IR_ADD, k1, ir_scale(p, k2, 2)),
                                     ir_binary(p, IR_ADD, ir_scale(p, k3, 2), k4));
-            z = axpy(p, z, h / 6, sum);
+            z = AXPY(z, 6, sum);
         }
     }
+#undef AT
+#undef AXPY
+    l->stack_rows = outer;
+    if (s->rows > 1) l->n_copies = outer_copies;
     return z;
+}
+
+static IrNode *integrate_span(Lower *l, const OdeBlock *o, SolverKind kind, int steps, IrNode *z, double t0, double t1) {
+    Span s = {.rows = 1, .t0 = &t0, .t1 = &t1};
+    return integrate(l, o, kind, steps, z, &s);
 }
 
 static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
@@ -177,16 +250,17 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     IrNode **G = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)N);   /* G(U[n]) of the last sweep */
     U[0] = z0;
     for (int n = 0; n < N; n++) {
-        G[n] = integrate(l, o, pt->coarse.kind, pt->coarse.steps, U[n], pt->bounds[n], pt->bounds[n + 1]);
+        G[n] = integrate_span(l, o, pt->coarse.kind, pt->coarse.steps, U[n], pt->bounds[n], pt->bounds[n + 1]);
         U[n + 1] = G[n];
     }
+    Span all = {.rows = N, .t0 = pt->bounds, .t1 = pt->bounds + 1};
     for (int it = 0; it < pt->iterations; it++) {
-        IrNode **F = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)N);
-        for (int n = 0; n < N; n++)   /* independent: all slices at once */
-            F[n] = integrate(l, o, pt->fine.kind, pt->fine.steps, U[n], pt->bounds[n], pt->bounds[n + 1]);
+        /* the fine solves of all slices at once: slice n is row n */
+        IrNode *F = integrate(l, o, pt->fine.kind, pt->fine.steps, N > 1 ? ir_stack(p, U, N) : U[0], &all);
         for (int n = 0; n < N; n++) { /* sequential correction */
-            IrNode *g = integrate(l, o, pt->coarse.kind, pt->coarse.steps, U[n], pt->bounds[n], pt->bounds[n + 1]);
-            IrNode *next = ir_binary(p, IR_ADD, g, ir_binary(p, IR_SUB, F[n], G[n]));
+            IrNode *g = integrate_span(l, o, pt->coarse.kind, pt->coarse.steps, U[n], pt->bounds[n], pt->bounds[n + 1]);
+            IrNode *f = N > 1 ? ir_rows(p, IR_ROWSLICE, F, n, 1) : F;
+            IrNode *next = ir_binary(p, IR_ADD, g, ir_binary(p, IR_SUB, f, G[n]));
             G[n] = g;
             U[n + 1] = next;
         }
@@ -218,7 +292,7 @@ void lower_forward(Program *p) {
             IrNode *z0 = lower_expr(&l, s->value);
             IrNode *z = o->pint.present && p->parareal
                             ? parareal(&l, o, z0)
-                            : integrate(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
+                            : integrate_span(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
             bind(&l, o->state, z);
         }
     }

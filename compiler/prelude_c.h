@@ -302,7 +302,8 @@ UNUSED void ew_addc(long N, real c, const real *a, real *y) {
 #pragma omp parallel for simd if (N > PAR_MIN)
     for (long i = 0; i < N; i++) y[i] = a[i] + c;
 }
-/* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db), where a side with 1 row or 1 column is broadcast */
+/* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db): a side with fewer rows is read by groups (row r
+ * reads row r / (R / Ra)), a side with 1 column is broadcast over the columns */
 UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const real *b, int Rb, int Db, real *y) {
     if (Ra == R && Da == D && Rb == R && Db == D) {
 #pragma omp parallel for simd if (n * R * D > PAR_MIN)
@@ -312,7 +313,7 @@ UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const
 #pragma omp parallel for if (n * R * D > PAR_MIN)
     for (long s = 0; s < n; s++)
         for (int r = 0; r < R; r++) {
-            const real *pa = a + (s * Ra + (Ra > 1 ? r : 0)) * Da, *pb = b + (s * Rb + (Rb > 1 ? r : 0)) * Db;
+            const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
             real *py = y + (s * R + r) * D;
             if (Da == D && Db == D)
                 for (int j = 0; j < D; j++) py[j] = pa[j] * pb[j];
@@ -337,13 +338,13 @@ UNUSED void grad_bias(long M, int D, const real *a, real *g) {
     for (long i = 0; i < M; i++)
         for (int j = 0; j < D; j++) g[j] += a[i * D + j];
 }
-/* y (n, 1, D) = sum over the R rows of a (n, R, D) */
-UNUSED void sum_rows(long n, int R, int D, const real *a, real *y) {
-    for (long s = 0; s < n; s++)
+/* y (M, D): row m = sum of rows m K .. m K + K - 1 of a (M K, D) */
+UNUSED void sum_rows(long M, int K, int D, const real *a, real *y) {
+    for (long m = 0; m < M; m++)
         for (int j = 0; j < D; j++) {
             real acc = 0;
-            for (int r = 0; r < R; r++) acc += a[(s * R + r) * D + j];
-            y[s * D + j] = acc;
+            for (int r = 0; r < K; r++) acc += a[(m * K + r) * D + j];
+            y[m * D + j] = acc;
         }
 }
 /* y (M, 1) = sum over the D columns of a (M, D) */
@@ -354,10 +355,29 @@ UNUSED void sum_cols(long M, int D, const real *a, real *y) {
         y[i] = acc;
     }
 }
-/* y (n, R, D) = a (n, 1, D) repeated over R rows */
-UNUSED void bcast_rows(long n, int R, int D, const real *a, real *y) {
+/* y (M K, D): each row of a (M, D) repeated K times */
+UNUSED void bcast_rows(long M, int K, int D, const real *a, real *y) {
+    for (long m = 0; m < M; m++)
+        for (int r = 0; r < K; r++) memcpy(y + (m * K + r) * D, a + m * D, sizeof(real) * (size_t)D);
+}
+/* y (n, R, D) with row r = c[r] in every column */
+UNUSED void row_fill(long n, int R, int D, const real *c, real *y) {
     for (long s = 0; s < n; s++)
-        for (int r = 0; r < R; r++) memcpy(y + (s * R + r) * D, a + s * D, sizeof(real) * (size_t)D);
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < D; j++) y[(s * R + r) * D + j] = c[r];
+}
+/* a (n, Ra, D) into rows off .. off + Ra of y (n, R, D): one piece of a stack */
+UNUSED void stack_piece(long n, int R, int D, int off, const real *a, int Ra, real *y) {
+    for (long s = 0; s < n; s++) memcpy(y + (s * R + off) * D, a + s * Ra * D, sizeof(real) * (size_t)Ra * D);
+}
+/* rows off .. off + R of a (n, Ra, D) into y (n, R, D) */
+UNUSED void row_slice(long n, int Ra, int off, int R, int D, const real *a, real *y) {
+    for (long s = 0; s < n; s++) memcpy(y + s * R * D, a + (s * Ra + off) * D, sizeof(real) * (size_t)R * D);
+}
+/* a (n, Ra, D) at rows off .. off + Ra of y (n, R, D), zeros elsewhere */
+UNUSED void row_pad(long n, int R, int off, int Ra, int D, const real *a, real *y) {
+    memset(y, 0, sizeof(real) * (size_t)(n * R * D));
+    for (long s = 0; s < n; s++) memcpy(y + (s * R + off) * D, a + s * Ra * D, sizeof(real) * (size_t)Ra * D);
 }
 /* y (M, D) = a (M, 1) repeated over D columns */
 UNUSED void bcast_cols(long M, int D, const real *a, real *y) {
@@ -373,9 +393,9 @@ UNUSED void pad_cols(long M, int Da, int off, int D, const real *a, real *y) {
     memset(y, 0, sizeof(real) * (size_t)(M * D));
     for (long i = 0; i < M; i++) memcpy(y + i * D + off, a + i * Da, sizeof(real) * (size_t)Da);
 }
-/* one piece of a concatenation: a (n, Ra, Da), broadcast over R rows when Ra == 1, into
- * columns off .. off+Da of y (n, R, D) */
+/* one piece of a concatenation: a (n, Ra, Da), read by groups when Ra < R, into columns
+ * off .. off+Da of y (n, R, D) */
 UNUSED void concat_piece(long n, int R, int D, int off, const real *a, int Ra, int Da, real *y) {
     for (long s = 0; s < n; s++)
-        for (int r = 0; r < R; r++) memcpy(y + (s * R + r) * D + off, a + (s * Ra + (Ra > 1 ? r : 0)) * Da, sizeof(real) * (size_t)Da);
+        for (int r = 0; r < R; r++) memcpy(y + (s * R + r) * D + off, a + (s * Ra + r / (R / Ra)) * Da, sizeof(real) * (size_t)Da);
 }

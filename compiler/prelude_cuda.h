@@ -318,10 +318,10 @@ DINO_DEV void loss_cross_entropy(long b, int n, int D, const real *__restrict__ 
 /* One output element of prelude_c.h's shape operations, for the fused element-wise kernels.
  * A value is (n, R, D) row-major; m = sample * R + row is the row over the batch. */
 
-/* sum over the R rows of a (n, R, D): element (b, 0, j) */
-DINO_DEV real sum_rows_at(const real *a, long b, int R, int D, int j) {
+/* sum over rows m K .. m K + K - 1 of a (M K, D): element (m, j) */
+DINO_DEV real sum_rows_at(const real *a, long m, int K, int D, int j) {
     real acc = 0;
-    for (int r = 0; r < R; r++) acc += a[(b * R + r) * D + j];
+    for (int r = 0; r < K; r++) acc += a[(m * K + r) * D + j];
     return acc;
 }
 /* sum over the D columns of a (M, D): element (m, 0) */

@@ -46,6 +46,7 @@ typedef struct {
 
 /* Small specs covering what the emitter does: every activation, both Jacobian modes,
  * broadcasts, concatenations with constants, slices of gradients, ODE solvers, Parareal,
+ * Parareal with a partition (per-slice steps and times) and values from outside the block,
  * relative losses, a classifier, tiled layers (dino_poisson: 400 wide). */
 static const Case cases[] = {
     {"activations", "model acts {\n"
@@ -131,6 +132,30 @@ static const Case cases[] = {
     {"dino_small", NULL, "dino_small.dino", 70, 72, JAC_AUTO},
     {"node_small", NULL, "node_small.dino", 6, 8, JAC_AUTO},
     {"pint_small", NULL, "pint_small.dino", 5, 8, JAC_AUTO},
+    {"pint_partition", "model pint_part {\n"
+                       "    input  x[3]\n"
+                       "    output y[4]\n"
+                       "    z0 = tanh(dense(x, 4))\n"
+                       "    ode z = z0, t in [0, 1] {\n"
+                       "        a     = tanh(dense(concat(z, t, z0), 6)) * dense(z0, 1)\n"
+                       "        dz/dt = dense(a, 4) * t\n"
+                       "        solver midpoint steps 6\n"
+                       "        pint parareal {\n"
+                       "            partition  [0, 0.3, 0.5, 1]\n"
+                       "            iterations 2\n"
+                       "            coarse     euler steps 1\n"
+                       "            fine       midpoint steps 2\n"
+                       "            eval parareal\n"
+                       "        }\n"
+                       "    }\n"
+                       "    y = dense(z, 4)\n"
+                       "}\n"
+                       "loss {\n"
+                       "    l2 y     weight 1.0\n"
+                       "    h1 dy/dx weight 0.5\n"
+                       "}\n",
+     NULL, 9, 12, JAC_AUTO},
+    {"pint_partition_reverse", NULL, NULL, 9, 12, JAC_REVERSE}, /* the same spec, reverse mode */
     {"dino_resnet", NULL, "dino_resnet.dino", 5, 6, JAC_AUTO},
     {"dino_poisson", NULL, "dino_poisson.dino", 11, 12, JAC_AUTO},
 };

@@ -159,7 +159,9 @@ static const Case cases[] = {
 
     {"ode_parareal",
      /* two pint blocks: uniform slices (prediction = the serial fine solve) and a partition
-      * with eval parareal; training differentiates through the unrolled Parareal iteration */
+      * with eval parareal whose dynamics read values from outside the block (z0: one copy per
+      * slice in the stacked fine solve); training differentiates through the unrolled Parareal
+      * iteration */
      "model pint_fd {\n"
      "    input  x[4]\n"
      "    output y[3]\n"
@@ -176,7 +178,7 @@ static const Case cases[] = {
      "        }\n"
      "    }\n"
      "    ode w = z, s in [0, 1] {\n"
-     "        b     = gelu(dense(concat(w, s), 5))\n"
+     "        b     = gelu(dense(concat(w, s, z0), 5)) * dense(z0, 1)\n"
      "        dw/ds = dense(b, 4)\n"
      "        solver euler steps 4\n"
      "        pint parareal {\n"

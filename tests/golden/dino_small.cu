@@ -334,10 +334,10 @@ DINO_DEV void loss_cross_entropy(long b, int n, int D, const real *__restrict__ 
 /* One output element of prelude_c.h's shape operations, for the fused element-wise kernels.
  * A value is (n, R, D) row-major; m = sample * R + row is the row over the batch. */
 
-/* sum over the R rows of a (n, R, D): element (b, 0, j) */
-DINO_DEV real sum_rows_at(const real *a, long b, int R, int D, int j) {
+/* sum over rows m K .. m K + K - 1 of a (M K, D): element (m, j) */
+DINO_DEV real sum_rows_at(const real *a, long m, int K, int D, int j) {
     real acc = 0;
-    for (int r = 0; r < R; r++) acc += a[(b * R + r) * D + j];
+    for (int r = 0; r < K; r++) acc += a[(m * K + r) * D + j];
     return acc;
 }
 /* sum over the D columns of a (M, D): element (m, 0) */
@@ -795,8 +795,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k12(DINO_TRAIN_PARA
     if (e >= (long)n * 16) return;
     const long m = e / 16;
     const int j = (int)(e - m * 16);
-    const long b = m;
-    const real t24 = sum_rows_at(v23, b, 4, 16, j);
+    const real t24 = sum_rows_at(v23, m, 4, 16, j);
     const real t25 = d2act_tanh(v1[e]);
     const real t26 = t24 * t25;
     v26[e] = t26;
@@ -846,8 +845,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k15(DINO_TRAIN_PARA
     if (e >= (long)n * 16) return;
     const long m = e / 16;
     const int j = (int)(e - m * 16);
-    const long b = m;
-    const real t32 = sum_rows_at(v31, b, 4, 16, j);
+    const real t32 = sum_rows_at(v31, m, 4, 16, j);
     const real t33 = d2act_gelu(v3[e]);
     const real t34 = t32 * t33;
     v34[e] = t34;
