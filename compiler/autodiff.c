@@ -321,7 +321,7 @@ int build_programs(Arena *a, const Model *m, JacMode mode, Programs *out, char *
     }
 
     Program *tr = &out->train;
-    *tr = (Program){.arena = a, .model = m, .parareal = 1};
+    *tr = (Program){.arena = a, .model = m, .parareal = 1, .monitor = 1};
     lower_forward(tr);
     if (h1) build_jacobian(tr, mode);
     build_gradient(tr);

@@ -51,7 +51,7 @@ static void line(Emit *e, const char *fmt, ...) {
 /* ---------------------------------------------------------------------------- buffers */
 
 static int has_buffer(const IrNode *n) {
-    return n->op != IR_INPUT && n->op != IR_DATA && n->op != IR_GRAD_W && n->op != IR_GRAD_B;
+    return n->op != IR_INPUT && n->op != IR_DATA && n->op != IR_GRAD_W && n->op != IR_GRAD_B && n->op != IR_MONITOR;
 }
 
 /* Assigns each live node a workspace slot, reusing slots whose values are dead. */
@@ -217,6 +217,7 @@ static void emit_node(Emit *e, const IrNode *n) {
              A->rows, a, A->dim, b, B->dim, (long long)w->offset, w->shape[1]);
         break;
     case IR_GRAD_B: line(e, "grad_bias((long)n * %d, %d, %s, G + %lld);", A->rows, A->dim, a, (long long)w->offset); break;
+    case IR_MONITOR: line(e, "terms[%d] = sum_all((long)n * %d, %s) / n;", n->aux, A->rows * A->dim, a); break;
     case IR_OP_COUNT: break;
     }
 }

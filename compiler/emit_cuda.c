@@ -64,6 +64,7 @@ typedef enum {
     K_GRAD_W,     /* a weight gradient: split-batch matrix multiply added atomically into G */
     K_GRAD_B,     /* a bias gradient: column sums added atomically into G */
     K_LOSS,       /* one loss term: a block per sample */
+    K_MONITOR,    /* a diagnostic term (Parareal corrections): a block per sample */
     K_RESULTS,    /* predict: y and J from the output and Jacobian nodes */
 } KernelKind;
 
@@ -233,8 +234,8 @@ static int form_kernels(Emit *E) {
             ki = open = add_kernel(E, K_POINTWISE, v);
         } else if (v->op == IR_LINEAR || v->op == IR_LINEAR_T) {
             ki = open = add_kernel(E, K_GEMM, v);
-        } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS) {
-            ki = add_kernel(E, v->op == IR_GRAD_W ? K_GRAD_W : v->op == IR_GRAD_B ? K_GRAD_B : K_LOSS, v);
+        } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS || v->op == IR_MONITOR) {
+            ki = add_kernel(E, v->op == IR_GRAD_W ? K_GRAD_W : v->op == IR_GRAD_B ? K_GRAD_B : v->op == IR_LOSS ? K_LOSS : K_MONITOR, v);
             open = -1;
         } else {
             snprintf(E->err, E->errlen, "%s: error: the CUDA code generator cannot run IR node %s yet", E->m->path,
@@ -810,13 +811,29 @@ static void emit_loss(Emit *E, int ki) {
     out(E, "}\n");
 }
 
+static void emit_monitor(Emit *E, int ki) {
+    const IrNode *v = member(E, &E->kernels[ki], 0), *a = v->args[0];
+    char an[32], what[96];
+    snprintf(what, sizeof what, "diagnostic term %d (a Parareal correction), a block per sample", v->aux);
+    kernel_open(E, ki, what);
+    node_comment(E, v, NULL);
+    kernel_signature(E, ki);
+    ref(a, an, sizeof an);
+    Body B = {.n_bufs = 0};
+    use_buffer(&B, a, 0);
+    declare_buffers(E, &B);
+    out(E, "    if ((long)blockIdx.x >= n) return;\n");
+    out(E, "    monitor_sum(blockIdx.x, n, %ld, %s, terms + %d);\n", (long)a->rows * a->dim, an, v->aux);
+    out(E, "}\n");
+}
+
 static void emit_zero(Emit *E, int ki) {
     kernel_open(E, ki, "zero the gradient and the loss terms");
     kernel_signature(E, ki);
     out(E, "    for (long i = (long)blockIdx.x * %d + threadIdx.x; i < %lldL; i += (long)gridDim.x * %d) G[i] = 0;\n",
         THREADS, (long long)E->m->n_weights, THREADS);
     out(E, "    if (blockIdx.x == 0)\n");
-    out(E, "        for (int i = threadIdx.x; i < %d; i += %d) terms[i] = 0;\n", E->m->n_loss, THREADS);
+    out(E, "        for (int i = threadIdx.x; i < %d; i += %d) terms[i] = 0;\n", E->m->n_loss + monitor_count(E->m), THREADS);
     out(E, "}\n");
 }
 
@@ -898,6 +915,7 @@ static int plan_launches(Emit *E) {
             l->grid_y = (int)ceil_div(v->args[0]->dim, THREADS);
             break;
         case K_LOSS:
+        case K_MONITOR:
             l->per_sample = 1;
             l->per_block = 1;
             break;
@@ -952,6 +970,7 @@ static int write_program(Emit *E) {
         case K_GRAD_W: emit_grad_w(E, ki); break;
         case K_GRAD_B: emit_grad_b(E, ki); break;
         case K_LOSS: emit_loss(E, ki); break;
+        case K_MONITOR: emit_monitor(E, ki); break;
         case K_RESULTS: emit_results(E, ki); break;
         }
     }

@@ -52,7 +52,8 @@
     X(DATA,      0, "the batch's training data for a loss, aux = DataKind  [rows, dim]")        \
     X(LOSS,      2, "loss term aux of (prediction a, data b); value = its seed d loss/d a")     \
     X(GRAD_W,    2, "grad[param] += sum over batch and rows of a^T b (side effect)")              \
-    X(GRAD_B,    1, "grad[param] += sum over batch and rows of a      (side effect)")
+    X(GRAD_B,    1, "grad[param] += sum over batch and rows of a      (side effect)")              \
+    X(MONITOR,   1, "terms[aux] = batch mean of the sum of a's entries (a diagnostic, no gradient)")
 
 typedef enum {
 #define X(name, arity, doc) IR_##name,
@@ -93,6 +94,7 @@ typedef struct {
     int jac_forward;
     int has_project;        /* uses project(): not in the code generator yet */
     int parareal;           /* ODE blocks with a pint block run Parareal (else the serial fine solve) */
+    int monitor;            /* report each Parareal iteration's correction (MONITOR nodes) */
     PtrVec roots;           /* what the program must compute: outputs and side effects */
     int n_forward;          /* nodes of the forward pass */
     IrNode **dact;          /* f'(node) by forward node id, shared by the Jacobian and the gradient */
@@ -118,6 +120,10 @@ void    ir_root(Program *p, IrNode *n);
 
 /* lower.c: the forward pass of the checked model. */
 void lower_forward(Program *p);
+/* The diagnostic terms a training step writes after the model's n_loss loss terms: for each
+ * pint block in order and each Parareal iteration k = 1..K, the batch means of
+ * sum_n |U_k[n] - U_k-1[n]|^2 and of sum_n |U_k[n]|^2 over the slice ends n = 1..N. */
+int monitor_count(const Model *m);
 /* autodiff.c: the Jacobian of the output w.r.t. the input (sets p->jacobian). */
 void build_jacobian(Program *p, JacMode mode);
 /* autodiff.c: loss seeds and the reverse pass accumulating every parameter gradient. */

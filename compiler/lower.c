@@ -22,6 +22,7 @@ typedef struct {
     int stack_rows;         /* > 1 inside a stacked (all slices) solve */
     IrNode **copies;        /* pairs: outside value, its stacked copy, for this solve */
     int n_copies, cap_copies;
+    int n_monitors;         /* MONITOR terms so far */
 } Lower;
 
 static unsigned name_slot(const Lower *l, const char *name) {
@@ -242,6 +243,27 @@ static IrNode *integrate_span(Lower *l, const OdeBlock *o, SolverKind kind, int 
     return integrate(l, o, kind, steps, z, &s);
 }
 
+int monitor_count(const Model *m) {
+    int n = 0;
+    for (int i = 0; i < m->n_odes; i++)
+        if (m->odes[i].pint.present) n += 2 * m->odes[i].pint.iterations;
+    return n;
+}
+
+/* MONITOR nodes for one iteration: the squared size of the change of the slice ends, and of
+ * the slice ends themselves, summed over the slices. */
+static void monitor_iteration(Lower *l, IrNode **U_old, IrNode **U_new, int N) {
+    Program *p = l->p;
+    IrNode *now = ir_stack(p, U_new + 1, N), *d = ir_binary(p, IR_SUB, now, ir_stack(p, U_old + 1, N));
+    IrNode *sq[2] = {ir_binary(p, IR_MUL, d, d), ir_binary(p, IR_MUL, now, now)};
+    for (int k = 0; k < 2; k++) {
+        IrNode *mon = ir_unary(p, IR_MONITOR, sq[k]);
+        mon->rows = mon->dim = 0;
+        mon->aux = p->model->n_loss + l->n_monitors++;
+        ir_root(p, mon);
+    }
+}
+
 static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     Program *p = l->p;
     const Pint *pt = &o->pint;
@@ -254,7 +276,9 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
         U[n + 1] = G[n];
     }
     Span all = {.rows = N, .t0 = pt->bounds, .t1 = pt->bounds + 1};
+    IrNode **U_old = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1));
     for (int it = 0; it < pt->iterations; it++) {
+        memcpy(U_old, U, sizeof(IrNode *) * (size_t)(N + 1));
         /* the fine solves of all slices at once: slice n is row n */
         IrNode *F = integrate(l, o, pt->fine.kind, pt->fine.steps, N > 1 ? ir_stack(p, U, N) : U[0], &all);
         for (int n = 0; n < N; n++) { /* sequential correction */
@@ -264,6 +288,7 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
             G[n] = g;
             U[n + 1] = next;
         }
+        if (p->monitor) monitor_iteration(l, U_old, U, N);
     }
     return U[N];
 }

@@ -347,6 +347,12 @@ UNUSED void sum_rows(long M, int K, int D, const real *a, real *y) {
             y[m * D + j] = acc;
         }
 }
+/* the sum of all N entries of a */
+UNUSED double sum_all(long N, const real *a) {
+    double acc = 0;
+    for (long i = 0; i < N; i++) acc += a[i];
+    return acc;
+}
 /* y (M, 1) = sum over the D columns of a (M, D) */
 UNUSED void sum_cols(long M, int D, const real *a, real *y) {
     for (long i = 0; i < M; i++) {

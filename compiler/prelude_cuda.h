@@ -314,6 +314,14 @@ DINO_DEV void loss_cross_entropy(long b, int n, int D, const real *__restrict__ 
     for (int q = threadIdx.x; q < D; q += blockDim.x) s[q] = (real)(coef * (exp(p[q] - mx) / z - (q == lab)));
 }
 
+/* A diagnostic term, one block per sample b: adds the sum of b's `size` entries of a, / n, to *total. */
+DINO_DEV void monitor_sum(long b, int n, long size, const real *__restrict__ a, double *total) {
+    double s = 0;
+    for (long q = threadIdx.x; q < size; q += blockDim.x) s += a[b * size + q];
+    s = block_sum(s);
+    if (threadIdx.x == 0) atomicAdd(total, s / n);
+}
+
 /* ---------------------------------------------------------------------------- shape ops */
 /* One output element of prelude_c.h's shape operations, for the fused element-wise kernels.
  * A value is (n, R, D) row-major; m = sample * R + row is the row over the batch. */
@@ -428,9 +436,10 @@ extern "C" __global__ void dino_sgd(real *__restrict__ P, const real *__restrict
 /* acc[0] += n * sum_i w[i] terms[i]: the batch's weighted loss, summed over an epoch on the GPU
  * so that the host reads it once per epoch. One thread. */
 extern "C" __global__ void dino_accumulate_loss(const double *__restrict__ terms, const double *__restrict__ w,
-                                                int n_terms, int n, double *__restrict__ acc) {
+                                                int n_terms, int n_monitors, int n, double *__restrict__ acc) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     double loss = 0;
     for (int i = 0; i < n_terms; i++) loss += w[i] * terms[i];
     acc[0] += loss * n;
+    for (int i = 0; i < n_monitors; i++) acc[1 + i] += terms[n_terms + i] * n;
 }

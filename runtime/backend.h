@@ -29,6 +29,10 @@ struct Backend {
     int (*step)(Backend *b, int64_t first, int n, const double *w, double lr);
     /* The running loss sum since the last call (NaN if any step's loss was not finite). */
     double (*take_loss)(Backend *b);
+    /* The running sums of n * (each diagnostic term) since the last take_loss: [n_monitors]
+     * values, the Parareal corrections (monitor_count in ir.h says what they are). */
+    void (*take_monitors)(Backend *b, double *sums);
+    int n_monitors;
     /* Predictions for n rows of host x [n, in] into host y [n, out] and J [n, out, in] (J may be NULL). */
     void (*predict)(Backend *b, const void *x, int64_t n, void *y, void *J);
     /* Host <-> device copies of the parameters and optimiser state (no-ops on the CPU). */

@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "cpu_jit.h"
+#include "ir.h"
 
 enum { PREDICT_BATCH = 256 };
 
@@ -23,6 +24,8 @@ typedef struct {
     void *x, *y, *J, *G, *work;   /* batch buffers: [B, in], [B, out], [B, out, in]; G [n_params] */
     int32_t *label;               /* [B] */
     double loss_sum;
+    double *terms;                /* [n_loss + n_monitors] one step's terms */
+    double *monitor_sum, *monitor_taken;   /* [n_monitors] since the last take_loss, and then */
 } CpuBackend;
 
 static void *xcalloc(size_t n, size_t size) {
@@ -54,11 +57,12 @@ static void cpu_begin_epoch(Backend *b, const int64_t *order) { ((CpuBackend *)b
 static int cpu_step(Backend *b, int64_t first, int n, const double *w, double lr) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
-    double terms[16], loss = 0;
+    double *terms = c->terms, loss = 0;
     data_gather(c->train, c->order + first, n, c->x, c->y, c->J, c->label);
     c->mod->train_step(b->P, c->G, n, c->batch, c->x, c->y, c->J, c->label, w, terms, c->work);
     for (int i = 0; i < m->n_loss; i++) loss += w[i] * terms[i];
     c->loss_sum += loss * n;
+    for (int i = 0; i < b->n_monitors; i++) c->monitor_sum[i] += terms[m->n_loss + i] * n;
     if (!isfinite(loss)) return 1;
     optim_step(b->opt, b->P, c->G, lr);
     return 0;
@@ -68,7 +72,13 @@ static double cpu_take_loss(Backend *b) {
     CpuBackend *c = (CpuBackend *)b;
     double s = c->loss_sum;
     c->loss_sum = 0;
+    for (int i = 0; i < b->n_monitors; i++) c->monitor_taken[i] = c->monitor_sum[i], c->monitor_sum[i] = 0;
     return s;
+}
+
+static void cpu_take_monitors(Backend *b, double *sums) {
+    CpuBackend *c = (CpuBackend *)b;
+    memcpy(sums, c->monitor_taken, sizeof(double) * (size_t)b->n_monitors);
 }
 
 static void cpu_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
@@ -90,6 +100,7 @@ static void cpu_nothing(Backend *b) { (void)b; }
 static void cpu_free(Backend *b) {
     CpuBackend *c = (CpuBackend *)b;
     free(c->x), free(c->y), free(c->J), free(c->G), free(c->work), free(c->label);
+    free(c->terms), free(c->monitor_sum), free(c->monitor_taken);
     free(c);
 }
 
@@ -107,6 +118,11 @@ Backend *backend_cpu_new(CpuModule *mod, const Model *m, void *P, Optim *opt) {
     b->begin_epoch = cpu_begin_epoch;
     b->step = cpu_step;
     b->take_loss = cpu_take_loss;
+    b->take_monitors = cpu_take_monitors;
+    b->n_monitors = monitor_count(m);
+    c->terms = xcalloc((size_t)(m->n_loss + b->n_monitors), sizeof(double));
+    c->monitor_sum = xcalloc((size_t)b->n_monitors, sizeof(double));
+    c->monitor_taken = xcalloc((size_t)b->n_monitors, sizeof(double));
     b->predict = cpu_predict;
     b->pull = b->push = cpu_nothing;
     b->free = cpu_free;

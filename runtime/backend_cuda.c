@@ -23,7 +23,7 @@
 #include "emit.h"
 #include "nvrtc.h"
 
-enum { PREDICT_BATCH = 1024, MAX_TERMS = 16 };
+enum { PREDICT_BATCH = 1024 };
 
 typedef struct {
     Backend base;
@@ -42,7 +42,9 @@ typedef struct {
     CUdeviceptr X, Y, J, L;                 /* training set: [N, in], [N, out], [N, out, in], [N] */
     CUdeviceptr idx;                        /* [N] this epoch's row order */
     CUdeviceptr bx, by, bJ, bl;             /* one batch */
-    CUdeviceptr work, terms, w, loss;       /* workspace; [MAX_TERMS] doubles; [MAX_TERMS]; [1] */
+    CUdeviceptr work, terms, w, loss;       /* workspace; [n_loss + n_monitors] doubles; [n_loss];
+                                               [1 + n_monitors]: the epoch's loss and diagnostic sums */
+    double *acc;                            /* [1 + n_monitors] host copy of `loss` at take_loss */
     char err[1024];
 } CudaBackend;
 
@@ -154,8 +156,8 @@ static int cuda_step(Backend *b, int64_t first_row, int n, const double *w, doub
     int nmax = c->batch;
     void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
     for (int i = 0; i < c->plan.n_train; i++) launch(c, c->train_fn[i], &c->plan.train[i], n, args);
-    int n_terms = m->n_loss;
-    void *acc[] = {&c->terms, &c->w, &n_terms, &n, &c->loss};
+    int n_terms = m->n_loss, n_monitors = b->n_monitors;
+    void *acc[] = {&c->terms, &c->w, &n_terms, &n_monitors, &n, &c->loss};
     must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL), "dino_accumulate_loss");
     /* the optimiser over the contiguous parameter buffer (the same formulas as optim.c) */
     Optim *o = b->opt;
@@ -177,11 +179,16 @@ static int cuda_step(Backend *b, int64_t first_row, int n, const double *w, doub
 
 static double cuda_take_loss(Backend *b) {
     CudaBackend *c = (CudaBackend *)b;
-    double s = 0;
-    must(c, c->drv.cuMemcpyDtoHAsync(&s, c->loss, sizeof s, c->stream), "reading the loss");
+    size_t bytes = sizeof(double) * (size_t)(1 + b->n_monitors);
+    must(c, c->drv.cuMemcpyDtoHAsync(c->acc, c->loss, bytes, c->stream), "reading the loss");
     must(c, c->drv.cuStreamSynchronize(c->stream), "training");
-    must(c, c->drv.cuMemsetD8Async(c->loss, 0, sizeof s, c->stream), "zeroing the loss");
-    return s;
+    must(c, c->drv.cuMemsetD8Async(c->loss, 0, bytes, c->stream), "zeroing the loss");
+    return c->acc[0];
+}
+
+static void cuda_take_monitors(Backend *b, double *sums) {
+    CudaBackend *c = (CudaBackend *)b;
+    memcpy(sums, c->acc + 1, sizeof(double) * (size_t)b->n_monitors);
 }
 
 static void cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
@@ -235,7 +242,7 @@ static void cuda_free(Backend *b) {
     if (c->stream) c->drv.cuStreamDestroy(c->stream);
     if (c->mod) c->drv.cuModuleUnload(c->mod);
     cuda_close(&c->drv);
-    free(c->train_fn), free(c->predict_fn);
+    free(c->train_fn), free(c->predict_fn), free(c->acc);
     cuda_plan_free(&c->plan);
     free(c);
 }
@@ -331,17 +338,21 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     c->G = dalloc(c, bytes, "the gradient");
     c->M = dalloc(c, bytes, "the optimiser state");
     c->V = dalloc(c, bytes, "the optimiser state");
-    c->terms = dalloc(c, 8 * MAX_TERMS, "the loss terms");
-    c->w = dalloc(c, 8 * MAX_TERMS, "the loss weights");
-    c->loss = dalloc(c, 8, "the loss sum");
-    must(c, c->drv.cuMemsetD8Async(c->loss, 0, 8, c->stream), "zeroing the loss");
     Backend *b = &c->base;
+    b->n_monitors = monitor_count(m);
+    size_t n_acc = (size_t)(1 + b->n_monitors);
+    c->terms = dalloc(c, 8 * (size_t)(m->n_loss + b->n_monitors), "the loss terms");
+    c->w = dalloc(c, 8 * (size_t)m->n_loss, "the loss weights");
+    c->loss = dalloc(c, 8 * n_acc, "the loss sum");
+    c->acc = calloc(n_acc, sizeof(double));
+    must(c, c->drv.cuMemsetD8Async(c->loss, 0, 8 * n_acc, c->stream), "zeroing the loss");
     snprintf(b->name, sizeof b->name, "CUDA: %s (sm_%d%d, %d SMs)", c->drv.name, c->drv.cc_major, c->drv.cc_minor, c->drv.sms);
     b->f64 = m->train.f64;
     b->set_data = cuda_set_data;
     b->begin_epoch = cuda_begin_epoch;
     b->step = cuda_step;
     b->take_loss = cuda_take_loss;
+    b->take_monitors = cuda_take_monitors;
     b->predict = cuda_predict;
     b->pull = cuda_pull;
     b->push = cuda_push;

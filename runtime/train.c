@@ -130,17 +130,42 @@ static void format_metrics(const Metrics *mt, char *buf, size_t len) {
     if (mt->has_acc) snprintf(buf + n, len - (size_t)n, "  accuracy %.2f %%", 100 * mt->accuracy);
 }
 
+/* The Parareal corrections of an epoch, from the diagnostic sums (monitor_count in ir.h): for
+ * each pint block and iteration k, |U_k - U_k-1| / |U_k| over the slice ends and the epoch's
+ * samples. Returns how many (n_monitors / 2). */
+static int corrections(const Backend *b, const double *sums, double *rel) {
+    int n = b->n_monitors / 2;
+    for (int i = 0; i < n; i++) rel[i] = sums[2 * i + 1] > 0 ? sqrt(sums[2 * i] / sums[2 * i + 1]) : 0;
+    return n;
+}
+
+/* "  parareal z: 3.1e-03 2.2e-05" per pint block, for the epoch line. */
+static void format_corrections(const Model *m, const double *rel, char *buf, size_t len) {
+    int n = 0, k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < m->n_odes && (size_t)n < len; i++) {
+        const Pint *p = &m->odes[i].pint;
+        if (!p->present) continue;
+        n += snprintf(buf + n, len - (size_t)n, "  parareal %s:", m->odes[i].state);
+        for (int j = 0; j < p->iterations && (size_t)n < len; j++) n += snprintf(buf + n, len - (size_t)n, " %.1e", rel[k++]);
+    }
+}
+
 static FILE *open_log(const Model *m, const char *path, int resumed) {
     FILE *f = fopen(path, resumed ? "a" : "w");
     if (!f) return NULL;
-    if (!resumed || ftell(f) == 0)
-        fprintf(f, "epoch,step,seconds,lr,train_loss%s\n",
-                m->classifier ? ",accuracy" : ",rel_l2,rel_h1");
+    if (!resumed || ftell(f) == 0) {
+        fprintf(f, "epoch,step,seconds,lr,train_loss%s", m->classifier ? ",accuracy" : ",rel_l2,rel_h1");
+        for (int i = 0; i < m->n_odes; i++)
+            for (int k = 1; m->odes[i].pint.present && k <= m->odes[i].pint.iterations; k++)
+                fprintf(f, ",parareal_%s_%d", m->odes[i].state, k);
+        fputc('\n', f);
+    }
     return f;
 }
 
 static void log_row(FILE *f, const Model *m, int64_t epoch, int64_t step, double secs, double lr, double loss,
-                    const Metrics *mt) {
+                    const Metrics *mt, const double *rel, int n_rel) {
     fprintf(f, "%lld,%lld,%.3f,%.6g,%.9g", (long long)epoch, (long long)step, secs, lr, loss);
     if (m->classifier) {
         if (mt && mt->has_acc) fprintf(f, ",%.6f", mt->accuracy);
@@ -151,6 +176,7 @@ static void log_row(FILE *f, const Model *m, int64_t epoch, int64_t step, double
         if (mt && mt->has_h1) fprintf(f, ",%.9g", mt->rel_h1);
         else fputs(",", f);
     }
+    for (int i = 0; i < n_rel; i++) fprintf(f, ",%.6g", rel[i]);
     fputc('\n', f);
     fflush(f);
 }
@@ -236,8 +262,18 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             }
         }
         if (rc) break;
-        double epoch_loss = b->take_loss(b) / (double)N;
+        double epoch_loss = b->take_loss(b) / (double)N, *sums = NULL, *rel = NULL;
+        int n_rel = 0;
+        char cbuf[512] = "";
+        if (b->n_monitors) {
+            sums = xmalloc(sizeof(double) * (size_t)b->n_monitors);
+            rel = xmalloc(sizeof(double) * (size_t)b->n_monitors);
+            b->take_monitors(b, sums);
+            n_rel = corrections(b, sums, rel);
+            format_corrections(m, rel, cbuf, sizeof cbuf);
+        }
         if (!isfinite(epoch_loss)) {
+            free(sums), free(rel);
             char where[96];
             snprintf(where, sizeof where, "in steps %lld to %lld", (long long)at_start.step + 1, (long long)t->state.step);
             t->state = at_start;
@@ -255,9 +291,11 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         double secs = now() - t_start;
         if (o->live) fputs("\r\033[K", stderr);
         if (!o->quiet || last)
-            fprintf(stderr, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s\n", (long long)epoch + 1, (long long)epochs,
-                    epoch_loss, lr, now() - t_epoch, mbuf);
-        if (log) log_row(log, m, epoch + 1, t->state.step, secs, lr, epoch_loss, eval_now && test_set->n ? &mt : NULL);
+            fprintf(stderr, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s%s\n", (long long)epoch + 1, (long long)epochs,
+                    epoch_loss, lr, now() - t_epoch, mbuf, cbuf);
+        if (log)
+            log_row(log, m, epoch + 1, t->state.step, secs, lr, epoch_loss, eval_now && test_set->n ? &mt : NULL, rel, n_rel);
+        free(sums), free(rel);
         if (o->save && eval_now) {
             b->pull(b);
             if (save(t, o->save, t->P)) rc = 1;

@@ -402,8 +402,10 @@ static void run_case(const Case *c, int ci, const char *shared, int f64) {
     free(work);
 
     /* train */
+    int n_terms = m->n_loss + monitor_count(m);   /* loss terms, then Parareal corrections */
+    double terms_cpu[64] = {0}, terms_emu[64];
+    if (n_terms > 64) n_terms = 64, printf("  FAIL: more terms than the test holds (64)\n"), failures++;
     void *G_cpu = malloc(es * (size_t)np), *G_emu = malloc(es * (size_t)np);
-    double terms_cpu[16] = {0}, terms_emu[16];
     work_cpu = malloc(es * (size_t)cpu.train_work(nmax) + 64);
     cpu.train_step(P, G_cpu, n, nmax, x, y, J, label, w, terms_cpu, work_cpu);
     free(work_cpu);
@@ -411,12 +413,12 @@ static void run_case(const Case *c, int ci, const char *shared, int f64) {
     work = malloc(es * (size_t)tw + 64);
     fill_nan(work, f64, tw);
     fill_nan(G_emu, f64, np);
-    fill_nan(terms_emu, 1, 16);
+    fill_nan(terms_emu, 1, 64);
     call = (ProgCall){.P = P, .G = G_emu, .n = n, .nmax = nmax, .x = x, .y = y, .J = J, .label = label, .w = w,
                       .terms = terms_emu, .work = work};
     if (run_program(&emu, plan.train, plan.n_train, call) == 0) {
         compare("G", G_cpu, G_emu, f64, np, tol);
-        compare("terms", terms_cpu, terms_emu, 1, m->n_loss, tol);
+        compare("terms", terms_cpu, terms_emu, 1, n_terms, tol);
     } else {
         failures++;
     }

@@ -6,7 +6,9 @@
  * CPU backend. With K equal to the number of slices Parareal is exact: agreement to 1e-12
  * relative. For fewer iterations the error must shrink as K grows. A non-uniform partition is
  * exact with K = slices as well (against iteration 0 with the fine propagator as the coarse
- * one, which is the serial fine solve over the same slices), with either Jacobian mode. */
+ * one, which is the serial fine solve over the same slices), with either Jacobian mode. The
+ * correction sizes a training step reports per iteration (the MONITOR terms) match the same
+ * sums computed from predictions of the slice ends. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,37 +32,129 @@ static const char *body =
     "  y = dense(z, 3) }\n"
     "train { precision f64; seed 5 }\n";
 
-/* Output [ROWS, 3] and Jacobian [ROWS, 3, 5] of the spec with `pint` inserted (may be ""). */
-static int predict_mode(const char *dir, const char *name, const char *pint, JacMode jac, double *y, double *J) {
-    char path[4096], err[2048], text[2048];
+/* Writes a spec, checks it and loads its generated C (f64). */
+static int load(const char *dir, const char *name, const char *text, JacMode jac, Frontend *fe, CpuModule *mod) {
+    char path[4096], err[2048];
     snprintf(path, sizeof path, "%s/%s.dino", dir, name);
-    snprintf(text, sizeof text, body, pint);
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     fputs(text, f);
     fclose(f);
-    Frontend fe;
-    if (frontend_run(&fe, path, stderr, 0, NULL)) return -1;
-    const Model *m = fe.model;
+    if (frontend_run(fe, path, stderr, 0, NULL)) return -1;
     Arena a = {0};
     size_t len;
-    char *src = generate_c(&a, m, jac, 1, 0, &len, err, sizeof err);
-    CpuModule mod;
-    if (!src || cpu_module_load(src, len, &mod, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    double *P = malloc(sizeof(double) * (size_t)m->n_weights), x[ROWS * 5];
+    char *src = generate_c(&a, fe->model, jac, 1, 0, &len, err, sizeof err);
+    int rc = !src || cpu_module_load(src, len, mod, err, sizeof err) ? -1 : 0;
+    if (rc) fprintf(stderr, "%s\n", err);
+    free(src);
+    arena_free(&a);
+    return rc;
+}
+
+/* Parameters: the default initialisation of seed 5, a little stiffer; inputs: fixed. */
+static double *params(const Model *m) {
+    double *P = malloc(sizeof(double) * (size_t)m->n_weights);
     init_params(m->params, m->n_params, P, 1, 5);
-    for (long i = 0; i < m->n_weights; i++) P[i] *= 1.5;   /* a little stiffer than the default */
-    for (int i = 0; i < ROWS * 5; i++) x[i] = sin(1.3 * i + 0.2);
+    for (long i = 0; i < m->n_weights; i++) P[i] *= 1.5;
+    return P;
+}
+
+static void inputs(double *x, int n) {
+    for (int i = 0; i < n; i++) x[i] = sin(1.3 * i + 0.2);
+}
+
+/* Output [ROWS, 3] and Jacobian [ROWS, 3, 5] of the spec with `pint` inserted (may be ""). */
+static int predict_mode(const char *dir, const char *name, const char *pint, JacMode jac, double *y, double *J) {
+    char text[2048];
+    snprintf(text, sizeof text, body, pint);
+    Frontend fe;
+    CpuModule mod;
+    if (load(dir, name, text, jac, &fe, &mod)) return -1;
+    double *P = params(fe.model), x[ROWS * 5];
+    inputs(x, ROWS * 5);
     double *work = malloc(sizeof(double) * (size_t)mod.predict_work(ROWS));
     mod.predict(P, ROWS, ROWS, x, y, J, work);
-    free(work), free(P), free(src);
+    free(work), free(P);
     cpu_module_free(&mod);
-    arena_free(&a);
     frontend_free(&fe);
     return 0;
+}
+
+/* ---------------------------------------------------------------------------- corrections */
+
+/* The state itself is the output, so a prediction shows the slice ends. */
+static const char *state_body =
+    "model pint_state { input x[4]; output y[4]\n"
+    "  ode z = x, t in [0, %g] {\n"
+    "    a = tanh(dense(concat(z, t), 6))\n"
+    "    dz/dt = dense(a, 4)\n"
+    "    solver rk4 steps %d\n"
+    "    pint parareal { partition [%s]; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal }\n"
+    "  }\n"
+    "  y = z }\n"
+    "loss { l2 y }\n"
+    "train { precision f64; seed 5 }\n";
+
+static const double ends[] = {0, 0.3, 0.55, 1};
+enum { SLICES = 3, ITER = 2 };
+
+static int state_spec(char *text, size_t len, int slices, int iterations) {
+    char part[128] = "";
+    for (int i = 0, n = 0; i <= slices; i++) n += snprintf(part + n, sizeof part - (size_t)n, "%s%g", i ? ", " : "", ends[i]);
+    return snprintf(text, len, state_body, ends[slices], 2 * slices, part, iterations);
+}
+
+/* The diagnostic terms of a training step (sum over slice ends of |U_k - U_k-1|^2 and of |U_k|^2,
+ * batch means) against the same sums computed from predictions: the first n slice ends after k
+ * iterations are the prediction of the same Parareal cut after slice n (with at most n
+ * iterations: more leave the converged slices unchanged, up to rounding). */
+static int check_corrections(const char *dir) {
+    char text[2048], name[64];
+    Frontend fe;
+    CpuModule mod;
+    state_spec(text, sizeof text, SLICES, ITER);
+    if (load(dir, "pint_state_train", text, JAC_AUTO, &fe, &mod)) return -1;
+    const Model *m = fe.model;
+    double *P = params(m), *G = malloc(sizeof(double) * (size_t)m->n_weights), x[ROWS * 4], y[ROWS * 4] = {0};
+    inputs(x, ROWS * 4);
+    double w[1] = {1}, terms[1 + 2 * ITER];
+    double *work = malloc(sizeof(double) * (size_t)mod.train_work(ROWS));
+    mod.train_step(P, G, ROWS, ROWS, x, y, NULL, NULL, w, terms, work);
+    free(work), free(G);
+    cpu_module_free(&mod);
+    frontend_free(&fe);
+
+    /* U[k][n-1]: slice end n after k iterations, [ROWS, 4] */
+    static double U[ITER + 1][SLICES][ROWS * 4];
+    for (int n = 1; n <= SLICES; n++)
+        for (int k = 0; k <= ITER; k++) {
+            state_spec(text, sizeof text, n, k < n ? k : n);
+            snprintf(name, sizeof name, "pint_state_%d_%d", n, k);
+            if (load(dir, name, text, JAC_AUTO, &fe, &mod)) return -1;
+            work = malloc(sizeof(double) * (size_t)mod.predict_work(ROWS));
+            mod.predict(P, ROWS, ROWS, x, U[k][n - 1], NULL, work);
+            free(work);
+            cpu_module_free(&mod);
+            frontend_free(&fe);
+        }
+    free(P);
+    int failures = 0;
+    for (int k = 1; k <= ITER; k++) {
+        double d2 = 0, u2 = 0;
+        for (int n = 0; n < SLICES; n++)
+            for (int i = 0; i < ROWS * 4; i++) {
+                double d = U[k][n][i] - U[k - 1][n][i];
+                d2 += d * d, u2 += U[k][n][i] * U[k][n][i];
+            }
+        d2 /= ROWS, u2 /= ROWS;
+        double e_d = fabs(terms[2 * k - 1] - d2) / d2, e_u = fabs(terms[2 * k] - u2) / u2;
+        int ok = e_d <= 1e-9 && e_u <= 1e-9;
+        printf("%-4s iteration %d: correction |dU|^2 %.6e (from predictions %.6e), |U|^2 %.6e (%.6e), relative\n"
+               "     size %.2e (must agree to 1e-9)\n", ok ? "ok" : "FAIL", k, terms[2 * k - 1], d2, terms[2 * k], u2,
+               sqrt(terms[2 * k - 1] / terms[2 * k]));
+        failures += !ok;
+    }
+    return failures;
 }
 
 static int predict(const char *dir, const char *name, const char *pint, double *y, double *J) {
@@ -114,6 +208,10 @@ int main(int argc, char **argv) {
         passes += ok;
         failures += !ok;
     }
+    int bad = check_corrections(dir);
+    if (bad < 0) return 1;
+    passes += ITER - bad;
+    failures += bad;
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
 }

@@ -16,8 +16,11 @@
 #   errors   user errors exit 1 (not 2, not a signal) with a message that names the problem
 #   layout   training on the Jacobian stored [N, in, out] with layout = in_out gives the same
 #            CSV (losses and metrics) as the original [N, out, in] file with the default layout
+#   pint     a spec with a Parareal block reports each iteration's correction: the epoch
+#            line says "parareal z: ...", the CSV has parareal_z_1 and parareal_z_2, both
+#            positive in every epoch and the second smaller than the first
 #   cache    8 dino-jit processes started at once on one spec with an empty module cache all
-#            succeed, 5 rounds (FIXME: fails today, in most runs; see group_cache)
+#            succeed, 5 rounds
 #
 # Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed";
 # the exit status is 1 when anything failed, 77 (skipped) when python3 is missing.
@@ -31,14 +34,14 @@
 set -u
 
 if [ $# -lt 2 ]; then
-    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|cache]..." >&2
+    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|cache]..." >&2
     exit 2
 fi
 BUILD=$(cd "$1" && pwd) || exit 2
 SRC=$(cd "$2" && pwd) || exit 2
 shift 2
 GROUP_LIST=("$@")
-[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout cache)
+[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint cache)
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: python3 is needed for the .npy and safetensors helpers"
@@ -320,15 +323,11 @@ group_layout() {
     expect_rc no_layout 1; stderr_has no_layout "J_T.npy" "[400, 16, 9]"
 }
 
-# FIXME(runtime/cpu_jit.c): concurrent first compiles of one module race. cpu_module_load
-# writes the generated source to the shared name CACHE/cpu-HASH.c with fopen("w"), which
-# truncates it while another process's C compiler may be reading it; that compiler then
-# builds an empty (but valid) shared object from the empty file and renames it into
-# CACHE/cpu-HASH.so, and a process that dlopens it then fails with "cpu-HASH.so: not a
-# dino module of this version" (exit 1). Measured: 1-4 of 8 processes fail in about half of
-# the rounds, so 5 rounds (-O0 compiles, ~2 s a round) catch it in almost every run.
-# The right behaviour, asserted here: every process succeeds (e.g. write the source to a
-# per-process temporary name, as the .so already is, or take a lock).
+# Concurrent first compiles of one module: each process writes its source, log and shared
+# object under per-process names (runtime/cpu_jit.c) and only the final rename into
+# CACHE/cpu-HASH.so is shared. Before that fix the source had one shared name and a process
+# could truncate it while another's C compiler read it, which left an empty module in the
+# cache (1-4 of 8 processes failed in about half of the rounds), so 5 rounds of 8.
 group_cache() {
     printf '%s\n' "model tiny {" "    input  m[16]" "    output q[9]" "    q = dense(tanh(dense(m, 8)), 9)" "}" \
         >"$T/tiny.dino"
@@ -351,9 +350,44 @@ group_cache() {
     done
 }
 
+group_pint() {
+    data || return
+    cat >"$SP/pint.dino" <<EOF
+model pint_cli {
+    input  m[16]
+    output q[9]
+    z0 = tanh(dense(m, 8))
+    ode z = z0, t in [0, 1] {
+        a     = tanh(dense(concat(z, t), 16))
+        dz/dt = dense(a, 8)
+        solver rk4 steps 8
+        pint parareal { slices 4; iterations 2; coarse euler steps 1; fine rk4 steps 2 }
+    }
+    q = dense(z, 9)
+}
+data { split train 320, test 80 }
+loss {
+    l2 q     weight 1.0 relative
+    h1 dq/dm weight 1.0 relative
+}
+train { batch 32; epochs 4; seed 0; eval every 2 }
+EOF
+    run pint "$SP/pint.dino" --data "$T/d" --log "$T/pint.csv"
+    expect_rc pint 0
+    stderr_has pint "parareal z: "
+    local header e c1 c2
+    header=$(head -n 1 "$T/pint.csv")
+    check "CSV header '$header' ends with parareal_z_1,parareal_z_2" [ "${header%,parareal_z_1,parareal_z_2}" != "$header" ]
+    for e in 1 2 3 4; do
+        c1=$(csv "$T/pint.csv" $e parareal_z_1) c2=$(csv "$T/pint.csv" $e parareal_z_2)
+        check "epoch $e: corrections 0 < $c2 < $c1" lt 0 "$c2"
+        check "epoch $e: the second iteration's correction $c2 is below the first's $c1" lt "$c2" "$c1"
+    done
+}
+
 for g in "${GROUP_LIST[@]}"; do
     case $g in
-    train | resume | predict | nan | errors | layout | cache) ;;
+    train | resume | predict | nan | errors | layout | pint | cache) ;;
     *) echo "run_cli.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
     export DINO_CACHE_DIR="$BUILD/cache/cli_$g"
