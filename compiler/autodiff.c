@@ -27,6 +27,7 @@
  *   CONCAT / SLICE / PAD   slices and pads of g
  *   SUMROWS / SUMDIM       broadcast g back; BCAST_ROWS / BCAST_DIM: sum g
  *   STACK / ROWSLICE / ROWPAD  row slices and pads of g
+ *   SELECT     gate ? a : b     a += gate ? g : 0,       b += gate ? 0 : g
  *
  * The adjoint of a stacked value (N slice rows) has N x seed rows, slice-major, like its
  * tangents; an adjoint with more rows than that is summed by groups. */
@@ -47,6 +48,7 @@ static IrNode *derivative(Program *p, IrNode **memo, IrNode *a, int act, IrOp op
     int memo_ok = op == IR_DACT && memo && a->id < p->n_forward;
     if (memo_ok && memo[a->id] && memo[a->id]->aux == act) return memo[a->id];
     IrNode *d = ir_act(p, op, act, a);
+    d->region = a->region;   /* depends on a alone, wherever it is asked for */
     if (memo_ok) memo[a->id] = d;
     return d;
 }
@@ -72,6 +74,7 @@ static void forward_jacobian(Program *p, IrNode **dact) {
         IrNode *v = p->nodes.items[i];
         IrNode *ta = v->n_args > 0 ? T[v->args[0]->id] : NULL, *tb = v->n_args > 1 ? T[v->args[1]->id] : NULL;
         IrNode *t = NULL;
+        p->region = v->region;   /* a tangent runs where its primal does */
         switch (v->op) {
         case IR_INPUT: t = ir_node(p, IR_EYE, rows, rows); t->needs_input = 1; break;
         case IR_LINEAR: if (ta) t = ir_linear(p, ta, v->param, -1); break;
@@ -111,10 +114,15 @@ static void forward_jacobian(Program *p, IrNode **dact) {
         }
         case IR_ROWSLICE:
         case IR_ROWPAD: if (ta) t = ir_rows(p, v->op, ta, v->aux * rows, v->rows * rows); break;
+        case IR_SELECT:
+            if (ta || tb)
+                t = ir_select(p, ta ? ta : zeros(p, rows * v->rows, v->dim), tb ? tb : zeros(p, rows * v->rows, v->dim), v->aux);
+            break;
         default: break; /* CONST and data: no tangent */
         }
         T[i] = t;
     }
+    p->region = 0;
     IrNode *J = T[p->output->id];
     p->jacobian = J ? J : zeros(p, rows, p->model->out_dim);
     p->jac_forward = 1;
@@ -130,7 +138,15 @@ static void accumulate(Reverse *r, IrNode *a, IrNode *c) {
     Program *p = r->p;
     if (c->rows > a->rows * r->seed_rows) c = ir_unary(p, IR_SUMROWS, c), c->rows = a->rows * r->seed_rows;
     if (c->dim > a->dim) c = ir_unary(p, IR_SUMDIM, c), c->dim = 1;
+    if (c->region > a->region) { /* out of a gated region: zero when the gate is closed */
+        IrNode *z = ir_node(p, IR_CONST, c->rows, c->dim);
+        z->region = 0;
+        c = ir_select(p, c, z, c->region);
+    }
+    int outer = p->region;
+    p->region = a->region;   /* the sum is as live as a */
     r->adj[a->id] = ir_sum(p, r->adj[a->id], c);
+    p->region = outer;
 }
 
 static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
@@ -228,6 +244,13 @@ static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
         break;
     case IR_ROWSLICE: accumulate(r, a, ir_rows(p, IR_ROWPAD, g, v->aux * S, a->rows * S)); break;
     case IR_ROWPAD: accumulate(r, a, ir_rows(p, IR_ROWSLICE, g, v->aux * S, a->rows * S)); break;
+    case IR_SELECT: {
+        IrNode *z = ir_node(p, IR_CONST, g->rows, g->dim);
+        z->region = 0;
+        if (wants(r, a)) accumulate(r, a, ir_select(p, g, z, v->aux));
+        if (wants(r, b)) accumulate(r, b, ir_select(p, z, g, v->aux));
+        break;
+    }
     case IR_BCAST_ROWS: accumulate(r, a, g); break; /* accumulate sums the rows */
     case IR_BCAST_DIM: accumulate(r, a, g); break;  /* accumulate sums the columns */
     default: break; /* INPUT, EYE, CONST, DATA, D2ACT: nothing to pass on */
@@ -238,8 +261,10 @@ static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
 static void reverse(Reverse *r, int n) {
     for (int i = n - 1; i >= 0; i--) {
         IrNode *v = r->p->nodes.items[i];
+        r->p->region = v->region;   /* an adjoint runs where its primal does */
         if (r->adj[i]) reverse_node(r, v, r->adj[i]);
     }
+    r->p->region = 0;
 }
 
 static Reverse reverse_new(Program *p, IrNode **dact, int seed_rows, int want_params) {

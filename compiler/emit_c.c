@@ -51,7 +51,8 @@ static void line(Emit *e, const char *fmt, ...) {
 /* ---------------------------------------------------------------------------- buffers */
 
 static int has_buffer(const IrNode *n) {
-    return n->op != IR_INPUT && n->op != IR_DATA && n->op != IR_GRAD_W && n->op != IR_GRAD_B && n->op != IR_MONITOR;
+    return n->op != IR_INPUT && n->op != IR_DATA && n->op != IR_GRAD_W && n->op != IR_GRAD_B && n->op != IR_MONITOR &&
+           n->op != IR_GATE;
 }
 
 /* Assigns each live node a workspace slot, reusing slots whose values are dead. */
@@ -134,7 +135,21 @@ static void emit_loss(Emit *e, const IrNode *n, const char *a) {
     line(e, "}");
 }
 
+static void emit_op(Emit *e, const IrNode *n);
+
+/* A node, behind its gate when it has one (pint tol: the iteration may not run). */
 static void emit_node(Emit *e, const IrNode *n) {
+    if (!n->region) {
+        emit_op(e, n);
+        return;
+    }
+    line(e, "if (terms[%d] != 0) {   /* gate %d: the Parareal iteration runs */", ir_gate_slot(e->p, n->region), n->region);
+    emit_op(e, n);
+    if (n->op == IR_MONITOR) line(e, "} else {\n        terms[%d] = 0;", n->aux);
+    line(e, "}");
+}
+
+static void emit_op(Emit *e, const IrNode *n) {
     char a[32] = "", b[32] = "";
     if (n->n_args > 0) ref(n->args[0], a, sizeof a);
     if (n->n_args > 1) ref(n->args[1], b, sizeof b);
@@ -218,6 +233,14 @@ static void emit_node(Emit *e, const IrNode *n) {
         break;
     case IR_GRAD_B: line(e, "grad_bias((long)n * %d, %d, %s, G + %lld);", A->rows, A->dim, a, (long long)w->offset); break;
     case IR_MONITOR: line(e, "terms[%d] = sum_all((long)n * %d, %s) / n;", n->aux, A->rows * A->dim, a); break;
+    case IR_GATE:
+        line(e, "terms[%d] = terms[%d] > %.17g * terms[%d];   /* open while the correction is above tol */",
+             ir_gate_slot(e->p, n->aux), A->aux, n->c, B->aux);
+        break;
+    case IR_SELECT:
+        line(e, "memcpy(v%d, terms[%d] != 0 ? %s : %s, sizeof(real) * (size_t)n * %ld);   /* gate %d */", n->id,
+             ir_gate_slot(e->p, n->aux), a, b, size, n->aux);
+        break;
     case IR_OP_COUNT: break;
     }
 }
@@ -276,8 +299,9 @@ static void emit_program(Emit *e, const Program *p, int train) {
     else
         fprintf(e->out, "void dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,\n"
                         "                  real *restrict J, real *restrict work) {\n"
-                        "    real *G = NULL; const int32_t *label = NULL; const double *w = NULL; double *terms = NULL;\n"
-                        "    real *yout = y, *Jout = J;\n");
+                        "    real *G = NULL; const int32_t *label = NULL; const double *w = NULL;\n"
+                        "    double terms[%d] = {0};   /* loss terms (unused), Parareal corrections and gates */\n"
+                        "    real *yout = y, *Jout = J;\n", e->m->n_loss + monitor_count(e->m) + 1);
     for (int k = 0; k < parts; k++) fprintf(e->out, "    %s_part%d(" PART_ARGS ");\n", name, k);
     if (!train) {
         char o[32];

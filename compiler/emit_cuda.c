@@ -65,6 +65,7 @@ typedef enum {
     K_GRAD_B,     /* a bias gradient: column sums added atomically into G */
     K_LOSS,       /* one loss term: a block per sample */
     K_MONITOR,    /* a diagnostic term (Parareal corrections): a block per sample */
+    K_GATE,       /* pint tol: whether the next Parareal iteration runs, one thread */
     K_RESULTS,    /* predict: y and J from the output and Jacobian nodes */
 } KernelKind;
 
@@ -74,6 +75,7 @@ typedef struct {
     int count;
     int rows, dim;          /* K_POINTWISE, K_GEMM: the shape of every member */
     int bm, bn;             /* K_GEMM, K_GRAD_W: tile */
+    int region;             /* gate of its members (pint tol), 0 none: the kernel returns at once when closed */
 } Kernel;
 
 typedef struct {
@@ -81,6 +83,7 @@ typedef struct {
     const Model *m;
     const Program *p;
     const char *name;           /* "predict" or "train" */
+    int has_terms;              /* writes terms: loss terms, or Parareal corrections and gates */
     int train;
     Arena tmp;
     PtrVec live;
@@ -108,7 +111,7 @@ static int is_small_layer(const IrNode *v) {
 static int is_elementwise(IrOp op) {
     switch (op) {
     case IR_ACT: case IR_DACT: case IR_D2ACT: case IR_ADD: case IR_SUB: case IR_MUL: case IR_SCALE:
-    case IR_ADDC: case IR_BCAST_ROWS: case IR_BCAST_DIM: return 1;
+    case IR_ADDC: case IR_BCAST_ROWS: case IR_BCAST_DIM: case IR_SELECT: return 1;
     default: return 0;
     }
 }
@@ -139,7 +142,7 @@ static int add_kernel(Emit *E, KernelKind kind, const IrNode *first) {
     Kernel *k = &E->kernels[E->n_kernels];
     memset(k, 0, sizeof *k);
     k->kind = kind;
-    if (first) k->rows = first->rows, k->dim = first->dim;
+    if (first) k->rows = first->rows, k->dim = first->dim, k->region = first->region;
     return E->n_kernels++;
 }
 
@@ -171,7 +174,7 @@ static int reads_of(const Emit *E, const IrNode *u, const IrNode **r) {
 static int can_join(const Emit *E, int ki, const IrNode *v) {
     const Kernel *k = &E->kernels[ki];
     if ((k->kind != K_POINTWISE && k->kind != K_GEMM) || k->count >= MAX_MEMBERS) return 0;
-    if (v->rows != k->rows || v->dim != k->dim) return 0;
+    if (v->rows != k->rows || v->dim != k->dim || v->region != k->region) return 0;
     const IrNode *reads[MAX_READS];
     int n_reads = reads_of(E, v, reads);
     for (int i = 0; i < n_reads; i++) {
@@ -213,7 +216,9 @@ static void find_virtual(Emit *E) {
  * its operands (so f'(a) runs in the epilogue that computes a), else starts a kernel. */
 static int form_kernels(Emit *E) {
     int open = -1;
-    if (E->train) add_kernel(E, K_ZERO, NULL);
+    E->has_terms = E->train;
+    for (int i = 0; i < E->live.n; i++) E->has_terms |= ((const IrNode *)E->live.items[i])->op == IR_MONITOR;
+    if (E->has_terms) add_kernel(E, K_ZERO, NULL);
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
         if (v->op == IR_INPUT || v->op == IR_DATA || E->inlined[v->id] || E->virt[v->id]) continue;
@@ -234,8 +239,10 @@ static int form_kernels(Emit *E) {
             ki = open = add_kernel(E, K_POINTWISE, v);
         } else if (v->op == IR_LINEAR || v->op == IR_LINEAR_T) {
             ki = open = add_kernel(E, K_GEMM, v);
-        } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS || v->op == IR_MONITOR) {
-            ki = add_kernel(E, v->op == IR_GRAD_W ? K_GRAD_W : v->op == IR_GRAD_B ? K_GRAD_B : v->op == IR_LOSS ? K_LOSS : K_MONITOR, v);
+        } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS || v->op == IR_MONITOR || v->op == IR_GATE) {
+            static const KernelKind kinds[] = {[IR_GRAD_W] = K_GRAD_W, [IR_GRAD_B] = K_GRAD_B, [IR_LOSS] = K_LOSS,
+                                               [IR_MONITOR] = K_MONITOR, [IR_GATE] = K_GATE};
+            ki = add_kernel(E, kinds[v->op], v);
             open = -1;
         } else {
             snprintf(E->err, E->errlen, "%s: error: the CUDA code generator cannot run IR node %s yet", E->m->path,
@@ -451,6 +458,7 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
     case IR_MUL: snprintf(expr, sizeof expr, "%s * %s", a, b); break;
     case IR_SCALE: snprintf(expr, sizeof expr, "%s * %s", lit, a); break;
     case IR_ADDC: snprintf(expr, sizeof expr, "%s + %s", a, lit); break;
+    case IR_SELECT: snprintf(expr, sizeof expr, "terms[%d] != 0 ? %s : %s", ir_gate_slot(E->p, v->aux), a, b); break;
     case IR_BCAST_ROWS:
     case IR_BCAST_DIM: snprintf(expr, sizeof expr, "%s", a); break;
     case IR_CONST:
@@ -655,6 +663,9 @@ static void kernel_open(Emit *E, int ki, const char *what) {
 static void kernel_signature(Emit *E, int ki) {
     out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, E->launch[ki].kernel,
         E->train ? "TRAIN" : "PREDICT");
+    int g = E->kernels[ki].region;
+    if (g) out(E, "    if (terms[%d] == 0) return;   /* gate %d closed: this Parareal iteration does not run */\n",
+               ir_gate_slot(E->p, g), g);
 }
 
 static int emit_pointwise(Emit *E, int ki) {
@@ -827,11 +838,22 @@ static void emit_monitor(Emit *E, int ki) {
     out(E, "}\n");
 }
 
-static void emit_zero(Emit *E, int ki) {
-    kernel_open(E, ki, "zero the gradient and the loss terms");
+static void emit_gate(Emit *E, int ki) {
+    const IrNode *v = member(E, &E->kernels[ki], 0);
+    kernel_open(E, ki, "pint tol: does the next Parareal iteration run");
+    node_comment(E, v, NULL);
     kernel_signature(E, ki);
-    out(E, "    for (long i = (long)blockIdx.x * %d + threadIdx.x; i < %lldL; i += (long)gridDim.x * %d) G[i] = 0;\n",
-        THREADS, (long long)E->m->n_weights, THREADS);
+    out(E, "    if (blockIdx.x == 0 && threadIdx.x == 0) terms[%d] = terms[%d] > %.17g * terms[%d] ? 1 : 0;\n",
+        ir_gate_slot(E->p, v->aux), v->args[0]->aux, v->c, v->args[1]->aux);
+    out(E, "}\n");
+}
+
+static void emit_zero(Emit *E, int ki) {
+    kernel_open(E, ki, E->train ? "zero the gradient and the loss terms" : "zero the Parareal terms");
+    kernel_signature(E, ki);
+    if (E->train)
+        out(E, "    for (long i = (long)blockIdx.x * %d + threadIdx.x; i < %lldL; i += (long)gridDim.x * %d) G[i] = 0;\n",
+            THREADS, (long long)E->m->n_weights, THREADS);
     out(E, "    if (blockIdx.x == 0)\n");
     out(E, "        for (int i = threadIdx.x; i < %d; i += %d) terms[i] = 0;\n", E->m->n_loss + monitor_count(E->m), THREADS);
     out(E, "}\n");
@@ -914,6 +936,7 @@ static int plan_launches(Emit *E) {
             l->per_block = GRAD_BIAS_ROWS;
             l->grid_y = (int)ceil_div(v->args[0]->dim, THREADS);
             break;
+        case K_GATE: l->fixed_x = 1; break;
         case K_LOSS:
         case K_MONITOR:
             l->per_sample = 1;
@@ -971,6 +994,7 @@ static int write_program(Emit *E) {
         case K_GRAD_B: emit_grad_b(E, ki); break;
         case K_LOSS: emit_loss(E, ki); break;
         case K_MONITOR: emit_monitor(E, ki); break;
+        case K_GATE: emit_gate(E, ki); break;
         case K_RESULTS: emit_results(E, ki); break;
         }
     }

@@ -19,6 +19,7 @@ IrNode *ir_node(Program *p, IrOp op, int rows, int dim) {
     n->rows = rows;
     n->dim = dim;
     n->param = n->param2 = -1;
+    n->region = p->region;
     ptrvec_push(p->arena, &p->nodes, n);
     return n;
 }
@@ -30,6 +31,7 @@ static void set_args(Program *p, IrNode *n, IrNode **args, int k) {
         n->args[i] = args[i];
         n->needs_param |= args[i]->needs_param;
         n->needs_input |= args[i]->needs_input;
+        if (args[i]->region > n->region) n->region = args[i]->region;
     }
 }
 
@@ -100,6 +102,15 @@ IrNode *ir_rows(Program *p, IrOp op, IrNode *a, int off, int rows) {
     return n;
 }
 
+IrNode *ir_select(Program *p, IrNode *a, IrNode *b, int gate) {
+    IrNode *n = ir_binary(p, IR_SELECT, a, b);
+    n->aux = gate;
+    n->region = b->region;
+    return n;
+}
+
+int ir_gate_slot(const Program *p, int gate) { return p->gate_base + gate - 1; }
+
 void ir_root(Program *p, IrNode *n) { ptrvec_push(p->arena, &p->roots, n); }
 
 /* ---------------------------------------------------------------------------- liveness */
@@ -136,6 +147,10 @@ void ir_print(FILE *out, const Program *p, const char *title) {
             fprintf(out, " %.17g", n->c);
         }
         if (n->op == IR_SLICE || n->op == IR_PAD || n->op == IR_ROWSLICE || n->op == IR_ROWPAD) fprintf(out, " @%d", n->aux);
+        if (n->op == IR_SELECT) fprintf(out, " gate %d", n->aux);
+        if (n->op == IR_GATE) fprintf(out, " gate %d > %.3g", n->aux, n->c);
+        if (n->op == IR_MONITOR) fprintf(out, " terms[%d]", n->aux);
+        if (n->region) fprintf(out, "   (gate %d)", n->region);
         if (n->op == IR_LOSS) fprintf(out, " %s%s", loss_names[p->model->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
         if (n->dim) fprintf(out, "   [%d, %d]", n->rows, n->dim);
         if (n->name) fprintf(out, "   %s", n->name);

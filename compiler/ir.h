@@ -53,7 +53,9 @@
     X(LOSS,      2, "loss term aux of (prediction a, data b); value = its seed d loss/d a")     \
     X(GRAD_W,    2, "grad[param] += sum over batch and rows of a^T b (side effect)")              \
     X(GRAD_B,    1, "grad[param] += sum over batch and rows of a      (side effect)")              \
-    X(MONITOR,   1, "terms[aux] = batch mean of the sum of a's entries (a diagnostic, no gradient)")
+    X(MONITOR,   1, "terms[aux] = batch mean of the sum of a's entries (a diagnostic, no gradient)") \
+    X(GATE,      2, "gate aux open when MONITOR a > c * MONITOR b (Parareal tol)  (side effect)") \
+    X(SELECT,    2, "a when gate aux is open, else b                      [r, d]")
 
 typedef enum {
 #define X(name, arity, doc) IR_##name,
@@ -83,6 +85,7 @@ struct IrNode {
     int needs_param;        /* depends on a parameter: has a gradient for training */
     int needs_input;        /* depends on the input: has a tangent */
     const char *name;       /* model tensor this computes, for comments; may be NULL */
+    int region;             /* 0: always runs; g > 0: runs only while gate g is open (Parareal tol) */
 };
 
 typedef struct {
@@ -95,6 +98,9 @@ typedef struct {
     int has_project;        /* uses project(): not in the code generator yet */
     int parareal;           /* ODE blocks with a pint block run Parareal (else the serial fine solve) */
     int monitor;            /* report each Parareal iteration's correction (MONITOR nodes) */
+    int n_gates;            /* gates 1..n_gates (pint tol): their flags are terms[gate_base + g - 1] */
+    int gate_base;
+    int region;             /* the region new nodes start in (see IrNode.region) */
     PtrVec roots;           /* what the program must compute: outputs and side effects */
     int n_forward;          /* nodes of the forward pass */
     IrNode **dact;          /* f'(node) by forward node id, shared by the Jacobian and the gradient */
@@ -114,6 +120,7 @@ IrNode *ir_scale(Program *p, IrNode *a, double c);
 IrNode *ir_sum(Program *p, IrNode *a, IrNode *b);     /* a + b where either may be NULL */
 IrNode *ir_stack(Program *p, IrNode **parts, int k);  /* rows of parts[0], then parts[1], ... */
 IrNode *ir_rows(Program *p, IrOp op, IrNode *a, int off, int rows);  /* ROWSLICE / ROWPAD */
+IrNode *ir_select(Program *p, IrNode *a, IrNode *b, int gate);       /* in b's region */
 void    ir_root(Program *p, IrNode *n);
 
 /* ---------------------------------------------------------------------------- stages */
@@ -122,8 +129,18 @@ void    ir_root(Program *p, IrNode *n);
 void lower_forward(Program *p);
 /* The diagnostic terms a training step writes after the model's n_loss loss terms: for each
  * pint block in order and each Parareal iteration k = 1..K, the batch means of
- * sum_n |U_k[n] - U_k-1[n]|^2 and of sum_n |U_k[n]|^2 over the slice ends n = 1..N. */
+ * sum_n |U_k[n] - U_k-1[n]|^2 and of sum_n |U_k[n]|^2 over the slice ends n = 1..N
+ * (correction_count of them; zero for an iteration that did not run); then, for each pint
+ * block with a tol, a flag per iteration k = 2..K: 1 when it ran, else 0. */
+int correction_count(const Model *m);
 int monitor_count(const Model *m);
+
+/* Gating (pint tol): iteration k >= 2 of a Parareal block runs only while the correction of
+ * iteration k - 1 was above tol, decided per batch by a GATE node. Its nodes are in the
+ * gate's region and are not run when it is closed; values leave a region only through SELECT
+ * (the result, or an adjoint routed back: gate closed, zero), so a closed region is never
+ * read. A node is in the latest region of its operands (gates of one block close in order). */
+int ir_gate_slot(const Program *p, int gate);   /* terms index of gate g's flag */
 /* autodiff.c: the Jacobian of the output w.r.t. the input (sets p->jacobian). */
 void build_jacobian(Program *p, JacMode mode);
 /* autodiff.c: loss seeds and the reverse pass accumulating every parameter gradient. */

@@ -243,30 +243,59 @@ static IrNode *integrate_span(Lower *l, const OdeBlock *o, SolverKind kind, int 
     return integrate(l, o, kind, steps, z, &s);
 }
 
-int monitor_count(const Model *m) {
+int correction_count(const Model *m) {
     int n = 0;
     for (int i = 0; i < m->n_odes; i++)
         if (m->odes[i].pint.present) n += 2 * m->odes[i].pint.iterations;
     return n;
 }
 
+int monitor_count(const Model *m) {
+    int n = correction_count(m);
+    for (int i = 0; i < m->n_odes; i++)
+        if (m->odes[i].pint.present && m->odes[i].pint.tol > 0) n += m->odes[i].pint.iterations - 1;
+    return n;
+}
+
 /* MONITOR nodes for one iteration: the squared size of the change of the slice ends, and of
- * the slice ends themselves, summed over the slices. */
-static void monitor_iteration(Lower *l, IrNode **U_old, IrNode **U_new, int N) {
+ * the slice ends themselves, summed over the slices. Returns the first; the second follows. */
+static IrNode **monitor_iteration(Lower *l, IrNode **U_old, IrNode **U_new, int N) {
     Program *p = l->p;
     IrNode *now = ir_stack(p, U_new + 1, N), *d = ir_binary(p, IR_SUB, now, ir_stack(p, U_old + 1, N));
     IrNode *sq[2] = {ir_binary(p, IR_MUL, d, d), ir_binary(p, IR_MUL, now, now)};
+    IrNode **mon = arena_alloc(p->arena, sizeof(IrNode *) * 2);
     for (int k = 0; k < 2; k++) {
-        IrNode *mon = ir_unary(p, IR_MONITOR, sq[k]);
-        mon->rows = mon->dim = 0;
-        mon->aux = p->model->n_loss + l->n_monitors++;
-        ir_root(p, mon);
+        mon[k] = ir_unary(p, IR_MONITOR, sq[k]);
+        mon[k]->rows = mon[k]->dim = 0;
+        mon[k]->aux = p->model->n_loss + l->n_monitors++;
+        ir_root(p, mon[k]);
     }
+    return mon;
+}
+
+/* The gate of the next iteration: open while this one's correction is above tol. */
+static int gate_after(Lower *l, IrNode **mon, double tol) {
+    Program *p = l->p;
+    int outer = p->region;
+    p->region = 0;   /* decided every time, so a skipped iteration leaves its successor closed */
+    IrNode *g = ir_binary(p, IR_GATE, mon[0], mon[1]);
+    g->rows = g->dim = 0;
+    g->region = 0;
+    g->aux = ++p->n_gates;
+    g->c = tol * tol;
+    ir_root(p, g);
+    p->region = outer;
+    return g->aux;
 }
 
 static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     Program *p = l->p;
     const Pint *pt = &o->pint;
+    /* this block's terms follow those of the pint blocks before it (monitor_count) */
+    const Model *m = p->model;
+    l->n_monitors = 0, p->n_gates = 0;
+    for (const OdeBlock *b = m->odes; b < o; b++)
+        if (b->pint.present) l->n_monitors += 2 * b->pint.iterations, p->n_gates += b->pint.tol > 0 ? b->pint.iterations - 1 : 0;
     int N = pt->slices;
     IrNode **U = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1));
     IrNode **G = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)N);   /* G(U[n]) of the last sweep */
@@ -277,7 +306,10 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     }
     Span all = {.rows = N, .t0 = pt->bounds, .t1 = pt->bounds + 1};
     IrNode **U_old = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1));
+    IrNode *result = U[N];
+    int gate = 0, tol = pt->tol > 0;
     for (int it = 0; it < pt->iterations; it++) {
+        p->region = gate;   /* iteration 1 always runs; with tol, iteration k >= 2 behind a gate */
         memcpy(U_old, U, sizeof(IrNode *) * (size_t)(N + 1));
         /* the fine solves of all slices at once: slice n is row n */
         IrNode *F = integrate(l, o, pt->fine.kind, pt->fine.steps, N > 1 ? ir_stack(p, U, N) : U[0], &all);
@@ -288,9 +320,12 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
             G[n] = g;
             U[n + 1] = next;
         }
-        if (p->monitor) monitor_iteration(l, U_old, U, N);
+        IrNode **mon = p->monitor || tol ? monitor_iteration(l, U_old, U, N) : NULL;
+        result = gate ? ir_select(p, U[N], result, gate) : U[N];
+        if (tol && it + 1 < pt->iterations) gate = gate_after(l, mon, pt->tol);
     }
-    return U[N];
+    p->region = 0;
+    return result;
 }
 
 /* ---------------------------------------------------------------------------- the model */
@@ -307,6 +342,7 @@ void lower_forward(Program *p) {
     IrNode *x = ir_node(p, IR_INPUT, 1, m->in_dim);
     x->needs_input = 1;
     bind(&l, m->input, x);
+    p->gate_base = m->n_loss + correction_count(m);
     int ode = 0;
     for (int i = 0; i < m->n_body; i++) {
         const Stmt *s = m->body[i];

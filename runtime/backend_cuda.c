@@ -45,6 +45,7 @@ typedef struct {
     CUdeviceptr work, terms, w, loss;       /* workspace; [n_loss + n_monitors] doubles; [n_loss];
                                                [1 + n_monitors]: the epoch's loss and diagnostic sums */
     double *acc;                            /* [1 + n_monitors] host copy of `loss` at take_loss */
+    CUdeviceptr pterms;                     /* predict's terms: Parareal corrections and gates (pint tol) */
     char err[1024];
 } CudaBackend;
 
@@ -204,7 +205,7 @@ static void cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J)
         int k = n - i < nmax ? (int)(n - i) : nmax;
         must(c, c->drv.cuMemcpyHtoDAsync(dx, (const char *)x + es * (size_t)i * in, es * (size_t)k * in, c->stream), "uploading inputs");
         /* the predict program writes its results into y (and J) */
-        void *args[] = {&c->P, &none, &k, &nmax, &dx, &dy, &dJ, &none, &none, &none, &work};
+        void *args[] = {&c->P, &none, &k, &nmax, &dx, &dy, &dJ, &none, &none, &c->pterms, &work};
         for (int j = 0; j < c->plan.n_predict; j++) launch(c, c->predict_fn[j], &c->plan.predict[j], k, args);
         must(c, c->drv.cuMemcpyDtoHAsync((char *)y + es * (size_t)i * out, dy, es * (size_t)k * out, c->stream), "reading predictions");
         if (J) must(c, c->drv.cuMemcpyDtoHAsync((char *)J + es * (size_t)i * out * in, dJ, es * (size_t)k * out * in, c->stream), "reading Jacobians");
@@ -235,7 +236,7 @@ static void cuda_push(Backend *b) {
 static void cuda_free(Backend *b) {
     CudaBackend *c = (CudaBackend *)b;
     CUdeviceptr bufs[] = {c->P, c->G, c->M, c->V, c->X, c->Y, c->J, c->L, c->idx, c->bx, c->by, c->bJ, c->bl,
-                          c->work, c->terms, c->w, c->loss};
+                          c->work, c->terms, c->w, c->loss, c->pterms};
     if (c->stream) c->drv.cuStreamSynchronize(c->stream);
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) c->drv.cuMemFree(bufs[i]);
@@ -345,6 +346,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     c->w = dalloc(c, 8 * (size_t)m->n_loss, "the loss weights");
     c->loss = dalloc(c, 8 * n_acc, "the loss sum");
     c->acc = calloc(n_acc, sizeof(double));
+    c->pterms = dalloc(c, 8 * (size_t)(m->n_loss + b->n_monitors), "the prediction terms");
     must(c, c->drv.cuMemsetD8Async(c->loss, 0, 8 * n_acc, c->stream), "zeroing the loss");
     snprintf(b->name, sizeof b->name, "CUDA: %s (sm_%d%d, %d SMs)", c->drv.name, c->drv.cc_major, c->drv.cc_minor, c->drv.sms);
     b->f64 = m->train.f64;

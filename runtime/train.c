@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "init.h"
+#include "ir.h"
 
 enum { EVAL_BATCH = 256 };
 
@@ -130,16 +131,26 @@ static void format_metrics(const Metrics *mt, char *buf, size_t len) {
     if (mt->has_acc) snprintf(buf + n, len - (size_t)n, "  accuracy %.2f %%", 100 * mt->accuracy);
 }
 
-/* The Parareal corrections of an epoch, from the diagnostic sums (monitor_count in ir.h): for
- * each pint block and iteration k, |U_k - U_k-1| / |U_k| over the slice ends and the epoch's
- * samples. Returns how many (n_monitors / 2). */
-static int corrections(const Backend *b, const double *sums, double *rel) {
-    int n = b->n_monitors / 2;
-    for (int i = 0; i < n; i++) rel[i] = sums[2 * i + 1] > 0 ? sqrt(sums[2 * i] / sums[2 * i + 1]) : 0;
+/* The Parareal report of an epoch of N samples, from the diagnostic sums (monitor_count in
+ * ir.h): per pint block, for each iteration k, |U_k - U_k-1| / |U_k| over the slice ends and
+ * the samples it ran for (NaN when it never ran), then with a tol the mean number of
+ * iterations run. Returns how many values. */
+static int corrections(const Model *m, const double *sums, int64_t N, double *rel) {
+    int n = 0, gate = correction_count(m), k = 0;
+    for (int i = 0; i < m->n_odes; i++) {
+        const Pint *p = &m->odes[i].pint;
+        if (!p->present) continue;
+        for (int j = 0; j < p->iterations; j++, k += 2) rel[n++] = sums[k + 1] > 0 ? sqrt(sums[k] / sums[k + 1]) : NAN;
+        if (p->tol > 0) {
+            double runs = 1;
+            for (int j = 1; j < p->iterations; j++) runs += sums[gate++] / (double)N;
+            rel[n++] = runs;
+        }
+    }
     return n;
 }
 
-/* "  parareal z: 3.1e-03 2.2e-05" per pint block, for the epoch line. */
+/* "  parareal z: 3.1e-03 2.2e-05 - (1.6 iterations)" per pint block, for the epoch line. */
 static void format_corrections(const Model *m, const double *rel, char *buf, size_t len) {
     int n = 0, k = 0;
     buf[0] = 0;
@@ -147,7 +158,9 @@ static void format_corrections(const Model *m, const double *rel, char *buf, siz
         const Pint *p = &m->odes[i].pint;
         if (!p->present) continue;
         n += snprintf(buf + n, len - (size_t)n, "  parareal %s:", m->odes[i].state);
-        for (int j = 0; j < p->iterations && (size_t)n < len; j++) n += snprintf(buf + n, len - (size_t)n, " %.1e", rel[k++]);
+        for (int j = 0; j < p->iterations && (size_t)n < len; j++, k++)
+            n += isnan(rel[k]) ? snprintf(buf + n, len - (size_t)n, " -") : snprintf(buf + n, len - (size_t)n, " %.1e", rel[k]);
+        if (p->tol > 0 && (size_t)n < len) n += snprintf(buf + n, len - (size_t)n, " (%.2f iterations)", rel[k++]);
     }
 }
 
@@ -156,9 +169,11 @@ static FILE *open_log(const Model *m, const char *path, int resumed) {
     if (!f) return NULL;
     if (!resumed || ftell(f) == 0) {
         fprintf(f, "epoch,step,seconds,lr,train_loss%s", m->classifier ? ",accuracy" : ",rel_l2,rel_h1");
-        for (int i = 0; i < m->n_odes; i++)
-            for (int k = 1; m->odes[i].pint.present && k <= m->odes[i].pint.iterations; k++)
-                fprintf(f, ",parareal_%s_%d", m->odes[i].state, k);
+        for (int i = 0; i < m->n_odes; i++) {
+            const Pint *p = &m->odes[i].pint;
+            for (int k = 1; p->present && k <= p->iterations; k++) fprintf(f, ",parareal_%s_%d", m->odes[i].state, k);
+            if (p->present && p->tol > 0) fprintf(f, ",parareal_%s_iterations", m->odes[i].state);
+        }
         fputc('\n', f);
     }
     return f;
@@ -176,7 +191,10 @@ static void log_row(FILE *f, const Model *m, int64_t epoch, int64_t step, double
         if (mt && mt->has_h1) fprintf(f, ",%.9g", mt->rel_h1);
         else fputs(",", f);
     }
-    for (int i = 0; i < n_rel; i++) fprintf(f, ",%.6g", rel[i]);
+    for (int i = 0; i < n_rel; i++) {
+        if (isnan(rel[i])) fputs(",", f);   /* an iteration that never ran */
+        else fprintf(f, ",%.6g", rel[i]);
+    }
     fputc('\n', f);
     fflush(f);
 }
@@ -269,7 +287,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             sums = xmalloc(sizeof(double) * (size_t)b->n_monitors);
             rel = xmalloc(sizeof(double) * (size_t)b->n_monitors);
             b->take_monitors(b, sums);
-            n_rel = corrections(b, sums, rel);
+            n_rel = corrections(m, sums, N, rel);
             format_corrections(m, rel, cbuf, sizeof cbuf);
         }
         if (!isfinite(epoch_loss)) {

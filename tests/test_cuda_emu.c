@@ -47,6 +47,7 @@ typedef struct {
 /* Small specs covering what the emitter does: every activation, both Jacobian modes,
  * broadcasts, concatenations with constants, slices of gradients, ODE solvers, Parareal,
  * Parareal with a partition (per-slice steps and times) and values from outside the block,
+ * Parareal with tol (gated iterations: the terms show which ran),
  * relative losses, a classifier, tiled layers (dino_poisson: 400 wide). */
 static const Case cases[] = {
     {"activations", "model acts {\n"
@@ -156,6 +157,29 @@ static const Case cases[] = {
                        "}\n",
      NULL, 9, 12, JAC_AUTO},
     {"pint_partition_reverse", NULL, NULL, 9, 12, JAC_REVERSE}, /* the same spec, reverse mode */
+    {"pint_tol", "model pint_tol {\n"
+                 "    input  x[3]\n"
+                 "    output y[2]\n"
+                 "    z0 = tanh(dense(x, 4))\n"
+                 "    ode z = z0, t in [0, 1] {\n"
+                 "        dz/dt = dense(tanh(dense(concat(z, t), 6)), 4)\n"
+                 "        solver rk4 steps 8\n"
+                 "        pint parareal {\n"
+                 "            slices     4\n"
+                 "            iterations 4\n"
+                 "            coarse     euler steps 1\n"
+                 "            fine       rk4 steps 2\n"
+                 "            tol        1e-3\n"
+                 "            eval parareal\n"
+                 "        }\n"
+                 "    }\n"
+                 "    y = dense(z, 2)\n"
+                 "}\n"
+                 "loss {\n"
+                 "    l2 y     weight 1.0\n"
+                 "    h1 dy/dx weight 0.5\n"
+                 "}\n",
+     NULL, 7, 8, JAC_AUTO},
     {"dino_resnet", NULL, "dino_resnet.dino", 5, 6, JAC_AUTO},
     {"dino_poisson", NULL, "dino_poisson.dino", 11, 12, JAC_AUTO},
 };
@@ -392,7 +416,9 @@ static void run_case(const Case *c, int ci, const char *shared, int f64) {
     fill_nan(work, f64, pw);
     fill_nan(y_emu, f64, (long)n * out);
     fill_nan(J_emu, f64, (long)n * out * in);
-    ProgCall call = {.P = P, .n = n, .nmax = nmax, .x = x, .y = y_emu, .J = has_J ? J_emu : NULL, .work = work};
+    double pterms[64];   /* Parareal corrections and gates (pint tol), as the CUDA backend gives */
+    fill_nan(pterms, 1, 64);
+    ProgCall call = {.P = P, .n = n, .nmax = nmax, .x = x, .y = y_emu, .J = has_J ? J_emu : NULL, .terms = pterms, .work = work};
     if (run_program(&emu, plan.predict, plan.n_predict, call) == 0) {
         compare("y", y_cpu, y_emu, f64, (long)n * out, tol);
         if (has_J) compare("J", J_cpu, J_emu, f64, (long)n * out * in, tol);
@@ -419,6 +445,11 @@ static void run_case(const Case *c, int ci, const char *shared, int f64) {
     if (run_program(&emu, plan.train, plan.n_train, call) == 0) {
         compare("G", G_cpu, G_emu, f64, np, tol);
         compare("terms", terms_cpu, terms_emu, 1, n_terms, tol);
+        if (n_terms > m->n_loss + correction_count(m)) {   /* gate flags: which Parareal iterations ran */
+            printf("    gates (iterations 2.. ran):");
+            for (int i = m->n_loss + correction_count(m); i < n_terms; i++) printf(" %g", terms_emu[i]);
+            printf("\n");
+        }
     } else {
         failures++;
     }

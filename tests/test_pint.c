@@ -8,10 +8,13 @@
  * exact with K = slices as well (against iteration 0 with the fine propagator as the coarse
  * one, which is the serial fine solve over the same slices), with either Jacobian mode. The
  * correction sizes a training step reports per iteration (the MONITOR terms) match the same
- * sums computed from predictions of the slice ends. */
+ * sums computed from predictions of the slice ends. With `tol` the iterations stop at the
+ * first correction at or below it, and everything (prediction, Jacobian, loss, gradient)
+ * equals the run with that many iterations. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu_jit.h"
 #include "emit.h"
@@ -170,6 +173,94 @@ static double rel_error(const double *a, const double *b, int n) {
     return d / s;
 }
 
+/* ---------------------------------------------------------------------------- tol */
+
+static const char *tol_body =
+    "model pint_tol { input x[5]; output y[3]\n"
+    "  z0 = tanh(dense(x, 8))\n"
+    "  ode z = z0, t in [0, 1] {\n"
+    "    a = tanh(dense(concat(z, t), 12))\n"
+    "    dz/dt = dense(a, 8)\n"
+    "    solver rk4 steps 8\n"
+    "    pint parareal { slices 4; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal%s }\n"
+    "  }\n"
+    "  y = dense(z, 3) }\n"
+    "loss { l2 y; h1 dy/dx weight 0.5 }\n"
+    "train { precision f64; seed 5 }\n";
+
+typedef struct {
+    double y[ROWS * 3], J[ROWS * 15], terms[1 + 2 + 2 * 4 + 3], *G;
+    long n_params;
+} TolRun;
+
+/* Prediction (output, Jacobian) and one training step (gradient, terms) of the spec with K
+ * iterations and `tol` (0: none). */
+static int tol_run(const char *dir, int K, double tol, JacMode jac, TolRun *r) {
+    char text[2048], extra[64] = "", name[64];
+    if (tol > 0) snprintf(extra, sizeof extra, "; tol %.17g", tol);
+    snprintf(text, sizeof text, tol_body, K, extra);
+    snprintf(name, sizeof name, "pint_tol_%d_%s_%d", K, tol > 0 ? "tol" : "none", (int)jac);
+    Frontend fe;
+    CpuModule mod;
+    if (load(dir, name, text, jac, &fe, &mod)) return -1;
+    const Model *m = fe.model;
+    double *P = params(m), x[ROWS * 5], yd[ROWS * 3], Jd[ROWS * 15], w[2] = {1, 0.5};
+    inputs(x, ROWS * 5);
+    for (int i = 0; i < ROWS * 3; i++) yd[i] = cos(0.7 * i);
+    for (int i = 0; i < ROWS * 15; i++) Jd[i] = sin(0.3 * i);
+    double *work = malloc(sizeof(double) * (size_t)mod.predict_work(ROWS));
+    mod.predict(P, ROWS, ROWS, x, r->y, r->J, work);
+    free(work);
+    r->n_params = m->n_weights;
+    r->G = malloc(sizeof(double) * (size_t)m->n_weights);
+    memset(r->terms, 0, sizeof r->terms);
+    work = malloc(sizeof(double) * (size_t)mod.train_work(ROWS));
+    mod.train_step(P, r->G, ROWS, ROWS, x, yd, Jd, NULL, w, r->terms, work);
+    free(work), free(P);
+    cpu_module_free(&mod);
+    frontend_free(&fe);
+    return 0;
+}
+
+/* With tol the iterations stop after the first whose correction is at most tol, per batch:
+ * prediction, Jacobian, loss and gradient equal those of that many iterations without tol
+ * (the gradient of the iterations that ran), and the gate flags say which ran. */
+static int check_tol(const char *dir) {
+    TolRun full, two, cut, tiny;
+    int failures = 0;
+    if (tol_run(dir, 4, 0, JAC_AUTO, &full)) return -1;
+    /* the terms: 2 loss terms, then |dU|^2, |U|^2 per iteration */
+    double delta[4];
+    for (int k = 0; k < 4; k++) delta[k] = sqrt(full.terms[2 + 2 * k] / full.terms[3 + 2 * k]);
+    printf("     corrections without tol: %.3e %.3e %.3e %.3e\n", delta[0], delta[1], delta[2], delta[3]);
+    double tol = sqrt(delta[0] * delta[1]);   /* iteration 1 is above, iteration 2 at or below */
+    for (int mode = 0; mode < 2; mode++) {
+        JacMode jac = mode ? JAC_REVERSE : JAC_FORWARD;
+        if (tol_run(dir, 2, 0, jac, &two) || tol_run(dir, 4, tol, jac, &cut) || tol_run(dir, 4, 1e-300, jac, &tiny)) return -1;
+        if (mode == 0) free(full.G);
+        if (mode == 0 && tol_run(dir, 4, 0, jac, &full)) return -1;
+        double e_y = rel_error(cut.y, two.y, ROWS * 3), e_j = rel_error(cut.J, two.J, ROWS * 15);
+        double e_g = rel_error(cut.G, two.G, (int)two.n_params), e_l = rel_error(cut.terms, two.terms, 2);
+        /* gate flags after the 2 + 8 correction terms: iterations 2, 3, 4 ran? */
+        int flags_ok = cut.terms[10] == 1 && cut.terms[11] == 0 && cut.terms[12] == 0;
+        int ok = e_y <= 1e-14 && e_j <= 1e-14 && e_g <= 1e-13 && e_l <= 1e-14 && flags_ok;
+        printf("%-4s tol %.3e (%s Jacobian) stops after iteration 2: against K = 2 without tol, output %.1e, Jacobian\n"
+               "     %.1e, loss %.1e, gradient %.1e (must be <= 1e-14, 1e-14, 1e-14, 1e-13); iterations 2-4 ran: %g %g %g\n",
+               ok ? "ok" : "FAIL", tol, mode ? "reverse" : "forward", e_y, e_j, e_l, e_g, cut.terms[10], cut.terms[11],
+               cut.terms[12]);
+        failures += !ok;
+        e_y = rel_error(tiny.y, full.y, ROWS * 3), e_j = rel_error(tiny.J, full.J, ROWS * 15);
+        e_g = rel_error(tiny.G, full.G, (int)full.n_params);
+        ok = e_y <= 1e-14 && e_j <= 1e-14 && e_g <= 1e-13 && tiny.terms[10] == 1 && tiny.terms[11] == 1 && tiny.terms[12] == 1;
+        printf("%-4s tol 1e-300 (%s Jacobian) runs all 4 iterations: against K = 4 without tol, output %.1e, Jacobian %.1e,\n"
+               "     gradient %.1e\n", ok ? "ok" : "FAIL", mode ? "reverse" : "forward", e_y, e_j, e_g);
+        failures += !ok;
+        free(two.G), free(cut.G), free(tiny.G);
+    }
+    free(full.G);
+    return failures;
+}
+
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "/tmp";
     double y0[ROWS * 3], J0[ROWS * 15], y[ROWS * 3], J[ROWS * 15];
@@ -211,6 +302,10 @@ int main(int argc, char **argv) {
     int bad = check_corrections(dir);
     if (bad < 0) return 1;
     passes += ITER - bad;
+    failures += bad;
+    bad = check_tol(dir);
+    if (bad < 0) return 1;
+    passes += 4 - bad;
     failures += bad;
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
