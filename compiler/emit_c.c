@@ -52,7 +52,7 @@ static void line(Emit *e, const char *fmt, ...) {
 
 static int has_buffer(const IrNode *n) {
     return n->op != IR_INPUT && n->op != IR_DATA && n->op != IR_GRAD_W && n->op != IR_GRAD_B && n->op != IR_MONITOR &&
-           n->op != IR_GATE;
+           n->op != IR_GATE && n->op != IR_ERRNORM && n->op != IR_STEPCTL;
 }
 
 /* Assigns each live node a workspace slot, reusing slots whose values are dead. */
@@ -145,7 +145,7 @@ static void emit_node(Emit *e, const IrNode *n) {
     }
     line(e, "if (terms[%d] != 0) {   /* gate %d: the Parareal iteration runs */", ir_gate_slot(e->p, n->region), n->region);
     emit_op(e, n);
-    if (n->op == IR_MONITOR) line(e, "} else {\n        terms[%d] = 0;", n->aux);
+    if (n->op == IR_MONITOR || n->op == IR_ERRNORM) line(e, "} else {\n        terms[%d] = 0;", n->aux);
     line(e, "}");
 }
 
@@ -236,6 +236,19 @@ static void emit_op(Emit *e, const IrNode *n) {
     case IR_GATE:
         line(e, "terms[%d] = terms[%d] > %.17g * terms[%d];   /* open while the correction is above tol */",
              ir_gate_slot(e->p, n->aux), A->aux, n->c, B->aux);
+        break;
+    case IR_TERM: line(e, "ew_fill((long)n * %ld, (real)terms[%d], v%d);", size, n->aux, n->id); break;
+    case IR_ERRNORM: {
+        char c[32];
+        ref(n->args[2], c, sizeof c);
+        line(e, "terms[%d] = err_norm((long)n * %d, %s, %s, %s, %.17g, %.17g);   /* dopri5 error, squared RMS */", n->aux,
+             A->dim, a, b, c, n->c2, n->c);
+        break;
+    }
+    case IR_STEPCTL:
+        line(e, "{ static const int s[8] = {%d, %d, %d, %d, %d, %d, %d, %d};", n->slots[0], n->slots[1], n->slots[2],
+             n->slots[3], n->slots[4], n->slots[5], n->slots[6], n->slots[7]);
+        line(e, "  dopri5_control(terms, s, %.17g, %.17g, %.17g); }", n->vals[0], n->vals[1], n->vals[2]);
         break;
     case IR_SELECT:
         line(e, "memcpy(v%d, terms[%d] != 0 ? %s : %s, sizeof(real) * (size_t)n * %ld);   /* gate %d */", n->id,

@@ -66,6 +66,8 @@ typedef enum {
     K_LOSS,       /* one loss term: a block per sample */
     K_MONITOR,    /* a diagnostic term (Parareal corrections): a block per sample */
     K_GATE,       /* pint tol: whether the next Parareal iteration runs, one thread */
+    K_ERRNORM,    /* dopri5: the error norm of an attempt, a block per sample */
+    K_STEPCTL,    /* dopri5: step control after an attempt, one thread */
     K_RESULTS,    /* predict: y and J from the output and Jacobian nodes */
 } KernelKind;
 
@@ -84,6 +86,7 @@ typedef struct {
     const Program *p;
     const char *name;           /* "predict" or "train" */
     int has_terms;              /* writes terms: loss terms, or Parareal corrections and gates */
+    int barrier;                /* kernels before it are closed: a gate or step control came since */
     int train;
     Arena tmp;
     PtrVec live;
@@ -125,7 +128,7 @@ static int is_gather(const IrNode *v) {
 
 /* One thread per element computes it. */
 static int is_pointwise(const IrNode *v) {
-    return is_elementwise(v->op) || is_gather(v) || v->op == IR_CONST || v->op == IR_EYE;
+    return is_elementwise(v->op) || is_gather(v) || v->op == IR_CONST || v->op == IR_TERM || v->op == IR_EYE;
 }
 
 static int is_kept(const Emit *E, const IrNode *v) {
@@ -174,6 +177,7 @@ static int reads_of(const Emit *E, const IrNode *u, const IrNode **r) {
 static int can_join(const Emit *E, int ki, const IrNode *v) {
     const Kernel *k = &E->kernels[ki];
     if ((k->kind != K_POINTWISE && k->kind != K_GEMM) || k->count >= MAX_MEMBERS) return 0;
+    if (ki < E->barrier) return 0;   /* before a kernel that sets the terms it may read */
     if (v->rows != k->rows || v->dim != k->dim || v->region != k->region) return 0;
     const IrNode *reads[MAX_READS];
     int n_reads = reads_of(E, v, reads);
@@ -190,7 +194,7 @@ static int can_join(const Emit *E, int ki, const IrNode *v) {
 static void find_literals(Emit *E) {
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
-        if (v->op == IR_CONST && !is_kept(E, v)) E->inlined[v->id] = 1;
+        if ((v->op == IR_CONST || v->op == IR_TERM) && !is_kept(E, v)) E->inlined[v->id] = 1;
     }
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *u = E->live.items[i];
@@ -217,7 +221,10 @@ static void find_virtual(Emit *E) {
 static int form_kernels(Emit *E) {
     int open = -1;
     E->has_terms = E->train;
-    for (int i = 0; i < E->live.n; i++) E->has_terms |= ((const IrNode *)E->live.items[i])->op == IR_MONITOR;
+    for (int i = 0; i < E->live.n; i++) {
+        IrOp op = ((const IrNode *)E->live.items[i])->op;
+        E->has_terms |= op == IR_MONITOR || op == IR_ERRNORM || op == IR_STEPCTL;
+    }
     if (E->has_terms) add_kernel(E, K_ZERO, NULL);
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
@@ -239,11 +246,14 @@ static int form_kernels(Emit *E) {
             ki = open = add_kernel(E, K_POINTWISE, v);
         } else if (v->op == IR_LINEAR || v->op == IR_LINEAR_T) {
             ki = open = add_kernel(E, K_GEMM, v);
-        } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS || v->op == IR_MONITOR || v->op == IR_GATE) {
+        } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS || v->op == IR_MONITOR || v->op == IR_GATE ||
+                   v->op == IR_ERRNORM || v->op == IR_STEPCTL) {
             static const KernelKind kinds[] = {[IR_GRAD_W] = K_GRAD_W, [IR_GRAD_B] = K_GRAD_B, [IR_LOSS] = K_LOSS,
-                                               [IR_MONITOR] = K_MONITOR, [IR_GATE] = K_GATE};
+                                               [IR_MONITOR] = K_MONITOR, [IR_GATE] = K_GATE,
+                                               [IR_ERRNORM] = K_ERRNORM, [IR_STEPCTL] = K_STEPCTL};
             ki = add_kernel(E, kinds[v->op], v);
             open = -1;
+            if (v->op == IR_GATE || v->op == IR_STEPCTL) E->barrier = ki;
         } else {
             snprintf(E->err, E->errlen, "%s: error: the CUDA code generator cannot run IR node %s yet", E->m->path,
                      ir_op_names[v->op]);
@@ -377,6 +387,10 @@ static void literal(double c, char *buf, size_t len) { snprintf(buf, len, "(real
 /* A constant as read by a node of R rows at batch row m: a literal, or for one value per
  * row (the times of stacked slices) its table dino_<program>_rows_v<id> (write_program). */
 static void const_at(const Emit *E, Body *B, const IrNode *c, int R, char *buf, size_t len) {
+    if (c->op == IR_TERM) {   /* a runtime scalar (dopri5 t, h) */
+        snprintf(buf, len, "(real)terms[%d]", c->aux);
+        return;
+    }
     if (!c->vals) {
         literal(c->c, buf, len);
         return;
@@ -461,6 +475,7 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
     case IR_SELECT: snprintf(expr, sizeof expr, "terms[%d] != 0 ? %s : %s", ir_gate_slot(E->p, v->aux), a, b); break;
     case IR_BCAST_ROWS:
     case IR_BCAST_DIM: snprintf(expr, sizeof expr, "%s", a); break;
+    case IR_TERM: snprintf(expr, sizeof expr, "(real)terms[%d]", v->aux); break;
     case IR_CONST:
         if (v->vals) B->use_r = 1, snprintf(expr, sizeof expr, "dino_%s_rows_v%d[r]", E->name, v->id);
         else snprintf(expr, sizeof expr, "%s", lit);
@@ -848,6 +863,34 @@ static void emit_gate(Emit *E, int ki) {
     out(E, "}\n");
 }
 
+static void emit_errnorm(Emit *E, int ki) {
+    const IrNode *v = member(E, &E->kernels[ki], 0);
+    char a[32], b[32], c[32];
+    kernel_open(E, ki, "dopri5 error norm, a block per sample");
+    node_comment(E, v, NULL);
+    kernel_signature(E, ki);
+    ref(v->args[0], a, sizeof a), ref(v->args[1], b, sizeof b), ref(v->args[2], c, sizeof c);
+    Body B = {.n_bufs = 0};
+    for (int i = 0; i < 3; i++) use_buffer(&B, v->args[i], 0);
+    declare_buffers(E, &B);
+    out(E, "    if ((long)blockIdx.x >= n) return;\n");
+    out(E, "    err_norm_sum(blockIdx.x, n, %d, %s, %s, %s, %.17g, %.17g, terms + %d);\n", v->args[0]->dim, a, b, c, v->c2, v->c,
+        v->aux);
+    out(E, "}\n");
+}
+
+static void emit_stepctl(Emit *E, int ki) {
+    const IrNode *v = member(E, &E->kernels[ki], 0);
+    kernel_open(E, ki, "dopri5 step control, one thread");
+    node_comment(E, v, NULL);
+    kernel_signature(E, ki);
+    out(E, "    if (blockIdx.x != 0 || threadIdx.x != 0) return;\n");
+    out(E, "    const int s[8] = {%d, %d, %d, %d, %d, %d, %d, %d};\n", v->slots[0], v->slots[1], v->slots[2], v->slots[3],
+        v->slots[4], v->slots[5], v->slots[6], v->slots[7]);
+    out(E, "    dopri5_control(terms, s, %.17g, %.17g, %.17g);\n", v->vals[0], v->vals[1], v->vals[2]);
+    out(E, "}\n");
+}
+
 static void emit_zero(Emit *E, int ki) {
     kernel_open(E, ki, E->train ? "zero the gradient and the loss terms" : "zero the Parareal terms");
     kernel_signature(E, ki);
@@ -936,8 +979,10 @@ static int plan_launches(Emit *E) {
             l->per_block = GRAD_BIAS_ROWS;
             l->grid_y = (int)ceil_div(v->args[0]->dim, THREADS);
             break;
-        case K_GATE: l->fixed_x = 1; break;
+        case K_GATE:
+        case K_STEPCTL: l->fixed_x = 1; break;
         case K_LOSS:
+        case K_ERRNORM:
         case K_MONITOR:
             l->per_sample = 1;
             l->per_block = 1;
@@ -958,6 +1003,7 @@ static int plan_launches(Emit *E) {
 
 static int prepare_program(Emit *E, const Program *p, int train) {
     E->p = p;
+    E->barrier = 0;
     E->train = train;
     E->name = train ? "train" : "predict";
     ir_live(p, &E->live, &E->tmp);
@@ -995,6 +1041,8 @@ static int write_program(Emit *E) {
         case K_LOSS: emit_loss(E, ki); break;
         case K_MONITOR: emit_monitor(E, ki); break;
         case K_GATE: emit_gate(E, ki); break;
+        case K_ERRNORM: emit_errnorm(E, ki); break;
+        case K_STEPCTL: emit_stepctl(E, ki); break;
         case K_RESULTS: emit_results(E, ki); break;
         }
     }

@@ -55,7 +55,10 @@
     X(GRAD_B,    1, "grad[param] += sum over batch and rows of a      (side effect)")              \
     X(MONITOR,   1, "terms[aux] = batch mean of the sum of a's entries (a diagnostic, no gradient)") \
     X(GATE,      2, "gate aux open when MONITOR a > c * MONITOR b (Parareal tol)  (side effect)") \
-    X(SELECT,    2, "a when gate aux is open, else b                      [r, d]")
+    X(SELECT,    2, "a when gate aux is open, else b                      [r, d]")                  \
+    X(TERM,      0, "terms[aux] in every entry: a runtime scalar (dopri5 t, h) [rows, dim]")       \
+    X(ERRNORM,   3, "terms[aux] = mean of (a / (atol + rtol max(|b|, |c|)))^2 (dopri5 error)")      \
+    X(STEPCTL,   1, "dopri5 step control after ERRNORM a: accept, next t, h, run (side effect)")
 
 typedef enum {
 #define X(name, arity, doc) IR_##name,
@@ -79,7 +82,9 @@ struct IrNode {
     int param, param2;      /* LINEAR: weight and bias (-1 none); GRAD_W/GRAD_B: target param */
     int aux;                /* ACT*: activation; SLICE/PAD: column offset; ROWSLICE/ROWPAD: row offset;
                                LOSS: loss term; PROJECT: matrix */
-    double c;               /* CONST, SCALE, ADDC */
+    double c;               /* CONST, SCALE, ADDC; ERRNORM: rtol */
+    double c2;              /* ERRNORM: atol */
+    const int *slots;       /* STEPCTL: terms indexes (err, run, t, h, accept, t', h', run'; -1 none) */
     const double *vals;     /* CONST: one value per row instead of c (the times of stacked slices) */
     int transposed;         /* LOSS on a Jacobian: prediction is [in, out] (forward mode) */
     int needs_param;        /* depends on a parameter: has a gradient for training */
@@ -134,6 +139,11 @@ void lower_forward(Program *p);
  * block with a tol, a flag per iteration k = 2..K: 1 when it ran, else 0. */
 int correction_count(const Model *m);
 int monitor_count(const Model *m);
+/* dopri5 blocks add, per attempt i = 0 .. max_steps - 1 (lower.c, dopri5()), after the pint
+ * gates: the error norm, accepted (0/1), the next t and h, and whether attempt i + 1 runs. */
+enum { DOPRI5_SLOTS = 5 };
+/* The gate ids (terms slots after the corrections) the ODE blocks before o use. */
+int slots_before(const Model *m, const OdeBlock *o);
 
 /* Gating (pint tol): iteration k >= 2 of a Parareal block runs only while the correction of
  * iteration k - 1 was above tol, decided per batch by a GATE node. Its nodes are in the

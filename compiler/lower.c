@@ -250,12 +250,19 @@ int correction_count(const Model *m) {
     return n;
 }
 
-int monitor_count(const Model *m) {
-    int n = correction_count(m);
-    for (int i = 0; i < m->n_odes; i++)
-        if (m->odes[i].pint.present && m->odes[i].pint.tol > 0) n += m->odes[i].pint.iterations - 1;
+/* Gate ids (terms slots after the corrections) one ODE block uses. */
+static int block_slots(const OdeBlock *o) {
+    if (o->pint.present) return o->pint.tol > 0 ? o->pint.iterations - 1 : 0;
+    return o->solver.kind == SOLVER_DOPRI5 ? DOPRI5_SLOTS * o->solver.max_steps : 0;
+}
+
+int slots_before(const Model *m, const OdeBlock *o) {
+    int n = 0;
+    for (const OdeBlock *b = m->odes; b < o; b++) n += block_slots(b);
     return n;
 }
+
+int monitor_count(const Model *m) { return correction_count(m) + slots_before(m, m->odes + m->n_odes); }
 
 /* MONITOR nodes for one iteration: the squared size of the change of the slice ends, and of
  * the slice ends themselves, summed over the slices. Returns the first; the second follows. */
@@ -293,9 +300,9 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     const Pint *pt = &o->pint;
     /* this block's terms follow those of the pint blocks before it (monitor_count) */
     const Model *m = p->model;
-    l->n_monitors = 0, p->n_gates = 0;
+    l->n_monitors = 0, p->n_gates = slots_before(m, o);
     for (const OdeBlock *b = m->odes; b < o; b++)
-        if (b->pint.present) l->n_monitors += 2 * b->pint.iterations, p->n_gates += b->pint.tol > 0 ? b->pint.iterations - 1 : 0;
+        if (b->pint.present) l->n_monitors += 2 * b->pint.iterations;
     int N = pt->slices;
     IrNode **U = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1));
     IrNode **G = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)N);   /* G(U[n]) of the last sweep */
@@ -328,6 +335,93 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     return result;
 }
 
+/* ---------------------------------------------------------------------------- dopri5 */
+
+/* The Dormand-Prince 5(4) tableau: nodes, stages (row 6 is the 5th-order solution, whose
+ * derivative is the next step's first stage), and the error weights b - b*. */
+static const double DP_C[7] = {0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1};
+static const double DP_A[7][6] = {
+    {0},
+    {1.0 / 5},
+    {3.0 / 40, 9.0 / 40},
+    {44.0 / 45, -56.0 / 15, 32.0 / 9},
+    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
+    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
+    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84},
+};
+static const double DP_E[7] = {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
+
+/* sum_j coef[j] k[j] over the nonzero coefficients */
+static IrNode *combination(Program *p, IrNode **k, const double *coef, int n) {
+    IrNode *s = NULL;
+    for (int j = 0; j < n; j++)
+        if (coef[j] != 0) s = ir_sum(p, s, coef[j] == 1 ? k[j] : ir_scale(p, k[j], coef[j]));
+    return s;
+}
+
+static IrNode *scalar(Program *p, IrOp op, double c, int slot) {
+    IrNode *n = ir_node(p, op, 1, 1);
+    n->c = c;
+    n->aux = slot;
+    return n;
+}
+
+/* Adaptive Dormand-Prince, one step size for the whole batch: max_steps attempts, unrolled.
+ * Attempt i (behind gate run_i from i = 1) computes the stages from the runtime t_i and h_i,
+ * the error norm over the batch, and a STEPCTL node decides: accept (the state and the FSAL
+ * stage advance through SELECT), the next h (0.9 err^-1/5, clamped to [0.2, 5], cut at t1),
+ * and whether attempt i + 1 runs (t < t1). The gradient treats t and h as constants
+ * (discretise-then-optimise through the accepted steps). */
+static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
+    Program *p = l->p;
+    const Solver *s = &o->solver;
+    double t0 = o->t0, t1 = o->t1, h0 = (t1 - t0) / s->steps;
+    double *times = arena_alloc(p->arena, sizeof(double) * 3);
+    times[0] = t0, times[1] = t1, times[2] = h0;
+    p->n_gates = slots_before(p->model, o);
+    IrNode *t = scalar(p, IR_CONST, t0, 0), *h = scalar(p, IR_CONST, h0, 0);
+    IrNode *k1 = lower_rhs(l, o, z, t);
+    int run = 0;   /* gate of this attempt; attempt 0 always runs */
+    int t_slot = -1, h_slot = -1;
+    for (int i = 0; i < s->max_steps; i++) {
+        p->region = run;
+        IrNode *k[7] = {k1}, *y = NULL;
+        for (int st = 1; st < 7; st++) {
+            y = ir_binary(p, IR_ADD, z, ir_binary(p, IR_MUL, combination(p, k, DP_A[st], st), h));
+            IrNode *ts = ir_binary(p, IR_ADD, t, ir_scale(p, h, DP_C[st]));
+            k[st] = lower_rhs(l, o, y, ts);
+        }
+        IrNode *err = ir_binary(p, IR_MUL, combination(p, k, DP_E, 7), h);
+        IrNode *norm = ir_node(p, IR_ERRNORM, 0, 0);
+        IrNode *args[3] = {err, z, y};
+        norm->args = arena_alloc(p->arena, sizeof args);
+        memcpy(norm->args, args, sizeof args);
+        norm->n_args = 3;
+        norm->aux = ir_gate_slot(p, ++p->n_gates);
+        norm->c = s->rtol, norm->c2 = s->atol;
+        ir_root(p, norm);
+
+        p->region = 0;
+        int *slots = arena_alloc(p->arena, sizeof(int) * 8);
+        slots[0] = norm->aux, slots[1] = run ? ir_gate_slot(p, run) : -1, slots[2] = t_slot, slots[3] = h_slot;
+        int accept = ++p->n_gates;
+        for (int j = 4; j < 8; j++) slots[j] = ir_gate_slot(p, j == 4 ? accept : ++p->n_gates);
+        IrNode *ctl = ir_unary(p, IR_STEPCTL, norm);
+        ctl->rows = ctl->dim = 0;
+        ctl->region = 0;
+        ctl->slots = slots;
+        ctl->vals = times;
+        ir_root(p, ctl);
+        z = ir_select(p, y, z, accept);
+        k1 = ir_select(p, k[6], k1, accept);
+        t_slot = slots[5], h_slot = slots[6];
+        t = scalar(p, IR_TERM, 0, t_slot), h = scalar(p, IR_TERM, 0, h_slot);
+        run = accept + 3;   /* the gate id of slots[7] */
+    }
+    p->region = 0;
+    return z;
+}
+
 /* ---------------------------------------------------------------------------- the model */
 
 void lower_forward(Program *p) {
@@ -351,9 +445,9 @@ void lower_forward(Program *p) {
         } else if (s->kind == S_ODE) {
             const OdeBlock *o = &m->odes[ode++];
             IrNode *z0 = lower_expr(&l, s->value);
-            IrNode *z = o->pint.present && p->parareal
-                            ? parareal(&l, o, z0)
-                            : integrate_span(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
+            IrNode *z = o->pint.present && p->parareal       ? parareal(&l, o, z0)
+                        : o->solver.kind == SOLVER_DOPRI5 ? dopri5(&l, o, z0)
+                                                          : integrate_span(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
             bind(&l, o->state, z);
         }
     }

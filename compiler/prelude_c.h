@@ -347,6 +347,33 @@ UNUSED void sum_rows(long M, int K, int D, const real *a, real *y) {
             y[m * D + j] = acc;
         }
 }
+/* dopri5's error norm: the mean over N entries of (e / (atol + rtol max(|z|, |y|)))^2 for the
+ * error estimate e, the state z and the new state y */
+UNUSED double err_norm(long N, const real *e, const real *z, const real *y, double atol, double rtol) {
+    double acc = 0;
+    for (long i = 0; i < N; i++) {
+        double sc = atol + rtol * fmax(fabs((double)z[i]), fabs((double)y[i])), q = e[i] / sc;
+        acc += q * q;
+    }
+    return N ? acc / (double)N : 0;
+}
+/* One dopri5 attempt's step control, for the whole batch: s = terms indexes of {error norm,
+ * this attempt runs (-1: always), t, h (-1: t0, h0), accepted, next t, next h, next attempt
+ * runs}. Accepts when the RMS error is at most 1; the next step is h 0.9 err^(-1/5), within
+ * [0.2 h, 5 h] and cut at t1; an attempt that does not run changes nothing. */
+UNUSED void dopri5_control(double *terms, const int *s, double t0, double t1, double h0) {
+    int run = s[1] < 0 || terms[s[1]] != 0;
+    double t = s[2] < 0 ? t0 : terms[s[2]], h = s[3] < 0 ? h0 : terms[s[3]], err = sqrt(terms[s[0]]);
+    int accept = run && err <= 1;
+    double fac = err != err ? 0.2 : err > 0 ? 0.9 * pow(err, -0.2) : 5;
+    fac = fac < 0.2 ? 0.2 : fac > 5 ? 5 : fac;
+    double t_next = accept ? t + h : t, h_next = run ? h * fac : h;
+    if (t_next + h_next > t1) h_next = t1 - t_next;
+    terms[s[4]] = accept;
+    terms[s[5]] = t_next;
+    terms[s[6]] = h_next;
+    terms[s[7]] = run && t1 - t_next > 1e-12 * (t1 - t0);
+}
 /* the sum of all N entries of a */
 UNUSED double sum_all(long N, const real *a) {
     double acc = 0;

@@ -139,6 +139,14 @@ static int corrections(const Model *m, const double *sums, int64_t N, double *re
     int n = 0, gate = correction_count(m), k = 0;
     for (int i = 0; i < m->n_odes; i++) {
         const Pint *p = &m->odes[i].pint;
+        const Solver *s = &m->odes[i].solver;
+        if (!p->present && s->kind == SOLVER_DOPRI5) { /* accepted steps, and samples whose batch did not reach t1 */
+            double steps = 0;
+            for (int j = 0; j < s->max_steps; j++) steps += sums[gate + DOPRI5_SLOTS * j + 1] / (double)N;
+            rel[n++] = steps;
+            rel[n++] = sums[gate + DOPRI5_SLOTS * s->max_steps - 1] / (double)N;
+            gate += DOPRI5_SLOTS * s->max_steps;
+        }
         if (!p->present) continue;
         for (int j = 0; j < p->iterations; j++, k += 2) rel[n++] = sums[k + 1] > 0 ? sqrt(sums[k] / sums[k + 1]) : NAN;
         if (p->tol > 0) {
@@ -156,11 +164,36 @@ static void format_corrections(const Model *m, const double *rel, char *buf, siz
     buf[0] = 0;
     for (int i = 0; i < m->n_odes && (size_t)n < len; i++) {
         const Pint *p = &m->odes[i].pint;
+        if (!p->present && m->odes[i].solver.kind == SOLVER_DOPRI5) {
+            n += snprintf(buf + n, len - (size_t)n, "  dopri5 %s: %.1f steps", m->odes[i].state, rel[k]);
+            if (rel[k + 1] > 0 && (size_t)n < len)
+                n += snprintf(buf + n, len - (size_t)n, " (t = %g not reached for %.0f %% of the samples)", m->odes[i].t1,
+                              100 * rel[k + 1]);
+            k += 2;
+        }
         if (!p->present) continue;
         n += snprintf(buf + n, len - (size_t)n, "  parareal %s:", m->odes[i].state);
         for (int j = 0; j < p->iterations && (size_t)n < len; j++, k++)
             n += isnan(rel[k]) ? snprintf(buf + n, len - (size_t)n, " -") : snprintf(buf + n, len - (size_t)n, " %.1e", rel[k]);
         if (p->tol > 0 && (size_t)n < len) n += snprintf(buf + n, len - (size_t)n, " (%.2f iterations)", rel[k++]);
+    }
+}
+
+/* A dopri5 block that ran out of attempts before t1 gives a wrong state: say so every epoch. */
+static void warn_unfinished(const Model *m, const double *rel) {
+    int k = 0;
+    for (int i = 0; i < m->n_odes; i++) {
+        const OdeBlock *o = &m->odes[i];
+        if (o->pint.present) {
+            k += o->pint.iterations + (o->pint.tol > 0);
+        } else if (o->solver.kind == SOLVER_DOPRI5) {
+            if (rel[k + 1] > 0)
+                fprintf(stderr,
+                        "dino-jit: warning: %s:%d: dopri5 did not reach t = %g within max_steps %d for %.0f %% of the "
+                        "training samples (their state is wrong); raise max_steps or loosen rtol/atol\n",
+                        m->path, o->solver.loc.line, o->t1, o->solver.max_steps, 100 * rel[k + 1]);
+            k += 2;
+        }
     }
 }
 
@@ -173,6 +206,8 @@ static FILE *open_log(const Model *m, const char *path, int resumed) {
             const Pint *p = &m->odes[i].pint;
             for (int k = 1; p->present && k <= p->iterations; k++) fprintf(f, ",parareal_%s_%d", m->odes[i].state, k);
             if (p->present && p->tol > 0) fprintf(f, ",parareal_%s_iterations", m->odes[i].state);
+            if (!p->present && m->odes[i].solver.kind == SOLVER_DOPRI5)
+                fprintf(f, ",dopri5_%s_steps,dopri5_%s_unfinished", m->odes[i].state, m->odes[i].state);
         }
         fputc('\n', f);
     }
@@ -289,6 +324,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             b->take_monitors(b, sums);
             n_rel = corrections(m, sums, N, rel);
             format_corrections(m, rel, cbuf, sizeof cbuf);
+            warn_unfinished(m, rel);
         }
         if (!isfinite(epoch_loss)) {
             free(sums), free(rel);

@@ -47,7 +47,8 @@ typedef struct {
 /* Small specs covering what the emitter does: every activation, both Jacobian modes,
  * broadcasts, concatenations with constants, slices of gradients, ODE solvers, Parareal,
  * Parareal with a partition (per-slice steps and times) and values from outside the block,
- * Parareal with tol (gated iterations: the terms show which ran),
+ * Parareal with tol (gated iterations: the terms show which ran), adaptive dopri5 (runtime
+ * step sizes and step control in the terms),
  * relative losses, a classifier, tiled layers (dino_poisson: 400 wide). */
 static const Case cases[] = {
     {"activations", "model acts {\n"
@@ -179,6 +180,21 @@ static const Case cases[] = {
                  "    l2 y     weight 1.0\n"
                  "    h1 dy/dx weight 0.5\n"
                  "}\n",
+     NULL, 7, 8, JAC_AUTO},
+    {"dopri5", "model dopri5 {\n"
+               "    input  x[3]\n"
+               "    output y[2]\n"
+               "    z0 = tanh(dense(x, 4))\n"
+               "    ode z = z0, t in [0, 1] {\n"
+               "        dz/dt = dense(tanh(dense(concat(z, t), 6)), 4)\n"
+               "        solver dopri5 rtol 1e-4 atol 1e-6 steps 2 max_steps 8\n"
+               "    }\n"
+               "    y = dense(z, 2)\n"
+               "}\n"
+               "loss {\n"
+               "    l2 y     weight 1.0\n"
+               "    h1 dy/dx weight 0.5\n"
+               "}\n",
      NULL, 7, 8, JAC_AUTO},
     {"dino_resnet", NULL, "dino_resnet.dino", 5, 6, JAC_AUTO},
     {"dino_poisson", NULL, "dino_poisson.dino", 11, 12, JAC_AUTO},

@@ -3,26 +3,32 @@
  * The spec integrates dz/dt = t * z from z(0) = x over [0, 1] (exact: z(1) = x exp(1/2), and
  * dz(1)/dx = exp(1/2)), generated and run on the CPU backend in f64 with 10, 20, 40 and 80
  * steps. Halving the step must divide the error of the output and of the Jacobian by 2^p
- * (euler p = 1, midpoint p = 2, rk4 p = 4): each observed ratio within 15 % of 2^p. */
+ * (euler p = 1, midpoint p = 2, rk4 p = 4): each observed ratio within 15 % of 2^p. The
+ * adaptive dopri5 with rtol 1e-4 .. 1e-10 (atol rtol / 100) must meet its tolerance: relative
+ * error of the output and the Jacobian at most 5 rtol, and shrinking with rtol; and a training
+ * step through dopri5 (h1 loss) with rtol 1e-7 must agree with rk4 at 100 steps. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu_jit.h"
 #include "emit.h"
 #include "frontend.h"
+#include "init.h"
+#include "ir.h"
 
 static int passes, failures;
 
-/* z(1) and dz(1)/dx for x = 0.7 with `solver` and `steps`. */
-static int solve(const char *dir, const char *solver, int steps, double *z, double *dzdx) {
+/* z(1) and dz(1)/dx for x = 0.7 with the solver line `line`; `tag` names the spec file. */
+static int solve(const char *dir, const char *tag, const char *line, double *z, double *dzdx) {
     char path[4096], err[2048];
-    snprintf(path, sizeof path, "%s/ode_%s_%d.dino", dir, solver, steps);
+    snprintf(path, sizeof path, "%s/ode_%s.dino", dir, tag);
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     fprintf(f, "model ode_order { input x[1]; output y[1]\n"
-               "  ode y = x, t in [0, 1] { dy/dt = t * y; solver %s steps %d } }\n"
-               "train { precision f64 }\n", solver, steps);
+               "  ode y = x, t in [0, 1] { dy/dt = t * y; %s } }\n"
+               "train { precision f64 }\n", line);
     fclose(f);
     Frontend fe;
     if (frontend_run(&fe, path, stderr, 0, NULL)) return -1;
@@ -43,6 +49,51 @@ static int solve(const char *dir, const char *solver, int steps, double *z, doub
     return 0;
 }
 
+/* One training step (loss terms and gradient) of a small neural ODE with the solver line
+ * `line`, f64: the same parameters and batch for every solver. */
+static int train_step(const char *dir, const char *tag, const char *line, double *terms, double *G, long *n_params) {
+    char path[4096], err[2048];
+    snprintf(path, sizeof path, "%s/node_%s.dino", dir, tag);
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "model node_grad { input x[2]; output y[2]\n"
+               "  z0 = tanh(dense(x, 3))\n"
+               "  ode z = z0, t in [0, 1] { dz/dt = dense(tanh(dense(concat(z, t), 5)), 3); %s }\n"
+               "  y = dense(z, 2) }\n"
+               "loss { l2 y; h1 dy/dx weight 0.5 }\n"
+               "train { precision f64; seed 3 }\n", line);
+    fclose(f);
+    Frontend fe;
+    if (frontend_run(&fe, path, stderr, 0, NULL)) return -1;
+    const Model *m = fe.model;
+    Arena a = {0};
+    size_t len;
+    char *src = generate_c(&a, m, JAC_AUTO, 1, 0, &len, err, sizeof err);
+    CpuModule mod;
+    if (!src || cpu_module_load(src, len, &mod, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    enum { N = 6 };
+    double *P = malloc(sizeof(double) * (size_t)m->n_weights), x[N * 2], y[N * 2], J[N * 4], w[2] = {1, 0.5};
+    init_params(m->params, m->n_params, P, 1, 3);
+    for (long i = 0; i < m->n_weights; i++) P[i] *= 2;   /* dynamics worth adapting to */
+    for (int i = 0; i < N * 2; i++) x[i] = sin(0.9 * i + 0.4), y[i] = cos(0.5 * i);
+    for (int i = 0; i < N * 4; i++) J[i] = sin(0.2 * i);
+    double *work = malloc(sizeof(double) * (size_t)mod.train_work(N));
+    /* the loss terms, then dopri5's step control (monitor_count in ir.h) */
+    double *all = calloc((size_t)(m->n_loss + monitor_count(m)), sizeof(double));
+    mod.train_step(P, G, N, N, x, y, J, NULL, w, all, work);
+    memcpy(terms, all, sizeof(double) * (size_t)m->n_loss);
+    free(all);
+    *n_params = m->n_weights;
+    free(work), free(P), free(src);
+    cpu_module_free(&mod);
+    arena_free(&a);
+    frontend_free(&fe);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "/tmp";
     const char *solvers[] = {"euler", "midpoint", "rk4"};
@@ -52,7 +103,10 @@ int main(int argc, char **argv) {
         double prev_e = 0, prev_j = 0;
         for (int steps = 10; steps <= 80; steps *= 2) {
             double z, j;
-            if (solve(dir, solvers[s], steps, &z, &j)) {
+            char line[64], tag[64];
+            snprintf(line, sizeof line, "solver %s steps %d", solvers[s], steps);
+            snprintf(tag, sizeof tag, "%s_%d", solvers[s], steps);
+            if (solve(dir, tag, line, &z, &j)) {
                 printf("FAIL %s: could not build\n", solvers[s]);
                 failures++;
                 break;
@@ -69,6 +123,46 @@ int main(int argc, char **argv) {
             prev_e = e;
             prev_j = ej;
         }
+    }
+    /* dopri5 meets its tolerance: the error of z(1) (|z| ~ 1) and of the Jacobian within a few
+     * times rtol, shrinking as rtol does */
+    double prev = INFINITY;
+    for (int k = 4; k <= 10; k += 2) {
+        char line[128], tag[32];
+        double rtol = pow(10, -k), z, j;
+        snprintf(line, sizeof line, "solver dopri5 rtol %.0e atol %.0e max_steps 48", rtol, rtol * 1e-2);
+        snprintf(tag, sizeof tag, "dopri5_%d", k);
+        if (solve(dir, tag, line, &z, &j)) {
+            printf("FAIL dopri5 rtol %.0e: could not build\n", rtol);
+            failures++;
+            continue;
+        }
+        double e = fabs(z - exact) / exact, ej = fabs(j - exact_j) / exact_j, worst = e > ej ? e : ej;
+        int ok = worst <= 5 * rtol && worst < prev;
+        printf("%-4s dopri5   rtol %.0e: relative error %.3e (Jacobian %.3e), must be <= 5 rtol and below the last\n",
+               ok ? "ok" : "FAIL", rtol, e, ej);
+        passes += ok;
+        failures += !ok;
+        prev = worst;
+    }
+    /* training through dopri5 (discretise-then-optimise through the accepted steps, t and h
+     * constants): with a tight tolerance the loss and its gradient approach the exact ODE's,
+     * here rk4 with 100 steps */
+    double terms_dp[2] = {0}, terms_rk[2] = {0}, G_dp[256], G_rk[256];
+    long np_dp = 0, np_rk = 0;
+    if (train_step(dir, "dopri5", "solver dopri5 rtol 1e-7 atol 1e-9 max_steps 32", terms_dp, G_dp, &np_dp) ||
+        train_step(dir, "rk4", "solver rk4 steps 100", terms_rk, G_rk, &np_rk) || np_dp != np_rk || np_dp > 256) {
+        printf("FAIL training through dopri5: could not build\n");
+        failures++;
+    } else {
+        double d = 0, s = 0, dl = fabs(terms_dp[0] + 0.5 * terms_dp[1] - terms_rk[0] - 0.5 * terms_rk[1]);
+        for (long i = 0; i < np_dp; i++) d = fmax(d, fabs(G_dp[i] - G_rk[i])), s = fmax(s, fabs(G_rk[i]));
+        double el = dl / (terms_rk[0] + 0.5 * terms_rk[1]);
+        int ok = d / s <= 1e-5 && el <= 1e-6;
+        printf("%-4s dopri5   training step (rtol 1e-7) against rk4 100 steps: loss %.2e, gradient %.2e relative\n"
+               "     (must be <= 1e-6, 1e-5)\n", ok ? "ok" : "FAIL", el, d / s);
+        passes += ok;
+        failures += !ok;
     }
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;

@@ -18,7 +18,9 @@
 #            CSV (losses and metrics) as the original [N, out, in] file with the default layout
 #   pint     a spec with a Parareal block reports each iteration's correction: the epoch
 #            line says "parareal z: ...", the CSV has parareal_z_1 and parareal_z_2, both
-#            positive in every epoch and the second smaller than the first
+#            positive in every epoch and the second smaller than the first; a dopri5 block
+#            reports its accepted steps (CSV dopri5_z_steps), warns when max_steps ran out
+#            before t1, and more max_steps than the generator unrolls is an error
 #   cache    8 dino-jit processes started at once on one spec with an empty module cache all
 #            succeed, 5 rounds
 #
@@ -383,6 +385,25 @@ EOF
         check "epoch $e: corrections 0 < $c2 < $c1" lt 0 "$c2"
         check "epoch $e: the second iteration's correction $c2 is below the first's $c1" lt "$c2" "$c1"
     done
+
+    # dopri5: accepted steps per epoch in the CSV; too few attempts is a warning naming the fix;
+    # more attempts than the code generator unrolls is an error
+    sed -e 's/        solver rk4 steps 8/        solver dopri5 rtol 1e-5 atol 1e-7 max_steps 30/' -e '/pint parareal/d' \
+        "$SP/pint.dino" >"$SP/dopri5.dino"
+    run dopri5 "$SP/dopri5.dino" --data "$T/d" --log "$T/dopri5.csv" --epochs 2
+    expect_rc dopri5 0
+    local steps unfinished
+    steps=$(csv "$T/dopri5.csv" 2 dopri5_z_steps) unfinished=$(csv "$T/dopri5.csv" 2 dopri5_z_unfinished)
+    check "dopri5: $steps accepted steps on average (> 1), unfinished fraction $unfinished (0)" \
+        [ -n "$steps" ] && lt 1 "$steps" && [ "$unfinished" = 0 ]
+    sed 's/max_steps 30/max_steps 2/' "$SP/dopri5.dino" >"$SP/dopri5_short.dino"
+    run dopri5_short "$SP/dopri5_short.dino" --data "$T/d" --epochs 1
+    expect_rc dopri5_short 0
+    stderr_has dopri5_short "warning" "did not reach t = 1 within max_steps 2" "raise max_steps"
+    sed 's/ max_steps 30//' "$SP/dopri5.dino" >"$SP/dopri5_default.dino"
+    run dopri5_default "$SP/dopri5_default.dino" --data "$T/d" --epochs 1
+    expect_rc dopri5_default 1
+    stderr_has dopri5_default "dopri5_default.dino:8:9: error" "max_steps must be at most 256" "(the default)"
 }
 
 for g in "${GROUP_LIST[@]}"; do

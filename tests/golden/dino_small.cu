@@ -330,6 +330,42 @@ DINO_DEV void loss_cross_entropy(long b, int n, int D, const real *__restrict__ 
     for (int q = threadIdx.x; q < D; q += blockDim.x) s[q] = (real)(coef * (exp(p[q] - mx) / z - (q == lab)));
 }
 
+/* A diagnostic term, one block per sample b: adds the sum of b's `size` entries of a, / n, to *total. */
+DINO_DEV void monitor_sum(long b, int n, long size, const real *__restrict__ a, double *total) {
+    double s = 0;
+    for (long q = threadIdx.x; q < size; q += blockDim.x) s += a[b * size + q];
+    s = block_sum(s);
+    if (threadIdx.x == 0) atomicAdd(total, s / n);
+}
+
+/* dopri5's error norm, one block per sample b: adds sum_j (e / (atol + rtol max(|z|, |y|)))^2
+ * over b's D entries, / (n D), to *total (the squared RMS over the batch). */
+DINO_DEV void err_norm_sum(long b, int n, int D, const real *__restrict__ e, const real *__restrict__ z,
+                           const real *__restrict__ y, double atol, double rtol, double *total) {
+    double s = 0;
+    for (int q = threadIdx.x; q < D; q += blockDim.x) {
+        double sc = atol + rtol * fmax(fabs((double)z[b * D + q]), fabs((double)y[b * D + q])), r = e[b * D + q] / sc;
+        s += r * r;
+    }
+    s = block_sum(s);
+    if (threadIdx.x == 0) atomicAdd(total, s / ((double)n * D));
+}
+
+/* One dopri5 attempt's step control for the whole batch (prelude_c.h says how). */
+DINO_DEV void dopri5_control(double *terms, const int *s, double t0, double t1, double h0) {
+    int run = s[1] < 0 || terms[s[1]] != 0;
+    double t = s[2] < 0 ? t0 : terms[s[2]], h = s[3] < 0 ? h0 : terms[s[3]], err = sqrt(terms[s[0]]);
+    int accept = run && err <= 1;
+    double fac = err != err ? 0.2 : err > 0 ? 0.9 * pow(err, -0.2) : 5;
+    fac = fac < 0.2 ? 0.2 : fac > 5 ? 5 : fac;
+    double t_next = accept ? t + h : t, h_next = run ? h * fac : h;
+    if (t_next + h_next > t1) h_next = t1 - t_next;
+    terms[s[4]] = accept;
+    terms[s[5]] = t_next;
+    terms[s[6]] = h_next;
+    terms[s[7]] = run && t1 - t_next > 1e-12 * (t1 - t0);
+}
+
 /* ---------------------------------------------------------------------------- shape ops */
 /* One output element of prelude_c.h's shape operations, for the fused element-wise kernels.
  * A value is (n, R, D) row-major; m = sample * R + row is the row over the batch. */
@@ -444,11 +480,12 @@ extern "C" __global__ void dino_sgd(real *__restrict__ P, const real *__restrict
 /* acc[0] += n * sum_i w[i] terms[i]: the batch's weighted loss, summed over an epoch on the GPU
  * so that the host reads it once per epoch. One thread. */
 extern "C" __global__ void dino_accumulate_loss(const double *__restrict__ terms, const double *__restrict__ w,
-                                                int n_terms, int n, double *__restrict__ acc) {
+                                                int n_terms, int n_monitors, int n, double *__restrict__ acc) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     double loss = 0;
     for (int i = 0; i < n_terms; i++) loss += w[i] * terms[i];
     acc[0] += loss * n;
+    for (int i = 0; i < n_monitors; i++) acc[1 + i] += terms[n_terms + i] * n;
 }
 
 /* ---------------------------------------------------------------------------- interface */
