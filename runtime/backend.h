@@ -33,6 +33,9 @@ struct Backend {
      * values, the Parareal corrections (monitor_count in ir.h says what they are). */
     void (*take_monitors)(Backend *b, double *sums);
     int n_monitors;
+    /* Set by set_data: the training workspace, bytes per sample of the batch (every value the
+     * backward pass reads, the stages of every ODE step included). */
+    size_t work_per_sample;
     /* Predictions for n rows of host x [n, in] into host y [n, out] and J [n, out, in] (J may be NULL). */
     void (*predict)(Backend *b, const void *x, int64_t n, void *y, void *J);
     /* Host <-> device copies of the parameters and optimiser state (no-ops on the CPU). */

@@ -49,6 +49,7 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch, char *err, 
     c->J = train->J ? xcalloc(B * (size_t)(m->out_dim * m->in_dim), c->es) : NULL;
     c->label = m->classifier ? xcalloc(B, sizeof(int32_t)) : NULL;
     c->work = xcalloc((size_t)c->mod->train_work(batch), c->es);
+    b->work_per_sample = (size_t)c->mod->train_work(1) * c->es;
     return 0;
 }
 

@@ -120,6 +120,7 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, siz
     if (d->J) c->bJ = dalloc(c, es * (size_t)batch * out * in, "a batch");
     if (d->label) c->bl = dalloc(c, 4 * (size_t)batch, "a batch");
     c->work = dalloc(c, es * (size_t)c->plan.train_work * (size_t)batch, "the training workspace");
+    b->work_per_sample = es * (size_t)c->plan.train_work;
     return 0;
 }
 

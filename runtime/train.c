@@ -273,6 +273,9 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         fprintf(stderr, "dino-jit: error: %s\n", err);
         return 1;
     }
+    if (!o->quiet)
+        fprintf(stderr, "dino-jit: training workspace %.1f MiB: %.1f KiB per sample x batch %d (the values the backward pass reads)\n",
+                (double)b->work_per_sample * B / 1048576.0, (double)b->work_per_sample / 1024.0, B);
     void *good = xmalloc(t->es * (size_t)m->n_weights);
     int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)N);
     FILE *log = NULL;
