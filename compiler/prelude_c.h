@@ -103,9 +103,22 @@ static inline real d2act_sin(real x) { return (real)-sin(x); }
  * packed into panels so the micro-kernel streams contiguous memory; the micro-kernel keeps an
  * MR x NR tile of C in vector registers. */
 
-#define VLEN (64 / (int)sizeof(real))
-typedef real vreal __attribute__((vector_size(64)));
-enum { MR = 8, KC = 256, MC = 128, NC = 2048 };
+/* The micro-kernel's tile is MR x NR = MR x 2 vectors, sized to the target's registers so the
+ * accumulators never spill: 8 x 2 zmm of 32 on AVX-512, 6 x 2 ymm of 16 on AVX/AVX2 (a wider
+ * tile there spilled and ran 30x slower), 4 x 2 xmm otherwise. */
+#if defined(__AVX512F__)
+#define VBYTES 64
+enum { MR = 8 };
+#elif defined(__AVX__)
+#define VBYTES 32
+enum { MR = 6 };
+#else
+#define VBYTES 16
+enum { MR = 4 };
+#endif
+#define VLEN (VBYTES / (int)sizeof(real))
+typedef real vreal __attribute__((vector_size(VBYTES)));
+enum { KC = 256, MC = 120, NC = 2048 };   /* MC: a multiple of every MR */
 #define NR (2 * VLEN)
 
 static void pack_a(int ta, const real *A, long lda, long i0, long mc, long k0, long kc, real *Ap) {
@@ -237,7 +250,7 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
 }
 
 /* Splits C into row (or, for few rows, column) stripes, one per thread. */
-static void gemm(int ta, int tb, long M, long N, long K, const real *A, long lda, const real *B, long ldb, real *C,
+static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long K, const real *A, long lda, const real *B, long ldb, real *C,
                  long ldc, int acc) {
 #ifdef _OPENMP
     int threads = omp_get_max_threads();
@@ -272,18 +285,21 @@ static void gemm(int ta, int tb, long M, long N, long K, const real *A, long lda
 
 #define DINO_ACTIVATIONS(X) X(relu) X(tanh) X(sigmoid) X(gelu) X(gelu_tanh) X(silu) X(softplus) X(elu) X(sin)
 #define DEFINE_ACT_LOOPS(f)                                                                        \
-    static __attribute__((unused)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
+    static __attribute__((unused, noinline)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
         _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
     }                                                                                              \
-    static __attribute__((unused)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
+    static __attribute__((unused, noinline)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
         _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
     }                                                                                              \
-    static __attribute__((unused)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
+    static __attribute__((unused, noinline)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
         _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
     }
 DINO_ACTIVATIONS(DEFINE_ACT_LOOPS)
 
-#define UNUSED static __attribute__((unused))
+/* The batch kernels are not inlined: each is called from many places in a generated program,
+ * and inlining every call (with the sizes as constants) made -O3 compile an ODE model's
+ * unrolled steps 3.5x slower for no measurable gain (the calls work on whole batches). */
+#define UNUSED static __attribute__((unused, noinline))
 
 UNUSED void ew_fill(long N, real c, real *y) { for (long i = 0; i < N; i++) y[i] = c; }
 UNUSED void ew_add(long N, const real *a, const real *b, real *y) {
