@@ -270,7 +270,7 @@ static int get_cubin(CudaBackend *c, const char *src, size_t len, int use_cache,
         return -1;
     }
     char key[256];
-    snprintf(key, sizeof key, "%s nvrtc %d.%d -std=c++14", arch, major, minor);
+    snprintf(key, sizeof key, "%s nvrtc %d.%d -std=c++14 %s", arch, major, minor, nvrtc_speed_option());
     if (use_cache && cache_get("cuda", src, len, key, ".cubin", cubin, cubin_len) == 0) return 0;
     char *log = NULL;
     if (nvrtc_compile(src, "dino.cu", arch, 1, cubin, cubin_len, &log, err, errlen) != NVRTC_OK) {

@@ -31,6 +31,12 @@ int nvrtc_arch_supported(int sm);
  * many, or -1 when unknown. */
 int nvrtc_supported_archs(int *archs, int max);
 
+/* The optimisation option every compile passes: --Ofast-compile=min unless $DINO_NVRTC_OPT
+ * says mid, max or full (NVRTC's full optimisation: 3x slower compiles); "" once an NVRTC has
+ * rejected the option (older than CUDA 12.8), which is then compiled without it. Part of the
+ * CUBIN cache key. */
+const char *nvrtc_speed_option(void);
+
 /* Compiles src (program name `name`, used in messages) for arch: "compute_90" gives PTX,
  * "sm_90" a CUBIN; a bare "90" means either. want_cubin chooses the output and the arch is
  * adjusted to match (sm_90 asked for as PTX compiles for compute_90). On success *out is the
