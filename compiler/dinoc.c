@@ -1,7 +1,7 @@
 /* dinoc.c - the compiler command: checks a spec and writes what was asked for.
  *
  *   dinoc MODEL.dino [-o OUT] [--target cuda|c] [--emit ast|params|ir|ptx] [--check]
- *                    [--arch sm_XX]
+ *                    [--arch sm_XX] [--fuse auto|none|tiles]
  *
  * Exit status: 0 success, 1 user error (bad spec, bad flag), 2 internal error. */
 #include <stdio.h>
@@ -18,6 +18,7 @@
 static void usage(FILE *out) {
     fputs("usage: dinoc MODEL.dino [-o OUT] [--target cuda|c] [--emit ast|params|ir|ptx] [--check]\n"
           "             [--precision f32|f64] [--jacobian auto|forward|reverse] [--arch sm_XX]\n"
+          "             [--fuse auto|none|tiles]\n"
           "  --check         parse and check the spec only\n"
           "  --emit params   print each parameter's name and shape, in definition order\n"
           "  --emit ast      print the syntax tree\n"
@@ -28,12 +29,15 @@ static void usage(FILE *out) {
           "  --arch sm_XX    GPU architecture for --emit ptx (default sm_80)\n"
           "  --precision P   f32 or f64 for generated code (default: the spec's train precision)\n"
           "  --jacobian M    auto, forward or reverse mode for the Jacobian (default auto)\n"
+          "  --fuse F        CUDA kernels: tiles (a tile of samples per block through many stages),\n"
+          "                  none (a kernel per stage), auto (tiles when every layer is small)\n"
           "  -o OUT          write generated source to OUT (default: standard output)\n",
           out);
 }
 
 static const char *precision;
 static const char *arch = "sm_80";
+static int fuse = FUSE_AUTO;
 
 /* Writes len bytes of text to stdout or, atomically, to path. Returns 0, or 1 after a message. */
 static int write_output(const char *path, const char *text, size_t len) {
@@ -121,7 +125,7 @@ static int generate(Frontend *fe, const char *emit, const char *target, const ch
         return 0;
     }
     EmitOptions opt = {.f64 = precision ? strcmp(precision, "f64") == 0 : fe->model->train.f64,
-                       .spec_hash = fe->hash};
+                       .spec_hash = fe->hash, .fuse = fuse};
     if (strcmp(target, "cuda") == 0) return generate_cuda_target(fe, &pr, &opt, emit_ptx != NULL, out_path);
     FILE *out = stdout;
     char tmp[4096];
@@ -167,6 +171,12 @@ int main(int argc, char **argv) {
                 return 1;
             }
             precision = v;
+        } else if (strcmp(a, "--fuse") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if ((fuse = fuse_mode(v)) < 0) {
+                fprintf(stderr, "dinoc: error: --fuse must be auto, none or tiles, not '%s'\n", v);
+                return 1;
+            }
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;

@@ -26,9 +26,17 @@
  *        batch (unweighted), with the term weights w[i] applied to the gradient. */
 enum { DINO_C_ABI = 1 };
 
+/* How emit_cuda.c groups a program's kernels (EmitOptions.fuse). */
+typedef enum {
+    FUSE_AUTO,      /* tile groups when every layer is small enough (see emit_cuda.c), else none */
+    FUSE_NONE,      /* one kernel per fused stage, each over the whole batch */
+    FUSE_TILES,     /* tile groups whatever the layer sizes */
+} FuseMode;
+
 typedef struct {
     int f64;                    /* real is double */
     uint64_t spec_hash;
+    int fuse;                   /* CUDA only: a FuseMode */
 } EmitOptions;
 
 /* Returns 0, or -1 with a message in err (e.g. a project() matrix that can't be read). */
@@ -62,12 +70,17 @@ char *generate_c(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_h
 enum { DINO_CUDA_ABI = 1 };
 
 /* How to launch one kernel of a program for a batch of n rows: block (block, 1, 1),
- * grid (cuda_grid_x(l, n), grid_y, grid_z), `shared` bytes of dynamic shared memory. */
+ * grid (cuda_grid_x(l, n, max_tiles), grid_y, grid_z), `shared` bytes of dynamic shared memory.
+ * A tile kernel (tiles = 1) runs many stages for a tile of samples per block, its grid.x is
+ * min(n, max_tiles) and the runtime chooses max_tiles (about two blocks per multiprocessor);
+ * the kernel splits the batch into gridDim.x tiles itself, so any grid.x from 1 to n works. */
 typedef struct {
     char kernel[64];        /* entry point: "dino_train_k3" */
     long per_sample;        /* > 0: grid.x = ceil(n * per_sample / per_block); 0: grid.x = fixed_x */
     int per_block;
     int fixed_x;
+    int tiles;              /* a tile kernel: grid.x = min(n, max_tiles) */
+    int stages;             /* the stages (fused kernels) it runs: 1, or more in a tile kernel */
     int grid_y, grid_z;     /* >= 1 */
     int block;              /* threads per block (256) */
     int shared;             /* dynamic shared memory in bytes (0: the kernels' shared memory is static) */
@@ -83,8 +96,9 @@ typedef struct {
 } CudaPlan;
 
 /* grid.x for a batch of n rows (at least 1: kernels check their bounds). */
-static inline long cuda_grid_x(const CudaLaunch *l, int n) {
-    long x = l->per_sample > 0 ? ((long)n * l->per_sample + l->per_block - 1) / l->per_block : l->fixed_x;
+static inline long cuda_grid_x(const CudaLaunch *l, int n, int max_tiles) {
+    long x = l->tiles ? (n < max_tiles ? n : max_tiles)
+             : l->per_sample > 0 ? ((long)n * l->per_sample + l->per_block - 1) / l->per_block : l->fixed_x;
     return x > 0 ? x : 1;
 }
 
@@ -97,7 +111,10 @@ int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *
 
 /* checked model -> IR programs -> CUDA source in memory (malloc'd, *len bytes) and its plan
  * (plan may be NULL). Returns NULL with a message in err when the model can't be generated. */
-char *generate_cuda(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_hash, size_t *len, CudaPlan *plan,
+char *generate_cuda(Arena *a, const Model *m, JacMode jac, const EmitOptions *opt, size_t *len, CudaPlan *plan,
                     char *err, size_t errlen);
+
+/* "auto", "none", "tiles" -> a FuseMode; -1 for anything else. */
+int fuse_mode(const char *name);
 
 #endif

@@ -31,9 +31,27 @@
  * slots before the values it reads last are released, so a kernel never writes over its own
  * inputs, and released slots are reused by later kernels (best fit).
  *
- * What is left for later: fusing whole layers of a small network into one kernel per sample
- * block (activations and tangents in shared memory), and a prologue fusion of element-wise
- * producers into the GEMM's loads. Nothing here has run on a GPU yet (see prelude_cuda.h). */
+ * Tile kernels. When every layer is small (at most TILE_MAX_MACS multiply-adds per sample, as in
+ * neural ODEs and small DINO networks), a program is not launched kernel by kernel: runs of the
+ * kernels above become the stages of one tile kernel, whose blocks each take a tile of the
+ * batch's samples through all the stages in order, with __syncthreads() between stages. Every
+ * value is per sample, so a block only ever reads what it wrote itself: no grid-wide barrier is
+ * needed, and a whole fixed-step ODE integration, its Jacobian, the loss and the backward pass
+ * through the steps are one launch, with the tile's values in L1 and L2 instead of a launch per
+ * node. Element-wise stages loop over the tile's elements, layers over the tile's rows (the same
+ * gemm_tile), losses and diagnostics over its samples. Only what needs the whole batch ends a
+ * tile kernel: the Parareal tol gates and dopri5's step control (the batch decides), and the
+ * parameter gradients: those are taken out of the stages and run at the end of the program, one
+ * kernel per parameter that sums a^T b over every place the parameter is used (all the steps of
+ * an ODE: one long matrix product instead of one atomic sum per step and block). The values
+ * they read stay in the workspace until then. The runtime chooses the number of tiles (two per
+ * multiprocessor); the kernel divides the batch by gridDim.x. A block owns its samples' part of
+ * every slot only while a slot holds values of one size, so in tile mode slots are reused only
+ * at the same size (assign_buffers).
+ *
+ * What is left for later: the tile's values in shared memory instead of L1/L2, and a prologue
+ * fusion of element-wise producers into the GEMM's loads. Nothing here has run on a GPU yet
+ * (see prelude_cuda.h). */
 #include "emit.h"
 
 #include <stdarg.h>
@@ -52,6 +70,9 @@ enum {
     SMALL_GRAD = 4096,    /* weight gradients with at most this many entries: one thread each */
     GRAD_BIAS_ROWS = 64,  /* GRAD_B: rows per block (prelude_cuda.h) */
     EST_BATCH = 64,       /* the batch assumed when choosing tile sizes */
+    TILE_MAX_MACS = 1 << 18, /* tile kernels when no layer has more multiply-adds per sample */
+    SUM_SAMPLES = 64,     /* a gradient sum kernel: samples per block */
+    TILE_MAX_STAGES = 1000, /* stages per tile kernel */
     MAX_GRID_YZ = 65535,
     MAX_READS = 64,       /* values one node reads, through a virtual concatenation */
     MAX_BUFS = MAX_MEMBERS * (MAX_READS / 2 + 2),   /* buffers one kernel touches */
@@ -69,7 +90,16 @@ typedef enum {
     K_ERRNORM,    /* dopri5: the error norm of an attempt, a block per sample */
     K_STEPCTL,    /* dopri5: step control after an attempt, one thread */
     K_RESULTS,    /* predict: y and J from the output and Jacobian nodes */
+    K_GRAD_W_SUM, /* tile mode: one weight's gradient summed over all its GRAD_W nodes (members) */
+    K_GRAD_B_SUM, /* tile mode: one bias's gradient summed over all its GRAD_B nodes */
 } KernelKind;
+
+/* What the runtime launches: one kernel, or a tile kernel running kernels first .. first +
+ * count - 1 as its stages. */
+typedef struct {
+    int first, count;
+    int tiles;
+} Unit;
 
 typedef struct {
     KernelKind kind;
@@ -92,13 +122,19 @@ typedef struct {
     PtrVec live;
     Kernel *kernels;
     int n_kernels, cap_kernels;
+    int stage;                  /* writing stage `stage` of a tile kernel; -1: a kernel of its own */
     int *kern;                  /* node id -> its kernel, -1 none (inputs, data, literals) */
     char *stored;               /* node id -> written to the workspace */
     char *inlined;              /* node id -> a CONST written as a literal */
     char *virt;                 /* node id -> a CONCAT that small layers read piece by piece */
     long *offset;               /* node id -> workspace offset per sample, -1 none */
     long work;                  /* workspace reals per sample */
-    CudaLaunch *launch;         /* one per kernel */
+    int fuse;                   /* a FuseMode, from the options */
+    int tile_mode;              /* this program gets tile kernels */
+    Unit *units;                /* what is launched, in order */
+    int n_units;
+    int *unit_of;               /* kernel -> its unit */
+    CudaLaunch *launch;         /* one per unit */
     char *err;
     size_t errlen;
 } Emit;
@@ -220,6 +256,7 @@ static void find_virtual(Emit *E) {
  * its operands (so f'(a) runs in the epilogue that computes a), else starts a kernel. */
 static int form_kernels(Emit *E) {
     int open = -1;
+    PtrVec deferred = {0};   /* tile mode: GRAD_W and GRAD_B nodes */
     E->has_terms = E->train;
     for (int i = 0; i < E->live.n; i++) {
         IrOp op = ((const IrNode *)E->live.items[i])->op;
@@ -246,6 +283,9 @@ static int form_kernels(Emit *E) {
             ki = open = add_kernel(E, K_POINTWISE, v);
         } else if (v->op == IR_LINEAR || v->op == IR_LINEAR_T) {
             ki = open = add_kernel(E, K_GEMM, v);
+        } else if (E->tile_mode && (v->op == IR_GRAD_W || v->op == IR_GRAD_B)) {
+            ptrvec_push(&E->tmp, &deferred, (void *)v);   /* summed per parameter at the end */
+            continue;
         } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS || v->op == IR_MONITOR || v->op == IR_GATE ||
                    v->op == IR_ERRNORM || v->op == IR_STEPCTL) {
             static const KernelKind kinds[] = {[IR_GRAD_W] = K_GRAD_W, [IR_GRAD_B] = K_GRAD_B, [IR_LOSS] = K_LOSS,
@@ -261,8 +301,69 @@ static int form_kernels(Emit *E) {
         }
         add_member(E, ki, v);
     }
+    /* tile mode: each parameter's gradient nodes, in order of first use, MAX_MEMBERS a kernel */
+    char *done = calloc((size_t)deferred.n, 1);
+    for (int i = 0; i < deferred.n; i++) {
+        const IrNode *first = deferred.items[i];
+        if (done[i]) continue;
+        int ki = -1;
+        for (int k = i; k < deferred.n; k++) {
+            const IrNode *v = deferred.items[k];
+            if (done[k] || v->op != first->op || v->param != first->param) continue;
+            if (ki < 0 || E->kernels[ki].count == MAX_MEMBERS) {
+                ki = add_kernel(E, first->op == IR_GRAD_W ? K_GRAD_W_SUM : K_GRAD_B_SUM, first);
+                E->kernels[ki].region = 0;   /* always runs; each member's region is in its table */
+            }
+            add_member(E, ki, v);
+            done[k] = 1;
+        }
+    }
+    free(done);
     if (!E->train) add_kernel(E, K_RESULTS, NULL);
     return 0;
+}
+
+/* Whether a kernel can be a stage of a tile kernel: it works sample by sample. */
+static int is_stage(const Kernel *k) {
+    switch (k->kind) {
+    case K_POINTWISE: case K_GEMM: case K_LOSS: case K_MONITOR: case K_ERRNORM: case K_RESULTS: return 1;
+    default: return 0;   /* the batch as a whole: zeroing, gates, step control, gradient sums */
+    }
+}
+
+/* Tile mode for a program whose layers are all small (or when asked for): per sample, no layer
+ * has more than TILE_MAX_MACS multiply-adds. */
+static int want_tiles(const Emit *E) {
+    if (E->fuse == FUSE_NONE) return 0;
+    if (E->fuse == FUSE_TILES) return 1;
+    for (int i = 0; i < E->live.n; i++) {
+        const IrNode *v = E->live.items[i];
+        if ((v->op == IR_LINEAR || v->op == IR_LINEAR_T) && (long)v->rows * v->dim * v->args[0]->dim > TILE_MAX_MACS)
+            return 0;
+    }
+    return 1;
+}
+
+static int max_stages(void) {
+    const char *e = getenv("DINO_TILE_STAGES");
+    return e && atoi(e) > 1 ? atoi(e) : TILE_MAX_STAGES;
+}
+
+/* Units: in tile mode each run of two or more stages is one tile kernel; every other kernel is
+ * launched on its own. */
+static void form_units(Emit *E) {
+    E->units = calloc((size_t)E->n_kernels, sizeof(Unit));
+    E->unit_of = malloc(sizeof(int) * (size_t)(E->n_kernels ? E->n_kernels : 1));
+    for (int ki = 0; ki < E->n_kernels;) {
+        int count = 1;
+        if (E->tile_mode && is_stage(&E->kernels[ki]))
+            while (ki + count < E->n_kernels && count < max_stages() && is_stage(&E->kernels[ki + count])) count++;
+        Unit *u = &E->units[E->n_units];
+        *u = (Unit){.first = ki, .count = count, .tiles = count > 1};
+        for (int k = ki; k < ki + count; k++) E->unit_of[k] = E->n_units;
+        E->n_units++;
+        ki += count;
+    }
 }
 
 /* ---------------------------------------------------------------------------- buffers */
@@ -293,6 +394,10 @@ static void assign_buffers(Emit *E) {
 
     SlotPool pool;
     slots_init(&pool, n_nodes);
+    /* A value (n, R, D) fills its slot sample by sample, so a slot reused by a smaller value puts
+     * sample b where a larger one had an earlier sample: in a tile kernel that is another
+     * block's sample, still being read. There, slots are only reused at the same size. */
+    pool.exact = E->tile_mode;
     for (int ki = 0; ki < E->n_kernels; ki++) {
         const Kernel *k = &E->kernels[ki];
         for (int i = 0; i < k->count; i++) {
@@ -337,7 +442,7 @@ static const char *param_name(const Emit *E, int i) { return E->m->params[i].nam
 
 /* The comment naming a node, as emit_c.c writes it (plus the activation, constant, offset). */
 static void node_comment(Emit *E, const IrNode *n, const char *note) {
-    out(E, "/* v%d = %s", n->id, ir_op_names[n->op]);
+    out(E, "%s/* v%d = %s", E->stage >= 0 ? "    " : "", n->id, ir_op_names[n->op]);
     for (int k = 0; k < n->n_args; k++) out(E, " v%d", n->args[k]->id);
     if (n->param >= 0) out(E, " %s", param_name(E, n->param));
     if (n->param2 >= 0) out(E, " + %s", param_name(E, n->param2));
@@ -601,12 +706,13 @@ store:
     return 0;
 }
 
-/* Declarations of the workspace buffers a kernel touches. */
+/* Declarations of the workspace buffers a kernel touches. In a tile kernel a slot holds
+ * different values in different stages, so its pointers there are not __restrict__. */
 static void declare_buffers(Emit *E, const Body *B) {
     for (int i = 0; i < B->n_bufs; i++) {
         const IrNode *v = B->bufs[i];
-        out(E, "    %sreal *__restrict__ v%d = work + (long)nmax * %ld;   /* (n, %d, %d) */\n", B->writes[i] ? "" : "const ",
-            v->id, E->offset[v->id], v->rows, v->dim);
+        out(E, "    %s%sreal *%sv%d = work + (long)nmax * %ld;   /* (n, %d, %d) */\n", E->stage >= 0 ? "    " : "",
+            B->writes[i] ? "" : "const ", E->stage >= 0 ? "" : "__restrict__ ", v->id, E->offset[v->id], v->rows, v->dim);
     }
 }
 
@@ -663,7 +769,11 @@ static void choose_tile(long M, long N, long chunks, int *bm, int *bn) {
 }
 
 static void kernel_open(Emit *E, int ki, const char *what) {
-    const CudaLaunch *l = &E->launch[ki];
+    if (E->stage >= 0) {
+        out(E, "\n    /* -- stage %d: %s */\n", E->stage, what);
+        return;
+    }
+    const CudaLaunch *l = &E->launch[E->unit_of[ki]];
     out(E, "\n/* ---- %s: %s; grid (", l->kernel, what);
     if (l->per_sample) {
         if (l->per_block == 1) out(E, "n * %ld", l->per_sample);
@@ -675,17 +785,32 @@ static void kernel_open(Emit *E, int ki, const char *what) {
     out(E, ", %d, %d), block %d */\n", l->grid_y, l->grid_z, l->block);
 }
 
+/* Opens a kernel, or in a tile kernel the scope of a stage. */
 static void kernel_signature(Emit *E, int ki) {
-    out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, E->launch[ki].kernel,
-        E->train ? "TRAIN" : "PREDICT");
     int g = E->kernels[ki].region;
+    if (E->stage >= 0) {
+        if (g) out(E, "    if (terms[%d] != 0) {   /* gate %d open: this Parareal iteration runs */\n", ir_gate_slot(E->p, g), g);
+        else out(E, "    {\n");
+        return;
+    }
+    out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS,
+        E->launch[E->unit_of[ki]].kernel, E->train ? "TRAIN" : "PREDICT");
     if (g) out(E, "    if (terms[%d] == 0) return;   /* gate %d closed: this Parareal iteration does not run */\n",
                ir_gate_slot(E->p, g), g);
 }
 
+/* Closes a kernel, or a stage: the next stage may read what any thread of the block wrote. */
+static void kernel_close(Emit *E) {
+    if (E->stage >= 0) out(E, "    }\n    __syncthreads();\n");
+    else out(E, "}\n");
+}
+
+/* The first line of a statement inside a kernel or a stage. */
+static const char *ind(const Emit *E) { return E->stage >= 0 ? "        " : "    "; }
+
 static int emit_pointwise(Emit *E, int ki) {
     const Kernel *k = &E->kernels[ki];
-    int R = k->rows, D = k->dim;
+    int R = k->rows, D = k->dim, tile = E->stage >= 0;
     int layers = 0;
     for (int i = 0; i < k->count; i++) layers += is_small_layer(member(E, k, i));
     kernel_open(E, ki, layers ? (k->count > 1 ? "small layer, a thread per output, fused" : "small layer, a thread per output")
@@ -697,66 +822,99 @@ static int emit_pointwise(Emit *E, int ki) {
     }
     kernel_signature(E, ki);
     Body B;
-    if (body_begin(&B, ki, "    ")) return -1;
+    if (body_begin(&B, ki, tile ? "            " : "    ")) return -1;
     for (int i = 0; i < k->count; i++)
         if (emit_member(E, &B, member(E, k, i))) return fclose(B.f), free(B.text), -1;
     fflush(B.f);
     declare_buffers(E, &B);
-    out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;   /* element of (n, %d, %d) */\n", THREADS, R, D);
-    out(E, "    if (e >= (long)n * %ld) return;\n", (long)R * D);
-    declare_indices(E, &B, R, D, 0, "    ");
-    body_end(E, &B);
-    out(E, "}\n");
+    if (tile) {
+        out(E, "        for (long e = s0 * %ld + threadIdx.x; e < s1 * %ld; e += %d) {   /* the tile's elements of (n, %d, %d) */\n",
+            (long)R * D, (long)R * D, THREADS, R, D);
+        declare_indices(E, &B, R, D, 0, "            ");
+        body_end(E, &B);
+        out(E, "        }\n");
+    } else {
+        out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;   /* element of (n, %d, %d) */\n", THREADS, R, D);
+        out(E, "    if (e >= (long)n * %ld) return;\n", (long)R * D);
+        declare_indices(E, &B, R, D, 0, "    ");
+        body_end(E, &B);
+    }
+    kernel_close(E);
     return 0;
+}
+
+/* Tile of a layer inside a tile kernel: few rows per block, so 16 rows; columns by width. */
+static void stage_tile(const IrNode *v, int *bm, int *bn) {
+    *bm = v->rows >= 32 ? 32 : 16;
+    *bn = v->dim <= 16 ? 16 : v->dim <= 32 ? 32 : 64;
 }
 
 static int emit_gemm(Emit *E, int ki) {
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0), *A = v->args[0];
     const Param *w = &E->m->params[v->param];
-    int R = v->rows, D = v->dim, K = A->dim, tb = v->op == IR_LINEAR;
+    int R = v->rows, D = v->dim, K = A->dim, tb = v->op == IR_LINEAR, tile = E->stage >= 0;
+    int bm = k->bm, bn = k->bn;
+    if (tile) stage_tile(v, &bm, &bn);
     char what[160];
-    snprintf(what, sizeof what, "%s, tile %d x %d%s", tb ? "layer" : "layer transposed", k->bm, k->bn,
+    snprintf(what, sizeof what, "%s, tile %d x %d%s", tb ? "layer" : "layer transposed", bm, bn,
              k->count > 1 ? ", element-wise epilogue" : "");
     kernel_open(E, ki, what);
     for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), E->stored[member(E, k, i)->id] ? NULL : "(register)");
     kernel_signature(E, ki);
+    const char *in = tile ? "                        " : "            ";
     Body B;
-    if (body_begin(&B, ki, "            ")) return -1;
+    if (body_begin(&B, ki, in)) return -1;
     char a[32];
     ref(A, a, sizeof a);
     use_buffer(&B, A, 0);
     /* the epilogue: the product (+ bias) is member 0's value */
+    char prod[64];
+    if (tile) snprintf(prod, sizeof prod, "tile_at(c, %d, i, jj)", bn);
+    else snprintf(prod, sizeof prod, "acc[i][jj]");
     if (v->param2 >= 0) {
         B.use_j = 1;
-        fprintf(B.f, "            const real t%d = acc[i][jj] + P[%lld + j];\n", v->id,
-                (long long)E->m->params[v->param2].offset);
+        fprintf(B.f, "%sconst real t%d = %s + P[%lld + j];\n", in, v->id, prod, (long long)E->m->params[v->param2].offset);
     } else {
-        fprintf(B.f, "            const real t%d = acc[i][jj];\n", v->id);
+        fprintf(B.f, "%sconst real t%d = %s;\n", in, v->id, prod);
     }
     if (E->stored[v->id]) {
         B.use_e = 1;
         use_buffer(&B, v, 1);
-        fprintf(B.f, "            v%d[e] = t%d;\n", v->id, v->id);
+        fprintf(B.f, "%sv%d[e] = t%d;\n", in, v->id, v->id);
     }
     for (int i = 1; i < k->count; i++)
         if (emit_member(E, &B, member(E, k, i))) return fclose(B.f), free(B.text), -1;
     fflush(B.f);
     declare_buffers(E, &B);
     /* C (n*R, D) = A (n*R, K) op(W): W^T for a layer (W is [D, K]), W for its transpose ([K, D]) */
-    out(E, "    const long M = (long)n * %d, m0 = (long)blockIdx.x * %d, n0 = (long)blockIdx.y * %d;\n", R, k->bm, k->bn);
-    out(E, "    real acc[%d][%d];\n", k->bm / 16, k->bn / 16);
-    out(E, "    gemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %lld, %d, m0, n0, acc);   /* %s%s */\n", tb, k->bm,
-        k->bn, D, K, a, A->dim, (long long)w->offset, w->shape[1], param_name(E, v->param), tb ? "^T" : "");
-    out(E, "    for (int i = 0; i < %d; i++) {\n", k->bm / 16);
-    out(E, "        const long m = m0 + threadIdx.x / 16 + 16 * i;\n");
-    out(E, "        if (m >= M) break;\n");
-    out(E, "        for (int jj = 0; jj < %d; jj++) {\n", k->bn / 16);
-    out(E, "            const int j = (int)(n0 + threadIdx.x %% 16 + 16 * jj);\n");
-    out(E, "            if (j >= %d) break;\n", D);
-    declare_indices(E, &B, R, D, 1, "            ");
+    const char *loop = tile ? "                " : "    ";   /* inside the tile's loops over row and column tiles */
+    if (tile) {
+        out(E, "        const long M = s1 * %d;   /* the tile's rows end here */\n", R);
+        out(E, "        for (long m0 = s0 * %d; m0 < M; m0 += %d)\n", R, bm);
+        out(E, "            for (long n0 = 0; n0 < %d; n0 += %d) {\n", D, bn);
+    } else {
+        out(E, "    const long M = (long)n * %d, m0 = (long)blockIdx.x * %d, n0 = (long)blockIdx.y * %d;\n", R, bm, bn);
+    }
+    if (tile) {
+        out(E, "%sconst real *c = gemm_tile_shared<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %lld, %d, m0, n0);   /* %s%s */\n",
+            loop, tb, bm, bn, D, K, a, A->dim, (long long)w->offset, w->shape[1], param_name(E, v->param), tb ? "^T" : "");
+    } else {
+        out(E, "%sreal acc[%d][%d];\n", loop, bm / 16, bn / 16);
+        out(E, "%sgemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %lld, %d, m0, n0, acc);   /* %s%s */\n", loop, tb, bm,
+            bn, D, K, a, A->dim, (long long)w->offset, w->shape[1], param_name(E, v->param), tb ? "^T" : "");
+    }
+    out(E, "%sfor (int i = 0; i < %d; i++) {\n", loop, bm / 16);
+    out(E, "%s    const long m = m0 + threadIdx.x / 16 + 16 * i;\n", loop);
+    out(E, "%s    if (m >= M) break;\n", loop);
+    out(E, "%s    for (int jj = 0; jj < %d; jj++) {\n", loop, bn / 16);
+    out(E, "%s        const int j = (int)(n0 + threadIdx.x %% 16 + 16 * jj);\n", loop);
+    out(E, "%s        if (j >= %d) break;\n", loop, D);
+    declare_indices(E, &B, R, D, 1, in);
     body_end(E, &B);
-    out(E, "        }\n    }\n}\n");
+    out(E, "%s    }\n%s}\n", loop, loop);
+    if (tile) out(E, "            }\n");
+    kernel_close(E);
     return 0;
 }
 
@@ -780,7 +938,7 @@ static void emit_grad_w(Emit *E, int ki) {
     if (!k->bm) {
         out(E, "    grad_w_part((long)n * %d, %d, %d, %s, %s, G + %lld);   /* %s += %s^T %s over the batch */\n", A->rows,
             out_dim, in_dim, a, b, (long long)w->offset, param_name(E, v->param), a, b);
-        out(E, "}\n");
+        kernel_close(E);
         return;
     }
     out(E, "    /* G[%d, %d] += %s^T %s summed over the batch's n * %d rows, this block's share of them */\n", out_dim,
@@ -794,7 +952,7 @@ static void emit_grad_w(Emit *E, int ki) {
         A->dim, b, Bn->dim);
     out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %lld, %d);   /* %s */\n", k->bm, k->bn, out_dim,
         in_dim, (long long)w->offset, in_dim, param_name(E, v->param));
-    out(E, "}\n");
+    kernel_close(E);
 }
 
 static void emit_grad_b(Emit *E, int ki) {
@@ -810,7 +968,91 @@ static void emit_grad_b(Emit *E, int ki) {
     declare_buffers(E, &B);
     out(E, "    grad_bias_part((long)n * %d, %d, %s, G + %lld);   /* %s += column sums of %s */\n", A->rows, A->dim, a,
         (long long)w->offset, param_name(E, v->param), a);
-    out(E, "}\n");
+    kernel_close(E);
+}
+
+/* Where a gradient sum reads one of its values: a workspace offset, or -1 for the input x. */
+static long source_offset(const Emit *E, const IrNode *v) { return v->op == IR_INPUT ? -1 : E->offset[v->id]; }
+
+/* The table of a gradient sum's sources, one row each: the workspace offsets of a and b (-1:
+ * the input x), the rows per sample, and the terms index of the gate whose region it is in
+ * (-1: always runs; a closed region's values were never computed and are skipped). */
+static void emit_sources(Emit *E, int ki, int with_b) {
+    const Kernel *k = &E->kernels[ki];
+    out(E, "__device__ const long %s_src[%d][4] = {\n", E->launch[E->unit_of[ki]].kernel, k->count);
+    for (int i = 0; i < k->count; i++) {
+        const IrNode *v = member(E, k, i);
+        out(E, "    {%ld, %ld, %d, %d},   /* v%d: v%d", source_offset(E, v->args[0]),
+            with_b ? source_offset(E, v->args[1]) : -1L, v->args[0]->rows, v->region ? ir_gate_slot(E->p, v->region) : -1,
+            v->id, v->args[0]->id);
+        if (with_b) out(E, ", v%d", v->args[1]->id);
+        out(E, " */\n");
+    }
+    out(E, "};\n");
+}
+
+/* Tile mode: a weight's gradient from every GRAD_W node of it, as one product over all their
+ * rows: G += sum over sources q of a_q^T b_q, SUM_SAMPLES samples of every source per block. */
+static void emit_grad_w_sum(Emit *E, int ki) {
+    const Kernel *k = &E->kernels[ki];
+    const IrNode *v = member(E, k, 0);
+    const Param *w = &E->m->params[v->param];
+    int O = w->shape[0], I = w->shape[1];
+    char what[200];
+    snprintf(what, sizeof what, "the gradient of %s from its %d use%s, tile %d x %d, %d samples per block",
+             param_name(E, v->param), k->count, k->count == 1 ? "" : "s", k->bm, k->bn, SUM_SAMPLES);
+    kernel_open(E, ki, what);
+    for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), NULL);
+    emit_sources(E, ki, 1);
+    kernel_signature(E, ki);
+    out(E, "    const long s0 = (long)blockIdx.x * %d, s1 = dino_minl(n, s0 + %d);\n", SUM_SAMPLES, SUM_SAMPLES);
+    out(E, "    const long m0 = (long)blockIdx.y * %d, n0 = (long)blockIdx.z * %d;\n", k->bm, k->bn);
+    out(E, "    if (s0 >= s1) return;\n");
+    out(E, "    real acc[%d][%d] = {};\n", k->bm / 16, k->bn / 16);
+    out(E, "    for (int q = 0; q < %d; q++) {\n", k->count);
+    out(E, "        const long *s = %s_src[q];\n", E->launch[E->unit_of[ki]].kernel);
+    out(E, "        if (s[3] >= 0 && terms[s[3]] == 0) continue;\n");
+    out(E, "        const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];\n");
+    out(E, "        gemm_tile_acc<1, 0, %d, %d>(%d, %d, s0 * s[2], s1 * s[2], a, %d, b, %d, m0, n0, acc);\n", k->bm, k->bn, O,
+        I, O, I);
+    out(E, "    }\n");
+    out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %lld, %d);   /* %s */\n", k->bm, k->bn, O, I,
+        (long long)w->offset, I, param_name(E, v->param));
+    kernel_close(E);
+}
+
+/* Tile mode: a bias's gradient from every GRAD_B node of it: column sums over all their rows. */
+static void emit_grad_b_sum(Emit *E, int ki) {
+    const Kernel *k = &E->kernels[ki];
+    const IrNode *v = member(E, k, 0);
+    const Param *w = &E->m->params[v->param];
+    int D = v->args[0]->dim;
+    char what[200];
+    snprintf(what, sizeof what, "the gradient of %s from its %d use%s, a thread per column, %d samples per block",
+             param_name(E, v->param), k->count, k->count == 1 ? "" : "s", SUM_SAMPLES);
+    kernel_open(E, ki, what);
+    for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), NULL);
+    emit_sources(E, ki, 0);
+    kernel_signature(E, ki);
+    out(E, "    const long s0 = (long)blockIdx.x * %d, s1 = dino_minl(n, s0 + %d);\n", SUM_SAMPLES, SUM_SAMPLES);
+    out(E, "    const int j = blockIdx.y * %d + threadIdx.x;\n", THREADS);
+    out(E, "    if (s0 >= s1 || j >= %d) return;\n", D);
+    out(E, "    real sum = 0;\n");
+    out(E, "    for (int q = 0; q < %d; q++) {\n", k->count);
+    out(E, "        const long *s = %s_src[q];\n", E->launch[E->unit_of[ki]].kernel);
+    out(E, "        if (s[3] >= 0 && terms[s[3]] == 0) continue;\n");
+    out(E, "        const real *a = work + (long)nmax * s[0];\n");
+    out(E, "        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * %d + j];\n", D);
+    out(E, "    }\n");
+    out(E, "    atomicAdd(G + %lld + j, sum);   /* %s */\n", (long long)w->offset, param_name(E, v->param));
+    kernel_close(E);
+}
+
+/* The loop over the samples a per-sample block function runs for: the block's own sample, or
+ * in a tile kernel each sample of the tile in turn. */
+static void sample_loop(Emit *E) {
+    if (E->stage >= 0) out(E, "        for (long b = s0; b < s1; b++)\n    ");
+    else out(E, "    if ((long)blockIdx.x >= n) return;\n    const long b = blockIdx.x;\n");
 }
 
 static void emit_loss(Emit *E, int ki) {
@@ -827,14 +1069,14 @@ static void emit_loss(Emit *E, int ki) {
     use_buffer(&B, pred, 0);
     use_buffer(&B, v, 1);
     declare_buffers(E, &B);
-    out(E, "    if ((long)blockIdx.x >= n) return;\n");
+    sample_loop(E);
     if (l->kind == LOSS_CROSS_ENTROPY)
-        out(E, "    loss_cross_entropy(blockIdx.x, n, %d, %s, label, v%d, w[%d], terms + %d);\n", v->dim, p, v->id, v->aux,
+        out(E, "%sloss_cross_entropy(b, n, %d, %s, label, v%d, w[%d], terms + %d);\n", ind(E), v->dim, p, v->id, v->aux,
             v->aux);
     else
-        out(E, "    loss_squared(blockIdx.x, n, %d, %d, %d, %d, %s, %s, v%d, w[%d], terms + %d);\n", v->rows, v->dim,
+        out(E, "%sloss_squared(b, n, %d, %d, %d, %d, %s, %s, v%d, w[%d], terms + %d);\n", ind(E), v->rows, v->dim,
             v->transposed, l->relative, p, d, v->id, v->aux, v->aux);
-    out(E, "}\n");
+    kernel_close(E);
 }
 
 static void emit_monitor(Emit *E, int ki) {
@@ -848,9 +1090,9 @@ static void emit_monitor(Emit *E, int ki) {
     Body B = {.n_bufs = 0};
     use_buffer(&B, a, 0);
     declare_buffers(E, &B);
-    out(E, "    if ((long)blockIdx.x >= n) return;\n");
-    out(E, "    monitor_sum(blockIdx.x, n, %ld, %s, terms + %d);\n", (long)a->rows * a->dim, an, v->aux);
-    out(E, "}\n");
+    sample_loop(E);
+    out(E, "%smonitor_sum(b, n, %ld, %s, terms + %d);\n", ind(E), (long)a->rows * a->dim, an, v->aux);
+    kernel_close(E);
 }
 
 static void emit_gate(Emit *E, int ki) {
@@ -860,7 +1102,7 @@ static void emit_gate(Emit *E, int ki) {
     kernel_signature(E, ki);
     out(E, "    if (blockIdx.x == 0 && threadIdx.x == 0) terms[%d] = terms[%d] > %.17g * terms[%d] ? 1 : 0;\n",
         ir_gate_slot(E->p, v->aux), v->args[0]->aux, v->c, v->args[1]->aux);
-    out(E, "}\n");
+    kernel_close(E);
 }
 
 static void emit_errnorm(Emit *E, int ki) {
@@ -873,10 +1115,10 @@ static void emit_errnorm(Emit *E, int ki) {
     Body B = {.n_bufs = 0};
     for (int i = 0; i < 3; i++) use_buffer(&B, v->args[i], 0);
     declare_buffers(E, &B);
-    out(E, "    if ((long)blockIdx.x >= n) return;\n");
-    out(E, "    err_norm_sum(blockIdx.x, n, %d, %s, %s, %s, %.17g, %.17g, terms + %d);\n", v->args[0]->dim, a, b, c, v->c2, v->c,
-        v->aux);
-    out(E, "}\n");
+    sample_loop(E);
+    out(E, "%serr_norm_sum(b, n, %d, %s, %s, %s, %.17g, %.17g, terms + %d);\n", ind(E), v->args[0]->dim, a, b, c, v->c2,
+        v->c, v->aux);
+    kernel_close(E);
 }
 
 static void emit_stepctl(Emit *E, int ki) {
@@ -888,7 +1130,7 @@ static void emit_stepctl(Emit *E, int ki) {
     out(E, "    const int s[8] = {%d, %d, %d, %d, %d, %d, %d, %d};\n", v->slots[0], v->slots[1], v->slots[2], v->slots[3],
         v->slots[4], v->slots[5], v->slots[6], v->slots[7]);
     out(E, "    dopri5_control(terms, s, %.17g, %.17g, %.17g);\n", v->vals[0], v->vals[1], v->vals[2]);
-    out(E, "}\n");
+    kernel_close(E);
 }
 
 static void emit_zero(Emit *E, int ki) {
@@ -899,7 +1141,7 @@ static void emit_zero(Emit *E, int ki) {
             THREADS, (long long)E->m->n_weights, THREADS);
     out(E, "    if (blockIdx.x == 0)\n");
     out(E, "        for (int i = threadIdx.x; i < %d; i += %d) terms[i] = 0;\n", E->m->n_loss + monitor_count(E->m), THREADS);
-    out(E, "}\n");
+    kernel_close(E);
 }
 
 static void emit_results(Emit *E, int ki) {
@@ -913,36 +1155,60 @@ static void emit_results(Emit *E, int ki) {
     use_buffer(&B, o, 0);
     if (jac) use_buffer(&B, jac, 0), ref(jac, jn, sizeof jn);
     declare_buffers(E, &B);
-    out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;\n", THREADS);
-    out(E, "    if (e < (long)n * %d) { /* y (n, %d) */\n", out_dim, out_dim);
-    out(E, "        y[e] = %s[e];\n        return;\n    }\n", on);
-    if (jac) {
-        out(E, "    const long f = e - (long)n * %d;   /* J (n, %d, %d) */\n", out_dim, out_dim, in_dim);
-        out(E, "    if (!J || f >= (long)n * %ld) return;\n", (long)out_dim * in_dim);
-        if (E->p->jac_forward) {
-            out(E, "    /* forward mode computed J^T (n, %d, %d) */\n", in_dim, out_dim);
-            out(E, "    const long b = f / %ld;\n", (long)out_dim * in_dim);
-            out(E, "    const int o = (int)(f / %d %% %d), i = (int)(f %% %d);\n", in_dim, out_dim, in_dim);
-            out(E, "    J[f] = %s[(b * %d + i) * %d + o];\n", jn, in_dim, out_dim);
-        } else {
-            out(E, "    J[f] = %s[f];\n", jn);
+    const char *in = ind(E);
+    if (E->stage >= 0) {
+        out(E, "%sfor (long e = s0 * %d + threadIdx.x; e < s1 * %d; e += %d) y[e] = %s[e];   /* y (n, %d) */\n", in,
+            out_dim, out_dim, THREADS, on, out_dim);
+        if (jac) {
+            out(E, "%sif (J)\n", in);
+            out(E, "%s    for (long f = s0 * %ld + threadIdx.x; f < s1 * %ld; f += %d) {   /* J (n, %d, %d) */\n", in,
+                (long)out_dim * in_dim, (long)out_dim * in_dim, THREADS, out_dim, in_dim);
+        }
+    } else {
+        out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;\n", THREADS);
+        out(E, "    if (e < (long)n * %d) { /* y (n, %d) */\n", out_dim, out_dim);
+        out(E, "        y[e] = %s[e];\n        return;\n    }\n", on);
+        if (jac) {
+            out(E, "    const long f = e - (long)n * %d;   /* J (n, %d, %d) */\n", out_dim, out_dim, in_dim);
+            out(E, "    if (!J || f >= (long)n * %ld) return;\n", (long)out_dim * in_dim);
         }
     }
-    out(E, "}\n");
+    if (jac) {
+        const char *jin = E->stage >= 0 ? "            " : "    ";
+        if (E->p->jac_forward) {
+            out(E, "%s/* forward mode computed J^T (n, %d, %d) */\n", jin, in_dim, out_dim);
+            out(E, "%sconst long b = f / %ld;\n", jin, (long)out_dim * in_dim);
+            out(E, "%sconst int o = (int)(f / %d %% %d), i = (int)(f %% %d);\n", jin, in_dim, out_dim, in_dim);
+            out(E, "%sJ[f] = %s[(b * %d + i) * %d + o];\n", jin, jn, in_dim, out_dim);
+        } else {
+            out(E, "%sJ[f] = %s[f];\n", jin, jn);
+        }
+        if (E->stage >= 0) out(E, "        }\n");
+    }
+    kernel_close(E);
 }
+
+/* A tile kernel: the stages of unit u, each for this block's tile of samples s0 .. s1 - 1. */
+static int emit_tile_kernel(Emit *E, int u);
 
 /* ---------------------------------------------------------------------------- programs */
 
-/* The launch of each kernel; checks the grid limits. */
+/* The launch of each unit (a kernel, or a tile kernel); checks the grid limits. */
 static int plan_launches(Emit *E) {
-    E->launch = calloc((size_t)E->n_kernels, sizeof(CudaLaunch));
-    for (int ki = 0; ki < E->n_kernels; ki++) {
+    E->launch = calloc((size_t)(E->n_units ? E->n_units : 1), sizeof(CudaLaunch));
+    for (int u = 0; u < E->n_units; u++) {
+        int ki = E->units[u].first;
         Kernel *k = &E->kernels[ki];
-        CudaLaunch *l = &E->launch[ki];
-        snprintf(l->kernel, sizeof l->kernel, "dino_%s_k%d", E->name, ki);
+        CudaLaunch *l = &E->launch[u];
+        snprintf(l->kernel, sizeof l->kernel, "dino_%s_k%d", E->name, u);
         l->block = THREADS;
         l->grid_y = l->grid_z = 1;
+        l->stages = E->units[u].count;
         const IrNode *v = k->count ? member(E, k, 0) : NULL;
+        if (E->units[u].tiles) {
+            l->tiles = 1;
+            continue;
+        }
         switch (k->kind) {
         case K_ZERO:
             l->fixed_x = (int)(ceil_div(E->m->n_weights, THREADS) < 1024 ? ceil_div(E->m->n_weights, THREADS) : 1024);
@@ -974,9 +1240,23 @@ static int plan_launches(Emit *E) {
             l->grid_z = (int)ceil_div(w->shape[1], k->bn);
             break;
         }
+        case K_GRAD_W_SUM: {
+            const Param *w = &E->m->params[v->param];
+            choose_tile(w->shape[0], w->shape[1], ceil_div(EST_BATCH, SUM_SAMPLES), &k->bm, &k->bn);
+            l->per_sample = 1;
+            l->per_block = SUM_SAMPLES;
+            l->grid_y = (int)ceil_div(w->shape[0], k->bm);
+            l->grid_z = (int)ceil_div(w->shape[1], k->bn);
+            break;
+        }
         case K_GRAD_B:
             l->per_sample = v->args[0]->rows;
             l->per_block = GRAD_BIAS_ROWS;
+            l->grid_y = (int)ceil_div(v->args[0]->dim, THREADS);
+            break;
+        case K_GRAD_B_SUM:
+            l->per_sample = 1;
+            l->per_block = SUM_SAMPLES;
             l->grid_y = (int)ceil_div(v->args[0]->dim, THREADS);
             break;
         case K_GATE:
@@ -1005,6 +1285,7 @@ static int prepare_program(Emit *E, const Program *p, int train) {
     E->p = p;
     E->barrier = 0;
     E->train = train;
+    E->stage = -1;
     E->name = train ? "train" : "predict";
     ir_live(p, &E->live, &E->tmp);
     int n = p->nodes.n;
@@ -1016,14 +1297,61 @@ static int prepare_program(Emit *E, const Program *p, int train) {
     for (int i = 0; i < n; i++) E->kern[i] = -1, E->offset[i] = -1;
     find_literals(E);
     find_virtual(E);
+    E->tile_mode = want_tiles(E);
     if (form_kernels(E)) return -1;
+    form_units(E);
     assign_buffers(E);
     return plan_launches(E);
 }
 
+/* One stage or kernel. */
+static int emit_kernel(Emit *E, int ki) {
+    switch (E->kernels[ki].kind) {
+    case K_ZERO: emit_zero(E, ki); break;
+    case K_POINTWISE: return emit_pointwise(E, ki);
+    case K_GEMM: return emit_gemm(E, ki);
+    case K_GRAD_W: emit_grad_w(E, ki); break;
+    case K_GRAD_B: emit_grad_b(E, ki); break;
+    case K_GRAD_W_SUM: emit_grad_w_sum(E, ki); break;
+    case K_GRAD_B_SUM: emit_grad_b_sum(E, ki); break;
+    case K_LOSS: emit_loss(E, ki); break;
+    case K_MONITOR: emit_monitor(E, ki); break;
+    case K_GATE: emit_gate(E, ki); break;
+    case K_ERRNORM: emit_errnorm(E, ki); break;
+    case K_STEPCTL: emit_stepctl(E, ki); break;
+    case K_RESULTS: emit_results(E, ki); break;
+    }
+    return 0;
+}
+
+static int emit_tile_kernel(Emit *E, int u) {
+    const Unit *un = &E->units[u];
+    const CudaLaunch *l = &E->launch[u];
+    out(E, "\n/* ---- %s: tile kernel of %d stages; each block takes a tile of ceil(n / gridDim.x) samples\n"
+           " * through every stage; grid (min(n, tiles), 1, 1), block %d */\n",
+        l->kernel, un->count, THREADS);
+    out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, l->kernel,
+        E->train ? "TRAIN" : "PREDICT");
+    out(E, "    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;\n");
+    out(E, "    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */\n");
+    out(E, "    if (s0 >= s1) return;\n");
+    int rc = 0;
+    for (int i = 0; i < un->count && !rc; i++) {
+        E->stage = i;
+        rc = emit_kernel(E, un->first + i);
+    }
+    E->stage = -1;
+    out(E, "}\n");
+    return rc;
+}
+
 static int write_program(Emit *E) {
+    int tiles = 0;
+    for (int u = 0; u < E->n_units; u++) tiles += E->units[u].tiles;
     out(E, "\n/* ---------------------------------------------------------------------------- %s */\n", E->name);
-    out(E, "/* %d kernels; workspace: nmax * %ld reals */\n", E->n_kernels, E->work);
+    out(E, "/* %d kernel%s", E->n_units, E->n_units == 1 ? "" : "s");
+    if (tiles) out(E, " (%d of them tile kernels, %d stages in all)", tiles, E->n_kernels);
+    out(E, "; workspace: nmax * %ld reals */\n", E->work);
     for (int i = 0; i < E->live.n; i++) {   /* constants with one value per row */
         const IrNode *v = E->live.items[i];
         if (v->op != IR_CONST || !v->vals) continue;
@@ -1031,26 +1359,15 @@ static int write_program(Emit *E) {
         for (int r = 0; r < v->rows; r++) out(E, "%s(real)%.17g", r ? ", " : "", v->vals[r]);
         out(E, "};   /* %s */\n", v->name ? v->name : "per-row constant");
     }
-    for (int ki = 0; ki < E->n_kernels; ki++) {
-        switch (E->kernels[ki].kind) {
-        case K_ZERO: emit_zero(E, ki); break;
-        case K_POINTWISE: if (emit_pointwise(E, ki)) return -1; break;
-        case K_GEMM: if (emit_gemm(E, ki)) return -1; break;
-        case K_GRAD_W: emit_grad_w(E, ki); break;
-        case K_GRAD_B: emit_grad_b(E, ki); break;
-        case K_LOSS: emit_loss(E, ki); break;
-        case K_MONITOR: emit_monitor(E, ki); break;
-        case K_GATE: emit_gate(E, ki); break;
-        case K_ERRNORM: emit_errnorm(E, ki); break;
-        case K_STEPCTL: emit_stepctl(E, ki); break;
-        case K_RESULTS: emit_results(E, ki); break;
-        }
-    }
+    for (int u = 0; u < E->n_units; u++)
+        if (E->units[u].tiles ? emit_tile_kernel(E, u) : emit_kernel(E, E->units[u].first)) return -1;
     return 0;
 }
 
 static void free_program(Emit *E) {
     free(E->kernels);
+    free(E->units);
+    free(E->unit_of);
     free(E->kern);
     free(E->stored);
     free(E->inlined);
@@ -1092,15 +1409,16 @@ static void write_header(FILE *out, const Model *m, const EmitOptions *opt, cons
             " *   work the workspace\n"
             " * predict: dino_predict_k0 .. k%d in order, work = nmax * %ld reals; J may be NULL.\n"
             " * train:   dino_train_k0 .. k%d in order, work = nmax * %ld reals; k0 zeroes G and terms.\n"
-            " * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n.\n"
+            " * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n;\n"
+            " * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1 (two per multiprocessor).\n"
             " * Generated for the GPU but not yet run on one: checked with NVRTC and a CPU emulation. */\n",
-            pe->n_kernels - 1, pe->work, te->n_kernels - 1, te->work);
+            pe->n_units - 1, pe->work, te->n_units - 1, te->work);
     fprintf(out, "#define DINO_REAL %s\n", opt->f64 ? "double" : "float");
 }
 
 int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt, CudaPlan *plan, char *err,
               size_t errlen) {
-    Emit pe = {.out = out, .m = m, .err = err, .errlen = errlen}, te = pe;
+    Emit pe = {.out = out, .m = m, .err = err, .errlen = errlen, .fuse = opt->fuse, .stage = -1}, te = pe;
     int rc = prepare_program(&pe, &pr->predict, 0);
     if (!rc) rc = prepare_program(&te, &pr->train, 1);
     if (!rc) {
@@ -1119,7 +1437,7 @@ int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *
         if (!rc) rc = write_program(&te);
     }
     if (!rc && plan) {
-        *plan = (CudaPlan){.n_predict = pe.n_kernels, .n_train = te.n_kernels, .predict_work = pe.work,
+        *plan = (CudaPlan){.n_predict = pe.n_units, .n_train = te.n_units, .predict_work = pe.work,
                            .train_work = te.work, .in = m->in_dim, .out = m->out_dim, .n_loss = m->n_loss,
                            .f64 = opt->f64, .n_params = (long long)m->n_weights, .spec_hash = opt->spec_hash};
         plan->predict = pe.launch, pe.launch = NULL;
@@ -1130,7 +1448,14 @@ int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *
     return rc ? -1 : 0;
 }
 
-char *generate_cuda(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_hash, size_t *len, CudaPlan *plan,
+int fuse_mode(const char *name) {
+    static const char *const names[] = {[FUSE_AUTO] = "auto", [FUSE_NONE] = "none", [FUSE_TILES] = "tiles"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return -1;
+}
+
+char *generate_cuda(Arena *a, const Model *m, JacMode jac, const EmitOptions *opt, size_t *len, CudaPlan *plan,
                     char *err, size_t errlen) {
     Programs pr;
     if (build_programs(a, m, jac, &pr, err, errlen)) return NULL;
@@ -1140,8 +1465,7 @@ char *generate_cuda(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spe
         snprintf(err, errlen, "out of memory generating code");
         return NULL;
     }
-    EmitOptions opt = {.f64 = f64, .spec_hash = spec_hash};
-    int rc = emit_cuda(f, m, &pr, &opt, plan, err, errlen);
+    int rc = emit_cuda(f, m, &pr, opt, plan, err, errlen);
     fclose(f);
     if (rc) {
         free(buf);

@@ -170,7 +170,9 @@ void slots_init(SlotPool *s, int n_nodes) {
 long slots_take(SlotPool *s, int node, long size) {
     int best = -1;
     for (int i = 0; i < s->n; i++)
-        if (!s->in_use[i] && s->size[i] >= size && (best < 0 || s->size[i] < s->size[best])) best = i;
+        if (!s->in_use[i] && (s->exact ? s->size[i] == size : s->size[i] >= size) &&
+            (best < 0 || s->size[i] < s->size[best]))
+            best = i;
     if (best < 0) {
         if (s->n == s->cap) {
             s->cap = s->cap ? 2 * s->cap : 64;

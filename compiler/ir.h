@@ -178,6 +178,7 @@ typedef struct {
     int n, cap;
     int *slot_of;           /* node id -> slot, -1 none */
     long work;              /* workspace size so far, in reals per sample */
+    int exact;              /* reuse a slot only for a value of the same size (see emit_cuda.c) */
 } SlotPool;
 
 void slots_init(SlotPool *s, int n_nodes);

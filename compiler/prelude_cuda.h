@@ -33,6 +33,10 @@ typedef DINO_REAL real;
 typedef int int32_t;
 
 #define DINO_DEV __device__ __forceinline__
+/* Functions with long bodies that many places call (the transcendental activations, the
+ * product loop of a tile kernel's layers) are compiled once and called: inlining every call
+ * made NVRTC's time grow with the number of ODE steps (node_mnist: 26 s against 9 s). */
+#define DINO_CALL __device__ __noinline__
 enum { DINO_THREADS = 256 };
 
 DINO_DEV long dino_minl(long a, long b) { return a < b ? a : b; }
@@ -50,60 +54,60 @@ DINO_DEV real act_relu(real x) { return x > 0 ? x : (real)0; }
 DINO_DEV real dact_relu(real x) { return x > 0 ? (real)1 : (real)0; }
 DINO_DEV real d2act_relu(real x) { (void)x; return 0; }
 
-DINO_DEV real act_tanh(real x) { return (real)tanh((double)x); }
-DINO_DEV real dact_tanh(real x) { real y = (real)tanh((double)x); return 1 - y * y; }
-DINO_DEV real d2act_tanh(real x) { real y = (real)tanh((double)x); return -2 * y * (1 - y * y); }
+DINO_CALL real act_tanh(real x) { return (real)tanh((double)x); }
+DINO_CALL real dact_tanh(real x) { real y = (real)tanh((double)x); return 1 - y * y; }
+DINO_CALL real d2act_tanh(real x) { real y = (real)tanh((double)x); return -2 * y * (1 - y * y); }
 
 DINO_DEV real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
-DINO_DEV real act_sigmoid(real x) { return sigm(x); }
-DINO_DEV real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
-DINO_DEV real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
+DINO_CALL real act_sigmoid(real x) { return sigm(x); }
+DINO_CALL real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
+DINO_CALL real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
 
 DINO_DEV real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }
 DINO_DEV real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
-DINO_DEV real act_gelu(real x) { return x * Phi(x); }
-DINO_DEV real dact_gelu(real x) { return Phi(x) + x * phi(x); }
-DINO_DEV real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
+DINO_CALL real act_gelu(real x) { return x * Phi(x); }
+DINO_CALL real dact_gelu(real x) { return Phi(x) + x * phi(x); }
+DINO_CALL real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
 
-DINO_DEV real act_gelu_tanh(real x) {
+DINO_CALL real act_gelu_tanh(real x) {
     double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);
     return (real)(0.5 * x * (1 + tanh(u)));
 }
-DINO_DEV real dact_gelu_tanh(real x) {
+DINO_CALL real dact_gelu_tanh(real x) {
     double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);
     double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);
     return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);
 }
-DINO_DEV real d2act_gelu_tanh(real x) {
+DINO_CALL real d2act_gelu_tanh(real x) {
     double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t;
     double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd;
     return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));
 }
 
-DINO_DEV real act_silu(real x) { return x * sigm(x); }
-DINO_DEV real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
-DINO_DEV real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
+DINO_CALL real act_silu(real x) { return x * sigm(x); }
+DINO_CALL real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
+DINO_CALL real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
 
 /* softplus as PyTorch defines it: x itself above 20 */
-DINO_DEV real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
-DINO_DEV real dact_softplus(real x) { return x > 20 ? (real)1 : sigm(x); }
-DINO_DEV real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s); }
+DINO_CALL real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
+DINO_CALL real dact_softplus(real x) { return x > 20 ? (real)1 : sigm(x); }
+DINO_CALL real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s); }
 
 /* elu with alpha 1 */
-DINO_DEV real act_elu(real x) { return x > 0 ? x : (real)expm1((double)x); }
-DINO_DEV real dact_elu(real x) { return x > 0 ? (real)1 : (real)exp((double)x); }
-DINO_DEV real d2act_elu(real x) { return x > 0 ? (real)0 : (real)exp((double)x); }
+DINO_CALL real act_elu(real x) { return x > 0 ? x : (real)expm1((double)x); }
+DINO_CALL real dact_elu(real x) { return x > 0 ? (real)1 : (real)exp((double)x); }
+DINO_CALL real d2act_elu(real x) { return x > 0 ? (real)0 : (real)exp((double)x); }
 
-DINO_DEV real act_sin(real x) { return (real)sin((double)x); }
-DINO_DEV real dact_sin(real x) { return (real)cos((double)x); }
-DINO_DEV real d2act_sin(real x) { return (real)-sin((double)x); }
+DINO_CALL real act_sin(real x) { return (real)sin((double)x); }
+DINO_CALL real dact_sin(real x) { return (real)cos((double)x); }
+DINO_CALL real d2act_sin(real x) { return (real)-sin((double)x); }
 
 /* ---------------------------------------------------------------------------- matrix multiply */
 /* op(A)[i][k] = TA ? A[k*lda + i] : A[i*lda + k], likewise op(B)[k][j] with TB and ldb, all
  * row-major, as in prelude_c.h's gemm.
  *
  * gemm_tile: this block's BM x BN tile of C = op(A)[M, K] op(B)[K, N], rows m0 .., columns
- * n0 .., summed over k0 <= k < k1, into registers: 256 threads as 16 x 16, thread (tx, ty)
+ * n0 .., summed over k0 <= k < k1, into registers (gemm_tile_acc adds to what they hold): 256 threads as 16 x 16, thread (tx, ty)
  * = (t % 16, t / 16) holding acc[i][jj] = C[m0 + ty + 16 i][n0 + tx + 16 jj] (so a warp's
  * stores are consecutive columns). Each step stages a BM x 16 slice of op(A) and a 16 x BN
  * slice of op(B) in shared memory (zero outside the matrices, so any M, N, K work) and every
@@ -112,13 +116,11 @@ DINO_DEV real d2act_sin(real x) { return (real)-sin((double)x); }
 enum { GEMM_BK = 16 };
 
 template <int TA, int TB, int BM, int BN>
-DINO_DEV void gemm_tile(long M, long N, long k0, long k1, const real *__restrict__ A, long lda,
-                        const real *__restrict__ B, long ldb, long m0, long n0, real (&acc)[BM / 16][BN / 16]) {
+DINO_DEV void gemm_tile_acc(long M, long N, long k0, long k1, const real *__restrict__ A, long lda,
+                            const real *__restrict__ B, long ldb, long m0, long n0, real (&acc)[BM / 16][BN / 16]) {
     __shared__ real As[GEMM_BK][BM + 1]; /* op(A) slice, k-major; +1 against bank conflicts */
     __shared__ real Bs[GEMM_BK][BN + 1]; /* op(B) slice */
     const int t = threadIdx.x, tx = t % 16, ty = t / 16;
-    for (int i = 0; i < BM / 16; i++)
-        for (int jj = 0; jj < BN / 16; jj++) acc[i][jj] = 0;
     for (long kt = k0; kt < k1; kt += GEMM_BK) {
         /* consecutive threads read consecutive addresses of A and B */
         for (int q = t; q < BM * GEMM_BK; q += DINO_THREADS) {
@@ -142,6 +144,33 @@ DINO_DEV void gemm_tile(long M, long N, long k0, long k1, const real *__restrict
         }
         __syncthreads();
     }
+}
+
+/* The same, into zeroed accumulators: the tile of op(A) op(B) over k0 <= k < k1. */
+template <int TA, int TB, int BM, int BN>
+DINO_DEV void gemm_tile(long M, long N, long k0, long k1, const real *__restrict__ A, long lda,
+                        const real *__restrict__ B, long ldb, long m0, long n0, real (&acc)[BM / 16][BN / 16]) {
+    for (int i = 0; i < BM / 16; i++)
+        for (int jj = 0; jj < BN / 16; jj++) acc[i][jj] = 0;
+    gemm_tile_acc<TA, TB, BM, BN>(M, N, k0, k1, A, lda, B, ldb, m0, n0, acc);
+}
+
+/* For tile kernels: gemm_tile, not inlined, its result left in shared memory, where each
+ * thread reads back its own part with tile_at (so no barrier is needed after it). */
+template <int TA, int TB, int BM, int BN>
+DINO_CALL const real *gemm_tile_shared(long M, long N, long k0, long k1, const real *A, long lda, const real *B,
+                                       long ldb, long m0, long n0) {
+    __shared__ real C[BM][BN + 1];
+    real acc[BM / 16][BN / 16];
+    gemm_tile<TA, TB, BM, BN>(M, N, k0, k1, A, lda, B, ldb, m0, n0, acc);
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    for (int i = 0; i < BM / 16; i++)
+        for (int jj = 0; jj < BN / 16; jj++) C[ty + 16 * i][tx + 16 * jj] = acc[i][jj];
+    return &C[0][0];
+}
+/* This thread's acc[i][jj] of a gemm_tile_shared result c of a BM x BN tile. */
+DINO_DEV real tile_at(const real *c, int bn, int i, int jj) {
+    return c[(threadIdx.x / 16 + 16 * i) * (bn + 1) + threadIdx.x % 16 + 16 * jj];
 }
 
 /* C[m, j] = (accumulate ? C[m, j] : 0) + acc for this thread's part of the tile at (m0, n0). */

@@ -42,7 +42,14 @@ typedef struct {
     const char *file;
     int n, nmax;            /* batch rows and workspace capacity */
     JacMode jac;
+    int also;               /* besides --fuse auto: ALSO_NONE, ALSO_TILES */
 } Case;
+
+enum { ALSO_NONE = 1, ALSO_TILES = 2 };
+
+/* Tile kernels run with at most this many blocks, so tiles hold several samples, of unequal
+ * numbers when n is not a multiple. */
+enum { EMU_TILES = 3 };
 
 /* Small specs covering what the emitter does: every activation, both Jacobian modes,
  * broadcasts, concatenations with constants, slices of gradients, ODE solvers, Parareal,
@@ -71,8 +78,8 @@ static const Case cases[] = {
                     "    l2 q     weight 1.0\n"
                     "    h1 dq/dm weight 0.5\n"
                     "}\n",
-     NULL, 37, 41, JAC_AUTO},
-    {"activations_forward", NULL, NULL, 9, 9, JAC_FORWARD}, /* the same spec, forward mode */
+     NULL, 37, 41, JAC_AUTO, ALSO_NONE},
+    {"activations_forward", NULL, NULL, 9, 9, JAC_FORWARD, 0}, /* the same spec, forward mode */
     {"mlp_and_arithmetic", "model ops {\n"
                            "    input  m[5]\n"
                            "    output q[4]\n"
@@ -90,7 +97,7 @@ static const Case cases[] = {
                            "    l2 q     weight 0.8 relative\n"
                            "    h1 dq/dm weight 1.3 relative\n"
                            "}\n",
-     NULL, 70, 75, JAC_AUTO},
+     NULL, 70, 75, JAC_AUTO, 0},
     {"ode_solvers", "model odes {\n"
                     "    input  x[4]\n"
                     "    output y[3]\n"
@@ -116,7 +123,7 @@ static const Case cases[] = {
                     "    l2 y     weight 1.0\n"
                     "    h1 dy/dx weight 0.5 relative\n"
                     "}\n",
-     NULL, 13, 16, JAC_AUTO},
+     NULL, 13, 16, JAC_AUTO, ALSO_NONE},
     {"classifier", "model cls {\n"
                    "    input  x[7]\n"
                    "    output y[5]\n"
@@ -130,10 +137,10 @@ static const Case cases[] = {
                    "loss {\n"
                    "    cross_entropy y\n"
                    "}\n",
-     NULL, 33, 40, JAC_AUTO},
-    {"dino_small", NULL, "dino_small.dino", 70, 72, JAC_AUTO},
-    {"node_small", NULL, "node_small.dino", 6, 8, JAC_AUTO},
-    {"pint_small", NULL, "pint_small.dino", 5, 8, JAC_AUTO},
+     NULL, 33, 40, JAC_AUTO, ALSO_NONE},
+    {"dino_small", NULL, "dino_small.dino", 70, 72, JAC_AUTO, 0},
+    {"node_small", NULL, "node_small.dino", 6, 8, JAC_AUTO, ALSO_NONE},
+    {"pint_small", NULL, "pint_small.dino", 5, 8, JAC_AUTO, 0},
     {"pint_partition", "model pint_part {\n"
                        "    input  x[3]\n"
                        "    output y[4]\n"
@@ -156,8 +163,8 @@ static const Case cases[] = {
                        "    l2 y     weight 1.0\n"
                        "    h1 dy/dx weight 0.5\n"
                        "}\n",
-     NULL, 9, 12, JAC_AUTO},
-    {"pint_partition_reverse", NULL, NULL, 9, 12, JAC_REVERSE}, /* the same spec, reverse mode */
+     NULL, 9, 12, JAC_AUTO, 0},
+    {"pint_partition_reverse", NULL, NULL, 9, 12, JAC_REVERSE, 0}, /* the same spec, reverse mode */
     {"pint_tol", "model pint_tol {\n"
                  "    input  x[3]\n"
                  "    output y[2]\n"
@@ -180,7 +187,7 @@ static const Case cases[] = {
                  "    l2 y     weight 1.0\n"
                  "    h1 dy/dx weight 0.5\n"
                  "}\n",
-     NULL, 7, 8, JAC_AUTO},
+     NULL, 7, 8, JAC_AUTO, ALSO_NONE},
     {"dopri5", "model dopri5 {\n"
                "    input  x[3]\n"
                "    output y[2]\n"
@@ -195,9 +202,9 @@ static const Case cases[] = {
                "    l2 y     weight 1.0\n"
                "    h1 dy/dx weight 0.5\n"
                "}\n",
-     NULL, 7, 8, JAC_AUTO},
-    {"dino_resnet", NULL, "dino_resnet.dino", 5, 6, JAC_AUTO},
-    {"dino_poisson", NULL, "dino_poisson.dino", 11, 12, JAC_AUTO},
+     NULL, 7, 8, JAC_AUTO, ALSO_NONE},
+    {"dino_resnet", NULL, "dino_resnet.dino", 5, 6, JAC_AUTO, 0},
+    {"dino_poisson", NULL, "dino_poisson.dino", 11, 12, JAC_AUTO, ALSO_TILES},
 };
 
 static int failures;
@@ -250,7 +257,7 @@ static int emu_load(const char *tag, const char *src, size_t len, const char *ex
     fwrite(src, 1, len, f);
     if (extra) fputs(extra, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O1 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
+    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
              cxx, emu_header, cu, so, cu);
     if (system(cmd) != 0) {
         printf("  FAIL %s: the emulated CUDA did not compile (%s.log)\n", tag, cu);
@@ -303,7 +310,7 @@ static int run_program(const Emu *e, const CudaLaunch *l, int count, ProgCall ca
             printf("  FAIL kernel %s is in the plan but not in the module\n", l[i].kernel);
             return -1;
         }
-        if (e->launch(prog_thunk, &call, (unsigned)cuda_grid_x(&l[i], call.n), (unsigned)l[i].grid_y,
+        if (e->launch(prog_thunk, &call, (unsigned)cuda_grid_x(&l[i], call.n, EMU_TILES), (unsigned)l[i].grid_y,
                       (unsigned)l[i].grid_z, (unsigned)l[i].block)) {
             printf("  FAIL bad launch of %s\n", l[i].kernel);
             return -1;
@@ -353,9 +360,10 @@ static int load_spec(const Case *c, int ci, const char *shared, char *path, size
     return write_file(path, src->src, strlen(src->src));
 }
 
-static void run_case(const Case *c, int ci, const char *shared, int f64) {
+static void run_case(const Case *c, int ci, const char *shared, int f64, int fuse) {
+    static const char *const fuse_names[] = {"auto", "none", "tiles"};
     char path[512], err[4096], tag[128];
-    printf("%s (%s, n %d of %d)\n", c->name, f64 ? "f64" : "f32", c->n, c->nmax);
+    printf("%s (%s, --fuse %s, n %d of %d)\n", c->name, f64 ? "f64" : "f32", fuse_names[fuse], c->n, c->nmax);
     if (load_spec(c, ci, shared, path, sizeof path)) {
         printf("  SKIP: %s not found\n", path);
         return;
@@ -381,9 +389,13 @@ static void run_case(const Case *c, int ci, const char *shared, int f64) {
     }
     free(csrc);
     CudaPlan plan;
-    char *cu = generate_cuda(&fe.arena, m, c->jac, f64, 42, &len, &plan, err, sizeof err);
+    EmitOptions opt = {.f64 = f64, .spec_hash = 42, .fuse = fuse};
+    char *cu = generate_cuda(&fe.arena, m, c->jac, &opt, &len, &plan, err, sizeof err);
     Emu emu = {0};
-    snprintf(tag, sizeof tag, "%s_%s", c->name, f64 ? "f64" : "f32");
+    snprintf(tag, sizeof tag, "%s_%s_%s", c->name, f64 ? "f64" : "f32", fuse_names[fuse]);
+    int tiles = 0;
+    for (int i = 0; cu && i < plan.n_train; i++) tiles += plan.train[i].tiles;
+    if (cu) printf("  %d + %d kernels (%d tile kernels in train)\n", plan.n_predict, plan.n_train, tiles);
     if (!cu || emu_load(tag, cu, len, NULL, &emu)) {
         if (!cu) printf("  FAIL generate_cuda: %s\n", err);
         failures++;
@@ -553,7 +565,8 @@ static void test_prelude(const char *shared, int f64) {
         return;
     }
     size_t len;
-    char *cu = generate_cuda(&fe.arena, fe.model, JAC_AUTO, f64, 42, &len, NULL, err, sizeof err);
+    EmitOptions opt = {.f64 = f64, .spec_hash = 42};
+    char *cu = generate_cuda(&fe.arena, fe.model, JAC_AUTO, &opt, &len, NULL, err, sizeof err);
     frontend_free(&fe);
     Emu emu = {0};
     snprintf(tag, sizeof tag, "prelude_%s", f64 ? "f64" : "f32");
@@ -708,7 +721,10 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
             int want = !only;
             for (int k = 3; k < argc; k++) want |= strcmp(argv[k], cases[i].name) == 0;
-            if (want) run_case(&cases[i], (int)i, shared, f64);
+            if (!want) continue;
+            run_case(&cases[i], (int)i, shared, f64, FUSE_AUTO);
+            if (cases[i].also & ALSO_NONE) run_case(&cases[i], (int)i, shared, f64, FUSE_NONE);
+            if (cases[i].also & ALSO_TILES) run_case(&cases[i], (int)i, shared, f64, FUSE_TILES);
         }
     }
     if (!failures) {

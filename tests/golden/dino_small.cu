@@ -9,9 +9,10 @@
  *   J (n, 4, 6) Jacobian               label (n) classes (cross_entropy)
  *   w (2) loss-term weights            terms (2) loss terms, batch means
  *   work the workspace
- * predict: dino_predict_k0 .. k7 in order, work = nmax * 256 reals; J may be NULL.
- * train:   dino_train_k0 .. k24 in order, work = nmax * 592 reals; k0 zeroes G and terms.
- * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n.
+ * predict: dino_predict_k0 .. k0 in order, work = nmax * 304 reals; J may be NULL.
+ * train:   dino_train_k0 .. k7 in order, work = nmax * 624 reals; k0 zeroes G and terms.
+ * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n;
+ * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1 (two per multiprocessor).
  * Generated for the GPU but not yet run on one: checked with NVRTC and a CPU emulation. */
 #define DINO_REAL double
 /* prelude_cuda.h - the fixed part of every generated CUDA source file.
@@ -49,6 +50,10 @@ typedef DINO_REAL real;
 typedef int int32_t;
 
 #define DINO_DEV __device__ __forceinline__
+/* Functions with long bodies that many places call (the transcendental activations, the
+ * product loop of a tile kernel's layers) are compiled once and called: inlining every call
+ * made NVRTC's time grow with the number of ODE steps (node_mnist: 26 s against 9 s). */
+#define DINO_CALL __device__ __noinline__
 enum { DINO_THREADS = 256 };
 
 DINO_DEV long dino_minl(long a, long b) { return a < b ? a : b; }
@@ -66,60 +71,60 @@ DINO_DEV real act_relu(real x) { return x > 0 ? x : (real)0; }
 DINO_DEV real dact_relu(real x) { return x > 0 ? (real)1 : (real)0; }
 DINO_DEV real d2act_relu(real x) { (void)x; return 0; }
 
-DINO_DEV real act_tanh(real x) { return (real)tanh((double)x); }
-DINO_DEV real dact_tanh(real x) { real y = (real)tanh((double)x); return 1 - y * y; }
-DINO_DEV real d2act_tanh(real x) { real y = (real)tanh((double)x); return -2 * y * (1 - y * y); }
+DINO_CALL real act_tanh(real x) { return (real)tanh((double)x); }
+DINO_CALL real dact_tanh(real x) { real y = (real)tanh((double)x); return 1 - y * y; }
+DINO_CALL real d2act_tanh(real x) { real y = (real)tanh((double)x); return -2 * y * (1 - y * y); }
 
 DINO_DEV real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
-DINO_DEV real act_sigmoid(real x) { return sigm(x); }
-DINO_DEV real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
-DINO_DEV real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
+DINO_CALL real act_sigmoid(real x) { return sigm(x); }
+DINO_CALL real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
+DINO_CALL real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
 
 DINO_DEV real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }
 DINO_DEV real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
-DINO_DEV real act_gelu(real x) { return x * Phi(x); }
-DINO_DEV real dact_gelu(real x) { return Phi(x) + x * phi(x); }
-DINO_DEV real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
+DINO_CALL real act_gelu(real x) { return x * Phi(x); }
+DINO_CALL real dact_gelu(real x) { return Phi(x) + x * phi(x); }
+DINO_CALL real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
 
-DINO_DEV real act_gelu_tanh(real x) {
+DINO_CALL real act_gelu_tanh(real x) {
     double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);
     return (real)(0.5 * x * (1 + tanh(u)));
 }
-DINO_DEV real dact_gelu_tanh(real x) {
+DINO_CALL real dact_gelu_tanh(real x) {
     double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);
     double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);
     return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);
 }
-DINO_DEV real d2act_gelu_tanh(real x) {
+DINO_CALL real d2act_gelu_tanh(real x) {
     double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t;
     double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd;
     return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));
 }
 
-DINO_DEV real act_silu(real x) { return x * sigm(x); }
-DINO_DEV real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
-DINO_DEV real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
+DINO_CALL real act_silu(real x) { return x * sigm(x); }
+DINO_CALL real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
+DINO_CALL real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
 
 /* softplus as PyTorch defines it: x itself above 20 */
-DINO_DEV real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
-DINO_DEV real dact_softplus(real x) { return x > 20 ? (real)1 : sigm(x); }
-DINO_DEV real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s); }
+DINO_CALL real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
+DINO_CALL real dact_softplus(real x) { return x > 20 ? (real)1 : sigm(x); }
+DINO_CALL real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s); }
 
 /* elu with alpha 1 */
-DINO_DEV real act_elu(real x) { return x > 0 ? x : (real)expm1((double)x); }
-DINO_DEV real dact_elu(real x) { return x > 0 ? (real)1 : (real)exp((double)x); }
-DINO_DEV real d2act_elu(real x) { return x > 0 ? (real)0 : (real)exp((double)x); }
+DINO_CALL real act_elu(real x) { return x > 0 ? x : (real)expm1((double)x); }
+DINO_CALL real dact_elu(real x) { return x > 0 ? (real)1 : (real)exp((double)x); }
+DINO_CALL real d2act_elu(real x) { return x > 0 ? (real)0 : (real)exp((double)x); }
 
-DINO_DEV real act_sin(real x) { return (real)sin((double)x); }
-DINO_DEV real dact_sin(real x) { return (real)cos((double)x); }
-DINO_DEV real d2act_sin(real x) { return (real)-sin((double)x); }
+DINO_CALL real act_sin(real x) { return (real)sin((double)x); }
+DINO_CALL real dact_sin(real x) { return (real)cos((double)x); }
+DINO_CALL real d2act_sin(real x) { return (real)-sin((double)x); }
 
 /* ---------------------------------------------------------------------------- matrix multiply */
 /* op(A)[i][k] = TA ? A[k*lda + i] : A[i*lda + k], likewise op(B)[k][j] with TB and ldb, all
  * row-major, as in prelude_c.h's gemm.
  *
  * gemm_tile: this block's BM x BN tile of C = op(A)[M, K] op(B)[K, N], rows m0 .., columns
- * n0 .., summed over k0 <= k < k1, into registers: 256 threads as 16 x 16, thread (tx, ty)
+ * n0 .., summed over k0 <= k < k1, into registers (gemm_tile_acc adds to what they hold): 256 threads as 16 x 16, thread (tx, ty)
  * = (t % 16, t / 16) holding acc[i][jj] = C[m0 + ty + 16 i][n0 + tx + 16 jj] (so a warp's
  * stores are consecutive columns). Each step stages a BM x 16 slice of op(A) and a 16 x BN
  * slice of op(B) in shared memory (zero outside the matrices, so any M, N, K work) and every
@@ -128,13 +133,11 @@ DINO_DEV real d2act_sin(real x) { return (real)-sin((double)x); }
 enum { GEMM_BK = 16 };
 
 template <int TA, int TB, int BM, int BN>
-DINO_DEV void gemm_tile(long M, long N, long k0, long k1, const real *__restrict__ A, long lda,
-                        const real *__restrict__ B, long ldb, long m0, long n0, real (&acc)[BM / 16][BN / 16]) {
+DINO_DEV void gemm_tile_acc(long M, long N, long k0, long k1, const real *__restrict__ A, long lda,
+                            const real *__restrict__ B, long ldb, long m0, long n0, real (&acc)[BM / 16][BN / 16]) {
     __shared__ real As[GEMM_BK][BM + 1]; /* op(A) slice, k-major; +1 against bank conflicts */
     __shared__ real Bs[GEMM_BK][BN + 1]; /* op(B) slice */
     const int t = threadIdx.x, tx = t % 16, ty = t / 16;
-    for (int i = 0; i < BM / 16; i++)
-        for (int jj = 0; jj < BN / 16; jj++) acc[i][jj] = 0;
     for (long kt = k0; kt < k1; kt += GEMM_BK) {
         /* consecutive threads read consecutive addresses of A and B */
         for (int q = t; q < BM * GEMM_BK; q += DINO_THREADS) {
@@ -158,6 +161,33 @@ DINO_DEV void gemm_tile(long M, long N, long k0, long k1, const real *__restrict
         }
         __syncthreads();
     }
+}
+
+/* The same, into zeroed accumulators: the tile of op(A) op(B) over k0 <= k < k1. */
+template <int TA, int TB, int BM, int BN>
+DINO_DEV void gemm_tile(long M, long N, long k0, long k1, const real *__restrict__ A, long lda,
+                        const real *__restrict__ B, long ldb, long m0, long n0, real (&acc)[BM / 16][BN / 16]) {
+    for (int i = 0; i < BM / 16; i++)
+        for (int jj = 0; jj < BN / 16; jj++) acc[i][jj] = 0;
+    gemm_tile_acc<TA, TB, BM, BN>(M, N, k0, k1, A, lda, B, ldb, m0, n0, acc);
+}
+
+/* For tile kernels: gemm_tile, not inlined, its result left in shared memory, where each
+ * thread reads back its own part with tile_at (so no barrier is needed after it). */
+template <int TA, int TB, int BM, int BN>
+DINO_CALL const real *gemm_tile_shared(long M, long N, long k0, long k1, const real *A, long lda, const real *B,
+                                       long ldb, long m0, long n0) {
+    __shared__ real C[BM][BN + 1];
+    real acc[BM / 16][BN / 16];
+    gemm_tile<TA, TB, BM, BN>(M, N, k0, k1, A, lda, B, ldb, m0, n0, acc);
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    for (int i = 0; i < BM / 16; i++)
+        for (int jj = 0; jj < BN / 16; jj++) C[ty + 16 * i][tx + 16 * jj] = acc[i][jj];
+    return &C[0][0];
+}
+/* This thread's acc[i][jj] of a gemm_tile_shared result c of a BM x BN tile. */
+DINO_DEV real tile_at(const real *c, int bn, int i, int jj) {
+    return c[(threadIdx.x / 16 + 16 * i) * (bn + 1) + threadIdx.x % 16 + 16 * jj];
 }
 
 /* C[m, j] = (accumulate ? C[m, j] : 0) + acc for this thread's part of the tile at (m0, n0). */
@@ -491,7 +521,7 @@ extern "C" __global__ void dino_accumulate_loss(const double *__restrict__ terms
 /* ---------------------------------------------------------------------------- interface */
 
 extern "C" __device__ const int dino_abi = 1, dino_in = 6, dino_out = 4, dino_f64 = 1;
-extern "C" __device__ const long long dino_n_params = 452, dino_predict_work = 256, dino_train_work = 592;
+extern "C" __device__ const long long dino_n_params = 452, dino_predict_work = 304, dino_train_work = 624;
 extern "C" __device__ const unsigned long long dino_spec_hash = 0x70ac21b82ab72c3full;
 
 /* Parameters in the flat buffer P (and their gradients in G):
@@ -504,142 +534,155 @@ extern "C" __device__ const unsigned long long dino_spec_hash = 0x70ac21b82ab72c
  */
 
 /* ---------------------------------------------------------------------------- predict */
-/* 8 kernels; workspace: nmax * 256 reals */
+/* 1 kernel (1 of them tile kernels, 8 stages in all); workspace: nmax * 304 reals */
 
-/* ---- dino_predict_k0: small layer, a thread per output, fused; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16)   (register) */
-/* v2 = ACT v1 tanh   (n, 1, 16)   h1 */
-/* v13 = DACT v1 tanh   (n, 1, 16) */
+/* ---- dino_predict_k0: tile kernel of 8 stages; each block takes a tile of ceil(n / gridDim.x) samples
+ * through every stage; grid (min(n, tiles), 1, 1), block 256 */
 extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_PARAMS) {
-    real *__restrict__ v2 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    real *__restrict__ v13 = work + (long)nmax * 16;   /* (n, 1, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 16) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const real t1 = linear_at(x, m, 6, P + 0, j) + P[96 + j];
-    const real t2 = act_tanh(t1);
-    v2[e] = t2;
-    const real t13 = dact_tanh(t1);
-    v13[e] = t13;
-}
+    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;
+    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */
+    if (s0 >= s1) return;
 
-/* ---- dino_predict_k1: small layer, a thread per output, fused; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v3 = LINEAR v2 h2.weight + h2.bias   (n, 1, 16)   (register) */
-/* v4 = ACT v3 gelu   (n, 1, 16)   (register) */
-/* v5 = ADD v2 v4   (n, 1, 16)   h2 */
-/* v9 = DACT v3 gelu   (n, 1, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_predict_k1(DINO_PREDICT_PARAMS) {
-    const real *__restrict__ v2 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    real *__restrict__ v5 = work + (long)nmax * 32;   /* (n, 1, 16) */
-    real *__restrict__ v9 = work + (long)nmax * 48;   /* (n, 1, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 16) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const real t3 = linear_at(v2, m, 16, P + 112, j) + P[368 + j];
-    const real t4 = act_gelu(t3);
-    const real t5 = v2[e] + t4;
-    v5[e] = t5;
-    const real t9 = dact_gelu(t3);
-    v9[e] = t9;
-}
-
-/* ---- dino_predict_k2: small layer, a thread per output; grid (ceil(n * 4 / 256), 1, 1), block 256 */
-/* v6 = LINEAR v5 q.weight + q.bias   (n, 1, 4)   q */
-extern "C" __global__ void __launch_bounds__(256) dino_predict_k2(DINO_PREDICT_PARAMS) {
-    const real *__restrict__ v5 = work + (long)nmax * 32;   /* (n, 1, 16) */
-    real *__restrict__ v6 = work + (long)nmax * 0;   /* (n, 1, 4) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 4) */
-    if (e >= (long)n * 4) return;
-    const long m = e / 4;
-    const int j = (int)(e - m * 4);
-    const real t6 = linear_at(v5, m, 16, P + 384, j) + P[448 + j];
-    v6[e] = t6;
-}
-
-/* ---- dino_predict_k3: element-wise; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v7 = EYE   (n, 4, 4) */
-extern "C" __global__ void __launch_bounds__(256) dino_predict_k3(DINO_PREDICT_PARAMS) {
-    real *__restrict__ v7 = work + (long)nmax * 32;   /* (n, 4, 4) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 4) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 4;
-    const int j = (int)(e - m * 4);
-    const long b = m / 4;
-    const int r = (int)(m - b * 4);
-    const real t7 = (real)(r == j);
-    v7[e] = t7;
-}
-
-/* ---- dino_predict_k4: small layer, a thread per output, fused; grid (ceil(n * 64 / 256), 1, 1), block 256 */
-/* v8 = LINEAR_T v7 q.weight   (n, 4, 16) */
-/* v10 = MUL v8 v9   (n, 4, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_predict_k4(DINO_PREDICT_PARAMS) {
-    const real *__restrict__ v7 = work + (long)nmax * 32;   /* (n, 4, 4) */
-    real *__restrict__ v8 = work + (long)nmax * 64;   /* (n, 4, 16) */
-    const real *__restrict__ v9 = work + (long)nmax * 48;   /* (n, 1, 16) */
-    real *__restrict__ v10 = work + (long)nmax * 128;   /* (n, 4, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 16) */
-    if (e >= (long)n * 64) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const long b = m / 4;
-    const real t8 = linear_t_at(v7, m, 4, P + 384, 16, j);
-    v8[e] = t8;
-    const real t10 = t8 * v9[b * 16 + j];
-    v10[e] = t10;
-}
-
-/* ---- dino_predict_k5: small layer, a thread per output, fused; grid (ceil(n * 64 / 256), 1, 1), block 256 */
-/* v11 = LINEAR_T v10 h2.weight   (n, 4, 16)   (register) */
-/* v12 = ADD v8 v11   (n, 4, 16)   (register) */
-/* v14 = MUL v12 v13   (n, 4, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_predict_k5(DINO_PREDICT_PARAMS) {
-    const real *__restrict__ v10 = work + (long)nmax * 128;   /* (n, 4, 16) */
-    const real *__restrict__ v8 = work + (long)nmax * 64;   /* (n, 4, 16) */
-    const real *__restrict__ v13 = work + (long)nmax * 16;   /* (n, 1, 16) */
-    real *__restrict__ v14 = work + (long)nmax * 192;   /* (n, 4, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 16) */
-    if (e >= (long)n * 64) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const long b = m / 4;
-    const real t11 = linear_t_at(v10, m, 16, P + 112, 16, j);
-    const real t12 = v8[e] + t11;
-    const real t14 = t12 * v13[b * 16 + j];
-    v14[e] = t14;
-}
-
-/* ---- dino_predict_k6: small layer, a thread per output; grid (ceil(n * 24 / 256), 1, 1), block 256 */
-/* v15 = LINEAR_T v14 h1.weight   (n, 4, 6) */
-extern "C" __global__ void __launch_bounds__(256) dino_predict_k6(DINO_PREDICT_PARAMS) {
-    const real *__restrict__ v14 = work + (long)nmax * 192;   /* (n, 4, 16) */
-    real *__restrict__ v15 = work + (long)nmax * 64;   /* (n, 4, 6) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 6) */
-    if (e >= (long)n * 24) return;
-    const long m = e / 6;
-    const int j = (int)(e - m * 6);
-    const real t15 = linear_t_at(v14, m, 16, P + 0, 6, j);
-    v15[e] = t15;
-}
-
-/* ---- dino_predict_k7: the results; grid (ceil(n * 28 / 256), 1, 1), block 256 */
-extern "C" __global__ void __launch_bounds__(256) dino_predict_k7(DINO_PREDICT_PARAMS) {
-    const real *__restrict__ v6 = work + (long)nmax * 0;   /* (n, 1, 4) */
-    const real *__restrict__ v15 = work + (long)nmax * 64;   /* (n, 4, 6) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;
-    if (e < (long)n * 4) { /* y (n, 4) */
-        y[e] = v6[e];
-        return;
+    /* -- stage 0: small layer, a thread per output, fused */
+    /* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16)   (register) */
+    /* v2 = ACT v1 tanh   (n, 1, 16)   h1 */
+    /* v13 = DACT v1 tanh   (n, 1, 16) */
+    {
+        real *v2 = work + (long)nmax * 0;   /* (n, 1, 16) */
+        real *v13 = work + (long)nmax * 16;   /* (n, 1, 16) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const real t1 = linear_at(x, m, 6, P + 0, j) + P[96 + j];
+            const real t2 = act_tanh(t1);
+            v2[e] = t2;
+            const real t13 = dact_tanh(t1);
+            v13[e] = t13;
+        }
     }
-    const long f = e - (long)n * 4;   /* J (n, 4, 6) */
-    if (!J || f >= (long)n * 24) return;
-    J[f] = v15[f];
+    __syncthreads();
+
+    /* -- stage 1: small layer, a thread per output, fused */
+    /* v3 = LINEAR v2 h2.weight + h2.bias   (n, 1, 16)   (register) */
+    /* v4 = ACT v3 gelu   (n, 1, 16)   (register) */
+    /* v5 = ADD v2 v4   (n, 1, 16)   h2 */
+    /* v9 = DACT v3 gelu   (n, 1, 16) */
+    {
+        const real *v2 = work + (long)nmax * 0;   /* (n, 1, 16) */
+        real *v5 = work + (long)nmax * 32;   /* (n, 1, 16) */
+        real *v9 = work + (long)nmax * 48;   /* (n, 1, 16) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const real t3 = linear_at(v2, m, 16, P + 112, j) + P[368 + j];
+            const real t4 = act_gelu(t3);
+            const real t5 = v2[e] + t4;
+            v5[e] = t5;
+            const real t9 = dact_gelu(t3);
+            v9[e] = t9;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 2: small layer, a thread per output */
+    /* v6 = LINEAR v5 q.weight + q.bias   (n, 1, 4)   q */
+    {
+        const real *v5 = work + (long)nmax * 32;   /* (n, 1, 16) */
+        real *v6 = work + (long)nmax * 64;   /* (n, 1, 4) */
+        for (long e = s0 * 4 + threadIdx.x; e < s1 * 4; e += 256) {   /* the tile's elements of (n, 1, 4) */
+            const long m = e / 4;
+            const int j = (int)(e - m * 4);
+            const real t6 = linear_at(v5, m, 16, P + 384, j) + P[448 + j];
+            v6[e] = t6;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 3: element-wise */
+    /* v7 = EYE   (n, 4, 4) */
+    {
+        real *v7 = work + (long)nmax * 0;   /* (n, 4, 4) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 4, 4) */
+            const long m = e / 4;
+            const int j = (int)(e - m * 4);
+            const long b = m / 4;
+            const int r = (int)(m - b * 4);
+            const real t7 = (real)(r == j);
+            v7[e] = t7;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 4: small layer, a thread per output, fused */
+    /* v8 = LINEAR_T v7 q.weight   (n, 4, 16) */
+    /* v10 = MUL v8 v9   (n, 4, 16) */
+    {
+        const real *v7 = work + (long)nmax * 0;   /* (n, 4, 4) */
+        real *v8 = work + (long)nmax * 80;   /* (n, 4, 16) */
+        const real *v9 = work + (long)nmax * 48;   /* (n, 1, 16) */
+        real *v10 = work + (long)nmax * 144;   /* (n, 4, 16) */
+        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const long b = m / 4;
+            const real t8 = linear_t_at(v7, m, 4, P + 384, 16, j);
+            v8[e] = t8;
+            const real t10 = t8 * v9[b * 16 + j];
+            v10[e] = t10;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 5: small layer, a thread per output, fused */
+    /* v11 = LINEAR_T v10 h2.weight   (n, 4, 16)   (register) */
+    /* v12 = ADD v8 v11   (n, 4, 16)   (register) */
+    /* v14 = MUL v12 v13   (n, 4, 16) */
+    {
+        const real *v10 = work + (long)nmax * 144;   /* (n, 4, 16) */
+        const real *v8 = work + (long)nmax * 80;   /* (n, 4, 16) */
+        const real *v13 = work + (long)nmax * 16;   /* (n, 1, 16) */
+        real *v14 = work + (long)nmax * 208;   /* (n, 4, 16) */
+        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const long b = m / 4;
+            const real t11 = linear_t_at(v10, m, 16, P + 112, 16, j);
+            const real t12 = v8[e] + t11;
+            const real t14 = t12 * v13[b * 16 + j];
+            v14[e] = t14;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 6: small layer, a thread per output */
+    /* v15 = LINEAR_T v14 h1.weight   (n, 4, 6) */
+    {
+        const real *v14 = work + (long)nmax * 208;   /* (n, 4, 16) */
+        real *v15 = work + (long)nmax * 272;   /* (n, 4, 6) */
+        for (long e = s0 * 24 + threadIdx.x; e < s1 * 24; e += 256) {   /* the tile's elements of (n, 4, 6) */
+            const long m = e / 6;
+            const int j = (int)(e - m * 6);
+            const real t15 = linear_t_at(v14, m, 16, P + 0, 6, j);
+            v15[e] = t15;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 7: the results */
+    {
+        const real *v6 = work + (long)nmax * 64;   /* (n, 1, 4) */
+        const real *v15 = work + (long)nmax * 272;   /* (n, 4, 6) */
+        for (long e = s0 * 4 + threadIdx.x; e < s1 * 4; e += 256) y[e] = v6[e];   /* y (n, 4) */
+        if (J)
+            for (long f = s0 * 24 + threadIdx.x; f < s1 * 24; f += 256) {   /* J (n, 4, 6) */
+            J[f] = v15[f];
+        }
+    }
+    __syncthreads();
 }
 
 /* ---------------------------------------------------------------------------- train */
-/* 25 kernels; workspace: nmax * 592 reals */
+/* 8 kernels (1 of them tile kernels, 21 stages in all); workspace: nmax * 624 reals */
 
 /* ---- dino_train_k0: zero the gradient and the loss terms; grid (2, 1, 1), block 256 */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k0(DINO_TRAIN_PARAMS) {
@@ -648,337 +691,400 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k0(DINO_TRAIN_PARAM
         for (int i = threadIdx.x; i < 2; i += 256) terms[i] = 0;
 }
 
-/* ---- dino_train_k1: small layer, a thread per output, fused; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16) */
-/* v2 = ACT v1 tanh   (n, 1, 16)   h1 */
-/* v13 = DACT v1 tanh   (n, 1, 16) */
+/* ---- dino_train_k1: tile kernel of 14 stages; each block takes a tile of ceil(n / gridDim.x) samples
+ * through every stage; grid (min(n, tiles), 1, 1), block 256 */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAMS) {
-    real *__restrict__ v1 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    real *__restrict__ v2 = work + (long)nmax * 16;   /* (n, 1, 16) */
-    real *__restrict__ v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 16) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const real t1 = linear_at(x, m, 6, P + 0, j) + P[96 + j];
-    v1[e] = t1;
-    const real t2 = act_tanh(t1);
-    v2[e] = t2;
-    const real t13 = dact_tanh(t1);
-    v13[e] = t13;
+    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;
+    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */
+    if (s0 >= s1) return;
+
+    /* -- stage 0: small layer, a thread per output, fused */
+    /* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16) */
+    /* v2 = ACT v1 tanh   (n, 1, 16)   h1 */
+    /* v13 = DACT v1 tanh   (n, 1, 16) */
+    {
+        real *v1 = work + (long)nmax * 0;   /* (n, 1, 16) */
+        real *v2 = work + (long)nmax * 16;   /* (n, 1, 16) */
+        real *v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const real t1 = linear_at(x, m, 6, P + 0, j) + P[96 + j];
+            v1[e] = t1;
+            const real t2 = act_tanh(t1);
+            v2[e] = t2;
+            const real t13 = dact_tanh(t1);
+            v13[e] = t13;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 1: small layer, a thread per output, fused */
+    /* v3 = LINEAR v2 h2.weight + h2.bias   (n, 1, 16) */
+    /* v4 = ACT v3 gelu   (n, 1, 16)   (register) */
+    /* v5 = ADD v2 v4   (n, 1, 16)   h2 */
+    /* v9 = DACT v3 gelu   (n, 1, 16) */
+    {
+        const real *v2 = work + (long)nmax * 16;   /* (n, 1, 16) */
+        real *v3 = work + (long)nmax * 48;   /* (n, 1, 16) */
+        real *v5 = work + (long)nmax * 64;   /* (n, 1, 16) */
+        real *v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const real t3 = linear_at(v2, m, 16, P + 112, j) + P[368 + j];
+            v3[e] = t3;
+            const real t4 = act_gelu(t3);
+            const real t5 = v2[e] + t4;
+            v5[e] = t5;
+            const real t9 = dact_gelu(t3);
+            v9[e] = t9;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 2: small layer, a thread per output */
+    /* v6 = LINEAR v5 q.weight + q.bias   (n, 1, 4)   q */
+    {
+        const real *v5 = work + (long)nmax * 64;   /* (n, 1, 16) */
+        real *v6 = work + (long)nmax * 96;   /* (n, 1, 4) */
+        for (long e = s0 * 4 + threadIdx.x; e < s1 * 4; e += 256) {   /* the tile's elements of (n, 1, 4) */
+            const long m = e / 4;
+            const int j = (int)(e - m * 4);
+            const real t6 = linear_at(v5, m, 16, P + 384, j) + P[448 + j];
+            v6[e] = t6;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 3: element-wise */
+    /* v7 = EYE   (n, 4, 4) */
+    {
+        real *v7 = work + (long)nmax * 112;   /* (n, 4, 4) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 4, 4) */
+            const long m = e / 4;
+            const int j = (int)(e - m * 4);
+            const long b = m / 4;
+            const int r = (int)(m - b * 4);
+            const real t7 = (real)(r == j);
+            v7[e] = t7;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 4: small layer, a thread per output, fused */
+    /* v8 = LINEAR_T v7 q.weight   (n, 4, 16) */
+    /* v10 = MUL v8 v9   (n, 4, 16) */
+    {
+        const real *v7 = work + (long)nmax * 112;   /* (n, 4, 4) */
+        real *v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
+        const real *v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
+        real *v10 = work + (long)nmax * 192;   /* (n, 4, 16) */
+        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const long b = m / 4;
+            const real t8 = linear_t_at(v7, m, 4, P + 384, 16, j);
+            v8[e] = t8;
+            const real t10 = t8 * v9[b * 16 + j];
+            v10[e] = t10;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 5: small layer, a thread per output, fused */
+    /* v11 = LINEAR_T v10 h2.weight   (n, 4, 16)   (register) */
+    /* v12 = ADD v8 v11   (n, 4, 16) */
+    /* v14 = MUL v12 v13   (n, 4, 16) */
+    {
+        const real *v10 = work + (long)nmax * 192;   /* (n, 4, 16) */
+        const real *v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
+        real *v12 = work + (long)nmax * 256;   /* (n, 4, 16) */
+        const real *v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
+        real *v14 = work + (long)nmax * 320;   /* (n, 4, 16) */
+        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const long b = m / 4;
+            const real t11 = linear_t_at(v10, m, 16, P + 112, 16, j);
+            const real t12 = v8[e] + t11;
+            v12[e] = t12;
+            const real t14 = t12 * v13[b * 16 + j];
+            v14[e] = t14;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 6: small layer, a thread per output */
+    /* v15 = LINEAR_T v14 h1.weight   (n, 4, 6) */
+    {
+        const real *v14 = work + (long)nmax * 320;   /* (n, 4, 16) */
+        real *v15 = work + (long)nmax * 384;   /* (n, 4, 6) */
+        for (long e = s0 * 24 + threadIdx.x; e < s1 * 24; e += 256) {   /* the tile's elements of (n, 4, 6) */
+            const long m = e / 6;
+            const int j = (int)(e - m * 6);
+            const real t15 = linear_t_at(v14, m, 16, P + 0, 6, j);
+            v15[e] = t15;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 7: loss term 0 (l2, weight w[0]), a block per sample */
+    /* v17 = LOSS v6 v16 l2   (n, 1, 4)   seed: d loss / d prediction */
+    {
+        const real *v6 = work + (long)nmax * 96;   /* (n, 1, 4) */
+        real *v17 = work + (long)nmax * 416;   /* (n, 1, 4) */
+        for (long b = s0; b < s1; b++)
+            loss_squared(b, n, 1, 4, 0, 0, v6, y, v17, w[0], terms + 0);
+    }
+    __syncthreads();
+
+    /* -- stage 8: loss term 1 (h1, weight w[1]), a block per sample */
+    /* v19 = LOSS v15 v18 h1   (n, 4, 6)   seed: d loss / d prediction */
+    {
+        const real *v15 = work + (long)nmax * 384;   /* (n, 4, 6) */
+        real *v19 = work + (long)nmax * 432;   /* (n, 4, 6) */
+        for (long b = s0; b < s1; b++)
+            loss_squared(b, n, 4, 6, 0, 0, v15, J, v19, w[1], terms + 1);
+    }
+    __syncthreads();
+
+    /* -- stage 9: small layer, a thread per output, fused */
+    /* v20 = LINEAR v19 h1.weight   (n, 4, 16)   (register) */
+    /* v22 = MUL v20 v13   (n, 4, 16) */
+    /* v23 = MUL v20 v12   (n, 4, 16) */
+    {
+        const real *v19 = work + (long)nmax * 432;   /* (n, 4, 6) */
+        const real *v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
+        real *v22 = work + (long)nmax * 464;   /* (n, 4, 16) */
+        const real *v12 = work + (long)nmax * 256;   /* (n, 4, 16) */
+        real *v23 = work + (long)nmax * 528;   /* (n, 4, 16) */
+        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const long b = m / 4;
+            const real t20 = linear_at(v19, m, 6, P + 0, j);
+            const real t22 = t20 * v13[b * 16 + j];
+            v22[e] = t22;
+            const real t23 = t20 * v12[e];
+            v23[e] = t23;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 10: element-wise, fused */
+    /* v24 = SUMROWS v23   (n, 1, 16)   (register) */
+    /* v25 = D2ACT v1 tanh   (n, 1, 16)   (register) */
+    /* v26 = MUL v24 v25   (n, 1, 16) */
+    {
+        const real *v23 = work + (long)nmax * 528;   /* (n, 4, 16) */
+        const real *v1 = work + (long)nmax * 0;   /* (n, 1, 16) */
+        real *v26 = work + (long)nmax * 592;   /* (n, 1, 16) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const real t24 = sum_rows_at(v23, m, 4, 16, j);
+            const real t25 = d2act_tanh(v1[e]);
+            const real t26 = t24 * t25;
+            v26[e] = t26;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 11: small layer, a thread per output, fused */
+    /* v27 = LINEAR v22 h2.weight   (n, 4, 16)   (register) */
+    /* v29 = MUL v27 v9   (n, 4, 16)   (register) */
+    /* v30 = ADD v22 v29   (n, 4, 16) */
+    /* v31 = MUL v27 v8   (n, 4, 16) */
+    {
+        const real *v22 = work + (long)nmax * 464;   /* (n, 4, 16) */
+        const real *v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
+        real *v30 = work + (long)nmax * 256;   /* (n, 4, 16) */
+        const real *v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
+        real *v31 = work + (long)nmax * 528;   /* (n, 4, 16) */
+        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const long b = m / 4;
+            const real t27 = linear_at(v22, m, 16, P + 112, j);
+            const real t29 = t27 * v9[b * 16 + j];
+            const real t30 = v22[e] + t29;
+            v30[e] = t30;
+            const real t31 = t27 * v8[e];
+            v31[e] = t31;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 12: small layer, a thread per output, fused */
+    /* v32 = SUMROWS v31   (n, 1, 16)   (register) */
+    /* v33 = D2ACT v3 gelu   (n, 1, 16)   (register) */
+    /* v34 = MUL v32 v33   (n, 1, 16)   (register) */
+    /* v36 = LINEAR_T v17 q.weight   (n, 1, 16) */
+    /* v39 = MUL v36 v9   (n, 1, 16)   (register) */
+    /* v40 = ADD v34 v39   (n, 1, 16) */
+    {
+        const real *v31 = work + (long)nmax * 528;   /* (n, 4, 16) */
+        const real *v3 = work + (long)nmax * 48;   /* (n, 1, 16) */
+        const real *v17 = work + (long)nmax * 416;   /* (n, 1, 4) */
+        real *v36 = work + (long)nmax * 0;   /* (n, 1, 16) */
+        const real *v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
+        real *v40 = work + (long)nmax * 608;   /* (n, 1, 16) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const real t32 = sum_rows_at(v31, m, 4, 16, j);
+            const real t33 = d2act_gelu(v3[e]);
+            const real t34 = t32 * t33;
+            const real t36 = linear_t_at(v17, m, 4, P + 384, 16, j);
+            v36[e] = t36;
+            const real t39 = t36 * v9[e];
+            const real t40 = t34 + t39;
+            v40[e] = t40;
+        }
+    }
+    __syncthreads();
+
+    /* -- stage 13: small layer, a thread per output, fused */
+    /* v41 = LINEAR_T v40 h2.weight   (n, 1, 16)   (register) */
+    /* v42 = ADD v36 v41   (n, 1, 16)   (register) */
+    /* v45 = MUL v42 v13   (n, 1, 16)   (register) */
+    /* v46 = ADD v26 v45   (n, 1, 16) */
+    {
+        const real *v40 = work + (long)nmax * 608;   /* (n, 1, 16) */
+        const real *v36 = work + (long)nmax * 0;   /* (n, 1, 16) */
+        const real *v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
+        const real *v26 = work + (long)nmax * 592;   /* (n, 1, 16) */
+        real *v46 = work + (long)nmax * 48;   /* (n, 1, 16) */
+        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
+            const long m = e / 16;
+            const int j = (int)(e - m * 16);
+            const real t41 = linear_t_at(v40, m, 16, P + 112, 16, j);
+            const real t42 = v36[e] + t41;
+            const real t45 = t42 * v13[e];
+            const real t46 = v26[e] + t45;
+            v46[e] = t46;
+        }
+    }
+    __syncthreads();
 }
 
-/* ---- dino_train_k2: small layer, a thread per output, fused; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v3 = LINEAR v2 h2.weight + h2.bias   (n, 1, 16) */
-/* v4 = ACT v3 gelu   (n, 1, 16)   (register) */
-/* v5 = ADD v2 v4   (n, 1, 16)   h2 */
-/* v9 = DACT v3 gelu   (n, 1, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k2(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v2 = work + (long)nmax * 16;   /* (n, 1, 16) */
-    real *__restrict__ v3 = work + (long)nmax * 48;   /* (n, 1, 16) */
-    real *__restrict__ v5 = work + (long)nmax * 64;   /* (n, 1, 16) */
-    real *__restrict__ v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 16) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const real t3 = linear_at(v2, m, 16, P + 112, j) + P[368 + j];
-    v3[e] = t3;
-    const real t4 = act_gelu(t3);
-    const real t5 = v2[e] + t4;
-    v5[e] = t5;
-    const real t9 = dact_gelu(t3);
-    v9[e] = t9;
-}
-
-/* ---- dino_train_k3: small layer, a thread per output; grid (ceil(n * 4 / 256), 1, 1), block 256 */
-/* v6 = LINEAR v5 q.weight + q.bias   (n, 1, 4)   q */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k3(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v5 = work + (long)nmax * 64;   /* (n, 1, 16) */
-    real *__restrict__ v6 = work + (long)nmax * 96;   /* (n, 1, 4) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 4) */
-    if (e >= (long)n * 4) return;
-    const long m = e / 4;
-    const int j = (int)(e - m * 4);
-    const real t6 = linear_at(v5, m, 16, P + 384, j) + P[448 + j];
-    v6[e] = t6;
-}
-
-/* ---- dino_train_k4: element-wise; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v7 = EYE   (n, 4, 4) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k4(DINO_TRAIN_PARAMS) {
-    real *__restrict__ v7 = work + (long)nmax * 112;   /* (n, 4, 4) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 4) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 4;
-    const int j = (int)(e - m * 4);
-    const long b = m / 4;
-    const int r = (int)(m - b * 4);
-    const real t7 = (real)(r == j);
-    v7[e] = t7;
-}
-
-/* ---- dino_train_k5: small layer, a thread per output, fused; grid (ceil(n * 64 / 256), 1, 1), block 256 */
-/* v8 = LINEAR_T v7 q.weight   (n, 4, 16) */
-/* v10 = MUL v8 v9   (n, 4, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v7 = work + (long)nmax * 112;   /* (n, 4, 4) */
-    real *__restrict__ v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
-    const real *__restrict__ v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
-    real *__restrict__ v10 = work + (long)nmax * 192;   /* (n, 4, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 16) */
-    if (e >= (long)n * 64) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const long b = m / 4;
-    const real t8 = linear_t_at(v7, m, 4, P + 384, 16, j);
-    v8[e] = t8;
-    const real t10 = t8 * v9[b * 16 + j];
-    v10[e] = t10;
-}
-
-/* ---- dino_train_k6: small layer, a thread per output, fused; grid (ceil(n * 64 / 256), 1, 1), block 256 */
-/* v11 = LINEAR_T v10 h2.weight   (n, 4, 16)   (register) */
-/* v12 = ADD v8 v11   (n, 4, 16) */
-/* v14 = MUL v12 v13   (n, 4, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k6(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v10 = work + (long)nmax * 192;   /* (n, 4, 16) */
-    const real *__restrict__ v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
-    real *__restrict__ v12 = work + (long)nmax * 256;   /* (n, 4, 16) */
-    const real *__restrict__ v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
-    real *__restrict__ v14 = work + (long)nmax * 320;   /* (n, 4, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 16) */
-    if (e >= (long)n * 64) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const long b = m / 4;
-    const real t11 = linear_t_at(v10, m, 16, P + 112, 16, j);
-    const real t12 = v8[e] + t11;
-    v12[e] = t12;
-    const real t14 = t12 * v13[b * 16 + j];
-    v14[e] = t14;
-}
-
-/* ---- dino_train_k7: small layer, a thread per output; grid (ceil(n * 24 / 256), 1, 1), block 256 */
-/* v15 = LINEAR_T v14 h1.weight   (n, 4, 6) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k7(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v14 = work + (long)nmax * 320;   /* (n, 4, 16) */
-    real *__restrict__ v15 = work + (long)nmax * 384;   /* (n, 4, 6) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 6) */
-    if (e >= (long)n * 24) return;
-    const long m = e / 6;
-    const int j = (int)(e - m * 6);
-    const real t15 = linear_t_at(v14, m, 16, P + 0, 6, j);
-    v15[e] = t15;
-}
-
-/* ---- dino_train_k8: loss term 0 (l2, weight w[0]), a block per sample; grid (n * 1, 1, 1), block 256 */
-/* v17 = LOSS v6 v16 l2   (n, 1, 4)   seed: d loss / d prediction */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k8(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v6 = work + (long)nmax * 96;   /* (n, 1, 4) */
-    real *__restrict__ v17 = work + (long)nmax * 416;   /* (n, 1, 4) */
-    if ((long)blockIdx.x >= n) return;
-    loss_squared(blockIdx.x, n, 1, 4, 0, 0, v6, y, v17, w[0], terms + 0);
-}
-
-/* ---- dino_train_k9: loss term 1 (h1, weight w[1]), a block per sample; grid (n * 1, 1, 1), block 256 */
-/* v19 = LOSS v15 v18 h1   (n, 4, 6)   seed: d loss / d prediction */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k9(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v15 = work + (long)nmax * 384;   /* (n, 4, 6) */
-    real *__restrict__ v19 = work + (long)nmax * 432;   /* (n, 4, 6) */
-    if ((long)blockIdx.x >= n) return;
-    loss_squared(blockIdx.x, n, 4, 6, 0, 0, v15, J, v19, w[1], terms + 1);
-}
-
-/* ---- dino_train_k10: small layer, a thread per output, fused; grid (ceil(n * 64 / 256), 1, 1), block 256 */
-/* v20 = LINEAR v19 h1.weight   (n, 4, 16)   (register) */
-/* v22 = MUL v20 v13   (n, 4, 16) */
-/* v23 = MUL v20 v12   (n, 4, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k10(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v19 = work + (long)nmax * 432;   /* (n, 4, 6) */
-    const real *__restrict__ v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
-    real *__restrict__ v22 = work + (long)nmax * 464;   /* (n, 4, 16) */
-    const real *__restrict__ v12 = work + (long)nmax * 256;   /* (n, 4, 16) */
-    real *__restrict__ v23 = work + (long)nmax * 528;   /* (n, 4, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 16) */
-    if (e >= (long)n * 64) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const long b = m / 4;
-    const real t20 = linear_at(v19, m, 6, P + 0, j);
-    const real t22 = t20 * v13[b * 16 + j];
-    v22[e] = t22;
-    const real t23 = t20 * v12[e];
-    v23[e] = t23;
-}
-
-/* ---- dino_train_k11: weight gradient, a thread per entry, 256 batch rows per block; grid (ceil(n * 4 / 256), 1, 1), block 256 */
+/* ---- dino_train_k2: the gradient of h1.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* v21 = GRAD_W v14 v19 h1.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k11(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v14 = work + (long)nmax * 320;   /* (n, 4, 16) */
-    const real *__restrict__ v19 = work + (long)nmax * 432;   /* (n, 4, 6) */
-    grad_w_part((long)n * 4, 16, 6, v14, v19, G + 0);   /* h1.weight += v14^T v19 over the batch */
-}
-
-/* ---- dino_train_k12: element-wise, fused; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v24 = SUMROWS v23   (n, 1, 16)   (register) */
-/* v25 = D2ACT v1 tanh   (n, 1, 16)   (register) */
-/* v26 = MUL v24 v25   (n, 1, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k12(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v23 = work + (long)nmax * 528;   /* (n, 4, 16) */
-    const real *__restrict__ v1 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    real *__restrict__ v26 = work + (long)nmax * 384;   /* (n, 1, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 16) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const real t24 = sum_rows_at(v23, m, 4, 16, j);
-    const real t25 = d2act_tanh(v1[e]);
-    const real t26 = t24 * t25;
-    v26[e] = t26;
-}
-
-/* ---- dino_train_k13: small layer, a thread per output, fused; grid (ceil(n * 64 / 256), 1, 1), block 256 */
-/* v27 = LINEAR v22 h2.weight   (n, 4, 16)   (register) */
-/* v29 = MUL v27 v9   (n, 4, 16)   (register) */
-/* v30 = ADD v22 v29   (n, 4, 16) */
-/* v31 = MUL v27 v8   (n, 4, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k13(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v22 = work + (long)nmax * 464;   /* (n, 4, 16) */
-    const real *__restrict__ v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
-    real *__restrict__ v30 = work + (long)nmax * 256;   /* (n, 4, 16) */
-    const real *__restrict__ v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
-    real *__restrict__ v31 = work + (long)nmax * 320;   /* (n, 4, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 4, 16) */
-    if (e >= (long)n * 64) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const long b = m / 4;
-    const real t27 = linear_at(v22, m, 16, P + 112, j);
-    const real t29 = t27 * v9[b * 16 + j];
-    const real t30 = v22[e] + t29;
-    v30[e] = t30;
-    const real t31 = t27 * v8[e];
-    v31[e] = t31;
-}
-
-/* ---- dino_train_k14: weight gradient, a thread per entry, 256 batch rows per block; grid (ceil(n * 4 / 256), 1, 1), block 256 */
-/* v28 = GRAD_W v10 v22 h2.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k14(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v10 = work + (long)nmax * 192;   /* (n, 4, 16) */
-    const real *__restrict__ v22 = work + (long)nmax * 464;   /* (n, 4, 16) */
-    grad_w_part((long)n * 4, 16, 16, v10, v22, G + 112);   /* h2.weight += v10^T v22 over the batch */
-}
-
-/* ---- dino_train_k15: element-wise, fused; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v32 = SUMROWS v31   (n, 1, 16)   (register) */
-/* v33 = D2ACT v3 gelu   (n, 1, 16)   (register) */
-/* v34 = MUL v32 v33   (n, 1, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k15(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v31 = work + (long)nmax * 320;   /* (n, 4, 16) */
-    const real *__restrict__ v3 = work + (long)nmax * 48;   /* (n, 1, 16) */
-    real *__restrict__ v34 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 16) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const real t32 = sum_rows_at(v31, m, 4, 16, j);
-    const real t33 = d2act_gelu(v3[e]);
-    const real t34 = t32 * t33;
-    v34[e] = t34;
-}
-
-/* ---- dino_train_k16: weight gradient, a thread per entry, 256 batch rows per block; grid (ceil(n * 4 / 256), 1, 1), block 256 */
-/* v35 = GRAD_W v7 v30 q.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k16(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v7 = work + (long)nmax * 112;   /* (n, 4, 4) */
-    const real *__restrict__ v30 = work + (long)nmax * 256;   /* (n, 4, 16) */
-    grad_w_part((long)n * 4, 4, 16, v7, v30, G + 384);   /* q.weight += v7^T v30 over the batch */
-}
-
-/* ---- dino_train_k17: small layer, a thread per output, fused; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v36 = LINEAR_T v17 q.weight   (n, 1, 16) */
-/* v39 = MUL v36 v9   (n, 1, 16)   (register) */
-/* v40 = ADD v34 v39   (n, 1, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k17(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v17 = work + (long)nmax * 416;   /* (n, 1, 4) */
-    real *__restrict__ v36 = work + (long)nmax * 48;   /* (n, 1, 16) */
-    const real *__restrict__ v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
-    const real *__restrict__ v34 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    real *__restrict__ v40 = work + (long)nmax * 112;   /* (n, 1, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 16) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const real t36 = linear_t_at(v17, m, 4, P + 384, 16, j);
-    v36[e] = t36;
-    const real t39 = t36 * v9[e];
-    const real t40 = v34[e] + t39;
-    v40[e] = t40;
-}
-
-/* ---- dino_train_k18: weight gradient, a thread per entry, 256 batch rows per block; grid (ceil(n / 256), 1, 1), block 256 */
-/* v37 = GRAD_W v17 v5 q.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k18(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v17 = work + (long)nmax * 416;   /* (n, 1, 4) */
-    const real *__restrict__ v5 = work + (long)nmax * 64;   /* (n, 1, 16) */
-    grad_w_part((long)n * 1, 4, 16, v17, v5, G + 384);   /* q.weight += v17^T v5 over the batch */
-}
-
-/* ---- dino_train_k19: bias gradient; grid (ceil(n / 64), 1, 1), block 256 */
-/* v38 = GRAD_B v17 q.bias */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k19(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v17 = work + (long)nmax * 416;   /* (n, 1, 4) */
-    grad_bias_part((long)n * 1, 4, v17, G + 448);   /* q.bias += column sums of v17 */
-}
-
-/* ---- dino_train_k20: small layer, a thread per output, fused; grid (ceil(n * 16 / 256), 1, 1), block 256 */
-/* v41 = LINEAR_T v40 h2.weight   (n, 1, 16)   (register) */
-/* v42 = ADD v36 v41   (n, 1, 16)   (register) */
-/* v45 = MUL v42 v13   (n, 1, 16)   (register) */
-/* v46 = ADD v26 v45   (n, 1, 16) */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k20(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v40 = work + (long)nmax * 112;   /* (n, 1, 16) */
-    const real *__restrict__ v36 = work + (long)nmax * 48;   /* (n, 1, 16) */
-    const real *__restrict__ v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
-    const real *__restrict__ v26 = work + (long)nmax * 384;   /* (n, 1, 16) */
-    real *__restrict__ v46 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    const long e = (long)blockIdx.x * 256 + threadIdx.x;   /* element of (n, 1, 16) */
-    if (e >= (long)n * 16) return;
-    const long m = e / 16;
-    const int j = (int)(e - m * 16);
-    const real t41 = linear_t_at(v40, m, 16, P + 112, 16, j);
-    const real t42 = v36[e] + t41;
-    const real t45 = t42 * v13[e];
-    const real t46 = v26[e] + t45;
-    v46[e] = t46;
-}
-
-/* ---- dino_train_k21: weight gradient, a thread per entry, 256 batch rows per block; grid (ceil(n / 256), 1, 1), block 256 */
-/* v43 = GRAD_W v40 v2 h2.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k21(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v40 = work + (long)nmax * 112;   /* (n, 1, 16) */
-    const real *__restrict__ v2 = work + (long)nmax * 16;   /* (n, 1, 16) */
-    grad_w_part((long)n * 1, 16, 16, v40, v2, G + 112);   /* h2.weight += v40^T v2 over the batch */
-}
-
-/* ---- dino_train_k22: bias gradient; grid (ceil(n / 64), 1, 1), block 256 */
-/* v44 = GRAD_B v40 h2.bias */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k22(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v40 = work + (long)nmax * 112;   /* (n, 1, 16) */
-    grad_bias_part((long)n * 1, 16, v40, G + 368);   /* h2.bias += column sums of v40 */
-}
-
-/* ---- dino_train_k23: weight gradient, a thread per entry, 256 batch rows per block; grid (ceil(n / 256), 1, 1), block 256 */
 /* v47 = GRAD_W v46 v0 h1.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k23(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v46 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    grad_w_part((long)n * 1, 16, 6, v46, x, G + 0);   /* h1.weight += v46^T x over the batch */
+__device__ const long dino_train_k2_src[2][4] = {
+    {320, 432, 4, -1},   /* v21: v14, v19 */
+    {48, -1, 1, -1},   /* v47: v46, v0 */
+};
+extern "C" __global__ void __launch_bounds__(256) dino_train_k2(DINO_TRAIN_PARAMS) {
+    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
+    const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
+    if (s0 >= s1) return;
+    real acc[1][1] = {};
+    for (int q = 0; q < 2; q++) {
+        const long *s = dino_train_k2_src[q];
+        if (s[3] >= 0 && terms[s[3]] == 0) continue;
+        const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
+        gemm_tile_acc<1, 0, 16, 16>(16, 6, s0 * s[2], s1 * s[2], a, 16, b, 6, m0, n0, acc);
+    }
+    gemm_tile_atomic_add<16, 16>(acc, 16, 6, m0, n0, G + 0, 6);   /* h1.weight */
 }
 
-/* ---- dino_train_k24: bias gradient; grid (ceil(n / 64), 1, 1), block 256 */
+/* ---- dino_train_k3: the gradient of h2.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* v28 = GRAD_W v10 v22 h2.weight */
+/* v43 = GRAD_W v40 v2 h2.weight */
+__device__ const long dino_train_k3_src[2][4] = {
+    {192, 464, 4, -1},   /* v28: v10, v22 */
+    {608, 16, 1, -1},   /* v43: v40, v2 */
+};
+extern "C" __global__ void __launch_bounds__(256) dino_train_k3(DINO_TRAIN_PARAMS) {
+    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
+    const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
+    if (s0 >= s1) return;
+    real acc[1][1] = {};
+    for (int q = 0; q < 2; q++) {
+        const long *s = dino_train_k3_src[q];
+        if (s[3] >= 0 && terms[s[3]] == 0) continue;
+        const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
+        gemm_tile_acc<1, 0, 16, 16>(16, 16, s0 * s[2], s1 * s[2], a, 16, b, 16, m0, n0, acc);
+    }
+    gemm_tile_atomic_add<16, 16>(acc, 16, 16, m0, n0, G + 112, 16);   /* h2.weight */
+}
+
+/* ---- dino_train_k4: the gradient of q.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* v35 = GRAD_W v7 v30 q.weight */
+/* v37 = GRAD_W v17 v5 q.weight */
+__device__ const long dino_train_k4_src[2][4] = {
+    {112, 256, 4, -1},   /* v35: v7, v30 */
+    {416, 64, 1, -1},   /* v37: v17, v5 */
+};
+extern "C" __global__ void __launch_bounds__(256) dino_train_k4(DINO_TRAIN_PARAMS) {
+    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
+    const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
+    if (s0 >= s1) return;
+    real acc[1][1] = {};
+    for (int q = 0; q < 2; q++) {
+        const long *s = dino_train_k4_src[q];
+        if (s[3] >= 0 && terms[s[3]] == 0) continue;
+        const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
+        gemm_tile_acc<1, 0, 16, 16>(4, 16, s0 * s[2], s1 * s[2], a, 4, b, 16, m0, n0, acc);
+    }
+    gemm_tile_atomic_add<16, 16>(acc, 4, 16, m0, n0, G + 384, 16);   /* q.weight */
+}
+
+/* ---- dino_train_k5: the gradient of q.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* v38 = GRAD_B v17 q.bias */
+__device__ const long dino_train_k5_src[1][4] = {
+    {416, -1, 1, -1},   /* v38: v17 */
+};
+extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAMS) {
+    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
+    const int j = blockIdx.y * 256 + threadIdx.x;
+    if (s0 >= s1 || j >= 4) return;
+    real sum = 0;
+    for (int q = 0; q < 1; q++) {
+        const long *s = dino_train_k5_src[q];
+        if (s[3] >= 0 && terms[s[3]] == 0) continue;
+        const real *a = work + (long)nmax * s[0];
+        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * 4 + j];
+    }
+    atomicAdd(G + 448 + j, sum);   /* q.bias */
+}
+
+/* ---- dino_train_k6: the gradient of h2.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* v44 = GRAD_B v40 h2.bias */
+__device__ const long dino_train_k6_src[1][4] = {
+    {608, -1, 1, -1},   /* v44: v40 */
+};
+extern "C" __global__ void __launch_bounds__(256) dino_train_k6(DINO_TRAIN_PARAMS) {
+    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
+    const int j = blockIdx.y * 256 + threadIdx.x;
+    if (s0 >= s1 || j >= 16) return;
+    real sum = 0;
+    for (int q = 0; q < 1; q++) {
+        const long *s = dino_train_k6_src[q];
+        if (s[3] >= 0 && terms[s[3]] == 0) continue;
+        const real *a = work + (long)nmax * s[0];
+        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * 16 + j];
+    }
+    atomicAdd(G + 368 + j, sum);   /* h2.bias */
+}
+
+/* ---- dino_train_k7: the gradient of h1.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* v48 = GRAD_B v46 h1.bias */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k24(DINO_TRAIN_PARAMS) {
-    const real *__restrict__ v46 = work + (long)nmax * 0;   /* (n, 1, 16) */
-    grad_bias_part((long)n * 1, 16, v46, G + 96);   /* h1.bias += column sums of v46 */
+__device__ const long dino_train_k7_src[1][4] = {
+    {48, -1, 1, -1},   /* v48: v46 */
+};
+extern "C" __global__ void __launch_bounds__(256) dino_train_k7(DINO_TRAIN_PARAMS) {
+    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
+    const int j = blockIdx.y * 256 + threadIdx.x;
+    if (s0 >= s1 || j >= 16) return;
+    real sum = 0;
+    for (int q = 0; q < 1; q++) {
+        const long *s = dino_train_k7_src[q];
+        if (s[3] >= 0 && terms[s[3]] == 0) continue;
+        const real *a = work + (long)nmax * s[0];
+        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * 16 + j];
+    }
+    atomicAdd(G + 96 + j, sum);   /* h1.bias */
 }
