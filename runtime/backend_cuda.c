@@ -56,15 +56,27 @@ static void must(CudaBackend *c, CUresult r, const char *what) {
     exit(2);
 }
 
+/* "1.25 GiB", "12.0 MiB", "3.4 KiB", "100 B" */
+static const char *size_str(size_t bytes, char *buf, size_t len) {
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4) v /= 1024, u++;
+    if (u == 0) snprintf(buf, len, "%zu B", bytes);
+    else snprintf(buf, len, "%.*f %s", v < 10 ? 2 : 1, v, units[u]);
+    return buf;
+}
+
 static CUdeviceptr dalloc(CudaBackend *c, size_t bytes, const char *what) {
     CUdeviceptr p = 0;
     if (bytes == 0) return 0;
     CUresult r = c->drv.cuMemAlloc(&p, bytes);
     if (r == CUDA_ERROR_OUT_OF_MEMORY) {
         size_t free_b = 0, total = 0;
+        char need[32], fr[32], tot[32];
         c->drv.cuMemGetInfo(&free_b, &total);
-        fprintf(stderr, "dino-jit: error: out of GPU memory allocating %s: needs %.2f GiB more, %.2f GiB of %.2f GiB free\n",
-                what, (double)bytes / (1 << 30), (double)free_b / (1 << 30), (double)total / (1 << 30));
+        fprintf(stderr, "dino-jit: error: out of GPU memory allocating %s: needs %s more, %s of %s free\n", what,
+                size_str(bytes, need, sizeof need), size_str(free_b, fr, sizeof fr), size_str(total, tot, sizeof tot));
         exit(1);
     }
     must(c, r, what);
@@ -72,7 +84,7 @@ static CUdeviceptr dalloc(CudaBackend *c, size_t bytes, const char *what) {
 }
 
 static void launch(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args) {
-    must(c, c->drv.cuLaunchKernel(f, (unsigned)cuda_grid_x(l, n), (unsigned)l->grid_y, (unsigned)l->grid_z,
+    must(c, c->drv.cuLaunchKernel(f, (unsigned)cuda_grid_x(l, n, 2 * c->drv.sms), (unsigned)l->grid_y, (unsigned)l->grid_z,
                                   (unsigned)l->block, 1, 1, (unsigned)l->shared, c->stream, args, NULL), l->kernel);
 }
 
@@ -94,8 +106,10 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, siz
     size_t free_b = 0, total = 0;
     c->drv.cuMemGetInfo(&free_b, &total);
     if (need > free_b) {
-        snprintf(err, errlen, "out of GPU memory: the training data and workspace need %.2f GiB, %.2f GiB of %.2f GiB are free",
-                 (double)need / (1 << 30), (double)free_b / (1 << 30), (double)total / (1 << 30));
+        char nb[32], fb[32], tb[32];
+        snprintf(err, errlen, "out of GPU memory: the training data and workspace need %s, %s of %s are free (a smaller "
+                 "--batch needs less workspace)", size_str(need, nb, sizeof nb), size_str(free_b, fb, sizeof fb),
+                 size_str(total, tb, sizeof tb));
         return -1;
     }
     c->batch = batch;
@@ -298,7 +312,16 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     c->es = m->train.f64 ? 8 : 4;
     Arena a = {0};
     size_t len;
-    char *src = generate_cuda(&a, m, (JacMode)jac, m->train.f64, hash, &len, &c->plan, err, errlen);
+    /* $DINO_CUDA_FUSE (auto, none, tiles) chooses how kernels are grouped, for experiments */
+    const char *fuse_env = getenv("DINO_CUDA_FUSE");
+    int fuse = fuse_env && *fuse_env ? fuse_mode(fuse_env) : FUSE_AUTO;
+    if (fuse < 0) {
+        snprintf(err, errlen, "DINO_CUDA_FUSE must be auto, none or tiles, not '%s'", fuse_env);
+        cuda_free(&c->base);
+        return NULL;
+    }
+    EmitOptions eo = {.f64 = m->train.f64, .spec_hash = hash, .fuse = fuse};
+    char *src = generate_cuda(&a, m, (JacMode)jac, &eo, &len, &c->plan, err, errlen);
     arena_free(&a);
     char *cubin = NULL;
     size_t cubin_len = 0;

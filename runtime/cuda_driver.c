@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cu_check(const CudaDriver *d, CUresult r, const char *what, char *err, size_t errlen) {
@@ -27,9 +28,13 @@ int cu_check(const CudaDriver *d, CUresult r, const char *what, char *err, size_
 
 int cuda_open(CudaDriver *d, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
-    d->lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    const char *env = getenv("DINO_CUDA_DRIVER");   /* another driver library (the tests' emulation) */
+    const char *name = env && *env ? env : "libcuda.so.1";
+    d->lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
     if (!d->lib) {
-        snprintf(err, errlen, "no CUDA driver (libcuda.so.1 not found)");
+        const char *why = dlerror();
+        if (env && *env) snprintf(err, errlen, "no CUDA driver: cannot load DINO_CUDA_DRIVER=%s (%s)", name, why ? why : "?");
+        else snprintf(err, errlen, "no CUDA driver (libcuda.so.1 not found)");
         return -1;
     }
     RESOLVE(cuInit, "cuInit");

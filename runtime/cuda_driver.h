@@ -60,7 +60,7 @@ typedef struct {
     int cc_major, cc_minor, sms;
 } CudaDriver;
 
-/* Loads the driver and opens device 0. Returns 0, or -1 with the reason in err (no driver
+/* Loads the driver (libcuda.so.1, or the file $DINO_CUDA_DRIVER names) and opens device 0. Returns 0, or -1 with the reason in err (no driver
  * library, no device, ...). */
 int cuda_open(CudaDriver *d, char *err, size_t errlen);
 void cuda_close(CudaDriver *d);

@@ -250,7 +250,7 @@ static int start_backend(const Args *a, Frontend *fe, Trainer *t, CpuModule *mod
     double secs = 0;
     if (strcmp(a->backend, "cpu") != 0) {
         char why[8192];
-        int gpu = cuda_available(why, sizeof why);
+        int gpu = cuda_available(why, sizeof why), started = 0;
         if (gpu) {
             t->backend = backend_cuda_new(m, a->jac, hash, t->P, &t->opt, &secs, err, sizeof err);
             if (t->backend) {
@@ -261,12 +261,16 @@ static int start_backend(const Args *a, Frontend *fe, Trainer *t, CpuModule *mod
                 return 0;
             }
             snprintf(why, sizeof why, "%s", err);
+            started = 1;   /* a GPU is there; the backend failed on it */
         }
         if (strcmp(a->backend, "cuda") == 0) {
-            fprintf(stderr, "dino-jit: error: --backend cuda: no usable GPU: %s; use --backend cpu (or auto)\n", why);
+            if (started) fprintf(stderr, "dino-jit: error: --backend cuda: the CUDA backend could not start: %s\n", why);
+            else fprintf(stderr, "dino-jit: error: --backend cuda: no usable GPU: %s; use --backend cpu (or auto)\n", why);
             return 1;
         }
-        if (!a->quiet) fprintf(stderr, "dino-jit: no GPU backend (%s); using the CPU\n", why);
+        if (!a->quiet)
+            fprintf(stderr, "dino-jit: %s (%s); using the CPU\n", started ? "the CUDA backend could not start" : "no GPU backend",
+                    why);
     }
     size_t len;
     char *src = generate_c(&fe->arena, m, a->jac, m->train.f64, hash, &len, err, sizeof err);

@@ -1,0 +1,277 @@
+/* fake_cuda.c - a stand-in for libcuda.so.1 that runs kernels on the CPU, for tests only.
+ *
+ * With DINO_CUDA_DRIVER=libfake_cuda.so and DINO_NVRTC=libfake_nvrtc.so, dino-jit's CUDA
+ * backend (runtime/backend_cuda.c: device memory, copies, the cached module, every launch of
+ * the plan, the optimiser and loss kernels) runs end to end on a machine without a GPU:
+ *   - device memory is host memory, filled with 0xff bytes (NaN) when allocated, so a read of
+ *     memory no kernel or copy wrote shows up; FAKE_CUDA_MEM (bytes, default 1 GiB) is the
+ *     device's size, and an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY;
+ *   - cuModuleLoadData takes fake_nvrtc.c's image (the source behind "DINOEMU"), adds a thunk
+ *     per extern "C" kernel, compiles it with the host C++ compiler ($CXX, else c++) and
+ *     tests/cuda_emu.hpp, and loads it; cuLaunchKernel runs the kernel there, a block at a
+ *     time, each thread a fiber (see cuda_emu.hpp);
+ *   - streams are synchronous; the device is "sm_90" with FAKE_CUDA_SMS (default 4)
+ *     multiprocessors.
+ * What this checks is the host side and the generated code's results, not a GPU's memory
+ * model or speed (tests/README.md). */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef FAKE_CUDA_EMU_HEADER
+#error "build with -DFAKE_CUDA_EMU_HEADER=\"path/to/tests/cuda_emu.hpp\""
+#endif
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+enum {
+    OK = 0, ERR_INVALID_VALUE = 1, ERR_OUT_OF_MEMORY = 2, ERR_NOT_INITIALIZED = 3, ERR_INVALID_IMAGE = 200,
+    ERR_INVALID_HANDLE = 400, ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719,
+};
+
+typedef struct Module {
+    void *handle;
+    int (*launch)(void (*)(void *), void *, unsigned, unsigned, unsigned, unsigned);
+    void (*shutdown)(void);
+    char dir[256];
+} Module;
+
+typedef struct Function {
+    Module *mod;
+    void (*thunk)(void *);
+} Function;
+
+/* Allocations, for cuMemGetInfo and to check frees. */
+typedef struct Alloc {
+    void *p;
+    size_t bytes;
+    struct Alloc *next;
+} Alloc;
+
+static Alloc *allocs;
+static size_t in_use;
+static int initialised;
+
+static size_t device_bytes(void) {
+    const char *v = getenv("FAKE_CUDA_MEM");
+    return v && *v ? (size_t)strtoull(v, NULL, 10) : (size_t)1 << 30;
+}
+
+/* ---------------------------------------------------------------------------- device */
+
+CUresult cuInit(unsigned flags) {
+    (void)flags;
+    initialised = 1;
+    return OK;
+}
+
+CUresult cuDeviceGetCount(int *n) {
+    *n = 1;
+    return initialised ? OK : ERR_NOT_INITIALIZED;
+}
+
+CUresult cuDeviceGet(int *dev, int ordinal) {
+    *dev = 0;
+    return ordinal == 0 ? OK : ERR_INVALID_VALUE;
+}
+
+CUresult cuDeviceGetName(char *name, int len, int dev) {
+    (void)dev;
+    snprintf(name, (size_t)len, "dino CPU emulation of a CUDA device");
+    return OK;
+}
+
+CUresult cuDeviceGetAttribute(int *value, int attribute, int dev) {
+    (void)dev;
+    const char *sms = getenv("FAKE_CUDA_SMS");
+    switch (attribute) {
+    case 16: *value = sms && *sms ? atoi(sms) : 4; return OK;   /* multiprocessors */
+    case 75: *value = 9; return OK;                               /* compute capability */
+    case 76: *value = 0; return OK;
+    default: *value = 0; return ERR_INVALID_VALUE;
+    }
+}
+
+static int context;
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev) {
+    (void)dev;
+    *ctx = &context;
+    return OK;
+}
+CUresult cuDevicePrimaryCtxRelease_v2(int dev) { return dev == 0 ? OK : ERR_INVALID_VALUE; }
+CUresult cuCtxSetCurrent(void *ctx) { return ctx == &context ? OK : ERR_INVALID_HANDLE; }
+CUresult cuCtxSynchronize(void) { return OK; }
+
+/* ---------------------------------------------------------------------------- memory */
+
+CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
+    if (!bytes) return ERR_INVALID_VALUE;
+    if (in_use + bytes > device_bytes()) return ERR_OUT_OF_MEMORY;
+    Alloc *a = malloc(sizeof *a);
+    void *p = malloc(bytes);
+    if (!a || !p) return free(a), free(p), ERR_OUT_OF_MEMORY;
+    memset(p, 0xff, bytes);
+    *a = (Alloc){.p = p, .bytes = bytes, .next = allocs};
+    allocs = a;
+    in_use += bytes;
+    *dptr = (CUdeviceptr)(uintptr_t)p;
+    return OK;
+}
+
+CUresult cuMemFree_v2(CUdeviceptr dptr) {
+    for (Alloc **a = &allocs; *a; a = &(*a)->next)
+        if ((*a)->p == (void *)(uintptr_t)dptr) {
+            Alloc *dead = *a;
+            *a = dead->next;
+            in_use -= dead->bytes;
+            free(dead->p);
+            free(dead);
+            return OK;
+        }
+    return ERR_INVALID_VALUE;
+}
+
+CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
+    *total = device_bytes();
+    *free_bytes = *total - in_use;
+    return OK;
+}
+
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+    memcpy((void *)(uintptr_t)dst, src, n);
+    return OK;
+}
+CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+    memcpy(dst, (const void *)(uintptr_t)src, n);
+    return OK;
+}
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
+    (void)stream;
+    return cuMemcpyHtoD_v2(dst, src, n);
+}
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
+    (void)stream;
+    return cuMemcpyDtoH_v2(dst, src, n);
+}
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
+    (void)stream;
+    memset((void *)(uintptr_t)dst, v, n);
+    return OK;
+}
+
+/* ---------------------------------------------------------------------------- streams */
+
+static int stream;
+CUresult cuStreamCreate(void **s, unsigned flags) {
+    (void)flags;
+    *s = &stream;
+    return OK;
+}
+CUresult cuStreamDestroy_v2(void *s) { return s == &stream ? OK : ERR_INVALID_HANDLE; }
+CUresult cuStreamSynchronize(void *s) { return s == &stream || !s ? OK : ERR_INVALID_HANDLE; }
+
+/* ---------------------------------------------------------------------------- modules */
+
+/* Appends `extern "C" void emu_thunk_NAME(void *args)` for every extern "C" __global__ kernel
+ * NAME of the source: it calls NAME with the launch's kernelParams (cuda_emu.hpp's emu_invoke
+ * reads each argument with the type of the kernel's parameter). */
+static int write_thunks(FILE *f, const char *src) {
+    int n = 0;
+    for (const char *p = src; (p = strstr(p, "extern \"C\" __global__ void ")); n++) {
+        p += strlen("extern \"C\" __global__ void ");
+        if (strncmp(p, "__launch_bounds__(", 18) == 0) p = strchr(p, ')') + 2;
+        size_t len = strcspn(p, "(");
+        fprintf(f, "extern \"C\" void emu_thunk_%.*s(void *args) { emu_invoke(%.*s, (void **)args); }\n", (int)len, p,
+                (int)len, p);
+    }
+    return n;
+}
+
+CUresult cuModuleLoadData(Module **out, const void *image) {
+    const char *text = image;
+    if (strncmp(text, "DINOEMU\n", 8) != 0) return ERR_INVALID_IMAGE;   /* not fake_nvrtc's (a stale cache entry) */
+    Module *m = calloc(1, sizeof *m);
+    if (!m) return ERR_OUT_OF_MEMORY;
+    snprintf(m->dir, sizeof m->dir, "%s/fake_cuda.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(m->dir)) return free(m), ERR_INVALID_IMAGE;
+    char cu[400], so[400], cmd[2048];
+    snprintf(cu, sizeof cu, "%s/module.cu", m->dir);
+    snprintf(so, sizeof so, "%s/module.so", m->dir);
+    FILE *f = fopen(cu, "w");
+    if (!f) return free(m), ERR_INVALID_IMAGE;
+    fputs(text + 8, f);
+    fputs("\n/* fake_cuda.c: the kernels' launch thunks */\n", f);
+    write_thunks(f, text + 8);
+    fclose(f);
+    const char *cxx = getenv("CXX");
+    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
+             cxx && *cxx ? cxx : "c++", FAKE_CUDA_EMU_HEADER, cu, so, cu);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "fake_cuda: the emulated module did not compile: see %s.log\n", cu);
+        return free(m), ERR_INVALID_IMAGE;
+    }
+    m->handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    if (!m->handle) return fprintf(stderr, "fake_cuda: %s\n", dlerror()), free(m), ERR_INVALID_IMAGE;
+    *(void **)&m->launch = dlsym(m->handle, "emu_launch");
+    *(void **)&m->shutdown = dlsym(m->handle, "emu_shutdown");
+    if (!m->launch || !m->shutdown) return dlclose(m->handle), free(m), ERR_INVALID_IMAGE;
+    *out = m;
+    return OK;
+}
+
+CUresult cuModuleUnload(Module *m) {
+    if (!m) return ERR_INVALID_HANDLE;
+    m->shutdown();
+    dlclose(m->handle);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", m->dir);
+    if (system(cmd)) {}
+    free(m);
+    return OK;
+}
+
+CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
+    char sym[256];
+    snprintf(sym, sizeof sym, "emu_thunk_%s", name);
+    void *thunk = dlsym(m->handle, sym);
+    if (!thunk) return ERR_NOT_FOUND;
+    Function *f = malloc(sizeof *f);   /* lives as long as the process: the runtime keeps them */
+    if (!f) return ERR_OUT_OF_MEMORY;
+    f->mod = m;
+    *(void **)&f->thunk = thunk;
+    *out = f;
+    return OK;
+}
+
+CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared, void *s, void **params, void **extra) {
+    (void)s;
+    if (!f || extra || by != 1 || bz != 1 || shared > 48 * 1024) return ERR_INVALID_VALUE;
+    if (gy > 65535 || gz > 65535 || gx == 0 || gy == 0 || gz == 0) return ERR_INVALID_VALUE;
+    return f->mod->launch(f->thunk, params, gx, gy, gz, bx) == 0 ? OK : ERR_LAUNCH_FAILED;
+}
+
+/* ---------------------------------------------------------------------------- errors */
+
+CUresult cuGetErrorName(CUresult r, const char **name) {
+    switch (r) {
+    case OK: *name = "CUDA_SUCCESS"; break;
+    case ERR_INVALID_VALUE: *name = "CUDA_ERROR_INVALID_VALUE"; break;
+    case ERR_OUT_OF_MEMORY: *name = "CUDA_ERROR_OUT_OF_MEMORY"; break;
+    case ERR_NOT_INITIALIZED: *name = "CUDA_ERROR_NOT_INITIALIZED"; break;
+    case ERR_INVALID_IMAGE: *name = "CUDA_ERROR_INVALID_IMAGE"; break;
+    case ERR_INVALID_HANDLE: *name = "CUDA_ERROR_INVALID_HANDLE"; break;
+    case ERR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; break;
+    case ERR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
+    default: *name = "CUDA_ERROR_UNKNOWN"; return ERR_INVALID_VALUE;
+    }
+    return OK;
+}
+
+CUresult cuGetErrorString(CUresult r, const char **text) {
+    *text = r == OK ? "no error" : "an error of dino's CPU emulation of the driver (tests/fake_cuda)";
+    return OK;
+}

@@ -1,0 +1,126 @@
+/* fake_nvrtc.c - a stand-in for libnvrtc, for tests only: dino-jit's CUDA backend runs through
+ * the CPU emulation of fake_cuda.c with it (DINO_NVRTC=libfake_nvrtc.so).
+ *
+ * A "compiled" program is its own source behind the line "DINOEMU", which fake_cuda.c's
+ * cuModuleLoadData compiles for the CPU; nothing here checks that the source is valid CUDA
+ * (tests/cuda_nvrtc_specs does, with the real NVRTC). For the runtime's error paths:
+ *   FAKE_NVRTC_FAIL=1          every compile fails with a log naming a line of the source
+ *   FAKE_NVRTC_REJECT_OFAST=1  an --Ofast-compile option is rejected as invalid (NVRTC < 12.8)
+ * and the options of the last compile are appended to $FAKE_NVRTC_OPTIONS_LOG when set. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int nvrtcResult;
+enum { OK = 0, ERR_OUT_OF_MEMORY = 1, ERR_INVALID_INPUT = 3, ERR_INVALID_PROGRAM = 4, ERR_INVALID_OPTION = 5,
+       ERR_COMPILATION = 6 };
+
+typedef struct Program {
+    char *src;
+    char *image;            /* "DINOEMU\n" + source, after a compile */
+    size_t image_len;
+    char log[256];
+} Program;
+
+static int env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+nvrtcResult nvrtcVersion(int *major, int *minor) {
+    *major = 12, *minor = 9;
+    return OK;
+}
+
+nvrtcResult nvrtcGetNumSupportedArchs(int *n) {
+    *n = 3;
+    return OK;
+}
+
+nvrtcResult nvrtcGetSupportedArchs(int *archs) {
+    archs[0] = 80, archs[1] = 89, archs[2] = 90;
+    return OK;
+}
+
+nvrtcResult nvrtcCreateProgram(Program **prog, const char *src, const char *name, int num_headers,
+                               const char *const *headers, const char *const *include_names) {
+    (void)name, (void)headers, (void)include_names;
+    if (!prog || !src || num_headers != 0) return ERR_INVALID_INPUT;
+    Program *p = calloc(1, sizeof *p);
+    if (!p || !(p->src = strdup(src))) return free(p), ERR_OUT_OF_MEMORY;
+    *prog = p;
+    return OK;
+}
+
+nvrtcResult nvrtcCompileProgram(Program *p, int num_options, const char *const *options) {
+    if (!p) return ERR_INVALID_PROGRAM;
+    const char *log_path = getenv("FAKE_NVRTC_OPTIONS_LOG");
+    FILE *lf = log_path && *log_path ? fopen(log_path, "a") : NULL;
+    for (int i = 0; i < num_options; i++) {
+        if (lf) fprintf(lf, "%s%s", i ? " " : "", options[i]);
+        if (env_on("FAKE_NVRTC_REJECT_OFAST") && strncmp(options[i], "--Ofast-compile", 15) == 0) {
+            if (lf) fprintf(lf, " (rejected)\n"), fclose(lf);
+            return ERR_INVALID_OPTION;
+        }
+    }
+    if (lf) fprintf(lf, "\n"), fclose(lf);
+    if (env_on("FAKE_NVRTC_FAIL")) {
+        snprintf(p->log, sizeof p->log, "dino.cu(3): error: identifier \"fake\" is undefined (FAKE_NVRTC_FAIL)\n");
+        return ERR_COMPILATION;
+    }
+    size_t n = strlen(p->src);
+    free(p->image);
+    if (!(p->image = malloc(n + 9))) return ERR_OUT_OF_MEMORY;
+    memcpy(p->image, "DINOEMU\n", 8);
+    memcpy(p->image + 8, p->src, n + 1);
+    p->image_len = n + 9;
+    return OK;
+}
+
+nvrtcResult nvrtcGetProgramLogSize(Program *p, size_t *size) {
+    *size = strlen(p->log) + 1;
+    return OK;
+}
+
+nvrtcResult nvrtcGetProgramLog(Program *p, char *log) {
+    strcpy(log, p->log);
+    return OK;
+}
+
+static nvrtcResult image_size(Program *p, size_t *size) {
+    if (!p || !p->image) return ERR_INVALID_PROGRAM;
+    *size = p->image_len;
+    return OK;
+}
+
+static nvrtcResult image(Program *p, char *out) {
+    if (!p || !p->image) return ERR_INVALID_PROGRAM;
+    memcpy(out, p->image, p->image_len);
+    return OK;
+}
+
+nvrtcResult nvrtcGetPTXSize(Program *p, size_t *size) { return image_size(p, size); }
+nvrtcResult nvrtcGetPTX(Program *p, char *ptx) { return image(p, ptx); }
+nvrtcResult nvrtcGetCUBINSize(Program *p, size_t *size) { return image_size(p, size); }
+nvrtcResult nvrtcGetCUBIN(Program *p, char *cubin) { return image(p, cubin); }
+
+nvrtcResult nvrtcDestroyProgram(Program **prog) {
+    if (!prog || !*prog) return ERR_INVALID_PROGRAM;
+    free((*prog)->src);
+    free((*prog)->image);
+    free(*prog);
+    *prog = NULL;
+    return OK;
+}
+
+const char *nvrtcGetErrorString(nvrtcResult r) {
+    switch (r) {
+    case OK: return "NVRTC_SUCCESS";
+    case ERR_OUT_OF_MEMORY: return "NVRTC_ERROR_OUT_OF_MEMORY";
+    case ERR_INVALID_INPUT: return "NVRTC_ERROR_INVALID_INPUT";
+    case ERR_INVALID_PROGRAM: return "NVRTC_ERROR_INVALID_PROGRAM";
+    case ERR_INVALID_OPTION: return "NVRTC_ERROR_INVALID_OPTION";
+    case ERR_COMPILATION: return "NVRTC_ERROR_COMPILATION";
+    default: return "NVRTC_ERROR_INTERNAL_ERROR";
+    }
+}
