@@ -32,17 +32,21 @@ enum {
     ERR_INVALID_HANDLE = 400, ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719,
 };
 
+typedef struct Function Function;
+
 typedef struct Module {
     void *handle;
     int (*launch)(void (*)(void *), void *, unsigned, unsigned, unsigned, unsigned);
     void (*shutdown)(void);
     char dir[256];
+    Function *functions;    /* handed out by cuModuleGetFunction, freed with the module */
 } Module;
 
-typedef struct Function {
+struct Function {
     Module *mod;
     void (*thunk)(void *);
-} Function;
+    Function *next;
+};
 
 /* Allocations, for cuMemGetInfo and to check frees. */
 typedef struct Alloc {
@@ -226,6 +230,11 @@ CUresult cuModuleUnload(Module *m) {
     if (!m) return ERR_INVALID_HANDLE;
     m->shutdown();
     dlclose(m->handle);
+    while (m->functions) {
+        Function *f = m->functions;
+        m->functions = f->next;
+        free(f);
+    }
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", m->dir);
     if (system(cmd)) {}
@@ -238,10 +247,12 @@ CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
     snprintf(sym, sizeof sym, "emu_thunk_%s", name);
     void *thunk = dlsym(m->handle, sym);
     if (!thunk) return ERR_NOT_FOUND;
-    Function *f = malloc(sizeof *f);   /* lives as long as the process: the runtime keeps them */
+    Function *f = malloc(sizeof *f);   /* valid until the module is unloaded, as the driver's */
     if (!f) return ERR_OUT_OF_MEMORY;
     f->mod = m;
     *(void **)&f->thunk = thunk;
+    f->next = m->functions;
+    m->functions = f;
     *out = f;
     return OK;
 }
