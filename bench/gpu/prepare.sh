@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# bench/gpu/prepare.sh - builds here what bench/gpu/run.sh runs on a lent GPU machine, into the
+# git-ignored folder gpu-carry/ (under the 64 MiB a device call may carry):
+#   gpu-carry/bin/      dino-jit, dinoc, test_gpu (Release build of the working tree)
+#   gpu-carry/shared/   ../shared's specs, reference values and MNIST files (the device gets
+#                       the repository only, not ../shared beside it)
+# Then, with the device tool:  run(command="bash bench/gpu/run.sh", carry=["gpu-carry"],
+#                                  timeout_s=600)
+# and copy the table it prints, and the files under $OUT, into bench/RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+shared=${SHARED:-../shared}
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build-gpu -j "$(nproc)" --target dino-jit dinoc test_gpu >/dev/null
+rm -rf gpu-carry
+mkdir -p gpu-carry/bin gpu-carry/shared/data
+cp build-gpu/dino-jit build-gpu/dinoc build-gpu/tests/test_gpu gpu-carry/bin/
+cp -r "$shared/specs" "$shared/reference" gpu-carry/shared/
+[ -d "$shared/data/mnist" ] && cp -r "$shared/data/mnist" gpu-carry/shared/data/
+grep -qx '/gpu-carry/' .git/info/exclude 2>/dev/null || echo '/gpu-carry/' >>.git/info/exclude
+echo "gpu-carry: $(du -sh gpu-carry | cut -f1) (at most 64 MiB travels); commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' + uncommitted changes')"
