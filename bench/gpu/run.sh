@@ -14,6 +14,9 @@
 #
 # usage (on the device machine, from the repository root): bash bench/gpu/run.sh [STEPS]
 #   STEPS: a subset of "tests dino mnist pint" (default: all)
+#   ROWS=25000 (DINO rows: 80 % train), DINO_EPOCHS=3, MNIST_EPOCHS="10 15 2" (dino shared,
+#   dino wide, each baseline): smaller values make a smoke run of this script, e.g. here on the
+#   emulated device (tests/fake_cuda): DINO_CUDA_DRIVER=... DINO_NVRTC=... ROWS=500 ...
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
@@ -21,6 +24,8 @@ C=gpu-carry
 BIN=$C/bin
 S=$C/shared
 steps=${*:-tests dino mnist pint}
+ROWS=${ROWS:-25000} DINO_EPOCHS=${DINO_EPOCHS:-3}
+read -r ME_SHARED ME_WIDE ME_BASE <<<"${MNIST_EPOCHS:-10 15 2}"
 export DINO_CACHE_DIR=/tmp/dino-cache PYTHONUNBUFFERED=1
 summary=$OUT/summary.md
 : >"$summary"
@@ -51,28 +56,29 @@ fi
 # ---------------------------------------------------------------------------- 2. DINO
 if want dino; then
     D=/tmp/dino-data
-    python3 - "$D" <<'EOF'
+    python3 - "$D" "$ROWS" <<'EOF'
 import os, sys, numpy as np
-d = sys.argv[1]; os.makedirs(d, exist_ok=True); r = np.random.default_rng(0); n = 25000
+d = sys.argv[1]; os.makedirs(d, exist_ok=True); r = np.random.default_rng(0); n = int(sys.argv[2])
 np.save(f"{d}/m_data.npy", r.standard_normal((n, 200)).astype(np.float32))
 np.save(f"{d}/q_data.npy", r.standard_normal((n, 25)).astype(np.float32))
 np.save(f"{d}/J_data.npy", (0.1 * r.standard_normal((n, 25, 200))).astype(np.float32))
 EOF
     note ""
-    note "## DINO: 200 -> 400 x 8 -> 25 gelu, H1 loss, Adam 1e-3, 20,000 training rows"
+    note "## DINO: 200 -> 400 x 8 -> 25 gelu, H1 loss, Adam 1e-3, $((ROWS * 4 / 5)) training rows, $DINO_EPOCHS epochs (the best after the first)"
     note "| batch | precision | dino s/epoch | JAX s/epoch | PyTorch s/epoch | dino vs JAX | dino start to first step | JAX start to first step | dino peak | JAX peak |"
     note "|---|---|---|---|---|---|---|---|---|---|"
     for cfg in "32 f32" "1024 f32" "32 f64" "1024 f64"; do
         set -- $cfg
         b=$1 p=$2 tag=dino_b$1_$2
-        sed -e 's/epochs    1500/epochs    3/' -e "s/batch     32/batch     $b/" -e "s/seed      0/seed      0\n    precision $p/" \
+        sed -e "s/epochs    1500/epochs    $DINO_EPOCHS/" -e "s/batch     32/batch     $b/" \
+            -e "s/seed      0/seed      0\n    precision $p/" -e 's/split train 20000, test 5000/split train 0.8, test 0.2/' \
             "$S/specs/dino_poisson.dino" >"/tmp/$tag.dino"
         t0=$(date +%s.%N)
         timed 240 "$tag" "$BIN/dino-jit" "/tmp/$tag.dino" --data "$D" --backend cuda --log "$OUT/$tag.csv" --set eval_every=100
         dino=$(python3 -c "import csv,sys; t=[float(r['seconds']) for r in csv.DictReader(open('$OUT/$tag.csv'))]; d=[b-a for a,b in zip([0]+t,t)]; print('%.3f' % min(d[1:] or d))" 2>/dev/null || echo "-")
         ready=$(grep -o 'ready in [0-9.]* s' "$OUT/$tag.log" | head -n 1 | grep -o '[0-9.]*' || echo "-")
-        timed 300 "jax_$tag" python3 bench/gpu/jax_dino.py "$D" "$b" 3 "$p"
-        timed 300 "torch_$tag" python3 bench/gpu/torch_dino.py "$D" "$b" 3 "$p"
+        timed 300 "jax_$tag" python3 bench/gpu/jax_dino.py "$D" "$b" "$DINO_EPOCHS" "$p"
+        timed 300 "torch_$tag" python3 bench/gpu/torch_dino.py "$D" "$b" "$DINO_EPOCHS" "$p"
         jx=$(tail -n 1 "$OUT/jax_$tag.log")
         th=$(tail -n 1 "$OUT/torch_$tag.log")
         python3 - "$b" "$p" "$dino" "$ready" "$jx" "$th" <<'EOF' | tee -a "$summary"
@@ -99,7 +105,7 @@ if want mnist; then
     note "## Neural ODE on MNIST (RK4, batch 128, Adam cosine)"
     note "| run | epochs | training s | s/epoch | test accuracy | peak memory |"
     note "|---|---|---|---|---|---|"
-    for cfg in "shared $S/specs/node_mnist.dino 10" "wide specs/node_mnist.dino 15"; do
+    for cfg in "shared $S/specs/node_mnist.dino $ME_SHARED" "wide specs/node_mnist.dino $ME_WIDE"; do
         set -- $cfg
         timed 300 "mnist_$1" "$BIN/dino-jit" "$2" --data "$M" --backend cuda --epochs "$3" --log "$OUT/mnist_$1.csv"
         python3 - "$OUT/mnist_$1.csv" "dino $1 ($2)" "$3" <<'EOF' | tee -a "$summary"
@@ -113,7 +119,7 @@ except Exception as e:
 EOF
     done
     for impl in torch jax; do
-        timed 400 "mnist_$impl" python3 bench/gpu/node_mnist_$impl.py "$M" 2
+        timed 400 "mnist_$impl" python3 bench/gpu/node_mnist_$impl.py "$M" "$ME_BASE"
         python3 - "$(tail -n 1 "$OUT/mnist_$impl.log")" <<'EOF' | tee -a "$summary"
 import json, sys
 try:
