@@ -94,11 +94,10 @@ typedef enum {
     K_GRAD_B_SUM, /* tile mode: one bias's gradient summed over all its GRAD_B nodes */
 } KernelKind;
 
-/* What the runtime launches: one kernel, or a tile kernel running kernels first .. first +
- * count - 1 as its stages. */
+/* What the runtime launches: one kernel (count 1), or a tile kernel running kernels first ..
+ * first + count - 1 as its stages. */
 typedef struct {
     int first, count;
-    int tiles;
 } Unit;
 
 typedef struct {
@@ -344,11 +343,6 @@ static int want_tiles(const Emit *E) {
     return 1;
 }
 
-static int max_stages(void) {
-    const char *e = getenv("DINO_TILE_STAGES");
-    return e && atoi(e) > 1 ? atoi(e) : TILE_MAX_STAGES;
-}
-
 /* Units: in tile mode each run of two or more stages is one tile kernel; every other kernel is
  * launched on its own. */
 static void form_units(Emit *E) {
@@ -357,9 +351,9 @@ static void form_units(Emit *E) {
     for (int ki = 0; ki < E->n_kernels;) {
         int count = 1;
         if (E->tile_mode && is_stage(&E->kernels[ki]))
-            while (ki + count < E->n_kernels && count < max_stages() && is_stage(&E->kernels[ki + count])) count++;
+            while (ki + count < E->n_kernels && count < TILE_MAX_STAGES && is_stage(&E->kernels[ki + count])) count++;
         Unit *u = &E->units[E->n_units];
-        *u = (Unit){.first = ki, .count = count, .tiles = count > 1};
+        *u = (Unit){.first = ki, .count = count};
         for (int k = ki; k < ki + count; k++) E->unit_of[k] = E->n_units;
         E->n_units++;
         ki += count;
@@ -893,13 +887,10 @@ static int emit_gemm(Emit *E, int ki) {
         out(E, "        const long M = s1 * %d;   /* the tile's rows end here */\n", R);
         out(E, "        for (long m0 = s0 * %d; m0 < M; m0 += %d)\n", R, bm);
         out(E, "            for (long n0 = 0; n0 < %d; n0 += %d) {\n", D, bn);
-    } else {
-        out(E, "    const long M = (long)n * %d, m0 = (long)blockIdx.x * %d, n0 = (long)blockIdx.y * %d;\n", R, bm, bn);
-    }
-    if (tile) {
         out(E, "%sconst real *c = gemm_tile_shared<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %lld, %d, m0, n0);   /* %s%s */\n",
             loop, tb, bm, bn, D, K, a, A->dim, (long long)w->offset, w->shape[1], param_name(E, v->param), tb ? "^T" : "");
     } else {
+        out(E, "    const long M = (long)n * %d, m0 = (long)blockIdx.x * %d, n0 = (long)blockIdx.y * %d;\n", R, bm, bn);
         out(E, "%sreal acc[%d][%d];\n", loop, bm / 16, bn / 16);
         out(E, "%sgemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %lld, %d, m0, n0, acc);   /* %s%s */\n", loop, tb, bm,
             bn, D, K, a, A->dim, (long long)w->offset, w->shape[1], param_name(E, v->param), tb ? "^T" : "");
@@ -1188,9 +1179,6 @@ static void emit_results(Emit *E, int ki) {
     kernel_close(E);
 }
 
-/* A tile kernel: the stages of unit u, each for this block's tile of samples s0 .. s1 - 1. */
-static int emit_tile_kernel(Emit *E, int u);
-
 /* ---------------------------------------------------------------------------- programs */
 
 /* The launch of each unit (a kernel, or a tile kernel); checks the grid limits. */
@@ -1205,7 +1193,7 @@ static int plan_launches(Emit *E) {
         l->grid_y = l->grid_z = 1;
         l->stages = E->units[u].count;
         const IrNode *v = k->count ? member(E, k, 0) : NULL;
-        if (E->units[u].tiles) {
+        if (E->units[u].count > 1) {
             l->tiles = 1;
             continue;
         }
@@ -1347,7 +1335,7 @@ static int emit_tile_kernel(Emit *E, int u) {
 
 static int write_program(Emit *E) {
     int tiles = 0;
-    for (int u = 0; u < E->n_units; u++) tiles += E->units[u].tiles;
+    for (int u = 0; u < E->n_units; u++) tiles += E->units[u].count > 1;
     out(E, "\n/* ---------------------------------------------------------------------------- %s */\n", E->name);
     out(E, "/* %d kernel%s", E->n_units, E->n_units == 1 ? "" : "s");
     if (tiles) out(E, " (%d of them tile kernels, %d stages in all)", tiles, E->n_kernels);
@@ -1360,7 +1348,7 @@ static int write_program(Emit *E) {
         out(E, "};   /* %s */\n", v->name ? v->name : "per-row constant");
     }
     for (int u = 0; u < E->n_units; u++)
-        if (E->units[u].tiles ? emit_tile_kernel(E, u) : emit_kernel(E, E->units[u].first)) return -1;
+        if (E->units[u].count > 1 ? emit_tile_kernel(E, u) : emit_kernel(E, E->units[u].first)) return -1;
     return 0;
 }
 

@@ -7,20 +7,13 @@ per-step cosine schedule, one jit-compiled step, the data on the device, f32.
 Prints one JSON line: s_per_epoch (best, training only), test_accuracy, peak_bytes, compile_s.
 usage: node_mnist_jax.py MNIST_DIR EPOCHS [WIDTH]
 """
-import gzip
 import json
 import sys
 import time
 
 import numpy as np
 
-
-def idx(path):
-    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as fh:
-        raw = fh.read()
-    ndim = raw[3]
-    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+from mnist_idx import idx
 
 
 def main():

@@ -9,7 +9,6 @@ of torchdiffeq ask for. WIDTH (default 64) widens every layer (specs/node_mnist.
 Prints one JSON line: s_per_epoch (best, training only), test_accuracy, peak_bytes.
 usage: node_mnist_torch.py MNIST_DIR EPOCHS [WIDTH]
 """
-import gzip
 import json
 import math
 import sys
@@ -18,15 +17,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mnist_idx import idx
 from torchdiffeq import odeint
-
-
-def idx(path):
-    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as fh:
-        raw = fh.read()
-    ndim = raw[3]
-    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def load(data, images, labels, dev):
