@@ -46,9 +46,14 @@ typedef struct {
 /* f'(a) or f''(a); f'(a) of a forward node is made once and shared. */
 static IrNode *derivative(Program *p, IrNode **memo, IrNode *a, int act, IrOp op) {
     int memo_ok = op == IR_DACT && memo && a->id < p->n_forward;
+    /* With checkpointing a shared f'(a) made by the gradient pass would be read from two places
+     * far apart (the reverse of the Jacobian and of the forward pass), living through both:
+     * there each use makes its own (an element-wise op, cheap to repeat). */
+    if (p->n_segs && p->n_primal && p->nodes.n >= p->n_primal) memo_ok = 0;
     if (memo_ok && memo[a->id] && memo[a->id]->aux == act) return memo[a->id];
     IrNode *d = ir_act(p, op, act, a);
     d->region = a->region;   /* depends on a alone, wherever it is asked for */
+    if (!p->n_primal) d->seg = a->seg;
     if (memo_ok) memo[a->id] = d;
     return d;
 }
@@ -75,6 +80,7 @@ static void forward_jacobian(Program *p, IrNode **dact) {
         IrNode *ta = v->n_args > 0 ? T[v->args[0]->id] : NULL, *tb = v->n_args > 1 ? T[v->args[1]->id] : NULL;
         IrNode *t = NULL;
         p->region = v->region;   /* a tangent runs where its primal does */
+        p->seg = v->seg;
         switch (v->op) {
         case IR_INPUT: t = ir_node(p, IR_EYE, rows, rows); t->needs_input = 1; break;
         case IR_LINEAR: if (ta) t = ir_linear(p, ta, v->param, -1); break;
@@ -123,6 +129,7 @@ static void forward_jacobian(Program *p, IrNode **dact) {
         T[i] = t;
     }
     p->region = 0;
+    p->seg = 0;
     IrNode *J = T[p->output->id];
     p->jacobian = J ? J : zeros(p, rows, p->model->out_dim);
     p->jac_forward = 1;
@@ -262,9 +269,11 @@ static void reverse(Reverse *r, int n) {
     for (int i = n - 1; i >= 0; i--) {
         IrNode *v = r->p->nodes.items[i];
         r->p->region = v->region;   /* an adjoint runs where its primal does */
+        r->p->seg = r->p->n_primal ? 0 : v->seg;   /* the gradient pass is not segmented */
         if (r->adj[i]) reverse_node(r, v, r->adj[i]);
     }
     r->p->region = 0;
+    r->p->seg = 0;
 }
 
 static Reverse reverse_new(Program *p, IrNode **dact, int seed_rows, int want_params) {
@@ -296,6 +305,7 @@ void build_jacobian(Program *p, JacMode mode) {
 void build_gradient(Program *p) {
     const Model *m = p->model;
     int n = p->nodes.n;
+    p->n_primal = n;
     Reverse r = reverse_new(p, p->dact, 1, 1);
     for (int i = 0; i < m->n_loss; i++) {
         const LossTerm *l = &m->loss[i];
@@ -352,11 +362,14 @@ int build_programs(Arena *a, const Model *m, JacMode mode, Programs *out, char *
         build_jacobian(pr, mode);
         ir_root(pr, pr->jacobian);
     }
+    pr->n_primal = pr->nodes.n;
+    ir_recompute(pr);
 
     Program *tr = &out->train;
     *tr = (Program){.arena = a, .model = m, .parareal = 1, .monitor = 1};
     lower_forward(tr);
     if (h1) build_jacobian(tr, mode);
     build_gradient(tr);
+    ir_recompute(tr);
     return 0;
 }

@@ -432,6 +432,12 @@ static void check_assign(Checker *c, const Stmt *s, const char *prefix, SymKind 
     define(c, t->str, t->loc, dim, kind);   /* dim -1: uses of the name stay silent */
 }
 
+static int isqrt_at_least1(int n) {
+    int r = 1;
+    while ((r + 1) * (r + 1) <= n) r++;
+    return r;
+}
+
 static int solver_lookup(const char *name) {
     for (int i = 0; i < SOLVER_COUNT; i++)
         if (strcmp(solver_names[i], name) == 0) return i;
@@ -501,6 +507,20 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
         return -1;
     }
     return 0;
+}
+
+/* `checkpoint N`: segments of N steps of a serial fixed-step solve (lower.c, recompute.c). */
+static void check_checkpoint(Checker *c, const OdeBlock *o) {
+    if (!o->checkpoint) return;
+    if (o->solver.loc.line && o->solver.kind == SOLVER_DOPRI5)
+        diag_error(c->d, o->checkpoint_loc, "checkpoint is for the fixed-step solvers (euler, midpoint, rk4), not dopri5");
+    else if (o->pint.present)
+        diag_error(c->d, o->checkpoint_loc, "checkpoint cannot be combined with a pint block yet; Parareal stores its iterations");
+    else if (o->solver.loc.line && o->checkpoint >= o->solver.steps)
+        diag_error(c->d, o->checkpoint_loc,
+                   "checkpoint %d keeps nothing out of %d steps; use fewer steps between stored states (about "
+                   "sqrt(%d) = %d needs the least memory)",
+                   o->checkpoint, o->solver.steps, o->solver.steps, isqrt_at_least1(o->solver.steps));
 }
 
 /* ---------------------------------------------------------------------------- pint blocks */
@@ -720,13 +740,28 @@ static void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
             }
             if (t->n_clauses != 1 || parse_solver(c, &t->clauses[0], 1, &o->solver, 0)) bad = 1;
             o->solver.loc = t->loc;
+        } else if (t->kind == S_SETTING && head && strcmp(head, "checkpoint") == 0) {
+            if (o->checkpoint_loc.line) {
+                diag_error(c->d, t->loc, "a second checkpoint line");
+                continue;
+            }
+            o->checkpoint_loc = t->loc;
+            int64_t n = 0;
+            if (t->n_clauses != 1 || t->clauses[0].n_items != 2) {
+                diag_error(c->d, t->loc, "checkpoint needs one number, the steps between stored states: checkpoint N");
+                bad = 1;
+            } else if (want_int(c, t->clauses[0].items[1], "checkpoint", 1, 1000000, &n)) {
+                bad = 1;
+            } else {
+                o->checkpoint = (int)n;
+            }
         } else if (t->kind == S_PINT) {
             if (pint) diag_error(c->d, t->loc, "a second pint block");
             pint = t;
         } else if (t->kind == S_ODE) {
             diag_error(c->d, t->loc, "ode blocks cannot be nested");
         } else if (t->kind != S_ERROR) {
-            diag_error(c->d, t->loc, "expected a statement, the derivative %s, a solver line or a pint block in an ode block",
+            diag_error(c->d, t->loc, "expected a statement, the derivative %s, a solver line, a checkpoint line or a pint block in an ode block",
                        arena_printf(c->a, "d%s/d%s = ...", o->state, o->time));
         }
     }
@@ -735,6 +770,7 @@ static void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
     if (!o->solver.loc.line && !bad)
         diag_error(c->d, s->loc, "the ode block for '%s' needs a solver line, e.g. solver rk4 steps 8", o->state);
     if (pint) check_pint(c, pint, o);
+    check_checkpoint(c, o);
 
     for (int i = 0; i < locals.n; i++) {
         Sym *l = sym_find(&c->syms, locals.items[i]);

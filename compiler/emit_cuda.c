@@ -335,6 +335,7 @@ static int is_stage(const Kernel *k) {
 static int want_tiles(const Emit *E) {
     if (E->fuse == FUSE_NONE) return 0;
     if (E->fuse == FUSE_TILES) return 1;
+    if (E->p->n_segs) return 0;   /* checkpointing: tile kernels would keep every step for the gradient sums */
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
         if ((v->op == IR_LINEAR || v->op == IR_LINEAR_T) && (long)v->rows * v->dim * v->args[0]->dim > TILE_MAX_MACS)

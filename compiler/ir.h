@@ -91,6 +91,8 @@ struct IrNode {
     int needs_input;        /* depends on the input: has a tangent */
     const char *name;       /* model tensor this computes, for comments; may be NULL */
     int region;             /* 0: always runs; g > 0: runs only while gate g is open (Parareal tol) */
+    int seg;                /* 0, or the checkpoint segment (some steps of an ODE solve) it belongs to */
+    int recomputed;         /* a copy of node `recomputed - 1`, made by ir_recompute for a later pass */
 };
 
 typedef struct {
@@ -106,8 +108,11 @@ typedef struct {
     int n_gates;            /* gates 1..n_gates (pint tol): their flags are terms[gate_base + g - 1] */
     int gate_base;
     int region;             /* the region new nodes start in (see IrNode.region) */
+    int seg;                /* the segment new nodes start in (see IrNode.seg) */
+    int n_segs;             /* checkpoint segments 1..n_segs */
     PtrVec roots;           /* what the program must compute: outputs and side effects */
     int n_forward;          /* nodes of the forward pass */
+    int n_primal;           /* nodes before the gradient pass: forward and Jacobian */
     IrNode **dact;          /* f'(node) by forward node id, shared by the Jacobian and the gradient */
 } Program;
 
@@ -155,6 +160,10 @@ int ir_gate_slot(const Program *p, int gate);   /* terms index of gate g's flag 
 void build_jacobian(Program *p, JacMode mode);
 /* autodiff.c: loss seeds and the reverse pass accumulating every parameter gradient. */
 void build_gradient(Program *p);
+/* recompute.c: checkpointing. Values of a checkpoint segment that a later pass reads (the
+ * Jacobian pass, the gradient pass) are recomputed there from the segment's stored inputs
+ * instead of being kept from the forward pass. Renumbers the nodes. */
+void ir_recompute(Program *p);
 /* Marks what the roots need; returns the nodes to run, in order. */
 void ir_live(const Program *p, PtrVec *out, Arena *a);
 
@@ -169,14 +178,19 @@ int build_programs(Arena *a, const Model *m, JacMode mode, Programs *out, char *
 void ir_print(FILE *out, const Program *p, const char *title);
 
 /* ---------------------------------------------------------------------------- workspace slots */
-/* Where node values live in an emitted program's workspace (per sample of the batch): a slot
- * released after a value's last use is reused, best fit, by a later value of at most its size.
- * Shared by emit_c.c and emit_cuda.c, which differ only in when they release. */
+/* Where node values live in an emitted program's workspace (per sample of the batch). A value
+ * takes the best-fitting free range (sizes rounded up to 16 reals, 64 bytes in f32), or grows
+ * the workspace at its end; a range released after the value's last use merges with free
+ * neighbours. In `exact` mode (CUDA tile kernels, see emit_cuda.c) a released slot is reused
+ * only by a value of the same size. Shared by emit_c.c and emit_cuda.c, which differ only in
+ * when they release. */
 typedef struct {
-    long *off, *size;       /* [n] slots */
+    long *off, *size;       /* [n] slots (allocations) */
     char *in_use;
     int n, cap;
     int *slot_of;           /* node id -> slot, -1 none */
+    long *free_off, *free_len;   /* free ranges below work, by offset (not exact mode) */
+    int n_free, cap_free;
     long work;              /* workspace size so far, in reals per sample */
     int exact;              /* reuse a slot only for a value of the same size (see emit_cuda.c) */
 } SlotPool;

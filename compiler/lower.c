@@ -23,6 +23,8 @@ typedef struct {
     IrNode **copies;        /* pairs: outside value, its stacked copy, for this solve */
     int n_copies, cap_copies;
     int n_monitors;         /* MONITOR terms so far */
+    int checkpoint;         /* > 0: the serial solve being lowered tags every `checkpoint` steps
+                               as one segment (IrNode.seg) for ir_recompute */
 } Lower;
 
 static unsigned name_slot(const Lower *l, const char *name) {
@@ -217,6 +219,7 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
 #define AT(frac) time_at(l, s, k, steps, frac)
 #define AXPY(z, div, k) ir_binary(p, IR_ADD, z, step_times(l, s, steps, div, k))
     for (int k = 0; k < steps; k++) {
+        if (l->checkpoint && k % l->checkpoint == 0) p->seg = ++p->n_segs;
         IrNode *k1 = lower_rhs(l, o, z, AT(0));
         if (kind == SOLVER_EULER) {
             z = AXPY(z, 1, k1);
@@ -233,6 +236,7 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
     }
 #undef AT
 #undef AXPY
+    p->seg = 0;
     l->stack_rows = outer;
     if (s->rows > 1) l->n_copies = outer_copies;
     return z;
@@ -444,10 +448,16 @@ void lower_forward(Program *p) {
             bind(&l, s->clauses[0].items[0]->str, lower_expr(&l, s->value));
         } else if (s->kind == S_ODE) {
             const OdeBlock *o = &m->odes[ode++];
-            IrNode *z0 = lower_expr(&l, s->value);
-            IrNode *z = o->pint.present && p->parareal       ? parareal(&l, o, z0)
-                        : o->solver.kind == SOLVER_DOPRI5 ? dopri5(&l, o, z0)
-                                                          : integrate_span(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
+            IrNode *z0 = lower_expr(&l, s->value), *z;
+            if (o->pint.present && p->parareal) {
+                z = parareal(&l, o, z0);
+            } else if (o->solver.kind == SOLVER_DOPRI5) {
+                z = dopri5(&l, o, z0);
+            } else {
+                l.checkpoint = o->checkpoint;   /* the checker allows it only here */
+                z = integrate_span(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
+                l.checkpoint = 0;
+            }
             bind(&l, o->state, z);
         }
     }

@@ -79,6 +79,9 @@ typedef struct {
     const Stmt *deriv;      /* the dz/dt statement */
     Solver solver;
     Pint pint;
+    int checkpoint;         /* training keeps the state every `checkpoint` steps and recomputes
+                               the steps between in the backward pass; 0 = store every step */
+    Loc checkpoint_loc;
 } OdeBlock;
 
 /* ---------------------------------------------------------------------------- data */

@@ -47,6 +47,16 @@ struct Backend {
     Optim *opt;
 };
 
+/* What needs less training workspace, for an out-of-memory message: "a smaller --batch", and
+ * for a model with an ODE block that stores every step, checkpointing. */
+static inline const char *workspace_advice(const Model *m) {
+    for (int i = 0; i < m->n_odes; i++)
+        if (!m->odes[i].checkpoint && !m->odes[i].pint.present && m->odes[i].solver.kind != SOLVER_DOPRI5)
+            return "a smaller --batch, or `checkpoint N` in the ode block (the backward pass then recomputes the steps "
+                   "between every N-th state instead of storing them; N about sqrt(steps) needs the least), needs less";
+    return "a smaller --batch needs less workspace";
+}
+
 /* backend_cpu.c: runs the generated C module (cpu_jit.h). */
 struct CpuModule;
 Backend *backend_cpu_new(struct CpuModule *mod, const Model *m, void *P, Optim *opt);

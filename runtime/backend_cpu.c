@@ -39,8 +39,15 @@ static void *xcalloc(size_t n, size_t size) {
 
 static int cpu_set_data(Backend *b, const Dataset *train, int batch, char *err, size_t errlen) {
     CpuBackend *c = (CpuBackend *)b;
-    (void)err, (void)errlen;
     const Model *m = c->m;
+    size_t work = (size_t)c->mod->train_work(batch);
+    void *w = calloc(work ? work : 1, c->es);
+    if (!w) {
+        snprintf(err, errlen, "out of memory: the training workspace needs %.1f MiB (%.1f KiB per sample x batch %d); %s",
+                 (double)work * (double)c->es / 1048576.0, (double)c->mod->train_work(1) * (double)c->es / 1024.0, batch,
+                 workspace_advice(m));
+        return -1;
+    }
     c->train = train;
     c->batch = batch;
     size_t B = (size_t)batch;
@@ -48,7 +55,7 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch, char *err, 
     c->y = m->classifier ? NULL : xcalloc(B * (size_t)m->out_dim, c->es);
     c->J = train->J ? xcalloc(B * (size_t)(m->out_dim * m->in_dim), c->es) : NULL;
     c->label = m->classifier ? xcalloc(B, sizeof(int32_t)) : NULL;
-    c->work = xcalloc((size_t)c->mod->train_work(batch), c->es);
+    c->work = w;
     b->work_per_sample = (size_t)c->mod->train_work(1) * c->es;
     return 0;
 }

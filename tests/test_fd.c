@@ -157,6 +157,40 @@ static const Case cases[] = {
      "}\n",
      {{NULL}}},
 
+    {"ode_checkpoint",
+     /* the three fixed-step solvers with checkpointing (recompute.c): segments of 2 steps
+      * with a shorter last one, of 1 step, and a second block reading the first one's state
+      * and a value from before both */
+     "model ckpt_fd {\n"
+     "    input  x[4]\n"
+     "    output y[3]\n"
+     "    z0 = tanh(dense(x, 4))\n"
+     "    ode z = z0, t in [0, 1] {\n"
+     "        a     = tanh(dense(concat(z, t), 6))\n"
+     "        dz/dt = dense(a, 4) - t * z\n"
+     "        solver euler steps 5\n"
+     "        checkpoint 2\n"
+     "    }\n"
+     "    ode w = z, s in [0, 0.5] {\n"
+     "        b     = softplus(dense(concat(w, s, z0), 5))\n"
+     "        dw/ds = dense(b, 4) * sigmoid(w)\n"
+     "        solver midpoint steps 3\n"
+     "        checkpoint 1\n"
+     "    }\n"
+     "    ode v = z + w, r in [0.2, 1] {\n"
+     "        c     = sin(dense(concat(v, r), 5))\n"
+     "        dv/dr = dense(c, 4)\n"
+     "        solver rk4 steps 3\n"
+     "        checkpoint 2\n"
+     "    }\n"
+     "    y = dense(concat(z, w, v), 3)\n"
+     "}\n"
+     "loss {\n"
+     "    l2 y     weight 1.0\n"
+     "    h1 dy/dx weight 0.5 relative\n"
+     "}\n",
+     {{NULL}}},
+
     {"ode_parareal",
      /* two pint blocks: uniform slices (prediction = the serial fine solve) and a partition
       * with eval parareal whose dynamics read values from outside the block (z0: one copy per
