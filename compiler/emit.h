@@ -65,9 +65,20 @@ char *generate_c(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_h
  *             with the weights w[i] applied to the gradient, as dino_train_step.
  *   work:     nmax * predict_work (train_work) reals of device memory, for batches n <= nmax.
  *
- * The extern "C" utility kernels of prelude_cuda.h (dino_gather, dino_gather_label, dino_iota, dino_accumulate_loss,
- * dino_adam, dino_adamw, dino_sgd) are in every module too. */
-enum { DINO_CUDA_ABI = 1 };
+ * The extern "C" utility kernels of prelude_cuda.h (dino_set_step, dino_gather, dino_gather_label, dino_iota,
+ * dino_accumulate_loss, dino_adam, dino_adamw, dino_sgd) are in every module too. The step's
+ * scalars that change from step to step are read from device memory (a step's launches can
+ * then be captured once as a CUDA graph and replayed): dino_set_step(step, DinoStep) writes
+ * them, in this layout (prelude_cuda.h's DINO_STEP_*). */
+enum { DINO_CUDA_ABI = 2 };
+typedef enum {
+    STEP_FIRST,             /* the batch's first position in the epoch's row order (gathers) */
+    STEP_LR,                /* the scheduled learning rate */
+    STEP_BC1, STEP_BC2,     /* Adam: 1 - beta1^t, 1 - beta2^t */
+    STEP_FIRST_UPDATE,      /* SGD: 1 on the first step (the momentum buffer starts at g) */
+    STEP_WEIGHTS,           /* the loss weights w[0 .. n_loss) from here (the train kernels' w) */
+    STEP_VALUES = 16        /* doubles in DinoStep */
+} DinoStepSlot;
 
 /* How to launch one kernel of a program for a batch of n rows: block (block, 1, 1),
  * grid (cuda_grid_x(l, n, max_tiles), grid_y, grid_z), `shared` bytes of dynamic shared memory.

@@ -15,7 +15,7 @@
  *   reductions      block_sum, block_max; grad_bias_part, loss_squared, loss_cross_entropy
  *   shape ops       sum_rows_at, sum_cols_at, slice_at, pad_at: one output element each (the
  *                   element-wise ops themselves are written inline by the emitter, fused)
- *   utility kernels dino_gather, dino_gather_label, dino_iota, dino_adam, dino_adamw,
+ *   utility kernels dino_set_step, dino_gather, dino_gather_label, dino_iota, dino_adam, dino_adamw,
  *                   dino_sgd: launched by the runtime directly (extern "C", grid-stride loops,
  *                   so any grid works; block 256, grid min(ceil(count / 256), 65535) is good)
  *
@@ -421,16 +421,39 @@ DINO_DEV real pad_at(const real *a, long m, int Da, int off, int j) {
 #define DINO_GRID_STRIDE(i, count) \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (count); i += (long long)gridDim.x * blockDim.x)
 
-/* dst (n, cols) = rows idx[0 .. n) of src (N, cols): a batch of x, y or J. */
-extern "C" __global__ void dino_gather(const real *__restrict__ src, long long cols, const long long *__restrict__ idx,
-                                       int n, real *__restrict__ dst) {
-    DINO_GRID_STRIDE(i, (long long)n * cols) dst[i] = src[idx[i / cols] * cols + i % cols];
+/* The scalars of one training step live in device memory, written by dino_set_step before the
+ * step, so that a step's launches captured once as a CUDA graph replay with each step's values
+ * (the runtime's layout, DinoStepSlot in emit.h): the batch's first position in the epoch's
+ * row order, the learning rate, Adam's bias corrections 1 - beta1^t and 1 - beta2^t, SGD's
+ * first-step flag, then the loss weights. */
+#define DINO_STEP_FIRST 0
+#define DINO_STEP_LR 1
+#define DINO_STEP_BC1 2
+#define DINO_STEP_BC2 3
+#define DINO_STEP_FIRST_UPDATE 4
+#define DINO_STEP_WEIGHTS 5
+#define DINO_STEP_VALUES 16
+struct DinoStep { double v[DINO_STEP_VALUES]; };
+
+/* step = s: the values go in as a kernel argument, which the launch copies. One block of
+ * DINO_STEP_VALUES threads. */
+extern "C" __global__ void dino_set_step(double *__restrict__ step, DinoStep s) {
+    if (blockIdx.x == 0 && threadIdx.x < DINO_STEP_VALUES) step[threadIdx.x] = s.v[threadIdx.x];
 }
 
-/* dst (n) = src[idx[0 .. n)]: a batch of integer labels. */
-extern "C" __global__ void dino_gather_label(const int32_t *__restrict__ src, const long long *__restrict__ idx, int n,
-                                             int32_t *__restrict__ dst) {
-    DINO_GRID_STRIDE(i, (long long)n) dst[i] = src[idx[i]];
+/* dst (n, cols) = rows idx[first .. first + n) of src (N, cols): a batch of x, y or J, with
+ * first = step[DINO_STEP_FIRST]. */
+extern "C" __global__ void dino_gather(const real *__restrict__ src, long long cols, const long long *__restrict__ idx,
+                                       const double *__restrict__ step, int n, real *__restrict__ dst) {
+    const long long *rows = idx + (long long)step[DINO_STEP_FIRST];
+    DINO_GRID_STRIDE(i, (long long)n * cols) dst[i] = src[rows[i / cols] * cols + i % cols];
+}
+
+/* dst (n) = src[idx[first .. first + n)]: a batch of integer labels. */
+extern "C" __global__ void dino_gather_label(const int32_t *__restrict__ src, const long long *__restrict__ idx,
+                                             const double *__restrict__ step, int n, int32_t *__restrict__ dst) {
+    const long long *rows = idx + (long long)step[DINO_STEP_FIRST];
+    DINO_GRID_STRIDE(i, (long long)n) dst[i] = src[rows[i]];
 }
 
 /* idx (count) = 0, 1, 2, ... */
@@ -463,22 +486,26 @@ DINO_DEV void adam_update(int adamw, real *__restrict__ P, const real *__restric
 }
 
 extern "C" __global__ void dino_adam(real *__restrict__ P, const real *__restrict__ G, real *__restrict__ m,
-                                     real *__restrict__ v, long long count, double lr, double beta1, double beta2,
-                                     double eps, double decay, double bc1, double bc2) {
-    adam_update(0, P, G, m, v, count, lr, beta1, beta2, eps, decay, bc1, bc2);
+                                     real *__restrict__ v, long long count, const double *__restrict__ step,
+                                     double beta1, double beta2, double eps, double decay) {
+    adam_update(0, P, G, m, v, count, step[DINO_STEP_LR], beta1, beta2, eps, decay, step[DINO_STEP_BC1],
+                step[DINO_STEP_BC2]);
 }
 
 extern "C" __global__ void dino_adamw(real *__restrict__ P, const real *__restrict__ G, real *__restrict__ m,
-                                      real *__restrict__ v, long long count, double lr, double beta1, double beta2,
-                                      double eps, double decay, double bc1, double bc2) {
-    adam_update(1, P, G, m, v, count, lr, beta1, beta2, eps, decay, bc1, bc2);
+                                      real *__restrict__ v, long long count, const double *__restrict__ step,
+                                      double beta1, double beta2, double eps, double decay) {
+    adam_update(1, P, G, m, v, count, step[DINO_STEP_LR], beta1, beta2, eps, decay, step[DINO_STEP_BC1],
+                step[DINO_STEP_BC2]);
 }
 
 /* One SGD step (runtime/optim.c's sgd_step): g += decay p when decay != 0; with momentum != 0,
- * buf = g on the first step (first != 0), else momentum buf + g, and p -= lr buf; without
- * momentum p -= lr g (buf may then be NULL). */
+ * buf = g on the first step (step[DINO_STEP_FIRST_UPDATE] != 0), else momentum buf + g, and
+ * p -= lr buf; without momentum p -= lr g (buf may then be NULL). */
 extern "C" __global__ void dino_sgd(real *__restrict__ P, const real *__restrict__ G, real *__restrict__ buf,
-                                    long long count, double lr, double decay, double momentum, int first) {
+                                    long long count, const double *__restrict__ step, double decay, double momentum) {
+    const double lr = step[DINO_STEP_LR];
+    const int first = step[DINO_STEP_FIRST_UPDATE] != 0;
     DINO_GRID_STRIDE(i, count) {
         double p = P[i], g = G[i];
         if (decay != 0) g += decay * p;

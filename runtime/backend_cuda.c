@@ -32,7 +32,7 @@ typedef struct {
     CUstream stream;
     CudaPlan plan;
     CUfunction *train_fn, *predict_fn;
-    CUfunction gather_real, gather_label, accumulate_loss, adam, adamw, sgd;
+    CUfunction set_step, gather_real, gather_label, accumulate_loss, adam, adamw, sgd;
     const Model *m;
     size_t es;
     int batch;
@@ -42,8 +42,16 @@ typedef struct {
     CUdeviceptr X, Y, J, L;                 /* training set: [N, in], [N, out], [N, out, in], [N] */
     CUdeviceptr idx;                        /* [N] this epoch's row order */
     CUdeviceptr bx, by, bJ, bl;             /* one batch */
-    CUdeviceptr work, terms, w, loss;       /* workspace; [n_loss + n_monitors] doubles; [n_loss];
+    CUdeviceptr work, terms, loss;          /* workspace; [n_loss + n_monitors] doubles;
                                                [1 + n_monitors]: the epoch's loss and diagnostic sums */
+    CUdeviceptr step, w;                    /* [STEP_VALUES] the step's scalars (emit.h); w = the loss
+                                               weights in it */
+    /* A full batch's launches, captured once as a CUDA graph and replayed every step (the last,
+     * partial batch of an epoch launches its kernels one by one) */
+    int graphs;                             /* 1 use graphs, 0 not (DINO_CUDA_GRAPH=0, no driver
+                                               support, or a capture that failed) */
+    CUgraph graph;
+    CUgraphExec graph_exec;
     double *acc;                            /* [1 + n_monitors] host copy of `loss` at take_loss */
     CUdeviceptr pterms;                     /* predict's terms: Parareal corrections and gates (pint tol) */
     char err[1024];
@@ -107,9 +115,9 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, siz
     c->drv.cuMemGetInfo(&free_b, &total);
     if (need > free_b) {
         char nb[32], fb[32], tb[32];
-        snprintf(err, errlen, "out of GPU memory: the training data and workspace need %s, %s of %s are free (a smaller "
-                 "--batch needs less workspace)", size_str(need, nb, sizeof nb), size_str(free_b, fb, sizeof fb),
-                 size_str(total, tb, sizeof tb));
+        snprintf(err, errlen, "out of GPU memory: the training data and workspace need %s, %s of %s are free (%s)",
+                 size_str(need, nb, sizeof nb), size_str(free_b, fb, sizeof fb), size_str(total, tb, sizeof tb),
+                 workspace_advice(m));
         return -1;
     }
     c->batch = batch;
@@ -139,15 +147,13 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, siz
 }
 
 /* Gathers rows order[first .. first+n) of a device array [N, cols] into dst [n, cols]. */
-static void gather(CudaBackend *c, CUdeviceptr src, CUdeviceptr dst, long long cols, long long first, int n) {
-    CUdeviceptr idx = c->idx + 8 * (CUdeviceptr)first;
-    void *args[] = {&src, &cols, &idx, &n, &dst};
+static void gather(CudaBackend *c, CUdeviceptr src, CUdeviceptr dst, long long cols, int n) {
+    void *args[] = {&src, &cols, &c->idx, &c->step, &n, &dst};
     launch_1d(c, c->gather_real, (long long)n * cols, args, "dino_gather");
 }
 
-static void gather_labels(CudaBackend *c, long long first, int n) {
-    CUdeviceptr idx = c->idx + 8 * (CUdeviceptr)first;
-    void *args[] = {&c->L, &idx, &n, &c->bl};
+static void gather_labels(CudaBackend *c, int n) {
+    void *args[] = {&c->L, &c->idx, &c->step, &n, &c->bl};
     launch_1d(c, c->gather_label, n, args, "dino_gather_label");
 }
 
@@ -159,37 +165,69 @@ static void cuda_begin_epoch(Backend *b, const int64_t *order) {
     must(c, c->drv.cuStreamSynchronize(c->stream), "uploading the row order");
 }
 
-static int cuda_step(Backend *b, int64_t first_row, int n, const double *w, double lr) {
-    CudaBackend *c = (CudaBackend *)b;
+/* The launches of one training step on a batch of n rows; what changes from step to step is
+ * read from c->step, so this sequence can be captured once and replayed. */
+static void step_launches(CudaBackend *c, int n) {
     const Model *m = c->m;
-    long long first = first_row;
-    gather(c, c->X, c->bx, m->in_dim, first, n);
-    if (c->Y) gather(c, c->Y, c->by, m->out_dim, first, n);
-    if (c->J) gather(c, c->J, c->bJ, (long long)m->out_dim * m->in_dim, first, n);
-    if (c->L) gather_labels(c, first, n);
+    gather(c, c->X, c->bx, m->in_dim, n);
+    if (c->Y) gather(c, c->Y, c->by, m->out_dim, n);
+    if (c->J) gather(c, c->J, c->bJ, (long long)m->out_dim * m->in_dim, n);
+    if (c->L) gather_labels(c, n);
     /* the first training kernel zeroes G and the loss terms */
-    must(c, c->drv.cuMemcpyHtoDAsync(c->w, w, 8 * (size_t)m->n_loss, c->stream), "uploading the loss weights");
     int nmax = c->batch;
     void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
     for (int i = 0; i < c->plan.n_train; i++) launch(c, c->train_fn[i], &c->plan.train[i], n, args);
-    int n_terms = m->n_loss, n_monitors = b->n_monitors;
+    int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
     void *acc[] = {&c->terms, &c->w, &n_terms, &n_monitors, &n, &c->loss};
     must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL), "dino_accumulate_loss");
     /* the optimiser over the contiguous parameter buffer (the same formulas as optim.c) */
+    const OptimConfig *k = &c->base.opt->cfg;
+    long long count = c->base.opt->n;
+    double b1 = k->beta1, b2 = k->beta2, eps = k->eps, decay = k->decay, mom = k->momentum;
+    if (k->kind == OPT_SGD) {
+        void *args_sgd[] = {&c->P, &c->G, &c->M, &count, &c->step, &decay, &mom};
+        launch_1d(c, c->sgd, count, args_sgd, "dino_sgd");
+    } else {
+        void *args_adam[] = {&c->P, &c->G, &c->M, &c->V, &count, &c->step, &b1, &b2, &eps, &decay};
+        launch_1d(c, k->kind == OPT_ADAMW ? c->adamw : c->adam, count, args_adam, "dino_adam");
+    }
+}
+
+/* Captures step_launches for a full batch as a graph. A driver that refuses (too old, or an
+ * error in the capture) leaves graphs off: the steps then launch their kernels one by one. */
+static void capture_step(CudaBackend *c) {
+    CudaDriver *d = &c->drv;
+    if (d->cuStreamBeginCapture(c->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) != 0) {
+        c->graphs = 0;
+        return;
+    }
+    step_launches(c, c->batch);
+    CUresult r = d->cuStreamEndCapture(c->stream, &c->graph);
+    if (r == 0 && d->cuGraphInstantiate(&c->graph_exec, c->graph, 0) == 0) return;
+    if (r == 0) d->cuGraphDestroy(c->graph);
+    c->graph = NULL, c->graph_exec = NULL, c->graphs = 0;
+}
+
+_Static_assert(STEP_WEIGHTS + LOSS_CROSS_ENTROPY + 1 <= STEP_VALUES, "DinoStep holds a weight per loss kind");
+
+static int cuda_step(Backend *b, int64_t first_row, int n, const double *w, double lr) {
+    CudaBackend *c = (CudaBackend *)b;
     Optim *o = b->opt;
     o->step++;
     const OptimConfig *k = &o->cfg;
-    long long count = o->n;
-    double lr_ = lr, b1 = k->beta1, b2 = k->beta2, eps = k->eps, decay = k->decay, mom = k->momentum;
-    if (k->kind == OPT_SGD) {
-        int first_step = o->step == 1;
-        void *args_sgd[] = {&c->P, &c->G, &c->M, &count, &lr_, &decay, &mom, &first_step};
-        launch_1d(c, c->sgd, count, args_sgd, "dino_sgd");
-    } else {
-        double bc1 = 1 - pow(b1, (double)o->step), bc2 = 1 - pow(b2, (double)o->step);
-        void *args_adam[] = {&c->P, &c->G, &c->M, &c->V, &count, &lr_, &b1, &b2, &eps, &decay, &bc1, &bc2};
-        launch_1d(c, k->kind == OPT_ADAMW ? c->adamw : c->adam, count, args_adam, "dino_adam");
-    }
+    /* the step's scalars go in as a kernel argument: no host memory the copy could race with */
+    struct { double v[STEP_VALUES]; } s = {{0}};
+    s.v[STEP_FIRST] = (double)first_row;
+    s.v[STEP_LR] = lr;
+    s.v[STEP_BC1] = 1 - pow(k->beta1, (double)o->step);
+    s.v[STEP_BC2] = 1 - pow(k->beta2, (double)o->step);
+    s.v[STEP_FIRST_UPDATE] = o->step == 1;
+    for (int i = 0; i < c->m->n_loss; i++) s.v[STEP_WEIGHTS + i] = w[i];
+    void *args[] = {&c->step, &s};
+    must(c, c->drv.cuLaunchKernel(c->set_step, 1, 1, 1, STEP_VALUES, 1, 1, 0, c->stream, args, NULL), "dino_set_step");
+    if (c->graphs && n == c->batch && !c->graph_exec) capture_step(c);
+    if (c->graphs && n == c->batch) must(c, c->drv.cuGraphLaunch(c->graph_exec, c->stream), "launching the training step");
+    else step_launches(c, n);
     return 0;
 }
 
@@ -251,8 +289,10 @@ static void cuda_push(Backend *b) {
 static void cuda_free(Backend *b) {
     CudaBackend *c = (CudaBackend *)b;
     CUdeviceptr bufs[] = {c->P, c->G, c->M, c->V, c->X, c->Y, c->J, c->L, c->idx, c->bx, c->by, c->bJ, c->bl,
-                          c->work, c->terms, c->w, c->loss, c->pterms};
+                          c->work, c->terms, c->step, c->loss, c->pterms};
     if (c->stream) c->drv.cuStreamSynchronize(c->stream);
+    if (c->graph_exec) c->drv.cuGraphExecDestroy(c->graph_exec);
+    if (c->graph) c->drv.cuGraphDestroy(c->graph);
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) c->drv.cuMemFree(bufs[i]);
     if (c->stream) c->drv.cuStreamDestroy(c->stream);
@@ -351,9 +391,10 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel), c->plan.train[i].kernel, err, errlen);
     for (int i = 0; !bad && i < c->plan.n_predict; i++)
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->predict_fn[i], c->mod, c->plan.predict[i].kernel), c->plan.predict[i].kernel, err, errlen);
-    const char *util[] = {"dino_gather", "dino_gather_label", "dino_accumulate_loss", "dino_adam", "dino_adamw", "dino_sgd"};
-    CUfunction *fns[] = {&c->gather_real, &c->gather_label, &c->accumulate_loss, &c->adam, &c->adamw, &c->sgd};
-    for (int i = 0; !bad && i < 6; i++) bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(fns[i], c->mod, util[i]), util[i], err, errlen);
+    const char *util[] = {"dino_set_step", "dino_gather", "dino_gather_label", "dino_accumulate_loss", "dino_adam",
+                          "dino_adamw", "dino_sgd"};
+    CUfunction *fns[] = {&c->set_step, &c->gather_real, &c->gather_label, &c->accumulate_loss, &c->adam, &c->adamw, &c->sgd};
+    for (int i = 0; !bad && i < 7; i++) bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(fns[i], c->mod, util[i]), util[i], err, errlen);
     if (bad) {
         cuda_free(&c->base);
         return NULL;
@@ -367,7 +408,10 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     b->n_monitors = monitor_count(m);
     size_t n_acc = (size_t)(1 + b->n_monitors);
     c->terms = dalloc(c, 8 * (size_t)(m->n_loss + b->n_monitors), "the loss terms");
-    c->w = dalloc(c, 8 * (size_t)m->n_loss, "the loss weights");
+    c->step = dalloc(c, 8 * STEP_VALUES, "the step's scalars");
+    c->w = c->step + 8 * STEP_WEIGHTS;
+    const char *graph_env = getenv("DINO_CUDA_GRAPH");
+    c->graphs = c->drv.cuStreamBeginCapture && !(graph_env && strcmp(graph_env, "0") == 0);
     c->loss = dalloc(c, 8 * n_acc, "the loss sum");
     c->acc = calloc(n_acc, sizeof(double));
     c->pterms = dalloc(c, 8 * (size_t)(m->n_loss + b->n_monitors), "the prediction terms");

@@ -26,6 +26,19 @@ int cu_check(const CudaDriver *d, CUresult r, const char *what, char *err, size_
         }                                                                                         \
     } while (0)
 
+/* The graph entry points (CUDA 11.4 and later), all or none. */
+static void resolve_graphs(CudaDriver *d) {
+    static const char *const names[] = {"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags",
+                                        "cuGraphLaunch", "cuGraphExecDestroy", "cuGraphDestroy"};
+    void **fields[] = {(void **)&d->cuStreamBeginCapture, (void **)&d->cuStreamEndCapture,
+                       (void **)&d->cuGraphInstantiate, (void **)&d->cuGraphLaunch,
+                       (void **)&d->cuGraphExecDestroy, (void **)&d->cuGraphDestroy};
+    int all = 1;
+    for (int i = 0; i < 6; i++) all &= (*fields[i] = dlsym(d->lib, names[i])) != NULL;
+    if (!all)
+        for (int i = 0; i < 6; i++) *fields[i] = NULL;
+}
+
 int cuda_open(CudaDriver *d, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     const char *env = getenv("DINO_CUDA_DRIVER");   /* another driver library (the tests' emulation) */
@@ -63,6 +76,7 @@ int cuda_open(CudaDriver *d, char *err, size_t errlen) {
     RESOLVE(cuLaunchKernel, "cuLaunchKernel");
     RESOLVE(cuGetErrorName, "cuGetErrorName");
     RESOLVE(cuGetErrorString, "cuGetErrorString");
+    resolve_graphs(d);
 
     int count = 0;
     if (cu_check(d, d->cuInit(0), "cuInit", err, errlen) ||

@@ -149,6 +149,23 @@ template <class... A> static void emu_invoke(void (*f)(A...), void **args) {
     emu_invoke_at(f, args, std::index_sequence_for<A...>{});
 }
 
+/* Copies the arguments of a cuLaunchKernel for f into buf (at most `room` bytes) and points
+ * out[i] at the i-th copy (out has room for max_args), as the driver does when a launch is
+ * captured into a graph. Returns the bytes used, or 0 when they don't fit. */
+template <class... A>
+static size_t emu_pack(void (*)(A...), void **args, char *buf, size_t room, void **out, size_t max_args) {
+    static const size_t sizes[] = {sizeof(typename std::remove_reference<A>::type)..., 0};
+    if (sizeof...(A) > max_args) return 0;
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof...(A); i++) {
+        if (off + sizes[i] > room) return 0;
+        memcpy(buf + off, args[i], sizes[i]);
+        out[i] = buf + off;
+        off += (sizes[i] + 15) / 16 * 16;
+    }
+    return off ? off : 1;
+}
+
 /* Frees the fiber stacks (call before dlclose). */
 extern "C" void emu_shutdown(void) {
     free(emu.stacks);

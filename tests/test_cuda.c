@@ -149,8 +149,8 @@ static int run_plan(int n_specs, char **specs) {
             check(plan.n_predict >= 1 && plan.n_train >= 2, specs[s], "too few kernels", NULL);
             check(count(src, "\n#include") == 0 && count(src, "\n #include") == 0, specs[s], "the .cu has an #include",
                   NULL);
-            check(count(src, "extern \"C\" __global__") == plan.n_predict + plan.n_train + 7, specs[s],
-                  "kernel count differs from the plan plus the 7 utility kernels", NULL);
+            check(count(src, "extern \"C\" __global__") == plan.n_predict + plan.n_train + 8, specs[s],
+                  "kernel count differs from the plan plus the 8 utility kernels", NULL);
             check_program(specs[s], src, "predict", plan.predict, plan.n_predict);
             check_program(specs[s], src, "train", plan.train, plan.n_train);
             printf("%-4s %s %s: %d + %d kernels, workspace %ld + %ld reals per row\n", failures ? "..." : "ok", specs[s],

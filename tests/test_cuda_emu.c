@@ -15,7 +15,7 @@
  * Also: the tiled gemm of prelude_cuda.h for every transpose and tile shape against a plain
  * triple loop (odd sizes, leading dimensions larger than the rows, accumulate on and off), the
  * optimiser kernels against runtime/optim.c over three steps (equal to 1e-15 relative), and
- * dino_gather / dino_gather_label / dino_iota exactly.
+ * dino_set_step / dino_gather / dino_gather_label / dino_iota exactly.
  *
  * What this cannot show: GPU memory-model races, warp behaviour, speed. Exit 77 (skipped)
  * when no C++ compiler is found. */
@@ -56,7 +56,8 @@ enum { EMU_TILES = 3 };
  * Parareal with a partition (per-slice steps and times) and values from outside the block,
  * Parareal with tol (gated iterations: the terms show which ran), adaptive dopri5 (runtime
  * step sizes and step control in the terms),
- * relative losses, a classifier, tiled layers (dino_poisson: 400 wide). */
+ * relative losses, a classifier, tiled layers (dino_poisson: 400 wide), checkpointing
+ * (recomputed ODE segments). */
 static const Case cases[] = {
     {"activations", "model acts {\n"
                     "    input  m[5]\n"
@@ -124,6 +125,23 @@ static const Case cases[] = {
                     "    h1 dy/dx weight 0.5 relative\n"
                     "}\n",
      NULL, 13, 16, JAC_AUTO, ALSO_NONE},
+    {"ode_checkpoint", "model ckpt {\n"   /* checkpointing: auto is per-node kernels; tiles too */
+                       "    input  x[4]\n"
+                       "    output y[3]\n"
+                       "    z0 = tanh(dense(x, 4))\n"
+                       "    ode z = z0, t in [0, 1] {\n"
+                       "        a     = tanh(dense(concat(z, t), 6))\n"
+                       "        dz/dt = dense(a, 4) - t * z\n"
+                       "        solver rk4 steps 5\n"
+                       "        checkpoint 2\n"
+                       "    }\n"
+                       "    y = dense(z, 3)\n"
+                       "}\n"
+                       "loss {\n"
+                       "    l2 y     weight 1.0\n"
+                       "    h1 dy/dx weight 0.5 relative\n"
+                       "}\n",
+     NULL, 13, 16, JAC_AUTO, ALSO_TILES},
     {"classifier", "model cls {\n"
                    "    input  x[7]\n"
                    "    output y[5]\n"
@@ -518,26 +536,29 @@ static void gemm_thunk(void *c) {
     g->fn(g->M, g->N, g->K, g->A, g->lda, g->B, g->ldb, g->C, g->ldc, g->acc);
 }
 
-typedef void (*AdamFn)(void *P, const void *G, void *m, void *v, long long count, double lr, double b1, double b2,
-                       double eps, double decay, double bc1, double bc2);
-typedef void (*SgdFn)(void *P, const void *G, void *buf, long long count, double lr, double decay, double momentum,
-                      int first);
+/* The optimisers and gathers read the step's scalars from device memory (emit.h DinoStepSlot) */
+typedef void (*AdamFn)(void *P, const void *G, void *m, void *v, long long count, const double *step, double b1,
+                       double b2, double eps, double decay);
+typedef void (*SgdFn)(void *P, const void *G, void *buf, long long count, const double *step, double decay,
+                      double momentum);
 typedef struct {
     int kind;   /* 0 adam, 1 adamw, 2 sgd */
     void *fn, *P, *m, *v;
     const void *G;
     long long count;
-    double lr, b1, b2, eps, decay, bc1, bc2, momentum;
-    int first;
+    double b1, b2, eps, decay, momentum;
+    double step[STEP_VALUES];
 } OptCall;
 static void opt_thunk(void *c) {
     OptCall *o = c;
-    if (o->kind == 2) ((SgdFn)o->fn)(o->P, o->G, o->m, o->count, o->lr, o->decay, o->momentum, o->first);
-    else ((AdamFn)o->fn)(o->P, o->G, o->m, o->v, o->count, o->lr, o->b1, o->b2, o->eps, o->decay, o->bc1, o->bc2);
+    if (o->kind == 2) ((SgdFn)o->fn)(o->P, o->G, o->m, o->count, o->step, o->decay, o->momentum);
+    else ((AdamFn)o->fn)(o->P, o->G, o->m, o->v, o->count, o->step, o->b1, o->b2, o->eps, o->decay);
 }
 
-typedef void (*GatherFn)(const void *src, long long cols, const long long *idx, int n, void *dst);
-typedef void (*GatherLabelFn)(const int32_t *src, const long long *idx, int n, int32_t *dst);
+typedef struct { double v[STEP_VALUES]; } StepArg;
+typedef void (*SetStepFn)(double *step, StepArg s);
+typedef void (*GatherFn)(const void *src, long long cols, const long long *idx, const double *step, int n, void *dst);
+typedef void (*GatherLabelFn)(const int32_t *src, const long long *idx, const double *step, int n, int32_t *dst);
 typedef void (*IotaFn)(long long *idx, long long count);
 typedef struct {
     int kind;
@@ -545,14 +566,17 @@ typedef struct {
     const void *src;
     long long cols, count;
     const long long *idx;
+    const double *step;
     int n;
     void *dst;
+    StepArg values;
 } GatherCall;
 static void gather_thunk(void *c) {
     GatherCall *g = c;
-    if (g->kind == 0) ((GatherFn)g->fn)(g->src, g->cols, g->idx, g->n, g->dst);
-    else if (g->kind == 1) ((GatherLabelFn)g->fn)(g->src, g->idx, g->n, g->dst);
-    else ((IotaFn)g->fn)((long long *)g->dst, g->count);
+    if (g->kind == 0) ((GatherFn)g->fn)(g->src, g->cols, g->idx, g->step, g->n, g->dst);
+    else if (g->kind == 1) ((GatherLabelFn)g->fn)(g->src, g->idx, g->step, g->n, g->dst);
+    else if (g->kind == 2) ((IotaFn)g->fn)((long long *)g->dst, g->count);
+    else ((SetStepFn)g->fn)((double *)g->dst, g->values);
 }
 
 static void test_prelude(const char *shared, int f64) {
@@ -645,7 +669,7 @@ static void test_prelude(const char *shared, int f64) {
             double p = rng_normal(&r);
             f64 ? (void)(((double *)Pc)[i] = ((double *)Pe)[i] = p) : (void)(((float *)Pc)[i] = ((float *)Pe)[i] = (float)p);
         }
-        OptCall oc = {.kind = opts[k].kind, .P = Pe, .m = me, .v = ve, .G = G, .count = NP, .lr = cfg.lr, .b1 = cfg.beta1,
+        OptCall oc = {.kind = opts[k].kind, .P = Pe, .m = me, .v = ve, .G = G, .count = NP, .b1 = cfg.beta1,
                       .b2 = cfg.beta2, .eps = cfg.eps, .decay = cfg.decay, .momentum = cfg.momentum};
         oc.fn = dlsym(emu.handle, opts[k].kind == 0 ? "dino_adam" : opts[k].kind == 1 ? "dino_adamw" : "dino_sgd");
         for (int step = 1; step <= 3; step++) {
@@ -653,10 +677,10 @@ static void test_prelude(const char *shared, int f64) {
                 f64 ? (void)(((double *)G)[i] = rng_normal(&r)) : (void)(((float *)G)[i] = (float)rng_normal(&r));
             double lr = cfg.lr * (1 - 0.1 * step);
             optim_step(&o, Pc, G, lr);
-            oc.lr = lr;
-            oc.bc1 = 1.0 - pow(cfg.beta1, step);
-            oc.bc2 = 1.0 - pow(cfg.beta2, step);
-            oc.first = step == 1;
+            oc.step[STEP_LR] = lr;
+            oc.step[STEP_BC1] = 1.0 - pow(cfg.beta1, step);
+            oc.step[STEP_BC2] = 1.0 - pow(cfg.beta2, step);
+            oc.step[STEP_FIRST_UPDATE] = step == 1;
             emu.launch(opt_thunk, &oc, 3, 1, 1, 256);
         }
         compare(opts[k].name, Pc, Pe, f64, NP, 1e-15);
@@ -664,10 +688,10 @@ static void test_prelude(const char *shared, int f64) {
         free(Pc), free(Pe), free(G), free(me), free(ve);
     }
 
-    /* gathers and iota */
-    enum { ROWS = 10, COLS = 7, BATCH = 6 };
-    long long idx[BATCH] = {7, 2, 9, 0, 2, 5}, iota[ROWS];
-    double src[ROWS * COLS];
+    /* dino_set_step, then gathers from position 3 of the row order, and iota */
+    enum { ROWS = 10, COLS = 7, BATCH = 6, FIRST = 3 };
+    long long idx[FIRST + BATCH] = {1, 4, 8, 7, 2, 9, 0, 2, 5}, iota[ROWS];
+    double src[ROWS * COLS], step[STEP_VALUES];
     int32_t lab[ROWS], lab_out[BATCH];
     void *srce = malloc(es * ROWS * COLS), *dst = malloc(es * BATCH * COLS);
     for (int i = 0; i < ROWS * COLS; i++) {
@@ -675,19 +699,24 @@ static void test_prelude(const char *shared, int f64) {
         f64 ? (void)(((double *)srce)[i] = src[i]) : (void)(((float *)srce)[i] = (float)src[i]);
     }
     for (int i = 0; i < ROWS; i++) lab[i] = 100 + i;
-    GatherCall gc = {.kind = 0, .fn = dlsym(emu.handle, "dino_gather"), .src = srce, .cols = COLS, .idx = idx, .n = BATCH,
-                     .dst = dst};
-    emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
     int bad = 0;
-    for (int b = 0; b < BATCH; b++)
-        for (int c = 0; c < COLS; c++) bad += get(dst, f64, b * COLS + c) != src[idx[b] * COLS + c];
-    gc = (GatherCall){.kind = 1, .fn = dlsym(emu.handle, "dino_gather_label"), .src = lab, .idx = idx, .n = BATCH, .dst = lab_out};
+    GatherCall gc = {.kind = 3, .fn = dlsym(emu.handle, "dino_set_step"), .dst = step};
+    for (int i = 0; i < STEP_VALUES; i++) gc.values.v[i] = i == STEP_FIRST ? FIRST : 0.25 * i;
+    emu.launch(gather_thunk, &gc, 1, 1, 1, STEP_VALUES);
+    for (int i = 0; i < STEP_VALUES; i++) bad += step[i] != gc.values.v[i];
+    gc = (GatherCall){.kind = 0, .fn = dlsym(emu.handle, "dino_gather"), .src = srce, .cols = COLS, .idx = idx,
+                      .step = step, .n = BATCH, .dst = dst};
     emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
-    for (int b = 0; b < BATCH; b++) bad += lab_out[b] != lab[idx[b]];
+    for (int b = 0; b < BATCH; b++)
+        for (int c = 0; c < COLS; c++) bad += get(dst, f64, b * COLS + c) != src[idx[FIRST + b] * COLS + c];
+    gc = (GatherCall){.kind = 1, .fn = dlsym(emu.handle, "dino_gather_label"), .src = lab, .idx = idx, .step = step,
+                      .n = BATCH, .dst = lab_out};
+    emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
+    for (int b = 0; b < BATCH; b++) bad += lab_out[b] != lab[idx[FIRST + b]];
     gc = (GatherCall){.kind = 2, .fn = dlsym(emu.handle, "dino_iota"), .count = ROWS, .dst = iota};
     emu.launch(gather_thunk, &gc, 2, 1, 1, 256);
     for (int i = 0; i < ROWS; i++) bad += iota[i] != i;
-    printf("    %-4s dino_gather, dino_gather_label, dino_iota\n", bad ? "FAIL" : "ok");
+    printf("    %-4s dino_set_step, dino_gather, dino_gather_label, dino_iota\n", bad ? "FAIL" : "ok");
     if (bad) failures++;
     free(srce), free(dst);
     emu_free(&emu);

@@ -7,7 +7,8 @@
 #      CUDA backend; CUDA against CPU on a larger model; a loss curve)
 #   2. DINO (the network of dino_poisson.dino, 20,000 random training rows, H1 loss, Adam):
 #      dino against JAX (jax_dino.py, the way dinox does it) and PyTorch (torch_dino.py),
-#      batch 32 and 1024, f32 and f64: seconds per epoch, start to first step, peak memory
+#      batch 32 and 1024, f32 and f64: seconds per epoch (dino also with DINO_CUDA_GRAPH=0, every
+#      kernel launched from the host), start to first step, peak memory
 #   3. the neural ODE on MNIST: dino-jit on ../shared/specs/node_mnist.dino (10 epochs) and on
 #      specs/node_mnist.dino (15 epochs), against torchdiffeq and diffrax (2 epochs each)
 #   4. Parareal: serial against pint (node_mnist_pint.dino and a long-horizon spec), predict
@@ -65,8 +66,8 @@ np.save(f"{d}/J_data.npy", (0.1 * r.standard_normal((n, 25, 200))).astype(np.flo
 EOF
     note ""
     note "## DINO: 200 -> 400 x 8 -> 25 gelu, H1 loss, Adam 1e-3, $((ROWS * 4 / 5)) training rows, $DINO_EPOCHS epochs (the best after the first)"
-    note "| batch | precision | dino s/epoch | JAX s/epoch | PyTorch s/epoch | dino vs JAX | dino start to first step | JAX start to first step | dino peak | JAX peak |"
-    note "|---|---|---|---|---|---|---|---|---|---|"
+    note "| batch | precision | dino s/epoch | dino without graphs | JAX s/epoch | PyTorch s/epoch | dino vs JAX | dino start to first step | JAX start to first step | dino peak | JAX peak |"
+    note "|---|---|---|---|---|---|---|---|---|---|---|"
     for cfg in "32 f32" "1024 f32" "32 f64" "1024 f64"; do
         set -- $cfg
         b=$1 p=$2 tag=dino_b$1_$2
@@ -76,14 +77,18 @@ EOF
         t0=$(date +%s.%N)
         timed 240 "$tag" "$BIN/dino-jit" "/tmp/$tag.dino" --data "$D" --backend cuda --log "$OUT/$tag.csv" --set eval_every=100
         dino=$(python3 -c "import csv,sys; t=[float(r['seconds']) for r in csv.DictReader(open('$OUT/$tag.csv'))]; d=[b-a for a,b in zip([0]+t,t)]; print('%.3f' % min(d[1:] or d))" 2>/dev/null || echo "-")
+        DINO_CUDA_GRAPH=0 timed 240 "${tag}_nograph" "$BIN/dino-jit" "/tmp/$tag.dino" --data "$D" --backend cuda \
+            --log "$OUT/${tag}_nograph.csv" --set eval_every=100
+        nograph=$(python3 -c "import csv,sys; t=[float(r['seconds']) for r in csv.DictReader(open('$OUT/${tag}_nograph.csv'))]; d=[b-a for a,b in zip([0]+t,t)]; print('%.3f' % min(d[1:] or d))" 2>/dev/null || echo "-")
         ready=$(grep -o 'ready in [0-9.]* s' "$OUT/$tag.log" | head -n 1 | grep -o '[0-9.]*' || echo "-")
         timed 300 "jax_$tag" python3 bench/gpu/jax_dino.py "$D" "$b" "$DINO_EPOCHS" "$p"
         timed 300 "torch_$tag" python3 bench/gpu/torch_dino.py "$D" "$b" "$DINO_EPOCHS" "$p"
         jx=$(tail -n 1 "$OUT/jax_$tag.log")
         th=$(tail -n 1 "$OUT/torch_$tag.log")
-        python3 - "$b" "$p" "$dino" "$ready" "$jx" "$th" <<'EOF' | tee -a "$summary"
+        python3 - "$b" "$p" "$dino" "$ready" "$jx" "$th" "$nograph" <<'EOF' | tee -a "$summary"
 import json, sys
 b, p, dino, ready = sys.argv[1:5]
+nograph = sys.argv[7]
 def get(s, k, f="%.3f"):
     try: return f % json.loads(s)[k]
     except Exception: return "-"
@@ -92,7 +97,7 @@ ratio = "-"
 try: ratio = "%.2fx" % (json.loads(jx)["s_per_epoch"] / float(dino))
 except Exception: pass
 gib = lambda s: get(s, "peak_bytes", "%d")
-print(f"| {b} | {p} | {dino} | {get(jx, 's_per_epoch')} | {get(th, 's_per_epoch')} | {ratio} | {ready} s | "
+print(f"| {b} | {p} | {dino} | {nograph} | {get(jx, 's_per_epoch')} | {get(th, 's_per_epoch')} | {ratio} | {ready} s | "
       f"{get(jx, 'start_to_first_step_s', '%.1f')} s | see log | {gib(jx)} B |")
 EOF
     done

@@ -11,7 +11,11 @@
  *     tests/cuda_emu.hpp, and loads it; cuLaunchKernel runs the kernel there, a block at a
  *     time, each thread a fiber (see cuda_emu.hpp);
  *   - streams are synchronous; the device is "sm_90" with FAKE_CUDA_SMS (default 4)
- *     multiprocessors.
+ *     multiprocessors;
+ *   - stream capture records each launch with a copy of its arguments (and runs nothing);
+ *     cuGraphLaunch runs the recorded launches again; FAKE_CUDA_NO_GRAPHS=1 makes
+ *     cuStreamBeginCapture fail as a driver without graphs would; FAKE_CUDA_STATS=FILE
+ *     appends "launches L graph_launches G" at exit.
  * What this checks is the host side and the generated code's results, not a GPU's memory
  * model or speed (tests/README.md). */
 #include <dlfcn.h>
@@ -29,7 +33,7 @@ typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
 enum {
     OK = 0, ERR_INVALID_VALUE = 1, ERR_OUT_OF_MEMORY = 2, ERR_NOT_INITIALIZED = 3, ERR_INVALID_IMAGE = 200,
-    ERR_INVALID_HANDLE = 400, ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719,
+    ERR_INVALID_HANDLE = 400, ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719, ERR_NOT_SUPPORTED = 801,
 };
 
 typedef struct Function Function;
@@ -45,8 +49,34 @@ typedef struct Module {
 struct Function {
     Module *mod;
     void (*thunk)(void *);
+    size_t (*pack)(void **, char *, size_t, void **, size_t);   /* copies a launch's arguments */
     Function *next;
 };
+
+/* A launch recorded by stream capture: its arguments copied, as the driver copies them. */
+enum { MAX_ARGS = 32, ARG_BYTES = 1024 };
+typedef struct {
+    Function *f;
+    unsigned gx, gy, gz, block;
+    char buf[ARG_BYTES];
+    void *args[MAX_ARGS];
+} Recorded;
+
+typedef struct Graph {
+    Recorded **launches;    /* each on its own: its args point into its buf */
+    int n, cap;
+} Graph;
+
+static Graph *capturing;                        /* the graph being recorded, or NULL */
+static long n_launches, n_graph_launches;
+
+static void write_stats(void) {
+    const char *file = getenv("FAKE_CUDA_STATS");
+    FILE *f = file && *file ? fopen(file, "a") : NULL;
+    if (!f) return;
+    fprintf(f, "launches %ld graph_launches %ld\n", n_launches, n_graph_launches);
+    fclose(f);
+}
 
 /* Allocations, for cuMemGetInfo and to check frees. */
 typedef struct Alloc {
@@ -68,6 +98,7 @@ static size_t device_bytes(void) {
 
 CUresult cuInit(unsigned flags) {
     (void)flags;
+    if (!initialised) atexit(write_stats);
     initialised = 1;
     return OK;
 }
@@ -190,6 +221,8 @@ static int write_thunks(FILE *f, const char *src) {
         size_t len = strcspn(p, "(");
         fprintf(f, "extern \"C\" void emu_thunk_%.*s(void *args) { emu_invoke(%.*s, (void **)args); }\n", (int)len, p,
                 (int)len, p);
+        fprintf(f, "extern \"C\" size_t emu_pack_%.*s(void **args, char *buf, size_t room, void **out, size_t max_args) "
+                "{ return emu_pack(%.*s, args, buf, room, out, max_args); }\n", (int)len, p, (int)len, p);
     }
     return n;
 }
@@ -243,14 +276,16 @@ CUresult cuModuleUnload(Module *m) {
 }
 
 CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
-    char sym[256];
+    char sym[256], pack_sym[256];
     snprintf(sym, sizeof sym, "emu_thunk_%s", name);
-    void *thunk = dlsym(m->handle, sym);
-    if (!thunk) return ERR_NOT_FOUND;
+    snprintf(pack_sym, sizeof pack_sym, "emu_pack_%s", name);
+    void *thunk = dlsym(m->handle, sym), *pack = dlsym(m->handle, pack_sym);
+    if (!thunk || !pack) return ERR_NOT_FOUND;
     Function *f = malloc(sizeof *f);   /* valid until the module is unloaded, as the driver's */
     if (!f) return ERR_OUT_OF_MEMORY;
     f->mod = m;
     *(void **)&f->thunk = thunk;
+    *(void **)&f->pack = pack;
     f->next = m->functions;
     m->functions = f;
     *out = f;
@@ -262,7 +297,68 @@ CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsi
     (void)s;
     if (!f || extra || by != 1 || bz != 1 || shared > 48 * 1024) return ERR_INVALID_VALUE;
     if (gy > 65535 || gz > 65535 || gx == 0 || gy == 0 || gz == 0) return ERR_INVALID_VALUE;
+    if (capturing) {
+        Graph *g = capturing;
+        if (g->n == g->cap) {
+            g->cap = g->cap ? 2 * g->cap : 16;
+            Recorded **grown = realloc(g->launches, sizeof(Recorded *) * (size_t)g->cap);
+            if (!grown) return ERR_OUT_OF_MEMORY;
+            g->launches = grown;
+        }
+        Recorded *r = malloc(sizeof *r);
+        if (!r) return ERR_OUT_OF_MEMORY;
+        *r = (Recorded){.f = f, .gx = gx, .gy = gy, .gz = gz, .block = bx};
+        if (!f->pack(params, r->buf, sizeof r->buf, r->args, MAX_ARGS)) return free(r), ERR_INVALID_VALUE;
+        g->launches[g->n++] = r;
+        return OK;
+    }
+    n_launches++;
     return f->mod->launch(f->thunk, params, gx, gy, gz, bx) == 0 ? OK : ERR_LAUNCH_FAILED;
+}
+
+/* ---------------------------------------------------------------------------- graphs */
+
+CUresult cuStreamBeginCapture_v2(void *s, int mode) {
+    if (s != &stream || mode < 0 || mode > 2 || capturing) return ERR_INVALID_VALUE;
+    const char *off = getenv("FAKE_CUDA_NO_GRAPHS");
+    if (off && strcmp(off, "1") == 0) return ERR_NOT_SUPPORTED;
+    capturing = calloc(1, sizeof(Graph));
+    return capturing ? OK : ERR_OUT_OF_MEMORY;
+}
+
+CUresult cuStreamEndCapture(void *s, Graph **graph) {
+    if (s != &stream || !capturing) return ERR_INVALID_VALUE;
+    *graph = capturing;
+    capturing = NULL;
+    return OK;
+}
+
+/* The executable graph is the recorded graph itself (nothing here depends on instantiation). */
+CUresult cuGraphInstantiateWithFlags(Graph **exec, Graph *graph, unsigned long long flags) {
+    if (!graph || flags) return ERR_INVALID_VALUE;
+    *exec = graph;
+    return OK;
+}
+
+CUresult cuGraphLaunch(Graph *exec, void *s) {
+    if (!exec || s != &stream || capturing) return ERR_INVALID_VALUE;
+    n_graph_launches++;
+    for (int i = 0; i < exec->n; i++) {
+        Recorded *r = exec->launches[i];
+        n_launches++;
+        if (r->f->mod->launch(r->f->thunk, r->args, r->gx, r->gy, r->gz, r->block)) return ERR_LAUNCH_FAILED;
+    }
+    return OK;
+}
+
+CUresult cuGraphExecDestroy(Graph *exec) { return exec ? OK : ERR_INVALID_VALUE; }
+
+CUresult cuGraphDestroy(Graph *graph) {
+    if (!graph) return ERR_INVALID_VALUE;
+    for (int i = 0; i < graph->n; i++) free(graph->launches[i]);
+    free(graph->launches);
+    free(graph);
+    return OK;
 }
 
 /* ---------------------------------------------------------------------------- errors */
@@ -277,6 +373,7 @@ CUresult cuGetErrorName(CUresult r, const char **name) {
     case ERR_INVALID_HANDLE: *name = "CUDA_ERROR_INVALID_HANDLE"; break;
     case ERR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; break;
     case ERR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
+    case ERR_NOT_SUPPORTED: *name = "CUDA_ERROR_NOT_SUPPORTED"; break;
     default: *name = "CUDA_ERROR_UNKNOWN"; return ERR_INVALID_VALUE;
     }
     return OK;

@@ -7,6 +7,10 @@
 #     --predict writes y.npy and J.npy equal to the CPU backend's within 1e-10
 #   - --save / --load on the CUDA backend: 3 epochs, then 3 more from the checkpoint, give the
 #     CSV rows of one 6-epoch run
+#   - CUDA graphs: with batch 3 of 8 rows, each epoch's two full batches replay the captured
+#     step (graph launches counted by the fake driver) and the partial one launches its kernels;
+#     the CSV equals the CPU's, and equals it too with DINO_CUDA_GRAPH=0 and with a driver that
+#     refuses to capture (no graph launches then)
 #   - an NVRTC that rejects --Ofast-compile (older than CUDA 12.8): compiled again without it
 #   - errors, exit 1 with a message: an NVRTC compile failure (its log, where the source was
 #     saved), too little GPU memory for the data (needed and free), an unknown DINO_CUDA_FUSE,
@@ -128,6 +132,26 @@ gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 6 --until 3 --save 
     bad "CUDA --until 3 / --load failed"
 (head -n 1 "$T/full.csv"; tail -n 3 "$T/full.csv") >"$T/last3.csv"
 check "CUDA: 3 epochs, --save, --load, 3 more: epochs 4-6 as in one 6-epoch run" same_csv "$T/b.csv" "$T/last3.csv" 0
+
+# ---------------------------------------------------------------------------- CUDA graphs
+# graph_launches FILE: the count the fake driver wrote at exit
+graph_launches() { sed -n 's/.*graph_launches \([0-9]*\).*/\1/p' "$1" | tail -n 1; }
+gargs=("$spec" --data "$REF/node_small" --epochs 3 --batch 3 --set eval_every=1 -q)
+cpu "${gargs[@]}" --log "$T/g.cpu.csv" >/dev/null 2>&1 || bad "batch 3: CPU training failed"
+for mode in graphs off refused; do
+    : >"$T/stats.$mode"
+    case $mode in
+    graphs) env=(FAKE_CUDA_STATS="$T/stats.$mode") want=6 ;;
+    off) env=(FAKE_CUDA_STATS="$T/stats.$mode" DINO_CUDA_GRAPH=0) want=0 ;;
+    refused) env=(FAKE_CUDA_STATS="$T/stats.$mode" FAKE_CUDA_NO_GRAPHS=1) want=0 ;;
+    esac
+    env "${env[@]}" DINO_CUDA_DRIVER=$FAKE DINO_NVRTC=$NVRTC "$JIT" "${gargs[@]}" --backend cuda --log "$T/g.$mode.csv" \
+        >/dev/null 2>"$T/err" || bad "batch 3 ($mode): CUDA training failed: $(tail -n 3 "$T/err")"
+    check "batch 3 ($mode): 3 epochs, CUDA CSV equals the CPU's" same_csv "$T/g.$mode.csv" "$T/g.cpu.csv" 1e-9
+    got=$(graph_launches "$T/stats.$mode")
+    if [ "$got" = "$want" ]; then ok "batch 3 ($mode): $got graph launches (2 full batches x 3 epochs when on)"
+    else bad "batch 3 ($mode): '$got' graph launches, expected $want ($(cat "$T/stats.$mode"))"; fi
+done
 
 # ---------------------------------------------------------------------------- NVRTC versions and errors
 : >"$T/options.log"
