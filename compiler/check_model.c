@@ -432,12 +432,6 @@ static void check_assign(Checker *c, const Stmt *s, const char *prefix, SymKind 
     define(c, t->str, t->loc, dim, kind);   /* dim -1: uses of the name stay silent */
 }
 
-static int isqrt_at_least1(int n) {
-    int r = 1;
-    while ((r + 1) * (r + 1) <= n) r++;
-    return r;
-}
-
 static int solver_lookup(const char *name) {
     for (int i = 0; i < SOLVER_COUNT; i++)
         if (strcmp(solver_names[i], name) == 0) return i;
@@ -518,9 +512,9 @@ static void check_checkpoint(Checker *c, const OdeBlock *o) {
         diag_error(c->d, o->checkpoint_loc, "checkpoint cannot be combined with a pint block yet; Parareal stores its iterations");
     else if (o->solver.loc.line && o->checkpoint >= o->solver.steps)
         diag_error(c->d, o->checkpoint_loc,
-                   "checkpoint %d keeps nothing out of %d steps; use fewer steps between stored states (about "
-                   "sqrt(%d) = %d needs the least memory)",
-                   o->checkpoint, o->solver.steps, o->solver.steps, isqrt_at_least1(o->solver.steps));
+                   "checkpoint %d keeps nothing out of %d steps: N must be below the number of steps (memory is "
+                   "about steps / N stored states plus N steps' values; dino-jit prints the training workspace)",
+                   o->checkpoint, o->solver.steps);
 }
 
 /* ---------------------------------------------------------------------------- pint blocks */

@@ -53,7 +53,7 @@ static inline const char *workspace_advice(const Model *m) {
     for (int i = 0; i < m->n_odes; i++)
         if (!m->odes[i].checkpoint && !m->odes[i].pint.present && m->odes[i].solver.kind != SOLVER_DOPRI5)
             return "a smaller --batch, or `checkpoint N` in the ode block (the backward pass then recomputes the steps "
-                   "between every N-th state instead of storing them; N about sqrt(steps) needs the least), needs less";
+                   "between every N-th state instead of storing them), needs less";
     return "a smaller --batch needs less workspace";
 }
 
