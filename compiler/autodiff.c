@@ -54,6 +54,7 @@ static IrNode *derivative(Program *p, IrNode **memo, IrNode *a, int act, IrOp op
     IrNode *d = ir_act(p, op, act, a);
     d->region = a->region;   /* depends on a alone, wherever it is asked for */
     if (!p->n_primal) d->seg = a->seg;
+    d->step = a->step;
     if (memo_ok) memo[a->id] = d;
     return d;
 }
@@ -81,6 +82,7 @@ static void forward_jacobian(Program *p, IrNode **dact) {
         IrNode *t = NULL;
         p->region = v->region;   /* a tangent runs where its primal does */
         p->seg = v->seg;
+        p->step = v->step;
         switch (v->op) {
         case IR_INPUT: t = ir_node(p, IR_EYE, rows, rows); t->needs_input = 1; break;
         case IR_LINEAR: if (ta) t = ir_linear(p, ta, v->param, -1); break;
@@ -130,6 +132,7 @@ static void forward_jacobian(Program *p, IrNode **dact) {
     }
     p->region = 0;
     p->seg = 0;
+    p->step = 0;
     IrNode *J = T[p->output->id];
     p->jacobian = J ? J : zeros(p, rows, p->model->out_dim);
     p->jac_forward = 1;
@@ -270,10 +273,12 @@ static void reverse(Reverse *r, int n) {
         IrNode *v = r->p->nodes.items[i];
         r->p->region = v->region;   /* an adjoint runs where its primal does */
         r->p->seg = r->p->n_primal ? 0 : v->seg;   /* the gradient pass is not segmented */
+        r->p->step = v->step;
         if (r->adj[i]) reverse_node(r, v, r->adj[i]);
     }
     r->p->region = 0;
     r->p->seg = 0;
+    r->p->step = 0;
 }
 
 static Reverse reverse_new(Program *p, IrNode **dact, int seed_rows, int want_params) {

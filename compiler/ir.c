@@ -21,6 +21,7 @@ IrNode *ir_node(Program *p, IrOp op, int rows, int dim) {
     n->param = n->param2 = -1;
     n->region = p->region;
     n->seg = p->seg;
+    n->step = p->step;
     ptrvec_push(p->arena, &p->nodes, n);
     return n;
 }

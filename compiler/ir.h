@@ -92,6 +92,8 @@ struct IrNode {
     const char *name;       /* model tensor this computes, for comments; may be NULL */
     int region;             /* 0: always runs; g > 0: runs only while gate g is open (Parareal tol) */
     int seg;                /* 0, or the checkpoint segment (some steps of an ODE solve) it belongs to */
+    int step;               /* 0, or the ODE solver step (or dopri5 attempt) it belongs to, in any pass:
+                               the emitters find repeated code by it */
     int recomputed;         /* a copy of node `recomputed - 1`, made by ir_recompute for a later pass */
 };
 
@@ -110,6 +112,8 @@ typedef struct {
     int region;             /* the region new nodes start in (see IrNode.region) */
     int seg;                /* the segment new nodes start in (see IrNode.seg) */
     int n_segs;             /* checkpoint segments 1..n_segs */
+    int step;               /* the step new nodes start in (see IrNode.step) */
+    int n_steps;            /* solver steps 1..n_steps */
     PtrVec roots;           /* what the program must compute: outputs and side effects */
     int n_forward;          /* nodes of the forward pass */
     int n_primal;           /* nodes before the gradient pass: forward and Jacobian */

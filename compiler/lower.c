@@ -213,13 +213,14 @@ static IrNode *lower_rhs(Lower *l, const OdeBlock *o, IrNode *z, IrNode *t) {
 /* `steps` fixed steps of `kind` over the span, from the state z [span rows, dim]. */
 static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps, IrNode *z, const Span *s) {
     Program *p = l->p;
-    int outer = l->stack_rows, outer_copies = l->n_copies;
+    int outer = l->stack_rows, outer_copies = l->n_copies, outer_step = p->step;
     l->stack_rows = s->rows;
     if (s->rows > 1) l->n_copies = 0;
 #define AT(frac) time_at(l, s, k, steps, frac)
 #define AXPY(z, div, k) ir_binary(p, IR_ADD, z, step_times(l, s, steps, div, k))
     for (int k = 0; k < steps; k++) {
         if (l->checkpoint && k % l->checkpoint == 0) p->seg = ++p->n_segs;
+        p->step = ++p->n_steps;
         IrNode *k1 = lower_rhs(l, o, z, AT(0));
         if (kind == SOLVER_EULER) {
             z = AXPY(z, 1, k1);
@@ -237,6 +238,7 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
 #undef AT
 #undef AXPY
     p->seg = 0;
+    p->step = outer_step;
     l->stack_rows = outer;
     if (s->rows > 1) l->n_copies = outer_copies;
     return z;
@@ -389,6 +391,7 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
     int t_slot = -1, h_slot = -1;
     for (int i = 0; i < s->max_steps; i++) {
         p->region = run;
+        p->step = ++p->n_steps;
         IrNode *k[7] = {k1}, *y = NULL;
         for (int st = 1; st < 7; st++) {
             y = ir_binary(p, IR_ADD, z, ir_binary(p, IR_MUL, combination(p, k, DP_A[st], st), h));
@@ -423,6 +426,7 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
         run = accept + 3;   /* the gate id of slots[7] */
     }
     p->region = 0;
+    p->step = 0;
     return z;
 }
 
