@@ -37,6 +37,8 @@ typedef struct {
     int f64;                    /* real is double */
     uint64_t spec_hash;
     int fuse;                   /* CUDA only: a FuseMode */
+    int no_share;               /* CUDA only: write every stage of a tile kernel out, even where equal
+                                   stages could share a function (DINO_CUDA_SHARE=0) */
 } EmitOptions;
 
 /* Returns 0, or -1 with a message in err (e.g. a project() matrix that can't be read). */

@@ -21,6 +21,7 @@
 
 #include "ops.h"
 #include "prelude_c.inc"
+#include "share.h"
 
 void emit_param_table(FILE *out, const Model *m) {
     fputs("/* Parameters in the flat buffer P (and their gradients in G):\n", out);
@@ -292,210 +293,77 @@ static void emit_part(Emit *e, const PtrVec *live, int from, int to) {
 }
 
 /* ---------------------------------------------------------------------------- repeated parts */
-/* Every step of an ODE solve runs the same operations on other buffers, and so do the passes
- * that differentiate it; written out, a long solve is the same code again and again with other
- * numbers. A part starts at every new step (IrNode.step), so parts of equal steps are equal
- * but for their numbers (buffer offsets, times, step sizes, term indexes) and their node
- * names. Such parts are written once, as a function of a row of two tables, L (integers) and
- * D (reals), that hold the numbers in which they differ, with the node names replaced by local
- * ones (u0, u1, ... in order of appearance); each part is then a call with its row. The
- * function computes exactly what the parts did, and the C compiler sees a long solve's code
- * once instead of once per step. */
+/* A part starts at every new ODE step (IrNode.step), so the parts of equal steps are equal but
+ * for their numbers (buffer offsets, times, step sizes, term indexes) and their node names
+ * (share.c). Such parts are written once, as a function of a row of two tables, L (integers)
+ * and D (reals), holding the numbers in which they differ; each part is a call with its row.
+ * The function computes exactly what the parts did. */
 
-typedef struct {
-    char *body;             /* the statements as emit_part wrote them */
-    size_t len;
-    char *key;              /* without comments, numbers as '#', node names local */
-    unsigned long hash;
-    char **nums;            /* the numbers of the body (outside comments), in order */
-    int n_nums, cap_nums;
-    int group;              /* the first part with the same key */
-    int index;              /* its row in the group's tables; -1: a function of its own */
-    int n_L, n_D;           /* the first part of a group: the columns of its tables */
-} Part;
+static const ShareRules C_RULES = {.prefixes = "v", .marked_only = 0, .param_format = "%c[%d]"};
 
-static int is_ident(int c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
-static int is_digit(int c) { return c >= '0' && c <= '9'; }
-
-/* Scans a part's body. With key != NULL: writes the key to out and collects the numbers in
- * key. Else writes the shared function's body: a number at position i as L[slot[i]] or
- * D[slot[i]] when kind[i] is 'L' or 'D', as written when 0; comments kept. */
-static void scan_part(const char *s, FILE *out, Part *key, const char *kind, const int *slot) {
-    int *names = NULL, n_names = 0, cap = 0, num = 0, comment = 0;
-    while (*s) {
-        if (!comment && s[0] == '/' && s[1] == '*') {
-            if (key) {
-                const char *end = strstr(s + 2, "*/");
-                s = end ? end + 2 : s + strlen(s);
-                continue;
-            }
-            comment = 1;
-            fputs("/*", out);
-            s += 2;
-            continue;
-        }
-        if (comment && s[0] == '*' && s[1] == '/') {
-            comment = 0;
-            fputs("*/", out);
-            s += 2;
-            continue;
-        }
-        if (is_ident(*s) && !is_digit(*s)) {   /* a name; v<digits> is a node's buffer */
-            const char *b = s;
-            while (is_ident(*s)) s++;
-            int digits = s - b > 1 && b[0] == 'v';
-            for (const char *q = b + 1; digits && q < s; q++) digits = is_digit(*q);
-            if (!digits) {
-                fwrite(b, 1, (size_t)(s - b), out);
-                continue;
-            }
-            int id = atoi(b + 1), k = 0;
-            while (k < n_names && names[k] != id) k++;
-            if (k == n_names) {
-                if (n_names == cap) names = realloc(names, sizeof(int) * (size_t)(cap = cap ? 2 * cap : 64));
-                names[n_names++] = id;
-            }
-            fprintf(out, "u%d", k);
-            continue;
-        }
-        if (is_digit(*s)) {   /* a number: 12, 0.5, 1e-05, 6.2500000000000003e-02 */
-            const char *b = s;
-            while (is_ident(*s) || *s == '.' || ((*s == '+' || *s == '-') && (s[-1] == 'e' || s[-1] == 'E'))) s++;
-            size_t len = (size_t)(s - b);
-            if (comment) {
-                fwrite(b, 1, len, out);
-            } else if (key) {
-                if (key->n_nums == key->cap_nums)
-                    key->nums = realloc(key->nums, sizeof(char *) * (size_t)(key->cap_nums = key->cap_nums ? 2 * key->cap_nums : 64));
-                key->nums[key->n_nums++] = strndup(b, len);
-                fputc('#', out);
-            } else {
-                if (kind[num]) fprintf(out, "%c[%d]", kind[num], slot[num]);
-                else fwrite(b, 1, len, out);
-                num++;
-            }
-            continue;
-        }
-        fputc(*s++, out);
-    }
-    free(names);
-}
-
-static unsigned long hash_text(const char *s) {
-    unsigned long h = 1469598103934665603ul;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ul;
-    return h;
-}
-
-static int all_digits(const char *s) {
-    for (; *s; s++)
-        if (!is_digit(*s)) return 0;
-    return 1;
-}
-
-/* Writes the function shared by the parts of group g (count of them) and its tables. */
-static void emit_shared(Emit *e, const char *name, Part *parts, int n_parts, int g, int count) {
-    Part *first = &parts[g];
-    int n = first->n_nums, nL = 0, nD = 0;
-    char *kind = calloc((size_t)n + 1, 1);
-    int *slot = calloc((size_t)n + 1, sizeof(int));
-    for (int i = 0; i < n; i++) {
-        int varies = 0, ints = all_digits(first->nums[i]);
-        for (int p = g + 1; p < n_parts; p++) {
-            if (parts[p].group != g) continue;
-            varies |= strcmp(parts[p].nums[i], first->nums[i]) != 0;
-            ints &= all_digits(parts[p].nums[i]);
-        }
-        if (varies) kind[i] = ints ? 'L' : 'D', slot[i] = ints ? nL++ : nD++;
-    }
-    first->n_L = nL, first->n_D = nD;
+/* Writes the function shared by group g and its tables. */
+static void emit_shared(Emit *e, const char *name, const ShareItem *parts, int n_parts, int g) {
+    const ShareItem *first = &parts[g];
     fprintf(e->out, "\n/* %d parts of %s do this on other buffers and numbers (steps of an ODE solve): each calls\n"
                     " * it with its row of %s_s%d_L (integers) and %s_s%d_D (reals). */\n",
-            count, name, name, g, name, g);
+            first->count, name, name, g, name, g);
     fprintf(e->out, "static void %s_s%d(" PART_PARAMS ",\n    const long *restrict L, const double *restrict D) {\n", name, g);
     fputs("    (void)L; (void)D;\n", e->out);
-    scan_part(first->body, e->out, NULL, kind, slot);
+    share_scan(first->text, e->out, NULL, first->kind, first->slot, &C_RULES);
     fputs("}\n", e->out);
     for (int t = 0; t < 2; t++) {
-        int cols = t ? nD : nL;
+        int cols = t ? first->n_D : first->n_L;
+        char k = t ? 'D' : 'L';
         if (!cols) continue;
-        fprintf(e->out, "static const %s %s_s%d_%c[%d][%d] = {\n", t ? "double" : "long", name, g, t ? 'D' : 'L', count, cols);
+        fprintf(e->out, "static const %s %s_s%d_%c[%d][%d] = {\n", t ? "double" : "long", name, g, k, first->count, cols);
         for (int p = g; p < n_parts; p++) {
             if (parts[p].group != g) continue;
             fputs("    {", e->out);
-            for (int i = 0, c = 0; i < n; i++)
-                if (kind[i] == (t ? 'D' : 'L')) fprintf(e->out, "%s%s", c++ ? ", " : "", parts[p].nums[i]);
+            for (int i = 0, c = 0; i < first->n_nums; i++)
+                if (first->kind[i] == k) fprintf(e->out, "%s%s", c++ ? ", " : "", parts[p].nums[i]);
             fputs("},\n", e->out);
         }
         fputs("};\n", e->out);
     }
-    free(kind), free(slot);
 }
 
 /* The parts of a program: a new one at every step and after PART_NODES nodes. Writes each
- * part's function (or the function shared by equal parts) and fills parts[]. */
-static int emit_parts(Emit *e, const char *name, const PtrVec *live, Part **out) {
+ * part's function (or the function shared by equal parts); returns the parts. */
+static int emit_parts(Emit *e, const char *name, const PtrVec *live, ShareItem **out) {
     int n_parts = 0, cap = 0;
-    Part *parts = NULL;
+    ShareItem *parts = NULL;
     for (int i = 0; i < live->n;) {
         int step = ((const IrNode *)live->items[i])->step, to = i + 1;
         while (to < live->n && to - i < PART_NODES && ((const IrNode *)live->items[to])->step == step) to++;
-        if (n_parts == cap) parts = realloc(parts, sizeof(Part) * (size_t)(cap = cap ? 2 * cap : 64));
-        Part *pt = &parts[n_parts++];
+        if (n_parts == cap) parts = realloc(parts, sizeof(ShareItem) * (size_t)(cap = cap ? 2 * cap : 64));
+        ShareItem *pt = &parts[n_parts++];
         memset(pt, 0, sizeof *pt);
-        FILE *saved = e->out, *f = open_memstream(&pt->body, &pt->len);
-        e->out = f;
+        size_t len;
+        FILE *saved = e->out;
+        e->out = open_memstream(&pt->text, &len);
         emit_part(e, live, i, to);
-        fclose(f);
+        fclose(e->out);
         e->out = saved;
-        size_t klen;
-        f = open_memstream(&pt->key, &klen);
-        scan_part(pt->body, f, pt, NULL, NULL);
-        fclose(f);
-        pt->hash = hash_text(pt->key);
         i = to;
     }
-    /* group equal keys: an open-addressing table of first parts */
-    int size = 64;
-    while (size < 2 * n_parts) size *= 2;
-    int *table = malloc(sizeof(int) * (size_t)size), *count = calloc((size_t)n_parts + 1, sizeof(int));
-    for (int k = 0; k < size; k++) table[k] = -1;
-    for (int p = 0; p < n_parts; p++) {
-        unsigned long k = parts[p].hash & (unsigned long)(size - 1);
-        while (table[k] >= 0 && (parts[table[k]].hash != parts[p].hash || strcmp(parts[table[k]].key, parts[p].key) != 0))
-            k = (k + 1) & (unsigned long)(size - 1);
-        if (table[k] < 0) table[k] = p;
-        parts[p].group = table[k];
-        parts[p].index = count[table[k]]++;
-    }
+    share_group(parts, n_parts, &C_RULES);
     for (int p = 0; p < n_parts; p++) {
         if (parts[p].group != p) continue;
-        if (count[p] > 1) {
-            emit_shared(e, name, parts, n_parts, p, count[p]);
+        if (parts[p].count > 1) {
+            emit_shared(e, name, parts, n_parts, p);
         } else {
             fprintf(e->out, "\nstatic void %s_part%d(" PART_PARAMS ") {\n", name, p);
-            fwrite(parts[p].body, 1, parts[p].len, e->out);
+            fputs(parts[p].text, e->out);
             fputs("}\n", e->out);
         }
     }
-    for (int p = 0; p < n_parts; p++) parts[p].index = count[parts[p].group] > 1 ? parts[p].index : -1;
-    free(table), free(count);
     *out = parts;
     return n_parts;
 }
 
-static void parts_free(Part *parts, int n) {
-    for (int p = 0; p < n; p++) {
-        free(parts[p].body), free(parts[p].key);
-        for (int i = 0; i < parts[p].n_nums; i++) free(parts[p].nums[i]);
-        free(parts[p].nums);
-    }
-    free(parts);
-}
-
 /* The call of part p in the program's function. */
-static void emit_call(Emit *e, const char *name, const Part *parts, int p) {
-    const Part *pt = &parts[p], *g = &parts[pt->group];
+static void emit_call(Emit *e, const char *name, const ShareItem *parts, int p) {
+    const ShareItem *pt = &parts[p], *g = &parts[pt->group];
     if (pt->index < 0) {
         fprintf(e->out, "    %s_part%d(" PART_ARGS ");\n", name, p);
         return;
@@ -516,7 +384,7 @@ static void emit_program(Emit *e, const Program *p, int train) {
     assign_buffers(e, &live, keep, p->jacobian ? 2 : 1);
     const char *name = train ? "train" : "predict";
     fprintf(e->out, "\n/* ---------------------------------------------------------------------------- %s */\n", name);
-    Part *parts;
+    ShareItem *parts;
     int n_parts = emit_parts(e, name, &live, &parts);
 
     fprintf(e->out, "\nlong dino_%s_work(int nmax) { return (long)nmax * %ld; }\n\n", name, e->work);
@@ -532,7 +400,7 @@ static void emit_program(Emit *e, const Program *p, int train) {
                         "    double terms[%d] = {0};   /* loss terms (unused), Parareal corrections and gates */\n"
                         "    real *yout = y, *Jout = J;\n", e->m->n_loss + monitor_count(e->m) + 1);
     for (int k = 0; k < n_parts; k++) emit_call(e, name, parts, k);
-    parts_free(parts, n_parts);
+    share_free(parts, n_parts);
     if (!train) {
         char o[32];
         ref(p->output, o, sizeof o);

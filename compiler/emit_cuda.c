@@ -59,6 +59,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "share.h"
 #include "prelude_cuda.inc"
 
 enum {
@@ -129,6 +130,7 @@ typedef struct {
     long *offset;               /* node id -> workspace offset per sample, -1 none */
     long work;                  /* workspace reals per sample */
     int fuse;                   /* a FuseMode, from the options */
+    int share;                  /* equal stages of a tile kernel share a function (share.c) */
     int tile_mode;              /* this program gets tile kernels */
     Unit *units;                /* what is launched, in order */
     int n_units;
@@ -482,7 +484,13 @@ static void use_buffer(Body *B, const IrNode *v, int write) {
     }
 }
 
-static void literal(double c, char *buf, size_t len) { snprintf(buf, len, "(real)%.17g", c); }
+/* In a tile kernel's stage the numbers that differ from step to step (constants, buffer
+ * offsets) are written `backquoted`, for share.c; emit_tile_kernel takes the quotes out. */
+static const char *quote(const Emit *E) { return E->stage >= 0 && E->share ? "`" : ""; }
+
+static void literal(const Emit *E, double c, char *buf, size_t len) {
+    snprintf(buf, len, "(real)%s%.17g%s", quote(E), c, quote(E));
+}
 
 /* A constant as read by a node of R rows at batch row m: a literal, or for one value per
  * row (the times of stacked slices) its table dino_<program>_rows_v<id> (write_program). */
@@ -492,7 +500,7 @@ static void const_at(const Emit *E, Body *B, const IrNode *c, int R, char *buf, 
         return;
     }
     if (!c->vals) {
-        literal(c->c, buf, len);
+        literal(E, c->c, buf, len);
         return;
     }
     B->use_m = 1;
@@ -562,7 +570,7 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
     if (is_elementwise(v->op) && v->n_args > 1 && read_arg(E, B, v, v->args[1], b, sizeof b)) return -1;
     const char *act = v->op == IR_ACT || v->op == IR_DACT || v->op == IR_D2ACT ? activation_names[v->aux] : "";
     char lit[64];
-    literal(v->c, lit, sizeof lit);
+    literal(E, v->c, lit, sizeof lit);
     switch (v->op) {
     case IR_ACT: snprintf(expr, sizeof expr, "act_%s(%s)", act, a); break;
     case IR_DACT: snprintf(expr, sizeof expr, "dact_%s(%s)", act, a); break;
@@ -706,8 +714,9 @@ store:
 static void declare_buffers(Emit *E, const Body *B) {
     for (int i = 0; i < B->n_bufs; i++) {
         const IrNode *v = B->bufs[i];
-        out(E, "    %s%sreal *%sv%d = work + (long)nmax * %ld;   /* (n, %d, %d) */\n", E->stage >= 0 ? "    " : "",
-            B->writes[i] ? "" : "const ", E->stage >= 0 ? "" : "__restrict__ ", v->id, E->offset[v->id], v->rows, v->dim);
+        out(E, "    %s%sreal *%sv%d = work + (long)nmax * %s%ld%s;   /* (n, %d, %d) */\n", E->stage >= 0 ? "    " : "",
+            B->writes[i] ? "" : "const ", E->stage >= 0 ? "" : "__restrict__ ", v->id, quote(E), E->offset[v->id],
+            quote(E), v->rows, v->dim);
     }
 }
 
@@ -1313,24 +1322,68 @@ static int emit_kernel(Emit *E, int ki) {
     return 0;
 }
 
+/* Stages of a tile kernel that are equal but for their numbers and node names (the steps of
+ * an ODE solve, share.c) become one __noinline__ function with the differing numbers as
+ * parameters (L: integers, D: reals), and each stage a call: NVRTC then compiles a long
+ * solve's code once instead of once per step. */
+static const ShareRules CUDA_RULES = {.prefixes = "vt", .marked_only = 1, .param_format = "%c%d"};
+
+static void emit_shared_stage(Emit *E, const char *kernel, const ShareItem *st, int g) {
+    const ShareItem *first = &st[g];
+    out(E, "\n/* %d stages of %s do this on other buffers and numbers (steps of an ODE solve) */\n", first->count, kernel);
+    out(E, "__device__ __noinline__ void %s_s%d(DINO_%s_PARAMS, const long s0, const long s1", kernel, g,
+        E->train ? "TRAIN" : "PREDICT");
+    for (int i = 0; i < first->n_L; i++) out(E, ", const long L%d", i);
+    for (int i = 0; i < first->n_D; i++) out(E, ", const double D%d", i);
+    out(E, ") {");
+    share_scan(first->text, E->out, NULL, first->kind, first->slot, &CUDA_RULES);
+    out(E, "}\n");
+}
+
+static void emit_stage_call(Emit *E, const char *kernel, const ShareItem *st, int i) {
+    const ShareItem *g = &st[st[i].group];
+    out(E, "\n    %s_s%d(P, G, n, nmax, x, y, J, label, w, terms, work, s0, s1", kernel, st[i].group);
+    for (int t = 0; t < 2; t++)
+        for (int p = 0; p < g->n_nums; p++)
+            if (g->kind[p] == (t ? 'D' : 'L')) out(E, ", %s", st[i].nums[p]);
+    out(E, ");   /* stage %d */\n", i);
+}
+
 static int emit_tile_kernel(Emit *E, int u) {
     const Unit *un = &E->units[u];
     const CudaLaunch *l = &E->launch[u];
-    out(E, "\n/* ---- %s: tile kernel of %d stages; each block takes a tile of ceil(n / gridDim.x) samples\n"
-           " * through every stage; grid (min(n, tiles), 1, 1), block %d */\n",
-        l->kernel, un->count, THREADS);
-    out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, l->kernel,
-        E->train ? "TRAIN" : "PREDICT");
-    out(E, "    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;\n");
-    out(E, "    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */\n");
-    out(E, "    if (s0 >= s1) return;\n");
+    ShareItem *st = calloc((size_t)un->count, sizeof(ShareItem));
+    FILE *file = E->out;
     int rc = 0;
-    for (int i = 0; i < un->count && !rc; i++) {
+    for (int i = 0; i < un->count; i++) {
+        size_t len;
         E->stage = i;
-        rc = emit_kernel(E, un->first + i);
+        E->out = open_memstream(&st[i].text, &len);
+        if (!rc) rc = emit_kernel(E, un->first + i);
+        fclose(E->out);
+        st[i].group = i, st[i].index = -1;
     }
+    E->out = file;
     E->stage = -1;
-    out(E, "}\n");
+    if (!rc && E->share) share_group(st, un->count, &CUDA_RULES);
+    for (int i = 0; i < un->count && !rc; i++)
+        if (st[i].group == i && st[i].index >= 0) emit_shared_stage(E, l->kernel, st, i);
+    if (!rc) {
+        out(E, "\n/* ---- %s: tile kernel of %d stages; each block takes a tile of ceil(n / gridDim.x) samples\n"
+               " * through every stage; grid (min(n, tiles), 1, 1), block %d */\n",
+            l->kernel, un->count, THREADS);
+        out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, l->kernel,
+            E->train ? "TRAIN" : "PREDICT");
+        out(E, "    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;\n");
+        out(E, "    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */\n");
+        out(E, "    if (s0 >= s1) return;\n");
+        for (int i = 0; i < un->count; i++) {
+            if (st[i].index < 0) share_strip(st[i].text, E->out, &CUDA_RULES);
+            else emit_stage_call(E, l->kernel, st, i);
+        }
+        out(E, "}\n");
+    }
+    share_free(st, un->count);
     return rc;
 }
 
@@ -1407,7 +1460,7 @@ static void write_header(FILE *out, const Model *m, const EmitOptions *opt, cons
 
 int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt, CudaPlan *plan, char *err,
               size_t errlen) {
-    Emit pe = {.out = out, .m = m, .err = err, .errlen = errlen, .fuse = opt->fuse, .stage = -1}, te = pe;
+    Emit pe = {.out = out, .m = m, .err = err, .errlen = errlen, .fuse = opt->fuse, .share = !opt->no_share, .stage = -1}, te = pe;
     int rc = prepare_program(&pe, &pr->predict, 0);
     if (!rc) rc = prepare_program(&te, &pr->train, 1);
     if (!rc) {

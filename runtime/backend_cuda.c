@@ -360,7 +360,9 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         cuda_free(&c->base);
         return NULL;
     }
-    EmitOptions eo = {.f64 = m->train.f64, .spec_hash = hash, .fuse = fuse};
+    /* $DINO_CUDA_SHARE=0: every stage of a tile kernel written out (see emit_cuda.c), to compare */
+    const char *share_env = getenv("DINO_CUDA_SHARE");
+    EmitOptions eo = {.f64 = m->train.f64, .spec_hash = hash, .fuse = fuse, .no_share = share_env && strcmp(share_env, "0") == 0};
     char *src = generate_cuda(&a, m, (JacMode)jac, &eo, &len, &c->plan, err, errlen);
     arena_free(&a);
     char *cubin = NULL;
