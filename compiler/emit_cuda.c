@@ -1340,13 +1340,65 @@ static void emit_shared_stage(Emit *E, const char *kernel, const ShareItem *st, 
     out(E, "}\n");
 }
 
-static void emit_stage_call(Emit *E, const char *kernel, const ShareItem *st, int i) {
+/* The call of shared stage i; with table (a run, below) its numbers come from row k of the
+ * run's tables, from column *col on. */
+static void emit_stage_call(Emit *E, const char *kernel, const ShareItem *st, int i, const char *table, int *col_L,
+                            int *col_D) {
     const ShareItem *g = &st[st[i].group];
-    out(E, "\n    %s_s%d(P, G, n, nmax, x, y, J, label, w, terms, work, s0, s1", kernel, st[i].group);
+    out(E, "%s    %s_s%d(P, G, n, nmax, x, y, J, label, w, terms, work, s0, s1", table ? "    " : "\n", kernel, st[i].group);
     for (int t = 0; t < 2; t++)
-        for (int p = 0; p < g->n_nums; p++)
-            if (g->kind[p] == (t ? 'D' : 'L')) out(E, ", %s", st[i].nums[p]);
+        for (int p = 0; p < g->n_nums; p++) {
+            if (g->kind[p] != (t ? 'D' : 'L')) continue;
+            if (table) out(E, ", %s_%c[k][%d]", table, t ? 'D' : 'L', t ? (*col_D)++ : (*col_L)++);
+            else out(E, ", %s", st[i].nums[p]);
+        }
     out(E, ");   /* stage %d */\n", i);
+}
+
+/* Runs: the calls of a long solve repeat with a period (a step's stages), so a run of R
+ * repeats of the same p shared stages is a loop over a table of their numbers. */
+enum { MAX_PERIOD = 64 };
+
+/* The longest run at stage i: its period (0: none) and repeats. */
+static int find_run(const ShareItem *st, int n, int i, int *repeats) {
+    int best_p = 0, best_r = 0;
+    for (int p = 1; p <= MAX_PERIOD && i + 2 * p <= n; p++) {
+        int ok = 1;
+        for (int q = 0; q < p && ok; q++) ok = st[i + q].index >= 0;
+        if (!ok) continue;
+        int r = 1;
+        while (i + (r + 1) * p <= n) {
+            int same = 1;
+            for (int q = 0; q < p && same; q++) same = st[i + r * p + q].group == st[i + q].group;
+            if (!same) break;
+            r++;
+        }
+        if (r >= 2 && p * r > best_p * best_r) best_p = p, best_r = r;
+    }
+    *repeats = best_r;
+    return best_p;
+}
+
+/* The tables of a run at stage i: row k holds the numbers of repeat k's stages, in order. */
+static void emit_run_tables(Emit *E, const char *table, const ShareItem *st, int i, int p, int r) {
+    for (int t = 0; t < 2; t++) {
+        char kind = t ? 'D' : 'L';
+        int cols = 0;
+        for (int q = 0; q < p; q++) cols += t ? st[st[i + q].group].n_D : st[st[i + q].group].n_L;
+        if (!cols) continue;
+        out(E, "__device__ const %s %s_%c[%d][%d] = {\n", t ? "double" : "long", table, kind, r, cols);
+        for (int k = 0; k < r; k++) {
+            out(E, "    {");
+            int c = 0;
+            for (int q = 0; q < p; q++) {
+                const ShareItem *it = &st[i + k * p + q], *g = &st[it->group];
+                for (int x = 0; x < g->n_nums; x++)
+                    if (g->kind[x] == kind) out(E, "%s%s", c++ ? ", " : "", it->nums[x]);
+            }
+            out(E, "},\n");
+        }
+        out(E, "};\n");
+    }
 }
 
 static int emit_tile_kernel(Emit *E, int u) {
@@ -1368,6 +1420,16 @@ static int emit_tile_kernel(Emit *E, int u) {
     if (!rc && E->share) share_group(st, un->count, &CUDA_RULES);
     for (int i = 0; i < un->count && !rc; i++)
         if (st[i].group == i && st[i].index >= 0) emit_shared_stage(E, l->kernel, st, i);
+    for (int i = 0; i < un->count && !rc;) {   /* the tables of the runs (the same walk as below) */
+        int r, p = find_run(st, un->count, i, &r);
+        if (p) {
+            char table[96];
+            snprintf(table, sizeof table, "%s_r%d", l->kernel, i);
+            out(E, "\n/* %s, stages %d .. %d: the numbers of %d repeats of %d stages */\n", l->kernel, i, i + p * r - 1, r, p);
+            emit_run_tables(E, table, st, i, p, r);
+        }
+        i += p ? p * r : 1;
+    }
     if (!rc) {
         out(E, "\n/* ---- %s: tile kernel of %d stages; each block takes a tile of ceil(n / gridDim.x) samples\n"
                " * through every stage; grid (min(n, tiles), 1, 1), block %d */\n",
@@ -1377,9 +1439,22 @@ static int emit_tile_kernel(Emit *E, int u) {
         out(E, "    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;\n");
         out(E, "    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */\n");
         out(E, "    if (s0 >= s1) return;\n");
-        for (int i = 0; i < un->count; i++) {
-            if (st[i].index < 0) share_strip(st[i].text, E->out, &CUDA_RULES);
-            else emit_stage_call(E, l->kernel, st, i);
+        for (int i = 0; i < un->count;) {
+            int r, p = find_run(st, un->count, i, &r);
+            if (p) {
+                char table[96];
+                snprintf(table, sizeof table, "%s_r%d", l->kernel, i);
+                out(E, "\n    for (int k = 0; k < %d; k++) {   /* stages %d .. %d: %d times the same %d stages */\n", r, i,
+                    i + p * r - 1, r, p);
+                int col_L = 0, col_D = 0;
+                for (int q = 0; q < p; q++) emit_stage_call(E, l->kernel, st, i + q, table, &col_L, &col_D);
+                out(E, "    }\n");
+                i += p * r;
+            } else {
+                if (st[i].index < 0) share_strip(st[i].text, E->out, &CUDA_RULES);
+                else emit_stage_call(E, l->kernel, st, i, NULL, NULL, NULL);
+                i++;
+            }
         }
         out(E, "}\n");
     }
