@@ -9,8 +9,9 @@
 #      dino against JAX (jax_dino.py, the way dinox does it) and PyTorch (torch_dino.py),
 #      batch 32 and 1024, f32 and f64: seconds per epoch (dino also with DINO_CUDA_GRAPH=0, every
 #      kernel launched from the host), start to first step, peak memory
-#   3. the neural ODE on MNIST: dino-jit on ../shared/specs/node_mnist.dino (10 epochs) and on
-#      specs/node_mnist.dino (15 epochs), against torchdiffeq and diffrax (2 epochs each)
+#   3. the neural ODE on MNIST: dino-jit on ../shared/specs/node_mnist.dino (10 epochs, and again
+#      with DINO_CUDA_SHARE=0) and on specs/node_mnist.dino (15 epochs), against torchdiffeq and
+#      diffrax (2 epochs each)
 #   4. Parareal: serial against pint (node_mnist_pint.dino and a long-horizon spec), predict
 #
 # usage (on the device machine, from the repository root): bash bench/gpu/run.sh [STEPS]
@@ -110,9 +111,12 @@ if want mnist; then
     note "## Neural ODE on MNIST (RK4, batch 128, Adam cosine)"
     note "| run | epochs | training s | s/epoch | test accuracy | peak memory |"
     note "|---|---|---|---|---|---|"
-    for cfg in "shared $S/specs/node_mnist.dino $ME_SHARED" "wide specs/node_mnist.dino $ME_WIDE"; do
+    for cfg in "shared $S/specs/node_mnist.dino $ME_SHARED" "wide specs/node_mnist.dino $ME_WIDE" \
+        "unshared $S/specs/node_mnist.dino $ME_SHARED"; do
         set -- $cfg
-        timed 300 "mnist_$1" "$BIN/dino-jit" "$2" --data "$M" --backend cuda --epochs "$3" --log "$OUT/mnist_$1.csv"
+        # unshared: every stage written out (DINO_CUDA_SHARE=0), to see what sharing costs at run time
+        DINO_CUDA_SHARE=$([ "$1" = unshared ] && echo 0 || echo 1) \
+            timed 300 "mnist_$1" "$BIN/dino-jit" "$2" --data "$M" --backend cuda --epochs "$3" --log "$OUT/mnist_$1.csv"
         python3 - "$OUT/mnist_$1.csv" "dino $1 ($2)" "$3" <<'EOF' | tee -a "$summary"
 import csv, sys
 try:
