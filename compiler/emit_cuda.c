@@ -337,7 +337,6 @@ static int is_stage(const Kernel *k) {
 static int want_tiles(const Emit *E) {
     if (E->fuse == FUSE_NONE) return 0;
     if (E->fuse == FUSE_TILES) return 1;
-    if (E->p->n_segs) return 0;   /* checkpointing: tile kernels would keep every step for the gradient sums */
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
         if ((v->op == IR_LINEAR || v->op == IR_LINEAR_T) && (long)v->rows * v->dim * v->args[0]->dim > TILE_MAX_MACS)
@@ -484,9 +483,16 @@ static void use_buffer(Body *B, const IrNode *v, int write) {
     }
 }
 
-/* In a tile kernel's stage the numbers that differ from step to step (constants, buffer
- * offsets) are written `backquoted`, for share.c; emit_tile_kernel takes the quotes out. */
-static const char *quote(const Emit *E) { return E->stage >= 0 && E->share ? "`" : ""; }
+/* The numbers that differ from step to step (constants, buffer offsets) are written
+ * `backquoted`, for share.c; write_program and emit_tile_kernel take the quotes out. */
+static const char *quote(const Emit *E) { return E->share ? "`" : ""; }
+
+/* A parameter (or gradient) offset, `backquoted` like the other numbers that differ between
+ * equal pieces of code (the layers of an MLP): buf must hold 32 characters. */
+static const char *poff(const Emit *E, long long off, char *buf) {
+    snprintf(buf, 32, "%s%lld%s", quote(E), off, quote(E));
+    return buf;
+}
 
 static void literal(const Emit *E, double c, char *buf, size_t len) {
     snprintf(buf, len, "(real)%s%.17g%s", quote(E), c, quote(E));
@@ -563,6 +569,7 @@ static void gather_arg(Body *B, const IrNode *a, char *buf, size_t len) {
 }
 
 static int emit_member(Emit *E, Body *B, const IrNode *v) {
+    char ob[32];   /* poff() */
     char a[96] = "", b[96] = "", expr[512];
     FILE *f = B->f;
     const char *in = B->indent;
@@ -639,8 +646,8 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
             for (int k = 0, off = 0; k < A->n_args; off += A->args[k]->dim, k++) {
                 const IrNode *p = A->args[k];
                 char wp[96];
-                if (t) snprintf(wp, sizeof wp, "P + %lld + j", (long long)(w->offset + (int64_t)off * v->dim));
-                else snprintf(wp, sizeof wp, "P + %lld + (long)j * %d", (long long)(w->offset + off), A->dim);
+                if (t) snprintf(wp, sizeof wp, "P + %s + j", poff(E, (long long)(w->offset + (int64_t)off * v->dim), ob));
+                else snprintf(wp, sizeof wp, "P + %s + (long)j * %d", poff(E, (long long)(w->offset + off), ob), A->dim);
                 if (E->inlined[p->id]) {
                     char pl[96];
                     const_at(E, B, p, v->rows, pl, sizeof pl);
@@ -654,18 +661,18 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
                 }
             }
             if (v->param2 >= 0)
-                fprintf(f, "%st%d += P[%lld + j];\n", in, v->id, (long long)E->m->params[v->param2].offset);
+                fprintf(f, "%st%d += P[%s + j];\n", in, v->id, poff(E, (long long)E->m->params[v->param2].offset, ob));
             goto store;
         }
         gather_arg(B, A, a, sizeof a);
         B->use_m = B->use_j = 1;
         if (v->op == IR_LINEAR)
-            snprintf(expr, sizeof expr, "linear_at(%s, m, %d, P + %lld, j)", a, A->dim, (long long)w->offset);
+            snprintf(expr, sizeof expr, "linear_at(%s, m, %d, P + %s, j)", a, A->dim, poff(E, (long long)w->offset, ob));
         else
-            snprintf(expr, sizeof expr, "linear_t_at(%s, m, %d, P + %lld, %d, j)", a, A->dim, (long long)w->offset, v->dim);
+            snprintf(expr, sizeof expr, "linear_t_at(%s, m, %d, P + %s, %d, j)", a, A->dim, poff(E, (long long)w->offset, ob), v->dim);
         if (v->param2 >= 0) {
             size_t len = strlen(expr);
-            snprintf(expr + len, sizeof expr - len, " + P[%lld + j]", (long long)E->m->params[v->param2].offset);
+            snprintf(expr + len, sizeof expr - len, " + P[%s + j]", poff(E, (long long)E->m->params[v->param2].offset, ob));
         }
         break;
     }
@@ -854,6 +861,7 @@ static void stage_tile(const IrNode *v, int *bm, int *bn) {
 }
 
 static int emit_gemm(Emit *E, int ki) {
+    char ob[32];   /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0), *A = v->args[0];
     const Param *w = &E->m->params[v->param];
@@ -878,7 +886,7 @@ static int emit_gemm(Emit *E, int ki) {
     else snprintf(prod, sizeof prod, "acc[i][jj]");
     if (v->param2 >= 0) {
         B.use_j = 1;
-        fprintf(B.f, "%sconst real t%d = %s + P[%lld + j];\n", in, v->id, prod, (long long)E->m->params[v->param2].offset);
+        fprintf(B.f, "%sconst real t%d = %s + P[%s + j];\n", in, v->id, prod, poff(E, (long long)E->m->params[v->param2].offset, ob));
     } else {
         fprintf(B.f, "%sconst real t%d = %s;\n", in, v->id, prod);
     }
@@ -897,13 +905,13 @@ static int emit_gemm(Emit *E, int ki) {
         out(E, "        const long M = s1 * %d;   /* the tile's rows end here */\n", R);
         out(E, "        for (long m0 = s0 * %d; m0 < M; m0 += %d)\n", R, bm);
         out(E, "            for (long n0 = 0; n0 < %d; n0 += %d) {\n", D, bn);
-        out(E, "%sconst real *c = gemm_tile_shared<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %lld, %d, m0, n0);   /* %s%s */\n",
-            loop, tb, bm, bn, D, K, a, A->dim, (long long)w->offset, w->shape[1], param_name(E, v->param), tb ? "^T" : "");
+        out(E, "%sconst real *c = gemm_tile_shared<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %s, %d, m0, n0);   /* %s%s */\n",
+            loop, tb, bm, bn, D, K, a, A->dim, poff(E, (long long)w->offset, ob), w->shape[1], param_name(E, v->param), tb ? "^T" : "");
     } else {
         out(E, "    const long M = (long)n * %d, m0 = (long)blockIdx.x * %d, n0 = (long)blockIdx.y * %d;\n", R, bm, bn);
         out(E, "%sreal acc[%d][%d];\n", loop, bm / 16, bn / 16);
-        out(E, "%sgemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %lld, %d, m0, n0, acc);   /* %s%s */\n", loop, tb, bm,
-            bn, D, K, a, A->dim, (long long)w->offset, w->shape[1], param_name(E, v->param), tb ? "^T" : "");
+        out(E, "%sgemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %s, %d, m0, n0, acc);   /* %s%s */\n", loop, tb, bm,
+            bn, D, K, a, A->dim, poff(E, (long long)w->offset, ob), w->shape[1], param_name(E, v->param), tb ? "^T" : "");
     }
     out(E, "%sfor (int i = 0; i < %d; i++) {\n", loop, bm / 16);
     out(E, "%s    const long m = m0 + threadIdx.x / 16 + 16 * i;\n", loop);
@@ -920,6 +928,7 @@ static int emit_gemm(Emit *E, int ki) {
 }
 
 static void emit_grad_w(Emit *E, int ki) {
+    char ob[32];   /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0), *A = v->args[0], *Bn = v->args[1];
     const Param *w = &E->m->params[v->param];
@@ -937,8 +946,8 @@ static void emit_grad_w(Emit *E, int ki) {
     use_buffer(&B, Bn, 0);
     declare_buffers(E, &B);
     if (!k->bm) {
-        out(E, "    grad_w_part((long)n * %d, %d, %d, %s, %s, G + %lld);   /* %s += %s^T %s over the batch */\n", A->rows,
-            out_dim, in_dim, a, b, (long long)w->offset, param_name(E, v->param), a, b);
+        out(E, "    grad_w_part((long)n * %d, %d, %d, %s, %s, G + %s);   /* %s += %s^T %s over the batch */\n", A->rows,
+            out_dim, in_dim, a, b, poff(E, (long long)w->offset, ob), param_name(E, v->param), a, b);
         kernel_close(E);
         return;
     }
@@ -951,12 +960,13 @@ static void emit_grad_w(Emit *E, int ki) {
     out(E, "    real acc[%d][%d];\n", k->bm / 16, k->bn / 16);
     out(E, "    gemm_tile<1, 0, %d, %d>(%d, %d, k0, k1, %s, %d, %s, %d, m0, n0, acc);\n", k->bm, k->bn, out_dim, in_dim, a,
         A->dim, b, Bn->dim);
-    out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %lld, %d);   /* %s */\n", k->bm, k->bn, out_dim,
-        in_dim, (long long)w->offset, in_dim, param_name(E, v->param));
+    out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %s, %d);   /* %s */\n", k->bm, k->bn, out_dim,
+        in_dim, poff(E, (long long)w->offset, ob), in_dim, param_name(E, v->param));
     kernel_close(E);
 }
 
 static void emit_grad_b(Emit *E, int ki) {
+    char ob[32];   /* poff() */
     const IrNode *v = member(E, &E->kernels[ki], 0), *A = v->args[0];
     const Param *w = &E->m->params[v->param];
     char a[32];
@@ -967,8 +977,8 @@ static void emit_grad_b(Emit *E, int ki) {
     Body B = {.n_bufs = 0};
     use_buffer(&B, A, 0);
     declare_buffers(E, &B);
-    out(E, "    grad_bias_part((long)n * %d, %d, %s, G + %lld);   /* %s += column sums of %s */\n", A->rows, A->dim, a,
-        (long long)w->offset, param_name(E, v->param), a);
+    out(E, "    grad_bias_part((long)n * %d, %d, %s, G + %s);   /* %s += column sums of %s */\n", A->rows, A->dim, a,
+        poff(E, (long long)w->offset, ob), param_name(E, v->param), a);
     kernel_close(E);
 }
 
@@ -995,6 +1005,7 @@ static void emit_sources(Emit *E, int ki, int with_b) {
 /* Tile mode: a weight's gradient from every GRAD_W node of it, as one product over all their
  * rows: G += sum over sources q of a_q^T b_q, SUM_SAMPLES samples of every source per block. */
 static void emit_grad_w_sum(Emit *E, int ki) {
+    char ob[32];   /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0);
     const Param *w = &E->m->params[v->param];
@@ -1017,13 +1028,14 @@ static void emit_grad_w_sum(Emit *E, int ki) {
     out(E, "        gemm_tile_acc<1, 0, %d, %d>(%d, %d, s0 * s[2], s1 * s[2], a, %d, b, %d, m0, n0, acc);\n", k->bm, k->bn, O,
         I, O, I);
     out(E, "    }\n");
-    out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %lld, %d);   /* %s */\n", k->bm, k->bn, O, I,
-        (long long)w->offset, I, param_name(E, v->param));
+    out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %s, %d);   /* %s */\n", k->bm, k->bn, O, I,
+        poff(E, (long long)w->offset, ob), I, param_name(E, v->param));
     kernel_close(E);
 }
 
 /* Tile mode: a bias's gradient from every GRAD_B node of it: column sums over all their rows. */
 static void emit_grad_b_sum(Emit *E, int ki) {
+    char ob[32];   /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0);
     const Param *w = &E->m->params[v->param];
@@ -1045,7 +1057,7 @@ static void emit_grad_b_sum(Emit *E, int ki) {
     out(E, "        const real *a = work + (long)nmax * s[0];\n");
     out(E, "        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * %d + j];\n", D);
     out(E, "    }\n");
-    out(E, "    atomicAdd(G + %lld + j, sum);   /* %s */\n", (long long)w->offset, param_name(E, v->param));
+    out(E, "    atomicAdd(G + %s + j, sum);   /* %s */\n", poff(E, (long long)w->offset, ob), param_name(E, v->param));
     kernel_close(E);
 }
 
@@ -1476,9 +1488,70 @@ static int write_program(Emit *E) {
         for (int r = 0; r < v->rows; r++) out(E, "%s(real)%.17g", r ? ", " : "", v->vals[r]);
         out(E, "};   /* %s */\n", v->name ? v->name : "per-row constant");
     }
-    for (int u = 0; u < E->n_units; u++)
-        if (E->units[u].count > 1 ? emit_tile_kernel(E, u) : emit_kernel(E, E->units[u].first)) return -1;
-    return 0;
+    /* every kernel written to memory first: kernels of their own whose bodies are equal but
+     * for their numbers share one __noinline__ function (share.c), called by each kernel */
+    ShareItem *body = calloc((size_t)E->n_units + 1, sizeof(ShareItem));
+    char **head = calloc((size_t)E->n_units + 1, sizeof(char *));
+    FILE *file = E->out;
+    int rc = 0;
+    for (int u = 0; u < E->n_units && !rc; u++) {
+        size_t len;
+        E->out = open_memstream(&head[u], &len);
+        rc = E->units[u].count > 1 ? emit_tile_kernel(E, u) : emit_kernel(E, E->units[u].first);
+        fclose(E->out);
+        body[u].group = u, body[u].index = -1;
+        char *sig = strstr(head[u], "extern \"C\" __global__");
+        char *open = sig ? strchr(sig, '\n') : NULL;
+        size_t hl = open ? (size_t)(open + 1 - head[u]) : 0, total = strlen(head[u]);
+        if (E->units[u].count > 1 || !open || total < hl + 2) continue;   /* a tile kernel: as written */
+        body[u].text = strndup(head[u] + hl, total - hl - 2);            /* without the closing "}\n" */
+        head[u][hl] = 0;
+    }
+    E->out = file;
+    int n_bodies = 0;
+    for (int u = 0; u < E->n_units; u++) n_bodies += body[u].text != NULL;
+    ShareItem *items = calloc((size_t)n_bodies + 1, sizeof(ShareItem));
+    int *unit_of = calloc((size_t)n_bodies + 1, sizeof(int)), *item_of = calloc((size_t)E->n_units + 1, sizeof(int));
+    for (int u = 0, i = 0; u < E->n_units; u++) {
+        item_of[u] = -1;
+        if (body[u].text) items[i].text = body[u].text, body[u].text = NULL, unit_of[i] = u, item_of[u] = i++;
+    }
+    if (!rc && E->share) share_group(items, n_bodies, &CUDA_RULES);
+    else
+        for (int i = 0; i < n_bodies; i++) items[i].group = i, items[i].index = -1;
+    for (int i = 0; i < n_bodies && !rc; i++) {
+        if (items[i].group != i || items[i].index < 0) continue;
+        const ShareItem *g = &items[i];
+        out(E, "\n/* the body of %d kernels (%s and others) that differ only in buffers and numbers */\n", g->count,
+            E->launch[unit_of[i]].kernel);
+        out(E, "__device__ __noinline__ void dino_%s_b%d(DINO_%s_PARAMS", E->name, i, E->train ? "TRAIN" : "PREDICT");
+        for (int k = 0; k < g->n_L; k++) out(E, ", const long L%d", k);
+        for (int k = 0; k < g->n_D; k++) out(E, ", const double D%d", k);
+        out(E, ") {\n");
+        share_scan(g->text, E->out, NULL, g->kind, g->slot, &CUDA_RULES);
+        out(E, "}\n");
+    }
+    for (int u = 0; u < E->n_units && !rc; u++) {
+        share_strip(head[u], E->out, &CUDA_RULES);
+        int i = item_of[u];
+        if (i < 0) continue;
+        if (items[i].index < 0) {
+            share_strip(items[i].text, E->out, &CUDA_RULES);
+        } else {
+            const ShareItem *g = &items[items[i].group];
+            out(E, "    dino_%s_b%d(P, G, n, nmax, x, y, J, label, w, terms, work", E->name, items[i].group);
+            for (int t = 0; t < 2; t++)
+                for (int p = 0; p < g->n_nums; p++)
+                    if (g->kind[p] == (t ? 'D' : 'L')) out(E, ", %s", items[i].nums[p]);
+            out(E, ");\n");
+        }
+        out(E, "}\n");
+    }
+    for (int u = 0; u < E->n_units; u++) free(head[u]);
+    free(head), free(unit_of), free(item_of);
+    share_free(body, E->n_units);
+    share_free(items, n_bodies);
+    return rc ? -1 : 0;
 }
 
 static void free_program(Emit *E) {

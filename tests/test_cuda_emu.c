@@ -125,7 +125,7 @@ static const Case cases[] = {
                     "    h1 dy/dx weight 0.5 relative\n"
                     "}\n",
      NULL, 13, 16, JAC_AUTO, ALSO_NONE},
-    {"ode_checkpoint", "model ckpt {\n"   /* checkpointing: auto is per-node kernels; tiles too */
+    {"ode_checkpoint", "model ckpt {\n"   /* checkpointing (recompute.c): tile kernels, and per stage */
                        "    input  x[4]\n"
                        "    output y[3]\n"
                        "    z0 = tanh(dense(x, 4))\n"
@@ -141,7 +141,7 @@ static const Case cases[] = {
                        "    l2 y     weight 1.0\n"
                        "    h1 dy/dx weight 0.5 relative\n"
                        "}\n",
-     NULL, 13, 16, JAC_AUTO, ALSO_TILES},
+     NULL, 13, 16, JAC_AUTO, ALSO_NONE},
     {"classifier", "model cls {\n"
                    "    input  x[7]\n"
                    "    output y[5]\n"
