@@ -1340,16 +1340,29 @@ static int emit_kernel(Emit *E, int ki) {
  * solve's code once instead of once per step. */
 static const ShareRules CUDA_RULES = {.prefixes = "vt", .marked_only = 1, .param_format = "%c%d"};
 
-static void emit_shared_stage(Emit *E, const char *kernel, const ShareItem *st, int g) {
-    const ShareItem *first = &st[g];
-    out(E, "\n/* %d stages of %s do this on other buffers and numbers (steps of an ODE solve) */\n", first->count, kernel);
-    out(E, "__device__ __noinline__ void %s_s%d(DINO_%s_PARAMS, const long s0, const long s1", kernel, g,
-        E->train ? "TRAIN" : "PREDICT");
-    for (int i = 0; i < first->n_L; i++) out(E, ", const long L%d", i);
-    for (int i = 0; i < first->n_D; i++) out(E, ", const double D%d", i);
-    out(E, ") {");
-    share_scan(first->text, E->out, NULL, first->kind, first->slot, &CUDA_RULES);
+/* The function shared by group g (its first item): the program's parameters, `extra`, then the
+ * numbers in which the group's items differ. */
+static void emit_shared_function(Emit *E, const char *name, const char *extra, const ShareItem *g) {
+    out(E, "__device__ __noinline__ void %s(DINO_%s_PARAMS%s", name, E->train ? "TRAIN" : "PREDICT", extra);
+    for (int i = 0; i < g->n_L; i++) out(E, ", const long L%d", i);
+    for (int i = 0; i < g->n_D; i++) out(E, ", const double D%d", i);
+    out(E, ") {\n");
+    share_scan(g->text, E->out, NULL, g->kind, g->slot, &CUDA_RULES);
     out(E, "}\n");
+}
+
+/* The numbers of item `it` of group g, as the arguments of a call (integers, then reals). */
+static void emit_numbers(Emit *E, const ShareItem *g, const ShareItem *it) {
+    for (int t = 0; t < 2; t++)
+        for (int p = 0; p < g->n_nums; p++)
+            if (g->kind[p] == (t ? 'D' : 'L')) out(E, ", %s", it->nums[p]);
+}
+
+static void emit_shared_stage(Emit *E, const char *kernel, const ShareItem *st, int g) {
+    char name[96];
+    snprintf(name, sizeof name, "%s_s%d", kernel, g);
+    out(E, "\n/* %d stages of %s do this on other buffers and numbers (steps of an ODE solve) */\n", st[g].count, kernel);
+    emit_shared_function(E, name, ", const long s0, const long s1", &st[g]);
 }
 
 /* The call of shared stage i; with table (a run, below) its numbers come from row k of the
@@ -1358,12 +1371,10 @@ static void emit_stage_call(Emit *E, const char *kernel, const ShareItem *st, in
                             int *col_D) {
     const ShareItem *g = &st[st[i].group];
     out(E, "%s    %s_s%d(P, G, n, nmax, x, y, J, label, w, terms, work, s0, s1", table ? "    " : "\n", kernel, st[i].group);
-    for (int t = 0; t < 2; t++)
-        for (int p = 0; p < g->n_nums; p++) {
-            if (g->kind[p] != (t ? 'D' : 'L')) continue;
-            if (table) out(E, ", %s_%c[k][%d]", table, t ? 'D' : 'L', t ? (*col_D)++ : (*col_L)++);
-            else out(E, ", %s", st[i].nums[p]);
-        }
+    if (!table) emit_numbers(E, g, &st[i]);
+    for (int t = 0; t < 2 && table; t++)
+        for (int p = 0; p < g->n_nums; p++)
+            if (g->kind[p] == (t ? 'D' : 'L')) out(E, ", %s_%c[k][%d]", table, t ? 'D' : 'L', t ? (*col_D)++ : (*col_L)++);
     out(E, ");   /* stage %d */\n", i);
 }
 
@@ -1432,8 +1443,9 @@ static int emit_tile_kernel(Emit *E, int u) {
     if (!rc && E->share) share_group(st, un->count, &CUDA_RULES);
     for (int i = 0; i < un->count && !rc; i++)
         if (st[i].group == i && st[i].index >= 0) emit_shared_stage(E, l->kernel, st, i);
-    for (int i = 0; i < un->count && !rc;) {   /* the tables of the runs (the same walk as below) */
-        int r, p = find_run(st, un->count, i, &r);
+    int *period = calloc((size_t)un->count + 1, sizeof(int)), *repeats = calloc((size_t)un->count + 1, sizeof(int));
+    for (int i = 0; i < un->count && !rc;) {   /* the runs, and their tables */
+        int p = period[i] = find_run(st, un->count, i, &repeats[i]), r = repeats[i];
         if (p) {
             char table[96];
             snprintf(table, sizeof table, "%s_r%d", l->kernel, i);
@@ -1452,7 +1464,7 @@ static int emit_tile_kernel(Emit *E, int u) {
         out(E, "    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */\n");
         out(E, "    if (s0 >= s1) return;\n");
         for (int i = 0; i < un->count;) {
-            int r, p = find_run(st, un->count, i, &r);
+            int p = period[i], r = repeats[i];
             if (p) {
                 char table[96];
                 snprintf(table, sizeof table, "%s_r%d", l->kernel, i);
@@ -1471,6 +1483,7 @@ static int emit_tile_kernel(Emit *E, int u) {
         out(E, "}\n");
     }
     share_free(st, un->count);
+    free(period), free(repeats);
     return rc;
 }
 
@@ -1490,46 +1503,36 @@ static int write_program(Emit *E) {
     }
     /* every kernel written to memory first: kernels of their own whose bodies are equal but
      * for their numbers share one __noinline__ function (share.c), called by each kernel */
-    ShareItem *body = calloc((size_t)E->n_units + 1, sizeof(ShareItem));
+    ShareItem *items = calloc((size_t)E->n_units + 1, sizeof(ShareItem));   /* the bodies */
     char **head = calloc((size_t)E->n_units + 1, sizeof(char *));
+    int *unit_of = calloc((size_t)E->n_units + 1, sizeof(int)), *item_of = calloc((size_t)E->n_units + 1, sizeof(int));
     FILE *file = E->out;
-    int rc = 0;
+    int rc = 0, n_bodies = 0;
     for (int u = 0; u < E->n_units && !rc; u++) {
         size_t len;
         E->out = open_memstream(&head[u], &len);
         rc = E->units[u].count > 1 ? emit_tile_kernel(E, u) : emit_kernel(E, E->units[u].first);
         fclose(E->out);
-        body[u].group = u, body[u].index = -1;
+        item_of[u] = -1;
         char *sig = strstr(head[u], "extern \"C\" __global__");
         char *open = sig ? strchr(sig, '\n') : NULL;
         size_t hl = open ? (size_t)(open + 1 - head[u]) : 0, total = strlen(head[u]);
         if (E->units[u].count > 1 || !open || total < hl + 2) continue;   /* a tile kernel: as written */
-        body[u].text = strndup(head[u] + hl, total - hl - 2);            /* without the closing "}\n" */
+        items[n_bodies].text = strndup(head[u] + hl, total - hl - 2);     /* without the closing "}\n" */
         head[u][hl] = 0;
+        unit_of[n_bodies] = u, item_of[u] = n_bodies++;
     }
     E->out = file;
-    int n_bodies = 0;
-    for (int u = 0; u < E->n_units; u++) n_bodies += body[u].text != NULL;
-    ShareItem *items = calloc((size_t)n_bodies + 1, sizeof(ShareItem));
-    int *unit_of = calloc((size_t)n_bodies + 1, sizeof(int)), *item_of = calloc((size_t)E->n_units + 1, sizeof(int));
-    for (int u = 0, i = 0; u < E->n_units; u++) {
-        item_of[u] = -1;
-        if (body[u].text) items[i].text = body[u].text, body[u].text = NULL, unit_of[i] = u, item_of[u] = i++;
-    }
     if (!rc && E->share) share_group(items, n_bodies, &CUDA_RULES);
     else
         for (int i = 0; i < n_bodies; i++) items[i].group = i, items[i].index = -1;
     for (int i = 0; i < n_bodies && !rc; i++) {
         if (items[i].group != i || items[i].index < 0) continue;
-        const ShareItem *g = &items[i];
-        out(E, "\n/* the body of %d kernels (%s and others) that differ only in buffers and numbers */\n", g->count,
+        char name[64];
+        snprintf(name, sizeof name, "dino_%s_b%d", E->name, i);
+        out(E, "\n/* the body of %d kernels (%s and others) that differ only in buffers and numbers */\n", items[i].count,
             E->launch[unit_of[i]].kernel);
-        out(E, "__device__ __noinline__ void dino_%s_b%d(DINO_%s_PARAMS", E->name, i, E->train ? "TRAIN" : "PREDICT");
-        for (int k = 0; k < g->n_L; k++) out(E, ", const long L%d", k);
-        for (int k = 0; k < g->n_D; k++) out(E, ", const double D%d", k);
-        out(E, ") {\n");
-        share_scan(g->text, E->out, NULL, g->kind, g->slot, &CUDA_RULES);
-        out(E, "}\n");
+        emit_shared_function(E, name, "", &items[i]);
     }
     for (int u = 0; u < E->n_units && !rc; u++) {
         share_strip(head[u], E->out, &CUDA_RULES);
@@ -1538,18 +1541,14 @@ static int write_program(Emit *E) {
         if (items[i].index < 0) {
             share_strip(items[i].text, E->out, &CUDA_RULES);
         } else {
-            const ShareItem *g = &items[items[i].group];
             out(E, "    dino_%s_b%d(P, G, n, nmax, x, y, J, label, w, terms, work", E->name, items[i].group);
-            for (int t = 0; t < 2; t++)
-                for (int p = 0; p < g->n_nums; p++)
-                    if (g->kind[p] == (t ? 'D' : 'L')) out(E, ", %s", items[i].nums[p]);
+            emit_numbers(E, &items[items[i].group], &items[i]);
             out(E, ");\n");
         }
         out(E, "}\n");
     }
     for (int u = 0; u < E->n_units; u++) free(head[u]);
     free(head), free(unit_of), free(item_of);
-    share_free(body, E->n_units);
     share_free(items, n_bodies);
     return rc ? -1 : 0;
 }
