@@ -44,16 +44,26 @@
  * parameter gradients: those are taken out of the stages and run at the end of the program, one
  * kernel per parameter that sums a^T b over every place the parameter is used (all the steps of
  * an ODE: one long matrix product instead of one atomic sum per step and block). The values
- * they read stay in the workspace until then. The runtime chooses the number of tiles (two per
- * multiprocessor); the kernel divides the batch by gridDim.x. A block owns its samples' part of
- * every slot only while a slot holds values of one size, so in tile mode slots are reused only
- * at the same size (assign_buffers).
+ * they read stay in the workspace until then; with checkpointing, the gradients deferred so far
+ * are summed each time the gradient pass turns to another segment, so that a segment's
+ * recomputed values die with it (that is where the memory is saved). The runtime chooses the
+ * number of tiles (two per multiprocessor); the kernel divides the batch by gridDim.x. A block
+ * owns its samples' part of every slot only while a slot holds values of one size, so in tile
+ * mode slots are reused only at the same size (assign_buffers).
+ *
+ * Compile time. Code that is equal but for its numbers is written once (share.c): equal stages
+ * of the tile kernels, and equal kernels (an MLP's layers, a checkpointed step's segments, the
+ * gradient sums), become __noinline__ functions; their calls pass the kernel's arguments as one
+ * struct and their numbers as pointers into two tables of the program, and repeated calls are
+ * loops (in loops) over those tables (emit_stages). NVRTC's time then grows with the distinct
+ * code, not with the steps.
  *
  * What is left for later: the tile's values in shared memory instead of L1/L2, and a prologue
  * fusion of element-wise producers into the GEMM's loads. Nothing here has run on a GPU yet
  * (see prelude_cuda.h). */
 #include "emit.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +74,8 @@
 
 enum {
     THREADS = 256,        /* every block */
+    MAX_PERIOD = 1000,    /* stages repeated in a loop (emit_stages) */
+    MAX_LOOPS = 4,        /* loops in loops */
     MAX_MEMBERS = 64,     /* nodes per element-wise kernel: keeps kernels readable */
     KCHUNK = 256,         /* GRAD_W: batch rows per block (GRAD_W_ROWS in prelude_cuda.h) */
     SMALL_K = 64,         /* layers with at most this many inputs, */
@@ -136,6 +148,13 @@ typedef struct {
     int n_units;
     int *unit_of;               /* kernel -> its unit */
     CudaLaunch *launch;         /* one per unit */
+    ShareItem *stages;          /* write_program: the stages of every tile kernel, grouped (share.c) */
+    FILE *table[2];             /* write_program: the numbers of the shared functions' calls, L and D */
+    char *table_text[2];
+    size_t table_len[2];
+    long n_table[2];
+    int table_used;
+    int *first_stage;           /* unit -> its first stage in `stages` */
     char *err;
     size_t errlen;
 } Emit;
@@ -253,11 +272,35 @@ static void find_virtual(Emit *E) {
     }
 }
 
+/* Tile mode: the kernels summing the deferred parameter-gradient nodes, one parameter's nodes
+ * in order of first use, MAX_MEMBERS a kernel; empties the list. */
+static void sum_gradients(Emit *E, PtrVec *deferred) {
+    char *done = calloc((size_t)deferred->n + 1, 1);
+    for (int i = 0; i < deferred->n; i++) {
+        const IrNode *first = deferred->items[i];
+        if (done[i]) continue;
+        int ki = -1;
+        for (int k = i; k < deferred->n; k++) {
+            const IrNode *v = deferred->items[k];
+            if (done[k] || v->op != first->op || v->param != first->param) continue;
+            if (ki < 0 || E->kernels[ki].count == MAX_MEMBERS) {
+                ki = add_kernel(E, first->op == IR_GRAD_W ? K_GRAD_W_SUM : K_GRAD_B_SUM, first);
+                E->kernels[ki].region = 0;   /* always runs; each member's region is in its table */
+            }
+            add_member(E, ki, v);
+            done[k] = 1;
+        }
+    }
+    free(done);
+    deferred->n = 0;
+}
+
 /* An element-wise node joins the kernel being built, else the latest kernel computing one of
  * its operands (so f'(a) runs in the epilogue that computes a), else starts a kernel. */
 static int form_kernels(Emit *E) {
     int open = -1;
     PtrVec deferred = {0};   /* tile mode: GRAD_W and GRAD_B nodes */
+    int seg = 0;             /* the checkpoint segment whose recomputed values are being read */
     E->has_terms = E->train;
     for (int i = 0; i < E->live.n; i++) {
         IrOp op = ((const IrNode *)E->live.items[i])->op;
@@ -267,6 +310,12 @@ static int form_kernels(Emit *E) {
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
         if (v->op == IR_INPUT || v->op == IR_DATA || E->inlined[v->id] || E->virt[v->id]) continue;
+        if (v->recomputed && v->seg != seg) {
+            /* checkpointing: the gradient pass recomputes another segment, so the gradients
+             * deferred so far are summed here, and the values they read die with their segment */
+            seg = v->seg;
+            if (deferred.n) sum_gradients(E, &deferred), open = -1;
+        }
         int ki;
         if (is_pointwise(v)) {
             const IrNode *reads[MAX_READS];
@@ -302,24 +351,7 @@ static int form_kernels(Emit *E) {
         }
         add_member(E, ki, v);
     }
-    /* tile mode: each parameter's gradient nodes, in order of first use, MAX_MEMBERS a kernel */
-    char *done = calloc((size_t)deferred.n, 1);
-    for (int i = 0; i < deferred.n; i++) {
-        const IrNode *first = deferred.items[i];
-        if (done[i]) continue;
-        int ki = -1;
-        for (int k = i; k < deferred.n; k++) {
-            const IrNode *v = deferred.items[k];
-            if (done[k] || v->op != first->op || v->param != first->param) continue;
-            if (ki < 0 || E->kernels[ki].count == MAX_MEMBERS) {
-                ki = add_kernel(E, first->op == IR_GRAD_W ? K_GRAD_W_SUM : K_GRAD_B_SUM, first);
-                E->kernels[ki].region = 0;   /* always runs; each member's region is in its table */
-            }
-            add_member(E, ki, v);
-            done[k] = 1;
-        }
-    }
-    free(done);
+    sum_gradients(E, &deferred);
     if (!E->train) add_kernel(E, K_RESULTS, NULL);
     return 0;
 }
@@ -425,6 +457,13 @@ static void out(Emit *E, const char *fmt, ...) {
     va_start(ap, fmt);
     vfprintf(E->out, fmt, ap);
     va_end(ap);
+}
+
+/* Appends a number to the program's table of integers (t = 0) or reals (t = 1), written in
+ * write_program: dino_<program>_L and _D. */
+static void table_number(Emit *E, int t, const char *num) {
+    long k = E->n_table[t]++;
+    fprintf(E->table[t], "%s%s", !k ? "    " : k % 16 ? ", " : ",\n    ", num);
 }
 
 /* The name of a value in generated code. */
@@ -985,21 +1024,26 @@ static void emit_grad_b(Emit *E, int ki) {
 /* Where a gradient sum reads one of its values: a workspace offset, or -1 for the input x. */
 static long source_offset(const Emit *E, const IrNode *v) { return v->op == IR_INPUT ? -1 : E->offset[v->id]; }
 
-/* The table of a gradient sum's sources, one row each: the workspace offsets of a and b (-1:
- * the input x), the rows per sample, and the terms index of the gate whose region it is in
- * (-1: always runs; a closed region's values were never computed and are skipped). */
+/* A gradient sum's sources, four numbers each in the program's integer table: the workspace
+ * offsets of a and b (-1: the input x), the rows per sample, and the terms index of the gate
+ * whose region it is in (-1: always runs; a closed region's values were never computed and are
+ * skipped). Declares src, where they start. */
 static void emit_sources(Emit *E, int ki, int with_b) {
     const Kernel *k = &E->kernels[ki];
-    out(E, "__device__ const long %s_src[%d][4] = {\n", E->launch[E->unit_of[ki]].kernel, k->count);
+    long at = E->n_table[0];
     for (int i = 0; i < k->count; i++) {
         const IrNode *v = member(E, k, i);
-        out(E, "    {%ld, %ld, %d, %d},   /* v%d: v%d", source_offset(E, v->args[0]),
-            with_b ? source_offset(E, v->args[1]) : -1L, v->args[0]->rows, v->region ? ir_gate_slot(E->p, v->region) : -1,
-            v->id, v->args[0]->id);
-        if (with_b) out(E, ", v%d", v->args[1]->id);
-        out(E, " */\n");
+        long row[4] = {source_offset(E, v->args[0]), with_b ? source_offset(E, v->args[1]) : -1L, v->args[0]->rows,
+                       v->region ? ir_gate_slot(E->p, v->region) : -1};
+        for (int c = 0; c < 4; c++) {
+            char num[32];
+            snprintf(num, sizeof num, "%ld", row[c]);
+            table_number(E, 0, num);
+        }
     }
-    out(E, "};\n");
+    out(E, "    const long *src = dino_%s_L + `%ld`;   /* its sources, four numbers each: a, b, rows per sample, gate */\n",
+        E->name, at);
+    E->table_used = 1;
 }
 
 /* Tile mode: a weight's gradient from every GRAD_W node of it, as one product over all their
@@ -1015,14 +1059,14 @@ static void emit_grad_w_sum(Emit *E, int ki) {
              param_name(E, v->param), k->count, k->count == 1 ? "" : "s", k->bm, k->bn, SUM_SAMPLES);
     kernel_open(E, ki, what);
     for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), NULL);
-    emit_sources(E, ki, 1);
     kernel_signature(E, ki);
+    emit_sources(E, ki, 1);
     out(E, "    const long s0 = (long)blockIdx.x * %d, s1 = dino_minl(n, s0 + %d);\n", SUM_SAMPLES, SUM_SAMPLES);
     out(E, "    const long m0 = (long)blockIdx.y * %d, n0 = (long)blockIdx.z * %d;\n", k->bm, k->bn);
     out(E, "    if (s0 >= s1) return;\n");
     out(E, "    real acc[%d][%d] = {};\n", k->bm / 16, k->bn / 16);
     out(E, "    for (int q = 0; q < %d; q++) {\n", k->count);
-    out(E, "        const long *s = %s_src[q];\n", E->launch[E->unit_of[ki]].kernel);
+    out(E, "        const long *s = src + 4 * q;\n");
     out(E, "        if (s[3] >= 0 && terms[s[3]] == 0) continue;\n");
     out(E, "        const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];\n");
     out(E, "        gemm_tile_acc<1, 0, %d, %d>(%d, %d, s0 * s[2], s1 * s[2], a, %d, b, %d, m0, n0, acc);\n", k->bm, k->bn, O,
@@ -1045,14 +1089,14 @@ static void emit_grad_b_sum(Emit *E, int ki) {
              param_name(E, v->param), k->count, k->count == 1 ? "" : "s", SUM_SAMPLES);
     kernel_open(E, ki, what);
     for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), NULL);
-    emit_sources(E, ki, 0);
     kernel_signature(E, ki);
+    emit_sources(E, ki, 0);
     out(E, "    const long s0 = (long)blockIdx.x * %d, s1 = dino_minl(n, s0 + %d);\n", SUM_SAMPLES, SUM_SAMPLES);
     out(E, "    const int j = blockIdx.y * %d + threadIdx.x;\n", THREADS);
     out(E, "    if (s0 >= s1 || j >= %d) return;\n", D);
     out(E, "    real sum = 0;\n");
     out(E, "    for (int q = 0; q < %d; q++) {\n", k->count);
-    out(E, "        const long *s = %s_src[q];\n", E->launch[E->unit_of[ki]].kernel);
+    out(E, "        const long *s = src + 4 * q;\n");
     out(E, "        if (s[3] >= 0 && terms[s[3]] == 0) continue;\n");
     out(E, "        const real *a = work + (long)nmax * s[0];\n");
     out(E, "        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * %d + j];\n", D);
@@ -1334,100 +1378,145 @@ static int emit_kernel(Emit *E, int ki) {
     return 0;
 }
 
-/* Stages of a tile kernel that are equal but for their numbers and node names (the steps of
- * an ODE solve, share.c) become one __noinline__ function with the differing numbers as
- * parameters (L: integers, D: reals), and each stage a call: NVRTC then compiles a long
- * solve's code once instead of once per step. */
-static const ShareRules CUDA_RULES = {.prefixes = "vt", .marked_only = 1, .param_format = "%c%d"};
+/* Stages of tile kernels that are equal but for their numbers and node names (the steps of an
+ * ODE solve, the checkpoint segments of a training step; share.c) become one __noinline__
+ * function of the program, and each stage a call: NVRTC then compiles a long solve's code once
+ * instead of once per step. The numbers in which a group's items differ go to two tables of
+ * the program, dino_<program>_L (integers) and _D (reals); a call passes the kernel's arguments
+ * as one struct (DinoTrainArgs) and a pointer into each table, so its cost does not grow with
+ * the numbers. */
+static const ShareRules CUDA_RULES = {.prefixes = "vt", .marked_only = 1, .param_format = "%c[%d]"};
 
-/* The function shared by group g (its first item): the program's parameters, `extra`, then the
+/* Whether code uses identifier `name` (outside comments, not as a member). */
+static int uses_name(const char *text, const char *name) {
+    size_t len = strlen(name);
+    for (const char *c = text; *c;) {
+        if (c[0] == '/' && c[1] == '*') {
+            const char *end = strstr(c + 2, "*/");
+            if (!end) return 0;
+            c = end + 2;
+        } else if (isalpha((unsigned char)*c) || *c == '_') {
+            const char *w = c;
+            while (isalnum((unsigned char)*c) || *c == '_') c++;
+            int member = w > text && (w[-1] == '.' || w[-1] == '>');   /* threadIdx.x is not x */
+            if (!member && (size_t)(c - w) == len && memcmp(w, name, len) == 0) return 1;
+        } else if (isdigit((unsigned char)*c)) {
+            while (isalnum((unsigned char)*c) || *c == '.') c++;   /* 1e5f: not the name e5f */
+        } else {
+            c++;
+        }
+    }
+    return 0;
+}
+
+/* The function shared by group g (its first item): the kernels' arguments, `extra`, then the
  * numbers in which the group's items differ. */
 static void emit_shared_function(Emit *E, const char *name, const char *extra, const ShareItem *g) {
-    out(E, "__device__ __noinline__ void %s(DINO_%s_PARAMS%s", name, E->train ? "TRAIN" : "PREDICT", extra);
-    for (int i = 0; i < g->n_L; i++) out(E, ", const long L%d", i);
-    for (int i = 0; i < g->n_D; i++) out(E, ", const double D%d", i);
-    out(E, ") {\n");
+    out(E, "__device__ __noinline__ void %s(const Dino%sArgs &kargs%s, const long *__restrict__ L, "
+           "const double *__restrict__ D) {\n", name, E->train ? "Train" : "Predict", extra);
+    static const char *const names[] = {"P", "G", "n", "nmax", "x", "y", "J", "label", "w", "terms", "work"};
+    int all = uses_name(g->text, "DINO_ARGS");   /* a tile kernel's body: all of them, for its stages */
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)   /* the kernel arguments it uses */
+        if (all || uses_name(g->text, names[i]))
+            out(E, i == 2 || i == 3 ? "    const int %s = kargs.%s;\n" : "    auto *__restrict__ %s = kargs.%s;\n", names[i],
+                names[i]);
     share_scan(g->text, E->out, NULL, g->kind, g->slot, &CUDA_RULES);
     out(E, "}\n");
 }
 
-/* The numbers of item `it` of group g, as the arguments of a call (integers, then reals). */
-static void emit_numbers(Emit *E, const ShareItem *g, const ShareItem *it) {
-    for (int t = 0; t < 2; t++)
-        for (int p = 0; p < g->n_nums; p++)
-            if (g->kind[p] == (t ? 'D' : 'L')) out(E, ", %s", it->nums[p]);
+/* Appends the numbers of item `it` of group g to the program's tables; *L and *D (if not NULL)
+ * get where they start. */
+static void table_add(Emit *E, const ShareItem *g, const ShareItem *it, long *L, long *D) {
+    if (L) *L = E->n_table[0];
+    if (D) *D = E->n_table[1];
+    for (int p = 0; p < g->n_nums; p++)
+        if (g->kind[p]) table_number(E, g->kind[p] == 'D', it->nums[p]);
 }
 
-static void emit_shared_stage(Emit *E, const char *kernel, const ShareItem *st, int g) {
+/* The loops a call is in (a nest of runs, below): each loop's variable and how far one of its
+ * repeats moves in the tables. */
+typedef struct {
+    int depth;
+    long stride[MAX_LOOPS][2];   /* L, D */
+} Loops;
+
+/* The table arguments of a call: its numbers start at L and D, plus each loop variable times
+ * its stride; marked: the start backquoted (a number in which equal kernel bodies may differ). */
+static void emit_table_args(Emit *E, long L, long D, const Loops *in, int marked) {
+    E->table_used = 1;
+    for (int t = 0; t < 2; t++) {
+        out(E, marked ? ", dino_%s_%c + `%ld`" : ", dino_%s_%c + %ld", E->name, t ? 'D' : 'L', t ? D : L);
+        for (int d = 0; in && d < in->depth; d++)
+            if (in->stride[d][t]) out(E, " + k%d * %ld", d, in->stride[d][t]);
+    }
+}
+
+static void emit_shared_stage(Emit *E, int g) {
+    const ShareItem *st = E->stages;
     char name[96];
-    snprintf(name, sizeof name, "%s_s%d", kernel, g);
-    out(E, "\n/* %d stages of %s do this on other buffers and numbers (steps of an ODE solve) */\n", st[g].count, kernel);
+    snprintf(name, sizeof name, "dino_%s_s%d", E->name, g);
+    out(E, "\n/* %d stages of %s's tile kernels do this on other buffers and numbers (steps of an ODE solve) */\n",
+        st[g].count, E->name);
     emit_shared_function(E, name, ", const long s0, const long s1", &st[g]);
 }
 
-/* The call of shared stage i; with table (a run, below) its numbers come from row k of the
- * run's tables, from column *col on. */
-static void emit_stage_call(Emit *E, const char *kernel, const ShareItem *st, int i, const char *table, int *col_L,
-                            int *col_D) {
-    const ShareItem *g = &st[st[i].group];
-    out(E, "%s    %s_s%d(P, G, n, nmax, x, y, J, label, w, terms, work, s0, s1", table ? "    " : "\n", kernel, st[i].group);
-    if (!table) emit_numbers(E, g, &st[i]);
-    for (int t = 0; t < 2 && table; t++)
-        for (int p = 0; p < g->n_nums; p++)
-            if (g->kind[p] == (t ? 'D' : 'L')) out(E, ", %s_%c[k][%d]", table, t ? 'D' : 'L', t ? (*col_D)++ : (*col_L)++);
-    out(E, ");   /* stage %d */\n", i);
-}
+/* Runs: the calls of a long solve repeat with a period (a step's stages; in a checkpointed
+ * training step, a segment's recomputation and tangents), so a run of R repeats of the same p
+ * shared stages is a loop, whose body is written the same way (loops in loops). */
 
-/* Runs: the calls of a long solve repeat with a period (a step's stages), so a run of R
- * repeats of the same p shared stages is a loop over a table of their numbers. */
-enum { MAX_PERIOD = 64 };
-
-/* The longest run at stage i: its period (0: none) and repeats. */
+/* The longest run at stage i of the stages st[i .. n): its period (0: none) and repeats. */
 static int find_run(const ShareItem *st, int n, int i, int *repeats) {
     int best_p = 0, best_r = 0;
     for (int p = 1; p <= MAX_PERIOD && i + 2 * p <= n; p++) {
         int ok = 1;
-        for (int q = 0; q < p && ok; q++) ok = st[i + q].index >= 0;
+        for (int q = 0; q < p && ok; q++) ok = st[i + q].index >= 0 && st[i + p + q].group == st[i + q].group;
         if (!ok) continue;
-        int r = 1;
+        int r = 2;
         while (i + (r + 1) * p <= n) {
             int same = 1;
             for (int q = 0; q < p && same; q++) same = st[i + r * p + q].group == st[i + q].group;
             if (!same) break;
             r++;
         }
-        if (r >= 2 && p * r > best_p * best_r) best_p = p, best_r = r;
+        if (p * r > best_p * best_r) best_p = p, best_r = r;
     }
     *repeats = best_r;
     return best_p;
 }
 
-/* The tables of a run at stage i: row k holds the numbers of repeat k's stages, in order. */
-static void emit_run_tables(Emit *E, const char *table, const ShareItem *st, int i, int p, int r) {
-    for (int t = 0; t < 2; t++) {
-        char kind = t ? 'D' : 'L';
-        int cols = 0;
-        for (int q = 0; q < p; q++) cols += t ? st[st[i + q].group].n_D : st[st[i + q].group].n_L;
-        if (!cols) continue;
-        out(E, "__device__ const %s %s_%c[%d][%d] = {\n", t ? "double" : "long", table, kind, r, cols);
-        for (int k = 0; k < r; k++) {
-            out(E, "    {");
-            int c = 0;
-            for (int q = 0; q < p; q++) {
-                const ShareItem *it = &st[i + k * p + q], *g = &st[it->group];
-                for (int x = 0; x < g->n_nums; x++)
-                    if (g->kind[x] == kind) out(E, "%s%s", c++ ? ", " : "", it->nums[x]);
-            }
-            out(E, "},\n");
+/* Stages [i, end) of unit u, inside the loops `in`; off[j] is where stage j's numbers start in
+ * the tables (L, D), for the first repeat of every loop it is in. */
+static void emit_stages(Emit *E, int u, int i, int end, Loops *in, long (*off)[2]) {
+    const ShareItem *st = E->stages + E->first_stage[u];
+    char pad[4 * MAX_LOOPS + 8];
+    snprintf(pad, sizeof pad, "%*s", 4 * (in->depth + 1), "");
+    while (i < end) {
+        int r, p = in->depth < MAX_LOOPS ? find_run(st, end, i, &r) : 0;
+        if (p) {
+            out(E, "\n%sfor (int k%d = 0; k%d < %d; k%d++) {   /* stages %d .. %d: %d times the same %d stages */\n", pad,
+                in->depth, in->depth, r, in->depth, i, i + p * r - 1, r, p);
+            in->stride[in->depth][0] = off[i + p][0] - off[i][0];
+            in->stride[in->depth][1] = off[i + p][1] - off[i][1];
+            in->depth++;
+            emit_stages(E, u, i, i + p, in, off);
+            in->depth--;
+            out(E, "%s}\n", pad);
+            i += p * r;
+        } else if (st[i].index < 0) {
+            fputs(st[i].text, E->out);   /* backquotes kept: equal tile kernels share a body */
+            i++;
+        } else {
+            out(E, "%s%sdino_%s_s%d(args, s0, s1", in->depth ? "" : "\n", pad, E->name, st[i].group);
+            emit_table_args(E, off[i][0], off[i][1], in, 1);
+            out(E, ");   /* stage %d */\n", i);
+            i++;
         }
-        out(E, "};\n");
     }
 }
 
-static int emit_tile_kernel(Emit *E, int u) {
+/* The stages of tile kernel u, each written to memory (st[0 .. count)), for share_group. */
+static int render_stages(Emit *E, int u, ShareItem *st) {
     const Unit *un = &E->units[u];
-    const CudaLaunch *l = &E->launch[u];
-    ShareItem *st = calloc((size_t)un->count, sizeof(ShareItem));
     FILE *file = E->out;
     int rc = 0;
     for (int i = 0; i < un->count; i++) {
@@ -1436,55 +1525,36 @@ static int emit_tile_kernel(Emit *E, int u) {
         E->out = open_memstream(&st[i].text, &len);
         if (!rc) rc = emit_kernel(E, un->first + i);
         fclose(E->out);
-        st[i].group = i, st[i].index = -1;
     }
     E->out = file;
     E->stage = -1;
-    if (!rc && E->share) share_group(st, un->count, &CUDA_RULES);
-    for (int i = 0; i < un->count && !rc; i++)
-        if (st[i].group == i && st[i].index >= 0) emit_shared_stage(E, l->kernel, st, i);
-    int *period = calloc((size_t)un->count + 1, sizeof(int)), *repeats = calloc((size_t)un->count + 1, sizeof(int));
-    for (int i = 0; i < un->count && !rc;) {   /* the runs, and their tables */
-        int p = period[i] = find_run(st, un->count, i, &repeats[i]), r = repeats[i];
-        if (p) {
-            char table[96];
-            snprintf(table, sizeof table, "%s_r%d", l->kernel, i);
-            out(E, "\n/* %s, stages %d .. %d: the numbers of %d repeats of %d stages */\n", l->kernel, i, i + p * r - 1, r, p);
-            emit_run_tables(E, table, st, i, p, r);
-        }
-        i += p ? p * r : 1;
-    }
-    if (!rc) {
-        out(E, "\n/* ---- %s: tile kernel of %d stages; each block takes a tile of ceil(n / gridDim.x) samples\n"
-               " * through every stage; grid (min(n, tiles), 1, 1), block %d */\n",
-            l->kernel, un->count, THREADS);
-        out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, l->kernel,
-            E->train ? "TRAIN" : "PREDICT");
-        out(E, "    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;\n");
-        out(E, "    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */\n");
-        out(E, "    if (s0 >= s1) return;\n");
-        for (int i = 0; i < un->count;) {
-            int p = period[i], r = repeats[i];
-            if (p) {
-                char table[96];
-                snprintf(table, sizeof table, "%s_r%d", l->kernel, i);
-                out(E, "\n    for (int k = 0; k < %d; k++) {   /* stages %d .. %d: %d times the same %d stages */\n", r, i,
-                    i + p * r - 1, r, p);
-                int col_L = 0, col_D = 0;
-                for (int q = 0; q < p; q++) emit_stage_call(E, l->kernel, st, i + q, table, &col_L, &col_D);
-                out(E, "    }\n");
-                i += p * r;
-            } else {
-                if (st[i].index < 0) share_strip(st[i].text, E->out, &CUDA_RULES);
-                else emit_stage_call(E, l->kernel, st, i, NULL, NULL, NULL);
-                i++;
-            }
-        }
-        out(E, "}\n");
-    }
-    share_free(st, un->count);
-    free(period), free(repeats);
     return rc;
+}
+
+/* Tile kernel u, its stages from E->stages; their numbers go to the tables in order. */
+static void emit_tile_kernel(Emit *E, int u) {
+    const Unit *un = &E->units[u];
+    const CudaLaunch *l = &E->launch[u];
+    const ShareItem *all = E->stages, *st = all + E->first_stage[u];
+    long (*off)[2] = malloc(sizeof *off * (size_t)(un->count + 1));
+    int shared = 0;
+    for (int i = 0; i <= un->count; i++) {
+        off[i][0] = E->n_table[0], off[i][1] = E->n_table[1];
+        if (i < un->count && st[i].index >= 0) table_add(E, &all[st[i].group], &st[i], NULL, NULL), shared = 1;
+    }
+    out(E, "\n/* ---- %s: tile kernel of %d stages; each block takes a tile of ceil(n / gridDim.x) samples\n"
+           " * through every stage; grid (min(n, tiles), 1, 1), block %d */\n",
+        l->kernel, un->count, THREADS);
+    out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, l->kernel,
+        E->train ? "TRAIN" : "PREDICT");
+    out(E, "    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;\n");
+    out(E, "    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */\n");
+    out(E, "    if (s0 >= s1) return;\n");
+    if (shared) out(E, "    const Dino%sArgs args = DINO_ARGS;   /* for the shared stages */\n", E->train ? "Train" : "Predict");
+    Loops in = {0};
+    emit_stages(E, u, 0, un->count, &in, off);
+    out(E, "}\n");
+    free(off);
 }
 
 static int write_program(Emit *E) {
@@ -1501,23 +1571,42 @@ static int write_program(Emit *E) {
         for (int r = 0; r < v->rows; r++) out(E, "%s(real)%.17g", r ? ", " : "", v->vals[r]);
         out(E, "};   /* %s */\n", v->name ? v->name : "per-row constant");
     }
-    /* every kernel written to memory first: kernels of their own whose bodies are equal but
-     * for their numbers share one __noinline__ function (share.c), called by each kernel */
+    /* the stages of the tile kernels, written to memory: equal ones share a function */
+    for (int t = 0; t < 2; t++) E->table[t] = open_memstream(&E->table_text[t], &E->table_len[t]), E->n_table[t] = 0;
+    E->table_used = 0;
+    E->first_stage = calloc((size_t)E->n_units + 1, sizeof(int));
+    int n_stages = 0, rc = 0;
+    for (int u = 0; u < E->n_units; u++) {
+        E->first_stage[u] = n_stages;
+        if (E->units[u].count > 1) n_stages += E->units[u].count;
+    }
+    E->stages = calloc((size_t)n_stages + 1, sizeof(ShareItem));
+    for (int u = 0; u < E->n_units && !rc; u++)
+        if (E->units[u].count > 1) rc = render_stages(E, u, E->stages + E->first_stage[u]);
+    if (!rc && E->share) share_group(E->stages, n_stages, &CUDA_RULES);
+    else
+        for (int i = 0; i < n_stages; i++) E->stages[i].group = i, E->stages[i].index = -1;
+    for (int i = 0; i < n_stages && !rc; i++)
+        if (E->stages[i].group == i && E->stages[i].index >= 0) emit_shared_stage(E, i);
+
+    /* every kernel written to memory: kernels of their own whose bodies are equal but for
+     * their numbers share one __noinline__ function (share.c), called by each kernel */
     ShareItem *items = calloc((size_t)E->n_units + 1, sizeof(ShareItem));   /* the bodies */
     char **head = calloc((size_t)E->n_units + 1, sizeof(char *));
     int *unit_of = calloc((size_t)E->n_units + 1, sizeof(int)), *item_of = calloc((size_t)E->n_units + 1, sizeof(int));
     FILE *file = E->out;
-    int rc = 0, n_bodies = 0;
+    int n_bodies = 0;
     for (int u = 0; u < E->n_units && !rc; u++) {
         size_t len;
         E->out = open_memstream(&head[u], &len);
-        rc = E->units[u].count > 1 ? emit_tile_kernel(E, u) : emit_kernel(E, E->units[u].first);
+        if (E->units[u].count > 1) emit_tile_kernel(E, u);
+        else rc = emit_kernel(E, E->units[u].first);
         fclose(E->out);
         item_of[u] = -1;
         char *sig = strstr(head[u], "extern \"C\" __global__");
         char *open = sig ? strchr(sig, '\n') : NULL;
         size_t hl = open ? (size_t)(open + 1 - head[u]) : 0, total = strlen(head[u]);
-        if (E->units[u].count > 1 || !open || total < hl + 2) continue;   /* a tile kernel: as written */
+        if (!open || total < hl + 2) continue;
         items[n_bodies].text = strndup(head[u] + hl, total - hl - 2);     /* without the closing "}\n" */
         head[u][hl] = 0;
         unit_of[n_bodies] = u, item_of[u] = n_bodies++;
@@ -1526,6 +1615,18 @@ static int write_program(Emit *E) {
     if (!rc && E->share) share_group(items, n_bodies, &CUDA_RULES);
     else
         for (int i = 0; i < n_bodies; i++) items[i].group = i, items[i].index = -1;
+    long *at = calloc((size_t)n_bodies + 1, 2 * sizeof(long));   /* where each body call's numbers start */
+    for (int i = 0; i < n_bodies && !rc; i++)
+        if (items[i].index >= 0) table_add(E, &items[items[i].group], &items[i], &at[2 * i], &at[2 * i + 1]), E->table_used = 1;
+    for (int t = 0; t < 2; t++) {   /* the tables */
+        fclose(E->table[t]);
+        if (rc || !E->table_used) continue;
+        out(E, "\n/* the numbers of the shared functions' calls: %s */\n",
+            E->n_table[t] ? (t ? "reals" : "integers") : t ? "reals (none; the calls point here all the same)"
+                                                            : "integers (none; the calls point here all the same)");
+        out(E, "__device__ const %s dino_%s_%c[%ld] = {\n%s%s\n};\n", t ? "double" : "long", E->name, t ? 'D' : 'L',
+            E->n_table[t] ? E->n_table[t] : 1, E->table_text[t], E->n_table[t] ? "" : "    0");
+    }
     for (int i = 0; i < n_bodies && !rc; i++) {
         if (items[i].group != i || items[i].index < 0) continue;
         char name[64];
@@ -1541,15 +1642,20 @@ static int write_program(Emit *E) {
         if (items[i].index < 0) {
             share_strip(items[i].text, E->out, &CUDA_RULES);
         } else {
-            out(E, "    dino_%s_b%d(P, G, n, nmax, x, y, J, label, w, terms, work", E->name, items[i].group);
-            emit_numbers(E, &items[items[i].group], &items[i]);
+            out(E, "    const Dino%sArgs args = DINO_ARGS;\n", E->train ? "Train" : "Predict");
+            out(E, "    dino_%s_b%d(args", E->name, items[i].group);
+            emit_table_args(E, at[2 * i], at[2 * i + 1], NULL, 0);
             out(E, ");\n");
         }
         out(E, "}\n");
     }
     for (int u = 0; u < E->n_units; u++) free(head[u]);
-    free(head), free(unit_of), free(item_of);
+    free(head), free(unit_of), free(item_of), free(at);
+    for (int t = 0; t < 2; t++) free(E->table_text[t]), E->table_text[t] = NULL;
     share_free(items, n_bodies);
+    share_free(E->stages, n_stages);
+    free(E->first_stage);
+    E->stages = NULL, E->first_stage = NULL;
     return rc ? -1 : 0;
 }
 

@@ -413,6 +413,20 @@ DINO_DEV real pad_at(const real *a, long m, int Da, int off, int j) {
         const real *__restrict__ y, const real *__restrict__ J, const int32_t *__restrict__ label,     \
         const double *__restrict__ w, double *__restrict__ terms, real *__restrict__ work
 
+/* The same arguments in one struct, for the __noinline__ functions a program's kernels share
+ * (equal stages, equal kernel bodies): a call passes a reference to it and a pointer to its
+ * numbers in a table, as NVRTC's time grows fast with the arguments of many calls in a kernel.
+ * A shared function starts by giving the members it uses the names the kernels use. */
+struct DinoPredictArgs {
+    const real *P; real *G; int n, nmax; const real *x; real *y, *J; const int32_t *label;
+    const double *w; double *terms; real *work;
+};
+struct DinoTrainArgs {
+    const real *P; real *G; int n, nmax; const real *x; const real *y, *J; const int32_t *label;
+    const double *w; double *terms; real *work;
+};
+#define DINO_ARGS {P, G, n, nmax, x, y, J, label, w, terms, work}
+
 /* ---------------------------------------------------------------------------- utility kernels */
 /* Launched by the runtime, not by a program; grid-stride loops, so any grid works. Shuffling
  * is the runtime's: it permutes an index array (on the host, or with dino_iota and its own

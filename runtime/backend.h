@@ -48,10 +48,9 @@ struct Backend {
 };
 
 /* What needs less training workspace, for an out-of-memory message: "a smaller --batch", and
- * on the CPU, for a model with an ODE block that stores every step, checkpointing (on the GPU
- * it does not save memory yet: docs/language.md). */
-static inline const char *workspace_advice(const Model *m, int gpu) {
-    for (int i = 0; i < m->n_odes && !gpu; i++)
+ * for a model with an ODE block that stores every step, checkpointing. */
+static inline const char *workspace_advice(const Model *m) {
+    for (int i = 0; i < m->n_odes; i++)
         if (!m->odes[i].checkpoint && !m->odes[i].pint.present && m->odes[i].solver.kind != SOLVER_DOPRI5)
             return "a smaller --batch, or `checkpoint N` in the ode block (the backward pass then recomputes the steps "
                    "between every N-th state instead of storing them), needs less";

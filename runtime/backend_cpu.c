@@ -45,7 +45,7 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch, char *err, 
     if (!w) {
         snprintf(err, errlen, "out of memory: the training workspace needs %.1f MiB (%.1f KiB per sample x batch %d); %s",
                  (double)work * (double)c->es / 1048576.0, (double)c->mod->train_work(1) * (double)c->es / 1024.0, batch,
-                 workspace_advice(m, 0));
+                 workspace_advice(m));
         return -1;
     }
     c->train = train;

@@ -117,7 +117,7 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, siz
         char nb[32], fb[32], tb[32];
         snprintf(err, errlen, "out of GPU memory: the training data and workspace need %s, %s of %s are free (%s)",
                  size_str(need, nb, sizeof nb), size_str(free_b, fb, sizeof fb), size_str(total, tb, sizeof tb),
-                 workspace_advice(m, 1));
+                 workspace_advice(m));
         return -1;
     }
     c->batch = batch;

@@ -11,9 +11,11 @@
 #     step (graph launches counted by the fake driver) and the partial one launches its kernels;
 #     the CSV equals the CPU's, and equals it too with DINO_CUDA_GRAPH=0 and with a driver that
 #     refuses to capture (no graph launches then)
+#   - checkpointing: node_small with rk4 12 steps and `checkpoint 3` trains as on the CPU and as
+#     without (CSV within 1e-9), in at most half the training workspace
 #   - an NVRTC that rejects --Ofast-compile (older than CUDA 12.8): compiled again without it
 #   - errors, exit 1 with a message: an NVRTC compile failure (its log, where the source was
-#     saved), too little GPU memory for the data (needed and free), an unknown DINO_CUDA_FUSE,
+#     saved), too little GPU memory for the data (needed and free; checkpointing offered), an unknown DINO_CUDA_FUSE,
 #     a DINO_CUDA_DRIVER that does not load with --backend cuda
 # Exit 77 (skipped) without python3 or a C++ compiler, or without ../shared/reference.
 set -u
@@ -153,6 +155,27 @@ for mode in graphs off refused; do
     else bad "batch 3 ($mode): '$got' graph launches, expected $want ($(cat "$T/stats.$mode"))"; fi
 done
 
+# ---------------------------------------------------------------------------- checkpointing
+# node_small with rk4 12 steps, without and with `checkpoint 3`: the CUDA backend trains the
+# checkpointed spec as the CPU does, in a training workspace at most half as large
+workspace() { sed -n 's/.*training workspace .*: \([0-9.]*\) KiB per sample.*/\1/p' "$1"; }
+sed 's/solver rk4 steps 4/solver rk4 steps 12/' "$spec" >"$T/steps12.dino"
+sed 's/solver rk4 steps 4/solver rk4 steps 12\n        checkpoint 3/' "$spec" >"$T/ckpt3.dino"
+cargs=(--data "$REF/node_small" --epochs 3 --set eval_every=1)
+gpu "$T/steps12.dino" "${cargs[@]}" --backend cuda --log "$T/s12.cuda.csv" >/dev/null 2>"$T/s12.err" ||
+    bad "rk4 12 steps: CUDA training failed: $(tail -n 3 "$T/s12.err")"
+gpu "$T/ckpt3.dino" "${cargs[@]}" --backend cuda --log "$T/c3.cuda.csv" >/dev/null 2>"$T/c3.err" ||
+    bad "checkpoint 3: CUDA training failed: $(tail -n 3 "$T/c3.err")"
+cpu "$T/ckpt3.dino" "${cargs[@]}" --log "$T/c3.cpu.csv" >/dev/null 2>&1 || bad "checkpoint 3: CPU training failed"
+check "checkpoint 3: 3 epochs, CUDA CSV equals the CPU's" same_csv "$T/c3.cuda.csv" "$T/c3.cpu.csv" 1e-9
+check "checkpoint 3: 3 epochs, CUDA CSV equals the CUDA run without" same_csv "$T/c3.cuda.csv" "$T/s12.cuda.csv" 1e-9
+ws0=$(workspace "$T/s12.err") ws=$(workspace "$T/c3.err")
+if awk -v a="$ws" -v b="$ws0" 'BEGIN { exit !(a != "" && b != "" && 2 * a <= b) }'; then
+    ok "checkpoint 3: CUDA training workspace $ws KiB per sample, at most half of $ws0 without"
+else
+    bad "checkpoint 3: CUDA training workspace '$ws' KiB per sample, not at most half of '$ws0'"
+fi
+
 # ---------------------------------------------------------------------------- NVRTC versions and errors
 : >"$T/options.log"
 FAKE_NVRTC_REJECT_OFAST=1 FAKE_NVRTC_OPTIONS_LOG=$T/options.log DINO_CACHE_DIR=$T/cache2 \
@@ -168,7 +191,7 @@ out=$(FAKE_NVRTC_FAIL=1 DINO_CACHE_DIR=$T/cache3 gpu "$spec" --backend cuda --da
 saved=$(printf '%s' "$out" | sed -n 's/.*saved as \([^ ]*\.cu\).*/\1/p' | head -n 1)
 if [ -n "$saved" ] && grep -q 'dino_train_k0' "$saved"; then ok "the failed source is saved at $saved"
 else bad "no saved source in: $out"; fi
-FAKE_CUDA_MEM=20000 fails "too little GPU memory: needed and free" 'out of GPU memory: the training data and workspace need [0-9.]+ KiB, [0-9.]+ KiB of 19.5 KiB are free' \
+FAKE_CUDA_MEM=20000 fails "too little GPU memory: needed and free, offers checkpointing" 'out of GPU memory: the training data and workspace need [0-9.]+ KiB, [0-9.]+ KiB of 19.5 KiB are free [(].*`checkpoint N` in the ode block' \
     gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1
 DINO_CUDA_FUSE=fast fails "an unknown DINO_CUDA_FUSE" 'DINO_CUDA_FUSE must be auto, none or tiles' \
     gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1

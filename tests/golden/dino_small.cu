@@ -430,6 +430,20 @@ DINO_DEV real pad_at(const real *a, long m, int Da, int off, int j) {
         const real *__restrict__ y, const real *__restrict__ J, const int32_t *__restrict__ label,     \
         const double *__restrict__ w, double *__restrict__ terms, real *__restrict__ work
 
+/* The same arguments in one struct, for the __noinline__ functions a program's kernels share
+ * (equal stages, equal kernel bodies): a call passes a reference to it and a pointer to its
+ * numbers in a table, as NVRTC's time grows fast with the arguments of many calls in a kernel.
+ * A shared function starts by giving the members it uses the names the kernels use. */
+struct DinoPredictArgs {
+    const real *P; real *G; int n, nmax; const real *x; real *y, *J; const int32_t *label;
+    const double *w; double *terms; real *work;
+};
+struct DinoTrainArgs {
+    const real *P; real *G; int n, nmax; const real *x; const real *y, *J; const int32_t *label;
+    const double *w; double *terms; real *work;
+};
+#define DINO_ARGS {P, G, n, nmax, x, y, J, label, w, terms, work}
+
 /* ---------------------------------------------------------------------------- utility kernels */
 /* Launched by the runtime, not by a program; grid-stride loops, so any grid works. Shuffling
  * is the runtime's: it permutes an index array (on the host, or with dino_iota and its own
@@ -710,6 +724,39 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
 
 /* ---------------------------------------------------------------------------- train */
 /* 8 kernels (1 of them tile kernels, 21 stages in all); workspace: nmax * 624 reals */
+
+/* the numbers of the shared functions' calls: integers */
+__device__ const long dino_train_L[40] = {
+    320, 432, 4, -1, 48, -1, 1, -1, 192, 464, 4, -1, 608, 16, 1, -1,
+    112, 256, 4, -1, 416, 64, 1, -1, 416, -1, 1, -1, 608, -1, 1, -1,
+    48, -1, 1, -1, 28, 368, 32, 96
+};
+
+/* the numbers of the shared functions' calls: reals (none; the calls point here all the same) */
+__device__ const double dino_train_D[1] = {
+    0
+};
+
+/* the body of 2 kernels (dino_train_k6 and others) that differ only in buffers and numbers */
+__device__ __noinline__ void dino_train_b6(const DinoTrainArgs &kargs, const long *__restrict__ L, const double *__restrict__ D) {
+    auto *__restrict__ G = kargs.G;
+    const int n = kargs.n;
+    const int nmax = kargs.nmax;
+    auto *__restrict__ terms = kargs.terms;
+    auto *__restrict__ work = kargs.work;
+    const long *src = dino_train_L + L[0];   /* its sources, four numbers each: a, b, rows per sample, gate */
+    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
+    const int j = blockIdx.y * 256 + threadIdx.x;
+    if (s0 >= s1 || j >= 16) return;
+    real sum = 0;
+    for (int q = 0; q < 1; q++) {
+        const long *s = src + 4 * q;
+        if (s[3] >= 0 && terms[s[3]] == 0) continue;
+        const real *a = work + (long)nmax * s[0];
+        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * 16 + j];
+    }
+    atomicAdd(G + L[1] + j, sum);   /* h2.bias */
+}
 
 /* ---- dino_train_k0: zero the gradient and the loss terms; grid (2, 1, 1), block 256 */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k0(DINO_TRAIN_PARAMS) {
@@ -999,17 +1046,14 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
 /* ---- dino_train_k2: the gradient of h1.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* v21 = GRAD_W v14 v19 h1.weight */
 /* v47 = GRAD_W v46 v0 h1.weight */
-__device__ const long dino_train_k2_src[2][4] = {
-    {320, 432, 4, -1},   /* v21: v14, v19 */
-    {48, -1, 1, -1},   /* v47: v46, v0 */
-};
 extern "C" __global__ void __launch_bounds__(256) dino_train_k2(DINO_TRAIN_PARAMS) {
+    const long *src = dino_train_L + 0;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
     const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
     if (s0 >= s1) return;
     real acc[1][1] = {};
     for (int q = 0; q < 2; q++) {
-        const long *s = dino_train_k2_src[q];
+        const long *s = src + 4 * q;
         if (s[3] >= 0 && terms[s[3]] == 0) continue;
         const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
         gemm_tile_acc<1, 0, 16, 16>(16, 6, s0 * s[2], s1 * s[2], a, 16, b, 6, m0, n0, acc);
@@ -1020,17 +1064,14 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k2(DINO_TRAIN_PARAM
 /* ---- dino_train_k3: the gradient of h2.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* v28 = GRAD_W v10 v22 h2.weight */
 /* v43 = GRAD_W v40 v2 h2.weight */
-__device__ const long dino_train_k3_src[2][4] = {
-    {192, 464, 4, -1},   /* v28: v10, v22 */
-    {608, 16, 1, -1},   /* v43: v40, v2 */
-};
 extern "C" __global__ void __launch_bounds__(256) dino_train_k3(DINO_TRAIN_PARAMS) {
+    const long *src = dino_train_L + 8;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
     const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
     if (s0 >= s1) return;
     real acc[1][1] = {};
     for (int q = 0; q < 2; q++) {
-        const long *s = dino_train_k3_src[q];
+        const long *s = src + 4 * q;
         if (s[3] >= 0 && terms[s[3]] == 0) continue;
         const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
         gemm_tile_acc<1, 0, 16, 16>(16, 16, s0 * s[2], s1 * s[2], a, 16, b, 16, m0, n0, acc);
@@ -1041,17 +1082,14 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k3(DINO_TRAIN_PARAM
 /* ---- dino_train_k4: the gradient of q.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* v35 = GRAD_W v7 v30 q.weight */
 /* v37 = GRAD_W v17 v5 q.weight */
-__device__ const long dino_train_k4_src[2][4] = {
-    {112, 256, 4, -1},   /* v35: v7, v30 */
-    {416, 64, 1, -1},   /* v37: v17, v5 */
-};
 extern "C" __global__ void __launch_bounds__(256) dino_train_k4(DINO_TRAIN_PARAMS) {
+    const long *src = dino_train_L + 16;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
     const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
     if (s0 >= s1) return;
     real acc[1][1] = {};
     for (int q = 0; q < 2; q++) {
-        const long *s = dino_train_k4_src[q];
+        const long *s = src + 4 * q;
         if (s[3] >= 0 && terms[s[3]] == 0) continue;
         const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
         gemm_tile_acc<1, 0, 16, 16>(4, 16, s0 * s[2], s1 * s[2], a, 4, b, 16, m0, n0, acc);
@@ -1061,16 +1099,14 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k4(DINO_TRAIN_PARAM
 
 /* ---- dino_train_k5: the gradient of q.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* v38 = GRAD_B v17 q.bias */
-__device__ const long dino_train_k5_src[1][4] = {
-    {416, -1, 1, -1},   /* v38: v17 */
-};
 extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAMS) {
+    const long *src = dino_train_L + 24;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
     const int j = blockIdx.y * 256 + threadIdx.x;
     if (s0 >= s1 || j >= 4) return;
     real sum = 0;
     for (int q = 0; q < 1; q++) {
-        const long *s = dino_train_k5_src[q];
+        const long *s = src + 4 * q;
         if (s[3] >= 0 && terms[s[3]] == 0) continue;
         const real *a = work + (long)nmax * s[0];
         for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * 4 + j];
@@ -1080,38 +1116,14 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAM
 
 /* ---- dino_train_k6: the gradient of h2.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* v44 = GRAD_B v40 h2.bias */
-__device__ const long dino_train_k6_src[1][4] = {
-    {608, -1, 1, -1},   /* v44: v40 */
-};
 extern "C" __global__ void __launch_bounds__(256) dino_train_k6(DINO_TRAIN_PARAMS) {
-    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
-    const int j = blockIdx.y * 256 + threadIdx.x;
-    if (s0 >= s1 || j >= 16) return;
-    real sum = 0;
-    for (int q = 0; q < 1; q++) {
-        const long *s = dino_train_k6_src[q];
-        if (s[3] >= 0 && terms[s[3]] == 0) continue;
-        const real *a = work + (long)nmax * s[0];
-        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * 16 + j];
-    }
-    atomicAdd(G + 368 + j, sum);   /* h2.bias */
+    const DinoTrainArgs args = DINO_ARGS;
+    dino_train_b6(args, dino_train_L + 36, dino_train_D + 0);
 }
 
 /* ---- dino_train_k7: the gradient of h1.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* v48 = GRAD_B v46 h1.bias */
-__device__ const long dino_train_k7_src[1][4] = {
-    {48, -1, 1, -1},   /* v48: v46 */
-};
 extern "C" __global__ void __launch_bounds__(256) dino_train_k7(DINO_TRAIN_PARAMS) {
-    const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
-    const int j = blockIdx.y * 256 + threadIdx.x;
-    if (s0 >= s1 || j >= 16) return;
-    real sum = 0;
-    for (int q = 0; q < 1; q++) {
-        const long *s = dino_train_k7_src[q];
-        if (s[3] >= 0 && terms[s[3]] == 0) continue;
-        const real *a = work + (long)nmax * s[0];
-        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * 16 + j];
-    }
-    atomicAdd(G + 96 + j, sum);   /* h1.bias */
+    const DinoTrainArgs args = DINO_ARGS;
+    dino_train_b6(args, dino_train_L + 38, dino_train_D + 0);
 }
