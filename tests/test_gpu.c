@@ -8,7 +8,8 @@
  *      prediction, one SGD step (after_sgd) and three Adam steps (after_adam3) through the
  *      training loop, f64 within 1e-9 and f32 within 1e-4 (1e-3 for after_adam3 in f32, as on
  *      the CPU).
- *   2. A larger random model (200 -> 64 x 3 -> 25, H1 loss): CUDA against CPU predictions and
+ *   2. A larger random model (200 -> 64 x 3 -> 25, H1 loss), and a neural ODE on the same data
+ *      trained with checkpointing (rk4 6 steps, checkpoint 2): CUDA against CPU predictions and
  *      Jacobians, f64 within 1e-12 relative, f32 within 1e-5.
  *   3. Five epochs of training from the same initial parameters and shuffles: per-epoch losses
  *      of CUDA and CPU within 1e-9 relative in f64 (1e-3 in f32). */
@@ -157,12 +158,30 @@ static void reference(const char *shared, const char *name, int f64) {
 
 /* ---------------------------------------------------------------------------- 2, 3. against the CPU */
 
-static const char *random_spec =
-    "model wide { input m[200]; output q[25]\n"
-    "  q = mlp(m, 25, width = 64, depth = 3, act = gelu, residual = true) }\n"
-    "data { split train 200, test 56 }\n"
-    "loss { l2 q weight 1.0; h1 dq/dm weight 0.5 relative }\n"
-    "train { optimizer adam(lr = 1e-3); batch 32; epochs 5; seed 3 }\n";
+/* Two models of the random data: m[200] -> q[25] and its Jacobian. */
+static const struct {
+    const char *title, *spec;
+} models[] = {
+    {"200 -> 64 x 3 -> 25",
+     "model wide { input m[200]; output q[25]\n"
+     "  q = mlp(m, 25, width = 64, depth = 3, act = gelu, residual = true) }\n"
+     "data { split train 200, test 56 }\n"
+     "loss { l2 q weight 1.0; h1 dq/dm weight 0.5 relative }\n"
+     "train { optimizer adam(lr = 1e-3); batch 32; epochs 5; seed 3 }\n"},
+    {"neural ODE, rk4 6 steps, checkpoint 2",
+     "model ckpt { input m[200]; output q[25]\n"
+     "  z0 = tanh(dense(m, 8))\n"
+     "  ode z = z0, t in [0, 1] {\n"
+     "    a = tanh(dense(concat(z, t), 16))\n"
+     "    dz/dt = dense(a, 8)\n"
+     "    solver rk4 steps 6\n"
+     "    checkpoint 2\n"
+     "  }\n"
+     "  q = dense(z, 25) }\n"
+     "data { split train 200, test 56 }\n"
+     "loss { l2 q weight 1.0; h1 dq/dm weight 0.5 relative }\n"
+     "train { optimizer adam(lr = 1e-3); batch 32; epochs 5; seed 3 }\n"},
+};
 
 static void write_random_data(const char *dir) {
     int64_t N = 256, shape_m[2] = {N, 200}, shape_q[2] = {N, 25}, shape_J[3] = {N, 25, 200};
@@ -191,15 +210,15 @@ static double last_column(const char *line, int col) {
     return line ? atof(line) : NAN;
 }
 
-static void against_cpu(int f64) {
+static void against_cpu(int which, int f64) {
     char dir[] = "/tmp/dino-gpu-test-XXXXXX", spec[4096], err[8192];
     if (!mkdtemp(dir)) return;
     write_random_data(dir);
-    snprintf(spec, sizeof spec, "%s/wide.dino", dir);
+    snprintf(spec, sizeof spec, "%s/model.dino", dir);
     FILE *f = fopen(spec, "w");
-    fputs(random_spec, f);
+    fputs(models[which].spec, f);
     fclose(f);
-    printf("CUDA against CPU, 200 -> 64 x 3 -> 25, %s:\n", f64 ? "f64" : "f32");
+    printf("CUDA against CPU, %s, %s:\n", models[which].title, f64 ? "f64" : "f32");
     Frontend *fe = load_spec(spec, f64);
     Model *m = fe->model;
     Arena a = {0};
@@ -266,8 +285,10 @@ int main(int argc, char **argv) {
     const char *refs[] = {"dino_small", "node_small", "pint_small"};
     for (int f64 = 1; f64 >= 0; f64--)
         for (int i = 0; i < 3; i++) reference(shared, refs[i], f64);
-    against_cpu(1);
-    against_cpu(0);
+    for (int i = 0; i < (int)(sizeof models / sizeof *models); i++) {
+        against_cpu(i, 1);
+        against_cpu(i, 0);
+    }
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
 }
