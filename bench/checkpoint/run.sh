@@ -4,12 +4,15 @@
 # rk4 STEPS steps -> q[9], l2 + h1 loss, forward-mode Jacobian) trained without checkpointing
 # and with N = 2, about sqrt(STEPS), and STEPS / 4: the training workspace per sample and the
 # seconds per epoch (the fastest epoch after the first), each against the run without (ratios),
-# and the last epoch's training loss, which must be the same in every row.
+# and the last epoch's training loss, which must be the same in every row (on the GPU to rounding:
+# its weight gradients are summed segment by segment).
 #
 # usage: bench/checkpoint/run.sh [BUILD=build-rel] [STEPS=48] [WIDTH=64] [BATCH=64] [EPOCHS=4]
+#   BACKEND=cuda (default cpu): the same on the GPU (bench/gpu/run.sh ckpt runs it there, with
+#   BUILD=gpu-carry/bin); the workspace is then the CUDA backend's
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=${1:-build-rel} steps=${2:-48} width=${3:-64} batch=${4:-64} epochs=${5:-4}
+build=${1:-build-rel} steps=${2:-48} width=${3:-64} batch=${4:-64} epochs=${5:-4} backend=${BACKEND:-cpu}
 [ -x "$build/dino-jit" ] || { echo "no $build/dino-jit: build first (cmake -B $build -DCMAKE_BUILD_TYPE=Release)" >&2; exit 1; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/dino_ckpt_bench.XXXXXX")
 trap 'rm -rf "$T"' EXIT
@@ -38,14 +41,14 @@ loss {
 train { batch $batch; epochs $epochs; seed 0; eval every $epochs }
 SPEC
 }
-echo "## bench/checkpoint: rk4 $steps steps, width $width, batch $batch, $epochs epochs, $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)"
+echo "## bench/checkpoint: rk4 $steps steps, width $width, batch $batch, $epochs epochs, backend $backend, $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 echo
 echo "| checkpoint | workspace KiB/sample | workspace vs none | s/epoch | time vs none | last train loss |"
 echo "|---|---|---|---|---|---|"
 base_ws="" base_t=""
 for n in none 2 "$sq" $((steps / 4)); do
     if [ "$n" = none ]; then spec "$T/s.dino" ""; else spec "$T/s.dino" "checkpoint $n"; fi
-    DINO_CACHE_DIR=$T/cache "$build/dino-jit" "$T/s.dino" --data "$T/d" --backend cpu --jacobian forward \
+    DINO_CACHE_DIR=$T/cache "$build/dino-jit" "$T/s.dino" --data "$T/d" --backend "$backend" --jacobian forward \
         --log "$T/log.csv" >"$T/out" 2>"$T/err" || { cat "$T/err" >&2; exit 1; }
     ws=$(sed -n 's/.*training workspace .*: \([0-9.]*\) KiB per sample.*/\1/p' "$T/err")
     read -r t loss < <(python3 - "$T/log.csv" <<'PY'

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # bench/gpu/prepare.sh - builds here what bench/gpu/run.sh runs on a lent GPU machine, into the
 # git-ignored folder gpu-carry/ (under the 64 MiB a device call may carry):
-#   gpu-carry/bin/      dino-jit, dinoc, test_gpu (Release build of the working tree)
+#   gpu-carry/bin/      dino-jit, dinoc, dino-gen-poisson, test_gpu (Release build of the working tree)
 #   gpu-carry/shared/   ../shared's specs, reference values and MNIST files (the device gets
 #                       the repository only, not ../shared beside it)
 # Then, with the device tool, in two calls that each fit in the 10-minute limit of one call:
 #   run(command="bash bench/gpu/run.sh tests dino", carry=["gpu-carry"], timeout_s=600)
 #   run(command="bash bench/gpu/run.sh mnist pint", carry=["gpu-carry"], timeout_s=600)
+# and, if device time is left, run(command="bash bench/gpu/run.sh ckpt", ...) (about 1-2 minutes)
 # and copy the tables they print, and the files under $OUT, into bench/RESULTS.md. The script was
 # smoke-run here on the emulated device (tests/fake_cuda) with ROWS=300 DINO_EPOCHS=2: the GPU
 # tests pass there (30 checks); the JAX baseline runs on the CPU; PyTorch needs torch >= 2.
@@ -14,10 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 shared=${SHARED:-../shared}
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build-gpu -j "$(nproc)" --target dino-jit dinoc test_gpu >/dev/null
+cmake --build build-gpu -j "$(nproc)" --target dino-jit dinoc dino-gen-poisson test_gpu >/dev/null
 rm -rf gpu-carry
 mkdir -p gpu-carry/bin gpu-carry/shared/data
-cp build-gpu/dino-jit build-gpu/dinoc build-gpu/tests/test_gpu gpu-carry/bin/
+cp build-gpu/dino-jit build-gpu/dinoc build-gpu/dino-gen-poisson build-gpu/tests/test_gpu gpu-carry/bin/
 cp -r "$shared/specs" "$shared/reference" gpu-carry/shared/
 [ -d "$shared/data/mnist" ] && cp -r "$shared/data/mnist" gpu-carry/shared/data/
 grep -qx '/gpu-carry/' .git/info/exclude 2>/dev/null || echo '/gpu-carry/' >>.git/info/exclude

@@ -13,11 +13,14 @@
 #      with DINO_CUDA_SHARE=0) and on specs/node_mnist.dino (15 epochs), against torchdiffeq and
 #      diffrax (2 epochs each)
 #   4. Parareal: serial against pint (node_mnist_pint.dino and a long-horizon spec), predict
+#   5. ckpt (not among the defaults): bench/checkpoint on the GPU, the training workspace and
+#      seconds per epoch of a neural ODE (rk4 48 steps) without checkpointing and with N = 2, 6, 12
 #
 # usage (on the device machine, from the repository root): bash bench/gpu/run.sh [STEPS]
-#   STEPS: a subset of "tests dino mnist pint" (default: all)
+#   STEPS: a subset of "tests dino mnist pint ckpt" (default: all but ckpt)
 #   ROWS=25000 (DINO rows: 80 % train), DINO_EPOCHS=3, MNIST_EPOCHS="10 15 2" (dino shared,
-#   dino wide, each baseline): smaller values make a smoke run of this script, e.g. here on the
+#   dino wide, each baseline), CKPT_ARGS="48 64 64 4" (bench/checkpoint's STEPS WIDTH BATCH
+#   EPOCHS): smaller values make a smoke run of this script, e.g. here on the
 #   emulated device (tests/fake_cuda): DINO_CUDA_DRIVER=... DINO_NVRTC=... ROWS=500 ...
 set -u
 OUT=${OUT:-/tmp/gpu-out}
@@ -154,6 +157,13 @@ EOF
             --predict /tmp/mnist_x.npy --out "/tmp/pred_$spec"
         note "$spec: $(grep -E 'predict|wrote' "$OUT/pint_$spec.log" | tail -n 1)"
     done
+fi
+
+# ---------------------------------------------------------------------------- 5. checkpointing
+if want ckpt; then
+    note ""
+    BACKEND=cuda timed 300 ckpt bash bench/checkpoint/run.sh "$BIN" ${CKPT_ARGS:-}
+    tee -a "$summary" <"$OUT/ckpt.log"
 fi
 
 note ""
