@@ -32,7 +32,8 @@
  * inputs, and released slots are reused by later kernels (best fit).
  *
  * Tile kernels. When every layer is small (at most TILE_MAX_MACS multiply-adds per sample, as in
- * neural ODEs and small DINO networks), a program is not launched kernel by kernel: runs of the
+ * neural ODEs and small DINO networks), or there are more than TILE_MIN_LAYERS of them (a long
+ * solve with large layers), a program is not launched kernel by kernel: runs of the
  * kernels above become the stages of one tile kernel, whose blocks each take a tile of the
  * batch's samples through all the stages in order, with __syncthreads() between stages. Every
  * value is per sample, so a block only ever reads what it wrote itself: no grid-wide barrier is
@@ -83,7 +84,8 @@ enum {
     SMALL_GRAD = 4096,    /* weight gradients with at most this many entries: one thread each */
     GRAD_BIAS_ROWS = 64,  /* GRAD_B: rows per block (prelude_cuda.h) */
     EST_BATCH = 64,       /* the batch assumed when choosing tile sizes */
-    TILE_MAX_MACS = 1 << 18, /* tile kernels when no layer has more multiply-adds per sample */
+    TILE_MAX_MACS = 1 << 18, /* tile kernels when no layer has more multiply-adds per sample, */
+    TILE_MIN_LAYERS = 256,   /* or when the program has more layers than this (want_tiles) */
     SUM_SAMPLES = 64,     /* a gradient sum kernel: samples per block */
     TILE_MAX_STAGES = 1000, /* stages per tile kernel */
     MAX_GRID_YZ = 65535,
@@ -365,16 +367,19 @@ static int is_stage(const Kernel *k) {
 }
 
 /* Tile mode for a program whose layers are all small (or when asked for): per sample, no layer
- * has more than TILE_MAX_MACS multiply-adds. */
+ * has more than TILE_MAX_MACS multiply-adds; or whose layers are so many (a long ODE solve with
+ * large layers) that a kernel each would take minutes to compile and be launch-bound to run. */
 static int want_tiles(const Emit *E) {
     if (E->fuse == FUSE_NONE) return 0;
     if (E->fuse == FUSE_TILES) return 1;
+    int large = 0, layers = 0;
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
-        if ((v->op == IR_LINEAR || v->op == IR_LINEAR_T) && (long)v->rows * v->dim * v->args[0]->dim > TILE_MAX_MACS)
-            return 0;
+        if (v->op != IR_LINEAR && v->op != IR_LINEAR_T) continue;
+        layers++;
+        large |= (long)v->rows * v->dim * v->args[0]->dim > TILE_MAX_MACS;
     }
-    return 1;
+    return !large || layers > TILE_MIN_LAYERS;
 }
 
 /* Units: in tile mode each run of two or more stages is one tile kernel; every other kernel is
