@@ -8,8 +8,8 @@
  *      prediction, one SGD step (after_sgd) and three Adam steps (after_adam3) through the
  *      training loop, f64 within 1e-9 and f32 within 1e-4 (1e-3 for after_adam3 in f32, as on
  *      the CPU).
- *   2. A larger random model (200 -> 64 x 3 -> 25, H1 loss), and a neural ODE on the same data
- *      trained with checkpointing (rk4 6 steps, checkpoint 2): CUDA against CPU predictions and
+ *   2. A larger random model (200 -> 64 x 3 -> 25, H1 loss), and a neural ODE (20 -> 5) trained
+ *      with checkpointing (rk4 6 steps, checkpoint 2), on random data: CUDA against CPU predictions and
  *      Jacobians, f64 within 1e-12 relative, f32 within 1e-5.
  *   3. Five epochs of training from the same initial parameters and shuffles: per-epoch losses
  *      of CUDA and CPU within 1e-9 relative in f64 (1e-3 in f32). */
@@ -158,18 +158,20 @@ static void reference(const char *shared, const char *name, int f64) {
 
 /* ---------------------------------------------------------------------------- 2, 3. against the CPU */
 
-/* Two models of the random data: m[200] -> q[25] and its Jacobian. */
+/* Two models of random data m[in] -> q[out] and its Jacobian. */
 static const struct {
-    const char *title, *spec;
+    const char *title;
+    int in, out;
+    const char *spec;
 } models[] = {
-    {"200 -> 64 x 3 -> 25",
+    {"200 -> 64 x 3 -> 25", 200, 25,
      "model wide { input m[200]; output q[25]\n"
      "  q = mlp(m, 25, width = 64, depth = 3, act = gelu, residual = true) }\n"
      "data { split train 200, test 56 }\n"
      "loss { l2 q weight 1.0; h1 dq/dm weight 0.5 relative }\n"
      "train { optimizer adam(lr = 1e-3); batch 32; epochs 5; seed 3 }\n"},
-    {"neural ODE, rk4 6 steps, checkpoint 2",
-     "model ckpt { input m[200]; output q[25]\n"
+    {"neural ODE, rk4 6 steps, checkpoint 2", 20, 5,
+     "model ckpt { input m[20]; output q[5]\n"
      "  z0 = tanh(dense(m, 8))\n"
      "  ode z = z0, t in [0, 1] {\n"
      "    a = tanh(dense(concat(z, t), 16))\n"
@@ -177,22 +179,22 @@ static const struct {
      "    solver rk4 steps 6\n"
      "    checkpoint 2\n"
      "  }\n"
-     "  q = dense(z, 25) }\n"
+     "  q = dense(z, 5) }\n"
      "data { split train 200, test 56 }\n"
      "loss { l2 q weight 1.0; h1 dq/dm weight 0.5 relative }\n"
      "train { optimizer adam(lr = 1e-3); batch 32; epochs 5; seed 3 }\n"},
 };
 
-static void write_random_data(const char *dir) {
-    int64_t N = 256, shape_m[2] = {N, 200}, shape_q[2] = {N, 25}, shape_J[3] = {N, 25, 200};
-    double *m = malloc(sizeof(double) * (size_t)(N * 200)), *q = malloc(sizeof(double) * (size_t)(N * 25)),
-           *J = malloc(sizeof(double) * (size_t)(N * 25 * 200));
+static void write_random_data(const char *dir, int in, int out) {
+    int64_t N = 256, shape_m[2] = {N, in}, shape_q[2] = {N, out}, shape_J[3] = {N, out, in};
+    double *m = malloc(sizeof(double) * (size_t)(N * in)), *q = malloc(sizeof(double) * (size_t)(N * out)),
+           *J = malloc(sizeof(double) * (size_t)(N * out * in));
     uint64_t s = 12345;
-    for (long i = 0; i < N * 25 * 200; i++) {
+    for (long i = 0; i < N * out * in; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-        if (i < N * 200) m[i] = 2 * u;
-        if (i < N * 25) q[i] = u;
+        if (i < N * in) m[i] = 2 * u;
+        if (i < N * out) q[i] = u;
         J[i] = 0.1 * u;
     }
     char path[4096], err[512];
@@ -213,7 +215,7 @@ static double last_column(const char *line, int col) {
 static void against_cpu(int which, int f64) {
     char dir[] = "/tmp/dino-gpu-test-XXXXXX", spec[4096], err[8192];
     if (!mkdtemp(dir)) return;
-    write_random_data(dir);
+    write_random_data(dir, models[which].in, models[which].out);
     snprintf(spec, sizeof spec, "%s/model.dino", dir);
     FILE *f = fopen(spec, "w");
     fputs(models[which].spec, f);
