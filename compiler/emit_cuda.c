@@ -144,7 +144,7 @@ typedef struct {
     long *offset;               /* node id -> workspace offset per sample, -1 none */
     long work;                  /* workspace reals per sample */
     int fuse;                   /* a FuseMode, from the options */
-    int share;                  /* equal stages of a tile kernel share a function (share.c) */
+    int share;                  /* equal stages and kernels share a function (share.c) */
     int tile_mode;              /* this program gets tile kernels */
     Unit *units;                /* what is launched, in order */
     int n_units;
@@ -152,8 +152,6 @@ typedef struct {
     CudaLaunch *launch;         /* one per unit */
     ShareItem *stages;          /* write_program: the stages of every tile kernel, grouped (share.c) */
     FILE *table[2];             /* write_program: the numbers of the shared functions' calls, L and D */
-    char *table_text[2];
-    size_t table_len[2];
     long n_table[2];
     int table_used;
     int *first_stage;           /* unit -> its first stage in `stages` */
@@ -1562,6 +1560,14 @@ static void emit_tile_kernel(Emit *E, int u) {
     free(off);
 }
 
+/* Groups the pieces of code that are equal but for their numbers (share.c); with sharing off,
+ * or after an error, each piece stands alone. */
+static void group_items(const Emit *E, ShareItem *items, int n, int rc) {
+    if (!rc && E->share) share_group(items, n, &CUDA_RULES);
+    else
+        for (int i = 0; i < n; i++) items[i].group = i, items[i].index = -1;
+}
+
 static int write_program(Emit *E) {
     int tiles = 0;
     for (int u = 0; u < E->n_units; u++) tiles += E->units[u].count > 1;
@@ -1577,7 +1583,9 @@ static int write_program(Emit *E) {
         out(E, "};   /* %s */\n", v->name ? v->name : "per-row constant");
     }
     /* the stages of the tile kernels, written to memory: equal ones share a function */
-    for (int t = 0; t < 2; t++) E->table[t] = open_memstream(&E->table_text[t], &E->table_len[t]), E->n_table[t] = 0;
+    char *table_text[2];
+    size_t table_len[2];
+    for (int t = 0; t < 2; t++) E->table[t] = open_memstream(&table_text[t], &table_len[t]), E->n_table[t] = 0;
     E->table_used = 0;
     E->first_stage = calloc((size_t)E->n_units + 1, sizeof(int));
     int n_stages = 0, rc = 0;
@@ -1588,9 +1596,7 @@ static int write_program(Emit *E) {
     E->stages = calloc((size_t)n_stages + 1, sizeof(ShareItem));
     for (int u = 0; u < E->n_units && !rc; u++)
         if (E->units[u].count > 1) rc = render_stages(E, u, E->stages + E->first_stage[u]);
-    if (!rc && E->share) share_group(E->stages, n_stages, &CUDA_RULES);
-    else
-        for (int i = 0; i < n_stages; i++) E->stages[i].group = i, E->stages[i].index = -1;
+    group_items(E, E->stages, n_stages, rc);
     for (int i = 0; i < n_stages && !rc; i++)
         if (E->stages[i].group == i && E->stages[i].index >= 0) emit_shared_stage(E, i);
 
@@ -1617,9 +1623,7 @@ static int write_program(Emit *E) {
         unit_of[n_bodies] = u, item_of[u] = n_bodies++;
     }
     E->out = file;
-    if (!rc && E->share) share_group(items, n_bodies, &CUDA_RULES);
-    else
-        for (int i = 0; i < n_bodies; i++) items[i].group = i, items[i].index = -1;
+    group_items(E, items, n_bodies, rc);
     long *at = calloc((size_t)n_bodies + 1, 2 * sizeof(long));   /* where each body call's numbers start */
     for (int i = 0; i < n_bodies && !rc; i++)
         if (items[i].index >= 0) table_add(E, &items[items[i].group], &items[i], &at[2 * i], &at[2 * i + 1]), E->table_used = 1;
@@ -1630,7 +1634,7 @@ static int write_program(Emit *E) {
             E->n_table[t] ? (t ? "reals" : "integers") : t ? "reals (none; the calls point here all the same)"
                                                             : "integers (none; the calls point here all the same)");
         out(E, "__device__ const %s dino_%s_%c[%ld] = {\n%s%s\n};\n", t ? "double" : "long", E->name, t ? 'D' : 'L',
-            E->n_table[t] ? E->n_table[t] : 1, E->table_text[t], E->n_table[t] ? "" : "    0");
+            E->n_table[t] ? E->n_table[t] : 1, table_text[t], E->n_table[t] ? "" : "    0");
     }
     for (int i = 0; i < n_bodies && !rc; i++) {
         if (items[i].group != i || items[i].index < 0) continue;
@@ -1656,7 +1660,7 @@ static int write_program(Emit *E) {
     }
     for (int u = 0; u < E->n_units; u++) free(head[u]);
     free(head), free(unit_of), free(item_of), free(at);
-    for (int t = 0; t < 2; t++) free(E->table_text[t]), E->table_text[t] = NULL;
+    for (int t = 0; t < 2; t++) free(table_text[t]);
     share_free(items, n_bodies);
     share_free(E->stages, n_stages);
     free(E->first_stage);
