@@ -4,7 +4,7 @@
  * no training state); every error (shape, missing and extra tensors, dtype, NaN, moment
  * length, __state) with P left untouched; and the PyTorch reference checkpoint of dino_small
  * loaded through the real front end when DINO_SHARED_DIR has it (else a SKIP: line). */
-#include "rt_test.h"
+#include "harness.h"
 
 #include "checkpoint.h"
 #include "frontend.h"
@@ -52,7 +52,7 @@ static int trained_adam(Optim *o, int f64, void *P) {
 
 /* ------------------------------------------------------------------------ round trips */
 
-static void test_roundtrip(RT *t) {
+static void test_roundtrip(T *t) {
   Param ps[4];
   Model m = small_model(ps);
   char err[1024];
@@ -68,7 +68,7 @@ static void test_roundtrip(RT *t) {
     rng_next_u64(&rng);
     TrainState st = {.epoch = 3, .step = 17};
     rng_save(&rng, st.rng);
-    const char *path = rt_path(t, "ckpt.safetensors");
+    const char *path = t_path(t, "ckpt.safetensors");
     if (!CHECK_OK(t, checkpoint_save(path, &m, P, f64, &o, &st, hash, err, sizeof err), err)) {
       optim_free(&o);
       continue;
@@ -142,7 +142,7 @@ static void test_roundtrip(RT *t) {
   }
 }
 
-static void test_partial_state(RT *t) {
+static void test_partial_state(T *t) {
   Param ps[4];
   Model m = small_model(ps);
   char err[1024];
@@ -150,7 +150,7 @@ static void test_partial_state(RT *t) {
   fill(P, 1);
   Optim adam;
   CHECK(t, trained_adam(&adam, 1, P) == 0);
-  const char *path = rt_path(t, "adam.safetensors");
+  const char *path = t_path(t, "adam.safetensors");
   TrainState st = {.epoch = 1, .step = 2, .rng = {1, 2, 3, 4}};
   CHECK_OK(t, checkpoint_save(path, &m, P, 1, &adam, &st, 7, err, sizeof err), err);
 
@@ -166,7 +166,7 @@ static void test_partial_state(RT *t) {
   optim_free(&sgd);
 
   /* A file without training state (opt and st NULL at save): st untouched but for the flags. */
-  const char *bare = rt_path(t, "bare.safetensors");
+  const char *bare = t_path(t, "bare.safetensors");
   CHECK_OK(t, checkpoint_save(bare, &m, P, 1, NULL, NULL, 7, err, sizeof err), err);
   Safetensors s;
   if (CHECK_OK(t, st_load(bare, &s, err, sizeof err), err)) {
@@ -187,7 +187,7 @@ static void test_partial_state(RT *t) {
   Optim p1, p2;
   CHECK(t, optim_init(&p1, &plain, NW, 1) == 0 && optim_init(&p2, &plain, NW, 1) == 0);
   p1.step = 9;
-  const char *sp = rt_path(t, "sgd.safetensors");
+  const char *sp = t_path(t, "sgd.safetensors");
   CHECK_OK(t, checkpoint_save(sp, &m, P, 1, &p1, NULL, 7, err, sizeof err), err);
   TrainState st4 = {0};
   if (CHECK_OK(t, checkpoint_load(sp, &m, Q, 1, &p2, &st4, 7, NULL, err, sizeof err), err))
@@ -213,7 +213,7 @@ typedef struct {
   int n_extra;
 } Mutation;
 
-static const char *write_mutated(RT *t, const Mutation *mu) {
+static const char *write_mutated(T *t, const Mutation *mu) {
   Param ps[4];
   small_model(ps);
   double P[NW + 8]; /* padded: a mutated shape may read past the last parameter */
@@ -238,14 +238,14 @@ static const char *write_mutated(RT *t, const Mutation *mu) {
     n++;
   }
   for (int k = 0; k < mu->n_extra; k++) tw[n++] = mu->extra[k];
-  const char *path = rt_path(t, "bad.safetensors");
+  const char *path = t_path(t, "bad.safetensors");
   char err[1024];
   const char *keys[2] = {"format", "optimizer"}, *vals[2] = {"dino", "adam"};
   CHECK_OK(t, st_save(path, tw, n, keys, vals, 2, err, sizeof err), err);
   return path;
 }
 
-static void expect_load_err(RT *t, const char *path, Optim *opt, TrainState *st, int line,
+static void expect_load_err(T *t, const char *path, Optim *opt, TrainState *st, int line,
                             const char *want1, const char *want2) {
   Param ps[4];
   Model m = small_model(ps);
@@ -253,13 +253,13 @@ static void expect_load_err(RT *t, const char *path, Optim *opt, TrainState *st,
   for (int k = 0; k < NW; k++) Q[k] = 77;
   char err[1024] = "";
   int rc = checkpoint_load(path, &m, Q, 1, opt, st, 0, NULL, err, sizeof err);
-  rt_check_err(t, rc, err, path, __FILE__, line, want1, want2, (const char *)NULL);
+  t_check_err(t, rc, err, path, __FILE__, line, want1, want2, (const char *)NULL);
   int untouched = 1;
   for (int k = 0; k < NW; k++) untouched &= Q[k] == 77;
-  rt_check(t, untouched, __FILE__, line, "P untouched after a failed load");
+  t_check(t, untouched, __FILE__, line, "P untouched after a failed load");
 }
 
-static void test_errors(RT *t) {
+static void test_errors(T *t) {
   const char *p;
   p = write_mutated(t, &(Mutation){.which = 0, .shape1 = 2, .nan_at = -1});
   expect_load_err(t, p, NULL, NULL, __LINE__, "tensor 'h.weight' has shape [4, 2], expected [4, 3]", "");
@@ -312,8 +312,8 @@ static void test_errors(RT *t) {
   expect_load_err(t, p, NULL, &st, __LINE__, "tensor '__state' has dtype int64 and shape [3], expected int64 [7]", "");
 
   /* A file that is not there; a file that is not safetensors. */
-  expect_load_err(t, rt_path(t, "none.safetensors"), NULL, NULL, __LINE__, "cannot open", "");
-  const char *junk = rt_path(t, "junk.safetensors");
+  expect_load_err(t, t_path(t, "none.safetensors"), NULL, NULL, __LINE__, "cannot open", "");
+  const char *junk = t_path(t, "junk.safetensors");
   FILE *fp = fopen(junk, "wb");
   if (fp) {
     fputs("not a checkpoint at all", fp);
@@ -328,23 +328,23 @@ static void test_errors(RT *t) {
   CHECK(t, optim_init(&o, &c, NW - 1, 1) == 0);
   double P[NW];
   fill(P, 1);
-  const char *sp = rt_path(t, "x.safetensors");
+  const char *sp = t_path(t, "x.safetensors");
   CHECK_ERR(t, checkpoint_save(sp, &m, P, 1, &o, NULL, 0, err, sizeof err), err, sp,
             "the optimiser has 25 values per moment, the model 26 parameters");
-  CHECK(t, !rt_file_exists(sp));
+  CHECK(t, !t_file_exists(sp));
   optim_free(&o);
-  const char *nodir = rt_path(t, "no/such/dir/x.safetensors");
+  const char *nodir = t_path(t, "no/such/dir/x.safetensors");
   CHECK_ERR(t, checkpoint_save(nodir, &m, P, 1, NULL, NULL, 0, err, sizeof err), err, nodir, "");
 }
 
 /* ------------------------------------------------------------------------ the reference */
 
-static void test_reference(RT *t) {
+static void test_reference(T *t) {
   char spec[600], ref[600], err[1024];
   snprintf(spec, sizeof spec, "%s/specs/dino_small.dino", DINO_SHARED_DIR);
   snprintf(ref, sizeof ref, "%s/reference/dino_small/params.safetensors", DINO_SHARED_DIR);
   if (access(spec, R_OK) != 0 || access(ref, R_OK) != 0) {
-    rt_skip(t, "no reference dino_small checkpoint in DINO_SHARED_DIR (" DINO_SHARED_DIR ")");
+    t_skip(t, "no reference dino_small checkpoint in DINO_SHARED_DIR (" DINO_SHARED_DIR ")");
     return;
   }
   Frontend fe;
@@ -379,7 +379,7 @@ static void test_reference(RT *t) {
     }
     CHECK(t, same);
     /* Save it as a dino checkpoint and read it back: identical parameters. */
-    const char *path = rt_path(t, "dino_small.safetensors");
+    const char *path = t_path(t, "dino_small.safetensors");
     CHECK_OK(t, checkpoint_save(path, m, P, 1, &o, &st, 0xfeed, err, sizeof err), err);
     if (CHECK_OK(t, checkpoint_load(path, m, Q, 1, NULL, NULL, 0xfeed, &match, err, sizeof err), err))
       CHECK(t, memcmp(P, Q, n * sizeof(double)) == 0 && match == 1);
@@ -399,11 +399,11 @@ static void test_reference(RT *t) {
 }
 
 int main(int argc, char **argv) {
-  RT t;
-  if (rt_begin(&t, argc, argv, "checkpoint")) return 1;
+  T t;
+  if (t_begin(&t, argc, argv, "checkpoint")) return 1;
   test_roundtrip(&t);
   test_partial_state(&t);
   test_errors(&t);
   test_reference(&t);
-  return rt_end(&t, "runtime_checkpoint");
+  return t_end(&t, "runtime_checkpoint");
 }

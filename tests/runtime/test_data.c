@@ -4,7 +4,7 @@
  * error, each checked to name the file and the expected and found values; and, when
  * DINO_SHARED_DIR has them, the reference dino_small folder and MNIST through the real
  * front end and the shared specs (else a SKIP: line). */
-#include "rt_test.h"
+#include "harness.h"
 
 #include <zlib.h>
 
@@ -45,7 +45,7 @@ static double qval(int r, int o) { return -r - o / 10.0; }
 static double jval(int r, int o, int i) { return 100.0 * r + 10.0 * o + i; }
 
 typedef struct {
-  RT *t;
+  T *t;
   char dir[512]; /* the data folder */
   char p[4][600];
   int next;
@@ -174,7 +174,7 @@ static int load(Fx *f, const Model *m, int f64, int need_jac, Dataset *tr, Datas
 /* ------------------------------------------------------------------------ happy paths */
 
 static void test_regression(Fx *f) {
-  RT *t = f->t;
+  T *t = f->t;
   char err[1024];
   Dataset tr, te;
   for (int file_dt = DT_F32; file_dt <= DT_F64; file_dt++) {
@@ -227,7 +227,7 @@ static void test_regression(Fx *f) {
 }
 
 static void test_gather(Fx *f) {
-  RT *t = f->t;
+  T *t = f->t;
   char err[1024];
   Dataset tr, te;
   write_regression(f, 10, DT_F64, 1, 0);
@@ -254,7 +254,7 @@ static void test_gather(Fx *f) {
 }
 
 static void test_classifier(Fx *f) {
-  RT *t = f->t;
+  T *t = f->t;
   char err[1024];
   Dataset tr, te;
   /* 10 images of 4x4 pixels, pixel = 16 r + k; labels r. Gzip and plain. */
@@ -312,7 +312,7 @@ static void test_classifier(Fx *f) {
 }
 
 static void test_splits(Fx *f) {
-  RT *t = f->t;
+  T *t = f->t;
   char err[1024];
   Dataset tr, te;
   write_regression(f, 11, DT_F64, 0, 0);
@@ -551,12 +551,12 @@ static void test_label_errors(Fx *f) {
 
 /* ------------------------------------------------------------------------ reference data */
 
-static void test_reference(RT *t) {
+static void test_reference(T *t) {
   char spec[600], dir[600], err[1024];
   snprintf(spec, sizeof spec, "%s/specs/dino_small.dino", DINO_SHARED_DIR);
   snprintf(dir, sizeof dir, "%s/reference/dino_small", DINO_SHARED_DIR);
   if (access(spec, R_OK) != 0 || access(dir, R_OK) != 0) {
-    rt_skip(t, "no reference dino_small in DINO_SHARED_DIR (" DINO_SHARED_DIR ")");
+    t_skip(t, "no reference dino_small in DINO_SHARED_DIR (" DINO_SHARED_DIR ")");
     return;
   }
   Frontend fe;
@@ -585,13 +585,13 @@ static void test_reference(RT *t) {
 }
 
 /* node_mnist.dino on the real MNIST files: separate test files, gzip IDX, scale 1/255. */
-static void test_mnist(RT *t) {
+static void test_mnist(T *t) {
   char spec[600], dir[600], img[700], err[1024];
   snprintf(spec, sizeof spec, "%s/specs/node_mnist.dino", DINO_SHARED_DIR);
   snprintf(dir, sizeof dir, "%s/data/mnist", DINO_SHARED_DIR);
   snprintf(img, sizeof img, "%s/train-images-idx3-ubyte.gz", dir);
   if (access(spec, R_OK) != 0 || access(img, R_OK) != 0) {
-    rt_skip(t, "no MNIST in DINO_SHARED_DIR/data/mnist (" DINO_SHARED_DIR ")");
+    t_skip(t, "no MNIST in DINO_SHARED_DIR/data/mnist (" DINO_SHARED_DIR ")");
     return;
   }
   Frontend fe;
@@ -621,8 +621,8 @@ static void test_mnist(RT *t) {
 }
 
 int main(int argc, char **argv) {
-  RT t;
-  if (rt_begin(&t, argc, argv, "data")) return 1;
+  T t;
+  if (t_begin(&t, argc, argv, "data")) return 1;
   Fx f = {.t = &t};
   snprintf(f.dir, sizeof f.dir, "%s/data", t.dir);
   if (mkdir(f.dir, 0700) != 0) {
@@ -637,5 +637,5 @@ int main(int argc, char **argv) {
   test_label_errors(&f);
   test_reference(&t);
   test_mnist(&t);
-  return rt_end(&t, "runtime_data");
+  return t_end(&t, "runtime_data");
 }

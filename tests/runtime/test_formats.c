@@ -1,13 +1,12 @@
 /* test_formats.c - ctest "runtime_formats": the runtime's file-format layer (npy.c,
  * safetensors.c, idx.c) on files written here, on hostile files built byte by byte, and on
  * the shared reference files and MNIST when DINO_SHARED_DIR has them (else a SKIP: line).
- * This file holds the harness, main and the reference-file checks; the per-format tests
- * are in test_npy.c, test_safetensors.c and test_idx.c.
+ * This file holds main and the reference-file checks; the per-format tests are in
+ * test_npy.c, test_safetensors.c and test_idx.c, the harness is tests/harness.h.
  * Usage: test_formats [-v]   (-v prints every expected error message) */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,112 +15,8 @@
 
 #include "npy.h"
 #include "safetensors.h"
-#include "test_util.h"
-
-#ifndef DINO_SHARED_DIR
-#define DINO_SHARED_DIR "../shared"
-#endif
-
-/* ------------------------------------------------------------------------ harness */
-
-int check_at(T *t, int ok, const char *file, int line, const char *what) {
-  if (ok) {
-    t->passed++;
-  } else {
-    t->failed++;
-    printf("FAIL %s:%d: %s\n", file, line, what);
-  }
-  return ok;
-}
-
-int check_ok_at(T *t, int rc, const char *err, const char *file, int line, const char *what) {
-  if (rc == 0) {
-    t->passed++;
-    return 1;
-  }
-  t->failed++;
-  printf("FAIL %s:%d: %s returned %d: %s\n", file, line, what, rc, err);
-  return 0;
-}
-
-int check_err_at(T *t, int rc, const char *err, const char *path, const char *want,
-                 const char *file, int line) {
-  int ok = rc == -1 && strncmp(err, path, strlen(path)) == 0 && strstr(err, want) != NULL;
-  if (!ok) {
-    t->failed++;
-    printf("FAIL %s:%d: expected an error naming %s and containing \"%s\"; got rc %d, "
-           "\"%s\"\n", file, line, path, want, rc, err);
-  } else {
-    t->passed++;
-    if (t->verbose) printf("  ok: %s\n", err);
-  }
-  return ok;
-}
-
-void skip(T *t, const char *what) {
-  t->skipped++;
-  printf("SKIP: %s\n", what);
-}
-
-const char *tpath(T *t, const char *name) {
-  char *p = t->paths[t->next_path++ % 8];
-  snprintf(p, sizeof t->paths[0], "%s/%s", t->dir, name);
-  return p;
-}
-
-int write_file(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return -1;
-  size_t w = n ? fwrite(data, 1, n, f) : 0;
-  return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-unsigned char *read_file(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 4096, len = 0;
-  unsigned char *buf = malloc(cap);
-  while (buf) {
-    len += fread(buf + len, 1, cap - len, f);
-    if (len < cap) break;
-    unsigned char *nb = realloc(buf, cap * 2);
-    if (!nb) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = nb;
-    cap *= 2;
-  }
-  fclose(f);
-  *n = len;
-  return buf;
-}
-
-int file_exists(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0;
-}
-
-int no_tmp_left(const char *path) {
-  char tmp[600];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  return !file_exists(tmp);
-}
-
-static void remove_dir(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *e;
-  char p[600];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-    if (unlink(p) != 0) remove_dir(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
+#include "harness.h"
+#include "test_formats.h"
 
 /* ------------------------------------------------------------------------ reference files */
 
@@ -167,10 +62,10 @@ static void check_ref_params(T *t, const char *path, int resave) {
     wt[i] = (StWriteTensor){s.tensors[i].name, s.tensors[i].dtype, s.tensors[i].ndim,
                             s.tensors[i].shape, s.tensors[i].data};
   }
-  const char *out = tpath(t, "params_resaved.safetensors");
+  const char *out = t_path(t, "params_resaved.safetensors");
   CHECK_OK(t, st_save(out, wt, s.n, NULL, NULL, 0, err, sizeof err), err);
   size_t n1, n2;
-  unsigned char *a = read_file(path, &n1), *c = read_file(out, &n2);
+  unsigned char *a = t_read_file(path, &n1), *c = t_read_file(out, &n2);
   CHECK(t, a && c && n1 == n2 && memcmp(a, c, n1) == 0); /* byte-identical */
   free(a);
   free(c);
@@ -187,10 +82,10 @@ static void check_ref_npy(T *t, const char *path, int ndim, const int64_t *shape
   for (int k = 0; k < ndim && k < a.ndim; k++) CHECK(t, a.shape[k] == shape[k]);
   CHECK(t, a.nbytes >= 8 && f64_at(a.data, 0) == first);
   CHECK(t, npy_check_finite(&a, NULL) == 1);
-  const char *out = tpath(t, "resaved.npy");
+  const char *out = t_path(t, "resaved.npy");
   CHECK_OK(t, npy_save(out, a.dtype, a.ndim, a.shape, a.data, err, sizeof err), err);
   size_t n1, n2;
-  unsigned char *x = read_file(path, &n1), *y = read_file(out, &n2);
+  unsigned char *x = t_read_file(path, &n1), *y = t_read_file(out, &n2);
   CHECK(t, x && y && n1 == n2 && memcmp(x, y, n1) == 0); /* as NumPy writes it */
   free(x);
   free(y);
@@ -200,10 +95,10 @@ static void check_ref_npy(T *t, const char *path, int ndim, const int64_t *shape
 static void test_reference(T *t) {
   char dir[600], p[700];
   snprintf(dir, sizeof dir, "%s/reference/dino_small", t->shared);
-  if (!file_exists(dir)) {
+  if (!t_file_exists(dir)) {
     char what[700];
     snprintf(what, sizeof what, "reference files (%s not found)", dir);
-    skip(t, what);
+    t_skip(t, what);
     return;
   }
   snprintf(p, sizeof p, "%s/params.safetensors", dir);
@@ -211,7 +106,7 @@ static void test_reference(T *t) {
   const char *others[] = {"after_sgd", "after_adam3", "grads"};
   for (int i = 0; i < 3; i++) {
     snprintf(p, sizeof p, "%s/expected/%s.safetensors", dir, others[i]);
-    if (file_exists(p)) check_ref_params(t, p, 0);
+    if (t_file_exists(p)) check_ref_params(t, p, 0);
   }
   snprintf(p, sizeof p, "%s/expected/q.npy", dir);
   check_ref_npy(t, p, 2, (const int64_t[]){10, 4}, 0.11292659529565517);
@@ -232,21 +127,10 @@ static void test_reference(T *t) {
 
 int main(int argc, char **argv) {
   T t;
-  memset(&t, 0, sizeof t);
-  t.verbose = argc > 1 && strcmp(argv[1], "-v") == 0;
-  t.shared = getenv("DINO_SHARED_DIR") ? getenv("DINO_SHARED_DIR") : DINO_SHARED_DIR;
-  const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  snprintf(t.dir, sizeof t.dir, "%s/dino_formats_XXXXXX", tmp);
-  if (!mkdtemp(t.dir)) {
-    perror("mkdtemp");
-    return 2;
-  }
+  if (t_begin(&t, argc, argv, "formats")) return 2;
   test_npy(&t);
   test_safetensors(&t);
   test_idx(&t);
   test_reference(&t);
-  remove_dir(t.dir);
-  printf("runtime_formats: %d checks passed, %d failed, %d skipped\n", t.passed, t.failed,
-         t.skipped);
-  return t.failed ? 1 : 0;
+  return t_end(&t, "runtime_formats");
 }

@@ -11,7 +11,8 @@
 #include <zlib.h>
 
 #include "idx.h"
-#include "test_util.h"
+#include "harness.h"
+#include "test_formats.h"
 
 static void put_be(unsigned char *p, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
@@ -29,7 +30,7 @@ static const char *make_idx(T *t, const char *name, int gz, unsigned code, int n
   buf[3] = (unsigned char)ndim;
   for (int i = 0; i < ndim; i++) put_be(buf + 4 + 4 * i, dims[i], 4);
   if (n) memcpy(buf + 4 + 4 * ndim, payload, n);
-  const char *path = tpath(t, name);
+  const char *path = t_path(t, name);
   if (gz) {
     gzFile f = gzopen(path, "wb");
     if (f) {
@@ -37,7 +38,7 @@ static const char *make_idx(T *t, const char *name, int gz, unsigned code, int n
       gzclose(f);
     }
   } else {
-    write_file(path, buf, len);
+    t_write_file(path, buf, len);
   }
   free(buf);
   return path;
@@ -137,22 +138,22 @@ static void expect_error(T *t, const char *path, const char *want) {
 }
 
 static void test_errors(T *t) {
-  const char *p = tpath(t, "raw.idx");
-  write_file(p, "\x01\x00\x08\x01\x00\x00\x00\x01\x05", 9);
+  const char *p = t_path(t, "raw.idx");
+  t_write_file(p, "\x01\x00\x08\x01\x00\x00\x00\x01\x05", 9);
   expect_error(t, p, "not an IDX file (bad magic 01 00 08 01");
-  write_file(p, "hello world", 11);
+  t_write_file(p, "hello world", 11);
   expect_error(t, p, "not an IDX file (bad magic");
-  write_file(p, "\x00\x00\x0a\x01\x00\x00\x00\x01\x05", 9);
+  t_write_file(p, "\x00\x00\x0a\x01\x00\x00\x00\x01\x05", 9);
   expect_error(t, p, "unknown IDX type code 0x0A");
-  write_file(p, "\x00\x00\x08\x00", 4);
+  t_write_file(p, "\x00\x00\x08\x00", 4);
   expect_error(t, p, "with 0 dimensions");
-  write_file(p, "\x00\x00\x08\x05", 4);
+  t_write_file(p, "\x00\x00\x08\x05", 4);
   expect_error(t, p, "with 5 dimensions");
-  write_file(p, "\x00\x00\x08", 3);
+  t_write_file(p, "\x00\x00\x08", 3);
   expect_error(t, p, "ends inside the IDX header");
-  write_file(p, "\x00\x00\x08\x02\x00\x00\x00\x01", 8);
+  t_write_file(p, "\x00\x00\x08\x02\x00\x00\x00\x01", 8);
   expect_error(t, p, "ends inside the IDX dimensions");
-  write_file(p, "", 0);
+  t_write_file(p, "", 0);
   expect_error(t, p, "empty file");
   unsigned char data[25] = {0};
   p = make_idx(t, "short.idx", 0, 0x08, 3, (const uint32_t[]){2, 3, 4}, data, 10);
@@ -168,7 +169,7 @@ static void test_errors(T *t) {
   /* Exactly at the cap: accepted until the data runs out (and nothing big is allocated). */
   p = make_idx(t, "cap.idx", 1, 0x0D, 2, (const uint32_t[]){1u << 15, 1u << 15}, data, 8);
   expect_error(t, p, "truncated: header says 4294967296 bytes of data");
-  p = tpath(t, "missing.idx");
+  p = t_path(t, "missing.idx");
   expect_error(t, p, "cannot open: No such file or directory");
   expect_error(t, t->dir, "read error");
 
@@ -178,36 +179,36 @@ static void test_errors(T *t) {
   const char *gz = make_idx(t, "data.idx.gz", 1, 0x08, 2, (const uint32_t[]){60, 100}, payload,
                             sizeof payload);
   size_t n;
-  unsigned char *file = read_file(gz, &n);
+  unsigned char *file = t_read_file(gz, &n);
   if (!CHECK(t, file && n > 100)) return;
-  p = tpath(t, "cut.idx.gz");
-  write_file(p, file, n / 2);
+  p = t_path(t, "cut.idx.gz");
+  t_write_file(p, file, n / 2);
   expect_error(t, p, "the gzip stream is cut short");
-  write_file(p, file, n - 4); /* all the data, part of the trailer */
+  t_write_file(p, file, n - 4); /* all the data, part of the trailer */
   expect_error(t, p, "truncated");
   file[n / 2] ^= 0x5a;
-  write_file(p, file, n);
+  t_write_file(p, file, n);
   char err[512] = "";
   IdxArray a;
   CHECK_ERR(t, idx_load(p, &a, err, sizeof err), err, p, "");
   file[n / 2] ^= 0x5a;
   file[n - 6] ^= 0x01; /* the CRC */
-  write_file(p, file, n);
+  t_write_file(p, file, n);
   CHECK_ERR(t, idx_load(p, &a, err, sizeof err), err, p, "read error");
   file[n - 6] ^= 0x01;
   /* Every prefix of the gzip and the plain file is rejected. */
   int bad = 0;
   for (size_t len = 0; len < n; len += 7) {
-    write_file(p, file, len);
+    t_write_file(p, file, len);
     err[0] = '\0';
     if (idx_load(p, &a, err, sizeof err) != -1 || strncmp(err, p, strlen(p)) != 0) bad++;
   }
   const char *plain = make_idx(t, "data.idx", 0, 0x0B, 2, (const uint32_t[]){30, 100}, payload,
                                sizeof payload);
   free(file);
-  file = read_file(plain, &n);
+  file = t_read_file(plain, &n);
   for (size_t len = 0; file && len < n; len += len < 64 ? 1 : 97) {
-    write_file(p, file, len);
+    t_write_file(p, file, len);
     err[0] = '\0';
     if (idx_load(p, &a, err, sizeof err) != -1 || strncmp(err, p, strlen(p)) != 0) bad++;
   }
@@ -242,10 +243,10 @@ static void test_mnist(T *t) {
   char dir[600], probe[700];
   snprintf(dir, sizeof dir, "%s/data/mnist", t->shared);
   snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte.gz", dir);
-  if (!file_exists(probe)) {
+  if (!t_file_exists(probe)) {
     char what[800];
     snprintf(what, sizeof what, "real MNIST (%s not found)", probe);
-    skip(t, what);
+    t_skip(t, what);
     return;
   }
   check_mnist(t, dir, "train", 60000, (const unsigned char[]){5, 0, 4, 1, 9});

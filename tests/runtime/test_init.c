@@ -2,7 +2,7 @@
  * seed, the documented draw order (replayed here with rng.h), float == (float) double, the
  * truncation bound |w| <= 2 std, the sample statistics of a large layer, zero biases, and
  * that nothing outside the parameters is written. */
-#include "rt_test.h"
+#include "harness.h"
 
 #include "init.h"
 #include "model.h"
@@ -20,7 +20,7 @@ static Param bias(const char *name, int out, int64_t offset) {
   return (Param){.name = name, .ndim = 1, .shape = {out, 0}, .offset = offset, .size = out};
 }
 
-static void test_small(RT *t) {
+static void test_small(T *t) {
   /* w1 [2, 3], b1 [2], a gap of 2 untouched elements, w2 [1, 2], b2 [1]. */
   Param ps[4] = {weight("h.weight", 2, 3, 0), bias("h.bias", 2, 6), weight("q.weight", 1, 2, 10),
                  bias("q.bias", 1, 12)};
@@ -67,7 +67,7 @@ static void test_small(RT *t) {
   init_params(NULL, 0, b, 1, 1);
 }
 
-static void test_large(RT *t) {
+static void test_large(T *t) {
   /* One layer [500, 800] (fan_in 800) and its bias [500]. */
   enum { OUT = 500, IN = 800 };
   Param ps[2] = {weight("big.weight", OUT, IN, 0), bias("big.bias", OUT, (int64_t)OUT * IN)};
@@ -105,9 +105,9 @@ static void test_large(RT *t) {
 }
 
 int main(int argc, char **argv) {
-  RT t;
-  if (rt_begin(&t, argc, argv, "init")) return 1;
+  T t;
+  if (t_begin(&t, argc, argv, "init")) return 1;
   test_small(&t);
   test_large(&t);
-  return rt_end(&t, "runtime_init");
+  return t_end(&t, "runtime_init");
 }

@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "npy.h"
-#include "test_util.h"
+#include "harness.h"
+#include "test_formats.h"
 
 /* Write an .npy file by hand: magic, version major.0, header length (u16 for 1.0, u32 for
  * 2.0 and 3.0), dict padded with spaces and '\n' so that the data starts at a multiple of
@@ -29,8 +30,8 @@ static const char *make_npy(T *t, const char *name, int major, const char *dict,
   memset(buf + pre + dl, ' ', hlen - dl - 1);
   buf[pre + hlen - 1] = '\n';
   if (n) memcpy(buf + pre + hlen, data, n);
-  const char *path = tpath(t, name);
-  write_file(path, buf, pre + hlen + n);
+  const char *path = t_path(t, name);
+  t_write_file(path, buf, pre + hlen + n);
   free(buf);
   return path;
 }
@@ -53,10 +54,10 @@ static void test_roundtrip(T *t) {
       size_t nbytes = numel * dtype_size((DType)dt);
       unsigned char *data = malloc(nbytes + 1); /* (numel,) elements */
       fill(data, nbytes, (unsigned)(dt * 10 + (int)s));
-      const char *path = tpath(t, "round.npy");
+      const char *path = t_path(t, "round.npy");
       CHECK_OK(t, npy_save(path, (DType)dt, shapes[s].ndim, shapes[s].shape, data, err,
                            sizeof err), err);
-      CHECK(t, no_tmp_left(path));
+      CHECK(t, t_no_tmp_left(path));
       NpyArray a;
       if (CHECK_OK(t, npy_load(path, &a, err, sizeof err), err)) {
         CHECK(t, a.dtype == (DType)dt && a.ndim == shapes[s].ndim && a.nbytes == nbytes);
@@ -67,7 +68,7 @@ static void test_roundtrip(T *t) {
         npy_free(&a); /* a second free is harmless */
       }
       size_t n;
-      unsigned char *file = read_file(path, &n);
+      unsigned char *file = t_read_file(path, &n);
       size_t hl = file && n >= 10 ? (size_t)file[8] | (size_t)file[9] << 8 : 0;
       CHECK(t, file && file[6] == 1 && file[7] == 0 && (10 + hl) % 64 == 0);
       CHECK(t, file && n == 10 + hl + nbytes && file[10 + hl - 1] == '\n');
@@ -76,7 +77,7 @@ static void test_roundtrip(T *t) {
     }
   }
   /* Saving over an existing file replaces it. */
-  const char *path = tpath(t, "over.npy");
+  const char *path = t_path(t, "over.npy");
   int32_t one[2] = {1, 2}, two[3] = {7, 8, 9};
   CHECK_OK(t, npy_save(path, DT_I32, 1, (const int64_t[]){2}, one, err, sizeof err), err);
   CHECK_OK(t, npy_save(path, DT_I32, 1, (const int64_t[]){3}, two, err, sizeof err), err);
@@ -224,26 +225,26 @@ static void test_errors(T *t) {
   expect_dict_error(t, garbage, 0, "malformed .npy header");
 
   /* Preamble problems, built byte by byte. */
-  const char *p = tpath(t, "magic.npy");
-  write_file(p, "hello, this is not numpy data", 29);
+  const char *p = t_path(t, "magic.npy");
+  t_write_file(p, "hello, this is not numpy data", 29);
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "not an .npy file (bad magic)");
-  write_file(p, "\x93NU", 3);
+  t_write_file(p, "\x93NU", 3);
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "not an .npy file (bad magic)");
-  write_file(p, "", 0);
+  t_write_file(p, "", 0);
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "empty file");
-  write_file(p, "\x93NUMPY\x01\x00", 8);
+  t_write_file(p, "\x93NUMPY\x01\x00", 8);
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "truncated");
-  write_file(p, "\x93NUMPY\x02\x00\x10\x00", 10);
+  t_write_file(p, "\x93NUMPY\x02\x00\x10\x00", 10);
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "truncated");
-  write_file(p, "\x93NUMPY\x04\x00\x10\x00{}", 12);
+  t_write_file(p, "\x93NUMPY\x04\x00\x10\x00{}", 12);
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "unsupported .npy format version 4.0");
-  write_file(p, "\x93NUMPY\x01\x01\x02\x00{}", 12);
+  t_write_file(p, "\x93NUMPY\x01\x01\x02\x00{}", 12);
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "version 1.1");
-  write_file(p, "\x93NUMPY\x01\x00\xe8\x03{'descr'", 18); /* says 1000 header bytes */
+  t_write_file(p, "\x93NUMPY\x01\x00\xe8\x03{'descr'", 18); /* says 1000 header bytes */
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "truncated: header length is 1000");
-  write_file(p, "\x93NUMPY\x02\x00\xff\xff\xff\xff{}", 14);
+  t_write_file(p, "\x93NUMPY\x02\x00\xff\xff\xff\xff{}", 14);
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "implausibly large");
-  p = tpath(t, "no_such_file.npy");
+  p = t_path(t, "no_such_file.npy");
   CHECK_ERR(t, npy_load(p, &a, err, sizeof err), err, p, "cannot open: No such file or directory");
   CHECK_ERR(t, npy_load(t->dir, &a, err, sizeof err), err, t->dir, "not a regular file");
   /* A NULL or tiny error buffer is allowed. */
@@ -258,17 +259,17 @@ static void test_sweeps(T *t) {
   char err[512];
   float data[12];
   for (int i = 0; i < 12; i++) data[i] = (float)i;
-  const char *good = tpath(t, "good.npy");
+  const char *good = t_path(t, "good.npy");
   CHECK_OK(t, npy_save(good, DT_F32, 2, (const int64_t[]){3, 4}, data, err, sizeof err), err);
   size_t n;
-  unsigned char *file = read_file(good, &n);
+  unsigned char *file = t_read_file(good, &n);
   if (!CHECK(t, file != NULL)) return;
   /* Every proper prefix of the file is rejected. */
-  const char *p = tpath(t, "cut.npy");
+  const char *p = t_path(t, "cut.npy");
   int bad = 0;
   for (size_t len = 0; len < n; len++) {
     NpyArray a;
-    write_file(p, file, len);
+    t_write_file(p, file, len);
     err[0] = '\0';
     if (npy_load(p, &a, err, sizeof err) != -1 || strncmp(err, p, strlen(p)) != 0) bad++;
   }
@@ -283,7 +284,7 @@ static void test_sweeps(T *t) {
     for (size_t v = 0; v < sizeof nasty; v++) {
       unsigned char keep = file[pos];
       file[pos] = nasty[v];
-      write_file(p, file, n);
+      t_write_file(p, file, n);
       file[pos] = keep;
       NpyArray a;
       err[0] = '\0';
@@ -321,7 +322,7 @@ static void test_finite(T *t) {
   CHECK(t, npy_check_finite(&z, &bad) == 1);
   /* Through a file. */
   char err[512];
-  const char *p = tpath(t, "nan.npy");
+  const char *p = t_path(t, "nan.npy");
   CHECK_OK(t, npy_save(p, DT_F32, 2, (const int64_t[]){2, 5}, f, err, sizeof err), err);
   NpyArray l;
   if (CHECK_OK(t, npy_load(p, &l, err, sizeof err), err)) {
@@ -336,7 +337,7 @@ static void test_save_errors(T *t) {
   const char *p = "/nonexistent_dino_dir/x.npy";
   CHECK_ERR(t, npy_save(p, DT_F32, 1, (const int64_t[]){4}, x, err, sizeof err), err, p,
             "cannot create");
-  p = tpath(t, "s.npy");
+  p = t_path(t, "s.npy");
   CHECK_ERR(t, npy_save(p, (DType)42, 1, (const int64_t[]){4}, x, err, sizeof err), err, p,
             "invalid dtype");
   CHECK_ERR(t, npy_save(p, DT_F32, 9, (const int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}, x, err,
@@ -347,7 +348,7 @@ static void test_save_errors(T *t) {
             "no data");
   CHECK_ERR(t, npy_save(p, DT_F64, 2, (const int64_t[]){INT64_MAX, 2}, x, err, sizeof err), err,
             p, "too many elements");
-  CHECK(t, !file_exists(p) && no_tmp_left(p));
+  CHECK(t, !t_file_exists(p) && t_no_tmp_left(p));
 }
 
 void test_npy(T *t) {

@@ -4,7 +4,7 @@
  * first step) and against an independent evaluation of PyTorch's formulas (Python, double,
  * the literals below); every learning-rate schedule at several points; loss-weight ramps;
  * the RNG's reference outputs, determinism, state round trip and permutations. */
-#include "rt_test.h"
+#include "harness.h"
 
 #include "model.h"
 #include "optim.h"
@@ -40,7 +40,7 @@ static int run3(const OptimConfig *cfg, const double lrs[3], int f64, double out
   return steps == 3 ? 0 : -1;
 }
 
-static void test_adam(RT *t) {
+static void test_adam(T *t) {
   /* PyTorch's Adam(lr = 0.01) (betas 0.9, 0.999, eps 1e-8), evaluated in Python doubles. */
   static const double want[3][3] = {
       {0.49000000099999991, -0.99000000050000003, 1.9900000003333334},
@@ -88,7 +88,7 @@ static void test_adam(RT *t) {
   }
 }
 
-static void test_sgd(RT *t) {
+static void test_sgd(T *t) {
   const double lrs[3] = {0.1, 0.1, 0.05};
   for (int f64 = 0; f64 <= 1; f64++) {
     double tol = f64 ? 1e-15 : 2e-7, got[3][3];
@@ -136,7 +136,7 @@ static void test_sgd(RT *t) {
                oc.eps == 1e-7 && oc.decay == 0.01);
 }
 
-static void test_schedules(RT *t) {
+static void test_schedules(T *t) {
   TrainSpec ts = {.schedule = SCHED_CONSTANT};
   double base = 1e-3;
   for (int64_t s = 0; s <= 100; s += 25) CHECK_NEAR(t, schedule_lr(&ts, base, s, 100), base, 1e-15);
@@ -179,7 +179,7 @@ static void test_schedules(RT *t) {
   CHECK_NEAR(t, schedule_lr(&ts, 3.0, 5, 0), 3.0, 1e-15);
 }
 
-static void test_loss_weight(RT *t) {
+static void test_loss_weight(T *t) {
   LossTerm l = {.kind = LOSS_H1, .weight = 0.5};
   CHECK(t, loss_weight(&l, 0) == 0.5 && loss_weight(&l, 1000) == 0.5);
   /* weight ramp(0, 1, epochs = 50) */
@@ -201,7 +201,7 @@ static void test_loss_weight(RT *t) {
   CHECK_NEAR(t, loss_weight(&l, 0), 0.5, 1e-15);
 }
 
-static void test_rng(RT *t) {
+static void test_rng(T *t) {
   /* splitmix64 from seed 0 gives these four words (the published reference sequence). */
   Rng r;
   rng_seed(&r, 0);
@@ -276,12 +276,12 @@ static void test_rng(RT *t) {
 }
 
 int main(int argc, char **argv) {
-  RT t;
-  if (rt_begin(&t, argc, argv, "optim")) return 1;
+  T t;
+  if (t_begin(&t, argc, argv, "optim")) return 1;
   test_adam(&t);
   test_sgd(&t);
   test_schedules(&t);
   test_loss_weight(&t);
   test_rng(&t);
-  return rt_end(&t, "runtime_optim");
+  return t_end(&t, "runtime_optim");
 }

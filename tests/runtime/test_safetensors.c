@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "safetensors.h"
-#include "test_util.h"
+#include "harness.h"
+#include "test_formats.h"
 
 /* Write a safetensors file by hand: header length len_field (or strlen(json) when
  * len_field is -1), the JSON, then data (n,) bytes. Returns the path. */
@@ -23,8 +24,8 @@ static const char *make_st(T *t, const char *name, long long len_field, const ch
   for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(hl >> (8 * i));
   memcpy(buf + 8, json, jl);
   if (n) memcpy(buf + 8 + jl, data, n);
-  const char *path = tpath(t, name);
-  write_file(path, buf, 8 + jl + n);
+  const char *path = t_path(t, name);
+  t_write_file(path, buf, 8 + jl + n);
   free(buf);
   return path;
 }
@@ -49,11 +50,11 @@ static void test_roundtrip(T *t) {
   int n = (int)(sizeof w / sizeof w[0]);
   const char *keys[] = {"spec_hash", "note\x01\t\"x\""}, *vals[] = {"abc123", "line1\nline2 \\"};
   char err[512];
-  const char *p = tpath(t, "round.safetensors");
+  const char *p = t_path(t, "round.safetensors");
   CHECK_OK(t, st_save(p, w, n, keys, vals, 2, err, sizeof err), err);
-  CHECK(t, no_tmp_left(p));
+  CHECK(t, t_no_tmp_left(p));
   size_t flen;
-  unsigned char *file = read_file(p, &flen);
+  unsigned char *file = t_read_file(p, &flen);
   if (CHECK(t, file && flen >= 8)) {
     unsigned long long hl = 0;
     for (int i = 7; i >= 0; i--) hl = hl << 8 | file[i];
@@ -91,7 +92,7 @@ static void test_roundtrip(T *t) {
   const char *want = "{\"zz\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
                      "\"a\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[1,2]}}";
   size_t wl = strlen(want), padded = (wl + 7) / 8 * 8;
-  file = read_file(p, &flen);
+  file = t_read_file(p, &flen);
   CHECK(t, file && flen == 8 + padded + 2 && file[0] == padded && file[1] == 0);
   CHECK(t, file && memcmp(file + 8, want, wl) == 0 && padded > wl);
   for (size_t i = wl; file && i < padded; i++) CHECK(t, file[8 + i] == ' ');
@@ -244,12 +245,12 @@ static void test_errors(T *t) {
   CHECK_ERR(t, st_load(p, &s, err, sizeof err), err, p, "larger than the limit");
   p = make_st(t, "len.safetensors", 0, "", NULL, 0);
   CHECK_ERR(t, st_load(p, &s, err, sizeof err), err, p, "must be a JSON object");
-  p = tpath(t, "short.safetensors");
-  write_file(p, "\x02\x00\x00", 3);
+  p = t_path(t, "short.safetensors");
+  t_write_file(p, "\x02\x00\x00", 3);
   CHECK_ERR(t, st_load(p, &s, err, sizeof err), err, p, "truncated: 3 bytes");
-  write_file(p, "", 0);
+  t_write_file(p, "", 0);
   CHECK_ERR(t, st_load(p, &s, err, sizeof err), err, p, "empty file");
-  p = tpath(t, "missing.safetensors");
+  p = t_path(t, "missing.safetensors");
   CHECK_ERR(t, st_load(p, &s, err, sizeof err), err, p, "cannot open: No such file or directory");
 }
 
@@ -262,16 +263,16 @@ static void test_sweeps(T *t) {
   StWriteTensor w[] = {{"a", DT_F32, 2, (const int64_t[]){2, 2}, a},
                        {"b", DT_I64, 1, (const int64_t[]){2}, b}};
   const char *keys[] = {"k"}, *vals[] = {"v\\u"};
-  const char *good = tpath(t, "good.safetensors");
+  const char *good = t_path(t, "good.safetensors");
   CHECK_OK(t, st_save(good, w, 2, keys, vals, 1, err, sizeof err), err);
   size_t n;
-  unsigned char *file = read_file(good, &n);
+  unsigned char *file = t_read_file(good, &n);
   if (!CHECK(t, file != NULL && n > 8)) return;
-  const char *p = tpath(t, "cut.safetensors");
+  const char *p = t_path(t, "cut.safetensors");
   int bad = 0;
   for (size_t len = 0; len < n; len++) {
     Safetensors s;
-    write_file(p, file, len);
+    t_write_file(p, file, len);
     err[0] = '\0';
     if (st_load(p, &s, err, sizeof err) != -1 || strncmp(err, p, strlen(p)) != 0) bad++;
   }
@@ -284,7 +285,7 @@ static void test_sweeps(T *t) {
     for (size_t v = 0; v < sizeof nasty; v++) {
       unsigned char keep = file[pos];
       file[pos] = nasty[v];
-      write_file(p, file, n);
+      t_write_file(p, file, n);
       file[pos] = keep;
       Safetensors s;
       err[0] = '\0';
@@ -308,7 +309,7 @@ static void test_save_errors(T *t) {
   char err[512];
   float x[2] = {0};
   const int64_t s2[1] = {2};
-  const char *p = tpath(t, "w.safetensors");
+  const char *p = t_path(t, "w.safetensors");
   StWriteTensor dup[] = {{"a", DT_F32, 1, s2, x}, {"b", DT_F32, 1, s2, x},
                          {"a", DT_F32, 1, s2, x}};
   CHECK_ERR(t, st_save(p, dup, 3, NULL, NULL, 0, err, sizeof err), err, p,
@@ -329,7 +330,7 @@ static void test_save_errors(T *t) {
   const char *keys[] = {"k", "k"}, *vals[] = {"1", "2"};
   CHECK_ERR(t, st_save(p, ok, 1, keys, vals, 2, err, sizeof err), err, p,
             "duplicate metadata key 'k'");
-  CHECK(t, !file_exists(p) && no_tmp_left(p));
+  CHECK(t, !t_file_exists(p) && t_no_tmp_left(p));
   p = "/nonexistent_dino_dir/w.safetensors";
   CHECK_ERR(t, st_save(p, ok, 1, NULL, NULL, 0, err, sizeof err), err, p, "cannot create");
 }
