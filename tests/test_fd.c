@@ -1,7 +1,7 @@
 /* test_fd.c - finite-difference checks of the generated derivatives, in f64.
  *
- * For each spec below (written here as a string, saved to a file and run through the front
- * end with frontend_run), and for both Jacobian modes (JAC_FORWARD and JAC_REVERSE):
+ * For each case below (its spec is tests/specs/<case>.dino, run through the front end with
+ * frontend_run), and for both Jacobian modes (JAC_FORWARD and JAC_REVERSE):
  *   (a) the Jacobian J [n, out, in] from dino_predict against central differences of the
  *       output from dino_predict with respect to each input column;
  *   (b) every parameter's gradient G from dino_train_step against central differences of
@@ -36,20 +36,18 @@
  *
  * Prints the worst error per case and per check; exits 1 on any failure.
  *
- * usage: test_fd [--dir DIR] [CASE]   (DIR: where the spec files go, kept; CASE: run only it) */
-#include <errno.h>
+ * usage: test_fd --specs DIR [CASE]   (DIR: tests/specs; CASE: run only it) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cpu_jit.h"
 #include "emit.h"
 #include "frontend.h"
+#include "harness.h"
 #include "init.h"
 #include "rng.h"
 
@@ -57,179 +55,22 @@ enum { ROWS = 4, SAMPLE = 50, ALL_UP_TO = 64, MAX_CHAINS = 4, MAX_LINKS = 4 };
 static const double H = 1e-4, TOL = 1e-6, FLOOR = 1e-2, ABS_FLOOR = 1e-9, MODES_TOL = 1e-10, MARGIN = 1e-2;
 
 typedef struct {
-    const char *name;
-    const char *src;
+    const char *name;   /* the spec: SPECS_DIR/<name>.dino */
     /* Chains of layers (checkpoint prefixes) whose pre-activations must stay away from 0:
      * chain[k] = {"r2.0", "r2.1", NULL} means pre0 = W0 x + b0, pre1 = W1 act(pre0) + b1, with
      * act = relu (ReLU chains) between links. */
     const char *chains[MAX_CHAINS][MAX_LINKS + 1];
 } Case;
 
-/* ---------------------------------------------------------------------------- the specs */
+/* ---------------------------------------------------------------------------- the cases (specs in tests/specs) */
 
 static const Case cases[] = {
-    {"activations",
-     /* every activation on a parallel branch, added together; a second layer composes some */
-     "model acts {\n"
-     "    input  m[5]\n"
-     "    output q[3]\n"
-     "    r   = relu(dense(m, 6))\n"
-     "    r2  = mlp(m, 6, width = 5, depth = 2, act = relu)\n"
-     "    a1  = tanh(dense(m, 6))\n"
-     "    a2  = sigmoid(dense(m, 6))\n"
-     "    a3  = gelu(dense(m, 6))\n"
-     "    a4  = gelu_tanh(dense(m, 6))\n"
-     "    a5  = silu(dense(m, 6))\n"
-     "    a6  = softplus(dense(m, 6))\n"
-     "    a7  = elu(dense(m, 6))\n"
-     "    a8  = sin(dense(m, 6))\n"
-     "    s   = r + r2 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8\n"
-     "    h   = tanh(dense(s, 6)) + sin(gelu(dense(s, 6)))\n"
-     "    q   = dense(h, 3)\n"
-     "}\n"
-     "loss {\n"
-     "    l2 q     weight 1.0\n"
-     "    h1 dq/dm weight 0.5\n"
-     "}\n",
-     {{"r", NULL}, {"r2.0", "r2.1", NULL}, {"a7", NULL}}},
-
-    {"mlp_and_arithmetic",
-     /* mlp with and without residual, widths = [...], bias = false, a * b of two tensors,
-      * a dimension-1 tensor broadcast against vectors (both sides), concat with it,
-      * subtraction, negation, scaling, division and addition of constants; relative losses */
-     "model ops {\n"
-     "    input  m[5]\n"
-     "    output q[4]\n"
-     "    a = mlp(m, 6, width = 7, depth = 3, act = tanh, residual = true)\n"
-     "    b = mlp(m, 6, widths = [8, 8, 5], act = silu, residual = true)\n"
-     "    c = mlp(m, 6, width = 5, depth = 2, act = gelu_tanh, bias = false)\n"
-     "    d = dense(m, 6, bias = false)\n"
-     "    u = sigmoid(dense(m, 1))\n"
-     "    e = a * b - 0.5 * c + d / 2 - u * d + c * u\n"
-     "    f = tanh(concat(e, u, m) + 1)\n"
-     "    g = -e + 2 * softplus(dense(f, 6)) - 0.3\n"
-     "    q = dense(concat(f, g), 4)\n"
-     "}\n"
-     "loss {\n"
-     "    l2 q     weight 0.8 relative\n"
-     "    h1 dq/dm weight 1.3 relative\n"
-     "}\n",
-     {{NULL}}},
-
-    {"l2_only",
-     /* no Jacobian in the training program; residual mlp given by widths, elu */
-     "model l2only {\n"
-     "    input  m[3]\n"
-     "    output q[5]\n"
-     "    q = mlp(m, 5, widths = [6, 6, 6], act = elu, residual = true)\n"
-     "}\n"
-     "loss {\n"
-     "    l2 q weight 2.5 relative\n"
-     "}\n",
-     {{"q.0", NULL}}},
-
-    {"ode_solvers",
-     /* one ode block per fixed-step solver; time used in concat and as a broadcast scalar */
-     "model odes {\n"
-     "    input  x[4]\n"
-     "    output y[3]\n"
-     "    z0 = tanh(dense(x, 4))\n"
-     "    ode z = z0, t in [0, 1] {\n"
-     "        a     = tanh(dense(concat(z, t), 6))\n"
-     "        dz/dt = dense(a, 4) - t * z\n"
-     "        solver euler steps 2\n"
-     "    }\n"
-     "    ode w = z0, s in [0, 0.5] {\n"
-     "        b     = softplus(dense(concat(w, s), 5))\n"
-     "        dw/ds = dense(b, 4) * sigmoid(w)\n"
-     "        solver midpoint steps 2\n"
-     "    }\n"
-     "    ode v = z + w, r in [0.2, 1] {\n"
-     "        c     = sin(dense(concat(v, r), 5))\n"
-     "        dv/dr = dense(c, 4)\n"
-     "        solver rk4 steps 1\n"
-     "    }\n"
-     "    y = dense(concat(z, w, v), 3)\n"
-     "}\n"
-     "loss {\n"
-     "    l2 y     weight 1.0\n"
-     "    h1 dy/dx weight 0.5 relative\n"
-     "}\n",
-     {{NULL}}},
-
-    {"ode_checkpoint",
-     /* the three fixed-step solvers with checkpointing (recompute.c): segments of 2 steps
-      * with a shorter last one, of 1 step, and a second block reading the first one's state
-      * and a value from before both */
-     "model ckpt_fd {\n"
-     "    input  x[4]\n"
-     "    output y[3]\n"
-     "    z0 = tanh(dense(x, 4))\n"
-     "    ode z = z0, t in [0, 1] {\n"
-     "        a     = tanh(dense(concat(z, t), 6))\n"
-     "        dz/dt = dense(a, 4) - t * z\n"
-     "        solver euler steps 5\n"
-     "        checkpoint 2\n"
-     "    }\n"
-     "    ode w = z, s in [0, 0.5] {\n"
-     "        b     = softplus(dense(concat(w, s, z0), 5))\n"
-     "        dw/ds = dense(b, 4) * sigmoid(w)\n"
-     "        solver midpoint steps 3\n"
-     "        checkpoint 1\n"
-     "    }\n"
-     "    ode v = z + w, r in [0.2, 1] {\n"
-     "        c     = sin(dense(concat(v, r), 5))\n"
-     "        dv/dr = dense(c, 4)\n"
-     "        solver rk4 steps 3\n"
-     "        checkpoint 2\n"
-     "    }\n"
-     "    y = dense(concat(z, w, v), 3)\n"
-     "}\n"
-     "loss {\n"
-     "    l2 y     weight 1.0\n"
-     "    h1 dy/dx weight 0.5 relative\n"
-     "}\n",
-     {{NULL}}},
-
-    {"ode_parareal",
-     /* two pint blocks: uniform slices (prediction = the serial fine solve) and a partition
-      * with eval parareal whose dynamics read values from outside the block (z0: one copy per
-      * slice in the stacked fine solve); training differentiates through the unrolled Parareal
-      * iteration */
-     "model pint_fd {\n"
-     "    input  x[4]\n"
-     "    output y[3]\n"
-     "    z0 = tanh(dense(x, 4))\n"
-     "    ode z = z0, t in [0, 1] {\n"
-     "        a     = tanh(dense(concat(z, t), 6))\n"
-     "        dz/dt = dense(a, 4)\n"
-     "        solver midpoint steps 3\n"
-     "        pint parareal {\n"
-     "            slices     3\n"
-     "            iterations 1\n"
-     "            coarse     euler    steps 1\n"
-     "            fine       midpoint steps 1\n"
-     "        }\n"
-     "    }\n"
-     "    ode w = z, s in [0, 1] {\n"
-     "        b     = gelu(dense(concat(w, s, z0), 5)) * dense(z0, 1)\n"
-     "        dw/ds = dense(b, 4)\n"
-     "        solver euler steps 4\n"
-     "        pint parareal {\n"
-     "            partition  [0, 0.4, 1]\n"
-     "            iterations 1\n"
-     "            coarse     euler steps 1\n"
-     "            fine       euler steps 2\n"
-     "            eval parareal\n"
-     "        }\n"
-     "    }\n"
-     "    y = dense(w, 3)\n"
-     "}\n"
-     "loss {\n"
-     "    l2 y     weight 0.7 relative\n"
-     "    h1 dy/dx weight 0.4\n"
-     "}\n",
-     {{NULL}}},
+    {"activations", {{"r", NULL}, {"r2.0", "r2.1", NULL}, {"a7", NULL}}},
+    {"mlp_and_arithmetic", {{NULL}}},
+    {"l2_only", {{"q.0", NULL}}},
+    {"ode_solvers", {{NULL}}},
+    {"ode_checkpoint", {{NULL}}},
+    {"ode_parareal", {{NULL}}},
 };
 
 /* ---------------------------------------------------------------------------- helpers */
@@ -238,13 +79,6 @@ static const Case cases[] = {
 static const struct { double at, coef; } STENCIL[4] = {{-2, 1.0 / 12}, {-1, -8.0 / 12}, {1, 8.0 / 12}, {2, -1.0 / 12}};
 
 static int failures;
-static int keep_specs;      /* --dir: the spec files stay there */
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static const Param *find_param(const Model *m, const char *name) {
     for (int i = 0; i < m->n_params; i++)
@@ -346,13 +180,9 @@ typedef struct {
     double *yhat, *Jhat, *G, terms[16];
 } ModeResult;
 
+/* max |b - a| / max |a| (NaN counts as the worst) within MODES_TOL */
 static int max_rel_diff(const double *a, const double *b, long n, double *out) {
-    double scale = 0, diff = 0;
-    for (long i = 0; i < n; i++) {
-        scale = fmax(scale, fabs(a[i]));
-        diff = fmax(diff, fabs(a[i] - b[i]));
-    }
-    *out = diff / (scale > 0 ? scale : 1);
+    *out = t_rel_diff(b, 1, a, 1, n, NULL, NULL);
     return *out <= MODES_TOL;
 }
 
@@ -362,7 +192,7 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
     char err[2048];
     Arena a = {0};
     size_t len;
-    double t0 = now();
+    double t0 = t_now();
     char *src = generate_c(&a, m, jac, 1, hash, &len, err, sizeof err);
     CpuModule mod;
     if (!src || cpu_module_load(src, len, &mod, err, sizeof err)) {
@@ -373,7 +203,7 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
         return -1;
     }
     free(src);
-    printf(" %s Jacobian mode (code %s in %.2f s):\n", mode, mod.compile_seconds > 0 ? "compiled" : "cached", now() - t0);
+    printf(" %s Jacobian mode (code %s in %.2f s):\n", mode, mod.compile_seconds > 0 ? "compiled" : "cached", t_now() - t0);
     int in = m->in_dim, out = m->out_dim;
     long nP = (long)m->n_weights;
 
@@ -454,14 +284,6 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
     return 0;
 }
 
-static int write_spec(const Case *c, const char *dir, char *path, size_t len) {
-    if ((size_t)snprintf(path, len, "%s/%s.dino", dir, c->name) >= len) return -1;
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    int bad = fputs(c->src, f) < 0;
-    return fclose(f) || bad ? -1 : 0;
-}
-
 /* Compiles every case's two modules in child processes, as many at once as there are CPUs,
  * so the C compiler (~1-5 s a module) runs in parallel; the cases then load them from the
  * cache. A child that fails says nothing: the case itself reports the error. */
@@ -483,7 +305,7 @@ static void warm_cache(const char *dir, const char *only) {
             char path[4096], err[2048];
             FILE *devnull = fopen("/dev/null", "w");
             Frontend fe;
-            if (!devnull || write_spec(&cases[i], dir, path, sizeof path) ||
+            if (!devnull || t_spec_path(path, sizeof path, dir, cases[i].name) ||
                 frontend_run(&fe, path, devnull, 0, NULL))
                 _exit(1);
             Arena a = {0};
@@ -498,11 +320,11 @@ static void warm_cache(const char *dir, const char *only) {
 }
 
 static void run_case(const Case *c, const char *dir) {
-    double t0 = now();
+    double t0 = t_now();
     printf("== %s\n", c->name);
     char path[4096];
-    if (write_spec(c, dir, path, sizeof path)) {
-        printf("  FAIL cannot write %s\n", path);
+    if (t_spec_path(path, sizeof path, dir, c->name) || !t_file_exists(path)) {
+        printf("  FAIL no spec %s\n", path);
         failures++;
         return;
     }
@@ -546,54 +368,35 @@ static void run_case(const Case *c, const char *dir) {
     for (int i = 0; i < 2; i++) free(r[i].yhat), free(r[i].Jhat), free(r[i].G);
     free(P), free(x), free(y), free(J);
     frontend_free(&fe);
-    if (!keep_specs) remove(path);
-    printf("  (%s: %.2f s)\n", c->name, now() - t0);
+    printf("  (%s: %.2f s)\n", c->name, t_now() - t0);
 }
 
 int main(int argc, char **argv) {
-    const char *only = NULL, *fixed = NULL;
+    const char *only = NULL, *dir = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) fixed = argv[++i];
+        if (strcmp(argv[i], "--specs") == 0 && i + 1 < argc) dir = argv[++i];
         else if (argv[i][0] != '-' && !only) only = argv[i];
-        else {
-            fprintf(stderr, "usage: test_fd [--dir DIR] [CASE]\n");
-            return 2;
-        }
+        else dir = NULL, i = argc;
     }
-    /* The generated C names the spec's path, so a fixed folder (--dir) lets a second run find
-     * its modules in the cache; else a new temporary folder, removed at the end. */
-    const char *tmp = getenv("TMPDIR");
-    char dir[4096];
-    if (fixed) {
-        keep_specs = 1;
-        snprintf(dir, sizeof dir, "%s", fixed);
-        if (mkdir(dir, 0755) && errno != EEXIST) {
-            perror(dir);
-            return 2;
-        }
-    } else {
-        snprintf(dir, sizeof dir, "%s/dino_fd_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir)) {
-            perror("mkdtemp");
-            return 2;
-        }
+    if (!dir) {
+        fprintf(stderr, "usage: test_fd --specs DIR [CASE]\n");
+        return 2;
     }
     printf("finite differences: f64, fourth-order central, h = %g; pass when err <= %g, err = |fd - analytic| /"
            " max(|analytic|, |fd|, %g * largest |analytic| of the tensor, %g)\n", H, TOL, FLOOR, ABS_FLOOR);
-    double t0 = now();
+    double t0 = t_now();
     warm_cache(dir, only);
-    printf("(modules compiled or found in the cache in %.1f s)\n", now() - t0);
+    printf("(modules compiled or found in the cache in %.1f s)\n", t_now() - t0);
     int ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (only && strcmp(only, cases[i].name) != 0) continue;
         run_case(&cases[i], dir);
         ran++;
     }
-    if (!fixed) rmdir(dir);
     if (!ran) {
         printf("no case named '%s'\n", only);
         return 2;
     }
-    printf("%s (%d cases, %.1f s)\n", failures ? "FAILED" : "all finite-difference checks passed", ran, now() - t0);
+    printf("%s (%d cases, %.1f s)\n", failures ? "FAILED" : "all finite-difference checks passed", ran, t_now() - t0);
     return failures ? 1 : 0;
 }
