@@ -10,7 +10,12 @@
  * correction sizes a training step reports per iteration (the MONITOR terms) match the same
  * sums computed from predictions of the slice ends. With `tol` the iterations stop at the
  * first correction at or below it, and everything (prediction, Jacobian, loss, gradient)
- * equals the run with that many iterations. */
+ * equals the run with that many iterations.
+ *
+ * The specs are filled in from the templates tests/specs/pint_k.dino.in, pint_state.dino.in and
+ * pint_tol_sweep.dino.in (their @KEY@ placeholders) and written to OUT_DIR.
+ *
+ * usage: test_pint SPECS_DIR OUT_DIR */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,30 +24,27 @@
 #include "cpu_jit.h"
 #include "emit.h"
 #include "frontend.h"
+#include "harness.h"
 #include "init.h"
 
 enum { ROWS = 16 };
 
-static const char *body =
-    "model pint_k { input x[5]; output y[3]\n"
-    "  z0 = tanh(dense(x, 8))\n"
-    "  ode z = z0, t in [0, 1] {\n"
-    "    a = tanh(dense(concat(z, t), 12))\n"
-    "    dz/dt = dense(a, 8)\n"
-    "    solver rk4 steps 8\n"
-    "%s"
-    "  }\n"
-    "  y = dense(z, 3) }\n"
-    "train { precision f64; seed 5 }\n";
+static const char *specs_dir;   /* the templates */
 
-/* Writes a spec, checks it and loads its generated C (f64). */
+/* The text of SPECS_DIR/<tmpl>.dino.in with its placeholders filled (pairs: "KEY", "value", ...,
+ * NULL), malloc'd; NULL after printing why. */
+static char *spec_text(const char *tmpl, const char *const *pairs) {
+    char path[4096], err[4200];
+    snprintf(path, sizeof path, "%s/%s.dino.in", specs_dir, tmpl);
+    char *text = t_spec_fill(path, pairs, err, sizeof err);
+    if (!text) fprintf(stderr, "%s\n", err);
+    return text;
+}
+
+/* Writes a spec (text: NULL fails), checks it and loads its generated C (f64). */
 static int load(const char *dir, const char *name, const char *text, JacMode jac, Frontend *fe, CpuModule *mod) {
     char path[4096], err[2048];
-    snprintf(path, sizeof path, "%s/%s.dino", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    fputs(text, f);
-    fclose(f);
+    if (!text || t_spec_path(path, sizeof path, dir, name) || t_write_file(path, text, strlen(text))) return -1;
     if (frontend_run(fe, path, stderr, 0, NULL)) return -1;
     Arena a = {0};
     size_t len;
@@ -66,13 +68,15 @@ static void inputs(double *x, int n) {
     for (int i = 0; i < n; i++) x[i] = sin(1.3 * i + 0.2);
 }
 
-/* Output [ROWS, 3] and Jacobian [ROWS, 3, 5] of the spec with `pint` inserted (may be ""). */
+/* Output [ROWS, 3] and Jacobian [ROWS, 3, 5] of pint_k with `pint` as its pint line (may be ""). */
 static int predict_mode(const char *dir, const char *name, const char *pint, JacMode jac, double *y, double *J) {
-    char text[2048];
-    snprintf(text, sizeof text, body, pint);
+    const char *pairs[] = {"PINT", pint, NULL};
+    char *text = spec_text("pint_k", pairs);
     Frontend fe;
     CpuModule mod;
-    if (load(dir, name, text, jac, &fe, &mod)) return -1;
+    int rc = load(dir, name, text, jac, &fe, &mod);
+    free(text);
+    if (rc) return -1;
     double *P = params(fe.model), x[ROWS * 5];
     inputs(x, ROWS * 5);
     double *work = malloc(sizeof(double) * (size_t)mod.predict_work(ROWS));
@@ -85,26 +89,19 @@ static int predict_mode(const char *dir, const char *name, const char *pint, Jac
 
 /* ---------------------------------------------------------------------------- corrections */
 
-/* The state itself is the output, so a prediction shows the slice ends. */
-static const char *state_body =
-    "model pint_state { input x[4]; output y[4]\n"
-    "  ode z = x, t in [0, %g] {\n"
-    "    a = tanh(dense(concat(z, t), 6))\n"
-    "    dz/dt = dense(a, 4)\n"
-    "    solver rk4 steps %d\n"
-    "    pint parareal { partition [%s]; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal }\n"
-    "  }\n"
-    "  y = z }\n"
-    "loss { l2 y }\n"
-    "train { precision f64; seed 5 }\n";
-
 static const double ends[] = {0, 0.3, 0.55, 1};
 enum { SLICES = 3, ITER = 2 };
 
-static int state_spec(char *text, size_t len, int slices, int iterations) {
-    char part[128] = "";
+/* pint_state (the state itself is the output, so a prediction shows the slice ends) over the
+ * first `slices` slices, malloc'd. */
+static char *state_spec(int slices, int iterations) {
+    char part[128] = "", end[32], steps[16], iter[16];
     for (int i = 0, n = 0; i <= slices; i++) n += snprintf(part + n, sizeof part - (size_t)n, "%s%g", i ? ", " : "", ends[i]);
-    return snprintf(text, len, state_body, ends[slices], 2 * slices, part, iterations);
+    snprintf(end, sizeof end, "%g", ends[slices]);
+    snprintf(steps, sizeof steps, "%d", 2 * slices);
+    snprintf(iter, sizeof iter, "%d", iterations);
+    const char *pairs[] = {"END", end, "STEPS", steps, "PARTITION", part, "ITERATIONS", iter, NULL};
+    return spec_text("pint_state", pairs);
 }
 
 /* The diagnostic terms of a training step (sum over slice ends of |U_k - U_k-1|^2 and of |U_k|^2,
@@ -112,11 +109,13 @@ static int state_spec(char *text, size_t len, int slices, int iterations) {
  * iterations are the prediction of the same Parareal cut after slice n (with at most n
  * iterations: more leave the converged slices unchanged, up to rounding). */
 static int check_corrections(const char *dir) {
-    char text[2048], name[64];
+    char *text, name[64];
     Frontend fe;
     CpuModule mod;
-    state_spec(text, sizeof text, SLICES, ITER);
-    if (load(dir, "pint_state_train", text, JAC_AUTO, &fe, &mod)) return -1;
+    text = state_spec(SLICES, ITER);
+    int rc = load(dir, "pint_state_train", text, JAC_AUTO, &fe, &mod);
+    free(text);
+    if (rc) return -1;
     const Model *m = fe.model;
     double *P = params(m), *G = malloc(sizeof(double) * (size_t)m->n_weights), x[ROWS * 4], y[ROWS * 4] = {0};
     inputs(x, ROWS * 4);
@@ -131,9 +130,11 @@ static int check_corrections(const char *dir) {
     static double U[ITER + 1][SLICES][ROWS * 4];
     for (int n = 1; n <= SLICES; n++)
         for (int k = 0; k <= ITER; k++) {
-            state_spec(text, sizeof text, n, k < n ? k : n);
+            text = state_spec(n, k < n ? k : n);
             snprintf(name, sizeof name, "pint_state_%d_%d", n, k);
-            if (load(dir, name, text, JAC_AUTO, &fe, &mod)) return -1;
+            rc = load(dir, name, text, JAC_AUTO, &fe, &mod);
+            free(text);
+            if (rc) return -1;
             work = malloc(sizeof(double) * (size_t)mod.predict_work(ROWS));
             mod.predict(P, ROWS, ROWS, x, U[k][n - 1], NULL, work);
             free(work);
@@ -175,19 +176,6 @@ static double rel_error(const double *a, const double *b, int n) {
 
 /* ---------------------------------------------------------------------------- tol */
 
-static const char *tol_body =
-    "model pint_tol { input x[5]; output y[3]\n"
-    "  z0 = tanh(dense(x, 8))\n"
-    "  ode z = z0, t in [0, 1] {\n"
-    "    a = tanh(dense(concat(z, t), 12))\n"
-    "    dz/dt = dense(a, 8)\n"
-    "    solver rk4 steps 8\n"
-    "    pint parareal { slices 4; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal%s }\n"
-    "  }\n"
-    "  y = dense(z, 3) }\n"
-    "loss { l2 y; h1 dy/dx weight 0.5 }\n"
-    "train { precision f64; seed 5 }\n";
-
 typedef struct {
     double y[ROWS * 3], J[ROWS * 15], terms[1 + 2 + 2 * 4 + 3], *G;
     long n_params;
@@ -196,13 +184,17 @@ typedef struct {
 /* Prediction (output, Jacobian) and one training step (gradient, terms) of the spec with K
  * iterations and `tol` (0: none). */
 static int tol_run(const char *dir, int K, double tol, JacMode jac, TolRun *r) {
-    char text[2048], extra[64] = "", name[64];
+    char extra[64] = "", iter[16], name[64];
     if (tol > 0) snprintf(extra, sizeof extra, "; tol %.17g", tol);
-    snprintf(text, sizeof text, tol_body, K, extra);
+    snprintf(iter, sizeof iter, "%d", K);
+    const char *pairs[] = {"ITERATIONS", iter, "TOL", extra, NULL};
+    char *text = spec_text("pint_tol_sweep", pairs);
     snprintf(name, sizeof name, "pint_tol_%d_%s_%d", K, tol > 0 ? "tol" : "none", (int)jac);
     Frontend fe;
     CpuModule mod;
-    if (load(dir, name, text, jac, &fe, &mod)) return -1;
+    int rc = load(dir, name, text, jac, &fe, &mod);
+    free(text);
+    if (rc) return -1;
     const Model *m = fe.model;
     double *P = params(m), x[ROWS * 5], yd[ROWS * 3], Jd[ROWS * 15], w[2] = {1, 0.5};
     inputs(x, ROWS * 5);
@@ -262,7 +254,12 @@ static int check_tol(const char *dir) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : "/tmp";
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_pint SPECS_DIR OUT_DIR\n");
+        return 2;
+    }
+    specs_dir = argv[1];
+    const char *dir = argv[2];
     double y0[ROWS * 3], J0[ROWS * 15], y[ROWS * 3], J[ROWS * 15];
     int passes = 0, failures = 0;
     if (predict(dir, "pint_serial", "", y0, J0)) return 1;
@@ -270,7 +267,7 @@ int main(int argc, char **argv) {
     for (int k = 0; k <= 4; k++) {
         char pint[512], name[32];
         snprintf(pint, sizeof pint,
-                 "    pint parareal { slices 4; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal }\n", k);
+                 "pint parareal { slices 4; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal }", k);
         snprintf(name, sizeof name, "pint_k%d", k);
         if (predict(dir, name, pint, y, J)) return 1;
         double e = rel_error(y, y0, ROWS * 3), ej = rel_error(J, J0, ROWS * 15), worst = e > ej ? e : ej;
@@ -284,8 +281,8 @@ int main(int argc, char **argv) {
     /* Non-uniform slices (each slice row its own step) and the forward-mode Jacobian through the
      * stacked fine solve: exact with K = slices too. */
     const char *partition =
-        "    pint parareal { partition [0, 0.1, 0.35, 0.5, 1]; iterations 4; coarse euler steps 1; fine rk4 steps 2; eval parareal }\n";
-    const char *serial_p = "    pint parareal { partition [0, 0.1, 0.35, 0.5, 1]; iterations 0; coarse rk4 steps 2; fine rk4 steps 2; eval parareal }\n";
+        "pint parareal { partition [0, 0.1, 0.35, 0.5, 1]; iterations 4; coarse euler steps 1; fine rk4 steps 2; eval parareal }";
+    const char *serial_p = "pint parareal { partition [0, 0.1, 0.35, 0.5, 1]; iterations 0; coarse rk4 steps 2; fine rk4 steps 2; eval parareal }";
     for (int mode = 0; mode < 2; mode++) {
         JacMode jac = mode ? JAC_FORWARD : JAC_REVERSE;
         double ys[ROWS * 3], Js[ROWS * 15];

@@ -6,7 +6,12 @@
  * (euler p = 1, midpoint p = 2, rk4 p = 4): each observed ratio within 15 % of 2^p. The
  * adaptive dopri5 with rtol 1e-4 .. 1e-10 (atol rtol / 100) must meet its tolerance: relative
  * error of the output and the Jacobian at most 5 rtol, and shrinking with rtol; and a training
- * step through dopri5 (h1 loss) with rtol 1e-7 must agree with rk4 at 100 steps. */
+ * step through dopri5 (h1 loss) with rtol 1e-7 must agree with rk4 at 100 steps.
+ *
+ * The specs are filled in from the templates tests/specs/ode_order.dino.in and node_grad.dino.in
+ * (@SOLVER@: the solver line) and written to OUT_DIR.
+ *
+ * usage: test_solvers SPECS_DIR OUT_DIR */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,21 +20,30 @@
 #include "cpu_jit.h"
 #include "emit.h"
 #include "frontend.h"
+#include "harness.h"
 #include "init.h"
 #include "ir.h"
 
 static int passes, failures;
+static const char *specs_dir;   /* the templates */
+
+/* OUT_DIR/<kind>_<tag>.dino from the template <kind>.dino.in with @SOLVER@ = line. */
+static int write_spec(const char *dir, const char *kind, const char *tag, const char *line, char *path, size_t len) {
+    char tmpl[4096], name[256], err[4200];
+    snprintf(tmpl, sizeof tmpl, "%s/%s.dino.in", specs_dir, kind);
+    snprintf(name, sizeof name, "%s_%s", strcmp(kind, "ode_order") == 0 ? "ode" : "node", tag);
+    const char *pairs[] = {"SOLVER", line, NULL};
+    if (t_spec_generate(tmpl, pairs, dir, name, path, len, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
 
 /* z(1) and dz(1)/dx for x = 0.7 with the solver line `line`; `tag` names the spec file. */
 static int solve(const char *dir, const char *tag, const char *line, double *z, double *dzdx) {
     char path[4096], err[2048];
-    snprintf(path, sizeof path, "%s/ode_%s.dino", dir, tag);
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    fprintf(f, "model ode_order { input x[1]; output y[1]\n"
-               "  ode y = x, t in [0, 1] { dy/dt = t * y; %s } }\n"
-               "train { precision f64 }\n", line);
-    fclose(f);
+    if (write_spec(dir, "ode_order", tag, line, path, sizeof path)) return -1;
     Frontend fe;
     if (frontend_run(&fe, path, stderr, 0, NULL)) return -1;
     Arena a = {0};
@@ -53,16 +67,7 @@ static int solve(const char *dir, const char *tag, const char *line, double *z, 
  * `line`, f64: the same parameters and batch for every solver. */
 static int train_step(const char *dir, const char *tag, const char *line, double *terms, double *G, long *n_params) {
     char path[4096], err[2048];
-    snprintf(path, sizeof path, "%s/node_%s.dino", dir, tag);
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    fprintf(f, "model node_grad { input x[2]; output y[2]\n"
-               "  z0 = tanh(dense(x, 3))\n"
-               "  ode z = z0, t in [0, 1] { dz/dt = dense(tanh(dense(concat(z, t), 5)), 3); %s }\n"
-               "  y = dense(z, 2) }\n"
-               "loss { l2 y; h1 dy/dx weight 0.5 }\n"
-               "train { precision f64; seed 3 }\n", line);
-    fclose(f);
+    if (write_spec(dir, "node_grad", tag, line, path, sizeof path)) return -1;
     Frontend fe;
     if (frontend_run(&fe, path, stderr, 0, NULL)) return -1;
     const Model *m = fe.model;
@@ -95,7 +100,12 @@ static int train_step(const char *dir, const char *tag, const char *line, double
 }
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : "/tmp";
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_solvers SPECS_DIR OUT_DIR\n");
+        return 2;
+    }
+    specs_dir = argv[1];
+    const char *dir = argv[2];
     const char *solvers[] = {"euler", "midpoint", "rk4"};
     const int order[] = {1, 2, 4};
     double exact = 0.7 * exp(0.5), exact_j = exp(0.5);
