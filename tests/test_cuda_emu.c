@@ -1,10 +1,13 @@
 /* test_cuda_emu.c - the generated CUDA, run on the CPU in emulation, against the CPU backend.
  *
- *   test_cuda_emu SOURCE_DIR SHARED_DIR
+ *   test_cuda_emu [--specs DIR] SOURCE_DIR SHARED_DIR [CASE...]
+ *
+ * DIR: the test specs (default SOURCE_DIR/tests/specs); CASE: run only the cases so named
+ * (or "prelude").
  *
  * No GPU is needed: each generated .cu is compiled by the host C++ compiler ($CXX, else c++,
  * g++ or clang++) with tests/cuda_emu.hpp force-included, which runs every block as 256
- * fibers (see there). For each spec below, in f64 and f32, the predict and train programs run
+ * fibers (see there). For each case below, in f64 and f32, the predict and train programs run
  * kernel by kernel as the CudaPlan says (grids from cuda_grid_x for a batch n smaller than the
  * workspace's nmax, so every per-sample stride is exercised), with the workspace, G and terms
  * first filled with NaN (a read of anything no kernel wrote shows up). y, J, G and the loss
@@ -30,6 +33,7 @@
 #include "cpu_jit.h"
 #include "emit.h"
 #include "frontend.h"
+#include "harness.h"
 #include "init.h"
 #include "optim.h"
 #include "rng.h"
@@ -38,8 +42,8 @@ enum { SKIP = 77 };
 
 typedef struct {
     const char *name;
-    const char *src;        /* spec text, or NULL: `file` under the shared specs folder */
-    const char *file;
+    const char *file;       /* the spec: <file>.dino in tests/specs, or in the shared specs folder */
+    int shared;             /* 1: the shared specs folder */
     int n, nmax;            /* batch rows and workspace capacity */
     JacMode jac;
     int also;               /* besides --fuse auto: ALSO_NONE, ALSO_TILES */
@@ -51,188 +55,33 @@ enum { ALSO_NONE = 1, ALSO_TILES = 2 };
  * numbers when n is not a multiple. */
 enum { EMU_TILES = 3 };
 
-/* Small specs covering what the emitter does: every activation, both Jacobian modes,
- * broadcasts, concatenations with constants, slices of gradients, ODE solvers, Parareal,
+/* Small specs (tests/specs) covering what the emitter does: every activation, both Jacobian
+ * modes, broadcasts, concatenations with constants, slices of gradients, ODE solvers, Parareal,
  * Parareal with a partition (per-slice steps and times) and values from outside the block,
  * Parareal with tol (gated iterations: the terms show which ran), adaptive dopri5 (runtime
- * step sizes and step control in the terms),
- * relative losses, a classifier, tiled layers (dino_poisson: 400 wide), checkpointing
- * (recomputed ODE segments). */
+ * step sizes and step control in the terms), relative losses, a classifier, tiled layers
+ * (dino_poisson: 400 wide), checkpointing (recomputed ODE segments). */
 static const Case cases[] = {
-    {"activations", "model acts {\n"
-                    "    input  m[5]\n"
-                    "    output q[3]\n"
-                    "    r   = relu(dense(m, 6))\n"
-                    "    a1  = tanh(dense(m, 6))\n"
-                    "    a2  = sigmoid(dense(m, 6))\n"
-                    "    a3  = gelu(dense(m, 6))\n"
-                    "    a4  = gelu_tanh(dense(m, 6))\n"
-                    "    a5  = silu(dense(m, 6))\n"
-                    "    a6  = softplus(dense(m, 6))\n"
-                    "    a7  = elu(dense(m, 6))\n"
-                    "    a8  = sin(dense(m, 6))\n"
-                    "    s   = r + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8\n"
-                    "    h   = tanh(dense(s, 6)) + sin(gelu(dense(s, 6)))\n"
-                    "    q   = dense(h, 3)\n"
-                    "}\n"
-                    "loss {\n"
-                    "    l2 q     weight 1.0\n"
-                    "    h1 dq/dm weight 0.5\n"
-                    "}\n",
-     NULL, 37, 41, JAC_AUTO, ALSO_NONE},
-    {"activations_forward", NULL, NULL, 9, 9, JAC_FORWARD, 0}, /* the same spec, forward mode */
-    {"mlp_and_arithmetic", "model ops {\n"
-                           "    input  m[5]\n"
-                           "    output q[4]\n"
-                           "    a = mlp(m, 6, width = 7, depth = 3, act = tanh, residual = true)\n"
-                           "    b = mlp(m, 6, widths = [8, 8, 5], act = silu, residual = true)\n"
-                           "    c = mlp(m, 6, width = 5, depth = 2, act = gelu_tanh, bias = false)\n"
-                           "    d = dense(m, 6, bias = false)\n"
-                           "    u = sigmoid(dense(m, 1))\n"
-                           "    e = a * b - 0.5 * c + d / 2 - u * d + c * u\n"
-                           "    f = tanh(concat(e, u, m) + 1)\n"
-                           "    g = -e + 2 * softplus(dense(f, 6)) - 0.3\n"
-                           "    q = dense(concat(f, g), 4)\n"
-                           "}\n"
-                           "loss {\n"
-                           "    l2 q     weight 0.8 relative\n"
-                           "    h1 dq/dm weight 1.3 relative\n"
-                           "}\n",
-     NULL, 70, 75, JAC_AUTO, 0},
-    {"ode_solvers", "model odes {\n"
-                    "    input  x[4]\n"
-                    "    output y[3]\n"
-                    "    z0 = tanh(dense(x, 4))\n"
-                    "    ode z = z0, t in [0, 1] {\n"
-                    "        a     = tanh(dense(concat(z, t), 6))\n"
-                    "        dz/dt = dense(a, 4) - t * z\n"
-                    "        solver euler steps 2\n"
-                    "    }\n"
-                    "    ode w = z0, s in [0, 0.5] {\n"
-                    "        b     = softplus(dense(concat(w, s), 5))\n"
-                    "        dw/ds = dense(b, 4) * sigmoid(w)\n"
-                    "        solver midpoint steps 2\n"
-                    "    }\n"
-                    "    ode v = z + w, r in [0.2, 1] {\n"
-                    "        c     = sin(dense(concat(v, r), 5))\n"
-                    "        dv/dr = dense(c, 4)\n"
-                    "        solver rk4 steps 1\n"
-                    "    }\n"
-                    "    y = dense(concat(z, w, v), 3)\n"
-                    "}\n"
-                    "loss {\n"
-                    "    l2 y     weight 1.0\n"
-                    "    h1 dy/dx weight 0.5 relative\n"
-                    "}\n",
-     NULL, 13, 16, JAC_AUTO, ALSO_NONE},
-    {"ode_checkpoint", "model ckpt {\n"   /* checkpointing (recompute.c): tile kernels, and per stage */
-                       "    input  x[4]\n"
-                       "    output y[3]\n"
-                       "    z0 = tanh(dense(x, 4))\n"
-                       "    ode z = z0, t in [0, 1] {\n"
-                       "        a     = tanh(dense(concat(z, t), 6))\n"
-                       "        dz/dt = dense(a, 4) - t * z\n"
-                       "        solver rk4 steps 5\n"
-                       "        checkpoint 2\n"
-                       "    }\n"
-                       "    y = dense(z, 3)\n"
-                       "}\n"
-                       "loss {\n"
-                       "    l2 y     weight 1.0\n"
-                       "    h1 dy/dx weight 0.5 relative\n"
-                       "}\n",
-     NULL, 13, 16, JAC_AUTO, ALSO_NONE},
-    {"classifier", "model cls {\n"
-                   "    input  x[7]\n"
-                   "    output y[5]\n"
-                   "    h = elu(dense(x, 9))\n"
-                   "    ode z = h, t in [0, 1] {\n"
-                   "        dz/dt = tanh(dense(concat(z, t), 9))\n"
-                   "        solver midpoint steps 1\n"
-                   "    }\n"
-                   "    y = dense(z, 5)\n"
-                   "}\n"
-                   "loss {\n"
-                   "    cross_entropy y\n"
-                   "}\n",
-     NULL, 33, 40, JAC_AUTO, ALSO_NONE},
-    {"dino_small", NULL, "dino_small.dino", 70, 72, JAC_AUTO, 0},
-    {"node_small", NULL, "node_small.dino", 6, 8, JAC_AUTO, ALSO_NONE},
-    {"pint_small", NULL, "pint_small.dino", 5, 8, JAC_AUTO, 0},
-    {"pint_partition", "model pint_part {\n"
-                       "    input  x[3]\n"
-                       "    output y[4]\n"
-                       "    z0 = tanh(dense(x, 4))\n"
-                       "    ode z = z0, t in [0, 1] {\n"
-                       "        a     = tanh(dense(concat(z, t, z0), 6)) * dense(z0, 1)\n"
-                       "        dz/dt = dense(a, 4) * t\n"
-                       "        solver midpoint steps 6\n"
-                       "        pint parareal {\n"
-                       "            partition  [0, 0.3, 0.5, 1]\n"
-                       "            iterations 2\n"
-                       "            coarse     euler steps 1\n"
-                       "            fine       midpoint steps 2\n"
-                       "            eval parareal\n"
-                       "        }\n"
-                       "    }\n"
-                       "    y = dense(z, 4)\n"
-                       "}\n"
-                       "loss {\n"
-                       "    l2 y     weight 1.0\n"
-                       "    h1 dy/dx weight 0.5\n"
-                       "}\n",
-     NULL, 9, 12, JAC_AUTO, 0},
-    {"pint_partition_reverse", NULL, NULL, 9, 12, JAC_REVERSE, 0}, /* the same spec, reverse mode */
-    {"pint_tol", "model pint_tol {\n"
-                 "    input  x[3]\n"
-                 "    output y[2]\n"
-                 "    z0 = tanh(dense(x, 4))\n"
-                 "    ode z = z0, t in [0, 1] {\n"
-                 "        dz/dt = dense(tanh(dense(concat(z, t), 6)), 4)\n"
-                 "        solver rk4 steps 8\n"
-                 "        pint parareal {\n"
-                 "            slices     4\n"
-                 "            iterations 4\n"
-                 "            coarse     euler steps 1\n"
-                 "            fine       rk4 steps 2\n"
-                 "            tol        1e-3\n"
-                 "            eval parareal\n"
-                 "        }\n"
-                 "    }\n"
-                 "    y = dense(z, 2)\n"
-                 "}\n"
-                 "loss {\n"
-                 "    l2 y     weight 1.0\n"
-                 "    h1 dy/dx weight 0.5\n"
-                 "}\n",
-     NULL, 7, 8, JAC_AUTO, ALSO_NONE},
-    {"dopri5", "model dopri5 {\n"
-               "    input  x[3]\n"
-               "    output y[2]\n"
-               "    z0 = tanh(dense(x, 4))\n"
-               "    ode z = z0, t in [0, 1] {\n"
-               "        dz/dt = dense(tanh(dense(concat(z, t), 6)), 4)\n"
-               "        solver dopri5 rtol 1e-4 atol 1e-6 steps 2 max_steps 8\n"
-               "    }\n"
-               "    y = dense(z, 2)\n"
-               "}\n"
-               "loss {\n"
-               "    l2 y     weight 1.0\n"
-               "    h1 dy/dx weight 0.5\n"
-               "}\n",
-     NULL, 7, 8, JAC_AUTO, ALSO_NONE},
-    {"dino_resnet", NULL, "dino_resnet.dino", 5, 6, JAC_AUTO, 0},
-    {"dino_poisson", NULL, "dino_poisson.dino", 11, 12, JAC_AUTO, ALSO_TILES},
+    {"activations", "activations", 0, 37, 41, JAC_AUTO, ALSO_NONE},
+    {"activations_forward", "activations", 0, 9, 9, JAC_FORWARD, 0},
+    {"mlp_and_arithmetic", "mlp_and_arithmetic", 0, 70, 75, JAC_AUTO, 0},
+    {"ode_solvers", "ode_solvers", 0, 13, 16, JAC_AUTO, ALSO_NONE},
+    {"ode_checkpoint_rk4", "ode_checkpoint_rk4", 0, 13, 16, JAC_AUTO, ALSO_NONE}, /* tile kernels, and per stage */
+    {"classifier", "classifier", 0, 33, 40, JAC_AUTO, ALSO_NONE},
+    {"dino_small", "dino_small", 1, 70, 72, JAC_AUTO, 0},
+    {"node_small", "node_small", 1, 6, 8, JAC_AUTO, ALSO_NONE},
+    {"pint_small", "pint_small", 1, 5, 8, JAC_AUTO, 0},
+    {"pint_partition", "pint_partition", 0, 9, 12, JAC_AUTO, 0},
+    {"pint_partition_reverse", "pint_partition", 0, 9, 12, JAC_REVERSE, 0},
+    {"pint_tol", "pint_tol", 0, 7, 8, JAC_AUTO, ALSO_NONE},
+    {"dopri5", "dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE},
+    {"dino_resnet", "dino_resnet", 1, 5, 6, JAC_AUTO, 0},
+    {"dino_poisson", "dino_poisson", 1, 11, 12, JAC_AUTO, ALSO_TILES},
 };
 
 static int failures;
 static char cxx[256], tmpdir[256], emu_header[4096];
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+static const char *specs_dir;   /* tests/specs */
 
 static int find_cxx(void) {
     const char *env = getenv("CXX");
@@ -247,14 +96,6 @@ static int find_cxx(void) {
         }
     }
     return -1;
-}
-
-static int write_file(const char *path, const char *text, size_t len) {
-    if (!path || !text) return -1;
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    int ok = fwrite(text, 1, len, f) == len;
-    return fclose(f) == 0 && ok ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------------------- the emulated module */
@@ -339,8 +180,6 @@ static int run_program(const Emu *e, const CudaLaunch *l, int count, ProgCall ca
 
 /* ---------------------------------------------------------------------------- comparing */
 
-static double get(const void *a, int f64, long i) { return f64 ? ((const double *)a)[i] : ((const float *)a)[i]; }
-
 static void fill_nan(void *a, int f64, long n) {
     for (long i = 0; i < n; i++) {
         if (f64) ((double *)a)[i] = NAN;
@@ -348,41 +187,25 @@ static void fill_nan(void *a, int f64, long n) {
     }
 }
 
-static void compare(const char *what, const void *cpu, const void *gpu, int f64, long n, double tol) {
-    double scale = 0, diff = 0;
-    long at = 0;
-    for (long i = 0; i < n; i++) {
-        double a = get(cpu, f64, i), b = get(gpu, f64, i), d = fabs(a - b);
-        scale = fmax(scale, fabs(a));
-        if (!(d <= diff)) diff = d, at = i;   /* NaN counts as the worst */
-    }
-    double rel = diff / (scale > 0 ? scale : 1);
-    int ok = rel <= tol;
-    printf("    %-4s %-8s %8ld values, max |diff| / max |cpu| = %.2e", ok ? "ok" : "FAIL", what, n, rel);
-    if (!ok) printf("  (at %ld: cpu %.17g, emulated %.17g)", at, get(cpu, f64, at), get(gpu, f64, at));
-    printf("\n");
-    if (!ok) failures++;
+/* The emulated values against the CPU backend's: max |diff| / max |cpu| <= tol (a NaN fails). */
+static void compare(const char *what, const void *cpu, const void *emu, int f64, long n, double tol) {
+    if (!t_close("    ", what, emu, f64, cpu, f64, n, tol)) failures++;
 }
 
 /* ---------------------------------------------------------------------------- one spec */
 
-static int load_spec(const Case *c, int ci, const char *shared, char *path, size_t len) {
-    if (c->file) {
-        snprintf(path, len, "%s/specs/%s", shared, c->file);
-        return access(path, R_OK) == 0 ? 0 : -1;
-    }
-    const Case *src = c;
-    while (!src->src && src > cases) src--; /* "_forward" cases reuse the spec above */
-    snprintf(path, len, "%s/%s.dino", tmpdir, src->name);
-    (void)ci;
-    return write_file(path, src->src, strlen(src->src));
+static int load_spec(const Case *c, const char *shared, char *path, size_t len) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/specs", shared);
+    if (t_spec_path(path, len, c->shared ? dir : specs_dir, c->file)) return -1;
+    return access(path, R_OK) == 0 ? 0 : -1;
 }
 
 static void run_case(const Case *c, int ci, const char *shared, int f64, int fuse) {
     static const char *const fuse_names[] = {"auto", "none", "tiles"};
     char path[512], err[4096], tag[128];
     printf("%s (%s, --fuse %s, n %d of %d)\n", c->name, f64 ? "f64" : "f32", fuse_names[fuse], c->n, c->nmax);
-    if (load_spec(c, ci, shared, path, sizeof path)) {
+    if (load_spec(c, shared, path, sizeof path)) {
         printf("  SKIP: %s not found\n", path);
         return;
     }
@@ -395,7 +218,7 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     }
     const Model *m = fe.model;
     size_t len;
-    double t0 = now();
+    double t0 = t_now();
     char *csrc = generate_c(&fe.arena, m, c->jac, f64, 42, &len, err, sizeof err);
     CpuModule cpu;
     if (!csrc || cpu_module_load(csrc, len, &cpu, err, sizeof err)) {
@@ -423,7 +246,7 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
         return;
     }
     free(cu);
-    double t1 = now();
+    double t1 = t_now();
 
     int n = c->n, nmax = c->nmax, in = m->in_dim, out = m->out_dim;
     size_t es = f64 ? sizeof(double) : sizeof(float);
@@ -499,7 +322,7 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     } else {
         failures++;
     }
-    printf("    (%d + %d kernels, %.1f s to build, %.1f s to run)\n", plan.n_predict, plan.n_train, t1 - t0, now() - t1);
+    printf("    (%d + %d kernels, %.1f s to build, %.1f s to run)\n", plan.n_predict, plan.n_train, t1 - t0, t_now() - t1);
     free(work);
     free(G_cpu), free(G_emu), free(y_cpu), free(J_cpu), free(y_emu), free(J_emu);
     free(Pd), free(P), free(x), free(y), free(J), free(label);
@@ -641,7 +464,7 @@ static void test_prelude(const char *shared, int f64) {
                             want = acc ? want + sum : sum;
                         }
                         scale = fmax(scale, fabs(want));
-                        diff = fmax(diff, fabs(want - get(Ce, f64, i * ldc + j))); /* column N: untouched */
+                        diff = fmax(diff, fabs(want - t_at(Ce, f64, i * ldc + j))); /* column N: untouched */
                     }
                 double rel = diff / scale;
                 if (!(rel <= worst)) worst = rel;
@@ -708,7 +531,7 @@ static void test_prelude(const char *shared, int f64) {
                       .step = step, .n = BATCH, .dst = dst};
     emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
     for (int b = 0; b < BATCH; b++)
-        for (int c = 0; c < COLS; c++) bad += get(dst, f64, b * COLS + c) != src[idx[FIRST + b] * COLS + c];
+        for (int c = 0; c < COLS; c++) bad += t_at(dst, f64, b * COLS + c) != src[idx[FIRST + b] * COLS + c];
     gc = (GatherCall){.kind = 1, .fn = dlsym(emu.handle, "dino_gather_label"), .src = lab, .idx = idx, .step = step,
                       .n = BATCH, .dst = lab_out};
     emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
@@ -723,10 +546,18 @@ static void test_prelude(const char *shared, int f64) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "--specs") == 0) {
+        specs_dir = argv[2];
+        argv[2] = argv[0];
+        argc -= 2, argv += 2;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: test_cuda_emu SOURCE_DIR SHARED_DIR [CASE...]\n");
+        fprintf(stderr, "usage: test_cuda_emu [--specs DIR] SOURCE_DIR SHARED_DIR [CASE...]\n");
         return 2;
     }
+    static char default_specs[4096];
+    snprintf(default_specs, sizeof default_specs, "%s/tests/specs", argv[1]);
+    if (!specs_dir) specs_dir = default_specs;
     setvbuf(stdout, NULL, _IOLBF, 0);
     /* The CPU reference runs single-threaded: the same sums in the same order every run. */
     setenv("OMP_NUM_THREADS", "1", 1);
@@ -741,7 +572,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *shared = argv[2];
-    double t0 = now();
+    double t0 = t_now();
     int only = argc > 3;
     for (int f64 = 1; f64 >= 0; f64--) {
         int want_prelude = !only;
@@ -763,6 +594,6 @@ int main(int argc, char **argv) {
     } else {
         printf("(emulated sources kept in %s)\n", tmpdir);
     }
-    printf("%s: %d failure%s, %.0f s\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s", now() - t0);
+    printf("%s: %d failure%s, %.0f s\n", failures ? "FAIL" : "ok", failures, failures == 1 ? "" : "s", t_now() - t0);
     return failures ? 1 : 0;
 }
