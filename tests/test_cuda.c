@@ -25,17 +25,12 @@
 
 #include "emit.h"
 #include "frontend.h"
+#include "harness.h"
 #include "nvrtc.h"
 
 enum { SKIP = 77, MAX_SPECS = 256 };
 
 static int failures;
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -183,7 +178,7 @@ static int compile_one(const char *spec, int f64, int sm) {
     size_t out_len;
     snprintf(arch, sizeof arch, "%s_%d", cubin ? "sm" : "compute", sm);
     snprintf(name, sizeof name, "%s.cu", fe.model->name);
-    double t0 = now();
+    double t0 = t_now();
     int rc = nvrtc_compile(src, name, arch, cubin, &out, &out_len, &log, err, sizeof err);
     if (rc == NVRTC_NO_CUBIN) { /* an NVRTC before 11.1 */
         free(log);
@@ -191,7 +186,7 @@ static int compile_one(const char *spec, int f64, int sm) {
         snprintf(arch, sizeof arch, "compute_%d", sm);
         rc = nvrtc_compile(src, name, arch, 0, &out, &out_len, &log, err, sizeof err);
     }
-    double secs = now() - t0;
+    double secs = t_now() - t0;
     int ok = rc == NVRTC_OK;
     if (!ok) {
         printf("FAIL %s %s %s: %s\n", spec, f64 ? "f64" : "f32", arch, err);
@@ -241,7 +236,7 @@ static int run_nvrtc(int n_specs, char **specs) {
     static const int archs[] = {80, 90};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int jobs = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus, running = 0, notes = 0;
-    double t0 = now();
+    double t0 = t_now();
     for (int s = 0; s < n_specs; s++)
         for (int f64 = 0; f64 < 2; f64++)
             for (size_t a = 0; a < sizeof archs / sizeof *archs; a++) {
@@ -266,7 +261,7 @@ static int run_nvrtc(int n_specs, char **specs) {
         failures += code == 1, notes += code == 2;
     }
     printf("%s: %d spec%s, %d failure%s, %d not generated, %.0f s\n", failures ? "FAIL" : "ok", n_specs,
-           n_specs == 1 ? "" : "s", failures, failures == 1 ? "" : "s", notes, now() - t0);
+           n_specs == 1 ? "" : "s", failures, failures == 1 ? "" : "s", notes, t_now() - t0);
     return failures ? 1 : 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "frontend.h"
+#include "harness.h"
 #include "safetensors.h"
 
 int main(int argc, char **argv) {
@@ -24,8 +25,9 @@ int main(int argc, char **argv) {
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        char spec[8192], params[8192], err[512];
-        snprintf(spec, sizeof spec, "%s/specs/%s.dino", shared, e->d_name);
+        char specs[4200], spec[8192], params[8192], err[512];
+        snprintf(specs, sizeof specs, "%s/specs", shared);
+        t_spec_path(spec, sizeof spec, specs, e->d_name);
         snprintf(params, sizeof params, "%s/%s/params.safetensors", dir, e->d_name);
         FILE *probe = fopen(params, "rb");
         if (!probe) continue;   /* not a reference folder (README.md) */

@@ -165,14 +165,8 @@ static int predict(const char *dir, const char *name, const char *pint, double *
     return predict_mode(dir, name, pint, JAC_AUTO, y, J);
 }
 
-static double rel_error(const double *a, const double *b, int n) {
-    double d = 0, s = 0;
-    for (int i = 0; i < n; i++) {
-        if (fabs(a[i] - b[i]) > d) d = fabs(a[i] - b[i]);
-        if (fabs(b[i]) > s) s = fabs(b[i]);
-    }
-    return d / s;
-}
+/* max |a - b| / max |b| (a NaN counts as the largest error) */
+static double rel_error(const double *a, const double *b, int n) { return t_rel_diff(a, 1, b, 1, n, NULL, NULL); }
 
 /* ---------------------------------------------------------------------------- tol */
 

@@ -15,32 +15,17 @@
 #include "cpu_jit.h"
 #include "emit.h"
 #include "frontend.h"
+#include "harness.h"
 #include "npy.h"
 #include "optim.h"
 #include "safetensors.h"
 
 static int failures;
 
-/* Compares n values (got in precision f64 or f32) with double references. */
+/* Compares n values (got in precision f64 or f32) with double references (harness.h t_close:
+ * on a mismatch the largest difference and the first values). */
 static void compare(const char *what, const void *got, int f64, const double *want, long n, double tol) {
-    double max_diff = 0, scale = 0;
-    long at = 0;
-    for (long i = 0; i < n; i++) {
-        double g = f64 ? ((const double *)got)[i] : ((const float *)got)[i];
-        double d = fabs(g - want[i]);
-        if (!(d <= max_diff)) max_diff = d, at = i;
-        if (fabs(want[i]) > scale) scale = fabs(want[i]);
-    }
-    double rel = max_diff / (scale > 0 ? scale : 1);
-    int ok = rel <= tol;
-    printf("  %-4s %-40s max |diff| %.3e (%.3e relative, tolerance %.0e)\n", ok ? "ok" : "FAIL", what, max_diff, rel, tol);
-    if (!ok) {
-        failures++;
-        printf("       at %ld: got %.17g, want %.17g; first values:", at,
-               f64 ? ((const double *)got)[at] : ((const float *)got)[at], want[at]);
-        for (long i = 0; i < n && i < 4; i++) printf(" %.6g/%.6g", f64 ? ((const double *)got)[i] : ((const float *)got)[i], want[i]);
-        printf("\n");
-    }
+    if (!t_close("  ", what, got, f64, want, 1, n, tol)) failures++;
 }
 
 static double *as_doubles(const void *data, DType dt, long n) {
