@@ -2,7 +2,7 @@
  * and a short training run whose loss curve matches the CPU's. Without a usable GPU it prints
  * why and exits 77, which ctest shows as skipped (never as passed).
  *
- * usage: test_gpu SHARED_DIR
+ * usage: test_gpu SHARED_DIR SPECS_DIR   (SPECS_DIR: tests/specs, for gpu_wide and gpu_ckpt)
  *
  *   1. ../shared/reference/{dino_small,node_small,pint_small}: outputs and Jacobians from
  *      prediction, one SGD step (after_sgd) and three Adam steps (after_adam3) through the
@@ -22,12 +22,11 @@
 #include "cpu_jit.h"
 #include "emit.h"
 #include "frontend.h"
+#include "harness.h"
 #include "npy.h"
 #include "train.h"
 
 static int failures, passes;
-
-static double get(const void *p, int f64, long i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
 
 static void check(int ok, const char *what, double value, const char *unit) {
     failures += !ok;
@@ -36,16 +35,9 @@ static void check(int ok, const char *what, double value, const char *unit) {
 }
 
 static void compare(const char *what, const void *got, int f64, const void *want, int want_f64, long n, double tol) {
-    double max_diff = 0, scale = 0;
-    for (long i = 0; i < n; i++) {
-        double d = fabs(get(got, f64, i) - get(want, want_f64, i));
-        if (!(d <= max_diff)) max_diff = d;
-        if (fabs(get(want, want_f64, i)) > scale) scale = fabs(get(want, want_f64, i));
-    }
-    double rel = max_diff / (scale > 0 ? scale : 1);
-    char unit[64];
-    snprintf(unit, sizeof unit, "relative (tolerance %.0e)", tol);
-    check(rel <= tol, what, rel, unit);
+    int ok = t_close("  ", what, got, f64, want, want_f64, n, tol);
+    failures += !ok;
+    passes += ok;
 }
 
 static Frontend *load_spec(const char *path, int f64) {
@@ -126,8 +118,8 @@ static void reference(const char *shared, const char *name, int f64) {
             size_t es = f64 ? 8 : 4;
             void *xs = malloc(es * (size_t)nx), *y = malloc(es * (size_t)ny), *J = malloc(es * (size_t)nj);
             for (long i = 0; i < nx; i++) {
-                if (f64) ((double *)xs)[i] = get(x, xf, i);
-                else ((float *)xs)[i] = (float)get(x, xf, i);
+                if (f64) ((double *)xs)[i] = t_at(x, xf, i);
+                else ((float *)xs)[i] = (float)t_at(x, xf, i);
             }
             predict_rows(&t, xs, nx / m->in_dim, y, J);
             compare("output", y, f64, want_y, yf, ny, tol);
@@ -158,31 +150,15 @@ static void reference(const char *shared, const char *name, int f64) {
 
 /* ---------------------------------------------------------------------------- 2, 3. against the CPU */
 
-/* Two models of random data m[in] -> q[out] and its Jacobian. */
+/* Two models of random data m[in] -> q[out] and its Jacobian; their specs are in tests/specs. */
+static const char *specs_dir;
 static const struct {
     const char *title;
     int in, out;
     const char *spec;
 } models[] = {
-    {"200 -> 64 x 3 -> 25", 200, 25,
-     "model wide { input m[200]; output q[25]\n"
-     "  q = mlp(m, 25, width = 64, depth = 3, act = gelu, residual = true) }\n"
-     "data { split train 200, test 56 }\n"
-     "loss { l2 q weight 1.0; h1 dq/dm weight 0.5 relative }\n"
-     "train { optimizer adam(lr = 1e-3); batch 32; epochs 5; seed 3 }\n"},
-    {"neural ODE, rk4 6 steps, checkpoint 2", 20, 5,
-     "model ckpt { input m[20]; output q[5]\n"
-     "  z0 = tanh(dense(m, 8))\n"
-     "  ode z = z0, t in [0, 1] {\n"
-     "    a = tanh(dense(concat(z, t), 16))\n"
-     "    dz/dt = dense(a, 8)\n"
-     "    solver rk4 steps 6\n"
-     "    checkpoint 2\n"
-     "  }\n"
-     "  q = dense(z, 5) }\n"
-     "data { split train 200, test 56 }\n"
-     "loss { l2 q weight 1.0; h1 dq/dm weight 0.5 relative }\n"
-     "train { optimizer adam(lr = 1e-3); batch 32; epochs 5; seed 3 }\n"},
+    {"200 -> 64 x 3 -> 25", 200, 25, "gpu_wide"},
+    {"neural ODE, rk4 6 steps, checkpoint 2", 20, 5, "gpu_ckpt"},
 };
 
 static void write_random_data(const char *dir, int in, int out) {
@@ -216,10 +192,7 @@ static void against_cpu(int which, int f64) {
     char dir[] = "/tmp/dino-gpu-test-XXXXXX", spec[4096], err[8192];
     if (!mkdtemp(dir)) return;
     write_random_data(dir, models[which].in, models[which].out);
-    snprintf(spec, sizeof spec, "%s/model.dino", dir);
-    FILE *f = fopen(spec, "w");
-    fputs(models[which].spec, f);
-    fclose(f);
+    t_spec_path(spec, sizeof spec, specs_dir, models[which].spec);
     printf("CUDA against CPU, %s, %s:\n", models[which].title, f64 ? "f64" : "f32");
     Frontend *fe = load_spec(spec, f64);
     Model *m = fe->model;
@@ -279,11 +252,16 @@ static void against_cpu(int which, int f64) {
 
 int main(int argc, char **argv) {
     char err[1024];
+    if (argc != 3) {
+        fprintf(stderr, "usage: test_gpu SHARED_DIR SPECS_DIR\n");
+        return 2;
+    }
     if (!cuda_available(err, sizeof err)) {
         printf("SKIP: no usable GPU (%s)\n", err);
         return 77;
     }
-    const char *shared = argc > 1 ? argv[1] : "../shared";
+    const char *shared = argv[1];
+    specs_dir = argv[2];
     const char *refs[] = {"dino_small", "node_small", "pint_small"};
     for (int f64 = 1; f64 >= 0; f64--)
         for (int i = 0; i < 3; i++) reference(shared, refs[i], f64);
