@@ -136,7 +136,7 @@ static inline double t_rel_diff(const void *got, int got_f64, const void *want, 
     long where = 0;
     for (long i = 0; i < n; i++) {
         double w = t_at(want, want_f64, i), d = fabs(t_at(got, got_f64, i) - w);
-        if (!(d <= diff)) diff = d, where = i;
+        if (!(d <= diff) && diff == diff) diff = d, where = i; /* the first NaN stays */
         if (fabs(w) > scale) scale = fabs(w);
     }
     if (at) *at = where;
