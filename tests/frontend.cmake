@@ -2,7 +2,7 @@
 #
 #   golden_diagnostics   every tests/parse/*.dino against its .expected (messages, carets, dumps)
 #   hostile_input        generated garbage, 10 MB files, deep nesting, NUL bytes, ... (exit 0/1 only)
-#   shared_specs_check   dinoc --check on ${DINO_SHARED_DIR}/specs/*.dino and specs/*.dino
+#   shared_specs_check   dinoc --check on ${DINO_SHARED_DIR}/specs/*.dino, specs/*.dino, tests/specs/*.dino
 #   fuzz_smoke           20 s of libFuzzer on the parser and checker (only where clang has libFuzzer)
 #
 # Run the sanitizer variants with a -DDINO_SANITIZE=ON build folder. See tests/README.md.
@@ -16,7 +16,7 @@ add_test(NAME hostile_input
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_hostile.sh $<TARGET_FILE:dinoc>)
 add_test(NAME shared_specs_check
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_specs.sh $<TARGET_FILE:dinoc>
-          ${DINO_SHARED_DIR}/specs ${CMAKE_SOURCE_DIR}/specs)
+          ${DINO_SHARED_DIR}/specs ${CMAKE_SOURCE_DIR}/specs ${CMAKE_CURRENT_SOURCE_DIR}/specs)
 set_tests_properties(golden_diagnostics hostile_input shared_specs_check PROPERTIES LABELS frontend)
 set_tests_properties(hostile_input PROPERTIES TIMEOUT 600)
 if(DINO_SANITIZE)   # ASan makes the 10 MB cases about 8x slower: a hang is still one past 60 s
