@@ -1,6 +1,7 @@
-/* check.h - shared by the checker's files: check.c (driver, helpers), check_model.c (the model
- * and its ODE blocks) and check_sections.c (data, loss and train). Not for other stages:
- * they use model.h. */
+/* check.h - shared by the checker's files: check.c (driver, helpers), check_model.c (the model's
+ * names, dimensions and statements), check_calls.c (layer and function calls, parameters),
+ * check_ode.c (ODE and PinT blocks) and check_sections.c (data, loss and train). Not for other
+ * stages: they use model.h. */
 #ifndef DINO_CHECK_H
 #define DINO_CHECK_H
 
@@ -56,6 +57,24 @@ int want_name(Checker *c, const Expr *e, const char *what, const char **out);
 int want_string(Checker *c, const Expr *e, const char *what, const char **out);
 
 void check_model(Checker *c, const Section *s);
+
+/* check_model.c: an expression's dimension (0 for a constant scalar), or -1 after an error. */
+int check_expr(Checker *c, Expr *e);
+/* "a constant" or "[n]" */
+const char *describe_dim(Checker *c, int dim);
+/* Defines a name in the current scope; -1 after an error (already defined, a function's name). */
+int define(Checker *c, const char *name, Loc loc, int dim, SymKind kind);
+/* `name = expr`: checks it, names its layers (prefix.name.* when prefix is set), defines name. */
+void check_assign(Checker *c, const Stmt *s, const char *prefix, SymKind kind);
+
+/* check_calls.c: a call's output dimension, or -1 after an error; layer calls are queued in
+ * c->layers until name_layers gives them their parameters, named after `prefix`. */
+int check_call(Checker *c, Expr *e);
+void name_layers(Checker *c, const char *prefix);
+
+/* check_ode.c: `dz/dt = ...` on the left of an assignment. */
+int is_derivative(const Stmt *s);
+void check_ode(Checker *c, const Stmt *s, OdeBlock *o);
 void check_data(Checker *c, const Section *s);
 void check_loss(Checker *c, const Section *s);
 void check_train(Checker *c, const Section *s);
