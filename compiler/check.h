@@ -27,7 +27,7 @@ typedef struct {
     int cap, n;
 } SymTab;
 
-typedef struct {
+typedef struct Checker {
     Arena *a;
     Diag *d;
     Model *m;
@@ -71,6 +71,12 @@ void check_assign(Checker *c, const Stmt *s, const char *prefix, SymKind kind);
  * c->layers until name_layers gives them their parameters, named after `prefix`. */
 int check_call(Checker *c, Expr *e);
 void name_layers(Checker *c, const char *prefix);
+/* The check column of functions.c's table, one per kind of call. */
+int check_dense(Checker *c, Expr *e, Call *k);
+int check_mlp(Checker *c, Expr *e, Call *k);
+int check_concat(Checker *c, Expr *e, Call *k);
+int check_project(Checker *c, Expr *e, Call *k);
+int check_activation(Checker *c, Expr *e, Call *k);
 
 /* check_ode.c: `dz/dt = ...` on the left of an assignment. */
 int is_derivative(const Stmt *s);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "functions.h"
 #include "ops.h"
 
 enum { MAX_MLP_DEPTH = 1000 };     /* hidden layers of one mlp */
@@ -55,19 +56,20 @@ void name_layers(Checker *c, const char *prefix) {
 
 /* ---------------------------------------------------------------------------- calls */
 
-static const char *const function_names[] = {
-    "dense", "mlp", "concat", "project",
-#define X(name, doc) #name,
-    DINO_ACTIVATIONS(X)
-#undef X
-};
-enum { N_FUNCTIONS = sizeof function_names / sizeof function_names[0] };
-
 /* "relu, tanh, ..., sin" */
 static const char *activation_list(Checker *c) {
     const char *list = activation_names[0];
     for (int i = 1; i < ACT_COUNT; i++) list = arena_printf(c->a, "%s, %s", list, activation_names[i]);
     return list;
+}
+
+/* "; the functions are dense, mlp, concat, project and the activations relu, ..., sin" */
+static const char *function_list(Checker *c) {
+    const char *list = NULL;
+    for (int i = 0; i < n_functions; i++)
+        if (functions[i].kind != FN_ACT)
+            list = list ? arena_printf(c->a, "%s, %s", list, functions[i].name) : functions[i].name;
+    return arena_printf(c->a, "; the functions are %s and the activations %s", list, activation_list(c));
 }
 
 /* A vector argument: any expression with a dimension (not a constant). */
@@ -81,12 +83,14 @@ static int vector_arg(Checker *c, Expr *call, int i, const char *what) {
     return dim;
 }
 
-/* Positional count and allowed keywords (at most 8) of a call; reports every misplaced
- * argument. Linear in the number of arguments, however many a hostile file gives. */
-static int check_arity(Checker *c, Expr *e, int min_pos, int max_pos, const char *const *keys, int n_keys,
-                       const char *usage) {
-    int ok = 1, n_pos = 0;
-    const Arg *given[8] = {0};   /* the first use of each known keyword */
+/* Positional count and allowed keywords of a call, from its row of the table; reports every
+ * misplaced argument. Linear in the number of arguments, however many a hostile file gives. */
+static int check_arity(Checker *c, Expr *e, const FunctionDef *f) {
+    int ok = 1, n_pos = 0, min_pos = f->min_pos, max_pos = f->max_pos, n_keys = 0;
+    const char *keys[FN_MAX_ARGS];
+    const char *usage = f->usage;
+    while (n_keys < FN_MAX_ARGS && f->keys[n_keys].name) keys[n_keys] = f->keys[n_keys].name, n_keys++;
+    const Arg *given[FN_MAX_ARGS] = {0};   /* the first use of each known keyword */
     for (int i = 0; i < e->n_args; i++) {
         const Arg *a = &e->args[i];
         if (!a->name) {
@@ -98,7 +102,7 @@ static int check_arity(Checker *c, Expr *e, int min_pos, int max_pos, const char
             continue;
         }
         int known = -1;
-        for (int k = 0; k < n_keys && k < 8; k++)
+        for (int k = 0; k < n_keys; k++)
             if (strcmp(keys[k], a->name) == 0) known = k;
         if (known >= 0 && given[known]) {
             diag_error(c->d, a->name_loc, "argument '%s' given twice", a->name);
@@ -134,9 +138,7 @@ static int want_bool(Checker *c, const Expr *e, const char *what, int *out) {
     return -1;
 }
 
-static int check_dense(Checker *c, Expr *e, Call *k) {
-    static const char *const keys[] = {"bias"};
-    if (check_arity(c, e, 2, 2, keys, 1, "dense(x, n, bias = true)")) return -1;
+int check_dense(Checker *c, Expr *e, Call *k) {
     int in = vector_arg(c, e, 0, "the input");
     int64_t n;
     int bad = want_int(c, e->args[1].value, "the size of dense()", 1, DINO_MAX_DIM, &n);
@@ -150,10 +152,8 @@ static int check_dense(Checker *c, Expr *e, Call *k) {
     return k->out;
 }
 
-static int check_mlp(Checker *c, Expr *e, Call *k) {
-    static const char *const keys[] = {"width", "depth", "widths", "act", "residual", "bias"};
-    const char *usage = "mlp(x, n, width = w, depth = d, act = gelu, residual = false) or widths = [..]";
-    if (check_arity(c, e, 2, 2, keys, 6, usage)) return -1;
+int check_mlp(Checker *c, Expr *e, Call *k) {
+    const char *usage = function_lookup("mlp")->usage;
     int in = vector_arg(c, e, 0, "the input");
     int64_t n;
     int bad = want_int(c, e->args[1].value, "the size of mlp()", 1, DINO_MAX_DIM, &n);
@@ -214,8 +214,7 @@ static int check_mlp(Checker *c, Expr *e, Call *k) {
     return k->out;
 }
 
-static int check_concat(Checker *c, Expr *e, Call *k) {
-    if (check_arity(c, e, 1, 1 << 20, NULL, 0, "concat(a, b, ...)")) return -1;
+int check_concat(Checker *c, Expr *e, Call *k) {
     int64_t total = 0;
     int bad = 0;
     for (int i = 0; i < e->n_args; i++) {
@@ -232,8 +231,7 @@ static int check_concat(Checker *c, Expr *e, Call *k) {
     return k->out;
 }
 
-static int check_project(Checker *c, Expr *e, Call *k) {
-    if (check_arity(c, e, 2, 2, NULL, 0, "project(x, \"P.npy\")")) return -1;
+int check_project(Checker *c, Expr *e, Call *k) {
     int in = vector_arg(c, e, 0, "the input");
     const char *file;
     if (want_string(c, e->args[1].value, "the matrix file of project()", &file) || in < 0) return -1;
@@ -263,23 +261,29 @@ static int check_project(Checker *c, Expr *e, Call *k) {
     return k->out;
 }
 
+int check_activation(Checker *c, Expr *e, Call *k) {
+    k->act = activation_lookup(e->str);
+    return k->out = vector_arg(c, e, 0, "the argument");
+}
+
 int check_call(Checker *c, Expr *e) {
     Call *k = arena_alloc(c->a, sizeof *k);
     e->call = k;
-    int act = activation_lookup(e->str);
-    if (act >= 0) {
-        k->kind = FN_ACT;
-        k->act = act;
-        if (check_arity(c, e, 1, 1, NULL, 0, arena_printf(c->a, "%s(x)", e->str))) return -1;
-        return k->out = vector_arg(c, e, 0, "the argument");
+    const FunctionDef *f = function_lookup(e->str);
+    if (!f) {
+        const char **names = arena_alloc(c->a, sizeof(char *) * (size_t)n_functions);
+        for (int i = 0; i < n_functions; i++) names[i] = functions[i].name;
+        diag_error(c->d, e->loc, "unknown function '%s'%s", e->str,
+                   suggest(c, e->str, names, n_functions, function_list(c)));
+        return -1;
     }
-    if (strcmp(e->str, "dense") == 0) return k->kind = FN_DENSE, check_dense(c, e, k);
-    if (strcmp(e->str, "mlp") == 0) return k->kind = FN_MLP, check_mlp(c, e, k);
-    if (strcmp(e->str, "concat") == 0) return k->kind = FN_CONCAT, check_concat(c, e, k);
-    if (strcmp(e->str, "project") == 0) return k->kind = FN_PROJECT, check_project(c, e, k);
-    diag_error(c->d, e->loc, "unknown function '%s'%s", e->str,
-               suggest(c, e->str, function_names, N_FUNCTIONS,
-                       arena_printf(c->a, "; the functions are dense, mlp, concat, project and the activations %s",
-                                    activation_list(c))));
-    return -1;
+    k->kind = f->kind;
+    if (check_arity(c, e, f)) return -1;
+    int dim = f->check(c, e, k);
+    if (dim >= 0 && !f->lowered) {
+        diag_error(c->d, e->loc, "%s() is not supported by the code generators yet; no C or CUDA can be "
+                   "generated for a model that calls it", e->str);
+        return -1;
+    }
+    return dim;
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "ops.h"
+#include "functions.h"
 
 static const int64_t MAX_WEIGHTS = (int64_t)1 << 40;   /* parameters in a model: 4 TiB in f32 */
 
@@ -71,8 +71,8 @@ static int check_name(Checker *c, Expr *e) {
     if (s) {
         diag_error(c->d, e->loc, "'%s' is local to an ode block and not visible here", e->str);
         diag_note(c->d, s->loc, "'%s' is defined here", e->str);
-    } else if (activation_lookup(e->str) >= 0 || strcmp(e->str, "dense") == 0 || strcmp(e->str, "mlp") == 0) {
-        diag_error(c->d, e->loc, "'%s' is a function; call it, as in %s(x)", e->str, e->str);
+    } else if (function_lookup(e->str)) {
+        diag_error(c->d, e->loc, "'%s' is a function; call it, as in %s", e->str, function_lookup(e->str)->example);
     } else if (c->d->n_errors >= DIAG_MAX_ERRORS) {
         diag_error(c->d, e->loc, "unknown name '%s'", e->str);   /* not shown: no time on explanations */
     } else if (later_definition(c, e->str, &later)) {
@@ -123,8 +123,7 @@ int define(Checker *c, const char *name, Loc loc, int dim, SymKind kind) {
         diag_note(c->d, s->loc, "'%s' was defined here", name);
         return -1;
     }
-    if (activation_lookup(name) >= 0 || strcmp(name, "dense") == 0 || strcmp(name, "mlp") == 0 ||
-        strcmp(name, "concat") == 0 || strcmp(name, "project") == 0) {
+    if (function_lookup(name)) {
         diag_error(c->d, loc, "'%s' is the name of a function; choose another name", name);
         return -1;
     }

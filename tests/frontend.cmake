@@ -45,3 +45,12 @@ if(DINO_HAVE_LIBFUZZER)
 else()
   message(STATUS "fuzz_smoke: no clang with libFuzzer (-fsanitize=fuzzer) found; the test is not added")
 endif()
+
+# docs_functions: docs/language.md's function table is compiler/functions.c's table, as
+# list_functions prints it (run_docs_functions.sh).
+add_executable(list_functions list_functions.c)
+target_link_libraries(list_functions PRIVATE dino_front)
+add_test(NAME docs_functions
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_docs_functions.sh $<TARGET_FILE:list_functions>
+          ${CMAKE_SOURCE_DIR}/docs/language.md)
+set_tests_properties(docs_functions PROPERTIES LABELS frontend)
