@@ -43,8 +43,12 @@ void name_layers(Checker *c, const char *prefix) {
         k->first_param = c->params.n;
         e->param = c->params.n;
         int n = k->kind == FN_MLP ? k->depth + 1 : 1;
+        int wide = 0;   /* reported once per call */
         for (int j = 0; j < n; j++, layer++) {
             int out = k->kind == FN_MLP && j < k->depth ? k->widths[j] : k->out;
+            if ((out > DINO_MAX_LAYER_DIM || in > DINO_MAX_LAYER_DIM) && !wide++)
+                diag_error(c->d, e->loc, "a layer of %d x %d (out x in) is too wide for the CUDA backend's grid; "
+                           "each side can be at most %d", out, in, DINO_MAX_LAYER_DIM);
             const char *base = numbered ? arena_printf(c->a, "%s.%d", prefix, layer) : prefix;
             add_param(c, arena_printf(c->a, "%s.weight", base), 2, out, in, e->loc);
             if (k->bias) add_param(c, arena_printf(c->a, "%s.bias", base), 1, out, in, e->loc);

@@ -44,6 +44,7 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
     static const char *const fixed_keys[] = {"steps"};
     static const char *const adaptive_keys[] = {"steps", "rtol", "atol", "max_steps"};
     int bad = 0;
+    const Expr *max_steps = NULL;   /* the value, when given */
     for (int i = from + 1; i < cl->n_items; i += 2) {
         const char *key;
         if (want_name(c, cl->items[i], "a solver setting", &key)) return -1;
@@ -60,6 +61,7 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
             out->steps = (int)n;
         } else if (kind == SOLVER_DOPRI5 && strcmp(key, "max_steps") == 0) {
             bad |= want_int(c, v, "max_steps", 1, 1000000, &n);
+            max_steps = v;
             out->max_steps = (int)n;
         } else if (kind == SOLVER_DOPRI5 && (strcmp(key, "rtol") == 0 || strcmp(key, "atol") == 0)) {
             double x = 0;
@@ -75,6 +77,13 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
         }
     }
     if (bad) return -1;
+    if (kind == SOLVER_DOPRI5 && out->max_steps > DINO_DOPRI5_MAX_ATTEMPTS) {
+        diag_error(c->d, max_steps ? max_steps->loc : cl->items[from]->loc,
+                   "dopri5 is generated as max_steps attempts (each a step that is accepted or rejected), so "
+                   "max_steps must be at most %d, not %d%s; e.g. `solver dopri5 rtol %g atol %g max_steps 64`",
+                   DINO_DOPRI5_MAX_ATTEMPTS, out->max_steps, max_steps ? "" : " (the default)", out->rtol, out->atol);
+        return -1;
+    }
     if (kind != SOLVER_DOPRI5 && out->steps == 0) {
         diag_error(c->d, cl->loc, "a fixed-step solver needs its number of steps: %s steps N", name);
         return -1;
