@@ -53,6 +53,9 @@ const char *suggest(Checker *c, const char *name, const char *const *names, int 
 /* Constant arguments. Each reports its own error (naming `what`) and returns -1. */
 int want_number(Checker *c, const Expr *e, const char *what, double *out);
 int want_int(Checker *c, const Expr *e, const char *what, int64_t lo, int64_t hi, int64_t *out);
+/* want_int's rule for a value: 1 with the message in msg when v is not a whole number in
+ * [lo, hi], else 0 (used for --set values too). */
+int int_range_error(char *msg, size_t len, const char *what, double v, int64_t lo, int64_t hi);
 int want_name(Checker *c, const Expr *e, const char *what, const char **out);
 int want_string(Checker *c, const Expr *e, const char *what, const char **out);
 
