@@ -21,7 +21,7 @@
 #            line says "parareal z: ...", the CSV has parareal_z_1 and parareal_z_2, both
 #            positive in every epoch and the second smaller than the first; a dopri5 block
 #            reports its accepted steps (CSV dopri5_z_steps), warns when max_steps ran out
-#            before t1, and more max_steps than the generator unrolls is an error
+#            before t1, and more max_steps than the generator unrolls is an error of the checker
 #   checkpoint  an ODE spec trained with `checkpoint N` (rk4 12 steps; N = 3 and 5, the last
 #            segment shorter) gives the same parameters, byte for byte, and the same CSV (all
 #            columns but seconds) as without, in both Jacobian modes, with a training workspace
@@ -423,7 +423,8 @@ EOF
     sed 's/ max_steps 30//' "$SP/dopri5.dino" >"$SP/dopri5_default.dino"
     run dopri5_default "$SP/dopri5_default.dino" --data "$T/d" --epochs 1
     expect_rc dopri5_default 1
-    stderr_has dopri5_default "dopri5_default.dino:8:9: error" "max_steps must be at most 256" "(the default)"
+    # the checker refuses it (dinoc --check too), at the solver name, with the caret line
+    stderr_has dopri5_default "dopri5_default.dino:8:16: error" "max_steps must be at most 256" "(the default)" "^~~~~~"
 }
 
 # workspace NAME: the KiB per sample in the last run's "training workspace" line
