@@ -133,6 +133,12 @@ static const Expr *keyword(const Expr *e, const char *key) {
     return NULL;
 }
 
+/* A boolean keyword's value when the call leaves it out: the table's default column. */
+static int default_bool(const Expr *e, const char *key) {
+    const char *value = function_default(function_lookup(e->str), key);
+    return value && strcmp(value, "true") == 0;
+}
+
 static int want_bool(Checker *c, const Expr *e, const char *what, int *out) {
     if (e->kind == E_NAME && (strcmp(e->str, "true") == 0 || strcmp(e->str, "false") == 0)) {
         *out = e->str[0] == 't';
@@ -146,7 +152,7 @@ int check_dense(Checker *c, Expr *e, Call *k) {
     int in = vector_arg(c, e, 0, "the input");
     int64_t n;
     int bad = want_int(c, e->args[1].value, "the size of dense()", 1, DINO_MAX_DIM, &n);
-    k->bias = 1;
+    k->bias = default_bool(e, "bias");
     const Expr *b = keyword(e, "bias");
     if (b && want_bool(c, b, "bias", &k->bias)) bad = 1;
     if (bad) return -1;
@@ -194,7 +200,7 @@ int check_mlp(Checker *c, Expr *e, Call *k) {
         k->widths = arena_alloc(c->a, sizeof(int) * (size_t)k->depth);
         for (int i = 0; i < k->depth; i++) k->widths[i] = (int)w;
     }
-    k->act = ACT_gelu;
+    k->act = activation_lookup(function_default(function_lookup(e->str), "act"));
     const Expr *act = keyword(e, "act");
     if (act) {
         if (act->kind != E_NAME || activation_lookup(act->str) < 0) {
@@ -208,8 +214,9 @@ int check_mlp(Checker *c, Expr *e, Call *k) {
         }
     }
     const Expr *res = keyword(e, "residual"), *bias = keyword(e, "bias");
+    k->residual = default_bool(e, "residual");
     if (res && want_bool(c, res, "residual", &k->residual)) bad = 1;
-    k->bias = 1;
+    k->bias = default_bool(e, "bias");
     if (bias && want_bool(c, bias, "bias", &k->bias)) bad = 1;
     if (bad) return -1;
     k->out = (int)n;

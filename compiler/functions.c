@@ -50,6 +50,12 @@ const FunctionDef *function_lookup(const char *name) {
     return NULL;
 }
 
+const char *function_default(const FunctionDef *f, const char *key) {
+    for (int i = 0; i < FN_MAX_ARGS && f->keys[i].name; i++)
+        if (strcmp(f->keys[i].name, key) == 0) return f->keys[i].fallback;
+    return NULL;
+}
+
 void functions_print_markdown(FILE *out) {
     fputs("| call | meaning | parameters |\n|---|---|---|\n", out);
     for (int i = 0; i < n_functions; i++) {

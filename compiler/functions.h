@@ -59,6 +59,9 @@ extern const int n_functions;
 
 /* The row called `name`, or NULL. */
 const FunctionDef *function_lookup(const char *name);
+/* The value keyword `key` of f takes when a call leaves it out, as written in a spec ("true",
+ * "gelu"), or NULL. The checker reads its defaults here. */
+const char *function_default(const FunctionDef *f, const char *key);
 
 /* docs/language.md's function table: a header and one row per function (the activations
  * share one row). */

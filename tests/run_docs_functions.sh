@@ -5,7 +5,8 @@
 #
 # LIST_FUNCTIONS (tests/list_functions.c) prints compiler/functions.c's table as markdown; the
 # docs' table (from its `| call | meaning | parameters |` header to the first line that is not a
-# table row) must be the same text. On a mismatch it prints the diff (- docs, + table).
+# table row) must be the same text. On a mismatch it prints the diff (- docs, + table); when
+# LIST_FUNCTIONS finds the table inconsistent (a default missing from the usage) it exits 2.
 set -u
 if [ $# -ne 2 ]; then
     echo "usage: $0 LIST_FUNCTIONS DOC.md" >&2
