@@ -25,4 +25,4 @@ if ! diff -u "$tmp/docs.md" "$tmp/table.md"; then
     echo "      paste the output of list_functions into the docs"
     exit 1
 fi
-echo "ok: $2 lists the $(($(wc -l <"$tmp/table.md") - 2)) rows of the function table"
+echo "ok: $2's function table ($(($(wc -l <"$tmp/table.md") - 2)) rows) is compiler/functions.c's"
