@@ -49,48 +49,12 @@ static double now(void) {
 
 /* ---------------------------------------------------------------------------- overrides */
 
-/* Applies key=value to the train settings with the checker's ranges; returns -1 after an error. */
+/* Applies key=value to the train settings by the checker's rules (check_setting); returns -1
+ * after an error. */
 static int apply_setting(TrainSpec *t, const char *key, const char *val) {
-    char *end;
-    errno = 0;
-    double v = strtod(val, &end);
-    int numeric = end != val && *end == 0 && errno == 0 && isfinite(v);
-    if (strcmp(key, "precision") == 0) {
-        if (strcmp(val, "f32") && strcmp(val, "f64")) {
-            fprintf(stderr, "dino-jit: error: precision must be f32 or f64, not '%s'\n", val);
-            return -1;
-        }
-        t->f64 = val[1] == '6';
-        return 0;
-    }
-    static const struct { const char *key; double lo, hi; int integer; } keys[] = {
-        {"epochs", 0, 1e8, 1},  {"batch", 1, 1 << 20, 1}, {"seed", 0, 9007199254740992.0, 1}, {"eval_every", 0, 1e8, 1},
-        {"lr", 1e-300, 1e300, 0}, {"beta1", 0, 0.999999, 0}, {"beta2", 0, 0.999999999, 0}, {"eps", 1e-300, 1, 0},
-        {"decay", 0, 1e300, 0}, {"momentum", 0, 0.999999, 0},
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (strcmp(keys[i].key, key) != 0) continue;
-        if (!numeric || v < keys[i].lo || v > keys[i].hi || (keys[i].integer && v != floor(v))) {
-            fprintf(stderr, "dino-jit: error: %s must be a %s between %g and %g, not '%s'\n", key,
-                    keys[i].integer ? "whole number" : "number", keys[i].lo, keys[i].hi, val);
-            return -1;
-        }
-        switch (i) {
-        case 0: t->epochs = (int64_t)v; break;
-        case 1: t->batch = (int)v; break;
-        case 2: t->seed = (uint64_t)v; break;
-        case 3: t->eval_every = (int64_t)v; break;
-        case 4: t->lr = v; break;
-        case 5: t->beta1 = v; break;
-        case 6: t->beta2 = v; break;
-        case 7: t->eps = v; break;
-        case 8: t->decay = v; break;
-        case 9: t->momentum = v; break;
-        }
-        return 0;
-    }
-    fprintf(stderr, "dino-jit: error: unknown setting '%s' for --set\n", key);
-    usage(stderr);
+    char msg[512];
+    if (check_setting(t, key, val, msg, sizeof msg) == 0) return 0;
+    fprintf(stderr, "dino-jit: error: %s\n", msg);
     return -1;
 }
 
