@@ -22,6 +22,7 @@
 #include "ops.h"
 #include "prelude_c.inc"
 #include "share.h"
+#include "slots.h"
 
 void emit_param_table(FILE *out, const Model *m) {
     fputs("/* Parameters in the flat buffer P (and their gradients in G):\n", out);

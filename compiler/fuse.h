@@ -14,6 +14,7 @@
 
 #include "emit.h"
 #include "share.h"
+#include "slots.h"
 
 enum {
     THREADS = 256,        /* every block */
