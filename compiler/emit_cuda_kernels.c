@@ -33,9 +33,9 @@ static void node_comment(Emit *E, const IrNode *n, const char *note) {
     for (int k = 0; k < n->n_args; k++) out(E, " v%d", n->args[k]->id);
     if (n->param >= 0) out(E, " %s", param_name(E, n->param));
     if (n->param2 >= 0) out(E, " + %s", param_name(E, n->param2));
-    if (n->op == IR_ACT || n->op == IR_DACT || n->op == IR_D2ACT) out(E, " %s", activation_names[n->aux]);
-    if (n->op == IR_CONST || n->op == IR_SCALE || n->op == IR_ADDC) out(E, " %.17g", n->c);
-    if (n->op == IR_SLICE || n->op == IR_PAD || n->op == IR_ROWSLICE || n->op == IR_ROWPAD) out(E, " @%d", n->aux);
+    if (ir_op_is(n->op, OP_AUX_ACT)) out(E, " %s", activation_names[n->aux]);
+    if (ir_op_is(n->op, OP_C)) out(E, " %.17g", n->c);
+    if (ir_op_is(n->op, OP_AUX_AT)) out(E, " @%d", n->aux);
     if (n->op == IR_LOSS)
         out(E, " %s%s", loss_names[E->m->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
     if (n->dim) out(E, "   (n, %d, %d)", n->rows, n->dim);
@@ -61,7 +61,7 @@ typedef struct {
 } Body;
 
 static void use_buffer(Body *B, const IrNode *v, int write) {
-    if (v->op == IR_INPUT || v->op == IR_DATA) return;
+    if (ir_op_is(v->op, OP_ARG)) return;
     for (int i = 0; i < B->n_bufs; i++)
         if (B->bufs[i] == v) {
             B->writes[i] |= (char)write;
@@ -163,9 +163,9 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
     char a[96] = "", b[96] = "", expr[512];
     FILE *f = B->f;
     const char *in = B->indent;
-    if (cuda_is_elementwise(v->op) && v->n_args > 0 && read_arg(E, B, v, v->args[0], a, sizeof a)) return -1;
-    if (cuda_is_elementwise(v->op) && v->n_args > 1 && read_arg(E, B, v, v->args[1], b, sizeof b)) return -1;
-    const char *act = v->op == IR_ACT || v->op == IR_DACT || v->op == IR_D2ACT ? activation_names[v->aux] : "";
+    if (ir_op_is(v->op, OP_ELEM) && v->n_args > 0 && read_arg(E, B, v, v->args[0], a, sizeof a)) return -1;
+    if (ir_op_is(v->op, OP_ELEM) && v->n_args > 1 && read_arg(E, B, v, v->args[1], b, sizeof b)) return -1;
+    const char *act = ir_op_is(v->op, OP_AUX_ACT) ? activation_names[v->aux] : "";
     char lit[64];
     literal(E, v->c, lit, sizeof lit);
     switch (v->op) {

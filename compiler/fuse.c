@@ -55,27 +55,17 @@
 /* ---------------------------------------------------------------------------- node kinds */
 
 int cuda_is_small_layer(const IrNode *v) {
-    return (v->op == IR_LINEAR || v->op == IR_LINEAR_T) && v->args[0]->dim <= SMALL_K && v->dim <= SMALL_D;
-}
-
-int cuda_is_elementwise(IrOp op) {
-    switch (op) {
-    case IR_ACT: case IR_DACT: case IR_D2ACT: case IR_ADD: case IR_SUB: case IR_MUL: case IR_SCALE:
-    case IR_ADDC: case IR_BCAST_ROWS: case IR_BCAST_DIM: case IR_SELECT: return 1;
-    default: return 0;
-    }
+    return ir_op_is(v->op, OP_LAYER) && v->args[0]->dim <= SMALL_K && v->dim <= SMALL_D;
 }
 
 /* Reads its arguments at other elements than its own. */
 static int is_gather(const IrNode *v) {
-    IrOp op = v->op;
-    return op == IR_SLICE || op == IR_PAD || op == IR_CONCAT || op == IR_SUMROWS || op == IR_SUMDIM || op == IR_STACK ||
-           op == IR_ROWSLICE || op == IR_ROWPAD || cuda_is_small_layer(v);
+    return ir_op_is(v->op, OP_GATHER) || cuda_is_small_layer(v);
 }
 
 /* One thread per element computes it. */
 static int is_pointwise(const IrNode *v) {
-    return cuda_is_elementwise(v->op) || is_gather(v) || v->op == IR_CONST || v->op == IR_TERM || v->op == IR_EYE;
+    return ir_op_is(v->op, OP_ELEM | OP_FILL) || is_gather(v);
 }
 
 static int is_kept(const Emit *E, const IrNode *v) {
@@ -140,7 +130,7 @@ static void find_literals(Emit *E) {
     }
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *u = E->live.items[i];
-        if (cuda_is_elementwise(u->op) || u->op == IR_CONCAT) continue;
+        if (ir_op_is(u->op, OP_ELEM) || u->op == IR_CONCAT) continue;
         for (int k = 0; k < u->n_args; k++) E->inlined[u->args[k]->id] = 0;
     }
 }
@@ -189,13 +179,12 @@ static int form_kernels(Emit *E) {
     int seg = 0;             /* the checkpoint segment whose recomputed values are being read */
     E->has_terms = E->train;
     for (int i = 0; i < E->live.n; i++) {
-        IrOp op = ((const IrNode *)E->live.items[i])->op;
-        E->has_terms |= op == IR_MONITOR || op == IR_ERRNORM || op == IR_STEPCTL;
+        E->has_terms |= ir_op_is(((const IrNode *)E->live.items[i])->op, OP_TERMS);
     }
     if (E->has_terms) add_kernel(E, K_ZERO, NULL);
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
-        if (v->op == IR_INPUT || v->op == IR_DATA || E->inlined[v->id] || E->virt[v->id]) continue;
+        if (ir_op_is(v->op, OP_ARG) || E->inlined[v->id] || E->virt[v->id]) continue;
         if (v->recomputed && v->seg != seg) {
             /* checkpointing: the gradient pass recomputes another segment, so the gradients
              * deferred so far are summed here, and the values they read die with their segment */
@@ -217,19 +206,18 @@ static int form_kernels(Emit *E) {
                 continue;
             }
             ki = open = add_kernel(E, K_POINTWISE, v);
-        } else if (v->op == IR_LINEAR || v->op == IR_LINEAR_T) {
+        } else if (ir_op_is(v->op, OP_LAYER)) {
             ki = open = add_kernel(E, K_GEMM, v);
-        } else if (E->tile_mode && (v->op == IR_GRAD_W || v->op == IR_GRAD_B)) {
+        } else if (E->tile_mode && ir_op_is(v->op, OP_GRAD)) {
             ptrvec_push(&E->tmp, &deferred, (void *)v);   /* summed per parameter at the end */
             continue;
-        } else if (v->op == IR_GRAD_W || v->op == IR_GRAD_B || v->op == IR_LOSS || v->op == IR_MONITOR || v->op == IR_GATE ||
-                   v->op == IR_ERRNORM || v->op == IR_STEPCTL) {
+        } else if (ir_op_is(v->op, OP_OWN)) {
             static const KernelKind kinds[] = {[IR_GRAD_W] = K_GRAD_W, [IR_GRAD_B] = K_GRAD_B, [IR_LOSS] = K_LOSS,
                                                [IR_MONITOR] = K_MONITOR, [IR_GATE] = K_GATE,
                                                [IR_ERRNORM] = K_ERRNORM, [IR_STEPCTL] = K_STEPCTL};
             ki = add_kernel(E, kinds[v->op], v);
             open = -1;
-            if (v->op == IR_GATE || v->op == IR_STEPCTL) E->barrier = ki;
+            if (ir_op_is(v->op, OP_DECIDE)) E->barrier = ki;
         } else {
             snprintf(E->err, E->errlen, "%s: error: the CUDA code generator cannot run IR node %s yet", E->m->path,
                      ir_op_names[v->op]);
@@ -259,7 +247,7 @@ static int want_tiles(const Emit *E) {
     int large = 0, layers = 0;
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
-        if (v->op != IR_LINEAR && v->op != IR_LINEAR_T) continue;
+        if (!ir_op_is(v->op, OP_LAYER)) continue;
         layers++;
         large |= (long)v->rows * v->dim * v->args[0]->dim > TILE_MAX_MACS;
     }

@@ -109,8 +109,6 @@ int cuda_prepare_program(Emit *E, const Program *p, int train);
 void cuda_free_program(Emit *E);
 /* A layer small enough for one thread per output element (linear_at in prelude_cuda.h). */
 int cuda_is_small_layer(const IrNode *v);
-/* Reads its arguments at its own element (with broadcasting of 1-row or 1-column operands). */
-int cuda_is_elementwise(IrOp op);
 
 static inline const IrNode *member(const Emit *E, const Kernel *k, int i) {
     (void)E;

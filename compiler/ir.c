@@ -6,8 +6,14 @@
 
 #include "ops.h"
 
+const IrOpInfo ir_ops[IR_OP_COUNT] = {
+#define X(name, arity, flags, doc) {#name, arity, flags},
+    DINO_IR_OPS(X)
+#undef X
+};
+
 const char *const ir_op_names[IR_OP_COUNT] = {
-#define X(name, arity, doc) #name,
+#define X(name, arity, flags, doc) #name,
     DINO_IR_OPS(X)
 #undef X
 };
@@ -129,6 +135,19 @@ void ir_live(const Program *p, PtrVec *out, Arena *a) {
         if (live[i]) ptrvec_push(a, out, p->nodes.items[i]);
 }
 
+int ir_check_ops(const Program *p, char *err, size_t errlen) {
+    for (int i = 0; i < p->nodes.n; i++) {
+        const IrNode *n = p->nodes.items[i];
+        int arity = ir_ops[n->op].arity;
+        if ((arity >= 0 && n->n_args != arity) || (arity < 0 && n->n_args < 1)) {
+            snprintf(err, errlen, "internal error: IR node v%d (%s) has %d operands, its op takes %d", n->id,
+                     ir_op_names[n->op], n->n_args, arity);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------- printing */
 
 void ir_print(FILE *out, const Program *p, const char *title) {
@@ -142,13 +161,13 @@ void ir_print(FILE *out, const Program *p, const char *title) {
         for (int k = 0; k < n->n_args; k++) fprintf(out, " v%d", n->args[k]->id);
         if (n->param >= 0) fprintf(out, " %s", p->model->params[n->param].name);
         if (n->param2 >= 0) fprintf(out, " %s", p->model->params[n->param2].name);
-        if (n->op == IR_ACT || n->op == IR_DACT || n->op == IR_D2ACT) fprintf(out, " %s", activation_names[n->aux]);
+        if (ir_op_is(n->op, OP_AUX_ACT)) fprintf(out, " %s", activation_names[n->aux]);
         if (n->op == IR_CONST && n->vals) {
             for (int r = 0; r < n->rows; r++) fprintf(out, "%s%.17g", r ? ", " : " rows ", n->vals[r]);
-        } else if (n->op == IR_CONST || n->op == IR_SCALE || n->op == IR_ADDC) {
+        } else if (ir_op_is(n->op, OP_C)) {
             fprintf(out, " %.17g", n->c);
         }
-        if (n->op == IR_SLICE || n->op == IR_PAD || n->op == IR_ROWSLICE || n->op == IR_ROWPAD) fprintf(out, " @%d", n->aux);
+        if (ir_op_is(n->op, OP_AUX_AT)) fprintf(out, " @%d", n->aux);
         if (n->op == IR_SELECT) fprintf(out, " gate %d", n->aux);
         if (n->op == IR_GATE) fprintf(out, " gate %d > %.3g", n->aux, n->c);
         if (n->op == IR_MONITOR) fprintf(out, " terms[%d]", n->aux);

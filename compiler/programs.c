@@ -52,5 +52,5 @@ int build_programs(Arena *a, const Model *m, JacMode mode, Programs *out, char *
     if (h1) build_jacobian(tr, mode);
     build_gradient(tr);
     ir_recompute(tr);
-    return 0;
+    return ir_check_ops(pr, err, errlen) || ir_check_ops(tr, err, errlen) ? -1 : 0;
 }
