@@ -1,5 +1,5 @@
 /* emit.h - the emitters: IR programs -> source text (emit_c.c for the CPU backend,
- * emit_cuda.c for the GPU backend). */
+ * emit_cuda.c and the files of fuse.h for the GPU backend). */
 #ifndef DINO_EMIT_H
 #define DINO_EMIT_H
 
@@ -26,9 +26,9 @@
  *        batch (unweighted), with the term weights w[i] applied to the gradient. */
 enum { DINO_C_ABI = 1 };
 
-/* How emit_cuda.c groups a program's kernels (EmitOptions.fuse). */
+/* How fuse.c groups a program's kernels (EmitOptions.fuse). */
 typedef enum {
-    FUSE_AUTO,      /* tile groups when every layer is small enough (see emit_cuda.c), else none */
+    FUSE_AUTO,      /* tile groups when every layer is small enough (see fuse.c), else none */
     FUSE_NONE,      /* one kernel per fused stage, each over the whole batch */
     FUSE_TILES,     /* tile groups whatever the layer sizes */
 } FuseMode;

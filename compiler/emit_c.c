@@ -22,6 +22,7 @@
 #include "ops.h"
 #include "prelude_c.inc"
 #include "share.h"
+#include "slots.h"
 
 void emit_param_table(FILE *out, const Model *m) {
     fputs("/* Parameters in the flat buffer P (and their gradients in G):\n", out);
@@ -56,8 +57,7 @@ static void line(Emit *e, const char *fmt, ...) {
 /* ---------------------------------------------------------------------------- buffers */
 
 static int has_buffer(const IrNode *n) {
-    return n->op != IR_INPUT && n->op != IR_DATA && n->op != IR_GRAD_W && n->op != IR_GRAD_B && n->op != IR_MONITOR &&
-           n->op != IR_GATE && n->op != IR_ERRNORM && n->op != IR_STEPCTL;
+    return !ir_op_is(n->op, OP_ARG | OP_EFFECT);
 }
 
 /* Assigns each live node a workspace slot, reusing slots whose values are dead. */
@@ -172,7 +172,7 @@ static void emit_op(Emit *e, const IrNode *n) {
 
     const Param *w = n->param >= 0 ? &e->m->params[n->param] : NULL;
     long size = (long)R * D;
-    const char *act = n->op == IR_ACT || n->op == IR_DACT || n->op == IR_D2ACT ? activation_names[n->aux] : "";
+    const char *act = ir_op_is(n->op, OP_AUX_ACT) ? activation_names[n->aux] : "";
     switch (n->op) {
     case IR_INPUT:
     case IR_DATA: break;

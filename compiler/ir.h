@@ -22,52 +22,79 @@
 
 #include "model.h"
 
-/* name, number of node operands (-1: variable), one-line meaning */
-#define DINO_IR_OPS(X)                                                                              \
-    X(INPUT,     0, "the sample's input vector                          [1, in]")                 \
-    X(EYE,       0, "identity seed of a Jacobian                         [n, n]")                  \
-    X(CONST,     0, "c in every entry, or vals[r] in row r (ODE times)   [rows, dim]")             \
-    X(LINEAR,    1, "a W^T (+ b): dense layer, param = W, param2 = b     [r, out]")                \
-    X(LINEAR_T,  1, "a W: back through a dense layer                     [r, in]")                 \
-    X(PROJECT,   1, "a P^T with a fixed matrix P (aux = matrix index)    [r, n]")                  \
-    X(PROJECT_T, 1, "a P                                                 [r, in]")                 \
-    X(ACT,       1, "f(a) element-wise, aux = activation                 [r, d]")                  \
-    X(DACT,      1, "f'(a)                                               [r, d]")                  \
-    X(D2ACT,     1, "f''(a)                                              [r, d]")                  \
-    X(ADD,       2, "a + b                                               [r, d]")                  \
-    X(SUB,       2, "a - b                                               [r, d]")                  \
-    X(MUL,       2, "a * b; b may have fewer rows (groups) or dim 1      [r, d]")                  \
-    X(SCALE,     1, "c * a                                               [r, d]")                  \
-    X(ADDC,      1, "a + c                                               [r, d]")                  \
-    X(CONCAT,   -1, "[a | b | ...] along dim                             [r, sum d]")              \
-    X(SLICE,     1, "columns aux .. aux + dim of a                       [r, dim]")                \
-    X(PAD,       1, "a placed at columns aux .. of zeros (SLICE's adjoint) [r, dim]")             \
-    X(SUMROWS,   1, "sum over each group of rows a.rows / rows            [rows, d]")               \
-    X(SUMDIM,    1, "sum over columns                                    [r, 1]")                  \
-    X(BCAST_ROWS,1, "each row of a repeated rows / a.rows times          [r, d]")                  \
-    X(BCAST_DIM, 1, "a [r, 1] repeated to dim                            [r, d]")                  \
-    X(STACK,    -1, "[a; b; ...] along rows (Parareal slices)            [sum r, d]")              \
-    X(ROWSLICE,  1, "rows aux .. aux + rows of a                         [rows, d]")               \
-    X(ROWPAD,    1, "a placed at rows aux .. of zeros (ROWSLICE's adjoint) [rows, d]")            \
-    X(DATA,      0, "the batch's training data for a loss, aux = DataKind  [rows, dim]")        \
-    X(LOSS,      2, "loss term aux of (prediction a, data b); value = its seed d loss/d a")     \
-    X(GRAD_W,    2, "grad[param] += sum over batch and rows of a^T b (side effect)")              \
-    X(GRAD_B,    1, "grad[param] += sum over batch and rows of a      (side effect)")              \
-    X(MONITOR,   1, "terms[aux] = batch mean of the sum of a's entries (a diagnostic, no gradient)") \
-    X(GATE,      2, "gate aux open when MONITOR a > c * MONITOR b (Parareal tol)  (side effect)") \
-    X(SELECT,    2, "a when gate aux is open, else b                      [r, d]")                  \
-    X(TERM,      0, "terms[aux] in every entry: a runtime scalar (dopri5 t, h) [rows, dim]")       \
-    X(ERRNORM,   3, "terms[aux] = mean of (a / (atol + rtol max(|b|, |c|)))^2 (dopri5 error)")      \
-    X(STEPCTL,   1, "dopri5 step control after ERRNORM a: accept, next t, h, run (side effect)")
+/* What the passes and the emitters need to know of an op, one bit each (the flags column). */
+enum {
+    OP_ELEM   = 1 << 0,   /* reads its operands at its own element (1-row or 1-column operands broadcast) */
+    OP_GATHER = 1 << 1,   /* reads its operands at other elements than its own (slices, sums, concatenations) */
+    OP_FILL   = 1 << 2,   /* reads no operand: each element is a number (CONST, TERM, EYE) */
+    OP_LAYER  = 1 << 3,   /* a matrix product with a parameter: one output reads a whole row of its operand */
+    OP_ARG    = 1 << 4,   /* its value is an argument of the program (x, y, J, label), not computed */
+    OP_EFFECT = 1 << 5,   /* has a side effect and no value of its own (no workspace buffer) */
+    OP_GRAD   = 1 << 6,   /* adds into a parameter's gradient G (param) */
+    OP_TERMS  = 1 << 7,   /* writes terms[] (the program zeroes them first) */
+    OP_OWN    = 1 << 8,   /* needs a kernel of its own: a sum over the batch, or a decision for it */
+    OP_DECIDE = 1 << 9,   /* decides for the whole batch what runs next (later nodes wait for it) */
+    OP_AUX_ACT = 1 << 10, /* aux is an activation */
+    OP_AUX_AT = 1 << 11,  /* aux is an offset (columns or rows), printed as @aux */
+    OP_C      = 1 << 12,  /* the constant c enters its value (CONST, SCALE, ADDC) */
+};
+
+/* name, number of node operands (-1: one or more), flags, one-line meaning */
+#define DINO_IR_OPS(X)                                                                                              \
+    X(INPUT,     0, OP_ARG,              "the sample's input vector                          [1, in]")                 \
+    X(EYE,       0, OP_FILL,             "identity seed of a Jacobian                         [n, n]")                  \
+    X(CONST,     0, OP_FILL | OP_C,      "c in every entry, or vals[r] in row r (ODE times)   [rows, dim]")             \
+    X(LINEAR,    1, OP_LAYER,            "a W^T (+ b): dense layer, param = W, param2 = b     [r, out]")                \
+    X(LINEAR_T,  1, OP_LAYER,            "a W: back through a dense layer                     [r, in]")                 \
+    X(PROJECT,   1, 0,                   "a P^T with a fixed matrix P (aux = matrix index)    [r, n]")                  \
+    X(PROJECT_T, 1, 0,                   "a P                                                 [r, in]")                 \
+    X(ACT,       1, OP_ELEM | OP_AUX_ACT, "f(a) element-wise, aux = activation                 [r, d]")                 \
+    X(DACT,      1, OP_ELEM | OP_AUX_ACT, "f'(a)                                               [r, d]")                 \
+    X(D2ACT,     1, OP_ELEM | OP_AUX_ACT, "f''(a)                                              [r, d]")                 \
+    X(ADD,       2, OP_ELEM,             "a + b                                               [r, d]")                  \
+    X(SUB,       2, OP_ELEM,             "a - b                                               [r, d]")                  \
+    X(MUL,       2, OP_ELEM,             "a * b; b may have fewer rows (groups) or dim 1      [r, d]")                  \
+    X(SCALE,     1, OP_ELEM | OP_C,      "c * a                                               [r, d]")                  \
+    X(ADDC,      1, OP_ELEM | OP_C,      "a + c                                               [r, d]")                  \
+    X(CONCAT,   -1, OP_GATHER,           "[a | b | ...] along dim                             [r, sum d]")              \
+    X(SLICE,     1, OP_GATHER | OP_AUX_AT, "columns aux .. aux + dim of a                       [r, dim]")              \
+    X(PAD,       1, OP_GATHER | OP_AUX_AT, "a placed at columns aux .. of zeros (SLICE's adjoint) [r, dim]")           \
+    X(SUMROWS,   1, OP_GATHER,           "sum over each group of rows a.rows / rows            [rows, d]")               \
+    X(SUMDIM,    1, OP_GATHER,           "sum over columns                                    [r, 1]")                  \
+    X(BCAST_ROWS,1, OP_ELEM,             "each row of a repeated rows / a.rows times          [r, d]")                  \
+    X(BCAST_DIM, 1, OP_ELEM,             "a [r, 1] repeated to dim                            [r, d]")                  \
+    X(STACK,    -1, OP_GATHER,           "[a; b; ...] along rows (Parareal slices)            [sum r, d]")              \
+    X(ROWSLICE,  1, OP_GATHER | OP_AUX_AT, "rows aux .. aux + rows of a                         [rows, d]")             \
+    X(ROWPAD,    1, OP_GATHER | OP_AUX_AT, "a placed at rows aux .. of zeros (ROWSLICE's adjoint) [rows, d]")          \
+    X(DATA,      0, OP_ARG,              "the batch's training data for a loss, aux = DataKind  [rows, dim]")        \
+    X(LOSS,      2, OP_TERMS | OP_OWN,   "loss term aux of (prediction a, data b); value = its seed d loss/d a")     \
+    X(GRAD_W,    2, OP_EFFECT | OP_GRAD | OP_OWN, "grad[param] += sum over batch and rows of a^T b (side effect)")     \
+    X(GRAD_B,    1, OP_EFFECT | OP_GRAD | OP_OWN, "grad[param] += sum over batch and rows of a      (side effect)")     \
+    X(MONITOR,   1, OP_EFFECT | OP_TERMS | OP_OWN, "terms[aux] = batch mean of the sum of a's entries (a diagnostic, no gradient)") \
+    X(GATE,      2, OP_EFFECT | OP_TERMS | OP_OWN | OP_DECIDE, "gate aux open when MONITOR a > c * MONITOR b (Parareal tol)  (side effect)") \
+    X(SELECT,    2, OP_ELEM,             "a when gate aux is open, else b                      [r, d]")                  \
+    X(TERM,      0, OP_FILL,             "terms[aux] in every entry: a runtime scalar (dopri5 t, h) [rows, dim]")       \
+    X(ERRNORM,   3, OP_EFFECT | OP_TERMS | OP_OWN, "terms[aux] = mean of (a / (atol + rtol max(|b|, |c|)))^2 (dopri5 error)") \
+    X(STEPCTL,   1, OP_EFFECT | OP_TERMS | OP_OWN | OP_DECIDE, "dopri5 step control after ERRNORM a: accept, next t, h, run (side effect)")
 
 typedef enum {
-#define X(name, arity, doc) IR_##name,
+#define X(name, arity, flags, doc) IR_##name,
     DINO_IR_OPS(X)
 #undef X
     IR_OP_COUNT
 } IrOp;
 
+typedef struct {
+    const char *name;
+    int arity;              /* operands; -1: one or more */
+    unsigned flags;         /* OP_* */
+} IrOpInfo;
+
+extern const IrOpInfo ir_ops[IR_OP_COUNT];   /* the table above (ir.c) */
 extern const char *const ir_op_names[IR_OP_COUNT];
+
+/* Whether op has any of the OP_* flags in `flags`. */
+static inline int ir_op_is(IrOp op, unsigned flags) { return (ir_ops[op].flags & flags) != 0; }
 
 /* Data a LOSS node compares against. */
 typedef enum { DATA_OUTPUT, DATA_JACOBIAN, DATA_LABEL } DataKind;
@@ -170,38 +197,18 @@ void build_gradient(Program *p);
 void ir_recompute(Program *p);
 /* Marks what the roots need; returns the nodes to run, in order. */
 void ir_live(const Program *p, PtrVec *out, Arena *a);
+/* Whether every node has the operands its op takes (the arity column); -1 with a message if not. */
+int ir_check_ops(const Program *p, char *err, size_t errlen);
 
 /* The programs an emitter writes: prediction (output and Jacobian) and a training step. */
 typedef struct {
     Program predict;        /* roots: output, jacobian (when regression) */
     Program train;          /* roots: loss terms and gradients */
 } Programs;
-/* Returns 0, or -1 with a message in err for a model the code generator can't handle yet. */
+/* programs.c: returns 0, or -1 with a message in err for a model the code generator can't
+ * handle yet. */
 int build_programs(Arena *a, const Model *m, JacMode mode, Programs *out, char *err, size_t errlen);
 
 void ir_print(FILE *out, const Program *p, const char *title);
-
-/* ---------------------------------------------------------------------------- workspace slots */
-/* Where node values live in an emitted program's workspace (per sample of the batch). A value
- * takes the best-fitting free range (sizes rounded up to 16 reals, 64 bytes in f32), or grows
- * the workspace at its end; a range released after the value's last use merges with free
- * neighbours. In `exact` mode (CUDA tile kernels, see emit_cuda.c) a released slot is reused
- * only by a value of the same size. Shared by emit_c.c and emit_cuda.c, which differ only in
- * when they release. */
-typedef struct {
-    long *off, *size;       /* [n] slots (allocations) */
-    char *in_use;
-    int n, cap;
-    int *slot_of;           /* node id -> slot, -1 none */
-    long *free_off, *free_len;   /* free ranges below work, by offset (not exact mode) */
-    int n_free, cap_free;
-    long work;              /* workspace size so far, in reals per sample */
-    int exact;              /* reuse a slot only for a value of the same size (see emit_cuda.c) */
-} SlotPool;
-
-void slots_init(SlotPool *s, int n_nodes);
-long slots_take(SlotPool *s, int node, long size);   /* the node's offset */
-void slots_release(SlotPool *s, int node);           /* no-op when the node holds no slot */
-void slots_free(SlotPool *s);
 
 #endif
