@@ -43,5 +43,6 @@ int no_tmp_left(const char *path);
 void test_npy(T *t);
 void test_safetensors(T *t);
 void test_idx(T *t);
+void test_json(T *t);
 
 #endif
