@@ -246,7 +246,7 @@ static int older(const void *a, const void *b) {
     return strcmp(x->path, y->path);
 }
 
-/* The entry files of dir (with_tmp: also files being written), oldest use first. */
+/* The entry files of dir (with_tmp: also files being written and leftovers), oldest use first. */
 static int list_entries(const char *dir, int with_tmp, Entry **out, int *n) {
     *out = NULL;
     *n = 0;
@@ -255,7 +255,9 @@ static int list_entries(const char *dir, int with_tmp, Entry **out, int *n) {
     int cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!is_entry_name(e->d_name) || (!with_tmp && strstr(e->d_name, ".tmp."))) continue;
+        /* a complete entry has one extension after the key; more (".so.tmp.PID", ".PID.c") is
+         * a file being written or a failed compile's source and log */
+        if (!is_entry_name(e->d_name) || (!with_tmp && strchr(strchr(e->d_name, '.') + 1, '.'))) continue;
         size_t plen = strlen(dir) + strlen(e->d_name) + 2;
         char *path = malloc(plen);
         struct stat st;

@@ -96,13 +96,18 @@ static void test_eviction(RT *t) {
     snprintf(other, sizeof other, "%s/notes.txt", dir);
     CHECK(t, fio_write_atomic(other, data, sizeof data, err, sizeof err) == 0);
     set_age(other, 200000);
+    char busy[700]; /* another process's compile in progress: never evicted */
+    snprintf(busy, sizeof busy, "%s/cpu-00000000000000bb.4242.so", dir);
+    CHECK(t, fio_write_atomic(busy, data, sizeof data, err, sizeof err) == 0);
+    set_age(busy, 300000);
     size_t each = sizeof data + CACHE_TRAILER;
     /* keep entry 0 (the oldest) although it is the oldest; 3 entries fit */
     CHECK(t, cache_evict(dir, 3 * each, path[0]) == 3);
     CHECK(t, rt_file_exists(path[0]) && !rt_file_exists(path[1]) && !rt_file_exists(path[2]) &&
                  !rt_file_exists(path[3]) && rt_file_exists(path[4]) && rt_file_exists(path[5]));
-    CHECK(t, rt_file_exists(other));
+    CHECK(t, rt_file_exists(other) && rt_file_exists(busy));
     CHECK(t, cache_evict(dir, 0, NULL) == 0); /* 0: no limit */
+    unlink(busy);
     /* a check marks an entry used: entry 4 survives the next eviction, entry 5 does not */
     size_t n;
     char why[256];
