@@ -28,9 +28,7 @@ typedef struct {
 } Lower;
 
 static unsigned name_slot(const Lower *l, const char *name) {
-    unsigned h = 2166136261u;
-    for (const char *s = name; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-    unsigned i = h & (unsigned)(l->cap - 1);
+    unsigned i = (unsigned)hash_bytes(name, strlen(name), HASH_START) & (unsigned)(l->cap - 1);
     while (l->names[i] && strcmp(l->names[i], name) != 0) i = (i + 1) & (unsigned)(l->cap - 1);
     return i;
 }

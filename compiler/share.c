@@ -14,6 +14,7 @@
  * other number is part of the code (template arguments, array sizes) and must be equal;
  * without it, every number may differ. Comments do not count; they are kept, with local names. */
 #include "share.h"
+#include "source.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -101,12 +102,6 @@ void share_scan(const char *s, FILE *out, ShareItem *key, const char *kind, cons
     free(names);
 }
 
-static unsigned long hash_text(const char *s) {
-    unsigned long h = 1469598103934665603ul;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ul;
-    return h;
-}
-
 static int all_digits(const char *s) {
     for (; *s; s++)
         if (!is_digit(*s)) return 0;
@@ -127,7 +122,7 @@ int share_group(ShareItem *items, int n, const ShareRules *r) {
     unsigned long *hash = malloc(sizeof(unsigned long) * m);
     for (size_t k = 0; k < size; k++) table[k] = -1;
     for (int i = 0; i < n; i++) {
-        hash[i] = hash_text(items[i].key);
+        hash[i] = (unsigned long)hash_bytes(items[i].key, strlen(items[i].key), HASH_START);
         size_t k = hash[i] & (size - 1);
         while (table[k] >= 0 && (hash[table[k]] != hash[i] || strcmp(items[table[k]].key, items[i].key) != 0))
             k = (k + 1) & (size - 1);

@@ -1,4 +1,13 @@
-/* cpu_jit.c - compiles generated C with the host compiler and loads it (see cpu_jit.h). */
+/* cpu_jit.c - compiles generated C with the host compiler and loads it (see cpu_jit.h).
+ *
+ * cpu_module_load: key -> entry path; a sound entry (cache_entry_check) is loaded and its
+ * dino_cache_key compared with the key; anything else (no entry, a damaged one, one that does
+ * not load or is not the module for this key) compiles the source into a per-process file,
+ * stores it as the entry (cache_entry_write: atomically, with its integrity record) and loads
+ * that, at most once per call. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "cpu_jit.h"
 #include "fileio.h"
 #include "source.h"
@@ -12,19 +21,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-int cache_dir(char *out, size_t len, char *err, size_t errlen) {
-    const char *env = getenv("DINO_CACHE_DIR"), *home = getenv("HOME");
-    if (env && *env) snprintf(out, len, "%s", env);
-    else if (home && *home) snprintf(out, len, "%s/.cache/dino", home);
-    else snprintf(out, len, "/tmp/dino-cache-%d", (int)getuid());
-    if (fio_mkdirs(out)) {
-        snprintf(err, errlen, "cannot create the cache folder '%s': %s (set DINO_CACHE_DIR to a writable folder)", out,
-                 strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 /* Runs cmd through the shell with its output in log; returns the exit status. */
 static int run(const char *cmd) {
@@ -58,15 +54,107 @@ static int build(const char *cc, const char *flags, const char *src, const char 
     return run(cmd);
 }
 
-#define LOOKUP(field, sym)                                                                              \
-    do {                                                                                                \
-        *(void **)&m->field = dlsym(m->handle, sym);                                                   \
-        if (!m->field) {                                                                                \
-            snprintf(err, errlen, "%s: not a dino module (no %s)", m->path, sym);                      \
-            dlclose(m->handle);                                                                          \
-            return -1;                                                                                  \
-        }                                                                                               \
-    } while (0)
+/* Appended to the source it compiles: the module names the key it was built for. */
+static const char key_symbol[] = "dino_cache_key";
+
+/* Compiles source into the per-process shared object so (dir/cpu-KEY.PID.so). 0, or -1 with
+ * err set (the source and the compiler's log are then kept for the user). */
+static int compile(const char *cc, const char *flags, const char *source, size_t len, uint64_t key,
+                   const char *dir, char *so, size_t so_len, double *secs, char *err, size_t errlen) {
+    if (!compiler_exists(cc)) {
+        snprintf(err, errlen, "the CPU backend compiles generated C, but no C compiler '%s' was found: "
+                 "install one (apt-get install gcc) or set CC", cc);
+        return -1;
+    }
+    /* every file of this build has a per-process name, so concurrent first runs of the same
+     * spec never see each other's half-written files; only the entry's rename is shared */
+    char src[4200], log[4200];
+    unsigned long long k = (unsigned long long)key;
+    snprintf(src, sizeof src, "%s/cpu-%016llx.%d.c", dir, k, (int)getpid());
+    snprintf(so, so_len, "%s/cpu-%016llx.%d.so", dir, k, (int)getpid());
+    snprintf(log, sizeof log, "%s/cpu-%016llx.%d.log", dir, k, (int)getpid());
+    FILE *f = fopen(src, "w");
+    int ok = f && fwrite(source, 1, len, f) == len &&
+             fprintf(f, "\nconst unsigned long long %s = 0x%016llxull;\n", key_symbol, k) > 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (!ok) {
+        snprintf(err, errlen, "cannot write '%s': %s", src, strerror(errno));
+        return -1;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = build(cc, flags, src, so, log);
+    if (rc != 0 && strstr(flags, "-fopenmp")) {   /* no OpenMP runtime: one thread */
+        char noomp[512];
+        snprintf(noomp, sizeof noomp, "%s", flags);
+        char *o = strstr(noomp, "-fopenmp");
+        if (o) memset(o, ' ', strlen("-fopenmp"));
+        rc = build(cc, noomp, src, so, log);
+    }
+    if (rc != 0 && strstr(flags, "-march=native")) rc = build(cc, "-O3", src, so, log);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (rc != 0) {
+        char tail[1024];
+        tail_file(log, tail, sizeof tail);
+        snprintf(err, errlen, "the C compiler '%s' failed on the generated source %s (exit %d); its output ends:\n%s",
+                 cc, src, rc, tail);
+        remove(so);
+        return -1;
+    }
+    remove(src);
+    remove(log);
+    return 0;
+}
+
+/* dlopen path and read the module's symbols. 0, or -1 with why set (and nothing held). */
+static int open_module(const char *path, uint64_t key, CpuModule *m, char *why, size_t whylen) {
+    /* RTLD_NODELETE: the module pulls in the OpenMP runtime, whose worker threads outlive any
+     * dlclose; unloading it under them would crash the process at exit. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(why, whylen, "it does not load: %s", e ? e : "unknown error");
+        return -1;
+    }
+    const int *abi = dlsym(h, "dino_abi");
+    const unsigned long long *built_for = dlsym(h, key_symbol);
+    const int *in = dlsym(h, "dino_in"), *out = dlsym(h, "dino_out"), *f64 = dlsym(h, "dino_f64");
+    const long *n_params = dlsym(h, "dino_n_params");
+    struct {
+        void **field;
+        const char *sym;
+    } fn[] = {{(void **)&m->predict_work, "dino_predict_work"},
+              {(void **)&m->predict, "dino_predict"},
+              {(void **)&m->train_work, "dino_train_work"},
+              {(void **)&m->train_step, "dino_train_step"}};
+    const char *missing = !abi ? "dino_abi" : !built_for ? key_symbol : !in ? "dino_in" : !out ? "dino_out"
+                          : !f64 ? "dino_f64" : !n_params ? "dino_n_params" : NULL;
+    for (size_t i = 0; i < sizeof fn / sizeof fn[0]; i++)
+        if (!(*fn[i].field = dlsym(h, fn[i].sym)) && !missing) missing = fn[i].sym;
+    if (missing) snprintf(why, whylen, "not a dino module (no %s)", missing);
+    else if (*abi != 1) snprintf(why, whylen, "a dino module of another version (ABI %d)", *abi);
+    else if (*built_for != key) snprintf(why, whylen, "the module of another source (key %016llx)", *built_for);
+    if (missing || *abi != 1 || *built_for != key) {
+        dlclose(h);
+        return -1;
+    }
+    m->handle = h;
+    m->in = *in;
+    m->out = *out;
+    m->f64 = *f64;
+    m->n_params = *n_params;
+    return 0;
+}
+
+/* The value of `dino_spec_hash = 0x...` in the source, 0 if none. */
+static unsigned long long spec_hash_of(const char *source, size_t len) {
+    static const char what[] = "dino_spec_hash = 0x";
+    size_t n = sizeof what - 1;
+    for (size_t i = 0; i + n < len; i++)
+        if (memcmp(source + i, what, n) == 0) return strtoull(source + i + n, NULL, 16);
+    return 0;
+}
 
 int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
@@ -76,79 +164,41 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
     if (!flags || !*flags) flags = "-O3 -march=native -fopenmp";
     char dir[2048];
     if (cache_dir(dir, sizeof dir, err, errlen)) return -1;
-    uint64_t h = hash_bytes(flags, strlen(flags), hash_bytes(cc, strlen(cc), hash_bytes(source, len, HASH_START)));
-    snprintf(m->path, sizeof m->path, "%s/cpu-%016llx.so", dir, (unsigned long long)h);
+    uint64_t tool = cache_toolchain_id(cc, flags);
+    uint64_t key = hash_bytes(&tool, sizeof tool,
+                              hash_bytes(flags, strlen(flags) + 1,
+                                         hash_bytes(cc, strlen(cc) + 1, cache_code_hash(source, len))));
+    snprintf(m->path, sizeof m->path, "%s/cpu-%016llx.so", dir, (unsigned long long)key);
+    m->spec_hash = spec_hash_of(source, len);
 
-    struct stat st;
-    if (stat(m->path, &st) != 0) {
-        if (!compiler_exists(cc)) {
-            snprintf(err, errlen, "the CPU backend compiles generated C, but no C compiler '%s' was found: "
-                     "install one (apt-get install gcc) or set CC", cc);
-            return -1;
-        }
-        /* every file of this build has a per-process name, so concurrent first runs of the
-         * same spec never see each other's half-written files; only the final rename is shared */
-        char src[4200], tmp[4200], log[4200];
-        snprintf(src, sizeof src, "%s/cpu-%016llx.%d.c", dir, (unsigned long long)h, (int)getpid());
-        snprintf(tmp, sizeof tmp, "%s/cpu-%016llx.so.tmp.%d", dir, (unsigned long long)h, (int)getpid());
-        snprintf(log, sizeof log, "%s/cpu-%016llx.%d.log", dir, (unsigned long long)h, (int)getpid());
-        FILE *f = fopen(src, "w");
-        if (!f || fwrite(source, 1, len, f) != len || fclose(f) != 0) {
-            snprintf(err, errlen, "cannot write '%s': %s", src, strerror(errno));
-            return -1;
-        }
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int rc = build(cc, flags, src, tmp, log);
-        if (rc != 0 && strstr(flags, "-fopenmp")) {   /* no OpenMP runtime: one thread */
-            char noomp[512];
-            snprintf(noomp, sizeof noomp, "%s", flags);
-            char *o = strstr(noomp, "-fopenmp");
-            memset(o, ' ', strlen("-fopenmp"));
-            rc = build(cc, noomp, src, tmp, log);
-        }
-        if (rc != 0 && strstr(flags, "-march=native")) rc = build(cc, "-O3", src, tmp, log);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        m->compile_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        if (rc != 0) {
-            char tail[1024];
-            tail_file(log, tail, sizeof tail);
-            snprintf(err, errlen, "the C compiler '%s' failed on the generated source %s (exit %d); its output ends:\n%s",
-                     cc, src, rc, tail);
-            remove(tmp);
-            return -1;
-        }
-        remove(src);
-        remove(log);
-        if (rename(tmp, m->path) != 0) {
-            snprintf(err, errlen, "cannot move the compiled module into the cache: %s", strerror(errno));
-            remove(tmp);
-            return -1;
-        }
+    char why[1024] = "";
+    size_t n;
+    int state = cache_entry_check(m->path, key, &n, why, sizeof why);
+    int opened_bad = 0;
+    if (state == 0) {
+        if (open_module(m->path, key, m, why, sizeof why) == 0) return 0;
+        opened_bad = 1;
     }
-    /* RTLD_NODELETE: the module pulls in the OpenMP runtime, whose worker threads outlive any
-     * dlclose; unloading it under them would crash the process at exit. */
-    m->handle = dlopen(m->path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-    if (!m->handle) {
-        /* a corrupt cache entry: rebuild once */
-        snprintf(err, errlen, "cannot load '%s': %s (remove it to rebuild)", m->path, dlerror());
+    if (state != 1)
+        fio_errf(m->note, sizeof m->note, "the cached module %s was damaged (%s); rebuilt it", m->path, why);
+
+    char so[4200];
+    if (compile(cc, flags, source, len, key, dir, so, sizeof so, &m->compile_seconds, err, errlen)) return -1;
+    FileMap built;
+    char werr[512] = "";
+    int stored = fio_map(so, &built, werr, sizeof werr) == 0 && built.len > 0 &&
+                 cache_entry_write(m->path, built.data, built.len, key, werr, sizeof werr) == 0;
+    fio_unmap(&built);
+    /* Load what was just compiled: from the entry, or from the build itself when the entry could
+     * not be stored or a module of the entry's name is already loaded (a bad one, which
+     * RTLD_NODELETE keeps, and which dlopen would return again for the same name). */
+    const char *load = stored && !opened_bad ? m->path : so;
+    int rc = open_module(load, key, m, why, sizeof why);
+    remove(so);
+    if (rc) {
+        snprintf(err, errlen, "cannot load the freshly compiled module %s: %s", load, why);
         return -1;
     }
-    const int *abi = dlsym(m->handle, "dino_abi");
-    if (!abi || *abi != 1) {
-        snprintf(err, errlen, "%s: not a dino module of this version", m->path);
-        dlclose(m->handle);
-        return -1;
-    }
-    m->in = *(const int *)dlsym(m->handle, "dino_in");
-    m->out = *(const int *)dlsym(m->handle, "dino_out");
-    m->f64 = *(const int *)dlsym(m->handle, "dino_f64");
-    m->n_params = *(const long *)dlsym(m->handle, "dino_n_params");
-    m->spec_hash = *(const unsigned long long *)dlsym(m->handle, "dino_spec_hash");
-    LOOKUP(predict_work, "dino_predict_work");
-    LOOKUP(predict, "dino_predict");
-    LOOKUP(train_work, "dino_train_work");
-    LOOKUP(train_step, "dino_train_step");
     return 0;
 }
 

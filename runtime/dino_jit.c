@@ -248,6 +248,7 @@ static int start_backend(const Args *a, Frontend *fe, Trainer *t, CpuModule *mod
         fprintf(stderr, "dino-jit: error: %s\n", err);
         return 1;
     }
+    if (mod->note[0] && !a->quiet) fprintf(stderr, "dino-jit: note: %s\n", mod->note);
     t->backend = backend_cpu_new(mod, m, t->P, &t->opt);
     if (!a->quiet)
         fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %d, %lld parameters, %s; code %s in %.2f s\n",

@@ -191,6 +191,16 @@ void fio_atomic_abort(AtomicFile *f) {
   f->path = f->tmp_path = NULL;
 }
 
+int fio_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen) {
+  AtomicFile f;
+  if (fio_atomic_open(&f, path, err, errlen)) return -1;
+  if (fio_atomic_write(&f, data, n, err, errlen)) {
+    fio_atomic_abort(&f);
+    return -1;
+  }
+  return fio_atomic_commit(&f, err, errlen);
+}
+
 int fio_mkdirs(const char *path) {
   char buf[4096];
   if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {

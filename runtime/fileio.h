@@ -46,6 +46,9 @@ int fio_atomic_write(AtomicFile *f, const void *buf, size_t n, char *err, size_t
 int fio_atomic_commit(AtomicFile *f, char *err, size_t errlen);
 /* Close and remove the temporary file; safe to call after a failed open or commit. */
 void fio_atomic_abort(AtomicFile *f);
+/* The whole file in one call: open, write data (n,) bytes, commit. The one way dino writes a
+ * file that others read whole (checkpoints, .npy, cache entries). */
+int fio_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);
 
 /* mkdir -p: creates path and its missing parents (mode 0755). 0, or -1 with errno set. */
 int fio_mkdirs(const char *path);

@@ -28,7 +28,9 @@
 #            at most half as large; its predictions are byte-identical; a checkpoint line the
 #            solver can't use is an error naming the line
 #   cache    8 dino-jit processes started at once on one spec with an empty module cache all
-#            succeed, 5 rounds
+#            succeed, 5 rounds; a truncated module, one with flipped bytes and another spec's in
+#            its place are each rebuilt with a note, exit 0, the same predictions; an edit of a
+#            comment, lr, epochs or a data file name hits the cache; another CPU does not
 #
 # Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed";
 # the exit status is 1 when anything failed, 77 (skipped) when python3 is missing.
@@ -370,6 +372,76 @@ group_cache() {
         DINO_CFLAGS=-O0 DINO_CACHE_DIR="$T/cache$round" run cache_after$round "$T/tiny.dino" --epochs 0 -q
         expect_rc cache_after$round 0
     done
+    cache_damage
+}
+
+# A damaged module in the cache (issue 15.3: a truncated .so gave SIGBUS, flipped bytes SIGILL,
+# another spec's module SIGSEGV) is rebuilt once with a note, and the predictions are those of
+# the sound module. An edit of a comment, lr, epochs or a data file name keeps the cache entry
+# (issue 15.7); a compiler that resolves the flags to another CPU gets its own (a fake CC that
+# answers -### for a CPU named in $DINO_TEST_CPU).
+clean_hit() { [ "$RC" -eq 0 ] && ! grep -q note "$1"; }
+
+cache_damage() {
+    data || return
+    local C="$T/cache_damage" so other name
+    mkdir -p "$C"
+    export DINO_CFLAGS=-O0
+    DINO_CACHE_DIR="$C" run dmg_ref "$T/tiny.dino" --epochs 0 --predict "$T/d/m_data.npy" --out "$T/dmg_ref"
+    expect_rc dmg_ref 0
+    stderr_has dmg_ref "code compiled"
+    so=$(ls "$C"/cpu-*.so)
+    check "one module in the cache" [ "$(ls "$C" | wc -l)" -eq 1 ]
+    sed 's/dense(m, 8)/dense(m, 7)/' "$T/tiny.dino" >"$T/tiny_other.dino"
+    DINO_CACHE_DIR="$C" run dmg_other "$T/tiny_other.dino" --epochs 0 -q
+    other=$(ls -t "$C"/cpu-*.so | head -n 1)
+    check "another spec, another module" [ "$other" != "$so" ]
+    for name in truncated flipped swapped; do
+        case $name in
+        truncated) head -c 3000 "$so" >"$T/x.so" ;;
+        flipped) python3 -c 'import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+for i in range(4096, len(b) - 100, 61): b[i] ^= 0xA5
+open(sys.argv[2], "wb").write(b)' "$so" "$T/x.so" ;;
+        swapped) cp "$other" "$T/x.so" ;;
+        esac
+        mv "$T/x.so" "$so"
+        DINO_CACHE_DIR="$C" run dmg_$name "$T/tiny.dino" --epochs 0 --predict "$T/d/m_data.npy" --out "$T/dmg_$name"
+        expect_rc dmg_$name 0
+        stderr_has dmg_$name "dino-jit: note: the cached module $so was damaged" "rebuilt it" "code compiled"
+        check "$name module: after the rebuild the predictions are the sound module's" \
+            cmp -s "$T/dmg_ref/q.npy" "$T/dmg_$name/q.npy"
+        DINO_CACHE_DIR="$C" run dmg_${name}_again "$T/tiny.dino" --epochs 0 -q
+        check "$name module: the rebuilt module is then used from the cache, without a note" \
+            clean_hit "$T/dmg_${name}_again.err"
+    done
+    # edits that leave the generated code alone hit the cache
+    { echo "# a comment"; sed 's/^}$/}\ntrain {\n    optimizer adam(lr = 0.0042)\n    epochs 3\n}/' "$T/tiny.dino"; } \
+        >"$T/tiny_edit.dino"
+    DINO_CACHE_DIR="$C" run dmg_edit "$T/tiny_edit.dino" --epochs 0
+    expect_rc dmg_edit 0
+    stderr_has dmg_edit "code from the cache"
+    check "a comment, lr and epochs edit adds no module" [ "$(ls "$C" | wc -l)" -eq 2 ]
+    spec "$SP/c1.dino" "" "" "" "$(printf '    m = npy("m_data.npy")\n    q = npy("q_data.npy")\n    dq/dm = npy("J_data.npy")')"
+    { echo "# edited"; sed 's/npy("m_data.npy")/npy("m_copy.npy")/; s/lr = 3e-3/lr = 1e-3/; s/epochs    30/epochs 5/' \
+        "$SP/c1.dino"; } >"$T/c2.dino"
+    cp "$T/d/m_data.npy" "$T/d/m_copy.npy"
+    DINO_CACHE_DIR="$C" run dmg_c1 "$SP/c1.dino" --data "$T/d" --epochs 0
+    expect_rc dmg_c1 0
+    DINO_CACHE_DIR="$C" run dmg_c2 "$T/c2.dino" --data "$T/d" --epochs 0
+    expect_rc dmg_c2 0
+    stderr_has dmg_c2 "code from the cache"
+    # the CPU that -march=native means is part of the key
+    printf '%s\n' '#!/bin/sh' 'case " $* " in *" -### "*) echo "cc1 -march=$DINO_TEST_CPU"; exit 0 ;; esac' \
+        'exec cc "$@"' >"$T/fakecc"
+    chmod +x "$T/fakecc"
+    CC="$T/fakecc" DINO_TEST_CPU=one DINO_CACHE_DIR="$C" run cpu_one "$T/tiny.dino" --epochs 0
+    CC="$T/fakecc" DINO_TEST_CPU=one DINO_CACHE_DIR="$C" run cpu_one_again "$T/tiny.dino" --epochs 0
+    stderr_has cpu_one_again "code from the cache"
+    CC="$T/fakecc" DINO_TEST_CPU=two DINO_CACHE_DIR="$C" run cpu_two "$T/tiny.dino" --epochs 0
+    expect_rc cpu_two 0
+    stderr_has cpu_two "code compiled"
+    unset DINO_CFLAGS
 }
 
 group_pint() {

@@ -2,7 +2,7 @@
  * safetensors.c, idx.c) on files written here, on hostile files built byte by byte, and on
  * the shared reference files and MNIST when DINO_SHARED_DIR has them (else a SKIP: line).
  * This file holds main and the reference-file checks; the per-format tests are in
- * test_npy.c, test_safetensors.c and test_idx.c, the harness is tests/harness.h.
+ * test_npy.c, test_json.c, test_safetensors.c and test_idx.c, the harness is tests/harness.h.
  * Usage: test_formats [-v]   (-v prints every expected error message) */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -129,6 +129,7 @@ int main(int argc, char **argv) {
   T t;
   if (t_begin(&t, argc, argv, "formats")) return 2;
   test_npy(&t);
+  test_json(&t);
   test_safetensors(&t);
   test_idx(&t);
   test_reference(&t);
