@@ -220,8 +220,12 @@ static int run_predict(Trainer *t, const char *in_path, const char *out_dir) {
     npy_free(&a);
     int jac = !m->classifier;
     void *y = malloc(es * (size_t)(n * m->out_dim + 1)), *J = jac ? malloc(es * (size_t)(n * m->out_dim * m->in_dim + 1)) : NULL;
-    predict_rows(t, x, n, y, J);
-    int rc = 0;
+    int rc = predict_rows(t, x, n, y, J, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "dino-jit: error: %s\n", err);
+        free(x), free(y), free(J);
+        return rc;
+    }
     char path[4096];
     DType dt = t->f64 ? DT_F64 : DT_F32;
     if (fio_mkdirs(out_dir)) {
@@ -238,6 +242,43 @@ static int run_predict(Trainer *t, const char *in_path, const char *out_dir) {
     }
     free(x), free(y), free(J);
     return rc;
+}
+
+/* ---------------------------------------------------------------------------- training output */
+
+/* What train()'s callbacks print on the terminal. */
+typedef struct {
+    const Model *m;
+    int quiet;              /* -q: no notes, and only the last epoch's line */
+    int live;               /* a live progress line (stderr is a terminal) */
+    long long until;
+    double last_live;
+} Terminal;
+
+static void print_message(int level, const char *text, void *user) {
+    const Terminal *term = user;
+    if (level == DINO_MSG_WARNING) fprintf(stderr, "dino-jit: warning: %s\n", text);
+    else if (!term->quiet) fprintf(stderr, "dino-jit: %s\n", text);
+}
+
+static void print_progress(int64_t epoch, int64_t step, int64_t steps, double loss, void *user) {
+    Terminal *term = user;
+    (void)loss;
+    if (now() - term->last_live <= 0.2) return;
+    term->last_live = now();
+    fprintf(stderr, "\r  epoch %lld/%lld  batch %lld/%lld   ", (long long)epoch, (long long)term->m->train.epochs,
+            (long long)step, (long long)steps);
+}
+
+static int print_epoch(const EpochReport *r, void *user) {
+    const Terminal *term = user;
+    if (term->live) fputs("\r\033[K", stderr);
+    if (!term->quiet || r->epoch == r->epochs || r->epoch == term->until) {
+        char line[1024];
+        format_epoch(term->m, r, line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------- main */
@@ -284,7 +325,11 @@ static int start_backend(const Args *a, Frontend *fe, Trainer *t, CpuModule *mod
         fprintf(stderr, "dino-jit: error: %s\n", err);
         return 1;
     }
-    t->backend = backend_cpu_new(mod, m, t->P, &t->opt);
+    t->backend = backend_cpu_new(mod, m, t->P, &t->opt, err, sizeof err);
+    if (!t->backend) {
+        fprintf(stderr, "dino-jit: error: %s\n", err);
+        return 1;
+    }
     if (!a->quiet)
         fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %d, %lld parameters, %s; code %s in %.2f s\n",
                 t->backend->name, m->name, m->in_dim, m->out_dim, (long long)m->n_weights, m->train.f64 ? "f64" : "f32",
@@ -347,8 +392,8 @@ int main(int argc, char **argv) {
             rc = 1;
         } else {
             if (t.state.has_state) rng_restore(&t.rng, t.state.rng);
-            t.backend->push(t.backend);
-            if (!a.quiet)
+            if ((rc = t.backend->push(t.backend))) fprintf(stderr, "dino-jit: error: %s\n", t.backend->err);
+            else if (!a.quiet)
                 fprintf(stderr, "dino-jit: loaded %s%s%s\n", a.load,
                         t.state.has_state ? arena_printf(&fe.arena, " (after epoch %lld)", (long long)t.state.epoch) : "",
                         matches == 0 ? "; note: it was trained from a different spec" : "");
@@ -373,10 +418,13 @@ int main(int argc, char **argv) {
                     fprintf(stderr, "dino-jit: data %s: %lld training rows, %lld test rows%s; batch %d, %lld epochs\n", dir,
                             (long long)tr.n, (long long)te.n, tr.J ? ", with Jacobians" : "", m->train.batch,
                             (long long)m->train.epochs);
-                TrainOptions o = {.save = a.save, .log = a.log, .quiet = a.quiet, .live = isatty(2) && !a.quiet,
-                                  .until = a.until};
+                Terminal term = {.m = m, .quiet = a.quiet, .live = isatty(2) && !a.quiet, .until = a.until};
+                TrainOptions o = {.save = a.save, .log = a.log, .until = a.until, .on_epoch = print_epoch,
+                                  .on_message = print_message, .on_progress = term.live ? print_progress : NULL,
+                                  .user = &term};
                 double ts = now();
-                rc = train(&t, &tr, &te, &o);
+                rc = train(&t, &tr, &te, &o, err, sizeof err);
+                if (rc) fprintf(stderr, "dino-jit: error: %s\n", err);
                 if (rc == 0 && !a.quiet) fprintf(stderr, "dino-jit: trained in %.1f s\n", now() - ts);
                 data_free(&tr);
                 data_free(&te);
