@@ -43,7 +43,8 @@ static dino_status open_cpu(dino_model *md, JacMode jac) {
     int bad = cpu_module_load(src, len, &md->mod, err, sizeof err);
     free(src);
     if (bad) return api_fail(DINO_EUSER, 0, "%s", err);
-    md->t.backend = backend_cpu_new(&md->mod, m, md->t.P, &md->t.opt);
+    md->t.backend = backend_cpu_new(&md->mod, m, md->t.P, &md->t.opt, err, sizeof err);
+    if (!md->t.backend) return api_fail(DINO_EUSER, 0, "%s", err);
     md->kind = DINO_BACKEND_CPU;
     md->from_cache = !(md->mod.compile_seconds > 0);
     return DINO_OK;
@@ -61,9 +62,11 @@ dino_status dino_model_open(dino_spec *spec, const dino_open_options *opts, dino
     if (!md) return api_fail(DINO_EINTERNAL, 0, "out of memory");
     md->spec = spec;
     char err[4096];
-    if (trainer_init(&md->t, m, spec->fe.hash, err, sizeof err)) {
+    int rc = trainer_init(&md->t, m, spec->fe.hash, err, sizeof err);
+    if (rc) {
+        trainer_free(&md->t);
         free(md);
-        return api_fail(DINO_EINTERNAL, 0, "%s", err);
+        return api_fail(rc, 0, "%s", err);
     }
     JacMode jac = api_jac_mode(opts->jacobian);
     dino_status st = DINO_OK;
@@ -103,7 +106,8 @@ void dino_request_stop(dino_model *md) { md->stop = 1; }
 dino_status dino_model_save(dino_model *md, const char *path) {
     Trainer *t = &md->t;
     char err[1024];
-    t->backend->pull(t->backend);
+    int rc = t->backend->pull(t->backend);
+    if (rc) return api_fail(rc, 0, "%s", t->backend->err);
     if (checkpoint_save(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err))
         return api_fail(DINO_EUSER, 0, "%s", err);
     return DINO_OK;
@@ -116,7 +120,8 @@ dino_status dino_model_load(dino_model *md, const char *path, dino_checkpoint_in
     if (checkpoint_load(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &matches, err, sizeof err))
         return api_fail(DINO_EUSER, 0, "%s", err);
     if (t->state.has_state) rng_restore(&t->rng, t->state.rng);
-    t->backend->push(t->backend);
+    int rc = t->backend->push(t->backend);
+    if (rc) return api_fail(rc, 0, "%s", t->backend->err);
     if (info)
         *info = (dino_checkpoint_info){.has_state = t->state.has_state, .epoch = t->state.epoch, .spec_matches = matches};
     return DINO_OK;

@@ -21,9 +21,11 @@ dino_status dino_predict(dino_model *md, long long n, const double *x, double *y
         if (!isfinite(x[i]))
             return api_fail(DINO_EUSER, 0, "the input contains NaN or Inf at row %lld, column %lld", (long long)(i / in),
                             (long long)(i % in));
+    char err[1024];
+    int rc;
     if (t->f64) {   /* the model's own precision: no copies */
-        predict_rows(t, x, n, y, J);
-        return DINO_OK;
+        rc = predict_rows(t, x, n, y, J, err, sizeof err);
+        return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
     }
     float *xf = malloc(sizeof(float) * (size_t)(n * in)), *yf = malloc(sizeof(float) * (size_t)(n * out));
     float *Jf = J ? malloc(sizeof(float) * (size_t)(n * out * in)) : NULL;
@@ -32,11 +34,11 @@ dino_status dino_predict(dino_model *md, long long n, const double *x, double *y
         return api_fail(DINO_EUSER, 0, "out of memory predicting %lld rows", n);
     }
     for (int64_t i = 0; i < n * in; i++) xf[i] = (float)x[i];
-    predict_rows(t, xf, n, yf, Jf);
-    for (int64_t i = 0; i < n * out; i++) y[i] = yf[i];
-    for (int64_t i = 0; J && i < n * out * in; i++) J[i] = Jf[i];
+    rc = predict_rows(t, xf, n, yf, Jf, err, sizeof err);
+    for (int64_t i = 0; !rc && i < n * out; i++) y[i] = yf[i];
+    for (int64_t i = 0; !rc && J && i < n * out * in; i++) J[i] = Jf[i];
     free(xf), free(yf), free(Jf);
-    return DINO_OK;
+    return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
 }
 
 /* J v (transpose 0: v [n, in] -> r [n, out]) or J^T w (transpose 1: w [n, out] -> r [n, in]). */

@@ -26,15 +26,18 @@ finish() { echo "$PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; exit; }
 P="$T/prefix"
 if cmake --install "$BUILD" --prefix "$P" >"$T/install.log" 2>&1; then ok "cmake --install into $P"
 else bad "cmake --install failed:"; sed 's/^/     /' "$T/install.log"; finish; fi
-LIB=$(dirname "$(find "$P" -name dino.pc | head -n 1)")/..
+LIB=$(cd "$(dirname "$(find "$P" -name dino.pc | head -n 1)")/.." && pwd)
+export PKG_CONFIG_PATH="$LIB/pkgconfig"
 for f in bin/dinoc bin/dino-jit include/dino.h; do check "installed $f" [ -f "$P/$f" ]; done
 for f in libdino.a pkgconfig/dino.pc; do check "installed lib/$f" [ -f "$LIB/$f" ]; done
 soname=$(objdump -p "$LIB"/libdino.so 2>/dev/null | awk '$1 == "SONAME" { print $2 }')
 check "libdino.so has a SONAME with the major version ($soname)" [ -n "$soname" ] && [ -f "$LIB/$soname" ]
-check "the installed dino-jit runs from its own libdino ($("$P/bin/dino-jit" --version 2>&1))" "$P/bin/dino-jit" --version
-check "the installed dinoc runs" "$P/bin/dinoc" --version
+v=$(env -u LD_LIBRARY_PATH "$P/bin/dino-jit" --version 2>&1)
+check "the installed dino-jit runs on the installed libdino ($v)" [ "$v" = "dino-jit $(pkg-config --modversion dino 2>/dev/null || echo '?')" ]
+check "the installed dinoc runs" sh -c "'$P/bin/dinoc' --version >/dev/null"
+others=$(nm -D --defined-only "$LIB/libdino.so" 2>/dev/null | awk '$2 == "T" && $3 !~ /^dino_/ { print $3 }' | head -n 5)
+check "libdino.so exports only dino_* functions${others:+ (also: $others)}" [ -z "$others" ]
 
-export PKG_CONFIG_PATH="$LIB/pkgconfig"
 cflags=$(pkg-config --cflags dino) libs=$(pkg-config --libs dino) libdir=$(pkg-config --variable=libdir dino)
 check "pkg-config finds dino $(pkg-config --modversion dino) (relocated: $libs)" [ -n "$libs" ]
 if $CC -std=c11 -Wall -Wextra -Werror "$SRC/examples/api/predict.c" $cflags $libs -Wl,-rpath,"$libdir" \
