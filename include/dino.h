@@ -182,8 +182,8 @@ typedef struct dino_emit_options {
  * dino_free) of *len bytes. DINO_EUSER when the spec can't be generated (the message is a
  * complete diagnostic), NVRTC is missing or can't compile for arch; DINO_EINTERNAL when the
  * generated CUDA does not compile (the message ends with NVRTC's log). */
-DINO_API dino_status dino_generate(dino_spec *spec, dino_target target, const dino_emit_options *opts, char **text,
-                          size_t *len);
+DINO_API dino_status dino_generate(dino_spec *spec, dino_target target, const dino_emit_options *opts,
+                                   char **text, size_t *len);
 
 /* ---------------------------------------------------------------------------- models */
 
@@ -247,8 +247,9 @@ DINO_API dino_status dino_model_load(dino_model *model, const char *path, dino_c
 typedef struct dino_data dino_data;
 
 /* The data the spec's data section describes, from the folder dir (NULL: the data section's
- * dir, relative to the spec's folder; DINO_EUSER when it names none), split into training and test rows as the spec says. Every message names
- * the file and the expected and found shape or type. */
+ * dir, relative to the spec's folder; DINO_EUSER when it names none), split into training and
+ * test rows as the spec says. Every message names the file and the expected and found shape or
+ * type. */
 DINO_API dino_status dino_data_load(const dino_model *model, const char *dir, dino_data **data);
 
 /* One set in memory, C order. x [n, in]; a regression model's y [n, out] and optionally
@@ -263,8 +264,8 @@ typedef struct dino_arrays {
 
 /* A training set and a test set (test may be NULL or have n = 0: no test metrics) from arrays.
  * Checks that values are finite and labels in range. */
-DINO_API dino_status dino_data_from_arrays(const dino_model *model, const dino_arrays *train, const dino_arrays *test,
-                                  dino_data **data);
+DINO_API dino_status dino_data_from_arrays(const dino_model *model, const dino_arrays *train,
+                                           const dino_arrays *test, dino_data **data);
 
 /* Rows in the training and the test set, and whether the training set has Jacobians. */
 DINO_API dino_status dino_data_rows(const dino_data *data, long long *train_rows, long long *test_rows, int *has_jacobian);

@@ -31,7 +31,7 @@ export PKG_CONFIG_PATH="$LIB/pkgconfig"
 for f in bin/dinoc bin/dino-jit include/dino.h; do check "installed $f" [ -f "$P/$f" ]; done
 for f in libdino.a pkgconfig/dino.pc; do check "installed lib/$f" [ -f "$LIB/$f" ]; done
 soname=$(objdump -p "$LIB"/libdino.so 2>/dev/null | awk '$1 == "SONAME" { print $2 }')
-check "libdino.so has a SONAME with the major version ($soname)" [ -n "$soname" ] && [ -f "$LIB/$soname" ]
+check "libdino.so has a SONAME with the major version ($soname)" test -n "$soname" -a -f "$LIB/$soname"
 v=$(env -u LD_LIBRARY_PATH "$P/bin/dino-jit" --version 2>&1)
 check "the installed dino-jit runs on the installed libdino ($v)" [ "$v" = "dino-jit $(pkg-config --modversion dino 2>/dev/null || echo '?')" ]
 check "the installed dinoc runs" sh -c "'$P/bin/dinoc' --version >/dev/null"
@@ -65,7 +65,7 @@ SPEC
 check "the installed dino-jit trains and saves (exit $?)" [ -f "$T/small.safetensors" ]
 "$P/bin/dino-jit" "$T/small.dino" --epochs 0 --load "$T/small.safetensors" --predict "$T/d/m_data.npy" \
     --out "$T/jit" 2>"$T/jit.log"
-check "dino-jit --predict writes q.npy and J.npy" [ -f "$T/jit/q.npy" ] && [ -f "$T/jit/J.npy" ]
+check "dino-jit --predict writes q.npy and J.npy" test -f "$T/jit/q.npy" -a -f "$T/jit/J.npy"
 for kind in shared static; do
     [ -x "$T/predict_$kind" ] || continue
     if "$T/predict_$kind" "$T/small.dino" "$T/small.safetensors" "$T/d/m_data.npy" "$T/$kind" >"$T/$kind.out" 2>"$T/$kind.err"
