@@ -444,6 +444,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     if (!bad) bad = cu_check(&c->drv, c->drv.cuStreamCreate(&c->stream, 0), "cuStreamCreate", err, errlen);
     c->train_fn = calloc((size_t)c->plan.n_train + 1, sizeof(CUfunction));
     c->predict_fn = calloc((size_t)c->plan.n_predict + 1, sizeof(CUfunction));
+    if (!bad && (!c->train_fn || !c->predict_fn)) bad = 1, snprintf(err, errlen, "out of memory");
     for (int i = 0; !bad && i < c->plan.n_train; i++)
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel), c->plan.train[i].kernel, err, errlen);
     for (int i = 0; !bad && i < c->plan.n_predict; i++)

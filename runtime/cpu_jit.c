@@ -1,4 +1,5 @@
 /* cpu_jit.c - compiles generated C with the host compiler and loads it (see cpu_jit.h). */
+#include "abi.h"
 #include "cpu_jit.h"
 #include "fileio.h"
 #include "source.h"
@@ -135,7 +136,7 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
         return -1;
     }
     const int *abi = dlsym(m->handle, "dino_abi");
-    if (!abi || *abi != 1) {
+    if (!abi || *abi != DINO_C_ABI) {
         snprintf(err, errlen, "%s: not a dino module of this version", m->path);
         dlclose(m->handle);
         return -1;

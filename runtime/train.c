@@ -285,7 +285,8 @@ typedef struct {
     size_t errlen;
     void *good;             /* [n_weights] the parameters at the start of the epoch */
     int64_t *idx;           /* [N] the epoch's row order */
-    double *sums, *rel;     /* [n_monitors] the epoch's diagnostic sums, and what they say */
+    double *sums;           /* [1 + n_monitors] the epoch's loss and monitor sums (Backend.take_sums) */
+    double *rel;            /* what the monitor sums say (corrections(): at most n_monitors values) */
     FILE *log;
 } Run;
 
@@ -306,7 +307,11 @@ static int stop_on_nan(Run *r, int64_t epoch, const char *where) {
     return DINO_EUSER;
 }
 
-static int backend_failed(Run *r, int rc);
+/* Copies the backend's message after a failed call. */
+static int backend_failed(Run *r, int rc) {
+    snprintf(r->err, r->errlen, "%s", r->t->backend->err);
+    return rc;
+}
 
 /* Writes the checkpoint (o->save) of the parameters on the device. */
 static int save(Run *r) {
@@ -316,11 +321,6 @@ static int save(Run *r) {
     return checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, r->err, r->errlen)
                ? DINO_EUSER
                : DINO_OK;
-}
-/* Copies the backend's message after a failed call. */
-static int backend_failed(Run *r, int rc) {
-    snprintf(r->err, r->errlen, "%s", r->t->backend->err);
-    return rc;
 }
 
 /* The point between a step's gradient and its update: with a Reducer (train.h), the gradient
