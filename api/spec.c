@@ -2,8 +2,6 @@
  *
  * The steps are frontend_run's (compiler/frontend.c), with the diagnostics printed into memory
  * and also recorded one by one (Diag's sink). */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,49 +122,11 @@ dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *info) {
 
 /* ---------------------------------------------------------------------------- settings */
 
-/* TODO(issue 14 item 5): the checker's own rules for --set (branch `check`) replace this table
- * when they land; until then these are dino-jit's ranges, as before. */
+/* The train section's own rules, ranges and messages (check_setting, check_sections.c). */
 dino_status dino_spec_set(dino_spec *spec, const char *key, const char *val) {
     dino_status st = need_checked(spec);
     if (st) return st;
-    TrainSpec *t = &spec->fe.model->train;
-    char *end;
-    errno = 0;
-    double v = strtod(val, &end);
-    int numeric = end != val && *end == 0 && errno == 0 && isfinite(v);
-    if (strcmp(key, "precision") == 0) {
-        if (strcmp(val, "f32") && strcmp(val, "f64"))
-            return api_fail(DINO_EUSER, 0, "precision must be f32 or f64, not '%s'", val);
-        t->f64 = val[1] == '6';
-        return DINO_OK;
-    }
-    static const struct {
-        const char *key;
-        double lo, hi;
-        int integer;
-    } keys[] = {
-        {"epochs", 0, 1e8, 1},    {"batch", 1, 1 << 20, 1},     {"seed", 0, 9007199254740992.0, 1}, {"eval_every", 0, 1e8, 1},
-        {"lr", 1e-300, 1e300, 0}, {"beta1", 0, 0.999999, 0},    {"beta2", 0, 0.999999999, 0},       {"eps", 1e-300, 1, 0},
-        {"decay", 0, 1e300, 0},   {"momentum", 0, 0.999999, 0},
-    };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (strcmp(keys[i].key, key) != 0) continue;
-        if (!numeric || v < keys[i].lo || v > keys[i].hi || (keys[i].integer && v != floor(v)))
-            return api_fail(DINO_EUSER, 0, "%s must be a %s between %g and %g, not '%s'", key,
-                            keys[i].integer ? "whole number" : "number", keys[i].lo, keys[i].hi, val);
-        switch (i) {
-        case 0: t->epochs = (int64_t)v; break;
-        case 1: t->batch = (int)v; break;
-        case 2: t->seed = (uint64_t)v; break;
-        case 3: t->eval_every = (int64_t)v; break;
-        case 4: t->lr = v; break;
-        case 5: t->beta1 = v; break;
-        case 6: t->beta2 = v; break;
-        case 7: t->eps = v; break;
-        case 8: t->decay = v; break;
-        case 9: t->momentum = v; break;
-        }
-        return DINO_OK;
-    }
-    return api_fail(DINO_EUSER, 0, "unknown setting '%s' for --set", key);
+    char msg[512];
+    if (check_setting(&spec->fe.model->train, key, val, msg, sizeof msg)) return api_fail(DINO_EUSER, 0, "%s", msg);
+    return DINO_OK;
 }

@@ -354,10 +354,7 @@ int main(int argc, char **argv) {
             break;
         }
         snprintf(key, sizeof key, "%.*s", (int)(eq - a.sets[i]), a.sets[i]);
-        if ((rc = dino_spec_set(spec, key, eq + 1))) {
-            report(rc);
-            if (strncmp(dino_last_error(), "unknown setting", 15) == 0) usage(stderr);
-        }
+        if ((rc = dino_spec_set(spec, key, eq + 1))) report(rc);
     }
     dino_spec_info m;
     dino_model *model = NULL;

@@ -4,6 +4,7 @@
  * defaults for what the file leaves out, and then checks the rules that join sections. It
  * reports every error it finds and returns NULL if there was any. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,19 +114,24 @@ int want_number(Checker *c, const Expr *e, const char *what, double *out) {
     return 0;
 }
 
+int int_range_error(char *msg, size_t len, const char *what, double v, int64_t lo, int64_t hi) {
+    if (v != floor(v))
+        snprintf(msg, len, "%s must be a whole number, not %g", what, v);
+    else if (v >= (double)lo && v <= (double)hi)
+        return 0;
+    else if (lo == 1 && v < 1)
+        snprintf(msg, len, "%s must be positive, not %.15g", what, v);
+    else
+        snprintf(msg, len, "%s must be between %lld and %lld, not %.15g", what, (long long)lo, (long long)hi, v);
+    return 1;
+}
+
 int want_int(Checker *c, const Expr *e, const char *what, int64_t lo, int64_t hi, int64_t *out) {
     double v;
+    char msg[256];
     if (want_number(c, e, what, &v)) return -1;
-    if (v != floor(v)) {
-        diag_error(c->d, e->loc, "%s must be a whole number, not %g", what, v);
-        return -1;
-    }
-    if (v < (double)lo || v > (double)hi) {
-        if (lo == 1 && v < 1)
-            diag_error(c->d, e->loc, "%s must be positive, not %.15g", what, v);
-        else
-            diag_error(c->d, e->loc, "%s must be between %lld and %lld, not %.15g", what,
-                       (long long)lo, (long long)hi, v);
+    if (int_range_error(msg, sizeof msg, what, v, lo, hi)) {
+        diag_error(c->d, e->loc, "%s", msg);
         return -1;
     }
     *out = (int64_t)v;

@@ -1,6 +1,7 @@
-/* check.h - shared by the checker's files: check.c (driver, helpers), check_model.c (the model
- * and its ODE blocks) and check_sections.c (data, loss and train). Not for other stages:
- * they use model.h. */
+/* check.h - shared by the checker's files: check.c (driver, helpers), check_model.c (the model's
+ * names, dimensions and statements), check_calls.c (layer and function calls, parameters),
+ * check_ode.c (ODE and PinT blocks) and check_sections.c (data, loss and train). Not for other
+ * stages: they use model.h. */
 #ifndef DINO_CHECK_H
 #define DINO_CHECK_H
 
@@ -26,7 +27,7 @@ typedef struct {
     int cap, n;
 } SymTab;
 
-typedef struct {
+typedef struct Checker {
     Arena *a;
     Diag *d;
     Model *m;
@@ -52,10 +53,37 @@ const char *suggest(Checker *c, const char *name, const char *const *names, int 
 /* Constant arguments. Each reports its own error (naming `what`) and returns -1. */
 int want_number(Checker *c, const Expr *e, const char *what, double *out);
 int want_int(Checker *c, const Expr *e, const char *what, int64_t lo, int64_t hi, int64_t *out);
+/* want_int's rule for a value: 1 with the message in msg when v is not a whole number in
+ * [lo, hi], else 0 (used for --set values too). */
+int int_range_error(char *msg, size_t len, const char *what, double v, int64_t lo, int64_t hi);
 int want_name(Checker *c, const Expr *e, const char *what, const char **out);
 int want_string(Checker *c, const Expr *e, const char *what, const char **out);
 
 void check_model(Checker *c, const Section *s);
+
+/* check_model.c: an expression's dimension (0 for a constant scalar), or -1 after an error. */
+int check_expr(Checker *c, Expr *e);
+/* "a constant" or "[n]" */
+const char *describe_dim(Checker *c, int dim);
+/* Defines a name in the current scope; -1 after an error (already defined, a function's name). */
+int define(Checker *c, const char *name, Loc loc, int dim, SymKind kind);
+/* `name = expr`: checks it, names its layers (prefix.name.* when prefix is set), defines name. */
+void check_assign(Checker *c, const Stmt *s, const char *prefix, SymKind kind);
+
+/* check_calls.c: a call's output dimension, or -1 after an error; layer calls are queued in
+ * c->layers until name_layers gives them their parameters, named after `prefix`. */
+int check_call(Checker *c, Expr *e);
+void name_layers(Checker *c, const char *prefix);
+/* The check column of functions.c's table, one per kind of call. */
+int check_dense(Checker *c, Expr *e, Call *k);
+int check_mlp(Checker *c, Expr *e, Call *k);
+int check_concat(Checker *c, Expr *e, Call *k);
+int check_project(Checker *c, Expr *e, Call *k);
+int check_activation(Checker *c, Expr *e, Call *k);
+
+/* check_ode.c: `dz/dt = ...` on the left of an assignment. */
+int is_derivative(const Stmt *s);
+void check_ode(Checker *c, const Stmt *s, OdeBlock *o);
 void check_data(Checker *c, const Section *s);
 void check_loss(Checker *c, const Section *s);
 void check_train(Checker *c, const Section *s);

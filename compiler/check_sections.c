@@ -4,6 +4,8 @@
  * data assignments (`dq/dm = npy("J_data.npy")`). Each line is matched against the table of
  * what its section allows; an unknown word gets the closest known one as a suggestion. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -364,8 +366,19 @@ typedef struct {
     int lo_open, hi_open;   /* lo, hi themselves not allowed */
 } NumKey;
 
+/* 1 with the message in msg when v is outside k's range, else 0. */
+static int num_range_error(char *msg, size_t len, const NumKey *k, double v) {
+    if (!(v < k->lo || v > k->hi || (k->lo_open && v == k->lo) || (k->hi_open && v == k->hi))) return 0;
+    char upper[64] = "";
+    if (!isinf(k->hi)) snprintf(upper, sizeof upper, " and %s %g", k->hi_open ? "less than" : "at most", k->hi);
+    snprintf(msg, len, "%s must be %s %g%s, not %g", k->name, k->lo_open ? "greater than" : "at least", k->lo, upper, v);
+    return 1;
+}
+
+static const char *optimizer_hint(OptimizerKind k, const char *key);
+
 /* Keyword arguments of a call such as adam(lr = 1e-3) into the fields of `out`. */
-static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n, void *out) {
+static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n, void *out, int out_is_train) {
     int bad = 0;
     for (int i = 0; i < call->n_args; i++) {
         const Arg *a = &call->args[i];
@@ -376,9 +389,10 @@ static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n,
         if (!k) {
             const char *names[8];
             for (int j = 0; j < n && j < 8; j++) names[j] = keys[j].name;
+            const char *hint = a->name ? did_you_mean(c, a->name, names, n) : "";
+            if (a->name && !hint[0] && out_is_train) hint = optimizer_hint(((TrainSpec *)out)->optimizer, a->name);
             if (a->name)
-                diag_error(c->d, a->name_loc, "%s() has no argument '%s'%s", call->str, a->name,
-                           did_you_mean(c, a->name, names, n));
+                diag_error(c->d, a->name_loc, "%s() has no argument '%s'%s", call->str, a->name, hint);
             else
                 diag_error(c->d, a->value->loc, "only the first argument of %s() may be given without its name", call->str);
             bad = 1;
@@ -389,10 +403,9 @@ static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n,
             bad = 1;
             continue;
         }
-        if (v < k->lo || v > k->hi || (k->lo_open && v == k->lo) || (k->hi_open && v == k->hi)) {
-            const char *upper = isinf(k->hi) ? "" : arena_printf(c->a, " and %s %g", k->hi_open ? "less than" : "at most", k->hi);
-            diag_error(c->d, a->value->loc, "%s must be %s %g%s, not %g", k->name, k->lo_open ? "greater than" : "at least",
-                       k->lo, upper, v);
+        char msg[256];
+        if (num_range_error(msg, sizeof msg, k, v)) {
+            diag_error(c->d, a->value->loc, "%s", msg);
             bad = 1;
             continue;
         }
@@ -409,6 +422,30 @@ static const NumKey end_keys[] = {KEY(end, 0, INFINITY, 0, 0)};
 static const NumKey step_keys[] = {KEY(factor, 0, INFINITY, 1, 0)};
 #undef KEY
 
+/* The settings of an optimizer: adam's four, adamw's five (decay), sgd's two. */
+static const NumKey *optimizer_keys(OptimizerKind k, int *n) {
+    *n = k == OPT_SGD ? 2 : k == OPT_ADAMW ? 5 : 4;
+    return k == OPT_SGD ? sgd_keys : adam_keys;
+}
+
+/* "; ..." naming the optimizer that has the setting `key` that optimizer k lacks, or "". */
+static const char *optimizer_hint(OptimizerKind k, const char *key) {
+    if (strcmp(key, "decay") == 0 && k != OPT_ADAMW)
+        return "; decoupled weight decay is adamw's: optimizer adamw(decay = ...)";
+    if (strcmp(key, "momentum") == 0 && k != OPT_SGD) return "; momentum is sgd's: optimizer sgd(momentum = ...)";
+    if (k == OPT_SGD && (strcmp(key, "beta1") == 0 || strcmp(key, "beta2") == 0 || strcmp(key, "eps") == 0))
+        return "; it is a setting of adam and adamw";
+    return "";
+}
+
+/* Whole-number train settings: `batch N`, `epochs N`, `seed N`, `eval every N`. */
+typedef struct {
+    const char *name;
+    int64_t lo, hi;
+} IntKey;
+static const IntKey batch_key = {"batch", 1, 1 << 20}, epochs_key = {"epochs", 0, 100000000},
+                    seed_key = {"seed", 0, (int64_t)1 << 53}, eval_key = {"eval every", 1, 100000000};
+
 static void check_optimizer(Checker *c, const Expr *v, TrainSpec *t) {
     const char *name = v->kind == E_CALL || v->kind == E_NAME ? v->str : NULL;
     int k = -1;
@@ -424,8 +461,8 @@ static void check_optimizer(Checker *c, const Expr *v, TrainSpec *t) {
     if (k == OPT_ADAMW) t->decay = 1e-2;
     if (k == OPT_SGD) t->lr = 1e-2;
     if (v->kind != E_CALL) return;
-    if (k == OPT_SGD) call_numbers(c, v, sgd_keys, 2, t);
-    else call_numbers(c, v, adam_keys, k == OPT_ADAMW ? 5 : 4, t);
+    if (k == OPT_SGD) call_numbers(c, v, sgd_keys, 2, t, 1);
+    else call_numbers(c, v, adam_keys, k == OPT_ADAMW ? 5 : 4, t, 1);
 }
 
 static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
@@ -450,7 +487,7 @@ static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
     if (k == SCHED_CONSTANT) {
         if (v->n_args) diag_error(c->d, v->loc, "constant takes no arguments");
     } else if (k != SCHED_STEP) {
-        call_numbers(c, v, end_keys, 1, t);
+        call_numbers(c, v, end_keys, 1, t, 0);
     } else {
         Expr stripped = *v;   /* `at` is a list; the rest are numbers */
         Arg rest[8];
@@ -475,7 +512,7 @@ static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
                     diag_error(c->d, l->args[j].value->loc, "milestones are increasing fractions of the run between 0 and 1");
             }
         }
-        call_numbers(c, &stripped, step_keys, 1, t);
+        call_numbers(c, &stripped, step_keys, 1, t, 0);
     }
 }
 
@@ -507,13 +544,13 @@ void check_train(Checker *c, const Section *s) {
         case 0: check_optimizer(c, v, t); break;
         case 1: check_schedule(c, v, t); break;
         case 2:
-            if (!want_int(c, v, "batch", 1, 1 << 20, &n)) t->batch = (int)n;
+            if (!want_int(c, v, batch_key.name, batch_key.lo, batch_key.hi, &n)) t->batch = (int)n;
             break;
         case 3:
-            if (!want_int(c, v, "epochs", 0, 100000000, &n)) t->epochs = n;
+            if (!want_int(c, v, epochs_key.name, epochs_key.lo, epochs_key.hi, &n)) t->epochs = n;
             break;
         case 4:
-            if (!want_int(c, v, "seed", 0, (int64_t)1 << 53, &n)) t->seed = (uint64_t)n;
+            if (!want_int(c, v, seed_key.name, seed_key.lo, seed_key.hi, &n)) t->seed = (uint64_t)n;
             break;
         case 5: {
             const char *p = v->kind == E_NAME ? v->str : "";
@@ -524,10 +561,69 @@ void check_train(Checker *c, const Section *s) {
         }
         case 6:
             if (v->kind != E_NAME || strcmp(v->str, "every") != 0) diag_error(c->d, v->loc, "expected eval every N");
-            else if (!want_int(c, cl->items[2], "eval every", 1, 100000000, &n)) t->eval_every = n;
+            else if (!want_int(c, cl->items[2], eval_key.name, eval_key.lo, eval_key.hi, &n)) t->eval_every = n;
             break;
         }
     }
+}
+
+/* ---------------------------------------------------------------------------- --set key=value */
+
+int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
+    static const char *const keys[] = {"epochs", "batch", "lr", "seed", "precision", "eval_every",
+                                       "beta1", "beta2", "eps", "decay", "momentum"};
+    enum { N_KEYS = sizeof keys / sizeof keys[0] };
+    if (strcmp(key, "precision") == 0) {
+        if (strcmp(val, "f32") && strcmp(val, "f64")) {
+            snprintf(msg, len, "precision is f32 or f64, not '%s'", val);
+            return -1;
+        }
+        t->f64 = val[1] == '6';
+        return 0;
+    }
+    int known = 0;
+    for (int i = 0; i < N_KEYS; i++) known |= strcmp(keys[i], key) == 0;
+    if (!known) {
+        const char *best = closest_name(key, keys, N_KEYS);
+        int n = snprintf(msg, len, "unknown setting '%s' for --set", key);
+        if (n >= 0 && (size_t)n < len) {
+            if (best) snprintf(msg + n, len - (size_t)n, "; did you mean '%s'?", best);
+            else {
+                n += snprintf(msg + n, len - (size_t)n, "; the settings are");
+                for (int i = 0; i < N_KEYS && n >= 0 && (size_t)n < len; i++)
+                    n += snprintf(msg + n, len - (size_t)n, " %s", keys[i]);
+            }
+        }
+        return -1;
+    }
+    char *end;
+    double v = strtod(val, &end);
+    if (end == val || *end || !isfinite(v)) {
+        snprintf(msg, len, "%s must be a number, not '%s'", key, val);
+        return -1;
+    }
+    const IntKey *ik = strcmp(key, "epochs") == 0 ? &epochs_key : strcmp(key, "batch") == 0 ? &batch_key
+                       : strcmp(key, "seed") == 0 ? &seed_key : strcmp(key, "eval_every") == 0 ? &eval_key : NULL;
+    if (ik) {
+        if (int_range_error(msg, len, key, v, ik->lo, ik->hi)) return -1;
+        if (ik == &epochs_key) t->epochs = (int64_t)v;
+        else if (ik == &batch_key) t->batch = (int)v;
+        else if (ik == &seed_key) t->seed = (uint64_t)v;
+        else t->eval_every = (int64_t)v;
+        return 0;
+    }
+    /* an optimizer's setting: lr, beta1, beta2, eps, decay or momentum */
+    int n;
+    const NumKey *ok = optimizer_keys(t->optimizer, &n), *k = NULL;
+    for (int i = 0; i < n; i++)
+        if (strcmp(ok[i].name, key) == 0) k = &ok[i];
+    if (!k) {
+        snprintf(msg, len, "%s has no setting '%s'%s", optimizer_names[t->optimizer], key, optimizer_hint(t->optimizer, key));
+        return -1;
+    }
+    if (num_range_error(msg, len, k, v)) return -1;
+    *(double *)((char *)t + k->offset) = v;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------- across sections */

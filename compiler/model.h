@@ -14,6 +14,13 @@
 #include "diag.h"
 
 enum { DINO_MAX_DIM = 1 << 24 };   /* largest vector dimension accepted */
+/* Limits of code generation that the checker enforces, so that every spec it accepts generates
+ * code for both targets (tests/check_gate.sh):
+ *   DINO_MAX_LAYER_DIM: the widest side (out or in) of a layer's weight: the CUDA backend's grid
+ *     has at most 65535 blocks in y and z, of 64-wide tiles (emit_cuda.c, MAX_GRID_YZ);
+ *   DINO_DOPRI5_MAX_ATTEMPTS: dopri5's largest max_steps, the attempts the generated code holds
+ *     (autodiff.c, DOPRI5_MAX_ATTEMPTS). */
+enum { DINO_MAX_LAYER_DIM = 65535 * 64, DINO_DOPRI5_MAX_ATTEMPTS = 256 };
 
 typedef struct {
     const char *name;       /* checkpoint name: "h1.weight", "q.0.bias", "z.f.weight" */
@@ -180,5 +187,11 @@ typedef struct {
 
 /* Checks the whole file. Returns the model, or NULL after reporting errors. */
 Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt);
+
+/* `--set key=value` (dino-jit) on a checked model's train settings, by the train section's rules
+ * and ranges and with its messages (check_sections.c): epochs, batch, lr, seed, precision,
+ * eval_every, and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay: adamw;
+ * momentum: sgd). Returns 0, or -1 with the message in msg and t unchanged. */
+int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len);
 
 #endif

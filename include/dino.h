@@ -134,10 +134,12 @@ typedef struct dino_spec_info {
 
 DINO_API dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *info);
 
-/* Overrides one setting of the train section, as `dino-jit --set key=value` does. Keys:
- * epochs, batch, lr, seed, precision (f32 | f64), eval_every, beta1, beta2, eps, decay,
- * momentum. DINO_EUSER for an unknown key ("unknown setting '...'") or a value out of range.
- * Apply settings before dino_model_open. */
+/* Overrides one setting of the train section, as `dino-jit --set key=value` does, by the train
+ * section's own rules, ranges and messages. Keys: epochs, batch, lr, seed, precision (f32 |
+ * f64), eval_every, and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
+ * adamw; momentum: sgd). DINO_EUSER for an unknown key, a value out of range or a setting the
+ * spec's optimizer does not have (the message says which optimizer has it). Apply settings
+ * before dino_model_open. */
 DINO_API dino_status dino_spec_set(dino_spec *spec, const char *key, const char *value);
 
 /* ---------------------------------------------------------------------------- generated code */

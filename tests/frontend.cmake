@@ -3,6 +3,8 @@
 #   golden_diagnostics   every tests/parse/*.dino against its .expected (messages, carets, dumps)
 #   hostile_input        generated garbage, 10 MB files, deep nesting, NUL bytes, ... (exit 0/1 only)
 #   shared_specs_check   dinoc --check on ${DINO_SHARED_DIR}/specs/*.dino and specs/*.dino
+#   docs_functions       docs/language.md's function table against compiler/functions.c's
+#   check_gate           every spec --check accepts generates C and CUDA
 #   fuzz_smoke           20 s of libFuzzer on the parser and checker (only where clang has libFuzzer)
 #
 # Run the sanitizer variants with a -DDINO_SANITIZE=ON build folder. See tests/README.md.
@@ -45,3 +47,19 @@ if(DINO_HAVE_LIBFUZZER)
 else()
   message(STATUS "fuzz_smoke: no clang with libFuzzer (-fsanitize=fuzzer) found; the test is not added")
 endif()
+
+# docs_functions: docs/language.md's function table is compiler/functions.c's table, as
+# list_functions prints it (run_docs_functions.sh).
+add_executable(list_functions list_functions.c)
+target_link_libraries(list_functions PRIVATE dino_front)
+add_test(NAME docs_functions
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_docs_functions.sh $<TARGET_FILE:list_functions>
+          ${CMAKE_SOURCE_DIR}/docs/language.md)
+set_tests_properties(docs_functions PROPERTIES LABELS frontend)
+
+# check_gate: the checker is the one gate; every spec of tests/parse, specs/ and the shared specs
+# that `dinoc --check` accepts also generates C and CUDA (check_gate.sh).
+add_test(NAME check_gate
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_gate.sh $<TARGET_FILE:dinoc> ${CMAKE_CURRENT_SOURCE_DIR}/parse
+          ${CMAKE_SOURCE_DIR}/specs ${DINO_SHARED_DIR}/specs)
+set_tests_properties(check_gate PROPERTIES LABELS frontend TIMEOUT 300)

@@ -13,14 +13,15 @@
 #   nan      a diverging run (sgd lr 1e30; and a step schedule that multiplies the lr by
 #            1e32 halfway) exits 1 naming the epoch and step, and --save keeps the last good
 #            parameters: finite, and equal to a run stopped just before the bad epoch
-#   errors   user errors exit 1 (not 2, not a signal) with a message that names the problem
+#   errors   user errors exit 1 (not 2, not a signal) with a message that names the problem;
+#            --set values by the checker's rules (decay on adam suggests adamw, momentum is sgd's)
 #   layout   training on the Jacobian stored [N, in, out] with layout = in_out gives the same
 #            CSV (losses and metrics) as the original [N, out, in] file with the default layout
 #   pint     a spec with a Parareal block reports each iteration's correction: the epoch
 #            line says "parareal z: ...", the CSV has parareal_z_1 and parareal_z_2, both
 #            positive in every epoch and the second smaller than the first; a dopri5 block
 #            reports its accepted steps (CSV dopri5_z_steps), warns when max_steps ran out
-#            before t1, and more max_steps than the generator unrolls is an error
+#            before t1, and more max_steps than the generator unrolls is an error of the checker
 #   checkpoint  an ODE spec trained with `checkpoint N` (rk4 12 steps; N = 3 and 5, the last
 #            segment shorter) gives the same parameters, byte for byte, and the same CSV (all
 #            columns but seconds) as without, in both Jacobian modes, with a training workspace
@@ -273,6 +274,20 @@ group_errors() {
     expect_rc epochs 1; stderr_has epochs "epochs" "-1"
     run set "$S" --data "$T/d" --set nosuch=1
     expect_rc set 1; stderr_has set "unknown setting" "nosuch"
+    # --set (and --lr, --epochs, ...) go through the checker's rules, with its messages
+    run set_decay "$S" --data "$T/d" --set decay=0.1
+    expect_rc set_decay 1; stderr_has set_decay "adam has no setting 'decay'" "adamw(decay = ...)"
+    run set_momentum "$S" --data "$T/d" --set momentum=0.9
+    expect_rc set_momentum 1; stderr_has set_momentum "adam has no setting 'momentum'" "sgd(momentum = ...)"
+    run set_lr "$S" --data "$T/d" --lr 0
+    expect_rc set_lr 1; stderr_has set_lr "lr must be greater than 0, not 0"
+    run set_beta1 "$S" --data "$T/d" --set beta1=1
+    expect_rc set_beta1 1; stderr_has set_beta1 "beta1 must be at least 0 and less than 1, not 1"
+    run set_batch "$S" --data "$T/d" --set batch=2.5
+    expect_rc set_batch 1; stderr_has set_batch "batch must be a whole number, not 2.5"
+    spec "$SP/adamw.dino" "adamw(lr = 3e-3)"
+    run set_adamw "$SP/adamw.dino" --data "$T/d" --set decay=-1
+    expect_rc set_adamw 1; stderr_has set_adamw "decay must be at least 0, not -1"
     run cuda "$S" --data "$T/d" --backend cuda
     expect_rc cuda 1; stderr_has cuda "CUDA" "--backend cpu"
     run noout "$S" --data "$T/d" --predict "$T/d/m_data.npy"
@@ -408,7 +423,8 @@ EOF
     sed 's/ max_steps 30//' "$SP/dopri5.dino" >"$SP/dopri5_default.dino"
     run dopri5_default "$SP/dopri5_default.dino" --data "$T/d" --epochs 1
     expect_rc dopri5_default 1
-    stderr_has dopri5_default "dopri5_default.dino:8:9: error" "max_steps must be at most 256" "(the default)"
+    # the checker refuses it (dinoc --check too), at the solver name, with the caret line
+    stderr_has dopri5_default "dopri5_default.dino:8:16: error" "max_steps must be at most 256" "(the default)" "^~~~~~"
 }
 
 # workspace NAME: the KiB per sample in the last run's "training workspace" line
