@@ -79,10 +79,16 @@ static dino_status spec_open(const char *path, const char *text, size_t len, din
                     s->text);
 }
 
-dino_status dino_spec_load(const char *path, dino_spec **spec) { return spec_open(path, NULL, 0, spec); }
+dino_status dino_spec_load(const char *path, dino_spec **spec) {
+    if (!path) {
+        *spec = NULL;
+        return api_fail(DINO_EUSER, 0, "no spec file given");
+    }
+    return spec_open(path, NULL, 0, spec);
+}
 
 dino_status dino_spec_from_text(const char *name, const char *text, size_t len, dino_spec **spec) {
-    return spec_open(name, text ? text : "", text ? len : 0, spec);
+    return spec_open(name ? name : "<text>", text ? text : "", text ? len : 0, spec);
 }
 
 void dino_spec_free(dino_spec *spec) {
