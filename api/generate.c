@@ -13,7 +13,7 @@ static dino_status compile_ptx(const Model *m, char *src, const char *arch, char
     char err[4096], name[256];
     if (strncmp(arch, "sm_", 3) != 0 || arch[3] < '0' || arch[3] > '9') {
         free(src);
-        return api_fail(DINO_EUSER, 0, "--arch must look like sm_80 or sm_90, not '%s'", arch);
+        return api_fail(DINO_EUSER, 0, "the architecture must look like sm_80 or sm_90, not '%s'", arch);
     }
     if (nvrtc_load(err, sizeof err) == NVRTC_OK && nvrtc_arch_supported(atoi(arch + 3)) == 0) {
         int archs[64], n = nvrtc_supported_archs(archs, 64), major = 0, minor = 0, k = 0;
