@@ -11,6 +11,8 @@ void diag_init(Diag *d, const Source *src, FILE *out) {
     d->src = src;
     d->out = out;
     d->n_errors = 0;
+    d->sink = NULL;
+    d->sink_user = NULL;
 }
 
 static int is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
@@ -59,6 +61,7 @@ static void show_line(Diag *d, Loc loc) {
 static void report(Diag *d, const char *kind, Loc loc, const char *fmt, va_list ap) {
     char msg[MSG_MAX];
     if (vsnprintf(msg, sizeof msg, fmt, ap) >= (int)sizeof msg) memcpy(msg + sizeof msg - 4, "...", 4);
+    if (d->sink) d->sink(d->sink_user, kind, loc, msg);
     if (loc.line > 0) fprintf(d->out, "%s:%d:%d: %s: %s\n", d->src->path, loc.line, loc.col, kind, msg);
     else fprintf(d->out, "%s: %s: %s\n", d->src->path, kind, msg);
     if (loc.line > 0) show_line(d, loc);

@@ -15,10 +15,16 @@
 
 enum { DIAG_MAX_ERRORS = 50 };
 
+/* Optional: every diagnostic that is printed is also passed here, as data (libdino's
+ * dino_spec_diagnostic); kind is "error" or "note", msg the message without location. */
+typedef void (*DiagSink)(void *user, const char *kind, Loc loc, const char *msg);
+
 typedef struct {
     const Source *src;
     FILE *out;
     int n_errors;
+    DiagSink sink;          /* NULL: none (diag_init) */
+    void *sink_user;
 } Diag;
 
 void diag_init(Diag *d, const Source *src, FILE *out);

@@ -20,6 +20,7 @@
 
 #include <stdio.h>
 
+#include "abi.h"
 #include "model.h"
 
 /* What the passes and the emitters need to know of an op, one bit each (the flags column). */
@@ -168,18 +169,8 @@ void    ir_root(Program *p, IrNode *n);
 
 /* lower.c: the forward pass of the checked model. */
 void lower_forward(Program *p);
-/* The diagnostic terms a training step writes after the model's n_loss loss terms: for each
- * pint block in order and each Parareal iteration k = 1..K, the batch means of
- * sum_n |U_k[n] - U_k-1[n]|^2 and of sum_n |U_k[n]|^2 over the slice ends n = 1..N
- * (correction_count of them; zero for an iteration that did not run); then, for each pint
- * block with a tol, a flag per iteration k = 2..K: 1 when it ran, else 0. */
-int correction_count(const Model *m);
-int monitor_count(const Model *m);
-/* dopri5 blocks add, per attempt i = 0 .. max_steps - 1 (lower.c, dopri5()), after the pint
- * gates: the error norm, accepted (0/1), the next t and h, and whether attempt i + 1 runs. */
-enum { DOPRI5_SLOTS = 5 };
-/* The gate ids (terms slots after the corrections) the ODE blocks before o use. */
-int slots_before(const Model *m, const OdeBlock *o);
+/* The diagnostic terms a training step writes after the model's n_loss loss terms (Parareal
+ * corrections, gates, dopri5 step control) are laid out by abi.h (TermLayout, term_layout). */
 
 /* Gating (pint tol): iteration k >= 2 of a Parareal block runs only while the correction of
  * iteration k - 1 was above tol, decided per batch by a GATE node. Its nodes are in the

@@ -247,27 +247,6 @@ static IrNode *integrate_span(Lower *l, const OdeBlock *o, SolverKind kind, int 
     return integrate(l, o, kind, steps, z, &s);
 }
 
-int correction_count(const Model *m) {
-    int n = 0;
-    for (int i = 0; i < m->n_odes; i++)
-        if (m->odes[i].pint.present) n += 2 * m->odes[i].pint.iterations;
-    return n;
-}
-
-/* Gate ids (terms slots after the corrections) one ODE block uses. */
-static int block_slots(const OdeBlock *o) {
-    if (o->pint.present) return o->pint.tol > 0 ? o->pint.iterations - 1 : 0;
-    return o->solver.kind == SOLVER_DOPRI5 ? DOPRI5_SLOTS * o->solver.max_steps : 0;
-}
-
-int slots_before(const Model *m, const OdeBlock *o) {
-    int n = 0;
-    for (const OdeBlock *b = m->odes; b < o; b++) n += block_slots(b);
-    return n;
-}
-
-int monitor_count(const Model *m) { return correction_count(m) + slots_before(m, m->odes + m->n_odes); }
-
 /* MONITOR nodes for one iteration: the squared size of the change of the slice ends, and of
  * the slice ends themselves, summed over the slices. Returns the first; the second follows. */
 static IrNode **monitor_iteration(Lower *l, IrNode **U_old, IrNode **U_new, int N) {
@@ -302,11 +281,10 @@ static int gate_after(Lower *l, IrNode **mon, double tol) {
 static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     Program *p = l->p;
     const Pint *pt = &o->pint;
-    /* this block's terms follow those of the pint blocks before it (monitor_count) */
+    /* this block's terms follow those of the blocks before it (abi.h, TermLayout) */
     const Model *m = p->model;
-    l->n_monitors = 0, p->n_gates = slots_before(m, o);
-    for (const OdeBlock *b = m->odes; b < o; b++)
-        if (b->pint.present) l->n_monitors += 2 * b->pint.iterations;
+    BlockTerms bt = block_terms(m, (int)(o - m->odes));
+    l->n_monitors = bt.corrections - m->n_loss, p->n_gates = bt.gates_before;
     int N = pt->slices;
     IrNode **U = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1));
     IrNode **G = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)N);   /* G(U[n]) of the last sweep */
@@ -382,7 +360,7 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
     double t0 = o->t0, t1 = o->t1, h0 = (t1 - t0) / s->steps;
     double *times = arena_alloc(p->arena, sizeof(double) * 3);
     times[0] = t0, times[1] = t1, times[2] = h0;
-    p->n_gates = slots_before(p->model, o);
+    p->n_gates = block_terms(p->model, (int)(o - p->model->odes)).gates_before;
     IrNode *t = scalar(p, IR_CONST, t0, 0), *h = scalar(p, IR_CONST, h0, 0);
     IrNode *k1 = lower_rhs(l, o, z, t);
     int run = 0;   /* gate of this attempt; attempt 0 always runs */
@@ -442,7 +420,7 @@ void lower_forward(Program *p) {
     IrNode *x = ir_node(p, IR_INPUT, 1, m->in_dim);
     x->needs_input = 1;
     bind(&l, m->input, x);
-    p->gate_base = m->n_loss + correction_count(m);
+    p->gate_base = term_layout(m).gate_base;
     int ode = 0;
     for (int i = 0; i < m->n_body; i++) {
         const Stmt *s = m->body[i];

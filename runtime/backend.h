@@ -13,34 +13,50 @@
 #include "data.h"
 #include "model.h"
 #include "optim.h"
+#include "status.h"
 
 typedef struct Backend Backend;
+/* Every function that returns int returns a status (status.h): DINO_OK, or DINO_EUSER (out of
+ * memory: the message says how much was needed and free) or DINO_EINTERNAL (a driver error)
+ * with the message in err. A backend never prints or exits.
+ *
+ * A training step is grad, then update. Between them (train.c, reduce_step) is the point
+ * where a data-parallel layer sums the gradient buffer, the step's loss and, at the end of an
+ * epoch, the loss and monitor sums across processes; the NaN stop is decided after it, from
+ * those sums. */
 struct Backend {
     char name[160];          /* for the user: "CPU (2 threads)", "CUDA: NVIDIA H100 80GB HBM3" */
+    char err[512];           /* the message of the last failed call */
     int f64;
-    /* Makes the training set available to step(). Called once before training. */
-    int (*set_data)(Backend *b, const Dataset *train, int batch, char *err, size_t errlen);
+    /* Makes the training set available to grad(). Called once before training. */
+    int (*set_data)(Backend *b, const Dataset *train, int batch);
     /* The order of the training rows for this epoch ([N] indices, valid until the next call). */
-    void (*begin_epoch)(Backend *b, const int64_t *order);
-    /* One optimiser step on rows order[first .. first+n): gradient of the loss with term
-     * weights w, then the update at rate lr. Adds n * (the batch's weighted loss) to the
-     * running sum that take_loss returns. Returns 1 when the backend already knows the loss is
-     * not finite (the CPU backend then skips the update), else 0. */
-    int (*step)(Backend *b, int64_t first, int n, const double *w, double lr);
-    /* The running loss sum since the last call (NaN if any step's loss was not finite). */
-    double (*take_loss)(Backend *b);
-    /* The running sums of n * (each diagnostic term) since the last take_loss: [n_monitors]
-     * values, the Parareal corrections (monitor_count in ir.h says what they are). */
-    void (*take_monitors)(Backend *b, double *sums);
+    int (*begin_epoch)(Backend *b, const int64_t *order);
+    /* The gradient of the loss with term weights w on rows order[first .. first+n) into the
+     * gradient buffer (overwritten). Adds n * (the batch's weighted loss) and n * (each
+     * monitor term) to the running sums that take_sums returns. When host_loss is set, also
+     * *loss = n * the batch's weighted loss (else *loss is left alone: it is on the device). */
+    int (*grad)(Backend *b, int64_t first, int n, const double *w, double *loss);
+    /* One optimiser step (b->opt's kind and moments) from the gradient buffer at rate lr. */
+    int (*update)(Backend *b, double lr);
+    /* The gradient buffer: n_weights reals of host memory, or of device memory when
+     * grad_on_device (a CUdeviceptr in the pointer's bits). */
+    void *grad_buf;
+    int grad_on_device;
+    int host_loss;           /* grad reports each step's loss on the host (no device round trip) */
+    /* The running sums since the last call, then zeroed: sums[0] the loss sum (NaN or Inf if
+     * any step's loss was), sums[1 .. n_monitors] the monitor sums: the Parareal corrections,
+     * gates and dopri5 step control (abi.h, TermLayout, says what they are). */
+    int (*take_sums)(Backend *b, double *sums);
     int n_monitors;
     /* Set by set_data: the training workspace, bytes per sample of the batch (every value the
      * backward pass reads, the stages of every ODE step included). */
     size_t work_per_sample;
     /* Predictions for n rows of host x [n, in] into host y [n, out] and J [n, out, in] (J may be NULL). */
-    void (*predict)(Backend *b, const void *x, int64_t n, void *y, void *J);
+    int (*predict)(Backend *b, const void *x, int64_t n, void *y, void *J);
     /* Host <-> device copies of the parameters and optimiser state (no-ops on the CPU). */
-    void (*pull)(Backend *b);
-    void (*push)(Backend *b);
+    int (*pull)(Backend *b);
+    int (*push)(Backend *b);
     void (*free)(Backend *b);
     /* The host state the backend works on (set by the trainer). */
     void *P;                 /* [n_params] */
@@ -59,7 +75,8 @@ static inline const char *workspace_advice(const Model *m) {
 
 /* backend_cpu.c: runs the generated C module (cpu_jit.h). */
 struct CpuModule;
-Backend *backend_cpu_new(struct CpuModule *mod, const Model *m, void *P, Optim *opt);
+/* NULL with the reason in err when memory runs out. */
+Backend *backend_cpu_new(struct CpuModule *mod, const Model *m, void *P, Optim *opt, char *err, size_t errlen);
 
 /* backend_cuda.c: generates CUDA, compiles it with NVRTC (cached), loads it with the driver
  * API. NULL with the reason in err when there is no usable GPU, NVRTC or module. */

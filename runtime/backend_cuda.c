@@ -3,20 +3,22 @@
  * Setup: the model's CUDA source (emit_cuda.c) is compiled by NVRTC for this GPU's
  * architecture to a CUBIN, cached on disk (cache.c), and loaded with the driver API.
  * Training: the whole training set is copied to the GPU once; each epoch the host uploads the
- * shuffled row indices (one small copy), and each step is, all on one stream with no host
- * synchronisation: gather the batch rows by index, zero the loss terms, run the training
- * kernels of the launch plan, add the weighted loss to a running sum on the GPU, and run the
- * optimiser kernel over the flat parameter buffer. The host reads the loss sum once per epoch
- * (so a NaN is noticed at the end of the epoch in which it appeared). Parameters and moments
- * come back to the host only for evaluation output, checkpoints and the NaN stop.
- *
- * UNTESTED ON A DEVICE in the session that wrote it (no GPU was available): the GPU tests in
- * tests/ skip visibly without one; the GPU campaign issue runs them. */
+ * shuffled row indices (one small copy). A step is grad then update, all on one stream with no
+ * host synchronisation. grad: gather the batch rows by index, run the training kernels of the
+ * launch plan (the first zeroes the gradient and the loss terms), add the weighted loss and
+ * the monitor terms to running sums on the GPU. update: the optimiser kernel over the flat
+ * parameter buffer. Each part is captured once as a CUDA graph and replayed. The host reads
+ * the sums once per epoch (so a NaN is noticed at the end of the epoch in which it appeared).
+ * Parameters and moments come back to the host only for evaluation output, checkpoints and
+ * the NaN stop. Nothing here prints or exits: a failure is a status with the message in
+ * Backend.err. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "abi.h"
 #include "backend.h"
 #include "cache.h"
 #include "cuda_driver.h"
@@ -44,25 +46,35 @@ typedef struct {
     CUdeviceptr bx, by, bJ, bl;             /* one batch */
     CUdeviceptr work, terms, loss;          /* workspace; [n_loss + n_monitors] doubles;
                                                [1 + n_monitors]: the epoch's loss and diagnostic sums */
-    CUdeviceptr step, w;                    /* [STEP_VALUES] the step's scalars (emit.h); w = the loss
+    CUdeviceptr step, w;                    /* [STEP_VALUES] the step's scalars (abi.h); w = the loss
                                                weights in it */
-    /* A full batch's launches, captured once as a CUDA graph and replayed every step (the last,
-     * partial batch of an epoch launches its kernels one by one) */
+    double stepv[STEP_VALUES];              /* host copy of the step's scalars (grad sets the first
+                                               row and weights, update the rate and corrections) */
+    /* Captured once as CUDA graphs and replayed every step: [0] a full batch's gradient (the
+     * last, partial batch of an epoch launches its kernels one by one), [1] the update */
     int graphs;                             /* 1 use graphs, 0 not (DINO_CUDA_GRAPH=0, no driver
                                                support, or a capture that failed) */
-    CUgraph graph;
-    CUgraphExec graph_exec;
-    double *acc;                            /* [1 + n_monitors] host copy of `loss` at take_loss */
+    CUgraph graph[2];
+    CUgraphExec graph_exec[2];
+    double *acc;                            /* [1 + n_monitors] host copy of `loss` at take_sums */
     CUdeviceptr pterms;                     /* predict's terms: Parareal corrections and gates (pint tol) */
-    char err[1024];
 } CudaBackend;
 
-/* Aborts the run on a driver error inside a step: there is no way to continue safely. */
-static void must(CudaBackend *c, CUresult r, const char *what) {
-    if (cu_check(&c->drv, r, what, c->err, sizeof c->err) == 0) return;
-    fprintf(stderr, "dino-jit: error: CUDA: %s\n", c->err);
-    exit(2);
+/* A driver call's status: DINO_OK, or DINO_EINTERNAL with the message in Backend.err. */
+static int must(CudaBackend *c, CUresult r, const char *what) {
+    static const char prefix[] = "CUDA: ";
+    if (r == 0) return DINO_OK;
+    memcpy(c->base.err, prefix, sizeof prefix - 1);
+    cu_check(&c->drv, r, what, c->base.err + sizeof prefix - 1, sizeof c->base.err - (sizeof prefix - 1));
+    return DINO_EINTERNAL;
 }
+
+/* Returns from the calling function on a failed status. */
+#define TRY(expr)                          \
+    do {                                   \
+        int rc_ = (expr);                  \
+        if (rc_ != DINO_OK) return rc_;    \
+    } while (0)
 
 /* "1.25 GiB", "12.0 MiB", "3.4 KiB", "100 B" */
 static const char *size_str(size_t bytes, char *buf, size_t len) {
@@ -75,37 +87,44 @@ static const char *size_str(size_t bytes, char *buf, size_t len) {
     return buf;
 }
 
-static CUdeviceptr dalloc(CudaBackend *c, size_t bytes, const char *what) {
-    CUdeviceptr p = 0;
-    if (bytes == 0) return 0;
-    CUresult r = c->drv.cuMemAlloc(&p, bytes);
+/* Device memory for `what` into *p (0 for no bytes). Out of memory is a user error whose
+ * message says how much was needed and how much is free, and for training buffers
+ * (advice set) what needs less. */
+static int dalloc(CudaBackend *c, CUdeviceptr *p, size_t bytes, const char *what, int advice) {
+    *p = 0;
+    if (bytes == 0) return DINO_OK;
+    CUresult r = c->drv.cuMemAlloc(p, bytes);
     if (r == CUDA_ERROR_OUT_OF_MEMORY) {
         size_t free_b = 0, total = 0;
         char need[32], fr[32], tot[32];
         c->drv.cuMemGetInfo(&free_b, &total);
-        fprintf(stderr, "dino-jit: error: out of GPU memory allocating %s: needs %s more, %s of %s free\n", what,
-                size_str(bytes, need, sizeof need), size_str(free_b, fr, sizeof fr), size_str(total, tot, sizeof tot));
-        exit(1);
+        *p = 0;
+        snprintf(c->base.err, sizeof c->base.err, "out of GPU memory allocating %s: needs %s more, %s of %s free%s%s", what,
+                 size_str(bytes, need, sizeof need), size_str(free_b, fr, sizeof fr), size_str(total, tot, sizeof tot),
+                 advice ? "; " : "", advice ? workspace_advice(c->m) : "");
+        return DINO_EUSER;
     }
-    must(c, r, what);
-    return p;
+    return must(c, r, what);
 }
 
-static void launch(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args) {
-    must(c, c->drv.cuLaunchKernel(f, (unsigned)cuda_grid_x(l, n, 2 * c->drv.sms), (unsigned)l->grid_y, (unsigned)l->grid_z,
-                                  (unsigned)l->block, 1, 1, (unsigned)l->shared, c->stream, args, NULL), l->kernel);
+static int launch(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args) {
+    return must(c, c->drv.cuLaunchKernel(f, (unsigned)cuda_grid_x(l, n, 2 * c->drv.sms), (unsigned)l->grid_y,
+                                         (unsigned)l->grid_z, (unsigned)l->block, 1, 1, (unsigned)l->shared, c->stream,
+                                         args, NULL),
+                l->kernel);
 }
 
-static void launch_1d(CudaBackend *c, CUfunction f, long long count, void **args, const char *what) {
-    long long blocks = (count + 255) / 256;
+static int launch_1d(CudaBackend *c, CUfunction f, long long count, void **args, const char *what) {
+    long long blocks = (count + DINO_CUDA_THREADS - 1) / DINO_CUDA_THREADS;
     if (blocks > 65535 * 16) blocks = 65535 * 16;   /* the kernels stride over the rest */
     if (blocks < 1) blocks = 1;
-    must(c, c->drv.cuLaunchKernel(f, (unsigned)blocks, 1, 1, 256, 1, 1, 0, c->stream, args, NULL), what);
+    return must(c, c->drv.cuLaunchKernel(f, (unsigned)blocks, 1, 1, DINO_CUDA_THREADS, 1, 1, 0, c->stream, args, NULL),
+                what);
 }
 
 /* ---------------------------------------------------------------------------- interface */
 
-static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, size_t errlen) {
+static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
     CudaBackend *c = (CudaBackend *)b;
     const Model *m = c->m;
     size_t es = c->es, N = (size_t)d->n, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
@@ -115,175 +134,209 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch, char *err, siz
     c->drv.cuMemGetInfo(&free_b, &total);
     if (need > free_b) {
         char nb[32], fb[32], tb[32];
-        snprintf(err, errlen, "out of GPU memory: the training data and workspace need %s, %s of %s are free (%s)",
+        snprintf(b->err, sizeof b->err, "out of GPU memory: the training data and workspace need %s, %s of %s are free (%s)",
                  size_str(need, nb, sizeof nb), size_str(free_b, fb, sizeof fb), size_str(total, tb, sizeof tb),
                  workspace_advice(m));
-        return -1;
+        return DINO_EUSER;
     }
     c->batch = batch;
     c->n_train = d->n;
-    c->X = dalloc(c, es * N * in, "the training inputs");
-    must(c, c->drv.cuMemcpyHtoD(c->X, d->x, es * N * in), "copying the training inputs");
+    TRY(dalloc(c, &c->X, es * N * in, "the training inputs", 1));
+    TRY(must(c, c->drv.cuMemcpyHtoD(c->X, d->x, es * N * in), "copying the training inputs"));
     if (d->y) {
-        c->Y = dalloc(c, es * N * out, "the training outputs");
-        must(c, c->drv.cuMemcpyHtoD(c->Y, d->y, es * N * out), "copying the training outputs");
+        TRY(dalloc(c, &c->Y, es * N * out, "the training outputs", 1));
+        TRY(must(c, c->drv.cuMemcpyHtoD(c->Y, d->y, es * N * out), "copying the training outputs"));
     }
     if (d->J) {
-        c->J = dalloc(c, es * N * out * in, "the training Jacobians");
-        must(c, c->drv.cuMemcpyHtoD(c->J, d->J, es * N * out * in), "copying the training Jacobians");
+        TRY(dalloc(c, &c->J, es * N * out * in, "the training Jacobians", 1));
+        TRY(must(c, c->drv.cuMemcpyHtoD(c->J, d->J, es * N * out * in), "copying the training Jacobians"));
     }
     if (d->label) {
-        c->L = dalloc(c, 4 * N, "the training labels");
-        must(c, c->drv.cuMemcpyHtoD(c->L, d->label, 4 * N), "copying the training labels");
+        TRY(dalloc(c, &c->L, 4 * N, "the training labels", 1));
+        TRY(must(c, c->drv.cuMemcpyHtoD(c->L, d->label, 4 * N), "copying the training labels"));
     }
-    c->idx = dalloc(c, 8 * N, "the row order");
-    c->bx = dalloc(c, es * (size_t)batch * in, "a batch");
-    if (d->y) c->by = dalloc(c, es * (size_t)batch * out, "a batch");
-    if (d->J) c->bJ = dalloc(c, es * (size_t)batch * out * in, "a batch");
-    if (d->label) c->bl = dalloc(c, 4 * (size_t)batch, "a batch");
-    c->work = dalloc(c, es * (size_t)c->plan.train_work * (size_t)batch, "the training workspace");
+    TRY(dalloc(c, &c->idx, 8 * N, "the row order", 1));
+    TRY(dalloc(c, &c->bx, es * (size_t)batch * in, "a batch", 1));
+    if (d->y) TRY(dalloc(c, &c->by, es * (size_t)batch * out, "a batch", 1));
+    if (d->J) TRY(dalloc(c, &c->bJ, es * (size_t)batch * out * in, "a batch", 1));
+    if (d->label) TRY(dalloc(c, &c->bl, 4 * (size_t)batch, "a batch", 1));
+    TRY(dalloc(c, &c->work, es * (size_t)c->plan.train_work * (size_t)batch, "the training workspace", 1));
     b->work_per_sample = es * (size_t)c->plan.train_work;
-    return 0;
+    return DINO_OK;
 }
 
 /* Gathers rows order[first .. first+n) of a device array [N, cols] into dst [n, cols]. */
-static void gather(CudaBackend *c, CUdeviceptr src, CUdeviceptr dst, long long cols, int n) {
+static int gather(CudaBackend *c, CUdeviceptr src, CUdeviceptr dst, long long cols, int n) {
     void *args[] = {&src, &cols, &c->idx, &c->step, &n, &dst};
-    launch_1d(c, c->gather_real, (long long)n * cols, args, "dino_gather");
+    return launch_1d(c, c->gather_real, (long long)n * cols, args, "dino_gather");
 }
 
-static void gather_labels(CudaBackend *c, int n) {
+static int gather_labels(CudaBackend *c, int n) {
     void *args[] = {&c->L, &c->idx, &c->step, &n, &c->bl};
-    launch_1d(c, c->gather_label, n, args, "dino_gather_label");
+    return launch_1d(c, c->gather_label, n, args, "dino_gather_label");
 }
 
 /* The epoch's row order goes to the GPU once; the host array must stay valid until the copy
  * is done, so wait for it (one small copy per epoch). */
-static void cuda_begin_epoch(Backend *b, const int64_t *order) {
+static int cuda_begin_epoch(Backend *b, const int64_t *order) {
     CudaBackend *c = (CudaBackend *)b;
-    must(c, c->drv.cuMemcpyHtoDAsync(c->idx, order, 8 * (size_t)c->n_train, c->stream), "uploading the row order");
-    must(c, c->drv.cuStreamSynchronize(c->stream), "uploading the row order");
+    TRY(must(c, c->drv.cuMemcpyHtoDAsync(c->idx, order, 8 * (size_t)c->n_train, c->stream), "uploading the row order"));
+    return must(c, c->drv.cuStreamSynchronize(c->stream), "uploading the row order");
 }
 
-/* The launches of one training step on a batch of n rows; what changes from step to step is
- * read from c->step, so this sequence can be captured once and replayed. */
-static void step_launches(CudaBackend *c, int n) {
+/* The launches of a step's gradient on a batch of n rows: gather, the training kernels, the
+ * weighted loss and monitor terms added to the running sums. What changes from step to step
+ * is read from c->step, so this sequence can be captured once and replayed. */
+static int grad_launches(CudaBackend *c, int n) {
     const Model *m = c->m;
-    gather(c, c->X, c->bx, m->in_dim, n);
-    if (c->Y) gather(c, c->Y, c->by, m->out_dim, n);
-    if (c->J) gather(c, c->J, c->bJ, (long long)m->out_dim * m->in_dim, n);
-    if (c->L) gather_labels(c, n);
+    TRY(gather(c, c->X, c->bx, m->in_dim, n));
+    if (c->Y) TRY(gather(c, c->Y, c->by, m->out_dim, n));
+    if (c->J) TRY(gather(c, c->J, c->bJ, (long long)m->out_dim * m->in_dim, n));
+    if (c->L) TRY(gather_labels(c, n));
     /* the first training kernel zeroes G and the loss terms */
     int nmax = c->batch;
     void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
-    for (int i = 0; i < c->plan.n_train; i++) launch(c, c->train_fn[i], &c->plan.train[i], n, args);
+    for (int i = 0; i < c->plan.n_train; i++) TRY(launch(c, c->train_fn[i], &c->plan.train[i], n, args));
     int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
     void *acc[] = {&c->terms, &c->w, &n_terms, &n_monitors, &n, &c->loss};
-    must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL), "dino_accumulate_loss");
-    /* the optimiser over the contiguous parameter buffer (the same formulas as optim.c) */
+    return must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
+                "dino_accumulate_loss");
+}
+
+/* The launch of an update: the optimiser over the contiguous parameter buffer (the same
+ * formulas as optim.c), its rate and bias corrections read from c->step. */
+static int update_launches(CudaBackend *c) {
     const OptimConfig *k = &c->base.opt->cfg;
     long long count = c->base.opt->n;
     double b1 = k->beta1, b2 = k->beta2, eps = k->eps, decay = k->decay, mom = k->momentum;
     if (k->kind == OPT_SGD) {
         void *args_sgd[] = {&c->P, &c->G, &c->M, &count, &c->step, &decay, &mom};
-        launch_1d(c, c->sgd, count, args_sgd, "dino_sgd");
-    } else {
-        void *args_adam[] = {&c->P, &c->G, &c->M, &c->V, &count, &c->step, &b1, &b2, &eps, &decay};
-        launch_1d(c, k->kind == OPT_ADAMW ? c->adamw : c->adam, count, args_adam, "dino_adam");
+        return launch_1d(c, c->sgd, count, args_sgd, "dino_sgd");
     }
+    void *args_adam[] = {&c->P, &c->G, &c->M, &c->V, &count, &c->step, &b1, &b2, &eps, &decay};
+    return launch_1d(c, k->kind == OPT_ADAMW ? c->adamw : c->adam, count, args_adam, "dino_adam");
 }
 
-/* Captures step_launches for a full batch as a graph. A driver that refuses (too old, or an
- * error in the capture) leaves graphs off: the steps then launch their kernels one by one. */
-static void capture_step(CudaBackend *c) {
+/* Captures the launches of the gradient of a full batch (what = 0) or of the update (what =
+ * 1) as a graph. A driver that refuses (too old, or an error in the capture) leaves graphs
+ * off: the steps then launch their kernels one by one. */
+static void capture(CudaBackend *c, int what) {
     CudaDriver *d = &c->drv;
     if (d->cuStreamBeginCapture(c->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) != 0) {
         c->graphs = 0;
         return;
     }
-    step_launches(c, c->batch);
-    CUresult r = d->cuStreamEndCapture(c->stream, &c->graph);
-    if (r == 0 && d->cuGraphInstantiate(&c->graph_exec, c->graph, 0) == 0) return;
-    if (r == 0) d->cuGraphDestroy(c->graph);
-    c->graph = NULL, c->graph_exec = NULL, c->graphs = 0;
+    int rc = what == 0 ? grad_launches(c, c->batch) : update_launches(c);
+    CUgraph g = NULL;
+    CUgraphExec e = NULL;
+    CUresult r = d->cuStreamEndCapture(c->stream, &g);
+    if (rc == DINO_OK && r == 0 && d->cuGraphInstantiate(&e, g, 0) == 0) {
+        c->graph[what] = g, c->graph_exec[what] = e;
+        return;
+    }
+    if (r == 0 && g) d->cuGraphDestroy(g);
+    c->graphs = 0;
+}
+
+/* Writes the step's scalars (c->stepv) to the device; a kernel argument, so no host memory
+ * the copy could race with. */
+static int set_step(CudaBackend *c) {
+    struct { double v[STEP_VALUES]; } s;
+    memcpy(s.v, c->stepv, sizeof s.v);
+    void *args[] = {&c->step, &s};
+    return must(c, c->drv.cuLaunchKernel(c->set_step, 1, 1, 1, STEP_VALUES, 1, 1, 0, c->stream, args, NULL),
+                "dino_set_step");
 }
 
 _Static_assert(STEP_WEIGHTS + LOSS_CROSS_ENTROPY + 1 <= STEP_VALUES, "DinoStep holds a weight per loss kind");
 
-static int cuda_step(Backend *b, int64_t first_row, int n, const double *w, double lr) {
+static int cuda_grad(Backend *b, int64_t first_row, int n, const double *w, double *loss) {
+    CudaBackend *c = (CudaBackend *)b;
+    (void)loss;   /* the loss stays on the device until take_sums */
+    c->stepv[STEP_FIRST] = (double)first_row;
+    for (int i = 0; i < c->m->n_loss; i++) c->stepv[STEP_WEIGHTS + i] = w[i];
+    TRY(set_step(c));
+    if (c->graphs && n == c->batch && !c->graph_exec[0]) capture(c, 0);
+    if (c->graphs && n == c->batch) return must(c, c->drv.cuGraphLaunch(c->graph_exec[0], c->stream), "launching the gradient");
+    return grad_launches(c, n);
+}
+
+static int cuda_update(Backend *b, double lr) {
     CudaBackend *c = (CudaBackend *)b;
     Optim *o = b->opt;
     o->step++;
     const OptimConfig *k = &o->cfg;
-    /* the step's scalars go in as a kernel argument: no host memory the copy could race with */
-    struct { double v[STEP_VALUES]; } s = {{0}};
-    s.v[STEP_FIRST] = (double)first_row;
-    s.v[STEP_LR] = lr;
-    s.v[STEP_BC1] = 1 - pow(k->beta1, (double)o->step);
-    s.v[STEP_BC2] = 1 - pow(k->beta2, (double)o->step);
-    s.v[STEP_FIRST_UPDATE] = o->step == 1;
-    for (int i = 0; i < c->m->n_loss; i++) s.v[STEP_WEIGHTS + i] = w[i];
-    void *args[] = {&c->step, &s};
-    must(c, c->drv.cuLaunchKernel(c->set_step, 1, 1, 1, STEP_VALUES, 1, 1, 0, c->stream, args, NULL), "dino_set_step");
-    if (c->graphs && n == c->batch && !c->graph_exec) capture_step(c);
-    if (c->graphs && n == c->batch) must(c, c->drv.cuGraphLaunch(c->graph_exec, c->stream), "launching the training step");
-    else step_launches(c, n);
-    return 0;
+    c->stepv[STEP_LR] = lr;
+    c->stepv[STEP_BC1] = 1 - pow(k->beta1, (double)o->step);
+    c->stepv[STEP_BC2] = 1 - pow(k->beta2, (double)o->step);
+    c->stepv[STEP_FIRST_UPDATE] = o->step == 1;
+    TRY(set_step(c));
+    if (c->graphs && !c->graph_exec[1]) capture(c, 1);
+    if (c->graphs) return must(c, c->drv.cuGraphLaunch(c->graph_exec[1], c->stream), "launching the update");
+    return update_launches(c);
 }
 
-static double cuda_take_loss(Backend *b) {
+static int cuda_take_sums(Backend *b, double *sums) {
     CudaBackend *c = (CudaBackend *)b;
     size_t bytes = sizeof(double) * (size_t)(1 + b->n_monitors);
-    must(c, c->drv.cuMemcpyDtoHAsync(c->acc, c->loss, bytes, c->stream), "reading the loss");
-    must(c, c->drv.cuStreamSynchronize(c->stream), "training");
-    must(c, c->drv.cuMemsetD8Async(c->loss, 0, bytes, c->stream), "zeroing the loss");
-    return c->acc[0];
+    TRY(must(c, c->drv.cuMemcpyDtoHAsync(c->acc, c->loss, bytes, c->stream), "reading the loss"));
+    TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
+    TRY(must(c, c->drv.cuMemsetD8Async(c->loss, 0, bytes, c->stream), "zeroing the loss"));
+    memcpy(sums, c->acc, bytes);
+    return DINO_OK;
 }
 
-static void cuda_take_monitors(Backend *b, double *sums) {
-    CudaBackend *c = (CudaBackend *)b;
-    memcpy(sums, c->acc + 1, sizeof(double) * (size_t)b->n_monitors);
-}
-
-static void cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
+static int cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
     CudaBackend *c = (CudaBackend *)b;
     const Model *m = c->m;
     size_t es = c->es, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
     int nmax = n < PREDICT_BATCH ? (int)(n > 0 ? n : 1) : PREDICT_BATCH;
-    CUdeviceptr dx = dalloc(c, es * (size_t)nmax * in, "prediction inputs"), dy = dalloc(c, es * (size_t)nmax * out, "predictions");
-    CUdeviceptr dJ = J ? dalloc(c, es * (size_t)nmax * out * in, "predicted Jacobians") : 0;
-    CUdeviceptr work = dalloc(c, es * (size_t)c->plan.predict_work * (size_t)nmax, "the prediction workspace");
-    CUdeviceptr none = 0;
-    for (int64_t i = 0; i < n; i += nmax) {
+    CUdeviceptr dx = 0, dy = 0, dJ = 0, work = 0, none = 0;
+    int rc = dalloc(c, &dx, es * (size_t)nmax * in, "prediction inputs", 0);
+    if (!rc) rc = dalloc(c, &dy, es * (size_t)nmax * out, "predictions", 0);
+    if (!rc && J) rc = dalloc(c, &dJ, es * (size_t)nmax * out * in, "predicted Jacobians", 0);
+    if (!rc) rc = dalloc(c, &work, es * (size_t)c->plan.predict_work * (size_t)nmax, "the prediction workspace", 0);
+    for (int64_t i = 0; !rc && i < n; i += nmax) {
         int k = n - i < nmax ? (int)(n - i) : nmax;
-        must(c, c->drv.cuMemcpyHtoDAsync(dx, (const char *)x + es * (size_t)i * in, es * (size_t)k * in, c->stream), "uploading inputs");
+        rc = must(c, c->drv.cuMemcpyHtoDAsync(dx, (const char *)x + es * (size_t)i * in, es * (size_t)k * in, c->stream),
+                  "uploading inputs");
         /* the predict program writes its results into y (and J) */
         void *args[] = {&c->P, &none, &k, &nmax, &dx, &dy, &dJ, &none, &none, &c->pterms, &work};
-        for (int j = 0; j < c->plan.n_predict; j++) launch(c, c->predict_fn[j], &c->plan.predict[j], k, args);
-        must(c, c->drv.cuMemcpyDtoHAsync((char *)y + es * (size_t)i * out, dy, es * (size_t)k * out, c->stream), "reading predictions");
-        if (J) must(c, c->drv.cuMemcpyDtoHAsync((char *)J + es * (size_t)i * out * in, dJ, es * (size_t)k * out * in, c->stream), "reading Jacobians");
-        must(c, c->drv.cuStreamSynchronize(c->stream), "predicting");
+        for (int j = 0; !rc && j < c->plan.n_predict; j++) rc = launch(c, c->predict_fn[j], &c->plan.predict[j], k, args);
+        if (!rc)
+            rc = must(c, c->drv.cuMemcpyDtoHAsync((char *)y + es * (size_t)i * out, dy, es * (size_t)k * out, c->stream),
+                      "reading predictions");
+        if (!rc && J)
+            rc = must(c, c->drv.cuMemcpyDtoHAsync((char *)J + es * (size_t)i * out * in, dJ, es * (size_t)k * out * in,
+                                                  c->stream),
+                      "reading Jacobians");
+        if (!rc) rc = must(c, c->drv.cuStreamSynchronize(c->stream), "predicting");
     }
-    c->drv.cuMemFree(dx), c->drv.cuMemFree(dy), c->drv.cuMemFree(work);
-    if (dJ) c->drv.cuMemFree(dJ);
+    if (rc) c->drv.cuStreamSynchronize(c->stream);   /* nothing may still write into y or read x */
+    CUdeviceptr bufs[] = {dx, dy, dJ, work};
+    for (int i = 0; i < 4; i++)
+        if (bufs[i]) c->drv.cuMemFree(bufs[i]);
+    return rc;
 }
 
-static void cuda_pull(Backend *b) {
+static int cuda_pull(Backend *b) {
     CudaBackend *c = (CudaBackend *)b;
     size_t bytes = c->es * (size_t)c->m->n_weights;
-    must(c, c->drv.cuStreamSynchronize(c->stream), "training");
-    must(c, c->drv.cuMemcpyDtoH(b->P, c->P, bytes), "reading the parameters");
-    if (b->opt->m) must(c, c->drv.cuMemcpyDtoH(b->opt->m, c->M, bytes), "reading the optimiser state");
-    if (b->opt->v) must(c, c->drv.cuMemcpyDtoH(b->opt->v, c->V, bytes), "reading the optimiser state");
+    TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
+    TRY(must(c, c->drv.cuMemcpyDtoH(b->P, c->P, bytes), "reading the parameters"));
+    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->m, c->M, bytes), "reading the optimiser state"));
+    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->v, c->V, bytes), "reading the optimiser state"));
+    return DINO_OK;
 }
 
-static void cuda_push(Backend *b) {
+static int cuda_push(Backend *b) {
     CudaBackend *c = (CudaBackend *)b;
     size_t bytes = c->es * (size_t)c->m->n_weights;
-    must(c, c->drv.cuStreamSynchronize(c->stream), "training");
-    must(c, c->drv.cuMemcpyHtoD(c->P, b->P, bytes), "copying the parameters");
-    if (b->opt->m) must(c, c->drv.cuMemcpyHtoD(c->M, b->opt->m, bytes), "copying the optimiser state");
-    if (b->opt->v) must(c, c->drv.cuMemcpyHtoD(c->V, b->opt->v, bytes), "copying the optimiser state");
+    TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
+    TRY(must(c, c->drv.cuMemcpyHtoD(c->P, b->P, bytes), "copying the parameters"));
+    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyHtoD(c->M, b->opt->m, bytes), "copying the optimiser state"));
+    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyHtoD(c->V, b->opt->v, bytes), "copying the optimiser state"));
+    return DINO_OK;
 }
 
 static void cuda_free(Backend *b) {
@@ -291,8 +344,10 @@ static void cuda_free(Backend *b) {
     CUdeviceptr bufs[] = {c->P, c->G, c->M, c->V, c->X, c->Y, c->J, c->L, c->idx, c->bx, c->by, c->bJ, c->bl,
                           c->work, c->terms, c->step, c->loss, c->pterms};
     if (c->stream) c->drv.cuStreamSynchronize(c->stream);
-    if (c->graph_exec) c->drv.cuGraphExecDestroy(c->graph_exec);
-    if (c->graph) c->drv.cuGraphDestroy(c->graph);
+    for (int i = 0; i < 2; i++) {
+        if (c->graph_exec[i]) c->drv.cuGraphExecDestroy(c->graph_exec[i]);
+        if (c->graph[i]) c->drv.cuGraphDestroy(c->graph[i]);
+    }
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) c->drv.cuMemFree(bufs[i]);
     if (c->stream) c->drv.cuStreamDestroy(c->stream);
@@ -389,6 +444,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     if (!bad) bad = cu_check(&c->drv, c->drv.cuStreamCreate(&c->stream, 0), "cuStreamCreate", err, errlen);
     c->train_fn = calloc((size_t)c->plan.n_train + 1, sizeof(CUfunction));
     c->predict_fn = calloc((size_t)c->plan.n_predict + 1, sizeof(CUfunction));
+    if (!bad && (!c->train_fn || !c->predict_fn)) bad = 1, snprintf(err, errlen, "out of memory");
     for (int i = 0; !bad && i < c->plan.n_train; i++)
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel), c->plan.train[i].kernel, err, errlen);
     for (int i = 0; !bad && i < c->plan.n_predict; i++)
@@ -401,36 +457,44 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         cuda_free(&c->base);
         return NULL;
     }
-    size_t bytes = c->es * (size_t)m->n_weights;
-    c->P = dalloc(c, bytes, "the parameters");
-    c->G = dalloc(c, bytes, "the gradient");
-    c->M = dalloc(c, bytes, "the optimiser state");
-    c->V = dalloc(c, bytes, "the optimiser state");
     Backend *b = &c->base;
-    b->n_monitors = monitor_count(m);
-    size_t n_acc = (size_t)(1 + b->n_monitors);
-    c->terms = dalloc(c, 8 * (size_t)(m->n_loss + b->n_monitors), "the loss terms");
-    c->step = dalloc(c, 8 * STEP_VALUES, "the step's scalars");
+    b->n_monitors = term_layout(m).n_monitors;
+    size_t bytes = c->es * (size_t)m->n_weights, n_acc = (size_t)(1 + b->n_monitors);
+    size_t n_terms = (size_t)(m->n_loss + b->n_monitors);
+    int rc = dalloc(c, &c->P, bytes, "the parameters", 0);
+    if (!rc) rc = dalloc(c, &c->G, bytes, "the gradient", 0);
+    if (!rc) rc = dalloc(c, &c->M, bytes, "the optimiser state", 0);
+    if (!rc) rc = dalloc(c, &c->V, bytes, "the optimiser state", 0);
+    if (!rc) rc = dalloc(c, &c->terms, 8 * n_terms, "the loss terms", 0);
+    if (!rc) rc = dalloc(c, &c->step, 8 * STEP_VALUES, "the step's scalars", 0);
+    if (!rc) rc = dalloc(c, &c->loss, 8 * n_acc, "the loss sum", 0);
+    if (!rc) rc = dalloc(c, &c->pterms, 8 * n_terms, "the prediction terms", 0);
+    if (!rc) rc = must(c, c->drv.cuMemsetD8Async(c->loss, 0, 8 * n_acc, c->stream), "zeroing the loss");
     c->w = c->step + 8 * STEP_WEIGHTS;
     const char *graph_env = getenv("DINO_CUDA_GRAPH");
     c->graphs = c->drv.cuStreamBeginCapture && !(graph_env && strcmp(graph_env, "0") == 0);
-    c->loss = dalloc(c, 8 * n_acc, "the loss sum");
     c->acc = calloc(n_acc, sizeof(double));
-    c->pterms = dalloc(c, 8 * (size_t)(m->n_loss + b->n_monitors), "the prediction terms");
-    must(c, c->drv.cuMemsetD8Async(c->loss, 0, 8 * n_acc, c->stream), "zeroing the loss");
+    if (!rc && !c->acc) rc = DINO_EUSER, snprintf(b->err, sizeof b->err, "out of memory");
     snprintf(b->name, sizeof b->name, "CUDA: %s (sm_%d%d, %d SMs)", c->drv.name, c->drv.cc_major, c->drv.cc_minor, c->drv.sms);
     b->f64 = m->train.f64;
     b->set_data = cuda_set_data;
     b->begin_epoch = cuda_begin_epoch;
-    b->step = cuda_step;
-    b->take_loss = cuda_take_loss;
-    b->take_monitors = cuda_take_monitors;
+    b->grad = cuda_grad;
+    b->update = cuda_update;
+    b->grad_buf = (void *)(uintptr_t)c->G;
+    b->grad_on_device = 1;
+    b->take_sums = cuda_take_sums;
     b->predict = cuda_predict;
     b->pull = cuda_pull;
     b->push = cuda_push;
     b->free = cuda_free;
     b->P = P;
     b->opt = opt;
-    cuda_push(b);
+    if (!rc) rc = cuda_push(b);
+    if (rc) {
+        snprintf(err, errlen, "%s", b->err);
+        cuda_free(b);
+        return NULL;
+    }
     return b;
 }

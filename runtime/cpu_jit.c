@@ -8,6 +8,7 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include "abi.h"
 #include "cpu_jit.h"
 #include "fileio.h"
 #include "source.h"
@@ -133,9 +134,9 @@ static int open_module(const char *path, uint64_t key, CpuModule *m, char *why, 
     for (size_t i = 0; i < sizeof fn / sizeof fn[0]; i++)
         if (!(*fn[i].field = dlsym(h, fn[i].sym)) && !missing) missing = fn[i].sym;
     if (missing) snprintf(why, whylen, "not a dino module (no %s)", missing);
-    else if (*abi != 1) snprintf(why, whylen, "a dino module of another version (ABI %d)", *abi);
+    else if (*abi != DINO_C_ABI) snprintf(why, whylen, "a dino module of another version (ABI %d)", *abi);
     else if (*built_for != key) snprintf(why, whylen, "the module of another source (key %016llx)", *built_for);
-    if (missing || *abi != 1 || *built_for != key) {
+    if (missing || *abi != DINO_C_ABI || *built_for != key) {
         dlclose(h);
         return -1;
     }

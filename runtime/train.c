@@ -1,21 +1,27 @@
 /* train.c - epochs of shuffled batches, metrics, logs, checkpoints (see train.h).
  *
  * One epoch: permute the training row indices with the seeded RNG, then for each batch
- * (the last one may be partial) gather its rows, run the generated training step (forward,
- * Jacobian, loss, gradient in one pass), check the loss is finite, and take an optimiser
- * step at the scheduled learning rate. The data arrays never move; only indices do.
+ * (the last one may be partial) the backend computes the gradient (Backend.grad: forward,
+ * Jacobian, loss, gradient in one pass), then, past the point where a data-parallel layer
+ * sums across processes (reduce_step), the loss is checked and the backend takes an optimiser
+ * step at the scheduled learning rate (Backend.update). The data arrays never move; only
+ * indices do.
  *
  * A NaN or Inf loss stops training at once: the parameters from the start of that epoch
- * (the last good ones) are written to the checkpoint path if one was given. */
+ * (the last good ones) are written to the checkpoint path if one was given.
+ *
+ * Nothing here prints: notes and warnings go to TrainOptions.on_message, the epoch's numbers
+ * to on_epoch, errors into err with a status (status.h). */
 #include "train.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "abi.h"
 #include "init.h"
-#include "ir.h"
 
 enum { EVAL_BATCH = 256 };
 
@@ -25,13 +31,23 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void *xmalloc(size_t n) {
+/* malloc that says what failed in err. */
+static void *alloc(size_t n, const char *what, char *err, size_t errlen) {
     void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "dino-jit: internal error: out of memory (%zu bytes)\n", n);
-        exit(2);
-    }
+    if (!p) snprintf(err, errlen, "out of memory: %s needs %.1f MiB", what, (double)n / 1048576.0);
     return p;
+}
+
+/* The caller's message callback, printf-style. */
+static void message(const TrainOptions *o, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void message(const TrainOptions *o, int level, const char *fmt, ...) {
+    if (!o->on_message) return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    o->on_message(level, buf, o->user);
 }
 
 int trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size_t errlen) {
@@ -40,18 +56,18 @@ int trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size
     t->f64 = m->train.f64;
     t->es = t->f64 ? sizeof(double) : sizeof(float);
     t->spec_hash = spec_hash;
-    t->P = xmalloc(t->es * (size_t)m->n_weights);
+    if (!(t->P = alloc(t->es * (size_t)m->n_weights, "the parameters", err, errlen))) return DINO_EUSER;
     init_params(m->params, m->n_params, t->P, t->f64, m->train.seed);
     const TrainSpec *ts = &m->train;
     OptimConfig cfg = {.kind = ts->optimizer, .lr = ts->lr, .beta1 = ts->beta1, .beta2 = ts->beta2,
                        .eps = ts->eps, .decay = ts->decay, .momentum = ts->momentum};
     if (optim_init(&t->opt, &cfg, m->n_weights, t->f64)) {
         snprintf(err, errlen, "cannot allocate the optimiser state for %lld parameters", (long long)m->n_weights);
-        return -1;
+        return DINO_EUSER;
     }
     /* the shuffle stream is separate from the initialisation stream of the same seed */
     rng_seed(&t->rng, ts->seed ^ 0x53485546464c45ull);
-    return 0;
+    return DINO_OK;
 }
 
 void trainer_free(Trainer *t) {
@@ -62,24 +78,37 @@ void trainer_free(Trainer *t) {
 
 /* ---------------------------------------------------------------------------- prediction */
 
-void predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J) { t->backend->predict(t->backend, x, n, y, J); }
+int predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J, char *err, size_t errlen) {
+    int rc = t->backend->predict(t->backend, x, n, y, J);
+    if (rc) snprintf(err, errlen, "%s", t->backend->err);
+    return rc;
+}
 
 static double at(const void *p, int f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
 
-void evaluate(Trainer *t, const Dataset *d, Metrics *out) {
+int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errlen) {
     const Model *m = t->m;
     memset(out, 0, sizeof *out);
     out->rows = d->n;
-    if (d->n == 0) return;
+    if (d->n == 0) return DINO_OK;
     int jac = d->J != NULL && !m->classifier;
     int64_t n = d->n, in = m->in_dim, o = m->out_dim;
     int chunk = EVAL_BATCH;
-    void *y = xmalloc(t->es * (size_t)(chunk * o)), *J = jac ? xmalloc(t->es * (size_t)(chunk * o * in)) : NULL;
+    void *y = alloc(t->es * (size_t)(chunk * o), "the evaluation", err, errlen);
+    void *J = jac && y ? alloc(t->es * (size_t)(chunk * o * in), "the evaluation", err, errlen) : NULL;
+    if (!y || (jac && !J)) {
+        free(y);
+        return DINO_EUSER;
+    }
     double sum_l2 = 0, sum_h1 = 0;
     int64_t correct = 0;
     for (int64_t i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? (int)(n - i) : chunk;
-        predict_rows(t, (const char *)d->x + t->es * (size_t)(i * in), b, y, J);
+        int rc = predict_rows(t, (const char *)d->x + t->es * (size_t)(i * in), b, y, J, err, errlen);
+        if (rc) {
+            free(y), free(J);
+            return rc;
+        }
         for (int r = 0; r < b; r++) {
             if (m->classifier) {
                 int best = 0;
@@ -119,6 +148,7 @@ void evaluate(Trainer *t, const Dataset *d, Metrics *out) {
     }
     free(y);
     free(J);
+    return DINO_OK;
 }
 
 /* ---------------------------------------------------------------------------- logging */
@@ -131,27 +161,30 @@ static void format_metrics(const Metrics *mt, char *buf, size_t len) {
     if (mt->has_acc) snprintf(buf + n, len - (size_t)n, "  accuracy %.2f %%", 100 * mt->accuracy);
 }
 
-/* The Parareal report of an epoch of N samples, from the diagnostic sums (monitor_count in
- * ir.h): per pint block, for each iteration k, |U_k - U_k-1| / |U_k| over the slice ends and
- * the samples it ran for (NaN when it never ran), then with a tol the mean number of
- * iterations run. Returns how many values. */
+/* The Parareal report of an epoch of N samples, from the monitor sums (sums[i] is the sum of
+ * terms[n_loss + i], abi.h): per pint block, for each iteration k, |U_k - U_k-1| / |U_k| over
+ * the slice ends and the samples it ran for (NaN when it never ran), then with a tol the mean
+ * number of iterations run; per dopri5 block, the mean accepted steps and the share of samples
+ * whose batch did not reach t1. Returns how many values. */
 static int corrections(const Model *m, const double *sums, int64_t N, double *rel) {
-    int n = 0, gate = correction_count(m), k = 0;
+    int n = 0;
+    TermLayout tl = term_layout(m);
     for (int i = 0; i < m->n_odes; i++) {
         const Pint *p = &m->odes[i].pint;
         const Solver *s = &m->odes[i].solver;
+        BlockTerms bt = block_terms(m, i);
+        const double *c = sums + (bt.corrections - tl.n_loss), *g = sums + (tl.gate_base - tl.n_loss + bt.gates_before);
         if (!p->present && s->kind == SOLVER_DOPRI5) { /* accepted steps, and samples whose batch did not reach t1 */
             double steps = 0;
-            for (int j = 0; j < s->max_steps; j++) steps += sums[gate + DOPRI5_SLOTS * j + 1] / (double)N;
+            for (int j = 0; j < s->max_steps; j++) steps += g[DOPRI5_SLOTS * j + 1] / (double)N;
             rel[n++] = steps;
-            rel[n++] = sums[gate + DOPRI5_SLOTS * s->max_steps - 1] / (double)N;
-            gate += DOPRI5_SLOTS * s->max_steps;
+            rel[n++] = g[DOPRI5_SLOTS * s->max_steps - 1] / (double)N;
         }
         if (!p->present) continue;
-        for (int j = 0; j < p->iterations; j++, k += 2) rel[n++] = sums[k + 1] > 0 ? sqrt(sums[k] / sums[k + 1]) : NAN;
+        for (int j = 0; j < p->iterations; j++) rel[n++] = c[2 * j + 1] > 0 ? sqrt(c[2 * j] / c[2 * j + 1]) : NAN;
         if (p->tol > 0) {
             double runs = 1;
-            for (int j = 1; j < p->iterations; j++) runs += sums[gate++] / (double)N;
+            for (int j = 1; j < p->iterations; j++) runs += g[j - 1] / (double)N;
             rel[n++] = runs;
         }
     }
@@ -180,7 +213,7 @@ static void format_corrections(const Model *m, const double *rel, char *buf, siz
 }
 
 /* A dopri5 block that ran out of attempts before t1 gives a wrong state: say so every epoch. */
-static void warn_unfinished(const Model *m, const double *rel) {
+static void warn_unfinished(const Model *m, const double *rel, const TrainOptions *opt) {
     int k = 0;
     for (int i = 0; i < m->n_odes; i++) {
         const OdeBlock *o = &m->odes[i];
@@ -188,9 +221,9 @@ static void warn_unfinished(const Model *m, const double *rel) {
             k += o->pint.iterations + (o->pint.tol > 0);
         } else if (o->solver.kind == SOLVER_DOPRI5) {
             if (rel[k + 1] > 0)
-                fprintf(stderr,
-                        "dino-jit: warning: %s:%d: dopri5 did not reach t = %g within max_steps %d for %.0f %% of the "
-                        "training samples (their state is wrong); raise max_steps or loosen rtol/atol\n",
+                message(opt, DINO_MSG_WARNING,
+                        "%s:%d: dopri5 did not reach t = %g within max_steps %d for %.0f %% of the "
+                        "training samples (their state is wrong); raise max_steps or loosen rtol/atol",
                         m->path, o->solver.loc.line, o->t1, o->solver.max_steps, 100 * rel[k + 1]);
             k += 2;
         }
@@ -234,131 +267,212 @@ static void log_row(FILE *f, const Model *m, int64_t epoch, int64_t step, double
     fflush(f);
 }
 
-static int save(Trainer *t, const char *path, const void *P) {
-    char err[1024];
-    if (checkpoint_save(path, t->m, P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err)) {
-        fprintf(stderr, "dino-jit: error: %s\n", err);
-        return -1;
-    }
-    return 0;
+void format_epoch(const Model *m, const EpochReport *r, char *buf, size_t len) {
+    char mbuf[128], cbuf[512] = "";
+    format_metrics(&r->test, mbuf, sizeof mbuf);
+    if (r->n_monitors) format_corrections(m, r->monitors, cbuf, sizeof cbuf);
+    snprintf(buf, len, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s%s", (long long)r->epoch, (long long)r->epochs,
+             r->train_loss, r->lr, r->epoch_seconds, mbuf, cbuf);
 }
 
 /* ---------------------------------------------------------------------------- training */
 
-/* Stops after a non-finite loss: reports it and writes the last good parameters. */
-static void stop_on_nan(Trainer *t, const TrainOptions *o, const void *good, int64_t epoch, const char *where) {
-    fprintf(stderr, "dino-jit: error: the loss is not finite (NaN or Inf) at epoch %lld, %s; stopping\n",
-            (long long)epoch + 1, where);
-    if (!o->save) return;
-    memcpy(t->P, good, t->es * (size_t)t->m->n_weights);
-    if (save(t, o->save, t->P) == 0)
-        fprintf(stderr, "dino-jit: the last good parameters (from the start of epoch %lld) are in %s\n",
-                (long long)epoch + 1, o->save);
+/* The state of one train() call. */
+typedef struct {
+    Trainer *t;
+    const TrainOptions *o;
+    char *err;
+    size_t errlen;
+    void *good;             /* [n_weights] the parameters at the start of the epoch */
+    int64_t *idx;           /* [N] the epoch's row order */
+    double *sums;           /* [1 + n_monitors] the epoch's loss and monitor sums (Backend.take_sums) */
+    double *rel;            /* what the monitor sums say (corrections(): at most n_monitors values) */
+    FILE *log;
+} Run;
+
+/* Stops after a non-finite loss: the last good parameters written (when there is a save
+ * path), the message in err. */
+static int stop_on_nan(Run *r, int64_t epoch, const char *where) {
+    Trainer *t = r->t;
+    int n = snprintf(r->err, r->errlen, "the loss is not finite (NaN or Inf) at epoch %lld, %s; stopping",
+                     (long long)epoch + 1, where);
+    if (!r->o->save || n < 0 || (size_t)n >= r->errlen) return DINO_EUSER;
+    memcpy(t->P, r->good, t->es * (size_t)t->m->n_weights);
+    char err[1024];
+    if (checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err))
+        snprintf(r->err + n, r->errlen - (size_t)n, "; the last good parameters could not be saved: %s", err);
+    else
+        snprintf(r->err + n, r->errlen - (size_t)n, "; the last good parameters (from the start of epoch %lld) are in %s",
+                 (long long)epoch + 1, r->o->save);
+    return DINO_EUSER;
 }
 
-int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o) {
+/* Copies the backend's message after a failed call. */
+static int backend_failed(Run *r, int rc) {
+    snprintf(r->err, r->errlen, "%s", r->t->backend->err);
+    return rc;
+}
+
+/* Writes the checkpoint (o->save) of the parameters on the device. */
+static int save(Run *r) {
+    Trainer *t = r->t;
+    int rc = t->backend->pull(t->backend);
+    if (rc) return backend_failed(r, rc);
+    return checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, r->err, r->errlen)
+               ? DINO_EUSER
+               : DINO_OK;
+}
+
+/* The point between a step's gradient and its update: with a Reducer (train.h), the gradient
+ * and, when the backend has it on the host, the step's loss are summed across processes. The
+ * NaN stop is decided after it, from the sums. */
+static int reduce_step(Run *r, double *loss) {
+    const Reducer *red = r->t->reduce;
+    if (!red) return DINO_OK;
+    int rc = red->gradient(r->t->backend, red->user);
+    if (rc == DINO_OK && r->t->backend->host_loss) rc = red->sums(loss, 1, red->user);
+    return rc;
+}
+
+/* One epoch's steps. Returns DINO_OK, a failure, or DINO_STOPPED after *stop (mid-epoch). */
+static int run_steps(Run *r, int64_t epoch, int64_t N, int B, int64_t steps_per_epoch, int64_t total_steps,
+                     const double *w, double *lr, const TrainState *at_start) {
+    Trainer *t = r->t;
+    Backend *b = t->backend;
+    const TrainSpec *ts = &t->m->train;
+    const TrainOptions *o = r->o;
+    double loss_so_far = 0;
+    int64_t rows = 0;
+    for (int64_t s = 0; s < steps_per_epoch; s++) {
+        int64_t first = s * B;
+        int n = N - first < B ? (int)(N - first) : B;
+        *lr = schedule_lr(ts, ts->lr, t->state.step, total_steps);
+        double loss = 0;
+        int rc = b->grad(b, first, n, w, &loss);
+        if (rc == DINO_OK) rc = reduce_step(r, &loss);
+        if (rc) return backend_failed(r, rc);
+        if (b->host_loss && !isfinite(loss)) {
+            char where[96];
+            snprintf(where, sizeof where, "step %lld (batch %lld of the epoch)", (long long)t->state.step + 1,
+                     (long long)s + 1);
+            t->state = *at_start;
+            return stop_on_nan(r, epoch, where);
+        }
+        if ((rc = b->update(b, *lr))) return backend_failed(r, rc);
+        t->state.step++;
+        loss_so_far += loss, rows += n;
+        if (o->on_progress)
+            o->on_progress(epoch + 1, s + 1, steps_per_epoch, b->host_loss ? loss_so_far / (double)rows : NAN, o->user);
+        if (o->stop && *o->stop && s + 1 < steps_per_epoch) return DINO_STOPPED;
+    }
+    return DINO_OK;
+}
+
+/* The end of an epoch: the loss and diagnostic sums (summed across processes with a Reducer),
+ * the NaN stop, metrics, the report, the log and the checkpoint. */
+static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_start, double t_epoch,
+                        const TrainState *at_start, const Dataset *test_set, int *stop_now) {
+    Trainer *t = r->t;
+    Backend *b = t->backend;
+    const Model *m = t->m;
+    const TrainOptions *o = r->o;
+    int64_t epochs = m->train.epochs;
+    int rc = b->take_sums(b, r->sums);
+    if (rc) return backend_failed(r, rc);
+    if (t->reduce && (rc = t->reduce->sums(r->sums, 1 + b->n_monitors, t->reduce->user))) return rc;
+    double epoch_loss = r->sums[0] / (double)N;
+    int n_rel = 0;
+    if (b->n_monitors) {
+        n_rel = corrections(m, r->sums + 1, N, r->rel);
+        warn_unfinished(m, r->rel, o);
+    }
+    if (!isfinite(epoch_loss)) {
+        char where[96];
+        snprintf(where, sizeof where, "in steps %lld to %lld", (long long)at_start->step + 1, (long long)t->state.step);
+        t->state = *at_start;
+        return stop_on_nan(r, epoch, where);
+    }
+    t->state.epoch = epoch + 1;
+    rng_save(&t->rng, t->state.rng);
+    int last = epoch + 1 == epochs || epoch + 1 == o->until;
+    int eval_now = last || (m->train.eval_every > 0 && (epoch + 1) % m->train.eval_every == 0);
+    EpochReport rep = {.epoch = epoch + 1, .epochs = epochs, .step = t->state.step, .lr = lr, .train_loss = epoch_loss,
+                       .evaluated = eval_now && test_set->n > 0, .monitors = r->rel, .n_monitors = n_rel,
+                       .work_per_sample = b->work_per_sample};
+    if (rep.evaluated && (rc = evaluate(t, test_set, &rep.test, r->err, r->errlen))) return rc;
+    rep.seconds = now() - t_start;
+    rep.epoch_seconds = now() - t_epoch;
+    if (o->on_epoch && o->on_epoch(&rep, o->user)) *stop_now = 1;
+    if (o->stop && *o->stop) *stop_now = 1;
+    if (r->log)
+        log_row(r->log, m, epoch + 1, t->state.step, rep.seconds, lr, epoch_loss, rep.evaluated ? &rep.test : NULL,
+                r->rel, n_rel);
+    if (o->save && (eval_now || *stop_now)) return save(r);
+    return DINO_OK;
+}
+
+int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
+          size_t errlen) {
     const Model *m = t->m;
     const TrainSpec *ts = &m->train;
     Backend *b = t->backend;
     int64_t N = train_set->n, epochs = ts->epochs;
-    if (t->state.epoch >= epochs) return 0;
+    if (t->state.epoch >= epochs) return DINO_OK;
     if (N == 0) {
-        fprintf(stderr, "dino-jit: error: the training split is empty\n");
-        return 1;
+        snprintf(err, errlen, "the training split is empty");
+        return DINO_EUSER;
     }
     int B = ts->batch < N ? ts->batch : (int)N;
     int64_t steps_per_epoch = (N + B - 1) / B, total_steps = epochs * steps_per_epoch;
-    char err[1024];
-    if (b->set_data(b, train_set, B, err, sizeof err)) {
-        fprintf(stderr, "dino-jit: error: %s\n", err);
-        return 1;
+    int rc = b->set_data(b, train_set, B);
+    if (rc) {
+        snprintf(err, errlen, "%s", b->err);
+        return rc;
     }
-    if (!o->quiet)
-        fprintf(stderr, "dino-jit: training workspace %.1f MiB: %.1f KiB per sample x batch %d (the values the backward pass reads)\n",
-                (double)b->work_per_sample * B / 1048576.0, (double)b->work_per_sample / 1024.0, B);
-    void *good = xmalloc(t->es * (size_t)m->n_weights);
-    int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)N);
-    FILE *log = NULL;
-    if (o->log && !(log = open_log(m, o->log, t->state.epoch > 0))) {
-        fprintf(stderr, "dino-jit: error: cannot write the log '%s'\n", o->log);
-        free(good), free(idx);
-        return 1;
+    message(o, DINO_MSG_NOTE, "training workspace %.1f MiB: %.1f KiB per sample x batch %d (the values the backward pass reads)",
+            (double)b->work_per_sample * B / 1048576.0, (double)b->work_per_sample / 1024.0, B);
+    Run r = {.t = t, .o = o, .err = err, .errlen = errlen};
+    r.good = alloc(t->es * (size_t)m->n_weights, "a copy of the parameters", err, errlen);
+    r.idx = r.good ? alloc(sizeof(int64_t) * (size_t)N, "the row order", err, errlen) : NULL;
+    r.sums = r.idx ? alloc(sizeof(double) * (size_t)(1 + b->n_monitors), "the loss sums", err, errlen) : NULL;
+    r.rel = r.sums ? alloc(sizeof(double) * (size_t)(1 + b->n_monitors), "the loss sums", err, errlen) : NULL;
+    if (!r.rel) {
+        free(r.good), free(r.idx), free(r.sums);
+        return DINO_EUSER;
+    }
+    if (o->log && !(r.log = open_log(m, o->log, t->state.epoch > 0))) {
+        snprintf(err, errlen, "cannot write the log '%s'", o->log);
+        rc = DINO_EUSER;
     }
 
-    int rc = 0;
-    double t_start = now(), last_live = 0;
+    double t_start = now();
     int64_t stop = o->until > 0 && o->until < epochs ? o->until : epochs;
-    for (int64_t epoch = t->state.epoch; epoch < stop && rc == 0; epoch++) {
+    for (int64_t epoch = t->state.epoch; epoch < stop && rc == DINO_OK; epoch++) {
         double w[16], lr = ts->lr, t_epoch = now();
         for (int i = 0; i < m->n_loss; i++) w[i] = loss_weight(&m->loss[i], epoch);
-        b->pull(b);
-        memcpy(good, t->P, t->es * (size_t)m->n_weights);
-        TrainState at_start = t->state;
-        for (int64_t i = 0; i < N; i++) idx[i] = i;
-        rng_permute(&t->rng, idx, N);
-        b->begin_epoch(b, idx);
-        for (int64_t s = 0; s < steps_per_epoch; s++) {
-            int64_t first = s * B;
-            int n = N - first < B ? (int)(N - first) : B;
-            lr = schedule_lr(ts, ts->lr, t->state.step, total_steps);
-            if (b->step(b, first, n, w, lr)) {
-                char where[96];
-                snprintf(where, sizeof where, "step %lld (batch %lld of the epoch)", (long long)t->state.step + 1,
-                         (long long)s + 1);
-                t->state = at_start;
-                stop_on_nan(t, o, good, epoch, where);
-                rc = 1;
-                break;
-            }
-            t->state.step++;
-            if (o->live && now() - last_live > 0.2) {
-                last_live = now();
-                fprintf(stderr, "\r  epoch %lld/%lld  batch %lld/%lld   ", (long long)epoch + 1, (long long)epochs,
-                        (long long)s + 1, (long long)steps_per_epoch);
-            }
-        }
-        if (rc) break;
-        double epoch_loss = b->take_loss(b) / (double)N, *sums = NULL, *rel = NULL;
-        int n_rel = 0;
-        char cbuf[512] = "";
-        if (b->n_monitors) {
-            sums = xmalloc(sizeof(double) * (size_t)b->n_monitors);
-            rel = xmalloc(sizeof(double) * (size_t)b->n_monitors);
-            b->take_monitors(b, sums);
-            n_rel = corrections(m, sums, N, rel);
-            format_corrections(m, rel, cbuf, sizeof cbuf);
-            warn_unfinished(m, rel);
-        }
-        if (!isfinite(epoch_loss)) {
-            free(sums), free(rel);
-            char where[96];
-            snprintf(where, sizeof where, "in steps %lld to %lld", (long long)at_start.step + 1, (long long)t->state.step);
-            t->state = at_start;
-            stop_on_nan(t, o, good, epoch, where);
-            rc = 1;
+        if ((rc = b->pull(b))) {
+            rc = backend_failed(&r, rc);
             break;
         }
-        t->state.epoch = epoch + 1;
-        rng_save(&t->rng, t->state.rng);
-        int last = epoch + 1 == epochs || epoch + 1 == o->until, eval_now = last || (ts->eval_every > 0 && (epoch + 1) % ts->eval_every == 0);
-        Metrics mt = {0};
-        if (eval_now && test_set->n > 0) evaluate(t, test_set, &mt);
-        char mbuf[128];
-        format_metrics(&mt, mbuf, sizeof mbuf);
-        double secs = now() - t_start;
-        if (o->live) fputs("\r\033[K", stderr);
-        if (!o->quiet || last)
-            fprintf(stderr, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s%s\n", (long long)epoch + 1, (long long)epochs,
-                    epoch_loss, lr, now() - t_epoch, mbuf, cbuf);
-        if (log)
-            log_row(log, m, epoch + 1, t->state.step, secs, lr, epoch_loss, eval_now && test_set->n ? &mt : NULL, rel, n_rel);
-        free(sums), free(rel);
-        if (o->save && eval_now) {
-            b->pull(b);
-            if (save(t, o->save, t->P)) rc = 1;
+        memcpy(r.good, t->P, t->es * (size_t)m->n_weights);
+        TrainState at_start = t->state;
+        for (int64_t i = 0; i < N; i++) r.idx[i] = i;
+        rng_permute(&t->rng, r.idx, N);
+        if ((rc = b->begin_epoch(b, r.idx))) {
+            rc = backend_failed(&r, rc);
+            break;
         }
+        rc = run_steps(&r, epoch, N, B, steps_per_epoch, total_steps, w, &lr, &at_start);
+        if (rc == DINO_STOPPED) {   /* mid-epoch: the parameters as they are, the epoch to run again */
+            if (o->save && (rc = save(&r)) == DINO_OK) rc = DINO_STOPPED;
+            break;
+        }
+        if (rc) break;
+        int stop_now = 0;
+        rc = finish_epoch(&r, epoch, N, lr, t_start, t_epoch, &at_start, test_set, &stop_now);
+        if (rc == DINO_OK && stop_now && epoch + 1 < stop) rc = DINO_STOPPED;
     }
-    if (log) fclose(log);
-    free(good), free(idx);
+    if (r.log) fclose(r.log);
+    free(r.good), free(r.idx), free(r.sums), free(r.rel);
     return rc;
 }

@@ -2,7 +2,9 @@
  *
  * A Trainer owns the host copy of the flat parameter buffer, the optimiser and the shuffle
  * RNG, and drives a backend (backend.h) through epochs of shuffled batches, with metrics,
- * logs, checkpoints and a stop on a NaN loss. */
+ * logs, checkpoints and a stop on a NaN loss. Nothing here prints or exits: errors come back
+ * as a status (status.h) with the message in err, notes and per-epoch reports go to the
+ * caller's callbacks (TrainOptions). */
 #ifndef DINO_TRAIN_H
 #define DINO_TRAIN_H
 
@@ -14,20 +16,64 @@
 #include "model.h"
 #include "optim.h"
 #include "rng.h"
-
-typedef struct {
-    const char *save;       /* checkpoint path, or NULL */
-    const char *log;        /* CSV log path, or NULL */
-    int quiet;              /* no per-epoch lines */
-    int live;               /* a live progress line (stderr is a terminal) */
-    int64_t until;          /* stop after this epoch (and save), the schedule still planned for all; 0 = run all */
-} TrainOptions;
+#include "status.h"
 
 typedef struct {
     double rel_l2, rel_h1, accuracy;
     int has_l2, has_h1, has_acc;
     int64_t rows;
 } Metrics;
+
+/* What train() reports after each epoch (TrainOptions.on_epoch). Valid during the call only. */
+typedef struct {
+    int64_t epoch, epochs;      /* the epoch just finished (1-based) and the planned total */
+    int64_t step;               /* optimiser steps so far */
+    double seconds;             /* since this train() call started */
+    double lr, train_loss;      /* the last scheduled rate; the epoch's mean training loss */
+    int evaluated;              /* test metrics computed this epoch */
+    Metrics test;
+    const double *monitors; int n_monitors;  /* Parareal corrections etc. (the CSV log's columns after the metrics) */
+    size_t work_per_sample;
+    double epoch_seconds;       /* this epoch alone (its steps and its evaluation) */
+} EpochReport;
+
+/* The level of a message train() passes to TrainOptions.on_message. */
+typedef enum {
+    DINO_MSG_NOTE,              /* information ("training workspace 12.0 MiB ..."); a quiet caller drops it */
+    DINO_MSG_WARNING,           /* something the user should fix (a dopri5 block that did not reach t1) */
+} MsgLevel;
+
+typedef struct {
+    const char *save;       /* checkpoint path, or NULL */
+    const char *log;        /* CSV log path, or NULL */
+    int64_t until;          /* stop after this epoch (and save), the schedule still planned for all; 0 = run all */
+    /* Called after every epoch (NULL: none). Nonzero: stop after this epoch (saved when save
+     * is set); train() then returns DINO_STOPPED. */
+    int  (*on_epoch)(const EpochReport *r, void *user);
+    /* Notes and warnings, one sentence each without a trailing newline (NULL: dropped). */
+    void (*on_message)(int level, const char *text, void *user);
+    /* After every step, for a live progress line (NULL: none). loss is the mean loss of the
+     * epoch so far when the backend knows it on the host without waiting (CPU), else NaN. */
+    void (*on_progress)(int64_t epoch, int64_t step_in_epoch, int64_t steps_in_epoch, double loss, void *user);
+    void *user;
+    /* Set from elsewhere (a signal handler): train() finishes the current step, saves (when
+     * save is set) and returns DINO_STOPPED. A stop inside an epoch saves the parameters as
+     * they are; a resume runs that epoch again from its start (the same shuffle). */
+    volatile int *stop;
+} TrainOptions;
+
+/* The point between a step's gradient and its update where a data-parallel layer (MPI on
+ * CPUs, NCCL between GPUs) sums across processes; NULL in Trainer.reduce: one process. Each
+ * returns a status (status.h). */
+typedef struct {
+    /* Sums the backend's gradient buffer (b->grad_buf, n_weights reals, on the device when
+     * b->grad_on_device) across processes, in place. */
+    int (*gradient)(Backend *b, void *user);
+    /* Sums n doubles across processes, in place: a step's loss (backends with host_loss), and
+     * an epoch's [1 + n_monitors] loss and monitor sums (Backend.take_sums). */
+    int (*sums)(double *v, int n, void *user);
+    void *user;
+} Reducer;
 
 typedef struct {
     const Model *m;
@@ -39,19 +85,29 @@ typedef struct {
     Rng rng;
     TrainState state;       /* epochs and steps done, for resuming */
     uint64_t spec_hash;
+    const Reducer *reduce;  /* NULL: one process */
 } Trainer;
 
+/* Returns DINO_OK, or DINO_EUSER with the message in err (out of memory). */
 int  trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size_t errlen);
 void trainer_free(Trainer *t);
 
-/* Trains until m->train.epochs epochs are done (counting epochs already in t->state).
- * Returns 0, 1 after a user-facing failure (NaN loss, unwritable files; reported), 2 internal. */
-int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o);
+/* Trains until m->train.epochs epochs are done (counting epochs already in t->state), or
+ * o->until. Returns DINO_OK; DINO_EUSER with the message in err (a NaN or Inf loss: the last
+ * good parameters are saved when o->save is set; unwritable files; out of memory);
+ * DINO_EINTERNAL (a device failing); DINO_STOPPED after *o->stop or on_epoch asked to stop. */
+int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
+          size_t errlen);
 
-/* Metrics of the current parameters on a dataset. */
-void evaluate(Trainer *t, const Dataset *d, Metrics *out);
+/* The terminal's line for an epoch: "epoch 3/30  loss 1.2345e-02  lr 0.001  0.52 s  rel_l2 ..."
+ * (no newline), from the report of on_epoch. */
+void format_epoch(const Model *m, const EpochReport *r, char *buf, size_t len);
 
-/* Predictions for rows of x [n, in] into y [n, out] and J [n, out, in] (J may be NULL). */
-void predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J);
+/* Metrics of the current parameters on a dataset. Returns DINO_OK, or a status with err set. */
+int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errlen);
+
+/* Predictions for rows of x [n, in] into y [n, out] and J [n, out, in] (J may be NULL).
+ * Returns DINO_OK, or a status with err set (the backend's message). */
+int predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J, char *err, size_t errlen);
 
 #endif

@@ -34,6 +34,13 @@ static void check(int ok, const char *what, double value, const char *unit) {
     printf("  %-4s %-44s %.3e %s\n", ok ? "ok" : "FAIL", what, value, unit);
 }
 
+/* A library call's status: a failure is counted with its message. */
+static void status_ok(int rc, const char *what, const char *err) {
+    if (rc == 0) return;
+    failures++;
+    printf("  FAIL %s: status %d: %s\n", what, rc, err);
+}
+
 static void compare(const char *what, const void *got, int f64, const void *want, int want_f64, long n, double tol) {
     int ok = t_close("  ", what, got, f64, want, want_f64, n, tol);
     failures += !ok;
@@ -105,7 +112,7 @@ static void reference(const char *shared, const char *name, int f64) {
             failures++;
             return;
         }
-        t.backend->push(t.backend);
+        status_ok(t.backend->push(t.backend), "push", t.backend->err);
         if (!adam) {
             long nx, ny, nj;
             int xf, yf, jf;
@@ -121,7 +128,7 @@ static void reference(const char *shared, const char *name, int f64) {
                 if (f64) ((double *)xs)[i] = t_at(x, xf, i);
                 else ((float *)xs)[i] = (float)t_at(x, xf, i);
             }
-            predict_rows(&t, xs, nx / m->in_dim, y, J);
+            status_ok(predict_rows(&t, xs, nx / m->in_dim, y, J, err, sizeof err), "predict", err);
             compare("output", y, f64, want_y, yf, ny, tol);
             compare("Jacobian", J, f64, want_J, jf, nj, tol);
             free(x), free(want_y), free(want_J), free(xs), free(y), free(J);
@@ -132,9 +139,9 @@ static void reference(const char *shared, const char *name, int f64) {
             failures++;
             return;
         }
-        TrainOptions o = {.quiet = 1};
-        train(&t, &tr, &te, &o);
-        t.backend->pull(t.backend);
+        TrainOptions o = {0};
+        status_ok(train(&t, &tr, &te, &o, err, sizeof err), "train", err);
+        status_ok(t.backend->pull(t.backend), "pull", t.backend->err);
         Trainer want;
         trainer_init(&want, m, 0, err, sizeof err);
         snprintf(path, sizeof path, "%s/expected/%s.safetensors", dir, adam ? "after_adam3" : "after_sgd");
@@ -207,7 +214,12 @@ static void against_cpu(int which, int f64) {
         return;
     }
     free(src);
-    cpu.backend = backend_cpu_new(&mod, m, cpu.P, &cpu.opt);
+    cpu.backend = backend_cpu_new(&mod, m, cpu.P, &cpu.opt, err, sizeof err);
+    if (!cpu.backend) {
+        printf("  FAIL CPU backend: %s\n", err);
+        failures++;
+        return;
+    }
     if (!cuda_trainer(&gpu, fe)) return;
     Dataset tr, te;
     if (data_load(m, dir, f64, 1, &tr, &te, err, sizeof err)) {
@@ -218,17 +230,17 @@ static void against_cpu(int which, int f64) {
     size_t es = f64 ? 8 : 4;
     long ny = te.n * m->out_dim, nj = ny * m->in_dim;
     void *y1 = malloc(es * (size_t)ny), *y2 = malloc(es * (size_t)ny), *J1 = malloc(es * (size_t)nj), *J2 = malloc(es * (size_t)nj);
-    predict_rows(&cpu, te.x, te.n, y1, J1);
-    predict_rows(&gpu, te.x, te.n, y2, J2);
+    status_ok(predict_rows(&cpu, te.x, te.n, y1, J1, err, sizeof err), "CPU predict", err);
+    status_ok(predict_rows(&gpu, te.x, te.n, y2, J2, err, sizeof err), "CUDA predict", err);
     compare("predictions", y2, f64, y1, f64, ny, f64 ? 1e-12 : 1e-5);
     compare("Jacobians", J2, f64, J1, f64, nj, f64 ? 1e-12 : 1e-5);
 
     char log_cpu[4200], log_gpu[4200];
     snprintf(log_cpu, sizeof log_cpu, "%s/cpu.csv", dir);
     snprintf(log_gpu, sizeof log_gpu, "%s/gpu.csv", dir);
-    TrainOptions oc = {.quiet = 1, .log = log_cpu}, og = {.quiet = 1, .log = log_gpu};
-    train(&cpu, &tr, &te, &oc);
-    train(&gpu, &tr, &te, &og);
+    TrainOptions oc = {.log = log_cpu}, og = {.log = log_gpu};
+    status_ok(train(&cpu, &tr, &te, &oc, err, sizeof err), "CPU train", err);
+    status_ok(train(&gpu, &tr, &te, &og, err, sizeof err), "CUDA train", err);
     FILE *fc = fopen(log_cpu, "r"), *fg = fopen(log_gpu, "r");
     char lc[512], lg[512];
     double worst = 0;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/gpu/prepare.sh - builds here what bench/gpu/run.sh runs on a lent GPU machine, into the
 # git-ignored folder gpu-carry/ (under the 64 MiB a device call may carry):
-#   gpu-carry/bin/      dino-jit, dinoc, dino-gen-poisson, test_gpu (Release build of the working tree)
+#   gpu-carry/bin/      dino-jit, dinoc (with libdino.so.MAJOR), dino-gen-poisson, test_gpu (Release build)
 #   gpu-carry/shared/   ../shared's specs, reference values and MNIST files (the device gets
 #                       the repository only, not ../shared beside it)
 # Then, with the device tool, in two calls that each fit in the 10-minute limit of one call:
@@ -19,6 +19,7 @@ cmake --build build-gpu -j "$(nproc)" --target dino-jit dinoc dino-gen-poisson t
 rm -rf gpu-carry
 mkdir -p gpu-carry/bin gpu-carry/shared/data
 cp build-gpu/dino-jit build-gpu/dinoc build-gpu/dino-gen-poisson build-gpu/tests/test_gpu gpu-carry/bin/
+cp -L "$(readlink -f build-gpu/libdino.so)" gpu-carry/bin/"$(objdump -p build-gpu/libdino.so | awk '$1 == "SONAME" { print $2 }')"   # the commands' libdino, found by $ORIGIN
 cp -r "$shared/specs" "$shared/reference" gpu-carry/shared/
 [ -d "$shared/data/mnist" ] && cp -r "$shared/data/mnist" gpu-carry/shared/data/
 grep -qx '/gpu-carry/' .git/info/exclude 2>/dev/null || echo '/gpu-carry/' >>.git/info/exclude

@@ -1,0 +1,50 @@
+/* api.h - what the files of api/ share: the handles behind dino.h and the error state.
+ *
+ * api/ is the library's front door: each file implements one part of dino.h over the compiler
+ * (compiler/) and the runtime (runtime/). Nothing here prints or exits; a failure sets this
+ * thread's error (api_fail) and returns a status. */
+#ifndef DINO_API_H
+#define DINO_API_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "cpu_jit.h"
+#include "ir.h"
+#include "frontend.h"
+#include "train.h"
+#include "dino.h"   /* after train.h: dino.h reuses runtime/status.h's names when it is there */
+
+struct dino_spec {
+    Frontend fe;                /* arena, source, AST, checked model (NULL after errors), hash */
+    int ok;                     /* checked without errors */
+    dino_diagnostic *diags;     /* [n_diags] as reported */
+    size_t n_diags, cap_diags;
+    char *text;                 /* the diagnostics as dinoc prints them */
+    size_t text_len;
+    char *data_dir;             /* the data section's dir resolved against the spec's folder */
+};
+
+struct dino_model {
+    dino_spec *spec;
+    Trainer t;                  /* parameters, optimiser, training state, backend */
+    CpuModule mod;              /* the CPU backend's module (handle NULL on CUDA) */
+    dino_backend kind;
+    char declined[8192];        /* why not the GPU, when AUTO fell back to the CPU */
+    int gpu_failed, from_cache;
+    volatile int stop;          /* dino_request_stop */
+};
+
+struct dino_data {
+    const dino_model *model;
+    Dataset train, test;
+};
+
+/* Sets this thread's error (printf-style) and returns status. complete: the message is a whole
+ * diagnostic naming its file, printed as it is. */
+dino_status api_fail(dino_status status, int complete, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The runtime's (train.h) Jacobian mode and precision from the API's. */
+JacMode api_jac_mode(dino_jacobian j);
+
+#endif

@@ -1,0 +1,115 @@
+/* data.c - dino.h's data: the spec's data section from a folder, or arrays from memory, in the
+ * model's precision. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+dino_status dino_data_load(const dino_model *md, const char *dir, dino_data **out) {
+    *out = NULL;
+    const dino_spec *spec = md->spec;
+    const Model *m = md->t.m;
+    if (!dir) dir = spec->data_dir;
+    if (!dir) return api_fail(DINO_EUSER, 0, "no data folder: the spec's data block names no dir \"...\"");
+    dino_data *d = calloc(1, sizeof *d);
+    if (!d) return api_fail(DINO_EINTERNAL, 0, "out of memory");
+    d->model = md;
+    int need_jac = 0;
+    for (int i = 0; i < m->n_loss; i++) need_jac |= m->loss[i].kind == LOSS_H1;
+    char err[4096];
+    if (data_load(m, dir, md->t.f64, need_jac, &d->train, &d->test, err, sizeof err)) {
+        free(d);
+        return api_fail(DINO_EUSER, 0, "%s", err);
+    }
+    *out = d;
+    return DINO_OK;
+}
+
+/* Copies n doubles into a new buffer of the model's precision. */
+static void *convert(const double *src, int64_t n, int f64) {
+    void *p = malloc((f64 ? sizeof(double) : sizeof(float)) * (size_t)(n > 0 ? n : 1));
+    if (!p) return NULL;
+    for (int64_t i = 0; i < n; i++) {
+        if (f64) ((double *)p)[i] = src[i];
+        else ((float *)p)[i] = (float)src[i];
+    }
+    return p;
+}
+
+/* One Dataset from arrays; which: "training" or "test", for messages. */
+static dino_status from_arrays(const Model *m, int f64, const dino_arrays *a, Dataset *d, const char *which) {
+    memset(d, 0, sizeof *d);
+    d->in = m->in_dim, d->out = m->out_dim, d->f64 = f64, d->classifier = m->classifier;
+    if (!a || a->n == 0) return DINO_OK;
+    int64_t n = a->n, in = m->in_dim, out = m->out_dim;
+    if (n < 0 || !a->x) return api_fail(DINO_EUSER, 0, "the %s set needs n >= 0 and x [n, %lld]", which, (long long)in);
+    if (m->classifier ? !a->labels : !a->y)
+        return api_fail(DINO_EUSER, 0, "the %s set needs %s", which, m->classifier ? "labels [n]" : "y [n, out]");
+    struct { const double *p; int64_t len; const char *name; } arrays[] = {
+        {a->x, n * in, "x"}, {m->classifier ? NULL : a->y, n * out, "y"}, {m->classifier ? NULL : a->J, n * out * in, "J"}};
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; arrays[k].p && i < arrays[k].len; i++)
+            if (!isfinite(arrays[k].p[i]))
+                return api_fail(DINO_EUSER, 0, "the %s set's %s contains NaN or Inf at element %lld", which, arrays[k].name,
+                                (long long)i);
+    for (int64_t i = 0; m->classifier && i < n; i++)
+        if (a->labels[i] < 0 || a->labels[i] >= out)
+            return api_fail(DINO_EUSER, 0, "the %s set's label %d at row %lld is not a class in [0, %d)", which,
+                            a->labels[i], (long long)i, (int)out);
+    d->n = n;
+    d->x = convert(a->x, n * in, f64);
+    int ok = d->x != NULL;
+    if (m->classifier) {
+        d->label = malloc(sizeof(int32_t) * (size_t)n);
+        ok = ok && d->label;
+        for (int64_t i = 0; ok && i < n; i++) d->label[i] = a->labels[i];
+    } else {
+        d->y = convert(a->y, n * out, f64);
+        ok = ok && d->y;
+        if (a->J) ok = ok && (d->J = convert(a->J, n * out * in, f64));
+    }
+    if (!ok) {
+        data_free(d);
+        return api_fail(DINO_EUSER, 0, "out of memory for the %s set (%lld rows)", which, (long long)n);
+    }
+    return DINO_OK;
+}
+
+dino_status dino_data_from_arrays(const dino_model *md, const dino_arrays *train, const dino_arrays *test,
+                                  dino_data **out) {
+    *out = NULL;
+    const Model *m = md->t.m;
+    dino_data *d = calloc(1, sizeof *d);
+    if (!d) return api_fail(DINO_EINTERNAL, 0, "out of memory");
+    d->model = md;
+    int need_jac = 0;
+    for (int i = 0; i < m->n_loss; i++) need_jac |= m->loss[i].kind == LOSS_H1;
+    if (need_jac && train && train->n > 0 && !train->J) {
+        free(d);
+        return api_fail(DINO_EUSER, 0, "the h1 loss needs Jacobian data: the training set's J [n, %d, %d]", m->out_dim,
+                        m->in_dim);
+    }
+    dino_status st = from_arrays(m, md->t.f64, train, &d->train, "training");
+    if (st == DINO_OK) st = from_arrays(m, md->t.f64, test, &d->test, "test");
+    if (st) {
+        dino_data_free(d);
+        return st;
+    }
+    *out = d;
+    return DINO_OK;
+}
+
+dino_status dino_data_rows(const dino_data *d, long long *train_rows, long long *test_rows, int *has_jacobian) {
+    if (train_rows) *train_rows = d->train.n;
+    if (test_rows) *test_rows = d->test.n;
+    if (has_jacobian) *has_jacobian = d->train.J != NULL;
+    return DINO_OK;
+}
+
+void dino_data_free(dino_data *d) {
+    if (!d) return;
+    data_free(&d->train);
+    data_free(&d->test);
+    free(d);
+}

@@ -1,0 +1,87 @@
+/* predict.c - dino.h's predictions: outputs, Jacobians, and the products J v and J^T w.
+ *
+ * The products are computed from the full Jacobian for now (in chunks of rows), so they cost
+ * what the Jacobian costs; a generated forward (J v) and reverse (J^T w) pass would not. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+enum { CHUNK = 256 };   /* rows per Jacobian chunk in dino_jvp and dino_vjp */
+
+dino_status dino_predict(dino_model *md, long long n, const double *x, double *y, double *J) {
+    Trainer *t = &md->t;
+    const Model *m = t->m;
+    if (n < 0 || (n > 0 && (!x || !y))) return api_fail(DINO_EUSER, 0, "dino_predict needs n >= 0, x and y");
+    if (J && m->classifier) return api_fail(DINO_EUSER, 0, "the classifier %s has no Jacobian", m->name);
+    if (n == 0) return DINO_OK;
+    int64_t in = m->in_dim, out = m->out_dim;
+    for (int64_t i = 0; i < n * in; i++)
+        if (!isfinite(x[i]))
+            return api_fail(DINO_EUSER, 0, "the input contains NaN or Inf at row %lld, column %lld", (long long)(i / in),
+                            (long long)(i % in));
+    char err[1024];
+    int rc;
+    if (t->f64) {   /* the model's own precision: no copies */
+        rc = predict_rows(t, x, n, y, J, err, sizeof err);
+        return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
+    }
+    float *xf = malloc(sizeof(float) * (size_t)(n * in)), *yf = malloc(sizeof(float) * (size_t)(n * out));
+    float *Jf = J ? malloc(sizeof(float) * (size_t)(n * out * in)) : NULL;
+    if (!xf || !yf || (J && !Jf)) {
+        free(xf), free(yf), free(Jf);
+        return api_fail(DINO_EUSER, 0, "out of memory predicting %lld rows", n);
+    }
+    for (int64_t i = 0; i < n * in; i++) xf[i] = (float)x[i];
+    rc = predict_rows(t, xf, n, yf, Jf, err, sizeof err);
+    for (int64_t i = 0; !rc && i < n * out; i++) y[i] = yf[i];
+    for (int64_t i = 0; !rc && J && i < n * out * in; i++) J[i] = Jf[i];
+    free(xf), free(yf), free(Jf);
+    return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
+}
+
+/* J v (transpose 0: v [n, in] -> r [n, out]) or J^T w (transpose 1: w [n, out] -> r [n, in]). */
+static dino_status product(dino_model *md, long long n, const double *x, const double *v, double *y, double *r,
+                           int transpose) {
+    const Model *m = md->t.m;
+    if (m->classifier) return api_fail(DINO_EUSER, 0, "the classifier %s has no Jacobian", m->name);
+    if (n < 0 || (n > 0 && (!x || !v || !r))) return api_fail(DINO_EUSER, 0, "Jacobian products need n >= 0, x, the vectors and the result");
+    int64_t in = m->in_dim, out = m->out_dim, c = n < CHUNK ? n : CHUNK;
+    double *yb = malloc(sizeof(double) * (size_t)(c * out + 1)), *Jb = malloc(sizeof(double) * (size_t)(c * out * in + 1));
+    dino_status st = yb && Jb ? DINO_OK : api_fail(DINO_EUSER, 0, "out of memory for a Jacobian chunk");
+    for (int64_t i0 = 0; st == DINO_OK && i0 < n; i0 += c) {
+        int64_t b = n - i0 < c ? n - i0 : c;
+        st = dino_predict(md, b, x + i0 * in, yb, Jb);
+        if (st) break;
+        if (y) memcpy(y + i0 * out, yb, sizeof(double) * (size_t)(b * out));
+        for (int64_t s = 0; s < b; s++) {
+            const double *Js = Jb + s * out * in;
+            if (!transpose) {
+                const double *vs = v + (i0 + s) * in;
+                double *rs = r + (i0 + s) * out;
+                for (int64_t o = 0; o < out; o++) {
+                    double acc = 0;
+                    for (int64_t k = 0; k < in; k++) acc += Js[o * in + k] * vs[k];
+                    rs[o] = acc;
+                }
+            } else {
+                const double *ws = v + (i0 + s) * out;
+                double *rs = r + (i0 + s) * in;
+                for (int64_t k = 0; k < in; k++) rs[k] = 0;
+                for (int64_t o = 0; o < out; o++)
+                    for (int64_t k = 0; k < in; k++) rs[k] += Js[o * in + k] * ws[o];
+            }
+        }
+    }
+    free(yb), free(Jb);
+    return st;
+}
+
+dino_status dino_jvp(dino_model *md, long long n, const double *x, const double *v, double *y, double *Jv) {
+    return product(md, n, x, v, y, Jv, 0);
+}
+
+dino_status dino_vjp(dino_model *md, long long n, const double *x, const double *w, double *y, double *JTw) {
+    return product(md, n, x, w, y, JTw, 1);
+}

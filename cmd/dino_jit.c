@@ -1,0 +1,381 @@
+/* dino_jit.c - the training command: spec -> generated code -> loaded module -> training,
+ * through dino.h.
+ *
+ *   dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B] [--lr X]
+ *            [--seed S] [--precision f32|f64] [--set key=value]... [--save CKPT] [--load CKPT]
+ *            [--predict IN.npy --out DIR] [--log FILE.csv] [--jacobian auto|forward|reverse] [-q]
+ *
+ * Exit status (dino_status): DINO_OK 0 success, DINO_EUSER 1 user error (bad spec, data, flag,
+ * NaN loss), DINO_EINTERNAL 2 internal error, DINO_STOPPED 3 stopped by SIGINT or SIGTERM during
+ * training (the parameters saved when --save is given). */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dino.h"
+
+typedef struct {
+    const char *spec, *data, *backend, *save, *load, *predict, *out, *log;
+    long long until;
+    const char *sets[64];
+    char flag_sets[64][160];  /* --epochs N and friends, spelled as key=value */
+    int n_sets;
+    int quiet;
+    dino_jacobian jac;
+} Args;
+
+static void usage(FILE *f) {
+    fputs("usage: dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B]\n"
+          "                [--lr X] [--seed S] [--precision f32|f64] [--set key=value]...\n"
+          "                [--save CKPT] [--load CKPT] [--predict IN.npy --out DIR] [--log FILE.csv]\n"
+          "                [--jacobian auto|forward|reverse] [--until EPOCH] [-q] [--version]\n"
+          "  --set keys: epochs, batch, lr, seed, precision, eval_every, beta1, beta2, eps, decay, momentum\n",
+          f);
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Prints the library's message for a failed call; returns its status, the exit code. */
+static int report(dino_status st) {
+    if (dino_last_error_is_complete()) fprintf(stderr, "%s\n", dino_last_error());
+    else fprintf(stderr, "dino-jit: %s: %s\n", st == DINO_EINTERNAL ? "internal error" : "error", dino_last_error());
+    return st;
+}
+
+/* ---------------------------------------------------------------------------- arguments */
+
+static int parse_args(int argc, char **argv, Args *a) {
+    memset(a, 0, sizeof *a);
+    a->backend = "auto";
+    static const char *const with_value[] = {"--data", "--backend", "--epochs", "--batch", "--lr", "--seed",
+                                             "--precision", "--set", "--save", "--load", "--predict", "--out",
+                                             "--log", "--jacobian", "--until"};
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+            usage(stdout);
+            exit(DINO_OK);
+        }
+        if (strcmp(s, "--version") == 0) {
+            printf("dino-jit %s\n", dino_version());
+            exit(DINO_OK);
+        }
+        if (strcmp(s, "-q") == 0) {
+            a->quiet = 1;
+            continue;
+        }
+        if (s[0] != '-' || !s[1]) {
+            if (a->spec) {
+                fprintf(stderr, "dino-jit: error: more than one spec file ('%s' and '%s')\n", a->spec, s);
+                return -1;
+            }
+            a->spec = s;
+            continue;
+        }
+        int known = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) known |= strcmp(s, with_value[k]) == 0;
+        if (!known) {
+            fprintf(stderr, "dino-jit: error: unknown option '%s'\n", s);
+            usage(stderr);
+            return -1;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "dino-jit: error: %s needs a value\n", s);
+            return -1;
+        }
+        const char *v = argv[++i];
+        if (strcmp(s, "--data") == 0) a->data = v;
+        else if (strcmp(s, "--backend") == 0) a->backend = v;
+        else if (strcmp(s, "--save") == 0) a->save = v;
+        else if (strcmp(s, "--load") == 0) a->load = v;
+        else if (strcmp(s, "--predict") == 0) a->predict = v;
+        else if (strcmp(s, "--out") == 0) a->out = v;
+        else if (strcmp(s, "--log") == 0) a->log = v;
+        else if (strcmp(s, "--until") == 0) {
+            char *end;
+            a->until = strtoll(v, &end, 10);
+            if (*end || end == v || a->until < 1) {
+                fprintf(stderr, "dino-jit: error: --until needs an epoch number of at least 1, not '%s'\n", v);
+                return -1;
+            }
+        }
+        else if (strcmp(s, "--jacobian") == 0) {
+            if (strcmp(v, "auto") == 0) a->jac = DINO_JACOBIAN_AUTO;
+            else if (strcmp(v, "forward") == 0) a->jac = DINO_JACOBIAN_FORWARD;
+            else if (strcmp(v, "reverse") == 0) a->jac = DINO_JACOBIAN_REVERSE;
+            else {
+                fprintf(stderr, "dino-jit: error: --jacobian must be auto, forward or reverse, not '%s'\n", v);
+                return -1;
+            }
+        } else {
+            if (a->n_sets == 64) {
+                fprintf(stderr, "dino-jit: error: too many settings\n");
+                return -1;
+            }
+            /* --epochs N is --set epochs=N, and so on */
+            if (strcmp(s, "--set") == 0) {
+                a->sets[a->n_sets] = v;
+            } else {
+                snprintf(a->flag_sets[a->n_sets], sizeof a->flag_sets[0], "%s=%s", s + 2, v);
+                a->sets[a->n_sets] = a->flag_sets[a->n_sets];
+            }
+            a->n_sets++;
+        }
+    }
+    if (!a->spec) {
+        fputs("dino-jit: error: no spec file given\n", stderr);
+        usage(stderr);
+        return -1;
+    }
+    if (strcmp(a->backend, "auto") && strcmp(a->backend, "cpu") && strcmp(a->backend, "cuda")) {
+        fprintf(stderr, "dino-jit: error: --backend must be auto, cuda or cpu, not '%s'\n", a->backend);
+        return -1;
+    }
+    if (!a->predict != !a->out) {
+        fputs("dino-jit: error: --predict IN.npy and --out DIR go together\n", stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------- prediction */
+
+/* mkdir -p. Returns 0, or -1 with errno set. */
+static int make_dirs(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return errno = ENAMETOOLONG, -1;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+    struct stat st;
+    if (stat(buf, &st) != 0) return -1;
+    return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+}
+
+static int run_predict(dino_model *model, const dino_spec_info *m, const char *in_path, const char *out_dir) {
+    dino_npy a;
+    if (dino_npy_read(in_path, &a)) return report(DINO_EUSER);
+    int ok_shape = (a.ndim == 2 && a.shape[1] == m->in_dim) || (a.ndim == 1 && a.shape[0] == m->in_dim);
+    if (!ok_shape || !a.is_float) {
+        char got[128] = "";
+        for (int i = 0, n = 0; i < a.ndim; i++) n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", i ? ", " : "", a.shape[i]);
+        fprintf(stderr, "dino-jit: error: %s: expected a float array of shape [N, %d] (the input %s), found %s [%s]\n",
+                in_path, m->in_dim, m->input, a.dtype, got);
+        dino_npy_free(&a);
+        return DINO_EUSER;
+    }
+    long long n = a.ndim == 2 ? a.shape[0] : 1, in = m->in_dim, out = m->out_dim;
+    for (long long i = 0; i < n * in; i++) {
+        if (isfinite(a.data[i])) continue;
+        fprintf(stderr, "dino-jit: error: %s: contains NaN or Inf at row %lld, column %lld\n", in_path, i / in, i % in);
+        dino_npy_free(&a);
+        return DINO_EUSER;
+    }
+    int jac = !m->classifier;
+    double *y = malloc(sizeof(double) * (size_t)(n * out + 1));
+    double *J = jac ? malloc(sizeof(double) * (size_t)(n * out * in + 1)) : NULL;
+    if (!y || (jac && !J)) {
+        fprintf(stderr, "dino-jit: error: out of memory for the predictions of %lld rows\n", n);
+        free(y), free(J), dino_npy_free(&a);
+        return DINO_EUSER;
+    }
+    int rc = dino_predict(model, n, a.data, y, J);
+    dino_npy_free(&a);
+    dino_backend_info b;
+    dino_model_backend(model, &b);
+    char path[4096];
+    if (rc) {
+        report(rc);
+    } else if (make_dirs(out_dir)) {
+        fprintf(stderr, "dino-jit: error: cannot create '%s': %s\n", out_dir, strerror(errno));
+        rc = DINO_EUSER;
+    } else {
+        long long ys[2] = {n, out}, js[3] = {n, out, in};
+        snprintf(path, sizeof path, "%s/%s.npy", out_dir, m->output);
+        rc = dino_npy_write(path, b.f64, 2, ys, y);
+        snprintf(path, sizeof path, "%s/J.npy", out_dir);
+        if (!rc && jac) rc = dino_npy_write(path, b.f64, 3, js, J);
+        if (rc) report(rc);
+        else fprintf(stderr, "predicted %lld rows: %s/%s.npy%s\n", n, out_dir, m->output, jac ? ", J.npy" : "");
+    }
+    free(y), free(J);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------- training output */
+
+/* What the training callbacks print on the terminal. */
+typedef struct {
+    int quiet;              /* -q: no notes, and only the last epoch's line */
+    int live;               /* a live progress line (stderr is a terminal) */
+    long long until, epochs;
+    double last_live;
+} Terminal;
+
+static void print_message(dino_message_level level, const char *text, void *user) {
+    const Terminal *term = user;
+    if (level == DINO_MESSAGE_WARNING) fprintf(stderr, "dino-jit: warning: %s\n", text);
+    else if (!term->quiet) fprintf(stderr, "dino-jit: %s\n", text);
+}
+
+static void print_progress(long long epoch, long long step, long long steps, void *user) {
+    Terminal *term = user;
+    if (now() - term->last_live <= 0.2) return;
+    term->last_live = now();
+    fprintf(stderr, "\r  epoch %lld/%lld  batch %lld/%lld   ", epoch, term->epochs, step, steps);
+}
+
+static int print_epoch(const dino_epoch *e, void *user) {
+    const Terminal *term = user;
+    if (term->live) fputs("\r\033[K", stderr);
+    if (!term->quiet || e->epoch == e->epochs || e->epoch == term->until) fprintf(stderr, "%s\n", e->line);
+    return 0;
+}
+
+/* SIGINT or SIGTERM during training: stop after the current step (saved with --save), exit
+ * DINO_STOPPED. A second one ends the process as usual. */
+static dino_model *training;
+
+static void on_signal(int sig) {
+    signal(sig, SIG_DFL);
+    if (training) dino_request_stop(training);
+}
+
+/* ---------------------------------------------------------------------------- main */
+
+/* The backend --backend asks for: the GPU when one is usable (auto, cuda), else the CPU
+ * module. Says which, and why not the GPU. Returns DINO_OK, or a status after reporting. */
+static int start_backend(const Args *a, dino_spec *spec, const dino_spec_info *m, dino_model **model, double t0) {
+    dino_open_options opt = {.jacobian = a->jac,
+                             .backend = strcmp(a->backend, "cpu") == 0    ? DINO_BACKEND_CPU
+                                        : strcmp(a->backend, "cuda") == 0 ? DINO_BACKEND_CUDA
+                                                                          : DINO_BACKEND_AUTO};
+    dino_status st = dino_model_open(spec, &opt, model);
+    if (st) {
+        const char *msg = dino_last_error();
+        int no_gpu = strncmp(msg, "no usable GPU: ", 15) == 0;
+        if (opt.backend == DINO_BACKEND_CUDA && (no_gpu || strncmp(msg, "the CUDA backend could not start: ", 34) == 0)) {
+            fprintf(stderr, "dino-jit: error: --backend cuda: %s%s\n", msg, no_gpu ? "; use --backend cpu (or auto)" : "");
+            return st;
+        }
+        return report(st);
+    }
+    dino_backend_info b;
+    dino_model_backend(*model, &b);
+    if (a->quiet) return DINO_OK;
+    if (b.backend == DINO_BACKEND_CUDA) {
+        fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %d, %lld parameters, %s; ready in %.2f s\n", b.name,
+                m->name, m->in_dim, m->out_dim, m->n_params, b.f64 ? "f64" : "f32", now() - t0);
+        return DINO_OK;
+    }
+    if (opt.backend == DINO_BACKEND_AUTO)
+        fprintf(stderr, "dino-jit: %s (%s); using the CPU\n",
+                b.gpu_failed ? "the CUDA backend could not start" : "no GPU backend", b.gpu_declined);
+    fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %d, %lld parameters, %s; code %s in %.2f s\n", b.name,
+            m->name, m->in_dim, m->out_dim, m->n_params, b.f64 ? "f64" : "f32",
+            b.from_cache ? "from the cache" : "compiled", now() - t0);
+    return DINO_OK;
+}
+
+/* Trains on the data folder (--data, else the spec's). */
+static int run_training(const Args *a, dino_model *model, const dino_spec_info *m) {
+    const char *dir = a->data ? a->data : m->data_dir;
+    if (!dir) {
+        fprintf(stderr, "dino-jit: error: no data folder: pass --data DIR or set dir \"...\" in the data block\n");
+        return DINO_EUSER;
+    }
+    dino_data *data;
+    int rc = dino_data_load(model, dir, &data);
+    if (rc) return report(rc);
+    long long n_train, n_test;
+    int has_jac;
+    dino_data_rows(data, &n_train, &n_test, &has_jac);
+    if (!a->quiet)
+        fprintf(stderr, "dino-jit: data %s: %lld training rows, %lld test rows%s; batch %d, %lld epochs\n", dir, n_train,
+                n_test, has_jac ? ", with Jacobians" : "", m->batch, m->epochs);
+    Terminal term = {.quiet = a->quiet, .live = isatty(2) && !a->quiet, .until = a->until, .epochs = m->epochs};
+    dino_train_options o = {.save = a->save, .log = a->log, .until = a->until, .on_epoch = print_epoch,
+                            .on_message = print_message, .on_progress = term.live ? print_progress : NULL,
+                            .user = &term};
+    double ts = now();
+    training = model;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    rc = dino_train(model, data, &o);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    training = NULL;
+    if (rc == DINO_STOPPED) {
+        if (term.live) fputs("\r\033[K", stderr);
+        fprintf(stderr, "dino-jit: %s%s%s\n", dino_last_error(), a->save ? "; saved to " : "", a->save ? a->save : "");
+    } else if (rc) {
+        report(rc);
+    } else if (!a->quiet) {
+        fprintf(stderr, "dino-jit: trained in %.1f s\n", now() - ts);
+    }
+    dino_data_free(data);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    Args a;
+    if (parse_args(argc, argv, &a)) return DINO_EUSER;
+    /* OpenMP threads of the generated code sleep at barriers instead of spinning: on a shared
+     * machine spinning threads fight other processes for the cores (measured: 5x slower under
+     * load). Set OMP_WAIT_POLICY=active to override. Read when the module is loaded. */
+    setenv("OMP_WAIT_POLICY", "passive", 0);
+    double t0 = now();
+    dino_spec *spec;
+    int rc = dino_spec_load(a.spec, &spec);
+    if (!spec) return report(rc);
+    fputs(dino_spec_diagnostics_text(spec), stderr);
+    for (int i = 0; rc == DINO_OK && i < a.n_sets; i++) {
+        char key[64];
+        const char *eq = strchr(a.sets[i], '=');
+        if (!eq || eq == a.sets[i] || (size_t)(eq - a.sets[i]) >= sizeof key) {
+            fprintf(stderr, "dino-jit: error: --set needs key=value, not '%s'\n", a.sets[i]);
+            rc = DINO_EUSER;
+            break;
+        }
+        snprintf(key, sizeof key, "%.*s", (int)(eq - a.sets[i]), a.sets[i]);
+        if ((rc = dino_spec_set(spec, key, eq + 1))) report(rc);
+    }
+    dino_spec_info m;
+    dino_model *model = NULL;
+    if (rc == DINO_OK) dino_spec_info_get(spec, &m);
+    if (rc == DINO_OK) rc = start_backend(&a, spec, &m, &model, t0);
+    if (rc == DINO_OK && a.load) {
+        dino_checkpoint_info ci;
+        if ((rc = dino_model_load(model, a.load, &ci))) report(rc);
+        else if (!a.quiet) {
+            char after[64] = "";
+            if (ci.has_state) snprintf(after, sizeof after, " (after epoch %lld)", ci.epoch);
+            fprintf(stderr, "dino-jit: loaded %s%s%s\n", a.load, after,
+                    ci.spec_matches == 0 ? "; note: it was trained from a different spec" : "");
+        }
+    }
+    long long done = 0;
+    if (model) dino_model_progress(model, &done, NULL);
+    if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, model, &m);
+    else if (rc == DINO_OK && a.save && (rc = dino_model_save(model, a.save))) report(rc);
+    if (rc == DINO_OK && a.predict) rc = run_predict(model, &m, a.predict, a.out);
+    dino_model_free(model);
+    dino_spec_free(spec);
+    return rc;
+}
