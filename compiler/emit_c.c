@@ -116,15 +116,17 @@ static void emit_loss(Emit *e, const IrNode *n, const char *a) {
         const char *data = l->kind == LOSS_H1 ? "J" : "y";
         line(e, "        const real *p = %s + b * %d, *d = %s + b * %d;", a, size, data, size);
         line(e, "        real *s = v%d + b * %d;", n->id, size);
-        line(e, "        double e2 = 0, d2 = 0;");
+        const char *d2 = l->relative ? " d2 += dv * dv;" : "";   /* |data|^2: only a relative term reads it */
+        line(e, "        double e2 = 0%s;", l->relative ? ", d2 = 0" : "");
         if (n->transposed) { /* prediction [in, out], data [out, in] */
             int R = n->rows, D = n->dim;
             line(e, "        for (int i = 0; i < %d; i++) for (int o = 0; o < %d; o++) {", R, D);
             line(e, "            double dv = d[o * %d + i], ev = p[i * %d + o] - dv;", R, D);
-            line(e, "            e2 += ev * ev; d2 += dv * dv;");
+            line(e, "            e2 += ev * ev;%s", d2);
             line(e, "        }");
         } else {
-            line(e, "        for (int j = 0; j < %d; j++) { double ev = p[j] - d[j]; e2 += ev * ev; d2 += (double)d[j] * d[j]; }", size);
+            line(e, "        for (int j = 0; j < %d; j++) { double ev = p[j] - d[j]; e2 += ev * ev;%s }", size,
+                 l->relative ? " d2 += (double)d[j] * d[j];" : "");
         }
         line(e, "        double den = %s;", l->relative ? "d2 > 1e-300 ? d2 : 1e-300" : "1");
         line(e, "        total += e2 / den;");
@@ -279,13 +281,15 @@ static void emit_part(Emit *e, const PtrVec *live, int from, int to) {
     fputs("    (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;\n", e->out);
     /* pointers to every buffer this part touches */
     char *seen = calloc((size_t)e->p->nodes.n, 1);
+    int any = 0;
     for (int i = from; i < to; i++) {
         const IrNode *n = live->items[i];
         for (int k = -1; k < n->n_args; k++) {
             const IrNode *v = k < 0 ? n : n->args[k];
             if (!has_buffer(v) || seen[v->id]) continue;
             seen[v->id] = 1;
-            line(e, "real *restrict v%d = work + (long)nmax * %ld;", v->id, e->offset[v->id]);
+            if (!any++) line(e, "/* workspace slots: values whose lives do not overlap share one, so no restrict */");
+            line(e, "real *v%d = work + (long)nmax * %ld;", v->id, e->offset[v->id]);
         }
     }
     free(seen);
@@ -398,7 +402,8 @@ static void emit_program(Emit *e, const Program *p, int train) {
                         "                  real *restrict J, real *restrict work) {\n"
                         "    real *G = NULL; const int32_t *label = NULL; const double *w = NULL;\n"
                         "    double terms[%d] = {0};   /* loss terms (unused), Parareal corrections and gates */\n"
-                        "    real *yout = y, *Jout = J;\n", e->m->n_loss + monitor_count(e->m) + 1);
+                        "    real *yout = y, *Jout = J;%s\n", e->m->n_loss + monitor_count(e->m) + 1,
+                p->jacobian ? "" : "\n    (void)Jout;   /* a classifier has no Jacobian */");
     for (int k = 0; k < n_parts; k++) emit_call(e, name, parts, k);
     share_free(parts, n_parts);
     if (!train) {

@@ -57,8 +57,7 @@ static void write_header(FILE *out, const Model *m, const EmitOptions *opt, cons
             " * predict: dino_predict_k0 .. k%d in order, work = nmax * %ld reals; J may be NULL.\n"
             " * train:   dino_train_k0 .. k%d in order, work = nmax * %ld reals; k0 zeroes G and terms.\n"
             " * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n;\n"
-            " * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1 (two per multiprocessor).\n"
-            " * Generated for the GPU but not yet run on one: checked with NVRTC and a CPU emulation. */\n",
+            " * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1. */\n",
             pe->n_units - 1, pe->work, te->n_units - 1, te->work);
     fprintf(out, "#define DINO_REAL %s\n", opt->f64 ? "double" : "float");
 }

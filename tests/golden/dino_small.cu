@@ -12,8 +12,7 @@
  * predict: dino_predict_k0 .. k0 in order, work = nmax * 304 reals; J may be NULL.
  * train:   dino_train_k0 .. k7 in order, work = nmax * 624 reals; k0 zeroes G and terms.
  * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n;
- * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1 (two per multiprocessor).
- * Generated for the GPU but not yet run on one: checked with NVRTC and a CPU emulation. */
+ * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1. */
 #define DINO_REAL double
 /* prelude_cuda.h - the fixed part of every generated CUDA source file.
  *
@@ -38,10 +37,9 @@
  *
  * Every block of a generated kernel has DINO_THREADS (256) threads in x.
  *
- * NOT YET RUN ON A DEVICE: this file compiles with NVRTC for sm_80 and sm_90 (tests/
- * cuda_nvrtc_specs) and runs correctly in the CPU emulation of tests/cuda_emulated (one fiber
- * per CUDA thread), which checks the indexing, the tiling and the reductions but not
- * the GPU memory model, warp behaviour or speed. */
+ * The tests compile this file with NVRTC for sm_80 and sm_90 (tests/cuda_nvrtc_specs) and run
+ * it in the CPU emulation of tests/cuda_emulated (one fiber per CUDA thread), which checks the
+ * indexing, the tiling and the reductions but not the GPU memory model, warp behaviour or speed. */
 
 #ifndef DINO_REAL
 #define DINO_REAL float
