@@ -30,6 +30,13 @@ typedef struct {
 /* Returns 0, or -1 with a message in err (e.g. a project() matrix that can't be read). */
 int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt, char *err, size_t errlen);
 
+/* Writes s for the inside of a comment of generated code (emit_text.c): backslashes,
+ * control characters (newlines) and bytes outside ASCII escaped as \\ and \xHH, and a backslash
+ * between the characters of a * / or / * pair and of ?? (trigraphs), so that no string from a
+ * path or a spec can end the comment or inject code. Plain names are written as they are.
+ * Returns the characters written. */
+size_t emit_comment_text(FILE *out, const char *s);
+
 /* The comment block listing every parameter's name, shape and offset in P (both emitters). */
 void emit_param_table(FILE *out, const Model *m);
 

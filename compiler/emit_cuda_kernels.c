@@ -39,7 +39,7 @@ static void node_comment(Emit *E, const IrNode *n, const char *note) {
     if (n->op == IR_LOSS)
         out(E, " %s%s", loss_names[E->m->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
     if (n->dim) out(E, "   (n, %d, %d)", n->rows, n->dim);
-    if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) out(E, "   %s", n->name);
+    if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) out(E, "   "), emit_comment_text(E->out, n->name);
     if (note) out(E, "   %s", note);
     out(E, " */\n");
 }

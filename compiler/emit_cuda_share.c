@@ -212,7 +212,9 @@ int cuda_write_program(Emit *E) {
         if (v->op != IR_CONST || !v->vals) continue;
         out(E, "__device__ const real dino_%s_rows_v%d[%d] = {", E->name, v->id, v->rows);
         for (int r = 0; r < v->rows; r++) out(E, "%s(real)%.17g", r ? ", " : "", v->vals[r]);
-        out(E, "};   /* %s */\n", v->name ? v->name : "per-row constant");
+        out(E, "};   /* ");
+        emit_comment_text(E->out, v->name ? v->name : "per-row constant");
+        out(E, " */\n");
     }
     /* the stages of the tile kernels, written to memory: equal ones share a function */
     char *table_text[2];

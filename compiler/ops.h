@@ -1,22 +1,13 @@
-/* ops.h - the table of element-wise activations.
- *
- * One X-macro row per activation: its name in .dino source and a one-line meaning. The checker
- * expands it into the name table; the IR and the emitters (later stages) add columns for the
- * value, the derivative and the second derivative, so adding an activation is one line here
- * plus its formulas. */
+/* ops.h - the activations: their names and meanings from activations.def (one row per
+ * activation, with its formulas), expanded into the enum and the name table the checker uses. */
 #ifndef DINO_OPS_H
 #define DINO_OPS_H
 
-#define DINO_ACTIVATIONS(X)                                              \
-    X(relu,      "max(x, 0)")                                            \
-    X(tanh,      "tanh(x)")                                              \
-    X(sigmoid,   "1 / (1 + exp(-x))")                                    \
-    X(gelu,      "x * Phi(x), the exact erf form")                       \
-    X(gelu_tanh, "tanh approximation of gelu")                           \
-    X(silu,      "x * sigmoid(x)")                                       \
-    X(softplus,  "log(1 + exp(x))")                                      \
-    X(elu,       "x if x > 0 else exp(x) - 1")                           \
-    X(sin,       "sin(x)")
+#include "activations.def"
+
+/* X(name, doc) for each activation, in the order of activations.def */
+#define DINO_ACT_NAME_DOC(X, name, doc, ...) X(name, doc)
+#define DINO_ACTIVATIONS(X) DINO_ACTIVATION_ROWS(DINO_ACT_NAME_DOC, X)
 
 typedef enum {
 #define X(name, doc) ACT_##name,

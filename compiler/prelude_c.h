@@ -20,16 +20,10 @@
 typedef DINO_REAL real;
 
 /* ---------------------------------------------------------------------------- activations */
-/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x), computed in double for accuracy
- * where it is cheap and rounded to real. */
-
-#define SQRT_2PI_INV 0.39894228040143267794
-#define SQRT_2_INV   0.70710678118654752440
-#define GELU_TANH_C  0.79788456080286535588 /* sqrt(2/pi) */
-
-static inline real act_relu(real x) { return x > 0 ? x : 0; }
-static inline real dact_relu(real x) { return x > 0 ? 1 : 0; }
-static inline real d2act_relu(real x) { (void)x; return 0; }
+/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x): the formulas of activations.def
+ * (pasted here in the generated file), computed in double for accuracy where it is cheap and
+ * rounded to real. */
+#include "activations.def"
 
 /* tanh in f32: a rational approximation (within 3.3e-7 relative of tanh, about 3 ulp) that the
  * compiler vectorises; libm's scalar tanh dominated f32 neural ODE training. f64 uses libm. */
@@ -50,52 +44,10 @@ static inline float tanh_f32(float x) {
     return fabsf(x) < 0.0004f ? x : p * xc / q;
 }
 static inline real tanh_r(real x) { return sizeof(real) == 4 ? (real)tanh_f32((float)x) : (real)tanh((double)x); }
-static inline real act_tanh(real x) { return tanh_r(x); }
-static inline real dact_tanh(real x) { real y = tanh_r(x); return 1 - y * y; }
-static inline real d2act_tanh(real x) { real y = tanh_r(x); return -2 * y * (1 - y * y); }
-
-static inline real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
-static inline real act_sigmoid(real x) { return sigm(x); }
-static inline real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
-static inline real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
-
-static inline real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }
-static inline real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
-static inline real act_gelu(real x) { return x * Phi(x); }
-static inline real dact_gelu(real x) { return Phi(x) + x * phi(x); }
-static inline real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
-
-static inline real act_gelu_tanh(real x) {
-    double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);
-    return (real)(0.5 * x * (1 + tanh(u)));
-}
-static inline real dact_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);
-    return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);
-}
-static inline real d2act_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t;
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd;
-    return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));
-}
-
-static inline real act_silu(real x) { return x * sigm(x); }
-static inline real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
-static inline real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
-
-/* softplus as PyTorch defines it: x itself above 20 */
-static inline real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
-static inline real dact_softplus(real x) { return x > 20 ? 1 : sigm(x); }
-static inline real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? 0 : s * (1 - s); }
-
-static inline real act_elu(real x) { return x > 0 ? x : (real)expm1(x); }
-static inline real dact_elu(real x) { return x > 0 ? 1 : (real)exp(x); }
-static inline real d2act_elu(real x) { return x > 0 ? 0 : (real)exp(x); }
-
-static inline real act_sin(real x) { return (real)sin(x); }
-static inline real dact_sin(real x) { return (real)cos(x); }
-static inline real d2act_sin(real x) { return (real)-sin(x); }
+#define DINO_ACT_INLINE static inline
+#define DINO_ACT_CALL static inline
+DINO_ACTIVATION_HELPERS(static inline)
+DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)
 
 /* ---------------------------------------------------------------------------- matrix multiply */
 /* C[M,N] = (acc ? C : 0) + op(A)[M,K] op(B)[K,N], row-major with leading dimensions;
@@ -278,23 +230,29 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 
 /* Large element-wise loops run on all threads; small ones don't pay for it. */
 #define PAR_MIN (1L << 17)
+/* An OpenMP pragma when compiled with OpenMP, else nothing (no unknown-pragma warnings). */
+#ifdef _OPENMP
+#define DINO_OMP(x) _Pragma(x)
+#else
+#define DINO_OMP(x)
+#endif
 
 /* ---------------------------------------------------------------------------- batch kernels */
 /* The IR's element-wise and shape operations over a whole batch. A value of a node is
  * (n, R, D): n samples of R rows of D columns, row-major. */
 
-#define DINO_ACTIVATIONS(X) X(relu) X(tanh) X(sigmoid) X(gelu) X(gelu_tanh) X(silu) X(softplus) X(elu) X(sin)
-#define DEFINE_ACT_LOOPS(f)                                                                        \
+/* ew_act_F, ew_dact_F, ew_d2act_F for each activation F of activations.def */
+#define DEFINE_ACT_LOOPS(X, f, ...)                                                                \
     static __attribute__((unused, noinline)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
     }
-DINO_ACTIVATIONS(DEFINE_ACT_LOOPS)
+DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
 /* The batch kernels are not inlined: each is called from many places in a generated program,
  * and inlining every call (with the sizes as constants) made -O3 compile an ODE model's
@@ -303,30 +261,30 @@ DINO_ACTIVATIONS(DEFINE_ACT_LOOPS)
 
 UNUSED void ew_fill(long N, real c, real *y) { for (long i = 0; i < N; i++) y[i] = c; }
 UNUSED void ew_add(long N, const real *a, const real *b, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] + b[i];
 }
 UNUSED void ew_sub(long N, const real *a, const real *b, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] - b[i];
 }
 UNUSED void ew_scale(long N, real c, const real *a, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = c * a[i];
 }
 UNUSED void ew_addc(long N, real c, const real *a, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] + c;
 }
 /* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db): a side with fewer rows is read by groups (row r
  * reads row r / (R / Ra)), a side with 1 column is broadcast over the columns */
 UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const real *b, int Rb, int Db, real *y) {
     if (Ra == R && Da == D && Rb == R && Db == D) {
-#pragma omp parallel for simd if (n * R * D > PAR_MIN)
+DINO_OMP("omp parallel for simd if (n * R * D > PAR_MIN)")
         for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];
         return;
     }
-#pragma omp parallel for if (n * R * D > PAR_MIN)
+DINO_OMP("omp parallel for if (n * R * D > PAR_MIN)")
     for (long s = 0; s < n; s++)
         for (int r = 0; r < R; r++) {
             const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
@@ -345,7 +303,7 @@ UNUSED void eye(long n, int R, real *y) {
 }
 /* y (M, D) += b (D) on every row */
 UNUSED void bias_add(long M, int D, const real *b, real *y) {
-#pragma omp parallel for if (M * D > PAR_MIN)
+DINO_OMP("omp parallel for if (M * D > PAR_MIN)")
     for (long i = 0; i < M; i++)
         for (int j = 0; j < D; j++) y[i * D + j] += b[j];
 }

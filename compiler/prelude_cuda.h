@@ -21,10 +21,9 @@
  *
  * Every block of a generated kernel has DINO_THREADS (256) threads in x.
  *
- * NOT YET RUN ON A DEVICE: this file compiles with NVRTC for sm_80 and sm_90 (tests/
- * cuda_nvrtc_specs) and runs correctly in the CPU emulation of tests/cuda_emulated (one fiber
- * per CUDA thread), which checks the indexing, the tiling and the reductions but not
- * the GPU memory model, warp behaviour or speed. */
+ * The tests compile this file with NVRTC for sm_80 and sm_90 (tests/cuda_nvrtc_specs) and run
+ * it in the CPU emulation of tests/cuda_emulated (one fiber per CUDA thread), which checks the
+ * indexing, the tiling and the reductions but not the GPU memory model, warp behaviour or speed. */
 
 #ifndef DINO_REAL
 #define DINO_REAL float
@@ -42,65 +41,16 @@ enum { DINO_THREADS = 256 };
 DINO_DEV long dino_minl(long a, long b) { return a < b ? a : b; }
 
 /* ---------------------------------------------------------------------------- activations */
-/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x), computed in double where
- * prelude_c.h computes in double (there the C library's double functions promote float
- * arguments; here the casts say so, since CUDA C++ would pick the float overloads). */
+/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x): the formulas of activations.def
+ * (pasted here in the generated file), computed in double where prelude_c.h computes in double.
+ * Here tanh is the double one for f32 too (prelude_c.h approximates it in f32). */
+#include "activations.def"
 
-#define SQRT_2PI_INV 0.39894228040143267794
-#define SQRT_2_INV   0.70710678118654752440
-#define GELU_TANH_C  0.79788456080286535588 /* sqrt(2/pi) */
-
-DINO_DEV real act_relu(real x) { return x > 0 ? x : (real)0; }
-DINO_DEV real dact_relu(real x) { return x > 0 ? (real)1 : (real)0; }
-DINO_DEV real d2act_relu(real x) { (void)x; return 0; }
-
-DINO_CALL real act_tanh(real x) { return (real)tanh((double)x); }
-DINO_CALL real dact_tanh(real x) { real y = (real)tanh((double)x); return 1 - y * y; }
-DINO_CALL real d2act_tanh(real x) { real y = (real)tanh((double)x); return -2 * y * (1 - y * y); }
-
-DINO_DEV real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
-DINO_CALL real act_sigmoid(real x) { return sigm(x); }
-DINO_CALL real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
-DINO_CALL real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
-
-DINO_DEV real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }
-DINO_DEV real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
-DINO_CALL real act_gelu(real x) { return x * Phi(x); }
-DINO_CALL real dact_gelu(real x) { return Phi(x) + x * phi(x); }
-DINO_CALL real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
-
-DINO_CALL real act_gelu_tanh(real x) {
-    double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);
-    return (real)(0.5 * x * (1 + tanh(u)));
-}
-DINO_CALL real dact_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);
-    return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);
-}
-DINO_CALL real d2act_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t;
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd;
-    return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));
-}
-
-DINO_CALL real act_silu(real x) { return x * sigm(x); }
-DINO_CALL real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
-DINO_CALL real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
-
-/* softplus as PyTorch defines it: x itself above 20 */
-DINO_CALL real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
-DINO_CALL real dact_softplus(real x) { return x > 20 ? (real)1 : sigm(x); }
-DINO_CALL real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s); }
-
-/* elu with alpha 1 */
-DINO_CALL real act_elu(real x) { return x > 0 ? x : (real)expm1((double)x); }
-DINO_CALL real dact_elu(real x) { return x > 0 ? (real)1 : (real)exp((double)x); }
-DINO_CALL real d2act_elu(real x) { return x > 0 ? (real)0 : (real)exp((double)x); }
-
-DINO_CALL real act_sin(real x) { return (real)sin((double)x); }
-DINO_CALL real dact_sin(real x) { return (real)cos((double)x); }
-DINO_CALL real d2act_sin(real x) { return (real)-sin((double)x); }
+DINO_DEV real tanh_r(real x) { return (real)tanh((double)x); }
+#define DINO_ACT_INLINE DINO_DEV
+#define DINO_ACT_CALL DINO_CALL
+DINO_ACTIVATION_HELPERS(DINO_DEV)
+DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)
 
 /* ---------------------------------------------------------------------------- matrix multiply */
 /* op(A)[i][k] = TA ? A[k*lda + i] : A[i*lda + k], likewise op(B)[k][j] with TB and ldb, all

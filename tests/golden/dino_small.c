@@ -23,16 +23,91 @@
 typedef DINO_REAL real;
 
 /* ---------------------------------------------------------------------------- activations */
-/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x), computed in double for accuracy
- * where it is cheap and rounded to real. */
+/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x): the formulas of activations.def
+ * (pasted here in the generated file), computed in double for accuracy where it is cheap and
+ * rounded to real. */
+/* ---- activations.def, pasted */
+/* activations.def - the activations, written once: name, meaning and formulas.
+ *
+ * One row per activation: M(X, name, doc, how, f, df, d2f), with `name` as in .dino source, a
+ * one-line meaning, how the CUDA prelude compiles it (INLINE: inlined at each use; CALL: a
+ * function compiled once and called, for long bodies) and the bodies of act_name(x) = f(x),
+ * dact_name(x) = f'(x) and d2act_name(x) = f''(x), in parentheses, for `real x`. They compute in
+ * double where that is cheap and round to real; the casts are explicit, since CUDA C++ would
+ * pick the float overloads. tanh_r(x) is each prelude's tanh in real (prelude_c.h: a fast
+ * rational approximation in f32).
+ *
+ * Read by ops.h (the names, for the checker), prelude_c.h and prelude_cuda.h (the functions;
+ * cmake/embed.cmake pastes this file where a prelude includes it, so the generated sources stay
+ * self-contained). A new activation is one row here. */
+#ifndef DINO_ACTIVATIONS_DEF
+#define DINO_ACTIVATIONS_DEF
 
+#define DINO_ACTIVATION_ROWS(M, X)                                                                  \
+    M(X, relu, "max(x, 0)", INLINE,                                                                 \
+      (return x > 0 ? x : (real)0;),                                                                \
+      (return x > 0 ? (real)1 : (real)0;),                                                          \
+      ((void)x; return 0;))                                                                         \
+    M(X, tanh, "tanh(x)", CALL,                                                                     \
+      (return tanh_r(x);),                                                                          \
+      (real y = tanh_r(x); return 1 - y * y;),                                                      \
+      (real y = tanh_r(x); return -2 * y * (1 - y * y);))                                           \
+    M(X, sigmoid, "1 / (1 + exp(-x))", CALL,                                                        \
+      (return sigm(x);),                                                                            \
+      (real s = sigm(x); return s * (1 - s);),                                                      \
+      (real s = sigm(x); return s * (1 - s) * (1 - 2 * s);))                                        \
+    M(X, gelu, "x * Phi(x), the exact erf form", CALL,                                              \
+      (return x * Phi(x);),                                                                         \
+      (return Phi(x) + x * phi(x);),                                                                \
+      (return phi(x) * (2 - x * x);))                                                               \
+    M(X, gelu_tanh, "tanh approximation of gelu", CALL,                                             \
+      (double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);                                 \
+       return (real)(0.5 * x * (1 + tanh(u)));),                                                    \
+      (double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);                \
+       double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);                                      \
+       return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);),                                \
+      (double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t; \
+       double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd; \
+       return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));))                           \
+    M(X, silu, "x * sigmoid(x)", CALL,                                                              \
+      (return x * sigm(x);),                                                                        \
+      (real s = sigm(x); return s * (1 + x * (1 - s));),                                            \
+      (real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s));))                              \
+    /* softplus as PyTorch defines it: x itself above 20 */                                         \
+    M(X, softplus, "log(1 + exp(x))", CALL,                                                         \
+      (return x > 20 ? x : (real)log1p(exp((double)x));),                                           \
+      (return x > 20 ? (real)1 : sigm(x);),                                                         \
+      (real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s);))                                   \
+    /* elu with alpha 1 */                                                                          \
+    M(X, elu, "x if x > 0 else exp(x) - 1", CALL,                                                   \
+      (return x > 0 ? x : (real)expm1((double)x);),                                                 \
+      (return x > 0 ? (real)1 : (real)exp((double)x);),                                             \
+      (return x > 0 ? (real)0 : (real)exp((double)x);))                                             \
+    M(X, sin, "sin(x)", CALL,                                                                       \
+      (return (real)sin((double)x);),                                                               \
+      (return (real)cos((double)x);),                                                               \
+      (return (real)-sin((double)x);))
+
+/* The helpers the formulas use, each with the prelude's qualifier Q. */
 #define SQRT_2PI_INV 0.39894228040143267794
 #define SQRT_2_INV   0.70710678118654752440
 #define GELU_TANH_C  0.79788456080286535588 /* sqrt(2/pi) */
+#define DINO_ACTIVATION_HELPERS(Q)                                                                  \
+    Q real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }                               \
+    Q real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }                 \
+    Q real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
 
-static inline real act_relu(real x) { return x > 0 ? x : 0; }
-static inline real dact_relu(real x) { return x > 0 ? 1 : 0; }
-static inline real d2act_relu(real x) { (void)x; return 0; }
+/* The functions act_name, dact_name and d2act_name of each row; a prelude defines
+ * DINO_ACT_INLINE and DINO_ACT_CALL (the qualifiers) and expands
+ * DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _). */
+#define DINO_ACT_BODY(...) __VA_ARGS__
+#define DINO_ACT_FUNCTIONS(X, name, doc, how, f, df, d2f)                                           \
+    DINO_ACT_##how real act_##name(real x) { DINO_ACT_BODY f }                                      \
+    DINO_ACT_##how real dact_##name(real x) { DINO_ACT_BODY df }                                    \
+    DINO_ACT_##how real d2act_##name(real x) { DINO_ACT_BODY d2f }
+
+#endif
+/* ---- end of activations.def */
 
 /* tanh in f32: a rational approximation (within 3.3e-7 relative of tanh, about 3 ulp) that the
  * compiler vectorises; libm's scalar tanh dominated f32 neural ODE training. f64 uses libm. */
@@ -53,52 +128,10 @@ static inline float tanh_f32(float x) {
     return fabsf(x) < 0.0004f ? x : p * xc / q;
 }
 static inline real tanh_r(real x) { return sizeof(real) == 4 ? (real)tanh_f32((float)x) : (real)tanh((double)x); }
-static inline real act_tanh(real x) { return tanh_r(x); }
-static inline real dact_tanh(real x) { real y = tanh_r(x); return 1 - y * y; }
-static inline real d2act_tanh(real x) { real y = tanh_r(x); return -2 * y * (1 - y * y); }
-
-static inline real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
-static inline real act_sigmoid(real x) { return sigm(x); }
-static inline real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
-static inline real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
-
-static inline real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }
-static inline real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
-static inline real act_gelu(real x) { return x * Phi(x); }
-static inline real dact_gelu(real x) { return Phi(x) + x * phi(x); }
-static inline real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
-
-static inline real act_gelu_tanh(real x) {
-    double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);
-    return (real)(0.5 * x * (1 + tanh(u)));
-}
-static inline real dact_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);
-    return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);
-}
-static inline real d2act_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t;
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd;
-    return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));
-}
-
-static inline real act_silu(real x) { return x * sigm(x); }
-static inline real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
-static inline real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
-
-/* softplus as PyTorch defines it: x itself above 20 */
-static inline real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
-static inline real dact_softplus(real x) { return x > 20 ? 1 : sigm(x); }
-static inline real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? 0 : s * (1 - s); }
-
-static inline real act_elu(real x) { return x > 0 ? x : (real)expm1(x); }
-static inline real dact_elu(real x) { return x > 0 ? 1 : (real)exp(x); }
-static inline real d2act_elu(real x) { return x > 0 ? 0 : (real)exp(x); }
-
-static inline real act_sin(real x) { return (real)sin(x); }
-static inline real dact_sin(real x) { return (real)cos(x); }
-static inline real d2act_sin(real x) { return (real)-sin(x); }
+#define DINO_ACT_INLINE static inline
+#define DINO_ACT_CALL static inline
+DINO_ACTIVATION_HELPERS(static inline)
+DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)
 
 /* ---------------------------------------------------------------------------- matrix multiply */
 /* C[M,N] = (acc ? C : 0) + op(A)[M,K] op(B)[K,N], row-major with leading dimensions;
@@ -281,23 +314,29 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 
 /* Large element-wise loops run on all threads; small ones don't pay for it. */
 #define PAR_MIN (1L << 17)
+/* An OpenMP pragma when compiled with OpenMP, else nothing (no unknown-pragma warnings). */
+#ifdef _OPENMP
+#define DINO_OMP(x) _Pragma(x)
+#else
+#define DINO_OMP(x)
+#endif
 
 /* ---------------------------------------------------------------------------- batch kernels */
 /* The IR's element-wise and shape operations over a whole batch. A value of a node is
  * (n, R, D): n samples of R rows of D columns, row-major. */
 
-#define DINO_ACTIVATIONS(X) X(relu) X(tanh) X(sigmoid) X(gelu) X(gelu_tanh) X(silu) X(softplus) X(elu) X(sin)
-#define DEFINE_ACT_LOOPS(f)                                                                        \
+/* ew_act_F, ew_dact_F, ew_d2act_F for each activation F of activations.def */
+#define DEFINE_ACT_LOOPS(X, f, ...)                                                                \
     static __attribute__((unused, noinline)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
     }
-DINO_ACTIVATIONS(DEFINE_ACT_LOOPS)
+DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
 /* The batch kernels are not inlined: each is called from many places in a generated program,
  * and inlining every call (with the sizes as constants) made -O3 compile an ODE model's
@@ -306,30 +345,30 @@ DINO_ACTIVATIONS(DEFINE_ACT_LOOPS)
 
 UNUSED void ew_fill(long N, real c, real *y) { for (long i = 0; i < N; i++) y[i] = c; }
 UNUSED void ew_add(long N, const real *a, const real *b, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] + b[i];
 }
 UNUSED void ew_sub(long N, const real *a, const real *b, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] - b[i];
 }
 UNUSED void ew_scale(long N, real c, const real *a, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = c * a[i];
 }
 UNUSED void ew_addc(long N, real c, const real *a, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] + c;
 }
 /* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db): a side with fewer rows is read by groups (row r
  * reads row r / (R / Ra)), a side with 1 column is broadcast over the columns */
 UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const real *b, int Rb, int Db, real *y) {
     if (Ra == R && Da == D && Rb == R && Db == D) {
-#pragma omp parallel for simd if (n * R * D > PAR_MIN)
+DINO_OMP("omp parallel for simd if (n * R * D > PAR_MIN)")
         for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];
         return;
     }
-#pragma omp parallel for if (n * R * D > PAR_MIN)
+DINO_OMP("omp parallel for if (n * R * D > PAR_MIN)")
     for (long s = 0; s < n; s++)
         for (int r = 0; r < R; r++) {
             const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
@@ -348,7 +387,7 @@ UNUSED void eye(long n, int R, real *y) {
 }
 /* y (M, D) += b (D) on every row */
 UNUSED void bias_add(long M, int D, const real *b, real *y) {
-#pragma omp parallel for if (M * D > PAR_MIN)
+DINO_OMP("omp parallel for if (M * D > PAR_MIN)")
     for (long i = 0; i < M; i++)
         for (int j = 0; j < D; j++) y[i * D + j] += b[j];
 }
@@ -474,21 +513,22 @@ static void predict_part0(const real *restrict P, real *restrict G, int n, int n
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v1 = work + (long)nmax * 0;
-    real *restrict v2 = work + (long)nmax * 16;
-    real *restrict v3 = work + (long)nmax * 32;
-    real *restrict v4 = work + (long)nmax * 48;
-    real *restrict v5 = work + (long)nmax * 64;
-    real *restrict v6 = work + (long)nmax * 16;
-    real *restrict v7 = work + (long)nmax * 48;
-    real *restrict v8 = work + (long)nmax * 64;
-    real *restrict v9 = work + (long)nmax * 48;
-    real *restrict v10 = work + (long)nmax * 128;
-    real *restrict v11 = work + (long)nmax * 192;
-    real *restrict v12 = work + (long)nmax * 128;
-    real *restrict v13 = work + (long)nmax * 192;
-    real *restrict v14 = work + (long)nmax * 32;
-    real *restrict v15 = work + (long)nmax * 96;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v1 = work + (long)nmax * 0;
+    real *v2 = work + (long)nmax * 16;
+    real *v3 = work + (long)nmax * 32;
+    real *v4 = work + (long)nmax * 48;
+    real *v5 = work + (long)nmax * 64;
+    real *v6 = work + (long)nmax * 16;
+    real *v7 = work + (long)nmax * 48;
+    real *v8 = work + (long)nmax * 64;
+    real *v9 = work + (long)nmax * 48;
+    real *v10 = work + (long)nmax * 128;
+    real *v11 = work + (long)nmax * 192;
+    real *v12 = work + (long)nmax * 128;
+    real *v13 = work + (long)nmax * 192;
+    real *v14 = work + (long)nmax * 32;
+    real *v15 = work + (long)nmax * 96;
     /* v0 = INPUT   (n, 1, 6)   m */
     /* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16) */
     gemm(0, 1, (long)n * 1, 16, 6, x, 6, P + 0, 6, v1, 16, 0);
@@ -549,43 +589,44 @@ static void train_part0(const real *restrict P, real *restrict G, int n, int nma
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v1 = work + (long)nmax * 0;
-    real *restrict v2 = work + (long)nmax * 16;
-    real *restrict v3 = work + (long)nmax * 32;
-    real *restrict v4 = work + (long)nmax * 48;
-    real *restrict v5 = work + (long)nmax * 64;
-    real *restrict v6 = work + (long)nmax * 48;
-    real *restrict v7 = work + (long)nmax * 80;
-    real *restrict v8 = work + (long)nmax * 96;
-    real *restrict v9 = work + (long)nmax * 160;
-    real *restrict v10 = work + (long)nmax * 176;
-    real *restrict v11 = work + (long)nmax * 240;
-    real *restrict v12 = work + (long)nmax * 304;
-    real *restrict v13 = work + (long)nmax * 240;
-    real *restrict v14 = work + (long)nmax * 368;
-    real *restrict v15 = work + (long)nmax * 256;
-    real *restrict v17 = work + (long)nmax * 288;
-    real *restrict v19 = work + (long)nmax * 432;
-    real *restrict v20 = work + (long)nmax * 464;
-    real *restrict v22 = work + (long)nmax * 368;
-    real *restrict v23 = work + (long)nmax * 528;
-    real *restrict v24 = work + (long)nmax * 304;
-    real *restrict v25 = work + (long)nmax * 320;
-    real *restrict v26 = work + (long)nmax * 0;
-    real *restrict v27 = work + (long)nmax * 304;
-    real *restrict v29 = work + (long)nmax * 176;
-    real *restrict v30 = work + (long)nmax * 432;
-    real *restrict v31 = work + (long)nmax * 176;
-    real *restrict v32 = work + (long)nmax * 96;
-    real *restrict v33 = work + (long)nmax * 112;
-    real *restrict v34 = work + (long)nmax * 32;
-    real *restrict v36 = work + (long)nmax * 176;
-    real *restrict v39 = work + (long)nmax * 192;
-    real *restrict v40 = work + (long)nmax * 208;
-    real *restrict v41 = work + (long)nmax * 32;
-    real *restrict v42 = work + (long)nmax * 192;
-    real *restrict v45 = work + (long)nmax * 16;
-    real *restrict v46 = work + (long)nmax * 32;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v1 = work + (long)nmax * 0;
+    real *v2 = work + (long)nmax * 16;
+    real *v3 = work + (long)nmax * 32;
+    real *v4 = work + (long)nmax * 48;
+    real *v5 = work + (long)nmax * 64;
+    real *v6 = work + (long)nmax * 48;
+    real *v7 = work + (long)nmax * 80;
+    real *v8 = work + (long)nmax * 96;
+    real *v9 = work + (long)nmax * 160;
+    real *v10 = work + (long)nmax * 176;
+    real *v11 = work + (long)nmax * 240;
+    real *v12 = work + (long)nmax * 304;
+    real *v13 = work + (long)nmax * 240;
+    real *v14 = work + (long)nmax * 368;
+    real *v15 = work + (long)nmax * 256;
+    real *v17 = work + (long)nmax * 288;
+    real *v19 = work + (long)nmax * 432;
+    real *v20 = work + (long)nmax * 464;
+    real *v22 = work + (long)nmax * 368;
+    real *v23 = work + (long)nmax * 528;
+    real *v24 = work + (long)nmax * 304;
+    real *v25 = work + (long)nmax * 320;
+    real *v26 = work + (long)nmax * 0;
+    real *v27 = work + (long)nmax * 304;
+    real *v29 = work + (long)nmax * 176;
+    real *v30 = work + (long)nmax * 432;
+    real *v31 = work + (long)nmax * 176;
+    real *v32 = work + (long)nmax * 96;
+    real *v33 = work + (long)nmax * 112;
+    real *v34 = work + (long)nmax * 32;
+    real *v36 = work + (long)nmax * 176;
+    real *v39 = work + (long)nmax * 192;
+    real *v40 = work + (long)nmax * 208;
+    real *v41 = work + (long)nmax * 32;
+    real *v42 = work + (long)nmax * 192;
+    real *v45 = work + (long)nmax * 16;
+    real *v46 = work + (long)nmax * 32;
     /* v0 = INPUT   (n, 1, 6)   m */
     /* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16) */
     gemm(0, 1, (long)n * 1, 16, 6, x, 6, P + 0, 6, v1, 16, 0);
@@ -627,8 +668,8 @@ static void train_part0(const real *restrict P, real *restrict G, int n, int nma
         for (long b = 0; b < n; b++) {
             const real *p = v6 + b * 4, *d = y + b * 4;
             real *s = v17 + b * 4;
-            double e2 = 0, d2 = 0;
-            for (int j = 0; j < 4; j++) { double ev = p[j] - d[j]; e2 += ev * ev; d2 += (double)d[j] * d[j]; }
+            double e2 = 0;
+            for (int j = 0; j < 4; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[0] / (n * den);
@@ -643,8 +684,8 @@ static void train_part0(const real *restrict P, real *restrict G, int n, int nma
         for (long b = 0; b < n; b++) {
             const real *p = v15 + b * 24, *d = J + b * 24;
             real *s = v19 + b * 24;
-            double e2 = 0, d2 = 0;
-            for (int j = 0; j < 24; j++) { double ev = p[j] - d[j]; e2 += ev * ev; d2 += (double)d[j] * d[j]; }
+            double e2 = 0;
+            for (int j = 0; j < 24; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[1] / (n * den);
@@ -714,7 +755,8 @@ static void train_part1(const real *restrict P, real *restrict G, int n, int nma
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v46 = work + (long)nmax * 32;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v46 = work + (long)nmax * 32;
     /* v48 = GRAD_B v46 h1.bias */
     grad_bias((long)n * 1, 16, v46, G + 96);
 }

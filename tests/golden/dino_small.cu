@@ -12,8 +12,7 @@
  * predict: dino_predict_k0 .. k0 in order, work = nmax * 304 reals; J may be NULL.
  * train:   dino_train_k0 .. k7 in order, work = nmax * 624 reals; k0 zeroes G and terms.
  * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n;
- * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1 (two per multiprocessor).
- * Generated for the GPU but not yet run on one: checked with NVRTC and a CPU emulation. */
+ * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1. */
 #define DINO_REAL double
 /* prelude_cuda.h - the fixed part of every generated CUDA source file.
  *
@@ -38,10 +37,9 @@
  *
  * Every block of a generated kernel has DINO_THREADS (256) threads in x.
  *
- * NOT YET RUN ON A DEVICE: this file compiles with NVRTC for sm_80 and sm_90 (tests/
- * cuda_nvrtc_specs) and runs correctly in the CPU emulation of tests/cuda_emulated (one fiber
- * per CUDA thread), which checks the indexing, the tiling and the reductions but not
- * the GPU memory model, warp behaviour or speed. */
+ * The tests compile this file with NVRTC for sm_80 and sm_90 (tests/cuda_nvrtc_specs) and run
+ * it in the CPU emulation of tests/cuda_emulated (one fiber per CUDA thread), which checks the
+ * indexing, the tiling and the reductions but not the GPU memory model, warp behaviour or speed. */
 
 #ifndef DINO_REAL
 #define DINO_REAL float
@@ -59,65 +57,97 @@ enum { DINO_THREADS = 256 };
 DINO_DEV long dino_minl(long a, long b) { return a < b ? a : b; }
 
 /* ---------------------------------------------------------------------------- activations */
-/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x), computed in double where
- * prelude_c.h computes in double (there the C library's double functions promote float
- * arguments; here the casts say so, since CUDA C++ would pick the float overloads). */
+/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x): the formulas of activations.def
+ * (pasted here in the generated file), computed in double where prelude_c.h computes in double.
+ * Here tanh is the double one for f32 too (prelude_c.h approximates it in f32). */
+/* ---- activations.def, pasted */
+/* activations.def - the activations, written once: name, meaning and formulas.
+ *
+ * One row per activation: M(X, name, doc, how, f, df, d2f), with `name` as in .dino source, a
+ * one-line meaning, how the CUDA prelude compiles it (INLINE: inlined at each use; CALL: a
+ * function compiled once and called, for long bodies) and the bodies of act_name(x) = f(x),
+ * dact_name(x) = f'(x) and d2act_name(x) = f''(x), in parentheses, for `real x`. They compute in
+ * double where that is cheap and round to real; the casts are explicit, since CUDA C++ would
+ * pick the float overloads. tanh_r(x) is each prelude's tanh in real (prelude_c.h: a fast
+ * rational approximation in f32).
+ *
+ * Read by ops.h (the names, for the checker), prelude_c.h and prelude_cuda.h (the functions;
+ * cmake/embed.cmake pastes this file where a prelude includes it, so the generated sources stay
+ * self-contained). A new activation is one row here. */
+#ifndef DINO_ACTIVATIONS_DEF
+#define DINO_ACTIVATIONS_DEF
 
+#define DINO_ACTIVATION_ROWS(M, X)                                                                  \
+    M(X, relu, "max(x, 0)", INLINE,                                                                 \
+      (return x > 0 ? x : (real)0;),                                                                \
+      (return x > 0 ? (real)1 : (real)0;),                                                          \
+      ((void)x; return 0;))                                                                         \
+    M(X, tanh, "tanh(x)", CALL,                                                                     \
+      (return tanh_r(x);),                                                                          \
+      (real y = tanh_r(x); return 1 - y * y;),                                                      \
+      (real y = tanh_r(x); return -2 * y * (1 - y * y);))                                           \
+    M(X, sigmoid, "1 / (1 + exp(-x))", CALL,                                                        \
+      (return sigm(x);),                                                                            \
+      (real s = sigm(x); return s * (1 - s);),                                                      \
+      (real s = sigm(x); return s * (1 - s) * (1 - 2 * s);))                                        \
+    M(X, gelu, "x * Phi(x), the exact erf form", CALL,                                              \
+      (return x * Phi(x);),                                                                         \
+      (return Phi(x) + x * phi(x);),                                                                \
+      (return phi(x) * (2 - x * x);))                                                               \
+    M(X, gelu_tanh, "tanh approximation of gelu", CALL,                                             \
+      (double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);                                 \
+       return (real)(0.5 * x * (1 + tanh(u)));),                                                    \
+      (double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);                \
+       double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);                                      \
+       return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);),                                \
+      (double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t; \
+       double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd; \
+       return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));))                           \
+    M(X, silu, "x * sigmoid(x)", CALL,                                                              \
+      (return x * sigm(x);),                                                                        \
+      (real s = sigm(x); return s * (1 + x * (1 - s));),                                            \
+      (real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s));))                              \
+    /* softplus as PyTorch defines it: x itself above 20 */                                         \
+    M(X, softplus, "log(1 + exp(x))", CALL,                                                         \
+      (return x > 20 ? x : (real)log1p(exp((double)x));),                                           \
+      (return x > 20 ? (real)1 : sigm(x);),                                                         \
+      (real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s);))                                   \
+    /* elu with alpha 1 */                                                                          \
+    M(X, elu, "x if x > 0 else exp(x) - 1", CALL,                                                   \
+      (return x > 0 ? x : (real)expm1((double)x);),                                                 \
+      (return x > 0 ? (real)1 : (real)exp((double)x);),                                             \
+      (return x > 0 ? (real)0 : (real)exp((double)x);))                                             \
+    M(X, sin, "sin(x)", CALL,                                                                       \
+      (return (real)sin((double)x);),                                                               \
+      (return (real)cos((double)x);),                                                               \
+      (return (real)-sin((double)x);))
+
+/* The helpers the formulas use, each with the prelude's qualifier Q. */
 #define SQRT_2PI_INV 0.39894228040143267794
 #define SQRT_2_INV   0.70710678118654752440
 #define GELU_TANH_C  0.79788456080286535588 /* sqrt(2/pi) */
+#define DINO_ACTIVATION_HELPERS(Q)                                                                  \
+    Q real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }                               \
+    Q real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }                 \
+    Q real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
 
-DINO_DEV real act_relu(real x) { return x > 0 ? x : (real)0; }
-DINO_DEV real dact_relu(real x) { return x > 0 ? (real)1 : (real)0; }
-DINO_DEV real d2act_relu(real x) { (void)x; return 0; }
+/* The functions act_name, dact_name and d2act_name of each row; a prelude defines
+ * DINO_ACT_INLINE and DINO_ACT_CALL (the qualifiers) and expands
+ * DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _). */
+#define DINO_ACT_BODY(...) __VA_ARGS__
+#define DINO_ACT_FUNCTIONS(X, name, doc, how, f, df, d2f)                                           \
+    DINO_ACT_##how real act_##name(real x) { DINO_ACT_BODY f }                                      \
+    DINO_ACT_##how real dact_##name(real x) { DINO_ACT_BODY df }                                    \
+    DINO_ACT_##how real d2act_##name(real x) { DINO_ACT_BODY d2f }
 
-DINO_CALL real act_tanh(real x) { return (real)tanh((double)x); }
-DINO_CALL real dact_tanh(real x) { real y = (real)tanh((double)x); return 1 - y * y; }
-DINO_CALL real d2act_tanh(real x) { real y = (real)tanh((double)x); return -2 * y * (1 - y * y); }
+#endif
+/* ---- end of activations.def */
 
-DINO_DEV real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
-DINO_CALL real act_sigmoid(real x) { return sigm(x); }
-DINO_CALL real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
-DINO_CALL real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
-
-DINO_DEV real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }
-DINO_DEV real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
-DINO_CALL real act_gelu(real x) { return x * Phi(x); }
-DINO_CALL real dact_gelu(real x) { return Phi(x) + x * phi(x); }
-DINO_CALL real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
-
-DINO_CALL real act_gelu_tanh(real x) {
-    double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);
-    return (real)(0.5 * x * (1 + tanh(u)));
-}
-DINO_CALL real dact_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);
-    return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);
-}
-DINO_CALL real d2act_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t;
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd;
-    return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));
-}
-
-DINO_CALL real act_silu(real x) { return x * sigm(x); }
-DINO_CALL real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
-DINO_CALL real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
-
-/* softplus as PyTorch defines it: x itself above 20 */
-DINO_CALL real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
-DINO_CALL real dact_softplus(real x) { return x > 20 ? (real)1 : sigm(x); }
-DINO_CALL real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s); }
-
-/* elu with alpha 1 */
-DINO_CALL real act_elu(real x) { return x > 0 ? x : (real)expm1((double)x); }
-DINO_CALL real dact_elu(real x) { return x > 0 ? (real)1 : (real)exp((double)x); }
-DINO_CALL real d2act_elu(real x) { return x > 0 ? (real)0 : (real)exp((double)x); }
-
-DINO_CALL real act_sin(real x) { return (real)sin((double)x); }
-DINO_CALL real dact_sin(real x) { return (real)cos((double)x); }
-DINO_CALL real d2act_sin(real x) { return (real)-sin((double)x); }
+DINO_DEV real tanh_r(real x) { return (real)tanh((double)x); }
+#define DINO_ACT_INLINE DINO_DEV
+#define DINO_ACT_CALL DINO_CALL
+DINO_ACTIVATION_HELPERS(DINO_DEV)
+DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)
 
 /* ---------------------------------------------------------------------------- matrix multiply */
 /* op(A)[i][k] = TA ? A[k*lda + i] : A[i*lda + k], likewise op(B)[k][j] with TB and ldb, all

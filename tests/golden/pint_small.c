@@ -23,16 +23,91 @@
 typedef DINO_REAL real;
 
 /* ---------------------------------------------------------------------------- activations */
-/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x), computed in double for accuracy
- * where it is cheap and rounded to real. */
+/* act_F(x) = F(x), dact_F(x) = F'(x), d2act_F(x) = F''(x): the formulas of activations.def
+ * (pasted here in the generated file), computed in double for accuracy where it is cheap and
+ * rounded to real. */
+/* ---- activations.def, pasted */
+/* activations.def - the activations, written once: name, meaning and formulas.
+ *
+ * One row per activation: M(X, name, doc, how, f, df, d2f), with `name` as in .dino source, a
+ * one-line meaning, how the CUDA prelude compiles it (INLINE: inlined at each use; CALL: a
+ * function compiled once and called, for long bodies) and the bodies of act_name(x) = f(x),
+ * dact_name(x) = f'(x) and d2act_name(x) = f''(x), in parentheses, for `real x`. They compute in
+ * double where that is cheap and round to real; the casts are explicit, since CUDA C++ would
+ * pick the float overloads. tanh_r(x) is each prelude's tanh in real (prelude_c.h: a fast
+ * rational approximation in f32).
+ *
+ * Read by ops.h (the names, for the checker), prelude_c.h and prelude_cuda.h (the functions;
+ * cmake/embed.cmake pastes this file where a prelude includes it, so the generated sources stay
+ * self-contained). A new activation is one row here. */
+#ifndef DINO_ACTIVATIONS_DEF
+#define DINO_ACTIVATIONS_DEF
 
+#define DINO_ACTIVATION_ROWS(M, X)                                                                  \
+    M(X, relu, "max(x, 0)", INLINE,                                                                 \
+      (return x > 0 ? x : (real)0;),                                                                \
+      (return x > 0 ? (real)1 : (real)0;),                                                          \
+      ((void)x; return 0;))                                                                         \
+    M(X, tanh, "tanh(x)", CALL,                                                                     \
+      (return tanh_r(x);),                                                                          \
+      (real y = tanh_r(x); return 1 - y * y;),                                                      \
+      (real y = tanh_r(x); return -2 * y * (1 - y * y);))                                           \
+    M(X, sigmoid, "1 / (1 + exp(-x))", CALL,                                                        \
+      (return sigm(x);),                                                                            \
+      (real s = sigm(x); return s * (1 - s);),                                                      \
+      (real s = sigm(x); return s * (1 - s) * (1 - 2 * s);))                                        \
+    M(X, gelu, "x * Phi(x), the exact erf form", CALL,                                              \
+      (return x * Phi(x);),                                                                         \
+      (return Phi(x) + x * phi(x);),                                                                \
+      (return phi(x) * (2 - x * x);))                                                               \
+    M(X, gelu_tanh, "tanh approximation of gelu", CALL,                                             \
+      (double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);                                 \
+       return (real)(0.5 * x * (1 + tanh(u)));),                                                    \
+      (double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);                \
+       double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);                                      \
+       return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);),                                \
+      (double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t; \
+       double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd; \
+       return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));))                           \
+    M(X, silu, "x * sigmoid(x)", CALL,                                                              \
+      (return x * sigm(x);),                                                                        \
+      (real s = sigm(x); return s * (1 + x * (1 - s));),                                            \
+      (real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s));))                              \
+    /* softplus as PyTorch defines it: x itself above 20 */                                         \
+    M(X, softplus, "log(1 + exp(x))", CALL,                                                         \
+      (return x > 20 ? x : (real)log1p(exp((double)x));),                                           \
+      (return x > 20 ? (real)1 : sigm(x);),                                                         \
+      (real s = sigm(x); return x > 20 ? (real)0 : s * (1 - s);))                                   \
+    /* elu with alpha 1 */                                                                          \
+    M(X, elu, "x if x > 0 else exp(x) - 1", CALL,                                                   \
+      (return x > 0 ? x : (real)expm1((double)x);),                                                 \
+      (return x > 0 ? (real)1 : (real)exp((double)x);),                                             \
+      (return x > 0 ? (real)0 : (real)exp((double)x);))                                             \
+    M(X, sin, "sin(x)", CALL,                                                                       \
+      (return (real)sin((double)x);),                                                               \
+      (return (real)cos((double)x);),                                                               \
+      (return (real)-sin((double)x);))
+
+/* The helpers the formulas use, each with the prelude's qualifier Q. */
 #define SQRT_2PI_INV 0.39894228040143267794
 #define SQRT_2_INV   0.70710678118654752440
 #define GELU_TANH_C  0.79788456080286535588 /* sqrt(2/pi) */
+#define DINO_ACTIVATION_HELPERS(Q)                                                                  \
+    Q real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }                               \
+    Q real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }                 \
+    Q real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
 
-static inline real act_relu(real x) { return x > 0 ? x : 0; }
-static inline real dact_relu(real x) { return x > 0 ? 1 : 0; }
-static inline real d2act_relu(real x) { (void)x; return 0; }
+/* The functions act_name, dact_name and d2act_name of each row; a prelude defines
+ * DINO_ACT_INLINE and DINO_ACT_CALL (the qualifiers) and expands
+ * DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _). */
+#define DINO_ACT_BODY(...) __VA_ARGS__
+#define DINO_ACT_FUNCTIONS(X, name, doc, how, f, df, d2f)                                           \
+    DINO_ACT_##how real act_##name(real x) { DINO_ACT_BODY f }                                      \
+    DINO_ACT_##how real dact_##name(real x) { DINO_ACT_BODY df }                                    \
+    DINO_ACT_##how real d2act_##name(real x) { DINO_ACT_BODY d2f }
+
+#endif
+/* ---- end of activations.def */
 
 /* tanh in f32: a rational approximation (within 3.3e-7 relative of tanh, about 3 ulp) that the
  * compiler vectorises; libm's scalar tanh dominated f32 neural ODE training. f64 uses libm. */
@@ -53,52 +128,10 @@ static inline float tanh_f32(float x) {
     return fabsf(x) < 0.0004f ? x : p * xc / q;
 }
 static inline real tanh_r(real x) { return sizeof(real) == 4 ? (real)tanh_f32((float)x) : (real)tanh((double)x); }
-static inline real act_tanh(real x) { return tanh_r(x); }
-static inline real dact_tanh(real x) { real y = tanh_r(x); return 1 - y * y; }
-static inline real d2act_tanh(real x) { real y = tanh_r(x); return -2 * y * (1 - y * y); }
-
-static inline real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
-static inline real act_sigmoid(real x) { return sigm(x); }
-static inline real dact_sigmoid(real x) { real s = sigm(x); return s * (1 - s); }
-static inline real d2act_sigmoid(real x) { real s = sigm(x); return s * (1 - s) * (1 - 2 * s); }
-
-static inline real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }
-static inline real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
-static inline real act_gelu(real x) { return x * Phi(x); }
-static inline real dact_gelu(real x) { return Phi(x) + x * phi(x); }
-static inline real d2act_gelu(real x) { return phi(x) * (2 - x * x); }
-
-static inline real act_gelu_tanh(real x) {
-    double u = GELU_TANH_C * (x + 0.044715 * (double)x * x * x);
-    return (real)(0.5 * x * (1 + tanh(u)));
-}
-static inline real dact_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u);
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd);
-    return (real)(0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du);
-}
-static inline real d2act_gelu_tanh(real x) {
-    double xd = x, u = GELU_TANH_C * (xd + 0.044715 * xd * xd * xd), t = tanh(u), s = 1 - t * t;
-    double du = GELU_TANH_C * (1 + 3 * 0.044715 * xd * xd), ddu = GELU_TANH_C * 6 * 0.044715 * xd;
-    return (real)(s * du + 0.5 * xd * s * (-2 * t * du * du + ddu));
-}
-
-static inline real act_silu(real x) { return x * sigm(x); }
-static inline real dact_silu(real x) { real s = sigm(x); return s * (1 + x * (1 - s)); }
-static inline real d2act_silu(real x) { real s = sigm(x); return s * (1 - s) * (2 + x * (1 - 2 * s)); }
-
-/* softplus as PyTorch defines it: x itself above 20 */
-static inline real act_softplus(real x) { return x > 20 ? x : (real)log1p(exp((double)x)); }
-static inline real dact_softplus(real x) { return x > 20 ? 1 : sigm(x); }
-static inline real d2act_softplus(real x) { real s = sigm(x); return x > 20 ? 0 : s * (1 - s); }
-
-static inline real act_elu(real x) { return x > 0 ? x : (real)expm1(x); }
-static inline real dact_elu(real x) { return x > 0 ? 1 : (real)exp(x); }
-static inline real d2act_elu(real x) { return x > 0 ? 0 : (real)exp(x); }
-
-static inline real act_sin(real x) { return (real)sin(x); }
-static inline real dact_sin(real x) { return (real)cos(x); }
-static inline real d2act_sin(real x) { return (real)-sin(x); }
+#define DINO_ACT_INLINE static inline
+#define DINO_ACT_CALL static inline
+DINO_ACTIVATION_HELPERS(static inline)
+DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)
 
 /* ---------------------------------------------------------------------------- matrix multiply */
 /* C[M,N] = (acc ? C : 0) + op(A)[M,K] op(B)[K,N], row-major with leading dimensions;
@@ -281,23 +314,29 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 
 /* Large element-wise loops run on all threads; small ones don't pay for it. */
 #define PAR_MIN (1L << 17)
+/* An OpenMP pragma when compiled with OpenMP, else nothing (no unknown-pragma warnings). */
+#ifdef _OPENMP
+#define DINO_OMP(x) _Pragma(x)
+#else
+#define DINO_OMP(x)
+#endif
 
 /* ---------------------------------------------------------------------------- batch kernels */
 /* The IR's element-wise and shape operations over a whole batch. A value of a node is
  * (n, R, D): n samples of R rows of D columns, row-major. */
 
-#define DINO_ACTIVATIONS(X) X(relu) X(tanh) X(sigmoid) X(gelu) X(gelu_tanh) X(silu) X(softplus) X(elu) X(sin)
-#define DEFINE_ACT_LOOPS(f)                                                                        \
+/* ew_act_F, ew_dact_F, ew_d2act_F for each activation F of activations.def */
+#define DEFINE_ACT_LOOPS(X, f, ...)                                                                \
     static __attribute__((unused, noinline)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
-        _Pragma("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
+        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
     }
-DINO_ACTIVATIONS(DEFINE_ACT_LOOPS)
+DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
 /* The batch kernels are not inlined: each is called from many places in a generated program,
  * and inlining every call (with the sizes as constants) made -O3 compile an ODE model's
@@ -306,30 +345,30 @@ DINO_ACTIVATIONS(DEFINE_ACT_LOOPS)
 
 UNUSED void ew_fill(long N, real c, real *y) { for (long i = 0; i < N; i++) y[i] = c; }
 UNUSED void ew_add(long N, const real *a, const real *b, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] + b[i];
 }
 UNUSED void ew_sub(long N, const real *a, const real *b, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] - b[i];
 }
 UNUSED void ew_scale(long N, real c, const real *a, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = c * a[i];
 }
 UNUSED void ew_addc(long N, real c, const real *a, real *y) {
-#pragma omp parallel for simd if (N > PAR_MIN)
+DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
     for (long i = 0; i < N; i++) y[i] = a[i] + c;
 }
 /* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db): a side with fewer rows is read by groups (row r
  * reads row r / (R / Ra)), a side with 1 column is broadcast over the columns */
 UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const real *b, int Rb, int Db, real *y) {
     if (Ra == R && Da == D && Rb == R && Db == D) {
-#pragma omp parallel for simd if (n * R * D > PAR_MIN)
+DINO_OMP("omp parallel for simd if (n * R * D > PAR_MIN)")
         for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];
         return;
     }
-#pragma omp parallel for if (n * R * D > PAR_MIN)
+DINO_OMP("omp parallel for if (n * R * D > PAR_MIN)")
     for (long s = 0; s < n; s++)
         for (int r = 0; r < R; r++) {
             const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
@@ -348,7 +387,7 @@ UNUSED void eye(long n, int R, real *y) {
 }
 /* y (M, D) += b (D) on every row */
 UNUSED void bias_add(long M, int D, const real *b, real *y) {
-#pragma omp parallel for if (M * D > PAR_MIN)
+DINO_OMP("omp parallel for if (M * D > PAR_MIN)")
     for (long i = 0; i < M; i++)
         for (int j = 0; j < D; j++) y[i * D + j] += b[j];
 }
@@ -476,8 +515,9 @@ static void predict_part0(const real *restrict P, real *restrict G, int n, int n
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v1 = work + (long)nmax * 0;
-    real *restrict v2 = work + (long)nmax * 16;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v1 = work + (long)nmax * 0;
+    real *v2 = work + (long)nmax * 16;
     /* v0 = INPUT   (n, 1, 5)   x */
     /* v1 = LINEAR v0 z0.weight + z0.bias   (n, 1, 8) */
     gemm(0, 1, (long)n * 1, 8, 5, x, 5, P + 0, 5, v1, 8, 0);
@@ -494,14 +534,15 @@ static void predict_s1(const real *restrict P, real *restrict G, int n, int nmax
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
     /* u0 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[0], u0);
     /* u1 = CONCAT u2 u0   (n, 1, 9) */
@@ -555,11 +596,12 @@ static void predict_s4(const real *restrict P, real *restrict G, int n, int nmax
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * 144;
-    real *restrict u1 = work + (long)nmax * 16;
-    real *restrict u2 = work + (long)nmax * 64;
-    real *restrict u3 = work + (long)nmax * 96;
-    real *restrict u4 = work + (long)nmax * L[0];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * 144;
+    real *u1 = work + (long)nmax * 16;
+    real *u2 = work + (long)nmax * 64;
+    real *u3 = work + (long)nmax * 96;
+    real *u4 = work + (long)nmax * L[0];
     /* u0 = STACK u1 u2 u3 u4   (n, 4, 8)   z */
     stack_piece(n, 4, 8, 0, u1, 1, u0);
     stack_piece(n, 4, 8, 1, u2, 1, u0);
@@ -579,40 +621,41 @@ static void predict_s5(const real *restrict P, real *restrict G, int n, int nmax
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * 176;
-    real *restrict u2 = work + (long)nmax * 144;
-    real *restrict u3 = work + (long)nmax * L[1];
-    real *restrict u4 = work + (long)nmax * 176;
-    real *restrict u5 = work + (long)nmax * L[2];
-    real *restrict u6 = work + (long)nmax * L[3];
-    real *restrict u7 = work + (long)nmax * 176;
-    real *restrict u8 = work + (long)nmax * L[4];
-    real *restrict u9 = work + (long)nmax * 176;
-    real *restrict u10 = work + (long)nmax * L[5];
-    real *restrict u11 = work + (long)nmax * 176;
-    real *restrict u12 = work + (long)nmax * L[6];
-    real *restrict u13 = work + (long)nmax * L[7];
-    real *restrict u14 = work + (long)nmax * 176;
-    real *restrict u15 = work + (long)nmax * L[8];
-    real *restrict u16 = work + (long)nmax * 176;
-    real *restrict u17 = work + (long)nmax * L[9];
-    real *restrict u18 = work + (long)nmax * 176;
-    real *restrict u19 = work + (long)nmax * L[10];
-    real *restrict u20 = work + (long)nmax * L[11];
-    real *restrict u21 = work + (long)nmax * 176;
-    real *restrict u22 = work + (long)nmax * L[12];
-    real *restrict u23 = work + (long)nmax * 176;
-    real *restrict u24 = work + (long)nmax * L[13];
-    real *restrict u25 = work + (long)nmax * 176;
-    real *restrict u26 = work + (long)nmax * L[14];
-    real *restrict u27 = work + (long)nmax * 176;
-    real *restrict u28 = work + (long)nmax * L[15];
-    real *restrict u29 = work + (long)nmax * L[16];
-    real *restrict u30 = work + (long)nmax * L[17];
-    real *restrict u31 = work + (long)nmax * L[18];
-    real *restrict u32 = work + (long)nmax * L[19];
-    real *restrict u33 = work + (long)nmax * L[20];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * 176;
+    real *u2 = work + (long)nmax * 144;
+    real *u3 = work + (long)nmax * L[1];
+    real *u4 = work + (long)nmax * 176;
+    real *u5 = work + (long)nmax * L[2];
+    real *u6 = work + (long)nmax * L[3];
+    real *u7 = work + (long)nmax * 176;
+    real *u8 = work + (long)nmax * L[4];
+    real *u9 = work + (long)nmax * 176;
+    real *u10 = work + (long)nmax * L[5];
+    real *u11 = work + (long)nmax * 176;
+    real *u12 = work + (long)nmax * L[6];
+    real *u13 = work + (long)nmax * L[7];
+    real *u14 = work + (long)nmax * 176;
+    real *u15 = work + (long)nmax * L[8];
+    real *u16 = work + (long)nmax * 176;
+    real *u17 = work + (long)nmax * L[9];
+    real *u18 = work + (long)nmax * 176;
+    real *u19 = work + (long)nmax * L[10];
+    real *u20 = work + (long)nmax * L[11];
+    real *u21 = work + (long)nmax * 176;
+    real *u22 = work + (long)nmax * L[12];
+    real *u23 = work + (long)nmax * 176;
+    real *u24 = work + (long)nmax * L[13];
+    real *u25 = work + (long)nmax * 176;
+    real *u26 = work + (long)nmax * L[14];
+    real *u27 = work + (long)nmax * 176;
+    real *u28 = work + (long)nmax * L[15];
+    real *u29 = work + (long)nmax * L[16];
+    real *u30 = work + (long)nmax * L[17];
+    real *u31 = work + (long)nmax * L[18];
+    real *u32 = work + (long)nmax * L[19];
+    real *u33 = work + (long)nmax * L[20];
     /* u0 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0, 0.25, 0.5, 0.75};
       row_fill(n, 4, 1, c, u0); }
@@ -709,12 +752,13 @@ static void predict_s7(const real *restrict P, real *restrict G, int n, int nmax
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
     /* u0 = ROWSLICE u1 @0   (n, 1, 8) */
     row_slice(n, 4, L[6], 1, 8, u1, u0);
     /* u2 = SUB u0 u3   (n, 1, 8) */
@@ -735,17 +779,18 @@ static void predict_part22(const real *restrict P, real *restrict G, int n, int 
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v176 = work + (long)nmax * 16;
-    real *restrict v138 = work + (long)nmax * 592;
-    real *restrict v177 = work + (long)nmax * 448;
-    real *restrict v101 = work + (long)nmax * 128;
-    real *restrict v178 = work + (long)nmax * 16;
-    real *restrict v175 = work + (long)nmax * 512;
-    real *restrict v179 = work + (long)nmax * 448;
-    real *restrict v180 = work + (long)nmax * 16;
-    real *restrict v181 = work + (long)nmax * 512;
-    real *restrict v182 = work + (long)nmax * 592;
-    real *restrict v183 = work + (long)nmax * 128;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v176 = work + (long)nmax * 16;
+    real *v138 = work + (long)nmax * 592;
+    real *v177 = work + (long)nmax * 448;
+    real *v101 = work + (long)nmax * 128;
+    real *v178 = work + (long)nmax * 16;
+    real *v175 = work + (long)nmax * 512;
+    real *v179 = work + (long)nmax * 448;
+    real *v180 = work + (long)nmax * 16;
+    real *v181 = work + (long)nmax * 512;
+    real *v182 = work + (long)nmax * 592;
+    real *v183 = work + (long)nmax * 128;
     /* v176 = ROWSLICE v138 @3   (n, 1, 8) */
     row_slice(n, 4, 3, 1, 8, v138, v176);
     /* v177 = SUB v176 v101   (n, 1, 8) */
@@ -773,15 +818,16 @@ static void predict_s23(const real *restrict P, real *restrict G, int n, int nma
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * 16;
-    real *restrict u4 = work + (long)nmax * L[3];
-    real *restrict u5 = work + (long)nmax * L[4];
-    real *restrict u6 = work + (long)nmax * L[5];
-    real *restrict u7 = work + (long)nmax * L[6];
-    real *restrict u8 = work + (long)nmax * L[7];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * 16;
+    real *u4 = work + (long)nmax * L[3];
+    real *u5 = work + (long)nmax * L[4];
+    real *u6 = work + (long)nmax * L[5];
+    real *u7 = work + (long)nmax * L[6];
+    real *u8 = work + (long)nmax * L[7];
     /* u0 = SCALE u1   (n, 3, 8) */
     ew_scale((long)n * 24, 0.25, u1, u0);
     /* u2 = LINEAR_T u0 z.f.weight   (n, 3, 12) */
@@ -812,11 +858,12 @@ static void predict_s24(const real *restrict P, real *restrict G, int n, int nma
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
     /* u0 = SCALE u1   (n, 3, 8) */
     ew_scale((long)n * 24, -1, u1, u0);
     /* u2 = ROWPAD u1 @6   (n, 12, 8) */
@@ -838,44 +885,45 @@ static void predict_s30(const real *restrict P, real *restrict G, int n, int nma
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * 160;
-    real *restrict u6 = work + (long)nmax * L[5];
-    real *restrict u7 = work + (long)nmax * L[6];
-    real *restrict u8 = work + (long)nmax * L[7];
-    real *restrict u9 = work + (long)nmax * L[8];
-    real *restrict u10 = work + (long)nmax * L[9];
-    real *restrict u11 = work + (long)nmax * L[10];
-    real *restrict u12 = work + (long)nmax * L[11];
-    real *restrict u13 = work + (long)nmax * L[12];
-    real *restrict u14 = work + (long)nmax * L[13];
-    real *restrict u15 = work + (long)nmax * L[14];
-    real *restrict u16 = work + (long)nmax * L[15];
-    real *restrict u17 = work + (long)nmax * L[16];
-    real *restrict u18 = work + (long)nmax * L[17];
-    real *restrict u19 = work + (long)nmax * L[18];
-    real *restrict u20 = work + (long)nmax * L[19];
-    real *restrict u21 = work + (long)nmax * L[20];
-    real *restrict u22 = work + (long)nmax * L[21];
-    real *restrict u23 = work + (long)nmax * L[22];
-    real *restrict u24 = work + (long)nmax * L[23];
-    real *restrict u25 = work + (long)nmax * L[24];
-    real *restrict u26 = work + (long)nmax * L[25];
-    real *restrict u27 = work + (long)nmax * L[26];
-    real *restrict u28 = work + (long)nmax * L[27];
-    real *restrict u29 = work + (long)nmax * L[28];
-    real *restrict u30 = work + (long)nmax * L[29];
-    real *restrict u31 = work + (long)nmax * L[30];
-    real *restrict u32 = work + (long)nmax * L[31];
-    real *restrict u33 = work + (long)nmax * L[32];
-    real *restrict u34 = work + (long)nmax * L[33];
-    real *restrict u35 = work + (long)nmax * L[34];
-    real *restrict u36 = work + (long)nmax * L[35];
-    real *restrict u37 = work + (long)nmax * L[36];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * 160;
+    real *u6 = work + (long)nmax * L[5];
+    real *u7 = work + (long)nmax * L[6];
+    real *u8 = work + (long)nmax * L[7];
+    real *u9 = work + (long)nmax * L[8];
+    real *u10 = work + (long)nmax * L[9];
+    real *u11 = work + (long)nmax * L[10];
+    real *u12 = work + (long)nmax * L[11];
+    real *u13 = work + (long)nmax * L[12];
+    real *u14 = work + (long)nmax * L[13];
+    real *u15 = work + (long)nmax * L[14];
+    real *u16 = work + (long)nmax * L[15];
+    real *u17 = work + (long)nmax * L[16];
+    real *u18 = work + (long)nmax * L[17];
+    real *u19 = work + (long)nmax * L[18];
+    real *u20 = work + (long)nmax * L[19];
+    real *u21 = work + (long)nmax * L[20];
+    real *u22 = work + (long)nmax * L[21];
+    real *u23 = work + (long)nmax * L[22];
+    real *u24 = work + (long)nmax * L[23];
+    real *u25 = work + (long)nmax * L[24];
+    real *u26 = work + (long)nmax * L[25];
+    real *u27 = work + (long)nmax * L[26];
+    real *u28 = work + (long)nmax * L[27];
+    real *u29 = work + (long)nmax * L[28];
+    real *u30 = work + (long)nmax * L[29];
+    real *u31 = work + (long)nmax * L[30];
+    real *u32 = work + (long)nmax * L[31];
+    real *u33 = work + (long)nmax * L[32];
+    real *u34 = work + (long)nmax * L[33];
+    real *u35 = work + (long)nmax * L[34];
+    real *u36 = work + (long)nmax * L[35];
+    real *u37 = work + (long)nmax * L[36];
     /* u0 = SCALE u1   (n, 12, 8) */
     ew_scale((long)n * 96, 0.041666666666666664, u1, u0);
     /* u2 = SCALE u0   (n, 12, 8) */
@@ -952,13 +1000,14 @@ static void predict_part31(const real *restrict P, real *restrict G, int n, int 
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v254 = work + (long)nmax * 544;
-    real *restrict v253 = work + (long)nmax * 784;
-    real *restrict v255 = work + (long)nmax * 624;
-    real *restrict v220 = work + (long)nmax * 128;
-    real *restrict v256 = work + (long)nmax * 544;
-    real *restrict v257 = work + (long)nmax * 704;
-    real *restrict v258 = work + (long)nmax * 128;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v254 = work + (long)nmax * 544;
+    real *v253 = work + (long)nmax * 784;
+    real *v255 = work + (long)nmax * 624;
+    real *v220 = work + (long)nmax * 128;
+    real *v256 = work + (long)nmax * 544;
+    real *v257 = work + (long)nmax * 704;
+    real *v258 = work + (long)nmax * 128;
     /* v254 = ROWSLICE v253 @0   (n, 3, 8) */
     row_slice(n, 12, 0, 3, 8, v253, v254);
     /* v255 = ADD v220 v254   (n, 3, 8) */
@@ -979,17 +1028,18 @@ static void predict_s32(const real *restrict P, real *restrict G, int n, int nma
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * 16;
-    real *restrict u6 = work + (long)nmax * L[5];
-    real *restrict u7 = work + (long)nmax * L[6];
-    real *restrict u8 = work + (long)nmax * L[7];
-    real *restrict u9 = work + (long)nmax * L[8];
-    real *restrict u10 = work + (long)nmax * L[9];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * 16;
+    real *u6 = work + (long)nmax * L[5];
+    real *u7 = work + (long)nmax * L[6];
+    real *u8 = work + (long)nmax * L[7];
+    real *u9 = work + (long)nmax * L[8];
+    real *u10 = work + (long)nmax * L[9];
     /* u0 = ADD u1 u2   (n, 3, 8) */
     ew_add((long)n * 24, u1, u2, u0);
     /* u3 = SCALE u2   (n, 3, 8) */
@@ -1021,11 +1071,12 @@ static void predict_part33(const real *restrict P, real *restrict G, int n, int 
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v267 = work + (long)nmax * 272;
-    real *restrict v191 = work + (long)nmax * 512;
-    real *restrict v266 = work + (long)nmax * 128;
-    real *restrict v268 = work + (long)nmax * 512;
-    real *restrict v269 = work + (long)nmax * 784;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v267 = work + (long)nmax * 272;
+    real *v191 = work + (long)nmax * 512;
+    real *v266 = work + (long)nmax * 128;
+    real *v268 = work + (long)nmax * 512;
+    real *v269 = work + (long)nmax * 784;
     /* v267 = ADD v191 v266   (n, 3, 8) */
     ew_add((long)n * 24, v191, v266, v267);
     /* v268 = SCALE v266   (n, 3, 8) */
@@ -1042,13 +1093,14 @@ static void predict_s35(const real *restrict P, real *restrict G, int n, int nma
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * 656;
-    real *restrict u5 = work + (long)nmax * L[4];
-    real *restrict u6 = work + (long)nmax * L[5];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * 656;
+    real *u5 = work + (long)nmax * L[4];
+    real *u6 = work + (long)nmax * L[5];
     /* u0 = ADD u1 u2   (n, 3, 8) */
     ew_add((long)n * 24, u1, u2, u0);
     /* u3 = SCALE u2   (n, 3, 8) */
@@ -1067,19 +1119,20 @@ static void predict_part40(const real *restrict P, real *restrict G, int n, int 
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v335 = work + (long)nmax * 464;
-    real *restrict v334 = work + (long)nmax * 160;
-    real *restrict v336 = work + (long)nmax * 304;
-    real *restrict v301 = work + (long)nmax * 96;
-    real *restrict v337 = work + (long)nmax * 96;
-    real *restrict v338 = work + (long)nmax * 464;
-    real *restrict v291 = work + (long)nmax * 272;
-    real *restrict v339 = work + (long)nmax * 96;
-    real *restrict v340 = work + (long)nmax * 256;
-    real *restrict v279 = work + (long)nmax * 128;
-    real *restrict v341 = work + (long)nmax * 96;
-    real *restrict v342 = work + (long)nmax * 336;
-    real *restrict v268 = work + (long)nmax * 512;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v335 = work + (long)nmax * 464;
+    real *v334 = work + (long)nmax * 160;
+    real *v336 = work + (long)nmax * 304;
+    real *v301 = work + (long)nmax * 96;
+    real *v337 = work + (long)nmax * 96;
+    real *v338 = work + (long)nmax * 464;
+    real *v291 = work + (long)nmax * 272;
+    real *v339 = work + (long)nmax * 96;
+    real *v340 = work + (long)nmax * 256;
+    real *v279 = work + (long)nmax * 128;
+    real *v341 = work + (long)nmax * 96;
+    real *v342 = work + (long)nmax * 336;
+    real *v268 = work + (long)nmax * 512;
     /* v335 = ROWSLICE v334 @0   (n, 3, 8) */
     row_slice(n, 12, 0, 3, 8, v334, v335);
     /* v336 = ADD v301 v335   (n, 3, 8) */
@@ -1102,11 +1155,12 @@ static void predict_part44(const real *restrict P, real *restrict G, int n, int 
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v367 = work + (long)nmax * 48;
-    real *restrict v1 = work + (long)nmax * 0;
-    real *restrict v368 = work + (long)nmax * 64;
-    real *restrict v366 = work + (long)nmax * 16;
-    real *restrict v369 = work + (long)nmax * 0;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v367 = work + (long)nmax * 48;
+    real *v1 = work + (long)nmax * 0;
+    real *v368 = work + (long)nmax * 64;
+    real *v366 = work + (long)nmax * 16;
+    real *v369 = work + (long)nmax * 0;
     /* v367 = DACT v1   (n, 1, 8) */
     ew_dact_tanh((long)n * 8, v1, v367);
     /* v368 = MUL v366 v367   (n, 3, 8) */
@@ -1183,8 +1237,9 @@ static void train_part0(const real *restrict P, real *restrict G, int n, int nma
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v1 = work + (long)nmax * 0;
-    real *restrict v2 = work + (long)nmax * 16;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v1 = work + (long)nmax * 0;
+    real *v2 = work + (long)nmax * 16;
     /* v0 = INPUT   (n, 1, 5)   x */
     /* v1 = LINEAR v0 z0.weight + z0.bias   (n, 1, 8) */
     gemm(0, 1, (long)n * 1, 8, 5, x, 5, P + 0, 5, v1, 8, 0);
@@ -1201,14 +1256,15 @@ static void train_s1(const real *restrict P, real *restrict G, int n, int nmax, 
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
     /* u0 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[0], u0);
     /* u1 = CONCAT u2 u0   (n, 1, 9) */
@@ -1260,11 +1316,12 @@ static void train_part5(const real *restrict P, real *restrict G, int n, int nma
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v31 = work + (long)nmax * 240;
-    real *restrict v2 = work + (long)nmax * 16;
-    real *restrict v9 = work + (long)nmax * 80;
-    real *restrict v16 = work + (long)nmax * 144;
-    real *restrict v23 = work + (long)nmax * 208;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v31 = work + (long)nmax * 240;
+    real *v2 = work + (long)nmax * 16;
+    real *v9 = work + (long)nmax * 80;
+    real *v16 = work + (long)nmax * 144;
+    real *v23 = work + (long)nmax * 208;
     /* v31 = STACK v2 v9 v16 v23   (n, 4, 8)   z */
     stack_piece(n, 4, 8, 0, v2, 1, v31);
     stack_piece(n, 4, 8, 1, v9, 1, v31);
@@ -1280,40 +1337,41 @@ static void train_s6(const real *restrict P, real *restrict G, int n, int nmax, 
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
-    real *restrict u12 = work + (long)nmax * L[12];
-    real *restrict u13 = work + (long)nmax * L[13];
-    real *restrict u14 = work + (long)nmax * L[14];
-    real *restrict u15 = work + (long)nmax * L[15];
-    real *restrict u16 = work + (long)nmax * L[16];
-    real *restrict u17 = work + (long)nmax * L[17];
-    real *restrict u18 = work + (long)nmax * L[18];
-    real *restrict u19 = work + (long)nmax * L[19];
-    real *restrict u20 = work + (long)nmax * L[20];
-    real *restrict u21 = work + (long)nmax * L[21];
-    real *restrict u22 = work + (long)nmax * L[22];
-    real *restrict u23 = work + (long)nmax * L[23];
-    real *restrict u24 = work + (long)nmax * L[24];
-    real *restrict u25 = work + (long)nmax * L[25];
-    real *restrict u26 = work + (long)nmax * L[26];
-    real *restrict u27 = work + (long)nmax * L[27];
-    real *restrict u28 = work + (long)nmax * L[28];
-    real *restrict u29 = work + (long)nmax * L[29];
-    real *restrict u30 = work + (long)nmax * L[30];
-    real *restrict u31 = work + (long)nmax * L[31];
-    real *restrict u32 = work + (long)nmax * L[32];
-    real *restrict u33 = work + (long)nmax * L[33];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
+    real *u12 = work + (long)nmax * L[12];
+    real *u13 = work + (long)nmax * L[13];
+    real *u14 = work + (long)nmax * L[14];
+    real *u15 = work + (long)nmax * L[15];
+    real *u16 = work + (long)nmax * L[16];
+    real *u17 = work + (long)nmax * L[17];
+    real *u18 = work + (long)nmax * L[18];
+    real *u19 = work + (long)nmax * L[19];
+    real *u20 = work + (long)nmax * L[20];
+    real *u21 = work + (long)nmax * L[21];
+    real *u22 = work + (long)nmax * L[22];
+    real *u23 = work + (long)nmax * L[23];
+    real *u24 = work + (long)nmax * L[24];
+    real *u25 = work + (long)nmax * L[25];
+    real *u26 = work + (long)nmax * L[26];
+    real *u27 = work + (long)nmax * L[27];
+    real *u28 = work + (long)nmax * L[28];
+    real *u29 = work + (long)nmax * L[29];
+    real *u30 = work + (long)nmax * L[30];
+    real *u31 = work + (long)nmax * L[31];
+    real *u32 = work + (long)nmax * L[32];
+    real *u33 = work + (long)nmax * L[33];
     /* u0 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0, 0.25, 0.5, 0.75};
       row_fill(n, 4, 1, c, u0); }
@@ -1410,12 +1468,13 @@ static void train_s8(const real *restrict P, real *restrict G, int n, int nmax, 
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
     /* u0 = ROWSLICE u1 @0   (n, 1, 8) */
     row_slice(n, 4, L[6], 1, 8, u1, u0);
     /* u2 = SUB u0 u3   (n, 1, 8) */
@@ -1436,25 +1495,26 @@ static void train_part14(const real *restrict P, real *restrict G, int n, int nm
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v102 = work + (long)nmax * 1152;
-    real *restrict v64 = work + (long)nmax * 432;
-    real *restrict v103 = work + (long)nmax * 432;
-    real *restrict v30 = work + (long)nmax * 224;
-    real *restrict v104 = work + (long)nmax * 448;
-    real *restrict v101 = work + (long)nmax * 1136;
-    real *restrict v105 = work + (long)nmax * 1152;
-    real *restrict v74 = work + (long)nmax * 640;
-    real *restrict v84 = work + (long)nmax * 272;
-    real *restrict v94 = work + (long)nmax * 1072;
-    real *restrict v106 = work + (long)nmax * 1184;
-    real *restrict v9 = work + (long)nmax * 80;
-    real *restrict v16 = work + (long)nmax * 144;
-    real *restrict v23 = work + (long)nmax * 208;
-    real *restrict v107 = work + (long)nmax * 208;
-    real *restrict v108 = work + (long)nmax * 1184;
-    real *restrict v109 = work + (long)nmax * 208;
-    real *restrict v112 = work + (long)nmax * 208;
-    real *restrict v2 = work + (long)nmax * 16;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v102 = work + (long)nmax * 1152;
+    real *v64 = work + (long)nmax * 432;
+    real *v103 = work + (long)nmax * 432;
+    real *v30 = work + (long)nmax * 224;
+    real *v104 = work + (long)nmax * 448;
+    real *v101 = work + (long)nmax * 1136;
+    real *v105 = work + (long)nmax * 1152;
+    real *v74 = work + (long)nmax * 640;
+    real *v84 = work + (long)nmax * 272;
+    real *v94 = work + (long)nmax * 1072;
+    real *v106 = work + (long)nmax * 1184;
+    real *v9 = work + (long)nmax * 80;
+    real *v16 = work + (long)nmax * 144;
+    real *v23 = work + (long)nmax * 208;
+    real *v107 = work + (long)nmax * 208;
+    real *v108 = work + (long)nmax * 1184;
+    real *v109 = work + (long)nmax * 208;
+    real *v112 = work + (long)nmax * 208;
+    real *v2 = work + (long)nmax * 16;
     /* v102 = ROWSLICE v64 @3   (n, 1, 8) */
     row_slice(n, 4, 3, 1, 8, v64, v102);
     /* v103 = SUB v102 v30   (n, 1, 8) */
@@ -1492,29 +1552,30 @@ static void train_part23(const real *restrict P, real *restrict G, int n, int nm
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v183 = work + (long)nmax * 1872;
-    real *restrict v145 = work + (long)nmax * 1296;
-    real *restrict v184 = work + (long)nmax * 1296;
-    real *restrict v101 = work + (long)nmax * 1136;
-    real *restrict v185 = work + (long)nmax * 1136;
-    real *restrict v182 = work + (long)nmax * 1696;
-    real *restrict v186 = work + (long)nmax * 1296;
-    real *restrict v155 = work + (long)nmax * 16;
-    real *restrict v165 = work + (long)nmax * 208;
-    real *restrict v175 = work + (long)nmax * 1056;
-    real *restrict v187 = work + (long)nmax * 1872;
-    real *restrict v74 = work + (long)nmax * 640;
-    real *restrict v84 = work + (long)nmax * 272;
-    real *restrict v94 = work + (long)nmax * 1072;
-    real *restrict v104 = work + (long)nmax * 448;
-    real *restrict v188 = work + (long)nmax * 1056;
-    real *restrict v189 = work + (long)nmax * 1872;
-    real *restrict v190 = work + (long)nmax * 1056;
-    real *restrict v193 = work + (long)nmax * 16;
-    real *restrict v194 = work + (long)nmax * 208;
-    real *restrict v195 = work + (long)nmax * 1056;
-    real *restrict v196 = work + (long)nmax * 1296;
-    real *restrict v197 = work + (long)nmax * 1872;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v183 = work + (long)nmax * 1872;
+    real *v145 = work + (long)nmax * 1296;
+    real *v184 = work + (long)nmax * 1296;
+    real *v101 = work + (long)nmax * 1136;
+    real *v185 = work + (long)nmax * 1136;
+    real *v182 = work + (long)nmax * 1696;
+    real *v186 = work + (long)nmax * 1296;
+    real *v155 = work + (long)nmax * 16;
+    real *v165 = work + (long)nmax * 208;
+    real *v175 = work + (long)nmax * 1056;
+    real *v187 = work + (long)nmax * 1872;
+    real *v74 = work + (long)nmax * 640;
+    real *v84 = work + (long)nmax * 272;
+    real *v94 = work + (long)nmax * 1072;
+    real *v104 = work + (long)nmax * 448;
+    real *v188 = work + (long)nmax * 1056;
+    real *v189 = work + (long)nmax * 1872;
+    real *v190 = work + (long)nmax * 1056;
+    real *v193 = work + (long)nmax * 16;
+    real *v194 = work + (long)nmax * 208;
+    real *v195 = work + (long)nmax * 1056;
+    real *v196 = work + (long)nmax * 1296;
+    real *v197 = work + (long)nmax * 1872;
     /* v183 = ROWSLICE v145 @3   (n, 1, 8) */
     row_slice(n, 4, 3, 1, 8, v145, v183);
     /* v184 = SUB v183 v101   (n, 1, 8) */
@@ -1562,15 +1623,16 @@ static void train_s24(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
     /* u0 = SCALE u1   (n, 3, 8) */
     ew_scale((long)n * 24, 0.25, u1, u0);
     /* u2 = LINEAR_T u0 z.f.weight   (n, 3, 12) */
@@ -1601,11 +1663,12 @@ static void train_s25(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
     /* u0 = SCALE u1   (n, 3, 8) */
     ew_scale((long)n * L[5], -1, u1, u0);
     /* u2 = ROWPAD u1 @6   (n, 12, 8) */
@@ -1630,44 +1693,45 @@ static void train_s31(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
-    real *restrict u12 = work + (long)nmax * L[12];
-    real *restrict u13 = work + (long)nmax * L[13];
-    real *restrict u14 = work + (long)nmax * L[14];
-    real *restrict u15 = work + (long)nmax * L[15];
-    real *restrict u16 = work + (long)nmax * L[16];
-    real *restrict u17 = work + (long)nmax * L[17];
-    real *restrict u18 = work + (long)nmax * L[18];
-    real *restrict u19 = work + (long)nmax * L[19];
-    real *restrict u20 = work + (long)nmax * L[20];
-    real *restrict u21 = work + (long)nmax * L[21];
-    real *restrict u22 = work + (long)nmax * L[22];
-    real *restrict u23 = work + (long)nmax * L[23];
-    real *restrict u24 = work + (long)nmax * L[24];
-    real *restrict u25 = work + (long)nmax * L[25];
-    real *restrict u26 = work + (long)nmax * L[26];
-    real *restrict u27 = work + (long)nmax * L[27];
-    real *restrict u28 = work + (long)nmax * L[28];
-    real *restrict u29 = work + (long)nmax * L[29];
-    real *restrict u30 = work + (long)nmax * L[30];
-    real *restrict u31 = work + (long)nmax * L[31];
-    real *restrict u32 = work + (long)nmax * L[32];
-    real *restrict u33 = work + (long)nmax * L[33];
-    real *restrict u34 = work + (long)nmax * L[34];
-    real *restrict u35 = work + (long)nmax * L[35];
-    real *restrict u36 = work + (long)nmax * L[36];
-    real *restrict u37 = work + (long)nmax * L[37];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
+    real *u12 = work + (long)nmax * L[12];
+    real *u13 = work + (long)nmax * L[13];
+    real *u14 = work + (long)nmax * L[14];
+    real *u15 = work + (long)nmax * L[15];
+    real *u16 = work + (long)nmax * L[16];
+    real *u17 = work + (long)nmax * L[17];
+    real *u18 = work + (long)nmax * L[18];
+    real *u19 = work + (long)nmax * L[19];
+    real *u20 = work + (long)nmax * L[20];
+    real *u21 = work + (long)nmax * L[21];
+    real *u22 = work + (long)nmax * L[22];
+    real *u23 = work + (long)nmax * L[23];
+    real *u24 = work + (long)nmax * L[24];
+    real *u25 = work + (long)nmax * L[25];
+    real *u26 = work + (long)nmax * L[26];
+    real *u27 = work + (long)nmax * L[27];
+    real *u28 = work + (long)nmax * L[28];
+    real *u29 = work + (long)nmax * L[29];
+    real *u30 = work + (long)nmax * L[30];
+    real *u31 = work + (long)nmax * L[31];
+    real *u32 = work + (long)nmax * L[32];
+    real *u33 = work + (long)nmax * L[33];
+    real *u34 = work + (long)nmax * L[34];
+    real *u35 = work + (long)nmax * L[35];
+    real *u36 = work + (long)nmax * L[36];
+    real *u37 = work + (long)nmax * L[37];
     /* u0 = SCALE u1   (n, 12, 8) */
     ew_scale((long)n * 96, 0.041666666666666664, u1, u0);
     /* u2 = SCALE u0   (n, 12, 8) */
@@ -1748,13 +1812,14 @@ static void train_s32(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
     /* u0 = ROWSLICE u1 @0   (n, 3, 8) */
     row_slice(n, L[7], 0, L[8], 8, u1, u0);
     /* u2 = ADD u3 u0   (n, 3, 8) */
@@ -1779,17 +1844,18 @@ static void train_s33(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
     /* u0 = ADD u1 u2   (n, 3, 8) */
     ew_add((long)n * 24, u1, u2, u0);
     /* u3 = SCALE u2   (n, 3, 8) */
@@ -1825,11 +1891,12 @@ static void train_s34(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
     /* u0 = ADD u1 u2   (n, 3, 8) */
     ew_add((long)n * L[5], u1, u2, u0);
     /* u3 = SCALE u2   (n, 3, 8) */
@@ -1850,13 +1917,14 @@ static void train_s36(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
     /* u0 = ADD u1 u2   (n, 3, 8) */
     ew_add((long)n * L[7], u1, u2, u0);
     /* u3 = SCALE u2   (n, 3, 8) */
@@ -1881,19 +1949,20 @@ static void train_s41(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
-    real *restrict u12 = work + (long)nmax * L[12];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
+    real *u12 = work + (long)nmax * L[12];
     /* u0 = ROWSLICE u1 @0   (n, 3, 8) */
     row_slice(n, L[13], 0, L[14], 8, u1, u0);
     /* u2 = ADD u3 u0   (n, 3, 8) */
@@ -1920,20 +1989,21 @@ static void train_part45(const real *restrict P, real *restrict G, int n, int nm
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v381 = work + (long)nmax * 6880;
-    real *restrict v1 = work + (long)nmax * 0;
-    real *restrict v382 = work + (long)nmax * 1056;
-    real *restrict v380 = work + (long)nmax * 4768;
-    real *restrict v383 = work + (long)nmax * 4928;
-    real *restrict v385 = work + (long)nmax * 4944;
-    real *restrict v193 = work + (long)nmax * 16;
-    real *restrict v387 = work + (long)nmax * 6896;
-    real *restrict v388 = work + (long)nmax * 6912;
-    real *restrict v390 = work + (long)nmax * 1056;
-    real *restrict v391 = work + (long)nmax * 6944;
-    real *restrict v392 = work + (long)nmax * 4768;
-    real *restrict v393 = work + (long)nmax * 4784;
-    real *restrict v394 = work + (long)nmax * 0;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v381 = work + (long)nmax * 6880;
+    real *v1 = work + (long)nmax * 0;
+    real *v382 = work + (long)nmax * 1056;
+    real *v380 = work + (long)nmax * 4768;
+    real *v383 = work + (long)nmax * 4928;
+    real *v385 = work + (long)nmax * 4944;
+    real *v193 = work + (long)nmax * 16;
+    real *v387 = work + (long)nmax * 6896;
+    real *v388 = work + (long)nmax * 6912;
+    real *v390 = work + (long)nmax * 1056;
+    real *v391 = work + (long)nmax * 6944;
+    real *v392 = work + (long)nmax * 4768;
+    real *v393 = work + (long)nmax * 4784;
+    real *v394 = work + (long)nmax * 0;
     /* v381 = DACT v1   (n, 1, 8) */
     ew_dact_tanh((long)n * 8, v1, v381);
     /* v382 = MUL v380 v381   (n, 3, 8) */
@@ -1947,8 +2017,8 @@ static void train_part45(const real *restrict P, real *restrict G, int n, int nm
         for (long b = 0; b < n; b++) {
             const real *p = v193 + b * 3, *d = y + b * 3;
             real *s = v385 + b * 3;
-            double e2 = 0, d2 = 0;
-            for (int j = 0; j < 3; j++) { double ev = p[j] - d[j]; e2 += ev * ev; d2 += (double)d[j] * d[j]; }
+            double e2 = 0;
+            for (int j = 0; j < 3; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[0] / (n * den);
@@ -1963,8 +2033,8 @@ static void train_part45(const real *restrict P, real *restrict G, int n, int nm
         for (long b = 0; b < n; b++) {
             const real *p = v383 + b * 15, *d = J + b * 15;
             real *s = v387 + b * 15;
-            double e2 = 0, d2 = 0;
-            for (int j = 0; j < 15; j++) { double ev = p[j] - d[j]; e2 += ev * ev; d2 += (double)d[j] * d[j]; }
+            double e2 = 0;
+            for (int j = 0; j < 15; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[1] / (n * den);
@@ -1996,22 +2066,23 @@ static void train_s46(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
-    real *restrict u12 = work + (long)nmax * L[12];
-    real *restrict u13 = work + (long)nmax * L[13];
-    real *restrict u14 = work + (long)nmax * L[14];
-    real *restrict u15 = work + (long)nmax * L[15];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
+    real *u12 = work + (long)nmax * L[12];
+    real *u13 = work + (long)nmax * L[13];
+    real *u14 = work + (long)nmax * L[14];
+    real *u15 = work + (long)nmax * L[15];
     /* u0 = PAD u1   (n, 3, 9) */
     pad_cols((long)n * 3, 8, 0, 9, u1, u0);
     /* u2 = LINEAR u0 z.a.weight   (n, 3, 12) */
@@ -2055,17 +2126,18 @@ static void train_s49(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * 1056;
-    real *restrict u10 = work + (long)nmax * L[9];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * 1056;
+    real *u10 = work + (long)nmax * L[9];
     /* u0 = ROWPAD u1 @9   (n, 12, 8) */
     row_pad(n, 12, 9, 3, 8, u1, u0);
     /* u2 = ROWPAD u3 @6   (n, 12, 8) */
@@ -2094,67 +2166,68 @@ static void train_s50(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
-    real *restrict u12 = work + (long)nmax * L[12];
-    real *restrict u13 = work + (long)nmax * L[13];
-    real *restrict u14 = work + (long)nmax * L[14];
-    real *restrict u15 = work + (long)nmax * L[15];
-    real *restrict u16 = work + (long)nmax * L[16];
-    real *restrict u17 = work + (long)nmax * L[17];
-    real *restrict u18 = work + (long)nmax * L[18];
-    real *restrict u19 = work + (long)nmax * L[19];
-    real *restrict u20 = work + (long)nmax * L[20];
-    real *restrict u21 = work + (long)nmax * L[21];
-    real *restrict u22 = work + (long)nmax * L[22];
-    real *restrict u23 = work + (long)nmax * L[23];
-    real *restrict u24 = work + (long)nmax * L[24];
-    real *restrict u25 = work + (long)nmax * L[25];
-    real *restrict u26 = work + (long)nmax * L[26];
-    real *restrict u27 = work + (long)nmax * L[27];
-    real *restrict u28 = work + (long)nmax * L[28];
-    real *restrict u29 = work + (long)nmax * L[29];
-    real *restrict u30 = work + (long)nmax * L[30];
-    real *restrict u31 = work + (long)nmax * L[31];
-    real *restrict u32 = work + (long)nmax * L[32];
-    real *restrict u33 = work + (long)nmax * L[33];
-    real *restrict u34 = work + (long)nmax * 6896;
-    real *restrict u35 = work + (long)nmax * L[34];
-    real *restrict u36 = work + (long)nmax * L[35];
-    real *restrict u37 = work + (long)nmax * L[36];
-    real *restrict u38 = work + (long)nmax * L[37];
-    real *restrict u39 = work + (long)nmax * L[38];
-    real *restrict u40 = work + (long)nmax * L[39];
-    real *restrict u41 = work + (long)nmax * L[40];
-    real *restrict u42 = work + (long)nmax * L[41];
-    real *restrict u43 = work + (long)nmax * L[42];
-    real *restrict u44 = work + (long)nmax * L[43];
-    real *restrict u45 = work + (long)nmax * L[44];
-    real *restrict u46 = work + (long)nmax * L[45];
-    real *restrict u47 = work + (long)nmax * L[46];
-    real *restrict u48 = work + (long)nmax * L[47];
-    real *restrict u49 = work + (long)nmax * L[48];
-    real *restrict u50 = work + (long)nmax * L[49];
-    real *restrict u51 = work + (long)nmax * L[50];
-    real *restrict u52 = work + (long)nmax * L[51];
-    real *restrict u53 = work + (long)nmax * L[52];
-    real *restrict u54 = work + (long)nmax * L[53];
-    real *restrict u55 = work + (long)nmax * L[54];
-    real *restrict u56 = work + (long)nmax * L[55];
-    real *restrict u57 = work + (long)nmax * L[56];
-    real *restrict u58 = work + (long)nmax * L[57];
-    real *restrict u59 = work + (long)nmax * L[58];
-    real *restrict u60 = work + (long)nmax * L[59];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
+    real *u12 = work + (long)nmax * L[12];
+    real *u13 = work + (long)nmax * L[13];
+    real *u14 = work + (long)nmax * L[14];
+    real *u15 = work + (long)nmax * L[15];
+    real *u16 = work + (long)nmax * L[16];
+    real *u17 = work + (long)nmax * L[17];
+    real *u18 = work + (long)nmax * L[18];
+    real *u19 = work + (long)nmax * L[19];
+    real *u20 = work + (long)nmax * L[20];
+    real *u21 = work + (long)nmax * L[21];
+    real *u22 = work + (long)nmax * L[22];
+    real *u23 = work + (long)nmax * L[23];
+    real *u24 = work + (long)nmax * L[24];
+    real *u25 = work + (long)nmax * L[25];
+    real *u26 = work + (long)nmax * L[26];
+    real *u27 = work + (long)nmax * L[27];
+    real *u28 = work + (long)nmax * L[28];
+    real *u29 = work + (long)nmax * L[29];
+    real *u30 = work + (long)nmax * L[30];
+    real *u31 = work + (long)nmax * L[31];
+    real *u32 = work + (long)nmax * L[32];
+    real *u33 = work + (long)nmax * L[33];
+    real *u34 = work + (long)nmax * 6896;
+    real *u35 = work + (long)nmax * L[34];
+    real *u36 = work + (long)nmax * L[35];
+    real *u37 = work + (long)nmax * L[36];
+    real *u38 = work + (long)nmax * L[37];
+    real *u39 = work + (long)nmax * L[38];
+    real *u40 = work + (long)nmax * L[39];
+    real *u41 = work + (long)nmax * L[40];
+    real *u42 = work + (long)nmax * L[41];
+    real *u43 = work + (long)nmax * L[42];
+    real *u44 = work + (long)nmax * L[43];
+    real *u45 = work + (long)nmax * L[44];
+    real *u46 = work + (long)nmax * L[45];
+    real *u47 = work + (long)nmax * L[46];
+    real *u48 = work + (long)nmax * L[47];
+    real *u49 = work + (long)nmax * L[48];
+    real *u50 = work + (long)nmax * L[49];
+    real *u51 = work + (long)nmax * L[50];
+    real *u52 = work + (long)nmax * L[51];
+    real *u53 = work + (long)nmax * L[52];
+    real *u54 = work + (long)nmax * L[53];
+    real *u55 = work + (long)nmax * L[54];
+    real *u56 = work + (long)nmax * L[55];
+    real *u57 = work + (long)nmax * L[56];
+    real *u58 = work + (long)nmax * L[57];
+    real *u59 = work + (long)nmax * L[58];
+    real *u60 = work + (long)nmax * L[59];
     /* u0 = PAD u1   (n, 12, 9) */
     pad_cols((long)n * 12, 8, 0, 9, u1, u0);
     /* u2 = LINEAR u0 z.a.weight   (n, 12, 12) */
@@ -2265,15 +2338,16 @@ static void train_s51(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
     /* u0 = ADD u1 u2   (n, 12, 8) */
     ew_add((long)n * 96, u1, u2, u0);
     /* u3 = SCALE u4   (n, 12, 8) */
@@ -2298,13 +2372,14 @@ static void train_s53(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * 5056;
-    real *restrict u2 = work + (long)nmax * L[1];
-    real *restrict u3 = work + (long)nmax * L[2];
-    real *restrict u4 = work + (long)nmax * L[3];
-    real *restrict u5 = work + (long)nmax * L[4];
-    real *restrict u6 = work + (long)nmax * L[5];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * 5056;
+    real *u2 = work + (long)nmax * L[1];
+    real *u3 = work + (long)nmax * L[2];
+    real *u4 = work + (long)nmax * L[3];
+    real *u5 = work + (long)nmax * L[4];
+    real *u6 = work + (long)nmax * L[5];
     /* u0 = ROWSLICE u1 @0   (n, 3, 8) */
     row_slice(n, 12, L[6], 3, 8, u1, u0);
     /* u2 = SCALE u3   (n, 3, 8) */
@@ -2328,22 +2403,23 @@ static void train_s62(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
-    real *restrict u12 = work + (long)nmax * L[12];
-    real *restrict u13 = work + (long)nmax * L[13];
-    real *restrict u14 = work + (long)nmax * L[14];
-    real *restrict u15 = work + (long)nmax * L[15];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
+    real *u12 = work + (long)nmax * L[12];
+    real *u13 = work + (long)nmax * L[13];
+    real *u14 = work + (long)nmax * L[14];
+    real *u15 = work + (long)nmax * L[15];
     /* u0 = PAD u1   (n, 3, 9) */
     pad_cols((long)n * 3, 8, 0, 9, u1, u0);
     /* u2 = LINEAR u0 z.a.weight   (n, 3, 12) */
@@ -2384,13 +2460,14 @@ static void train_s63(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * 2800;
-    real *restrict u2 = work + (long)nmax * L[1];
-    real *restrict u3 = work + (long)nmax * L[2];
-    real *restrict u4 = work + (long)nmax * 1056;
-    real *restrict u5 = work + (long)nmax * L[3];
-    real *restrict u6 = work + (long)nmax * 1296;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * 2800;
+    real *u2 = work + (long)nmax * L[1];
+    real *u3 = work + (long)nmax * L[2];
+    real *u4 = work + (long)nmax * 1056;
+    real *u5 = work + (long)nmax * L[3];
+    real *u6 = work + (long)nmax * 1296;
     /* u0 = ROWSLICE u1 @0   (n, 3, 8) */
     row_slice(n, 12, L[4], 3, 8, u1, u0);
     /* u2 = ADD u3 u0   (n, 3, 8) */
@@ -2410,19 +2487,20 @@ static void train_part69(const real *restrict P, real *restrict G, int n, int nm
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v671 = work + (long)nmax * 1296;
-    real *restrict v610 = work + (long)nmax * 2800;
-    real *restrict v672 = work + (long)nmax * 4896;
-    real *restrict v670 = work + (long)nmax * 1056;
-    real *restrict v673 = work + (long)nmax * 1056;
-    real *restrict v550 = work + (long)nmax * 2176;
-    real *restrict v674 = work + (long)nmax * 1296;
-    real *restrict v194 = work + (long)nmax * 208;
-    real *restrict v676 = work + (long)nmax * 208;
-    real *restrict v385 = work + (long)nmax * 4944;
-    real *restrict v185 = work + (long)nmax * 1136;
-    real *restrict v679 = work + (long)nmax * 1136;
-    real *restrict v680 = work + (long)nmax * 1056;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v671 = work + (long)nmax * 1296;
+    real *v610 = work + (long)nmax * 2800;
+    real *v672 = work + (long)nmax * 4896;
+    real *v670 = work + (long)nmax * 1056;
+    real *v673 = work + (long)nmax * 1056;
+    real *v550 = work + (long)nmax * 2176;
+    real *v674 = work + (long)nmax * 1296;
+    real *v194 = work + (long)nmax * 208;
+    real *v676 = work + (long)nmax * 208;
+    real *v385 = work + (long)nmax * 4944;
+    real *v185 = work + (long)nmax * 1136;
+    real *v679 = work + (long)nmax * 1136;
+    real *v680 = work + (long)nmax * 1056;
     /* v671 = ROWSLICE v610 @9   (n, 3, 8) */
     row_slice(n, 12, 9, 3, 8, v610, v671);
     /* v672 = ADD v670 v671   (n, 3, 8) */
@@ -2453,18 +2531,19 @@ static void train_s70(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
     /* u0 = SCALE u1   (n, 1, 8) */
     ew_scale((long)n * 8, 0.25, u1, u0);
     /* u2 = LINEAR_T u0 z.f.weight   (n, 1, 12) */
@@ -2503,55 +2582,56 @@ static void train_s77(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
-    real *restrict u12 = work + (long)nmax * L[12];
-    real *restrict u13 = work + (long)nmax * L[13];
-    real *restrict u14 = work + (long)nmax * L[14];
-    real *restrict u15 = work + (long)nmax * L[15];
-    real *restrict u16 = work + (long)nmax * L[16];
-    real *restrict u17 = work + (long)nmax * L[17];
-    real *restrict u18 = work + (long)nmax * L[18];
-    real *restrict u19 = work + (long)nmax * L[19];
-    real *restrict u20 = work + (long)nmax * L[20];
-    real *restrict u21 = work + (long)nmax * L[21];
-    real *restrict u22 = work + (long)nmax * L[22];
-    real *restrict u23 = work + (long)nmax * L[23];
-    real *restrict u24 = work + (long)nmax * L[24];
-    real *restrict u25 = work + (long)nmax * L[25];
-    real *restrict u26 = work + (long)nmax * L[26];
-    real *restrict u27 = work + (long)nmax * L[27];
-    real *restrict u28 = work + (long)nmax * L[28];
-    real *restrict u29 = work + (long)nmax * L[29];
-    real *restrict u30 = work + (long)nmax * L[30];
-    real *restrict u31 = work + (long)nmax * L[31];
-    real *restrict u32 = work + (long)nmax * L[32];
-    real *restrict u33 = work + (long)nmax * L[33];
-    real *restrict u34 = work + (long)nmax * L[34];
-    real *restrict u35 = work + (long)nmax * L[35];
-    real *restrict u36 = work + (long)nmax * L[36];
-    real *restrict u37 = work + (long)nmax * L[37];
-    real *restrict u38 = work + (long)nmax * L[38];
-    real *restrict u39 = work + (long)nmax * L[39];
-    real *restrict u40 = work + (long)nmax * L[40];
-    real *restrict u41 = work + (long)nmax * L[41];
-    real *restrict u42 = work + (long)nmax * L[42];
-    real *restrict u43 = work + (long)nmax * L[43];
-    real *restrict u44 = work + (long)nmax * L[44];
-    real *restrict u45 = work + (long)nmax * L[45];
-    real *restrict u46 = work + (long)nmax * L[46];
-    real *restrict u47 = work + (long)nmax * L[47];
-    real *restrict u48 = work + (long)nmax * L[48];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
+    real *u12 = work + (long)nmax * L[12];
+    real *u13 = work + (long)nmax * L[13];
+    real *u14 = work + (long)nmax * L[14];
+    real *u15 = work + (long)nmax * L[15];
+    real *u16 = work + (long)nmax * L[16];
+    real *u17 = work + (long)nmax * L[17];
+    real *u18 = work + (long)nmax * L[18];
+    real *u19 = work + (long)nmax * L[19];
+    real *u20 = work + (long)nmax * L[20];
+    real *u21 = work + (long)nmax * L[21];
+    real *u22 = work + (long)nmax * L[22];
+    real *u23 = work + (long)nmax * L[23];
+    real *u24 = work + (long)nmax * L[24];
+    real *u25 = work + (long)nmax * L[25];
+    real *u26 = work + (long)nmax * L[26];
+    real *u27 = work + (long)nmax * L[27];
+    real *u28 = work + (long)nmax * L[28];
+    real *u29 = work + (long)nmax * L[29];
+    real *u30 = work + (long)nmax * L[30];
+    real *u31 = work + (long)nmax * L[31];
+    real *u32 = work + (long)nmax * L[32];
+    real *u33 = work + (long)nmax * L[33];
+    real *u34 = work + (long)nmax * L[34];
+    real *u35 = work + (long)nmax * L[35];
+    real *u36 = work + (long)nmax * L[36];
+    real *u37 = work + (long)nmax * L[37];
+    real *u38 = work + (long)nmax * L[38];
+    real *u39 = work + (long)nmax * L[39];
+    real *u40 = work + (long)nmax * L[40];
+    real *u41 = work + (long)nmax * L[41];
+    real *u42 = work + (long)nmax * L[42];
+    real *u43 = work + (long)nmax * L[43];
+    real *u44 = work + (long)nmax * L[44];
+    real *u45 = work + (long)nmax * L[45];
+    real *u46 = work + (long)nmax * L[46];
+    real *u47 = work + (long)nmax * L[47];
+    real *u48 = work + (long)nmax * L[48];
     /* u0 = SCALE u1   (n, 4, 8) */
     ew_scale((long)n * 32, 0.041666666666666664, u1, u0);
     /* u2 = SCALE u0   (n, 4, 8) */
@@ -2662,9 +2742,10 @@ static void train_s78(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
     /* u0 = ADD u1 u2   (n, 4, 8) */
     ew_add((long)n * 32, u1, u2, u0);
 }
@@ -2681,20 +2762,21 @@ static void train_s80(const real *restrict P, real *restrict G, int n, int nmax,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict u0 = work + (long)nmax * L[0];
-    real *restrict u1 = work + (long)nmax * L[1];
-    real *restrict u2 = work + (long)nmax * L[2];
-    real *restrict u3 = work + (long)nmax * L[3];
-    real *restrict u4 = work + (long)nmax * L[4];
-    real *restrict u5 = work + (long)nmax * L[5];
-    real *restrict u6 = work + (long)nmax * L[6];
-    real *restrict u7 = work + (long)nmax * L[7];
-    real *restrict u8 = work + (long)nmax * L[8];
-    real *restrict u9 = work + (long)nmax * L[9];
-    real *restrict u10 = work + (long)nmax * L[10];
-    real *restrict u11 = work + (long)nmax * L[11];
-    real *restrict u12 = work + (long)nmax * L[12];
-    real *restrict u13 = work + (long)nmax * L[13];
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *u0 = work + (long)nmax * L[0];
+    real *u1 = work + (long)nmax * L[1];
+    real *u2 = work + (long)nmax * L[2];
+    real *u3 = work + (long)nmax * L[3];
+    real *u4 = work + (long)nmax * L[4];
+    real *u5 = work + (long)nmax * L[5];
+    real *u6 = work + (long)nmax * L[6];
+    real *u7 = work + (long)nmax * L[7];
+    real *u8 = work + (long)nmax * L[8];
+    real *u9 = work + (long)nmax * L[9];
+    real *u10 = work + (long)nmax * L[10];
+    real *u11 = work + (long)nmax * L[11];
+    real *u12 = work + (long)nmax * L[12];
+    real *u13 = work + (long)nmax * L[13];
     /* u0 = ADD u1 u2   (n, 1, 8) */
     ew_add((long)n * 8, u1, u2, u0);
     /* u3 = SCALE u2   (n, 1, 8) */
@@ -2734,11 +2816,12 @@ static void train_part93(const real *restrict P, real *restrict G, int n, int nm
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
-    real *restrict v940 = work + (long)nmax * 6896;
-    real *restrict v939 = work + (long)nmax * 32;
-    real *restrict v381 = work + (long)nmax * 6880;
-    real *restrict v941 = work + (long)nmax * 6912;
-    real *restrict v394 = work + (long)nmax * 0;
+    /* workspace slots: values whose lives do not overlap share one, so no restrict */
+    real *v940 = work + (long)nmax * 6896;
+    real *v939 = work + (long)nmax * 32;
+    real *v381 = work + (long)nmax * 6880;
+    real *v941 = work + (long)nmax * 6912;
+    real *v394 = work + (long)nmax * 0;
     /* v940 = MUL v939 v381   (n, 1, 8) */
     mul_bcast(n, 1, 8, v939, 1, 8, v381, 1, 8, v940);
     /* v941 = ADD v394 v940   (n, 1, 8) */
