@@ -23,6 +23,8 @@ struct dino_spec {
     char *text;                 /* the diagnostics as dinoc prints them */
     size_t text_len;
     char *data_dir;             /* the data section's dir resolved against the spec's folder */
+    char *data_files[8];        /* dino_spec_data_files (malloc'd) */
+    int n_data_files;
 };
 
 struct dino_model {
@@ -32,7 +34,10 @@ struct dino_model {
     dino_backend kind;
     char declined[8192];        /* why not the GPU, when AUTO fell back to the CPU */
     int gpu_failed, from_cache;
+    dino_open_options opts;     /* as opened (on_message, user) */
     volatile int stop;          /* dino_request_stop */
+    long long unfinished;       /* dino_predict_unfinished: rows of the last prediction */
+    char unfinished_msg[1024];
 };
 
 struct dino_data {

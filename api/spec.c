@@ -94,6 +94,7 @@ dino_status dino_spec_from_text(const char *name, const char *text, size_t len, 
 void dino_spec_free(dino_spec *spec) {
     if (!spec) return;
     frontend_free(&spec->fe);
+    for (int i = 0; i < spec->n_data_files; i++) free(spec->data_files[i]);
     free(spec->diags);
     free(spec->text);
     free(spec);

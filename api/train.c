@@ -5,6 +5,7 @@
  * the batch buffers of the first: the backends' set_data (backend_cpu.c, backend_cuda.c) does
  * not release those of an earlier call yet. */
 #include "api.h"
+#include "outputs.h"
 
 /* The caller's options, carried through train()'s callbacks. */
 typedef struct {
@@ -46,6 +47,11 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
                       .on_progress = opts->on_progress ? on_progress : NULL,
                       .user = &bridge, .stop = &md->stop};
     char err[4096];
+    /* before any epoch: a checkpoint or log that can't be written must not cost the training */
+    const char *paths[2] = {opts->save, opts->log}, *what[2] = {"checkpoint", "log"};
+    for (int i = 0; i < 2; i++)
+        if (paths[i] && output_prepare(paths[i], what[i], err, sizeof err))
+            return api_fail(DINO_EUSER, 0, "%s; nothing was trained", err);
     int rc = md->stop ? DINO_STOPPED : train(&md->t, &data->train, &data->test, &o, err, sizeof err);
     if (rc == DINO_STOPPED) snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);
     md->stop = 0;
