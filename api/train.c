@@ -52,8 +52,10 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
     for (int i = 0; i < 2; i++)
         if (paths[i] && output_prepare(paths[i], what[i], err, sizeof err))
             return api_fail(DINO_EUSER, 0, "%s; nothing was trained", err);
+    err[0] = 0;
     int rc = md->stop ? DINO_STOPPED : train(&md->t, &data->train, &data->test, &o, err, sizeof err);
-    if (rc == DINO_STOPPED) snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);
+    if (rc == DINO_STOPPED && !err[0])   /* else train() said where inside an epoch it stopped */
+        snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);
     md->stop = 0;
     return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
 }

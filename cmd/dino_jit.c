@@ -3,7 +3,9 @@
  *
  *   dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B] [--lr X]
  *            [--seed S] [--precision f32|f64] [--set key=value]... [--save CKPT] [--load CKPT]
- *            [--predict IN.npy --out DIR] [--log FILE.csv] [--jacobian auto|forward|reverse] [-q]
+ *            [--predict IN.npy --out DIR] [--log FILE.csv] [--jacobian auto|forward|reverse]
+ *            [--until EPOCH] [--strict] [-q]
+ *   dino-jit --cache info|clear;  dino-jit --version | --help
  *
  * Exit status (dino_status): DINO_OK 0 success, DINO_EUSER 1 user error (bad spec, data, flag,
  * NaN loss), DINO_EINTERNAL 2 internal error, DINO_STOPPED 3 stopped by SIGINT or SIGTERM during

@@ -288,7 +288,29 @@ typedef struct {
     double *sums;           /* [1 + n_monitors] the epoch's loss and monitor sums (Backend.take_sums) */
     double *rel;            /* what the monitor sums say (corrections(): at most n_monitors values) */
     FILE *log;
+    void *good_m, *good_v;  /* [n_weights] the optimiser moments at the start of the epoch (NULL: none) */
+    int64_t good_opt_step;
 } Run;
+
+static int backend_failed(Run *r, int rc);
+
+/* A stop inside an epoch: the model goes back to the start of that epoch (parameters,
+ * optimiser, training state, shuffle RNG, and the backend's running sums dropped), so that
+ * the checkpoint, and a later train() or --load, repeat the epoch exactly: the result is that
+ * of a run never stopped. At most one epoch's steps are done again. */
+static int rewind_epoch(Run *r, const TrainState *at_start) {
+    Trainer *t = r->t;
+    size_t bytes = t->es * (size_t)t->m->n_weights;
+    memcpy(t->P, r->good, bytes);
+    if (r->good_m) memcpy(t->opt.m, r->good_m, bytes);
+    if (r->good_v) memcpy(t->opt.v, r->good_v, bytes);
+    t->opt.step = r->good_opt_step;
+    t->state = *at_start;
+    rng_restore(&t->rng, at_start->rng);
+    int rc = t->backend->push(t->backend);
+    if (rc == DINO_OK) rc = t->backend->take_sums(t->backend, r->sums);
+    return rc ? backend_failed(r, rc) : DINO_OK;
+}
 
 /* Stops after a non-finite loss: the last good parameters written (when there is a save
  * path), the message in err. */
@@ -436,8 +458,11 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     r.idx = r.good ? alloc(sizeof(int64_t) * (size_t)N, "the row order", err, errlen) : NULL;
     r.sums = r.idx ? alloc(sizeof(double) * (size_t)(1 + b->n_monitors), "the loss sums", err, errlen) : NULL;
     r.rel = r.sums ? alloc(sizeof(double) * (size_t)(1 + b->n_monitors), "the loss sums", err, errlen) : NULL;
+    size_t pbytes = t->es * (size_t)m->n_weights;
+    if (r.rel && t->opt.m && !(r.good_m = alloc(pbytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
+    if (r.rel && t->opt.v && !(r.good_v = alloc(pbytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
     if (!r.rel) {
-        free(r.good), free(r.idx), free(r.sums);
+        free(r.good), free(r.idx), free(r.sums), free(r.good_m);
         return DINO_EUSER;
     }
     if (o->log && !(r.log = open_log(m, o->log, t->state.epoch > 0))) {
@@ -454,7 +479,11 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             rc = backend_failed(&r, rc);
             break;
         }
-        memcpy(r.good, t->P, t->es * (size_t)m->n_weights);
+        memcpy(r.good, t->P, pbytes);
+        if (r.good_m) memcpy(r.good_m, t->opt.m, pbytes);
+        if (r.good_v) memcpy(r.good_v, t->opt.v, pbytes);
+        r.good_opt_step = t->opt.step;
+        rng_save(&t->rng, t->state.rng);   /* the RNG before this epoch's shuffle, for a rewind */
         TrainState at_start = t->state;
         for (int64_t i = 0; i < N; i++) r.idx[i] = i;
         rng_permute(&t->rng, r.idx, N);
@@ -463,8 +492,14 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             break;
         }
         rc = run_steps(&r, epoch, N, B, steps_per_epoch, total_steps, w, &lr, &at_start);
-        if (rc == DINO_STOPPED) {   /* mid-epoch: the parameters as they are, the epoch to run again */
-            if (o->save && (rc = save(&r)) == DINO_OK) rc = DINO_STOPPED;
+        if (rc == DINO_STOPPED) {   /* mid-epoch: back to the epoch's start, saved, the epoch to run again */
+            int64_t done = t->state.step - at_start.step;
+            if ((rc = rewind_epoch(&r, &at_start)) == DINO_OK && (!o->save || (rc = save(&r)) == DINO_OK)) {
+                rc = DINO_STOPPED;
+                snprintf(err, errlen, "training stopped on request in epoch %lld (after %lld of its %lld steps), rewound "
+                         "to the end of epoch %lld so that a resume repeats it exactly", (long long)epoch + 1,
+                         (long long)done, (long long)steps_per_epoch, (long long)epoch);
+            }
             break;
         }
         if (rc) break;
@@ -473,6 +508,6 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         if (rc == DINO_OK && stop_now && epoch + 1 < stop) rc = DINO_STOPPED;
     }
     if (r.log) fclose(r.log);
-    free(r.good), free(r.idx), free(r.sums), free(r.rel);
+    free(r.good), free(r.idx), free(r.sums), free(r.rel), free(r.good_m), free(r.good_v);
     return rc;
 }

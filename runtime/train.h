@@ -57,8 +57,9 @@ typedef struct {
     void (*on_progress)(int64_t epoch, int64_t step_in_epoch, int64_t steps_in_epoch, double loss, void *user);
     void *user;
     /* Set from elsewhere (a signal handler): train() finishes the current step, saves (when
-     * save is set) and returns DINO_STOPPED. A stop inside an epoch saves the parameters as
-     * they are; a resume runs that epoch again from its start (the same shuffle). */
+     * save is set) and returns DINO_STOPPED. A stop inside an epoch first rewinds the model
+     * to the start of that epoch (parameters, optimiser, state, RNG), so the checkpoint and a
+     * resume repeat the epoch exactly: the result equals that of a run never stopped. */
     volatile int *stop;
 } TrainOptions;
 

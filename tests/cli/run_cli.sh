@@ -31,6 +31,8 @@
 #            succeed, 5 rounds; a truncated module, one with flipped bytes and another spec's in
 #            its place are each rebuilt with a note, exit 0, the same predictions; an edit of a
 #            comment, lr, epochs or a data file name hits the cache; another CPU does not
+#   paths overwrite signal unreached zerorows help cachecmd
+#            safe runs (issue 15): tests/cli/groups_safe.sh says what each checks
 #
 # Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed";
 # the exit status is 1 when anything failed, 77 (skipped) when python3 is missing.
@@ -43,15 +45,18 @@
 # everything else goes to a temporary folder that is removed at the end.
 set -u
 
+# the groups of issue 15 (safe runs) live in groups_safe.sh
+SAFE_GROUPS="paths overwrite signal unreached zerorows help cachecmd"
+SAFE_GROUPS_BAR=${SAFE_GROUPS// /|}
 if [ $# -lt 2 ]; then
-    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|checkpoint|cache]..." >&2
+    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|checkpoint|cache|$SAFE_GROUPS_BAR]..." >&2
     exit 2
 fi
 BUILD=$(cd "$1" && pwd) || exit 2
 SRC=$(cd "$2" && pwd) || exit 2
 shift 2
 GROUP_LIST=("$@")
-[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint checkpoint cache)
+[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint checkpoint cache $SAFE_GROUPS)
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: python3 is needed for the .npy and safetensors helpers"
@@ -579,10 +584,12 @@ EOF
     fi
 }
 
+. "$SRC/tests/cli/groups_safe.sh"
+
 for g in "${GROUP_LIST[@]}"; do
     case $g in
     train | resume | predict | nan | errors | layout | pint | checkpoint | cache) ;;
-    *) echo "run_cli.sh: unknown group '$g'" >&2; exit 2 ;;
+    *) [[ " $SAFE_GROUPS " == *" $g "* ]] || { echo "run_cli.sh: unknown group '$g'" >&2; exit 2; } ;;
     esac
     export DINO_CACHE_DIR="$BUILD/cache/cli_$g"
     SP="$BUILD/tests/cli_specs/$g"

@@ -32,7 +32,14 @@ for f in bin/dinoc bin/dino-jit include/dino.h; do check "installed $f" [ -f "$P
 for f in libdino.a pkgconfig/dino.pc; do check "installed lib/$f" [ -f "$LIB/$f" ]; done
 soname=$(objdump -p "$LIB"/libdino.so 2>/dev/null | awk '$1 == "SONAME" { print $2 }')
 check "libdino.so has a SONAME with the major version ($soname)" test -n "$soname" -a -f "$LIB/$soname"
-v=$(env -u LD_LIBRARY_PATH "$P/bin/dino-jit" --version 2>&1)
+for f in dinoc.1 dino-jit.1; do
+    m=$(find "$P" -path "*/man1/$f" | head -n 1)
+    check "installed the man page $f${m:+ (${m#$P/})}" [ -n "$m" ]
+    if [ -n "$m" ] && command -v man >/dev/null 2>&1; then
+        check "man renders $f" sh -c "MANWIDTH=80 man -l '$m' 2>/dev/null | grep -q 'ENVIRONMENT'"
+    fi
+done
+v=$(env -u LD_LIBRARY_PATH "$P/bin/dino-jit" --version 2>&1 | head -n 1)
 check "the installed dino-jit runs on the installed libdino ($v)" [ "$v" = "dino-jit $(pkg-config --modversion dino 2>/dev/null || echo '?')" ]
 check "the installed dinoc runs" sh -c "'$P/bin/dinoc' --version >/dev/null"
 others=$(nm -D --defined-only "$LIB/libdino.so" 2>/dev/null | awk '$2 == "T" && $3 !~ /^dino_/ { print $3 }' | head -n 5)
