@@ -11,22 +11,21 @@
 
 enum { CHUNK = 256 };   /* rows per Jacobian chunk in dino_jvp and dino_vjp */
 
-/* After a prediction of n rows: the backend's count of rows whose dopri5 solve stopped short
- * of t1, as md->unfinished and its message (dino_predict_unfinished). */
-static void note_unfinished(dino_model *md, long long n) {
+/* After a prediction of n rows with counts[i] rows whose dopri5 solve of ODE block i stopped
+ * short of t1 (NULL: none): md->unfinished and its message (dino_predict_unfinished). */
+static void note_unfinished(dino_model *md, const int64_t *counts, long long n) {
     const Model *m = md->t.m;
-    const int64_t *u = md->t.backend->unfinished;
     md->unfinished = 0;
     md->unfinished_msg[0] = 0;
-    for (int i = 0; u && i < m->n_odes; i++) {
-        if (u[i] == 0) continue;
+    for (int i = 0; counts && i < m->n_odes; i++) {
+        if (counts[i] == 0) continue;
         const OdeBlock *o = &m->odes[i];
         if (md->unfinished == 0)
             snprintf(md->unfinished_msg, sizeof md->unfinished_msg,
                      "%s:%d: dopri5 did not reach t = %g within max_steps %d for %lld of the %lld rows (their outputs "
                      "are wrong); raise max_steps or loosen rtol/atol",
-                     m->path, o->solver.loc.line, o->t1, o->solver.max_steps, (long long)u[i], n);
-        if (u[i] > md->unfinished) md->unfinished = u[i];
+                     m->path, o->solver.loc.line, o->t1, o->solver.max_steps, (long long)counts[i], n);
+        if (counts[i] > md->unfinished) md->unfinished = counts[i];
     }
 }
 
@@ -52,7 +51,7 @@ dino_status dino_predict(dino_model *md, long long n, const double *x, double *y
     int rc;
     if (t->f64) {   /* the model's own precision: no copies */
         rc = predict_rows(t, x, n, y, J, err, sizeof err);
-        if (!rc) note_unfinished(md, n);
+        if (!rc) note_unfinished(md, t->backend->unfinished, n);
         return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
     }
     float *xf = malloc(sizeof(float) * (size_t)(n * in)), *yf = malloc(sizeof(float) * (size_t)(n * out));
@@ -63,7 +62,7 @@ dino_status dino_predict(dino_model *md, long long n, const double *x, double *y
     }
     for (int64_t i = 0; i < n * in; i++) xf[i] = (float)x[i];
     rc = predict_rows(t, xf, n, yf, Jf, err, sizeof err);
-    if (!rc) note_unfinished(md, n);
+    if (!rc) note_unfinished(md, t->backend->unfinished, n);
     for (int64_t i = 0; !rc && i < n * out; i++) y[i] = yf[i];
     for (int64_t i = 0; !rc && J && i < n * out * in; i++) J[i] = Jf[i];
     free(xf), free(yf), free(Jf);
@@ -79,14 +78,14 @@ static dino_status product(dino_model *md, long long n, const double *x, const d
     int64_t in = m->in_dim, out = m->out_dim, c = n < CHUNK ? n : CHUNK;
     double *yb = malloc(sizeof(double) * (size_t)(c * out + 1)), *Jb = malloc(sizeof(double) * (size_t)(c * out * in + 1));
     dino_status st = yb && Jb ? DINO_OK : api_fail(DINO_EUSER, 0, "out of memory for a Jacobian chunk");
-    long long unfinished = 0;
-    char msg[sizeof md->unfinished_msg] = "";
+    const int64_t *u = md->t.backend->unfinished;   /* per ODE block, of each dino_predict */
+    int64_t *counts = u ? calloc((size_t)m->n_odes, sizeof(int64_t)) : NULL;
+    if (st == DINO_OK && u && !counts) st = api_fail(DINO_EUSER, 0, "out of memory");
     for (int64_t i0 = 0; st == DINO_OK && i0 < n; i0 += c) {
         int64_t b = n - i0 < c ? n - i0 : c;
         st = dino_predict(md, b, x + i0 * in, yb, Jb);
         if (st) break;
-        if (md->unfinished && !unfinished) snprintf(msg, sizeof msg, "%s", md->unfinished_msg);
-        unfinished += md->unfinished;
+        for (int k = 0; counts && k < m->n_odes; k++) counts[k] += u[k];
         if (y) memcpy(y + i0 * out, yb, sizeof(double) * (size_t)(b * out));
         for (int64_t s = 0; s < b; s++) {
             const double *Js = Jb + s * out * in;
@@ -108,8 +107,8 @@ static dino_status product(dino_model *md, long long n, const double *x, const d
         }
     }
     free(yb), free(Jb);
-    md->unfinished = unfinished;   /* over all the chunks; the message is the first chunk's */
-    snprintf(md->unfinished_msg, sizeof md->unfinished_msg, "%s", msg);
+    note_unfinished(md, counts, n);   /* over all the chunks */
+    free(counts);
     return st;
 }
 

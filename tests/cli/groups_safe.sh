@@ -14,7 +14,8 @@
 #              it trained to the end gives the parameters of an uninterrupted run byte for byte
 #              (and its CSV rows); SIGTERM without --save says how to get a checkpoint
 #   unreached  --predict through a dopri5 solve that stops at max_steps short of t1 warns with
-#              the number of rows (exit 0); with --strict it is an error (exit 1, nothing written)
+#              the number of rows (exit 0); with --strict it is an error (exit 1, nothing written);
+#              the same on the CUDA backend (stand-in driver and NVRTC)
 #   zerorows   all-zero target rows under a relative l2 (and Jacobian rows under a relative h1)
 #              are a data error naming the file, the rows and how many
 #   help       --version (both commands): version, commit, CUDA driver (the stand-in driver's
@@ -219,6 +220,19 @@ EOT
     run dp_ok "$SP/dp30.dino" --epochs 0 --predict "$T/d/m_data.npy" --out "$T/dp_ok" --strict
     expect_rc dp_ok 0
     check "max_steps 30: no warning" sh -c "! grep -q 'did not reach' '$T/dp_ok.err'"
+    # the CUDA backend reads the same gates (its prediction terms) on the stand-in driver
+    local FAKE="$BUILD/tests/libfake_cuda.so" NV="$BUILD/tests/libfake_nvrtc.so"
+    if [ ! -f "$FAKE" ] || [ ! -f "$NV" ]; then
+        echo "SKIP (visibly, not counted) the CUDA backend's check: the stand-in CUDA libraries are not built"
+        return
+    fi
+    DINO_CUDA_DRIVER=$FAKE DINO_NVRTC=$NV OMP_NUM_THREADS=1 run dp_cuda "$SP/dp.dino" --backend cuda --epochs 0 \
+        --predict "$T/d/m_data.npy" --out "$T/dp_cuda" --strict
+    expect_rc dp_cuda 1
+    stderr_has dp_cuda "CUDA" "dp.dino:8: dopri5 did not reach t = 1 within max_steps 2 for 400 of the 400 rows" "--strict"
+    DINO_CUDA_DRIVER=$FAKE DINO_NVRTC=$NV OMP_NUM_THREADS=1 run dp_cuda_ok "$SP/dp30.dino" --backend cuda --epochs 0 \
+        --predict "$T/d/m_data.npy" --out "$T/dp_cuda_ok" --strict
+    expect_rc dp_cuda_ok 0
 }
 
 group_zerorows() {
