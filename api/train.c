@@ -1,9 +1,9 @@
 /* train.c - dino.h's dino_train: the runtime's training loop (runtime/train.c) with the
  * caller's callbacks, and dino_request_stop's flag.
  *
- * TODO: a second dino_train on one model continues from the epochs done (tried on the CPU) but leaks
- * the batch buffers of the first: the backends' set_data (backend_cpu.c, backend_cuda.c) does
- * not release those of an earlier call yet. */
+ * TODO: a second dino_train on one model continues from the epochs done; on the CUDA backend it
+ * leaks the device buffers of the first (backend_cuda.c's set_data does not release those of an
+ * earlier call, nor the graphs captured on them, yet; the CPU backend's does). */
 #include "api.h"
 #include "outputs.h"
 
