@@ -12,7 +12,8 @@
 #              an output named J gets its Jacobian in dJ_dm.npy, its values in J.npy
 #   signal     SIGINT in the middle of training: exit 3, the checkpoint written, and --load of
 #              it trained to the end gives the parameters of an uninterrupted run byte for byte
-#              (and its CSV rows); SIGTERM without --save says how to get a checkpoint
+#              (and its CSV rows), on the CPU and (stand-in driver) the CUDA backend; SIGTERM
+#              without --save says how to get a checkpoint
 #   unreached  --predict through a dopri5 solve that stops at max_steps short of t1 warns with
 #              the number of rows (exit 0); with --strict it is an error (exit 1, nothing written);
 #              the same on the CUDA backend (stand-in driver and NVRTC)
@@ -179,6 +180,7 @@ group_signal() {
         bad "the CSVs differ:"
         diff <(strip_seconds "$T/ref.csv") <(strip_seconds "$T/int.csv") | head -n 10 | sed 's/^/       /'
     fi
+    signal_cuda
     # SIGTERM, no --save: says how to get a checkpoint next time
     "$JIT" "$SP/sig.dino" --data "$T/d" --log "$T/term.csv" >"$T/sigterm.out" 2>"$T/sigterm.err" &
     pid=$!
@@ -188,6 +190,45 @@ group_signal() {
     RC=$?
     expect_rc sigterm 3
     stderr_has sigterm "training stopped on request" "nothing saved" "--save CKPT" "--load CKPT"
+}
+
+# The same on the CUDA backend (stand-in driver and NVRTC): the rewind pushes the epoch's start
+# back to the device.
+signal_cuda() {
+    local FAKE="$BUILD/tests/libfake_cuda.so" NV="$BUILD/tests/libfake_nvrtc.so" pid
+    if [ ! -f "$FAKE" ] || [ ! -f "$NV" ]; then
+        echo "SKIP (visibly, not counted) the CUDA backend's check: the stand-in CUDA libraries are not built"
+        return
+    fi
+    cat >"$SP/cu.dino" <<EOT
+model cu {
+    input  m[16]
+    output q[9]
+    q = mlp(m, 9, width = 32, depth = 2, act = tanh)
+}
+data { split train 320, test 80 }
+loss { l2 q weight 1.0 relative; h1 dq/dm weight 1.0 relative }
+train { optimizer adam(lr = 3e-3); batch 4; epochs 6; seed 0; eval every 2 }
+EOT
+    local G=(env DINO_CUDA_DRIVER="$FAKE" DINO_NVRTC="$NV" OMP_NUM_THREADS=1 "$JIT")
+    "${G[@]}" "$SP/cu.dino" --data "$T/d" --backend cuda --save "$T/cref.st" --log "$T/cref.csv" >"$T/cu_ref.out" 2>"$T/cu_ref.err"
+    RC=$?
+    expect_rc cu_ref 0
+    "${G[@]}" "$SP/cu.dino" --data "$T/d" --backend cuda --save "$T/cint.st" --log "$T/cint.csv" >"$T/cu_int.out" 2>"$T/cu_int.err" &
+    pid=$!
+    wait_lines "$T/cint.csv" 3
+    kill -INT $pid
+    wait $pid
+    RC=$?
+    expect_rc cu_int 3
+    stderr_has cu_int "training stopped on request" "saved to $T/cint.st"
+    "${G[@]}" "$SP/cu.dino" --data "$T/d" --backend cuda --save "$T/cint.st" --log "$T/cint.csv" --load "$T/cint.st" -q \
+        >"$T/cu_resume.out" 2>"$T/cu_resume.err"
+    RC=$?
+    expect_rc cu_resume 0
+    tool_check "CUDA backend: interrupted ($(grep -o 'in epoch [0-9]*\|after epoch [0-9]*' "$T/cu_int.err")), resumed: the uninterrupted run's parameters" \
+        st_compare "$T/cref.st" "$T/cint.st"
+    check "CUDA backend: and its CSV (seconds blanked)" cmp -s <(strip_seconds "$T/cref.csv") <(strip_seconds "$T/cint.csv")
 }
 
 group_unreached() {
