@@ -45,7 +45,15 @@ static void help(void) {
           "                   then under $CUDA_HOME/lib64, $CUDA_PATH/lib64, /usr/local/cuda/lib64)\n"
           "  CUDA_HOME, CUDA_PATH  CUDA toolkit folders searched for NVRTC\n"
           "  DINO_NVRTC_OPT   NVRTC optimisation: min (default, --Ofast-compile=min), mid, max, full\n"
-          "\ndocs/commands.md and `man dinoc` say more; dino-jit --help lists the variables of training.\n",
+          "\nread by dino-jit only (dino-jit --help says more):\n"
+          "  DINO_CACHE_DIR, DINO_CACHE_MAX_MB  the compiled-code cache's folder (default $HOME/.cache/dino)\n"
+          "                   and size cap in MiB; HOME  where the default folder is\n"
+          "  CC, DINO_CFLAGS  the host C compiler of the CPU backend and its flags\n"
+          "  OMP_NUM_THREADS, OMP_WAIT_POLICY  the CPU backend's threads and how idle ones wait\n"
+          "  DINO_CUDA_DRIVER the CUDA driver library instead of libcuda.so.1\n"
+          "  DINO_CUDA_FUSE, DINO_CUDA_SHARE, DINO_CUDA_GRAPH  CUDA kernel grouping (as --fuse), code\n"
+          "                   sharing (0: off), CUDA graphs (0: off)\n"
+          "\ndocs/commands.md and `man dinoc` say more.\n",
           stdout);
 }
 

@@ -7,7 +7,8 @@
 #              with the path and the reason (before: all epochs trained, then "cannot create")
 #   overwrite  outputs that would replace an input of the run are refused, exit 1, by file
 #              identity (links and ./ spellings too): dinoc -o the spec or a data file,
-#              dino-jit --save the spec, --log a data file, --out over the --predict input,
+#              dino-jit --save the spec, --log a data file, --out over the --predict input and
+#              over a data file,
 #              --save and --log the same file; --save equal to --load is allowed and resumes;
 #              an output named J gets its Jacobian in dJ_dm.npy, its values in J.npy
 #   signal     SIGINT in the middle of training: exit 3, the checkpoint written, and --load of
@@ -20,8 +21,9 @@
 #   zerorows   all-zero target rows under a relative l2 (and Jacobian rows under a relative h1)
 #              are a data error naming the file, the rows and how many
 #   help       --version (both commands): version, commit, CUDA driver (the stand-in driver's
-#              12.4), NVRTC; --help names every environment variable the sources read with
-#              getenv (grepped here, so the list cannot drift) and every flag the parser knows
+#              12.4), NVRTC; --help of both names every environment variable the sources read
+#              with getenv (grepped here, so the list cannot drift) and every flag its parser
+#              knows; so do the man pages
 #   cachecmd   dino-jit --cache info counts the entries and bytes, --cache clear removes them
 #              (and only them); a damaged CUBIN in the CUDA cache (stand-in driver and NVRTC)
 #              is rebuilt with a note
@@ -115,6 +117,14 @@ group_overwrite() {
     expect_rc out_input 1
     stderr_has out_input "--out '$T/pin/q.npy' would overwrite the --predict input"
     check "the --predict input is unchanged" cmp -s "$T/pin/q.npy" "$T/d/m_data.npy"
+    # --out DIR whose <output>.npy is a data file of the spec (data in DIR, the output file q.npy)
+    mkdir -p "$T/dq"
+    cp "$T/d/m_data.npy" "$T/d/J_data.npy" "$T/dq/" && cp "$T/d/q_data.npy" "$T/dq/q.npy"
+    spec "$SP/oq.dino" "" 2 "" "$(printf '    m = npy("m_data.npy")\n    q = npy("q.npy")\n    dq/dm = npy("J_data.npy")')"
+    run out_data "$SP/oq.dino" --data "$T/dq" --epochs 0 --load "$T/o.safetensors" --predict "$T/d/m_data.npy" --out "$T/dq"
+    expect_rc out_data 1
+    stderr_has out_data "--out '$T/dq/q.npy' would overwrite a data file of the spec"
+    check "the data file is unchanged" cmp -s "$T/dq/q.npy" "$T/d/q_data.npy"
     # --save equal to --load: allowed, and the run continues from it
     cp "$T/o.safetensors" "$T/o_resume.safetensors"
     run save_is_load "$S" --data "$T/d" --load "$T/o_resume.safetensors" --epochs 4 --save "$T/o_resume.safetensors" -q
@@ -354,8 +364,8 @@ group_help() {
     for var in $vars; do grep -qw -- "$var" "$T/jit_help.txt" || missing="$missing $var"; done
     check "dino-jit --help explains every variable the sources read${missing:+ (missing:$missing)}" [ -z "$missing" ]
     missing=""
-    for var in $dvars; do grep -qw -- "$var" "$T/dinoc_help.txt" || missing="$missing $var"; done
-    check "dinoc --help explains the variables of the compiler and NVRTC ($(echo $dvars))${missing:+ (missing:$missing)}" [ -z "$missing" ]
+    for var in $vars; do grep -qw -- "$var" "$T/dinoc_help.txt" || missing="$missing $var"; done
+    check "dinoc --help explains every variable too (those of dino-jit briefly)${missing:+ (missing:$missing)}" [ -z "$missing" ]
     # every flag each parser knows is in its --help
     missing=""
     for flag in $(grep -oE '"--[a-z]+"' "$SRC/cmd/dino_jit.c" | tr -d '"' | sort -u); do
