@@ -337,9 +337,12 @@ group_help() {
                    printf '%s\n' \"\$1\" | grep -qE '^NVRTC: ([0-9]+\.[0-9]+ \(|none found \()'" _ "$v"
     done
     if git -C "$SRC" rev-parse HEAD >/dev/null 2>&1; then
-        local head
-        head=$(git -C "$SRC" rev-parse --short=12 HEAD)
-        check "the commit is the source tree's ($head)" sh -c "'$JIT' --version | grep -q '^commit $head'"
+        # the build's commit (baked in when it was built) is HEAD or, for a build older than the
+        # last commit, one of its ancestors
+        local built
+        built=$("$JIT" --version | sed -n 's/^commit \([0-9a-f]*\).*/\1/p')
+        check "the commit ${built:-?} is the source tree's HEAD ($(git -C "$SRC" rev-parse --short=12 HEAD)) or an ancestor" \
+            sh -c "[ -n '$built' ] && git -C '$SRC' merge-base --is-ancestor '$built' HEAD"
     fi
     if [ -f "$BUILD/tests/libfake_cuda.so" ]; then
         v=$(DINO_CUDA_DRIVER="$BUILD/tests/libfake_cuda.so" "$JIT" --version | grep '^CUDA driver')
