@@ -553,7 +553,9 @@ static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_st
         return *stop_now && !r->best_saved ? save(r) : DINO_OK;
     }
     int due = ts->save_every > 0 ? (epoch + 1) % ts->save_every == 0 || last || r->early_stop : eval_now;
-    if (due || *stop_now) return save(r);
+    if (!due && !*stop_now) return DINO_OK;
+    if ((rc = save(r))) return rc;
+    if (ts->save_every > 0) message(o, DINO_MSG_NOTE, "saved %s after epoch %lld", o->save, (long long)epoch + 1);
     return DINO_OK;
 }
 
@@ -594,9 +596,12 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         free(r.good), free(r.idx), free(r.sums);
         return DINO_EUSER;
     }
-    /* Resumed at the best epoch (a keep-best checkpoint): that is the best to come back to. */
-    if (ts->keep_best && t->state.best_epoch > 0 && t->state.best_epoch == t->state.epoch)
+    /* Resumed at the best epoch (a keep-best checkpoint): that is the best to come back to,
+     * and what the --save file holds until a better one. */
+    if (ts->keep_best && t->state.best_epoch > 0 && t->state.best_epoch == t->state.epoch) {
         rc = snapshot_take(&r, &r.best);
+        if (rc == DINO_OK && o->save && (rc = save(&r)) == DINO_OK) r.best_saved = 1;
+    }
     if (rc == DINO_OK && o->log && !(r.log = open_log(m, o->log, t->state.epoch > 0, valid != NULL))) {
         snprintf(err, errlen, "cannot write the log '%s'", o->log);
         rc = DINO_EUSER;
