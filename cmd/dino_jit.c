@@ -36,7 +36,10 @@ static void usage(FILE *f) {
           "                [--lr X] [--seed S] [--precision f32|f64] [--set key=value]...\n"
           "                [--save CKPT] [--load CKPT] [--predict IN.npy --out DIR] [--log FILE.csv]\n"
           "                [--jacobian auto|forward|reverse] [--until EPOCH] [--eval] [-q] [--version]\n"
-          "  --set keys: epochs, batch, lr, seed, precision, eval_every, beta1, beta2, eps, decay, momentum\n",
+          "  --set keys: epochs, batch, lr, seed, precision, eval_every, beta1, beta2, eps, decay, momentum,\n"
+          "             patience, save_every, keep_best\n"
+          "  --eval: with --load CKPT, print the checkpoint's loss and metrics on the validation and test\n"
+          "          rows of the data (the spec's, or --data DIR) and exit, training nothing\n",
           f);
 }
 

@@ -645,7 +645,8 @@ void check_train(Checker *c, const Section *s) {
 
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
     static const char *const keys[] = {"epochs", "batch", "lr", "seed", "precision", "eval_every",
-                                       "beta1", "beta2", "eps", "decay", "momentum"};
+                                       "beta1", "beta2", "eps", "decay", "momentum",
+                                       "patience", "save_every", "keep_best"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     if (strcmp(key, "precision") == 0) {
         if (strcmp(val, "f32") && strcmp(val, "f64")) {
@@ -676,14 +677,37 @@ int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, siz
         snprintf(msg, len, "%s must be a number, not '%s'", key, val);
         return -1;
     }
+    if (strcmp(key, "keep_best") == 0) {   /* 1 or 0; the validation set is train()'s to check */
+        if (v != 0 && v != 1) {
+            snprintf(msg, len, "keep_best is 1 (keep the best epoch on validation) or 0, not '%s'", val);
+            return -1;
+        }
+        if (v == 1 && t->save_every) {
+            snprintf(msg, len, "keep_best=1 with save every %lld: both decide when the --save checkpoint is written; "
+                     "add --set save_every=0", (long long)t->save_every);
+            return -1;
+        }
+        t->keep_best = (int)v;
+        return 0;
+    }
+    /* patience=0 and save_every=0 turn early stopping and periodic saving off */
+    static const IntKey patience_set = {"patience", 0, 100000000}, save_set = {"save_every", 0, 100000000};
     const IntKey *ik = strcmp(key, "epochs") == 0 ? &epochs_key : strcmp(key, "batch") == 0 ? &batch_key
-                       : strcmp(key, "seed") == 0 ? &seed_key : strcmp(key, "eval_every") == 0 ? &eval_key : NULL;
+                       : strcmp(key, "seed") == 0 ? &seed_key : strcmp(key, "eval_every") == 0 ? &eval_key
+                       : strcmp(key, "patience") == 0 ? &patience_set : strcmp(key, "save_every") == 0 ? &save_set : NULL;
     if (ik) {
         if (int_range_error(msg, len, key, v, ik->lo, ik->hi)) return -1;
+        if (ik == &save_set && v > 0 && t->keep_best) {
+            snprintf(msg, len, "save_every with keep best: both decide when the --save checkpoint is written; add "
+                     "--set keep_best=0");
+            return -1;
+        }
         if (ik == &epochs_key) t->epochs = (int64_t)v;
         else if (ik == &batch_key) t->batch = (int)v;
         else if (ik == &seed_key) t->seed = (uint64_t)v;
-        else t->eval_every = (int64_t)v;
+        else if (ik == &eval_key) t->eval_every = (int64_t)v;
+        else if (ik == &patience_set) t->patience = (int64_t)v;
+        else t->save_every = (int64_t)v;
         return 0;
     }
     /* an optimizer's setting: lr, beta1, beta2, eps, decay or momentum */

@@ -204,8 +204,9 @@ Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt);
 
 /* `--set key=value` (dino-jit) on a checked model's train settings, by the train section's rules
  * and ranges and with its messages (check_sections.c): epochs, batch, lr, seed, precision,
- * eval_every, and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay: adamw;
- * momentum: sgd). Returns 0, or -1 with the message in msg and t unchanged. */
+ * eval_every, patience (0: no early stop), save_every (0: at evaluations), keep_best (0 | 1),
+ * and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay: adamw; momentum:
+ * sgd). patience and keep_best need a validation set, which train() checks. Returns 0, or -1 with the message in msg and t unchanged. */
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len);
 
 #endif

@@ -136,7 +136,7 @@ DINO_API dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *i
 
 /* Overrides one setting of the train section, as `dino-jit --set key=value` does, by the train
  * section's own rules, ranges and messages. Keys: epochs, batch, lr, seed, precision (f32 |
- * f64), eval_every, and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
+ * f64), eval_every, patience, save_every, keep_best (0 | 1), and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
  * adamw; momentum: sgd). DINO_EUSER for an unknown key, a value out of range or a setting the
  * spec's optimizer does not have (the message says which optimizer has it). Apply settings
  * before dino_model_open. */

@@ -39,8 +39,9 @@
 #            epoch (and the CSV row of that epoch has), training nothing; a --load of it resumes
 #            at the best epoch and stops at the same epoch again; `valid x = ...` files holding
 #            the valid split's rows give the same CSV as the split; `save every 4` writes the
-#            checkpoint after epochs 4, 8 and the last, not at the evaluations; --eval without
-#            --load is an error
+#            checkpoint after epochs 4, 8 and the last, not at the evaluations; --set patience,
+#            save_every and keep_best; early stopping without a validation set and --eval without
+#            --load are errors
 #
 # Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed";
 # the exit status is 1 when anything failed, 77 (skipped) when python3 is missing.
@@ -675,6 +676,21 @@ group_select() {
     check "save every 4 wrote the checkpoint after epochs 4 8 10 (wrote after: $saved)" test "$saved" = "4 8 10 "
     run eval_every "$SP/every.dino" --data "$T/s" --load "$T/every.st" --eval
     check "its checkpoint is epoch 10's ($(head -n 1 "$T/eval_every.out"))" grep -qE "every.st: epoch 10( |,|$)" "$T/eval_every.out"
+
+    # --set: patience, save_every, keep_best; model selection without a validation set is an error
+    run set_patience "$SP/every.dino" --data "$T/s" --epochs 20 --lr 0.05 --set eval_every=1 --set patience=1 \
+        --set save_every=0 --save "$T/p.st"
+    expect_rc set_patience 0
+    stderr_has set_patience "early stop after epoch"
+    check "save_every=0: no periodic saves" eval '! grep -q "dino-jit: saved" "$T/set_patience.err"'
+    run set_conflict "$SP/every.dino" --data "$T/s" --set keep_best=1
+    expect_rc set_conflict 1
+    stderr_has set_conflict "keep_best=1 with save every 4" "--set save_every=0"
+    data || return
+    spec "$SP/novalid.dino"
+    run set_novalid "$SP/novalid.dino" --data "$T/d" --epochs 2 --set patience=3
+    expect_rc set_novalid 1
+    stderr_has set_novalid "early_stop needs a validation set, and the data has none"
 
     run eval_noload "$sel" --data "$T/s" --eval
     expect_rc eval_noload 1
