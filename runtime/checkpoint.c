@@ -229,13 +229,15 @@ int checkpoint_load(const char *path, const Model *m, void *P, int f64, Optim *o
       st->epoch = sv[0];
       st->step = sv[1];
       for (int k = 0; k < 4; k++) memcpy(&st->rng[k], &sv[3 + k], sizeof(uint64_t));
+      /* model selection (absent: none yet); nonsense values count as absent */
+      const char *be = st_meta(&s, "best_epoch"), *bl = st_meta(&s, "best_valid_loss"),
+                 *sb = st_meta(&s, "evals_since_best");
+      st->best_epoch = be && bl ? strtoll(be, NULL, 10) : 0;
+      st->best_loss = bl ? strtod(bl, NULL) : 0;
+      st->since_best = sb ? strtoll(sb, NULL, 10) : 0;
+      if (st->best_epoch <= 0 || !(st->best_loss >= 0) || !isfinite(st->best_loss) || st->since_best < 0)
+        st->best_epoch = 0, st->best_loss = 0, st->since_best = 0;
     }
-    const char *be = st_meta(&s, "best_epoch"), *bl = st_meta(&s, "best_valid_loss"),
-               *sb = st_meta(&s, "evals_since_best");
-    st->best_epoch = be ? strtoll(be, NULL, 10) : 0;
-    st->best_loss = bl ? strtod(bl, NULL) : 0;
-    st->since_best = sb ? strtoll(sb, NULL, 10) : 0;
-    if (st->best_epoch < 0 || !(st->best_loss >= 0) || st->since_best < 0) st->best_epoch = 0, st->since_best = 0;
   }
   if (hash_matches) {
     const char *h = st_meta(&s, "spec_hash");
