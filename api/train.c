@@ -58,7 +58,11 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
                       .user = &bridge, .stop = &md->stop};
     char err[4096];
     int rc = md->stop ? DINO_STOPPED : train(&md->t, &data->train, &data->test, &o, err, sizeof err);
-    if (rc == DINO_STOPPED) snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);
+    if (rc == DINO_STOPPED && md->t.m->train.keep_best && md->t.state.best_epoch > 0)
+        snprintf(err, sizeof err, "training stopped on request after epoch %lld (keep best: the best epoch so far is %lld)",
+                 (long long)md->t.state.epoch, (long long)md->t.state.best_epoch);
+    else if (rc == DINO_STOPPED)
+        snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);
     md->stop = 0;
     return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
 }
