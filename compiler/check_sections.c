@@ -688,6 +688,7 @@ int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, siz
             return -1;
         }
         t->keep_best = (int)v;
+        if (t->keep_best && t->eval_every == 0) t->eval_every = 1;   /* as in the train section */
         return 0;
     }
     /* patience=0 and save_every=0 turn early stopping and periodic saving off */
@@ -706,7 +707,10 @@ int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, siz
         else if (ik == &batch_key) t->batch = (int)v;
         else if (ik == &seed_key) t->seed = (uint64_t)v;
         else if (ik == &eval_key) t->eval_every = (int64_t)v;
-        else if (ik == &patience_set) t->patience = (int64_t)v;
+        else if (ik == &patience_set) {
+            t->patience = (int64_t)v;
+            if (t->patience && t->eval_every == 0) t->eval_every = 1;   /* as in the train section */
+        }
         else t->save_every = (int64_t)v;
         return 0;
     }
