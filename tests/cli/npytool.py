@@ -14,6 +14,7 @@ safetensors: 8-byte little-endian header length, JSON header, raw data.
   npytool.py st_finite FILE              exit 1 unless every float tensor holds only finite values
   npytool.py take IN OUT A:B[,C:D...]    rows A..B-1 (then C..D-1, ...) of IN, same dtype
   npytool.py st_meta FILE KEY            prints the __metadata__ value KEY; exit 1 when absent
+  npytool.py argmax IN OUT K             <i8 labels [N]: the column of the largest of row r's first K values
 """
 import ast
 import json
@@ -148,6 +149,14 @@ def main(argv):
             out += v[a * row:b * row]
             n += b - a
         npy_write(args[1], dtype, (n,) + tuple(shape[1:]), out)
+    elif cmd == "argmax":
+        _, shape, v = npy_read(args[0])
+        row, k = shape[1], int(args[2])
+        out = []
+        for r in range(shape[0]):
+            vals = v[r * row:r * row + k]
+            out.append(max(range(k), key=lambda j: vals[j]))
+        npy_write(args[1], "<i8", (shape[0],), out)
     elif cmd == "st_meta":
         with open(args[0], "rb") as f:
             raw = f.read()

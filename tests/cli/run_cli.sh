@@ -41,7 +41,9 @@
 #            the valid split's rows give the same CSV as the split; `save every 4` writes the
 #            checkpoint after epochs 4, 8 and the last, not at the evaluations; --set patience,
 #            save_every and keep_best; early stopping without a validation set and --eval without
-#            --load are errors
+#            --load are errors; a classifier (labels from the data) reports accuracy and the
+#            cross-entropy on the validation rows, in the CSV (valid_accuracy, train_cross_entropy)
+#            and from --eval
 #
 # Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed";
 # the exit status is 1 when anything failed, 77 (skipped) when python3 is missing.
@@ -676,6 +678,38 @@ group_select() {
     check "save every 4 wrote the checkpoint after epochs 4 8 10 (wrote after: $saved)" test "$saved" = "4 8 10 "
     run eval_every "$SP/every.dino" --data "$T/s" --load "$T/every.st" --eval
     check "its checkpoint is epoch 10's ($(head -n 1 "$T/eval_every.out"))" grep -qE "every.st: epoch 10( |,|$)" "$T/eval_every.out"
+
+    # a classifier: accuracy and the cross-entropy, on the validation rows too
+    "${TOOL[@]}" argmax "$T/s/q_data.npy" "$T/s/y_labels.npy" 4
+    cat >"$SP/cls.dino" <<EOF
+model cls {
+    input  m[64]
+    output y[4]
+    y = mlp(m, 4, width = 32, depth = 1, act = tanh)
+}
+data {
+    y = npy("y_labels.npy")
+    split train 0.7, valid 0.1, test 0.2
+}
+loss { cross_entropy y }
+train {
+    optimizer adam(lr = 1e-2)
+    epochs 6
+    early_stop patience 2
+    keep best
+}
+EOF
+    run cls "$SP/cls.dino" --data "$T/s" --save "$T/cls.st" --log "$T/cls.csv"
+    expect_rc cls 0
+    stderr_has cls "valid: loss" "accuracy" "dino-jit: kept the best epoch"
+    header=$(head -n 1 "$T/cls.csv")
+    check "classifier CSV header '$header'" \
+        eval '[[ "$header" == epoch,step,seconds,lr,train_loss,accuracy,valid_loss,valid_accuracy,train_cross_entropy ]]'
+    check "train_cross_entropy = train_loss (weight 1) at epoch 1" \
+        test "$(csv "$T/cls.csv" 1 train_cross_entropy)" = "$(csv "$T/cls.csv" 1 train_loss)"
+    run cls_eval "$SP/cls.dino" --data "$T/s" --load "$T/cls.st" --eval
+    expect_rc cls_eval 0
+    check "--eval of the classifier: '$(grep '^test' "$T/cls_eval.out")'" grep -qE "^test   400 rows  loss [0-9.e+-]+  accuracy [0-9.]+ %$" "$T/cls_eval.out"
 
     # --set: patience, save_every, keep_best; model selection without a validation set is an error
     run set_patience "$SP/every.dino" --data "$T/s" --epochs 20 --lr 0.05 --set eval_every=1 --set patience=1 \
