@@ -726,6 +726,14 @@ EOF
     expect_rc set_novalid 1
     stderr_has set_novalid "early_stop needs a validation set, and the data has none"
 
+    run eval_save "$sel" --data "$T/s" --load "$T/best.st" --eval --save "$T/x.st"
+    expect_rc eval_save 1
+    stderr_has eval_save "--eval trains nothing, so --save has nothing new to write"
+    sed 's/split train 1400, valid 200, test 400/split train 2000, test 0/; s/    early_stop patience 10//; s/    keep best//' \
+        "$sel" >"$SP/notest.dino"
+    run eval_notest "$SP/notest.dino" --data "$T/s" --load "$T/every.st" --eval
+    expect_rc eval_notest 1
+    stderr_has eval_notest "the data has no test (or validation) rows to evaluate on"
     run eval_noload "$sel" --data "$T/s" --eval
     expect_rc eval_noload 1
     stderr_has eval_noload "--eval reports the metrics of a checkpoint: name it with --load CKPT"
