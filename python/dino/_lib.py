@@ -113,6 +113,10 @@ _SIGNATURES = {
 _lib: Optional[ctypes.CDLL] = None
 _lock = threading.Lock()
 
+# Held around every call that computes with a model (predict, products, training, checkpoints):
+# see _model.py's note on thread safety. Reentrant, so that a training callback may predict.
+CALL_LOCK = threading.RLock()
+
 
 def _candidates() -> list:
     env = os.environ.get("DINO_LIBRARY")

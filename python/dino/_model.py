@@ -1,14 +1,16 @@
 """_model.py - a trained model on NumPy arrays: outputs, Jacobians, and products with them.
 
-Thread safety: a Model may be shared between threads. Its calls are serialised by a lock (one
-libdino model handle is used by one thread at a time, dino.h), and the lock is released while
-libdino computes, so other Python threads run meanwhile. For calls in parallel, load one Model
-per thread: each has its own handle and workspace.
+Thread safety: Models may be shared between threads and used from several at once. Their calls
+into libdino are serialised by one process-wide lock (_lib.CALL_LOCK), and Python's GIL is
+released while libdino computes, so other Python code runs meanwhile. The lock is process-wide,
+not per model, because the CPU backend's generated code keeps GEMM packing buffers per OpenMP
+thread number in the compiled module, which two models of the same spec share: two handles
+used from two threads at once corrupt each other's results (tests/python: test_two_models_in_
+two_threads). Parallel work within one call is the backend's (OpenMP threads, the GPU).
 """
 from __future__ import annotations
 
 import ctypes
-import threading
 from typing import Mapping, Optional, Tuple
 
 import numpy as np
@@ -40,7 +42,7 @@ class Model:
         self._spec = spec
         self._handle = handle
         self._h = handle.value
-        self._lock = threading.Lock()
+        self._lock = _lib.CALL_LOCK
         lib = spec._lib
         self._lib = lib
         self._predict = lib.dino_predict

@@ -316,3 +316,26 @@ def test_train_errors(spec, data_dir, tmp_path):
 
     with pytest.raises(RuntimeError, match="from the callback"):
         dino.train(spec, data=d, epochs=3, callback=boom)
+
+
+def test_two_models_in_two_threads(spec, checkpoint, data_dir):
+    """Two handles of one spec share the compiled module's scratch buffers: the package
+    serialises their calls, so results stay exact."""
+    models = [dino.load(spec, checkpoint, backend="cpu") for _ in range(2)]
+    x = rows(data_dir, 300, start=0)
+    want = models[0].jacobian(x)
+    bad = []
+
+    def work(m):
+        for i in range(len(x)):
+            if not np.array_equal(m.jacobian(x[i]), want[i]):
+                bad.append(i)
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for m in models:
+        m.close()
+    assert not bad
