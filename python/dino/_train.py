@@ -3,6 +3,8 @@ with a per-epoch callback."""
 from __future__ import annotations
 
 import ctypes
+import signal
+import threading
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -163,15 +165,32 @@ def _train(model: Model, data, save, test, callback, load, log, on_message) -> H
                 raised.append(exc)
                 lib.dino_request_stop(handle)
 
-    cb_epoch, cb_msg = _lib.ON_EPOCH(on_epoch), _lib.ON_MESSAGE(on_msg)
+    interrupted: List[bool] = []
+
+    def on_sigint(_sig, _frame):
+        # Ctrl-C: Python runs this between two steps (in on_progress); training stops after
+        # the step, saving when save= is set, and KeyboardInterrupt is raised after it.
+        interrupted.append(True)
+        lib.dino_request_stop(handle)
+
+    def on_progress(_epoch, _step, _steps, _user):
+        pass   # a point where Python runs pending signal handlers
+
+    cb_epoch, cb_msg, cb_progress = _lib.ON_EPOCH(on_epoch), _lib.ON_MESSAGE(on_msg), _lib.ON_PROGRESS(on_progress)
     opts = _lib.TrainOptions(_lib.path_bytes(save) if save is not None else None,
                              _lib.path_bytes(log) if log is not None else None, 0, cb_epoch, cb_msg,
-                             _lib.ON_PROGRESS(), None)
+                             cb_progress, None)
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, on_sigint) if main else None
     try:
         with model._lock:
             st = lib.dino_train(handle, dh, ctypes.byref(opts))
     finally:
+        if main:
+            signal.signal(signal.SIGINT, old)
         lib.dino_data_free(dh)
+    if interrupted:
+        raise KeyboardInterrupt
     if raised:
         raise raised[0]
     if st == _lib.STOPPED:

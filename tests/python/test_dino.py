@@ -339,3 +339,22 @@ def test_two_models_in_two_threads(spec, checkpoint, data_dir):
     for m in models:
         m.close()
     assert not bad
+
+
+def test_ctrl_c_stops_training(spec, data_dir, tmp_path):
+    """SIGINT during dino_train: training stops after the step, saves, and KeyboardInterrupt is
+    raised when it returns (the signal is sent once the first epoch is done)."""
+    import os
+    import signal
+    save = tmp_path / "interrupted.safetensors"
+    timers = []
+
+    def callback(metrics):
+        if not timers:
+            timers.append(threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)))
+            timers[0].start()
+
+    with pytest.raises(KeyboardInterrupt):
+        dino.train(spec, data=data_dir, epochs=100000, save=save, callback=callback)
+    assert save.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
