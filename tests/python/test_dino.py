@@ -358,3 +358,25 @@ def test_ctrl_c_stops_training(spec, data_dir, tmp_path):
         dino.train(spec, data=data_dir, epochs=100000, save=save, callback=callback)
     assert save.exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_classifier(tmp_path):
+    """A classifier (tests/specs/classifier.dino): logits, no Jacobian, training on labels."""
+    spec = Path(__file__).resolve().parents[1] / "specs" / "classifier.dino"
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((40, 7))
+    labels = (x[:, 0] > 0).astype(np.int64) + 2 * (x[:, 1] > 0)
+    h = dino.train(spec, data={"x": x, "labels": labels}, test={"x": x, "labels": labels}, epochs=3,
+                   settings={"batch": 8, "eval_every": 1})
+    model = h.model
+    assert model.info.classifier and "accuracy" in h[-1] and 0 <= h[-1]["accuracy"] <= 1
+    assert model(x).shape == (40, 5) and model(x[0]).shape == (5,)
+    with pytest.raises(dino.DinoError, match="no Jacobian"):
+        model.value_and_jacobian(x)
+    with pytest.raises(dino.DinoError, match="no Jacobian"):
+        model.jvp(x, x)
+    with pytest.raises(TypeError, match="labels must be integers"):
+        dino.train(spec, data={"x": x, "labels": labels.astype(float)}, epochs=1)
+    with pytest.raises(dino.DinoError):
+        dino.train(spec, data={"x": x, "labels": labels + 5}, epochs=1)   # out of range
+    model.close()
