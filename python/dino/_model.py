@@ -23,8 +23,18 @@ _F64 = np.dtype(np.float64)
 _F32 = np.dtype(np.float32)
 
 
+_char_at = ctypes.c_char.from_buffer
+_addressof = ctypes.addressof
+
+
 def _address(a: np.ndarray) -> int:
-    return a.__array_interface__["data"][0]
+    """The address of a C-contiguous array's first element. Through the buffer protocol when the
+    array is writable and not empty (0.4 us), else through __array_interface__ (2 us: it builds
+    a dict, which is most of this package's time per call for one sample)."""
+    try:
+        return _addressof(_char_at(a))
+    except (TypeError, ValueError):
+        return a.__array_interface__["data"][0]
 
 
 class Model:

@@ -153,6 +153,9 @@ def test_fortran_order_and_views(model, data_dir):
     wide[:, ::2] = x    # a strided view
     np.testing.assert_array_equal(model(wide[:, ::2]), y)
     np.testing.assert_array_equal(model(list(x[0])), y[0])
+    ro = x.copy()
+    ro.flags.writeable = False   # read in place all the same
+    np.testing.assert_array_equal(model(ro), y)
 
 
 def test_input_is_read_in_place_only_when_it_can_be(model, data_dir):
