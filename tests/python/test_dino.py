@@ -383,3 +383,15 @@ def test_classifier(tmp_path):
     with pytest.raises(dino.DinoError):
         dino.train(spec, data={"x": x, "labels": labels + 5}, epochs=1)   # out of range
     model.close()
+
+
+def test_train_messages_and_log(spec, data_dir, tmp_path):
+    messages = []
+    log = tmp_path / "log.csv"
+    h = dino.train(spec, data=data_dir, epochs=1, log=log, on_message=lambda level, text: messages.append((level, text)))
+    assert any(level == "note" and "workspace" in text for level, text in messages), messages
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("epoch,step,seconds,lr,train_loss") and lines[1].startswith("1,50,")
+    h.model.close()
+    with pytest.raises(dino.DinoError, match="no_such"):
+        dino.train(spec, data=data_dir, epochs=1, settings={"no_such": 1})
