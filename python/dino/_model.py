@@ -32,7 +32,7 @@ def _address(a: np.ndarray) -> int:
     array is writable and not empty (0.4 us), else through __array_interface__ (2 us: it builds
     a dict, which is most of this package's time per call for one sample)."""
     try:
-        return _addressof(_char_at(a))
+        return _addressof(_char_at(a))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return a.__array_interface__["data"][0]
 

@@ -59,7 +59,7 @@ class _Spec:
                 raise SpecError(text, diags, status)
             finally:
                 lib.dino_spec_free(handle)
-        self.handle = handle
+        self.handle: Optional[ctypes.c_void_p] = handle
         try:
             for key, value in (settings or {}).items():
                 if value is None:
