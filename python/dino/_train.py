@@ -186,8 +186,8 @@ def _train(model: Model, data, save, test, callback, load, log, on_message) -> H
         with model._lock:
             st = lib.dino_train(handle, dh, ctypes.byref(opts))
     finally:
-        if main:
-            signal.signal(signal.SIGINT, old)
+        if main:   # a handler installed outside Python reads as None: restore the default
+            signal.signal(signal.SIGINT, old if old is not None else signal.SIG_DFL)
         lib.dino_data_free(dh)
     if interrupted:
         raise KeyboardInterrupt
