@@ -23,7 +23,7 @@ struct dino_spec {
     char *text;                 /* the diagnostics as dinoc prints them */
     size_t text_len;
     char *data_dir;             /* the data section's dir resolved against the spec's folder */
-    char *data_files[8];        /* dino_spec_data_files (malloc'd) */
+    char *data_files[12];       /* dino_spec_data_files (malloc'd) */
     int n_data_files;
 };
 
@@ -42,7 +42,7 @@ struct dino_model {
 
 struct dino_data {
     const dino_model *model;
-    Dataset train, test;
+    Dataset train, valid, test;     /* valid.n == 0: no validation set */
 };
 
 /* Sets this thread's error (printf-style) and returns status. complete: the message is a whole

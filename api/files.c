@@ -26,7 +26,7 @@ dino_status dino_spec_data_files(dino_spec *spec, const char *dir, size_t *count
     if (!spec || !spec->ok) return api_fail(DINO_EUSER, 0, "the spec has errors");
     for (int i = 0; i < spec->n_data_files; i++) free(spec->data_files[i]);
     spec->n_data_files = 0;
-    int n = data_source_paths(spec->fe.model, dir ? dir : spec->data_dir, spec->data_files, 8);
+    int n = data_source_paths(spec->fe.model, dir ? dir : spec->data_dir, spec->data_files, (int)(sizeof spec->data_files / sizeof *spec->data_files));
     if (n < 0) return api_fail(DINO_EINTERNAL, 0, "out of memory");
     spec->n_data_files = n;
     *count = (size_t)n;

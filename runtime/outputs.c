@@ -78,7 +78,8 @@ static char *join(const char *dir, const char *file) {
 
 int data_source_paths(const Model *m, const char *dir, char **paths, int max) {
     const DataSpec *ds = &m->data;
-    const DataSource *src[] = {&ds->input, &ds->output, &ds->jac, &ds->test_input, &ds->test_output, &ds->test_jac};
+    const DataSource *src[] = {&ds->input,       &ds->output,       &ds->jac,      &ds->test_input, &ds->test_output,
+                               &ds->test_jac,    &ds->valid_input,  &ds->valid_output, &ds->valid_jac};
     int n = 0;
     for (size_t i = 0; i < sizeof src / sizeof *src; i++) {
         const char *file = src[i]->kind != SRC_NONE ? src[i]->file : NULL;

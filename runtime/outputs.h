@@ -24,8 +24,8 @@ int outputs_same_file(const char *a, const char *b);
 
 /* The paths of the files m's data section reads from dir (NULL or "": the current folder;
  * absolute names stay as they are), whether or not they exist: the input, output and
- * Jacobian files (J_data.npy when a regression model names none) and the test files.
- * Writes at most max malloc'd paths into paths; returns how many, or -1 out of memory. */
+ * Jacobian files (J_data.npy when a regression model names none), the test and the
+ * validation files. Writes at most max malloc'd paths into paths; returns how many, or -1 out of memory. */
 int data_source_paths(const Model *m, const char *dir, char **paths, int max);
 
 #endif
