@@ -392,8 +392,11 @@ DINO_API dino_status dino_evaluate(dino_model *model, const dino_data *data, din
 DINO_API const char *dino_spec_loss_term(const dino_spec *spec, int i);
 
 /* Asks a running dino_train on model to stop after the current step (saving when opts->save is
- * set). Safe to call from a signal handler or another thread; a request made while no training
- * runs stops the next dino_train at once. dino_train clears it when it returns. */
+ * set). A stop inside an epoch first sets the model back to the end of the previous epoch
+ * (parameters, optimiser, epoch and step counts, shuffle RNG), so that the checkpoint, or a
+ * later dino_train, repeats that epoch and ends exactly as a run never stopped. Safe to call
+ * from a signal handler or another thread; a request made while no training runs stops the
+ * next dino_train at once. dino_train clears it when it returns. */
 DINO_API void dino_request_stop(dino_model *model);
 
 /* ---------------------------------------------------------------------------- prediction */
