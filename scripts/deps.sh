@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing dino needs on a fresh Debian/Ubuntu machine, when it is
-# missing: a C compiler, CMake, flex, bison, zlib; python3 for the hostile-input tests; clang
+# missing: a C compiler, CMake, flex, bison, zlib, LAPACKE and OpenBLAS; python3 for the hostile-input tests; clang
 # for the parser fuzzer. Does nothing when everything is already there.
 set -euo pipefail
 
@@ -12,6 +12,8 @@ command -v flex   >/dev/null 2>&1 || need+=(flex)
 command -v bison  >/dev/null 2>&1 || need+=(bison)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+[ -f /usr/include/lapacke.h ] || need+=(liblapacke-dev)
+ls /usr/include/*/openblas*/cblas.h /usr/include/openblas/cblas.h >/dev/null 2>&1 || need+=(libopenblas-dev)
 if [ "${DINO_WITH_CLANG:-1}" = 1 ]; then
     command -v clang >/dev/null 2>&1 || need+=(clang)
 fi
