@@ -181,7 +181,8 @@ static void fix_signs(double *Z, int n, int rank) {
 }
 
 /* Computes v (dim, rank set) from the rows: mean, trace, eigenpairs. */
-static int compute_values(const Basis *b, BasisValues *v, const Rows *R, uint64_t seed, char *err, size_t errlen) {
+static int compute_values(const Basis *b, BasisValues *v, const Rows *R, uint64_t seed, int dense_max, char *err,
+                          size_t errlen) {
     int n = v->dim, r = v->rank;
     int64_t total = rows_count(R);
     if (R->samples < 1) {
@@ -202,7 +203,7 @@ static int compute_values(const Basis *b, BasisValues *v, const Rows *R, uint64_
         for (int i = 0; i < n; i++) v->shift[i] /= (double)R->samples;
     }
     const double *mu = b->method == BASIS_POD && b->centre ? v->shift : NULL;
-    v->randomized = n > BASIS_DENSE_MAX;
+    v->randomized = n > dense_max;
     int rc = -1;
     if (!v->randomized) {
         double *C = calloc((size_t)n * (size_t)n, sizeof(double));
@@ -397,18 +398,19 @@ int basis_compute(const Model *m, BasisSet *bs, const Dataset *train, uint64_t s
             }
             R.samples = b->samples > 0 && b->samples < train->n ? b->samples : train->n;
             v->samples = R.samples;
-            v->randomized = b->dim > BASIS_DENSE_MAX;
+            int dense_max = bs->dense_max > 0 ? bs->dense_max : BASIS_DENSE_MAX;
+            v->randomized = b->dim > dense_max;
             v->key = cache_key(b, &R, seed, v->randomized);
-            if (cache_read(v, v->key) == 0) {
+            if (!bs->no_cache && cache_read(v, v->key) == 0) {
                 v->origin = BASIS_FROM_CACHE;
             } else {
                 values_free(v);
-                if (compute_values(b, v, &R, seed, err, errlen)) {
+                if (compute_values(b, v, &R, seed, dense_max, err, errlen)) {
                     values_free(v);
                     return -1;
                 }
                 v->origin = BASIS_FROM_DATA;
-                cache_write(v, v->key);
+                if (!bs->no_cache) cache_write(v, v->key);
             }
         }
         check_orthogonality(v);

@@ -53,6 +53,8 @@ typedef struct {
 typedef struct {
     int n;
     BasisValues *v;         /* [n], one per Model.bases entry */
+    int dense_max;          /* 0: BASIS_DENSE_MAX; tests lower it to reach the randomized path */
+    int no_cache;           /* 1: neither read nor write the cache (tests) */
 } BasisSet;
 
 /* Allocates a set for m's bases, all without values. 0, or -1 (out of memory) with err set. */
