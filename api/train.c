@@ -51,3 +51,16 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
     md->stop = 0;
     return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
 }
+
+int dino_model_bases_ready(const dino_model *md) { return basis_set_ready(&md->t.bases, md->t.m); }
+
+dino_status dino_model_bases(dino_model *md, const dino_data *data, const dino_train_options *opts) {
+    static const dino_train_options defaults = {0};
+    if (!opts) opts = &defaults;
+    if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_model_bases needs data loaded for this model");
+    Bridge bridge = {.md = md, .o = opts};
+    TrainOptions o = {.on_message = opts->on_message ? on_message : NULL, .user = &bridge};
+    char err[4096];
+    int rc = trainer_bases(&md->t, &data->train, &data->test, &o, err, sizeof err);
+    return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
+}

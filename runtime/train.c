@@ -430,8 +430,6 @@ int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set,
         basis_describe(m, &t->bases, i, line, sizeof line);
         message(o, DINO_MSG_NOTE, "%s", line);
     }
-    message(o, DINO_MSG_NOTE, "reduced bases: training runs the frozen encode/decode layers in the full-space graph "
-            "(loss and metrics are those of the full space)");
     int rc = t->backend->pull(t->backend);   /* the device's parameters may be newer than t->P */
     if (rc == DINO_OK) {
         basis_fill_params(m, &t->bases, t->P, t->f64);
@@ -447,6 +445,10 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     if (t->state.epoch < m->train.epochs) {
         int brc = trainer_bases(t, train_set, test_set, o, err, errlen);
         if (brc) return brc;
+        if (m->n_bases)
+            message(o, DINO_MSG_NOTE, "reduced bases: training runs the frozen encode/decode layers in the full-space "
+                    "graph (loss and metrics are those of the full space; the exact reduced-coordinate path is not "
+                    "implemented yet)");
     }
     const TrainSpec *ts = &m->train;
     Backend *b = t->backend;
