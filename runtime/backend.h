@@ -44,6 +44,10 @@ struct Backend {
     void *grad_buf;
     int grad_on_device;
     int host_loss;           /* grad reports each step's loss on the host (no device round trip) */
+    /* Set by the trainer when nothing happens between grad and update (one process, no
+     * Reducer): the backend may then defer a step's gradient and run it with the update (the
+     * CUDA backend launches both as one graph), so grad_buf holds it only after update. */
+    int fuse_update;
     /* The running sums since the last call, then zeroed: sums[0] the loss sum (NaN or Inf if
      * any step's loss was), sums[1 .. n_monitors] the monitor sums: the Parareal corrections,
      * gates and dopri5 step control (abi.h, TermLayout, says what they are). */
