@@ -45,6 +45,7 @@ static void check_npy_basis(Checker *c, Basis *b, const Expr *v) {
     static const char *const keys[] = {"decoder", "encoder", "shift"};
     const char **files[] = {&b->decoder, &b->encoder, &b->shift};
     Loc locs[3] = {{0}};
+    int given[3] = {0};
     for (int i = 0; i < v->n_args; i++) {
         const Arg *a = &v->args[i];
         int k = -1;
@@ -56,7 +57,7 @@ static void check_npy_basis(Checker *c, Basis *b, const Expr *v) {
                        a->name ? did_you_mean(c, a->name, keys, 3) : "");
             continue;
         }
-        if (*files[k]) {
+        if (given[k]++) {
             diag_error(c->d, a->name_loc, "argument '%s' given twice", a->name);
             continue;
         }
@@ -67,7 +68,7 @@ static void check_npy_basis(Checker *c, Basis *b, const Expr *v) {
         }
     }
     if (!b->decoder) {
-        if (!locs[0].line) diag_error(c->d, v->loc, "npy() in a basis needs decoder = \"D.npy\" ([dim, rank])");
+        if (!given[0]) diag_error(c->d, v->loc, "npy() in a basis needs decoder = \"D.npy\" ([dim, rank])");
         return;
     }
     int64_t shape[8];
