@@ -44,6 +44,11 @@ struct dino_data {
  * diagnostic naming its file, printed as it is. */
 dino_status api_fail(dino_status status, int complete, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* reduced.c: trains md in reduced input coordinates when its input enters only through encode
+ * with an orthonormal basis whose values are known (then returns 1 with the outcome in *status),
+ * else says why not through opts->on_message and returns 0 (train as usual). */
+int reduced_train(dino_model *md, const dino_data *data, const dino_train_options *opts, dino_status *status);
+
 /* The runtime's (train.h) Jacobian mode and precision from the API's. */
 JacMode api_jac_mode(dino_jacobian j);
 

@@ -499,7 +499,7 @@ void basis_describe(const Model *m, const BasisSet *bs, int i, char *buf, size_t
     ADD("basis %s: %s", b->name, basis_method_names[b->method]);
     if (b->source_name) ADD("(%s)", b->source_name);
     ADD(" rank %d of %d, %s", v->rank, v->dim, origin[v->origin]);
-    if (v->samples) ADD(" from %lld training rows", (long long)v->samples);
+    if (v->samples) ADD(" (%lld training rows)", (long long)v->samples);
     if (v->randomized) ADD(" (randomized)");
     ADD(" in %.2f s", v->seconds);
     if (v->eig) {

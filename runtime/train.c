@@ -89,6 +89,7 @@ int predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J, char *e
     }
     int rc = t->backend->predict(t->backend, x, n, y, J);
     if (rc) snprintf(err, errlen, "%s", t->backend->err);
+    else t->bases_done = 1;
     return rc;
 }
 
@@ -436,6 +437,7 @@ int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set,
         rc = t->backend->push(t->backend);
     }
     if (rc) snprintf(err, errlen, "%s", t->backend->err);
+    else t->bases_done = 1;
     return rc;
 }
 
@@ -443,12 +445,8 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
           size_t errlen) {
     const Model *m = t->m;
     if (t->state.epoch < m->train.epochs) {
-        int brc = trainer_bases(t, train_set, test_set, o, err, errlen);
+        int brc = t->bases_done ? DINO_OK : trainer_bases(t, train_set, test_set, o, err, errlen);
         if (brc) return brc;
-        if (m->n_bases)
-            message(o, DINO_MSG_NOTE, "reduced bases: training runs the frozen encode/decode layers in the full-space "
-                    "graph (loss and metrics are those of the full space; the exact reduced-coordinate path is not "
-                    "implemented yet)");
     }
     const TrainSpec *ts = &m->train;
     Backend *b = t->backend;

@@ -89,6 +89,7 @@ typedef struct {
     const Reducer *reduce;  /* NULL: one process */
     BasisSet bases;         /* the values of m's bases (basis.h); the frozen layers of P hold them
                                once basis_set_ready */
+    int bases_done;         /* trainer_bases ran: reported, frozen layers written */
 } Trainer;
 
 /* Gives every basis of the model values (computed from train's rows unless they were loaded from
