@@ -28,7 +28,8 @@
 #            at most half as large; its predictions are byte-identical; a checkpoint line the
 #            solver can't use is an error naming the line
 #   basis    a spec with a basis section (active_subspace of dq/dm, centred pod of q): the report
-#            names each basis with its eigenvalues and floors; the checkpoint holds
+#            names each basis with its eigenvalues and floors; it trains in reduced coordinates,
+#            with the same CSV as the full-space graph (DINO_REDUCED=0); the checkpoint holds
 #            __basis.<name>.decoder/encoder/shift/eigenvalues; changing the test rows leaves them
 #            byte-identical, changing a training row does not; a checkpoint stripped of them
 #            (as PyTorch would write it) with --epochs 0 --predict gets them computed again and
@@ -271,7 +272,7 @@ EOF2
     run basis_train "$SP/rb.dino" --data "$T/d" --save "$T/rb1.safetensors"
     expect_rc basis_train 0
     stderr_has basis_train "basis Vm: active_subspace(dq/dm) rank 6 of 16" "basis Vq: pod(q) rank 4 of 9" \
-        "% of the trace" "floor rel_h1" "floor rel_l2" "frozen encode/decode layers"
+        "% of the trace" "floor rel_h1" "floor rel_l2" "exact training in reduced coordinates"
     tool_check "the checkpoint holds the bases" st_same "$T/rb1.safetensors" "$T/rb1.safetensors" __basis.
     mkdir -p "$T/d2" "$T/d3"
     local f
@@ -287,6 +288,12 @@ EOF2
     else
         ok "a changed training row changes the output basis"
     fi
+    DINO_REDUCED=0 run basis_full "$SP/rb.dino" --data "$T/d" --precision f64 --log "$T/rb0.csv"
+    expect_rc basis_full 0
+    stderr_has basis_full "frozen encode/decode layers run in the full-space graph"
+    run basis_reduced "$SP/rb.dino" --data "$T/d" --precision f64 --log "$T/rb1.csv" -q
+    check "reduced and full-space paths in f64: the same CSV (losses and metrics to 9 digits)" \
+        cmp -s <(strip_seconds "$T/rb0.csv") <(strip_seconds "$T/rb1.csv")
     run basis_pred "$SP/rb.dino" --data "$T/d" --epochs 0 --load "$T/rb1.safetensors" --predict "$T/d/m_data.npy" \
         --out "$T/pb1" -q
     expect_rc basis_pred 0
