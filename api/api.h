@@ -33,6 +33,7 @@ struct dino_model {
     char declined[8192];        /* why not the GPU, when AUTO fell back to the CPU */
     int gpu_failed, from_cache;
     volatile int stop;          /* dino_request_stop */
+    volatile int *stop_also;    /* another model's flag that stops this one too (reduced.c's inner model) */
 };
 
 struct dino_data {

@@ -353,6 +353,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
                                     "extra row)", m->out_dim, m->in_dim, m->out_dim + 1, m->bases[pb].rank) : "");
         opts->on_message(DINO_MESSAGE_NOTE, line, opts->user);
     }
+    inner->stop_also = &md->stop;   /* dino_request_stop(md) (a signal) stops the inner training */
     dino_status tst = dino_train(inner, rd, &io);
     /* the trained state back into the model, whatever happened (a stop keeps what was done) */
     if (inner->t.backend->pull(inner->t.backend) == DINO_OK) {

@@ -44,14 +44,17 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
                       .on_epoch = opts->on_epoch ? on_epoch : NULL,
                       .on_message = opts->on_message ? on_message : NULL,
                       .on_progress = opts->on_progress ? on_progress : NULL,
-                      .user = &bridge, .stop = &md->stop};
+                      .user = &bridge, .stop = md->stop_also ? md->stop_also : &md->stop};
     char err[4096];
     if (!md->stop && md->t.m->n_bases && md->t.state.epoch < md->t.m->train.epochs) {
         /* the bases first (reported once), then the exact reduced path when the model allows it */
         int brc = trainer_bases(&md->t, &data->train, &data->test, &o, err, sizeof err);
         if (brc) return api_fail(brc, 0, "%s", err);
         dino_status st;
-        if (reduced_train(md, data, opts, &st)) return st;
+        if (reduced_train(md, data, opts, &st)) {
+            md->stop = 0;
+            return st;
+        }
     }
     int rc = md->stop ? DINO_STOPPED : train(&md->t, &data->train, &data->test, &o, err, sizeof err);
     if (rc == DINO_STOPPED) snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);

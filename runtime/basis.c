@@ -379,6 +379,7 @@ int basis_compute(const Model *m, BasisSet *bs, const Dataset *train, uint64_t s
     for (int i = 0; i < m->n_bases; i++) {
         const Basis *b = &m->bases[i];
         BasisValues *v = &bs->v[i];
+        if (v->origin == BASIS_FROM_CHECKPOINT) check_orthogonality(v);   /* as saved: is it orthonormal? */
         if (v->origin != BASIS_FROM_NONE) continue;
         double t0 = now();
         if (b->method == BASIS_NPY) {

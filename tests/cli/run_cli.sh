@@ -29,7 +29,8 @@
 #            solver can't use is an error naming the line
 #   basis    a spec with a basis section (active_subspace of dq/dm, centred pod of q): the report
 #            names each basis with its eigenvalues and floors; it trains in reduced coordinates,
-#            with the same CSV as the full-space graph (DINO_REDUCED=0); the checkpoint holds
+#            with the same CSV as the full-space graph (DINO_REDUCED=0) and resumes byte for byte
+#            from a checkpoint (bases used as saved); the checkpoint holds
 #            __basis.<name>.decoder/encoder/shift/eigenvalues; changing the test rows leaves them
 #            byte-identical, changing a training row does not; a checkpoint stripped of them
 #            (as PyTorch would write it) with --epochs 0 --predict gets them computed again and
@@ -294,6 +295,11 @@ EOF2
     run basis_reduced "$SP/rb.dino" --data "$T/d" --precision f64 --log "$T/rb1.csv" -q
     check "reduced and full-space paths in f64: the same CSV (losses and metrics to 9 digits)" \
         cmp -s <(strip_seconds "$T/rb0.csv") <(strip_seconds "$T/rb1.csv")
+    run basis_s4 "$SP/rb.dino" --data "$T/d" --epochs 4 --save "$T/s4.safetensors" -q
+    run basis_s2 "$SP/rb.dino" --data "$T/d" --epochs 4 --until 2 --save "$T/s2.safetensors" -q
+    run basis_s2b "$SP/rb.dino" --data "$T/d" --epochs 4 --load "$T/s2.safetensors" --save "$T/s2b.safetensors"
+    stderr_has basis_s2b "exact training in reduced coordinates"
+    tool_check "reduced path: 4 epochs == 2 + --load + 2, byte for byte" st_compare "$T/s4.safetensors" "$T/s2b.safetensors"
     run basis_pred "$SP/rb.dino" --data "$T/d" --epochs 0 --load "$T/rb1.safetensors" --predict "$T/d/m_data.npy" \
         --out "$T/pb1" -q
     expect_rc basis_pred 0
