@@ -10,7 +10,9 @@
 #   full   q = mlp(m, 64, width = 128, depth = 3, act = gelu)             (the full-space twin)
 #   rb R/S Vm = active_subspace(dq/dm, rank = R), Vq = pod(q, rank = S);
 #          q = decode(mlp(encode(m, Vm), S, width = 128, depth = 3, act = gelu), Vq)
-# for (R, S) = (16, 8), (48, 24), (96, 48).
+# for (R, S) = (16, 8), (48, 24), (96, 48); each RB model twice: in reduced coordinates (the
+# default: data projected once at load) and, marked "/graph", with DINO_REDUCED=0 (the frozen
+# encode/decode layers in the full-space graph).
 # Prints per model: seconds per epoch (mean of the epochs after the first), the training
 # workspace dino reports, the process's peak RSS (GNU time), the time to compute the bases,
 # and the test rel_l2 and rel_h1 (full space) after the last epoch, from the --log CSV.
@@ -72,10 +74,15 @@ for rs in 16/8 48/24 96/48; do
 done
 
 set +e +o pipefail   # a metric that a model lacks is an empty field, not an exit
-printf '%-10s %10s %12s %10s %10s %10s %10s %12s\n' model params s/epoch work_MiB rss_MiB bases_s rel_l2 rel_h1
-for name in full rb_16_8 rb_48_24 rb_96_48; do
-    /usr/bin/time -v "$JIT" "$OUT/$name.dino" --data "$DATA" --backend cpu --log "$OUT/$name.csv" \
-        >"$OUT/$name.out" 2>"$OUT/$name.err" || { echo "$name failed:"; tail -5 "$OUT/$name.err"; continue; }
+printf '%-16s %8s %10s %10s %10s %10s %12s %12s\n' model params s/epoch work_MiB rss_MiB bases_s rel_l2 rel_h1
+for run in full rb_16_8 rb_16_8/graph rb_48_24 rb_48_24/graph rb_96_48 rb_96_48/graph; do
+    name=${run%/graph}
+    reduced=1
+    [ "$run" != "$name" ] && reduced=0
+    tag=${run//\//_}
+    DINO_REDUCED=$reduced /usr/bin/time -v "$JIT" "$OUT/$name.dino" --data "$DATA" --backend cpu --log "$OUT/$tag.csv" \
+        >"$OUT/$tag.out" 2>"$OUT/$tag.err" || { echo "$run failed:"; tail -5 "$OUT/$tag.err"; continue; }
+    name=$tag
     params=$(grep -o '[0-9]* parameters' "$OUT/$name.err" | head -1 | cut -d' ' -f1)
     work=$(grep -o 'training workspace [0-9.]* MiB' "$OUT/$name.err" | grep -o '[0-9.]*' | head -1)
     rss=$(awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$OUT/$name.err")
@@ -85,6 +92,6 @@ for name in full rb_16_8 rb_48_24 rb_96_48; do
     hdr=$(head -1 "$OUT/$name.csv")
     l2=$(awk -F, -v h="$hdr" 'BEGIN { n = split(h, c, ",") } { for (i = 1; i <= n; i++) if (c[i] == "rel_l2") print $i }' <<<"$last")
     h1=$(awk -F, -v h="$hdr" 'BEGIN { n = split(h, c, ",") } { for (i = 1; i <= n; i++) if (c[i] == "rel_h1") print $i }' <<<"$last")
-    printf '%-10s %10s %12s %10s %10s %10s %10s %12s\n' "$name" "$params" "$spe" "$work" "$rss" "$bases" "$l2" "$h1"
-    grep 'basis V' "$OUT/$name.err" | sed 's/^/    /' || true
+    printf '%-16s %8s %10s %10s %10s %10s %12s %12s\n' "$run" "$params" "$spe" "$work" "$rss" "$bases" "$l2" "$h1"
+    [ "$reduced" = 1 ] && grep 'basis V' "$OUT/$name.err" | sed 's/^dino-jit: /    /' | cut -c1-220
 done
