@@ -95,10 +95,6 @@ static char *inner_text(const dino_model *md, const char *dir, int *aug, char *w
     const Source *src = &md->spec->fe.src;
     Plan p = {.m = m, .src = src, .basis = -1, .ok = 1};
     char *out = NULL;
-    if (m->classifier) {
-        snprintf(why, whylen, "a classifier");
-        goto done;
-    }
     walk_stmts(&p, m->body, m->n_body);
     if (!p.ok || p.basis < 0) {
         snprintf(why, whylen, "the input %s is used outside encode(%s, B)", m->input, m->input);
@@ -197,10 +193,10 @@ static int project(const Dataset *d, const BasisValues *v, int out, int in, int 
     int r = v->rank, oa = out + aug;
     int64_t n = d->n;
     pr->x = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * (size_t)r);
-    pr->y = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * (size_t)oa);
+    pr->y = d->y ? malloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * (size_t)oa) : NULL;   /* NULL: labels */
     pr->J = d->J ? calloc((size_t)(n > 0 ? n : 1) * (size_t)oa * (size_t)r, sizeof(double)) : NULL;
     double *row = malloc(sizeof(double) * (size_t)in);
-    if (!pr->x || !pr->y || (d->J && !pr->J) || !row) {
+    if (!pr->x || (d->y && !pr->y) || (d->J && !pr->J) || !row) {
         free(row);
         return -1;
     }
@@ -211,7 +207,7 @@ static int project(const Dataset *d, const BasisValues *v, int out, int in, int 
             for (int k = 0; k < in; k++) s += v->E[(size_t)k * r + j] * row[k];
             pr->x[i * r + j] = s;
         }
-        for (int o = 0; o < oa; o++) pr->y[i * oa + o] = o < out ? at(d->y, d->f64, i * out + o) : 0;
+        for (int o = 0; pr->y && o < oa; o++) pr->y[i * oa + o] = o < out ? at(d->y, d->f64, i * out + o) : 0;
         if (!d->J) continue;
         double disc = 0;
         for (int o = 0; o < out; o++) {
@@ -322,8 +318,8 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
         st = api_fail(DINO_EUSER, 0, "out of memory projecting the data into the reduced basis");
         goto done;
     }
-    dino_arrays a_tr = {.n = data->train.n, .x = tr.x, .y = tr.y, .J = tr.J};
-    dino_arrays a_te = {.n = data->test.n, .x = te.x, .y = te.y, .J = te.J};
+    dino_arrays a_tr = {.n = data->train.n, .x = tr.x, .y = tr.y, .J = tr.J, .labels = data->train.label};
+    dino_arrays a_te = {.n = data->test.n, .x = te.x, .y = te.y, .J = te.J, .labels = data->test.label};
     if ((st = dino_data_from_arrays(inner, &a_tr, &a_te, &rd))) goto done;
     free(tr.x), free(tr.y), free(tr.J), free(te.x), free(te.y), free(te.J);
     tr = te = (Projected){0};
