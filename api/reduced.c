@@ -187,48 +187,15 @@ typedef struct {
     double *x, *y, *J;
 } Projected;
 
-static double at(const void *p, int f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
-
 static int project(const Dataset *d, const BasisValues *v, int out, int in, int aug, Projected *pr) {
     int r = v->rank, oa = out + aug;
-    int64_t n = d->n;
-    pr->x = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * (size_t)r);
-    pr->y = d->y ? malloc(sizeof(double) * (size_t)(n > 0 ? n : 1) * (size_t)oa) : NULL;   /* NULL: labels */
-    pr->J = d->J ? calloc((size_t)(n > 0 ? n : 1) * (size_t)oa * (size_t)r, sizeof(double)) : NULL;
-    double *row = malloc(sizeof(double) * (size_t)in);
-    if (!pr->x || (d->y && !pr->y) || (d->J && !pr->J) || !row) {
-        free(row);
-        return -1;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        for (int k = 0; k < in; k++) row[k] = at(d->x, d->f64, i * in + k) - v->shift[k];
-        for (int j = 0; j < r; j++) {
-            double s = 0;
-            for (int k = 0; k < in; k++) s += v->E[(size_t)k * r + j] * row[k];
-            pr->x[i * r + j] = s;
-        }
-        for (int o = 0; pr->y && o < oa; o++) pr->y[i * oa + o] = o < out ? at(d->y, d->f64, i * out + o) : 0;
-        if (!d->J) continue;
-        double disc = 0;
-        for (int o = 0; o < out; o++) {
-            const int64_t base = (i * out + o) * in;
-            double *jr = pr->J + (i * oa + o) * r;
-            for (int k = 0; k < in; k++) row[k] = at(d->J, d->f64, base + k);
-            for (int j = 0; j < r; j++) {
-                double s = 0;
-                for (int k = 0; k < in; k++) s += row[k] * v->E[(size_t)k * r + j];
-                jr[j] = s;
-            }
-            for (int k = 0; k < in; k++) {   /* the residual J (I - E E^T), row o */
-                double s = row[k];
-                for (int j = 0; j < r; j++) s -= jr[j] * v->E[(size_t)k * r + j];
-                disc += s * s;
-            }
-        }
-        if (aug) pr->J[(i * oa + out) * r] = sqrt(disc);
-    }
-    free(row);
-    return 0;
+    int64_t n = d->n > 0 ? d->n : 1;
+    (void)in;
+    pr->x = malloc(sizeof(double) * (size_t)n * (size_t)r);
+    pr->y = d->y ? malloc(sizeof(double) * (size_t)n * (size_t)oa) : NULL;   /* NULL: labels */
+    pr->J = d->J ? calloc((size_t)n * (size_t)oa * (size_t)r, sizeof(double)) : NULL;
+    if (!pr->x || (d->y && !pr->y) || (d->J && !pr->J)) return -1;
+    return basis_project(v, d, aug, pr->x, pr->y, pr->J);
 }
 
 /* The inner training's messages: its bases are the outer ones, already reported. */

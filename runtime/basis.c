@@ -541,3 +541,37 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64) {
 #undef PUT
     }
 }
+
+/* ---------------------------------------------------------------------------- projection */
+
+int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, double *y, double *J) {
+    int r = v->rank, in = d->in, out = d->out, oa = out + aug;
+    double *row = malloc(sizeof(double) * (size_t)in * (size_t)(out > 1 ? out : 1));
+    double *res = malloc(sizeof(double) * (size_t)in * (size_t)(out > 1 ? out : 1));
+    double *jr = malloc(sizeof(double) * (size_t)out * (size_t)r);
+    if (!row || !res || !jr) {
+        free(row), free(res), free(jr);
+        return -1;
+    }
+    for (int64_t i = 0; i < d->n; i++) {
+        for (int k = 0; k < in; k++) row[k] = elem(d->x, d->f64, i * in + k) - v->shift[k];
+        cblas_dgemv(CblasRowMajor, CblasTrans, in, r, 1.0, v->E, r, row, 1, 0.0, x + i * r, 1);   /* E^T (x - shift) */
+        for (int o = 0; y && o < oa; o++) y[i * oa + o] = o < out ? elem(d->y, d->f64, i * out + o) : 0;
+        if (!J || !d->J) continue;
+        int64_t sz = (int64_t)out * in;
+        for (int64_t k = 0; k < sz; k++) row[k] = elem(d->J, d->f64, i * sz + k);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r, in, 1.0, row, in, v->E, r, 0.0, jr, r);   /* J E */
+        memcpy(res, row, sizeof(double) * (size_t)sz);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, r, -1.0, jr, r, v->E, r, 1.0, res, in);   /* J - J E E^T */
+        double disc = 0;
+        for (int64_t k = 0; k < sz; k++) disc += res[k] * res[k];
+        double *Ji = J + i * (int64_t)oa * r;
+        memcpy(Ji, jr, sizeof(double) * (size_t)out * (size_t)r);
+        if (aug) {
+            for (int j = 0; j < r; j++) Ji[(int64_t)out * r + j] = 0;
+            Ji[(int64_t)out * r] = sqrt(disc);
+        }
+    }
+    free(row), free(res), free(jr);
+    return 0;
+}

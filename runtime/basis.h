@@ -80,4 +80,11 @@ void basis_describe(const Model *m, const BasisSet *bs, int i, char *buf, size_t
 /* Writes the frozen encode/decode layers of P (float or double per f64) from the values. */
 void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64);
 
+/* The exact reduced path's data (api/reduced.c), for an input basis v (E orthonormal) and d's
+ * rows: x [n, rank] = E^T (x_i - shift); y [n, out + aug] = [y_i; 0] (y may be NULL: labels);
+ * J [n, out + aug, rank] = J_i E and, when aug, the extra row (||J_i (I - E E^T)||_F, 0, ..., 0),
+ * the part of J_i that the basis discards (J may be NULL, or d without Jacobians). In f64, with
+ * BLAS. Returns 0, or -1 when out of memory. */
+int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, double *y, double *J);
+
 #endif
