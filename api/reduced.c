@@ -271,9 +271,9 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     dino_open_options oo = {.backend = md->kind, .precision = m->train.f64 ? DINO_PRECISION_F64 : DINO_PRECISION_F32};
     taken = 1;
     if ((st = dino_model_open(spec, &oo, &inner))) goto done;
-    if (inner->t.m->n_trainable != m->n_trainable) {
+    if (model_trainable(inner->t.m) != model_trainable(m)) {
         st = api_fail(DINO_EINTERNAL, 0, "the reduced model has %lld trained parameters, the model %lld",
-                      (long long)inner->t.m->n_trainable, (long long)m->n_trainable);
+                      (long long)model_trainable(inner->t.m), (long long)model_trainable(m));
         goto done;
     }
     int pb = -1;
@@ -302,7 +302,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
         st = api_fail(st, 0, "%s", t->backend->err);
         goto done;
     }
-    copy_training(t, &inner->t, m->n_trainable);
+    copy_training(t, &inner->t, model_trainable(m));
     if ((st = inner->t.backend->push(inner->t.backend))) {
         st = api_fail(st, 0, "%s", inner->t.backend->err);
         goto done;
@@ -320,7 +320,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     dino_status tst = dino_train(inner, rd, &io);
     /* the trained state back into the model, whatever happened (a stop keeps what was done) */
     if (inner->t.backend->pull(inner->t.backend) == DINO_OK) {
-        copy_training(&inner->t, t, m->n_trainable);
+        copy_training(&inner->t, t, model_trainable(m));
         if (t->backend->push(t->backend)) st = api_fail(DINO_EINTERNAL, 0, "%s", t->backend->err);
     }
     if (tst) {

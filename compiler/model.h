@@ -217,6 +217,15 @@ typedef struct {
     TrainSpec train;
 } Model;
 
+/* The trained parameters' elements (the optimiser's length): n_trainable when the model has frozen
+ * parameters (a basis's encode/decode layers, placed last), else n_weights (so a Model built by
+ * hand without n_trainable still works). */
+static inline int64_t model_trainable(const Model *m) {
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].frozen) return m->n_trainable;
+    return m->n_weights;
+}
+
 /* Looks up a .npy file's shape for project(x, "P.npy"); returns 0 or -1 with err filled. */
 typedef int (*NpyShapeFn)(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen);
 

@@ -34,9 +34,9 @@ int checkpoint_save_bases(const char *path, const Model *m, const void *P, int f
                           size_t errlen) {
   size_t es = f64 ? sizeof(double) : sizeof(float);
   DType pdt = f64 ? DT_F64 : DT_F32;
-  if (opt && opt->n != m->n_trainable) {
+  if (opt && opt->n != model_trainable(m)) {
     fio_errf(err, errlen, "%s: cannot save: the optimiser has %lld values per moment, the "
-             "model %lld parameters", path, (long long)opt->n, (long long)m->n_trainable);
+             "model %lld parameters", path, (long long)opt->n, (long long)model_trainable(m));
     return -1;
   }
   int cap = m->n_params + 3 + 4 * m->n_bases;

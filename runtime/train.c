@@ -63,7 +63,7 @@ int trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size
                        .eps = ts->eps, .decay = ts->decay, .momentum = ts->momentum};
     if (basis_set_init(&t->bases, m, err, errlen)) return DINO_EUSER;
     /* the frozen encode/decode layers sit after the trained parameters: the optimiser never sees them */
-    if (optim_init(&t->opt, &cfg, m->n_trainable, t->f64)) {
+    if (optim_init(&t->opt, &cfg, model_trainable(m), t->f64)) {
         snprintf(err, errlen, "cannot allocate the optimiser state for %lld parameters", (long long)m->n_weights);
         return DINO_EUSER;
     }

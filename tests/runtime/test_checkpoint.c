@@ -20,7 +20,7 @@ static Model small_model(Param ps[4]) {
   ps[1] = (Param){.name = "h.bias", .ndim = 1, .shape = {4, 0}, .offset = 12, .size = 4};
   ps[2] = (Param){.name = "q.weight", .ndim = 2, .shape = {2, 4}, .offset = 16, .size = 8, .fan_in = 4};
   ps[3] = (Param){.name = "q.bias", .ndim = 1, .shape = {2, 0}, .offset = 24, .size = 2};
-  return (Model){.name = "small", .params = ps, .n_params = 4, .n_weights = 26, .n_trainable = 26};
+  return (Model){.name = "small", .params = ps, .n_params = 4, .n_weights = 26};
 }
 
 enum { NW = 26 };
