@@ -69,7 +69,7 @@ dino_status dino_model_bases(dino_model *md, const dino_data *data, const dino_t
     if (!opts) opts = &defaults;
     if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_model_bases needs data loaded for this model");
     Bridge bridge = {.md = md, .o = opts};
-    TrainOptions o = {.on_message = opts->on_message ? on_message : NULL, .user = &bridge};
+    TrainOptions o = {.on_message = opts->on_message ? on_message : NULL, .user = &bridge, .log = opts->log};
     char err[4096];
     int rc = trainer_bases(&md->t, &data->train, &data->test, &o, err, sizeof err);
     return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;

@@ -426,11 +426,17 @@ int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set,
     if (m->n_bases == 0) return DINO_OK;
     if (basis_compute(m, &t->bases, train_set, m->train.seed, err, errlen)) return DINO_EUSER;
     basis_floors(m, &t->bases, train_set, test_set);
+    /* the report on the terminal and, with --log FILE.csv, in FILE.csv.bases */
+    char side[4200] = "";
+    if (o->log) snprintf(side, sizeof side, "%s.bases", o->log);
+    FILE *f = side[0] ? fopen(side, "w") : NULL;
     for (int i = 0; i < m->n_bases; i++) {
         char line[1024];
         basis_describe(m, &t->bases, i, line, sizeof line);
         message(o, DINO_MSG_NOTE, "%s", line);
+        if (f) fprintf(f, "%s\n", line);
     }
+    if (f && fclose(f)) message(o, DINO_MSG_WARNING, "could not write %s", side);
     int rc = t->backend->pull(t->backend);   /* the device's parameters may be newer than t->P */
     if (rc == DINO_OK) {
         basis_fill_params(m, &t->bases, t->P, t->f64);

@@ -291,6 +291,7 @@ EOF2
     fi
     DINO_REDUCED=0 run basis_full "$SP/rb.dino" --data "$T/d" --precision f64 --log "$T/rb0.csv"
     expect_rc basis_full 0
+    check "--log FILE.csv writes the basis report to FILE.csv.bases" grep -q "^basis Vq: pod(q) rank 4 of 9" "$T/rb0.csv.bases"
     stderr_has basis_full "frozen encode/decode layers run in the full-space graph"
     run basis_reduced "$SP/rb.dino" --data "$T/d" --precision f64 --log "$T/rb1.csv" -q
     check "reduced and full-space paths in f64: the same CSV (losses and metrics to 9 digits)" \
