@@ -242,7 +242,11 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     char dir[] = "/tmp/dino_reduced.XXXXXX", why[512] = "";
     if (!mkdtemp(dir)) return 0;
     int aug = 0;
-    char *text = inner_text(md, dir, &aug, why, sizeof why);
+    char *text = NULL;
+    if (data->valid.n > 0)   /* model selection (keep best, early stop) runs on the outer model */
+        snprintf(why, sizeof why, "a validation set (model selection runs in the full-space graph)");
+    else
+        text = inner_text(md, dir, &aug, why, sizeof why);
     dino_status st = DINO_OK;
     dino_spec *spec = NULL;
     dino_model *inner = NULL;

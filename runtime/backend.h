@@ -50,7 +50,8 @@ struct Backend {
     int fuse_update;
     /* The running sums since the last call, then zeroed: sums[0] the loss sum (NaN or Inf if
      * any step's loss was), sums[1 .. n_monitors] the monitor sums: the Parareal corrections,
-     * gates and dopri5 step control (abi.h, TermLayout, says what they are). */
+     * gates and dopri5 step control (abi.h, TermLayout, says what they are), then
+     * sums[1 + n_monitors + i], i < n_loss, the sum of n * (loss term i, unweighted). */
     int (*take_sums)(Backend *b, double *sums);
     int n_monitors;
     /* Set by set_data: the training workspace, bytes per sample of the batch (every value the

@@ -48,7 +48,8 @@ typedef struct {
     CUdeviceptr idx;                        /* [N] this epoch's row order */
     CUdeviceptr bx, by, bJ, bl;             /* one batch */
     CUdeviceptr work, terms, loss;          /* workspace; [n_loss + n_monitors] doubles;
-                                               [1 + n_monitors]: the epoch's loss and diagnostic sums */
+                                               [1 + n_monitors + n_loss]: the epoch's loss, diagnostic
+                                               and loss-term sums (Backend.take_sums) */
     CUdeviceptr step, w;                    /* [STEP_VALUES] the step's scalars (abi.h); w = the loss
                                                weights in it */
     double stepv[STEP_VALUES];              /* host copy of the step's scalars (grad sets the first
@@ -61,7 +62,7 @@ typedef struct {
     CUgraph graph[3];
     CUgraphExec graph_exec[3];
     int deferred;                           /* a full batch's gradient waits for the update (fuse_update) */
-    double *acc;                            /* [1 + n_monitors] host copy of `loss` at take_sums */
+    double *acc;                            /* [1 + n_monitors + n_loss] host copy of `loss` at take_sums */
     CUdeviceptr pterms;                     /* predict's terms: Parareal corrections and gates (pint tol) */
 } CudaBackend;
 
@@ -204,7 +205,15 @@ static int grad_launches(CudaBackend *c, int n) {
     for (int i = 0; i < c->plan.n_train; i++) TRY(launch(c, c->train_fn[i], &c->plan.train[i], n, args));
     int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
     void *acc[] = {&c->terms, &c->w, &n_terms, &n_monitors, &n, &c->loss};
-    return must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
+    TRY(must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
+             "dino_accumulate_loss"));
+    /* The unweighted loss terms into loss[1 + n_monitors ..] (Backend.take_sums): the same kernel
+     * with no weighted terms adds n * terms[i], i < n_loss, to acc[1 + i] (and 0 to acc[0]), so
+     * with acc = loss + n_monitors. */
+    int none = 0;
+    CUdeviceptr by_term = c->loss + 8 * (CUdeviceptr)n_monitors;
+    void *acc_terms[] = {&c->terms, &c->w, &none, &n_terms, &n, &by_term};
+    return must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc_terms, NULL),
                 "dino_accumulate_loss");
 }
 
@@ -297,7 +306,7 @@ static int cuda_update(Backend *b, double lr) {
 
 static int cuda_take_sums(Backend *b, double *sums) {
     CudaBackend *c = (CudaBackend *)b;
-    size_t bytes = sizeof(double) * (size_t)(1 + b->n_monitors);
+    size_t bytes = sizeof(double) * (size_t)(1 + b->n_monitors + c->m->n_loss);
     TRY(must(c, c->drv.cuMemcpyDtoHAsync(c->acc, c->loss, bytes, c->stream), "reading the loss"));
     TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
     TRY(must(c, c->drv.cuMemsetD8Async(c->loss, 0, bytes, c->stream), "zeroing the loss"));
@@ -480,7 +489,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     }
     Backend *b = &c->base;
     b->n_monitors = term_layout(m).n_monitors;
-    size_t bytes = c->es * (size_t)m->n_weights, n_acc = (size_t)(1 + b->n_monitors);
+    size_t bytes = c->es * (size_t)m->n_weights, n_acc = (size_t)(1 + b->n_monitors + m->n_loss);
     size_t n_terms = (size_t)(m->n_loss + b->n_monitors);
     int rc = dalloc(c, &c->P, bytes, "the parameters", 0);
     if (!rc) rc = dalloc(c, &c->G, bytes, "the gradient", 0);

@@ -121,16 +121,24 @@ int checkpoint_save_bases(const char *path, const Model *m, const void *P, int f
   char hash[17];
   snprintf(hash, sizeof hash, "%016llx", (unsigned long long)spec_hash);
   int n_keys = opt ? 5 : 4;
-  const char **keys = calloc((size_t)(5 + n_meta / 2), sizeof *keys);
-  const char **vals = calloc((size_t)(5 + n_meta / 2), sizeof *vals);
+  const char **keys = calloc((size_t)(8 + n_meta / 2), sizeof *keys);
+  const char **vals = calloc((size_t)(8 + n_meta / 2), sizeof *vals);
+  char best[3][32];
   int rc = -1;
   if (keys && vals && names && meta) {
     const char *k0[5] = {"format", "spec_hash", "model", "precision", "optimizer"};
     const char *v0[5] = {"dino", hash, m->name ? m->name : "", f64 ? "f64" : "f32",
                          opt && opt->cfg.kind < OPT_COUNT ? optimizer_names[opt->cfg.kind] : ""};
     for (int k = 0; k < n_keys; k++) keys[k] = k0[k], vals[k] = v0[k];
-    for (int k = 0; k < n_meta / 2; k++) keys[n_keys + k] = meta[2 * k], vals[n_keys + k] = meta[2 * k + 1];
-    rc = st_save(path, t, n, keys, vals, n_keys + n_meta / 2, err, errlen);
+    if (st && st->best_epoch > 0) {  /* model selection (train.c) */
+      snprintf(best[0], sizeof best[0], "%lld", (long long)st->best_epoch);
+      snprintf(best[1], sizeof best[1], "%.17g", st->best_loss);
+      snprintf(best[2], sizeof best[2], "%lld", (long long)st->since_best);
+      const char *bnames[3] = {"best_epoch", "best_valid_loss", "evals_since_best"};
+      for (int k = 0; k < 3; k++) keys[n_keys] = bnames[k], vals[n_keys++] = best[k];
+    }
+    for (int k = 0; k < n_meta / 2; k++) keys[n_keys] = meta[2 * k], vals[n_keys++] = meta[2 * k + 1];
+    rc = st_save(path, t, n, keys, vals, n_keys, err, errlen);
   } else {
     fio_errf(err, errlen, "%s: out of memory", path);
   }
@@ -332,6 +340,14 @@ int checkpoint_load_bases(const char *path, const Model *m, void *P, int f64, Op
       st->epoch = sv[0];
       st->step = sv[1];
       for (int k = 0; k < 4; k++) memcpy(&st->rng[k], &sv[3 + k], sizeof(uint64_t));
+      /* model selection (absent: none yet); nonsense values count as absent */
+      const char *be = st_meta(&s, "best_epoch"), *bl = st_meta(&s, "best_valid_loss"),
+                 *sb = st_meta(&s, "evals_since_best");
+      st->best_epoch = be && bl ? strtoll(be, NULL, 10) : 0;
+      st->best_loss = bl ? strtod(bl, NULL) : 0;
+      st->since_best = sb ? strtoll(sb, NULL, 10) : 0;
+      if (st->best_epoch <= 0 || !(st->best_loss >= 0) || !isfinite(st->best_loss) || st->since_best < 0)
+        st->best_epoch = 0, st->best_loss = 0, st->since_best = 0;
     }
   }
   if (hash_matches) {
