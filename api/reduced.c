@@ -254,13 +254,10 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     Projected tr = {0}, te = {0};
     int taken = 0;
     if (!text) {
-        if (opts->on_message)
-            opts->on_message(DINO_MESSAGE_NOTE, "reduced bases: the frozen encode/decode layers run in the full-space "
-                             "graph (the exact reduced-coordinate path needs the input only inside encode with an "
-                             "orthonormal basis)", opts->user);
-        if (why[0] && opts->on_message) {
+        if (opts->on_message) {
             char line[700];
-            snprintf(line, sizeof line, "reduced bases: not in reduced coordinates: %s", why);
+            snprintf(line, sizeof line, "reduced bases: the frozen encode/decode layers run in the full-space graph, "
+                     "not in reduced coordinates: %s", why[0] ? why : "the scratch folder could not be made");
             opts->on_message(DINO_MESSAGE_NOTE, line, opts->user);
         }
         goto done;
