@@ -6,19 +6,20 @@
  *     ||J - G E^T||_F^2 = ||J E - G||_F^2 + (||J||_F^2 - ||J E||_F^2).
  * So training may run on an inner model whose input is z [rank] (the same statements with each
  * encode(m, B) replaced by the input itself), on data projected once: x_r = E^T (m - shift),
- * J_r = J E [out, rank]. The discarded part c = ||J (I - E E^T)||_F^2 of each sample goes into
- * one extra output row: the inner model's output is [q; 0] (its output basis, if any, gets a zero
- * row; without one the output statement is wrapped in decode of a zero-padded identity basis...
- * not done: then this path is not taken), with data y = [q; 0] and J_r's extra row (sqrt(c), 0,
- * ..., 0): the prediction's extra row is constant, so its Jacobian row is 0 and the squared error
- * gains exactly c, and ||J_r||^2 gains c, which restores ||J||^2 for `relative`. The loss, the
- * relative terms and the test metrics of the inner training are then those of the full space.
+ * J_r = J E [out, rank] (runtime/basis.c, basis_project). With an h1 term the discarded part
+ * c = ||J (I - E E^T)||_F^2 of each sample goes into one extra output row: the output statement
+ * must be `out = decode(..., B2)`, and the inner model's B2 gets a zero row, so its output is
+ * [q; 0]; the data are y = [q; 0] and J_r with the extra row (sqrt(c), 0, ..., 0). The
+ * prediction's extra row is constant, so its Jacobian row is 0: the squared error gains exactly
+ * c, and ||J_r||^2 gains c, which restores ||J||^2 for `relative`. The loss, the relative terms
+ * and the test metrics of the inner training are then those of the full space.
  *
  * The inner model's parameters are the outer model's trained parameters, with the same names in
  * the same order (frozen layers last); they are copied in before and out after, with the
  * optimiser moments and the training state. The inner spec is the outer spec's text with the
  * input's size, the encode calls, the output's size and the basis lines (as npy files in a
- * scratch folder) rewritten. Nothing here prints. */
+ * scratch folder) rewritten. A validation set keeps the full-space graph (model selection runs
+ * on the outer model). Nothing here prints. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,11 +199,8 @@ static int project(const Dataset *d, const BasisValues *v, int out, int in, int 
     return basis_project(v, d, aug, pr->x, pr->y, pr->J);
 }
 
-/* The inner training's messages: its bases are the outer ones, already reported. */
-typedef struct {
-    const dino_train_options *o;
-} Quiet;
-
+/* The inner training's callbacks pass on to the caller's; its bases (the outer ones, already
+ * reported) are not reported again. */
 static void inner_message(dino_message_level level, const char *text, void *user) {
     const dino_train_options *o = user;
     if (strncmp(text, "basis ", 6) == 0 || strncmp(text, "reduced bases:", 14) == 0) return;
