@@ -17,6 +17,7 @@ dino_status dino_data_load(const dino_model *md, const char *dir, dino_data **ou
     d->model = md;
     int need_jac = 0;
     for (int i = 0; i < m->n_loss; i++) need_jac |= m->loss[i].kind == LOSS_H1;
+    for (int i = 0; i < m->n_bases; i++) need_jac |= m->bases[i].source == BASIS_OF_JACOBIAN;
     char err[4096];
     if (data_load_sets(m, dir, md->t.f64, need_jac, &d->train, &d->valid, &d->test, err, sizeof err)) {
         free(d);

@@ -115,7 +115,7 @@ dino_status dino_model_save(dino_model *md, const char *path) {
         return api_fail(DINO_EUSER, 0, "%s", path ? err : "no checkpoint path");
     int rc = t->backend->pull(t->backend);
     if (rc) return api_fail(rc, 0, "%s", t->backend->err);
-    if (checkpoint_save(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err))
+    if (checkpoint_save_bases(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, err, sizeof err))
         return api_fail(DINO_EUSER, 0, "%s", err);
     return DINO_OK;
 }
@@ -124,8 +124,10 @@ dino_status dino_model_load(dino_model *md, const char *path, dino_checkpoint_in
     Trainer *t = &md->t;
     char err[1024];
     int matches = -1;
-    if (checkpoint_load(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &matches, err, sizeof err))
+    if (checkpoint_load_bases(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &matches, &t->bases, err,
+                              sizeof err))
         return api_fail(DINO_EUSER, 0, "%s", err);
+    basis_fill_params(t->m, &t->bases, t->P, t->f64);   /* the frozen layers of the bases it held, used as saved */
     if (t->state.has_state) rng_restore(&t->rng, t->state.rng);
     int rc = t->backend->push(t->backend);
     if (rc) return api_fail(rc, 0, "%s", t->backend->err);

@@ -610,6 +610,25 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     return rc;
 }
 
+/* Computes the bases from the training rows without training (the model's epochs are done). */
+static int run_bases(const Args *a, dino_model *model, const dino_spec_info *m) {
+    const char *dir = a->data ? a->data : m->data_dir;
+    if (!dir) {
+        fprintf(stderr, "dino-jit: error: the model's bases need the training data: pass --data DIR or set dir \"...\" "
+                "in the data block\n");
+        return DINO_EUSER;
+    }
+    dino_data *data;
+    int rc = dino_data_load(model, dir, &data);
+    if (rc) return report(rc);
+    Terminal term = {.quiet = a->quiet};
+    dino_train_options o = {.on_message = print_message, .user = &term};
+    rc = dino_model_bases(model, data, &o);
+    if (rc) report(rc);
+    dino_data_free(data);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     Args a;
     if (parse_args(argc, argv, &a)) return DINO_EUSER;
@@ -659,6 +678,8 @@ int main(int argc, char **argv) {
     }
     long long done = 0;
     if (model) dino_model_progress(model, &done, NULL);
+    if (rc == DINO_OK && (m.epochs <= done || a.eval) && !dino_model_bases_ready(model) && (a.save || a.predict || a.eval))
+        rc = run_bases(&a, model, &m);   /* a checkpoint without its bases (PyTorch's, or --epochs 0) */
     if (rc == DINO_OK && a.eval) rc = run_eval(&a, spec, model, &m);
     else if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, spec, model, &m);
     else if (rc == DINO_OK && a.save && (rc = dino_model_save(model, a.save))) report(rc);

@@ -185,6 +185,7 @@ void check_model(Checker *c, const Section *s) {
     if (in && out && strcmp(m->input, m->output) == 0)
         diag_error(c->d, out->name_loc, "the output needs a name other than the input's");
     if (in) define(c, m->input, m->input_loc, m->in_dim > 0 ? m->in_dim : -1, SYM_INPUT);
+    resolve_bases(c);
 
     m->odes = arena_alloc(c->a, sizeof(OdeBlock) * (size_t)(n_odes ? n_odes : 1));
     int assigned = 0;
@@ -231,6 +232,7 @@ void check_model(Checker *c, const Section *s) {
     if (out && !assigned)
         diag_error(c->d, out->name_loc, "the output '%s' is never assigned; add %s = ...", m->output, m->output);
 
+    basis_params(c);
     m->n_params = c->params.n;
     m->params = arena_alloc(c->a, sizeof(Param) * (size_t)(m->n_params ? m->n_params : 1));
     int64_t offset = 0;
@@ -242,6 +244,7 @@ void check_model(Checker *c, const Section *s) {
                        (long long)MAX_WEIGHTS);
             break;
         }
+        if (!m->params[i].frozen) m->n_trainable = offset + m->params[i].size;
         offset += m->params[i].size;
     }
     m->n_weights = offset;

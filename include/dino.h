@@ -391,6 +391,15 @@ DINO_API dino_status dino_evaluate(dino_model *model, const dino_data *data, din
 /* The name of loss term i of the spec ("l2", "h1", "cross_entropy"), NULL past the last. */
 DINO_API const char *dino_spec_loss_term(const dino_spec *spec, int i);
 
+/* Reduced bases (the spec's basis section): whether every basis the model uses has values (from
+ * a checkpoint, or computed by dino_train or dino_model_bases); 1 for a model without bases. */
+DINO_API int dino_model_bases_ready(const dino_model *model);
+/* Gives every basis without values its values (computed from data's training rows, read from
+ * .npy files, or from the cache), reports each through opts->on_message, and writes them into
+ * the model: what dino_train does first, for a checkpoint without bases (one written by PyTorch)
+ * that is to be used without training. DINO_OK, or DINO_EUSER with the message. */
+DINO_API dino_status dino_model_bases(dino_model *model, const dino_data *data, const dino_train_options *opts);
+
 /* Asks a running dino_train on model to stop after the current step (saving when opts->save is
  * set). A stop inside an epoch first sets the model back to the end of the previous epoch
  * (parameters, optimiser, epoch and step counts, shuffle RNG), so that the checkpoint, or a

@@ -360,8 +360,9 @@ static int cuda_pull(Backend *b) {
     size_t bytes = c->es * (size_t)c->m->n_weights;
     TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
     TRY(must(c, c->drv.cuMemcpyDtoH(b->P, c->P, bytes), "reading the parameters"));
-    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->m, c->M, bytes), "reading the optimiser state"));
-    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->v, c->V, bytes), "reading the optimiser state"));
+    size_t obytes = c->es * (size_t)b->opt->n;   /* the trained parameters only (not a basis's frozen layers) */
+    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->m, c->M, obytes), "reading the optimiser state"));
+    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->v, c->V, obytes), "reading the optimiser state"));
     return DINO_OK;
 }
 
@@ -370,8 +371,9 @@ static int cuda_push(Backend *b) {
     size_t bytes = c->es * (size_t)c->m->n_weights;
     TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
     TRY(must(c, c->drv.cuMemcpyHtoD(c->P, b->P, bytes), "copying the parameters"));
-    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyHtoD(c->M, b->opt->m, bytes), "copying the optimiser state"));
-    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyHtoD(c->V, b->opt->v, bytes), "copying the optimiser state"));
+    size_t obytes = c->es * (size_t)b->opt->n;
+    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyHtoD(c->M, b->opt->m, obytes), "copying the optimiser state"));
+    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyHtoD(c->V, b->opt->v, obytes), "copying the optimiser state"));
     return DINO_OK;
 }
 

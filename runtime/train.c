@@ -61,7 +61,9 @@ int trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size
     const TrainSpec *ts = &m->train;
     OptimConfig cfg = {.kind = ts->optimizer, .lr = ts->lr, .beta1 = ts->beta1, .beta2 = ts->beta2,
                        .eps = ts->eps, .decay = ts->decay, .momentum = ts->momentum};
-    if (optim_init(&t->opt, &cfg, m->n_weights, t->f64)) {
+    if (basis_set_init(&t->bases, m, err, errlen)) return DINO_EUSER;
+    /* the frozen encode/decode layers sit after the trained parameters: the optimiser never sees them */
+    if (optim_init(&t->opt, &cfg, model_trainable(m), t->f64)) {
         snprintf(err, errlen, "cannot allocate the optimiser state for %lld parameters", (long long)m->n_weights);
         return DINO_EUSER;
     }
@@ -74,13 +76,20 @@ void trainer_free(Trainer *t) {
     if (t->backend) t->backend->free(t->backend);
     free(t->P);
     optim_free(&t->opt);
+    basis_set_free(&t->bases);
 }
 
 /* ---------------------------------------------------------------------------- prediction */
 
 int predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J, char *err, size_t errlen) {
+    if (!basis_set_ready(&t->bases, t->m)) {
+        snprintf(err, errlen, "the model's bases have no values yet: train it, or load a checkpoint that has them "
+                 "(__basis.<name>.decoder ...)");
+        return DINO_EUSER;
+    }
     int rc = t->backend->predict(t->backend, x, n, y, J);
     if (rc) snprintf(err, errlen, "%s", t->backend->err);
+    else t->bases_done = 1;
     return rc;
 }
 
@@ -387,7 +396,7 @@ static int stop_on_nan(Run *r, int64_t epoch, const char *where) {
     }
     memcpy(t->P, r->good, t->es * (size_t)t->m->n_weights);
     char err[1024];
-    if (checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err))
+    if (checkpoint_save_bases(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, err, sizeof err))
         snprintf(r->err + n, r->errlen - (size_t)n, "; the last good parameters could not be saved: %s", err);
     else
         snprintf(r->err + n, r->errlen - (size_t)n, "; the last good parameters (from the start of epoch %lld) are in %s",
@@ -406,7 +415,7 @@ static int save(Run *r) {
     Trainer *t = r->t;
     int rc = t->backend->pull(t->backend);
     if (rc) return backend_failed(r, rc);
-    return checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, r->err, r->errlen)
+    return checkpoint_save_bases(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, r->err, r->errlen)
                ? DINO_EUSER
                : DINO_OK;
 }
@@ -581,9 +590,40 @@ static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_st
     return DINO_OK;
 }
 
+int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
+                  size_t errlen) {
+    const Model *m = t->m;
+    if (m->n_bases == 0) return DINO_OK;
+    if (basis_compute(m, &t->bases, train_set, m->train.seed, err, errlen)) return DINO_EUSER;
+    basis_floors(m, &t->bases, train_set, test_set);
+    /* the report on the terminal and, with --log FILE.csv, in FILE.csv.bases */
+    char side[4200] = "";
+    if (o->log) snprintf(side, sizeof side, "%s.bases", o->log);
+    FILE *f = side[0] ? fopen(side, "w") : NULL;
+    for (int i = 0; i < m->n_bases; i++) {
+        char line[1024];
+        basis_describe(m, &t->bases, i, line, sizeof line);
+        message(o, DINO_MSG_NOTE, "%s", line);
+        if (f) fprintf(f, "%s\n", line);
+    }
+    if (f && fclose(f)) message(o, DINO_MSG_WARNING, "could not write %s", side);
+    int rc = t->backend->pull(t->backend);   /* the device's parameters may be newer than t->P */
+    if (rc == DINO_OK) {
+        basis_fill_params(m, &t->bases, t->P, t->f64);
+        rc = t->backend->push(t->backend);
+    }
+    if (rc) snprintf(err, errlen, "%s", t->backend->err);
+    else t->bases_done = 1;
+    return rc;
+}
+
 int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
           size_t errlen) {
     const Model *m = t->m;
+    if (t->state.epoch < m->train.epochs) {
+        int brc = t->bases_done ? DINO_OK : trainer_bases(t, train_set, test_set, o, err, errlen);
+        if (brc) return brc;
+    }
     const TrainSpec *ts = &m->train;
     Backend *b = t->backend;
     int64_t N = train_set->n, epochs = ts->epochs;

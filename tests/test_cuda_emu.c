@@ -77,6 +77,8 @@ static const Case cases[] = {
     {"dopri5", "dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE},
     {"dino_resnet", "dino_resnet", 1, 5, 6, JAC_AUTO, 0},
     {"dino_poisson", "dino_poisson", 1, 11, 12, JAC_AUTO, ALSO_TILES},
+    {"basis_layers", "basis_layers", 0, 9, 12, JAC_AUTO, ALSO_NONE},   /* encode/decode: frozen layers */
+    {"basis_layers_reverse", "basis_layers", 0, 9, 12, JAC_REVERSE, 0},
 };
 
 static int failures;
@@ -259,7 +261,9 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     rng_seed(&r, 99 + (uint64_t)ci);
     for (int i = 0; i < m->n_params; i++) {
         const Param *p = &m->params[i];
-        for (int64_t k = 0; k < p->size; k++) Pd[p->offset + k] = p->ndim == 2 ? 1.5 * Pd[p->offset + k] : 0.5 * rng_normal(&r);
+        for (int64_t k = 0; k < p->size; k++)   /* a basis's frozen layer (zero after init_params): any matrix */
+            Pd[p->offset + k] = p->ndim == 2 ? (p->frozen ? rng_normal(&r) / sqrt(p->fan_in) : 1.5 * Pd[p->offset + k])
+                                             : 0.5 * rng_normal(&r);
     }
     void *P = malloc(es * (size_t)np), *x = malloc(es * (size_t)(nmax * in)), *y = malloc(es * (size_t)(nmax * out)),
          *J = malloc(es * (size_t)nmax * out * in);

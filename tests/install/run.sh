@@ -51,7 +51,8 @@ if $CC -std=c11 -Wall -Wextra -Werror "$SRC/examples/api/predict.c" $cflags $lib
     -o "$T/predict_shared" 2>"$T/cc.log"; then ok "examples/api/predict.c builds with pkg-config's flags"
 else bad "examples/api/predict.c does not build:"; sed 's/^/     /' "$T/cc.log"; fi
 if $CC -std=c11 -Wall -Wextra -Werror "$SRC/examples/api/predict.c" $cflags "$libdir/libdino.a" \
-    $(pkg-config --libs-only-other --static dino | sed 's/-ldino//') -lz -lm -ldl -lpthread \
+    $(pkg-config --libs-only-other --static dino | sed 's/-ldino//') \
+    $(pkg-config --libs-only-l --static dino | sed 's/-ldino//') \
     -o "$T/predict_static" 2>"$T/cc2.log"; then ok "examples/api/predict.c links statically with libdino.a"
 else bad "examples/api/predict.c does not link with libdino.a:"; sed 's/^/     /' "$T/cc2.log"; fi
 check "the shared build uses the installed libdino.so" sh -c "ldd '$T/predict_shared' | grep -q '$libdir'"
