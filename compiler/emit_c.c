@@ -445,6 +445,15 @@ static int emit_parts(Emit *e, const char *name, const PtrVec *live, ShareItem *
     }
     ShareRules rules = c_rules(e);
     share_group(parts, n_parts, &rules);
+    /* a shared part's function is named by the first node of its instance of the lowest layer,
+     * then step (names_first in fuse.h): the group's first part names it in part_first */
+    for (int p = 0; p < n_parts; p++) {
+        int g = parts[p].group;
+        if (g == p || parts[p].index < 0) continue;
+        const IrNode *a = (const IrNode *)e->p->nodes.items[e->part_first[p]];
+        const IrNode *b = (const IrNode *)e->p->nodes.items[e->part_first[g]];
+        if (names_first(a, b)) e->part_first[g] = e->part_first[p];
+    }
     for (int p = 0; p < n_parts; p++) {
         if (parts[p].group != p) continue;
         if (parts[p].count > 1) {

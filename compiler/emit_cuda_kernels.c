@@ -428,7 +428,8 @@ static void body_end(Emit *E, Body *B) {
 
 static void kernel_open(Emit *E, int ki, const char *what) {
     if (E->stage >= 0) {
-        out(E, "\n    /* -- stage %d: %s */\n", E->stage, what);
+        if (E->kernels[ki].count) out(E, "\n    /* -- stage v%d: %s */\n", member(E, &E->kernels[ki], 0)->id, what);
+        else out(E, "\n    /* -- stage %d: %s */\n", E->stage, what);
         return;
     }
     const CudaLaunch *l = &E->launch[E->unit_of[ki]];

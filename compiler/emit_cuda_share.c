@@ -95,18 +95,45 @@ static void emit_table_args(Emit *E, long L, long D, const Loops *in, int marked
     }
 }
 
-/* The id of the first node of stage g (of all the program's tile kernels' stages): it names the
- * function a group of equal stages shares (dino_train_stage_v12, renamed from the model). */
-static int stage_first(const Emit *E, int g) {
+/* The first node of stage g (of all the program's tile kernels' stages); NULL: it has none (the
+ * results). */
+static const IrNode *stage_node(const Emit *E, int g) {
     int u = 0;
     while (u + 1 < E->n_units && (E->units[u].count <= 1 || E->first_stage[u] + E->units[u].count <= g)) u++;
-    return member(E, &E->kernels[E->units[u].first + g - E->first_stage[u]], 0)->id;
+    const Kernel *k = &E->kernels[E->units[u].first + g - E->first_stage[u]];
+    return k->count ? member(E, k, 0) : NULL;
+}
+
+/* A stage in a comment: its first node (renamed from the model), or its number. */
+static void stage_ref(const Emit *E, int u, int i, char *buf, size_t len) {
+    const IrNode *v = stage_node(E, E->first_stage[u] + i);
+    if (v) snprintf(buf, len, "v%d", v->id);
+    else snprintf(buf, len, "%d", i);
+}
+
+/* The node that names the function group g of equal stages shares (dino_train_stage_v12,
+ * renamed from the model): see names_first. */
+static int stage_first(const Emit *E, int g) {
+    int n = 0;
+    for (int u = 0; u < E->n_units; u++)
+        if (E->units[u].count > 1) n = E->first_stage[u] + E->units[u].count;
+    const IrNode *best = stage_node(E, g);
+    for (int j = g + 1; j < n && best; j++)
+        if (E->stages[j].group == g && stage_node(E, j) && names_first(stage_node(E, j), best)) best = stage_node(E, j);
+    return best ? best->id : -g - 1;
+}
+
+/* The name of the function group g of equal stages shares. */
+static void stage_fn_name(const Emit *E, int g, char *buf, size_t len) {
+    int id = stage_first(E, g);
+    if (id >= 0) snprintf(buf, len, "dino_%s_stage_v%d", E->name, id);
+    else snprintf(buf, len, "dino_%s_stage%d", E->name, g);
 }
 
 static void emit_shared_stage(Emit *E, int g) {
     const ShareItem *st = E->stages;
     char name[96];
-    snprintf(name, sizeof name, "dino_%s_stage_v%d", E->name, stage_first(E, g));
+    stage_fn_name(E, g, name, sizeof name);
     out(E, "\n/* %d stages of %s's tile kernels do this on other buffers and numbers (steps of an ODE solve) */\n",
         st[g].count, E->name);
     emit_shared_function(E, name, ", const long s0, const long s1", &st[g]);
@@ -145,8 +172,11 @@ static void emit_stages(Emit *E, int u, int i, int end, Loops *in, long (*off)[2
     while (i < end) {
         int r, p = in->depth < MAX_LOOPS ? find_run(st, end, i, &r) : 0;
         if (p) {
-            out(E, "\n%sfor (int k%d = 0; k%d < %d; k%d++) {   /* stages %d .. %d: %d times the same %d stages */\n", pad,
-                in->depth, in->depth, r, in->depth, i, i + p * r - 1, r, p);
+            char from[32], to[32];
+            stage_ref(E, u, i, from, sizeof from);
+            stage_ref(E, u, i + p * r - 1, to, sizeof to);
+            out(E, "\n%sfor (int k%d = 0; k%d < %d; k%d++) {   /* stages %s .. %s: %d times the same %d stages */\n", pad,
+                in->depth, in->depth, r, in->depth, from, to, r, p);
             in->stride[in->depth][0] = off[i + p][0] - off[i][0];
             in->stride[in->depth][1] = off[i + p][1] - off[i][1];
             in->depth++;
@@ -158,10 +188,13 @@ static void emit_stages(Emit *E, int u, int i, int end, Loops *in, long (*off)[2
             fputs(st[i].text, E->out);   /* backquotes kept: equal tile kernels share a body */
             i++;
         } else {
-            out(E, "%s%sdino_%s_stage_v%d(args, s0, s1", in->depth ? "" : "\n", pad, E->name,
-                stage_first(E, st[i].group));
+            char fn[96];
+            stage_fn_name(E, st[i].group, fn, sizeof fn);
+            out(E, "%s%s%s(args, s0, s1", in->depth ? "" : "\n", pad, fn);
             emit_table_args(E, off[i][0], off[i][1], in, 1);
-            out(E, ");   /* stage %d */\n", i);
+            char at[32];
+            stage_ref(E, u, i, at, sizeof at);
+            out(E, ");   /* stage %s */\n", at);
             i++;
         }
     }
@@ -216,6 +249,17 @@ static void group_items(const Emit *E, ShareItem *items, int n, int rc) {
     if (!rc && E->share) share_group(items, n, &CUDA_RULES);
     else
         for (int i = 0; i < n; i++) items[i].group = i, items[i].index = -1;
+}
+
+/* The node that names the function group g of equal kernel bodies shares: see names_first. */
+static int body_first(const Emit *E, const ShareItem *items, int n, const int *unit_of, int g) {
+    const IrNode *best = NULL;
+    for (int j = g; j < n; j++) {
+        if (items[j].group != g) continue;
+        const IrNode *v = member(E, &E->kernels[E->units[unit_of[j]].first], 0);
+        if (!best || names_first(v, best)) best = v;
+    }
+    return best->id;
 }
 
 int cuda_write_program(Emit *E) {
@@ -292,7 +336,7 @@ int cuda_write_program(Emit *E) {
     for (int i = 0; i < n_bodies && !rc; i++) {
         if (items[i].group != i || items[i].index < 0) continue;
         char name[64];
-        snprintf(name, sizeof name, "dino_%s_body_v%d", E->name, member(E, &E->kernels[E->units[unit_of[i]].first], 0)->id);
+        snprintf(name, sizeof name, "dino_%s_body_v%d", E->name, body_first(E, items, n_bodies, unit_of, i));
         out(E, "\n/* the body of %d kernels (%s and others) that differ only in buffers and numbers */\n", items[i].count,
             E->launch[unit_of[i]].kernel);
         emit_shared_function(E, name, "", &items[i]);
@@ -305,8 +349,7 @@ int cuda_write_program(Emit *E) {
             share_strip(items[i].text, E->out, &CUDA_RULES);
         } else {
             out(E, "    const Dino%sArgs args = DINO_ARGS;\n", E->train ? "Train" : "Predict");
-            out(E, "    dino_%s_body_v%d(args", E->name,
-                member(E, &E->kernels[E->units[unit_of[items[i].group]].first], 0)->id);
+            out(E, "    dino_%s_body_v%d(args", E->name, body_first(E, items, n_bodies, unit_of, items[i].group));
             emit_table_args(E, at[2 * i], at[2 * i + 1], NULL, 0);
             out(E, ");\n");
         }

@@ -48,4 +48,14 @@ void emit_param_offsets(FILE *out, const Model *m, const SizeNames *sz);
  * _v<id> (slot constants, row tables) to end in _<name>. */
 void names_rename(FILE *out, const char *text, const Program *p, const char *prefixes);
 
+/* Of the pieces of code a shared function does, the node that names it: the first node of
+ * the piece of the lowest layer (parameter), then step, then id, so that adding a layer or a step
+ * at the end leaves the name as it was (names.h). */
+static inline int names_first(const IrNode *a, const IrNode *b) {
+    int pa = a->param >= 0 ? a->param : 1 << 30, pb = b->param >= 0 ? b->param : 1 << 30;
+    if (pa != pb) return pa < pb;
+    if (a->step != b->step) return a->step < b->step;
+    return a->id < b->id;
+}
+
 #endif

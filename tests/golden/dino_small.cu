@@ -637,7 +637,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
     const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */
     if (s0 >= s1) return;
 
-    /* -- stage 0: small layer, a thread per output, fused */
+    /* -- stage h1_linear: small layer, a thread per output, fused */
     /* h1_linear = LINEAR m_input h1.weight + h1.bias   (n, 1, h1_dim)   (register) */
     /* h1_act = ACT h1_linear tanh   (n, 1, h1_dim)   h1 */
     /* h1_dact = DACT h1_linear tanh   (n, 1, h1_dim) */
@@ -656,7 +656,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
     }
     __syncthreads();
 
-    /* -- stage 1: small layer, a thread per output, fused */
+    /* -- stage h2_linear: small layer, a thread per output, fused */
     /* h2_linear = LINEAR h1_act h2.weight + h2.bias   (n, 1, h1_dim)   (register) */
     /* h2_act = ACT h2_linear gelu   (n, 1, h1_dim)   (register) */
     /* h1_add = ADD h1_act h2_act   (n, 1, h1_dim)   h2 */
@@ -678,7 +678,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
     }
     __syncthreads();
 
-    /* -- stage 2: small layer, a thread per output */
+    /* -- stage q_linear: small layer, a thread per output */
     /* q_linear = LINEAR h1_add q.weight + q.bias   (n, 1, q_dim)   q */
     {
         const real *h1_add = work + (long)nmax * wp_h1_add;   /* (n, 1, h1_dim) */
@@ -692,7 +692,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
     }
     __syncthreads();
 
-    /* -- stage 3: element-wise */
+    /* -- stage j_eye: element-wise */
     /* j_eye = EYE   (n, q_dim, q_dim) */
     {
         real *j_eye = work + (long)nmax * wp_h1_act;   /* (n, q_dim, q_dim) */
@@ -707,7 +707,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
     }
     __syncthreads();
 
-    /* -- stage 4: small layer, a thread per output, fused */
+    /* -- stage jq_linear_t: small layer, a thread per output, fused */
     /* jq_linear_t = LINEAR_T j_eye q.weight   (n, q_dim, h1_dim) */
     /* jh2_mul = MUL jq_linear_t h2_dact   (n, q_dim, h1_dim) */
     {
@@ -727,7 +727,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
     }
     __syncthreads();
 
-    /* -- stage 5: small layer, a thread per output, fused */
+    /* -- stage jh2_linear_t: small layer, a thread per output, fused */
     /* jh2_linear_t = LINEAR_T jh2_mul h2.weight   (n, q_dim, h1_dim)   (register) */
     /* jq_add = ADD jq_linear_t jh2_linear_t   (n, q_dim, h1_dim)   (register) */
     /* jh1_mul = MUL jq_add h1_dact   (n, q_dim, h1_dim) */
@@ -748,7 +748,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
     }
     __syncthreads();
 
-    /* -- stage 6: small layer, a thread per output */
+    /* -- stage jh1_linear_t: small layer, a thread per output */
     /* jh1_linear_t = LINEAR_T jh1_mul h1.weight   (n, q_dim, m_dim) */
     {
         const real *jh1_mul = work + (long)nmax * wp_jh1_mul;   /* (n, q_dim, h1_dim) */
@@ -814,7 +814,7 @@ __device__ const double dino_train_D[1] = {
 };
 
 /* the body of 2 kernels (dino_train_k6 and others) that differ only in buffers and numbers */
-__device__ __noinline__ void dino_train_body_dh2_grad_b(const DinoTrainArgs &kargs, const long *__restrict__ L, const double *__restrict__ D) {
+__device__ __noinline__ void dino_train_body_dh1_grad_b(const DinoTrainArgs &kargs, const long *__restrict__ L, const double *__restrict__ D) {
     auto *__restrict__ G = kargs.G;
     const int n = kargs.n;
     const int nmax = kargs.nmax;
@@ -848,7 +848,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */
     if (s0 >= s1) return;
 
-    /* -- stage 0: small layer, a thread per output, fused */
+    /* -- stage h1_linear: small layer, a thread per output, fused */
     /* h1_linear = LINEAR m_input h1.weight + h1.bias   (n, 1, h1_dim) */
     /* h1_act = ACT h1_linear tanh   (n, 1, h1_dim)   h1 */
     /* h1_dact = DACT h1_linear tanh   (n, 1, h1_dim) */
@@ -869,7 +869,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 1: small layer, a thread per output, fused */
+    /* -- stage h2_linear: small layer, a thread per output, fused */
     /* h2_linear = LINEAR h1_act h2.weight + h2.bias   (n, 1, h1_dim) */
     /* h2_act = ACT h2_linear gelu   (n, 1, h1_dim)   (register) */
     /* h1_add = ADD h1_act h2_act   (n, 1, h1_dim)   h2 */
@@ -893,7 +893,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 2: small layer, a thread per output */
+    /* -- stage q_linear: small layer, a thread per output */
     /* q_linear = LINEAR h1_add q.weight + q.bias   (n, 1, q_dim)   q */
     {
         const real *h1_add = work + (long)nmax * wt_h1_add;   /* (n, 1, h1_dim) */
@@ -907,7 +907,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 3: element-wise */
+    /* -- stage j_eye: element-wise */
     /* j_eye = EYE   (n, q_dim, q_dim) */
     {
         real *j_eye = work + (long)nmax * wt_j_eye;   /* (n, q_dim, q_dim) */
@@ -922,7 +922,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 4: small layer, a thread per output, fused */
+    /* -- stage jq_linear_t: small layer, a thread per output, fused */
     /* jq_linear_t = LINEAR_T j_eye q.weight   (n, q_dim, h1_dim) */
     /* jh2_mul = MUL jq_linear_t h2_dact   (n, q_dim, h1_dim) */
     {
@@ -942,7 +942,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 5: small layer, a thread per output, fused */
+    /* -- stage jh2_linear_t: small layer, a thread per output, fused */
     /* jh2_linear_t = LINEAR_T jh2_mul h2.weight   (n, q_dim, h1_dim)   (register) */
     /* jq_add = ADD jq_linear_t jh2_linear_t   (n, q_dim, h1_dim) */
     /* jh1_mul = MUL jq_add h1_dact   (n, q_dim, h1_dim) */
@@ -965,7 +965,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 6: small layer, a thread per output */
+    /* -- stage jh1_linear_t: small layer, a thread per output */
     /* jh1_linear_t = LINEAR_T jh1_mul h1.weight   (n, q_dim, m_dim) */
     {
         const real *jh1_mul = work + (long)nmax * wt_jh1_mul;   /* (n, q_dim, h1_dim) */
@@ -979,7 +979,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 7: loss term 0 (l2, weight w[0]), a block per sample */
+    /* -- stage dq_loss: loss term 0 (l2, weight w[0]), a block per sample */
     /* dq_loss = LOSS q_linear data_y l2   (n, 1, q_dim)   seed: d loss / d prediction */
     {
         const real *q_linear = work + (long)nmax * wt_q_linear;   /* (n, 1, q_dim) */
@@ -989,7 +989,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 8: loss term 1 (h1, weight w[1]), a block per sample */
+    /* -- stage dh1_loss: loss term 1 (h1, weight w[1]), a block per sample */
     /* dh1_loss = LOSS jh1_linear_t data_J h1   (n, q_dim, m_dim)   seed: d loss / d prediction */
     {
         const real *jh1_linear_t = work + (long)nmax * wt_jh1_linear_t;   /* (n, q_dim, m_dim) */
@@ -999,7 +999,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 9: small layer, a thread per output, fused */
+    /* -- stage dh1_linear: small layer, a thread per output, fused */
     /* dh1_linear = LINEAR dh1_loss h1.weight   (n, q_dim, h1_dim)   (register) */
     /* dh1_mul = MUL dh1_linear h1_dact   (n, q_dim, h1_dim) */
     /* dh1_mul_2 = MUL dh1_linear jq_add   (n, q_dim, h1_dim) */
@@ -1022,7 +1022,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 10: element-wise, fused */
+    /* -- stage dh1_sumrows: element-wise, fused */
     /* dh1_sumrows = SUMROWS dh1_mul_2   (n, 1, h1_dim)   (register) */
     /* h1_d2act = D2ACT h1_linear tanh   (n, 1, h1_dim)   (register) */
     /* dh1_mul_3 = MUL dh1_sumrows h1_d2act   (n, 1, h1_dim) */
@@ -1041,7 +1041,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 11: small layer, a thread per output, fused */
+    /* -- stage dh2_linear: small layer, a thread per output, fused */
     /* dh2_linear = LINEAR dh1_mul h2.weight   (n, q_dim, h1_dim)   (register) */
     /* dh2_mul = MUL dh2_linear h2_dact   (n, q_dim, h1_dim)   (register) */
     /* dh1_add = ADD dh1_mul dh2_mul   (n, q_dim, h1_dim) */
@@ -1066,7 +1066,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 12: small layer, a thread per output, fused */
+    /* -- stage dh2_sumrows: small layer, a thread per output, fused */
     /* dh2_sumrows = SUMROWS dh2_mul_2   (n, 1, h1_dim)   (register) */
     /* h2_d2act = D2ACT h2_linear gelu   (n, 1, h1_dim)   (register) */
     /* dh2_mul_3 = MUL dh2_sumrows h2_d2act   (n, 1, h1_dim)   (register) */
@@ -1095,7 +1095,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     }
     __syncthreads();
 
-    /* -- stage 13: small layer, a thread per output, fused */
+    /* -- stage dh2_linear_t: small layer, a thread per output, fused */
     /* dh2_linear_t = LINEAR_T dh2_add h2.weight   (n, 1, h1_dim)   (register) */
     /* dq_add = ADD dq_linear_t dh2_linear_t   (n, 1, h1_dim)   (register) */
     /* dh1_mul_4 = MUL dq_add h1_dact   (n, 1, h1_dim)   (register) */
@@ -1194,12 +1194,12 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAM
 /* dh2_grad_b = GRAD_B dh2_add h2.bias */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k6(DINO_TRAIN_PARAMS) {
     const DinoTrainArgs args = DINO_ARGS;
-    dino_train_body_dh2_grad_b(args, dino_train_L + 36, dino_train_D + 0);
+    dino_train_body_dh1_grad_b(args, dino_train_L + 36, dino_train_D + 0);
 }
 
 /* ---- dino_train_k7: the gradient of h1.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* dh1_grad_b = GRAD_B dh1_add_2 h1.bias */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k7(DINO_TRAIN_PARAMS) {
     const DinoTrainArgs args = DINO_ARGS;
-    dino_train_body_dh2_grad_b(args, dino_train_L + 38, dino_train_D + 0);
+    dino_train_body_dh1_grad_b(args, dino_train_L + 38, dino_train_D + 0);
 }

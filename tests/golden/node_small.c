@@ -551,9 +551,9 @@ enum {
     wp_z_f_scale_s4_2 = wp_z0_add_s4 + 16,
     wp_z0_add_s4_2 = wp_z_f_scale_s4_2 + 16,
     wp_jz_f_linear_t_s2 = wp_z0_add_s4_2 + 16,
-    wp_jy_scale_s4_2 = wp_jz_f_linear_t_s2 + 16,
-    wp_jy_scale_s4_3 = wp_jy_scale_s4_2 + 32,
-    wp_jz_a_mul_s3 = wp_jy_scale_s4_3 + 16,
+    wp_jy_scale_s4 = wp_jz_f_linear_t_s2 + 16,
+    wp_jy_scale_s4_2 = wp_jy_scale_s4 + 32,
+    wp_jz_a_mul_s3 = wp_jy_scale_s4_2 + 16,
     wp_jz_f_linear_t_s4 = wp_jz_a_mul_s3 + 16,
     wp_jz_f_linear_t_s4_2 = wp_jz_f_linear_t_s4 + 32,
     wp_jz_a_mul_s4 = wp_jz_f_linear_t_s4_2 + 16,
@@ -728,8 +728,8 @@ static void predict_part5(const real *restrict P, real *restrict G, int n, int n
 }
 
 /* 4 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_predict_steps_jy_scale_s4 (integers) and D_predict_steps_jy_scale_s4 (reals). */
-static void predict_steps_jy_scale_s4(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_scale_s1 (integers) and D_predict_steps_jy_scale_s1 (reals). */
+static void predict_steps_jy_scale_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -841,10 +841,10 @@ static void predict_steps_jy_scale_s4(const real *restrict P, real *restrict G, 
     /* u37 = ADD u28 u36   (n, y_dim, z0_dim) */
     ew_add((long)n * y_dim_x_z0_dim, u28, u36, u37);
 }
-static const long L_predict_steps_jy_scale_s4[4][38] = {
-    {wp_z0_add_s4_2, wp_z0_add_s4, wp_jy_scale_s4_2, wp_jy_scale_s4_3, wp_jz_f_linear_t_s4, wp_z0_add_s3, wp_z_f_scale_s4, wp_jz_a_mul_s4, wp_z0_add_s3_2, wp_jz_f_linear_t_s4, wp_z0_add_s3_2, wp_z0_add_s4, wp_jz_f_linear_t_s4, wp_jz_f_linear_t_s4_2, wp_z0_add_s3, wp_z_f_scale_s3_2, wp_jy_scale_s4_3, wp_z0_add_s3, wp_z0_add_s4, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4, wp_jy_scale_s4_2, wp_z0_add_s3_2, wp_z0_add_s2_2, wp_z_f_scale_s4, wp_jy_scale_s4_2, wp_z0_add_s3_2, wp_z0_add_s4, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4_2, wp_z0_add_s2_2, wp_z0_add_s1_2, wp_z0_add_s3, wp_z0_add_s4_2, wp_z0_add_s3, wp_z0_add_s3_2},
-    {wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4, wp_z0_add_s4_2, wp_jy_scale_s4_2, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_jz_a_mul_s3, wp_z0_add_s2_2, wp_jy_scale_s4_2, wp_z0_add_s2_2, wp_z0_add_s3_2, wp_jy_scale_s4_2, wp_jy_scale_s4_3, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z0_add_s4_2, wp_z0_add_s3_2, wp_z0_add_s4_2, wp_z0_add_s3_2, wp_z_f_scale_s2_2, wp_z0_add_s4_2, wp_z_f_scale_s2_2, wp_z0_add_s1_2, wp_z0_add_s1_3, wp_z0_add_s4, wp_z_f_scale_s2_2, wp_z0_add_s4, wp_z_f_scale_s2_2, wp_z0_add_s3_2, wp_z0_add_s4, wp_z_f_scale_s3, wp_z0_add_s1_2, wp_z_f_linear_s1, wp_z0_add_s3_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_scale_s3},
-    {wp_z_f_scale_s2_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_scale_s4, wp_z_f_scale_s4_2, wp_z_f_linear_s1, wp_z_f_scale_s2, wp_jy_scale_s4_2, wp_z0_add_s1_3, wp_z_f_scale_s4_2, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z_f_scale_s4_2, wp_jz_f_linear_t_s2, wp_z_f_linear_s1, wp_z_f_scale_s1_3, wp_z_f_scale_s4, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_z0_add_s1_2, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_linear_s1, wp_z0_add_s1, wp_z0_add_s4, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z0_add_s1_3, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_linear_s1, wp_z0_act, wp_z_f_scale_s2_2, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z0_add_s1_2},
+static const long L_predict_steps_jy_scale_s1[4][38] = {
+    {wp_z0_add_s4_2, wp_z0_add_s4, wp_jy_scale_s4, wp_jy_scale_s4_2, wp_jz_f_linear_t_s4, wp_z0_add_s3, wp_z_f_scale_s4, wp_jz_a_mul_s4, wp_z0_add_s3_2, wp_jz_f_linear_t_s4, wp_z0_add_s3_2, wp_z0_add_s4, wp_jz_f_linear_t_s4, wp_jz_f_linear_t_s4_2, wp_z0_add_s3, wp_z_f_scale_s3_2, wp_jy_scale_s4_2, wp_z0_add_s3, wp_z0_add_s4, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4, wp_jy_scale_s4, wp_z0_add_s3_2, wp_z0_add_s2_2, wp_z_f_scale_s4, wp_jy_scale_s4, wp_z0_add_s3_2, wp_z0_add_s4, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4_2, wp_z0_add_s2_2, wp_z0_add_s1_2, wp_z0_add_s3, wp_z0_add_s4_2, wp_z0_add_s3, wp_z0_add_s3_2},
+    {wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4, wp_z0_add_s4_2, wp_jy_scale_s4, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_jz_a_mul_s3, wp_z0_add_s2_2, wp_jy_scale_s4, wp_z0_add_s2_2, wp_z0_add_s3_2, wp_jy_scale_s4, wp_jy_scale_s4_2, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z0_add_s4_2, wp_z0_add_s3_2, wp_z0_add_s4_2, wp_z0_add_s3_2, wp_z_f_scale_s2_2, wp_z0_add_s4_2, wp_z_f_scale_s2_2, wp_z0_add_s1_2, wp_z0_add_s1_3, wp_z0_add_s4, wp_z_f_scale_s2_2, wp_z0_add_s4, wp_z_f_scale_s2_2, wp_z0_add_s3_2, wp_z0_add_s4, wp_z_f_scale_s3, wp_z0_add_s1_2, wp_z_f_linear_s1, wp_z0_add_s3_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_scale_s3},
+    {wp_z_f_scale_s2_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_scale_s4, wp_z_f_scale_s4_2, wp_z_f_linear_s1, wp_z_f_scale_s2, wp_jy_scale_s4, wp_z0_add_s1_3, wp_z_f_scale_s4_2, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z_f_scale_s4_2, wp_jz_f_linear_t_s2, wp_z_f_linear_s1, wp_z_f_scale_s1_3, wp_z_f_scale_s4, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_z0_add_s1_2, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_linear_s1, wp_z0_add_s1, wp_z0_add_s4, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z0_add_s1_3, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_linear_s1, wp_z0_act, wp_z_f_scale_s2_2, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z0_add_s1_2},
     {wp_z0_add_s1_3, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z0_act, wp_z_f_scale_s1_2, wp_z0_add_s4, wp_z0_add_s1, wp_z_f_scale_s3_2, wp_z0_add_s1, wp_z0_add_s1_2, wp_z_f_scale_s3_2, wp_z_f_scale_s4, wp_z0_act, wp_z_f_scale_s1, wp_z_f_scale_s3, wp_z_f_linear_s1, wp_z0_add_s1_2, wp_z_f_linear_s1, wp_z0_add_s1, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z0_act, wp_z0_concat_s1, wp_z0_add_s1, wp_z_f_scale_s2_2, wp_z0_add_s1, wp_z0_add_s1_2, wp_z0_concat_s1, wp_z_f_scale_s1, wp_z_f_scale_s2_2, wp_z0_act, wp_t_const_s1, wp_t_const_s1, wp_z0_add_s1_3, wp_z0_act, wp_z0_add_s1_3},
 };
 
@@ -879,10 +879,10 @@ void dino_predict(const real *restrict P, int n, int nmax, const real *restrict 
     predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[2], D_predict_steps_t_const_s1[2]);
     predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[3], D_predict_steps_t_const_s1[3]);
     predict_part5(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_steps_jy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s4[0], NULL);
-    predict_steps_jy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s4[1], NULL);
-    predict_steps_jy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s4[2], NULL);
-    predict_steps_jy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s4[3], NULL);
+    predict_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s1[0], NULL);
+    predict_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s1[1], NULL);
+    predict_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s1[2], NULL);
+    predict_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s1[3], NULL);
     predict_part10(P, G, n, nmax, x, y, J, label, w, terms, work);
 
     /* results: y (n, y_dim), J (n, out, in) */
@@ -1012,8 +1012,8 @@ enum {
     wt_jz_f_linear_t_s1_3 = wt_jz_a_linear_t_s2_2 + 16,
     wt_jz_a_slice_s2_3 = wt_jz_f_linear_t_s1_3 + 16,
     wt_dz_a_sumrows_s1 = wt_jz_a_slice_s2_3 + 16,
-    wt_jy_scale_s1 = wt_dz_a_sumrows_s1 + 16,
-    wt_z0_d2act = wt_jy_scale_s1 + 16,
+    wt_jy_scale_s1_2 = wt_dz_a_sumrows_s1 + 16,
+    wt_z0_d2act = wt_jy_scale_s1_2 + 16,
     wt_jz_f_linear_t_s1 = wt_z0_d2act + 16,
     wt_dz_f_linear_t_s1 = wt_jz_f_linear_t_s1 + 16,
     wt_dz_a_mul_s1 = wt_dz_f_linear_t_s1 + 16,
@@ -1211,8 +1211,8 @@ static void train_part5(const real *restrict P, real *restrict G, int n, int nma
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_jy_scale_s4 (integers) and D_train_steps_jy_scale_s4 (reals). */
-static void train_steps_jy_scale_s4(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_scale_s1 (integers) and D_train_steps_jy_scale_s1 (reals). */
+static void train_steps_jy_scale_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1324,11 +1324,11 @@ static void train_steps_jy_scale_s4(const real *restrict P, real *restrict G, in
     /* u37 = ADD u28 u36   (n, y_dim, z0_dim) */
     ew_add((long)n * y_dim_x_z0_dim, u28, u36, u37);
 }
-static const long L_train_steps_jy_scale_s4[4][38] = {
+static const long L_train_steps_jy_scale_s1[4][38] = {
     {wt_jy_scale_s4, wt_z_f_linear_s4_3, wt_jy_scale_s4_2, wt_jy_scale_s4_3, wt_jz_f_linear_t_s4, wt_z_f_linear_s4_2, wt_t_const_s4_2, wt_jz_a_mul_s4, wt_jz_a_linear_t_s4, wt_jz_a_slice_s4, wt_jz_a_linear_t_s4, wt_z_f_linear_s4_3, wt_jz_a_slice_s4, wt_jz_f_linear_t_s4_2, wt_z_f_linear_s4_3, wt_t_const_s4, wt_jz_a_mul_s4_2, wt_jy_scale_s4_3, wt_jz_a_slice_s4_2, wt_jy_scale_s4_3, wt_jz_a_linear_t_s4, wt_jz_a_slice_s4_2, wt_jz_f_linear_t_s4_3, wt_z_f_scale_s4_4, wt_z_f_scale_s3_4, wt_jz_a_mul_s4_3, wt_jy_scale_s4_2, wt_jz_a_linear_t_s4, wt_jy_scale_s4_2, wt_jy_scale_s4_3, wt_jz_a_linear_t_s4, wt_jz_f_linear_t_s4_4, wt_jy_scale_s4_3, wt_z_f_linear_s1_4, wt_jz_a_mul_s4_4, wt_jz_a_linear_t_s4_2, wt_jz_a_slice_s4_3, wt_jz_a_linear_t_s4_2},
     {wt_jy_scale_s4_2, wt_jz_a_linear_t_s4_2, wt_jz_a_slice_s4_3, wt_jy_scale_s3, wt_jz_f_linear_t_s3, wt_z_a_dact_s3, wt_t_const_s3_2, wt_jz_a_mul_s3, wt_jz_a_linear_t_s3, wt_jz_a_slice_s3, wt_jz_a_linear_t_s3, wt_jz_a_linear_t_s4_2, wt_jz_a_slice_s3, wt_jz_f_linear_t_s3_2, wt_jz_a_linear_t_s4_2, wt_t_const_s3, wt_jz_a_mul_s3_2, wt_jy_scale_s3, wt_jz_a_slice_s3_2, wt_jy_scale_s3, wt_jz_a_linear_t_s3, wt_jz_a_slice_s3_2, wt_jz_f_linear_t_s3_3, wt_jz_a_linear_t_s3, wt_z_f_scale_s2_4, wt_jz_a_mul_s3_3, wt_jz_a_linear_t_s3_2, wt_jz_a_slice_s3_3, wt_jz_a_linear_t_s3_2, wt_jy_scale_s3, wt_jz_a_slice_s3_3, wt_jz_f_linear_t_s3_4, wt_z_a_dact_s3_2, wt_z_f_linear_s1, wt_jz_a_mul_s3_4, wt_jy_scale_s3, wt_jz_a_slice_s3_4, wt_jy_scale_s3},
     {wt_jz_a_linear_t_s3_2, wt_jy_scale_s3, wt_jz_a_slice_s3_4, wt_jy_scale_s2, wt_jz_f_linear_t_s2, wt_z_a_dact_s2, wt_t_const_s2_2, wt_jz_a_mul_s2, wt_jz_a_linear_t_s2, wt_jz_a_slice_s2, wt_jz_a_linear_t_s2, wt_jy_scale_s3, wt_jz_a_slice_s2, wt_jz_f_linear_t_s2_2, wt_jy_scale_s3, wt_t_const_s2, wt_jz_a_mul_s2_2, wt_jy_scale_s2, wt_jz_a_slice_s2_2, wt_jy_scale_s2, wt_jz_a_linear_t_s2, wt_jz_a_slice_s2_2, wt_jz_f_linear_t_s2_3, wt_z_a_dact_s2_2, wt_z_f_scale_s1_4, wt_jz_a_mul_s2_3, wt_jz_a_slice_s3_4, wt_jz_a_linear_t_s2, wt_jz_a_slice_s3_4, wt_jy_scale_s2, wt_jz_a_linear_t_s2, wt_jz_f_linear_t_s2_4, wt_jy_scale_s2, wt_z0_act, wt_jz_a_mul_s2_4, wt_jz_a_linear_t_s2_2, wt_jz_a_slice_s2_3, wt_jz_a_linear_t_s2_2},
-    {wt_jz_a_slice_s3_4, wt_jz_a_linear_t_s2_2, wt_jz_a_slice_s2_3, wt_jy_scale_s1, wt_jz_f_linear_t_s1, wt_z_a_dact_s1, wt_t_const_s1_4, wt_jz_a_mul_s1, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1, wt_jz_a_linear_t_s1, wt_jz_a_linear_t_s2_2, wt_jz_a_slice_s1, wt_jz_f_linear_t_s1_2, wt_jz_a_linear_t_s2_2, wt_t_const_s1_3, wt_jz_a_mul_s1_2, wt_jy_scale_s1, wt_jz_a_slice_s1_2, wt_jy_scale_s1, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_linear_t_s1, wt_t_const_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_linear_t_s1_2, wt_jz_a_slice_s1_3, wt_jz_a_linear_t_s1_2, wt_jy_scale_s1, wt_jz_a_slice_s1_3, wt_jz_f_linear_t_s1_4, wt_z_a_dact_s1_2, wt_t_const_s1, wt_jz_a_mul_s1_4, wt_jy_scale_s1, wt_jz_a_slice_s1_4, wt_jy_scale_s1},
+    {wt_jz_a_slice_s3_4, wt_jz_a_linear_t_s2_2, wt_jz_a_slice_s2_3, wt_jy_scale_s1_2, wt_jz_f_linear_t_s1, wt_z_a_dact_s1, wt_t_const_s1_4, wt_jz_a_mul_s1, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1, wt_jz_a_linear_t_s1, wt_jz_a_linear_t_s2_2, wt_jz_a_slice_s1, wt_jz_f_linear_t_s1_2, wt_jz_a_linear_t_s2_2, wt_t_const_s1_3, wt_jz_a_mul_s1_2, wt_jy_scale_s1_2, wt_jz_a_slice_s1_2, wt_jy_scale_s1_2, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_linear_t_s1, wt_t_const_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_linear_t_s1_2, wt_jz_a_slice_s1_3, wt_jz_a_linear_t_s1_2, wt_jy_scale_s1_2, wt_jz_a_slice_s1_3, wt_jz_f_linear_t_s1_4, wt_z_a_dact_s1_2, wt_t_const_s1, wt_jz_a_mul_s1_4, wt_jy_scale_s1_2, wt_jz_a_slice_s1_4, wt_jy_scale_s1_2},
 };
 
 static void train_part10(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1339,7 +1339,7 @@ static void train_part10(const real *restrict P, real *restrict G, int n, int nm
     real *z0_dact = work + (long)nmax * wt_jz_a_linear_t_s1_2;
     real *z0_linear = work + (long)nmax * wt_z0_linear;
     real *jz0_mul = work + (long)nmax * wt_jz_a_slice_s1_4;
-    real *jy_add_s1 = work + (long)nmax * wt_jy_scale_s1;
+    real *jy_add_s1 = work + (long)nmax * wt_jy_scale_s1_2;
     real *jz0_linear_t = work + (long)nmax * wt_jz0_linear_t;
     real *dy_loss = work + (long)nmax * wt_dy_loss;
     real *y_linear = work + (long)nmax * wt_z_f_linear_s2_3;
@@ -1347,7 +1347,7 @@ static void train_part10(const real *restrict P, real *restrict G, int n, int nm
     real *dz0_linear = work + (long)nmax * wt_dz0_linear;
     real *dz0_mul = work + (long)nmax * wt_jz_a_slice_s1_4;
     real *dz0_mul_2 = work + (long)nmax * wt_dz0_mul_2;
-    real *dz0_sumrows = work + (long)nmax * wt_jy_scale_s1;
+    real *dz0_sumrows = work + (long)nmax * wt_jy_scale_s1_2;
     real *z0_d2act = work + (long)nmax * wt_z0_d2act;
     real *dz0_mul_3 = work + (long)nmax * wt_z0_linear;
     /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
@@ -1572,7 +1572,7 @@ static void train_steps_dz0_pad_s1(const real *restrict P, real *restrict G, int
     ew_scale((long)n * y_dim_x_z0_dim, 2, u42, u60);
 }
 static const long L_train_steps_dz0_pad_s1[4][61] = {
-    {wt_jy_scale_s1, wt_jz_a_slice_s1_4, wt_dz0_loss, wt_jz_a_mul_s1_4, wt_jz_a_mul_s1_4, wt_z_a_dact_s1_2, wt_dz0_mul_2, wt_jz_f_linear_t_s1_4, wt_jy_scale_s1, wt_z0_d2act, wt_t_const_s1, wt_t_const_s1, wt_jy_scale_s1, wt_jz_a_slice_s1_3, wt_dz0_loss, wt_dz_f_add_s1, wt_dz0_loss, wt_dz_f_add_s1, wt_jz_a_mul_s1_3, wt_jz_a_mul_s1_3, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s2_3, wt_t_const_s1_2, wt_t_const_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s1_2, wt_jz_a_slice_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_slice_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_mul_s1_2, wt_jz_a_mul_s1_2, wt_jz_a_linear_t_s2_2, wt_dz0_loss, wt_jz_f_linear_t_s1_2, wt_dz_a_sumrows_s1, wt_jz_f_linear_t_s1_2, wt_t_const_s1_3, wt_t_const_s1_3, wt_jz_f_linear_t_s1_2, wt_jz_a_slice_s1, wt_jz_a_slice_s1, wt_dz0_loss, wt_jz_a_slice_s1, wt_dz0_loss, wt_jz_a_mul_s1, wt_jz_a_mul_s1, wt_z_a_dact_s1, wt_dz0_mul_2, wt_jz_f_linear_t_s1, wt_dz_a_sumrows_s1, wt_jz_a_slice_s1, wt_t_const_s1_4, wt_t_const_s1_4, wt_jz_a_slice_s1, wt_jz_f_linear_t_s1, wt_jz_a_slice_s3_4, wt_jz_a_slice_s3_4},
+    {wt_jy_scale_s1_2, wt_jz_a_slice_s1_4, wt_dz0_loss, wt_jz_a_mul_s1_4, wt_jz_a_mul_s1_4, wt_z_a_dact_s1_2, wt_dz0_mul_2, wt_jz_f_linear_t_s1_4, wt_jy_scale_s1_2, wt_z0_d2act, wt_t_const_s1, wt_t_const_s1, wt_jy_scale_s1_2, wt_jz_a_slice_s1_3, wt_dz0_loss, wt_dz_f_add_s1, wt_dz0_loss, wt_dz_f_add_s1, wt_jz_a_mul_s1_3, wt_jz_a_mul_s1_3, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s2_3, wt_t_const_s1_2, wt_t_const_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s1_2, wt_jz_a_slice_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_slice_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_mul_s1_2, wt_jz_a_mul_s1_2, wt_jz_a_linear_t_s2_2, wt_dz0_loss, wt_jz_f_linear_t_s1_2, wt_dz_a_sumrows_s1, wt_jz_f_linear_t_s1_2, wt_t_const_s1_3, wt_t_const_s1_3, wt_jz_f_linear_t_s1_2, wt_jz_a_slice_s1, wt_jz_a_slice_s1, wt_dz0_loss, wt_jz_a_slice_s1, wt_dz0_loss, wt_jz_a_mul_s1, wt_jz_a_mul_s1, wt_z_a_dact_s1, wt_dz0_mul_2, wt_jz_f_linear_t_s1, wt_dz_a_sumrows_s1, wt_jz_a_slice_s1, wt_t_const_s1_4, wt_t_const_s1_4, wt_jz_a_slice_s1, wt_jz_f_linear_t_s1, wt_jz_a_slice_s3_4, wt_jz_a_slice_s3_4},
     {wt_jz_a_slice_s3_4, wt_dz0_loss, wt_dz_f_add_s1, wt_jz_a_mul_s2_4, wt_jz_a_mul_s2_4, wt_jy_scale_s2, wt_jz_a_slice_s1_3, wt_jz_f_linear_t_s2_4, wt_jz_a_slice_s3_4, wt_z_a_d2act_s2, wt_z0_act, wt_z0_act, wt_jz_a_slice_s3_4, wt_jz_a_linear_t_s2, wt_jz_a_linear_t_s2, wt_dz_f_add_s1, wt_jz_a_linear_t_s2, wt_dz_f_add_s1, wt_jz_a_mul_s2_3, wt_jz_a_mul_s2_3, wt_z_a_dact_s2_2, wt_jz_f_linear_t_s2_4, wt_jz_f_linear_t_s2_3, wt_jz_a_linear_t_s2, wt_z_a_d2act_s2_2, wt_z_f_scale_s1_4, wt_z_f_scale_s1_4, wt_jz_a_linear_t_s2, wt_jz_a_slice_s2_2, wt_dz_f_add_s1, wt_dz_f_add_s2, wt_dz_f_add_s1, wt_jz_a_slice_s1_3, wt_jz_a_mul_s2_2, wt_dz_f_add_s1, wt_jy_scale_s3, wt_dz_a_mul_s2, wt_jz_f_linear_t_s2_2, wt_dz_a_sumrows_s2, wt_jz_a_slice_s1_3, wt_t_const_s2, wt_t_const_s2, wt_jz_a_slice_s1_3, wt_jz_a_slice_s2, wt_dz_f_add_s1, wt_dz_f_add_s2, wt_dz_f_add_s1, wt_jz_f_linear_t_s1_4, wt_jz_a_mul_s2, wt_jz_a_mul_s2, wt_z_a_dact_s2, wt_dz_f_add_s1, wt_jz_f_linear_t_s2, wt_dz_a_sumrows_s2, wt_jz_f_linear_t_s2, wt_t_const_s2_2, wt_t_const_s2_2, wt_jz_f_linear_t_s2, wt_dz_f_add_s1, wt_jz_a_linear_t_s3_2, wt_jz_a_linear_t_s3_2},
     {wt_jz_a_linear_t_s3_2, wt_jz_a_slice_s3_4, wt_jz_f_linear_t_s2, wt_jz_a_mul_s3_4, wt_jz_a_mul_s3_4, wt_z_a_dact_s3_2, wt_dz0_loss, wt_jz_f_linear_t_s3_4, wt_jz_a_linear_t_s3_2, wt_z_a_d2act_s3, wt_z_f_linear_s1, wt_z_f_linear_s1, wt_jz_a_linear_t_s3_2, wt_jz_a_slice_s3_3, wt_jz_f_linear_t_s2, wt_dz0_loss, wt_jz_f_linear_t_s2, wt_dz0_loss, wt_jz_a_mul_s3_3, wt_jz_a_mul_s3_3, wt_jz_a_linear_t_s3, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s3_3, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s4_3, wt_z_f_scale_s2_4, wt_z_f_scale_s2_4, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s3_2, wt_jz_f_linear_t_s2, wt_jz_a_slice_s3_2, wt_jz_a_mul_s3_3, wt_jz_f_linear_t_s2, wt_jz_a_mul_s3_2, wt_dz0_loss, wt_jz_a_linear_t_s4_2, wt_dz0_mul_2, wt_jz_f_linear_t_s3_2, wt_dz_a_sumrows_s3, wt_jz_f_linear_t_s2, wt_t_const_s3, wt_t_const_s3, wt_jz_f_linear_t_s2, wt_jz_a_slice_s3, wt_dz0_loss, wt_dz_f_add_s1, wt_dz0_loss, wt_dz_f_add_s1, wt_jz_a_mul_s3, wt_jz_a_mul_s3, wt_z_a_dact_s3, wt_jz_a_slice_s3_3, wt_jz_f_linear_t_s3, wt_dz_a_sumrows_s3, wt_z_a_d2act_s3_2, wt_t_const_s3_2, wt_t_const_s3_2, wt_jz_f_linear_t_s3, wt_dz0_loss, wt_jy_scale_s4_2, wt_jy_scale_s4_2},
     {wt_jy_scale_s4_2, wt_jz_f_linear_t_s3_3, wt_jz_f_linear_t_s2, wt_jz_a_mul_s4_4, wt_jz_a_mul_s4_4, wt_jy_scale_s4_3, wt_jz_f_linear_t_s3, wt_jz_f_linear_t_s4_4, wt_dz_a_sumrows_s3, wt_jy_scale_s4_2, wt_z_f_linear_s1_4, wt_z_f_linear_s1_4, wt_jy_scale_s4_2, wt_jz_a_linear_t_s4, wt_jz_a_linear_t_s4, wt_jz_f_linear_t_s2, wt_jz_a_linear_t_s4, wt_jz_f_linear_t_s2, wt_jz_a_mul_s4_3, wt_jz_f_linear_t_s3, wt_z_f_scale_s4_4, wt_jz_a_mul_s3, wt_jz_f_linear_t_s4_3, wt_dz_a_sumrows_s3, wt_jz_a_linear_t_s4, wt_z_f_scale_s3_4, wt_z_f_scale_s3_4, wt_jz_a_linear_t_s4, wt_jz_a_slice_s4_2, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s3, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s3, wt_jz_a_mul_s4_2, wt_jz_a_mul_s3, wt_z_f_linear_s4_3, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s4_2, wt_dz_a_sumrows_s3, wt_jz_f_linear_t_s3, wt_t_const_s4, wt_t_const_s4, wt_jz_f_linear_t_s3, wt_jz_a_slice_s4, wt_jz_f_linear_t_s2, wt_dz_f_add_s4, wt_dz_f_pad_s4, wt_jz_f_linear_t_s2, wt_jz_a_mul_s4, wt_jz_a_mul_s4, wt_z_f_linear_s4_2, wt_dz_f_add_s4, wt_jz_f_linear_t_s4, wt_dz_a_sumrows_s3, wt_jz_f_linear_t_s4, wt_t_const_s4_2, wt_t_const_s4_2, wt_jz_f_linear_t_s4, wt_jz_f_linear_t_s2, wt_jy_scale_s4, wt_jy_scale_s4},
@@ -1635,8 +1635,8 @@ static void train_part19(const real *restrict P, real *restrict G, int n, int nm
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_dy_scale_s4 (integers) and D_train_steps_dy_scale_s4 (reals). */
-static void train_steps_dy_scale_s4(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_scale_s1 (integers) and D_train_steps_dy_scale_s1 (reals). */
+static void train_steps_dy_scale_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1789,16 +1789,16 @@ static void train_steps_dy_scale_s4(const real *restrict P, real *restrict G, in
     /* u48 = SLICE u46   (n, 1, z0_dim) */
     slice_cols((long)n * 1, z_a_in, 0, z0_dim, u46, u48);
 }
-static const long L_train_steps_dy_scale_s4[4][49] = {
+static const long L_train_steps_dy_scale_s1[4][49] = {
     {wt_z_f_linear_s3_3, wt_z_f_linear_s4, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s4_3, wt_dz_a_sumrows_s3, wt_z0_add_s4_3, wt_z0_add_s4_3, wt_z_f_linear_s4_2, wt_z_f_linear_s4_2, wt_t_const_s4_2, wt_t_const_s4_2, wt_z_f_scale_s4_3, wt_z_f_linear_s4_2, wt_dz_a_sumrows_s3, wt_z_f_linear_s4, wt_jz_f_linear_t_s2, wt_z_f_linear_s4, wt_z0_add_s4_2, wt_jz_a_slice_s4_3, wt_z_f_linear_s4_3, wt_z_f_linear_s4, wt_t_const_s4, wt_t_const_s4, wt_z_f_scale_s4_2, wt_z_f_linear_s4, wt_jz_a_slice_s4_3, wt_dz_a_sumrows_s3, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s3_3, wt_z0_add_s4, wt_dz_a_sumrows_s3, wt_z_f_scale_s4_4, wt_jz_f_linear_t_s3_3, wt_z_f_scale_s3_4, wt_z_f_scale_s3_4, wt_z_f_scale_s4, wt_jz_f_linear_t_s3_3, wt_dz_a_sumrows_s3, wt_jz_a_slice_s4_3, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s4_3, wt_z_f_linear_s3_2, wt_z_f_linear_s3_2, wt_jy_scale_s4_3, wt_jz_f_linear_t_s3_3, wt_z_f_linear_s1_4, wt_z_f_linear_s1_4, wt_z_f_linear_s3, wt_z_f_linear_s3},
     {wt_z_f_linear_s3, wt_z_f_linear_s1_4, wt_z_f_linear_s3_2, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s4_3, wt_z0_add_s3_3, wt_dz_a_sumrows_s3, wt_z_a_dact_s3, wt_jz_a_slice_s4_3, wt_t_const_s3_2, wt_t_const_s3_2, wt_z_f_scale_s3_3, wt_jz_a_slice_s4_3, wt_dz_a_sumrows_s3, wt_z_f_linear_s1_4, wt_jz_a_slice_s4_3, wt_z_f_linear_s1_4, wt_z0_add_s3_2, wt_z0_add_s3_2, wt_jz_a_linear_t_s4_2, wt_z_f_linear_s1_4, wt_t_const_s3, wt_t_const_s3, wt_z_f_scale_s3_2, wt_z_f_linear_s1_4, wt_t_const_s3, wt_z_f_scale_s3_2, wt_z_f_linear_s1_4, wt_jz_f_linear_t_s2, wt_z0_add_s3, wt_z_f_linear_s1_4, wt_jz_a_linear_t_s3, wt_z0_add_s3, wt_z_f_scale_s2_4, wt_z_f_linear_s1_4, wt_z_f_scale_s3, wt_z_f_scale_s2_4, wt_z_f_linear_s1_4, wt_z_f_scale_s3, wt_z_f_scale_s2_4, wt_jz_f_linear_t_s2, wt_z_f_linear_s2_2, wt_z_f_linear_s2_2, wt_z_a_dact_s3_2, wt_jz_f_linear_t_s2, wt_z_f_linear_s1, wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z_f_linear_s2},
     {wt_z_f_linear_s1_4, wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z_f_linear_s2_2, wt_jz_f_linear_t_s2, wt_z0_add_s2_3, wt_z0_add_s2_3, wt_z_a_dact_s2, wt_jz_f_linear_t_s1_3, wt_t_const_s2_2, wt_t_const_s2_2, wt_z_f_scale_s2_3, wt_z_f_scale_s2_3, wt_t_const_s2_2, wt_z_f_linear_s1, wt_z_f_scale_s2_3, wt_z_f_linear_s1, wt_z0_add_s2_2, wt_z0_add_s2_2, wt_jy_scale_s3, wt_z_f_linear_s1, wt_t_const_s2, wt_t_const_s2, wt_z_f_scale_s2_2, wt_z_f_linear_s1, wt_z_f_scale_s2_3, wt_z0_add_s2_3, wt_z_f_linear_s1, wt_z0_add_s2_3, wt_z0_add_s2, wt_z_f_linear_s1, wt_z_a_dact_s2_2, wt_z0_add_s2_3, wt_z_f_scale_s1_4, wt_z_f_linear_s1, wt_z_f_scale_s2, wt_z0_add_s2_3, wt_z_f_linear_s1, wt_z_f_scale_s1_4, wt_z_f_scale_s2, wt_z_f_linear_s1_4, wt_z_f_linear_s1_3, wt_z_f_linear_s1_3, wt_jy_scale_s2, wt_jz_f_linear_t_s1_3, wt_z0_act, wt_z0_act, wt_z_f_linear_s1_2, wt_z_f_linear_s1_2},
-    {wt_z_f_linear_s1, wt_z0_act, wt_z_f_linear_s1_2, wt_z_f_linear_s1_3, wt_jz_f_linear_t_s1_3, wt_z0_add_s1_3, wt_jz_a_slice_s2_3, wt_z_a_dact_s1, wt_jz_f_linear_t_s1_3, wt_t_const_s1_4, wt_t_const_s1_4, wt_z_f_scale_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s2_3, wt_z0_act, wt_jz_f_linear_t_s1_3, wt_z0_act, wt_z0_add_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_linear_t_s2_2, wt_z0_act, wt_t_const_s1_3, wt_t_const_s1_3, wt_z_f_scale_s1_2, wt_z0_act, wt_dz_a_sumrows_s1, wt_jy_scale_s1, wt_z0_act, wt_jy_scale_s1, wt_z0_add_s1, wt_z0_act, wt_jz_a_linear_t_s1, wt_jy_scale_s1, wt_t_const_s1_2, wt_z0_act, wt_z_f_scale_s1, wt_jy_scale_s1, wt_z0_act, wt_z0_d2act, wt_jz_f_linear_t_s1, wt_dz_f_linear_t_s1, wt_z_a_act_s1, wt_dz_a_mul_s1, wt_z_a_dact_s1_2, wt_jz_a_slice_s1_3, wt_t_const_s1, wt_t_const_s1, wt_z0_concat_s1, wt_jz_a_slice_s1_3},
+    {wt_z_f_linear_s1, wt_z0_act, wt_z_f_linear_s1_2, wt_z_f_linear_s1_3, wt_jz_f_linear_t_s1_3, wt_z0_add_s1_3, wt_jz_a_slice_s2_3, wt_z_a_dact_s1, wt_jz_f_linear_t_s1_3, wt_t_const_s1_4, wt_t_const_s1_4, wt_z_f_scale_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s2_3, wt_z0_act, wt_jz_f_linear_t_s1_3, wt_z0_act, wt_z0_add_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_linear_t_s2_2, wt_z0_act, wt_t_const_s1_3, wt_t_const_s1_3, wt_z_f_scale_s1_2, wt_z0_act, wt_dz_a_sumrows_s1, wt_jy_scale_s1_2, wt_z0_act, wt_jy_scale_s1_2, wt_z0_add_s1, wt_z0_act, wt_jz_a_linear_t_s1, wt_jy_scale_s1_2, wt_t_const_s1_2, wt_z0_act, wt_z_f_scale_s1, wt_jy_scale_s1_2, wt_z0_act, wt_z0_d2act, wt_jz_f_linear_t_s1, wt_dz_f_linear_t_s1, wt_z_a_act_s1, wt_dz_a_mul_s1, wt_z_a_dact_s1_2, wt_jz_a_slice_s1_3, wt_t_const_s1, wt_t_const_s1, wt_z0_concat_s1, wt_jz_a_slice_s1_3},
 };
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_dy_add_s4 (integers) and D_train_steps_dy_add_s4 (reals). */
-static void train_steps_dy_add_s4(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_add_s1 (integers) and D_train_steps_dy_add_s1 (reals). */
+static void train_steps_dy_add_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1811,7 +1811,7 @@ static void train_steps_dy_add_s4(const real *restrict P, real *restrict G, int 
     /* u0 = ADD u1 u2   (n, 1, z0_dim) */
     ew_add((long)n * z0_dim, u1, u2, u0);
 }
-static const long L_train_steps_dy_add_s4[4][3] = {
+static const long L_train_steps_dy_add_s1[4][3] = {
     {wt_z_f_linear_s1_4, wt_dz_a_sumrows_s3, wt_z_f_linear_s3},
     {wt_z_f_linear_s1, wt_z_f_linear_s1_4, wt_z_f_linear_s2},
     {wt_z0_act, wt_z_f_linear_s1, wt_z_f_linear_s1_2},
@@ -1850,10 +1850,10 @@ void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, 
     train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[2], D_train_steps_t_const_s1[2]);
     train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[3], D_train_steps_t_const_s1[3]);
     train_part5(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_steps_jy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s4[0], NULL);
-    train_steps_jy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s4[1], NULL);
-    train_steps_jy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s4[2], NULL);
-    train_steps_jy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s4[3], NULL);
+    train_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s1[0], NULL);
+    train_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s1[1], NULL);
+    train_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s1[2], NULL);
+    train_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s1[3], NULL);
     train_part10(P, G, n, nmax, x, y, J, label, w, terms, work);
     train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[0], NULL);
     train_steps_dz_f_add_s1_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_add_s1_2[0], NULL);
@@ -1864,13 +1864,13 @@ void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, 
     train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[3], NULL);
     train_steps_dz_f_add_s1_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_add_s1_2[3], NULL);
     train_part19(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_steps_dy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s4[0], NULL);
-    train_steps_dy_add_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s4[0], NULL);
-    train_steps_dy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s4[1], NULL);
-    train_steps_dy_add_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s4[1], NULL);
-    train_steps_dy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s4[2], NULL);
-    train_steps_dy_add_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s4[2], NULL);
-    train_steps_dy_scale_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s4[3], NULL);
-    train_steps_dy_add_s4(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s4[3], NULL);
+    train_steps_dy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s1[0], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[0], NULL);
+    train_steps_dy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s1[1], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[1], NULL);
+    train_steps_dy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s1[2], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[2], NULL);
+    train_steps_dy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s1[3], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[3], NULL);
     train_part28(P, G, n, nmax, x, y, J, label, w, terms, work);
 }

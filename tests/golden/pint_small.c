@@ -562,16 +562,16 @@ enum {
     wp_jz_f_linear_t_s9 = wp_z_a_linear_s10 + 32,
     wp_z_f_linear_s10 = wp_jz_f_linear_t_s9 + 16,
     wp_z0_add_s10 = wp_z_f_linear_s10 + 32,
-    wp_jy_scale_s5 = wp_z0_add_s10 + 16,
-    wp_jy_rowpad_3 = wp_jy_scale_s5 + 16,
+    wp_jy_scale_s5_2 = wp_z0_add_s10 + 16,
+    wp_jy_rowpad_3 = wp_jy_scale_s5_2 + 16,
     wp_z_f_linear_s10_2 = wp_jy_rowpad_3 + 16,
     wp_z0_add_s10_2 = wp_z_f_linear_s10_2 + 32,
     wp_jz_a_scale_s5 = wp_z0_add_s10_2 + 32,
     wp_z_f_linear_s10_3 = wp_jz_a_scale_s5 + 16,
     wp_z0_add_s10_3 = wp_z_f_linear_s10_3 + 32,
     wp_z_f_linear_s10_4 = wp_z0_add_s10_3 + 48,
-    wp_jy_scale_s5_2 = wp_z_f_linear_s10_4 + 16,
-    wp_jz_a_mul_s14 = wp_jy_scale_s5_2 + 32,
+    wp_jy_scale_s5_3 = wp_z_f_linear_s10_4 + 16,
+    wp_jz_a_mul_s14 = wp_jy_scale_s5_3 + 32,
     wp_jz_a_slice_s10_3 = wp_jz_a_mul_s14 + 16,
     wp_jy_add = wp_jz_a_slice_s10_3 + 32,
     wp_jz_f_linear_t_s5 = wp_jy_add + 16,
@@ -581,12 +581,12 @@ enum {
     wp_jz_f_linear_t_s10_2 = wp_jy_add_2 + 32,
     wp_jy_add_s5 = wp_jz_f_linear_t_s10_2 + 16,
     wp_jz_a_slice_s5 = wp_jy_add_s5 + 16,
-    wp_jy_scale_s10_2 = wp_jz_a_slice_s5 + 32,
-    wp_jy_add_s10_2 = wp_jy_scale_s10_2 + 32,
+    wp_jy_scale_s10 = wp_jz_a_slice_s5 + 32,
+    wp_jy_add_s10_2 = wp_jy_scale_s10 + 32,
     wp_jz_a_slice_s10_2 = wp_jy_add_s10_2 + 16,
     wp_jz_a_mul_s10_2 = wp_jz_a_slice_s10_2 + 32,
-    wp_jy_scale_s10_3 = wp_jz_a_mul_s10_2 + 16,
-    wp_jz_f_linear_t_s10 = wp_jy_scale_s10_3 + z0_dim * z_a_dim,
+    wp_jy_scale_s10_2 = wp_jz_a_mul_s10_2 + 16,
+    wp_jz_f_linear_t_s10 = wp_jy_scale_s10_2 + z0_dim * z_a_dim,
     wp_jy_add_s10 = wp_jz_f_linear_t_s10 + z0_dim * z_a_dim,
     wp_jz_a_slice_s10 = wp_jy_add_s10 + 16,
     wp_jz_a_mul_s10 = wp_jz_a_slice_s10 + 32,
@@ -892,8 +892,8 @@ static void predict_part22(const real *restrict P, real *restrict G, int n, int 
 }
 
 /* 4 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_predict_steps_jy_scale_s14 (integers) and D_predict_steps_jy_scale_s14 (reals). */
-static void predict_steps_jy_scale_s14(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_scale_s11 (integers) and D_predict_steps_jy_scale_s11 (reals). */
+static void predict_steps_jy_scale_s11(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -924,7 +924,7 @@ static void predict_steps_jy_scale_s14(const real *restrict P, real *restrict G,
     /* u8 = ADD u1 u7   (n, y_dim, z0_dim) */
     ew_add((long)n * y_dim_x_z0_dim, u1, u7, u8);
 }
-static const long L_predict_steps_jy_scale_s14[4][8] = {
+static const long L_predict_steps_jy_scale_s11[4][8] = {
     {wp_z_f_linear_s10_2, wp_z_f_linear_s5_4, wp_z_f_linear_s10_4, wp_z_f_linear_s6, wp_jz_a_mul_s14, wp_z_f_linear_s10_2, wp_z_f_linear_s10_3, wp_z_f_linear_s10_2},
     {wp_z_f_linear_s10_3, wp_z_f_linear_s10_2, wp_z_f_linear_s3, wp_z0_add, wp_z0_concat_s5, wp_z_f_linear_s10_3, wp_z_f_linear_s3, wp_z_f_linear_s10_3},
     {wp_z_f_linear_s3, wp_z_f_linear_s10_3, wp_jz_f_linear_t_s12, wp_z_f_linear_s2, wp_jy_add, wp_jz_a_linear_t_s12, wp_jy_add, wp_jy_add_s12},
@@ -959,8 +959,8 @@ static const long L_predict_steps_jy_scale_2[3][6] = {
 };
 
 /* 2 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_predict_steps_jy_scale_s10 (integers) and D_predict_steps_jy_scale_s10 (reals). */
-static void predict_steps_jy_scale_s10(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_scale_s5 (integers) and D_predict_steps_jy_scale_s5 (reals). */
+static void predict_steps_jy_scale_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1072,9 +1072,9 @@ static void predict_steps_jy_scale_s10(const real *restrict P, real *restrict G,
     /* u37 = ADD u28 u36   (n, z_a_dim, z0_dim) */
     ew_add((long)n * z_a_dim_x_z0_dim, u28, u36, u37);
 }
-static const long L_predict_steps_jy_scale_s10[2][37] = {
-    {wp_z_f_linear_s10_4, wp_jy_add_2, wp_jy_scale_s10_2, wp_jy_scale_s10_3, wp_jz_f_linear_t_s10, wp_z0_add_s10_3, wp_jz_a_mul_s10, wp_jz_f_linear_t_s10, wp_jz_a_slice_s10, wp_jz_f_linear_t_s10, wp_jy_add, wp_jy_add_s10, wp_jy_add, wp_z0_add_s10_3, wp_z0_add_s10_2, wp_jy_add_s10, wp_jy_add, wp_jy_scale_s10_3, wp_jy_add, wp_jz_f_linear_t_s10, wp_jy_scale_s10_3, wp_jz_f_linear_t_s10_2, wp_z0_add_s10_2, wp_z0_add_s10, wp_jz_a_mul_s10_2, wp_jz_f_linear_t_s10_2, wp_jz_a_slice_s10_2, wp_jz_f_linear_t_s10_2, wp_jy_add, wp_jy_add_s10_2, wp_z0_add_s10_3, wp_z0_add_s10, wp_z_a_linear_s10, wp_jy_add_s10_2, wp_z0_add_s10_3, wp_jz_a_slice_s10_3, wp_z0_add_s10_3},
-    {wp_z_a_linear_s10, wp_z_f_linear_s10_3, wp_jy_scale_s5, wp_jy_scale_s5_2, wp_jz_f_linear_t_s5, wp_z0_add_s5_3, wp_jy_scale_s10_2, wp_jz_f_linear_t_s5, wp_jz_a_slice_s5, wp_jz_f_linear_t_s5, wp_jz_a_scale_s5, wp_jy_add_s5, wp_jz_a_scale_s5, wp_z0_add_s5_3, wp_z0_add_s5_2, wp_jy_add_s5, wp_jz_a_scale_s5, wp_z_f_linear_s5_2, wp_jz_a_scale_s5, wp_z_f_linear_s10_4, wp_z_f_linear_s5_2, wp_z_f_linear_s10_4, wp_z0_add_s5_3, wp_z0_add_s5, wp_z0_add_s5, wp_z_f_linear_s10_4, wp_jy_scale_s5, wp_z0_add_s5, wp_jz_a_scale_s5, wp_jy_scale_s5, wp_jz_a_scale_s5, wp_z_a_dact_s5, wp_z_a_linear_s5, wp_z_a_linear_s10, wp_jz_f_linear_t_s12, wp_z_a_linear_s10, wp_jz_f_linear_t_s12},
+static const long L_predict_steps_jy_scale_s5[2][37] = {
+    {wp_z_f_linear_s10_4, wp_jy_add_2, wp_jy_scale_s10, wp_jy_scale_s10_2, wp_jz_f_linear_t_s10, wp_z0_add_s10_3, wp_jz_a_mul_s10, wp_jz_f_linear_t_s10, wp_jz_a_slice_s10, wp_jz_f_linear_t_s10, wp_jy_add, wp_jy_add_s10, wp_jy_add, wp_z0_add_s10_3, wp_z0_add_s10_2, wp_jy_add_s10, wp_jy_add, wp_jy_scale_s10_2, wp_jy_add, wp_jz_f_linear_t_s10, wp_jy_scale_s10_2, wp_jz_f_linear_t_s10_2, wp_z0_add_s10_2, wp_z0_add_s10, wp_jz_a_mul_s10_2, wp_jz_f_linear_t_s10_2, wp_jz_a_slice_s10_2, wp_jz_f_linear_t_s10_2, wp_jy_add, wp_jy_add_s10_2, wp_z0_add_s10_3, wp_z0_add_s10, wp_z_a_linear_s10, wp_jy_add_s10_2, wp_z0_add_s10_3, wp_jz_a_slice_s10_3, wp_z0_add_s10_3},
+    {wp_z_a_linear_s10, wp_z_f_linear_s10_3, wp_jy_scale_s5_2, wp_jy_scale_s5_3, wp_jz_f_linear_t_s5, wp_z0_add_s5_3, wp_jy_scale_s10, wp_jz_f_linear_t_s5, wp_jz_a_slice_s5, wp_jz_f_linear_t_s5, wp_jz_a_scale_s5, wp_jy_add_s5, wp_jz_a_scale_s5, wp_z0_add_s5_3, wp_z0_add_s5_2, wp_jy_add_s5, wp_jz_a_scale_s5, wp_z_f_linear_s5_2, wp_jz_a_scale_s5, wp_z_f_linear_s10_4, wp_z_f_linear_s5_2, wp_z_f_linear_s10_4, wp_z0_add_s5_3, wp_z0_add_s5, wp_z0_add_s5, wp_z_f_linear_s10_4, wp_jy_scale_s5_2, wp_z0_add_s5, wp_jz_a_scale_s5, wp_jy_scale_s5_2, wp_jz_a_scale_s5, wp_z_a_dact_s5, wp_z_a_linear_s5, wp_z_a_linear_s10, wp_jz_f_linear_t_s12, wp_z_a_linear_s10, wp_jz_f_linear_t_s12},
 };
 
 static void predict_part31(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1102,8 +1102,8 @@ static void predict_part31(const real *restrict P, real *restrict G, int n, int 
 }
 
 /* 7 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_predict_steps_jy_add_s9 (integers) and D_predict_steps_jy_add_s9 (reals). */
-static void predict_steps_jy_add_s9(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_add_s1 (integers) and D_predict_steps_jy_add_s1 (reals). */
+static void predict_steps_jy_add_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1138,7 +1138,7 @@ static void predict_steps_jy_add_s9(const real *restrict P, real *restrict G, in
     /* u10 = ADD u0 u9   (n, y_dim, z0_dim) */
     ew_add((long)n * y_dim_x_z0_dim, u0, u9, u10);
 }
-static const long L_predict_steps_jy_add_s9[7][10] = {
+static const long L_predict_steps_jy_add_s1[7][10] = {
     {wp_jz_f_linear_t_s12, wp_z_f_linear_s3, wp_z_f_linear_s10, wp_z_f_linear_s3, wp_jz_f_linear_t_s9, wp_z_f_linear_s5, wp_z0_add_s10_3, wp_z_f_linear_s3, wp_jz_a_slice_s9, wp_z_f_linear_s3},
     {wp_jz_f_linear_t_s9, wp_z0_add_s10_2, wp_z_f_linear_s5, wp_z0_add_s10_2, wp_z_f_linear_s3, wp_z_f_linear_s5_3, wp_z0_concat_s5, wp_z_f_linear_s5, wp_z0_add_s10_2, wp_z_f_linear_s5},
     {wp_z_f_linear_s5, wp_z_a_linear_s10, wp_jz_f_linear_t_s9, wp_z_a_linear_s10, wp_jz_f_linear_t_s9, wp_z_f_linear_s5_2, wp_jz_f_linear_t_s12, wp_z_f_linear_s5_2, wp_jz_f_linear_t_s12, wp_jz_a_slice_s9},
@@ -1155,15 +1155,15 @@ static void predict_part33(const real *restrict P, real *restrict G, int n, int 
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
     real *jy_add_4 = work + (long)nmax * wp_z_f_linear_s5;
     real *jy_scale_2 = work + (long)nmax * wp_z_f_linear_s5_4;
-    real *jy_add_s9_2 = work + (long)nmax * wp_z_f_linear_s3;
+    real *jy_add_s9 = work + (long)nmax * wp_z_f_linear_s3;
     real *jy_scale_3 = work + (long)nmax * wp_z_f_linear_s5_4;
     real *jy_rowpad_2 = work + (long)nmax * wp_z0_add_s10_3;
-    /* jy_add_4 = ADD jy_scale_2 jy_add_s9_2   (n, y_dim, z0_dim) */
-    ew_add((long)n * y_dim_x_z0_dim, jy_scale_2, jy_add_s9_2, jy_add_4);
-    /* jy_scale_3 = SCALE jy_add_s9_2   (n, y_dim, z0_dim) */
-    ew_scale((long)n * y_dim_x_z0_dim, -1, jy_add_s9_2, jy_scale_3);
-    /* jy_rowpad_2 = ROWPAD jy_add_s9_2 @6   (n, z_a_dim, z0_dim) */
-    row_pad(n, z_a_dim, 6, y_dim, z0_dim, jy_add_s9_2, jy_rowpad_2);
+    /* jy_add_4 = ADD jy_scale_2 jy_add_s9   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, jy_scale_2, jy_add_s9, jy_add_4);
+    /* jy_scale_3 = SCALE jy_add_s9   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, jy_add_s9, jy_scale_3);
+    /* jy_rowpad_2 = ROWPAD jy_add_s9 @6   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, 6, y_dim, z0_dim, jy_add_s9, jy_rowpad_2);
 }
 
 /* 2 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
@@ -1240,12 +1240,12 @@ static void predict_part44(const real *restrict P, real *restrict G, int n, int 
     real *z0_dact = work + (long)nmax * wp_z0_concat_s1;
     real *z0_linear = work + (long)nmax * wp_z0_linear;
     real *jz0_mul = work + (long)nmax * wp_z_f_linear_s1;
-    real *jy_add_s1 = work + (long)nmax * wp_z0_act;
+    real *jy_add_s1_2 = work + (long)nmax * wp_z0_act;
     real *jz0_linear_t = work + (long)nmax * wp_z0_linear;
     /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
     ew_dact_tanh((long)n * z0_dim, z0_linear, z0_dact);
-    /* jz0_mul = MUL jy_add_s1 z0_dact   (n, y_dim, z0_dim) */
-    mul_bcast(n, y_dim, z0_dim, jy_add_s1, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
+    /* jz0_mul = MUL jy_add_s1_2 z0_dact   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, jy_add_s1_2, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
     /* jz0_linear_t = LINEAR_T jz0_mul z0.weight   (n, y_dim, x_dim) */
     gemm(0, 0, (long)n * y_dim, x_dim, z0_dim, jz0_mul, z0_dim, P + P_z0_weight, x_dim, jz0_linear_t, x_dim, 0);
 }
@@ -1280,27 +1280,27 @@ void dino_predict(const real *restrict P, int n, int nmax, const real *restrict 
     predict_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_rowslice[5], NULL);
     predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[10], D_predict_steps_t_const_s1[10]);
     predict_part22(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_steps_jy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s14[0], NULL);
+    predict_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s11[0], NULL);
     predict_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_2[0], NULL);
-    predict_steps_jy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s14[1], NULL);
+    predict_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s11[1], NULL);
     predict_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_2[1], NULL);
-    predict_steps_jy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s14[2], NULL);
+    predict_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s11[2], NULL);
     predict_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_2[2], NULL);
-    predict_steps_jy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s14[3], NULL);
-    predict_steps_jy_scale_s10(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s10[0], NULL);
+    predict_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s11[3], NULL);
+    predict_steps_jy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s5[0], NULL);
     predict_part31(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s9[0], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[0], NULL);
     predict_part33(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s9[1], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[1], NULL);
     predict_steps_jy_add_5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_5[0], NULL);
-    predict_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s9[2], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[2], NULL);
     predict_steps_jy_add_5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_5[1], NULL);
-    predict_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s9[3], NULL);
-    predict_steps_jy_scale_s10(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s10[1], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[3], NULL);
+    predict_steps_jy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s5[1], NULL);
     predict_part40(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s9[4], NULL);
-    predict_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s9[5], NULL);
-    predict_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s9[6], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[4], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[5], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[6], NULL);
     predict_part44(P, G, n, nmax, x, y, J, label, w, terms, work);
 
     /* results: y (n, y_dim), J (n, out, in) */
@@ -1886,8 +1886,8 @@ static void train_part23(const real *restrict P, real *restrict G, int n, int nm
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_jy_scale_s14 (integers) and D_train_steps_jy_scale_s14 (reals). */
-static void train_steps_jy_scale_s14(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_scale_s11 (integers) and D_train_steps_jy_scale_s11 (reals). */
+static void train_steps_jy_scale_s11(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1918,7 +1918,7 @@ static void train_steps_jy_scale_s14(const real *restrict P, real *restrict G, i
     /* u8 = ADD u1 u7   (n, y_dim, z0_dim) */
     ew_add((long)n * y_dim_x_z0_dim, u1, u7, u8);
 }
-static const long L_train_steps_jy_scale_s14[4][9] = {
+static const long L_train_steps_jy_scale_s11[4][9] = {
     {wt_jy_scale_s14, wt_z_f_linear_s8, wt_jz_f_linear_t_s14, wt_t_const_s5, wt_z_f_linear_s10_2, wt_jz_a_mul_s14, wt_jz_a_linear_t_s14, wt_jz_a_slice_s14, wt_jz_a_linear_t_s14},
     {wt_z_f_linear_s10_4, wt_jz_a_linear_t_s14, wt_z_f_scale_s10_4, wt_z0_add_4, wt_z_f_scale_s3, wt_jz_a_slice_s14, wt_jz_a_linear_t_s13, wt_jz_a_slice_s13, wt_jz_a_linear_t_s13},
     {wt_jy_scale_s12, wt_jz_a_linear_t_s13, wt_jz_f_linear_t_s12, wt_z_f_scale_s6, wt_z_f_linear_s5_2, wt_jz_a_mul_s12, wt_jz_a_linear_t_s12, wt_jz_a_slice_s12, wt_jz_a_linear_t_s12},
@@ -1956,8 +1956,8 @@ static const long L_train_steps_jy_scale_2[6][10] = {
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_jy_scale_s10 (integers) and D_train_steps_jy_scale_s10 (reals). */
-static void train_steps_jy_scale_s10(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_scale_s5 (integers) and D_train_steps_jy_scale_s5 (reals). */
+static void train_steps_jy_scale_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2069,7 +2069,7 @@ static void train_steps_jy_scale_s10(const real *restrict P, real *restrict G, i
     /* u37 = ADD u28 u36   (n, z_a_dim, z0_dim) */
     ew_add((long)n * z_a_dim_x_z0_dim, u28, u36, u37);
 }
-static const long L_train_steps_jy_scale_s10[2][38] = {
+static const long L_train_steps_jy_scale_s5[2][38] = {
     {wt_jy_scale_s10, wt_jy_add_3, wt_jy_scale_s10_2, wt_jy_scale_s10_3, wt_jz_f_linear_t_s10, wt_jz_a_slice_s11, wt_z_f_scale_s10_3, wt_jz_a_mul_s10, wt_jz_a_linear_t_s10, wt_jz_a_slice_s10, wt_jz_a_linear_t_s10, wt_jz_a_scale_s10, wt_jy_add_s10, wt_jz_f_linear_t_s10_2, wt_jy_scale_s10_3, wt_z_f_scale_s10_2, wt_jz_a_mul_s10_2, wt_jz_a_scale_s10, wt_jz_a_slice_s10_2, wt_jz_a_scale_s10, wt_jz_a_linear_t_s10, wt_jz_a_slice_s10_2, wt_jz_f_linear_t_s10_3, wt_z_a_dact_s10, wt_z_f_scale_s10, wt_jz_a_mul_s10_3, wt_jz_a_linear_t_s10_2, wt_jy_scale_s10_2, wt_jz_a_linear_t_s10, wt_jz_a_linear_t_s10_2, wt_jy_scale_s10_2, wt_jz_a_linear_t_s10_2, wt_jz_a_scale_s10, wt_z_a_linear_s10, wt_jz_a_mul_s10_4, wt_jz_a_linear_t_s10_3, wt_jz_a_slice_s10_3, wt_jz_a_linear_t_s10_3},
     {wt_jy_scale_s5, wt_jy_add_8, wt_jy_scale_s5_2, wt_jy_scale_s5_3, wt_jz_f_linear_t_s5, wt_jz_a_slice_s6, wt_z_f_scale_s5_3, wt_jz_a_mul_s5, wt_jz_a_linear_t_s5, wt_jz_a_slice_s5, wt_jz_a_linear_t_s5, wt_jz_a_scale_s5, wt_jy_add_s5, wt_jz_f_linear_t_s5_2, wt_jy_scale_s5_3, wt_z_f_scale_s5_2, wt_jz_a_mul_s5_2, wt_jz_a_scale_s5, wt_jz_a_slice_s5_2, wt_jz_a_scale_s5, wt_jz_a_linear_t_s5, wt_jz_a_slice_s5_2, wt_jz_f_linear_t_s5_3, wt_z_a_dact_s5, wt_z_f_scale_s5, wt_jz_a_mul_s5_3, wt_jz_a_linear_t_s5_2, wt_jy_scale_s5_2, wt_jz_a_linear_t_s5, wt_jz_a_scale_s5, wt_jy_scale_s5_2, wt_jz_a_linear_t_s5_2, wt_jz_a_scale_s5, wt_z_a_linear_s5, wt_jz_a_mul_s5_4, wt_jz_a_linear_t_s5_3, wt_jz_a_slice_s5_3, wt_jz_a_linear_t_s5_3},
 };
@@ -2107,8 +2107,8 @@ static const long L_train_steps_jy_rowslice[2][19] = {
 };
 
 /* 7 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_jy_add_s9 (integers) and D_train_steps_jy_add_s9 (reals). */
-static void train_steps_jy_add_s9(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_add_s1 (integers) and D_train_steps_jy_add_s1 (reals). */
+static void train_steps_jy_add_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2143,7 +2143,7 @@ static void train_steps_jy_add_s9(const real *restrict P, real *restrict G, int 
     /* u10 = ADD u0 u9   (n, y_dim, z0_dim) */
     ew_add((long)n * y_dim_x_z0_dim, u0, u9, u10);
 }
-static const long L_train_steps_jy_add_s9[7][11] = {
+static const long L_train_steps_jy_add_s1[7][11] = {
     {wt_jz_a_linear_t_s10, wt_jy_rowslice_2, wt_z_f_linear_s10, wt_jy_rowslice_2, wt_jz_f_linear_t_s9, wt_z_a_dact_s9, wt_z0_sub, wt_jz_a_linear_t_s10_3, wt_z_f_linear_s10, wt_jz_a_slice_s9, wt_z_f_linear_s10},
     {wt_z_f_linear_s10, wt_jz_a_linear_t_s11, wt_jz_a_linear_t_s10, wt_jz_a_linear_t_s11, wt_jz_f_linear_t_s8, wt_z_a_dact_s8, wt_z_f_linear_s5_4, wt_jz_a_mul_s8, wt_jz_a_linear_t_s10, wt_jz_a_slice_s8, wt_jz_a_linear_t_s10},
     {wt_jz_a_linear_t_s10, wt_jz_a_linear_t_s12, wt_z_f_linear_s10, wt_jz_a_linear_t_s12, wt_jz_a_slice_s9, wt_z_a_dact_s7, wt_z_f_linear_s5_3, wt_jz_a_mul_s7, wt_z_f_linear_s10, wt_jz_a_slice_s8, wt_z_f_linear_s10},
@@ -2263,7 +2263,7 @@ static void train_part45(const real *restrict P, real *restrict G, int n, int nm
     real *z0_dact = work + (long)nmax * wt_z0_dact;
     real *z0_linear = work + (long)nmax * wt_z0_linear;
     real *jz0_mul = work + (long)nmax * wt_z_f_linear_s8;
-    real *jy_add_s1 = work + (long)nmax * wt_jy_add_7;
+    real *jy_add_s1_2 = work + (long)nmax * wt_jy_add_7;
     real *jz0_linear_t = work + (long)nmax * wt_jz_a_slice_s2;
     real *dy_loss = work + (long)nmax * wt_dy_loss;
     real *y_linear = work + (long)nmax * wt_z0_act;
@@ -2276,8 +2276,8 @@ static void train_part45(const real *restrict P, real *restrict G, int n, int nm
     real *dz0_mul_3 = work + (long)nmax * wt_z0_linear;
     /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
     ew_dact_tanh((long)n * z0_dim, z0_linear, z0_dact);
-    /* jz0_mul = MUL jy_add_s1 z0_dact   (n, y_dim, z0_dim) */
-    mul_bcast(n, y_dim, z0_dim, jy_add_s1, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
+    /* jz0_mul = MUL jy_add_s1_2 z0_dact   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, jy_add_s1_2, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
     /* jz0_linear_t = LINEAR_T jz0_mul z0.weight   (n, y_dim, x_dim) */
     gemm(0, 0, (long)n * y_dim, x_dim, z0_dim, jz0_mul, z0_dim, P + P_z0_weight, x_dim, jz0_linear_t, x_dim, 0);
     /* data_y = DATA   (n, 1, y_dim) */
@@ -2318,8 +2318,8 @@ static void train_part45(const real *restrict P, real *restrict G, int n, int nm
     gemm(1, 0, z0_dim, x_dim, (long)n * y_dim, jz0_mul, z0_dim, dz0_loss, x_dim, G + P_z0_weight, x_dim, 1);
     /* dz0_mul = MUL dz0_linear z0_dact   (n, y_dim, z0_dim) */
     mul_bcast(n, y_dim, z0_dim, dz0_linear, y_dim, z0_dim, z0_dact, 1, z0_dim, dz0_mul);
-    /* dz0_mul_2 = MUL dz0_linear jy_add_s1   (n, y_dim, z0_dim) */
-    mul_bcast(n, y_dim, z0_dim, dz0_linear, y_dim, z0_dim, jy_add_s1, y_dim, z0_dim, dz0_mul_2);
+    /* dz0_mul_2 = MUL dz0_linear jy_add_s1_2   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, dz0_linear, y_dim, z0_dim, jy_add_s1_2, y_dim, z0_dim, dz0_mul_2);
     /* dz0_sumrows = SUMROWS dz0_mul_2   (n, 1, z0_dim) */
     sum_rows((long)n * 1, y_dim, z0_dim, dz0_mul_2, dz0_sumrows);
     /* z0_d2act = D2ACT z0_linear   (n, 1, z0_dim) */
@@ -2794,8 +2794,8 @@ static void train_part69(const real *restrict P, real *restrict G, int n, int nm
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_dy_scale_s14 (integers) and D_train_steps_dy_scale_s14 (reals). */
-static void train_steps_dy_scale_s14(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_scale_s11 (integers) and D_train_steps_dy_scale_s11 (reals). */
+static void train_steps_dy_scale_s11(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2837,7 +2837,7 @@ static void train_steps_dy_scale_s14(const real *restrict P, real *restrict G, i
     /* u11 = ADD u1 u10   (n, 1, z0_dim) */
     ew_add((long)n * z0_dim, u1, u10, u11);
 }
-static const long L_train_steps_dy_scale_s14[4][12] = {
+static const long L_train_steps_dy_scale_s11[4][12] = {
     {wt_z_f_linear_s10, wt_z_f_linear_s3, wt_z_a_d2act_s6, wt_z_f_linear_s10_3, wt_z_f_linear_s10, wt_t_const_s5, wt_t_const_s5, wt_z_f_linear_s10_2, wt_z_f_linear_s10_2, wt_z_f_scale_s13, wt_t_const_s5, wt_z_f_linear_s10_3},
     {wt_t_const_s5, wt_z_f_linear_s10_3, wt_z_f_linear_s8, wt_z_f_linear_s12, wt_t_const_s5, wt_z0_add_4, wt_z0_add_4, wt_z_f_scale_s3, wt_z_f_scale_s3, wt_z_f_linear_s7, wt_z0_add_4, wt_z_f_scale_s3},
     {wt_z_f_linear_s10_3, wt_z_f_scale_s3, wt_z_f_linear_s12, wt_z_f_scale_s11, wt_z_f_scale_s11, wt_z_f_scale_s6, wt_z_f_scale_s6, wt_z_f_linear_s5_2, wt_z_f_linear_s5_2, wt_z_f_linear_s11, wt_z_f_scale_s6, wt_z_f_linear_s5_2},
@@ -2845,8 +2845,8 @@ static const long L_train_steps_dy_scale_s14[4][12] = {
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_dy_scale_s10 (integers) and D_train_steps_dy_scale_s10 (reals). */
-static void train_steps_dy_scale_s10(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_scale_s5 (integers) and D_train_steps_dy_scale_s5 (reals). */
+static void train_steps_dy_scale_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2999,14 +2999,14 @@ static void train_steps_dy_scale_s10(const real *restrict P, real *restrict G, i
     /* u48 = SLICE u46   (n, 4, z0_dim) */
     slice_cols((long)n * 4, z_a_in, 0, z0_dim, u46, u48);
 }
-static const long L_train_steps_dy_scale_s10[2][49] = {
+static const long L_train_steps_dy_scale_s5[2][49] = {
     {wt_z_f_linear_s7, wt_z_f_linear_s10, wt_z_f_linear_s5_2, wt_z_f_linear_s8, wt_jz_f_linear_t_s9, wt_z_a_act_s10_4, wt_jy_add_4, wt_jz_a_slice_s11, wt_jz_f_linear_t_s9, wt_z_f_scale_s10_3, wt_jy_add_4, wt_z0_concat_s10_3, wt_z_f_linear_s10_2, wt_jy_add_9, wt_z_f_linear_s10, wt_z_f_linear_s10_2, wt_jz_f_linear_t_s9, wt_z_a_act_s10_3, wt_jy_add_4, wt_jy_scale_s10_3, wt_jz_f_linear_t_s9, wt_z_f_scale_s10_2, wt_jy_add_4, wt_z0_concat_s10_2, wt_z_f_linear_s8, wt_z_f_linear_s10, wt_jy_add_9, wt_z_f_linear_s8, wt_jz_f_linear_t_s9, wt_z_a_act_s10_2, wt_jy_add_4, wt_z_a_dact_s10, wt_jz_f_linear_t_s9, wt_z_f_scale_s10, wt_z_f_scale_s10, wt_z0_concat_s10, wt_z_f_linear_s5_2, wt_z_f_linear_s8, wt_jy_add_9, wt_z_f_linear_s5_2, wt_jz_f_linear_t_s9, wt_z_a_act_s10, wt_jy_add_4, wt_jz_a_scale_s10, wt_jz_f_linear_t_s9, wt_z_a_linear_s10, wt_jy_scale_s14, wt_z_f_scale_s9, wt_z_f_linear_s7},
     {wt_z_f_linear_s5_2, wt_z_f_linear_s5_3, wt_jy_add_9, wt_z_f_scale_s3, wt_dy_loss, wt_z_a_act_s5_4, wt_dz_a_linear_s7, wt_jz_a_slice_s6, wt_dy_loss, wt_z_f_scale_s5_3, wt_z_f_scale_s5_3, wt_z0_concat_s5_4, wt_dy_loss, wt_dy_add_s5, wt_dz_a_mul_s6, wt_dy_loss, wt_z_f_scale_s3, wt_z_a_act_s5_3, wt_dz_a_mul_s6, wt_jy_scale_s5_3, wt_z_f_scale_s3, wt_z_f_scale_s5_2, wt_z_f_scale_s5_2, wt_z0_concat_s5_3, wt_dy_loss, wt_z_f_scale_s3, wt_dy_add_s5, wt_dy_loss, wt_dy_add_s5, wt_z_a_act_s5_2, wt_z_a_act_s5_2, wt_z_a_dact_s5, wt_dz0_loss, wt_z_f_scale_s5, wt_z_a_act_s5_2, wt_z0_concat_s5_2, wt_jy_add_9, wt_z_f_scale_s5, wt_z_f_scale_s3, wt_jy_add_9, wt_z_f_scale_s3, wt_z_a_act_s5, wt_z_a_act_s5, wt_jz_a_scale_s5, wt_z_f_scale_s3, wt_z_a_linear_s5, wt_z_a_linear_s5, wt_z0_concat_s5, wt_z_f_scale_s3},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_dy_add_s10 (integers) and D_train_steps_dy_add_s10 (reals). */
-static void train_steps_dy_add_s10(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_add_s5_2 (integers) and D_train_steps_dy_add_s5_2 (reals). */
+static void train_steps_dy_add_s5_2(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -3019,14 +3019,14 @@ static void train_steps_dy_add_s10(const real *restrict P, real *restrict G, int
     /* u0 = ADD u1 u2   (n, 4, z0_dim) */
     ew_add((long)n * 32, u1, u2, u0);
 }
-static const long L_train_steps_dy_add_s10[2][3] = {
+static const long L_train_steps_dy_add_s5_2[2][3] = {
     {wt_z_f_linear_s5_2, wt_z_f_linear_s8, wt_z_f_linear_s7},
     {wt_z0_concat_s5, wt_z_f_scale_s5, wt_z_f_scale_s3},
 };
 
 /* 7 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of L_train_steps_dy_add_s9 (integers) and D_train_steps_dy_add_s9 (reals). */
-static void train_steps_dy_add_s9(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_add_s1 (integers) and D_train_steps_dy_add_s1 (reals). */
+static void train_steps_dy_add_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -3072,7 +3072,7 @@ static void train_steps_dy_add_s9(const real *restrict P, real *restrict G, int 
     /* u13 = ADD u0 u12   (n, 1, z0_dim) */
     ew_add((long)n * z0_dim, u0, u12, u13);
 }
-static const long L_train_steps_dy_add_s9[7][14] = {
+static const long L_train_steps_dy_add_s1[7][14] = {
     {wt_t_const_s5, wt_z_f_linear_s7, wt_z_f_linear_s9, wt_z_f_linear_s7, wt_z_f_linear_s5_2, wt_z_a_act_s9, wt_z_f_linear_s7, wt_z_a_dact_s9, wt_z_f_linear_s5_2, wt_z0_sub, wt_z_f_linear_s7, wt_z0_concat_s9, wt_z_f_linear_s5_2, wt_z_f_linear_s7},
     {wt_z_f_linear_s7, wt_z_f_linear_s2, wt_t_const_s5, wt_z_f_linear_s2, wt_t_const_s5, wt_z_f_scale_s5_4, wt_z_f_linear_s2, wt_z_a_dact_s8, wt_t_const_s5, wt_z_f_linear_s5_4, wt_z_f_linear_s2, wt_z0_concat_s8, wt_t_const_s5, wt_z_f_linear_s2},
     {wt_z_f_linear_s2, wt_z_f_linear_s1, wt_z_f_linear_s7, wt_z_f_linear_s1, wt_z_f_linear_s7, wt_z0_concat_s4, wt_z_f_linear_s1, wt_z_a_dact_s7, wt_z0_add_4, wt_z_f_linear_s5_3, wt_z_f_linear_s1, wt_z0_concat_s7, wt_z0_add_4, wt_z_f_linear_s1},
@@ -3088,12 +3088,12 @@ static void train_part93(const real *restrict P, real *restrict G, int n, int nm
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
     real *dz0_mul_4 = work + (long)nmax * wt_dz0_loss;
-    real *dy_add_s1 = work + (long)nmax * wt_t_const_s1;
+    real *dy_add_s1_2 = work + (long)nmax * wt_t_const_s1;
     real *z0_dact = work + (long)nmax * wt_z0_dact;
     real *dz0_add_3 = work + (long)nmax * wt_dz0_linear;
     real *dz0_mul_3 = work + (long)nmax * wt_z0_linear;
-    /* dz0_mul_4 = MUL dy_add_s1 z0_dact   (n, 1, z0_dim) */
-    mul_bcast(n, 1, z0_dim, dy_add_s1, 1, z0_dim, z0_dact, 1, z0_dim, dz0_mul_4);
+    /* dz0_mul_4 = MUL dy_add_s1_2 z0_dact   (n, 1, z0_dim) */
+    mul_bcast(n, 1, z0_dim, dy_add_s1_2, 1, z0_dim, z0_dact, 1, z0_dim, dz0_mul_4);
     /* dz0_add_3 = ADD dz0_mul_3 dz0_mul_4   (n, 1, z0_dim) */
     ew_add((long)n * z0_dim, dz0_mul_3, dz0_mul_4, dz0_add_3);
     /* dz0_grad_w_2 = GRAD_W dz0_add_3 x_input z0.weight */
@@ -3132,27 +3132,27 @@ void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, 
     train_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_z0_rowslice[5], NULL);
     train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[11], D_train_steps_t_const_s1[11]);
     train_part23(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_steps_jy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s14[0], NULL);
+    train_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s11[0], NULL);
     train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[0], NULL);
-    train_steps_jy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s14[1], NULL);
+    train_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s11[1], NULL);
     train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[1], NULL);
-    train_steps_jy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s14[2], NULL);
+    train_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s11[2], NULL);
     train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[2], NULL);
-    train_steps_jy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s14[3], NULL);
-    train_steps_jy_scale_s10(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s10[0], NULL);
+    train_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s11[3], NULL);
+    train_steps_jy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s5[0], NULL);
     train_steps_jy_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_rowslice[0], NULL);
-    train_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s9[0], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[0], NULL);
     train_steps_jy_add_5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_5[0], NULL);
-    train_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s9[1], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[1], NULL);
     train_steps_jy_add_6(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_6[0], NULL);
-    train_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s9[2], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[2], NULL);
     train_steps_jy_add_6(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_6[1], NULL);
-    train_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s9[3], NULL);
-    train_steps_jy_scale_s10(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s10[1], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[3], NULL);
+    train_steps_jy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s5[1], NULL);
     train_steps_jy_rowslice_3(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_rowslice_3[0], NULL);
-    train_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s9[4], NULL);
-    train_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s9[5], NULL);
-    train_steps_jy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s9[6], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[4], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[5], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[6], NULL);
     train_part45(P, G, n, nmax, x, y, J, label, w, terms, work);
     train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[0], NULL);
     train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[1], NULL);
@@ -3178,28 +3178,28 @@ void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, 
     train_steps_dz_f_rowslice_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowslice_2[2], NULL);
     train_steps_dz0_pad_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s11[3], NULL);
     train_part69(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_steps_dy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s14[0], NULL);
+    train_steps_dy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s11[0], NULL);
     train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[3], NULL);
-    train_steps_dy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s14[1], NULL);
+    train_steps_dy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s11[1], NULL);
     train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[4], NULL);
-    train_steps_dy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s14[2], NULL);
+    train_steps_dy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s11[2], NULL);
     train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[5], NULL);
-    train_steps_dy_scale_s14(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s14[3], NULL);
-    train_steps_dy_scale_s10(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s10[0], NULL);
-    train_steps_dy_add_s10(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s10[0], NULL);
+    train_steps_dy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s11[3], NULL);
+    train_steps_dy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s5[0], NULL);
+    train_steps_dy_add_s5_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s5_2[0], NULL);
     train_steps_jy_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_rowslice[1], NULL);
-    train_steps_dy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s9[0], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[0], NULL);
     train_steps_jy_add_5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_5[1], NULL);
-    train_steps_dy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s9[1], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[1], NULL);
     train_steps_jy_add_6(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_6[2], NULL);
-    train_steps_dy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s9[2], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[2], NULL);
     train_steps_jy_add_6(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_6[3], NULL);
-    train_steps_dy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s9[3], NULL);
-    train_steps_dy_scale_s10(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s10[1], NULL);
-    train_steps_dy_add_s10(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s10[1], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[3], NULL);
+    train_steps_dy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s5[1], NULL);
+    train_steps_dy_add_s5_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s5_2[1], NULL);
     train_steps_jy_rowslice_3(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_rowslice_3[1], NULL);
-    train_steps_dy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s9[4], NULL);
-    train_steps_dy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s9[5], NULL);
-    train_steps_dy_add_s9(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s9[6], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[4], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[5], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[6], NULL);
     train_part93(P, G, n, nmax, x, y, J, label, w, terms, work);
 }
