@@ -32,7 +32,7 @@ enum {
     TILE_MIN_LAYERS = 256,   /* or when the program has more layers than this (want_tiles) */
     SUM_SAMPLES = 64,     /* a gradient sum kernel: samples per block */
     TILE_MAX_STAGES = 1000, /* stages per tile kernel */
-    MAX_GRID_YZ = 65535,
+    MAX_GRID_YZ = DINO_MAX_LAYER_DIM / 64,   /* CUDA's grid has at most 65535 blocks in y and z (model.h) */
     MAX_READS = 64,       /* values one node reads, through a virtual concatenation */
     MAX_BUFS = MAX_MEMBERS * (MAX_READS / 2 + 2),   /* buffers one kernel touches */
 };
