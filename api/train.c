@@ -1,9 +1,6 @@
 /* train.c - dino.h's dino_train: the runtime's training loop (runtime/train.c) with the
- * caller's callbacks, and dino_request_stop's flag.
- *
- * TODO: a second dino_train on one model continues from the epochs done (tried on the CPU) but leaks
- * the batch buffers of the first: the backends' set_data (backend_cpu.c, backend_cuda.c) does
- * not release those of an earlier call yet. */
+ * caller's callbacks, and dino_request_stop's flag. A second dino_train on one model continues
+ * from the epochs done; the backends' set_data releases the buffers of the first (test api). */
 #include "api.h"
 
 /* The caller's options, carried through train()'s callbacks. */
