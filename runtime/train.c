@@ -370,10 +370,10 @@ static int backend_failed(Run *r, int rc);
  * of a run never stopped. At most one epoch's steps are done again. */
 static int rewind_epoch(Run *r, const TrainState *at_start) {
     Trainer *t = r->t;
-    size_t bytes = t->es * (size_t)t->m->n_weights;
+    size_t bytes = t->es * (size_t)t->m->n_weights, obytes = t->es * (size_t)model_trainable(t->m);
     memcpy(t->P, r->good, bytes);
-    if (r->good_m) memcpy(t->opt.m, r->good_m, bytes);
-    if (r->good_v) memcpy(t->opt.v, r->good_v, bytes);
+    if (r->good_m) memcpy(t->opt.m, r->good_m, obytes);   /* the moments cover the trained parameters only */
+    if (r->good_v) memcpy(t->opt.v, r->good_v, obytes);
     t->opt.step = r->good_opt_step;
     t->state = *at_start;
     rng_restore(&t->rng, at_start->rng);
@@ -655,9 +655,9 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     r.idx = r.good ? alloc(sizeof(int64_t) * (size_t)N, "the row order", err, errlen) : NULL;
     r.sums = r.idx ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
     r.rel = r.sums ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
-    size_t pbytes = t->es * (size_t)m->n_weights;
-    if (r.rel && t->opt.m && !(r.good_m = alloc(pbytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
-    if (r.rel && t->opt.v && !(r.good_v = alloc(pbytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
+    size_t pbytes = t->es * (size_t)m->n_weights, obytes = t->es * (size_t)model_trainable(m);
+    if (r.rel && t->opt.m && !(r.good_m = alloc(obytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
+    if (r.rel && t->opt.v && !(r.good_v = alloc(obytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
     if (!r.rel) {
         free(r.good), free(r.idx), free(r.sums), free(r.good_m);
         return DINO_EUSER;
@@ -683,8 +683,8 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             break;
         }
         memcpy(r.good, t->P, pbytes);
-        if (r.good_m) memcpy(r.good_m, t->opt.m, pbytes);
-        if (r.good_v) memcpy(r.good_v, t->opt.v, pbytes);
+        if (r.good_m) memcpy(r.good_m, t->opt.m, obytes);
+        if (r.good_v) memcpy(r.good_v, t->opt.v, obytes);
         r.good_opt_step = t->opt.step;
         rng_save(&t->rng, t->state.rng);   /* the RNG before this epoch's shuffle, for a rewind */
         TrainState at_start = t->state;
