@@ -25,6 +25,9 @@ typedef struct {
     int n_monitors;         /* MONITOR terms so far */
     int checkpoint;         /* > 0: the serial solve being lowered tags every `checkpoint` steps
                                as one segment (IrNode.seg) for ir_recompute */
+    const int *save_steps;  /* the serial solve being lowered keeps its state after these steps */
+    int n_saves;
+    IrNode **saved;         /* [n_saves] the kept states */
 } Lower;
 
 static unsigned name_slot(const Lower *l, const char *name) {
@@ -216,6 +219,8 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
     if (s->rows > 1) l->n_copies = 0;
 #define AT(frac) time_at(l, s, k, steps, frac)
 #define AXPY(z, div, k) ir_binary(p, IR_ADD, z, step_times(l, s, steps, div, k))
+    int next_save = 0;   /* `save`: the states after save_steps[] steps (0: the initial state) */
+    while (next_save < l->n_saves && l->save_steps[next_save] == 0) l->saved[next_save++] = z;
     for (int k = 0; k < steps; k++) {
         if (l->checkpoint && k % l->checkpoint == 0) p->seg = ++p->n_segs;
         p->step = ++p->n_steps;
@@ -232,6 +237,7 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
                                     ir_binary(p, IR_ADD, ir_scale(p, k3, 2), k4));
             z = AXPY(z, 6, sum);
         }
+        while (next_save < l->n_saves && l->save_steps[next_save] == k + 1) l->saved[next_save++] = z;
     }
 #undef AT
 #undef AXPY
@@ -435,13 +441,36 @@ void lower_forward(Program *p) {
                 z = dopri5(&l, o, z0);
             } else {
                 l.checkpoint = o->checkpoint;   /* the checker allows it only here */
+                l.n_saves = o->n_saves, l.save_steps = o->save_steps;
+                if (o->n_saves) l.saved = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)o->n_saves);
                 z = integrate_span(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
                 l.checkpoint = 0;
+                l.n_saves = 0;
+            }
+            if (o->n_saves) {
+                /* the saved states as the rows of one value: every later statement runs on all of
+                 * them at once (the block is the model's last; outside values get stacked copies) */
+                z = o->n_saves > 1 ? ir_stack(p, l.saved, o->n_saves) : l.saved[0];
+                l.stack_rows = o->n_saves;
+                l.n_copies = 0;
             }
             bind(&l, o->state, z);
         }
     }
-    p->output = lookup(&l, m->output);
+    p->output = stacked(&l, lookup(&l, m->output));
+    if (p->output->rows > 1) {
+        /* a trajectory [T, dim] as one row [1, T * dim] (the same numbers in memory): the
+         * Jacobian, the loss and the emitters see an ordinary output of dim T * dim */
+        IrNode *o = p->output;
+        int T = o->rows;
+        IrNode **parts = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)T);
+        for (int r = 0; r < T; r++) parts[r] = o->op == IR_STACK && o->n_args == T ? o->args[r] : ir_rows(p, IR_ROWSLICE, o, r, 1);
+        IrNode *flat = ir_node(p, IR_CONCAT, 1, T * o->dim);
+        flat->args = parts;
+        flat->n_args = T;
+        for (int r = 0; r < T; r++) flat->needs_param |= parts[r]->needs_param, flat->needs_input |= parts[r]->needs_input;
+        p->output = flat;
+    }
     p->output->name = m->output;
     p->n_forward = p->nodes.n;
     p->dact = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(p->n_forward + 1));

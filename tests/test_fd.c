@@ -71,6 +71,8 @@ static const Case cases[] = {
     {"ode_solvers", {{NULL}}},
     {"ode_checkpoint", {{NULL}}},
     {"ode_parareal", {{NULL}}},
+    {"ode_save", {{NULL}}},
+    {"ode_save_checkpoint", {{NULL}}},
 };
 
 /* ---------------------------------------------------------------------------- helpers */
