@@ -251,7 +251,7 @@ void check_model(Checker *c, const Section *s) {
             diag_error(c->d, saved->save_loc, "%d saved times of the output [%d] make %lld values per sample; at most %d are allowed",
                        saved->n_saves, m->out_dim, (long long)m->out_dim * saved->n_saves, DINO_MAX_DIM);
         else
-            m->out_rows = saved->n_saves, m->out_dim *= saved->n_saves;
+            m->out_rows = saved->n_saves, m->out_dim *= saved->n_saves, m->trajectory = 1;
     }
 
     m->n_params = c->params.n;

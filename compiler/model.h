@@ -171,6 +171,8 @@ typedef struct {
     int in_dim, out_dim;    /* out_dim: the whole output per sample, out_rows x out_cols */
     int out_rows;           /* saved times T of a trajectory output (`save`), else 1 */
     int out_cols;           /* the declared output dimension: one saved state's */
+    int trajectory;         /* the output is a trajectory (an ode block with a save line): output data
+                               [N, out_rows, out_cols], Jacobians [N, out_rows, out_cols, in_dim] */
     Loc input_loc, output_loc;
     Stmt **body;            /* model statements, checked and annotated */
     int n_body;
