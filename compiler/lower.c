@@ -354,6 +354,13 @@ static IrNode *scalar(Program *p, IrOp op, double c, int slot) {
     return n;
 }
 
+/* R [T, dim] shifted up a row with y [1, dim] as its last row. */
+static IrNode *shift_in(Program *p, IrNode *R, IrNode *y, int T) {
+    if (T == 1) return y;
+    IrNode *parts[2] = {ir_rows(p, IR_ROWSLICE, R, 1, T - 1), y};
+    return ir_stack(p, parts, 2);
+}
+
 /* Adaptive Dormand-Prince, one step size for the whole batch: max_steps attempts, unrolled.
  * Attempt i (behind gate run_i from i = 1) computes the stages from the runtime t_i and h_i,
  * the error norm over the batch, and a STEPCTL node decides: accept (the state and the FSAL
@@ -364,10 +371,29 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
     Program *p = l->p;
     const Solver *s = &o->solver;
     double t0 = o->t0, t1 = o->t1, h0 = (t1 - t0) / s->steps;
+    for (int j = 0; j < o->n_saves; j++) /* the first step ends on the first saved time after t0 at the latest */
+        if (o->save_times[j] > t0) {
+            if (h0 > o->save_times[j] - t0) h0 = o->save_times[j] - t0;
+            break;
+        }
     double *times = arena_alloc(p->arena, sizeof(double) * 3);
     times[0] = t0, times[1] = t1, times[2] = h0;
     p->n_gates = block_terms(p->model, (int)(o - p->model->odes)).gates_before;
     IrNode *t = scalar(p, IR_CONST, t0, 0), *h = scalar(p, IR_CONST, h0, 0);
+    /* `save`: the step control shortens a step to land on each saved time, and the attempt that
+     * lands shifts the saved states up a row and puts the state in the last (a shift register
+     * [T, dim]: after the T landings, row k holds the state at save_times[k]) */
+    int T = o->n_saves;
+    IrNode *R = NULL;
+    if (T) {
+        IrNode **rows = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)T);
+        for (int r = 0; r < T; r++) rows[r] = z;
+        R = T > 1 ? ir_stack(p, rows, T) : z;
+        if (o->save_times[0] == t0) R = shift_in(p, R, z, T);
+        times = arena_alloc(p->arena, sizeof(double) * (size_t)(3 + T));
+        times[0] = t0, times[1] = t1, times[2] = h0;
+        memcpy(times + 3, o->save_times, sizeof(double) * (size_t)T);
+    }
     IrNode *k1 = lower_rhs(l, o, z, t);
     int run = 0;   /* gate of this attempt; attempt 0 always runs */
     int t_slot = -1, h_slot = -1;
@@ -391,16 +417,20 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
         ir_root(p, norm);
 
         p->region = 0;
-        int *slots = arena_alloc(p->arena, sizeof(int) * 8);
+        int *slots = arena_alloc(p->arena, sizeof(int) * 9);
         slots[0] = norm->aux, slots[1] = run ? ir_gate_slot(p, run) : -1, slots[2] = t_slot, slots[3] = h_slot;
         int accept = ++p->n_gates;
         for (int j = 4; j < 8; j++) slots[j] = ir_gate_slot(p, j == 4 ? accept : ++p->n_gates);
+        int land = T ? ++p->n_gates : 0;   /* the accepted step landed on a saved time */
+        slots[8] = T ? ir_gate_slot(p, land) : -1;
         IrNode *ctl = ir_unary(p, IR_STEPCTL, norm);
         ctl->rows = ctl->dim = 0;
         ctl->region = 0;
         ctl->slots = slots;
         ctl->vals = times;
+        ctl->aux = T;   /* vals[3 ..] are the saved times */
         ir_root(p, ctl);
+        if (T) R = ir_select(p, shift_in(p, R, y, T), R, land);
         z = ir_select(p, y, z, accept);
         k1 = ir_select(p, k[6], k1, accept);
         t_slot = slots[5], h_slot = slots[6];
@@ -409,7 +439,7 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
     }
     p->region = 0;
     p->step = 0;
-    return z;
+    return T ? R : z;
 }
 
 /* ---------------------------------------------------------------------------- the model */
@@ -438,7 +468,7 @@ void lower_forward(Program *p) {
             if (o->pint.present && p->parareal) {
                 z = parareal(&l, o, z0);
             } else if (o->solver.kind == SOLVER_DOPRI5) {
-                z = dopri5(&l, o, z0);
+                z = dopri5(&l, o, z0);   /* with a save line: the saved states [T, dim] */
             } else {
                 l.checkpoint = o->checkpoint;   /* the checker allows it only here */
                 l.n_saves = o->n_saves, l.save_steps = o->save_steps;
@@ -450,7 +480,7 @@ void lower_forward(Program *p) {
             if (o->n_saves) {
                 /* the saved states as the rows of one value: every later statement runs on all of
                  * them at once (the block is the model's last; outside values get stacked copies) */
-                z = o->n_saves > 1 ? ir_stack(p, l.saved, o->n_saves) : l.saved[0];
+                if (o->solver.kind != SOLVER_DOPRI5) z = o->n_saves > 1 ? ir_stack(p, l.saved, o->n_saves) : l.saved[0];
                 l.stack_rows = o->n_saves;
                 l.n_copies = 0;
             }

@@ -80,6 +80,7 @@ static const Case cases[] = {
     {"ode_save", "ode_save", 0, 7, 9, JAC_AUTO, ALSO_NONE},   /* trajectories: saved states stacked as rows */
     {"ode_save_reverse", "ode_save", 0, 5, 5, JAC_REVERSE, 0},
     {"ode_save_checkpoint", "ode_save_checkpoint", 0, 6, 8, JAC_AUTO, 0},
+    {"ode_save_dopri5", "ode_save_dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE},   /* landing on saved times */
 };
 
 static int failures;
