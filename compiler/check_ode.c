@@ -316,6 +316,15 @@ static int parse_save(Checker *c, const Stmt *t, OdeBlock *o) {
     return 0;
 }
 
+/* Whether a pint block's slices differ in length (a partition). */
+static int pint_uneven(const OdeBlock *o) {
+    const Pint *p = &o->pint;
+    double w = (o->t1 - o->t0) / p->slices;
+    for (int j = 0; j <= p->slices; j++)
+        if (fabs(p->bounds[j] - (o->t0 + w * j)) > 1e-12 * (o->t1 - o->t0)) return 1;
+    return 0;
+}
+
 /* The saved times against the solver: a fixed-step solver's steps must land on each. */
 static void check_save_steps(Checker *c, const Stmt *t, OdeBlock *o) {
     const Solver *sv = &o->solver;
@@ -467,8 +476,9 @@ void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
         diag_error(c->d, s->loc, "the ode block for '%s' needs a solver line, e.g. solver rk4 steps 8", o->state);
     if (pint) check_pint(c, pint, o);
     check_checkpoint(c, o);
-    if (o->n_saves && o->pint.present) {
-        diag_error(c->d, o->save_loc, "save with a pint block is not supported yet");
+    if (o->n_saves && o->pint.present && o->pint.bounds && o->pint.slices > 0 && pint_uneven(o)) {
+        diag_error(c->d, o->save_loc, "save with an uneven pint partition is not supported; cut the span into equal "
+                   "slices (slices N), whose fine steps are the solver line's");
         o->n_saves = 0;
     }
     if (o->n_saves && o->solver.loc.line) check_save_steps(c, save, o);

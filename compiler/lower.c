@@ -284,6 +284,42 @@ static int gate_after(Lower *l, IrNode **mon, double tol) {
     return g->aux;
 }
 
+/* The saved states [T, dim] of a Parareal solve from its slice starts U[0 .. N] (U[N] the end):
+ * a saved time on a slice boundary is that U[n]; the states inside the slices come from one more
+ * fine solve of every slice at once from its start (the checker allows saves with uniform
+ * slices, whose fine steps are the solver line's). */
+static IrNode *parareal_saves(Lower *l, const OdeBlock *o, IrNode **U, const Span *all) {
+    Program *p = l->p;
+    const Pint *pt = &o->pint;
+    int N = pt->slices, fs = pt->fine.steps, T = o->n_saves;
+    IrNode **rows = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)T);
+    int *inner = arena_alloc(p->arena, sizeof(int) * (size_t)(fs + 1));   /* fine steps within a slice to keep */
+    int n_inner = 0;
+    for (int k = 1; k < fs; k++) {
+        int want = 0;
+        for (int j = 0; j < T; j++) want |= o->save_steps[j] % fs == k;
+        if (want) inner[n_inner++] = k;
+    }
+    IrNode **kept = NULL;
+    if (n_inner) {
+        kept = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)n_inner);
+        l->save_steps = inner, l->n_saves = n_inner, l->saved = kept;
+        integrate(l, o, pt->fine.kind, fs, N > 1 ? ir_stack(p, U, N) : U[0], all);
+        l->n_saves = 0;
+    }
+    for (int j = 0; j < T; j++) {
+        int g = o->save_steps[j], n = g / fs, k = g % fs;
+        if (!k) {
+            rows[j] = U[n];
+            continue;
+        }
+        int i = 0;
+        while (inner[i] != k) i++;
+        rows[j] = N > 1 ? ir_rows(p, IR_ROWSLICE, kept[i], n, 1) : kept[i];
+    }
+    return T > 1 ? ir_stack(p, rows, T) : rows[0];
+}
+
 static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     Program *p = l->p;
     const Pint *pt = &o->pint;
@@ -302,6 +338,9 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     Span all = {.rows = N, .t0 = pt->bounds, .t1 = pt->bounds + 1};
     IrNode **U_old = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1));
     IrNode *result = U[N];
+    /* `save`: every slice start of the last iteration that ran (U[N] is result) */
+    IrNode **last = o->n_saves ? arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1)) : NULL;
+    if (last) memcpy(last, U, sizeof(IrNode *) * (size_t)(N + 1));
     int gate = 0, tol = pt->tol > 0;
     for (int it = 0; it < pt->iterations; it++) {
         p->region = gate;   /* iteration 1 always runs; with tol, iteration k >= 2 behind a gate */
@@ -317,10 +356,13 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
         }
         IrNode **mon = p->monitor || tol ? monitor_iteration(l, U_old, U, N) : NULL;
         result = gate ? ir_select(p, U[N], result, gate) : U[N];
+        for (int n = 1; last && n < N; n++) last[n] = gate ? ir_select(p, U[n], last[n], gate) : U[n];
         if (tol && it + 1 < pt->iterations) gate = gate_after(l, mon, pt->tol);
     }
     p->region = 0;
-    return result;
+    if (!last) return result;
+    last[N] = result;
+    return parareal_saves(l, o, last, &all);
 }
 
 /* ---------------------------------------------------------------------------- dopri5 */
@@ -466,7 +508,7 @@ void lower_forward(Program *p) {
             const OdeBlock *o = &m->odes[ode++];
             IrNode *z0 = lower_expr(&l, s->value), *z;
             if (o->pint.present && p->parareal) {
-                z = parareal(&l, o, z0);
+                z = parareal(&l, o, z0);   /* with a save line: the saved states [T, dim] */
             } else if (o->solver.kind == SOLVER_DOPRI5) {
                 z = dopri5(&l, o, z0);   /* with a save line: the saved states [T, dim] */
             } else {
@@ -480,7 +522,8 @@ void lower_forward(Program *p) {
             if (o->n_saves) {
                 /* the saved states as the rows of one value: every later statement runs on all of
                  * them at once (the block is the model's last; outside values get stacked copies) */
-                if (o->solver.kind != SOLVER_DOPRI5) z = o->n_saves > 1 ? ir_stack(p, l.saved, o->n_saves) : l.saved[0];
+                if (!(o->pint.present && p->parareal) && o->solver.kind != SOLVER_DOPRI5)
+                    z = o->n_saves > 1 ? ir_stack(p, l.saved, o->n_saves) : l.saved[0];
                 l.stack_rows = o->n_saves;
                 l.n_copies = 0;
             }

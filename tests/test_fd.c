@@ -73,6 +73,7 @@ static const Case cases[] = {
     {"ode_parareal", {{NULL}}},
     {"ode_save", {{NULL}}},
     {"ode_save_checkpoint", {{NULL}}},
+    {"ode_save_parareal", {{NULL}}},
 };
 
 /* ---------------------------------------------------------------------------- helpers */
