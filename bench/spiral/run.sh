@@ -1,6 +1,8 @@
 #!/bin/sh
 # bench/spiral/run.sh - dino against torchdiffeq's ode_demo.py on the same spiral, same machine,
-# same run: whole-trajectory mean |error| from y(0) over [0, 25] (1000 states) and training time.
+# same run: whole-trajectory mean |error| from y(0) over [0, 25] (1000 states) and training time,
+# wall and CPU (dino: the whole dino-jit process, code already compiled and cached; torchdiffeq:
+# its training loop). On a loaded machine compare the CPU seconds.
 #
 #   bench/spiral/run.sh BUILD_DIR [OUT_DIR] [THREADS]
 #
@@ -25,12 +27,19 @@ cp "$EX/node_spiral.dino" "$EX/node_spiral_long.dino" "$OUT/"
 cd "$OUT"
 OMP_NUM_THREADS=$THREADS "$BUILD/dino-jit" node_spiral_long.dino --data . --epochs 0 -q 2>/dev/null || true  # compile once (cached)
 OMP_NUM_THREADS=$THREADS "$BUILD/dino-jit" node_spiral.dino --data . --epochs 1 -q 2>/dev/null || true       # compile once (cached)
-OMP_NUM_THREADS=$THREADS "$BUILD/dino-jit" node_spiral.dino --data . --save spiral.safetensors --log train.csv 2>train.err
-dino_s=$(sed -n 's/^dino-jit: trained in \([0-9.]*\) s.*/\1/p' train.err)
-OMP_NUM_THREADS=$THREADS "$BUILD/dino-jit" node_spiral_long.dino --data . --epochs 0 --load spiral.safetensors \
-    --predict true_y0.npy --out pred 2>predict.err
-dino_err=$(python3 "$HERE/score.py" pred/y.npy true_y.npy)
-echo "dino        epochs=600 steps=$((600 * 45)) train_seconds=$dino_s mean_abs_error=$dino_err threads=$THREADS"
+# dino_run EPOCHS: train (the spec's settings, EPOCHS epochs), predict the whole trajectory, score
+dino_run() {
+    /usr/bin/time -f "%U %S" -o cpu.txt env OMP_NUM_THREADS=$THREADS "$BUILD/dino-jit" node_spiral.dino --data . \
+        --epochs "$1" --save spiral.safetensors --log train.csv 2>train.err
+    dino_s=$(sed -n 's/^dino-jit: trained in \([0-9.]*\) s.*/\1/p' train.err)
+    dino_cpu=$(awk '{ printf "%.1f", $1 + $2 }' cpu.txt)
+    OMP_NUM_THREADS=$THREADS "$BUILD/dino-jit" node_spiral_long.dino --data . --epochs 0 --load spiral.safetensors \
+        --predict true_y0.npy --out pred 2>predict.err
+    dino_err=$(python3 "$HERE/score.py" pred/y.npy true_y.npy)
+    echo "dino        epochs=$1 steps=$(($1 * 45)) train_seconds=$dino_s process_cpu_seconds=$dino_cpu mean_abs_error=$dino_err threads=$THREADS"
+}
+dino_run 600     # the spec as written
+dino_run 100     # a sixth of it
 if "$PYT" -c "import torch, torchdiffeq" 2>/dev/null; then
     "$PYT" "$HERE/torchdiffeq_demo.py" . --threads "$THREADS"
 else

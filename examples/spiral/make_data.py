@@ -11,6 +11,7 @@ Writes into OUT (default: the current folder):
   true_t.npy   [1001]        the times
   true_y.npy   [1001, 2]     the true trajectory
   true_y0.npy  [1, 2]        y(0), the input of the long-span prediction
+  true_traj.npy [1, 1000, 2] the 1000 states after y(0): node_spiral_long.dino's output data
   y0_data.npy  [N, 2]        window starts y(t_s), s = 0 .. 990 (N = 991)
   y_data.npy   [N, 10, 2]    the next 10 states y(t_s + 0.025 k), k = 1 .. 10
 
@@ -59,6 +60,7 @@ def main(argv):
     np.save(os.path.join(out, "true_t.npy"), t)
     np.save(os.path.join(out, "true_y.npy"), y)
     np.save(os.path.join(out, "true_y0.npy"), y[:1])
+    np.save(os.path.join(out, "true_traj.npy"), y[None, 1:])
     np.save(os.path.join(out, "y0_data.npy"), y0)
     np.save(os.path.join(out, "y_data.npy"), win)
     print(f"make_data.py: {N_TIMES} states on [0, 25] (substeps 50 vs 100 differ by {diff:.1e}); "
