@@ -310,6 +310,7 @@ static void emit_part(Emit *e, const PtrVec *live, int from, int to) {
         }
     }
     free(seen);
+    if (!any) line(e, "(void)n; (void)nmax; (void)work;   /* no buffer here (a part that only names the input) */");
     for (int i = from; i < to; i++) emit_node(e, live->items[i]);
 }
 
