@@ -9,7 +9,9 @@
 #include "check.h"
 
 enum { MAX_SLICES = 100000 };      /* Parareal time slices */
-enum { MAX_SAVES = 100000 };       /* saved times of one block */
+/* Saved times of one block: the model's output concatenates the T saved states, and a CUDA kernel
+ * reads at most MAX_BUFS (fuse.h) buffers, T of them there. */
+enum { MAX_SAVES = 2000 };
 
 /* ---------------------------------------------------------------------------- solvers */
 

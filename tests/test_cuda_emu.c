@@ -83,6 +83,7 @@ static const Case cases[] = {
     {"ode_save_dopri5", "ode_save_dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE},   /* landing on saved times */
     {"ode_save_parareal", "ode_save_parareal", 0, 6, 7, JAC_AUTO, ALSO_NONE},
     {"ode_save_pint_tol", "ode_save_pint_tol", 0, 5, 6, JAC_REVERSE, 0},
+    {"ode_save_many", "ode_save_many", 0, 5, 6, JAC_AUTO, 0},   /* 100 saved states */
 };
 
 static int failures;
