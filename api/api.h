@@ -37,7 +37,7 @@ struct dino_model {
 
 struct dino_data {
     const dino_model *model;
-    Dataset train, test;
+    Dataset train, valid, test;     /* valid.n == 0: no validation set */
 };
 
 /* Sets this thread's error (printf-style) and returns status. complete: the message is a whole

@@ -18,7 +18,7 @@ dino_status dino_data_load(const dino_model *md, const char *dir, dino_data **ou
     int need_jac = 0;
     for (int i = 0; i < m->n_loss; i++) need_jac |= m->loss[i].kind == LOSS_H1;
     char err[4096];
-    if (data_load(m, dir, md->t.f64, need_jac, &d->train, &d->test, err, sizeof err)) {
+    if (data_load_sets(m, dir, md->t.f64, need_jac, &d->train, &d->valid, &d->test, err, sizeof err)) {
         free(d);
         return api_fail(DINO_EUSER, 0, "%s", err);
     }
@@ -94,6 +94,7 @@ dino_status dino_data_from_arrays(const dino_model *md, const dino_arrays *train
                         m->in_dim);
     }
     dino_status st = from_arrays(m, md->t.f64, train, &d->train, "training");
+    d->valid = (Dataset){.in = m->in_dim, .out = m->out_dim, .f64 = md->t.f64, .classifier = m->classifier};
     if (st == DINO_OK) st = from_arrays(m, md->t.f64, test, &d->test, "test");
     if (st) {
         dino_data_free(d);
@@ -110,9 +111,15 @@ dino_status dino_data_rows(const dino_data *d, long long *train_rows, long long 
     return DINO_OK;
 }
 
+dino_status dino_data_valid_rows(const dino_data *d, long long *valid_rows) {
+    if (valid_rows) *valid_rows = d->valid.n;
+    return DINO_OK;
+}
+
 void dino_data_free(dino_data *d) {
     if (!d) return;
     data_free(&d->train);
+    data_free(&d->valid);
     data_free(&d->test);
     free(d);
 }

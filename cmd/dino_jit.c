@@ -3,7 +3,7 @@
  *
  *   dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B] [--lr X]
  *            [--seed S] [--precision f32|f64] [--set key=value]... [--save CKPT] [--load CKPT]
- *            [--predict IN.npy --out DIR] [--log FILE.csv] [--jacobian auto|forward|reverse] [-q]
+ *            [--predict IN.npy --out DIR] [--log FILE.csv] [--jacobian auto|forward|reverse] [--eval] [-q]
  *
  * Exit status (dino_status): DINO_OK 0 success, DINO_EUSER 1 user error (bad spec, data, flag,
  * NaN loss), DINO_EINTERNAL 2 internal error, DINO_STOPPED 3 stopped by SIGINT or SIGTERM during
@@ -27,6 +27,7 @@ typedef struct {
     char flag_sets[64][160];  /* --epochs N and friends, spelled as key=value */
     int n_sets;
     int quiet;
+    int eval;               /* --eval: the loaded checkpoint's metrics, no training */
     dino_jacobian jac;
 } Args;
 
@@ -34,8 +35,11 @@ static void usage(FILE *f) {
     fputs("usage: dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B]\n"
           "                [--lr X] [--seed S] [--precision f32|f64] [--set key=value]...\n"
           "                [--save CKPT] [--load CKPT] [--predict IN.npy --out DIR] [--log FILE.csv]\n"
-          "                [--jacobian auto|forward|reverse] [--until EPOCH] [-q] [--version]\n"
-          "  --set keys: epochs, batch, lr, seed, precision, eval_every, beta1, beta2, eps, decay, momentum\n",
+          "                [--jacobian auto|forward|reverse] [--until EPOCH] [--eval] [-q] [--version]\n"
+          "  --set keys: epochs, batch, lr, seed, precision, eval_every, beta1, beta2, eps, decay, momentum,\n"
+          "             patience, save_every, keep_best\n"
+          "  --eval: with --load CKPT, print the checkpoint's loss and metrics on the validation and test\n"
+          "          rows of the data (the spec's, or --data DIR) and exit, training nothing\n",
           f);
 }
 
@@ -72,6 +76,10 @@ static int parse_args(int argc, char **argv, Args *a) {
         }
         if (strcmp(s, "-q") == 0) {
             a->quiet = 1;
+            continue;
+        }
+        if (strcmp(s, "--eval") == 0) {
+            a->eval = 1;
             continue;
         }
         if (s[0] != '-' || !s[1]) {
@@ -143,6 +151,14 @@ static int parse_args(int argc, char **argv, Args *a) {
     }
     if (!a->predict != !a->out) {
         fputs("dino-jit: error: --predict IN.npy and --out DIR go together\n", stderr);
+        return -1;
+    }
+    if (a->eval && !a->load) {
+        fputs("dino-jit: error: --eval reports the metrics of a checkpoint: name it with --load CKPT\n", stderr);
+        return -1;
+    }
+    if (a->eval && a->save) {
+        fputs("dino-jit: error: --eval trains nothing, so --save has nothing new to write\n", stderr);
         return -1;
     }
     return 0;
@@ -246,8 +262,66 @@ static void print_progress(long long epoch, long long step, long long steps, voi
 static int print_epoch(const dino_epoch *e, void *user) {
     const Terminal *term = user;
     if (term->live) fputs("\r\033[K", stderr);
-    if (!term->quiet || e->epoch == e->epochs || e->epoch == term->until) fprintf(stderr, "%s\n", e->line);
+    if (!term->quiet || e->epoch == e->epochs || e->epoch == term->until || e->early_stop) fprintf(stderr, "%s\n", e->line);
+    if (e->early_stop)
+        fprintf(stderr, "dino-jit: early stop after epoch %lld: no lower validation loss since epoch %lld (%.4e)\n",
+                e->epoch, e->best_epoch, e->best_valid_loss);
     return 0;
+}
+
+/* "loss 1.2345e-02 (l2 1.0e-02, h1 2.3e-03)  rel_l2 1.2345e-02  rel_h1 2.3456e-02" */
+static void format_set_metrics(const dino_spec *spec, const dino_metrics *mt, char *buf, size_t len) {
+    int n = 0;
+    buf[0] = 0;
+    if (mt->has_loss) {
+        n += snprintf(buf + n, len - (size_t)n, "loss %.4e", mt->loss);
+        for (int i = 0; mt->n_terms > 1 && i < mt->n_terms && (size_t)n < len; i++)
+            n += snprintf(buf + n, len - (size_t)n, "%s%s %.4e%s", i ? ", " : " (", dino_spec_loss_term(spec, i),
+                          mt->terms[i], i + 1 == mt->n_terms ? ")" : "");
+    }
+    if (mt->has_rel_l2 && (size_t)n < len) n += snprintf(buf + n, len - (size_t)n, "  rel_l2 %.4e", mt->rel_l2);
+    if (mt->has_rel_h1 && (size_t)n < len) n += snprintf(buf + n, len - (size_t)n, "  rel_h1 %.4e", mt->rel_h1);
+    if (mt->has_accuracy && (size_t)n < len) snprintf(buf + n, len - (size_t)n, "  accuracy %.2f %%", 100 * mt->accuracy);
+}
+
+/* --eval: the metrics of the model's parameters on the validation and test sets of the data
+ * folder, on stdout. */
+static int run_eval(const Args *a, dino_spec *spec, dino_model *model, const dino_spec_info *m) {
+    const char *dir = a->data ? a->data : m->data_dir;
+    if (!dir) {
+        fprintf(stderr, "dino-jit: error: no data folder: pass --data DIR or set dir \"...\" in the data block\n");
+        return DINO_EUSER;
+    }
+    dino_data *data;
+    int rc = dino_data_load(model, dir, &data);
+    if (rc) return report(rc);
+    long long epoch = 0;
+    dino_selection sel;
+    dino_model_progress(model, &epoch, NULL);
+    dino_model_selection(model, &sel);
+    if (sel.at_best) printf("%s: epoch %lld, the best on validation (loss %.4e)\n", a->load, epoch, sel.best_valid_loss);
+    else if (sel.best_epoch > 0) printf("%s: epoch %lld (the best on validation was epoch %lld)\n", a->load, epoch, sel.best_epoch);
+    else printf("%s: epoch %lld\n", a->load, epoch);
+    static const struct { dino_set set; const char *name; } sets[] = {{DINO_SET_VALID, "valid"}, {DINO_SET_TEST, "test"}};
+    int shown = 0;
+    for (int i = 0; rc == DINO_OK && i < 2; i++) {
+        dino_metrics mt;
+        if ((rc = dino_evaluate(model, data, sets[i].set, &mt))) {
+            report(rc);
+            break;
+        }
+        if (mt.rows == 0) continue;
+        char line[512];
+        format_set_metrics(spec, &mt, line, sizeof line);
+        printf("%-5s  %lld rows  %s\n", sets[i].name, mt.rows, line);
+        shown++;
+    }
+    if (rc == DINO_OK && !shown) {
+        fprintf(stderr, "dino-jit: error: %s: the data has no test (or validation) rows to evaluate on\n", dir);
+        rc = DINO_EUSER;
+    }
+    dino_data_free(data);
+    return rc;
 }
 
 /* SIGINT or SIGTERM during training: stop after the current step (saved with --save), exit
@@ -299,7 +373,7 @@ static int start_backend(const Args *a, dino_spec *spec, const dino_spec_info *m
 }
 
 /* Trains on the data folder (--data, else the spec's). */
-static int run_training(const Args *a, dino_model *model, const dino_spec_info *m) {
+static int run_training(const Args *a, dino_spec *spec, dino_model *model, const dino_spec_info *m) {
     const char *dir = a->data ? a->data : m->data_dir;
     if (!dir) {
         fprintf(stderr, "dino-jit: error: no data folder: pass --data DIR or set dir \"...\" in the data block\n");
@@ -311,9 +385,13 @@ static int run_training(const Args *a, dino_model *model, const dino_spec_info *
     long long n_train, n_test;
     int has_jac;
     dino_data_rows(data, &n_train, &n_test, &has_jac);
+    long long n_valid = 0;
+    dino_data_valid_rows(data, &n_valid);
+    char valid_rows[64] = "";
+    if (n_valid > 0) snprintf(valid_rows, sizeof valid_rows, "%lld validation rows, ", n_valid);
     if (!a->quiet)
-        fprintf(stderr, "dino-jit: data %s: %lld training rows, %lld test rows%s; batch %d, %lld epochs\n", dir, n_train,
-                n_test, has_jac ? ", with Jacobians" : "", m->batch, m->epochs);
+        fprintf(stderr, "dino-jit: data %s: %lld training rows, %s%lld test rows%s; batch %d, %lld epochs\n", dir, n_train,
+                valid_rows, n_test, has_jac ? ", with Jacobians" : "", m->batch, m->epochs);
     Terminal term = {.quiet = a->quiet, .live = isatty(2) && !a->quiet, .until = a->until, .epochs = m->epochs};
     dino_train_options o = {.save = a->save, .log = a->log, .until = a->until, .on_epoch = print_epoch,
                             .on_message = print_message, .on_progress = term.live ? print_progress : NULL,
@@ -333,6 +411,19 @@ static int run_training(const Args *a, dino_model *model, const dino_spec_info *
         report(rc);
     } else if (!a->quiet) {
         fprintf(stderr, "dino-jit: trained in %.1f s\n", now() - ts);
+    }
+    dino_selection sel;
+    dino_model_selection(model, &sel);
+    if (rc == DINO_OK && sel.best_restored) {   /* keep best: say which epoch the model is, and its test metrics */
+        dino_metrics mt;
+        char line[512] = "";
+        if (dino_evaluate(model, data, DINO_SET_TEST, &mt) == DINO_OK && mt.rows > 0) {
+            char ms[480];
+            format_set_metrics(spec, &mt, ms, sizeof ms);
+            snprintf(line, sizeof line, "; test: %s", ms);
+        }
+        fprintf(stderr, "dino-jit: kept the best epoch, %lld (validation loss %.4e)%s%s%s\n", sel.best_epoch,
+                sel.best_valid_loss, a->save ? ", in " : "", a->save ? a->save : "", line);
     }
     dino_data_free(data);
     return rc;
@@ -369,15 +460,24 @@ int main(int argc, char **argv) {
         dino_checkpoint_info ci;
         if ((rc = dino_model_load(model, a.load, &ci))) report(rc);
         else if (!a.quiet) {
-            char after[64] = "";
-            if (ci.has_state) snprintf(after, sizeof after, " (after epoch %lld)", ci.epoch);
+            char after[160] = "";
+            dino_selection sel;
+            dino_model_selection(model, &sel);
+            if (ci.has_state && sel.at_best)
+                snprintf(after, sizeof after, " (after epoch %lld, the best on validation: loss %.4e)", ci.epoch,
+                         sel.best_valid_loss);
+            else if (ci.has_state && sel.best_epoch > 0)
+                snprintf(after, sizeof after, " (after epoch %lld; the best on validation was epoch %lld)", ci.epoch,
+                         sel.best_epoch);
+            else if (ci.has_state) snprintf(after, sizeof after, " (after epoch %lld)", ci.epoch);
             fprintf(stderr, "dino-jit: loaded %s%s%s\n", a.load, after,
                     ci.spec_matches == 0 ? "; note: it was trained from a different spec" : "");
         }
     }
     long long done = 0;
     if (model) dino_model_progress(model, &done, NULL);
-    if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, model, &m);
+    if (rc == DINO_OK && a.eval) rc = run_eval(&a, spec, model, &m);
+    else if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, spec, model, &m);
     else if (rc == DINO_OK && a.save && (rc = dino_model_save(model, a.save))) report(rc);
     if (rc == DINO_OK && a.predict) rc = run_predict(model, &m, a.predict, a.out);
     dino_model_free(model);

@@ -77,21 +77,26 @@ static void check_data_assign(Checker *c, const Stmt *t) {
     const Model *m = c->m;
     DataSpec *ds = &c->m->data;
     const Clause *cl = &t->clauses[0];
-    int test = cl->n_items == 2 && cl->items[0]->kind == E_NAME && strcmp(cl->items[0]->str, "test") == 0;
-    if (t->n_clauses != 1 || cl->n_items != 1 + test) {
-        diag_error(c->d, cl->loc, "expected NAME = npy(...), d%s/d%s = npy(...) or test NAME = ...",
+    /* `test x = ...` and `valid x = ...` name separate test and validation files */
+    const char *set = cl->n_items == 2 && cl->items[0]->kind == E_NAME &&
+                              (strcmp(cl->items[0]->str, "test") == 0 || strcmp(cl->items[0]->str, "valid") == 0)
+                          ? cl->items[0]->str
+                          : NULL;
+    int test = set && set[0] == 't', valid = set && set[0] == 'v', prefixed = set != NULL;
+    if (t->n_clauses != 1 || cl->n_items != 1 + prefixed) {
+        diag_error(c->d, cl->loc, "expected NAME = npy(...), d%s/d%s = npy(...), test NAME = ... or valid NAME = ...",
                    m->output ? m->output : "y", m->input ? m->input : "x");
         return;
     }
-    const Expr *target = cl->items[test];
+    const Expr *target = cl->items[prefixed];
     DataSource *src = NULL;
     int is_jac = 0;
     if (target->kind == E_NAME && m->input && strcmp(target->str, m->input) == 0) {
-        src = test ? &ds->test_input : &ds->input;
+        src = test ? &ds->test_input : valid ? &ds->valid_input : &ds->input;
     } else if (target->kind == E_NAME && m->output && strcmp(target->str, m->output) == 0) {
-        src = test ? &ds->test_output : &ds->output;
+        src = test ? &ds->test_output : valid ? &ds->valid_output : &ds->output;
     } else if (is_model_jacobian(c, target)) {
-        src = test ? &ds->test_jac : &ds->jac;
+        src = test ? &ds->test_jac : valid ? &ds->valid_jac : &ds->jac;
         is_jac = 1;
     } else {
         char text[64];
@@ -119,22 +124,29 @@ static int written_as_fraction(Checker *c, const Expr *e) {
     return 0;
 }
 
+/* split train N, [valid V,] [test M]: parts in any order, each once; contiguous rows train,
+ * then valid, then test. Row counts or fractions (all of one kind); a missing test part is
+ * the rest. */
 static void check_split(Checker *c, const Stmt *t) {
+    static const char *const parts[3] = {"train", "valid", "test"};
     DataSpec *ds = &c->m->data;
     ds->split_loc = t->loc;
-    double v[2] = {-1, -1};
+    double v[3] = {-1, -1, -1};   /* train, valid, test; -1 = not given */
     int written_fraction = 0;
     for (int i = 0; i < t->n_clauses; i++) {
         const Clause *cl = &t->clauses[i];
         int first = i == 0;  /* the head word `split` leads the first clause */
         const char *which;
         if (cl->n_items != 2 + first || want_name(c, cl->items[first], "a split part", &which)) {
-            diag_error(c->d, cl->loc, "expected split train N, test M (row counts or fractions)");
+            diag_error(c->d, cl->loc, "expected split train N, valid V, test M (row counts or fractions; valid optional)");
             return;
         }
-        int k = strcmp(which, "train") == 0 ? 0 : strcmp(which, "test") == 0 ? 1 : -1;
+        int k = -1;
+        for (int j = 0; j < 3; j++)
+            if (strcmp(which, parts[j]) == 0) k = j;
         if (k < 0) {
-            diag_error(c->d, cl->items[first]->loc, "a split has parts train and test, not '%s'", which);
+            diag_error(c->d, cl->items[first]->loc, "a split has parts train, valid and test, not '%s'%s", which,
+                       did_you_mean(c, which, parts, 3));
             return;
         }
         if (v[k] >= 0) {
@@ -143,8 +155,9 @@ static void check_split(Checker *c, const Stmt *t) {
         }
         if (want_number(c, cl->items[first + 1], which, &v[k])) return;
         written_fraction |= written_as_fraction(c, cl->items[first + 1]);
-        if (!(v[k] >= 0) || (k == 0 && v[k] == 0)) {
-            diag_error(c->d, cl->items[first + 1]->loc, "the %s part must be %s", which, k ? "zero or more" : "positive");
+        if (!(v[k] >= 0) || (k != 2 && v[k] == 0)) {
+            diag_error(c->d, cl->items[first + 1]->loc, "the %s part must be %s", which,
+                       k == 2 ? "zero or more" : k == 1 ? "positive (leave it out for no validation set)" : "positive");
             return;
         }
     }
@@ -153,29 +166,33 @@ static void check_split(Checker *c, const Stmt *t) {
         return;
     }
     /* fractions: written with a point (train 1.0, test 0) or below 1; else row counts */
-    int fractions = v[0] <= 1 && v[1] <= 1 && (written_fraction || v[0] < 1 || (v[1] > 0 && v[1] < 1));
+    int fractions = v[0] <= 1 && v[1] <= 1 && v[2] <= 1 &&
+                    (written_fraction || v[0] < 1 || (v[1] > 0 && v[1] < 1) || (v[2] > 0 && v[2] < 1));
     if (fractions) {
-        if (v[1] < 0) v[1] = 1 - v[0];
-        if (v[0] + v[1] > 1 + 1e-9) {
-            diag_error(c->d, t->loc, "the fractions add up to %g, more than 1", v[0] + v[1]);
+        double given = v[0] + (v[1] > 0 ? v[1] : 0);
+        if (v[2] < 0) v[2] = given < 1 ? 1 - given : 0;
+        if (given + v[2] > 1 + 1e-9) {
+            diag_error(c->d, t->loc, "the fractions add up to %g, more than 1", given + v[2]);
             return;
         }
         ds->split = SPLIT_FRACTION;
     } else {
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             if (v[k] >= 0 && v[k] != floor(v[k])) {
-                diag_error(c->d, t->loc, "mix of a row count and a fraction; use row counts for both or fractions for both");
+                diag_error(c->d, t->loc, "mix of a row count and a fraction; use row counts for %s or fractions for %s",
+                           v[1] >= 0 ? "all parts" : "both", v[1] >= 0 ? "all" : "both");
                 return;
             }
-        if (v[0] > 1e12 || v[1] > 1e12) {
+        if (v[0] > 1e12 || v[1] > 1e12 || v[2] > 1e12) {
             diag_error(c->d, t->loc, "split row counts are too large");
             return;
         }
-        if (v[1] < 0) v[1] = -1; /* the rest */
+        if (v[2] < 0) v[2] = -1; /* the rest */
         ds->split = SPLIT_COUNT;
     }
     ds->train = v[0];
-    ds->test = v[1];
+    ds->valid = v[1] > 0 ? v[1] : 0;
+    ds->test = v[2];
 }
 
 void check_data(Checker *c, const Section *s) {
@@ -210,6 +227,21 @@ void default_data(Checker *c) {
     DataSpec *ds = &m->data;
     if (!m->input || !m->output) return;
     int has_test = ds->test_input.kind || ds->test_output.kind || ds->test_jac.kind;
+    int has_valid = ds->valid_input.kind || ds->valid_output.kind || ds->valid_jac.kind;
+    if (has_valid) {
+        const char *missing = !ds->valid_input.kind ? m->input : !ds->valid_output.kind ? m->output : NULL;
+        Loc at = ds->valid_input.kind ? ds->valid_input.loc : ds->valid_output.kind ? ds->valid_output.loc : ds->valid_jac.loc;
+        if (missing) {
+            diag_error(c->d, at, "separate validation data needs both `valid %s = ...` and `valid %s = ...`", m->input,
+                       m->output);
+            return;
+        }
+        if (ds->valid > 0) {
+            diag_error(c->d, at, "validation files and a valid part in the split; use one or the other");
+            diag_note(c->d, ds->split_loc, "the split is here");
+            return;
+        }
+    }
     if (has_test) {
         if (ds->split_loc.line) {
             diag_error(c->d, ds->split_loc, "a split and separate test files; use one or the other");
@@ -447,7 +479,8 @@ typedef struct {
     int64_t lo, hi;
 } IntKey;
 static const IntKey batch_key = {"batch", 1, 1 << 20}, epochs_key = {"epochs", 0, 100000000},
-                    seed_key = {"seed", 0, (int64_t)1 << 53}, eval_key = {"eval every", 1, 100000000};
+                    seed_key = {"seed", 0, (int64_t)1 << 53}, eval_key = {"eval every", 1, 100000000},
+                    patience_key = {"patience", 1, 100000000}, save_key = {"save every", 1, 100000000};
 
 static void check_optimizer(Checker *c, const Expr *v, TrainSpec *t) {
     const char *name = v->kind == E_CALL || v->kind == E_NAME ? v->str : NULL;
@@ -519,13 +552,26 @@ static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
     }
 }
 
+/* `WORD NAME` or `WORD NAME N` (eval every N, early_stop patience K, keep best, save every K):
+ * 0 when the second word is NAME, else -1 after an error naming the usage. */
+static int want_word(Checker *c, const Expr *v, const char *name, const char *usage) {
+    if (v->kind == E_NAME && strcmp(v->str, name) == 0) return 0;
+    diag_error(c->d, v->loc, "expected %s", usage);
+    return -1;
+}
+
 void check_train(Checker *c, const Section *s) {
-    static const char *const keys[] = {"optimizer", "schedule", "batch", "epochs", "seed", "precision", "eval"};
+    static const char *const keys[] = {"optimizer", "schedule", "batch",      "epochs", "seed",
+                                       "precision", "eval",     "early_stop", "keep",   "save"};
+    static const char *const usage[] = {"optimizer adam(lr = 1e-3)", "schedule cosine(end = 0)", "batch N", "epochs N",
+                                        "seed N", "precision f32", "eval every N", "early_stop patience K",
+                                        "keep best", "save every K"};
+    enum { N_KEYS = sizeof keys / sizeof keys[0] };
     TrainSpec *t = &c->m->train;
-    const Stmt *seen[7] = {0};
+    const Stmt *seen[N_KEYS] = {0};
     for (int i = 0; i < s->n_body; i++) {
         const Stmt *st = s->body[i];
-        int k = setting_index(c, st, "train", keys, 7);
+        int k = setting_index(c, st, "train", keys, N_KEYS);
         if (k < 0) continue;
         if (seen[k]) {
             diag_error(c->d, st->loc, "'%s' is set twice", keys[k]);
@@ -534,10 +580,8 @@ void check_train(Checker *c, const Section *s) {
         }
         seen[k] = st;
         const Clause *cl = &st->clauses[0];
-        int want_items = k == 6 ? 3 : 2;
+        int want_items = k == 6 || k == 7 || k == 9 ? 3 : 2;
         if (st->n_clauses != 1 || cl->n_items != want_items) {
-            static const char *const usage[] = {"optimizer adam(lr = 1e-3)", "schedule cosine(end = 0)", "batch N",
-                                                "epochs N", "seed N", "precision f32", "eval every N"};
             diag_error(c->d, st->loc, "expected %s", usage[k]);
             continue;
         }
@@ -563,10 +607,40 @@ void check_train(Checker *c, const Section *s) {
             break;
         }
         case 6:
-            if (v->kind != E_NAME || strcmp(v->str, "every") != 0) diag_error(c->d, v->loc, "expected eval every N");
-            else if (!want_int(c, cl->items[2], eval_key.name, eval_key.lo, eval_key.hi, &n)) t->eval_every = n;
+            if (want_word(c, v, "every", usage[k]) == 0 &&
+                !want_int(c, cl->items[2], eval_key.name, eval_key.lo, eval_key.hi, &n))
+                t->eval_every = n;
+            break;
+        case 7:
+            if (want_word(c, v, "patience", usage[k]) == 0 &&
+                !want_int(c, cl->items[2], patience_key.name, patience_key.lo, patience_key.hi, &n)) {
+                t->patience = n;
+                t->patience_loc = st->loc;
+            }
+            break;
+        case 8:
+            if (want_word(c, v, "best", usage[k]) == 0) {
+                t->keep_best = 1;
+                t->keep_best_loc = st->loc;
+            }
+            break;
+        case 9:
+            if (want_word(c, v, "every", usage[k]) == 0 &&
+                !want_int(c, cl->items[2], save_key.name, save_key.lo, save_key.hi, &n)) {
+                t->save_every = n;
+                t->save_every_loc = st->loc;
+            }
             break;
         }
+    }
+    /* model selection reads the validation loss at evaluations: one after every epoch unless
+     * `eval every` says otherwise */
+    if ((t->patience || t->keep_best) && !seen[6]) t->eval_every = 1;
+    if (t->keep_best && t->save_every) {
+        diag_error(c->d, t->save_every_loc,
+                   "save every and keep best both decide when the --save checkpoint is written (keep best: at each "
+                   "new best validation loss); use one of them");
+        diag_note(c->d, t->keep_best_loc, "keep best is here");
     }
 }
 
@@ -574,7 +648,8 @@ void check_train(Checker *c, const Section *s) {
 
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
     static const char *const keys[] = {"epochs", "batch", "lr", "seed", "precision", "eval_every",
-                                       "beta1", "beta2", "eps", "decay", "momentum"};
+                                       "beta1", "beta2", "eps", "decay", "momentum",
+                                       "patience", "save_every", "keep_best"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     if (strcmp(key, "precision") == 0) {
         if (strcmp(val, "f32") && strcmp(val, "f64")) {
@@ -605,14 +680,41 @@ int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, siz
         snprintf(msg, len, "%s must be a number, not '%s'", key, val);
         return -1;
     }
+    if (strcmp(key, "keep_best") == 0) {   /* 1 or 0; the validation set is train()'s to check */
+        if (v != 0 && v != 1) {
+            snprintf(msg, len, "keep_best is 1 (keep the best epoch on validation) or 0, not '%s'", val);
+            return -1;
+        }
+        if (v == 1 && t->save_every) {
+            snprintf(msg, len, "keep_best=1 with save every %lld: both decide when the --save checkpoint is written; "
+                     "add --set save_every=0", (long long)t->save_every);
+            return -1;
+        }
+        t->keep_best = (int)v;
+        if (t->keep_best && t->eval_every == 0) t->eval_every = 1;   /* as in the train section */
+        return 0;
+    }
+    /* patience=0 and save_every=0 turn early stopping and periodic saving off */
+    static const IntKey patience_set = {"patience", 0, 100000000}, save_set = {"save_every", 0, 100000000};
     const IntKey *ik = strcmp(key, "epochs") == 0 ? &epochs_key : strcmp(key, "batch") == 0 ? &batch_key
-                       : strcmp(key, "seed") == 0 ? &seed_key : strcmp(key, "eval_every") == 0 ? &eval_key : NULL;
+                       : strcmp(key, "seed") == 0 ? &seed_key : strcmp(key, "eval_every") == 0 ? &eval_key
+                       : strcmp(key, "patience") == 0 ? &patience_set : strcmp(key, "save_every") == 0 ? &save_set : NULL;
     if (ik) {
         if (int_range_error(msg, len, key, v, ik->lo, ik->hi)) return -1;
+        if (ik == &save_set && v > 0 && t->keep_best) {
+            snprintf(msg, len, "save_every with keep best: both decide when the --save checkpoint is written; add "
+                     "--set keep_best=0");
+            return -1;
+        }
         if (ik == &epochs_key) t->epochs = (int64_t)v;
         else if (ik == &batch_key) t->batch = (int)v;
         else if (ik == &seed_key) t->seed = (uint64_t)v;
-        else t->eval_every = (int64_t)v;
+        else if (ik == &eval_key) t->eval_every = (int64_t)v;
+        else if (ik == &patience_set) {
+            t->patience = (int64_t)v;
+            if (t->patience && t->eval_every == 0) t->eval_every = 1;   /* as in the train section */
+        }
+        else t->save_every = (int64_t)v;
         return 0;
     }
     /* an optimizer's setting: lr, beta1, beta2, eps, decay or momentum */
@@ -633,8 +735,22 @@ int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, siz
 
 void check_consistency(Checker *c) {
     Model *m = c->m;
+    const TrainSpec *t = &m->train;
+    if ((t->patience || t->keep_best) && !data_has_valid(&m->data)) {
+#define NO_VALID_FIX "and there is no validation set: add a valid part to the split (split train 0.8, valid 0.1, " \
+                     "test 0.1) or `valid %s = ...` and `valid %s = ...` files to the data block"
+        if (t->patience)
+            diag_error(c->d, t->patience_loc, "early_stop reads the validation loss, " NO_VALID_FIX, m->input, m->output);
+        if (t->keep_best)
+            diag_error(c->d, t->keep_best_loc, "keep best reads the validation loss, " NO_VALID_FIX, m->input, m->output);
+#undef NO_VALID_FIX
+    }
     for (int i = 0; i < m->n_loss; i++) {
         const LossTerm *l = &m->loss[i];
+        if (l->kind == LOSS_H1 && m->data.valid_input.kind != SRC_NONE && m->data.valid_jac.kind == SRC_NONE)
+            diag_error(c->d, m->data.valid_input.loc,
+                       "the validation loss has an h1 term: add `valid d%s/d%s = npy(...)` beside the validation files",
+                       m->output, m->input);
         if (l->kind == LOSS_H1 && m->data.jac.kind == SRC_NONE)
             diag_error(c->d, l->loc, "h1 needs Jacobian data: add d%s/d%s = npy(\"J_data.npy\") to the data block",
                        m->output, m->input);

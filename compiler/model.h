@@ -118,10 +118,16 @@ typedef struct {
     Loc dir_loc;
     DataSource input, output, jac;             /* training (or whole) set */
     DataSource test_input, test_output, test_jac;
+    DataSource valid_input, valid_output, valid_jac;  /* `valid x = ...` files (kind SRC_NONE: none) */
     SplitKind split;
     double train, test;     /* fractions or row counts */
+    double valid;           /* the split's valid part, between the train and the test rows:
+                               a fraction or a row count; 0 = none */
     Loc split_loc;
 } DataSpec;
+
+/* Does the data section give a validation set (a valid part of the split, or valid files)? */
+static inline int data_has_valid(const DataSpec *ds) { return ds->valid > 0 || ds->valid_input.kind != SRC_NONE; }
 
 /* ---------------------------------------------------------------------------- loss */
 
@@ -160,6 +166,14 @@ typedef struct {
     uint64_t seed;
     int f64;                /* precision f64 */
     int64_t eval_every;     /* 0 = only at the end */
+    /* model selection on the validation set (check_sections.c; all need data_has_valid) */
+    int64_t patience;       /* early_stop patience K: stop after K evaluations without a new best
+                               validation loss; 0 = never stop early */
+    int keep_best;          /* keep best: the --save checkpoint, and the parameters after training,
+                               are those of the epoch with the best validation loss */
+    int64_t save_every;     /* save every K: the --save checkpoint every K epochs (instead of at
+                               each evaluation); 0 = at evaluations */
+    Loc patience_loc, keep_best_loc, save_every_loc;
 } TrainSpec;
 
 /* ---------------------------------------------------------------------------- the model */
@@ -201,8 +215,9 @@ Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt);
 
 /* `--set key=value` (dino-jit) on a checked model's train settings, by the train section's rules
  * and ranges and with its messages (check_sections.c): epochs, batch, lr, seed, precision,
- * eval_every, and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay: adamw;
- * momentum: sgd). Returns 0, or -1 with the message in msg and t unchanged. */
+ * eval_every, patience (0: no early stop), save_every (0: at evaluations), keep_best (0 | 1),
+ * and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay: adamw; momentum:
+ * sgd). patience and keep_best need a validation set, which train() checks. Returns 0, or -1 with the message in msg and t unchanged. */
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len);
 
 #endif

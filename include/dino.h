@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 #define DINO_VERSION_MAJOR 0
-#define DINO_VERSION_MINOR 1
+#define DINO_VERSION_MINOR 2
 #define DINO_VERSION_PATCH 0
 
 /* "MAJOR.MINOR.PATCH" of the library that is running (may be newer than the header). */
@@ -143,7 +143,7 @@ DINO_API dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *i
 
 /* Overrides one setting of the train section, as `dino-jit --set key=value` does, by the train
  * section's own rules, ranges and messages. Keys: epochs, batch, lr, seed, precision (f32 |
- * f64), eval_every, and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
+ * f64), eval_every, patience, save_every, keep_best (0 | 1), and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
  * adamw; momentum: sgd). DINO_EUSER for an unknown key, a value out of range or a setting the
  * spec's optimizer does not have (the message says which optimizer has it). Apply settings
  * before dino_model_open. */
@@ -279,6 +279,10 @@ DINO_API dino_status dino_data_from_arrays(const dino_model *model, const dino_a
 /* Rows in the training and the test set, and whether the training set has Jacobians. */
 DINO_API dino_status dino_data_rows(const dino_data *data, long long *train_rows, long long *test_rows, int *has_jacobian);
 
+/* Rows in the validation set: the split's valid part or the `valid x = ...` files (0: none;
+ * dino_data_from_arrays makes none). */
+DINO_API dino_status dino_data_valid_rows(const dino_data *data, long long *valid_rows);
+
 DINO_API void dino_data_free(dino_data *data);
 
 /* ---------------------------------------------------------------------------- training */
@@ -294,6 +298,18 @@ typedef struct dino_epoch {
     int has_rel_l2, has_rel_h1, has_accuracy;
     double rel_l2, rel_h1, accuracy;
     const char *line;           /* the line dino-jit prints for it, without the newline */
+    /* Since 0.2 (model selection; the validation set: the spec's valid split or files): */
+    int validated;              /* the validation set was evaluated after this epoch */
+    double valid_loss;          /* its loss (the loss block's, weighted) */
+    int has_valid_rel_l2, has_valid_rel_h1, has_valid_accuracy;
+    double valid_rel_l2, valid_rel_h1, valid_accuracy;
+    int improved;               /* valid_loss is the best so far */
+    long long best_epoch;       /* the epoch of the best validation loss so far (0: none) */
+    double best_valid_loss;
+    int early_stop;             /* early_stop ends training after this epoch */
+    int n_terms;                /* the loss block's terms, in its order: */
+    const char *const *term_names;  /* "l2", "h1", "cross_entropy" */
+    const double *train_terms;  /* the epoch's mean of each, unweighted */
 } dino_epoch;
 
 typedef enum dino_message_level {
@@ -323,6 +339,44 @@ typedef struct dino_train_options {
  * file); DINO_EINTERNAL (a device failing); DINO_STOPPED after dino_request_stop or a nonzero
  * on_epoch. */
 DINO_API dino_status dino_train(dino_model *model, const dino_data *data, const dino_train_options *opts);
+
+/* What the last dino_train did about model selection, or what a loaded checkpoint recorded
+ * (dino_model_load). */
+typedef struct dino_selection {
+    long long best_epoch;       /* the epoch of the lowest validation loss (0: none evaluated) */
+    double best_valid_loss;
+    long long stopped_early;    /* early_stop ended training after this epoch (0: it did not) */
+    int best_restored;          /* keep best: the model was set back to the end of best_epoch
+                                   (parameters, optimiser, training state) when training ended */
+    int at_best;                /* the model's parameters are those of best_epoch */
+} dino_selection;
+
+DINO_API dino_status dino_model_selection(const dino_model *model, dino_selection *info);
+
+/* ---------------------------------------------------------------------------- evaluation */
+
+typedef enum dino_set {
+    DINO_SET_TRAIN,
+    DINO_SET_VALID,
+    DINO_SET_TEST,
+} dino_set;
+
+/* A model's metrics and loss on one set of data. */
+typedef struct dino_metrics {
+    long long rows;             /* 0: the set is empty (nothing else is set) */
+    int has_loss;               /* 0 when the set lacks what a term needs (Jacobians for h1) */
+    double loss;                /* the loss block's loss, with the weights of the last epoch trained */
+    int n_terms;
+    double terms[3];            /* each loss term, unweighted, in the loss block's order */
+    int has_rel_l2, has_rel_h1, has_accuracy;
+    double rel_l2, rel_h1, accuracy;
+} dino_metrics;
+
+/* Evaluates the model's current parameters on a set of data (training nothing). */
+DINO_API dino_status dino_evaluate(dino_model *model, const dino_data *data, dino_set set, dino_metrics *metrics);
+
+/* The name of loss term i of the spec ("l2", "h1", "cross_entropy"), NULL past the last. */
+DINO_API const char *dino_spec_loss_term(const dino_spec *spec, int i);
 
 /* Asks a running dino_train on model to stop after the current step (saving when opts->save is
  * set). Safe to call from a signal handler or another thread; a request made while no training

@@ -44,9 +44,14 @@ struct Backend {
     void *grad_buf;
     int grad_on_device;
     int host_loss;           /* grad reports each step's loss on the host (no device round trip) */
+    /* Set by the trainer when nothing happens between grad and update (one process, no
+     * Reducer): the backend may then defer a step's gradient and run it with the update (the
+     * CUDA backend launches both as one graph), so grad_buf holds it only after update. */
+    int fuse_update;
     /* The running sums since the last call, then zeroed: sums[0] the loss sum (NaN or Inf if
      * any step's loss was), sums[1 .. n_monitors] the monitor sums: the Parareal corrections,
-     * gates and dopri5 step control (abi.h, TermLayout, says what they are). */
+     * gates and dopri5 step control (abi.h, TermLayout, says what they are), then
+     * sums[1 + n_monitors + i], i < n_loss, the sum of n * (loss term i, unweighted). */
     int (*take_sums)(Backend *b, double *sums);
     int n_monitors;
     /* Set by set_data: the training workspace, bytes per sample of the batch (every value the

@@ -24,7 +24,7 @@ typedef struct {
     void *x, *y, *J, *G, *work;   /* batch buffers: [B, in], [B, out], [B, out, in]; G [n_params] */
     int32_t *label;               /* [B] */
     double *terms;                /* [n_loss + n_monitors] one step's terms */
-    double *sums;                 /* [1 + n_monitors] the loss and monitor sums since take_sums */
+    double *sums;                 /* [1 + n_monitors + n_loss] the loss, monitor and loss-term sums since take_sums */
 } CpuBackend;
 
 /* calloc that says what ran out in err (Backend.err). */
@@ -74,6 +74,7 @@ static int cpu_grad(Backend *b, int64_t first, int n, const double *w, double *l
     for (int i = 0; i < m->n_loss; i++) l += w[i] * terms[i];
     c->sums[0] += l * n;
     for (int i = 0; i < b->n_monitors; i++) c->sums[1 + i] += terms[m->n_loss + i] * n;
+    for (int i = 0; i < m->n_loss; i++) c->sums[1 + b->n_monitors + i] += terms[i] * n;
     *loss = l * n;
     return DINO_OK;
 }
@@ -85,8 +86,9 @@ static int cpu_update(Backend *b, double lr) {
 
 static int cpu_take_sums(Backend *b, double *sums) {
     CpuBackend *c = (CpuBackend *)b;
-    memcpy(sums, c->sums, sizeof(double) * (size_t)(1 + b->n_monitors));
-    memset(c->sums, 0, sizeof(double) * (size_t)(1 + b->n_monitors));
+    size_t bytes = sizeof(double) * (size_t)(1 + b->n_monitors + c->m->n_loss);
+    memcpy(sums, c->sums, bytes);
+    memset(c->sums, 0, bytes);
     return DINO_OK;
 }
 
@@ -142,7 +144,7 @@ Backend *backend_cpu_new(CpuModule *mod, const Model *m, void *P, Optim *opt, ch
     b->opt = opt;
     c->G = zalloc((size_t)m->n_weights, c->es, "the gradient", err, errlen);
     c->terms = c->G ? zalloc((size_t)(m->n_loss + b->n_monitors), sizeof(double), "the loss terms", err, errlen) : NULL;
-    c->sums = c->terms ? zalloc((size_t)(1 + b->n_monitors), sizeof(double), "the loss sums", err, errlen) : NULL;
+    c->sums = c->terms ? zalloc((size_t)(1 + b->n_monitors + m->n_loss), sizeof(double), "the loss sums", err, errlen) : NULL;
     if (!c->sums) {
         cpu_free(b);
         return NULL;

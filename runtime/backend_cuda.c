@@ -7,7 +7,9 @@
  * host synchronisation. grad: gather the batch rows by index, run the training kernels of the
  * launch plan (the first zeroes the gradient and the loss terms), add the weighted loss and
  * the monitor terms to running sums on the GPU. update: the optimiser kernel over the flat
- * parameter buffer. Each part is captured once as a CUDA graph and replayed. The host reads
+ * parameter buffer. Each part is captured once as a CUDA graph and replayed; when nothing
+ * happens between them (Backend.fuse_update: one process), a full batch's gradient waits for
+ * the update and both run as one graph, one launch a step. The host reads
  * the sums once per epoch (so a NaN is noticed at the end of the epoch in which it appeared).
  * Parameters and moments come back to the host only for evaluation output, checkpoints and
  * the NaN stop. Nothing here prints or exits: a failure is a status with the message in
@@ -26,6 +28,7 @@
 #include "nvrtc.h"
 
 enum { PREDICT_BATCH = 1024 };
+enum { GRAPH_GRAD, GRAPH_UPDATE, GRAPH_STEP, N_GRAPHS };   /* CudaBackend.graph */
 
 typedef struct {
     Backend base;
@@ -45,18 +48,21 @@ typedef struct {
     CUdeviceptr idx;                        /* [N] this epoch's row order */
     CUdeviceptr bx, by, bJ, bl;             /* one batch */
     CUdeviceptr work, terms, loss;          /* workspace; [n_loss + n_monitors] doubles;
-                                               [1 + n_monitors]: the epoch's loss and diagnostic sums */
+                                               [1 + n_monitors + n_loss]: the epoch's loss, diagnostic
+                                               and loss-term sums (Backend.take_sums) */
     CUdeviceptr step, w;                    /* [STEP_VALUES] the step's scalars (abi.h); w = the loss
                                                weights in it */
     double stepv[STEP_VALUES];              /* host copy of the step's scalars (grad sets the first
                                                row and weights, update the rate and corrections) */
-    /* Captured once as CUDA graphs and replayed every step: [0] a full batch's gradient (the
-     * last, partial batch of an epoch launches its kernels one by one), [1] the update */
+    /* Captured once as CUDA graphs and replayed: [GRAPH_GRAD] a full batch's gradient (the
+     * last, partial batch of an epoch launches its kernels one by one), [GRAPH_UPDATE] the
+     * update, [GRAPH_STEP] both, for a full batch when Backend.fuse_update allows */
     int graphs;                             /* 1 use graphs, 0 not (DINO_CUDA_GRAPH=0, no driver
                                                support, or a capture that failed) */
-    CUgraph graph[2];
-    CUgraphExec graph_exec[2];
-    double *acc;                            /* [1 + n_monitors] host copy of `loss` at take_sums */
+    CUgraph graph[3];
+    CUgraphExec graph_exec[3];
+    int deferred;                           /* a full batch's gradient waits for the update (fuse_update) */
+    double *acc;                            /* [1 + n_monitors + n_loss] host copy of `loss` at take_sums */
     CUdeviceptr pterms;                     /* predict's terms: Parareal corrections and gates (pint tol) */
 } CudaBackend;
 
@@ -199,7 +205,15 @@ static int grad_launches(CudaBackend *c, int n) {
     for (int i = 0; i < c->plan.n_train; i++) TRY(launch(c, c->train_fn[i], &c->plan.train[i], n, args));
     int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
     void *acc[] = {&c->terms, &c->w, &n_terms, &n_monitors, &n, &c->loss};
-    return must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
+    TRY(must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
+             "dino_accumulate_loss"));
+    /* The unweighted loss terms into loss[1 + n_monitors ..] (Backend.take_sums): the same kernel
+     * with no weighted terms adds n * terms[i], i < n_loss, to acc[1 + i] (and 0 to acc[0]), so
+     * with acc = loss + n_monitors. */
+    int none = 0;
+    CUdeviceptr by_term = c->loss + 8 * (CUdeviceptr)n_monitors;
+    void *acc_terms[] = {&c->terms, &c->w, &none, &n_terms, &n, &by_term};
+    return must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc_terms, NULL),
                 "dino_accumulate_loss");
 }
 
@@ -217,16 +231,17 @@ static int update_launches(CudaBackend *c) {
     return launch_1d(c, k->kind == OPT_ADAMW ? c->adamw : c->adam, count, args_adam, "dino_adam");
 }
 
-/* Captures the launches of the gradient of a full batch (what = 0) or of the update (what =
- * 1) as a graph. A driver that refuses (too old, or an error in the capture) leaves graphs
- * off: the steps then launch their kernels one by one. */
+/* Captures the launches of a full batch's gradient, of the update, or of both (a GRAPH_*) as
+ * a graph. A driver that refuses (too old, or an error in the capture) leaves graphs off: the
+ * steps then launch their kernels one by one. */
 static void capture(CudaBackend *c, int what) {
     CudaDriver *d = &c->drv;
     if (d->cuStreamBeginCapture(c->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) != 0) {
         c->graphs = 0;
         return;
     }
-    int rc = what == 0 ? grad_launches(c, c->batch) : update_launches(c);
+    int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, c->batch);
+    if (rc == DINO_OK && what != GRAPH_GRAD) rc = update_launches(c);
     CUgraph g = NULL;
     CUgraphExec e = NULL;
     CUresult r = d->cuStreamEndCapture(c->stream, &g);
@@ -236,6 +251,16 @@ static void capture(CudaBackend *c, int what) {
     }
     if (r == 0 && g) d->cuGraphDestroy(g);
     c->graphs = 0;
+}
+
+/* Launches a captured graph (capturing it first); with graphs off (or refused), the launches
+ * themselves. */
+static int run_graph(CudaBackend *c, int what) {
+    static const char *const names[] = {"launching the gradient", "launching the update", "launching the training step"};
+    if (c->graphs && !c->graph_exec[what]) capture(c, what);
+    if (c->graphs) return must(c, c->drv.cuGraphLaunch(c->graph_exec[what], c->stream), names[what]);
+    int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, c->batch);
+    return rc == DINO_OK && what != GRAPH_GRAD ? update_launches(c) : rc;
 }
 
 /* Writes the step's scalars (c->stepv) to the device; a kernel argument, so no host memory
@@ -255,9 +280,12 @@ static int cuda_grad(Backend *b, int64_t first_row, int n, const double *w, doub
     (void)loss;   /* the loss stays on the device until take_sums */
     c->stepv[STEP_FIRST] = (double)first_row;
     for (int i = 0; i < c->m->n_loss; i++) c->stepv[STEP_WEIGHTS + i] = w[i];
+    if (c->graphs && n == c->batch && b->fuse_update) {   /* launched with the update, as one graph */
+        c->deferred = 1;
+        return DINO_OK;
+    }
     TRY(set_step(c));
-    if (c->graphs && n == c->batch && !c->graph_exec[0]) capture(c, 0);
-    if (c->graphs && n == c->batch) return must(c, c->drv.cuGraphLaunch(c->graph_exec[0], c->stream), "launching the gradient");
+    if (c->graphs && n == c->batch) return run_graph(c, GRAPH_GRAD);
     return grad_launches(c, n);
 }
 
@@ -271,14 +299,14 @@ static int cuda_update(Backend *b, double lr) {
     c->stepv[STEP_BC2] = 1 - pow(k->beta2, (double)o->step);
     c->stepv[STEP_FIRST_UPDATE] = o->step == 1;
     TRY(set_step(c));
-    if (c->graphs && !c->graph_exec[1]) capture(c, 1);
-    if (c->graphs) return must(c, c->drv.cuGraphLaunch(c->graph_exec[1], c->stream), "launching the update");
-    return update_launches(c);
+    int what = c->deferred ? GRAPH_STEP : GRAPH_UPDATE;
+    c->deferred = 0;
+    return run_graph(c, what);
 }
 
 static int cuda_take_sums(Backend *b, double *sums) {
     CudaBackend *c = (CudaBackend *)b;
-    size_t bytes = sizeof(double) * (size_t)(1 + b->n_monitors);
+    size_t bytes = sizeof(double) * (size_t)(1 + b->n_monitors + c->m->n_loss);
     TRY(must(c, c->drv.cuMemcpyDtoHAsync(c->acc, c->loss, bytes, c->stream), "reading the loss"));
     TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
     TRY(must(c, c->drv.cuMemsetD8Async(c->loss, 0, bytes, c->stream), "zeroing the loss"));
@@ -344,7 +372,7 @@ static void cuda_free(Backend *b) {
     CUdeviceptr bufs[] = {c->P, c->G, c->M, c->V, c->X, c->Y, c->J, c->L, c->idx, c->bx, c->by, c->bJ, c->bl,
                           c->work, c->terms, c->step, c->loss, c->pterms};
     if (c->stream) c->drv.cuStreamSynchronize(c->stream);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < N_GRAPHS; i++) {
         if (c->graph_exec[i]) c->drv.cuGraphExecDestroy(c->graph_exec[i]);
         if (c->graph[i]) c->drv.cuGraphDestroy(c->graph[i]);
     }
@@ -459,7 +487,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     }
     Backend *b = &c->base;
     b->n_monitors = term_layout(m).n_monitors;
-    size_t bytes = c->es * (size_t)m->n_weights, n_acc = (size_t)(1 + b->n_monitors);
+    size_t bytes = c->es * (size_t)m->n_weights, n_acc = (size_t)(1 + b->n_monitors + m->n_loss);
     size_t n_terms = (size_t)(m->n_loss + b->n_monitors);
     int rc = dalloc(c, &c->P, bytes, "the parameters", 0);
     if (!rc) rc = dalloc(c, &c->G, bytes, "the gradient", 0);

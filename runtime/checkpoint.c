@@ -77,10 +77,19 @@ int checkpoint_save(const char *path, const Model *m, const void *P, int f64, co
   }
   char hash[17];
   snprintf(hash, sizeof hash, "%016llx", (unsigned long long)spec_hash);
-  const char *keys[5] = {"format", "spec_hash", "model", "precision", "optimizer"};
-  const char *vals[5] = {"dino", hash, m->name ? m->name : "", f64 ? "f64" : "f32",
+  const char *keys[8] = {"format", "spec_hash", "model", "precision", "optimizer"};
+  const char *vals[8] = {"dino", hash, m->name ? m->name : "", f64 ? "f64" : "f32",
                          opt && opt->cfg.kind < OPT_COUNT ? optimizer_names[opt->cfg.kind] : ""};
-  int rc = st_save(path, t, n, keys, vals, opt ? 5 : 4, err, errlen);
+  int n_meta = opt ? 5 : 4;
+  char best[3][32];
+  if (st && st->best_epoch > 0) {  /* model selection (train.c) */
+    snprintf(best[0], sizeof best[0], "%lld", (long long)st->best_epoch);
+    snprintf(best[1], sizeof best[1], "%.17g", st->best_loss);
+    snprintf(best[2], sizeof best[2], "%lld", (long long)st->since_best);
+    const char *names[3] = {"best_epoch", "best_valid_loss", "evals_since_best"};
+    for (int k = 0; k < 3; k++) keys[n_meta] = names[k], vals[n_meta++] = best[k];
+  }
+  int rc = st_save(path, t, n, keys, vals, n_meta, err, errlen);
   free(t);
   free(shapes);
   return rc;
@@ -220,6 +229,14 @@ int checkpoint_load(const char *path, const Model *m, void *P, int f64, Optim *o
       st->epoch = sv[0];
       st->step = sv[1];
       for (int k = 0; k < 4; k++) memcpy(&st->rng[k], &sv[3 + k], sizeof(uint64_t));
+      /* model selection (absent: none yet); nonsense values count as absent */
+      const char *be = st_meta(&s, "best_epoch"), *bl = st_meta(&s, "best_valid_loss"),
+                 *sb = st_meta(&s, "evals_since_best");
+      st->best_epoch = be && bl ? strtoll(be, NULL, 10) : 0;
+      st->best_loss = bl ? strtod(bl, NULL) : 0;
+      st->since_best = sb ? strtoll(sb, NULL, 10) : 0;
+      if (st->best_epoch <= 0 || !(st->best_loss >= 0) || !isfinite(st->best_loss) || st->since_best < 0)
+        st->best_epoch = 0, st->best_loss = 0, st->since_best = 0;
     }
   }
   if (hash_matches) {

@@ -9,7 +9,9 @@
  *   __state        I64 [7]: epoch, step, optimiser step, then the 4 RNG words as int64 bit
  *                  patterns (written when opt or st is given; absent parts are 0)
  * metadata: format "dino", spec_hash (16 hex digits), model, precision ("f32" | "f64") and,
- * with opt, optimizer ("adam" | "adamw" | "sgd").
+ * with opt, optimizer ("adam" | "adamw" | "sgd"); with a validation set (st->best_epoch > 0)
+ * best_epoch, best_valid_loss and evals_since_best (a `keep best` checkpoint is written at its
+ * best epoch: best_epoch equals the epoch in __state).
  * A reference file from PyTorch holds just the parameters and no metadata; it loads the same
  * way, with no training state. */
 #ifndef DINO_CHECKPOINT_H
@@ -27,6 +29,11 @@ typedef struct {
   uint64_t rng[4];  /* the shuffle Rng (rng_save / rng_restore) */
   int has_optim;    /* load: 1 when opt's moments and step were restored from the file */
   int has_state;    /* load: 1 when the file held __state and epoch, step, rng were set */
+  /* Model selection on a validation set (train.c), saved as metadata when best_epoch > 0:
+   * best_epoch, best_valid_loss (%.17g) and evals_since_best. */
+  int64_t best_epoch;   /* the epoch with the lowest validation loss so far; 0 = none yet */
+  double best_loss;     /* its validation loss */
+  int64_t since_best;   /* evaluations since then without a lower one (early_stop's count) */
 } TrainState;
 
 /* Writes P (the flat parameter buffer, float or double per f64) as m's parameters, then

@@ -423,46 +423,78 @@ fail:
   return -1;
 }
 
-/* Rows of the train and test parts of one file set of N rows, per the spec's split. */
-static int split_rows(Loader *L, const FileSet *ss, int64_t *ntr, int64_t *nte) {
+/* "train 0.8, test 0.2" or "train 1400, valid 200, test 400", as the split was written. */
+static const char *split_text(const DataSpec *ds, char *buf, size_t n) {
+  if (ds->split == SPLIT_COUNT && ds->valid > 0)
+    snprintf(buf, n, "train %lld, valid %lld, test %lld", (long long)ds->train, (long long)ds->valid,
+             (long long)ds->test);
+  else if (ds->split == SPLIT_COUNT)
+    snprintf(buf, n, "train %lld, test %lld", (long long)ds->train, (long long)ds->test);
+  else if (ds->valid > 0)
+    snprintf(buf, n, "train %g, valid %g, test %g", ds->train, ds->valid, ds->test);
+  else
+    snprintf(buf, n, "train %g, test %g", ds->train, ds->test);
+  return buf;
+}
+
+/* Rows of the train, valid and test parts of one file set of N rows, per the spec's split
+ * (contiguous: train rows, then valid rows, then test rows). */
+static int split_rows(Loader *L, const FileSet *ss, int64_t *ntr, int64_t *nva, int64_t *nte) {
   const DataSpec *ds = &L->m->data;
   int64_t N = ss->x.rows;
   const char *path = ss->x.path;
+  char text[160];
+  *nva = 0;
   if (ds->split == SPLIT_FRACTION) {
     *ntr = llround(ds->train * (double)N);
+    *nva = llround(ds->valid * (double)N);
     *nte = llround(ds->test * (double)N);
-    /* Both halves rounded up (0.5 / 0.5 of an odd N): the test part gives back the row. */
-    if (*ntr + *nte > N && ds->train + ds->test <= 1 + 1e-9) *nte = N - *ntr;
-    if ((ds->train > 0 && *ntr <= 0) || (ds->test > 0 && *nte <= 0)) {
-      int train_empty = ds->train > 0 && *ntr <= 0;
-      fio_errf(L->err, L->errlen, "%s: split train %g, test %g of %lld rows leaves the %s set "
-               "empty; use more rows or a larger fraction%s", path, ds->train, ds->test,
-               (long long)N, train_empty ? "training" : "test",
-               train_empty ? "" : " (or test 0 to train without a test set)");
+    /* Parts rounded up past N (0.5 / 0.5 of an odd N): the test part, then the valid part,
+     * gives back the rows. */
+    if (*ntr + *nva + *nte > N && ds->train + ds->valid + ds->test <= 1 + 1e-9) {
+      int64_t over = *ntr + *nva + *nte - N, give = over < *nte ? over : *nte;
+      *nte -= give, over -= give;
+      *nva -= over < *nva ? over : *nva;
+    }
+    const char *empty = ds->train > 0 && *ntr <= 0 ? "training" : ds->valid > 0 && *nva <= 0 ? "validation"
+                        : ds->test > 0 && *nte <= 0 ? "test" : NULL;
+    if (empty) {
+      fio_errf(L->err, L->errlen, "%s: split %s of %lld rows leaves the %s set "
+               "empty; use more rows or a larger fraction%s", path, split_text(ds, text, sizeof text),
+               (long long)N, empty, strcmp(empty, "test") ? "" : " (or test 0 to train without a test set)");
       return -1;
     }
-    if (*ntr + *nte > N) {
-      fio_errf(L->err, L->errlen, "%s: split train %g, test %g needs %lld + %lld rows, found "
-               "%lld", path, ds->train, ds->test, (long long)*ntr, (long long)*nte,
-               (long long)N);
+    if (*ntr + *nva + *nte > N) {
+      if (*nva)
+        fio_errf(L->err, L->errlen, "%s: split %s needs %lld + %lld + %lld rows, found %lld", path,
+                 split_text(ds, text, sizeof text), (long long)*ntr, (long long)*nva, (long long)*nte,
+                 (long long)N);
+      else
+        fio_errf(L->err, L->errlen, "%s: split %s needs %lld + %lld rows, found %lld", path,
+                 split_text(ds, text, sizeof text), (long long)*ntr, (long long)*nte, (long long)N);
       return -1;
     }
   } else {
     *ntr = (int64_t)ds->train;
+    *nva = (int64_t)ds->valid;
     if (ds->test < 0) {
-      if (*ntr >= N) {
-        fio_errf(L->err, L->errlen, "%s: split train %lld leaves no test rows: the file has "
-                 "%lld rows (write test 0 to train without a test set)", path,
-                 (long long)*ntr, (long long)N);
+      if (*ntr + *nva >= N) {
+        if (*nva)
+          fio_errf(L->err, L->errlen, "%s: split train %lld, valid %lld leaves no test rows: the file has "
+                   "%lld rows (write test 0 to train without a test set)", path, (long long)*ntr,
+                   (long long)*nva, (long long)N);
+        else
+          fio_errf(L->err, L->errlen, "%s: split train %lld leaves no test rows: the file has "
+                   "%lld rows (write test 0 to train without a test set)", path,
+                   (long long)*ntr, (long long)N);
         return -1;
       }
-      *nte = N - *ntr;
+      *nte = N - *ntr - *nva;
     } else {
       *nte = (int64_t)ds->test;
-      if (*ntr > N - *nte) {
-        fio_errf(L->err, L->errlen, "%s: split train %lld, test %lld needs %lld rows, but the "
-                 "file has %lld", path, (long long)*ntr, (long long)*nte,
-                 (long long)(*ntr + *nte), (long long)N);
+      if (*ntr + *nva > N - *nte) {
+        fio_errf(L->err, L->errlen, "%s: split %s needs %lld rows, but the file has %lld", path,
+                 split_text(ds, text, sizeof text), (long long)(*ntr + *nva + *nte), (long long)N);
         return -1;
       }
     }
@@ -475,9 +507,10 @@ static int split_rows(Loader *L, const FileSet *ss, int64_t *ntr, int64_t *nte) 
   return 0;
 }
 
-int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
-              Dataset *test, char *err, size_t errlen) {
+int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
+                   Dataset *valid, Dataset *test, char *err, size_t errlen) {
   memset(train, 0, sizeof *train);
+  memset(valid, 0, sizeof *valid);
   memset(test, 0, sizeof *test);
   Loader L = {.m = m, .dir = dir, .f64 = f64 != 0, .err = err, .errlen = errlen};
   const DataSpec *ds = &m->data;
@@ -499,11 +532,12 @@ int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *t
     }
   }
 
-  FileSet whole, tset;
+  FileSet whole, tset, vset;
   memset(&whole, 0, sizeof whole);
   memset(&tset, 0, sizeof tset);
+  memset(&vset, 0, sizeof vset);
   int rc = -1;
-  int64_t ntr = 0, nte = 0;
+  int64_t ntr = 0, nva = 0, nte = 0;
   if (open_set(&L, &ds->input, &ds->output, &jac, jac_mode, &whole)) goto done;
   if (ds->split == SPLIT_TEST_FILES) {
     int test_jac = !m->classifier && ds->test_jac.kind != SRC_NONE;
@@ -514,18 +548,35 @@ int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *t
     if (fill_dataset(&L, &whole, 0, ntr, train) || fill_dataset(&L, &tset, 0, nte, test))
       goto done;
   } else {
-    if (split_rows(&L, &whole, &ntr, &nte)) goto done;
-    if (fill_dataset(&L, &whole, 0, ntr, train) || fill_dataset(&L, &whole, ntr, nte, test))
+    if (split_rows(&L, &whole, &ntr, &nva, &nte)) goto done;
+    if (fill_dataset(&L, &whole, 0, ntr, train) || fill_dataset(&L, &whole, ntr, nva, valid) ||
+        fill_dataset(&L, &whole, ntr + nva, nte, test))
+      goto done;
+  }
+  if (ds->valid_input.kind != SRC_NONE) {  /* separate validation files */
+    int valid_jac = !m->classifier && ds->valid_jac.kind != SRC_NONE;
+    if (open_set(&L, &ds->valid_input, &ds->valid_output, &ds->valid_jac, valid_jac, &vset) ||
+        fill_dataset(&L, &vset, 0, vset.x.rows, valid))
       goto done;
   }
   rc = 0;
 done:
   close_set(&whole);
   close_set(&tset);
+  close_set(&vset);
   if (rc) {
     data_free(train);
+    data_free(valid);
     data_free(test);
   }
+  return rc;
+}
+
+int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
+              Dataset *test, char *err, size_t errlen) {
+  Dataset valid;
+  int rc = data_load_sets(m, dir, f64, need_jac, train, &valid, test, err, errlen);
+  data_free(&valid);
   return rc;
 }
 

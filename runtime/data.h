@@ -28,7 +28,7 @@ typedef struct {
 
 /* Loads m->data from the folder dir (already resolved by the caller: --data, or the spec's
  * dir relative to the spec file; NULL or "" = the current folder; DataSource.file is relative
- * to it unless absolute) in precision f64, split into *train and *test.
+ * to it unless absolute) in precision f64, split into *train, *valid and *test.
  *
  * Jacobian data: for a regression model, the spec's dq/dm source must exist and be valid
  * when the spec names it (or an h1 term made it default to J_data.npy), and so must
@@ -37,15 +37,22 @@ typedef struct {
  * malformed is an error. With separate test files the test set has a Jacobian only when
  * the spec names `test dq/dm = ...`. Classifiers never load one.
  *
- * Splits (contiguous, train rows first, test rows right after):
- *   SPLIT_FRACTION  train = round(train N), test = round(test N) (trimmed by the rounding
- *                   excess when the two round past N); an error when a part with a
- *                   positive fraction gets 0 rows
+ * Splits (contiguous: train rows first, then the valid rows, then the test rows):
+ *   SPLIT_FRACTION  train = round(train N), valid = round(valid N), test = round(test N)
+ *                   (the test part, then the valid part, trimmed by the rounding excess when
+ *                   they round past N); an error when a part with a positive fraction gets 0
+ *                   rows
  *   SPLIT_COUNT     the counts; test = -1 means the rest, which must not be empty
  *   SPLIT_TEST_FILES  train = all rows of the data files, test = all rows of the test_* files
- * test->n == 0 only when the spec asks for it (test 0).
+ * test->n == 0 only when the spec asks for it (test 0). The validation set is the split's
+ * valid part, or all rows of the valid_* files (`valid x = ...`), or empty (valid->n == 0).
+ * Like the test set, it has a Jacobian only when its rows come from a file that has one.
  *
- * Returns 0, or -1 with a message in err and *train, *test zeroed. */
+ * Returns 0, or -1 with a message in err and *train, *valid, *test zeroed. */
+int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
+                   Dataset *valid, Dataset *test, char *err, size_t errlen);
+
+/* data_load_sets without the validation set (its rows, if any, are left out). */
 int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
               Dataset *test, char *err, size_t errlen);
 

@@ -86,6 +86,13 @@ int predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J, char *e
 
 static double at(const void *p, int f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
 
+/* The loss term kinds of m present, as indices into m->loss (-1: absent). */
+static int term_index(const Model *m, LossKind k) {
+    for (int i = 0; i < m->n_loss; i++)
+        if (m->loss[i].kind == k) return i;
+    return -1;
+}
+
 int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errlen) {
     const Model *m = t->m;
     memset(out, 0, sizeof *out);
@@ -100,7 +107,8 @@ int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errle
         free(y);
         return DINO_EUSER;
     }
-    double sum_l2 = 0, sum_h1 = 0;
+    int l2 = term_index(m, LOSS_L2), h1 = term_index(m, LOSS_H1), ce = term_index(m, LOSS_CROSS_ENTROPY);
+    double sum_l2 = 0, sum_h1 = 0, term[MAX_LOSS_TERMS] = {0};
     int64_t correct = 0;
     for (int64_t i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? (int)(n - i) : chunk;
@@ -115,6 +123,11 @@ int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errle
                 for (int k = 1; k < o; k++)
                     if (at(y, t->f64, r * o + k) > at(y, t->f64, r * o + best)) best = k;
                 correct += best == d->label[i + r];
+                if (ce >= 0) {  /* -log softmax(y)[label], as log-sum-exp */
+                    double top = at(y, t->f64, r * o + best), se = 0;
+                    for (int k = 0; k < o; k++) se += exp(at(y, t->f64, r * o + k) - top);
+                    term[ce] += top + log(se) - at(y, t->f64, r * o + d->label[i + r]);
+                }
                 continue;
             }
             double e2 = 0, q2 = 0;
@@ -124,6 +137,7 @@ int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errle
                 q2 += q * q;
             }
             sum_l2 += e2 / (q2 > 0 ? q2 : 1e-300);
+            if (l2 >= 0) term[l2] += m->loss[l2].relative ? e2 / (q2 > 1e-300 ? q2 : 1e-300) : e2;
             if (jac) {
                 double E2 = 0, J2 = 0;
                 for (int64_t k = 0; k < o * in; k++) {
@@ -132,6 +146,7 @@ int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errle
                     J2 += jd * jd;
                 }
                 sum_h1 += E2 / (J2 > 0 ? J2 : 1e-300);
+                if (h1 >= 0) term[h1] += m->loss[h1].relative ? E2 / (J2 > 1e-300 ? J2 : 1e-300) : E2;
             }
         }
     }
@@ -145,6 +160,12 @@ int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errle
             out->has_h1 = 1;
             out->rel_h1 = sqrt(sum_h1 / (double)n);
         }
+    }
+    out->has_loss = h1 < 0 || jac;
+    int64_t epoch = t->state.epoch > 0 ? t->state.epoch - 1 : 0;   /* the weights of the last epoch trained */
+    for (int k = 0; k < m->n_loss && k < MAX_LOSS_TERMS; k++) {
+        out->terms[k] = term[k] / (double)n;
+        out->loss += loss_weight(&m->loss[k], epoch) * out->terms[k];
     }
     free(y);
     free(J);
@@ -231,11 +252,16 @@ static void warn_unfinished(const Model *m, const double *rel, const TrainOption
     }
 }
 
-static FILE *open_log(const Model *m, const char *path, int resumed) {
+/* The CSV log: epoch,step,seconds,lr,train_loss, the test metrics, with a validation set
+ * valid_loss and its metrics, the training loss terms (train_l2, train_h1, train_cross_entropy,
+ * in the loss block's order), then the monitors (Parareal, dopri5). */
+static FILE *open_log(const Model *m, const char *path, int resumed, int has_valid) {
     FILE *f = fopen(path, resumed ? "a" : "w");
     if (!f) return NULL;
     if (!resumed || ftell(f) == 0) {
         fprintf(f, "epoch,step,seconds,lr,train_loss%s", m->classifier ? ",accuracy" : ",rel_l2,rel_h1");
+        if (has_valid) fprintf(f, ",valid_loss%s", m->classifier ? ",valid_accuracy" : ",valid_rel_l2,valid_rel_h1");
+        for (int i = 0; i < m->n_loss; i++) fprintf(f, ",train_%s", loss_names[m->loss[i].kind]);
         for (int i = 0; i < m->n_odes; i++) {
             const Pint *p = &m->odes[i].pint;
             for (int k = 1; p->present && k <= p->iterations; k++) fprintf(f, ",parareal_%s_%d", m->odes[i].state, k);
@@ -248,9 +274,8 @@ static FILE *open_log(const Model *m, const char *path, int resumed) {
     return f;
 }
 
-static void log_row(FILE *f, const Model *m, int64_t epoch, int64_t step, double secs, double lr, double loss,
-                    const Metrics *mt, const double *rel, int n_rel) {
-    fprintf(f, "%lld,%lld,%.3f,%.6g,%.9g", (long long)epoch, (long long)step, secs, lr, loss);
+/* The metric fields of one set (empty when mt is NULL or lacks them). */
+static void log_metrics(FILE *f, const Model *m, const Metrics *mt) {
     if (m->classifier) {
         if (mt && mt->has_acc) fprintf(f, ",%.6f", mt->accuracy);
         else fputs(",", f);
@@ -260,23 +285,50 @@ static void log_row(FILE *f, const Model *m, int64_t epoch, int64_t step, double
         if (mt && mt->has_h1) fprintf(f, ",%.9g", mt->rel_h1);
         else fputs(",", f);
     }
-    for (int i = 0; i < n_rel; i++) {
-        if (isnan(rel[i])) fputs(",", f);   /* an iteration that never ran */
-        else fprintf(f, ",%.6g", rel[i]);
+}
+
+static void log_row(FILE *f, const Model *m, const EpochReport *r, int has_valid) {
+    fprintf(f, "%lld,%lld,%.3f,%.6g,%.9g", (long long)r->epoch, (long long)r->step, r->seconds, r->lr, r->train_loss);
+    log_metrics(f, m, r->evaluated ? &r->test : NULL);
+    if (has_valid) {
+        if (r->validated && r->valid.has_loss) fprintf(f, ",%.9g", r->valid.loss);
+        else fputs(",", f);
+        log_metrics(f, m, r->validated ? &r->valid : NULL);
+    }
+    for (int i = 0; i < m->n_loss; i++) fprintf(f, ",%.9g", r->terms[i]);
+    for (int i = 0; i < r->n_monitors; i++) {
+        if (isnan(r->monitors[i])) fputs(",", f);   /* an iteration that never ran */
+        else fprintf(f, ",%.6g", r->monitors[i]);
     }
     fputc('\n', f);
     fflush(f);
 }
 
 void format_epoch(const Model *m, const EpochReport *r, char *buf, size_t len) {
-    char mbuf[128], cbuf[512] = "";
+    char mbuf[128], vbuf[256] = "", cbuf[512] = "";
     format_metrics(&r->test, mbuf, sizeof mbuf);
+    if (r->validated) {  /* "  valid: loss 1.2e-02  rel_l2 ...  (best)" */
+        char vm[128];
+        format_metrics(&r->valid, vm, sizeof vm);
+        if (r->valid.has_loss)
+            snprintf(vbuf, sizeof vbuf, "  valid: loss %.4e%s%s", r->valid.loss, vm, r->improved ? "  (best)" : "");
+        else
+            snprintf(vbuf, sizeof vbuf, "  valid:%s", vm);
+    }
     if (r->n_monitors) format_corrections(m, r->monitors, cbuf, sizeof cbuf);
-    snprintf(buf, len, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s%s", (long long)r->epoch, (long long)r->epochs,
-             r->train_loss, r->lr, r->epoch_seconds, mbuf, cbuf);
+    snprintf(buf, len, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s%s%s", (long long)r->epoch, (long long)r->epochs,
+             r->train_loss, r->lr, r->epoch_seconds, mbuf, vbuf, cbuf);
 }
 
 /* ---------------------------------------------------------------------------- training */
+
+/* The trainer as it was at the end of an epoch: what keep best restores after the run. */
+typedef struct {
+    int have;
+    void *P, *m, *v;        /* [n_weights] parameters and optimiser moments (m, v as t->opt has them) */
+    int64_t opt_step;
+    TrainState state;
+} Snapshot;
 
 /* The state of one train() call. */
 typedef struct {
@@ -286,10 +338,19 @@ typedef struct {
     size_t errlen;
     void *good;             /* [n_weights] the parameters at the start of the epoch */
     int64_t *idx;           /* [N] the epoch's row order */
-    double *sums;           /* [1 + n_monitors] the epoch's loss and monitor sums (Backend.take_sums) */
+    double *sums;           /* [1 + n_monitors + n_loss] the epoch's loss, monitor and loss-term sums (Backend.take_sums) */
     double *rel;            /* what the monitor sums say (corrections(): at most n_monitors values) */
+    double terms[MAX_LOSS_TERMS];  /* the epoch's mean loss terms */
+    const Dataset *valid;   /* NULL: no validation set */
+    Snapshot best;          /* keep best: the end of the best epoch */
+    int best_saved;         /* keep best: the --save file holds the best epoch (written in this call) */
+    int early_stop;         /* early_stop: training ends after this epoch */
     FILE *log;
 } Run;
+
+/* keep best and the --save file already holds the best epoch: a stop or a failure must not
+ * overwrite it. */
+static int keeps_best_file(const Run *r) { return r->t->m->train.keep_best && r->best_saved; }
 
 /* Stops after a non-finite loss: the last good parameters written (when there is a save
  * path), the message in err. */
@@ -298,6 +359,11 @@ static int stop_on_nan(Run *r, int64_t epoch, const char *where) {
     int n = snprintf(r->err, r->errlen, "the loss is not finite (NaN or Inf) at epoch %lld, %s; stopping",
                      (long long)epoch + 1, where);
     if (!r->o->save || n < 0 || (size_t)n >= r->errlen) return DINO_EUSER;
+    if (keeps_best_file(r)) {
+        snprintf(r->err + n, r->errlen - (size_t)n, "; the best parameters (epoch %lld, keep best) are in %s",
+                 (long long)r->best.state.best_epoch, r->o->save);
+        return DINO_EUSER;
+    }
     memcpy(t->P, r->good, t->es * (size_t)t->m->n_weights);
     char err[1024];
     if (checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err))
@@ -322,6 +388,70 @@ static int save(Run *r) {
     return checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, r->err, r->errlen)
                ? DINO_EUSER
                : DINO_OK;
+}
+
+/* ---------------------------------------------------------------------------- model selection */
+
+/* Copies the trainer (parameters pulled from the device, optimiser, state) into the snapshot. */
+static int snapshot_take(Run *r, Snapshot *sn) {
+    Trainer *t = r->t;
+    size_t bytes = t->es * (size_t)t->m->n_weights, obytes = (t->opt.f64 ? 8 : 4) * (size_t)t->opt.n;
+    if (!sn->P && !(sn->P = alloc(bytes, "keep best's copy of the parameters", r->err, r->errlen))) return DINO_EUSER;
+    if (t->opt.m && !sn->m && !(sn->m = alloc(obytes, "keep best's copy of the optimiser", r->err, r->errlen))) return DINO_EUSER;
+    if (t->opt.v && !sn->v && !(sn->v = alloc(obytes, "keep best's copy of the optimiser", r->err, r->errlen))) return DINO_EUSER;
+    int rc = t->backend->pull(t->backend);
+    if (rc) return backend_failed(r, rc);
+    memcpy(sn->P, t->P, bytes);
+    if (t->opt.m) memcpy(sn->m, t->opt.m, obytes);
+    if (t->opt.v) memcpy(sn->v, t->opt.v, obytes);
+    sn->opt_step = t->opt.step;
+    sn->state = t->state;
+    sn->have = 1;
+    return DINO_OK;
+}
+
+/* Sets the trainer back to the snapshot (and the device with it). */
+static int snapshot_restore(Run *r, const Snapshot *sn) {
+    Trainer *t = r->t;
+    size_t obytes = (t->opt.f64 ? 8 : 4) * (size_t)t->opt.n;
+    memcpy(t->P, sn->P, t->es * (size_t)t->m->n_weights);
+    if (t->opt.m) memcpy(t->opt.m, sn->m, obytes);
+    if (t->opt.v) memcpy(t->opt.v, sn->v, obytes);
+    t->opt.step = sn->opt_step;
+    t->state = sn->state;
+    rng_restore(&t->rng, t->state.rng);
+    int rc = t->backend->push(t->backend);
+    return rc ? backend_failed(r, rc) : DINO_OK;
+}
+
+static void snapshot_free(Snapshot *sn) {
+    free(sn->P), free(sn->m), free(sn->v);
+    memset(sn, 0, sizeof *sn);
+}
+
+/* After an evaluation of the validation set: a new best (keep best takes a snapshot), or one
+ * more evaluation without one (early_stop counts them). */
+static int select_model(Run *r, EpochReport *rep) {
+    Trainer *t = r->t;
+    const TrainSpec *ts = &t->m->train;
+    TrainState *st = &t->state;
+    double vl = rep->valid.loss;
+    if (rep->valid.has_loss && isfinite(vl) && (st->best_epoch == 0 || vl < st->best_loss)) {
+        st->best_epoch = rep->epoch;
+        st->best_loss = vl;
+        st->since_best = 0;
+        rep->improved = 1;
+        if (ts->keep_best) {
+            int rc = snapshot_take(r, &r->best);
+            if (rc) return rc;
+        }
+    } else {
+        st->since_best++;
+    }
+    rep->best_epoch = st->best_epoch;
+    rep->best_loss = st->best_loss;
+    if (ts->patience > 0 && st->since_best >= ts->patience) rep->early_stop = r->early_stop = 1;
+    return DINO_OK;
 }
 
 /* The point between a step's gradient and its update: with a Reducer (train.h), the gradient
@@ -370,18 +500,20 @@ static int run_steps(Run *r, int64_t epoch, int64_t N, int B, int64_t steps_per_
 }
 
 /* The end of an epoch: the loss and diagnostic sums (summed across processes with a Reducer),
- * the NaN stop, metrics, the report, the log and the checkpoint. */
+ * the NaN stop, metrics, model selection, the report, the log and the checkpoint. */
 static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_start, double t_epoch,
                         const TrainState *at_start, const Dataset *test_set, int *stop_now) {
     Trainer *t = r->t;
     Backend *b = t->backend;
     const Model *m = t->m;
+    const TrainSpec *ts = &m->train;
     const TrainOptions *o = r->o;
-    int64_t epochs = m->train.epochs;
+    int64_t epochs = ts->epochs;
     int rc = b->take_sums(b, r->sums);
     if (rc) return backend_failed(r, rc);
-    if (t->reduce && (rc = t->reduce->sums(r->sums, 1 + b->n_monitors, t->reduce->user))) return rc;
+    if (t->reduce && (rc = t->reduce->sums(r->sums, 1 + b->n_monitors + m->n_loss, t->reduce->user))) return rc;
     double epoch_loss = r->sums[0] / (double)N;
+    for (int i = 0; i < m->n_loss && i < MAX_LOSS_TERMS; i++) r->terms[i] = r->sums[1 + b->n_monitors + i] / (double)N;
     int n_rel = 0;
     if (b->n_monitors) {
         n_rel = corrections(m, r->sums + 1, N, r->rel);
@@ -396,19 +528,35 @@ static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_st
     t->state.epoch = epoch + 1;
     rng_save(&t->rng, t->state.rng);
     int last = epoch + 1 == epochs || epoch + 1 == o->until;
-    int eval_now = last || (m->train.eval_every > 0 && (epoch + 1) % m->train.eval_every == 0);
+    int eval_now = last || (ts->eval_every > 0 && (epoch + 1) % ts->eval_every == 0);
     EpochReport rep = {.epoch = epoch + 1, .epochs = epochs, .step = t->state.step, .lr = lr, .train_loss = epoch_loss,
                        .evaluated = eval_now && test_set->n > 0, .monitors = r->rel, .n_monitors = n_rel,
-                       .work_per_sample = b->work_per_sample};
+                       .work_per_sample = b->work_per_sample, .terms = r->terms,
+                       .best_epoch = t->state.best_epoch, .best_loss = t->state.best_loss};
     if (rep.evaluated && (rc = evaluate(t, test_set, &rep.test, r->err, r->errlen))) return rc;
+    if (eval_now && r->valid) {
+        rep.validated = 1;
+        if ((rc = evaluate(t, r->valid, &rep.valid, r->err, r->errlen))) return rc;
+        if ((rc = select_model(r, &rep))) return rc;
+    }
     rep.seconds = now() - t_start;
     rep.epoch_seconds = now() - t_epoch;
     if (o->on_epoch && o->on_epoch(&rep, o->user)) *stop_now = 1;
     if (o->stop && *o->stop) *stop_now = 1;
-    if (r->log)
-        log_row(r->log, m, epoch + 1, t->state.step, rep.seconds, lr, epoch_loss, rep.evaluated ? &rep.test : NULL,
-                r->rel, n_rel);
-    if (o->save && (eval_now || *stop_now)) return save(r);
+    if (r->log) log_row(r->log, m, &rep, r->valid != NULL);
+    if (!o->save) return DINO_OK;
+    if (ts->keep_best) {   /* the file holds the best epoch; before the first evaluation, a stop saves the last */
+        if (rep.improved) {
+            rc = save(r);
+            r->best_saved = rc == DINO_OK;
+            return rc;
+        }
+        return *stop_now && !r->best_saved ? save(r) : DINO_OK;
+    }
+    int due = ts->save_every > 0 ? (epoch + 1) % ts->save_every == 0 || last || r->early_stop : eval_now;
+    if (!due && !*stop_now) return DINO_OK;
+    if ((rc = save(r))) return rc;
+    if (ts->save_every > 0) message(o, DINO_MSG_NOTE, "saved %s after epoch %lld", o->save, (long long)epoch + 1);
     return DINO_OK;
 }
 
@@ -418,9 +566,16 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     const TrainSpec *ts = &m->train;
     Backend *b = t->backend;
     int64_t N = train_set->n, epochs = ts->epochs;
+    t->stopped_early = 0;
+    t->best_restored = 0;
     if (t->state.epoch >= epochs) return DINO_OK;
     if (N == 0) {
         snprintf(err, errlen, "the training split is empty");
+        return DINO_EUSER;
+    }
+    const Dataset *valid = o->valid && o->valid->n > 0 ? o->valid : NULL;
+    if (!valid && (ts->patience > 0 || ts->keep_best)) {
+        snprintf(err, errlen, "%s needs a validation set, and the data has none", ts->patience > 0 ? "early_stop" : "keep best");
         return DINO_EUSER;
     }
     int B = ts->batch < N ? ts->batch : (int)N;
@@ -430,18 +585,26 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         snprintf(err, errlen, "%s", b->err);
         return rc;
     }
+    b->fuse_update = t->reduce == NULL;
     message(o, DINO_MSG_NOTE, "training workspace %.1f MiB: %.1f KiB per sample x batch %d (the values the backward pass reads)",
             (double)b->work_per_sample * B / 1048576.0, (double)b->work_per_sample / 1024.0, B);
-    Run r = {.t = t, .o = o, .err = err, .errlen = errlen};
+    Run r = {.t = t, .o = o, .err = err, .errlen = errlen, .valid = valid};
+    int n_sums = 1 + b->n_monitors + m->n_loss;
     r.good = alloc(t->es * (size_t)m->n_weights, "a copy of the parameters", err, errlen);
     r.idx = r.good ? alloc(sizeof(int64_t) * (size_t)N, "the row order", err, errlen) : NULL;
-    r.sums = r.idx ? alloc(sizeof(double) * (size_t)(1 + b->n_monitors), "the loss sums", err, errlen) : NULL;
-    r.rel = r.sums ? alloc(sizeof(double) * (size_t)(1 + b->n_monitors), "the loss sums", err, errlen) : NULL;
+    r.sums = r.idx ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
+    r.rel = r.sums ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
     if (!r.rel) {
         free(r.good), free(r.idx), free(r.sums);
         return DINO_EUSER;
     }
-    if (o->log && !(r.log = open_log(m, o->log, t->state.epoch > 0))) {
+    /* Resumed at the best epoch (a keep-best checkpoint): that is the best to come back to,
+     * and what the --save file holds until a better one. */
+    if (ts->keep_best && t->state.best_epoch > 0 && t->state.best_epoch == t->state.epoch) {
+        rc = snapshot_take(&r, &r.best);
+        if (rc == DINO_OK && o->save && (rc = save(&r)) == DINO_OK) r.best_saved = 1;
+    }
+    if (rc == DINO_OK && o->log && !(r.log = open_log(m, o->log, t->state.epoch > 0, valid != NULL))) {
         snprintf(err, errlen, "cannot write the log '%s'", o->log);
         rc = DINO_EUSER;
     }
@@ -465,15 +628,27 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         }
         rc = run_steps(&r, epoch, N, B, steps_per_epoch, total_steps, w, &lr, &at_start);
         if (rc == DINO_STOPPED) {   /* mid-epoch: the parameters as they are, the epoch to run again */
-            if (o->save && (rc = save(&r)) == DINO_OK) rc = DINO_STOPPED;
+            if (o->save && !keeps_best_file(&r) && (rc = save(&r)) == DINO_OK) rc = DINO_STOPPED;
             break;
         }
         if (rc) break;
         int stop_now = 0;
         rc = finish_epoch(&r, epoch, N, lr, t_start, t_epoch, &at_start, test_set, &stop_now);
+        if (rc == DINO_OK && r.early_stop) {
+            t->stopped_early = epoch + 1;
+            break;
+        }
         if (rc == DINO_OK && stop_now && epoch + 1 < stop) rc = DINO_STOPPED;
     }
+    /* keep best: a run that ended (all epochs, or an early stop; not --until) leaves the trainer
+     * at the end of the best epoch */
+    int ended = t->stopped_early || t->state.epoch >= epochs;
+    if (rc == DINO_OK && ended && ts->keep_best && r.best.have) {
+        if (r.best.state.epoch != t->state.epoch) rc = snapshot_restore(&r, &r.best);
+        t->best_restored = rc == DINO_OK;
+    }
     if (r.log) fclose(r.log);
+    snapshot_free(&r.best);
     free(r.good), free(r.idx), free(r.sums), free(r.rel);
     return rc;
 }

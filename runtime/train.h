@@ -18,10 +18,18 @@
 #include "rng.h"
 #include "status.h"
 
+enum { MAX_LOSS_TERMS = 3 };    /* one l2, one h1, one cross_entropy at most (check_sections.c) */
+
 typedef struct {
     double rel_l2, rel_h1, accuracy;
     int has_l2, has_h1, has_acc;
     int64_t rows;
+    /* The loss block's loss on the set: each term unweighted (terms[i] for m->loss[i], as the
+     * training loss defines it: relative or not), and their sum with the weights of the last
+     * epoch trained. has_loss is 0 when the set lacks what a term needs (Jacobians for h1). */
+    int has_loss;
+    double loss;
+    double terms[MAX_LOSS_TERMS];
 } Metrics;
 
 /* What train() reports after each epoch (TrainOptions.on_epoch). Valid during the call only. */
@@ -32,6 +40,14 @@ typedef struct {
     double lr, train_loss;      /* the last scheduled rate; the epoch's mean training loss */
     int evaluated;              /* test metrics computed this epoch */
     Metrics test;
+    const double *terms;        /* [m->n_loss] the epoch's mean training loss terms, unweighted */
+    /* Model selection (when TrainOptions.valid has rows): */
+    int validated;              /* the validation set was evaluated this epoch */
+    Metrics valid;
+    int improved;               /* ... and its loss is the best so far */
+    int64_t best_epoch;         /* the epoch of the best validation loss so far (0: none) */
+    double best_loss;
+    int early_stop;             /* early_stop ends training after this epoch */
     const double *monitors; int n_monitors;  /* Parareal corrections etc. (the CSV log's columns after the metrics) */
     size_t work_per_sample;
     double epoch_seconds;       /* this epoch alone (its steps and its evaluation) */
@@ -44,7 +60,11 @@ typedef enum {
 } MsgLevel;
 
 typedef struct {
-    const char *save;       /* checkpoint path, or NULL */
+    const char *save;       /* checkpoint path, or NULL: written after every evaluation (or every
+                               save_every epochs; with keep_best at each new best validation loss)
+                               and at the end */
+    const Dataset *valid;   /* validation set for model selection (NULL or no rows: none); its
+                               loss and metrics at every evaluation, early_stop and keep best read it */
     const char *log;        /* CSV log path, or NULL */
     int64_t until;          /* stop after this epoch (and save), the schedule still planned for all; 0 = run all */
     /* Called after every epoch (NULL: none). Nonzero: stop after this epoch (saved when save
@@ -86,6 +106,10 @@ typedef struct {
     TrainState state;       /* epochs and steps done, for resuming */
     uint64_t spec_hash;
     const Reducer *reduce;  /* NULL: one process */
+    /* What the last train() call did about model selection: */
+    int64_t stopped_early;  /* early_stop ended it after this epoch; 0 = it did not */
+    int best_restored;      /* keep best: P, the optimiser and state were set back to the end of
+                               the best epoch (state.best_epoch) */
 } Trainer;
 
 /* Returns DINO_OK, or DINO_EUSER with the message in err (out of memory). */
@@ -93,7 +117,11 @@ int  trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, siz
 void trainer_free(Trainer *t);
 
 /* Trains until m->train.epochs epochs are done (counting epochs already in t->state), or
- * o->until. Returns DINO_OK; DINO_EUSER with the message in err (a NaN or Inf loss: the last
+ * o->until, or early stopping (m->train.patience evaluations without a lower validation loss;
+ * DINO_OK, t->stopped_early set). With m->train.keep_best, a run that ends (all epochs, or an
+ * early stop) leaves the trainer as it was at the end of the best epoch: parameters, optimiser
+ * moments and training state, so a save or a further train() continues from there; a stop
+ * (DINO_STOPPED) or a failure leaves the last state (the --save file holds the best). Returns DINO_OK; DINO_EUSER with the message in err (a NaN or Inf loss: the last
  * good parameters are saved when o->save is set; unwritable files; out of memory);
  * DINO_EINTERNAL (a device failing); DINO_STOPPED after *o->stop or on_epoch asked to stop. */
 int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
@@ -103,7 +131,8 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
  * (no newline), from the report of on_epoch. */
 void format_epoch(const Model *m, const EpochReport *r, char *buf, size_t len);
 
-/* Metrics of the current parameters on a dataset. Returns DINO_OK, or a status with err set. */
+/* Metrics and loss of the current parameters on a dataset (the loss weights of epoch
+ * t->state.epoch, the last one trained). Returns DINO_OK, or a status with err set. */
 int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errlen);
 
 /* Predictions for rows of x [n, in] into y [n, out] and J [n, out, in] (J may be NULL).

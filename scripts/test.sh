@@ -7,8 +7,17 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# The Python package's tests (tests/python) run in a virtual environment with numpy and pytest
+# from PyPI, made once in build/python-venv.
+venv=build/python-venv
+if ! "$venv/bin/python" -c "import numpy, pytest" 2>/dev/null; then
+    echo "== python: a virtual environment with numpy and pytest =="
+    mkdir -p build
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check numpy pytest
+fi
 echo "== build (release) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDINO_PYTHON="$PWD/$venv/bin/python" >/dev/null
 cmake --build build -j "$jobs"
 echo "== tests (release) =="
 (cd build && ctest --output-on-failure -j "$jobs")

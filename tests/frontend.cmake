@@ -3,6 +3,7 @@
 #   golden_diagnostics   every tests/parse/*.dino against its .expected (messages, carets, dumps)
 #   hostile_input        generated garbage, 10 MB files, deep nesting, NUL bytes, ... (exit 0/1 only)
 #   shared_specs_check   dinoc --check on ${DINO_SHARED_DIR}/specs/*.dino, specs/*.dino, tests/specs/*.dino
+#                        and the planned specs whose features work (planned/dino_select.dino)
 #   docs_functions       docs/language.md's function table against compiler/functions.c's
 #   check_gate           every spec --check accepts generates C and CUDA
 #   fuzz_smoke           20 s of libFuzzer on the parser and checker (only where clang has libFuzzer)
@@ -18,7 +19,8 @@ add_test(NAME hostile_input
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_hostile.sh $<TARGET_FILE:dinoc>)
 add_test(NAME shared_specs_check
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_specs.sh $<TARGET_FILE:dinoc>
-          ${DINO_SHARED_DIR}/specs ${CMAKE_SOURCE_DIR}/specs ${CMAKE_CURRENT_SOURCE_DIR}/specs)
+          ${DINO_SHARED_DIR}/specs ${CMAKE_SOURCE_DIR}/specs ${CMAKE_CURRENT_SOURCE_DIR}/specs
+          ${DINO_SHARED_DIR}/specs/planned/dino_select.dino)
 set_tests_properties(golden_diagnostics hostile_input shared_specs_check PROPERTIES LABELS frontend)
 set_tests_properties(hostile_input PROPERTIES TIMEOUT 600)
 if(DINO_SANITIZE)   # ASan makes the 10 MB cases about 8x slower: a hang is still one past 60 s
@@ -61,5 +63,5 @@ set_tests_properties(docs_functions PROPERTIES LABELS frontend)
 # that `dinoc --check` accepts also generates C and CUDA (check_gate.sh).
 add_test(NAME check_gate
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_gate.sh $<TARGET_FILE:dinoc> ${CMAKE_CURRENT_SOURCE_DIR}/parse
-          ${CMAKE_SOURCE_DIR}/specs ${DINO_SHARED_DIR}/specs)
+          ${CMAKE_SOURCE_DIR}/specs ${DINO_SHARED_DIR}/specs ${DINO_SHARED_DIR}/specs/planned/dino_select.dino)
 set_tests_properties(check_gate PROPERTIES LABELS frontend TIMEOUT 300)

@@ -41,6 +41,18 @@ static void status_ok(int rc, const char *what, const char *err) {
     printf("  FAIL %s: status %d: %s\n", what, rc, err);
 }
 
+/* A Reducer for one process that counts the gradient reductions and changes nothing. */
+static int count_gradient(Backend *b, void *user) {
+    (void)b;
+    ++*(int *)user;
+    return 0;
+}
+
+static int keep_sums(double *v, int n, void *user) {
+    (void)v, (void)n, (void)user;
+    return 0;
+}
+
 static void compare(const char *what, const void *got, int f64, const void *want, int want_f64, long n, double tol) {
     int ok = t_close("  ", what, got, f64, want, want_f64, n, tol);
     failures += !ok;
@@ -253,6 +265,24 @@ static void against_cpu(int which, int f64) {
     if (fc) fclose(fc);
     if (fg) fclose(fg);
     check(rows == 6 && worst <= (f64 ? 1e-9 : 1e-3), "loss curve over 5 epochs, CUDA vs CPU", worst, "relative");
+    if (f64) {
+        /* with a Reducer (one that leaves the sums as they are) the gradient and the update run
+         * as two parts (graphs), with the reduction point between them: the same training */
+        Trainer split;
+        int calls = 0;
+        Reducer keep = {.gradient = count_gradient, .sums = keep_sums, .user = &calls};
+        if (cuda_trainer(&split, fe)) {
+            split.reduce = &keep;
+            TrainOptions os = {0};
+            status_ok(train(&split, &tr, &te, &os, err, sizeof err), "CUDA train with a Reducer", err);
+            status_ok(split.backend->pull(split.backend), "pull", split.backend->err);
+            status_ok(gpu.backend->pull(gpu.backend), "pull", gpu.backend->err);
+            int same = memcmp(split.P, gpu.P, es * (size_t)m->n_weights) == 0;
+            check(same && calls == 5 * 7, "grad, reduce, update as two graphs: the parameters of one", (double)calls,
+                  "gradient reductions (5 epochs x 7 steps)");
+            trainer_free(&split);
+        }
+    }
     free(y1), free(y2), free(J1), free(J2);
     data_free(&tr), data_free(&te);
     trainer_free(&cpu), trainer_free(&gpu);

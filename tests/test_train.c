@@ -12,7 +12,11 @@
  *      sums (two processes with the same data) trains as the run with twice the rate (SGD), and
  *      reports twice its loss; it is called once per step for the gradient and the step's loss
  *      and once per epoch for the epoch's sums
- *   5. a NaN loss (rate 1e30): DINO_EUSER naming the epoch and the step; an empty training
+ *   5. model selection with the test rows as the validation set: keep best sets the trainer
+ *      back to the best epoch (the parameters of a run stopped there, bit for bit) and the
+ *      checkpoint holds it; early_stop patience 2 stops 2 evaluations after the best; a stop
+ *      after the best leaves the best in the checkpoint; no validation rows: DINO_EUSER
+ *   6. a NaN loss (rate 1e30): DINO_EUSER naming the epoch and the step; an empty training
  *      split: DINO_EUSER
  *
  * Usage: test_train SHARED_DIR. Exit 0 when every check passes. */
@@ -235,6 +239,110 @@ static void reduction(void) {
     teardown(&twice);
 }
 
+/* Records the validation losses the reports carry. */
+typedef struct {
+    int n, improved_epochs, early_stop_epoch;
+    double valid[32];
+    volatile int *stop_flag;
+    int64_t stop_at_epoch;
+} Valid;
+
+static int on_epoch_valid(const EpochReport *r, void *user) {
+    Valid *v = user;
+    if (r->validated && r->valid.has_loss && v->n < 32) v->valid[v->n] = r->valid.loss;
+    v->n++;
+    v->improved_epochs += r->improved;
+    if (r->early_stop) v->early_stop_epoch = (int)r->epoch;
+    return 0;
+}
+
+static void on_progress_valid(int64_t epoch, int64_t step, int64_t steps, double loss, void *user) {
+    Valid *v = user;
+    (void)steps, (void)loss;
+    if (v->stop_flag && epoch == v->stop_at_epoch && step == 2) *v->stop_flag = 1;
+}
+
+/* The first epoch (1-based) with the lowest of v's validation losses. */
+static int argmin_valid(const Valid *v) {
+    int best = 0;
+    for (int i = 1; i < v->n && i < 32; i++)
+        if (v->valid[i] < v->valid[best]) best = i;
+    return best + 1;
+}
+
+static void selection(const char *tmp) {
+    printf("model selection (the test rows as the validation set):\n");
+    char path[4200], err[1024] = "";
+    enum { EPOCHS = 12 };
+    const double lr = 0.1;   /* a rate at which the validation loss goes up and down */
+    Setup s, ref;
+    if (setup(&s, EPOCHS, lr)) return;
+    s.fe.model->train.keep_best = 1;
+    snprintf(path, sizeof path, "%s/best.safetensors", tmp);
+    Valid v = {0};
+    TrainOptions o = {.save = path, .valid = &s.te, .on_epoch = on_epoch_valid, .user = &v};
+    int rc = train(&s.t, &s.tr, &s.te, &o, err, sizeof err);
+    int best = argmin_valid(&v);
+    printf("       (validation losses: best %.4g at epoch %d, last %.4g at epoch %d)\n", v.valid[best - 1], best,
+           v.valid[v.n - 1], v.n);
+    check(rc == DINO_OK && v.n == EPOCHS && v.improved_epochs >= 1, "keep best: 12 epochs, each evaluated on validation");
+    check(best < EPOCHS, "(the best epoch is not the last, so keep best has something to restore)");
+    check(s.t.best_restored && s.t.state.best_epoch == best && s.t.state.epoch == best && s.t.stopped_early == 0,
+          "the trainer is set back to the end of the best epoch (epoch, state)");
+    TrainState st = {0};
+    void *P = calloc((size_t)s.t.m->n_weights, s.t.es);
+    int loaded = checkpoint_load(path, s.t.m, P, s.t.f64, NULL, &st, s.t.spec_hash, NULL, err, sizeof err) == 0;
+    check(loaded && st.epoch == best && st.best_epoch == best && st.since_best == 0 &&
+              memcmp(P, s.t.P, s.t.es * (size_t)s.t.m->n_weights) == 0,
+          "the checkpoint holds the best epoch: its parameters, epoch and best_epoch");
+    if (setup(&ref, EPOCHS, lr) == 0) {
+        TrainOptions until = {.until = best};
+        if (train(&ref.t, &ref.tr, &ref.te, &until, err, sizeof err)) check(0, err);
+        check(same_params(&s.t, &ref.t) && ref.t.opt.step == s.t.opt.step,
+              "the parameters and optimiser step are those of a run stopped after the best epoch, bit for bit");
+        teardown(&ref);
+    }
+    teardown(&s);
+
+    /* early stop: patience 2, an evaluation every epoch */
+    if (setup(&s, EPOCHS, lr)) return;
+    s.fe.model->train.patience = 2;
+    Valid v2 = {0};
+    TrainOptions o2 = {.valid = &s.te, .on_epoch = on_epoch_valid, .user = &v2};
+    rc = train(&s.t, &s.tr, &s.te, &o2, err, sizeof err);
+    int best2 = argmin_valid(&v2);
+    check(rc == DINO_OK && s.t.stopped_early == v2.n && v2.early_stop_epoch == v2.n && v2.n - best2 == 2 &&
+              s.t.state.epoch == v2.n && !s.t.best_restored,
+          "early_stop patience 2: DINO_OK, stopped 2 evaluations after the best epoch, the last state kept");
+    printf("       (stopped after epoch %d, best %d)\n", v2.n, best2);
+    teardown(&s);
+
+    /* keep best and the stop flag after the best epoch: the file keeps the best */
+    if (best < EPOCHS && setup(&s, EPOCHS, lr) == 0) {
+        s.fe.model->train.keep_best = 1;
+        snprintf(path, sizeof path, "%s/best_stop.safetensors", tmp);
+        volatile int flag = 0;
+        Valid v3 = {.stop_flag = &flag, .stop_at_epoch = best + 1};
+        TrainOptions o3 = {.save = path, .valid = &s.te, .on_epoch = on_epoch_valid, .on_progress = on_progress_valid,
+                           .user = &v3, .stop = &flag};
+        rc = train(&s.t, &s.tr, &s.te, &o3, err, sizeof err);
+        memset(&st, 0, sizeof st);
+        loaded = checkpoint_load(path, s.t.m, P, s.t.f64, NULL, &st, s.t.spec_hash, NULL, err, sizeof err) == 0;
+        check(rc == DINO_STOPPED && loaded && st.epoch == best && st.best_epoch == best && !s.t.best_restored,
+              "keep best, stopped inside the epoch after the best: the checkpoint is still the best epoch's");
+        teardown(&s);
+    }
+    /* no validation rows: keep best and early_stop are refused */
+    if (setup(&s, EPOCHS, lr) == 0) {
+        s.fe.model->train.patience = 3;
+        TrainOptions none = {0};
+        rc = train(&s.t, &s.tr, &s.te, &none, err, sizeof err);
+        check(rc == DINO_EUSER && strstr(err, "early_stop needs a validation set"), "early_stop without validation rows: DINO_EUSER");
+        teardown(&s);
+    }
+    free(P);
+}
+
 static void failures_reported(void) {
     printf("failures:\n");
     char err[1024] = "";
@@ -270,6 +378,7 @@ int main(int argc, char **argv) {
     callbacks();
     stops(tmp);
     reduction();
+    selection(tmp);
     failures_reported();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

@@ -1,7 +1,8 @@
 /* test_api.c - the public API (include/dino.h) through the shared library, as a user's
  * program sees it: diagnostics as data and as text, settings, generation, a CPU model trained
  * on arrays from memory with the epoch callback and dino_request_stop, predictions, J v and
- * J^T w against the Jacobian, and a checkpoint round trip. Needs a C compiler at run time
+ * J^T w against the Jacobian, a checkpoint round trip, and dino_evaluate's loss against the
+ * training loss (regression with relative l2 and h1, and cross-entropy). Needs a C compiler at run time
  * (the CPU backend); DINO_CACHE_DIR is set by ctest. */
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +41,59 @@ static const char *good_spec =
     "data { split train 0.8, test 0.2 }\n"
     "loss { l2 q weight 1.0 relative; h1 dq/dm weight 1.0 relative }\n"
     "train { optimizer adam(lr = 1e-2); batch 16; epochs 6; seed 1; precision f64 }\n";
+
+/* The validation and evaluation loss (dino_evaluate, computed on the host from predictions)
+ * against the generated code's training loss: one epoch at a rate so small that the
+ * parameters do not move, then dino_evaluate on the training rows gives the epoch's mean loss
+ * and terms. text: a spec of `in` inputs, `out` outputs (classes for a classifier), f64. */
+static double last_loss, last_terms[3];
+static int last_n_terms;
+
+static int keep_loss(const dino_epoch *e, void *user) {
+    (void)user;
+    last_loss = e->train_loss;
+    last_n_terms = e->n_terms;
+    for (int i = 0; i < e->n_terms && i < 3; i++) last_terms[i] = e->train_terms[i];
+    return 0;
+}
+
+static void loss_agrees(const char *name, const char *text, int in, int out, int classifier) {
+    dino_spec *spec;
+    dino_model *model;
+    dino_data *data;
+    dino_open_options oo = {.backend = DINO_BACKEND_CPU};
+    if (dino_spec_from_text(name, text, strlen(text), &spec) != DINO_OK || dino_model_open(spec, &oo, &model) != DINO_OK) {
+        CHECK(0, "%s: %s", name, dino_spec_diagnostics_text(spec));
+        dino_spec_free(spec);
+        return;
+    }
+    enum { N = 50 };
+    static double x[N * 16], y[N * 16], J[N * 16 * 16];
+    static int labels[N];
+    for (int r = 0; r < N; r++) {
+        for (int k = 0; k < in; k++) x[r * in + k] = sin(0.3 * r + 0.7 * k);
+        for (int o = 0; o < out; o++) y[r * out + o] = cos(0.2 * r - 0.5 * o) + 0.1 * o;
+        for (int i = 0; i < out * in; i++) J[r * out * in + i] = sin(0.11 * r + 0.13 * i);
+        labels[r] = r % out;
+    }
+    dino_arrays tr = {.n = N, .x = x, .y = classifier ? NULL : y, .J = classifier ? NULL : J, .labels = classifier ? labels : NULL};
+    CHECK(dino_data_from_arrays(model, &tr, NULL, &data) == DINO_OK, "%s: data", name);
+    dino_train_options to = {.on_epoch = keep_loss};
+    CHECK(dino_train(model, data, &to) == DINO_OK, "%s: one epoch", name);
+    dino_metrics mt;
+    CHECK(dino_evaluate(model, data, DINO_SET_TRAIN, &mt) == DINO_OK && mt.rows == N && mt.has_loss, "%s: dino_evaluate", name);
+    int same = fabs(mt.loss - last_loss) <= 1e-9 * last_loss && mt.n_terms == last_n_terms;
+    for (int i = 0; i < mt.n_terms; i++) same &= fabs(mt.terms[i] - last_terms[i]) <= 1e-9 * last_terms[i];
+    CHECK(same, "%s: the evaluated loss %.12g (terms %g %g) is the training loss %.12g (terms %g %g)", name, mt.loss,
+          mt.terms[0], mt.terms[1], last_loss, last_terms[0], last_terms[1]);
+    if (!classifier)
+        CHECK(fabs(mt.terms[0] - mt.rel_l2 * mt.rel_l2) <= 1e-12 * mt.terms[0], "%s: the relative l2 term is rel_l2^2", name);
+    CHECK(dino_evaluate(model, data, DINO_SET_VALID, &mt) == DINO_OK && mt.rows == 0 && !mt.has_loss,
+          "%s: arrays have no validation set", name);
+    dino_data_free(data);
+    dino_model_free(model);
+    dino_spec_free(spec);
+}
 
 static int epochs_seen, stop_at;
 
@@ -222,6 +276,18 @@ int main(void) {
     dino_data_free(data);
     dino_model_free(model);
     dino_spec_free(spec);
+
+    /* ------------------------------------------------ the evaluated loss is the training loss */
+    loss_agrees("regression.dino",
+                "model r { input m[5]; output q[4]; q = mlp(m, 4, width = 12, depth = 2, act = tanh) }\n"
+                "loss { l2 q weight 0.5 relative; h1 dq/dm weight 2.0 }\n"
+                "train { optimizer sgd(lr = 1e-300); batch 7; epochs 1; precision f64 }\n",
+                5, 4, 0);
+    loss_agrees("classifier.dino",
+                "model c { input m[6]; output y[3]; y = dense(gelu(dense(m, 10)), 3) }\n"
+                "loss { cross_entropy y weight 1.5 }\n"
+                "train { optimizer sgd(lr = 1e-300); batch 8; epochs 1; precision f64 }\n",
+                6, 3, 1);
     printf("%d checks, %d failed (libdino %s)\n", checks, failures, dino_version());
     return failures ? 1 : 0;
 }

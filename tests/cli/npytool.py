@@ -14,6 +14,9 @@ safetensors: 8-byte little-endian header length, JSON header, raw data.
   npytool.py st_compare A B              parameter tensors (names not starting with __) byte for
                                          byte; exit 1 on any difference; also reports __ tensors
   npytool.py st_finite FILE              exit 1 unless every float tensor holds only finite values
+  npytool.py take IN OUT A:B[,C:D...]    rows A..B-1 (then C..D-1, ...) of IN, same dtype
+  npytool.py st_meta FILE KEY            prints the __metadata__ value KEY; exit 1 when absent
+  npytool.py argmax IN OUT K             <i8 labels [N]: the column of the largest of row r's first K values
 """
 import ast
 import json
@@ -159,6 +162,33 @@ def main(argv):
               + ("" if len(same_state) == len(state) else
                  " (differ: " + ", ".join(n for n in state if n not in same_state) + ")"))
         return 1 if bad else 0
+    elif cmd == "take":
+        dtype, shape, v = npy_read(args[0])
+        row = 1
+        for d in shape[1:]:
+            row *= d
+        out, n = [], 0
+        for r in args[2].split(","):
+            a, b = (int(x) for x in r.split(":"))
+            out += v[a * row:b * row]
+            n += b - a
+        npy_write(args[1], dtype, (n,) + tuple(shape[1:]), out)
+    elif cmd == "argmax":
+        _, shape, v = npy_read(args[0])
+        row, k = shape[1], int(args[2])
+        out = []
+        for r in range(shape[0]):
+            vals = v[r * row:r * row + k]
+            out.append(max(range(k), key=lambda j: vals[j]))
+        npy_write(args[1], "<i8", (shape[0],), out)
+    elif cmd == "st_meta":
+        with open(args[0], "rb") as f:
+            raw = f.read()
+        (hlen,) = struct.unpack("<Q", raw[:8])
+        meta = json.loads(raw[8:8 + hlen]).get("__metadata__", {})
+        if args[1] not in meta:
+            return 1
+        print(meta[args[1]])
     elif cmd == "st_finite":
         t = st_read(args[0])
         bad, count = [], 0

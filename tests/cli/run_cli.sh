@@ -31,6 +31,19 @@
 #            succeed, 5 rounds; a truncated module, one with flipped bytes and another spec's in
 #            its place are each rebuilt with a note, exit 0, the same predictions; an edit of a
 #            comment, lr, epochs or a data file name hits the cache; another CPU does not
+#   select   model selection with ../shared/specs/planned/dino_select.dino (valid split, early_stop
+#            patience 10, keep best) on 2000 generated rows: early stopping fires 10 evaluations
+#            after the best epoch; the CSV has valid_loss, valid_rel_l2, valid_rel_h1, train_l2
+#            and train_h1, and the best epoch has the lowest valid_loss; the checkpoint records
+#            best_epoch; --eval of it prints the test metrics that training reported for the best
+#            epoch (and the CSV row of that epoch has), training nothing; a --load of it resumes
+#            at the best epoch and stops at the same epoch again; `valid x = ...` files holding
+#            the valid split's rows give the same CSV as the split; `save every 4` writes the
+#            checkpoint after epochs 4, 8 and the last, not at the evaluations; --set patience,
+#            save_every and keep_best; early stopping without a validation set and --eval without
+#            --load are errors; a classifier (labels from the data) reports accuracy and the
+#            cross-entropy on the validation rows, in the CSV (valid_accuracy, train_cross_entropy)
+#            and from --eval
 #
 # Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed";
 # the exit status is 1 when anything failed, 77 (skipped) when python3 is missing.
@@ -44,14 +57,14 @@
 set -u
 
 if [ $# -lt 2 ]; then
-    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|checkpoint|cache|trajectory]..." >&2
+    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|checkpoint|cache|select|trajectory]..." >&2
     exit 2
 fi
 BUILD=$(cd "$1" && pwd) || exit 2
 SRC=$(cd "$2" && pwd) || exit 2
 shift 2
 GROUP_LIST=("$@")
-[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint checkpoint cache trajectory)
+[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint checkpoint cache select trajectory)
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: python3 is needed for the .npy and safetensors helpers"
@@ -655,11 +668,156 @@ group_trajectory() {
     run traj_bad_io "$SP/tio.dino" --data "$T/tj" --epochs 1
     expect_rc traj_bad_io 1
     stderr_has traj_bad_io "J_io.npy"
+# stderr_value NAME SED_SCRIPT: a value picked out of the last run's stderr
+stderr_value() { sed -n "$2" "$T/$1.err" | tail -n 1; }
+
+group_select() {
+    local sel="$SRC/../shared/specs/planned/dino_select.dino"
+    if [ ! -f "$sel" ]; then
+        echo "SKIP (visibly, not counted): $sel does not exist"
+        return
+    fi
+    "$GEN" --out "$T/s" --n 2000 --grid 15 -q || { bad "dino-gen-poisson failed"; return; }
+    # lr 0.02 with an evaluation every epoch: the validation loss stops improving early on
+    local fast=(--data "$T/s" --epochs 80 --lr 0.02 --set eval_every=1)
+    run sel "$sel" "${fast[@]}" --save "$T/best.st" --log "$T/sel.csv"
+    expect_rc sel 0
+    local stopped best
+    stopped=$(stderr_value sel 's/^dino-jit: early stop after epoch \([0-9]*\): .*/\1/p')
+    best=$(stderr_value sel 's/^dino-jit: early stop after epoch [0-9]*: no lower validation loss since epoch \([0-9]*\) .*/\1/p')
+    check "early stop fired (after epoch '$stopped', best epoch '$best'), 10 evaluations after the best" \
+        test -n "$stopped" -a -n "$best" -a "$((stopped - best))" -eq 10
+    stderr_has sel "1400 training rows, 200 validation rows, 400 test rows" "valid: loss" "(best)" \
+        "dino-jit: kept the best epoch, $best"
+    local header
+    header=$(head -n 1 "$T/sel.csv")
+    check "CSV header '$header' has valid_loss, valid_rel_l2, valid_rel_h1, train_l2, train_h1" \
+        eval '[[ "$header" == epoch,step,seconds,lr,train_loss,rel_l2,rel_h1,valid_loss,valid_rel_l2,valid_rel_h1,train_l2,train_h1 ]]'
+    check "CSV has one row per epoch up to the early stop ($(tail -n +2 "$T/sel.csv" | wc -l) of $stopped)" \
+        test "$(tail -n +2 "$T/sel.csv" | wc -l)" -eq "${stopped:-0}"
+    local argmin
+    argmin=$(awk -F, 'NR > 1 && $8 != "" && (min == "" || $8 + 0 < min + 0) { min = $8; e = $1 } END { print e }' "$T/sel.csv")
+    check "the best epoch ($best) has the lowest valid_loss in the CSV (epoch $argmin)" test "$argmin" = "$best"
+    check "train_l2 + train_h1 = train_loss (weights 1) at epoch $best" awk -v a="$(csv "$T/sel.csv" "$best" train_l2)" \
+        -v b="$(csv "$T/sel.csv" "$best" train_h1)" -v l="$(csv "$T/sel.csv" "$best" train_loss)" \
+        'BEGIN { d = a + b - l; exit !(l > 0 && d * d <= 1e-12 * l * l) }'
+    local meta
+    meta=$("${TOOL[@]}" st_meta "$T/best.st" best_epoch)
+    check "the checkpoint records best_epoch $meta (the best epoch $best)" test "$meta" = "$best"
+
+    # --eval: the checkpoint's test metrics, as training reported them for the best epoch
+    run eval "$sel" --data "$T/s" --load "$T/best.st" --eval
+    expect_rc eval 0
+    local want_l2 want_h1 got
+    want_l2=$(awk -v x="$(csv "$T/sel.csv" "$best" rel_l2)" 'BEGIN { printf "%.4e", x }')
+    want_h1=$(awk -v x="$(csv "$T/sel.csv" "$best" rel_h1)" 'BEGIN { printf "%.4e", x }')
+    got=$(grep '^test ' "$T/eval.out")
+    check "--eval prints epoch $best, the best on validation" grep -q "best.st: epoch $best, the best on validation" "$T/eval.out"
+    check "--eval's test line '$got' has the CSV's rel_l2 $want_l2 and rel_h1 $want_h1 of epoch $best" \
+        eval '[[ "$got" == "test   400 rows  loss "*"  rel_l2 $want_l2  rel_h1 $want_h1" ]]'
+    check "--eval's test line is the one training printed for the kept epoch" \
+        grep -qF "test: ${got#test   400 rows  }" "$T/sel.err"
+    check "--eval trained nothing (no epoch line)" eval '! grep -q "^epoch " "$T/eval.err"'
+    stderr_has eval "(after epoch $best, the best on validation"
+
+    # a --load of the keep-best checkpoint resumes at the best epoch: the same run from there
+    run resume "$sel" "${fast[@]}" --load "$T/best.st" --save "$T/best2.st"
+    expect_rc resume 0
+    stderr_has resume "early stop after epoch $stopped: no lower validation loss since epoch $best"
+    tool_check "the resumed run keeps the same best parameters" st_compare "$T/best.st" "$T/best2.st"
+
+    # valid files with the valid split's rows: the same training, the same CSV
+    mkdir -p "$T/f"
+    local f
+    for f in m q J; do
+        "${TOOL[@]}" take "$T/s/${f}_data.npy" "$T/f/${f}_data.npy" 0:1400,1600:2000
+        "${TOOL[@]}" take "$T/s/${f}_data.npy" "$T/f/v${f}.npy" 1400:1600
+    done
+    sed 's/split train 1400, valid 200, test 400/split train 1400, test 400\n    valid m = npy("vm.npy")\n    valid q = npy("vq.npy")\n    valid dq\/dm = npy("vJ.npy")/' \
+        "$sel" >"$SP/files.dino"
+    run split3 "$sel" --data "$T/s" --epochs 3 --set eval_every=1 --log "$T/split3.csv" -q
+    run files3 "$SP/files.dino" --data "$T/f" --epochs 3 --set eval_every=1 --log "$T/files3.csv" -q
+    expect_rc files3 0
+    if [ "$(wc -l <"$T/split3.csv")" -eq 4 ] && cmp -s <(strip_seconds "$T/split3.csv") <(strip_seconds "$T/files3.csv"); then
+        ok "valid files holding the split's valid rows give the same CSV as the split (3 epochs)"
+    else
+        bad "valid files and the valid split give different CSVs (seconds blanked):"
+        diff <(strip_seconds "$T/split3.csv") <(strip_seconds "$T/files3.csv") | sed 's/^/       /'
+    fi
+
+    # save every 4: after epochs 4, 8 and the last (10), not at the evaluations (every 3)
+    sed 's/    keep best/    save every 4/; s/    early_stop patience 10//; s/    eval every 5/    eval every 3/' "$sel" >"$SP/every.dino"
+    run every "$SP/every.dino" --data "$T/s" --epochs 10 --save "$T/every.st"
+    expect_rc every 0
+    local saved
+    saved=$(sed -n 's/^dino-jit: saved .* after epoch \([0-9]*\)$/\1/p' "$T/every.err" | tr '\n' ' ')
+    check "save every 4 wrote the checkpoint after epochs 4 8 10 (wrote after: $saved)" test "$saved" = "4 8 10 "
+    run eval_every "$SP/every.dino" --data "$T/s" --load "$T/every.st" --eval
+    check "its checkpoint is epoch 10's ($(head -n 1 "$T/eval_every.out"))" grep -qE "every.st: epoch 10( |,|$)" "$T/eval_every.out"
+
+    # a classifier: accuracy and the cross-entropy, on the validation rows too
+    "${TOOL[@]}" argmax "$T/s/q_data.npy" "$T/s/y_labels.npy" 4
+    cat >"$SP/cls.dino" <<EOF
+model cls {
+    input  m[64]
+    output y[4]
+    y = mlp(m, 4, width = 32, depth = 1, act = tanh)
+}
+data {
+    y = npy("y_labels.npy")
+    split train 0.7, valid 0.1, test 0.2
+}
+loss { cross_entropy y }
+train {
+    optimizer adam(lr = 1e-2)
+    epochs 6
+    early_stop patience 2
+    keep best
+}
+EOF
+    run cls "$SP/cls.dino" --data "$T/s" --save "$T/cls.st" --log "$T/cls.csv"
+    expect_rc cls 0
+    stderr_has cls "valid: loss" "accuracy" "dino-jit: kept the best epoch"
+    header=$(head -n 1 "$T/cls.csv")
+    check "classifier CSV header '$header'" \
+        eval '[[ "$header" == epoch,step,seconds,lr,train_loss,accuracy,valid_loss,valid_accuracy,train_cross_entropy ]]'
+    check "train_cross_entropy = train_loss (weight 1) at epoch 1" \
+        test "$(csv "$T/cls.csv" 1 train_cross_entropy)" = "$(csv "$T/cls.csv" 1 train_loss)"
+    run cls_eval "$SP/cls.dino" --data "$T/s" --load "$T/cls.st" --eval
+    expect_rc cls_eval 0
+    check "--eval of the classifier: '$(grep '^test' "$T/cls_eval.out")'" grep -qE "^test   400 rows  loss [0-9.e+-]+  accuracy [0-9.]+ %$" "$T/cls_eval.out"
+
+    # --set: patience, save_every, keep_best; model selection without a validation set is an error
+    run set_patience "$SP/every.dino" --data "$T/s" --epochs 20 --lr 0.05 --set eval_every=1 --set patience=1 \
+        --set save_every=0 --save "$T/p.st"
+    expect_rc set_patience 0
+    stderr_has set_patience "early stop after epoch"
+    check "save_every=0: no periodic saves" eval '! grep -q "dino-jit: saved" "$T/set_patience.err"'
+    run set_conflict "$SP/every.dino" --data "$T/s" --set keep_best=1
+    expect_rc set_conflict 1
+    stderr_has set_conflict "keep_best=1 with save every 4" "--set save_every=0"
+    data || return
+    spec "$SP/novalid.dino"
+    run set_novalid "$SP/novalid.dino" --data "$T/d" --epochs 2 --set patience=3
+    expect_rc set_novalid 1
+    stderr_has set_novalid "early_stop needs a validation set, and the data has none"
+
+    run eval_save "$sel" --data "$T/s" --load "$T/best.st" --eval --save "$T/x.st"
+    expect_rc eval_save 1
+    stderr_has eval_save "--eval trains nothing, so --save has nothing new to write"
+    sed 's/split train 1400, valid 200, test 400/split train 2000, test 0/; s/    early_stop patience 10//; s/    keep best//' \
+        "$sel" >"$SP/notest.dino"
+    run eval_notest "$SP/notest.dino" --data "$T/s" --load "$T/every.st" --eval
+    expect_rc eval_notest 1
+    stderr_has eval_notest "the data has no test (or validation) rows to evaluate on"
+    run eval_noload "$sel" --data "$T/s" --eval
+    expect_rc eval_noload 1
+    stderr_has eval_noload "--eval reports the metrics of a checkpoint: name it with --load CKPT"
 }
 
 for g in "${GROUP_LIST[@]}"; do
     case $g in
-    train | resume | predict | nan | errors | layout | pint | checkpoint | cache | trajectory) ;;
+    train | resume | predict | nan | errors | layout | pint | checkpoint | cache | select | trajectory) ;;
     *) echo "run_cli.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
     export DINO_CACHE_DIR="$BUILD/cache/cli_$g"

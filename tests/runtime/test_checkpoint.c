@@ -154,6 +154,27 @@ static void test_partial_state(T *t) {
   TrainState st = {.epoch = 1, .step = 2, .rng = {1, 2, 3, 4}};
   CHECK_OK(t, checkpoint_save(path, &m, P, 1, &adam, &st, 7, err, sizeof err), err);
 
+  /* Model selection's state as metadata: written when best_epoch > 0, read back; a file
+   * without it loads as "none yet". */
+  const char *bp = t_path(t, "best.safetensors");
+  TrainState sb = {.epoch = 7, .step = 70, .best_epoch = 5, .best_loss = 0.1 + 1e-17, .since_best = 2};
+  CHECK_OK(t, checkpoint_save(bp, &m, P, 1, &adam, &sb, 7, err, sizeof err), err);
+  Safetensors sm;
+  if (CHECK_OK(t, st_load(bp, &sm, err, sizeof err), err)) {
+    CHECK(t, st_meta(&sm, "best_epoch") && strcmp(st_meta(&sm, "best_epoch"), "5") == 0 &&
+                 st_meta(&sm, "evals_since_best") && strcmp(st_meta(&sm, "evals_since_best"), "2") == 0);
+    st_free(&sm);
+  }
+  TrainState sb2 = {.best_epoch = 99};
+  if (CHECK_OK(t, checkpoint_load(bp, &m, Q, 1, NULL, &sb2, 7, NULL, err, sizeof err), err))
+    CHECK(t, sb2.epoch == 7 && sb2.best_epoch == 5 && sb2.best_loss == sb.best_loss && sb2.since_best == 2);
+  if (CHECK_OK(t, checkpoint_load(path, &m, Q, 1, NULL, &sb2, 7, NULL, err, sizeof err), err))
+    CHECK(t, sb2.epoch == 1 && sb2.best_epoch == 0 && sb2.since_best == 0);
+  if (CHECK_OK(t, st_load(path, &sm, err, sizeof err), err)) {
+    CHECK(t, !st_meta(&sm, "best_epoch"));   /* no validation: the metadata is as before */
+    st_free(&sm);
+  }
+
   /* Another optimiser kind: parameters and state load, the optimiser starts fresh. */
   Optim sgd;
   OptimConfig c = {.kind = OPT_SGD, .lr = 0.1, .momentum = 0.9};

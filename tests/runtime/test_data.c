@@ -365,6 +365,75 @@ static void test_splits(Fx *f) {
   }
 }
 
+/* The valid part: contiguous train, valid, test rows; rounding; valid files. */
+static void test_valid(Fx *f) {
+  T *t = f->t;
+  char err[1024];
+  Dataset tr, va, te;
+  write_regression(f, 11, DT_F64, 1, 0);
+  struct { SplitKind kind; double train, valid, test; int64_t ntr, nva, nte; } cases[] = {
+      {SPLIT_COUNT, 6, 2, 3, 6, 2, 3},
+      {SPLIT_COUNT, 5, 2, -1, 5, 2, 4},         /* test: the rest */
+      {SPLIT_COUNT, 5, 3, 0, 5, 3, 0},
+      {SPLIT_FRACTION, 0.7, 0.1, 0.2, 8, 1, 2}, /* round(7.7) = 8, round(1.1) = 1, round(2.2) = 2 */
+      {SPLIT_FRACTION, 0.5, 0.25, 0.25, 6, 3, 2}, /* 6 + 3 + 3 > 11: the test part gives one back */
+      {SPLIT_FRACTION, 0.5, 0.5, 0, 6, 5, 0},   /* ... then the valid part */
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    Model m = make_model(0);
+    m.data.split = cases[c].kind;
+    m.data.train = cases[c].train;
+    m.data.valid = cases[c].valid;
+    m.data.test = cases[c].test;
+    err[0] = 0;
+    if (!CHECK_OK(t, data_load_sets(&m, f->dir, 1, 0, &tr, &va, &te, err, sizeof err), err)) continue;
+    if (!CHECK(t, tr.n == cases[c].ntr && va.n == cases[c].nva && te.n == cases[c].nte))
+      printf("  valid case %zu: train %lld, valid %lld, test %lld\n", c, (long long)tr.n, (long long)va.n,
+             (long long)te.n);
+    CHECK(t, rows_match(&tr, 0, 1, 0) && rows_match(&va, (int)tr.n, 1, 0) && rows_match(&te, (int)(tr.n + va.n), 1, 0));
+    CHECK(t, va.J != NULL);
+    data_free(&tr), data_free(&va), data_free(&te);
+  }
+  /* data_load leaves the valid rows out: the test rows stay after them */
+  Model m = make_model(0);
+  m.data.split = SPLIT_COUNT;
+  m.data.train = 6, m.data.valid = 2, m.data.test = 3;
+  if (CHECK_OK(t, load(f, &m, 1, 0, &tr, &te, err, sizeof err), err)) {
+    CHECK(t, tr.n == 6 && te.n == 3 && rows_match(&te, 8, 1, 0));
+    data_free(&tr), data_free(&te);
+  }
+  /* Splits that don't fit name every part. */
+  m.data.train = 6, m.data.valid = 4, m.data.test = 3;
+  err[0] = 0;
+  CHECK_ERR(t, data_load_sets(&m, f->dir, 1, 0, &tr, &va, &te, err, sizeof err), err, fpath(f, "m_data.npy"),
+            "split train 6, valid 4, test 3 needs 13 rows, but the file has 11");
+  m.data.test = -1, m.data.valid = 5;
+  CHECK_ERR(t, data_load_sets(&m, f->dir, 1, 0, &tr, &va, &te, err, sizeof err), err, fpath(f, "m_data.npy"),
+            "split train 6, valid 5 leaves no test rows");
+  m.data.split = SPLIT_FRACTION;
+  m.data.train = 0.8, m.data.valid = 0.01, m.data.test = 0.19;
+  CHECK_ERR(t, data_load_sets(&m, f->dir, 1, 0, &tr, &va, &te, err, sizeof err), err, fpath(f, "m_data.npy"),
+            "split train 0.8, valid 0.01, test 0.19 of 11 rows leaves the validation set empty");
+  CHECK(t, tr.n == 0 && va.n == 0 && te.n == 0 && !va.x);
+  /* Valid files beside a split of the main files; their Jacobian only when named. */
+  double vx[3 * 3], vq[3 * 2];
+  for (int k = 0; k < 9; k++) vx[k] = 500 + k;
+  for (int k = 0; k < 6; k++) vq[k] = 600 + k;
+  save(f, "vx.npy", DT_F64, 2, (int64_t[]){3, 3}, vx);
+  save(f, "vq.npy", DT_F32, 2, (int64_t[]){3, 2}, vq);
+  Model mv = make_model(0);
+  mv.data.valid_input = npy_src("vx.npy");
+  mv.data.valid_output = npy_src("vq.npy");
+  if (CHECK_OK(t, data_load_sets(&mv, f->dir, 1, 0, &tr, &va, &te, err, sizeof err), err)) {
+    CHECK(t, tr.n == 9 && te.n == 2 && va.n == 3 && !va.J && ((double *)va.x)[8] == 508 && ((double *)va.y)[5] == 605);
+    data_free(&tr), data_free(&va), data_free(&te);
+  }
+  save(f, "vq.npy", DT_F32, 2, (int64_t[]){2, 2}, vq);
+  err[0] = 0;
+  CHECK_ERR(t, data_load_sets(&mv, f->dir, 1, 0, &tr, &va, &te, err, sizeof err), err, fpath(f, "vq.npy"),
+            "row counts differ");
+}
+
 /* ------------------------------------------------------------------------ errors */
 
 /* Hand-made .npy: header dict and raw data (for Fortran order). */
@@ -633,6 +702,7 @@ int main(int argc, char **argv) {
   test_gather(&f);
   test_classifier(&f);
   test_splits(&f);
+  test_valid(&f);
   test_errors(&f);
   test_label_errors(&f);
   test_reference(&t);
