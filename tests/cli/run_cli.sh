@@ -668,6 +668,8 @@ group_trajectory() {
     run traj_bad_io "$SP/tio.dino" --data "$T/tj" --epochs 1
     expect_rc traj_bad_io 1
     stderr_has traj_bad_io "J_io.npy"
+}
+
 # stderr_value NAME SED_SCRIPT: a value picked out of the last run's stderr
 stderr_value() { sed -n "$2" "$T/$1.err" | tail -n 1; }
 
