@@ -23,6 +23,8 @@ struct dino_spec {
     char *text;                 /* the diagnostics as dinoc prints them */
     size_t text_len;
     char *data_dir;             /* the data section's dir resolved against the spec's folder */
+    char *data_files[12];       /* dino_spec_data_files (malloc'd) */
+    int n_data_files;
 };
 
 struct dino_model {
@@ -32,7 +34,11 @@ struct dino_model {
     dino_backend kind;
     char declined[8192];        /* why not the GPU, when AUTO fell back to the CPU */
     int gpu_failed, from_cache;
+    dino_open_options opts;     /* as opened (on_message, user) */
     volatile int stop;          /* dino_request_stop */
+    long long unfinished;       /* dino_predict_unfinished: rows of the last prediction */
+    char unfinished_msg[1024];
+    volatile int *stop_also;    /* another model's flag that stops this one too (reduced.c's inner model) */
 };
 
 struct dino_data {
@@ -43,6 +49,11 @@ struct dino_data {
 /* Sets this thread's error (printf-style) and returns status. complete: the message is a whole
  * diagnostic naming its file, printed as it is. */
 dino_status api_fail(dino_status status, int complete, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* reduced.c: trains md in reduced input coordinates when its input enters only through encode
+ * with an orthonormal basis whose values are known (then returns 1 with the outcome in *status),
+ * else says why not through opts->on_message and returns 0 (train as usual). */
+int reduced_train(dino_model *md, const dino_data *data, const dino_train_options *opts, dino_status *status);
 
 /* The runtime's (train.h) Jacobian mode and precision from the API's. */
 JacMode api_jac_mode(dino_jacobian j);

@@ -17,6 +17,7 @@ dino_status dino_data_load(const dino_model *md, const char *dir, dino_data **ou
     d->model = md;
     int need_jac = 0;
     for (int i = 0; i < m->n_loss; i++) need_jac |= m->loss[i].kind == LOSS_H1;
+    for (int i = 0; i < m->n_bases; i++) need_jac |= m->bases[i].source == BASIS_OF_JACOBIAN;
     char err[4096];
     if (data_load_sets(m, dir, md->t.f64, need_jac, &d->train, &d->valid, &d->test, err, sizeof err)) {
         free(d);
@@ -53,6 +54,22 @@ static dino_status from_arrays(const Model *m, int f64, const dino_arrays *a, Da
             if (!isfinite(arrays[k].p[i]))
                 return api_fail(DINO_EUSER, 0, "the %s set's %s contains NaN or Inf at element %lld", which, arrays[k].name,
                                 (long long)i);
+    /* a relative term divides by each row's norm: all-zero training rows are 0/0 (as data.c) */
+    for (int t = 0; strcmp(which, "training") == 0 && !m->classifier && t < m->n_loss; t++) {
+        const LossTerm *lt = &m->loss[t];
+        const double *v = lt->kind == LOSS_L2 ? a->y : lt->kind == LOSS_H1 ? a->J : NULL;
+        int64_t len = lt->kind == LOSS_L2 ? out : out * in, count = 0, first = -1;
+        for (int64_t r = 0; lt->relative && v && r < n; r++) {
+            int zero = 1;
+            for (int64_t k = 0; k < len && zero; k++) zero = v[r * len + k] == 0;
+            if (zero && count++ == 0) first = r;
+        }
+        if (count)
+            return api_fail(DINO_EUSER, 0, "the training set's %s has %lld all-zero rows (the first is row %lld), but the %s "
+                            "term is relative: the loss would be 0/0; remove those rows or drop `relative`",
+                            lt->kind == LOSS_L2 ? "y" : "J", (long long)count, (long long)first,
+                            lt->kind == LOSS_L2 ? "l2" : "h1");
+    }
     for (int64_t i = 0; m->classifier && i < n; i++)
         if (a->labels[i] < 0 || a->labels[i] >= out)
             return api_fail(DINO_EUSER, 0, "the %s set's label %d at row %lld is not a class in [0, %d)", which,

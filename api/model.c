@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "emit.h"
+#include "outputs.h"
 
 /* The CUDA backend, when one is asked for (AUTO, CUDA) and usable. Returns DINO_OK with
  * t->backend set, DINO_OK with t->backend NULL (AUTO: use the CPU; why in md->declined), or a
@@ -18,6 +19,8 @@ static dino_status open_cuda(dino_model *md, dino_backend want, JacMode jac) {
     if (cuda_available(md->declined, sizeof md->declined)) {
         md->t.backend = backend_cuda_new(fe->model, jac, fe->hash, md->t.P, &md->t.opt, &secs, err, sizeof err);
         if (md->t.backend) {
+            if (md->t.backend->note[0] && md->opts.on_message)
+                md->opts.on_message(DINO_MESSAGE_NOTE, md->t.backend->note, md->opts.user);
             md->kind = DINO_BACKEND_CUDA;
             md->declined[0] = 0;
             return DINO_OK;
@@ -43,6 +46,7 @@ static dino_status open_cpu(dino_model *md, JacMode jac) {
     int bad = cpu_module_load(src, len, &md->mod, err, sizeof err);
     free(src);
     if (bad) return api_fail(DINO_EUSER, 0, "%s", err);
+    if (md->mod.note[0] && md->opts.on_message) md->opts.on_message(DINO_MESSAGE_NOTE, md->mod.note, md->opts.user);
     md->t.backend = backend_cpu_new(&md->mod, m, md->t.P, &md->t.opt, err, sizeof err);
     if (!md->t.backend) return api_fail(DINO_EUSER, 0, "%s", err);
     md->kind = DINO_BACKEND_CPU;
@@ -61,6 +65,7 @@ dino_status dino_model_open(dino_spec *spec, const dino_open_options *opts, dino
     dino_model *md = calloc(1, sizeof *md);
     if (!md) return api_fail(DINO_EINTERNAL, 0, "out of memory");
     md->spec = spec;
+    md->opts = *opts;
     char err[4096];
     int rc = trainer_init(&md->t, m, spec->fe.hash, err, sizeof err);
     if (rc) {
@@ -105,10 +110,12 @@ void dino_request_stop(dino_model *md) { md->stop = 1; }
 
 dino_status dino_model_save(dino_model *md, const char *path) {
     Trainer *t = &md->t;
-    char err[1024];
+    char err[4200];
+    if (!path || output_prepare(path, "checkpoint", err, sizeof err))
+        return api_fail(DINO_EUSER, 0, "%s", path ? err : "no checkpoint path");
     int rc = t->backend->pull(t->backend);
     if (rc) return api_fail(rc, 0, "%s", t->backend->err);
-    if (checkpoint_save(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err))
+    if (checkpoint_save_bases(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, err, sizeof err))
         return api_fail(DINO_EUSER, 0, "%s", err);
     return DINO_OK;
 }
@@ -117,8 +124,10 @@ dino_status dino_model_load(dino_model *md, const char *path, dino_checkpoint_in
     Trainer *t = &md->t;
     char err[1024];
     int matches = -1;
-    if (checkpoint_load(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &matches, err, sizeof err))
+    if (checkpoint_load_bases(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &matches, &t->bases, err,
+                              sizeof err))
         return api_fail(DINO_EUSER, 0, "%s", err);
+    basis_fill_params(t->m, &t->bases, t->P, t->f64);   /* the frozen layers of the bases it held, used as saved */
     if (t->state.has_state) rng_restore(&t->rng, t->state.rng);
     int rc = t->backend->push(t->backend);
     if (rc) return api_fail(rc, 0, "%s", t->backend->err);

@@ -3,6 +3,7 @@
  * The products are computed from the full Jacobian for now (in chunks of rows), so they cost
  * what the Jacobian costs; a generated forward (J v) and reverse (J^T w) pass would not. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,34 @@
 
 enum { CHUNK = 256 };   /* rows per Jacobian chunk in dino_jvp and dino_vjp */
 
+/* After a prediction of n rows with counts[i] rows whose dopri5 solve of ODE block i stopped
+ * short of t1 (NULL: none): md->unfinished and its message (dino_predict_unfinished). */
+static void note_unfinished(dino_model *md, const int64_t *counts, long long n) {
+    const Model *m = md->t.m;
+    md->unfinished = 0;
+    md->unfinished_msg[0] = 0;
+    for (int i = 0; counts && i < m->n_odes; i++) {
+        if (counts[i] == 0) continue;
+        const OdeBlock *o = &m->odes[i];
+        if (md->unfinished == 0)
+            snprintf(md->unfinished_msg, sizeof md->unfinished_msg,
+                     "%s:%d: dopri5 did not reach t = %g within max_steps %d for %lld of the %lld rows (their outputs "
+                     "are wrong); raise max_steps or loosen rtol/atol",
+                     m->path, o->solver.loc.line, o->t1, o->solver.max_steps, (long long)counts[i], n);
+        if (counts[i] > md->unfinished) md->unfinished = counts[i];
+    }
+}
+
+long long dino_predict_unfinished(const dino_model *md, const char **message) {
+    if (message) *message = md->unfinished_msg;
+    return md->unfinished;
+}
+
 dino_status dino_predict(dino_model *md, long long n, const double *x, double *y, double *J) {
     Trainer *t = &md->t;
     const Model *m = t->m;
+    md->unfinished = 0;
+    md->unfinished_msg[0] = 0;
     if (n < 0 || (n > 0 && (!x || !y))) return api_fail(DINO_EUSER, 0, "dino_predict needs n >= 0, x and y");
     if (J && m->classifier) return api_fail(DINO_EUSER, 0, "the classifier %s has no Jacobian", m->name);
     if (n == 0) return DINO_OK;
@@ -25,6 +51,7 @@ dino_status dino_predict(dino_model *md, long long n, const double *x, double *y
     int rc;
     if (t->f64) {   /* the model's own precision: no copies */
         rc = predict_rows(t, x, n, y, J, err, sizeof err);
+        if (!rc) note_unfinished(md, t->backend->unfinished, n);
         return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
     }
     float *xf = malloc(sizeof(float) * (size_t)(n * in)), *yf = malloc(sizeof(float) * (size_t)(n * out));
@@ -35,6 +62,7 @@ dino_status dino_predict(dino_model *md, long long n, const double *x, double *y
     }
     for (int64_t i = 0; i < n * in; i++) xf[i] = (float)x[i];
     rc = predict_rows(t, xf, n, yf, Jf, err, sizeof err);
+    if (!rc) note_unfinished(md, t->backend->unfinished, n);
     for (int64_t i = 0; !rc && i < n * out; i++) y[i] = yf[i];
     for (int64_t i = 0; !rc && J && i < n * out * in; i++) J[i] = Jf[i];
     free(xf), free(yf), free(Jf);
@@ -50,10 +78,14 @@ static dino_status product(dino_model *md, long long n, const double *x, const d
     int64_t in = m->in_dim, out = m->out_dim, c = n < CHUNK ? n : CHUNK;
     double *yb = malloc(sizeof(double) * (size_t)(c * out + 1)), *Jb = malloc(sizeof(double) * (size_t)(c * out * in + 1));
     dino_status st = yb && Jb ? DINO_OK : api_fail(DINO_EUSER, 0, "out of memory for a Jacobian chunk");
+    const int64_t *u = md->t.backend->unfinished;   /* per ODE block, of each dino_predict */
+    int64_t *counts = u ? calloc((size_t)m->n_odes, sizeof(int64_t)) : NULL;
+    if (st == DINO_OK && u && !counts) st = api_fail(DINO_EUSER, 0, "out of memory");
     for (int64_t i0 = 0; st == DINO_OK && i0 < n; i0 += c) {
         int64_t b = n - i0 < c ? n - i0 : c;
         st = dino_predict(md, b, x + i0 * in, yb, Jb);
         if (st) break;
+        for (int k = 0; counts && k < m->n_odes; k++) counts[k] += u[k];
         if (y) memcpy(y + i0 * out, yb, sizeof(double) * (size_t)(b * out));
         for (int64_t s = 0; s < b; s++) {
             const double *Js = Jb + s * out * in;
@@ -75,6 +107,8 @@ static dino_status product(dino_model *md, long long n, const double *x, const d
         }
     }
     free(yb), free(Jb);
+    note_unfinished(md, counts, n);   /* over all the chunks */
+    free(counts);
     return st;
 }
 

@@ -94,6 +94,7 @@ dino_status dino_spec_from_text(const char *name, const char *text, size_t len, 
 void dino_spec_free(dino_spec *spec) {
     if (!spec) return;
     frontend_free(&spec->fe);
+    for (int i = 0; i < spec->n_data_files; i++) free(spec->data_files[i]);
     free(spec->diags);
     free(spec->text);
     free(spec);
@@ -120,7 +121,7 @@ dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *info) {
     if (st) return st;
     const Model *m = spec->fe.model;
     *info = (dino_spec_info){.name = m->name, .input = m->input, .output = m->output, .in_dim = m->in_dim,
-                             .out_dim = m->out_dim, .n_params = m->n_weights, .classifier = m->classifier,
+                             .out_dim = m->out_dim, .n_params = model_trainable(m), .classifier = m->classifier,
                              .out_times = m->trajectory ? m->out_rows : 0, .out_step = m->out_cols,
                              .f64 = m->train.f64, .epochs = m->train.epochs, .batch = m->train.batch,
                              .hash = spec->fe.hash, .data_dir = spec->data_dir};

@@ -1,10 +1,13 @@
 /* train.c - dino.h's dino_train: the runtime's training loop (runtime/train.c) with the
  * caller's callbacks, and dino_request_stop's flag; dino_model_selection.
  *
- * TODO: a second dino_train on one model continues from the epochs done (tried on the CPU) but leaks
- * the batch buffers of the first: the backends' set_data (backend_cpu.c, backend_cuda.c) does
- * not release those of an earlier call yet. */
+ * TODO: a second dino_train on one model continues from the epochs done; on the CUDA backend it
+ * leaks the device buffers of the first (backend_cuda.c's set_data does not release those of an
+ * earlier call, nor the graphs captured on them, yet; the CPU backend's does). */
+#include <string.h>
+
 #include "api.h"
+#include "outputs.h"
 
 /* The caller's options, carried through train()'s callbacks. */
 typedef struct {
@@ -55,14 +58,30 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
                       .on_epoch = opts->on_epoch ? on_epoch : NULL,
                       .on_message = opts->on_message ? on_message : NULL,
                       .on_progress = opts->on_progress ? on_progress : NULL,
-                      .user = &bridge, .stop = &md->stop};
+                      .user = &bridge, .stop = md->stop_also ? md->stop_also : &md->stop};
     char err[4096];
+    /* before any epoch: a checkpoint or log that can't be written must not cost the training */
+    const char *paths[2] = {opts->save, opts->log}, *what[2] = {"checkpoint", "log"};
+    for (int i = 0; i < 2; i++)
+        if (paths[i] && output_prepare(paths[i], what[i], err, sizeof err))
+            return api_fail(DINO_EUSER, 0, "%s; nothing was trained", err);
+    err[0] = 0;
+    if (!md->stop && md->t.m->n_bases && md->t.state.epoch < md->t.m->train.epochs) {
+        /* the bases first (reported once), then the exact reduced path when the model allows it */
+        int brc = trainer_bases(&md->t, &data->train, &data->test, &o, err, sizeof err);
+        if (brc) return api_fail(brc, 0, "%s", err);
+        dino_status st;
+        if (reduced_train(md, data, opts, &st)) {
+            md->stop = 0;
+            return st;
+        }
+    }
     int rc = md->stop ? DINO_STOPPED : train(&md->t, &data->train, &data->test, &o, err, sizeof err);
-    if (rc == DINO_STOPPED && md->t.m->train.keep_best && md->t.state.best_epoch > 0)
-        snprintf(err, sizeof err, "training stopped on request after epoch %lld (keep best: the best epoch so far is %lld)",
-                 (long long)md->t.state.epoch, (long long)md->t.state.best_epoch);
-    else if (rc == DINO_STOPPED)
-        snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);
+    size_t n = strlen(err);   /* train() may have said where inside an epoch it stopped */
+    if (rc == DINO_STOPPED && !n)
+        n = (size_t)snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);
+    if (rc == DINO_STOPPED && md->t.m->train.keep_best && md->t.state.best_epoch > 0 && n < sizeof err)
+        snprintf(err + n, sizeof err - n, " (keep best: the best epoch so far is %lld)", (long long)md->t.state.best_epoch);
     md->stop = 0;
     return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
 }
@@ -73,4 +92,17 @@ dino_status dino_model_selection(const dino_model *md, dino_selection *info) {
                              .stopped_early = t->stopped_early, .best_restored = t->best_restored,
                              .at_best = t->state.best_epoch > 0 && t->state.best_epoch == t->state.epoch};
     return DINO_OK;
+}
+
+int dino_model_bases_ready(const dino_model *md) { return basis_set_ready(&md->t.bases, md->t.m); }
+
+dino_status dino_model_bases(dino_model *md, const dino_data *data, const dino_train_options *opts) {
+    static const dino_train_options defaults = {0};
+    if (!opts) opts = &defaults;
+    if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_model_bases needs data loaded for this model");
+    Bridge bridge = {.md = md, .o = opts};
+    TrainOptions o = {.on_message = opts->on_message ? on_message : NULL, .user = &bridge, .log = opts->log};
+    char err[4096];
+    int rc = trainer_bases(&md->t, &data->train, &data->test, &o, err, sizeof err);
+    return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
 }

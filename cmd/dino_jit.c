@@ -3,11 +3,15 @@
  *
  *   dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B] [--lr X]
  *            [--seed S] [--precision f32|f64] [--set key=value]... [--save CKPT] [--load CKPT]
- *            [--predict IN.npy --out DIR] [--log FILE.csv] [--jacobian auto|forward|reverse] [--eval] [-q]
+ *            [--predict IN.npy --out DIR] [--log FILE.csv] [--jacobian auto|forward|reverse]
+ *            [--until EPOCH] [--strict] [-q]
+ *   dino-jit MODEL.dino --load CKPT --eval [--data DIR]
+ *   dino-jit --cache info|clear;  dino-jit --version | --help
  *
  * Exit status (dino_status): DINO_OK 0 success, DINO_EUSER 1 user error (bad spec, data, flag,
  * NaN loss), DINO_EINTERNAL 2 internal error, DINO_STOPPED 3 stopped by SIGINT or SIGTERM during
  * training (the parameters saved when --save is given). */
+#define _XOPEN_SOURCE 700   /* realpath */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -21,12 +25,12 @@
 #include "dino.h"
 
 typedef struct {
-    const char *spec, *data, *backend, *save, *load, *predict, *out, *log;
+    const char *spec, *data, *backend, *save, *load, *predict, *out, *log, *cache;
     long long until;
     const char *sets[64];
     char flag_sets[64][160];  /* --epochs N and friends, spelled as key=value */
     int n_sets;
-    int quiet;
+    int quiet, strict;
     int eval;               /* --eval: the loaded checkpoint's metrics, no training */
     dino_jacobian jac;
 } Args;
@@ -35,12 +39,76 @@ static void usage(FILE *f) {
     fputs("usage: dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B]\n"
           "                [--lr X] [--seed S] [--precision f32|f64] [--set key=value]...\n"
           "                [--save CKPT] [--load CKPT] [--predict IN.npy --out DIR] [--log FILE.csv]\n"
-          "                [--jacobian auto|forward|reverse] [--until EPOCH] [--eval] [-q] [--version]\n"
-          "  --set keys: epochs, batch, lr, seed, precision, eval_every, beta1, beta2, eps, decay, momentum,\n"
-          "             patience, save_every, keep_best\n"
-          "  --eval: with --load CKPT, print the checkpoint's loss and metrics on the validation and test\n"
-          "          rows of the data (the spec's, or --data DIR) and exit, training nothing\n",
+          "                [--jacobian auto|forward|reverse] [--until EPOCH] [--strict] [-q]\n"
+          "       dino-jit MODEL.dino --load CKPT --eval [--data DIR]\n"
+          "       dino-jit --cache info|clear\n"
+          "       dino-jit --version | --help\n",
           f);
+}
+
+/* --help: every flag and every environment variable (tests/cli/run_cli.sh, group help, checks
+ * that each variable the sources read with getenv is named here). */
+static void help(void) {
+    usage(stdout);
+    fputs("\nChecks the spec, generates and compiles its code (cached), trains it on the data and\n"
+          "optionally predicts. docs/commands.md and `man dino-jit` say more.\n"
+          "\nflags:\n"
+          "  --data DIR        the data folder (overrides the spec's data dir, which is relative to the spec)\n"
+          "  --backend B       auto (default): the GPU when one is usable, else the CPU, saying which and why;\n"
+          "                    cuda: the GPU or an error; cpu: the CPU backend\n"
+          "  --epochs N        train until N epochs are done in total (0: train nothing; with --load and\n"
+          "                    --predict that is pure inference)\n"
+          "  --batch B, --lr X, --seed S, --precision f32|f64\n"
+          "                    override the spec's train block\n"
+          "  --set key=value   override a train setting: epochs, batch, lr, seed, precision, eval_every,\n"
+          "                    beta1, beta2, eps (adam, adamw), decay (adamw), momentum (sgd), patience,\n"
+          "                    save_every, keep_best\n"
+          "  --save CKPT       write a safetensors checkpoint at every evaluation, at the end, on a NaN loss\n"
+          "                    (the last good parameters) and on Ctrl-C / SIGTERM; missing folders are made and\n"
+          "                    an unwritable path is refused before training. It may equal --load (the run then\n"
+          "                    updates its own checkpoint, atomically); it may not be the spec, a data file,\n"
+          "                    the --predict input or the --log file\n"
+          "  --load CKPT       start from a checkpoint: parameters and, when present, the optimiser state,\n"
+          "                    the epoch and the shuffle RNG (training resumes up to --epochs in total)\n"
+          "  --predict IN.npy --out DIR\n"
+          "                    after training (or instead, with --epochs 0) write DIR/<output>.npy [N, out] and,\n"
+          "                    for regression models, DIR/J.npy [N, out, in] (DIR/d<output>_d<input>.npy when\n"
+          "                    the output is named J); files that are inputs of the run are never overwritten\n"
+          "  --log FILE.csv    one CSV row per epoch: epoch,step,seconds,lr,train_loss,<metrics>; missing\n"
+          "                    folders are made; appended to when resuming\n"
+          "  --jacobian M      auto, forward or reverse mode for the generated Jacobian (default auto)\n"
+          "  --until EPOCH     stop after that epoch (saving --save), the schedule still planned for --epochs\n"
+          "  --eval            with --load CKPT: print the checkpoint's loss and metrics on the validation and\n"
+          "                    test rows of the data (the spec's, or --data DIR) and exit, training nothing\n"
+          "  --strict          warnings about wrong results are errors (exit 1, nothing written): a dopri5\n"
+          "                    solve that did not reach t1 within max_steps during --predict\n"
+          "  -q                quiet: no notes, only the last epoch's line\n"
+          "  --cache info      print the compiled-code cache's folder, entries and size, and exit\n"
+          "  --cache clear     remove every entry of that cache, and exit\n"
+          "  --version         the version, the git commit, the CUDA driver and NVRTC found\n"
+          "  -h, --help        this text\n"
+          "\nCtrl-C (SIGINT) or SIGTERM during training finishes the current step, writes --save and exits 3;\n"
+          "a second one ends the process at once. Resume with the same command and --load CKPT.\n"
+          "\nexit status: 0 success, 1 user error (spec, data, flag, file, NaN loss), 2 internal error,\n"
+          "3 training stopped by SIGINT or SIGTERM\n"
+          "\nenvironment:\n"
+          "  DINO_CACHE_DIR     the compiled-code cache folder (default $HOME/.cache/dino, else /tmp/dino-cache-UID)\n"
+          "  DINO_CACHE_MAX_MB  the cache's size cap in MiB, least recently used entries removed (default 1024;\n"
+          "                     0: no limit)\n"
+          "  HOME               where the default cache folder is\n"
+          "  CC                 the host C compiler of the CPU backend (default cc)\n"
+          "  DINO_CFLAGS        its flags (default -O3 -march=native -fopenmp); part of the cache key\n"
+          "  OMP_NUM_THREADS    threads of the CPU backend (default: all cores)\n"
+          "  OMP_WAIT_POLICY    set to passive unless given: idle OpenMP threads sleep instead of spinning\n"
+          "  DINO_CUDA_DRIVER   the CUDA driver library to load instead of libcuda.so.1\n"
+          "  DINO_NVRTC         the NVRTC library to load (else libnvrtc.so[.13|.12|.11.2] on the loader's path,\n"
+          "                     then under $CUDA_HOME/lib64, $CUDA_PATH/lib64, /usr/local/cuda/lib64)\n"
+          "  CUDA_HOME, CUDA_PATH  CUDA toolkit folders searched for NVRTC\n"
+          "  DINO_NVRTC_OPT     NVRTC optimisation: min (default, --Ofast-compile=min), mid, max, full\n"
+          "  DINO_CUDA_FUSE     CUDA kernel grouping: auto (default), none, tiles (as dinoc --fuse)\n"
+          "  DINO_CUDA_SHARE    0: write every tile-kernel stage out instead of sharing equal code\n"
+          "  DINO_CUDA_GRAPH    0: launch every kernel instead of replaying a captured CUDA graph\n",
+          stdout);
 }
 
 static double now(void) {
@@ -63,19 +131,19 @@ static int parse_args(int argc, char **argv, Args *a) {
     a->backend = "auto";
     static const char *const with_value[] = {"--data", "--backend", "--epochs", "--batch", "--lr", "--seed",
                                              "--precision", "--set", "--save", "--load", "--predict", "--out",
-                                             "--log", "--jacobian", "--until"};
+                                             "--log", "--jacobian", "--until", "--cache"};
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-            usage(stdout);
+            help();
             exit(DINO_OK);
         }
         if (strcmp(s, "--version") == 0) {
-            printf("dino-jit %s\n", dino_version());
+            printf("dino-jit %s\n%s", dino_version(), dino_version_details());
             exit(DINO_OK);
         }
-        if (strcmp(s, "-q") == 0) {
-            a->quiet = 1;
+        if (strcmp(s, "-q") == 0 || strcmp(s, "--strict") == 0) {
+            *(s[1] == 'q' ? &a->quiet : &a->strict) = 1;
             continue;
         }
         if (strcmp(s, "--eval") == 0) {
@@ -109,6 +177,13 @@ static int parse_args(int argc, char **argv, Args *a) {
         else if (strcmp(s, "--predict") == 0) a->predict = v;
         else if (strcmp(s, "--out") == 0) a->out = v;
         else if (strcmp(s, "--log") == 0) a->log = v;
+        else if (strcmp(s, "--cache") == 0) {
+            if (strcmp(v, "info") && strcmp(v, "clear")) {
+                fprintf(stderr, "dino-jit: error: --cache must be info or clear, not '%s'\n", v);
+                return -1;
+            }
+            a->cache = v;
+        }
         else if (strcmp(s, "--until") == 0) {
             char *end;
             a->until = strtoll(v, &end, 10);
@@ -140,6 +215,11 @@ static int parse_args(int argc, char **argv, Args *a) {
             a->n_sets++;
         }
     }
+    if (a->cache && a->spec) {
+        fprintf(stderr, "dino-jit: error: --cache %s takes no spec file ('%s')\n", a->cache, a->spec);
+        return -1;
+    }
+    if (a->cache) return 0;
     if (!a->spec) {
         fputs("dino-jit: error: no spec file given\n", stderr);
         usage(stderr);
@@ -184,7 +264,15 @@ static int make_dirs(const char *path) {
     return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
 }
 
-static int run_predict(dino_model *model, const dino_spec_info *m, const char *in_path, const char *out_dir) {
+/* The file names --predict writes in DIR: "<output>.npy" and the Jacobian's, "J.npy", or
+ * "d<output>_d<input>.npy" when the output itself is named J. */
+static void predict_names(const dino_spec_info *m, char *y, size_t ylen, char *J, size_t Jlen) {
+    snprintf(y, ylen, "%s.npy", m->output);
+    if (strcmp(m->output, "J") == 0) snprintf(J, Jlen, "d%s_d%s.npy", m->output, m->input);
+    else snprintf(J, Jlen, "J.npy");
+}
+
+static int run_predict(dino_model *model, const dino_spec_info *m, const char *in_path, const char *out_dir, int strict) {
     dino_npy a;
     if (dino_npy_read(in_path, &a)) return report(DINO_EUSER);
     int ok_shape = (a.ndim == 2 && a.shape[1] == m->in_dim) || (a.ndim == 1 && a.shape[0] == m->in_dim);
@@ -215,9 +303,14 @@ static int run_predict(dino_model *model, const dino_spec_info *m, const char *i
     dino_npy_free(&a);
     dino_backend_info b;
     dino_model_backend(model, &b);
-    char path[4096];
+    char path[4096], yname[256], Jname[256];
+    predict_names(m, yname, sizeof yname, Jname, sizeof Jname);
+    const char *unfinished;
     if (rc) {
         report(rc);
+    } else if (dino_predict_unfinished(model, &unfinished) > 0 && strict) {
+        fprintf(stderr, "dino-jit: error: %s; nothing written (--strict)\n", unfinished);
+        rc = DINO_EUSER;
     } else if (make_dirs(out_dir)) {
         fprintf(stderr, "dino-jit: error: cannot create '%s': %s\n", out_dir, strerror(errno));
         rc = DINO_EUSER;
@@ -225,12 +318,13 @@ static int run_predict(dino_model *model, const dino_spec_info *m, const char *i
         long long ys[3] = {n, out}, js[4] = {n, out, in};
         int T = m->out_times;   /* a trajectory: [n, T, dim] and [n, T, dim, in] */
         if (T) ys[1] = js[1] = T, ys[2] = js[2] = m->out_step, js[3] = in;
-        snprintf(path, sizeof path, "%s/%s.npy", out_dir, m->output);
+        if (unfinished[0]) fprintf(stderr, "dino-jit: warning: %s\n", unfinished);
+        snprintf(path, sizeof path, "%s/%s", out_dir, yname);
         rc = dino_npy_write(path, b.f64, T ? 3 : 2, ys, y);
-        snprintf(path, sizeof path, "%s/J.npy", out_dir);
+        snprintf(path, sizeof path, "%s/%s", out_dir, Jname);
         if (!rc && jac) rc = dino_npy_write(path, b.f64, T ? 4 : 3, js, J);
         if (rc) report(rc);
-        else fprintf(stderr, "predicted %lld rows: %s/%s.npy%s\n", n, out_dir, m->output, jac ? ", J.npy" : "");
+        else fprintf(stderr, "predicted %lld rows: %s/%s%s%s\n", n, out_dir, yname, jac ? ", " : "", jac ? Jname : "");
     }
     free(y), free(J);
     return rc;
@@ -248,6 +342,7 @@ typedef struct {
 
 static void print_message(dino_message_level level, const char *text, void *user) {
     const Terminal *term = user;
+    if (term->live) fputs("\r\033[K", stderr);
     if (level == DINO_MESSAGE_WARNING) fprintf(stderr, "dino-jit: warning: %s\n", text);
     else if (!term->quiet) fprintf(stderr, "dino-jit: %s\n", text);
 }
@@ -267,6 +362,13 @@ static int print_epoch(const dino_epoch *e, void *user) {
         fprintf(stderr, "dino-jit: early stop after epoch %lld: no lower validation loss since epoch %lld (%.4e)\n",
                 e->epoch, e->best_epoch, e->best_valid_loss);
     return 0;
+}
+
+/* Notes while the model opens (a damaged cache entry rebuilt): "dino-jit: note: ...". */
+static void print_open_note(dino_message_level level, const char *text, void *user) {
+    const Terminal *term = user;
+    if (level == DINO_MESSAGE_WARNING) fprintf(stderr, "dino-jit: warning: %s\n", text);
+    else if (!term->quiet) fprintf(stderr, "dino-jit: note: %s\n", text);
 }
 
 /* "loss 1.2345e-02 (l2 1.0e-02, h1 2.3e-03)  rel_l2 1.2345e-02  rel_h1 2.3456e-02" */
@@ -333,12 +435,91 @@ static void on_signal(int sig) {
     if (training) dino_request_stop(training);
 }
 
+/* ---------------------------------------------------------------------------- inputs and outputs */
+
+/* path with its folder resolved (realpath), for comparing outputs that may not exist yet. */
+static void resolved(const char *path, char *out, size_t len) {
+    char dir[4096], real[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash == dir) snprintf(dir, sizeof dir, "/");
+    else if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    if (realpath(dir, real)) snprintf(out, len, "%s/%s", strcmp(real, "/") ? real : "", base);
+    else snprintf(out, len, "%s", path);
+}
+
+static int same_output(const char *a, const char *b) {
+    char ra[8300], rb[8300];
+    if (dino_same_file(a, b)) return 1;
+    resolved(a, ra, sizeof ra);
+    resolved(b, rb, sizeof rb);
+    return strcmp(ra, rb) == 0;
+}
+
+/* Refuses, before anything runs, an output of the run that would replace one of its inputs
+ * (the spec, a data file, the --load checkpoint, the --predict input: compared by file
+ * identity, so links and other spellings count) or another output. --save equal to --load is
+ * allowed: the run then updates its own checkpoint, atomically, after the load. */
+static int check_outputs(const Args *a, dino_spec *spec, const dino_spec_info *m) {
+    typedef struct { const char *path, *what; } Named;
+    Named in[16], out[4];
+    int n_in = 0, n_out = 0;
+    in[n_in++] = (Named){a->spec, "the spec"};
+    if (a->load) in[n_in++] = (Named){a->load, "the --load checkpoint"};
+    if (a->predict) in[n_in++] = (Named){a->predict, "the --predict input"};
+    size_t nd = 0;
+    if ((a->data || m->data_dir) && dino_spec_data_files(spec, a->data, &nd) == DINO_OK)
+        for (size_t i = 0; i < nd && n_in < 16; i++) in[n_in++] = (Named){dino_spec_data_file(spec, i), "a data file of the spec"};
+    static char ypath[4096], Jpath[4096];
+    if (a->save) out[n_out++] = (Named){a->save, "--save"};
+    if (a->log) out[n_out++] = (Named){a->log, "--log"};
+    if (a->predict) {
+        char yname[256], Jname[256];
+        predict_names(m, yname, sizeof yname, Jname, sizeof Jname);
+        snprintf(ypath, sizeof ypath, "%s/%s", a->out, yname);
+        snprintf(Jpath, sizeof Jpath, "%s/%s", a->out, Jname);
+        out[n_out++] = (Named){ypath, "--out"};
+        if (!m->classifier) out[n_out++] = (Named){Jpath, "--out"};
+    }
+    for (int o = 0; o < n_out; o++) {
+        for (int i = 0; i < n_in; i++) {
+            if (!dino_same_file(out[o].path, in[i].path)) continue;
+            if (in[i].path == a->load && out[o].path == a->save) continue;   /* resuming into the same file */
+            fprintf(stderr, "dino-jit: error: %s '%s' would overwrite %s '%s' (the same file); choose another path\n",
+                    out[o].what, out[o].path, in[i].what, in[i].path);
+            return DINO_EUSER;
+        }
+        for (int p = 0; p < o; p++)
+            if (same_output(out[o].path, out[p].path)) {
+                fprintf(stderr, "dino-jit: error: %s and %s name the same file '%s'; choose another path\n", out[p].what,
+                        out[o].what, out[o].path);
+                return DINO_EUSER;
+            }
+    }
+    return DINO_OK;
+}
+
+/* --cache info|clear */
+static int run_cache(const char *what) {
+    dino_cache_info c;
+    int clear = strcmp(what, "clear") == 0;
+    if (clear ? dino_cache_clear(&c) : dino_cache_info_get(&c)) return report(DINO_EUSER);
+    char cap[64] = "no limit";
+    if (c.max_bytes) snprintf(cap, sizeof cap, "limit %.1f MiB, $DINO_CACHE_MAX_MB", (double)c.max_bytes / 1048576.0);
+    if (clear) printf("removed %ld entries (%.1f MiB) from %s\n", c.entries, (double)c.bytes / 1048576.0, c.path);
+    else printf("%s: %ld entries, %.1f MiB (%s)\n", c.path, c.entries, (double)c.bytes / 1048576.0, cap);
+    return DINO_OK;
+}
+
 /* ---------------------------------------------------------------------------- main */
 
 /* The backend --backend asks for: the GPU when one is usable (auto, cuda), else the CPU
  * module. Says which, and why not the GPU. Returns DINO_OK, or a status after reporting. */
 static int start_backend(const Args *a, dino_spec *spec, const dino_spec_info *m, dino_model **model, double t0) {
-    dino_open_options opt = {.jacobian = a->jac,
+    Terminal term = {.quiet = a->quiet};
+    dino_open_options opt = {.jacobian = a->jac, .on_message = print_open_note, .user = &term,
                              .backend = strcmp(a->backend, "cpu") == 0    ? DINO_BACKEND_CPU
                                         : strcmp(a->backend, "cuda") == 0 ? DINO_BACKEND_CUDA
                                                                           : DINO_BACKEND_AUTO};
@@ -406,7 +587,12 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     training = NULL;
     if (rc == DINO_STOPPED) {
         if (term.live) fputs("\r\033[K", stderr);
-        fprintf(stderr, "dino-jit: %s%s%s\n", dino_last_error(), a->save ? "; saved to " : "", a->save ? a->save : "");
+        if (a->save)
+            fprintf(stderr, "dino-jit: %s; saved to %s: resume with the same command and --load %s\n", dino_last_error(),
+                    a->save, a->save);
+        else
+            fprintf(stderr, "dino-jit: %s; nothing saved: pass --save CKPT to keep a checkpoint on a stop (and at every "
+                    "evaluation), then --load CKPT to resume\n", dino_last_error());
     } else if (rc) {
         report(rc);
     } else if (!a->quiet) {
@@ -429,9 +615,29 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     return rc;
 }
 
+/* Computes the bases from the training rows without training (the model's epochs are done). */
+static int run_bases(const Args *a, dino_model *model, const dino_spec_info *m) {
+    const char *dir = a->data ? a->data : m->data_dir;
+    if (!dir) {
+        fprintf(stderr, "dino-jit: error: the model's bases need the training data: pass --data DIR or set dir \"...\" "
+                "in the data block\n");
+        return DINO_EUSER;
+    }
+    dino_data *data;
+    int rc = dino_data_load(model, dir, &data);
+    if (rc) return report(rc);
+    Terminal term = {.quiet = a->quiet};
+    dino_train_options o = {.on_message = print_message, .user = &term};
+    rc = dino_model_bases(model, data, &o);
+    if (rc) report(rc);
+    dino_data_free(data);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     Args a;
     if (parse_args(argc, argv, &a)) return DINO_EUSER;
+    if (a.cache) return run_cache(a.cache);
     /* OpenMP threads of the generated code sleep at barriers instead of spinning: on a shared
      * machine spinning threads fight other processes for the cores (measured: 5x slower under
      * load). Set OMP_WAIT_POLICY=active to override. Read when the module is loaded. */
@@ -455,6 +661,7 @@ int main(int argc, char **argv) {
     dino_spec_info m;
     dino_model *model = NULL;
     if (rc == DINO_OK) dino_spec_info_get(spec, &m);
+    if (rc == DINO_OK) rc = check_outputs(&a, spec, &m);
     if (rc == DINO_OK) rc = start_backend(&a, spec, &m, &model, t0);
     if (rc == DINO_OK && a.load) {
         dino_checkpoint_info ci;
@@ -476,10 +683,12 @@ int main(int argc, char **argv) {
     }
     long long done = 0;
     if (model) dino_model_progress(model, &done, NULL);
+    if (rc == DINO_OK && (m.epochs <= done || a.eval) && !dino_model_bases_ready(model) && (a.save || a.predict || a.eval))
+        rc = run_bases(&a, model, &m);   /* a checkpoint without its bases (PyTorch's, or --epochs 0) */
     if (rc == DINO_OK && a.eval) rc = run_eval(&a, spec, model, &m);
     else if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, spec, model, &m);
     else if (rc == DINO_OK && a.save && (rc = dino_model_save(model, a.save))) report(rc);
-    if (rc == DINO_OK && a.predict) rc = run_predict(model, &m, a.predict, a.out);
+    if (rc == DINO_OK && a.predict) rc = run_predict(model, &m, a.predict, a.out, a.strict);
     dino_model_free(model);
     dino_spec_free(spec);
     return rc;

@@ -5,11 +5,9 @@
  *
  * Exit status (dino_status): DINO_OK 0 success, DINO_EUSER 1 user error (bad spec, bad flag),
  * DINO_EINTERNAL 2 internal error. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dino.h"
 
@@ -29,25 +27,62 @@ static void usage(FILE *out) {
           "  --jacobian M    auto, forward or reverse mode for the Jacobian (default auto)\n"
           "  --fuse F        CUDA kernels: tiles (a tile of samples per block through many stages),\n"
           "                  none (a kernel per stage), auto (tiles when every layer is small)\n"
-          "  -o OUT          write generated source to OUT (default: standard output)\n"
-          "  --version       print the version\n",
+          "  -o OUT          write generated source to OUT (default: standard output), atomically;\n"
+          "                  OUT may not be the spec or one of its data files\n"
+          "  --version       the version, the git commit, the CUDA driver and NVRTC found\n"
+          "  -h, --help      this text\n",
           out);
 }
 
-/* Writes len bytes of text to stdout or, atomically, to path. Returns DINO_OK, or DINO_EUSER
- * after a message. */
+/* --help: the flags, then the exit status and every environment variable dinoc reads (the test
+ * group help in tests/cli/run_cli.sh checks them against the sources' getenv calls). */
+static void help(void) {
+    usage(stdout);
+    fputs("\nexit status: 0 success, 1 user error (spec errors, bad flag, unwritable output, NVRTC missing\n"
+          "for --emit ptx), 2 internal error\n"
+          "\nenvironment (--emit ptx):\n"
+          "  DINO_NVRTC       the NVRTC library to load (else libnvrtc.so[.13|.12|.11.2] on the loader's path,\n"
+          "                   then under $CUDA_HOME/lib64, $CUDA_PATH/lib64, /usr/local/cuda/lib64)\n"
+          "  CUDA_HOME, CUDA_PATH  CUDA toolkit folders searched for NVRTC\n"
+          "  DINO_NVRTC_OPT   NVRTC optimisation: min (default, --Ofast-compile=min), mid, max, full\n"
+          "\nread by dino-jit only (dino-jit --help says more):\n"
+          "  DINO_CACHE_DIR, DINO_CACHE_MAX_MB  the compiled-code cache's folder (default $HOME/.cache/dino)\n"
+          "                   and size cap in MiB; HOME  where the default folder is\n"
+          "  CC, DINO_CFLAGS  the host C compiler of the CPU backend and its flags\n"
+          "  OMP_NUM_THREADS, OMP_WAIT_POLICY  the CPU backend's threads and how idle ones wait\n"
+          "  DINO_CUDA_DRIVER the CUDA driver library instead of libcuda.so.1\n"
+          "  DINO_CUDA_FUSE, DINO_CUDA_SHARE, DINO_CUDA_GRAPH  CUDA kernel grouping (as --fuse), code\n"
+          "                   sharing (0: off), CUDA graphs (0: off)\n"
+          "\ndocs/commands.md and `man dinoc` say more.\n",
+          stdout);
+}
+
+/* Writes len bytes of text to stdout or, atomically, to path (dino_write_file). Returns
+ * DINO_OK, or DINO_EUSER after a message. */
 static int write_output(const char *path, const char *text, size_t len) {
     if (!path) return fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0 ? DINO_OK : DINO_EUSER;
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *out = fopen(tmp, "w");
-    int ok = out && fwrite(text, 1, len, out) == len;
-    if (out && fclose(out) != 0) ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "dinoc: error: cannot write '%s': %s\n", path, strerror(errno));
-        remove(tmp);
+    if (dino_write_file(path, text, len) == DINO_OK) return DINO_OK;
+    fprintf(stderr, "dinoc: error: cannot write '%s': %s\n", path, dino_last_error());
+    return DINO_EUSER;
+}
+
+/* -o may not replace the spec or a file its data section reads (compared by file identity). */
+static int check_output(dino_spec *spec, const char *spec_path, const char *out_path) {
+    if (!out_path) return DINO_OK;
+    if (dino_same_file(out_path, spec_path)) {
+        fprintf(stderr, "dinoc: error: -o '%s' is the spec '%s'; refusing to overwrite it, choose another path\n",
+                out_path, spec_path);
         return DINO_EUSER;
     }
+    size_t n = 0;
+    dino_spec_info info;
+    if (dino_spec_info_get(spec, &info) || !info.data_dir || dino_spec_data_files(spec, NULL, &n)) return DINO_OK;
+    for (size_t i = 0; i < n; i++)
+        if (dino_same_file(out_path, dino_spec_data_file(spec, i))) {
+            fprintf(stderr, "dinoc: error: -o '%s' is the data file '%s'; refusing to overwrite it, choose another path\n",
+                    out_path, dino_spec_data_file(spec, i));
+            return DINO_EUSER;
+        }
     return DINO_OK;
 }
 
@@ -103,10 +138,10 @@ int main(int argc, char **argv) {
                 return DINO_EUSER;
             }
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
+            help();
             return DINO_OK;
         } else if (strcmp(a, "--version") == 0) {
-            printf("dinoc %s\n", dino_version());
+            printf("dinoc %s\n%s", dino_version(), dino_version_details());
             return DINO_OK;
         } else if (strcmp(a, "--arch") == 0 && i + 1 < argc) {
             opt.arch = argv[++i];
@@ -158,6 +193,7 @@ int main(int argc, char **argv) {
     if (!spec) return report(st);
     fputs(dino_spec_diagnostics_text(spec), stderr);
     int rc = st;
+    if (rc == DINO_OK && !check_only && (!emit_what || strcmp(emit_what, "ptx") == 0)) rc = check_output(spec, spec_path, out_path);
     if (rc == DINO_OK && !check_only) {
         dino_target t = strcmp(target, "c") == 0 ? DINO_TARGET_C : DINO_TARGET_CUDA;
         if (!emit_what) rc = emit(spec, t, &opt, out_path);

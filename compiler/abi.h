@@ -23,6 +23,9 @@
  *   long dino_predict_work(int nmax);    workspace (reals) for batches up to nmax
  *   void dino_predict(const real *P, int n, int nmax, const real *x, real *y, real *J, real *work);
  *        x [n, in] -> y [n, out], J [n, out, in] (J may be NULL; classifiers give no J)
+ *   void dino_predict_terms(... the same ..., double *terms);
+ *        dino_predict, and when terms is not NULL the program's terms[] (TermLayout, n_terms
+ *        doubles; the loss terms 0) copied out: the gates tell whether dopri5 reached t1
  *   long dino_train_work(int nmax);
  *   void dino_train_step(const real *P, real *G, int n, int nmax, const real *x, const real *y,
  *                        const real *J, const int32_t *label, const double *w, double *terms,
@@ -139,6 +142,16 @@ typedef struct {
 /* abi.c: the layout of m's terms[], and where ODE block i's entries are. */
 TermLayout term_layout(const Model *m);
 BlockTerms block_terms(const Model *m, int block);
+
+/* For ODE block i solved by dopri5 (without pint): whether a program's terms[] say that its
+ * last attempt still wanted another one, i.e. the solve stopped at max_steps short of t1
+ * (the gate "attempt max_steps runs"). 0 for other blocks. */
+static inline int dopri5_unfinished(const Model *m, int block, const double *terms) {
+    const OdeBlock *o = &m->odes[block];
+    if (o->pint.present || o->solver.kind != SOLVER_DOPRI5) return 0;
+    int g = term_layout(m).gate_base + block_terms(m, block).gates_before + DOPRI5_SLOTS * o->solver.max_steps - 1;
+    return terms[g] != 0;
+}
 
 /* The same counts by their older names (lower.c, the emitters, tests). */
 static inline int correction_count(const Model *m) { return term_layout(m).n_corrections; }

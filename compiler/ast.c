@@ -1,7 +1,7 @@
 /* ast.c - constructors for the syntax tree (see ast.h). */
 #include "ast.h"
 
-const char *const section_names[] = {"model", "data", "loss", "train"};
+const char *const section_names[] = {"model", "data", "loss", "train", "basis"};
 
 Expr *expr_new(Arena *a, ExprKind kind, Loc loc) {
     Expr *e = arena_alloc(a, sizeof *e);

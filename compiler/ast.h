@@ -89,7 +89,7 @@ struct Stmt {
     int n_body;
 };
 
-typedef enum { SEC_MODEL, SEC_DATA, SEC_LOSS, SEC_TRAIN } SectionKind;
+typedef enum { SEC_MODEL, SEC_DATA, SEC_LOSS, SEC_TRAIN, SEC_BASIS, SEC_COUNT } SectionKind;
 
 typedef struct {
     SectionKind kind;
@@ -104,7 +104,7 @@ typedef struct {
     int n_sections;
 } AstFile;
 
-extern const char *const section_names[];   /* "model", "data", "loss", "train" */
+extern const char *const section_names[];   /* "model", "data", "loss", "train", "basis" */
 
 Expr *expr_new(Arena *a, ExprKind kind, Loc loc);
 Stmt *stmt_new(Arena *a, StmtKind kind, Loc loc);

@@ -166,7 +166,7 @@ static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
     switch (v->op) {
     case IR_LINEAR:
         if (wants(r, a)) accumulate(r, a, ir_linear_t(p, g, v->param));
-        if (r->want_params) {
+        if (r->want_params && !p->model->params[v->param].frozen) {
             IrNode *gw = ir_binary(p, IR_GRAD_W, g, a);
             gw->param = v->param;
             gw->rows = gw->dim = 0;
@@ -181,7 +181,7 @@ static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
         break;
     case IR_LINEAR_T:
         if (wants(r, a)) accumulate(r, a, ir_linear(p, g, v->param, -1));
-        if (r->want_params) {
+        if (r->want_params && !p->model->params[v->param].frozen) {
             IrNode *gw = ir_binary(p, IR_GRAD_W, a, g);
             gw->param = v->param;
             gw->rows = gw->dim = 0;

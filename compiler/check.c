@@ -171,7 +171,7 @@ Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt) 
     Checker c = {.a = a, .d = d, .m = m, .opt = opt ? opt : &no_options};
     fold_file(d, (AstFile *)f);
 
-    const Section *seen[4] = {0};
+    const Section *seen[SEC_COUNT] = {0};
     for (int i = 0; i < f->n_sections; i++) {
         const Section *s = f->sections[i];
         if (seen[s->kind]) {
@@ -188,6 +188,7 @@ Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt) 
     }
     /* The model first (the other sections refer to its names), then the rest in file order,
      * so that messages come out in the order of the lines they point at. */
+    if (seen[SEC_BASIS]) check_basis(&c, seen[SEC_BASIS]);
     check_model(&c, seen[SEC_MODEL]);
     default_train(&m->train);
     for (int i = 0; i < f->n_sections; i++) {
@@ -200,5 +201,6 @@ Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt) 
     if (!seen[SEC_LOSS]) default_loss(&c, seen[SEC_MODEL]->loc);
     default_data(&c);
     if (d->n_errors == 0) check_consistency(&c);
+    if (d->n_errors == 0) check_bases_final(&c);
     return d->n_errors ? NULL : m;
 }

@@ -81,6 +81,16 @@ int check_concat(Checker *c, Expr *e, Call *k);
 int check_project(Checker *c, Expr *e, Call *k);
 int check_activation(Checker *c, Expr *e, Call *k);
 
+/* check_basis.c: the basis section (read before the model), the bases' sources and dimensions
+ * (once the model's input and output are known), encode/decode calls, the frozen parameters of
+ * the bases in use (after the model's statements), the rules that need the whole file. */
+void check_basis(Checker *c, const Section *s);
+void resolve_bases(Checker *c);
+int check_encode(Checker *c, Expr *e, Call *k);
+int check_decode(Checker *c, Expr *e, Call *k);
+void basis_params(Checker *c);
+void check_bases_final(Checker *c);
+
 /* check_ode.c: `dz/dt = ...` on the left of an assignment. */
 int is_derivative(const Stmt *s);
 void check_ode(Checker *c, const Stmt *s, OdeBlock *o);

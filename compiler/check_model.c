@@ -185,6 +185,7 @@ void check_model(Checker *c, const Section *s) {
     if (in && out && strcmp(m->input, m->output) == 0)
         diag_error(c->d, out->name_loc, "the output needs a name other than the input's");
     if (in) define(c, m->input, m->input_loc, m->in_dim > 0 ? m->in_dim : -1, SYM_INPUT);
+    resolve_bases(c);
 
     m->odes = arena_alloc(c->a, sizeof(OdeBlock) * (size_t)(n_odes ? n_odes : 1));
     int assigned = 0;
@@ -243,7 +244,10 @@ void check_model(Checker *c, const Section *s) {
         diag_error(c->d, out->name_loc, "the output '%s' is never assigned; add %s = ...", m->output, m->output);
     m->out_cols = m->out_dim;
     m->out_rows = 1;
-    if (saved && out_at && out_at->loc.line < saved->stmt->loc.line) {
+    if (saved && m->n_bases) {
+        diag_error(c->d, saved->save_loc, "save with a basis section is not supported yet (a basis of the output would "
+                   "span a whole trajectory, encode and decode act on one state)");
+    } else if (saved && out_at && out_at->loc.line < saved->stmt->loc.line) {
         diag_error(c->d, out_at->loc, "the output '%s' is assigned before the ode block with a save line; assign it "
                    "after the block (e.g. %s = %s) so that it is the trajectory", m->output, m->output, saved->state);
     } else if (saved && m->out_dim > 0) {
@@ -254,6 +258,7 @@ void check_model(Checker *c, const Section *s) {
             m->out_rows = saved->n_saves, m->out_dim *= saved->n_saves, m->trajectory = 1;
     }
 
+    basis_params(c);
     m->n_params = c->params.n;
     m->params = arena_alloc(c->a, sizeof(Param) * (size_t)(m->n_params ? m->n_params : 1));
     int64_t offset = 0;
@@ -265,6 +270,7 @@ void check_model(Checker *c, const Section *s) {
                        (long long)MAX_WEIGHTS);
             break;
         }
+        if (!m->params[i].frozen) m->n_trainable = offset + m->params[i].size;
         offset += m->params[i].size;
     }
     m->n_weights = offset;

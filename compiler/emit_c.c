@@ -416,8 +416,8 @@ static void emit_program(Emit *e, const Program *p, int train) {
                         "                     const double *restrict w, double *restrict terms, real *restrict work) {\n"
                         "    memset(G, 0, sizeof(real) * %lld);\n", (long long)e->m->n_weights);
     else
-        fprintf(e->out, "void dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,\n"
-                        "                  real *restrict J, real *restrict work) {\n"
+        fprintf(e->out, "void dino_predict_terms(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,\n"
+                        "                        real *restrict J, real *restrict work, double *restrict terms_out) {\n"
                         "    real *G = NULL; const int32_t *label = NULL; const double *w = NULL;\n"
                         "    double terms[%d] = {0};   /* loss terms (unused), Parareal corrections and gates */\n"
                         "    real *yout = y, *Jout = J;%s\n", e->m->n_loss + monitor_count(e->m) + 1,
@@ -443,6 +443,12 @@ static void emit_program(Emit *e, const Program *p, int train) {
                 line(e, "    memcpy(Jout, %s, sizeof(real) * (size_t)n * %d);", j, out * in);
             line(e, "}");
         }
+        int n_terms = e->m->n_loss + monitor_count(e->m);
+        line(e, "if (terms_out) memcpy(terms_out, terms, sizeof(double) * %d);   /* the gates: did dopri5 reach t1 */", n_terms);
+        fputs("}\n", e->out);
+        fputs("\nvoid dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,\n"
+              "                  real *restrict J, real *restrict work) {\n"
+              "    dino_predict_terms(P, n, nmax, x, y, J, work, NULL);\n", e->out);
     }
     fputs("}\n", e->out);
     free(e->offset);

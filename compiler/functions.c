@@ -37,6 +37,19 @@ const FunctionDef functions[] = {
      "fixed linear map `P x`, P is `[n, dim(x)]` read from a `.npy` file relative to the spec file; "
      "not supported by the code generators yet (`--check` says so)",
      check_project, 0},
+    {"encode", FN_ENCODE, "encode(x, B)", "encode(x, B)", 2, 2,
+     {{"x", ARG_TENSOR, NULL}, {"B", ARG_BASIS, NULL}},
+     {{0}},
+     "none (frozen)",
+     "reduced coordinates `E^T (x - shift)` of `x` in the basis `B` of the basis section; `dim(x)` must be "
+     "`dim(B)`, the result has dimension `rank(B)`",
+     check_encode, 1},
+    {"decode", FN_DECODE, "decode(h, B)", "decode(h, B)", 2, 2,
+     {{"h", ARG_TENSOR, NULL}, {"B", ARG_BASIS, NULL}},
+     {{0}},
+     "none (frozen)",
+     "back to the full space: `D h + shift`; `dim(h)` must be `rank(B)`, the result has dimension `dim(B)`",
+     check_decode, 1},
 #define X(name, doc) {#name, FN_ACT, #name "(x)", #name "(x)", 1, 1, {{"x", ARG_TENSOR, NULL}}, {{0}}, "none", doc, \
                       check_activation, 1},
     DINO_ACTIVATIONS(X)

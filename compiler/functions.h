@@ -1,6 +1,6 @@
 /* functions.h - the table of the functions a model expression can call.
  *
- * One row per function: dense, mlp, concat, project and one per activation (ops.h's rows).
+ * One row per function: dense, mlp, concat, project, encode, decode and one per activation (ops.h's rows).
  * The row is the one place a function is described: the checker finds calls by name in it,
  * checks the arguments against its keyword column, names it in messages by its columns (usage,
  * the example call, the list of all functions), and refuses a call whose `lowered` column is 0
@@ -25,6 +25,7 @@ typedef enum {
     ARG_BOOL,       /* true or false                                    */
     ARG_ACTIVATION, /* the name of an activation                        */
     ARG_FILE,       /* a string: a file relative to the spec's folder   */
+    ARG_BASIS,      /* the name of a basis of the basis section         */
 } ArgKind;
 
 enum { FN_MAX_ARGS = 8 };

@@ -64,7 +64,7 @@ IrNode *ir_linear(Program *p, IrNode *a, int weight, int bias) {
     set_args(p, n, &a, 1);
     n->param = weight;
     n->param2 = bias;
-    n->needs_param = 1;
+    n->needs_param |= !w->frozen;   /* a basis's frozen layer has no gradient of its own */
     return n;
 }
 
@@ -73,7 +73,7 @@ IrNode *ir_linear_t(Program *p, IrNode *a, int weight) {
     IrNode *n = ir_node(p, IR_LINEAR_T, a->rows, w->shape[1]);
     set_args(p, n, &a, 1);
     n->param = weight;
-    n->needs_param = 1;
+    n->needs_param |= !w->frozen;
     return n;
 }
 

@@ -85,6 +85,14 @@ static IrNode *lower_call(Lower *l, const Expr *e) {
         }
         return n;
     }
+    case FN_ENCODE: {   /* a frozen dense layer: W = E^T, b = -E^T shift */
+        const Basis *b = &p->model->bases[k->basis];
+        return ir_linear(p, lower_expr(l, e->args[0].value), b->enc_param, b->enc_param + 1);
+    }
+    case FN_DECODE: {   /* W = D, b = shift */
+        const Basis *b = &p->model->bases[k->basis];
+        return ir_linear(p, lower_expr(l, e->args[0].value), b->dec_param, b->dec_param + 1);
+    }
     case FN_PROJECT: {
         IrNode *n = ir_unary(p, IR_PROJECT, lower_expr(l, e->args[0].value));
         n->dim = k->out;

@@ -30,6 +30,10 @@ typedef struct {
     int64_t size;
     int fan_in;             /* for initialisation */
     Loc loc;                /* the layer call that owns it */
+    int frozen;             /* a basis's fixed matrix or shift (encode/decode): not trained, not
+                               initialised, not in checkpoints; the runtime fills it from the basis.
+                               Frozen parameters sit after all trained ones in the buffer. */
+    int basis;              /* frozen: the basis (Model.bases) it comes from */
 } Param;
 
 /* What a call in a model expression resolved to; attached to its Expr by the checker. */
@@ -38,6 +42,8 @@ typedef enum {
     FN_MLP,         /* mlp(x, n, width, depth | widths, act, residual) */
     FN_CONCAT,      /* concat(a, b, ...)                             */
     FN_PROJECT,     /* project(x, "P.npy")                           */
+    FN_ENCODE,      /* encode(x, B): E^T (x - shift)                 */
+    FN_DECODE,      /* decode(h, B): D h + shift                     */
     FN_ACT,         /* an element-wise activation                    */
 } CallKind;
 
@@ -51,7 +57,38 @@ typedef struct Call {
     int residual;           /* mlp: h + act(dense(h)) between equal widths */
     int first_param;        /* dense, mlp: index of its first Param */
     const char *file;       /* project: the matrix file, resolved against the spec folder */
+    int basis;              /* encode, decode: index in Model.bases */
 } Call;
+
+/* ---------------------------------------------------------------------------- bases */
+
+typedef enum {
+    BASIS_POD,              /* pod(x, rank = r, centre = true, samples = K)         */
+    BASIS_ACTIVE,           /* active_subspace(dq/dm, rank = r, samples = K)        */
+    BASIS_NPY,              /* npy(decoder = "D.npy", encoder = "E.npy", shift = "mu.npy") */
+} BasisMethod;
+extern const char *const basis_method_names[];   /* "pod", "active_subspace", "npy" */
+
+/* What a basis is computed from: the model's input or output data, or its Jacobian data. */
+typedef enum { BASIS_OF_INPUT, BASIS_OF_OUTPUT, BASIS_OF_JACOBIAN, BASIS_OF_FILES } BasisSource;
+
+typedef struct {
+    const char *name;       /* Vm */
+    Loc loc;                /* the name in the basis section */
+    Loc call_loc;           /* the method call */
+    BasisMethod method;
+    BasisSource source;
+    int dim, rank;          /* D and E are [dim, rank]; 0 until known */
+    int centre;             /* pod: subtract the mean (the shift) first */
+    int64_t samples;        /* the first K training rows; 0 = all of them */
+    const char *decoder, *encoder, *shift;   /* npy: files resolved against the spec folder
+                                                (encoder, shift may be NULL) */
+    const char *text;       /* the basis line as written (cache key, checkpoint metadata) */
+    const char *source_name;/* pod: "m"; active_subspace: "dq/dm"; NULL for npy or after an error */
+    Loc source_loc, rank_loc;
+    int used_encode, used_decode;
+    int enc_param, dec_param;   /* the frozen weight of encode / decode (its bias follows), or -1 */
+} Basis;
 
 /* ---------------------------------------------------------------------------- ODE blocks */
 
@@ -192,7 +229,10 @@ typedef struct {
     int n_body;
     Param *params;
     int n_params;
-    int64_t n_weights;      /* total parameter count */
+    int64_t n_weights;      /* total parameter count, frozen ones included */
+    int64_t n_trainable;    /* the trained ones: elements [0, n_trainable) of the buffer */
+    Basis *bases;           /* the basis section, in order */
+    int n_bases;
     OdeBlock *odes;
     int n_odes;
     int classifier;         /* trained with cross_entropy on integer labels */
@@ -201,6 +241,15 @@ typedef struct {
     int n_loss;
     TrainSpec train;
 } Model;
+
+/* The trained parameters' elements (the optimiser's length): n_trainable when the model has frozen
+ * parameters (a basis's encode/decode layers, placed last), else n_weights (so a Model built by
+ * hand without n_trainable still works). */
+static inline int64_t model_trainable(const Model *m) {
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i].frozen) return m->n_trainable;
+    return m->n_weights;
+}
 
 /* Looks up a .npy file's shape for project(x, "P.npy"); returns 0 or -1 with err filled. */
 typedef int (*NpyShapeFn)(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen);

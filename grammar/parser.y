@@ -1,7 +1,7 @@
 /* parser.y - tokens -> AST for .dino files.
  *
  * A pure (reentrant) LR(1) parser with locations and no conflicts (%expect 0). It knows the
- * block structure of the language (model, data, loss, train, ode, pint) and expressions;
+ * block structure of the language (model, basis, data, loss, train, ode, pint) and expressions;
  * settings lines are kept as generic clauses of items and given meaning by check.c.
  * After a syntax error it reports, skips to the end of the statement (or over a whole unknown
  * section), and goes on. The tables are canonical LR with default reductions only where the
@@ -144,6 +144,7 @@ static Section *section_new(ParseCtx *ctx, SectionKind kind, Loc loc, const char
 %token DATA   "'data'"
 %token LOSS   "'loss'"
 %token TRAIN  "'train'"
+%token BASIS  "'basis'"
 %token INPUT  "'input'"
 %token OUTPUT "'output'"
 %token ODE    "'ode'"
@@ -178,6 +179,7 @@ section
     | DATA '{' body '}'         { $$ = section_new(ctx, SEC_DATA, @1, NULL, &$3); }
     | LOSS '{' body '}'         { $$ = section_new(ctx, SEC_LOSS, @1, NULL, &$3); }
     | TRAIN '{' body '}'        { $$ = section_new(ctx, SEC_TRAIN, @1, NULL, &$3); }
+    | BASIS '{' body '}'        { $$ = section_new(ctx, SEC_BASIS, @1, NULL, &$3); }
     ;
 
 /* Statements separated by newlines or ';', with any number of blank lines around them. */
@@ -272,6 +274,7 @@ section_word
     | DATA                      { $$ = "data"; }
     | LOSS                      { $$ = "loss"; }
     | TRAIN                     { $$ = "train"; }
+    | BASIS                     { $$ = "basis"; }
     ;
 
 args
@@ -308,7 +311,7 @@ static int has_symbol(const yysymbol_kind_t *v, int n, const char *name) {
 
 static int starts_expression(yysymbol_kind_t k) {
     static const char *const first[] = {"number", "string", "name", "'('", "'['", "'-'",
-                                        "'model'", "'data'", "'loss'", "'train'"};
+                                        "'model'", "'data'", "'loss'", "'train'", "'basis'"};
     for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
         if (is_symbol(k, first[i])) return 1;
     return 0;
@@ -381,7 +384,7 @@ static int yyreport_syntax_error(const yypcontext_t *pctx, void *scanner, ParseC
     int n_top = yypcontext_expected_tokens(pctx, top, MAX_TOP);
     if (got == YYSYMBOL_IDENT && has_symbol(top, n_top, "'model'") && !has_symbol(top, n_top, "name")) {
         char text[40];
-        diag_error(ctx->diag, *at, "unknown section '%s'; the sections are model, data, loss and train",
+        diag_error(ctx->diag, *at, "unknown section '%s'; the sections are model, basis, data, loss and train",
                    source_text(ctx->diag->src, *at, text, sizeof text));
         return 0;
     }

@@ -48,6 +48,12 @@ extern "C" {
 /* "MAJOR.MINOR.PATCH" of the library that is running (may be newer than the header). */
 DINO_API const char *dino_version(void);
 
+/* What `--version` prints after the version, one item a line: the git commit the library was
+ * built from ("commit abc123def456", "-dirty" when the tree had changes, "unknown" outside
+ * git), and the CUDA driver and NVRTC that this process finds (their versions and files, or
+ * "none found" and why). Loads but does not initialise the driver; valid until the next call. */
+DINO_API const char *dino_version_details(void);
+
 /* ---------------------------------------------------------------------------- status */
 
 /* What a function did. The same numbers are the exit codes of dinoc and dino-jit. Inside the
@@ -141,6 +147,14 @@ typedef struct dino_spec_info {
 
 DINO_API dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *info);
 
+/* The files the spec's data section reads from the folder dir (NULL: the data section's dir),
+ * resolved as dino_data_load resolves them, whether or not they exist: the input, output and
+ * Jacobian files (J_data.npy when the spec names none for a regression model) and the test
+ * files. *count gets how many; dino_spec_data_file(spec, i) gives each (NULL out of range),
+ * valid until the next call or dino_spec_free. For refusing outputs that would overwrite them. */
+DINO_API dino_status dino_spec_data_files(dino_spec *spec, const char *dir, size_t *count);
+DINO_API const char *dino_spec_data_file(const dino_spec *spec, size_t i);
+
 /* Overrides one setting of the train section, as `dino-jit --set key=value` does, by the train
  * section's own rules, ranges and messages. Keys: epochs, batch, lr, seed, precision (f32 |
  * f64), eval_every, patience, save_every, keep_best (0 | 1), and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
@@ -206,10 +220,19 @@ typedef enum dino_backend {
     DINO_BACKEND_CUDA,      /* the generated CUDA through NVRTC (cached) and the driver API */
 } dino_backend;
 
+typedef enum dino_message_level {
+    DINO_MESSAGE_NOTE,          /* information ("training workspace 1.2 MiB ...") */
+    DINO_MESSAGE_WARNING,       /* something to fix (a dopri5 solve that did not reach t1) */
+} dino_message_level;
+
 typedef struct dino_open_options {
     dino_backend backend;
     dino_precision precision;   /* not SPEC: as dino_spec_set(spec, "precision", ...) */
     dino_jacobian jacobian;
+    /* Notes while opening, one sentence each without a newline (NULL: dropped): a damaged
+     * entry of the compiled-code cache that was removed and rebuilt, and why. */
+    void (*on_message)(dino_message_level level, const char *text, void *user);
+    void *user;
 } dino_open_options;
 
 /* Generates the spec's code for the backend, compiles or finds it in the cache, and loads it.
@@ -242,7 +265,7 @@ typedef struct dino_checkpoint_info {
 } dino_checkpoint_info;
 
 /* Writes the parameters, the optimiser moments and the training state as safetensors,
- * atomically. */
+ * atomically (missing folders above path are made). */
 DINO_API dino_status dino_model_save(dino_model *model, const char *path);
 
 /* Reads a checkpoint (a dino one, or parameters alone from PyTorch) into the model: every
@@ -312,11 +335,6 @@ typedef struct dino_epoch {
     const double *train_terms;  /* the epoch's mean of each, unweighted */
 } dino_epoch;
 
-typedef enum dino_message_level {
-    DINO_MESSAGE_NOTE,          /* information ("training workspace 1.2 MiB ...") */
-    DINO_MESSAGE_WARNING,       /* something to fix (a dopri5 solve that did not reach t1) */
-} dino_message_level;
-
 /* Options of dino_train; a zeroed struct (or NULL) means: no checkpoint, no log, all epochs,
  * no callbacks. */
 typedef struct dino_train_options {
@@ -335,9 +353,11 @@ typedef struct dino_train_options {
 } dino_train_options;
 
 /* Trains until the spec's epochs are done (counting epochs already done: a loaded checkpoint
- * resumes). DINO_OK; DINO_EUSER (a NaN or Inf loss, naming the epoch and step; an unwritable
- * file); DINO_EINTERNAL (a device failing); DINO_STOPPED after dino_request_stop or a nonzero
- * on_epoch. */
+ * resumes). Before the first epoch the save and log paths are prepared: missing folders are
+ * made and a folder where no file can be created is an error, so that no training is lost to
+ * an unwritable path. DINO_OK; DINO_EUSER (a NaN or Inf loss, naming the epoch and step; an
+ * unwritable file); DINO_EINTERNAL (a device failing); DINO_STOPPED after dino_request_stop or
+ * a nonzero on_epoch. */
 DINO_API dino_status dino_train(dino_model *model, const dino_data *data, const dino_train_options *opts);
 
 /* What the last dino_train did about model selection, or what a loaded checkpoint recorded
@@ -378,9 +398,21 @@ DINO_API dino_status dino_evaluate(dino_model *model, const dino_data *data, din
 /* The name of loss term i of the spec ("l2", "h1", "cross_entropy"), NULL past the last. */
 DINO_API const char *dino_spec_loss_term(const dino_spec *spec, int i);
 
+/* Reduced bases (the spec's basis section): whether every basis the model uses has values (from
+ * a checkpoint, or computed by dino_train or dino_model_bases); 1 for a model without bases. */
+DINO_API int dino_model_bases_ready(const dino_model *model);
+/* Gives every basis without values its values (computed from data's training rows, read from
+ * .npy files, or from the cache), reports each through opts->on_message, and writes them into
+ * the model: what dino_train does first, for a checkpoint without bases (one written by PyTorch)
+ * that is to be used without training. DINO_OK, or DINO_EUSER with the message. */
+DINO_API dino_status dino_model_bases(dino_model *model, const dino_data *data, const dino_train_options *opts);
+
 /* Asks a running dino_train on model to stop after the current step (saving when opts->save is
- * set). Safe to call from a signal handler or another thread; a request made while no training
- * runs stops the next dino_train at once. dino_train clears it when it returns. */
+ * set). A stop inside an epoch first sets the model back to the end of the previous epoch
+ * (parameters, optimiser, epoch and step counts, shuffle RNG), so that the checkpoint, or a
+ * later dino_train, repeats that epoch and ends exactly as a run never stopped. Safe to call
+ * from a signal handler or another thread; a request made while no training runs stops the
+ * next dino_train at once. dino_train clears it when it returns. */
 DINO_API void dino_request_stop(dino_model *model);
 
 /* ---------------------------------------------------------------------------- prediction */
@@ -389,6 +421,13 @@ DINO_API void dino_request_stop(dino_model *model);
  * for the n inputs x [n, in]. A classifier's outputs are its logits, and it has no Jacobian
  * (J must be NULL). */
 DINO_API dino_status dino_predict(dino_model *model, long long n, const double *x, double *y, double *J);
+
+/* How many rows of the last dino_predict (dino_jvp, dino_vjp) on model came out of an
+ * adaptive ODE solve (dopri5) that did not reach its t1 within max_steps: their values are
+ * wrong. 0 when every solve finished, and for models without dopri5. message (may be NULL)
+ * gets "" or one sentence naming the block and the fix; valid until the next call on model.
+ * (dopri5's step control is shared by the rows of a chunk, so rows fail together.) */
+DINO_API long long dino_predict_unfinished(const dino_model *model, const char **message);
 
 /* Jacobian-vector products for a batch: Jv [n, out] = J(x_i) v_i with v [n, in], and
  * JTw [n, in] = J(x_i)^T w_i with w [n, out]; y [n, out] (may be NULL) receives the outputs.
@@ -415,6 +454,29 @@ DINO_API void dino_npy_free(dino_npy *array);
 
 /* Writes a version 1.0 .npy file atomically, as float64 (f64 = 1) or float32. */
 DINO_API dino_status dino_npy_write(const char *path, int f64, int ndim, const long long *shape, const double *data);
+
+/* ---------------------------------------------------------------------------- files, cache */
+
+/* Writes len bytes to path atomically (a temporary file in the same folder, flushed to disk,
+ * renamed over path): readers see the old file or the whole new one. */
+DINO_API dino_status dino_write_file(const char *path, const void *data, size_t len);
+
+/* 1 when both paths exist and are the same file (same device and inode: links and other
+ * spellings of one path count), else 0. */
+DINO_API int dino_same_file(const char *a, const char *b);
+
+/* The compiled-code cache ($DINO_CACHE_DIR, else ~/.cache/dino): its folder, the number of
+ * entries (compiled modules, CUBINs, saved sources) and their bytes, and the size cap
+ * ($DINO_CACHE_MAX_MB, 0: none). dino_cache_clear removes every entry and gives what was there.
+ * Only files named like entries are touched. */
+typedef struct dino_cache_info {
+    char path[4096];
+    long entries;
+    unsigned long long bytes, max_bytes;
+} dino_cache_info;
+
+DINO_API dino_status dino_cache_info_get(dino_cache_info *info);
+DINO_API dino_status dino_cache_clear(dino_cache_info *removed);
 
 #ifdef __cplusplus
 }

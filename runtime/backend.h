@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "abi.h"
 #include "data.h"
 #include "model.h"
 #include "optim.h"
@@ -27,6 +28,8 @@ typedef struct Backend Backend;
 struct Backend {
     char name[160];          /* for the user: "CPU (2 threads)", "CUDA: NVIDIA H100 80GB HBM3" */
     char err[512];           /* the message of the last failed call */
+    char note[1024];         /* "" or one line for the user, set when the backend is made: a
+                                damaged cache entry was rebuilt (the caller shows it) */
     int f64;
     /* Makes the training set available to grad(). Called once before training. */
     int (*set_data)(Backend *b, const Dataset *train, int batch);
@@ -57,8 +60,13 @@ struct Backend {
     /* Set by set_data: the training workspace, bytes per sample of the batch (every value the
      * backward pass reads, the stages of every ODE step included). */
     size_t work_per_sample;
-    /* Predictions for n rows of host x [n, in] into host y [n, out] and J [n, out, in] (J may be NULL). */
+    /* Predictions for n rows of host x [n, in] into host y [n, out] and J [n, out, in] (J may be NULL).
+     * Sets unfinished. */
     int (*predict)(Backend *b, const void *x, int64_t n, void *y, void *J);
+    /* [n_odes] after predict: the rows of that call whose dopri5 solve of ODE block i stopped
+     * at max_steps short of t1 (dopri5's step control is shared by a chunk's rows); NULL for a
+     * model without dopri5 blocks. */
+    int64_t *unfinished;
     /* Host <-> device copies of the parameters and optimiser state (no-ops on the CPU). */
     int (*pull)(Backend *b);
     int (*push)(Backend *b);
@@ -76,6 +84,20 @@ static inline const char *workspace_advice(const Model *m) {
             return "a smaller --batch, or `checkpoint N` in the ode block (the backward pass then recomputes the steps "
                    "between every N-th state instead of storing them), needs less";
     return "a smaller --batch needs less workspace";
+}
+
+/* Whether m has an ODE block solved by dopri5 (its predictions report unfinished solves). */
+static inline int has_dopri5(const Model *m) {
+    for (int i = 0; i < m->n_odes; i++)
+        if (!m->odes[i].pint.present && m->odes[i].solver.kind == SOLVER_DOPRI5) return 1;
+    return 0;
+}
+
+/* After a prediction chunk of k rows whose program left terms[] (abi.h): counts them in
+ * b->unfinished for each dopri5 block that stopped short of t1. */
+static inline void count_unfinished(Backend *b, const Model *m, const double *terms, int k) {
+    for (int i = 0; b->unfinished && i < m->n_odes; i++)
+        if (dopri5_unfinished(m, i, terms)) b->unfinished[i] += k;
 }
 
 /* backend_cpu.c: runs the generated C module (cpu_jit.h). */

@@ -37,6 +37,9 @@ static void *zalloc(size_t n, size_t size, const char *what, char *err, size_t e
 static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
+    free(c->work), free(c->x), free(c->y), free(c->J), free(c->label);   /* an earlier train()'s */
+    c->work = c->x = c->y = c->J = NULL;
+    c->label = NULL;
     size_t work = (size_t)c->mod->train_work(batch);
     void *w = calloc(work ? work : 1, c->es);
     if (!w) {
@@ -98,11 +101,18 @@ static int cpu_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
     int nmax = n < PREDICT_BATCH ? (int)(n > 0 ? n : 1) : PREDICT_BATCH;
     void *work = zalloc((size_t)c->mod->predict_work(nmax), c->es, "the prediction workspace", b->err, sizeof b->err);
     if (!work) return DINO_EUSER;
+    if (b->unfinished) memset(b->unfinished, 0, sizeof(int64_t) * (size_t)m->n_odes);
     for (int64_t i = 0; i < n; i += nmax) {
         int k = n - i < nmax ? (int)(n - i) : nmax;
-        c->mod->predict(b->P, k, nmax, (const char *)x + c->es * (size_t)(i * m->in_dim),
-                        (char *)y + c->es * (size_t)(i * m->out_dim),
-                        J ? (char *)J + c->es * (size_t)(i * m->out_dim * m->in_dim) : NULL, work);
+        const void *xi = (const char *)x + c->es * (size_t)(i * m->in_dim);
+        void *yi = (char *)y + c->es * (size_t)(i * m->out_dim);
+        void *Ji = J ? (char *)J + c->es * (size_t)(i * m->out_dim * m->in_dim) : NULL;
+        if (b->unfinished && c->mod->predict_terms) {   /* the chunk's terms: did dopri5 reach t1 */
+            c->mod->predict_terms(b->P, k, nmax, xi, yi, Ji, work, c->terms);
+            count_unfinished(b, m, c->terms, k);
+        } else {
+            c->mod->predict(b->P, k, nmax, xi, yi, Ji, work);
+        }
     }
     free(work);
     return DINO_OK;
@@ -116,7 +126,7 @@ static int cpu_nothing(Backend *b) {
 static void cpu_free(Backend *b) {
     CpuBackend *c = (CpuBackend *)b;
     free(c->x), free(c->y), free(c->J), free(c->G), free(c->work), free(c->label);
-    free(c->terms), free(c->sums);
+    free(c->terms), free(c->sums), free(b->unfinished);
     free(c);
 }
 
@@ -145,7 +155,9 @@ Backend *backend_cpu_new(CpuModule *mod, const Model *m, void *P, Optim *opt, ch
     c->G = zalloc((size_t)m->n_weights, c->es, "the gradient", err, errlen);
     c->terms = c->G ? zalloc((size_t)(m->n_loss + b->n_monitors), sizeof(double), "the loss terms", err, errlen) : NULL;
     c->sums = c->terms ? zalloc((size_t)(1 + b->n_monitors + m->n_loss), sizeof(double), "the loss sums", err, errlen) : NULL;
-    if (!c->sums) {
+    if (c->sums && has_dopri5(m))
+        b->unfinished = zalloc((size_t)m->n_odes, sizeof(int64_t), "the prediction report", err, errlen);
+    if (!c->sums || (has_dopri5(m) && !b->unfinished)) {
         cpu_free(b);
         return NULL;
     }

@@ -324,6 +324,10 @@ static int cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) 
     if (!rc) rc = dalloc(c, &dy, es * (size_t)nmax * out, "predictions", 0);
     if (!rc && J) rc = dalloc(c, &dJ, es * (size_t)nmax * out * in, "predicted Jacobians", 0);
     if (!rc) rc = dalloc(c, &work, es * (size_t)c->plan.predict_work * (size_t)nmax, "the prediction workspace", 0);
+    size_t n_terms = (size_t)(m->n_loss + b->n_monitors);
+    double *terms = b->unfinished ? calloc(n_terms + 1, sizeof(double)) : NULL;
+    if (!rc && b->unfinished && !terms) rc = DINO_EUSER, snprintf(b->err, sizeof b->err, "out of memory");
+    if (b->unfinished) memset(b->unfinished, 0, sizeof(int64_t) * (size_t)m->n_odes);
     for (int64_t i = 0; !rc && i < n; i += nmax) {
         int k = n - i < nmax ? (int)(n - i) : nmax;
         rc = must(c, c->drv.cuMemcpyHtoDAsync(dx, (const char *)x + es * (size_t)i * in, es * (size_t)k * in, c->stream),
@@ -338,8 +342,12 @@ static int cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) 
             rc = must(c, c->drv.cuMemcpyDtoHAsync((char *)J + es * (size_t)i * out * in, dJ, es * (size_t)k * out * in,
                                                   c->stream),
                       "reading Jacobians");
+        if (!rc && terms)   /* the chunk's gates: did dopri5 reach t1 */
+            rc = must(c, c->drv.cuMemcpyDtoHAsync(terms, c->pterms, sizeof(double) * n_terms, c->stream), "reading the prediction terms");
         if (!rc) rc = must(c, c->drv.cuStreamSynchronize(c->stream), "predicting");
+        if (!rc && terms) count_unfinished(b, m, terms, k);
     }
+    free(terms);
     if (rc) c->drv.cuStreamSynchronize(c->stream);   /* nothing may still write into y or read x */
     CUdeviceptr bufs[] = {dx, dy, dJ, work};
     for (int i = 0; i < 4; i++)
@@ -352,8 +360,9 @@ static int cuda_pull(Backend *b) {
     size_t bytes = c->es * (size_t)c->m->n_weights;
     TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
     TRY(must(c, c->drv.cuMemcpyDtoH(b->P, c->P, bytes), "reading the parameters"));
-    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->m, c->M, bytes), "reading the optimiser state"));
-    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->v, c->V, bytes), "reading the optimiser state"));
+    size_t obytes = c->es * (size_t)b->opt->n;   /* the trained parameters only (not a basis's frozen layers) */
+    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->m, c->M, obytes), "reading the optimiser state"));
+    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->v, c->V, obytes), "reading the optimiser state"));
     return DINO_OK;
 }
 
@@ -362,8 +371,9 @@ static int cuda_push(Backend *b) {
     size_t bytes = c->es * (size_t)c->m->n_weights;
     TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
     TRY(must(c, c->drv.cuMemcpyHtoD(c->P, b->P, bytes), "copying the parameters"));
-    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyHtoD(c->M, b->opt->m, bytes), "copying the optimiser state"));
-    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyHtoD(c->V, b->opt->v, bytes), "copying the optimiser state"));
+    size_t obytes = c->es * (size_t)b->opt->n;
+    if (b->opt->m) TRY(must(c, c->drv.cuMemcpyHtoD(c->M, b->opt->m, obytes), "copying the optimiser state"));
+    if (b->opt->v) TRY(must(c, c->drv.cuMemcpyHtoD(c->V, b->opt->v, obytes), "copying the optimiser state"));
     return DINO_OK;
 }
 
@@ -381,7 +391,7 @@ static void cuda_free(Backend *b) {
     if (c->stream) c->drv.cuStreamDestroy(c->stream);
     if (c->mod) c->drv.cuModuleUnload(c->mod);
     cuda_close(&c->drv);
-    free(c->train_fn), free(c->predict_fn), free(c->acc);
+    free(c->train_fn), free(c->predict_fn), free(c->acc), free(b->unfinished);
     cuda_plan_free(&c->plan);
     free(c);
 }
@@ -408,7 +418,10 @@ static int get_cubin(CudaBackend *c, const char *src, size_t len, int use_cache,
     }
     char key[256];
     snprintf(key, sizeof key, "%s nvrtc %d.%d -std=c++14 %s", arch, major, minor, nvrtc_speed_option());
-    if (use_cache && cache_get("cuda", src, len, key, ".cubin", cubin, cubin_len) == 0) return 0;
+    /* a damaged entry is removed and compiled again below; the note tells the user */
+    if (use_cache && cache_get_noted("cuda", src, len, key, ".cubin", cubin, cubin_len, c->base.note,
+                                     sizeof c->base.note) == 0)
+        return 0;
     char *log = NULL;
     if (nvrtc_compile(src, "dino.cu", arch, 1, cubin, cubin_len, &log, err, errlen) != NVRTC_OK) {
         char saved[2048] = "";
@@ -459,6 +472,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     if (c->drv.cuModuleLoadData(&c->mod, cubin) != 0) {   /* a corrupt cache entry is a miss */
         free(cubin);
         cubin = NULL;
+        snprintf(c->base.note, sizeof c->base.note, "the cached CUBIN for this model did not load on the GPU; compiled it again");
         if (get_cubin(c, src, len, 0, &cubin, &cubin_len, compile_secs, err, errlen)) {
             free(src);
             cuda_free(&c->base);
@@ -497,6 +511,8 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     if (!rc) rc = dalloc(c, &c->step, 8 * STEP_VALUES, "the step's scalars", 0);
     if (!rc) rc = dalloc(c, &c->loss, 8 * n_acc, "the loss sum", 0);
     if (!rc) rc = dalloc(c, &c->pterms, 8 * n_terms, "the prediction terms", 0);
+    if (!rc && has_dopri5(m) && !(b->unfinished = calloc((size_t)m->n_odes, sizeof(int64_t))))
+        rc = DINO_EUSER, snprintf(b->err, sizeof b->err, "out of memory");
     if (!rc) rc = must(c, c->drv.cuMemsetD8Async(c->loss, 0, 8 * n_acc, c->stream), "zeroing the loss");
     c->w = c->step + 8 * STEP_WEIGHTS;
     const char *graph_env = getenv("DINO_CUDA_GRAPH");

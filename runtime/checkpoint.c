@@ -26,14 +26,20 @@ static const char *shape_str(char *buf, size_t n, int ndim, const int64_t *shape
 
 int checkpoint_save(const char *path, const Model *m, const void *P, int f64, const Optim *opt,
                     const TrainState *st, uint64_t spec_hash, char *err, size_t errlen) {
+  return checkpoint_save_bases(path, m, P, f64, opt, st, spec_hash, NULL, err, errlen);
+}
+
+int checkpoint_save_bases(const char *path, const Model *m, const void *P, int f64, const Optim *opt,
+                          const TrainState *st, uint64_t spec_hash, const BasisSet *bases, char *err,
+                          size_t errlen) {
   size_t es = f64 ? sizeof(double) : sizeof(float);
   DType pdt = f64 ? DT_F64 : DT_F32;
-  if (opt && opt->n != m->n_weights) {
+  if (opt && opt->n != model_trainable(m)) {
     fio_errf(err, errlen, "%s: cannot save: the optimiser has %lld values per moment, the "
-             "model %lld parameters", path, (long long)opt->n, (long long)m->n_weights);
+             "model %lld parameters", path, (long long)opt->n, (long long)model_trainable(m));
     return -1;
   }
-  int cap = m->n_params + 3;
+  int cap = m->n_params + 3 + 4 * m->n_bases;
   StWriteTensor *t = calloc((size_t)cap, sizeof *t);  /* (cap,) */
   int64_t *shapes = calloc((size_t)cap * 2, sizeof *shapes); /* (cap, 2) */
   if (!t || !shapes) {
@@ -43,12 +49,49 @@ int checkpoint_save(const char *path, const Model *m, const void *P, int f64, co
     return -1;
   }
   int n = 0;
-  for (int i = 0; i < m->n_params; i++, n++) {
+  for (int i = 0; i < m->n_params; i++) {
     const Param *p = &m->params[i];
+    if (p->frozen) continue; /* a basis's layer: the basis itself is saved below */
     shapes[2 * n] = p->shape[0];
     shapes[2 * n + 1] = p->ndim == 2 ? p->shape[1] : 0;
     t[n] = (StWriteTensor){.name = p->name, .dtype = pdt, .ndim = p->ndim, .shape = &shapes[2 * n],
                            .data = (const char *)P + (size_t)p->offset * es};
+    n++;
+  }
+  /* __basis.<name>.decoder / encoder [dim, rank], shift [dim], eigenvalues [rank], all F64 */
+  char **names = calloc((size_t)(4 * m->n_bases + 1), sizeof *names);
+  char **meta = calloc((size_t)(2 * m->n_bases + 1), sizeof *meta);
+  int n_names = 0, n_meta = 0;
+  for (int i = 0; bases && names && meta && i < m->n_bases && i < bases->n; i++) {
+    const BasisValues *v = &bases->v[i];
+    if (v->origin == BASIS_FROM_NONE) continue;
+    static const char *const parts[4] = {"decoder", "encoder", "shift", "eigenvalues"};
+    const double *data[4] = {v->D, v->E, v->shift, v->eig};
+    for (int k = 0; k < 4; k++) {
+      if (!data[k]) continue;
+      size_t len = strlen(m->bases[i].name) + 32;
+      char *name = malloc(len);
+      if (!name) break;
+      snprintf(name, len, "__basis.%s.%s", m->bases[i].name, parts[k]);
+      names[n_names++] = name;
+      int nd = k < 2 ? 2 : 1;
+      shapes[2 * n] = k == 3 ? v->rank : v->dim;
+      shapes[2 * n + 1] = v->rank;
+      t[n] = (StWriteTensor){.name = name, .dtype = DT_F64, .ndim = nd, .shape = &shapes[2 * n], .data = data[k]};
+      n++;
+    }
+    size_t klen = strlen(m->bases[i].name) + 16, vlen = strlen(m->bases[i].text) + 160;
+    char *key = malloc(klen), *val = malloc(vlen);
+    if (!key || !val) {
+      free(key), free(val);
+      continue;
+    }
+    snprintf(key, klen, "basis.%s", m->bases[i].name);
+    snprintf(val, vlen, "%s; method %s; rank %d; samples %lld; seed %llu; data %016llx", m->bases[i].text,
+             basis_method_names[m->bases[i].method], v->rank, (long long)v->samples,
+             (unsigned long long)m->train.seed, (unsigned long long)v->key);
+    meta[n_meta++] = key;
+    meta[n_meta++] = val;
   }
   if (opt) {
     DType odt = opt->f64 ? DT_F64 : DT_F32;
@@ -77,19 +120,31 @@ int checkpoint_save(const char *path, const Model *m, const void *P, int f64, co
   }
   char hash[17];
   snprintf(hash, sizeof hash, "%016llx", (unsigned long long)spec_hash);
-  const char *keys[8] = {"format", "spec_hash", "model", "precision", "optimizer"};
-  const char *vals[8] = {"dino", hash, m->name ? m->name : "", f64 ? "f64" : "f32",
-                         opt && opt->cfg.kind < OPT_COUNT ? optimizer_names[opt->cfg.kind] : ""};
-  int n_meta = opt ? 5 : 4;
+  int n_keys = opt ? 5 : 4;
+  const char **keys = calloc((size_t)(8 + n_meta / 2), sizeof *keys);
+  const char **vals = calloc((size_t)(8 + n_meta / 2), sizeof *vals);
   char best[3][32];
-  if (st && st->best_epoch > 0) {  /* model selection (train.c) */
-    snprintf(best[0], sizeof best[0], "%lld", (long long)st->best_epoch);
-    snprintf(best[1], sizeof best[1], "%.17g", st->best_loss);
-    snprintf(best[2], sizeof best[2], "%lld", (long long)st->since_best);
-    const char *names[3] = {"best_epoch", "best_valid_loss", "evals_since_best"};
-    for (int k = 0; k < 3; k++) keys[n_meta] = names[k], vals[n_meta++] = best[k];
+  int rc = -1;
+  if (keys && vals && names && meta) {
+    const char *k0[5] = {"format", "spec_hash", "model", "precision", "optimizer"};
+    const char *v0[5] = {"dino", hash, m->name ? m->name : "", f64 ? "f64" : "f32",
+                         opt && opt->cfg.kind < OPT_COUNT ? optimizer_names[opt->cfg.kind] : ""};
+    for (int k = 0; k < n_keys; k++) keys[k] = k0[k], vals[k] = v0[k];
+    if (st && st->best_epoch > 0) {  /* model selection (train.c) */
+      snprintf(best[0], sizeof best[0], "%lld", (long long)st->best_epoch);
+      snprintf(best[1], sizeof best[1], "%.17g", st->best_loss);
+      snprintf(best[2], sizeof best[2], "%lld", (long long)st->since_best);
+      const char *bnames[3] = {"best_epoch", "best_valid_loss", "evals_since_best"};
+      for (int k = 0; k < 3; k++) keys[n_keys] = bnames[k], vals[n_keys++] = best[k];
+    }
+    for (int k = 0; k < n_meta / 2; k++) keys[n_keys] = meta[2 * k], vals[n_keys++] = meta[2 * k + 1];
+    rc = st_save(path, t, n, keys, vals, n_keys, err, errlen);
+  } else {
+    fio_errf(err, errlen, "%s: out of memory", path);
   }
-  int rc = st_save(path, t, n, keys, vals, n_meta, err, errlen);
+  for (int k = 0; names && k < n_names; k++) free(names[k]);
+  for (int k = 0; meta && k < n_meta; k++) free(meta[k]);
+  free(names), free(meta), free(keys), free(vals);
   free(t);
   free(shapes);
   return rc;
@@ -146,13 +201,26 @@ static void copy_tensor(const StTensor *t, void *dst, int f64, int64_t count) {
 
 static int is_param(const Model *m, const char *name) {
   for (int i = 0; i < m->n_params; i++)
-    if (strcmp(m->params[i].name, name) == 0) return 1;
+    if (!m->params[i].frozen && strcmp(m->params[i].name, name) == 0) return 1;
   return 0;
 }
 
 int checkpoint_load(const char *path, const Model *m, void *P, int f64, Optim *opt,
                     TrainState *st, uint64_t spec_hash, int *hash_matches, char *err,
                     size_t errlen) {
+  return checkpoint_load_bases(path, m, P, f64, opt, st, spec_hash, hash_matches, NULL, err, errlen);
+}
+
+/* The tensor __basis.<name>.<part>, or NULL. */
+static const StTensor *basis_tensor(const Safetensors *s, const char *name, const char *part) {
+  char key[512];
+  snprintf(key, sizeof key, "__basis.%s.%s", name, part);
+  return st_find(s, key);
+}
+
+int checkpoint_load_bases(const char *path, const Model *m, void *P, int f64, Optim *opt,
+                          TrainState *st, uint64_t spec_hash, int *hash_matches, BasisSet *bases,
+                          char *err, size_t errlen) {
   Safetensors s;
   if (st_load(path, &s, err, errlen)) return -1;
   int rc = -1;
@@ -161,6 +229,7 @@ int checkpoint_load(const char *path, const Model *m, void *P, int f64, Optim *o
   /* Parameters: every one present, with its shape. */
   for (int i = 0; i < m->n_params; i++) {
     const Param *p = &m->params[i];
+    if (p->frozen) continue;
     int64_t shape[2] = {p->shape[0], p->ndim == 2 ? p->shape[1] : 0};
     const StTensor *t = st_find(&s, p->name);
     if (!t) {
@@ -212,9 +281,51 @@ int checkpoint_load(const char *path, const Model *m, void *P, int f64, Optim *o
       goto done;
   }
 
+  /* Bases: a basis whose decoder the file holds is taken as saved (its other parts checked). */
+  for (int i = 0; bases && i < m->n_bases && i < bases->n; i++) {
+    const Basis *b = &m->bases[i];
+    const StTensor *dec = basis_tensor(&s, b->name, "decoder");
+    if (!dec) continue;
+    int64_t mat[2] = {b->dim, b->rank}, vec[1] = {b->dim}, eig[1] = {b->rank};
+    const char *why = " (the basis's [dim, rank])";
+    const StTensor *enc = basis_tensor(&s, b->name, "encoder"), *sh = basis_tensor(&s, b->name, "shift"),
+                   *ev = basis_tensor(&s, b->name, "eigenvalues");
+    if (check_tensor(path, dec, 2, mat, 1, why, err, errlen) ||
+        (enc && check_tensor(path, enc, 2, mat, 1, why, err, errlen)) ||
+        (sh && check_tensor(path, sh, 1, vec, 1, " (the basis's dimension)", err, errlen)) ||
+        (ev && check_tensor(path, ev, 1, eig, 1, " (the basis's rank)", err, errlen)))
+      goto done;
+  }
+
   /* Everything checks out: write. */
+  for (int i = 0; bases && i < m->n_bases && i < bases->n; i++) {
+    const Basis *b = &m->bases[i];
+    const StTensor *dec = basis_tensor(&s, b->name, "decoder");
+    if (!dec) continue;
+    BasisValues *v = &bases->v[i];
+    size_t dr = (size_t)b->dim * (size_t)b->rank;
+    const StTensor *enc = basis_tensor(&s, b->name, "encoder"), *sh = basis_tensor(&s, b->name, "shift"),
+                   *ev = basis_tensor(&s, b->name, "eigenvalues");
+    double *D = malloc(sizeof(double) * dr), *E = malloc(sizeof(double) * dr);
+    double *shift = calloc((size_t)b->dim, sizeof(double));
+    double *eg = ev ? malloc(sizeof(double) * (size_t)b->rank) : NULL;
+    if (!D || !E || !shift || (ev && !eg)) {
+      free(D), free(E), free(shift), free(eg);
+      fio_errf(err, errlen, "%s: out of memory for basis %s", path, b->name);
+      goto done;
+    }
+    copy_tensor(dec, D, 1, (int64_t)dr);
+    copy_tensor(enc ? enc : dec, E, 1, (int64_t)dr);
+    if (sh) copy_tensor(sh, shift, 1, b->dim);
+    if (ev) copy_tensor(ev, eg, 1, b->rank);
+    free(v->D), free(v->E), free(v->shift), free(v->eig);
+    v->D = D, v->E = E, v->shift = shift, v->eig = eg;
+    v->origin = BASIS_FROM_CHECKPOINT;
+    v->seconds = 0;
+  }
   for (int i = 0; i < m->n_params; i++) {
     const Param *p = &m->params[i];
+    if (p->frozen) continue;
     copy_tensor(st_find(&s, p->name), (char *)P + (size_t)p->offset * es, f64, p->size);
   }
   if (restore) {

@@ -6,6 +6,10 @@
  *                  the Param's shape ([out, in] weights, [out] biases)
  *   __optim.m      [n] first moment (adam, adamw) or momentum buffer (sgd), when present
  *   __optim.v      [n] second moment (adam, adamw)
+ *   __basis.<name>.decoder, .encoder [dim, rank], .shift [dim], .eigenvalues [rank] (when
+ *                  computed): F64, one set per basis with values (checkpoint_save_bases), with
+ *                  metadata basis.<name> = the basis line, method, rank, samples, seed, data key.
+ *                  A basis's frozen encode/decode layers are not saved: they follow from it.
  *   __state        I64 [7]: epoch, step, optimiser step, then the 4 RNG words as int64 bit
  *                  patterns (written when opt or st is given; absent parts are 0)
  * metadata: format "dino", spec_hash (16 hex digits), model, precision ("f32" | "f64") and,
@@ -20,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "basis.h"
 #include "model.h"
 #include "optim.h"
 
@@ -60,5 +65,16 @@ int checkpoint_save(const char *path, const Model *m, const void *P, int f64, co
 int checkpoint_load(const char *path, const Model *m, void *P, int f64, Optim *opt,
                     TrainState *st, uint64_t spec_hash, int *hash_matches, char *err,
                     size_t errlen);
+
+/* The same, with the bases: save writes those of bases that have values (bases may be NULL);
+ * load gives each basis of m whose decoder the file holds the saved values (origin
+ * BASIS_FROM_CHECKPOINT; encoder defaults to the decoder, shift to 0) and leaves the others as
+ * they are. The frozen layers of P are not touched: basis_fill_params writes them. */
+int checkpoint_save_bases(const char *path, const Model *m, const void *P, int f64, const Optim *opt,
+                          const TrainState *st, uint64_t spec_hash, const BasisSet *bases, char *err,
+                          size_t errlen);
+int checkpoint_load_bases(const char *path, const Model *m, void *P, int f64, Optim *opt,
+                          TrainState *st, uint64_t spec_hash, int *hash_matches, BasisSet *bases,
+                          char *err, size_t errlen);
 
 #endif

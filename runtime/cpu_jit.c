@@ -140,6 +140,7 @@ static int open_module(const char *path, uint64_t key, CpuModule *m, char *why, 
         dlclose(h);
         return -1;
     }
+    *(void **)&m->predict_terms = dlsym(h, "dino_predict_terms");   /* optional: NULL, no terms */
     m->handle = h;
     m->in = *in;
     m->out = *out;

@@ -22,6 +22,10 @@ typedef struct CpuModule {
                                      module may have been compiled from an edit of the same spec) */
     long (*predict_work)(int nmax);
     void (*predict)(const void *P, int n, int nmax, const void *x, void *y, void *J, void *work);
+    /* dino_predict that also copies the program's terms[] (abi.h, TermLayout: the Parareal
+     * corrections and gates, dopri5's step control) into terms (n_terms doubles); NULL in a
+     * module without it */
+    void (*predict_terms)(const void *P, int n, int nmax, const void *x, void *y, void *J, void *work, double *terms);
     long (*train_work)(int nmax);
     void (*train_step)(const void *P, void *G, int n, int nmax, const void *x, const void *y, const void *J,
                        const int32_t *label, const double *w, double *terms, void *work);

@@ -107,3 +107,20 @@ void cuda_close(CudaDriver *d) {
     if (d->lib) dlclose(d->lib);
     memset(d, 0, sizeof *d);
 }
+
+int cuda_driver_version(int *version, char *lib, size_t liblen, char *err, size_t errlen) {
+    const char *env = getenv("DINO_CUDA_DRIVER");
+    const char *name = env && *env ? env : "libcuda.so.1";
+    snprintf(lib, liblen, "%s", name);
+    void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, errlen, "%s not found", name);
+        return -1;
+    }
+    CUresult (*get)(int *);
+    *(void **)&get = dlsym(h, "cuDriverGetVersion");
+    int rc = get && get(version) == 0 ? 0 : -1;
+    if (rc) snprintf(err, errlen, "%s does not say its version (cuDriverGetVersion)", name);
+    dlclose(h);
+    return rc;
+}

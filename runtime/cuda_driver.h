@@ -75,6 +75,10 @@ typedef struct {
 int cuda_open(CudaDriver *d, char *err, size_t errlen);
 void cuda_close(CudaDriver *d);
 
+/* The driver's CUDA version (cuDriverGetVersion: 12040 for 12.4) and the library it came from
+ * (libcuda.so.1 or $DINO_CUDA_DRIVER), without initialising it. 0, or -1 with why in err. */
+int cuda_driver_version(int *version, char *lib, size_t liblen, char *err, size_t errlen);
+
 /* 0 when r is success; else -1 with "what: NAME (description)" in err. */
 int cu_check(const CudaDriver *d, CUresult r, const char *what, char *err, size_t errlen);
 

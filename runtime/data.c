@@ -423,6 +423,41 @@ fail:
   return -1;
 }
 
+/* A relative loss term divides each sample's term by ||q_i||^2 (l2) or ||J_i||_F^2 (h1): an
+ * all-zero row of the training targets makes it 0/0, which training would only report as a
+ * loss that is not finite. A data error naming the file, the first rows and how many. The
+ * training rows are the file's rows 0 .. d->n - 1 (every split puts them first). */
+static int check_relative_rows(Loader *L, const FileSet *ss, const Dataset *d) {
+  const Model *m = L->m;
+  for (int t = 0; t < m->n_loss && !m->classifier; t++) {
+    const LossTerm *lt = &m->loss[t];
+    if (!lt->relative || (lt->kind != LOSS_L2 && lt->kind != LOSS_H1)) continue;
+    const void *a = lt->kind == LOSS_L2 ? d->y : d->J;
+    const DataFile *f = lt->kind == LOSS_L2 ? &ss->y : &ss->J;
+    if (!a) continue;
+    int64_t len = lt->kind == LOSS_L2 ? (int64_t)m->out_dim : (int64_t)m->out_dim * m->in_dim, count = 0;
+    char rows[160] = "";
+    size_t at = 0;
+    for (int64_t r = 0; r < d->n; r++) {
+      int zero = 1;
+      for (int64_t k = 0; k < len && zero; k++)
+        zero = (L->f64 ? ((const double *)a)[r * len + k] : ((const float *)a)[r * len + k]) == 0;
+      if (!zero) continue;
+      if (count < 5 && at < sizeof rows)
+        at += (size_t)snprintf(rows + at, sizeof rows - at, "%s%lld", count ? ", " : "", (long long)r);
+      count++;
+    }
+    if (count == 0) continue;
+    fio_errf(L->err, L->errlen, "%s: %lld training row%s all zero (row%s %s%s), but the %s term is relative: it divides "
+             "each sample's error by %s, so the loss would be 0/0; remove those rows or drop `relative` (%s:%d)",
+             f->path, (long long)count, count == 1 ? " is" : "s are", count == 1 ? "" : "s", rows, count > 5 ? ", ..." : "",
+             lt->kind == LOSS_L2 ? "l2" : "h1", lt->kind == LOSS_L2 ? "the target's squared norm" : "the Jacobian's squared norm",
+             m->path ? m->path : "spec", lt->loc.line);
+    return -1;
+  }
+  return 0;
+}
+
 /* "train 0.8, test 0.2" or "train 1400, valid 200, test 400", as the split was written. */
 static const char *split_text(const DataSpec *ds, char *buf, size_t n) {
   if (ds->split == SPLIT_COUNT && ds->valid > 0)
@@ -545,11 +580,13 @@ int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Datas
       goto done;
     ntr = whole.x.rows;
     nte = tset.x.rows;
-    if (fill_dataset(&L, &whole, 0, ntr, train) || fill_dataset(&L, &tset, 0, nte, test))
+    if (fill_dataset(&L, &whole, 0, ntr, train) || check_relative_rows(&L, &whole, train) ||
+        fill_dataset(&L, &tset, 0, nte, test))
       goto done;
   } else {
     if (split_rows(&L, &whole, &ntr, &nva, &nte)) goto done;
-    if (fill_dataset(&L, &whole, 0, ntr, train) || fill_dataset(&L, &whole, ntr, nva, valid) ||
+    if (fill_dataset(&L, &whole, 0, ntr, train) || check_relative_rows(&L, &whole, train) ||
+        fill_dataset(&L, &whole, ntr, nva, valid) ||
         fill_dataset(&L, &whole, ntr + nva, nte, test))
       goto done;
   }

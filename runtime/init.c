@@ -23,7 +23,12 @@ void init_params(const Param *params, int n_params, void *P, int f64, uint64_t s
   double *Pd = f64 ? (double *)P : NULL; /* (n_weights,) in f64 */
   for (int i = 0; i < n_params; i++) {
     const Param *p = &params[i];
-    if (p->ndim == 2) {
+    if (p->frozen) { /* a basis's layer: filled from the basis (basis.c); zero until then */
+      for (int64_t k = 0; k < p->size; k++) {
+        if (f64) Pd[p->offset + k] = 0.0;
+        else Pf[p->offset + k] = 0.0f;
+      }
+    } else if (p->ndim == 2) {
       int fan_in = p->fan_in > 0 ? p->fan_in : p->shape[1];
       double std = sqrt(1.0 / (fan_in > 0 ? fan_in : 1));
       for (int64_t k = 0; k < p->size; k++) {

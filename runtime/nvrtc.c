@@ -115,6 +115,8 @@ int nvrtc_version(int *major, int *minor) {
     return nv.Version(major, minor) == 0 ? NVRTC_OK : NVRTC_FAILED;
 }
 
+const char *nvrtc_path(void) { return nvrtc_load(NULL, 0) == NVRTC_OK ? nv.path : NULL; }
+
 int nvrtc_supported_archs(int *archs, int max) {
     if (nvrtc_load(NULL, 0) || !nv.GetNumSupportedArchs) return -1;
     int count = 0, all[256];

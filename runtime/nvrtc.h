@@ -23,6 +23,9 @@ int nvrtc_load(char *err, size_t errlen);
 /* NVRTC's version (e.g. 13, 0). Returns NVRTC_OK, or NVRTC_MISSING. */
 int nvrtc_version(int *major, int *minor);
 
+/* The file NVRTC was loaded from, or NULL when it is missing (nvrtc_load's err says why). */
+const char *nvrtc_path(void);
+
 /* Whether this NVRTC can compile for sm_<sm> (e.g. 80, 90): 1 yes, 0 no, -1 unknown (an NVRTC
  * older than 11.2 has no list) or not loaded. */
 int nvrtc_arch_supported(int sm);

@@ -61,7 +61,9 @@ int trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size
     const TrainSpec *ts = &m->train;
     OptimConfig cfg = {.kind = ts->optimizer, .lr = ts->lr, .beta1 = ts->beta1, .beta2 = ts->beta2,
                        .eps = ts->eps, .decay = ts->decay, .momentum = ts->momentum};
-    if (optim_init(&t->opt, &cfg, m->n_weights, t->f64)) {
+    if (basis_set_init(&t->bases, m, err, errlen)) return DINO_EUSER;
+    /* the frozen encode/decode layers sit after the trained parameters: the optimiser never sees them */
+    if (optim_init(&t->opt, &cfg, model_trainable(m), t->f64)) {
         snprintf(err, errlen, "cannot allocate the optimiser state for %lld parameters", (long long)m->n_weights);
         return DINO_EUSER;
     }
@@ -74,13 +76,20 @@ void trainer_free(Trainer *t) {
     if (t->backend) t->backend->free(t->backend);
     free(t->P);
     optim_free(&t->opt);
+    basis_set_free(&t->bases);
 }
 
 /* ---------------------------------------------------------------------------- prediction */
 
 int predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J, char *err, size_t errlen) {
+    if (!basis_set_ready(&t->bases, t->m)) {
+        snprintf(err, errlen, "the model's bases have no values yet: train it, or load a checkpoint that has them "
+                 "(__basis.<name>.decoder ...)");
+        return DINO_EUSER;
+    }
     int rc = t->backend->predict(t->backend, x, n, y, J);
     if (rc) snprintf(err, errlen, "%s", t->backend->err);
+    else t->bases_done = 1;
     return rc;
 }
 
@@ -346,11 +355,33 @@ typedef struct {
     int best_saved;         /* keep best: the --save file holds the best epoch (written in this call) */
     int early_stop;         /* early_stop: training ends after this epoch */
     FILE *log;
+    void *good_m, *good_v;  /* [n_weights] the optimiser moments at the start of the epoch (NULL: none) */
+    int64_t good_opt_step;
 } Run;
 
 /* keep best and the --save file already holds the best epoch: a stop or a failure must not
  * overwrite it. */
 static int keeps_best_file(const Run *r) { return r->t->m->train.keep_best && r->best_saved; }
+
+static int backend_failed(Run *r, int rc);
+
+/* A stop inside an epoch: the model goes back to the start of that epoch (parameters,
+ * optimiser, training state, shuffle RNG, and the backend's running sums dropped), so that
+ * the checkpoint, and a later train() or --load, repeat the epoch exactly: the result is that
+ * of a run never stopped. At most one epoch's steps are done again. */
+static int rewind_epoch(Run *r, const TrainState *at_start) {
+    Trainer *t = r->t;
+    size_t bytes = t->es * (size_t)t->m->n_weights;
+    memcpy(t->P, r->good, bytes);
+    if (r->good_m) memcpy(t->opt.m, r->good_m, bytes);
+    if (r->good_v) memcpy(t->opt.v, r->good_v, bytes);
+    t->opt.step = r->good_opt_step;
+    t->state = *at_start;
+    rng_restore(&t->rng, at_start->rng);
+    int rc = t->backend->push(t->backend);
+    if (rc == DINO_OK) rc = t->backend->take_sums(t->backend, r->sums);
+    return rc ? backend_failed(r, rc) : DINO_OK;
+}
 
 /* Stops after a non-finite loss: the last good parameters written (when there is a save
  * path), the message in err. */
@@ -366,7 +397,7 @@ static int stop_on_nan(Run *r, int64_t epoch, const char *where) {
     }
     memcpy(t->P, r->good, t->es * (size_t)t->m->n_weights);
     char err[1024];
-    if (checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, err, sizeof err))
+    if (checkpoint_save_bases(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, err, sizeof err))
         snprintf(r->err + n, r->errlen - (size_t)n, "; the last good parameters could not be saved: %s", err);
     else
         snprintf(r->err + n, r->errlen - (size_t)n, "; the last good parameters (from the start of epoch %lld) are in %s",
@@ -385,7 +416,7 @@ static int save(Run *r) {
     Trainer *t = r->t;
     int rc = t->backend->pull(t->backend);
     if (rc) return backend_failed(r, rc);
-    return checkpoint_save(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, r->err, r->errlen)
+    return checkpoint_save_bases(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, r->err, r->errlen)
                ? DINO_EUSER
                : DINO_OK;
 }
@@ -560,9 +591,40 @@ static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_st
     return DINO_OK;
 }
 
+int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
+                  size_t errlen) {
+    const Model *m = t->m;
+    if (m->n_bases == 0) return DINO_OK;
+    if (basis_compute(m, &t->bases, train_set, m->train.seed, err, errlen)) return DINO_EUSER;
+    basis_floors(m, &t->bases, train_set, test_set);
+    /* the report on the terminal and, with --log FILE.csv, in FILE.csv.bases */
+    char side[4200] = "";
+    if (o->log) snprintf(side, sizeof side, "%s.bases", o->log);
+    FILE *f = side[0] ? fopen(side, "w") : NULL;
+    for (int i = 0; i < m->n_bases; i++) {
+        char line[1024];
+        basis_describe(m, &t->bases, i, line, sizeof line);
+        message(o, DINO_MSG_NOTE, "%s", line);
+        if (f) fprintf(f, "%s\n", line);
+    }
+    if (f && fclose(f)) message(o, DINO_MSG_WARNING, "could not write %s", side);
+    int rc = t->backend->pull(t->backend);   /* the device's parameters may be newer than t->P */
+    if (rc == DINO_OK) {
+        basis_fill_params(m, &t->bases, t->P, t->f64);
+        rc = t->backend->push(t->backend);
+    }
+    if (rc) snprintf(err, errlen, "%s", t->backend->err);
+    else t->bases_done = 1;
+    return rc;
+}
+
 int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
           size_t errlen) {
     const Model *m = t->m;
+    if (t->state.epoch < m->train.epochs) {
+        int brc = t->bases_done ? DINO_OK : trainer_bases(t, train_set, test_set, o, err, errlen);
+        if (brc) return brc;
+    }
     const TrainSpec *ts = &m->train;
     Backend *b = t->backend;
     int64_t N = train_set->n, epochs = ts->epochs;
@@ -594,8 +656,11 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     r.idx = r.good ? alloc(sizeof(int64_t) * (size_t)N, "the row order", err, errlen) : NULL;
     r.sums = r.idx ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
     r.rel = r.sums ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
+    size_t pbytes = t->es * (size_t)m->n_weights;
+    if (r.rel && t->opt.m && !(r.good_m = alloc(pbytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
+    if (r.rel && t->opt.v && !(r.good_v = alloc(pbytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
     if (!r.rel) {
-        free(r.good), free(r.idx), free(r.sums);
+        free(r.good), free(r.idx), free(r.sums), free(r.good_m);
         return DINO_EUSER;
     }
     /* Resumed at the best epoch (a keep-best checkpoint): that is the best to come back to,
@@ -618,7 +683,11 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             rc = backend_failed(&r, rc);
             break;
         }
-        memcpy(r.good, t->P, t->es * (size_t)m->n_weights);
+        memcpy(r.good, t->P, pbytes);
+        if (r.good_m) memcpy(r.good_m, t->opt.m, pbytes);
+        if (r.good_v) memcpy(r.good_v, t->opt.v, pbytes);
+        r.good_opt_step = t->opt.step;
+        rng_save(&t->rng, t->state.rng);   /* the RNG before this epoch's shuffle, for a rewind */
         TrainState at_start = t->state;
         for (int64_t i = 0; i < N; i++) r.idx[i] = i;
         rng_permute(&t->rng, r.idx, N);
@@ -627,8 +696,16 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             break;
         }
         rc = run_steps(&r, epoch, N, B, steps_per_epoch, total_steps, w, &lr, &at_start);
-        if (rc == DINO_STOPPED) {   /* mid-epoch: the parameters as they are, the epoch to run again */
-            if (o->save && !keeps_best_file(&r) && (rc = save(&r)) == DINO_OK) rc = DINO_STOPPED;
+        if (rc == DINO_STOPPED) {   /* mid-epoch: back to the epoch's start, saved (unless the --save file
+                                       holds keep best's epoch), the epoch to run again */
+            int64_t done = t->state.step - at_start.step;
+            if ((rc = rewind_epoch(&r, &at_start)) == DINO_OK &&
+                (!o->save || keeps_best_file(&r) || (rc = save(&r)) == DINO_OK)) {
+                rc = DINO_STOPPED;
+                snprintf(err, errlen, "training stopped on request in epoch %lld (after %lld of its %lld steps), rewound "
+                         "to the end of epoch %lld so that a resume repeats it exactly", (long long)epoch + 1,
+                         (long long)done, (long long)steps_per_epoch, (long long)epoch);
+            }
             break;
         }
         if (rc) break;
@@ -649,6 +726,6 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     }
     if (r.log) fclose(r.log);
     snapshot_free(&r.best);
-    free(r.good), free(r.idx), free(r.sums), free(r.rel);
+    free(r.good), free(r.idx), free(r.sums), free(r.rel), free(r.good_m), free(r.good_v);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "backend.h"
+#include "basis.h"
 #include "checkpoint.h"
 #include "data.h"
 #include "model.h"
@@ -77,8 +78,9 @@ typedef struct {
     void (*on_progress)(int64_t epoch, int64_t step_in_epoch, int64_t steps_in_epoch, double loss, void *user);
     void *user;
     /* Set from elsewhere (a signal handler): train() finishes the current step, saves (when
-     * save is set) and returns DINO_STOPPED. A stop inside an epoch saves the parameters as
-     * they are; a resume runs that epoch again from its start (the same shuffle). */
+     * save is set) and returns DINO_STOPPED. A stop inside an epoch first rewinds the model
+     * to the start of that epoch (parameters, optimiser, state, RNG), so the checkpoint and a
+     * resume repeat the epoch exactly: the result equals that of a run never stopped. */
     volatile int *stop;
 } TrainOptions;
 
@@ -110,7 +112,17 @@ typedef struct {
     int64_t stopped_early;  /* early_stop ended it after this epoch; 0 = it did not */
     int best_restored;      /* keep best: P, the optimiser and state were set back to the end of
                                the best epoch (state.best_epoch) */
+    BasisSet bases;         /* the values of m's bases (basis.h); the frozen layers of P hold them
+                               once basis_set_ready */
+    int bases_done;         /* trainer_bases ran: reported, frozen layers written */
 } Trainer;
+
+/* Gives every basis of the model values (computed from train's rows unless they were loaded from
+ * a checkpoint), reports each through o->on_message with its floors on train and test, writes the
+ * frozen encode/decode layers into t->P and pushes them to the backend. Nothing to do for a model
+ * without bases. Returns DINO_OK, or a status with err set. train() calls it first. */
+int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
+                  size_t errlen);
 
 /* Returns DINO_OK, or DINO_EUSER with the message in err (out of memory). */
 int  trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size_t errlen);

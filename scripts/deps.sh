@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing dino needs on a fresh Debian/Ubuntu machine, when it is
-# missing: a C compiler, CMake, flex, bison, zlib; python3 (with venv) for the hostile-input and
-# the Python package's tests; clang for the parser fuzzer. Does nothing when everything is already there.
+# missing: a C compiler, CMake, flex, bison, zlib, LAPACKE and OpenBLAS; python3 (with venv) for the
+# hostile-input and the Python package's tests; clang for the parser fuzzer. Does nothing when everything
+# is already there.
 set -euo pipefail
 
 need=()
@@ -14,6 +15,8 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # the Python package's tests and `pip install .` need venv (Debian splits ensurepip off)
 command -v python3 >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null || need+=(python3-venv)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+[ -f /usr/include/lapacke.h ] || need+=(liblapacke-dev)
+ls /usr/include/*/openblas*/cblas.h /usr/include/openblas/cblas.h >/dev/null 2>&1 || need+=(libopenblas-dev)
 if [ "${DINO_WITH_CLANG:-1}" = 1 ]; then
     command -v clang >/dev/null 2>&1 || need+=(clang)
 fi

@@ -84,6 +84,8 @@ static const Case cases[] = {
     {"ode_save_parareal", "ode_save_parareal", 0, 6, 7, JAC_AUTO, ALSO_NONE},
     {"ode_save_pint_tol", "ode_save_pint_tol", 0, 5, 6, JAC_REVERSE, 0},
     {"ode_save_many", "ode_save_many", 0, 5, 6, JAC_AUTO, 0},   /* 100 saved states */
+    {"basis_layers", "basis_layers", 0, 9, 12, JAC_AUTO, ALSO_NONE},   /* encode/decode: frozen layers */
+    {"basis_layers_reverse", "basis_layers", 0, 9, 12, JAC_REVERSE, 0},
 };
 
 static int failures;
@@ -266,7 +268,9 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     rng_seed(&r, 99 + (uint64_t)ci);
     for (int i = 0; i < m->n_params; i++) {
         const Param *p = &m->params[i];
-        for (int64_t k = 0; k < p->size; k++) Pd[p->offset + k] = p->ndim == 2 ? 1.5 * Pd[p->offset + k] : 0.5 * rng_normal(&r);
+        for (int64_t k = 0; k < p->size; k++)   /* a basis's frozen layer (zero after init_params): any matrix */
+            Pd[p->offset + k] = p->ndim == 2 ? (p->frozen ? rng_normal(&r) / sqrt(p->fan_in) : 1.5 * Pd[p->offset + k])
+                                             : 0.5 * rng_normal(&r);
     }
     void *P = malloc(es * (size_t)np), *x = malloc(es * (size_t)(nmax * in)), *y = malloc(es * (size_t)(nmax * out)),
          *J = malloc(es * (size_t)nmax * out * in);

@@ -10,8 +10,9 @@
  *   (c) the two Jacobian modes agree with each other (output, Jacobian, loss terms, gradient).
  *
  * Parameters: init_params (the default initialisation), weights then scaled by 1.5 so the
- * activations work in their nonlinear range, and biases drawn from N(0, 0.5^2) (the default
- * zero biases would leave odd activations' second derivatives unexercised at the origin).
+ * activations work in their nonlinear range (a basis's frozen encode/decode weights, zero after
+ * init_params, are drawn from N(0, 1/fan_in); their gradient must be exactly 0), and biases
+ * drawn from N(0, 0.5^2) (the default zero biases would leave odd activations' second derivatives unexercised at the origin).
  * Data: x, y and J drawn from N(0, 1), 4 rows.
  *
  * Tolerances, all in f64 with fourth-order central differences
@@ -74,6 +75,7 @@ static const Case cases[] = {
     {"ode_save", {{NULL}}},
     {"ode_save_checkpoint", {{NULL}}},
     {"ode_save_parareal", {{NULL}}},
+    {"basis_layers", {{NULL}}},   /* encode/decode: frozen layers (random here) with no gradient */
 };
 
 /* ---------------------------------------------------------------------------- helpers */
@@ -125,7 +127,8 @@ static double draw(const Case *c, const Model *m, uint64_t seed, double *P, doub
         const Param *p = &m->params[i];
         for (int64_t k = 0; k < p->size; k++) {
             double *v = &P[p->offset + k];
-            *v = p->ndim == 2 ? 1.5 * *v : 0.5 * rng_normal(&r);
+            /* a basis's frozen layer is zero until a basis fills it: any matrix will do here */
+            *v = p->ndim == 2 ? (p->frozen ? rng_normal(&r) / sqrt(p->fan_in) : 1.5 * *v) : 0.5 * rng_normal(&r);
         }
     }
     for (int i = 0; i < ROWS * m->in_dim; i++) x[i] = rng_normal(&r);
@@ -252,6 +255,15 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
     long checked = 0;
     for (int i = 0; i < m->n_params; i++) {
         const Param *p = &m->params[i];
+        if (p->frozen) {   /* a basis's layer: never trained, so its gradient must stay exactly 0 */
+            int64_t nz = 0;
+            for (int64_t k = 0; k < p->size; k++) nz += G[p->offset + k] != 0;
+            if (nz) {
+                printf("  FAIL %s: frozen, but %lld gradient entries are not 0\n", p->name, (long long)nz);
+                failures++;
+            }
+            continue;
+        }
         double scale = 0;
         for (int64_t k = 0; k < p->size; k++) scale = fmax(scale, fabs(G[p->offset + k]));
         int64_t n = p->size <= ALL_UP_TO ? p->size : SAMPLE;

@@ -42,8 +42,13 @@ class EmitOptions(Structure):
                 ("arch", c_char_p)]
 
 
+ON_MESSAGE = CFUNCTYPE(None, c_int, c_char_p, c_void_p)
+
+
 class OpenOptions(Structure):
-    _fields_ = [("backend", c_int), ("precision", c_int), ("jacobian", c_int)]
+    # on_message: notes while opening (a damaged cache entry rebuilt); NULL here: dropped
+    _fields_ = [("backend", c_int), ("precision", c_int), ("jacobian", c_int), ("on_message", ON_MESSAGE),
+                ("user", c_void_p)]
 
 
 class BackendInfo(Structure):
@@ -67,7 +72,6 @@ class Epoch(Structure):
 
 
 ON_EPOCH = CFUNCTYPE(c_int, POINTER(Epoch), c_void_p)
-ON_MESSAGE = CFUNCTYPE(None, c_int, c_char_p, c_void_p)
 ON_PROGRESS = CFUNCTYPE(None, c_longlong, c_longlong, c_longlong, c_void_p)
 
 

@@ -182,6 +182,12 @@ int main(void) {
     x[5] = NAN;
     CHECK(dino_data_from_arrays(model, &tr, &te, &data) == DINO_EUSER && strstr(dino_last_error(), "NaN"), "a NaN input");
     x[5] = cos(0.37 * 0 + 1.3 * 5);
+    double keep[OUT];
+    memcpy(keep, y + 7 * OUT, sizeof keep);
+    memset(y + 7 * OUT, 0, sizeof keep);   /* an all-zero target row under a relative l2 */
+    CHECK(dino_data_from_arrays(model, &tr, &te, &data) == DINO_EUSER && strstr(dino_last_error(), "1 all-zero rows (the first is row 7)") &&
+          strstr(dino_last_error(), "relative"), "an all-zero target row with a relative loss: %s", dino_last_error());
+    memcpy(y + 7 * OUT, keep, sizeof keep);
     st = dino_data_from_arrays(model, &tr, &te, &data);
     long long ntr, nte;
     int has_j;

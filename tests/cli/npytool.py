@@ -17,6 +17,11 @@ safetensors: 8-byte little-endian header length, JSON header, raw data.
   npytool.py take IN OUT A:B[,C:D...]    rows A..B-1 (then C..D-1, ...) of IN, same dtype
   npytool.py st_meta FILE KEY            prints the __metadata__ value KEY; exit 1 when absent
   npytool.py argmax IN OUT K             <i8 labels [N]: the column of the largest of row r's first K values
+  npytool.py st_same A B PREFIX          the tensors whose names start with PREFIX: the same names in
+                                         both, byte for byte (at least one); exit 1 otherwise
+  npytool.py st_strip IN OUT PREFIX      IN without the tensors whose names start with PREFIX and
+                                         without metadata (as a checkpoint written by PyTorch)
+  npytool.py rows_shift IN OUT FROM      rows FROM.. of a float .npy plus 1 (the others unchanged)
 """
 import ast
 import json
@@ -202,6 +207,30 @@ def main(argv):
                 bad.append(name)
         print(f"{len(t)} tensors, {count} float values, non-finite in: {', '.join(bad) or 'none'}")
         return 1 if bad or count == 0 else 0
+    elif cmd == "st_same":
+        a, b = st_read(args[0]), st_read(args[1])
+        na = sorted(n for n in a if n.startswith(args[2]))
+        nb = sorted(n for n in b if n.startswith(args[2]))
+        differ = [n for n in na if n not in b or a[n] != b[n]]
+        print(f"{len(na)} tensors {args[2]}*: " + (", ".join(na) if not differ else "differ: " + ", ".join(differ)))
+        return 0 if na and na == nb and not differ else 1
+    elif cmd == "st_strip":
+        t = st_read(args[0])
+        header, blob = {}, b""
+        for name, (dtype, shape, data) in t.items():
+            if name.startswith(args[2]):
+                continue
+            header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+            blob += data
+        hs = json.dumps(header).encode()
+        hs += b" " * ((8 - len(hs) % 8) % 8)
+        with open(args[1], "wb") as f:
+            f.write(struct.pack("<Q", len(hs)) + hs + blob)
+    elif cmd == "rows_shift":
+        dtype, shape, values = npy_read(args[0])
+        per = len(values) // shape[0]
+        start = int(args[2]) * per
+        npy_write(args[1], dtype, shape, values[:start] + [v + 1 for v in values[start:]])
     else:
         raise SystemExit(__doc__)
     return 0

@@ -27,6 +27,14 @@
 #            columns but seconds) as without, in both Jacobian modes, with a training workspace
 #            at most half as large; its predictions are byte-identical; a checkpoint line the
 #            solver can't use is an error naming the line
+#   basis    a spec with a basis section (active_subspace of dq/dm, centred pod of q): the report
+#            names each basis with its eigenvalues and floors; it trains in reduced coordinates,
+#            with the same CSV as the full-space graph (DINO_REDUCED=0) and resumes byte for byte
+#            from a checkpoint (bases used as saved); the checkpoint holds
+#            __basis.<name>.decoder/encoder/shift/eigenvalues; changing the test rows leaves them
+#            byte-identical, changing a training row does not; a checkpoint stripped of them
+#            (as PyTorch would write it) with --epochs 0 --predict gets them computed again and
+#            predicts the same bytes; --predict without data for the bases is an error
 #   cache    8 dino-jit processes started at once on one spec with an empty module cache all
 #            succeed, 5 rounds; a truncated module, one with flipped bytes and another spec's in
 #            its place are each rebuilt with a note, exit 0, the same predictions; an edit of a
@@ -44,6 +52,8 @@
 #            --load are errors; a classifier (labels from the data) reports accuracy and the
 #            cross-entropy on the validation rows, in the CSV (valid_accuracy, train_cross_entropy)
 #            and from --eval
+#   paths overwrite signal unreached zerorows help cachecmd
+#            safe runs (issue 15): tests/cli/groups_safe.sh says what each checks
 #
 # Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed";
 # the exit status is 1 when anything failed, 77 (skipped) when python3 is missing.
@@ -56,15 +66,18 @@
 # everything else goes to a temporary folder that is removed at the end.
 set -u
 
+# the groups of issue 15 (safe runs) live in groups_safe.sh
+SAFE_GROUPS="paths overwrite signal unreached zerorows help cachecmd"
+SAFE_GROUPS_BAR=${SAFE_GROUPS// /|}
 if [ $# -lt 2 ]; then
-    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|checkpoint|cache|select|trajectory]..." >&2
+    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|checkpoint|cache|select|basis|trajectory|$SAFE_GROUPS_BAR]..." >&2
     exit 2
 fi
 BUILD=$(cd "$1" && pwd) || exit 2
 SRC=$(cd "$2" && pwd) || exit 2
 shift 2
 GROUP_LIST=("$@")
-[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint checkpoint cache select trajectory)
+[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint checkpoint cache select basis trajectory $SAFE_GROUPS)
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: python3 is needed for the .npy and safetensors helpers"
@@ -249,6 +262,76 @@ group_predict() {
     check "f64 prediction on 33 rows gives J [33, 9, 16] float64: $s" [ "$s" = "<f8 33,9,16" ]
     tool_check "predicted J matches finite differences of predicted q" \
         fd_check "$T/pred64/q.npy" "$T/pred64/J.npy" 1e-5 1e-6
+}
+
+group_basis() {
+    data || return
+    mkdir -p "$SP"
+    cat >"$SP/rb.dino" <<'EOF2'
+basis {
+    Vm = active_subspace(dq/dm, rank = 6)
+    Vq = pod(q, rank = 4)
+}
+model rb {
+    input  m[16]
+    output q[9]
+    q = decode(mlp(encode(m, Vm), 4, width = 16, depth = 2), Vq)
+}
+data { split train 300, test 100 }
+loss {
+    l2 q     weight 1.0 relative
+    h1 dq/dm weight 1.0 relative
+}
+train {
+    optimizer adam(lr = 1e-3)
+    batch 32
+    epochs 2
+}
+EOF2
+    run basis_train "$SP/rb.dino" --data "$T/d" --save "$T/rb1.safetensors"
+    expect_rc basis_train 0
+    stderr_has basis_train "basis Vm: active_subspace(dq/dm) rank 6 of 16" "basis Vq: pod(q) rank 4 of 9" \
+        "% of the trace" "floor rel_h1" "floor rel_l2" "exact training in reduced coordinates"
+    tool_check "the checkpoint holds the bases" st_same "$T/rb1.safetensors" "$T/rb1.safetensors" __basis.
+    mkdir -p "$T/d2" "$T/d3"
+    local f
+    for f in m_data q_data J_data; do "${TOOL[@]}" rows_shift "$T/d/$f.npy" "$T/d2/$f.npy" 300; done
+    run basis_test_rows "$SP/rb.dino" --data "$T/d2" --save "$T/rb2.safetensors" -q
+    expect_rc basis_test_rows 0
+    tool_check "other test rows: the bases are byte-identical" st_same "$T/rb1.safetensors" "$T/rb2.safetensors" __basis.
+    cp "$T/d/m_data.npy" "$T/d/J_data.npy" "$T/d3/"
+    "${TOOL[@]}" rows_shift "$T/d/q_data.npy" "$T/d3/q_data.npy" 299
+    run basis_train_rows "$SP/rb.dino" --data "$T/d3" --save "$T/rb3.safetensors" -q
+    if "${TOOL[@]}" st_same "$T/rb1.safetensors" "$T/rb3.safetensors" __basis.Vq >/dev/null 2>&1; then
+        bad "a changed training row changes the output basis"
+    else
+        ok "a changed training row changes the output basis"
+    fi
+    DINO_REDUCED=0 run basis_full "$SP/rb.dino" --data "$T/d" --precision f64 --log "$T/rb0.csv"
+    expect_rc basis_full 0
+    check "--log FILE.csv writes the basis report to FILE.csv.bases" grep -q "^basis Vq: pod(q) rank 4 of 9" "$T/rb0.csv.bases"
+    stderr_has basis_full "frozen encode/decode layers run in the full-space graph"
+    run basis_reduced "$SP/rb.dino" --data "$T/d" --precision f64 --log "$T/rb1.csv" -q
+    check "reduced and full-space paths in f64: the same CSV (losses and metrics to 9 digits)" \
+        cmp -s <(strip_seconds "$T/rb0.csv") <(strip_seconds "$T/rb1.csv")
+    run basis_s4 "$SP/rb.dino" --data "$T/d" --epochs 4 --save "$T/s4.safetensors" -q
+    run basis_s2 "$SP/rb.dino" --data "$T/d" --epochs 4 --until 2 --save "$T/s2.safetensors" -q
+    run basis_s2b "$SP/rb.dino" --data "$T/d" --epochs 4 --load "$T/s2.safetensors" --save "$T/s2b.safetensors"
+    stderr_has basis_s2b "exact training in reduced coordinates"
+    tool_check "reduced path: 4 epochs == 2 + --load + 2, byte for byte" st_compare "$T/s4.safetensors" "$T/s2b.safetensors"
+    run basis_pred "$SP/rb.dino" --data "$T/d" --epochs 0 --load "$T/rb1.safetensors" --predict "$T/d/m_data.npy" \
+        --out "$T/pb1" -q
+    expect_rc basis_pred 0
+    "${TOOL[@]}" st_strip "$T/rb1.safetensors" "$T/bare.safetensors" __
+    run basis_bare "$SP/rb.dino" --data "$T/d" --epochs 0 --load "$T/bare.safetensors" --predict "$T/d/m_data.npy" \
+        --out "$T/pb2"
+    expect_rc basis_bare 0
+    stderr_has basis_bare "basis Vm: active_subspace(dq/dm)"
+    check "bases computed again: the same predictions, byte for byte" cmp -s "$T/pb1/q.npy" "$T/pb2/q.npy"
+    check "... and the same Jacobians" cmp -s "$T/pb1/J.npy" "$T/pb2/J.npy"
+    run basis_nodata "$SP/rb.dino" --epochs 0 --load "$T/bare.safetensors" --predict "$T/d/m_data.npy" --out "$T/pb3"
+    expect_rc basis_nodata 1
+    stderr_has basis_nodata "bases need the training data"
 }
 
 group_nan() {
@@ -817,10 +900,12 @@ EOF
     stderr_has eval_noload "--eval reports the metrics of a checkpoint: name it with --load CKPT"
 }
 
+. "$SRC/tests/cli/groups_safe.sh"
+
 for g in "${GROUP_LIST[@]}"; do
     case $g in
-    train | resume | predict | nan | errors | layout | pint | checkpoint | cache | select | trajectory) ;;
-    *) echo "run_cli.sh: unknown group '$g'" >&2; exit 2 ;;
+    train | resume | predict | nan | errors | layout | pint | checkpoint | cache | select | basis | trajectory) ;;
+    *) [[ " $SAFE_GROUPS " == *" $g "* ]] || { echo "run_cli.sh: unknown group '$g'" >&2; exit 2; } ;;
     esac
     export DINO_CACHE_DIR="$BUILD/cache/cli_$g"
     SP="$BUILD/tests/cli_specs/$g"

@@ -820,8 +820,8 @@ static void predict_part10(const real *restrict P, real *restrict G, int n, int 
 
 long dino_predict_work(int nmax) { return (long)nmax * 544; }
 
-void dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,
-                  real *restrict J, real *restrict work) {
+void dino_predict_terms(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,
+                        real *restrict J, real *restrict work, double *restrict terms_out) {
     real *G = NULL; const int32_t *label = NULL; const double *w = NULL;
     double terms[3] = {0};   /* loss terms (unused), Parareal corrections and gates */
     real *yout = y, *Jout = J;
@@ -844,6 +844,12 @@ void dino_predict(const real *restrict P, int n, int nmax, const real *restrict 
     if (Jout) {
         memcpy(Jout, v272, sizeof(real) * (size_t)n * 15);
     }
+    if (terms_out) memcpy(terms_out, terms, sizeof(double) * 2);   /* the gates: did dopri5 reach t1 */
+}
+
+void dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,
+                  real *restrict J, real *restrict work) {
+    dino_predict_terms(P, n, nmax, x, y, J, work, NULL);
 }
 
 /* ---------------------------------------------------------------------------- train */

@@ -1171,8 +1171,8 @@ static void predict_part44(const real *restrict P, real *restrict G, int n, int 
 
 long dino_predict_work(int nmax) { return (long)nmax * 1568; }
 
-void dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,
-                  real *restrict J, real *restrict work) {
+void dino_predict_terms(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,
+                        real *restrict J, real *restrict work, double *restrict terms_out) {
     real *G = NULL; const int32_t *label = NULL; const double *w = NULL;
     double terms[7] = {0};   /* loss terms (unused), Parareal corrections and gates */
     real *yout = y, *Jout = J;
@@ -1229,6 +1229,12 @@ void dino_predict(const real *restrict P, int n, int nmax, const real *restrict 
     if (Jout) {
         memcpy(Jout, v369, sizeof(real) * (size_t)n * 15);
     }
+    if (terms_out) memcpy(terms_out, terms, sizeof(double) * 6);   /* the gates: did dopri5 reach t1 */
+}
+
+void dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,
+                  real *restrict J, real *restrict work) {
+    dino_predict_terms(P, n, nmax, x, y, J, work, NULL);
 }
 
 /* ---------------------------------------------------------------------------- train */

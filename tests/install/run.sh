@@ -32,7 +32,14 @@ for f in bin/dinoc bin/dino-jit include/dino.h; do check "installed $f" [ -f "$P
 for f in libdino.a pkgconfig/dino.pc; do check "installed lib/$f" [ -f "$LIB/$f" ]; done
 soname=$(objdump -p "$LIB"/libdino.so 2>/dev/null | awk '$1 == "SONAME" { print $2 }')
 check "libdino.so has a SONAME with the major version ($soname)" test -n "$soname" -a -f "$LIB/$soname"
-v=$(env -u LD_LIBRARY_PATH "$P/bin/dino-jit" --version 2>&1)
+for f in dinoc.1 dino-jit.1; do
+    m=$(find "$P" -path "*/man1/$f" | head -n 1)
+    check "installed the man page $f${m:+ (${m#$P/})}" [ -n "$m" ]
+    if [ -n "$m" ] && command -v man >/dev/null 2>&1; then
+        check "man renders $f" sh -c "MANWIDTH=80 man -l '$m' 2>/dev/null | grep -q 'ENVIRONMENT'"
+    fi
+done
+v=$(env -u LD_LIBRARY_PATH "$P/bin/dino-jit" --version 2>&1 | head -n 1)
 check "the installed dino-jit runs on the installed libdino ($v)" [ "$v" = "dino-jit $(pkg-config --modversion dino 2>/dev/null || echo '?')" ]
 check "the installed dinoc runs" sh -c "'$P/bin/dinoc' --version >/dev/null"
 others=$(nm -D --defined-only "$LIB/libdino.so" 2>/dev/null | awk '$2 == "T" && $3 !~ /^dino_/ { print $3 }' | head -n 5)
@@ -44,7 +51,8 @@ if $CC -std=c11 -Wall -Wextra -Werror "$SRC/examples/api/predict.c" $cflags $lib
     -o "$T/predict_shared" 2>"$T/cc.log"; then ok "examples/api/predict.c builds with pkg-config's flags"
 else bad "examples/api/predict.c does not build:"; sed 's/^/     /' "$T/cc.log"; fi
 if $CC -std=c11 -Wall -Wextra -Werror "$SRC/examples/api/predict.c" $cflags "$libdir/libdino.a" \
-    $(pkg-config --libs-only-other --static dino | sed 's/-ldino//') -lz -lm -ldl -lpthread \
+    $(pkg-config --libs-only-other --static dino | sed 's/-ldino//') \
+    $(pkg-config --libs-only-l --static dino | sed 's/-ldino//') \
     -o "$T/predict_static" 2>"$T/cc2.log"; then ok "examples/api/predict.c links statically with libdino.a"
 else bad "examples/api/predict.c does not link with libdino.a:"; sed 's/^/     /' "$T/cc2.log"; fi
 check "the shared build uses the installed libdino.so" sh -c "ldd '$T/predict_shared' | grep -q '$libdir'"

@@ -1,0 +1,227 @@
+/* test_basis.c - bases from data (runtime/basis.c) against analytic cases, compared as
+ * projectors (the sign of an eigenvector is a convention):
+ *
+ *   pod, exact low rank: x = mu + A z with A [8, 2] of orthogonal columns (norms 3 and 1) and
+ *     z ~ N(0, I): the centred rank-2 POD spans A exactly (projector to 1e-12), its eigenvalues
+ *     are those of the sample covariance of (3 z1, z2) (to 1e-10), the shift is the sample mean,
+ *     100 % of the trace, orthonormal (||E^T D - I|| < 1e-12), L2 floor 0;
+ *   active subspace: f(x) = (a1.x)^2 + sin(a2.x), x ~ N(0, I_8), a1, a2 orthonormal: the mean of
+ *     grad f grad f^T has eigenpairs (4, a1) and ((1 + e^-2) / 2, a2) and 0 otherwise; from
+ *     40000 rows the eigenvalues agree to 3 % and the projectors to 0.03 (sampling error
+ *     ~ 1 / sqrt(40000) times the eigenvalue ratios);
+ *   randomized range finder (forced by a low dense_max) against the dense eigensolver on a
+ *     spectrum decaying as 2^-j in dimension 40: projectors to 1e-8, eigenvalues to 1e-10;
+ *   the sign rule: each column's entry of largest magnitude is positive;
+ *   determinism: two computations are bit-identical; changing rows outside the training rows
+ *     used (samples = K) leaves the basis bit-identical; the cache returns the same bits;
+ *   the frozen layers: basis_fill_params writes W = E^T, b = -E^T shift for encode and W = D,
+ *     b = shift for decode. */
+#include <math.h>
+#include <string.h>
+
+#include "basis.h"
+#include "harness.h"
+#include "rng.h"
+
+enum { D8 = 8 };
+
+/* ||P1 - P2||_F for P = D D^T of two [n, r] bases (r may differ: then it is large). */
+static double projector_diff(const double *A, int ra, const double *B, int rb, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double pa = 0, pb = 0;
+            for (int k = 0; k < ra; k++) pa += A[i * ra + k] * A[j * ra + k];
+            for (int k = 0; k < rb; k++) pb += B[i * rb + k] * B[j * rb + k];
+            s += (pa - pb) * (pa - pb);
+        }
+    return sqrt(s);
+}
+
+static Model one_basis(Basis *b, int in, int out) {
+    return (Model){.name = "t", .in_dim = in, .out_dim = out, .bases = b, .n_bases = 1};
+}
+
+static BasisSet compute(T *t, const Model *m, const Dataset *d, int dense_max, int no_cache) {
+    BasisSet bs;
+    char err[512] = "";
+    CHECK_OK(t, basis_set_init(&bs, m, err, sizeof err), err);
+    bs.dense_max = dense_max;
+    bs.no_cache = no_cache;
+    CHECK_OK(t, basis_compute(m, &bs, d, 7, err, sizeof err), err);
+    return bs;
+}
+
+static void test_pod_low_rank(T *t) {
+    int n = 500;
+    double *x = malloc(sizeof(double) * (size_t)(n * D8)), A[D8 * 2] = {0}, mu[D8];
+    Rng r;
+    rng_seed(&r, 1);
+    /* columns: 3 * e-ish and 1 * another, orthogonal: a = (1,1,1,1,0,0,0,0)/2, b = (1,-1,0,0,1,-1,0,0)/2 */
+    double a[D8] = {.5, .5, .5, .5, 0, 0, 0, 0}, bb[D8] = {.5, -.5, 0, 0, .5, -.5, 0, 0};
+    for (int i = 0; i < D8; i++) A[i * 2] = a[i], A[i * 2 + 1] = bb[i], mu[i] = 0.1 * i;
+    double z1m = 0, z2m = 0, c11 = 0, c22 = 0, c12 = 0;
+    double *z = malloc(sizeof(double) * 2 * (size_t)n);
+    for (int k = 0; k < n; k++) {
+        z[2 * k] = 3 * rng_normal(&r), z[2 * k + 1] = rng_normal(&r);
+        z1m += z[2 * k] / n, z2m += z[2 * k + 1] / n;
+        for (int i = 0; i < D8; i++) x[k * D8 + i] = mu[i] + a[i] * z[2 * k] + bb[i] * z[2 * k + 1];
+    }
+    for (int k = 0; k < n; k++) {
+        double u = z[2 * k] - z1m, w = z[2 * k + 1] - z2m;
+        c11 += u * u / n, c22 += w * w / n, c12 += u * w / n;
+    }
+    /* eigenvalues of [[c11, c12], [c12, c22]] */
+    double tr = c11 + c22, det = c11 * c22 - c12 * c12, disc = sqrt(tr * tr / 4 - det);
+    double l1 = tr / 2 + disc, l2 = tr / 2 - disc;
+    Dataset d = {.n = n, .in = D8, .out = 1, .f64 = 1, .x = x};
+    Basis b = {.name = "Vx", .method = BASIS_POD, .source = BASIS_OF_INPUT, .dim = D8, .rank = 2, .centre = 1,
+               .text = "Vx = pod(x, rank = 2)", .source_name = "x", .used_encode = 1, .enc_param = -1, .dec_param = -1};
+    Model m = one_basis(&b, D8, 1);
+    BasisSet bs = compute(t, &m, &d, 0, 1);
+    BasisValues *v = &bs.v[0];
+    if (CHECK(t, v->origin == BASIS_FROM_DATA && v->eig)) {
+        CHECK(t, projector_diff(v->D, 2, A, 2, D8) < 1e-12);
+        CHECK_NEAR(t, v->eig[0], l1, 1e-10 * l1);
+        CHECK_NEAR(t, v->eig[1], l2, 1e-10 * l1);
+        CHECK_NEAR(t, (v->eig[0] + v->eig[1]) / v->trace, 1.0, 1e-12);
+        CHECK(t, v->orth_err < 1e-12 && v->orthonormal);
+        double mean_err = 0;
+        for (int i = 0; i < D8; i++) mean_err = fmax(mean_err, fabs(v->shift[i] - (mu[i] + a[i] * z1m + bb[i] * z2m)));
+        CHECK(t, mean_err < 1e-12);
+        for (int j = 0; j < 2; j++) {   /* the sign rule */
+            int best = 0;
+            for (int i = 1; i < D8; i++)
+                if (fabs(v->D[i * 2 + j]) > fabs(v->D[best * 2 + j])) best = i;
+            CHECK(t, v->D[best * 2 + j] > 0);
+        }
+        basis_floors(&m, &bs, &d, NULL);
+        CHECK(t, v->floor_l2[0] < 1e-12 && isnan(v->floor_l2[1]));
+    }
+    basis_set_free(&bs);
+    free(x), free(z);
+}
+
+static void test_active_subspace(T *t) {
+    int n = 40000;
+    double *x = malloc(sizeof(double) * (size_t)n * D8), *J = malloc(sizeof(double) * (size_t)n * D8);
+    double *y = malloc(sizeof(double) * (size_t)n);
+    double s = 1 / sqrt(2.0);
+    double a1[D8] = {s, s, 0, 0, 0, 0, 0, 0}, a2[D8] = {0, 0, s, -s, 0, 0, 0, 0};
+    Rng r;
+    rng_seed(&r, 2);
+    for (int k = 0; k < n; k++) {
+        double p1 = 0, p2 = 0;
+        for (int i = 0; i < D8; i++) {
+            x[k * D8 + i] = rng_normal(&r);
+            p1 += a1[i] * x[k * D8 + i], p2 += a2[i] * x[k * D8 + i];
+        }
+        y[k] = p1 * p1 + sin(p2);
+        for (int i = 0; i < D8; i++) J[k * D8 + i] = 2 * p1 * a1[i] + cos(p2) * a2[i];
+    }
+    Dataset d = {.n = n, .in = D8, .out = 1, .f64 = 1, .x = x, .y = y, .J = J};
+    Basis b = {.name = "Vm", .method = BASIS_ACTIVE, .source = BASIS_OF_JACOBIAN, .dim = D8, .rank = 2,
+               .text = "Vm = active_subspace(dy/dx, rank = 2)", .source_name = "dy/dx", .used_encode = 1,
+               .enc_param = -1, .dec_param = -1};
+    Model m = one_basis(&b, D8, 1);
+    BasisSet bs = compute(t, &m, &d, 0, 1);
+    BasisValues *v = &bs.v[0];
+    if (CHECK(t, v->eig != NULL)) {
+        double want2 = (1 + exp(-2.0)) / 2, exact[D8 * 2], e1[D8];
+        for (int i = 0; i < D8; i++) exact[2 * i] = a1[i], exact[2 * i + 1] = a2[i], e1[i] = v->D[2 * i];
+        if (t->verbose) printf("  eigenvalues %.4f %.4f (want 4, %.4f)\n", v->eig[0], v->eig[1], want2);
+        CHECK_NEAR(t, v->eig[0], 4.0, 0.03 * 4);
+        CHECK_NEAR(t, v->eig[1], want2, 0.03 * want2);
+        CHECK(t, projector_diff(v->D, 2, exact, 2, D8) < 0.03);
+        CHECK(t, projector_diff(e1, 1, a1, 1, D8) < 0.03);
+        CHECK_NEAR(t, (v->eig[0] + v->eig[1]) / v->trace, 1.0, 1e-12);   /* the rest of the spectrum is 0 */
+    }
+    basis_set_free(&bs);
+    free(x), free(J), free(y);
+}
+
+static void test_randomized(T *t) {
+    enum { N40 = 40, ROWS = 300 };
+    double *x = malloc(sizeof(double) * N40 * ROWS);
+    Rng r;
+    rng_seed(&r, 3);
+    for (int k = 0; k < ROWS; k++)
+        for (int i = 0; i < N40; i++) x[k * N40 + i] = ldexp(rng_normal(&r), -i) * (1 + 0.1 * (i % 3));
+    Dataset d = {.n = ROWS, .in = N40, .out = 1, .f64 = 1, .x = x};
+    Basis b = {.name = "Vx", .method = BASIS_POD, .source = BASIS_OF_INPUT, .dim = N40, .rank = 3, .centre = 0,
+               .text = "Vx = pod(x, rank = 3, centre = false)", .source_name = "x", .used_encode = 1,
+               .enc_param = -1, .dec_param = -1};
+    Model m = one_basis(&b, N40, 1);
+    BasisSet dense = compute(t, &m, &d, 0, 1), rnd = compute(t, &m, &d, 10, 1), again = compute(t, &m, &d, 10, 1);
+    if (CHECK(t, !dense.v[0].randomized && rnd.v[0].randomized && dense.v[0].eig && rnd.v[0].eig)) {
+        CHECK(t, projector_diff(dense.v[0].D, 3, rnd.v[0].D, 3, N40) < 1e-8);
+        for (int j = 0; j < 3; j++) CHECK_NEAR(t, rnd.v[0].eig[j], dense.v[0].eig[j], 1e-10 * dense.v[0].eig[0]);
+        CHECK_NEAR(t, rnd.v[0].trace, dense.v[0].trace, 1e-12 * dense.v[0].trace);
+        CHECK(t, memcmp(rnd.v[0].D, again.v[0].D, sizeof(double) * N40 * 3) == 0);   /* deterministic for a seed */
+    }
+    basis_set_free(&dense), basis_set_free(&rnd), basis_set_free(&again);
+    free(x);
+}
+
+/* samples = K: rows after K (the test or validation rows of a split) never change the basis;
+ * the cache gives back the same bits. */
+static void test_rows_and_cache(T *t) {
+    enum { N6 = 6, ROWS = 200, K = 150 };
+    double *x = malloc(sizeof(double) * N6 * ROWS);
+    Rng r;
+    rng_seed(&r, 4);
+    for (int i = 0; i < N6 * ROWS; i++) x[i] = rng_normal(&r) * (1 + i % N6);
+    Dataset d = {.n = ROWS, .in = N6, .out = 1, .f64 = 1, .x = x};
+    Basis b = {.name = "Vx", .method = BASIS_POD, .source = BASIS_OF_INPUT, .dim = N6, .rank = 3, .centre = 1,
+               .samples = K, .text = "Vx = pod(x, rank = 3, samples = 150)", .source_name = "x", .used_encode = 1,
+               .enc_param = -1, .dec_param = -1};
+    Model m = one_basis(&b, N6, 1);
+    setenv("DINO_CACHE_DIR", t_path(t, "cache"), 1);
+    BasisSet first = compute(t, &m, &d, 0, 0);
+    for (int i = K * N6; i < ROWS * N6; i++) x[i] = 100 + rng_normal(&r);   /* other rows change */
+    BasisSet fresh = compute(t, &m, &d, 0, 1), cached = compute(t, &m, &d, 0, 0);
+    CHECK(t, first.v[0].origin == BASIS_FROM_DATA && first.v[0].samples == K);
+    CHECK(t, cached.v[0].origin == BASIS_FROM_CACHE);
+    size_t bytes = sizeof(double) * N6 * 3;
+    CHECK(t, memcmp(first.v[0].D, fresh.v[0].D, bytes) == 0 && memcmp(first.v[0].eig, fresh.v[0].eig, 3 * sizeof(double)) == 0);
+    CHECK(t, memcmp(first.v[0].shift, fresh.v[0].shift, N6 * sizeof(double)) == 0);
+    CHECK(t, memcmp(first.v[0].D, cached.v[0].D, bytes) == 0 && memcmp(first.v[0].shift, cached.v[0].shift, N6 * sizeof(double)) == 0);
+    x[0] += 1;   /* a training row changes: the key changes, the basis is computed again */
+    BasisSet other = compute(t, &m, &d, 0, 0);
+    CHECK(t, other.v[0].origin == BASIS_FROM_DATA && memcmp(first.v[0].D, other.v[0].D, bytes) != 0);
+
+    /* the frozen layers: encode W = E^T [rank, dim], b = -E^T shift; decode W = D, b = shift */
+    Param ps[4] = {{.name = "e.w", .ndim = 2, .shape = {3, N6}, .offset = 0, .size = 3 * N6, .frozen = 1},
+                   {.name = "e.b", .ndim = 1, .shape = {3, 0}, .offset = 3 * N6, .size = 3, .frozen = 1},
+                   {.name = "d.w", .ndim = 2, .shape = {N6, 3}, .offset = 3 * N6 + 3, .size = 3 * N6, .frozen = 1},
+                   {.name = "d.b", .ndim = 1, .shape = {N6, 0}, .offset = 6 * N6 + 3, .size = N6, .frozen = 1}};
+    b.enc_param = 0, b.dec_param = 2;
+    m.params = ps, m.n_params = 4, m.n_weights = 7 * N6 + 3;
+    double P[7 * N6 + 3];
+    basis_fill_params(&m, &first, P, 1);
+    const BasisValues *v = &first.v[0];
+    double worst = 0;
+    for (int j = 0; j < 3; j++) {
+        double s = 0;
+        for (int i = 0; i < N6; i++) {
+            worst = fmax(worst, fabs(P[j * N6 + i] - v->E[i * 3 + j]));
+            worst = fmax(worst, fabs(P[3 * N6 + 3 + i * 3 + j] - v->D[i * 3 + j]));
+            s += v->E[i * 3 + j] * v->shift[i];
+        }
+        worst = fmax(worst, fabs(P[3 * N6 + j] + s));
+    }
+    for (int i = 0; i < N6; i++) worst = fmax(worst, fabs(P[6 * N6 + 3 + i] - v->shift[i]));
+    CHECK(t, worst < 1e-15);
+    basis_set_free(&first), basis_set_free(&fresh), basis_set_free(&cached), basis_set_free(&other);
+    free(x);
+}
+
+int main(int argc, char **argv) {
+    T t;
+    if (t_begin(&t, argc, argv, "runtime_basis")) return 1;
+    test_pod_low_rank(&t);
+    test_active_subspace(&t);
+    test_randomized(&t);
+    test_rows_and_cache(&t);
+    return t_end(&t, "runtime_basis");
+}
