@@ -107,7 +107,9 @@ static void help(void) {
           "  DINO_NVRTC_OPT     NVRTC optimisation: min (default, --Ofast-compile=min), mid, max, full\n"
           "  DINO_CUDA_FUSE     CUDA kernel grouping: auto (default), none, tiles (as dinoc --fuse)\n"
           "  DINO_CUDA_SHARE    0: write every tile-kernel stage out instead of sharing equal code\n"
-          "  DINO_CUDA_GRAPH    0: launch every kernel instead of replaying a captured CUDA graph\n",
+          "  DINO_CUDA_GRAPH    0: launch every kernel instead of replaying a captured CUDA graph\n"
+          "  DINO_REDUCED       0: run a basis model's frozen encode/decode layers in the full-space graph\n"
+          "                     instead of training in reduced coordinates\n",
           stdout);
 }
 
