@@ -206,9 +206,10 @@ static int corrections(const Model *m, const double *sums, int64_t N, double *re
         const double *c = sums + (bt.corrections - tl.n_loss), *g = sums + (tl.gate_base - tl.n_loss + bt.gates_before);
         if (!p->present && s->kind == SOLVER_DOPRI5) { /* accepted steps, and samples whose batch did not reach t1 */
             double steps = 0;
-            for (int j = 0; j < s->max_steps; j++) steps += g[DOPRI5_SLOTS * j + 1] / (double)N;
+            int S = dopri5_slots(&m->odes[i]);   /* err, accepted, t, h, runs next (, landed on a save) */
+            for (int j = 0; j < s->max_steps; j++) steps += g[S * j + 1] / (double)N;
             rel[n++] = steps;
-            rel[n++] = g[DOPRI5_SLOTS * s->max_steps - 1] / (double)N;
+            rel[n++] = g[S * (s->max_steps - 1) + 4] / (double)N;
         }
         if (!p->present) continue;
         for (int j = 0; j < p->iterations; j++) rel[n++] = c[2 * j + 1] > 0 ? sqrt(c[2 * j] / c[2 * j + 1]) : NAN;
