@@ -104,6 +104,23 @@ int fio_atomic_open(AtomicFile *f, const char *path, char *err, size_t errlen) {
     return -1;
   }
   memcpy(f->path, path, n + 1);
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    fio_errf(err, errlen, "%s: is a folder, not a file", path);
+    fio_atomic_abort(f);
+    return -1;
+  }
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* a device or FIFO: written in place */
+    free(f->tmp_path);
+    f->tmp_path = NULL;
+    f->fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (f->fd < 0) {
+      fio_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+      fio_atomic_abort(f);
+      return -1;
+    }
+    return 0;
+  }
   snprintf(f->tmp_path, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
   f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (f->fd < 0) {
@@ -157,6 +174,14 @@ static void fsync_parent_dir(const char *path) {
 }
 
 int fio_atomic_commit(AtomicFile *f, char *err, size_t errlen) {
+  if (!f->tmp_path) { /* written in place (a device or FIFO): nothing to rename or sync */
+    int rc = close(f->fd);
+    f->fd = -1;
+    if (rc != 0) fio_errf(err, errlen, "%s: close failed: %s", f->path, strerror(errno));
+    free(f->path);
+    f->path = NULL;
+    return rc != 0 ? -1 : 0;
+  }
   if (fsync(f->fd) != 0) {
     fio_errf(err, errlen, "%s: fsync failed: %s", f->path, strerror(errno));
     fio_atomic_abort(f);

@@ -33,11 +33,13 @@ void fio_unmap(FileMap *m); /* safe on a zeroed or already unmapped FileMap */
 
 /* An output file being written atomically: readers of PATH see either the old file or
  * the complete new one, never a partial write. The temporary name holds the pid, so one
- * process must not write the same PATH from two threads at once. */
+ * process must not write the same PATH from two threads at once. A PATH that exists and is
+ * not a regular file (/dev/null, a FIFO, a terminal) is written in place instead: renaming
+ * over it would replace the device with a file. A folder is an error. */
 typedef struct {
-  int fd;         /* descriptor of the temporary file, -1 when closed */
+  int fd;         /* descriptor of the temporary file (or of PATH itself), -1 when closed */
   char *path;     /* the final path (owned copy) */
-  char *tmp_path; /* PATH.tmp.<pid> (owned) */
+  char *tmp_path; /* PATH.tmp.<pid> (owned); NULL when PATH is written in place */
 } AtomicFile;
 
 int fio_atomic_open(AtomicFile *f, const char *path, char *err, size_t errlen);
