@@ -22,5 +22,5 @@ has dino_train_grad_h_1_bias h_1.bias
 # h.1.weight and h.1.bias come after h_1's: launch-order names
 grep -q "^/\* ---- dino_train_k[0-9]*: the gradient of h.1.weight from" "$T/k.cu" || { echo "FAIL h.1.weight's kernel is not dino_train_k<i>"; fail=1; }
 grep -q "^/\* ---- dino_train_k[0-9]*: the gradient of h.1.bias from" "$T/k.cu" || { echo "FAIL h.1.bias's kernel is not dino_train_k<i>"; fail=1; }
-[ "$(grep -c 'dino_train_grad_h_1_weight(DINO_TRAIN_PARAMS)' "$T/k.cu")" = 1 ] || { echo "FAIL dino_train_grad_h_1_weight defined more than once"; fail=1; }
+[ "$(grep -c 'dino_train_grad_h_1_weight(DINO_TRAIN_PARAMS)' "$T/k.cu")" = 1 ] || { echo "FAIL dino_train_grad_h_1_weight not defined exactly once"; fail=1; }
 exit $fail
