@@ -43,9 +43,9 @@ enum { DINO_C_ABI = 1 };
  *   (const real *P, real *G, int n, int nmax, const real *x, real *y, real *J,
  *    const int32_t *label, const double *w, double *terms, real *work)
  *
- *   predict:  dino_predict_k0 .. k<n_predict-1>: x [n, in] -> y [n, out], J [n, out, in] (J may
+ *   predict:  the plan's predict kernels: x [n, in] -> y [n, out], J [n, out, in] (J may
  *             be NULL; classifiers give none). G, label, w, terms are unused (pass NULL).
- *   train:    dino_train_k0 .. k<n_train-1>: one batch. k0 zeroes G and terms; afterwards
+ *   train:    the plan's train kernels: one batch. The first zeroes G and terms; afterwards
  *             G = d loss / d P, terms[] as TermLayout (loss terms unweighted batch means),
  *             with the weights w[i] applied to the gradient, as dino_train_step.
  *   work:     nmax * predict_work (train_work) reals of device memory, for batches n <= nmax.
@@ -73,7 +73,8 @@ typedef enum {
  * min(n, max_tiles) and the runtime chooses max_tiles (about two blocks per multiprocessor);
  * the kernel splits the batch into gridDim.x tiles itself, so any grid.x from 1 to n works. */
 typedef struct {
-    char kernel[64];        /* entry point: "dino_train_k3" */
+    char kernel[64];        /* entry point: "dino_train_k3" (the 4th), or a parameter's gradient
+                               kernel named by it: "dino_train_grad_q_1_weight" */
     long per_sample;        /* > 0: grid.x = ceil(n * per_sample / per_block); 0: grid.x = fixed_x */
     int per_block;
     int fixed_x;

@@ -3,8 +3,9 @@
  * The generated file is the fixed prelude (prelude_cuda.h: precision, activations, the tiled
  * matrix multiply, reductions, the utility and optimiser kernels), then the kernels of the
  * two programs: dino_predict_k0, k1, ... (output and Jacobian) and dino_train_k0, k1, ...
- * (forward, Jacobian, loss, gradient). A program is its kernels launched in order on one
- * stream; the CudaPlan says how (emit.h). It mirrors emit_c.c: the same node values in the
+ * (forward, Jacobian, loss, gradient), where a parameter's gradient kernel is named by it,
+ * dino_train_grad_q_1_weight, so that an added layer leaves it as it was. A program is its
+ * kernels launched in order on one stream; the CudaPlan says how (emit.h). It mirrors emit_c.c: the same node values in the
  * same kind of workspace, one commented block per IR node, the same arguments.
  *
  * The work is split by job (fuse.h): fuse.c forms the kernels and plans their launches,
@@ -55,11 +56,11 @@ static void write_header(FILE *out, const Model *m, const EmitOptions *opt, cons
     for (int i = 0; i < 5; i++) fprintf(out, " *   %-34s %s\n", cols[i][0], cols[i][1]);
     fprintf(out,
             " *   work the workspace\n"
-            " * predict: dino_predict_k0 .. k%d in order, work = nmax * %ld reals; J may be NULL.\n"
-            " * train:   dino_train_k0 .. k%d in order, work = nmax * %ld reals; k0 zeroes G and terms.\n"
+            " * predict: the %d kernel%s below, in order, work = nmax * %ld reals; J may be NULL.\n"
+            " * train:   the %d kernel%s below, in order, work = nmax * %ld reals; the first zeroes G and terms.\n"
             " * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n;\n"
             " * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1. */\n",
-            pe->n_units - 1, pe->work, te->n_units - 1, te->work);
+            pe->n_units, pe->n_units == 1 ? "" : "s", pe->work, te->n_units, te->n_units == 1 ? "" : "s", te->work);
     fprintf(out, "#define DINO_REAL %s\n", opt->f64 ? "double" : "float");
 }
 

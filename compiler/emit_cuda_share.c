@@ -134,8 +134,8 @@ static void emit_shared_stage(Emit *E, int g) {
     const ShareItem *st = E->stages;
     char name[96];
     stage_fn_name(E, g, name, sizeof name);
-    out(E, "\n/* %d stages of %s's tile kernels do this on other buffers and numbers (steps of an ODE solve) */\n",
-        st[g].count, E->name);
+    out(E, "\n/* stages of %s's tile kernels (steps of an ODE solve) do this on other buffers and numbers */\n",
+        E->name);
     emit_shared_function(E, name, ", const long s0, const long s1", &st[g]);
 }
 
@@ -228,9 +228,9 @@ static void emit_tile_kernel(Emit *E, int u) {
         off[i][0] = E->n_table[0], off[i][1] = E->n_table[1];
         if (i < un->count && st[i].index >= 0) table_add(E, &all[st[i].group], &st[i], NULL, NULL), shared = 1;
     }
-    out(E, "\n/* ---- %s: tile kernel of %d stages; each block takes a tile of ceil(n / gridDim.x) samples\n"
-           " * through every stage; grid (min(n, tiles), 1, 1), block %d */\n",
-        l->kernel, un->count, THREADS);
+    out(E, "\n/* ---- %s: tile kernel; each block takes a tile of ceil(n / gridDim.x) samples through\n"
+           " * every stage below; grid (min(n, tiles), 1, 1), block %d */\n",
+        l->kernel, THREADS);
     out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, l->kernel,
         E->train ? "TRAIN" : "PREDICT");
     out(E, "    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;\n");
@@ -266,9 +266,10 @@ int cuda_write_program(Emit *E) {
     int tiles = 0;
     for (int u = 0; u < E->n_units; u++) tiles += E->units[u].count > 1;
     out(E, "\n/* ---------------------------------------------------------------------------- %s */\n", E->name);
-    out(E, "/* %d kernel%s", E->n_units, E->n_units == 1 ? "" : "s");
-    if (tiles) out(E, " (%d of them tile kernels, %d stages in all)", tiles, E->n_kernels);
-    out(E, "; workspace: nmax * %ld reals */\n", E->work);
+    if (E->n_units == 1) out(E, "/* 1 kernel%s", tiles ? ", a tile kernel" : "");
+    else out(E, "/* %d kernels", E->n_units);
+    if (E->n_units > 1 && tiles) out(E, ", %d of them tile kernels", tiles);
+    out(E, "; the workspace is nmax * dino_%s_work reals */\n", E->name);
     cuda_slot_table(E);
     for (int i = 0; i < E->live.n; i++) {   /* constants with one value per row */
         const IrNode *v = E->live.items[i];
@@ -337,8 +338,7 @@ int cuda_write_program(Emit *E) {
         if (items[i].group != i || items[i].index < 0) continue;
         char name[64];
         snprintf(name, sizeof name, "dino_%s_body_v%d", E->name, body_first(E, items, n_bodies, unit_of, i));
-        out(E, "\n/* the body of %d kernels (%s and others) that differ only in buffers and numbers */\n", items[i].count,
-            E->launch[unit_of[i]].kernel);
+        out(E, "\n/* the body of kernels that differ only in buffers and numbers (the kernels below call it) */\n");
         emit_shared_function(E, name, "", &items[i]);
     }
     for (int u = 0; u < E->n_units && !rc; u++) {

@@ -371,6 +371,24 @@ static void choose_tile(long M, long N, long chunks, int *bm, int *bn) {
 
 /* ---------------------------------------------------------------------------- programs */
 
+/* A parameter's gradient kernel is named by the parameter, dino_train_grad_q_1_weight, so that
+ * a layer added before it leaves its name as it was (diffable code); kept dino_train_k<u> where
+ * the name would be too long, end in _v<digits> or be taken by an earlier kernel. */
+static void grad_kernel_name(const Emit *E, int u, const IrNode *v, CudaLaunch *l) {
+    if (v->param < 0) return;
+    char name[sizeof l->kernel];
+    int n = snprintf(name, sizeof name, "dino_%s_grad_%s", E->name, E->m->params[v->param].name);
+    if (n < 0 || (size_t)n >= sizeof name) return;
+    for (char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))) *c = '_';
+    const char *d = name + strlen(name);   /* X_v12 would be renamed as a node's (names.h) */
+    while (d > name && *(d - 1) >= '0' && *(d - 1) <= '9') d--;
+    if (*d && d - name >= 2 && d[-1] == 'v' && d[-2] == '_') return;
+    for (int i = 0; i < u; i++)
+        if (!strcmp(E->launch[i].kernel, name)) return;
+    memcpy(l->kernel, name, sizeof name);
+}
+
 /* The launch of each unit (a kernel, or a tile kernel); checks the grid limits. */
 static int plan_launches(Emit *E) {
     E->launch = calloc((size_t)(E->n_units ? E->n_units : 1), sizeof(CudaLaunch));
@@ -379,6 +397,9 @@ static int plan_launches(Emit *E) {
         Kernel *k = &E->kernels[ki];
         CudaLaunch *l = &E->launch[u];
         snprintf(l->kernel, sizeof l->kernel, "dino_%s_k%d", E->name, u);
+        if (E->units[u].count == 1 && k->count && (k->kind == K_GRAD_W || k->kind == K_GRAD_W_SUM ||
+                                                   k->kind == K_GRAD_B || k->kind == K_GRAD_B_SUM))
+            grad_kernel_name(E, u, member(E, k, 0), l);
         l->block = THREADS;
         l->grid_y = l->grid_z = 1;
         l->stages = E->units[u].count;

@@ -6,9 +6,10 @@
 # section to the end, after the fixed prelude) is diffed against the original's. Counted: the
 # lines of the original model part that the edit changes or deletes (diff's `<` lines), over
 # its length; lines the edit only adds (the code of a new layer) are reported, not counted.
-# Limits: 15 % for the C and for the CUDA after the width edit; 20 % for the CUDA after the
-# depth edit (measured: C 13.1 % and 2.5 %, CUDA 17.0 % and 2.5 %; before names from the model,
-# C 61 % and 66 %, CUDA 27 % and 27 %). Exit 1 on a failure.
+# Limit: 15 % for each (measured on specs/poisson.dino: C 12.9 % and 2.5 %, CUDA 14.8 % and
+# 2.2 %; before the gradient kernels were named by their parameters and the CUDA comments lost
+# the counts an added layer shifts, CUDA 17.0 % after the depth edit; before names from the
+# model, C 61 % and 66 %, CUDA 27 % and 27 %). Exit 1 on a failure.
 set -u
 dinoc=$1
 spec=$2
@@ -40,7 +41,7 @@ check() {   # check TARGET EDIT LIMIT
 }
 check c depth 15
 check c width 15
-check cuda depth 20
+check cuda depth 15
 check cuda width 15
 # the names are the model's: values by tensor, layer and role, offsets and sizes in tables
 for target in c cuda; do

@@ -89,9 +89,14 @@ static int count(const char *haystack, const char *needle) {
 
 static void check_program(const char *spec, const char *src, const char *prog, const CudaLaunch *l, int n_launch) {
     for (int i = 0; i < n_launch; i++) {
-        char want[64], def[256];
+        char want[64], grad[64], def[256];
         snprintf(want, sizeof want, "dino_%s_k%d", prog, i);
-        check(strcmp(l[i].kernel, want) == 0, spec, "not named in launch order", l[i].kernel);
+        snprintf(grad, sizeof grad, "dino_%s_grad_", prog);
+        /* dino_<prog>_k<i> by launch order, or a parameter's gradient kernel named by it */
+        check(strcmp(l[i].kernel, want) == 0 || (strncmp(l[i].kernel, grad, strlen(grad)) == 0 && l[i].stages == 1 &&
+                                                 !l[i].tiles && strlen(l[i].kernel) > strlen(grad)),
+              spec, "not named in launch order nor by its parameter", l[i].kernel);
+        for (int j = 0; j < i; j++) check(strcmp(l[i].kernel, l[j].kernel) != 0, spec, "named twice", l[i].kernel);
         snprintf(def, sizeof def, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {", l[i].block,
                  l[i].kernel, strcmp(prog, "train") == 0 ? "TRAIN" : "PREDICT");
         check(count(src, def) == 1, spec, "not defined exactly once with the program's parameters", l[i].kernel);
@@ -114,9 +119,9 @@ static void check_program(const char *spec, const char *src, const char *prog, c
         }
     }
     /* no program kernel beyond the plan */
-    char extra[64];
-    snprintf(extra, sizeof extra, "dino_%s_k%d(", prog, n_launch);
-    check(count(src, extra) == 0, spec, "the .cu has more kernels than the plan", NULL);
+    char extra[128];
+    snprintf(extra, sizeof extra, "__global__ void __launch_bounds__(%d) dino_%s_", DINO_CUDA_THREADS, prog);
+    check(count(src, extra) == n_launch, spec, "the .cu has more kernels than the plan", NULL);
 }
 
 static int run_plan(int n_specs, char **specs) {

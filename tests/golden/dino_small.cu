@@ -9,8 +9,8 @@
  *   J (n, 4, 6) Jacobian               label (n) classes (cross_entropy)
  *   w (2) loss-term weights            terms (2) loss terms, batch means
  *   work the workspace
- * predict: dino_predict_k0 .. k0 in order, work = nmax * 304 reals; J may be NULL.
- * train:   dino_train_k0 .. k7 in order, work = nmax * 624 reals; k0 zeroes G and terms.
+ * predict: the 1 kernel below, in order, work = nmax * 304 reals; J may be NULL.
+ * train:   the 8 kernels below, in order, work = nmax * 624 reals; the first zeroes G and terms.
  * Each kernel's launch is in the comment above it: block 256 threads, grid.x scales with n;
  * a tile kernel's grid.x is min(n, tiles) for any tiles >= 1. */
 #define DINO_REAL double
@@ -615,7 +615,7 @@ enum {
 };
 
 /* ---------------------------------------------------------------------------- predict */
-/* 1 kernel (1 of them tile kernels, 8 stages in all); workspace: nmax * 304 reals */
+/* 1 kernel, a tile kernel; the workspace is nmax * dino_predict_work reals */
 
 /* workspace offsets per sample (values whose lives do not overlap share one) */
 enum {
@@ -630,8 +630,8 @@ enum {
     wp_jh1_linear_t = wp_jh1_mul + q_dim * h1_dim,
 };
 
-/* ---- dino_predict_k0: tile kernel of 8 stages; each block takes a tile of ceil(n / gridDim.x) samples
- * through every stage; grid (min(n, tiles), 1, 1), block 256 */
+/* ---- dino_predict_k0: tile kernel; each block takes a tile of ceil(n / gridDim.x) samples through
+ * every stage below; grid (min(n, tiles), 1, 1), block 256 */
 extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_PARAMS) {
     const long tile = ((long)n + gridDim.x - 1) / gridDim.x;
     const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */
@@ -776,7 +776,7 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
 }
 
 /* ---------------------------------------------------------------------------- train */
-/* 8 kernels (1 of them tile kernels, 21 stages in all); workspace: nmax * 624 reals */
+/* 8 kernels, 1 of them tile kernels; the workspace is nmax * dino_train_work reals */
 
 /* workspace offsets per sample (values whose lives do not overlap share one) */
 enum {
@@ -813,7 +813,7 @@ __device__ const double dino_train_D[1] = {
     0
 };
 
-/* the body of 2 kernels (dino_train_k6 and others) that differ only in buffers and numbers */
+/* the body of kernels that differ only in buffers and numbers (the kernels below call it) */
 __device__ __noinline__ void dino_train_body_dh1_grad_b(const DinoTrainArgs &kargs, const long *__restrict__ L, const double *__restrict__ D) {
     auto *__restrict__ G = kargs.G;
     const int n = kargs.n;
@@ -841,8 +841,8 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k0(DINO_TRAIN_PARAM
         for (int i = threadIdx.x; i < 2; i += 256) terms[i] = 0;
 }
 
-/* ---- dino_train_k1: tile kernel of 14 stages; each block takes a tile of ceil(n / gridDim.x) samples
- * through every stage; grid (min(n, tiles), 1, 1), block 256 */
+/* ---- dino_train_k1: tile kernel; each block takes a tile of ceil(n / gridDim.x) samples through
+ * every stage below; grid (min(n, tiles), 1, 1), block 256 */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAMS) {
     const long tile = ((long)n + gridDim.x - 1) / gridDim.x;
     const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */
@@ -1119,10 +1119,10 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     __syncthreads();
 }
 
-/* ---- dino_train_k2: the gradient of h1.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* ---- dino_train_grad_h1_weight: the gradient of h1.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* dh1_grad_w = GRAD_W jh1_mul dh1_loss h1.weight */
 /* dh1_grad_w_2 = GRAD_W dh1_add_2 m_input h1.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k2(DINO_TRAIN_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256) dino_train_grad_h1_weight(DINO_TRAIN_PARAMS) {
     const long *src = dino_train_L + 0;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
     const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
@@ -1137,10 +1137,10 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k2(DINO_TRAIN_PARAM
     gemm_tile_atomic_add<16, 16>(acc, 16, 6, m0, n0, G + P_h1_weight, 6);   /* h1.weight */
 }
 
-/* ---- dino_train_k3: the gradient of h2.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* ---- dino_train_grad_h2_weight: the gradient of h2.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* dh2_grad_w = GRAD_W jh2_mul dh1_mul h2.weight */
 /* dh2_grad_w_2 = GRAD_W dh2_add h1_act h2.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k3(DINO_TRAIN_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256) dino_train_grad_h2_weight(DINO_TRAIN_PARAMS) {
     const long *src = dino_train_L + 8;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
     const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
@@ -1155,10 +1155,10 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k3(DINO_TRAIN_PARAM
     gemm_tile_atomic_add<16, 16>(acc, 16, 16, m0, n0, G + P_h2_weight, 16);   /* h2.weight */
 }
 
-/* ---- dino_train_k4: the gradient of q.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* ---- dino_train_grad_q_weight: the gradient of q.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* dq_grad_w = GRAD_W j_eye dh1_add q.weight */
 /* dq_grad_w_2 = GRAD_W dq_loss h1_add q.weight */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k4(DINO_TRAIN_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256) dino_train_grad_q_weight(DINO_TRAIN_PARAMS) {
     const long *src = dino_train_L + 16;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
     const long m0 = (long)blockIdx.y * 16, n0 = (long)blockIdx.z * 16;
@@ -1173,9 +1173,9 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k4(DINO_TRAIN_PARAM
     gemm_tile_atomic_add<16, 16>(acc, 4, 16, m0, n0, G + P_q_weight, 16);   /* q.weight */
 }
 
-/* ---- dino_train_k5: the gradient of q.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* ---- dino_train_grad_q_bias: the gradient of q.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* dq_grad_b = GRAD_B dq_loss q.bias */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256) dino_train_grad_q_bias(DINO_TRAIN_PARAMS) {
     const long *src = dino_train_L + 24;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
     const int j = blockIdx.y * 256 + threadIdx.x;
@@ -1190,16 +1190,16 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAM
     atomicAdd(G + P_q_bias + j, sum);   /* q.bias */
 }
 
-/* ---- dino_train_k6: the gradient of h2.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* ---- dino_train_grad_h2_bias: the gradient of h2.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* dh2_grad_b = GRAD_B dh2_add h2.bias */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k6(DINO_TRAIN_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256) dino_train_grad_h2_bias(DINO_TRAIN_PARAMS) {
     const DinoTrainArgs args = DINO_ARGS;
     dino_train_body_dh1_grad_b(args, dino_train_L + 36, dino_train_D + 0);
 }
 
-/* ---- dino_train_k7: the gradient of h1.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
+/* ---- dino_train_grad_h1_bias: the gradient of h1.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
 /* dh1_grad_b = GRAD_B dh1_add_2 h1.bias */
-extern "C" __global__ void __launch_bounds__(256) dino_train_k7(DINO_TRAIN_PARAMS) {
+extern "C" __global__ void __launch_bounds__(256) dino_train_grad_h1_bias(DINO_TRAIN_PARAMS) {
     const DinoTrainArgs args = DINO_ARGS;
     dino_train_body_dh1_grad_b(args, dino_train_L + 38, dino_train_D + 0);
 }
