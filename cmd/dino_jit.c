@@ -120,10 +120,32 @@ static double now(void) {
 }
 
 /* Prints the library's message for a failed call; returns its status, the exit code. */
+/* Under mpirun with several processes: this process's rank, and (ranks other than 0) the
+ * terminal its errors go to; everything else they would print is dropped (rank 0 prints). */
+static int rank;
+static FILE *rank_err;
+
 static int report(dino_status st) {
-    if (dino_last_error_is_complete()) fprintf(stderr, "%s\n", dino_last_error());
-    else fprintf(stderr, "dino-jit: %s: %s\n", st == DINO_EINTERNAL ? "internal error" : "error", dino_last_error());
+    FILE *f = rank_err ? rank_err : stderr;
+    char who[32] = "";
+    if (rank_err) snprintf(who, sizeof who, "rank %d: ", rank);
+    if (dino_last_error_is_complete()) fprintf(f, "%s%s\n", who, dino_last_error());
+    else fprintf(f, "dino-jit: %s%s: %s\n", who, st == DINO_EINTERNAL ? "internal error" : "error", dino_last_error());
     return st;
+}
+
+/* mpirun, srun: several processes train one model (dino.h, dino_parallel_start). Ranks other
+ * than 0 print only their errors. Returns DINO_OK or a status after reporting. */
+static int start_parallel(int *argc, char ***argv) {
+    dino_parallel p;
+    if (dino_parallel_start(argc, argv, &p)) return report(DINO_EUSER);
+    rank = p.rank;
+    if (p.size > 1 && rank != 0) {
+        int fd = dup(2);
+        rank_err = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) return DINO_EINTERNAL;
+    }
+    return DINO_OK;
 }
 
 /* ---------------------------------------------------------------------------- arguments */
@@ -635,6 +657,7 @@ int main(int argc, char **argv) {
     Args a;
     if (parse_args(argc, argv, &a)) return DINO_EUSER;
     if (a.cache) return run_cache(a.cache);
+    if (start_parallel(&argc, &argv)) return DINO_EUSER;
     /* OpenMP threads of the generated code sleep at barriers instead of spinning: on a shared
      * machine spinning threads fight other processes for the cores (measured: 5x slower under
      * load). Set OMP_WAIT_POLICY=active to override. Read when the module is loaded. */
@@ -684,9 +707,10 @@ int main(int argc, char **argv) {
         rc = run_bases(&a, model, &m);   /* a checkpoint without its bases (PyTorch's, or --epochs 0) */
     if (rc == DINO_OK && a.eval) rc = run_eval(&a, spec, model, &m);
     else if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, spec, model, &m);
-    else if (rc == DINO_OK && a.save && (rc = dino_model_save(model, a.save))) report(rc);
-    if (rc == DINO_OK && a.predict) rc = run_predict(model, &m, a.predict, a.out, a.strict);
+    else if (rc == DINO_OK && a.save && rank == 0 && (rc = dino_model_save(model, a.save))) report(rc);
+    if (rc == DINO_OK && a.predict && rank == 0) rc = run_predict(model, &m, a.predict, a.out, a.strict);
     dino_model_free(model);
     dino_spec_free(spec);
+    dino_parallel_end();
     return rc;
 }
