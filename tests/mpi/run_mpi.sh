@@ -178,6 +178,14 @@ SPEC
     if [ ! -e "$T/dopri5.st" ]; then ok "dopri5: nothing saved"; else bad "dopri5: a checkpoint was written"; fi
     run dopri5_one 0 "$T/dopri5.dino" --data "$T/d" --epochs 1
     expect_rc dopri5_one 0
+    sed -e 's/solver dopri5.*/solver rk4 steps 4\n        pint parareal {\n            slices 2\n            iterations 2\n            coarse euler steps 1\n            fine rk4 steps 2\n            tol 1e-3\n        }/' \
+        "$T/dopri5.dino" >"$T/pint.dino"
+    run pint 3 "$T/pint.dino" --data "$T/d"
+    expect_rc pint 1
+    stderr_has pint "pint.dino:8:" "Parareal with a tol decides its iterations per batch" "3 processes"
+    sed -e 's/^ *tol 1e-3$//' "$T/pint.dino" >"$T/pint_fixed.dino"
+    run pint_fixed 2 "$T/pint_fixed.dino" --data "$T/d" --epochs 1
+    expect_rc pint_fixed 0
 }
 
 group_stop() {
