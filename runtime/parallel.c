@@ -3,6 +3,8 @@
  * refused and one process runs as before. */
 #include "parallel.h"
 
+#include "nccl.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,9 @@ int parallel_start(int *argc, char ***argv, Parallel *p, char *err, size_t errle
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     p->rank = rank, p->size = size, p->active = !done;
+    char dev[16];   /* one GPU per rank: the local rank's (cuda_driver.c, modulo the GPUs there are) */
+    snprintf(dev, sizeof dev, "%d", p->local_rank);
+    setenv("DINO_CUDA_DEVICE", dev, 0);
     return 0;
 #else
     (void)argc, (void)argv;
@@ -80,12 +85,36 @@ int parallel_start(int *argc, char ***argv, Parallel *p, char *err, size_t errle
 }
 
 #ifdef DINO_HAVE_MPI
+static Nccl *nccl;   /* the GPU gradient's communicator, made at the first GPU step */
+
+/* NCCL for every rank or for none: loaded on each, the outcome agreed through MPI, rank 0's
+ * unique id broadcast, the communicator joined. UNTESTED ON HARDWARE (nccl.h). */
+static int nccl_start(Parallel *p, char *err, size_t errlen) {
+    char why[400] = "";
+    Nccl *n = nccl_load(why, sizeof why);
+    unsigned char id[NCCL_ID_BYTES] = {0};
+    int bad = !n || (p->rank == 0 && nccl_unique_id(n, id, why, sizeof why)), any = bad;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (!any) MPI_Bcast(id, NCCL_ID_BYTES, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (!any && nccl_init(n, p->size, p->rank, id, why, sizeof why)) any = 1;
+    if (any) {
+        snprintf(err, errlen, "training on the GPU across %d processes needs NCCL: %s", p->size,
+                 why[0] ? why : "another rank could not start it");
+        nccl_close(n);
+        return DINO_EUSER;
+    }
+    nccl = n;
+    return DINO_OK;
+}
+
 static int mpi_gradient(Backend *b, double scale, void *user) {
     Parallel *p = user;
-    if (b->grad_on_device) {
-        snprintf(b->err, sizeof b->err, "the gradient is on the GPU: summing it across processes needs NCCL, "
-                 "which this build does not use yet; train with --backend cpu under mpirun");
-        return DINO_EUSER;
+    if (b->grad_on_device) {   /* NCCL, on the backend's stream: the update that follows waits for it */
+        int rc = nccl ? DINO_OK : nccl_start(p, b->err, sizeof b->err);
+        if (rc == DINO_OK && nccl_allreduce_scaled(nccl, b->grad_buf, (size_t)b->opt->n, b->f64, scale, b->stream,
+                                                   b->err, sizeof b->err))
+            rc = DINO_EINTERNAL;
+        return rc;
     }
     (void)p;
     long long n = b->opt->n;
@@ -120,7 +149,8 @@ const Reducer *parallel_reducer(Parallel *p, long long n_weights, int f64) {
 #ifdef DINO_HAVE_MPI
     static Reducer red;
     (void)n_weights, (void)f64;
-    red = (Reducer){.gradient = mpi_gradient, .sums = mpi_sums, .user = p, .rank = p->rank, .size = p->size};
+    red = (Reducer){.gradient = mpi_gradient, .sums = mpi_sums, .user = p, .rank = p->rank, .size = p->size,
+                    .on_device = 1};
     return &red;
 #else
     (void)n_weights, (void)f64;
@@ -142,6 +172,8 @@ int parallel_max_int(Parallel *p, int v) {
 
 void parallel_end(Parallel *p) {
 #ifdef DINO_HAVE_MPI
+    nccl_close(nccl);
+    nccl = NULL;
     if (p->active) {
         MPI_Finalize();
         p->active = 0;

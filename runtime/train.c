@@ -651,8 +651,8 @@ int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set,
 }
 
 /* What cannot be split by rows across several processes: dopri5 and Parareal with a tol decide
- * per batch (step sizes, iteration counts) from all of its rows; a GPU backend (its gradient
- * stays on the device: NCCL, not yet). Returns DINO_OK or DINO_EUSER with a located message. */
+ * per batch (step sizes, iteration counts) from all of its rows; a GPU backend when the
+ * Reducer cannot sum on the device. Returns DINO_OK or DINO_EUSER with a located message. */
 static int parallel_refusal(const Trainer *t, char *err, size_t errlen) {
     const Model *m = t->m;
     int size = t->reduce->size;
@@ -671,9 +671,9 @@ static int parallel_refusal(const Trainer *t, char *err, size_t errlen) {
             return DINO_EUSER;
         }
     }
-    if (t->backend->grad_on_device) {
-        snprintf(err, errlen, "training on the GPU across %d processes needs NCCL, which this build does not use "
-                 "yet; use --backend cpu under mpirun", size);
+    if (t->backend->grad_on_device && !t->reduce->on_device) {
+        snprintf(err, errlen, "training on the GPU across %d processes needs NCCL, which this build does not have; "
+                 "use --backend cpu under mpirun", size);
         return DINO_EUSER;
     }
     return DINO_OK;

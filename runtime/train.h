@@ -102,6 +102,7 @@ typedef struct {
      * summed with each step's loss so that every process stops at the same step. size <= 1:
      * every row on this process, scale 1 (a Reducer for tests). */
     int rank, size;
+    int on_device;          /* gradient() sums a gradient on the GPU (NCCL); else such a backend is refused */
 } Reducer;
 
 typedef struct {

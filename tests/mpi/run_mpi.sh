@@ -11,6 +11,8 @@
 #            within 1e-12 of the one-process 4 epochs (a checkpoint resumes on another count)
 #   errors   dopri5 under -np 2: exit 1 naming the spec's line and dopri5, nothing trained;
 #            Parareal with a tol: the same
+#   nccl     the CUDA backend (the stand-in driver, tests/fake_cuda) under -np 2 with a libnccl
+#            that cannot be loaded: exit 1, the message says NCCL is needed and why (no rank hangs)
 #   stop     SIGTERM sent to rank 1 alone during a -np 2 training: both ranks stop (collective
 #            stop), exit 3, and the checkpoint rank 0 wrote loads and resumes
 #
@@ -23,7 +25,7 @@ SRC=$(cd "$2" && pwd) || exit 2
 HAVE_MPI=$3
 shift 3
 GROUPS_LIST=("$@")
-[ ${#GROUPS_LIST[@]} -eq 0 ] && GROUPS_LIST=(same resume errors stop)
+[ ${#GROUPS_LIST[@]} -eq 0 ] && GROUPS_LIST=(same resume errors stop nccl)
 
 if [ "$HAVE_MPI" != ON ]; then echo "SKIP: dino was built without MPI (install libopenmpi-dev: scripts/deps.sh)"; exit 77; fi
 if ! command -v mpirun >/dev/null 2>&1; then echo "SKIP: mpirun is missing (install openmpi-bin: scripts/deps.sh)"; exit 77; fi
@@ -210,6 +212,18 @@ group_stop() {
     stderr_has stop "training stopped on request" "resume with the same command"
     run stop_resume 0 "$T/p.dino" --data "$T/d" --load "$T/stop.st" --epochs 1 --save "$T/stop2.st"
     expect_rc stop_resume 0
+}
+
+group_nccl() {
+    data || return
+    local fake="$BUILD/tests/libfake_cuda.so" nvrtc="$BUILD/tests/libfake_nvrtc.so"
+    if [ ! -f "$fake" ] || [ ! -f "$nvrtc" ]; then bad "nccl: the stand-in CUDA driver is not built"; return; fi
+    # the CUDA backend on the stand-in driver under 2 ranks: its gradient is on the device, so
+    # NCCL is needed; a libnccl that cannot be loaded is reported by every rank, none left waiting
+    DINO_CUDA_DRIVER=$fake DINO_NVRTC=$nvrtc DINO_NCCL_LIB=/nonexistent/libnccl.so.2 \
+        run nccl 2 "$T/p.dino" --data "$T/d" --backend cuda --epochs 1
+    expect_rc nccl 1
+    stderr_has nccl "training on the GPU across 2 processes needs NCCL" "NCCL (/nonexistent/libnccl.so.2) could not be loaded"
 }
 
 for g in "${GROUPS_LIST[@]}"; do
