@@ -87,6 +87,8 @@ static void help(void) {
           "  --cache clear     remove every entry of that cache, and exit\n"
           "  --version         the version, the git commit, the CUDA driver and NVRTC found\n"
           "  -h, --help        this text\n"
+          "\nmpirun -np K dino-jit ... (or srun) trains one model on K processes: each takes its share of every\n"
+          "batch and the gradients are summed (MPI) before one identical step; docs/commands.md says more.\n"
           "\nCtrl-C (SIGINT) or SIGTERM during training finishes the current step, writes --save and exits 3;\n"
           "a second one ends the process at once. Resume with the same command and --load CKPT.\n"
           "\nexit status: 0 success, 1 user error (spec, data, flag, file, NaN loss), 2 internal error,\n"
@@ -109,7 +111,12 @@ static void help(void) {
           "  DINO_CUDA_SHARE    0: write every tile-kernel stage out instead of sharing equal code\n"
           "  DINO_CUDA_GRAPH    0: launch every kernel instead of replaying a captured CUDA graph\n"
           "  DINO_REDUCED       0: run a basis model's frozen encode/decode layers in the full-space graph\n"
-          "                     instead of training in reduced coordinates\n",
+          "                     instead of training in reduced coordinates\n"
+          "  OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS with SLURM_PROCID  set by mpirun (OpenMPI, MPICH) or\n"
+          "                     srun: several processes train one model data-parallel (MPI; rank 0 prints and\n"
+          "                     writes); their RANK / LOCAL_RANK variables say which process this is\n"
+          "  DINO_CUDA_DEVICE   the GPU to use (default 0; under mpirun the local rank's)\n"
+          "  DINO_NCCL_LIB      the NCCL library for GPUs under mpirun (default libnccl.so.2)\n",
           stdout);
 }
 
