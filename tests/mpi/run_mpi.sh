@@ -38,7 +38,10 @@ export OMP_NUM_THREADS=1
 export DINO_CACHE_DIR="$BUILD/cache/mpi"
 # OpenMPI as root in a container: no ssh agent, no shared memory checks that fail there
 export OMPI_MCA_plm=isolated OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1
-MPIRUN=(timeout 120 mpirun --oversubscribe --allow-run-as-root)
+# Under mpirun, LeakSanitizer (the sanitizer build of scripts/test.sh) is off: OpenMPI's plugins
+# leak at MPI_Finalize and are unloaded, so their stacks name no module a suppression could match
+# (measured on a 5-line MPI program: ~120 KB in 3300 allocations). One-process runs keep it.
+MPIRUN=(timeout 120 env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" mpirun --oversubscribe --allow-run-as-root)
 
 PASS=0
 FAIL=0
