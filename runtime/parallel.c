@@ -71,6 +71,12 @@ int parallel_start(int *argc, char ***argv, Parallel *p, char *err, size_t errle
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size != p->size) {   /* e.g. MPICH's mpiexec starting a dino built with OpenMPI: each a singleton */
+        snprintf(err, errlen, "%s started %d processes but MPI sees %d: this dino-jit was built with another MPI "
+                 "than the launcher's (use that MPI's mpirun)", p->launcher, p->size, size);
+        if (!done) MPI_Finalize();
+        return -1;
+    }
     p->rank = rank, p->size = size, p->active = !done;
     char dev[16];   /* one GPU per rank: the local rank's (cuda_driver.c, modulo the GPUs there are) */
     snprintf(dev, sizeof dev, "%d", p->local_rank);

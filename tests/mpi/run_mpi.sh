@@ -10,7 +10,10 @@
 #   resume   2 epochs under -np 2 (--until 2 --save), then --load under -np 3 up to 4 epochs:
 #            within 1e-12 of the one-process 4 epochs (a checkpoint resumes on another count)
 #   errors   dopri5 under -np 2: exit 1 naming the spec's line and dopri5, nothing trained;
-#            Parareal with a tol: the same
+#            Parareal with a tol: the same (without the tol it trains); MPICH's variables
+#            for 2 processes with this OpenMPI build: refused (MPI sees 1)
+#   nompi    (a build without MPI) under OpenMPI's variables for 2 processes: exit 1, "built without
+#            MPI", nothing saved; for 1 process it trains
 #   nccl     the CUDA backend (the stand-in driver, tests/fake_cuda) under -np 2 with a libnccl
 #            that cannot be loaded: exit 1, the message says NCCL is needed and why (no rank hangs)
 #   stop     SIGTERM sent to rank 1 alone during a -np 2 training: both ranks stop (collective
@@ -27,8 +30,12 @@ shift 3
 GROUPS_LIST=("$@")
 [ ${#GROUPS_LIST[@]} -eq 0 ] && GROUPS_LIST=(same resume errors stop nccl)
 
-if [ "$HAVE_MPI" != ON ]; then echo "SKIP: dino was built without MPI (install libopenmpi-dev: scripts/deps.sh)"; exit 77; fi
-if ! command -v mpirun >/dev/null 2>&1; then echo "SKIP: mpirun is missing (install openmpi-bin: scripts/deps.sh)"; exit 77; fi
+if [ "${GROUPS_LIST[*]}" = nompi ]; then   # the one group for a build without MPI
+    [ "$HAVE_MPI" = ON ] && { echo "SKIP: this build has MPI (group nompi checks a build without it)"; exit 77; }
+else
+    if [ "$HAVE_MPI" != ON ]; then echo "SKIP: dino was built without MPI (install libopenmpi-dev: scripts/deps.sh)"; exit 77; fi
+    if ! command -v mpirun >/dev/null 2>&1; then echo "SKIP: mpirun is missing (install openmpi-bin: scripts/deps.sh)"; exit 77; fi
+fi
 if ! command -v python3 >/dev/null 2>&1; then echo "SKIP: python3 is needed to compare checkpoints"; exit 77; fi
 
 JIT="$BUILD/dino-jit"
@@ -181,6 +188,11 @@ SPEC
     expect_rc dopri5 1
     stderr_has dopri5 "dopri5.dino:7:" "dopri5 chooses its steps per batch" "2 processes"
     if [ ! -e "$T/dopri5.st" ]; then ok "dopri5: nothing saved"; else bad "dopri5: a checkpoint was written"; fi
+    # a launcher of another MPI (MPICH's variables) for this OpenMPI build: each process would be
+    # a singleton; refused
+    PMI_SIZE=2 PMI_RANK=0 run mismatch 0 "$T/p.dino" --data "$T/d" --epochs 1 --save "$T/mismatch.st"
+    expect_rc mismatch 1
+    stderr_has mismatch "MPICH started 2 processes but MPI sees 1"
     run dopri5_one 0 "$T/dopri5.dino" --data "$T/d" --epochs 1
     expect_rc dopri5_one 0
     sed -e 's/solver dopri5.*/solver rk4 steps 4\n        pint parareal {\n            slices 2\n            iterations 2\n            coarse euler steps 1\n            fine rk4 steps 2\n            tol 1e-3\n        }/' \
@@ -191,6 +203,16 @@ SPEC
     sed -e 's/^ *tol 1e-3$//' "$T/pint.dino" >"$T/pint_fixed.dino"
     run pint_fixed 2 "$T/pint_fixed.dino" --data "$T/d" --epochs 1
     expect_rc pint_fixed 0
+}
+
+group_nompi() {   # a build without MPI, under a launcher's variables: refused, not K copies of one training
+    data || return
+    OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 run nompi 0 "$T/p.dino" --data "$T/d" --save "$T/nompi.st"
+    expect_rc nompi 1
+    stderr_has nompi "OpenMPI started 2 processes, and this dino-jit was built without MPI"
+    if [ ! -e "$T/nompi.st" ]; then ok "nompi: nothing saved"; else bad "nompi: a checkpoint was written"; fi
+    OMPI_COMM_WORLD_SIZE=1 OMPI_COMM_WORLD_RANK=0 run nompi_one 0 "$T/p.dino" --data "$T/d" --epochs 1
+    expect_rc nompi_one 0
 }
 
 group_stop() {
