@@ -11,7 +11,8 @@
 #            within 1e-12 of the one-process 4 epochs (a checkpoint resumes on another count)
 #   errors   dopri5 under -np 2: exit 1 naming the spec's line and dopri5, nothing trained;
 #            Parareal with a tol: the same (without the tol it trains); MPICH's variables
-#            for 2 processes with this OpenMPI build: refused (MPI sees 1)
+#            for 2 processes with this OpenMPI build: refused (MPI sees 1); sgd lr 1e30 under -np 3
+#            stops at the step one process stops at, with its message and its last good parameters
 #   nompi    (a build without MPI) under OpenMPI's variables for 2 processes: exit 1, "built without
 #            MPI", nothing saved; for 1 process it trains
 #   nccl     the CUDA backend (the stand-in driver, tests/fake_cuda) under -np 2 with a libnccl
@@ -193,6 +194,16 @@ SPEC
     PMI_SIZE=2 PMI_RANK=0 run mismatch 0 "$T/p.dino" --data "$T/d" --epochs 1 --save "$T/mismatch.st"
     expect_rc mismatch 1
     stderr_has mismatch "MPICH started 2 processes but MPI sees 1"
+    # a diverging run: every rank sees the same summed NaN loss and stops at the same step; rank 0
+    # saves the last good parameters; the message equals one process's
+    sed -e 's/adam(lr = 3e-3)/sgd(lr = 1e30)/' "$T/p.dino" >"$T/nan.dino"
+    run nan_one 0 "$T/nan.dino" --data "$T/d" --save "$T/nan_one.st"
+    run nan 3 "$T/nan.dino" --data "$T/d" --save "$T/nan.st"
+    expect_rc nan 1
+    local want
+    want=$(grep -o "the loss is not finite.*stopping" "$T/nan_one.err")
+    if [ -n "$want" ]; then stderr_has nan "$want"; else bad "nan: one process did not stop on a NaN"; fi
+    close "nan: the last good parameters rank 0 saved equal one process's" "$T/nan.st" "$T/nan_one.st" 1e-12
     run dopri5_one 0 "$T/dopri5.dino" --data "$T/d" --epochs 1
     expect_rc dopri5_one 0
     sed -e 's/solver dopri5.*/solver rk4 steps 4\n        pint parareal {\n            slices 2\n            iterations 2\n            coarse euler steps 1\n            fine rk4 steps 2\n            tol 1e-3\n        }/' \
