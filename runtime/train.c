@@ -532,7 +532,8 @@ static int run_steps(Run *r, int64_t epoch, int64_t N, int B, int64_t steps_per_
         int nr, rc = DINO_OK;
         share(t->reduce, first, n, &lo, &nr);
         if (nr > 0) rc = b->grad(b, lo, nr, w, &loss);
-        else memset(b->grad_buf, 0, t->es * (size_t)t->m->n_weights);   /* a batch with fewer rows than processes */
+        else memset(b->grad_buf, 0, t->es * (size_t)t->m->n_weights);   /* a batch with fewer rows than processes
+                                                                        (on the host: parallel_refusal) */
         int stop = o->stop && *o->stop;
         if (rc == DINO_OK) rc = reduce_step(r, &loss, (double)nr / (double)n, &stop);
         if (rc) return backend_failed(r, rc);
@@ -653,7 +654,7 @@ int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set,
 /* What cannot be split by rows across several processes: dopri5 and Parareal with a tol decide
  * per batch (step sizes, iteration counts) from all of its rows; a GPU backend when the
  * Reducer cannot sum on the device. Returns DINO_OK or DINO_EUSER with a located message. */
-static int parallel_refusal(const Trainer *t, char *err, size_t errlen) {
+static int parallel_refusal(const Trainer *t, int64_t N, int B, char *err, size_t errlen) {
     const Model *m = t->m;
     int size = t->reduce->size;
     for (int i = 0; i < m->n_odes; i++) {
@@ -674,6 +675,13 @@ static int parallel_refusal(const Trainer *t, char *err, size_t errlen) {
     if (t->backend->grad_on_device && !t->reduce->on_device) {
         snprintf(err, errlen, "training on the GPU across %d processes needs NCCL, which this build does not have; "
                  "use --backend cpu under mpirun", size);
+        return DINO_EUSER;
+    }
+    int64_t last = N % B ? N % B : B;   /* the smallest batch */
+    if (t->backend->grad_on_device && (B < size || last < size)) {   /* a rank without rows has no device gradient to zero */
+        snprintf(err, errlen, "training on the GPU across %d processes needs at least %d rows in every batch, and "
+                 "batch %d of %lld training rows leaves %lld in the last; change the batch or the number of processes",
+                 size, size, B, (long long)N, (long long)last);
         return DINO_EUSER;
     }
     return DINO_OK;
@@ -703,7 +711,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         return DINO_EUSER;
     }
     int B = ts->batch < N ? ts->batch : (int)N;
-    if (t->reduce && t->reduce->size > 1 && (rc0 = parallel_refusal(t, err, errlen))) return rc0;
+    if (t->reduce && t->reduce->size > 1 && (rc0 = parallel_refusal(t, N, B, err, errlen))) return rc0;
     int64_t steps_per_epoch = (N + B - 1) / B, total_steps = epochs * steps_per_epoch;
     int rc = b->set_data(b, train_set, B);
     if (rc) {

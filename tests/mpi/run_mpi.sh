@@ -16,7 +16,8 @@
 #   nompi    (a build without MPI) under OpenMPI's variables for 2 processes: exit 1, "built without
 #            MPI", nothing saved; for 1 process it trains
 #   nccl     the CUDA backend (the stand-in driver, tests/fake_cuda) under -np 2 with a libnccl
-#            that cannot be loaded: exit 1, the message says NCCL is needed and why (no rank hangs)
+#            that cannot be loaded (batch 13: 5 full batches): exit 1, the message says NCCL is needed
+#            and why (no rank hangs); batch 16 (a last batch of 1 row): refused, a rank would have no rows
 #   stop     SIGTERM sent to rank 1 alone during a -np 2 training: both ranks stop (collective
 #            stop), exit 3, and the checkpoint rank 0 wrote loads and resumes
 #
@@ -257,9 +258,14 @@ group_nccl() {
     # the CUDA backend on the stand-in driver under 2 ranks: its gradient is on the device, so
     # NCCL is needed; a libnccl that cannot be loaded is reported by every rank, none left waiting
     DINO_CUDA_DRIVER=$fake DINO_NVRTC=$nvrtc DINO_NCCL_LIB=/nonexistent/libnccl.so.2 \
-        run nccl 2 "$T/p.dino" --data "$T/d" --backend cuda --epochs 1
+        run nccl 2 "$T/p.dino" --data "$T/d" --backend cuda --epochs 1 --batch 13
     expect_rc nccl 1
     stderr_has nccl "training on the GPU across 2 processes needs NCCL" "NCCL (/nonexistent/libnccl.so.2) could not be loaded"
+    # batch 16 of 65 rows leaves 1 row in the last batch: a rank without rows has no device
+    # gradient to zero, refused before any step
+    DINO_CUDA_DRIVER=$fake DINO_NVRTC=$nvrtc run nccl_rows 2 "$T/p.dino" --data "$T/d" --backend cuda --epochs 1
+    expect_rc nccl_rows 1
+    stderr_has nccl_rows "needs at least 2 rows in every batch" "leaves 1 in the last"
 }
 
 for g in "${GROUPS_LIST[@]}"; do
