@@ -133,6 +133,19 @@ static int launch_1d(CudaBackend *c, CUfunction f, long long count, void **args,
 static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
     CudaBackend *c = (CudaBackend *)b;
     const Model *m = c->m;
+    /* the buffers of an earlier call (a second train() on the backend), and the graphs, which
+     * were captured with them (recaptured at their next launch) */
+    CUdeviceptr *old[] = {&c->X, &c->Y, &c->J, &c->L, &c->idx, &c->bx, &c->by, &c->bJ, &c->bl, &c->work};
+    if (c->X) c->drv.cuStreamSynchronize(c->stream);   /* nothing may still read them */
+    for (size_t i = 0; i < sizeof old / sizeof *old; i++) {
+        if (*old[i]) c->drv.cuMemFree(*old[i]);
+        *old[i] = 0;
+    }
+    for (int i = 0; i < N_GRAPHS; i++) {
+        if (c->graph_exec[i]) c->drv.cuGraphExecDestroy(c->graph_exec[i]);
+        if (c->graph[i]) c->drv.cuGraphDestroy(c->graph[i]);
+        c->graph_exec[i] = NULL, c->graph[i] = NULL;
+    }
     size_t es = c->es, N = (size_t)d->n, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
     size_t need = es * N * (in + (d->y ? out : 0) + (d->J ? out * in : 0)) + (d->label ? 4 * N : 0) + 8 * N +
                   es * (size_t)batch * (in + out + (d->J ? out * in : 0)) + es * (size_t)c->plan.train_work * (size_t)batch;
