@@ -13,6 +13,8 @@
 #            Parareal with a tol: the same (without the tol it trains); MPICH's variables
 #            for 2 processes with this OpenMPI build: refused (MPI sees 1); sgd lr 1e30 under -np 3
 #            stops at the step one process stops at, with its message and its last good parameters
+#   basis    tests/specs/rb_exact.dino (bases from the data, exact reduced training) under -np 3:
+#            within 1e-12 of one process
 #   nompi    (a build without MPI) under OpenMPI's variables for 2 processes: exit 1, "built without
 #            MPI", nothing saved; for 1 process it trains
 #   nccl     the CUDA backend (the stand-in driver, tests/fake_cuda) under -np 2 with a libnccl
@@ -30,7 +32,7 @@ SRC=$(cd "$2" && pwd) || exit 2
 HAVE_MPI=$3
 shift 3
 GROUPS_LIST=("$@")
-[ ${#GROUPS_LIST[@]} -eq 0 ] && GROUPS_LIST=(same resume errors stop nccl)
+[ ${#GROUPS_LIST[@]} -eq 0 ] && GROUPS_LIST=(same resume errors stop nccl basis)
 
 if [ "${GROUPS_LIST[*]}" = nompi ]; then   # the one group for a build without MPI
     [ "$HAVE_MPI" = ON ] && { echo "SKIP: this build has MPI (group nompi checks a build without it)"; exit 77; }
@@ -215,6 +217,19 @@ SPEC
     sed -e 's/^ *tol 1e-3$//' "$T/pint.dino" >"$T/pint_fixed.dino"
     run pint_fixed 2 "$T/pint_fixed.dino" --data "$T/d" --epochs 1
     expect_rc pint_fixed 0
+}
+
+group_basis() {   # a basis spec (tests/specs/rb_exact.dino): bases computed on every rank, then the
+                  # exact reduced-coordinate training (api/reduced.c) data-parallel
+    "$BUILD/dino-gen-poisson" --out "$T/rb" --n 100 --kl 12 --sensors 2 --grid 9 -q || { bad "dino-gen-poisson failed"; return; }
+    sed -e 's/output q\[5\]/output q[4]/' -e 's/^loss {/data {\n    split train 65, test 35\n}\nloss {/' \
+        "$SRC/tests/specs/rb_exact.dino" >"$T/rb.dino"
+    run rb_one 0 "$T/rb.dino" --data "$T/rb" --save "$T/rb_one.st"
+    expect_rc rb_one 0
+    run rb_np3 3 "$T/rb.dino" --data "$T/rb" --save "$T/rb_np3.st"
+    expect_rc rb_np3 0
+    stderr_has rb_np3 "reduced bases: exact training in reduced coordinates"
+    close "basis: -np 3 in reduced coordinates equals one process to 1e-12" "$T/rb_np3.st" "$T/rb_one.st" 1e-12
 }
 
 group_nompi() {   # a build without MPI, under a launcher's variables: refused, not K copies of one training
