@@ -18,8 +18,8 @@ command -v python3 >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null 
 [ -f /usr/include/lapacke.h ] || need+=(liblapacke-dev)
 ls /usr/include/*/openblas*/cblas.h /usr/include/openblas/cblas.h >/dev/null 2>&1 || need+=(libopenblas-dev)
 # OpenMPI: data-parallel training under mpirun and its tests (the build works without it)
-[ -f /usr/include/x86_64-linux-gnu/openmpi/mpi.h ] || [ -f /usr/lib/x86_64-linux-gnu/openmpi/include/mpi.h ] ||
-    ls /usr/include/*/mpi.h /usr/include/mpi.h >/dev/null 2>&1 || need+=(libopenmpi-dev)
+any_file() { for f in "$@"; do [ -e "$f" ] && return 0; done; return 1; }   # globs expanded by the caller
+any_file /usr/lib/*/openmpi/include/mpi.h /usr/include/*/openmpi/mpi.h /usr/include/mpi.h || need+=(libopenmpi-dev)
 command -v mpirun >/dev/null 2>&1 || need+=(openmpi-bin)
 if [ "${DINO_WITH_CLANG:-1}" = 1 ]; then
     command -v clang >/dev/null 2>&1 || need+=(clang)
