@@ -253,8 +253,10 @@ group_stop() {
         sleep 0.1
     done
     # rank 1: the dino-jit process whose environment says OMPI_COMM_WORLD_RANK=1
-    for p in $(pgrep -P "$pid" -f dino-jit 2>/dev/null; pgrep -f "$T/p.dino" 2>/dev/null); do
-        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then r1=$p; break; fi
+    # (from /proc, not pgrep: procps may be missing in CI)
+    for d in /proc/[0-9]*; do
+        tr '\0' ' ' 2>/dev/null <"$d/cmdline" | grep -qF -- "$T/p.dino" || continue
+        if tr '\0' '\n' 2>/dev/null <"$d/environ" | grep -qx "OMPI_COMM_WORLD_RANK=1"; then r1=${d#/proc/}; break; fi
     done
     if [ -z "$r1" ]; then bad "stop: rank 1's process not found"; kill "$pid" 2>/dev/null; wait "$pid"; return; fi
     kill -TERM "$r1"
