@@ -129,7 +129,8 @@ static double now(void) {
 /* Prints the library's message for a failed call; returns its status, the exit code. */
 /* Under mpirun with several processes: this process's rank, and (ranks other than 0) the
  * terminal its errors go to; everything else they would print is dropped (rank 0 prints). */
-static int rank;
+static int rank, ranks = 1;
+static const char *launcher = "";
 static FILE *rank_err;
 
 static int report(dino_status st) {
@@ -146,7 +147,7 @@ static int report(dino_status st) {
 static int start_parallel(int *argc, char ***argv) {
     dino_parallel p;
     if (dino_parallel_start(argc, argv, &p)) return report(DINO_EUSER);
-    rank = p.rank;
+    rank = p.rank, ranks = p.size, launcher = p.launcher;
     if (p.size > 1 && rank != 0) {
         int fd = dup(2);
         rank_err = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -599,6 +600,9 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     if (!a->quiet)
         fprintf(stderr, "dino-jit: data %s: %lld training rows, %s%lld test rows%s; batch %d, %lld epochs\n", dir, n_train,
                 valid_rows, n_test, has_jac ? ", with Jacobians" : "", m->batch, m->epochs);
+    if (!a->quiet && ranks > 1)
+        fprintf(stderr, "dino-jit: %d processes (%s): each batch's rows split across them, gradients summed with MPI\n",
+                ranks, launcher);
     Terminal term = {.quiet = a->quiet, .live = isatty(2) && !a->quiet, .until = a->until, .epochs = m->epochs};
     dino_train_options o = {.save = a->save, .log = a->log, .until = a->until, .on_epoch = print_epoch,
                             .on_message = print_message, .on_progress = term.live ? print_progress : NULL,

@@ -143,6 +143,7 @@ group_same() {
     for np in 2 3; do
         run np$np "$np" "$T/p.dino" --data "$T/d" --save "$T/np$np.st" --log "$T/np$np.csv"
         expect_rc np$np 0
+        stderr_has np$np "dino-jit: $np processes (OpenMPI): each batch's rows split across them"
         close "-np $np: parameters after 4 epochs equal one process's to 1e-12" "$T/np$np.st" "$T/one.st" 1e-12
         csv_close "-np $np: the CSV (loss, metrics) equals one process's to 1e-10" "$T/np$np.csv" "$T/one.csv" 1e-10
         local lines
