@@ -6,6 +6,9 @@
 
 #include "api.h"
 #include "outputs.h"
+#include "parallel.h"
+
+Parallel *api_parallel(void);   /* parallel.c: NULL with one process */
 
 /* The caller's options, carried through train()'s callbacks. */
 typedef struct {
@@ -51,6 +54,18 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
     static const dino_train_options defaults = {0};
     if (!opts) opts = &defaults;
     if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_train needs data loaded for this model");
+    /* several processes (dino_parallel_start): the gradient summed across them; rank 0 alone
+     * writes the checkpoint and the log */
+    Parallel *par = api_parallel();
+    dino_train_options ranked;
+    if (par) {
+        md->t.reduce = parallel_reducer(par, (long long)md->t.m->n_weights, md->t.f64);
+        if (par->rank != 0) {
+            ranked = *opts;
+            ranked.save = ranked.log = NULL;
+            opts = &ranked;
+        }
+    }
     Bridge bridge = {.md = md, .o = opts};
     TrainOptions o = {.save = opts->save, .log = opts->log, .until = opts->until, .valid = &data->valid,
                       .on_epoch = opts->on_epoch ? on_epoch : NULL,

@@ -87,6 +87,8 @@ static void help(void) {
           "  --cache clear     remove every entry of that cache, and exit\n"
           "  --version         the version, the git commit, the CUDA driver and NVRTC found\n"
           "  -h, --help        this text\n"
+          "\nmpirun -np K dino-jit ... (or srun) trains one model on K processes: each takes its share of every\n"
+          "batch and the gradients are summed (MPI) before one identical step; docs/commands.md says more.\n"
           "\nCtrl-C (SIGINT) or SIGTERM during training finishes the current step, writes --save and exits 3;\n"
           "a second one ends the process at once. Resume with the same command and --load CKPT.\n"
           "\nexit status: 0 success, 1 user error (spec, data, flag, file, NaN loss), 2 internal error,\n"
@@ -109,7 +111,12 @@ static void help(void) {
           "  DINO_CUDA_SHARE    0: write every tile-kernel stage out instead of sharing equal code\n"
           "  DINO_CUDA_GRAPH    0: launch every kernel instead of replaying a captured CUDA graph\n"
           "  DINO_REDUCED       0: run a basis model's frozen encode/decode layers in the full-space graph\n"
-          "                     instead of training in reduced coordinates\n",
+          "                     instead of training in reduced coordinates\n"
+          "  OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS with SLURM_PROCID  set by mpirun (OpenMPI, MPICH) or\n"
+          "                     srun: several processes train one model data-parallel (MPI; rank 0 prints and\n"
+          "                     writes); their RANK / LOCAL_RANK variables say which process this is\n"
+          "  DINO_CUDA_DEVICE   the GPU to use (default 0; under mpirun the local rank's)\n"
+          "  DINO_NCCL_LIB      the NCCL library for GPUs under mpirun (default libnccl.so.2)\n",
           stdout);
 }
 
@@ -120,10 +127,33 @@ static double now(void) {
 }
 
 /* Prints the library's message for a failed call; returns its status, the exit code. */
+/* Under mpirun with several processes: this process's rank, and (ranks other than 0) the
+ * terminal its errors go to; everything else they would print is dropped (rank 0 prints). */
+static int rank, ranks = 1;
+static const char *launcher = "";
+static FILE *rank_err;
+
 static int report(dino_status st) {
-    if (dino_last_error_is_complete()) fprintf(stderr, "%s\n", dino_last_error());
-    else fprintf(stderr, "dino-jit: %s: %s\n", st == DINO_EINTERNAL ? "internal error" : "error", dino_last_error());
+    FILE *f = rank_err ? rank_err : stderr;
+    char who[32] = "";
+    if (rank_err) snprintf(who, sizeof who, "rank %d: ", rank);
+    if (dino_last_error_is_complete()) fprintf(f, "%s%s\n", who, dino_last_error());
+    else fprintf(f, "dino-jit: %s%s: %s\n", who, st == DINO_EINTERNAL ? "internal error" : "error", dino_last_error());
     return st;
+}
+
+/* mpirun, srun: several processes train one model (dino.h, dino_parallel_start). Ranks other
+ * than 0 print only their errors. Returns DINO_OK or a status after reporting. */
+static int start_parallel(int *argc, char ***argv) {
+    dino_parallel p;
+    if (dino_parallel_start(argc, argv, &p)) return report(DINO_EUSER);
+    rank = p.rank, ranks = p.size, launcher = p.launcher;
+    if (p.size > 1 && rank != 0) {
+        int fd = dup(2);
+        rank_err = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout)) return DINO_EINTERNAL;
+    }
+    return DINO_OK;
 }
 
 /* ---------------------------------------------------------------------------- arguments */
@@ -575,6 +605,9 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     if (!a->quiet)
         fprintf(stderr, "dino-jit: data %s: %lld training rows, %s%lld test rows%s; batch %d, %lld epochs\n", dir, n_train,
                 valid_rows, n_test, has_jac ? ", with Jacobians" : "", m->batch, m->epochs);
+    if (!a->quiet && ranks > 1)
+        fprintf(stderr, "dino-jit: %d processes (%s): each batch's rows split across them, gradients summed with MPI\n",
+                ranks, launcher);
     Terminal term = {.quiet = a->quiet, .live = isatty(2) && !a->quiet, .until = a->until, .epochs = m->epochs};
     dino_train_options o = {.save = a->save, .log = a->log, .until = a->until, .on_epoch = print_epoch,
                             .on_message = print_message, .on_progress = term.live ? print_progress : NULL,
@@ -640,6 +673,7 @@ int main(int argc, char **argv) {
     Args a;
     if (parse_args(argc, argv, &a)) return DINO_EUSER;
     if (a.cache) return run_cache(a.cache);
+    if (start_parallel(&argc, &argv)) return DINO_EUSER;
     /* OpenMP threads of the generated code sleep at barriers instead of spinning: on a shared
      * machine spinning threads fight other processes for the cores (measured: 5x slower under
      * load). Set OMP_WAIT_POLICY=active to override. Read when the module is loaded. */
@@ -689,9 +723,10 @@ int main(int argc, char **argv) {
         rc = run_bases(&a, model, &m);   /* a checkpoint without its bases (PyTorch's, or --epochs 0) */
     if (rc == DINO_OK && a.eval) rc = run_eval(&a, spec, model, &m);
     else if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, spec, model, &m);
-    else if (rc == DINO_OK && a.save && (rc = dino_model_save(model, a.save))) report(rc);
-    if (rc == DINO_OK && a.predict) rc = run_predict(model, &m, a.predict, a.out, a.strict);
+    else if (rc == DINO_OK && a.save && rank == 0 && (rc = dino_model_save(model, a.save))) report(rc);
+    if (rc == DINO_OK && a.predict && rank == 0) rc = run_predict(model, &m, a.predict, a.out, a.strict);
     dino_model_free(model);
     dino_spec_free(spec);
+    dino_parallel_end();
     return rc;
 }

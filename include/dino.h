@@ -415,6 +415,28 @@ DINO_API dino_status dino_model_bases(dino_model *model, const dino_data *data, 
  * next dino_train at once. dino_train clears it when it returns. */
 DINO_API void dino_request_stop(dino_model *model);
 
+/* ---------------------------------------------------------------------------- many processes */
+
+/* Data-parallel training (CONVENTIONS.md "Running on many processes"). */
+typedef struct dino_parallel {
+    int rank, size;             /* this process and how many (0 and 1: one process) */
+    int local_rank;             /* among the processes of this node (one GPU each) */
+    const char *launcher;       /* "OpenMPI", "MPICH", "Slurm", or "" without a launcher */
+    int have_mpi;               /* this build has MPI */
+} dino_parallel;
+
+/* Call first in main under mpirun or srun: finds the launcher (OpenMPI OMPI_COMM_WORLD_*, MPICH
+ * PMI_*, Slurm SLURM_*) and, with several processes, initialises MPI. From then on dino_train
+ * trains data-parallel: every process draws the same shuffle, takes its share of the rows of
+ * each batch, and the gradient and loss sums are added across processes before one identical
+ * optimiser step; only rank 0 writes the checkpoint and the log. Without a launcher: one
+ * process, nothing changes. DINO_OK; DINO_EUSER when several processes were started and this
+ * build has no MPI (info is filled in any case). */
+DINO_API dino_status dino_parallel_start(int *argc, char ***argv, dino_parallel *info);
+
+/* Ends MPI when dino_parallel_start began it (call before exit). */
+DINO_API void dino_parallel_end(void);
+
 /* ---------------------------------------------------------------------------- prediction */
 
 /* Outputs y [n, out] and, when J is not NULL, Jacobians J [n, out, in] = d output / d input

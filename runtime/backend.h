@@ -46,6 +46,7 @@ struct Backend {
      * grad_on_device (a CUdeviceptr in the pointer's bits). */
     void *grad_buf;
     int grad_on_device;
+    void *stream;            /* CUDA: the CUstream grad and update run on (NCCL's all-reduce joins it); else NULL */
     int host_loss;           /* grad reports each step's loss on the host (no device round trip) */
     /* Set by the trainer when nothing happens between grad and update (one process, no
      * Reducer): the backend may then defer a step's gradient and run it with the update (the

@@ -540,6 +540,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     b->update = cuda_update;
     b->grad_buf = (void *)(uintptr_t)c->G;
     b->grad_on_device = 1;
+    b->stream = (void *)c->stream;
     b->take_sums = cuda_take_sums;
     b->predict = cuda_predict;
     b->pull = cuda_pull;

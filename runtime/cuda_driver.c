@@ -89,7 +89,11 @@ int cuda_open(CudaDriver *d, char *err, size_t errlen) {
         cuda_close(d);
         return -1;
     }
-    if (cu_check(d, d->cuDeviceGet(&d->dev, 0), "cuDeviceGet", err, errlen) ||
+    /* DINO_CUDA_DEVICE: which GPU (modulo the count); under mpirun each rank takes its local
+     * rank's (parallel.c sets it) */
+    const char *pick = getenv("DINO_CUDA_DEVICE");
+    int ordinal = pick && *pick >= '0' && *pick <= '9' ? atoi(pick) % count : 0;
+    if (cu_check(d, d->cuDeviceGet(&d->dev, ordinal), "cuDeviceGet", err, errlen) ||
         cu_check(d, d->cuDevicePrimaryCtxRetain(&d->ctx, d->dev), "cuDevicePrimaryCtxRetain", err, errlen) ||
         cu_check(d, d->cuCtxSetCurrent(d->ctx), "cuCtxSetCurrent", err, errlen)) {
         cuda_close(d);

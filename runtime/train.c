@@ -488,12 +488,31 @@ static int select_model(Run *r, EpochReport *rep) {
 /* The point between a step's gradient and its update: with a Reducer (train.h), the gradient
  * and, when the backend has it on the host, the step's loss are summed across processes. The
  * NaN stop is decided after it, from the sums. */
-static int reduce_step(Run *r, double *loss) {
+static int reduce_step(Run *r, double *loss, double scale, int *stop) {
     const Reducer *red = r->t->reduce;
     if (!red) return DINO_OK;
-    int rc = red->gradient(r->t->backend, red->user);
-    if (rc == DINO_OK && r->t->backend->host_loss) rc = red->sums(loss, 1, red->user);
+    int rc = red->gradient(r->t->backend, scale, red->user);
+    if (rc) return rc;
+    if (red->size > 1) {   /* the loss and the stop flag together: every process stops at the same step */
+        double v[2] = {r->t->backend->host_loss ? *loss : 0, *stop ? 1 : 0};
+        if ((rc = red->sums(v, 2, red->user))) return rc;
+        if (r->t->backend->host_loss) *loss = v[0];
+        *stop = v[1] > 0;
+        return DINO_OK;
+    }
+    if (r->t->backend->host_loss) rc = red->sums(loss, 1, red->user);
     return rc;
+}
+
+/* This process's rows of a batch of n rows at first (all of them without a Reducer of several
+ * processes): [*lo, *lo + *nr). */
+static void share(const Reducer *red, int64_t first, int n, int64_t *lo, int *nr) {
+    if (!red || red->size <= 1) {
+        *lo = first, *nr = n;
+        return;
+    }
+    int64_t a = (int64_t)n * red->rank / red->size, b = (int64_t)n * (red->rank + 1) / red->size;
+    *lo = first + a, *nr = (int)(b - a);
 }
 
 /* One epoch's steps. Returns DINO_OK, a failure, or DINO_STOPPED after *stop (mid-epoch). */
@@ -510,8 +529,14 @@ static int run_steps(Run *r, int64_t epoch, int64_t N, int B, int64_t steps_per_
         int n = N - first < B ? (int)(N - first) : B;
         *lr = schedule_lr(ts, ts->lr, t->state.step, total_steps);
         double loss = 0;
-        int rc = b->grad(b, first, n, w, &loss);
-        if (rc == DINO_OK) rc = reduce_step(r, &loss);
+        int64_t lo;
+        int nr, rc = DINO_OK;
+        share(t->reduce, first, n, &lo, &nr);
+        if (nr > 0) rc = b->grad(b, lo, nr, w, &loss);
+        else memset(b->grad_buf, 0, t->es * (size_t)t->m->n_weights);   /* a batch with fewer rows than processes
+                                                                        (on the host: parallel_refusal) */
+        int stop = o->stop && *o->stop;
+        if (rc == DINO_OK) rc = reduce_step(r, &loss, (double)nr / (double)n, &stop);
         if (rc) return backend_failed(r, rc);
         if (b->host_loss && !isfinite(loss)) {
             char where[96];
@@ -525,7 +550,11 @@ static int run_steps(Run *r, int64_t epoch, int64_t N, int B, int64_t steps_per_
         loss_so_far += loss, rows += n;
         if (o->on_progress)
             o->on_progress(epoch + 1, s + 1, steps_per_epoch, b->host_loss ? loss_so_far / (double)rows : NAN, o->user);
-        if (o->stop && *o->stop && s + 1 < steps_per_epoch) return DINO_STOPPED;
+        if (!t->reduce || t->reduce->size <= 1) stop = o->stop && *o->stop;   /* several processes: the flag as summed */
+        if (stop && s + 1 < steps_per_epoch) {
+            if (o->stop) *o->stop = 1;   /* another process was asked: this one stops with it */
+            return DINO_STOPPED;
+        }
     }
     return DINO_OK;
 }
@@ -574,6 +603,11 @@ static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_st
     rep.epoch_seconds = now() - t_epoch;
     if (o->on_epoch && o->on_epoch(&rep, o->user)) *stop_now = 1;
     if (o->stop && *o->stop) *stop_now = 1;
+    if (t->reduce && t->reduce->size > 1) {   /* a stop asked of any process stops them all after this epoch */
+        double v = *stop_now;
+        if ((rc = t->reduce->sums(&v, 1, t->reduce->user))) return rc;
+        *stop_now = v > 0;
+    }
     if (r->log) log_row(r->log, m, &rep, r->valid != NULL);
     if (!o->save) return DINO_OK;
     if (ts->keep_best) {   /* the file holds the best epoch; before the first evaluation, a stop saves the last */
@@ -618,9 +652,46 @@ int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set,
     return rc;
 }
 
+/* What cannot be split by rows across several processes: dopri5 and Parareal with a tol decide
+ * per batch (step sizes, iteration counts) from all of its rows; a GPU backend when the
+ * Reducer cannot sum on the device. Returns DINO_OK or DINO_EUSER with a located message. */
+static int parallel_refusal(const Trainer *t, int64_t N, int B, char *err, size_t errlen) {
+    const Model *m = t->m;
+    int size = t->reduce->size;
+    for (int i = 0; i < m->n_odes; i++) {
+        const OdeBlock *od = &m->odes[i];
+        if (!od->pint.present && od->solver.kind == SOLVER_DOPRI5) {
+            snprintf(err, errlen, "%s:%d: dopri5 chooses its steps per batch from all of the batch's rows, so it "
+                     "cannot be split across %d processes; use a fixed-step solver (rk4) or run one process",
+                     m->path ? m->path : "spec", od->solver.loc.line, size);
+            return DINO_EUSER;
+        }
+        if (od->pint.present && od->pint.tol > 0) {
+            snprintf(err, errlen, "%s:%d: Parareal with a tol decides its iterations per batch from all of the "
+                     "batch's rows, so it cannot be split across %d processes; drop the tol or run one process",
+                     m->path ? m->path : "spec", od->pint.loc.line, size);
+            return DINO_EUSER;
+        }
+    }
+    if (t->backend->grad_on_device && !t->reduce->on_device) {
+        snprintf(err, errlen, "training on the GPU across %d processes needs NCCL, which this build does not have; "
+                 "use --backend cpu under mpirun", size);
+        return DINO_EUSER;
+    }
+    int64_t last = N % B ? N % B : B;   /* the smallest batch */
+    if (t->backend->grad_on_device && (B < size || last < size)) {   /* a rank without rows has no device gradient to zero */
+        snprintf(err, errlen, "training on the GPU across %d processes needs at least %d rows in every batch, and "
+                 "batch %d of %lld training rows leaves %lld in the last; change the batch or the number of processes",
+                 size, size, B, (long long)N, (long long)last);
+        return DINO_EUSER;
+    }
+    return DINO_OK;
+}
+
 int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
           size_t errlen) {
     const Model *m = t->m;
+    int rc0;
     if (t->state.epoch < m->train.epochs) {
         int brc = t->bases_done ? DINO_OK : trainer_bases(t, train_set, test_set, o, err, errlen);
         if (brc) return brc;
@@ -641,6 +712,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         return DINO_EUSER;
     }
     int B = ts->batch < N ? ts->batch : (int)N;
+    if (t->reduce && t->reduce->size > 1 && (rc0 = parallel_refusal(t, N, B, err, errlen))) return rc0;
     int64_t steps_per_epoch = (N + B - 1) / B, total_steps = epochs * steps_per_epoch;
     int rc = b->set_data(b, train_set, B);
     if (rc) {

@@ -88,13 +88,21 @@ typedef struct {
  * CPUs, NCCL between GPUs) sums across processes; NULL in Trainer.reduce: one process. Each
  * returns a status (status.h). */
 typedef struct {
-    /* Sums the backend's gradient buffer (b->grad_buf, n_weights reals, on the device when
-     * b->grad_on_device) across processes, in place. */
-    int (*gradient)(Backend *b, void *user);
+    /* Multiplies the backend's gradient buffer (b->grad_buf, n_weights reals, on the device
+     * when b->grad_on_device) by scale, then sums it across processes, in place. A backend's
+     * gradient is the mean over the rows it was given; scale is this process's share of the
+     * batch's rows (n_rank / n), so that the sum is the mean over the whole batch. */
+    int (*gradient)(Backend *b, double scale, void *user);
     /* Sums n doubles across processes, in place: a step's loss (backends with host_loss), and
      * an epoch's [1 + n_monitors] loss and monitor sums (Backend.take_sums). */
     int (*sums)(double *v, int n, void *user);
     void *user;
+    /* This process and how many. size > 1: each batch is split by rows, rank r taking rows
+     * [n r / size, n (r + 1) / size) of it (uneven shares, none dropped), and the stop flag is
+     * summed with each step's loss so that every process stops at the same step. size <= 1:
+     * every row on this process, scale 1 (a Reducer for tests). */
+    int rank, size;
+    int on_device;          /* gradient() sums a gradient on the GPU (NCCL); else such a backend is refused */
 } Reducer;
 
 typedef struct {

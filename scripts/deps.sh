@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing dino needs on a fresh Debian/Ubuntu machine, when it is
-# missing: a C compiler, CMake, flex, bison, zlib, LAPACKE and OpenBLAS; python3 (with venv) for the
+# missing: a C compiler, CMake, flex, bison, zlib, LAPACKE and OpenBLAS; OpenMPI; python3 (with venv) for the
 # hostile-input and the Python package's tests; clang for the parser fuzzer. Does nothing when everything
 # is already there.
 set -euo pipefail
@@ -17,6 +17,10 @@ command -v python3 >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null 
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 [ -f /usr/include/lapacke.h ] || need+=(liblapacke-dev)
 ls /usr/include/*/openblas*/cblas.h /usr/include/openblas/cblas.h >/dev/null 2>&1 || need+=(libopenblas-dev)
+# OpenMPI: data-parallel training under mpirun and its tests (the build works without it)
+any_file() { for f in "$@"; do [ -e "$f" ] && return 0; done; return 1; }   # globs expanded by the caller
+any_file /usr/lib/*/openmpi/include/mpi.h /usr/include/*/openmpi/mpi.h /usr/include/mpi.h || need+=(libopenmpi-dev)
+command -v mpirun >/dev/null 2>&1 || need+=(openmpi-bin)
 if [ "${DINO_WITH_CLANG:-1}" = 1 ]; then
     command -v clang >/dev/null 2>&1 || need+=(clang)
 fi

@@ -42,8 +42,8 @@ static void status_ok(int rc, const char *what, const char *err) {
 }
 
 /* A Reducer for one process that counts the gradient reductions and changes nothing. */
-static int count_gradient(Backend *b, void *user) {
-    (void)b;
+static int count_gradient(Backend *b, double scale, void *user) {
+    (void)b, (void)scale;
     ++*(int *)user;
     return 0;
 }

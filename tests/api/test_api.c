@@ -106,6 +106,16 @@ static int on_epoch(const dino_epoch *e, void *user) {
 }
 
 int main(void) {
+    /* ------------------------------------------------ many processes: none without a launcher */
+    {
+        unsetenv("OMPI_COMM_WORLD_SIZE"), unsetenv("PMI_SIZE"), unsetenv("SLURM_NTASKS");
+        dino_parallel p;
+        dino_status ps = dino_parallel_start(NULL, NULL, &p);
+        CHECK(ps == DINO_OK && p.rank == 0 && p.size == 1 && p.local_rank == 0 && strcmp(p.launcher, "") == 0,
+              "dino_parallel_start without a launcher: one process (status %d, rank %d of %d, '%s')", ps, p.rank, p.size,
+              p.launcher);
+        dino_parallel_end();
+    }
     /* ------------------------------------------------ diagnostics */
     dino_spec *spec;
     dino_status st = dino_spec_from_text("dir/bad.dino", bad_spec, strlen(bad_spec), &spec);
