@@ -6,6 +6,9 @@
  * (tests/cuda_nvrtc_specs does, with the real NVRTC). For the runtime's error paths:
  *   FAKE_NVRTC_FAIL=1          every compile fails with a log naming a line of the source
  *   FAKE_NVRTC_REJECT_OFAST=1  an --Ofast-compile option is rejected as invalid (NVRTC < 12.8)
+ *   FAKE_NVRTC_ARCHS=80,89     the architectures this NVRTC lists (default 80,89,90); like the
+ *                              real one, it rejects any other --gpu-architecture as an invalid
+ *                              option
  * and the options of the last compile are appended to $FAKE_NVRTC_OPTIONS_LOG when set. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,13 +35,27 @@ nvrtcResult nvrtcVersion(int *major, int *minor) {
     return OK;
 }
 
+/* The listed architectures (FAKE_NVRTC_ARCHS, default 80,89,90); returns how many. */
+static int listed_archs(int *archs) {
+    const char *v = getenv("FAKE_NVRTC_ARCHS");
+    if (!v || !*v) v = "80,89,90";
+    int n = 0;
+    for (char *end; *v && n < 32; v = *end ? end + 1 : end) {
+        long a = strtol(v, &end, 10);
+        if (end == v) break;
+        archs[n++] = (int)a;
+    }
+    return n;
+}
+
 nvrtcResult nvrtcGetNumSupportedArchs(int *n) {
-    *n = 3;
+    int archs[32];
+    *n = listed_archs(archs);
     return OK;
 }
 
 nvrtcResult nvrtcGetSupportedArchs(int *archs) {
-    archs[0] = 80, archs[1] = 89, archs[2] = 90;
+    listed_archs(archs);
     return OK;
 }
 
@@ -61,6 +78,15 @@ nvrtcResult nvrtcCompileProgram(Program *p, int num_options, const char *const *
         if (env_on("FAKE_NVRTC_REJECT_OFAST") && strncmp(options[i], "--Ofast-compile", 15) == 0) {
             if (lf) fprintf(lf, " (rejected)\n"), fclose(lf);
             return ERR_INVALID_OPTION;
+        }
+        if (strncmp(options[i], "--gpu-architecture=", 19) == 0) {
+            const char *d = options[i] + 19 + strcspn(options[i] + 19, "0123456789");
+            int archs[32], n = listed_archs(archs), a = atoi(d), known = 0;
+            for (int k = 0; k < n; k++) known |= archs[k] == a;
+            if (!known) {
+                if (lf) fprintf(lf, " (rejected)\n"), fclose(lf);
+                return ERR_INVALID_OPTION;
+            }
         }
     }
     if (lf) fprintf(lf, "\n"), fclose(lf);

@@ -15,6 +15,7 @@
 #   - checkpointing: node_small with rk4 12 steps and `checkpoint 3` trains as on the CPU and as
 #     without (CSV within 1e-9), in at most half the training workspace
 #   - an NVRTC that rejects --Ofast-compile (older than CUDA 12.8): compiled again without it
+#   - an NVRTC that does not list the GPU's architecture: an error naming it (issue 19)
 #   - errors, exit 1 with a message: an NVRTC compile failure (its log, where the source was
 #     saved), too little GPU memory for the data (needed and free; checkpointing offered), an unknown DINO_CUDA_FUSE,
 #     a DINO_CUDA_DRIVER that does not load with --backend cuda
@@ -186,6 +187,8 @@ if [ $? -eq 0 ] && grep -q 'Ofast-compile=min (rejected)' "$T/options.log" && gr
 else
     bad "NVRTC option fallback: $(cat "$T/options.log") $(tail -n 2 "$T/err")"
 fi
+FAKE_NVRTC_ARCHS=80,89 DINO_CACHE_DIR=$T/cache4 fails "an NVRTC without the GPU's architecture: named, not read as a missing --Ofast-compile" \
+    'cannot compile for sm_90: it supports sm_80 to sm_89' gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1
 FAKE_NVRTC_FAIL=1 DINO_CACHE_DIR=$T/cache3 fails "an NVRTC compile failure names the log and the saved source" \
     'CUDA backend could not start: NVRTC failed to compile' gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1
 out=$(FAKE_NVRTC_FAIL=1 DINO_CACHE_DIR=$T/cache3 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 2>&1)
