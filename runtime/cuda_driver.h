@@ -66,6 +66,7 @@ typedef struct {
     /* the device in use */
     CUdevice dev;
     CUcontext ctx;
+    int own_ctx;   /* ctx retained for this open alone (released by cuda_close), not the process's */
     char name[128];
     int cc_major, cc_minor, sms;
 } CudaDriver;

@@ -15,7 +15,9 @@
  *   - stream capture records each launch with a copy of its arguments (and runs nothing);
  *     cuGraphLaunch runs the recorded launches again; FAKE_CUDA_NO_GRAPHS=1 makes
  *     cuStreamBeginCapture fail as a driver without graphs would; FAKE_CUDA_STATS=FILE
- *     appends "launches L graph_launches G" at exit.
+ *     appends "load" each time the library is loaded (a process that unloads and loads it
+ *     again shows two) and "launches L graph_launches G contexts C" when it is unloaded or the
+ *     process exits (C: primary contexts created, i.e. retained while none was held).
  * What this checks is the host side and the generated code's results, not a GPU's memory
  * model or speed (tests/README.md). */
 #include <dlfcn.h>
@@ -70,11 +72,21 @@ typedef struct Graph {
 static Graph *capturing;                        /* the graph being recorded, or NULL */
 static long n_launches, n_graph_launches;
 
+static long n_contexts, ctx_refs;   /* primary contexts created; references held now */
+
 static void write_stats(void) {
     const char *file = getenv("FAKE_CUDA_STATS");
     FILE *f = file && *file ? fopen(file, "a") : NULL;
     if (!f) return;
-    fprintf(f, "launches %ld graph_launches %ld\n", n_launches, n_graph_launches);
+    fprintf(f, "launches %ld graph_launches %ld contexts %ld\n", n_launches, n_graph_launches, n_contexts);
+    fclose(f);
+}
+
+__attribute__((constructor)) static void loaded(void) {
+    const char *file = getenv("FAKE_CUDA_STATS");
+    FILE *f = file && *file ? fopen(file, "a") : NULL;
+    if (!f) return;
+    fprintf(f, "load\n");
     fclose(f);
 }
 
@@ -139,10 +151,15 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int dev) {
 static int context;
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev) {
     (void)dev;
+    if (ctx_refs++ == 0) n_contexts++;   /* the real driver creates it on the first reference */
     *ctx = &context;
     return OK;
 }
-CUresult cuDevicePrimaryCtxRelease_v2(int dev) { return dev == 0 ? OK : ERR_INVALID_VALUE; }
+CUresult cuDevicePrimaryCtxRelease_v2(int dev) {
+    if (dev != 0 || ctx_refs == 0) return ERR_INVALID_VALUE;
+    ctx_refs--;   /* at 0 the real driver destroys the context */
+    return OK;
+}
 CUresult cuCtxSetCurrent(void *ctx) { return ctx == &context ? OK : ERR_INVALID_HANDLE; }
 CUresult cuCtxSynchronize(void) { return OK; }
 

@@ -16,6 +16,7 @@
 #     without (CSV within 1e-9), in at most half the training workspace
 #   - an NVRTC that rejects --Ofast-compile (older than CUDA 12.8): compiled again without it
 #   - an NVRTC that does not list the GPU's architecture: an error naming it (issue 19)
+#   - the driver library loaded once per process and one primary context created (issue 19)
 #   - errors, exit 1 with a message: an NVRTC compile failure (its log, where the source was
 #     saved), too little GPU memory for the data (needed and free; checkpointing offered), an unknown DINO_CUDA_FUSE,
 #     a DINO_CUDA_DRIVER that does not load with --backend cuda
@@ -155,6 +156,10 @@ for mode in graphs off refused; do
     got=$(graph_launches "$T/stats.$mode")
     if [ "$got" = "$want" ]; then ok "batch 3 ($mode): $got graph launches (when on: 2 full steps and the partial batch's update, x 3 epochs)"
     else bad "batch 3 ($mode): '$got' graph launches, expected $want ($(cat "$T/stats.$mode"))"; fi
+    # the driver library is loaded once per process and its primary context created once (issue 19)
+    loads=$(grep -c '^load$' "$T/stats.$mode") contexts=$(sed -n 's/.* contexts \([0-9]*\).*/\1/p' "$T/stats.$mode")
+    if [ "$loads" = 1 ] && [ "$contexts" = 1 ]; then ok "batch 3 ($mode): the driver loaded once, one context"
+    else bad "batch 3 ($mode): driver loaded $loads times, $contexts contexts created, expected 1 and 1 ($(cat "$T/stats.$mode"))"; fi
 done
 
 # ---------------------------------------------------------------------------- checkpointing
