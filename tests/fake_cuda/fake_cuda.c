@@ -17,7 +17,9 @@
  *     cuStreamBeginCapture fail as a driver without graphs would; FAKE_CUDA_STATS=FILE
  *     appends "load" each time the library is loaded (a process that unloads and loads it
  *     again shows two) and "launches L graph_launches G contexts C" when it is unloaded or the
- *     process exits (C: primary contexts created, i.e. retained while none was held).
+ *     process exits (C: primary contexts created, i.e. retained while none was held);
+ *   - FAKE_CUDA_FAIL_KERNEL=NAME: launches of kernel NAME fault, reported (as a GPU does) by the
+ *     next synchronisation or device-to-host copy, and sticky.
  * What this checks is the host side and the generated code's results, not a GPU's memory
  * model or speed (tests/README.md). */
 #include <dlfcn.h>
@@ -49,6 +51,7 @@ typedef struct Module {
 } Module;
 
 struct Function {
+    char name[64];
     Module *mod;
     void (*thunk)(void *);
     size_t (*pack)(void **, char *, size_t, void **, size_t);   /* copies a launch's arguments */
@@ -71,6 +74,7 @@ typedef struct Graph {
 
 static Graph *capturing;                        /* the graph being recorded, or NULL */
 static long n_launches, n_graph_launches;
+static CUresult pending_fault;                  /* a kernel's fault, sticky (FAKE_CUDA_FAIL_KERNEL) */
 
 static long n_contexts, ctx_refs;   /* primary contexts created; references held now */
 
@@ -161,7 +165,7 @@ CUresult cuDevicePrimaryCtxRelease_v2(int dev) {
     return OK;
 }
 CUresult cuCtxSetCurrent(void *ctx) { return ctx == &context ? OK : ERR_INVALID_HANDLE; }
-CUresult cuCtxSynchronize(void) { return OK; }
+CUresult cuCtxSynchronize(void) { return pending_fault; }
 
 /* ---------------------------------------------------------------------------- memory */
 
@@ -203,6 +207,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
     return OK;
 }
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+    if (pending_fault) return pending_fault;
     memcpy(dst, (const void *)(uintptr_t)src, n);
     return OK;
 }
@@ -229,7 +234,7 @@ CUresult cuStreamCreate(void **s, unsigned flags) {
     return OK;
 }
 CUresult cuStreamDestroy_v2(void *s) { return s == &stream ? OK : ERR_INVALID_HANDLE; }
-CUresult cuStreamSynchronize(void *s) { return s == &stream || !s ? OK : ERR_INVALID_HANDLE; }
+CUresult cuStreamSynchronize(void *s) { return s == &stream || !s ? pending_fault : ERR_INVALID_HANDLE; }
 
 /* ---------------------------------------------------------------------------- modules */
 
@@ -306,6 +311,7 @@ CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
     if (!thunk || !pack) return ERR_NOT_FOUND;
     Function *f = malloc(sizeof *f);   /* valid until the module is unloaded, as the driver's */
     if (!f) return ERR_OUT_OF_MEMORY;
+    snprintf(f->name, sizeof f->name, "%s", name);
     f->mod = m;
     *(void **)&f->thunk = thunk;
     *(void **)&f->pack = pack;
@@ -313,6 +319,25 @@ CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
     m->functions = f;
     *out = f;
     return OK;
+}
+
+/* FAKE_CUDA_FAIL_KERNEL=NAME: a launch of NAME faults as a GPU kernel does: asynchronously,
+ * the launch itself succeeds and the error (sticky, as a real fault's) comes from the next
+ * synchronisation or copy. */
+
+static int faults(const Function *f) {
+    const char *v = getenv("FAKE_CUDA_FAIL_KERNEL");
+    return v && *v && strcmp(v, f->name) == 0;
+}
+
+static CUresult run_launch(Function *f, void **args, unsigned gx, unsigned gy, unsigned gz, unsigned bx) {
+    n_launches++;
+    if (pending_fault) return OK;   /* the context is lost: nothing runs */
+    if (faults(f)) {
+        pending_fault = ERR_LAUNCH_FAILED;
+        return OK;
+    }
+    return f->mod->launch(f->thunk, args, gx, gy, gz, bx) == 0 ? OK : ERR_LAUNCH_FAILED;
 }
 
 CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
@@ -335,8 +360,7 @@ CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsi
         g->launches[g->n++] = r;
         return OK;
     }
-    n_launches++;
-    return f->mod->launch(f->thunk, params, gx, gy, gz, bx) == 0 ? OK : ERR_LAUNCH_FAILED;
+    return run_launch(f, params, gx, gy, gz, bx);
 }
 
 /* ---------------------------------------------------------------------------- graphs */
@@ -368,8 +392,7 @@ CUresult cuGraphLaunch(Graph *exec, void *s) {
     n_graph_launches++;
     for (int i = 0; i < exec->n; i++) {
         Recorded *r = exec->launches[i];
-        n_launches++;
-        if (r->f->mod->launch(r->f->thunk, r->args, r->gx, r->gy, r->gz, r->block)) return ERR_LAUNCH_FAILED;
+        if (run_launch(r->f, r->args, r->gx, r->gy, r->gz, r->block)) return ERR_LAUNCH_FAILED;
     }
     return OK;
 }

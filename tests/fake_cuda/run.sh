@@ -17,6 +17,7 @@
 #   - an NVRTC that rejects --Ofast-compile (older than CUDA 12.8): compiled again without it
 #   - an NVRTC that does not list the GPU's architecture: an error naming it (issue 19)
 #   - the driver library loaded once per process and one primary context created (issue 19)
+#   - a faulting kernel: with DINO_CUDA_DEBUG=1 named, with its stage comment and geometry
 #   - errors, exit 1 with a message: an NVRTC compile failure (its log, where the source was
 #     saved), too little GPU memory for the data (needed and free; checkpointing offered), an unknown DINO_CUDA_FUSE,
 #     a DINO_CUDA_DRIVER that does not load with --backend cuda
@@ -200,6 +201,25 @@ out=$(FAKE_NVRTC_FAIL=1 DINO_CACHE_DIR=$T/cache3 gpu "$spec" --backend cuda --da
 saved=$(printf '%s' "$out" | sed -n 's/.*saved as \([^ ]*\.cu\).*/\1/p' | head -n 1)
 if [ -n "$saved" ] && grep -q 'dino_train_k0' "$saved"; then ok "the failed source is saved at $saved"
 else bad "no saved source in: $out"; fi
+# a kernel that faults (FAKE_CUDA_FAIL_KERNEL): reported at the next synchronisation, under its
+# label; with DINO_CUDA_DEBUG=1 by the kernel itself, its stage comment and launch geometry
+: >"$T/stats.debug"
+out=$(DINO_CUDA_DEBUG=1 FAKE_CUDA_STATS=$T/stats.debug FAKE_CUDA_FAIL_KERNEL=dino_train_k2 \
+    gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -Eq 'kernel dino_train_k2 [(]the gradient of [^)]*[)], grid [(]1, 1, 1[)], block [(]256, 1, 1[)], 0 bytes dynamic shared memory, 8 rows: CUDA_ERROR_LAUNCH_FAILED' \
+    && [ "$(graph_launches "$T/stats.debug")" = 0 ]; then
+    ok "DINO_CUDA_DEBUG=1: a faulting kernel named with its stage and geometry, no graphs: $(printf '%s' "$out" | head -n 1 | cut -c1-120)"
+else
+    bad "DINO_CUDA_DEBUG=1: exit $rc, $(cat "$T/stats.debug"): $out"
+fi
+out=$(FAKE_CUDA_FAIL_KERNEL=dino_train_k2 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'CUDA_ERROR_LAUNCH_FAILED' && ! printf '%s' "$out" | grep -q 'dino_train_k2'; then
+    ok "without DINO_CUDA_DEBUG a fault surfaces at the next synchronisation (the case debug mode is for)"
+else
+    bad "a faulting kernel without DINO_CUDA_DEBUG: exit $rc: $out"
+fi
 FAKE_CUDA_MEM=20000 fails "too little GPU memory: needed and free, offers checkpointing" 'out of GPU memory: the training data and workspace need [0-9.]+ KiB, [0-9.]+ KiB of 19.5 KiB are free [(].*`checkpoint N` in the ode block' \
     gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1
 DINO_CUDA_FUSE=fast fails "an unknown DINO_CUDA_FUSE" 'DINO_CUDA_FUSE must be auto, none or tiles' \
