@@ -1,9 +1,8 @@
 /* train.c - dino.h's dino_train: the runtime's training loop (runtime/train.c) with the
  * caller's callbacks, and dino_request_stop's flag; dino_model_selection.
  *
- * TODO: a second dino_train on one model continues from the epochs done; on the CUDA backend it
- * leaks the device buffers of the first (backend_cuda.c's set_data does not release those of an
- * earlier call, nor the graphs captured on them, yet; the CPU backend's does). */
+ * A second dino_train on one model continues from the epochs done; each backend's set_data
+ * releases the buffers (and, on the GPU, the graphs) of the earlier call. */
 #include <string.h>
 
 #include "api.h"
