@@ -37,6 +37,7 @@ typedef struct {
     CUstream stream;
     CudaPlan plan;
     CUfunction *train_fn, *predict_fn;
+    int *train_tiles, *predict_tiles;       /* a tile kernel's max_tiles: blocks per SM x SMs */
     CUfunction set_step, gather_real, gather_label, accumulate_loss, adam, adamw, sgd;
     const Model *m;
     size_t es;
@@ -145,8 +146,20 @@ static int launched(CudaBackend *c, CUresult r, const char *kernel, unsigned gx,
     return must(c, r, what);
 }
 
-static int launch(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args) {
-    unsigned gx = (unsigned)cuda_grid_x(l, n, 2 * c->drv.sms);
+/* The most blocks of tile kernel f resident on the GPU at once (issue 19, finding 6): the
+ * driver's occupancy for its registers and shared memory times the multiprocessors, not an
+ * assumed two per multiprocessor (tile kernels use 110-220 registers a thread: one 256-thread
+ * block per SM). 2 per SM when the driver can't say. */
+static int max_tiles(CudaBackend *c, CUfunction f, const CudaLaunch *l) {
+    int per_sm = 0;
+    if (!c->drv.cuOccupancyMaxActiveBlocksPerMultiprocessor ||
+        c->drv.cuOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, l->block, (size_t)l->shared) != 0 || per_sm < 1)
+        per_sm = 2;
+    return per_sm * (c->drv.sms > 0 ? c->drv.sms : 1);
+}
+
+static int launch_tiles(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args, int tiles) {
+    unsigned gx = (unsigned)cuda_grid_x(l, n, tiles > 0 ? tiles : 2 * c->drv.sms);
     CUresult r = c->drv.cuLaunchKernel(f, gx, (unsigned)l->grid_y, (unsigned)l->grid_z, (unsigned)l->block, 1, 1,
                                        (unsigned)l->shared, c->stream, args, NULL);
     return launched(c, r, l->kernel, gx, (unsigned)l->grid_y, (unsigned)l->grid_z, (unsigned)l->block,
@@ -254,7 +267,7 @@ static int grad_launches(CudaBackend *c, int n) {
     /* the first training kernel zeroes G and the loss terms */
     int nmax = c->batch;
     void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
-    for (int i = 0; i < c->plan.n_train; i++) TRY(launch(c, c->train_fn[i], &c->plan.train[i], n, args));
+    for (int i = 0; i < c->plan.n_train; i++) TRY(launch_tiles(c, c->train_fn[i], &c->plan.train[i], n, args, c->train_tiles[i]));
     int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
     void *acc[] = {&c->terms, &c->w, &n_terms, &n_monitors, &n, &c->loss};
     TRY(launched(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
@@ -386,7 +399,7 @@ static int cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) 
                   "uploading inputs");
         /* the predict program writes its results into y (and J) */
         void *args[] = {&c->P, &none, &k, &nmax, &dx, &dy, &dJ, &none, &none, &c->pterms, &work};
-        for (int j = 0; !rc && j < c->plan.n_predict; j++) rc = launch(c, c->predict_fn[j], &c->plan.predict[j], k, args);
+        for (int j = 0; !rc && j < c->plan.n_predict; j++) rc = launch_tiles(c, c->predict_fn[j], &c->plan.predict[j], k, args, c->predict_tiles[j]);
         if (!rc)
             rc = must(c, c->drv.cuMemcpyDtoHAsync((char *)y + es * (size_t)i * out, dy, es * (size_t)k * out, c->stream),
                       "reading predictions");
@@ -443,7 +456,7 @@ static void cuda_free(Backend *b) {
     if (c->stream) c->drv.cuStreamDestroy(c->stream);
     if (c->mod) c->drv.cuModuleUnload(c->mod);
     cuda_close(&c->drv);
-    free(c->train_fn), free(c->predict_fn), free(c->acc), free(b->unfinished), free(c->src);
+    free(c->train_fn), free(c->predict_fn), free(c->train_tiles), free(c->predict_tiles), free(c->acc), free(b->unfinished), free(c->src);
     cuda_plan_free(&c->plan);
     free(c);
 }
@@ -546,6 +559,13 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel), c->plan.train[i].kernel, err, errlen);
     for (int i = 0; !bad && i < c->plan.n_predict; i++)
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->predict_fn[i], c->mod, c->plan.predict[i].kernel), c->plan.predict[i].kernel, err, errlen);
+    c->train_tiles = calloc((size_t)c->plan.n_train + 1, sizeof(int));
+    c->predict_tiles = calloc((size_t)c->plan.n_predict + 1, sizeof(int));
+    if (!bad && (!c->train_tiles || !c->predict_tiles)) bad = 1, snprintf(err, errlen, "out of memory");
+    for (int i = 0; !bad && i < c->plan.n_train; i++)
+        if (c->plan.train[i].tiles) c->train_tiles[i] = max_tiles(c, c->train_fn[i], &c->plan.train[i]);
+    for (int i = 0; !bad && i < c->plan.n_predict; i++)
+        if (c->plan.predict[i].tiles) c->predict_tiles[i] = max_tiles(c, c->predict_fn[i], &c->plan.predict[i]);
     const char *util[] = {"dino_set_step", "dino_gather", "dino_gather_label", "dino_accumulate_loss", "dino_adam",
                           "dino_adamw", "dino_sgd"};
     CUfunction *fns[] = {&c->set_step, &c->gather_real, &c->gather_label, &c->accumulate_loss, &c->adam, &c->adamw, &c->sgd};

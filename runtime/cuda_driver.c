@@ -126,6 +126,7 @@ int cuda_open(CudaDriver *d, char *err, size_t errlen) {
     RESOLVE(cuGetErrorName, "cuGetErrorName");
     RESOLVE(cuGetErrorString, "cuGetErrorString");
     resolve_graphs(d);
+    *(void **)&d->cuOccupancyMaxActiveBlocksPerMultiprocessor = dlsym(d->lib, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
 
     int count = 0;
     if (cu_check(d, d->cuInit(0), "cuInit", err, errlen) ||

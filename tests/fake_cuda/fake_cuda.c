@@ -18,6 +18,7 @@
  *     appends "load" each time the library is loaded (a process that unloads and loads it
  *     again shows two) and "launches L graph_launches G contexts C" when it is unloaded or the
  *     process exits (C: primary contexts created, i.e. retained while none was held);
+ *   - cuOccupancyMaxActiveBlocksPerMultiprocessor says FAKE_CUDA_OCCUPANCY (default 2) blocks;
  *   - FAKE_CUDA_FAIL_KERNEL=NAME: launches of kernel NAME fault, reported (as a GPU does) by the
  *     next synchronisation or device-to-host copy, and sticky.
  * What this checks is the host side and the generated code's results, not a GPU's memory
@@ -361,6 +362,14 @@ CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsi
         return OK;
     }
     return run_launch(f, params, gx, gy, gz, bx);
+}
+
+/* FAKE_CUDA_OCCUPANCY (default 2): blocks of any kernel resident per multiprocessor. */
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, Function *f, int block, size_t shared) {
+    if (!f || block < 1 || block > 1024 || shared > 48 * 1024) return ERR_INVALID_VALUE;
+    const char *v = getenv("FAKE_CUDA_OCCUPANCY");
+    *blocks = v && *v ? atoi(v) : 2;
+    return OK;
 }
 
 /* ---------------------------------------------------------------------------- graphs */

@@ -18,6 +18,7 @@
 #   - an NVRTC that does not list the GPU's architecture: an error naming it (issue 19)
 #   - the driver library loaded once per process and one primary context created (issue 19)
 #   - a faulting kernel: with DINO_CUDA_DEBUG=1 named, with its stage comment and geometry
+#   - a tile kernel's grid: min(batch, the driver's occupancy x the SMs)
 #   - errors, exit 1 with a message: an NVRTC compile failure (its log, where the source was
 #     saved), too little GPU memory for the data (needed and free; checkpointing offered), an unknown DINO_CUDA_FUSE,
 #     a DINO_CUDA_DRIVER that does not load with --backend cuda
@@ -213,6 +214,16 @@ if [ $rc -ne 0 ] && printf '%s' "$out" | grep -Eq 'kernel dino_train_k2 [(]the g
 else
     bad "DINO_CUDA_DEBUG=1: exit $rc, $(cat "$T/stats.debug"): $out"
 fi
+# a tile kernel's grid (node_small's dino_train_k1) from the driver's occupancy: min(batch, blocks
+# per SM x SMs), read from the debug message's geometry
+for occ in 1 3; do
+    out=$(FAKE_CUDA_SMS=2 FAKE_CUDA_OCCUPANCY=$occ DINO_CUDA_DEBUG=1 FAKE_CUDA_FAIL_KERNEL=dino_train_k1 \
+        gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
+    want="grid ($((2 * occ)), 1, 1)"
+    if printf '%s' "$out" | grep -qF "kernel dino_train_k1 (tile kernel" && printf '%s' "$out" | grep -qF "$want"; then
+        ok "tile grid from the occupancy ($occ block(s) per SM, 2 SMs, batch 8): $want"
+    else bad "tile grid from the occupancy ($occ per SM): expected '$want': $out"; fi
+done
 out=$(FAKE_CUDA_FAIL_KERNEL=dino_train_k2 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
 rc=$?
 if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'CUDA_ERROR_LAUNCH_FAILED' && ! printf '%s' "$out" | grep -q 'dino_train_k2'; then
