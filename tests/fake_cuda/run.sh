@@ -19,6 +19,9 @@
 #   - the driver library loaded once per process and one primary context created (issue 19)
 #   - a faulting kernel: with DINO_CUDA_DEBUG=1 named, with its stage comment and geometry
 #   - a tile kernel's grid: min(batch, the driver's occupancy x the SMs)
+#   - a module for another architecture refused (CUDA_ERROR_NO_BINARY_FOR_GPU); an sm_89 device
+#     gets an sm_89 module; graphs are captured with no synchronous call inside (the stand-in
+#     refuses those during capture, as the driver does, so the graph checks above would fail)
 #   - errors, exit 1 with a message: an NVRTC compile failure (its log, where the source was
 #     saved), too little GPU memory for the data (needed and free; checkpointing offered), an unknown DINO_CUDA_FUSE,
 #     a DINO_CUDA_DRIVER that does not load with --backend cuda
@@ -231,6 +234,16 @@ if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'CUDA_ERROR_LAUNCH_FAILED' && !
 else
     bad "a faulting kernel without DINO_CUDA_DEBUG: exit $rc: $out"
 fi
+# the stand-in refuses what a real driver refuses: a module for another GPU (the error names it)
+out=$(FAKE_NVRTC_WRONG_ARCH=sm_80 DINO_CACHE_DIR=$T/cache5 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'loading the compiled kernels: CUDA_ERROR_NO_BINARY_FOR_GPU'; then
+    ok "a module for another architecture is refused: $(printf '%s' "$out" | grep NO_BINARY | head -n 1 | cut -c1-120)"
+else bad "a module for another architecture: exit $rc: $out"; fi
+# and a device of another architecture gets its own module (FAKE_CUDA_CC=89, NVRTC compiles for sm_89)
+if FAKE_CUDA_CC=89 DINO_CACHE_DIR=$T/cache6 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 2>&1 | grep -q 'sm_89'; then
+    ok "an sm_89 device: compiled for sm_89, loaded and trained"
+else bad "an sm_89 device did not train"; fi
 FAKE_CUDA_MEM=20000 fails "too little GPU memory: needed and free, offers checkpointing" 'out of GPU memory: the training data and workspace need [0-9.]+ KiB, [0-9.]+ KiB of 19.5 KiB are free [(].*`checkpoint N` in the ode block' \
     gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1
 DINO_CUDA_FUSE=fast fails "an unknown DINO_CUDA_FUSE" 'DINO_CUDA_FUSE must be auto, none or tiles' \
