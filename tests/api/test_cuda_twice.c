@@ -4,7 +4,8 @@
  * two calls, within 1e-9 relative in f64), and no device memory is left once the models are
  * freed (issue 19, finding 7: the second set_data leaked the first data's buffers and replayed
  * the graphs captured on them). The driver's free memory is read through the stand-in itself
- * (dlopen of $DINO_CUDA_DRIVER, already loaded: the same instance). Exit 77 without it. */
+ * (dlopen of $DINO_CUDA_DRIVER, already loaded: the same instance), which must also refuse a
+ * synchronisation during stream capture and invalidate the capture. Exit 77 without it. */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -86,6 +87,26 @@ int main(void) {
                total - free_b);
         failures += free_b != total;
     }
+    /* the stand-in refuses a synchronous call during stream capture and invalidates the capture,
+     * as the real driver does (so the graph tests of cuda_fake_cli would see one in the runtime) */
+    typedef int (*StreamFn)(void *);
+    typedef int (*CaptureFn)(void *, int);
+    typedef int (*EndFn)(void *, void **);
+    typedef int (*CreateFn)(void **, unsigned);
+    CreateFn create = lib ? (CreateFn)dlsym(lib, "cuStreamCreate") : NULL;
+    CaptureFn begin = lib ? (CaptureFn)dlsym(lib, "cuStreamBeginCapture_v2") : NULL;
+    StreamFn sync = lib ? (StreamFn)dlsym(lib, "cuStreamSynchronize") : NULL;
+    EndFn end = lib ? (EndFn)dlsym(lib, "cuStreamEndCapture") : NULL;
+    void *stream = NULL, *graph = (void *)1;
+    int r_sync = -1, r_end = -1;
+    if (create && begin && sync && end && !create(&stream, 0) && !begin(stream, 1)) {
+        r_sync = sync(stream);
+        r_end = end(stream, &graph);
+    }
+    int refused = r_sync == 900 && r_end == 901 && graph == NULL;
+    printf("%s stand-in driver: cuStreamSynchronize during capture %d (900 expected), end of capture %d (901)\n",
+           refused ? "ok  " : "FAIL", r_sync, r_end);
+    failures += !refused;
     printf("%s\n", failures ? "FAIL" : "ok");
     return failures ? 1 : 0;
 }
