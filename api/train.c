@@ -1,8 +1,7 @@
 /* train.c - dino.h's dino_train: the runtime's training loop (runtime/train.c) with the
- * caller's callbacks, and dino_request_stop's flag; dino_model_selection.
- *
- * A second dino_train on one model continues from the epochs done; each backend's set_data
- * releases the buffers (and, on the GPU, the graphs) of the earlier call. */
+ * caller's callbacks, and dino_request_stop's flag; dino_model_selection. A second dino_train on
+ * one model continues from the epochs done; the backends' set_data releases the buffers of the
+ * first (test api). */
 #include <string.h>
 
 #include "api.h"

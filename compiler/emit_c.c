@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "ops.h"
 #include "prelude_c.inc"
 #include "share.h"
@@ -41,8 +42,35 @@ typedef struct {
     const Model *m;
     const Program *p;
     long *offset;           /* node id -> offset in the workspace, per sample; -1 none */
+    int *slot_of;           /* node id -> the node whose slot constant names its offset */
     long work;              /* workspace per sample, in reals */
+    char slot_prefix;       /* slot constants: wp_v12 (predict), wt_v12 (train) */
+    SizeNames sizes;        /* sizes by name (names.h) */
+    int named_params;       /* parameter offsets by name (P_q_1_weight): they fit an int */
+    int *part_first;        /* part -> the id of its first node, which names a shared part (steps_v12) */
+    char ring[16][128];     /* text of sizes and offsets for the line being written */
+    int ring_i;
 } Emit;
+
+/* A size as its name (q_0_dim) or the number. */
+static const char *S(Emit *e, long v) {
+    char *b = e->ring[e->ring_i++ & 15];
+    return size_text(&e->sizes, v, b, sizeof e->ring[0]);
+}
+
+/* rows x dim as one name (q_dim_x_q_0_dim) or the number: one token, as share.c needs. */
+static const char *S2(Emit *e, long rows, long dim) {
+    char *b = e->ring[e->ring_i++ & 15];
+    return size_product(&e->sizes, rows, dim, b, sizeof e->ring[0]);
+}
+
+/* Parameter i's offset in P and G: P_q_1_weight, or the number. */
+static const char *PO(Emit *e, int i) {
+    char *b = e->ring[e->ring_i++ & 15];
+    if (e->named_params) return param_off_name(e->m, i, b, sizeof e->ring[0]);
+    snprintf(b, sizeof e->ring[0], "%lld", (long long)e->m->params[i].offset);
+    return b;
+}
 
 static void line(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line(Emit *e, const char *fmt, ...) {
@@ -83,6 +111,48 @@ static void assign_buffers(Emit *e, const PtrVec *live, const IrNode *const *kee
     e->work = pool.work;
     slots_free(&pool);
     free(last);
+    /* each offset is named by the first value that lives there (wt_v12, renamed wt_q_1_act) */
+    e->slot_of = calloc((size_t)n_nodes, sizeof(int));
+    size_t cap = 64;
+    while (cap < 2 * (size_t)live->n) cap *= 2;
+    long *key = malloc(sizeof(long) * cap);
+    int *first = malloc(sizeof(int) * cap);
+    for (size_t k = 0; k < cap; k++) key[k] = -1;
+    for (int i = 0; i < live->n; i++) {
+        const IrNode *n = live->items[i];
+        if (!has_buffer(n)) continue;
+        size_t k = (size_t)e->offset[n->id] * 2654435761u & (cap - 1);
+        while (key[k] >= 0 && key[k] != e->offset[n->id]) k = (k + 1) & (cap - 1);
+        if (key[k] < 0) key[k] = e->offset[n->id], first[k] = n->id;
+        e->slot_of[n->id] = first[k];
+    }
+    free(key), free(first);
+}
+
+/* The slot constants of a program: one per offset, named by its first value, in order of
+ * offset, each from the one before plus the gap by names (wt_q_1_act = wt_q_0_act + q_0_dim),
+ * so that a width edit changes the sizes' table, not this one. */
+static int by_offset(const void *a, const void *b) {
+    long x = ((const long *)a)[0], y = ((const long *)b)[0];
+    return x < y ? -1 : x > y;
+}
+
+static void emit_slot_table(Emit *e, const PtrVec *live) {
+    long (*row)[2] = malloc(sizeof *row * (size_t)(live->n + 1));
+    int k = 0;
+    for (int i = 0; i < live->n; i++) {
+        const IrNode *n = live->items[i];
+        if (has_buffer(n) && e->slot_of[n->id] == n->id) row[k][0] = e->offset[n->id], row[k][1] = n->id, k++;
+    }
+    qsort(row, (size_t)k, sizeof *row, by_offset);
+    if (k) fputs("\n/* workspace offsets per sample (values whose lives do not overlap share one) */\nenum {\n", e->out);
+    for (int i = 0; i < k; i++) {
+        if (!i || row[i][0] - row[i - 1][0] > 2147483647L) fprintf(e->out, "    w%c_v%ld = %ld,\n", e->slot_prefix, row[i][1], row[i][0]);
+        else fprintf(e->out, "    w%c_v%ld = w%c_v%ld + %s,\n", e->slot_prefix, row[i][1], e->slot_prefix, row[i - 1][1],
+                     size_sum_text(&e->sizes, row[i][0] - row[i - 1][0], e->ring[e->ring_i++ & 15], sizeof e->ring[0]));
+    }
+    if (k) fputs("};\n", e->out);
+    free(row);
 }
 
 /* ---------------------------------------------------------------------------- one node */
@@ -103,39 +173,42 @@ static void emit_loss(Emit *e, const IrNode *n, const char *a) {
     line(e, "    for (long b = 0; b < n; b++) {");
     if (l->kind == LOSS_CROSS_ENTROPY) {
         int D = n->dim;
-        line(e, "        const real *p = %s + b * %d;", a, D);
-        line(e, "        real *s = v%d + b * %d;", n->id, D);
+        line(e, "        const real *p = %s + b * %s;", a, S(e, D));
+        line(e, "        real *s = v%d + b * %s;", n->id, S(e, D));
         line(e, "        double mx = p[0], z = 0;");
-        line(e, "        for (int j = 1; j < %d; j++) if (p[j] > mx) mx = p[j];", D);
-        line(e, "        for (int j = 0; j < %d; j++) z += exp(p[j] - mx);", D);
+        line(e, "        for (int j = 1; j < %s; j++) if (p[j] > mx) mx = p[j];", S(e, D));
+        line(e, "        for (int j = 0; j < %s; j++) z += exp(p[j] - mx);", S(e, D));
         line(e, "        total += mx + log(z) - p[label[b]];");
         line(e, "        double coef = w[%d] / n;", i);
-        line(e, "        for (int j = 0; j < %d; j++) s[j] = (real)(coef * (exp(p[j] - mx) / z - (j == label[b])));", D);
+        line(e, "        for (int j = 0; j < %s; j++) s[j] = (real)(coef * (exp(p[j] - mx) / z - (j == label[b])));", S(e, D));
     } else {
-        int size = n->rows * n->dim;
+        char size[128];
+        snprintf(size, sizeof size, "%s", S2(e, n->rows, n->dim));
         const char *data = l->kind == LOSS_H1 ? "J" : "y";
-        line(e, "        const real *p = %s + b * %d, *d = %s + b * %d;", a, size, data, size);
-        line(e, "        real *s = v%d + b * %d;", n->id, size);
+        line(e, "        const real *p = %s + b * %s, *d = %s + b * %s;", a, size, data, size);
+        line(e, "        real *s = v%d + b * %s;", n->id, size);
         const char *d2 = l->relative ? " d2 += dv * dv;" : "";   /* |data|^2: only a relative term reads it */
         line(e, "        double e2 = 0%s;", l->relative ? ", d2 = 0" : "");
         if (n->transposed) { /* prediction [in, out], data [out, in] */
-            int R = n->rows, D = n->dim;
-            line(e, "        for (int i = 0; i < %d; i++) for (int o = 0; o < %d; o++) {", R, D);
-            line(e, "            double dv = d[o * %d + i], ev = p[i * %d + o] - dv;", R, D);
+            const char *R = S(e, n->rows), *D = S(e, n->dim);
+            line(e, "        for (int i = 0; i < %s; i++) for (int o = 0; o < %s; o++) {", R, D);
+            line(e, "            double dv = d[o * %s + i], ev = p[i * %s + o] - dv;", R, D);
             line(e, "            e2 += ev * ev;%s", d2);
             line(e, "        }");
         } else {
-            line(e, "        for (int j = 0; j < %d; j++) { double ev = p[j] - d[j]; e2 += ev * ev;%s }", size,
+            line(e, "        for (int j = 0; j < %s; j++) { double ev = p[j] - d[j]; e2 += ev * ev;%s }", size,
                  l->relative ? " d2 += (double)d[j] * d[j];" : "");
         }
         line(e, "        double den = %s;", l->relative ? "d2 > 1e-300 ? d2 : 1e-300" : "1");
         line(e, "        total += e2 / den;");
         line(e, "        double coef = 2 * w[%d] / (n * den);", i);
-        if (n->transposed)
-            line(e, "        for (int i = 0; i < %d; i++) for (int o = 0; o < %d; o++) s[i * %d + o] = (real)(coef * (p[i * %d + o] - d[o * %d + i]));",
-                 n->rows, n->dim, n->dim, n->dim, n->rows);
-        else
-            line(e, "        for (int j = 0; j < %d; j++) s[j] = (real)(coef * (p[j] - d[j]));", size);
+        if (n->transposed) {
+            const char *R = S(e, n->rows), *D = S(e, n->dim);
+            line(e, "        for (int i = 0; i < %s; i++) for (int o = 0; o < %s; o++) s[i * %s + o] = (real)(coef * (p[i * %s + o] - d[o * %s + i]));",
+                 R, D, D, D, R);
+        } else {
+            line(e, "        for (int j = 0; j < %s; j++) s[j] = (real)(coef * (p[j] - d[j]));", size);
+        }
     }
     line(e, "    }");
     line(e, "    terms[%d] = total / n;", i);
@@ -168,88 +241,90 @@ static void emit_op(Emit *e, const IrNode *n) {
     if (n->param >= 0) fprintf(e->out, " %s", param_name(e, n->param));
     if (n->param2 >= 0) fprintf(e->out, " + %s", param_name(e, n->param2));
     if (n->op == IR_ROWSLICE || n->op == IR_ROWPAD) fprintf(e->out, " @%d", n->aux);
-    if (D) fprintf(e->out, "   (n, %d, %d)", R, D);
+    if (D) fprintf(e->out, "   (n, %s, %s)", S(e, R), S(e, D));
     if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) fputs("   ", e->out), emit_comment_text(e->out, n->name);
     fputs(" */\n", e->out);
 
     const Param *w = n->param >= 0 ? &e->m->params[n->param] : NULL;
-    long size = (long)R * D;
+    char size[128];   /* the elements of a sample: rows x dim */
+    snprintf(size, sizeof size, "%s", S2(e, R, D));
     const char *act = ir_op_is(n->op, OP_AUX_ACT) ? activation_names[n->aux] : "";
     switch (n->op) {
     case IR_INPUT:
     case IR_DATA: break;
     case IR_CONST:
         if (n->vals) {
-            fprintf(e->out, "    { const real c[%d] = {", R);
+            fprintf(e->out, "    { const real c[%s] = {", S(e, R));
             for (int r = 0; r < R; r++) fprintf(e->out, "%s%.17g", r ? ", " : "", n->vals[r]);
-            fprintf(e->out, "};\n      row_fill(n, %d, %d, c, v%d); }\n", R, D, n->id);
+            fprintf(e->out, "};\n      row_fill(n, %s, %s, c, v%d); }\n", S(e, R), S(e, D), n->id);
         } else {
-            line(e, "ew_fill((long)n * %ld, %.17g, v%d);", size, n->c, n->id);
+            line(e, "ew_fill((long)n * %s, %.17g, v%d);", size, n->c, n->id);
         }
         break;
-    case IR_EYE: line(e, "eye(n, %d, v%d);", R, n->id); break;
+    case IR_EYE: line(e, "eye(n, %s, v%d);", S(e, R), n->id); break;
     case IR_LINEAR:
-        line(e, "gemm(0, 1, (long)n * %d, %d, %d, %s, %d, P + %lld, %d, v%d, %d, 0);", R, D, A->dim, a, A->dim,
-             (long long)w->offset, w->shape[1], n->id, D);
-        if (n->param2 >= 0)
-            line(e, "bias_add((long)n * %d, %d, P + %lld, v%d);", R, D, (long long)e->m->params[n->param2].offset, n->id);
+        line(e, "gemm(0, 1, (long)n * %s, %s, %s, %s, %s, P + %s, %s, v%d, %s, 0);", S(e, R), S(e, D), S(e, A->dim), a,
+             S(e, A->dim), PO(e, n->param), S(e, w->shape[1]), n->id, S(e, D));
+        if (n->param2 >= 0) line(e, "bias_add((long)n * %s, %s, P + %s, v%d);", S(e, R), S(e, D), PO(e, n->param2), n->id);
         break;
     case IR_LINEAR_T:
-        line(e, "gemm(0, 0, (long)n * %d, %d, %d, %s, %d, P + %lld, %d, v%d, %d, 0);", R, D, A->dim, a, A->dim,
-             (long long)w->offset, w->shape[1], n->id, D);
+        line(e, "gemm(0, 0, (long)n * %s, %s, %s, %s, %s, P + %s, %s, v%d, %s, 0);", S(e, R), S(e, D), S(e, A->dim), a,
+             S(e, A->dim), PO(e, n->param), S(e, w->shape[1]), n->id, S(e, D));
         break;
     case IR_PROJECT:
     case IR_PROJECT_T: break; /* rejected by build_programs until the emitter carries the matrix */
-    case IR_ACT: line(e, "ew_act_%s((long)n * %ld, %s, v%d);", act, size, a, n->id); break;
-    case IR_DACT: line(e, "ew_dact_%s((long)n * %ld, %s, v%d);", act, size, a, n->id); break;
-    case IR_D2ACT: line(e, "ew_d2act_%s((long)n * %ld, %s, v%d);", act, size, a, n->id); break;
-    case IR_ADD: line(e, "ew_add((long)n * %ld, %s, %s, v%d);", size, a, b, n->id); break;
-    case IR_SUB: line(e, "ew_sub((long)n * %ld, %s, %s, v%d);", size, a, b, n->id); break;
-    case IR_SCALE: line(e, "ew_scale((long)n * %ld, %.17g, %s, v%d);", size, n->c, a, n->id); break;
-    case IR_ADDC: line(e, "ew_addc((long)n * %ld, %.17g, %s, v%d);", size, n->c, a, n->id); break;
+    case IR_ACT: line(e, "ew_act_%s((long)n * %s, %s, v%d);", act, size, a, n->id); break;
+    case IR_DACT: line(e, "ew_dact_%s((long)n * %s, %s, v%d);", act, size, a, n->id); break;
+    case IR_D2ACT: line(e, "ew_d2act_%s((long)n * %s, %s, v%d);", act, size, a, n->id); break;
+    case IR_ADD: line(e, "ew_add((long)n * %s, %s, %s, v%d);", size, a, b, n->id); break;
+    case IR_SUB: line(e, "ew_sub((long)n * %s, %s, %s, v%d);", size, a, b, n->id); break;
+    case IR_SCALE: line(e, "ew_scale((long)n * %s, %.17g, %s, v%d);", size, n->c, a, n->id); break;
+    case IR_ADDC: line(e, "ew_addc((long)n * %s, %.17g, %s, v%d);", size, n->c, a, n->id); break;
     case IR_MUL:
-        line(e, "mul_bcast(n, %d, %d, %s, %d, %d, %s, %d, %d, v%d);", R, D, a, A->rows, A->dim, b, B->rows, B->dim, n->id);
+        line(e, "mul_bcast(n, %s, %s, %s, %s, %s, %s, %s, %s, v%d);", S(e, R), S(e, D), a, S(e, A->rows), S(e, A->dim), b,
+             S(e, B->rows), S(e, B->dim), n->id);
         break;
     case IR_CONCAT:
         for (int k = 0, off = 0; k < n->n_args; off += n->args[k]->dim, k++) {
             char name[32];
             ref(n->args[k], name, sizeof name);
-            line(e, "concat_piece(n, %d, %d, %d, %s, %d, %d, v%d);", R, D, off, name, n->args[k]->rows, n->args[k]->dim, n->id);
+            line(e, "concat_piece(n, %s, %s, %d, %s, %s, %s, v%d);", S(e, R), S(e, D), off, name, S(e, n->args[k]->rows),
+                 S(e, n->args[k]->dim), n->id);
         }
         break;
-    case IR_SLICE: line(e, "slice_cols((long)n * %d, %d, %d, %d, %s, v%d);", R, A->dim, n->aux, D, a, n->id); break;
-    case IR_PAD: line(e, "pad_cols((long)n * %d, %d, %d, %d, %s, v%d);", R, A->dim, n->aux, D, a, n->id); break;
-    case IR_SUMROWS: line(e, "sum_rows((long)n * %d, %d, %d, %s, v%d);", R, A->rows / R, D, a, n->id); break;
-    case IR_SUMDIM: line(e, "sum_cols((long)n * %d, %d, %s, v%d);", R, A->dim, a, n->id); break;
-    case IR_BCAST_ROWS: line(e, "bcast_rows((long)n * %d, %d, %d, %s, v%d);", A->rows, R / A->rows, D, a, n->id); break;
+    case IR_SLICE: line(e, "slice_cols((long)n * %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, A->dim), n->aux, S(e, D), a, n->id); break;
+    case IR_PAD: line(e, "pad_cols((long)n * %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, A->dim), n->aux, S(e, D), a, n->id); break;
+    case IR_SUMROWS: line(e, "sum_rows((long)n * %s, %s, %s, %s, v%d);", S(e, R), S(e, A->rows / R), S(e, D), a, n->id); break;
+    case IR_SUMDIM: line(e, "sum_cols((long)n * %s, %s, %s, v%d);", S(e, R), S(e, A->dim), a, n->id); break;
+    case IR_BCAST_ROWS: line(e, "bcast_rows((long)n * %s, %s, %s, %s, v%d);", S(e, A->rows), S(e, R / A->rows), S(e, D), a, n->id); break;
     case IR_STACK:
         for (int k = 0, off = 0; k < n->n_args; off += n->args[k]->rows, k++) {
             char name[32];
             ref(n->args[k], name, sizeof name);
-            line(e, "stack_piece(n, %d, %d, %d, %s, %d, v%d);", R, D, off, name, n->args[k]->rows, n->id);
+            line(e, "stack_piece(n, %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, D), off, name, S(e, n->args[k]->rows), n->id);
         }
         break;
-    case IR_ROWSLICE: line(e, "row_slice(n, %d, %d, %d, %d, %s, v%d);", A->rows, n->aux, R, D, a, n->id); break;
-    case IR_ROWPAD: line(e, "row_pad(n, %d, %d, %d, %d, %s, v%d);", R, n->aux, A->rows, D, a, n->id); break;
-    case IR_BCAST_DIM: line(e, "bcast_cols((long)n * %d, %d, %s, v%d);", R, D, a, n->id); break;
+    case IR_ROWSLICE: line(e, "row_slice(n, %s, %d, %s, %s, %s, v%d);", S(e, A->rows), n->aux, S(e, R), S(e, D), a, n->id); break;
+    case IR_ROWPAD: line(e, "row_pad(n, %s, %d, %s, %s, %s, v%d);", S(e, R), n->aux, S(e, A->rows), S(e, D), a, n->id); break;
+    case IR_BCAST_DIM: line(e, "bcast_cols((long)n * %s, %s, %s, v%d);", S(e, R), S(e, D), a, n->id); break;
     case IR_LOSS: emit_loss(e, n, a); break;
     case IR_GRAD_W:
         /* G[out, in] += a^T b over batch x rows: a (n*R, out), b (n*R, in) */
-        line(e, "gemm(1, 0, %d, %d, (long)n * %d, %s, %d, %s, %d, G + %lld, %d, 1);", w->shape[0], w->shape[1],
-             A->rows, a, A->dim, b, B->dim, (long long)w->offset, w->shape[1]);
+        line(e, "gemm(1, 0, %s, %s, (long)n * %s, %s, %s, %s, %s, G + %s, %s, 1);", S(e, w->shape[0]), S(e, w->shape[1]),
+             S(e, A->rows), a, S(e, A->dim), b, S(e, B->dim), PO(e, n->param), S(e, w->shape[1]));
         break;
-    case IR_GRAD_B: line(e, "grad_bias((long)n * %d, %d, %s, G + %lld);", A->rows, A->dim, a, (long long)w->offset); break;
-    case IR_MONITOR: line(e, "terms[%d] = sum_all((long)n * %d, %s) / n;", n->aux, A->rows * A->dim, a); break;
+    case IR_GRAD_B: line(e, "grad_bias((long)n * %s, %s, %s, G + %s);", S(e, A->rows), S(e, A->dim), a, PO(e, n->param)); break;
+    case IR_MONITOR: line(e, "terms[%d] = sum_all((long)n * %s, %s) / n;", n->aux, S2(e, A->rows, A->dim), a); break;
     case IR_GATE:
         line(e, "terms[%d] = terms[%d] > %.17g * terms[%d];   /* open while the correction is above tol */",
              ir_gate_slot(e->p, n->aux), A->aux, n->c, B->aux);
         break;
-    case IR_TERM: line(e, "ew_fill((long)n * %ld, (real)terms[%d], v%d);", size, n->aux, n->id); break;
+    case IR_TERM: line(e, "ew_fill((long)n * %s, (real)terms[%d], v%d);", size, n->aux, n->id); break;
     case IR_ERRNORM: {
         char c[32];
         ref(n->args[2], c, sizeof c);
-        line(e, "terms[%d] = err_norm((long)n * %d, %s, %s, %s, %.17g, %.17g);   /* dopri5 error, squared RMS */", n->aux,
-             A->dim, a, b, c, n->c2, n->c);
+        line(e, "terms[%d] = err_norm((long)n * %s, %s, %s, %s, %.17g, %.17g);   /* dopri5 error, squared RMS */", n->aux,
+             S(e, A->dim), a, b, c, n->c2, n->c);
         break;
     }
     case IR_STEPCTL:
@@ -258,7 +333,7 @@ static void emit_op(Emit *e, const IrNode *n) {
         line(e, "  dopri5_control(terms, s, %.17g, %.17g, %.17g); }", n->vals[0], n->vals[1], n->vals[2]);
         break;
     case IR_SELECT:
-        line(e, "memcpy(v%d, terms[%d] != 0 ? %s : %s, sizeof(real) * (size_t)n * %ld);   /* gate %d */", n->id,
+        line(e, "memcpy(v%d, terms[%d] != 0 ? %s : %s, sizeof(real) * (size_t)n * %s);   /* gate %d */", n->id,
              ir_gate_slot(e->p, n->aux), a, b, size, n->aux);
         break;
     case IR_OP_COUNT: break;
@@ -289,7 +364,7 @@ static void emit_part(Emit *e, const PtrVec *live, int from, int to) {
             if (!has_buffer(v) || seen[v->id]) continue;
             seen[v->id] = 1;
             if (!any++) line(e, "/* workspace slots: values whose lives do not overlap share one, so no restrict */");
-            line(e, "real *v%d = work + (long)nmax * %ld;", v->id, e->offset[v->id]);
+            line(e, "real *v%d = work + (long)nmax * w%c_v%d;", v->id, e->slot_prefix, e->slot_of[v->id]);
         }
     }
     free(seen);
@@ -303,23 +378,37 @@ static void emit_part(Emit *e, const PtrVec *live, int from, int to) {
  * and D (reals), holding the numbers in which they differ; each part is a call with its row.
  * The function computes exactly what the parts did. */
 
-static const ShareRules C_RULES = {.prefixes = "v", .marked_only = 0, .param_format = "%c[%d]"};
+/* The named constants that stand for numbers: sizes, parameter offsets (P_q_1_weight, P3_a_b)
+ * and the program's slot offsets (wt_v12). */
+static int c_symbol(const char *b, size_t len, const void *ctx) {
+    const Emit *e = ctx;
+    if (len > 3 && b[0] == 'w' && b[1] == e->slot_prefix && b[2] == '_') return 1;
+    if (len > 2 && b[0] == 'P' && (b[1] == '_' || (b[1] >= '0' && b[1] <= '9'))) return 1;
+    return size_is_name(&e->sizes, b, len);
+}
+
+static ShareRules c_rules(const Emit *e) {
+    return (ShareRules){.prefixes = "v", .marked_only = 0, .param_format = "%c[%d]", .symbol = c_symbol, .ctx = e};
+}
 
 /* Writes the function shared by group g and its tables. */
 static void emit_shared(Emit *e, const char *name, const ShareItem *parts, int n_parts, int g) {
     const ShareItem *first = &parts[g];
     fprintf(e->out, "\n/* %d parts of %s do this on other buffers and numbers (steps of an ODE solve): each calls\n"
-                    " * it with its row of %s_s%d_L (integers) and %s_s%d_D (reals). */\n",
-            first->count, name, name, g, name, g);
-    fprintf(e->out, "static void %s_s%d(" PART_PARAMS ",\n    const long *restrict L, const double *restrict D) {\n", name, g);
+                    " * it with its row of L_%s_steps_v%d (integers) and D_%s_steps_v%d (reals). */\n",
+            first->count, name, name, e->part_first[g], name, e->part_first[g]);
+    fprintf(e->out, "static void %s_steps_v%d(" PART_PARAMS ",\n    const long *restrict L, const double *restrict D) {\n", name,
+            e->part_first[g]);
     fputs("    (void)L; (void)D;\n", e->out);
-    share_scan(first->text, e->out, NULL, first->kind, first->slot, &C_RULES);
+    ShareRules rules = c_rules(e);
+    share_scan(first->text, e->out, NULL, first->kind, first->slot, &rules);
     fputs("}\n", e->out);
     for (int t = 0; t < 2; t++) {
         int cols = t ? first->n_D : first->n_L;
         char k = t ? 'D' : 'L';
         if (!cols) continue;
-        fprintf(e->out, "static const %s %s_s%d_%c[%d][%d] = {\n", t ? "double" : "long", name, g, k, first->count, cols);
+        fprintf(e->out, "static const %s %c_%s_steps_v%d[%d][%d] = {\n", t ? "double" : "long", k, name, e->part_first[g],
+                first->count, cols);
         for (int p = g; p < n_parts; p++) {
             if (parts[p].group != g) continue;
             fputs("    {", e->out);
@@ -339,7 +428,11 @@ static int emit_parts(Emit *e, const char *name, const PtrVec *live, ShareItem *
     for (int i = 0; i < live->n;) {
         int step = ((const IrNode *)live->items[i])->step, to = i + 1;
         while (to < live->n && to - i < PART_NODES && ((const IrNode *)live->items[to])->step == step) to++;
-        if (n_parts == cap) parts = realloc(parts, sizeof(ShareItem) * (size_t)(cap = cap ? 2 * cap : 64));
+        if (n_parts == cap) {
+            parts = realloc(parts, sizeof(ShareItem) * (size_t)(cap = cap ? 2 * cap : 64));
+            e->part_first = realloc(e->part_first, sizeof(int) * (size_t)cap);
+        }
+        e->part_first[n_parts] = ((const IrNode *)live->items[i])->id;
         ShareItem *pt = &parts[n_parts++];
         memset(pt, 0, sizeof *pt);
         size_t len;
@@ -350,7 +443,17 @@ static int emit_parts(Emit *e, const char *name, const PtrVec *live, ShareItem *
         e->out = saved;
         i = to;
     }
-    share_group(parts, n_parts, &C_RULES);
+    ShareRules rules = c_rules(e);
+    share_group(parts, n_parts, &rules);
+    /* a shared part's function is named by the first node of its instance of the lowest layer,
+     * then step (names_first in fuse.h): the group's first part names it in part_first */
+    for (int p = 0; p < n_parts; p++) {
+        int g = parts[p].group;
+        if (g == p || parts[p].index < 0) continue;
+        const IrNode *a = (const IrNode *)e->p->nodes.items[e->part_first[p]];
+        const IrNode *b = (const IrNode *)e->p->nodes.items[e->part_first[g]];
+        if (names_first(a, b)) e->part_first[g] = e->part_first[p];
+    }
     for (int p = 0; p < n_parts; p++) {
         if (parts[p].group != p) continue;
         if (parts[p].count > 1) {
@@ -373,9 +476,9 @@ static void emit_call(Emit *e, const char *name, const ShareItem *parts, int p) 
         return;
     }
     char L[64] = "NULL", D[64] = "NULL";
-    if (g->n_L) snprintf(L, sizeof L, "%s_s%d_L[%d]", name, pt->group, pt->index);
-    if (g->n_D) snprintf(D, sizeof D, "%s_s%d_D[%d]", name, pt->group, pt->index);
-    fprintf(e->out, "    %s_s%d(" PART_ARGS ", %s, %s);\n", name, pt->group, L, D);
+    if (g->n_L) snprintf(L, sizeof L, "L_%s_steps_v%d[%d]", name, e->part_first[pt->group], pt->index);
+    if (g->n_D) snprintf(D, sizeof D, "D_%s_steps_v%d[%d]", name, e->part_first[pt->group], pt->index);
+    fprintf(e->out, "    %s_steps_v%d(" PART_ARGS ", %s, %s);\n", name, e->part_first[pt->group], L, D);
 }
 
 static void emit_program(Emit *e, const Program *p, int train) {
@@ -384,10 +487,17 @@ static void emit_program(Emit *e, const Program *p, int train) {
     ir_live(p, &live, &tmp);
     e->p = p;
     e->work = 0;
+    e->slot_prefix = train ? 't' : 'p';
     const IrNode *keep[2] = {p->output, p->jacobian};
     assign_buffers(e, &live, keep, p->jacobian ? 2 : 1);
     const char *name = train ? "train" : "predict";
+    /* the program's text with node names v12, renamed from the model at the end (names.h) */
+    FILE *final = e->out;
+    char *text = NULL;
+    size_t text_len = 0;
+    e->out = open_memstream(&text, &text_len);
     fprintf(e->out, "\n/* ---------------------------------------------------------------------------- %s */\n", name);
+    emit_slot_table(e, &live);
     ShareItem *parts;
     int n_parts = emit_parts(e, name, &live, &parts);
 
@@ -410,19 +520,21 @@ static void emit_program(Emit *e, const Program *p, int train) {
         char o[32];
         ref(p->output, o, sizeof o);
         int out = e->m->out_dim, in = e->m->in_dim;
-        fprintf(e->out, "\n    /* results: y (n, %d)%s */\n", out, p->jacobian ? ", J (n, out, in)" : "");
-        if (p->output->op != IR_INPUT) line(e, "const real *%s = work + (long)nmax * %ld;", o, e->offset[p->output->id]);
-        line(e, "memcpy(yout, %s, sizeof(real) * (size_t)n * %d);", o, out);
+        fprintf(e->out, "\n    /* results: y (n, %s)%s */\n", S(e, out), p->jacobian ? ", J (n, out, in)" : "");
+        if (p->output->op != IR_INPUT)
+            line(e, "const real *%s = work + (long)nmax * wp_v%d;", o, e->slot_of[p->output->id]);
+        line(e, "memcpy(yout, %s, sizeof(real) * (size_t)n * %s);", o, S(e, out));
         if (p->jacobian) {
             char j[32];
             ref(p->jacobian, j, sizeof j);
-            line(e, "const real *%s = work + (long)nmax * %ld;", j, e->offset[p->jacobian->id]);
+            line(e, "const real *%s = work + (long)nmax * wp_v%d;", j, e->slot_of[p->jacobian->id]);
             line(e, "if (Jout) {");
             if (p->jac_forward)
-                line(e, "    for (long b = 0; b < n; b++) for (int o = 0; o < %d; o++) for (int i = 0; i < %d; i++)\n"
-                        "        Jout[(b * %d + o) * %d + i] = %s[(b * %d + i) * %d + o];", out, in, out, in, j, in, out);
+                line(e, "    for (long b = 0; b < n; b++) for (int o = 0; o < %s; o++) for (int i = 0; i < %s; i++)\n"
+                        "        Jout[(b * %s + o) * %s + i] = %s[(b * %s + i) * %s + o];", S(e, out), S(e, in), S(e, out),
+                     S(e, in), j, S(e, in), S(e, out));
             else
-                line(e, "    memcpy(Jout, %s, sizeof(real) * (size_t)n * %d);", j, out * in);
+                line(e, "    memcpy(Jout, %s, sizeof(real) * (size_t)n * %s);", j, S2(e, out, in));
             line(e, "}");
         }
         int n_terms = e->m->n_loss + monitor_count(e->m);
@@ -433,13 +545,18 @@ static void emit_program(Emit *e, const Program *p, int train) {
               "    dino_predict_terms(P, n, nmax, x, y, J, work, NULL);\n", e->out);
     }
     fputs("}\n", e->out);
+    fclose(e->out);
+    e->out = final;
+    names_rename(final, text, p, "v");
+    free(text);
     free(e->offset);
+    free(e->slot_of);
+    free(e->part_first);
+    e->part_first = NULL;
     arena_free(&tmp);
 }
 
 int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt, char *err, size_t errlen) {
-    (void)err;
-    (void)errlen;
     Emit e = {.out = out, .m = m};
     const char *base = strrchr(m->path, '/') ? strrchr(m->path, '/') + 1 : m->path;
     fputs("/* Generated by dinoc from ", out);
@@ -456,9 +573,27 @@ int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt
             m->in_dim, m->out_dim, opt->f64);
     fprintf(out, "const long dino_n_params = %lld;\nconst unsigned long long dino_spec_hash = 0x%016llxull;\n\n",
             (long long)m->n_weights, (unsigned long long)opt->spec_hash);
-    emit_param_table(out, m);
-    emit_program(&e, &pr->predict, 0);
-    emit_program(&e, &pr->train, 1);
+    /* the programs first: they add the products of sizes they use to the table of sizes */
+    size_names(m, &e.sizes);
+    e.named_params = m->n_weights <= 2147483647;
+    char *prog[2] = {NULL, NULL};
+    size_t prog_len[2];
+    for (int t = 0; t < 2; t++) {
+        e.out = open_memstream(&prog[t], &prog_len[t]);
+        if (!e.out) {
+            free(prog[0]);
+            snprintf(err, errlen, "out of memory generating code");
+            return -1;
+        }
+        emit_program(&e, t ? &pr->train : &pr->predict, t);
+        fclose(e.out);
+    }
+    emit_size_table(out, &e.sizes);
+    if (e.named_params) emit_param_offsets(out, m, &e.sizes);
+    else emit_param_table(out, m);
+    fputs(prog[0], out);
+    fputs(prog[1], out);
+    free(prog[0]), free(prog[1]);
     return 0;
 }
 

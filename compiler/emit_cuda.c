@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "fuse.h"
+#include "names.h"
 #include "prelude_cuda.inc"
 
 void cuda_plan_free(CudaPlan *plan) {
@@ -78,9 +79,40 @@ int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *
                 (long long)m->n_weights, pe.work, te.work);
         fprintf(out, "extern \"C\" __device__ const unsigned long long dino_spec_hash = 0x%016llxull;\n\n",
                 (unsigned long long)opt->spec_hash);
-        emit_param_table(out, m);
-        rc = cuda_write_program(&pe);
-        if (!rc) rc = cuda_write_program(&te);
+        /* each program's text with node names v12 and t12, renamed from the model (names.h); the
+         * programs first: they add the products of sizes they use to the table of sizes */
+        SizeNames sizes;
+        size_names(m, &sizes);
+        int named = m->n_weights <= 2147483647;
+        char *prog[2] = {NULL, NULL};
+        size_t prog_len[2] = {0, 0};
+        for (int t = 0; t < 2 && !rc; t++) {
+            Emit *E = t ? &te : &pe;
+            char *text = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&prog[t], &prog_len[t]);
+            E->out = f ? open_memstream(&text, &len) : NULL;
+            if (!E->out) {
+                if (f) fclose(f);
+                snprintf(err, errlen, "out of memory generating code");
+                rc = -1;
+                break;
+            }
+            E->sizes = named ? &sizes : NULL;
+            rc = cuda_write_program(E);
+            fclose(E->out);
+            E->out = out;
+            if (!rc) names_rename(f, text, E->p, "vt");
+            fclose(f);
+            free(text);
+        }
+        if (!rc) {
+            if (named) emit_size_table(out, &sizes), emit_param_offsets(out, m, &sizes);
+            else emit_param_table(out, m);
+            fputs(prog[0], out);
+            fputs(prog[1], out);
+        }
+        free(prog[0]), free(prog[1]);
     }
     if (!rc && plan) {
         *plan = (CudaPlan){.n_predict = pe.n_units, .n_train = te.n_units, .predict_work = pe.work,

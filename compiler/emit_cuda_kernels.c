@@ -5,6 +5,7 @@
  * E->stage >= 0, as a stage of a tile kernel; the numbers in which equal stages may differ are
  * backquoted for share.c (emit_cuda_share.c). */
 #include "fuse.h"
+#include "names.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,64 @@
 
 void cuda_table_number(Emit *E, int t, const char *num) {
     long k = E->n_table[t]++;
-    fprintf(E->table[t], "%s%s", !k ? "    " : k % 16 ? ", " : ",\n    ", num);
+    fprintf(E->table[t], "%s%s", !k ? "    " : E->table_newline[t] ? ",\n    " : ", ", num);
+    E->table_newline[t] = 0;
+}
+
+static int by_offset(const void *a, const void *b) {
+    long x = ((const long *)a)[0], y = ((const long *)b)[0];
+    return x < y ? -1 : x > y;
+}
+
+void cuda_slot_table(Emit *E) {
+    int N = E->p->nodes.n;
+    free(E->slot_of);
+    E->slot_of = malloc(sizeof(int) * ((size_t)N + 1));
+    long (*row)[2] = malloc(sizeof *row * ((size_t)E->live.n + 1));
+    int k = 0;
+    size_t cap = 64;
+    while (cap < 2 * (size_t)E->live.n) cap *= 2;
+    int *hash = malloc(sizeof(int) * cap);   /* offset -> its row */
+    for (size_t h = 0; h < cap; h++) hash[h] = -1;
+    for (int i = 0; i < E->live.n; i++) {   /* the first value at each offset names it */
+        const IrNode *v = E->live.items[i];
+        E->slot_of[v->id] = v->id;
+        if (E->offset[v->id] < 0) continue;
+        size_t h = (size_t)E->offset[v->id] * 2654435761u & (cap - 1);
+        while (hash[h] >= 0 && row[hash[h]][0] != E->offset[v->id]) h = (h + 1) & (cap - 1);
+        if (hash[h] < 0) hash[h] = k, row[k][0] = E->offset[v->id], row[k][1] = v->id, k++;
+        E->slot_of[v->id] = (int)row[hash[h]][1];
+    }
+    free(hash);
+    qsort(row, (size_t)k, sizeof *row, by_offset);
+    SizeNames sz;
+    size_names(E->m, &sz);
+    char t = E->train ? 't' : 'p', gap[160];
+    if (k) out(E, "\n/* workspace offsets per sample (values whose lives do not overlap share one) */\nenum {\n");
+    for (int i = 0; i < k; i++) {
+        if (!i) out(E, "    w%c_v%ld = %ld,\n", t, row[i][1], row[i][0]);
+        else out(E, "    w%c_v%ld = w%c_v%ld + %s,\n", t, row[i][1], t, row[i - 1][1], size_sum_text(&sz, row[i][0] - row[i - 1][0], gap, sizeof gap));
+    }
+    if (k) out(E, "};\n");
+    free(row);
+}
+
+/* A size as its name (q_0_dim) or the number; rows x dim as one name (q_dim_x_q_0_dim) or the
+ * number (names.h). */
+static const char *SZ(const Emit *E, long v) {
+    static _Thread_local char ring[16][96];
+    static _Thread_local int at;
+    char *b = ring[at++ & 15];
+    if (!E->sizes) return snprintf(b, 96, "%ld", v), b;
+    return size_text(E->sizes, v, b, 96);
+}
+
+static const char *SZ2(const Emit *E, long rows, long dim) {
+    static _Thread_local char ring[16][96];
+    static _Thread_local int at;
+    char *b = ring[at++ & 15];
+    if (!E->sizes) return snprintf(b, 96, "%ld", rows * dim), b;
+    return size_product(E->sizes, rows, dim, b, 96);
 }
 
 /* The name of a value in generated code. */
@@ -38,7 +96,7 @@ static void node_comment(Emit *E, const IrNode *n, const char *note) {
     if (ir_op_is(n->op, OP_AUX_AT)) out(E, " @%d", n->aux);
     if (n->op == IR_LOSS)
         out(E, " %s%s", loss_names[E->m->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
-    if (n->dim) out(E, "   (n, %d, %d)", n->rows, n->dim);
+    if (n->dim) out(E, "   (n, %s, %s)", SZ(E, n->rows), SZ(E, n->dim));
     if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) out(E, "   "), emit_comment_text(E->out, n->name);
     if (note) out(E, "   %s", note);
     out(E, " */\n");
@@ -78,9 +136,21 @@ static void use_buffer(Body *B, const IrNode *v, int write) {
 static const char *quote(const Emit *E) { return E->share ? "`" : ""; }
 
 /* A parameter (or gradient) offset, `backquoted` like the other numbers that differ between
- * equal pieces of code (the layers of an MLP): buf must hold 32 characters. */
-static const char *poff(const Emit *E, long long off, char *buf) {
-    snprintf(buf, 32, "%s%lld%s", quote(E), off, quote(E));
+ * equal pieces of code (the layers of an MLP): the parameter's name in the offsets' enum
+ * (P_q_1_weight, names.h) where the parameters fit an int, else the number; buf must hold
+ * OB characters. */
+enum { OB = 160 };
+static const char *poff(const Emit *E, int param, char *buf) {
+    char name[OB - 2];
+    if (E->m->n_weights <= 2147483647) param_off_name(E->m, param, name, sizeof name);
+    else snprintf(name, sizeof name, "%lld", (long long)E->m->params[param].offset);
+    snprintf(buf, OB, "%s%s%s", quote(E), name, quote(E));
+    return buf;
+}
+
+/* An offset inside a parameter, as a number. */
+static const char *poff_at(const Emit *E, long long off, char *buf) {
+    snprintf(buf, OB, "%s%lld%s", quote(E), off, quote(E));
     return buf;
 }
 
@@ -136,7 +206,7 @@ static int read_arg(Emit *E, Body *B, const IrNode *v, const IrNode *a, char *bu
         snprintf(buf, len, "%s[m]", name);
     } else if (a->rows == 1 && a->dim == v->dim) {
         B->use_b = B->use_j = 1;
-        snprintf(buf, len, "%s[b * %d + j]", name, a->dim);
+        snprintf(buf, len, "%s[b * %s + j]", name, SZ(E, a->dim));
     } else if (a->rows == 1 && a->dim == 1) {
         B->use_b = 1;
         snprintf(buf, len, "%s[b]", name);
@@ -159,7 +229,7 @@ static void gather_arg(Body *B, const IrNode *a, char *buf, size_t len) {
 }
 
 static int emit_member(Emit *E, Body *B, const IrNode *v) {
-    char ob[32];   /* poff() */
+    char ob[OB];   /* poff() */
     char a[96] = "", b[96] = "", expr[512];
     FILE *f = B->f;
     const char *in = B->indent;
@@ -235,9 +305,9 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
             fprintf(f, "%sreal t%d = 0;   /* %s over the pieces of v%d */\n", in, v->id, param_name(E, v->param), A->id);
             for (int k = 0, off = 0; k < A->n_args; off += A->args[k]->dim, k++) {
                 const IrNode *p = A->args[k];
-                char wp[96];
-                if (t) snprintf(wp, sizeof wp, "P + %s + j", poff(E, (long long)(w->offset + (int64_t)off * v->dim), ob));
-                else snprintf(wp, sizeof wp, "P + %s + (long)j * %d", poff(E, (long long)(w->offset + off), ob), A->dim);
+                char wp[OB + 64];
+                if (t) snprintf(wp, sizeof wp, "P + %s + j", poff_at(E, (long long)(w->offset + (int64_t)off * v->dim), ob));
+                else snprintf(wp, sizeof wp, "P + %s + (long)j * %d", poff_at(E, (long long)(w->offset + off), ob), A->dim);
                 if (E->inlined[p->id]) {
                     char pl[96];
                     const_at(E, B, p, v->rows, pl, sizeof pl);
@@ -251,18 +321,19 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
                 }
             }
             if (v->param2 >= 0)
-                fprintf(f, "%st%d += P[%s + j];\n", in, v->id, poff(E, (long long)E->m->params[v->param2].offset, ob));
+                fprintf(f, "%st%d += P[%s + j];\n", in, v->id, poff(E, v->param2, ob));
             goto store;
         }
         gather_arg(B, A, a, sizeof a);
         B->use_m = B->use_j = 1;
         if (v->op == IR_LINEAR)
-            snprintf(expr, sizeof expr, "linear_at(%s, m, %d, P + %s, j)", a, A->dim, poff(E, (long long)w->offset, ob));
+            snprintf(expr, sizeof expr, "linear_at(%s, m, %s, P + %s, j)", a, SZ(E, A->dim), poff(E, v->param, ob));
         else
-            snprintf(expr, sizeof expr, "linear_t_at(%s, m, %d, P + %s, %d, j)", a, A->dim, poff(E, (long long)w->offset, ob), v->dim);
+            snprintf(expr, sizeof expr, "linear_t_at(%s, m, %s, P + %s, %s, j)", a, SZ(E, A->dim), poff(E, v->param, ob),
+                     SZ(E, v->dim));
         if (v->param2 >= 0) {
             size_t len = strlen(expr);
-            snprintf(expr + len, sizeof expr - len, " + P[%s + j]", poff(E, (long long)E->m->params[v->param2].offset, ob));
+            snprintf(expr + len, sizeof expr - len, " + P[%s + j]", poff(E, v->param2, ob));
         }
         break;
     }
@@ -311,9 +382,9 @@ store:
 static void declare_buffers(Emit *E, const Body *B) {
     for (int i = 0; i < B->n_bufs; i++) {
         const IrNode *v = B->bufs[i];
-        out(E, "    %s%sreal *%sv%d = work + (long)nmax * %s%ld%s;   /* (n, %d, %d) */\n", E->stage >= 0 ? "    " : "",
-            B->writes[i] ? "" : "const ", E->stage >= 0 ? "" : "__restrict__ ", v->id, quote(E), E->offset[v->id],
-            quote(E), v->rows, v->dim);
+        out(E, "    %s%sreal *%sv%d = work + (long)nmax * %sw%c_v%d%s;   /* (n, %s, %s) */\n", E->stage >= 0 ? "    " : "",
+            B->writes[i] ? "" : "const ", E->stage >= 0 ? "" : "__restrict__ ", v->id, quote(E), E->train ? 't' : 'p',
+            E->slot_of[v->id], quote(E), SZ(E, v->rows), SZ(E, v->dim));
     }
 }
 
@@ -322,19 +393,19 @@ static void declare_indices(Emit *E, const Body *B, int R, int D, int gemm, cons
     int use_m = B->use_m || B->use_b || B->use_r || (!gemm && B->use_j);
     int use_b = B->use_b || B->use_r;
     if (gemm) {
-        if (B->use_e) out(E, "%sconst long e = m * %d + j;\n", in, D);
+        if (B->use_e) out(E, "%sconst long e = m * %s + j;\n", in, SZ(E, D));
     } else if (use_m) {
         if (D == 1) out(E, "%sconst long m = e;\n", in);
-        else out(E, "%sconst long m = e / %d;\n", in, D);
-        if (B->use_j) out(E, D == 1 ? "%sconst int j = 0;\n" : "%sconst int j = (int)(e - m * %d);\n", in, D);
+        else out(E, "%sconst long m = e / %s;\n", in, SZ(E, D));
+        if (B->use_j) out(E, D == 1 ? "%sconst int j = 0;\n" : "%sconst int j = (int)(e - m * %s);\n", in, SZ(E, D));
     }
     if (use_b) {
         if (R == 1) out(E, "%sconst long b = m;\n", in);
-        else out(E, "%sconst long b = m / %d;\n", in, R);
+        else out(E, "%sconst long b = m / %s;\n", in, SZ(E, R));
     }
     if (B->use_r) {
         if (R == 1) out(E, "%sconst int r = 0;\n", in);
-        else out(E, "%sconst int r = (int)(m - b * %d);\n", in, R);
+        else out(E, "%sconst int r = (int)(m - b * %s);\n", in, SZ(E, R));
     }
 }
 
@@ -357,7 +428,8 @@ static void body_end(Emit *E, Body *B) {
 
 static void kernel_open(Emit *E, int ki, const char *what) {
     if (E->stage >= 0) {
-        out(E, "\n    /* -- stage %d: %s */\n", E->stage, what);
+        if (E->kernels[ki].count) out(E, "\n    /* -- stage v%d: %s */\n", member(E, &E->kernels[ki], 0)->id, what);
+        else out(E, "\n    /* -- stage %d: %s */\n", E->stage, what);
         return;
     }
     const CudaLaunch *l = &E->launch[E->unit_of[ki]];
@@ -415,14 +487,14 @@ static int emit_pointwise(Emit *E, int ki) {
     fflush(B.f);
     declare_buffers(E, &B);
     if (tile) {
-        out(E, "        for (long e = s0 * %ld + threadIdx.x; e < s1 * %ld; e += %d) {   /* the tile's elements of (n, %d, %d) */\n",
-            (long)R * D, (long)R * D, THREADS, R, D);
+        out(E, "        for (long e = s0 * %s + threadIdx.x; e < s1 * %s; e += %d) {   /* the tile's elements of (n, %s, %s) */\n",
+            SZ2(E, R, D), SZ2(E, R, D), THREADS, SZ(E, R), SZ(E, D));
         declare_indices(E, &B, R, D, 0, "            ");
         body_end(E, &B);
         out(E, "        }\n");
     } else {
-        out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;   /* element of (n, %d, %d) */\n", THREADS, R, D);
-        out(E, "    if (e >= (long)n * %ld) return;\n", (long)R * D);
+        out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;   /* element of (n, %s, %s) */\n", THREADS, SZ(E, R), SZ(E, D));
+        out(E, "    if (e >= (long)n * %s) return;\n", SZ2(E, R, D));
         declare_indices(E, &B, R, D, 0, "    ");
         body_end(E, &B);
     }
@@ -437,7 +509,7 @@ static void stage_tile(const IrNode *v, int *bm, int *bn) {
 }
 
 static int emit_gemm(Emit *E, int ki) {
-    char ob[32];   /* poff() */
+    char ob[OB];   /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0), *A = v->args[0];
     const Param *w = &E->m->params[v->param];
@@ -462,7 +534,7 @@ static int emit_gemm(Emit *E, int ki) {
     else snprintf(prod, sizeof prod, "acc[i][jj]");
     if (v->param2 >= 0) {
         B.use_j = 1;
-        fprintf(B.f, "%sconst real t%d = %s + P[%s + j];\n", in, v->id, prod, poff(E, (long long)E->m->params[v->param2].offset, ob));
+        fprintf(B.f, "%sconst real t%d = %s + P[%s + j];\n", in, v->id, prod, poff(E, v->param2, ob));
     } else {
         fprintf(B.f, "%sconst real t%d = %s;\n", in, v->id, prod);
     }
@@ -478,23 +550,24 @@ static int emit_gemm(Emit *E, int ki) {
     /* C (n*R, D) = A (n*R, K) op(W): W^T for a layer (W is [D, K]), W for its transpose ([K, D]) */
     const char *loop = tile ? "                " : "    ";   /* inside the tile's loops over row and column tiles */
     if (tile) {
-        out(E, "        const long M = s1 * %d;   /* the tile's rows end here */\n", R);
-        out(E, "        for (long m0 = s0 * %d; m0 < M; m0 += %d)\n", R, bm);
-        out(E, "            for (long n0 = 0; n0 < %d; n0 += %d) {\n", D, bn);
-        out(E, "%sconst real *c = gemm_tile_shared<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %s, %d, m0, n0);   /* %s%s */\n",
-            loop, tb, bm, bn, D, K, a, A->dim, poff(E, (long long)w->offset, ob), w->shape[1], param_name(E, v->param), tb ? "^T" : "");
+        out(E, "        const long M = s1 * %s;   /* the tile's rows end here */\n", SZ(E, R));
+        out(E, "        for (long m0 = s0 * %s; m0 < M; m0 += %d)\n", SZ(E, R), bm);
+        out(E, "            for (long n0 = 0; n0 < %s; n0 += %d) {\n", SZ(E, D), bn);
+        out(E, "%sconst real *c = gemm_tile_shared<0, %d, %d, %d>(M, %s, 0, %s, %s, %s, P + %s, %s, m0, n0);   /* %s%s */\n",
+            loop, tb, bm, bn, SZ(E, D), SZ(E, K), a, SZ(E, A->dim), poff(E, v->param, ob), SZ(E, w->shape[1]),
+            param_name(E, v->param), tb ? "^T" : "");
     } else {
         out(E, "    const long M = (long)n * %d, m0 = (long)blockIdx.x * %d, n0 = (long)blockIdx.y * %d;\n", R, bm, bn);
         out(E, "%sreal acc[%d][%d];\n", loop, bm / 16, bn / 16);
         out(E, "%sgemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %s, %d, m0, n0, acc);   /* %s%s */\n", loop, tb, bm,
-            bn, D, K, a, A->dim, poff(E, (long long)w->offset, ob), w->shape[1], param_name(E, v->param), tb ? "^T" : "");
+            bn, D, K, a, A->dim, poff(E, v->param, ob), w->shape[1], param_name(E, v->param), tb ? "^T" : "");
     }
     out(E, "%sfor (int i = 0; i < %d; i++) {\n", loop, bm / 16);
     out(E, "%s    const long m = m0 + threadIdx.x / 16 + 16 * i;\n", loop);
     out(E, "%s    if (m >= M) break;\n", loop);
     out(E, "%s    for (int jj = 0; jj < %d; jj++) {\n", loop, bn / 16);
     out(E, "%s        const int j = (int)(n0 + threadIdx.x %% 16 + 16 * jj);\n", loop);
-    out(E, "%s        if (j >= %d) break;\n", loop, D);
+    out(E, "%s        if (j >= %s) break;\n", loop, SZ(E, D));
     declare_indices(E, &B, R, D, 1, in);
     body_end(E, &B);
     out(E, "%s    }\n%s}\n", loop, loop);
@@ -504,7 +577,7 @@ static int emit_gemm(Emit *E, int ki) {
 }
 
 static void emit_grad_w(Emit *E, int ki) {
-    char ob[32];   /* poff() */
+    char ob[OB];   /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0), *A = v->args[0], *Bn = v->args[1];
     const Param *w = &E->m->params[v->param];
@@ -523,7 +596,7 @@ static void emit_grad_w(Emit *E, int ki) {
     declare_buffers(E, &B);
     if (!k->bm) {
         out(E, "    grad_w_part((long)n * %d, %d, %d, %s, %s, G + %s);   /* %s += %s^T %s over the batch */\n", A->rows,
-            out_dim, in_dim, a, b, poff(E, (long long)w->offset, ob), param_name(E, v->param), a, b);
+            out_dim, in_dim, a, b, poff(E, v->param, ob), param_name(E, v->param), a, b);
         kernel_close(E);
         return;
     }
@@ -537,14 +610,13 @@ static void emit_grad_w(Emit *E, int ki) {
     out(E, "    gemm_tile<1, 0, %d, %d>(%d, %d, k0, k1, %s, %d, %s, %d, m0, n0, acc);\n", k->bm, k->bn, out_dim, in_dim, a,
         A->dim, b, Bn->dim);
     out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %s, %d);   /* %s */\n", k->bm, k->bn, out_dim,
-        in_dim, poff(E, (long long)w->offset, ob), in_dim, param_name(E, v->param));
+        in_dim, poff(E, v->param, ob), in_dim, param_name(E, v->param));
     kernel_close(E);
 }
 
 static void emit_grad_b(Emit *E, int ki) {
-    char ob[32];   /* poff() */
+    char ob[OB];   /* poff() */
     const IrNode *v = member(E, &E->kernels[ki], 0), *A = v->args[0];
-    const Param *w = &E->m->params[v->param];
     char a[32];
     kernel_open(E, ki, "bias gradient");
     node_comment(E, v, NULL);
@@ -554,7 +626,7 @@ static void emit_grad_b(Emit *E, int ki) {
     use_buffer(&B, A, 0);
     declare_buffers(E, &B);
     out(E, "    grad_bias_part((long)n * %d, %d, %s, G + %s);   /* %s += column sums of %s */\n", A->rows, A->dim, a,
-        poff(E, (long long)w->offset, ob), param_name(E, v->param), a);
+        poff(E, v->param, ob), param_name(E, v->param), a);
     kernel_close(E);
 }
 
@@ -574,7 +646,9 @@ static void emit_sources(Emit *E, int ki, int with_b) {
                        v->region ? ir_gate_slot(E->p, v->region) : -1};
         for (int c = 0; c < 4; c++) {
             char num[32];
-            snprintf(num, sizeof num, "%ld", row[c]);
+            const IrNode *src = c < 2 && (c == 0 || with_b) ? v->args[c] : NULL;
+            if (src && row[c] >= 0) snprintf(num, sizeof num, "w%c_v%d", E->train ? 't' : 'p', E->slot_of[src->id]);
+            else snprintf(num, sizeof num, "%ld", row[c]);
             cuda_table_number(E, 0, num);
         }
     }
@@ -586,7 +660,7 @@ static void emit_sources(Emit *E, int ki, int with_b) {
 /* Tile mode: a weight's gradient from every GRAD_W node of it, as one product over all their
  * rows: G += sum over sources q of a_q^T b_q, SUM_SAMPLES samples of every source per block. */
 static void emit_grad_w_sum(Emit *E, int ki) {
-    char ob[32];   /* poff() */
+    char ob[OB];   /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0);
     const Param *w = &E->m->params[v->param];
@@ -610,16 +684,15 @@ static void emit_grad_w_sum(Emit *E, int ki) {
         I, O, I);
     out(E, "    }\n");
     out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %s, %d);   /* %s */\n", k->bm, k->bn, O, I,
-        poff(E, (long long)w->offset, ob), I, param_name(E, v->param));
+        poff(E, v->param, ob), I, param_name(E, v->param));
     kernel_close(E);
 }
 
 /* Tile mode: a bias's gradient from every GRAD_B node of it: column sums over all their rows. */
 static void emit_grad_b_sum(Emit *E, int ki) {
-    char ob[32];   /* poff() */
+    char ob[OB];   /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0);
-    const Param *w = &E->m->params[v->param];
     int D = v->args[0]->dim;
     char what[200];
     snprintf(what, sizeof what, "the gradient of %s from its %d use%s, a thread per column, %d samples per block",
@@ -638,7 +711,7 @@ static void emit_grad_b_sum(Emit *E, int ki) {
     out(E, "        const real *a = work + (long)nmax * s[0];\n");
     out(E, "        for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * %d + j];\n", D);
     out(E, "    }\n");
-    out(E, "    atomicAdd(G + %s + j, sum);   /* %s */\n", poff(E, (long long)w->offset, ob), param_name(E, v->param));
+    out(E, "    atomicAdd(G + %s + j, sum);   /* %s */\n", poff(E, v->param, ob), param_name(E, v->param));
     kernel_close(E);
 }
 

@@ -20,7 +20,15 @@
  * the program, dino_<program>_L (integers) and _D (reals); a call passes the kernel's arguments
  * as one struct (DinoTrainArgs) and a pointer into each table, so its cost does not grow with
  * the numbers. */
-static const ShareRules CUDA_RULES = {.prefixes = "vt", .marked_only = 1, .param_format = "%c[%d]"};
+/* Named integer constants that may differ like backquoted numbers: parameter offsets
+ * (P_q_1_weight, P3_a_b) and slot offsets (wp_v12, wt_v12). */
+static int cuda_symbol(const char *b, size_t len, const void *ctx) {
+    (void)ctx;
+    if (len > 3 && b[0] == 'w' && (b[1] == 'p' || b[1] == 't') && b[2] == '_') return 1;
+    return len > 2 && b[0] == 'P' && (b[1] == '_' || (b[1] >= '0' && b[1] <= '9'));
+}
+
+static const ShareRules CUDA_RULES = {.prefixes = "vt", .marked_only = 1, .param_format = "%c[%d]", .symbol = cuda_symbol};
 
 /* Whether code uses identifier `name` (outside comments, not as a member). */
 static int uses_name(const char *text, const char *name) {
@@ -64,6 +72,7 @@ static void emit_shared_function(Emit *E, const char *name, const char *extra, c
 static void table_add(Emit *E, const ShareItem *g, const ShareItem *it, long *L, long *D) {
     if (L) *L = E->n_table[0];
     if (D) *D = E->n_table[1];
+    E->table_newline[0] = E->table_newline[1] = 1;
     for (int p = 0; p < g->n_nums; p++)
         if (g->kind[p]) cuda_table_number(E, g->kind[p] == 'D', it->nums[p]);
 }
@@ -86,10 +95,45 @@ static void emit_table_args(Emit *E, long L, long D, const Loops *in, int marked
     }
 }
 
+/* The first node of stage g (of all the program's tile kernels' stages); NULL: it has none (the
+ * results). */
+static const IrNode *stage_node(const Emit *E, int g) {
+    int u = 0;
+    while (u + 1 < E->n_units && (E->units[u].count <= 1 || E->first_stage[u] + E->units[u].count <= g)) u++;
+    const Kernel *k = &E->kernels[E->units[u].first + g - E->first_stage[u]];
+    return k->count ? member(E, k, 0) : NULL;
+}
+
+/* A stage in a comment: its first node (renamed from the model), or its number. */
+static void stage_ref(const Emit *E, int u, int i, char *buf, size_t len) {
+    const IrNode *v = stage_node(E, E->first_stage[u] + i);
+    if (v) snprintf(buf, len, "v%d", v->id);
+    else snprintf(buf, len, "%d", i);
+}
+
+/* The node that names the function group g of equal stages shares (dino_train_stage_v12,
+ * renamed from the model): see names_first. */
+static int stage_first(const Emit *E, int g) {
+    int n = 0;
+    for (int u = 0; u < E->n_units; u++)
+        if (E->units[u].count > 1) n = E->first_stage[u] + E->units[u].count;
+    const IrNode *best = stage_node(E, g);
+    for (int j = g + 1; j < n && best; j++)
+        if (E->stages[j].group == g && stage_node(E, j) && names_first(stage_node(E, j), best)) best = stage_node(E, j);
+    return best ? best->id : -g - 1;
+}
+
+/* The name of the function group g of equal stages shares. */
+static void stage_fn_name(const Emit *E, int g, char *buf, size_t len) {
+    int id = stage_first(E, g);
+    if (id >= 0) snprintf(buf, len, "dino_%s_stage_v%d", E->name, id);
+    else snprintf(buf, len, "dino_%s_stage%d", E->name, g);
+}
+
 static void emit_shared_stage(Emit *E, int g) {
     const ShareItem *st = E->stages;
     char name[96];
-    snprintf(name, sizeof name, "dino_%s_s%d", E->name, g);
+    stage_fn_name(E, g, name, sizeof name);
     out(E, "\n/* %d stages of %s's tile kernels do this on other buffers and numbers (steps of an ODE solve) */\n",
         st[g].count, E->name);
     emit_shared_function(E, name, ", const long s0, const long s1", &st[g]);
@@ -128,8 +172,11 @@ static void emit_stages(Emit *E, int u, int i, int end, Loops *in, long (*off)[2
     while (i < end) {
         int r, p = in->depth < MAX_LOOPS ? find_run(st, end, i, &r) : 0;
         if (p) {
-            out(E, "\n%sfor (int k%d = 0; k%d < %d; k%d++) {   /* stages %d .. %d: %d times the same %d stages */\n", pad,
-                in->depth, in->depth, r, in->depth, i, i + p * r - 1, r, p);
+            char from[32], to[32];
+            stage_ref(E, u, i, from, sizeof from);
+            stage_ref(E, u, i + p * r - 1, to, sizeof to);
+            out(E, "\n%sfor (int k%d = 0; k%d < %d; k%d++) {   /* stages %s .. %s: %d times the same %d stages */\n", pad,
+                in->depth, in->depth, r, in->depth, from, to, r, p);
             in->stride[in->depth][0] = off[i + p][0] - off[i][0];
             in->stride[in->depth][1] = off[i + p][1] - off[i][1];
             in->depth++;
@@ -141,9 +188,13 @@ static void emit_stages(Emit *E, int u, int i, int end, Loops *in, long (*off)[2
             fputs(st[i].text, E->out);   /* backquotes kept: equal tile kernels share a body */
             i++;
         } else {
-            out(E, "%s%sdino_%s_s%d(args, s0, s1", in->depth ? "" : "\n", pad, E->name, st[i].group);
+            char fn[96];
+            stage_fn_name(E, st[i].group, fn, sizeof fn);
+            out(E, "%s%s%s(args, s0, s1", in->depth ? "" : "\n", pad, fn);
             emit_table_args(E, off[i][0], off[i][1], in, 1);
-            out(E, ");   /* stage %d */\n", i);
+            char at[32];
+            stage_ref(E, u, i, at, sizeof at);
+            out(E, ");   /* stage %s */\n", at);
             i++;
         }
     }
@@ -200,6 +251,17 @@ static void group_items(const Emit *E, ShareItem *items, int n, int rc) {
         for (int i = 0; i < n; i++) items[i].group = i, items[i].index = -1;
 }
 
+/* The node that names the function group g of equal kernel bodies shares: see names_first. */
+static int body_first(const Emit *E, const ShareItem *items, int n, const int *unit_of, int g) {
+    const IrNode *best = NULL;
+    for (int j = g; j < n; j++) {
+        if (items[j].group != g) continue;
+        const IrNode *v = member(E, &E->kernels[E->units[unit_of[j]].first], 0);
+        if (!best || names_first(v, best)) best = v;
+    }
+    return best->id;
+}
+
 int cuda_write_program(Emit *E) {
     int tiles = 0;
     for (int u = 0; u < E->n_units; u++) tiles += E->units[u].count > 1;
@@ -207,6 +269,7 @@ int cuda_write_program(Emit *E) {
     out(E, "/* %d kernel%s", E->n_units, E->n_units == 1 ? "" : "s");
     if (tiles) out(E, " (%d of them tile kernels, %d stages in all)", tiles, E->n_kernels);
     out(E, "; workspace: nmax * %ld reals */\n", E->work);
+    cuda_slot_table(E);
     for (int i = 0; i < E->live.n; i++) {   /* constants with one value per row */
         const IrNode *v = E->live.items[i];
         if (v->op != IR_CONST || !v->vals) continue;
@@ -273,7 +336,7 @@ int cuda_write_program(Emit *E) {
     for (int i = 0; i < n_bodies && !rc; i++) {
         if (items[i].group != i || items[i].index < 0) continue;
         char name[64];
-        snprintf(name, sizeof name, "dino_%s_b%d", E->name, i);
+        snprintf(name, sizeof name, "dino_%s_body_v%d", E->name, body_first(E, items, n_bodies, unit_of, i));
         out(E, "\n/* the body of %d kernels (%s and others) that differ only in buffers and numbers */\n", items[i].count,
             E->launch[unit_of[i]].kernel);
         emit_shared_function(E, name, "", &items[i]);
@@ -286,7 +349,7 @@ int cuda_write_program(Emit *E) {
             share_strip(items[i].text, E->out, &CUDA_RULES);
         } else {
             out(E, "    const Dino%sArgs args = DINO_ARGS;\n", E->train ? "Train" : "Predict");
-            out(E, "    dino_%s_b%d(args", E->name, items[i].group);
+            out(E, "    dino_%s_body_v%d(args", E->name, body_first(E, items, n_bodies, unit_of, items[i].group));
             emit_table_args(E, at[2 * i], at[2 * i + 1], NULL, 0);
             out(E, ");\n");
         }

@@ -4,10 +4,10 @@
  * The row is the one place a function is described: the checker finds calls by name in it,
  * checks the arguments against its keyword column, names it in messages by its columns (usage,
  * the example call, the list of all functions), and refuses a call whose `lowered` column is 0
- * (code generation does not support it yet); lower.c lowers each kind; docs/language.md's
- * function table is the table as functions_print_markdown writes it (the docs_functions test
- * compares them). Adding a layer: a row here, a check function in check_calls.c, a case in
- * lower.c's lower_call. Nothing here prints except functions_print_markdown, to the stream it
+ * (code generation does not support it yet); lower.c lowers a call by the row's `lower`
+ * column; docs/language.md's function table is the table as functions_print_markdown writes it
+ * (the docs_functions test compares them). Adding a layer: a row here, a check function in
+ * check_calls.c, a lowering function in lower.c. Nothing here prints except functions_print_markdown, to the stream it
  * is given. */
 #ifndef DINO_FUNCTIONS_H
 #define DINO_FUNCTIONS_H
@@ -38,6 +38,8 @@ typedef struct {
 } FnArg;
 
 typedef struct Checker Checker;
+typedef struct Lower Lower;     /* lower.c's state */
+struct IrNode;
 
 typedef struct {
     const char *name;       /* as called in a spec */
@@ -51,14 +53,27 @@ typedef struct {
     const char *meaning;    /* for the docs */
     /* check: the call's output dimension, or -1 after reporting errors (check_calls.c) */
     int (*check)(Checker *c, Expr *e, Call *k);
-    int lowered;            /* 1: lower.c lowers the kind and both code generators run it;
-                               0: the checker refuses calls (not supported yet) */
+    int lowered;            /* 1: both code generators run it; 0: the checker refuses calls (not
+                               supported yet) */
+    /* lower: the call's forward pass as IR nodes (lower.c) */
+    struct IrNode *(*lower)(Lower *l, const Expr *e);
 } FunctionDef;
+
+/* The lowering functions of the table's rows (lower.c). */
+struct IrNode *lower_dense(Lower *l, const Expr *e);
+struct IrNode *lower_mlp(Lower *l, const Expr *e);
+struct IrNode *lower_concat(Lower *l, const Expr *e);
+struct IrNode *lower_project(Lower *l, const Expr *e);
+struct IrNode *lower_encode(Lower *l, const Expr *e);
+struct IrNode *lower_decode(Lower *l, const Expr *e);
+struct IrNode *lower_activation(Lower *l, const Expr *e);
 
 extern const FunctionDef functions[];
 extern const int n_functions;
 
 /* The row called `name`, or NULL. */
+/* The first row of a kind (the activations share their lowering), or NULL. */
+const FunctionDef *function_of_kind(CallKind kind);
 const FunctionDef *function_lookup(const char *name);
 /* The value keyword `key` of f takes when a call leaves it out, as written in a spec ("true",
  * "gelu"), or NULL. The checker reads its defaults here. */

@@ -461,6 +461,7 @@ void cuda_free_program(Emit *E) {
     free(E->inlined);
     free(E->virt);
     free(E->offset);
+    free(E->slot_of);
     free(E->launch);
     arena_free(&E->tmp);
 }

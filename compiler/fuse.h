@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "emit.h"
+#include "names.h"
 #include "share.h"
 #include "slots.h"
 
@@ -31,7 +32,7 @@ enum {
     TILE_MIN_LAYERS = 256,   /* or when the program has more layers than this (want_tiles) */
     SUM_SAMPLES = 64,     /* a gradient sum kernel: samples per block */
     TILE_MAX_STAGES = 1000, /* stages per tile kernel */
-    MAX_GRID_YZ = 65535,
+    MAX_GRID_YZ = DINO_MAX_LAYER_DIM / 64,   /* CUDA's grid has at most 65535 blocks in y and z (model.h) */
     MAX_READS = 64,       /* values one node reads, through a virtual concatenation */
     MAX_BUFS = MAX_MEMBERS * (MAX_READS / 2 + 2),   /* buffers one kernel touches */
 };
@@ -85,6 +86,8 @@ typedef struct {
     char *inlined;              /* node id -> a CONST written as a literal */
     char *virt;                 /* node id -> a CONCAT that small layers read piece by piece */
     long *offset;               /* node id -> workspace offset per sample, -1 none */
+    int *slot_of;               /* node id -> the node whose slot constant (wp_v12) names its offset */
+    SizeNames *sizes;           /* sizes by name (names.h); NULL: numbers */
     long work;                  /* workspace reals per sample */
     int fuse;                   /* a FuseMode, from the options */
     int share;                  /* equal stages and kernels share a function (share.c) */
@@ -96,6 +99,7 @@ typedef struct {
     ShareItem *stages;          /* write_program: the stages of every tile kernel, grouped (share.c) */
     FILE *table[2];             /* write_program: the numbers of the shared functions' calls, L and D */
     long n_table[2];
+    int table_newline[2];       /* the next number starts a line: a call's numbers have a line of their own */
     int table_used;
     int *first_stage;           /* unit -> its first stage in `stages` */
     char *err;
@@ -135,6 +139,9 @@ int cuda_emit_kernel(Emit *E, int ki);
 
 /* ---------------------------------------------------------------------------- emit_cuda_share.c */
 
+/* Names each workspace offset by its first value (E->slot_of) and writes their enum
+ * (wp_v12 = 0, wp_v13 = wp_v12 + 128, ...; emit_cuda_kernels.c). */
+void cuda_slot_table(Emit *E);
 /* Writes program E->p's kernels: shared stage and body functions, their tables, the kernels. */
 int cuda_write_program(Emit *E);
 

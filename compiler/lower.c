@@ -11,10 +11,11 @@
  * the sequential correction U[n+1] = G(U_new[n]) + F(U_old[n]) - G(U_old[n]). */
 #include <string.h>
 
+#include "functions.h"
 #include "ir.h"
 #include "ops.h"
 
-typedef struct {
+struct Lower {
     Program *p;
     const char **names;     /* open addressing: name -> node */
     IrNode **nodes;
@@ -25,7 +26,7 @@ typedef struct {
     int n_monitors;         /* MONITOR terms so far */
     int checkpoint;         /* > 0: the serial solve being lowered tags every `checkpoint` steps
                                as one segment (IrNode.seg) for ir_recompute */
-} Lower;
+};
 
 static unsigned name_slot(const Lower *l, const char *name) {
     unsigned i = (unsigned)hash_bytes(name, strlen(name), HASH_START) & (unsigned)(l->cap - 1);
@@ -50,9 +51,18 @@ static IrNode *lookup(const Lower *l, const char *name) {
 static IrNode *lower_expr(Lower *l, const Expr *e);
 static IrNode *stacked(Lower *l, IrNode *v);
 
-static IrNode *lower_mlp(Lower *l, const Expr *e, IrNode *h) {
+/* ---------------------------------------------------------------------------- calls */
+/* One function per kind of call, in functions.c's `lower` column. */
+
+IrNode *lower_dense(Lower *l, const Expr *e) {
+    const Call *k = e->call;
+    return ir_linear(l->p, lower_expr(l, e->args[0].value), k->first_param, k->bias ? k->first_param + 1 : -1);
+}
+
+IrNode *lower_mlp(Lower *l, const Expr *e) {
     const Call *k = e->call;
     Program *p = l->p;
+    IrNode *h = lower_expr(l, e->args[0].value);
     int per = k->bias ? 2 : 1;
     for (int j = 0; j < k->depth; j++) {
         int w = k->first_param + per * j;
@@ -63,42 +73,48 @@ static IrNode *lower_mlp(Lower *l, const Expr *e, IrNode *h) {
     return ir_linear(p, h, w, k->bias ? w + 1 : -1);
 }
 
-static IrNode *lower_call(Lower *l, const Expr *e) {
-    const Call *k = e->call;
+IrNode *lower_activation(Lower *l, const Expr *e) {
+    return ir_act(l->p, IR_ACT, e->call->act, lower_expr(l, e->args[0].value));
+}
+
+IrNode *lower_concat(Lower *l, const Expr *e) {
     Program *p = l->p;
-    switch (k->kind) {
-    case FN_DENSE: return ir_linear(p, lower_expr(l, e->args[0].value), k->first_param, k->bias ? k->first_param + 1 : -1);
-    case FN_MLP: return lower_mlp(l, e, lower_expr(l, e->args[0].value));
-    case FN_ACT: return ir_act(p, IR_ACT, k->act, lower_expr(l, e->args[0].value));
-    case FN_CONCAT: {
-        IrNode **args = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)e->n_args);
-        for (int i = 0; i < e->n_args; i++) args[i] = lower_expr(l, e->args[i].value);
-        IrNode *n = ir_node(p, IR_CONCAT, args[0]->rows, k->out);   /* all 1 row, or all the slices */
-        n->n_args = e->n_args;
-        n->args = args;
-        for (int i = 0; i < e->n_args; i++) {
-            n->needs_param |= args[i]->needs_param;
-            n->needs_input |= args[i]->needs_input;
-        }
-        return n;
+    IrNode **args = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)e->n_args);
+    for (int i = 0; i < e->n_args; i++) args[i] = lower_expr(l, e->args[i].value);
+    IrNode *n = ir_node(p, IR_CONCAT, args[0]->rows, e->call->out);   /* all 1 row, or all the slices */
+    n->n_args = e->n_args;
+    n->args = args;
+    for (int i = 0; i < e->n_args; i++) {
+        n->needs_param |= args[i]->needs_param;
+        n->needs_input |= args[i]->needs_input;
     }
-    case FN_ENCODE: {   /* a frozen dense layer: W = E^T, b = -E^T shift */
-        const Basis *b = &p->model->bases[k->basis];
-        return ir_linear(p, lower_expr(l, e->args[0].value), b->enc_param, b->enc_param + 1);
-    }
-    case FN_DECODE: {   /* W = D, b = shift */
-        const Basis *b = &p->model->bases[k->basis];
-        return ir_linear(p, lower_expr(l, e->args[0].value), b->dec_param, b->dec_param + 1);
-    }
-    case FN_PROJECT: {
-        IrNode *n = ir_unary(p, IR_PROJECT, lower_expr(l, e->args[0].value));
-        n->dim = k->out;
-        n->name = k->file;
-        p->has_project = 1;
-        return n;
-    }
-    }
-    return NULL;
+    return n;
+}
+
+IrNode *lower_encode(Lower *l, const Expr *e) {   /* a frozen dense layer: W = E^T, b = -E^T shift */
+    Program *p = l->p;
+    const Basis *b = &p->model->bases[e->call->basis];
+    return ir_linear(p, lower_expr(l, e->args[0].value), b->enc_param, b->enc_param + 1);
+}
+
+IrNode *lower_decode(Lower *l, const Expr *e) {   /* W = D, b = shift */
+    Program *p = l->p;
+    const Basis *b = &p->model->bases[e->call->basis];
+    return ir_linear(p, lower_expr(l, e->args[0].value), b->dec_param, b->dec_param + 1);
+}
+
+IrNode *lower_project(Lower *l, const Expr *e) {
+    Program *p = l->p;
+    IrNode *n = ir_unary(p, IR_PROJECT, lower_expr(l, e->args[0].value));
+    n->dim = e->call->out;
+    n->name = e->call->file;
+    p->has_project = 1;
+    return n;
+}
+
+static IrNode *lower_call(Lower *l, const Expr *e) {
+    const FunctionDef *f = function_of_kind(e->call->kind);
+    return f && f->lower ? f->lower(l, e) : NULL;
 }
 
 /* A tensor op a (op) b where either side may be a constant scalar (dim 0 in the AST). */

@@ -17,9 +17,10 @@ enum { DINO_MAX_DIM = 1 << 24 };   /* largest vector dimension accepted */
 /* Limits of code generation that the checker enforces, so that every spec it accepts generates
  * code for both targets (tests/check_gate.sh):
  *   DINO_MAX_LAYER_DIM: the widest side (out or in) of a layer's weight: the CUDA backend's grid
- *     has at most 65535 blocks in y and z, of 64-wide tiles (emit_cuda.c, MAX_GRID_YZ);
+ *     has at most 65535 blocks in y and z, of 64-wide tiles (fuse.h's MAX_GRID_YZ is
+ *     DINO_MAX_LAYER_DIM / 64);
  *   DINO_DOPRI5_MAX_ATTEMPTS: dopri5's largest max_steps, the attempts the generated code holds
- *     (autodiff.c, DOPRI5_MAX_ATTEMPTS). */
+ *     (lower.c unrolls them; programs.c refuses more). */
 enum { DINO_MAX_LAYER_DIM = 65535 * 64, DINO_DOPRI5_MAX_ATTEMPTS = 256 };
 
 typedef struct {

@@ -6,17 +6,15 @@
 
 #include "ir.h"
 
-enum { DOPRI5_MAX_ATTEMPTS = 256 };
-
 static int supported(const Model *m, char *err, size_t errlen) {
     for (int i = 0; i < m->n_odes; i++) {
         const Solver *s = &m->odes[i].solver;
-        if (s->kind == SOLVER_DOPRI5 && s->max_steps > DOPRI5_MAX_ATTEMPTS) {
+        if (s->kind == SOLVER_DOPRI5 && s->max_steps > DINO_DOPRI5_MAX_ATTEMPTS) {
             snprintf(err, errlen,
                      "%s:%d:%d: error: dopri5 is generated as max_steps attempts (each a step that is accepted or "
                      "rejected), so max_steps must be at most %d here, not %d%s; e.g. `solver dopri5 rtol %g atol %g "
                      "max_steps 64`",
-                     m->path, s->loc.line, s->loc.col, DOPRI5_MAX_ATTEMPTS, s->max_steps,
+                     m->path, s->loc.line, s->loc.col, DINO_DOPRI5_MAX_ATTEMPTS, s->max_steps,
                      s->max_steps == 1000 ? " (the default)" : "", s->rtol, s->atol);
             return -1;
         }

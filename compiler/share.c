@@ -12,7 +12,9 @@
  * and digits (v12, t7); they become u0, u1, ... in order of appearance. With marked_only, the
  * only numbers that may differ are those the emitter wrote between backquotes (`144`): every
  * other number is part of the code (template arguments, array sizes) and must be equal;
- * without it, every number may differ. Comments do not count; they are kept, with local names. */
+ * without it, every number may differ. Identifiers that r->symbol says are named integer
+ * constants may differ as numbers do. Comments do not count; they are kept, with
+ * local names. */
 #include "share.h"
 #include "source.h"
 
@@ -59,6 +61,20 @@ void share_scan(const char *s, FILE *out, ShareItem *key, const char *kind, cons
         if (is_ident(*s) && !is_digit(*s)) {
             const char *b = s;
             while (is_ident(*s)) s++;
+            if (r->symbol && !comment && r->symbol(b, (size_t)(s - b), r->ctx)) {   /* a named constant */
+                size_t len = (size_t)(s - b);
+                if (key) {
+                    if (key->n_nums == key->cap_nums)
+                        key->nums = realloc(key->nums, sizeof(char *) * (size_t)(key->cap_nums = key->cap_nums ? 2 * key->cap_nums : 64));
+                    key->nums[key->n_nums++] = strndup(b, len);
+                    fputc('#', out);
+                } else {
+                    if (kind && kind[num]) fprintf(out, r->param_format, kind[num], slot[num]);
+                    else fwrite(b, 1, len, out);
+                    num++;
+                }
+                continue;
+            }
             if (!is_node_name(b, s, r->prefixes)) {
                 fwrite(b, 1, (size_t)(s - b), out);
                 continue;
@@ -102,7 +118,8 @@ void share_scan(const char *s, FILE *out, ShareItem *key, const char *kind, cons
     free(names);
 }
 
-static int all_digits(const char *s) {
+static int all_digits(const char *s, const ShareRules *r) {
+    if (r->symbol && !is_digit(*s) && r->symbol(s, strlen(s), r->ctx)) return 1;   /* an integer constant */
     for (; *s; s++)
         if (!is_digit(*s)) return 0;
     return 1;
@@ -143,11 +160,11 @@ int share_group(ShareItem *items, int n, const ShareRules *r) {
         g->kind = calloc((size_t)g->n_nums + 1, 1);
         g->slot = calloc((size_t)g->n_nums + 1, sizeof(int));
         for (int p = 0; p < g->n_nums; p++) {
-            int varies = 0, ints = all_digits(g->nums[p]);
+            int varies = 0, ints = all_digits(g->nums[p], r);
             for (int j = i + 1; j < n; j++) {
                 if (items[j].group != i) continue;
                 varies |= strcmp(items[j].nums[p], g->nums[p]) != 0;
-                ints &= all_digits(items[j].nums[p]);
+                ints &= all_digits(items[j].nums[p], r);
             }
             if (varies) g->kind[p] = ints ? 'L' : 'D', g->slot[p] = ints ? g->n_L++ : g->n_D++;
         }

@@ -8,6 +8,10 @@ typedef struct {
     const char *prefixes;       /* letters of node names: "v" (v12), "vt" (v12, t7) */
     int marked_only;            /* only `backquoted` numbers may differ */
     const char *param_format;   /* a differing number in the shared code: "%c[%d]" -> L[3], D[0] */
+    /* identifiers that are integer constants and may differ like numbers (emit_c.c's sizes,
+       parameter and slot offsets: q_0_dim, P_q_1_weight, wt_v12); NULL: none */
+    int (*symbol)(const char *name, size_t len, const void *ctx);
+    const void *ctx;
 } ShareRules;
 
 /* One piece of code (an emitter's part or stage). share_group fills everything but text. */

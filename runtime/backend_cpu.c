@@ -37,7 +37,8 @@ static void *zalloc(size_t n, size_t size, const char *what, char *err, size_t e
 static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
-    free(c->work), free(c->x), free(c->y), free(c->J), free(c->label);   /* an earlier train()'s */
+    /* the buffers of an earlier call (a second train() on the backend) */
+    free(c->work), free(c->x), free(c->y), free(c->J), free(c->label);
     c->work = c->x = c->y = c->J = NULL;
     c->label = NULL;
     size_t work = (size_t)c->mod->train_work(batch);

@@ -176,28 +176,22 @@ static int launch_1d(CudaBackend *c, CUfunction f, long long count, void **args,
 
 /* ---------------------------------------------------------------------------- interface */
 
-/* Frees the training data's buffers and the graphs captured on them, for another set_data
- * (issue 19, finding 7: a second dino_train on one model leaked them and replayed the old
- * graphs on the old data). */
-static void release_data(CudaBackend *c) {
-    c->drv.cuStreamSynchronize(c->stream);
+static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
+    CudaBackend *c = (CudaBackend *)b;
+    const Model *m = c->m;
+    /* the buffers of an earlier call (a second train() on the backend), and the graphs, which
+     * were captured with them (recaptured at their next launch) */
+    CUdeviceptr *old[] = {&c->X, &c->Y, &c->J, &c->L, &c->idx, &c->bx, &c->by, &c->bJ, &c->bl, &c->work};
+    if (c->X) c->drv.cuStreamSynchronize(c->stream);   /* nothing may still read them */
+    for (size_t i = 0; i < sizeof old / sizeof *old; i++) {
+        if (*old[i]) c->drv.cuMemFree(*old[i]);
+        *old[i] = 0;
+    }
     for (int i = 0; i < N_GRAPHS; i++) {
         if (c->graph_exec[i]) c->drv.cuGraphExecDestroy(c->graph_exec[i]);
         if (c->graph[i]) c->drv.cuGraphDestroy(c->graph[i]);
         c->graph_exec[i] = NULL, c->graph[i] = NULL;
     }
-    CUdeviceptr *bufs[] = {&c->X, &c->Y, &c->J, &c->L, &c->idx, &c->bx, &c->by, &c->bJ, &c->bl, &c->work};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        if (*bufs[i]) c->drv.cuMemFree(*bufs[i]);
-        *bufs[i] = 0;
-    }
-    c->deferred = 0;
-}
-
-static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
-    CudaBackend *c = (CudaBackend *)b;
-    release_data(c);
-    const Model *m = c->m;
     size_t es = c->es, N = (size_t)d->n, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
     size_t need = es * N * (in + (d->y ? out : 0) + (d->J ? out * in : 0)) + (d->label ? 4 * N : 0) + 8 * N +
                   es * (size_t)batch * (in + out + (d->J ? out * in : 0)) + es * (size_t)c->plan.train_work * (size_t)batch;

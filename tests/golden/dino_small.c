@@ -519,71 +519,93 @@ const int dino_in = 6, dino_out = 4, dino_f64 = 1;
 const long dino_n_params = 452;
 const unsigned long long dino_spec_hash = 0x70ac21b82ab72c3full;
 
-/* Parameters in the flat buffer P (and their gradients in G):
- *   h1.weight                [16, 6] at 0
- *   h1.bias                  [16] at 96
- *   h2.weight                [16, 16] at 112
- *   h2.bias                  [16] at 368
- *   q.weight                 [4, 16] at 384
- *   q.bias                   [4] at 448
- */
+/* sizes */
+enum {
+    m_dim = 6,
+    q_dim = 4,
+    h1_dim = 16,
+    q_dim_x_h1_dim = q_dim * h1_dim,
+    q_dim_x_m_dim = q_dim * m_dim,
+};
+
+/* Parameters in the flat buffer P (and their gradients in G): offsets */
+enum {
+    P_h1_weight = 0,   /* h1.weight [h1_dim, m_dim] */
+    P_h1_bias = P_h1_weight + h1_dim * m_dim,   /* h1.bias [h1_dim] */
+    P_h2_weight = P_h1_bias + h1_dim,   /* h2.weight [h1_dim, h1_dim] */
+    P_h2_bias = P_h2_weight + h1_dim * h1_dim,   /* h2.bias [h1_dim] */
+    P_q_weight = P_h2_bias + h1_dim,   /* q.weight [q_dim, h1_dim] */
+    P_q_bias = P_q_weight + q_dim * h1_dim,   /* q.bias [q_dim] */
+};
 
 /* ---------------------------------------------------------------------------- predict */
+
+/* workspace offsets per sample (values whose lives do not overlap share one) */
+enum {
+    wp_h1_linear = 0,
+    wp_h1_act = wp_h1_linear + h1_dim,
+    wp_h2_linear = wp_h1_act + h1_dim,
+    wp_h2_act = wp_h2_linear + h1_dim,
+    wp_h1_add = wp_h2_act + h1_dim,
+    wp_jh1_linear_t = wp_h1_add + 32,
+    wp_jh2_mul = wp_jh1_linear_t + 32,
+    wp_jh2_linear_t = wp_jh2_mul + q_dim * h1_dim,
+};
 
 static void predict_part0(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v1 = work + (long)nmax * 0;
-    real *v2 = work + (long)nmax * 16;
-    real *v3 = work + (long)nmax * 32;
-    real *v4 = work + (long)nmax * 48;
-    real *v5 = work + (long)nmax * 64;
-    real *v6 = work + (long)nmax * 16;
-    real *v7 = work + (long)nmax * 48;
-    real *v8 = work + (long)nmax * 64;
-    real *v9 = work + (long)nmax * 48;
-    real *v10 = work + (long)nmax * 128;
-    real *v11 = work + (long)nmax * 192;
-    real *v12 = work + (long)nmax * 128;
-    real *v13 = work + (long)nmax * 192;
-    real *v14 = work + (long)nmax * 32;
-    real *v15 = work + (long)nmax * 96;
-    /* v0 = INPUT   (n, 1, 6)   m */
-    /* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16) */
-    gemm(0, 1, (long)n * 1, 16, 6, x, 6, P + 0, 6, v1, 16, 0);
-    bias_add((long)n * 1, 16, P + 96, v1);
-    /* v2 = ACT v1   (n, 1, 16)   h1 */
-    ew_act_tanh((long)n * 16, v1, v2);
-    /* v3 = LINEAR v2 h2.weight + h2.bias   (n, 1, 16) */
-    gemm(0, 1, (long)n * 1, 16, 16, v2, 16, P + 112, 16, v3, 16, 0);
-    bias_add((long)n * 1, 16, P + 368, v3);
-    /* v4 = ACT v3   (n, 1, 16) */
-    ew_act_gelu((long)n * 16, v3, v4);
-    /* v5 = ADD v2 v4   (n, 1, 16)   h2 */
-    ew_add((long)n * 16, v2, v4, v5);
-    /* v6 = LINEAR v5 q.weight + q.bias   (n, 1, 4)   q */
-    gemm(0, 1, (long)n * 1, 4, 16, v5, 16, P + 384, 16, v6, 4, 0);
-    bias_add((long)n * 1, 4, P + 448, v6);
-    /* v7 = EYE   (n, 4, 4) */
-    eye(n, 4, v7);
-    /* v8 = LINEAR_T v7 q.weight   (n, 4, 16) */
-    gemm(0, 0, (long)n * 4, 16, 4, v7, 4, P + 384, 16, v8, 16, 0);
-    /* v9 = DACT v3   (n, 1, 16) */
-    ew_dact_gelu((long)n * 16, v3, v9);
-    /* v10 = MUL v8 v9   (n, 4, 16) */
-    mul_bcast(n, 4, 16, v8, 4, 16, v9, 1, 16, v10);
-    /* v11 = LINEAR_T v10 h2.weight   (n, 4, 16) */
-    gemm(0, 0, (long)n * 4, 16, 16, v10, 16, P + 112, 16, v11, 16, 0);
-    /* v12 = ADD v8 v11   (n, 4, 16) */
-    ew_add((long)n * 64, v8, v11, v12);
-    /* v13 = DACT v1   (n, 1, 16) */
-    ew_dact_tanh((long)n * 16, v1, v13);
-    /* v14 = MUL v12 v13   (n, 4, 16) */
-    mul_bcast(n, 4, 16, v12, 4, 16, v13, 1, 16, v14);
-    /* v15 = LINEAR_T v14 h1.weight   (n, 4, 6) */
-    gemm(0, 0, (long)n * 4, 6, 16, v14, 16, P + 0, 6, v15, 6, 0);
+    real *h1_linear = work + (long)nmax * wp_h1_linear;
+    real *h1_act = work + (long)nmax * wp_h1_act;
+    real *h2_linear = work + (long)nmax * wp_h2_linear;
+    real *h2_act = work + (long)nmax * wp_h2_act;
+    real *h1_add = work + (long)nmax * wp_h1_add;
+    real *q_linear = work + (long)nmax * wp_h1_act;
+    real *j_eye = work + (long)nmax * wp_h2_act;
+    real *jq_linear_t = work + (long)nmax * wp_h1_add;
+    real *h2_dact = work + (long)nmax * wp_h2_act;
+    real *jh2_mul = work + (long)nmax * wp_jh2_mul;
+    real *jh2_linear_t = work + (long)nmax * wp_jh2_linear_t;
+    real *jq_add = work + (long)nmax * wp_jh2_mul;
+    real *h1_dact = work + (long)nmax * wp_jh2_linear_t;
+    real *jh1_mul = work + (long)nmax * wp_h2_linear;
+    real *jh1_linear_t = work + (long)nmax * wp_jh1_linear_t;
+    /* m_input = INPUT   (n, 1, m_dim)   m */
+    /* h1_linear = LINEAR m_input h1.weight + h1.bias   (n, 1, h1_dim) */
+    gemm(0, 1, (long)n * 1, h1_dim, m_dim, x, m_dim, P + P_h1_weight, m_dim, h1_linear, h1_dim, 0);
+    bias_add((long)n * 1, h1_dim, P + P_h1_bias, h1_linear);
+    /* h1_act = ACT h1_linear   (n, 1, h1_dim)   h1 */
+    ew_act_tanh((long)n * h1_dim, h1_linear, h1_act);
+    /* h2_linear = LINEAR h1_act h2.weight + h2.bias   (n, 1, h1_dim) */
+    gemm(0, 1, (long)n * 1, h1_dim, h1_dim, h1_act, h1_dim, P + P_h2_weight, h1_dim, h2_linear, h1_dim, 0);
+    bias_add((long)n * 1, h1_dim, P + P_h2_bias, h2_linear);
+    /* h2_act = ACT h2_linear   (n, 1, h1_dim) */
+    ew_act_gelu((long)n * h1_dim, h2_linear, h2_act);
+    /* h1_add = ADD h1_act h2_act   (n, 1, h1_dim)   h2 */
+    ew_add((long)n * h1_dim, h1_act, h2_act, h1_add);
+    /* q_linear = LINEAR h1_add q.weight + q.bias   (n, 1, q_dim)   q */
+    gemm(0, 1, (long)n * 1, q_dim, h1_dim, h1_add, h1_dim, P + P_q_weight, h1_dim, q_linear, q_dim, 0);
+    bias_add((long)n * 1, q_dim, P + P_q_bias, q_linear);
+    /* j_eye = EYE   (n, q_dim, q_dim) */
+    eye(n, q_dim, j_eye);
+    /* jq_linear_t = LINEAR_T j_eye q.weight   (n, q_dim, h1_dim) */
+    gemm(0, 0, (long)n * q_dim, h1_dim, q_dim, j_eye, q_dim, P + P_q_weight, h1_dim, jq_linear_t, h1_dim, 0);
+    /* h2_dact = DACT h2_linear   (n, 1, h1_dim) */
+    ew_dact_gelu((long)n * h1_dim, h2_linear, h2_dact);
+    /* jh2_mul = MUL jq_linear_t h2_dact   (n, q_dim, h1_dim) */
+    mul_bcast(n, q_dim, h1_dim, jq_linear_t, q_dim, h1_dim, h2_dact, 1, h1_dim, jh2_mul);
+    /* jh2_linear_t = LINEAR_T jh2_mul h2.weight   (n, q_dim, h1_dim) */
+    gemm(0, 0, (long)n * q_dim, h1_dim, h1_dim, jh2_mul, h1_dim, P + P_h2_weight, h1_dim, jh2_linear_t, h1_dim, 0);
+    /* jq_add = ADD jq_linear_t jh2_linear_t   (n, q_dim, h1_dim) */
+    ew_add((long)n * q_dim_x_h1_dim, jq_linear_t, jh2_linear_t, jq_add);
+    /* h1_dact = DACT h1_linear   (n, 1, h1_dim) */
+    ew_dact_tanh((long)n * h1_dim, h1_linear, h1_dact);
+    /* jh1_mul = MUL jq_add h1_dact   (n, q_dim, h1_dim) */
+    mul_bcast(n, q_dim, h1_dim, jq_add, q_dim, h1_dim, h1_dact, 1, h1_dim, jh1_mul);
+    /* jh1_linear_t = LINEAR_T jh1_mul h1.weight   (n, q_dim, m_dim) */
+    gemm(0, 0, (long)n * q_dim, m_dim, h1_dim, jh1_mul, h1_dim, P + P_h1_weight, m_dim, jh1_linear_t, m_dim, 0);
 }
 
 long dino_predict_work(int nmax) { return (long)nmax * 256; }
@@ -595,12 +617,12 @@ void dino_predict_terms(const real *restrict P, int n, int nmax, const real *res
     real *yout = y, *Jout = J;
     predict_part0(P, G, n, nmax, x, y, J, label, w, terms, work);
 
-    /* results: y (n, 4), J (n, out, in) */
-    const real *v6 = work + (long)nmax * 16;
-    memcpy(yout, v6, sizeof(real) * (size_t)n * 4);
-    const real *v15 = work + (long)nmax * 96;
+    /* results: y (n, q_dim), J (n, out, in) */
+    const real *q_linear = work + (long)nmax * wp_h1_act;
+    memcpy(yout, q_linear, sizeof(real) * (size_t)n * q_dim);
+    const real *jh1_linear_t = work + (long)nmax * wp_jh1_linear_t;
     if (Jout) {
-        memcpy(Jout, v15, sizeof(real) * (size_t)n * 24);
+        memcpy(Jout, jh1_linear_t, sizeof(real) * (size_t)n * q_dim_x_m_dim);
     }
     if (terms_out) memcpy(terms_out, terms, sizeof(double) * 2);   /* the gates: did dopri5 reach t1 */
 }
@@ -612,170 +634,195 @@ void dino_predict(const real *restrict P, int n, int nmax, const real *restrict 
 
 /* ---------------------------------------------------------------------------- train */
 
+/* workspace offsets per sample (values whose lives do not overlap share one) */
+enum {
+    wt_h1_linear = 0,
+    wt_h1_act = wt_h1_linear + h1_dim,
+    wt_h2_linear = wt_h1_act + h1_dim,
+    wt_h2_act = wt_h2_linear + h1_dim,
+    wt_h1_add = wt_h2_act + h1_dim,
+    wt_j_eye = wt_h1_add + h1_dim,
+    wt_jq_linear_t = wt_j_eye + h1_dim,
+    wt_h2_d2act = wt_jq_linear_t + h1_dim,
+    wt_h2_dact = wt_h2_d2act + 48,
+    wt_jh2_mul = wt_h2_dact + h1_dim,
+    wt_dh2_mul_4 = wt_jh2_mul + h1_dim,
+    wt_dh2_add = wt_dh2_mul_4 + h1_dim,
+    wt_jh2_linear_t = wt_dh2_add + 32,
+    wt_jh1_linear_t = wt_jh2_linear_t + h1_dim,
+    wt_dq_loss = wt_jh1_linear_t + 32,
+    wt_jq_add = wt_dq_loss + h1_dim,
+    wt_h1_d2act = wt_jq_add + h1_dim,
+    wt_jh1_mul = wt_h1_d2act + 48,
+    wt_dh1_loss = wt_jh1_mul + q_dim_x_h1_dim,
+    wt_dh1_linear = wt_dh1_loss + 32,
+    wt_dh1_mul_2 = wt_dh1_linear + q_dim_x_h1_dim,
+};
+
 static void train_part0(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v1 = work + (long)nmax * 0;
-    real *v2 = work + (long)nmax * 16;
-    real *v3 = work + (long)nmax * 32;
-    real *v4 = work + (long)nmax * 48;
-    real *v5 = work + (long)nmax * 64;
-    real *v6 = work + (long)nmax * 48;
-    real *v7 = work + (long)nmax * 80;
-    real *v8 = work + (long)nmax * 96;
-    real *v9 = work + (long)nmax * 160;
-    real *v10 = work + (long)nmax * 176;
-    real *v11 = work + (long)nmax * 240;
-    real *v12 = work + (long)nmax * 304;
-    real *v13 = work + (long)nmax * 240;
-    real *v14 = work + (long)nmax * 368;
-    real *v15 = work + (long)nmax * 256;
-    real *v17 = work + (long)nmax * 288;
-    real *v19 = work + (long)nmax * 432;
-    real *v20 = work + (long)nmax * 464;
-    real *v22 = work + (long)nmax * 368;
-    real *v23 = work + (long)nmax * 528;
-    real *v24 = work + (long)nmax * 304;
-    real *v25 = work + (long)nmax * 320;
-    real *v26 = work + (long)nmax * 0;
-    real *v27 = work + (long)nmax * 304;
-    real *v29 = work + (long)nmax * 176;
-    real *v30 = work + (long)nmax * 432;
-    real *v31 = work + (long)nmax * 176;
-    real *v32 = work + (long)nmax * 96;
-    real *v33 = work + (long)nmax * 112;
-    real *v34 = work + (long)nmax * 32;
-    real *v36 = work + (long)nmax * 176;
-    real *v39 = work + (long)nmax * 192;
-    real *v40 = work + (long)nmax * 208;
-    real *v41 = work + (long)nmax * 32;
-    real *v42 = work + (long)nmax * 192;
-    real *v45 = work + (long)nmax * 16;
-    real *v46 = work + (long)nmax * 32;
-    /* v0 = INPUT   (n, 1, 6)   m */
-    /* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16) */
-    gemm(0, 1, (long)n * 1, 16, 6, x, 6, P + 0, 6, v1, 16, 0);
-    bias_add((long)n * 1, 16, P + 96, v1);
-    /* v2 = ACT v1   (n, 1, 16)   h1 */
-    ew_act_tanh((long)n * 16, v1, v2);
-    /* v3 = LINEAR v2 h2.weight + h2.bias   (n, 1, 16) */
-    gemm(0, 1, (long)n * 1, 16, 16, v2, 16, P + 112, 16, v3, 16, 0);
-    bias_add((long)n * 1, 16, P + 368, v3);
-    /* v4 = ACT v3   (n, 1, 16) */
-    ew_act_gelu((long)n * 16, v3, v4);
-    /* v5 = ADD v2 v4   (n, 1, 16)   h2 */
-    ew_add((long)n * 16, v2, v4, v5);
-    /* v6 = LINEAR v5 q.weight + q.bias   (n, 1, 4)   q */
-    gemm(0, 1, (long)n * 1, 4, 16, v5, 16, P + 384, 16, v6, 4, 0);
-    bias_add((long)n * 1, 4, P + 448, v6);
-    /* v7 = EYE   (n, 4, 4) */
-    eye(n, 4, v7);
-    /* v8 = LINEAR_T v7 q.weight   (n, 4, 16) */
-    gemm(0, 0, (long)n * 4, 16, 4, v7, 4, P + 384, 16, v8, 16, 0);
-    /* v9 = DACT v3   (n, 1, 16) */
-    ew_dact_gelu((long)n * 16, v3, v9);
-    /* v10 = MUL v8 v9   (n, 4, 16) */
-    mul_bcast(n, 4, 16, v8, 4, 16, v9, 1, 16, v10);
-    /* v11 = LINEAR_T v10 h2.weight   (n, 4, 16) */
-    gemm(0, 0, (long)n * 4, 16, 16, v10, 16, P + 112, 16, v11, 16, 0);
-    /* v12 = ADD v8 v11   (n, 4, 16) */
-    ew_add((long)n * 64, v8, v11, v12);
-    /* v13 = DACT v1   (n, 1, 16) */
-    ew_dact_tanh((long)n * 16, v1, v13);
-    /* v14 = MUL v12 v13   (n, 4, 16) */
-    mul_bcast(n, 4, 16, v12, 4, 16, v13, 1, 16, v14);
-    /* v15 = LINEAR_T v14 h1.weight   (n, 4, 6) */
-    gemm(0, 0, (long)n * 4, 6, 16, v14, 16, P + 0, 6, v15, 6, 0);
-    /* v16 = DATA   (n, 1, 4) */
-    /* v17 = LOSS v6 v16   (n, 1, 4) */
+    real *h1_linear = work + (long)nmax * wt_h1_linear;
+    real *h1_act = work + (long)nmax * wt_h1_act;
+    real *h2_linear = work + (long)nmax * wt_h2_linear;
+    real *h2_act = work + (long)nmax * wt_h2_act;
+    real *h1_add = work + (long)nmax * wt_h1_add;
+    real *q_linear = work + (long)nmax * wt_h2_act;
+    real *j_eye = work + (long)nmax * wt_j_eye;
+    real *jq_linear_t = work + (long)nmax * wt_jq_linear_t;
+    real *h2_dact = work + (long)nmax * wt_h2_dact;
+    real *jh2_mul = work + (long)nmax * wt_jh2_mul;
+    real *jh2_linear_t = work + (long)nmax * wt_jh2_linear_t;
+    real *jq_add = work + (long)nmax * wt_jq_add;
+    real *h1_dact = work + (long)nmax * wt_jh2_linear_t;
+    real *jh1_mul = work + (long)nmax * wt_jh1_mul;
+    real *jh1_linear_t = work + (long)nmax * wt_jh1_linear_t;
+    real *dq_loss = work + (long)nmax * wt_dq_loss;
+    real *dh1_loss = work + (long)nmax * wt_dh1_loss;
+    real *dh1_linear = work + (long)nmax * wt_dh1_linear;
+    real *dh1_mul = work + (long)nmax * wt_jh1_mul;
+    real *dh1_mul_2 = work + (long)nmax * wt_dh1_mul_2;
+    real *dh1_sumrows = work + (long)nmax * wt_jq_add;
+    real *h1_d2act = work + (long)nmax * wt_h1_d2act;
+    real *dh1_mul_3 = work + (long)nmax * wt_h1_linear;
+    real *dh2_linear = work + (long)nmax * wt_jq_add;
+    real *dh2_mul = work + (long)nmax * wt_jh2_mul;
+    real *dh1_add = work + (long)nmax * wt_dh1_loss;
+    real *dh2_mul_2 = work + (long)nmax * wt_jh2_mul;
+    real *dh2_sumrows = work + (long)nmax * wt_jq_linear_t;
+    real *h2_d2act = work + (long)nmax * wt_h2_d2act;
+    real *dh2_mul_3 = work + (long)nmax * wt_h2_linear;
+    real *dq_linear_t = work + (long)nmax * wt_jh2_mul;
+    real *dh2_mul_4 = work + (long)nmax * wt_dh2_mul_4;
+    real *dh2_add = work + (long)nmax * wt_dh2_add;
+    real *dh2_linear_t = work + (long)nmax * wt_h2_linear;
+    real *dq_add = work + (long)nmax * wt_dh2_mul_4;
+    real *dh1_mul_4 = work + (long)nmax * wt_h1_act;
+    real *dh1_add_2 = work + (long)nmax * wt_h2_linear;
+    /* m_input = INPUT   (n, 1, m_dim)   m */
+    /* h1_linear = LINEAR m_input h1.weight + h1.bias   (n, 1, h1_dim) */
+    gemm(0, 1, (long)n * 1, h1_dim, m_dim, x, m_dim, P + P_h1_weight, m_dim, h1_linear, h1_dim, 0);
+    bias_add((long)n * 1, h1_dim, P + P_h1_bias, h1_linear);
+    /* h1_act = ACT h1_linear   (n, 1, h1_dim)   h1 */
+    ew_act_tanh((long)n * h1_dim, h1_linear, h1_act);
+    /* h2_linear = LINEAR h1_act h2.weight + h2.bias   (n, 1, h1_dim) */
+    gemm(0, 1, (long)n * 1, h1_dim, h1_dim, h1_act, h1_dim, P + P_h2_weight, h1_dim, h2_linear, h1_dim, 0);
+    bias_add((long)n * 1, h1_dim, P + P_h2_bias, h2_linear);
+    /* h2_act = ACT h2_linear   (n, 1, h1_dim) */
+    ew_act_gelu((long)n * h1_dim, h2_linear, h2_act);
+    /* h1_add = ADD h1_act h2_act   (n, 1, h1_dim)   h2 */
+    ew_add((long)n * h1_dim, h1_act, h2_act, h1_add);
+    /* q_linear = LINEAR h1_add q.weight + q.bias   (n, 1, q_dim)   q */
+    gemm(0, 1, (long)n * 1, q_dim, h1_dim, h1_add, h1_dim, P + P_q_weight, h1_dim, q_linear, q_dim, 0);
+    bias_add((long)n * 1, q_dim, P + P_q_bias, q_linear);
+    /* j_eye = EYE   (n, q_dim, q_dim) */
+    eye(n, q_dim, j_eye);
+    /* jq_linear_t = LINEAR_T j_eye q.weight   (n, q_dim, h1_dim) */
+    gemm(0, 0, (long)n * q_dim, h1_dim, q_dim, j_eye, q_dim, P + P_q_weight, h1_dim, jq_linear_t, h1_dim, 0);
+    /* h2_dact = DACT h2_linear   (n, 1, h1_dim) */
+    ew_dact_gelu((long)n * h1_dim, h2_linear, h2_dact);
+    /* jh2_mul = MUL jq_linear_t h2_dact   (n, q_dim, h1_dim) */
+    mul_bcast(n, q_dim, h1_dim, jq_linear_t, q_dim, h1_dim, h2_dact, 1, h1_dim, jh2_mul);
+    /* jh2_linear_t = LINEAR_T jh2_mul h2.weight   (n, q_dim, h1_dim) */
+    gemm(0, 0, (long)n * q_dim, h1_dim, h1_dim, jh2_mul, h1_dim, P + P_h2_weight, h1_dim, jh2_linear_t, h1_dim, 0);
+    /* jq_add = ADD jq_linear_t jh2_linear_t   (n, q_dim, h1_dim) */
+    ew_add((long)n * q_dim_x_h1_dim, jq_linear_t, jh2_linear_t, jq_add);
+    /* h1_dact = DACT h1_linear   (n, 1, h1_dim) */
+    ew_dact_tanh((long)n * h1_dim, h1_linear, h1_dact);
+    /* jh1_mul = MUL jq_add h1_dact   (n, q_dim, h1_dim) */
+    mul_bcast(n, q_dim, h1_dim, jq_add, q_dim, h1_dim, h1_dact, 1, h1_dim, jh1_mul);
+    /* jh1_linear_t = LINEAR_T jh1_mul h1.weight   (n, q_dim, m_dim) */
+    gemm(0, 0, (long)n * q_dim, m_dim, h1_dim, jh1_mul, h1_dim, P + P_h1_weight, m_dim, jh1_linear_t, m_dim, 0);
+    /* data_y = DATA   (n, 1, q_dim) */
+    /* dq_loss = LOSS q_linear data_y   (n, 1, q_dim) */
     {
         double total = 0;
         for (long b = 0; b < n; b++) {
-            const real *p = v6 + b * 4, *d = y + b * 4;
-            real *s = v17 + b * 4;
+            const real *p = q_linear + b * q_dim, *d = y + b * q_dim;
+            real *s = dq_loss + b * q_dim;
             double e2 = 0;
-            for (int j = 0; j < 4; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
+            for (int j = 0; j < q_dim; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[0] / (n * den);
-            for (int j = 0; j < 4; j++) s[j] = (real)(coef * (p[j] - d[j]));
+            for (int j = 0; j < q_dim; j++) s[j] = (real)(coef * (p[j] - d[j]));
         }
         terms[0] = total / n;
     }
-    /* v18 = DATA   (n, 4, 6) */
-    /* v19 = LOSS v15 v18   (n, 4, 6) */
+    /* data_J = DATA   (n, q_dim, m_dim) */
+    /* dh1_loss = LOSS jh1_linear_t data_J   (n, q_dim, m_dim) */
     {
         double total = 0;
         for (long b = 0; b < n; b++) {
-            const real *p = v15 + b * 24, *d = J + b * 24;
-            real *s = v19 + b * 24;
+            const real *p = jh1_linear_t + b * q_dim_x_m_dim, *d = J + b * q_dim_x_m_dim;
+            real *s = dh1_loss + b * q_dim_x_m_dim;
             double e2 = 0;
-            for (int j = 0; j < 24; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
+            for (int j = 0; j < q_dim_x_m_dim; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[1] / (n * den);
-            for (int j = 0; j < 24; j++) s[j] = (real)(coef * (p[j] - d[j]));
+            for (int j = 0; j < q_dim_x_m_dim; j++) s[j] = (real)(coef * (p[j] - d[j]));
         }
         terms[1] = total / n;
     }
-    /* v20 = LINEAR v19 h1.weight   (n, 4, 16) */
-    gemm(0, 1, (long)n * 4, 16, 6, v19, 6, P + 0, 6, v20, 16, 0);
-    /* v21 = GRAD_W v14 v19 h1.weight */
-    gemm(1, 0, 16, 6, (long)n * 4, v14, 16, v19, 6, G + 0, 6, 1);
-    /* v22 = MUL v20 v13   (n, 4, 16) */
-    mul_bcast(n, 4, 16, v20, 4, 16, v13, 1, 16, v22);
-    /* v23 = MUL v20 v12   (n, 4, 16) */
-    mul_bcast(n, 4, 16, v20, 4, 16, v12, 4, 16, v23);
-    /* v24 = SUMROWS v23   (n, 1, 16) */
-    sum_rows((long)n * 1, 4, 16, v23, v24);
-    /* v25 = D2ACT v1   (n, 1, 16) */
-    ew_d2act_tanh((long)n * 16, v1, v25);
-    /* v26 = MUL v24 v25   (n, 1, 16) */
-    mul_bcast(n, 1, 16, v24, 1, 16, v25, 1, 16, v26);
-    /* v27 = LINEAR v22 h2.weight   (n, 4, 16) */
-    gemm(0, 1, (long)n * 4, 16, 16, v22, 16, P + 112, 16, v27, 16, 0);
-    /* v28 = GRAD_W v10 v22 h2.weight */
-    gemm(1, 0, 16, 16, (long)n * 4, v10, 16, v22, 16, G + 112, 16, 1);
-    /* v29 = MUL v27 v9   (n, 4, 16) */
-    mul_bcast(n, 4, 16, v27, 4, 16, v9, 1, 16, v29);
-    /* v30 = ADD v22 v29   (n, 4, 16) */
-    ew_add((long)n * 64, v22, v29, v30);
-    /* v31 = MUL v27 v8   (n, 4, 16) */
-    mul_bcast(n, 4, 16, v27, 4, 16, v8, 4, 16, v31);
-    /* v32 = SUMROWS v31   (n, 1, 16) */
-    sum_rows((long)n * 1, 4, 16, v31, v32);
-    /* v33 = D2ACT v3   (n, 1, 16) */
-    ew_d2act_gelu((long)n * 16, v3, v33);
-    /* v34 = MUL v32 v33   (n, 1, 16) */
-    mul_bcast(n, 1, 16, v32, 1, 16, v33, 1, 16, v34);
-    /* v35 = GRAD_W v7 v30 q.weight */
-    gemm(1, 0, 4, 16, (long)n * 4, v7, 4, v30, 16, G + 384, 16, 1);
-    /* v36 = LINEAR_T v17 q.weight   (n, 1, 16) */
-    gemm(0, 0, (long)n * 1, 16, 4, v17, 4, P + 384, 16, v36, 16, 0);
-    /* v37 = GRAD_W v17 v5 q.weight */
-    gemm(1, 0, 4, 16, (long)n * 1, v17, 4, v5, 16, G + 384, 16, 1);
-    /* v38 = GRAD_B v17 q.bias */
-    grad_bias((long)n * 1, 4, v17, G + 448);
-    /* v39 = MUL v36 v9   (n, 1, 16) */
-    mul_bcast(n, 1, 16, v36, 1, 16, v9, 1, 16, v39);
-    /* v40 = ADD v34 v39   (n, 1, 16) */
-    ew_add((long)n * 16, v34, v39, v40);
-    /* v41 = LINEAR_T v40 h2.weight   (n, 1, 16) */
-    gemm(0, 0, (long)n * 1, 16, 16, v40, 16, P + 112, 16, v41, 16, 0);
-    /* v42 = ADD v36 v41   (n, 1, 16) */
-    ew_add((long)n * 16, v36, v41, v42);
-    /* v43 = GRAD_W v40 v2 h2.weight */
-    gemm(1, 0, 16, 16, (long)n * 1, v40, 16, v2, 16, G + 112, 16, 1);
-    /* v44 = GRAD_B v40 h2.bias */
-    grad_bias((long)n * 1, 16, v40, G + 368);
-    /* v45 = MUL v42 v13   (n, 1, 16) */
-    mul_bcast(n, 1, 16, v42, 1, 16, v13, 1, 16, v45);
-    /* v46 = ADD v26 v45   (n, 1, 16) */
-    ew_add((long)n * 16, v26, v45, v46);
-    /* v47 = GRAD_W v46 v0 h1.weight */
-    gemm(1, 0, 16, 6, (long)n * 1, v46, 16, x, 6, G + 0, 6, 1);
+    /* dh1_linear = LINEAR dh1_loss h1.weight   (n, q_dim, h1_dim) */
+    gemm(0, 1, (long)n * q_dim, h1_dim, m_dim, dh1_loss, m_dim, P + P_h1_weight, m_dim, dh1_linear, h1_dim, 0);
+    /* dh1_grad_w = GRAD_W jh1_mul dh1_loss h1.weight */
+    gemm(1, 0, h1_dim, m_dim, (long)n * q_dim, jh1_mul, h1_dim, dh1_loss, m_dim, G + P_h1_weight, m_dim, 1);
+    /* dh1_mul = MUL dh1_linear h1_dact   (n, q_dim, h1_dim) */
+    mul_bcast(n, q_dim, h1_dim, dh1_linear, q_dim, h1_dim, h1_dact, 1, h1_dim, dh1_mul);
+    /* dh1_mul_2 = MUL dh1_linear jq_add   (n, q_dim, h1_dim) */
+    mul_bcast(n, q_dim, h1_dim, dh1_linear, q_dim, h1_dim, jq_add, q_dim, h1_dim, dh1_mul_2);
+    /* dh1_sumrows = SUMROWS dh1_mul_2   (n, 1, h1_dim) */
+    sum_rows((long)n * 1, q_dim, h1_dim, dh1_mul_2, dh1_sumrows);
+    /* h1_d2act = D2ACT h1_linear   (n, 1, h1_dim) */
+    ew_d2act_tanh((long)n * h1_dim, h1_linear, h1_d2act);
+    /* dh1_mul_3 = MUL dh1_sumrows h1_d2act   (n, 1, h1_dim) */
+    mul_bcast(n, 1, h1_dim, dh1_sumrows, 1, h1_dim, h1_d2act, 1, h1_dim, dh1_mul_3);
+    /* dh2_linear = LINEAR dh1_mul h2.weight   (n, q_dim, h1_dim) */
+    gemm(0, 1, (long)n * q_dim, h1_dim, h1_dim, dh1_mul, h1_dim, P + P_h2_weight, h1_dim, dh2_linear, h1_dim, 0);
+    /* dh2_grad_w = GRAD_W jh2_mul dh1_mul h2.weight */
+    gemm(1, 0, h1_dim, h1_dim, (long)n * q_dim, jh2_mul, h1_dim, dh1_mul, h1_dim, G + P_h2_weight, h1_dim, 1);
+    /* dh2_mul = MUL dh2_linear h2_dact   (n, q_dim, h1_dim) */
+    mul_bcast(n, q_dim, h1_dim, dh2_linear, q_dim, h1_dim, h2_dact, 1, h1_dim, dh2_mul);
+    /* dh1_add = ADD dh1_mul dh2_mul   (n, q_dim, h1_dim) */
+    ew_add((long)n * q_dim_x_h1_dim, dh1_mul, dh2_mul, dh1_add);
+    /* dh2_mul_2 = MUL dh2_linear jq_linear_t   (n, q_dim, h1_dim) */
+    mul_bcast(n, q_dim, h1_dim, dh2_linear, q_dim, h1_dim, jq_linear_t, q_dim, h1_dim, dh2_mul_2);
+    /* dh2_sumrows = SUMROWS dh2_mul_2   (n, 1, h1_dim) */
+    sum_rows((long)n * 1, q_dim, h1_dim, dh2_mul_2, dh2_sumrows);
+    /* h2_d2act = D2ACT h2_linear   (n, 1, h1_dim) */
+    ew_d2act_gelu((long)n * h1_dim, h2_linear, h2_d2act);
+    /* dh2_mul_3 = MUL dh2_sumrows h2_d2act   (n, 1, h1_dim) */
+    mul_bcast(n, 1, h1_dim, dh2_sumrows, 1, h1_dim, h2_d2act, 1, h1_dim, dh2_mul_3);
+    /* dq_grad_w = GRAD_W j_eye dh1_add q.weight */
+    gemm(1, 0, q_dim, h1_dim, (long)n * q_dim, j_eye, q_dim, dh1_add, h1_dim, G + P_q_weight, h1_dim, 1);
+    /* dq_linear_t = LINEAR_T dq_loss q.weight   (n, 1, h1_dim) */
+    gemm(0, 0, (long)n * 1, h1_dim, q_dim, dq_loss, q_dim, P + P_q_weight, h1_dim, dq_linear_t, h1_dim, 0);
+    /* dq_grad_w_2 = GRAD_W dq_loss h1_add q.weight */
+    gemm(1, 0, q_dim, h1_dim, (long)n * 1, dq_loss, q_dim, h1_add, h1_dim, G + P_q_weight, h1_dim, 1);
+    /* dq_grad_b = GRAD_B dq_loss q.bias */
+    grad_bias((long)n * 1, q_dim, dq_loss, G + P_q_bias);
+    /* dh2_mul_4 = MUL dq_linear_t h2_dact   (n, 1, h1_dim) */
+    mul_bcast(n, 1, h1_dim, dq_linear_t, 1, h1_dim, h2_dact, 1, h1_dim, dh2_mul_4);
+    /* dh2_add = ADD dh2_mul_3 dh2_mul_4   (n, 1, h1_dim) */
+    ew_add((long)n * h1_dim, dh2_mul_3, dh2_mul_4, dh2_add);
+    /* dh2_linear_t = LINEAR_T dh2_add h2.weight   (n, 1, h1_dim) */
+    gemm(0, 0, (long)n * 1, h1_dim, h1_dim, dh2_add, h1_dim, P + P_h2_weight, h1_dim, dh2_linear_t, h1_dim, 0);
+    /* dq_add = ADD dq_linear_t dh2_linear_t   (n, 1, h1_dim) */
+    ew_add((long)n * h1_dim, dq_linear_t, dh2_linear_t, dq_add);
+    /* dh2_grad_w_2 = GRAD_W dh2_add h1_act h2.weight */
+    gemm(1, 0, h1_dim, h1_dim, (long)n * 1, dh2_add, h1_dim, h1_act, h1_dim, G + P_h2_weight, h1_dim, 1);
+    /* dh2_grad_b = GRAD_B dh2_add h2.bias */
+    grad_bias((long)n * 1, h1_dim, dh2_add, G + P_h2_bias);
+    /* dh1_mul_4 = MUL dq_add h1_dact   (n, 1, h1_dim) */
+    mul_bcast(n, 1, h1_dim, dq_add, 1, h1_dim, h1_dact, 1, h1_dim, dh1_mul_4);
+    /* dh1_add_2 = ADD dh1_mul_3 dh1_mul_4   (n, 1, h1_dim) */
+    ew_add((long)n * h1_dim, dh1_mul_3, dh1_mul_4, dh1_add_2);
+    /* dh1_grad_w_2 = GRAD_W dh1_add_2 m_input h1.weight */
+    gemm(1, 0, h1_dim, m_dim, (long)n * 1, dh1_add_2, h1_dim, x, m_dim, G + P_h1_weight, m_dim, 1);
 }
 
 static void train_part1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -783,9 +830,9 @@ static void train_part1(const real *restrict P, real *restrict G, int n, int nma
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v46 = work + (long)nmax * 32;
-    /* v48 = GRAD_B v46 h1.bias */
-    grad_bias((long)n * 1, 16, v46, G + 96);
+    real *dh1_add_2 = work + (long)nmax * wt_h2_linear;
+    /* dh1_grad_b = GRAD_B dh1_add_2 h1.bias */
+    grad_bias((long)n * 1, h1_dim, dh1_add_2, G + P_h1_bias);
 }
 
 long dino_train_work(int nmax) { return (long)nmax * 592; }

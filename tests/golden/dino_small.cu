@@ -608,17 +608,40 @@ extern "C" __device__ const int dino_abi = 2, dino_in = 6, dino_out = 4, dino_f6
 extern "C" __device__ const long long dino_n_params = 452, dino_predict_work = 304, dino_train_work = 624;
 extern "C" __device__ const unsigned long long dino_spec_hash = 0x70ac21b82ab72c3full;
 
-/* Parameters in the flat buffer P (and their gradients in G):
- *   h1.weight                [16, 6] at 0
- *   h1.bias                  [16] at 96
- *   h2.weight                [16, 16] at 112
- *   h2.bias                  [16] at 368
- *   q.weight                 [4, 16] at 384
- *   q.bias                   [4] at 448
- */
+/* sizes */
+enum {
+    m_dim = 6,
+    q_dim = 4,
+    h1_dim = 16,
+    q_dim_x_h1_dim = q_dim * h1_dim,
+    q_dim_x_m_dim = q_dim * m_dim,
+};
+
+/* Parameters in the flat buffer P (and their gradients in G): offsets */
+enum {
+    P_h1_weight = 0,   /* h1.weight [h1_dim, m_dim] */
+    P_h1_bias = P_h1_weight + h1_dim * m_dim,   /* h1.bias [h1_dim] */
+    P_h2_weight = P_h1_bias + h1_dim,   /* h2.weight [h1_dim, h1_dim] */
+    P_h2_bias = P_h2_weight + h1_dim * h1_dim,   /* h2.bias [h1_dim] */
+    P_q_weight = P_h2_bias + h1_dim,   /* q.weight [q_dim, h1_dim] */
+    P_q_bias = P_q_weight + q_dim * h1_dim,   /* q.bias [q_dim] */
+};
 
 /* ---------------------------------------------------------------------------- predict */
 /* 1 kernel (1 of them tile kernels, 8 stages in all); workspace: nmax * 304 reals */
+
+/* workspace offsets per sample (values whose lives do not overlap share one) */
+enum {
+    wp_h1_act = 0,
+    wp_h1_dact = wp_h1_act + h1_dim,
+    wp_h1_add = wp_h1_dact + h1_dim,
+    wp_h2_dact = wp_h1_add + h1_dim,
+    wp_q_linear = wp_h2_dact + h1_dim,
+    wp_jq_linear_t = wp_q_linear + h1_dim,
+    wp_jh2_mul = wp_jq_linear_t + q_dim * h1_dim,
+    wp_jh1_mul = wp_jh2_mul + q_dim * h1_dim,
+    wp_jh1_linear_t = wp_jh1_mul + q_dim * h1_dim,
+};
 
 /* ---- dino_predict_k0: tile kernel of 8 stages; each block takes a tile of ceil(n / gridDim.x) samples
  * through every stage; grid (min(n, tiles), 1, 1), block 256 */
@@ -627,139 +650,139 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
     const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */
     if (s0 >= s1) return;
 
-    /* -- stage 0: small layer, a thread per output, fused */
-    /* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16)   (register) */
-    /* v2 = ACT v1 tanh   (n, 1, 16)   h1 */
-    /* v13 = DACT v1 tanh   (n, 1, 16) */
+    /* -- stage h1_linear: small layer, a thread per output, fused */
+    /* h1_linear = LINEAR m_input h1.weight + h1.bias   (n, 1, h1_dim)   (register) */
+    /* h1_act = ACT h1_linear tanh   (n, 1, h1_dim)   h1 */
+    /* h1_dact = DACT h1_linear tanh   (n, 1, h1_dim) */
     {
-        real *v2 = work + (long)nmax * 0;   /* (n, 1, 16) */
-        real *v13 = work + (long)nmax * 16;   /* (n, 1, 16) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const real t1 = linear_at(x, m, 6, P + 0, j) + P[96 + j];
-            const real t2 = act_tanh(t1);
-            v2[e] = t2;
-            const real t13 = dact_tanh(t1);
-            v13[e] = t13;
+        real *h1_act = work + (long)nmax * wp_h1_act;   /* (n, 1, h1_dim) */
+        real *h1_dact = work + (long)nmax * wp_h1_dact;   /* (n, 1, h1_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, 1, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const real t_h1_linear = linear_at(x, m, m_dim, P + P_h1_weight, j) + P[P_h1_bias + j];
+            const real t_h1_act = act_tanh(t_h1_linear);
+            h1_act[e] = t_h1_act;
+            const real t_h1_dact = dact_tanh(t_h1_linear);
+            h1_dact[e] = t_h1_dact;
         }
     }
     __syncthreads();
 
-    /* -- stage 1: small layer, a thread per output, fused */
-    /* v3 = LINEAR v2 h2.weight + h2.bias   (n, 1, 16)   (register) */
-    /* v4 = ACT v3 gelu   (n, 1, 16)   (register) */
-    /* v5 = ADD v2 v4   (n, 1, 16)   h2 */
-    /* v9 = DACT v3 gelu   (n, 1, 16) */
+    /* -- stage h2_linear: small layer, a thread per output, fused */
+    /* h2_linear = LINEAR h1_act h2.weight + h2.bias   (n, 1, h1_dim)   (register) */
+    /* h2_act = ACT h2_linear gelu   (n, 1, h1_dim)   (register) */
+    /* h1_add = ADD h1_act h2_act   (n, 1, h1_dim)   h2 */
+    /* h2_dact = DACT h2_linear gelu   (n, 1, h1_dim) */
     {
-        const real *v2 = work + (long)nmax * 0;   /* (n, 1, 16) */
-        real *v5 = work + (long)nmax * 32;   /* (n, 1, 16) */
-        real *v9 = work + (long)nmax * 48;   /* (n, 1, 16) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const real t3 = linear_at(v2, m, 16, P + 112, j) + P[368 + j];
-            const real t4 = act_gelu(t3);
-            const real t5 = v2[e] + t4;
-            v5[e] = t5;
-            const real t9 = dact_gelu(t3);
-            v9[e] = t9;
+        const real *h1_act = work + (long)nmax * wp_h1_act;   /* (n, 1, h1_dim) */
+        real *h1_add = work + (long)nmax * wp_h1_add;   /* (n, 1, h1_dim) */
+        real *h2_dact = work + (long)nmax * wp_h2_dact;   /* (n, 1, h1_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, 1, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const real t_h2_linear = linear_at(h1_act, m, h1_dim, P + P_h2_weight, j) + P[P_h2_bias + j];
+            const real t_h2_act = act_gelu(t_h2_linear);
+            const real t_h1_add = h1_act[e] + t_h2_act;
+            h1_add[e] = t_h1_add;
+            const real t_h2_dact = dact_gelu(t_h2_linear);
+            h2_dact[e] = t_h2_dact;
         }
     }
     __syncthreads();
 
-    /* -- stage 2: small layer, a thread per output */
-    /* v6 = LINEAR v5 q.weight + q.bias   (n, 1, 4)   q */
+    /* -- stage q_linear: small layer, a thread per output */
+    /* q_linear = LINEAR h1_add q.weight + q.bias   (n, 1, q_dim)   q */
     {
-        const real *v5 = work + (long)nmax * 32;   /* (n, 1, 16) */
-        real *v6 = work + (long)nmax * 64;   /* (n, 1, 4) */
-        for (long e = s0 * 4 + threadIdx.x; e < s1 * 4; e += 256) {   /* the tile's elements of (n, 1, 4) */
-            const long m = e / 4;
-            const int j = (int)(e - m * 4);
-            const real t6 = linear_at(v5, m, 16, P + 384, j) + P[448 + j];
-            v6[e] = t6;
+        const real *h1_add = work + (long)nmax * wp_h1_add;   /* (n, 1, h1_dim) */
+        real *q_linear = work + (long)nmax * wp_q_linear;   /* (n, 1, q_dim) */
+        for (long e = s0 * q_dim + threadIdx.x; e < s1 * q_dim; e += 256) {   /* the tile's elements of (n, 1, q_dim) */
+            const long m = e / q_dim;
+            const int j = (int)(e - m * q_dim);
+            const real t_q_linear = linear_at(h1_add, m, h1_dim, P + P_q_weight, j) + P[P_q_bias + j];
+            q_linear[e] = t_q_linear;
         }
     }
     __syncthreads();
 
-    /* -- stage 3: element-wise */
-    /* v7 = EYE   (n, 4, 4) */
+    /* -- stage j_eye: element-wise */
+    /* j_eye = EYE   (n, q_dim, q_dim) */
     {
-        real *v7 = work + (long)nmax * 0;   /* (n, 4, 4) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 4, 4) */
-            const long m = e / 4;
-            const int j = (int)(e - m * 4);
-            const long b = m / 4;
-            const int r = (int)(m - b * 4);
-            const real t7 = (real)(r == j);
-            v7[e] = t7;
+        real *j_eye = work + (long)nmax * wp_h1_act;   /* (n, q_dim, q_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, q_dim, q_dim) */
+            const long m = e / q_dim;
+            const int j = (int)(e - m * q_dim);
+            const long b = m / q_dim;
+            const int r = (int)(m - b * q_dim);
+            const real t_j_eye = (real)(r == j);
+            j_eye[e] = t_j_eye;
         }
     }
     __syncthreads();
 
-    /* -- stage 4: small layer, a thread per output, fused */
-    /* v8 = LINEAR_T v7 q.weight   (n, 4, 16) */
-    /* v10 = MUL v8 v9   (n, 4, 16) */
+    /* -- stage jq_linear_t: small layer, a thread per output, fused */
+    /* jq_linear_t = LINEAR_T j_eye q.weight   (n, q_dim, h1_dim) */
+    /* jh2_mul = MUL jq_linear_t h2_dact   (n, q_dim, h1_dim) */
     {
-        const real *v7 = work + (long)nmax * 0;   /* (n, 4, 4) */
-        real *v8 = work + (long)nmax * 80;   /* (n, 4, 16) */
-        const real *v9 = work + (long)nmax * 48;   /* (n, 1, 16) */
-        real *v10 = work + (long)nmax * 144;   /* (n, 4, 16) */
-        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const long b = m / 4;
-            const real t8 = linear_t_at(v7, m, 4, P + 384, 16, j);
-            v8[e] = t8;
-            const real t10 = t8 * v9[b * 16 + j];
-            v10[e] = t10;
+        const real *j_eye = work + (long)nmax * wp_h1_act;   /* (n, q_dim, q_dim) */
+        real *jq_linear_t = work + (long)nmax * wp_jq_linear_t;   /* (n, q_dim, h1_dim) */
+        const real *h2_dact = work + (long)nmax * wp_h2_dact;   /* (n, 1, h1_dim) */
+        real *jh2_mul = work + (long)nmax * wp_jh2_mul;   /* (n, q_dim, h1_dim) */
+        for (long e = s0 * q_dim_x_h1_dim + threadIdx.x; e < s1 * q_dim_x_h1_dim; e += 256) {   /* the tile's elements of (n, q_dim, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const long b = m / q_dim;
+            const real t_jq_linear_t = linear_t_at(j_eye, m, q_dim, P + P_q_weight, h1_dim, j);
+            jq_linear_t[e] = t_jq_linear_t;
+            const real t_jh2_mul = t_jq_linear_t * h2_dact[b * h1_dim + j];
+            jh2_mul[e] = t_jh2_mul;
         }
     }
     __syncthreads();
 
-    /* -- stage 5: small layer, a thread per output, fused */
-    /* v11 = LINEAR_T v10 h2.weight   (n, 4, 16)   (register) */
-    /* v12 = ADD v8 v11   (n, 4, 16)   (register) */
-    /* v14 = MUL v12 v13   (n, 4, 16) */
+    /* -- stage jh2_linear_t: small layer, a thread per output, fused */
+    /* jh2_linear_t = LINEAR_T jh2_mul h2.weight   (n, q_dim, h1_dim)   (register) */
+    /* jq_add = ADD jq_linear_t jh2_linear_t   (n, q_dim, h1_dim)   (register) */
+    /* jh1_mul = MUL jq_add h1_dact   (n, q_dim, h1_dim) */
     {
-        const real *v10 = work + (long)nmax * 144;   /* (n, 4, 16) */
-        const real *v8 = work + (long)nmax * 80;   /* (n, 4, 16) */
-        const real *v13 = work + (long)nmax * 16;   /* (n, 1, 16) */
-        real *v14 = work + (long)nmax * 208;   /* (n, 4, 16) */
-        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const long b = m / 4;
-            const real t11 = linear_t_at(v10, m, 16, P + 112, 16, j);
-            const real t12 = v8[e] + t11;
-            const real t14 = t12 * v13[b * 16 + j];
-            v14[e] = t14;
+        const real *jh2_mul = work + (long)nmax * wp_jh2_mul;   /* (n, q_dim, h1_dim) */
+        const real *jq_linear_t = work + (long)nmax * wp_jq_linear_t;   /* (n, q_dim, h1_dim) */
+        const real *h1_dact = work + (long)nmax * wp_h1_dact;   /* (n, 1, h1_dim) */
+        real *jh1_mul = work + (long)nmax * wp_jh1_mul;   /* (n, q_dim, h1_dim) */
+        for (long e = s0 * q_dim_x_h1_dim + threadIdx.x; e < s1 * q_dim_x_h1_dim; e += 256) {   /* the tile's elements of (n, q_dim, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const long b = m / q_dim;
+            const real t_jh2_linear_t = linear_t_at(jh2_mul, m, h1_dim, P + P_h2_weight, h1_dim, j);
+            const real t_jq_add = jq_linear_t[e] + t_jh2_linear_t;
+            const real t_jh1_mul = t_jq_add * h1_dact[b * h1_dim + j];
+            jh1_mul[e] = t_jh1_mul;
         }
     }
     __syncthreads();
 
-    /* -- stage 6: small layer, a thread per output */
-    /* v15 = LINEAR_T v14 h1.weight   (n, 4, 6) */
+    /* -- stage jh1_linear_t: small layer, a thread per output */
+    /* jh1_linear_t = LINEAR_T jh1_mul h1.weight   (n, q_dim, m_dim) */
     {
-        const real *v14 = work + (long)nmax * 208;   /* (n, 4, 16) */
-        real *v15 = work + (long)nmax * 272;   /* (n, 4, 6) */
-        for (long e = s0 * 24 + threadIdx.x; e < s1 * 24; e += 256) {   /* the tile's elements of (n, 4, 6) */
-            const long m = e / 6;
-            const int j = (int)(e - m * 6);
-            const real t15 = linear_t_at(v14, m, 16, P + 0, 6, j);
-            v15[e] = t15;
+        const real *jh1_mul = work + (long)nmax * wp_jh1_mul;   /* (n, q_dim, h1_dim) */
+        real *jh1_linear_t = work + (long)nmax * wp_jh1_linear_t;   /* (n, q_dim, m_dim) */
+        for (long e = s0 * q_dim_x_m_dim + threadIdx.x; e < s1 * q_dim_x_m_dim; e += 256) {   /* the tile's elements of (n, q_dim, m_dim) */
+            const long m = e / m_dim;
+            const int j = (int)(e - m * m_dim);
+            const real t_jh1_linear_t = linear_t_at(jh1_mul, m, h1_dim, P + P_h1_weight, m_dim, j);
+            jh1_linear_t[e] = t_jh1_linear_t;
         }
     }
     __syncthreads();
 
     /* -- stage 7: the results */
     {
-        const real *v6 = work + (long)nmax * 64;   /* (n, 1, 4) */
-        const real *v15 = work + (long)nmax * 272;   /* (n, 4, 6) */
-        for (long e = s0 * 4 + threadIdx.x; e < s1 * 4; e += 256) y[e] = v6[e];   /* y (n, 4) */
+        const real *q_linear = work + (long)nmax * wp_q_linear;   /* (n, 1, q_dim) */
+        const real *jh1_linear_t = work + (long)nmax * wp_jh1_linear_t;   /* (n, q_dim, m_dim) */
+        for (long e = s0 * 4 + threadIdx.x; e < s1 * 4; e += 256) y[e] = q_linear[e];   /* y (n, 4) */
         if (J)
             for (long f = s0 * 24 + threadIdx.x; f < s1 * 24; f += 256) {   /* J (n, 4, 6) */
-            J[f] = v15[f];
+            J[f] = jh1_linear_t[f];
         }
     }
     __syncthreads();
@@ -768,11 +791,34 @@ extern "C" __global__ void __launch_bounds__(256) dino_predict_k0(DINO_PREDICT_P
 /* ---------------------------------------------------------------------------- train */
 /* 8 kernels (1 of them tile kernels, 21 stages in all); workspace: nmax * 624 reals */
 
+/* workspace offsets per sample (values whose lives do not overlap share one) */
+enum {
+    wt_h1_linear = 0,
+    wt_h1_act = wt_h1_linear + h1_dim,
+    wt_h1_dact = wt_h1_act + h1_dim,
+    wt_h2_linear = wt_h1_dact + h1_dim,
+    wt_h1_add = wt_h2_linear + h1_dim,
+    wt_h2_dact = wt_h1_add + h1_dim,
+    wt_q_linear = wt_h2_dact + h1_dim,
+    wt_j_eye = wt_q_linear + h1_dim,
+    wt_jq_linear_t = wt_j_eye + h1_dim,
+    wt_jh2_mul = wt_jq_linear_t + q_dim * h1_dim,
+    wt_jq_add = wt_jh2_mul + q_dim * h1_dim,
+    wt_jh1_mul = wt_jq_add + q_dim * h1_dim,
+    wt_jh1_linear_t = wt_jh1_mul + q_dim * h1_dim,
+    wt_dq_loss = wt_jh1_linear_t + 32,
+    wt_dh1_loss = wt_dq_loss + h1_dim,
+    wt_dh1_mul = wt_dh1_loss + 32,
+    wt_dh1_mul_2 = wt_dh1_mul + q_dim * h1_dim,
+    wt_dh1_mul_3 = wt_dh1_mul_2 + q_dim * h1_dim,
+    wt_dh2_add = wt_dh1_mul_3 + h1_dim,
+};
+
 /* the numbers of the shared functions' calls: integers */
 __device__ const long dino_train_L[40] = {
-    320, 432, 4, -1, 48, -1, 1, -1, 192, 464, 4, -1, 608, 16, 1, -1,
-    112, 256, 4, -1, 416, 64, 1, -1, 416, -1, 1, -1, 608, -1, 1, -1,
-    48, -1, 1, -1, 28, 368, 32, 96
+    wt_jh1_mul, wt_dh1_loss, 4, -1, wt_h2_linear, -1, 1, -1, wt_jh2_mul, wt_dh1_mul, 4, -1, wt_dh2_add, wt_h1_act, 1, -1, wt_j_eye, wt_jq_add, 4, -1, wt_dq_loss, wt_h1_add, 1, -1, wt_dq_loss, -1, 1, -1, wt_dh2_add, -1, 1, -1, wt_h2_linear, -1, 1, -1,
+    28, P_h2_bias,
+    32, P_h1_bias
 };
 
 /* the numbers of the shared functions' calls: reals (none; the calls point here all the same) */
@@ -781,7 +827,7 @@ __device__ const double dino_train_D[1] = {
 };
 
 /* the body of 2 kernels (dino_train_k6 and others) that differ only in buffers and numbers */
-__device__ __noinline__ void dino_train_b6(const DinoTrainArgs &kargs, const long *__restrict__ L, const double *__restrict__ D) {
+__device__ __noinline__ void dino_train_body_dh1_grad_b(const DinoTrainArgs &kargs, const long *__restrict__ L, const double *__restrict__ D) {
     auto *__restrict__ G = kargs.G;
     const int n = kargs.n;
     const int nmax = kargs.nmax;
@@ -815,280 +861,280 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k1(DINO_TRAIN_PARAM
     const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */
     if (s0 >= s1) return;
 
-    /* -- stage 0: small layer, a thread per output, fused */
-    /* v1 = LINEAR v0 h1.weight + h1.bias   (n, 1, 16) */
-    /* v2 = ACT v1 tanh   (n, 1, 16)   h1 */
-    /* v13 = DACT v1 tanh   (n, 1, 16) */
+    /* -- stage h1_linear: small layer, a thread per output, fused */
+    /* h1_linear = LINEAR m_input h1.weight + h1.bias   (n, 1, h1_dim) */
+    /* h1_act = ACT h1_linear tanh   (n, 1, h1_dim)   h1 */
+    /* h1_dact = DACT h1_linear tanh   (n, 1, h1_dim) */
     {
-        real *v1 = work + (long)nmax * 0;   /* (n, 1, 16) */
-        real *v2 = work + (long)nmax * 16;   /* (n, 1, 16) */
-        real *v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const real t1 = linear_at(x, m, 6, P + 0, j) + P[96 + j];
-            v1[e] = t1;
-            const real t2 = act_tanh(t1);
-            v2[e] = t2;
-            const real t13 = dact_tanh(t1);
-            v13[e] = t13;
+        real *h1_linear = work + (long)nmax * wt_h1_linear;   /* (n, 1, h1_dim) */
+        real *h1_act = work + (long)nmax * wt_h1_act;   /* (n, 1, h1_dim) */
+        real *h1_dact = work + (long)nmax * wt_h1_dact;   /* (n, 1, h1_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, 1, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const real t_h1_linear = linear_at(x, m, m_dim, P + P_h1_weight, j) + P[P_h1_bias + j];
+            h1_linear[e] = t_h1_linear;
+            const real t_h1_act = act_tanh(t_h1_linear);
+            h1_act[e] = t_h1_act;
+            const real t_h1_dact = dact_tanh(t_h1_linear);
+            h1_dact[e] = t_h1_dact;
         }
     }
     __syncthreads();
 
-    /* -- stage 1: small layer, a thread per output, fused */
-    /* v3 = LINEAR v2 h2.weight + h2.bias   (n, 1, 16) */
-    /* v4 = ACT v3 gelu   (n, 1, 16)   (register) */
-    /* v5 = ADD v2 v4   (n, 1, 16)   h2 */
-    /* v9 = DACT v3 gelu   (n, 1, 16) */
+    /* -- stage h2_linear: small layer, a thread per output, fused */
+    /* h2_linear = LINEAR h1_act h2.weight + h2.bias   (n, 1, h1_dim) */
+    /* h2_act = ACT h2_linear gelu   (n, 1, h1_dim)   (register) */
+    /* h1_add = ADD h1_act h2_act   (n, 1, h1_dim)   h2 */
+    /* h2_dact = DACT h2_linear gelu   (n, 1, h1_dim) */
     {
-        const real *v2 = work + (long)nmax * 16;   /* (n, 1, 16) */
-        real *v3 = work + (long)nmax * 48;   /* (n, 1, 16) */
-        real *v5 = work + (long)nmax * 64;   /* (n, 1, 16) */
-        real *v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const real t3 = linear_at(v2, m, 16, P + 112, j) + P[368 + j];
-            v3[e] = t3;
-            const real t4 = act_gelu(t3);
-            const real t5 = v2[e] + t4;
-            v5[e] = t5;
-            const real t9 = dact_gelu(t3);
-            v9[e] = t9;
+        const real *h1_act = work + (long)nmax * wt_h1_act;   /* (n, 1, h1_dim) */
+        real *h2_linear = work + (long)nmax * wt_h2_linear;   /* (n, 1, h1_dim) */
+        real *h1_add = work + (long)nmax * wt_h1_add;   /* (n, 1, h1_dim) */
+        real *h2_dact = work + (long)nmax * wt_h2_dact;   /* (n, 1, h1_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, 1, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const real t_h2_linear = linear_at(h1_act, m, h1_dim, P + P_h2_weight, j) + P[P_h2_bias + j];
+            h2_linear[e] = t_h2_linear;
+            const real t_h2_act = act_gelu(t_h2_linear);
+            const real t_h1_add = h1_act[e] + t_h2_act;
+            h1_add[e] = t_h1_add;
+            const real t_h2_dact = dact_gelu(t_h2_linear);
+            h2_dact[e] = t_h2_dact;
         }
     }
     __syncthreads();
 
-    /* -- stage 2: small layer, a thread per output */
-    /* v6 = LINEAR v5 q.weight + q.bias   (n, 1, 4)   q */
+    /* -- stage q_linear: small layer, a thread per output */
+    /* q_linear = LINEAR h1_add q.weight + q.bias   (n, 1, q_dim)   q */
     {
-        const real *v5 = work + (long)nmax * 64;   /* (n, 1, 16) */
-        real *v6 = work + (long)nmax * 96;   /* (n, 1, 4) */
-        for (long e = s0 * 4 + threadIdx.x; e < s1 * 4; e += 256) {   /* the tile's elements of (n, 1, 4) */
-            const long m = e / 4;
-            const int j = (int)(e - m * 4);
-            const real t6 = linear_at(v5, m, 16, P + 384, j) + P[448 + j];
-            v6[e] = t6;
+        const real *h1_add = work + (long)nmax * wt_h1_add;   /* (n, 1, h1_dim) */
+        real *q_linear = work + (long)nmax * wt_q_linear;   /* (n, 1, q_dim) */
+        for (long e = s0 * q_dim + threadIdx.x; e < s1 * q_dim; e += 256) {   /* the tile's elements of (n, 1, q_dim) */
+            const long m = e / q_dim;
+            const int j = (int)(e - m * q_dim);
+            const real t_q_linear = linear_at(h1_add, m, h1_dim, P + P_q_weight, j) + P[P_q_bias + j];
+            q_linear[e] = t_q_linear;
         }
     }
     __syncthreads();
 
-    /* -- stage 3: element-wise */
-    /* v7 = EYE   (n, 4, 4) */
+    /* -- stage j_eye: element-wise */
+    /* j_eye = EYE   (n, q_dim, q_dim) */
     {
-        real *v7 = work + (long)nmax * 112;   /* (n, 4, 4) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 4, 4) */
-            const long m = e / 4;
-            const int j = (int)(e - m * 4);
-            const long b = m / 4;
-            const int r = (int)(m - b * 4);
-            const real t7 = (real)(r == j);
-            v7[e] = t7;
+        real *j_eye = work + (long)nmax * wt_j_eye;   /* (n, q_dim, q_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, q_dim, q_dim) */
+            const long m = e / q_dim;
+            const int j = (int)(e - m * q_dim);
+            const long b = m / q_dim;
+            const int r = (int)(m - b * q_dim);
+            const real t_j_eye = (real)(r == j);
+            j_eye[e] = t_j_eye;
         }
     }
     __syncthreads();
 
-    /* -- stage 4: small layer, a thread per output, fused */
-    /* v8 = LINEAR_T v7 q.weight   (n, 4, 16) */
-    /* v10 = MUL v8 v9   (n, 4, 16) */
+    /* -- stage jq_linear_t: small layer, a thread per output, fused */
+    /* jq_linear_t = LINEAR_T j_eye q.weight   (n, q_dim, h1_dim) */
+    /* jh2_mul = MUL jq_linear_t h2_dact   (n, q_dim, h1_dim) */
     {
-        const real *v7 = work + (long)nmax * 112;   /* (n, 4, 4) */
-        real *v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
-        const real *v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
-        real *v10 = work + (long)nmax * 192;   /* (n, 4, 16) */
-        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const long b = m / 4;
-            const real t8 = linear_t_at(v7, m, 4, P + 384, 16, j);
-            v8[e] = t8;
-            const real t10 = t8 * v9[b * 16 + j];
-            v10[e] = t10;
+        const real *j_eye = work + (long)nmax * wt_j_eye;   /* (n, q_dim, q_dim) */
+        real *jq_linear_t = work + (long)nmax * wt_jq_linear_t;   /* (n, q_dim, h1_dim) */
+        const real *h2_dact = work + (long)nmax * wt_h2_dact;   /* (n, 1, h1_dim) */
+        real *jh2_mul = work + (long)nmax * wt_jh2_mul;   /* (n, q_dim, h1_dim) */
+        for (long e = s0 * q_dim_x_h1_dim + threadIdx.x; e < s1 * q_dim_x_h1_dim; e += 256) {   /* the tile's elements of (n, q_dim, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const long b = m / q_dim;
+            const real t_jq_linear_t = linear_t_at(j_eye, m, q_dim, P + P_q_weight, h1_dim, j);
+            jq_linear_t[e] = t_jq_linear_t;
+            const real t_jh2_mul = t_jq_linear_t * h2_dact[b * h1_dim + j];
+            jh2_mul[e] = t_jh2_mul;
         }
     }
     __syncthreads();
 
-    /* -- stage 5: small layer, a thread per output, fused */
-    /* v11 = LINEAR_T v10 h2.weight   (n, 4, 16)   (register) */
-    /* v12 = ADD v8 v11   (n, 4, 16) */
-    /* v14 = MUL v12 v13   (n, 4, 16) */
+    /* -- stage jh2_linear_t: small layer, a thread per output, fused */
+    /* jh2_linear_t = LINEAR_T jh2_mul h2.weight   (n, q_dim, h1_dim)   (register) */
+    /* jq_add = ADD jq_linear_t jh2_linear_t   (n, q_dim, h1_dim) */
+    /* jh1_mul = MUL jq_add h1_dact   (n, q_dim, h1_dim) */
     {
-        const real *v10 = work + (long)nmax * 192;   /* (n, 4, 16) */
-        const real *v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
-        real *v12 = work + (long)nmax * 256;   /* (n, 4, 16) */
-        const real *v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
-        real *v14 = work + (long)nmax * 320;   /* (n, 4, 16) */
-        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const long b = m / 4;
-            const real t11 = linear_t_at(v10, m, 16, P + 112, 16, j);
-            const real t12 = v8[e] + t11;
-            v12[e] = t12;
-            const real t14 = t12 * v13[b * 16 + j];
-            v14[e] = t14;
+        const real *jh2_mul = work + (long)nmax * wt_jh2_mul;   /* (n, q_dim, h1_dim) */
+        const real *jq_linear_t = work + (long)nmax * wt_jq_linear_t;   /* (n, q_dim, h1_dim) */
+        real *jq_add = work + (long)nmax * wt_jq_add;   /* (n, q_dim, h1_dim) */
+        const real *h1_dact = work + (long)nmax * wt_h1_dact;   /* (n, 1, h1_dim) */
+        real *jh1_mul = work + (long)nmax * wt_jh1_mul;   /* (n, q_dim, h1_dim) */
+        for (long e = s0 * q_dim_x_h1_dim + threadIdx.x; e < s1 * q_dim_x_h1_dim; e += 256) {   /* the tile's elements of (n, q_dim, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const long b = m / q_dim;
+            const real t_jh2_linear_t = linear_t_at(jh2_mul, m, h1_dim, P + P_h2_weight, h1_dim, j);
+            const real t_jq_add = jq_linear_t[e] + t_jh2_linear_t;
+            jq_add[e] = t_jq_add;
+            const real t_jh1_mul = t_jq_add * h1_dact[b * h1_dim + j];
+            jh1_mul[e] = t_jh1_mul;
         }
     }
     __syncthreads();
 
-    /* -- stage 6: small layer, a thread per output */
-    /* v15 = LINEAR_T v14 h1.weight   (n, 4, 6) */
+    /* -- stage jh1_linear_t: small layer, a thread per output */
+    /* jh1_linear_t = LINEAR_T jh1_mul h1.weight   (n, q_dim, m_dim) */
     {
-        const real *v14 = work + (long)nmax * 320;   /* (n, 4, 16) */
-        real *v15 = work + (long)nmax * 384;   /* (n, 4, 6) */
-        for (long e = s0 * 24 + threadIdx.x; e < s1 * 24; e += 256) {   /* the tile's elements of (n, 4, 6) */
-            const long m = e / 6;
-            const int j = (int)(e - m * 6);
-            const real t15 = linear_t_at(v14, m, 16, P + 0, 6, j);
-            v15[e] = t15;
+        const real *jh1_mul = work + (long)nmax * wt_jh1_mul;   /* (n, q_dim, h1_dim) */
+        real *jh1_linear_t = work + (long)nmax * wt_jh1_linear_t;   /* (n, q_dim, m_dim) */
+        for (long e = s0 * q_dim_x_m_dim + threadIdx.x; e < s1 * q_dim_x_m_dim; e += 256) {   /* the tile's elements of (n, q_dim, m_dim) */
+            const long m = e / m_dim;
+            const int j = (int)(e - m * m_dim);
+            const real t_jh1_linear_t = linear_t_at(jh1_mul, m, h1_dim, P + P_h1_weight, m_dim, j);
+            jh1_linear_t[e] = t_jh1_linear_t;
         }
     }
     __syncthreads();
 
-    /* -- stage 7: loss term 0 (l2, weight w[0]), a block per sample */
-    /* v17 = LOSS v6 v16 l2   (n, 1, 4)   seed: d loss / d prediction */
+    /* -- stage dq_loss: loss term 0 (l2, weight w[0]), a block per sample */
+    /* dq_loss = LOSS q_linear data_y l2   (n, 1, q_dim)   seed: d loss / d prediction */
     {
-        const real *v6 = work + (long)nmax * 96;   /* (n, 1, 4) */
-        real *v17 = work + (long)nmax * 416;   /* (n, 1, 4) */
+        const real *q_linear = work + (long)nmax * wt_q_linear;   /* (n, 1, q_dim) */
+        real *dq_loss = work + (long)nmax * wt_dq_loss;   /* (n, 1, q_dim) */
         for (long b = s0; b < s1; b++)
-            loss_squared(b, n, 1, 4, 0, 0, v6, y, v17, w[0], terms + 0);
+            loss_squared(b, n, 1, 4, 0, 0, q_linear, y, dq_loss, w[0], terms + 0);
     }
     __syncthreads();
 
-    /* -- stage 8: loss term 1 (h1, weight w[1]), a block per sample */
-    /* v19 = LOSS v15 v18 h1   (n, 4, 6)   seed: d loss / d prediction */
+    /* -- stage dh1_loss: loss term 1 (h1, weight w[1]), a block per sample */
+    /* dh1_loss = LOSS jh1_linear_t data_J h1   (n, q_dim, m_dim)   seed: d loss / d prediction */
     {
-        const real *v15 = work + (long)nmax * 384;   /* (n, 4, 6) */
-        real *v19 = work + (long)nmax * 432;   /* (n, 4, 6) */
+        const real *jh1_linear_t = work + (long)nmax * wt_jh1_linear_t;   /* (n, q_dim, m_dim) */
+        real *dh1_loss = work + (long)nmax * wt_dh1_loss;   /* (n, q_dim, m_dim) */
         for (long b = s0; b < s1; b++)
-            loss_squared(b, n, 4, 6, 0, 0, v15, J, v19, w[1], terms + 1);
+            loss_squared(b, n, 4, 6, 0, 0, jh1_linear_t, J, dh1_loss, w[1], terms + 1);
     }
     __syncthreads();
 
-    /* -- stage 9: small layer, a thread per output, fused */
-    /* v20 = LINEAR v19 h1.weight   (n, 4, 16)   (register) */
-    /* v22 = MUL v20 v13   (n, 4, 16) */
-    /* v23 = MUL v20 v12   (n, 4, 16) */
+    /* -- stage dh1_linear: small layer, a thread per output, fused */
+    /* dh1_linear = LINEAR dh1_loss h1.weight   (n, q_dim, h1_dim)   (register) */
+    /* dh1_mul = MUL dh1_linear h1_dact   (n, q_dim, h1_dim) */
+    /* dh1_mul_2 = MUL dh1_linear jq_add   (n, q_dim, h1_dim) */
     {
-        const real *v19 = work + (long)nmax * 432;   /* (n, 4, 6) */
-        const real *v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
-        real *v22 = work + (long)nmax * 464;   /* (n, 4, 16) */
-        const real *v12 = work + (long)nmax * 256;   /* (n, 4, 16) */
-        real *v23 = work + (long)nmax * 528;   /* (n, 4, 16) */
-        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const long b = m / 4;
-            const real t20 = linear_at(v19, m, 6, P + 0, j);
-            const real t22 = t20 * v13[b * 16 + j];
-            v22[e] = t22;
-            const real t23 = t20 * v12[e];
-            v23[e] = t23;
+        const real *dh1_loss = work + (long)nmax * wt_dh1_loss;   /* (n, q_dim, m_dim) */
+        const real *h1_dact = work + (long)nmax * wt_h1_dact;   /* (n, 1, h1_dim) */
+        real *dh1_mul = work + (long)nmax * wt_dh1_mul;   /* (n, q_dim, h1_dim) */
+        const real *jq_add = work + (long)nmax * wt_jq_add;   /* (n, q_dim, h1_dim) */
+        real *dh1_mul_2 = work + (long)nmax * wt_dh1_mul_2;   /* (n, q_dim, h1_dim) */
+        for (long e = s0 * q_dim_x_h1_dim + threadIdx.x; e < s1 * q_dim_x_h1_dim; e += 256) {   /* the tile's elements of (n, q_dim, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const long b = m / q_dim;
+            const real t_dh1_linear = linear_at(dh1_loss, m, m_dim, P + P_h1_weight, j);
+            const real t_dh1_mul = t_dh1_linear * h1_dact[b * h1_dim + j];
+            dh1_mul[e] = t_dh1_mul;
+            const real t_dh1_mul_2 = t_dh1_linear * jq_add[e];
+            dh1_mul_2[e] = t_dh1_mul_2;
         }
     }
     __syncthreads();
 
-    /* -- stage 10: element-wise, fused */
-    /* v24 = SUMROWS v23   (n, 1, 16)   (register) */
-    /* v25 = D2ACT v1 tanh   (n, 1, 16)   (register) */
-    /* v26 = MUL v24 v25   (n, 1, 16) */
+    /* -- stage dh1_sumrows: element-wise, fused */
+    /* dh1_sumrows = SUMROWS dh1_mul_2   (n, 1, h1_dim)   (register) */
+    /* h1_d2act = D2ACT h1_linear tanh   (n, 1, h1_dim)   (register) */
+    /* dh1_mul_3 = MUL dh1_sumrows h1_d2act   (n, 1, h1_dim) */
     {
-        const real *v23 = work + (long)nmax * 528;   /* (n, 4, 16) */
-        const real *v1 = work + (long)nmax * 0;   /* (n, 1, 16) */
-        real *v26 = work + (long)nmax * 592;   /* (n, 1, 16) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const real t24 = sum_rows_at(v23, m, 4, 16, j);
-            const real t25 = d2act_tanh(v1[e]);
-            const real t26 = t24 * t25;
-            v26[e] = t26;
+        const real *dh1_mul_2 = work + (long)nmax * wt_dh1_mul_2;   /* (n, q_dim, h1_dim) */
+        const real *h1_linear = work + (long)nmax * wt_h1_linear;   /* (n, 1, h1_dim) */
+        real *dh1_mul_3 = work + (long)nmax * wt_dh1_mul_3;   /* (n, 1, h1_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, 1, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const real t_dh1_sumrows = sum_rows_at(dh1_mul_2, m, 4, 16, j);
+            const real t_h1_d2act = d2act_tanh(h1_linear[e]);
+            const real t_dh1_mul_3 = t_dh1_sumrows * t_h1_d2act;
+            dh1_mul_3[e] = t_dh1_mul_3;
         }
     }
     __syncthreads();
 
-    /* -- stage 11: small layer, a thread per output, fused */
-    /* v27 = LINEAR v22 h2.weight   (n, 4, 16)   (register) */
-    /* v29 = MUL v27 v9   (n, 4, 16)   (register) */
-    /* v30 = ADD v22 v29   (n, 4, 16) */
-    /* v31 = MUL v27 v8   (n, 4, 16) */
+    /* -- stage dh2_linear: small layer, a thread per output, fused */
+    /* dh2_linear = LINEAR dh1_mul h2.weight   (n, q_dim, h1_dim)   (register) */
+    /* dh2_mul = MUL dh2_linear h2_dact   (n, q_dim, h1_dim)   (register) */
+    /* dh1_add = ADD dh1_mul dh2_mul   (n, q_dim, h1_dim) */
+    /* dh2_mul_2 = MUL dh2_linear jq_linear_t   (n, q_dim, h1_dim) */
     {
-        const real *v22 = work + (long)nmax * 464;   /* (n, 4, 16) */
-        const real *v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
-        real *v30 = work + (long)nmax * 256;   /* (n, 4, 16) */
-        const real *v8 = work + (long)nmax * 128;   /* (n, 4, 16) */
-        real *v31 = work + (long)nmax * 528;   /* (n, 4, 16) */
-        for (long e = s0 * 64 + threadIdx.x; e < s1 * 64; e += 256) {   /* the tile's elements of (n, 4, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const long b = m / 4;
-            const real t27 = linear_at(v22, m, 16, P + 112, j);
-            const real t29 = t27 * v9[b * 16 + j];
-            const real t30 = v22[e] + t29;
-            v30[e] = t30;
-            const real t31 = t27 * v8[e];
-            v31[e] = t31;
+        const real *dh1_mul = work + (long)nmax * wt_dh1_mul;   /* (n, q_dim, h1_dim) */
+        const real *h2_dact = work + (long)nmax * wt_h2_dact;   /* (n, 1, h1_dim) */
+        real *dh1_add = work + (long)nmax * wt_jq_add;   /* (n, q_dim, h1_dim) */
+        const real *jq_linear_t = work + (long)nmax * wt_jq_linear_t;   /* (n, q_dim, h1_dim) */
+        real *dh2_mul_2 = work + (long)nmax * wt_dh1_mul_2;   /* (n, q_dim, h1_dim) */
+        for (long e = s0 * q_dim_x_h1_dim + threadIdx.x; e < s1 * q_dim_x_h1_dim; e += 256) {   /* the tile's elements of (n, q_dim, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const long b = m / q_dim;
+            const real t_dh2_linear = linear_at(dh1_mul, m, h1_dim, P + P_h2_weight, j);
+            const real t_dh2_mul = t_dh2_linear * h2_dact[b * h1_dim + j];
+            const real t_dh1_add = dh1_mul[e] + t_dh2_mul;
+            dh1_add[e] = t_dh1_add;
+            const real t_dh2_mul_2 = t_dh2_linear * jq_linear_t[e];
+            dh2_mul_2[e] = t_dh2_mul_2;
         }
     }
     __syncthreads();
 
-    /* -- stage 12: small layer, a thread per output, fused */
-    /* v32 = SUMROWS v31   (n, 1, 16)   (register) */
-    /* v33 = D2ACT v3 gelu   (n, 1, 16)   (register) */
-    /* v34 = MUL v32 v33   (n, 1, 16)   (register) */
-    /* v36 = LINEAR_T v17 q.weight   (n, 1, 16) */
-    /* v39 = MUL v36 v9   (n, 1, 16)   (register) */
-    /* v40 = ADD v34 v39   (n, 1, 16) */
+    /* -- stage dh2_sumrows: small layer, a thread per output, fused */
+    /* dh2_sumrows = SUMROWS dh2_mul_2   (n, 1, h1_dim)   (register) */
+    /* h2_d2act = D2ACT h2_linear gelu   (n, 1, h1_dim)   (register) */
+    /* dh2_mul_3 = MUL dh2_sumrows h2_d2act   (n, 1, h1_dim)   (register) */
+    /* dq_linear_t = LINEAR_T dq_loss q.weight   (n, 1, h1_dim) */
+    /* dh2_mul_4 = MUL dq_linear_t h2_dact   (n, 1, h1_dim)   (register) */
+    /* dh2_add = ADD dh2_mul_3 dh2_mul_4   (n, 1, h1_dim) */
     {
-        const real *v31 = work + (long)nmax * 528;   /* (n, 4, 16) */
-        const real *v3 = work + (long)nmax * 48;   /* (n, 1, 16) */
-        const real *v17 = work + (long)nmax * 416;   /* (n, 1, 4) */
-        real *v36 = work + (long)nmax * 0;   /* (n, 1, 16) */
-        const real *v9 = work + (long)nmax * 80;   /* (n, 1, 16) */
-        real *v40 = work + (long)nmax * 608;   /* (n, 1, 16) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const real t32 = sum_rows_at(v31, m, 4, 16, j);
-            const real t33 = d2act_gelu(v3[e]);
-            const real t34 = t32 * t33;
-            const real t36 = linear_t_at(v17, m, 4, P + 384, 16, j);
-            v36[e] = t36;
-            const real t39 = t36 * v9[e];
-            const real t40 = t34 + t39;
-            v40[e] = t40;
+        const real *dh2_mul_2 = work + (long)nmax * wt_dh1_mul_2;   /* (n, q_dim, h1_dim) */
+        const real *h2_linear = work + (long)nmax * wt_h2_linear;   /* (n, 1, h1_dim) */
+        const real *dq_loss = work + (long)nmax * wt_dq_loss;   /* (n, 1, q_dim) */
+        real *dq_linear_t = work + (long)nmax * wt_h1_linear;   /* (n, 1, h1_dim) */
+        const real *h2_dact = work + (long)nmax * wt_h2_dact;   /* (n, 1, h1_dim) */
+        real *dh2_add = work + (long)nmax * wt_dh2_add;   /* (n, 1, h1_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, 1, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const real t_dh2_sumrows = sum_rows_at(dh2_mul_2, m, 4, 16, j);
+            const real t_h2_d2act = d2act_gelu(h2_linear[e]);
+            const real t_dh2_mul_3 = t_dh2_sumrows * t_h2_d2act;
+            const real t_dq_linear_t = linear_t_at(dq_loss, m, q_dim, P + P_q_weight, h1_dim, j);
+            dq_linear_t[e] = t_dq_linear_t;
+            const real t_dh2_mul_4 = t_dq_linear_t * h2_dact[e];
+            const real t_dh2_add = t_dh2_mul_3 + t_dh2_mul_4;
+            dh2_add[e] = t_dh2_add;
         }
     }
     __syncthreads();
 
-    /* -- stage 13: small layer, a thread per output, fused */
-    /* v41 = LINEAR_T v40 h2.weight   (n, 1, 16)   (register) */
-    /* v42 = ADD v36 v41   (n, 1, 16)   (register) */
-    /* v45 = MUL v42 v13   (n, 1, 16)   (register) */
-    /* v46 = ADD v26 v45   (n, 1, 16) */
+    /* -- stage dh2_linear_t: small layer, a thread per output, fused */
+    /* dh2_linear_t = LINEAR_T dh2_add h2.weight   (n, 1, h1_dim)   (register) */
+    /* dq_add = ADD dq_linear_t dh2_linear_t   (n, 1, h1_dim)   (register) */
+    /* dh1_mul_4 = MUL dq_add h1_dact   (n, 1, h1_dim)   (register) */
+    /* dh1_add_2 = ADD dh1_mul_3 dh1_mul_4   (n, 1, h1_dim) */
     {
-        const real *v40 = work + (long)nmax * 608;   /* (n, 1, 16) */
-        const real *v36 = work + (long)nmax * 0;   /* (n, 1, 16) */
-        const real *v13 = work + (long)nmax * 32;   /* (n, 1, 16) */
-        const real *v26 = work + (long)nmax * 592;   /* (n, 1, 16) */
-        real *v46 = work + (long)nmax * 48;   /* (n, 1, 16) */
-        for (long e = s0 * 16 + threadIdx.x; e < s1 * 16; e += 256) {   /* the tile's elements of (n, 1, 16) */
-            const long m = e / 16;
-            const int j = (int)(e - m * 16);
-            const real t41 = linear_t_at(v40, m, 16, P + 112, 16, j);
-            const real t42 = v36[e] + t41;
-            const real t45 = t42 * v13[e];
-            const real t46 = v26[e] + t45;
-            v46[e] = t46;
+        const real *dh2_add = work + (long)nmax * wt_dh2_add;   /* (n, 1, h1_dim) */
+        const real *dq_linear_t = work + (long)nmax * wt_h1_linear;   /* (n, 1, h1_dim) */
+        const real *h1_dact = work + (long)nmax * wt_h1_dact;   /* (n, 1, h1_dim) */
+        const real *dh1_mul_3 = work + (long)nmax * wt_dh1_mul_3;   /* (n, 1, h1_dim) */
+        real *dh1_add_2 = work + (long)nmax * wt_h2_linear;   /* (n, 1, h1_dim) */
+        for (long e = s0 * h1_dim + threadIdx.x; e < s1 * h1_dim; e += 256) {   /* the tile's elements of (n, 1, h1_dim) */
+            const long m = e / h1_dim;
+            const int j = (int)(e - m * h1_dim);
+            const real t_dh2_linear_t = linear_t_at(dh2_add, m, h1_dim, P + P_h2_weight, h1_dim, j);
+            const real t_dq_add = dq_linear_t[e] + t_dh2_linear_t;
+            const real t_dh1_mul_4 = t_dq_add * h1_dact[e];
+            const real t_dh1_add_2 = dh1_mul_3[e] + t_dh1_mul_4;
+            dh1_add_2[e] = t_dh1_add_2;
         }
     }
     __syncthreads();
 }
 
 /* ---- dino_train_k2: the gradient of h1.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
-/* v21 = GRAD_W v14 v19 h1.weight */
-/* v47 = GRAD_W v46 v0 h1.weight */
+/* dh1_grad_w = GRAD_W jh1_mul dh1_loss h1.weight */
+/* dh1_grad_w_2 = GRAD_W dh1_add_2 m_input h1.weight */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k2(DINO_TRAIN_PARAMS) {
     const long *src = dino_train_L + 0;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
@@ -1101,12 +1147,12 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k2(DINO_TRAIN_PARAM
         const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
         gemm_tile_acc<1, 0, 16, 16>(16, 6, s0 * s[2], s1 * s[2], a, 16, b, 6, m0, n0, acc);
     }
-    gemm_tile_atomic_add<16, 16>(acc, 16, 6, m0, n0, G + 0, 6);   /* h1.weight */
+    gemm_tile_atomic_add<16, 16>(acc, 16, 6, m0, n0, G + P_h1_weight, 6);   /* h1.weight */
 }
 
 /* ---- dino_train_k3: the gradient of h2.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
-/* v28 = GRAD_W v10 v22 h2.weight */
-/* v43 = GRAD_W v40 v2 h2.weight */
+/* dh2_grad_w = GRAD_W jh2_mul dh1_mul h2.weight */
+/* dh2_grad_w_2 = GRAD_W dh2_add h1_act h2.weight */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k3(DINO_TRAIN_PARAMS) {
     const long *src = dino_train_L + 8;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
@@ -1119,12 +1165,12 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k3(DINO_TRAIN_PARAM
         const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
         gemm_tile_acc<1, 0, 16, 16>(16, 16, s0 * s[2], s1 * s[2], a, 16, b, 16, m0, n0, acc);
     }
-    gemm_tile_atomic_add<16, 16>(acc, 16, 16, m0, n0, G + 112, 16);   /* h2.weight */
+    gemm_tile_atomic_add<16, 16>(acc, 16, 16, m0, n0, G + P_h2_weight, 16);   /* h2.weight */
 }
 
 /* ---- dino_train_k4: the gradient of q.weight from its 2 uses, tile 16 x 16, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
-/* v35 = GRAD_W v7 v30 q.weight */
-/* v37 = GRAD_W v17 v5 q.weight */
+/* dq_grad_w = GRAD_W j_eye dh1_add q.weight */
+/* dq_grad_w_2 = GRAD_W dq_loss h1_add q.weight */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k4(DINO_TRAIN_PARAMS) {
     const long *src = dino_train_L + 16;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
@@ -1137,11 +1183,11 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k4(DINO_TRAIN_PARAM
         const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];
         gemm_tile_acc<1, 0, 16, 16>(4, 16, s0 * s[2], s1 * s[2], a, 4, b, 16, m0, n0, acc);
     }
-    gemm_tile_atomic_add<16, 16>(acc, 4, 16, m0, n0, G + 384, 16);   /* q.weight */
+    gemm_tile_atomic_add<16, 16>(acc, 4, 16, m0, n0, G + P_q_weight, 16);   /* q.weight */
 }
 
 /* ---- dino_train_k5: the gradient of q.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
-/* v38 = GRAD_B v17 q.bias */
+/* dq_grad_b = GRAD_B dq_loss q.bias */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAMS) {
     const long *src = dino_train_L + 24;   /* its sources, four numbers each: a, b, rows per sample, gate */
     const long s0 = (long)blockIdx.x * 64, s1 = dino_minl(n, s0 + 64);
@@ -1154,19 +1200,19 @@ extern "C" __global__ void __launch_bounds__(256) dino_train_k5(DINO_TRAIN_PARAM
         const real *a = work + (long)nmax * s[0];
         for (long r = s0 * s[2]; r < s1 * s[2]; r++) sum += a[r * 4 + j];
     }
-    atomicAdd(G + 448 + j, sum);   /* q.bias */
+    atomicAdd(G + P_q_bias + j, sum);   /* q.bias */
 }
 
 /* ---- dino_train_k6: the gradient of h2.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
-/* v44 = GRAD_B v40 h2.bias */
+/* dh2_grad_b = GRAD_B dh2_add h2.bias */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k6(DINO_TRAIN_PARAMS) {
     const DinoTrainArgs args = DINO_ARGS;
-    dino_train_b6(args, dino_train_L + 36, dino_train_D + 0);
+    dino_train_body_dh1_grad_b(args, dino_train_L + 36, dino_train_D + 0);
 }
 
 /* ---- dino_train_k7: the gradient of h1.bias from its 1 use, a thread per column, 64 samples per block; grid (ceil(n / 64), 1, 1), block 256 */
-/* v48 = GRAD_B v46 h1.bias */
+/* dh1_grad_b = GRAD_B dh1_add_2 h1.bias */
 extern "C" __global__ void __launch_bounds__(256) dino_train_k7(DINO_TRAIN_PARAMS) {
     const DinoTrainArgs args = DINO_ARGS;
-    dino_train_b6(args, dino_train_L + 38, dino_train_D + 0);
+    dino_train_body_dh1_grad_b(args, dino_train_L + 38, dino_train_D + 0);
 }

@@ -519,37 +519,85 @@ const int dino_in = 5, dino_out = 3, dino_f64 = 1;
 const long dino_n_params = 299;
 const unsigned long long dino_spec_hash = 0x15b3c158a650d39eull;
 
-/* Parameters in the flat buffer P (and their gradients in G):
- *   z0.weight                [8, 5] at 0
- *   z0.bias                  [8] at 40
- *   z.a.weight               [12, 9] at 48
- *   z.a.bias                 [12] at 156
- *   z.f.weight               [8, 12] at 168
- *   z.f.bias                 [8] at 264
- *   y.weight                 [3, 8] at 272
- *   y.bias                   [3] at 296
- */
+/* sizes */
+enum {
+    x_dim = 5,
+    y_dim = 3,
+    z0_dim = 8,
+    z_a_dim = 12,
+    z_a_in = 9,
+    y_dim_x_z0_dim = y_dim * z0_dim,
+    y_dim_x_z_a_dim = y_dim * z_a_dim,
+    y_dim_x_z_a_in = y_dim * z_a_in,
+    y_dim_x_x_dim = y_dim * x_dim,
+};
+
+/* Parameters in the flat buffer P (and their gradients in G): offsets */
+enum {
+    P_z0_weight = 0,   /* z0.weight [z0_dim, x_dim] */
+    P_z0_bias = P_z0_weight + z0_dim * x_dim,   /* z0.bias [z0_dim] */
+    P_z_a_weight = P_z0_bias + z0_dim,   /* z.a.weight [z_a_dim, z_a_in] */
+    P_z_a_bias = P_z_a_weight + z_a_dim * z_a_in,   /* z.a.bias [z_a_dim] */
+    P_z_f_weight = P_z_a_bias + z_a_dim,   /* z.f.weight [z0_dim, z_a_dim] */
+    P_z_f_bias = P_z_f_weight + z0_dim * z_a_dim,   /* z.f.bias [z0_dim] */
+    P_y_weight = P_z_f_bias + z0_dim,   /* y.weight [y_dim, z0_dim] */
+    P_y_bias = P_y_weight + y_dim * z0_dim,   /* y.bias [y_dim] */
+};
 
 /* ---------------------------------------------------------------------------- predict */
+
+/* workspace offsets per sample (values whose lives do not overlap share one) */
+enum {
+    wp_z0_linear = 0,
+    wp_z0_act = wp_z0_linear + 16,
+    wp_t_const_s1 = wp_z0_act + 16,
+    wp_z0_concat_s1 = wp_t_const_s1 + 16,
+    wp_z_f_linear_s1 = wp_z0_concat_s1 + 16,
+    wp_z_f_scale_s1 = wp_z_f_linear_s1 + 16,
+    wp_z0_add_s1 = wp_z_f_scale_s1 + 16,
+    wp_z_f_scale_s1_2 = wp_z0_add_s1 + 16,
+    wp_z0_add_s1_2 = wp_z_f_scale_s1_2 + 16,
+    wp_z_f_scale_s1_3 = wp_z0_add_s1_2 + 16,
+    wp_z0_add_s1_3 = wp_z_f_scale_s1_3 + 16,
+    wp_z_f_scale_s2 = wp_z0_add_s1_3 + 16,
+    wp_z0_add_s2 = wp_z_f_scale_s2 + 16,
+    wp_z_f_scale_s2_2 = wp_z0_add_s2 + 16,
+    wp_z0_add_s2_2 = wp_z_f_scale_s2_2 + 16,
+    wp_z_f_scale_s3 = wp_z0_add_s2_2 + 16,
+    wp_z0_add_s3 = wp_z_f_scale_s3 + 16,
+    wp_z_f_scale_s3_2 = wp_z0_add_s3 + 16,
+    wp_z0_add_s3_2 = wp_z_f_scale_s3_2 + 16,
+    wp_z_f_scale_s4 = wp_z0_add_s3_2 + 16,
+    wp_z0_add_s4 = wp_z_f_scale_s4 + 16,
+    wp_z_f_scale_s4_2 = wp_z0_add_s4 + 16,
+    wp_z0_add_s4_2 = wp_z_f_scale_s4_2 + 16,
+    wp_jz_f_linear_t_s2 = wp_z0_add_s4_2 + 16,
+    wp_jy_scale_s4 = wp_jz_f_linear_t_s2 + 16,
+    wp_jy_scale_s4_2 = wp_jy_scale_s4 + 32,
+    wp_jz_a_mul_s3 = wp_jy_scale_s4_2 + 16,
+    wp_jz_f_linear_t_s4 = wp_jz_a_mul_s3 + 16,
+    wp_jz_f_linear_t_s4_2 = wp_jz_f_linear_t_s4 + 32,
+    wp_jz_a_mul_s4 = wp_jz_f_linear_t_s4_2 + 16,
+};
 
 static void predict_part0(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v1 = work + (long)nmax * 0;
-    real *v2 = work + (long)nmax * 16;
-    /* v0 = INPUT   (n, 1, 5)   x */
-    /* v1 = LINEAR v0 z0.weight + z0.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 5, x, 5, P + 0, 5, v1, 8, 0);
-    bias_add((long)n * 1, 8, P + 40, v1);
-    /* v2 = ACT v1   (n, 1, 8)   z0 */
-    ew_act_tanh((long)n * 8, v1, v2);
+    real *z0_linear = work + (long)nmax * wp_z0_linear;
+    real *z0_act = work + (long)nmax * wp_z0_act;
+    /* x_input = INPUT   (n, 1, x_dim)   x */
+    /* z0_linear = LINEAR x_input z0.weight + z0.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, x_dim, x, x_dim, P + P_z0_weight, x_dim, z0_linear, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z0_bias, z0_linear);
+    /* z0_act = ACT z0_linear   (n, 1, z0_dim)   z0 */
+    ew_act_tanh((long)n * z0_dim, z0_linear, z0_act);
 }
 
 /* 4 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s1_L (integers) and predict_s1_D (reals). */
-static void predict_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_t_const_s1 (integers) and D_predict_steps_t_const_s1 (reals). */
+static void predict_steps_t_const_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -592,90 +640,90 @@ static void predict_s1(const real *restrict P, real *restrict G, int n, int nmax
     real *u33 = work + (long)nmax * L[33];
     /* u0 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[0], u0);
-    /* u1 = CONCAT u2 u0   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u2, 1, 8, u1);
-    concat_piece(n, 1, 9, 8, u0, 1, 1, u1);
-    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u1, 9, P + 48, 9, u3, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u3);
-    /* u4 = ACT u3   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u3, u4);
-    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u4, 12, P + 168, 12, u5, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u5);
+    /* u1 = CONCAT u2 u0   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u2, 1, z0_dim, u1);
+    concat_piece(n, 1, z_a_in, 8, u0, 1, 1, u1);
+    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u1, z_a_in, P + P_z_a_weight, z_a_in, u3, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u3);
+    /* u4 = ACT u3   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u3, u4);
+    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u5, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u5);
     /* u6 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[1], u6);
-    /* u7 = SCALE u5   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.125, u5, u7);
-    /* u8 = ADD u2 u7   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u7, u8);
-    /* u9 = CONCAT u8 u6   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u8, 1, 8, u9);
-    concat_piece(n, 1, 9, 8, u6, 1, 1, u9);
-    /* u10 = LINEAR u9 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u9, 9, P + 48, 9, u10, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u10);
-    /* u11 = ACT u10   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u10, u11);
-    /* u12 = LINEAR u11 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u11, 12, P + 168, 12, u12, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u12);
+    /* u7 = SCALE u5   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.125, u5, u7);
+    /* u8 = ADD u2 u7   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u7, u8);
+    /* u9 = CONCAT u8 u6   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u8, 1, z0_dim, u9);
+    concat_piece(n, 1, z_a_in, 8, u6, 1, 1, u9);
+    /* u10 = LINEAR u9 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u9, z_a_in, P + P_z_a_weight, z_a_in, u10, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u10);
+    /* u11 = ACT u10   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u10, u11);
+    /* u12 = LINEAR u11 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u11, z_a_dim, P + P_z_f_weight, z_a_dim, u12, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u12);
     /* u13 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[2], u13);
-    /* u14 = SCALE u12   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.125, u12, u14);
-    /* u15 = ADD u2 u14   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u14, u15);
-    /* u16 = CONCAT u15 u13   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u15, 1, 8, u16);
-    concat_piece(n, 1, 9, 8, u13, 1, 1, u16);
-    /* u17 = LINEAR u16 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u16, 9, P + 48, 9, u17, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u17);
-    /* u18 = ACT u17   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u17, u18);
-    /* u19 = LINEAR u18 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u18, 12, P + 168, 12, u19, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u19);
+    /* u14 = SCALE u12   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.125, u12, u14);
+    /* u15 = ADD u2 u14   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u14, u15);
+    /* u16 = CONCAT u15 u13   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u15, 1, z0_dim, u16);
+    concat_piece(n, 1, z_a_in, 8, u13, 1, 1, u16);
+    /* u17 = LINEAR u16 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u16, z_a_in, P + P_z_a_weight, z_a_in, u17, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u17);
+    /* u18 = ACT u17   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u17, u18);
+    /* u19 = LINEAR u18 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u18, z_a_dim, P + P_z_f_weight, z_a_dim, u19, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u19);
     /* u20 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[3], u20);
-    /* u21 = SCALE u19   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.25, u19, u21);
-    /* u22 = ADD u2 u21   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u21, u22);
-    /* u23 = CONCAT u22 u20   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u22, 1, 8, u23);
-    concat_piece(n, 1, 9, 8, u20, 1, 1, u23);
-    /* u24 = LINEAR u23 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u23, 9, P + 48, 9, u24, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u24);
-    /* u25 = ACT u24   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u24, u25);
-    /* u26 = LINEAR u25 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u25, 12, P + 168, 12, u26, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u26);
-    /* u27 = SCALE u19   (n, 1, 8) */
-    ew_scale((long)n * 8, 2, u19, u27);
-    /* u28 = ADD u27 u26   (n, 1, 8) */
-    ew_add((long)n * 8, u27, u26, u28);
-    /* u29 = SCALE u12   (n, 1, 8) */
-    ew_scale((long)n * 8, 2, u12, u29);
-    /* u30 = ADD u5 u29   (n, 1, 8) */
-    ew_add((long)n * 8, u5, u29, u30);
-    /* u31 = ADD u30 u28   (n, 1, 8) */
-    ew_add((long)n * 8, u30, u28, u31);
-    /* u32 = SCALE u31   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.041666666666666664, u31, u32);
-    /* u33 = ADD u2 u32   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u32, u33);
+    /* u21 = SCALE u19   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.25, u19, u21);
+    /* u22 = ADD u2 u21   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u21, u22);
+    /* u23 = CONCAT u22 u20   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u22, 1, z0_dim, u23);
+    concat_piece(n, 1, z_a_in, 8, u20, 1, 1, u23);
+    /* u24 = LINEAR u23 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u23, z_a_in, P + P_z_a_weight, z_a_in, u24, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u24);
+    /* u25 = ACT u24   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u24, u25);
+    /* u26 = LINEAR u25 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u25, z_a_dim, P + P_z_f_weight, z_a_dim, u26, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u26);
+    /* u27 = SCALE u19   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 2, u19, u27);
+    /* u28 = ADD u27 u26   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u27, u26, u28);
+    /* u29 = SCALE u12   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 2, u12, u29);
+    /* u30 = ADD u5 u29   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u5, u29, u30);
+    /* u31 = ADD u30 u28   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u30, u28, u31);
+    /* u32 = SCALE u31   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.041666666666666664, u31, u32);
+    /* u33 = ADD u2 u32   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u32, u33);
 }
-static const long predict_s1_L[4][34] = {
-    {32, 48, 16, 32, 48, 64, 48, 80, 96, 80, 48, 80, 96, 80, 112, 128, 112, 80, 112, 128, 112, 144, 160, 144, 112, 144, 160, 144, 128, 144, 96, 64, 96, 64},
-    {16, 96, 64, 16, 96, 128, 96, 144, 160, 144, 96, 144, 160, 144, 176, 192, 176, 144, 176, 192, 176, 208, 224, 208, 176, 208, 224, 208, 192, 208, 160, 128, 160, 128},
-    {64, 160, 128, 64, 160, 192, 160, 208, 224, 208, 160, 208, 224, 208, 240, 256, 240, 208, 240, 256, 240, 272, 288, 272, 240, 272, 288, 272, 256, 272, 224, 192, 224, 192},
-    {128, 224, 192, 128, 224, 256, 224, 272, 288, 272, 224, 272, 288, 272, 304, 320, 304, 272, 304, 320, 304, 336, 352, 336, 304, 336, 352, 336, 320, 336, 288, 256, 288, 256},
+static const long L_predict_steps_t_const_s1[4][34] = {
+    {wp_t_const_s1, wp_z0_concat_s1, wp_z0_act, wp_t_const_s1, wp_z0_concat_s1, wp_z_f_linear_s1, wp_z0_concat_s1, wp_z_f_scale_s1, wp_z0_add_s1, wp_z_f_scale_s1, wp_z0_concat_s1, wp_z_f_scale_s1, wp_z0_add_s1, wp_z_f_scale_s1, wp_z_f_scale_s1_2, wp_z0_add_s1_2, wp_z_f_scale_s1_2, wp_z_f_scale_s1, wp_z_f_scale_s1_2, wp_z0_add_s1_2, wp_z_f_scale_s1_2, wp_z_f_scale_s1_3, wp_z0_add_s1_3, wp_z_f_scale_s1_3, wp_z_f_scale_s1_2, wp_z_f_scale_s1_3, wp_z0_add_s1_3, wp_z_f_scale_s1_3, wp_z0_add_s1_2, wp_z_f_scale_s1_3, wp_z0_add_s1, wp_z_f_linear_s1, wp_z0_add_s1, wp_z_f_linear_s1},
+    {wp_z0_act, wp_z0_add_s1, wp_z_f_linear_s1, wp_z0_act, wp_z0_add_s1, wp_z0_add_s1_2, wp_z0_add_s1, wp_z_f_scale_s1_3, wp_z0_add_s1_3, wp_z_f_scale_s1_3, wp_z0_add_s1, wp_z_f_scale_s1_3, wp_z0_add_s1_3, wp_z_f_scale_s1_3, wp_z_f_scale_s2, wp_z0_add_s2, wp_z_f_scale_s2, wp_z_f_scale_s1_3, wp_z_f_scale_s2, wp_z0_add_s2, wp_z_f_scale_s2, wp_z_f_scale_s2_2, wp_z0_add_s2_2, wp_z_f_scale_s2_2, wp_z_f_scale_s2, wp_z_f_scale_s2_2, wp_z0_add_s2_2, wp_z_f_scale_s2_2, wp_z0_add_s2, wp_z_f_scale_s2_2, wp_z0_add_s1_3, wp_z0_add_s1_2, wp_z0_add_s1_3, wp_z0_add_s1_2},
+    {wp_z_f_linear_s1, wp_z0_add_s1_3, wp_z0_add_s1_2, wp_z_f_linear_s1, wp_z0_add_s1_3, wp_z0_add_s2, wp_z0_add_s1_3, wp_z_f_scale_s2_2, wp_z0_add_s2_2, wp_z_f_scale_s2_2, wp_z0_add_s1_3, wp_z_f_scale_s2_2, wp_z0_add_s2_2, wp_z_f_scale_s2_2, wp_z_f_scale_s3, wp_z0_add_s3, wp_z_f_scale_s3, wp_z_f_scale_s2_2, wp_z_f_scale_s3, wp_z0_add_s3, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z0_add_s3_2, wp_z_f_scale_s3_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z0_add_s3_2, wp_z_f_scale_s3_2, wp_z0_add_s3, wp_z_f_scale_s3_2, wp_z0_add_s2_2, wp_z0_add_s2, wp_z0_add_s2_2, wp_z0_add_s2},
+    {wp_z0_add_s1_2, wp_z0_add_s2_2, wp_z0_add_s2, wp_z0_add_s1_2, wp_z0_add_s2_2, wp_z0_add_s3, wp_z0_add_s2_2, wp_z_f_scale_s3_2, wp_z0_add_s3_2, wp_z_f_scale_s3_2, wp_z0_add_s2_2, wp_z_f_scale_s3_2, wp_z0_add_s3_2, wp_z_f_scale_s3_2, wp_z_f_scale_s4, wp_z0_add_s4, wp_z_f_scale_s4, wp_z_f_scale_s3_2, wp_z_f_scale_s4, wp_z0_add_s4, wp_z_f_scale_s4, wp_z_f_scale_s4_2, wp_z0_add_s4_2, wp_z_f_scale_s4_2, wp_z_f_scale_s4, wp_z_f_scale_s4_2, wp_z0_add_s4_2, wp_z_f_scale_s4_2, wp_z0_add_s4, wp_z_f_scale_s4_2, wp_z0_add_s3_2, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s3},
 };
-static const double predict_s1_D[4][4] = {
+static const double D_predict_steps_t_const_s1[4][4] = {
     {0, 0.125, 0.125, 0.25},
     {0.25, 0.375, 0.375, 0.5},
     {0.5, 0.625, 0.625, 0.75},
@@ -687,22 +735,22 @@ static void predict_part5(const real *restrict P, real *restrict G, int n, int n
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v135 = work + (long)nmax * 192;
-    real *v134 = work + (long)nmax * 256;
-    real *v136 = work + (long)nmax * 256;
-    real *v137 = work + (long)nmax * 320;
-    /* v135 = LINEAR v134 y.weight + y.bias   (n, 1, 3)   y */
-    gemm(0, 1, (long)n * 1, 3, 8, v134, 8, P + 272, 8, v135, 3, 0);
-    bias_add((long)n * 1, 3, P + 296, v135);
-    /* v136 = EYE   (n, 3, 3) */
-    eye(n, 3, v136);
-    /* v137 = LINEAR_T v136 y.weight   (n, 3, 8) */
-    gemm(0, 0, (long)n * 3, 8, 3, v136, 3, P + 272, 8, v137, 8, 0);
+    real *y_linear = work + (long)nmax * wp_z0_add_s2;
+    real *z0_add_s4_3 = work + (long)nmax * wp_z0_add_s3;
+    real *j_eye = work + (long)nmax * wp_z0_add_s3;
+    real *jy_linear_t = work + (long)nmax * wp_z0_add_s4;
+    /* y_linear = LINEAR z0_add_s4_3 y.weight + y.bias   (n, 1, y_dim)   y */
+    gemm(0, 1, (long)n * 1, y_dim, z0_dim, z0_add_s4_3, z0_dim, P + P_y_weight, z0_dim, y_linear, y_dim, 0);
+    bias_add((long)n * 1, y_dim, P + P_y_bias, y_linear);
+    /* j_eye = EYE   (n, y_dim, y_dim) */
+    eye(n, y_dim, j_eye);
+    /* jy_linear_t = LINEAR_T j_eye y.weight   (n, y_dim, z0_dim) */
+    gemm(0, 0, (long)n * y_dim, z0_dim, y_dim, j_eye, y_dim, P + P_y_weight, z0_dim, jy_linear_t, z0_dim, 0);
 }
 
 /* 4 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s6_L (integers) and predict_s6_D (reals). */
-static void predict_s6(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_scale_s1 (integers) and D_predict_steps_jy_scale_s1 (reals). */
+static void predict_steps_jy_scale_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -747,78 +795,78 @@ static void predict_s6(const real *restrict P, real *restrict G, int n, int nmax
     real *u35 = work + (long)nmax * L[35];
     real *u36 = work + (long)nmax * L[36];
     real *u37 = work + (long)nmax * L[37];
-    /* u0 = SCALE u1   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.041666666666666664, u1, u0);
-    /* u2 = SCALE u0   (n, 3, 8) */
-    ew_scale((long)n * 24, 2, u0, u2);
-    /* u3 = SCALE u0   (n, 3, 8) */
-    ew_scale((long)n * 24, 2, u0, u3);
-    /* u4 = LINEAR_T u0 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u0, 8, P + 168, 12, u4, 12, 0);
-    /* u5 = DACT u6   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u6, u5);
-    /* u7 = MUL u4 u5   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u4, 3, 12, u5, 1, 12, u7);
-    /* u8 = LINEAR_T u7 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u7, 12, P + 48, 9, u8, 9, 0);
-    /* u9 = SLICE u8   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u8, u9);
-    /* u10 = ADD u1 u9   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u9, u10);
-    /* u11 = SCALE u9   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u9, u11);
-    /* u12 = ADD u3 u11   (n, 3, 8) */
-    ew_add((long)n * 24, u3, u11, u12);
-    /* u13 = LINEAR_T u12 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u12, 8, P + 168, 12, u13, 12, 0);
-    /* u14 = DACT u15   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u15, u14);
-    /* u16 = MUL u13 u14   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u13, 3, 12, u14, 1, 12, u16);
-    /* u17 = LINEAR_T u16 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u16, 12, P + 48, 9, u17, 9, 0);
-    /* u18 = SLICE u17   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u17, u18);
-    /* u19 = ADD u10 u18   (n, 3, 8) */
-    ew_add((long)n * 24, u10, u18, u19);
-    /* u20 = SCALE u18   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.125, u18, u20);
-    /* u21 = ADD u2 u20   (n, 3, 8) */
-    ew_add((long)n * 24, u2, u20, u21);
-    /* u22 = LINEAR_T u21 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u21, 8, P + 168, 12, u22, 12, 0);
-    /* u23 = DACT u24   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u24, u23);
-    /* u25 = MUL u22 u23   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u22, 3, 12, u23, 1, 12, u25);
-    /* u26 = LINEAR_T u25 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u25, 12, P + 48, 9, u26, 9, 0);
-    /* u27 = SLICE u26   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u26, u27);
-    /* u28 = ADD u19 u27   (n, 3, 8) */
-    ew_add((long)n * 24, u19, u27, u28);
-    /* u29 = SCALE u27   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.125, u27, u29);
-    /* u30 = ADD u0 u29   (n, 3, 8) */
-    ew_add((long)n * 24, u0, u29, u30);
-    /* u31 = LINEAR_T u30 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u30, 8, P + 168, 12, u31, 12, 0);
-    /* u32 = DACT u33   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u33, u32);
-    /* u34 = MUL u31 u32   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u31, 3, 12, u32, 1, 12, u34);
-    /* u35 = LINEAR_T u34 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u34, 12, P + 48, 9, u35, 9, 0);
-    /* u36 = SLICE u35   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u35, u36);
-    /* u37 = ADD u28 u36   (n, 3, 8) */
-    ew_add((long)n * 24, u28, u36, u37);
+    /* u0 = SCALE u1   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.041666666666666664, u1, u0);
+    /* u2 = SCALE u0   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 2, u0, u2);
+    /* u3 = SCALE u0   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 2, u0, u3);
+    /* u4 = LINEAR_T u0 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
+    /* u5 = DACT u6   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u6, u5);
+    /* u7 = MUL u4 u5   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u4, y_dim, z_a_dim, u5, 1, z_a_dim, u7);
+    /* u8 = LINEAR_T u7 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u7, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
+    /* u9 = SLICE u8   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u8, u9);
+    /* u10 = ADD u1 u9   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u9, u10);
+    /* u11 = SCALE u9   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u9, u11);
+    /* u12 = ADD u3 u11   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u3, u11, u12);
+    /* u13 = LINEAR_T u12 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u12, z0_dim, P + P_z_f_weight, z_a_dim, u13, z_a_dim, 0);
+    /* u14 = DACT u15   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u15, u14);
+    /* u16 = MUL u13 u14   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u13, y_dim, z_a_dim, u14, 1, z_a_dim, u16);
+    /* u17 = LINEAR_T u16 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u16, z_a_dim, P + P_z_a_weight, z_a_in, u17, z_a_in, 0);
+    /* u18 = SLICE u17   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u17, u18);
+    /* u19 = ADD u10 u18   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u10, u18, u19);
+    /* u20 = SCALE u18   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.125, u18, u20);
+    /* u21 = ADD u2 u20   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u2, u20, u21);
+    /* u22 = LINEAR_T u21 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u21, z0_dim, P + P_z_f_weight, z_a_dim, u22, z_a_dim, 0);
+    /* u23 = DACT u24   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u24, u23);
+    /* u25 = MUL u22 u23   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u22, y_dim, z_a_dim, u23, 1, z_a_dim, u25);
+    /* u26 = LINEAR_T u25 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u25, z_a_dim, P + P_z_a_weight, z_a_in, u26, z_a_in, 0);
+    /* u27 = SLICE u26   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u26, u27);
+    /* u28 = ADD u19 u27   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u19, u27, u28);
+    /* u29 = SCALE u27   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.125, u27, u29);
+    /* u30 = ADD u0 u29   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u0, u29, u30);
+    /* u31 = LINEAR_T u30 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u30, z0_dim, P + P_z_f_weight, z_a_dim, u31, z_a_dim, 0);
+    /* u32 = DACT u33   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u33, u32);
+    /* u34 = MUL u31 u32   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u31, y_dim, z_a_dim, u32, 1, z_a_dim, u34);
+    /* u35 = LINEAR_T u34 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u34, z_a_dim, P + P_z_a_weight, z_a_in, u35, z_a_in, 0);
+    /* u36 = SLICE u35   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u35, u36);
+    /* u37 = ADD u28 u36   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u28, u36, u37);
 }
-static const long predict_s6_L[4][38] = {
-    {352, 320, 384, 416, 448, 256, 304, 496, 288, 448, 288, 320, 448, 480, 256, 272, 416, 256, 320, 256, 288, 320, 384, 288, 224, 304, 384, 288, 320, 256, 288, 352, 224, 128, 256, 352, 256, 288},
-    {256, 288, 320, 352, 384, 128, 240, 432, 224, 384, 224, 288, 384, 416, 128, 208, 352, 288, 352, 288, 208, 352, 208, 128, 160, 320, 208, 320, 208, 288, 320, 240, 128, 64, 288, 240, 272, 240},
-    {208, 240, 272, 304, 336, 64, 176, 384, 160, 336, 160, 240, 336, 368, 64, 144, 304, 128, 240, 128, 160, 240, 272, 64, 96, 320, 160, 240, 160, 128, 240, 272, 64, 16, 208, 128, 208, 128},
-    {160, 128, 208, 240, 272, 16, 112, 320, 96, 272, 96, 128, 272, 304, 16, 80, 240, 64, 128, 64, 96, 128, 208, 16, 48, 96, 208, 96, 128, 48, 80, 208, 16, 32, 32, 160, 16, 160},
+static const long L_predict_steps_jy_scale_s1[4][38] = {
+    {wp_z0_add_s4_2, wp_z0_add_s4, wp_jy_scale_s4, wp_jy_scale_s4_2, wp_jz_f_linear_t_s4, wp_z0_add_s3, wp_z_f_scale_s4, wp_jz_a_mul_s4, wp_z0_add_s3_2, wp_jz_f_linear_t_s4, wp_z0_add_s3_2, wp_z0_add_s4, wp_jz_f_linear_t_s4, wp_jz_f_linear_t_s4_2, wp_z0_add_s3, wp_z_f_scale_s3_2, wp_jy_scale_s4_2, wp_z0_add_s3, wp_z0_add_s4, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4, wp_jy_scale_s4, wp_z0_add_s3_2, wp_z0_add_s2_2, wp_z_f_scale_s4, wp_jy_scale_s4, wp_z0_add_s3_2, wp_z0_add_s4, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4_2, wp_z0_add_s2_2, wp_z0_add_s1_2, wp_z0_add_s3, wp_z0_add_s4_2, wp_z0_add_s3, wp_z0_add_s3_2},
+    {wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4, wp_z0_add_s4_2, wp_jy_scale_s4, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_jz_a_mul_s3, wp_z0_add_s2_2, wp_jy_scale_s4, wp_z0_add_s2_2, wp_z0_add_s3_2, wp_jy_scale_s4, wp_jy_scale_s4_2, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z0_add_s4_2, wp_z0_add_s3_2, wp_z0_add_s4_2, wp_z0_add_s3_2, wp_z_f_scale_s2_2, wp_z0_add_s4_2, wp_z_f_scale_s2_2, wp_z0_add_s1_2, wp_z0_add_s1_3, wp_z0_add_s4, wp_z_f_scale_s2_2, wp_z0_add_s4, wp_z_f_scale_s2_2, wp_z0_add_s3_2, wp_z0_add_s4, wp_z_f_scale_s3, wp_z0_add_s1_2, wp_z_f_linear_s1, wp_z0_add_s3_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_scale_s3},
+    {wp_z_f_scale_s2_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_scale_s4, wp_z_f_scale_s4_2, wp_z_f_linear_s1, wp_z_f_scale_s2, wp_jy_scale_s4, wp_z0_add_s1_3, wp_z_f_scale_s4_2, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z_f_scale_s4_2, wp_jz_f_linear_t_s2, wp_z_f_linear_s1, wp_z_f_scale_s1_3, wp_z_f_scale_s4, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_z0_add_s1_2, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_linear_s1, wp_z0_add_s1, wp_z0_add_s4, wp_z0_add_s1_3, wp_z_f_scale_s3, wp_z0_add_s1_3, wp_z0_add_s1_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z_f_linear_s1, wp_z0_act, wp_z_f_scale_s2_2, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z0_add_s1_2},
+    {wp_z0_add_s1_3, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z_f_scale_s3, wp_z_f_scale_s3_2, wp_z0_act, wp_z_f_scale_s1_2, wp_z0_add_s4, wp_z0_add_s1, wp_z_f_scale_s3_2, wp_z0_add_s1, wp_z0_add_s1_2, wp_z_f_scale_s3_2, wp_z_f_scale_s4, wp_z0_act, wp_z_f_scale_s1, wp_z_f_scale_s3, wp_z_f_linear_s1, wp_z0_add_s1_2, wp_z_f_linear_s1, wp_z0_add_s1, wp_z0_add_s1_2, wp_z_f_scale_s2_2, wp_z0_act, wp_z0_concat_s1, wp_z0_add_s1, wp_z_f_scale_s2_2, wp_z0_add_s1, wp_z0_add_s1_2, wp_z0_concat_s1, wp_z_f_scale_s1, wp_z_f_scale_s2_2, wp_z0_act, wp_t_const_s1, wp_t_const_s1, wp_z0_add_s1_3, wp_z0_act, wp_z0_add_s1_3},
 };
 
 static void predict_part10(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -826,17 +874,17 @@ static void predict_part10(const real *restrict P, real *restrict G, int n, int 
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v270 = work + (long)nmax * 16;
-    real *v1 = work + (long)nmax * 0;
-    real *v271 = work + (long)nmax * 32;
-    real *v269 = work + (long)nmax * 160;
-    real *v272 = work + (long)nmax * 0;
-    /* v270 = DACT v1   (n, 1, 8) */
-    ew_dact_tanh((long)n * 8, v1, v270);
-    /* v271 = MUL v269 v270   (n, 3, 8) */
-    mul_bcast(n, 3, 8, v269, 3, 8, v270, 1, 8, v271);
-    /* v272 = LINEAR_T v271 z0.weight   (n, 3, 5) */
-    gemm(0, 0, (long)n * 3, 5, 8, v271, 8, P + 0, 5, v272, 5, 0);
+    real *z0_dact = work + (long)nmax * wp_z0_act;
+    real *z0_linear = work + (long)nmax * wp_z0_linear;
+    real *jz0_mul = work + (long)nmax * wp_t_const_s1;
+    real *jy_add_s1 = work + (long)nmax * wp_z0_add_s1_3;
+    real *jz0_linear_t = work + (long)nmax * wp_z0_linear;
+    /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
+    ew_dact_tanh((long)n * z0_dim, z0_linear, z0_dact);
+    /* jz0_mul = MUL jy_add_s1 z0_dact   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, jy_add_s1, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
+    /* jz0_linear_t = LINEAR_T jz0_mul z0.weight   (n, y_dim, x_dim) */
+    gemm(0, 0, (long)n * y_dim, x_dim, z0_dim, jz0_mul, z0_dim, P + P_z0_weight, x_dim, jz0_linear_t, x_dim, 0);
 }
 
 long dino_predict_work(int nmax) { return (long)nmax * 544; }
@@ -847,23 +895,23 @@ void dino_predict_terms(const real *restrict P, int n, int nmax, const real *res
     double terms[3] = {0};   /* loss terms (unused), Parareal corrections and gates */
     real *yout = y, *Jout = J;
     predict_part0(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[0], predict_s1_D[0]);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[1], predict_s1_D[1]);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[2], predict_s1_D[2]);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[3], predict_s1_D[3]);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[0], D_predict_steps_t_const_s1[0]);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[1], D_predict_steps_t_const_s1[1]);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[2], D_predict_steps_t_const_s1[2]);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[3], D_predict_steps_t_const_s1[3]);
     predict_part5(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_s6(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s6_L[0], NULL);
-    predict_s6(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s6_L[1], NULL);
-    predict_s6(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s6_L[2], NULL);
-    predict_s6(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s6_L[3], NULL);
+    predict_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s1[0], NULL);
+    predict_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s1[1], NULL);
+    predict_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s1[2], NULL);
+    predict_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s1[3], NULL);
     predict_part10(P, G, n, nmax, x, y, J, label, w, terms, work);
 
-    /* results: y (n, 3), J (n, out, in) */
-    const real *v135 = work + (long)nmax * 192;
-    memcpy(yout, v135, sizeof(real) * (size_t)n * 3);
-    const real *v272 = work + (long)nmax * 0;
+    /* results: y (n, y_dim), J (n, out, in) */
+    const real *y_linear = work + (long)nmax * wp_z0_add_s2;
+    memcpy(yout, y_linear, sizeof(real) * (size_t)n * y_dim);
+    const real *jz0_linear_t = work + (long)nmax * wp_z0_linear;
     if (Jout) {
-        memcpy(Jout, v272, sizeof(real) * (size_t)n * 15);
+        memcpy(Jout, jz0_linear_t, sizeof(real) * (size_t)n * y_dim_x_x_dim);
     }
     if (terms_out) memcpy(terms_out, terms, sizeof(double) * 2);   /* the gates: did dopri5 reach t1 */
 }
@@ -875,24 +923,170 @@ void dino_predict(const real *restrict P, int n, int nmax, const real *restrict 
 
 /* ---------------------------------------------------------------------------- train */
 
+/* workspace offsets per sample (values whose lives do not overlap share one) */
+enum {
+    wt_z0_linear = 0,
+    wt_z0_act = wt_z0_linear + 16,
+    wt_t_const_s1 = wt_z0_act + 16,
+    wt_z0_concat_s1 = wt_t_const_s1 + 16,
+    wt_z_a_act_s1 = wt_z0_concat_s1 + 16,
+    wt_z_f_linear_s1 = wt_z_a_act_s1 + 16,
+    wt_t_const_s1_2 = wt_z_f_linear_s1 + 16,
+    wt_z_f_scale_s1 = wt_t_const_s1_2 + 16,
+    wt_z0_add_s1 = wt_z_f_scale_s1 + 16,
+    wt_z_f_linear_s1_2 = wt_z0_add_s1 + 16,
+    wt_t_const_s1_3 = wt_z_f_linear_s1_2 + 16,
+    wt_z_f_scale_s1_2 = wt_t_const_s1_3 + 16,
+    wt_z0_add_s1_2 = wt_z_f_scale_s1_2 + 16,
+    wt_z_f_linear_s1_3 = wt_z0_add_s1_2 + 16,
+    wt_t_const_s1_4 = wt_z_f_linear_s1_3 + 16,
+    wt_z_f_scale_s1_3 = wt_t_const_s1_4 + 16,
+    wt_z0_add_s1_3 = wt_z_f_scale_s1_3 + 16,
+    wt_z_f_linear_s1_4 = wt_z0_add_s1_3 + 16,
+    wt_z_f_scale_s1_4 = wt_z_f_linear_s1_4 + 16,
+    wt_z_f_scale_s2 = wt_z_f_scale_s1_4 + 16,
+    wt_z0_add_s2 = wt_z_f_scale_s2 + 16,
+    wt_z_f_linear_s2 = wt_z0_add_s2 + 16,
+    wt_t_const_s2 = wt_z_f_linear_s2 + 16,
+    wt_z_f_scale_s2_2 = wt_t_const_s2 + 16,
+    wt_z0_add_s2_2 = wt_z_f_scale_s2_2 + 16,
+    wt_z_f_linear_s2_2 = wt_z0_add_s2_2 + 16,
+    wt_t_const_s2_2 = wt_z_f_linear_s2_2 + 16,
+    wt_z_f_scale_s2_3 = wt_t_const_s2_2 + 16,
+    wt_z0_add_s2_3 = wt_z_f_scale_s2_3 + 16,
+    wt_z_f_linear_s2_3 = wt_z0_add_s2_3 + 16,
+    wt_z_f_scale_s2_4 = wt_z_f_linear_s2_3 + 16,
+    wt_z_f_scale_s3 = wt_z_f_scale_s2_4 + 16,
+    wt_z0_add_s3 = wt_z_f_scale_s3 + 16,
+    wt_z_f_linear_s3 = wt_z0_add_s3 + 16,
+    wt_t_const_s3 = wt_z_f_linear_s3 + 16,
+    wt_z_f_scale_s3_2 = wt_t_const_s3 + 16,
+    wt_z0_add_s3_2 = wt_z_f_scale_s3_2 + 16,
+    wt_z_f_linear_s3_2 = wt_z0_add_s3_2 + 16,
+    wt_t_const_s3_2 = wt_z_f_linear_s3_2 + 16,
+    wt_z_f_scale_s3_3 = wt_t_const_s3_2 + 16,
+    wt_z0_add_s3_3 = wt_z_f_scale_s3_3 + 16,
+    wt_z_f_linear_s3_3 = wt_z0_add_s3_3 + 16,
+    wt_z_f_scale_s3_4 = wt_z_f_linear_s3_3 + 16,
+    wt_z_f_scale_s4 = wt_z_f_scale_s3_4 + 16,
+    wt_z0_add_s4 = wt_z_f_scale_s4 + 16,
+    wt_z_f_linear_s4 = wt_z0_add_s4 + 16,
+    wt_t_const_s4 = wt_z_f_linear_s4 + 16,
+    wt_z_f_scale_s4_2 = wt_t_const_s4 + 16,
+    wt_z0_add_s4_2 = wt_z_f_scale_s4_2 + 16,
+    wt_z_f_linear_s4_2 = wt_z0_add_s4_2 + 16,
+    wt_t_const_s4_2 = wt_z_f_linear_s4_2 + 16,
+    wt_z_f_scale_s4_3 = wt_t_const_s4_2 + 16,
+    wt_z0_add_s4_3 = wt_z_f_scale_s4_3 + 16,
+    wt_z_f_linear_s4_3 = wt_z0_add_s4_3 + 16,
+    wt_z_f_scale_s4_4 = wt_z_f_linear_s4_3 + 16,
+    wt_jy_scale_s4 = wt_z_f_scale_s4_4 + 16,
+    wt_jy_scale_s4_2 = wt_jy_scale_s4 + 32,
+    wt_jy_scale_s4_3 = wt_jy_scale_s4_2 + 32,
+    wt_z_a_dact_s3 = wt_jy_scale_s4_3 + 16,
+    wt_jz_f_linear_t_s4 = wt_z_a_dact_s3 + 16,
+    wt_jz_a_mul_s4 = wt_jz_f_linear_t_s4 + 48,
+    wt_jz_a_linear_t_s4 = wt_jz_a_mul_s4 + 48,
+    wt_jz_a_slice_s4 = wt_jz_a_linear_t_s4 + 32,
+    wt_jz_f_linear_t_s4_2 = wt_jz_a_slice_s4 + 32,
+    wt_jz_a_mul_s4_2 = wt_jz_f_linear_t_s4_2 + 48,
+    wt_jz_a_slice_s4_2 = wt_jz_a_mul_s4_2 + 48,
+    wt_jz_f_linear_t_s4_3 = wt_jz_a_slice_s4_2 + 32,
+    wt_jz_a_mul_s4_3 = wt_jz_f_linear_t_s4_3 + 48,
+    wt_jz_f_linear_t_s4_4 = wt_jz_a_mul_s4_3 + 48,
+    wt_jz_a_mul_s4_4 = wt_jz_f_linear_t_s4_4 + 48,
+    wt_jz_a_linear_t_s4_2 = wt_jz_a_mul_s4_4 + 48,
+    wt_jz_f_linear_t_s3_3 = wt_jz_a_linear_t_s4_2 + 16,
+    wt_jz_a_slice_s4_3 = wt_jz_f_linear_t_s3_3 + 16,
+    wt_dz_a_sumrows_s3 = wt_jz_a_slice_s4_3 + 16,
+    wt_jy_scale_s3 = wt_dz_a_sumrows_s3 + 16,
+    wt_z_a_dact_s2_2 = wt_jy_scale_s3 + 16,
+    wt_jz_f_linear_t_s3 = wt_z_a_dact_s2_2 + 16,
+    wt_dz_f_add_s4 = wt_jz_f_linear_t_s3 + 32,
+    wt_jz_a_mul_s3 = wt_dz_f_add_s4 + 16,
+    wt_dz_f_pad_s4 = wt_jz_a_mul_s3 + 16,
+    wt_jz_a_linear_t_s3 = wt_dz_f_pad_s4 + 32,
+    wt_z_a_dact_s3_2 = wt_jz_a_linear_t_s3 + 16,
+    wt_jz_a_slice_s3 = wt_z_a_dact_s3_2 + 16,
+    wt_jz_f_linear_t_s3_2 = wt_jz_a_slice_s3 + 32,
+    wt_jz_a_mul_s3_2 = wt_jz_f_linear_t_s3_2 + 48,
+    wt_jz_a_slice_s3_2 = wt_jz_a_mul_s3_2 + 48,
+    wt_jz_a_mul_s3_3 = wt_jz_a_slice_s3_2 + 32,
+    wt_jz_a_linear_t_s3_2 = wt_jz_a_mul_s3_3 + 48,
+    wt_z_a_d2act_s3 = wt_jz_a_linear_t_s3_2 + 16,
+    wt_jz_a_slice_s3_3 = wt_z_a_d2act_s3 + 16,
+    wt_jz_f_linear_t_s3_4 = wt_jz_a_slice_s3_3 + 32,
+    wt_jz_a_mul_s3_4 = wt_jz_f_linear_t_s3_4 + 48,
+    wt_jz_a_slice_s3_4 = wt_jz_a_mul_s3_4 + 48,
+    wt_z_a_d2act_s2 = wt_jz_a_slice_s3_4 + 16,
+    wt_jy_scale_s2 = wt_z_a_d2act_s2 + 16,
+    wt_z_a_dact_s1 = wt_jy_scale_s2 + 16,
+    wt_jz_f_linear_t_s2 = wt_z_a_dact_s1 + 16,
+    wt_z_a_d2act_s3_2 = wt_jz_f_linear_t_s2 + 32,
+    wt_z_a_dact_s2 = wt_z_a_d2act_s3_2 + 16,
+    wt_jz_a_mul_s2 = wt_z_a_dact_s2 + 16,
+    wt_jz_a_linear_t_s2 = wt_jz_a_mul_s2 + 48,
+    wt_z_a_d2act_s2_2 = wt_jz_a_linear_t_s2 + 16,
+    wt_jz_a_slice_s2 = wt_z_a_d2act_s2_2 + 16,
+    wt_jz_f_linear_t_s2_2 = wt_jz_a_slice_s2 + 32,
+    wt_jz_a_mul_s2_2 = wt_jz_f_linear_t_s2_2 + 48,
+    wt_jz_a_slice_s2_2 = wt_jz_a_mul_s2_2 + 48,
+    wt_jz_f_linear_t_s2_3 = wt_jz_a_slice_s2_2 + 32,
+    wt_jz_a_mul_s2_3 = wt_jz_f_linear_t_s2_3 + 48,
+    wt_jz_f_linear_t_s2_4 = wt_jz_a_mul_s2_3 + 48,
+    wt_jz_a_mul_s2_4 = wt_jz_f_linear_t_s2_4 + 48,
+    wt_jz_a_linear_t_s2_2 = wt_jz_a_mul_s2_4 + 48,
+    wt_jz_f_linear_t_s1_3 = wt_jz_a_linear_t_s2_2 + 16,
+    wt_jz_a_slice_s2_3 = wt_jz_f_linear_t_s1_3 + 16,
+    wt_dz_a_sumrows_s1 = wt_jz_a_slice_s2_3 + 16,
+    wt_jy_scale_s1_2 = wt_dz_a_sumrows_s1 + 16,
+    wt_z0_d2act = wt_jy_scale_s1_2 + 16,
+    wt_jz_f_linear_t_s1 = wt_z0_d2act + 16,
+    wt_dz_f_linear_t_s1 = wt_jz_f_linear_t_s1 + 16,
+    wt_dz_a_mul_s1 = wt_dz_f_linear_t_s1 + 16,
+    wt_jz_a_mul_s1 = wt_dz_a_mul_s1 + 16,
+    wt_jz_a_linear_t_s1 = wt_jz_a_mul_s1 + 48,
+    wt_z_a_dact_s1_2 = wt_jz_a_linear_t_s1 + 16,
+    wt_jz_a_slice_s1 = wt_z_a_dact_s1_2 + 16,
+    wt_jz_f_linear_t_s1_2 = wt_jz_a_slice_s1 + 32,
+    wt_jz_a_mul_s1_2 = wt_jz_f_linear_t_s1_2 + 48,
+    wt_jz_a_slice_s1_2 = wt_jz_a_mul_s1_2 + 48,
+    wt_jz_a_mul_s1_3 = wt_jz_a_slice_s1_2 + 32,
+    wt_jz_a_linear_t_s1_2 = wt_jz_a_mul_s1_3 + 48,
+    wt_jz0_linear_t = wt_jz_a_linear_t_s1_2 + 16,
+    wt_jz_a_slice_s1_3 = wt_jz0_linear_t + 16,
+    wt_dy_add_s1 = wt_jz_a_slice_s1_3 + 16,
+    wt_jz_f_linear_t_s1_4 = wt_dy_add_s1 + 16,
+    wt_dz_a_mul_s2 = wt_jz_f_linear_t_s1_4 + 16,
+    wt_jz_a_mul_s1_4 = wt_dz_a_mul_s2 + 32,
+    wt_jz_a_slice_s1_4 = wt_jz_a_mul_s1_4 + 48,
+    wt_dy_loss = wt_jz_a_slice_s1_4 + 32,
+    wt_dz0_loss = wt_dy_loss + 16,
+    wt_dz0_linear = wt_dz0_loss + 16,
+    wt_dz_f_add_s1 = wt_dz0_linear + 16,
+    wt_dz0_mul_2 = wt_dz_f_add_s1 + 16,
+    wt_dz_f_add_s2 = wt_dz0_mul_2 + 16,
+    wt_dz_a_sumrows_s2 = wt_dz_f_add_s2 + 16,
+};
+
 static void train_part0(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v1 = work + (long)nmax * 0;
-    real *v2 = work + (long)nmax * 16;
-    /* v0 = INPUT   (n, 1, 5)   x */
-    /* v1 = LINEAR v0 z0.weight + z0.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 5, x, 5, P + 0, 5, v1, 8, 0);
-    bias_add((long)n * 1, 8, P + 40, v1);
-    /* v2 = ACT v1   (n, 1, 8)   z0 */
-    ew_act_tanh((long)n * 8, v1, v2);
+    real *z0_linear = work + (long)nmax * wt_z0_linear;
+    real *z0_act = work + (long)nmax * wt_z0_act;
+    /* x_input = INPUT   (n, 1, x_dim)   x */
+    /* z0_linear = LINEAR x_input z0.weight + z0.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, x_dim, x, x_dim, P + P_z0_weight, x_dim, z0_linear, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z0_bias, z0_linear);
+    /* z0_act = ACT z0_linear   (n, 1, z0_dim)   z0 */
+    ew_act_tanh((long)n * z0_dim, z0_linear, z0_act);
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s1_L (integers) and train_s1_D (reals). */
-static void train_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_t_const_s1 (integers) and D_train_steps_t_const_s1 (reals). */
+static void train_steps_t_const_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -935,90 +1129,90 @@ static void train_s1(const real *restrict P, real *restrict G, int n, int nmax, 
     real *u33 = work + (long)nmax * L[33];
     /* u0 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[0], u0);
-    /* u1 = CONCAT u2 u0   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u2, 1, 8, u1);
-    concat_piece(n, 1, 9, 8, u0, 1, 1, u1);
-    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u1, 9, P + 48, 9, u3, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u3);
-    /* u4 = ACT u3   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u3, u4);
-    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u4, 12, P + 168, 12, u5, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u5);
+    /* u1 = CONCAT u2 u0   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u2, 1, z0_dim, u1);
+    concat_piece(n, 1, z_a_in, 8, u0, 1, 1, u1);
+    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u1, z_a_in, P + P_z_a_weight, z_a_in, u3, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u3);
+    /* u4 = ACT u3   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u3, u4);
+    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u5, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u5);
     /* u6 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[1], u6);
-    /* u7 = SCALE u5   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.125, u5, u7);
-    /* u8 = ADD u2 u7   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u7, u8);
-    /* u9 = CONCAT u8 u6   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u8, 1, 8, u9);
-    concat_piece(n, 1, 9, 8, u6, 1, 1, u9);
-    /* u10 = LINEAR u9 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u9, 9, P + 48, 9, u10, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u10);
-    /* u11 = ACT u10   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u10, u11);
-    /* u12 = LINEAR u11 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u11, 12, P + 168, 12, u12, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u12);
+    /* u7 = SCALE u5   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.125, u5, u7);
+    /* u8 = ADD u2 u7   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u7, u8);
+    /* u9 = CONCAT u8 u6   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u8, 1, z0_dim, u9);
+    concat_piece(n, 1, z_a_in, 8, u6, 1, 1, u9);
+    /* u10 = LINEAR u9 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u9, z_a_in, P + P_z_a_weight, z_a_in, u10, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u10);
+    /* u11 = ACT u10   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u10, u11);
+    /* u12 = LINEAR u11 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u11, z_a_dim, P + P_z_f_weight, z_a_dim, u12, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u12);
     /* u13 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[2], u13);
-    /* u14 = SCALE u12   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.125, u12, u14);
-    /* u15 = ADD u2 u14   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u14, u15);
-    /* u16 = CONCAT u15 u13   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u15, 1, 8, u16);
-    concat_piece(n, 1, 9, 8, u13, 1, 1, u16);
-    /* u17 = LINEAR u16 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u16, 9, P + 48, 9, u17, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u17);
-    /* u18 = ACT u17   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u17, u18);
-    /* u19 = LINEAR u18 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u18, 12, P + 168, 12, u19, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u19);
+    /* u14 = SCALE u12   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.125, u12, u14);
+    /* u15 = ADD u2 u14   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u14, u15);
+    /* u16 = CONCAT u15 u13   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u15, 1, z0_dim, u16);
+    concat_piece(n, 1, z_a_in, 8, u13, 1, 1, u16);
+    /* u17 = LINEAR u16 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u16, z_a_in, P + P_z_a_weight, z_a_in, u17, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u17);
+    /* u18 = ACT u17   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u17, u18);
+    /* u19 = LINEAR u18 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u18, z_a_dim, P + P_z_f_weight, z_a_dim, u19, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u19);
     /* u20 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[3], u20);
-    /* u21 = SCALE u19   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.25, u19, u21);
-    /* u22 = ADD u2 u21   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u21, u22);
-    /* u23 = CONCAT u22 u20   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u22, 1, 8, u23);
-    concat_piece(n, 1, 9, 8, u20, 1, 1, u23);
-    /* u24 = LINEAR u23 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u23, 9, P + 48, 9, u24, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u24);
-    /* u25 = ACT u24   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u24, u25);
-    /* u26 = LINEAR u25 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u25, 12, P + 168, 12, u26, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u26);
-    /* u27 = SCALE u19   (n, 1, 8) */
-    ew_scale((long)n * 8, 2, u19, u27);
-    /* u28 = ADD u27 u26   (n, 1, 8) */
-    ew_add((long)n * 8, u27, u26, u28);
-    /* u29 = SCALE u12   (n, 1, 8) */
-    ew_scale((long)n * 8, 2, u12, u29);
-    /* u30 = ADD u5 u29   (n, 1, 8) */
-    ew_add((long)n * 8, u5, u29, u30);
-    /* u31 = ADD u30 u28   (n, 1, 8) */
-    ew_add((long)n * 8, u30, u28, u31);
-    /* u32 = SCALE u31   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.041666666666666664, u31, u32);
-    /* u33 = ADD u2 u32   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u32, u33);
+    /* u21 = SCALE u19   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.25, u19, u21);
+    /* u22 = ADD u2 u21   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u21, u22);
+    /* u23 = CONCAT u22 u20   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u22, 1, z0_dim, u23);
+    concat_piece(n, 1, z_a_in, 8, u20, 1, 1, u23);
+    /* u24 = LINEAR u23 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u23, z_a_in, P + P_z_a_weight, z_a_in, u24, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u24);
+    /* u25 = ACT u24   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u24, u25);
+    /* u26 = LINEAR u25 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u25, z_a_dim, P + P_z_f_weight, z_a_dim, u26, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u26);
+    /* u27 = SCALE u19   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 2, u19, u27);
+    /* u28 = ADD u27 u26   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u27, u26, u28);
+    /* u29 = SCALE u12   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 2, u12, u29);
+    /* u30 = ADD u5 u29   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u5, u29, u30);
+    /* u31 = ADD u30 u28   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u30, u28, u31);
+    /* u32 = SCALE u31   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.041666666666666664, u31, u32);
+    /* u33 = ADD u2 u32   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u32, u33);
 }
-static const long train_s1_L[4][34] = {
-    {32, 48, 16, 32, 64, 80, 96, 112, 128, 112, 96, 128, 144, 160, 176, 192, 176, 160, 192, 208, 224, 240, 256, 240, 224, 256, 272, 288, 208, 272, 144, 80, 144, 80},
-    {16, 144, 80, 16, 208, 272, 288, 304, 320, 304, 288, 320, 336, 352, 368, 384, 368, 352, 384, 400, 416, 432, 448, 432, 416, 448, 464, 480, 400, 464, 336, 272, 336, 272},
-    {80, 336, 272, 80, 400, 464, 480, 496, 512, 496, 480, 512, 528, 544, 560, 576, 560, 544, 576, 592, 608, 624, 640, 624, 608, 640, 656, 672, 592, 656, 528, 464, 528, 464},
-    {272, 528, 464, 272, 592, 656, 672, 688, 704, 688, 672, 704, 720, 736, 752, 768, 752, 736, 768, 784, 800, 816, 832, 816, 800, 832, 848, 864, 784, 848, 720, 656, 720, 656},
+static const long L_train_steps_t_const_s1[4][34] = {
+    {wt_t_const_s1, wt_z0_concat_s1, wt_z0_act, wt_t_const_s1, wt_z_a_act_s1, wt_z_f_linear_s1, wt_t_const_s1_2, wt_z_f_scale_s1, wt_z0_add_s1, wt_z_f_scale_s1, wt_t_const_s1_2, wt_z0_add_s1, wt_z_f_linear_s1_2, wt_t_const_s1_3, wt_z_f_scale_s1_2, wt_z0_add_s1_2, wt_z_f_scale_s1_2, wt_t_const_s1_3, wt_z0_add_s1_2, wt_z_f_linear_s1_3, wt_t_const_s1_4, wt_z_f_scale_s1_3, wt_z0_add_s1_3, wt_z_f_scale_s1_3, wt_t_const_s1_4, wt_z0_add_s1_3, wt_z_f_linear_s1_4, wt_z_f_scale_s1_4, wt_z_f_linear_s1_3, wt_z_f_linear_s1_4, wt_z_f_linear_s1_2, wt_z_f_linear_s1, wt_z_f_linear_s1_2, wt_z_f_linear_s1},
+    {wt_z0_act, wt_z_f_linear_s1_2, wt_z_f_linear_s1, wt_z0_act, wt_z_f_linear_s1_3, wt_z_f_linear_s1_4, wt_z_f_scale_s1_4, wt_z_f_scale_s2, wt_z0_add_s2, wt_z_f_scale_s2, wt_z_f_scale_s1_4, wt_z0_add_s2, wt_z_f_linear_s2, wt_t_const_s2, wt_z_f_scale_s2_2, wt_z0_add_s2_2, wt_z_f_scale_s2_2, wt_t_const_s2, wt_z0_add_s2_2, wt_z_f_linear_s2_2, wt_t_const_s2_2, wt_z_f_scale_s2_3, wt_z0_add_s2_3, wt_z_f_scale_s2_3, wt_t_const_s2_2, wt_z0_add_s2_3, wt_z_f_linear_s2_3, wt_z_f_scale_s2_4, wt_z_f_linear_s2_2, wt_z_f_linear_s2_3, wt_z_f_linear_s2, wt_z_f_linear_s1_4, wt_z_f_linear_s2, wt_z_f_linear_s1_4},
+    {wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z_f_linear_s1_4, wt_z_f_linear_s1, wt_z_f_linear_s2_2, wt_z_f_linear_s2_3, wt_z_f_scale_s2_4, wt_z_f_scale_s3, wt_z0_add_s3, wt_z_f_scale_s3, wt_z_f_scale_s2_4, wt_z0_add_s3, wt_z_f_linear_s3, wt_t_const_s3, wt_z_f_scale_s3_2, wt_z0_add_s3_2, wt_z_f_scale_s3_2, wt_t_const_s3, wt_z0_add_s3_2, wt_z_f_linear_s3_2, wt_t_const_s3_2, wt_z_f_scale_s3_3, wt_z0_add_s3_3, wt_z_f_scale_s3_3, wt_t_const_s3_2, wt_z0_add_s3_3, wt_z_f_linear_s3_3, wt_z_f_scale_s3_4, wt_z_f_linear_s3_2, wt_z_f_linear_s3_3, wt_z_f_linear_s3, wt_z_f_linear_s2_3, wt_z_f_linear_s3, wt_z_f_linear_s2_3},
+    {wt_z_f_linear_s1_4, wt_z_f_linear_s3, wt_z_f_linear_s2_3, wt_z_f_linear_s1_4, wt_z_f_linear_s3_2, wt_z_f_linear_s3_3, wt_z_f_scale_s3_4, wt_z_f_scale_s4, wt_z0_add_s4, wt_z_f_scale_s4, wt_z_f_scale_s3_4, wt_z0_add_s4, wt_z_f_linear_s4, wt_t_const_s4, wt_z_f_scale_s4_2, wt_z0_add_s4_2, wt_z_f_scale_s4_2, wt_t_const_s4, wt_z0_add_s4_2, wt_z_f_linear_s4_2, wt_t_const_s4_2, wt_z_f_scale_s4_3, wt_z0_add_s4_3, wt_z_f_scale_s4_3, wt_t_const_s4_2, wt_z0_add_s4_3, wt_z_f_linear_s4_3, wt_z_f_scale_s4_4, wt_z_f_linear_s4_2, wt_z_f_linear_s4_3, wt_z_f_linear_s4, wt_z_f_linear_s3_3, wt_z_f_linear_s4, wt_z_f_linear_s3_3},
 };
-static const double train_s1_D[4][4] = {
+static const double D_train_steps_t_const_s1[4][4] = {
     {0, 0.125, 0.125, 0.25},
     {0.25, 0.375, 0.375, 0.5},
     {0.5, 0.625, 0.625, 0.75},
@@ -1030,22 +1224,22 @@ static void train_part5(const real *restrict P, real *restrict G, int n, int nma
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v135 = work + (long)nmax * 464;
-    real *v134 = work + (long)nmax * 656;
-    real *v136 = work + (long)nmax * 720;
-    real *v137 = work + (long)nmax * 848;
-    /* v135 = LINEAR v134 y.weight + y.bias   (n, 1, 3)   y */
-    gemm(0, 1, (long)n * 1, 3, 8, v134, 8, P + 272, 8, v135, 3, 0);
-    bias_add((long)n * 1, 3, P + 296, v135);
-    /* v136 = EYE   (n, 3, 3) */
-    eye(n, 3, v136);
-    /* v137 = LINEAR_T v136 y.weight   (n, 3, 8) */
-    gemm(0, 0, (long)n * 3, 8, 3, v136, 3, P + 272, 8, v137, 8, 0);
+    real *y_linear = work + (long)nmax * wt_z_f_linear_s2_3;
+    real *z0_add_s4_4 = work + (long)nmax * wt_z_f_linear_s3_3;
+    real *j_eye = work + (long)nmax * wt_z_f_linear_s4;
+    real *jy_linear_t = work + (long)nmax * wt_z_f_linear_s4_3;
+    /* y_linear = LINEAR z0_add_s4_4 y.weight + y.bias   (n, 1, y_dim)   y */
+    gemm(0, 1, (long)n * 1, y_dim, z0_dim, z0_add_s4_4, z0_dim, P + P_y_weight, z0_dim, y_linear, y_dim, 0);
+    bias_add((long)n * 1, y_dim, P + P_y_bias, y_linear);
+    /* j_eye = EYE   (n, y_dim, y_dim) */
+    eye(n, y_dim, j_eye);
+    /* jy_linear_t = LINEAR_T j_eye y.weight   (n, y_dim, z0_dim) */
+    gemm(0, 0, (long)n * y_dim, z0_dim, y_dim, j_eye, y_dim, P + P_y_weight, z0_dim, jy_linear_t, z0_dim, 0);
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s6_L (integers) and train_s6_D (reals). */
-static void train_s6(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_scale_s1 (integers) and D_train_steps_jy_scale_s1 (reals). */
+static void train_steps_jy_scale_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1090,78 +1284,78 @@ static void train_s6(const real *restrict P, real *restrict G, int n, int nmax, 
     real *u35 = work + (long)nmax * L[35];
     real *u36 = work + (long)nmax * L[36];
     real *u37 = work + (long)nmax * L[37];
-    /* u0 = SCALE u1   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.041666666666666664, u1, u0);
-    /* u2 = SCALE u0   (n, 3, 8) */
-    ew_scale((long)n * 24, 2, u0, u2);
-    /* u3 = SCALE u0   (n, 3, 8) */
-    ew_scale((long)n * 24, 2, u0, u3);
-    /* u4 = LINEAR_T u0 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u0, 8, P + 168, 12, u4, 12, 0);
-    /* u5 = DACT u6   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u6, u5);
-    /* u7 = MUL u4 u5   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u4, 3, 12, u5, 1, 12, u7);
-    /* u8 = LINEAR_T u7 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u7, 12, P + 48, 9, u8, 9, 0);
-    /* u9 = SLICE u8   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u8, u9);
-    /* u10 = ADD u1 u9   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u9, u10);
-    /* u11 = SCALE u9   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u9, u11);
-    /* u12 = ADD u3 u11   (n, 3, 8) */
-    ew_add((long)n * 24, u3, u11, u12);
-    /* u13 = LINEAR_T u12 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u12, 8, P + 168, 12, u13, 12, 0);
-    /* u14 = DACT u15   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u15, u14);
-    /* u16 = MUL u13 u14   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u13, 3, 12, u14, 1, 12, u16);
-    /* u17 = LINEAR_T u16 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u16, 12, P + 48, 9, u17, 9, 0);
-    /* u18 = SLICE u17   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u17, u18);
-    /* u19 = ADD u10 u18   (n, 3, 8) */
-    ew_add((long)n * 24, u10, u18, u19);
-    /* u20 = SCALE u18   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.125, u18, u20);
-    /* u21 = ADD u2 u20   (n, 3, 8) */
-    ew_add((long)n * 24, u2, u20, u21);
-    /* u22 = LINEAR_T u21 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u21, 8, P + 168, 12, u22, 12, 0);
-    /* u23 = DACT u24   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u24, u23);
-    /* u25 = MUL u22 u23   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u22, 3, 12, u23, 1, 12, u25);
-    /* u26 = LINEAR_T u25 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u25, 12, P + 48, 9, u26, 9, 0);
-    /* u27 = SLICE u26   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u26, u27);
-    /* u28 = ADD u19 u27   (n, 3, 8) */
-    ew_add((long)n * 24, u19, u27, u28);
-    /* u29 = SCALE u27   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.125, u27, u29);
-    /* u30 = ADD u0 u29   (n, 3, 8) */
-    ew_add((long)n * 24, u0, u29, u30);
-    /* u31 = LINEAR_T u30 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u30, 8, P + 168, 12, u31, 12, 0);
-    /* u32 = DACT u33   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u33, u32);
-    /* u34 = MUL u31 u32   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u31, 3, 12, u32, 1, 12, u34);
-    /* u35 = LINEAR_T u34 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u34, 12, P + 48, 9, u35, 9, 0);
-    /* u36 = SLICE u35   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u35, u36);
-    /* u37 = ADD u28 u36   (n, 3, 8) */
-    ew_add((long)n * 24, u28, u36, u37);
+    /* u0 = SCALE u1   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.041666666666666664, u1, u0);
+    /* u2 = SCALE u0   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 2, u0, u2);
+    /* u3 = SCALE u0   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 2, u0, u3);
+    /* u4 = LINEAR_T u0 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
+    /* u5 = DACT u6   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u6, u5);
+    /* u7 = MUL u4 u5   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u4, y_dim, z_a_dim, u5, 1, z_a_dim, u7);
+    /* u8 = LINEAR_T u7 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u7, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
+    /* u9 = SLICE u8   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u8, u9);
+    /* u10 = ADD u1 u9   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u9, u10);
+    /* u11 = SCALE u9   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u9, u11);
+    /* u12 = ADD u3 u11   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u3, u11, u12);
+    /* u13 = LINEAR_T u12 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u12, z0_dim, P + P_z_f_weight, z_a_dim, u13, z_a_dim, 0);
+    /* u14 = DACT u15   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u15, u14);
+    /* u16 = MUL u13 u14   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u13, y_dim, z_a_dim, u14, 1, z_a_dim, u16);
+    /* u17 = LINEAR_T u16 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u16, z_a_dim, P + P_z_a_weight, z_a_in, u17, z_a_in, 0);
+    /* u18 = SLICE u17   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u17, u18);
+    /* u19 = ADD u10 u18   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u10, u18, u19);
+    /* u20 = SCALE u18   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.125, u18, u20);
+    /* u21 = ADD u2 u20   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u2, u20, u21);
+    /* u22 = LINEAR_T u21 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u21, z0_dim, P + P_z_f_weight, z_a_dim, u22, z_a_dim, 0);
+    /* u23 = DACT u24   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u24, u23);
+    /* u25 = MUL u22 u23   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u22, y_dim, z_a_dim, u23, 1, z_a_dim, u25);
+    /* u26 = LINEAR_T u25 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u25, z_a_dim, P + P_z_a_weight, z_a_in, u26, z_a_in, 0);
+    /* u27 = SLICE u26   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u26, u27);
+    /* u28 = ADD u19 u27   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u19, u27, u28);
+    /* u29 = SCALE u27   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.125, u27, u29);
+    /* u30 = ADD u0 u29   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u0, u29, u30);
+    /* u31 = LINEAR_T u30 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u30, z0_dim, P + P_z_f_weight, z_a_dim, u31, z_a_dim, 0);
+    /* u32 = DACT u33   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u33, u32);
+    /* u34 = MUL u31 u32   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u31, y_dim, z_a_dim, u32, 1, z_a_dim, u34);
+    /* u35 = LINEAR_T u34 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u34, z_a_dim, P + P_z_a_weight, z_a_in, u35, z_a_in, 0);
+    /* u36 = SLICE u35   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u35, u36);
+    /* u37 = ADD u28 u36   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u28, u36, u37);
 }
-static const long train_s6_L[4][38] = {
-    {880, 848, 912, 944, 976, 784, 800, 1024, 1072, 1104, 1072, 848, 1104, 1136, 848, 736, 1184, 944, 1232, 944, 1072, 1232, 1264, 864, 672, 1312, 912, 1072, 912, 944, 1072, 1360, 944, 272, 1408, 1456, 1488, 1456},
-    {912, 1456, 1488, 1520, 1552, 960, 608, 1600, 1648, 1680, 1648, 1456, 1680, 1712, 1456, 544, 1760, 1520, 1808, 1520, 1648, 1808, 1472, 1648, 480, 1840, 1888, 1920, 1888, 1520, 1920, 1952, 1664, 80, 2000, 1520, 2048, 1520},
-    {1888, 1520, 2048, 2080, 2112, 2160, 416, 2176, 2224, 2256, 2224, 1520, 2256, 2288, 1520, 352, 2336, 2080, 2384, 2080, 2224, 2384, 2416, 1536, 288, 2464, 2048, 2224, 2048, 2080, 2224, 2512, 2080, 16, 2560, 2608, 2640, 2608},
-    {2048, 2608, 2640, 2672, 2704, 2096, 224, 2752, 2800, 2832, 2800, 2608, 2832, 2864, 2608, 160, 2912, 2672, 2960, 2672, 2800, 2960, 2624, 2800, 96, 2992, 3040, 3072, 3040, 2672, 3072, 3104, 2816, 32, 3152, 2672, 3200, 2672},
+static const long L_train_steps_jy_scale_s1[4][38] = {
+    {wt_jy_scale_s4, wt_z_f_linear_s4_3, wt_jy_scale_s4_2, wt_jy_scale_s4_3, wt_jz_f_linear_t_s4, wt_z_f_linear_s4_2, wt_t_const_s4_2, wt_jz_a_mul_s4, wt_jz_a_linear_t_s4, wt_jz_a_slice_s4, wt_jz_a_linear_t_s4, wt_z_f_linear_s4_3, wt_jz_a_slice_s4, wt_jz_f_linear_t_s4_2, wt_z_f_linear_s4_3, wt_t_const_s4, wt_jz_a_mul_s4_2, wt_jy_scale_s4_3, wt_jz_a_slice_s4_2, wt_jy_scale_s4_3, wt_jz_a_linear_t_s4, wt_jz_a_slice_s4_2, wt_jz_f_linear_t_s4_3, wt_z_f_scale_s4_4, wt_z_f_scale_s3_4, wt_jz_a_mul_s4_3, wt_jy_scale_s4_2, wt_jz_a_linear_t_s4, wt_jy_scale_s4_2, wt_jy_scale_s4_3, wt_jz_a_linear_t_s4, wt_jz_f_linear_t_s4_4, wt_jy_scale_s4_3, wt_z_f_linear_s1_4, wt_jz_a_mul_s4_4, wt_jz_a_linear_t_s4_2, wt_jz_a_slice_s4_3, wt_jz_a_linear_t_s4_2},
+    {wt_jy_scale_s4_2, wt_jz_a_linear_t_s4_2, wt_jz_a_slice_s4_3, wt_jy_scale_s3, wt_jz_f_linear_t_s3, wt_z_a_dact_s3, wt_t_const_s3_2, wt_jz_a_mul_s3, wt_jz_a_linear_t_s3, wt_jz_a_slice_s3, wt_jz_a_linear_t_s3, wt_jz_a_linear_t_s4_2, wt_jz_a_slice_s3, wt_jz_f_linear_t_s3_2, wt_jz_a_linear_t_s4_2, wt_t_const_s3, wt_jz_a_mul_s3_2, wt_jy_scale_s3, wt_jz_a_slice_s3_2, wt_jy_scale_s3, wt_jz_a_linear_t_s3, wt_jz_a_slice_s3_2, wt_jz_f_linear_t_s3_3, wt_jz_a_linear_t_s3, wt_z_f_scale_s2_4, wt_jz_a_mul_s3_3, wt_jz_a_linear_t_s3_2, wt_jz_a_slice_s3_3, wt_jz_a_linear_t_s3_2, wt_jy_scale_s3, wt_jz_a_slice_s3_3, wt_jz_f_linear_t_s3_4, wt_z_a_dact_s3_2, wt_z_f_linear_s1, wt_jz_a_mul_s3_4, wt_jy_scale_s3, wt_jz_a_slice_s3_4, wt_jy_scale_s3},
+    {wt_jz_a_linear_t_s3_2, wt_jy_scale_s3, wt_jz_a_slice_s3_4, wt_jy_scale_s2, wt_jz_f_linear_t_s2, wt_z_a_dact_s2, wt_t_const_s2_2, wt_jz_a_mul_s2, wt_jz_a_linear_t_s2, wt_jz_a_slice_s2, wt_jz_a_linear_t_s2, wt_jy_scale_s3, wt_jz_a_slice_s2, wt_jz_f_linear_t_s2_2, wt_jy_scale_s3, wt_t_const_s2, wt_jz_a_mul_s2_2, wt_jy_scale_s2, wt_jz_a_slice_s2_2, wt_jy_scale_s2, wt_jz_a_linear_t_s2, wt_jz_a_slice_s2_2, wt_jz_f_linear_t_s2_3, wt_z_a_dact_s2_2, wt_z_f_scale_s1_4, wt_jz_a_mul_s2_3, wt_jz_a_slice_s3_4, wt_jz_a_linear_t_s2, wt_jz_a_slice_s3_4, wt_jy_scale_s2, wt_jz_a_linear_t_s2, wt_jz_f_linear_t_s2_4, wt_jy_scale_s2, wt_z0_act, wt_jz_a_mul_s2_4, wt_jz_a_linear_t_s2_2, wt_jz_a_slice_s2_3, wt_jz_a_linear_t_s2_2},
+    {wt_jz_a_slice_s3_4, wt_jz_a_linear_t_s2_2, wt_jz_a_slice_s2_3, wt_jy_scale_s1_2, wt_jz_f_linear_t_s1, wt_z_a_dact_s1, wt_t_const_s1_4, wt_jz_a_mul_s1, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1, wt_jz_a_linear_t_s1, wt_jz_a_linear_t_s2_2, wt_jz_a_slice_s1, wt_jz_f_linear_t_s1_2, wt_jz_a_linear_t_s2_2, wt_t_const_s1_3, wt_jz_a_mul_s1_2, wt_jy_scale_s1_2, wt_jz_a_slice_s1_2, wt_jy_scale_s1_2, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_linear_t_s1, wt_t_const_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_linear_t_s1_2, wt_jz_a_slice_s1_3, wt_jz_a_linear_t_s1_2, wt_jy_scale_s1_2, wt_jz_a_slice_s1_3, wt_jz_f_linear_t_s1_4, wt_z_a_dact_s1_2, wt_t_const_s1, wt_jz_a_mul_s1_4, wt_jy_scale_s1_2, wt_jz_a_slice_s1_4, wt_jy_scale_s1_2},
 };
 
 static void train_part10(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1169,77 +1363,77 @@ static void train_part10(const real *restrict P, real *restrict G, int n, int nm
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v270 = work + (long)nmax * 3040;
-    real *v1 = work + (long)nmax * 0;
-    real *v271 = work + (long)nmax * 3200;
-    real *v269 = work + (long)nmax * 2672;
-    real *v272 = work + (long)nmax * 3056;
-    real *v274 = work + (long)nmax * 3232;
-    real *v135 = work + (long)nmax * 464;
-    real *v276 = work + (long)nmax * 3248;
-    real *v277 = work + (long)nmax * 3264;
-    real *v279 = work + (long)nmax * 3200;
-    real *v280 = work + (long)nmax * 3296;
-    real *v281 = work + (long)nmax * 2672;
-    real *v282 = work + (long)nmax * 2688;
-    real *v283 = work + (long)nmax * 0;
-    /* v270 = DACT v1   (n, 1, 8) */
-    ew_dact_tanh((long)n * 8, v1, v270);
-    /* v271 = MUL v269 v270   (n, 3, 8) */
-    mul_bcast(n, 3, 8, v269, 3, 8, v270, 1, 8, v271);
-    /* v272 = LINEAR_T v271 z0.weight   (n, 3, 5) */
-    gemm(0, 0, (long)n * 3, 5, 8, v271, 8, P + 0, 5, v272, 5, 0);
-    /* v273 = DATA   (n, 1, 3) */
-    /* v274 = LOSS v135 v273   (n, 1, 3) */
+    real *z0_dact = work + (long)nmax * wt_jz_a_linear_t_s1_2;
+    real *z0_linear = work + (long)nmax * wt_z0_linear;
+    real *jz0_mul = work + (long)nmax * wt_jz_a_slice_s1_4;
+    real *jy_add_s1 = work + (long)nmax * wt_jy_scale_s1_2;
+    real *jz0_linear_t = work + (long)nmax * wt_jz0_linear_t;
+    real *dy_loss = work + (long)nmax * wt_dy_loss;
+    real *y_linear = work + (long)nmax * wt_z_f_linear_s2_3;
+    real *dz0_loss = work + (long)nmax * wt_dz0_loss;
+    real *dz0_linear = work + (long)nmax * wt_dz0_linear;
+    real *dz0_mul = work + (long)nmax * wt_jz_a_slice_s1_4;
+    real *dz0_mul_2 = work + (long)nmax * wt_dz0_mul_2;
+    real *dz0_sumrows = work + (long)nmax * wt_jy_scale_s1_2;
+    real *z0_d2act = work + (long)nmax * wt_z0_d2act;
+    real *dz0_mul_3 = work + (long)nmax * wt_z0_linear;
+    /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
+    ew_dact_tanh((long)n * z0_dim, z0_linear, z0_dact);
+    /* jz0_mul = MUL jy_add_s1 z0_dact   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, jy_add_s1, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
+    /* jz0_linear_t = LINEAR_T jz0_mul z0.weight   (n, y_dim, x_dim) */
+    gemm(0, 0, (long)n * y_dim, x_dim, z0_dim, jz0_mul, z0_dim, P + P_z0_weight, x_dim, jz0_linear_t, x_dim, 0);
+    /* data_y = DATA   (n, 1, y_dim) */
+    /* dy_loss = LOSS y_linear data_y   (n, 1, y_dim) */
     {
         double total = 0;
         for (long b = 0; b < n; b++) {
-            const real *p = v135 + b * 3, *d = y + b * 3;
-            real *s = v274 + b * 3;
+            const real *p = y_linear + b * y_dim, *d = y + b * y_dim;
+            real *s = dy_loss + b * y_dim;
             double e2 = 0;
-            for (int j = 0; j < 3; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
+            for (int j = 0; j < y_dim; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[0] / (n * den);
-            for (int j = 0; j < 3; j++) s[j] = (real)(coef * (p[j] - d[j]));
+            for (int j = 0; j < y_dim; j++) s[j] = (real)(coef * (p[j] - d[j]));
         }
         terms[0] = total / n;
     }
-    /* v275 = DATA   (n, 3, 5) */
-    /* v276 = LOSS v272 v275   (n, 3, 5) */
+    /* data_J = DATA   (n, y_dim, x_dim) */
+    /* dz0_loss = LOSS jz0_linear_t data_J   (n, y_dim, x_dim) */
     {
         double total = 0;
         for (long b = 0; b < n; b++) {
-            const real *p = v272 + b * 15, *d = J + b * 15;
-            real *s = v276 + b * 15;
+            const real *p = jz0_linear_t + b * y_dim_x_x_dim, *d = J + b * y_dim_x_x_dim;
+            real *s = dz0_loss + b * y_dim_x_x_dim;
             double e2 = 0;
-            for (int j = 0; j < 15; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
+            for (int j = 0; j < y_dim_x_x_dim; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[1] / (n * den);
-            for (int j = 0; j < 15; j++) s[j] = (real)(coef * (p[j] - d[j]));
+            for (int j = 0; j < y_dim_x_x_dim; j++) s[j] = (real)(coef * (p[j] - d[j]));
         }
         terms[1] = total / n;
     }
-    /* v277 = LINEAR v276 z0.weight   (n, 3, 8) */
-    gemm(0, 1, (long)n * 3, 8, 5, v276, 5, P + 0, 5, v277, 8, 0);
-    /* v278 = GRAD_W v271 v276 z0.weight */
-    gemm(1, 0, 8, 5, (long)n * 3, v271, 8, v276, 5, G + 0, 5, 1);
-    /* v279 = MUL v277 v270   (n, 3, 8) */
-    mul_bcast(n, 3, 8, v277, 3, 8, v270, 1, 8, v279);
-    /* v280 = MUL v277 v269   (n, 3, 8) */
-    mul_bcast(n, 3, 8, v277, 3, 8, v269, 3, 8, v280);
-    /* v281 = SUMROWS v280   (n, 1, 8) */
-    sum_rows((long)n * 1, 3, 8, v280, v281);
-    /* v282 = D2ACT v1   (n, 1, 8) */
-    ew_d2act_tanh((long)n * 8, v1, v282);
-    /* v283 = MUL v281 v282   (n, 1, 8) */
-    mul_bcast(n, 1, 8, v281, 1, 8, v282, 1, 8, v283);
+    /* dz0_linear = LINEAR dz0_loss z0.weight   (n, y_dim, z0_dim) */
+    gemm(0, 1, (long)n * y_dim, z0_dim, x_dim, dz0_loss, x_dim, P + P_z0_weight, x_dim, dz0_linear, z0_dim, 0);
+    /* dz0_grad_w = GRAD_W jz0_mul dz0_loss z0.weight */
+    gemm(1, 0, z0_dim, x_dim, (long)n * y_dim, jz0_mul, z0_dim, dz0_loss, x_dim, G + P_z0_weight, x_dim, 1);
+    /* dz0_mul = MUL dz0_linear z0_dact   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, dz0_linear, y_dim, z0_dim, z0_dact, 1, z0_dim, dz0_mul);
+    /* dz0_mul_2 = MUL dz0_linear jy_add_s1   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, dz0_linear, y_dim, z0_dim, jy_add_s1, y_dim, z0_dim, dz0_mul_2);
+    /* dz0_sumrows = SUMROWS dz0_mul_2   (n, 1, z0_dim) */
+    sum_rows((long)n * 1, y_dim, z0_dim, dz0_mul_2, dz0_sumrows);
+    /* z0_d2act = D2ACT z0_linear   (n, 1, z0_dim) */
+    ew_d2act_tanh((long)n * z0_dim, z0_linear, z0_d2act);
+    /* dz0_mul_3 = MUL dz0_sumrows z0_d2act   (n, 1, z0_dim) */
+    mul_bcast(n, 1, z0_dim, dz0_sumrows, 1, z0_dim, z0_d2act, 1, z0_dim, dz0_mul_3);
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s11_L (integers) and train_s11_D (reals). */
-static void train_s11(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz0_pad_s1 (integers) and D_train_steps_dz0_pad_s1 (reals). */
+static void train_steps_dz0_pad_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1307,113 +1501,113 @@ static void train_s11(const real *restrict P, real *restrict G, int n, int nmax,
     real *u58 = work + (long)nmax * L[58];
     real *u59 = work + (long)nmax * L[59];
     real *u60 = work + (long)nmax * L[60];
-    /* u0 = PAD u1   (n, 3, 9) */
-    pad_cols((long)n * 3, 8, 0, 9, u1, u0);
-    /* u2 = LINEAR u0 z.a.weight   (n, 3, 12) */
-    gemm(0, 1, (long)n * 3, 12, 9, u0, 9, P + 48, 9, u2, 12, 0);
+    /* u0 = PAD u1   (n, y_dim, z_a_in) */
+    pad_cols((long)n * y_dim, z0_dim, 0, z_a_in, u1, u0);
+    /* u2 = LINEAR u0 z.a.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 1, (long)n * y_dim, z_a_dim, z_a_in, u0, z_a_in, P + P_z_a_weight, z_a_in, u2, z_a_dim, 0);
     /* u61 = GRAD_W u3 u0 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 3, u3, 12, u0, 9, G + 48, 9, 1);
-    /* u4 = MUL u2 u5   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u2, 3, 12, u5, 1, 12, u4);
-    /* u6 = MUL u2 u7   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u2, 3, 12, u7, 3, 12, u6);
-    /* u8 = SUMROWS u6   (n, 1, 12) */
-    sum_rows((long)n * 1, 3, 12, u6, u8);
-    /* u9 = D2ACT u10   (n, 1, 12) */
-    ew_d2act_tanh((long)n * 12, u10, u9);
-    /* u11 = MUL u8 u9   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u8, 1, 12, u9, 1, 12, u11);
-    /* u12 = LINEAR u4 z.f.weight   (n, 3, 8) */
-    gemm(0, 1, (long)n * 3, 8, 12, u4, 12, P + 168, 12, u12, 8, 0);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * y_dim, u3, z_a_dim, u0, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u4 = MUL u2 u5   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u2, y_dim, z_a_dim, u5, 1, z_a_dim, u4);
+    /* u6 = MUL u2 u7   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u2, y_dim, z_a_dim, u7, y_dim, z_a_dim, u6);
+    /* u8 = SUMROWS u6   (n, 1, z_a_dim) */
+    sum_rows((long)n * 1, y_dim, z_a_dim, u6, u8);
+    /* u9 = D2ACT u10   (n, 1, z_a_dim) */
+    ew_d2act_tanh((long)n * z_a_dim, u10, u9);
+    /* u11 = MUL u8 u9   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u8, 1, z_a_dim, u9, 1, z_a_dim, u11);
+    /* u12 = LINEAR u4 z.f.weight   (n, y_dim, z0_dim) */
+    gemm(0, 1, (long)n * y_dim, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u12, z0_dim, 0);
     /* u62 = GRAD_W u13 u4 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 3, u13, 8, u4, 12, G + 168, 12, 1);
-    /* u14 = SCALE u12   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.125, u12, u14);
-    /* u15 = ADD u14 u1   (n, 3, 8) */
-    ew_add((long)n * 24, u14, u1, u15);
-    /* u16 = PAD u15   (n, 3, 9) */
-    pad_cols((long)n * 3, 8, 0, 9, u15, u16);
-    /* u17 = LINEAR u16 z.a.weight   (n, 3, 12) */
-    gemm(0, 1, (long)n * 3, 12, 9, u16, 9, P + 48, 9, u17, 12, 0);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * y_dim, u13, z0_dim, u4, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u14 = SCALE u12   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.125, u12, u14);
+    /* u15 = ADD u14 u1   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u14, u1, u15);
+    /* u16 = PAD u15   (n, y_dim, z_a_in) */
+    pad_cols((long)n * y_dim, z0_dim, 0, z_a_in, u15, u16);
+    /* u17 = LINEAR u16 z.a.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 1, (long)n * y_dim, z_a_dim, z_a_in, u16, z_a_in, P + P_z_a_weight, z_a_in, u17, z_a_dim, 0);
     /* u63 = GRAD_W u18 u16 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 3, u18, 12, u16, 9, G + 48, 9, 1);
-    /* u19 = MUL u17 u20   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u17, 3, 12, u20, 1, 12, u19);
-    /* u21 = MUL u17 u22   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u17, 3, 12, u22, 3, 12, u21);
-    /* u23 = SUMROWS u21   (n, 1, 12) */
-    sum_rows((long)n * 1, 3, 12, u21, u23);
-    /* u24 = D2ACT u25   (n, 1, 12) */
-    ew_d2act_tanh((long)n * 12, u25, u24);
-    /* u26 = MUL u23 u24   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u23, 1, 12, u24, 1, 12, u26);
-    /* u27 = LINEAR u19 z.f.weight   (n, 3, 8) */
-    gemm(0, 1, (long)n * 3, 8, 12, u19, 12, P + 168, 12, u27, 8, 0);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * y_dim, u18, z_a_dim, u16, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u19 = MUL u17 u20   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u17, y_dim, z_a_dim, u20, 1, z_a_dim, u19);
+    /* u21 = MUL u17 u22   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u17, y_dim, z_a_dim, u22, y_dim, z_a_dim, u21);
+    /* u23 = SUMROWS u21   (n, 1, z_a_dim) */
+    sum_rows((long)n * 1, y_dim, z_a_dim, u21, u23);
+    /* u24 = D2ACT u25   (n, 1, z_a_dim) */
+    ew_d2act_tanh((long)n * z_a_dim, u25, u24);
+    /* u26 = MUL u23 u24   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u23, 1, z_a_dim, u24, 1, z_a_dim, u26);
+    /* u27 = LINEAR u19 z.f.weight   (n, y_dim, z0_dim) */
+    gemm(0, 1, (long)n * y_dim, z0_dim, z_a_dim, u19, z_a_dim, P + P_z_f_weight, z_a_dim, u27, z0_dim, 0);
     /* u64 = GRAD_W u28 u19 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 3, u28, 8, u19, 12, G + 168, 12, 1);
-    /* u29 = SCALE u27   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.125, u27, u29);
-    /* u30 = ADD u29 u1   (n, 3, 8) */
-    ew_add((long)n * 24, u29, u1, u30);
-    /* u31 = PAD u30   (n, 3, 9) */
-    pad_cols((long)n * 3, 8, 0, 9, u30, u31);
-    /* u32 = LINEAR u31 z.a.weight   (n, 3, 12) */
-    gemm(0, 1, (long)n * 3, 12, 9, u31, 9, P + 48, 9, u32, 12, 0);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * y_dim, u28, z0_dim, u19, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u29 = SCALE u27   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.125, u27, u29);
+    /* u30 = ADD u29 u1   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u29, u1, u30);
+    /* u31 = PAD u30   (n, y_dim, z_a_in) */
+    pad_cols((long)n * y_dim, z0_dim, 0, z_a_in, u30, u31);
+    /* u32 = LINEAR u31 z.a.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 1, (long)n * y_dim, z_a_dim, z_a_in, u31, z_a_in, P + P_z_a_weight, z_a_in, u32, z_a_dim, 0);
     /* u65 = GRAD_W u33 u31 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 3, u33, 12, u31, 9, G + 48, 9, 1);
-    /* u34 = MUL u32 u35   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u32, 3, 12, u35, 1, 12, u34);
-    /* u36 = MUL u32 u37   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u32, 3, 12, u37, 3, 12, u36);
-    /* u38 = SUMROWS u36   (n, 1, 12) */
-    sum_rows((long)n * 1, 3, 12, u36, u38);
-    /* u39 = D2ACT u40   (n, 1, 12) */
-    ew_d2act_tanh((long)n * 12, u40, u39);
-    /* u41 = MUL u38 u39   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u38, 1, 12, u39, 1, 12, u41);
-    /* u42 = LINEAR u34 z.f.weight   (n, 3, 8) */
-    gemm(0, 1, (long)n * 3, 8, 12, u34, 12, P + 168, 12, u42, 8, 0);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * y_dim, u33, z_a_dim, u31, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u34 = MUL u32 u35   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u32, y_dim, z_a_dim, u35, 1, z_a_dim, u34);
+    /* u36 = MUL u32 u37   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u32, y_dim, z_a_dim, u37, y_dim, z_a_dim, u36);
+    /* u38 = SUMROWS u36   (n, 1, z_a_dim) */
+    sum_rows((long)n * 1, y_dim, z_a_dim, u36, u38);
+    /* u39 = D2ACT u40   (n, 1, z_a_dim) */
+    ew_d2act_tanh((long)n * z_a_dim, u40, u39);
+    /* u41 = MUL u38 u39   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u38, 1, z_a_dim, u39, 1, z_a_dim, u41);
+    /* u42 = LINEAR u34 z.f.weight   (n, y_dim, z0_dim) */
+    gemm(0, 1, (long)n * y_dim, z0_dim, z_a_dim, u34, z_a_dim, P + P_z_f_weight, z_a_dim, u42, z0_dim, 0);
     /* u66 = GRAD_W u43 u34 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 3, u43, 8, u34, 12, G + 168, 12, 1);
-    /* u44 = SCALE u42   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u42, u44);
-    /* u45 = ADD u44 u1   (n, 3, 8) */
-    ew_add((long)n * 24, u44, u1, u45);
-    /* u46 = PAD u45   (n, 3, 9) */
-    pad_cols((long)n * 3, 8, 0, 9, u45, u46);
-    /* u47 = LINEAR u46 z.a.weight   (n, 3, 12) */
-    gemm(0, 1, (long)n * 3, 12, 9, u46, 9, P + 48, 9, u47, 12, 0);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * y_dim, u43, z0_dim, u34, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u44 = SCALE u42   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u42, u44);
+    /* u45 = ADD u44 u1   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u44, u1, u45);
+    /* u46 = PAD u45   (n, y_dim, z_a_in) */
+    pad_cols((long)n * y_dim, z0_dim, 0, z_a_in, u45, u46);
+    /* u47 = LINEAR u46 z.a.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 1, (long)n * y_dim, z_a_dim, z_a_in, u46, z_a_in, P + P_z_a_weight, z_a_in, u47, z_a_dim, 0);
     /* u67 = GRAD_W u48 u46 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 3, u48, 12, u46, 9, G + 48, 9, 1);
-    /* u49 = MUL u47 u50   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u47, 3, 12, u50, 1, 12, u49);
-    /* u51 = MUL u47 u52   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u47, 3, 12, u52, 3, 12, u51);
-    /* u53 = SUMROWS u51   (n, 1, 12) */
-    sum_rows((long)n * 1, 3, 12, u51, u53);
-    /* u54 = D2ACT u55   (n, 1, 12) */
-    ew_d2act_tanh((long)n * 12, u55, u54);
-    /* u56 = MUL u53 u54   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u53, 1, 12, u54, 1, 12, u56);
-    /* u57 = LINEAR u49 z.f.weight   (n, 3, 8) */
-    gemm(0, 1, (long)n * 3, 8, 12, u49, 12, P + 168, 12, u57, 8, 0);
-    /* u58 = ADD u12 u57   (n, 3, 8) */
-    ew_add((long)n * 24, u12, u57, u58);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * y_dim, u48, z_a_dim, u46, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u49 = MUL u47 u50   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u47, y_dim, z_a_dim, u50, 1, z_a_dim, u49);
+    /* u51 = MUL u47 u52   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u47, y_dim, z_a_dim, u52, y_dim, z_a_dim, u51);
+    /* u53 = SUMROWS u51   (n, 1, z_a_dim) */
+    sum_rows((long)n * 1, y_dim, z_a_dim, u51, u53);
+    /* u54 = D2ACT u55   (n, 1, z_a_dim) */
+    ew_d2act_tanh((long)n * z_a_dim, u55, u54);
+    /* u56 = MUL u53 u54   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u53, 1, z_a_dim, u54, 1, z_a_dim, u56);
+    /* u57 = LINEAR u49 z.f.weight   (n, y_dim, z0_dim) */
+    gemm(0, 1, (long)n * y_dim, z0_dim, z_a_dim, u49, z_a_dim, P + P_z_f_weight, z_a_dim, u57, z0_dim, 0);
+    /* u58 = ADD u12 u57   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u12, u57, u58);
     /* u68 = GRAD_W u59 u49 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 3, u59, 8, u49, 12, G + 168, 12, 1);
-    /* u60 = SCALE u42   (n, 3, 8) */
-    ew_scale((long)n * 24, 2, u42, u60);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * y_dim, u59, z0_dim, u49, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u60 = SCALE u42   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 2, u42, u60);
 }
-static const long train_s11_L[4][61] = {
-    {2672, 3200, 3248, 3152, 3152, 2816, 3296, 3104, 2672, 2688, 32, 32, 2672, 3072, 3248, 3280, 3248, 3280, 2992, 2992, 2800, 3072, 2624, 2624, 2640, 96, 96, 2624, 2960, 2960, 2992, 2960, 2992, 2912, 2912, 2608, 3248, 2864, 2656, 2864, 160, 160, 2864, 2832, 2832, 3248, 2832, 3248, 2752, 2752, 2096, 3296, 2704, 2656, 2832, 224, 224, 2832, 2704, 2048, 2048},
-    {2048, 3248, 3280, 2560, 2560, 2080, 3072, 2512, 2048, 2064, 16, 16, 2048, 2224, 2224, 3280, 2224, 3280, 2464, 2464, 1536, 2512, 2416, 2224, 2240, 288, 288, 2224, 2384, 3280, 3312, 3280, 3072, 2336, 3280, 1520, 3120, 2288, 3328, 3072, 352, 352, 3072, 2256, 3280, 3312, 3280, 3104, 2176, 2176, 2160, 3280, 2112, 3328, 2112, 416, 416, 2112, 3280, 1888, 1888},
-    {1888, 2048, 2112, 2000, 2000, 1664, 3248, 1952, 1888, 1904, 80, 80, 1888, 1920, 2112, 3248, 2112, 3248, 1840, 1840, 1648, 2112, 1472, 1472, 1488, 480, 480, 1472, 1808, 2112, 1808, 1840, 2112, 1760, 3248, 1456, 3296, 1712, 1504, 2112, 544, 544, 2112, 1680, 3248, 3280, 3248, 3280, 1600, 1600, 960, 1920, 1552, 1504, 2144, 608, 608, 1552, 3248, 912, 912},
-    {912, 1472, 2112, 1408, 1408, 944, 1552, 1360, 1504, 912, 272, 272, 912, 1072, 1072, 2112, 1072, 2112, 1312, 1552, 864, 1600, 1264, 1504, 1072, 672, 672, 1072, 1232, 2112, 1552, 2112, 1552, 1184, 1600, 848, 2112, 1136, 1504, 1552, 736, 736, 1552, 1104, 2112, 1584, 1616, 2112, 1024, 1024, 784, 1584, 976, 1504, 976, 800, 800, 976, 2112, 880, 880},
+static const long L_train_steps_dz0_pad_s1[4][61] = {
+    {wt_jy_scale_s1_2, wt_jz_a_slice_s1_4, wt_dz0_loss, wt_jz_a_mul_s1_4, wt_jz_a_mul_s1_4, wt_z_a_dact_s1_2, wt_dz0_mul_2, wt_jz_f_linear_t_s1_4, wt_jy_scale_s1_2, wt_z0_d2act, wt_t_const_s1, wt_t_const_s1, wt_jy_scale_s1_2, wt_jz_a_slice_s1_3, wt_dz0_loss, wt_dz_f_add_s1, wt_dz0_loss, wt_dz_f_add_s1, wt_jz_a_mul_s1_3, wt_jz_a_mul_s1_3, wt_jz_a_linear_t_s1, wt_jz_a_slice_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s2_3, wt_t_const_s1_2, wt_t_const_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s1_2, wt_jz_a_slice_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_slice_s1_2, wt_jz_a_mul_s1_3, wt_jz_a_mul_s1_2, wt_jz_a_mul_s1_2, wt_jz_a_linear_t_s2_2, wt_dz0_loss, wt_jz_f_linear_t_s1_2, wt_dz_a_sumrows_s1, wt_jz_f_linear_t_s1_2, wt_t_const_s1_3, wt_t_const_s1_3, wt_jz_f_linear_t_s1_2, wt_jz_a_slice_s1, wt_jz_a_slice_s1, wt_dz0_loss, wt_jz_a_slice_s1, wt_dz0_loss, wt_jz_a_mul_s1, wt_jz_a_mul_s1, wt_z_a_dact_s1, wt_dz0_mul_2, wt_jz_f_linear_t_s1, wt_dz_a_sumrows_s1, wt_jz_a_slice_s1, wt_t_const_s1_4, wt_t_const_s1_4, wt_jz_a_slice_s1, wt_jz_f_linear_t_s1, wt_jz_a_slice_s3_4, wt_jz_a_slice_s3_4},
+    {wt_jz_a_slice_s3_4, wt_dz0_loss, wt_dz_f_add_s1, wt_jz_a_mul_s2_4, wt_jz_a_mul_s2_4, wt_jy_scale_s2, wt_jz_a_slice_s1_3, wt_jz_f_linear_t_s2_4, wt_jz_a_slice_s3_4, wt_z_a_d2act_s2, wt_z0_act, wt_z0_act, wt_jz_a_slice_s3_4, wt_jz_a_linear_t_s2, wt_jz_a_linear_t_s2, wt_dz_f_add_s1, wt_jz_a_linear_t_s2, wt_dz_f_add_s1, wt_jz_a_mul_s2_3, wt_jz_a_mul_s2_3, wt_z_a_dact_s2_2, wt_jz_f_linear_t_s2_4, wt_jz_f_linear_t_s2_3, wt_jz_a_linear_t_s2, wt_z_a_d2act_s2_2, wt_z_f_scale_s1_4, wt_z_f_scale_s1_4, wt_jz_a_linear_t_s2, wt_jz_a_slice_s2_2, wt_dz_f_add_s1, wt_dz_f_add_s2, wt_dz_f_add_s1, wt_jz_a_slice_s1_3, wt_jz_a_mul_s2_2, wt_dz_f_add_s1, wt_jy_scale_s3, wt_dz_a_mul_s2, wt_jz_f_linear_t_s2_2, wt_dz_a_sumrows_s2, wt_jz_a_slice_s1_3, wt_t_const_s2, wt_t_const_s2, wt_jz_a_slice_s1_3, wt_jz_a_slice_s2, wt_dz_f_add_s1, wt_dz_f_add_s2, wt_dz_f_add_s1, wt_jz_f_linear_t_s1_4, wt_jz_a_mul_s2, wt_jz_a_mul_s2, wt_z_a_dact_s2, wt_dz_f_add_s1, wt_jz_f_linear_t_s2, wt_dz_a_sumrows_s2, wt_jz_f_linear_t_s2, wt_t_const_s2_2, wt_t_const_s2_2, wt_jz_f_linear_t_s2, wt_dz_f_add_s1, wt_jz_a_linear_t_s3_2, wt_jz_a_linear_t_s3_2},
+    {wt_jz_a_linear_t_s3_2, wt_jz_a_slice_s3_4, wt_jz_f_linear_t_s2, wt_jz_a_mul_s3_4, wt_jz_a_mul_s3_4, wt_z_a_dact_s3_2, wt_dz0_loss, wt_jz_f_linear_t_s3_4, wt_jz_a_linear_t_s3_2, wt_z_a_d2act_s3, wt_z_f_linear_s1, wt_z_f_linear_s1, wt_jz_a_linear_t_s3_2, wt_jz_a_slice_s3_3, wt_jz_f_linear_t_s2, wt_dz0_loss, wt_jz_f_linear_t_s2, wt_dz0_loss, wt_jz_a_mul_s3_3, wt_jz_a_mul_s3_3, wt_jz_a_linear_t_s3, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s3_3, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s4_3, wt_z_f_scale_s2_4, wt_z_f_scale_s2_4, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s3_2, wt_jz_f_linear_t_s2, wt_jz_a_slice_s3_2, wt_jz_a_mul_s3_3, wt_jz_f_linear_t_s2, wt_jz_a_mul_s3_2, wt_dz0_loss, wt_jz_a_linear_t_s4_2, wt_dz0_mul_2, wt_jz_f_linear_t_s3_2, wt_dz_a_sumrows_s3, wt_jz_f_linear_t_s2, wt_t_const_s3, wt_t_const_s3, wt_jz_f_linear_t_s2, wt_jz_a_slice_s3, wt_dz0_loss, wt_dz_f_add_s1, wt_dz0_loss, wt_dz_f_add_s1, wt_jz_a_mul_s3, wt_jz_a_mul_s3, wt_z_a_dact_s3, wt_jz_a_slice_s3_3, wt_jz_f_linear_t_s3, wt_dz_a_sumrows_s3, wt_z_a_d2act_s3_2, wt_t_const_s3_2, wt_t_const_s3_2, wt_jz_f_linear_t_s3, wt_dz0_loss, wt_jy_scale_s4_2, wt_jy_scale_s4_2},
+    {wt_jy_scale_s4_2, wt_jz_f_linear_t_s3_3, wt_jz_f_linear_t_s2, wt_jz_a_mul_s4_4, wt_jz_a_mul_s4_4, wt_jy_scale_s4_3, wt_jz_f_linear_t_s3, wt_jz_f_linear_t_s4_4, wt_dz_a_sumrows_s3, wt_jy_scale_s4_2, wt_z_f_linear_s1_4, wt_z_f_linear_s1_4, wt_jy_scale_s4_2, wt_jz_a_linear_t_s4, wt_jz_a_linear_t_s4, wt_jz_f_linear_t_s2, wt_jz_a_linear_t_s4, wt_jz_f_linear_t_s2, wt_jz_a_mul_s4_3, wt_jz_f_linear_t_s3, wt_z_f_scale_s4_4, wt_jz_a_mul_s3, wt_jz_f_linear_t_s4_3, wt_dz_a_sumrows_s3, wt_jz_a_linear_t_s4, wt_z_f_scale_s3_4, wt_z_f_scale_s3_4, wt_jz_a_linear_t_s4, wt_jz_a_slice_s4_2, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s3, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s3, wt_jz_a_mul_s4_2, wt_jz_a_mul_s3, wt_z_f_linear_s4_3, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s4_2, wt_dz_a_sumrows_s3, wt_jz_f_linear_t_s3, wt_t_const_s4, wt_t_const_s4, wt_jz_f_linear_t_s3, wt_jz_a_slice_s4, wt_jz_f_linear_t_s2, wt_dz_f_add_s4, wt_dz_f_pad_s4, wt_jz_f_linear_t_s2, wt_jz_a_mul_s4, wt_jz_a_mul_s4, wt_z_f_linear_s4_2, wt_dz_f_add_s4, wt_jz_f_linear_t_s4, wt_dz_a_sumrows_s3, wt_jz_f_linear_t_s4, wt_t_const_s4_2, wt_t_const_s4_2, wt_jz_f_linear_t_s4, wt_jz_f_linear_t_s2, wt_jy_scale_s4, wt_jy_scale_s4},
 };
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s12_L (integers) and train_s12_D (reals). */
-static void train_s12(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz_f_add_s1_2 (integers) and D_train_steps_dz_f_add_s1_2 (reals). */
+static void train_steps_dz_f_add_s1_2(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1429,22 +1623,22 @@ static void train_s12(const real *restrict P, real *restrict G, int n, int nmax,
     real *u6 = work + (long)nmax * L[6];
     real *u7 = work + (long)nmax * L[7];
     real *u8 = work + (long)nmax * L[8];
-    /* u0 = ADD u1 u2   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u2, u0);
-    /* u3 = SCALE u4   (n, 3, 8) */
-    ew_scale((long)n * 24, 2, u4, u3);
-    /* u5 = ADD u0 u3   (n, 3, 8) */
-    ew_add((long)n * 24, u0, u3, u5);
-    /* u6 = SCALE u5   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.041666666666666664, u5, u6);
-    /* u7 = ADD u8 u6   (n, 3, 8) */
-    ew_add((long)n * 24, u8, u6, u7);
+    /* u0 = ADD u1 u2   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u2, u0);
+    /* u3 = SCALE u4   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 2, u4, u3);
+    /* u5 = ADD u0 u3   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u0, u3, u5);
+    /* u6 = SCALE u5   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.041666666666666664, u5, u6);
+    /* u7 = ADD u8 u6   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u8, u6, u7);
 }
-static const long train_s12_L[4][9] = {
-    {2656, 2704, 2048, 2048, 2624, 2624, 2048, 3248, 3200},
-    {2048, 3280, 1888, 1888, 2224, 2112, 1888, 2048, 3248},
-    {2112, 3248, 912, 912, 1472, 1472, 912, 1472, 2048},
-    {912, 2112, 880, 880, 1072, 2112, 880, 912, 1472},
+static const long L_train_steps_dz_f_add_s1_2[4][9] = {
+    {wt_dz_a_sumrows_s1, wt_jz_f_linear_t_s1, wt_jz_a_slice_s3_4, wt_jz_a_slice_s3_4, wt_jz_f_linear_t_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s3_4, wt_dz0_loss, wt_jz_a_slice_s1_4},
+    {wt_jz_a_slice_s3_4, wt_dz_f_add_s1, wt_jz_a_linear_t_s3_2, wt_jz_a_linear_t_s3_2, wt_jz_a_linear_t_s2, wt_jz_f_linear_t_s2, wt_jz_a_linear_t_s3_2, wt_jz_a_slice_s3_4, wt_dz0_loss},
+    {wt_jz_f_linear_t_s2, wt_dz0_loss, wt_jy_scale_s4_2, wt_jy_scale_s4_2, wt_jz_f_linear_t_s3_3, wt_jz_f_linear_t_s3_3, wt_jy_scale_s4_2, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s3_4},
+    {wt_jy_scale_s4_2, wt_jz_f_linear_t_s2, wt_jy_scale_s4, wt_jy_scale_s4, wt_jz_a_linear_t_s4, wt_jz_f_linear_t_s2, wt_jy_scale_s4, wt_jy_scale_s4_2, wt_jz_f_linear_t_s3_3},
 };
 
 static void train_part19(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1452,24 +1646,24 @@ static void train_part19(const real *restrict P, real *restrict G, int n, int nm
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v136 = work + (long)nmax * 720;
-    real *v495 = work + (long)nmax * 912;
-    real *v497 = work + (long)nmax * 720;
-    real *v274 = work + (long)nmax * 3232;
-    real *v134 = work + (long)nmax * 656;
-    /* v496 = GRAD_W v136 v495 y.weight */
-    gemm(1, 0, 3, 8, (long)n * 3, v136, 3, v495, 8, G + 272, 8, 1);
-    /* v497 = LINEAR_T v274 y.weight   (n, 1, 8) */
-    gemm(0, 0, (long)n * 1, 8, 3, v274, 3, P + 272, 8, v497, 8, 0);
-    /* v498 = GRAD_W v274 v134 y.weight */
-    gemm(1, 0, 3, 8, (long)n * 1, v274, 3, v134, 8, G + 272, 8, 1);
-    /* v499 = GRAD_B v274 y.bias */
-    grad_bias((long)n * 1, 3, v274, G + 296);
+    real *j_eye = work + (long)nmax * wt_z_f_linear_s4;
+    real *dz0_add_s4 = work + (long)nmax * wt_jy_scale_s4_2;
+    real *dy_linear_t = work + (long)nmax * wt_z_f_linear_s4;
+    real *dy_loss = work + (long)nmax * wt_dy_loss;
+    real *z0_add_s4_4 = work + (long)nmax * wt_z_f_linear_s3_3;
+    /* dy_grad_w = GRAD_W j_eye dz0_add_s4 y.weight */
+    gemm(1, 0, y_dim, z0_dim, (long)n * y_dim, j_eye, y_dim, dz0_add_s4, z0_dim, G + P_y_weight, z0_dim, 1);
+    /* dy_linear_t = LINEAR_T dy_loss y.weight   (n, 1, z0_dim) */
+    gemm(0, 0, (long)n * 1, z0_dim, y_dim, dy_loss, y_dim, P + P_y_weight, z0_dim, dy_linear_t, z0_dim, 0);
+    /* dy_grad_w_2 = GRAD_W dy_loss z0_add_s4_4 y.weight */
+    gemm(1, 0, y_dim, z0_dim, (long)n * 1, dy_loss, y_dim, z0_add_s4_4, z0_dim, G + P_y_weight, z0_dim, 1);
+    /* dy_grad_b = GRAD_B dy_loss y.bias */
+    grad_bias((long)n * 1, y_dim, dy_loss, G + P_y_bias);
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s20_L (integers) and train_s20_D (reals). */
-static void train_s20(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_scale_s1 (integers) and D_train_steps_dy_scale_s1 (reals). */
+static void train_steps_dy_scale_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1525,113 +1719,113 @@ static void train_s20(const real *restrict P, real *restrict G, int n, int nmax,
     real *u46 = work + (long)nmax * L[46];
     real *u47 = work + (long)nmax * L[47];
     real *u48 = work + (long)nmax * L[48];
-    /* u0 = SCALE u1   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.041666666666666664, u1, u0);
-    /* u2 = SCALE u0   (n, 1, 8) */
-    ew_scale((long)n * 8, 2, u0, u2);
-    /* u3 = SCALE u0   (n, 1, 8) */
-    ew_scale((long)n * 8, 2, u0, u3);
-    /* u4 = LINEAR_T u0 z.f.weight   (n, 1, 12) */
-    gemm(0, 0, (long)n * 1, 12, 8, u0, 8, P + 168, 12, u4, 12, 0);
+    /* u0 = SCALE u1   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.041666666666666664, u1, u0);
+    /* u2 = SCALE u0   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 2, u0, u2);
+    /* u3 = SCALE u0   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 2, u0, u3);
+    /* u4 = LINEAR_T u0 z.f.weight   (n, 1, z_a_dim) */
+    gemm(0, 0, (long)n * 1, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
     /* u49 = GRAD_W u0 u5 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 1, u0, 8, u5, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 1, u0, z0_dim, u5, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u50 = GRAD_B u0 z.f.bias */
-    grad_bias((long)n * 1, 8, u0, G + 264);
-    /* u6 = MUL u4 u7   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u4, 1, 12, u7, 1, 12, u6);
-    /* u8 = ADD u9 u6   (n, 1, 12) */
-    ew_add((long)n * 12, u9, u6, u8);
-    /* u10 = LINEAR_T u8 z.a.weight   (n, 1, 9) */
-    gemm(0, 0, (long)n * 1, 9, 12, u8, 12, P + 48, 9, u10, 9, 0);
+    grad_bias((long)n * 1, z0_dim, u0, G + P_z_f_bias);
+    /* u6 = MUL u4 u7   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u4, 1, z_a_dim, u7, 1, z_a_dim, u6);
+    /* u8 = ADD u9 u6   (n, 1, z_a_dim) */
+    ew_add((long)n * z_a_dim, u9, u6, u8);
+    /* u10 = LINEAR_T u8 z.a.weight   (n, 1, z_a_in) */
+    gemm(0, 0, (long)n * 1, z_a_in, z_a_dim, u8, z_a_dim, P + P_z_a_weight, z_a_in, u10, z_a_in, 0);
     /* u51 = GRAD_W u8 u11 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 1, u8, 12, u11, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 1, u8, z_a_dim, u11, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u52 = GRAD_B u8 z.a.bias */
-    grad_bias((long)n * 1, 12, u8, G + 156);
-    /* u12 = SLICE u10   (n, 1, 8) */
-    slice_cols((long)n * 1, 9, 0, 8, u10, u12);
-    /* u13 = ADD u1 u12   (n, 1, 8) */
-    ew_add((long)n * 8, u1, u12, u13);
-    /* u14 = SCALE u12   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.25, u12, u14);
-    /* u15 = ADD u3 u14   (n, 1, 8) */
-    ew_add((long)n * 8, u3, u14, u15);
-    /* u16 = LINEAR_T u15 z.f.weight   (n, 1, 12) */
-    gemm(0, 0, (long)n * 1, 12, 8, u15, 8, P + 168, 12, u16, 12, 0);
+    grad_bias((long)n * 1, z_a_dim, u8, G + P_z_a_bias);
+    /* u12 = SLICE u10   (n, 1, z0_dim) */
+    slice_cols((long)n * 1, z_a_in, 0, z0_dim, u10, u12);
+    /* u13 = ADD u1 u12   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u1, u12, u13);
+    /* u14 = SCALE u12   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.25, u12, u14);
+    /* u15 = ADD u3 u14   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u3, u14, u15);
+    /* u16 = LINEAR_T u15 z.f.weight   (n, 1, z_a_dim) */
+    gemm(0, 0, (long)n * 1, z_a_dim, z0_dim, u15, z0_dim, P + P_z_f_weight, z_a_dim, u16, z_a_dim, 0);
     /* u53 = GRAD_W u15 u17 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 1, u15, 8, u17, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 1, u15, z0_dim, u17, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u54 = GRAD_B u15 z.f.bias */
-    grad_bias((long)n * 1, 8, u15, G + 264);
-    /* u18 = MUL u16 u19   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u16, 1, 12, u19, 1, 12, u18);
-    /* u20 = ADD u21 u18   (n, 1, 12) */
-    ew_add((long)n * 12, u21, u18, u20);
-    /* u22 = LINEAR_T u20 z.a.weight   (n, 1, 9) */
-    gemm(0, 0, (long)n * 1, 9, 12, u20, 12, P + 48, 9, u22, 9, 0);
+    grad_bias((long)n * 1, z0_dim, u15, G + P_z_f_bias);
+    /* u18 = MUL u16 u19   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u16, 1, z_a_dim, u19, 1, z_a_dim, u18);
+    /* u20 = ADD u21 u18   (n, 1, z_a_dim) */
+    ew_add((long)n * z_a_dim, u21, u18, u20);
+    /* u22 = LINEAR_T u20 z.a.weight   (n, 1, z_a_in) */
+    gemm(0, 0, (long)n * 1, z_a_in, z_a_dim, u20, z_a_dim, P + P_z_a_weight, z_a_in, u22, z_a_in, 0);
     /* u55 = GRAD_W u20 u23 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 1, u20, 12, u23, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 1, u20, z_a_dim, u23, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u56 = GRAD_B u20 z.a.bias */
-    grad_bias((long)n * 1, 12, u20, G + 156);
-    /* u24 = SLICE u22   (n, 1, 8) */
-    slice_cols((long)n * 1, 9, 0, 8, u22, u24);
-    /* u25 = ADD u13 u24   (n, 1, 8) */
-    ew_add((long)n * 8, u13, u24, u25);
-    /* u26 = SCALE u24   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.125, u24, u26);
-    /* u27 = ADD u2 u26   (n, 1, 8) */
-    ew_add((long)n * 8, u2, u26, u27);
-    /* u28 = LINEAR_T u27 z.f.weight   (n, 1, 12) */
-    gemm(0, 0, (long)n * 1, 12, 8, u27, 8, P + 168, 12, u28, 12, 0);
+    grad_bias((long)n * 1, z_a_dim, u20, G + P_z_a_bias);
+    /* u24 = SLICE u22   (n, 1, z0_dim) */
+    slice_cols((long)n * 1, z_a_in, 0, z0_dim, u22, u24);
+    /* u25 = ADD u13 u24   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u13, u24, u25);
+    /* u26 = SCALE u24   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.125, u24, u26);
+    /* u27 = ADD u2 u26   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u2, u26, u27);
+    /* u28 = LINEAR_T u27 z.f.weight   (n, 1, z_a_dim) */
+    gemm(0, 0, (long)n * 1, z_a_dim, z0_dim, u27, z0_dim, P + P_z_f_weight, z_a_dim, u28, z_a_dim, 0);
     /* u57 = GRAD_W u27 u29 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 1, u27, 8, u29, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 1, u27, z0_dim, u29, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u58 = GRAD_B u27 z.f.bias */
-    grad_bias((long)n * 1, 8, u27, G + 264);
-    /* u30 = MUL u28 u31   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u28, 1, 12, u31, 1, 12, u30);
-    /* u32 = ADD u33 u30   (n, 1, 12) */
-    ew_add((long)n * 12, u33, u30, u32);
-    /* u34 = LINEAR_T u32 z.a.weight   (n, 1, 9) */
-    gemm(0, 0, (long)n * 1, 9, 12, u32, 12, P + 48, 9, u34, 9, 0);
+    grad_bias((long)n * 1, z0_dim, u27, G + P_z_f_bias);
+    /* u30 = MUL u28 u31   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u28, 1, z_a_dim, u31, 1, z_a_dim, u30);
+    /* u32 = ADD u33 u30   (n, 1, z_a_dim) */
+    ew_add((long)n * z_a_dim, u33, u30, u32);
+    /* u34 = LINEAR_T u32 z.a.weight   (n, 1, z_a_in) */
+    gemm(0, 0, (long)n * 1, z_a_in, z_a_dim, u32, z_a_dim, P + P_z_a_weight, z_a_in, u34, z_a_in, 0);
     /* u59 = GRAD_W u32 u35 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 1, u32, 12, u35, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 1, u32, z_a_dim, u35, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u60 = GRAD_B u32 z.a.bias */
-    grad_bias((long)n * 1, 12, u32, G + 156);
-    /* u36 = SLICE u34   (n, 1, 8) */
-    slice_cols((long)n * 1, 9, 0, 8, u34, u36);
-    /* u37 = ADD u25 u36   (n, 1, 8) */
-    ew_add((long)n * 8, u25, u36, u37);
-    /* u38 = SCALE u36   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.125, u36, u38);
-    /* u39 = ADD u0 u38   (n, 1, 8) */
-    ew_add((long)n * 8, u0, u38, u39);
-    /* u40 = LINEAR_T u39 z.f.weight   (n, 1, 12) */
-    gemm(0, 0, (long)n * 1, 12, 8, u39, 8, P + 168, 12, u40, 12, 0);
+    grad_bias((long)n * 1, z_a_dim, u32, G + P_z_a_bias);
+    /* u36 = SLICE u34   (n, 1, z0_dim) */
+    slice_cols((long)n * 1, z_a_in, 0, z0_dim, u34, u36);
+    /* u37 = ADD u25 u36   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u25, u36, u37);
+    /* u38 = SCALE u36   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.125, u36, u38);
+    /* u39 = ADD u0 u38   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u0, u38, u39);
+    /* u40 = LINEAR_T u39 z.f.weight   (n, 1, z_a_dim) */
+    gemm(0, 0, (long)n * 1, z_a_dim, z0_dim, u39, z0_dim, P + P_z_f_weight, z_a_dim, u40, z_a_dim, 0);
     /* u61 = GRAD_W u39 u41 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 1, u39, 8, u41, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 1, u39, z0_dim, u41, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u62 = GRAD_B u39 z.f.bias */
-    grad_bias((long)n * 1, 8, u39, G + 264);
-    /* u42 = MUL u40 u43   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u40, 1, 12, u43, 1, 12, u42);
-    /* u44 = ADD u45 u42   (n, 1, 12) */
-    ew_add((long)n * 12, u45, u42, u44);
-    /* u46 = LINEAR_T u44 z.a.weight   (n, 1, 9) */
-    gemm(0, 0, (long)n * 1, 9, 12, u44, 12, P + 48, 9, u46, 9, 0);
+    grad_bias((long)n * 1, z0_dim, u39, G + P_z_f_bias);
+    /* u42 = MUL u40 u43   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u40, 1, z_a_dim, u43, 1, z_a_dim, u42);
+    /* u44 = ADD u45 u42   (n, 1, z_a_dim) */
+    ew_add((long)n * z_a_dim, u45, u42, u44);
+    /* u46 = LINEAR_T u44 z.a.weight   (n, 1, z_a_in) */
+    gemm(0, 0, (long)n * 1, z_a_in, z_a_dim, u44, z_a_dim, P + P_z_a_weight, z_a_in, u46, z_a_in, 0);
     /* u63 = GRAD_W u44 u47 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 1, u44, 12, u47, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 1, u44, z_a_dim, u47, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u64 = GRAD_B u44 z.a.bias */
-    grad_bias((long)n * 1, 12, u44, G + 156);
-    /* u48 = SLICE u46   (n, 1, 8) */
-    slice_cols((long)n * 1, 9, 0, 8, u46, u48);
+    grad_bias((long)n * 1, z_a_dim, u44, G + P_z_a_bias);
+    /* u48 = SLICE u46   (n, 1, z0_dim) */
+    slice_cols((long)n * 1, z_a_in, 0, z0_dim, u46, u48);
 }
-static const long train_s20_L[4][49] = {
-    {656, 720, 1472, 1488, 1504, 832, 832, 784, 784, 800, 800, 816, 784, 1504, 720, 2112, 720, 768, 1488, 848, 720, 736, 736, 752, 720, 1488, 1504, 2112, 1472, 704, 1504, 864, 1472, 672, 672, 688, 1472, 1504, 1488, 1472, 1488, 592, 592, 944, 1472, 272, 272, 528, 528},
-    {528, 272, 592, 1472, 1488, 640, 1504, 960, 1488, 608, 608, 624, 1488, 1504, 272, 1488, 272, 576, 576, 1456, 272, 544, 544, 560, 272, 544, 560, 272, 2112, 512, 272, 1648, 512, 480, 272, 496, 480, 272, 496, 480, 2112, 400, 400, 1664, 2112, 80, 80, 336, 336},
-    {272, 80, 336, 400, 2112, 448, 448, 2160, 2624, 416, 416, 432, 432, 416, 80, 432, 80, 384, 384, 1520, 80, 352, 352, 368, 80, 432, 448, 80, 448, 320, 80, 1536, 448, 288, 80, 304, 448, 80, 288, 304, 272, 208, 208, 2080, 2624, 16, 16, 144, 144},
-    {80, 16, 144, 208, 2624, 256, 2640, 2096, 2624, 224, 224, 240, 2624, 2640, 16, 2624, 16, 192, 2624, 2608, 16, 160, 160, 176, 16, 2656, 2672, 16, 2672, 128, 16, 2800, 2672, 96, 16, 112, 2672, 16, 2688, 2704, 2720, 64, 2736, 2816, 3072, 32, 32, 48, 3072},
+static const long L_train_steps_dy_scale_s1[4][49] = {
+    {wt_z_f_linear_s3_3, wt_z_f_linear_s4, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s4_3, wt_dz_a_sumrows_s3, wt_z0_add_s4_3, wt_z0_add_s4_3, wt_z_f_linear_s4_2, wt_z_f_linear_s4_2, wt_t_const_s4_2, wt_t_const_s4_2, wt_z_f_scale_s4_3, wt_z_f_linear_s4_2, wt_dz_a_sumrows_s3, wt_z_f_linear_s4, wt_jz_f_linear_t_s2, wt_z_f_linear_s4, wt_z0_add_s4_2, wt_jz_a_slice_s4_3, wt_z_f_linear_s4_3, wt_z_f_linear_s4, wt_t_const_s4, wt_t_const_s4, wt_z_f_scale_s4_2, wt_z_f_linear_s4, wt_jz_a_slice_s4_3, wt_dz_a_sumrows_s3, wt_jz_f_linear_t_s2, wt_jz_f_linear_t_s3_3, wt_z0_add_s4, wt_dz_a_sumrows_s3, wt_z_f_scale_s4_4, wt_jz_f_linear_t_s3_3, wt_z_f_scale_s3_4, wt_z_f_scale_s3_4, wt_z_f_scale_s4, wt_jz_f_linear_t_s3_3, wt_dz_a_sumrows_s3, wt_jz_a_slice_s4_3, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s4_3, wt_z_f_linear_s3_2, wt_z_f_linear_s3_2, wt_jy_scale_s4_3, wt_jz_f_linear_t_s3_3, wt_z_f_linear_s1_4, wt_z_f_linear_s1_4, wt_z_f_linear_s3, wt_z_f_linear_s3},
+    {wt_z_f_linear_s3, wt_z_f_linear_s1_4, wt_z_f_linear_s3_2, wt_jz_f_linear_t_s3_3, wt_jz_a_slice_s4_3, wt_z0_add_s3_3, wt_dz_a_sumrows_s3, wt_z_a_dact_s3, wt_jz_a_slice_s4_3, wt_t_const_s3_2, wt_t_const_s3_2, wt_z_f_scale_s3_3, wt_jz_a_slice_s4_3, wt_dz_a_sumrows_s3, wt_z_f_linear_s1_4, wt_jz_a_slice_s4_3, wt_z_f_linear_s1_4, wt_z0_add_s3_2, wt_z0_add_s3_2, wt_jz_a_linear_t_s4_2, wt_z_f_linear_s1_4, wt_t_const_s3, wt_t_const_s3, wt_z_f_scale_s3_2, wt_z_f_linear_s1_4, wt_t_const_s3, wt_z_f_scale_s3_2, wt_z_f_linear_s1_4, wt_jz_f_linear_t_s2, wt_z0_add_s3, wt_z_f_linear_s1_4, wt_jz_a_linear_t_s3, wt_z0_add_s3, wt_z_f_scale_s2_4, wt_z_f_linear_s1_4, wt_z_f_scale_s3, wt_z_f_scale_s2_4, wt_z_f_linear_s1_4, wt_z_f_scale_s3, wt_z_f_scale_s2_4, wt_jz_f_linear_t_s2, wt_z_f_linear_s2_2, wt_z_f_linear_s2_2, wt_z_a_dact_s3_2, wt_jz_f_linear_t_s2, wt_z_f_linear_s1, wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z_f_linear_s2},
+    {wt_z_f_linear_s1_4, wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z_f_linear_s2_2, wt_jz_f_linear_t_s2, wt_z0_add_s2_3, wt_z0_add_s2_3, wt_z_a_dact_s2, wt_jz_f_linear_t_s1_3, wt_t_const_s2_2, wt_t_const_s2_2, wt_z_f_scale_s2_3, wt_z_f_scale_s2_3, wt_t_const_s2_2, wt_z_f_linear_s1, wt_z_f_scale_s2_3, wt_z_f_linear_s1, wt_z0_add_s2_2, wt_z0_add_s2_2, wt_jy_scale_s3, wt_z_f_linear_s1, wt_t_const_s2, wt_t_const_s2, wt_z_f_scale_s2_2, wt_z_f_linear_s1, wt_z_f_scale_s2_3, wt_z0_add_s2_3, wt_z_f_linear_s1, wt_z0_add_s2_3, wt_z0_add_s2, wt_z_f_linear_s1, wt_z_a_dact_s2_2, wt_z0_add_s2_3, wt_z_f_scale_s1_4, wt_z_f_linear_s1, wt_z_f_scale_s2, wt_z0_add_s2_3, wt_z_f_linear_s1, wt_z_f_scale_s1_4, wt_z_f_scale_s2, wt_z_f_linear_s1_4, wt_z_f_linear_s1_3, wt_z_f_linear_s1_3, wt_jy_scale_s2, wt_jz_f_linear_t_s1_3, wt_z0_act, wt_z0_act, wt_z_f_linear_s1_2, wt_z_f_linear_s1_2},
+    {wt_z_f_linear_s1, wt_z0_act, wt_z_f_linear_s1_2, wt_z_f_linear_s1_3, wt_jz_f_linear_t_s1_3, wt_z0_add_s1_3, wt_jz_a_slice_s2_3, wt_z_a_dact_s1, wt_jz_f_linear_t_s1_3, wt_t_const_s1_4, wt_t_const_s1_4, wt_z_f_scale_s1_3, wt_jz_f_linear_t_s1_3, wt_jz_a_slice_s2_3, wt_z0_act, wt_jz_f_linear_t_s1_3, wt_z0_act, wt_z0_add_s1_2, wt_jz_f_linear_t_s1_3, wt_jz_a_linear_t_s2_2, wt_z0_act, wt_t_const_s1_3, wt_t_const_s1_3, wt_z_f_scale_s1_2, wt_z0_act, wt_dz_a_sumrows_s1, wt_jy_scale_s1_2, wt_z0_act, wt_jy_scale_s1_2, wt_z0_add_s1, wt_z0_act, wt_jz_a_linear_t_s1, wt_jy_scale_s1_2, wt_t_const_s1_2, wt_z0_act, wt_z_f_scale_s1, wt_jy_scale_s1_2, wt_z0_act, wt_z0_d2act, wt_jz_f_linear_t_s1, wt_dz_f_linear_t_s1, wt_z_a_act_s1, wt_dz_a_mul_s1, wt_z_a_dact_s1_2, wt_jz_a_slice_s1_3, wt_t_const_s1, wt_t_const_s1, wt_z0_concat_s1, wt_jz_a_slice_s1_3},
 };
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s21_L (integers) and train_s21_D (reals). */
-static void train_s21(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_add_s1 (integers) and D_train_steps_dy_add_s1 (reals). */
+static void train_steps_dy_add_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1641,14 +1835,14 @@ static void train_s21(const real *restrict P, real *restrict G, int n, int nmax,
     real *u0 = work + (long)nmax * L[0];
     real *u1 = work + (long)nmax * L[1];
     real *u2 = work + (long)nmax * L[2];
-    /* u0 = ADD u1 u2   (n, 1, 8) */
-    ew_add((long)n * 8, u1, u2, u0);
+    /* u0 = ADD u1 u2   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u1, u2, u0);
 }
-static const long train_s21_L[4][3] = {
-    {272, 1504, 528},
-    {80, 272, 336},
-    {16, 80, 144},
-    {3088, 16, 3072},
+static const long L_train_steps_dy_add_s1[4][3] = {
+    {wt_z_f_linear_s1_4, wt_dz_a_sumrows_s3, wt_z_f_linear_s3},
+    {wt_z_f_linear_s1, wt_z_f_linear_s1_4, wt_z_f_linear_s2},
+    {wt_z0_act, wt_z_f_linear_s1, wt_z_f_linear_s1_2},
+    {wt_dy_add_s1, wt_z0_act, wt_jz_a_slice_s1_3},
 };
 
 static void train_part28(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1656,19 +1850,19 @@ static void train_part28(const real *restrict P, real *restrict G, int n, int nm
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v696 = work + (long)nmax * 3072;
-    real *v695 = work + (long)nmax * 3088;
-    real *v270 = work + (long)nmax * 3040;
-    real *v697 = work + (long)nmax * 3088;
-    real *v283 = work + (long)nmax * 0;
-    /* v696 = MUL v695 v270   (n, 1, 8) */
-    mul_bcast(n, 1, 8, v695, 1, 8, v270, 1, 8, v696);
-    /* v697 = ADD v283 v696   (n, 1, 8) */
-    ew_add((long)n * 8, v283, v696, v697);
-    /* v698 = GRAD_W v697 v0 z0.weight */
-    gemm(1, 0, 8, 5, (long)n * 1, v697, 8, x, 5, G + 0, 5, 1);
-    /* v699 = GRAD_B v697 z0.bias */
-    grad_bias((long)n * 1, 8, v697, G + 40);
+    real *dz0_mul_4 = work + (long)nmax * wt_jz_a_slice_s1_3;
+    real *dy_add_s1 = work + (long)nmax * wt_dy_add_s1;
+    real *z0_dact = work + (long)nmax * wt_jz_a_linear_t_s1_2;
+    real *dz0_add = work + (long)nmax * wt_dy_add_s1;
+    real *dz0_mul_3 = work + (long)nmax * wt_z0_linear;
+    /* dz0_mul_4 = MUL dy_add_s1 z0_dact   (n, 1, z0_dim) */
+    mul_bcast(n, 1, z0_dim, dy_add_s1, 1, z0_dim, z0_dact, 1, z0_dim, dz0_mul_4);
+    /* dz0_add = ADD dz0_mul_3 dz0_mul_4   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, dz0_mul_3, dz0_mul_4, dz0_add);
+    /* dz0_grad_w_2 = GRAD_W dz0_add x_input z0.weight */
+    gemm(1, 0, z0_dim, x_dim, (long)n * 1, dz0_add, z0_dim, x, x_dim, G + P_z0_weight, x_dim, 1);
+    /* dz0_grad_b = GRAD_B dz0_add z0.bias */
+    grad_bias((long)n * 1, z0_dim, dz0_add, G + P_z0_bias);
 }
 
 long dino_train_work(int nmax) { return (long)nmax * 3344; }
@@ -1678,32 +1872,32 @@ void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, 
                      const double *restrict w, double *restrict terms, real *restrict work) {
     memset(G, 0, sizeof(real) * 299);
     train_part0(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[0], train_s1_D[0]);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[1], train_s1_D[1]);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[2], train_s1_D[2]);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[3], train_s1_D[3]);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[0], D_train_steps_t_const_s1[0]);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[1], D_train_steps_t_const_s1[1]);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[2], D_train_steps_t_const_s1[2]);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[3], D_train_steps_t_const_s1[3]);
     train_part5(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s6(P, G, n, nmax, x, y, J, label, w, terms, work, train_s6_L[0], NULL);
-    train_s6(P, G, n, nmax, x, y, J, label, w, terms, work, train_s6_L[1], NULL);
-    train_s6(P, G, n, nmax, x, y, J, label, w, terms, work, train_s6_L[2], NULL);
-    train_s6(P, G, n, nmax, x, y, J, label, w, terms, work, train_s6_L[3], NULL);
+    train_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s1[0], NULL);
+    train_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s1[1], NULL);
+    train_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s1[2], NULL);
+    train_steps_jy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s1[3], NULL);
     train_part10(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s11(P, G, n, nmax, x, y, J, label, w, terms, work, train_s11_L[0], NULL);
-    train_s12(P, G, n, nmax, x, y, J, label, w, terms, work, train_s12_L[0], NULL);
-    train_s11(P, G, n, nmax, x, y, J, label, w, terms, work, train_s11_L[1], NULL);
-    train_s12(P, G, n, nmax, x, y, J, label, w, terms, work, train_s12_L[1], NULL);
-    train_s11(P, G, n, nmax, x, y, J, label, w, terms, work, train_s11_L[2], NULL);
-    train_s12(P, G, n, nmax, x, y, J, label, w, terms, work, train_s12_L[2], NULL);
-    train_s11(P, G, n, nmax, x, y, J, label, w, terms, work, train_s11_L[3], NULL);
-    train_s12(P, G, n, nmax, x, y, J, label, w, terms, work, train_s12_L[3], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[0], NULL);
+    train_steps_dz_f_add_s1_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_add_s1_2[0], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[1], NULL);
+    train_steps_dz_f_add_s1_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_add_s1_2[1], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[2], NULL);
+    train_steps_dz_f_add_s1_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_add_s1_2[2], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[3], NULL);
+    train_steps_dz_f_add_s1_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_add_s1_2[3], NULL);
     train_part19(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s20(P, G, n, nmax, x, y, J, label, w, terms, work, train_s20_L[0], NULL);
-    train_s21(P, G, n, nmax, x, y, J, label, w, terms, work, train_s21_L[0], NULL);
-    train_s20(P, G, n, nmax, x, y, J, label, w, terms, work, train_s20_L[1], NULL);
-    train_s21(P, G, n, nmax, x, y, J, label, w, terms, work, train_s21_L[1], NULL);
-    train_s20(P, G, n, nmax, x, y, J, label, w, terms, work, train_s20_L[2], NULL);
-    train_s21(P, G, n, nmax, x, y, J, label, w, terms, work, train_s21_L[2], NULL);
-    train_s20(P, G, n, nmax, x, y, J, label, w, terms, work, train_s20_L[3], NULL);
-    train_s21(P, G, n, nmax, x, y, J, label, w, terms, work, train_s21_L[3], NULL);
+    train_steps_dy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s1[0], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[0], NULL);
+    train_steps_dy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s1[1], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[1], NULL);
+    train_steps_dy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s1[2], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[2], NULL);
+    train_steps_dy_scale_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s1[3], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[3], NULL);
     train_part28(P, G, n, nmax, x, y, J, label, w, terms, work);
 }

@@ -519,37 +519,118 @@ const int dino_in = 5, dino_out = 3, dino_f64 = 1;
 const long dino_n_params = 299;
 const unsigned long long dino_spec_hash = 0xd4a4f5a8ee99af1bull;
 
-/* Parameters in the flat buffer P (and their gradients in G):
- *   z0.weight                [8, 5] at 0
- *   z0.bias                  [8] at 40
- *   z.a.weight               [12, 9] at 48
- *   z.a.bias                 [12] at 156
- *   z.f.weight               [8, 12] at 168
- *   z.f.bias                 [8] at 264
- *   y.weight                 [3, 8] at 272
- *   y.bias                   [3] at 296
- */
+/* sizes */
+enum {
+    x_dim = 5,
+    y_dim = 3,
+    z0_dim = 8,
+    z_a_dim = 12,
+    z_a_in = 9,
+    y_dim_x_z0_dim = y_dim * z0_dim,
+    z_a_dim_x_z0_dim = z_a_dim * z0_dim,
+    y_dim_x_z_a_dim = y_dim * z_a_dim,
+    y_dim_x_z_a_in = y_dim * z_a_in,
+    z_a_dim_x_z_a_dim = z_a_dim * z_a_dim,
+    z_a_dim_x_z_a_in = z_a_dim * z_a_in,
+    y_dim_x_x_dim = y_dim * x_dim,
+};
+
+/* Parameters in the flat buffer P (and their gradients in G): offsets */
+enum {
+    P_z0_weight = 0,   /* z0.weight [z0_dim, x_dim] */
+    P_z0_bias = P_z0_weight + z0_dim * x_dim,   /* z0.bias [z0_dim] */
+    P_z_a_weight = P_z0_bias + z0_dim,   /* z.a.weight [z_a_dim, z_a_in] */
+    P_z_a_bias = P_z_a_weight + z_a_dim * z_a_in,   /* z.a.bias [z_a_dim] */
+    P_z_f_weight = P_z_a_bias + z_a_dim,   /* z.f.weight [z0_dim, z_a_dim] */
+    P_z_f_bias = P_z_f_weight + z0_dim * z_a_dim,   /* z.f.bias [z0_dim] */
+    P_y_weight = P_z_f_bias + z0_dim,   /* y.weight [y_dim, z0_dim] */
+    P_y_bias = P_y_weight + y_dim * z0_dim,   /* y.bias [y_dim] */
+};
 
 /* ---------------------------------------------------------------------------- predict */
+
+/* workspace offsets per sample (values whose lives do not overlap share one) */
+enum {
+    wp_z0_linear = 0,
+    wp_z0_act = wp_z0_linear + 16,
+    wp_t_const_s1 = wp_z0_act + 16,
+    wp_z0_concat_s1 = wp_t_const_s1 + 16,
+    wp_z_f_linear_s1 = wp_z0_concat_s1 + 16,
+    wp_z0_concat_s2 = wp_z_f_linear_s1 + 16,
+    wp_z_f_linear_s2 = wp_z0_concat_s2 + 16,
+    wp_z0_concat_s3 = wp_z_f_linear_s2 + 16,
+    wp_z_f_linear_s3 = wp_z0_concat_s3 + 16,
+    wp_z0_stack = wp_z_f_linear_s3 + 16,
+    wp_jz_f_linear_t_s12 = wp_z0_stack + 16,
+    wp_z0_concat_s5 = wp_jz_f_linear_t_s12 + 16,
+    wp_jz_a_slice_s9 = wp_z0_concat_s5 + 16,
+    wp_z_a_linear_s5 = wp_jz_a_slice_s9 + 32,
+    wp_jy_add_8 = wp_z_a_linear_s5 + 32,
+    wp_z_f_linear_s5 = wp_jy_add_8 + 16,
+    wp_z0_add = wp_z_f_linear_s5 + 16,
+    wp_z0_add_s5 = wp_z0_add + 16,
+    wp_jy_add_9 = wp_z0_add_s5 + 32,
+    wp_z_f_linear_s5_2 = wp_jy_add_9 + 16,
+    wp_z_f_linear_s6 = wp_z_f_linear_s5_2 + 16,
+    wp_z0_add_s5_2 = wp_z_f_linear_s6 + 16,
+    wp_z_a_dact_s5 = wp_z0_add_s5_2 + 16,
+    wp_z_f_linear_s5_3 = wp_z_a_dact_s5 + 32,
+    wp_z_f_linear_s7 = wp_z_f_linear_s5_3 + 16,
+    wp_z0_add_s5_3 = wp_z_f_linear_s7 + 16,
+    wp_z_f_linear_s5_4 = wp_z0_add_s5_3 + 48,
+    wp_z_f_linear_s8 = wp_z_f_linear_s5_4 + 16,
+    wp_z_a_linear_s10 = wp_z_f_linear_s8 + 16,
+    wp_jz_f_linear_t_s9 = wp_z_a_linear_s10 + 32,
+    wp_z_f_linear_s10 = wp_jz_f_linear_t_s9 + 16,
+    wp_z0_add_s10 = wp_z_f_linear_s10 + 32,
+    wp_jy_scale_s5_2 = wp_z0_add_s10 + 16,
+    wp_jy_rowpad_3 = wp_jy_scale_s5_2 + 16,
+    wp_z_f_linear_s10_2 = wp_jy_rowpad_3 + 16,
+    wp_z0_add_s10_2 = wp_z_f_linear_s10_2 + 32,
+    wp_jz_a_scale_s5 = wp_z0_add_s10_2 + 32,
+    wp_z_f_linear_s10_3 = wp_jz_a_scale_s5 + 16,
+    wp_z0_add_s10_3 = wp_z_f_linear_s10_3 + 32,
+    wp_z_f_linear_s10_4 = wp_z0_add_s10_3 + 48,
+    wp_jy_scale_s5_3 = wp_z_f_linear_s10_4 + 16,
+    wp_jz_a_mul_s14 = wp_jy_scale_s5_3 + 32,
+    wp_jz_a_slice_s10_3 = wp_jz_a_mul_s14 + 16,
+    wp_jy_add = wp_jz_a_slice_s10_3 + 32,
+    wp_jz_f_linear_t_s5 = wp_jy_add + 16,
+    wp_jy_add_s12 = wp_jz_f_linear_t_s5 + 16,
+    wp_jz_a_linear_t_s12 = wp_jy_add_s12 + 16,
+    wp_jy_add_2 = wp_jz_a_linear_t_s12 + 16,
+    wp_jz_f_linear_t_s10_2 = wp_jy_add_2 + 32,
+    wp_jy_add_s5 = wp_jz_f_linear_t_s10_2 + 16,
+    wp_jz_a_slice_s5 = wp_jy_add_s5 + 16,
+    wp_jy_scale_s10 = wp_jz_a_slice_s5 + 32,
+    wp_jy_add_s10_2 = wp_jy_scale_s10 + 32,
+    wp_jz_a_slice_s10_2 = wp_jy_add_s10_2 + 16,
+    wp_jz_a_mul_s10_2 = wp_jz_a_slice_s10_2 + 32,
+    wp_jy_scale_s10_2 = wp_jz_a_mul_s10_2 + 16,
+    wp_jz_f_linear_t_s10 = wp_jy_scale_s10_2 + z0_dim * z_a_dim,
+    wp_jy_add_s10 = wp_jz_f_linear_t_s10 + z0_dim * z_a_dim,
+    wp_jz_a_slice_s10 = wp_jy_add_s10 + 16,
+    wp_jz_a_mul_s10 = wp_jz_a_slice_s10 + 32,
+};
 
 static void predict_part0(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v1 = work + (long)nmax * 0;
-    real *v2 = work + (long)nmax * 16;
-    /* v0 = INPUT   (n, 1, 5)   x */
-    /* v1 = LINEAR v0 z0.weight + z0.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 5, x, 5, P + 0, 5, v1, 8, 0);
-    bias_add((long)n * 1, 8, P + 40, v1);
-    /* v2 = ACT v1   (n, 1, 8)   z0 */
-    ew_act_tanh((long)n * 8, v1, v2);
+    real *z0_linear = work + (long)nmax * wp_z0_linear;
+    real *z0_act = work + (long)nmax * wp_z0_act;
+    /* x_input = INPUT   (n, 1, x_dim)   x */
+    /* z0_linear = LINEAR x_input z0.weight + z0.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, x_dim, x, x_dim, P + P_z0_weight, x_dim, z0_linear, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z0_bias, z0_linear);
+    /* z0_act = ACT z0_linear   (n, 1, z0_dim)   z0 */
+    ew_act_tanh((long)n * z0_dim, z0_linear, z0_act);
 }
 
 /* 11 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s1_L (integers) and predict_s1_D (reals). */
-static void predict_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_t_const_s1 (integers) and D_predict_steps_t_const_s1 (reals). */
+static void predict_steps_t_const_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -566,36 +647,36 @@ static void predict_s1(const real *restrict P, real *restrict G, int n, int nmax
     real *u7 = work + (long)nmax * L[7];
     /* u0 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[0], u0);
-    /* u1 = CONCAT u2 u0   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u2, 1, 8, u1);
-    concat_piece(n, 1, 9, 8, u0, 1, 1, u1);
-    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u1, 9, P + 48, 9, u3, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u3);
-    /* u4 = ACT u3   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u3, u4);
-    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u4, 12, P + 168, 12, u5, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u5);
-    /* u6 = SCALE u5   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.25, u5, u6);
-    /* u7 = ADD u2 u6   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u6, u7);
+    /* u1 = CONCAT u2 u0   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u2, 1, z0_dim, u1);
+    concat_piece(n, 1, z_a_in, 8, u0, 1, 1, u1);
+    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u1, z_a_in, P + P_z_a_weight, z_a_in, u3, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u3);
+    /* u4 = ACT u3   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u3, u4);
+    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u5, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u5);
+    /* u6 = SCALE u5   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.25, u5, u6);
+    /* u7 = ADD u2 u6   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u6, u7);
 }
-static const long predict_s1_L[11][8] = {
-    {32, 48, 16, 32, 48, 64, 48, 64},
-    {48, 80, 64, 48, 80, 96, 80, 96},
-    {80, 112, 96, 80, 112, 128, 112, 128},
-    {112, 352, 16, 112, 352, 368, 352, 368},
-    {352, 432, 64, 352, 432, 448, 432, 448},
-    {432, 512, 96, 432, 512, 528, 512, 528},
-    {272, 512, 288, 272, 512, 128, 512, 128},
-    {64, 96, 16, 64, 96, 288, 96, 288},
-    {96, 288, 16, 96, 288, 368, 288, 368},
-    {288, 368, 16, 288, 368, 448, 368, 448},
-    {368, 448, 16, 368, 448, 512, 448, 512},
+static const long L_predict_steps_t_const_s1[11][8] = {
+    {wp_t_const_s1, wp_z0_concat_s1, wp_z0_act, wp_t_const_s1, wp_z0_concat_s1, wp_z_f_linear_s1, wp_z0_concat_s1, wp_z_f_linear_s1},
+    {wp_z0_concat_s1, wp_z0_concat_s2, wp_z_f_linear_s1, wp_z0_concat_s1, wp_z0_concat_s2, wp_z_f_linear_s2, wp_z0_concat_s2, wp_z_f_linear_s2},
+    {wp_z0_concat_s2, wp_z0_concat_s3, wp_z_f_linear_s2, wp_z0_concat_s2, wp_z0_concat_s3, wp_z_f_linear_s3, wp_z0_concat_s3, wp_z_f_linear_s3},
+    {wp_z0_concat_s3, wp_z_f_linear_s5_2, wp_z0_act, wp_z0_concat_s3, wp_z_f_linear_s5_2, wp_z_f_linear_s6, wp_z_f_linear_s5_2, wp_z_f_linear_s6},
+    {wp_z_f_linear_s5_2, wp_z_f_linear_s5_3, wp_z_f_linear_s1, wp_z_f_linear_s5_2, wp_z_f_linear_s5_3, wp_z_f_linear_s7, wp_z_f_linear_s5_3, wp_z_f_linear_s7},
+    {wp_z_f_linear_s5_3, wp_z_f_linear_s5_4, wp_z_f_linear_s2, wp_z_f_linear_s5_3, wp_z_f_linear_s5_4, wp_z_f_linear_s8, wp_z_f_linear_s5_4, wp_z_f_linear_s8},
+    {wp_z_f_linear_s5, wp_z_f_linear_s5_4, wp_z0_add, wp_z_f_linear_s5, wp_z_f_linear_s5_4, wp_z_f_linear_s3, wp_z_f_linear_s5_4, wp_z_f_linear_s3},
+    {wp_z_f_linear_s1, wp_z_f_linear_s2, wp_z0_act, wp_z_f_linear_s1, wp_z_f_linear_s2, wp_z0_add, wp_z_f_linear_s2, wp_z0_add},
+    {wp_z_f_linear_s2, wp_z0_add, wp_z0_act, wp_z_f_linear_s2, wp_z0_add, wp_z_f_linear_s6, wp_z0_add, wp_z_f_linear_s6},
+    {wp_z0_add, wp_z_f_linear_s6, wp_z0_act, wp_z0_add, wp_z_f_linear_s6, wp_z_f_linear_s7, wp_z_f_linear_s6, wp_z_f_linear_s7},
+    {wp_z_f_linear_s6, wp_z_f_linear_s7, wp_z0_act, wp_z_f_linear_s6, wp_z_f_linear_s7, wp_z_f_linear_s5_4, wp_z_f_linear_s7, wp_z_f_linear_s5_4},
 };
-static const double predict_s1_D[11][1] = {
+static const double D_predict_steps_t_const_s1[11][1] = {
     {0},
     {0.25},
     {0.5},
@@ -610,33 +691,33 @@ static const double predict_s1_D[11][1] = {
 };
 
 /* 2 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s4_L (integers) and predict_s4_D (reals). */
-static void predict_s4(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_z0_stack (integers) and D_predict_steps_z0_stack (reals). */
+static void predict_steps_z0_stack(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
     (void)L; (void)D;
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *u0 = work + (long)nmax * 144;
-    real *u1 = work + (long)nmax * 16;
-    real *u2 = work + (long)nmax * 64;
-    real *u3 = work + (long)nmax * 96;
+    real *u0 = work + (long)nmax * wp_z0_stack;
+    real *u1 = work + (long)nmax * wp_z0_act;
+    real *u2 = work + (long)nmax * wp_z_f_linear_s1;
+    real *u3 = work + (long)nmax * wp_z_f_linear_s2;
     real *u4 = work + (long)nmax * L[0];
-    /* u0 = STACK u1 u2 u3 u4   (n, 4, 8)   z */
-    stack_piece(n, 4, 8, 0, u1, 1, u0);
-    stack_piece(n, 4, 8, 1, u2, 1, u0);
-    stack_piece(n, 4, 8, 2, u3, 1, u0);
-    stack_piece(n, 4, 8, 3, u4, 1, u0);
+    /* u0 = STACK u1 u2 u3 u4   (n, 4, z0_dim)   z */
+    stack_piece(n, 4, z0_dim, 0, u1, 1, u0);
+    stack_piece(n, 4, z0_dim, 1, u2, 1, u0);
+    stack_piece(n, 4, z0_dim, 2, u3, 1, u0);
+    stack_piece(n, 4, z0_dim, 3, u4, 1, u0);
 }
-static const long predict_s4_L[2][1] = {
-    {128},
-    {288},
+static const long L_predict_steps_z0_stack[2][1] = {
+    {wp_z_f_linear_s3},
+    {wp_z0_add},
 };
 
 /* 2 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s5_L (integers) and predict_s5_D (reals). */
-static void predict_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_t_const_s5 (integers) and D_predict_steps_t_const_s5 (reals). */
+static void predict_steps_t_const_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -644,33 +725,33 @@ static void predict_s5(const real *restrict P, real *restrict G, int n, int nmax
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
     real *u0 = work + (long)nmax * L[0];
-    real *u1 = work + (long)nmax * 176;
-    real *u2 = work + (long)nmax * 144;
+    real *u1 = work + (long)nmax * wp_z0_concat_s5;
+    real *u2 = work + (long)nmax * wp_z0_stack;
     real *u3 = work + (long)nmax * L[1];
-    real *u4 = work + (long)nmax * 176;
+    real *u4 = work + (long)nmax * wp_z0_concat_s5;
     real *u5 = work + (long)nmax * L[2];
     real *u6 = work + (long)nmax * L[3];
-    real *u7 = work + (long)nmax * 176;
+    real *u7 = work + (long)nmax * wp_z0_concat_s5;
     real *u8 = work + (long)nmax * L[4];
-    real *u9 = work + (long)nmax * 176;
+    real *u9 = work + (long)nmax * wp_z0_concat_s5;
     real *u10 = work + (long)nmax * L[5];
-    real *u11 = work + (long)nmax * 176;
+    real *u11 = work + (long)nmax * wp_z0_concat_s5;
     real *u12 = work + (long)nmax * L[6];
     real *u13 = work + (long)nmax * L[7];
-    real *u14 = work + (long)nmax * 176;
+    real *u14 = work + (long)nmax * wp_z0_concat_s5;
     real *u15 = work + (long)nmax * L[8];
-    real *u16 = work + (long)nmax * 176;
+    real *u16 = work + (long)nmax * wp_z0_concat_s5;
     real *u17 = work + (long)nmax * L[9];
-    real *u18 = work + (long)nmax * 176;
+    real *u18 = work + (long)nmax * wp_z0_concat_s5;
     real *u19 = work + (long)nmax * L[10];
     real *u20 = work + (long)nmax * L[11];
-    real *u21 = work + (long)nmax * 176;
+    real *u21 = work + (long)nmax * wp_z0_concat_s5;
     real *u22 = work + (long)nmax * L[12];
-    real *u23 = work + (long)nmax * 176;
+    real *u23 = work + (long)nmax * wp_z0_concat_s5;
     real *u24 = work + (long)nmax * L[13];
-    real *u25 = work + (long)nmax * 176;
+    real *u25 = work + (long)nmax * wp_z0_concat_s5;
     real *u26 = work + (long)nmax * L[14];
-    real *u27 = work + (long)nmax * 176;
+    real *u27 = work + (long)nmax * wp_z0_concat_s5;
     real *u28 = work + (long)nmax * L[15];
     real *u29 = work + (long)nmax * L[16];
     real *u30 = work + (long)nmax * L[17];
@@ -680,94 +761,94 @@ static void predict_s5(const real *restrict P, real *restrict G, int n, int nmax
     /* u0 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0, 0.25, 0.5, 0.75};
       row_fill(n, 4, 1, c, u0); }
-    /* u1 = CONCAT u2 u0   (n, 4, 9) */
-    concat_piece(n, 4, 9, 0, u2, 4, 8, u1);
-    concat_piece(n, 4, 9, 8, u0, 4, 1, u1);
-    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 4, 12) */
-    gemm(0, 1, (long)n * 4, 12, 9, u1, 9, P + 48, 9, u3, 12, 0);
-    bias_add((long)n * 4, 12, P + 156, u3);
-    /* u4 = ACT u3   (n, 4, 12)   a */
+    /* u1 = CONCAT u2 u0   (n, 4, z_a_in) */
+    concat_piece(n, 4, z_a_in, 0, u2, 4, z0_dim, u1);
+    concat_piece(n, 4, z_a_in, 8, u0, 4, 1, u1);
+    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 4, z_a_dim) */
+    gemm(0, 1, (long)n * 4, z_a_dim, z_a_in, u1, z_a_in, P + P_z_a_weight, z_a_in, u3, z_a_dim, 0);
+    bias_add((long)n * 4, z_a_dim, P + P_z_a_bias, u3);
+    /* u4 = ACT u3   (n, 4, z_a_dim)   a */
     ew_act_tanh((long)n * 48, u3, u4);
-    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 4, 8) */
-    gemm(0, 1, (long)n * 4, 8, 12, u4, 12, P + 168, 12, u5, 8, 0);
-    bias_add((long)n * 4, 8, P + 264, u5);
+    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 4, z0_dim) */
+    gemm(0, 1, (long)n * 4, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u5, z0_dim, 0);
+    bias_add((long)n * 4, z0_dim, P + P_z_f_bias, u5);
     /* u6 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0.125, 0.375, 0.625, 0.875};
       row_fill(n, 4, 1, c, u6); }
-    /* u7 = SCALE u5   (n, 4, 8) */
+    /* u7 = SCALE u5   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.125, u5, u7);
-    /* u8 = ADD u2 u7   (n, 4, 8)   z */
+    /* u8 = ADD u2 u7   (n, 4, z0_dim)   z */
     ew_add((long)n * 32, u2, u7, u8);
-    /* u9 = CONCAT u8 u6   (n, 4, 9) */
-    concat_piece(n, 4, 9, 0, u8, 4, 8, u9);
-    concat_piece(n, 4, 9, 8, u6, 4, 1, u9);
-    /* u10 = LINEAR u9 z.a.weight + z.a.bias   (n, 4, 12) */
-    gemm(0, 1, (long)n * 4, 12, 9, u9, 9, P + 48, 9, u10, 12, 0);
-    bias_add((long)n * 4, 12, P + 156, u10);
-    /* u11 = ACT u10   (n, 4, 12)   a */
+    /* u9 = CONCAT u8 u6   (n, 4, z_a_in) */
+    concat_piece(n, 4, z_a_in, 0, u8, 4, z0_dim, u9);
+    concat_piece(n, 4, z_a_in, 8, u6, 4, 1, u9);
+    /* u10 = LINEAR u9 z.a.weight + z.a.bias   (n, 4, z_a_dim) */
+    gemm(0, 1, (long)n * 4, z_a_dim, z_a_in, u9, z_a_in, P + P_z_a_weight, z_a_in, u10, z_a_dim, 0);
+    bias_add((long)n * 4, z_a_dim, P + P_z_a_bias, u10);
+    /* u11 = ACT u10   (n, 4, z_a_dim)   a */
     ew_act_tanh((long)n * 48, u10, u11);
-    /* u12 = LINEAR u11 z.f.weight + z.f.bias   (n, 4, 8) */
-    gemm(0, 1, (long)n * 4, 8, 12, u11, 12, P + 168, 12, u12, 8, 0);
-    bias_add((long)n * 4, 8, P + 264, u12);
+    /* u12 = LINEAR u11 z.f.weight + z.f.bias   (n, 4, z0_dim) */
+    gemm(0, 1, (long)n * 4, z0_dim, z_a_dim, u11, z_a_dim, P + P_z_f_weight, z_a_dim, u12, z0_dim, 0);
+    bias_add((long)n * 4, z0_dim, P + P_z_f_bias, u12);
     /* u13 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0.125, 0.375, 0.625, 0.875};
       row_fill(n, 4, 1, c, u13); }
-    /* u14 = SCALE u12   (n, 4, 8) */
+    /* u14 = SCALE u12   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.125, u12, u14);
-    /* u15 = ADD u2 u14   (n, 4, 8)   z */
+    /* u15 = ADD u2 u14   (n, 4, z0_dim)   z */
     ew_add((long)n * 32, u2, u14, u15);
-    /* u16 = CONCAT u15 u13   (n, 4, 9) */
-    concat_piece(n, 4, 9, 0, u15, 4, 8, u16);
-    concat_piece(n, 4, 9, 8, u13, 4, 1, u16);
-    /* u17 = LINEAR u16 z.a.weight + z.a.bias   (n, 4, 12) */
-    gemm(0, 1, (long)n * 4, 12, 9, u16, 9, P + 48, 9, u17, 12, 0);
-    bias_add((long)n * 4, 12, P + 156, u17);
-    /* u18 = ACT u17   (n, 4, 12)   a */
+    /* u16 = CONCAT u15 u13   (n, 4, z_a_in) */
+    concat_piece(n, 4, z_a_in, 0, u15, 4, z0_dim, u16);
+    concat_piece(n, 4, z_a_in, 8, u13, 4, 1, u16);
+    /* u17 = LINEAR u16 z.a.weight + z.a.bias   (n, 4, z_a_dim) */
+    gemm(0, 1, (long)n * 4, z_a_dim, z_a_in, u16, z_a_in, P + P_z_a_weight, z_a_in, u17, z_a_dim, 0);
+    bias_add((long)n * 4, z_a_dim, P + P_z_a_bias, u17);
+    /* u18 = ACT u17   (n, 4, z_a_dim)   a */
     ew_act_tanh((long)n * 48, u17, u18);
-    /* u19 = LINEAR u18 z.f.weight + z.f.bias   (n, 4, 8) */
-    gemm(0, 1, (long)n * 4, 8, 12, u18, 12, P + 168, 12, u19, 8, 0);
-    bias_add((long)n * 4, 8, P + 264, u19);
+    /* u19 = LINEAR u18 z.f.weight + z.f.bias   (n, 4, z0_dim) */
+    gemm(0, 1, (long)n * 4, z0_dim, z_a_dim, u18, z_a_dim, P + P_z_f_weight, z_a_dim, u19, z0_dim, 0);
+    bias_add((long)n * 4, z0_dim, P + P_z_f_bias, u19);
     /* u20 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0.25, 0.5, 0.75, 1};
       row_fill(n, 4, 1, c, u20); }
-    /* u21 = SCALE u19   (n, 4, 8) */
+    /* u21 = SCALE u19   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.25, u19, u21);
-    /* u22 = ADD u2 u21   (n, 4, 8)   z */
+    /* u22 = ADD u2 u21   (n, 4, z0_dim)   z */
     ew_add((long)n * 32, u2, u21, u22);
-    /* u23 = CONCAT u22 u20   (n, 4, 9) */
-    concat_piece(n, 4, 9, 0, u22, 4, 8, u23);
-    concat_piece(n, 4, 9, 8, u20, 4, 1, u23);
-    /* u24 = LINEAR u23 z.a.weight + z.a.bias   (n, 4, 12) */
-    gemm(0, 1, (long)n * 4, 12, 9, u23, 9, P + 48, 9, u24, 12, 0);
-    bias_add((long)n * 4, 12, P + 156, u24);
-    /* u25 = ACT u24   (n, 4, 12)   a */
+    /* u23 = CONCAT u22 u20   (n, 4, z_a_in) */
+    concat_piece(n, 4, z_a_in, 0, u22, 4, z0_dim, u23);
+    concat_piece(n, 4, z_a_in, 8, u20, 4, 1, u23);
+    /* u24 = LINEAR u23 z.a.weight + z.a.bias   (n, 4, z_a_dim) */
+    gemm(0, 1, (long)n * 4, z_a_dim, z_a_in, u23, z_a_in, P + P_z_a_weight, z_a_in, u24, z_a_dim, 0);
+    bias_add((long)n * 4, z_a_dim, P + P_z_a_bias, u24);
+    /* u25 = ACT u24   (n, 4, z_a_dim)   a */
     ew_act_tanh((long)n * 48, u24, u25);
-    /* u26 = LINEAR u25 z.f.weight + z.f.bias   (n, 4, 8) */
-    gemm(0, 1, (long)n * 4, 8, 12, u25, 12, P + 168, 12, u26, 8, 0);
-    bias_add((long)n * 4, 8, P + 264, u26);
-    /* u27 = SCALE u19   (n, 4, 8) */
+    /* u26 = LINEAR u25 z.f.weight + z.f.bias   (n, 4, z0_dim) */
+    gemm(0, 1, (long)n * 4, z0_dim, z_a_dim, u25, z_a_dim, P + P_z_f_weight, z_a_dim, u26, z0_dim, 0);
+    bias_add((long)n * 4, z0_dim, P + P_z_f_bias, u26);
+    /* u27 = SCALE u19   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 2, u19, u27);
-    /* u28 = ADD u27 u26   (n, 4, 8) */
+    /* u28 = ADD u27 u26   (n, 4, z0_dim) */
     ew_add((long)n * 32, u27, u26, u28);
-    /* u29 = SCALE u12   (n, 4, 8) */
+    /* u29 = SCALE u12   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 2, u12, u29);
-    /* u30 = ADD u5 u29   (n, 4, 8) */
+    /* u30 = ADD u5 u29   (n, 4, z0_dim) */
     ew_add((long)n * 32, u5, u29, u30);
-    /* u31 = ADD u30 u28   (n, 4, 8) */
+    /* u31 = ADD u30 u28   (n, 4, z0_dim) */
     ew_add((long)n * 32, u30, u28, u31);
-    /* u32 = SCALE u31   (n, 4, 8) */
+    /* u32 = SCALE u31   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.041666666666666664, u31, u32);
-    /* u33 = ADD u2 u32   (n, 4, 8) */
+    /* u33 = ADD u2 u32   (n, 4, z0_dim) */
     ew_add((long)n * 32, u2, u32, u33);
 }
-static const long predict_s5_L[2][21] = {
-    {112, 224, 272, 112, 304, 304, 352, 112, 384, 384, 432, 112, 464, 464, 512, 432, 512, 352, 272, 352, 272},
-    {64, 544, 592, 64, 624, 624, 672, 64, 704, 704, 752, 64, 784, 784, 832, 752, 832, 672, 592, 672, 592},
+static const long L_predict_steps_t_const_s5[2][21] = {
+    {wp_z0_concat_s3, wp_z_a_linear_s5, wp_z_f_linear_s5, wp_z0_concat_s3, wp_z0_add_s5, wp_z0_add_s5, wp_z_f_linear_s5_2, wp_z0_concat_s3, wp_z0_add_s5_2, wp_z0_add_s5_2, wp_z_f_linear_s5_3, wp_z0_concat_s3, wp_z0_add_s5_3, wp_z0_add_s5_3, wp_z_f_linear_s5_4, wp_z_f_linear_s5_3, wp_z_f_linear_s5_4, wp_z_f_linear_s5_2, wp_z_f_linear_s5, wp_z_f_linear_s5_2, wp_z_f_linear_s5},
+    {wp_z_f_linear_s1, wp_z_a_linear_s10, wp_z_f_linear_s10, wp_z_f_linear_s1, wp_z0_add_s10, wp_z0_add_s10, wp_z_f_linear_s10_2, wp_z_f_linear_s1, wp_z0_add_s10_2, wp_z0_add_s10_2, wp_z_f_linear_s10_3, wp_z_f_linear_s1, wp_z0_add_s10_3, wp_z0_add_s10_3, wp_z_f_linear_s10_4, wp_z_f_linear_s10_3, wp_z_f_linear_s10_4, wp_z_f_linear_s10_2, wp_z_f_linear_s10, wp_z_f_linear_s10_2, wp_z_f_linear_s10},
 };
 
 /* 6 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s7_L (integers) and predict_s7_D (reals). */
-static void predict_s7(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_z0_rowslice (integers) and D_predict_steps_z0_rowslice (reals). */
+static void predict_steps_z0_rowslice(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -780,20 +861,20 @@ static void predict_s7(const real *restrict P, real *restrict G, int n, int nmax
     real *u3 = work + (long)nmax * L[3];
     real *u4 = work + (long)nmax * L[4];
     real *u5 = work + (long)nmax * L[5];
-    /* u0 = ROWSLICE u1 @0   (n, 1, 8) */
-    row_slice(n, 4, L[6], 1, 8, u1, u0);
-    /* u2 = SUB u0 u3   (n, 1, 8) */
-    ew_sub((long)n * 8, u0, u3, u2);
-    /* u4 = ADD u5 u2   (n, 1, 8)   z */
-    ew_add((long)n * 8, u5, u2, u4);
+    /* u0 = ROWSLICE u1 @0   (n, 1, z0_dim) */
+    row_slice(n, 4, L[6], 1, z0_dim, u1, u0);
+    /* u2 = SUB u0 u3   (n, 1, z0_dim) */
+    ew_sub((long)n * z0_dim, u0, u3, u2);
+    /* u4 = ADD u5 u2   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u5, u2, u4);
 }
-static const long predict_s7_L[6][7] = {
-    {352, 272, 432, 64, 64, 368, 0},
-    {432, 272, 512, 96, 96, 448, 1},
-    {512, 272, 272, 128, 288, 528, 2},
-    {16, 592, 96, 368, 16, 288, 0},
-    {16, 592, 288, 448, 16, 368, 1},
-    {16, 592, 368, 528, 16, 448, 2},
+static const long L_predict_steps_z0_rowslice[6][7] = {
+    {wp_z_f_linear_s5_2, wp_z_f_linear_s5, wp_z_f_linear_s5_3, wp_z_f_linear_s1, wp_z_f_linear_s1, wp_z_f_linear_s6, 0},
+    {wp_z_f_linear_s5_3, wp_z_f_linear_s5, wp_z_f_linear_s5_4, wp_z_f_linear_s2, wp_z_f_linear_s2, wp_z_f_linear_s7, 1},
+    {wp_z_f_linear_s5_4, wp_z_f_linear_s5, wp_z_f_linear_s5, wp_z_f_linear_s3, wp_z0_add, wp_z_f_linear_s8, 2},
+    {wp_z0_act, wp_z_f_linear_s10, wp_z_f_linear_s2, wp_z_f_linear_s6, wp_z0_act, wp_z0_add, 0},
+    {wp_z0_act, wp_z_f_linear_s10, wp_z0_add, wp_z_f_linear_s7, wp_z0_act, wp_z_f_linear_s6, 1},
+    {wp_z0_act, wp_z_f_linear_s10, wp_z_f_linear_s6, wp_z_f_linear_s8, wp_z0_act, wp_z_f_linear_s7, 2},
 };
 
 static void predict_part22(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -801,39 +882,39 @@ static void predict_part22(const real *restrict P, real *restrict G, int n, int 
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v176 = work + (long)nmax * 16;
-    real *v138 = work + (long)nmax * 592;
-    real *v177 = work + (long)nmax * 448;
-    real *v101 = work + (long)nmax * 128;
-    real *v178 = work + (long)nmax * 16;
-    real *v175 = work + (long)nmax * 512;
-    real *v179 = work + (long)nmax * 448;
-    real *v180 = work + (long)nmax * 16;
-    real *v181 = work + (long)nmax * 512;
-    real *v182 = work + (long)nmax * 592;
-    real *v183 = work + (long)nmax * 128;
-    /* v176 = ROWSLICE v138 @3   (n, 1, 8) */
-    row_slice(n, 4, 3, 1, 8, v138, v176);
-    /* v177 = SUB v176 v101   (n, 1, 8) */
-    ew_sub((long)n * 8, v176, v101, v177);
-    /* v178 = ADD v175 v177   (n, 1, 8)   z */
-    ew_add((long)n * 8, v175, v177, v178);
-    /* v179 = LINEAR v178 y.weight + y.bias   (n, 1, 3)   y */
-    gemm(0, 1, (long)n * 1, 3, 8, v178, 8, P + 272, 8, v179, 3, 0);
-    bias_add((long)n * 1, 3, P + 296, v179);
-    /* v180 = EYE   (n, 3, 3) */
-    eye(n, 3, v180);
-    /* v181 = LINEAR_T v180 y.weight   (n, 3, 8) */
-    gemm(0, 0, (long)n * 3, 8, 3, v180, 3, P + 272, 8, v181, 8, 0);
-    /* v182 = SCALE v181   (n, 3, 8) */
-    ew_scale((long)n * 24, -1, v181, v182);
-    /* v183 = ROWPAD v181 @9   (n, 12, 8) */
-    row_pad(n, 12, 9, 3, 8, v181, v183);
+    real *z0_rowslice_2 = work + (long)nmax * wp_z0_act;
+    real *z0_add_s10_4 = work + (long)nmax * wp_z_f_linear_s10;
+    real *z0_sub = work + (long)nmax * wp_z_f_linear_s7;
+    real *z0_add_s9 = work + (long)nmax * wp_z_f_linear_s3;
+    real *z0_add_2 = work + (long)nmax * wp_z0_act;
+    real *z0_add_s14 = work + (long)nmax * wp_z_f_linear_s5_4;
+    real *y_linear = work + (long)nmax * wp_z_f_linear_s7;
+    real *j_eye = work + (long)nmax * wp_z0_act;
+    real *jy_linear_t = work + (long)nmax * wp_z_f_linear_s5_4;
+    real *jy_scale = work + (long)nmax * wp_z_f_linear_s10;
+    real *jy_rowpad = work + (long)nmax * wp_z_f_linear_s3;
+    /* z0_rowslice_2 = ROWSLICE z0_add_s10_4 @3   (n, 1, z0_dim) */
+    row_slice(n, 4, 3, 1, z0_dim, z0_add_s10_4, z0_rowslice_2);
+    /* z0_sub = SUB z0_rowslice_2 z0_add_s9   (n, 1, z0_dim) */
+    ew_sub((long)n * z0_dim, z0_rowslice_2, z0_add_s9, z0_sub);
+    /* z0_add_2 = ADD z0_add_s14 z0_sub   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, z0_add_s14, z0_sub, z0_add_2);
+    /* y_linear = LINEAR z0_add_2 y.weight + y.bias   (n, 1, y_dim)   y */
+    gemm(0, 1, (long)n * 1, y_dim, z0_dim, z0_add_2, z0_dim, P + P_y_weight, z0_dim, y_linear, y_dim, 0);
+    bias_add((long)n * 1, y_dim, P + P_y_bias, y_linear);
+    /* j_eye = EYE   (n, y_dim, y_dim) */
+    eye(n, y_dim, j_eye);
+    /* jy_linear_t = LINEAR_T j_eye y.weight   (n, y_dim, z0_dim) */
+    gemm(0, 0, (long)n * y_dim, z0_dim, y_dim, j_eye, y_dim, P + P_y_weight, z0_dim, jy_linear_t, z0_dim, 0);
+    /* jy_scale = SCALE jy_linear_t   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, jy_linear_t, jy_scale);
+    /* jy_rowpad = ROWPAD jy_linear_t @9   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, 9, y_dim, z0_dim, jy_linear_t, jy_rowpad);
 }
 
 /* 4 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s23_L (integers) and predict_s23_D (reals). */
-static void predict_s23(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_scale_s11 (integers) and D_predict_steps_jy_scale_s11 (reals). */
+static void predict_steps_jy_scale_s11(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -843,37 +924,37 @@ static void predict_s23(const real *restrict P, real *restrict G, int n, int nma
     real *u0 = work + (long)nmax * L[0];
     real *u1 = work + (long)nmax * L[1];
     real *u2 = work + (long)nmax * L[2];
-    real *u3 = work + (long)nmax * 16;
+    real *u3 = work + (long)nmax * wp_z0_act;
     real *u4 = work + (long)nmax * L[3];
     real *u5 = work + (long)nmax * L[4];
     real *u6 = work + (long)nmax * L[5];
     real *u7 = work + (long)nmax * L[6];
     real *u8 = work + (long)nmax * L[7];
-    /* u0 = SCALE u1   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u1, u0);
-    /* u2 = LINEAR_T u0 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u0, 8, P + 168, 12, u2, 12, 0);
-    /* u3 = DACT u4   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u4, u3);
-    /* u5 = MUL u2 u3   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u2, 3, 12, u3, 1, 12, u5);
-    /* u6 = LINEAR_T u5 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u5, 12, P + 48, 9, u6, 9, 0);
-    /* u7 = SLICE u6   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u6, u7);
-    /* u8 = ADD u1 u7   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u7, u8);
+    /* u0 = SCALE u1   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u1, u0);
+    /* u2 = LINEAR_T u0 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u2, z_a_dim, 0);
+    /* u3 = DACT u4   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u4, u3);
+    /* u5 = MUL u2 u3   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u2, y_dim, z_a_dim, u3, 1, z_a_dim, u5);
+    /* u6 = LINEAR_T u5 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u5, z_a_dim, P + P_z_a_weight, z_a_in, u6, z_a_in, 0);
+    /* u7 = SLICE u6   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u6, u7);
+    /* u8 = ADD u1 u7   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u7, u8);
 }
-static const long predict_s23_L[4][8] = {
-    {672, 512, 832, 368, 880, 672, 752, 672},
-    {752, 672, 128, 288, 176, 752, 128, 752},
-    {128, 752, 160, 96, 928, 976, 928, 960},
-    {128, 960, 160, 64, 832, 880, 832, 128},
+static const long L_predict_steps_jy_scale_s11[4][8] = {
+    {wp_z_f_linear_s10_2, wp_z_f_linear_s5_4, wp_z_f_linear_s10_4, wp_z_f_linear_s6, wp_jz_a_mul_s14, wp_z_f_linear_s10_2, wp_z_f_linear_s10_3, wp_z_f_linear_s10_2},
+    {wp_z_f_linear_s10_3, wp_z_f_linear_s10_2, wp_z_f_linear_s3, wp_z0_add, wp_z0_concat_s5, wp_z_f_linear_s10_3, wp_z_f_linear_s3, wp_z_f_linear_s10_3},
+    {wp_z_f_linear_s3, wp_z_f_linear_s10_3, wp_jz_f_linear_t_s12, wp_z_f_linear_s2, wp_jy_add, wp_jz_a_linear_t_s12, wp_jy_add, wp_jy_add_s12},
+    {wp_z_f_linear_s3, wp_jy_add_s12, wp_jz_f_linear_t_s12, wp_z_f_linear_s1, wp_z_f_linear_s10_4, wp_jz_a_mul_s14, wp_z_f_linear_s10_4, wp_z_f_linear_s3},
 };
 
 /* 3 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s24_L (integers) and predict_s24_D (reals). */
-static void predict_s24(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_scale_2 (integers) and D_predict_steps_jy_scale_2 (reals). */
+static void predict_steps_jy_scale_2(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -885,22 +966,22 @@ static void predict_s24(const real *restrict P, real *restrict G, int n, int nma
     real *u2 = work + (long)nmax * L[2];
     real *u3 = work + (long)nmax * L[3];
     real *u4 = work + (long)nmax * L[4];
-    /* u0 = SCALE u1   (n, 3, 8) */
-    ew_scale((long)n * 24, -1, u1, u0);
-    /* u2 = ROWPAD u1 @6   (n, 12, 8) */
-    row_pad(n, 12, L[5], 3, 8, u1, u2);
-    /* u3 = ADD u4 u2   (n, 12, 8) */
-    ew_add((long)n * 96, u4, u2, u3);
+    /* u0 = SCALE u1   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, u1, u0);
+    /* u2 = ROWPAD u1 @6   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, L[5], y_dim, z0_dim, u1, u2);
+    /* u3 = ADD u4 u2   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u4, u2, u3);
 }
-static const long predict_s24_L[3][6] = {
-    {512, 672, 832, 928, 128, 6},
-    {672, 752, 128, 832, 928, 3},
-    {752, 960, 128, 992, 832, 0},
+static const long L_predict_steps_jy_scale_2[3][6] = {
+    {wp_z_f_linear_s5_4, wp_z_f_linear_s10_2, wp_z_f_linear_s10_4, wp_jy_add, wp_z_f_linear_s3, 6},
+    {wp_z_f_linear_s10_2, wp_z_f_linear_s10_3, wp_z_f_linear_s3, wp_z_f_linear_s10_4, wp_jy_add, 3},
+    {wp_z_f_linear_s10_3, wp_jy_add_s12, wp_z_f_linear_s3, wp_jy_add_2, wp_z_f_linear_s10_4, 0},
 };
 
 /* 2 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s30_L (integers) and predict_s30_D (reals). */
-static void predict_s30(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_scale_s5 (integers) and D_predict_steps_jy_scale_s5 (reals). */
+static void predict_steps_jy_scale_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -912,7 +993,7 @@ static void predict_s30(const real *restrict P, real *restrict G, int n, int nma
     real *u2 = work + (long)nmax * L[2];
     real *u3 = work + (long)nmax * L[3];
     real *u4 = work + (long)nmax * L[4];
-    real *u5 = work + (long)nmax * 160;
+    real *u5 = work + (long)nmax * wp_jz_f_linear_t_s12;
     real *u6 = work + (long)nmax * L[5];
     real *u7 = work + (long)nmax * L[6];
     real *u8 = work + (long)nmax * L[7];
@@ -945,76 +1026,76 @@ static void predict_s30(const real *restrict P, real *restrict G, int n, int nma
     real *u35 = work + (long)nmax * L[34];
     real *u36 = work + (long)nmax * L[35];
     real *u37 = work + (long)nmax * L[36];
-    /* u0 = SCALE u1   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.041666666666666664, u1, u0);
-    /* u2 = SCALE u0   (n, 12, 8) */
-    ew_scale((long)n * 96, 2, u0, u2);
-    /* u3 = SCALE u0   (n, 12, 8) */
-    ew_scale((long)n * 96, 2, u0, u3);
-    /* u4 = LINEAR_T u0 z.f.weight   (n, 12, 12) */
-    gemm(0, 0, (long)n * 12, 12, 8, u0, 8, P + 168, 12, u4, 12, 0);
-    /* u5 = DACT u6   (n, 4, 12) */
+    /* u0 = SCALE u1   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.041666666666666664, u1, u0);
+    /* u2 = SCALE u0   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 2, u0, u2);
+    /* u3 = SCALE u0   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 2, u0, u3);
+    /* u4 = LINEAR_T u0 z.f.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
+    /* u5 = DACT u6   (n, 4, z_a_dim) */
     ew_dact_tanh((long)n * 48, u6, u5);
-    /* u7 = MUL u4 u5   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u4, 12, 12, u5, 4, 12, u7);
-    /* u8 = LINEAR_T u7 z.a.weight   (n, 12, 9) */
-    gemm(0, 0, (long)n * 12, 9, 12, u7, 12, P + 48, 9, u8, 9, 0);
-    /* u9 = SLICE u8   (n, 12, 8) */
-    slice_cols((long)n * 12, 9, 0, 8, u8, u9);
-    /* u10 = ADD u1 u9   (n, 12, 8) */
-    ew_add((long)n * 96, u1, u9, u10);
-    /* u11 = SCALE u9   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.25, u9, u11);
-    /* u12 = ADD u3 u11   (n, 12, 8) */
-    ew_add((long)n * 96, u3, u11, u12);
-    /* u13 = LINEAR_T u12 z.f.weight   (n, 12, 12) */
-    gemm(0, 0, (long)n * 12, 12, 8, u12, 8, P + 168, 12, u13, 12, 0);
-    /* u14 = DACT u15   (n, 4, 12) */
+    /* u7 = MUL u4 u5   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u4, z_a_dim, z_a_dim, u5, 4, z_a_dim, u7);
+    /* u8 = LINEAR_T u7 z.a.weight   (n, z_a_dim, z_a_in) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_in, z_a_dim, u7, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
+    /* u9 = SLICE u8   (n, z_a_dim, z0_dim) */
+    slice_cols((long)n * z_a_dim, z_a_in, 0, z0_dim, u8, u9);
+    /* u10 = ADD u1 u9   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u1, u9, u10);
+    /* u11 = SCALE u9   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.25, u9, u11);
+    /* u12 = ADD u3 u11   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u3, u11, u12);
+    /* u13 = LINEAR_T u12 z.f.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_dim, z0_dim, u12, z0_dim, P + P_z_f_weight, z_a_dim, u13, z_a_dim, 0);
+    /* u14 = DACT u15   (n, 4, z_a_dim) */
     ew_dact_tanh((long)n * 48, u15, u14);
-    /* u16 = MUL u13 u14   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u13, 12, 12, u14, 4, 12, u16);
-    /* u17 = LINEAR_T u16 z.a.weight   (n, 12, 9) */
-    gemm(0, 0, (long)n * 12, 9, 12, u16, 12, P + 48, 9, u17, 9, 0);
-    /* u18 = SLICE u17   (n, 12, 8) */
-    slice_cols((long)n * 12, 9, 0, 8, u17, u18);
-    /* u19 = ADD u10 u18   (n, 12, 8) */
-    ew_add((long)n * 96, u10, u18, u19);
-    /* u20 = SCALE u18   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.125, u18, u20);
-    /* u21 = ADD u2 u20   (n, 12, 8) */
-    ew_add((long)n * 96, u2, u20, u21);
-    /* u22 = LINEAR_T u21 z.f.weight   (n, 12, 12) */
-    gemm(0, 0, (long)n * 12, 12, 8, u21, 8, P + 168, 12, u22, 12, 0);
-    /* u23 = DACT u24   (n, 4, 12) */
+    /* u16 = MUL u13 u14   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u13, z_a_dim, z_a_dim, u14, 4, z_a_dim, u16);
+    /* u17 = LINEAR_T u16 z.a.weight   (n, z_a_dim, z_a_in) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_in, z_a_dim, u16, z_a_dim, P + P_z_a_weight, z_a_in, u17, z_a_in, 0);
+    /* u18 = SLICE u17   (n, z_a_dim, z0_dim) */
+    slice_cols((long)n * z_a_dim, z_a_in, 0, z0_dim, u17, u18);
+    /* u19 = ADD u10 u18   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u10, u18, u19);
+    /* u20 = SCALE u18   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.125, u18, u20);
+    /* u21 = ADD u2 u20   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u2, u20, u21);
+    /* u22 = LINEAR_T u21 z.f.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_dim, z0_dim, u21, z0_dim, P + P_z_f_weight, z_a_dim, u22, z_a_dim, 0);
+    /* u23 = DACT u24   (n, 4, z_a_dim) */
     ew_dact_tanh((long)n * 48, u24, u23);
-    /* u25 = MUL u22 u23   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u22, 12, 12, u23, 4, 12, u25);
-    /* u26 = LINEAR_T u25 z.a.weight   (n, 12, 9) */
-    gemm(0, 0, (long)n * 12, 9, 12, u25, 12, P + 48, 9, u26, 9, 0);
-    /* u27 = SLICE u26   (n, 12, 8) */
-    slice_cols((long)n * 12, 9, 0, 8, u26, u27);
-    /* u28 = ADD u19 u27   (n, 12, 8) */
-    ew_add((long)n * 96, u19, u27, u28);
-    /* u29 = SCALE u27   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.125, u27, u29);
-    /* u30 = ADD u0 u29   (n, 12, 8) */
-    ew_add((long)n * 96, u0, u29, u30);
-    /* u31 = LINEAR_T u30 z.f.weight   (n, 12, 12) */
-    gemm(0, 0, (long)n * 12, 12, 8, u30, 8, P + 168, 12, u31, 12, 0);
-    /* u32 = DACT u33   (n, 4, 12) */
+    /* u25 = MUL u22 u23   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u22, z_a_dim, z_a_dim, u23, 4, z_a_dim, u25);
+    /* u26 = LINEAR_T u25 z.a.weight   (n, z_a_dim, z_a_in) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_in, z_a_dim, u25, z_a_dim, P + P_z_a_weight, z_a_in, u26, z_a_in, 0);
+    /* u27 = SLICE u26   (n, z_a_dim, z0_dim) */
+    slice_cols((long)n * z_a_dim, z_a_in, 0, z0_dim, u26, u27);
+    /* u28 = ADD u19 u27   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u19, u27, u28);
+    /* u29 = SCALE u27   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.125, u27, u29);
+    /* u30 = ADD u0 u29   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u0, u29, u30);
+    /* u31 = LINEAR_T u30 z.f.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_dim, z0_dim, u30, z0_dim, P + P_z_f_weight, z_a_dim, u31, z_a_dim, 0);
+    /* u32 = DACT u33   (n, 4, z_a_dim) */
     ew_dact_tanh((long)n * 48, u33, u32);
-    /* u34 = MUL u31 u32   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u31, 12, 12, u32, 4, 12, u34);
-    /* u35 = LINEAR_T u34 z.a.weight   (n, 12, 9) */
-    gemm(0, 0, (long)n * 12, 9, 12, u34, 12, P + 48, 9, u35, 9, 0);
-    /* u36 = SLICE u35   (n, 12, 8) */
-    slice_cols((long)n * 12, 9, 0, 8, u35, u36);
-    /* u37 = ADD u28 u36   (n, 12, 8) */
-    ew_add((long)n * 96, u28, u36, u37);
+    /* u34 = MUL u31 u32   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u31, z_a_dim, z_a_dim, u32, 4, z_a_dim, u34);
+    /* u35 = LINEAR_T u34 z.a.weight   (n, z_a_dim, z_a_in) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_in, z_a_dim, u34, z_a_dim, P + P_z_a_weight, z_a_in, u35, z_a_in, 0);
+    /* u36 = SLICE u35   (n, z_a_dim, z0_dim) */
+    slice_cols((long)n * z_a_dim, z_a_in, 0, z0_dim, u35, u36);
+    /* u37 = ADD u28 u36   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u28, u36, u37);
 }
-static const long predict_s30_L[2][37] = {
-    {832, 992, 1088, 1184, 1280, 784, 1424, 1280, 1392, 1280, 928, 1376, 928, 784, 704, 1376, 928, 1184, 928, 1280, 1184, 1024, 704, 624, 1168, 1024, 1136, 1024, 928, 1120, 784, 624, 544, 1120, 784, 896, 784},
-    {544, 752, 640, 848, 944, 464, 1088, 944, 1056, 944, 736, 1040, 736, 464, 384, 1040, 736, 352, 736, 832, 352, 832, 464, 304, 304, 832, 640, 304, 736, 640, 736, 400, 224, 544, 160, 544, 160},
+static const long L_predict_steps_jy_scale_s5[2][37] = {
+    {wp_z_f_linear_s10_4, wp_jy_add_2, wp_jy_scale_s10, wp_jy_scale_s10_2, wp_jz_f_linear_t_s10, wp_z0_add_s10_3, wp_jz_a_mul_s10, wp_jz_f_linear_t_s10, wp_jz_a_slice_s10, wp_jz_f_linear_t_s10, wp_jy_add, wp_jy_add_s10, wp_jy_add, wp_z0_add_s10_3, wp_z0_add_s10_2, wp_jy_add_s10, wp_jy_add, wp_jy_scale_s10_2, wp_jy_add, wp_jz_f_linear_t_s10, wp_jy_scale_s10_2, wp_jz_f_linear_t_s10_2, wp_z0_add_s10_2, wp_z0_add_s10, wp_jz_a_mul_s10_2, wp_jz_f_linear_t_s10_2, wp_jz_a_slice_s10_2, wp_jz_f_linear_t_s10_2, wp_jy_add, wp_jy_add_s10_2, wp_z0_add_s10_3, wp_z0_add_s10, wp_z_a_linear_s10, wp_jy_add_s10_2, wp_z0_add_s10_3, wp_jz_a_slice_s10_3, wp_z0_add_s10_3},
+    {wp_z_a_linear_s10, wp_z_f_linear_s10_3, wp_jy_scale_s5_2, wp_jy_scale_s5_3, wp_jz_f_linear_t_s5, wp_z0_add_s5_3, wp_jy_scale_s10, wp_jz_f_linear_t_s5, wp_jz_a_slice_s5, wp_jz_f_linear_t_s5, wp_jz_a_scale_s5, wp_jy_add_s5, wp_jz_a_scale_s5, wp_z0_add_s5_3, wp_z0_add_s5_2, wp_jy_add_s5, wp_jz_a_scale_s5, wp_z_f_linear_s5_2, wp_jz_a_scale_s5, wp_z_f_linear_s10_4, wp_z_f_linear_s5_2, wp_z_f_linear_s10_4, wp_z0_add_s5_3, wp_z0_add_s5, wp_z0_add_s5, wp_z_f_linear_s10_4, wp_jy_scale_s5_2, wp_z0_add_s5, wp_jz_a_scale_s5, wp_jy_scale_s5_2, wp_jz_a_scale_s5, wp_z_a_dact_s5, wp_z_a_linear_s5, wp_z_a_linear_s10, wp_jz_f_linear_t_s12, wp_z_a_linear_s10, wp_jz_f_linear_t_s12},
 };
 
 static void predict_part31(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1022,28 +1103,28 @@ static void predict_part31(const real *restrict P, real *restrict G, int n, int 
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v254 = work + (long)nmax * 544;
-    real *v253 = work + (long)nmax * 784;
-    real *v255 = work + (long)nmax * 624;
-    real *v220 = work + (long)nmax * 128;
-    real *v256 = work + (long)nmax * 544;
-    real *v257 = work + (long)nmax * 704;
-    real *v258 = work + (long)nmax * 128;
-    /* v254 = ROWSLICE v253 @0   (n, 3, 8) */
-    row_slice(n, 12, 0, 3, 8, v253, v254);
-    /* v255 = ADD v220 v254   (n, 3, 8) */
-    ew_add((long)n * 24, v220, v254, v255);
-    /* v256 = ROWSLICE v253 @3   (n, 3, 8) */
-    row_slice(n, 12, 3, 3, 8, v253, v256);
-    /* v257 = ROWSLICE v253 @6   (n, 3, 8) */
-    row_slice(n, 12, 6, 3, 8, v253, v257);
-    /* v258 = ROWSLICE v253 @9   (n, 3, 8) */
-    row_slice(n, 12, 9, 3, 8, v253, v258);
+    real *jy_rowslice = work + (long)nmax * wp_z_a_linear_s10;
+    real *jy_add_s10_3 = work + (long)nmax * wp_z0_add_s10_3;
+    real *jy_add_3 = work + (long)nmax * wp_z0_add_s10;
+    real *jy_add_s11 = work + (long)nmax * wp_z_f_linear_s3;
+    real *jy_rowslice_2 = work + (long)nmax * wp_z_a_linear_s10;
+    real *jy_rowslice_3 = work + (long)nmax * wp_z0_add_s10_2;
+    real *jy_rowslice_4 = work + (long)nmax * wp_z_f_linear_s3;
+    /* jy_rowslice = ROWSLICE jy_add_s10_3 @0   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 0, y_dim, z0_dim, jy_add_s10_3, jy_rowslice);
+    /* jy_add_3 = ADD jy_add_s11 jy_rowslice   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, jy_add_s11, jy_rowslice, jy_add_3);
+    /* jy_rowslice_2 = ROWSLICE jy_add_s10_3 @3   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 3, y_dim, z0_dim, jy_add_s10_3, jy_rowslice_2);
+    /* jy_rowslice_3 = ROWSLICE jy_add_s10_3 @6   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 6, y_dim, z0_dim, jy_add_s10_3, jy_rowslice_3);
+    /* jy_rowslice_4 = ROWSLICE jy_add_s10_3 @9   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 9, y_dim, z0_dim, jy_add_s10_3, jy_rowslice_4);
 }
 
 /* 7 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s32_L (integers) and predict_s32_D (reals). */
-static void predict_s32(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_add_s1 (integers) and D_predict_steps_jy_add_s1 (reals). */
+static void predict_steps_jy_add_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1055,37 +1136,37 @@ static void predict_s32(const real *restrict P, real *restrict G, int n, int nma
     real *u2 = work + (long)nmax * L[2];
     real *u3 = work + (long)nmax * L[3];
     real *u4 = work + (long)nmax * L[4];
-    real *u5 = work + (long)nmax * 16;
+    real *u5 = work + (long)nmax * wp_z0_act;
     real *u6 = work + (long)nmax * L[5];
     real *u7 = work + (long)nmax * L[6];
     real *u8 = work + (long)nmax * L[7];
     real *u9 = work + (long)nmax * L[8];
     real *u10 = work + (long)nmax * L[9];
-    /* u0 = ADD u1 u2   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u2, u0);
-    /* u3 = SCALE u2   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u2, u3);
-    /* u4 = LINEAR_T u3 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u3, 8, P + 168, 12, u4, 12, 0);
-    /* u5 = DACT u6   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u6, u5);
-    /* u7 = MUL u4 u5   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u4, 3, 12, u5, 1, 12, u7);
-    /* u8 = LINEAR_T u7 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u7, 12, P + 48, 9, u8, 9, 0);
-    /* u9 = SLICE u8   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u8, u9);
-    /* u10 = ADD u0 u9   (n, 3, 8) */
-    ew_add((long)n * 24, u0, u9, u10);
+    /* u0 = ADD u1 u2   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u2, u0);
+    /* u3 = SCALE u2   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u2, u3);
+    /* u4 = LINEAR_T u3 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u3, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
+    /* u5 = DACT u6   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u6, u5);
+    /* u7 = MUL u4 u5   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u4, y_dim, z_a_dim, u5, 1, z_a_dim, u7);
+    /* u8 = LINEAR_T u7 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u7, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
+    /* u9 = SLICE u8   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u8, u9);
+    /* u10 = ADD u0 u9   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u0, u9, u10);
 }
-static const long predict_s32_L[7][10] = {
-    {160, 128, 592, 128, 576, 272, 784, 128, 192, 128},
-    {576, 704, 272, 704, 128, 432, 176, 272, 704, 272},
-    {272, 544, 576, 544, 576, 352, 160, 352, 160, 192},
-    {192, 624, 160, 352, 544, 112, 592, 96, 160, 96},
-    {368, 256, 336, 400, 96, 80, 400, 336, 400, 336},
-    {368, 464, 336, 400, 64, 48, 400, 336, 400, 336},
-    {368, 304, 336, 400, 48, 32, 400, 16, 400, 16},
+static const long L_predict_steps_jy_add_s1[7][10] = {
+    {wp_jz_f_linear_t_s12, wp_z_f_linear_s3, wp_z_f_linear_s10, wp_z_f_linear_s3, wp_jz_f_linear_t_s9, wp_z_f_linear_s5, wp_z0_add_s10_3, wp_z_f_linear_s3, wp_jz_a_slice_s9, wp_z_f_linear_s3},
+    {wp_jz_f_linear_t_s9, wp_z0_add_s10_2, wp_z_f_linear_s5, wp_z0_add_s10_2, wp_z_f_linear_s3, wp_z_f_linear_s5_3, wp_z0_concat_s5, wp_z_f_linear_s5, wp_z0_add_s10_2, wp_z_f_linear_s5},
+    {wp_z_f_linear_s5, wp_z_a_linear_s10, wp_jz_f_linear_t_s9, wp_z_a_linear_s10, wp_jz_f_linear_t_s9, wp_z_f_linear_s5_2, wp_jz_f_linear_t_s12, wp_z_f_linear_s5_2, wp_jz_f_linear_t_s12, wp_jz_a_slice_s9},
+    {wp_jz_a_slice_s9, wp_z0_add_s10, wp_jz_f_linear_t_s12, wp_z_f_linear_s5_2, wp_z_a_linear_s10, wp_z0_concat_s3, wp_z_f_linear_s10, wp_z_f_linear_s2, wp_jz_f_linear_t_s12, wp_z_f_linear_s2},
+    {wp_z_f_linear_s6, wp_jy_add_8, wp_jy_add_9, wp_z_a_dact_s5, wp_z_f_linear_s2, wp_z0_concat_s2, wp_z_a_dact_s5, wp_jy_add_9, wp_z_a_dact_s5, wp_jy_add_9},
+    {wp_z_f_linear_s6, wp_z0_add_s5_3, wp_jy_add_9, wp_z_a_dact_s5, wp_z_f_linear_s1, wp_z0_concat_s1, wp_z_a_dact_s5, wp_jy_add_9, wp_z_a_dact_s5, wp_jy_add_9},
+    {wp_z_f_linear_s6, wp_z0_add_s5, wp_jy_add_9, wp_z_a_dact_s5, wp_z0_concat_s1, wp_t_const_s1, wp_z_a_dact_s5, wp_z0_act, wp_z_a_dact_s5, wp_z0_act},
 };
 
 static void predict_part33(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1093,22 +1174,22 @@ static void predict_part33(const real *restrict P, real *restrict G, int n, int 
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v267 = work + (long)nmax * 272;
-    real *v191 = work + (long)nmax * 512;
-    real *v266 = work + (long)nmax * 128;
-    real *v268 = work + (long)nmax * 512;
-    real *v269 = work + (long)nmax * 784;
-    /* v267 = ADD v191 v266   (n, 3, 8) */
-    ew_add((long)n * 24, v191, v266, v267);
-    /* v268 = SCALE v266   (n, 3, 8) */
-    ew_scale((long)n * 24, -1, v266, v268);
-    /* v269 = ROWPAD v266 @6   (n, 12, 8) */
-    row_pad(n, 12, 6, 3, 8, v266, v269);
+    real *jy_add_4 = work + (long)nmax * wp_z_f_linear_s5;
+    real *jy_scale_2 = work + (long)nmax * wp_z_f_linear_s5_4;
+    real *jy_add_s9 = work + (long)nmax * wp_z_f_linear_s3;
+    real *jy_scale_3 = work + (long)nmax * wp_z_f_linear_s5_4;
+    real *jy_rowpad_2 = work + (long)nmax * wp_z0_add_s10_3;
+    /* jy_add_4 = ADD jy_scale_2 jy_add_s9   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, jy_scale_2, jy_add_s9, jy_add_4);
+    /* jy_scale_3 = SCALE jy_add_s9   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, jy_add_s9, jy_scale_3);
+    /* jy_rowpad_2 = ROWPAD jy_add_s9 @6   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, 6, y_dim, z0_dim, jy_add_s9, jy_rowpad_2);
 }
 
 /* 2 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of predict_s35_L (integers) and predict_s35_D (reals). */
-static void predict_s35(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_predict_steps_jy_add_5 (integers) and D_predict_steps_jy_add_5 (reals). */
+static void predict_steps_jy_add_5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1119,21 +1200,21 @@ static void predict_s35(const real *restrict P, real *restrict G, int n, int nma
     real *u1 = work + (long)nmax * L[1];
     real *u2 = work + (long)nmax * L[2];
     real *u3 = work + (long)nmax * L[3];
-    real *u4 = work + (long)nmax * 656;
+    real *u4 = work + (long)nmax * wp_jy_rowpad_3;
     real *u5 = work + (long)nmax * L[4];
     real *u6 = work + (long)nmax * L[5];
-    /* u0 = ADD u1 u2   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u2, u0);
-    /* u3 = SCALE u2   (n, 3, 8) */
-    ew_scale((long)n * 24, -1, u2, u3);
-    /* u4 = ROWPAD u2 @3   (n, 12, 8) */
-    row_pad(n, 12, L[6], 3, 8, u2, u4);
-    /* u5 = ADD u6 u4   (n, 12, 8) */
-    ew_add((long)n * 96, u6, u4, u5);
+    /* u0 = ADD u1 u2   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u2, u0);
+    /* u3 = SCALE u2   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, u2, u3);
+    /* u4 = ROWPAD u2 @3   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, L[6], y_dim, z0_dim, u2, u4);
+    /* u5 = ADD u6 u4   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u6, u4, u5);
 }
-static const long predict_s35_L[2][7] = {
-    {576, 672, 272, 128, 880, 784, 3},
-    {160, 752, 192, 272, 752, 880, 0},
+static const long L_predict_steps_jy_add_5[2][7] = {
+    {wp_jz_f_linear_t_s9, wp_z_f_linear_s10_2, wp_z_f_linear_s5, wp_z_f_linear_s3, wp_jz_a_mul_s14, wp_z0_add_s10_3, 3},
+    {wp_jz_f_linear_t_s12, wp_z_f_linear_s10_3, wp_jz_a_slice_s9, wp_z_f_linear_s5, wp_z_f_linear_s10_3, wp_jz_a_mul_s14, 0},
 };
 
 static void predict_part40(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1141,35 +1222,35 @@ static void predict_part40(const real *restrict P, real *restrict G, int n, int 
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v335 = work + (long)nmax * 464;
-    real *v334 = work + (long)nmax * 160;
-    real *v336 = work + (long)nmax * 304;
-    real *v301 = work + (long)nmax * 96;
-    real *v337 = work + (long)nmax * 96;
-    real *v338 = work + (long)nmax * 464;
-    real *v291 = work + (long)nmax * 272;
-    real *v339 = work + (long)nmax * 96;
-    real *v340 = work + (long)nmax * 256;
-    real *v279 = work + (long)nmax * 128;
-    real *v341 = work + (long)nmax * 96;
-    real *v342 = work + (long)nmax * 336;
-    real *v268 = work + (long)nmax * 512;
-    /* v335 = ROWSLICE v334 @0   (n, 3, 8) */
-    row_slice(n, 12, 0, 3, 8, v334, v335);
-    /* v336 = ADD v301 v335   (n, 3, 8) */
-    ew_add((long)n * 24, v301, v335, v336);
-    /* v337 = ROWSLICE v334 @3   (n, 3, 8) */
-    row_slice(n, 12, 3, 3, 8, v334, v337);
-    /* v338 = ADD v291 v337   (n, 3, 8) */
-    ew_add((long)n * 24, v291, v337, v338);
-    /* v339 = ROWSLICE v334 @6   (n, 3, 8) */
-    row_slice(n, 12, 6, 3, 8, v334, v339);
-    /* v340 = ADD v279 v339   (n, 3, 8) */
-    ew_add((long)n * 24, v279, v339, v340);
-    /* v341 = ROWSLICE v334 @9   (n, 3, 8) */
-    row_slice(n, 12, 9, 3, 8, v334, v341);
-    /* v342 = ADD v268 v341   (n, 3, 8) */
-    ew_add((long)n * 24, v268, v341, v342);
+    real *jy_rowslice_5 = work + (long)nmax * wp_z0_add_s5_3;
+    real *jy_add_s5_2 = work + (long)nmax * wp_jz_f_linear_t_s12;
+    real *jy_add_6 = work + (long)nmax * wp_z0_add_s5;
+    real *jy_add_s6 = work + (long)nmax * wp_z_f_linear_s2;
+    real *jy_rowslice_6 = work + (long)nmax * wp_z_f_linear_s2;
+    real *jy_add_7 = work + (long)nmax * wp_z0_add_s5_3;
+    real *jy_scale_5 = work + (long)nmax * wp_z_f_linear_s5;
+    real *jy_rowslice_7 = work + (long)nmax * wp_z_f_linear_s2;
+    real *jy_add_8 = work + (long)nmax * wp_jy_add_8;
+    real *jy_scale_4 = work + (long)nmax * wp_z_f_linear_s3;
+    real *jy_rowslice_8 = work + (long)nmax * wp_z_f_linear_s2;
+    real *jy_add_9 = work + (long)nmax * wp_jy_add_9;
+    real *jy_scale_3 = work + (long)nmax * wp_z_f_linear_s5_4;
+    /* jy_rowslice_5 = ROWSLICE jy_add_s5_2 @0   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 0, y_dim, z0_dim, jy_add_s5_2, jy_rowslice_5);
+    /* jy_add_6 = ADD jy_add_s6 jy_rowslice_5   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, jy_add_s6, jy_rowslice_5, jy_add_6);
+    /* jy_rowslice_6 = ROWSLICE jy_add_s5_2 @3   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 3, y_dim, z0_dim, jy_add_s5_2, jy_rowslice_6);
+    /* jy_add_7 = ADD jy_scale_5 jy_rowslice_6   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, jy_scale_5, jy_rowslice_6, jy_add_7);
+    /* jy_rowslice_7 = ROWSLICE jy_add_s5_2 @6   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 6, y_dim, z0_dim, jy_add_s5_2, jy_rowslice_7);
+    /* jy_add_8 = ADD jy_scale_4 jy_rowslice_7   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, jy_scale_4, jy_rowslice_7, jy_add_8);
+    /* jy_rowslice_8 = ROWSLICE jy_add_s5_2 @9   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 9, y_dim, z0_dim, jy_add_s5_2, jy_rowslice_8);
+    /* jy_add_9 = ADD jy_scale_3 jy_rowslice_8   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, jy_scale_3, jy_rowslice_8, jy_add_9);
 }
 
 static void predict_part44(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1177,17 +1258,17 @@ static void predict_part44(const real *restrict P, real *restrict G, int n, int 
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v367 = work + (long)nmax * 48;
-    real *v1 = work + (long)nmax * 0;
-    real *v368 = work + (long)nmax * 64;
-    real *v366 = work + (long)nmax * 16;
-    real *v369 = work + (long)nmax * 0;
-    /* v367 = DACT v1   (n, 1, 8) */
-    ew_dact_tanh((long)n * 8, v1, v367);
-    /* v368 = MUL v366 v367   (n, 3, 8) */
-    mul_bcast(n, 3, 8, v366, 3, 8, v367, 1, 8, v368);
-    /* v369 = LINEAR_T v368 z0.weight   (n, 3, 5) */
-    gemm(0, 0, (long)n * 3, 5, 8, v368, 8, P + 0, 5, v369, 5, 0);
+    real *z0_dact = work + (long)nmax * wp_z0_concat_s1;
+    real *z0_linear = work + (long)nmax * wp_z0_linear;
+    real *jz0_mul = work + (long)nmax * wp_z_f_linear_s1;
+    real *jy_add_s1_2 = work + (long)nmax * wp_z0_act;
+    real *jz0_linear_t = work + (long)nmax * wp_z0_linear;
+    /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
+    ew_dact_tanh((long)n * z0_dim, z0_linear, z0_dact);
+    /* jz0_mul = MUL jy_add_s1_2 z0_dact   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, jy_add_s1_2, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
+    /* jz0_linear_t = LINEAR_T jz0_mul z0.weight   (n, y_dim, x_dim) */
+    gemm(0, 0, (long)n * y_dim, x_dim, z0_dim, jz0_mul, z0_dim, P + P_z0_weight, x_dim, jz0_linear_t, x_dim, 0);
 }
 
 long dino_predict_work(int nmax) { return (long)nmax * 1568; }
@@ -1198,57 +1279,57 @@ void dino_predict_terms(const real *restrict P, int n, int nmax, const real *res
     double terms[7] = {0};   /* loss terms (unused), Parareal corrections and gates */
     real *yout = y, *Jout = J;
     predict_part0(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[0], predict_s1_D[0]);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[1], predict_s1_D[1]);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[2], predict_s1_D[2]);
-    predict_s4(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s4_L[0], NULL);
-    predict_s5(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s5_L[0], NULL);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[3], predict_s1_D[3]);
-    predict_s7(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s7_L[0], NULL);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[4], predict_s1_D[4]);
-    predict_s7(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s7_L[1], NULL);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[5], predict_s1_D[5]);
-    predict_s7(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s7_L[2], NULL);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[6], predict_s1_D[6]);
-    predict_s4(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s4_L[1], NULL);
-    predict_s5(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s5_L[1], NULL);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[7], predict_s1_D[7]);
-    predict_s7(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s7_L[3], NULL);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[8], predict_s1_D[8]);
-    predict_s7(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s7_L[4], NULL);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[9], predict_s1_D[9]);
-    predict_s7(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s7_L[5], NULL);
-    predict_s1(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s1_L[10], predict_s1_D[10]);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[0], D_predict_steps_t_const_s1[0]);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[1], D_predict_steps_t_const_s1[1]);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[2], D_predict_steps_t_const_s1[2]);
+    predict_steps_z0_stack(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_stack[0], NULL);
+    predict_steps_t_const_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s5[0], NULL);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[3], D_predict_steps_t_const_s1[3]);
+    predict_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_rowslice[0], NULL);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[4], D_predict_steps_t_const_s1[4]);
+    predict_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_rowslice[1], NULL);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[5], D_predict_steps_t_const_s1[5]);
+    predict_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_rowslice[2], NULL);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[6], D_predict_steps_t_const_s1[6]);
+    predict_steps_z0_stack(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_stack[1], NULL);
+    predict_steps_t_const_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s5[1], NULL);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[7], D_predict_steps_t_const_s1[7]);
+    predict_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_rowslice[3], NULL);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[8], D_predict_steps_t_const_s1[8]);
+    predict_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_rowslice[4], NULL);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[9], D_predict_steps_t_const_s1[9]);
+    predict_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_z0_rowslice[5], NULL);
+    predict_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_t_const_s1[10], D_predict_steps_t_const_s1[10]);
     predict_part22(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_s23(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s23_L[0], NULL);
-    predict_s24(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s24_L[0], NULL);
-    predict_s23(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s23_L[1], NULL);
-    predict_s24(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s24_L[1], NULL);
-    predict_s23(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s23_L[2], NULL);
-    predict_s24(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s24_L[2], NULL);
-    predict_s23(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s23_L[3], NULL);
-    predict_s30(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s30_L[0], NULL);
+    predict_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s11[0], NULL);
+    predict_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_2[0], NULL);
+    predict_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s11[1], NULL);
+    predict_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_2[1], NULL);
+    predict_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s11[2], NULL);
+    predict_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_2[2], NULL);
+    predict_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s11[3], NULL);
+    predict_steps_jy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s5[0], NULL);
     predict_part31(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_s32(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s32_L[0], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[0], NULL);
     predict_part33(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_s32(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s32_L[1], NULL);
-    predict_s35(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s35_L[0], NULL);
-    predict_s32(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s32_L[2], NULL);
-    predict_s35(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s35_L[1], NULL);
-    predict_s32(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s32_L[3], NULL);
-    predict_s30(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s30_L[1], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[1], NULL);
+    predict_steps_jy_add_5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_5[0], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[2], NULL);
+    predict_steps_jy_add_5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_5[1], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[3], NULL);
+    predict_steps_jy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_scale_s5[1], NULL);
     predict_part40(P, G, n, nmax, x, y, J, label, w, terms, work);
-    predict_s32(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s32_L[4], NULL);
-    predict_s32(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s32_L[5], NULL);
-    predict_s32(P, G, n, nmax, x, y, J, label, w, terms, work, predict_s32_L[6], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[4], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[5], NULL);
+    predict_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_predict_steps_jy_add_s1[6], NULL);
     predict_part44(P, G, n, nmax, x, y, J, label, w, terms, work);
 
-    /* results: y (n, 3), J (n, out, in) */
-    const real *v179 = work + (long)nmax * 448;
-    memcpy(yout, v179, sizeof(real) * (size_t)n * 3);
-    const real *v369 = work + (long)nmax * 0;
+    /* results: y (n, y_dim), J (n, out, in) */
+    const real *y_linear = work + (long)nmax * wp_z_f_linear_s7;
+    memcpy(yout, y_linear, sizeof(real) * (size_t)n * y_dim);
+    const real *jz0_linear_t = work + (long)nmax * wp_z0_linear;
     if (Jout) {
-        memcpy(Jout, v369, sizeof(real) * (size_t)n * 15);
+        memcpy(Jout, jz0_linear_t, sizeof(real) * (size_t)n * y_dim_x_x_dim);
     }
     if (terms_out) memcpy(terms_out, terms, sizeof(double) * 6);   /* the gates: did dopri5 reach t1 */
 }
@@ -1260,24 +1341,213 @@ void dino_predict(const real *restrict P, int n, int nmax, const real *restrict 
 
 /* ---------------------------------------------------------------------------- train */
 
+/* workspace offsets per sample (values whose lives do not overlap share one) */
+enum {
+    wt_z0_linear = 0,
+    wt_z0_act = wt_z0_linear + 16,
+    wt_t_const_s1 = wt_z0_act + 16,
+    wt_z0_concat_s1 = wt_t_const_s1 + 16,
+    wt_z_a_act_s1 = wt_z0_concat_s1 + 16,
+    wt_z_f_linear_s1 = wt_z_a_act_s1 + 16,
+    wt_z_f_scale_s1 = wt_z_f_linear_s1 + 16,
+    wt_z0_concat_s2 = wt_z_f_scale_s1 + 16,
+    wt_z_a_act_s2 = wt_z0_concat_s2 + 16,
+    wt_z_f_linear_s2 = wt_z_a_act_s2 + 16,
+    wt_z_f_scale_s2 = wt_z_f_linear_s2 + 16,
+    wt_z0_concat_s3 = wt_z_f_scale_s2 + 16,
+    wt_z_a_act_s3 = wt_z0_concat_s3 + 16,
+    wt_z_f_linear_s3 = wt_z_a_act_s3 + 16,
+    wt_z_f_scale_s3 = wt_z_f_linear_s3 + 16,
+    wt_z0_concat_s4 = wt_z_f_scale_s3 + 16,
+    wt_z_f_linear_s7 = wt_z0_concat_s4 + 16,
+    wt_t_const_s5 = wt_z_f_linear_s7 + 16,
+    wt_z0_concat_s5 = wt_t_const_s5 + 16,
+    wt_z_a_linear_s5 = wt_z0_concat_s5 + 48,
+    wt_z_a_act_s5 = wt_z_a_linear_s5 + 48,
+    wt_z_f_linear_s5 = wt_z_a_act_s5 + 48,
+    wt_z0_add_4 = wt_z_f_linear_s5 + 16,
+    wt_z_f_scale_s5 = wt_z0_add_4 + 16,
+    wt_z0_add_s5 = wt_z_f_scale_s5 + 32,
+    wt_t_const_s6 = wt_z0_add_s5 + 16,
+    wt_z0_concat_s5_2 = wt_t_const_s6 + 16,
+    wt_z_a_act_s5_2 = wt_z0_concat_s5_2 + 48,
+    wt_z_f_linear_s5_2 = wt_z_a_act_s5_2 + 48,
+    wt_z_f_scale_s6 = wt_z_f_linear_s5_2 + 16,
+    wt_z_f_scale_s5_2 = wt_z_f_scale_s6 + 16,
+    wt_z0_add_s5_2 = wt_z_f_scale_s5_2 + 32,
+    wt_z0_concat_s6 = wt_z0_add_s5_2 + 16,
+    wt_z0_concat_s5_3 = wt_z0_concat_s6 + 16,
+    wt_z_a_act_s5_3 = wt_z0_concat_s5_3 + 48,
+    wt_z_f_linear_s5_3 = wt_z_a_act_s5_3 + 48,
+    wt_z0_concat_s7 = wt_z_f_linear_s5_3 + 16,
+    wt_z_f_scale_s5_3 = wt_z0_concat_s7 + 16,
+    wt_z0_add_s5_3 = wt_z_f_scale_s5_3 + 32,
+    wt_z_a_act_s6 = wt_z0_add_s5_3 + 16,
+    wt_z0_concat_s5_4 = wt_z_a_act_s6 + 16,
+    wt_z_a_act_s5_4 = wt_z0_concat_s5_4 + 48,
+    wt_z_f_linear_s5_4 = wt_z_a_act_s5_4 + 48,
+    wt_z0_concat_s8 = wt_z_f_linear_s5_4 + 16,
+    wt_z_f_scale_s5_4 = wt_z0_concat_s8 + 16,
+    wt_z_f_linear_s8 = wt_z_f_scale_s5_4 + 16,
+    wt_z_f_scale_s8 = wt_z_f_linear_s8 + 16,
+    wt_z0_sub = wt_z_f_scale_s8 + 16,
+    wt_z0_concat_s9 = wt_z0_sub + 16,
+    wt_z_a_act_s9 = wt_z0_concat_s9 + 16,
+    wt_z_f_linear_s9 = wt_z_a_act_s9 + 16,
+    wt_z_f_scale_s9 = wt_z_f_linear_s9 + 16,
+    wt_z0_stack_3 = wt_z_f_scale_s9 + 32,
+    wt_z_a_linear_s10 = wt_z0_stack_3 + 16,
+    wt_z_a_act_s10 = wt_z_a_linear_s10 + 48,
+    wt_z_f_linear_s10 = wt_z_a_act_s10 + 48,
+    wt_z_a_d2act_s6 = wt_z_f_linear_s10 + 16,
+    wt_z_f_scale_s10 = wt_z_a_d2act_s6 + 16,
+    wt_z0_add_s10 = wt_z_f_scale_s10 + 32,
+    wt_z_f_linear_s11 = wt_z0_add_s10 + 16,
+    wt_z0_concat_s10 = wt_z_f_linear_s11 + 16,
+    wt_z_a_act_s10_2 = wt_z0_concat_s10 + 48,
+    wt_z_f_linear_s10_2 = wt_z_a_act_s10_2 + 48,
+    wt_z_f_scale_s13 = wt_z_f_linear_s10_2 + 16,
+    wt_z_f_scale_s10_2 = wt_z_f_scale_s13 + 16,
+    wt_z0_add_s10_2 = wt_z_f_scale_s10_2 + 32,
+    wt_z_f_scale_s11 = wt_z0_add_s10_2 + 16,
+    wt_z0_concat_s10_2 = wt_z_f_scale_s11 + 16,
+    wt_z_a_act_s10_3 = wt_z0_concat_s10_2 + 48,
+    wt_z_f_linear_s10_3 = wt_z_a_act_s10_3 + 48,
+    wt_z_f_linear_s14 = wt_z_f_linear_s10_3 + 16,
+    wt_z_f_scale_s10_3 = wt_z_f_linear_s14 + 16,
+    wt_z0_add_s10_3 = wt_z_f_scale_s10_3 + 32,
+    wt_z_f_linear_s12 = wt_z0_add_s10_3 + 16,
+    wt_z0_concat_s10_3 = wt_z_f_linear_s12 + 16,
+    wt_z_a_act_s10_4 = wt_z0_concat_s10_3 + 48,
+    wt_z_f_linear_s10_4 = wt_z_a_act_s10_4 + 48,
+    wt_z_f_scale_s10_4 = wt_z_f_linear_s10_4 + 32,
+    wt_z_a_dact_s9 = wt_z_f_scale_s10_4 + 48,
+    wt_jy_scale_s14 = wt_z_a_dact_s9 + 16,
+    wt_jz_f_linear_t_s14 = wt_jy_scale_s14 + 32,
+    wt_jz_a_mul_s14 = wt_jz_f_linear_t_s14 + 48,
+    wt_jz_a_linear_t_s14 = wt_jz_a_mul_s14 + 48,
+    wt_z_a_dact_s1 = wt_jz_a_linear_t_s14 + 16,
+    wt_jz_a_slice_s14 = wt_z_a_dact_s1 + 16,
+    wt_jz_a_linear_t_s13 = wt_jz_a_slice_s14 + 48,
+    wt_z_a_d2act_s3 = wt_jz_a_linear_t_s13 + 16,
+    wt_jy_scale_s12 = wt_z_a_d2act_s3 + 16,
+    wt_jy_add = wt_jy_scale_s12 + 16,
+    wt_jz_f_linear_t_s12 = wt_jy_add + 16,
+    wt_jz_a_mul_s12 = wt_jz_f_linear_t_s12 + 48,
+    wt_jz_a_slice_s13 = wt_jz_a_mul_s12 + 32,
+    wt_jz_a_linear_t_s12 = wt_jz_a_slice_s13 + 16,
+    wt_jz_a_slice_s12 = wt_jz_a_linear_t_s12 + 32,
+    wt_jz_f_linear_t_s11 = wt_jz_a_slice_s12 + 32,
+    wt_jy_add_2 = wt_jz_f_linear_t_s11 + 16,
+    wt_jz_a_mul_s11 = wt_jy_add_2 + 32,
+    wt_jz_a_linear_t_s11 = wt_jz_a_mul_s11 + 48,
+    wt_jy_rowpad_2 = wt_jz_a_linear_t_s11 + 16,
+    wt_jz_a_slice_s11 = wt_jy_rowpad_2 + 16,
+    wt_jz_a_scale_s10 = wt_jz_a_slice_s11 + 48,
+    wt_jy_add_3 = wt_jz_a_scale_s10 + 32,
+    wt_jy_add_4 = wt_jy_add_3 + 16,
+    wt_jy_rowslice_2 = wt_jy_add_4 + 32,
+    wt_dz_a_sumrows_s11 = wt_jy_rowslice_2 + 16,
+    wt_z_a_dact_s8 = wt_dz_a_sumrows_s11 + 16,
+    wt_jy_scale_s10 = wt_z_a_dact_s8 + 16,
+    wt_jy_scale_s10_2 = wt_jy_scale_s10 + z_a_dim_x_z0_dim,
+    wt_jy_scale_s10_3 = wt_jy_scale_s10_2 + z_a_dim_x_z0_dim,
+    wt_z_a_dact_s10 = wt_jy_scale_s10_3 + 48,
+    wt_jz_f_linear_t_s10 = wt_z_a_dact_s10 + 48,
+    wt_jz_a_mul_s10 = wt_jz_f_linear_t_s10 + z_a_dim_x_z_a_dim,
+    wt_jz_a_linear_t_s10 = wt_jz_a_mul_s10 + z_a_dim_x_z_a_dim,
+    wt_z_a_dact_s3 = wt_jz_a_linear_t_s10 + 16,
+    wt_jz_f_linear_t_s9 = wt_z_a_dact_s3 + 16,
+    wt_z_a_dact_s7 = wt_jz_f_linear_t_s9 + 48,
+    wt_jy_add_s10 = wt_z_a_dact_s7 + 16,
+    wt_jz_a_slice_s10 = wt_jy_add_s10 + 16,
+    wt_jz_f_linear_t_s10_2 = wt_jz_a_slice_s10 + 80,
+    wt_jz_a_mul_s10_2 = wt_jz_f_linear_t_s10_2 + z_a_dim_x_z_a_dim,
+    wt_jz_a_slice_s10_2 = wt_jz_a_mul_s10_2 + z_a_dim_x_z_a_dim,
+    wt_jz_f_linear_t_s10_3 = wt_jz_a_slice_s10_2 + z_a_dim_x_z0_dim,
+    wt_jz_a_mul_s10_3 = wt_jz_f_linear_t_s10_3 + z_a_dim_x_z_a_dim,
+    wt_jz_a_linear_t_s10_2 = wt_jz_a_mul_s10_3 + z_a_dim_x_z_a_dim,
+    wt_jz_a_mul_s10_4 = wt_jz_a_linear_t_s10_2 + z_a_dim_x_z_a_dim,
+    wt_jz_a_linear_t_s10_3 = wt_jz_a_mul_s10_4 + z_a_dim_x_z_a_dim,
+    wt_jz_a_slice_s9 = wt_jz_a_linear_t_s10_3 + 48,
+    wt_z_a_d2act_s7 = wt_jz_a_slice_s9 + 16,
+    wt_dz_f_scale = wt_z_a_d2act_s7 + 16,
+    wt_jz_a_mul_s7 = wt_dz_f_scale + 16,
+    wt_jz_a_slice_s10_3 = wt_jz_a_mul_s7 + 16,
+    wt_jz_f_linear_t_s8 = wt_jz_a_slice_s10_3 + 32,
+    wt_dz_f_rowpad_2 = wt_jz_f_linear_t_s8 + 32,
+    wt_jz_a_mul_s8 = wt_dz_f_rowpad_2 + 16,
+    wt_jz_a_slice_s8 = wt_jz_a_mul_s8 + 48,
+    wt_dz_f_add = wt_jz_a_slice_s8 + 32,
+    wt_jz_a_mul_s6 = wt_dz_f_add + 16,
+    wt_jy_add_7 = wt_jz_a_mul_s6 + 48,
+    wt_z0_d2act = wt_jy_add_7 + 16,
+    wt_jz_a_slice_s6 = wt_z0_d2act + 16,
+    wt_jz_a_scale_s5 = wt_jz_a_slice_s6 + 48,
+    wt_jy_add_8 = wt_jz_a_scale_s5 + 16,
+    wt_jy_add_9 = wt_jy_add_8 + 32,
+    wt_z_a_d2act_s2 = wt_jy_add_9 + 16,
+    wt_jz_a_slice_s2 = wt_z_a_d2act_s2 + 16,
+    wt_dy_loss = wt_jz_a_slice_s2 + 16,
+    wt_jy_scale_s5 = wt_dy_loss + 16,
+    wt_dy_add_s5 = wt_jy_scale_s5 + 16,
+    wt_dz_a_linear_s7 = wt_dy_add_s5 + 16,
+    wt_dz_a_mul_s6 = wt_dz_a_linear_s7 + 16,
+    wt_jy_scale_s5_2 = wt_dz_a_mul_s6 + 48,
+    wt_z_a_d2act_s5 = wt_jy_scale_s5_2 + 48,
+    wt_jy_scale_s5_3 = wt_z_a_d2act_s5 + 48,
+    wt_z_a_dact_s5 = wt_jy_scale_s5_3 + 48,
+    wt_jz_f_linear_t_s5 = wt_z_a_dact_s5 + 48,
+    wt_jz_a_mul_s5 = wt_jz_f_linear_t_s5 + z_a_dim_x_z_a_dim,
+    wt_jz_a_linear_t_s5 = wt_jz_a_mul_s5 + z_a_dim_x_z_a_dim,
+    wt_jz_a_mul_s3 = wt_jz_a_linear_t_s5 + 48,
+    wt_jy_add_s5 = wt_jz_a_mul_s3 + 48,
+    wt_jz_a_slice_s5 = wt_jy_add_s5 + 16,
+    wt_jz_f_linear_t_s5_2 = wt_jz_a_slice_s5 + 80,
+    wt_jz_a_mul_s5_2 = wt_jz_f_linear_t_s5_2 + z_a_dim_x_z_a_dim,
+    wt_jz_a_slice_s5_2 = wt_jz_a_mul_s5_2 + z_a_dim_x_z_a_dim,
+    wt_jz_f_linear_t_s5_3 = wt_jz_a_slice_s5_2 + z_a_dim_x_z0_dim,
+    wt_jz_a_mul_s5_3 = wt_jz_f_linear_t_s5_3 + z_a_dim_x_z_a_dim,
+    wt_jz_a_linear_t_s5_2 = wt_jz_a_mul_s5_3 + z_a_dim_x_z_a_dim,
+    wt_dz_a_linear_s5_2 = wt_jz_a_linear_t_s5_2 + 112,
+    wt_jz_a_mul_s5_4 = wt_dz_a_linear_s5_2 + 32,
+    wt_jz_a_linear_t_s5_3 = wt_jz_a_mul_s5_4 + z_a_dim_x_z_a_dim,
+    wt_jz_a_mul_s2 = wt_jz_a_linear_t_s5_3 + 48,
+    wt_jz_f_linear_t_s1 = wt_jz_a_mul_s2 + 48,
+    wt_jz_a_slice_s5_3 = wt_jz_f_linear_t_s1 + 16,
+    wt_jz_a_mul_s1 = wt_jz_a_slice_s5_3 + 32,
+    wt_z0_dact = wt_jz_a_mul_s1 + 48,
+    wt_dz0_loss = wt_z0_dact + 16,
+    wt_dz0_linear = wt_dz0_loss + 16,
+    wt_dz0_mul_2 = wt_dz0_linear + 32,
+    wt_dz_f_pad_s5_2 = wt_dz0_mul_2 + 48,
+    wt_dz_a_linear_s5 = wt_dz_f_pad_s5_2 + 16,
+    wt_dz_a_mul_s5_2 = wt_dz_a_linear_s5 + 32,
+    wt_dz_f_pad_s5_3 = wt_dz_a_mul_s5_2 + 48,
+    wt_dz_a_linear_s5_3 = wt_dz_f_pad_s5_3 + 16,
+    wt_dz_a_mul_s5 = wt_dz_a_linear_s5_3 + 48,
+    wt_dz_a_sumrows_s5 = wt_dz_a_mul_s5 + 32,
+    wt_z_a_d2act_s5_2 = wt_dz_a_sumrows_s5 + 48,
+};
+
 static void train_part0(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v1 = work + (long)nmax * 0;
-    real *v2 = work + (long)nmax * 16;
-    /* v0 = INPUT   (n, 1, 5)   x */
-    /* v1 = LINEAR v0 z0.weight + z0.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 5, x, 5, P + 0, 5, v1, 8, 0);
-    bias_add((long)n * 1, 8, P + 40, v1);
-    /* v2 = ACT v1   (n, 1, 8)   z0 */
-    ew_act_tanh((long)n * 8, v1, v2);
+    real *z0_linear = work + (long)nmax * wt_z0_linear;
+    real *z0_act = work + (long)nmax * wt_z0_act;
+    /* x_input = INPUT   (n, 1, x_dim)   x */
+    /* z0_linear = LINEAR x_input z0.weight + z0.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, x_dim, x, x_dim, P + P_z0_weight, x_dim, z0_linear, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z0_bias, z0_linear);
+    /* z0_act = ACT z0_linear   (n, 1, z0_dim)   z0 */
+    ew_act_tanh((long)n * z0_dim, z0_linear, z0_act);
 }
 
 /* 12 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s1_L (integers) and train_s1_D (reals). */
-static void train_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_t_const_s1 (integers) and D_train_steps_t_const_s1 (reals). */
+static void train_steps_t_const_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1294,37 +1564,37 @@ static void train_s1(const real *restrict P, real *restrict G, int n, int nmax, 
     real *u7 = work + (long)nmax * L[7];
     /* u0 = CONST   (n, 1, 1)   t */
     ew_fill((long)n * 1, D[0], u0);
-    /* u1 = CONCAT u2 u0   (n, 1, 9) */
-    concat_piece(n, 1, 9, 0, u2, 1, 8, u1);
-    concat_piece(n, 1, 9, 8, u0, 1, 1, u1);
-    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 1, 12) */
-    gemm(0, 1, (long)n * 1, 12, 9, u1, 9, P + 48, 9, u3, 12, 0);
-    bias_add((long)n * 1, 12, P + 156, u3);
-    /* u4 = ACT u3   (n, 1, 12)   a */
-    ew_act_tanh((long)n * 12, u3, u4);
-    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 1, 8) */
-    gemm(0, 1, (long)n * 1, 8, 12, u4, 12, P + 168, 12, u5, 8, 0);
-    bias_add((long)n * 1, 8, P + 264, u5);
-    /* u6 = SCALE u5   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.25, u5, u6);
-    /* u7 = ADD u2 u6   (n, 1, 8)   z */
-    ew_add((long)n * 8, u2, u6, u7);
+    /* u1 = CONCAT u2 u0   (n, 1, z_a_in) */
+    concat_piece(n, 1, z_a_in, 0, u2, 1, z0_dim, u1);
+    concat_piece(n, 1, z_a_in, 8, u0, 1, 1, u1);
+    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 1, z_a_dim) */
+    gemm(0, 1, (long)n * 1, z_a_dim, z_a_in, u1, z_a_in, P + P_z_a_weight, z_a_in, u3, z_a_dim, 0);
+    bias_add((long)n * 1, z_a_dim, P + P_z_a_bias, u3);
+    /* u4 = ACT u3   (n, 1, z_a_dim)   a */
+    ew_act_tanh((long)n * z_a_dim, u3, u4);
+    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 1, z0_dim) */
+    gemm(0, 1, (long)n * 1, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u5, z0_dim, 0);
+    bias_add((long)n * 1, z0_dim, P + P_z_f_bias, u5);
+    /* u6 = SCALE u5   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.25, u5, u6);
+    /* u7 = ADD u2 u6   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u2, u6, u7);
 }
-static const long train_s1_L[12][8] = {
-    {32, 48, 16, 32, 64, 80, 96, 80},
-    {96, 112, 80, 96, 128, 144, 160, 144},
-    {160, 176, 144, 160, 192, 208, 224, 208},
-    {224, 240, 208, 224, 240, 224, 240, 224},
-    {512, 704, 16, 512, 896, 624, 640, 624},
-    {816, 832, 640, 816, 240, 256, 272, 256},
-    {1008, 1024, 272, 1008, 1040, 1056, 1072, 1056},
-    {1088, 1104, 1072, 1088, 1120, 1136, 1152, 1136},
-    {80, 144, 16, 80, 432, 1376, 1568, 1376},
-    {624, 1376, 16, 624, 1568, 1760, 208, 224},
-    {224, 256, 208, 224, 1760, 1488, 1504, 1488},
-    {1488, 1504, 1056, 1488, 1680, 1696, 1872, 1696},
+static const long L_train_steps_t_const_s1[12][8] = {
+    {wt_t_const_s1, wt_z0_concat_s1, wt_z0_act, wt_t_const_s1, wt_z_a_act_s1, wt_z_f_linear_s1, wt_z_f_scale_s1, wt_z_f_linear_s1},
+    {wt_z_f_scale_s1, wt_z0_concat_s2, wt_z_f_linear_s1, wt_z_f_scale_s1, wt_z_a_act_s2, wt_z_f_linear_s2, wt_z_f_scale_s2, wt_z_f_linear_s2},
+    {wt_z_f_scale_s2, wt_z0_concat_s3, wt_z_f_linear_s2, wt_z_f_scale_s2, wt_z_a_act_s3, wt_z_f_linear_s3, wt_z_f_scale_s3, wt_z_f_linear_s3},
+    {wt_z_f_scale_s3, wt_z0_concat_s4, wt_z_f_linear_s3, wt_z_f_scale_s3, wt_z0_concat_s4, wt_z_f_scale_s3, wt_z0_concat_s4, wt_z_f_scale_s3},
+    {wt_t_const_s6, wt_z0_concat_s6, wt_z0_act, wt_t_const_s6, wt_z_a_act_s6, wt_z_f_linear_s5_2, wt_z_f_scale_s6, wt_z_f_linear_s5_2},
+    {wt_z_f_linear_s5_3, wt_z0_concat_s7, wt_z_f_scale_s6, wt_z_f_linear_s5_3, wt_z0_concat_s4, wt_z_f_linear_s7, wt_t_const_s5, wt_z_f_linear_s7},
+    {wt_z_f_linear_s5_4, wt_z0_concat_s8, wt_t_const_s5, wt_z_f_linear_s5_4, wt_z_f_scale_s5_4, wt_z_f_linear_s8, wt_z_f_scale_s8, wt_z_f_linear_s8},
+    {wt_z0_sub, wt_z0_concat_s9, wt_z_f_scale_s8, wt_z0_sub, wt_z_a_act_s9, wt_z_f_linear_s9, wt_z_f_scale_s9, wt_z_f_linear_s9},
+    {wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z0_act, wt_z_f_linear_s1, wt_z_f_linear_s5, wt_z_f_linear_s11, wt_z_f_scale_s11, wt_z_f_linear_s11},
+    {wt_z_f_linear_s5_2, wt_z_f_linear_s11, wt_z0_act, wt_z_f_linear_s5_2, wt_z_f_scale_s11, wt_z_f_linear_s12, wt_z_f_linear_s3, wt_z_f_scale_s3},
+    {wt_z_f_scale_s3, wt_z_f_linear_s7, wt_z_f_linear_s3, wt_z_f_scale_s3, wt_z_f_linear_s12, wt_z_f_linear_s10_2, wt_z_f_scale_s13, wt_z_f_linear_s10_2},
+    {wt_z_f_linear_s10_2, wt_z_f_scale_s13, wt_z_f_linear_s8, wt_z_f_linear_s10_2, wt_z_f_linear_s10_3, wt_z_f_linear_s14, wt_z_f_linear_s10_4, wt_z_f_linear_s14},
 };
-static const double train_s1_D[12][1] = {
+static const double D_train_steps_t_const_s1[12][1] = {
     {0},
     {0.25},
     {0.5},
@@ -1344,21 +1614,21 @@ static void train_part5(const real *restrict P, real *restrict G, int n, int nma
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v31 = work + (long)nmax * 240;
-    real *v2 = work + (long)nmax * 16;
-    real *v9 = work + (long)nmax * 80;
-    real *v16 = work + (long)nmax * 144;
-    real *v23 = work + (long)nmax * 208;
-    /* v31 = STACK v2 v9 v16 v23   (n, 4, 8)   z */
-    stack_piece(n, 4, 8, 0, v2, 1, v31);
-    stack_piece(n, 4, 8, 1, v9, 1, v31);
-    stack_piece(n, 4, 8, 2, v16, 1, v31);
-    stack_piece(n, 4, 8, 3, v23, 1, v31);
+    real *z0_stack = work + (long)nmax * wt_z0_concat_s4;
+    real *z0_act = work + (long)nmax * wt_z0_act;
+    real *z0_add_s1 = work + (long)nmax * wt_z_f_linear_s1;
+    real *z0_add_s2 = work + (long)nmax * wt_z_f_linear_s2;
+    real *z0_add_s3 = work + (long)nmax * wt_z_f_linear_s3;
+    /* z0_stack = STACK z0_act z0_add_s1 z0_add_s2 z0_add_s3   (n, 4, z0_dim)   z */
+    stack_piece(n, 4, z0_dim, 0, z0_act, 1, z0_stack);
+    stack_piece(n, 4, z0_dim, 1, z0_add_s1, 1, z0_stack);
+    stack_piece(n, 4, z0_dim, 2, z0_add_s2, 1, z0_stack);
+    stack_piece(n, 4, z0_dim, 3, z0_add_s3, 1, z0_stack);
 }
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s6_L (integers) and train_s6_D (reals). */
-static void train_s6(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_t_const_s5 (integers) and D_train_steps_t_const_s5 (reals). */
+static void train_steps_t_const_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1402,94 +1672,94 @@ static void train_s6(const real *restrict P, real *restrict G, int n, int nmax, 
     /* u0 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0, 0.25, 0.5, 0.75};
       row_fill(n, 4, 1, c, u0); }
-    /* u1 = CONCAT u2 u0   (n, 4, 9) */
-    concat_piece(n, 4, 9, 0, u2, 4, 8, u1);
-    concat_piece(n, 4, 9, 8, u0, 4, 1, u1);
-    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 4, 12) */
-    gemm(0, 1, (long)n * 4, 12, 9, u1, 9, P + 48, 9, u3, 12, 0);
-    bias_add((long)n * 4, 12, P + 156, u3);
-    /* u4 = ACT u3   (n, 4, 12)   a */
+    /* u1 = CONCAT u2 u0   (n, 4, z_a_in) */
+    concat_piece(n, 4, z_a_in, 0, u2, 4, z0_dim, u1);
+    concat_piece(n, 4, z_a_in, 8, u0, 4, 1, u1);
+    /* u3 = LINEAR u1 z.a.weight + z.a.bias   (n, 4, z_a_dim) */
+    gemm(0, 1, (long)n * 4, z_a_dim, z_a_in, u1, z_a_in, P + P_z_a_weight, z_a_in, u3, z_a_dim, 0);
+    bias_add((long)n * 4, z_a_dim, P + P_z_a_bias, u3);
+    /* u4 = ACT u3   (n, 4, z_a_dim)   a */
     ew_act_tanh((long)n * 48, u3, u4);
-    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 4, 8) */
-    gemm(0, 1, (long)n * 4, 8, 12, u4, 12, P + 168, 12, u5, 8, 0);
-    bias_add((long)n * 4, 8, P + 264, u5);
+    /* u5 = LINEAR u4 z.f.weight + z.f.bias   (n, 4, z0_dim) */
+    gemm(0, 1, (long)n * 4, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u5, z0_dim, 0);
+    bias_add((long)n * 4, z0_dim, P + P_z_f_bias, u5);
     /* u6 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0.125, 0.375, 0.625, 0.875};
       row_fill(n, 4, 1, c, u6); }
-    /* u7 = SCALE u5   (n, 4, 8) */
+    /* u7 = SCALE u5   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.125, u5, u7);
-    /* u8 = ADD u2 u7   (n, 4, 8)   z */
+    /* u8 = ADD u2 u7   (n, 4, z0_dim)   z */
     ew_add((long)n * 32, u2, u7, u8);
-    /* u9 = CONCAT u8 u6   (n, 4, 9) */
-    concat_piece(n, 4, 9, 0, u8, 4, 8, u9);
-    concat_piece(n, 4, 9, 8, u6, 4, 1, u9);
-    /* u10 = LINEAR u9 z.a.weight + z.a.bias   (n, 4, 12) */
-    gemm(0, 1, (long)n * 4, 12, 9, u9, 9, P + 48, 9, u10, 12, 0);
-    bias_add((long)n * 4, 12, P + 156, u10);
-    /* u11 = ACT u10   (n, 4, 12)   a */
+    /* u9 = CONCAT u8 u6   (n, 4, z_a_in) */
+    concat_piece(n, 4, z_a_in, 0, u8, 4, z0_dim, u9);
+    concat_piece(n, 4, z_a_in, 8, u6, 4, 1, u9);
+    /* u10 = LINEAR u9 z.a.weight + z.a.bias   (n, 4, z_a_dim) */
+    gemm(0, 1, (long)n * 4, z_a_dim, z_a_in, u9, z_a_in, P + P_z_a_weight, z_a_in, u10, z_a_dim, 0);
+    bias_add((long)n * 4, z_a_dim, P + P_z_a_bias, u10);
+    /* u11 = ACT u10   (n, 4, z_a_dim)   a */
     ew_act_tanh((long)n * 48, u10, u11);
-    /* u12 = LINEAR u11 z.f.weight + z.f.bias   (n, 4, 8) */
-    gemm(0, 1, (long)n * 4, 8, 12, u11, 12, P + 168, 12, u12, 8, 0);
-    bias_add((long)n * 4, 8, P + 264, u12);
+    /* u12 = LINEAR u11 z.f.weight + z.f.bias   (n, 4, z0_dim) */
+    gemm(0, 1, (long)n * 4, z0_dim, z_a_dim, u11, z_a_dim, P + P_z_f_weight, z_a_dim, u12, z0_dim, 0);
+    bias_add((long)n * 4, z0_dim, P + P_z_f_bias, u12);
     /* u13 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0.125, 0.375, 0.625, 0.875};
       row_fill(n, 4, 1, c, u13); }
-    /* u14 = SCALE u12   (n, 4, 8) */
+    /* u14 = SCALE u12   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.125, u12, u14);
-    /* u15 = ADD u2 u14   (n, 4, 8)   z */
+    /* u15 = ADD u2 u14   (n, 4, z0_dim)   z */
     ew_add((long)n * 32, u2, u14, u15);
-    /* u16 = CONCAT u15 u13   (n, 4, 9) */
-    concat_piece(n, 4, 9, 0, u15, 4, 8, u16);
-    concat_piece(n, 4, 9, 8, u13, 4, 1, u16);
-    /* u17 = LINEAR u16 z.a.weight + z.a.bias   (n, 4, 12) */
-    gemm(0, 1, (long)n * 4, 12, 9, u16, 9, P + 48, 9, u17, 12, 0);
-    bias_add((long)n * 4, 12, P + 156, u17);
-    /* u18 = ACT u17   (n, 4, 12)   a */
+    /* u16 = CONCAT u15 u13   (n, 4, z_a_in) */
+    concat_piece(n, 4, z_a_in, 0, u15, 4, z0_dim, u16);
+    concat_piece(n, 4, z_a_in, 8, u13, 4, 1, u16);
+    /* u17 = LINEAR u16 z.a.weight + z.a.bias   (n, 4, z_a_dim) */
+    gemm(0, 1, (long)n * 4, z_a_dim, z_a_in, u16, z_a_in, P + P_z_a_weight, z_a_in, u17, z_a_dim, 0);
+    bias_add((long)n * 4, z_a_dim, P + P_z_a_bias, u17);
+    /* u18 = ACT u17   (n, 4, z_a_dim)   a */
     ew_act_tanh((long)n * 48, u17, u18);
-    /* u19 = LINEAR u18 z.f.weight + z.f.bias   (n, 4, 8) */
-    gemm(0, 1, (long)n * 4, 8, 12, u18, 12, P + 168, 12, u19, 8, 0);
-    bias_add((long)n * 4, 8, P + 264, u19);
+    /* u19 = LINEAR u18 z.f.weight + z.f.bias   (n, 4, z0_dim) */
+    gemm(0, 1, (long)n * 4, z0_dim, z_a_dim, u18, z_a_dim, P + P_z_f_weight, z_a_dim, u19, z0_dim, 0);
+    bias_add((long)n * 4, z0_dim, P + P_z_f_bias, u19);
     /* u20 = CONST   (n, 4, 1)   t */
     { const real c[4] = {0.25, 0.5, 0.75, 1};
       row_fill(n, 4, 1, c, u20); }
-    /* u21 = SCALE u19   (n, 4, 8) */
+    /* u21 = SCALE u19   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.25, u19, u21);
-    /* u22 = ADD u2 u21   (n, 4, 8)   z */
+    /* u22 = ADD u2 u21   (n, 4, z0_dim)   z */
     ew_add((long)n * 32, u2, u21, u22);
-    /* u23 = CONCAT u22 u20   (n, 4, 9) */
-    concat_piece(n, 4, 9, 0, u22, 4, 8, u23);
-    concat_piece(n, 4, 9, 8, u20, 4, 1, u23);
-    /* u24 = LINEAR u23 z.a.weight + z.a.bias   (n, 4, 12) */
-    gemm(0, 1, (long)n * 4, 12, 9, u23, 9, P + 48, 9, u24, 12, 0);
-    bias_add((long)n * 4, 12, P + 156, u24);
-    /* u25 = ACT u24   (n, 4, 12)   a */
+    /* u23 = CONCAT u22 u20   (n, 4, z_a_in) */
+    concat_piece(n, 4, z_a_in, 0, u22, 4, z0_dim, u23);
+    concat_piece(n, 4, z_a_in, 8, u20, 4, 1, u23);
+    /* u24 = LINEAR u23 z.a.weight + z.a.bias   (n, 4, z_a_dim) */
+    gemm(0, 1, (long)n * 4, z_a_dim, z_a_in, u23, z_a_in, P + P_z_a_weight, z_a_in, u24, z_a_dim, 0);
+    bias_add((long)n * 4, z_a_dim, P + P_z_a_bias, u24);
+    /* u25 = ACT u24   (n, 4, z_a_dim)   a */
     ew_act_tanh((long)n * 48, u24, u25);
-    /* u26 = LINEAR u25 z.f.weight + z.f.bias   (n, 4, 8) */
-    gemm(0, 1, (long)n * 4, 8, 12, u25, 12, P + 168, 12, u26, 8, 0);
-    bias_add((long)n * 4, 8, P + 264, u26);
-    /* u27 = SCALE u19   (n, 4, 8) */
+    /* u26 = LINEAR u25 z.f.weight + z.f.bias   (n, 4, z0_dim) */
+    gemm(0, 1, (long)n * 4, z0_dim, z_a_dim, u25, z_a_dim, P + P_z_f_weight, z_a_dim, u26, z0_dim, 0);
+    bias_add((long)n * 4, z0_dim, P + P_z_f_bias, u26);
+    /* u27 = SCALE u19   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 2, u19, u27);
-    /* u28 = ADD u27 u26   (n, 4, 8) */
+    /* u28 = ADD u27 u26   (n, 4, z0_dim) */
     ew_add((long)n * 32, u27, u26, u28);
-    /* u29 = SCALE u12   (n, 4, 8) */
+    /* u29 = SCALE u12   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 2, u12, u29);
-    /* u30 = ADD u5 u29   (n, 4, 8) */
+    /* u30 = ADD u5 u29   (n, 4, z0_dim) */
     ew_add((long)n * 32, u5, u29, u30);
-    /* u31 = ADD u30 u28   (n, 4, 8) */
+    /* u31 = ADD u30 u28   (n, 4, z0_dim) */
     ew_add((long)n * 32, u30, u28, u31);
-    /* u32 = SCALE u31   (n, 4, 8) */
+    /* u32 = SCALE u31   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.041666666666666664, u31, u32);
-    /* u33 = ADD u2 u32   (n, 4, 8) */
+    /* u33 = ADD u2 u32   (n, 4, z0_dim) */
     ew_add((long)n * 32, u2, u32, u33);
 }
-static const long train_s6_L[2][34] = {
-    {272, 288, 240, 336, 384, 432, 272, 464, 496, 528, 464, 576, 624, 272, 656, 688, 720, 656, 768, 816, 272, 848, 880, 912, 848, 960, 1008, 1040, 816, 1008, 624, 432, 624, 432},
-    {80, 1152, 208, 1200, 1248, 1296, 80, 1328, 1360, 1392, 1328, 1440, 1488, 80, 1520, 1552, 1584, 1520, 1632, 1680, 80, 1712, 1744, 1776, 1712, 1824, 1872, 1904, 1680, 1872, 1488, 1296, 1488, 1296},
+static const long L_train_steps_t_const_s5[2][34] = {
+    {wt_t_const_s5, wt_z0_concat_s5, wt_z0_concat_s4, wt_z_a_linear_s5, wt_z_a_act_s5, wt_z_f_linear_s5, wt_t_const_s5, wt_z_f_scale_s5, wt_z0_add_s5, wt_z0_concat_s5_2, wt_z_f_scale_s5, wt_z_a_act_s5_2, wt_z_f_linear_s5_2, wt_t_const_s5, wt_z_f_scale_s5_2, wt_z0_add_s5_2, wt_z0_concat_s5_3, wt_z_f_scale_s5_2, wt_z_a_act_s5_3, wt_z_f_linear_s5_3, wt_t_const_s5, wt_z_f_scale_s5_3, wt_z0_add_s5_3, wt_z0_concat_s5_4, wt_z_f_scale_s5_3, wt_z_a_act_s5_4, wt_z_f_linear_s5_4, wt_z_f_scale_s5_4, wt_z_f_linear_s5_3, wt_z_f_linear_s5_4, wt_z_f_linear_s5_2, wt_z_f_linear_s5, wt_z_f_linear_s5_2, wt_z_f_linear_s5},
+    {wt_z_f_linear_s1, wt_z_f_scale_s9, wt_z_f_linear_s3, wt_z_a_linear_s10, wt_z_a_act_s10, wt_z_f_linear_s10, wt_z_f_linear_s1, wt_z_f_scale_s10, wt_z0_add_s10, wt_z0_concat_s10, wt_z_f_scale_s10, wt_z_a_act_s10_2, wt_z_f_linear_s10_2, wt_z_f_linear_s1, wt_z_f_scale_s10_2, wt_z0_add_s10_2, wt_z0_concat_s10_2, wt_z_f_scale_s10_2, wt_z_a_act_s10_3, wt_z_f_linear_s10_3, wt_z_f_linear_s1, wt_z_f_scale_s10_3, wt_z0_add_s10_3, wt_z0_concat_s10_3, wt_z_f_scale_s10_3, wt_z_a_act_s10_4, wt_z_f_linear_s10_4, wt_z_f_scale_s10_4, wt_z_f_linear_s10_3, wt_z_f_linear_s10_4, wt_z_f_linear_s10_2, wt_z_f_linear_s10, wt_z_f_linear_s10_2, wt_z_f_linear_s10},
 };
 
 /* 6 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s8_L (integers) and train_s8_D (reals). */
-static void train_s8(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_z0_rowslice (integers) and D_train_steps_z0_rowslice (reals). */
+static void train_steps_z0_rowslice(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1502,20 +1772,20 @@ static void train_s8(const real *restrict P, real *restrict G, int n, int nmax, 
     real *u3 = work + (long)nmax * L[3];
     real *u4 = work + (long)nmax * L[4];
     real *u5 = work + (long)nmax * L[5];
-    /* u0 = ROWSLICE u1 @0   (n, 1, 8) */
-    row_slice(n, 4, L[6], 1, 8, u1, u0);
-    /* u2 = SUB u0 u3   (n, 1, 8) */
-    ew_sub((long)n * 8, u0, u3, u2);
-    /* u4 = ADD u5 u2   (n, 1, 8)   z */
-    ew_add((long)n * 8, u5, u2, u4);
+    /* u0 = ROWSLICE u1 @0   (n, 1, z0_dim) */
+    row_slice(n, 4, L[6], 1, z0_dim, u1, u0);
+    /* u2 = SUB u0 u3   (n, 1, z0_dim) */
+    ew_sub((long)n * z0_dim, u0, u3, u2);
+    /* u4 = ADD u5 u2   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, u5, u2, u4);
 }
-static const long train_s8_L[6][7] = {
-    {640, 432, 816, 80, 640, 624, 0},
-    {272, 432, 1008, 144, 272, 256, 1},
-    {1072, 432, 1088, 208, 1072, 1056, 2},
-    {16, 1296, 1568, 624, 16, 1376, 0},
-    {208, 1296, 1760, 256, 208, 224, 1},
-    {1504, 1296, 1680, 1056, 1056, 1488, 2},
+static const long L_train_steps_z0_rowslice[6][7] = {
+    {wt_z_f_scale_s6, wt_z_f_linear_s5, wt_z_f_linear_s5_3, wt_z_f_linear_s1, wt_z_f_scale_s6, wt_z_f_linear_s5_2, 0},
+    {wt_t_const_s5, wt_z_f_linear_s5, wt_z_f_linear_s5_4, wt_z_f_linear_s2, wt_t_const_s5, wt_z_f_linear_s7, 1},
+    {wt_z_f_scale_s8, wt_z_f_linear_s5, wt_z0_sub, wt_z_f_linear_s3, wt_z_f_scale_s8, wt_z_f_linear_s8, 2},
+    {wt_z0_act, wt_z_f_linear_s10, wt_z_f_scale_s11, wt_z_f_linear_s5_2, wt_z0_act, wt_z_f_linear_s11, 0},
+    {wt_z_f_linear_s3, wt_z_f_linear_s10, wt_z_f_linear_s12, wt_z_f_linear_s7, wt_z_f_linear_s3, wt_z_f_scale_s3, 1},
+    {wt_z_f_scale_s13, wt_z_f_linear_s10, wt_z_f_linear_s10_3, wt_z_f_linear_s8, wt_z_f_linear_s8, wt_z_f_linear_s10_2, 2},
 };
 
 static void train_part14(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1523,56 +1793,56 @@ static void train_part14(const real *restrict P, real *restrict G, int n, int nm
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v102 = work + (long)nmax * 1152;
-    real *v64 = work + (long)nmax * 432;
-    real *v103 = work + (long)nmax * 432;
-    real *v30 = work + (long)nmax * 224;
-    real *v104 = work + (long)nmax * 448;
-    real *v101 = work + (long)nmax * 1136;
-    real *v105 = work + (long)nmax * 1152;
-    real *v74 = work + (long)nmax * 640;
-    real *v84 = work + (long)nmax * 272;
-    real *v94 = work + (long)nmax * 1072;
-    real *v106 = work + (long)nmax * 1184;
-    real *v9 = work + (long)nmax * 80;
-    real *v16 = work + (long)nmax * 144;
-    real *v23 = work + (long)nmax * 208;
-    real *v107 = work + (long)nmax * 208;
-    real *v108 = work + (long)nmax * 1184;
-    real *v109 = work + (long)nmax * 208;
-    real *v112 = work + (long)nmax * 208;
-    real *v2 = work + (long)nmax * 16;
-    /* v102 = ROWSLICE v64 @3   (n, 1, 8) */
-    row_slice(n, 4, 3, 1, 8, v64, v102);
-    /* v103 = SUB v102 v30   (n, 1, 8) */
-    ew_sub((long)n * 8, v102, v30, v103);
-    /* v104 = ADD v101 v103   (n, 1, 8) */
-    ew_add((long)n * 8, v101, v103, v104);
-    /* v105 = STACK v74 v84 v94 v104   (n, 4, 8) */
-    stack_piece(n, 4, 8, 0, v74, 1, v105);
-    stack_piece(n, 4, 8, 1, v84, 1, v105);
-    stack_piece(n, 4, 8, 2, v94, 1, v105);
-    stack_piece(n, 4, 8, 3, v104, 1, v105);
-    /* v106 = STACK v9 v16 v23 v30   (n, 4, 8) */
-    stack_piece(n, 4, 8, 0, v9, 1, v106);
-    stack_piece(n, 4, 8, 1, v16, 1, v106);
-    stack_piece(n, 4, 8, 2, v23, 1, v106);
-    stack_piece(n, 4, 8, 3, v30, 1, v106);
-    /* v107 = SUB v105 v106   (n, 4, 8) */
-    ew_sub((long)n * 32, v105, v106, v107);
-    /* v108 = MUL v107 v107   (n, 4, 8) */
-    mul_bcast(n, 4, 8, v107, 4, 8, v107, 4, 8, v108);
-    /* v109 = MUL v105 v105   (n, 4, 8) */
-    mul_bcast(n, 4, 8, v105, 4, 8, v105, 4, 8, v109);
-    /* v110 = MONITOR v108 */
-    terms[2] = sum_all((long)n * 32, v108) / n;
-    /* v111 = MONITOR v109 */
-    terms[3] = sum_all((long)n * 32, v109) / n;
-    /* v112 = STACK v2 v74 v84 v94   (n, 4, 8)   z */
-    stack_piece(n, 4, 8, 0, v2, 1, v112);
-    stack_piece(n, 4, 8, 1, v74, 1, v112);
-    stack_piece(n, 4, 8, 2, v84, 1, v112);
-    stack_piece(n, 4, 8, 3, v94, 1, v112);
+    real *z0_rowslice_2 = work + (long)nmax * wt_z_f_scale_s9;
+    real *z0_add_s5_4 = work + (long)nmax * wt_z_f_linear_s5;
+    real *z0_sub_2 = work + (long)nmax * wt_z_f_linear_s5;
+    real *z0_add_s4 = work + (long)nmax * wt_z_f_scale_s3;
+    real *z0_add_4 = work + (long)nmax * wt_z0_add_4;
+    real *z0_add_s9 = work + (long)nmax * wt_z_f_linear_s9;
+    real *z0_stack_2 = work + (long)nmax * wt_z_f_scale_s9;
+    real *z0_add = work + (long)nmax * wt_z_f_scale_s6;
+    real *z0_add_2 = work + (long)nmax * wt_t_const_s5;
+    real *z0_add_3 = work + (long)nmax * wt_z_f_scale_s8;
+    real *z0_stack_3 = work + (long)nmax * wt_z0_stack_3;
+    real *z0_add_s1 = work + (long)nmax * wt_z_f_linear_s1;
+    real *z0_add_s2 = work + (long)nmax * wt_z_f_linear_s2;
+    real *z0_add_s3 = work + (long)nmax * wt_z_f_linear_s3;
+    real *z0_sub_3 = work + (long)nmax * wt_z_f_linear_s3;
+    real *z0_mul = work + (long)nmax * wt_z0_stack_3;
+    real *z0_mul_2 = work + (long)nmax * wt_z_f_linear_s3;
+    real *z0_stack_4 = work + (long)nmax * wt_z_f_linear_s3;
+    real *z0_act = work + (long)nmax * wt_z0_act;
+    /* z0_rowslice_2 = ROWSLICE z0_add_s5_4 @3   (n, 1, z0_dim) */
+    row_slice(n, 4, 3, 1, z0_dim, z0_add_s5_4, z0_rowslice_2);
+    /* z0_sub_2 = SUB z0_rowslice_2 z0_add_s4   (n, 1, z0_dim) */
+    ew_sub((long)n * z0_dim, z0_rowslice_2, z0_add_s4, z0_sub_2);
+    /* z0_add_4 = ADD z0_add_s9 z0_sub_2   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, z0_add_s9, z0_sub_2, z0_add_4);
+    /* z0_stack_2 = STACK z0_add z0_add_2 z0_add_3 z0_add_4   (n, 4, z0_dim) */
+    stack_piece(n, 4, z0_dim, 0, z0_add, 1, z0_stack_2);
+    stack_piece(n, 4, z0_dim, 1, z0_add_2, 1, z0_stack_2);
+    stack_piece(n, 4, z0_dim, 2, z0_add_3, 1, z0_stack_2);
+    stack_piece(n, 4, z0_dim, 3, z0_add_4, 1, z0_stack_2);
+    /* z0_stack_3 = STACK z0_add_s1 z0_add_s2 z0_add_s3 z0_add_s4   (n, 4, z0_dim) */
+    stack_piece(n, 4, z0_dim, 0, z0_add_s1, 1, z0_stack_3);
+    stack_piece(n, 4, z0_dim, 1, z0_add_s2, 1, z0_stack_3);
+    stack_piece(n, 4, z0_dim, 2, z0_add_s3, 1, z0_stack_3);
+    stack_piece(n, 4, z0_dim, 3, z0_add_s4, 1, z0_stack_3);
+    /* z0_sub_3 = SUB z0_stack_2 z0_stack_3   (n, 4, z0_dim) */
+    ew_sub((long)n * 32, z0_stack_2, z0_stack_3, z0_sub_3);
+    /* z0_mul = MUL z0_sub_3 z0_sub_3   (n, 4, z0_dim) */
+    mul_bcast(n, 4, z0_dim, z0_sub_3, 4, z0_dim, z0_sub_3, 4, z0_dim, z0_mul);
+    /* z0_mul_2 = MUL z0_stack_2 z0_stack_2   (n, 4, z0_dim) */
+    mul_bcast(n, 4, z0_dim, z0_stack_2, 4, z0_dim, z0_stack_2, 4, z0_dim, z0_mul_2);
+    /* z0_monitor = MONITOR z0_mul */
+    terms[2] = sum_all((long)n * 32, z0_mul) / n;
+    /* z0_monitor_2 = MONITOR z0_mul_2 */
+    terms[3] = sum_all((long)n * 32, z0_mul_2) / n;
+    /* z0_stack_4 = STACK z0_act z0_add z0_add_2 z0_add_3   (n, 4, z0_dim)   z */
+    stack_piece(n, 4, z0_dim, 0, z0_act, 1, z0_stack_4);
+    stack_piece(n, 4, z0_dim, 1, z0_add, 1, z0_stack_4);
+    stack_piece(n, 4, z0_dim, 2, z0_add_2, 1, z0_stack_4);
+    stack_piece(n, 4, z0_dim, 3, z0_add_3, 1, z0_stack_4);
 }
 
 static void train_part23(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -1580,71 +1850,71 @@ static void train_part23(const real *restrict P, real *restrict G, int n, int nm
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v183 = work + (long)nmax * 1872;
-    real *v145 = work + (long)nmax * 1296;
-    real *v184 = work + (long)nmax * 1296;
-    real *v101 = work + (long)nmax * 1136;
-    real *v185 = work + (long)nmax * 1136;
-    real *v182 = work + (long)nmax * 1696;
-    real *v186 = work + (long)nmax * 1296;
-    real *v155 = work + (long)nmax * 16;
-    real *v165 = work + (long)nmax * 208;
-    real *v175 = work + (long)nmax * 1056;
-    real *v187 = work + (long)nmax * 1872;
-    real *v74 = work + (long)nmax * 640;
-    real *v84 = work + (long)nmax * 272;
-    real *v94 = work + (long)nmax * 1072;
-    real *v104 = work + (long)nmax * 448;
-    real *v188 = work + (long)nmax * 1056;
-    real *v189 = work + (long)nmax * 1872;
-    real *v190 = work + (long)nmax * 1056;
-    real *v193 = work + (long)nmax * 16;
-    real *v194 = work + (long)nmax * 208;
-    real *v195 = work + (long)nmax * 1056;
-    real *v196 = work + (long)nmax * 1296;
-    real *v197 = work + (long)nmax * 1872;
-    /* v183 = ROWSLICE v145 @3   (n, 1, 8) */
-    row_slice(n, 4, 3, 1, 8, v145, v183);
-    /* v184 = SUB v183 v101   (n, 1, 8) */
-    ew_sub((long)n * 8, v183, v101, v184);
-    /* v185 = ADD v182 v184   (n, 1, 8)   z */
-    ew_add((long)n * 8, v182, v184, v185);
-    /* v186 = STACK v155 v165 v175 v185   (n, 4, 8) */
-    stack_piece(n, 4, 8, 0, v155, 1, v186);
-    stack_piece(n, 4, 8, 1, v165, 1, v186);
-    stack_piece(n, 4, 8, 2, v175, 1, v186);
-    stack_piece(n, 4, 8, 3, v185, 1, v186);
-    /* v187 = STACK v74 v84 v94 v104   (n, 4, 8) */
-    stack_piece(n, 4, 8, 0, v74, 1, v187);
-    stack_piece(n, 4, 8, 1, v84, 1, v187);
-    stack_piece(n, 4, 8, 2, v94, 1, v187);
-    stack_piece(n, 4, 8, 3, v104, 1, v187);
-    /* v188 = SUB v186 v187   (n, 4, 8) */
-    ew_sub((long)n * 32, v186, v187, v188);
-    /* v189 = MUL v188 v188   (n, 4, 8) */
-    mul_bcast(n, 4, 8, v188, 4, 8, v188, 4, 8, v189);
-    /* v190 = MUL v186 v186   (n, 4, 8) */
-    mul_bcast(n, 4, 8, v186, 4, 8, v186, 4, 8, v190);
-    /* v191 = MONITOR v189 */
-    terms[4] = sum_all((long)n * 32, v189) / n;
-    /* v192 = MONITOR v190 */
-    terms[5] = sum_all((long)n * 32, v190) / n;
-    /* v193 = LINEAR v185 y.weight + y.bias   (n, 1, 3)   y */
-    gemm(0, 1, (long)n * 1, 3, 8, v185, 8, P + 272, 8, v193, 3, 0);
-    bias_add((long)n * 1, 3, P + 296, v193);
-    /* v194 = EYE   (n, 3, 3) */
-    eye(n, 3, v194);
-    /* v195 = LINEAR_T v194 y.weight   (n, 3, 8) */
-    gemm(0, 0, (long)n * 3, 8, 3, v194, 3, P + 272, 8, v195, 8, 0);
-    /* v196 = SCALE v195   (n, 3, 8) */
-    ew_scale((long)n * 24, -1, v195, v196);
-    /* v197 = ROWPAD v195 @9   (n, 12, 8) */
-    row_pad(n, 12, 9, 3, 8, v195, v197);
+    real *z0_rowslice_3 = work + (long)nmax * wt_z_f_linear_s10_4;
+    real *z0_add_s10_4 = work + (long)nmax * wt_z_f_linear_s10;
+    real *z0_sub_4 = work + (long)nmax * wt_z_f_linear_s10;
+    real *z0_add_s9 = work + (long)nmax * wt_z_f_linear_s9;
+    real *z0_add_8 = work + (long)nmax * wt_z_f_linear_s9;
+    real *z0_add_s14 = work + (long)nmax * wt_z_f_linear_s14;
+    real *z0_stack_5 = work + (long)nmax * wt_z_f_linear_s10;
+    real *z0_add_5 = work + (long)nmax * wt_z0_act;
+    real *z0_add_6 = work + (long)nmax * wt_z_f_linear_s3;
+    real *z0_add_7 = work + (long)nmax * wt_z_f_linear_s8;
+    real *z0_stack_6 = work + (long)nmax * wt_z_f_linear_s10_4;
+    real *z0_add = work + (long)nmax * wt_z_f_scale_s6;
+    real *z0_add_2 = work + (long)nmax * wt_t_const_s5;
+    real *z0_add_3 = work + (long)nmax * wt_z_f_scale_s8;
+    real *z0_add_4 = work + (long)nmax * wt_z0_add_4;
+    real *z0_sub_5 = work + (long)nmax * wt_z_f_linear_s8;
+    real *z0_mul_3 = work + (long)nmax * wt_z_f_linear_s10_4;
+    real *z0_mul_4 = work + (long)nmax * wt_z_f_linear_s8;
+    real *y_linear = work + (long)nmax * wt_z0_act;
+    real *j_eye = work + (long)nmax * wt_z_f_linear_s3;
+    real *jy_linear_t = work + (long)nmax * wt_z_f_linear_s8;
+    real *jy_scale = work + (long)nmax * wt_z_f_linear_s10;
+    real *jy_rowpad = work + (long)nmax * wt_z_f_linear_s10_4;
+    /* z0_rowslice_3 = ROWSLICE z0_add_s10_4 @3   (n, 1, z0_dim) */
+    row_slice(n, 4, 3, 1, z0_dim, z0_add_s10_4, z0_rowslice_3);
+    /* z0_sub_4 = SUB z0_rowslice_3 z0_add_s9   (n, 1, z0_dim) */
+    ew_sub((long)n * z0_dim, z0_rowslice_3, z0_add_s9, z0_sub_4);
+    /* z0_add_8 = ADD z0_add_s14 z0_sub_4   (n, 1, z0_dim)   z */
+    ew_add((long)n * z0_dim, z0_add_s14, z0_sub_4, z0_add_8);
+    /* z0_stack_5 = STACK z0_add_5 z0_add_6 z0_add_7 z0_add_8   (n, 4, z0_dim) */
+    stack_piece(n, 4, z0_dim, 0, z0_add_5, 1, z0_stack_5);
+    stack_piece(n, 4, z0_dim, 1, z0_add_6, 1, z0_stack_5);
+    stack_piece(n, 4, z0_dim, 2, z0_add_7, 1, z0_stack_5);
+    stack_piece(n, 4, z0_dim, 3, z0_add_8, 1, z0_stack_5);
+    /* z0_stack_6 = STACK z0_add z0_add_2 z0_add_3 z0_add_4   (n, 4, z0_dim) */
+    stack_piece(n, 4, z0_dim, 0, z0_add, 1, z0_stack_6);
+    stack_piece(n, 4, z0_dim, 1, z0_add_2, 1, z0_stack_6);
+    stack_piece(n, 4, z0_dim, 2, z0_add_3, 1, z0_stack_6);
+    stack_piece(n, 4, z0_dim, 3, z0_add_4, 1, z0_stack_6);
+    /* z0_sub_5 = SUB z0_stack_5 z0_stack_6   (n, 4, z0_dim) */
+    ew_sub((long)n * 32, z0_stack_5, z0_stack_6, z0_sub_5);
+    /* z0_mul_3 = MUL z0_sub_5 z0_sub_5   (n, 4, z0_dim) */
+    mul_bcast(n, 4, z0_dim, z0_sub_5, 4, z0_dim, z0_sub_5, 4, z0_dim, z0_mul_3);
+    /* z0_mul_4 = MUL z0_stack_5 z0_stack_5   (n, 4, z0_dim) */
+    mul_bcast(n, 4, z0_dim, z0_stack_5, 4, z0_dim, z0_stack_5, 4, z0_dim, z0_mul_4);
+    /* z0_monitor_3 = MONITOR z0_mul_3 */
+    terms[4] = sum_all((long)n * 32, z0_mul_3) / n;
+    /* z0_monitor_4 = MONITOR z0_mul_4 */
+    terms[5] = sum_all((long)n * 32, z0_mul_4) / n;
+    /* y_linear = LINEAR z0_add_8 y.weight + y.bias   (n, 1, y_dim)   y */
+    gemm(0, 1, (long)n * 1, y_dim, z0_dim, z0_add_8, z0_dim, P + P_y_weight, z0_dim, y_linear, y_dim, 0);
+    bias_add((long)n * 1, y_dim, P + P_y_bias, y_linear);
+    /* j_eye = EYE   (n, y_dim, y_dim) */
+    eye(n, y_dim, j_eye);
+    /* jy_linear_t = LINEAR_T j_eye y.weight   (n, y_dim, z0_dim) */
+    gemm(0, 0, (long)n * y_dim, z0_dim, y_dim, j_eye, y_dim, P + P_y_weight, z0_dim, jy_linear_t, z0_dim, 0);
+    /* jy_scale = SCALE jy_linear_t   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, jy_linear_t, jy_scale);
+    /* jy_rowpad = ROWPAD jy_linear_t @9   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, 9, y_dim, z0_dim, jy_linear_t, jy_rowpad);
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s24_L (integers) and train_s24_D (reals). */
-static void train_s24(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_scale_s11 (integers) and D_train_steps_jy_scale_s11 (reals). */
+static void train_steps_jy_scale_s11(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1660,31 +1930,31 @@ static void train_s24(const real *restrict P, real *restrict G, int n, int nmax,
     real *u6 = work + (long)nmax * L[6];
     real *u7 = work + (long)nmax * L[7];
     real *u8 = work + (long)nmax * L[8];
-    /* u0 = SCALE u1   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u1, u0);
-    /* u2 = LINEAR_T u0 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u0, 8, P + 168, 12, u2, 12, 0);
-    /* u3 = DACT u4   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u4, u3);
-    /* u5 = MUL u2 u3   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u2, 3, 12, u3, 1, 12, u5);
-    /* u6 = LINEAR_T u5 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u5, 12, P + 48, 9, u6, 9, 0);
-    /* u7 = SLICE u6   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u6, u7);
-    /* u8 = ADD u1 u7   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u7, u8);
+    /* u0 = SCALE u1   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u1, u0);
+    /* u2 = LINEAR_T u0 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u2, z_a_dim, 0);
+    /* u3 = DACT u4   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u4, u3);
+    /* u5 = MUL u2 u3   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u2, y_dim, z_a_dim, u3, 1, z_a_dim, u5);
+    /* u6 = LINEAR_T u5 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u5, z_a_dim, P + P_z_a_weight, z_a_in, u6, z_a_in, 0);
+    /* u7 = SLICE u6   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u6, u7);
+    /* u8 = ADD u1 u7   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u7, u8);
 }
-static const long train_s24_L[4][9] = {
-    {1968, 1056, 2000, 272, 1488, 2048, 2096, 2128, 2096},
-    {1872, 2096, 1904, 448, 224, 2128, 2176, 2320, 2176},
-    {2208, 2176, 2240, 640, 624, 2288, 2336, 2368, 2336},
-    {2368, 2336, 2400, 1696, 80, 2448, 2496, 2528, 2496},
+static const long L_train_steps_jy_scale_s11[4][9] = {
+    {wt_jy_scale_s14, wt_z_f_linear_s8, wt_jz_f_linear_t_s14, wt_t_const_s5, wt_z_f_linear_s10_2, wt_jz_a_mul_s14, wt_jz_a_linear_t_s14, wt_jz_a_slice_s14, wt_jz_a_linear_t_s14},
+    {wt_z_f_linear_s10_4, wt_jz_a_linear_t_s14, wt_z_f_scale_s10_4, wt_z0_add_4, wt_z_f_scale_s3, wt_jz_a_slice_s14, wt_jz_a_linear_t_s13, wt_jz_a_slice_s13, wt_jz_a_linear_t_s13},
+    {wt_jy_scale_s12, wt_jz_a_linear_t_s13, wt_jz_f_linear_t_s12, wt_z_f_scale_s6, wt_z_f_linear_s5_2, wt_jz_a_mul_s12, wt_jz_a_linear_t_s12, wt_jz_a_slice_s12, wt_jz_a_linear_t_s12},
+    {wt_jz_a_slice_s12, wt_jz_a_linear_t_s12, wt_jz_f_linear_t_s11, wt_z_f_linear_s14, wt_z_f_linear_s1, wt_jz_a_mul_s11, wt_jz_a_linear_t_s11, wt_jz_a_slice_s11, wt_jz_a_linear_t_s11},
 };
 
 /* 6 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s25_L (integers) and train_s25_D (reals). */
-static void train_s25(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_scale_2 (integers) and D_train_steps_jy_scale_2 (reals). */
+static void train_steps_jy_scale_2(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1696,25 +1966,25 @@ static void train_s25(const real *restrict P, real *restrict G, int n, int nmax,
     real *u2 = work + (long)nmax * L[2];
     real *u3 = work + (long)nmax * L[3];
     real *u4 = work + (long)nmax * L[4];
-    /* u0 = SCALE u1   (n, 3, 8) */
+    /* u0 = SCALE u1   (n, y_dim, z0_dim) */
     ew_scale((long)n * L[5], -1, u1, u0);
-    /* u2 = ROWPAD u1 @6   (n, 12, 8) */
-    row_pad(n, L[6], L[7], L[8], 8, u1, u2);
-    /* u3 = ADD u4 u2   (n, 12, 8) */
+    /* u2 = ROWPAD u1 @6   (n, z_a_dim, z0_dim) */
+    row_pad(n, L[6], L[7], L[8], z0_dim, u1, u2);
+    /* u3 = ADD u4 u2   (n, z_a_dim, z0_dim) */
     ew_add((long)n * L[9], u4, u2, u3);
 }
-static const long train_s25_L[6][10] = {
-    {1056, 2096, 2128, 2224, 1872, 24, 12, 6, 3, 96},
-    {2096, 2176, 2320, 2416, 2224, 24, 12, 3, 3, 96},
-    {2176, 2336, 2512, 2608, 2416, 24, 12, 0, 3, 96},
-    {208, 1680, 1296, 1488, 1056, 8, 4, 2, 1, 32},
-    {448, 224, 256, 1056, 1488, 8, 4, 1, 1, 32},
-    {224, 624, 256, 1296, 1056, 8, 4, 0, 1, 32},
+static const long L_train_steps_jy_scale_2[6][10] = {
+    {wt_z_f_linear_s8, wt_jz_a_linear_t_s14, wt_jz_a_slice_s14, wt_jy_add, wt_z_f_linear_s10_4, y_dim_x_z0_dim, z_a_dim, 6, y_dim, z_a_dim_x_z0_dim},
+    {wt_jz_a_linear_t_s14, wt_jz_a_linear_t_s13, wt_jz_a_slice_s13, wt_jy_add_2, wt_jy_add, y_dim_x_z0_dim, z_a_dim, 3, y_dim, z_a_dim_x_z0_dim},
+    {wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s12, wt_jy_rowpad_2, wt_jy_add_3, wt_jy_add_2, y_dim_x_z0_dim, z_a_dim, 0, y_dim, z_a_dim_x_z0_dim},
+    {wt_z_f_linear_s3, wt_z_f_linear_s10_3, wt_z_f_linear_s10, wt_z_f_linear_s10_2, wt_z_f_linear_s8, z0_dim, 4, 2, 1, 32},
+    {wt_z0_add_4, wt_z_f_scale_s3, wt_z_f_linear_s7, wt_z_f_linear_s8, wt_z_f_linear_s10_2, z0_dim, 4, 1, 1, 32},
+    {wt_z_f_scale_s3, wt_z_f_linear_s5_2, wt_z_f_linear_s7, wt_z_f_linear_s10, wt_z_f_linear_s8, z0_dim, 4, 0, 1, 32},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s31_L (integers) and train_s31_D (reals). */
-static void train_s31(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_scale_s5 (integers) and D_train_steps_jy_scale_s5 (reals). */
+static void train_steps_jy_scale_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1759,81 +2029,81 @@ static void train_s31(const real *restrict P, real *restrict G, int n, int nmax,
     real *u35 = work + (long)nmax * L[35];
     real *u36 = work + (long)nmax * L[36];
     real *u37 = work + (long)nmax * L[37];
-    /* u0 = SCALE u1   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.041666666666666664, u1, u0);
-    /* u2 = SCALE u0   (n, 12, 8) */
-    ew_scale((long)n * 96, 2, u0, u2);
-    /* u3 = SCALE u0   (n, 12, 8) */
-    ew_scale((long)n * 96, 2, u0, u3);
-    /* u4 = LINEAR_T u0 z.f.weight   (n, 12, 12) */
-    gemm(0, 0, (long)n * 12, 12, 8, u0, 8, P + 168, 12, u4, 12, 0);
-    /* u5 = DACT u6   (n, 4, 12) */
+    /* u0 = SCALE u1   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.041666666666666664, u1, u0);
+    /* u2 = SCALE u0   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 2, u0, u2);
+    /* u3 = SCALE u0   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 2, u0, u3);
+    /* u4 = LINEAR_T u0 z.f.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
+    /* u5 = DACT u6   (n, 4, z_a_dim) */
     ew_dact_tanh((long)n * 48, u6, u5);
-    /* u7 = MUL u4 u5   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u4, 12, 12, u5, 4, 12, u7);
-    /* u8 = LINEAR_T u7 z.a.weight   (n, 12, 9) */
-    gemm(0, 0, (long)n * 12, 9, 12, u7, 12, P + 48, 9, u8, 9, 0);
-    /* u9 = SLICE u8   (n, 12, 8) */
-    slice_cols((long)n * 12, 9, 0, 8, u8, u9);
-    /* u10 = ADD u1 u9   (n, 12, 8) */
-    ew_add((long)n * 96, u1, u9, u10);
-    /* u11 = SCALE u9   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.25, u9, u11);
-    /* u12 = ADD u3 u11   (n, 12, 8) */
-    ew_add((long)n * 96, u3, u11, u12);
-    /* u13 = LINEAR_T u12 z.f.weight   (n, 12, 12) */
-    gemm(0, 0, (long)n * 12, 12, 8, u12, 8, P + 168, 12, u13, 12, 0);
-    /* u14 = DACT u15   (n, 4, 12) */
+    /* u7 = MUL u4 u5   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u4, z_a_dim, z_a_dim, u5, 4, z_a_dim, u7);
+    /* u8 = LINEAR_T u7 z.a.weight   (n, z_a_dim, z_a_in) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_in, z_a_dim, u7, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
+    /* u9 = SLICE u8   (n, z_a_dim, z0_dim) */
+    slice_cols((long)n * z_a_dim, z_a_in, 0, z0_dim, u8, u9);
+    /* u10 = ADD u1 u9   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u1, u9, u10);
+    /* u11 = SCALE u9   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.25, u9, u11);
+    /* u12 = ADD u3 u11   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u3, u11, u12);
+    /* u13 = LINEAR_T u12 z.f.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_dim, z0_dim, u12, z0_dim, P + P_z_f_weight, z_a_dim, u13, z_a_dim, 0);
+    /* u14 = DACT u15   (n, 4, z_a_dim) */
     ew_dact_tanh((long)n * 48, u15, u14);
-    /* u16 = MUL u13 u14   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u13, 12, 12, u14, 4, 12, u16);
-    /* u17 = LINEAR_T u16 z.a.weight   (n, 12, 9) */
-    gemm(0, 0, (long)n * 12, 9, 12, u16, 12, P + 48, 9, u17, 9, 0);
-    /* u18 = SLICE u17   (n, 12, 8) */
-    slice_cols((long)n * 12, 9, 0, 8, u17, u18);
-    /* u19 = ADD u10 u18   (n, 12, 8) */
-    ew_add((long)n * 96, u10, u18, u19);
-    /* u20 = SCALE u18   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.125, u18, u20);
-    /* u21 = ADD u2 u20   (n, 12, 8) */
-    ew_add((long)n * 96, u2, u20, u21);
-    /* u22 = LINEAR_T u21 z.f.weight   (n, 12, 12) */
-    gemm(0, 0, (long)n * 12, 12, 8, u21, 8, P + 168, 12, u22, 12, 0);
-    /* u23 = DACT u24   (n, 4, 12) */
+    /* u16 = MUL u13 u14   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u13, z_a_dim, z_a_dim, u14, 4, z_a_dim, u16);
+    /* u17 = LINEAR_T u16 z.a.weight   (n, z_a_dim, z_a_in) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_in, z_a_dim, u16, z_a_dim, P + P_z_a_weight, z_a_in, u17, z_a_in, 0);
+    /* u18 = SLICE u17   (n, z_a_dim, z0_dim) */
+    slice_cols((long)n * z_a_dim, z_a_in, 0, z0_dim, u17, u18);
+    /* u19 = ADD u10 u18   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u10, u18, u19);
+    /* u20 = SCALE u18   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.125, u18, u20);
+    /* u21 = ADD u2 u20   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u2, u20, u21);
+    /* u22 = LINEAR_T u21 z.f.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_dim, z0_dim, u21, z0_dim, P + P_z_f_weight, z_a_dim, u22, z_a_dim, 0);
+    /* u23 = DACT u24   (n, 4, z_a_dim) */
     ew_dact_tanh((long)n * 48, u24, u23);
-    /* u25 = MUL u22 u23   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u22, 12, 12, u23, 4, 12, u25);
-    /* u26 = LINEAR_T u25 z.a.weight   (n, 12, 9) */
-    gemm(0, 0, (long)n * 12, 9, 12, u25, 12, P + 48, 9, u26, 9, 0);
-    /* u27 = SLICE u26   (n, 12, 8) */
-    slice_cols((long)n * 12, 9, 0, 8, u26, u27);
-    /* u28 = ADD u19 u27   (n, 12, 8) */
-    ew_add((long)n * 96, u19, u27, u28);
-    /* u29 = SCALE u27   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.125, u27, u29);
-    /* u30 = ADD u0 u29   (n, 12, 8) */
-    ew_add((long)n * 96, u0, u29, u30);
-    /* u31 = LINEAR_T u30 z.f.weight   (n, 12, 12) */
-    gemm(0, 0, (long)n * 12, 12, 8, u30, 8, P + 168, 12, u31, 12, 0);
-    /* u32 = DACT u33   (n, 4, 12) */
+    /* u25 = MUL u22 u23   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u22, z_a_dim, z_a_dim, u23, 4, z_a_dim, u25);
+    /* u26 = LINEAR_T u25 z.a.weight   (n, z_a_dim, z_a_in) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_in, z_a_dim, u25, z_a_dim, P + P_z_a_weight, z_a_in, u26, z_a_in, 0);
+    /* u27 = SLICE u26   (n, z_a_dim, z0_dim) */
+    slice_cols((long)n * z_a_dim, z_a_in, 0, z0_dim, u26, u27);
+    /* u28 = ADD u19 u27   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u19, u27, u28);
+    /* u29 = SCALE u27   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.125, u27, u29);
+    /* u30 = ADD u0 u29   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u0, u29, u30);
+    /* u31 = LINEAR_T u30 z.f.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_dim, z0_dim, u30, z0_dim, P + P_z_f_weight, z_a_dim, u31, z_a_dim, 0);
+    /* u32 = DACT u33   (n, 4, z_a_dim) */
     ew_dact_tanh((long)n * 48, u33, u32);
-    /* u34 = MUL u31 u32   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u31, 12, 12, u32, 4, 12, u34);
-    /* u35 = LINEAR_T u34 z.a.weight   (n, 12, 9) */
-    gemm(0, 0, (long)n * 12, 9, 12, u34, 12, P + 48, 9, u35, 9, 0);
-    /* u36 = SLICE u35   (n, 12, 8) */
-    slice_cols((long)n * 12, 9, 0, 8, u35, u36);
-    /* u37 = ADD u28 u36   (n, 12, 8) */
-    ew_add((long)n * 96, u28, u36, u37);
+    /* u34 = MUL u31 u32   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u31, z_a_dim, z_a_dim, u32, 4, z_a_dim, u34);
+    /* u35 = LINEAR_T u34 z.a.weight   (n, z_a_dim, z_a_in) */
+    gemm(0, 0, (long)n * z_a_dim, z_a_in, z_a_dim, u34, z_a_dim, P + P_z_a_weight, z_a_in, u35, z_a_in, 0);
+    /* u36 = SLICE u35   (n, z_a_dim, z0_dim) */
+    slice_cols((long)n * z_a_dim, z_a_in, 0, z0_dim, u35, u36);
+    /* u37 = ADD u28 u36   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u28, u36, u37);
 }
-static const long train_s31_L[2][38] = {
-    {2704, 2608, 2800, 2896, 2992, 2528, 1712, 3136, 3280, 3392, 3280, 2576, 3376, 3472, 2896, 1520, 3616, 2576, 3760, 2576, 3280, 3760, 3856, 2944, 1328, 4000, 4144, 2800, 3280, 4144, 2800, 4144, 2576, 1200, 4288, 4432, 4544, 4432},
-    {4960, 4864, 5056, 5152, 5248, 4800, 848, 5392, 5536, 5648, 5536, 4848, 5632, 5728, 5152, 656, 5872, 4848, 6016, 4848, 5536, 6016, 6112, 5200, 464, 6256, 6400, 5056, 5536, 4848, 5056, 6400, 4848, 336, 6544, 6688, 6800, 6688},
+static const long L_train_steps_jy_scale_s5[2][38] = {
+    {wt_jy_scale_s10, wt_jy_add_3, wt_jy_scale_s10_2, wt_jy_scale_s10_3, wt_jz_f_linear_t_s10, wt_jz_a_slice_s11, wt_z_f_scale_s10_3, wt_jz_a_mul_s10, wt_jz_a_linear_t_s10, wt_jz_a_slice_s10, wt_jz_a_linear_t_s10, wt_jz_a_scale_s10, wt_jy_add_s10, wt_jz_f_linear_t_s10_2, wt_jy_scale_s10_3, wt_z_f_scale_s10_2, wt_jz_a_mul_s10_2, wt_jz_a_scale_s10, wt_jz_a_slice_s10_2, wt_jz_a_scale_s10, wt_jz_a_linear_t_s10, wt_jz_a_slice_s10_2, wt_jz_f_linear_t_s10_3, wt_z_a_dact_s10, wt_z_f_scale_s10, wt_jz_a_mul_s10_3, wt_jz_a_linear_t_s10_2, wt_jy_scale_s10_2, wt_jz_a_linear_t_s10, wt_jz_a_linear_t_s10_2, wt_jy_scale_s10_2, wt_jz_a_linear_t_s10_2, wt_jz_a_scale_s10, wt_z_a_linear_s10, wt_jz_a_mul_s10_4, wt_jz_a_linear_t_s10_3, wt_jz_a_slice_s10_3, wt_jz_a_linear_t_s10_3},
+    {wt_jy_scale_s5, wt_jy_add_8, wt_jy_scale_s5_2, wt_jy_scale_s5_3, wt_jz_f_linear_t_s5, wt_jz_a_slice_s6, wt_z_f_scale_s5_3, wt_jz_a_mul_s5, wt_jz_a_linear_t_s5, wt_jz_a_slice_s5, wt_jz_a_linear_t_s5, wt_jz_a_scale_s5, wt_jy_add_s5, wt_jz_f_linear_t_s5_2, wt_jy_scale_s5_3, wt_z_f_scale_s5_2, wt_jz_a_mul_s5_2, wt_jz_a_scale_s5, wt_jz_a_slice_s5_2, wt_jz_a_scale_s5, wt_jz_a_linear_t_s5, wt_jz_a_slice_s5_2, wt_jz_f_linear_t_s5_3, wt_z_a_dact_s5, wt_z_f_scale_s5, wt_jz_a_mul_s5_3, wt_jz_a_linear_t_s5_2, wt_jy_scale_s5_2, wt_jz_a_linear_t_s5, wt_jz_a_scale_s5, wt_jy_scale_s5_2, wt_jz_a_linear_t_s5_2, wt_jz_a_scale_s5, wt_z_a_linear_s5, wt_jz_a_mul_s5_4, wt_jz_a_linear_t_s5_3, wt_jz_a_slice_s5_3, wt_jz_a_linear_t_s5_3},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s32_L (integers) and train_s32_D (reals). */
-static void train_s32(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_rowslice (integers) and D_train_steps_jy_rowslice (reals). */
+static void train_steps_jy_rowslice(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1847,25 +2117,25 @@ static void train_s32(const real *restrict P, real *restrict G, int n, int nmax,
     real *u4 = work + (long)nmax * L[4];
     real *u5 = work + (long)nmax * L[5];
     real *u6 = work + (long)nmax * L[6];
-    /* u0 = ROWSLICE u1 @0   (n, 3, 8) */
-    row_slice(n, L[7], 0, L[8], 8, u1, u0);
-    /* u2 = ADD u3 u0   (n, 3, 8) */
+    /* u0 = ROWSLICE u1 @0   (n, y_dim, z0_dim) */
+    row_slice(n, L[7], 0, L[8], z0_dim, u1, u0);
+    /* u2 = ADD u3 u0   (n, y_dim, z0_dim) */
     ew_add((long)n * L[9], u3, u0, u2);
-    /* u4 = ROWSLICE u1 @3   (n, 3, 8) */
-    row_slice(n, L[10], L[11], L[12], 8, u1, u4);
-    /* u5 = ROWSLICE u1 @6   (n, 3, 8) */
-    row_slice(n, L[13], L[14], L[15], 8, u1, u5);
-    /* u6 = ROWSLICE u1 @9   (n, 3, 8) */
-    row_slice(n, L[16], L[17], L[18], 8, u1, u6);
+    /* u4 = ROWSLICE u1 @3   (n, y_dim, z0_dim) */
+    row_slice(n, L[10], L[11], L[12], z0_dim, u1, u4);
+    /* u5 = ROWSLICE u1 @6   (n, y_dim, z0_dim) */
+    row_slice(n, L[13], L[14], L[15], z0_dim, u1, u5);
+    /* u6 = ROWSLICE u1 @9   (n, y_dim, z0_dim) */
+    row_slice(n, L[16], L[17], L[18], z0_dim, u1, u6);
 }
-static const long train_s32_L[2][19] = {
-    {2336, 4432, 2624, 2496, 2336, 2496, 2656, 12, 3, 24, 12, 3, 3, 12, 6, 3, 12, 9, 3},
-    {144, 624, 432, 80, 80, 144, 256, 4, 1, 8, 4, 1, 1, 4, 2, 1, 4, 3, 1},
+static const long L_train_steps_jy_rowslice[2][19] = {
+    {wt_jz_a_linear_t_s12, wt_jz_a_linear_t_s10_3, wt_jy_add_4, wt_jz_a_linear_t_s11, wt_jz_a_linear_t_s12, wt_jz_a_linear_t_s11, wt_jy_rowslice_2, z_a_dim, y_dim, y_dim_x_z0_dim, z_a_dim, 3, y_dim, z_a_dim, 6, y_dim, z_a_dim, 9, y_dim},
+    {wt_z_f_linear_s2, wt_z_f_linear_s5_2, wt_z_f_linear_s5, wt_z_f_linear_s1, wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z_f_linear_s7, 4, 1, z0_dim, 4, 1, 1, 4, 2, 1, 4, 3, 1},
 };
 
 /* 7 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s33_L (integers) and train_s33_D (reals). */
-static void train_s33(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_add_s1 (integers) and D_train_steps_jy_add_s1 (reals). */
+static void train_steps_jy_add_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1883,36 +2153,36 @@ static void train_s33(const real *restrict P, real *restrict G, int n, int nmax,
     real *u8 = work + (long)nmax * L[8];
     real *u9 = work + (long)nmax * L[9];
     real *u10 = work + (long)nmax * L[10];
-    /* u0 = ADD u1 u2   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u2, u0);
-    /* u3 = SCALE u2   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u2, u3);
-    /* u4 = LINEAR_T u3 z.f.weight   (n, 3, 12) */
-    gemm(0, 0, (long)n * 3, 12, 8, u3, 8, P + 168, 12, u4, 12, 0);
-    /* u5 = DACT u6   (n, 1, 12) */
-    ew_dact_tanh((long)n * 12, u6, u5);
-    /* u7 = MUL u4 u5   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u4, 3, 12, u5, 1, 12, u7);
-    /* u8 = LINEAR_T u7 z.a.weight   (n, 3, 9) */
-    gemm(0, 0, (long)n * 3, 9, 12, u7, 12, P + 48, 9, u8, 9, 0);
-    /* u9 = SLICE u8   (n, 3, 8) */
-    slice_cols((long)n * 3, 9, 0, 8, u8, u9);
-    /* u10 = ADD u0 u9   (n, 3, 8) */
-    ew_add((long)n * 24, u0, u9, u10);
+    /* u0 = ADD u1 u2   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u2, u0);
+    /* u3 = SCALE u2   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u2, u3);
+    /* u4 = LINEAR_T u3 z.f.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u3, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
+    /* u5 = DACT u6   (n, 1, z_a_dim) */
+    ew_dact_tanh((long)n * z_a_dim, u6, u5);
+    /* u7 = MUL u4 u5   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u4, y_dim, z_a_dim, u5, 1, z_a_dim, u7);
+    /* u8 = LINEAR_T u7 z.a.weight   (n, y_dim, z_a_in) */
+    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u7, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
+    /* u9 = SLICE u8   (n, y_dim, z0_dim) */
+    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u8, u9);
+    /* u10 = ADD u0 u9   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u0, u9, u10);
 }
-static const long train_s33_L[7][11] = {
-    {3280, 2656, 1296, 2656, 3312, 1952, 1088, 4432, 1296, 4480, 1296},
-    {1296, 2496, 3280, 2496, 4576, 2688, 1008, 4624, 3280, 4672, 3280},
-    {3280, 2336, 1296, 2336, 4480, 3360, 816, 4528, 1296, 4672, 1296},
-    {1296, 2624, 3280, 2624, 4672, 3280, 512, 4720, 4768, 4800, 4768},
-    {1056, 2176, 2096, 1296, 5536, 3296, 160, 5584, 2096, 2176, 2096},
-    {1056, 4768, 2096, 2176, 6688, 2096, 96, 6736, 4768, 4928, 4768},
-    {1056, 4896, 4768, 4896, 6784, 2112, 32, 6832, 4768, 4928, 4768},
+static const long L_train_steps_jy_add_s1[7][11] = {
+    {wt_jz_a_linear_t_s10, wt_jy_rowslice_2, wt_z_f_linear_s10, wt_jy_rowslice_2, wt_jz_f_linear_t_s9, wt_z_a_dact_s9, wt_z0_sub, wt_jz_a_linear_t_s10_3, wt_z_f_linear_s10, wt_jz_a_slice_s9, wt_z_f_linear_s10},
+    {wt_z_f_linear_s10, wt_jz_a_linear_t_s11, wt_jz_a_linear_t_s10, wt_jz_a_linear_t_s11, wt_jz_f_linear_t_s8, wt_z_a_dact_s8, wt_z_f_linear_s5_4, wt_jz_a_mul_s8, wt_jz_a_linear_t_s10, wt_jz_a_slice_s8, wt_jz_a_linear_t_s10},
+    {wt_jz_a_linear_t_s10, wt_jz_a_linear_t_s12, wt_z_f_linear_s10, wt_jz_a_linear_t_s12, wt_jz_a_slice_s9, wt_z_a_dact_s7, wt_z_f_linear_s5_3, wt_jz_a_mul_s7, wt_z_f_linear_s10, wt_jz_a_slice_s8, wt_z_f_linear_s10},
+    {wt_z_f_linear_s10, wt_jy_add_4, wt_jz_a_linear_t_s10, wt_jy_add_4, wt_jz_a_slice_s8, wt_jz_a_linear_t_s10, wt_t_const_s6, wt_jz_a_mul_s6, wt_jy_add_7, wt_jz_a_slice_s6, wt_jy_add_7},
+    {wt_z_f_linear_s8, wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s14, wt_z_f_linear_s10, wt_jz_a_linear_t_s5, wt_z_a_dact_s3, wt_z_f_scale_s2, wt_jz_a_mul_s3, wt_jz_a_linear_t_s14, wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s14},
+    {wt_z_f_linear_s8, wt_jy_add_7, wt_jz_a_linear_t_s14, wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s5_3, wt_jz_a_linear_t_s14, wt_z_f_scale_s1, wt_jz_a_mul_s2, wt_jy_add_7, wt_jz_a_slice_s2, wt_jy_add_7},
+    {wt_z_f_linear_s8, wt_jy_add_9, wt_jy_add_7, wt_jy_add_9, wt_jz_f_linear_t_s1, wt_z_a_dact_s1, wt_t_const_s1, wt_jz_a_mul_s1, wt_jy_add_7, wt_jz_a_slice_s2, wt_jy_add_7},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s34_L (integers) and train_s34_D (reals). */
-static void train_s34(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_add_5 (integers) and D_train_steps_jy_add_5 (reals). */
+static void train_steps_jy_add_5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1924,21 +2194,21 @@ static void train_s34(const real *restrict P, real *restrict G, int n, int nmax,
     real *u2 = work + (long)nmax * L[2];
     real *u3 = work + (long)nmax * L[3];
     real *u4 = work + (long)nmax * L[4];
-    /* u0 = ADD u1 u2   (n, 3, 8) */
+    /* u0 = ADD u1 u2   (n, y_dim, z0_dim) */
     ew_add((long)n * L[5], u1, u2, u0);
-    /* u3 = SCALE u2   (n, 3, 8) */
+    /* u3 = SCALE u2   (n, y_dim, z0_dim) */
     ew_scale((long)n * L[6], -1, u2, u3);
-    /* u4 = ROWPAD u2 @6   (n, 12, 8) */
-    row_pad(n, L[7], L[8], L[9], 8, u2, u4);
+    /* u4 = ROWPAD u2 @6   (n, z_a_dim, z0_dim) */
+    row_pad(n, L[7], L[8], L[9], z0_dim, u2, u4);
 }
-static const long train_s34_L[2][10] = {
-    {3280, 1056, 1296, 1056, 4480, 24, 24, 12, 6, 3},
-    {272, 208, 256, 208, 624, 8, 8, 4, 2, 1},
+static const long L_train_steps_jy_add_5[2][10] = {
+    {wt_jz_a_linear_t_s10, wt_z_f_linear_s8, wt_z_f_linear_s10, wt_z_f_linear_s8, wt_jz_a_slice_s9, y_dim_x_z0_dim, y_dim_x_z0_dim, z_a_dim, 6, y_dim},
+    {wt_t_const_s5, wt_z_f_linear_s3, wt_z_f_linear_s7, wt_z_f_linear_s3, wt_z_f_linear_s5_2, z0_dim, z0_dim, 4, 2, 1},
 };
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s36_L (integers) and train_s36_D (reals). */
-static void train_s36(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_add_6 (integers) and D_train_steps_jy_add_6 (reals). */
+static void train_steps_jy_add_6(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1952,25 +2222,25 @@ static void train_s36(const real *restrict P, real *restrict G, int n, int nmax,
     real *u4 = work + (long)nmax * L[4];
     real *u5 = work + (long)nmax * L[5];
     real *u6 = work + (long)nmax * L[6];
-    /* u0 = ADD u1 u2   (n, 3, 8) */
+    /* u0 = ADD u1 u2   (n, y_dim, z0_dim) */
     ew_add((long)n * L[7], u1, u2, u0);
-    /* u3 = SCALE u2   (n, 3, 8) */
+    /* u3 = SCALE u2   (n, y_dim, z0_dim) */
     ew_scale((long)n * L[8], -1, u2, u3);
-    /* u4 = ROWPAD u2 @3   (n, 12, 8) */
-    row_pad(n, L[9], L[10], L[11], 8, u2, u4);
-    /* u5 = ADD u6 u4   (n, 12, 8) */
+    /* u4 = ROWPAD u2 @3   (n, z_a_dim, z0_dim) */
+    row_pad(n, L[9], L[10], L[11], z0_dim, u2, u4);
+    /* u5 = ADD u6 u4   (n, z_a_dim, z0_dim) */
     ew_add((long)n * L[12], u6, u4, u5);
 }
-static const long train_s36_L[4][13] = {
-    {1296, 2096, 3280, 2096, 4672, 4768, 4480, 24, 24, 12, 3, 3, 96},
-    {3280, 2176, 1296, 2176, 4672, 4864, 4768, 24, 24, 12, 0, 3, 96},
-    {256, 448, 144, 272, 4896, 3312, 624, 8, 8, 4, 1, 1, 32},
-    {144, 224, 80, 448, 624, 816, 3312, 8, 8, 4, 0, 1, 32},
+static const long L_train_steps_jy_add_6[4][13] = {
+    {wt_z_f_linear_s10, wt_jz_a_linear_t_s14, wt_jz_a_linear_t_s10, wt_jz_a_linear_t_s14, wt_jz_a_slice_s8, wt_jy_add_7, wt_jz_a_slice_s9, y_dim_x_z0_dim, y_dim_x_z0_dim, z_a_dim, 3, y_dim, z_a_dim_x_z0_dim},
+    {wt_jz_a_linear_t_s10, wt_jz_a_linear_t_s13, wt_z_f_linear_s10, wt_jz_a_linear_t_s13, wt_jz_a_slice_s8, wt_jy_add_8, wt_jy_add_7, y_dim_x_z0_dim, y_dim_x_z0_dim, z_a_dim, 0, y_dim, z_a_dim_x_z0_dim},
+    {wt_z_f_linear_s7, wt_z0_add_4, wt_z_f_linear_s2, wt_t_const_s5, wt_jy_add_9, wt_jz_f_linear_t_s9, wt_z_f_linear_s5_2, z0_dim, z0_dim, 4, 1, 1, 32},
+    {wt_z_f_linear_s2, wt_z_f_scale_s3, wt_z_f_linear_s1, wt_z0_add_4, wt_z_f_linear_s5_2, wt_z_f_linear_s5_3, wt_jz_f_linear_t_s9, z0_dim, z0_dim, 4, 0, 1, 32},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s41_L (integers) and train_s41_D (reals). */
-static void train_s41(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_jy_rowslice_3 (integers) and D_train_steps_jy_rowslice_3 (reals). */
+static void train_steps_jy_rowslice_3(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -1990,26 +2260,26 @@ static void train_s41(const real *restrict P, real *restrict G, int n, int nmax,
     real *u10 = work + (long)nmax * L[10];
     real *u11 = work + (long)nmax * L[11];
     real *u12 = work + (long)nmax * L[12];
-    /* u0 = ROWSLICE u1 @0   (n, 3, 8) */
-    row_slice(n, L[13], 0, L[14], 8, u1, u0);
-    /* u2 = ADD u3 u0   (n, 3, 8) */
+    /* u0 = ROWSLICE u1 @0   (n, y_dim, z0_dim) */
+    row_slice(n, L[13], 0, L[14], z0_dim, u1, u0);
+    /* u2 = ADD u3 u0   (n, y_dim, z0_dim) */
     ew_add((long)n * L[15], u3, u0, u2);
-    /* u4 = ROWSLICE u1 @3   (n, 3, 8) */
-    row_slice(n, L[16], L[17], L[18], 8, u1, u4);
-    /* u5 = ADD u6 u4   (n, 3, 8) */
+    /* u4 = ROWSLICE u1 @3   (n, y_dim, z0_dim) */
+    row_slice(n, L[16], L[17], L[18], z0_dim, u1, u4);
+    /* u5 = ADD u6 u4   (n, y_dim, z0_dim) */
     ew_add((long)n * L[19], u6, u4, u5);
-    /* u7 = ROWSLICE u1 @6   (n, 3, 8) */
-    row_slice(n, L[20], L[21], L[22], 8, u1, u7);
-    /* u8 = ADD u9 u7   (n, 3, 8) */
+    /* u7 = ROWSLICE u1 @6   (n, y_dim, z0_dim) */
+    row_slice(n, L[20], L[21], L[22], z0_dim, u1, u7);
+    /* u8 = ADD u9 u7   (n, y_dim, z0_dim) */
     ew_add((long)n * L[23], u9, u7, u8);
-    /* u10 = ROWSLICE u1 @9   (n, 3, 8) */
-    row_slice(n, L[24], L[25], L[26], 8, u1, u10);
-    /* u11 = ADD u12 u10   (n, 3, 8) */
+    /* u10 = ROWSLICE u1 @9   (n, y_dim, z0_dim) */
+    row_slice(n, L[24], L[25], L[26], z0_dim, u1, u10);
+    /* u11 = ADD u12 u10   (n, y_dim, z0_dim) */
     ew_add((long)n * L[27], u12, u10, u11);
 }
-static const long train_s41_L[2][28] = {
-    {1296, 6688, 4896, 4768, 1296, 4768, 2176, 1296, 2176, 2096, 1296, 2096, 1056, 12, 3, 24, 12, 3, 3, 24, 12, 6, 3, 24, 12, 9, 3, 24},
-    {80, 288, 144, 432, 80, 224, 448, 80, 240, 272, 80, 6896, 208, 4, 1, 8, 4, 1, 1, 8, 4, 2, 1, 8, 4, 3, 1, 8},
+static const long L_train_steps_jy_rowslice_3[2][28] = {
+    {wt_z_f_linear_s10, wt_jz_a_linear_t_s5_3, wt_jy_add_9, wt_jy_add_7, wt_z_f_linear_s10, wt_jy_add_7, wt_jz_a_linear_t_s13, wt_z_f_linear_s10, wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s14, wt_z_f_linear_s10, wt_jz_a_linear_t_s14, wt_z_f_linear_s8, z_a_dim, y_dim, y_dim_x_z0_dim, z_a_dim, 3, y_dim, y_dim_x_z0_dim, z_a_dim, 6, y_dim, y_dim_x_z0_dim, z_a_dim, 9, y_dim, y_dim_x_z0_dim},
+    {wt_z_f_linear_s1, wt_z0_concat_s5, wt_z_f_linear_s2, wt_z_f_linear_s5, wt_z_f_linear_s1, wt_z_f_scale_s3, wt_z0_add_4, wt_z_f_linear_s1, wt_z0_concat_s4, wt_t_const_s5, wt_z_f_linear_s1, wt_dz0_loss, wt_z_f_linear_s3, 4, 1, z0_dim, 4, 1, 1, z0_dim, 4, 2, 1, z0_dim, 4, 3, 1, z0_dim},
 };
 
 static void train_part45(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -2017,77 +2287,77 @@ static void train_part45(const real *restrict P, real *restrict G, int n, int nm
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v381 = work + (long)nmax * 6880;
-    real *v1 = work + (long)nmax * 0;
-    real *v382 = work + (long)nmax * 1056;
-    real *v380 = work + (long)nmax * 4768;
-    real *v383 = work + (long)nmax * 4928;
-    real *v385 = work + (long)nmax * 4944;
-    real *v193 = work + (long)nmax * 16;
-    real *v387 = work + (long)nmax * 6896;
-    real *v388 = work + (long)nmax * 6912;
-    real *v390 = work + (long)nmax * 1056;
-    real *v391 = work + (long)nmax * 6944;
-    real *v392 = work + (long)nmax * 4768;
-    real *v393 = work + (long)nmax * 4784;
-    real *v394 = work + (long)nmax * 0;
-    /* v381 = DACT v1   (n, 1, 8) */
-    ew_dact_tanh((long)n * 8, v1, v381);
-    /* v382 = MUL v380 v381   (n, 3, 8) */
-    mul_bcast(n, 3, 8, v380, 3, 8, v381, 1, 8, v382);
-    /* v383 = LINEAR_T v382 z0.weight   (n, 3, 5) */
-    gemm(0, 0, (long)n * 3, 5, 8, v382, 8, P + 0, 5, v383, 5, 0);
-    /* v384 = DATA   (n, 1, 3) */
-    /* v385 = LOSS v193 v384   (n, 1, 3) */
+    real *z0_dact = work + (long)nmax * wt_z0_dact;
+    real *z0_linear = work + (long)nmax * wt_z0_linear;
+    real *jz0_mul = work + (long)nmax * wt_z_f_linear_s8;
+    real *jy_add_s1_2 = work + (long)nmax * wt_jy_add_7;
+    real *jz0_linear_t = work + (long)nmax * wt_jz_a_slice_s2;
+    real *dy_loss = work + (long)nmax * wt_dy_loss;
+    real *y_linear = work + (long)nmax * wt_z0_act;
+    real *dz0_loss = work + (long)nmax * wt_dz0_loss;
+    real *dz0_linear = work + (long)nmax * wt_dz0_linear;
+    real *dz0_mul = work + (long)nmax * wt_z_f_linear_s8;
+    real *dz0_mul_2 = work + (long)nmax * wt_dz0_mul_2;
+    real *dz0_sumrows = work + (long)nmax * wt_jy_add_7;
+    real *z0_d2act = work + (long)nmax * wt_z0_d2act;
+    real *dz0_mul_3 = work + (long)nmax * wt_z0_linear;
+    /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
+    ew_dact_tanh((long)n * z0_dim, z0_linear, z0_dact);
+    /* jz0_mul = MUL jy_add_s1_2 z0_dact   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, jy_add_s1_2, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
+    /* jz0_linear_t = LINEAR_T jz0_mul z0.weight   (n, y_dim, x_dim) */
+    gemm(0, 0, (long)n * y_dim, x_dim, z0_dim, jz0_mul, z0_dim, P + P_z0_weight, x_dim, jz0_linear_t, x_dim, 0);
+    /* data_y = DATA   (n, 1, y_dim) */
+    /* dy_loss = LOSS y_linear data_y   (n, 1, y_dim) */
     {
         double total = 0;
         for (long b = 0; b < n; b++) {
-            const real *p = v193 + b * 3, *d = y + b * 3;
-            real *s = v385 + b * 3;
+            const real *p = y_linear + b * y_dim, *d = y + b * y_dim;
+            real *s = dy_loss + b * y_dim;
             double e2 = 0;
-            for (int j = 0; j < 3; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
+            for (int j = 0; j < y_dim; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[0] / (n * den);
-            for (int j = 0; j < 3; j++) s[j] = (real)(coef * (p[j] - d[j]));
+            for (int j = 0; j < y_dim; j++) s[j] = (real)(coef * (p[j] - d[j]));
         }
         terms[0] = total / n;
     }
-    /* v386 = DATA   (n, 3, 5) */
-    /* v387 = LOSS v383 v386   (n, 3, 5) */
+    /* data_J = DATA   (n, y_dim, x_dim) */
+    /* dz0_loss = LOSS jz0_linear_t data_J   (n, y_dim, x_dim) */
     {
         double total = 0;
         for (long b = 0; b < n; b++) {
-            const real *p = v383 + b * 15, *d = J + b * 15;
-            real *s = v387 + b * 15;
+            const real *p = jz0_linear_t + b * y_dim_x_x_dim, *d = J + b * y_dim_x_x_dim;
+            real *s = dz0_loss + b * y_dim_x_x_dim;
             double e2 = 0;
-            for (int j = 0; j < 15; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
+            for (int j = 0; j < y_dim_x_x_dim; j++) { double ev = p[j] - d[j]; e2 += ev * ev; }
             double den = 1;
             total += e2 / den;
             double coef = 2 * w[1] / (n * den);
-            for (int j = 0; j < 15; j++) s[j] = (real)(coef * (p[j] - d[j]));
+            for (int j = 0; j < y_dim_x_x_dim; j++) s[j] = (real)(coef * (p[j] - d[j]));
         }
         terms[1] = total / n;
     }
-    /* v388 = LINEAR v387 z0.weight   (n, 3, 8) */
-    gemm(0, 1, (long)n * 3, 8, 5, v387, 5, P + 0, 5, v388, 8, 0);
-    /* v389 = GRAD_W v382 v387 z0.weight */
-    gemm(1, 0, 8, 5, (long)n * 3, v382, 8, v387, 5, G + 0, 5, 1);
-    /* v390 = MUL v388 v381   (n, 3, 8) */
-    mul_bcast(n, 3, 8, v388, 3, 8, v381, 1, 8, v390);
-    /* v391 = MUL v388 v380   (n, 3, 8) */
-    mul_bcast(n, 3, 8, v388, 3, 8, v380, 3, 8, v391);
-    /* v392 = SUMROWS v391   (n, 1, 8) */
-    sum_rows((long)n * 1, 3, 8, v391, v392);
-    /* v393 = D2ACT v1   (n, 1, 8) */
-    ew_d2act_tanh((long)n * 8, v1, v393);
-    /* v394 = MUL v392 v393   (n, 1, 8) */
-    mul_bcast(n, 1, 8, v392, 1, 8, v393, 1, 8, v394);
+    /* dz0_linear = LINEAR dz0_loss z0.weight   (n, y_dim, z0_dim) */
+    gemm(0, 1, (long)n * y_dim, z0_dim, x_dim, dz0_loss, x_dim, P + P_z0_weight, x_dim, dz0_linear, z0_dim, 0);
+    /* dz0_grad_w = GRAD_W jz0_mul dz0_loss z0.weight */
+    gemm(1, 0, z0_dim, x_dim, (long)n * y_dim, jz0_mul, z0_dim, dz0_loss, x_dim, G + P_z0_weight, x_dim, 1);
+    /* dz0_mul = MUL dz0_linear z0_dact   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, dz0_linear, y_dim, z0_dim, z0_dact, 1, z0_dim, dz0_mul);
+    /* dz0_mul_2 = MUL dz0_linear jy_add_s1_2   (n, y_dim, z0_dim) */
+    mul_bcast(n, y_dim, z0_dim, dz0_linear, y_dim, z0_dim, jy_add_s1_2, y_dim, z0_dim, dz0_mul_2);
+    /* dz0_sumrows = SUMROWS dz0_mul_2   (n, 1, z0_dim) */
+    sum_rows((long)n * 1, y_dim, z0_dim, dz0_mul_2, dz0_sumrows);
+    /* z0_d2act = D2ACT z0_linear   (n, 1, z0_dim) */
+    ew_d2act_tanh((long)n * z0_dim, z0_linear, z0_d2act);
+    /* dz0_mul_3 = MUL dz0_sumrows z0_d2act   (n, 1, z0_dim) */
+    mul_bcast(n, 1, z0_dim, dz0_sumrows, 1, z0_dim, z0_d2act, 1, z0_dim, dz0_mul_3);
 }
 
 /* 7 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s46_L (integers) and train_s46_D (reals). */
-static void train_s46(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz0_pad_s1 (integers) and D_train_steps_dz0_pad_s1 (reals). */
+static void train_steps_dz0_pad_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2110,44 +2380,44 @@ static void train_s46(const real *restrict P, real *restrict G, int n, int nmax,
     real *u13 = work + (long)nmax * L[13];
     real *u14 = work + (long)nmax * L[14];
     real *u15 = work + (long)nmax * L[15];
-    /* u0 = PAD u1   (n, 3, 9) */
-    pad_cols((long)n * 3, 8, 0, 9, u1, u0);
-    /* u2 = LINEAR u0 z.a.weight   (n, 3, 12) */
-    gemm(0, 1, (long)n * 3, 12, 9, u0, 9, P + 48, 9, u2, 12, 0);
+    /* u0 = PAD u1   (n, y_dim, z_a_in) */
+    pad_cols((long)n * y_dim, z0_dim, 0, z_a_in, u1, u0);
+    /* u2 = LINEAR u0 z.a.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 1, (long)n * y_dim, z_a_dim, z_a_in, u0, z_a_in, P + P_z_a_weight, z_a_in, u2, z_a_dim, 0);
     /* u16 = GRAD_W u3 u0 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 3, u3, 12, u0, 9, G + 48, 9, 1);
-    /* u4 = MUL u2 u5   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u2, 3, 12, u5, 1, 12, u4);
-    /* u6 = MUL u2 u7   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u2, 3, 12, u7, 3, 12, u6);
-    /* u8 = SUMROWS u6   (n, 1, 12) */
-    sum_rows((long)n * 1, 3, 12, u6, u8);
-    /* u9 = D2ACT u10   (n, 1, 12) */
-    ew_d2act_tanh((long)n * 12, u10, u9);
-    /* u11 = MUL u8 u9   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u8, 1, 12, u9, 1, 12, u11);
-    /* u12 = LINEAR u4 z.f.weight   (n, 3, 8) */
-    gemm(0, 1, (long)n * 3, 8, 12, u4, 12, P + 168, 12, u12, 8, 0);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * y_dim, u3, z_a_dim, u0, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u4 = MUL u2 u5   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u2, y_dim, z_a_dim, u5, 1, z_a_dim, u4);
+    /* u6 = MUL u2 u7   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u2, y_dim, z_a_dim, u7, y_dim, z_a_dim, u6);
+    /* u8 = SUMROWS u6   (n, 1, z_a_dim) */
+    sum_rows((long)n * 1, y_dim, z_a_dim, u6, u8);
+    /* u9 = D2ACT u10   (n, 1, z_a_dim) */
+    ew_d2act_tanh((long)n * z_a_dim, u10, u9);
+    /* u11 = MUL u8 u9   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u8, 1, z_a_dim, u9, 1, z_a_dim, u11);
+    /* u12 = LINEAR u4 z.f.weight   (n, y_dim, z0_dim) */
+    gemm(0, 1, (long)n * y_dim, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u12, z0_dim, 0);
     /* u17 = GRAD_W u13 u4 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 3, u13, 8, u4, 12, G + 168, 12, 1);
-    /* u14 = SCALE u12   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u12, u14);
-    /* u15 = ADD u14 u1   (n, 3, 8) */
-    ew_add((long)n * 24, u14, u1, u15);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * y_dim, u13, z0_dim, u4, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u14 = SCALE u12   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u12, u14);
+    /* u15 = ADD u14 u1   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u14, u1, u15);
 }
-static const long train_s46_L[7][16] = {
-    {4768, 1056, 6896, 6832, 6832, 2112, 6944, 6784, 4768, 4784, 32, 32, 4768, 4896, 4896, 4768},
-    {4896, 4768, 6784, 6736, 6736, 2096, 6832, 6688, 4896, 4912, 96, 96, 4896, 2176, 2176, 4896},
-    {2176, 4896, 6896, 5584, 5584, 3296, 6944, 5536, 2176, 2192, 160, 160, 2176, 1296, 1296, 2176},
-    {1296, 1056, 4960, 4720, 4720, 3280, 5008, 4672, 1296, 1312, 512, 512, 1296, 2624, 2624, 1296},
-    {4960, 2624, 4992, 4528, 4528, 3360, 4672, 4480, 4480, 4496, 816, 816, 4480, 2336, 2336, 4480},
-    {4896, 2336, 4512, 4624, 4960, 2688, 5008, 4576, 4896, 4912, 1008, 1008, 4896, 2496, 2496, 4896},
-    {2176, 2496, 4960, 4432, 4432, 1952, 5008, 3312, 2176, 2192, 1088, 1088, 2176, 2656, 2656, 2176},
+static const long L_train_steps_dz0_pad_s1[7][16] = {
+    {wt_jy_add_7, wt_z_f_linear_s8, wt_dz0_loss, wt_jz_a_mul_s1, wt_jz_a_mul_s1, wt_z_a_dact_s1, wt_dz0_mul_2, wt_jz_f_linear_t_s1, wt_jy_add_7, wt_z0_d2act, wt_t_const_s1, wt_t_const_s1, wt_jy_add_7, wt_jy_add_9, wt_jy_add_9, wt_jy_add_7},
+    {wt_jy_add_9, wt_jy_add_7, wt_jz_f_linear_t_s1, wt_jz_a_mul_s2, wt_jz_a_mul_s2, wt_jz_a_linear_t_s14, wt_jz_a_mul_s1, wt_jz_a_linear_t_s5_3, wt_jy_add_9, wt_z_a_d2act_s2, wt_z_f_scale_s1, wt_z_f_scale_s1, wt_jy_add_9, wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s13, wt_jy_add_9},
+    {wt_jz_a_linear_t_s13, wt_jy_add_9, wt_dz0_loss, wt_jz_a_mul_s3, wt_jz_a_mul_s3, wt_z_a_dact_s3, wt_dz0_mul_2, wt_jz_a_linear_t_s5, wt_jz_a_linear_t_s13, wt_z_a_d2act_s3, wt_z_f_scale_s2, wt_z_f_scale_s2, wt_jz_a_linear_t_s13, wt_z_f_linear_s10, wt_z_f_linear_s10, wt_jz_a_linear_t_s13},
+    {wt_z_f_linear_s10, wt_z_f_linear_s8, wt_jy_scale_s5, wt_jz_a_mul_s6, wt_jz_a_mul_s6, wt_jz_a_linear_t_s10, wt_dz_a_mul_s6, wt_jz_a_slice_s8, wt_z_f_linear_s10, wt_z_a_d2act_s6, wt_t_const_s6, wt_t_const_s6, wt_z_f_linear_s10, wt_jy_add_4, wt_jy_add_4, wt_z_f_linear_s10},
+    {wt_jy_scale_s5, wt_jy_add_4, wt_dz_a_linear_s7, wt_jz_a_mul_s7, wt_jz_a_mul_s7, wt_z_a_dact_s7, wt_jz_a_slice_s8, wt_jz_a_slice_s9, wt_jz_a_slice_s9, wt_z_a_d2act_s7, wt_z_f_linear_s5_3, wt_z_f_linear_s5_3, wt_jz_a_slice_s9, wt_jz_a_linear_t_s12, wt_jz_a_linear_t_s12, wt_jz_a_slice_s9},
+    {wt_jy_add_9, wt_jz_a_linear_t_s12, wt_dz_f_scale, wt_jz_a_mul_s8, wt_jy_scale_s5, wt_z_a_dact_s8, wt_dz_a_mul_s6, wt_jz_f_linear_t_s8, wt_jy_add_9, wt_z_a_d2act_s2, wt_z_f_linear_s5_4, wt_z_f_linear_s5_4, wt_jy_add_9, wt_jz_a_linear_t_s11, wt_jz_a_linear_t_s11, wt_jy_add_9},
+    {wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s11, wt_jy_scale_s5, wt_jz_a_linear_t_s10_3, wt_jz_a_linear_t_s10_3, wt_z_a_dact_s9, wt_dz_a_mul_s6, wt_jz_f_linear_t_s9, wt_jz_a_linear_t_s13, wt_z_a_d2act_s3, wt_z0_sub, wt_z0_sub, wt_jz_a_linear_t_s13, wt_jy_rowslice_2, wt_jy_rowslice_2, wt_jz_a_linear_t_s13},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s49_L (integers) and train_s49_D (reals). */
-static void train_s49(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz_f_rowpad (integers) and D_train_steps_dz_f_rowpad (reals). */
+static void train_steps_dz_f_rowpad(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2163,31 +2433,31 @@ static void train_s49(const real *restrict P, real *restrict G, int n, int nmax,
     real *u6 = work + (long)nmax * L[6];
     real *u7 = work + (long)nmax * L[7];
     real *u8 = work + (long)nmax * L[8];
-    real *u9 = work + (long)nmax * 1056;
+    real *u9 = work + (long)nmax * wt_z_f_linear_s8;
     real *u10 = work + (long)nmax * L[9];
-    /* u0 = ROWPAD u1 @9   (n, 12, 8) */
-    row_pad(n, 12, 9, 3, 8, u1, u0);
-    /* u2 = ROWPAD u3 @6   (n, 12, 8) */
-    row_pad(n, 12, 6, 3, 8, u3, u2);
-    /* u4 = ADD u0 u2   (n, 12, 8) */
-    ew_add((long)n * 96, u0, u2, u4);
-    /* u5 = ROWPAD u6 @3   (n, 12, 8) */
-    row_pad(n, 12, 3, 3, 8, u6, u5);
-    /* u7 = ADD u4 u5   (n, 12, 8) */
-    ew_add((long)n * 96, u4, u5, u7);
-    /* u8 = ROWPAD u9 @0   (n, 12, 8) */
-    row_pad(n, 12, 0, 3, 8, u9, u8);
-    /* u10 = ADD u7 u8   (n, 12, 8) */
-    ew_add((long)n * 96, u7, u8, u10);
+    /* u0 = ROWPAD u1 @9   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, 9, y_dim, z0_dim, u1, u0);
+    /* u2 = ROWPAD u3 @6   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, 6, y_dim, z0_dim, u3, u2);
+    /* u4 = ADD u0 u2   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u0, u2, u4);
+    /* u5 = ROWPAD u6 @3   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, 3, y_dim, z0_dim, u6, u5);
+    /* u7 = ADD u4 u5   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u4, u5, u7);
+    /* u8 = ROWPAD u9 @0   (n, z_a_dim, z0_dim) */
+    row_pad(n, z_a_dim, 0, y_dim, z0_dim, u9, u8);
+    /* u10 = ADD u7 u8   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u7, u8, u10);
 }
-static const long train_s49_L[2][10] = {
-    {5536, 2176, 6896, 4896, 6688, 5536, 4768, 6784, 5536, 6688},
-    {4960, 2496, 5056, 2336, 4512, 4608, 2624, 4704, 4512, 4608},
+static const long L_train_steps_dz_f_rowpad[2][10] = {
+    {wt_jz_a_linear_t_s5, wt_jz_a_linear_t_s13, wt_dz0_loss, wt_jy_add_9, wt_jz_a_linear_t_s5_3, wt_jz_a_linear_t_s5, wt_jy_add_7, wt_jz_f_linear_t_s1, wt_jz_a_linear_t_s5, wt_jz_a_linear_t_s5_3},
+    {wt_jy_scale_s5, wt_jz_a_linear_t_s11, wt_jy_scale_s5_2, wt_jz_a_linear_t_s12, wt_dz_f_scale, wt_dz_f_rowpad_2, wt_jy_add_4, wt_dz_f_add, wt_dz_f_scale, wt_dz_f_rowpad_2},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s50_L (integers) and train_s50_D (reals). */
-static void train_s50(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz_f_pad_s5 (integers) and D_train_steps_dz_f_pad_s5 (reals). */
+static void train_steps_dz_f_pad_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2228,7 +2498,7 @@ static void train_s50(const real *restrict P, real *restrict G, int n, int nmax,
     real *u31 = work + (long)nmax * L[31];
     real *u32 = work + (long)nmax * L[32];
     real *u33 = work + (long)nmax * L[33];
-    real *u34 = work + (long)nmax * 6896;
+    real *u34 = work + (long)nmax * wt_dz0_loss;
     real *u35 = work + (long)nmax * L[34];
     real *u36 = work + (long)nmax * L[35];
     real *u37 = work + (long)nmax * L[36];
@@ -2255,111 +2525,111 @@ static void train_s50(const real *restrict P, real *restrict G, int n, int nmax,
     real *u58 = work + (long)nmax * L[57];
     real *u59 = work + (long)nmax * L[58];
     real *u60 = work + (long)nmax * L[59];
-    /* u0 = PAD u1   (n, 12, 9) */
-    pad_cols((long)n * 12, 8, 0, 9, u1, u0);
-    /* u2 = LINEAR u0 z.a.weight   (n, 12, 12) */
-    gemm(0, 1, (long)n * 12, 12, 9, u0, 9, P + 48, 9, u2, 12, 0);
+    /* u0 = PAD u1   (n, z_a_dim, z_a_in) */
+    pad_cols((long)n * z_a_dim, z0_dim, 0, z_a_in, u1, u0);
+    /* u2 = LINEAR u0 z.a.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 1, (long)n * z_a_dim, z_a_dim, z_a_in, u0, z_a_in, P + P_z_a_weight, z_a_in, u2, z_a_dim, 0);
     /* u61 = GRAD_W u3 u0 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 12, u3, 12, u0, 9, G + 48, 9, 1);
-    /* u4 = MUL u2 u5   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u2, 12, 12, u5, 4, 12, u4);
-    /* u6 = MUL u2 u7   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u2, 12, 12, u7, 12, 12, u6);
-    /* u8 = SUMROWS u6   (n, 4, 12) */
-    sum_rows((long)n * 4, 3, 12, u6, u8);
-    /* u9 = D2ACT u10   (n, 4, 12) */
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * z_a_dim, u3, z_a_dim, u0, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u4 = MUL u2 u5   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u2, z_a_dim, z_a_dim, u5, 4, z_a_dim, u4);
+    /* u6 = MUL u2 u7   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u2, z_a_dim, z_a_dim, u7, z_a_dim, z_a_dim, u6);
+    /* u8 = SUMROWS u6   (n, 4, z_a_dim) */
+    sum_rows((long)n * 4, y_dim, z_a_dim, u6, u8);
+    /* u9 = D2ACT u10   (n, 4, z_a_dim) */
     ew_d2act_tanh((long)n * 48, u10, u9);
-    /* u11 = MUL u8 u9   (n, 4, 12) */
-    mul_bcast(n, 4, 12, u8, 4, 12, u9, 4, 12, u11);
-    /* u12 = LINEAR u4 z.f.weight   (n, 12, 8) */
-    gemm(0, 1, (long)n * 12, 8, 12, u4, 12, P + 168, 12, u12, 8, 0);
+    /* u11 = MUL u8 u9   (n, 4, z_a_dim) */
+    mul_bcast(n, 4, z_a_dim, u8, 4, z_a_dim, u9, 4, z_a_dim, u11);
+    /* u12 = LINEAR u4 z.f.weight   (n, z_a_dim, z0_dim) */
+    gemm(0, 1, (long)n * z_a_dim, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u12, z0_dim, 0);
     /* u62 = GRAD_W u13 u4 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 12, u13, 8, u4, 12, G + 168, 12, 1);
-    /* u14 = SCALE u12   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.125, u12, u14);
-    /* u15 = ADD u14 u1   (n, 12, 8) */
-    ew_add((long)n * 96, u14, u1, u15);
-    /* u16 = PAD u15   (n, 12, 9) */
-    pad_cols((long)n * 12, 8, 0, 9, u15, u16);
-    /* u17 = LINEAR u16 z.a.weight   (n, 12, 12) */
-    gemm(0, 1, (long)n * 12, 12, 9, u16, 9, P + 48, 9, u17, 12, 0);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * z_a_dim, u13, z0_dim, u4, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u14 = SCALE u12   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.125, u12, u14);
+    /* u15 = ADD u14 u1   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u14, u1, u15);
+    /* u16 = PAD u15   (n, z_a_dim, z_a_in) */
+    pad_cols((long)n * z_a_dim, z0_dim, 0, z_a_in, u15, u16);
+    /* u17 = LINEAR u16 z.a.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 1, (long)n * z_a_dim, z_a_dim, z_a_in, u16, z_a_in, P + P_z_a_weight, z_a_in, u17, z_a_dim, 0);
     /* u63 = GRAD_W u18 u16 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 12, u18, 12, u16, 9, G + 48, 9, 1);
-    /* u19 = MUL u17 u20   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u17, 12, 12, u20, 4, 12, u19);
-    /* u21 = MUL u17 u22   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u17, 12, 12, u22, 12, 12, u21);
-    /* u23 = SUMROWS u21   (n, 4, 12) */
-    sum_rows((long)n * 4, 3, 12, u21, u23);
-    /* u24 = D2ACT u25   (n, 4, 12) */
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * z_a_dim, u18, z_a_dim, u16, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u19 = MUL u17 u20   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u17, z_a_dim, z_a_dim, u20, 4, z_a_dim, u19);
+    /* u21 = MUL u17 u22   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u17, z_a_dim, z_a_dim, u22, z_a_dim, z_a_dim, u21);
+    /* u23 = SUMROWS u21   (n, 4, z_a_dim) */
+    sum_rows((long)n * 4, y_dim, z_a_dim, u21, u23);
+    /* u24 = D2ACT u25   (n, 4, z_a_dim) */
     ew_d2act_tanh((long)n * 48, u25, u24);
-    /* u26 = MUL u23 u24   (n, 4, 12) */
-    mul_bcast(n, 4, 12, u23, 4, 12, u24, 4, 12, u26);
-    /* u27 = LINEAR u19 z.f.weight   (n, 12, 8) */
-    gemm(0, 1, (long)n * 12, 8, 12, u19, 12, P + 168, 12, u27, 8, 0);
+    /* u26 = MUL u23 u24   (n, 4, z_a_dim) */
+    mul_bcast(n, 4, z_a_dim, u23, 4, z_a_dim, u24, 4, z_a_dim, u26);
+    /* u27 = LINEAR u19 z.f.weight   (n, z_a_dim, z0_dim) */
+    gemm(0, 1, (long)n * z_a_dim, z0_dim, z_a_dim, u19, z_a_dim, P + P_z_f_weight, z_a_dim, u27, z0_dim, 0);
     /* u64 = GRAD_W u28 u19 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 12, u28, 8, u19, 12, G + 168, 12, 1);
-    /* u29 = SCALE u27   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.125, u27, u29);
-    /* u30 = ADD u29 u1   (n, 12, 8) */
-    ew_add((long)n * 96, u29, u1, u30);
-    /* u31 = PAD u30   (n, 12, 9) */
-    pad_cols((long)n * 12, 8, 0, 9, u30, u31);
-    /* u32 = LINEAR u31 z.a.weight   (n, 12, 12) */
-    gemm(0, 1, (long)n * 12, 12, 9, u31, 9, P + 48, 9, u32, 12, 0);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * z_a_dim, u28, z0_dim, u19, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u29 = SCALE u27   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.125, u27, u29);
+    /* u30 = ADD u29 u1   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u29, u1, u30);
+    /* u31 = PAD u30   (n, z_a_dim, z_a_in) */
+    pad_cols((long)n * z_a_dim, z0_dim, 0, z_a_in, u30, u31);
+    /* u32 = LINEAR u31 z.a.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 1, (long)n * z_a_dim, z_a_dim, z_a_in, u31, z_a_in, P + P_z_a_weight, z_a_in, u32, z_a_dim, 0);
     /* u65 = GRAD_W u33 u31 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 12, u33, 12, u31, 9, G + 48, 9, 1);
-    /* u34 = MUL u32 u35   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u32, 12, 12, u35, 4, 12, u34);
-    /* u36 = MUL u32 u37   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u32, 12, 12, u37, 12, 12, u36);
-    /* u38 = SUMROWS u36   (n, 4, 12) */
-    sum_rows((long)n * 4, 3, 12, u36, u38);
-    /* u39 = D2ACT u40   (n, 4, 12) */
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * z_a_dim, u33, z_a_dim, u31, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u34 = MUL u32 u35   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u32, z_a_dim, z_a_dim, u35, 4, z_a_dim, u34);
+    /* u36 = MUL u32 u37   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u32, z_a_dim, z_a_dim, u37, z_a_dim, z_a_dim, u36);
+    /* u38 = SUMROWS u36   (n, 4, z_a_dim) */
+    sum_rows((long)n * 4, y_dim, z_a_dim, u36, u38);
+    /* u39 = D2ACT u40   (n, 4, z_a_dim) */
     ew_d2act_tanh((long)n * 48, u40, u39);
-    /* u41 = MUL u38 u39   (n, 4, 12) */
-    mul_bcast(n, 4, 12, u38, 4, 12, u39, 4, 12, u41);
-    /* u42 = LINEAR u34 z.f.weight   (n, 12, 8) */
-    gemm(0, 1, (long)n * 12, 8, 12, u34, 12, P + 168, 12, u42, 8, 0);
+    /* u41 = MUL u38 u39   (n, 4, z_a_dim) */
+    mul_bcast(n, 4, z_a_dim, u38, 4, z_a_dim, u39, 4, z_a_dim, u41);
+    /* u42 = LINEAR u34 z.f.weight   (n, z_a_dim, z0_dim) */
+    gemm(0, 1, (long)n * z_a_dim, z0_dim, z_a_dim, u34, z_a_dim, P + P_z_f_weight, z_a_dim, u42, z0_dim, 0);
     /* u66 = GRAD_W u43 u34 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 12, u43, 8, u34, 12, G + 168, 12, 1);
-    /* u44 = SCALE u42   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.25, u42, u44);
-    /* u45 = ADD u44 u1   (n, 12, 8) */
-    ew_add((long)n * 96, u44, u1, u45);
-    /* u46 = PAD u45   (n, 12, 9) */
-    pad_cols((long)n * 12, 8, 0, 9, u45, u46);
-    /* u47 = LINEAR u46 z.a.weight   (n, 12, 12) */
-    gemm(0, 1, (long)n * 12, 12, 9, u46, 9, P + 48, 9, u47, 12, 0);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * z_a_dim, u43, z0_dim, u34, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u44 = SCALE u42   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.25, u42, u44);
+    /* u45 = ADD u44 u1   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u44, u1, u45);
+    /* u46 = PAD u45   (n, z_a_dim, z_a_in) */
+    pad_cols((long)n * z_a_dim, z0_dim, 0, z_a_in, u45, u46);
+    /* u47 = LINEAR u46 z.a.weight   (n, z_a_dim, z_a_dim) */
+    gemm(0, 1, (long)n * z_a_dim, z_a_dim, z_a_in, u46, z_a_in, P + P_z_a_weight, z_a_in, u47, z_a_dim, 0);
     /* u67 = GRAD_W u48 u46 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 12, u48, 12, u46, 9, G + 48, 9, 1);
-    /* u49 = MUL u47 u50   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u47, 12, 12, u50, 4, 12, u49);
-    /* u51 = MUL u47 u52   (n, 12, 12) */
-    mul_bcast(n, 12, 12, u47, 12, 12, u52, 12, 12, u51);
-    /* u53 = SUMROWS u51   (n, 4, 12) */
-    sum_rows((long)n * 4, 3, 12, u51, u53);
-    /* u54 = D2ACT u55   (n, 4, 12) */
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * z_a_dim, u48, z_a_dim, u46, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u49 = MUL u47 u50   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u47, z_a_dim, z_a_dim, u50, 4, z_a_dim, u49);
+    /* u51 = MUL u47 u52   (n, z_a_dim, z_a_dim) */
+    mul_bcast(n, z_a_dim, z_a_dim, u47, z_a_dim, z_a_dim, u52, z_a_dim, z_a_dim, u51);
+    /* u53 = SUMROWS u51   (n, 4, z_a_dim) */
+    sum_rows((long)n * 4, y_dim, z_a_dim, u51, u53);
+    /* u54 = D2ACT u55   (n, 4, z_a_dim) */
     ew_d2act_tanh((long)n * 48, u55, u54);
-    /* u56 = MUL u53 u54   (n, 4, 12) */
-    mul_bcast(n, 4, 12, u53, 4, 12, u54, 4, 12, u56);
-    /* u57 = LINEAR u49 z.f.weight   (n, 12, 8) */
-    gemm(0, 1, (long)n * 12, 8, 12, u49, 12, P + 168, 12, u57, 8, 0);
-    /* u58 = ADD u12 u57   (n, 12, 8) */
-    ew_add((long)n * 96, u12, u57, u58);
+    /* u56 = MUL u53 u54   (n, 4, z_a_dim) */
+    mul_bcast(n, 4, z_a_dim, u53, 4, z_a_dim, u54, 4, z_a_dim, u56);
+    /* u57 = LINEAR u49 z.f.weight   (n, z_a_dim, z0_dim) */
+    gemm(0, 1, (long)n * z_a_dim, z0_dim, z_a_dim, u49, z_a_dim, P + P_z_f_weight, z_a_dim, u57, z0_dim, 0);
+    /* u58 = ADD u12 u57   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u12, u57, u58);
     /* u68 = GRAD_W u59 u49 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 12, u59, 8, u49, 12, G + 168, 12, 1);
-    /* u60 = SCALE u42   (n, 12, 8) */
-    ew_scale((long)n * 96, 2, u42, u60);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * z_a_dim, u59, z0_dim, u49, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u60 = SCALE u42   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 2, u42, u60);
 }
-static const long train_s50_L[2][60] = {
-    {6896, 6688, 7008, 6544, 6544, 4848, 7152, 6400, 5536, 5584, 336, 336, 5536, 5056, 5056, 6784, 6400, 6512, 6256, 6256, 5200, 6896, 6112, 5056, 5104, 464, 464, 5056, 6016, 6784, 6896, 6992, 7104, 5872, 5152, 5872, 5728, 6784, 6832, 656, 656, 6784, 5632, 6896, 6992, 7088, 6896, 5392, 5392, 4800, 7040, 5248, 7184, 7232, 848, 848, 5248, 6896, 4960, 4960},
-    {4960, 4608, 6896, 4288, 4288, 2576, 4960, 4144, 3312, 4432, 1200, 1200, 4512, 2800, 2800, 4704, 4960, 4144, 4000, 4000, 2944, 4288, 3856, 3312, 2624, 1328, 1328, 2800, 3760, 4704, 4960, 6896, 4960, 3616, 2896, 7040, 3472, 3312, 2624, 1520, 1520, 4704, 3376, 4960, 5056, 6896, 4960, 3136, 3136, 2528, 6896, 2992, 3312, 2624, 1712, 1712, 2992, 4960, 2704, 2704},
+static const long L_train_steps_dz_f_pad_s5[2][60] = {
+    {wt_dz0_loss, wt_jz_a_linear_t_s5_3, wt_dz_a_linear_s5, wt_jz_a_mul_s5_4, wt_jz_a_mul_s5_4, wt_jz_a_scale_s5, wt_dz_a_mul_s5, wt_jz_a_linear_t_s5_2, wt_jz_a_linear_t_s5, wt_jz_a_mul_s3, wt_z_a_linear_s5, wt_z_a_linear_s5, wt_jz_a_linear_t_s5, wt_jy_scale_s5_2, wt_jy_scale_s5_2, wt_jz_f_linear_t_s1, wt_jz_a_linear_t_s5_2, wt_dz_a_linear_s5_2, wt_jz_a_mul_s5_3, wt_jz_a_mul_s5_3, wt_z_a_dact_s5, wt_dz0_loss, wt_jz_f_linear_t_s5_3, wt_jy_scale_s5_2, wt_z_a_d2act_s5, wt_z_f_scale_s5, wt_z_f_scale_s5, wt_jy_scale_s5_2, wt_jz_a_slice_s5_2, wt_jz_f_linear_t_s1, wt_dz0_loss, wt_dz_f_pad_s5_2, wt_dz_a_linear_s5_3, wt_jz_a_mul_s5_2, wt_jy_scale_s5_3, wt_jz_a_mul_s5_2, wt_jz_f_linear_t_s5_2, wt_jz_f_linear_t_s1, wt_jz_a_mul_s1, wt_z_f_scale_s5_2, wt_z_f_scale_s5_2, wt_jz_f_linear_t_s1, wt_jy_add_s5, wt_dz0_loss, wt_dz_f_pad_s5_2, wt_dz_f_pad_s5_3, wt_dz0_loss, wt_jz_a_mul_s5, wt_jz_a_mul_s5, wt_jz_a_slice_s6, wt_dz_a_mul_s5_2, wt_jz_f_linear_t_s5, wt_dz_a_sumrows_s5, wt_z_a_d2act_s5_2, wt_z_f_scale_s5_3, wt_z_f_scale_s5_3, wt_jz_f_linear_t_s5, wt_dz0_loss, wt_jy_scale_s5, wt_jy_scale_s5},
+    {wt_jy_scale_s5, wt_dz_f_rowpad_2, wt_dz0_loss, wt_jz_a_mul_s10_4, wt_jz_a_mul_s10_4, wt_jz_a_scale_s10, wt_jy_scale_s5, wt_jz_a_linear_t_s10_2, wt_jz_f_linear_t_s9, wt_jz_a_linear_t_s10_3, wt_z_a_linear_s10, wt_z_a_linear_s10, wt_dz_f_scale, wt_jy_scale_s10_2, wt_jy_scale_s10_2, wt_dz_f_add, wt_jy_scale_s5, wt_jz_a_linear_t_s10_2, wt_jz_a_mul_s10_3, wt_jz_a_mul_s10_3, wt_z_a_dact_s10, wt_jz_a_mul_s10_4, wt_jz_f_linear_t_s10_3, wt_jz_f_linear_t_s9, wt_jy_add_4, wt_z_f_scale_s10, wt_z_f_scale_s10, wt_jy_scale_s10_2, wt_jz_a_slice_s10_2, wt_dz_f_add, wt_jy_scale_s5, wt_dz0_loss, wt_jy_scale_s5, wt_jz_a_mul_s10_2, wt_jy_scale_s10_3, wt_dz_a_mul_s5_2, wt_jz_f_linear_t_s10_2, wt_jz_f_linear_t_s9, wt_jy_add_4, wt_z_f_scale_s10_2, wt_z_f_scale_s10_2, wt_dz_f_add, wt_jy_add_s10, wt_jy_scale_s5, wt_jy_scale_s5_2, wt_dz0_loss, wt_jy_scale_s5, wt_jz_a_mul_s10, wt_jz_a_mul_s10, wt_jz_a_slice_s11, wt_dz0_loss, wt_jz_f_linear_t_s10, wt_jz_f_linear_t_s9, wt_jy_add_4, wt_z_f_scale_s10_3, wt_z_f_scale_s10_3, wt_jz_f_linear_t_s10, wt_jy_scale_s5, wt_jy_scale_s10, wt_jy_scale_s10},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s51_L (integers) and train_s51_D (reals). */
-static void train_s51(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz_f_add_s5 (integers) and D_train_steps_dz_f_add_s5 (reals). */
+static void train_steps_dz_f_add_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2375,25 +2645,25 @@ static void train_s51(const real *restrict P, real *restrict G, int n, int nmax,
     real *u6 = work + (long)nmax * L[6];
     real *u7 = work + (long)nmax * L[7];
     real *u8 = work + (long)nmax * L[8];
-    /* u0 = ADD u1 u2   (n, 12, 8) */
-    ew_add((long)n * 96, u1, u2, u0);
-    /* u3 = SCALE u4   (n, 12, 8) */
-    ew_scale((long)n * 96, 2, u4, u3);
-    /* u5 = ADD u0 u3   (n, 12, 8) */
-    ew_add((long)n * 96, u0, u3, u5);
-    /* u6 = SCALE u5   (n, 12, 8) */
-    ew_scale((long)n * 96, 0.041666666666666664, u5, u6);
-    /* u7 = ADD u8 u6   (n, 12, 8) */
-    ew_add((long)n * 96, u8, u6, u7);
+    /* u0 = ADD u1 u2   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u1, u2, u0);
+    /* u3 = SCALE u4   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 2, u4, u3);
+    /* u5 = ADD u0 u3   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u0, u3, u5);
+    /* u6 = SCALE u5   (n, z_a_dim, z0_dim) */
+    ew_scale((long)n * z_a_dim_x_z0_dim, 0.041666666666666664, u5, u6);
+    /* u7 = ADD u8 u6   (n, z_a_dim, z0_dim) */
+    ew_add((long)n * z_a_dim_x_z0_dim, u8, u6, u7);
 }
-static const long train_s51_L[2][9] = {
-    {6784, 6896, 4960, 4960, 5056, 5056, 4960, 5056, 6688},
-    {4512, 4960, 2704, 2704, 2800, 2800, 2704, 2800, 4608},
+static const long L_train_steps_dz_f_add_s5[2][9] = {
+    {wt_jz_f_linear_t_s1, wt_dz0_loss, wt_jy_scale_s5, wt_jy_scale_s5, wt_jy_scale_s5_2, wt_jy_scale_s5_2, wt_jy_scale_s5, wt_jy_scale_s5_2, wt_jz_a_linear_t_s5_3},
+    {wt_dz_f_scale, wt_jy_scale_s5, wt_jy_scale_s10, wt_jy_scale_s10, wt_jy_scale_s10_2, wt_jy_scale_s10_2, wt_jy_scale_s10, wt_jy_scale_s10_2, wt_dz_f_rowpad_2},
 };
 
 /* 3 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s53_L (integers) and train_s53_D (reals). */
-static void train_s53(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz_f_rowslice (integers) and D_train_steps_dz_f_rowslice (reals). */
+static void train_steps_dz_f_rowslice(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2401,30 +2671,30 @@ static void train_s53(const real *restrict P, real *restrict G, int n, int nmax,
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
     real *u0 = work + (long)nmax * L[0];
-    real *u1 = work + (long)nmax * 5056;
+    real *u1 = work + (long)nmax * wt_jy_scale_s5_2;
     real *u2 = work + (long)nmax * L[1];
     real *u3 = work + (long)nmax * L[2];
     real *u4 = work + (long)nmax * L[3];
     real *u5 = work + (long)nmax * L[4];
     real *u6 = work + (long)nmax * L[5];
-    /* u0 = ROWSLICE u1 @0   (n, 3, 8) */
-    row_slice(n, 12, L[6], 3, 8, u1, u0);
-    /* u2 = SCALE u3   (n, 3, 8) */
-    ew_scale((long)n * 24, -1, u3, u2);
-    /* u4 = ADD u0 u2   (n, 3, 8) */
-    ew_add((long)n * 24, u0, u2, u4);
-    /* u5 = ADD u4 u6   (n, 3, 8) */
-    ew_add((long)n * 24, u4, u6, u5);
+    /* u0 = ROWSLICE u1 @0   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, L[6], y_dim, z0_dim, u1, u0);
+    /* u2 = SCALE u3   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, u3, u2);
+    /* u4 = ADD u0 u2   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u0, u2, u4);
+    /* u5 = ADD u4 u6   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u4, u6, u5);
 }
-static const long train_s53_L[3][7] = {
-    {2624, 4672, 4768, 4704, 2624, 1296, 0},
-    {2336, 4512, 4896, 4544, 2336, 4480, 3},
-    {2496, 4960, 2176, 2176, 2496, 4896, 6},
+static const long L_train_steps_dz_f_rowslice[3][7] = {
+    {wt_jy_add_4, wt_jz_a_slice_s8, wt_jy_add_7, wt_dz_f_add, wt_jy_add_4, wt_z_f_linear_s10, 0},
+    {wt_jz_a_linear_t_s12, wt_dz_f_scale, wt_jy_add_9, wt_jz_a_slice_s10_3, wt_jz_a_linear_t_s12, wt_jz_a_slice_s9, 3},
+    {wt_jz_a_linear_t_s11, wt_jy_scale_s5, wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s13, wt_jz_a_linear_t_s11, wt_jy_add_9, 6},
 };
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s62_L (integers) and train_s62_D (reals). */
-static void train_s62(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz0_pad_s11 (integers) and D_train_steps_dz0_pad_s11 (reals). */
+static void train_steps_dz0_pad_s11(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2447,41 +2717,41 @@ static void train_s62(const real *restrict P, real *restrict G, int n, int nmax,
     real *u13 = work + (long)nmax * L[13];
     real *u14 = work + (long)nmax * L[14];
     real *u15 = work + (long)nmax * L[15];
-    /* u0 = PAD u1   (n, 3, 9) */
-    pad_cols((long)n * 3, 8, 0, 9, u1, u0);
-    /* u2 = LINEAR u0 z.a.weight   (n, 3, 12) */
-    gemm(0, 1, (long)n * 3, 12, 9, u0, 9, P + 48, 9, u2, 12, 0);
+    /* u0 = PAD u1   (n, y_dim, z_a_in) */
+    pad_cols((long)n * y_dim, z0_dim, 0, z_a_in, u1, u0);
+    /* u2 = LINEAR u0 z.a.weight   (n, y_dim, z_a_dim) */
+    gemm(0, 1, (long)n * y_dim, z_a_dim, z_a_in, u0, z_a_in, P + P_z_a_weight, z_a_in, u2, z_a_dim, 0);
     /* u16 = GRAD_W u3 u0 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 3, u3, 12, u0, 9, G + 48, 9, 1);
-    /* u4 = MUL u2 u5   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u2, 3, 12, u5, 1, 12, u4);
-    /* u6 = MUL u2 u7   (n, 3, 12) */
-    mul_bcast(n, 3, 12, u2, 3, 12, u7, 3, 12, u6);
-    /* u8 = SUMROWS u6   (n, 1, 12) */
-    sum_rows((long)n * 1, 3, 12, u6, u8);
-    /* u9 = D2ACT u10   (n, 1, 12) */
-    ew_d2act_tanh((long)n * 12, u10, u9);
-    /* u11 = MUL u8 u9   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u8, 1, 12, u9, 1, 12, u11);
-    /* u12 = LINEAR u4 z.f.weight   (n, 3, 8) */
-    gemm(0, 1, (long)n * 3, 8, 12, u4, 12, P + 168, 12, u12, 8, 0);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * y_dim, u3, z_a_dim, u0, z_a_in, G + P_z_a_weight, z_a_in, 1);
+    /* u4 = MUL u2 u5   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u2, y_dim, z_a_dim, u5, 1, z_a_dim, u4);
+    /* u6 = MUL u2 u7   (n, y_dim, z_a_dim) */
+    mul_bcast(n, y_dim, z_a_dim, u2, y_dim, z_a_dim, u7, y_dim, z_a_dim, u6);
+    /* u8 = SUMROWS u6   (n, 1, z_a_dim) */
+    sum_rows((long)n * 1, y_dim, z_a_dim, u6, u8);
+    /* u9 = D2ACT u10   (n, 1, z_a_dim) */
+    ew_d2act_tanh((long)n * z_a_dim, u10, u9);
+    /* u11 = MUL u8 u9   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u8, 1, z_a_dim, u9, 1, z_a_dim, u11);
+    /* u12 = LINEAR u4 z.f.weight   (n, y_dim, z0_dim) */
+    gemm(0, 1, (long)n * y_dim, z0_dim, z_a_dim, u4, z_a_dim, P + P_z_f_weight, z_a_dim, u12, z0_dim, 0);
     /* u17 = GRAD_W u13 u4 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 3, u13, 8, u4, 12, G + 168, 12, 1);
-    /* u14 = SCALE u12   (n, 3, 8) */
-    ew_scale((long)n * 24, 0.25, u12, u14);
-    /* u15 = ADD u1 u14   (n, 3, 8) */
-    ew_add((long)n * 24, u1, u14, u15);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * y_dim, u13, z0_dim, u4, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
+    /* u14 = SCALE u12   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u12, u14);
+    /* u15 = ADD u1 u14   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u1, u14, u15);
 }
-static const long train_s62_L[4][16] = {
-    {2336, 1056, 3312, 2448, 2624, 1696, 2448, 2400, 2672, 2336, 80, 80, 2336, 2368, 3312, 2624},
-    {1056, 1296, 3312, 2288, 2624, 640, 2704, 2240, 2672, 1056, 624, 624, 1056, 2208, 3312, 1056},
-    {1056, 1296, 3312, 2128, 2128, 448, 2624, 1904, 2672, 1056, 224, 224, 1056, 1872, 2128, 1056},
-    {1056, 1296, 2128, 2048, 2048, 272, 3312, 2000, 1056, 1072, 1488, 1488, 1056, 1968, 4896, 1056},
+static const long L_train_steps_dz0_pad_s11[4][16] = {
+    {wt_jz_a_linear_t_s12, wt_z_f_linear_s8, wt_jz_f_linear_t_s9, wt_jz_a_mul_s11, wt_jy_add_4, wt_z_f_linear_s14, wt_jz_a_mul_s11, wt_jz_f_linear_t_s11, wt_dz_a_sumrows_s11, wt_jz_a_linear_t_s12, wt_z_f_linear_s1, wt_z_f_linear_s1, wt_jz_a_linear_t_s12, wt_jz_a_slice_s12, wt_jz_f_linear_t_s9, wt_jy_add_4},
+    {wt_z_f_linear_s8, wt_z_f_linear_s10, wt_jz_f_linear_t_s9, wt_jz_a_mul_s12, wt_jy_add_4, wt_z_f_scale_s6, wt_jy_scale_s10, wt_jz_f_linear_t_s12, wt_dz_a_sumrows_s11, wt_z_f_linear_s8, wt_z_f_linear_s5_2, wt_z_f_linear_s5_2, wt_z_f_linear_s8, wt_jy_scale_s12, wt_jz_f_linear_t_s9, wt_z_f_linear_s8},
+    {wt_z_f_linear_s8, wt_z_f_linear_s10, wt_jz_f_linear_t_s9, wt_jz_a_slice_s14, wt_jz_a_slice_s14, wt_z0_add_4, wt_jy_add_4, wt_z_f_scale_s10_4, wt_dz_a_sumrows_s11, wt_z_f_linear_s8, wt_z_f_scale_s3, wt_z_f_scale_s3, wt_z_f_linear_s8, wt_z_f_linear_s10_4, wt_jz_a_slice_s14, wt_z_f_linear_s8},
+    {wt_z_f_linear_s8, wt_z_f_linear_s10, wt_jz_a_slice_s14, wt_jz_a_mul_s14, wt_jz_a_mul_s14, wt_t_const_s5, wt_jz_f_linear_t_s9, wt_jz_f_linear_t_s14, wt_z_f_linear_s8, wt_z_f_scale_s8, wt_z_f_linear_s10_2, wt_z_f_linear_s10_2, wt_z_f_linear_s8, wt_jy_scale_s14, wt_jy_add_9, wt_z_f_linear_s8},
 };
 
 /* 3 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s63_L (integers) and train_s63_D (reals). */
-static void train_s63(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dz_f_rowslice_2 (integers) and D_train_steps_dz_f_rowslice_2 (reals). */
+static void train_steps_dz_f_rowslice_2(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2489,25 +2759,25 @@ static void train_s63(const real *restrict P, real *restrict G, int n, int nmax,
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
     real *u0 = work + (long)nmax * L[0];
-    real *u1 = work + (long)nmax * 2800;
+    real *u1 = work + (long)nmax * wt_jy_scale_s10_2;
     real *u2 = work + (long)nmax * L[1];
     real *u3 = work + (long)nmax * L[2];
-    real *u4 = work + (long)nmax * 1056;
+    real *u4 = work + (long)nmax * wt_z_f_linear_s8;
     real *u5 = work + (long)nmax * L[3];
-    real *u6 = work + (long)nmax * 1296;
-    /* u0 = ROWSLICE u1 @0   (n, 3, 8) */
-    row_slice(n, 12, L[4], 3, 8, u1, u0);
-    /* u2 = ADD u3 u0   (n, 3, 8) */
-    ew_add((long)n * 24, u3, u0, u2);
-    /* u4 = SCALE u5   (n, 3, 8) */
-    ew_scale((long)n * 24, -1, u5, u4);
-    /* u6 = ADD u2 u4   (n, 3, 8) */
-    ew_add((long)n * 24, u2, u4, u6);
+    real *u6 = work + (long)nmax * wt_z_f_linear_s10;
+    /* u0 = ROWSLICE u1 @0   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, L[4], y_dim, z0_dim, u1, u0);
+    /* u2 = ADD u3 u0   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u3, u0, u2);
+    /* u4 = SCALE u5   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, u5, u4);
+    /* u6 = ADD u2 u4   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, u2, u4, u6);
 }
-static const long train_s63_L[3][5] = {
-    {1056, 2656, 2624, 1296, 0},
-    {1296, 3312, 1056, 4480, 3},
-    {1296, 2128, 1056, 4896, 6},
+static const long L_train_steps_dz_f_rowslice_2[3][5] = {
+    {wt_z_f_linear_s8, wt_jy_rowslice_2, wt_jy_add_4, wt_z_f_linear_s10, 0},
+    {wt_z_f_linear_s10, wt_jz_f_linear_t_s9, wt_z_f_linear_s8, wt_jz_a_slice_s9, 3},
+    {wt_z_f_linear_s10, wt_jz_a_slice_s14, wt_z_f_linear_s8, wt_jy_add_9, 6},
 };
 
 static void train_part69(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -2515,44 +2785,44 @@ static void train_part69(const real *restrict P, real *restrict G, int n, int nm
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v671 = work + (long)nmax * 1296;
-    real *v610 = work + (long)nmax * 2800;
-    real *v672 = work + (long)nmax * 4896;
-    real *v670 = work + (long)nmax * 1056;
-    real *v673 = work + (long)nmax * 1056;
-    real *v550 = work + (long)nmax * 2176;
-    real *v674 = work + (long)nmax * 1296;
-    real *v194 = work + (long)nmax * 208;
-    real *v676 = work + (long)nmax * 208;
-    real *v385 = work + (long)nmax * 4944;
-    real *v185 = work + (long)nmax * 1136;
-    real *v679 = work + (long)nmax * 1136;
-    real *v680 = work + (long)nmax * 1056;
-    /* v671 = ROWSLICE v610 @9   (n, 3, 8) */
-    row_slice(n, 12, 9, 3, 8, v610, v671);
-    /* v672 = ADD v670 v671   (n, 3, 8) */
-    ew_add((long)n * 24, v670, v671, v672);
-    /* v673 = SCALE v550   (n, 3, 8) */
-    ew_scale((long)n * 24, -1, v550, v673);
-    /* v674 = ADD v672 v673   (n, 3, 8) */
-    ew_add((long)n * 24, v672, v673, v674);
-    /* v675 = GRAD_W v194 v674 y.weight */
-    gemm(1, 0, 3, 8, (long)n * 3, v194, 3, v674, 8, G + 272, 8, 1);
-    /* v676 = LINEAR_T v385 y.weight   (n, 1, 8) */
-    gemm(0, 0, (long)n * 1, 8, 3, v385, 3, P + 272, 8, v676, 8, 0);
-    /* v677 = GRAD_W v385 v185 y.weight */
-    gemm(1, 0, 3, 8, (long)n * 1, v385, 3, v185, 8, G + 272, 8, 1);
-    /* v678 = GRAD_B v385 y.bias */
-    grad_bias((long)n * 1, 3, v385, G + 296);
-    /* v679 = SCALE v676   (n, 1, 8) */
-    ew_scale((long)n * 8, -1, v676, v679);
-    /* v680 = ROWPAD v676 @3   (n, 4, 8) */
-    row_pad(n, 4, 3, 1, 8, v676, v680);
+    real *dz_f_rowslice_3 = work + (long)nmax * wt_z_f_linear_s10;
+    real *dz_f_add_s10 = work + (long)nmax * wt_jy_scale_s10_2;
+    real *dz0_add = work + (long)nmax * wt_jy_add_9;
+    real *dz0_add_s14 = work + (long)nmax * wt_z_f_linear_s8;
+    real *dz_f_scale_2 = work + (long)nmax * wt_z_f_linear_s8;
+    real *dz_f_add_s9 = work + (long)nmax * wt_jz_a_linear_t_s13;
+    real *dz0_add_2 = work + (long)nmax * wt_z_f_linear_s10;
+    real *j_eye = work + (long)nmax * wt_z_f_linear_s3;
+    real *dy_linear_t = work + (long)nmax * wt_z_f_linear_s3;
+    real *dy_loss = work + (long)nmax * wt_dy_loss;
+    real *z0_add_8 = work + (long)nmax * wt_z_f_linear_s9;
+    real *dy_scale = work + (long)nmax * wt_z_f_linear_s9;
+    real *dy_rowpad = work + (long)nmax * wt_z_f_linear_s8;
+    /* dz_f_rowslice_3 = ROWSLICE dz_f_add_s10 @9   (n, y_dim, z0_dim) */
+    row_slice(n, z_a_dim, 9, y_dim, z0_dim, dz_f_add_s10, dz_f_rowslice_3);
+    /* dz0_add = ADD dz0_add_s14 dz_f_rowslice_3   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, dz0_add_s14, dz_f_rowslice_3, dz0_add);
+    /* dz_f_scale_2 = SCALE dz_f_add_s9   (n, y_dim, z0_dim) */
+    ew_scale((long)n * y_dim_x_z0_dim, -1, dz_f_add_s9, dz_f_scale_2);
+    /* dz0_add_2 = ADD dz0_add dz_f_scale_2   (n, y_dim, z0_dim) */
+    ew_add((long)n * y_dim_x_z0_dim, dz0_add, dz_f_scale_2, dz0_add_2);
+    /* dy_grad_w = GRAD_W j_eye dz0_add_2 y.weight */
+    gemm(1, 0, y_dim, z0_dim, (long)n * y_dim, j_eye, y_dim, dz0_add_2, z0_dim, G + P_y_weight, z0_dim, 1);
+    /* dy_linear_t = LINEAR_T dy_loss y.weight   (n, 1, z0_dim) */
+    gemm(0, 0, (long)n * 1, z0_dim, y_dim, dy_loss, y_dim, P + P_y_weight, z0_dim, dy_linear_t, z0_dim, 0);
+    /* dy_grad_w_2 = GRAD_W dy_loss z0_add_8 y.weight */
+    gemm(1, 0, y_dim, z0_dim, (long)n * 1, dy_loss, y_dim, z0_add_8, z0_dim, G + P_y_weight, z0_dim, 1);
+    /* dy_grad_b = GRAD_B dy_loss y.bias */
+    grad_bias((long)n * 1, y_dim, dy_loss, G + P_y_bias);
+    /* dy_scale = SCALE dy_linear_t   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, -1, dy_linear_t, dy_scale);
+    /* dy_rowpad = ROWPAD dy_linear_t @3   (n, 4, z0_dim) */
+    row_pad(n, 4, 3, 1, z0_dim, dy_linear_t, dy_rowpad);
 }
 
 /* 4 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s70_L (integers) and train_s70_D (reals). */
-static void train_s70(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_scale_s11 (integers) and D_train_steps_dy_scale_s11 (reals). */
+static void train_steps_dy_scale_s11(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2571,39 +2841,39 @@ static void train_s70(const real *restrict P, real *restrict G, int n, int nmax,
     real *u9 = work + (long)nmax * L[9];
     real *u10 = work + (long)nmax * L[10];
     real *u11 = work + (long)nmax * L[11];
-    /* u0 = SCALE u1   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.25, u1, u0);
-    /* u2 = LINEAR_T u0 z.f.weight   (n, 1, 12) */
-    gemm(0, 0, (long)n * 1, 12, 8, u0, 8, P + 168, 12, u2, 12, 0);
+    /* u0 = SCALE u1   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.25, u1, u0);
+    /* u2 = LINEAR_T u0 z.f.weight   (n, 1, z_a_dim) */
+    gemm(0, 0, (long)n * 1, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u2, z_a_dim, 0);
     /* u12 = GRAD_W u0 u3 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 1, u0, 8, u3, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 1, u0, z0_dim, u3, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u13 = GRAD_B u0 z.f.bias */
-    grad_bias((long)n * 1, 8, u0, G + 264);
-    /* u4 = MUL u2 u5   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u2, 1, 12, u5, 1, 12, u4);
-    /* u6 = ADD u7 u4   (n, 1, 12) */
-    ew_add((long)n * 12, u7, u4, u6);
-    /* u8 = LINEAR_T u6 z.a.weight   (n, 1, 9) */
-    gemm(0, 0, (long)n * 1, 9, 12, u6, 12, P + 48, 9, u8, 9, 0);
+    grad_bias((long)n * 1, z0_dim, u0, G + P_z_f_bias);
+    /* u4 = MUL u2 u5   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u2, 1, z_a_dim, u5, 1, z_a_dim, u4);
+    /* u6 = ADD u7 u4   (n, 1, z_a_dim) */
+    ew_add((long)n * z_a_dim, u7, u4, u6);
+    /* u8 = LINEAR_T u6 z.a.weight   (n, 1, z_a_in) */
+    gemm(0, 0, (long)n * 1, z_a_in, z_a_dim, u6, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
     /* u14 = GRAD_W u6 u9 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 1, u6, 12, u9, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 1, u6, z_a_dim, u9, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u15 = GRAD_B u6 z.a.bias */
-    grad_bias((long)n * 1, 12, u6, G + 156);
-    /* u10 = SLICE u8   (n, 1, 8) */
-    slice_cols((long)n * 1, 9, 0, 8, u8, u10);
-    /* u11 = ADD u1 u10   (n, 1, 8) */
-    ew_add((long)n * 8, u1, u10, u11);
+    grad_bias((long)n * 1, z_a_dim, u6, G + P_z_a_bias);
+    /* u10 = SLICE u8   (n, 1, z0_dim) */
+    slice_cols((long)n * 1, z_a_in, 0, z0_dim, u8, u10);
+    /* u11 = ADD u1 u10   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u1, u10, u11);
 }
-static const long train_s70_L[4][12] = {
-    {1296, 208, 1312, 1680, 1296, 272, 272, 1488, 1488, 1504, 272, 1680},
-    {272, 1680, 1056, 1760, 272, 448, 448, 224, 224, 256, 448, 224},
-    {1680, 224, 1760, 1568, 1568, 640, 640, 624, 624, 1376, 640, 624},
-    {640, 624, 1376, 432, 432, 1696, 640, 80, 80, 144, 144, 80},
+static const long L_train_steps_dy_scale_s11[4][12] = {
+    {wt_z_f_linear_s10, wt_z_f_linear_s3, wt_z_a_d2act_s6, wt_z_f_linear_s10_3, wt_z_f_linear_s10, wt_t_const_s5, wt_t_const_s5, wt_z_f_linear_s10_2, wt_z_f_linear_s10_2, wt_z_f_scale_s13, wt_t_const_s5, wt_z_f_linear_s10_3},
+    {wt_t_const_s5, wt_z_f_linear_s10_3, wt_z_f_linear_s8, wt_z_f_linear_s12, wt_t_const_s5, wt_z0_add_4, wt_z0_add_4, wt_z_f_scale_s3, wt_z_f_scale_s3, wt_z_f_linear_s7, wt_z0_add_4, wt_z_f_scale_s3},
+    {wt_z_f_linear_s10_3, wt_z_f_scale_s3, wt_z_f_linear_s12, wt_z_f_scale_s11, wt_z_f_scale_s11, wt_z_f_scale_s6, wt_z_f_scale_s6, wt_z_f_linear_s5_2, wt_z_f_linear_s5_2, wt_z_f_linear_s11, wt_z_f_scale_s6, wt_z_f_linear_s5_2},
+    {wt_z_f_scale_s6, wt_z_f_linear_s5_2, wt_z_f_linear_s11, wt_z_f_linear_s5, wt_z_f_linear_s5, wt_z_f_linear_s14, wt_z_f_scale_s6, wt_z_f_linear_s1, wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z_f_linear_s2, wt_z_f_linear_s1},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s77_L (integers) and train_s77_D (reals). */
-static void train_s77(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_scale_s5 (integers) and D_train_steps_dy_scale_s5 (reals). */
+static void train_steps_dy_scale_s5(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2659,111 +2929,111 @@ static void train_s77(const real *restrict P, real *restrict G, int n, int nmax,
     real *u46 = work + (long)nmax * L[46];
     real *u47 = work + (long)nmax * L[47];
     real *u48 = work + (long)nmax * L[48];
-    /* u0 = SCALE u1   (n, 4, 8) */
+    /* u0 = SCALE u1   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.041666666666666664, u1, u0);
-    /* u2 = SCALE u0   (n, 4, 8) */
+    /* u2 = SCALE u0   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 2, u0, u2);
-    /* u3 = SCALE u0   (n, 4, 8) */
+    /* u3 = SCALE u0   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 2, u0, u3);
-    /* u4 = LINEAR_T u0 z.f.weight   (n, 4, 12) */
-    gemm(0, 0, (long)n * 4, 12, 8, u0, 8, P + 168, 12, u4, 12, 0);
+    /* u4 = LINEAR_T u0 z.f.weight   (n, 4, z_a_dim) */
+    gemm(0, 0, (long)n * 4, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
     /* u49 = GRAD_W u0 u5 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 4, u0, 8, u5, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 4, u0, z0_dim, u5, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u50 = GRAD_B u0 z.f.bias */
-    grad_bias((long)n * 4, 8, u0, G + 264);
-    /* u6 = MUL u4 u7   (n, 4, 12) */
-    mul_bcast(n, 4, 12, u4, 4, 12, u7, 4, 12, u6);
-    /* u8 = ADD u9 u6   (n, 4, 12) */
+    grad_bias((long)n * 4, z0_dim, u0, G + P_z_f_bias);
+    /* u6 = MUL u4 u7   (n, 4, z_a_dim) */
+    mul_bcast(n, 4, z_a_dim, u4, 4, z_a_dim, u7, 4, z_a_dim, u6);
+    /* u8 = ADD u9 u6   (n, 4, z_a_dim) */
     ew_add((long)n * 48, u9, u6, u8);
-    /* u10 = LINEAR_T u8 z.a.weight   (n, 4, 9) */
-    gemm(0, 0, (long)n * 4, 9, 12, u8, 12, P + 48, 9, u10, 9, 0);
+    /* u10 = LINEAR_T u8 z.a.weight   (n, 4, z_a_in) */
+    gemm(0, 0, (long)n * 4, z_a_in, z_a_dim, u8, z_a_dim, P + P_z_a_weight, z_a_in, u10, z_a_in, 0);
     /* u51 = GRAD_W u8 u11 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 4, u8, 12, u11, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 4, u8, z_a_dim, u11, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u52 = GRAD_B u8 z.a.bias */
-    grad_bias((long)n * 4, 12, u8, G + 156);
-    /* u12 = SLICE u10   (n, 4, 8) */
-    slice_cols((long)n * 4, 9, 0, 8, u10, u12);
-    /* u13 = ADD u1 u12   (n, 4, 8) */
+    grad_bias((long)n * 4, z_a_dim, u8, G + P_z_a_bias);
+    /* u12 = SLICE u10   (n, 4, z0_dim) */
+    slice_cols((long)n * 4, z_a_in, 0, z0_dim, u10, u12);
+    /* u13 = ADD u1 u12   (n, 4, z0_dim) */
     ew_add((long)n * 32, u1, u12, u13);
-    /* u14 = SCALE u12   (n, 4, 8) */
+    /* u14 = SCALE u12   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.25, u12, u14);
-    /* u15 = ADD u3 u14   (n, 4, 8) */
+    /* u15 = ADD u3 u14   (n, 4, z0_dim) */
     ew_add((long)n * 32, u3, u14, u15);
-    /* u16 = LINEAR_T u15 z.f.weight   (n, 4, 12) */
-    gemm(0, 0, (long)n * 4, 12, 8, u15, 8, P + 168, 12, u16, 12, 0);
+    /* u16 = LINEAR_T u15 z.f.weight   (n, 4, z_a_dim) */
+    gemm(0, 0, (long)n * 4, z_a_dim, z0_dim, u15, z0_dim, P + P_z_f_weight, z_a_dim, u16, z_a_dim, 0);
     /* u53 = GRAD_W u15 u17 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 4, u15, 8, u17, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 4, u15, z0_dim, u17, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u54 = GRAD_B u15 z.f.bias */
-    grad_bias((long)n * 4, 8, u15, G + 264);
-    /* u18 = MUL u16 u19   (n, 4, 12) */
-    mul_bcast(n, 4, 12, u16, 4, 12, u19, 4, 12, u18);
-    /* u20 = ADD u21 u18   (n, 4, 12) */
+    grad_bias((long)n * 4, z0_dim, u15, G + P_z_f_bias);
+    /* u18 = MUL u16 u19   (n, 4, z_a_dim) */
+    mul_bcast(n, 4, z_a_dim, u16, 4, z_a_dim, u19, 4, z_a_dim, u18);
+    /* u20 = ADD u21 u18   (n, 4, z_a_dim) */
     ew_add((long)n * 48, u21, u18, u20);
-    /* u22 = LINEAR_T u20 z.a.weight   (n, 4, 9) */
-    gemm(0, 0, (long)n * 4, 9, 12, u20, 12, P + 48, 9, u22, 9, 0);
+    /* u22 = LINEAR_T u20 z.a.weight   (n, 4, z_a_in) */
+    gemm(0, 0, (long)n * 4, z_a_in, z_a_dim, u20, z_a_dim, P + P_z_a_weight, z_a_in, u22, z_a_in, 0);
     /* u55 = GRAD_W u20 u23 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 4, u20, 12, u23, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 4, u20, z_a_dim, u23, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u56 = GRAD_B u20 z.a.bias */
-    grad_bias((long)n * 4, 12, u20, G + 156);
-    /* u24 = SLICE u22   (n, 4, 8) */
-    slice_cols((long)n * 4, 9, 0, 8, u22, u24);
-    /* u25 = ADD u13 u24   (n, 4, 8) */
+    grad_bias((long)n * 4, z_a_dim, u20, G + P_z_a_bias);
+    /* u24 = SLICE u22   (n, 4, z0_dim) */
+    slice_cols((long)n * 4, z_a_in, 0, z0_dim, u22, u24);
+    /* u25 = ADD u13 u24   (n, 4, z0_dim) */
     ew_add((long)n * 32, u13, u24, u25);
-    /* u26 = SCALE u24   (n, 4, 8) */
+    /* u26 = SCALE u24   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.125, u24, u26);
-    /* u27 = ADD u2 u26   (n, 4, 8) */
+    /* u27 = ADD u2 u26   (n, 4, z0_dim) */
     ew_add((long)n * 32, u2, u26, u27);
-    /* u28 = LINEAR_T u27 z.f.weight   (n, 4, 12) */
-    gemm(0, 0, (long)n * 4, 12, 8, u27, 8, P + 168, 12, u28, 12, 0);
+    /* u28 = LINEAR_T u27 z.f.weight   (n, 4, z_a_dim) */
+    gemm(0, 0, (long)n * 4, z_a_dim, z0_dim, u27, z0_dim, P + P_z_f_weight, z_a_dim, u28, z_a_dim, 0);
     /* u57 = GRAD_W u27 u29 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 4, u27, 8, u29, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 4, u27, z0_dim, u29, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u58 = GRAD_B u27 z.f.bias */
-    grad_bias((long)n * 4, 8, u27, G + 264);
-    /* u30 = MUL u28 u31   (n, 4, 12) */
-    mul_bcast(n, 4, 12, u28, 4, 12, u31, 4, 12, u30);
-    /* u32 = ADD u33 u30   (n, 4, 12) */
+    grad_bias((long)n * 4, z0_dim, u27, G + P_z_f_bias);
+    /* u30 = MUL u28 u31   (n, 4, z_a_dim) */
+    mul_bcast(n, 4, z_a_dim, u28, 4, z_a_dim, u31, 4, z_a_dim, u30);
+    /* u32 = ADD u33 u30   (n, 4, z_a_dim) */
     ew_add((long)n * 48, u33, u30, u32);
-    /* u34 = LINEAR_T u32 z.a.weight   (n, 4, 9) */
-    gemm(0, 0, (long)n * 4, 9, 12, u32, 12, P + 48, 9, u34, 9, 0);
+    /* u34 = LINEAR_T u32 z.a.weight   (n, 4, z_a_in) */
+    gemm(0, 0, (long)n * 4, z_a_in, z_a_dim, u32, z_a_dim, P + P_z_a_weight, z_a_in, u34, z_a_in, 0);
     /* u59 = GRAD_W u32 u35 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 4, u32, 12, u35, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 4, u32, z_a_dim, u35, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u60 = GRAD_B u32 z.a.bias */
-    grad_bias((long)n * 4, 12, u32, G + 156);
-    /* u36 = SLICE u34   (n, 4, 8) */
-    slice_cols((long)n * 4, 9, 0, 8, u34, u36);
-    /* u37 = ADD u25 u36   (n, 4, 8) */
+    grad_bias((long)n * 4, z_a_dim, u32, G + P_z_a_bias);
+    /* u36 = SLICE u34   (n, 4, z0_dim) */
+    slice_cols((long)n * 4, z_a_in, 0, z0_dim, u34, u36);
+    /* u37 = ADD u25 u36   (n, 4, z0_dim) */
     ew_add((long)n * 32, u25, u36, u37);
-    /* u38 = SCALE u36   (n, 4, 8) */
+    /* u38 = SCALE u36   (n, 4, z0_dim) */
     ew_scale((long)n * 32, 0.125, u36, u38);
-    /* u39 = ADD u0 u38   (n, 4, 8) */
+    /* u39 = ADD u0 u38   (n, 4, z0_dim) */
     ew_add((long)n * 32, u0, u38, u39);
-    /* u40 = LINEAR_T u39 z.f.weight   (n, 4, 12) */
-    gemm(0, 0, (long)n * 4, 12, 8, u39, 8, P + 168, 12, u40, 12, 0);
+    /* u40 = LINEAR_T u39 z.f.weight   (n, 4, z_a_dim) */
+    gemm(0, 0, (long)n * 4, z_a_dim, z0_dim, u39, z0_dim, P + P_z_f_weight, z_a_dim, u40, z_a_dim, 0);
     /* u61 = GRAD_W u39 u41 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 4, u39, 8, u41, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 4, u39, z0_dim, u41, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u62 = GRAD_B u39 z.f.bias */
-    grad_bias((long)n * 4, 8, u39, G + 264);
-    /* u42 = MUL u40 u43   (n, 4, 12) */
-    mul_bcast(n, 4, 12, u40, 4, 12, u43, 4, 12, u42);
-    /* u44 = ADD u45 u42   (n, 4, 12) */
+    grad_bias((long)n * 4, z0_dim, u39, G + P_z_f_bias);
+    /* u42 = MUL u40 u43   (n, 4, z_a_dim) */
+    mul_bcast(n, 4, z_a_dim, u40, 4, z_a_dim, u43, 4, z_a_dim, u42);
+    /* u44 = ADD u45 u42   (n, 4, z_a_dim) */
     ew_add((long)n * 48, u45, u42, u44);
-    /* u46 = LINEAR_T u44 z.a.weight   (n, 4, 9) */
-    gemm(0, 0, (long)n * 4, 9, 12, u44, 12, P + 48, 9, u46, 9, 0);
+    /* u46 = LINEAR_T u44 z.a.weight   (n, 4, z_a_in) */
+    gemm(0, 0, (long)n * 4, z_a_in, z_a_dim, u44, z_a_dim, P + P_z_a_weight, z_a_in, u46, z_a_in, 0);
     /* u63 = GRAD_W u44 u47 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 4, u44, 12, u47, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 4, u44, z_a_dim, u47, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u64 = GRAD_B u44 z.a.bias */
-    grad_bias((long)n * 4, 12, u44, G + 156);
-    /* u48 = SLICE u46   (n, 4, 8) */
-    slice_cols((long)n * 4, 9, 0, 8, u46, u48);
+    grad_bias((long)n * 4, z_a_dim, u44, G + P_z_a_bias);
+    /* u48 = SLICE u46   (n, 4, z0_dim) */
+    slice_cols((long)n * 4, z_a_in, 0, z0_dim, u46, u48);
 }
-static const long train_s77_L[2][49] = {
-    {256, 1296, 624, 1056, 3312, 1824, 2624, 2528, 3312, 1712, 2624, 1776, 1488, 4896, 1296, 1488, 3312, 1632, 2624, 2896, 3312, 1520, 2624, 1584, 1056, 1296, 4896, 1056, 3312, 1440, 2624, 2944, 3312, 1328, 1328, 1392, 624, 1056, 4896, 624, 3312, 1248, 2624, 2576, 3312, 1200, 1968, 1152, 256},
-    {624, 816, 4896, 224, 4944, 960, 4992, 4800, 4944, 848, 848, 912, 4944, 4976, 5008, 4944, 224, 768, 5008, 5152, 224, 656, 656, 720, 4944, 224, 4976, 4944, 4976, 576, 576, 5200, 6896, 464, 576, 528, 4896, 464, 224, 4896, 224, 384, 384, 4848, 224, 336, 336, 288, 224},
+static const long L_train_steps_dy_scale_s5[2][49] = {
+    {wt_z_f_linear_s7, wt_z_f_linear_s10, wt_z_f_linear_s5_2, wt_z_f_linear_s8, wt_jz_f_linear_t_s9, wt_z_a_act_s10_4, wt_jy_add_4, wt_jz_a_slice_s11, wt_jz_f_linear_t_s9, wt_z_f_scale_s10_3, wt_jy_add_4, wt_z0_concat_s10_3, wt_z_f_linear_s10_2, wt_jy_add_9, wt_z_f_linear_s10, wt_z_f_linear_s10_2, wt_jz_f_linear_t_s9, wt_z_a_act_s10_3, wt_jy_add_4, wt_jy_scale_s10_3, wt_jz_f_linear_t_s9, wt_z_f_scale_s10_2, wt_jy_add_4, wt_z0_concat_s10_2, wt_z_f_linear_s8, wt_z_f_linear_s10, wt_jy_add_9, wt_z_f_linear_s8, wt_jz_f_linear_t_s9, wt_z_a_act_s10_2, wt_jy_add_4, wt_z_a_dact_s10, wt_jz_f_linear_t_s9, wt_z_f_scale_s10, wt_z_f_scale_s10, wt_z0_concat_s10, wt_z_f_linear_s5_2, wt_z_f_linear_s8, wt_jy_add_9, wt_z_f_linear_s5_2, wt_jz_f_linear_t_s9, wt_z_a_act_s10, wt_jy_add_4, wt_jz_a_scale_s10, wt_jz_f_linear_t_s9, wt_z_a_linear_s10, wt_jy_scale_s14, wt_z_f_scale_s9, wt_z_f_linear_s7},
+    {wt_z_f_linear_s5_2, wt_z_f_linear_s5_3, wt_jy_add_9, wt_z_f_scale_s3, wt_dy_loss, wt_z_a_act_s5_4, wt_dz_a_linear_s7, wt_jz_a_slice_s6, wt_dy_loss, wt_z_f_scale_s5_3, wt_z_f_scale_s5_3, wt_z0_concat_s5_4, wt_dy_loss, wt_dy_add_s5, wt_dz_a_mul_s6, wt_dy_loss, wt_z_f_scale_s3, wt_z_a_act_s5_3, wt_dz_a_mul_s6, wt_jy_scale_s5_3, wt_z_f_scale_s3, wt_z_f_scale_s5_2, wt_z_f_scale_s5_2, wt_z0_concat_s5_3, wt_dy_loss, wt_z_f_scale_s3, wt_dy_add_s5, wt_dy_loss, wt_dy_add_s5, wt_z_a_act_s5_2, wt_z_a_act_s5_2, wt_z_a_dact_s5, wt_dz0_loss, wt_z_f_scale_s5, wt_z_a_act_s5_2, wt_z0_concat_s5_2, wt_jy_add_9, wt_z_f_scale_s5, wt_z_f_scale_s3, wt_jy_add_9, wt_z_f_scale_s3, wt_z_a_act_s5, wt_z_a_act_s5, wt_jz_a_scale_s5, wt_z_f_scale_s3, wt_z_a_linear_s5, wt_z_a_linear_s5, wt_z0_concat_s5, wt_z_f_scale_s3},
 };
 
 /* 2 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s78_L (integers) and train_s78_D (reals). */
-static void train_s78(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_add_s5_2 (integers) and D_train_steps_dy_add_s5_2 (reals). */
+static void train_steps_dy_add_s5_2(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2773,17 +3043,17 @@ static void train_s78(const real *restrict P, real *restrict G, int n, int nmax,
     real *u0 = work + (long)nmax * L[0];
     real *u1 = work + (long)nmax * L[1];
     real *u2 = work + (long)nmax * L[2];
-    /* u0 = ADD u1 u2   (n, 4, 8) */
+    /* u0 = ADD u1 u2   (n, 4, z0_dim) */
     ew_add((long)n * 32, u1, u2, u0);
 }
-static const long train_s78_L[2][3] = {
-    {624, 1056, 256},
-    {288, 464, 224},
+static const long L_train_steps_dy_add_s5_2[2][3] = {
+    {wt_z_f_linear_s5_2, wt_z_f_linear_s8, wt_z_f_linear_s7},
+    {wt_z0_concat_s5, wt_z_f_scale_s5, wt_z_f_scale_s3},
 };
 
 /* 7 parts of train do this on other buffers and numbers (steps of an ODE solve): each calls
- * it with its row of train_s80_L (integers) and train_s80_D (reals). */
-static void train_s80(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
+ * it with its row of L_train_steps_dy_add_s1 (integers) and D_train_steps_dy_add_s1 (reals). */
+static void train_steps_dy_add_s1(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
     const real *restrict y, const real *restrict J, const int32_t *restrict label,
     const double *restrict w, double *restrict terms, real *restrict work,
     const long *restrict L, const double *restrict D) {
@@ -2804,39 +3074,39 @@ static void train_s80(const real *restrict P, real *restrict G, int n, int nmax,
     real *u11 = work + (long)nmax * L[11];
     real *u12 = work + (long)nmax * L[12];
     real *u13 = work + (long)nmax * L[13];
-    /* u0 = ADD u1 u2   (n, 1, 8) */
-    ew_add((long)n * 8, u1, u2, u0);
-    /* u3 = SCALE u2   (n, 1, 8) */
-    ew_scale((long)n * 8, 0.25, u2, u3);
-    /* u4 = LINEAR_T u3 z.f.weight   (n, 1, 12) */
-    gemm(0, 0, (long)n * 1, 12, 8, u3, 8, P + 168, 12, u4, 12, 0);
+    /* u0 = ADD u1 u2   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u1, u2, u0);
+    /* u3 = SCALE u2   (n, 1, z0_dim) */
+    ew_scale((long)n * z0_dim, 0.25, u2, u3);
+    /* u4 = LINEAR_T u3 z.f.weight   (n, 1, z_a_dim) */
+    gemm(0, 0, (long)n * 1, z_a_dim, z0_dim, u3, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
     /* u14 = GRAD_W u3 u5 z.f.weight */
-    gemm(1, 0, 8, 12, (long)n * 1, u3, 8, u5, 12, G + 168, 12, 1);
+    gemm(1, 0, z0_dim, z_a_dim, (long)n * 1, u3, z0_dim, u5, z_a_dim, G + P_z_f_weight, z_a_dim, 1);
     /* u15 = GRAD_B u3 z.f.bias */
-    grad_bias((long)n * 1, 8, u3, G + 264);
-    /* u6 = MUL u4 u7   (n, 1, 12) */
-    mul_bcast(n, 1, 12, u4, 1, 12, u7, 1, 12, u6);
-    /* u8 = ADD u9 u6   (n, 1, 12) */
-    ew_add((long)n * 12, u9, u6, u8);
-    /* u10 = LINEAR_T u8 z.a.weight   (n, 1, 9) */
-    gemm(0, 0, (long)n * 1, 9, 12, u8, 12, P + 48, 9, u10, 9, 0);
+    grad_bias((long)n * 1, z0_dim, u3, G + P_z_f_bias);
+    /* u6 = MUL u4 u7   (n, 1, z_a_dim) */
+    mul_bcast(n, 1, z_a_dim, u4, 1, z_a_dim, u7, 1, z_a_dim, u6);
+    /* u8 = ADD u9 u6   (n, 1, z_a_dim) */
+    ew_add((long)n * z_a_dim, u9, u6, u8);
+    /* u10 = LINEAR_T u8 z.a.weight   (n, 1, z_a_in) */
+    gemm(0, 0, (long)n * 1, z_a_in, z_a_dim, u8, z_a_dim, P + P_z_a_weight, z_a_in, u10, z_a_in, 0);
     /* u16 = GRAD_W u8 u11 z.a.weight */
-    gemm(1, 0, 12, 9, (long)n * 1, u8, 12, u11, 9, G + 48, 9, 1);
+    gemm(1, 0, z_a_dim, z_a_in, (long)n * 1, u8, z_a_dim, u11, z_a_in, G + P_z_a_weight, z_a_in, 1);
     /* u17 = GRAD_B u8 z.a.bias */
-    grad_bias((long)n * 1, 12, u8, G + 156);
-    /* u12 = SLICE u10   (n, 1, 8) */
-    slice_cols((long)n * 1, 9, 0, 8, u10, u12);
-    /* u13 = ADD u0 u12   (n, 1, 8) */
-    ew_add((long)n * 8, u0, u12, u13);
+    grad_bias((long)n * 1, z_a_dim, u8, G + P_z_a_bias);
+    /* u12 = SLICE u10   (n, 1, z0_dim) */
+    slice_cols((long)n * 1, z_a_in, 0, z0_dim, u10, u12);
+    /* u13 = ADD u0 u12   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, u0, u12, u13);
 }
-static const long train_s80_L[7][14] = {
-    {272, 256, 1136, 256, 624, 1120, 256, 1952, 624, 1088, 256, 1104, 624, 256},
-    {256, 144, 272, 144, 272, 1040, 144, 2688, 272, 1008, 144, 1024, 272, 144},
-    {144, 80, 256, 80, 256, 240, 80, 3360, 448, 816, 80, 832, 448, 80},
-    {80, 432, 144, 432, 144, 896, 432, 3280, 144, 512, 432, 704, 144, 432},
-    {80, 240, 6896, 208, 6896, 192, 192, 3296, 208, 160, 160, 176, 176, 160},
-    {80, 224, 160, 6896, 6912, 128, 128, 2096, 6896, 96, 96, 112, 112, 96},
-    {80, 144, 96, 6896, 6912, 64, 64, 2112, 6896, 32, 32, 48, 48, 32},
+static const long L_train_steps_dy_add_s1[7][14] = {
+    {wt_t_const_s5, wt_z_f_linear_s7, wt_z_f_linear_s9, wt_z_f_linear_s7, wt_z_f_linear_s5_2, wt_z_a_act_s9, wt_z_f_linear_s7, wt_z_a_dact_s9, wt_z_f_linear_s5_2, wt_z0_sub, wt_z_f_linear_s7, wt_z0_concat_s9, wt_z_f_linear_s5_2, wt_z_f_linear_s7},
+    {wt_z_f_linear_s7, wt_z_f_linear_s2, wt_t_const_s5, wt_z_f_linear_s2, wt_t_const_s5, wt_z_f_scale_s5_4, wt_z_f_linear_s2, wt_z_a_dact_s8, wt_t_const_s5, wt_z_f_linear_s5_4, wt_z_f_linear_s2, wt_z0_concat_s8, wt_t_const_s5, wt_z_f_linear_s2},
+    {wt_z_f_linear_s2, wt_z_f_linear_s1, wt_z_f_linear_s7, wt_z_f_linear_s1, wt_z_f_linear_s7, wt_z0_concat_s4, wt_z_f_linear_s1, wt_z_a_dact_s7, wt_z0_add_4, wt_z_f_linear_s5_3, wt_z_f_linear_s1, wt_z0_concat_s7, wt_z0_add_4, wt_z_f_linear_s1},
+    {wt_z_f_linear_s1, wt_z_f_linear_s5, wt_z_f_linear_s2, wt_z_f_linear_s5, wt_z_f_linear_s2, wt_z_a_act_s6, wt_z_f_linear_s5, wt_jz_a_linear_t_s10, wt_z_f_linear_s2, wt_t_const_s6, wt_z_f_linear_s5, wt_z0_concat_s6, wt_z_f_linear_s2, wt_z_f_linear_s5},
+    {wt_z_f_linear_s1, wt_z0_concat_s4, wt_dz0_loss, wt_z_f_linear_s3, wt_dz0_loss, wt_z_a_act_s3, wt_z_a_act_s3, wt_z_a_dact_s3, wt_z_f_linear_s3, wt_z_f_scale_s2, wt_z_f_scale_s2, wt_z0_concat_s3, wt_z0_concat_s3, wt_z_f_scale_s2},
+    {wt_z_f_linear_s1, wt_z_f_scale_s3, wt_z_f_scale_s2, wt_dz0_loss, wt_dz0_linear, wt_z_a_act_s2, wt_z_a_act_s2, wt_jz_a_linear_t_s14, wt_dz0_loss, wt_z_f_scale_s1, wt_z_f_scale_s1, wt_z0_concat_s2, wt_z0_concat_s2, wt_z_f_scale_s1},
+    {wt_z_f_linear_s1, wt_z_f_linear_s2, wt_z_f_scale_s1, wt_dz0_loss, wt_dz0_linear, wt_z_a_act_s1, wt_z_a_act_s1, wt_z_a_dact_s1, wt_dz0_loss, wt_t_const_s1, wt_t_const_s1, wt_z0_concat_s1, wt_z0_concat_s1, wt_t_const_s1},
 };
 
 static void train_part93(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,
@@ -2844,19 +3114,19 @@ static void train_part93(const real *restrict P, real *restrict G, int n, int nm
     const double *restrict w, double *restrict terms, real *restrict work) {
     (void)P; (void)G; (void)x; (void)y; (void)J; (void)label; (void)w; (void)terms;
     /* workspace slots: values whose lives do not overlap share one, so no restrict */
-    real *v940 = work + (long)nmax * 6896;
-    real *v939 = work + (long)nmax * 32;
-    real *v381 = work + (long)nmax * 6880;
-    real *v941 = work + (long)nmax * 6912;
-    real *v394 = work + (long)nmax * 0;
-    /* v940 = MUL v939 v381   (n, 1, 8) */
-    mul_bcast(n, 1, 8, v939, 1, 8, v381, 1, 8, v940);
-    /* v941 = ADD v394 v940   (n, 1, 8) */
-    ew_add((long)n * 8, v394, v940, v941);
-    /* v942 = GRAD_W v941 v0 z0.weight */
-    gemm(1, 0, 8, 5, (long)n * 1, v941, 8, x, 5, G + 0, 5, 1);
-    /* v943 = GRAD_B v941 z0.bias */
-    grad_bias((long)n * 1, 8, v941, G + 40);
+    real *dz0_mul_4 = work + (long)nmax * wt_dz0_loss;
+    real *dy_add_s1_2 = work + (long)nmax * wt_t_const_s1;
+    real *z0_dact = work + (long)nmax * wt_z0_dact;
+    real *dz0_add_3 = work + (long)nmax * wt_dz0_linear;
+    real *dz0_mul_3 = work + (long)nmax * wt_z0_linear;
+    /* dz0_mul_4 = MUL dy_add_s1_2 z0_dact   (n, 1, z0_dim) */
+    mul_bcast(n, 1, z0_dim, dy_add_s1_2, 1, z0_dim, z0_dact, 1, z0_dim, dz0_mul_4);
+    /* dz0_add_3 = ADD dz0_mul_3 dz0_mul_4   (n, 1, z0_dim) */
+    ew_add((long)n * z0_dim, dz0_mul_3, dz0_mul_4, dz0_add_3);
+    /* dz0_grad_w_2 = GRAD_W dz0_add_3 x_input z0.weight */
+    gemm(1, 0, z0_dim, x_dim, (long)n * 1, dz0_add_3, z0_dim, x, x_dim, G + P_z0_weight, x_dim, 1);
+    /* dz0_grad_b = GRAD_B dz0_add_3 z0.bias */
+    grad_bias((long)n * 1, z0_dim, dz0_add_3, G + P_z0_bias);
 }
 
 long dino_train_work(int nmax) { return (long)nmax * 7296; }
@@ -2866,97 +3136,97 @@ void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, 
                      const double *restrict w, double *restrict terms, real *restrict work) {
     memset(G, 0, sizeof(real) * 299);
     train_part0(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[0], train_s1_D[0]);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[1], train_s1_D[1]);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[2], train_s1_D[2]);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[3], train_s1_D[3]);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[0], D_train_steps_t_const_s1[0]);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[1], D_train_steps_t_const_s1[1]);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[2], D_train_steps_t_const_s1[2]);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[3], D_train_steps_t_const_s1[3]);
     train_part5(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s6(P, G, n, nmax, x, y, J, label, w, terms, work, train_s6_L[0], NULL);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[4], train_s1_D[4]);
-    train_s8(P, G, n, nmax, x, y, J, label, w, terms, work, train_s8_L[0], NULL);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[5], train_s1_D[5]);
-    train_s8(P, G, n, nmax, x, y, J, label, w, terms, work, train_s8_L[1], NULL);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[6], train_s1_D[6]);
-    train_s8(P, G, n, nmax, x, y, J, label, w, terms, work, train_s8_L[2], NULL);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[7], train_s1_D[7]);
+    train_steps_t_const_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s5[0], NULL);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[4], D_train_steps_t_const_s1[4]);
+    train_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_z0_rowslice[0], NULL);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[5], D_train_steps_t_const_s1[5]);
+    train_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_z0_rowslice[1], NULL);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[6], D_train_steps_t_const_s1[6]);
+    train_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_z0_rowslice[2], NULL);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[7], D_train_steps_t_const_s1[7]);
     train_part14(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s6(P, G, n, nmax, x, y, J, label, w, terms, work, train_s6_L[1], NULL);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[8], train_s1_D[8]);
-    train_s8(P, G, n, nmax, x, y, J, label, w, terms, work, train_s8_L[3], NULL);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[9], train_s1_D[9]);
-    train_s8(P, G, n, nmax, x, y, J, label, w, terms, work, train_s8_L[4], NULL);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[10], train_s1_D[10]);
-    train_s8(P, G, n, nmax, x, y, J, label, w, terms, work, train_s8_L[5], NULL);
-    train_s1(P, G, n, nmax, x, y, J, label, w, terms, work, train_s1_L[11], train_s1_D[11]);
+    train_steps_t_const_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s5[1], NULL);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[8], D_train_steps_t_const_s1[8]);
+    train_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_z0_rowslice[3], NULL);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[9], D_train_steps_t_const_s1[9]);
+    train_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_z0_rowslice[4], NULL);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[10], D_train_steps_t_const_s1[10]);
+    train_steps_z0_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_z0_rowslice[5], NULL);
+    train_steps_t_const_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_t_const_s1[11], D_train_steps_t_const_s1[11]);
     train_part23(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s24(P, G, n, nmax, x, y, J, label, w, terms, work, train_s24_L[0], NULL);
-    train_s25(P, G, n, nmax, x, y, J, label, w, terms, work, train_s25_L[0], NULL);
-    train_s24(P, G, n, nmax, x, y, J, label, w, terms, work, train_s24_L[1], NULL);
-    train_s25(P, G, n, nmax, x, y, J, label, w, terms, work, train_s25_L[1], NULL);
-    train_s24(P, G, n, nmax, x, y, J, label, w, terms, work, train_s24_L[2], NULL);
-    train_s25(P, G, n, nmax, x, y, J, label, w, terms, work, train_s25_L[2], NULL);
-    train_s24(P, G, n, nmax, x, y, J, label, w, terms, work, train_s24_L[3], NULL);
-    train_s31(P, G, n, nmax, x, y, J, label, w, terms, work, train_s31_L[0], NULL);
-    train_s32(P, G, n, nmax, x, y, J, label, w, terms, work, train_s32_L[0], NULL);
-    train_s33(P, G, n, nmax, x, y, J, label, w, terms, work, train_s33_L[0], NULL);
-    train_s34(P, G, n, nmax, x, y, J, label, w, terms, work, train_s34_L[0], NULL);
-    train_s33(P, G, n, nmax, x, y, J, label, w, terms, work, train_s33_L[1], NULL);
-    train_s36(P, G, n, nmax, x, y, J, label, w, terms, work, train_s36_L[0], NULL);
-    train_s33(P, G, n, nmax, x, y, J, label, w, terms, work, train_s33_L[2], NULL);
-    train_s36(P, G, n, nmax, x, y, J, label, w, terms, work, train_s36_L[1], NULL);
-    train_s33(P, G, n, nmax, x, y, J, label, w, terms, work, train_s33_L[3], NULL);
-    train_s31(P, G, n, nmax, x, y, J, label, w, terms, work, train_s31_L[1], NULL);
-    train_s41(P, G, n, nmax, x, y, J, label, w, terms, work, train_s41_L[0], NULL);
-    train_s33(P, G, n, nmax, x, y, J, label, w, terms, work, train_s33_L[4], NULL);
-    train_s33(P, G, n, nmax, x, y, J, label, w, terms, work, train_s33_L[5], NULL);
-    train_s33(P, G, n, nmax, x, y, J, label, w, terms, work, train_s33_L[6], NULL);
+    train_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s11[0], NULL);
+    train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[0], NULL);
+    train_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s11[1], NULL);
+    train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[1], NULL);
+    train_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s11[2], NULL);
+    train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[2], NULL);
+    train_steps_jy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s11[3], NULL);
+    train_steps_jy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s5[0], NULL);
+    train_steps_jy_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_rowslice[0], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[0], NULL);
+    train_steps_jy_add_5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_5[0], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[1], NULL);
+    train_steps_jy_add_6(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_6[0], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[2], NULL);
+    train_steps_jy_add_6(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_6[1], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[3], NULL);
+    train_steps_jy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_s5[1], NULL);
+    train_steps_jy_rowslice_3(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_rowslice_3[0], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[4], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[5], NULL);
+    train_steps_jy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_s1[6], NULL);
     train_part45(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s46(P, G, n, nmax, x, y, J, label, w, terms, work, train_s46_L[0], NULL);
-    train_s46(P, G, n, nmax, x, y, J, label, w, terms, work, train_s46_L[1], NULL);
-    train_s46(P, G, n, nmax, x, y, J, label, w, terms, work, train_s46_L[2], NULL);
-    train_s49(P, G, n, nmax, x, y, J, label, w, terms, work, train_s49_L[0], NULL);
-    train_s50(P, G, n, nmax, x, y, J, label, w, terms, work, train_s50_L[0], NULL);
-    train_s51(P, G, n, nmax, x, y, J, label, w, terms, work, train_s51_L[0], NULL);
-    train_s46(P, G, n, nmax, x, y, J, label, w, terms, work, train_s46_L[3], NULL);
-    train_s53(P, G, n, nmax, x, y, J, label, w, terms, work, train_s53_L[0], NULL);
-    train_s46(P, G, n, nmax, x, y, J, label, w, terms, work, train_s46_L[4], NULL);
-    train_s53(P, G, n, nmax, x, y, J, label, w, terms, work, train_s53_L[1], NULL);
-    train_s46(P, G, n, nmax, x, y, J, label, w, terms, work, train_s46_L[5], NULL);
-    train_s53(P, G, n, nmax, x, y, J, label, w, terms, work, train_s53_L[2], NULL);
-    train_s46(P, G, n, nmax, x, y, J, label, w, terms, work, train_s46_L[6], NULL);
-    train_s49(P, G, n, nmax, x, y, J, label, w, terms, work, train_s49_L[1], NULL);
-    train_s50(P, G, n, nmax, x, y, J, label, w, terms, work, train_s50_L[1], NULL);
-    train_s51(P, G, n, nmax, x, y, J, label, w, terms, work, train_s51_L[1], NULL);
-    train_s62(P, G, n, nmax, x, y, J, label, w, terms, work, train_s62_L[0], NULL);
-    train_s63(P, G, n, nmax, x, y, J, label, w, terms, work, train_s63_L[0], NULL);
-    train_s62(P, G, n, nmax, x, y, J, label, w, terms, work, train_s62_L[1], NULL);
-    train_s63(P, G, n, nmax, x, y, J, label, w, terms, work, train_s63_L[1], NULL);
-    train_s62(P, G, n, nmax, x, y, J, label, w, terms, work, train_s62_L[2], NULL);
-    train_s63(P, G, n, nmax, x, y, J, label, w, terms, work, train_s63_L[2], NULL);
-    train_s62(P, G, n, nmax, x, y, J, label, w, terms, work, train_s62_L[3], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[0], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[1], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[2], NULL);
+    train_steps_dz_f_rowpad(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowpad[0], NULL);
+    train_steps_dz_f_pad_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_pad_s5[0], NULL);
+    train_steps_dz_f_add_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_add_s5[0], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[3], NULL);
+    train_steps_dz_f_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowslice[0], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[4], NULL);
+    train_steps_dz_f_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowslice[1], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[5], NULL);
+    train_steps_dz_f_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowslice[2], NULL);
+    train_steps_dz0_pad_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s1[6], NULL);
+    train_steps_dz_f_rowpad(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowpad[1], NULL);
+    train_steps_dz_f_pad_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_pad_s5[1], NULL);
+    train_steps_dz_f_add_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_add_s5[1], NULL);
+    train_steps_dz0_pad_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s11[0], NULL);
+    train_steps_dz_f_rowslice_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowslice_2[0], NULL);
+    train_steps_dz0_pad_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s11[1], NULL);
+    train_steps_dz_f_rowslice_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowslice_2[1], NULL);
+    train_steps_dz0_pad_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s11[2], NULL);
+    train_steps_dz_f_rowslice_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz_f_rowslice_2[2], NULL);
+    train_steps_dz0_pad_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dz0_pad_s11[3], NULL);
     train_part69(P, G, n, nmax, x, y, J, label, w, terms, work);
-    train_s70(P, G, n, nmax, x, y, J, label, w, terms, work, train_s70_L[0], NULL);
-    train_s25(P, G, n, nmax, x, y, J, label, w, terms, work, train_s25_L[3], NULL);
-    train_s70(P, G, n, nmax, x, y, J, label, w, terms, work, train_s70_L[1], NULL);
-    train_s25(P, G, n, nmax, x, y, J, label, w, terms, work, train_s25_L[4], NULL);
-    train_s70(P, G, n, nmax, x, y, J, label, w, terms, work, train_s70_L[2], NULL);
-    train_s25(P, G, n, nmax, x, y, J, label, w, terms, work, train_s25_L[5], NULL);
-    train_s70(P, G, n, nmax, x, y, J, label, w, terms, work, train_s70_L[3], NULL);
-    train_s77(P, G, n, nmax, x, y, J, label, w, terms, work, train_s77_L[0], NULL);
-    train_s78(P, G, n, nmax, x, y, J, label, w, terms, work, train_s78_L[0], NULL);
-    train_s32(P, G, n, nmax, x, y, J, label, w, terms, work, train_s32_L[1], NULL);
-    train_s80(P, G, n, nmax, x, y, J, label, w, terms, work, train_s80_L[0], NULL);
-    train_s34(P, G, n, nmax, x, y, J, label, w, terms, work, train_s34_L[1], NULL);
-    train_s80(P, G, n, nmax, x, y, J, label, w, terms, work, train_s80_L[1], NULL);
-    train_s36(P, G, n, nmax, x, y, J, label, w, terms, work, train_s36_L[2], NULL);
-    train_s80(P, G, n, nmax, x, y, J, label, w, terms, work, train_s80_L[2], NULL);
-    train_s36(P, G, n, nmax, x, y, J, label, w, terms, work, train_s36_L[3], NULL);
-    train_s80(P, G, n, nmax, x, y, J, label, w, terms, work, train_s80_L[3], NULL);
-    train_s77(P, G, n, nmax, x, y, J, label, w, terms, work, train_s77_L[1], NULL);
-    train_s78(P, G, n, nmax, x, y, J, label, w, terms, work, train_s78_L[1], NULL);
-    train_s41(P, G, n, nmax, x, y, J, label, w, terms, work, train_s41_L[1], NULL);
-    train_s80(P, G, n, nmax, x, y, J, label, w, terms, work, train_s80_L[4], NULL);
-    train_s80(P, G, n, nmax, x, y, J, label, w, terms, work, train_s80_L[5], NULL);
-    train_s80(P, G, n, nmax, x, y, J, label, w, terms, work, train_s80_L[6], NULL);
+    train_steps_dy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s11[0], NULL);
+    train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[3], NULL);
+    train_steps_dy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s11[1], NULL);
+    train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[4], NULL);
+    train_steps_dy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s11[2], NULL);
+    train_steps_jy_scale_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_scale_2[5], NULL);
+    train_steps_dy_scale_s11(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s11[3], NULL);
+    train_steps_dy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s5[0], NULL);
+    train_steps_dy_add_s5_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s5_2[0], NULL);
+    train_steps_jy_rowslice(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_rowslice[1], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[0], NULL);
+    train_steps_jy_add_5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_5[1], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[1], NULL);
+    train_steps_jy_add_6(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_6[2], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[2], NULL);
+    train_steps_jy_add_6(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_add_6[3], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[3], NULL);
+    train_steps_dy_scale_s5(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_scale_s5[1], NULL);
+    train_steps_dy_add_s5_2(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s5_2[1], NULL);
+    train_steps_jy_rowslice_3(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_jy_rowslice_3[1], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[4], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[5], NULL);
+    train_steps_dy_add_s1(P, G, n, nmax, x, y, J, label, w, terms, work, L_train_steps_dy_add_s1[6], NULL);
     train_part93(P, G, n, nmax, x, y, J, label, w, terms, work);
 }
