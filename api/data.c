@@ -104,6 +104,9 @@ dino_status dino_data_from_arrays(const dino_model *md, const dino_arrays *train
     for (int i = 0; i < m->n_loss; i++) need_jac |= m->loss[i].kind == LOSS_H1;
     if (need_jac && train && train->n > 0 && !train->J) {
         free(d);
+        if (m->trajectory)
+            return api_fail(DINO_EUSER, 0, "the h1 loss needs Jacobian data: the training set's J [n, %d, %d, %d]",
+                            m->out_rows, m->out_cols, m->in_dim);
         return api_fail(DINO_EUSER, 0, "the h1 loss needs Jacobian data: the training set's J [n, %d, %d]", m->out_dim,
                         m->in_dim);
     }

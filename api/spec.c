@@ -122,6 +122,7 @@ dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *info) {
     const Model *m = spec->fe.model;
     *info = (dino_spec_info){.name = m->name, .input = m->input, .output = m->output, .in_dim = m->in_dim,
                              .out_dim = m->out_dim, .n_params = model_trainable(m), .classifier = m->classifier,
+                             .out_times = m->trajectory ? m->out_rows : 0, .out_step = m->out_cols,
                              .f64 = m->train.f64, .epochs = m->train.epochs, .batch = m->train.batch,
                              .hash = spec->fe.hash, .data_dir = spec->data_dir};
     return DINO_OK;

@@ -319,12 +319,14 @@ static int run_predict(dino_model *model, const dino_spec_info *m, const char *i
         fprintf(stderr, "dino-jit: error: cannot create '%s': %s\n", out_dir, strerror(errno));
         rc = DINO_EUSER;
     } else {
-        long long ys[2] = {n, out}, js[3] = {n, out, in};
+        long long ys[3] = {n, out}, js[4] = {n, out, in};
+        int T = m->out_times;   /* a trajectory: [n, T, dim] and [n, T, dim, in] */
+        if (T) ys[1] = js[1] = T, ys[2] = js[2] = m->out_step, js[3] = in;
         if (unfinished[0]) fprintf(stderr, "dino-jit: warning: %s\n", unfinished);
         snprintf(path, sizeof path, "%s/%s", out_dir, yname);
-        rc = dino_npy_write(path, b.f64, 2, ys, y);
+        rc = dino_npy_write(path, b.f64, T ? 3 : 2, ys, y);
         snprintf(path, sizeof path, "%s/%s", out_dir, Jname);
-        if (!rc && jac) rc = dino_npy_write(path, b.f64, 3, js, J);
+        if (!rc && jac) rc = dino_npy_write(path, b.f64, T ? 4 : 3, js, J);
         if (rc) report(rc);
         else fprintf(stderr, "predicted %lld rows: %s/%s%s%s\n", n, out_dir, yname, jac ? ", " : "", jac ? Jname : "");
     }
@@ -538,16 +540,19 @@ static int start_backend(const Args *a, dino_spec *spec, const dino_spec_info *m
     dino_backend_info b;
     dino_model_backend(*model, &b);
     if (a->quiet) return DINO_OK;
+    char shape[48];   /* the output: dim, or [T, dim] for a trajectory */
+    if (m->out_times) snprintf(shape, sizeof shape, "[%d, %d]", m->out_times, m->out_step);
+    else snprintf(shape, sizeof shape, "%d", m->out_dim);
     if (b.backend == DINO_BACKEND_CUDA) {
-        fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %d, %lld parameters, %s; ready in %.2f s\n", b.name,
-                m->name, m->in_dim, m->out_dim, m->n_params, b.f64 ? "f64" : "f32", now() - t0);
+        fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %s, %lld parameters, %s; ready in %.2f s\n", b.name,
+                m->name, m->in_dim, shape, m->n_params, b.f64 ? "f64" : "f32", now() - t0);
         return DINO_OK;
     }
     if (opt.backend == DINO_BACKEND_AUTO)
         fprintf(stderr, "dino-jit: %s (%s); using the CPU\n",
                 b.gpu_failed ? "the CUDA backend could not start" : "no GPU backend", b.gpu_declined);
-    fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %d, %lld parameters, %s; code %s in %.2f s\n", b.name,
-            m->name, m->in_dim, m->out_dim, m->n_params, b.f64 ? "f64" : "f32",
+    fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %s, %lld parameters, %s; code %s in %.2f s\n", b.name,
+            m->name, m->in_dim, shape, m->n_params, b.f64 ? "f64" : "f32",
             b.from_cache ? "from the cache" : "compiled", now() - t0);
     return DINO_OK;
 }

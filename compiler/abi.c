@@ -5,7 +5,7 @@
 /* Gate slots one ODE block uses. */
 static int block_gates(const OdeBlock *o) {
     if (o->pint.present) return o->pint.tol > 0 ? o->pint.iterations - 1 : 0;
-    return o->solver.kind == SOLVER_DOPRI5 ? DOPRI5_SLOTS * o->solver.max_steps : 0;
+    return o->solver.kind == SOLVER_DOPRI5 ? dopri5_slots(o) * o->solver.max_steps : 0;
 }
 
 static int block_corrections(const OdeBlock *o) { return o->pint.present ? 2 * o->pint.iterations : 0; }

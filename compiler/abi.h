@@ -115,11 +115,14 @@ void cuda_plan_free(CudaPlan *plan);
  *                                has a flag per iteration k = 2..K (1 when it ran, else 0); a
  *                                dopri5 block (without pint) has, per attempt i = 0 .. max_steps-1,
  *                                DOPRI5_SLOTS values: the error norm, accepted (0/1), the next t
- *                                and h, and whether attempt i + 1 runs
+ *                                and h, and whether attempt i + 1 runs; with a save line one more,
+ *                                whether the accepted step landed on a saved time (0/1)
  *
  * Gate g (1-based, counted over all blocks) is terms[gate_base + g - 1]. Everything after the
  * loss terms is a monitor: the runtime sums n * terms[n_loss + i] over an epoch's batches. */
 enum { DOPRI5_SLOTS = 5 };
+/* Terms per dopri5 attempt of block o: DOPRI5_SLOTS, one more with a save line. */
+static inline int dopri5_slots(const OdeBlock *o) { return DOPRI5_SLOTS + (o->n_saves > 0); }
 
 typedef struct {
     int corrections;        /* terms index of the block's first correction sum */

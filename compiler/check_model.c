@@ -189,6 +189,8 @@ void check_model(Checker *c, const Section *s) {
 
     m->odes = arena_alloc(c->a, sizeof(OdeBlock) * (size_t)(n_odes ? n_odes : 1));
     int assigned = 0;
+    const OdeBlock *saved = NULL;   /* the block with a save line: later statements run per saved time */
+    const Stmt *out_at = NULL;      /* the output's last assignment */
     for (int i = 0; i < s->n_body; i++) {
         const Stmt *t = s->body[i];
         c->stmt_index = i;
@@ -204,6 +206,7 @@ void check_model(Checker *c, const Section *s) {
             check_assign(c, t, NULL, SYM_TENSOR);
             if (out && t->clauses[0].items[0]->kind == E_NAME && strcmp(t->clauses[0].items[0]->str, m->output) == 0) {
                 assigned = 1;
+                out_at = t;
                 if (t->value->dim > 0 && t->value->dim != m->out_dim)
                     diag_error(c->d, t->value->loc, "the output '%s' is declared [%d] but assigned [%d]", m->output,
                                m->out_dim, t->value->dim);
@@ -212,8 +215,16 @@ void check_model(Checker *c, const Section *s) {
         case S_ODE: {
             OdeBlock *o = &m->odes[m->n_odes++];
             check_ode(c, t, o);
+            if (saved) {
+                diag_error(c->d, t->loc, "an ode block after one with a save line: after it '%s' stands for %d saved "
+                           "states, so it must be the model's last ode block", saved->state, saved->n_saves);
+                diag_note(c->d, saved->save_loc, "the save line is here");
+            } else if (o->n_saves) {
+                saved = o;
+            }
             if (out && strcmp(t->name, m->output) == 0) {
                 assigned = 1;
+                out_at = t;
                 if (o->dim > 0 && o->dim != m->out_dim)
                     diag_error(c->d, t->name_loc, "the output '%s' is declared [%d] but the ode state has [%d]",
                                m->output, m->out_dim, o->dim);
@@ -231,6 +242,21 @@ void check_model(Checker *c, const Section *s) {
     }
     if (out && !assigned)
         diag_error(c->d, out->name_loc, "the output '%s' is never assigned; add %s = ...", m->output, m->output);
+    m->out_cols = m->out_dim;
+    m->out_rows = 1;
+    if (saved && m->n_bases) {
+        diag_error(c->d, saved->save_loc, "save with a basis section is not supported yet (a basis of the output would "
+                   "span a whole trajectory, encode and decode act on one state)");
+    } else if (saved && out_at && out_at->loc.line < saved->stmt->loc.line) {
+        diag_error(c->d, out_at->loc, "the output '%s' is assigned before the ode block with a save line; assign it "
+                   "after the block (e.g. %s = %s) so that it is the trajectory", m->output, m->output, saved->state);
+    } else if (saved && m->out_dim > 0) {
+        if ((int64_t)m->out_dim * saved->n_saves > DINO_MAX_DIM)
+            diag_error(c->d, saved->save_loc, "%d saved times of the output [%d] make %lld values per sample; at most %d are allowed",
+                       saved->n_saves, m->out_dim, (long long)m->out_dim * saved->n_saves, DINO_MAX_DIM);
+        else
+            m->out_rows = saved->n_saves, m->out_dim *= saved->n_saves, m->trajectory = 1;
+    }
 
     basis_params(c);
     m->n_params = c->params.n;

@@ -3,11 +3,15 @@
  *
  * An ODE block opens a scope in which the state and the time are visible; its local names go out
  * of scope at the end of the block, and the state name then means the final state. */
+#include <math.h>
 #include <string.h>
 
 #include "check.h"
 
 enum { MAX_SLICES = 100000 };      /* Parareal time slices */
+/* Saved times of one block: the model's output concatenates the T saved states, and a CUDA kernel
+ * reads at most MAX_BUFS (fuse.h) buffers, T of them there. */
+enum { MAX_SAVES = 2000 };
 
 /* ---------------------------------------------------------------------------- solvers */
 
@@ -246,6 +250,119 @@ static void check_pint(Checker *c, const Stmt *s, OdeBlock *o) {
                    p->fine.steps, p->slices, (long long)p->fine.steps * p->slices, sv->steps);
 }
 
+
+/* ---------------------------------------------------------------------------- save lines */
+
+/* Whether x (a fraction of the span times a step count) is a whole number, to rounding. */
+static int on_step(double x) { return fabs(x - floor(x + 0.5)) <= 1e-9 * (1 + fabs(x)); }
+
+/* `save every h` / `save at [t1, ...]`: the times, before the solver is known. */
+static int parse_save(Checker *c, const Stmt *t, OdeBlock *o) {
+    const Clause *cl = &t->clauses[0];
+    const char *how = NULL;
+    if (t->n_clauses != 1 || cl->n_items != 3 || cl->items[1]->kind != E_NAME ||
+        (strcmp(how = cl->items[1]->str, "every") != 0 && strcmp(how, "at") != 0)) {
+        diag_error(c->d, t->loc, "a save line is `save every H` (H divides the span) or `save at [t1, t2, ...]`");
+        return -1;
+    }
+    const Expr *v = cl->items[2];
+    double span = o->t1 - o->t0;
+    if (how[0] == 'e') {
+        double h;
+        if (want_number(c, v, "save every", &h)) return -1;
+        if (!(h > 0)) {
+            diag_error(c->d, v->loc, "save every needs a positive interval, not %g", h);
+            return -1;
+        }
+        double r = span / h;
+        if (r > MAX_SAVES + 0.5) {
+            diag_error(c->d, v->loc, "save every %g saves %.0f states over the span [%g, %g]; at most %d are allowed", h, r,
+                       o->t0, o->t1, MAX_SAVES);
+            return -1;
+        }
+        int n = (int)floor(r + 0.5);
+        if (n < 1 || !on_step(r)) {
+            diag_error(c->d, v->loc, "save every %g does not divide the span [%g, %g] (%g intervals); e.g. save every %g",
+                       h, o->t0, o->t1, r, span / (n < 1 ? 1 : n));
+            return -1;
+        }
+        o->n_saves = n;
+        o->save_times = arena_alloc(c->a, sizeof(double) * (size_t)n);
+        for (int k = 0; k < n; k++) o->save_times[k] = k + 1 == n ? o->t1 : o->t0 + span * (k + 1) / n;
+        return 0;
+    }
+    if (v->kind != E_LIST || v->n_args < 1) {
+        diag_error(c->d, v->loc, "save at needs a list of times, e.g. save at [0.5, 1]");
+        return -1;
+    }
+    if (v->n_args > MAX_SAVES) {
+        diag_error(c->d, v->loc, "save at lists %d times; at most %d are allowed", v->n_args, MAX_SAVES);
+        return -1;
+    }
+    o->save_times = arena_alloc(c->a, sizeof(double) * (size_t)v->n_args);
+    for (int j = 0; j < v->n_args; j++) {
+        const Expr *e = v->args[j].value;
+        double x;
+        if (want_number(c, e, "a saved time", &x)) return -1;
+        if (x < o->t0 || x > o->t1) {
+            diag_error(c->d, e->loc, "saved time %g is outside the span [%g, %g]", x, o->t0, o->t1);
+            return -1;
+        }
+        if (j > 0 && !(x > o->save_times[j - 1])) {
+            diag_error(c->d, e->loc, "saved times must increase: %g comes after %g", x, o->save_times[j - 1]);
+            return -1;
+        }
+        o->save_times[j] = x;
+    }
+    o->n_saves = v->n_args;
+    return 0;
+}
+
+/* Whether a pint block's slices differ in length (a partition). */
+static int pint_uneven(const OdeBlock *o) {
+    const Pint *p = &o->pint;
+    double w = (o->t1 - o->t0) / p->slices;
+    for (int j = 0; j <= p->slices; j++)
+        if (fabs(p->bounds[j] - (o->t0 + w * j)) > 1e-12 * (o->t1 - o->t0)) return 1;
+    return 0;
+}
+
+/* The saved times against the solver: a fixed-step solver's steps must land on each. */
+static void check_save_steps(Checker *c, const Stmt *t, OdeBlock *o) {
+    const Solver *sv = &o->solver;
+    if (sv->kind == SOLVER_DOPRI5) return;   /* its steps are shortened to land on the saved times */
+    (void)t;
+    double span = o->t1 - o->t0;
+    o->save_steps = arena_alloc(c->a, sizeof(int) * (size_t)o->n_saves);
+    int n_bad = 0, first_bad = -1;
+    char list[200] = "";
+    size_t used = 0;
+    for (int k = 0; k < o->n_saves; k++) {
+        double x = (o->save_times[k] - o->t0) / span * sv->steps;
+        o->save_steps[k] = (int)floor(x + 0.5);
+        if (on_step(x)) continue;
+        if (first_bad < 0) first_bad = k;
+        if (n_bad < 5 && used < sizeof list) used += (size_t)snprintf(list + used, sizeof list - used, "%s%g", n_bad ? ", " : "", o->save_times[k]);
+        n_bad++;
+    }
+    if (!n_bad) return;
+    /* the smallest step count from the solver's up that puts every saved time on a step */
+    int64_t fit = 0;
+    for (int64_t n = sv->steps; n <= 1000000 && !fit; n++) {
+        int ok = 1;
+        for (int k = 0; k < o->n_saves && ok; k++) ok = on_step((o->save_times[k] - o->t0) / span * (double)n);
+        if (ok) fit = n;
+    }
+    const Clause *cl = &t->clauses[0];
+    const Expr *where = cl->items[1]->str[0] == 'a' ? cl->items[2]->args[first_bad].value : cl->items[2];
+    char hint[96] = "";
+    if (fit) snprintf(hint, sizeof hint, "; %s steps %lld puts every saved time on a step", solver_names[sv->kind], (long long)fit);
+    diag_error(c->d, where->loc, "saved time%s %s%s %s not on a step of %s steps %d (steps of %g over [%g, %g])%s",
+               n_bad > 1 ? "s" : "", list, n_bad > 5 ? arena_printf(c->a, " and %d more", n_bad - 5) : "",
+               n_bad > 1 ? "are" : "is", solver_names[sv->kind], sv->steps, span / sv->steps, o->t0, o->t1, hint);
+    o->n_saves = 0;
+}
+
 /* ---------------------------------------------------------------------------- ode blocks */
 
 /* `dz/dt` on the left of an assignment: returns 1 and checks the names. */
@@ -305,7 +422,7 @@ void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
     if (define(c, s->time, s->time_loc, 1, SYM_TIME)) bad = 1;
 
     PtrVec locals = {0};
-    const Stmt *pint = NULL;
+    const Stmt *pint = NULL, *save = NULL;
     for (int i = 0; i < s->n_body; i++) {
         const Stmt *t = s->body[i];
         const char *head = stmt_head(t);
@@ -337,13 +454,21 @@ void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
             } else {
                 o->checkpoint = (int)n;
             }
+        } else if (t->kind == S_SETTING && head && strcmp(head, "save") == 0) {
+            if (save) {
+                diag_error(c->d, t->loc, "a second save line");
+                continue;
+            }
+            save = t;
+            o->save_loc = t->loc;
+            if (!bad && parse_save(c, t, o)) bad = 1;
         } else if (t->kind == S_PINT) {
             if (pint) diag_error(c->d, t->loc, "a second pint block");
             pint = t;
         } else if (t->kind == S_ODE) {
             diag_error(c->d, t->loc, "ode blocks cannot be nested");
         } else if (t->kind != S_ERROR) {
-            diag_error(c->d, t->loc, "expected a statement, the derivative %s, a solver line, a checkpoint line or a pint block in an ode block",
+            diag_error(c->d, t->loc, "expected a statement, the derivative %s, a solver line, a checkpoint line, a save line or a pint block in an ode block",
                        arena_printf(c->a, "d%s/d%s = ...", o->state, o->time));
         }
     }
@@ -353,6 +478,12 @@ void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
         diag_error(c->d, s->loc, "the ode block for '%s' needs a solver line, e.g. solver rk4 steps 8", o->state);
     if (pint) check_pint(c, pint, o);
     check_checkpoint(c, o);
+    if (o->n_saves && o->pint.present && o->pint.bounds && o->pint.slices > 0 && pint_uneven(o)) {
+        diag_error(c->d, o->save_loc, "save with an uneven pint partition is not supported; cut the span into equal "
+                   "slices (slices N), whose fine steps are the solver line's");
+        o->n_saves = 0;
+    }
+    if (o->n_saves && o->solver.loc.line) check_save_steps(c, save, o);
 
     for (int i = 0; i < locals.n; i++) {
         Sym *l = sym_find(&c->syms, locals.items[i]);

@@ -374,6 +374,9 @@ void check_loss(Checker *c, const Section *s) {
     if (seen[LOSS_CROSS_ENTROPY] && (seen[LOSS_L2] || seen[LOSS_H1]))
         diag_error(c->d, seen[LOSS_CROSS_ENTROPY]->loc, "cross_entropy trains a classifier on integer labels; it can't be combined with l2 or h1");
     if (seen[LOSS_CROSS_ENTROPY]) m->classifier = 1;
+    if (seen[LOSS_CROSS_ENTROPY] && m->out_rows > 1)
+        diag_error(c->d, seen[LOSS_CROSS_ENTROPY]->loc, "cross_entropy classifies one output vector; this model's output "
+                   "is a trajectory of %d saved states (a save line); train it with l2 or h1", m->out_rows);
     if (m->n_loss == 0 && c->d->n_errors == 0) diag_error(c->d, s->loc, "the loss block has no terms");
 }
 

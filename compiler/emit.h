@@ -35,6 +35,10 @@ int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt
  * between the characters of a * / or / * pair and of ?? (trigraphs), so that no string from a
  * path or a spec can end the comment or inject code. Plain names are written as they are.
  * Returns the characters written. */
+/* emit_c.c: the code after dopri5_control that lands on a block's saved times (a STEPCTL node
+ * with aux saved times), for both targets. */
+struct IrNode;
+void emit_landing(FILE *out, const struct IrNode *n, const char *indent);
 size_t emit_comment_text(FILE *out, const char *s);
 
 /* The comment block listing every parameter's name, shape and offset in P (both emitters). */

@@ -217,6 +217,22 @@ static void emit_loss(Emit *e, const IrNode *n, const char *a) {
 
 static void emit_op(Emit *e, const IrNode *n);
 
+/* A dopri5 block with a save line: after dopri5_control, an accepted step that ends on a saved
+ * time (to rounding) lands exactly on it and says so in terms[s[8]], and the next step is cut
+ * to end on the next saved time (emit_cuda_kernels.c writes the same). */
+void emit_landing(FILE *out, const IrNode *n, const char *in) {
+    const double *v = n->vals;
+    fprintf(out, "%s{ /* land on the saved times */\n%s    const double sv[%d] = {", in, in, n->aux);
+    for (int j = 0; j < n->aux; j++) fprintf(out, "%s%.17g", j ? ", " : "", v[3 + j]);
+    fprintf(out, "};\n%s    const int s[3] = {%d, %d, %d};   /* t', h', landed */\n", in, n->slots[5], n->slots[6], n->slots[8]);
+    fprintf(out, "%s    double tn = terms[s[0]], hn = terms[s[1]], eps = 1e-12 * (%.17g - %.17g);\n", in, v[1], v[0]);
+    fprintf(out, "%s    int land = 0;\n", in);
+    fprintf(out, "%s    if (terms[%d] != 0)   /* accepted */\n", in, n->slots[4]);
+    fprintf(out, "%s        for (int j = 0; j < %d; j++) if (fabs(tn - sv[j]) <= eps) { tn = sv[j]; land = 1; }\n", in, n->aux);
+    fprintf(out, "%s    for (int j = 0; j < %d; j++) if (sv[j] > tn + eps) { if (tn + hn > sv[j]) hn = sv[j] - tn; break; }\n", in, n->aux);
+    fprintf(out, "%s    terms[s[0]] = tn; terms[s[1]] = hn; terms[s[2]] = land;\n%s}\n", in, in);
+}
+
 /* A node, behind its gate when it has one (pint tol: the iteration may not run). */
 static void emit_node(Emit *e, const IrNode *n) {
     if (!n->region) {
@@ -331,6 +347,7 @@ static void emit_op(Emit *e, const IrNode *n) {
         line(e, "{ const int s[8] = {%d, %d, %d, %d, %d, %d, %d, %d};", n->slots[0], n->slots[1], n->slots[2],
              n->slots[3], n->slots[4], n->slots[5], n->slots[6], n->slots[7]);
         line(e, "  dopri5_control(terms, s, %.17g, %.17g, %.17g); }", n->vals[0], n->vals[1], n->vals[2]);
+        if (n->aux) emit_landing(e->out, n, "    ");
         break;
     case IR_SELECT:
         line(e, "memcpy(v%d, terms[%d] != 0 ? %s : %s, sizeof(real) * (size_t)n * %s);   /* gate %d */", n->id,
@@ -368,6 +385,7 @@ static void emit_part(Emit *e, const PtrVec *live, int from, int to) {
         }
     }
     free(seen);
+    if (!any) line(e, "(void)n; (void)nmax; (void)work;   /* no buffer here (a part that only names the input) */");
     for (int i = from; i < to; i++) emit_node(e, live->items[i]);
 }
 

@@ -797,6 +797,7 @@ static void emit_stepctl(Emit *E, int ki) {
     out(E, "    const int s[8] = {%d, %d, %d, %d, %d, %d, %d, %d};\n", v->slots[0], v->slots[1], v->slots[2], v->slots[3],
         v->slots[4], v->slots[5], v->slots[6], v->slots[7]);
     out(E, "    dopri5_control(terms, s, %.17g, %.17g, %.17g);\n", v->vals[0], v->vals[1], v->vals[2]);
+    if (v->aux) emit_landing(E->out, v, "    ");
     kernel_close(E);
 }
 

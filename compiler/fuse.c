@@ -92,17 +92,39 @@ static void add_member(Emit *E, int ki, const IrNode *v) {
     E->kern[v->id] = ki;
 }
 
-/* The values node u reads: its arguments, and the pieces of a virtual concatenation. */
-static int reads_of(const Emit *E, const IrNode *u, const IrNode **r) {
+/* The values node u reads: its arguments, and the pieces of a virtual concatenation, into r
+ * (room for cap); returns how many there are, which may be more than cap. */
+static int reads_into(const Emit *E, const IrNode *u, const IrNode **r, int cap) {
     int n = 0;
     for (int k = 0; k < u->n_args; k++) {
         const IrNode *a = u->args[k];
         if (E->virt[a->id])
-            for (int q = 0; q < a->n_args && n < MAX_READS; q++) r[n++] = a->args[q];
-        else if (n < MAX_READS)
-            r[n++] = a;
+            for (int q = 0; q < a->n_args; q++, n++) {
+                if (n < cap) r[n] = a->args[q];
+            }
+        else if (n++ < cap)
+            r[n - 1] = a;
     }
     return n;
+}
+
+/* All the values u reads (reads_into): in buf (MAX_READS) when they fit, else in a malloc'd array
+ * (a node with many operands: the concatenation of a trajectory's T saved states); free it with
+ * reads_done. */
+static const IrNode **reads_of(const Emit *E, const IrNode *u, const IrNode **buf, int *n) {
+    *n = reads_into(E, u, buf, MAX_READS);
+    if (*n <= MAX_READS) return buf;
+    const IrNode **r = malloc(sizeof *r * (size_t)*n);
+    if (!r) { /* out of memory: the first MAX_READS, as before */
+        *n = MAX_READS;
+        return buf;
+    }
+    reads_into(E, u, r, *n);
+    return r;
+}
+
+static void reads_done(const IrNode **r, const IrNode **buf) {
+    if (r != buf) free((void *)r);
 }
 
 /* Whether v can run in kernel ki, at its own elements. */
@@ -111,15 +133,17 @@ static int can_join(const Emit *E, int ki, const IrNode *v) {
     if ((k->kind != K_POINTWISE && k->kind != K_GEMM) || k->count >= MAX_MEMBERS) return 0;
     if (ki < E->barrier) return 0;   /* before a kernel that sets the terms it may read */
     if (v->rows != k->rows || v->dim != k->dim || v->region != k->region) return 0;
-    const IrNode *reads[MAX_READS];
-    int n_reads = reads_of(E, v, reads);
-    for (int i = 0; i < n_reads; i++) {
+    const IrNode *buf[MAX_READS];
+    int n_reads, ok = 1;
+    const IrNode **reads = reads_of(E, v, buf, &n_reads);
+    for (int i = 0; i < n_reads && ok; i++) {
         const IrNode *a = reads[i];
         if (E->kern[a->id] != ki) continue;
         /* a value of this kernel is only in the registers of the thread that computed it */
-        if (is_gather(v) || a->rows != v->rows || a->dim != v->dim) return 0;
+        if (is_gather(v) || a->rows != v->rows || a->dim != v->dim) ok = 0;
     }
-    return 1;
+    reads_done(reads, buf);
+    return ok;
 }
 
 /* Constants read only by element-wise nodes become literals. */
@@ -193,10 +217,12 @@ static int form_kernels(Emit *E) {
         }
         int ki;
         if (is_pointwise(v)) {
-            const IrNode *reads[MAX_READS];
-            int producer = -1, n_reads = reads_of(E, v, reads);
+            const IrNode *buf[MAX_READS];
+            int producer = -1, n_reads;
+            const IrNode **reads = reads_of(E, v, buf, &n_reads);
             for (int k = 0; k < n_reads; k++)
                 if (E->kern[reads[k]->id] > producer) producer = E->kern[reads[k]->id];
+            reads_done(reads, buf);
             if (open >= 0 && can_join(E, open, v)) {
                 add_member(E, open, v);
                 continue;
@@ -283,14 +309,16 @@ static void assign_buffers(Emit *E) {
         for (int i = 0; i < k->count; i++) {
             const IrNode *u = member(E, k, i);
             if (u->op == IR_LOSS) E->stored[u->id] = 1;   /* the seed */
-            const IrNode *reads[MAX_READS];
-            int n_reads = reads_of(E, u, reads);
+            const IrNode *buf[MAX_READS];
+            int n_reads;
+            const IrNode **reads = reads_of(E, u, buf, &n_reads);
             for (int a = 0; a < n_reads; a++) {
                 const IrNode *v = reads[a];
                 if (E->kern[v->id] < 0 || E->kern[v->id] == ki) continue;
                 E->stored[v->id] = 1;
                 last[v->id] = ki;
             }
+            reads_done(reads, buf);
         }
     }
     const IrNode *keep[2] = {E->train ? NULL : E->p->output, E->train ? NULL : E->p->jacobian};
@@ -311,14 +339,16 @@ static void assign_buffers(Emit *E) {
         }
         /* release what this kernel read last, and what it wrote but nobody reads */
         for (int i = 0; i < k->count; i++) {
-            const IrNode *u = member(E, k, i), *reads[MAX_READS];
-            int n_reads = reads_of(E, u, reads);
+            const IrNode *u = member(E, k, i), *buf[MAX_READS];
+            int n_reads;
+            const IrNode **reads = reads_of(E, u, buf, &n_reads);
             for (int a = -1; a < n_reads; a++) {
                 const IrNode *v = a < 0 ? u : reads[a];
                 if (E->offset[v->id] < 0 || last[v->id] > ki) continue;
                 if (a < 0 && last[v->id] >= 0) continue; /* u itself is read later */
                 slots_release(&pool, v->id);
             }
+            reads_done(reads, buf);
         }
     }
     E->work = pool.work;

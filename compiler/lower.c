@@ -26,6 +26,9 @@ struct Lower {
     int n_monitors;         /* MONITOR terms so far */
     int checkpoint;         /* > 0: the serial solve being lowered tags every `checkpoint` steps
                                as one segment (IrNode.seg) for ir_recompute */
+    const int *save_steps;  /* the serial solve being lowered keeps its state after these steps */
+    int n_saves;
+    IrNode **saved;         /* [n_saves] the kept states */
 };
 
 static unsigned name_slot(const Lower *l, const char *name) {
@@ -240,6 +243,8 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
     if (s->rows > 1) l->n_copies = 0;
 #define AT(frac) time_at(l, s, k, steps, frac)
 #define AXPY(z, div, k) ir_binary(p, IR_ADD, z, step_times(l, s, steps, div, k))
+    int next_save = 0;   /* `save`: the states after save_steps[] steps (0: the initial state) */
+    while (next_save < l->n_saves && l->save_steps[next_save] == 0) l->saved[next_save++] = z;
     for (int k = 0; k < steps; k++) {
         if (l->checkpoint && k % l->checkpoint == 0) p->seg = ++p->n_segs;
         p->step = ++p->n_steps;
@@ -256,6 +261,7 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
                                     ir_binary(p, IR_ADD, ir_scale(p, k3, 2), k4));
             z = AXPY(z, 6, sum);
         }
+        while (next_save < l->n_saves && l->save_steps[next_save] == k + 1) l->saved[next_save++] = z;
     }
 #undef AT
 #undef AXPY
@@ -302,6 +308,42 @@ static int gate_after(Lower *l, IrNode **mon, double tol) {
     return g->aux;
 }
 
+/* The saved states [T, dim] of a Parareal solve from its slice starts U[0 .. N] (U[N] the end):
+ * a saved time on a slice boundary is that U[n]; the states inside the slices come from one more
+ * fine solve of every slice at once from its start (the checker allows saves with uniform
+ * slices, whose fine steps are the solver line's). */
+static IrNode *parareal_saves(Lower *l, const OdeBlock *o, IrNode **U, const Span *all) {
+    Program *p = l->p;
+    const Pint *pt = &o->pint;
+    int N = pt->slices, fs = pt->fine.steps, T = o->n_saves;
+    IrNode **rows = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)T);
+    int *inner = arena_alloc(p->arena, sizeof(int) * (size_t)(fs + 1));   /* fine steps within a slice to keep */
+    int n_inner = 0;
+    for (int k = 1; k < fs; k++) {
+        int want = 0;
+        for (int j = 0; j < T; j++) want |= o->save_steps[j] % fs == k;
+        if (want) inner[n_inner++] = k;
+    }
+    IrNode **kept = NULL;
+    if (n_inner) {
+        kept = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)n_inner);
+        l->save_steps = inner, l->n_saves = n_inner, l->saved = kept;
+        integrate(l, o, pt->fine.kind, fs, N > 1 ? ir_stack(p, U, N) : U[0], all);
+        l->n_saves = 0;
+    }
+    for (int j = 0; j < T; j++) {
+        int g = o->save_steps[j], n = g / fs, k = g % fs;
+        if (!k) {
+            rows[j] = U[n];
+            continue;
+        }
+        int i = 0;
+        while (inner[i] != k) i++;
+        rows[j] = N > 1 ? ir_rows(p, IR_ROWSLICE, kept[i], n, 1) : kept[i];
+    }
+    return T > 1 ? ir_stack(p, rows, T) : rows[0];
+}
+
 static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     Program *p = l->p;
     const Pint *pt = &o->pint;
@@ -320,6 +362,9 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     Span all = {.rows = N, .t0 = pt->bounds, .t1 = pt->bounds + 1};
     IrNode **U_old = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1));
     IrNode *result = U[N];
+    /* `save`: every slice start of the last iteration that ran (U[N] is result) */
+    IrNode **last = o->n_saves ? arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1)) : NULL;
+    if (last) memcpy(last, U, sizeof(IrNode *) * (size_t)(N + 1));
     int gate = 0, tol = pt->tol > 0;
     for (int it = 0; it < pt->iterations; it++) {
         p->region = gate;   /* iteration 1 always runs; with tol, iteration k >= 2 behind a gate */
@@ -335,10 +380,13 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
         }
         IrNode **mon = p->monitor || tol ? monitor_iteration(l, U_old, U, N) : NULL;
         result = gate ? ir_select(p, U[N], result, gate) : U[N];
+        for (int n = 1; last && n < N; n++) last[n] = gate ? ir_select(p, U[n], last[n], gate) : U[n];
         if (tol && it + 1 < pt->iterations) gate = gate_after(l, mon, pt->tol);
     }
     p->region = 0;
-    return result;
+    if (!last) return result;
+    last[N] = result;
+    return parareal_saves(l, o, last, &all);
 }
 
 /* ---------------------------------------------------------------------------- dopri5 */
@@ -372,6 +420,13 @@ static IrNode *scalar(Program *p, IrOp op, double c, int slot) {
     return n;
 }
 
+/* R [T, dim] shifted up a row with y [1, dim] as its last row. */
+static IrNode *shift_in(Program *p, IrNode *R, IrNode *y, int T) {
+    if (T == 1) return y;
+    IrNode *parts[2] = {ir_rows(p, IR_ROWSLICE, R, 1, T - 1), y};
+    return ir_stack(p, parts, 2);
+}
+
 /* Adaptive Dormand-Prince, one step size for the whole batch: max_steps attempts, unrolled.
  * Attempt i (behind gate run_i from i = 1) computes the stages from the runtime t_i and h_i,
  * the error norm over the batch, and a STEPCTL node decides: accept (the state and the FSAL
@@ -382,10 +437,29 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
     Program *p = l->p;
     const Solver *s = &o->solver;
     double t0 = o->t0, t1 = o->t1, h0 = (t1 - t0) / s->steps;
+    for (int j = 0; j < o->n_saves; j++) /* the first step ends on the first saved time after t0 at the latest */
+        if (o->save_times[j] > t0) {
+            if (h0 > o->save_times[j] - t0) h0 = o->save_times[j] - t0;
+            break;
+        }
     double *times = arena_alloc(p->arena, sizeof(double) * 3);
     times[0] = t0, times[1] = t1, times[2] = h0;
     p->n_gates = block_terms(p->model, (int)(o - p->model->odes)).gates_before;
     IrNode *t = scalar(p, IR_CONST, t0, 0), *h = scalar(p, IR_CONST, h0, 0);
+    /* `save`: the step control shortens a step to land on each saved time, and the attempt that
+     * lands shifts the saved states up a row and puts the state in the last (a shift register
+     * [T, dim]: after the T landings, row k holds the state at save_times[k]) */
+    int T = o->n_saves;
+    IrNode *R = NULL;
+    if (T) {
+        IrNode **rows = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)T);
+        for (int r = 0; r < T; r++) rows[r] = z;
+        R = T > 1 ? ir_stack(p, rows, T) : z;
+        if (o->save_times[0] == t0) R = shift_in(p, R, z, T);
+        times = arena_alloc(p->arena, sizeof(double) * (size_t)(3 + T));
+        times[0] = t0, times[1] = t1, times[2] = h0;
+        memcpy(times + 3, o->save_times, sizeof(double) * (size_t)T);
+    }
     IrNode *k1 = lower_rhs(l, o, z, t);
     int run = 0;   /* gate of this attempt; attempt 0 always runs */
     int t_slot = -1, h_slot = -1;
@@ -409,16 +483,20 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
         ir_root(p, norm);
 
         p->region = 0;
-        int *slots = arena_alloc(p->arena, sizeof(int) * 8);
+        int *slots = arena_alloc(p->arena, sizeof(int) * 9);
         slots[0] = norm->aux, slots[1] = run ? ir_gate_slot(p, run) : -1, slots[2] = t_slot, slots[3] = h_slot;
         int accept = ++p->n_gates;
         for (int j = 4; j < 8; j++) slots[j] = ir_gate_slot(p, j == 4 ? accept : ++p->n_gates);
+        int land = T ? ++p->n_gates : 0;   /* the accepted step landed on a saved time */
+        slots[8] = T ? ir_gate_slot(p, land) : -1;
         IrNode *ctl = ir_unary(p, IR_STEPCTL, norm);
         ctl->rows = ctl->dim = 0;
         ctl->region = 0;
         ctl->slots = slots;
         ctl->vals = times;
+        ctl->aux = T;   /* vals[3 ..] are the saved times */
         ir_root(p, ctl);
+        if (T) R = ir_select(p, shift_in(p, R, y, T), R, land);
         z = ir_select(p, y, z, accept);
         k1 = ir_select(p, k[6], k1, accept);
         t_slot = slots[5], h_slot = slots[6];
@@ -427,7 +505,7 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
     }
     p->region = 0;
     p->step = 0;
-    return z;
+    return T ? R : z;
 }
 
 /* ---------------------------------------------------------------------------- the model */
@@ -454,18 +532,42 @@ void lower_forward(Program *p) {
             const OdeBlock *o = &m->odes[ode++];
             IrNode *z0 = lower_expr(&l, s->value), *z;
             if (o->pint.present && p->parareal) {
-                z = parareal(&l, o, z0);
+                z = parareal(&l, o, z0);   /* with a save line: the saved states [T, dim] */
             } else if (o->solver.kind == SOLVER_DOPRI5) {
-                z = dopri5(&l, o, z0);
+                z = dopri5(&l, o, z0);   /* with a save line: the saved states [T, dim] */
             } else {
                 l.checkpoint = o->checkpoint;   /* the checker allows it only here */
+                l.n_saves = o->n_saves, l.save_steps = o->save_steps;
+                if (o->n_saves) l.saved = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)o->n_saves);
                 z = integrate_span(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
                 l.checkpoint = 0;
+                l.n_saves = 0;
+            }
+            if (o->n_saves) {
+                /* the saved states as the rows of one value: every later statement runs on all of
+                 * them at once (the block is the model's last; outside values get stacked copies) */
+                if (!(o->pint.present && p->parareal) && o->solver.kind != SOLVER_DOPRI5)
+                    z = o->n_saves > 1 ? ir_stack(p, l.saved, o->n_saves) : l.saved[0];
+                l.stack_rows = o->n_saves;
+                l.n_copies = 0;
             }
             bind(&l, o->state, z);
         }
     }
-    p->output = lookup(&l, m->output);
+    p->output = stacked(&l, lookup(&l, m->output));
+    if (p->output->rows > 1) {
+        /* a trajectory [T, dim] as one row [1, T * dim] (the same numbers in memory): the
+         * Jacobian, the loss and the emitters see an ordinary output of dim T * dim */
+        IrNode *o = p->output;
+        int T = o->rows;
+        IrNode **parts = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)T);
+        for (int r = 0; r < T; r++) parts[r] = o->op == IR_STACK && o->n_args == T ? o->args[r] : ir_rows(p, IR_ROWSLICE, o, r, 1);
+        IrNode *flat = ir_node(p, IR_CONCAT, 1, T * o->dim);
+        flat->args = parts;
+        flat->n_args = T;
+        for (int r = 0; r < T; r++) flat->needs_param |= parts[r]->needs_param, flat->needs_input |= parts[r]->needs_input;
+        p->output = flat;
+    }
     p->output->name = m->output;
     p->n_forward = p->nodes.n;
     p->dact = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(p->n_forward + 1));

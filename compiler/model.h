@@ -127,6 +127,13 @@ typedef struct {
     int checkpoint;         /* training keeps the state every `checkpoint` steps and recomputes
                                the steps between in the backward pass; 0 = store every step */
     Loc checkpoint_loc;
+    /* `save every h` / `save at [...]`: the state at n_saves increasing times; after the block the
+     * state stands for the n_saves saved states (rows of one value), and the model's output is a
+     * trajectory [n_saves, dim] per sample. 0 = no save line: the state at t1 only. */
+    int n_saves;
+    double *save_times;     /* [n_saves], in [t0, t1] */
+    int *save_steps;        /* [n_saves] fixed-step solvers: the state after save_steps[k] steps */
+    Loc save_loc;
 } OdeBlock;
 
 /* ---------------------------------------------------------------------------- data */
@@ -213,7 +220,11 @@ typedef struct {
     const char *name;
     const char *path;       /* the spec file */
     const char *input, *output;
-    int in_dim, out_dim;
+    int in_dim, out_dim;    /* out_dim: the whole output per sample, out_rows x out_cols */
+    int out_rows;           /* saved times T of a trajectory output (`save`), else 1 */
+    int out_cols;           /* the declared output dimension: one saved state's */
+    int trajectory;         /* the output is a trajectory (an ode block with a save line): output data
+                               [N, out_rows, out_cols], Jacobians [N, out_rows, out_cols, in_dim] */
     Loc input_loc, output_loc;
     Stmt **body;            /* model statements, checked and annotated */
     int n_body;

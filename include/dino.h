@@ -127,7 +127,8 @@ DINO_API const char *dino_spec_diagnostics_text(const dino_spec *spec);
 typedef struct dino_spec_info {
     const char *name;           /* the model's name */
     const char *input, *output; /* the input and output names */
-    int in_dim, out_dim;        /* dim(input); dim(output), or the number of classes */
+    int in_dim, out_dim;        /* dim(input); dim(output) (all saved times of a trajectory), or
+                                   the number of classes */
     long long n_params;         /* elements of the flat parameter vector */
     int classifier;             /* 1: cross-entropy on labels, no Jacobian */
     int f64;                    /* the training precision (after dino_spec_set "precision") */
@@ -136,6 +137,12 @@ typedef struct dino_spec_info {
     unsigned long long hash;    /* of the spec's text; checkpoints record it */
     const char *data_dir;       /* the data section's dir, relative to the spec's folder
                                    resolved; NULL when the spec names none */
+    int out_times;              /* a trajectory output (an ode block with a save line): its T saved
+                                   times, and out_dim = T x out_step (every array of outputs is
+                                   [n, T, out_step], of Jacobians [n, T, out_step, in_dim], in that
+                                   order in memory); 0 for an ordinary output */
+    int out_step;               /* dim(output) at one saved time (the declared size); out_dim when
+                                   out_times is 0 */
 } dino_spec_info;
 
 DINO_API dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *info);

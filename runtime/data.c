@@ -108,6 +108,16 @@ static int check_source(Loader *L, DataFile *s) {
                s->path, dtype_name(s->dtype), what, name);
       return -1;
     }
+    if (!input && m->trajectory) { /* [N, T, dim]: the saved states of each sample */
+      ok = s->ndim == 3 && s->shape[1] == m->out_rows && s->shape[2] == m->out_cols;
+      if (!ok) {
+        fio_errf(L->err, L->errlen, "%s: expected shape [N, %d, %d] (the output %s is a trajectory: %d "
+                 "saved times of dimension %d), found %s", s->path, m->out_rows, m->out_cols, name,
+                 m->out_rows, m->out_cols, found);
+        return -1;
+      }
+      break;
+    }
     ok = (s->ndim == 2 && s->shape[1] == dim) || (s->ndim == 1 && dim == 1) ||
          (s->is_idx && s->ndim >= 3 && row_len == dim);
     if (!ok && s->is_idx && s->ndim >= 3) {
@@ -141,6 +151,22 @@ static int check_source(Loader *L, DataFile *s) {
       fio_errf(L->err, L->errlen, "%s: dtype %s where float32 or float64 is expected "
                "(Jacobian data d%s/d%s)", s->path, dtype_name(s->dtype), m->output, m->input);
       return -1;
+    }
+    if (m->trajectory) { /* [N, T, out, in] or [N, T, in, out] */
+      int T = m->out_rows, a = s->in_out ? m->in_dim : m->out_cols, b = s->in_out ? m->out_cols : m->in_dim;
+      ok = s->ndim == 4 && s->shape[1] == T && s->shape[2] == a && s->shape[3] == b;
+      if (!ok) {
+        int transposed = s->ndim == 4 && s->shape[1] == T && s->shape[2] == b && s->shape[3] == a;
+        const char *hint = !transposed ? ""
+                           : s->in_out ? "; the file looks out_in: drop layout = in_out"
+                                       : "; the file looks transposed: add layout = in_out";
+        fio_errf(L->err, L->errlen, "%s: expected shape [N, %d, %d, %d] (d%s/d%s%s at each of the %d saved "
+                 "times: [N, T, dim(%s), dim(%s)]), found %s%s", s->path, T, a, b, m->output, m->input,
+                 s->in_out ? " with layout = in_out" : "", T, s->in_out ? m->input : m->output,
+                 s->in_out ? m->output : m->input, found, hint);
+        return -1;
+      }
+      break;
     }
     int a = s->in_out ? m->in_dim : m->out_dim, b = s->in_out ? m->out_dim : m->in_dim;
     ok = s->ndim == 3 && s->shape[1] == a && s->shape[2] == b;
@@ -308,7 +334,7 @@ static const char *position(const DataFile *s, int64_t row, int64_t k, char *buf
 static int convert_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, void *dst) {
   int64_t len = s->row_len;
   int transpose = s->role == ROLE_JAC && s->in_out;
-  int64_t a = transpose ? s->shape[1] : 0, b = transpose ? s->shape[2] : 1; /* file row [a, b] */
+  int64_t a = transpose ? s->shape[s->ndim - 2] : 0, b = transpose ? s->shape[s->ndim - 1] : 1; /* file [.., a, b] */
   double *dd = L->f64 ? (double *)dst : NULL; /* (n, len) */
   float *df = L->f64 ? NULL : (float *)dst;    /* (n, len) */
   for (int64_t r = 0; r < n; r++) {
@@ -330,7 +356,8 @@ static int convert_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, voi
                  L->f64 ? "float64" : "float32");
         return -1;
       }
-      int64_t dk = transpose ? (k % b) * a + k / b : k; /* file [i, o] -> [o, i] */
+      int64_t kk = k % (a * b + !transpose); /* within one saved time's [a, b] (trajectories: [T, a, b]) */
+      int64_t dk = transpose ? k - kk + (kk % b) * a + kk / b : k; /* file [i, o] -> [o, i] */
       if (dd) dd[r * len + dk] = w;
       else df[r * len + dk] = (float)w;
     }

@@ -206,9 +206,10 @@ static int corrections(const Model *m, const double *sums, int64_t N, double *re
         const double *c = sums + (bt.corrections - tl.n_loss), *g = sums + (tl.gate_base - tl.n_loss + bt.gates_before);
         if (!p->present && s->kind == SOLVER_DOPRI5) { /* accepted steps, and samples whose batch did not reach t1 */
             double steps = 0;
-            for (int j = 0; j < s->max_steps; j++) steps += g[DOPRI5_SLOTS * j + 1] / (double)N;
+            int S = dopri5_slots(&m->odes[i]);   /* err, accepted, t, h, runs next (, landed on a save) */
+            for (int j = 0; j < s->max_steps; j++) steps += g[S * j + 1] / (double)N;
             rel[n++] = steps;
-            rel[n++] = g[DOPRI5_SLOTS * s->max_steps - 1] / (double)N;
+            rel[n++] = g[S * (s->max_steps - 1) + 4] / (double)N;
         }
         if (!p->present) continue;
         for (int j = 0; j < p->iterations; j++) rel[n++] = c[2 * j + 1] > 0 ? sqrt(c[2 * j] / c[2 * j + 1]) : NAN;
@@ -370,10 +371,10 @@ static int backend_failed(Run *r, int rc);
  * of a run never stopped. At most one epoch's steps are done again. */
 static int rewind_epoch(Run *r, const TrainState *at_start) {
     Trainer *t = r->t;
-    size_t bytes = t->es * (size_t)t->m->n_weights;
+    size_t bytes = t->es * (size_t)t->m->n_weights, obytes = t->es * (size_t)model_trainable(t->m);
     memcpy(t->P, r->good, bytes);
-    if (r->good_m) memcpy(t->opt.m, r->good_m, bytes);
-    if (r->good_v) memcpy(t->opt.v, r->good_v, bytes);
+    if (r->good_m) memcpy(t->opt.m, r->good_m, obytes);   /* the moments cover the trained parameters only */
+    if (r->good_v) memcpy(t->opt.v, r->good_v, obytes);
     t->opt.step = r->good_opt_step;
     t->state = *at_start;
     rng_restore(&t->rng, at_start->rng);
@@ -655,9 +656,9 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     r.idx = r.good ? alloc(sizeof(int64_t) * (size_t)N, "the row order", err, errlen) : NULL;
     r.sums = r.idx ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
     r.rel = r.sums ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
-    size_t pbytes = t->es * (size_t)m->n_weights;
-    if (r.rel && t->opt.m && !(r.good_m = alloc(pbytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
-    if (r.rel && t->opt.v && !(r.good_v = alloc(pbytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
+    size_t pbytes = t->es * (size_t)m->n_weights, obytes = t->es * (size_t)model_trainable(m);
+    if (r.rel && t->opt.m && !(r.good_m = alloc(obytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
+    if (r.rel && t->opt.v && !(r.good_v = alloc(obytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
     if (!r.rel) {
         free(r.good), free(r.idx), free(r.sums), free(r.good_m);
         return DINO_EUSER;
@@ -683,8 +684,8 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             break;
         }
         memcpy(r.good, t->P, pbytes);
-        if (r.good_m) memcpy(r.good_m, t->opt.m, pbytes);
-        if (r.good_v) memcpy(r.good_v, t->opt.v, pbytes);
+        if (r.good_m) memcpy(r.good_m, t->opt.m, obytes);
+        if (r.good_v) memcpy(r.good_v, t->opt.v, obytes);
         r.good_opt_step = t->opt.step;
         rng_save(&t->rng, t->state.rng);   /* the RNG before this epoch's shuffle, for a rewind */
         TrainState at_start = t->state;

@@ -20,7 +20,8 @@ add_test(NAME hostile_input
 add_test(NAME shared_specs_check
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/check_specs.sh $<TARGET_FILE:dinoc>
           ${DINO_SHARED_DIR}/specs ${CMAKE_SOURCE_DIR}/specs ${CMAKE_CURRENT_SOURCE_DIR}/specs
-          ${DINO_SHARED_DIR}/specs/planned/dino_select.dino)
+          ${DINO_SHARED_DIR}/specs/planned/dino_select.dino ${DINO_SHARED_DIR}/specs/planned/node_spiral.dino
+          ${CMAKE_SOURCE_DIR}/examples/spiral ${CMAKE_SOURCE_DIR}/examples/lotka)
 set_tests_properties(golden_diagnostics hostile_input shared_specs_check PROPERTIES LABELS frontend)
 set_tests_properties(hostile_input PROPERTIES TIMEOUT 600)
 if(DINO_SANITIZE)   # ASan makes the 10 MB cases about 8x slower: a hang is still one past 60 s

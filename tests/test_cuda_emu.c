@@ -60,7 +60,7 @@ enum { EMU_TILES = 3 };
  * Parareal with a partition (per-slice steps and times) and values from outside the block,
  * Parareal with tol (gated iterations: the terms show which ran), adaptive dopri5 (runtime
  * step sizes and step control in the terms), relative losses, a classifier, tiled layers
- * (dino_poisson: 400 wide), checkpointing (recomputed ODE segments). */
+ * (dino_poisson: 400 wide), checkpointing (recomputed ODE segments), trajectory outputs (save). */
 static const Case cases[] = {
     {"activations", "activations", 0, 37, 41, JAC_AUTO, ALSO_NONE},
     {"activations_forward", "activations", 0, 9, 9, JAC_FORWARD, 0},
@@ -77,6 +77,13 @@ static const Case cases[] = {
     {"dopri5", "dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE},
     {"dino_resnet", "dino_resnet", 1, 5, 6, JAC_AUTO, 0},
     {"dino_poisson", "dino_poisson", 1, 11, 12, JAC_AUTO, ALSO_TILES},
+    {"ode_save", "ode_save", 0, 7, 9, JAC_AUTO, ALSO_NONE},   /* trajectories: saved states stacked as rows */
+    {"ode_save_reverse", "ode_save", 0, 5, 5, JAC_REVERSE, 0},
+    {"ode_save_checkpoint", "ode_save_checkpoint", 0, 6, 8, JAC_AUTO, 0},
+    {"ode_save_dopri5", "ode_save_dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE},   /* landing on saved times */
+    {"ode_save_parareal", "ode_save_parareal", 0, 6, 7, JAC_AUTO, ALSO_NONE},
+    {"ode_save_pint_tol", "ode_save_pint_tol", 0, 5, 6, JAC_REVERSE, 0},
+    {"ode_save_many", "ode_save_many", 0, 5, 6, JAC_AUTO, 0},   /* 100 saved states */
     {"basis_layers", "basis_layers", 0, 9, 12, JAC_AUTO, ALSO_NONE},   /* encode/decode: frozen layers */
     {"basis_layers_reverse", "basis_layers", 0, 9, 12, JAC_REVERSE, 0},
 };

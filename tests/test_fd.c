@@ -72,6 +72,9 @@ static const Case cases[] = {
     {"ode_solvers", {{NULL}}},
     {"ode_checkpoint", {{NULL}}},
     {"ode_parareal", {{NULL}}},
+    {"ode_save", {{NULL}}},
+    {"ode_save_checkpoint", {{NULL}}},
+    {"ode_save_parareal", {{NULL}}},
     {"basis_layers", {{NULL}}},   /* encode/decode: frozen layers (random here) with no gradient */
 };
 

@@ -10,7 +10,9 @@
  * correction sizes a training step reports per iteration (the MONITOR terms) match the same
  * sums computed from predictions of the slice ends. With `tol` the iterations stop at the
  * first correction at or below it, and everything (prediction, Jacobian, loss, gradient)
- * equals the run with that many iterations.
+ * equals the run with that many iterations. With saved times inside and on the boundaries of
+ * slices (pint_save.dino.in), Parareal's trajectory approaches the serial one and equals it with
+ * K = slices.
  *
  * The specs are filled in from the templates tests/specs/pint_k.dino.in, pint_state.dino.in and
  * pint_tol_sweep.dino.in (their @KEY@ placeholders) and written to OUT_DIR.
@@ -68,10 +70,12 @@ static void inputs(double *x, int n) {
     for (int i = 0; i < n; i++) x[i] = sin(1.3 * i + 0.2);
 }
 
-/* Output [ROWS, 3] and Jacobian [ROWS, 3, 5] of pint_k with `pint` as its pint line (may be ""). */
-static int predict_mode(const char *dir, const char *name, const char *pint, JacMode jac, double *y, double *J) {
+/* Output [ROWS, 3] and Jacobian [ROWS, 3, 5] of the template tmpl (pint_k; pint_save: [ROWS, 4, 3]
+ * and [ROWS, 4, 3, 5]) with `pint` as its pint line (may be ""). */
+static int predict_tmpl(const char *tmpl, const char *dir, const char *name, const char *pint, JacMode jac, double *y,
+                        double *J) {
     const char *pairs[] = {"PINT", pint, NULL};
-    char *text = spec_text("pint_k", pairs);
+    char *text = spec_text(tmpl, pairs);
     Frontend fe;
     CpuModule mod;
     int rc = load(dir, name, text, jac, &fe, &mod);
@@ -85,6 +89,41 @@ static int predict_mode(const char *dir, const char *name, const char *pint, Jac
     cpu_module_free(&mod);
     frontend_free(&fe);
     return 0;
+}
+
+static int predict_mode(const char *dir, const char *name, const char *pint, JacMode jac, double *y, double *J) {
+    return predict_tmpl("pint_k", dir, name, pint, jac, y, J);
+}
+
+/* Saved times (pint_save: inside slices and on their boundaries): Parareal's trajectory
+ * approaches the serial fine solve's as K grows and equals it with K = slices, both Jacobian
+ * modes. Returns the failures, or -1. */
+static int check_saves(const char *dir, int *passes) {
+    enum { OUT = 4 * 3 };
+    static double ys[ROWS * OUT], Js[ROWS * OUT * 5], y[ROWS * OUT], J[ROWS * OUT * 5];
+    int failures = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        JacMode jac = mode ? JAC_FORWARD : JAC_REVERSE;
+        if (predict_tmpl("pint_save", dir, "pint_save_serial", "", jac, ys, Js)) return -1;
+        double prev = INFINITY;
+        for (int k = 0; k <= 4; k++) {
+            char pint[512], name[32];
+            snprintf(pint, sizeof pint,
+                     "pint parareal { slices 4; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal }", k);
+            snprintf(name, sizeof name, "pint_save_k%d", k);
+            if (predict_tmpl("pint_save", dir, name, pint, jac, y, J)) return -1;
+            double e = t_rel_diff(y, 1, ys, 1, ROWS * OUT, NULL, NULL), ej = t_rel_diff(J, 1, Js, 1, ROWS * OUT * 5, NULL, NULL);
+            double worst = e > ej ? e : ej;
+            int ok = k == 4 ? worst <= 1e-12 : worst < prev;
+            printf("%-4s saved times 0.125, 0.25, 0.625, 1, K = %d, %s Jacobian: trajectory error %.3e, Jacobian %.3e\n"
+                   "     relative to the serial fine solve%s\n", ok ? "ok" : "FAIL", k, mode ? "forward" : "reverse", e, ej,
+                   k == 4 ? " (must be <= 1e-12)" : " (must shrink with K)");
+            *passes += ok;
+            failures += !ok;
+            prev = worst;
+        }
+    }
+    return failures;
 }
 
 /* ---------------------------------------------------------------------------- corrections */
@@ -297,6 +336,9 @@ int main(int argc, char **argv) {
     bad = check_tol(dir);
     if (bad < 0) return 1;
     passes += 4 - bad;
+    failures += bad;
+    bad = check_saves(dir, &passes);
+    if (bad < 0) return 1;
     failures += bad;
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;

@@ -6,7 +6,9 @@
  * (euler p = 1, midpoint p = 2, rk4 p = 4): each observed ratio within 15 % of 2^p. The
  * adaptive dopri5 with rtol 1e-4 .. 1e-10 (atol rtol / 100) must meet its tolerance: relative
  * error of the output and the Jacobian at most 5 rtol, and shrinking with rtol; and a training
- * step through dopri5 (h1 loss) with rtol 1e-7 must agree with rk4 at 100 steps.
+ * step through dopri5 (h1 loss) with rtol 1e-7 must agree with rk4 at 100 steps. With saved
+ * times (ode_order_save.dino.in: save at [0.25, 0.5, 1]) the same orders hold at every saved
+ * time, and dopri5, landing on each, meets its tolerance at each.
  *
  * The specs are filled in from the templates tests/specs/ode_order.dino.in and node_grad.dino.in
  * (@SOLVER@: the solver line) and written to OUT_DIR.
@@ -31,7 +33,7 @@ static const char *specs_dir;   /* the templates */
 static int write_spec(const char *dir, const char *kind, const char *tag, const char *line, char *path, size_t len) {
     char tmpl[4096], name[256], err[4200];
     snprintf(tmpl, sizeof tmpl, "%s/%s.dino.in", specs_dir, kind);
-    snprintf(name, sizeof name, "%s_%s", strcmp(kind, "ode_order") == 0 ? "ode" : "node", tag);
+    snprintf(name, sizeof name, "%s_%s", strcmp(kind, "ode_order") == 0 ? "ode" : strcmp(kind, "node_grad") == 0 ? "node" : "traj", tag);
     const char *pairs[] = {"SOLVER", line, NULL};
     if (t_spec_generate(tmpl, pairs, dir, name, path, len, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
@@ -40,10 +42,11 @@ static int write_spec(const char *dir, const char *kind, const char *tag, const 
     return 0;
 }
 
-/* z(1) and dz(1)/dx for x = 0.7 with the solver line `line`; `tag` names the spec file. */
-static int solve(const char *dir, const char *tag, const char *line, double *z, double *dzdx) {
+/* z(1) and dz(1)/dx for x = 0.7 with the solver line `line`; `tag` names the spec file. From
+ * the template `kind` (ode_order_save: z and dz/dx at each saved time). */
+static int solve_kind(const char *kind, const char *dir, const char *tag, const char *line, double *z, double *dzdx) {
     char path[4096], err[2048];
-    if (write_spec(dir, "ode_order", tag, line, path, sizeof path)) return -1;
+    if (write_spec(dir, kind, tag, line, path, sizeof path)) return -1;
     Frontend fe;
     if (frontend_run(&fe, path, stderr, 0, NULL)) return -1;
     Arena a = {0};
@@ -61,6 +64,68 @@ static int solve(const char *dir, const char *tag, const char *line, double *z, 
     arena_free(&a);
     frontend_free(&fe);
     return 0;
+}
+
+static int solve(const char *dir, const char *tag, const char *line, double *z, double *dzdx) {
+    return solve_kind("ode_order", dir, tag, line, z, dzdx);
+}
+
+/* Trajectories (save at [0.25, 0.5, 1]): the fixed-step solvers keep their order at every saved
+ * time, and dopri5, its steps shortened to land on each, meets its tolerance at each. */
+static void saved_times(const char *dir) {
+    static const double ts[3] = {0.25, 0.5, 1};
+    const char *solvers[] = {"euler", "midpoint", "rk4"};
+    const int order[] = {1, 2, 4};
+    for (int s = 0; s < 3; s++) {
+        double prev_e[3] = {0}, prev_j[3] = {0};
+        for (int steps = 8; steps <= 64; steps *= 2) {
+            double z[3], j[3];
+            char line[64], tag[64];
+            snprintf(line, sizeof line, "solver %s steps %d", solvers[s], steps);
+            snprintf(tag, sizeof tag, "%s_%d", solvers[s], steps);
+            if (solve_kind("ode_order_save", dir, tag, line, z, j)) {
+                printf("FAIL %s with saved times: could not build\n", solvers[s]);
+                failures++;
+                break;
+            }
+            for (int k = 0; k < 3; k++) {
+                double ex = exp(ts[k] * ts[k] / 2), e = fabs(z[k] - 0.7 * ex), ej = fabs(j[k] - ex);
+                if (steps > 8) {
+                    double want = pow(2, order[s]), r = prev_e[k] / e, rj = prev_j[k] / ej;
+                    /* at t = 1 the asymptotic ratio; before it at least 2^p (rk4 on t y: the leading
+                     * error term is still small at t = 0.25, 0.5, so the ratio is above 16) */
+                    int ok = ts[k] < 1 ? r > 0.85 * want && rj > 0.85 * want
+                                       : fabs(r / want - 1) < 0.15 && fabs(rj / want - 1) < 0.15;
+                    printf("%-4s %-8s saved t = %-4g steps %2d -> %2d: error %.3e -> %.3e, ratio %.3f (Jacobian %.3f), expected %.0f\n",
+                           ok ? "ok" : "FAIL", solvers[s], ts[k], steps / 2, steps, prev_e[k], e, r, rj, want);
+                    if (ts[k] < 1) printf("     (at t < 1: the ratio must be at least 0.85 x %.0f)\n", want);
+                    passes += ok;
+                    failures += !ok;
+                }
+                prev_e[k] = e, prev_j[k] = ej;
+            }
+        }
+    }
+    for (int k = 5; k <= 9; k += 4) {
+        char line[128], tag[32];
+        double rtol = pow(10, -k), z[3], j[3], worst = 0;
+        snprintf(line, sizeof line, "solver dopri5 rtol %.0e atol %.0e max_steps 48", rtol, rtol * 1e-2);
+        snprintf(tag, sizeof tag, "dopri5_%d", k);
+        if (solve_kind("ode_order_save", dir, tag, line, z, j)) {
+            printf("FAIL dopri5 with saved times, rtol %.0e: could not build\n", rtol);
+            failures++;
+            continue;
+        }
+        for (int i = 0; i < 3; i++) {
+            double ex = exp(ts[i] * ts[i] / 2);
+            worst = fmax(worst, fmax(fabs(z[i] - 0.7 * ex) / (0.7 * ex), fabs(j[i] - ex) / ex));
+        }
+        int ok = worst <= 5 * rtol;
+        printf("%-4s dopri5   saved t = 0.25, 0.5, 1, rtol %.0e: worst relative error %.3e (states and Jacobians), must be <= 5 rtol\n",
+               ok ? "ok" : "FAIL", rtol, worst);
+        passes += ok;
+        failures += !ok;
+    }
 }
 
 /* One training step (loss terms and gradient) of a small neural ODE with the solver line
@@ -174,6 +239,7 @@ int main(int argc, char **argv) {
         passes += ok;
         failures += !ok;
     }
+    saved_times(dir);
     printf("%d passed, %d failed\n", passes, failures);
     return failures ? 1 : 0;
 }

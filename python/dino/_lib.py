@@ -33,7 +33,8 @@ class Diagnostic(Structure):
 class SpecInfo(Structure):
     _fields_ = [("name", c_char_p), ("input", c_char_p), ("output", c_char_p), ("in_dim", c_int),
                 ("out_dim", c_int), ("n_params", c_longlong), ("classifier", c_int), ("f64", c_int),
-                ("epochs", c_longlong), ("batch", c_int), ("hash", c_ulonglong), ("data_dir", c_char_p)]
+                ("epochs", c_longlong), ("batch", c_int), ("hash", c_ulonglong), ("data_dir", c_char_p),
+                ("out_times", c_int), ("out_step", c_int)]
 
 
 class EmitOptions(Structure):

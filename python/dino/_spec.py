@@ -28,6 +28,8 @@ class SpecInfo:
     batch: int
     hash: int             # of the spec's text; checkpoints record it
     data_dir: Optional[str]  # the data section's folder, resolved; None when the spec names none
+    out_times: int = 0    # a trajectory output (an ode block with `save`): T saved times, out_dim = T x out_step
+    out_step: int = 0     # dim(output) at one saved time
 
 
 def _diagnostics(lib, handle) -> List[Diagnostic]:
@@ -74,7 +76,7 @@ class _Spec:
         _check(self._lib.dino_spec_info_get(self.handle, ctypes.byref(i)))
         return SpecInfo(self.path, _lib.text(i.name), _lib.text(i.input), _lib.text(i.output), i.in_dim,
                         i.out_dim, i.n_params, bool(i.classifier), "f64" if i.f64 else "f32", i.epochs, i.batch,
-                        i.hash, _lib.text(i.data_dir) if i.data_dir else None)
+                        i.hash, _lib.text(i.data_dir) if i.data_dir else None, i.out_times, i.out_step)
 
     def close(self) -> None:
         if self.handle:

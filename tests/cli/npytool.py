@@ -9,6 +9,8 @@ safetensors: 8-byte little-endian header length, JSON header, raw data.
   npytool.py fd_rows IN OUT ROW H        [1 + 2K, K] <f8: row ROW of IN, then +-H along each column
   npytool.py fd_check Q J H TOL          J[0] of a prediction on fd_rows input against central
                                          differences of Q; exit 1 when the worst relative error > TOL
+  npytool.py trajectory DIR N T1,T2,..  a linear spiral's y0 [N, 2], y [N, T, 2], J [N, T, 2, 2] (and
+                                         J_io.npy transposed, y_flat.npy [N, 2T]) in DIR
   npytool.py st_compare A B              parameter tensors (names not starting with __) byte for
                                          byte; exit 1 on any difference; also reports __ tensors
   npytool.py st_finite FILE              exit 1 unless every float tensor holds only finite values
@@ -106,9 +108,11 @@ def main(argv):
                 r[j] += s * h
                 rows.append(r)
         npy_write(args[1], "<f8", (len(rows), k), [x for r in rows for x in r])
-    elif cmd == "fd_check":
-        _, (nq, out), q = npy_read(args[0])
-        _, (nj, out2, k), jac = npy_read(args[1])
+    elif cmd == "fd_check":   # q [n, ...], J [n, ..., k]: a trajectory's [n, T, d] and [n, T, d, k] too
+        _, qshape, q = npy_read(args[0])
+        _, jshape, jac = npy_read(args[1])
+        nq, out = qshape[0], math.prod(qshape[1:])
+        nj, out2, k = jshape[0], math.prod(jshape[1:-1]), jshape[-1]
         h, tol = float(args[2]), float(args[3])
         assert nq == 1 + 2 * k and nj == nq and out2 == out, "unexpected shapes"
         scale = max(abs(x) for x in jac[:out * k])
@@ -120,6 +124,26 @@ def main(argv):
                 worst = max(worst, abs(fd - an) / max(abs(an), 1e-2 * scale))
         print(f"worst relative error of J against central differences: {worst:.3e} (tolerance {tol:g})")
         return 0 if worst <= tol else 1
+    elif cmd == "trajectory":
+        # the spiral dy/dt = A y, A = [[a, b], [-b, a]]: y(t) = e^(a t) R(b t) y0 exactly, and
+        # dy(t)/dy0 = e^(a t) R(b t); y0 on a grid of the square [-1, 1]^2
+        out, n, times = args[0], int(args[1]), [float(t) for t in args[2].split(",")]
+        a, b = -0.3, 2.0
+        y0 = [(-1 + 2 * ((i * 7) % n) / (n - 1), -1 + 2 * ((i * 13 + 5) % n) / (n - 1)) for i in range(n)]
+        ys, js = [], []
+        for (u, v) in y0:
+            for t in times:
+                e, c, s_ = math.exp(a * t), math.cos(b * t), math.sin(b * t)
+                M = [[e * c, e * s_], [-e * s_, e * c]]
+                ys += [M[0][0] * u + M[0][1] * v, M[1][0] * u + M[1][1] * v]
+                js += [M[0][0], M[0][1], M[1][0], M[1][1]]
+        T = len(times)
+        npy_write(out + "/y0_data.npy", "<f8", (n, 2), [x for p in y0 for x in p])
+        npy_write(out + "/y_data.npy", "<f8", (n, T, 2), ys)
+        npy_write(out + "/J_data.npy", "<f8", (n, T, 2, 2), js)
+        npy_write(out + "/J_io.npy", "<f8", (n, T, 2, 2),
+                  [js[(i * T + t) * 4 + c * 2 + r] for i in range(n) for t in range(T) for r in range(2) for c in range(2)])
+        npy_write(out + "/y_flat.npy", "<f8", (n, 2 * T), ys)
     elif cmd == "st_compare":
         a, b = st_read(args[0]), st_read(args[1])
         bad = 0

@@ -70,14 +70,14 @@ set -u
 SAFE_GROUPS="paths overwrite signal unreached zerorows help cachecmd"
 SAFE_GROUPS_BAR=${SAFE_GROUPS// /|}
 if [ $# -lt 2 ]; then
-    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|checkpoint|cache|select|basis|$SAFE_GROUPS_BAR]..." >&2
+    echo "usage: run_cli.sh BUILD_DIR SRC_DIR [train|resume|predict|nan|errors|layout|pint|checkpoint|cache|select|basis|trajectory|$SAFE_GROUPS_BAR]..." >&2
     exit 2
 fi
 BUILD=$(cd "$1" && pwd) || exit 2
 SRC=$(cd "$2" && pwd) || exit 2
 shift 2
 GROUP_LIST=("$@")
-[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint checkpoint cache select basis $SAFE_GROUPS)
+[ ${#GROUP_LIST[@]} -eq 0 ] && GROUP_LIST=(train resume predict nan errors layout pint checkpoint cache select basis trajectory $SAFE_GROUPS)
 
 if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: python3 is needed for the .npy and safetensors helpers"
@@ -675,6 +675,84 @@ EOF
     fi
 }
 
+# Trajectory outputs (save every): data [N, T, dim] and J [N, T, dim, in] read (and their wrong
+# shapes refused, naming T), a model trained on them, --predict writing [N, T, dim] and
+# [N, T, dim, in] with J against finite differences, layout = in_out per saved time.
+traj_spec() {   # traj_spec FILE [jacobian line]
+    cat >"$1" <<EOF2
+model traj {
+    input  y0[2]
+    output y[2]
+    ode z = y0, t in [0, 1] {
+        dz/dt = dense(tanh(dense(z, 16)), 2)
+        solver rk4 steps 8
+        save every 0.25
+    }
+    y = z
+}
+data {
+    ${2:-}
+    split train 160, test 40
+}
+loss {
+    l2 y      weight 1.0 relative
+    h1 dy/dy0 weight 0.5 relative
+}
+train {
+    optimizer adam(lr = 1e-2)
+    schedule  cosine(end = 0)
+    batch     16
+    epochs    120
+    seed      0
+    eval every 20
+}
+EOF2
+}
+
+group_trajectory() {
+    local D="$T/traj" s
+    mkdir -p "$D" "$T/tb" "$T/tj"
+    "${TOOL[@]}" trajectory "$D" 200 0.25,0.5,0.75,1 || { bad "npytool trajectory failed"; return; }
+    traj_spec "$SP/t.dino"
+    run traj_train "$SP/t.dino" --data "$D" --save "$T/t.safetensors" --log "$T/t.csv"
+    expect_rc traj_train 0
+    stderr_has traj_train "model traj: 2 -> [4, 2]"
+    local l0 l1
+    l0=$(csv "$T/t.csv" 20 rel_l2) l1=$(csv "$T/t.csv" 120 rel_l2)
+    check "trajectory training: rel_l2 over whole trajectories falls ($l0 at epoch 20, $l1 at 120) below 0.05" \
+        eval 'lt "$l1" "$l0" && lt "$l1" 0.05'
+    run traj_predict "$SP/t.dino" --data "$D" --epochs 0 --load "$T/t.safetensors" --predict "$D/y0_data.npy" --out "$T/tp"
+    expect_rc traj_predict 0
+    s=$("${TOOL[@]}" shape "$T/tp/y.npy" 2>&1)
+    check "predicted y is [N, T, dim] = [200, 4, 2]: $s" [ "$s" = "<f4 200,4,2" ]
+    s=$("${TOOL[@]}" shape "$T/tp/J.npy" 2>&1)
+    check "predicted J is [N, T, dim(y), dim(y0)] = [200, 4, 2, 2]: $s" [ "$s" = "<f4 200,4,2,2" ]
+    "${TOOL[@]}" fd_rows "$D/y0_data.npy" "$T/tfd.npy" 7 1e-5
+    run traj_fd "$SP/t.dino" --data "$D" --epochs 0 --load "$T/t.safetensors" --precision f64 --predict "$T/tfd.npy" --out "$T/tp64"
+    expect_rc traj_fd 0
+    tool_check "trajectory J matches finite differences of the predicted trajectory" \
+        fd_check "$T/tp64/y.npy" "$T/tp64/J.npy" 1e-5 1e-6
+    # layout = in_out: J stored [N, T, in, out] trains exactly as the out_in file does
+    traj_spec "$SP/tio.dino" 'dy/dy0 = npy("J_io.npy", layout = in_out)'
+    run traj_io "$SP/tio.dino" --data "$D" --epochs 20 --log "$T/tio.csv" -q
+    expect_rc traj_io 0
+    run traj_oi "$SP/t.dino" --data "$D" --epochs 20 --log "$T/toi.csv" -q
+    check "layout = in_out per saved time: the same losses as the out_in file" \
+        cmp -s <(strip_seconds "$T/tio.csv") <(strip_seconds "$T/toi.csv")
+    # wrong shapes: the message names the expected T
+    cp "$D/y0_data.npy" "$D/J_data.npy" "$T/tb/" && cp "$D/y_flat.npy" "$T/tb/y_data.npy"
+    run traj_bad_y "$SP/t.dino" --data "$T/tb" --epochs 1
+    expect_rc traj_bad_y 1
+    stderr_has traj_bad_y "y_data.npy: expected shape [N, 4, 2]" "4 saved times" "found [200, 8]"
+    cp "$D/y0_data.npy" "$D/y_data.npy" "$T/tj/" && "${TOOL[@]}" zeros "$T/tj/J_data.npy" 200,2,2
+    run traj_bad_J "$SP/t.dino" --data "$T/tj" --epochs 1
+    expect_rc traj_bad_J 1
+    stderr_has traj_bad_J "J_data.npy: expected shape [N, 4, 2, 2]" "found [200, 2, 2]"
+    run traj_bad_io "$SP/tio.dino" --data "$T/tj" --epochs 1
+    expect_rc traj_bad_io 1
+    stderr_has traj_bad_io "J_io.npy"
+}
+
 # stderr_value NAME SED_SCRIPT: a value picked out of the last run's stderr
 stderr_value() { sed -n "$2" "$T/$1.err" | tail -n 1; }
 
@@ -826,7 +904,7 @@ EOF
 
 for g in "${GROUP_LIST[@]}"; do
     case $g in
-    train | resume | predict | nan | errors | layout | pint | checkpoint | cache | select | basis) ;;
+    train | resume | predict | nan | errors | layout | pint | checkpoint | cache | select | basis | trajectory) ;;
     *) [[ " $SAFE_GROUPS " == *" $g "* ]] || { echo "run_cli.sh: unknown group '$g'" >&2; exit 2; } ;;
     esac
     export DINO_CACHE_DIR="$BUILD/cache/cli_$g"
