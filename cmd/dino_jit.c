@@ -110,6 +110,8 @@ static void help(void) {
           "  DINO_CUDA_FUSE     CUDA kernel grouping: auto (default), none, tiles (as dinoc --fuse)\n"
           "  DINO_CUDA_SHARE    0: write every tile-kernel stage out instead of sharing equal code\n"
           "  DINO_CUDA_GRAPH    0: launch every kernel instead of replaying a captured CUDA graph\n"
+          "  DINO_CUDA_DEBUG    1: synchronise after every launch (no graphs), so a GPU fault names its\n"
+          "                     kernel, stage and launch geometry\n"
           "  DINO_REDUCED       0: run a basis model's frozen encode/decode layers in the full-space graph\n"
           "                     instead of training in reduced coordinates\n"
           "  OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS with SLURM_PROCID  set by mpirun (OpenMPI, MPICH) or\n"

@@ -70,7 +70,8 @@ typedef enum {
 /* How to launch one kernel of a program for a batch of n rows: block (block, 1, 1),
  * grid (cuda_grid_x(l, n, max_tiles), grid_y, grid_z), `shared` bytes of dynamic shared memory.
  * A tile kernel (tiles = 1) runs many stages for a tile of samples per block, its grid.x is
- * min(n, max_tiles) and the runtime chooses max_tiles (about two blocks per multiprocessor);
+ * min(n, max_tiles) and the runtime chooses max_tiles (the blocks the driver says fit on a
+ * multiprocessor, cuOccupancyMaxActiveBlocksPerMultiprocessor, times the multiprocessors);
  * the kernel splits the batch into gridDim.x tiles itself, so any grid.x from 1 to n works. */
 typedef struct {
     char kernel[64];        /* entry point: "dino_train_k3" (the 4th), or a parameter's gradient

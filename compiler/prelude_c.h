@@ -139,13 +139,17 @@ static void micro_kernel(long kc, const real *restrict Ap, const real *restrict 
         }
 }
 
-/* Packing buffers, one pair per OpenMP thread number, kept between calls (a fresh large
- * malloc per call would fault in new pages every time). Plain arrays rather than thread-local
- * storage: dynamic TLS in a dlopen'ed module trips up LeakSanitizer in sanitized hosts.
- * Thread numbers beyond the table get buffers for the one call. */
+/* Packing buffers, in slots kept between calls (a fresh large malloc per call would fault in
+ * new pages every time). A call claims a free slot for its duration, starting its search at its
+ * OpenMP thread number (so a parallel gemm's threads find theirs at once), and gives it back at
+ * the end: two models of one spec (one loaded module) computing at once from two threads never
+ * share a buffer (issue 19: keyed by the thread number alone, both callers' thread 0 did).
+ * Plain arrays rather than thread-local storage: dynamic TLS in a dlopen'ed module trips up
+ * LeakSanitizer in sanitized hosts. With every slot busy, a call gets buffers for itself. */
 enum { SCRATCH_THREADS = 256 };
 static real *scratch_buf[SCRATCH_THREADS][2];
 static size_t scratch_len[SCRATCH_THREADS][2];
+static int scratch_busy[SCRATCH_THREADS];
 
 static int thread_number(void) {
 #ifdef _OPENMP
@@ -155,18 +159,34 @@ static int thread_number(void) {
 #endif
 }
 
-/* A buffer of n reals for slot which (0: A, 1: B); *temporary says the caller must free it. */
-static real *scratch(int which, size_t n, int *temporary) {
-    int t = thread_number();
-    size_t bytes = (n * sizeof(real) + 63) / 64 * 64;
-    *temporary = t >= SCRATCH_THREADS;
-    if (*temporary) return aligned_alloc(64, bytes);
-    if (scratch_len[t][which] < n) {
-        free(scratch_buf[t][which]);
-        scratch_buf[t][which] = aligned_alloc(64, bytes);
-        scratch_len[t][which] = n;
+/* A free slot, now this caller's, or -1 when all are busy. */
+static int scratch_claim(void) {
+    int t0 = thread_number();
+    for (int i = 0; i < SCRATCH_THREADS; i++) {
+        int t = (t0 + i) % SCRATCH_THREADS;
+        if (!__atomic_load_n(&scratch_busy[t], __ATOMIC_RELAXED) &&
+            !__atomic_exchange_n(&scratch_busy[t], 1, __ATOMIC_ACQUIRE))
+            return t;
     }
-    return scratch_buf[t][which];
+    return -1;
+}
+
+static void scratch_release(int slot) {
+    if (slot >= 0) __atomic_store_n(&scratch_busy[slot], 0, __ATOMIC_RELEASE);
+}
+
+/* A buffer of n reals for slot's buffer which (0: A, 1: B); *temporary says the caller must
+ * free it (no slot). */
+static real *scratch(int slot, int which, size_t n, int *temporary) {
+    size_t bytes = (n * sizeof(real) + 63) / 64 * 64;
+    *temporary = slot < 0;
+    if (*temporary) return aligned_alloc(64, bytes);
+    if (scratch_len[slot][which] < n) {
+        free(scratch_buf[slot][which]);
+        scratch_buf[slot][which] = aligned_alloc(64, bytes);
+        scratch_len[slot][which] = n;
+    }
+    return scratch_buf[slot][which];
 }
 
 static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, long lda, const real *B, long ldb,
@@ -178,9 +198,9 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
         return;
     }
     long ncap = N < NC ? N : NC, mcap = M < MC ? M : MC, kcap = K < KC ? K : KC;
-    int temp_a, temp_b;
-    real *Bp = scratch(1, (size_t)(((ncap + NR - 1) / NR) * NR * kcap), &temp_b);
-    real *Ap = scratch(0, (size_t)(((mcap + MR - 1) / MR) * MR * kcap), &temp_a);
+    int temp_a, temp_b, slot = scratch_claim();
+    real *Bp = scratch(slot, 1, (size_t)(((ncap + NR - 1) / NR) * NR * kcap), &temp_b);
+    real *Ap = scratch(slot, 0, (size_t)(((mcap + MR - 1) / MR) * MR * kcap), &temp_a);
     for (long jc = 0; jc < N; jc += NC) {
         long nc = N - jc < NC ? N - jc : NC;
         for (long pc = 0; pc < K; pc += KC) {
@@ -199,6 +219,7 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
     }
     if (temp_a) free(Ap);
     if (temp_b) free(Bp);
+    scratch_release(slot);
 }
 
 /* Splits C into row (or, for few rows, column) stripes, one per thread. */

@@ -37,6 +37,7 @@ typedef struct {
     CUstream stream;
     CudaPlan plan;
     CUfunction *train_fn, *predict_fn;
+    int *train_tiles, *predict_tiles;       /* a tile kernel's max_tiles: blocks per SM x SMs */
     CUfunction set_step, gather_real, gather_label, accumulate_loss, adam, adamw, sgd;
     const Model *m;
     size_t es;
@@ -64,6 +65,8 @@ typedef struct {
     int deferred;                           /* a full batch's gradient waits for the update (fuse_update) */
     double *acc;                            /* [1 + n_monitors + n_loss] host copy of `loss` at take_sums */
     CUdeviceptr pterms;                     /* predict's terms: Parareal corrections and gates (pint tol) */
+    int debug;                              /* DINO_CUDA_DEBUG=1: synchronise after each launch, no graphs */
+    char *src;                              /* with debug: the .cu, for the kernels' stage comments */
 } CudaBackend;
 
 /* A driver call's status: DINO_OK, or DINO_EINTERNAL with the message in Backend.err. */
@@ -113,19 +116,62 @@ static int dalloc(CudaBackend *c, CUdeviceptr *p, size_t bytes, const char *what
     return must(c, r, what);
 }
 
-static int launch(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args) {
-    return must(c, c->drv.cuLaunchKernel(f, (unsigned)cuda_grid_x(l, n, 2 * c->drv.sms), (unsigned)l->grid_y,
-                                         (unsigned)l->grid_z, (unsigned)l->block, 1, 1, (unsigned)l->shared, c->stream,
-                                         args, NULL),
-                l->kernel);
+/* The stage comment emit_cuda writes above kernel `name` ("the gradient of h2.weight ..."),
+ * into note; "" when the source or the comment is missing. */
+static void stage_note(const char *src, const char *name, char *note, size_t len) {
+    char key[96];
+    note[0] = 0;
+    snprintf(key, sizeof key, "/* ---- %s: ", name);
+    const char *p = src ? strstr(src, key) : NULL;
+    if (!p) return;
+    p += strlen(key);
+    size_t n = strcspn(p, "\n");
+    if (n >= 3 && strncmp(p + n - 3, " */", 3) == 0) n -= 3;
+    snprintf(note, len, "%.*s", (int)n, p);
+}
+
+/* With DINO_CUDA_DEBUG=1 (issue 19): the stream is synchronised after every launch, so a fault
+ * is reported by the kernel that made it, named with its stage comment and launch geometry
+ * (without it a fault surfaces at the next synchronisation, under that call's label, and
+ * inside a graph nothing is named). */
+static int launched(CudaBackend *c, CUresult r, const char *kernel, unsigned gx, unsigned gy, unsigned gz,
+                    unsigned block, unsigned shared, long long n) {
+    if (!c->debug) return must(c, r, kernel);
+    if (r == 0) r = c->drv.cuStreamSynchronize(c->stream);
+    if (r == 0) return DINO_OK;
+    char note[512], what[1024];
+    stage_note(c->src, kernel, note, sizeof note);
+    snprintf(what, sizeof what, "kernel %s%s%s%s, grid (%u, %u, %u), block (%u, 1, 1), %u bytes dynamic shared memory, %lld rows",
+             kernel, *note ? " (" : "", note, *note ? ")" : "", gx, gy, gz, block, shared, n);
+    return must(c, r, what);
+}
+
+/* The most blocks of tile kernel f resident on the GPU at once (issue 19, finding 6): the
+ * driver's occupancy for its registers and shared memory times the multiprocessors, not an
+ * assumed two per multiprocessor (tile kernels use 110-220 registers a thread: one 256-thread
+ * block per SM). 2 per SM when the driver can't say. */
+static int max_tiles(CudaBackend *c, CUfunction f, const CudaLaunch *l) {
+    int per_sm = 0;
+    if (!c->drv.cuOccupancyMaxActiveBlocksPerMultiprocessor ||
+        c->drv.cuOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, l->block, (size_t)l->shared) != 0 || per_sm < 1)
+        per_sm = 2;
+    return per_sm * (c->drv.sms > 0 ? c->drv.sms : 1);
+}
+
+static int launch_tiles(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n, void **args, int tiles) {
+    unsigned gx = (unsigned)cuda_grid_x(l, n, tiles > 0 ? tiles : 2 * c->drv.sms);
+    CUresult r = c->drv.cuLaunchKernel(f, gx, (unsigned)l->grid_y, (unsigned)l->grid_z, (unsigned)l->block, 1, 1,
+                                       (unsigned)l->shared, c->stream, args, NULL);
+    return launched(c, r, l->kernel, gx, (unsigned)l->grid_y, (unsigned)l->grid_z, (unsigned)l->block,
+                    (unsigned)l->shared, n);
 }
 
 static int launch_1d(CudaBackend *c, CUfunction f, long long count, void **args, const char *what) {
     long long blocks = (count + DINO_CUDA_THREADS - 1) / DINO_CUDA_THREADS;
     if (blocks > 65535 * 16) blocks = 65535 * 16;   /* the kernels stride over the rest */
     if (blocks < 1) blocks = 1;
-    return must(c, c->drv.cuLaunchKernel(f, (unsigned)blocks, 1, 1, DINO_CUDA_THREADS, 1, 1, 0, c->stream, args, NULL),
-                what);
+    CUresult r = c->drv.cuLaunchKernel(f, (unsigned)blocks, 1, 1, DINO_CUDA_THREADS, 1, 1, 0, c->stream, args, NULL);
+    return launched(c, r, what, (unsigned)blocks, 1, 1, DINO_CUDA_THREADS, 0, count);
 }
 
 /* ---------------------------------------------------------------------------- interface */
@@ -215,19 +261,19 @@ static int grad_launches(CudaBackend *c, int n) {
     /* the first training kernel zeroes G and the loss terms */
     int nmax = c->batch;
     void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
-    for (int i = 0; i < c->plan.n_train; i++) TRY(launch(c, c->train_fn[i], &c->plan.train[i], n, args));
+    for (int i = 0; i < c->plan.n_train; i++) TRY(launch_tiles(c, c->train_fn[i], &c->plan.train[i], n, args, c->train_tiles[i]));
     int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
     void *acc[] = {&c->terms, &c->w, &n_terms, &n_monitors, &n, &c->loss};
-    TRY(must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
-             "dino_accumulate_loss"));
+    TRY(launched(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
+                 "dino_accumulate_loss", 1, 1, 1, 1, 0, n));
     /* The unweighted loss terms into loss[1 + n_monitors ..] (Backend.take_sums): the same kernel
      * with no weighted terms adds n * terms[i], i < n_loss, to acc[1 + i] (and 0 to acc[0]), so
      * with acc = loss + n_monitors. */
     int none = 0;
     CUdeviceptr by_term = c->loss + 8 * (CUdeviceptr)n_monitors;
     void *acc_terms[] = {&c->terms, &c->w, &none, &n_terms, &n, &by_term};
-    return must(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc_terms, NULL),
-                "dino_accumulate_loss");
+    return launched(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc_terms, NULL),
+                    "dino_accumulate_loss", 1, 1, 1, 1, 0, n);
 }
 
 /* The launch of an update: the optimiser over the contiguous parameter buffer (the same
@@ -282,8 +328,8 @@ static int set_step(CudaBackend *c) {
     struct { double v[STEP_VALUES]; } s;
     memcpy(s.v, c->stepv, sizeof s.v);
     void *args[] = {&c->step, &s};
-    return must(c, c->drv.cuLaunchKernel(c->set_step, 1, 1, 1, STEP_VALUES, 1, 1, 0, c->stream, args, NULL),
-                "dino_set_step");
+    return launched(c, c->drv.cuLaunchKernel(c->set_step, 1, 1, 1, STEP_VALUES, 1, 1, 0, c->stream, args, NULL),
+                    "dino_set_step", 1, 1, 1, STEP_VALUES, 0, 1);
 }
 
 _Static_assert(STEP_WEIGHTS + LOSS_CROSS_ENTROPY + 1 <= STEP_VALUES, "DinoStep holds a weight per loss kind");
@@ -347,7 +393,7 @@ static int cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) 
                   "uploading inputs");
         /* the predict program writes its results into y (and J) */
         void *args[] = {&c->P, &none, &k, &nmax, &dx, &dy, &dJ, &none, &none, &c->pterms, &work};
-        for (int j = 0; !rc && j < c->plan.n_predict; j++) rc = launch(c, c->predict_fn[j], &c->plan.predict[j], k, args);
+        for (int j = 0; !rc && j < c->plan.n_predict; j++) rc = launch_tiles(c, c->predict_fn[j], &c->plan.predict[j], k, args, c->predict_tiles[j]);
         if (!rc)
             rc = must(c, c->drv.cuMemcpyDtoHAsync((char *)y + es * (size_t)i * out, dy, es * (size_t)k * out, c->stream),
                       "reading predictions");
@@ -404,7 +450,7 @@ static void cuda_free(Backend *b) {
     if (c->stream) c->drv.cuStreamDestroy(c->stream);
     if (c->mod) c->drv.cuModuleUnload(c->mod);
     cuda_close(&c->drv);
-    free(c->train_fn), free(c->predict_fn), free(c->acc), free(b->unfinished);
+    free(c->train_fn), free(c->predict_fn), free(c->train_tiles), free(c->predict_tiles), free(c->acc), free(b->unfinished), free(c->src);
     cuda_plan_free(&c->plan);
     free(c);
 }
@@ -493,7 +539,10 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         }
         c->mod = NULL;
     }
-    free(src);
+    const char *debug_env = getenv("DINO_CUDA_DEBUG");
+    c->debug = debug_env && *debug_env && strcmp(debug_env, "0") != 0;
+    if (c->debug) c->src = src;   /* for the stage comments */
+    else free(src);
     int bad = c->mod ? 0 : cu_check(&c->drv, c->drv.cuModuleLoadData(&c->mod, cubin), "loading the compiled kernels", err, errlen);
     free(cubin);
     if (!bad) bad = cu_check(&c->drv, c->drv.cuStreamCreate(&c->stream, 0), "cuStreamCreate", err, errlen);
@@ -504,6 +553,13 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel), c->plan.train[i].kernel, err, errlen);
     for (int i = 0; !bad && i < c->plan.n_predict; i++)
         bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->predict_fn[i], c->mod, c->plan.predict[i].kernel), c->plan.predict[i].kernel, err, errlen);
+    c->train_tiles = calloc((size_t)c->plan.n_train + 1, sizeof(int));
+    c->predict_tiles = calloc((size_t)c->plan.n_predict + 1, sizeof(int));
+    if (!bad && (!c->train_tiles || !c->predict_tiles)) bad = 1, snprintf(err, errlen, "out of memory");
+    for (int i = 0; !bad && i < c->plan.n_train; i++)
+        if (c->plan.train[i].tiles) c->train_tiles[i] = max_tiles(c, c->train_fn[i], &c->plan.train[i]);
+    for (int i = 0; !bad && i < c->plan.n_predict; i++)
+        if (c->plan.predict[i].tiles) c->predict_tiles[i] = max_tiles(c, c->predict_fn[i], &c->plan.predict[i]);
     const char *util[] = {"dino_set_step", "dino_gather", "dino_gather_label", "dino_accumulate_loss", "dino_adam",
                           "dino_adamw", "dino_sgd"};
     CUfunction *fns[] = {&c->set_step, &c->gather_real, &c->gather_label, &c->accumulate_loss, &c->adam, &c->adamw, &c->sgd};
@@ -529,7 +585,7 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     if (!rc) rc = must(c, c->drv.cuMemsetD8Async(c->loss, 0, 8 * n_acc, c->stream), "zeroing the loss");
     c->w = c->step + 8 * STEP_WEIGHTS;
     const char *graph_env = getenv("DINO_CUDA_GRAPH");
-    c->graphs = c->drv.cuStreamBeginCapture && !(graph_env && strcmp(graph_env, "0") == 0);
+    c->graphs = c->drv.cuStreamBeginCapture && !(graph_env && strcmp(graph_env, "0") == 0) && !c->debug;
     c->acc = calloc(n_acc, sizeof(double));
     if (!rc && !c->acc) rc = DINO_EUSER, snprintf(b->err, sizeof b->err, "out of memory");
     snprintf(b->name, sizeof b->name, "CUDA: %s (sm_%d%d, %d SMs)", c->drv.name, c->drv.cc_major, c->drv.cc_minor, c->drv.sms);

@@ -187,6 +187,11 @@ static void log_head(const char *log, char *out, size_t len) {
 
 int nvrtc_compile(const char *src, const char *name, const char *arch, int want_cubin, char **out, size_t *out_len,
                   char **log, char *err, size_t errlen) {
+    return nvrtc_compile_with(src, name, arch, want_cubin, NULL, out, out_len, log, err, errlen);
+}
+
+int nvrtc_compile_with(const char *src, const char *name, const char *arch, int want_cubin, const char *extra,
+                       char **out, size_t *out_len, char **log, char *err, size_t errlen) {
     *out = NULL;
     *out_len = 0;
     if (log) *log = NULL;
@@ -205,9 +210,23 @@ int nvrtc_compile(const char *src, const char *name, const char *arch, int want_
     char target[32], option[64];
     snprintf(target, sizeof target, "%s_%s", want_cubin ? "sm" : "compute", digits);
     snprintf(option, sizeof option, "--gpu-architecture=%s", target);
+    /* the architecture first: NVRTC rejects an unknown one as an invalid option, which would
+     * otherwise read as "this NVRTC lacks --Ofast-compile" (issue 19, finding 4) */
+    int archs[256], n_archs = nvrtc_supported_archs(archs, 256);
+    if (n_archs > 0) {
+        int known = 0;
+        for (int i = 0; i < n_archs; i++) known |= archs[i] == sm;
+        if (!known) {
+            snprintf(err, errlen, "%s cannot compile for %s: it supports sm_%d to sm_%d", nv.path, target, archs[0],
+                     archs[n_archs - 1]);
+            return NVRTC_FAILED;
+        }
+    }
     const char *speed = nvrtc_speed_option();
-    const char *options[] = {option, speed};
-    int n_options = *speed ? 2 : 1;
+    const char *options[3] = {option};
+    int n_options = 1;
+    if (extra && *extra) options[n_options++] = extra;
+    if (*speed) options[n_options++] = speed;
 
     nvrtcProgram prog = NULL;
     nvrtcResult r = nv.CreateProgram(&prog, src, name, 0, NULL, NULL);
@@ -216,14 +235,14 @@ int nvrtc_compile(const char *src, const char *name, const char *arch, int want_
         return NVRTC_FAILED;
     }
     r = nv.CompileProgram(prog, n_options, options);
-    if (r == 5 && n_options == 2) { /* NVRTC_ERROR_INVALID_OPTION: an NVRTC older than the option */
+    if (r == 5 && *speed) { /* NVRTC_ERROR_INVALID_OPTION: an NVRTC older than the option */
         nv.DestroyProgram(&prog);
         speed_unsupported = 1;
         if ((r = nv.CreateProgram(&prog, src, name, 0, NULL, NULL)) != 0) {
             snprintf(err, errlen, "NVRTC could not create program %s: %s", name, nv.GetErrorString(r));
             return NVRTC_FAILED;
         }
-        r = nv.CompileProgram(prog, 1, options);
+        r = nv.CompileProgram(prog, n_options - 1, options);
     }
     char *text = fetch_log(prog);
     if (r != 0) {

@@ -50,4 +50,10 @@ const char *nvrtc_speed_option(void);
 int nvrtc_compile(const char *src, const char *name, const char *arch, int want_cubin, char **out, size_t *out_len,
                   char **log, char *err, size_t errlen);
 
+/* The same with one more NVRTC option (NULL or "" for none), e.g. "--ptxas-options=-v", whose
+ * report (registers, shared memory, spills per kernel) then comes in *log. An architecture this
+ * NVRTC does not list is refused first, by name. */
+int nvrtc_compile_with(const char *src, const char *name, const char *arch, int want_cubin, const char *extra,
+                       char **out, size_t *out_len, char **log, char *err, size_t errlen);
+
 #endif

@@ -11,6 +11,22 @@
 # and copy the tables they print, and the files under $OUT, into bench/RESULTS.md. The script was
 # smoke-run here on the emulated device (tests/fake_cuda) with ROWS=300 DINO_EPOCHS=2: the GPU
 # tests pass there (30 checks); the JAX baseline runs on the CPU; PyTorch needs torch >= 2.
+#
+# Issue 19 (GPU readiness), what the CPU side now guarantees and what only a GPU can show:
+#   - every spec's kernels fit the launch limits by ptxas's own report (cuda_nvrtc_specs: no
+#     spills, static + dynamic shared memory <= 48 KiB, registers within __launch_bounds__(256)),
+#     so a start-up failure on the device is something else: rerun the failing command with
+#     DINO_CUDA_DEBUG=1 (synchronises after every launch, no graphs) and the error names the
+#     kernel, its stage comment and its grid/block/shared memory/rows;
+#   - the driver is loaded once per process and the context kept; tile-kernel grids come from
+#     cuOccupancyMaxActiveBlocksPerMultiprocessor (print nothing: compare epoch times with
+#     DINO_CUDA_FUSE=none if tile kernels look slow);
+#   - first call on the device, before run.sh: test_gpu alone, then a short compute-sanitizer pass
+#     on a small spec, e.g. (the toolkit's compute-sanitizer, on PATH under /usr/local/cuda/bin):
+#       gpu-carry/bin/test_gpu gpu-carry/shared tests/specs
+#       for t in memcheck racecheck synccheck; do DINO_CUDA_GRAPH=0 compute-sanitizer --tool $t \
+#         --error-exitcode 3 gpu-carry/bin/dino-jit gpu-carry/shared/specs/node_small.dino \
+#         --backend cuda --data gpu-carry/shared/reference/node_small --epochs 1 -q; done
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 shared=${SHARED:-../shared}

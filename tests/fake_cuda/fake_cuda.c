@@ -10,12 +10,20 @@
  *     per extern "C" kernel, compiles it with the host C++ compiler ($CXX, else c++) and
  *     tests/cuda_emu.hpp, and loads it; cuLaunchKernel runs the kernel there, a block at a
  *     time, each thread a fiber (see cuda_emu.hpp);
- *   - streams are synchronous; the device is "sm_90" with FAKE_CUDA_SMS (default 4)
- *     multiprocessors;
+ *   - streams are synchronous; the device is "sm_90" (FAKE_CUDA_CC=89: sm_89) with FAKE_CUDA_SMS
+ *     (default 4) multiprocessors; a module compiled for another architecture is refused
+ *     (CUDA_ERROR_NO_BINARY_FOR_GPU), and so are synchronous calls (synchronisations,
+ *     synchronous copies) during stream capture, which invalidate the capture (its
+ *     cuStreamEndCapture fails), as the real driver does;
  *   - stream capture records each launch with a copy of its arguments (and runs nothing);
  *     cuGraphLaunch runs the recorded launches again; FAKE_CUDA_NO_GRAPHS=1 makes
  *     cuStreamBeginCapture fail as a driver without graphs would; FAKE_CUDA_STATS=FILE
- *     appends "launches L graph_launches G" at exit.
+ *     appends "load" each time the library is loaded (a process that unloads and loads it
+ *     again shows two) and "launches L graph_launches G contexts C" when it is unloaded or the
+ *     process exits (C: primary contexts created, i.e. retained while none was held);
+ *   - cuOccupancyMaxActiveBlocksPerMultiprocessor says FAKE_CUDA_OCCUPANCY (default 2) blocks;
+ *   - FAKE_CUDA_FAIL_KERNEL=NAME: launches of kernel NAME fault, reported (as a GPU does) by the
+ *     next synchronisation or device-to-host copy, and sticky.
  * What this checks is the host side and the generated code's results, not a GPU's memory
  * model or speed (tests/README.md). */
 #include <dlfcn.h>
@@ -33,7 +41,8 @@ typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
 enum {
     OK = 0, ERR_INVALID_VALUE = 1, ERR_OUT_OF_MEMORY = 2, ERR_NOT_INITIALIZED = 3, ERR_INVALID_IMAGE = 200,
-    ERR_INVALID_HANDLE = 400, ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719, ERR_NOT_SUPPORTED = 801,
+    ERR_NO_BINARY_FOR_GPU = 209, ERR_INVALID_HANDLE = 400, ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719,
+    ERR_NOT_SUPPORTED = 801, ERR_CAPTURE_UNSUPPORTED = 900, ERR_CAPTURE_INVALIDATED = 901,
 };
 
 typedef struct Function Function;
@@ -47,6 +56,7 @@ typedef struct Module {
 } Module;
 
 struct Function {
+    char name[64];
     Module *mod;
     void (*thunk)(void *);
     size_t (*pack)(void **, char *, size_t, void **, size_t);   /* copies a launch's arguments */
@@ -69,12 +79,28 @@ typedef struct Graph {
 
 static Graph *capturing;                        /* the graph being recorded, or NULL */
 static long n_launches, n_graph_launches;
+static CUresult pending_fault;                  /* a kernel's fault, sticky (FAKE_CUDA_FAIL_KERNEL) */
+static int capture_invalidated;                 /* a synchronous call was made during the capture */
+
+/* A synchronous call (a synchronisation, a synchronous copy) during stream capture: refused,
+ * and the capture invalidated, as the real driver does. */
+static int refused_in_capture(void);
+
+static long n_contexts, ctx_refs;   /* primary contexts created; references held now */
 
 static void write_stats(void) {
     const char *file = getenv("FAKE_CUDA_STATS");
     FILE *f = file && *file ? fopen(file, "a") : NULL;
     if (!f) return;
-    fprintf(f, "launches %ld graph_launches %ld\n", n_launches, n_graph_launches);
+    fprintf(f, "launches %ld graph_launches %ld contexts %ld\n", n_launches, n_graph_launches, n_contexts);
+    fclose(f);
+}
+
+__attribute__((constructor)) static void loaded(void) {
+    const char *file = getenv("FAKE_CUDA_STATS");
+    FILE *f = file && *file ? fopen(file, "a") : NULL;
+    if (!f) return;
+    fprintf(f, "load\n");
     fclose(f);
 }
 
@@ -95,6 +121,13 @@ static size_t device_bytes(void) {
 }
 
 /* ---------------------------------------------------------------------------- device */
+
+/* The compute capability as 10 major + minor: FAKE_CUDA_CC, default 90. */
+static int device_cc(void) {
+    const char *v = getenv("FAKE_CUDA_CC");
+    int cc = v && *v ? atoi(v) : 90;
+    return cc >= 10 && cc < 1000 ? cc : 90;
+}
 
 /* CUDA 12.4, for dino-jit --version */
 CUresult cuDriverGetVersion(int *version) {
@@ -130,8 +163,8 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int dev) {
     const char *sms = getenv("FAKE_CUDA_SMS");
     switch (attribute) {
     case 16: *value = sms && *sms ? atoi(sms) : 4; return OK;   /* multiprocessors */
-    case 75: *value = 9; return OK;                               /* compute capability */
-    case 76: *value = 0; return OK;
+    case 75: *value = device_cc() / 10; return OK;                /* compute capability */
+    case 76: *value = device_cc() % 10; return OK;
     default: *value = 0; return ERR_INVALID_VALUE;
     }
 }
@@ -139,12 +172,17 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int dev) {
 static int context;
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev) {
     (void)dev;
+    if (ctx_refs++ == 0) n_contexts++;   /* the real driver creates it on the first reference */
     *ctx = &context;
     return OK;
 }
-CUresult cuDevicePrimaryCtxRelease_v2(int dev) { return dev == 0 ? OK : ERR_INVALID_VALUE; }
+CUresult cuDevicePrimaryCtxRelease_v2(int dev) {
+    if (dev != 0 || ctx_refs == 0) return ERR_INVALID_VALUE;
+    ctx_refs--;   /* at 0 the real driver destroys the context */
+    return OK;
+}
 CUresult cuCtxSetCurrent(void *ctx) { return ctx == &context ? OK : ERR_INVALID_HANDLE; }
-CUresult cuCtxSynchronize(void) { return OK; }
+CUresult cuCtxSynchronize(void) { return refused_in_capture() ? ERR_CAPTURE_UNSUPPORTED : pending_fault; }
 
 /* ---------------------------------------------------------------------------- memory */
 
@@ -181,21 +219,32 @@ CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
     return OK;
 }
 
-CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+static CUresult copy_htod(CUdeviceptr dst, const void *src, size_t n) {
     memcpy((void *)(uintptr_t)dst, src, n);
     return OK;
 }
+static CUresult copy_dtoh(void *dst, CUdeviceptr src, size_t n) {
+    if (pending_fault) return pending_fault;
+    memcpy(dst, (const void *)(uintptr_t)src, n);
+    return OK;
+}
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+    if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
+    return copy_htod(dst, src, n);
+}
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+    if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
+    if (pending_fault) return pending_fault;
     memcpy(dst, (const void *)(uintptr_t)src, n);
     return OK;
 }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
     (void)stream;
-    return cuMemcpyHtoD_v2(dst, src, n);
+    return copy_htod(dst, src, n);
 }
 CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
     (void)stream;
-    return cuMemcpyDtoH_v2(dst, src, n);
+    return copy_dtoh(dst, src, n);
 }
 CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
     (void)stream;
@@ -212,7 +261,10 @@ CUresult cuStreamCreate(void **s, unsigned flags) {
     return OK;
 }
 CUresult cuStreamDestroy_v2(void *s) { return s == &stream ? OK : ERR_INVALID_HANDLE; }
-CUresult cuStreamSynchronize(void *s) { return s == &stream || !s ? OK : ERR_INVALID_HANDLE; }
+CUresult cuStreamSynchronize(void *s) {
+    if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
+    return s == &stream || !s ? pending_fault : ERR_INVALID_HANDLE;
+}
 
 /* ---------------------------------------------------------------------------- modules */
 
@@ -236,6 +288,10 @@ static int write_thunks(FILE *f, const char *src) {
 CUresult cuModuleLoadData(Module **out, const void *image) {
     const char *text = image;
     if (strncmp(text, "DINOEMU\n", 8) != 0) return ERR_INVALID_IMAGE;   /* not fake_nvrtc's (a stale cache entry) */
+    /* compiled for this device's architecture (FAKE_CUDA_CC, default 90), or refused */
+    char want[32];
+    snprintf(want, sizeof want, "// arch sm_%d\n", device_cc());
+    if (strncmp(text + 8, want, strlen(want)) != 0) return ERR_NO_BINARY_FOR_GPU;
     Module *m = calloc(1, sizeof *m);
     if (!m) return ERR_OUT_OF_MEMORY;
     snprintf(m->dir, sizeof m->dir, "%s/fake_cuda.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -289,6 +345,7 @@ CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
     if (!thunk || !pack) return ERR_NOT_FOUND;
     Function *f = malloc(sizeof *f);   /* valid until the module is unloaded, as the driver's */
     if (!f) return ERR_OUT_OF_MEMORY;
+    snprintf(f->name, sizeof f->name, "%s", name);
     f->mod = m;
     *(void **)&f->thunk = thunk;
     *(void **)&f->pack = pack;
@@ -296,6 +353,25 @@ CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
     m->functions = f;
     *out = f;
     return OK;
+}
+
+/* FAKE_CUDA_FAIL_KERNEL=NAME: a launch of NAME faults as a GPU kernel does: asynchronously,
+ * the launch itself succeeds and the error (sticky, as a real fault's) comes from the next
+ * synchronisation or copy. */
+
+static int faults(const Function *f) {
+    const char *v = getenv("FAKE_CUDA_FAIL_KERNEL");
+    return v && *v && strcmp(v, f->name) == 0;
+}
+
+static CUresult run_launch(Function *f, void **args, unsigned gx, unsigned gy, unsigned gz, unsigned bx) {
+    n_launches++;
+    if (pending_fault) return OK;   /* the context is lost: nothing runs */
+    if (faults(f)) {
+        pending_fault = ERR_LAUNCH_FAILED;
+        return OK;
+    }
+    return f->mod->launch(f->thunk, args, gx, gy, gz, bx) == 0 ? OK : ERR_LAUNCH_FAILED;
 }
 
 CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
@@ -318,8 +394,15 @@ CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsi
         g->launches[g->n++] = r;
         return OK;
     }
-    n_launches++;
-    return f->mod->launch(f->thunk, params, gx, gy, gz, bx) == 0 ? OK : ERR_LAUNCH_FAILED;
+    return run_launch(f, params, gx, gy, gz, bx);
+}
+
+/* FAKE_CUDA_OCCUPANCY (default 2): blocks of any kernel resident per multiprocessor. */
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, Function *f, int block, size_t shared) {
+    if (!f || block < 1 || block > 1024 || shared > 48 * 1024) return ERR_INVALID_VALUE;
+    const char *v = getenv("FAKE_CUDA_OCCUPANCY");
+    *blocks = v && *v ? atoi(v) : 2;
+    return OK;
 }
 
 /* ---------------------------------------------------------------------------- graphs */
@@ -332,10 +415,24 @@ CUresult cuStreamBeginCapture_v2(void *s, int mode) {
     return capturing ? OK : ERR_OUT_OF_MEMORY;
 }
 
+static int refused_in_capture(void) {
+    if (!capturing) return 0;
+    capture_invalidated = 1;
+    return 1;
+}
+
 CUresult cuStreamEndCapture(void *s, Graph **graph) {
     if (s != &stream || !capturing) return ERR_INVALID_VALUE;
     *graph = capturing;
     capturing = NULL;
+    if (capture_invalidated) {   /* the real driver returns no graph then */
+        capture_invalidated = 0;
+        for (int i = 0; i < (*graph)->n; i++) free((*graph)->launches[i]);
+        free((*graph)->launches);
+        free(*graph);
+        *graph = NULL;
+        return ERR_CAPTURE_INVALIDATED;
+    }
     return OK;
 }
 
@@ -351,8 +448,7 @@ CUresult cuGraphLaunch(Graph *exec, void *s) {
     n_graph_launches++;
     for (int i = 0; i < exec->n; i++) {
         Recorded *r = exec->launches[i];
-        n_launches++;
-        if (r->f->mod->launch(r->f->thunk, r->args, r->gx, r->gy, r->gz, r->block)) return ERR_LAUNCH_FAILED;
+        if (run_launch(r->f, r->args, r->gx, r->gy, r->gz, r->block)) return ERR_LAUNCH_FAILED;
     }
     return OK;
 }
@@ -380,6 +476,9 @@ CUresult cuGetErrorName(CUresult r, const char **name) {
     case ERR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; break;
     case ERR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
     case ERR_NOT_SUPPORTED: *name = "CUDA_ERROR_NOT_SUPPORTED"; break;
+    case ERR_NO_BINARY_FOR_GPU: *name = "CUDA_ERROR_NO_BINARY_FOR_GPU"; break;
+    case ERR_CAPTURE_UNSUPPORTED: *name = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; break;
+    case ERR_CAPTURE_INVALIDATED: *name = "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED"; break;
     default: *name = "CUDA_ERROR_UNKNOWN"; return ERR_INVALID_VALUE;
     }
     return OK;

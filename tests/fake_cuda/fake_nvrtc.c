@@ -1,11 +1,17 @@
 /* fake_nvrtc.c - a stand-in for libnvrtc, for tests only: dino-jit's CUDA backend runs through
  * the CPU emulation of fake_cuda.c with it (DINO_NVRTC=libfake_nvrtc.so).
  *
- * A "compiled" program is its own source behind the line "DINOEMU", which fake_cuda.c's
+ * A "compiled" program is its own source behind the lines "DINOEMU" and "// arch sm_XX" (the
+ * --gpu-architecture it was compiled for), which fake_cuda.c's
  * cuModuleLoadData compiles for the CPU; nothing here checks that the source is valid CUDA
  * (tests/cuda_nvrtc_specs does, with the real NVRTC). For the runtime's error paths:
  *   FAKE_NVRTC_FAIL=1          every compile fails with a log naming a line of the source
  *   FAKE_NVRTC_REJECT_OFAST=1  an --Ofast-compile option is rejected as invalid (NVRTC < 12.8)
+ *   FAKE_NVRTC_WRONG_ARCH=sm_80  every module is marked for that architecture (fake_cuda.c then
+ *                              refuses it on its sm_90 device)
+ *   FAKE_NVRTC_ARCHS=80,89     the architectures this NVRTC lists (default 80,89,90); like the
+ *                              real one, it rejects any other --gpu-architecture as an invalid
+ *                              option
  * and the options of the last compile are appended to $FAKE_NVRTC_OPTIONS_LOG when set. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +26,7 @@ typedef struct Program {
     char *image;            /* "DINOEMU\n" + source, after a compile */
     size_t image_len;
     char log[256];
+    char arch[32];          /* the --gpu-architecture of the last compile, "sm_90" */
 } Program;
 
 static int env_on(const char *name) {
@@ -32,13 +39,27 @@ nvrtcResult nvrtcVersion(int *major, int *minor) {
     return OK;
 }
 
+/* The listed architectures (FAKE_NVRTC_ARCHS, default 80,89,90); returns how many. */
+static int listed_archs(int *archs) {
+    const char *v = getenv("FAKE_NVRTC_ARCHS");
+    if (!v || !*v) v = "80,89,90";
+    int n = 0;
+    for (char *end; *v && n < 32; v = *end ? end + 1 : end) {
+        long a = strtol(v, &end, 10);
+        if (end == v) break;
+        archs[n++] = (int)a;
+    }
+    return n;
+}
+
 nvrtcResult nvrtcGetNumSupportedArchs(int *n) {
-    *n = 3;
+    int archs[32];
+    *n = listed_archs(archs);
     return OK;
 }
 
 nvrtcResult nvrtcGetSupportedArchs(int *archs) {
-    archs[0] = 80, archs[1] = 89, archs[2] = 90;
+    listed_archs(archs);
     return OK;
 }
 
@@ -62,18 +83,33 @@ nvrtcResult nvrtcCompileProgram(Program *p, int num_options, const char *const *
             if (lf) fprintf(lf, " (rejected)\n"), fclose(lf);
             return ERR_INVALID_OPTION;
         }
+        if (strncmp(options[i], "--gpu-architecture=", 19) == 0)
+            snprintf(p->arch, sizeof p->arch, "%s", options[i] + 19);
+        if (strncmp(options[i], "--gpu-architecture=", 19) == 0) {
+            const char *d = options[i] + 19 + strcspn(options[i] + 19, "0123456789");
+            int archs[32], n = listed_archs(archs), a = atoi(d), known = 0;
+            for (int k = 0; k < n; k++) known |= archs[k] == a;
+            if (!known) {
+                if (lf) fprintf(lf, " (rejected)\n"), fclose(lf);
+                return ERR_INVALID_OPTION;
+            }
+        }
     }
     if (lf) fprintf(lf, "\n"), fclose(lf);
     if (env_on("FAKE_NVRTC_FAIL")) {
         snprintf(p->log, sizeof p->log, "dino.cu(3): error: identifier \"fake\" is undefined (FAKE_NVRTC_FAIL)\n");
         return ERR_COMPILATION;
     }
+    /* "DINOEMU\n// arch sm_90\n" + source: fake_cuda.c refuses a module for another GPU */
+    char head[64];
+    const char *wrong = getenv("FAKE_NVRTC_WRONG_ARCH");   /* a module for another GPU, for the driver to refuse */
+    int hl = snprintf(head, sizeof head, "DINOEMU\n// arch %s\n", wrong && *wrong ? wrong : p->arch[0] ? p->arch : "none");
     size_t n = strlen(p->src);
     free(p->image);
-    if (!(p->image = malloc(n + 9))) return ERR_OUT_OF_MEMORY;
-    memcpy(p->image, "DINOEMU\n", 8);
-    memcpy(p->image + 8, p->src, n + 1);
-    p->image_len = n + 9;
+    if (!(p->image = malloc(n + (size_t)hl + 1))) return ERR_OUT_OF_MEMORY;
+    memcpy(p->image, head, (size_t)hl);
+    memcpy(p->image + hl, p->src, n + 1);
+    p->image_len = n + (size_t)hl + 1;
     return OK;
 }
 

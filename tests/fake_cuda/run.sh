@@ -15,6 +15,13 @@
 #   - checkpointing: node_small with rk4 12 steps and `checkpoint 3` trains as on the CPU and as
 #     without (CSV within 1e-9), in at most half the training workspace
 #   - an NVRTC that rejects --Ofast-compile (older than CUDA 12.8): compiled again without it
+#   - an NVRTC that does not list the GPU's architecture: an error naming it (issue 19)
+#   - the driver library loaded once per process and one primary context created (issue 19)
+#   - a faulting kernel: with DINO_CUDA_DEBUG=1 named, with its stage comment and geometry
+#   - a tile kernel's grid: min(batch, the driver's occupancy x the SMs)
+#   - a module for another architecture refused (CUDA_ERROR_NO_BINARY_FOR_GPU); an sm_89 device
+#     gets an sm_89 module; graphs are captured with no synchronous call inside (the stand-in
+#     refuses those during capture, as the driver does, so the graph checks above would fail)
 #   - errors, exit 1 with a message: an NVRTC compile failure (its log, where the source was
 #     saved), too little GPU memory for the data (needed and free; checkpointing offered), an unknown DINO_CUDA_FUSE,
 #     a DINO_CUDA_DRIVER that does not load with --backend cuda
@@ -154,6 +161,10 @@ for mode in graphs off refused; do
     got=$(graph_launches "$T/stats.$mode")
     if [ "$got" = "$want" ]; then ok "batch 3 ($mode): $got graph launches (when on: 2 full steps and the partial batch's update, x 3 epochs)"
     else bad "batch 3 ($mode): '$got' graph launches, expected $want ($(cat "$T/stats.$mode"))"; fi
+    # the driver library is loaded once per process and its primary context created once (issue 19)
+    loads=$(grep -c '^load$' "$T/stats.$mode") contexts=$(sed -n 's/.* contexts \([0-9]*\).*/\1/p' "$T/stats.$mode")
+    if [ "$loads" = 1 ] && [ "$contexts" = 1 ]; then ok "batch 3 ($mode): the driver loaded once, one context"
+    else bad "batch 3 ($mode): driver loaded $loads times, $contexts contexts created, expected 1 and 1 ($(cat "$T/stats.$mode"))"; fi
 done
 
 # ---------------------------------------------------------------------------- checkpointing
@@ -186,12 +197,53 @@ if [ $? -eq 0 ] && grep -q 'Ofast-compile=min (rejected)' "$T/options.log" && gr
 else
     bad "NVRTC option fallback: $(cat "$T/options.log") $(tail -n 2 "$T/err")"
 fi
+FAKE_NVRTC_ARCHS=80,89 DINO_CACHE_DIR=$T/cache4 fails "an NVRTC without the GPU's architecture: named, not read as a missing --Ofast-compile" \
+    'cannot compile for sm_90: it supports sm_80 to sm_89' gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1
 FAKE_NVRTC_FAIL=1 DINO_CACHE_DIR=$T/cache3 fails "an NVRTC compile failure names the log and the saved source" \
     'CUDA backend could not start: NVRTC failed to compile' gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1
 out=$(FAKE_NVRTC_FAIL=1 DINO_CACHE_DIR=$T/cache3 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 2>&1)
 saved=$(printf '%s' "$out" | sed -n 's/.*saved as \([^ ]*\.cu\).*/\1/p' | head -n 1)
 if [ -n "$saved" ] && grep -q 'dino_train_k0' "$saved"; then ok "the failed source is saved at $saved"
 else bad "no saved source in: $out"; fi
+# a kernel that faults (FAKE_CUDA_FAIL_KERNEL): reported at the next synchronisation, under its
+# label; with DINO_CUDA_DEBUG=1 by the kernel itself, its stage comment and launch geometry
+: >"$T/stats.debug"
+out=$(DINO_CUDA_DEBUG=1 FAKE_CUDA_STATS=$T/stats.debug FAKE_CUDA_FAIL_KERNEL=dino_train_k2 \
+    gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -Eq 'kernel dino_train_k2 [(]the gradient of .*[)], grid [(]1, 1, 1[)], block [(]256, 1, 1[)], 0 bytes dynamic shared memory, 8 rows: CUDA_ERROR_LAUNCH_FAILED' \
+    && [ "$(graph_launches "$T/stats.debug")" = 0 ]; then
+    ok "DINO_CUDA_DEBUG=1: a faulting kernel named with its stage and geometry, no graphs: $(printf '%s' "$out" | head -n 1 | cut -c1-120)"
+else
+    bad "DINO_CUDA_DEBUG=1: exit $rc, $(cat "$T/stats.debug"): $out"
+fi
+# a tile kernel's grid (node_small's dino_train_k1) from the driver's occupancy: min(batch, blocks
+# per SM x SMs), read from the debug message's geometry
+for occ in 1 3; do
+    out=$(FAKE_CUDA_SMS=2 FAKE_CUDA_OCCUPANCY=$occ DINO_CUDA_DEBUG=1 FAKE_CUDA_FAIL_KERNEL=dino_train_k1 \
+        gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
+    want="grid ($((2 * occ)), 1, 1)"
+    if printf '%s' "$out" | grep -qF "kernel dino_train_k1 (tile kernel" && printf '%s' "$out" | grep -qF "$want"; then
+        ok "tile grid from the occupancy ($occ block(s) per SM, 2 SMs, batch 8): $want"
+    else bad "tile grid from the occupancy ($occ per SM): expected '$want': $out"; fi
+done
+out=$(FAKE_CUDA_FAIL_KERNEL=dino_train_k2 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'CUDA_ERROR_LAUNCH_FAILED' && ! printf '%s' "$out" | grep -q 'dino_train_k2'; then
+    ok "without DINO_CUDA_DEBUG a fault surfaces at the next synchronisation (the case debug mode is for)"
+else
+    bad "a faulting kernel without DINO_CUDA_DEBUG: exit $rc: $out"
+fi
+# the stand-in refuses what a real driver refuses: a module for another GPU (the error names it)
+out=$(FAKE_NVRTC_WRONG_ARCH=sm_80 DINO_CACHE_DIR=$T/cache5 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'loading the compiled kernels: CUDA_ERROR_NO_BINARY_FOR_GPU'; then
+    ok "a module for another architecture is refused: $(printf '%s' "$out" | grep NO_BINARY | head -n 1 | cut -c1-120)"
+else bad "a module for another architecture: exit $rc: $out"; fi
+# and a device of another architecture gets its own module (FAKE_CUDA_CC=89, NVRTC compiles for sm_89)
+if FAKE_CUDA_CC=89 DINO_CACHE_DIR=$T/cache6 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 2>&1 | grep -q 'sm_89'; then
+    ok "an sm_89 device: compiled for sm_89, loaded and trained"
+else bad "an sm_89 device did not train"; fi
 FAKE_CUDA_MEM=20000 fails "too little GPU memory: needed and free, offers checkpointing" 'out of GPU memory: the training data and workspace need [0-9.]+ KiB, [0-9.]+ KiB of 19.5 KiB are free [(].*`checkpoint N` in the ode block' \
     gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1
 DINO_CUDA_FUSE=fast fails "an unknown DINO_CUDA_FUSE" 'DINO_CUDA_FUSE must be auto, none or tiles' \

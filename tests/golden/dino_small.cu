@@ -160,13 +160,25 @@ DINO_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)
  * slice of op(B) in shared memory (zero outside the matrices, so any M, N, K work) and every
  * thread does its (BM/16) x (BN/16) outer products from registers. BM, BN in {16, 32, 64}.
  * Every thread of the block must call it (it synchronises). */
-enum { GEMM_BK = 16 };
+enum { GEMM_BK = 16, GEMM_MAX_BM = 64, GEMM_MAX_BN = 64, TILE_MAX_BM = 32 };
+
+/* The shared memory of every gemm_tile and gemm_tile_shared, whatever their (TA, TB, BM, BN):
+ * declared once here, not inside the templates, so a kernel that reaches many instantiations
+ * holds one copy (ptxas gives each function-scope __shared__ array of each instantiation its
+ * own space and sums them: 0xd600 bytes against the 0xc000 static limit, issue 19).
+ * dino_gemm_ab: the op(A) and op(B) slices (GEMM_BK x (BM + 1), GEMM_BK x (BN + 1));
+ * dino_gemm_c: gemm_tile_shared's result (BM x (BN + 1), BM <= TILE_MAX_BM), kept apart from
+ * dino_gemm_ab because threads read their part of it while others start the next product. */
+__shared__ real dino_gemm_ab[GEMM_BK * (GEMM_MAX_BM + 1) + GEMM_BK * (GEMM_MAX_BN + 1)];
+__shared__ real dino_gemm_c[TILE_MAX_BM * (GEMM_MAX_BN + 1)];
 
 template <int TA, int TB, int BM, int BN>
 DINO_DEV void gemm_tile_acc(long M, long N, long k0, long k1, const real *__restrict__ A, long lda,
                             const real *__restrict__ B, long ldb, long m0, long n0, real (&acc)[BM / 16][BN / 16]) {
-    __shared__ real As[GEMM_BK][BM + 1]; /* op(A) slice, k-major; +1 against bank conflicts */
-    __shared__ real Bs[GEMM_BK][BN + 1]; /* op(B) slice */
+    static_assert(BM <= GEMM_MAX_BM && BN <= GEMM_MAX_BN, "gemm tile larger than dino_gemm_ab");
+    /* op(A) slice, k-major; +1 against bank conflicts; then the op(B) slice */
+    real(*As)[BM + 1] = reinterpret_cast<real(*)[BM + 1]>(dino_gemm_ab);
+    real(*Bs)[BN + 1] = reinterpret_cast<real(*)[BN + 1]>(dino_gemm_ab + GEMM_BK * (BM + 1));
     const int t = threadIdx.x, tx = t % 16, ty = t / 16;
     for (long kt = k0; kt < k1; kt += GEMM_BK) {
         /* consecutive threads read consecutive addresses of A and B */
@@ -207,7 +219,8 @@ DINO_DEV void gemm_tile(long M, long N, long k0, long k1, const real *__restrict
 template <int TA, int TB, int BM, int BN>
 DINO_CALL const real *gemm_tile_shared(long M, long N, long k0, long k1, const real *A, long lda, const real *B,
                                        long ldb, long m0, long n0) {
-    __shared__ real C[BM][BN + 1];
+    static_assert(BM <= TILE_MAX_BM && BN <= GEMM_MAX_BN, "gemm_tile_shared tile larger than dino_gemm_c");
+    real(*C)[BN + 1] = reinterpret_cast<real(*)[BN + 1]>(dino_gemm_c);
     real acc[BM / 16][BN / 16];
     gemm_tile<TA, TB, BM, BN>(M, N, k0, k1, A, lda, B, ldb, m0, n0, acc);
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
