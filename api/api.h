@@ -13,37 +13,37 @@
 #include "ir.h"
 #include "frontend.h"
 #include "train.h"
-#include "dino.h"   /* after train.h: dino.h reuses runtime/status.h's names when it is there */
+#include "dino.h" /* after train.h: dino.h reuses runtime/status.h's names when it is there */
 
 struct dino_spec {
-    Frontend fe;                /* arena, source, AST, checked model (NULL after errors), hash */
-    int ok;                     /* checked without errors */
-    dino_diagnostic *diags;     /* [n_diags] as reported */
+    Frontend fe;            /* arena, source, AST, checked model (NULL after errors), hash */
+    int ok;                 /* checked without errors */
+    dino_diagnostic *diags; /* [n_diags] as reported */
     size_t n_diags, cap_diags;
-    char *text;                 /* the diagnostics as dinoc prints them */
+    char *text; /* the diagnostics as dinoc prints them */
     size_t text_len;
-    char *data_dir;             /* the data section's dir resolved against the spec's folder */
-    char *data_files[12];       /* dino_spec_data_files (malloc'd) */
+    char *data_dir;       /* the data section's dir resolved against the spec's folder */
+    char *data_files[12]; /* dino_spec_data_files (malloc'd) */
     int n_data_files;
 };
 
 struct dino_model {
     dino_spec *spec;
-    Trainer t;                  /* parameters, optimiser, training state, backend */
-    CpuModule mod;              /* the CPU backend's module (handle NULL on CUDA) */
+    Trainer t;     /* parameters, optimiser, training state, backend */
+    CpuModule mod; /* the CPU backend's module (handle NULL on CUDA) */
     dino_backend kind;
-    char declined[8192];        /* why not the GPU, when AUTO fell back to the CPU */
+    char declined[8192]; /* why not the GPU, when AUTO fell back to the CPU */
     int gpu_failed, from_cache;
-    dino_open_options opts;     /* as opened (on_message, user) */
-    volatile int stop;          /* dino_request_stop */
-    long long unfinished;       /* dino_predict_unfinished: rows of the last prediction */
+    dino_open_options opts; /* as opened (on_message, user) */
+    volatile int stop;      /* dino_request_stop */
+    long long unfinished;   /* dino_predict_unfinished: rows of the last prediction */
     char unfinished_msg[1024];
-    volatile int *stop_also;    /* another model's flag that stops this one too (reduced.c's inner model) */
+    volatile int *stop_also; /* another model's flag that stops this one too (reduced.c's inner model) */
 };
 
 struct dino_data {
     const dino_model *model;
-    Dataset train, valid, test;     /* valid.n == 0: no validation set */
+    Dataset train, valid, test; /* valid.n == 0: no validation set */
 };
 
 /* Sets this thread's error (printf-style) and returns status. complete: the message is a whole

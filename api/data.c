@@ -47,13 +47,18 @@ static dino_status from_arrays(const Model *m, int f64, const dino_arrays *a, Da
     if (n < 0 || !a->x) return api_fail(DINO_EUSER, 0, "the %s set needs n >= 0 and x [n, %lld]", which, (long long)in);
     if (m->classifier ? !a->labels : !a->y)
         return api_fail(DINO_EUSER, 0, "the %s set needs %s", which, m->classifier ? "labels [n]" : "y [n, out]");
-    struct { const double *p; int64_t len; const char *name; } arrays[] = {
-        {a->x, n * in, "x"}, {m->classifier ? NULL : a->y, n * out, "y"}, {m->classifier ? NULL : a->J, n * out * in, "J"}};
+    struct {
+        const double *p;
+        int64_t len;
+        const char *name;
+    } arrays[] = {{a->x, n * in, "x"},
+                  {m->classifier ? NULL : a->y, n * out, "y"},
+                  {m->classifier ? NULL : a->J, n * out * in, "J"}};
     for (int k = 0; k < 3; k++)
         for (int64_t i = 0; arrays[k].p && i < arrays[k].len; i++)
             if (!isfinite(arrays[k].p[i]))
-                return api_fail(DINO_EUSER, 0, "the %s set's %s contains NaN or Inf at element %lld", which, arrays[k].name,
-                                (long long)i);
+                return api_fail(DINO_EUSER, 0, "the %s set's %s contains NaN or Inf at element %lld", which,
+                                arrays[k].name, (long long)i);
     /* a relative term divides by each row's norm: all-zero training rows are 0/0 (as data.c) */
     for (int t = 0; strcmp(which, "training") == 0 && !m->classifier && t < m->n_loss; t++) {
         const LossTerm *lt = &m->loss[t];
@@ -65,7 +70,8 @@ static dino_status from_arrays(const Model *m, int f64, const dino_arrays *a, Da
             if (zero && count++ == 0) first = r;
         }
         if (count)
-            return api_fail(DINO_EUSER, 0, "the training set's %s has %lld all-zero rows (the first is row %lld), but the %s "
+            return api_fail(DINO_EUSER, 0,
+                            "the training set's %s has %lld all-zero rows (the first is row %lld), but the %s "
                             "term is relative: the loss would be 0/0; remove those rows or drop `relative`",
                             lt->kind == LOSS_L2 ? "y" : "J", (long long)count, (long long)first,
                             lt->kind == LOSS_L2 ? "l2" : "h1");

@@ -12,10 +12,16 @@ dino_status dino_evaluate(dino_model *md, const dino_data *data, dino_set set, d
     int rc = evaluate(&md->t, d, &mt, err, sizeof err);
     if (rc) return api_fail(rc, 0, "%s", err);
     const Model *m = md->t.m;
-    *out = (dino_metrics){.rows = mt.rows, .has_loss = mt.has_loss && mt.rows > 0, .loss = mt.loss,
-                          .n_terms = mt.rows > 0 ? m->n_loss : 0, .has_rel_l2 = mt.has_l2,
-                          .has_rel_h1 = mt.has_h1, .has_accuracy = mt.has_acc, .rel_l2 = mt.rel_l2,
-                          .rel_h1 = mt.rel_h1, .accuracy = mt.accuracy};
+    *out = (dino_metrics){.rows = mt.rows,
+                          .has_loss = mt.has_loss && mt.rows > 0,
+                          .loss = mt.loss,
+                          .n_terms = mt.rows > 0 ? m->n_loss : 0,
+                          .has_rel_l2 = mt.has_l2,
+                          .has_rel_h1 = mt.has_h1,
+                          .has_accuracy = mt.has_acc,
+                          .rel_l2 = mt.rel_l2,
+                          .rel_h1 = mt.rel_h1,
+                          .accuracy = mt.accuracy};
     for (int i = 0; i < out->n_terms && i < MAX_LOSS_TERMS; i++) out->terms[i] = mt.terms[i];
     return DINO_OK;
 }

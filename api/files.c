@@ -26,7 +26,8 @@ dino_status dino_spec_data_files(dino_spec *spec, const char *dir, size_t *count
     if (!spec || !spec->ok) return api_fail(DINO_EUSER, 0, "the spec has errors");
     for (int i = 0; i < spec->n_data_files; i++) free(spec->data_files[i]);
     spec->n_data_files = 0;
-    int n = data_source_paths(spec->fe.model, dir ? dir : spec->data_dir, spec->data_files, (int)(sizeof spec->data_files / sizeof *spec->data_files));
+    int n = data_source_paths(spec->fe.model, dir ? dir : spec->data_dir, spec->data_files,
+                              (int)(sizeof spec->data_files / sizeof *spec->data_files));
     if (n < 0) return api_fail(DINO_EINTERNAL, 0, "out of memory");
     spec->n_data_files = n;
     *count = (size_t)n;
@@ -67,8 +68,7 @@ const char *dino_version_details(void) {
     int version = 0;
     if (cuda_driver_version(&version, lib, sizeof lib, why, sizeof why) == 0)
         snprintf(drv, sizeof drv, "CUDA driver: %d.%d (%s)", version / 1000, version % 1000 / 10, lib);
-    else
-        snprintf(drv, sizeof drv, "CUDA driver: none found (%s)", why);
+    else snprintf(drv, sizeof drv, "CUDA driver: none found (%s)", why);
     int major = 0, minor = 0;
     const char *path = nvrtc_path();
     if (path && nvrtc_version(&major, &minor) == NVRTC_OK)

@@ -63,9 +63,12 @@ dino_status dino_generate(dino_spec *spec, dino_target target, const dino_emit_o
         return api_fail(DINO_EUSER, 1, "%s", err);
     }
     int rc = 0;
-    EmitOptions eo = {.f64 = opts->precision == DINO_PRECISION_SPEC ? m->train.f64 : opts->precision == DINO_PRECISION_F64,
+    EmitOptions eo = {.f64 =
+                          opts->precision == DINO_PRECISION_SPEC ? m->train.f64 : opts->precision == DINO_PRECISION_F64,
                       .spec_hash = fe->hash,
-                      .fuse = opts->fuse == DINO_FUSE_NONE ? FUSE_NONE : opts->fuse == DINO_FUSE_TILES ? FUSE_TILES : FUSE_AUTO,
+                      .fuse = opts->fuse == DINO_FUSE_NONE ? FUSE_NONE
+                          : opts->fuse == DINO_FUSE_TILES  ? FUSE_TILES
+                                                           : FUSE_AUTO,
                       .no_share = opts->no_share};
     if (target == DINO_TARGET_IR) {
         ir_print(f, &pr.predict, "predict");

@@ -26,7 +26,7 @@ static dino_status open_cuda(dino_model *md, dino_backend want, JacMode jac) {
             return DINO_OK;
         }
         snprintf(md->declined, sizeof md->declined, "%s", err);
-        started = 1;   /* a GPU is there; the backend failed on it */
+        started = 1; /* a GPU is there; the backend failed on it */
     }
     if (want == DINO_BACKEND_CUDA)
         return api_fail(DINO_EUSER, 0, started ? "the CUDA backend could not start: %s" : "no usable GPU: %s",
@@ -93,8 +93,12 @@ void dino_model_free(dino_model *md) {
 }
 
 dino_status dino_model_backend(const dino_model *md, dino_backend_info *info) {
-    *info = (dino_backend_info){.backend = md->kind, .name = md->t.backend->name, .gpu_declined = md->declined,
-                                .gpu_failed = md->gpu_failed, .from_cache = md->from_cache, .f64 = md->t.f64};
+    *info = (dino_backend_info){.backend = md->kind,
+                                .name = md->t.backend->name,
+                                .gpu_declined = md->declined,
+                                .gpu_failed = md->gpu_failed,
+                                .from_cache = md->from_cache,
+                                .f64 = md->t.f64};
     return DINO_OK;
 }
 
@@ -127,11 +131,12 @@ dino_status dino_model_load(dino_model *md, const char *path, dino_checkpoint_in
     if (checkpoint_load_bases(path, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &matches, &t->bases, err,
                               sizeof err))
         return api_fail(DINO_EUSER, 0, "%s", err);
-    basis_fill_params(t->m, &t->bases, t->P, t->f64);   /* the frozen layers of the bases it held, used as saved */
+    basis_fill_params(t->m, &t->bases, t->P, t->f64); /* the frozen layers of the bases it held, used as saved */
     if (t->state.has_state) rng_restore(&t->rng, t->state.rng);
     int rc = t->backend->push(t->backend);
     if (rc) return api_fail(rc, 0, "%s", t->backend->err);
     if (info)
-        *info = (dino_checkpoint_info){.has_state = t->state.has_state, .epoch = t->state.epoch, .spec_matches = matches};
+        *info =
+            (dino_checkpoint_info){.has_state = t->state.has_state, .epoch = t->state.epoch, .spec_matches = matches};
     return DINO_OK;
 }

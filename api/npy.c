@@ -47,7 +47,8 @@ dino_status dino_npy_write(const char *path, int f64, int ndim, const long long 
     const void *buf = data;
     float *f = NULL;
     if (!f64) {
-        if (!(f = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1)))) return api_fail(DINO_EUSER, 0, "%s: out of memory", path);
+        if (!(f = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1))))
+            return api_fail(DINO_EUSER, 0, "%s: out of memory", path);
         for (int64_t i = 0; i < n; i++) f[i] = (float)data[i];
         buf = f;
     }

@@ -11,10 +11,13 @@ dino_status dino_parallel_start(int *argc, char ***argv, dino_parallel *info) {
     char err[512];
     int rc = parallel_start(argc, argv, &par, err, sizeof err);
     if (info)
-        *info = (dino_parallel){.rank = par.rank, .size = par.size, .local_rank = par.local_rank,
-                                .launcher = par.launcher, .have_mpi = parallel_have_mpi()};
+        *info = (dino_parallel){.rank = par.rank,
+                                .size = par.size,
+                                .local_rank = par.local_rank,
+                                .launcher = par.launcher,
+                                .have_mpi = parallel_have_mpi()};
     if (rc) {
-        par.size = 1;   /* what follows, if anything, is one process */
+        par.size = 1; /* what follows, if anything, is one process */
         return api_fail(DINO_EUSER, 0, "%s", err);
     }
     return DINO_OK;

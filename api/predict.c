@@ -9,7 +9,7 @@
 
 #include "api.h"
 
-enum { CHUNK = 256 };   /* rows per Jacobian chunk in dino_jvp and dino_vjp */
+enum { CHUNK = 256 }; /* rows per Jacobian chunk in dino_jvp and dino_vjp */
 
 /* After a prediction of n rows with counts[i] rows whose dopri5 solve of ODE block i stopped
  * short of t1 (NULL: none): md->unfinished and its message (dino_predict_unfinished). */
@@ -45,11 +45,11 @@ dino_status dino_predict(dino_model *md, long long n, const double *x, double *y
     int64_t in = m->in_dim, out = m->out_dim;
     for (int64_t i = 0; i < n * in; i++)
         if (!isfinite(x[i]))
-            return api_fail(DINO_EUSER, 0, "the input contains NaN or Inf at row %lld, column %lld", (long long)(i / in),
-                            (long long)(i % in));
+            return api_fail(DINO_EUSER, 0, "the input contains NaN or Inf at row %lld, column %lld",
+                            (long long)(i / in), (long long)(i % in));
     char err[1024];
     int rc;
-    if (t->f64) {   /* the model's own precision: no copies */
+    if (t->f64) { /* the model's own precision: no copies */
         rc = predict_rows(t, x, n, y, J, err, sizeof err);
         if (!rc) note_unfinished(md, t->backend->unfinished, n);
         return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
@@ -74,11 +74,13 @@ static dino_status product(dino_model *md, long long n, const double *x, const d
                            int transpose) {
     const Model *m = md->t.m;
     if (m->classifier) return api_fail(DINO_EUSER, 0, "the classifier %s has no Jacobian", m->name);
-    if (n < 0 || (n > 0 && (!x || !v || !r))) return api_fail(DINO_EUSER, 0, "Jacobian products need n >= 0, x, the vectors and the result");
+    if (n < 0 || (n > 0 && (!x || !v || !r)))
+        return api_fail(DINO_EUSER, 0, "Jacobian products need n >= 0, x, the vectors and the result");
     int64_t in = m->in_dim, out = m->out_dim, c = n < CHUNK ? n : CHUNK;
-    double *yb = malloc(sizeof(double) * (size_t)(c * out + 1)), *Jb = malloc(sizeof(double) * (size_t)(c * out * in + 1));
+    double *yb = malloc(sizeof(double) * (size_t)(c * out + 1)),
+           *Jb = malloc(sizeof(double) * (size_t)(c * out * in + 1));
     dino_status st = yb && Jb ? DINO_OK : api_fail(DINO_EUSER, 0, "out of memory for a Jacobian chunk");
-    const int64_t *u = md->t.backend->unfinished;   /* per ODE block, of each dino_predict */
+    const int64_t *u = md->t.backend->unfinished; /* per ODE block, of each dino_predict */
     int64_t *counts = u ? calloc((size_t)m->n_odes, sizeof(int64_t)) : NULL;
     if (st == DINO_OK && u && !counts) st = api_fail(DINO_EUSER, 0, "out of memory");
     for (int64_t i0 = 0; st == DINO_OK && i0 < n; i0 += c) {
@@ -107,7 +109,7 @@ static dino_status product(dino_model *md, long long n, const double *x, const d
         }
     }
     free(yb), free(Jb);
-    note_unfinished(md, counts, n);   /* over all the chunks */
+    note_unfinished(md, counts, n); /* over all the chunks */
     free(counts);
     return st;
 }

@@ -30,15 +30,15 @@
 #include "npy.h"
 
 typedef struct {
-    size_t at, end;     /* bytes of the outer source replaced */
+    size_t at, end; /* bytes of the outer source replaced */
     char *text;
 } Edit;
 
 typedef struct {
     const Model *m;
     const Source *src;
-    int basis;          /* the input basis, or -1 */
-    int ok;             /* 1 while the input is only seen through encode(input, basis) */
+    int basis; /* the input basis, or -1 */
+    int ok;    /* 1 while the input is only seen through encode(input, basis) */
     Edit *edits;
     int n_edits, cap_edits;
 } Plan;
@@ -50,15 +50,15 @@ static void add_edit(Plan *p, Loc loc, const char *text) {
         p->cap_edits = p->cap_edits ? 2 * p->cap_edits : 16;
         p->edits = realloc(p->edits, sizeof(Edit) * (size_t)p->cap_edits);
     }
-    p->edits[p->n_edits++] = (Edit){offset_of(p->src, loc.line, loc.col), offset_of(p->src, loc.end_line, loc.end_col),
-                                    strdup(text)};
+    p->edits[p->n_edits++] =
+        (Edit){offset_of(p->src, loc.line, loc.col), offset_of(p->src, loc.end_line, loc.end_col), strdup(text)};
 }
 
 static void walk(Plan *p, const Expr *e) {
     if (!e || !p->ok) return;
     switch (e->kind) {
     case E_NAME:
-        if (strcmp(e->str, p->m->input) == 0) p->ok = 0;   /* the input outside encode */
+        if (strcmp(e->str, p->m->input) == 0) p->ok = 0; /* the input outside encode */
         return;
     case E_CALL:
         if (e->call && e->call->kind == FN_ENCODE && e->args[0].value->kind == E_NAME &&
@@ -131,7 +131,8 @@ static char *inner_text(const dino_model *md, const char *dir, int *aug, char *w
     for (int i = 0; i < m->n_body; i++) {
         const Stmt *s = m->body[i];
         char num[32];
-        if (s->kind == S_INPUT) snprintf(num, sizeof num, "%d", m->bases[p.basis].rank), add_edit(&p, s->size->loc, num);
+        if (s->kind == S_INPUT)
+            snprintf(num, sizeof num, "%d", m->bases[p.basis].rank), add_edit(&p, s->size->loc, num);
         if (s->kind == S_OUTPUT && h1) snprintf(num, sizeof num, "%d", m->out_dim + 1), add_edit(&p, s->size->loc, num);
     }
     /* every basis as npy files: the output basis with a zero row when augmented */
@@ -142,7 +143,8 @@ static char *inner_text(const dino_model *md, const char *dir, int *aug, char *w
         snprintf(E, sizeof E, "%s/b%d_E.npy", dir, i);
         snprintf(S, sizeof S, "%s/b%d_s.npy", dir, i);
         int rows = v->dim + (i == out_basis);
-        double *d = calloc((size_t)rows * (size_t)v->rank, sizeof(double)), *e = calloc((size_t)rows * (size_t)v->rank, sizeof(double));
+        double *d = calloc((size_t)rows * (size_t)v->rank, sizeof(double)),
+               *e = calloc((size_t)rows * (size_t)v->rank, sizeof(double));
         double *sh = calloc((size_t)rows, sizeof(double));
         int bad = !d || !e || !sh;
         if (!bad) {
@@ -193,7 +195,7 @@ static int project(const Dataset *d, const BasisValues *v, int out, int in, int 
     int64_t n = d->n > 0 ? d->n : 1;
     (void)in;
     pr->x = malloc(sizeof(double) * (size_t)n * (size_t)r);
-    pr->y = d->y ? malloc(sizeof(double) * (size_t)n * (size_t)oa) : NULL;   /* NULL: labels */
+    pr->y = d->y ? malloc(sizeof(double) * (size_t)n * (size_t)oa) : NULL; /* NULL: labels */
     pr->J = d->J ? calloc((size_t)n * (size_t)oa * (size_t)r, sizeof(double)) : NULL;
     if (!pr->x || (d->y && !pr->y) || (d->J && !pr->J)) return -1;
     return basis_project(v, d, aug, pr->x, pr->y, pr->J);
@@ -233,18 +235,19 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     if (m->n_bases == 0 || !basis_set_ready(&t->bases, m) || t->state.epoch >= m->train.epochs) return 0;
     if (getenv("DINO_REDUCED") && strcmp(getenv("DINO_REDUCED"), "0") == 0) {
         if (opts->on_message)
-            opts->on_message(DINO_MESSAGE_NOTE, "reduced bases: DINO_REDUCED=0: the frozen encode/decode layers run in "
-                             "the full-space graph", opts->user);
+            opts->on_message(DINO_MESSAGE_NOTE,
+                             "reduced bases: DINO_REDUCED=0: the frozen encode/decode layers run in "
+                             "the full-space graph",
+                             opts->user);
         return 0;
     }
     char dir[] = "/tmp/dino_reduced.XXXXXX", why[512] = "";
     if (!mkdtemp(dir)) return 0;
     int aug = 0;
     char *text = NULL;
-    if (data->valid.n > 0)   /* model selection (keep best, early stop) runs on the outer model */
+    if (data->valid.n > 0) /* model selection (keep best, early stop) runs on the outer model */
         snprintf(why, sizeof why, "a validation set (model selection runs in the full-space graph)");
-    else
-        text = inner_text(md, dir, &aug, why, sizeof why);
+    else text = inner_text(md, dir, &aug, why, sizeof why);
     dino_status st = DINO_OK;
     dino_spec *spec = NULL;
     dino_model *inner = NULL;
@@ -254,8 +257,10 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     if (!text) {
         if (opts->on_message) {
             char line[700];
-            snprintf(line, sizeof line, "reduced bases: the frozen encode/decode layers run in the full-space graph, "
-                     "not in reduced coordinates: %s", why[0] ? why : "the scratch folder could not be made");
+            snprintf(line, sizeof line,
+                     "reduced bases: the frozen encode/decode layers run in the full-space graph, "
+                     "not in reduced coordinates: %s",
+                     why[0] ? why : "the scratch folder could not be made");
             opts->on_message(DINO_MESSAGE_NOTE, line, opts->user);
         }
         goto done;
@@ -266,7 +271,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
         taken = 1;
         goto done;
     }
-    spec->fe.model->train = m->train;   /* --set, --epochs, --precision as given */
+    spec->fe.model->train = m->train; /* --set, --epochs, --precision as given */
     dino_open_options oo = {.backend = md->kind, .precision = m->train.f64 ? DINO_PRECISION_F64 : DINO_PRECISION_F32};
     taken = 1;
     if ((st = dino_model_open(spec, &oo, &inner))) goto done;
@@ -308,14 +313,18 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     }
     if (opts->on_message) {
         char line[512];
-        snprintf(line, sizeof line, "reduced bases: exact training in reduced coordinates: %s [%d] -> [%d] (basis %s) "
-                 "projected once at load%s; loss and metrics are the full space's", m->input, m->in_dim,
-                 m->bases[pb].rank, m->bases[pb].name,
-                 aug ? arena_printf(&md->spec->fe.arena, ", Jacobians [%d x %d] -> [%d x %d] (the discarded part in one "
-                                    "extra row)", m->out_dim, m->in_dim, m->out_dim + 1, m->bases[pb].rank) : "");
+        snprintf(line, sizeof line,
+                 "reduced bases: exact training in reduced coordinates: %s [%d] -> [%d] (basis %s) "
+                 "projected once at load%s; loss and metrics are the full space's",
+                 m->input, m->in_dim, m->bases[pb].rank, m->bases[pb].name,
+                 aug ? arena_printf(&md->spec->fe.arena,
+                                    ", Jacobians [%d x %d] -> [%d x %d] (the discarded part in one "
+                                    "extra row)",
+                                    m->out_dim, m->in_dim, m->out_dim + 1, m->bases[pb].rank)
+                     : "");
         opts->on_message(DINO_MESSAGE_NOTE, line, opts->user);
     }
-    inner->stop_also = &md->stop;   /* dino_request_stop(md) (a signal) stops the inner training */
+    inner->stop_also = &md->stop; /* dino_request_stop(md) (a signal) stops the inner training */
     dino_status tst = dino_train(inner, rd, &io);
     /* the trained state back into the model, whatever happened (a stop keeps what was done) */
     if (inner->t.backend->pull(inner->t.backend) == DINO_OK) {

@@ -16,14 +16,18 @@ static void record(void *user, const char *kind, Loc loc, const char *msg) {
     if (s->n_diags == s->cap_diags) {
         size_t cap = s->cap_diags ? 2 * s->cap_diags : 16;
         dino_diagnostic *d = realloc(s->diags, cap * sizeof *d);
-        if (!d) return;   /* the text still has it */
+        if (!d) return; /* the text still has it */
         s->diags = d;
         s->cap_diags = cap;
     }
-    s->diags[s->n_diags++] = (dino_diagnostic){
-        .file = s->fe.src.path, .line = loc.line, .col = loc.col, .end_line = loc.end_line, .end_col = loc.end_col,
-        .severity = strcmp(kind, "note") == 0 ? DINO_SEVERITY_NOTE : DINO_SEVERITY_ERROR,
-        .message = arena_strdup(&s->fe.arena, msg)};
+    s->diags[s->n_diags++] =
+        (dino_diagnostic){.file = s->fe.src.path,
+                          .line = loc.line,
+                          .col = loc.col,
+                          .end_line = loc.end_line,
+                          .end_col = loc.end_col,
+                          .severity = strcmp(kind, "note") == 0 ? DINO_SEVERITY_NOTE : DINO_SEVERITY_ERROR,
+                          .message = arena_strdup(&s->fe.arena, msg)};
 }
 
 /* Parses and checks s->fe.src (loaded), printing diagnostics into out. */
@@ -45,7 +49,8 @@ static void check_source(dino_spec *s, FILE *out) {
     s->ok = fe->diag.n_errors == 0 && fe->model;
     if (s->ok && fe->model->data.dir) {
         const char *dir = fe->model->data.dir;
-        s->data_dir = dir[0] == '/' ? arena_strdup(&fe->arena, dir) : arena_printf(&fe->arena, "%s/%s", fe->spec_dir, dir);
+        s->data_dir =
+            dir[0] == '/' ? arena_strdup(&fe->arena, dir) : arena_printf(&fe->arena, "%s/%s", fe->spec_dir, dir);
     }
 }
 
@@ -75,8 +80,8 @@ static dino_status spec_open(const char *path, const char *text, size_t len, din
     *out = s;
     if (s->ok) return DINO_OK;
     /* the message of the failure: the diagnostics as printed, without the last newline */
-    return api_fail(DINO_EUSER, 1, "%.*s", (int)(s->text_len && s->text[s->text_len - 1] == '\n' ? s->text_len - 1 : s->text_len),
-                    s->text);
+    return api_fail(DINO_EUSER, 1, "%.*s",
+                    (int)(s->text_len && s->text[s->text_len - 1] == '\n' ? s->text_len - 1 : s->text_len), s->text);
 }
 
 dino_status dino_spec_load(const char *path, dino_spec **spec) {
@@ -120,11 +125,20 @@ dino_status dino_spec_info_get(const dino_spec *spec, dino_spec_info *info) {
     dino_status st = need_checked(spec);
     if (st) return st;
     const Model *m = spec->fe.model;
-    *info = (dino_spec_info){.name = m->name, .input = m->input, .output = m->output, .in_dim = m->in_dim,
-                             .out_dim = m->out_dim, .n_params = model_trainable(m), .classifier = m->classifier,
-                             .out_times = m->trajectory ? m->out_rows : 0, .out_step = m->out_cols,
-                             .f64 = m->train.f64, .epochs = m->train.epochs, .batch = m->train.batch,
-                             .hash = spec->fe.hash, .data_dir = spec->data_dir};
+    *info = (dino_spec_info){.name = m->name,
+                             .input = m->input,
+                             .output = m->output,
+                             .in_dim = m->in_dim,
+                             .out_dim = m->out_dim,
+                             .n_params = model_trainable(m),
+                             .classifier = m->classifier,
+                             .out_times = m->trajectory ? m->out_rows : 0,
+                             .out_step = m->out_cols,
+                             .f64 = m->train.f64,
+                             .epochs = m->train.epochs,
+                             .batch = m->train.batch,
+                             .hash = spec->fe.hash,
+                             .data_dir = spec->data_dir};
     return DINO_OK;
 }
 

@@ -8,7 +8,7 @@
 #include "outputs.h"
 #include "parallel.h"
 
-Parallel *api_parallel(void);   /* parallel.c: NULL with one process */
+Parallel *api_parallel(void); /* parallel.c: NULL with one process */
 
 /* The caller's options, carried through train()'s callbacks. */
 typedef struct {
@@ -20,16 +20,33 @@ static int on_epoch(const EpochReport *r, void *user) {
     const Bridge *b = user;
     char line[1024];
     format_epoch(b->md->t.m, r, line, sizeof line);
-    dino_epoch e = {.epoch = r->epoch, .epochs = r->epochs, .step = r->step, .seconds = r->seconds,
-                    .epoch_seconds = r->epoch_seconds, .lr = r->lr, .train_loss = r->train_loss,
-                    .evaluated = r->evaluated, .has_rel_l2 = r->test.has_l2, .has_rel_h1 = r->test.has_h1,
-                    .has_accuracy = r->test.has_acc, .rel_l2 = r->test.rel_l2, .rel_h1 = r->test.rel_h1,
-                    .accuracy = r->test.accuracy, .line = line,
-                    .validated = r->validated, .valid_loss = r->valid.loss, .has_valid_rel_l2 = r->valid.has_l2,
-                    .has_valid_rel_h1 = r->valid.has_h1, .has_valid_accuracy = r->valid.has_acc,
-                    .valid_rel_l2 = r->valid.rel_l2, .valid_rel_h1 = r->valid.rel_h1,
-                    .valid_accuracy = r->valid.accuracy, .improved = r->improved, .best_epoch = r->best_epoch,
-                    .best_valid_loss = r->best_loss, .early_stop = r->early_stop};
+    dino_epoch e = {.epoch = r->epoch,
+                    .epochs = r->epochs,
+                    .step = r->step,
+                    .seconds = r->seconds,
+                    .epoch_seconds = r->epoch_seconds,
+                    .lr = r->lr,
+                    .train_loss = r->train_loss,
+                    .evaluated = r->evaluated,
+                    .has_rel_l2 = r->test.has_l2,
+                    .has_rel_h1 = r->test.has_h1,
+                    .has_accuracy = r->test.has_acc,
+                    .rel_l2 = r->test.rel_l2,
+                    .rel_h1 = r->test.rel_h1,
+                    .accuracy = r->test.accuracy,
+                    .line = line,
+                    .validated = r->validated,
+                    .valid_loss = r->valid.loss,
+                    .has_valid_rel_l2 = r->valid.has_l2,
+                    .has_valid_rel_h1 = r->valid.has_h1,
+                    .has_valid_accuracy = r->valid.has_acc,
+                    .valid_rel_l2 = r->valid.rel_l2,
+                    .valid_rel_h1 = r->valid.rel_h1,
+                    .valid_accuracy = r->valid.accuracy,
+                    .improved = r->improved,
+                    .best_epoch = r->best_epoch,
+                    .best_valid_loss = r->best_loss,
+                    .early_stop = r->early_stop};
     const char *names[MAX_LOSS_TERMS];
     const Model *m = b->md->t.m;
     for (int i = 0; i < m->n_loss && i < MAX_LOSS_TERMS; i++) names[i] = loss_names[m->loss[i].kind];
@@ -67,11 +84,15 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
         }
     }
     Bridge bridge = {.md = md, .o = opts};
-    TrainOptions o = {.save = opts->save, .log = opts->log, .until = opts->until, .valid = &data->valid,
+    TrainOptions o = {.save = opts->save,
+                      .log = opts->log,
+                      .until = opts->until,
+                      .valid = &data->valid,
                       .on_epoch = opts->on_epoch ? on_epoch : NULL,
                       .on_message = opts->on_message ? on_message : NULL,
                       .on_progress = opts->on_progress ? on_progress : NULL,
-                      .user = &bridge, .stop = md->stop_also ? md->stop_also : &md->stop};
+                      .user = &bridge,
+                      .stop = md->stop_also ? md->stop_also : &md->stop};
     char err[4096];
     /* before any epoch: a checkpoint or log that can't be written must not cost the training */
     const char *paths[2] = {opts->save, opts->log}, *what[2] = {"checkpoint", "log"};
@@ -90,19 +111,23 @@ dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_o
         }
     }
     int rc = md->stop ? DINO_STOPPED : train(&md->t, &data->train, &data->test, &o, err, sizeof err);
-    size_t n = strlen(err);   /* train() may have said where inside an epoch it stopped */
+    size_t n = strlen(err); /* train() may have said where inside an epoch it stopped */
     if (rc == DINO_STOPPED && !n)
-        n = (size_t)snprintf(err, sizeof err, "training stopped on request after epoch %lld", (long long)md->t.state.epoch);
+        n = (size_t)snprintf(err, sizeof err, "training stopped on request after epoch %lld",
+                             (long long)md->t.state.epoch);
     if (rc == DINO_STOPPED && md->t.m->train.keep_best && md->t.state.best_epoch > 0 && n < sizeof err)
-        snprintf(err + n, sizeof err - n, " (keep best: the best epoch so far is %lld)", (long long)md->t.state.best_epoch);
+        snprintf(err + n, sizeof err - n, " (keep best: the best epoch so far is %lld)",
+                 (long long)md->t.state.best_epoch);
     md->stop = 0;
     return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
 }
 
 dino_status dino_model_selection(const dino_model *md, dino_selection *info) {
     const Trainer *t = &md->t;
-    *info = (dino_selection){.best_epoch = t->state.best_epoch, .best_valid_loss = t->state.best_loss,
-                             .stopped_early = t->stopped_early, .best_restored = t->best_restored,
+    *info = (dino_selection){.best_epoch = t->state.best_epoch,
+                             .best_valid_loss = t->state.best_loss,
+                             .stopped_early = t->stopped_early,
+                             .best_restored = t->best_restored,
                              .at_best = t->state.best_epoch > 0 && t->state.best_epoch == t->state.epoch};
     return DINO_OK;
 }

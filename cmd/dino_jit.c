@@ -11,7 +11,7 @@
  * Exit status (dino_status): DINO_OK 0 success, DINO_EUSER 1 user error (bad spec, data, flag,
  * NaN loss), DINO_EINTERNAL 2 internal error, DINO_STOPPED 3 stopped by SIGINT or SIGTERM during
  * training (the parameters saved when --save is given). */
-#define _XOPEN_SOURCE 700   /* realpath */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -28,10 +28,10 @@ typedef struct {
     const char *spec, *data, *backend, *save, *load, *predict, *out, *log, *cache;
     long long until;
     const char *sets[64];
-    char flag_sets[64][160];  /* --epochs N and friends, spelled as key=value */
+    char flag_sets[64][160]; /* --epochs N and friends, spelled as key=value */
     int n_sets;
     int quiet, strict;
-    int eval;               /* --eval: the loaded checkpoint's metrics, no training */
+    int eval; /* --eval: the loaded checkpoint's metrics, no training */
     dino_jacobian jac;
 } Args;
 
@@ -163,9 +163,9 @@ static int start_parallel(int *argc, char ***argv) {
 static int parse_args(int argc, char **argv, Args *a) {
     memset(a, 0, sizeof *a);
     a->backend = "auto";
-    static const char *const with_value[] = {"--data", "--backend", "--epochs", "--batch", "--lr", "--seed",
-                                             "--precision", "--set", "--save", "--load", "--predict", "--out",
-                                             "--log", "--jacobian", "--until", "--cache"};
+    static const char *const with_value[] = {"--data",      "--backend",  "--epochs", "--batch", "--lr",      "--seed",
+                                             "--precision", "--set",      "--save",   "--load",  "--predict", "--out",
+                                             "--log",       "--jacobian", "--until",  "--cache"};
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
@@ -217,16 +217,14 @@ static int parse_args(int argc, char **argv, Args *a) {
                 return -1;
             }
             a->cache = v;
-        }
-        else if (strcmp(s, "--until") == 0) {
+        } else if (strcmp(s, "--until") == 0) {
             char *end;
             a->until = strtoll(v, &end, 10);
             if (*end || end == v || a->until < 1) {
                 fprintf(stderr, "dino-jit: error: --until needs an epoch number of at least 1, not '%s'\n", v);
                 return -1;
             }
-        }
-        else if (strcmp(s, "--jacobian") == 0) {
+        } else if (strcmp(s, "--jacobian") == 0) {
             if (strcmp(v, "auto") == 0) a->jac = DINO_JACOBIAN_AUTO;
             else if (strcmp(v, "forward") == 0) a->jac = DINO_JACOBIAN_FORWARD;
             else if (strcmp(v, "reverse") == 0) a->jac = DINO_JACOBIAN_REVERSE;
@@ -306,13 +304,15 @@ static void predict_names(const dino_spec_info *m, char *y, size_t ylen, char *J
     else snprintf(J, Jlen, "J.npy");
 }
 
-static int run_predict(dino_model *model, const dino_spec_info *m, const char *in_path, const char *out_dir, int strict) {
+static int run_predict(dino_model *model, const dino_spec_info *m, const char *in_path, const char *out_dir,
+                       int strict) {
     dino_npy a;
     if (dino_npy_read(in_path, &a)) return report(DINO_EUSER);
     int ok_shape = (a.ndim == 2 && a.shape[1] == m->in_dim) || (a.ndim == 1 && a.shape[0] == m->in_dim);
     if (!ok_shape || !a.is_float) {
         char got[128] = "";
-        for (int i = 0, n = 0; i < a.ndim; i++) n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", i ? ", " : "", a.shape[i]);
+        for (int i = 0, n = 0; i < a.ndim; i++)
+            n += snprintf(got + n, sizeof got - (size_t)n, "%s%lld", i ? ", " : "", a.shape[i]);
         fprintf(stderr, "dino-jit: error: %s: expected a float array of shape [N, %d] (the input %s), found %s [%s]\n",
                 in_path, m->in_dim, m->input, a.dtype, got);
         dino_npy_free(&a);
@@ -350,7 +350,7 @@ static int run_predict(dino_model *model, const dino_spec_info *m, const char *i
         rc = DINO_EUSER;
     } else {
         long long ys[3] = {n, out}, js[4] = {n, out, in};
-        int T = m->out_times;   /* a trajectory: [n, T, dim] and [n, T, dim, in] */
+        int T = m->out_times; /* a trajectory: [n, T, dim] and [n, T, dim, in] */
         if (T) ys[1] = js[1] = T, ys[2] = js[2] = m->out_step, js[3] = in;
         if (unfinished[0]) fprintf(stderr, "dino-jit: warning: %s\n", unfinished);
         snprintf(path, sizeof path, "%s/%s", out_dir, yname);
@@ -368,8 +368,8 @@ static int run_predict(dino_model *model, const dino_spec_info *m, const char *i
 
 /* What the training callbacks print on the terminal. */
 typedef struct {
-    int quiet;              /* -q: no notes, and only the last epoch's line */
-    int live;               /* a live progress line (stderr is a terminal) */
+    int quiet; /* -q: no notes, and only the last epoch's line */
+    int live;  /* a live progress line (stderr is a terminal) */
     long long until, epochs;
     double last_live;
 } Terminal;
@@ -391,7 +391,8 @@ static void print_progress(long long epoch, long long step, long long steps, voi
 static int print_epoch(const dino_epoch *e, void *user) {
     const Terminal *term = user;
     if (term->live) fputs("\r\033[K", stderr);
-    if (!term->quiet || e->epoch == e->epochs || e->epoch == term->until || e->early_stop) fprintf(stderr, "%s\n", e->line);
+    if (!term->quiet || e->epoch == e->epochs || e->epoch == term->until || e->early_stop)
+        fprintf(stderr, "%s\n", e->line);
     if (e->early_stop)
         fprintf(stderr, "dino-jit: early stop after epoch %lld: no lower validation loss since epoch %lld (%.4e)\n",
                 e->epoch, e->best_epoch, e->best_valid_loss);
@@ -417,7 +418,8 @@ static void format_set_metrics(const dino_spec *spec, const dino_metrics *mt, ch
     }
     if (mt->has_rel_l2 && (size_t)n < len) n += snprintf(buf + n, len - (size_t)n, "  rel_l2 %.4e", mt->rel_l2);
     if (mt->has_rel_h1 && (size_t)n < len) n += snprintf(buf + n, len - (size_t)n, "  rel_h1 %.4e", mt->rel_h1);
-    if (mt->has_accuracy && (size_t)n < len) snprintf(buf + n, len - (size_t)n, "  accuracy %.2f %%", 100 * mt->accuracy);
+    if (mt->has_accuracy && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "  accuracy %.2f %%", 100 * mt->accuracy);
 }
 
 /* --eval: the metrics of the model's parameters on the validation and test sets of the data
@@ -435,10 +437,15 @@ static int run_eval(const Args *a, dino_spec *spec, dino_model *model, const din
     dino_selection sel;
     dino_model_progress(model, &epoch, NULL);
     dino_model_selection(model, &sel);
-    if (sel.at_best) printf("%s: epoch %lld, the best on validation (loss %.4e)\n", a->load, epoch, sel.best_valid_loss);
-    else if (sel.best_epoch > 0) printf("%s: epoch %lld (the best on validation was epoch %lld)\n", a->load, epoch, sel.best_epoch);
+    if (sel.at_best)
+        printf("%s: epoch %lld, the best on validation (loss %.4e)\n", a->load, epoch, sel.best_valid_loss);
+    else if (sel.best_epoch > 0)
+        printf("%s: epoch %lld (the best on validation was epoch %lld)\n", a->load, epoch, sel.best_epoch);
     else printf("%s: epoch %lld\n", a->load, epoch);
-    static const struct { dino_set set; const char *name; } sets[] = {{DINO_SET_VALID, "valid"}, {DINO_SET_TEST, "test"}};
+    static const struct {
+        dino_set set;
+        const char *name;
+    } sets[] = {{DINO_SET_VALID, "valid"}, {DINO_SET_TEST, "test"}};
     int shown = 0;
     for (int i = 0; rc == DINO_OK && i < 2; i++) {
         dino_metrics mt;
@@ -497,7 +504,9 @@ static int same_output(const char *a, const char *b) {
  * identity, so links and other spellings count) or another output. --save equal to --load is
  * allowed: the run then updates its own checkpoint, atomically, after the load. */
 static int check_outputs(const Args *a, dino_spec *spec, const dino_spec_info *m) {
-    typedef struct { const char *path, *what; } Named;
+    typedef struct {
+        const char *path, *what;
+    } Named;
     Named in[16], out[4];
     int n_in = 0, n_out = 0;
     in[n_in++] = (Named){a->spec, "the spec"};
@@ -505,7 +514,8 @@ static int check_outputs(const Args *a, dino_spec *spec, const dino_spec_info *m
     if (a->predict) in[n_in++] = (Named){a->predict, "the --predict input"};
     size_t nd = 0;
     if ((a->data || m->data_dir) && dino_spec_data_files(spec, a->data, &nd) == DINO_OK)
-        for (size_t i = 0; i < nd && n_in < 16; i++) in[n_in++] = (Named){dino_spec_data_file(spec, i), "a data file of the spec"};
+        for (size_t i = 0; i < nd && n_in < 16; i++)
+            in[n_in++] = (Named){dino_spec_data_file(spec, i), "a data file of the spec"};
     static char ypath[4096], Jpath[4096];
     if (a->save) out[n_out++] = (Named){a->save, "--save"};
     if (a->log) out[n_out++] = (Named){a->log, "--log"};
@@ -520,15 +530,15 @@ static int check_outputs(const Args *a, dino_spec *spec, const dino_spec_info *m
     for (int o = 0; o < n_out; o++) {
         for (int i = 0; i < n_in; i++) {
             if (!dino_same_file(out[o].path, in[i].path)) continue;
-            if (in[i].path == a->load && out[o].path == a->save) continue;   /* resuming into the same file */
+            if (in[i].path == a->load && out[o].path == a->save) continue; /* resuming into the same file */
             fprintf(stderr, "dino-jit: error: %s '%s' would overwrite %s '%s' (the same file); choose another path\n",
                     out[o].what, out[o].path, in[i].what, in[i].path);
             return DINO_EUSER;
         }
         for (int p = 0; p < o; p++)
             if (same_output(out[o].path, out[p].path)) {
-                fprintf(stderr, "dino-jit: error: %s and %s name the same file '%s'; choose another path\n", out[p].what,
-                        out[o].what, out[o].path);
+                fprintf(stderr, "dino-jit: error: %s and %s name the same file '%s'; choose another path\n",
+                        out[p].what, out[o].what, out[o].path);
                 return DINO_EUSER;
             }
     }
@@ -553,16 +563,20 @@ static int run_cache(const char *what) {
  * module. Says which, and why not the GPU. Returns DINO_OK, or a status after reporting. */
 static int start_backend(const Args *a, dino_spec *spec, const dino_spec_info *m, dino_model **model, double t0) {
     Terminal term = {.quiet = a->quiet};
-    dino_open_options opt = {.jacobian = a->jac, .on_message = print_open_note, .user = &term,
-                             .backend = strcmp(a->backend, "cpu") == 0    ? DINO_BACKEND_CPU
-                                        : strcmp(a->backend, "cuda") == 0 ? DINO_BACKEND_CUDA
-                                                                          : DINO_BACKEND_AUTO};
+    dino_open_options opt = {.jacobian = a->jac,
+                             .on_message = print_open_note,
+                             .user = &term,
+                             .backend = strcmp(a->backend, "cpu") == 0 ? DINO_BACKEND_CPU
+                                 : strcmp(a->backend, "cuda") == 0     ? DINO_BACKEND_CUDA
+                                                                       : DINO_BACKEND_AUTO};
     dino_status st = dino_model_open(spec, &opt, model);
     if (st) {
         const char *msg = dino_last_error();
         int no_gpu = strncmp(msg, "no usable GPU: ", 15) == 0;
-        if (opt.backend == DINO_BACKEND_CUDA && (no_gpu || strncmp(msg, "the CUDA backend could not start: ", 34) == 0)) {
-            fprintf(stderr, "dino-jit: error: --backend cuda: %s%s\n", msg, no_gpu ? "; use --backend cpu (or auto)" : "");
+        if (opt.backend == DINO_BACKEND_CUDA &&
+            (no_gpu || strncmp(msg, "the CUDA backend could not start: ", 34) == 0)) {
+            fprintf(stderr, "dino-jit: error: --backend cuda: %s%s\n", msg,
+                    no_gpu ? "; use --backend cpu (or auto)" : "");
             return st;
         }
         return report(st);
@@ -570,7 +584,7 @@ static int start_backend(const Args *a, dino_spec *spec, const dino_spec_info *m
     dino_backend_info b;
     dino_model_backend(*model, &b);
     if (a->quiet) return DINO_OK;
-    char shape[48];   /* the output: dim, or [T, dim] for a trajectory */
+    char shape[48]; /* the output: dim, or [T, dim] for a trajectory */
     if (m->out_times) snprintf(shape, sizeof shape, "[%d, %d]", m->out_times, m->out_step);
     else snprintf(shape, sizeof shape, "%d", m->out_dim);
     if (b.backend == DINO_BACKEND_CUDA) {
@@ -582,8 +596,8 @@ static int start_backend(const Args *a, dino_spec *spec, const dino_spec_info *m
         fprintf(stderr, "dino-jit: %s (%s); using the CPU\n",
                 b.gpu_failed ? "the CUDA backend could not start" : "no GPU backend", b.gpu_declined);
     fprintf(stderr, "dino-jit: %s backend; model %s: %d -> %s, %lld parameters, %s; code %s in %.2f s\n", b.name,
-            m->name, m->in_dim, shape, m->n_params, b.f64 ? "f64" : "f32",
-            b.from_cache ? "from the cache" : "compiled", now() - t0);
+            m->name, m->in_dim, shape, m->n_params, b.f64 ? "f64" : "f32", b.from_cache ? "from the cache" : "compiled",
+            now() - t0);
     return DINO_OK;
 }
 
@@ -605,14 +619,18 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     char valid_rows[64] = "";
     if (n_valid > 0) snprintf(valid_rows, sizeof valid_rows, "%lld validation rows, ", n_valid);
     if (!a->quiet)
-        fprintf(stderr, "dino-jit: data %s: %lld training rows, %s%lld test rows%s; batch %d, %lld epochs\n", dir, n_train,
-                valid_rows, n_test, has_jac ? ", with Jacobians" : "", m->batch, m->epochs);
+        fprintf(stderr, "dino-jit: data %s: %lld training rows, %s%lld test rows%s; batch %d, %lld epochs\n", dir,
+                n_train, valid_rows, n_test, has_jac ? ", with Jacobians" : "", m->batch, m->epochs);
     if (!a->quiet && ranks > 1)
         fprintf(stderr, "dino-jit: %d processes (%s): each batch's rows split across them, gradients summed with MPI\n",
                 ranks, launcher);
     Terminal term = {.quiet = a->quiet, .live = isatty(2) && !a->quiet, .until = a->until, .epochs = m->epochs};
-    dino_train_options o = {.save = a->save, .log = a->log, .until = a->until, .on_epoch = print_epoch,
-                            .on_message = print_message, .on_progress = term.live ? print_progress : NULL,
+    dino_train_options o = {.save = a->save,
+                            .log = a->log,
+                            .until = a->until,
+                            .on_epoch = print_epoch,
+                            .on_message = print_message,
+                            .on_progress = term.live ? print_progress : NULL,
                             .user = &term};
     double ts = now();
     training = model;
@@ -625,11 +643,13 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     if (rc == DINO_STOPPED) {
         if (term.live) fputs("\r\033[K", stderr);
         if (a->save)
-            fprintf(stderr, "dino-jit: %s; saved to %s: resume with the same command and --load %s\n", dino_last_error(),
-                    a->save, a->save);
+            fprintf(stderr, "dino-jit: %s; saved to %s: resume with the same command and --load %s\n",
+                    dino_last_error(), a->save, a->save);
         else
-            fprintf(stderr, "dino-jit: %s; nothing saved: pass --save CKPT to keep a checkpoint on a stop (and at every "
-                    "evaluation), then --load CKPT to resume\n", dino_last_error());
+            fprintf(stderr,
+                    "dino-jit: %s; nothing saved: pass --save CKPT to keep a checkpoint on a stop (and at every "
+                    "evaluation), then --load CKPT to resume\n",
+                    dino_last_error());
     } else if (rc) {
         report(rc);
     } else if (!a->quiet) {
@@ -637,7 +657,7 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     }
     dino_selection sel;
     dino_model_selection(model, &sel);
-    if (rc == DINO_OK && sel.best_restored) {   /* keep best: say which epoch the model is, and its test metrics */
+    if (rc == DINO_OK && sel.best_restored) { /* keep best: say which epoch the model is, and its test metrics */
         dino_metrics mt;
         char line[512] = "";
         if (dino_evaluate(model, data, DINO_SET_TEST, &mt) == DINO_OK && mt.rows > 0) {
@@ -656,7 +676,8 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
 static int run_bases(const Args *a, dino_model *model, const dino_spec_info *m) {
     const char *dir = a->data ? a->data : m->data_dir;
     if (!dir) {
-        fprintf(stderr, "dino-jit: error: the model's bases need the training data: pass --data DIR or set dir \"...\" "
+        fprintf(stderr,
+                "dino-jit: error: the model's bases need the training data: pass --data DIR or set dir \"...\" "
                 "in the data block\n");
         return DINO_EUSER;
     }
@@ -721,8 +742,9 @@ int main(int argc, char **argv) {
     }
     long long done = 0;
     if (model) dino_model_progress(model, &done, NULL);
-    if (rc == DINO_OK && (m.epochs <= done || a.eval) && !dino_model_bases_ready(model) && (a.save || a.predict || a.eval))
-        rc = run_bases(&a, model, &m);   /* a checkpoint without its bases (PyTorch's, or --epochs 0) */
+    if (rc == DINO_OK && (m.epochs <= done || a.eval) && !dino_model_bases_ready(model) &&
+        (a.save || a.predict || a.eval))
+        rc = run_bases(&a, model, &m); /* a checkpoint without its bases (PyTorch's, or --epochs 0) */
     if (rc == DINO_OK && a.eval) rc = run_eval(&a, spec, model, &m);
     else if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, spec, model, &m);
     else if (rc == DINO_OK && a.save && rank == 0 && (rc = dino_model_save(model, a.save))) report(rc);

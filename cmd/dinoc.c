@@ -83,7 +83,8 @@ static int check_output(dino_spec *spec, const char *spec_path, const char *out_
     if (dino_spec_info_get(spec, &info) || !info.data_dir || dino_spec_data_files(spec, NULL, &n)) return DINO_OK;
     for (size_t i = 0; i < n; i++)
         if (dino_same_file(out_path, dino_spec_data_file(spec, i))) {
-            fprintf(stderr, "dinoc: error: -o '%s' is the data file '%s'; refusing to overwrite it, choose another path\n",
+            fprintf(stderr,
+                    "dinoc: error: -o '%s' is the data file '%s'; refusing to overwrite it, choose another path\n",
                     out_path, dino_spec_data_file(spec, i));
             return DINO_EUSER;
         }
@@ -197,7 +198,8 @@ int main(int argc, char **argv) {
     if (!spec) return report(st);
     fputs(dino_spec_diagnostics_text(spec), stderr);
     int rc = st;
-    if (rc == DINO_OK && !check_only && (!emit_what || strcmp(emit_what, "ptx") == 0)) rc = check_output(spec, spec_path, out_path);
+    if (rc == DINO_OK && !check_only && (!emit_what || strcmp(emit_what, "ptx") == 0))
+        rc = check_output(spec, spec_path, out_path);
     if (rc == DINO_OK && !check_only) {
         dino_target t = strcmp(target, "c") == 0 ? DINO_TARGET_C : DINO_TARGET_CUDA;
         if (!emit_what) rc = emit(spec, t, &opt, out_path);

@@ -57,14 +57,17 @@ enum { DINO_C_ABI = 1 };
  * replayed): dino_set_step(step, DinoStep) writes them, in this layout (prelude_cuda.h's
  * DINO_STEP_* say the same for the generated side). */
 enum { DINO_CUDA_ABI = 2 };
-enum { DINO_CUDA_THREADS = 256 };   /* threads per block of every generated and utility kernel (prelude_cuda.h's DINO_THREADS) */
+enum {
+    DINO_CUDA_THREADS = 256
+}; /* threads per block of every generated and utility kernel (prelude_cuda.h's DINO_THREADS) */
 typedef enum {
-    STEP_FIRST,             /* the batch's first position in the epoch's row order (gathers) */
-    STEP_LR,                /* the scheduled learning rate */
-    STEP_BC1, STEP_BC2,     /* Adam: 1 - beta1^t, 1 - beta2^t */
-    STEP_FIRST_UPDATE,      /* SGD: 1 on the first step (the momentum buffer starts at g) */
-    STEP_WEIGHTS,           /* the loss weights w[0 .. n_loss) from here (the train kernels' w) */
-    STEP_VALUES = 16        /* doubles in DinoStep */
+    STEP_FIRST, /* the batch's first position in the epoch's row order (gathers) */
+    STEP_LR,    /* the scheduled learning rate */
+    STEP_BC1,
+    STEP_BC2,          /* Adam: 1 - beta1^t, 1 - beta2^t */
+    STEP_FIRST_UPDATE, /* SGD: 1 on the first step (the momentum buffer starts at g) */
+    STEP_WEIGHTS,      /* the loss weights w[0 .. n_loss) from here (the train kernels' w) */
+    STEP_VALUES = 16   /* doubles in DinoStep */
 } DinoStepSlot;
 
 /* How to launch one kernel of a program for a batch of n rows: block (block, 1, 1),
@@ -74,22 +77,22 @@ typedef enum {
  * multiprocessor, cuOccupancyMaxActiveBlocksPerMultiprocessor, times the multiprocessors);
  * the kernel splits the batch into gridDim.x tiles itself, so any grid.x from 1 to n works. */
 typedef struct {
-    char kernel[64];        /* entry point: "dino_train_k3" (the 4th), or a parameter's gradient
+    char kernel[64]; /* entry point: "dino_train_k3" (the 4th), or a parameter's gradient
                                kernel named by it: "dino_train_grad_q_1_weight" */
-    long per_sample;        /* > 0: grid.x = ceil(n * per_sample / per_block); 0: grid.x = fixed_x */
+    long per_sample; /* > 0: grid.x = ceil(n * per_sample / per_block); 0: grid.x = fixed_x */
     int per_block;
     int fixed_x;
-    int tiles;              /* a tile kernel: grid.x = min(n, max_tiles) */
-    int stages;             /* the stages (fused kernels) it runs: 1, or more in a tile kernel */
-    int grid_y, grid_z;     /* >= 1 */
-    int block;              /* threads per block (DINO_CUDA_THREADS) */
-    int shared;             /* dynamic shared memory in bytes (0: the kernels' shared memory is static) */
+    int tiles;          /* a tile kernel: grid.x = min(n, max_tiles) */
+    int stages;         /* the stages (fused kernels) it runs: 1, or more in a tile kernel */
+    int grid_y, grid_z; /* >= 1 */
+    int block;          /* threads per block (DINO_CUDA_THREADS) */
+    int shared;         /* dynamic shared memory in bytes (0: the kernels' shared memory is static) */
 } CudaLaunch;
 
 typedef struct {
-    CudaLaunch *predict, *train;    /* in launch order; malloc'd, cuda_plan_free */
+    CudaLaunch *predict, *train; /* in launch order; malloc'd, cuda_plan_free */
     int n_predict, n_train;
-    long predict_work, train_work;  /* workspace reals per row of batch capacity nmax */
+    long predict_work, train_work; /* workspace reals per row of batch capacity nmax */
     int in, out, n_loss, f64;
     long long n_params;
     uint64_t spec_hash;
@@ -97,8 +100,9 @@ typedef struct {
 
 /* grid.x for a batch of n rows (at least 1: kernels check their bounds). */
 static inline long cuda_grid_x(const CudaLaunch *l, int n, int max_tiles) {
-    long x = l->tiles ? (n < max_tiles ? n : max_tiles)
-             : l->per_sample > 0 ? ((long)n * l->per_sample + l->per_block - 1) / l->per_block : l->fixed_x;
+    long x = l->tiles       ? (n < max_tiles ? n : max_tiles)
+        : l->per_sample > 0 ? ((long)n * l->per_sample + l->per_block - 1) / l->per_block
+                            : l->fixed_x;
     return x > 0 ? x : 1;
 }
 
@@ -126,19 +130,19 @@ enum { DOPRI5_SLOTS = 5 };
 static inline int dopri5_slots(const OdeBlock *o) { return DOPRI5_SLOTS + (o->n_saves > 0); }
 
 typedef struct {
-    int corrections;        /* terms index of the block's first correction sum */
-    int n_corrections;      /* 2 * iterations for a pint block, else 0 */
-    int gates_before;       /* gate ids the blocks before it use: its gates are gates_before + 1 .. */
-    int n_gates;            /* iterations - 1 for a pint block with a tol, DOPRI5_SLOTS * max_steps for dopri5, else 0 */
+    int corrections;   /* terms index of the block's first correction sum */
+    int n_corrections; /* 2 * iterations for a pint block, else 0 */
+    int gates_before;  /* gate ids the blocks before it use: its gates are gates_before + 1 .. */
+    int n_gates;       /* iterations - 1 for a pint block with a tol, DOPRI5_SLOTS * max_steps for dopri5, else 0 */
 } BlockTerms;
 
 typedef struct {
-    int n_loss;             /* loss terms */
-    int n_corrections;      /* Parareal correction sums, all blocks */
-    int n_gates;            /* gate slots, all blocks */
-    int gate_base;          /* n_loss + n_corrections: the terms index of gate 1 */
-    int n_monitors;         /* n_corrections + n_gates: what follows the loss terms */
-    int n_terms;            /* n_loss + n_monitors */
+    int n_loss;        /* loss terms */
+    int n_corrections; /* Parareal correction sums, all blocks */
+    int n_gates;       /* gate slots, all blocks */
+    int gate_base;     /* n_loss + n_corrections: the terms index of gate 1 */
+    int n_monitors;    /* n_corrections + n_gates: what follows the loss terms */
+    int n_terms;       /* n_loss + n_monitors */
 } TermLayout;
 
 /* abi.c: the layout of m's terms[], and where ODE block i's entries are. */

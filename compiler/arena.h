@@ -10,14 +10,14 @@
 
 typedef struct ArenaBlock ArenaBlock;
 typedef struct {
-    ArenaBlock *head;   /* newest block first */
+    ArenaBlock *head; /* newest block first */
 } Arena;
 
-void *arena_alloc(Arena *a, size_t size);              /* zeroed, 16-byte aligned; aborts on OOM */
+void *arena_alloc(Arena *a, size_t size); /* zeroed, 16-byte aligned; aborts on OOM */
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void  arena_free(Arena *a);
+void arena_free(Arena *a);
 
 /* A growable array of pointers, backed by the arena (old storage is simply abandoned). */
 typedef struct {

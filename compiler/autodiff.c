@@ -37,10 +37,10 @@
 
 typedef struct {
     Program *p;
-    IrNode **adj;           /* adjoint of node id, NULL = zero */
-    IrNode **dact;          /* f'(node), shared between uses */
-    int seed_rows;          /* rows of the seed: 1 for the loss, dim(out) for a reverse Jacobian */
-    int want_params;        /* emit GRAD_W / GRAD_B (training) */
+    IrNode **adj;    /* adjoint of node id, NULL = zero */
+    IrNode **dact;   /* f'(node), shared between uses */
+    int seed_rows;   /* rows of the seed: 1 for the loss, dim(out) for a reverse Jacobian */
+    int want_params; /* emit GRAD_W / GRAD_B (training) */
 } Reverse;
 
 /* f'(a) or f''(a); f'(a) of a forward node is made once and shared. */
@@ -52,7 +52,7 @@ static IrNode *derivative(Program *p, IrNode **memo, IrNode *a, int act, IrOp op
     if (p->n_segs && p->n_primal && p->nodes.n >= p->n_primal) memo_ok = 0;
     if (memo_ok && memo[a->id] && memo[a->id]->aux == act) return memo[a->id];
     IrNode *d = ir_act(p, op, act, a);
-    d->region = a->region;   /* depends on a alone, wherever it is asked for */
+    d->region = a->region; /* depends on a alone, wherever it is asked for */
     if (!p->n_primal) d->seg = a->seg;
     d->step = a->step;
     if (memo_ok) memo[a->id] = d;
@@ -80,28 +80,39 @@ static void forward_jacobian(Program *p, IrNode **dact) {
         IrNode *v = p->nodes.items[i];
         IrNode *ta = v->n_args > 0 ? T[v->args[0]->id] : NULL, *tb = v->n_args > 1 ? T[v->args[1]->id] : NULL;
         IrNode *t = NULL;
-        p->region = v->region;   /* a tangent runs where its primal does */
+        p->region = v->region; /* a tangent runs where its primal does */
         p->seg = v->seg;
         p->step = v->step;
         switch (v->op) {
-        case IR_INPUT: t = ir_node(p, IR_EYE, rows, rows); t->needs_input = 1; break;
-        case IR_LINEAR: if (ta) t = ir_linear(p, ta, v->param, -1); break;
-        case IR_PROJECT: if (ta) t = ir_unary(p, IR_PROJECT, ta), t->dim = v->dim, t->name = v->name; break;
-        case IR_ACT: if (ta) t = ir_binary(p, IR_MUL, ta, derivative(p, dact, v->args[0], v->aux, IR_DACT)); break;
+        case IR_INPUT:
+            t = ir_node(p, IR_EYE, rows, rows);
+            t->needs_input = 1;
+            break;
+        case IR_LINEAR:
+            if (ta) t = ir_linear(p, ta, v->param, -1);
+            break;
+        case IR_PROJECT:
+            if (ta) t = ir_unary(p, IR_PROJECT, ta), t->dim = v->dim, t->name = v->name;
+            break;
+        case IR_ACT:
+            if (ta) t = ir_binary(p, IR_MUL, ta, derivative(p, dact, v->args[0], v->aux, IR_DACT));
+            break;
         case IR_ADD: t = ir_sum(p, ta, tb); break;
         case IR_SUB: t = tb ? (ta ? ir_binary(p, IR_SUB, ta, tb) : ir_scale(p, tb, -1)) : ta; break;
         case IR_MUL:
             if (ta) t = tangent_mul(p, ta, v->args[1], v->dim);
             if (tb) t = ir_sum(p, t, tangent_mul(p, tb, v->args[0], v->dim));
             break;
-        case IR_SCALE: if (ta) t = ir_scale(p, ta, v->c); break;
+        case IR_SCALE:
+            if (ta) t = ir_scale(p, ta, v->c);
+            break;
         case IR_ADDC: t = ta; break;
         case IR_CONCAT: {
             int any = 0;
             for (int k = 0; k < v->n_args; k++) any |= T[v->args[k]->id] != NULL;
             if (!any) break;
             IrNode **args = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)v->n_args);
-            for (int k = 0; k < v->n_args; k++)   /* operands before their user */
+            for (int k = 0; k < v->n_args; k++) /* operands before their user */
                 args[k] = T[v->args[k]->id] ? T[v->args[k]->id] : zeros(p, rows * v->args[k]->rows, v->args[k]->dim);
             t = ir_node(p, IR_CONCAT, rows * v->rows, v->dim);
             t->n_args = v->n_args;
@@ -121,10 +132,13 @@ static void forward_jacobian(Program *p, IrNode **dact) {
             break;
         }
         case IR_ROWSLICE:
-        case IR_ROWPAD: if (ta) t = ir_rows(p, v->op, ta, v->aux * rows, v->rows * rows); break;
+        case IR_ROWPAD:
+            if (ta) t = ir_rows(p, v->op, ta, v->aux * rows, v->rows * rows);
+            break;
         case IR_SELECT:
             if (ta || tb)
-                t = ir_select(p, ta ? ta : zeros(p, rows * v->rows, v->dim), tb ? tb : zeros(p, rows * v->rows, v->dim), v->aux);
+                t = ir_select(p, ta ? ta : zeros(p, rows * v->rows, v->dim), tb ? tb : zeros(p, rows * v->rows, v->dim),
+                              v->aux);
             break;
         default: break; /* CONST and data: no tangent */
         }
@@ -154,7 +168,7 @@ static void accumulate(Reverse *r, IrNode *a, IrNode *c) {
         c = ir_select(p, c, z, c->region);
     }
     int outer = p->region;
-    p->region = a->region;   /* the sum is as live as a */
+    p->region = a->region; /* the sum is as live as a */
     r->adj[a->id] = ir_sum(p, r->adj[a->id], c);
     p->region = outer;
 }
@@ -162,7 +176,7 @@ static void accumulate(Reverse *r, IrNode *a, IrNode *c) {
 static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
     Program *p = r->p;
     IrNode *a = v->n_args > 0 ? v->args[0] : NULL, *b = v->n_args > 1 ? v->args[1] : NULL;
-    int S = r->seed_rows;   /* rows of an adjoint per row of its primal */
+    int S = r->seed_rows; /* rows of an adjoint per row of its primal */
     switch (v->op) {
     case IR_LINEAR:
         if (wants(r, a)) accumulate(r, a, ir_linear_t(p, g, v->param));
@@ -263,7 +277,7 @@ static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
     }
     case IR_BCAST_ROWS: accumulate(r, a, g); break; /* accumulate sums the rows */
     case IR_BCAST_DIM: accumulate(r, a, g); break;  /* accumulate sums the columns */
-    default: break; /* INPUT, EYE, CONST, DATA, D2ACT: nothing to pass on */
+    default: break;                                 /* INPUT, EYE, CONST, DATA, D2ACT: nothing to pass on */
     }
 }
 
@@ -271,8 +285,8 @@ static void reverse_node(Reverse *r, IrNode *v, IrNode *g) {
 static void reverse(Reverse *r, int n) {
     for (int i = n - 1; i >= 0; i--) {
         IrNode *v = r->p->nodes.items[i];
-        r->p->region = v->region;   /* an adjoint runs where its primal does */
-        r->p->seg = r->p->n_primal ? 0 : v->seg;   /* the gradient pass is not segmented */
+        r->p->region = v->region;                /* an adjoint runs where its primal does */
+        r->p->seg = r->p->n_primal ? 0 : v->seg; /* the gradient pass is not segmented */
         r->p->step = v->step;
         if (r->adj[i]) reverse_node(r, v, r->adj[i]);
     }
@@ -293,7 +307,7 @@ static void reverse_jacobian(Program *p, IrNode **dact) {
     IrNode *seed = ir_node(p, IR_EYE, rows, rows);
     r.adj[p->output->id] = seed;
     reverse(&r, n);
-    IrNode *J = r.adj[0];   /* node 0 is the input */
+    IrNode *J = r.adj[0]; /* node 0 is the input */
     p->jacobian = J ? J : zeros(p, rows, p->model->in_dim);
     p->jac_forward = 0;
 }

@@ -30,9 +30,7 @@ const char *const schedule_names[SCHED_COUNT] = {"constant", "linear", "cosine",
 
 /* ---------------------------------------------------------------------------- symbols */
 
-static uint64_t hash_name(const char *s) {
-    return hash_bytes(s, strlen(s), HASH_START);
-}
+static uint64_t hash_name(const char *s) { return hash_bytes(s, strlen(s), HASH_START); }
 
 Sym *sym_find(SymTab *t, const char *name) {
     if (!t->cap) return NULL;
@@ -115,14 +113,10 @@ int want_number(Checker *c, const Expr *e, const char *what, double *out) {
 }
 
 int int_range_error(char *msg, size_t len, const char *what, double v, int64_t lo, int64_t hi) {
-    if (v != floor(v))
-        snprintf(msg, len, "%s must be a whole number, not %g", what, v);
-    else if (v >= (double)lo && v <= (double)hi)
-        return 0;
-    else if (lo == 1 && v < 1)
-        snprintf(msg, len, "%s must be positive, not %.15g", what, v);
-    else
-        snprintf(msg, len, "%s must be between %lld and %lld, not %.15g", what, (long long)lo, (long long)hi, v);
+    if (v != floor(v)) snprintf(msg, len, "%s must be a whole number, not %g", what, v);
+    else if (v >= (double)lo && v <= (double)hi) return 0;
+    else if (lo == 1 && v < 1) snprintf(msg, len, "%s must be positive, not %.15g", what, v);
+    else snprintf(msg, len, "%s must be between %lld and %lld, not %.15g", what, (long long)lo, (long long)hi, v);
     return 1;
 }
 

@@ -8,11 +8,11 @@
 #include "model.h"
 
 typedef enum {
-    SYM_INPUT,      /* the model input                                   */
-    SYM_TENSOR,     /* a statement's target                               */
-    SYM_STATE,      /* an ODE state (inside its block: the current state) */
-    SYM_TIME,       /* an ODE block's time variable (dimension 1)         */
-    SYM_HIDDEN,     /* an ODE block's local, out of scope after the block */
+    SYM_INPUT,  /* the model input                                   */
+    SYM_TENSOR, /* a statement's target                               */
+    SYM_STATE,  /* an ODE state (inside its block: the current state) */
+    SYM_TIME,   /* an ODE block's time variable (dimension 1)         */
+    SYM_HIDDEN, /* an ODE block's local, out of scope after the block */
 } SymKind;
 
 typedef struct {
@@ -23,7 +23,7 @@ typedef struct {
 } Sym;
 
 typedef struct {
-    Sym *slots;     /* open addressing, name == NULL is empty */
+    Sym *slots; /* open addressing, name == NULL is empty */
     int cap, n;
 } SymTab;
 
@@ -33,9 +33,9 @@ typedef struct Checker {
     Model *m;
     const CheckOptions *opt;
     SymTab syms;
-    PtrVec params;      /* Param * in definition order */
-    PtrVec layers;      /* layer calls of the statement being checked, in evaluation order */
-    int stmt_index;     /* the model statement being checked (for "used before it is defined") */
+    PtrVec params;  /* Param * in definition order */
+    PtrVec layers;  /* layer calls of the statement being checked, in evaluation order */
+    int stmt_index; /* the model statement being checked (for "used before it is defined") */
 } Checker;
 
 void fold_file(Diag *d, AstFile *f);

@@ -52,7 +52,8 @@ static void check_npy_basis(Checker *c, Basis *b, const Expr *v) {
         for (int j = 0; j < 3 && a->name; j++)
             if (strcmp(a->name, keys[j]) == 0) k = j;
         if (k < 0) {
-            diag_error(c->d, a->name ? a->name_loc : a->value->loc, "npy() in a basis takes decoder = \"D.npy\", "
+            diag_error(c->d, a->name ? a->name_loc : a->value->loc,
+                       "npy() in a basis takes decoder = \"D.npy\", "
                        "encoder = \"E.npy\" and shift = \"mu.npy\"%s",
                        a->name ? did_you_mean(c, a->name, keys, 3) : "");
             continue;
@@ -91,8 +92,8 @@ static void check_npy_basis(Checker *c, Basis *b, const Expr *v) {
 /* pod(x, ...) and active_subspace(dq/dm, ...): the source and the keywords; dim comes later. */
 static void check_computed_basis(Checker *c, Basis *b, const Expr *v) {
     int pod = b->method == BASIS_POD;
-    const char *usage = pod ? "pod(x, rank = r, centre = true, samples = K)"
-                            : "active_subspace(dq/dm, rank = r, samples = K)";
+    const char *usage =
+        pod ? "pod(x, rank = r, centre = true, samples = K)" : "active_subspace(dq/dm, rank = r, samples = K)";
     static const char *const pod_keys[] = {"rank", "centre", "samples"};
     static const char *const as_keys[] = {"rank", "samples"};
     const char *const *keys = pod ? pod_keys : as_keys;
@@ -114,8 +115,9 @@ static void check_computed_basis(Checker *c, Basis *b, const Expr *v) {
                 b->source_loc = x->loc;
                 b->source_name = arena_printf(c->a, "%s/%s", x->lhs->str, x->rhs->str);
             } else if (x->kind != E_ERROR) {
-                diag_error(c->d, x->loc, "%s", pod ? "pod() needs a data name: the model's input or output"
-                                                  : "active_subspace() needs a Jacobian: dOUT/dIN, as in dq/dm");
+                diag_error(c->d, x->loc, "%s",
+                           pod ? "pod() needs a data name: the model's input or output"
+                               : "active_subspace() needs a Jacobian: dOUT/dIN, as in dq/dm");
             }
             continue;
         }
@@ -136,8 +138,7 @@ static void check_computed_basis(Checker *c, Basis *b, const Expr *v) {
             const Expr *e = a->value;
             if (e->kind == E_NAME && (strcmp(e->str, "true") == 0 || strcmp(e->str, "false") == 0))
                 b->centre = e->str[0] == 't';
-            else
-                diag_error(c->d, e->loc, "centre must be true or false");
+            else diag_error(c->d, e->loc, "centre must be true or false");
         }
     }
     if (n_pos == 0) diag_error(c->d, v->loc, "%s() needs the data it is computed from; usage: %s", v->str, usage);
@@ -150,8 +151,8 @@ void check_basis(Checker *c, const Section *s) {
     for (int i = 0; i < s->n_body; i++) {
         const Stmt *t = s->body[i];
         if (t->kind == S_ERROR) continue;
-        const Expr *target = t->kind == S_ASSIGN && t->n_clauses == 1 && t->clauses[0].n_items == 1
-                                 ? t->clauses[0].items[0] : NULL;
+        const Expr *target =
+            t->kind == S_ASSIGN && t->n_clauses == 1 && t->clauses[0].n_items == 1 ? t->clauses[0].items[0] : NULL;
         if (!target || target->kind != E_NAME) {
             diag_error(c->d, t->loc, "expected NAME = pod(...), active_subspace(...) or npy(...)");
             continue;
@@ -162,11 +163,13 @@ void check_basis(Checker *c, const Section *s) {
             if (strcmp(v->str, basis_method_names[k]) == 0) method = k;
         if (method < 0) {
             if (v->kind == E_CALL)
-                diag_error(c->d, v->loc, "unknown basis method '%s'%s", v->str,
-                           suggest(c, v->str, basis_method_names, 3,
-                                   "; a basis is pod(x, rank = r), active_subspace(dq/dm, rank = r) or npy(decoder = ...)"));
+                diag_error(
+                    c->d, v->loc, "unknown basis method '%s'%s", v->str,
+                    suggest(c, v->str, basis_method_names, 3,
+                            "; a basis is pod(x, rank = r), active_subspace(dq/dm, rank = r) or npy(decoder = ...)"));
             else if (v->kind != E_ERROR)
-                diag_error(c->d, v->loc, "a basis is pod(x, rank = r), active_subspace(dq/dm, rank = r) or npy(decoder = ...)");
+                diag_error(c->d, v->loc,
+                           "a basis is pod(x, rank = r), active_subspace(dq/dm, rank = r) or npy(decoder = ...)");
             continue;
         }
         Basis *old = basis_find(c, target->str);
@@ -180,8 +183,12 @@ void check_basis(Checker *c, const Section *s) {
             continue;
         }
         Basis *b = &m->bases[m->n_bases++];
-        *b = (Basis){.name = target->str, .loc = target->loc, .call_loc = v->loc, .method = (BasisMethod)method,
-                     .enc_param = -1, .dec_param = -1};
+        *b = (Basis){.name = target->str,
+                     .loc = target->loc,
+                     .call_loc = v->loc,
+                     .method = (BasisMethod)method,
+                     .enc_param = -1,
+                     .dec_param = -1};
         char text[512];
         b->text = arena_strdup(c->a, source_text(c->d->src, t->loc, text, sizeof text));
         if (method == BASIS_NPY) {
@@ -201,11 +208,14 @@ void resolve_bases(Checker *c) {
         if (b->method == BASIS_NPY || !b->source_name) continue;
         if (b->method == BASIS_POD) {
             if (m->input && strcmp(b->source_name, m->input) == 0) b->source = BASIS_OF_INPUT, b->dim = m->in_dim;
-            else if (m->output && strcmp(b->source_name, m->output) == 0) b->source = BASIS_OF_OUTPUT, b->dim = m->out_dim;
+            else if (m->output && strcmp(b->source_name, m->output) == 0)
+                b->source = BASIS_OF_OUTPUT, b->dim = m->out_dim;
             else {
                 const char *names[] = {m->input, m->output};
-                diag_error(c->d, b->source_loc, "pod() is computed from data: '%s' is neither the model's input "
-                           "nor its output%s", b->source_name,
+                diag_error(c->d, b->source_loc,
+                           "pod() is computed from data: '%s' is neither the model's input "
+                           "nor its output%s",
+                           b->source_name,
                            suggest(c, b->source_name, names, 2,
                                    m->input && m->output ? arena_printf(c->a, " (%s, %s)", m->input, m->output) : ""));
                 b->source_name = NULL;
@@ -214,8 +224,10 @@ void resolve_bases(Checker *c) {
         } else {
             const char *want = m->input && m->output ? arena_printf(c->a, "d%s/d%s", m->output, m->input) : NULL;
             if (!want || strcmp(b->source_name, want) != 0) {
-                diag_error(c->d, b->source_loc, "active_subspace() is computed from the Jacobian data: '%s' is not "
-                           "the model's Jacobian%s", b->source_name, want ? arena_printf(c->a, " (%s)", want) : "");
+                diag_error(c->d, b->source_loc,
+                           "active_subspace() is computed from the Jacobian data: '%s' is not "
+                           "the model's Jacobian%s",
+                           b->source_name, want ? arena_printf(c->a, " (%s)", want) : "");
                 b->source_name = NULL;
                 continue;
             }
@@ -271,13 +283,16 @@ static int check_coding(Checker *c, Expr *e, Call *k, int enc) {
     }
     Basis *b = basis_arg(c, e);
     if (!b || in < 0) return -1;
-    if (b->dim <= 0 || b->rank <= 0) return -1;   /* the basis line's error is reported */
+    if (b->dim <= 0 || b->rank <= 0) return -1; /* the basis line's error is reported */
     k->basis = (int)(b - c->m->bases);
     int want = enc ? b->dim : b->rank;
     if (in != want) {
-        diag_error(c->d, e->args[0].value->loc, enc ? "encode() needs a vector of the basis's dimension: '%s' is "
-                   "[%d, %d] (dim, rank), the argument is [%d]" : "decode() needs a vector of the basis's rank: '%s' is "
-                   "[%d, %d] (dim, rank), the argument is [%d]", b->name, b->dim, b->rank, in);
+        diag_error(c->d, e->args[0].value->loc,
+                   enc ? "encode() needs a vector of the basis's dimension: '%s' is "
+                         "[%d, %d] (dim, rank), the argument is [%d]"
+                       : "decode() needs a vector of the basis's rank: '%s' is "
+                         "[%d, %d] (dim, rank), the argument is [%d]",
+                   b->name, b->dim, b->rank, in);
         diag_note(c->d, b->loc, "basis '%s' is defined here", b->name);
         return -1;
     }
@@ -300,11 +315,22 @@ void basis_params(Checker *c) {
             int out = enc ? b->rank : b->dim, in = enc ? b->dim : b->rank;
             const char *role = enc ? "encode" : "decode";
             Param *w = arena_alloc(c->a, sizeof *w), *bias = arena_alloc(c->a, sizeof *bias);
-            *w = (Param){.name = arena_printf(c->a, "__basis.%s.%s.weight", b->name, role), .ndim = 2,
-                         .shape = {out, in}, .size = (int64_t)out * in, .fan_in = in, .loc = b->loc,
-                         .frozen = 1, .basis = i};
-            *bias = (Param){.name = arena_printf(c->a, "__basis.%s.%s.bias", b->name, role), .ndim = 1,
-                            .shape = {out, 0}, .size = out, .fan_in = in, .loc = b->loc, .frozen = 1, .basis = i};
+            *w = (Param){.name = arena_printf(c->a, "__basis.%s.%s.weight", b->name, role),
+                         .ndim = 2,
+                         .shape = {out, in},
+                         .size = (int64_t)out * in,
+                         .fan_in = in,
+                         .loc = b->loc,
+                         .frozen = 1,
+                         .basis = i};
+            *bias = (Param){.name = arena_printf(c->a, "__basis.%s.%s.bias", b->name, role),
+                            .ndim = 1,
+                            .shape = {out, 0},
+                            .size = out,
+                            .fan_in = in,
+                            .loc = b->loc,
+                            .frozen = 1,
+                            .basis = i};
             if (enc) b->enc_param = c->params.n;
             else b->dec_param = c->params.n;
             ptrvec_push(c->a, &c->params, w);

@@ -9,7 +9,7 @@
 #include "functions.h"
 #include "ops.h"
 
-enum { MAX_MLP_DEPTH = 1000 };     /* hidden layers of one mlp */
+enum { MAX_MLP_DEPTH = 1000 }; /* hidden layers of one mlp */
 
 /* ---------------------------------------------------------------------------- parameters */
 
@@ -43,12 +43,14 @@ void name_layers(Checker *c, const char *prefix) {
         k->first_param = c->params.n;
         e->param = c->params.n;
         int n = k->kind == FN_MLP ? k->depth + 1 : 1;
-        int wide = 0;   /* reported once per call */
+        int wide = 0; /* reported once per call */
         for (int j = 0; j < n; j++, layer++) {
             int out = k->kind == FN_MLP && j < k->depth ? k->widths[j] : k->out;
             if ((out > DINO_MAX_LAYER_DIM || in > DINO_MAX_LAYER_DIM) && !wide++)
-                diag_error(c->d, e->loc, "a layer of %d x %d (out x in) is too wide for the CUDA backend's grid; "
-                           "each side can be at most %d", out, in, DINO_MAX_LAYER_DIM);
+                diag_error(c->d, e->loc,
+                           "a layer of %d x %d (out x in) is too wide for the CUDA backend's grid; "
+                           "each side can be at most %d",
+                           out, in, DINO_MAX_LAYER_DIM);
             const char *base = numbered ? arena_printf(c->a, "%s.%d", prefix, layer) : prefix;
             add_param(c, arena_printf(c->a, "%s.weight", base), 2, out, in, e->loc);
             if (k->bias) add_param(c, arena_printf(c->a, "%s.bias", base), 1, out, in, e->loc);
@@ -94,7 +96,7 @@ static int check_arity(Checker *c, Expr *e, const FunctionDef *f) {
     const char *keys[FN_MAX_ARGS];
     const char *usage = f->usage;
     while (n_keys < FN_MAX_ARGS && f->keys[n_keys].name) keys[n_keys] = f->keys[n_keys].name, n_keys++;
-    const Arg *given[FN_MAX_ARGS] = {0};   /* the first use of each known keyword */
+    const Arg *given[FN_MAX_ARGS] = {0}; /* the first use of each known keyword */
     for (int i = 0; i < e->n_args; i++) {
         const Arg *a = &e->args[i];
         if (!a->name) {
@@ -157,7 +159,7 @@ int check_dense(Checker *c, Expr *e, Call *k) {
     if (b && want_bool(c, b, "bias", &k->bias)) bad = 1;
     if (bad) return -1;
     k->out = (int)n;
-    if (in < 0) return k->out;   /* the input's error is reported; the output size is still known */
+    if (in < 0) return k->out; /* the input's error is reported; the output size is still known */
     ptrvec_push(c->a, &c->layers, e);
     return k->out;
 }
@@ -207,7 +209,8 @@ int check_mlp(Checker *c, Expr *e, Call *k) {
             const char *name = act->kind == E_NAME ? act->str : "";
             diag_error(c->d, act->loc, "unknown activation%s%s%s", act->kind == E_NAME ? " '" : "",
                        act->kind == E_NAME ? arena_printf(c->a, "%s'", name) : "",
-                       suggest(c, name, activation_names, ACT_COUNT, arena_printf(c->a, "; the activations are %s", activation_list(c))));
+                       suggest(c, name, activation_names, ACT_COUNT,
+                               arena_printf(c->a, "; the activations are %s", activation_list(c))));
             bad = 1;
         } else {
             k->act = activation_lookup(act->str);
@@ -220,7 +223,7 @@ int check_mlp(Checker *c, Expr *e, Call *k) {
     if (bias && want_bool(c, bias, "bias", &k->bias)) bad = 1;
     if (bad) return -1;
     k->out = (int)n;
-    if (in < 0) return k->out;   /* the input's error is reported; the output size is still known */
+    if (in < 0) return k->out; /* the input's error is reported; the output size is still known */
     ptrvec_push(c->a, &c->layers, e);
     return k->out;
 }
@@ -264,8 +267,9 @@ int check_project(Checker *c, Expr *e, Call *k) {
         int len = 0;
         for (int i = 0; i < ndim && len < 50; i++)
             len += snprintf(got + len, sizeof got - (size_t)len, "%s%lld", i ? ", " : "", (long long)shape[i]);
-        diag_error(c->d, e->args[1].value->loc, "project() matrix '%s' has shape [%s]; expected [n, %d] for an input of dimension %d",
-                   file, got, in, in);
+        diag_error(c->d, e->args[1].value->loc,
+                   "project() matrix '%s' has shape [%s]; expected [n, %d] for an input of dimension %d", file, got, in,
+                   in);
         return -1;
     }
     k->out = (int)shape[0];
@@ -292,8 +296,10 @@ int check_call(Checker *c, Expr *e) {
     if (check_arity(c, e, f)) return -1;
     int dim = f->check(c, e, k);
     if (dim >= 0 && !f->lowered) {
-        diag_error(c->d, e->loc, "%s() is not supported by the code generators yet; no C or CUDA can be "
-                   "generated for a model that calls it", e->str);
+        diag_error(c->d, e->loc,
+                   "%s() is not supported by the code generators yet; no C or CUDA can be "
+                   "generated for a model that calls it",
+                   e->str);
         return -1;
     }
     return dim;

@@ -9,13 +9,11 @@
 #include "check.h"
 #include "functions.h"
 
-static const int64_t MAX_WEIGHTS = (int64_t)1 << 40;   /* parameters in a model: 4 TiB in f32 */
+static const int64_t MAX_WEIGHTS = (int64_t)1 << 40; /* parameters in a model: 4 TiB in f32 */
 
 /* ---------------------------------------------------------------------------- expressions */
 
-const char *describe_dim(Checker *c, int dim) {
-    return dim == 0 ? "a constant" : arena_printf(c->a, "[%d]", dim);
-}
+const char *describe_dim(Checker *c, int dim) { return dim == 0 ? "a constant" : arena_printf(c->a, "[%d]", dim); }
 
 static int check_binary(Checker *c, Expr *e) {
     int a = check_expr(c, e->lhs), b = check_expr(c, e->rhs);
@@ -24,13 +22,13 @@ static int check_binary(Checker *c, Expr *e) {
     case '+':
     case '-':
         if (a == b || a == 0 || b == 0) return a > b ? a : b;
-        diag_error(c->d, e->loc, "'%c' needs equal dimensions, got %s %c %s", e->op,
-                   describe_dim(c, a), e->op, describe_dim(c, b));
+        diag_error(c->d, e->loc, "'%c' needs equal dimensions, got %s %c %s", e->op, describe_dim(c, a), e->op,
+                   describe_dim(c, b));
         return -1;
     case '*':
         if (a == b || a <= 1 || b <= 1) return a > b ? a : b;
-        diag_error(c->d, e->loc, "'*' needs equal dimensions or a scalar side, got %s * %s",
-                   describe_dim(c, a), describe_dim(c, b));
+        diag_error(c->d, e->loc, "'*' needs equal dimensions or a scalar side, got %s * %s", describe_dim(c, a),
+                   describe_dim(c, b));
         return -1;
     default: /* '/' */
         if (b == 0) {
@@ -50,8 +48,8 @@ static int check_binary(Checker *c, Expr *e) {
 static int later_definition(Checker *c, const char *name, Loc *where) {
     for (int i = c->stmt_index + 1; i < c->m->n_body; i++) {
         const Stmt *t = c->m->body[i];
-        const Expr *target = t->kind == S_ASSIGN && t->n_clauses == 1 && t->clauses[0].n_items == 1
-                                 ? t->clauses[0].items[0] : NULL;
+        const Expr *target =
+            t->kind == S_ASSIGN && t->n_clauses == 1 && t->clauses[0].n_items == 1 ? t->clauses[0].items[0] : NULL;
         if (target && target->kind == E_NAME && strcmp(target->str, name) == 0) {
             *where = target->loc;
             return 1;
@@ -74,7 +72,7 @@ static int check_name(Checker *c, Expr *e) {
     } else if (function_lookup(e->str)) {
         diag_error(c->d, e->loc, "'%s' is a function; call it, as in %s", e->str, function_lookup(e->str)->example);
     } else if (c->d->n_errors >= DIAG_MAX_ERRORS) {
-        diag_error(c->d, e->loc, "unknown name '%s'", e->str);   /* not shown: no time on explanations */
+        diag_error(c->d, e->loc, "unknown name '%s'", e->str); /* not shown: no time on explanations */
     } else if (later_definition(c, e->str, &later)) {
         diag_error(c->d, e->loc, "'%s' is used before it is defined", e->str);
         diag_note(c->d, later, "'%s' is defined here", e->str);
@@ -114,7 +112,7 @@ int check_expr(Checker *c, Expr *e) {
 
 int define(Checker *c, const char *name, Loc loc, int dim, SymKind kind) {
     Sym *s = sym_find(&c->syms, name);
-    if (s && s->kind == SYM_HIDDEN) {   /* a local of an earlier ode block, out of scope: free again */
+    if (s && s->kind == SYM_HIDDEN) { /* a local of an earlier ode block, out of scope: free again */
         *s = (Sym){name, dim, kind, loc};
         return 0;
     }
@@ -149,7 +147,7 @@ void check_assign(Checker *c, const Stmt *s, const char *prefix, SymKind kind) {
     }
     if (dim > 0) name_layers(c, prefix ? arena_printf(c->a, "%s.%s", prefix, t->str) : t->str);
     c->layers.n = 0;
-    define(c, t->str, t->loc, dim, kind);   /* dim -1: uses of the name stay silent */
+    define(c, t->str, t->loc, dim, kind); /* dim -1: uses of the name stay silent */
 }
 
 /* ---------------------------------------------------------------------------- the model */
@@ -173,7 +171,8 @@ void check_model(Checker *c, const Section *s) {
         }
         *slot = t;
         int64_t dim = 0;
-        want_int(c, t->size, t->kind == S_INPUT ? "the input dimension" : "the output dimension", 1, DINO_MAX_DIM, &dim);
+        want_int(c, t->size, t->kind == S_INPUT ? "the input dimension" : "the output dimension", 1, DINO_MAX_DIM,
+                 &dim);
         if (t->kind == S_INPUT) {
             m->input = t->name, m->in_dim = (int)dim, m->input_loc = t->name_loc;
         } else {
@@ -189,8 +188,8 @@ void check_model(Checker *c, const Section *s) {
 
     m->odes = arena_alloc(c->a, sizeof(OdeBlock) * (size_t)(n_odes ? n_odes : 1));
     int assigned = 0;
-    const OdeBlock *saved = NULL;   /* the block with a save line: later statements run per saved time */
-    const Stmt *out_at = NULL;      /* the output's last assignment */
+    const OdeBlock *saved = NULL; /* the block with a save line: later statements run per saved time */
+    const Stmt *out_at = NULL;    /* the output's last assignment */
     for (int i = 0; i < s->n_body; i++) {
         const Stmt *t = s->body[i];
         c->stmt_index = i;
@@ -216,8 +215,10 @@ void check_model(Checker *c, const Section *s) {
             OdeBlock *o = &m->odes[m->n_odes++];
             check_ode(c, t, o);
             if (saved) {
-                diag_error(c->d, t->loc, "an ode block after one with a save line: after it '%s' stands for %d saved "
-                           "states, so it must be the model's last ode block", saved->state, saved->n_saves);
+                diag_error(c->d, t->loc,
+                           "an ode block after one with a save line: after it '%s' stands for %d saved "
+                           "states, so it must be the model's last ode block",
+                           saved->state, saved->n_saves);
                 diag_note(c->d, saved->save_loc, "the save line is here");
             } else if (o->n_saves) {
                 saved = o;
@@ -245,17 +246,20 @@ void check_model(Checker *c, const Section *s) {
     m->out_cols = m->out_dim;
     m->out_rows = 1;
     if (saved && m->n_bases) {
-        diag_error(c->d, saved->save_loc, "save with a basis section is not supported yet (a basis of the output would "
+        diag_error(c->d, saved->save_loc,
+                   "save with a basis section is not supported yet (a basis of the output would "
                    "span a whole trajectory, encode and decode act on one state)");
     } else if (saved && out_at && out_at->loc.line < saved->stmt->loc.line) {
-        diag_error(c->d, out_at->loc, "the output '%s' is assigned before the ode block with a save line; assign it "
-                   "after the block (e.g. %s = %s) so that it is the trajectory", m->output, m->output, saved->state);
+        diag_error(c->d, out_at->loc,
+                   "the output '%s' is assigned before the ode block with a save line; assign it "
+                   "after the block (e.g. %s = %s) so that it is the trajectory",
+                   m->output, m->output, saved->state);
     } else if (saved && m->out_dim > 0) {
         if ((int64_t)m->out_dim * saved->n_saves > DINO_MAX_DIM)
-            diag_error(c->d, saved->save_loc, "%d saved times of the output [%d] make %lld values per sample; at most %d are allowed",
+            diag_error(c->d, saved->save_loc,
+                       "%d saved times of the output [%d] make %lld values per sample; at most %d are allowed",
                        saved->n_saves, m->out_dim, (long long)m->out_dim * saved->n_saves, DINO_MAX_DIM);
-        else
-            m->out_rows = saved->n_saves, m->out_dim *= saved->n_saves, m->trajectory = 1;
+        else m->out_rows = saved->n_saves, m->out_dim *= saved->n_saves, m->trajectory = 1;
     }
 
     basis_params(c);
@@ -266,7 +270,8 @@ void check_model(Checker *c, const Section *s) {
         m->params[i] = *(Param *)c->params.items[i];
         m->params[i].offset = offset;
         if (m->params[i].size > MAX_WEIGHTS - offset) {
-            diag_error(c->d, m->params[i].loc, "this layer takes the model past %lld parameters; no device holds that many",
+            diag_error(c->d, m->params[i].loc,
+                       "this layer takes the model past %lld parameters; no device holds that many",
                        (long long)MAX_WEIGHTS);
             break;
         }

@@ -8,7 +8,7 @@
 
 #include "check.h"
 
-enum { MAX_SLICES = 100000 };      /* Parareal time slices */
+enum { MAX_SLICES = 100000 }; /* Parareal time slices */
 /* Saved times of one block: the model's output concatenates the T saved states, and a CUDA kernel
  * reads at most MAX_BUFS (fuse.h) buffers, T of them there. */
 enum { MAX_SAVES = 2000 };
@@ -37,7 +37,8 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
         return -1;
     }
     if (fixed_only && kind == SOLVER_DOPRI5) {
-        diag_error(c->d, cl->items[from]->loc, "Parareal propagators need a fixed-step solver (euler, midpoint or rk4)");
+        diag_error(c->d, cl->items[from]->loc,
+                   "Parareal propagators need a fixed-step solver (euler, midpoint or rk4)");
         return -1;
     }
     out->kind = kind;
@@ -48,7 +49,7 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
     static const char *const fixed_keys[] = {"steps"};
     static const char *const adaptive_keys[] = {"steps", "rtol", "atol", "max_steps"};
     int bad = 0;
-    const Expr *max_steps = NULL;   /* the value, when given */
+    const Expr *max_steps = NULL; /* the value, when given */
     for (int i = from + 1; i < cl->n_items; i += 2) {
         const char *key;
         if (want_name(c, cl->items[i], "a solver setting", &key)) return -1;
@@ -76,7 +77,8 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
             }
             *(key[0] == 'r' ? &out->rtol : &out->atol) = x;
         } else {
-            diag_error(c->d, cl->items[i]->loc, "%s has no setting '%s'%s", name, key, did_you_mean(c, key, keys, n_keys));
+            diag_error(c->d, cl->items[i]->loc, "%s has no setting '%s'%s", name, key,
+                       did_you_mean(c, key, keys, n_keys));
             return -1;
         }
     }
@@ -99,9 +101,11 @@ static int parse_solver(Checker *c, const Clause *cl, int from, Solver *out, int
 static void check_checkpoint(Checker *c, const OdeBlock *o) {
     if (!o->checkpoint) return;
     if (o->solver.loc.line && o->solver.kind == SOLVER_DOPRI5)
-        diag_error(c->d, o->checkpoint_loc, "checkpoint is for the fixed-step solvers (euler, midpoint, rk4), not dopri5");
+        diag_error(c->d, o->checkpoint_loc,
+                   "checkpoint is for the fixed-step solvers (euler, midpoint, rk4), not dopri5");
     else if (o->pint.present)
-        diag_error(c->d, o->checkpoint_loc, "checkpoint cannot be combined with a pint block yet; Parareal stores its iterations");
+        diag_error(c->d, o->checkpoint_loc,
+                   "checkpoint cannot be combined with a pint block yet; Parareal stores its iterations");
     else if (o->solver.loc.line && o->checkpoint >= o->solver.steps)
         diag_error(c->d, o->checkpoint_loc,
                    "checkpoint %d keeps nothing out of %d steps: N must be below the number of steps (memory is "
@@ -169,7 +173,8 @@ static void check_pint(Checker *c, const Stmt *s, OdeBlock *o) {
                 break;
             }
             if (v->n_args - 1 > MAX_SLICES) {
-                diag_error(c->d, v->loc, "the partition has %d slices; at most %d are allowed", v->n_args - 1, MAX_SLICES);
+                diag_error(c->d, v->loc, "the partition has %d slices; at most %d are allowed", v->n_args - 1,
+                           MAX_SLICES);
                 bad = 1;
                 break;
             }
@@ -185,8 +190,8 @@ static void check_pint(Checker *c, const Stmt *s, OdeBlock *o) {
                 }
             }
             if (!bad && (p->bounds[0] != o->t0 || p->bounds[p->slices] != o->t1)) {
-                diag_error(c->d, v->loc, "the partition must cover the span [%g, %g]: it runs from %g to %g",
-                           o->t0, o->t1, p->bounds[0], p->bounds[p->slices]);
+                diag_error(c->d, v->loc, "the partition must cover the span [%g, %g]: it runs from %g to %g", o->t0,
+                           o->t1, p->bounds[0], p->bounds[p->slices]);
                 bad = 1;
             }
             break;
@@ -224,9 +229,9 @@ static void check_pint(Checker *c, const Stmt *s, OdeBlock *o) {
         return;
     }
     const char *missing = !seen[0] && !seen[1] ? "its number of time slices: slices N (or partition [t0, ..., t1])"
-                          : !seen[2]           ? "its number of iterations: iterations K"
-                          : !seen[3]           ? "a coarse propagator, e.g. coarse euler steps 1"
-                          : !seen[4]           ? "a fine propagator, e.g. fine rk4 steps 2"
+        : !seen[2]                             ? "its number of iterations: iterations K"
+        : !seen[3]                             ? "a coarse propagator, e.g. coarse euler steps 1"
+        : !seen[4]                             ? "a fine propagator, e.g. fine rk4 steps 2"
                                                : NULL;
     if (missing) {
         diag_error(c->d, s->loc, "the pint block needs %s", missing);
@@ -276,14 +281,15 @@ static int parse_save(Checker *c, const Stmt *t, OdeBlock *o) {
         }
         double r = span / h;
         if (r > MAX_SAVES + 0.5) {
-            diag_error(c->d, v->loc, "save every %g saves %.0f states over the span [%g, %g]; at most %d are allowed", h, r,
-                       o->t0, o->t1, MAX_SAVES);
+            diag_error(c->d, v->loc, "save every %g saves %.0f states over the span [%g, %g]; at most %d are allowed",
+                       h, r, o->t0, o->t1, MAX_SAVES);
             return -1;
         }
         int n = (int)floor(r + 0.5);
         if (n < 1 || !on_step(r)) {
-            diag_error(c->d, v->loc, "save every %g does not divide the span [%g, %g] (%g intervals); e.g. save every %g",
-                       h, o->t0, o->t1, r, span / (n < 1 ? 1 : n));
+            diag_error(c->d, v->loc,
+                       "save every %g does not divide the span [%g, %g] (%g intervals); e.g. save every %g", h, o->t0,
+                       o->t1, r, span / (n < 1 ? 1 : n));
             return -1;
         }
         o->n_saves = n;
@@ -330,7 +336,7 @@ static int pint_uneven(const OdeBlock *o) {
 /* The saved times against the solver: a fixed-step solver's steps must land on each. */
 static void check_save_steps(Checker *c, const Stmt *t, OdeBlock *o) {
     const Solver *sv = &o->solver;
-    if (sv->kind == SOLVER_DOPRI5) return;   /* its steps are shortened to land on the saved times */
+    if (sv->kind == SOLVER_DOPRI5) return; /* its steps are shortened to land on the saved times */
     (void)t;
     double span = o->t1 - o->t0;
     o->save_steps = arena_alloc(c->a, sizeof(int) * (size_t)o->n_saves);
@@ -342,7 +348,8 @@ static void check_save_steps(Checker *c, const Stmt *t, OdeBlock *o) {
         o->save_steps[k] = (int)floor(x + 0.5);
         if (on_step(x)) continue;
         if (first_bad < 0) first_bad = k;
-        if (n_bad < 5 && used < sizeof list) used += (size_t)snprintf(list + used, sizeof list - used, "%s%g", n_bad ? ", " : "", o->save_times[k]);
+        if (n_bad < 5 && used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%g", n_bad ? ", " : "", o->save_times[k]);
         n_bad++;
     }
     if (!n_bad) return;
@@ -356,7 +363,9 @@ static void check_save_steps(Checker *c, const Stmt *t, OdeBlock *o) {
     const Clause *cl = &t->clauses[0];
     const Expr *where = cl->items[1]->str[0] == 'a' ? cl->items[2]->args[first_bad].value : cl->items[2];
     char hint[96] = "";
-    if (fit) snprintf(hint, sizeof hint, "; %s steps %lld puts every saved time on a step", solver_names[sv->kind], (long long)fit);
+    if (fit)
+        snprintf(hint, sizeof hint, "; %s steps %lld puts every saved time on a step", solver_names[sv->kind],
+                 (long long)fit);
     diag_error(c->d, where->loc, "saved time%s %s%s %s not on a step of %s steps %d (steps of %g over [%g, %g])%s",
                n_bad > 1 ? "s" : "", list, n_bad > 5 ? arena_printf(c->a, " and %d more", n_bad - 5) : "",
                n_bad > 1 ? "are" : "is", solver_names[sv->kind], sv->steps, span / sv->steps, o->t0, o->t1, hint);
@@ -377,8 +386,8 @@ static void check_derivative(Checker *c, const Stmt *s, OdeBlock *o) {
     int bad = 0;
     if (t->lhs->kind != E_NAME || t->rhs->kind != E_NAME || strcmp(t->lhs->str, want_z) != 0 ||
         strcmp(t->rhs->str, want_t) != 0) {
-        diag_error(c->d, t->loc, "the derivative in the ode block for '%s' must be written %s/%s", o->state,
-                   want_z, want_t);
+        diag_error(c->d, t->loc, "the derivative in the ode block for '%s' must be written %s/%s", o->state, want_z,
+                   want_t);
         bad = 1;
     }
     if (o->deriv) {
@@ -408,7 +417,7 @@ void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
         diag_error(c->d, s->value->loc, "the initial state must be a tensor, not a constant");
         bad = 1;
     }
-    o->dim = dim > 0 ? dim : -1;   /* -1: a bad initial state; uses of the state stay silent */
+    o->dim = dim > 0 ? dim : -1; /* -1: a bad initial state; uses of the state stay silent */
     if (want_number(c, s->t0, "the start time", &o->t0) | want_number(c, s->t1, "the end time", &o->t1)) bad = 1;
     else if (!(o->t1 > o->t0)) {
         diag_error(c->d, loc_span(s->t0->loc, s->t1->loc), "the time span must increase: [%g, %g]", o->t0, o->t1);
@@ -468,18 +477,22 @@ void check_ode(Checker *c, const Stmt *s, OdeBlock *o) {
         } else if (t->kind == S_ODE) {
             diag_error(c->d, t->loc, "ode blocks cannot be nested");
         } else if (t->kind != S_ERROR) {
-            diag_error(c->d, t->loc, "expected a statement, the derivative %s, a solver line, a checkpoint line, a save line or a pint block in an ode block",
+            diag_error(c->d, t->loc,
+                       "expected a statement, the derivative %s, a solver line, a checkpoint line, a save line or a "
+                       "pint block in an ode block",
                        arena_printf(c->a, "d%s/d%s = ...", o->state, o->time));
         }
     }
     if (!o->deriv)
-        diag_error(c->d, s->loc, "the ode block for '%s' has no derivative; add d%s/d%s = ...", o->state, o->state, o->time);
+        diag_error(c->d, s->loc, "the ode block for '%s' has no derivative; add d%s/d%s = ...", o->state, o->state,
+                   o->time);
     if (!o->solver.loc.line && !bad)
         diag_error(c->d, s->loc, "the ode block for '%s' needs a solver line, e.g. solver rk4 steps 8", o->state);
     if (pint) check_pint(c, pint, o);
     check_checkpoint(c, o);
     if (o->n_saves && o->pint.present && o->pint.bounds && o->pint.slices > 0 && pint_uneven(o)) {
-        diag_error(c->d, o->save_loc, "save with an uneven pint partition is not supported; cut the span into equal "
+        diag_error(c->d, o->save_loc,
+                   "save with an uneven pint partition is not supported; cut the span into equal "
                    "slices (slices N), whose fine steps are the solver line's");
         o->n_saves = 0;
     }

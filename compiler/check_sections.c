@@ -23,8 +23,7 @@ static int setting_index(Checker *c, const Stmt *t, const char *section, const c
     if (head && t->kind == S_SETTING)
         diag_error(c->d, t->clauses[0].items[0]->loc, "unknown %s setting '%s'%s", section, head,
                    suggest(c, head, keys, n, arena_printf(c->a, "; expected one of: %s", list)));
-    else
-        diag_error(c->d, t->loc, "expected a %s setting: %s", section, list);
+    else diag_error(c->d, t->loc, "expected a %s setting: %s", section, list);
     return -1;
 }
 
@@ -32,8 +31,8 @@ static int setting_index(Checker *c, const Stmt *t, const char *section, const c
 static int is_model_jacobian(Checker *c, const Expr *e) {
     const Model *m = c->m;
     return e->kind == E_BINARY && e->op == '/' && e->lhs->kind == E_NAME && e->rhs->kind == E_NAME && m->output &&
-           m->input && e->lhs->str[0] == 'd' && e->rhs->str[0] == 'd' && strcmp(e->lhs->str + 1, m->output) == 0 &&
-           strcmp(e->rhs->str + 1, m->input) == 0;
+        m->input && e->lhs->str[0] == 'd' && e->rhs->str[0] == 'd' && strcmp(e->lhs->str + 1, m->output) == 0 &&
+        strcmp(e->rhs->str + 1, m->input) == 0;
 }
 
 /* ---------------------------------------------------------------------------- data */
@@ -79,9 +78,9 @@ static void check_data_assign(Checker *c, const Stmt *t) {
     const Clause *cl = &t->clauses[0];
     /* `test x = ...` and `valid x = ...` name separate test and validation files */
     const char *set = cl->n_items == 2 && cl->items[0]->kind == E_NAME &&
-                              (strcmp(cl->items[0]->str, "test") == 0 || strcmp(cl->items[0]->str, "valid") == 0)
-                          ? cl->items[0]->str
-                          : NULL;
+            (strcmp(cl->items[0]->str, "test") == 0 || strcmp(cl->items[0]->str, "valid") == 0)
+        ? cl->items[0]->str
+        : NULL;
     int test = set && set[0] == 't', valid = set && set[0] == 'v', prefixed = set != NULL;
     if (t->n_clauses != 1 || cl->n_items != 1 + prefixed) {
         diag_error(c->d, cl->loc, "expected NAME = npy(...), d%s/d%s = npy(...), test NAME = ... or valid NAME = ...",
@@ -107,7 +106,8 @@ static void check_data_assign(Checker *c, const Stmt *t) {
     }
     if (src->kind != SRC_NONE) {
         char text[64];
-        diag_error(c->d, cl->loc, "the data for '%s' is given twice", source_text(c->d->src, cl->loc, text, sizeof text));
+        diag_error(c->d, cl->loc, "the data for '%s' is given twice",
+                   source_text(c->d->src, cl->loc, text, sizeof text));
         diag_note(c->d, src->loc, "first given here");
         return;
     }
@@ -131,14 +131,15 @@ static void check_split(Checker *c, const Stmt *t) {
     static const char *const parts[3] = {"train", "valid", "test"};
     DataSpec *ds = &c->m->data;
     ds->split_loc = t->loc;
-    double v[3] = {-1, -1, -1};   /* train, valid, test; -1 = not given */
+    double v[3] = {-1, -1, -1}; /* train, valid, test; -1 = not given */
     int written_fraction = 0;
     for (int i = 0; i < t->n_clauses; i++) {
         const Clause *cl = &t->clauses[i];
-        int first = i == 0;  /* the head word `split` leads the first clause */
+        int first = i == 0; /* the head word `split` leads the first clause */
         const char *which;
         if (cl->n_items != 2 + first || want_name(c, cl->items[first], "a split part", &which)) {
-            diag_error(c->d, cl->loc, "expected split train N, valid V, test M (row counts or fractions; valid optional)");
+            diag_error(c->d, cl->loc,
+                       "expected split train N, valid V, test M (row counts or fractions; valid optional)");
             return;
         }
         int k = -1;
@@ -157,7 +158,9 @@ static void check_split(Checker *c, const Stmt *t) {
         written_fraction |= written_as_fraction(c, cl->items[first + 1]);
         if (!(v[k] >= 0) || (k != 2 && v[k] == 0)) {
             diag_error(c->d, cl->items[first + 1]->loc, "the %s part must be %s", which,
-                       k == 2 ? "zero or more" : k == 1 ? "positive (leave it out for no validation set)" : "positive");
+                       k == 2       ? "zero or more"
+                           : k == 1 ? "positive (leave it out for no validation set)"
+                                    : "positive");
             return;
         }
     }
@@ -167,7 +170,7 @@ static void check_split(Checker *c, const Stmt *t) {
     }
     /* fractions: written with a point (train 1.0, test 0) or below 1; else row counts */
     int fractions = v[0] <= 1 && v[1] <= 1 && v[2] <= 1 &&
-                    (written_fraction || v[0] < 1 || (v[1] > 0 && v[1] < 1) || (v[2] > 0 && v[2] < 1));
+        (written_fraction || v[0] < 1 || (v[1] > 0 && v[1] < 1) || (v[2] > 0 && v[2] < 1));
     if (fractions) {
         double given = v[0] + (v[1] > 0 ? v[1] : 0);
         if (v[2] < 0) v[2] = given < 1 ? 1 - given : 0;
@@ -230,7 +233,9 @@ void default_data(Checker *c) {
     int has_valid = ds->valid_input.kind || ds->valid_output.kind || ds->valid_jac.kind;
     if (has_valid) {
         const char *missing = !ds->valid_input.kind ? m->input : !ds->valid_output.kind ? m->output : NULL;
-        Loc at = ds->valid_input.kind ? ds->valid_input.loc : ds->valid_output.kind ? ds->valid_output.loc : ds->valid_jac.loc;
+        Loc at = ds->valid_input.kind ? ds->valid_input.loc
+            : ds->valid_output.kind   ? ds->valid_output.loc
+                                      : ds->valid_jac.loc;
         if (missing) {
             diag_error(c->d, at, "separate validation data needs both `valid %s = ...` and `valid %s = ...`", m->input,
                        m->output);
@@ -248,9 +253,12 @@ void default_data(Checker *c) {
             return;
         }
         const char *missing = !ds->test_input.kind ? m->input : !ds->test_output.kind ? m->output : NULL;
-        Loc at = ds->test_input.kind ? ds->test_input.loc : ds->test_output.kind ? ds->test_output.loc : ds->test_jac.loc;
+        Loc at = ds->test_input.kind ? ds->test_input.loc
+            : ds->test_output.kind   ? ds->test_output.loc
+                                     : ds->test_jac.loc;
         if (missing) {
-            diag_error(c->d, at, "separate test data needs both `test %s = ...` and `test %s = ...`", m->input, m->output);
+            diag_error(c->d, at, "separate test data needs both `test %s = ...` and `test %s = ...`", m->input,
+                       m->output);
             return;
         }
         ds->split = SPLIT_TEST_FILES;
@@ -263,8 +271,8 @@ void default_data(Checker *c) {
     const char *names[] = {m->input, m->output};
     for (int i = 0; i < 2; i++)
         if (!defaults[i]->kind) {
-            *defaults[i] = (DataSource){.kind = SRC_NPY, .scale = 1, .defaulted = 1,
-                                        .file = arena_printf(c->a, "%s_data.npy", names[i])};
+            *defaults[i] = (DataSource){
+                .kind = SRC_NPY, .scale = 1, .defaulted = 1, .file = arena_printf(c->a, "%s_data.npy", names[i])};
         }
     int h1 = 0;
     for (int i = 0; i < m->n_loss; i++) h1 |= m->loss[i].kind == LOSS_H1;
@@ -335,7 +343,8 @@ void check_loss(Checker *c, const Section *s) {
         if (t->n_clauses != 1 || cl->n_items < 2) {
             diag_error(c->d, t->loc, "expected %s %s [weight W] [relative]", keys[k],
                        k == 1 ? arena_printf(c->a, "d%s/d%s", m->output ? m->output : "y", m->input ? m->input : "x")
-                              : m->output ? m->output : "y");
+                           : m->output ? m->output
+                                       : "y");
             continue;
         }
         LossTerm term = {.kind = k, .weight = 1, .loc = t->loc};
@@ -372,11 +381,14 @@ void check_loss(Checker *c, const Section *s) {
         seen[k] = &m->loss[m->n_loss++];
     }
     if (seen[LOSS_CROSS_ENTROPY] && (seen[LOSS_L2] || seen[LOSS_H1]))
-        diag_error(c->d, seen[LOSS_CROSS_ENTROPY]->loc, "cross_entropy trains a classifier on integer labels; it can't be combined with l2 or h1");
+        diag_error(c->d, seen[LOSS_CROSS_ENTROPY]->loc,
+                   "cross_entropy trains a classifier on integer labels; it can't be combined with l2 or h1");
     if (seen[LOSS_CROSS_ENTROPY]) m->classifier = 1;
     if (seen[LOSS_CROSS_ENTROPY] && m->out_rows > 1)
-        diag_error(c->d, seen[LOSS_CROSS_ENTROPY]->loc, "cross_entropy classifies one output vector; this model's output "
-                   "is a trajectory of %d saved states (a save line); train it with l2 or h1", m->out_rows);
+        diag_error(c->d, seen[LOSS_CROSS_ENTROPY]->loc,
+                   "cross_entropy classifies one output vector; this model's output "
+                   "is a trajectory of %d saved states (a save line); train it with l2 or h1",
+                   m->out_rows);
     if (m->n_loss == 0 && c->d->n_errors == 0) diag_error(c->d, s->loc, "the loss block has no terms");
 }
 
@@ -390,15 +402,22 @@ void default_loss(Checker *c, Loc model_loc) {
 /* ---------------------------------------------------------------------------- train */
 
 void default_train(TrainSpec *t) {
-    *t = (TrainSpec){.optimizer = OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8,
-                     .schedule = SCHED_CONSTANT, .factor = 0.1, .batch = 32, .epochs = 100};
+    *t = (TrainSpec){.optimizer = OPT_ADAM,
+                     .lr = 1e-3,
+                     .beta1 = 0.9,
+                     .beta2 = 0.999,
+                     .eps = 1e-8,
+                     .schedule = SCHED_CONSTANT,
+                     .factor = 0.1,
+                     .batch = 32,
+                     .epochs = 100};
 }
 
 typedef struct {
     const char *name;
     size_t offset;
-    double lo, hi;          /* allowed range */
-    int lo_open, hi_open;   /* lo, hi themselves not allowed */
+    double lo, hi;        /* allowed range */
+    int lo_open, hi_open; /* lo, hi themselves not allowed */
 } NumKey;
 
 /* 1 with the message in msg when v is outside k's range, else 0. */
@@ -406,7 +425,8 @@ static int num_range_error(char *msg, size_t len, const NumKey *k, double v) {
     if (!(v < k->lo || v > k->hi || (k->lo_open && v == k->lo) || (k->hi_open && v == k->hi))) return 0;
     char upper[64] = "";
     if (!isinf(k->hi)) snprintf(upper, sizeof upper, " and %s %g", k->hi_open ? "less than" : "at most", k->hi);
-    snprintf(msg, len, "%s must be %s %g%s, not %g", k->name, k->lo_open ? "greater than" : "at least", k->lo, upper, v);
+    snprintf(msg, len, "%s must be %s %g%s, not %g", k->name, k->lo_open ? "greater than" : "at least", k->lo, upper,
+             v);
     return 1;
 }
 
@@ -426,10 +446,10 @@ static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n,
             for (int j = 0; j < n && j < 8; j++) names[j] = keys[j].name;
             const char *hint = a->name ? did_you_mean(c, a->name, names, n) : "";
             if (a->name && !hint[0] && out_is_train) hint = optimizer_hint(((TrainSpec *)out)->optimizer, a->name);
-            if (a->name)
-                diag_error(c->d, a->name_loc, "%s() has no argument '%s'%s", call->str, a->name, hint);
+            if (a->name) diag_error(c->d, a->name_loc, "%s() has no argument '%s'%s", call->str, a->name, hint);
             else
-                diag_error(c->d, a->value->loc, "only the first argument of %s() may be given without its name", call->str);
+                diag_error(c->d, a->value->loc, "only the first argument of %s() may be given without its name",
+                           call->str);
             bad = 1;
             continue;
         }
@@ -449,7 +469,8 @@ static int call_numbers(Checker *c, const Expr *call, const NumKey *keys, int n,
     return bad ? -1 : 0;
 }
 
-#define KEY(field, lo, hi, lo_open, hi_open) {#field, offsetof(TrainSpec, field), lo, hi, lo_open, hi_open}
+#define KEY(field, lo, hi, lo_open, hi_open) \
+    { #field, offsetof(TrainSpec, field), lo, hi, lo_open, hi_open }
 static const NumKey adam_keys[] = {KEY(lr, 0, INFINITY, 1, 0), KEY(beta1, 0, 1, 0, 1), KEY(beta2, 0, 1, 0, 1),
                                    KEY(eps, 0, 1, 1, 0), KEY(decay, 0, INFINITY, 0, 0)};
 static const NumKey sgd_keys[] = {KEY(lr, 0, INFINITY, 1, 0), KEY(momentum, 0, 1, 0, 1)};
@@ -489,7 +510,8 @@ static void check_optimizer(Checker *c, const Expr *v, TrainSpec *t) {
         if (strcmp(optimizer_names[i], name) == 0) k = i;
     if (k < 0) {
         const char *list = "; the optimizers are adam, adamw and sgd";
-        diag_error(c->d, v->loc, "unknown optimizer%s%s%s", name ? " '" : "", name ? arena_printf(c->a, "%s'", name) : "",
+        diag_error(c->d, v->loc, "unknown optimizer%s%s%s", name ? " '" : "",
+                   name ? arena_printf(c->a, "%s'", name) : "",
                    name ? suggest(c, name, optimizer_names, OPT_COUNT, list) : list);
         return;
     }
@@ -508,7 +530,8 @@ static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
         if (strcmp(schedule_names[i], name) == 0) k = i;
     if (k < 0) {
         const char *list = "; the schedules are constant, linear, cosine and step";
-        diag_error(c->d, v->loc, "unknown schedule%s%s%s", name ? " '" : "", name ? arena_printf(c->a, "%s'", name) : "",
+        diag_error(c->d, v->loc, "unknown schedule%s%s%s", name ? " '" : "",
+                   name ? arena_printf(c->a, "%s'", name) : "",
                    name ? suggest(c, name, schedule_names, SCHED_COUNT, list) : list);
         return;
     }
@@ -525,7 +548,7 @@ static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
     } else if (k != SCHED_STEP) {
         call_numbers(c, v, end_keys, 1, t, 0);
     } else {
-        Expr stripped = *v;   /* `at` is a list; the rest are numbers */
+        Expr stripped = *v; /* `at` is a list; the rest are numbers */
         Arg rest[8];
         stripped.n_args = 0;
         stripped.args = rest;
@@ -545,7 +568,8 @@ static void check_schedule(Checker *c, const Expr *v, TrainSpec *t) {
             for (int j = 0; j < l->n_args; j++) {
                 if (want_number(c, l->args[j].value, "a milestone", &t->at[j])) continue;
                 if (!(t->at[j] > 0 && t->at[j] < 1) || (j && !(t->at[j] > t->at[j - 1])))
-                    diag_error(c->d, l->args[j].value->loc, "milestones are increasing fractions of the run between 0 and 1");
+                    diag_error(c->d, l->args[j].value->loc,
+                               "milestones are increasing fractions of the run between 0 and 1");
             }
         }
         call_numbers(c, &stripped, step_keys, 1, t, 0);
@@ -563,9 +587,16 @@ static int want_word(Checker *c, const Expr *v, const char *name, const char *us
 void check_train(Checker *c, const Section *s) {
     static const char *const keys[] = {"optimizer", "schedule", "batch",      "epochs", "seed",
                                        "precision", "eval",     "early_stop", "keep",   "save"};
-    static const char *const usage[] = {"optimizer adam(lr = 1e-3)", "schedule cosine(end = 0)", "batch N", "epochs N",
-                                        "seed N", "precision f32", "eval every N", "early_stop patience K",
-                                        "keep best", "save every K"};
+    static const char *const usage[] = {"optimizer adam(lr = 1e-3)",
+                                        "schedule cosine(end = 0)",
+                                        "batch N",
+                                        "epochs N",
+                                        "seed N",
+                                        "precision f32",
+                                        "eval every N",
+                                        "early_stop patience K",
+                                        "keep best",
+                                        "save every K"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     TrainSpec *t = &c->m->train;
     const Stmt *seen[N_KEYS] = {0};
@@ -647,9 +678,8 @@ void check_train(Checker *c, const Section *s) {
 /* ---------------------------------------------------------------------------- --set key=value */
 
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
-    static const char *const keys[] = {"epochs", "batch", "lr", "seed", "precision", "eval_every",
-                                       "beta1", "beta2", "eps", "decay", "momentum",
-                                       "patience", "save_every", "keep_best"};
+    static const char *const keys[] = {"epochs", "batch", "lr",    "seed",     "precision", "eval_every", "beta1",
+                                       "beta2",  "eps",   "decay", "momentum", "patience",  "save_every", "keep_best"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     if (strcmp(key, "precision") == 0) {
         if (strcmp(val, "f32") && strcmp(val, "f64")) {
@@ -680,29 +710,36 @@ int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, siz
         snprintf(msg, len, "%s must be a number, not '%s'", key, val);
         return -1;
     }
-    if (strcmp(key, "keep_best") == 0) {   /* 1 or 0; the validation set is train()'s to check */
+    if (strcmp(key, "keep_best") == 0) { /* 1 or 0; the validation set is train()'s to check */
         if (v != 0 && v != 1) {
             snprintf(msg, len, "keep_best is 1 (keep the best epoch on validation) or 0, not '%s'", val);
             return -1;
         }
         if (v == 1 && t->save_every) {
-            snprintf(msg, len, "keep_best=1 with save every %lld: both decide when the --save checkpoint is written; "
-                     "add --set save_every=0", (long long)t->save_every);
+            snprintf(msg, len,
+                     "keep_best=1 with save every %lld: both decide when the --save checkpoint is written; "
+                     "add --set save_every=0",
+                     (long long)t->save_every);
             return -1;
         }
         t->keep_best = (int)v;
-        if (t->keep_best && t->eval_every == 0) t->eval_every = 1;   /* as in the train section */
+        if (t->keep_best && t->eval_every == 0) t->eval_every = 1; /* as in the train section */
         return 0;
     }
     /* patience=0 and save_every=0 turn early stopping and periodic saving off */
     static const IntKey patience_set = {"patience", 0, 100000000}, save_set = {"save_every", 0, 100000000};
-    const IntKey *ik = strcmp(key, "epochs") == 0 ? &epochs_key : strcmp(key, "batch") == 0 ? &batch_key
-                       : strcmp(key, "seed") == 0 ? &seed_key : strcmp(key, "eval_every") == 0 ? &eval_key
-                       : strcmp(key, "patience") == 0 ? &patience_set : strcmp(key, "save_every") == 0 ? &save_set : NULL;
+    const IntKey *ik = strcmp(key, "epochs") == 0 ? &epochs_key
+        : strcmp(key, "batch") == 0               ? &batch_key
+        : strcmp(key, "seed") == 0                ? &seed_key
+        : strcmp(key, "eval_every") == 0          ? &eval_key
+        : strcmp(key, "patience") == 0            ? &patience_set
+        : strcmp(key, "save_every") == 0          ? &save_set
+                                                  : NULL;
     if (ik) {
         if (int_range_error(msg, len, key, v, ik->lo, ik->hi)) return -1;
         if (ik == &save_set && v > 0 && t->keep_best) {
-            snprintf(msg, len, "save_every with keep best: both decide when the --save checkpoint is written; add "
+            snprintf(msg, len,
+                     "save_every with keep best: both decide when the --save checkpoint is written; add "
                      "--set keep_best=0");
             return -1;
         }
@@ -712,9 +749,8 @@ int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, siz
         else if (ik == &eval_key) t->eval_every = (int64_t)v;
         else if (ik == &patience_set) {
             t->patience = (int64_t)v;
-            if (t->patience && t->eval_every == 0) t->eval_every = 1;   /* as in the train section */
-        }
-        else t->save_every = (int64_t)v;
+            if (t->patience && t->eval_every == 0) t->eval_every = 1; /* as in the train section */
+        } else t->save_every = (int64_t)v;
         return 0;
     }
     /* an optimizer's setting: lr, beta1, beta2, eps, decay or momentum */
@@ -723,7 +759,8 @@ int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, siz
     for (int i = 0; i < n; i++)
         if (strcmp(ok[i].name, key) == 0) k = &ok[i];
     if (!k) {
-        snprintf(msg, len, "%s has no setting '%s'%s", optimizer_names[t->optimizer], key, optimizer_hint(t->optimizer, key));
+        snprintf(msg, len, "%s has no setting '%s'%s", optimizer_names[t->optimizer], key,
+                 optimizer_hint(t->optimizer, key));
         return -1;
     }
     if (num_range_error(msg, len, k, v)) return -1;
@@ -737,12 +774,15 @@ void check_consistency(Checker *c) {
     Model *m = c->m;
     const TrainSpec *t = &m->train;
     if ((t->patience || t->keep_best) && !data_has_valid(&m->data)) {
-#define NO_VALID_FIX "and there is no validation set: add a valid part to the split (split train 0.8, valid 0.1, " \
-                     "test 0.1) or `valid %s = ...` and `valid %s = ...` files to the data block"
+#define NO_VALID_FIX                                                                              \
+    "and there is no validation set: add a valid part to the split (split train 0.8, valid 0.1, " \
+    "test 0.1) or `valid %s = ...` and `valid %s = ...` files to the data block"
         if (t->patience)
-            diag_error(c->d, t->patience_loc, "early_stop reads the validation loss, " NO_VALID_FIX, m->input, m->output);
+            diag_error(c->d, t->patience_loc, "early_stop reads the validation loss, " NO_VALID_FIX, m->input,
+                       m->output);
         if (t->keep_best)
-            diag_error(c->d, t->keep_best_loc, "keep best reads the validation loss, " NO_VALID_FIX, m->input, m->output);
+            diag_error(c->d, t->keep_best_loc, "keep best reads the validation loss, " NO_VALID_FIX, m->input,
+                       m->output);
 #undef NO_VALID_FIX
     }
     for (int i = 0; i < m->n_loss; i++) {
@@ -759,8 +799,8 @@ void check_consistency(Checker *c) {
         /* IDX label files are integer classes: only a classifier can use them. */
         for (int i = 0; i < m->n_loss; i++)
             if (m->loss[i].kind != LOSS_CROSS_ENTROPY) {
-                diag_error(c->d, m->data.output.loc, "IDX output data holds integer labels; train it with cross_entropy %s",
-                           m->output);
+                diag_error(c->d, m->data.output.loc,
+                           "IDX output data holds integer labels; train it with cross_entropy %s", m->output);
                 break;
             }
     }

@@ -4,8 +4,8 @@
 #include <stdarg.h>
 #include <string.h>
 
-enum { SHOW_MAX = 160 };   /* a longer source line is shown as a window around the error */
-enum { MSG_MAX = 1024 };   /* longest message text */
+enum { SHOW_MAX = 160 }; /* a longer source line is shown as a window around the error */
+enum { MSG_MAX = 1024 }; /* longest message text */
 
 void diag_init(Diag *d, const Source *src, FILE *out) {
     d->src = src;
@@ -85,7 +85,6 @@ void diag_note(Diag *d, Loc loc, const char *fmt, ...) {
 }
 
 void diag_summary(Diag *d) {
-    if (d->n_errors > DIAG_MAX_ERRORS)
-        fprintf(d->out, "%d more errors not shown\n", d->n_errors - DIAG_MAX_ERRORS);
+    if (d->n_errors > DIAG_MAX_ERRORS) fprintf(d->out, "%d more errors not shown\n", d->n_errors - DIAG_MAX_ERRORS);
     if (d->n_errors > 1) fprintf(d->out, "%d errors\n", d->n_errors);
 }

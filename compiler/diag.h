@@ -23,7 +23,7 @@ typedef struct {
     const Source *src;
     FILE *out;
     int n_errors;
-    DiagSink sink;          /* NULL: none (diag_init) */
+    DiagSink sink; /* NULL: none (diag_init) */
     void *sink_user;
 } Diag;
 

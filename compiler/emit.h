@@ -14,16 +14,16 @@
 
 /* How fuse.c groups a program's kernels (EmitOptions.fuse). */
 typedef enum {
-    FUSE_AUTO,      /* tile groups when every layer is small enough (see fuse.c), else none */
-    FUSE_NONE,      /* one kernel per fused stage, each over the whole batch */
-    FUSE_TILES,     /* tile groups whatever the layer sizes */
+    FUSE_AUTO,  /* tile groups when every layer is small enough (see fuse.c), else none */
+    FUSE_NONE,  /* one kernel per fused stage, each over the whole batch */
+    FUSE_TILES, /* tile groups whatever the layer sizes */
 } FuseMode;
 
 typedef struct {
-    int f64;                    /* real is double */
+    int f64; /* real is double */
     uint64_t spec_hash;
-    int fuse;                   /* CUDA only: a FuseMode */
-    int no_share;               /* CUDA only: write every stage of a tile kernel out, even where equal
+    int fuse;     /* CUDA only: a FuseMode */
+    int no_share; /* CUDA only: write every stage of a tile kernel out, even where equal
                                    stages could share a function (DINO_CUDA_SHARE=0) */
 } EmitOptions;
 

@@ -47,8 +47,14 @@ static void print_expr(FILE *out, const Expr *e, int depth, const char *label) {
     indent(out, depth);
     if (label) fprintf(out, "%s = ", label);
     switch (e->kind) {
-    case E_NUM: fputs("number ", out); print_num(out, e->num); break;
-    case E_STR: fputs("string ", out); print_str(out, e->str); break;
+    case E_NUM:
+        fputs("number ", out);
+        print_num(out, e->num);
+        break;
+    case E_STR:
+        fputs("string ", out);
+        print_str(out, e->str);
+        break;
     case E_NAME: fprintf(out, "name %s", e->str); break;
     case E_CALL: fprintf(out, "call %s", e->str); break;
     case E_LIST: fputs("list", out); break;
@@ -81,8 +87,7 @@ static void print_stmt(FILE *out, const Stmt *s, int depth) {
     switch (s->kind) {
     case S_INPUT:
     case S_OUTPUT:
-        fprintf(out, "%s %s  @%d:%d\n", s->kind == S_INPUT ? "input" : "output", s->name,
-                s->loc.line, s->loc.col);
+        fprintf(out, "%s %s  @%d:%d\n", s->kind == S_INPUT ? "input" : "output", s->name, s->loc.line, s->loc.col);
         print_expr(out, s->size, depth + 1, "size");
         break;
     case S_ASSIGN:
@@ -107,9 +112,7 @@ static void print_stmt(FILE *out, const Stmt *s, int depth) {
         fprintf(out, "pint %s  @%d:%d\n", s->name, s->loc.line, s->loc.col);
         print_body(out, s->body, s->n_body, depth + 1);
         break;
-    case S_ERROR:
-        fprintf(out, "error  @%d:%d\n", s->loc.line, s->loc.col);
-        break;
+    case S_ERROR: fprintf(out, "error  @%d:%d\n", s->loc.line, s->loc.col); break;
     }
 }
 

@@ -41,14 +41,14 @@ typedef struct {
     FILE *out;
     const Model *m;
     const Program *p;
-    long *offset;           /* node id -> offset in the workspace, per sample; -1 none */
-    int *slot_of;           /* node id -> the node whose slot constant names its offset */
-    long work;              /* workspace per sample, in reals */
-    char slot_prefix;       /* slot constants: wp_v12 (predict), wt_v12 (train) */
-    SizeNames sizes;        /* sizes by name (names.h) */
-    int named_params;       /* parameter offsets by name (P_q_1_weight): they fit an int */
-    int *part_first;        /* part -> the id of its first node, which names a shared part (steps_v12) */
-    char ring[16][128];     /* text of sizes and offsets for the line being written */
+    long *offset;       /* node id -> offset in the workspace, per sample; -1 none */
+    int *slot_of;       /* node id -> the node whose slot constant names its offset */
+    long work;          /* workspace per sample, in reals */
+    char slot_prefix;   /* slot constants: wp_v12 (predict), wt_v12 (train) */
+    SizeNames sizes;    /* sizes by name (names.h) */
+    int named_params;   /* parameter offsets by name (P_q_1_weight): they fit an int */
+    int *part_first;    /* part -> the id of its first node, which names a shared part (steps_v12) */
+    char ring[16][128]; /* text of sizes and offsets for the line being written */
     int ring_i;
 } Emit;
 
@@ -84,9 +84,7 @@ static void line(Emit *e, const char *fmt, ...) {
 
 /* ---------------------------------------------------------------------------- buffers */
 
-static int has_buffer(const IrNode *n) {
-    return !ir_op_is(n->op, OP_ARG | OP_EFFECT);
-}
+static int has_buffer(const IrNode *n) { return !ir_op_is(n->op, OP_ARG | OP_EFFECT); }
 
 /* Assigns each live node a workspace slot, reusing slots whose values are dead. */
 static void assign_buffers(Emit *e, const PtrVec *live, const IrNode *const *keep, int n_keep) {
@@ -98,7 +96,7 @@ static void assign_buffers(Emit *e, const PtrVec *live, const IrNode *const *kee
         const IrNode *n = live->items[i];
         for (int k = 0; k < n->n_args; k++) last[n->args[k]->id] = i;
     }
-    for (int k = 0; k < n_keep; k++) last[keep[k]->id] = live->n;   /* outputs stay to the end */
+    for (int k = 0; k < n_keep; k++) last[keep[k]->id] = live->n; /* outputs stay to the end */
 
     SlotPool pool;
     slots_init(&pool, n_nodes);
@@ -138,18 +136,21 @@ static int by_offset(const void *a, const void *b) {
 }
 
 static void emit_slot_table(Emit *e, const PtrVec *live) {
-    long (*row)[2] = malloc(sizeof *row * (size_t)(live->n + 1));
+    long(*row)[2] = malloc(sizeof *row * (size_t)(live->n + 1));
     int k = 0;
     for (int i = 0; i < live->n; i++) {
         const IrNode *n = live->items[i];
         if (has_buffer(n) && e->slot_of[n->id] == n->id) row[k][0] = e->offset[n->id], row[k][1] = n->id, k++;
     }
     qsort(row, (size_t)k, sizeof *row, by_offset);
-    if (k) fputs("\n/* workspace offsets per sample (values whose lives do not overlap share one) */\nenum {\n", e->out);
+    if (k)
+        fputs("\n/* workspace offsets per sample (values whose lives do not overlap share one) */\nenum {\n", e->out);
     for (int i = 0; i < k; i++) {
-        if (!i || row[i][0] - row[i - 1][0] > 2147483647L) fprintf(e->out, "    w%c_v%ld = %ld,\n", e->slot_prefix, row[i][1], row[i][0]);
-        else fprintf(e->out, "    w%c_v%ld = w%c_v%ld + %s,\n", e->slot_prefix, row[i][1], e->slot_prefix, row[i - 1][1],
-                     size_sum_text(&e->sizes, row[i][0] - row[i - 1][0], e->ring[e->ring_i++ & 15], sizeof e->ring[0]));
+        if (!i || row[i][0] - row[i - 1][0] > 2147483647L)
+            fprintf(e->out, "    w%c_v%ld = %ld,\n", e->slot_prefix, row[i][1], row[i][0]);
+        else
+            fprintf(e->out, "    w%c_v%ld = w%c_v%ld + %s,\n", e->slot_prefix, row[i][1], e->slot_prefix, row[i - 1][1],
+                    size_sum_text(&e->sizes, row[i][0] - row[i - 1][0], e->ring[e->ring_i++ & 15], sizeof e->ring[0]));
     }
     if (k) fputs("};\n", e->out);
     free(row);
@@ -161,7 +162,8 @@ static const char *param_name(const Emit *e, int i) { return e->m->params[i].nam
 
 static void ref(const IrNode *n, char *buf, size_t len) {
     if (n->op == IR_INPUT) snprintf(buf, len, "x");
-    else if (n->op == IR_DATA) snprintf(buf, len, "%s", n->aux == DATA_OUTPUT ? "y" : n->aux == DATA_JACOBIAN ? "J" : "label");
+    else if (n->op == IR_DATA)
+        snprintf(buf, len, "%s", n->aux == DATA_OUTPUT ? "y" : n->aux == DATA_JACOBIAN ? "J" : "label");
     else snprintf(buf, len, "v%d", n->id);
 }
 
@@ -180,14 +182,15 @@ static void emit_loss(Emit *e, const IrNode *n, const char *a) {
         line(e, "        for (int j = 0; j < %s; j++) z += exp(p[j] - mx);", S(e, D));
         line(e, "        total += mx + log(z) - p[label[b]];");
         line(e, "        double coef = w[%d] / n;", i);
-        line(e, "        for (int j = 0; j < %s; j++) s[j] = (real)(coef * (exp(p[j] - mx) / z - (j == label[b])));", S(e, D));
+        line(e, "        for (int j = 0; j < %s; j++) s[j] = (real)(coef * (exp(p[j] - mx) / z - (j == label[b])));",
+             S(e, D));
     } else {
         char size[128];
         snprintf(size, sizeof size, "%s", S2(e, n->rows, n->dim));
         const char *data = l->kind == LOSS_H1 ? "J" : "y";
         line(e, "        const real *p = %s + b * %s, *d = %s + b * %s;", a, size, data, size);
         line(e, "        real *s = v%d + b * %s;", n->id, size);
-        const char *d2 = l->relative ? " d2 += dv * dv;" : "";   /* |data|^2: only a relative term reads it */
+        const char *d2 = l->relative ? " d2 += dv * dv;" : ""; /* |data|^2: only a relative term reads it */
         line(e, "        double e2 = 0%s;", l->relative ? ", d2 = 0" : "");
         if (n->transposed) { /* prediction [in, out], data [out, in] */
             const char *R = S(e, n->rows), *D = S(e, n->dim);
@@ -204,7 +207,9 @@ static void emit_loss(Emit *e, const IrNode *n, const char *a) {
         line(e, "        double coef = 2 * w[%d] / (n * den);", i);
         if (n->transposed) {
             const char *R = S(e, n->rows), *D = S(e, n->dim);
-            line(e, "        for (int i = 0; i < %s; i++) for (int o = 0; o < %s; o++) s[i * %s + o] = (real)(coef * (p[i * %s + o] - d[o * %s + i]));",
+            line(e,
+                 "        for (int i = 0; i < %s; i++) for (int o = 0; o < %s; o++) s[i * %s + o] = (real)(coef * (p[i "
+                 "* %s + o] - d[o * %s + i]));",
                  R, D, D, D, R);
         } else {
             line(e, "        for (int j = 0; j < %s; j++) s[j] = (real)(coef * (p[j] - d[j]));", size);
@@ -224,12 +229,17 @@ void emit_landing(FILE *out, const IrNode *n, const char *in) {
     const double *v = n->vals;
     fprintf(out, "%s{ /* land on the saved times */\n%s    const double sv[%d] = {", in, in, n->aux);
     for (int j = 0; j < n->aux; j++) fprintf(out, "%s%.17g", j ? ", " : "", v[3 + j]);
-    fprintf(out, "};\n%s    const int s[3] = {%d, %d, %d};   /* t', h', landed */\n", in, n->slots[5], n->slots[6], n->slots[8]);
+    fprintf(out, "};\n%s    const int s[3] = {%d, %d, %d};   /* t', h', landed */\n", in, n->slots[5], n->slots[6],
+            n->slots[8]);
     fprintf(out, "%s    double tn = terms[s[0]], hn = terms[s[1]], eps = 1e-12 * (%.17g - %.17g);\n", in, v[1], v[0]);
     fprintf(out, "%s    int land = 0;\n", in);
     fprintf(out, "%s    if (terms[%d] != 0)   /* accepted */\n", in, n->slots[4]);
-    fprintf(out, "%s        for (int j = 0; j < %d; j++) if (fabs(tn - sv[j]) <= eps) { tn = sv[j]; land = 1; }\n", in, n->aux);
-    fprintf(out, "%s    for (int j = 0; j < %d; j++) if (sv[j] > tn + eps) { if (tn + hn > sv[j]) hn = sv[j] - tn; break; }\n", in, n->aux);
+    fprintf(out, "%s        for (int j = 0; j < %d; j++) if (fabs(tn - sv[j]) <= eps) { tn = sv[j]; land = 1; }\n", in,
+            n->aux);
+    fprintf(
+        out,
+        "%s    for (int j = 0; j < %d; j++) if (sv[j] > tn + eps) { if (tn + hn > sv[j]) hn = sv[j] - tn; break; }\n",
+        in, n->aux);
     fprintf(out, "%s    terms[s[0]] = tn; terms[s[1]] = hn; terms[s[2]] = land;\n%s}\n", in, in);
 }
 
@@ -239,7 +249,8 @@ static void emit_node(Emit *e, const IrNode *n) {
         emit_op(e, n);
         return;
     }
-    line(e, "if (terms[%d] != 0) {   /* gate %d: the Parareal iteration runs */", ir_gate_slot(e->p, n->region), n->region);
+    line(e, "if (terms[%d] != 0) {   /* gate %d: the Parareal iteration runs */", ir_gate_slot(e->p, n->region),
+         n->region);
     emit_op(e, n);
     if (n->op == IR_MONITOR || n->op == IR_ERRNORM) line(e, "} else {\n        terms[%d] = 0;", n->aux);
     line(e, "}");
@@ -258,11 +269,12 @@ static void emit_op(Emit *e, const IrNode *n) {
     if (n->param2 >= 0) fprintf(e->out, " + %s", param_name(e, n->param2));
     if (n->op == IR_ROWSLICE || n->op == IR_ROWPAD) fprintf(e->out, " @%d", n->aux);
     if (D) fprintf(e->out, "   (n, %s, %s)", S(e, R), S(e, D));
-    if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) fputs("   ", e->out), emit_comment_text(e->out, n->name);
+    if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T)
+        fputs("   ", e->out), emit_comment_text(e->out, n->name);
     fputs(" */\n", e->out);
 
     const Param *w = n->param >= 0 ? &e->m->params[n->param] : NULL;
-    char size[128];   /* the elements of a sample: rows x dim */
+    char size[128]; /* the elements of a sample: rows x dim */
     snprintf(size, sizeof size, "%s", S2(e, R, D));
     const char *act = ir_op_is(n->op, OP_AUX_ACT) ? activation_names[n->aux] : "";
     switch (n->op) {
@@ -281,7 +293,8 @@ static void emit_op(Emit *e, const IrNode *n) {
     case IR_LINEAR:
         line(e, "gemm(0, 1, (long)n * %s, %s, %s, %s, %s, P + %s, %s, v%d, %s, 0);", S(e, R), S(e, D), S(e, A->dim), a,
              S(e, A->dim), PO(e, n->param), S(e, w->shape[1]), n->id, S(e, D));
-        if (n->param2 >= 0) line(e, "bias_add((long)n * %s, %s, P + %s, v%d);", S(e, R), S(e, D), PO(e, n->param2), n->id);
+        if (n->param2 >= 0)
+            line(e, "bias_add((long)n * %s, %s, P + %s, v%d);", S(e, R), S(e, D), PO(e, n->param2), n->id);
         break;
     case IR_LINEAR_T:
         line(e, "gemm(0, 0, (long)n * %s, %s, %s, %s, %s, P + %s, %s, v%d, %s, 0);", S(e, R), S(e, D), S(e, A->dim), a,
@@ -297,39 +310,54 @@ static void emit_op(Emit *e, const IrNode *n) {
     case IR_SCALE: line(e, "ew_scale((long)n * %s, %.17g, %s, v%d);", size, n->c, a, n->id); break;
     case IR_ADDC: line(e, "ew_addc((long)n * %s, %.17g, %s, v%d);", size, n->c, a, n->id); break;
     case IR_MUL:
-        line(e, "mul_bcast(n, %s, %s, %s, %s, %s, %s, %s, %s, v%d);", S(e, R), S(e, D), a, S(e, A->rows), S(e, A->dim), b,
-             S(e, B->rows), S(e, B->dim), n->id);
+        line(e, "mul_bcast(n, %s, %s, %s, %s, %s, %s, %s, %s, v%d);", S(e, R), S(e, D), a, S(e, A->rows), S(e, A->dim),
+             b, S(e, B->rows), S(e, B->dim), n->id);
         break;
     case IR_CONCAT:
         for (int k = 0, off = 0; k < n->n_args; off += n->args[k]->dim, k++) {
             char name[32];
             ref(n->args[k], name, sizeof name);
-            line(e, "concat_piece(n, %s, %s, %d, %s, %s, %s, v%d);", S(e, R), S(e, D), off, name, S(e, n->args[k]->rows),
-                 S(e, n->args[k]->dim), n->id);
+            line(e, "concat_piece(n, %s, %s, %d, %s, %s, %s, v%d);", S(e, R), S(e, D), off, name,
+                 S(e, n->args[k]->rows), S(e, n->args[k]->dim), n->id);
         }
         break;
-    case IR_SLICE: line(e, "slice_cols((long)n * %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, A->dim), n->aux, S(e, D), a, n->id); break;
-    case IR_PAD: line(e, "pad_cols((long)n * %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, A->dim), n->aux, S(e, D), a, n->id); break;
-    case IR_SUMROWS: line(e, "sum_rows((long)n * %s, %s, %s, %s, v%d);", S(e, R), S(e, A->rows / R), S(e, D), a, n->id); break;
+    case IR_SLICE:
+        line(e, "slice_cols((long)n * %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, A->dim), n->aux, S(e, D), a, n->id);
+        break;
+    case IR_PAD:
+        line(e, "pad_cols((long)n * %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, A->dim), n->aux, S(e, D), a, n->id);
+        break;
+    case IR_SUMROWS:
+        line(e, "sum_rows((long)n * %s, %s, %s, %s, v%d);", S(e, R), S(e, A->rows / R), S(e, D), a, n->id);
+        break;
     case IR_SUMDIM: line(e, "sum_cols((long)n * %s, %s, %s, v%d);", S(e, R), S(e, A->dim), a, n->id); break;
-    case IR_BCAST_ROWS: line(e, "bcast_rows((long)n * %s, %s, %s, %s, v%d);", S(e, A->rows), S(e, R / A->rows), S(e, D), a, n->id); break;
+    case IR_BCAST_ROWS:
+        line(e, "bcast_rows((long)n * %s, %s, %s, %s, v%d);", S(e, A->rows), S(e, R / A->rows), S(e, D), a, n->id);
+        break;
     case IR_STACK:
         for (int k = 0, off = 0; k < n->n_args; off += n->args[k]->rows, k++) {
             char name[32];
             ref(n->args[k], name, sizeof name);
-            line(e, "stack_piece(n, %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, D), off, name, S(e, n->args[k]->rows), n->id);
+            line(e, "stack_piece(n, %s, %s, %d, %s, %s, v%d);", S(e, R), S(e, D), off, name, S(e, n->args[k]->rows),
+                 n->id);
         }
         break;
-    case IR_ROWSLICE: line(e, "row_slice(n, %s, %d, %s, %s, %s, v%d);", S(e, A->rows), n->aux, S(e, R), S(e, D), a, n->id); break;
-    case IR_ROWPAD: line(e, "row_pad(n, %s, %d, %s, %s, %s, v%d);", S(e, R), n->aux, S(e, A->rows), S(e, D), a, n->id); break;
+    case IR_ROWSLICE:
+        line(e, "row_slice(n, %s, %d, %s, %s, %s, v%d);", S(e, A->rows), n->aux, S(e, R), S(e, D), a, n->id);
+        break;
+    case IR_ROWPAD:
+        line(e, "row_pad(n, %s, %d, %s, %s, %s, v%d);", S(e, R), n->aux, S(e, A->rows), S(e, D), a, n->id);
+        break;
     case IR_BCAST_DIM: line(e, "bcast_cols((long)n * %s, %s, %s, v%d);", S(e, R), S(e, D), a, n->id); break;
     case IR_LOSS: emit_loss(e, n, a); break;
     case IR_GRAD_W:
         /* G[out, in] += a^T b over batch x rows: a (n*R, out), b (n*R, in) */
-        line(e, "gemm(1, 0, %s, %s, (long)n * %s, %s, %s, %s, %s, G + %s, %s, 1);", S(e, w->shape[0]), S(e, w->shape[1]),
-             S(e, A->rows), a, S(e, A->dim), b, S(e, B->dim), PO(e, n->param), S(e, w->shape[1]));
+        line(e, "gemm(1, 0, %s, %s, (long)n * %s, %s, %s, %s, %s, G + %s, %s, 1);", S(e, w->shape[0]),
+             S(e, w->shape[1]), S(e, A->rows), a, S(e, A->dim), b, S(e, B->dim), PO(e, n->param), S(e, w->shape[1]));
         break;
-    case IR_GRAD_B: line(e, "grad_bias((long)n * %s, %s, %s, G + %s);", S(e, A->rows), S(e, A->dim), a, PO(e, n->param)); break;
+    case IR_GRAD_B:
+        line(e, "grad_bias((long)n * %s, %s, %s, G + %s);", S(e, A->rows), S(e, A->dim), a, PO(e, n->param));
+        break;
     case IR_MONITOR: line(e, "terms[%d] = sum_all((long)n * %s, %s) / n;", n->aux, S2(e, A->rows, A->dim), a); break;
     case IR_GATE:
         line(e, "terms[%d] = terms[%d] > %.17g * terms[%d];   /* open while the correction is above tol */",
@@ -339,8 +367,8 @@ static void emit_op(Emit *e, const IrNode *n) {
     case IR_ERRNORM: {
         char c[32];
         ref(n->args[2], c, sizeof c);
-        line(e, "terms[%d] = err_norm((long)n * %s, %s, %s, %s, %.17g, %.17g);   /* dopri5 error, squared RMS */", n->aux,
-             S(e, A->dim), a, b, c, n->c2, n->c);
+        line(e, "terms[%d] = err_norm((long)n * %s, %s, %s, %s, %.17g, %.17g);   /* dopri5 error, squared RMS */",
+             n->aux, S(e, A->dim), a, b, c, n->c2, n->c);
         break;
     }
     case IR_STEPCTL:
@@ -360,13 +388,13 @@ static void emit_op(Emit *e, const IrNode *n) {
 /* ---------------------------------------------------------------------------- programs */
 
 /* The arguments every part of a program receives. */
-#define PART_PARAMS                                                                                   \
-    "const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,\n"           \
-    "    const real *restrict y, const real *restrict J, const int32_t *restrict label,\n"           \
+#define PART_PARAMS                                                                        \
+    "const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,\n" \
+    "    const real *restrict y, const real *restrict J, const int32_t *restrict label,\n" \
     "    const double *restrict w, double *restrict terms, real *restrict work"
 #define PART_ARGS "P, G, n, nmax, x, y, J, label, w, terms, work"
 
-enum { PART_NODES = 48 };   /* nodes per function: keeps each function small for the C compiler */
+enum { PART_NODES = 48 }; /* nodes per function: keeps each function small for the C compiler */
 
 /* Nodes [from, to) of the live list: the statements of one part (its function's body). */
 static void emit_part(Emit *e, const PtrVec *live, int from, int to) {
@@ -412,11 +440,13 @@ static ShareRules c_rules(const Emit *e) {
 /* Writes the function shared by group g and its tables. */
 static void emit_shared(Emit *e, const char *name, const ShareItem *parts, int n_parts, int g) {
     const ShareItem *first = &parts[g];
-    fprintf(e->out, "\n/* %d parts of %s do this on other buffers and numbers (steps of an ODE solve): each calls\n"
-                    " * it with its row of L_%s_steps_v%d (integers) and D_%s_steps_v%d (reals). */\n",
+    fprintf(e->out,
+            "\n/* %d parts of %s do this on other buffers and numbers (steps of an ODE solve): each calls\n"
+            " * it with its row of L_%s_steps_v%d (integers) and D_%s_steps_v%d (reals). */\n",
             first->count, name, name, e->part_first[g], name, e->part_first[g]);
-    fprintf(e->out, "static void %s_steps_v%d(" PART_PARAMS ",\n    const long *restrict L, const double *restrict D) {\n", name,
-            e->part_first[g]);
+    fprintf(e->out,
+            "static void %s_steps_v%d(" PART_PARAMS ",\n    const long *restrict L, const double *restrict D) {\n",
+            name, e->part_first[g]);
     fputs("    (void)L; (void)D;\n", e->out);
     ShareRules rules = c_rules(e);
     share_scan(first->text, e->out, NULL, first->kind, first->slot, &rules);
@@ -425,8 +455,8 @@ static void emit_shared(Emit *e, const char *name, const ShareItem *parts, int n
         int cols = t ? first->n_D : first->n_L;
         char k = t ? 'D' : 'L';
         if (!cols) continue;
-        fprintf(e->out, "static const %s %c_%s_steps_v%d[%d][%d] = {\n", t ? "double" : "long", k, name, e->part_first[g],
-                first->count, cols);
+        fprintf(e->out, "static const %s %c_%s_steps_v%d[%d][%d] = {\n", t ? "double" : "long", k, name,
+                e->part_first[g], first->count, cols);
         for (int p = g; p < n_parts; p++) {
             if (parts[p].group != g) continue;
             fputs("    {", e->out);
@@ -521,16 +551,22 @@ static void emit_program(Emit *e, const Program *p, int train) {
 
     fprintf(e->out, "\nlong dino_%s_work(int nmax) { return (long)nmax * %ld; }\n\n", name, e->work);
     if (train)
-        fprintf(e->out, "void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,\n"
-                        "                     const real *restrict y, const real *restrict J, const int32_t *restrict label,\n"
-                        "                     const double *restrict w, double *restrict terms, real *restrict work) {\n"
-                        "    memset(G, 0, sizeof(real) * %lld);\n", (long long)e->m->n_weights);
+        fprintf(
+            e->out,
+            "void dino_train_step(const real *restrict P, real *restrict G, int n, int nmax, const real *restrict x,\n"
+            "                     const real *restrict y, const real *restrict J, const int32_t *restrict label,\n"
+            "                     const double *restrict w, double *restrict terms, real *restrict work) {\n"
+            "    memset(G, 0, sizeof(real) * %lld);\n",
+            (long long)e->m->n_weights);
     else
-        fprintf(e->out, "void dino_predict_terms(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,\n"
-                        "                        real *restrict J, real *restrict work, double *restrict terms_out) {\n"
-                        "    real *G = NULL; const int32_t *label = NULL; const double *w = NULL;\n"
-                        "    double terms[%d] = {0};   /* loss terms (unused), Parareal corrections and gates */\n"
-                        "    real *yout = y, *Jout = J;%s\n", e->m->n_loss + monitor_count(e->m) + 1,
+        fprintf(e->out,
+                "void dino_predict_terms(const real *restrict P, int n, int nmax, const real *restrict x, real "
+                "*restrict y,\n"
+                "                        real *restrict J, real *restrict work, double *restrict terms_out) {\n"
+                "    real *G = NULL; const int32_t *label = NULL; const double *w = NULL;\n"
+                "    double terms[%d] = {0};   /* loss terms (unused), Parareal corrections and gates */\n"
+                "    real *yout = y, *Jout = J;%s\n",
+                e->m->n_loss + monitor_count(e->m) + 1,
                 p->jacobian ? "" : "\n    (void)Jout;   /* a classifier has no Jacobian */");
     for (int k = 0; k < n_parts; k++) emit_call(e, name, parts, k);
     share_free(parts, n_parts);
@@ -548,19 +584,21 @@ static void emit_program(Emit *e, const Program *p, int train) {
             line(e, "const real *%s = work + (long)nmax * wp_v%d;", j, e->slot_of[p->jacobian->id]);
             line(e, "if (Jout) {");
             if (p->jac_forward)
-                line(e, "    for (long b = 0; b < n; b++) for (int o = 0; o < %s; o++) for (int i = 0; i < %s; i++)\n"
-                        "        Jout[(b * %s + o) * %s + i] = %s[(b * %s + i) * %s + o];", S(e, out), S(e, in), S(e, out),
-                     S(e, in), j, S(e, in), S(e, out));
-            else
-                line(e, "    memcpy(Jout, %s, sizeof(real) * (size_t)n * %s);", j, S2(e, out, in));
+                line(e,
+                     "    for (long b = 0; b < n; b++) for (int o = 0; o < %s; o++) for (int i = 0; i < %s; i++)\n"
+                     "        Jout[(b * %s + o) * %s + i] = %s[(b * %s + i) * %s + o];",
+                     S(e, out), S(e, in), S(e, out), S(e, in), j, S(e, in), S(e, out));
+            else line(e, "    memcpy(Jout, %s, sizeof(real) * (size_t)n * %s);", j, S2(e, out, in));
             line(e, "}");
         }
         int n_terms = e->m->n_loss + monitor_count(e->m);
-        line(e, "if (terms_out) memcpy(terms_out, terms, sizeof(double) * %d);   /* the gates: did dopri5 reach t1 */", n_terms);
+        line(e, "if (terms_out) memcpy(terms_out, terms, sizeof(double) * %d);   /* the gates: did dopri5 reach t1 */",
+             n_terms);
         fputs("}\n", e->out);
         fputs("\nvoid dino_predict(const real *restrict P, int n, int nmax, const real *restrict x, real *restrict y,\n"
               "                  real *restrict J, real *restrict work) {\n"
-              "    dino_predict_terms(P, n, nmax, x, y, J, work, NULL);\n", e->out);
+              "    dino_predict_terms(P, n, nmax, x, y, J, work, NULL);\n",
+              e->out);
     }
     fputs("}\n", e->out);
     fclose(e->out);
@@ -582,8 +620,7 @@ int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt
     fprintf(out, " (spec hash %016llx): the CPU backend of model '", (unsigned long long)opt->spec_hash);
     emit_comment_text(out, m->name);
     fprintf(out, "'.\n * %d -> %d, %d parameter tensors, %lld parameters, %s. Regenerate instead of editing. */\n",
-            m->in_dim, m->out_dim, m->n_params,
-            (long long)m->n_weights, opt->f64 ? "f64" : "f32");
+            m->in_dim, m->out_dim, m->n_params, (long long)m->n_weights, opt->f64 ? "f64" : "f32");
     fprintf(out, "#define DINO_REAL %s\n", opt->f64 ? "double" : "float");
     fputs(prelude_c, out);
     fputs("\n/* ---------------------------------------------------------------------------- interface */\n\n", out);

@@ -36,8 +36,7 @@ static void write_header(FILE *out, const Model *m, const EmitOptions *opt, cons
     fprintf(out, " (spec hash %016llx): the CUDA backend of model '", (unsigned long long)opt->spec_hash);
     emit_comment_text(out, m->name);
     fprintf(out, "'.\n * %d -> %d, %d parameter tensors, %lld parameters, %s. Regenerate instead of editing.\n",
-            m->in_dim, m->out_dim, m->n_params,
-            (long long)m->n_weights, opt->f64 ? "f64" : "f32");
+            m->in_dim, m->out_dim, m->n_params, (long long)m->n_weights, opt->f64 ? "f64" : "f32");
     char cols[5][2][64];
     snprintf(cols[0][0], 64, "P (n_params) parameters");
     snprintf(cols[0][1], 64, "G (n_params) their gradient (train)");
@@ -49,9 +48,10 @@ static void write_header(FILE *out, const Model *m, const EmitOptions *opt, cons
     snprintf(cols[3][1], 64, "label (n) classes (cross_entropy)");
     snprintf(cols[4][0], 64, "w (%d) loss-term weights", m->n_loss);
     snprintf(cols[4][1], 64, "terms (%d) loss terms, batch means", m->n_loss);
-    fprintf(out, " *\n"
-                 " * Self-contained: NVRTC compiles it with no include path (dinoc --emit ptx does). ABI %d: every\n"
-                 " * kernel of a program takes the CPU backend's arguments (DINO_PREDICT_PARAMS, DINO_TRAIN_PARAMS):\n",
+    fprintf(out,
+            " *\n"
+            " * Self-contained: NVRTC compiles it with no include path (dinoc --emit ptx does). ABI %d: every\n"
+            " * kernel of a program takes the CPU backend's arguments (DINO_PREDICT_PARAMS, DINO_TRAIN_PARAMS):\n",
             DINO_CUDA_ABI);
     for (int i = 0; i < 5; i++) fprintf(out, " *   %-34s %s\n", cols[i][0], cols[i][1]);
     fprintf(out,
@@ -66,17 +66,26 @@ static void write_header(FILE *out, const Model *m, const EmitOptions *opt, cons
 
 int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt, CudaPlan *plan, char *err,
               size_t errlen) {
-    Emit pe = {.out = out, .m = m, .err = err, .errlen = errlen, .fuse = opt->fuse, .share = !opt->no_share, .stage = -1}, te = pe;
+    Emit pe = {.out = out,
+               .m = m,
+               .err = err,
+               .errlen = errlen,
+               .fuse = opt->fuse,
+               .share = !opt->no_share,
+               .stage = -1},
+         te = pe;
     int rc = cuda_prepare_program(&pe, &pr->predict, 0);
     if (!rc) rc = cuda_prepare_program(&te, &pr->train, 1);
     if (!rc) {
         write_header(out, m, opt, &pe, &te);
         fputs(prelude_cuda, out);
-        fputs("\n/* ---------------------------------------------------------------------------- interface */\n\n", out);
+        fputs("\n/* ---------------------------------------------------------------------------- interface */\n\n",
+              out);
         fprintf(out, "extern \"C\" __device__ const int dino_abi = %d, dino_in = %d, dino_out = %d, dino_f64 = %d;\n",
                 DINO_CUDA_ABI, m->in_dim, m->out_dim, opt->f64);
-        fprintf(out, "extern \"C\" __device__ const long long dino_n_params = %lld, dino_predict_work = %ld, "
-                     "dino_train_work = %ld;\n",
+        fprintf(out,
+                "extern \"C\" __device__ const long long dino_n_params = %lld, dino_predict_work = %ld, "
+                "dino_train_work = %ld;\n",
                 (long long)m->n_weights, pe.work, te.work);
         fprintf(out, "extern \"C\" __device__ const unsigned long long dino_spec_hash = 0x%016llxull;\n\n",
                 (unsigned long long)opt->spec_hash);
@@ -116,9 +125,16 @@ int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *
         free(prog[0]), free(prog[1]);
     }
     if (!rc && plan) {
-        *plan = (CudaPlan){.n_predict = pe.n_units, .n_train = te.n_units, .predict_work = pe.work,
-                           .train_work = te.work, .in = m->in_dim, .out = m->out_dim, .n_loss = m->n_loss,
-                           .f64 = opt->f64, .n_params = (long long)m->n_weights, .spec_hash = opt->spec_hash};
+        *plan = (CudaPlan){.n_predict = pe.n_units,
+                           .n_train = te.n_units,
+                           .predict_work = pe.work,
+                           .train_work = te.work,
+                           .in = m->in_dim,
+                           .out = m->out_dim,
+                           .n_loss = m->n_loss,
+                           .f64 = opt->f64,
+                           .n_params = (long long)m->n_weights,
+                           .spec_hash = opt->spec_hash};
         plan->predict = pe.launch, pe.launch = NULL;
         plan->train = te.launch, te.launch = NULL;
     }

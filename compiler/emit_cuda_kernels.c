@@ -29,13 +29,13 @@ void cuda_slot_table(Emit *E) {
     int N = E->p->nodes.n;
     free(E->slot_of);
     E->slot_of = malloc(sizeof(int) * ((size_t)N + 1));
-    long (*row)[2] = malloc(sizeof *row * ((size_t)E->live.n + 1));
+    long(*row)[2] = malloc(sizeof *row * ((size_t)E->live.n + 1));
     int k = 0;
     size_t cap = 64;
     while (cap < 2 * (size_t)E->live.n) cap *= 2;
-    int *hash = malloc(sizeof(int) * cap);   /* offset -> its row */
+    int *hash = malloc(sizeof(int) * cap); /* offset -> its row */
     for (size_t h = 0; h < cap; h++) hash[h] = -1;
-    for (int i = 0; i < E->live.n; i++) {   /* the first value at each offset names it */
+    for (int i = 0; i < E->live.n; i++) { /* the first value at each offset names it */
         const IrNode *v = E->live.items[i];
         E->slot_of[v->id] = v->id;
         if (E->offset[v->id] < 0) continue;
@@ -52,7 +52,9 @@ void cuda_slot_table(Emit *E) {
     if (k) out(E, "\n/* workspace offsets per sample (values whose lives do not overlap share one) */\nenum {\n");
     for (int i = 0; i < k; i++) {
         if (!i) out(E, "    w%c_v%ld = %ld,\n", t, row[i][1], row[i][0]);
-        else out(E, "    w%c_v%ld = w%c_v%ld + %s,\n", t, row[i][1], t, row[i - 1][1], size_sum_text(&sz, row[i][0] - row[i - 1][0], gap, sizeof gap));
+        else
+            out(E, "    w%c_v%ld = w%c_v%ld + %s,\n", t, row[i][1], t, row[i - 1][1],
+                size_sum_text(&sz, row[i][0] - row[i - 1][0], gap, sizeof gap));
     }
     if (k) out(E, "};\n");
     free(row);
@@ -79,7 +81,8 @@ static const char *SZ2(const Emit *E, long rows, long dim) {
 /* The name of a value in generated code. */
 static void ref(const IrNode *n, char *buf, size_t len) {
     if (n->op == IR_INPUT) snprintf(buf, len, "x");
-    else if (n->op == IR_DATA) snprintf(buf, len, "%s", n->aux == DATA_OUTPUT ? "y" : n->aux == DATA_JACOBIAN ? "J" : "label");
+    else if (n->op == IR_DATA)
+        snprintf(buf, len, "%s", n->aux == DATA_OUTPUT ? "y" : n->aux == DATA_JACOBIAN ? "J" : "label");
     else snprintf(buf, len, "v%d", n->id);
 }
 
@@ -94,8 +97,7 @@ static void node_comment(Emit *E, const IrNode *n, const char *note) {
     if (ir_op_is(n->op, OP_AUX_ACT)) out(E, " %s", activation_names[n->aux]);
     if (ir_op_is(n->op, OP_C)) out(E, " %.17g", n->c);
     if (ir_op_is(n->op, OP_AUX_AT)) out(E, " @%d", n->aux);
-    if (n->op == IR_LOSS)
-        out(E, " %s%s", loss_names[E->m->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
+    if (n->op == IR_LOSS) out(E, " %s%s", loss_names[E->m->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
     if (n->dim) out(E, "   (n, %s, %s)", SZ(E, n->rows), SZ(E, n->dim));
     if (n->name && n->op != IR_PROJECT && n->op != IR_PROJECT_T) out(E, "   "), emit_comment_text(E->out, n->name);
     if (note) out(E, "   %s", note);
@@ -113,7 +115,7 @@ typedef struct {
     const char *indent;
     int ki;
     int use_e, use_m, use_j, use_b, use_r;
-    const IrNode *bufs[MAX_BUFS];   /* buffers the kernel touches, in order */
+    const IrNode *bufs[MAX_BUFS]; /* buffers the kernel touches, in order */
     char writes[MAX_BUFS];
     int n_bufs;
 } Body;
@@ -161,7 +163,7 @@ static void literal(const Emit *E, double c, char *buf, size_t len) {
 /* A constant as read by a node of R rows at batch row m: a literal, or for one value per
  * row (the times of stacked slices) its table dino_<program>_rows_v<id> (write_program). */
 static void const_at(const Emit *E, Body *B, const IrNode *c, int R, char *buf, size_t len) {
-    if (c->op == IR_TERM) {   /* a runtime scalar (dopri5 t, h) */
+    if (c->op == IR_TERM) { /* a runtime scalar (dopri5 t, h) */
         snprintf(buf, len, "(real)terms[%d]", c->aux);
         return;
     }
@@ -229,7 +231,7 @@ static void gather_arg(Body *B, const IrNode *a, char *buf, size_t len) {
 }
 
 static int emit_member(Emit *E, Body *B, const IrNode *v) {
-    char ob[OB];   /* poff() */
+    char ob[OB]; /* poff() */
     char a[96] = "", b[96] = "", expr[512];
     FILE *f = B->f;
     const char *in = B->indent;
@@ -291,8 +293,12 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
         for (int k = 0, off = 0; k < v->n_args; off += v->args[k]->rows, k++) {
             const IrNode *p = v->args[k];
             gather_arg(B, p, a, sizeof a);
-            if (k == v->n_args - 1) fprintf(f, "%s%st%d = %s[(b * %d + r - %d) * %d + j];\n", in, k ? "else " : "", v->id, a, p->rows, off, v->dim);
-            else fprintf(f, "%s%sif (r < %d) t%d = %s[(b * %d + r - %d) * %d + j];\n", in, k ? "else " : "", off + p->rows, v->id, a, p->rows, off, v->dim);
+            if (k == v->n_args - 1)
+                fprintf(f, "%s%st%d = %s[(b * %d + r - %d) * %d + j];\n", in, k ? "else " : "", v->id, a, p->rows, off,
+                        v->dim);
+            else
+                fprintf(f, "%s%sif (r < %d) t%d = %s[(b * %d + r - %d) * %d + j];\n", in, k ? "else " : "",
+                        off + p->rows, v->id, a, p->rows, off, v->dim);
         }
         goto store;
     case IR_LINEAR:
@@ -302,26 +308,31 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
         if (E->virt[A->id]) { /* the concatenation's pieces, one after another */
             int t = v->op == IR_LINEAR_T;
             B->use_j = 1;
-            fprintf(f, "%sreal t%d = 0;   /* %s over the pieces of v%d */\n", in, v->id, param_name(E, v->param), A->id);
+            fprintf(f, "%sreal t%d = 0;   /* %s over the pieces of v%d */\n", in, v->id, param_name(E, v->param),
+                    A->id);
             for (int k = 0, off = 0; k < A->n_args; off += A->args[k]->dim, k++) {
                 const IrNode *p = A->args[k];
                 char wp[OB + 64];
-                if (t) snprintf(wp, sizeof wp, "P + %s + j", poff_at(E, (long long)(w->offset + (int64_t)off * v->dim), ob));
-                else snprintf(wp, sizeof wp, "P + %s + (long)j * %d", poff_at(E, (long long)(w->offset + off), ob), A->dim);
+                if (t)
+                    snprintf(wp, sizeof wp, "P + %s + j",
+                             poff_at(E, (long long)(w->offset + (int64_t)off * v->dim), ob));
+                else
+                    snprintf(wp, sizeof wp, "P + %s + (long)j * %d", poff_at(E, (long long)(w->offset + off), ob),
+                             A->dim);
                 if (E->inlined[p->id]) {
                     char pl[96];
                     const_at(E, B, p, v->rows, pl, sizeof pl);
-                    fprintf(f, "%st%d = dot_const(t%d, %s, %s, %d, %d);\n", in, v->id, v->id, pl, wp, t ? v->dim : 1, p->dim);
+                    fprintf(f, "%st%d = dot_const(t%d, %s, %s, %d, %d);\n", in, v->id, v->id, pl, wp, t ? v->dim : 1,
+                            p->dim);
                 } else {
                     char row[32];
                     gather_arg(B, p, a, sizeof a);
                     row_of(B, p->rows, v->rows, row, sizeof row);
-                    fprintf(f, "%st%d = dot_acc(t%d, %s + %s * %d, %s, %d, %d);\n", in, v->id, v->id, a, row, p->dim, wp,
-                            t ? v->dim : 1, p->dim);
+                    fprintf(f, "%st%d = dot_acc(t%d, %s + %s * %d, %s, %d, %d);\n", in, v->id, v->id, a, row, p->dim,
+                            wp, t ? v->dim : 1, p->dim);
                 }
             }
-            if (v->param2 >= 0)
-                fprintf(f, "%st%d += P[%s + j];\n", in, v->id, poff(E, v->param2, ob));
+            if (v->param2 >= 0) fprintf(f, "%st%d += P[%s + j];\n", in, v->id, poff(E, v->param2, ob));
             goto store;
         }
         gather_arg(B, A, a, sizeof a);
@@ -329,8 +340,8 @@ static int emit_member(Emit *E, Body *B, const IrNode *v) {
         if (v->op == IR_LINEAR)
             snprintf(expr, sizeof expr, "linear_at(%s, m, %s, P + %s, j)", a, SZ(E, A->dim), poff(E, v->param, ob));
         else
-            snprintf(expr, sizeof expr, "linear_t_at(%s, m, %s, P + %s, %s, j)", a, SZ(E, A->dim), poff(E, v->param, ob),
-                     SZ(E, v->dim));
+            snprintf(expr, sizeof expr, "linear_t_at(%s, m, %s, P + %s, %s, j)", a, SZ(E, A->dim),
+                     poff(E, v->param, ob), SZ(E, v->dim));
         if (v->param2 >= 0) {
             size_t len = strlen(expr);
             snprintf(expr + len, sizeof expr - len, " + P[%s + j]", poff(E, v->param2, ob));
@@ -382,9 +393,9 @@ store:
 static void declare_buffers(Emit *E, const Body *B) {
     for (int i = 0; i < B->n_bufs; i++) {
         const IrNode *v = B->bufs[i];
-        out(E, "    %s%sreal *%sv%d = work + (long)nmax * %sw%c_v%d%s;   /* (n, %s, %s) */\n", E->stage >= 0 ? "    " : "",
-            B->writes[i] ? "" : "const ", E->stage >= 0 ? "" : "__restrict__ ", v->id, quote(E), E->train ? 't' : 'p',
-            E->slot_of[v->id], quote(E), SZ(E, v->rows), SZ(E, v->dim));
+        out(E, "    %s%sreal *%sv%d = work + (long)nmax * %sw%c_v%d%s;   /* (n, %s, %s) */\n",
+            E->stage >= 0 ? "    " : "", B->writes[i] ? "" : "const ", E->stage >= 0 ? "" : "__restrict__ ", v->id,
+            quote(E), E->train ? 't' : 'p', E->slot_of[v->id], quote(E), SZ(E, v->rows), SZ(E, v->dim));
     }
 }
 
@@ -448,14 +459,17 @@ static void kernel_open(Emit *E, int ki, const char *what) {
 static void kernel_signature(Emit *E, int ki) {
     int g = E->kernels[ki].region;
     if (E->stage >= 0) {
-        if (g) out(E, "    if (terms[%d] != 0) {   /* gate %d open: this Parareal iteration runs */\n", ir_gate_slot(E->p, g), g);
+        if (g)
+            out(E, "    if (terms[%d] != 0) {   /* gate %d open: this Parareal iteration runs */\n",
+                ir_gate_slot(E->p, g), g);
         else out(E, "    {\n");
         return;
     }
     out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS,
         E->launch[E->unit_of[ki]].kernel, E->train ? "TRAIN" : "PREDICT");
-    if (g) out(E, "    if (terms[%d] == 0) return;   /* gate %d closed: this Parareal iteration does not run */\n",
-               ir_gate_slot(E->p, g), g);
+    if (g)
+        out(E, "    if (terms[%d] == 0) return;   /* gate %d closed: this Parareal iteration does not run */\n",
+            ir_gate_slot(E->p, g), g);
 }
 
 /* Closes a kernel, or a stage: the next stage may read what any thread of the block wrote. */
@@ -472,11 +486,13 @@ static int emit_pointwise(Emit *E, int ki) {
     int R = k->rows, D = k->dim, tile = E->stage >= 0;
     int layers = 0;
     for (int i = 0; i < k->count; i++) layers += cuda_is_small_layer(member(E, k, i));
-    kernel_open(E, ki, layers ? (k->count > 1 ? "small layer, a thread per output, fused" : "small layer, a thread per output")
-                              : (k->count > 1 ? "element-wise, fused" : "element-wise"));
+    kernel_open(E, ki,
+                layers ? (k->count > 1 ? "small layer, a thread per output, fused" : "small layer, a thread per output")
+                       : (k->count > 1 ? "element-wise, fused" : "element-wise"));
     for (int i = 0; i < k->count; i++) {
         const IrNode *v = member(E, k, i);
-        if (cuda_is_small_layer(v) && E->virt[v->args[0]->id]) node_comment(E, v->args[0], "(not built: read piece by piece)");
+        if (cuda_is_small_layer(v) && E->virt[v->args[0]->id])
+            node_comment(E, v->args[0], "(not built: read piece by piece)");
         node_comment(E, v, E->stored[v->id] ? NULL : "(register)");
     }
     kernel_signature(E, ki);
@@ -487,13 +503,16 @@ static int emit_pointwise(Emit *E, int ki) {
     fflush(B.f);
     declare_buffers(E, &B);
     if (tile) {
-        out(E, "        for (long e = s0 * %s + threadIdx.x; e < s1 * %s; e += %d) {   /* the tile's elements of (n, %s, %s) */\n",
+        out(E,
+            "        for (long e = s0 * %s + threadIdx.x; e < s1 * %s; e += %d) {   /* the tile's elements of (n, %s, "
+            "%s) */\n",
             SZ2(E, R, D), SZ2(E, R, D), THREADS, SZ(E, R), SZ(E, D));
         declare_indices(E, &B, R, D, 0, "            ");
         body_end(E, &B);
         out(E, "        }\n");
     } else {
-        out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;   /* element of (n, %s, %s) */\n", THREADS, SZ(E, R), SZ(E, D));
+        out(E, "    const long e = (long)blockIdx.x * %d + threadIdx.x;   /* element of (n, %s, %s) */\n", THREADS,
+            SZ(E, R), SZ(E, D));
         out(E, "    if (e >= (long)n * %s) return;\n", SZ2(E, R, D));
         declare_indices(E, &B, R, D, 0, "    ");
         body_end(E, &B);
@@ -509,7 +528,7 @@ static void stage_tile(const IrNode *v, int *bm, int *bn) {
 }
 
 static int emit_gemm(Emit *E, int ki) {
-    char ob[OB];   /* poff() */
+    char ob[OB]; /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0), *A = v->args[0];
     const Param *w = &E->m->params[v->param];
@@ -520,7 +539,8 @@ static int emit_gemm(Emit *E, int ki) {
     snprintf(what, sizeof what, "%s, tile %d x %d%s", tb ? "layer" : "layer transposed", bm, bn,
              k->count > 1 ? ", element-wise epilogue" : "");
     kernel_open(E, ki, what);
-    for (int i = 0; i < k->count; i++) node_comment(E, member(E, k, i), E->stored[member(E, k, i)->id] ? NULL : "(register)");
+    for (int i = 0; i < k->count; i++)
+        node_comment(E, member(E, k, i), E->stored[member(E, k, i)->id] ? NULL : "(register)");
     kernel_signature(E, ki);
     const char *in = tile ? "                        " : "            ";
     Body B;
@@ -548,19 +568,21 @@ static int emit_gemm(Emit *E, int ki) {
     fflush(B.f);
     declare_buffers(E, &B);
     /* C (n*R, D) = A (n*R, K) op(W): W^T for a layer (W is [D, K]), W for its transpose ([K, D]) */
-    const char *loop = tile ? "                " : "    ";   /* inside the tile's loops over row and column tiles */
+    const char *loop = tile ? "                " : "    "; /* inside the tile's loops over row and column tiles */
     if (tile) {
         out(E, "        const long M = s1 * %s;   /* the tile's rows end here */\n", SZ(E, R));
         out(E, "        for (long m0 = s0 * %s; m0 < M; m0 += %d)\n", SZ(E, R), bm);
         out(E, "            for (long n0 = 0; n0 < %s; n0 += %d) {\n", SZ(E, D), bn);
-        out(E, "%sconst real *c = gemm_tile_shared<0, %d, %d, %d>(M, %s, 0, %s, %s, %s, P + %s, %s, m0, n0);   /* %s%s */\n",
+        out(E,
+            "%sconst real *c = gemm_tile_shared<0, %d, %d, %d>(M, %s, 0, %s, %s, %s, P + %s, %s, m0, n0);   /* %s%s "
+            "*/\n",
             loop, tb, bm, bn, SZ(E, D), SZ(E, K), a, SZ(E, A->dim), poff(E, v->param, ob), SZ(E, w->shape[1]),
             param_name(E, v->param), tb ? "^T" : "");
     } else {
         out(E, "    const long M = (long)n * %d, m0 = (long)blockIdx.x * %d, n0 = (long)blockIdx.y * %d;\n", R, bm, bn);
         out(E, "%sreal acc[%d][%d];\n", loop, bm / 16, bn / 16);
-        out(E, "%sgemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %s, %d, m0, n0, acc);   /* %s%s */\n", loop, tb, bm,
-            bn, D, K, a, A->dim, poff(E, v->param, ob), w->shape[1], param_name(E, v->param), tb ? "^T" : "");
+        out(E, "%sgemm_tile<0, %d, %d, %d>(M, %d, 0, %d, %s, %d, P + %s, %d, m0, n0, acc);   /* %s%s */\n", loop, tb,
+            bm, bn, D, K, a, A->dim, poff(E, v->param, ob), w->shape[1], param_name(E, v->param), tb ? "^T" : "");
     }
     out(E, "%sfor (int i = 0; i < %d; i++) {\n", loop, bm / 16);
     out(E, "%s    const long m = m0 + threadIdx.x / 16 + 16 * i;\n", loop);
@@ -577,13 +599,14 @@ static int emit_gemm(Emit *E, int ki) {
 }
 
 static void emit_grad_w(Emit *E, int ki) {
-    char ob[OB];   /* poff() */
+    char ob[OB]; /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0), *A = v->args[0], *Bn = v->args[1];
     const Param *w = &E->m->params[v->param];
     int out_dim = w->shape[0], in_dim = w->shape[1];
     char what[160], a[32], b[32];
-    if (k->bm) snprintf(what, sizeof what, "weight gradient, tile %d x %d, %d batch rows per block", k->bm, k->bn, KCHUNK);
+    if (k->bm)
+        snprintf(what, sizeof what, "weight gradient, tile %d x %d, %d batch rows per block", k->bm, k->bn, KCHUNK);
     else snprintf(what, sizeof what, "weight gradient, a thread per entry, %d batch rows per block", KCHUNK);
     kernel_open(E, ki, what);
     node_comment(E, v, NULL);
@@ -604,18 +627,18 @@ static void emit_grad_w(Emit *E, int ki) {
         in_dim, a, b, A->rows);
     out(E, "    const long K = (long)n * %d, k0 = (long)blockIdx.x * %d;\n", A->rows, KCHUNK);
     out(E, "    if (k0 >= K) return;\n");
-    out(E, "    const long k1 = dino_minl(K, k0 + %d), m0 = (long)blockIdx.y * %d, n0 = (long)blockIdx.z * %d;\n", KCHUNK,
-        k->bm, k->bn);
+    out(E, "    const long k1 = dino_minl(K, k0 + %d), m0 = (long)blockIdx.y * %d, n0 = (long)blockIdx.z * %d;\n",
+        KCHUNK, k->bm, k->bn);
     out(E, "    real acc[%d][%d];\n", k->bm / 16, k->bn / 16);
-    out(E, "    gemm_tile<1, 0, %d, %d>(%d, %d, k0, k1, %s, %d, %s, %d, m0, n0, acc);\n", k->bm, k->bn, out_dim, in_dim, a,
-        A->dim, b, Bn->dim);
+    out(E, "    gemm_tile<1, 0, %d, %d>(%d, %d, k0, k1, %s, %d, %s, %d, m0, n0, acc);\n", k->bm, k->bn, out_dim, in_dim,
+        a, A->dim, b, Bn->dim);
     out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %s, %d);   /* %s */\n", k->bm, k->bn, out_dim,
         in_dim, poff(E, v->param, ob), in_dim, param_name(E, v->param));
     kernel_close(E);
 }
 
 static void emit_grad_b(Emit *E, int ki) {
-    char ob[OB];   /* poff() */
+    char ob[OB]; /* poff() */
     const IrNode *v = member(E, &E->kernels[ki], 0), *A = v->args[0];
     char a[32];
     kernel_open(E, ki, "bias gradient");
@@ -652,7 +675,9 @@ static void emit_sources(Emit *E, int ki, int with_b) {
             cuda_table_number(E, 0, num);
         }
     }
-    out(E, "    const long *src = dino_%s_L + `%ld`;   /* its sources, four numbers each: a, b, rows per sample, gate */\n",
+    out(E,
+        "    const long *src = dino_%s_L + `%ld`;   /* its sources, four numbers each: a, b, rows per sample, gate "
+        "*/\n",
         E->name, at);
     E->table_used = 1;
 }
@@ -660,7 +685,7 @@ static void emit_sources(Emit *E, int ki, int with_b) {
 /* Tile mode: a weight's gradient from every GRAD_W node of it, as one product over all their
  * rows: G += sum over sources q of a_q^T b_q, SUM_SAMPLES samples of every source per block. */
 static void emit_grad_w_sum(Emit *E, int ki) {
-    char ob[OB];   /* poff() */
+    char ob[OB]; /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0);
     const Param *w = &E->m->params[v->param];
@@ -679,9 +704,11 @@ static void emit_grad_w_sum(Emit *E, int ki) {
     out(E, "    for (int q = 0; q < %d; q++) {\n", k->count);
     out(E, "        const long *s = src + 4 * q;\n");
     out(E, "        if (s[3] >= 0 && terms[s[3]] == 0) continue;\n");
-    out(E, "        const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * s[1];\n");
-    out(E, "        gemm_tile_acc<1, 0, %d, %d>(%d, %d, s0 * s[2], s1 * s[2], a, %d, b, %d, m0, n0, acc);\n", k->bm, k->bn, O,
-        I, O, I);
+    out(E,
+        "        const real *a = s[0] < 0 ? x : work + (long)nmax * s[0], *b = s[1] < 0 ? x : work + (long)nmax * "
+        "s[1];\n");
+    out(E, "        gemm_tile_acc<1, 0, %d, %d>(%d, %d, s0 * s[2], s1 * s[2], a, %d, b, %d, m0, n0, acc);\n", k->bm,
+        k->bn, O, I, O, I);
     out(E, "    }\n");
     out(E, "    gemm_tile_atomic_add<%d, %d>(acc, %d, %d, m0, n0, G + %s, %d);   /* %s */\n", k->bm, k->bn, O, I,
         poff(E, v->param, ob), I, param_name(E, v->param));
@@ -690,7 +717,7 @@ static void emit_grad_w_sum(Emit *E, int ki) {
 
 /* Tile mode: a bias's gradient from every GRAD_B node of it: column sums over all their rows. */
 static void emit_grad_b_sum(Emit *E, int ki) {
-    char ob[OB];   /* poff() */
+    char ob[OB]; /* poff() */
     const Kernel *k = &E->kernels[ki];
     const IrNode *v = member(E, k, 0);
     int D = v->args[0]->dim;
@@ -726,7 +753,8 @@ static void emit_loss(Emit *E, int ki) {
     const IrNode *v = member(E, &E->kernels[ki], 0), *pred = v->args[0], *data = v->args[1];
     const LossTerm *l = &E->m->loss[v->aux];
     char p[32], d[32], what[160];
-    snprintf(what, sizeof what, "loss term %d (%s, weight w[%d]), a block per sample", v->aux, loss_names[l->kind], v->aux);
+    snprintf(what, sizeof what, "loss term %d (%s, weight w[%d]), a block per sample", v->aux, loss_names[l->kind],
+             v->aux);
     kernel_open(E, ki, what);
     node_comment(E, v, "seed: d loss / d prediction");
     kernel_signature(E, ki);
@@ -794,8 +822,8 @@ static void emit_stepctl(Emit *E, int ki) {
     node_comment(E, v, NULL);
     kernel_signature(E, ki);
     out(E, "    if (blockIdx.x != 0 || threadIdx.x != 0) return;\n");
-    out(E, "    const int s[8] = {%d, %d, %d, %d, %d, %d, %d, %d};\n", v->slots[0], v->slots[1], v->slots[2], v->slots[3],
-        v->slots[4], v->slots[5], v->slots[6], v->slots[7]);
+    out(E, "    const int s[8] = {%d, %d, %d, %d, %d, %d, %d, %d};\n", v->slots[0], v->slots[1], v->slots[2],
+        v->slots[3], v->slots[4], v->slots[5], v->slots[6], v->slots[7]);
     out(E, "    dopri5_control(terms, s, %.17g, %.17g, %.17g);\n", v->vals[0], v->vals[1], v->vals[2]);
     if (v->aux) emit_landing(E->out, v, "    ");
     kernel_close(E);
@@ -805,10 +833,12 @@ static void emit_zero(Emit *E, int ki) {
     kernel_open(E, ki, E->train ? "zero the gradient and the loss terms" : "zero the Parareal terms");
     kernel_signature(E, ki);
     if (E->train)
-        out(E, "    for (long i = (long)blockIdx.x * %d + threadIdx.x; i < %lldL; i += (long)gridDim.x * %d) G[i] = 0;\n",
+        out(E,
+            "    for (long i = (long)blockIdx.x * %d + threadIdx.x; i < %lldL; i += (long)gridDim.x * %d) G[i] = 0;\n",
             THREADS, (long long)E->m->n_weights, THREADS);
     out(E, "    if (blockIdx.x == 0)\n");
-    out(E, "        for (int i = threadIdx.x; i < %d; i += %d) terms[i] = 0;\n", E->m->n_loss + monitor_count(E->m), THREADS);
+    out(E, "        for (int i = threadIdx.x; i < %d; i += %d) terms[i] = 0;\n", E->m->n_loss + monitor_count(E->m),
+        THREADS);
     kernel_close(E);
 }
 

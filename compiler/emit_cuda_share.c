@@ -28,7 +28,8 @@ static int cuda_symbol(const char *b, size_t len, const void *ctx) {
     return len > 2 && b[0] == 'P' && (b[1] == '_' || (b[1] >= '0' && b[1] <= '9'));
 }
 
-static const ShareRules CUDA_RULES = {.prefixes = "vt", .marked_only = 1, .param_format = "%c[%d]", .symbol = cuda_symbol};
+static const ShareRules CUDA_RULES = {
+    .prefixes = "vt", .marked_only = 1, .param_format = "%c[%d]", .symbol = cuda_symbol};
 
 /* Whether code uses identifier `name` (outside comments, not as a member). */
 static int uses_name(const char *text, const char *name) {
@@ -41,10 +42,10 @@ static int uses_name(const char *text, const char *name) {
         } else if (isalpha((unsigned char)*c) || *c == '_') {
             const char *w = c;
             while (isalnum((unsigned char)*c) || *c == '_') c++;
-            int member = w > text && (w[-1] == '.' || w[-1] == '>');   /* threadIdx.x is not x */
+            int member = w > text && (w[-1] == '.' || w[-1] == '>'); /* threadIdx.x is not x */
             if (!member && (size_t)(c - w) == len && memcmp(w, name, len) == 0) return 1;
         } else if (isdigit((unsigned char)*c)) {
-            while (isalnum((unsigned char)*c) || *c == '.') c++;   /* 1e5f: not the name e5f */
+            while (isalnum((unsigned char)*c) || *c == '.') c++; /* 1e5f: not the name e5f */
         } else {
             c++;
         }
@@ -55,14 +56,16 @@ static int uses_name(const char *text, const char *name) {
 /* The function shared by group g (its first item): the kernels' arguments, `extra`, then the
  * numbers in which the group's items differ. */
 static void emit_shared_function(Emit *E, const char *name, const char *extra, const ShareItem *g) {
-    out(E, "__device__ __noinline__ void %s(const Dino%sArgs &kargs%s, const long *__restrict__ L, "
-           "const double *__restrict__ D) {\n", name, E->train ? "Train" : "Predict", extra);
+    out(E,
+        "__device__ __noinline__ void %s(const Dino%sArgs &kargs%s, const long *__restrict__ L, "
+        "const double *__restrict__ D) {\n",
+        name, E->train ? "Train" : "Predict", extra);
     static const char *const names[] = {"P", "G", "n", "nmax", "x", "y", "J", "label", "w", "terms", "work"};
-    int all = uses_name(g->text, "DINO_ARGS");   /* a tile kernel's body: all of them, for its stages */
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)   /* the kernel arguments it uses */
+    int all = uses_name(g->text, "DINO_ARGS");                /* a tile kernel's body: all of them, for its stages */
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) /* the kernel arguments it uses */
         if (all || uses_name(g->text, names[i]))
-            out(E, i == 2 || i == 3 ? "    const int %s = kargs.%s;\n" : "    auto *__restrict__ %s = kargs.%s;\n", names[i],
-                names[i]);
+            out(E, i == 2 || i == 3 ? "    const int %s = kargs.%s;\n" : "    auto *__restrict__ %s = kargs.%s;\n",
+                names[i], names[i]);
     share_scan(g->text, E->out, NULL, g->kind, g->slot, &CUDA_RULES);
     out(E, "}\n");
 }
@@ -81,7 +84,7 @@ static void table_add(Emit *E, const ShareItem *g, const ShareItem *it, long *L,
  * repeats moves in the tables. */
 typedef struct {
     int depth;
-    long stride[MAX_LOOPS][2];   /* L, D */
+    long stride[MAX_LOOPS][2]; /* L, D */
 } Loops;
 
 /* The table arguments of a call: its numbers start at L and D, plus each loop variable times
@@ -175,8 +178,8 @@ static void emit_stages(Emit *E, int u, int i, int end, Loops *in, long (*off)[2
             char from[32], to[32];
             stage_ref(E, u, i, from, sizeof from);
             stage_ref(E, u, i + p * r - 1, to, sizeof to);
-            out(E, "\n%sfor (int k%d = 0; k%d < %d; k%d++) {   /* stages %s .. %s: %d times the same %d stages */\n", pad,
-                in->depth, in->depth, r, in->depth, from, to, r, p);
+            out(E, "\n%sfor (int k%d = 0; k%d < %d; k%d++) {   /* stages %s .. %s: %d times the same %d stages */\n",
+                pad, in->depth, in->depth, r, in->depth, from, to, r, p);
             in->stride[in->depth][0] = off[i + p][0] - off[i][0];
             in->stride[in->depth][1] = off[i + p][1] - off[i][1];
             in->depth++;
@@ -185,7 +188,7 @@ static void emit_stages(Emit *E, int u, int i, int end, Loops *in, long (*off)[2
             out(E, "%s}\n", pad);
             i += p * r;
         } else if (st[i].index < 0) {
-            fputs(st[i].text, E->out);   /* backquotes kept: equal tile kernels share a body */
+            fputs(st[i].text, E->out); /* backquotes kept: equal tile kernels share a body */
             i++;
         } else {
             char fn[96];
@@ -222,21 +225,24 @@ static void emit_tile_kernel(Emit *E, int u) {
     const Unit *un = &E->units[u];
     const CudaLaunch *l = &E->launch[u];
     const ShareItem *all = E->stages, *st = all + E->first_stage[u];
-    long (*off)[2] = malloc(sizeof *off * (size_t)(un->count + 1));
+    long(*off)[2] = malloc(sizeof *off * (size_t)(un->count + 1));
     int shared = 0;
     for (int i = 0; i <= un->count; i++) {
         off[i][0] = E->n_table[0], off[i][1] = E->n_table[1];
         if (i < un->count && st[i].index >= 0) table_add(E, &all[st[i].group], &st[i], NULL, NULL), shared = 1;
     }
-    out(E, "\n/* ---- %s: tile kernel; each block takes a tile of ceil(n / gridDim.x) samples through\n"
-           " * every stage below; grid (min(n, tiles), 1, 1), block %d */\n",
+    out(E,
+        "\n/* ---- %s: tile kernel; each block takes a tile of ceil(n / gridDim.x) samples through\n"
+        " * every stage below; grid (min(n, tiles), 1, 1), block %d */\n",
         l->kernel, THREADS);
     out(E, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {\n", THREADS, l->kernel,
         E->train ? "TRAIN" : "PREDICT");
     out(E, "    const long tile = ((long)n + gridDim.x - 1) / gridDim.x;\n");
     out(E, "    const long s0 = (long)blockIdx.x * tile, s1 = dino_minl(n, s0 + tile);   /* this block's samples */\n");
     out(E, "    if (s0 >= s1) return;\n");
-    if (shared) out(E, "    const Dino%sArgs args = DINO_ARGS;   /* for the shared stages */\n", E->train ? "Train" : "Predict");
+    if (shared)
+        out(E, "    const Dino%sArgs args = DINO_ARGS;   /* for the shared stages */\n",
+            E->train ? "Train" : "Predict");
     Loops in = {0};
     emit_stages(E, u, 0, un->count, &in, off);
     out(E, "}\n");
@@ -271,7 +277,7 @@ int cuda_write_program(Emit *E) {
     if (E->n_units > 1 && tiles) out(E, ", %d of them tile kernels", tiles);
     out(E, "; the workspace is nmax * dino_%s_work reals */\n", E->name);
     cuda_slot_table(E);
-    for (int i = 0; i < E->live.n; i++) {   /* constants with one value per row */
+    for (int i = 0; i < E->live.n; i++) { /* constants with one value per row */
         const IrNode *v = E->live.items[i];
         if (v->op != IR_CONST || !v->vals) continue;
         out(E, "__device__ const real dino_%s_rows_v%d[%d] = {", E->name, v->id, v->rows);
@@ -300,7 +306,7 @@ int cuda_write_program(Emit *E) {
 
     /* every kernel written to memory: kernels of their own whose bodies are equal but for
      * their numbers share one __noinline__ function (share.c), called by each kernel */
-    ShareItem *items = calloc((size_t)E->n_units + 1, sizeof(ShareItem));   /* the bodies */
+    ShareItem *items = calloc((size_t)E->n_units + 1, sizeof(ShareItem)); /* the bodies */
     char **head = calloc((size_t)E->n_units + 1, sizeof(char *));
     int *unit_of = calloc((size_t)E->n_units + 1, sizeof(int)), *item_of = calloc((size_t)E->n_units + 1, sizeof(int));
     FILE *file = E->out;
@@ -316,21 +322,23 @@ int cuda_write_program(Emit *E) {
         char *open = sig ? strchr(sig, '\n') : NULL;
         size_t hl = open ? (size_t)(open + 1 - head[u]) : 0, total = strlen(head[u]);
         if (!open || total < hl + 2) continue;
-        items[n_bodies].text = strndup(head[u] + hl, total - hl - 2);     /* without the closing "}\n" */
+        items[n_bodies].text = strndup(head[u] + hl, total - hl - 2); /* without the closing "}\n" */
         head[u][hl] = 0;
         unit_of[n_bodies] = u, item_of[u] = n_bodies++;
     }
     E->out = file;
     group_items(E, items, n_bodies, rc);
-    long *at = calloc((size_t)n_bodies + 1, 2 * sizeof(long));   /* where each body call's numbers start */
+    long *at = calloc((size_t)n_bodies + 1, 2 * sizeof(long)); /* where each body call's numbers start */
     for (int i = 0; i < n_bodies && !rc; i++)
-        if (items[i].index >= 0) table_add(E, &items[items[i].group], &items[i], &at[2 * i], &at[2 * i + 1]), E->table_used = 1;
-    for (int t = 0; t < 2; t++) {   /* the tables */
+        if (items[i].index >= 0)
+            table_add(E, &items[items[i].group], &items[i], &at[2 * i], &at[2 * i + 1]), E->table_used = 1;
+    for (int t = 0; t < 2; t++) { /* the tables */
         fclose(E->table[t]);
         if (rc || !E->table_used) continue;
         out(E, "\n/* the numbers of the shared functions' calls: %s */\n",
-            E->n_table[t] ? (t ? "reals" : "integers") : t ? "reals (none; the calls point here all the same)"
-                                                            : "integers (none; the calls point here all the same)");
+            E->n_table[t] ? (t ? "reals" : "integers")
+                : t       ? "reals (none; the calls point here all the same)"
+                          : "integers (none; the calls point here all the same)");
         out(E, "__device__ const %s dino_%s_%c[%ld] = {\n%s%s\n};\n", t ? "double" : "long", E->name, t ? 'D' : 'L',
             E->n_table[t] ? E->n_table[t] : 1, table_text[t], E->n_table[t] ? "" : "    0");
     }
@@ -364,4 +372,3 @@ int cuda_write_program(Emit *E) {
     E->stages = NULL, E->first_stage = NULL;
     return rc ? -1 : 0;
 }
-

@@ -17,7 +17,7 @@ typedef struct {
     AstFile *ast;
     Model *model;
     char *spec_dir;
-    uint64_t hash;          /* of the spec's text (hash_bytes) */
+    uint64_t hash; /* of the spec's text (hash_bytes) */
 } Frontend;
 
 /* Returns 0 when the spec is valid (fe->model set), 1 after user errors (reported). With

@@ -31,29 +31,29 @@ typedef enum {
 enum { FN_MAX_ARGS = 8 };
 
 typedef struct {
-    const char *name;       /* as in the usage: x, n, width, bias */
+    const char *name; /* as in the usage: x, n, width, bias */
     ArgKind kind;
-    const char *fallback;   /* keyword arguments: the value when left out, as written in a spec;
+    const char *fallback; /* keyword arguments: the value when left out, as written in a spec;
                                NULL when there is none (mlp's width, depth and widths) */
 } FnArg;
 
 typedef struct Checker Checker;
-typedef struct Lower Lower;     /* lower.c's state */
+typedef struct Lower Lower; /* lower.c's state */
 struct IrNode;
 
 typedef struct {
-    const char *name;       /* as called in a spec */
+    const char *name; /* as called in a spec */
     CallKind kind;
-    const char *usage;      /* the full form, in messages and the docs */
-    const char *example;    /* the short form: "call it, as in dense(x, n)" */
-    int min_pos, max_pos;   /* positional arguments */
-    FnArg pos[2];           /* the positional arguments (concat: one, repeated) */
-    FnArg keys[FN_MAX_ARGS];/* keyword arguments, NULL-terminated */
-    const char *params;     /* the parameters each call creates (docs/language.md's naming rules) */
-    const char *meaning;    /* for the docs */
+    const char *usage;       /* the full form, in messages and the docs */
+    const char *example;     /* the short form: "call it, as in dense(x, n)" */
+    int min_pos, max_pos;    /* positional arguments */
+    FnArg pos[2];            /* the positional arguments (concat: one, repeated) */
+    FnArg keys[FN_MAX_ARGS]; /* keyword arguments, NULL-terminated */
+    const char *params;      /* the parameters each call creates (docs/language.md's naming rules) */
+    const char *meaning;     /* for the docs */
     /* check: the call's output dimension, or -1 after reporting errors (check_calls.c) */
     int (*check)(Checker *c, Expr *e, Call *k);
-    int lowered;            /* 1: both code generators run it; 0: the checker refuses calls (not
+    int lowered; /* 1: both code generators run it; 0: the checker refuses calls (not
                                supported yet) */
     /* lower: the call's forward pass as IR nodes (lower.c) */
     struct IrNode *(*lower)(Lower *l, const Expr *e);

@@ -59,18 +59,12 @@ int cuda_is_small_layer(const IrNode *v) {
 }
 
 /* Reads its arguments at other elements than its own. */
-static int is_gather(const IrNode *v) {
-    return ir_op_is(v->op, OP_GATHER) || cuda_is_small_layer(v);
-}
+static int is_gather(const IrNode *v) { return ir_op_is(v->op, OP_GATHER) || cuda_is_small_layer(v); }
 
 /* One thread per element computes it. */
-static int is_pointwise(const IrNode *v) {
-    return ir_op_is(v->op, OP_ELEM | OP_FILL) || is_gather(v);
-}
+static int is_pointwise(const IrNode *v) { return ir_op_is(v->op, OP_ELEM | OP_FILL) || is_gather(v); }
 
-static int is_kept(const Emit *E, const IrNode *v) {
-    return !E->train && (v == E->p->output || v == E->p->jacobian);
-}
+static int is_kept(const Emit *E, const IrNode *v) { return !E->train && (v == E->p->output || v == E->p->jacobian); }
 
 /* ---------------------------------------------------------------------------- kernels */
 
@@ -102,8 +96,7 @@ static int reads_into(const Emit *E, const IrNode *u, const IrNode **r, int cap)
             for (int q = 0; q < a->n_args; q++, n++) {
                 if (n < cap) r[n] = a->args[q];
             }
-        else if (n++ < cap)
-            r[n - 1] = a;
+        else if (n++ < cap) r[n - 1] = a;
     }
     return n;
 }
@@ -131,7 +124,7 @@ static void reads_done(const IrNode **r, const IrNode **buf) {
 static int can_join(const Emit *E, int ki, const IrNode *v) {
     const Kernel *k = &E->kernels[ki];
     if ((k->kind != K_POINTWISE && k->kind != K_GEMM) || k->count >= MAX_MEMBERS) return 0;
-    if (ki < E->barrier) return 0;   /* before a kernel that sets the terms it may read */
+    if (ki < E->barrier) return 0; /* before a kernel that sets the terms it may read */
     if (v->rows != k->rows || v->dim != k->dim || v->region != k->region) return 0;
     const IrNode *buf[MAX_READS];
     int n_reads, ok = 1;
@@ -185,7 +178,7 @@ static void sum_gradients(Emit *E, PtrVec *deferred) {
             if (done[k] || v->op != first->op || v->param != first->param) continue;
             if (ki < 0 || E->kernels[ki].count == MAX_MEMBERS) {
                 ki = add_kernel(E, first->op == IR_GRAD_W ? K_GRAD_W_SUM : K_GRAD_B_SUM, first);
-                E->kernels[ki].region = 0;   /* always runs; each member's region is in its table */
+                E->kernels[ki].region = 0; /* always runs; each member's region is in its table */
             }
             add_member(E, ki, v);
             done[k] = 1;
@@ -199,12 +192,10 @@ static void sum_gradients(Emit *E, PtrVec *deferred) {
  * its operands (so f'(a) runs in the epilogue that computes a), else starts a kernel. */
 static int form_kernels(Emit *E) {
     int open = -1;
-    PtrVec deferred = {0};   /* tile mode: GRAD_W and GRAD_B nodes */
-    int seg = 0;             /* the checkpoint segment whose recomputed values are being read */
+    PtrVec deferred = {0}; /* tile mode: GRAD_W and GRAD_B nodes */
+    int seg = 0;           /* the checkpoint segment whose recomputed values are being read */
     E->has_terms = E->train;
-    for (int i = 0; i < E->live.n; i++) {
-        E->has_terms |= ir_op_is(((const IrNode *)E->live.items[i])->op, OP_TERMS);
-    }
+    for (int i = 0; i < E->live.n; i++) { E->has_terms |= ir_op_is(((const IrNode *)E->live.items[i])->op, OP_TERMS); }
     if (E->has_terms) add_kernel(E, K_ZERO, NULL);
     for (int i = 0; i < E->live.n; i++) {
         const IrNode *v = E->live.items[i];
@@ -235,12 +226,12 @@ static int form_kernels(Emit *E) {
         } else if (ir_op_is(v->op, OP_LAYER)) {
             ki = open = add_kernel(E, K_GEMM, v);
         } else if (E->tile_mode && ir_op_is(v->op, OP_GRAD)) {
-            ptrvec_push(&E->tmp, &deferred, (void *)v);   /* summed per parameter at the end */
+            ptrvec_push(&E->tmp, &deferred, (void *)v); /* summed per parameter at the end */
             continue;
         } else if (ir_op_is(v->op, OP_OWN)) {
-            static const KernelKind kinds[] = {[IR_GRAD_W] = K_GRAD_W, [IR_GRAD_B] = K_GRAD_B, [IR_LOSS] = K_LOSS,
-                                               [IR_MONITOR] = K_MONITOR, [IR_GATE] = K_GATE,
-                                               [IR_ERRNORM] = K_ERRNORM, [IR_STEPCTL] = K_STEPCTL};
+            static const KernelKind kinds[] = {
+                [IR_GRAD_W] = K_GRAD_W, [IR_GRAD_B] = K_GRAD_B,   [IR_LOSS] = K_LOSS,      [IR_MONITOR] = K_MONITOR,
+                [IR_GATE] = K_GATE,     [IR_ERRNORM] = K_ERRNORM, [IR_STEPCTL] = K_STEPCTL};
             ki = add_kernel(E, kinds[v->op], v);
             open = -1;
             if (ir_op_is(v->op, OP_DECIDE)) E->barrier = ki;
@@ -259,8 +250,13 @@ static int form_kernels(Emit *E) {
 /* Whether a kernel can be a stage of a tile kernel: it works sample by sample. */
 static int is_stage(const Kernel *k) {
     switch (k->kind) {
-    case K_POINTWISE: case K_GEMM: case K_LOSS: case K_MONITOR: case K_ERRNORM: case K_RESULTS: return 1;
-    default: return 0;   /* the batch as a whole: zeroing, gates, step control, gradient sums */
+    case K_POINTWISE:
+    case K_GEMM:
+    case K_LOSS:
+    case K_MONITOR:
+    case K_ERRNORM:
+    case K_RESULTS: return 1;
+    default: return 0; /* the batch as a whole: zeroing, gates, step control, gradient sums */
     }
 }
 
@@ -308,7 +304,7 @@ static void assign_buffers(Emit *E) {
         const Kernel *k = &E->kernels[ki];
         for (int i = 0; i < k->count; i++) {
             const IrNode *u = member(E, k, i);
-            if (u->op == IR_LOSS) E->stored[u->id] = 1;   /* the seed */
+            if (u->op == IR_LOSS) E->stored[u->id] = 1; /* the seed */
             const IrNode *buf[MAX_READS];
             int n_reads;
             const IrNode **reads = reads_of(E, u, buf, &n_reads);
@@ -381,7 +377,7 @@ static void grad_kernel_name(const Emit *E, int u, const IrNode *v, CudaLaunch *
     if (n < 0 || (size_t)n >= sizeof name) return;
     for (char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))) *c = '_';
-    const char *d = name + strlen(name);   /* X_v12 would be renamed as a node's (names.h) */
+    const char *d = name + strlen(name); /* X_v12 would be renamed as a node's (names.h) */
     while (d > name && *(d - 1) >= '0' && *(d - 1) <= '9') d--;
     if (*d && d - name >= 2 && d[-1] == 'v' && d[-2] == '_') return;
     for (int i = 0; i < u; i++)
@@ -397,8 +393,8 @@ static int plan_launches(Emit *E) {
         Kernel *k = &E->kernels[ki];
         CudaLaunch *l = &E->launch[u];
         snprintf(l->kernel, sizeof l->kernel, "dino_%s_k%d", E->name, u);
-        if (E->units[u].count == 1 && k->count && (k->kind == K_GRAD_W || k->kind == K_GRAD_W_SUM ||
-                                                   k->kind == K_GRAD_B || k->kind == K_GRAD_B_SUM))
+        if (E->units[u].count == 1 && k->count &&
+            (k->kind == K_GRAD_W || k->kind == K_GRAD_W_SUM || k->kind == K_GRAD_B || k->kind == K_GRAD_B_SUM))
             grad_kernel_name(E, u, member(E, k, 0), l);
         l->block = THREADS;
         l->grid_y = l->grid_z = 1;
@@ -516,4 +512,3 @@ void cuda_free_program(Emit *E) {
     free(E->launch);
     arena_free(&E->tmp);
 }
-

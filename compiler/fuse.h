@@ -18,23 +18,23 @@
 #include "slots.h"
 
 enum {
-    THREADS = 256,        /* every block */
-    MAX_PERIOD = 1000,    /* stages repeated in a loop (emit_stages) */
-    MAX_LOOPS = 4,        /* loops in loops */
-    MAX_MEMBERS = 64,     /* nodes per element-wise kernel: keeps kernels readable */
-    KCHUNK = 256,         /* GRAD_W: batch rows per block (GRAD_W_ROWS in prelude_cuda.h) */
-    SMALL_K = 64,         /* layers with at most this many inputs, */
-    SMALL_D = 256,        /* and at most this many outputs, run as element-wise dot products */
-    SMALL_GRAD = 4096,    /* weight gradients with at most this many entries: one thread each */
-    GRAD_BIAS_ROWS = 64,  /* GRAD_B: rows per block (prelude_cuda.h) */
-    EST_BATCH = 64,       /* the batch assumed when choosing tile sizes */
-    TILE_MAX_MACS = 1 << 18, /* tile kernels when no layer has more multiply-adds per sample, */
-    TILE_MIN_LAYERS = 256,   /* or when the program has more layers than this (want_tiles) */
-    SUM_SAMPLES = 64,     /* a gradient sum kernel: samples per block */
-    TILE_MAX_STAGES = 1000, /* stages per tile kernel */
-    MAX_GRID_YZ = DINO_MAX_LAYER_DIM / 64,   /* CUDA's grid has at most 65535 blocks in y and z (model.h) */
-    MAX_READS = 64,       /* values one node reads, through a virtual concatenation */
-    MAX_BUFS = MAX_MEMBERS * (MAX_READS / 2 + 2),   /* buffers one kernel touches */
+    THREADS = 256,                                /* every block */
+    MAX_PERIOD = 1000,                            /* stages repeated in a loop (emit_stages) */
+    MAX_LOOPS = 4,                                /* loops in loops */
+    MAX_MEMBERS = 64,                             /* nodes per element-wise kernel: keeps kernels readable */
+    KCHUNK = 256,                                 /* GRAD_W: batch rows per block (GRAD_W_ROWS in prelude_cuda.h) */
+    SMALL_K = 64,                                 /* layers with at most this many inputs, */
+    SMALL_D = 256,                                /* and at most this many outputs, run as element-wise dot products */
+    SMALL_GRAD = 4096,                            /* weight gradients with at most this many entries: one thread each */
+    GRAD_BIAS_ROWS = 64,                          /* GRAD_B: rows per block (prelude_cuda.h) */
+    EST_BATCH = 64,                               /* the batch assumed when choosing tile sizes */
+    TILE_MAX_MACS = 1 << 18,                      /* tile kernels when no layer has more multiply-adds per sample, */
+    TILE_MIN_LAYERS = 256,                        /* or when the program has more layers than this (want_tiles) */
+    SUM_SAMPLES = 64,                             /* a gradient sum kernel: samples per block */
+    TILE_MAX_STAGES = 1000,                       /* stages per tile kernel */
+    MAX_GRID_YZ = DINO_MAX_LAYER_DIM / 64,        /* CUDA's grid has at most 65535 blocks in y and z (model.h) */
+    MAX_READS = 64,                               /* values one node reads, through a virtual concatenation */
+    MAX_BUFS = MAX_MEMBERS * (MAX_READS / 2 + 2), /* buffers one kernel touches */
 };
 
 typedef enum {
@@ -61,47 +61,47 @@ typedef struct {
 
 typedef struct {
     KernelKind kind;
-    const IrNode *members[MAX_MEMBERS];  /* the nodes it runs, in a valid order */
+    const IrNode *members[MAX_MEMBERS]; /* the nodes it runs, in a valid order */
     int count;
-    int rows, dim;          /* K_POINTWISE, K_GEMM: the shape of every member */
-    int bm, bn;             /* K_GEMM, K_GRAD_W: tile */
-    int region;             /* gate of its members (pint tol), 0 none: the kernel returns at once when closed */
+    int rows, dim; /* K_POINTWISE, K_GEMM: the shape of every member */
+    int bm, bn;    /* K_GEMM, K_GRAD_W: tile */
+    int region;    /* gate of its members (pint tol), 0 none: the kernel returns at once when closed */
 } Kernel;
 
 typedef struct {
     FILE *out;
     const Model *m;
     const Program *p;
-    const char *name;           /* "predict" or "train" */
-    int has_terms;              /* writes terms: loss terms, or Parareal corrections and gates */
-    int barrier;                /* kernels before it are closed: a gate or step control came since */
+    const char *name; /* "predict" or "train" */
+    int has_terms;    /* writes terms: loss terms, or Parareal corrections and gates */
+    int barrier;      /* kernels before it are closed: a gate or step control came since */
     int train;
     Arena tmp;
     PtrVec live;
     Kernel *kernels;
     int n_kernels, cap_kernels;
-    int stage;                  /* writing stage `stage` of a tile kernel; -1: a kernel of its own */
-    int *kern;                  /* node id -> its kernel, -1 none (inputs, data, literals) */
-    char *stored;               /* node id -> written to the workspace */
-    char *inlined;              /* node id -> a CONST written as a literal */
-    char *virt;                 /* node id -> a CONCAT that small layers read piece by piece */
-    long *offset;               /* node id -> workspace offset per sample, -1 none */
-    int *slot_of;               /* node id -> the node whose slot constant (wp_v12) names its offset */
-    SizeNames *sizes;           /* sizes by name (names.h); NULL: numbers */
-    long work;                  /* workspace reals per sample */
-    int fuse;                   /* a FuseMode, from the options */
-    int share;                  /* equal stages and kernels share a function (share.c) */
-    int tile_mode;              /* this program gets tile kernels */
-    Unit *units;                /* what is launched, in order */
+    int stage;        /* writing stage `stage` of a tile kernel; -1: a kernel of its own */
+    int *kern;        /* node id -> its kernel, -1 none (inputs, data, literals) */
+    char *stored;     /* node id -> written to the workspace */
+    char *inlined;    /* node id -> a CONST written as a literal */
+    char *virt;       /* node id -> a CONCAT that small layers read piece by piece */
+    long *offset;     /* node id -> workspace offset per sample, -1 none */
+    int *slot_of;     /* node id -> the node whose slot constant (wp_v12) names its offset */
+    SizeNames *sizes; /* sizes by name (names.h); NULL: numbers */
+    long work;        /* workspace reals per sample */
+    int fuse;         /* a FuseMode, from the options */
+    int share;        /* equal stages and kernels share a function (share.c) */
+    int tile_mode;    /* this program gets tile kernels */
+    Unit *units;      /* what is launched, in order */
     int n_units;
-    int *unit_of;               /* kernel -> its unit */
-    CudaLaunch *launch;         /* one per unit */
-    ShareItem *stages;          /* write_program: the stages of every tile kernel, grouped (share.c) */
-    FILE *table[2];             /* write_program: the numbers of the shared functions' calls, L and D */
+    int *unit_of;       /* kernel -> its unit */
+    CudaLaunch *launch; /* one per unit */
+    ShareItem *stages;  /* write_program: the stages of every tile kernel, grouped (share.c) */
+    FILE *table[2];     /* write_program: the numbers of the shared functions' calls, L and D */
     long n_table[2];
-    int table_newline[2];       /* the next number starts a line: a call's numbers have a line of their own */
+    int table_newline[2]; /* the next number starts a line: a call's numbers have a line of their own */
     int table_used;
-    int *first_stage;           /* unit -> its first stage in `stages` */
+    int *first_stage; /* unit -> its first stage in `stages` */
     char *err;
     size_t errlen;
 } Emit;

@@ -64,7 +64,7 @@ IrNode *ir_linear(Program *p, IrNode *a, int weight, int bias) {
     set_args(p, n, &a, 1);
     n->param = weight;
     n->param2 = bias;
-    n->needs_param |= !w->frozen;   /* a basis's frozen layer has no gradient of its own */
+    n->needs_param |= !w->frozen; /* a basis's frozen layer has no gradient of its own */
     return n;
 }
 
@@ -173,7 +173,8 @@ void ir_print(FILE *out, const Program *p, const char *title) {
         if (n->op == IR_MONITOR) fprintf(out, " terms[%d]", n->aux);
         if (n->region) fprintf(out, "   (gate %d)", n->region);
         if (n->recomputed) fprintf(out, "   (recomputes v%d)", n->recomputed - 1);
-        if (n->op == IR_LOSS) fprintf(out, " %s%s", loss_names[p->model->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
+        if (n->op == IR_LOSS)
+            fprintf(out, " %s%s", loss_names[p->model->loss[n->aux].kind], n->transposed ? " (transposed)" : "");
         if (n->dim) fprintf(out, "   [%d, %d]", n->rows, n->dim);
         if (n->name) fprintf(out, "   %s", n->name);
         fputc('\n', out);

@@ -17,18 +17,18 @@
 
 struct Lower {
     Program *p;
-    const char **names;     /* open addressing: name -> node */
+    const char **names; /* open addressing: name -> node */
     IrNode **nodes;
     int cap;
-    int stack_rows;         /* > 1 inside a stacked (all slices) solve */
-    IrNode **copies;        /* pairs: outside value, its stacked copy, for this solve */
+    int stack_rows;  /* > 1 inside a stacked (all slices) solve */
+    IrNode **copies; /* pairs: outside value, its stacked copy, for this solve */
     int n_copies, cap_copies;
-    int n_monitors;         /* MONITOR terms so far */
-    int checkpoint;         /* > 0: the serial solve being lowered tags every `checkpoint` steps
+    int n_monitors;        /* MONITOR terms so far */
+    int checkpoint;        /* > 0: the serial solve being lowered tags every `checkpoint` steps
                                as one segment (IrNode.seg) for ir_recompute */
-    const int *save_steps;  /* the serial solve being lowered keeps its state after these steps */
+    const int *save_steps; /* the serial solve being lowered keeps its state after these steps */
     int n_saves;
-    IrNode **saved;         /* [n_saves] the kept states */
+    IrNode **saved; /* [n_saves] the kept states */
 };
 
 static unsigned name_slot(const Lower *l, const char *name) {
@@ -84,7 +84,7 @@ IrNode *lower_concat(Lower *l, const Expr *e) {
     Program *p = l->p;
     IrNode **args = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)e->n_args);
     for (int i = 0; i < e->n_args; i++) args[i] = lower_expr(l, e->args[i].value);
-    IrNode *n = ir_node(p, IR_CONCAT, args[0]->rows, e->call->out);   /* all 1 row, or all the slices */
+    IrNode *n = ir_node(p, IR_CONCAT, args[0]->rows, e->call->out); /* all 1 row, or all the slices */
     n->n_args = e->n_args;
     n->args = args;
     for (int i = 0; i < e->n_args; i++) {
@@ -94,13 +94,13 @@ IrNode *lower_concat(Lower *l, const Expr *e) {
     return n;
 }
 
-IrNode *lower_encode(Lower *l, const Expr *e) {   /* a frozen dense layer: W = E^T, b = -E^T shift */
+IrNode *lower_encode(Lower *l, const Expr *e) { /* a frozen dense layer: W = E^T, b = -E^T shift */
     Program *p = l->p;
     const Basis *b = &p->model->bases[e->call->basis];
     return ir_linear(p, lower_expr(l, e->args[0].value), b->enc_param, b->enc_param + 1);
 }
 
-IrNode *lower_decode(Lower *l, const Expr *e) {   /* W = D, b = shift */
+IrNode *lower_decode(Lower *l, const Expr *e) { /* W = D, b = shift */
     Program *p = l->p;
     const Basis *b = &p->model->bases[e->call->basis];
     return ir_linear(p, lower_expr(l, e->args[0].value), b->dec_param, b->dec_param + 1);
@@ -243,7 +243,7 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
     if (s->rows > 1) l->n_copies = 0;
 #define AT(frac) time_at(l, s, k, steps, frac)
 #define AXPY(z, div, k) ir_binary(p, IR_ADD, z, step_times(l, s, steps, div, k))
-    int next_save = 0;   /* `save`: the states after save_steps[] steps (0: the initial state) */
+    int next_save = 0; /* `save`: the states after save_steps[] steps (0: the initial state) */
     while (next_save < l->n_saves && l->save_steps[next_save] == 0) l->saved[next_save++] = z;
     for (int k = 0; k < steps; k++) {
         if (l->checkpoint && k % l->checkpoint == 0) p->seg = ++p->n_segs;
@@ -272,7 +272,8 @@ static IrNode *integrate(Lower *l, const OdeBlock *o, SolverKind kind, int steps
     return z;
 }
 
-static IrNode *integrate_span(Lower *l, const OdeBlock *o, SolverKind kind, int steps, IrNode *z, double t0, double t1) {
+static IrNode *integrate_span(Lower *l, const OdeBlock *o, SolverKind kind, int steps, IrNode *z, double t0,
+                              double t1) {
     Span s = {.rows = 1, .t0 = &t0, .t1 = &t1};
     return integrate(l, o, kind, steps, z, &s);
 }
@@ -297,7 +298,7 @@ static IrNode **monitor_iteration(Lower *l, IrNode **U_old, IrNode **U_new, int 
 static int gate_after(Lower *l, IrNode **mon, double tol) {
     Program *p = l->p;
     int outer = p->region;
-    p->region = 0;   /* decided every time, so a skipped iteration leaves its successor closed */
+    p->region = 0; /* decided every time, so a skipped iteration leaves its successor closed */
     IrNode *g = ir_binary(p, IR_GATE, mon[0], mon[1]);
     g->rows = g->dim = 0;
     g->region = 0;
@@ -317,7 +318,7 @@ static IrNode *parareal_saves(Lower *l, const OdeBlock *o, IrNode **U, const Spa
     const Pint *pt = &o->pint;
     int N = pt->slices, fs = pt->fine.steps, T = o->n_saves;
     IrNode **rows = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)T);
-    int *inner = arena_alloc(p->arena, sizeof(int) * (size_t)(fs + 1));   /* fine steps within a slice to keep */
+    int *inner = arena_alloc(p->arena, sizeof(int) * (size_t)(fs + 1)); /* fine steps within a slice to keep */
     int n_inner = 0;
     for (int k = 1; k < fs; k++) {
         int want = 0;
@@ -353,7 +354,7 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     l->n_monitors = bt.corrections - m->n_loss, p->n_gates = bt.gates_before;
     int N = pt->slices;
     IrNode **U = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)(N + 1));
-    IrNode **G = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)N);   /* G(U[n]) of the last sweep */
+    IrNode **G = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)N); /* G(U[n]) of the last sweep */
     U[0] = z0;
     for (int n = 0; n < N; n++) {
         G[n] = integrate_span(l, o, pt->coarse.kind, pt->coarse.steps, U[n], pt->bounds[n], pt->bounds[n + 1]);
@@ -367,7 +368,7 @@ static IrNode *parareal(Lower *l, const OdeBlock *o, IrNode *z0) {
     if (last) memcpy(last, U, sizeof(IrNode *) * (size_t)(N + 1));
     int gate = 0, tol = pt->tol > 0;
     for (int it = 0; it < pt->iterations; it++) {
-        p->region = gate;   /* iteration 1 always runs; with tol, iteration k >= 2 behind a gate */
+        p->region = gate; /* iteration 1 always runs; with tol, iteration k >= 2 behind a gate */
         memcpy(U_old, U, sizeof(IrNode *) * (size_t)(N + 1));
         /* the fine solves of all slices at once: slice n is row n */
         IrNode *F = integrate(l, o, pt->fine.kind, pt->fine.steps, N > 1 ? ir_stack(p, U, N) : U[0], &all);
@@ -461,7 +462,7 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
         memcpy(times + 3, o->save_times, sizeof(double) * (size_t)T);
     }
     IrNode *k1 = lower_rhs(l, o, z, t);
-    int run = 0;   /* gate of this attempt; attempt 0 always runs */
+    int run = 0; /* gate of this attempt; attempt 0 always runs */
     int t_slot = -1, h_slot = -1;
     for (int i = 0; i < s->max_steps; i++) {
         p->region = run;
@@ -487,21 +488,21 @@ static IrNode *dopri5(Lower *l, const OdeBlock *o, IrNode *z) {
         slots[0] = norm->aux, slots[1] = run ? ir_gate_slot(p, run) : -1, slots[2] = t_slot, slots[3] = h_slot;
         int accept = ++p->n_gates;
         for (int j = 4; j < 8; j++) slots[j] = ir_gate_slot(p, j == 4 ? accept : ++p->n_gates);
-        int land = T ? ++p->n_gates : 0;   /* the accepted step landed on a saved time */
+        int land = T ? ++p->n_gates : 0; /* the accepted step landed on a saved time */
         slots[8] = T ? ir_gate_slot(p, land) : -1;
         IrNode *ctl = ir_unary(p, IR_STEPCTL, norm);
         ctl->rows = ctl->dim = 0;
         ctl->region = 0;
         ctl->slots = slots;
         ctl->vals = times;
-        ctl->aux = T;   /* vals[3 ..] are the saved times */
+        ctl->aux = T; /* vals[3 ..] are the saved times */
         ir_root(p, ctl);
         if (T) R = ir_select(p, shift_in(p, R, y, T), R, land);
         z = ir_select(p, y, z, accept);
         k1 = ir_select(p, k[6], k1, accept);
         t_slot = slots[5], h_slot = slots[6];
         t = scalar(p, IR_TERM, 0, t_slot), h = scalar(p, IR_TERM, 0, h_slot);
-        run = accept + 3;   /* the gate id of slots[7] */
+        run = accept + 3; /* the gate id of slots[7] */
     }
     p->region = 0;
     p->step = 0;
@@ -532,11 +533,11 @@ void lower_forward(Program *p) {
             const OdeBlock *o = &m->odes[ode++];
             IrNode *z0 = lower_expr(&l, s->value), *z;
             if (o->pint.present && p->parareal) {
-                z = parareal(&l, o, z0);   /* with a save line: the saved states [T, dim] */
+                z = parareal(&l, o, z0); /* with a save line: the saved states [T, dim] */
             } else if (o->solver.kind == SOLVER_DOPRI5) {
-                z = dopri5(&l, o, z0);   /* with a save line: the saved states [T, dim] */
+                z = dopri5(&l, o, z0); /* with a save line: the saved states [T, dim] */
             } else {
-                l.checkpoint = o->checkpoint;   /* the checker allows it only here */
+                l.checkpoint = o->checkpoint; /* the checker allows it only here */
                 l.n_saves = o->n_saves, l.save_steps = o->save_steps;
                 if (o->n_saves) l.saved = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)o->n_saves);
                 z = integrate_span(&l, o, o->solver.kind, o->solver.steps, z0, o->t0, o->t1);
@@ -561,11 +562,13 @@ void lower_forward(Program *p) {
         IrNode *o = p->output;
         int T = o->rows;
         IrNode **parts = arena_alloc(p->arena, sizeof(IrNode *) * (size_t)T);
-        for (int r = 0; r < T; r++) parts[r] = o->op == IR_STACK && o->n_args == T ? o->args[r] : ir_rows(p, IR_ROWSLICE, o, r, 1);
+        for (int r = 0; r < T; r++)
+            parts[r] = o->op == IR_STACK && o->n_args == T ? o->args[r] : ir_rows(p, IR_ROWSLICE, o, r, 1);
         IrNode *flat = ir_node(p, IR_CONCAT, 1, T * o->dim);
         flat->args = parts;
         flat->n_args = T;
-        for (int r = 0; r < T; r++) flat->needs_param |= parts[r]->needs_param, flat->needs_input |= parts[r]->needs_input;
+        for (int r = 0; r < T; r++)
+            flat->needs_param |= parts[r]->needs_param, flat->needs_input |= parts[r]->needs_input;
         p->output = flat;
     }
     p->output->name = m->output;

@@ -13,7 +13,7 @@
 #include "ast.h"
 #include "diag.h"
 
-enum { DINO_MAX_DIM = 1 << 24 };   /* largest vector dimension accepted */
+enum { DINO_MAX_DIM = 1 << 24 }; /* largest vector dimension accepted */
 /* Limits of code generation that the checker enforces, so that every spec it accepts generates
  * code for both targets (tests/check_gate.sh):
  *   DINO_MAX_LAYER_DIM: the widest side (out or in) of a layer's weight: the CUDA backend's grid
@@ -24,71 +24,71 @@ enum { DINO_MAX_DIM = 1 << 24 };   /* largest vector dimension accepted */
 enum { DINO_MAX_LAYER_DIM = 65535 * 64, DINO_DOPRI5_MAX_ATTEMPTS = 256 };
 
 typedef struct {
-    const char *name;       /* checkpoint name: "h1.weight", "q.0.bias", "z.f.weight" */
-    int ndim;               /* 1 (bias) or 2 (weight) */
-    int shape[2];           /* [out, in] for weights, [out] for biases */
-    int64_t offset;         /* first element in the flat parameter buffer */
+    const char *name; /* checkpoint name: "h1.weight", "q.0.bias", "z.f.weight" */
+    int ndim;         /* 1 (bias) or 2 (weight) */
+    int shape[2];     /* [out, in] for weights, [out] for biases */
+    int64_t offset;   /* first element in the flat parameter buffer */
     int64_t size;
-    int fan_in;             /* for initialisation */
-    Loc loc;                /* the layer call that owns it */
-    int frozen;             /* a basis's fixed matrix or shift (encode/decode): not trained, not
+    int fan_in; /* for initialisation */
+    Loc loc;    /* the layer call that owns it */
+    int frozen; /* a basis's fixed matrix or shift (encode/decode): not trained, not
                                initialised, not in checkpoints; the runtime fills it from the basis.
                                Frozen parameters sit after all trained ones in the buffer. */
-    int basis;              /* frozen: the basis (Model.bases) it comes from */
+    int basis;  /* frozen: the basis (Model.bases) it comes from */
 } Param;
 
 /* What a call in a model expression resolved to; attached to its Expr by the checker. */
 typedef enum {
-    FN_DENSE,       /* dense(x, n, bias = true)                     */
-    FN_MLP,         /* mlp(x, n, width, depth | widths, act, residual) */
-    FN_CONCAT,      /* concat(a, b, ...)                             */
-    FN_PROJECT,     /* project(x, "P.npy")                           */
-    FN_ENCODE,      /* encode(x, B): E^T (x - shift)                 */
-    FN_DECODE,      /* decode(h, B): D h + shift                     */
-    FN_ACT,         /* an element-wise activation                    */
+    FN_DENSE,   /* dense(x, n, bias = true)                     */
+    FN_MLP,     /* mlp(x, n, width, depth | widths, act, residual) */
+    FN_CONCAT,  /* concat(a, b, ...)                             */
+    FN_PROJECT, /* project(x, "P.npy")                           */
+    FN_ENCODE,  /* encode(x, B): E^T (x - shift)                 */
+    FN_DECODE,  /* decode(h, B): D h + shift                     */
+    FN_ACT,     /* an element-wise activation                    */
 } CallKind;
 
 typedef struct Call {
     CallKind kind;
-    int out;                /* output dimension */
-    int bias;               /* dense, mlp: layers have biases */
-    int act;                /* FN_ACT: the activation; FN_MLP: the hidden activation */
-    int depth;              /* mlp: hidden layers */
-    int *widths;            /* mlp: [depth] hidden widths */
-    int residual;           /* mlp: h + act(dense(h)) between equal widths */
-    int first_param;        /* dense, mlp: index of its first Param */
-    const char *file;       /* project: the matrix file, resolved against the spec folder */
-    int basis;              /* encode, decode: index in Model.bases */
+    int out;          /* output dimension */
+    int bias;         /* dense, mlp: layers have biases */
+    int act;          /* FN_ACT: the activation; FN_MLP: the hidden activation */
+    int depth;        /* mlp: hidden layers */
+    int *widths;      /* mlp: [depth] hidden widths */
+    int residual;     /* mlp: h + act(dense(h)) between equal widths */
+    int first_param;  /* dense, mlp: index of its first Param */
+    const char *file; /* project: the matrix file, resolved against the spec folder */
+    int basis;        /* encode, decode: index in Model.bases */
 } Call;
 
 /* ---------------------------------------------------------------------------- bases */
 
 typedef enum {
-    BASIS_POD,              /* pod(x, rank = r, centre = true, samples = K)         */
-    BASIS_ACTIVE,           /* active_subspace(dq/dm, rank = r, samples = K)        */
-    BASIS_NPY,              /* npy(decoder = "D.npy", encoder = "E.npy", shift = "mu.npy") */
+    BASIS_POD,    /* pod(x, rank = r, centre = true, samples = K)         */
+    BASIS_ACTIVE, /* active_subspace(dq/dm, rank = r, samples = K)        */
+    BASIS_NPY,    /* npy(decoder = "D.npy", encoder = "E.npy", shift = "mu.npy") */
 } BasisMethod;
-extern const char *const basis_method_names[];   /* "pod", "active_subspace", "npy" */
+extern const char *const basis_method_names[]; /* "pod", "active_subspace", "npy" */
 
 /* What a basis is computed from: the model's input or output data, or its Jacobian data. */
 typedef enum { BASIS_OF_INPUT, BASIS_OF_OUTPUT, BASIS_OF_JACOBIAN, BASIS_OF_FILES } BasisSource;
 
 typedef struct {
-    const char *name;       /* Vm */
-    Loc loc;                /* the name in the basis section */
-    Loc call_loc;           /* the method call */
+    const char *name; /* Vm */
+    Loc loc;          /* the name in the basis section */
+    Loc call_loc;     /* the method call */
     BasisMethod method;
     BasisSource source;
-    int dim, rank;          /* D and E are [dim, rank]; 0 until known */
-    int centre;             /* pod: subtract the mean (the shift) first */
-    int64_t samples;        /* the first K training rows; 0 = all of them */
-    const char *decoder, *encoder, *shift;   /* npy: files resolved against the spec folder
+    int dim, rank;                         /* D and E are [dim, rank]; 0 until known */
+    int centre;                            /* pod: subtract the mean (the shift) first */
+    int64_t samples;                       /* the first K training rows; 0 = all of them */
+    const char *decoder, *encoder, *shift; /* npy: files resolved against the spec folder
                                                 (encoder, shift may be NULL) */
-    const char *text;       /* the basis line as written (cache key, checkpoint metadata) */
-    const char *source_name;/* pod: "m"; active_subspace: "dq/dm"; NULL for npy or after an error */
+    const char *text;                      /* the basis line as written (cache key, checkpoint metadata) */
+    const char *source_name;               /* pod: "m"; active_subspace: "dq/dm"; NULL for npy or after an error */
     Loc source_loc, rank_loc;
     int used_encode, used_decode;
-    int enc_param, dec_param;   /* the frozen weight of encode / decode (its bias follows), or -1 */
+    int enc_param, dec_param; /* the frozen weight of encode / decode (its bias follows), or -1 */
 } Basis;
 
 /* ---------------------------------------------------------------------------- ODE blocks */
@@ -98,41 +98,41 @@ extern const char *const solver_names[SOLVER_COUNT];
 
 typedef struct {
     SolverKind kind;
-    int steps;              /* fixed-step solvers; dopri5: initial number of steps */
-    double rtol, atol;      /* dopri5 */
-    int max_steps;          /* dopri5 */
+    int steps;         /* fixed-step solvers; dopri5: initial number of steps */
+    double rtol, atol; /* dopri5 */
+    int max_steps;     /* dopri5 */
     Loc loc;
 } Solver;
 
 typedef struct {
     int present;
-    int slices;             /* number of time slices */
-    double *bounds;         /* [slices + 1] slice boundaries, bounds[0] = t0, bounds[slices] = t1 */
-    int iterations;         /* Parareal corrections K */
-    Solver coarse, fine;    /* per slice */
-    int eval_parareal;      /* prediction and evaluation also use Parareal */
-    double tol;             /* stop early when the correction is below tol; 0 = never */
+    int slices;          /* number of time slices */
+    double *bounds;      /* [slices + 1] slice boundaries, bounds[0] = t0, bounds[slices] = t1 */
+    int iterations;      /* Parareal corrections K */
+    Solver coarse, fine; /* per slice */
+    int eval_parareal;   /* prediction and evaluation also use Parareal */
+    double tol;          /* stop early when the correction is below tol; 0 = never */
     Loc loc;
 } Pint;
 
 typedef struct {
-    const Stmt *stmt;       /* the S_ODE statement; body statements are checked in place */
-    const char *state;      /* z */
-    const char *time;       /* t */
-    int dim;                /* dim(z) */
+    const Stmt *stmt;  /* the S_ODE statement; body statements are checked in place */
+    const char *state; /* z */
+    const char *time;  /* t */
+    int dim;           /* dim(z) */
     double t0, t1;
-    const Stmt *deriv;      /* the dz/dt statement */
+    const Stmt *deriv; /* the dz/dt statement */
     Solver solver;
     Pint pint;
-    int checkpoint;         /* training keeps the state every `checkpoint` steps and recomputes
+    int checkpoint; /* training keeps the state every `checkpoint` steps and recomputes
                                the steps between in the backward pass; 0 = store every step */
     Loc checkpoint_loc;
     /* `save every h` / `save at [...]`: the state at n_saves increasing times; after the block the
      * state stands for the n_saves saved states (rows of one value), and the model's output is a
      * trajectory [n_saves, dim] per sample. 0 = no save line: the state at t1 only. */
     int n_saves;
-    double *save_times;     /* [n_saves], in [t0, t1] */
-    int *save_steps;        /* [n_saves] fixed-step solvers: the state after save_steps[k] steps */
+    double *save_times; /* [n_saves], in [t0, t1] */
+    int *save_steps;    /* [n_saves] fixed-step solvers: the state after save_steps[k] steps */
     Loc save_loc;
 } OdeBlock;
 
@@ -142,24 +142,24 @@ typedef enum { SRC_NONE, SRC_NPY, SRC_IDX } SourceKind;
 
 typedef struct {
     SourceKind kind;
-    const char *file;       /* relative to the data folder */
-    double scale;           /* idx(..., scale = ...); 1 otherwise */
-    int in_out;             /* Jacobian stored [N, dim(in), dim(out)] */
-    int defaulted;          /* not written in the spec */
+    const char *file; /* relative to the data folder */
+    double scale;     /* idx(..., scale = ...); 1 otherwise */
+    int in_out;       /* Jacobian stored [N, dim(in), dim(out)] */
+    int defaulted;    /* not written in the spec */
     Loc loc;
 } DataSource;
 
 typedef enum { SPLIT_FRACTION, SPLIT_COUNT, SPLIT_TEST_FILES } SplitKind;
 
 typedef struct {
-    const char *dir;        /* as written, relative to the spec file; NULL = --data folder */
+    const char *dir; /* as written, relative to the spec file; NULL = --data folder */
     Loc dir_loc;
-    DataSource input, output, jac;             /* training (or whole) set */
+    DataSource input, output, jac; /* training (or whole) set */
     DataSource test_input, test_output, test_jac;
-    DataSource valid_input, valid_output, valid_jac;  /* `valid x = ...` files (kind SRC_NONE: none) */
+    DataSource valid_input, valid_output, valid_jac; /* `valid x = ...` files (kind SRC_NONE: none) */
     SplitKind split;
-    double train, test;     /* fractions or row counts */
-    double valid;           /* the split's valid part, between the train and the test rows:
+    double train, test; /* fractions or row counts */
+    double valid;       /* the split's valid part, between the train and the test rows:
                                a fraction or a row count; 0 = none */
     Loc split_loc;
 } DataSpec;
@@ -174,8 +174,8 @@ extern const char *const loss_names[];
 
 typedef struct {
     LossKind kind;
-    double weight;          /* constant weight, or the ramp's start */
-    int ramp;               /* weight goes linearly from weight to weight_end over ramp_epochs */
+    double weight; /* constant weight, or the ramp's start */
+    int ramp;      /* weight goes linearly from weight to weight_end over ramp_epochs */
     double weight_end;
     int ramp_epochs;
     int relative;
@@ -195,21 +195,21 @@ typedef struct {
     OptimizerKind optimizer;
     double lr, beta1, beta2, eps, decay, momentum;
     ScheduleKind schedule;
-    double end;             /* linear, cosine: final lr as a fraction of lr */
-    double at[MAX_STEP_MILESTONES];  /* step: fractions of the run where lr is multiplied */
+    double end;                     /* linear, cosine: final lr as a fraction of lr */
+    double at[MAX_STEP_MILESTONES]; /* step: fractions of the run where lr is multiplied */
     int n_at;
-    double factor;          /* step */
+    double factor; /* step */
     int batch;
     int64_t epochs;
     uint64_t seed;
-    int f64;                /* precision f64 */
-    int64_t eval_every;     /* 0 = only at the end */
+    int f64;            /* precision f64 */
+    int64_t eval_every; /* 0 = only at the end */
     /* model selection on the validation set (check_sections.c; all need data_has_valid) */
-    int64_t patience;       /* early_stop patience K: stop after K evaluations without a new best
+    int64_t patience;   /* early_stop patience K: stop after K evaluations without a new best
                                validation loss; 0 = never stop early */
-    int keep_best;          /* keep best: the --save checkpoint, and the parameters after training,
+    int keep_best;      /* keep best: the --save checkpoint, and the parameters after training,
                                are those of the epoch with the best validation loss */
-    int64_t save_every;     /* save every K: the --save checkpoint every K epochs (instead of at
+    int64_t save_every; /* save every K: the --save checkpoint every K epochs (instead of at
                                each evaluation); 0 = at evaluations */
     Loc patience_loc, keep_best_loc, save_every_loc;
 } TrainSpec;
@@ -218,25 +218,25 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    const char *path;       /* the spec file */
+    const char *path; /* the spec file */
     const char *input, *output;
-    int in_dim, out_dim;    /* out_dim: the whole output per sample, out_rows x out_cols */
-    int out_rows;           /* saved times T of a trajectory output (`save`), else 1 */
-    int out_cols;           /* the declared output dimension: one saved state's */
-    int trajectory;         /* the output is a trajectory (an ode block with a save line): output data
+    int in_dim, out_dim; /* out_dim: the whole output per sample, out_rows x out_cols */
+    int out_rows;        /* saved times T of a trajectory output (`save`), else 1 */
+    int out_cols;        /* the declared output dimension: one saved state's */
+    int trajectory;      /* the output is a trajectory (an ode block with a save line): output data
                                [N, out_rows, out_cols], Jacobians [N, out_rows, out_cols, in_dim] */
     Loc input_loc, output_loc;
-    Stmt **body;            /* model statements, checked and annotated */
+    Stmt **body; /* model statements, checked and annotated */
     int n_body;
     Param *params;
     int n_params;
-    int64_t n_weights;      /* total parameter count, frozen ones included */
-    int64_t n_trainable;    /* the trained ones: elements [0, n_trainable) of the buffer */
-    Basis *bases;           /* the basis section, in order */
+    int64_t n_weights;   /* total parameter count, frozen ones included */
+    int64_t n_trainable; /* the trained ones: elements [0, n_trainable) of the buffer */
+    Basis *bases;        /* the basis section, in order */
     int n_bases;
     OdeBlock *odes;
     int n_odes;
-    int classifier;         /* trained with cross_entropy on integer labels */
+    int classifier; /* trained with cross_entropy on integer labels */
     DataSpec data;
     LossTerm *loss;
     int n_loss;
@@ -256,8 +256,8 @@ static inline int64_t model_trainable(const Model *m) {
 typedef int (*NpyShapeFn)(const char *path, int64_t *shape, int *ndim, char *err, size_t errlen);
 
 typedef struct {
-    const char *spec_dir;   /* folder of the spec file, for project(...) paths */
-    NpyShapeFn npy_shape;   /* NULL: project() can't be checked */
+    const char *spec_dir; /* folder of the spec file, for project(...) paths */
+    NpyShapeFn npy_shape; /* NULL: project() can't be checked */
 } CheckOptions;
 
 /* Checks the whole file. Returns the model, or NULL after reporting errors. */

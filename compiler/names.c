@@ -24,7 +24,7 @@ static void sanitize(char *dst, size_t len, const char *src) {
 
 static int add_name(SizeNames *s, long v, const char *base, const char *suffix) {
     if (s->n == SIZE_NAMES_MAX) return -1;
-    for (int k = 1;; k++) {   /* a name no other size has */
+    for (int k = 1;; k++) { /* a name no other size has */
         if (k == 1) snprintf(s->name[s->n], sizeof s->name[s->n], "%s%s", base, suffix);
         else snprintf(s->name[s->n], sizeof s->name[s->n], "%s%s%d", base, suffix, k);
         int clash = 0;
@@ -54,9 +54,9 @@ void size_names(const Model *m, SizeNames *s) {
         char tag[40];
         snprintf(tag, sizeof tag, "%s", p->name);
         char *dot = strrchr(tag, '.');
-        if (dot) *dot = 0;   /* q.1.weight -> q.1 */
-        add_size(s, p->shape[0], tag, "_dim");   /* a layer's width */
-        if (p->ndim == 2) add_size(s, p->shape[1], tag, "_in");   /* what it reads */
+        if (dot) *dot = 0;                                      /* q.1.weight -> q.1 */
+        add_size(s, p->shape[0], tag, "_dim");                  /* a layer's width */
+        if (p->ndim == 2) add_size(s, p->shape[1], tag, "_in"); /* what it reads */
     }
     s->n_base = s->n;
 }
@@ -70,7 +70,7 @@ const char *size_text(const SizeNames *s, long v, char *buf, size_t len) {
 
 const char *size_product(SizeNames *s, long rows, long dim, char *buf, size_t len) {
     if (rows == 1) return size_text(s, dim, buf, len);
-    for (int i = 0; i < s->n; i++)   /* one name per number, wherever it comes from */
+    for (int i = 0; i < s->n; i++) /* one name per number, wherever it comes from */
         if (s->val[i] == rows * dim) return s->name[i];
     int a = -1, b = -1;
     for (int i = 0; i < s->n_base; i++) {
@@ -151,14 +151,17 @@ void emit_param_offsets(FILE *out, const Model *m, const SizeNames *sz) {
         const Param *q = i ? &m->params[i - 1] : NULL;
         if (!q) fprintf(out, "%lld", (long long)p->offset);
         else if (q->offset + q->size == p->offset && q->ndim == 2)
-            fprintf(out, "%s + %s * %s", param_off_name(m, i - 1, prev, sizeof prev), size_text(sz, q->shape[0], d0, sizeof d0),
-                    size_text(sz, q->shape[1], d1, sizeof d1));
+            fprintf(out, "%s + %s * %s", param_off_name(m, i - 1, prev, sizeof prev),
+                    size_text(sz, q->shape[0], d0, sizeof d0), size_text(sz, q->shape[1], d1, sizeof d1));
         else if (q->offset + q->size == p->offset)
-            fprintf(out, "%s + %s", param_off_name(m, i - 1, prev, sizeof prev), size_text(sz, q->shape[0], d0, sizeof d0));
+            fprintf(out, "%s + %s", param_off_name(m, i - 1, prev, sizeof prev),
+                    size_text(sz, q->shape[0], d0, sizeof d0));
         else fprintf(out, "%lld", (long long)p->offset);
         fputs(",   /* ", out);
         emit_comment_text(out, p->name);
-        if (p->ndim == 2) fprintf(out, " [%s, %s] */\n", size_text(sz, p->shape[0], d0, sizeof d0), size_text(sz, p->shape[1], d1, sizeof d1));
+        if (p->ndim == 2)
+            fprintf(out, " [%s, %s] */\n", size_text(sz, p->shape[0], d0, sizeof d0),
+                    size_text(sz, p->shape[1], d1, sizeof d1));
         else fprintf(out, " [%s] */\n", size_text(sz, p->shape[0], d0, sizeof d0));
     }
     fputs("};\n", out);
@@ -198,7 +201,9 @@ static void set_free(StrSet *s) {
     free(s->key);
 }
 
-static int is_ident(int c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+static int is_ident(int c) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
 
 /* Whether [b, e) is <c><digits> with c in prefixes: returns the node id, else -1. */
@@ -250,13 +255,12 @@ void names_rename(FILE *out, const char *text, const Program *p, const char *pre
     /* every identifier of the text that is not a node's: names must not meet them */
     StrSet other = {0}, used = {0};
     int *seen = calloc((size_t)N + 1, sizeof(int));
-    StrSet pre = {0};   /* the X of X_v<id> identifiers */
+    StrSet pre = {0}; /* the X of X_v<id> identifiers */
     for (const char *s = text; *s;) {
         if (!is_ident(*s) || is_digit(*s)) {
             if (is_digit(*s))
                 while (is_ident(*s) || *s == '.') s++;
-            else
-                s++;
+            else s++;
             continue;
         }
         const char *b = s;
@@ -267,10 +271,11 @@ void names_rename(FILE *out, const char *text, const Program *p, const char *pre
         if (id >= 0 && id < N) seen[id] = 1;
         else set_add(&other, b, (size_t)(s - b));
     }
-    static const char *const keywords[] = {"auto", "break", "case", "char", "const", "continue", "default", "do",
-        "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
-        "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
-        "unsigned", "void", "volatile", "while", "real", "new", "delete", "this", "template", "class"};
+    static const char *const keywords[] = {
+        "auto",     "break",  "case",     "char",   "const",  "continue", "default", "do",     "double",   "else",
+        "enum",     "extern", "float",    "for",    "goto",   "if",       "inline",  "int",    "long",     "register",
+        "restrict", "return", "short",    "signed", "sizeof", "static",   "struct",  "switch", "typedef",  "union",
+        "unsigned", "void",   "volatile", "while",  "real",   "new",      "delete",  "this",   "template", "class"};
     for (size_t k = 0; k < sizeof keywords / sizeof *keywords; k++) set_add(&other, keywords[k], strlen(keywords[k]));
 
     /* names by node, in program order: <pass><layer>_<role>, made unique */
@@ -282,11 +287,17 @@ void names_rename(FILE *out, const char *text, const Program *p, const char *pre
         tag[n->id] = strdup(node_tag(m, n, tag, tb, sizeof tb));
         if (!seen[n->id]) continue;
         lower_case(role, sizeof role, ir_op_names[n->op]);
-        if (n->op == IR_DATA) snprintf(role, sizeof role, "%s", n->aux == DATA_OUTPUT ? "y" : n->aux == DATA_JACOBIAN ? "J" : "label");
-        if (ir_op_is(n->op, OP_AUX_ACT)) snprintf(role, sizeof role, "%s", ir_op_names[n->op][0] == 'A' ? "act" : n->op == IR_DACT ? "dact" : "d2act");
+        if (n->op == IR_DATA)
+            snprintf(role, sizeof role, "%s", n->aux == DATA_OUTPUT ? "y" : n->aux == DATA_JACOBIAN ? "J" : "label");
+        if (ir_op_is(n->op, OP_AUX_ACT))
+            snprintf(role, sizeof role, "%s",
+                     ir_op_names[n->op][0] == 'A' ? "act"
+                         : n->op == IR_DACT       ? "dact"
+                                                  : "d2act");
         /* the Jacobian pass (j) and the gradient pass (d); f, f' and f'' of a value are primal */
         const char *pass = ir_op_is(n->op, OP_AUX_ACT) || n->op == IR_DATA || n->id < p->n_forward ? ""
-                           : n->id < p->n_primal ? "j" : "d";
+            : n->id < p->n_primal                                                                  ? "j"
+                                                                                                   : "d";
         const char *t = tag[n->id];
         if (t[0]) snprintf(base, sizeof base, "%s%s_%s", pass, t, role);
         else snprintf(base, sizeof base, "%s%s%s", pass, pass[0] ? "_" : "", role);
@@ -331,8 +342,7 @@ void names_rename(FILE *out, const char *text, const Program *p, const char *pre
             const char *b = s;
             if (is_digit(*s))
                 while (is_ident(*s) || *s == '.') s++;
-            else
-                s++;
+            else s++;
             fwrite(b, 1, (size_t)(s - b), out);
             continue;
         }

@@ -19,9 +19,9 @@
  * uses (q_dim_x_m_dim = q_dim * m_dim). */
 enum { SIZE_NAMES_MAX = 128 };
 typedef struct {
-    int n, n_base;              /* names; the first n_base are dimensions, the rest products */
+    int n, n_base; /* names; the first n_base are dimensions, the rest products */
     long val[SIZE_NAMES_MAX];
-    int a[SIZE_NAMES_MAX], b[SIZE_NAMES_MAX];   /* a product's factors */
+    int a[SIZE_NAMES_MAX], b[SIZE_NAMES_MAX]; /* a product's factors */
     char name[SIZE_NAMES_MAX][64];
 } SizeNames;
 

@@ -13,7 +13,7 @@ typedef enum {
 #define X(name, doc) ACT_##name,
     DINO_ACTIVATIONS(X)
 #undef X
-    ACT_COUNT
+        ACT_COUNT
 } Activation;
 
 extern const char *const activation_names[ACT_COUNT];

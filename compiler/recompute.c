@@ -31,8 +31,8 @@
 static int pass_of(const Program *p, int id) { return id < p->n_forward ? 1 : id < p->n_primal ? 2 : 3; }
 
 typedef struct {
-    int pass;               /* the pass the current copies of the segment are for; 0 none */
-    long serial;            /* when they were made */
+    int pass;    /* the pass the current copies of the segment are for; 0 none */
+    long serial; /* when they were made */
 } SegCopies;
 
 void ir_recompute(Program *p) {
@@ -52,10 +52,11 @@ void ir_recompute(Program *p) {
     int *count = calloc((size_t)S + 2, sizeof(int)), *first = calloc((size_t)S + 2, sizeof(int));
     for (int i = 0; i < p->n_primal; i++) count[orig[i]->seg]++;
     for (int s = 1; s <= S + 1; s++) first[s] = first[s - 1] + count[s - 1];
-    int *members = malloc(sizeof(int) * (size_t)(p->n_primal ? p->n_primal : 1)), *fill = calloc((size_t)S + 1, sizeof(int));
+    int *members = malloc(sizeof(int) * (size_t)(p->n_primal ? p->n_primal : 1)),
+        *fill = calloc((size_t)S + 1, sizeof(int));
     for (int i = 0; i < p->n_primal; i++) members[first[orig[i]->seg] + fill[orig[i]->seg]++] = i;
 
-    IrNode **copy = calloc((size_t)n, sizeof(IrNode *));   /* original id -> its current copy */
+    IrNode **copy = calloc((size_t)n, sizeof(IrNode *)); /* original id -> its current copy */
     SegCopies *seg = calloc((size_t)S + 1, sizeof(SegCopies));
     long serial = 0;
     PtrVec out = {0};
@@ -66,7 +67,7 @@ void ir_recompute(Program *p) {
             IrNode *a = u->args[k];
             int s = a->seg;
             if (!s || kept[a->id] || pass_of(p, a->id) >= pass) continue;
-            if (seg[s].pass != pass || seg[s].serial < serial - 1) {   /* copy the segment here */
+            if (seg[s].pass != pass || seg[s].serial < serial - 1) { /* copy the segment here */
                 seg[s] = (SegCopies){.pass = pass, .serial = ++serial};
                 for (int m = first[s]; m < first[s] + count[s]; m++) {
                     IrNode *b = orig[members[m]];

@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int is_ident(int c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+static int is_ident(int c) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 static int is_digit(int c) { return c >= '0' && c <= '9'; }
 
 static int is_node_name(const char *b, const char *e, const char *prefixes) {
@@ -61,11 +63,13 @@ void share_scan(const char *s, FILE *out, ShareItem *key, const char *kind, cons
         if (is_ident(*s) && !is_digit(*s)) {
             const char *b = s;
             while (is_ident(*s)) s++;
-            if (r->symbol && !comment && r->symbol(b, (size_t)(s - b), r->ctx)) {   /* a named constant */
+            if (r->symbol && !comment && r->symbol(b, (size_t)(s - b), r->ctx)) { /* a named constant */
                 size_t len = (size_t)(s - b);
                 if (key) {
                     if (key->n_nums == key->cap_nums)
-                        key->nums = realloc(key->nums, sizeof(char *) * (size_t)(key->cap_nums = key->cap_nums ? 2 * key->cap_nums : 64));
+                        key->nums =
+                            realloc(key->nums,
+                                    sizeof(char *) * (size_t)(key->cap_nums = key->cap_nums ? 2 * key->cap_nums : 64));
                     key->nums[key->n_nums++] = strndup(b, len);
                     fputc('#', out);
                 } else {
@@ -89,7 +93,7 @@ void share_scan(const char *s, FILE *out, ShareItem *key, const char *kind, cons
             continue;
         }
         int marked = *s == '`';
-        if (marked || (is_digit(*s) && !r->marked_only)) {   /* a number that may differ */
+        if (marked || (is_digit(*s) && !r->marked_only)) { /* a number that may differ */
             const char *b = s + marked, *e = number_end(b + (marked && (*b == '-' || *b == '+')));
             size_t len = (size_t)(e - b);
             s = e + (marked && *e == '`');
@@ -97,7 +101,8 @@ void share_scan(const char *s, FILE *out, ShareItem *key, const char *kind, cons
                 fwrite(b, 1, len, out);
             } else if (key) {
                 if (key->n_nums == key->cap_nums)
-                    key->nums = realloc(key->nums, sizeof(char *) * (size_t)(key->cap_nums = key->cap_nums ? 2 * key->cap_nums : 64));
+                    key->nums = realloc(
+                        key->nums, sizeof(char *) * (size_t)(key->cap_nums = key->cap_nums ? 2 * key->cap_nums : 64));
                 key->nums[key->n_nums++] = strndup(b, len);
                 fputc('#', out);
             } else {
@@ -107,7 +112,7 @@ void share_scan(const char *s, FILE *out, ShareItem *key, const char *kind, cons
             }
             continue;
         }
-        if (is_digit(*s)) {   /* a number that is part of the code */
+        if (is_digit(*s)) { /* a number that is part of the code */
             const char *e = number_end(s);
             fwrite(s, 1, (size_t)(e - s), out);
             s = e;
@@ -119,7 +124,7 @@ void share_scan(const char *s, FILE *out, ShareItem *key, const char *kind, cons
 }
 
 static int all_digits(const char *s, const ShareRules *r) {
-    if (r->symbol && !is_digit(*s) && r->symbol(s, strlen(s), r->ctx)) return 1;   /* an integer constant */
+    if (r->symbol && !is_digit(*s) && r->symbol(s, strlen(s), r->ctx)) return 1; /* an integer constant */
     for (; *s; s++)
         if (!is_digit(*s)) return 0;
     return 1;
@@ -175,7 +180,7 @@ int share_group(ShareItem *items, int n, const ShareRules *r) {
 
 void share_strip(const char *text, FILE *out, const ShareRules *r) {
     ShareRules keep = *r;
-    keep.prefixes = "";   /* node names as they are */
+    keep.prefixes = ""; /* node names as they are */
     share_scan(text, out, NULL, NULL, NULL, &keep);
 }
 

@@ -5,9 +5,9 @@
 #include <stdio.h>
 
 typedef struct {
-    const char *prefixes;       /* letters of node names: "v" (v12), "vt" (v12, t7) */
-    int marked_only;            /* only `backquoted` numbers may differ */
-    const char *param_format;   /* a differing number in the shared code: "%c[%d]" -> L[3], D[0] */
+    const char *prefixes;     /* letters of node names: "v" (v12), "vt" (v12, t7) */
+    int marked_only;          /* only `backquoted` numbers may differ */
+    const char *param_format; /* a differing number in the shared code: "%c[%d]" -> L[3], D[0] */
     /* identifiers that are integer constants and may differ like numbers (emit_c.c's sizes,
        parameter and slot offsets: q_0_dim, P_q_1_weight, wt_v12); NULL: none */
     int (*symbol)(const char *name, size_t len, const void *ctx);
@@ -16,16 +16,16 @@ typedef struct {
 
 /* One piece of code (an emitter's part or stage). share_group fills everything but text. */
 typedef struct {
-    char *text;                 /* the code as the emitter wrote it (malloc'd) */
-    char *key;                  /* comments left out, node names local, differing numbers as '#' */
-    char **nums;                /* the numbers that may differ, in order */
+    char *text;  /* the code as the emitter wrote it (malloc'd) */
+    char *key;   /* comments left out, node names local, differing numbers as '#' */
+    char **nums; /* the numbers that may differ, in order */
     int n_nums, cap_nums;
-    int group;                  /* the first piece with the same key */
-    int index;                  /* its instance number in the group; -1: the only one */
-    int count;                  /* the first of a group: its instances */
-    char *kind;                 /* the first of a group, per number: 'L' (integers), 'D' (reals) where
+    int group;  /* the first piece with the same key */
+    int index;  /* its instance number in the group; -1: the only one */
+    int count;  /* the first of a group: its instances */
+    char *kind; /* the first of a group, per number: 'L' (integers), 'D' (reals) where
                                    the instances differ, 0 where all are equal */
-    int *slot;                  /* the first of a group, per differing number: its index in L or D */
+    int *slot;  /* the first of a group, per differing number: its index in L or D */
     int n_L, n_D;
 } ShareItem;
 

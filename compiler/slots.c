@@ -54,13 +54,13 @@ long slots_take(SlotPool *s, int node, long size) {
     s->size[slot] = need;
     s->in_use[slot] = 1;
     s->slot_of[node] = slot;
-    if (best >= 0) {   /* the front of the best-fitting free range */
+    if (best >= 0) { /* the front of the best-fitting free range */
         s->off[slot] = s->free_off[best];
         s->free_off[best] += need;
         s->free_len[best] -= need;
         if (s->free_len[best] == 0) remove_free(s, best);
     } else if (s->n_free && s->free_off[s->n_free - 1] + s->free_len[s->n_free - 1] == s->work) {
-        s->off[slot] = s->free_off[s->n_free - 1];   /* the free range at the end, grown */
+        s->off[slot] = s->free_off[s->n_free - 1]; /* the free range at the end, grown */
         s->work = s->off[slot] + need;
         remove_free(s, s->n_free - 1);
     } else {
@@ -78,12 +78,12 @@ void slots_release(SlotPool *s, int node) {
     long off = s->off[slot], len = s->size[slot];
     int i = 0;
     while (i < s->n_free && s->free_off[i] < off) i++;
-    if (i > 0 && s->free_off[i - 1] + s->free_len[i - 1] == off) {   /* merge with the one before */
+    if (i > 0 && s->free_off[i - 1] + s->free_len[i - 1] == off) { /* merge with the one before */
         s->free_len[i - 1] += len;
         if (i < s->n_free && off + len == s->free_off[i]) s->free_len[i - 1] += s->free_len[i], remove_free(s, i);
         return;
     }
-    if (i < s->n_free && off + len == s->free_off[i]) {   /* with the one after */
+    if (i < s->n_free && off + len == s->free_off[i]) { /* with the one after */
         s->free_off[i] = off;
         s->free_len[i] += len;
         return;

@@ -9,19 +9,19 @@
  * only by a value of the same size. Shared by emit_c.c and fuse.c, which differ only in
  * when they release. */
 typedef struct {
-    long *off, *size;       /* [n] slots (allocations) */
+    long *off, *size; /* [n] slots (allocations) */
     char *in_use;
     int n, cap;
-    int *slot_of;           /* node id -> slot, -1 none */
-    long *free_off, *free_len;   /* free ranges below work, by offset (not exact mode) */
+    int *slot_of;              /* node id -> slot, -1 none */
+    long *free_off, *free_len; /* free ranges below work, by offset (not exact mode) */
     int n_free, cap_free;
-    long work;              /* workspace size so far, in reals per sample */
-    int exact;              /* reuse a slot only for a value of the same size (see fuse.c) */
+    long work; /* workspace size so far, in reals per sample */
+    int exact; /* reuse a slot only for a value of the same size (see fuse.c) */
 } SlotPool;
 
 void slots_init(SlotPool *s, int n_nodes);
-long slots_take(SlotPool *s, int node, long size);   /* the node's offset */
-void slots_release(SlotPool *s, int node);           /* no-op when the node holds no slot */
+long slots_take(SlotPool *s, int node, long size); /* the node's offset */
+void slots_release(SlotPool *s, int node);         /* no-op when the node holds no slot */
 void slots_free(SlotPool *s);
 
 #endif

@@ -41,8 +41,8 @@ int source_load(Source *s, const char *path, char *err, size_t errlen) {
     for (;;) {
         if (len == cap) {
             if (cap >= SOURCE_MAX_BYTES) {
-                snprintf(err, errlen, "'%s' is larger than %d MiB; a .dino spec is a small text file",
-                         path, SOURCE_MAX_BYTES >> 20);
+                snprintf(err, errlen, "'%s' is larger than %d MiB; a .dino spec is a small text file", path,
+                         SOURCE_MAX_BYTES >> 20);
                 free(text);
                 fclose(f);
                 return -1;
@@ -91,7 +91,7 @@ const char *source_line(const Source *s, int line, size_t *len) {
     }
     size_t a = s->line_start[line - 1];
     size_t b = line < s->n_lines ? s->line_start[line] - 1 : s->len;
-    if (line == 1 && b >= 3 && memcmp(s->text, "\xEF\xBB\xBF", 3) == 0) a = 3;   /* a byte-order mark */
+    if (line == 1 && b >= 3 && memcmp(s->text, "\xEF\xBB\xBF", 3) == 0) a = 3; /* a byte-order mark */
     if (b > a && s->text[b - 1] == '\r') b--;
     *len = b - a;
     return s->text + a;

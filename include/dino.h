@@ -95,7 +95,7 @@ typedef struct dino_diagnostic {
     const char *file;
     int line, col, end_line, end_col;
     dino_severity severity;
-    const char *message;    /* without the location, e.g. "unknown name 'h3'" */
+    const char *message; /* without the location, e.g. "unknown name 'h3'" */
 } dino_diagnostic;
 
 /* Reads, parses and checks a spec file. On DINO_OK *spec is a checked spec. On DINO_EUSER (the
@@ -134,14 +134,14 @@ typedef struct dino_spec_info {
     int f64;                    /* the training precision (after dino_spec_set "precision") */
     long long epochs;           /* the train section's settings (after dino_spec_set) */
     int batch;
-    unsigned long long hash;    /* of the spec's text; checkpoints record it */
-    const char *data_dir;       /* the data section's dir, relative to the spec's folder
+    unsigned long long hash; /* of the spec's text; checkpoints record it */
+    const char *data_dir;    /* the data section's dir, relative to the spec's folder
                                    resolved; NULL when the spec names none */
-    int out_times;              /* a trajectory output (an ode block with a save line): its T saved
+    int out_times;           /* a trajectory output (an ode block with a save line): its T saved
                                    times, and out_dim = T x out_step (every array of outputs is
                                    [n, T, out_step], of Jacobians [n, T, out_step, in_dim], in that
                                    order in memory); 0 for an ordinary output */
-    int out_step;               /* dim(output) at one saved time (the declared size); out_dim when
+    int out_step;            /* dim(output) at one saved time (the declared size); out_dim when
                                    out_times is 0 */
 } dino_spec_info;
 
@@ -166,47 +166,47 @@ DINO_API dino_status dino_spec_set(dino_spec *spec, const char *key, const char 
 /* ---------------------------------------------------------------------------- generated code */
 
 typedef enum dino_target {
-    DINO_TARGET_CUDA,       /* the GPU backend's CUDA source (stand-alone, for NVRTC) */
-    DINO_TARGET_C,          /* the CPU backend's C source */
-    DINO_TARGET_PTX,        /* the CUDA source compiled by NVRTC to PTX (for opts->arch) */
-    DINO_TARGET_IR,         /* the IR of the predict and train programs, as text */
-    DINO_TARGET_AST,        /* the checked syntax tree, as text */
-    DINO_TARGET_PARAMS,     /* one line per parameter: "name [shape]", in definition order */
+    DINO_TARGET_CUDA,   /* the GPU backend's CUDA source (stand-alone, for NVRTC) */
+    DINO_TARGET_C,      /* the CPU backend's C source */
+    DINO_TARGET_PTX,    /* the CUDA source compiled by NVRTC to PTX (for opts->arch) */
+    DINO_TARGET_IR,     /* the IR of the predict and train programs, as text */
+    DINO_TARGET_AST,    /* the checked syntax tree, as text */
+    DINO_TARGET_PARAMS, /* one line per parameter: "name [shape]", in definition order */
 } dino_target;
 
 typedef enum dino_precision {
-    DINO_PRECISION_SPEC,    /* the spec's train precision */
+    DINO_PRECISION_SPEC, /* the spec's train precision */
     DINO_PRECISION_F32,
     DINO_PRECISION_F64,
 } dino_precision;
 
 typedef enum dino_jacobian {
-    DINO_JACOBIAN_AUTO,     /* forward mode when dim(in) <= dim(out), else reverse */
+    DINO_JACOBIAN_AUTO, /* forward mode when dim(in) <= dim(out), else reverse */
     DINO_JACOBIAN_FORWARD,
     DINO_JACOBIAN_REVERSE,
 } dino_jacobian;
 
 typedef enum dino_fuse {
-    DINO_FUSE_AUTO,         /* tile kernels when every layer is small (docs/commands.md) */
-    DINO_FUSE_NONE,         /* one kernel per fused stage */
-    DINO_FUSE_TILES,        /* tile kernels whatever the layer sizes */
+    DINO_FUSE_AUTO,  /* tile kernels when every layer is small (docs/commands.md) */
+    DINO_FUSE_NONE,  /* one kernel per fused stage */
+    DINO_FUSE_TILES, /* tile kernels whatever the layer sizes */
 } dino_fuse;
 
 /* Options of dino_generate; a zeroed struct (or NULL) means the defaults. */
 typedef struct dino_emit_options {
     dino_precision precision;
     dino_jacobian jacobian;
-    dino_fuse fuse;             /* CUDA and PTX */
-    int no_share;               /* CUDA: write every tile-kernel stage out (DINO_CUDA_SHARE=0) */
-    const char *arch;           /* PTX: "sm_80" (the default), "sm_90", ... */
+    dino_fuse fuse;   /* CUDA and PTX */
+    int no_share;     /* CUDA: write every tile-kernel stage out (DINO_CUDA_SHARE=0) */
+    const char *arch; /* PTX: "sm_80" (the default), "sm_90", ... */
 } dino_emit_options;
 
 /* Generates a target's text for a checked spec into memory: *text (NUL-terminated, freed with
  * dino_free) of *len bytes. DINO_EUSER when the spec can't be generated (the message is a
  * complete diagnostic), NVRTC is missing or can't compile for arch; DINO_EINTERNAL when the
  * generated CUDA does not compile (the message ends with NVRTC's log). */
-DINO_API dino_status dino_generate(dino_spec *spec, dino_target target, const dino_emit_options *opts,
-                                   char **text, size_t *len);
+DINO_API dino_status dino_generate(dino_spec *spec, dino_target target, const dino_emit_options *opts, char **text,
+                                   size_t *len);
 
 /* ---------------------------------------------------------------------------- models */
 
@@ -215,19 +215,19 @@ DINO_API dino_status dino_generate(dino_spec *spec, dino_target target, const di
 typedef struct dino_model dino_model;
 
 typedef enum dino_backend {
-    DINO_BACKEND_AUTO,      /* the GPU when one is usable, else the CPU */
-    DINO_BACKEND_CPU,       /* the generated C, compiled by the host compiler (cached), dlopen'ed */
-    DINO_BACKEND_CUDA,      /* the generated CUDA through NVRTC (cached) and the driver API */
+    DINO_BACKEND_AUTO, /* the GPU when one is usable, else the CPU */
+    DINO_BACKEND_CPU,  /* the generated C, compiled by the host compiler (cached), dlopen'ed */
+    DINO_BACKEND_CUDA, /* the generated CUDA through NVRTC (cached) and the driver API */
 } dino_backend;
 
 typedef enum dino_message_level {
-    DINO_MESSAGE_NOTE,          /* information ("training workspace 1.2 MiB ...") */
-    DINO_MESSAGE_WARNING,       /* something to fix (a dopri5 solve that did not reach t1) */
+    DINO_MESSAGE_NOTE,    /* information ("training workspace 1.2 MiB ...") */
+    DINO_MESSAGE_WARNING, /* something to fix (a dopri5 solve that did not reach t1) */
 } dino_message_level;
 
 typedef struct dino_open_options {
     dino_backend backend;
-    dino_precision precision;   /* not SPEC: as dino_spec_set(spec, "precision", ...) */
+    dino_precision precision; /* not SPEC: as dino_spec_set(spec, "precision", ...) */
     dino_jacobian jacobian;
     /* Notes while opening, one sentence each without a newline (NULL: dropped): a damaged
      * entry of the compiled-code cache that was removed and rebuilt, and why. */
@@ -243,12 +243,12 @@ DINO_API void dino_model_free(dino_model *model);
 
 /* What dino_model_open chose, for the user. Strings are valid until dino_model_free. */
 typedef struct dino_backend_info {
-    dino_backend backend;       /* CPU or CUDA: the one in use */
-    const char *name;           /* "CPU (2 threads)", "CUDA: NVIDIA H100 80GB HBM3" */
-    const char *gpu_declined;   /* AUTO on the CPU: why not the GPU ("" otherwise) */
-    int gpu_failed;             /* ... because the CUDA backend failed on a GPU that is there */
-    int from_cache;             /* CPU: the compiled module came from the cache */
-    int f64;                    /* the precision it computes in */
+    dino_backend backend;     /* CPU or CUDA: the one in use */
+    const char *name;         /* "CPU (2 threads)", "CUDA: NVIDIA H100 80GB HBM3" */
+    const char *gpu_declined; /* AUTO on the CPU: why not the GPU ("" otherwise) */
+    int gpu_failed;           /* ... because the CUDA backend failed on a GPU that is there */
+    int from_cache;           /* CPU: the compiled module came from the cache */
+    int f64;                  /* the precision it computes in */
 } dino_backend_info;
 
 DINO_API dino_status dino_model_backend(const dino_model *model, dino_backend_info *info);
@@ -259,9 +259,9 @@ DINO_API dino_status dino_model_progress(const dino_model *model, long long *epo
 /* ---------------------------------------------------------------------------- checkpoints */
 
 typedef struct dino_checkpoint_info {
-    int has_state;          /* the file held the training state (epoch, step, shuffle RNG) */
-    long long epoch;        /* epochs done when it was written (when has_state) */
-    int spec_matches;       /* 1: written from this spec's text; 0: another spec; -1: unknown */
+    int has_state;    /* the file held the training state (epoch, step, shuffle RNG) */
+    long long epoch;  /* epochs done when it was written (when has_state) */
+    int spec_matches; /* 1: written from this spec's text; 0: another spec; -1: unknown */
 } dino_checkpoint_info;
 
 /* Writes the parameters, the optimiser moments and the training state as safetensors,
@@ -289,18 +289,19 @@ DINO_API dino_status dino_data_load(const dino_model *model, const char *dir, di
 typedef struct dino_arrays {
     long long n;
     const double *x;
-    const double *y;        /* NULL for a classifier */
-    const double *J;        /* NULL: no Jacobian data (then an h1 loss can't train) */
-    const int *labels;      /* classifiers only */
+    const double *y;   /* NULL for a classifier */
+    const double *J;   /* NULL: no Jacobian data (then an h1 loss can't train) */
+    const int *labels; /* classifiers only */
 } dino_arrays;
 
 /* A training set and a test set (test may be NULL or have n = 0: no test metrics) from arrays.
  * Checks that values are finite and labels in range. */
-DINO_API dino_status dino_data_from_arrays(const dino_model *model, const dino_arrays *train,
-                                           const dino_arrays *test, dino_data **data);
+DINO_API dino_status dino_data_from_arrays(const dino_model *model, const dino_arrays *train, const dino_arrays *test,
+                                           dino_data **data);
 
 /* Rows in the training and the test set, and whether the training set has Jacobians. */
-DINO_API dino_status dino_data_rows(const dino_data *data, long long *train_rows, long long *test_rows, int *has_jacobian);
+DINO_API dino_status dino_data_rows(const dino_data *data, long long *train_rows, long long *test_rows,
+                                    int *has_jacobian);
 
 /* Rows in the validation set: the split's valid part or the `valid x = ...` files (0: none;
  * dino_data_from_arrays makes none). */
@@ -312,36 +313,36 @@ DINO_API void dino_data_free(dino_data *data);
 
 /* What the epoch callback sees after each epoch. Valid during the call. */
 typedef struct dino_epoch {
-    long long epoch, epochs;    /* the epoch just finished (1-based) and the planned total */
-    long long step;             /* optimiser steps so far */
-    double seconds;             /* since dino_train started */
-    double epoch_seconds;       /* this epoch */
-    double lr, train_loss;      /* the last scheduled learning rate; the epoch's mean loss */
-    int evaluated;              /* test metrics were computed after this epoch */
+    long long epoch, epochs; /* the epoch just finished (1-based) and the planned total */
+    long long step;          /* optimiser steps so far */
+    double seconds;          /* since dino_train started */
+    double epoch_seconds;    /* this epoch */
+    double lr, train_loss;   /* the last scheduled learning rate; the epoch's mean loss */
+    int evaluated;           /* test metrics were computed after this epoch */
     int has_rel_l2, has_rel_h1, has_accuracy;
     double rel_l2, rel_h1, accuracy;
-    const char *line;           /* the line dino-jit prints for it, without the newline */
+    const char *line; /* the line dino-jit prints for it, without the newline */
     /* Since 0.2 (model selection; the validation set: the spec's valid split or files): */
-    int validated;              /* the validation set was evaluated after this epoch */
-    double valid_loss;          /* its loss (the loss block's, weighted) */
+    int validated;     /* the validation set was evaluated after this epoch */
+    double valid_loss; /* its loss (the loss block's, weighted) */
     int has_valid_rel_l2, has_valid_rel_h1, has_valid_accuracy;
     double valid_rel_l2, valid_rel_h1, valid_accuracy;
-    int improved;               /* valid_loss is the best so far */
-    long long best_epoch;       /* the epoch of the best validation loss so far (0: none) */
+    int improved;         /* valid_loss is the best so far */
+    long long best_epoch; /* the epoch of the best validation loss so far (0: none) */
     double best_valid_loss;
-    int early_stop;             /* early_stop ends training after this epoch */
-    int n_terms;                /* the loss block's terms, in its order: */
-    const char *const *term_names;  /* "l2", "h1", "cross_entropy" */
-    const double *train_terms;  /* the epoch's mean of each, unweighted */
+    int early_stop;                /* early_stop ends training after this epoch */
+    int n_terms;                   /* the loss block's terms, in its order: */
+    const char *const *term_names; /* "l2", "h1", "cross_entropy" */
+    const double *train_terms;     /* the epoch's mean of each, unweighted */
 } dino_epoch;
 
 /* Options of dino_train; a zeroed struct (or NULL) means: no checkpoint, no log, all epochs,
  * no callbacks. */
 typedef struct dino_train_options {
-    const char *save;           /* checkpoint written after each evaluation, on a NaN loss
+    const char *save; /* checkpoint written after each evaluation, on a NaN loss
                                    (the last good parameters) and on a stop */
-    const char *log;            /* CSV log: epoch,step,seconds,lr,train_loss,<metrics> */
-    long long until;            /* stop after this epoch (0: the spec's epochs) */
+    const char *log;  /* CSV log: epoch,step,seconds,lr,train_loss,<metrics> */
+    long long until;  /* stop after this epoch (0: the spec's epochs) */
     /* After every epoch; nonzero stops training (dino_train then returns DINO_STOPPED). */
     int (*on_epoch)(const dino_epoch *epoch, void *user);
     /* Notes and warnings, one sentence each without a newline. */
@@ -363,12 +364,12 @@ DINO_API dino_status dino_train(dino_model *model, const dino_data *data, const 
 /* What the last dino_train did about model selection, or what a loaded checkpoint recorded
  * (dino_model_load). */
 typedef struct dino_selection {
-    long long best_epoch;       /* the epoch of the lowest validation loss (0: none evaluated) */
+    long long best_epoch; /* the epoch of the lowest validation loss (0: none evaluated) */
     double best_valid_loss;
-    long long stopped_early;    /* early_stop ended training after this epoch (0: it did not) */
-    int best_restored;          /* keep best: the model was set back to the end of best_epoch
+    long long stopped_early; /* early_stop ended training after this epoch (0: it did not) */
+    int best_restored;       /* keep best: the model was set back to the end of best_epoch
                                    (parameters, optimiser, training state) when training ended */
-    int at_best;                /* the model's parameters are those of best_epoch */
+    int at_best;             /* the model's parameters are those of best_epoch */
 } dino_selection;
 
 DINO_API dino_status dino_model_selection(const dino_model *model, dino_selection *info);
@@ -383,11 +384,11 @@ typedef enum dino_set {
 
 /* A model's metrics and loss on one set of data. */
 typedef struct dino_metrics {
-    long long rows;             /* 0: the set is empty (nothing else is set) */
-    int has_loss;               /* 0 when the set lacks what a term needs (Jacobians for h1) */
-    double loss;                /* the loss block's loss, with the weights of the last epoch trained */
+    long long rows; /* 0: the set is empty (nothing else is set) */
+    int has_loss;   /* 0 when the set lacks what a term needs (Jacobians for h1) */
+    double loss;    /* the loss block's loss, with the weights of the last epoch trained */
     int n_terms;
-    double terms[3];            /* each loss term, unweighted, in the loss block's order */
+    double terms[3]; /* each loss term, unweighted, in the loss block's order */
     int has_rel_l2, has_rel_h1, has_accuracy;
     double rel_l2, rel_h1, accuracy;
 } dino_metrics;
@@ -419,10 +420,10 @@ DINO_API void dino_request_stop(dino_model *model);
 
 /* Data-parallel training (CONVENTIONS.md "Running on many processes"). */
 typedef struct dino_parallel {
-    int rank, size;             /* this process and how many (0 and 1: one process) */
-    int local_rank;             /* among the processes of this node (one GPU each) */
-    const char *launcher;       /* "OpenMPI", "MPICH", "Slurm", or "" without a launcher */
-    int have_mpi;               /* this build has MPI */
+    int rank, size;       /* this process and how many (0 and 1: one process) */
+    int local_rank;       /* among the processes of this node (one GPU each) */
+    const char *launcher; /* "OpenMPI", "MPICH", "Slurm", or "" without a launcher */
+    int have_mpi;         /* this build has MPI */
 } dino_parallel;
 
 /* Call first in main under mpirun or srun: finds the launcher (OpenMPI OMPI_COMM_WORLD_*, MPICH
@@ -462,10 +463,10 @@ DINO_API dino_status dino_vjp(dino_model *model, long long n, const double *x, c
 
 /* A NumPy array read by dino_npy_read, converted to double. */
 typedef struct dino_npy {
-    double *data;               /* shape[0] * ... * shape[ndim-1] values, C order; dino_npy_free */
-    int ndim;                   /* 0 to 8 */
+    double *data; /* shape[0] * ... * shape[ndim-1] values, C order; dino_npy_free */
+    int ndim;     /* 0 to 8 */
     long long shape[8];
-    const char *dtype;          /* the file's: "float32", "float64", "int32", "int64", "uint8" */
+    const char *dtype; /* the file's: "float32", "float64", "int32", "int64", "uint8" */
     int is_float;
 } dino_npy;
 

@@ -26,9 +26,9 @@ typedef struct Backend Backend;
  * epoch, the loss and monitor sums across processes; the NaN stop is decided after it, from
  * those sums. */
 struct Backend {
-    char name[160];          /* for the user: "CPU (2 threads)", "CUDA: NVIDIA H100 80GB HBM3" */
-    char err[512];           /* the message of the last failed call */
-    char note[1024];         /* "" or one line for the user, set when the backend is made: a
+    char name[160];  /* for the user: "CPU (2 threads)", "CUDA: NVIDIA H100 80GB HBM3" */
+    char err[512];   /* the message of the last failed call */
+    char note[1024]; /* "" or one line for the user, set when the backend is made: a
                                 damaged cache entry was rebuilt (the caller shows it) */
     int f64;
     /* Makes the training set available to grad(). Called once before training. */
@@ -46,8 +46,8 @@ struct Backend {
      * grad_on_device (a CUdeviceptr in the pointer's bits). */
     void *grad_buf;
     int grad_on_device;
-    void *stream;            /* CUDA: the CUstream grad and update run on (NCCL's all-reduce joins it); else NULL */
-    int host_loss;           /* grad reports each step's loss on the host (no device round trip) */
+    void *stream;  /* CUDA: the CUstream grad and update run on (NCCL's all-reduce joins it); else NULL */
+    int host_loss; /* grad reports each step's loss on the host (no device round trip) */
     /* Set by the trainer when nothing happens between grad and update (one process, no
      * Reducer): the backend may then defer a step's gradient and run it with the update (the
      * CUDA backend launches both as one graph), so grad_buf holds it only after update. */
@@ -73,7 +73,7 @@ struct Backend {
     int (*push)(Backend *b);
     void (*free)(Backend *b);
     /* The host state the backend works on (set by the trainer). */
-    void *P;                 /* [n_params] */
+    void *P; /* [n_params] */
     Optim *opt;
 };
 

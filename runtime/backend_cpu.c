@@ -18,13 +18,13 @@ typedef struct {
     CpuModule *mod;
     const Model *m;
     const Dataset *train;
-    const int64_t *order;         /* this epoch's row order */
+    const int64_t *order; /* this epoch's row order */
     size_t es;
     int batch;
-    void *x, *y, *J, *G, *work;   /* batch buffers: [B, in], [B, out], [B, out, in]; G [n_params] */
-    int32_t *label;               /* [B] */
-    double *terms;                /* [n_loss + n_monitors] one step's terms */
-    double *sums;                 /* [1 + n_monitors + n_loss] the loss, monitor and loss-term sums since take_sums */
+    void *x, *y, *J, *G, *work; /* batch buffers: [B, in], [B, out], [B, out, in]; G [n_params] */
+    int32_t *label;             /* [B] */
+    double *terms;              /* [n_loss + n_monitors] one step's terms */
+    double *sums;               /* [1 + n_monitors + n_loss] the loss, monitor and loss-term sums since take_sums */
 } CpuBackend;
 
 /* calloc that says what ran out in err (Backend.err). */
@@ -46,8 +46,8 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
     if (!w) {
         snprintf(b->err, sizeof b->err,
                  "out of memory: the training workspace needs %.1f MiB (%.1f KiB per sample x batch %d); %s",
-                 (double)work * (double)c->es / 1048576.0, (double)c->mod->train_work(1) * (double)c->es / 1024.0, batch,
-                 workspace_advice(m));
+                 (double)work * (double)c->es / 1048576.0, (double)c->mod->train_work(1) * (double)c->es / 1024.0,
+                 batch, workspace_advice(m));
         return DINO_EUSER;
     }
     c->train = train;
@@ -108,7 +108,7 @@ static int cpu_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
         const void *xi = (const char *)x + c->es * (size_t)(i * m->in_dim);
         void *yi = (char *)y + c->es * (size_t)(i * m->out_dim);
         void *Ji = J ? (char *)J + c->es * (size_t)(i * m->out_dim * m->in_dim) : NULL;
-        if (b->unfinished && c->mod->predict_terms) {   /* the chunk's terms: did dopri5 reach t1 */
+        if (b->unfinished && c->mod->predict_terms) { /* the chunk's terms: did dopri5 reach t1 */
             c->mod->predict_terms(b->P, k, nmax, xi, yi, Ji, work, c->terms);
             count_unfinished(b, m, c->terms, k);
         } else {
@@ -155,7 +155,8 @@ Backend *backend_cpu_new(CpuModule *mod, const Model *m, void *P, Optim *opt, ch
     b->opt = opt;
     c->G = zalloc((size_t)m->n_weights, c->es, "the gradient", err, errlen);
     c->terms = c->G ? zalloc((size_t)(m->n_loss + b->n_monitors), sizeof(double), "the loss terms", err, errlen) : NULL;
-    c->sums = c->terms ? zalloc((size_t)(1 + b->n_monitors + m->n_loss), sizeof(double), "the loss sums", err, errlen) : NULL;
+    c->sums =
+        c->terms ? zalloc((size_t)(1 + b->n_monitors + m->n_loss), sizeof(double), "the loss sums", err, errlen) : NULL;
     if (c->sums && has_dopri5(m))
         b->unfinished = zalloc((size_t)m->n_odes, sizeof(int64_t), "the prediction report", err, errlen);
     if (!c->sums || (has_dopri5(m) && !b->unfinished)) {

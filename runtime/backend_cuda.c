@@ -28,7 +28,7 @@
 #include "nvrtc.h"
 
 enum { PREDICT_BATCH = 1024 };
-enum { GRAPH_GRAD, GRAPH_UPDATE, GRAPH_STEP, N_GRAPHS };   /* CudaBackend.graph */
+enum { GRAPH_GRAD, GRAPH_UPDATE, GRAPH_STEP, N_GRAPHS }; /* CudaBackend.graph */
 
 typedef struct {
     Backend base;
@@ -37,36 +37,36 @@ typedef struct {
     CUstream stream;
     CudaPlan plan;
     CUfunction *train_fn, *predict_fn;
-    int *train_tiles, *predict_tiles;       /* a tile kernel's max_tiles: blocks per SM x SMs */
+    int *train_tiles, *predict_tiles; /* a tile kernel's max_tiles: blocks per SM x SMs */
     CUfunction set_step, gather_real, gather_label, accumulate_loss, adam, adamw, sgd;
     const Model *m;
     size_t es;
     int batch;
     int64_t n_train;
     /* device buffers */
-    CUdeviceptr P, G, M, V;                 /* [n_params] each */
-    CUdeviceptr X, Y, J, L;                 /* training set: [N, in], [N, out], [N, out, in], [N] */
-    CUdeviceptr idx;                        /* [N] this epoch's row order */
-    CUdeviceptr bx, by, bJ, bl;             /* one batch */
-    CUdeviceptr work, terms, loss;          /* workspace; [n_loss + n_monitors] doubles;
+    CUdeviceptr P, G, M, V;        /* [n_params] each */
+    CUdeviceptr X, Y, J, L;        /* training set: [N, in], [N, out], [N, out, in], [N] */
+    CUdeviceptr idx;               /* [N] this epoch's row order */
+    CUdeviceptr bx, by, bJ, bl;    /* one batch */
+    CUdeviceptr work, terms, loss; /* workspace; [n_loss + n_monitors] doubles;
                                                [1 + n_monitors + n_loss]: the epoch's loss, diagnostic
                                                and loss-term sums (Backend.take_sums) */
-    CUdeviceptr step, w;                    /* [STEP_VALUES] the step's scalars (abi.h); w = the loss
+    CUdeviceptr step, w;           /* [STEP_VALUES] the step's scalars (abi.h); w = the loss
                                                weights in it */
-    double stepv[STEP_VALUES];              /* host copy of the step's scalars (grad sets the first
+    double stepv[STEP_VALUES];     /* host copy of the step's scalars (grad sets the first
                                                row and weights, update the rate and corrections) */
     /* Captured once as CUDA graphs and replayed: [GRAPH_GRAD] a full batch's gradient (the
      * last, partial batch of an epoch launches its kernels one by one), [GRAPH_UPDATE] the
      * update, [GRAPH_STEP] both, for a full batch when Backend.fuse_update allows */
-    int graphs;                             /* 1 use graphs, 0 not (DINO_CUDA_GRAPH=0, no driver
+    int graphs; /* 1 use graphs, 0 not (DINO_CUDA_GRAPH=0, no driver
                                                support, or a capture that failed) */
     CUgraph graph[3];
     CUgraphExec graph_exec[3];
-    int deferred;                           /* a full batch's gradient waits for the update (fuse_update) */
-    double *acc;                            /* [1 + n_monitors + n_loss] host copy of `loss` at take_sums */
-    CUdeviceptr pterms;                     /* predict's terms: Parareal corrections and gates (pint tol) */
-    int debug;                              /* DINO_CUDA_DEBUG=1: synchronise after each launch, no graphs */
-    char *src;                              /* with debug: the .cu, for the kernels' stage comments */
+    int deferred;       /* a full batch's gradient waits for the update (fuse_update) */
+    double *acc;        /* [1 + n_monitors + n_loss] host copy of `loss` at take_sums */
+    CUdeviceptr pterms; /* predict's terms: Parareal corrections and gates (pint tol) */
+    int debug;          /* DINO_CUDA_DEBUG=1: synchronise after each launch, no graphs */
+    char *src;          /* with debug: the .cu, for the kernels' stage comments */
 } CudaBackend;
 
 /* A driver call's status: DINO_OK, or DINO_EINTERNAL with the message in Backend.err. */
@@ -79,10 +79,10 @@ static int must(CudaBackend *c, CUresult r, const char *what) {
 }
 
 /* Returns from the calling function on a failed status. */
-#define TRY(expr)                          \
-    do {                                   \
-        int rc_ = (expr);                  \
-        if (rc_ != DINO_OK) return rc_;    \
+#define TRY(expr)                       \
+    do {                                \
+        int rc_ = (expr);               \
+        if (rc_ != DINO_OK) return rc_; \
     } while (0)
 
 /* "1.25 GiB", "12.0 MiB", "3.4 KiB", "100 B" */
@@ -108,9 +108,9 @@ static int dalloc(CudaBackend *c, CUdeviceptr *p, size_t bytes, const char *what
         char need[32], fr[32], tot[32];
         c->drv.cuMemGetInfo(&free_b, &total);
         *p = 0;
-        snprintf(c->base.err, sizeof c->base.err, "out of GPU memory allocating %s: needs %s more, %s of %s free%s%s", what,
-                 size_str(bytes, need, sizeof need), size_str(free_b, fr, sizeof fr), size_str(total, tot, sizeof tot),
-                 advice ? "; " : "", advice ? workspace_advice(c->m) : "");
+        snprintf(c->base.err, sizeof c->base.err, "out of GPU memory allocating %s: needs %s more, %s of %s free%s%s",
+                 what, size_str(bytes, need, sizeof need), size_str(free_b, fr, sizeof fr),
+                 size_str(total, tot, sizeof tot), advice ? "; " : "", advice ? workspace_advice(c->m) : "");
         return DINO_EUSER;
     }
     return must(c, r, what);
@@ -141,8 +141,9 @@ static int launched(CudaBackend *c, CUresult r, const char *kernel, unsigned gx,
     if (r == 0) return DINO_OK;
     char note[512], what[1024];
     stage_note(c->src, kernel, note, sizeof note);
-    snprintf(what, sizeof what, "kernel %s%s%s%s, grid (%u, %u, %u), block (%u, 1, 1), %u bytes dynamic shared memory, %lld rows",
-             kernel, *note ? " (" : "", note, *note ? ")" : "", gx, gy, gz, block, shared, n);
+    snprintf(what, sizeof what,
+             "kernel %s%s%s%s, grid (%u, %u, %u), block (%u, 1, 1), %u bytes dynamic shared memory, %lld rows", kernel,
+             *note ? " (" : "", note, *note ? ")" : "", gx, gy, gz, block, shared, n);
     return must(c, r, what);
 }
 
@@ -168,7 +169,7 @@ static int launch_tiles(CudaBackend *c, CUfunction f, const CudaLaunch *l, int n
 
 static int launch_1d(CudaBackend *c, CUfunction f, long long count, void **args, const char *what) {
     long long blocks = (count + DINO_CUDA_THREADS - 1) / DINO_CUDA_THREADS;
-    if (blocks > 65535 * 16) blocks = 65535 * 16;   /* the kernels stride over the rest */
+    if (blocks > 65535 * 16) blocks = 65535 * 16; /* the kernels stride over the rest */
     if (blocks < 1) blocks = 1;
     CUresult r = c->drv.cuLaunchKernel(f, (unsigned)blocks, 1, 1, DINO_CUDA_THREADS, 1, 1, 0, c->stream, args, NULL);
     return launched(c, r, what, (unsigned)blocks, 1, 1, DINO_CUDA_THREADS, 0, count);
@@ -182,7 +183,7 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
     /* the buffers of an earlier call (a second train() on the backend), and the graphs, which
      * were captured with them (recaptured at their next launch) */
     CUdeviceptr *old[] = {&c->X, &c->Y, &c->J, &c->L, &c->idx, &c->bx, &c->by, &c->bJ, &c->bl, &c->work};
-    if (c->X) c->drv.cuStreamSynchronize(c->stream);   /* nothing may still read them */
+    if (c->X) c->drv.cuStreamSynchronize(c->stream); /* nothing may still read them */
     for (size_t i = 0; i < sizeof old / sizeof *old; i++) {
         if (*old[i]) c->drv.cuMemFree(*old[i]);
         *old[i] = 0;
@@ -194,12 +195,13 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
     }
     size_t es = c->es, N = (size_t)d->n, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
     size_t need = es * N * (in + (d->y ? out : 0) + (d->J ? out * in : 0)) + (d->label ? 4 * N : 0) + 8 * N +
-                  es * (size_t)batch * (in + out + (d->J ? out * in : 0)) + es * (size_t)c->plan.train_work * (size_t)batch;
+        es * (size_t)batch * (in + out + (d->J ? out * in : 0)) + es * (size_t)c->plan.train_work * (size_t)batch;
     size_t free_b = 0, total = 0;
     c->drv.cuMemGetInfo(&free_b, &total);
     if (need > free_b) {
         char nb[32], fb[32], tb[32];
-        snprintf(b->err, sizeof b->err, "out of GPU memory: the training data and workspace need %s, %s of %s are free (%s)",
+        snprintf(b->err, sizeof b->err,
+                 "out of GPU memory: the training data and workspace need %s, %s of %s are free (%s)",
                  size_str(need, nb, sizeof nb), size_str(free_b, fb, sizeof fb), size_str(total, tb, sizeof tb),
                  workspace_advice(m));
         return DINO_EUSER;
@@ -261,7 +263,8 @@ static int grad_launches(CudaBackend *c, int n) {
     /* the first training kernel zeroes G and the loss terms */
     int nmax = c->batch;
     void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
-    for (int i = 0; i < c->plan.n_train; i++) TRY(launch_tiles(c, c->train_fn[i], &c->plan.train[i], n, args, c->train_tiles[i]));
+    for (int i = 0; i < c->plan.n_train; i++)
+        TRY(launch_tiles(c, c->train_fn[i], &c->plan.train[i], n, args, c->train_tiles[i]));
     int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
     void *acc[] = {&c->terms, &c->w, &n_terms, &n_monitors, &n, &c->loss};
     TRY(launched(c, c->drv.cuLaunchKernel(c->accumulate_loss, 1, 1, 1, 1, 1, 1, 0, c->stream, acc, NULL),
@@ -315,7 +318,8 @@ static void capture(CudaBackend *c, int what) {
 /* Launches a captured graph (capturing it first); with graphs off (or refused), the launches
  * themselves. */
 static int run_graph(CudaBackend *c, int what) {
-    static const char *const names[] = {"launching the gradient", "launching the update", "launching the training step"};
+    static const char *const names[] = {"launching the gradient", "launching the update",
+                                        "launching the training step"};
     if (c->graphs && !c->graph_exec[what]) capture(c, what);
     if (c->graphs) return must(c, c->drv.cuGraphLaunch(c->graph_exec[what], c->stream), names[what]);
     int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, c->batch);
@@ -325,7 +329,9 @@ static int run_graph(CudaBackend *c, int what) {
 /* Writes the step's scalars (c->stepv) to the device; a kernel argument, so no host memory
  * the copy could race with. */
 static int set_step(CudaBackend *c) {
-    struct { double v[STEP_VALUES]; } s;
+    struct {
+        double v[STEP_VALUES];
+    } s;
     memcpy(s.v, c->stepv, sizeof s.v);
     void *args[] = {&c->step, &s};
     return launched(c, c->drv.cuLaunchKernel(c->set_step, 1, 1, 1, STEP_VALUES, 1, 1, 0, c->stream, args, NULL),
@@ -336,10 +342,10 @@ _Static_assert(STEP_WEIGHTS + LOSS_CROSS_ENTROPY + 1 <= STEP_VALUES, "DinoStep h
 
 static int cuda_grad(Backend *b, int64_t first_row, int n, const double *w, double *loss) {
     CudaBackend *c = (CudaBackend *)b;
-    (void)loss;   /* the loss stays on the device until take_sums */
+    (void)loss; /* the loss stays on the device until take_sums */
     c->stepv[STEP_FIRST] = (double)first_row;
     for (int i = 0; i < c->m->n_loss; i++) c->stepv[STEP_WEIGHTS + i] = w[i];
-    if (c->graphs && n == c->batch && b->fuse_update) {   /* launched with the update, as one graph */
+    if (c->graphs && n == c->batch && b->fuse_update) { /* launched with the update, as one graph */
         c->deferred = 1;
         return DINO_OK;
     }
@@ -389,25 +395,30 @@ static int cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) 
     if (b->unfinished) memset(b->unfinished, 0, sizeof(int64_t) * (size_t)m->n_odes);
     for (int64_t i = 0; !rc && i < n; i += nmax) {
         int k = n - i < nmax ? (int)(n - i) : nmax;
-        rc = must(c, c->drv.cuMemcpyHtoDAsync(dx, (const char *)x + es * (size_t)i * in, es * (size_t)k * in, c->stream),
-                  "uploading inputs");
+        rc =
+            must(c, c->drv.cuMemcpyHtoDAsync(dx, (const char *)x + es * (size_t)i * in, es * (size_t)k * in, c->stream),
+                 "uploading inputs");
         /* the predict program writes its results into y (and J) */
         void *args[] = {&c->P, &none, &k, &nmax, &dx, &dy, &dJ, &none, &none, &c->pterms, &work};
-        for (int j = 0; !rc && j < c->plan.n_predict; j++) rc = launch_tiles(c, c->predict_fn[j], &c->plan.predict[j], k, args, c->predict_tiles[j]);
+        for (int j = 0; !rc && j < c->plan.n_predict; j++)
+            rc = launch_tiles(c, c->predict_fn[j], &c->plan.predict[j], k, args, c->predict_tiles[j]);
         if (!rc)
-            rc = must(c, c->drv.cuMemcpyDtoHAsync((char *)y + es * (size_t)i * out, dy, es * (size_t)k * out, c->stream),
-                      "reading predictions");
+            rc =
+                must(c, c->drv.cuMemcpyDtoHAsync((char *)y + es * (size_t)i * out, dy, es * (size_t)k * out, c->stream),
+                     "reading predictions");
         if (!rc && J)
-            rc = must(c, c->drv.cuMemcpyDtoHAsync((char *)J + es * (size_t)i * out * in, dJ, es * (size_t)k * out * in,
-                                                  c->stream),
+            rc = must(c,
+                      c->drv.cuMemcpyDtoHAsync((char *)J + es * (size_t)i * out * in, dJ, es * (size_t)k * out * in,
+                                               c->stream),
                       "reading Jacobians");
-        if (!rc && terms)   /* the chunk's gates: did dopri5 reach t1 */
-            rc = must(c, c->drv.cuMemcpyDtoHAsync(terms, c->pterms, sizeof(double) * n_terms, c->stream), "reading the prediction terms");
+        if (!rc && terms) /* the chunk's gates: did dopri5 reach t1 */
+            rc = must(c, c->drv.cuMemcpyDtoHAsync(terms, c->pterms, sizeof(double) * n_terms, c->stream),
+                      "reading the prediction terms");
         if (!rc) rc = must(c, c->drv.cuStreamSynchronize(c->stream), "predicting");
         if (!rc && terms) count_unfinished(b, m, terms, k);
     }
     free(terms);
-    if (rc) c->drv.cuStreamSynchronize(c->stream);   /* nothing may still write into y or read x */
+    if (rc) c->drv.cuStreamSynchronize(c->stream); /* nothing may still write into y or read x */
     CUdeviceptr bufs[] = {dx, dy, dJ, work};
     for (int i = 0; i < 4; i++)
         if (bufs[i]) c->drv.cuMemFree(bufs[i]);
@@ -419,7 +430,7 @@ static int cuda_pull(Backend *b) {
     size_t bytes = c->es * (size_t)c->m->n_weights;
     TRY(must(c, c->drv.cuStreamSynchronize(c->stream), "training"));
     TRY(must(c, c->drv.cuMemcpyDtoH(b->P, c->P, bytes), "reading the parameters"));
-    size_t obytes = c->es * (size_t)b->opt->n;   /* the trained parameters only (not a basis's frozen layers) */
+    size_t obytes = c->es * (size_t)b->opt->n; /* the trained parameters only (not a basis's frozen layers) */
     if (b->opt->m) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->m, c->M, obytes), "reading the optimiser state"));
     if (b->opt->v) TRY(must(c, c->drv.cuMemcpyDtoH(b->opt->v, c->V, obytes), "reading the optimiser state"));
     return DINO_OK;
@@ -438,8 +449,8 @@ static int cuda_push(Backend *b) {
 
 static void cuda_free(Backend *b) {
     CudaBackend *c = (CudaBackend *)b;
-    CUdeviceptr bufs[] = {c->P, c->G, c->M, c->V, c->X, c->Y, c->J, c->L, c->idx, c->bx, c->by, c->bJ, c->bl,
-                          c->work, c->terms, c->step, c->loss, c->pterms};
+    CUdeviceptr bufs[] = {c->P,  c->G,  c->M,  c->V,  c->X,    c->Y,     c->J,    c->L,    c->idx,
+                          c->bx, c->by, c->bJ, c->bl, c->work, c->terms, c->step, c->loss, c->pterms};
     if (c->stream) c->drv.cuStreamSynchronize(c->stream);
     for (int i = 0; i < N_GRAPHS; i++) {
         if (c->graph_exec[i]) c->drv.cuGraphExecDestroy(c->graph_exec[i]);
@@ -450,7 +461,8 @@ static void cuda_free(Backend *b) {
     if (c->stream) c->drv.cuStreamDestroy(c->stream);
     if (c->mod) c->drv.cuModuleUnload(c->mod);
     cuda_close(&c->drv);
-    free(c->train_fn), free(c->predict_fn), free(c->train_tiles), free(c->predict_tiles), free(c->acc), free(b->unfinished), free(c->src);
+    free(c->train_fn), free(c->predict_fn), free(c->train_tiles), free(c->predict_tiles), free(c->acc),
+        free(b->unfinished), free(c->src);
     cuda_plan_free(&c->plan);
     free(c);
 }
@@ -471,15 +483,16 @@ static int get_cubin(CudaBackend *c, const char *src, size_t len, int use_cache,
     snprintf(arch, sizeof arch, "sm_%d%d", c->drv.cc_major, c->drv.cc_minor);
     int major = 0, minor = 0;
     if (nvrtc_version(&major, &minor) != NVRTC_OK) {
-        snprintf(err, errlen, "the CUDA backend needs NVRTC (libnvrtc.so from the CUDA toolkit): not found; "
+        snprintf(err, errlen,
+                 "the CUDA backend needs NVRTC (libnvrtc.so from the CUDA toolkit): not found; "
                  "install the toolkit or set CUDA_HOME, or use --backend cpu");
         return -1;
     }
     char key[256];
     snprintf(key, sizeof key, "%s nvrtc %d.%d -std=c++14 %s", arch, major, minor, nvrtc_speed_option());
     /* a damaged entry is removed and compiled again below; the note tells the user */
-    if (use_cache && cache_get_noted("cuda", src, len, key, ".cubin", cubin, cubin_len, c->base.note,
-                                     sizeof c->base.note) == 0)
+    if (use_cache &&
+        cache_get_noted("cuda", src, len, key, ".cubin", cubin, cubin_len, c->base.note, sizeof c->base.note) == 0)
         return 0;
     char *log = NULL;
     if (nvrtc_compile(src, "dino.cu", arch, 1, cubin, cubin_len, &log, err, errlen) != NVRTC_OK) {
@@ -496,8 +509,8 @@ static int get_cubin(CudaBackend *c, const char *src, size_t len, int use_cache,
     return 0;
 }
 
-Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim *opt, double *compile_secs,
-                          char *err, size_t errlen) {
+Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim *opt, double *compile_secs, char *err,
+                          size_t errlen) {
     CudaBackend *c = calloc(1, sizeof *c);
     if (!c || cuda_open(&c->drv, err, errlen)) {
         free(c);
@@ -517,7 +530,8 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     }
     /* $DINO_CUDA_SHARE=0: every stage of a tile kernel written out (see emit_cuda.c), to compare */
     const char *share_env = getenv("DINO_CUDA_SHARE");
-    EmitOptions eo = {.f64 = m->train.f64, .spec_hash = hash, .fuse = fuse, .no_share = share_env && strcmp(share_env, "0") == 0};
+    EmitOptions eo = {
+        .f64 = m->train.f64, .spec_hash = hash, .fuse = fuse, .no_share = share_env && strcmp(share_env, "0") == 0};
     char *src = generate_cuda(&a, m, (JacMode)jac, &eo, &len, &c->plan, err, errlen);
     arena_free(&a);
     char *cubin = NULL;
@@ -528,10 +542,11 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         cuda_free(&c->base);
         return NULL;
     }
-    if (c->drv.cuModuleLoadData(&c->mod, cubin) != 0) {   /* a corrupt cache entry is a miss */
+    if (c->drv.cuModuleLoadData(&c->mod, cubin) != 0) { /* a corrupt cache entry is a miss */
         free(cubin);
         cubin = NULL;
-        snprintf(c->base.note, sizeof c->base.note, "the cached CUBIN for this model did not load on the GPU; compiled it again");
+        snprintf(c->base.note, sizeof c->base.note,
+                 "the cached CUBIN for this model did not load on the GPU; compiled it again");
         if (get_cubin(c, src, len, 0, &cubin, &cubin_len, compile_secs, err, errlen)) {
             free(src);
             cuda_free(&c->base);
@@ -541,18 +556,22 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     }
     const char *debug_env = getenv("DINO_CUDA_DEBUG");
     c->debug = debug_env && *debug_env && strcmp(debug_env, "0") != 0;
-    if (c->debug) c->src = src;   /* for the stage comments */
+    if (c->debug) c->src = src; /* for the stage comments */
     else free(src);
-    int bad = c->mod ? 0 : cu_check(&c->drv, c->drv.cuModuleLoadData(&c->mod, cubin), "loading the compiled kernels", err, errlen);
+    int bad = c->mod
+        ? 0
+        : cu_check(&c->drv, c->drv.cuModuleLoadData(&c->mod, cubin), "loading the compiled kernels", err, errlen);
     free(cubin);
     if (!bad) bad = cu_check(&c->drv, c->drv.cuStreamCreate(&c->stream, 0), "cuStreamCreate", err, errlen);
     c->train_fn = calloc((size_t)c->plan.n_train + 1, sizeof(CUfunction));
     c->predict_fn = calloc((size_t)c->plan.n_predict + 1, sizeof(CUfunction));
     if (!bad && (!c->train_fn || !c->predict_fn)) bad = 1, snprintf(err, errlen, "out of memory");
     for (int i = 0; !bad && i < c->plan.n_train; i++)
-        bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel), c->plan.train[i].kernel, err, errlen);
+        bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->train_fn[i], c->mod, c->plan.train[i].kernel),
+                       c->plan.train[i].kernel, err, errlen);
     for (int i = 0; !bad && i < c->plan.n_predict; i++)
-        bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->predict_fn[i], c->mod, c->plan.predict[i].kernel), c->plan.predict[i].kernel, err, errlen);
+        bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(&c->predict_fn[i], c->mod, c->plan.predict[i].kernel),
+                       c->plan.predict[i].kernel, err, errlen);
     c->train_tiles = calloc((size_t)c->plan.n_train + 1, sizeof(int));
     c->predict_tiles = calloc((size_t)c->plan.n_predict + 1, sizeof(int));
     if (!bad && (!c->train_tiles || !c->predict_tiles)) bad = 1, snprintf(err, errlen, "out of memory");
@@ -560,10 +579,12 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
         if (c->plan.train[i].tiles) c->train_tiles[i] = max_tiles(c, c->train_fn[i], &c->plan.train[i]);
     for (int i = 0; !bad && i < c->plan.n_predict; i++)
         if (c->plan.predict[i].tiles) c->predict_tiles[i] = max_tiles(c, c->predict_fn[i], &c->plan.predict[i]);
-    const char *util[] = {"dino_set_step", "dino_gather", "dino_gather_label", "dino_accumulate_loss", "dino_adam",
-                          "dino_adamw", "dino_sgd"};
-    CUfunction *fns[] = {&c->set_step, &c->gather_real, &c->gather_label, &c->accumulate_loss, &c->adam, &c->adamw, &c->sgd};
-    for (int i = 0; !bad && i < 7; i++) bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(fns[i], c->mod, util[i]), util[i], err, errlen);
+    const char *util[] = {"dino_set_step", "dino_gather", "dino_gather_label", "dino_accumulate_loss",
+                          "dino_adam",     "dino_adamw",  "dino_sgd"};
+    CUfunction *fns[] = {&c->set_step, &c->gather_real, &c->gather_label, &c->accumulate_loss,
+                         &c->adam,     &c->adamw,       &c->sgd};
+    for (int i = 0; !bad && i < 7; i++)
+        bad = cu_check(&c->drv, c->drv.cuModuleGetFunction(fns[i], c->mod, util[i]), util[i], err, errlen);
     if (bad) {
         cuda_free(&c->base);
         return NULL;
@@ -588,7 +609,8 @@ Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim
     c->graphs = c->drv.cuStreamBeginCapture && !(graph_env && strcmp(graph_env, "0") == 0) && !c->debug;
     c->acc = calloc(n_acc, sizeof(double));
     if (!rc && !c->acc) rc = DINO_EUSER, snprintf(b->err, sizeof b->err, "out of memory");
-    snprintf(b->name, sizeof b->name, "CUDA: %s (sm_%d%d, %d SMs)", c->drv.name, c->drv.cc_major, c->drv.cc_minor, c->drv.sms);
+    snprintf(b->name, sizeof b->name, "CUDA: %s (sm_%d%d, %d SMs)", c->drv.name, c->drv.cc_major, c->drv.cc_minor,
+             c->drv.sms);
     b->f64 = m->train.f64;
     b->set_data = cuda_set_data;
     b->begin_epoch = cuda_begin_epoch;

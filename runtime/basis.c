@@ -99,9 +99,9 @@ static void check_orthogonality(BasisValues *v) {
 typedef struct {
     const Dataset *d;
     BasisSource src;
-    int64_t samples;        /* samples used */
-    int width;              /* dim */
-    int per_sample;         /* rows per sample */
+    int64_t samples; /* samples used */
+    int width;       /* dim */
+    int per_sample;  /* rows per sample */
 } Rows;
 
 /* Rows [r0, r0 + n) (in units of rows, not samples) into buf [n, width], minus mu when given. */
@@ -158,7 +158,7 @@ static int top_eigen(double *A, int n, int rank, double *w, double *Z) {
         rc = LAPACKE_dsyevr(LAPACK_ROW_MAJOR, 'V', 'I', 'U', n, A, n, 0.0, 0.0, n - rank + 1, n, 0.0, &found, wa, za,
                             rank, supp);
     if (rc == 0 && found == rank) {
-        for (int j = 0; j < rank; j++) {   /* ascending -> decreasing */
+        for (int j = 0; j < rank; j++) { /* ascending -> decreasing */
             w[j] = wa[rank - 1 - j];
             for (int i = 0; i < n; i++) Z[(size_t)i * rank + j] = za[(size_t)i * rank + (rank - 1 - j)];
         }
@@ -231,7 +231,7 @@ static int compute_values(const Basis *b, BasisValues *v, const Rows *R, uint64_
             goto oom;
         }
         Rng rng;
-        rng_seed(&rng, seed ^ 0x4241534953ull);   /* "BASIS": a stream of its own */
+        rng_seed(&rng, seed ^ 0x4241534953ull); /* "BASIS": a stream of its own */
         for (int64_t i = 0; i < (int64_t)n * k; i++) Y[i] = rng_normal(&rng);
         rc = 0;
         for (int it = 0; rc == 0 && it <= BASIS_POWER_ITERS; it++) {
@@ -239,7 +239,7 @@ static int compute_values(const Basis *b, BasisValues *v, const Rows *R, uint64_
             rc = orthonormalise(Q, n, k);
             if (rc == 0) rc = gram_apply(R, mu, Q, k, Y);
         }
-        if (rc == 0) {   /* Rayleigh-Ritz: B = Q^T C Q */
+        if (rc == 0) { /* Rayleigh-Ritz: B = Q^T C Q */
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, k, n, 1.0, Q, k, Y, k, 0.0, B, k);
             for (int i = 0; i < k; i++)
                 for (int j = i + 1; j < k; j++) B[i * k + j] = B[j * k + i] = 0.5 * (B[i * k + j] + B[j * k + i]);
@@ -310,8 +310,8 @@ static int read_files(const Basis *b, BasisValues *v, char *err, size_t errlen) 
 static uint64_t cache_key(const Basis *b, const Rows *R, uint64_t seed, int randomized) {
     uint64_t h = hash_bytes("dino-basis-1", 12, HASH_START);
     h = hash_bytes(b->text, strlen(b->text), h);
-    int64_t nums[8] = {b->method, b->source, b->dim, b->rank, b->centre, R->samples, R->d->f64,
-                       randomized ? (int64_t)seed : 0};
+    int64_t nums[8] = {b->method, b->source,  b->dim,    b->rank,
+                       b->centre, R->samples, R->d->f64, randomized ? (int64_t)seed : 0};
     h = hash_bytes(nums, sizeof nums, h);
     const Dataset *d = R->d;
     const void *base = R->src == BASIS_OF_INPUT ? d->x : R->src == BASIS_OF_OUTPUT ? d->y : d->J;
@@ -344,7 +344,7 @@ static int cache_read(BasisValues *v, uint64_t key) {
         fio_unmap(&fm);
         return -1;
     }
-    const double *p = (const double *)fm.data;   /* the entry's content starts the file */
+    const double *p = (const double *)fm.data; /* the entry's content starts the file */
     size_t dr = (size_t)v->dim * (size_t)v->rank;
     double tmp;
     memcpy(v->D, p, sizeof(double) * dr);
@@ -369,7 +369,7 @@ static void cache_write(const BasisValues *v, uint64_t key) {
     memcpy(buf + sizeof(double) * dr, v->shift, sizeof(double) * (size_t)v->dim);
     memcpy(buf + sizeof(double) * (dr + (size_t)v->dim), v->eig, sizeof(double) * (size_t)v->rank);
     memcpy(buf + sizeof(double) * (dr + (size_t)v->dim + (size_t)v->rank), &v->trace, sizeof(double));
-    cache_entry_write(path, buf, len, key, err, sizeof err);   /* a cache that can't be written is no error */
+    cache_entry_write(path, buf, len, key, err, sizeof err); /* a cache that can't be written is no error */
     free(buf);
 }
 
@@ -379,7 +379,7 @@ int basis_compute(const Model *m, BasisSet *bs, const Dataset *train, uint64_t s
     for (int i = 0; i < m->n_bases; i++) {
         const Basis *b = &m->bases[i];
         BasisValues *v = &bs->v[i];
-        if (v->origin == BASIS_FROM_CHECKPOINT) check_orthogonality(v);   /* as saved: is it orthonormal? */
+        if (v->origin == BASIS_FROM_CHECKPOINT) check_orthogonality(v); /* as saved: is it orthonormal? */
         if (v->origin != BASIS_FROM_NONE) continue;
         double t0 = now();
         if (b->method == BASIS_NPY) {
@@ -389,7 +389,9 @@ int basis_compute(const Model *m, BasisSet *bs, const Dataset *train, uint64_t s
             }
             v->origin = BASIS_FROM_FILES;
         } else {
-            Rows R = {.d = train, .src = b->source, .width = b->dim,
+            Rows R = {.d = train,
+                      .src = b->source,
+                      .width = b->dim,
                       .per_sample = b->source == BASIS_OF_JACOBIAN ? m->out_dim : 1};
             const void *base = R.src == BASIS_OF_INPUT ? train->x : R.src == BASIS_OF_OUTPUT ? train->y : train->J;
             if (!base) {
@@ -431,7 +433,7 @@ static void floors_on(const Model *m, const Basis *b, BasisValues *v, const Data
     int out = b->source == BASIS_OF_OUTPUT;
     int vec = (b->source == BASIS_OF_OUTPUT && d->y) || (b->source == BASIS_OF_INPUT && d->x);
     int jac = d->J && (b->source == BASIS_OF_OUTPUT || b->source == BASIS_OF_INPUT || b->source == BASIS_OF_JACOBIAN);
-    if (b->source == BASIS_OF_FILES) {   /* npy: it sits where encode or decode use it */
+    if (b->source == BASIS_OF_FILES) { /* npy: it sits where encode or decode use it */
         out = b->used_decode && n == m->out_dim;
         int in = b->used_encode && n == m->in_dim;
         if (!out && !in) return;
@@ -462,12 +464,16 @@ static void floors_on(const Model *m, const Basis *b, BasisValues *v, const Data
         if (jac) {
             int64_t sz = (int64_t)rows_out * rows_in;
             for (int64_t k = 0; k < sz; k++) J[k] = elem(d->J, d->f64, i * sz + k);
-            if (out) {   /* T = D (E^T J) */
-                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, rows_in, rows_out, 1.0, v->E, r, J, rows_in, 0.0, Z, rows_in);
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows_out, rows_in, r, 1.0, v->D, r, Z, rows_in, 0.0, T, rows_in);
-            } else {     /* T = (J E) D^T */
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows_out, r, rows_in, 1.0, J, rows_in, v->E, r, 0.0, Z, r);
-                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows_out, rows_in, r, 1.0, Z, r, v->D, r, 0.0, T, rows_in);
+            if (out) { /* T = D (E^T J) */
+                cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, rows_in, rows_out, 1.0, v->E, r, J, rows_in,
+                            0.0, Z, rows_in);
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows_out, rows_in, r, 1.0, v->D, r, Z, rows_in,
+                            0.0, T, rows_in);
+            } else { /* T = (J E) D^T */
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows_out, r, rows_in, 1.0, J, rows_in, v->E, r,
+                            0.0, Z, r);
+                cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows_out, rows_in, r, 1.0, Z, r, v->D, r, 0.0, T,
+                            rows_in);
             }
             double e = 0, q = 0;
             for (int64_t k = 0; k < sz; k++) e += (J[k] - T[k]) * (J[k] - T[k]), q += J[k] * J[k];
@@ -494,7 +500,8 @@ void basis_floors(const Model *m, BasisSet *bs, const Dataset *train, const Data
 void basis_describe(const Model *m, const BasisSet *bs, int i, char *buf, size_t len) {
     const Basis *b = &m->bases[i];
     const BasisValues *v = &bs->v[i];
-    static const char *const origin[] = {"no values", "computed", "from the cache", "read from files", "from the checkpoint"};
+    static const char *const origin[] = {"no values", "computed", "from the cache", "read from files",
+                                         "from the checkpoint"};
     size_t n = 0;
 #define ADD(...) (n += n < len ? (size_t)snprintf(buf + n, len - n, __VA_ARGS__) : 0)
     ADD("basis %s: %s", b->name, basis_method_names[b->method]);
@@ -522,7 +529,7 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64) {
         if (v->origin == BASIS_FROM_NONE) continue;
         int n = v->dim, r = v->rank;
 #define PUT(off, val) (f64 ? (void)(((double *)P)[off] = (val)) : (void)(((float *)P)[off] = (float)(val)))
-        if (b->enc_param >= 0) {   /* W = E^T [rank, dim], bias = -E^T shift */
+        if (b->enc_param >= 0) { /* W = E^T [rank, dim], bias = -E^T shift */
             int64_t w = m->params[b->enc_param].offset, bo = m->params[b->enc_param + 1].offset;
             for (int j = 0; j < r; j++) {
                 double s = 0;
@@ -533,7 +540,7 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64) {
                 PUT(bo + j, -s);
             }
         }
-        if (b->dec_param >= 0) {   /* W = D [dim, rank], bias = shift */
+        if (b->dec_param >= 0) { /* W = D [dim, rank], bias = shift */
             int64_t w = m->params[b->dec_param].offset, bo = m->params[b->dec_param + 1].offset;
             for (int64_t k = 0; k < (int64_t)n * r; k++) PUT(w + k, v->D[k]);
             for (int k = 0; k < n; k++) PUT(bo + k, v->shift[k]);
@@ -555,14 +562,15 @@ int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, do
     }
     for (int64_t i = 0; i < d->n; i++) {
         for (int k = 0; k < in; k++) row[k] = elem(d->x, d->f64, i * in + k) - v->shift[k];
-        cblas_dgemv(CblasRowMajor, CblasTrans, in, r, 1.0, v->E, r, row, 1, 0.0, x + i * r, 1);   /* E^T (x - shift) */
+        cblas_dgemv(CblasRowMajor, CblasTrans, in, r, 1.0, v->E, r, row, 1, 0.0, x + i * r, 1); /* E^T (x - shift) */
         for (int o = 0; y && o < oa; o++) y[i * oa + o] = o < out ? elem(d->y, d->f64, i * out + o) : 0;
         if (!J || !d->J) continue;
         int64_t sz = (int64_t)out * in;
         for (int64_t k = 0; k < sz; k++) row[k] = elem(d->J, d->f64, i * sz + k);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r, in, 1.0, row, in, v->E, r, 0.0, jr, r);   /* J E */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r, in, 1.0, row, in, v->E, r, 0.0, jr, r); /* J E */
         memcpy(res, row, sizeof(double) * (size_t)sz);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, r, -1.0, jr, r, v->E, r, 1.0, res, in);   /* J - J E E^T */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, r, -1.0, jr, r, v->E, r, 1.0, res,
+                    in); /* J - J E E^T */
         double disc = 0;
         for (int64_t k = 0; k < sz; k++) disc += res[k] * res[k];
         double *Ji = J + i * (int64_t)oa * r;

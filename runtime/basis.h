@@ -30,31 +30,37 @@
 
 enum { BASIS_DENSE_MAX = 4096, BASIS_OVERSAMPLE = 10, BASIS_POWER_ITERS = 2, BASIS_BLOCK_ROWS = 256 };
 
-typedef enum { BASIS_FROM_NONE, BASIS_FROM_DATA, BASIS_FROM_CACHE, BASIS_FROM_FILES, BASIS_FROM_CHECKPOINT } BasisOrigin;
+typedef enum {
+    BASIS_FROM_NONE,
+    BASIS_FROM_DATA,
+    BASIS_FROM_CACHE,
+    BASIS_FROM_FILES,
+    BASIS_FROM_CHECKPOINT
+} BasisOrigin;
 
 typedef struct {
     int dim, rank;
-    double *D;              /* [dim, rank] decoder, row-major */
-    double *E;              /* [dim, rank] encoder (== D's values for computed bases) */
-    double *shift;          /* [dim] */
-    double *eig;            /* [rank] eigenvalues, decreasing; NULL when not computed (npy) */
-    BasisOrigin origin;     /* BASIS_FROM_NONE: no values yet */
-    int randomized;         /* computed with the randomized range finder */
-    int64_t samples;        /* training rows it was computed from */
-    uint64_t key;           /* cache key (computed bases) */
-    double seconds;         /* time to compute (or read) it */
-    double trace;           /* trace of the matrix whose eigenvectors it holds (computed bases) */
-    double orth_err;        /* ||E^T D - I||_F */
-    int orthonormal;        /* E = D and orth_err <= 1e-8: the exact reduced path may use it */
-    double floor_l2[2], floor_h1[2];   /* train, test: the best relative L2 / H1 error through this
+    double *D;                       /* [dim, rank] decoder, row-major */
+    double *E;                       /* [dim, rank] encoder (== D's values for computed bases) */
+    double *shift;                   /* [dim] */
+    double *eig;                     /* [rank] eigenvalues, decreasing; NULL when not computed (npy) */
+    BasisOrigin origin;              /* BASIS_FROM_NONE: no values yet */
+    int randomized;                  /* computed with the randomized range finder */
+    int64_t samples;                 /* training rows it was computed from */
+    uint64_t key;                    /* cache key (computed bases) */
+    double seconds;                  /* time to compute (or read) it */
+    double trace;                    /* trace of the matrix whose eigenvectors it holds (computed bases) */
+    double orth_err;                 /* ||E^T D - I||_F */
+    int orthonormal;                 /* E = D and orth_err <= 1e-8: the exact reduced path may use it */
+    double floor_l2[2], floor_h1[2]; /* train, test: the best relative L2 / H1 error through this
                                           basis alone (NaN: not applicable / no data) */
 } BasisValues;
 
 typedef struct {
     int n;
-    BasisValues *v;         /* [n], one per Model.bases entry */
-    int dense_max;          /* 0: BASIS_DENSE_MAX; tests lower it to reach the randomized path */
-    int no_cache;           /* 1: neither read nor write the cache (tests) */
+    BasisValues *v; /* [n], one per Model.bases entry */
+    int dense_max;  /* 0: BASIS_DENSE_MAX; tests lower it to reach the randomized path */
+    int no_cache;   /* 1: neither read nor write the cache (tests) */
 } BasisSet;
 
 /* Allocates a set for m's bases, all without values. 0, or -1 (out of memory) with err set. */

@@ -27,8 +27,8 @@ int cache_dir(char *out, size_t len, char *err, size_t errlen) {
     else if (home && *home) snprintf(out, len, "%s/.cache/dino", home);
     else snprintf(out, len, "/tmp/dino-cache-%d", (int)getuid());
     if (fio_mkdirs(out)) {
-        fio_errf(err, errlen, "cannot create the cache folder '%s': %s (set DINO_CACHE_DIR to a writable folder)",
-                 out, strerror(errno));
+        fio_errf(err, errlen, "cannot create the cache folder '%s': %s (set DINO_CACHE_DIR to a writable folder)", out,
+                 strerror(errno));
         return -1;
     }
     return 0;
@@ -108,9 +108,7 @@ static uint64_t probe_toolchain(const char *cc, const char *flags) {
 
 uint64_t cache_toolchain_id(const char *cc, const char *flags) {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static struct Memo {
-        uint64_t what, id;
-    } memo[8];
+    static struct Memo { uint64_t what, id; } memo[8];
     static int n_memo;
     uint64_t what = hash_bytes(flags, strlen(flags) + 1, hash_bytes(cc, strlen(cc) + 1, HASH_START));
     pthread_mutex_lock(&lock);

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CACHE_TRAILER 48      /* bytes of the integrity record after an entry's content */
+#define CACHE_TRAILER 48 /* bytes of the integrity record after an entry's content */
 #define CACHE_DEFAULT_MAX_MB 1024
 
 /* The cache folder, created if needed: $DINO_CACHE_DIR, else $HOME/.cache/dino, else
@@ -59,10 +59,10 @@ unsigned long long cache_max_bytes(void);
 int cache_evict(const char *dir, unsigned long long max_bytes, const char *keep);
 
 typedef struct {
-    char path[4096];               /* the cache folder */
-    long entries;                  /* files named like entries (modules, CUBINs, saved sources) */
-    unsigned long long bytes;      /* their total size */
-    unsigned long long max_bytes;  /* the cap (0: none) */
+    char path[4096];              /* the cache folder */
+    long entries;                 /* files named like entries (modules, CUBINs, saved sources) */
+    unsigned long long bytes;     /* their total size */
+    unsigned long long max_bytes; /* the cap (0: none) */
 } CacheInfo;
 
 /* The cache's folder, entry count and size. 0, or -1 with err set. */

@@ -29,23 +29,23 @@
 #include "optim.h"
 
 typedef struct {
-  int64_t epoch;    /* epochs completed */
-  int64_t step;     /* parameter updates done */
-  uint64_t rng[4];  /* the shuffle Rng (rng_save / rng_restore) */
-  int has_optim;    /* load: 1 when opt's moments and step were restored from the file */
-  int has_state;    /* load: 1 when the file held __state and epoch, step, rng were set */
-  /* Model selection on a validation set (train.c), saved as metadata when best_epoch > 0:
+    int64_t epoch;   /* epochs completed */
+    int64_t step;    /* parameter updates done */
+    uint64_t rng[4]; /* the shuffle Rng (rng_save / rng_restore) */
+    int has_optim;   /* load: 1 when opt's moments and step were restored from the file */
+    int has_state;   /* load: 1 when the file held __state and epoch, step, rng were set */
+    /* Model selection on a validation set (train.c), saved as metadata when best_epoch > 0:
    * best_epoch, best_valid_loss (%.17g) and evals_since_best. */
-  int64_t best_epoch;   /* the epoch with the lowest validation loss so far; 0 = none yet */
-  double best_loss;     /* its validation loss */
-  int64_t since_best;   /* evaluations since then without a lower one (early_stop's count) */
+    int64_t best_epoch; /* the epoch with the lowest validation loss so far; 0 = none yet */
+    double best_loss;   /* its validation loss */
+    int64_t since_best; /* evaluations since then without a lower one (early_stop's count) */
 } TrainState;
 
 /* Writes P (the flat parameter buffer, float or double per f64) as m's parameters, then
  * opt's moments (opt may be NULL) and the training state (st may be NULL), atomically
  * (PATH.tmp.<pid>, fsync, rename). Returns 0, or -1 with err set and no file left behind. */
-int checkpoint_save(const char *path, const Model *m, const void *P, int f64, const Optim *opt,
-                    const TrainState *st, uint64_t spec_hash, char *err, size_t errlen);
+int checkpoint_save(const char *path, const Model *m, const void *P, int f64, const Optim *opt, const TrainState *st,
+                    uint64_t spec_hash, char *err, size_t errlen);
 
 /* Reads a checkpoint into P (float or double per f64; F32 and F64 files are both accepted
  * and converted). Every Param must be present with exactly its shape; a tensor that is not
@@ -62,19 +62,16 @@ int checkpoint_save(const char *path, const Model *m, const void *P, int f64, co
  * *hash_matches (may be NULL): 1 when the file's spec_hash equals spec_hash, 0 when it
  * differs, -1 when the file records none (e.g. written by PyTorch).
  * Returns 0, or -1 with err set. */
-int checkpoint_load(const char *path, const Model *m, void *P, int f64, Optim *opt,
-                    TrainState *st, uint64_t spec_hash, int *hash_matches, char *err,
-                    size_t errlen);
+int checkpoint_load(const char *path, const Model *m, void *P, int f64, Optim *opt, TrainState *st, uint64_t spec_hash,
+                    int *hash_matches, char *err, size_t errlen);
 
 /* The same, with the bases: save writes those of bases that have values (bases may be NULL);
  * load gives each basis of m whose decoder the file holds the saved values (origin
  * BASIS_FROM_CHECKPOINT; encoder defaults to the decoder, shift to 0) and leaves the others as
  * they are. The frozen layers of P are not touched: basis_fill_params writes them. */
 int checkpoint_save_bases(const char *path, const Model *m, const void *P, int f64, const Optim *opt,
-                          const TrainState *st, uint64_t spec_hash, const BasisSet *bases, char *err,
-                          size_t errlen);
-int checkpoint_load_bases(const char *path, const Model *m, void *P, int f64, Optim *opt,
-                          TrainState *st, uint64_t spec_hash, int *hash_matches, BasisSet *bases,
-                          char *err, size_t errlen);
+                          const TrainState *st, uint64_t spec_hash, const BasisSet *bases, char *err, size_t errlen);
+int checkpoint_load_bases(const char *path, const Model *m, void *P, int f64, Optim *opt, TrainState *st,
+                          uint64_t spec_hash, int *hash_matches, BasisSet *bases, char *err, size_t errlen);
 
 #endif

@@ -60,11 +60,13 @@ static const char key_symbol[] = "dino_cache_key";
 
 /* Compiles source into the per-process shared object so (dir/cpu-KEY.PID.so). 0, or -1 with
  * err set (the source and the compiler's log are then kept for the user). */
-static int compile(const char *cc, const char *flags, const char *source, size_t len, uint64_t key,
-                   const char *dir, char *so, size_t so_len, double *secs, char *err, size_t errlen) {
+static int compile(const char *cc, const char *flags, const char *source, size_t len, uint64_t key, const char *dir,
+                   char *so, size_t so_len, double *secs, char *err, size_t errlen) {
     if (!compiler_exists(cc)) {
-        snprintf(err, errlen, "the CPU backend compiles generated C, but no C compiler '%s' was found: "
-                 "install one (apt-get install gcc) or set CC", cc);
+        snprintf(err, errlen,
+                 "the CPU backend compiles generated C, but no C compiler '%s' was found: "
+                 "install one (apt-get install gcc) or set CC",
+                 cc);
         return -1;
     }
     /* every file of this build has a per-process name, so concurrent first runs of the same
@@ -76,7 +78,7 @@ static int compile(const char *cc, const char *flags, const char *source, size_t
     snprintf(log, sizeof log, "%s/cpu-%016llx.%d.log", dir, k, (int)getpid());
     FILE *f = fopen(src, "w");
     int ok = f && fwrite(source, 1, len, f) == len &&
-             fprintf(f, "\nconst unsigned long long %s = 0x%016llxull;\n", key_symbol, k) > 0;
+        fprintf(f, "\nconst unsigned long long %s = 0x%016llxull;\n", key_symbol, k) > 0;
     if (f && fclose(f) != 0) ok = 0;
     if (!ok) {
         snprintf(err, errlen, "cannot write '%s': %s", src, strerror(errno));
@@ -85,7 +87,7 @@ static int compile(const char *cc, const char *flags, const char *source, size_t
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = build(cc, flags, src, so, log);
-    if (rc != 0 && strstr(flags, "-fopenmp")) {   /* no OpenMP runtime: one thread */
+    if (rc != 0 && strstr(flags, "-fopenmp")) { /* no OpenMP runtime: one thread */
         char noomp[512];
         snprintf(noomp, sizeof noomp, "%s", flags);
         char *o = strstr(noomp, "-fopenmp");
@@ -129,8 +131,13 @@ static int open_module(const char *path, uint64_t key, CpuModule *m, char *why, 
               {(void **)&m->predict, "dino_predict"},
               {(void **)&m->train_work, "dino_train_work"},
               {(void **)&m->train_step, "dino_train_step"}};
-    const char *missing = !abi ? "dino_abi" : !built_for ? key_symbol : !in ? "dino_in" : !out ? "dino_out"
-                          : !f64 ? "dino_f64" : !n_params ? "dino_n_params" : NULL;
+    const char *missing = !abi ? "dino_abi"
+        : !built_for           ? key_symbol
+        : !in                  ? "dino_in"
+        : !out                 ? "dino_out"
+        : !f64                 ? "dino_f64"
+        : !n_params            ? "dino_n_params"
+                               : NULL;
     for (size_t i = 0; i < sizeof fn / sizeof fn[0]; i++)
         if (!(*fn[i].field = dlsym(h, fn[i].sym)) && !missing) missing = fn[i].sym;
     if (missing) snprintf(why, whylen, "not a dino module (no %s)", missing);
@@ -140,7 +147,7 @@ static int open_module(const char *path, uint64_t key, CpuModule *m, char *why, 
         dlclose(h);
         return -1;
     }
-    *(void **)&m->predict_terms = dlsym(h, "dino_predict_terms");   /* optional: NULL, no terms */
+    *(void **)&m->predict_terms = dlsym(h, "dino_predict_terms"); /* optional: NULL, no terms */
     m->handle = h;
     m->in = *in;
     m->out = *out;
@@ -167,9 +174,9 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
     char dir[2048];
     if (cache_dir(dir, sizeof dir, err, errlen)) return -1;
     uint64_t tool = cache_toolchain_id(cc, flags);
-    uint64_t key = hash_bytes(&tool, sizeof tool,
-                              hash_bytes(flags, strlen(flags) + 1,
-                                         hash_bytes(cc, strlen(cc) + 1, cache_code_hash(source, len))));
+    uint64_t key =
+        hash_bytes(&tool, sizeof tool,
+                   hash_bytes(flags, strlen(flags) + 1, hash_bytes(cc, strlen(cc) + 1, cache_code_hash(source, len))));
     snprintf(m->path, sizeof m->path, "%s/cpu-%016llx.so", dir, (unsigned long long)key);
     m->spec_hash = spec_hash_of(source, len);
 
@@ -189,7 +196,7 @@ int cpu_module_load(const char *source, size_t len, CpuModule *m, char *err, siz
     FileMap built;
     char werr[512] = "";
     int stored = fio_map(so, &built, werr, sizeof werr) == 0 && built.len > 0 &&
-                 cache_entry_write(m->path, built.data, built.len, key, werr, sizeof werr) == 0;
+        cache_entry_write(m->path, built.data, built.len, key, werr, sizeof werr) == 0;
     fio_unmap(&built);
     /* Load what was just compiled: from the entry, or from the build itself when the entry could
      * not be stored or a module of the entry's name is already loaded (a bad one, which

@@ -29,9 +29,9 @@ typedef struct CpuModule {
     long (*train_work)(int nmax);
     void (*train_step)(const void *P, void *G, int n, int nmax, const void *x, const void *y, const void *J,
                        const int32_t *label, const double *w, double *terms, void *work);
-    double compile_seconds;   /* 0 when it came from the cache */
-    char path[4096];          /* the shared object (the cache entry) */
-    char note[1024];          /* "" or one line for the caller to show: a damaged cache entry was
+    double compile_seconds; /* 0 when it came from the cache */
+    char path[4096];        /* the shared object (the cache entry) */
+    char note[1024];        /* "" or one line for the caller to show: a damaged cache entry was
                                  rebuilt, and why (the library prints nothing itself) */
 } CpuModule;
 

@@ -16,23 +16,23 @@ int cu_check(const CudaDriver *d, CUresult r, const char *what, char *err, size_
     return -1;
 }
 
-#define RESOLVE(field, sym)                                                                       \
-    do {                                                                                          \
-        *(void **)&d->field = dlsym(d->lib, sym);                                                \
-        if (!d->field) {                                                                          \
-            snprintf(err, errlen, "the CUDA driver library lacks %s (driver too old?)", sym);      \
-            d->lib = NULL;                                                                        \
-            return -1;                                                                            \
-        }                                                                                         \
+#define RESOLVE(field, sym)                                                                   \
+    do {                                                                                      \
+        *(void **)&d->field = dlsym(d->lib, sym);                                             \
+        if (!d->field) {                                                                      \
+            snprintf(err, errlen, "the CUDA driver library lacks %s (driver too old?)", sym); \
+            d->lib = NULL;                                                                    \
+            return -1;                                                                        \
+        }                                                                                     \
     } while (0)
 
 /* The graph entry points (CUDA 11.4 and later), all or none. */
 static void resolve_graphs(CudaDriver *d) {
     static const char *const names[] = {"cuStreamBeginCapture_v2", "cuStreamEndCapture", "cuGraphInstantiateWithFlags",
-                                        "cuGraphLaunch", "cuGraphExecDestroy", "cuGraphDestroy"};
+                                        "cuGraphLaunch",           "cuGraphExecDestroy", "cuGraphDestroy"};
     void **fields[] = {(void **)&d->cuStreamBeginCapture, (void **)&d->cuStreamEndCapture,
-                       (void **)&d->cuGraphInstantiate, (void **)&d->cuGraphLaunch,
-                       (void **)&d->cuGraphExecDestroy, (void **)&d->cuGraphDestroy};
+                       (void **)&d->cuGraphInstantiate,   (void **)&d->cuGraphLaunch,
+                       (void **)&d->cuGraphExecDestroy,   (void **)&d->cuGraphDestroy};
     int all = 1;
     for (int i = 0; i < 6; i++) all &= (*fields[i] = dlsym(d->lib, names[i])) != NULL;
     if (!all)
@@ -76,7 +76,7 @@ static void *driver_library(const char *name, int *slot, const char **why) {
 
 /* The device's primary context, retained once per process and kept. */
 static CUresult primary_context(CudaDriver *d, int slot) {
-    if (slot < 0) return d->cuDevicePrimaryCtxRetain(&d->ctx, d->dev);   /* beyond the table: this open's own */
+    if (slot < 0) return d->cuDevicePrimaryCtxRetain(&d->ctx, d->dev); /* beyond the table: this open's own */
     pthread_mutex_lock(&drivers_lock);
     CUresult r = 0;
     if (!drivers[slot].have_ctx && (r = d->cuDevicePrimaryCtxRetain(&drivers[slot].ctx, d->dev)) == 0)
@@ -88,14 +88,15 @@ static CUresult primary_context(CudaDriver *d, int slot) {
 
 int cuda_open(CudaDriver *d, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
-    const char *env = getenv("DINO_CUDA_DRIVER");   /* another driver library (the tests' emulation) */
+    const char *env = getenv("DINO_CUDA_DRIVER"); /* another driver library (the tests' emulation) */
     const char *name = env && *env ? env : "libcuda.so.1";
     const char *why = NULL;
     int slot;
     d->lib = driver_library(name, &slot, &why);
     d->own_ctx = slot < 0;
     if (!d->lib) {
-        if (env && *env) snprintf(err, errlen, "no CUDA driver: cannot load DINO_CUDA_DRIVER=%s (%s)", name, why ? why : "?");
+        if (env && *env)
+            snprintf(err, errlen, "no CUDA driver: cannot load DINO_CUDA_DRIVER=%s (%s)", name, why ? why : "?");
         else snprintf(err, errlen, "no CUDA driver (libcuda.so.1 not found)");
         return -1;
     }
@@ -126,7 +127,8 @@ int cuda_open(CudaDriver *d, char *err, size_t errlen) {
     RESOLVE(cuGetErrorName, "cuGetErrorName");
     RESOLVE(cuGetErrorString, "cuGetErrorString");
     resolve_graphs(d);
-    *(void **)&d->cuOccupancyMaxActiveBlocksPerMultiprocessor = dlsym(d->lib, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+    *(void **)&d->cuOccupancyMaxActiveBlocksPerMultiprocessor =
+        dlsym(d->lib, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
 
     int count = 0;
     if (cu_check(d, d->cuInit(0), "cuInit", err, errlen) ||

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-typedef int CUresult;                 /* 0 = CUDA_SUCCESS */
+typedef int CUresult; /* 0 = CUDA_SUCCESS */
 typedef int CUdevice;
 typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
@@ -61,13 +61,13 @@ typedef struct {
     CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);
     CUresult (*cuGraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
     CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
-    CUresult (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *, CUfunction, int, size_t);   /* may be NULL */
+    CUresult (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *, CUfunction, int, size_t); /* may be NULL */
     CUresult (*cuGraphExecDestroy)(CUgraphExec);
     CUresult (*cuGraphDestroy)(CUgraph);
     /* the device in use */
     CUdevice dev;
     CUcontext ctx;
-    int own_ctx;   /* ctx retained for this open alone (released by cuda_close), not the process's */
+    int own_ctx; /* ctx retained for this open alone (released by cuda_close), not the process's */
     char name[128];
     int cc_major, cc_minor, sms;
 } CudaDriver;

@@ -15,16 +15,16 @@
 #include "model.h"
 
 typedef struct {
-  int64_t n;       /* rows */
-  int in, out;     /* dim(input), dim(output) (the number of classes for a classifier) */
-  int f64;         /* x, y, J are double (1) or float (0) */
-  int classifier;  /* labels instead of regression targets */
-  void *x;         /* [n, in] inputs, scaled (idx scale = ...) */
-  void *y;         /* [n, out] regression targets; NULL for classifiers */
-  int32_t *label;  /* [n] class labels in [0, out) for classifiers; NULL otherwise */
-  void *J;         /* [n, out, in] d output / d input, always out_in (an in_out file is
+    int64_t n;      /* rows */
+    int in, out;    /* dim(input), dim(output) (the number of classes for a classifier) */
+    int f64;        /* x, y, J are double (1) or float (0) */
+    int classifier; /* labels instead of regression targets */
+    void *x;        /* [n, in] inputs, scaled (idx scale = ...) */
+    void *y;        /* [n, out] regression targets; NULL for classifiers */
+    int32_t *label; /* [n] class labels in [0, out) for classifiers; NULL otherwise */
+    void *J;        /* [n, out, in] d output / d input, always out_in (an in_out file is
                       transposed on load); NULL when there is no Jacobian data */
-} Dataset;         /* buffers are owned (data_free) and NULL when n == 0 */
+} Dataset;          /* buffers are owned (data_free) and NULL when n == 0 */
 
 /* Loads m->data from the folder dir (already resolved by the caller: --data, or the spec's
  * dir relative to the spec file; NULL or "" = the current folder; DataSource.file is relative
@@ -49,18 +49,17 @@ typedef struct {
  * Like the test set, it has a Jacobian only when its rows come from a file that has one.
  *
  * Returns 0, or -1 with a message in err and *train, *valid, *test zeroed. */
-int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
-                   Dataset *valid, Dataset *test, char *err, size_t errlen);
+int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Dataset *train, Dataset *valid,
+                   Dataset *test, char *err, size_t errlen);
 
 /* data_load_sets without the validation set (its rows, if any, are left out). */
-int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *train,
-              Dataset *test, char *err, size_t errlen);
+int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *train, Dataset *test, char *err,
+              size_t errlen);
 
 /* Copies rows idx[0..n) of d into contiguous batch buffers: x [n, in], y [n, out],
  * J [n, out, in], label [n]. Any output may be NULL (and is skipped); so is one whose
  * source d lacks (y, J or label NULL in d). */
-void data_gather(const Dataset *d, const int64_t *idx, int n, void *x, void *y, void *J,
-                 int32_t *label);
+void data_gather(const Dataset *d, const int64_t *idx, int n, void *x, void *y, void *J, int32_t *label);
 
 /* Frees the buffers and zeroes *d; safe on a zeroed or already freed Dataset. */
 void data_free(Dataset *d);

@@ -8,17 +8,16 @@
 
 #include <stddef.h>
 
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && \
-    __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "dino's file formats assume a little-endian host"
 #endif
 
 typedef enum {
-  DT_F32, /* float32, NumPy '<f4', safetensors "F32" */
-  DT_F64, /* float64, NumPy '<f8', safetensors "F64" */
-  DT_I32, /* int32,   NumPy '<i4', safetensors "I32" */
-  DT_I64, /* int64,   NumPy '<i8', safetensors "I64" */
-  DT_U8,  /* uint8,   NumPy '|u1', safetensors "U8"  */
+    DT_F32, /* float32, NumPy '<f4', safetensors "F32" */
+    DT_F64, /* float64, NumPy '<f8', safetensors "F64" */
+    DT_I32, /* int32,   NumPy '<i4', safetensors "I32" */
+    DT_I64, /* int64,   NumPy '<i8', safetensors "I64" */
+    DT_U8,  /* uint8,   NumPy '|u1', safetensors "U8"  */
 } DType;
 
 /* Bytes per element; 0 for a value outside the enum (callers use that as "invalid"). */

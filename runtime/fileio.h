@@ -24,8 +24,8 @@ void fio_printable(char *dst, size_t dstlen, const char *src, size_t len, size_t
 /* A read-only private mapping of a whole regular file. An empty file maps to data NULL,
  * len 0 (mmap cannot map zero bytes); callers turn that into their own error. */
 typedef struct {
-  const unsigned char *data; /* (len,) bytes of the file */
-  size_t len;
+    const unsigned char *data; /* (len,) bytes of the file */
+    size_t len;
 } FileMap;
 
 int fio_map(const char *path, FileMap *m, char *err, size_t errlen);
@@ -37,9 +37,9 @@ void fio_unmap(FileMap *m); /* safe on a zeroed or already unmapped FileMap */
  * not a regular file (/dev/null, a FIFO, a terminal) is written in place instead: renaming
  * over it would replace the device with a file. A folder is an error. */
 typedef struct {
-  int fd;         /* descriptor of the temporary file (or of PATH itself), -1 when closed */
-  char *path;     /* the final path (owned copy) */
-  char *tmp_path; /* PATH.tmp.<pid> (owned); NULL when PATH is written in place */
+    int fd;         /* descriptor of the temporary file (or of PATH itself), -1 when closed */
+    char *path;     /* the final path (owned copy) */
+    char *tmp_path; /* PATH.tmp.<pid> (owned); NULL when PATH is written in place */
 } AtomicFile;
 
 int fio_atomic_open(AtomicFile *f, const char *path, char *err, size_t errlen);

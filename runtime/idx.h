@@ -22,11 +22,11 @@
 #define IDX_MAX_BYTES ((size_t)4 << 30) /* cap on the converted data */
 
 typedef struct {
-  DType dtype;
-  int ndim;                    /* 1..IDX_MAX_DIMS */
-  int64_t shape[IDX_MAX_DIMS]; /* shape[0..ndim), e.g. (60000, 28, 28) for MNIST images */
-  void *data;                  /* (shape[0], ..., shape[ndim-1]) elements of dtype, heap */
-  size_t nbytes;               /* product(shape) * dtype_size(dtype) */
+    DType dtype;
+    int ndim;                    /* 1..IDX_MAX_DIMS */
+    int64_t shape[IDX_MAX_DIMS]; /* shape[0..ndim), e.g. (60000, 28, 28) for MNIST images */
+    void *data;                  /* (shape[0], ..., shape[ndim-1]) elements of dtype, heap */
+    size_t nbytes;               /* product(shape) * dtype_size(dtype) */
 } IdxArray;
 
 /* Load path into *out. Returns 0, or -1 with a one-line message in err (naming the file)

@@ -20,51 +20,51 @@
 #define JSON_MAX_DEPTH 64
 
 typedef enum {
-  JSON_OBJECT, /* children are the members, each with its key */
-  JSON_ARRAY,  /* children are the elements */
-  JSON_STRING, /* str */
-  JSON_INT,    /* ival */
+    JSON_OBJECT, /* children are the members, each with its key */
+    JSON_ARRAY,  /* children are the elements */
+    JSON_STRING, /* str */
+    JSON_INT,    /* ival */
 } JsonType;
 
 typedef struct {
-  JsonType type;
-  int64_t ival;     /* JSON_INT */
-  const char *str;  /* JSON_STRING: decoded, NUL-terminated, inside Json.strings */
-  const char *key;  /* member name when the parent is an object, else NULL */
-  int first, next;  /* first child, next sibling: indices into Json.nodes, -1 for none */
-  int count;        /* number of children */
+    JsonType type;
+    int64_t ival;    /* JSON_INT */
+    const char *str; /* JSON_STRING: decoded, NUL-terminated, inside Json.strings */
+    const char *key; /* member name when the parent is an object, else NULL */
+    int first, next; /* first child, next sibling: indices into Json.nodes, -1 for none */
+    int count;       /* number of children */
 } JsonNode;
 
 typedef struct {
-  JsonNode *nodes;  /* (n,) nodes; node 0 is the root object */
-  int n, cap;
-  /* the parser's state; callers only read nodes and n */
-  const char *src;  /* the text, (len,) bytes, not NUL-terminated */
-  size_t len, pos;
-  char *strings;    /* (len + 1,) decoded strings; a decoded string plus its NUL is never
+    JsonNode *nodes; /* (n,) nodes; node 0 is the root object */
+    int n, cap;
+    /* the parser's state; callers only read nodes and n */
+    const char *src; /* the text, (len,) bytes, not NUL-terminated */
+    size_t len, pos;
+    char *strings; /* (len + 1,) decoded strings; a decoded string plus its NUL is never
                        longer than its quoted source, so this cannot overflow */
-  size_t slen;
-  int depth;
-  const char *path, *doc, *root_keys;
-  char *err;
-  size_t errlen;
+    size_t slen;
+    int depth;
+    const char *path, *doc, *root_keys;
+    char *err;
+    size_t errlen;
 } Json;
 
 /* Parse src[0..len) into *j (the root must be an object). path names the file in messages,
  * doc names the document ("header"; NULL: "document"), root_keys what the root object's keys are ("tensor name") in
  * the duplicate-key message (NULL: "key"). Returns 0, or -1 with err set; call json_free in
  * both cases. */
-int json_parse(Json *j, const char *src, size_t len, const char *path, const char *doc,
-               const char *root_keys, char *err, size_t errlen);
+int json_parse(Json *j, const char *src, size_t len, const char *path, const char *doc, const char *root_keys,
+               char *err, size_t errlen);
 /* Release what json_parse took; safe twice. */
 void json_free(Json *j);
 
 /* A growable output buffer; zero-initialise it. After an allocation failure every write is a
  * no-op and oom stays set; check it once at the end. */
 typedef struct {
-  char *p; /* (cap,) bytes, len used; owned (free(p)) */
-  size_t len, cap;
-  int oom;
+    char *p; /* (cap,) bytes, len used; owned (free(p)) */
+    size_t len, cap;
+    int oom;
 } JsonBuf;
 
 void jbuf_putn(JsonBuf *b, const char *s, size_t n);

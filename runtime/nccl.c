@@ -7,7 +7,9 @@
 #include <string.h>
 
 /* The ABI of nccl.h: a 128-byte id passed by value, opaque communicators, int enums. */
-typedef struct { char internal[NCCL_ID_BYTES]; } NcclUniqueId;
+typedef struct {
+    char internal[NCCL_ID_BYTES];
+} NcclUniqueId;
 typedef void *NcclComm;
 enum { NCCL_SUCCESS = 0, NCCL_FLOAT32 = 7, NCCL_FLOAT64 = 8, NCCL_SCALAR_HOST_IMMEDIATE = 1 };
 
@@ -37,9 +39,9 @@ Nccl *nccl_load(char *err, size_t errlen) {
         return NULL;
     }
     n->lib = lib;
-    const char *names[] = {"ncclGetUniqueId", "ncclCommInitRank", "ncclAllReduce", "ncclRedOpCreatePreMulSum",
-                           "ncclRedOpDestroy", "ncclCommDestroy", "ncclGetErrorString"};
-    void **fields[] = {(void **)&n->GetUniqueId, (void **)&n->CommInitRank, (void **)&n->AllReduce,
+    const char *names[] = {"ncclGetUniqueId",  "ncclCommInitRank", "ncclAllReduce",     "ncclRedOpCreatePreMulSum",
+                           "ncclRedOpDestroy", "ncclCommDestroy",  "ncclGetErrorString"};
+    void **fields[] = {(void **)&n->GetUniqueId,          (void **)&n->CommInitRank, (void **)&n->AllReduce,
                        (void **)&n->RedOpCreatePreMulSum, (void **)&n->RedOpDestroy, (void **)&n->CommDestroy,
                        (void **)&n->GetErrorString};
     for (int i = 0; i < 7; i++)

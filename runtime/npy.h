@@ -15,17 +15,17 @@
 #define NPY_MAX_DIMS 8
 
 typedef struct {
-  DType dtype;
-  int ndim;                     /* 0..NPY_MAX_DIMS; 0 for a scalar */
-  int64_t shape[NPY_MAX_DIMS];  /* shape[0..ndim), row-major (C order) */
-  const void *data;             /* (shape[0], ..., shape[ndim-1]) elements of dtype;
+    DType dtype;
+    int ndim;                    /* 0..NPY_MAX_DIMS; 0 for a scalar */
+    int64_t shape[NPY_MAX_DIMS]; /* shape[0..ndim), row-major (C order) */
+    const void *data;            /* (shape[0], ..., shape[ndim-1]) elements of dtype;
                                    aligned for dtype; read-only */
-  size_t nbytes;                /* product(shape) * dtype_size(dtype) */
-  /* Ownership, for npy_free. Normally the read-only mapping of the whole file
+    size_t nbytes;               /* product(shape) * dtype_size(dtype) */
+    /* Ownership, for npy_free. Normally the read-only mapping of the whole file
    * (map_len > 0). When the file's data is not aligned for its dtype the data is copied
    * to the heap instead: then map_len == 0 and map_base is that heap block. */
-  void *map_base;
-  size_t map_len;
+    void *map_base;
+    size_t map_len;
 } NpyArray;
 
 /* Load path into *out. Returns 0, or -1 with err set and *out zeroed. */
@@ -37,8 +37,7 @@ void npy_free(NpyArray *a);
 /* Write a version 1.0 file as NumPy does (header padded so the data is 64-byte aligned),
  * atomically: PATH.tmp.<pid>, fsync, rename. data: (shape[0], ..., shape[ndim-1]) C order.
  * Returns 0, or -1 with err set (and no file left behind). */
-int npy_save(const char *path, DType dt, int ndim, const int64_t *shape, const void *data,
-             char *err, size_t errlen);
+int npy_save(const char *path, DType dt, int ndim, const int64_t *shape, const void *data, char *err, size_t errlen);
 
 /* For float dtypes: 1 if every element is finite, else 0 and *bad_index (when not NULL)
  * set to the flat index of the first NaN or Inf. Integer dtypes are always finite. */

@@ -28,7 +28,7 @@ static struct {
     nvrtcResult (*GetPTX)(nvrtcProgram prog, char *ptx);
     nvrtcResult (*GetCUBINSize)(nvrtcProgram prog, size_t *size); /* 11.1+; NULL before */
     nvrtcResult (*GetCUBIN)(nvrtcProgram prog, char *cubin);
-    nvrtcResult (*GetNumSupportedArchs)(int *n);                   /* 11.2+; NULL before */
+    nvrtcResult (*GetNumSupportedArchs)(int *n); /* 11.2+; NULL before */
     nvrtcResult (*GetSupportedArchs)(int *archs);
     nvrtcResult (*DestroyProgram)(nvrtcProgram *prog);
     const char *(*GetErrorString)(nvrtcResult r);
@@ -136,7 +136,7 @@ int nvrtc_arch_supported(int sm) {
 
 /* ---------------------------------------------------------------------------- compiling */
 
-static int speed_unsupported;   /* this NVRTC rejected the option: compile without it */
+static int speed_unsupported; /* this NVRTC rejected the option: compile without it */
 
 /* NVRTC's optimiser takes most of a compile (node_mnist, sm_90: 29 s at full optimisation,
  * 9 s with --Ofast-compile=min, 3.3 s with max). min keeps nearly all of the code's speed. */
@@ -146,7 +146,7 @@ const char *nvrtc_speed_option(void) {
     if (!env || !*env || strcmp(env, "min") == 0) return "--Ofast-compile=min";
     if (strcmp(env, "mid") == 0) return "--Ofast-compile=mid";
     if (strcmp(env, "max") == 0) return "--Ofast-compile=max";
-    return "";   /* "full" (or anything else): NVRTC's default, full optimisation */
+    return ""; /* "full" (or anything else): NVRTC's default, full optimisation */
 }
 
 /* The number in "sm_90", "compute_90", "sm90" or "90"; -1 if there is none. */
@@ -248,8 +248,7 @@ int nvrtc_compile_with(const char *src, const char *name, const char *arch, int 
     if (r != 0) {
         char head[1024];
         log_head(text ? text : "", head, sizeof head);
-        snprintf(err, errlen, "NVRTC failed to compile %s for %s (%s):\n%s", name, target, nv.GetErrorString(r),
-                 head);
+        snprintf(err, errlen, "NVRTC failed to compile %s for %s (%s):\n%s", name, target, nv.GetErrorString(r), head);
         if (log) *log = text;
         else free(text);
         nv.DestroyProgram(&prog);

@@ -11,10 +11,10 @@
 
 enum {
     NVRTC_OK = 0,
-    NVRTC_MISSING = -1,      /* the library could not be loaded (err says what was tried) */
+    NVRTC_MISSING = -1,        /* the library could not be loaded (err says what was tried) */
     NVRTC_COMPILE_FAILED = -2, /* the source did not compile (the log says why) */
-    NVRTC_NO_CUBIN = -3,     /* this NVRTC is older than 11.1 and can only make PTX */
-    NVRTC_FAILED = -4,       /* any other NVRTC error (err says which) */
+    NVRTC_NO_CUBIN = -3,       /* this NVRTC is older than 11.1 and can only make PTX */
+    NVRTC_FAILED = -4,         /* any other NVRTC error (err says which) */
 };
 
 /* Loads NVRTC if needed. Returns NVRTC_OK or NVRTC_MISSING with a message in err. */

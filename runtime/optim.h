@@ -24,22 +24,22 @@
 #include "model.h"
 
 typedef struct {
-  OptimizerKind kind;
-  double lr;           /* base rate (the schedule scales it) */
-  double beta1, beta2; /* adam, adamw */
-  double eps;          /* adam, adamw */
-  double decay;        /* adamw: decoupled decay; adam, sgd: L2 added to g (0 by default) */
-  double momentum;     /* sgd */
+    OptimizerKind kind;
+    double lr;           /* base rate (the schedule scales it) */
+    double beta1, beta2; /* adam, adamw */
+    double eps;          /* adam, adamw */
+    double decay;        /* adamw: decoupled decay; adam, sgd: L2 added to g (0 by default) */
+    double momentum;     /* sgd */
 } OptimConfig;
 
 typedef struct {
-  OptimConfig cfg;
-  int f64;      /* P, G, m, v are double (1) or float (0) */
-  int64_t n;    /* number of parameters */
-  int64_t step; /* updates done so far; 0 before the first */
-  void *m;      /* (n,) adam/adamw: first moment; sgd with momentum: the momentum buffer;
+    OptimConfig cfg;
+    int f64;      /* P, G, m, v are double (1) or float (0) */
+    int64_t n;    /* number of parameters */
+    int64_t step; /* updates done so far; 0 before the first */
+    void *m;      /* (n,) adam/adamw: first moment; sgd with momentum: the momentum buffer;
                    NULL otherwise */
-  void *v;      /* (n,) adam/adamw: second moment; NULL otherwise */
+    void *v;      /* (n,) adam/adamw: second moment; NULL otherwise */
 } Optim;
 
 /* The optimiser part of a TrainSpec. */

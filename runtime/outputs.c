@@ -22,7 +22,7 @@ int output_prepare(const char *path, const char *what, char *err, size_t errlen)
         return -1;
     }
     char *slash = strrchr(dir, '/');
-    if (slash == dir) dir[1] = 0;        /* "/ck": the root folder */
+    if (slash == dir) dir[1] = 0; /* "/ck": the root folder */
     else if (slash) *slash = 0;
     else snprintf(dir, sizeof dir, ".");
     struct stat st;
@@ -78,12 +78,12 @@ static char *join(const char *dir, const char *file) {
 
 int data_source_paths(const Model *m, const char *dir, char **paths, int max) {
     const DataSpec *ds = &m->data;
-    const DataSource *src[] = {&ds->input,       &ds->output,       &ds->jac,      &ds->test_input, &ds->test_output,
-                               &ds->test_jac,    &ds->valid_input,  &ds->valid_output, &ds->valid_jac};
+    const DataSource *src[] = {&ds->input,    &ds->output,      &ds->jac,          &ds->test_input, &ds->test_output,
+                               &ds->test_jac, &ds->valid_input, &ds->valid_output, &ds->valid_jac};
     int n = 0;
     for (size_t i = 0; i < sizeof src / sizeof *src; i++) {
         const char *file = src[i]->kind != SRC_NONE ? src[i]->file : NULL;
-        if (!file && src[i] == &ds->jac && !m->classifier) file = "J_data.npy";   /* data.c's default */
+        if (!file && src[i] == &ds->jac && !m->classifier) file = "J_data.npy"; /* data.c's default */
         if (!file || n == max) continue;
         if (!(paths[n] = join(dir, file))) {
             while (n > 0) free(paths[--n]);

@@ -71,27 +71,31 @@ int parallel_start(int *argc, char ***argv, Parallel *p, char *err, size_t errle
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (size != p->size) {   /* e.g. MPICH's mpiexec starting a dino built with OpenMPI: each a singleton */
-        snprintf(err, errlen, "%s started %d processes but MPI sees %d: this dino-jit was built with another MPI "
-                 "than the launcher's (use that MPI's mpirun)", p->launcher, p->size, size);
+    if (size != p->size) { /* e.g. MPICH's mpiexec starting a dino built with OpenMPI: each a singleton */
+        snprintf(err, errlen,
+                 "%s started %d processes but MPI sees %d: this dino-jit was built with another MPI "
+                 "than the launcher's (use that MPI's mpirun)",
+                 p->launcher, p->size, size);
         if (!done) MPI_Finalize();
         return -1;
     }
     p->rank = rank, p->size = size, p->active = !done;
-    char dev[16];   /* one GPU per rank: the local rank's (cuda_driver.c, modulo the GPUs there are) */
+    char dev[16]; /* one GPU per rank: the local rank's (cuda_driver.c, modulo the GPUs there are) */
     snprintf(dev, sizeof dev, "%d", p->local_rank);
     setenv("DINO_CUDA_DEVICE", dev, 0);
     return 0;
 #else
     (void)argc, (void)argv;
-    snprintf(err, errlen, "%s started %d processes, and this dino-jit was built without MPI: install OpenMPI "
-             "(libopenmpi-dev, scripts/deps.sh) and rebuild, or run one process", p->launcher, p->size);
+    snprintf(err, errlen,
+             "%s started %d processes, and this dino-jit was built without MPI: install OpenMPI "
+             "(libopenmpi-dev, scripts/deps.sh) and rebuild, or run one process",
+             p->launcher, p->size);
     return -1;
 #endif
 }
 
 #ifdef DINO_HAVE_MPI
-static Nccl *nccl;   /* the GPU gradient's communicator, made at the first GPU step */
+static Nccl *nccl; /* the GPU gradient's communicator, made at the first GPU step */
 
 /* NCCL for every rank or for none: loaded on each, the outcome agreed through MPI, rank 0's
  * unique id broadcast, the communicator joined. UNTESTED ON HARDWARE (nccl.h). */
@@ -115,10 +119,11 @@ static int nccl_start(Parallel *p, char *err, size_t errlen) {
 
 static int mpi_gradient(Backend *b, double scale, void *user) {
     Parallel *p = user;
-    if (b->grad_on_device) {   /* NCCL, on the backend's stream: the update that follows waits for it */
+    if (b->grad_on_device) { /* NCCL, on the backend's stream: the update that follows waits for it */
         int rc = nccl ? DINO_OK : nccl_start(p, b->err, sizeof b->err);
-        if (rc == DINO_OK && nccl_allreduce_scaled(nccl, b->grad_buf, (size_t)b->opt->n, b->f64, scale, b->stream,
-                                                   b->err, sizeof b->err))
+        if (rc == DINO_OK &&
+            nccl_allreduce_scaled(nccl, b->grad_buf, (size_t)b->opt->n, b->f64, scale, b->stream, b->err,
+                                  sizeof b->err))
             rc = DINO_EINTERNAL;
         return rc;
     }
@@ -146,7 +151,8 @@ static int mpi_gradient(Backend *b, double scale, void *user) {
 
 static int mpi_sums(double *v, int n, void *user) {
     (void)user;
-    return MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) == MPI_SUCCESS ? DINO_OK : DINO_EINTERNAL;
+    return MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) == MPI_SUCCESS ? DINO_OK
+                                                                                                 : DINO_EINTERNAL;
 }
 #endif
 
@@ -155,8 +161,8 @@ const Reducer *parallel_reducer(Parallel *p, long long n_weights, int f64) {
 #ifdef DINO_HAVE_MPI
     static Reducer red;
     (void)n_weights, (void)f64;
-    red = (Reducer){.gradient = mpi_gradient, .sums = mpi_sums, .user = p, .rank = p->rank, .size = p->size,
-                    .on_device = 1};
+    red = (Reducer){
+        .gradient = mpi_gradient, .sums = mpi_sums, .user = p, .rank = p->rank, .size = p->size, .on_device = 1};
     return &red;
 #else
     (void)n_weights, (void)f64;

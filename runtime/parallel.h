@@ -15,10 +15,10 @@
 #include "train.h"
 
 typedef struct {
-    int rank, size;          /* this process and how many (0 and 1 without a launcher) */
-    int local_rank;          /* among the processes of this node (one GPU each) */
-    const char *launcher;    /* "OpenMPI", "MPICH", "Slurm", or "" */
-    int active;              /* MPI was initialised here (size > 1) */
+    int rank, size;       /* this process and how many (0 and 1 without a launcher) */
+    int local_rank;       /* among the processes of this node (one GPU each) */
+    const char *launcher; /* "OpenMPI", "MPICH", "Slurm", or "" */
+    int active;           /* MPI was initialised here (size > 1) */
 } Parallel;
 
 /* 1 when this build has MPI (CMake found it), else 0. */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 typedef struct {
-  uint64_t s[4]; /* xoshiro256** state; never all zero once seeded */
+    uint64_t s[4]; /* xoshiro256** state; never all zero once seeded */
 } Rng;
 
 /* s[k] = the (k+1)-th output of splitmix64 started at seed, k = 0..3. */

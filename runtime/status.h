@@ -7,10 +7,10 @@
 #define DINO_STATUS_H
 
 typedef enum {
-    DINO_OK = 0,            /* success */
-    DINO_EUSER = 1,         /* a user-facing failure: bad spec, data, flag, file; NaN loss; out of memory */
-    DINO_EINTERNAL = 2,     /* an internal error (a bug, or a driver failing under us) */
-    DINO_STOPPED = 3,       /* training stopped on request (TrainOptions.stop or on_epoch), saved when asked */
+    DINO_OK = 0,        /* success */
+    DINO_EUSER = 1,     /* a user-facing failure: bad spec, data, flag, file; NaN loss; out of memory */
+    DINO_EINTERNAL = 2, /* an internal error (a bug, or a driver failing under us) */
+    DINO_STOPPED = 3,   /* training stopped on request (TrainOptions.stop or on_epoch), saved when asked */
 } DinoStatus;
 
 #endif

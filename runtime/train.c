@@ -59,8 +59,13 @@ int trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size
     if (!(t->P = alloc(t->es * (size_t)m->n_weights, "the parameters", err, errlen))) return DINO_EUSER;
     init_params(m->params, m->n_params, t->P, t->f64, m->train.seed);
     const TrainSpec *ts = &m->train;
-    OptimConfig cfg = {.kind = ts->optimizer, .lr = ts->lr, .beta1 = ts->beta1, .beta2 = ts->beta2,
-                       .eps = ts->eps, .decay = ts->decay, .momentum = ts->momentum};
+    OptimConfig cfg = {.kind = ts->optimizer,
+                       .lr = ts->lr,
+                       .beta1 = ts->beta1,
+                       .beta2 = ts->beta2,
+                       .eps = ts->eps,
+                       .decay = ts->decay,
+                       .momentum = ts->momentum};
     if (basis_set_init(&t->bases, m, err, errlen)) return DINO_EUSER;
     /* the frozen encode/decode layers sit after the trained parameters: the optimiser never sees them */
     if (optim_init(&t->opt, &cfg, model_trainable(m), t->f64)) {
@@ -83,7 +88,8 @@ void trainer_free(Trainer *t) {
 
 int predict_rows(Trainer *t, const void *x, int64_t n, void *y, void *J, char *err, size_t errlen) {
     if (!basis_set_ready(&t->bases, t->m)) {
-        snprintf(err, errlen, "the model's bases have no values yet: train it, or load a checkpoint that has them "
+        snprintf(err, errlen,
+                 "the model's bases have no values yet: train it, or load a checkpoint that has them "
                  "(__basis.<name>.decoder ...)");
         return DINO_EUSER;
     }
@@ -132,7 +138,7 @@ int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errle
                 for (int k = 1; k < o; k++)
                     if (at(y, t->f64, r * o + k) > at(y, t->f64, r * o + best)) best = k;
                 correct += best == d->label[i + r];
-                if (ce >= 0) {  /* -log softmax(y)[label], as log-sum-exp */
+                if (ce >= 0) { /* -log softmax(y)[label], as log-sum-exp */
                     double top = at(y, t->f64, r * o + best), se = 0;
                     for (int k = 0; k < o; k++) se += exp(at(y, t->f64, r * o + k) - top);
                     term[ce] += top + log(se) - at(y, t->f64, r * o + d->label[i + r]);
@@ -171,7 +177,7 @@ int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errle
         }
     }
     out->has_loss = h1 < 0 || jac;
-    int64_t epoch = t->state.epoch > 0 ? t->state.epoch - 1 : 0;   /* the weights of the last epoch trained */
+    int64_t epoch = t->state.epoch > 0 ? t->state.epoch - 1 : 0; /* the weights of the last epoch trained */
     for (int k = 0; k < m->n_loss && k < MAX_LOSS_TERMS; k++) {
         out->terms[k] = term[k] / (double)n;
         out->loss += loss_weight(&m->loss[k], epoch) * out->terms[k];
@@ -206,7 +212,7 @@ static int corrections(const Model *m, const double *sums, int64_t N, double *re
         const double *c = sums + (bt.corrections - tl.n_loss), *g = sums + (tl.gate_base - tl.n_loss + bt.gates_before);
         if (!p->present && s->kind == SOLVER_DOPRI5) { /* accepted steps, and samples whose batch did not reach t1 */
             double steps = 0;
-            int S = dopri5_slots(&m->odes[i]);   /* err, accepted, t, h, runs next (, landed on a save) */
+            int S = dopri5_slots(&m->odes[i]); /* err, accepted, t, h, runs next (, landed on a save) */
             for (int j = 0; j < s->max_steps; j++) steps += g[S * j + 1] / (double)N;
             rel[n++] = steps;
             rel[n++] = g[S * (s->max_steps - 1) + 4] / (double)N;
@@ -231,14 +237,15 @@ static void format_corrections(const Model *m, const double *rel, char *buf, siz
         if (!p->present && m->odes[i].solver.kind == SOLVER_DOPRI5) {
             n += snprintf(buf + n, len - (size_t)n, "  dopri5 %s: %.1f steps", m->odes[i].state, rel[k]);
             if (rel[k + 1] > 0 && (size_t)n < len)
-                n += snprintf(buf + n, len - (size_t)n, " (t = %g not reached for %.0f %% of the samples)", m->odes[i].t1,
-                              100 * rel[k + 1]);
+                n += snprintf(buf + n, len - (size_t)n, " (t = %g not reached for %.0f %% of the samples)",
+                              m->odes[i].t1, 100 * rel[k + 1]);
             k += 2;
         }
         if (!p->present) continue;
         n += snprintf(buf + n, len - (size_t)n, "  parareal %s:", m->odes[i].state);
         for (int j = 0; j < p->iterations && (size_t)n < len; j++, k++)
-            n += isnan(rel[k]) ? snprintf(buf + n, len - (size_t)n, " -") : snprintf(buf + n, len - (size_t)n, " %.1e", rel[k]);
+            n += isnan(rel[k]) ? snprintf(buf + n, len - (size_t)n, " -")
+                               : snprintf(buf + n, len - (size_t)n, " %.1e", rel[k]);
         if (p->tol > 0 && (size_t)n < len) n += snprintf(buf + n, len - (size_t)n, " (%.2f iterations)", rel[k++]);
     }
 }
@@ -306,7 +313,7 @@ static void log_row(FILE *f, const Model *m, const EpochReport *r, int has_valid
     }
     for (int i = 0; i < m->n_loss; i++) fprintf(f, ",%.9g", r->terms[i]);
     for (int i = 0; i < r->n_monitors; i++) {
-        if (isnan(r->monitors[i])) fputs(",", f);   /* an iteration that never ran */
+        if (isnan(r->monitors[i])) fputs(",", f); /* an iteration that never ran */
         else fprintf(f, ",%.6g", r->monitors[i]);
     }
     fputc('\n', f);
@@ -316,13 +323,12 @@ static void log_row(FILE *f, const Model *m, const EpochReport *r, int has_valid
 void format_epoch(const Model *m, const EpochReport *r, char *buf, size_t len) {
     char mbuf[128], vbuf[256] = "", cbuf[512] = "";
     format_metrics(&r->test, mbuf, sizeof mbuf);
-    if (r->validated) {  /* "  valid: loss 1.2e-02  rel_l2 ...  (best)" */
+    if (r->validated) { /* "  valid: loss 1.2e-02  rel_l2 ...  (best)" */
         char vm[128];
         format_metrics(&r->valid, vm, sizeof vm);
         if (r->valid.has_loss)
             snprintf(vbuf, sizeof vbuf, "  valid: loss %.4e%s%s", r->valid.loss, vm, r->improved ? "  (best)" : "");
-        else
-            snprintf(vbuf, sizeof vbuf, "  valid:%s", vm);
+        else snprintf(vbuf, sizeof vbuf, "  valid:%s", vm);
     }
     if (r->n_monitors) format_corrections(m, r->monitors, cbuf, sizeof cbuf);
     snprintf(buf, len, "epoch %lld/%lld  loss %.4e  lr %.3g  %.2f s%s%s%s", (long long)r->epoch, (long long)r->epochs,
@@ -334,7 +340,7 @@ void format_epoch(const Model *m, const EpochReport *r, char *buf, size_t len) {
 /* The trainer as it was at the end of an epoch: what keep best restores after the run. */
 typedef struct {
     int have;
-    void *P, *m, *v;        /* [n_weights] parameters and optimiser moments (m, v as t->opt has them) */
+    void *P, *m, *v; /* [n_weights] parameters and optimiser moments (m, v as t->opt has them) */
     int64_t opt_step;
     TrainState state;
 } Snapshot;
@@ -345,17 +351,17 @@ typedef struct {
     const TrainOptions *o;
     char *err;
     size_t errlen;
-    void *good;             /* [n_weights] the parameters at the start of the epoch */
-    int64_t *idx;           /* [N] the epoch's row order */
-    double *sums;           /* [1 + n_monitors + n_loss] the epoch's loss, monitor and loss-term sums (Backend.take_sums) */
-    double *rel;            /* what the monitor sums say (corrections(): at most n_monitors values) */
-    double terms[MAX_LOSS_TERMS];  /* the epoch's mean loss terms */
-    const Dataset *valid;   /* NULL: no validation set */
-    Snapshot best;          /* keep best: the end of the best epoch */
-    int best_saved;         /* keep best: the --save file holds the best epoch (written in this call) */
-    int early_stop;         /* early_stop: training ends after this epoch */
+    void *good;   /* [n_weights] the parameters at the start of the epoch */
+    int64_t *idx; /* [N] the epoch's row order */
+    double *sums; /* [1 + n_monitors + n_loss] the epoch's loss, monitor and loss-term sums (Backend.take_sums) */
+    double *rel;  /* what the monitor sums say (corrections(): at most n_monitors values) */
+    double terms[MAX_LOSS_TERMS]; /* the epoch's mean loss terms */
+    const Dataset *valid;         /* NULL: no validation set */
+    Snapshot best;                /* keep best: the end of the best epoch */
+    int best_saved;               /* keep best: the --save file holds the best epoch (written in this call) */
+    int early_stop;               /* early_stop: training ends after this epoch */
     FILE *log;
-    void *good_m, *good_v;  /* [n_weights] the optimiser moments at the start of the epoch (NULL: none) */
+    void *good_m, *good_v; /* [n_weights] the optimiser moments at the start of the epoch (NULL: none) */
     int64_t good_opt_step;
 } Run;
 
@@ -373,7 +379,7 @@ static int rewind_epoch(Run *r, const TrainState *at_start) {
     Trainer *t = r->t;
     size_t bytes = t->es * (size_t)t->m->n_weights, obytes = t->es * (size_t)model_trainable(t->m);
     memcpy(t->P, r->good, bytes);
-    if (r->good_m) memcpy(t->opt.m, r->good_m, obytes);   /* the moments cover the trained parameters only */
+    if (r->good_m) memcpy(t->opt.m, r->good_m, obytes); /* the moments cover the trained parameters only */
     if (r->good_v) memcpy(t->opt.v, r->good_v, obytes);
     t->opt.step = r->good_opt_step;
     t->state = *at_start;
@@ -397,11 +403,13 @@ static int stop_on_nan(Run *r, int64_t epoch, const char *where) {
     }
     memcpy(t->P, r->good, t->es * (size_t)t->m->n_weights);
     char err[1024];
-    if (checkpoint_save_bases(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, err, sizeof err))
+    if (checkpoint_save_bases(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, err,
+                              sizeof err))
         snprintf(r->err + n, r->errlen - (size_t)n, "; the last good parameters could not be saved: %s", err);
     else
-        snprintf(r->err + n, r->errlen - (size_t)n, "; the last good parameters (from the start of epoch %lld) are in %s",
-                 (long long)epoch + 1, r->o->save);
+        snprintf(r->err + n, r->errlen - (size_t)n,
+                 "; the last good parameters (from the start of epoch %lld) are in %s", (long long)epoch + 1,
+                 r->o->save);
     return DINO_EUSER;
 }
 
@@ -416,9 +424,10 @@ static int save(Run *r) {
     Trainer *t = r->t;
     int rc = t->backend->pull(t->backend);
     if (rc) return backend_failed(r, rc);
-    return checkpoint_save_bases(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, r->err, r->errlen)
-               ? DINO_EUSER
-               : DINO_OK;
+    return checkpoint_save_bases(r->o->save, t->m, t->P, t->f64, &t->opt, &t->state, t->spec_hash, &t->bases, r->err,
+                                 r->errlen)
+        ? DINO_EUSER
+        : DINO_OK;
 }
 
 /* ---------------------------------------------------------------------------- model selection */
@@ -428,8 +437,10 @@ static int snapshot_take(Run *r, Snapshot *sn) {
     Trainer *t = r->t;
     size_t bytes = t->es * (size_t)t->m->n_weights, obytes = (t->opt.f64 ? 8 : 4) * (size_t)t->opt.n;
     if (!sn->P && !(sn->P = alloc(bytes, "keep best's copy of the parameters", r->err, r->errlen))) return DINO_EUSER;
-    if (t->opt.m && !sn->m && !(sn->m = alloc(obytes, "keep best's copy of the optimiser", r->err, r->errlen))) return DINO_EUSER;
-    if (t->opt.v && !sn->v && !(sn->v = alloc(obytes, "keep best's copy of the optimiser", r->err, r->errlen))) return DINO_EUSER;
+    if (t->opt.m && !sn->m && !(sn->m = alloc(obytes, "keep best's copy of the optimiser", r->err, r->errlen)))
+        return DINO_EUSER;
+    if (t->opt.v && !sn->v && !(sn->v = alloc(obytes, "keep best's copy of the optimiser", r->err, r->errlen)))
+        return DINO_EUSER;
     int rc = t->backend->pull(t->backend);
     if (rc) return backend_failed(r, rc);
     memcpy(sn->P, t->P, bytes);
@@ -493,7 +504,7 @@ static int reduce_step(Run *r, double *loss, double scale, int *stop) {
     if (!red) return DINO_OK;
     int rc = red->gradient(r->t->backend, scale, red->user);
     if (rc) return rc;
-    if (red->size > 1) {   /* the loss and the stop flag together: every process stops at the same step */
+    if (red->size > 1) { /* the loss and the stop flag together: every process stops at the same step */
         double v[2] = {r->t->backend->host_loss ? *loss : 0, *stop ? 1 : 0};
         if ((rc = red->sums(v, 2, red->user))) return rc;
         if (r->t->backend->host_loss) *loss = v[0];
@@ -533,7 +544,8 @@ static int run_steps(Run *r, int64_t epoch, int64_t N, int B, int64_t steps_per_
         int nr, rc = DINO_OK;
         share(t->reduce, first, n, &lo, &nr);
         if (nr > 0) rc = b->grad(b, lo, nr, w, &loss);
-        else memset(b->grad_buf, 0, t->es * (size_t)t->m->n_weights);   /* a batch with fewer rows than processes
+        else
+            memset(b->grad_buf, 0, t->es * (size_t)t->m->n_weights); /* a batch with fewer rows than processes
                                                                         (on the host: parallel_refusal) */
         int stop = o->stop && *o->stop;
         if (rc == DINO_OK) rc = reduce_step(r, &loss, (double)nr / (double)n, &stop);
@@ -550,9 +562,9 @@ static int run_steps(Run *r, int64_t epoch, int64_t N, int B, int64_t steps_per_
         loss_so_far += loss, rows += n;
         if (o->on_progress)
             o->on_progress(epoch + 1, s + 1, steps_per_epoch, b->host_loss ? loss_so_far / (double)rows : NAN, o->user);
-        if (!t->reduce || t->reduce->size <= 1) stop = o->stop && *o->stop;   /* several processes: the flag as summed */
+        if (!t->reduce || t->reduce->size <= 1) stop = o->stop && *o->stop; /* several processes: the flag as summed */
         if (stop && s + 1 < steps_per_epoch) {
-            if (o->stop) *o->stop = 1;   /* another process was asked: this one stops with it */
+            if (o->stop) *o->stop = 1; /* another process was asked: this one stops with it */
             return DINO_STOPPED;
         }
     }
@@ -589,10 +601,18 @@ static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_st
     rng_save(&t->rng, t->state.rng);
     int last = epoch + 1 == epochs || epoch + 1 == o->until;
     int eval_now = last || (ts->eval_every > 0 && (epoch + 1) % ts->eval_every == 0);
-    EpochReport rep = {.epoch = epoch + 1, .epochs = epochs, .step = t->state.step, .lr = lr, .train_loss = epoch_loss,
-                       .evaluated = eval_now && test_set->n > 0, .monitors = r->rel, .n_monitors = n_rel,
-                       .work_per_sample = b->work_per_sample, .terms = r->terms,
-                       .best_epoch = t->state.best_epoch, .best_loss = t->state.best_loss};
+    EpochReport rep = {.epoch = epoch + 1,
+                       .epochs = epochs,
+                       .step = t->state.step,
+                       .lr = lr,
+                       .train_loss = epoch_loss,
+                       .evaluated = eval_now && test_set->n > 0,
+                       .monitors = r->rel,
+                       .n_monitors = n_rel,
+                       .work_per_sample = b->work_per_sample,
+                       .terms = r->terms,
+                       .best_epoch = t->state.best_epoch,
+                       .best_loss = t->state.best_loss};
     if (rep.evaluated && (rc = evaluate(t, test_set, &rep.test, r->err, r->errlen))) return rc;
     if (eval_now && r->valid) {
         rep.validated = 1;
@@ -603,14 +623,14 @@ static int finish_epoch(Run *r, int64_t epoch, int64_t N, double lr, double t_st
     rep.epoch_seconds = now() - t_epoch;
     if (o->on_epoch && o->on_epoch(&rep, o->user)) *stop_now = 1;
     if (o->stop && *o->stop) *stop_now = 1;
-    if (t->reduce && t->reduce->size > 1) {   /* a stop asked of any process stops them all after this epoch */
+    if (t->reduce && t->reduce->size > 1) { /* a stop asked of any process stops them all after this epoch */
         double v = *stop_now;
         if ((rc = t->reduce->sums(&v, 1, t->reduce->user))) return rc;
         *stop_now = v > 0;
     }
     if (r->log) log_row(r->log, m, &rep, r->valid != NULL);
     if (!o->save) return DINO_OK;
-    if (ts->keep_best) {   /* the file holds the best epoch; before the first evaluation, a stop saves the last */
+    if (ts->keep_best) { /* the file holds the best epoch; before the first evaluation, a stop saves the last */
         if (rep.improved) {
             rc = save(r);
             r->best_saved = rc == DINO_OK;
@@ -642,7 +662,7 @@ int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set,
         if (f) fprintf(f, "%s\n", line);
     }
     if (f && fclose(f)) message(o, DINO_MSG_WARNING, "could not write %s", side);
-    int rc = t->backend->pull(t->backend);   /* the device's parameters may be newer than t->P */
+    int rc = t->backend->pull(t->backend); /* the device's parameters may be newer than t->P */
     if (rc == DINO_OK) {
         basis_fill_params(m, &t->bases, t->P, t->f64);
         rc = t->backend->push(t->backend);
@@ -661,26 +681,32 @@ static int parallel_refusal(const Trainer *t, int64_t N, int B, char *err, size_
     for (int i = 0; i < m->n_odes; i++) {
         const OdeBlock *od = &m->odes[i];
         if (!od->pint.present && od->solver.kind == SOLVER_DOPRI5) {
-            snprintf(err, errlen, "%s:%d: dopri5 chooses its steps per batch from all of the batch's rows, so it "
+            snprintf(err, errlen,
+                     "%s:%d: dopri5 chooses its steps per batch from all of the batch's rows, so it "
                      "cannot be split across %d processes; use a fixed-step solver (rk4) or run one process",
                      m->path ? m->path : "spec", od->solver.loc.line, size);
             return DINO_EUSER;
         }
         if (od->pint.present && od->pint.tol > 0) {
-            snprintf(err, errlen, "%s:%d: Parareal with a tol decides its iterations per batch from all of the "
+            snprintf(err, errlen,
+                     "%s:%d: Parareal with a tol decides its iterations per batch from all of the "
                      "batch's rows, so it cannot be split across %d processes; drop the tol or run one process",
                      m->path ? m->path : "spec", od->pint.loc.line, size);
             return DINO_EUSER;
         }
     }
     if (t->backend->grad_on_device && !t->reduce->on_device) {
-        snprintf(err, errlen, "training on the GPU across %d processes needs NCCL, which this build does not have; "
-                 "use --backend cpu under mpirun", size);
+        snprintf(err, errlen,
+                 "training on the GPU across %d processes needs NCCL, which this build does not have; "
+                 "use --backend cpu under mpirun",
+                 size);
         return DINO_EUSER;
     }
-    int64_t last = N % B ? N % B : B;   /* the smallest batch */
-    if (t->backend->grad_on_device && (B < size || last < size)) {   /* a rank without rows has no device gradient to zero */
-        snprintf(err, errlen, "training on the GPU across %d processes needs at least %d rows in every batch, and "
+    int64_t last = N % B ? N % B : B; /* the smallest batch */
+    if (t->backend->grad_on_device &&
+        (B < size || last < size)) { /* a rank without rows has no device gradient to zero */
+        snprintf(err, errlen,
+                 "training on the GPU across %d processes needs at least %d rows in every batch, and "
                  "batch %d of %lld training rows leaves %lld in the last; change the batch or the number of processes",
                  size, size, B, (long long)N, (long long)last);
         return DINO_EUSER;
@@ -708,7 +734,8 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     }
     const Dataset *valid = o->valid && o->valid->n > 0 ? o->valid : NULL;
     if (!valid && (ts->patience > 0 || ts->keep_best)) {
-        snprintf(err, errlen, "%s needs a validation set, and the data has none", ts->patience > 0 ? "early_stop" : "keep best");
+        snprintf(err, errlen, "%s needs a validation set, and the data has none",
+                 ts->patience > 0 ? "early_stop" : "keep best");
         return DINO_EUSER;
     }
     int B = ts->batch < N ? ts->batch : (int)N;
@@ -720,7 +747,8 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         return rc;
     }
     b->fuse_update = t->reduce == NULL;
-    message(o, DINO_MSG_NOTE, "training workspace %.1f MiB: %.1f KiB per sample x batch %d (the values the backward pass reads)",
+    message(o, DINO_MSG_NOTE,
+            "training workspace %.1f MiB: %.1f KiB per sample x batch %d (the values the backward pass reads)",
             (double)b->work_per_sample * B / 1048576.0, (double)b->work_per_sample / 1024.0, B);
     Run r = {.t = t, .o = o, .err = err, .errlen = errlen, .valid = valid};
     int n_sums = 1 + b->n_monitors + m->n_loss;
@@ -729,8 +757,10 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     r.sums = r.idx ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
     r.rel = r.sums ? alloc(sizeof(double) * (size_t)n_sums, "the loss sums", err, errlen) : NULL;
     size_t pbytes = t->es * (size_t)m->n_weights, obytes = t->es * (size_t)model_trainable(m);
-    if (r.rel && t->opt.m && !(r.good_m = alloc(obytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
-    if (r.rel && t->opt.v && !(r.good_v = alloc(obytes, "a copy of the optimiser state", err, errlen))) free(r.rel), r.rel = NULL;
+    if (r.rel && t->opt.m && !(r.good_m = alloc(obytes, "a copy of the optimiser state", err, errlen)))
+        free(r.rel), r.rel = NULL;
+    if (r.rel && t->opt.v && !(r.good_v = alloc(obytes, "a copy of the optimiser state", err, errlen)))
+        free(r.rel), r.rel = NULL;
     if (!r.rel) {
         free(r.good), free(r.idx), free(r.sums), free(r.good_m);
         return DINO_EUSER;
@@ -759,7 +789,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         if (r.good_m) memcpy(r.good_m, t->opt.m, obytes);
         if (r.good_v) memcpy(r.good_v, t->opt.v, obytes);
         r.good_opt_step = t->opt.step;
-        rng_save(&t->rng, t->state.rng);   /* the RNG before this epoch's shuffle, for a rewind */
+        rng_save(&t->rng, t->state.rng); /* the RNG before this epoch's shuffle, for a rewind */
         TrainState at_start = t->state;
         for (int64_t i = 0; i < N; i++) r.idx[i] = i;
         rng_permute(&t->rng, r.idx, N);
@@ -768,15 +798,16 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
             break;
         }
         rc = run_steps(&r, epoch, N, B, steps_per_epoch, total_steps, w, &lr, &at_start);
-        if (rc == DINO_STOPPED) {   /* mid-epoch: back to the epoch's start, saved (unless the --save file
+        if (rc == DINO_STOPPED) { /* mid-epoch: back to the epoch's start, saved (unless the --save file
                                        holds keep best's epoch), the epoch to run again */
             int64_t done = t->state.step - at_start.step;
             if ((rc = rewind_epoch(&r, &at_start)) == DINO_OK &&
                 (!o->save || keeps_best_file(&r) || (rc = save(&r)) == DINO_OK)) {
                 rc = DINO_STOPPED;
-                snprintf(err, errlen, "training stopped on request in epoch %lld (after %lld of its %lld steps), rewound "
-                         "to the end of epoch %lld so that a resume repeats it exactly", (long long)epoch + 1,
-                         (long long)done, (long long)steps_per_epoch, (long long)epoch);
+                snprintf(err, errlen,
+                         "training stopped on request in epoch %lld (after %lld of its %lld steps), rewound "
+                         "to the end of epoch %lld so that a resume repeats it exactly",
+                         (long long)epoch + 1, (long long)done, (long long)steps_per_epoch, (long long)epoch);
             }
             break;
         }

@@ -19,7 +19,7 @@
 #include "rng.h"
 #include "status.h"
 
-enum { MAX_LOSS_TERMS = 3 };    /* one l2, one h1, one cross_entropy at most (check_sections.c) */
+enum { MAX_LOSS_TERMS = 3 }; /* one l2, one h1, one cross_entropy at most (check_sections.c) */
 
 typedef struct {
     double rel_l2, rel_h1, accuracy;
@@ -35,42 +35,43 @@ typedef struct {
 
 /* What train() reports after each epoch (TrainOptions.on_epoch). Valid during the call only. */
 typedef struct {
-    int64_t epoch, epochs;      /* the epoch just finished (1-based) and the planned total */
-    int64_t step;               /* optimiser steps so far */
-    double seconds;             /* since this train() call started */
-    double lr, train_loss;      /* the last scheduled rate; the epoch's mean training loss */
-    int evaluated;              /* test metrics computed this epoch */
+    int64_t epoch, epochs; /* the epoch just finished (1-based) and the planned total */
+    int64_t step;          /* optimiser steps so far */
+    double seconds;        /* since this train() call started */
+    double lr, train_loss; /* the last scheduled rate; the epoch's mean training loss */
+    int evaluated;         /* test metrics computed this epoch */
     Metrics test;
-    const double *terms;        /* [m->n_loss] the epoch's mean training loss terms, unweighted */
+    const double *terms; /* [m->n_loss] the epoch's mean training loss terms, unweighted */
     /* Model selection (when TrainOptions.valid has rows): */
-    int validated;              /* the validation set was evaluated this epoch */
+    int validated; /* the validation set was evaluated this epoch */
     Metrics valid;
-    int improved;               /* ... and its loss is the best so far */
-    int64_t best_epoch;         /* the epoch of the best validation loss so far (0: none) */
+    int improved;       /* ... and its loss is the best so far */
+    int64_t best_epoch; /* the epoch of the best validation loss so far (0: none) */
     double best_loss;
-    int early_stop;             /* early_stop ends training after this epoch */
-    const double *monitors; int n_monitors;  /* Parareal corrections etc. (the CSV log's columns after the metrics) */
+    int early_stop; /* early_stop ends training after this epoch */
+    const double *monitors;
+    int n_monitors; /* Parareal corrections etc. (the CSV log's columns after the metrics) */
     size_t work_per_sample;
-    double epoch_seconds;       /* this epoch alone (its steps and its evaluation) */
+    double epoch_seconds; /* this epoch alone (its steps and its evaluation) */
 } EpochReport;
 
 /* The level of a message train() passes to TrainOptions.on_message. */
 typedef enum {
-    DINO_MSG_NOTE,              /* information ("training workspace 12.0 MiB ..."); a quiet caller drops it */
-    DINO_MSG_WARNING,           /* something the user should fix (a dopri5 block that did not reach t1) */
+    DINO_MSG_NOTE,    /* information ("training workspace 12.0 MiB ..."); a quiet caller drops it */
+    DINO_MSG_WARNING, /* something the user should fix (a dopri5 block that did not reach t1) */
 } MsgLevel;
 
 typedef struct {
-    const char *save;       /* checkpoint path, or NULL: written after every evaluation (or every
+    const char *save;     /* checkpoint path, or NULL: written after every evaluation (or every
                                save_every epochs; with keep_best at each new best validation loss)
                                and at the end */
-    const Dataset *valid;   /* validation set for model selection (NULL or no rows: none); its
+    const Dataset *valid; /* validation set for model selection (NULL or no rows: none); its
                                loss and metrics at every evaluation, early_stop and keep best read it */
-    const char *log;        /* CSV log path, or NULL */
-    int64_t until;          /* stop after this epoch (and save), the schedule still planned for all; 0 = run all */
+    const char *log;      /* CSV log path, or NULL */
+    int64_t until;        /* stop after this epoch (and save), the schedule still planned for all; 0 = run all */
     /* Called after every epoch (NULL: none). Nonzero: stop after this epoch (saved when save
      * is set); train() then returns DINO_STOPPED. */
-    int  (*on_epoch)(const EpochReport *r, void *user);
+    int (*on_epoch)(const EpochReport *r, void *user);
     /* Notes and warnings, one sentence each without a trailing newline (NULL: dropped). */
     void (*on_message)(int level, const char *text, void *user);
     /* After every step, for a live progress line (NULL: none). loss is the mean loss of the
@@ -102,27 +103,27 @@ typedef struct {
      * summed with each step's loss so that every process stops at the same step. size <= 1:
      * every row on this process, scale 1 (a Reducer for tests). */
     int rank, size;
-    int on_device;          /* gradient() sums a gradient on the GPU (NCCL); else such a backend is refused */
+    int on_device; /* gradient() sums a gradient on the GPU (NCCL); else such a backend is refused */
 } Reducer;
 
 typedef struct {
     const Model *m;
-    Backend *backend;       /* set by the caller after trainer_init, on t->P and &t->opt */
+    Backend *backend; /* set by the caller after trainer_init, on t->P and &t->opt */
     int f64;
-    size_t es;              /* bytes per element */
-    void *P;                /* [n_weights] parameters */
+    size_t es; /* bytes per element */
+    void *P;   /* [n_weights] parameters */
     Optim opt;
     Rng rng;
-    TrainState state;       /* epochs and steps done, for resuming */
+    TrainState state; /* epochs and steps done, for resuming */
     uint64_t spec_hash;
-    const Reducer *reduce;  /* NULL: one process */
+    const Reducer *reduce; /* NULL: one process */
     /* What the last train() call did about model selection: */
-    int64_t stopped_early;  /* early_stop ended it after this epoch; 0 = it did not */
-    int best_restored;      /* keep best: P, the optimiser and state were set back to the end of
+    int64_t stopped_early; /* early_stop ended it after this epoch; 0 = it did not */
+    int best_restored;     /* keep best: P, the optimiser and state were set back to the end of
                                the best epoch (state.best_epoch) */
-    BasisSet bases;         /* the values of m's bases (basis.h); the frozen layers of P hold them
+    BasisSet bases;        /* the values of m's bases (basis.h); the frozen layers of P hold them
                                once basis_set_ready */
-    int bases_done;         /* trainer_bases ran: reported, frozen layers written */
+    int bases_done;        /* trainer_bases ran: reported, frozen layers written */
 } Trainer;
 
 /* Gives every basis of the model values (computed from train's rows unless they were loaded from
@@ -133,7 +134,7 @@ int trainer_bases(Trainer *t, const Dataset *train_set, const Dataset *test_set,
                   size_t errlen);
 
 /* Returns DINO_OK, or DINO_EUSER with the message in err (out of memory). */
-int  trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size_t errlen);
+int trainer_init(Trainer *t, const Model *m, uint64_t spec_hash, char *err, size_t errlen);
 void trainer_free(Trainer *t);
 
 /* Trains until m->train.epochs epochs are done (counting epochs already in t->state), or

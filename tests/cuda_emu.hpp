@@ -30,7 +30,9 @@
 #define __launch_bounds__(n)
 #define __shared__ static
 
-struct emu_dim3 { unsigned x, y, z; };
+struct emu_dim3 {
+    unsigned x, y, z;
+};
 static emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 /* ---------------------------------------------------------------------------- the threads of a block */
@@ -46,7 +48,7 @@ enum { EMU_MAX_THREADS = 1024, EMU_STACK = 128 * 1024 };
 static struct {
     jmp_buf scheduler, fiber[EMU_MAX_THREADS];
     char *stacks;
-    unsigned n;                /* fibers made (on stacks) */
+    unsigned n; /* fibers made (on stacks) */
     unsigned current;
     char done[EMU_MAX_THREADS];
     void (*thunk)(void *);
@@ -97,9 +99,9 @@ static int emu_make_fibers(unsigned count) {
         getcontext(&start);
         start.uc_stack.ss_sp = emu.stacks + (size_t)t * EMU_STACK;
         start.uc_stack.ss_size = EMU_STACK;
-        start.uc_link = NULL;   /* a fiber never returns */
+        start.uc_link = NULL; /* a fiber never returns */
         makecontext(&start, (void (*)())emu_fiber_main, 1, (int)t);
-        if (!_setjmp(emu.scheduler)) swapcontext(&here, &start);   /* it parks and jumps back */
+        if (!_setjmp(emu.scheduler)) swapcontext(&here, &start); /* it parks and jumps back */
     }
     emu.n = count;
     return 0;

@@ -77,8 +77,8 @@ static inline int t_check_near(T *t, double got, double want, double tol, const 
         t->passed++;
     } else {
         t->failed++;
-        printf("FAIL %s:%d: %s: got %.17g, want %.17g (diff %.3g, tol %.3g)\n", file, line, what, got, want,
-               got - want, tol);
+        printf("FAIL %s:%d: %s: got %.17g, want %.17g (diff %.3g, tol %.3g)\n", file, line, what, got, want, got - want,
+               tol);
     }
     return ok;
 }
@@ -303,12 +303,13 @@ static inline char *t_spec_fill(const char *template_path, const char *const *pa
         const char *end = p[0] == '@' ? strchr(p + 1, '@') : NULL;
         if (end && end > p + 1 && strspn(p + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") == (size_t)(end - p - 1)) {
             int k = 0;
-            while (pairs[k] && !(strlen(pairs[k]) == (size_t)(end - p - 1) && strncmp(pairs[k], p + 1, (size_t)(end - p - 1)) == 0))
+            while (pairs[k] &&
+                   !(strlen(pairs[k]) == (size_t)(end - p - 1) && strncmp(pairs[k], p + 1, (size_t)(end - p - 1)) == 0))
                 k += 2;
             size_t vlen = pairs[k] ? strlen(pairs[k + 1]) : 0;
             if (!pairs[k] || len + vlen >= cap) {
-                snprintf(err, errlen, "%s: %s placeholder @%.*s@", template_path, pairs[k] ? "too many uses of" : "no value for the",
-                         (int)(end - p - 1), p + 1);
+                snprintf(err, errlen, "%s: %s placeholder @%.*s@", template_path,
+                         pairs[k] ? "too many uses of" : "no value for the", (int)(end - p - 1), p + 1);
                 free(out);
                 out = NULL;
                 break;

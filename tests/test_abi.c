@@ -44,13 +44,22 @@ static long defined(const char *text, const char *name) {
 
 static void constants(const char *shared) {
     printf("constants:\n");
-    static const struct { const char *name; long value; } steps[] = {
-        {"DINO_STEP_FIRST", STEP_FIRST}, {"DINO_STEP_LR", STEP_LR}, {"DINO_STEP_BC1", STEP_BC1},
-        {"DINO_STEP_BC2", STEP_BC2}, {"DINO_STEP_FIRST_UPDATE", STEP_FIRST_UPDATE},
-        {"DINO_STEP_WEIGHTS", STEP_WEIGHTS}, {"DINO_STEP_VALUES", STEP_VALUES}, {"DINO_THREADS", DINO_CUDA_THREADS},
+    static const struct {
+        const char *name;
+        long value;
+    } steps[] = {
+        {"DINO_STEP_FIRST", STEP_FIRST},
+        {"DINO_STEP_LR", STEP_LR},
+        {"DINO_STEP_BC1", STEP_BC1},
+        {"DINO_STEP_BC2", STEP_BC2},
+        {"DINO_STEP_FIRST_UPDATE", STEP_FIRST_UPDATE},
+        {"DINO_STEP_WEIGHTS", STEP_WEIGHTS},
+        {"DINO_STEP_VALUES", STEP_VALUES},
+        {"DINO_THREADS", DINO_CUDA_THREADS},
     };
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-        check(defined(prelude_cuda, steps[i].name) == steps[i].value, "prelude_cuda.h's %s equals abi.h's", steps[i].name);
+        check(defined(prelude_cuda, steps[i].name) == steps[i].value, "prelude_cuda.h's %s equals abi.h's",
+              steps[i].name);
 
     char spec[4096], err[8192];
     snprintf(spec, sizeof spec, "%s/specs/dino_small.dino", shared);

@@ -105,8 +105,9 @@ static void check_program(const char *spec, const char *src, const char *prog, c
         snprintf(want, sizeof want, "dino_%s_k%d", prog, i);
         snprintf(grad, sizeof grad, "dino_%s_grad_", prog);
         /* dino_<prog>_k<i> by launch order, or a parameter's gradient kernel named by it */
-        check(strcmp(l[i].kernel, want) == 0 || (strncmp(l[i].kernel, grad, strlen(grad)) == 0 && l[i].stages == 1 &&
-                                                 !l[i].tiles && strlen(l[i].kernel) > strlen(grad)),
+        check(strcmp(l[i].kernel, want) == 0 ||
+                  (strncmp(l[i].kernel, grad, strlen(grad)) == 0 && l[i].stages == 1 && !l[i].tiles &&
+                   strlen(l[i].kernel) > strlen(grad)),
               spec, "not named in launch order nor by its parameter", l[i].kernel);
         for (int j = 0; j < i; j++) check(strcmp(l[i].kernel, l[j].kernel) != 0, spec, "named twice", l[i].kernel);
         snprintf(def, sizeof def, "extern \"C\" __global__ void __launch_bounds__(%d) %s(DINO_%s_PARAMS) {", l[i].block,
@@ -124,7 +125,9 @@ static void check_program(const char *spec, const char *src, const char *prog, c
         for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
             long gx = cuda_grid_x(&l[i], batches[b], 264);
             check(gx >= 1 && gx <= 2147483647L, spec, "grid x out of range", l[i].kernel);
-            if (l[i].tiles) check(gx == (batches[b] < 264 ? batches[b] : 264), spec, "a tile grid is not min(n, tiles)", l[i].kernel);
+            if (l[i].tiles)
+                check(gx == (batches[b] < 264 ? batches[b] : 264), spec, "a tile grid is not min(n, tiles)",
+                      l[i].kernel);
             else if (l[i].per_sample > 0)
                 check(gx * l[i].per_block >= (long)batches[b] * l[i].per_sample, spec, "grid does not cover the batch",
                       l[i].kernel);
@@ -165,8 +168,8 @@ static int run_plan(int n_specs, char **specs) {
                   "kernel count differs from the plan plus the 8 utility kernels", NULL);
             check_program(specs[s], src, "predict", plan.predict, plan.n_predict);
             check_program(specs[s], src, "train", plan.train, plan.n_train);
-            printf("%-4s %s %s: %d + %d kernels, workspace %ld + %ld reals per row\n", failures ? "..." : "ok", specs[s],
-                   f64 ? "f64" : "f32", plan.n_predict, plan.n_train, plan.predict_work, plan.train_work);
+            printf("%-4s %s %s: %d + %d kernels, workspace %ld + %ld reals per row\n", failures ? "..." : "ok",
+                   specs[s], f64 ? "f64" : "f32", plan.n_predict, plan.n_train, plan.predict_work, plan.train_work);
             free(src);
             free(src2);
             cuda_plan_free(&plan);
@@ -211,7 +214,8 @@ static int check_ptxas(const char *what, const char *log, const CudaPlan *plan, 
         } else if ((p = strstr(buf, "bytes spill stores"))) {
             int frame = 0, stores = 0, loads = 0;
             if (sscanf(buf, " %d bytes stack frame, %d bytes spill stores, %d bytes spill loads", &frame, &stores,
-                       &loads) == 3 && (stores || loads)) {
+                       &loads) == 3 &&
+                (stores || loads)) {
                 printf("FAIL %s: ptxas: %s spills (%d bytes stores, %d bytes loads)\n", what, fn, stores, loads);
                 bad++;
             }
@@ -282,8 +286,8 @@ static int compile_one(const char *spec, int f64, int sm, int fuse) {
     snprintf(arch, sizeof arch, "%s_%d", cubin ? "sm" : "compute", sm);
     snprintf(name, sizeof name, "%s.cu", fe.model->name);
     double t0 = t_now();
-    int rc = nvrtc_compile_with(src, name, arch, cubin, cubin ? "--ptxas-options=-v" : NULL, &out, &out_len, &log,
-                                err, sizeof err);
+    int rc = nvrtc_compile_with(src, name, arch, cubin, cubin ? "--ptxas-options=-v" : NULL, &out, &out_len, &log, err,
+                                sizeof err);
     if (rc == NVRTC_NO_CUBIN) { /* an NVRTC before 11.1 */
         free(log);
         cubin = 0;
@@ -316,18 +320,19 @@ static int compile_one(const char *spec, int f64, int sm, int fuse) {
                 size_t kl = strlen(lists[p][i].kernel);
                 int found = 0;
                 for (size_t at = 0; at + kl <= out_len && !found; at++)
-                    found = memcmp(out + at, lists[p][i].kernel, kl) == 0 && (at + kl == out_len || out[at + kl] == 0 ||
-                                                                               out[at + kl] == '(' || out[at + kl] == '\n');
+                    found = memcmp(out + at, lists[p][i].kernel, kl) == 0 &&
+                        (at + kl == out_len || out[at + kl] == 0 || out[at + kl] == '(' || out[at + kl] == '\n');
                 if (!found) {
-                    printf("FAIL %s %s %s: %s is not in the output\n", spec, f64 ? "f64" : "f32", arch, lists[p][i].kernel);
+                    printf("FAIL %s %s %s: %s is not in the output\n", spec, f64 ? "f64" : "f32", arch,
+                           lists[p][i].kernel);
                     ok = 0;
                 }
             }
         if (ok)
             printf("ok   %-48s %s %-10s %-5s %s %6.1f s  %8zu bytes  (%d + %d kernels, <= %d registers, <= %d B "
                    "static shared)\n",
-                   spec, f64 ? "f64" : "f32", arch, fuse_name, cubin ? "cubin" : "ptx  ", secs, out_len,
-                   plan.n_predict, plan.n_train, max_regs, max_smem);
+                   spec, f64 ? "f64" : "f32", arch, fuse_name, cubin ? "cubin" : "ptx  ", secs, out_len, plan.n_predict,
+                   plan.n_train, max_regs, max_smem);
     }
     fflush(stdout);
     free(out);

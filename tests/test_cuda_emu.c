@@ -42,11 +42,11 @@ enum { SKIP = 77 };
 
 typedef struct {
     const char *name;
-    const char *file;       /* the spec: <file>.dino in tests/specs, or in the shared specs folder */
-    int shared;             /* 1: the shared specs folder */
-    int n, nmax;            /* batch rows and workspace capacity */
+    const char *file; /* the spec: <file>.dino in tests/specs, or in the shared specs folder */
+    int shared;       /* 1: the shared specs folder */
+    int n, nmax;      /* batch rows and workspace capacity */
     JacMode jac;
-    int also;               /* besides --fuse auto: ALSO_NONE, ALSO_TILES */
+    int also; /* besides --fuse auto: ALSO_NONE, ALSO_TILES */
 } Case;
 
 enum { ALSO_NONE = 1, ALSO_TILES = 2 };
@@ -77,20 +77,20 @@ static const Case cases[] = {
     {"dopri5", "dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE},
     {"dino_resnet", "dino_resnet", 1, 5, 6, JAC_AUTO, 0},
     {"dino_poisson", "dino_poisson", 1, 11, 12, JAC_AUTO, ALSO_TILES},
-    {"ode_save", "ode_save", 0, 7, 9, JAC_AUTO, ALSO_NONE},   /* trajectories: saved states stacked as rows */
+    {"ode_save", "ode_save", 0, 7, 9, JAC_AUTO, ALSO_NONE}, /* trajectories: saved states stacked as rows */
     {"ode_save_reverse", "ode_save", 0, 5, 5, JAC_REVERSE, 0},
     {"ode_save_checkpoint", "ode_save_checkpoint", 0, 6, 8, JAC_AUTO, 0},
-    {"ode_save_dopri5", "ode_save_dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE},   /* landing on saved times */
+    {"ode_save_dopri5", "ode_save_dopri5", 0, 7, 8, JAC_AUTO, ALSO_NONE}, /* landing on saved times */
     {"ode_save_parareal", "ode_save_parareal", 0, 6, 7, JAC_AUTO, ALSO_NONE},
     {"ode_save_pint_tol", "ode_save_pint_tol", 0, 5, 6, JAC_REVERSE, 0},
-    {"ode_save_many", "ode_save_many", 0, 5, 6, JAC_AUTO, 0},   /* 100 saved states */
-    {"basis_layers", "basis_layers", 0, 9, 12, JAC_AUTO, ALSO_NONE},   /* encode/decode: frozen layers */
+    {"ode_save_many", "ode_save_many", 0, 5, 6, JAC_AUTO, 0},        /* 100 saved states */
+    {"basis_layers", "basis_layers", 0, 9, 12, JAC_AUTO, ALSO_NONE}, /* encode/decode: frozen layers */
     {"basis_layers_reverse", "basis_layers", 0, 9, 12, JAC_REVERSE, 0},
 };
 
 static int failures;
 static char cxx[256], tmpdir[256], emu_header[4096];
-static const char *specs_dir;   /* tests/specs */
+static const char *specs_dir; /* tests/specs */
 
 static int find_cxx(void) {
     const char *env = getenv("CXX");
@@ -125,8 +125,8 @@ static int emu_load(const char *tag, const char *src, size_t len, const char *ex
     fwrite(src, 1, len, f);
     if (extra) fputs(extra, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
-             cxx, emu_header, cu, so, cu);
+    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'", cxx,
+             emu_header, cu, so, cu);
     if (system(cmd) != 0) {
         printf("  FAIL %s: the emulated CUDA did not compile (%s.log)\n", tag, cu);
         snprintf(cmd, sizeof cmd, "head -30 '%s.log'", cu);
@@ -268,7 +268,7 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     rng_seed(&r, 99 + (uint64_t)ci);
     for (int i = 0; i < m->n_params; i++) {
         const Param *p = &m->params[i];
-        for (int64_t k = 0; k < p->size; k++)   /* a basis's frozen layer (zero after init_params): any matrix */
+        for (int64_t k = 0; k < p->size; k++) /* a basis's frozen layer (zero after init_params): any matrix */
             Pd[p->offset + k] = p->ndim == 2 ? (p->frozen ? rng_normal(&r) / sqrt(p->fan_in) : 1.5 * Pd[p->offset + k])
                                              : 0.5 * rng_normal(&r);
     }
@@ -276,9 +276,12 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
          *J = malloc(es * (size_t)nmax * out * in);
     int32_t *label = malloc(sizeof(int32_t) * (size_t)nmax);
     for (long i = 0; i < np; i++) f64 ? (void)(((double *)P)[i] = Pd[i]) : (void)(((float *)P)[i] = (float)Pd[i]);
-    for (long i = 0; i < (long)nmax * in; i++) f64 ? (void)(((double *)x)[i] = rng_normal(&r)) : (void)(((float *)x)[i] = (float)rng_normal(&r));
-    for (long i = 0; i < (long)nmax * out; i++) f64 ? (void)(((double *)y)[i] = rng_normal(&r)) : (void)(((float *)y)[i] = (float)rng_normal(&r));
-    for (long i = 0; i < (long)nmax * out * in; i++) f64 ? (void)(((double *)J)[i] = rng_normal(&r)) : (void)(((float *)J)[i] = (float)rng_normal(&r));
+    for (long i = 0; i < (long)nmax * in; i++)
+        f64 ? (void)(((double *)x)[i] = rng_normal(&r)) : (void)(((float *)x)[i] = (float)rng_normal(&r));
+    for (long i = 0; i < (long)nmax * out; i++)
+        f64 ? (void)(((double *)y)[i] = rng_normal(&r)) : (void)(((float *)y)[i] = (float)rng_normal(&r));
+    for (long i = 0; i < (long)nmax * out * in; i++)
+        f64 ? (void)(((double *)J)[i] = rng_normal(&r)) : (void)(((float *)J)[i] = (float)rng_normal(&r));
     for (int i = 0; i < nmax; i++) label[i] = (int32_t)rng_below(&r, (uint64_t)out);
     double w[16];
     for (int i = 0; i < m->n_loss && i < 16; i++) w[i] = m->loss[i].weight;
@@ -296,9 +299,10 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     fill_nan(work, f64, pw);
     fill_nan(y_emu, f64, (long)n * out);
     fill_nan(J_emu, f64, (long)n * out * in);
-    double pterms[64];   /* Parareal corrections and gates (pint tol), as the CUDA backend gives */
+    double pterms[64]; /* Parareal corrections and gates (pint tol), as the CUDA backend gives */
     fill_nan(pterms, 1, 64);
-    ProgCall call = {.P = P, .n = n, .nmax = nmax, .x = x, .y = y_emu, .J = has_J ? J_emu : NULL, .terms = pterms, .work = work};
+    ProgCall call = {
+        .P = P, .n = n, .nmax = nmax, .x = x, .y = y_emu, .J = has_J ? J_emu : NULL, .terms = pterms, .work = work};
     if (run_program(&emu, plan.predict, plan.n_predict, call) == 0) {
         compare("y", y_cpu, y_emu, f64, (long)n * out, tol);
         if (has_J) compare("J", J_cpu, J_emu, f64, (long)n * out * in, tol);
@@ -308,7 +312,7 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     free(work);
 
     /* train */
-    int n_terms = m->n_loss + monitor_count(m);   /* loss terms, then Parareal corrections */
+    int n_terms = m->n_loss + monitor_count(m); /* loss terms, then Parareal corrections */
     double terms_cpu[64] = {0}, terms_emu[64];
     if (n_terms > 64) n_terms = 64, printf("  FAIL: more terms than the test holds (64)\n"), failures++;
     void *G_cpu = malloc(es * (size_t)np), *G_emu = malloc(es * (size_t)np);
@@ -320,12 +324,21 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     fill_nan(work, f64, tw);
     fill_nan(G_emu, f64, np);
     fill_nan(terms_emu, 1, 64);
-    call = (ProgCall){.P = P, .G = G_emu, .n = n, .nmax = nmax, .x = x, .y = y, .J = J, .label = label, .w = w,
-                      .terms = terms_emu, .work = work};
+    call = (ProgCall){.P = P,
+                      .G = G_emu,
+                      .n = n,
+                      .nmax = nmax,
+                      .x = x,
+                      .y = y,
+                      .J = J,
+                      .label = label,
+                      .w = w,
+                      .terms = terms_emu,
+                      .work = work};
     if (run_program(&emu, plan.train, plan.n_train, call) == 0) {
         compare("G", G_cpu, G_emu, f64, np, tol);
         compare("terms", terms_cpu, terms_emu, 1, n_terms, tol);
-        if (n_terms > m->n_loss + correction_count(m)) {   /* gate flags: which Parareal iterations ran */
+        if (n_terms > m->n_loss + correction_count(m)) { /* gate flags: which Parareal iterations ran */
             printf("    gates (iterations 2.. ran):");
             for (int i = m->n_loss + correction_count(m); i < n_terms; i++) printf(" %g", terms_emu[i]);
             printf("\n");
@@ -333,7 +346,8 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     } else {
         failures++;
     }
-    printf("    (%d + %d kernels, %.1f s to build, %.1f s to run)\n", plan.n_predict, plan.n_train, t1 - t0, t_now() - t1);
+    printf("    (%d + %d kernels, %.1f s to build, %.1f s to run)\n", plan.n_predict, plan.n_train, t1 - t0,
+           t_now() - t1);
     free(work);
     free(G_cpu), free(G_emu), free(y_cpu), free(J_cpu), free(y_emu), free(J_emu);
     free(Pd), free(P), free(x), free(y), free(J), free(label);
@@ -347,7 +361,8 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
 
 /* Wrappers that make gemm<TA, TB, BM, BN> launchable. */
 static const char *gemm_wrappers =
-    "\n#define T(ta, tb, bm, bn) extern \"C\" __global__ void t_gemm_##ta##tb##_##bm##_##bn(long M, long N, long K, \\\n"
+    "\n#define T(ta, tb, bm, bn) extern \"C\" __global__ void t_gemm_##ta##tb##_##bm##_##bn(long M, long N, long K, "
+    "\\\n"
     "    const real *A, long lda, const real *B, long ldb, real *C, long ldc, int acc) { \\\n"
     "    gemm<ta, tb, bm, bn>(M, N, K, A, lda, B, ldb, C, ldc, acc); }\n"
     "T(0,0,64,64) T(0,1,64,64) T(1,0,64,64) T(1,1,64,64) T(0,0,16,16) T(1,1,16,16) T(0,1,32,16) T(1,0,16,64)\n"
@@ -376,7 +391,7 @@ typedef void (*AdamFn)(void *P, const void *G, void *m, void *v, long long count
 typedef void (*SgdFn)(void *P, const void *G, void *buf, long long count, const double *step, double decay,
                       double momentum);
 typedef struct {
-    int kind;   /* 0 adam, 1 adamw, 2 sgd */
+    int kind; /* 0 adam, 1 adamw, 2 sgd */
     void *fn, *P, *m, *v;
     const void *G;
     long long count;
@@ -389,7 +404,9 @@ static void opt_thunk(void *c) {
     else ((AdamFn)o->fn)(o->P, o->G, o->m, o->v, o->count, o->step, o->b1, o->b2, o->eps, o->decay);
 }
 
-typedef struct { double v[STEP_VALUES]; } StepArg;
+typedef struct {
+    double v[STEP_VALUES];
+} StepArg;
 typedef void (*SetStepFn)(double *step, StepArg s);
 typedef void (*GatherFn)(const void *src, long long cols, const long long *idx, const double *step, int n, void *dst);
 typedef void (*GatherLabelFn)(const int32_t *src, const long long *idx, const double *step, int n, int32_t *dst);
@@ -450,18 +467,24 @@ static void test_prelude(const char *shared, int f64) {
                 long M = sizes[z][0], N = sizes[z][1], K = sizes[z][2];
                 long lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
                 long ar = ta ? K : M, br = tb ? N : K;
-                double *A = malloc(sizeof(double) * (size_t)(ar * lda)), *B = malloc(sizeof(double) * (size_t)(br * ldb)),
+                double *A = malloc(sizeof(double) * (size_t)(ar * lda)),
+                       *B = malloc(sizeof(double) * (size_t)(br * ldb)),
                        *C = malloc(sizeof(double) * (size_t)(M * ldc));
-                void *Ae = malloc(es * (size_t)(ar * lda)), *Be = malloc(es * (size_t)(br * ldb)), *Ce = malloc(es * (size_t)(M * ldc));
+                void *Ae = malloc(es * (size_t)(ar * lda)), *Be = malloc(es * (size_t)(br * ldb)),
+                     *Ce = malloc(es * (size_t)(M * ldc));
                 for (long i = 0; i < ar * lda; i++) A[i] = f64 ? rng_normal(&r) : (float)rng_normal(&r);
                 for (long i = 0; i < br * ldb; i++) B[i] = f64 ? rng_normal(&r) : (float)rng_normal(&r);
                 for (long i = 0; i < M * ldc; i++) C[i] = f64 ? rng_normal(&r) : (float)rng_normal(&r);
-                for (long i = 0; i < ar * lda; i++) f64 ? (void)(((double *)Ae)[i] = A[i]) : (void)(((float *)Ae)[i] = (float)A[i]);
-                for (long i = 0; i < br * ldb; i++) f64 ? (void)(((double *)Be)[i] = B[i]) : (void)(((float *)Be)[i] = (float)B[i]);
-                for (long i = 0; i < M * ldc; i++) f64 ? (void)(((double *)Ce)[i] = C[i]) : (void)(((float *)Ce)[i] = (float)C[i]);
+                for (long i = 0; i < ar * lda; i++)
+                    f64 ? (void)(((double *)Ae)[i] = A[i]) : (void)(((float *)Ae)[i] = (float)A[i]);
+                for (long i = 0; i < br * ldb; i++)
+                    f64 ? (void)(((double *)Be)[i] = B[i]) : (void)(((float *)Be)[i] = (float)B[i]);
+                for (long i = 0; i < M * ldc; i++)
+                    f64 ? (void)(((double *)Ce)[i] = C[i]) : (void)(((float *)Ce)[i] = (float)C[i]);
                 char name[64];
                 snprintf(name, sizeof name, "t_gemm_%d%d_%d_%d", ta, tb, bm, bn);
-                GemmCall g = {.M = M, .N = N, .K = K, .A = Ae, .lda = lda, .B = Be, .ldb = ldb, .C = Ce, .ldc = ldc, .acc = acc};
+                GemmCall g = {
+                    .M = M, .N = N, .K = K, .A = Ae, .lda = lda, .B = Be, .ldb = ldb, .C = Ce, .ldc = ldc, .acc = acc};
                 *(void **)&g.fn = dlsym(emu.handle, name);
                 emu.launch(gemm_thunk, &g, (unsigned)((M + bm - 1) / bm), (unsigned)((N + bn - 1) / bn), 1, 256);
                 double scale = 0, diff = 0;
@@ -480,7 +503,8 @@ static void test_prelude(const char *shared, int f64) {
                 double rel = diff / scale;
                 if (!(rel <= worst)) worst = rel;
                 if (!(rel <= (f64 ? 1e-13 : 1e-5))) {
-                    printf("    FAIL %s M %ld N %ld K %ld acc %d: max |diff| / max |C| = %.2e\n", name, M, N, K, acc, rel);
+                    printf("    FAIL %s M %ld N %ld K %ld acc %d: max |diff| / max |C| = %.2e\n", name, M, N, K, acc,
+                           rel);
                     failures++;
                 }
                 free(A), free(B), free(C), free(Ae), free(Be), free(Ce);
@@ -490,21 +514,45 @@ static void test_prelude(const char *shared, int f64) {
 
     /* optimisers over three steps, against runtime/optim.c */
     enum { NP = 1000 };
-    static const struct { int kind; double decay, momentum; const char *name; } opts[] = {
-        {0, 0, 0, "adam"}, {0, 0.01, 0, "adam + L2"}, {1, 0.01, 0, "adamw"}, {2, 0, 0, "sgd"},
-        {2, 0.001, 0.9, "sgd momentum + L2"}};
+    static const struct {
+        int kind;
+        double decay, momentum;
+        const char *name;
+    } opts[] = {{0, 0, 0, "adam"},
+                {0, 0.01, 0, "adam + L2"},
+                {1, 0.01, 0, "adamw"},
+                {2, 0, 0, "sgd"},
+                {2, 0.001, 0.9, "sgd momentum + L2"}};
     for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
-        OptimConfig cfg = {.kind = opts[k].kind == 0 ? OPT_ADAM : opts[k].kind == 1 ? OPT_ADAMW : OPT_SGD, .lr = 1e-2,
-                           .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .decay = opts[k].decay, .momentum = opts[k].momentum};
+        OptimConfig cfg = {.kind = opts[k].kind == 0 ? OPT_ADAM
+                               : opts[k].kind == 1   ? OPT_ADAMW
+                                                     : OPT_SGD,
+                           .lr = 1e-2,
+                           .beta1 = 0.9,
+                           .beta2 = 0.999,
+                           .eps = 1e-8,
+                           .decay = opts[k].decay,
+                           .momentum = opts[k].momentum};
         Optim o;
         optim_init(&o, &cfg, NP, f64);
-        void *Pc = malloc(es * NP), *Pe = malloc(es * NP), *G = malloc(es * NP), *me = calloc(NP, es), *ve = calloc(NP, es);
+        void *Pc = malloc(es * NP), *Pe = malloc(es * NP), *G = malloc(es * NP), *me = calloc(NP, es),
+             *ve = calloc(NP, es);
         for (int i = 0; i < NP; i++) {
             double p = rng_normal(&r);
-            f64 ? (void)(((double *)Pc)[i] = ((double *)Pe)[i] = p) : (void)(((float *)Pc)[i] = ((float *)Pe)[i] = (float)p);
+            f64 ? (void)(((double *)Pc)[i] = ((double *)Pe)[i] = p)
+                : (void)(((float *)Pc)[i] = ((float *)Pe)[i] = (float)p);
         }
-        OptCall oc = {.kind = opts[k].kind, .P = Pe, .m = me, .v = ve, .G = G, .count = NP, .b1 = cfg.beta1,
-                      .b2 = cfg.beta2, .eps = cfg.eps, .decay = cfg.decay, .momentum = cfg.momentum};
+        OptCall oc = {.kind = opts[k].kind,
+                      .P = Pe,
+                      .m = me,
+                      .v = ve,
+                      .G = G,
+                      .count = NP,
+                      .b1 = cfg.beta1,
+                      .b2 = cfg.beta2,
+                      .eps = cfg.eps,
+                      .decay = cfg.decay,
+                      .momentum = cfg.momentum};
         oc.fn = dlsym(emu.handle, opts[k].kind == 0 ? "dino_adam" : opts[k].kind == 1 ? "dino_adamw" : "dino_sgd");
         for (int step = 1; step <= 3; step++) {
             for (int i = 0; i < NP; i++)
@@ -538,13 +586,24 @@ static void test_prelude(const char *shared, int f64) {
     for (int i = 0; i < STEP_VALUES; i++) gc.values.v[i] = i == STEP_FIRST ? FIRST : 0.25 * i;
     emu.launch(gather_thunk, &gc, 1, 1, 1, STEP_VALUES);
     for (int i = 0; i < STEP_VALUES; i++) bad += step[i] != gc.values.v[i];
-    gc = (GatherCall){.kind = 0, .fn = dlsym(emu.handle, "dino_gather"), .src = srce, .cols = COLS, .idx = idx,
-                      .step = step, .n = BATCH, .dst = dst};
+    gc = (GatherCall){.kind = 0,
+                      .fn = dlsym(emu.handle, "dino_gather"),
+                      .src = srce,
+                      .cols = COLS,
+                      .idx = idx,
+                      .step = step,
+                      .n = BATCH,
+                      .dst = dst};
     emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
     for (int b = 0; b < BATCH; b++)
         for (int c = 0; c < COLS; c++) bad += t_at(dst, f64, b * COLS + c) != src[idx[FIRST + b] * COLS + c];
-    gc = (GatherCall){.kind = 1, .fn = dlsym(emu.handle, "dino_gather_label"), .src = lab, .idx = idx, .step = step,
-                      .n = BATCH, .dst = lab_out};
+    gc = (GatherCall){.kind = 1,
+                      .fn = dlsym(emu.handle, "dino_gather_label"),
+                      .src = lab,
+                      .idx = idx,
+                      .step = step,
+                      .n = BATCH,
+                      .dst = lab_out};
     emu.launch(gather_thunk, &gc, 1, 1, 1, 256);
     for (int b = 0; b < BATCH; b++) bad += lab_out[b] != lab[idx[FIRST + b]];
     gc = (GatherCall){.kind = 2, .fn = dlsym(emu.handle, "dino_iota"), .count = ROWS, .dst = iota};

@@ -56,7 +56,7 @@ enum { ROWS = 4, SAMPLE = 50, ALL_UP_TO = 64, MAX_CHAINS = 4, MAX_LINKS = 4 };
 static const double H = 1e-4, TOL = 1e-6, FLOOR = 1e-2, ABS_FLOOR = 1e-9, MODES_TOL = 1e-10, MARGIN = 1e-2;
 
 typedef struct {
-    const char *name;   /* the spec: SPECS_DIR/<name>.dino */
+    const char *name; /* the spec: SPECS_DIR/<name>.dino */
     /* Chains of layers (checkpoint prefixes) whose pre-activations must stay away from 0:
      * chain[k] = {"r2.0", "r2.1", NULL} means pre0 = W0 x + b0, pre1 = W1 act(pre0) + b1, with
      * act = relu (ReLU chains) between links. */
@@ -75,7 +75,7 @@ static const Case cases[] = {
     {"ode_save", {{NULL}}},
     {"ode_save_checkpoint", {{NULL}}},
     {"ode_save_parareal", {{NULL}}},
-    {"basis_layers", {{NULL}}},   /* encode/decode: frozen layers (random here) with no gradient */
+    {"basis_layers", {{NULL}}}, /* encode/decode: frozen layers (random here) with no gradient */
 };
 
 /* ---------------------------------------------------------------------------- helpers */
@@ -111,7 +111,7 @@ static double chain_margin(const Model *m, const double *P, const double *x, con
                 pre[o] = s;
                 if (fabs(s) < margin) margin = fabs(s);
             }
-            for (int o = 0; o < out; o++) h[o] = pre[o] > 0 ? pre[o] : 0;   /* relu between links */
+            for (int o = 0; o < out; o++) h[o] = pre[o] > 0 ? pre[o] : 0; /* relu between links */
             dim = out;
         }
     }
@@ -168,13 +168,13 @@ static void account(Worst *w, double fd, double an, double scale, const char *wh
 
 static void report(const char *check, const Worst *w, double tol) {
     int ok = w->worst <= tol;
-    printf("  %-4s %-44s worst error %.2e (tolerance %.0e) at %s: fd %.12g, analytic %.12g\n", ok ? "ok" : "FAIL", check,
-           w->worst, tol, w->where, w->fd, w->an);
+    printf("  %-4s %-44s worst error %.2e (tolerance %.0e) at %s: fd %.12g, analytic %.12g\n", ok ? "ok" : "FAIL",
+           check, w->worst, tol, w->where, w->fd, w->an);
     if (!ok) failures++;
 }
 
-static double loss_of(const CpuModule *mod, const Model *m, const double *P, double *G, const double *x, const double *y,
-                      const double *J, const double *w, double *work) {
+static double loss_of(const CpuModule *mod, const Model *m, const double *P, double *G, const double *x,
+                      const double *y, const double *J, const double *w, double *work) {
     double terms[16] = {0}, loss = 0;
     mod->train_step(P, G, ROWS, ROWS, x, y, J, NULL, w, terms, work);
     for (int i = 0; i < m->n_loss; i++) loss += w[i] * terms[i];
@@ -209,7 +209,8 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
         return -1;
     }
     free(src);
-    printf(" %s Jacobian mode (code %s in %.2f s):\n", mode, mod.compile_seconds > 0 ? "compiled" : "cached", t_now() - t0);
+    printf(" %s Jacobian mode (code %s in %.2f s):\n", mode, mod.compile_seconds > 0 ? "compiled" : "cached",
+           t_now() - t0);
     int in = m->in_dim, out = m->out_dim;
     long nP = (long)m->n_weights;
 
@@ -222,7 +223,7 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
     for (long i = 0; i < (long)ROWS * out * in; i++) Jscale = fmax(Jscale, fabs(Jhat[i]));
     Worst wj = {0};
     double *fdj = calloc((size_t)ROWS * out, sizeof(double));
-    for (int k = 0; k < in; k++) {   /* rows are independent: perturb column k of every row at once */
+    for (int k = 0; k < in; k++) { /* rows are independent: perturb column k of every row at once */
         memset(fdj, 0, sizeof(double) * ROWS * out);
         for (int s = 0; s < 4; s++) {
             memcpy(xp, x, sizeof(double) * ROWS * in);
@@ -255,7 +256,7 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
     long checked = 0;
     for (int i = 0; i < m->n_params; i++) {
         const Param *p = &m->params[i];
-        if (p->frozen) {   /* a basis's layer: never trained, so its gradient must stay exactly 0 */
+        if (p->frozen) { /* a basis's layer: never trained, so its gradient must stay exactly 0 */
             int64_t nz = 0;
             for (int64_t k = 0; k < p->size; k++) nz += G[p->offset + k] != 0;
             if (nz) {
@@ -280,7 +281,7 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
             account(&wp, fd, G[j], scale, p->name, (long)k);
             checked++;
         }
-        if (wp.worst > TOL) report(p->name, &wp, TOL);   /* a failing tensor is named on its own line */
+        if (wp.worst > TOL) report(p->name, &wp, TOL); /* a failing tensor is named on its own line */
         if (!(wp.worst <= all.worst)) all = wp;
     }
     char what[128];
@@ -288,8 +289,9 @@ static int run_mode(const Case *c, const Model *m, uint64_t hash, JacMode jac, c
     if (all.worst <= TOL) report(what, &all, TOL);
     else printf("       (%s: worst above)\n", what);
     printf("       loss %.6g, %d terms:", loss, m->n_loss);
-    for (int i = 0; i < m->n_loss; i++) printf(" %s%s w=%g -> %.6g", loss_names[m->loss[i].kind],
-                                               m->loss[i].relative ? " relative" : "", w[i], res->terms[i]);
+    for (int i = 0; i < m->n_loss; i++)
+        printf(" %s%s w=%g -> %.6g", loss_names[m->loss[i].kind], m->loss[i].relative ? " relative" : "", w[i],
+               res->terms[i]);
     printf("\n");
 
     res->yhat = yhat, res->Jhat = Jhat, res->G = G;
@@ -370,14 +372,15 @@ static void run_case(const Case *c, const char *dir) {
     ModeResult r[2] = {{0}};
     int ok_f = run_mode(c, m, hash, JAC_FORWARD, P, x, y, J, &r[0]) == 0;
     int ok_r = run_mode(c, m, hash, JAC_REVERSE, P, x, y, J, &r[1]) == 0;
-    if (ok_f && ok_r) {   /* (c) the two modes compute the same function */
+    if (ok_f && ok_r) { /* (c) the two modes compute the same function */
         double dy, dj, dg, dt;
         int ok = max_rel_diff(r[0].yhat, r[1].yhat, (long)ROWS * out, &dy);
         ok &= max_rel_diff(r[0].Jhat, r[1].Jhat, (long)ROWS * out * in, &dj);
         ok &= max_rel_diff(r[0].G, r[1].G, nP, &dg);
         ok &= max_rel_diff(r[0].terms, r[1].terms, m->n_loss, &dt);
         printf("  %-4s forward vs reverse mode: output %.1e, Jacobian %.1e, loss terms %.1e, gradient %.1e"
-               " (relative, tolerance %.0e)\n", ok ? "ok" : "FAIL", dy, dj, dt, dg, MODES_TOL);
+               " (relative, tolerance %.0e)\n",
+               ok ? "ok" : "FAIL", dy, dj, dt, dg, MODES_TOL);
         if (!ok) failures++;
     }
     for (int i = 0; i < 2; i++) free(r[i].yhat), free(r[i].Jhat), free(r[i].G);
@@ -398,7 +401,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     printf("finite differences: f64, fourth-order central, h = %g; pass when err <= %g, err = |fd - analytic| /"
-           " max(|analytic|, |fd|, %g * largest |analytic| of the tensor, %g)\n", H, TOL, FLOOR, ABS_FLOOR);
+           " max(|analytic|, |fd|, %g * largest |analytic| of the tensor, %g)\n",
+           H, TOL, FLOOR, ABS_FLOOR);
     double t0 = t_now();
     warm_cache(dir, only);
     printf("(modules compiled or found in the cache in %.1f s)\n", t_now() - t0);

@@ -220,7 +220,8 @@ static void against_cpu(int which, int f64) {
     char *src = generate_c(&a, m, JAC_AUTO, f64, spec_hash(fe), &len, err, sizeof err);
     CpuModule mod;
     Trainer cpu, gpu;
-    if (!src || cpu_module_load(src, len, &mod, err, sizeof err) || trainer_init(&cpu, m, spec_hash(fe), err, sizeof err)) {
+    if (!src || cpu_module_load(src, len, &mod, err, sizeof err) ||
+        trainer_init(&cpu, m, spec_hash(fe), err, sizeof err)) {
         printf("  FAIL CPU module: %s\n", err);
         failures++;
         return;
@@ -241,7 +242,8 @@ static void against_cpu(int which, int f64) {
     }
     size_t es = f64 ? 8 : 4;
     long ny = te.n * m->out_dim, nj = ny * m->in_dim;
-    void *y1 = malloc(es * (size_t)ny), *y2 = malloc(es * (size_t)ny), *J1 = malloc(es * (size_t)nj), *J2 = malloc(es * (size_t)nj);
+    void *y1 = malloc(es * (size_t)ny), *y2 = malloc(es * (size_t)ny), *J1 = malloc(es * (size_t)nj),
+         *J2 = malloc(es * (size_t)nj);
     status_ok(predict_rows(&cpu, te.x, te.n, y1, J1, err, sizeof err), "CPU predict", err);
     status_ok(predict_rows(&gpu, te.x, te.n, y2, J2, err, sizeof err), "CUDA predict", err);
     compare("predictions", y2, f64, y1, f64, ny, f64 ? 1e-12 : 1e-5);

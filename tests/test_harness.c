@@ -60,8 +60,9 @@ int main(int argc, char **argv) {
     CHECK(&t, !filled && strstr(err, "no placeholder @C@"));
     filled = t_spec_fill(t_path(&t, "absent.dino.in"), pairs, err, sizeof err);
     CHECK(&t, !filled && strstr(err, "cannot read"));
-    CHECK(&t, t_spec_generate(tmpl, pairs, t.dir, "out", path, sizeof path, err, sizeof err) == -1 ||
-                  t_file_exists(path)); /* path may be too short for the scratch folder: then -1 */
+    CHECK(&t,
+          t_spec_generate(tmpl, pairs, t.dir, "out", path, sizeof path, err, sizeof err) == -1 ||
+              t_file_exists(path)); /* path may be too short for the scratch folder: then -1 */
     char longpath[600];
     CHECK(&t, t_spec_generate(tmpl, pairs, t.dir, "out", longpath, sizeof longpath, err, sizeof err) == 0);
     size_t n;

@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
         t_spec_path(spec, sizeof spec, specs, e->d_name);
         snprintf(params, sizeof params, "%s/%s/params.safetensors", dir, e->d_name);
         FILE *probe = fopen(params, "rb");
-        if (!probe) continue;   /* not a reference folder (README.md) */
+        if (!probe) continue; /* not a reference folder (README.md) */
         fclose(probe);
         Frontend fe;
         Safetensors st;
@@ -45,8 +45,10 @@ int main(int argc, char **argv) {
             const Param *p = &m->params[i];
             const StTensor *t = &st.tensors[i];
             ok = strcmp(p->name, t->name) == 0 && t->ndim == p->ndim && t->shape[0] == p->shape[0] &&
-                 (p->ndim == 1 || t->shape[1] == p->shape[1]);
-            if (!ok) printf("     %s: parameter %d is %s, the reference's tensor %d is %s\n", e->d_name, i, p->name, i, t->name);
+                (p->ndim == 1 || t->shape[1] == p->shape[1]);
+            if (!ok)
+                printf("     %s: parameter %d is %s, the reference's tensor %d is %s\n", e->d_name, i, p->name, i,
+                       t->name);
         }
         printf("%-4s %s: %d parameters, names, shapes and order as in params.safetensors (%d tensors)\n",
                ok ? "ok" : "FAIL", e->d_name, m->n_params, st.n);

@@ -31,7 +31,7 @@
 
 enum { ROWS = 16 };
 
-static const char *specs_dir;   /* the templates */
+static const char *specs_dir; /* the templates */
 
 /* The text of SPECS_DIR/<tmpl>.dino.in with its placeholders filled (pairs: "KEY", "value", ...,
  * NULL), malloc'd; NULL after printing why. */
@@ -109,14 +109,17 @@ static int check_saves(const char *dir, int *passes) {
         for (int k = 0; k <= 4; k++) {
             char pint[512], name[32];
             snprintf(pint, sizeof pint,
-                     "pint parareal { slices 4; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal }", k);
+                     "pint parareal { slices 4; iterations %d; coarse euler steps 1; fine rk4 steps 2; eval parareal }",
+                     k);
             snprintf(name, sizeof name, "pint_save_k%d", k);
             if (predict_tmpl("pint_save", dir, name, pint, jac, y, J)) return -1;
-            double e = t_rel_diff(y, 1, ys, 1, ROWS * OUT, NULL, NULL), ej = t_rel_diff(J, 1, Js, 1, ROWS * OUT * 5, NULL, NULL);
+            double e = t_rel_diff(y, 1, ys, 1, ROWS * OUT, NULL, NULL),
+                   ej = t_rel_diff(J, 1, Js, 1, ROWS * OUT * 5, NULL, NULL);
             double worst = e > ej ? e : ej;
             int ok = k == 4 ? worst <= 1e-12 : worst < prev;
             printf("%-4s saved times 0.125, 0.25, 0.625, 1, K = %d, %s Jacobian: trajectory error %.3e, Jacobian %.3e\n"
-                   "     relative to the serial fine solve%s\n", ok ? "ok" : "FAIL", k, mode ? "forward" : "reverse", e, ej,
+                   "     relative to the serial fine solve%s\n",
+                   ok ? "ok" : "FAIL", k, mode ? "forward" : "reverse", e, ej,
                    k == 4 ? " (must be <= 1e-12)" : " (must shrink with K)");
             *passes += ok;
             failures += !ok;
@@ -135,7 +138,8 @@ enum { SLICES = 3, ITER = 2 };
  * first `slices` slices, malloc'd. */
 static char *state_spec(int slices, int iterations) {
     char part[128] = "", end[32], steps[16], iter[16];
-    for (int i = 0, n = 0; i <= slices; i++) n += snprintf(part + n, sizeof part - (size_t)n, "%s%g", i ? ", " : "", ends[i]);
+    for (int i = 0, n = 0; i <= slices; i++)
+        n += snprintf(part + n, sizeof part - (size_t)n, "%s%g", i ? ", " : "", ends[i]);
     snprintf(end, sizeof end, "%g", ends[slices]);
     snprintf(steps, sizeof steps, "%d", 2 * slices);
     snprintf(iter, sizeof iter, "%d", iterations);
@@ -193,8 +197,8 @@ static int check_corrections(const char *dir) {
         double e_d = fabs(terms[2 * k - 1] - d2) / d2, e_u = fabs(terms[2 * k] - u2) / u2;
         int ok = e_d <= 1e-9 && e_u <= 1e-9;
         printf("%-4s iteration %d: correction |dU|^2 %.6e (from predictions %.6e), |U|^2 %.6e (%.6e), relative\n"
-               "     size %.2e (must agree to 1e-9)\n", ok ? "ok" : "FAIL", k, terms[2 * k - 1], d2, terms[2 * k], u2,
-               sqrt(terms[2 * k - 1] / terms[2 * k]));
+               "     size %.2e (must agree to 1e-9)\n",
+               ok ? "ok" : "FAIL", k, terms[2 * k - 1], d2, terms[2 * k], u2, sqrt(terms[2 * k - 1] / terms[2 * k]));
         failures += !ok;
     }
     return failures;
@@ -258,10 +262,11 @@ static int check_tol(const char *dir) {
     double delta[4];
     for (int k = 0; k < 4; k++) delta[k] = sqrt(full.terms[2 + 2 * k] / full.terms[3 + 2 * k]);
     printf("     corrections without tol: %.3e %.3e %.3e %.3e\n", delta[0], delta[1], delta[2], delta[3]);
-    double tol = sqrt(delta[0] * delta[1]);   /* iteration 1 is above, iteration 2 at or below */
+    double tol = sqrt(delta[0] * delta[1]); /* iteration 1 is above, iteration 2 at or below */
     for (int mode = 0; mode < 2; mode++) {
         JacMode jac = mode ? JAC_REVERSE : JAC_FORWARD;
-        if (tol_run(dir, 2, 0, jac, &two) || tol_run(dir, 4, tol, jac, &cut) || tol_run(dir, 4, 1e-300, jac, &tiny)) return -1;
+        if (tol_run(dir, 2, 0, jac, &two) || tol_run(dir, 4, tol, jac, &cut) || tol_run(dir, 4, 1e-300, jac, &tiny))
+            return -1;
         if (mode == 0) free(full.G);
         if (mode == 0 && tol_run(dir, 4, 0, jac, &full)) return -1;
         double e_y = rel_error(cut.y, two.y, ROWS * 3), e_j = rel_error(cut.J, two.J, ROWS * 15);
@@ -270,15 +275,19 @@ static int check_tol(const char *dir) {
         int flags_ok = cut.terms[10] == 1 && cut.terms[11] == 0 && cut.terms[12] == 0;
         int ok = e_y <= 1e-14 && e_j <= 1e-14 && e_g <= 1e-13 && e_l <= 1e-14 && flags_ok;
         printf("%-4s tol %.3e (%s Jacobian) stops after iteration 2: against K = 2 without tol, output %.1e, Jacobian\n"
-               "     %.1e, loss %.1e, gradient %.1e (must be <= 1e-14, 1e-14, 1e-14, 1e-13); iterations 2-4 ran: %g %g %g\n",
+               "     %.1e, loss %.1e, gradient %.1e (must be <= 1e-14, 1e-14, 1e-14, 1e-13); iterations 2-4 ran: %g %g "
+               "%g\n",
                ok ? "ok" : "FAIL", tol, mode ? "reverse" : "forward", e_y, e_j, e_l, e_g, cut.terms[10], cut.terms[11],
                cut.terms[12]);
         failures += !ok;
         e_y = rel_error(tiny.y, full.y, ROWS * 3), e_j = rel_error(tiny.J, full.J, ROWS * 15);
         e_g = rel_error(tiny.G, full.G, (int)full.n_params);
-        ok = e_y <= 1e-14 && e_j <= 1e-14 && e_g <= 1e-13 && tiny.terms[10] == 1 && tiny.terms[11] == 1 && tiny.terms[12] == 1;
-        printf("%-4s tol 1e-300 (%s Jacobian) runs all 4 iterations: against K = 4 without tol, output %.1e, Jacobian %.1e,\n"
-               "     gradient %.1e\n", ok ? "ok" : "FAIL", mode ? "reverse" : "forward", e_y, e_j, e_g);
+        ok = e_y <= 1e-14 && e_j <= 1e-14 && e_g <= 1e-13 && tiny.terms[10] == 1 && tiny.terms[11] == 1 &&
+            tiny.terms[12] == 1;
+        printf("%-4s tol 1e-300 (%s Jacobian) runs all 4 iterations: against K = 4 without tol, output %.1e, Jacobian "
+               "%.1e,\n"
+               "     gradient %.1e\n",
+               ok ? "ok" : "FAIL", mode ? "reverse" : "forward", e_y, e_j, e_g);
         failures += !ok;
         free(two.G), free(cut.G), free(tiny.G);
     }
@@ -313,9 +322,10 @@ int main(int argc, char **argv) {
     }
     /* Non-uniform slices (each slice row its own step) and the forward-mode Jacobian through the
      * stacked fine solve: exact with K = slices too. */
-    const char *partition =
-        "pint parareal { partition [0, 0.1, 0.35, 0.5, 1]; iterations 4; coarse euler steps 1; fine rk4 steps 2; eval parareal }";
-    const char *serial_p = "pint parareal { partition [0, 0.1, 0.35, 0.5, 1]; iterations 0; coarse rk4 steps 2; fine rk4 steps 2; eval parareal }";
+    const char *partition = "pint parareal { partition [0, 0.1, 0.35, 0.5, 1]; iterations 4; coarse euler steps 1; "
+                            "fine rk4 steps 2; eval parareal }";
+    const char *serial_p = "pint parareal { partition [0, 0.1, 0.35, 0.5, 1]; iterations 0; coarse rk4 steps 2; fine "
+                           "rk4 steps 2; eval parareal }";
     for (int mode = 0; mode < 2; mode++) {
         JacMode jac = mode ? JAC_FORWARD : JAC_REVERSE;
         double ys[ROWS * 3], Js[ROWS * 15];
@@ -324,8 +334,8 @@ int main(int argc, char **argv) {
         double e = rel_error(y, ys, ROWS * 3), ej = rel_error(J, Js, ROWS * 15);
         int ok = e <= 1e-12 && ej <= 1e-12;
         printf("%-4s partition, K = 4, %s Jacobian: output error %.3e, Jacobian error %.3e relative to the serial\n"
-               "     solve over the same partition (must be <= 1e-12)\n", ok ? "ok" : "FAIL",
-               mode ? "forward" : "reverse", e, ej);
+               "     solve over the same partition (must be <= 1e-12)\n",
+               ok ? "ok" : "FAIL", mode ? "forward" : "reverse", e, ej);
         passes += ok;
         failures += !ok;
     }

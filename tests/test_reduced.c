@@ -68,14 +68,19 @@ int main(int argc, char **argv) {
     if (t_spec_path(path, sizeof path, argv[1], "rb_exact")) return 2;
     if (t_begin(&t, argc - 1, argv + 1, "reduced_exact")) return 1;
     static double x[N * IN], y[N * OUT], J[N * OUT * IN];
-    {   /* a 64-bit LCG: data of no particular structure */
+    { /* a 64-bit LCG: data of no particular structure */
         uint64_t s = 12345;
-        for (int i = 0; i < N * IN; i++) s = s * 6364136223846793005ull + 1442695040888963407ull, x[i] = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-        for (int i = 0; i < N * OUT * IN; i++) s = s * 6364136223846793005ull + 1442695040888963407ull, J[i] = (double)(s >> 11) / 9007199254740992.0 - 0.5;
+        for (int i = 0; i < N * IN; i++)
+            s = s * 6364136223846793005ull + 1442695040888963407ull,
+            x[i] = (double)(s >> 11) / 9007199254740992.0 - 0.5;
+        for (int i = 0; i < N * OUT * IN; i++)
+            s = s * 6364136223846793005ull + 1442695040888963407ull,
+            J[i] = (double)(s >> 11) / 9007199254740992.0 - 0.5;
         for (int i = 0; i < N; i++)
             for (int o = 0; o < OUT; o++) {
                 double v = 1 + o;
-                for (int k = 0; k < IN; k++) v += J[(i * OUT + o) * IN + k] * x[i * IN + k] + 0.1 * sin(x[i * IN + k] * (o + 1));
+                for (int k = 0; k < IN; k++)
+                    v += J[(i * OUT + o) * IN + k] * x[i * IN + k] + 0.1 * sin(x[i * IN + k] * (o + 1));
                 y[i * OUT + o] = v;
             }
     }
@@ -98,7 +103,7 @@ int main(int argc, char **argv) {
         worst = fmax(worst, rel(red.h1[EPOCHS - 1], full.h1[EPOCHS - 1]));
         printf("  training losses and test metrics: worst relative difference %.2e (tolerance 1e-12)\n", worst);
         CHECK(&t, worst <= 1e-12);
-        CHECK(&t, full.h1[EPOCHS - 1] > 0.3);   /* the discarded part is large: the identity is doing the work */
+        CHECK(&t, full.h1[EPOCHS - 1] > 0.3); /* the discarded part is large: the identity is doing the work */
         CHECK_CLOSE(&t, "predictions", yr, 1, yf, 1, (long)te.n * OUT, 1e-12);
         CHECK_CLOSE(&t, "Jacobians", Jr, 1, Jf, 1, (long)te.n * OUT * IN, 1e-12);
     }

@@ -145,8 +145,13 @@ static void run_case(const char *shared, const Model *m, uint64_t hash, int f64,
 
     /* the spec's training: one full-batch SGD step */
     Optim o;
-    OptimConfig sgd = {.kind = m->train.optimizer, .lr = m->train.lr, .momentum = m->train.momentum,
-                       .beta1 = m->train.beta1, .beta2 = m->train.beta2, .eps = m->train.eps, .decay = m->train.decay};
+    OptimConfig sgd = {.kind = m->train.optimizer,
+                       .lr = m->train.lr,
+                       .momentum = m->train.momentum,
+                       .beta1 = m->train.beta1,
+                       .beta2 = m->train.beta2,
+                       .eps = m->train.eps,
+                       .decay = m->train.decay};
     optim_init(&o, &sgd, m->n_weights, f64);
     optim_step(&o, P, G, m->train.lr);
     optim_free(&o);

@@ -27,13 +27,17 @@
 #include "ir.h"
 
 static int passes, failures;
-static const char *specs_dir;   /* the templates */
+static const char *specs_dir; /* the templates */
 
 /* OUT_DIR/<kind>_<tag>.dino from the template <kind>.dino.in with @SOLVER@ = line. */
 static int write_spec(const char *dir, const char *kind, const char *tag, const char *line, char *path, size_t len) {
     char tmpl[4096], name[256], err[4200];
     snprintf(tmpl, sizeof tmpl, "%s/%s.dino.in", specs_dir, kind);
-    snprintf(name, sizeof name, "%s_%s", strcmp(kind, "ode_order") == 0 ? "ode" : strcmp(kind, "node_grad") == 0 ? "node" : "traj", tag);
+    snprintf(name, sizeof name, "%s_%s",
+             strcmp(kind, "ode_order") == 0       ? "ode"
+                 : strcmp(kind, "node_grad") == 0 ? "node"
+                                                  : "traj",
+             tag);
     const char *pairs[] = {"SOLVER", line, NULL};
     if (t_spec_generate(tmpl, pairs, dir, name, path, len, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
@@ -96,7 +100,8 @@ static void saved_times(const char *dir) {
                      * error term is still small at t = 0.25, 0.5, so the ratio is above 16) */
                     int ok = ts[k] < 1 ? r > 0.85 * want && rj > 0.85 * want
                                        : fabs(r / want - 1) < 0.15 && fabs(rj / want - 1) < 0.15;
-                    printf("%-4s %-8s saved t = %-4g steps %2d -> %2d: error %.3e -> %.3e, ratio %.3f (Jacobian %.3f), expected %.0f\n",
+                    printf("%-4s %-8s saved t = %-4g steps %2d -> %2d: error %.3e -> %.3e, ratio %.3f (Jacobian %.3f), "
+                           "expected %.0f\n",
                            ok ? "ok" : "FAIL", solvers[s], ts[k], steps / 2, steps, prev_e[k], e, r, rj, want);
                     if (ts[k] < 1) printf("     (at t < 1: the ratio must be at least 0.85 x %.0f)\n", want);
                     passes += ok;
@@ -121,7 +126,8 @@ static void saved_times(const char *dir) {
             worst = fmax(worst, fmax(fabs(z[i] - 0.7 * ex) / (0.7 * ex), fabs(j[i] - ex) / ex));
         }
         int ok = worst <= 5 * rtol;
-        printf("%-4s dopri5   saved t = 0.25, 0.5, 1, rtol %.0e: worst relative error %.3e (states and Jacobians), must be <= 5 rtol\n",
+        printf("%-4s dopri5   saved t = 0.25, 0.5, 1, rtol %.0e: worst relative error %.3e (states and Jacobians), "
+               "must be <= 5 rtol\n",
                ok ? "ok" : "FAIL", rtol, worst);
         passes += ok;
         failures += !ok;
@@ -147,7 +153,7 @@ static int train_step(const char *dir, const char *tag, const char *line, double
     enum { N = 6 };
     double *P = malloc(sizeof(double) * (size_t)m->n_weights), x[N * 2], y[N * 2], J[N * 4], w[2] = {1, 0.5};
     init_params(m->params, m->n_params, P, 1, 3);
-    for (long i = 0; i < m->n_weights; i++) P[i] *= 2;   /* dynamics worth adapting to */
+    for (long i = 0; i < m->n_weights; i++) P[i] *= 2; /* dynamics worth adapting to */
     for (int i = 0; i < N * 2; i++) x[i] = sin(0.9 * i + 0.4), y[i] = cos(0.5 * i);
     for (int i = 0; i < N * 4; i++) J[i] = sin(0.2 * i);
     double *work = malloc(sizeof(double) * (size_t)mod.train_work(N));
@@ -235,7 +241,8 @@ int main(int argc, char **argv) {
         double el = dl / (terms_rk[0] + 0.5 * terms_rk[1]);
         int ok = d / s <= 1e-5 && el <= 1e-6;
         printf("%-4s dopri5   training step (rtol 1e-7) against rk4 100 steps: loss %.2e, gradient %.2e relative\n"
-               "     (must be <= 1e-6, 1e-5)\n", ok ? "ok" : "FAIL", el, d / s);
+               "     (must be <= 1e-6, 1e-5)\n",
+               ok ? "ok" : "FAIL", el, d / s);
         passes += ok;
         failures += !ok;
     }

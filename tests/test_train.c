@@ -62,9 +62,9 @@ static int setup(Setup *s, int epochs, double lr) {
     size_t len;
     char *src = generate_c(&a, m, JAC_AUTO, m->train.f64, s->fe.hash, &len, err, sizeof err);
     int bad = !src || cpu_module_load(src, len, &s->mod, err, sizeof err) ||
-              trainer_init(&s->t, m, s->fe.hash, err, sizeof err) ||
-              !(s->t.backend = backend_cpu_new(&s->mod, m, s->t.P, &s->t.opt, err, sizeof err)) ||
-              data_load(m, data_dir, m->train.f64, 1, &s->tr, &s->te, err, sizeof err);
+        trainer_init(&s->t, m, s->fe.hash, err, sizeof err) ||
+        !(s->t.backend = backend_cpu_new(&s->mod, m, s->t.P, &s->t.opt, err, sizeof err)) ||
+        data_load(m, data_dir, m->train.f64, 1, &s->tr, &s->te, err, sizeof err);
     free(src);
     arena_free(&a);
     if (bad) {
@@ -131,7 +131,7 @@ typedef struct {
 
 static int double_gradient(Backend *b, double scale, void *user) {
     ((Counts *)user)->gradients++;
-    if (scale != 1) return DINO_EINTERNAL;   /* size 0: every row here */
+    if (scale != 1) return DINO_EINTERNAL; /* size 0: every row here */
     int64_t n = b->opt->n;
     if (b->grad_on_device) return DINO_EINTERNAL;
     if (b->f64)
@@ -164,7 +164,8 @@ static void callbacks(void) {
           "the test metrics in every report (eval every 1)");
     check(seen.loss[3] < seen.loss[0], "the training loss falls from epoch 1 to 4");
     check(seen.notes == 1 && seen.warnings == 0, "one note: the training workspace");
-    check(seen.progress == 12 && seen.progress_ok == 12, "on_progress after each of the 12 steps, with the epoch's loss so far");
+    check(seen.progress == 12 && seen.progress_ok == 12,
+          "on_progress after each of the 12 steps, with the epoch's loss so far");
     check(s.t.state.epoch == 4 && s.t.state.step == 12, "the trainer's state: 4 epochs, 12 steps");
     teardown(&s);
 }
@@ -290,7 +291,7 @@ static void selection(const char *tmp) {
     printf("model selection (the test rows as the validation set):\n");
     char path[4200], err[1024] = "";
     enum { EPOCHS = 12 };
-    const double lr = 0.1;   /* a rate at which the validation loss goes up and down */
+    const double lr = 0.1; /* a rate at which the validation loss goes up and down */
     Setup s, ref;
     if (setup(&s, EPOCHS, lr)) return;
     s.fe.model->train.keep_best = 1;
@@ -301,7 +302,8 @@ static void selection(const char *tmp) {
     int best = argmin_valid(&v);
     printf("       (validation losses: best %.4g at epoch %d, last %.4g at epoch %d)\n", v.valid[best - 1], best,
            v.valid[v.n - 1], v.n);
-    check(rc == DINO_OK && v.n == EPOCHS && v.improved_epochs >= 1, "keep best: 12 epochs, each evaluated on validation");
+    check(rc == DINO_OK && v.n == EPOCHS && v.improved_epochs >= 1,
+          "keep best: 12 epochs, each evaluated on validation");
     check(best < EPOCHS, "(the best epoch is not the last, so keep best has something to restore)");
     check(s.t.best_restored && s.t.state.best_epoch == best && s.t.state.epoch == best && s.t.stopped_early == 0,
           "the trainer is set back to the end of the best epoch (epoch, state)");
@@ -339,8 +341,12 @@ static void selection(const char *tmp) {
         snprintf(path, sizeof path, "%s/best_stop.safetensors", tmp);
         volatile int flag = 0;
         Valid v3 = {.stop_flag = &flag, .stop_at_epoch = best + 1};
-        TrainOptions o3 = {.save = path, .valid = &s.te, .on_epoch = on_epoch_valid, .on_progress = on_progress_valid,
-                           .user = &v3, .stop = &flag};
+        TrainOptions o3 = {.save = path,
+                           .valid = &s.te,
+                           .on_epoch = on_epoch_valid,
+                           .on_progress = on_progress_valid,
+                           .user = &v3,
+                           .stop = &flag};
         rc = train(&s.t, &s.tr, &s.te, &o3, err, sizeof err);
         memset(&st, 0, sizeof st);
         loaded = checkpoint_load(path, s.t.m, P, s.t.f64, NULL, &st, s.t.spec_hash, NULL, err, sizeof err) == 0;
@@ -353,7 +359,8 @@ static void selection(const char *tmp) {
         s.fe.model->train.patience = 3;
         TrainOptions none = {0};
         rc = train(&s.t, &s.tr, &s.te, &none, err, sizeof err);
-        check(rc == DINO_EUSER && strstr(err, "early_stop needs a validation set"), "early_stop without validation rows: DINO_EUSER");
+        check(rc == DINO_EUSER && strstr(err, "early_stop needs a validation set"),
+              "early_stop without validation rows: DINO_EUSER");
         teardown(&s);
     }
     free(P);

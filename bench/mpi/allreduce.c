@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
     void *buf = calloc((size_t)n, es);
     double *t = calloc((size_t)reps, sizeof *t);
     if (!buf || !t) MPI_Abort(MPI_COMM_WORLD, 1);
-    for (int r = -3; r < reps; r++) {   /* 3 warm-up rounds */
+    for (int r = -3; r < reps; r++) { /* 3 warm-up rounds */
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = MPI_Wtime();
         MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);

@@ -50,7 +50,7 @@ typedef struct {
     Frontend fe;
     Arena arena;
     CpuModule mod;
-    double gen_s, cc_s;     /* front end + IR + C generation; host compiler (0 when cached) */
+    double gen_s, cc_s; /* front end + IR + C generation; host compiler (0 when cached) */
     int loaded;
 } Spec;
 
@@ -63,7 +63,7 @@ static double now(void) {
 static int parse_list(const char *s, int *out, int max) {
     int n = 0;
     while (*s && n < max) {
-        if (*s == 'N') out[n++] = -1, s++;   /* K = N (the slice count) */
+        if (*s == 'N') out[n++] = -1, s++; /* K = N (the slice count) */
         else out[n++] = (int)strtol(s, (char **)&s, 10);
         if (*s == ',') s++;
         else if (*s) return -1;
@@ -162,10 +162,11 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Median seconds per call of fn on a and on b, alternating a and b repetition by repetition. */
-static void time_pair(void (*fn)(const Bench *), const Bench *a, const Bench *b, const Opts *o, double *ta, double *tb) {
+static void time_pair(void (*fn)(const Bench *), const Bench *a, const Bench *b, const Opts *o, double *ta,
+                      double *tb) {
     double sa[64], sb[64];
     int reps = o->reps < 64 ? o->reps : 64;
-    fn(a), fn(b), fn(a), fn(b);   /* warm-up: page in the workspaces, start the OpenMP threads */
+    fn(a), fn(b), fn(a), fn(b); /* warm-up: page in the workspaces, start the OpenMP threads */
     for (int r = 0; r < reps; r++) {
         sa[r] = time_calls(fn, a, o->min_ms * 1e-3);
         sb[r] = time_calls(fn, b, o->min_ms * 1e-3);
@@ -213,7 +214,8 @@ static int pick_k(const Opts *o, int ki, int N) {
 
 /* The Parareal spec's name (64 bytes) and pint block (512 bytes). */
 static void pint_spec(const Opts *o, int S, int N, int K, char *name, char *pint) {
-    snprintf(pint, 512, "    pint parareal { slices %d; iterations %d; coarse euler steps 1; fine rk4 steps %d; eval parareal }\n",
+    snprintf(pint, 512,
+             "    pint parareal { slices %d; iterations %d; coarse euler steps 1; fine rk4 steps %d; eval parareal }\n",
              N, K, S / N);
     snprintf(name, 64, "pint_d%d_s%d_n%d_k%d_%s", o->dim, S, N, K, o->f64 ? "f64" : "f32");
 }
@@ -242,7 +244,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--min-ms")) o.min_ms = atof(v);
         else if (!strcmp(a, "--scale")) o.scale = atof(v);
         else if (!strcmp(a, "--dir")) o.dir = v;
-        else if (!strcmp(a, "--shard")) bad = sscanf(v, "%d/%d", &o.shard, &o.shards) != 2 || o.shard < 0 || o.shard >= o.shards;
+        else if (!strcmp(a, "--shard"))
+            bad = sscanf(v, "%d/%d", &o.shard, &o.shards) != 2 || o.shard < 0 || o.shard >= o.shards;
         else bad = 1;
         if (bad) {
             fprintf(stderr, "bench_pint: bad option %s (see the comment at the top of bench_pint.c)\n", a);
@@ -262,7 +265,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < bmax; i++) label[i] = (int32_t)((7 * i + 3) % OUT);
 
-    if (o.compile_only) {   /* fill the cache: this shard's share of the specs, no timing */
+    if (o.compile_only) { /* fill the cache: this shard's share of the specs, no timing */
         int index = 0;
         for (int si = 0; si < o.n_steps; si++) {
             int S = o.steps[si];
@@ -342,11 +345,11 @@ int main(int argc, char **argv) {
                     }
                     double ey = rel_error(cp.y, cs.y, (long)B * OUT, o.f64);
                     double eg = rel_error(cp.G, cs.G, m->n_weights, o.f64);
-                    if (o.errors_only)
-                        printf("| %d | %d | %d | %d | %.1e | %.1e |\n", S, B, N, K, ey, eg);
+                    if (o.errors_only) printf("| %d | %d | %d | %d | %.1e | %.1e |\n", S, B, N, K, ey, eg);
                     else
                         printf("| %d | %d | %d | %d | %s | %s | %.2fx | %.1e | %s | %s | %.2fx | %.1e |\n", S, B, N, K,
-                               fmt_ms(tps, b1), fmt_ms(tpp, b2), tps / tpp, ey, fmt_ms(tts, b3), fmt_ms(ttp, b4), tts / ttp, eg);
+                               fmt_ms(tps, b1), fmt_ms(tpp, b2), tps / tpp, ey, fmt_ms(tts, b3), fmt_ms(ttp, b4),
+                               tts / ttp, eg);
                     fflush(stdout);
                     free(cs.G), free(cp.G), free(cs.y), free(cp.y);
                     free(cs.work_p), free(cp.work_p), free(cs.work_t), free(cp.work_t);

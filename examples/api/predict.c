@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
         return DINO_EUSER;
     }
     dino_spec *spec;
-    if (dino_spec_load(argv[1], &spec) != DINO_OK) {   /* every error, with its source line */
+    if (dino_spec_load(argv[1], &spec) != DINO_OK) { /* every error, with its source line */
         fputs(dino_spec_diagnostics_text(spec), stderr);
         dino_spec_free(spec);
         return DINO_EUSER;
@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
     dino_spec_info info;
     check(dino_spec_info_get(spec, &info));
 
-    dino_model *model;   /* generated, compiled (or from the cache) and loaded */
+    dino_model *model; /* generated, compiled (or from the cache) and loaded */
     check(dino_model_open(spec, NULL, &model));
     check(dino_model_load(model, argv[2], NULL));
 
@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
     long long n = in.shape[0], out = info.out_dim, dim = info.in_dim;
     double *q = malloc(sizeof(double) * (size_t)(n * out));
     double *J = malloc(sizeof(double) * (size_t)(n * out * dim));
-    check(dino_predict(model, n, in.data, q, J));   /* q [n, out], J [n, out, in] */
+    check(dino_predict(model, n, in.data, q, J)); /* q [n, out], J [n, out, in] */
 
     dino_backend_info b;
     check(dino_model_backend(model, &b));
@@ -67,7 +67,8 @@ int main(int argc, char **argv) {
     for (long long k = 0; k < dim; k++) v[k] = 1;
     check(dino_jvp(model, 1, in.data, v, NULL, Jv));
     printf("%s on %s: %lld rows, %s[%lld] -> %s[%lld]\n", info.name, b.name, n, info.input, dim, info.output, out);
-    for (long long o = 0; o < out && n > 0; o++) printf("  %s[%lld] = % .6e   (J v)[%lld] = % .6e\n", info.output, o, q[o], o, Jv[o]);
+    for (long long o = 0; o < out && n > 0; o++)
+        printf("  %s[%lld] = % .6e   (J v)[%lld] = % .6e\n", info.output, o, q[o], o, Jv[o]);
 
     free(v), free(Jv), free(q), free(J);
     dino_npy_free(&in);

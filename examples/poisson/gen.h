@@ -16,15 +16,15 @@
 #define GEN_MAX_REACTION 1e6
 
 typedef struct {
-  const char *out; /* output directory, created if missing */
-  long rows;       /* N */
-  int kl;          /* K = dim m */
-  int sensors;     /* S; dim q = S*S */
-  int grid;        /* n interior points per side */
-  uint64_t seed;
-  double reaction; /* c */
-  int quiet;
-  int selftest;
+    const char *out; /* output directory, created if missing */
+    long rows;       /* N */
+    int kl;          /* K = dim m */
+    int sensors;     /* S; dim q = S*S */
+    int grid;        /* n interior points per side */
+    uint64_t seed;
+    double reaction; /* c */
+    int quiet;
+    int selftest;
 } gen_opts;
 
 void gen_defaults(gen_opts *o);

@@ -46,41 +46,41 @@
 #define NEWTON_FLOOR 1e-9
 
 typedef struct {
-  int n;        /* interior grid points per side */
-  int nn;       /* n + 2 nodes per side */
-  int K;        /* number of KL terms = dim m */
-  int S;        /* sensors per side */
-  int nq;       /* S*S = dim q */
-  double c;     /* reaction coefficient (>= 0) */
-  double h;     /* 1/(n+1) */
+    int n;    /* interior grid points per side */
+    int nn;   /* n + 2 nodes per side */
+    int K;    /* number of KL terms = dim m */
+    int S;    /* sensors per side */
+    int nq;   /* S*S = dim q */
+    double c; /* reaction coefficient (>= 0) */
+    double h; /* 1/(n+1) */
 
-  int *kl_a, *kl_b; /* [K] cosine frequencies of mode k */
-  double *lambda;   /* [K] KL eigenvalues, descending */
-  double *phi;      /* [K][nn*nn] sqrt(lambda_k) phi_k at the nodes */
-  double *f;        /* [nn*nn] source at the nodes (boundary entries unused) */
-  double fnorm;     /* ||f||_2 over the interior nodes */
-  int *sens_node;   /* [nq][4] node indices of the bilinear stencil */
-  double *sens_w;   /* [nq][4] bilinear weights */
+    int *kl_a, *kl_b; /* [K] cosine frequencies of mode k */
+    double *lambda;   /* [K] KL eigenvalues, descending */
+    double *phi;      /* [K][nn*nn] sqrt(lambda_k) phi_k at the nodes */
+    double *f;        /* [nn*nn] source at the nodes (boundary entries unused) */
+    double fnorm;     /* ||f||_2 over the interior nodes */
+    int *sens_node;   /* [nq][4] node indices of the bilinear stencil */
+    double *sens_w;   /* [nq][4] bilinear weights */
 
-  /* state of the last solve */
-  double *u;        /* [nn*nn] log-coefficient */
-  double *kap;      /* [nn*nn] exp(u) */
-  double *kx;       /* [nn*nn] face coefficient between (I,J) and (I+1,J) */
-  double *ky;       /* [nn*nn] face coefficient between (I,J) and (I,J+1) */
-  double *y;        /* [nn*nn] state, zero on the boundary */
-  double *band;     /* [n*n][n+1] Cholesky factor of the Newton Jacobian at y */
-  int factored;     /* band holds the factor at the current y */
+    /* state of the last solve */
+    double *u;    /* [nn*nn] log-coefficient */
+    double *kap;  /* [nn*nn] exp(u) */
+    double *kx;   /* [nn*nn] face coefficient between (I,J) and (I+1,J) */
+    double *ky;   /* [nn*nn] face coefficient between (I,J) and (I,J+1) */
+    double *y;    /* [nn*nn] state, zero on the boundary */
+    double *band; /* [n*n][n+1] Cholesky factor of the Newton Jacobian at y */
+    int factored; /* band holds the factor at the current y */
 
-  /* workspace */
-  double *r, *d, *yt, *vec, *p;
+    /* workspace */
+    double *r, *d, *yt, *vec, *p;
 } poisson;
 
 typedef struct {
-  int iters;        /* Newton steps taken */
-  int floor_hit;    /* converged at the round-off floor rather than at NEWTON_RTOL */
-  double res0;      /* ||R(0)|| = ||f|| */
-  double res;       /* final ||R|| */
-  double kap_min, kap_max; /* range of exp(u) over the nodes */
+    int iters;               /* Newton steps taken */
+    int floor_hit;           /* converged at the round-off floor rather than at NEWTON_RTOL */
+    double res0;             /* ||R(0)|| = ||f|| */
+    double res;              /* final ||R|| */
+    double kap_min, kap_max; /* range of exp(u) over the nodes */
 } poisson_stats;
 
 /* Sets up the grid, the KL basis, the source and the sensors. Returns 0, or -1 on bad sizes or

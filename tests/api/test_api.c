@@ -13,34 +13,32 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                                  \
-    do {                                                  \
-        checks++;                                         \
-        if (!(cond)) {                                    \
-            failures++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
-            printf(__VA_ARGS__);                          \
-            printf(" [%s]\n", dino_last_error());         \
-        }                                                 \
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        checks++;                                       \
+        if (!(cond)) {                                  \
+            failures++;                                 \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf(" [%s]\n", dino_last_error());       \
+        }                                               \
     } while (0)
 
-static const char *bad_spec =
-    "model bad {\n"
-    "    input  m[3]\n"
-    "    output q[2]\n"
-    "    q = dense(m, 2) + zz\n"
-    "}\n";
+static const char *bad_spec = "model bad {\n"
+                              "    input  m[3]\n"
+                              "    output q[2]\n"
+                              "    q = dense(m, 2) + zz\n"
+                              "}\n";
 
 /* q = A m (+ a small nonlinearity the network must learn), J = A: 8 -> 3, f64. */
-static const char *good_spec =
-    "model lin {\n"
-    "    input  m[8]\n"
-    "    output q[3]\n"
-    "    q = mlp(m, 3, width = 16, depth = 2, act = tanh)\n"
-    "}\n"
-    "data { split train 0.8, test 0.2 }\n"
-    "loss { l2 q weight 1.0 relative; h1 dq/dm weight 1.0 relative }\n"
-    "train { optimizer adam(lr = 1e-2); batch 16; epochs 6; seed 1; precision f64 }\n";
+static const char *good_spec = "model lin {\n"
+                               "    input  m[8]\n"
+                               "    output q[3]\n"
+                               "    q = mlp(m, 3, width = 16, depth = 2, act = tanh)\n"
+                               "}\n"
+                               "data { split train 0.8, test 0.2 }\n"
+                               "loss { l2 q weight 1.0 relative; h1 dq/dm weight 1.0 relative }\n"
+                               "train { optimizer adam(lr = 1e-2); batch 16; epochs 6; seed 1; precision f64 }\n";
 
 /* The validation and evaluation loss (dino_evaluate, computed on the host from predictions)
  * against the generated code's training loss: one epoch at a rate so small that the
@@ -62,7 +60,8 @@ static void loss_agrees(const char *name, const char *text, int in, int out, int
     dino_model *model;
     dino_data *data;
     dino_open_options oo = {.backend = DINO_BACKEND_CPU};
-    if (dino_spec_from_text(name, text, strlen(text), &spec) != DINO_OK || dino_model_open(spec, &oo, &model) != DINO_OK) {
+    if (dino_spec_from_text(name, text, strlen(text), &spec) != DINO_OK ||
+        dino_model_open(spec, &oo, &model) != DINO_OK) {
         CHECK(0, "%s: %s", name, dino_spec_diagnostics_text(spec));
         dino_spec_free(spec);
         return;
@@ -76,18 +75,21 @@ static void loss_agrees(const char *name, const char *text, int in, int out, int
         for (int i = 0; i < out * in; i++) J[r * out * in + i] = sin(0.11 * r + 0.13 * i);
         labels[r] = r % out;
     }
-    dino_arrays tr = {.n = N, .x = x, .y = classifier ? NULL : y, .J = classifier ? NULL : J, .labels = classifier ? labels : NULL};
+    dino_arrays tr = {
+        .n = N, .x = x, .y = classifier ? NULL : y, .J = classifier ? NULL : J, .labels = classifier ? labels : NULL};
     CHECK(dino_data_from_arrays(model, &tr, NULL, &data) == DINO_OK, "%s: data", name);
     dino_train_options to = {.on_epoch = keep_loss};
     CHECK(dino_train(model, data, &to) == DINO_OK, "%s: one epoch", name);
     dino_metrics mt;
-    CHECK(dino_evaluate(model, data, DINO_SET_TRAIN, &mt) == DINO_OK && mt.rows == N && mt.has_loss, "%s: dino_evaluate", name);
+    CHECK(dino_evaluate(model, data, DINO_SET_TRAIN, &mt) == DINO_OK && mt.rows == N && mt.has_loss,
+          "%s: dino_evaluate", name);
     int same = fabs(mt.loss - last_loss) <= 1e-9 * last_loss && mt.n_terms == last_n_terms;
     for (int i = 0; i < mt.n_terms; i++) same &= fabs(mt.terms[i] - last_terms[i]) <= 1e-9 * last_terms[i];
     CHECK(same, "%s: the evaluated loss %.12g (terms %g %g) is the training loss %.12g (terms %g %g)", name, mt.loss,
           mt.terms[0], mt.terms[1], last_loss, last_terms[0], last_terms[1]);
     if (!classifier)
-        CHECK(fabs(mt.terms[0] - mt.rel_l2 * mt.rel_l2) <= 1e-12 * mt.terms[0], "%s: the relative l2 term is rel_l2^2", name);
+        CHECK(fabs(mt.terms[0] - mt.rel_l2 * mt.rel_l2) <= 1e-12 * mt.terms[0], "%s: the relative l2 term is rel_l2^2",
+              name);
     CHECK(dino_evaluate(model, data, DINO_SET_VALID, &mt) == DINO_OK && mt.rows == 0 && !mt.has_loss,
           "%s: arrays have no validation set", name);
     dino_data_free(data);
@@ -112,8 +114,8 @@ int main(void) {
         dino_parallel p;
         dino_status ps = dino_parallel_start(NULL, NULL, &p);
         CHECK(ps == DINO_OK && p.rank == 0 && p.size == 1 && p.local_rank == 0 && strcmp(p.launcher, "") == 0,
-              "dino_parallel_start without a launcher: one process (status %d, rank %d of %d, '%s')", ps, p.rank, p.size,
-              p.launcher);
+              "dino_parallel_start without a launcher: one process (status %d, rank %d of %d, '%s')", ps, p.rank,
+              p.size, p.launcher);
         dino_parallel_end();
     }
     /* ------------------------------------------------ diagnostics */
@@ -124,8 +126,8 @@ int main(void) {
     CHECK(dino_spec_error_count(spec) == 1 && dino_spec_diagnostic_count(spec) >= 1, "one error (%d)",
           dino_spec_error_count(spec));
     const dino_diagnostic *d = dino_spec_diagnostic(spec, 0);
-    CHECK(d && strcmp(d->file, "dir/bad.dino") == 0 && d->line == 4 && d->col == 23 && d->severity == DINO_SEVERITY_ERROR &&
-              strstr(d->message, "zz"),
+    CHECK(d && strcmp(d->file, "dir/bad.dino") == 0 && d->line == 4 && d->col == 23 &&
+              d->severity == DINO_SEVERITY_ERROR && strstr(d->message, "zz"),
           "diagnostic 0: %s:%d:%d: %s", d ? d->file : "", d ? d->line : 0, d ? d->col : 0, d ? d->message : "");
     CHECK(dino_spec_diagnostic(spec, 99) == NULL, "out of range");
     const char *text = dino_spec_diagnostics_text(spec);
@@ -150,15 +152,18 @@ int main(void) {
     CHECK(dino_spec_set(spec, "batch", "0") == DINO_EUSER && strstr(dino_last_error(), "batch must be"), "batch 0");
     CHECK(dino_spec_set(spec, "epochs", "5") == DINO_OK, "epochs=5");
     CHECK(dino_spec_info_get(spec, &info) == DINO_OK && info.in_dim == 8 && info.out_dim == 3 && info.f64 == 1 &&
-              info.epochs == 5 && strcmp(info.output, "q") == 0 && info.n_params == 16 * 8 + 16 + 16 * 16 + 16 + 3 * 16 + 3,
+              info.epochs == 5 && strcmp(info.output, "q") == 0 &&
+              info.n_params == 16 * 8 + 16 + 16 * 16 + 16 + 3 * 16 + 3,
           "info: %d -> %d, %lld parameters, epochs %lld", info.in_dim, info.out_dim, info.n_params, info.epochs);
-    static const dino_target targets[] = {DINO_TARGET_C, DINO_TARGET_CUDA, DINO_TARGET_IR, DINO_TARGET_PARAMS, DINO_TARGET_AST};
+    static const dino_target targets[] = {DINO_TARGET_C, DINO_TARGET_CUDA, DINO_TARGET_IR, DINO_TARGET_PARAMS,
+                                          DINO_TARGET_AST};
     static const char *const marks[] = {"dino_train_step", "dino_train_k0", "predict", "q.0.weight [16, 8]", "mlp"};
     for (int i = 0; i < 5; i++) {
         char *src;
         size_t len;
         st = dino_generate(spec, targets[i], NULL, &src, &len);
-        CHECK(st == DINO_OK && len > 0 && strlen(src) == len && strstr(src, marks[i]), "target %d has '%s'", i, marks[i]);
+        CHECK(st == DINO_OK && len > 0 && strlen(src) == len && strstr(src, marks[i]), "target %d has '%s'", i,
+              marks[i]);
         if (st == DINO_OK) dino_free(src);
     }
 
@@ -184,19 +189,23 @@ int main(void) {
         }
     }
     dino_data *data;
-    dino_arrays tr = {.n = 100, .x = x, .y = y, .J = J}, te = {.n = 20, .x = x + 100 * IN, .y = y + 100 * OUT, .J = J + 100 * OUT * IN};
+    dino_arrays tr = {.n = 100, .x = x, .y = y, .J = J},
+                te = {.n = 20, .x = x + 100 * IN, .y = y + 100 * OUT, .J = J + 100 * OUT * IN};
     dino_arrays no_jac = tr;
     no_jac.J = NULL;
     CHECK(dino_data_from_arrays(model, &no_jac, &te, &data) == DINO_EUSER && strstr(dino_last_error(), "h1"),
           "an h1 loss without Jacobian data");
     x[5] = NAN;
-    CHECK(dino_data_from_arrays(model, &tr, &te, &data) == DINO_EUSER && strstr(dino_last_error(), "NaN"), "a NaN input");
+    CHECK(dino_data_from_arrays(model, &tr, &te, &data) == DINO_EUSER && strstr(dino_last_error(), "NaN"),
+          "a NaN input");
     x[5] = cos(0.37 * 0 + 1.3 * 5);
     double keep[OUT];
     memcpy(keep, y + 7 * OUT, sizeof keep);
-    memset(y + 7 * OUT, 0, sizeof keep);   /* an all-zero target row under a relative l2 */
-    CHECK(dino_data_from_arrays(model, &tr, &te, &data) == DINO_EUSER && strstr(dino_last_error(), "1 all-zero rows (the first is row 7)") &&
-          strstr(dino_last_error(), "relative"), "an all-zero target row with a relative loss: %s", dino_last_error());
+    memset(y + 7 * OUT, 0, sizeof keep); /* an all-zero target row under a relative l2 */
+    CHECK(dino_data_from_arrays(model, &tr, &te, &data) == DINO_EUSER &&
+              strstr(dino_last_error(), "1 all-zero rows (the first is row 7)") &&
+              strstr(dino_last_error(), "relative"),
+          "an all-zero target row with a relative loss: %s", dino_last_error());
     memcpy(y + 7 * OUT, keep, sizeof keep);
     st = dino_data_from_arrays(model, &tr, &te, &data);
     long long ntr, nte;
@@ -222,8 +231,8 @@ int main(void) {
     dino_request_stop(model);
     st = dino_train(model, data, &to);
     dino_model_progress(model, &done, NULL);
-    CHECK(st == DINO_STOPPED && done == 2 && epochs_seen == 2, "a stop requested before dino_train: status %d, %lld epochs done",
-          st, done);
+    CHECK(st == DINO_STOPPED && done == 2 && epochs_seen == 2,
+          "a stop requested before dino_train: status %d, %lld epochs done", st, done);
     dino_model *resumed;
     CHECK(dino_model_open(spec, &oo, &resumed) == DINO_OK, "a second model");
     dino_checkpoint_info ci;
@@ -238,13 +247,13 @@ int main(void) {
     to.until = 4;
     st = dino_train(model, data, &to);
     dino_model_progress(model, &done, NULL);
-    CHECK(st == DINO_OK && done == 4 && epochs_seen == 4, "resumed to epoch 4: status %d, %lld epochs done, %d seen", st,
-          done, epochs_seen);
+    CHECK(st == DINO_OK && done == 4 && epochs_seen == 4, "resumed to epoch 4: status %d, %lld epochs done, %d seen",
+          st, done, epochs_seen);
     to.until = 0;
     st = dino_train(model, data, &to);
     dino_model_progress(model, &done, NULL);
-    CHECK(st == DINO_OK && done == 5 && epochs_seen == 5, "a second dino_train to the end: status %d, %lld epochs done, %d seen",
-          st, done, epochs_seen);
+    CHECK(st == DINO_OK && done == 5 && epochs_seen == 5,
+          "a second dino_train to the end: status %d, %lld epochs done, %d seen", st, done, epochs_seen);
 
     /* ------------------------------------------------ predictions, J v, J^T w */
     enum { M = 7 };
@@ -282,7 +291,8 @@ int main(void) {
     }
     CHECK(fd < 1e-6 * (1 + scale), "J matches central differences (worst %g)", fd);
     x[3] = INFINITY;
-    CHECK(dino_predict(model, 1, x, yp, NULL) == DINO_EUSER && strstr(dino_last_error(), "row 0, column 3"), "an Inf input");
+    CHECK(dino_predict(model, 1, x, yp, NULL) == DINO_EUSER && strstr(dino_last_error(), "row 0, column 3"),
+          "an Inf input");
     x[3] = cos(1.3 * 3);
 
     /* ------------------------------------------------ checkpoints */
@@ -291,7 +301,8 @@ int main(void) {
     CHECK(dino_model_open(spec, &oo, &again) == DINO_OK, "a third model");
     CHECK(dino_model_load(again, path, &ci) == DINO_OK && ci.has_state && ci.epoch == 5 && ci.spec_matches == 1,
           "dino_model_load: state %d, epoch %lld, matches %d", ci.has_state, ci.epoch, ci.spec_matches);
-    CHECK(dino_predict(again, M, x, y2, NULL) == DINO_OK && memcmp(y2, yp, sizeof y2) == 0, "the loaded model predicts the same");
+    CHECK(dino_predict(again, M, x, y2, NULL) == DINO_OK && memcmp(y2, yp, sizeof y2) == 0,
+          "the loaded model predicts the same");
     CHECK(dino_model_load(again, "/nonexistent.safetensors", NULL) == DINO_EUSER && !dino_last_error_is_complete(),
           "a missing checkpoint");
     remove(path);

@@ -15,15 +15,15 @@
 
 static int failures, checks;
 
-#define CHECK(cond, ...)                                  \
-    do {                                                  \
-        checks++;                                         \
-        if (!(cond)) {                                    \
-            failures++;                                   \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);   \
-            printf(__VA_ARGS__);                          \
-            printf(" [%s]\n", dino_last_error());         \
-        }                                                 \
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        checks++;                                       \
+        if (!(cond)) {                                  \
+            failures++;                                 \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf(" [%s]\n", dino_last_error());       \
+        }                                               \
     } while (0)
 
 /* The model with the span, the save line and the output statement given. */
@@ -70,7 +70,8 @@ int main(void) {
     snprintf(whole, sizeof whole, "%s", spec_text("[0, 1]", "", "8"));
     CHECK(dino_spec_from_text("traj.dino", traj, strlen(traj), &spec) == DINO_OK, "the trajectory spec checks");
     dino_spec_info info;
-    CHECK(dino_spec_info_get(spec, &info) == DINO_OK && info.out_times == T && info.out_step == D && info.out_dim == T * D,
+    CHECK(dino_spec_info_get(spec, &info) == DINO_OK && info.out_times == T && info.out_step == D &&
+              info.out_dim == T * D,
           "info: out_times %d, out_step %d, out_dim %d", info.out_times, info.out_step, info.out_dim);
     dino_spec_free(spec);
 
@@ -97,7 +98,8 @@ int main(void) {
         dino_model *m = open_model("traj.dino", traj, jac);
         if (!m) return 1;
         dino_data *data;
-        dino_arrays tr = {.n = 50, .x = x, .y = y, .J = J}, te = {.n = 10, .x = x + 50 * D, .y = y + 50 * T * D, .J = J + 50 * T * D * D};
+        dino_arrays tr = {.n = 50, .x = x, .y = y, .J = J},
+                    te = {.n = 10, .x = x + 50 * D, .y = y + 50 * T * D, .J = J + 50 * T * D * D};
         dino_arrays nojac = tr;
         nojac.J = NULL;
         CHECK(dino_data_from_arrays(m, &nojac, &te, &data) == DINO_EUSER && strstr(dino_last_error(), "[n, 3, 2, 2]"),
@@ -115,7 +117,8 @@ int main(void) {
                 w0 = fmax(w0, fabs(yp[(r * T) * D + i] - x[r * D + i]));
                 for (int j = 0; j < D; j++) wJ0 = fmax(wJ0, fabs(Jp[((r * T) * D + i) * D + j] - (i == j)));
             }
-        CHECK(w0 == 0 && wJ0 == 0, "%s: the state saved at t0 is the input (%g), its Jacobian the identity (%g)", mname, w0, wJ0);
+        CHECK(w0 == 0 && wJ0 == 0, "%s: the state saved at t0 is the input (%g), its Jacobian the identity (%g)", mname,
+              w0, wJ0);
 
         /* the same weights over [0, 0.5] with the same step, and over [0, 1] without saves */
         const char *texts[2] = {half, whole};
@@ -129,10 +132,12 @@ int main(void) {
             for (int r = 0; r < N; r++)
                 for (int i = 0; i < D; i++) {
                     wy = fmax(wy, fabs(yp[(r * T + k) * D + i] - yo[r * D + i]));
-                    for (int j = 0; j < D; j++) wJ = fmax(wJ, fabs(Jp[((r * T + k) * D + i) * D + j] - Jo[(r * D + i) * D + j]));
+                    for (int j = 0; j < D; j++)
+                        wJ = fmax(wJ, fabs(Jp[((r * T + k) * D + i) * D + j] - Jo[(r * D + i) * D + j]));
                 }
-            CHECK(wy < 1e-13 && wJ < 1e-12, "%s: the state saved at %g is the solve over [0, %g] (output %g, Jacobian %g)",
-                  mname, times[k], times[k], wy, wJ);
+            CHECK(wy < 1e-13 && wJ < 1e-12,
+                  "%s: the state saved at %g is the solve over [0, %g] (output %g, Jacobian %g)", mname, times[k],
+                  times[k], wy, wJ);
             dino_model_free(o);
         }
         dino_model_free(m);

@@ -14,13 +14,12 @@
 
 #include "dino.h"
 
-static const char *spec_text =
-    "model twice { input x[3]; output y[2]\n"
-    "  h = tanh(dense(x, 16))\n"
-    "  y = dense(h, 2) }\n"
-    "data { split train 12, test 4 }\n"
-    "loss { l2 y weight 1.0 }\n"
-    "train { optimizer adam(lr = 1e-2); batch 4; epochs 2; seed 11; precision f64 }\n";
+static const char *spec_text = "model twice { input x[3]; output y[2]\n"
+                               "  h = tanh(dense(x, 16))\n"
+                               "  y = dense(h, 2) }\n"
+                               "data { split train 12, test 4 }\n"
+                               "loss { l2 y weight 1.0 }\n"
+                               "train { optimizer adam(lr = 1e-2); batch 4; epochs 2; seed 11; precision f64 }\n";
 
 enum { IN = 3, OUT = 2, NA = 12, NB = 20, NP = 5 };
 static double xa[NA * IN], ya[NA * OUT], xb[NB * IN], yb[NB * OUT], xp[NP * IN];

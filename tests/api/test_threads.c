@@ -12,20 +12,19 @@
 
 #include "dino.h"
 
-static const char *spec_text =
-    "model wide { input x[48]; output y[24]\n"
-    "  h = tanh(dense(x, 192))\n"
-    "  g = tanh(dense(h, 192))\n"
-    "  y = dense(g, 24) }\n"
-    "data { split train 8, test 8 }\n"
-    "loss { l2 y weight 1.0; h1 dy/dx weight 0.5 }\n"
-    "train { optimizer adam(lr = 1e-3); batch 8; epochs 1; seed 5; precision f64 }\n";
+static const char *spec_text = "model wide { input x[48]; output y[24]\n"
+                               "  h = tanh(dense(x, 192))\n"
+                               "  g = tanh(dense(h, 192))\n"
+                               "  y = dense(g, 24) }\n"
+                               "data { split train 8, test 8 }\n"
+                               "loss { l2 y weight 1.0; h1 dy/dx weight 0.5 }\n"
+                               "train { optimizer adam(lr = 1e-3); batch 8; epochs 1; seed 5; precision f64 }\n";
 
 enum { IN = 48, OUT = 24, N = 96, ROUNDS = 40 };
 
 typedef struct {
     dino_model *model;
-    double x[N * IN], y[N * OUT], J[N * OUT * IN];   /* inputs, serial results */
+    double x[N * IN], y[N * OUT], J[N * OUT * IN]; /* inputs, serial results */
     double y2[N * OUT], J2[N * OUT * IN];
     int mismatches, errors;
     pthread_barrier_t *start;

@@ -40,9 +40,18 @@
 typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
 enum {
-    OK = 0, ERR_INVALID_VALUE = 1, ERR_OUT_OF_MEMORY = 2, ERR_NOT_INITIALIZED = 3, ERR_INVALID_IMAGE = 200,
-    ERR_NO_BINARY_FOR_GPU = 209, ERR_INVALID_HANDLE = 400, ERR_NOT_FOUND = 500, ERR_LAUNCH_FAILED = 719,
-    ERR_NOT_SUPPORTED = 801, ERR_CAPTURE_UNSUPPORTED = 900, ERR_CAPTURE_INVALIDATED = 901,
+    OK = 0,
+    ERR_INVALID_VALUE = 1,
+    ERR_OUT_OF_MEMORY = 2,
+    ERR_NOT_INITIALIZED = 3,
+    ERR_INVALID_IMAGE = 200,
+    ERR_NO_BINARY_FOR_GPU = 209,
+    ERR_INVALID_HANDLE = 400,
+    ERR_NOT_FOUND = 500,
+    ERR_LAUNCH_FAILED = 719,
+    ERR_NOT_SUPPORTED = 801,
+    ERR_CAPTURE_UNSUPPORTED = 900,
+    ERR_CAPTURE_INVALIDATED = 901,
 };
 
 typedef struct Function Function;
@@ -52,14 +61,14 @@ typedef struct Module {
     int (*launch)(void (*)(void *), void *, unsigned, unsigned, unsigned, unsigned);
     void (*shutdown)(void);
     char dir[256];
-    Function *functions;    /* handed out by cuModuleGetFunction, freed with the module */
+    Function *functions; /* handed out by cuModuleGetFunction, freed with the module */
 } Module;
 
 struct Function {
     char name[64];
     Module *mod;
     void (*thunk)(void *);
-    size_t (*pack)(void **, char *, size_t, void **, size_t);   /* copies a launch's arguments */
+    size_t (*pack)(void **, char *, size_t, void **, size_t); /* copies a launch's arguments */
     Function *next;
 };
 
@@ -73,20 +82,20 @@ typedef struct {
 } Recorded;
 
 typedef struct Graph {
-    Recorded **launches;    /* each on its own: its args point into its buf */
+    Recorded **launches; /* each on its own: its args point into its buf */
     int n, cap;
 } Graph;
 
-static Graph *capturing;                        /* the graph being recorded, or NULL */
+static Graph *capturing; /* the graph being recorded, or NULL */
 static long n_launches, n_graph_launches;
-static CUresult pending_fault;                  /* a kernel's fault, sticky (FAKE_CUDA_FAIL_KERNEL) */
-static int capture_invalidated;                 /* a synchronous call was made during the capture */
+static CUresult pending_fault;  /* a kernel's fault, sticky (FAKE_CUDA_FAIL_KERNEL) */
+static int capture_invalidated; /* a synchronous call was made during the capture */
 
 /* A synchronous call (a synchronisation, a synchronous copy) during stream capture: refused,
  * and the capture invalidated, as the real driver does. */
 static int refused_in_capture(void);
 
-static long n_contexts, ctx_refs;   /* primary contexts created; references held now */
+static long n_contexts, ctx_refs; /* primary contexts created; references held now */
 
 static void write_stats(void) {
     const char *file = getenv("FAKE_CUDA_STATS");
@@ -162,8 +171,8 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int dev) {
     (void)dev;
     const char *sms = getenv("FAKE_CUDA_SMS");
     switch (attribute) {
-    case 16: *value = sms && *sms ? atoi(sms) : 4; return OK;   /* multiprocessors */
-    case 75: *value = device_cc() / 10; return OK;                /* compute capability */
+    case 16: *value = sms && *sms ? atoi(sms) : 4; return OK; /* multiprocessors */
+    case 75: *value = device_cc() / 10; return OK;            /* compute capability */
     case 76: *value = device_cc() % 10; return OK;
     default: *value = 0; return ERR_INVALID_VALUE;
     }
@@ -172,13 +181,13 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int dev) {
 static int context;
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int dev) {
     (void)dev;
-    if (ctx_refs++ == 0) n_contexts++;   /* the real driver creates it on the first reference */
+    if (ctx_refs++ == 0) n_contexts++; /* the real driver creates it on the first reference */
     *ctx = &context;
     return OK;
 }
 CUresult cuDevicePrimaryCtxRelease_v2(int dev) {
     if (dev != 0 || ctx_refs == 0) return ERR_INVALID_VALUE;
-    ctx_refs--;   /* at 0 the real driver destroys the context */
+    ctx_refs--; /* at 0 the real driver destroys the context */
     return OK;
 }
 CUresult cuCtxSetCurrent(void *ctx) { return ctx == &context ? OK : ERR_INVALID_HANDLE; }
@@ -279,15 +288,17 @@ static int write_thunks(FILE *f, const char *src) {
         size_t len = strcspn(p, "(");
         fprintf(f, "extern \"C\" void emu_thunk_%.*s(void *args) { emu_invoke(%.*s, (void **)args); }\n", (int)len, p,
                 (int)len, p);
-        fprintf(f, "extern \"C\" size_t emu_pack_%.*s(void **args, char *buf, size_t room, void **out, size_t max_args) "
-                "{ return emu_pack(%.*s, args, buf, room, out, max_args); }\n", (int)len, p, (int)len, p);
+        fprintf(f,
+                "extern \"C\" size_t emu_pack_%.*s(void **args, char *buf, size_t room, void **out, size_t max_args) "
+                "{ return emu_pack(%.*s, args, buf, room, out, max_args); }\n",
+                (int)len, p, (int)len, p);
     }
     return n;
 }
 
 CUresult cuModuleLoadData(Module **out, const void *image) {
     const char *text = image;
-    if (strncmp(text, "DINOEMU\n", 8) != 0) return ERR_INVALID_IMAGE;   /* not fake_nvrtc's (a stale cache entry) */
+    if (strncmp(text, "DINOEMU\n", 8) != 0) return ERR_INVALID_IMAGE; /* not fake_nvrtc's (a stale cache entry) */
     /* compiled for this device's architecture (FAKE_CUDA_CC, default 90), or refused */
     char want[32];
     snprintf(want, sizeof want, "// arch sm_%d\n", device_cc());
@@ -343,7 +354,7 @@ CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
     snprintf(pack_sym, sizeof pack_sym, "emu_pack_%s", name);
     void *thunk = dlsym(m->handle, sym), *pack = dlsym(m->handle, pack_sym);
     if (!thunk || !pack) return ERR_NOT_FOUND;
-    Function *f = malloc(sizeof *f);   /* valid until the module is unloaded, as the driver's */
+    Function *f = malloc(sizeof *f); /* valid until the module is unloaded, as the driver's */
     if (!f) return ERR_OUT_OF_MEMORY;
     snprintf(f->name, sizeof f->name, "%s", name);
     f->mod = m;
@@ -366,7 +377,7 @@ static int faults(const Function *f) {
 
 static CUresult run_launch(Function *f, void **args, unsigned gx, unsigned gy, unsigned gz, unsigned bx) {
     n_launches++;
-    if (pending_fault) return OK;   /* the context is lost: nothing runs */
+    if (pending_fault) return OK; /* the context is lost: nothing runs */
     if (faults(f)) {
         pending_fault = ERR_LAUNCH_FAILED;
         return OK;
@@ -425,7 +436,7 @@ CUresult cuStreamEndCapture(void *s, Graph **graph) {
     if (s != &stream || !capturing) return ERR_INVALID_VALUE;
     *graph = capturing;
     capturing = NULL;
-    if (capture_invalidated) {   /* the real driver returns no graph then */
+    if (capture_invalidated) { /* the real driver returns no graph then */
         capture_invalidated = 0;
         for (int i = 0; i < (*graph)->n; i++) free((*graph)->launches[i]);
         free((*graph)->launches);

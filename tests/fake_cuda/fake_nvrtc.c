@@ -18,15 +18,21 @@
 #include <string.h>
 
 typedef int nvrtcResult;
-enum { OK = 0, ERR_OUT_OF_MEMORY = 1, ERR_INVALID_INPUT = 3, ERR_INVALID_PROGRAM = 4, ERR_INVALID_OPTION = 5,
-       ERR_COMPILATION = 6 };
+enum {
+    OK = 0,
+    ERR_OUT_OF_MEMORY = 1,
+    ERR_INVALID_INPUT = 3,
+    ERR_INVALID_PROGRAM = 4,
+    ERR_INVALID_OPTION = 5,
+    ERR_COMPILATION = 6
+};
 
 typedef struct Program {
     char *src;
-    char *image;            /* "DINOEMU\n" + source, after a compile */
+    char *image; /* "DINOEMU\n" + source, after a compile */
     size_t image_len;
     char log[256];
-    char arch[32];          /* the --gpu-architecture of the last compile, "sm_90" */
+    char arch[32]; /* the --gpu-architecture of the last compile, "sm_90" */
 } Program;
 
 static int env_on(const char *name) {
@@ -102,8 +108,11 @@ nvrtcResult nvrtcCompileProgram(Program *p, int num_options, const char *const *
     }
     /* "DINOEMU\n// arch sm_90\n" + source: fake_cuda.c refuses a module for another GPU */
     char head[64];
-    const char *wrong = getenv("FAKE_NVRTC_WRONG_ARCH");   /* a module for another GPU, for the driver to refuse */
-    int hl = snprintf(head, sizeof head, "DINOEMU\n// arch %s\n", wrong && *wrong ? wrong : p->arch[0] ? p->arch : "none");
+    const char *wrong = getenv("FAKE_NVRTC_WRONG_ARCH"); /* a module for another GPU, for the driver to refuse */
+    int hl = snprintf(head, sizeof head, "DINOEMU\n// arch %s\n",
+                      wrong && *wrong  ? wrong
+                          : p->arch[0] ? p->arch
+                                       : "none");
     size_t n = strlen(p->src);
     free(p->image);
     if (!(p->image = malloc(n + (size_t)hl + 1))) return ERR_OUT_OF_MEMORY;

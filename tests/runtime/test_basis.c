@@ -75,8 +75,17 @@ static void test_pod_low_rank(T *t) {
     double tr = c11 + c22, det = c11 * c22 - c12 * c12, disc = sqrt(tr * tr / 4 - det);
     double l1 = tr / 2 + disc, l2 = tr / 2 - disc;
     Dataset d = {.n = n, .in = D8, .out = 1, .f64 = 1, .x = x};
-    Basis b = {.name = "Vx", .method = BASIS_POD, .source = BASIS_OF_INPUT, .dim = D8, .rank = 2, .centre = 1,
-               .text = "Vx = pod(x, rank = 2)", .source_name = "x", .used_encode = 1, .enc_param = -1, .dec_param = -1};
+    Basis b = {.name = "Vx",
+               .method = BASIS_POD,
+               .source = BASIS_OF_INPUT,
+               .dim = D8,
+               .rank = 2,
+               .centre = 1,
+               .text = "Vx = pod(x, rank = 2)",
+               .source_name = "x",
+               .used_encode = 1,
+               .enc_param = -1,
+               .dec_param = -1};
     Model m = one_basis(&b, D8, 1);
     BasisSet bs = compute(t, &m, &d, 0, 1);
     BasisValues *v = &bs.v[0];
@@ -89,7 +98,7 @@ static void test_pod_low_rank(T *t) {
         double mean_err = 0;
         for (int i = 0; i < D8; i++) mean_err = fmax(mean_err, fabs(v->shift[i] - (mu[i] + a[i] * z1m + bb[i] * z2m)));
         CHECK(t, mean_err < 1e-12);
-        for (int j = 0; j < 2; j++) {   /* the sign rule */
+        for (int j = 0; j < 2; j++) { /* the sign rule */
             int best = 0;
             for (int i = 1; i < D8; i++)
                 if (fabs(v->D[i * 2 + j]) > fabs(v->D[best * 2 + j])) best = i;
@@ -120,9 +129,16 @@ static void test_active_subspace(T *t) {
         for (int i = 0; i < D8; i++) J[k * D8 + i] = 2 * p1 * a1[i] + cos(p2) * a2[i];
     }
     Dataset d = {.n = n, .in = D8, .out = 1, .f64 = 1, .x = x, .y = y, .J = J};
-    Basis b = {.name = "Vm", .method = BASIS_ACTIVE, .source = BASIS_OF_JACOBIAN, .dim = D8, .rank = 2,
-               .text = "Vm = active_subspace(dy/dx, rank = 2)", .source_name = "dy/dx", .used_encode = 1,
-               .enc_param = -1, .dec_param = -1};
+    Basis b = {.name = "Vm",
+               .method = BASIS_ACTIVE,
+               .source = BASIS_OF_JACOBIAN,
+               .dim = D8,
+               .rank = 2,
+               .text = "Vm = active_subspace(dy/dx, rank = 2)",
+               .source_name = "dy/dx",
+               .used_encode = 1,
+               .enc_param = -1,
+               .dec_param = -1};
     Model m = one_basis(&b, D8, 1);
     BasisSet bs = compute(t, &m, &d, 0, 1);
     BasisValues *v = &bs.v[0];
@@ -134,7 +150,7 @@ static void test_active_subspace(T *t) {
         CHECK_NEAR(t, v->eig[1], want2, 0.03 * want2);
         CHECK(t, projector_diff(v->D, 2, exact, 2, D8) < 0.03);
         CHECK(t, projector_diff(e1, 1, a1, 1, D8) < 0.03);
-        CHECK_NEAR(t, (v->eig[0] + v->eig[1]) / v->trace, 1.0, 1e-12);   /* the rest of the spectrum is 0 */
+        CHECK_NEAR(t, (v->eig[0] + v->eig[1]) / v->trace, 1.0, 1e-12); /* the rest of the spectrum is 0 */
     }
     basis_set_free(&bs);
     free(x), free(J), free(y);
@@ -148,16 +164,24 @@ static void test_randomized(T *t) {
     for (int k = 0; k < ROWS; k++)
         for (int i = 0; i < N40; i++) x[k * N40 + i] = ldexp(rng_normal(&r), -i) * (1 + 0.1 * (i % 3));
     Dataset d = {.n = ROWS, .in = N40, .out = 1, .f64 = 1, .x = x};
-    Basis b = {.name = "Vx", .method = BASIS_POD, .source = BASIS_OF_INPUT, .dim = N40, .rank = 3, .centre = 0,
-               .text = "Vx = pod(x, rank = 3, centre = false)", .source_name = "x", .used_encode = 1,
-               .enc_param = -1, .dec_param = -1};
+    Basis b = {.name = "Vx",
+               .method = BASIS_POD,
+               .source = BASIS_OF_INPUT,
+               .dim = N40,
+               .rank = 3,
+               .centre = 0,
+               .text = "Vx = pod(x, rank = 3, centre = false)",
+               .source_name = "x",
+               .used_encode = 1,
+               .enc_param = -1,
+               .dec_param = -1};
     Model m = one_basis(&b, N40, 1);
     BasisSet dense = compute(t, &m, &d, 0, 1), rnd = compute(t, &m, &d, 10, 1), again = compute(t, &m, &d, 10, 1);
     if (CHECK(t, !dense.v[0].randomized && rnd.v[0].randomized && dense.v[0].eig && rnd.v[0].eig)) {
         CHECK(t, projector_diff(dense.v[0].D, 3, rnd.v[0].D, 3, N40) < 1e-8);
         for (int j = 0; j < 3; j++) CHECK_NEAR(t, rnd.v[0].eig[j], dense.v[0].eig[j], 1e-10 * dense.v[0].eig[0]);
         CHECK_NEAR(t, rnd.v[0].trace, dense.v[0].trace, 1e-12 * dense.v[0].trace);
-        CHECK(t, memcmp(rnd.v[0].D, again.v[0].D, sizeof(double) * N40 * 3) == 0);   /* deterministic for a seed */
+        CHECK(t, memcmp(rnd.v[0].D, again.v[0].D, sizeof(double) * N40 * 3) == 0); /* deterministic for a seed */
     }
     basis_set_free(&dense), basis_set_free(&rnd), basis_set_free(&again);
     free(x);
@@ -172,21 +196,34 @@ static void test_rows_and_cache(T *t) {
     rng_seed(&r, 4);
     for (int i = 0; i < N6 * ROWS; i++) x[i] = rng_normal(&r) * (1 + i % N6);
     Dataset d = {.n = ROWS, .in = N6, .out = 1, .f64 = 1, .x = x};
-    Basis b = {.name = "Vx", .method = BASIS_POD, .source = BASIS_OF_INPUT, .dim = N6, .rank = 3, .centre = 1,
-               .samples = K, .text = "Vx = pod(x, rank = 3, samples = 150)", .source_name = "x", .used_encode = 1,
-               .enc_param = -1, .dec_param = -1};
+    Basis b = {.name = "Vx",
+               .method = BASIS_POD,
+               .source = BASIS_OF_INPUT,
+               .dim = N6,
+               .rank = 3,
+               .centre = 1,
+               .samples = K,
+               .text = "Vx = pod(x, rank = 3, samples = 150)",
+               .source_name = "x",
+               .used_encode = 1,
+               .enc_param = -1,
+               .dec_param = -1};
     Model m = one_basis(&b, N6, 1);
     setenv("DINO_CACHE_DIR", t_path(t, "cache"), 1);
     BasisSet first = compute(t, &m, &d, 0, 0);
-    for (int i = K * N6; i < ROWS * N6; i++) x[i] = 100 + rng_normal(&r);   /* other rows change */
+    for (int i = K * N6; i < ROWS * N6; i++) x[i] = 100 + rng_normal(&r); /* other rows change */
     BasisSet fresh = compute(t, &m, &d, 0, 1), cached = compute(t, &m, &d, 0, 0);
     CHECK(t, first.v[0].origin == BASIS_FROM_DATA && first.v[0].samples == K);
     CHECK(t, cached.v[0].origin == BASIS_FROM_CACHE);
     size_t bytes = sizeof(double) * N6 * 3;
-    CHECK(t, memcmp(first.v[0].D, fresh.v[0].D, bytes) == 0 && memcmp(first.v[0].eig, fresh.v[0].eig, 3 * sizeof(double)) == 0);
+    CHECK(t,
+          memcmp(first.v[0].D, fresh.v[0].D, bytes) == 0 &&
+              memcmp(first.v[0].eig, fresh.v[0].eig, 3 * sizeof(double)) == 0);
     CHECK(t, memcmp(first.v[0].shift, fresh.v[0].shift, N6 * sizeof(double)) == 0);
-    CHECK(t, memcmp(first.v[0].D, cached.v[0].D, bytes) == 0 && memcmp(first.v[0].shift, cached.v[0].shift, N6 * sizeof(double)) == 0);
-    x[0] += 1;   /* a training row changes: the key changes, the basis is computed again */
+    CHECK(t,
+          memcmp(first.v[0].D, cached.v[0].D, bytes) == 0 &&
+              memcmp(first.v[0].shift, cached.v[0].shift, N6 * sizeof(double)) == 0);
+    x[0] += 1; /* a training row changes: the key changes, the basis is computed again */
     BasisSet other = compute(t, &m, &d, 0, 0);
     CHECK(t, other.v[0].origin == BASIS_FROM_DATA && memcmp(first.v[0].D, other.v[0].D, bytes) != 0);
 

@@ -103,8 +103,9 @@ static void test_eviction(T *t) {
     size_t each = sizeof data + CACHE_TRAILER;
     /* keep entry 0 (the oldest) although it is the oldest; 3 entries fit */
     CHECK(t, cache_evict(dir, 3 * each, path[0]) == 3);
-    CHECK(t, t_file_exists(path[0]) && !t_file_exists(path[1]) && !t_file_exists(path[2]) &&
-                 !t_file_exists(path[3]) && t_file_exists(path[4]) && t_file_exists(path[5]));
+    CHECK(t,
+          t_file_exists(path[0]) && !t_file_exists(path[1]) && !t_file_exists(path[2]) && !t_file_exists(path[3]) &&
+              t_file_exists(path[4]) && t_file_exists(path[5]));
     CHECK(t, t_file_exists(other) && t_file_exists(busy));
     CHECK(t, cache_evict(dir, 0, NULL) == 0); /* 0: no limit */
     unlink(busy);
@@ -211,8 +212,8 @@ static char *module_source(double k, const char *header) {
 }
 
 /* Loads src; checks the result of predict (y = k x) and whether it was compiled and noted. */
-static void load_and_check(T *t, const char *what, const char *src, double k, int want_compiled,
-                           const char *want_note, CpuModule *keep) {
+static void load_and_check(T *t, const char *what, const char *src, double k, int want_compiled, const char *want_note,
+                           CpuModule *keep) {
     CpuModule m;
     char err[8192] = "";
     int rc = cpu_module_load(src, strlen(src), &m, err, sizeof err);
@@ -292,8 +293,9 @@ static void test_modules(T *t) {
     snprintf(cc, sizeof cc, "%s/fakecc.sh", t->dir);
     FILE *f = fopen(cc, "w");
     if (CHECK(t, f != NULL)) {
-        fprintf(f, "#!/bin/sh\ncase \" $* \" in *\" -### \"*) echo \"cc1 -march=$DINO_TEST_CPU\"; exit 0;; esac\n"
-                   "exec cc \"$@\"\n");
+        fprintf(f,
+                "#!/bin/sh\ncase \" $* \" in *\" -### \"*) echo \"cc1 -march=$DINO_TEST_CPU\"; exit 0;; esac\n"
+                "exec cc \"$@\"\n");
         fclose(f);
         chmod(cc, 0755);
         setenv("CC", cc, 1);
