@@ -11,13 +11,40 @@
 /* The CUDA backend, when one is asked for (AUTO, CUDA) and usable. Returns DINO_OK with
  * t->backend set, DINO_OK with t->backend NULL (AUTO: use the CPU; why in md->declined), or a
  * failure (CUDA asked for). */
+/* The model's CUDA source and launch plan, for the backend: DINO_CUDA_FUSE (auto, none, tiles)
+ * chooses how kernels are grouped and DINO_CUDA_SHARE=0 writes every stage of a tile kernel
+ * out, for experiments. NULL with the reason in err. */
+static char *cuda_source(const Frontend *fe, JacMode jac, size_t *len, CudaPlan *plan, char *err, size_t errlen) {
+    const char *fuse_env = getenv("DINO_CUDA_FUSE");
+    int fuse = fuse_env && *fuse_env ? fuse_mode(fuse_env) : FUSE_AUTO;
+    if (fuse < 0) {
+        snprintf(err, errlen, "DINO_CUDA_FUSE must be auto, none or tiles, not '%s'", fuse_env);
+        return NULL;
+    }
+    const char *share_env = getenv("DINO_CUDA_SHARE");
+    EmitOptions eo = {.f64 = fe->model->train.f64,
+                      .spec_hash = fe->hash,
+                      .fuse = fuse,
+                      .no_share = share_env && strcmp(share_env, "0") == 0};
+    Arena a = {0};
+    char *src = generate_cuda(&a, fe->model, jac, &eo, len, plan, err, errlen);
+    arena_free(&a);
+    return src;
+}
+
 static dino_status open_cuda(dino_model *md, dino_backend want, JacMode jac) {
     const Frontend *fe = &md->spec->fe;
     char err[8192];
     double secs = 0;
     int started = 0;
     if (cuda_available(md->declined, sizeof md->declined)) {
-        md->t.backend = backend_cuda_new(fe->model, jac, fe->hash, md->t.P, &md->t.opt, &secs, err, sizeof err);
+        size_t len = 0;
+        CudaPlan plan = {0};
+        char *src = cuda_source(fe, jac, &len, &plan, err, sizeof err);
+        md->t.backend =
+            src ? backend_cuda_new(fe->model, src, len, &plan, md->t.P, &md->t.opt, &secs, err, sizeof err) : NULL;
+        free(src);
+        cuda_plan_free(&plan);
         if (md->t.backend) {
             if (md->t.backend->note[0] && md->opts.on_message)
                 md->opts.on_message(DINO_MESSAGE_NOTE, md->t.backend->note, md->opts.user);

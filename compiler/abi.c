@@ -1,5 +1,7 @@
 /* abi.c - the layout of terms[] (abi.h), computed once from the model for the code
  * generators (lower.c assigns the slots) and the runtime (train.c reads the sums). */
+#include <stdlib.h>
+
 #include "abi.h"
 
 /* Gate slots one ODE block uses. */
@@ -31,4 +33,12 @@ TermLayout term_layout(const Model *m) {
     l.n_monitors = l.n_corrections + l.n_gates;
     l.n_terms = l.n_loss + l.n_monitors;
     return l;
+}
+
+/* A launch plan's arrays (the emitter fills a plan; the CUDA backend owns and frees it). */
+void cuda_plan_free(CudaPlan *plan) {
+    free(plan->predict);
+    free(plan->train);
+    plan->predict = plan->train = NULL;
+    plan->n_predict = plan->n_train = 0;
 }

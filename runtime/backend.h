@@ -106,9 +106,12 @@ struct CpuModule;
 /* NULL with the reason in err when memory runs out. */
 Backend *backend_cpu_new(struct CpuModule *mod, const Model *m, void *P, Optim *opt, char *err, size_t errlen);
 
-/* backend_cuda.c: generates CUDA, compiles it with NVRTC (cached), loads it with the driver
- * API. NULL with the reason in err when there is no usable GPU, NVRTC or module. */
-Backend *backend_cuda_new(const Model *m, int jac_mode, uint64_t spec_hash, void *P, Optim *opt,
+/* backend_cuda.c: compiles the generated CUDA source [len] with NVRTC (cached) and loads it
+ * with the driver API; the launch plan is the emitter's for that source, handed over by the
+ * library (api/model.c generates both: the runtime never calls the emitters), and the backend
+ * owns it from here (*plan is zeroed, freed on failure too). NULL with the reason in err when
+ * there is no usable GPU, NVRTC or module. */
+Backend *backend_cuda_new(const Model *m, const char *src, size_t len, CudaPlan *plan, void *P, Optim *opt,
                           double *compile_seconds, char *err, size_t errlen);
 /* Whether a GPU is usable (driver loads and sees a device); err says why not. */
 int cuda_available(char *err, size_t errlen);

@@ -24,7 +24,6 @@
 #include "backend.h"
 #include "cache.h"
 #include "cuda_driver.h"
-#include "emit.h"
 #include "nvrtc.h"
 
 enum { PREDICT_BATCH = 1024 };
@@ -509,31 +508,26 @@ static int get_cubin(CudaBackend *c, const char *src, size_t len, int use_cache,
     return 0;
 }
 
-Backend *backend_cuda_new(const Model *m, int jac, uint64_t hash, void *P, Optim *opt, double *compile_secs, char *err,
-                          size_t errlen) {
+Backend *backend_cuda_new(const Model *m, const char *source, size_t len, CudaPlan *plan, void *P, Optim *opt,
+                          double *compile_secs, char *err, size_t errlen) {
     CudaBackend *c = calloc(1, sizeof *c);
     if (!c || cuda_open(&c->drv, err, errlen)) {
         free(c);
+        cuda_plan_free(plan);
         return NULL;
     }
     c->m = m;
     c->es = m->train.f64 ? 8 : 4;
-    Arena a = {0};
-    size_t len;
-    /* $DINO_CUDA_FUSE (auto, none, tiles) chooses how kernels are grouped, for experiments */
-    const char *fuse_env = getenv("DINO_CUDA_FUSE");
-    int fuse = fuse_env && *fuse_env ? fuse_mode(fuse_env) : FUSE_AUTO;
-    if (fuse < 0) {
-        snprintf(err, errlen, "DINO_CUDA_FUSE must be auto, none or tiles, not '%s'", fuse_env);
+    c->plan = *plan; /* the backend owns the plan from here */
+    memset(plan, 0, sizeof *plan);
+    char *src = malloc(len + 1);
+    if (!src) {
+        snprintf(err, errlen, "out of memory for the CUDA source");
         cuda_free(&c->base);
         return NULL;
     }
-    /* $DINO_CUDA_SHARE=0: every stage of a tile kernel written out (see emit_cuda.c), to compare */
-    const char *share_env = getenv("DINO_CUDA_SHARE");
-    EmitOptions eo = {
-        .f64 = m->train.f64, .spec_hash = hash, .fuse = fuse, .no_share = share_env && strcmp(share_env, "0") == 0};
-    char *src = generate_cuda(&a, m, (JacMode)jac, &eo, &len, &c->plan, err, errlen);
-    arena_free(&a);
+    memcpy(src, source, len);
+    src[len] = 0;
     char *cubin = NULL;
     size_t cubin_len = 0;
     *compile_secs = 0;

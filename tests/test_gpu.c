@@ -73,7 +73,15 @@ static int cuda_trainer(Trainer *t, Frontend *fe) {
     char err[8192];
     if (trainer_init(t, fe->model, spec_hash(fe), err, sizeof err)) return 0;
     double secs;
-    t->backend = backend_cuda_new(fe->model, JAC_AUTO, spec_hash(fe), t->P, &t->opt, &secs, err, sizeof err);
+    EmitOptions eo = {.f64 = fe->model->train.f64, .spec_hash = spec_hash(fe), .fuse = FUSE_AUTO};
+    CudaPlan plan = {0};
+    size_t len = 0;
+    Arena a = {0};
+    char *src = generate_cuda(&a, fe->model, JAC_AUTO, &eo, &len, &plan, err, sizeof err);
+    arena_free(&a);
+    t->backend = src ? backend_cuda_new(fe->model, src, len, &plan, t->P, &t->opt, &secs, err, sizeof err) : NULL;
+    free(src);
+    cuda_plan_free(&plan);
     if (!t->backend) {
         printf("  FAIL CUDA backend: %s\n", err);
         failures++;

@@ -208,10 +208,10 @@ else bad "no saved source in: $out"; fi
 # a kernel that faults (FAKE_CUDA_FAIL_KERNEL): reported at the next synchronisation, under its
 # label; with DINO_CUDA_DEBUG=1 by the kernel itself, its stage comment and launch geometry
 : >"$T/stats.debug"
-out=$(DINO_CUDA_DEBUG=1 FAKE_CUDA_STATS=$T/stats.debug FAKE_CUDA_FAIL_KERNEL=dino_train_k2 \
+out=$(DINO_CUDA_DEBUG=1 FAKE_CUDA_STATS=$T/stats.debug FAKE_CUDA_FAIL_KERNEL=dino_train_grad_z0_weight \
     gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
 rc=$?
-if [ $rc -ne 0 ] && printf '%s' "$out" | grep -Eq 'kernel dino_train_k2 [(]the gradient of .*[)], grid [(]1, 1, 1[)], block [(]256, 1, 1[)], 0 bytes dynamic shared memory, 8 rows: CUDA_ERROR_LAUNCH_FAILED' \
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -Eq 'kernel dino_train_grad_z0_weight [(]the gradient of .*[)], grid [(]1, 1, 1[)], block [(]256, 1, 1[)], 0 bytes dynamic shared memory, 8 rows: CUDA_ERROR_LAUNCH_FAILED' \
     && [ "$(graph_launches "$T/stats.debug")" = 0 ]; then
     ok "DINO_CUDA_DEBUG=1: a faulting kernel named with its stage and geometry, no graphs: $(printf '%s' "$out" | head -n 1 | cut -c1-120)"
 else
@@ -227,9 +227,9 @@ for occ in 1 3; do
         ok "tile grid from the occupancy ($occ block(s) per SM, 2 SMs, batch 8): $want"
     else bad "tile grid from the occupancy ($occ per SM): expected '$want': $out"; fi
 done
-out=$(FAKE_CUDA_FAIL_KERNEL=dino_train_k2 gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
+out=$(FAKE_CUDA_FAIL_KERNEL=dino_train_grad_z0_weight gpu "$spec" --backend cuda --data "$REF/node_small" --epochs 1 -q 2>&1)
 rc=$?
-if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'CUDA_ERROR_LAUNCH_FAILED' && ! printf '%s' "$out" | grep -q 'dino_train_k2'; then
+if [ $rc -ne 0 ] && printf '%s' "$out" | grep -q 'CUDA_ERROR_LAUNCH_FAILED' && ! printf '%s' "$out" | grep -q 'dino_train_grad_z0_weight'; then
     ok "without DINO_CUDA_DEBUG a fault surfaces at the next synchronisation (the case debug mode is for)"
 else
     bad "a faulting kernel without DINO_CUDA_DEBUG: exit $rc: $out"

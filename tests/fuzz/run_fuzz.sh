@@ -35,7 +35,7 @@ fi
 
 flex -o "$tmp/lexer.c" --header-file="$tmp/lexer.h" "$root/grammar/lexer.l" || exit 2
 bison -Wall -Werror -d -o "$tmp/parser.c" "$root/grammar/parser.y" || exit 2
-front="arena source diag ast parse fold check check_model check_calls check_ode functions check_sections check_basis emit_ast frontend"
+front="arena source diag ast parse fold check check_model check_calls check_ode functions check_sections check_basis emit_ast frontend lower ir abi"
 srcs=""
 for f in $front; do srcs="$srcs $root/compiler/$f.c"; done
 # shellcheck disable=SC2086  # srcs is a word list on purpose
