@@ -50,6 +50,18 @@ struct dino_data {
  * diagnostic naming its file, printed as it is. */
 dino_status api_fail(dino_status status, int complete, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Returns CALL (a dino_status expression) run under an arena guard (arena.h): running out of
+ * memory inside the compiler becomes DINO_EINTERNAL with a message, never an exit. */
+#define API_GUARDED(call)                                                                                      \
+    do {                                                                                                       \
+        ArenaGuard guard_;                                                                                     \
+        if (setjmp(guard_.jump)) return api_fail(DINO_EINTERNAL, 0, "out of memory while compiling the spec"); \
+        arena_guard_push(&guard_);                                                                             \
+        dino_status status_ = (call);                                                                          \
+        arena_guard_pop(&guard_);                                                                              \
+        return status_;                                                                                        \
+    } while (0)
+
 /* reduced.c: trains md in reduced input coordinates when its input enters only through encode
  * with an orthonormal basis whose values are known (then returns 1 with the outcome in *status),
  * else says why not through opts->on_message and returns 0 (train as usual). */

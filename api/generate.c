@@ -36,8 +36,16 @@ static dino_status compile_ptx(const Model *m, char *src, const char *arch, char
     return st;
 }
 
+static dino_status dino_generate_unguarded(dino_spec *spec, dino_target target, const dino_emit_options *opts,
+                                           char **text, size_t *len);
+
 dino_status dino_generate(dino_spec *spec, dino_target target, const dino_emit_options *opts, char **text,
                           size_t *len) {
+    API_GUARDED(dino_generate_unguarded(spec, target, opts, text, len));
+}
+
+static dino_status dino_generate_unguarded(dino_spec *spec, dino_target target, const dino_emit_options *opts,
+                                           char **text, size_t *len) {
     static const dino_emit_options defaults = {0};
     if (!opts) opts = &defaults;
     *text = NULL;

@@ -81,7 +81,13 @@ static dino_status open_cpu(dino_model *md, JacMode jac) {
     return DINO_OK;
 }
 
+static dino_status dino_model_open_unguarded(dino_spec *spec, const dino_open_options *opts, dino_model **out);
+
 dino_status dino_model_open(dino_spec *spec, const dino_open_options *opts, dino_model **out) {
+    API_GUARDED(dino_model_open_unguarded(spec, opts, out));
+}
+
+static dino_status dino_model_open_unguarded(dino_spec *spec, const dino_open_options *opts, dino_model **out) {
     static const dino_open_options defaults = {0};
     if (!opts) opts = &defaults;
     *out = NULL;

@@ -89,11 +89,11 @@ dino_status dino_spec_load(const char *path, dino_spec **spec) {
         *spec = NULL;
         return api_fail(DINO_EUSER, 0, "no spec file given");
     }
-    return spec_open(path, NULL, 0, spec);
+    API_GUARDED(spec_open(path, NULL, 0, spec));
 }
 
 dino_status dino_spec_from_text(const char *name, const char *text, size_t len, dino_spec **spec) {
-    return spec_open(name ? name : "<text>", text ? text : "", text ? len : 0, spec);
+    API_GUARDED(spec_open(name ? name : "<text>", text ? text : "", text ? len : 0, spec));
 }
 
 void dino_spec_free(dino_spec *spec) {

@@ -67,7 +67,13 @@ static void on_progress(int64_t epoch, int64_t step, int64_t steps, double loss,
     b->o->on_progress(epoch, step, steps, b->o->user);
 }
 
+static dino_status dino_train_unguarded(dino_model *md, const dino_data *data, const dino_train_options *opts);
+
 dino_status dino_train(dino_model *md, const dino_data *data, const dino_train_options *opts) {
+    API_GUARDED(dino_train_unguarded(md, data, opts));
+}
+
+static dino_status dino_train_unguarded(dino_model *md, const dino_data *data, const dino_train_options *opts) {
     static const dino_train_options defaults = {0};
     if (!opts) opts = &defaults;
     if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_train needs data loaded for this model");
@@ -134,7 +140,13 @@ dino_status dino_model_selection(const dino_model *md, dino_selection *info) {
 
 int dino_model_bases_ready(const dino_model *md) { return basis_set_ready(&md->t.bases, md->t.m); }
 
+static dino_status dino_model_bases_unguarded(dino_model *md, const dino_data *data, const dino_train_options *opts);
+
 dino_status dino_model_bases(dino_model *md, const dino_data *data, const dino_train_options *opts) {
+    API_GUARDED(dino_model_bases_unguarded(md, data, opts));
+}
+
+static dino_status dino_model_bases_unguarded(dino_model *md, const dino_data *data, const dino_train_options *opts) {
     static const dino_train_options defaults = {0};
     if (!opts) opts = &defaults;
     if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_model_bases needs data loaded for this model");

@@ -14,16 +14,29 @@ struct ArenaBlock {
 
 enum { ARENA_BLOCK = 64 * 1024 };
 
+static _Thread_local ArenaGuard *guard_top; /* the innermost guard of this thread */
+
+void arena_guard_push(ArenaGuard *g) {
+    g->prev = guard_top;
+    guard_top = g;
+}
+
+void arena_guard_pop(ArenaGuard *g) { guard_top = g->prev; }
+
+_Noreturn void arena_out_of_memory(void) {
+    ArenaGuard *g = guard_top;
+    if (!g) abort(); /* no guard: a test or tool calling the compiler directly */
+    guard_top = g->prev;
+    longjmp(g->jump, 1);
+}
+
 void *arena_alloc(Arena *a, size_t size) {
     size = (size + 15) & ~(size_t)15;
     ArenaBlock *b = a->head;
     if (!b || b->cap - b->used < size) {
         size_t cap = size > ARENA_BLOCK ? size : ARENA_BLOCK;
         b = malloc(sizeof(ArenaBlock) + cap);
-        if (!b) {
-            fprintf(stderr, "dino: internal error: out of memory (%zu bytes)\n", size);
-            exit(2);
-        }
+        if (!b) arena_out_of_memory();
         b->next = a->head;
         b->used = 0;
         b->cap = cap;

@@ -1,5 +1,6 @@
 /* source.c - loading source files and finding their lines (see source.h). */
 #include "source.h"
+#include "arena.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,13 +11,16 @@
 static void index_lines(Source *s) {
     int cap = 64;
     s->line_start = malloc(sizeof(size_t) * (size_t)cap);
+    if (!s->line_start) arena_out_of_memory();
     s->n_lines = 0;
     s->line_start[s->n_lines++] = 0;
     for (size_t i = 0; i < s->len; i++) {
         if (s->text[i] != '\n') continue;
         if (s->n_lines == cap) {
             cap *= 2;
-            s->line_start = realloc(s->line_start, sizeof(size_t) * (size_t)cap);
+            size_t *grown = realloc(s->line_start, sizeof(size_t) * (size_t)cap);
+            if (!grown) arena_out_of_memory();
+            s->line_start = grown;
         }
         s->line_start[s->n_lines++] = i + 1;
     }
@@ -72,6 +76,7 @@ void source_from_text(Source *s, const char *path, const char *text, size_t len)
     memset(s, 0, sizeof *s);
     s->path = path;
     s->text = malloc(len + 1);
+    if (!s->text) arena_out_of_memory();
     memcpy(s->text, text, len);
     s->text[len] = 0;
     s->len = len;

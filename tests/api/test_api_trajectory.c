@@ -46,6 +46,10 @@ static char *spec_text(const char *span, const char *save, const char *steps) {
     return buf;
 }
 
+/* the specs of open_model's models, freed at the end (a model reads its spec while it lives) */
+static dino_spec *opened[32];
+static int n_opened;
+
 static dino_model *open_model(const char *name, const char *text, dino_jacobian jac) {
     dino_spec *spec;
     if (dino_spec_from_text(name, text, strlen(text), &spec) != DINO_OK) {
@@ -53,6 +57,7 @@ static dino_model *open_model(const char *name, const char *text, dino_jacobian 
         failures++;
         return NULL;
     }
+    if (n_opened < 32) opened[n_opened++] = spec;
     dino_model *m;
     dino_open_options oo = {.backend = DINO_BACKEND_CPU, .jacobian = jac};
     dino_status st = dino_model_open(spec, &oo, &m);
@@ -143,6 +148,7 @@ int main(void) {
         dino_model_free(m);
     }
     remove(path);
+    for (int i = 0; i < n_opened; i++) dino_spec_free(opened[i]);
     printf("%d checks, %d failed\n", checks, failures);
     return failures != 0;
 }
