@@ -422,17 +422,23 @@ static void format_set_metrics(const dino_spec *spec, const dino_metrics *mt, ch
         snprintf(buf + n, len - (size_t)n, "  accuracy %.2f %%", 100 * mt->accuracy);
 }
 
-/* --eval: the metrics of the model's parameters on the validation and test sets of the data
- * folder, on stdout. */
-static int run_eval(const Args *a, dino_spec *spec, dino_model *model, const dino_spec_info *m) {
-    const char *dir = a->data ? a->data : m->data_dir;
+/* The rows of the data folder dir (--data, else the spec's dir), for --eval and training. */
+static int load_data(const char *dir, dino_model *model, dino_data **data) {
     if (!dir) {
         fprintf(stderr, "dino-jit: error: no data folder: pass --data DIR or set dir \"...\" in the data block\n");
         return DINO_EUSER;
     }
+    int rc = dino_data_load(model, dir, data);
+    return rc ? report(rc) : DINO_OK;
+}
+
+/* --eval: the metrics of the model's parameters on the validation and test sets of the data
+ * folder, on stdout. */
+static int run_eval(const Args *a, dino_spec *spec, dino_model *model, const dino_spec_info *m) {
+    const char *dir = a->data ? a->data : m->data_dir;
     dino_data *data;
-    int rc = dino_data_load(model, dir, &data);
-    if (rc) return report(rc);
+    int rc = load_data(dir, model, &data);
+    if (rc) return rc;
     long long epoch = 0;
     dino_selection sel;
     dino_model_progress(model, &epoch, NULL);
@@ -604,13 +610,9 @@ static int start_backend(const Args *a, dino_spec *spec, const dino_spec_info *m
 /* Trains on the data folder (--data, else the spec's). */
 static int run_training(const Args *a, dino_spec *spec, dino_model *model, const dino_spec_info *m) {
     const char *dir = a->data ? a->data : m->data_dir;
-    if (!dir) {
-        fprintf(stderr, "dino-jit: error: no data folder: pass --data DIR or set dir \"...\" in the data block\n");
-        return DINO_EUSER;
-    }
     dino_data *data;
-    int rc = dino_data_load(model, dir, &data);
-    if (rc) return report(rc);
+    int rc = load_data(dir, model, &data);
+    if (rc) return rc;
     long long n_train, n_test;
     int has_jac;
     dino_data_rows(data, &n_train, &n_test, &has_jac);

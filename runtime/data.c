@@ -64,7 +64,7 @@ typedef struct {
     size_t errlen;
 } Loader;
 
-static char *join_path(const char *dir, const char *file) {
+char *data_join_path(const char *dir, const char *file) {
     int plain = !dir || !dir[0] || file[0] == '/';
     size_t dl = plain ? 0 : strlen(dir), fl = strlen(file);
     int slash = !plain && dir[dl - 1] != '/';
@@ -222,7 +222,7 @@ static int open_source(Loader *L, const DataSource *src, Role role, int optional
                  role_noun(L->m, role, noun, sizeof noun));
         return -1;
     }
-    s->path = join_path(L->dir, src->file);
+    s->path = data_join_path(L->dir, src->file);
     if (!s->path) {
         fio_errf(L->err, L->errlen, "%s: out of memory", src->file);
         return -1;

@@ -52,6 +52,10 @@ typedef struct {
 int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Dataset *train, Dataset *valid,
                    Dataset *test, char *err, size_t errlen);
 
+/* dir/file (file as it is when absolute, or dir empty or NULL), malloc'd; NULL when memory runs
+ * out. How a data section's file names are found in the data folder. */
+char *data_join_path(const char *dir, const char *file);
+
 /* data_load_sets without the validation set (its rows, if any, are left out). */
 int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *train, Dataset *test, char *err,
               size_t errlen);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data.h"
 #include "fileio.h"
 
 int output_prepare(const char *path, const char *what, char *err, size_t errlen) {
@@ -63,19 +64,6 @@ int outputs_same_file(const char *a, const char *b) {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* dir/file as data.c's join_path makes it. */
-static char *join(const char *dir, const char *file) {
-    int plain = !dir || !dir[0] || file[0] == '/';
-    size_t dl = plain ? 0 : strlen(dir), fl = strlen(file);
-    int slash = !plain && dir[dl - 1] != '/';
-    char *p = malloc(dl + (size_t)slash + fl + 1);
-    if (!p) return NULL;
-    if (dl) memcpy(p, dir, dl);
-    if (slash) p[dl] = '/';
-    memcpy(p + dl + (size_t)slash, file, fl + 1);
-    return p;
-}
-
 int data_source_paths(const Model *m, const char *dir, char **paths, int max) {
     const DataSpec *ds = &m->data;
     const DataSource *src[] = {&ds->input,    &ds->output,      &ds->jac,          &ds->test_input, &ds->test_output,
@@ -85,7 +73,7 @@ int data_source_paths(const Model *m, const char *dir, char **paths, int max) {
         const char *file = src[i]->kind != SRC_NONE ? src[i]->file : NULL;
         if (!file && src[i] == &ds->jac && !m->classifier) file = "J_data.npy"; /* data.c's default */
         if (!file || n == max) continue;
-        if (!(paths[n] = join(dir, file))) {
+        if (!(paths[n] = data_join_path(dir, file))) {
             while (n > 0) free(paths[--n]);
             return -1;
         }
