@@ -16,8 +16,11 @@
  *
  * Size. After each new entry the oldest-used entries are removed until the folder's entries
  * fit in $DINO_CACHE_MAX_MB MiB (default 1024; 0: no limit); a hit marks its entry used now
- * (its modification time). Only files named like entries (cpu-* and cuda-* followed by 16 hex
- * digits) are ever removed, so a cache folder shared with other files is safe.
+ * (its modification time). Only files named like entries (cpu-*, cuda-* and basis-* followed by
+ * 16 hex digits) are ever removed, so a cache folder shared with other files is safe. The bases
+ * computed from data (runtime/basis.c, basis-KEY.bin) are entries of the same folder: they count
+ * against the same cap, are evicted in the same order, and `dino-jit --cache info|clear` includes
+ * them.
  *
  * Nothing here prints or exits; the cache is an optimisation, so failing to write is silent. */
 #ifndef DINO_CACHE_H

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "basis.h"
+#include "cache.h"
 #include "harness.h"
 #include "rng.h"
 
@@ -211,6 +212,11 @@ static void test_rows_and_cache(T *t) {
     Model m = one_basis(&b, N6, 1);
     setenv("DINO_CACHE_DIR", t_path(t, "cache"), 1);
     BasisSet first = compute(t, &m, &d, 0, 0);
+    { /* the cached basis is an entry of the cache folder: under its cap (cache.h), cleared with it */
+        CacheInfo ci;
+        char err[256];
+        CHECK(t, cache_info(&ci, err, sizeof err) == 0 && ci.entries == 1);
+    }
     for (int i = K * N6; i < ROWS * N6; i++) x[i] = 100 + rng_normal(&r); /* other rows change */
     BasisSet fresh = compute(t, &m, &d, 0, 1), cached = compute(t, &m, &d, 0, 0);
     CHECK(t, first.v[0].origin == BASIS_FROM_DATA && first.v[0].samples == K);

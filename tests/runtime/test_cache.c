@@ -153,6 +153,37 @@ static void test_eviction(T *t) {
     CHECK(t, info.entries == 0 && info.bytes == 0 && t_file_exists(other));
 }
 
+/* Bases computed from data (runtime/basis.c writes basis-KEY.bin) are entries like the
+ * compiled modules: counted by info, evicted by age under the same cap, removed by clear. */
+static void test_basis_entries(T *t) {
+    char dir[600], err[512] = "", data[1000] = {0};
+    snprintf(dir, sizeof dir, "%s/evict_basis", t->dir);
+    CHECK(t, fio_mkdirs(dir) == 0);
+    static const char *const names[3] = {"cpu-0000000000000001.so", "basis-0000000000000002.bin",
+                                         "basis-0000000000000003.bin"};
+    static const int age[3] = {2000, 3000, 10};
+    char path[3][700];
+    for (int i = 0; i < 3; i++) {
+        snprintf(path[i], sizeof path[i], "%s/%s", dir, names[i]);
+        CHECK_OK(t, cache_entry_write(path[i], data, sizeof data, 7, err, sizeof err), err);
+        set_age(path[i], age[i]);
+    }
+    char other[700]; /* not an entry: a basis- name without its 16 hex digits */
+    snprintf(other, sizeof other, "%s/basis-notes.bin", dir);
+    CHECK(t, fio_write_atomic(other, data, sizeof data, err, sizeof err) == 0);
+    set_age(other, 90000);
+    size_t each = sizeof data + CACHE_TRAILER;
+    CHECK(t, cache_evict(dir, 2 * each, NULL) == 1); /* the oldest, a basis, goes */
+    CHECK(t, !t_file_exists(path[1]) && t_file_exists(path[0]) && t_file_exists(path[2]) && t_file_exists(other));
+    setenv("DINO_CACHE_DIR", dir, 1);
+    CacheInfo info, gone;
+    CHECK_OK(t, cache_info(&info, err, sizeof err), err);
+    CHECK(t, info.entries == 2 && info.bytes == 2 * each);
+    CHECK_OK(t, cache_clear(&gone, err, sizeof err), err);
+    CHECK(t, gone.entries == 2 && !t_file_exists(path[2]) && t_file_exists(other));
+    unsetenv("DINO_CACHE_DIR");
+}
+
 /* The CUDA backend's interface: put, get, a header edit hits, a damaged entry is a miss with a
  * note and is removed. */
 static void test_cuda_interface(T *t) {
@@ -349,6 +380,7 @@ int main(int argc, char **argv) {
     test_code_hash(&t);
     test_entries(&t);
     test_eviction(&t);
+    test_basis_entries(&t);
     test_cuda_interface(&t);
     test_modules(&t);
     return t_end(&t, "runtime_cache");
