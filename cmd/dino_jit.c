@@ -613,6 +613,7 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     dino_data *data;
     int rc = load_data(dir, model, &data);
     if (rc) return rc;
+    dino_data_allow_release(data); /* the reduced path frees the full training rows once projected */
     long long n_train, n_test;
     int has_jac;
     dino_data_rows(data, &n_train, &n_test, &has_jac);

@@ -307,6 +307,15 @@ DINO_API dino_status dino_data_rows(const dino_data *data, long long *train_rows
  * dino_data_from_arrays makes none). */
 DINO_API dino_status dino_data_valid_rows(const dino_data *data, long long *valid_rows);
 
+/* Lets dino_train release the training set's full-space arrays (x, y and J: freed, or unmapped
+ * when they map the data files) as soon as it no longer needs them: when it trains in reduced
+ * coordinates (the basis section), right after projecting them into the bases, so that the
+ * training holds only the reduced arrays and its memory scales with the ranks. The row counts,
+ * the labels and the validation and test sets stay as they are (dino_evaluate on the test set
+ * works); afterwards dino_evaluate on DINO_SET_TRAIN, dino_model_bases and dino_train with these
+ * data return DINO_EUSER. Nothing is released by the full-space path. dino-jit allows it. */
+DINO_API dino_status dino_data_allow_release(dino_data *data);
+
 DINO_API void dino_data_free(dino_data *data);
 
 /* ---------------------------------------------------------------------------- training */

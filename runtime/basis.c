@@ -551,35 +551,51 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64) {
 
 /* ---------------------------------------------------------------------------- projection */
 
+/* Streams over d's rows in blocks of BASIS_BLOCK_ROWS rows (of x: samples; of J: the out rows
+ * J_i[o, :] of width in, so a block may end inside a sample): each block is converted to f64 in
+ * buf [block, in], multiplied by E in one GEMM into T [block, rank], and for J its residual
+ * buf - T E^T (the discarded part) is summed row by row into its sample's extra row, in the
+ * order of the elements (the sum of a sample's squares does not depend on where the blocks
+ * fall). d's arrays are only read: they may be a read-only mapping. Working memory besides the
+ * results: (in + rank) x BASIS_BLOCK_ROWS doubles. */
 int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, double *y, double *J) {
     int r = v->rank, in = d->in, out = d->out, oa = out + aug;
-    double *row = malloc(sizeof(double) * (size_t)in * (size_t)(out > 1 ? out : 1));
-    double *res = malloc(sizeof(double) * (size_t)in * (size_t)(out > 1 ? out : 1));
-    double *jr = malloc(sizeof(double) * (size_t)out * (size_t)r);
-    if (!row || !res || !jr) {
-        free(row), free(res), free(jr);
+    double *buf = malloc(sizeof(double) * (size_t)BASIS_BLOCK_ROWS * (size_t)in);
+    double *T = malloc(sizeof(double) * (size_t)BASIS_BLOCK_ROWS * (size_t)r);
+    if (!buf || !T) {
+        free(buf), free(T);
         return -1;
     }
-    for (int64_t i = 0; i < d->n; i++) {
-        for (int k = 0; k < in; k++) row[k] = elem(d->x, d->f64, i * in + k) - v->shift[k];
-        cblas_dgemv(CblasRowMajor, CblasTrans, in, r, 1.0, v->E, r, row, 1, 0.0, x + i * r, 1); /* E^T (x - shift) */
-        for (int o = 0; y && o < oa; o++) y[i * oa + o] = o < out ? elem(d->y, d->f64, i * out + o) : 0;
-        if (!J || !d->J) continue;
-        int64_t sz = (int64_t)out * in;
-        for (int64_t k = 0; k < sz; k++) row[k] = elem(d->J, d->f64, i * sz + k);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r, in, 1.0, row, in, v->E, r, 0.0, jr, r); /* J E */
-        memcpy(res, row, sizeof(double) * (size_t)sz);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, r, -1.0, jr, r, v->E, r, 1.0, res,
-                    in); /* J - J E E^T */
-        double disc = 0;
-        for (int64_t k = 0; k < sz; k++) disc += res[k] * res[k];
-        double *Ji = J + i * (int64_t)oa * r;
-        memcpy(Ji, jr, sizeof(double) * (size_t)out * (size_t)r);
-        if (aug) {
-            for (int j = 0; j < r; j++) Ji[(int64_t)out * r + j] = 0;
-            Ji[(int64_t)out * r] = sqrt(disc);
-        }
+    for (int64_t i0 = 0; i0 < d->n; i0 += BASIS_BLOCK_ROWS) { /* x_r = (x - shift) E, y = [y; 0] */
+        int b = (int)(d->n - i0 < BASIS_BLOCK_ROWS ? d->n - i0 : BASIS_BLOCK_ROWS);
+        for (int64_t k = 0; k < (int64_t)b * in; k++) buf[k] = elem(d->x, d->f64, i0 * in + k) - v->shift[k % in];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, r, in, 1.0, buf, in, v->E, r, 0.0, x + i0 * r, r);
+        for (int64_t i = i0; y && i < i0 + b; i++)
+            for (int o = 0; o < oa; o++) y[i * oa + o] = o < out ? elem(d->y, d->f64, i * out + o) : 0;
     }
-    free(row), free(res), free(jr);
+    if (J && d->J) {
+        int64_t rows = d->n * out;
+        for (int64_t i = 0; aug && i < d->n; i++) /* the extra rows: (sum of squares, 0, ..., 0) */
+            memset(J + (i * oa + out) * r, 0, sizeof(double) * (size_t)r);
+        for (int64_t r0 = 0; r0 < rows; r0 += BASIS_BLOCK_ROWS) {
+            int b = (int)(rows - r0 < BASIS_BLOCK_ROWS ? rows - r0 : BASIS_BLOCK_ROWS);
+            for (int64_t k = 0; k < (int64_t)b * in; k++) buf[k] = elem(d->J, d->f64, r0 * in + k);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, r, in, 1.0, buf, in, v->E, r, 0.0, T,
+                        r);               /* J E */
+            for (int k = 0; k < b; k++) { /* row r0 + k is J_i[o, :] */
+                int64_t i = (r0 + k) / out, o = (r0 + k) % out;
+                memcpy(J + (i * oa + o) * r, T + (size_t)k * r, sizeof(double) * (size_t)r);
+            }
+            if (!aug) continue;
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, in, r, -1.0, T, r, v->E, r, 1.0, buf,
+                        in); /* J - J E E^T */
+            for (int k = 0; k < b; k++) {
+                double *acc = J + (((r0 + k) / out) * oa + out) * r;
+                for (int c = 0; c < in; c++) *acc += buf[(size_t)k * in + c] * buf[(size_t)k * in + c];
+            }
+        }
+        for (int64_t i = 0; aug && i < d->n; i++) J[(i * oa + out) * r] = sqrt(J[(i * oa + out) * r]);
+    }
+    free(buf), free(T);
     return 0;
 }

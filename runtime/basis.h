@@ -6,10 +6,12 @@
  * of the first N training rows (N = samples, else all of them), mu their mean (centre = false:
  * mu = 0, the second moment); active_subspace(dq/dm, rank = r): of (1/N) sum_i J_i^T J_i. Both
  * in f64 whatever the training precision, from the training rows only, streamed in blocks of
- * rows. Dimension <= BASIS_DENSE_MAX: the dim x dim matrix is formed (BLAS dsyrk per block)
- * and LAPACK's dsyevr gives the top eigenpairs. Larger: a randomized range finder (Halko,
+ * BASIS_BLOCK_ROWS rows read in place (the Dataset's arrays are never copied or written: they
+ * may be a read-only mapping). Dimension <= BASIS_DENSE_MAX: the dim x dim matrix is formed
+ * (BLAS dsyrk per block; at most 128 MiB at 4096) and LAPACK's dsyevr gives the top eigenpairs. Larger: a randomized range finder (Halko,
  * Martinsson, Tropp 2011) with rank + 10 columns and 2 power iterations, each re-orthonormalised
- * by QR (dgeqrf + dorgqr), then Rayleigh-Ritz (dsyevr on the small projected matrix); its
+ * by QR (dgeqrf + dorgqr), then Rayleigh-Ritz (dsyevr on the small projected matrix); working
+ * memory: BASIS_BLOCK_ROWS x (dim + rank + 10) and a few dim x (rank + 10) doubles. Its
  * Gaussian test matrix comes from the spec's seed, so the result is deterministic for a seed.
  * Eigenvalues are in decreasing order; the sign of each eigenvector is fixed so that its entry
  * of largest magnitude (the first such, on ties) is positive. E = D for computed bases.
@@ -90,7 +92,10 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64);
  * rows: x [n, rank] = E^T (x_i - shift); y [n, out + aug] = [y_i; 0] (y may be NULL: labels);
  * J [n, out + aug, rank] = J_i E and, when aug, the extra row (||J_i (I - E E^T)||_F, 0, ..., 0),
  * the part of J_i that the basis discards (J may be NULL, or d without Jacobians). In f64, with
- * BLAS. Returns 0, or -1 when out of memory. */
+ * BLAS, streaming over blocks of BASIS_BLOCK_ROWS rows of x and of J (rows J_i[o, :]): d's arrays
+ * are only read (they may be a read-only mapping of the data files) and the working memory
+ * besides the results is (dim + rank) x BASIS_BLOCK_ROWS doubles. Returns 0, or -1 when out of
+ * memory. */
 int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, double *y, double *J);
 
 #endif

@@ -225,10 +225,10 @@ int cache_entry_check(const char *path, uint64_t key, size_t *len, char *why, si
 /* cpu-, cuda- or basis- then 16 hex digits: an entry (a module, a CUBIN, a basis computed from
  * data: runtime/basis.c), a saved source or a leftover of a compile. */
 static int is_entry_name(const char *name) {
-    const char *p = strncmp(name, "cpu-", 4) == 0     ? name + 4
-                    : strncmp(name, "cuda-", 5) == 0  ? name + 5
-                    : strncmp(name, "basis-", 6) == 0 ? name + 6
-                                                      : NULL;
+    const char *p = strncmp(name, "cpu-", 4) == 0 ? name + 4
+        : strncmp(name, "cuda-", 5) == 0          ? name + 5
+        : strncmp(name, "basis-", 6) == 0         ? name + 6
+                                                  : NULL;
     if (!p) return 0;
     for (int i = 0; i < 16; i++, p++)
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return 0;

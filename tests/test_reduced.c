@@ -5,7 +5,10 @@
  * discarded part is large: the identity ||J - G E^T||^2 = ||J E - G||^2 + (||J||^2 - ||J E||^2) is
  * what keeps the two paths equal). Every epoch's training loss and the test rel_l2 and rel_h1
  * must agree to 1e-12 relative, and so must the trained model's predictions and Jacobians;
- * the reduced path must have been taken (its log line). Needs a C compiler at run time. */
+ * the reduced path must have been taken (its log line). With dino_data_allow_release the
+ * results are the same bits, the released training set is refused by dino_evaluate,
+ * dino_model_bases and dino_train (DINO_EUSER, with a message), the test set is not. Needs a C
+ * compiler at run time. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +38,11 @@ static void on_message(dino_message_level level, const char *text, void *user) {
     if (strstr(text, "full-space graph")) r->full = 1;
 }
 
-/* Trains a fresh model on the arrays; its predictions on x into y, J. */
-static int train_once(T *t, const char *path, int reduced, const dino_arrays *tr, const dino_arrays *te, Run *r,
-                      double *y, double *J) {
+/* Trains a fresh model on the arrays; its predictions on x into y, J. release: the data allow
+ * dino_train to release the full-space training rows (dino_data_allow_release): the results
+ * must not change, the training set must then be refused with a message, the test set not. */
+static int train_once(T *t, const char *path, int reduced, int release, const dino_arrays *tr, const dino_arrays *te,
+                      Run *r, double *y, double *J) {
     setenv("DINO_REDUCED", reduced ? "1" : "0", 1);
     dino_spec *spec = NULL;
     dino_model *model = NULL;
@@ -46,8 +51,27 @@ static int train_once(T *t, const char *path, int reduced, const dino_arrays *tr
     dino_open_options oo = {.backend = DINO_BACKEND_CPU};
     ok = ok && CHECK(t, dino_model_open(spec, &oo, &model) == DINO_OK);
     ok = ok && CHECK(t, dino_data_from_arrays(model, tr, te, &data) == DINO_OK);
+    if (ok && release) CHECK(t, dino_data_allow_release(data) == DINO_OK);
     dino_train_options o = {.on_epoch = on_epoch, .on_message = on_message, .user = r};
     ok = ok && CHECK(t, dino_train(model, data, &o) == DINO_OK);
+    if (ok) {
+        dino_metrics mt;
+        long long ntr = 0, nte = 0;
+        int jac = 0;
+        CHECK(t, dino_data_rows(data, &ntr, &nte, &jac) == DINO_OK && ntr == tr->n && nte == te->n && jac);
+        CHECK(t,
+              dino_evaluate(model, data, DINO_SET_TEST, &mt) == DINO_OK && mt.rows == te->n &&
+                  fabs(mt.rel_h1 - r->h1[EPOCHS - 1]) <= 1e-12 * r->h1[EPOCHS - 1]);
+        dino_status st = dino_evaluate(model, data, DINO_SET_TRAIN, &mt);
+        if (release && reduced) { /* released: the training set is refused, with a message */
+            CHECK(t, st == DINO_EUSER && strstr(dino_last_error(), "were released"));
+            CHECK(t,
+                  dino_model_bases(model, data, NULL) == DINO_EUSER && strstr(dino_last_error(), "dino_model_bases"));
+            CHECK(t, dino_train(model, data, &o) == DINO_EUSER && strstr(dino_last_error(), "dino_train"));
+        } else {
+            CHECK(t, st == DINO_OK && mt.rows == tr->n);
+        }
+    }
     ok = ok && CHECK(t, dino_predict(model, te->n, te->x, y, J) == DINO_OK);
     if (!ok) printf("  %s\n", dino_last_error());
     dino_data_free(data);
@@ -87,10 +111,20 @@ int main(int argc, char **argv) {
     int ntr = 64;
     dino_arrays tr = {.n = ntr, .x = x, .y = y, .J = J};
     dino_arrays te = {.n = N - ntr, .x = x + ntr * IN, .y = y + ntr * OUT, .J = J + ntr * OUT * IN};
-    Run red, full;
+    Run red, full, rel_red, rel_full;
     memset(&red, 0, sizeof red), memset(&full, 0, sizeof full);
-    static double yr[N * OUT], Jr[N * OUT * IN], yf[N * OUT], Jf[N * OUT * IN];
-    int ok = train_once(&t, path, 1, &tr, &te, &red, yr, Jr) && train_once(&t, path, 0, &tr, &te, &full, yf, Jf);
+    memset(&rel_red, 0, sizeof rel_red), memset(&rel_full, 0, sizeof rel_full);
+    static double yr[N * OUT], Jr[N * OUT * IN], yf[N * OUT], Jf[N * OUT * IN], y2[N * OUT], J2[N * OUT * IN];
+    int ok = train_once(&t, path, 1, 0, &tr, &te, &red, yr, Jr) && train_once(&t, path, 0, 0, &tr, &te, &full, yf, Jf);
+    /* released training rows change nothing: the same bits, reduced or full-space path */
+    if (ok && train_once(&t, path, 1, 1, &tr, &te, &rel_red, y2, J2)) {
+        CHECK(&t,
+              rel_red.reduced && memcmp(rel_red.loss, red.loss, sizeof red.loss) == 0 &&
+                  memcmp(rel_red.h1, red.h1, sizeof red.h1) == 0 && memcmp(y2, yr, sizeof y2) == 0 &&
+                  memcmp(J2, Jr, sizeof J2) == 0);
+    }
+    if (ok && train_once(&t, path, 0, 1, &tr, &te, &rel_full, y2, J2))
+        CHECK(&t, rel_full.full && memcmp(rel_full.loss, full.loss, sizeof full.loss) == 0);
     if (ok) {
         CHECK(&t, red.reduced && !red.full);
         CHECK(&t, full.full && !full.reduced);

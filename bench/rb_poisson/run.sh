@@ -14,8 +14,12 @@
 # default: data projected once at load) and, marked "/graph", with DINO_REDUCED=0 (the frozen
 # encode/decode layers in the full-space graph).
 # Prints per model: seconds per epoch (mean of the epochs after the first), the training
-# workspace dino reports, the process's peak RSS (GNU time), the time to compute the bases,
-# and the test rel_l2 and rel_h1 (full space) after the last epoch, from the --log CSV.
+# workspace dino reports, the process's peak RSS (GNU time), its peak anonymous memory (RssAnon
+# of /proc/PID/status sampled every 0.05 s: anon_MiB over the whole run, train_anon_MiB from the
+# end of epoch 1 on, i.e. while training runs), the time to compute the bases, and the test
+# rel_l2 and rel_h1 (full space) after the last epoch, from the --log CSV.
+# BUILD=DIR runs the dino-jit of another build (e.g. a copy of an older one, to compare).
+# RUNS="full rb_48_24 ..." runs only those models.
 set -euo pipefail
 EPOCHS=${1:-10}
 N=${2:-2000}
@@ -23,7 +27,7 @@ DATA=${3:-/tmp/dino_rb_poisson}
 HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${BUILD:-$HERE/../../build}
 JIT=$BUILD/dino-jit
-GEN=$BUILD/dino-gen-poisson
+GEN=${GEN:-$BUILD/dino-gen-poisson}
 OUT=$(mktemp -d "${TMPDIR:-/tmp}/dino_rb_bench.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 export DINO_CACHE_DIR=${DINO_CACHE_DIR:-$OUT/cache}
@@ -73,15 +77,40 @@ for rs in 16/8 48/24 96/48; do
     } >"$OUT/rb_${R}_${S}.dino"
 done
 
+# Runs the command under GNU time (into $OUT/$tag.err) and samples the RssAnon of its process:
+# sets peak_anon and train_anon (KiB; train_anon once the CSV log $1 has its first epoch).
+sample_anon() {
+    local csv=$1
+    shift
+    "$@" &
+    local tp=$! pid="" a
+    peak_anon=0 train_anon=0
+    while kill -0 "$tp" 2>/dev/null; do
+        [ -z "$pid" ] && pid=$(pgrep -P "$tp" | head -1)
+        a=""
+        [ -n "$pid" ] && a=$(awk '/^RssAnon/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+        if [ -n "$a" ]; then
+            [ "$a" -gt "$peak_anon" ] && peak_anon=$a
+            if [ -f "$csv" ] && [ "$(grep -c '^[0-9]' "$csv")" -ge 1 ] && [ "$a" -gt "$train_anon" ]; then
+                train_anon=$a
+            fi
+        fi
+        sleep 0.05
+    done
+    wait "$tp"
+}
+
 set +e +o pipefail   # a metric that a model lacks is an empty field, not an exit
-printf '%-16s %8s %10s %10s %10s %10s %12s %12s\n' model params s/epoch work_MiB rss_MiB bases_s rel_l2 rel_h1
-for run in full rb_16_8 rb_16_8/graph rb_48_24 rb_48_24/graph rb_96_48 rb_96_48/graph; do
+printf '%-16s %8s %10s %10s %10s %10s %10s %10s %12s %12s\n' model params s/epoch work_MiB rss_MiB anon_MiB \
+    train_anon bases_s rel_l2 rel_h1
+for run in ${RUNS:-full rb_16_8 rb_16_8/graph rb_48_24 rb_48_24/graph rb_96_48 rb_96_48/graph}; do
     name=${run%/graph}
     reduced=1
     [ "$run" != "$name" ] && reduced=0
     tag=${run//\//_}
-    DINO_REDUCED=$reduced /usr/bin/time -v "$JIT" "$OUT/$name.dino" --data "$DATA" --backend cpu --log "$OUT/$tag.csv" \
-        >"$OUT/$tag.out" 2>"$OUT/$tag.err" || { echo "$run failed:"; tail -5 "$OUT/$tag.err"; continue; }
+    sample_anon "$OUT/$tag.csv" env DINO_REDUCED=$reduced /usr/bin/time -v "$JIT" "$OUT/$name.dino" --data "$DATA" \
+        --backend cpu --log "$OUT/$tag.csv" >"$OUT/$tag.out" 2>"$OUT/$tag.err" ||
+        { echo "$run failed:"; tail -5 "$OUT/$tag.err"; continue; }
     name=$tag
     params=$(grep -o '[0-9]* parameters' "$OUT/$name.err" | head -1 | cut -d' ' -f1)
     work=$(grep -o 'training workspace [0-9.]* MiB' "$OUT/$name.err" | grep -o '[0-9.]*' | head -1)
@@ -92,6 +121,7 @@ for run in full rb_16_8 rb_16_8/graph rb_48_24 rb_48_24/graph rb_96_48 rb_96_48/
     hdr=$(head -1 "$OUT/$name.csv")
     l2=$(awk -F, -v h="$hdr" 'BEGIN { n = split(h, c, ",") } { for (i = 1; i <= n; i++) if (c[i] == "rel_l2") print $i }' <<<"$last")
     h1=$(awk -F, -v h="$hdr" 'BEGIN { n = split(h, c, ",") } { for (i = 1; i <= n; i++) if (c[i] == "rel_h1") print $i }' <<<"$last")
-    printf '%-16s %8s %10s %10s %10s %10s %12s %12s\n' "$run" "$params" "$spe" "$work" "$rss" "$bases" "$l2" "$h1"
+    printf '%-16s %8s %10s %10s %10s %10s %10s %10s %12s %12s\n' "$run" "$params" "$spe" "$work" "$rss" \
+        $((peak_anon / 1024)) $((train_anon / 1024)) "$bases" "$l2" "$h1"
     [ "$reduced" = 1 ] && grep 'basis V' "$OUT/$name.err" | sed 's/^dino-jit: /    /' | cut -c1-220
 done

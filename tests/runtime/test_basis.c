@@ -259,6 +259,90 @@ static void test_rows_and_cache(T *t) {
     free(x);
 }
 
+/* basis_project streams over blocks of BASIS_BLOCK_ROWS rows (a block of J rows may end inside a
+ * sample): against a plain per-sample computation (no BLAS), for n > BASIS_BLOCK_ROWS samples
+ * whose out rows do not divide the block, in f64 and f32 data, with and without the extra row. */
+static void test_project_blocks(T *t) {
+    enum { NS = 2 * BASIS_BLOCK_ROWS + 37, IN = 20, OUT = 3, R = 5 };
+    double *x = malloc(sizeof(double) * NS * IN), *y = malloc(sizeof(double) * NS * OUT);
+    double *J = malloc(sizeof(double) * NS * OUT * IN);
+    float *xf = malloc(sizeof(float) * NS * IN), *yf = malloc(sizeof(float) * NS * OUT);
+    float *Jf = malloc(sizeof(float) * NS * OUT * IN);
+    Rng g;
+    rng_seed(&g, 11);
+    for (int i = 0; i < NS * IN; i++) x[i] = rng_normal(&g) * (1 + i % IN), xf[i] = (float)x[i];
+    for (int i = 0; i < NS * OUT; i++) y[i] = rng_normal(&g), yf[i] = (float)y[i];
+    for (int i = 0; i < NS * OUT * IN; i++) J[i] = rng_normal(&g) / (1 + i % IN), Jf[i] = (float)J[i];
+    Basis b = {.name = "Vx",
+               .method = BASIS_POD,
+               .source = BASIS_OF_INPUT,
+               .dim = IN,
+               .rank = R,
+               .centre = 1,
+               .text = "Vx = pod(x, rank = 5)",
+               .source_name = "x",
+               .used_encode = 1,
+               .enc_param = -1,
+               .dec_param = -1};
+    Model m = one_basis(&b, IN, OUT);
+    Dataset d = {.n = NS, .in = IN, .out = OUT, .f64 = 1, .x = x, .y = y, .J = J};
+    BasisSet bs = compute(t, &m, &d, 0, 1);
+    const BasisValues *v = &bs.v[0];
+    for (int f64 = 1; f64 >= 0; f64--)
+        for (int aug = 0; aug <= 1; aug++) {
+            Dataset dd = {.n = NS,
+                          .in = IN,
+                          .out = OUT,
+                          .f64 = f64,
+                          .x = f64 ? (void *)x : xf,
+                          .y = f64 ? (void *)y : yf,
+                          .J = f64 ? (void *)J : Jf};
+            int oa = OUT + aug;
+            double *px = malloc(sizeof(double) * NS * R), *py = malloc(sizeof(double) * NS * oa);
+            double *pJ = malloc(sizeof(double) * NS * oa * R);
+            CHECK(t, basis_project(v, &dd, aug, px, py, pJ) == 0);
+            double worst = 0;
+            for (int i = 0; i < NS; i++) {
+                double row[IN];
+                for (int k = 0; k < IN; k++) row[k] = (f64 ? x[i * IN + k] : (double)xf[i * IN + k]) - v->shift[k];
+                for (int j = 0; j < R; j++) {
+                    double s = 0;
+                    for (int k = 0; k < IN; k++) s += row[k] * v->E[k * R + j];
+                    worst = fmax(worst, fabs(px[i * R + j] - s) / (1 + fabs(s)));
+                }
+                for (int o = 0; o < oa; o++)
+                    worst =
+                        fmax(worst, fabs(py[i * oa + o] - (o < OUT ? (f64 ? y[i * OUT + o] : yf[i * OUT + o]) : 0)));
+                double disc = 0;
+                for (int o = 0; o < OUT; o++) {
+                    const double *Jo = J + (i * OUT + o) * IN;
+                    double je[R], jd[IN];
+                    for (int k = 0; k < IN; k++) jd[k] = f64 ? Jo[k] : (double)Jf[(i * OUT + o) * IN + k];
+                    for (int j = 0; j < R; j++) {
+                        je[j] = 0;
+                        for (int k = 0; k < IN; k++) je[j] += jd[k] * v->E[k * R + j];
+                        worst = fmax(worst, fabs(pJ[(i * oa + o) * R + j] - je[j]) / (1 + fabs(je[j])));
+                    }
+                    for (int k = 0; k < IN; k++) {
+                        double e = jd[k];
+                        for (int j = 0; j < R; j++) e -= je[j] * v->E[k * R + j];
+                        disc += e * e;
+                    }
+                }
+                if (aug) {
+                    worst = fmax(worst, fabs(pJ[(i * oa + OUT) * R] - sqrt(disc)) / sqrt(disc));
+                    for (int j = 1; j < R; j++) worst = fmax(worst, fabs(pJ[(i * oa + OUT) * R + j]));
+                }
+            }
+            if (t->verbose)
+                printf("  project %s aug %d: worst relative difference %.2e\n", f64 ? "f64" : "f32", aug, worst);
+            CHECK(t, worst < 1e-13);
+            free(px), free(py), free(pJ);
+        }
+    basis_set_free(&bs);
+    free(x), free(y), free(J), free(xf), free(yf), free(Jf);
+}
+
 int main(int argc, char **argv) {
     T t;
     if (t_begin(&t, argc, argv, "runtime_basis")) return 1;
@@ -266,5 +350,6 @@ int main(int argc, char **argv) {
     test_active_subspace(&t);
     test_randomized(&t);
     test_rows_and_cache(&t);
+    test_project_blocks(&t);
     return t_end(&t, "runtime_basis");
 }
