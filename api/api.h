@@ -44,16 +44,15 @@ struct dino_model {
 struct dino_data {
     const dino_model *model;
     Dataset train, valid, test; /* valid.n == 0: no validation set */
-    int allow_release;          /* dino_data_allow_release */
-    int train_released;         /* train's x, y, J were released (api_data_release_train) */
-    int train_had_jac;          /* ... and it had a Jacobian */
+    /* by dino_set: released when allowed (dino_data_allow_release) by api_data_release */
+    int allow_release[3], released[3], had_jac[3];
 };
 
-/* The training set's full-space arrays released when the owner allowed it (the reduced path,
+/* One set's full-space arrays (x, y, J) released when the owner allowed it (the reduced path,
  * after projecting them); n, the labels and the other sets stay. */
-void api_data_release_train(const dino_data *data);
-/* DINO_EUSER with a message naming what when the training rows were released; else DINO_OK. */
-dino_status api_data_check_train(const dino_data *data, const char *what);
+void api_data_release(const dino_data *data, dino_set set);
+/* DINO_EUSER with a message starting with what when set (-1: any set) was released; else DINO_OK. */
+dino_status api_data_check(const dino_data *data, int set, const char *what);
 
 /* Sets this thread's error (printf-style) and returns status. complete: the message is a whole
  * diagnostic naming its file, printed as it is. */

@@ -130,38 +130,43 @@ dino_status dino_data_from_arrays(const dino_model *md, const dino_arrays *train
 dino_status dino_data_rows(const dino_data *d, long long *train_rows, long long *test_rows, int *has_jacobian) {
     if (train_rows) *train_rows = d->train.n;
     if (test_rows) *test_rows = d->test.n;
-    if (has_jacobian) *has_jacobian = d->train_released ? d->train_had_jac : d->train.J != NULL;
+    if (has_jacobian) *has_jacobian = d->released[DINO_SET_TRAIN] ? d->had_jac[DINO_SET_TRAIN] : d->train.J != NULL;
     return DINO_OK;
 }
 
-dino_status dino_data_allow_release(dino_data *d) {
+dino_status dino_data_allow_release(dino_data *d, dino_set set) {
     if (!d) return api_fail(DINO_EUSER, 0, "dino_data_allow_release needs data");
-    d->allow_release = 1;
+    if ((unsigned)set > DINO_SET_TEST) return api_fail(DINO_EUSER, 0, "no such set of data");
+    d->allow_release[set] = 1;
     return DINO_OK;
 }
 
-void api_data_release_train(const dino_data *data) {
-    dino_data *d = (dino_data *)data; /* its owner allowed it: dino_data_allow_release */
-    if (!d->allow_release || d->train_released) return;
-    Dataset keep = {.n = d->train.n,
-                    .in = d->train.in,
-                    .out = d->train.out,
-                    .f64 = d->train.f64,
-                    .classifier = d->train.classifier,
-                    .label = d->train.label};
-    d->train_had_jac = d->train.J != NULL;
-    d->train.label = NULL; /* kept: [n] int32 */
-    data_free(&d->train);
-    d->train = keep;
-    d->train_released = 1;
+static Dataset *set_of(dino_data *d, int set) {
+    return set == DINO_SET_TRAIN ? &d->train : set == DINO_SET_VALID ? &d->valid : &d->test;
 }
 
-dino_status api_data_check_train(const dino_data *d, const char *what) {
-    if (!d->train_released) return DINO_OK;
-    return api_fail(DINO_EUSER, 0,
-                    "%s: the training rows of these data were released after the reduced path projected them "
-                    "(dino_data_allow_release); load the data again",
-                    what);
+void api_data_release(const dino_data *data, dino_set set) {
+    dino_data *d = (dino_data *)data; /* its owner allowed it: dino_data_allow_release */
+    if (!d->allow_release[set] || d->released[set]) return;
+    Dataset *s = set_of(d, set);
+    Dataset keep = {
+        .n = s->n, .in = s->in, .out = s->out, .f64 = s->f64, .classifier = s->classifier, .label = s->label};
+    d->had_jac[set] = s->J != NULL;
+    s->label = NULL; /* kept: [n] int32 */
+    data_free(s);
+    *s = keep;
+    d->released[set] = 1;
+}
+
+dino_status api_data_check(const dino_data *d, int set, const char *what) {
+    static const char *const names[3] = {"training", "validation", "test"};
+    for (int i = 0; i < 3; i++)
+        if ((set < 0 || set == i) && d->released[i])
+            return api_fail(DINO_EUSER, 0,
+                            "%s: the %s rows of these data were released after the reduced path projected them "
+                            "(dino_data_allow_release); load the data again",
+                            what, names[i]);
+    return DINO_OK;
 }
 
 dino_status dino_data_valid_rows(const dino_data *d, long long *valid_rows) {

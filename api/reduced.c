@@ -294,7 +294,8 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     if ((st = dino_data_from_arrays(inner, &a_tr, &a_te, &rd))) goto done;
     free(tr.x), free(tr.y), free(tr.J), free(te.x), free(te.y), free(te.J);
     tr = te = (Projected){0};
-    api_data_release_train(data); /* the full-space training rows are not needed any more */
+    api_data_release(data, DINO_SET_TRAIN); /* full-space rows not needed any more: the metrics */
+    api_data_release(data, DINO_SET_TEST);  /* come from the projected test rows (exactly) */
     /* the inner model's bases (npy files) and frozen layers, then the trained state copied in */
     dino_train_options io = *opts;
     io.save = NULL;

@@ -77,7 +77,7 @@ static dino_status dino_train_unguarded(dino_model *md, const dino_data *data, c
     static const dino_train_options defaults = {0};
     if (!opts) opts = &defaults;
     if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_train needs data loaded for this model");
-    if (api_data_check_train(data, "dino_train")) return DINO_EUSER;
+    if (api_data_check(data, -1, "dino_train")) return DINO_EUSER;
     /* several processes (dino_parallel_start): the gradient summed across them; rank 0 alone
      * writes the checkpoint and the log */
     Parallel *par = api_parallel();
@@ -151,7 +151,7 @@ static dino_status dino_model_bases_unguarded(dino_model *md, const dino_data *d
     static const dino_train_options defaults = {0};
     if (!opts) opts = &defaults;
     if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_model_bases needs data loaded for this model");
-    if (api_data_check_train(data, "dino_model_bases")) return DINO_EUSER;
+    if (api_data_check(data, -1, "dino_model_bases")) return DINO_EUSER;
     Bridge bridge = {.md = md, .o = opts};
     TrainOptions o = {.on_message = opts->on_message ? on_message : NULL, .user = &bridge, .log = opts->log};
     char err[4096];

@@ -613,12 +613,15 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     dino_data *data;
     int rc = load_data(dir, model, &data);
     if (rc) return rc;
-    dino_data_allow_release(data); /* the reduced path frees the full training rows once projected */
     long long n_train, n_test;
     int has_jac;
     dino_data_rows(data, &n_train, &n_test, &has_jac);
     long long n_valid = 0;
     dino_data_valid_rows(data, &n_valid);
+    /* the reduced path frees the full-space rows once projected; the test rows stay when keep best
+     * may evaluate them after training (it needs a validation set) */
+    dino_data_allow_release(data, DINO_SET_TRAIN);
+    if (n_valid == 0) dino_data_allow_release(data, DINO_SET_TEST);
     char valid_rows[64] = "";
     if (n_valid > 0) snprintf(valid_rows, sizeof valid_rows, "%lld validation rows, ", n_valid);
     if (!a->quiet)

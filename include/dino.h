@@ -307,15 +307,6 @@ DINO_API dino_status dino_data_rows(const dino_data *data, long long *train_rows
  * dino_data_from_arrays makes none). */
 DINO_API dino_status dino_data_valid_rows(const dino_data *data, long long *valid_rows);
 
-/* Lets dino_train release the training set's full-space arrays (x, y and J: freed, or unmapped
- * when they map the data files) as soon as it no longer needs them: when it trains in reduced
- * coordinates (the basis section), right after projecting them into the bases, so that the
- * training holds only the reduced arrays and its memory scales with the ranks. The row counts,
- * the labels and the validation and test sets stay as they are (dino_evaluate on the test set
- * works); afterwards dino_evaluate on DINO_SET_TRAIN, dino_model_bases and dino_train with these
- * data return DINO_EUSER. Nothing is released by the full-space path. dino-jit allows it. */
-DINO_API dino_status dino_data_allow_release(dino_data *data);
-
 DINO_API void dino_data_free(dino_data *data);
 
 /* ---------------------------------------------------------------------------- training */
@@ -390,6 +381,16 @@ typedef enum dino_set {
     DINO_SET_VALID,
     DINO_SET_TEST,
 } dino_set;
+
+/* Lets dino_train release one set's full-space arrays (x, y and J: freed, or unmapped when they
+ * map the data files) as soon as it no longer needs them: when it trains in reduced coordinates
+ * (the basis section), right after projecting them into the bases, so that the training holds
+ * only the reduced arrays and its memory scales with the ranks. Call it once per set allowed.
+ * The row counts, the labels and the sets not allowed stay as they are. Once a set is released,
+ * dino_evaluate on it, and dino_model_bases and dino_train with these data, return DINO_EUSER. The full-space path releases nothing. dino-jit allows the training set, and the
+ * test set when there is no validation set (with one, keep best evaluates the test set after
+ * training). */
+DINO_API dino_status dino_data_allow_release(dino_data *data, dino_set set);
 
 /* A model's metrics and loss on one set of data. */
 typedef struct dino_metrics {

@@ -39,8 +39,9 @@ static void on_message(dino_message_level level, const char *text, void *user) {
 }
 
 /* Trains a fresh model on the arrays; its predictions on x into y, J. release: the data allow
- * dino_train to release the full-space training rows (dino_data_allow_release): the results
- * must not change, the training set must then be refused with a message, the test set not. */
+ * dino_train to release the full-space rows (dino_data_allow_release) of the training set (1),
+ * and of the test set (2): the results must not change, a released set must then be refused with
+ * a message, a set not released not. */
 static int train_once(T *t, const char *path, int reduced, int release, const dino_arrays *tr, const dino_arrays *te,
                       Run *r, double *y, double *J) {
     setenv("DINO_REDUCED", reduced ? "1" : "0", 1);
@@ -51,7 +52,9 @@ static int train_once(T *t, const char *path, int reduced, int release, const di
     dino_open_options oo = {.backend = DINO_BACKEND_CPU};
     ok = ok && CHECK(t, dino_model_open(spec, &oo, &model) == DINO_OK);
     ok = ok && CHECK(t, dino_data_from_arrays(model, tr, te, &data) == DINO_OK);
-    if (ok && release) CHECK(t, dino_data_allow_release(data) == DINO_OK);
+    if (ok && release) CHECK(t, dino_data_allow_release(data, DINO_SET_TRAIN) == DINO_OK);
+    if (ok && release == 2) CHECK(t, dino_data_allow_release(data, DINO_SET_TEST) == DINO_OK);
+    if (ok && release == 2) CHECK(t, dino_data_allow_release(data, (dino_set)7) == DINO_EUSER);
     dino_train_options o = {.on_epoch = on_epoch, .on_message = on_message, .user = r};
     ok = ok && CHECK(t, dino_train(model, data, &o) == DINO_OK);
     if (ok) {
@@ -59,12 +62,17 @@ static int train_once(T *t, const char *path, int reduced, int release, const di
         long long ntr = 0, nte = 0;
         int jac = 0;
         CHECK(t, dino_data_rows(data, &ntr, &nte, &jac) == DINO_OK && ntr == tr->n && nte == te->n && jac);
-        CHECK(t,
-              dino_evaluate(model, data, DINO_SET_TEST, &mt) == DINO_OK && mt.rows == te->n &&
-                  fabs(mt.rel_h1 - r->h1[EPOCHS - 1]) <= 1e-12 * r->h1[EPOCHS - 1]);
-        dino_status st = dino_evaluate(model, data, DINO_SET_TRAIN, &mt);
+        dino_status st = dino_evaluate(model, data, DINO_SET_TEST, &mt);
+        if (release == 2 && reduced) { /* released: the test set is refused, with a message */
+            CHECK(t, st == DINO_EUSER && strstr(dino_last_error(), "the test rows of these data were released"));
+        } else { /* the full-space graph on the test rows: the reduced path's metrics */
+            CHECK(t,
+                  st == DINO_OK && mt.rows == te->n &&
+                      fabs(mt.rel_h1 - r->h1[EPOCHS - 1]) <= 1e-12 * r->h1[EPOCHS - 1]);
+        }
+        st = dino_evaluate(model, data, DINO_SET_TRAIN, &mt);
         if (release && reduced) { /* released: the training set is refused, with a message */
-            CHECK(t, st == DINO_EUSER && strstr(dino_last_error(), "were released"));
+            CHECK(t, st == DINO_EUSER && strstr(dino_last_error(), "the training rows of these data were released"));
             CHECK(t,
                   dino_model_bases(model, data, NULL) == DINO_EUSER && strstr(dino_last_error(), "dino_model_bases"));
             CHECK(t, dino_train(model, data, &o) == DINO_EUSER && strstr(dino_last_error(), "dino_train"));
@@ -117,13 +125,15 @@ int main(int argc, char **argv) {
     static double yr[N * OUT], Jr[N * OUT * IN], yf[N * OUT], Jf[N * OUT * IN], y2[N * OUT], J2[N * OUT * IN];
     int ok = train_once(&t, path, 1, 0, &tr, &te, &red, yr, Jr) && train_once(&t, path, 0, 0, &tr, &te, &full, yf, Jf);
     /* released training rows change nothing: the same bits, reduced or full-space path */
-    if (ok && train_once(&t, path, 1, 1, &tr, &te, &rel_red, y2, J2)) {
-        CHECK(&t,
-              rel_red.reduced && memcmp(rel_red.loss, red.loss, sizeof red.loss) == 0 &&
-                  memcmp(rel_red.h1, red.h1, sizeof red.h1) == 0 && memcmp(y2, yr, sizeof y2) == 0 &&
-                  memcmp(J2, Jr, sizeof J2) == 0);
+    for (int release = 1; ok && release <= 2; release++) {
+        memset(&rel_red, 0, sizeof rel_red);
+        if (train_once(&t, path, 1, release, &tr, &te, &rel_red, y2, J2))
+            CHECK(&t,
+                  rel_red.reduced && memcmp(rel_red.loss, red.loss, sizeof red.loss) == 0 &&
+                      memcmp(rel_red.h1, red.h1, sizeof red.h1) == 0 && memcmp(y2, yr, sizeof y2) == 0 &&
+                      memcmp(J2, Jr, sizeof J2) == 0);
     }
-    if (ok && train_once(&t, path, 0, 1, &tr, &te, &rel_full, y2, J2))
+    if (ok && train_once(&t, path, 0, 2, &tr, &te, &rel_full, y2, J2))
         CHECK(&t, rel_full.full && memcmp(rel_full.loss, full.loss, sizeof full.loss) == 0);
     if (ok) {
         CHECK(&t, red.reduced && !red.full);
