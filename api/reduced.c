@@ -284,8 +284,13 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     for (int i = 0; i < m->n_bases && pb < 0; i++)
         if (inner->t.m->in_dim == m->bases[i].rank && m->bases[i].used_encode && m->bases[i].dim == m->in_dim) pb = i;
     const BasisValues *v = &t->bases.v[pb < 0 ? 0 : pb];
-    if (pb < 0 || project(&data->train, v, m->out_dim, m->in_dim, aug, &tr) ||
-        project(&data->test, v, m->out_dim, m->in_dim, aug, &te)) {
+    /* each set's full-space rows are released (when allowed) as soon as they are projected: the
+     * test metrics come from the projected test rows, exactly */
+    int bad = pb < 0 || project(&data->train, v, m->out_dim, m->in_dim, aug, &tr);
+    if (!bad) api_data_release(data, DINO_SET_TRAIN);
+    bad = bad || project(&data->test, v, m->out_dim, m->in_dim, aug, &te);
+    if (!bad) api_data_release(data, DINO_SET_TEST);
+    if (bad) {
         st = api_fail(DINO_EUSER, 0, "out of memory projecting the data into the reduced basis");
         goto done;
     }
@@ -294,8 +299,6 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     if ((st = dino_data_from_arrays(inner, &a_tr, &a_te, &rd))) goto done;
     free(tr.x), free(tr.y), free(tr.J), free(te.x), free(te.y), free(te.J);
     tr = te = (Projected){0};
-    api_data_release(data, DINO_SET_TRAIN); /* full-space rows not needed any more: the metrics */
-    api_data_release(data, DINO_SET_TEST);  /* come from the projected test rows (exactly) */
     /* the inner model's bases (npy files) and frozen layers, then the trained state copied in */
     dino_train_options io = *opts;
     io.save = NULL;
