@@ -557,7 +557,10 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64) {
  * buf - T E^T (the discarded part) is summed row by row into its sample's extra row, in the
  * order of the elements (the sum of a sample's squares does not depend on where the blocks
  * fall). d's arrays are only read: they may be a read-only mapping. Working memory besides the
- * results: (in + rank) x BASIS_BLOCK_ROWS doubles. */
+ * results: (in + rank) x BASIS_BLOCK_ROWS doubles. The results are bit for bit those of the
+ * former one-sample-at-a-time computation (checked with OpenBLAS: J E and the discarded part by
+ * GEMM over a block give the same bits as per sample; x_r keeps its per-row GEMV, as GEMM over
+ * a block would change its last bits). */
 int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, double *y, double *J) {
     int r = v->rank, in = d->in, out = d->out, oa = out + aug;
     double *buf = malloc(sizeof(double) * (size_t)BASIS_BLOCK_ROWS * (size_t)in);
@@ -569,7 +572,9 @@ int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, do
     for (int64_t i0 = 0; i0 < d->n; i0 += BASIS_BLOCK_ROWS) { /* x_r = (x - shift) E, y = [y; 0] */
         int b = (int)(d->n - i0 < BASIS_BLOCK_ROWS ? d->n - i0 : BASIS_BLOCK_ROWS);
         for (int64_t k = 0; k < (int64_t)b * in; k++) buf[k] = elem(d->x, d->f64, i0 * in + k) - v->shift[k % in];
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, r, in, 1.0, buf, in, v->E, r, 0.0, x + i0 * r, r);
+        for (int k = 0; k < b; k++) /* per row (GEMV): the same bits as one sample at a time */
+            cblas_dgemv(CblasRowMajor, CblasTrans, in, r, 1.0, v->E, r, buf + (size_t)k * in, 1, 0.0, x + (i0 + k) * r,
+                        1);
         for (int64_t i = i0; y && i < i0 + b; i++)
             for (int o = 0; o < oa; o++) y[i * oa + o] = o < out ? elem(d->y, d->f64, i * out + o) : 0;
     }

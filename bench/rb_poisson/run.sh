@@ -19,7 +19,7 @@
 # end of epoch 1 on, i.e. while training runs), the time to compute the bases, and the test
 # rel_l2 and rel_h1 (full space) after the last epoch, from the --log CSV.
 # BUILD=DIR runs the dino-jit of another build (e.g. a copy of an older one, to compare).
-# RUNS="full rb_48_24 ..." runs only those models.
+# RUNS="full rb_48_24 ..." runs only those models; JIT_ARGS="--precision f64" passes options on.
 set -euo pipefail
 EPOCHS=${1:-10}
 N=${2:-2000}
@@ -109,7 +109,7 @@ for run in ${RUNS:-full rb_16_8 rb_16_8/graph rb_48_24 rb_48_24/graph rb_96_48 r
     [ "$run" != "$name" ] && reduced=0
     tag=${run//\//_}
     sample_anon "$OUT/$tag.csv" env DINO_REDUCED=$reduced /usr/bin/time -v "$JIT" "$OUT/$name.dino" --data "$DATA" \
-        --backend cpu --log "$OUT/$tag.csv" >"$OUT/$tag.out" 2>"$OUT/$tag.err" ||
+        --backend cpu --log "$OUT/$tag.csv" ${JIT_ARGS:-} >"$OUT/$tag.out" 2>"$OUT/$tag.err" ||
         { echo "$run failed:"; tail -5 "$OUT/$tag.err"; continue; }
     name=$tag
     params=$(grep -o '[0-9]* parameters' "$OUT/$name.err" | head -1 | cut -d' ' -f1)

@@ -107,6 +107,7 @@ _SIGNATURES = {
     "dino_data_load": (c_int, [_P, c_char_p, POINTER(_P)]),
     "dino_data_from_arrays": (c_int, [_P, POINTER(Arrays), POINTER(Arrays), POINTER(_P)]),
     "dino_data_rows": (c_int, [_P, POINTER(c_longlong), POINTER(c_longlong), POINTER(c_int)]),
+    "dino_data_allow_release": (c_int, [_P, c_int]),
     "dino_data_free": (None, [_P]),
     "dino_train": (c_int, [_P, _P, POINTER(TrainOptions)]),
     "dino_request_stop": (None, [_P]),

@@ -140,6 +140,10 @@ def _train(model: Model, data, save, test, callback, load, log, on_message) -> H
         te = _arrays(test, model, "test", keep) if test is not None else None
         _check(lib.dino_data_from_arrays(handle, ctypes.byref(tr), ctypes.byref(te) if te else None,
                                          ctypes.byref(dh)))
+        lib.dino_data_allow_release(dh, 2)   # DINO_SET_TEST: arrays have no validation set
+    # the data are freed after training: the reduced path may free the full-space rows once
+    # projected (the test rows only without a validation set, as dino-jit)
+    lib.dino_data_allow_release(dh, 0)   # DINO_SET_TRAIN
     history = History()
     history.model = model
     history.stopped = False
