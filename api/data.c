@@ -149,10 +149,13 @@ void api_data_release(const dino_data *data, dino_set set) {
     dino_data *d = (dino_data *)data; /* its owner allowed it: dino_data_allow_release */
     if (!d->allow_release[set] || d->released[set]) return;
     Dataset *s = set_of(d, set);
-    Dataset keep = {
-        .n = s->n, .in = s->in, .out = s->out, .f64 = s->f64, .classifier = s->classifier, .label = s->label};
+    /* the labels ([n] int32) stay, as a heap copy: data_free releases the set's arrays however
+     * they are held (heap or a file mapping) */
+    int32_t *label = s->label && s->n > 0 ? malloc(sizeof(int32_t) * (size_t)s->n) : NULL;
+    if (s->label && s->n > 0 && !label) return; /* no memory for the copy: nothing released */
+    if (label) memcpy(label, s->label, sizeof(int32_t) * (size_t)s->n);
+    Dataset keep = {.n = s->n, .in = s->in, .out = s->out, .f64 = s->f64, .classifier = s->classifier, .label = label};
     d->had_jac[set] = s->J != NULL;
-    s->label = NULL; /* kept: [n] int32 */
     data_free(s);
     *s = keep;
     d->released[set] = 1;
