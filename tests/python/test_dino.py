@@ -395,23 +395,3 @@ def test_train_messages_and_log(spec, data_dir, tmp_path):
     h.model.close()
     with pytest.raises(dino.DinoError, match="no_such"):
         dino.train(spec, data=data_dir, epochs=1, settings={"no_such": 1})
-
-
-def test_train_reduced_path_from_arrays(monkeypatch):
-    """tests/specs/rb_exact.dino from arrays: the reduced path (which may free the copied
-    full-space rows once projected) gives the full-space graph's losses and test metrics."""
-    rb = Path(__file__).resolve().parents[1] / "specs" / "rb_exact.dino"
-    g = np.random.default_rng(5)
-    x, J = g.uniform(-0.5, 0.5, (96, 12)), g.uniform(-0.5, 0.5, (96, 5, 12))
-    y = np.einsum("noi,ni->no", J, x) + np.arange(1, 6)
-    runs = []
-    for reduced in ("1", "0"):
-        monkeypatch.setenv("DINO_REDUCED", reduced)
-        notes = []
-        h = dino.train(rb, data=(x[:64], y[:64], J[:64]), test=(x[64:], y[64:], J[64:]), backend="cpu",
-                       settings={"eval_every": 1},
-                       on_message=lambda level, text: notes.append(text))
-        assert any("exact training in reduced coordinates" in n for n in notes) == (reduced == "1"), notes
-        runs.append([(m["train_loss"], m["rel_l2"], m["rel_h1"]) for m in h])
-        h.model.close()
-    assert len(runs[0]) == 3 and np.allclose(runs[0], runs[1], rtol=1e-12, atol=0)
