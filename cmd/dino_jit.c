@@ -621,6 +621,7 @@ static int run_training(const Args *a, dino_spec *spec, dino_model *model, const
     /* the reduced path frees the full-space rows once projected; the test rows stay when keep best
      * may evaluate them after training (it needs a validation set) */
     dino_data_allow_release(data, DINO_SET_TRAIN);
+    dino_data_allow_release(data, DINO_SET_VALID);
     if (n_valid == 0) dino_data_allow_release(data, DINO_SET_TEST);
     char valid_rows[64] = "";
     if (n_valid > 0) snprintf(valid_rows, sizeof valid_rows, "%lld validation rows, ", n_valid);

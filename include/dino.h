@@ -387,9 +387,10 @@ typedef enum dino_set {
  * (the basis section), right after projecting them into the bases, so that the training holds
  * only the reduced arrays and its memory scales with the ranks. Call it once per set allowed.
  * The row counts, the labels and the sets not allowed stay as they are. Once a set is released,
- * dino_evaluate on it, and dino_model_bases and dino_train with these data, return DINO_EUSER. The full-space path releases nothing. dino-jit allows the training set, and the
- * test set when there is no validation set (with one, keep best evaluates the test set after
- * training). */
+ * dino_evaluate on it, and dino_model_bases and dino_train with these data, return DINO_EUSER.
+ * The full-space path releases nothing. dino-jit allows the training and validation sets, and
+ * the test set when there is no validation set (with one, keep best evaluates the test set
+ * after training). */
 DINO_API dino_status dino_data_allow_release(dino_data *data, dino_set set);
 
 /* A model's metrics and loss on one set of data. */

@@ -144,6 +144,7 @@ def _train(model: Model, data, save, test, callback, load, log, on_message) -> H
     # the data are freed after training: the reduced path may free the full-space rows once
     # projected (the test rows only without a validation set, as dino-jit)
     lib.dino_data_allow_release(dh, 0)   # DINO_SET_TRAIN
+    lib.dino_data_allow_release(dh, 1)   # DINO_SET_VALID
     history = History()
     history.model = model
     history.stopped = False
