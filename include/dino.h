@@ -445,6 +445,11 @@ DINO_API void dino_parallel_end(void);
  * (J must be NULL). */
 DINO_API dino_status dino_predict(dino_model *model, long long n, const double *x, double *y, double *J);
 
+/* dino_predict on float arrays: for a model that computes in f32 (the spec's default), without
+ * the conversions to and from double (results equal dino_predict's rounded to float: the same
+ * values for an f32 model; an f64 model's rounded once). */
+DINO_API dino_status dino_predict_f32(dino_model *model, long long n, const float *x, float *y, float *J);
+
 /* How many rows of the last dino_predict (dino_jvp, dino_vjp) on model came out of an
  * adaptive ODE solve (dopri5) that did not reach its t1 within max_steps: their values are
  * wrong. 0 when every solve finished, and for models without dopri5. message (may be NULL)
