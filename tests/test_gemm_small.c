@@ -15,7 +15,7 @@ static real uniform(void) {
 int main(void) {
     int fails = 0, cases = 0;
     /* (N, K) of the layers of specs/poisson.dino and odd ones: tails of strips, K past KC */
-    const long shapes[][2] = {{128, 64}, {128, 128}, {16, 128}, {64, 128}, {100, 37}, {7, 300}, {33, 5}, {2 * NR + 3, 513}};
+    const long shapes[][2] = {{128, 64}, {128, 128}, {16, 128}, {64, 128}, {100, 37}, {7, 300}, {33, 5}, {2 * NR + 3, 513}, {48, 272}, {32, 512}};
     enum { BIG = 2 * MC + 5 };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         long N = shapes[s][0], K = shapes[s][1];

@@ -383,6 +383,51 @@ static inline void transpose_block(const real *in, long ldi, real *out, long ldo
 }
 #endif
 
+#if defined(__AVX512F__)
+/* C[1,N] (+)= a[1,K] B^T for B [N][K] rows ldb apart, N and K multiples of VLEN: one sample
+ * through a layer. Blocks of B are transposed in registers and used at once, two blocks of
+ * VLEN outputs at a time (two chains), instead of packed into a buffer and read back: the same
+ * chains as micro_kernel's (from 0 per block of KC, each block's sum added to C). */
+static void row_bt(long N, long K, const real *restrict a, const real *restrict B, long ldb, real *restrict C,
+                   int acc) {
+    real t[2][VLEN * VLEN] __attribute__((aligned(64)));
+    for (long j = 0; j < N; j += 2 * VLEN) {
+        int two = j + 2 * VLEN <= N;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            vreal c0 = {0}, c1 = {0};
+            for (long k0 = 0; k0 < kc; k0 += VLEN) {
+                transpose_block(B + j * ldb + pc + k0, ldb, t[0], VLEN);
+                if (two) transpose_block(B + (j + VLEN) * ldb + pc + k0, ldb, t[1], VLEN);
+                for (int k = 0; k < VLEN; k++) {
+                    real v = a[pc + k0 + k];
+                    vreal b0, b1;
+                    memcpy(&b0, t[0] + k * VLEN, sizeof b0);
+                    c0 += v * b0;
+                    if (two) {
+                        memcpy(&b1, t[1] + k * VLEN, sizeof b1);
+                        c1 += v * b1;
+                    }
+                }
+            }
+            vreal o;
+            if (acc || pc > 0) {
+                memcpy(&o, C + j, sizeof o);
+                c0 += o;
+            }
+            memcpy(C + j, &c0, sizeof c0);
+            if (two) {
+                if (acc || pc > 0) {
+                    memcpy(&o, C + j + VLEN, sizeof o);
+                    c1 += o;
+                }
+                memcpy(C + j + VLEN, &c1, sizeof c1);
+            }
+        }
+    }
+}
+#endif
+
 static void pack_bt(const real *B, long ldb, long k0, long kc, long j0, long nc, real *Bp) {
     for (long jp = 0; jp < nc; jp += NR) {
         long nr = nc - jp < NR ? nc - jp : NR;
@@ -454,6 +499,12 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
         return;
     }
     long rest = 0; /* the columns the small path left to the packed one */
+#if defined(__AVX512F__)
+    if (M == 1 && !ta && tb && N % VLEN == 0 && K % VLEN == 0) {
+        row_bt(N, K, A, B, ldb, C, acc);
+        return;
+    }
+#endif
     if (!ta && !tb && M <= SMALL_M) {
         gemm_small_nn(M, N, K, A, lda, B, ldb, C, ldc, acc, &rest);
         if (rest == N) return;
@@ -527,6 +578,18 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 #else
 #define DINO_OMP(x)
 #endif
+/* The loop (the arguments after pragma) under the OpenMP pragma when cond holds, else plainly:
+ * not through `if (cond)` in the pragma, with which libgomp still set up a team of one on every
+ * call (an allocation and a system call: a fifth of a single-sample prediction). */
+#define PAR_FOR(cond, pragma, ...)   \
+    do {                             \
+        if (cond) {                  \
+            DINO_OMP(pragma)         \
+            __VA_ARGS__              \
+        } else {                     \
+            __VA_ARGS__              \
+        }                            \
+    } while (0)
 
 /* ---------------------------------------------------------------------------- batch kernels */
 /* The IR's element-wise and shape operations over a whole batch. A value of a node is
@@ -535,13 +598,13 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 /* ew_act_F, ew_dact_F, ew_d2act_F for each activation F of activations.def */
 #define DEFINE_ACT_LOOPS(X, f, ...)                                                                \
     static __attribute__((unused, noinline)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
-        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
+        PAR_FOR(N > PAR_MIN, "omp parallel for", for (long i = 0; i < N; i++) y[i] = act_##f(a[i]););  \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
-        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
+        PAR_FOR(N > PAR_MIN, "omp parallel for", for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]);); \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
-        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
+        PAR_FOR(N > PAR_MIN, "omp parallel for", for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]);); \
     }
 DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
@@ -552,39 +615,33 @@ DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
 UNUSED void ew_fill(long N, real c, real *y) { for (long i = 0; i < N; i++) y[i] = c; }
 UNUSED void ew_add(long N, const real *a, const real *b, real *y) {
-DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
-    for (long i = 0; i < N; i++) y[i] = a[i] + b[i];
+    PAR_FOR(N > PAR_MIN, "omp parallel for simd", for (long i = 0; i < N; i++) y[i] = a[i] + b[i];);
 }
 UNUSED void ew_sub(long N, const real *a, const real *b, real *y) {
-DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
-    for (long i = 0; i < N; i++) y[i] = a[i] - b[i];
+    PAR_FOR(N > PAR_MIN, "omp parallel for simd", for (long i = 0; i < N; i++) y[i] = a[i] - b[i];);
 }
 UNUSED void ew_scale(long N, real c, const real *a, real *y) {
-DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
-    for (long i = 0; i < N; i++) y[i] = c * a[i];
+    PAR_FOR(N > PAR_MIN, "omp parallel for simd", for (long i = 0; i < N; i++) y[i] = c * a[i];);
 }
 UNUSED void ew_addc(long N, real c, const real *a, real *y) {
-DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
-    for (long i = 0; i < N; i++) y[i] = a[i] + c;
+    PAR_FOR(N > PAR_MIN, "omp parallel for simd", for (long i = 0; i < N; i++) y[i] = a[i] + c;);
 }
 /* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db): a side with fewer rows is read by groups (row r
  * reads row r / (R / Ra)), a side with 1 column is broadcast over the columns */
 UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const real *b, int Rb, int Db, real *y) {
     if (Ra == R && Da == D && Rb == R && Db == D) {
-DINO_OMP("omp parallel for simd if (n * R * D > PAR_MIN)")
-        for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];
+        PAR_FOR(n * R * D > PAR_MIN, "omp parallel for simd", for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];);
         return;
     }
-DINO_OMP("omp parallel for if (n * R * D > PAR_MIN)")
-    for (long s = 0; s < n; s++)
-        for (int r = 0; r < R; r++) {
-            const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
-            real *py = y + (s * R + r) * D;
-            if (Da == D && Db == D)
-                for (int j = 0; j < D; j++) py[j] = pa[j] * pb[j];
-            else
-                for (int j = 0; j < D; j++) py[j] = pa[Da > 1 ? j : 0] * pb[Db > 1 ? j : 0];
-        }
+    PAR_FOR(n * R * D > PAR_MIN, "omp parallel for",
+            for (long s = 0; s < n; s++) for (int r = 0; r < R; r++) {
+                const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
+                real *py = y + (s * R + r) * D;
+                if (Da == D && Db == D)
+                    for (int j = 0; j < D; j++) py[j] = pa[j] * pb[j];
+                else
+                    for (int j = 0; j < D; j++) py[j] = pa[Da > 1 ? j : 0] * pb[Db > 1 ? j : 0];
+            });
 }
 /* y (n, R, R) = identity per sample */
 UNUSED void eye(long n, int R, real *y) {
@@ -594,9 +651,8 @@ UNUSED void eye(long n, int R, real *y) {
 }
 /* y (M, D) += b (D) on every row */
 UNUSED void bias_add(long M, int D, const real *b, real *y) {
-DINO_OMP("omp parallel for if (M * D > PAR_MIN)")
-    for (long i = 0; i < M; i++)
-        for (int j = 0; j < D; j++) y[i * D + j] += b[j];
+    PAR_FOR(M * D > PAR_MIN, "omp parallel for",
+            for (long i = 0; i < M; i++) for (int j = 0; j < D; j++) y[i * D + j] += b[j];);
 }
 /* g (D) += sum over rows of a (M, D) */
 UNUSED void grad_bias(long M, int D, const real *a, real *g) {
