@@ -442,7 +442,9 @@ DINO_API void dino_parallel_end(void);
 
 /* Outputs y [n, out] and, when J is not NULL, Jacobians J [n, out, in] = d output / d input
  * for the n inputs x [n, in]. A classifier's outputs are its logits, and it has no Jacobian
- * (J must be NULL). */
+ * (J must be NULL). With J NULL the Jacobian is not computed (the outputs are the same). On
+ * the CPU backend a row's results do not depend on the other rows of the call (but for dopri5
+ * and Parareal tolerance gates, which the rows of a chunk share). */
 DINO_API dino_status dino_predict(dino_model *model, long long n, const double *x, double *y, double *J);
 
 /* dino_predict on float arrays: for a model that computes in f32 (the spec's default), without

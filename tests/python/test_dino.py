@@ -179,6 +179,12 @@ def test_input_is_read_in_place_only_when_it_can_be(model, data_dir):
     assert model._input(x, "x", 64)[0] is x
     for other in (np.asfortranarray(x), x.astype(np.float32), x[:, ::-1]):
         assert model._input(other, "x", 64)[0] is not other
+    # predictions read float32 as well as float64 in place (dino_predict_f32, dino_predict)
+    for same in (x, x.astype(np.float32), x[0], x.astype(np.float32)[1]):
+        assert model._prediction_input(same)[0] is same
+    for other in (np.asfortranarray(x), np.asfortranarray(x.astype(np.float32)), x[:, ::-1]):
+        copy = model._prediction_input(other)[0]
+        assert copy is not other and copy.flags.c_contiguous and copy.dtype == other.dtype
 
 
 def test_jvp_vjp_agree_with_the_jacobian(model64, data_dir):
