@@ -43,8 +43,9 @@ class Model:
     returned by dino.train() (as History.model).
 
     Inputs are NumPy arrays of float32 or float64, one sample `[in]` or a batch `[B, in]`, in C
-    or Fortran order: an array that is float64 and C-contiguous is read in place, any other is
-    copied once into that form. Results have the input's dtype (float32 in, float32 out) and its
+    or Fortran order: predictions read a C-contiguous array of either dtype in place and copy any
+    other once into C order (jvp and vjp take float64 rows, copying other arrays once into that
+    form). Results have the input's dtype (float32 in, float32 out) and its
     batch shape: `model(x)` is `[out]` or `[B, out]`, the Jacobian `[out, in]` or `[B, out, in]`.
     The model computes in its own precision (`precision`), whatever the input's dtype.
     """
