@@ -15,12 +15,15 @@ static real uniform(void) {
 int main(void) {
     int fails = 0, cases = 0;
     /* (N, K) of the layers of specs/poisson.dino and odd ones: tails of strips, K past KC */
-    const long shapes[][2] = {{128, 64}, {128, 128}, {16, 128}, {64, 128}, {100, 37}, {7, 300}, {33, 5}, {2 * NR + 3, 513}, {48, 272}, {32, 512}};
+    const long shapes[][2] = {{128, 64}, {128, 128}, {16, 128},         {64, 128}, {100, 37},
+                              {7, 300},  {33, 5},    {2 * NR + 3, 513}, {48, 272}, {32, 512}};
     enum { BIG = 2 * MC + 5 };
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         long N = shapes[s][0], K = shapes[s][1];
-        real *A = malloc(sizeof(real) * BIG * K), *Bn = malloc(sizeof(real) * K * N), *Bt = malloc(sizeof(real) * N * K);
-        real *Cbig = malloc(sizeof(real) * BIG * N), *C = malloc(sizeof(real) * BIG * N), *C0 = malloc(sizeof(real) * BIG * N);
+        real *A = malloc(sizeof(real) * BIG * K), *Bn = malloc(sizeof(real) * K * N),
+             *Bt = malloc(sizeof(real) * N * K);
+        real *Cbig = malloc(sizeof(real) * BIG * N), *C = malloc(sizeof(real) * BIG * N),
+             *C0 = malloc(sizeof(real) * BIG * N);
         for (long i = 0; i < BIG * K; i++) A[i] = uniform();
         for (long i = 0; i < K * N; i++) Bn[i] = uniform(), Bt[i] = uniform();
         for (long i = 0; i < BIG * N; i++) C0[i] = uniform();
@@ -53,8 +56,9 @@ int main(void) {
                         cases++;
                         if (memcmp(C + r0 * N, Cbig + r0 * N, sizeof(real) * (size_t)(M * N))) {
                             if (fails++ < 10)
-                                fprintf(stderr, "FAIL: N %ld K %ld tb %d acc %d: rows %ld..%ld differ from the batch's\n", N,
-                                        K, tb, acc, r0, r0 + M - 1);
+                                fprintf(stderr,
+                                        "FAIL: N %ld K %ld tb %d acc %d: rows %ld..%ld differ from the batch's\n", N, K,
+                                        tb, acc, r0, r0 + M - 1);
                         }
                     }
             }

@@ -330,7 +330,8 @@ int main(void) {
         xf[IN + 2] = NAN;
         CHECK(dino_predict_f32(m32, 2, xf, yf, NULL) == DINO_EUSER && strstr(dino_last_error(), "row 1, column 2"),
               "a NaN in a float input");
-        CHECK(dino_predict_f32(m32, 0, NULL, NULL, NULL) == DINO_OK && dino_predict_f32(m32, 1, NULL, yf, NULL) == DINO_EUSER,
+        CHECK(dino_predict_f32(m32, 0, NULL, NULL, NULL) == DINO_OK &&
+                  dino_predict_f32(m32, 1, NULL, yf, NULL) == DINO_EUSER,
               "dino_predict_f32: no rows; no input");
         dino_model_free(m32);
     }
