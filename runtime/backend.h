@@ -30,6 +30,9 @@ struct Backend {
     char err[512];   /* the message of the last failed call */
     char note[1024]; /* "" or one line for the user, set when the backend is made: a
                                 damaged cache entry was rebuilt (the caller shows it) */
+    char data_note[512]; /* "" or one line for the user, set by set_data: where the training data
+                                are (the CUDA backend: in GPU memory, or streamed from host memory
+                                batch by batch because they do not fit); train() shows it as a note */
     int f64;
     /* Makes the training set available to grad(). Called once before training. */
     int (*set_data)(Backend *b, const Dataset *train, int batch);

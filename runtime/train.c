@@ -747,6 +747,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         return rc;
     }
     b->fuse_update = t->reduce == NULL;
+    if (b->data_note[0]) message(o, DINO_MSG_NOTE, "%s", b->data_note);
     message(o, DINO_MSG_NOTE,
             "training workspace %.1f MiB: %.1f KiB per sample x batch %d (the values the backward pass reads)",
             (double)b->work_per_sample * B / 1048576.0, (double)b->work_per_sample / 1024.0, B);
