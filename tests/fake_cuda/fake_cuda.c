@@ -5,7 +5,8 @@
  * the plan, the optimiser and loss kernels) runs end to end on a machine without a GPU:
  *   - device memory is host memory, filled with 0xff bytes (NaN) when allocated, so a read of
  *     memory no kernel or copy wrote shows up; FAKE_CUDA_MEM (bytes, default 1 GiB) is the
- *     device's size, and an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY;
+ *     device's size, and an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY
+ *     (FAKE_CUDA_MEM_REPORTED: the size cuMemGetInfo says, when it should be wrong);
  *   - cuModuleLoadData takes fake_nvrtc.c's image (the source behind "DINOEMU"), adds a thunk
  *     per extern "C" kernel, compiles it with the host C++ compiler ($CXX, else c++) and
  *     tests/cuda_emu.hpp, and loads it; cuLaunchKernel runs the kernel there, a block at a
@@ -252,9 +253,13 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
     return ERR_INVALID_VALUE;
 }
 
+/* FAKE_CUDA_MEM_REPORTED (bytes): the device size cuMemGetInfo says, when it is not what
+ * cuMemAlloc can give (FAKE_CUDA_MEM): memory that another process or fragmentation takes
+ * between the question and the allocation. */
 CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
-    *total = device_bytes();
-    *free_bytes = *total - in_use;
+    const char *v = getenv("FAKE_CUDA_MEM_REPORTED");
+    *total = v && *v ? (size_t)strtoull(v, NULL, 10) : device_bytes();
+    *free_bytes = *total > in_use ? *total - in_use : 0;
     return OK;
 }
 
