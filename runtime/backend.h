@@ -50,6 +50,19 @@ struct Backend {
     void *grad_buf;
     int grad_on_device;
     void *stream;  /* CUDA: the CUstream grad and update run on (NCCL's all-reduce joins it); else NULL */
+    /* Data parallel with the gradient summed on the device (NCCL): when the backend sets
+     * can_sum_in_step (1; 2: and it replays captured CUDA graphs), the trainer (train.c) gives it the Reducer's gradient sum as sum_gradient
+     * (with sum_user), and the backend enqueues it itself between a step's gradient and its
+     * update, on its stream, inside the step's captured CUDA graph when sum_in_graph (the loaded
+     * NCCL allows capture), with scale sum_scale (this process's share of the batch, set by the
+     * trainer before each grad). full_rows: this process's rows in a full batch (what a captured
+     * step is for); 0: the batch. */
+    int can_sum_in_step;
+    int (*sum_gradient)(Backend *b, double scale, void *user);
+    void *sum_user;
+    int sum_in_graph;
+    double sum_scale;
+    int full_rows;
     int host_loss; /* grad reports each step's loss on the host (no device round trip) */
     /* Set by the trainer when nothing happens between grad and update (one process, no
      * Reducer): the backend may then defer a step's gradient and run it with the update (the

@@ -92,6 +92,7 @@ typedef struct {
     CUevent consumed[2];       /* recorded on `stream` after the kernels that read slot's batch */
     int copied_set[2], consumed_set[2]; /* recorded at least once */
     int oom;                   /* the last dalloc ran out of memory */
+    double graph_scale;        /* the device sum's scale captured in the GRAPH_STEP graphs */
 } CudaBackend;
 
 /* A driver call's status: DINO_OK, or DINO_EINTERNAL with the message in Backend.err. */
@@ -457,6 +458,21 @@ static int update_launches(CudaBackend *c) {
     return launch_1d(c, k->kind == OPT_ADAMW ? c->adamw : c->adam, count, args_adam, "dino_adam");
 }
 
+/* The rows of a full batch on this process (what the graphs are captured for). */
+static int full_rows(const CudaBackend *c) { return c->base.full_rows > 0 ? c->base.full_rows : c->batch; }
+
+/* The launches of a GRAPH_* for a full batch: the gradient, then for GRAPH_STEP with a device
+ * gradient sum (Backend.sum_gradient, NCCL) the sum, then the update. */
+static int step_launches(CudaBackend *c, int what) {
+    Backend *b = &c->base;
+    int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, full_rows(c));
+    if (rc == DINO_OK && what == GRAPH_STEP && b->sum_gradient) {
+        c->graph_scale = b->sum_scale;
+        rc = b->sum_gradient(b, b->sum_scale, b->sum_user);
+    }
+    return rc == DINO_OK && what != GRAPH_GRAD ? update_launches(c) : rc;
+}
+
 /* Captures the launches of a full batch's gradient, of the update, or of both (a GRAPH_*) as
  * a graph, reading the batch buffers of slot c->slot. A driver that refuses (too old, or an
  * error in the capture) leaves graphs off: the steps then launch their kernels one by one. */
@@ -467,8 +483,7 @@ static void capture(CudaBackend *c, int what) {
         c->graphs = 0;
         return;
     }
-    int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, c->batch);
-    if (rc == DINO_OK && what != GRAPH_GRAD) rc = update_launches(c);
+    int rc = step_launches(c, what);
     CUgraph g = NULL;
     CUgraphExec e = NULL;
     CUresult r = d->cuStreamEndCapture(c->stream, &g);
@@ -488,8 +503,7 @@ static int run_graph(CudaBackend *c, int what) {
     int s = what == GRAPH_UPDATE ? 0 : c->slot;
     if (c->graphs && !c->graph_exec[s][what]) capture(c, what);
     if (c->graphs) return must(c, c->drv.cuGraphLaunch(c->graph_exec[s][what], c->stream), names[what]);
-    int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, c->batch);
-    return rc == DINO_OK && what != GRAPH_GRAD ? update_launches(c) : rc;
+    return step_launches(c, what);
 }
 
 /* Writes the step's scalars (c->stepv) to the device; a kernel argument, so no host memory
@@ -543,12 +557,17 @@ static int cuda_grad(Backend *b, int64_t first_row, int n, const double *w, doub
     c->stepv[STEP_FIRST] = (double)first_row;
     for (int i = 0; i < c->m->n_loss; i++) c->stepv[STEP_WEIGHTS + i] = w[i];
     if (c->streaming) TRY(stage_batch(c, first_row, n));
-    if (c->graphs && n == c->batch && b->fuse_update) { /* launched with the update, as one graph */
+    int full = n == full_rows(c);
+    /* launched with the update (and the device sum: sum_in_graph), as one graph; the scale of
+     * the sum is the one captured (a full batch's share, the same every step) */
+    if (c->graphs && full && b->fuse_update &&
+        (!b->sum_gradient || (b->sum_in_graph && (!c->graph_exec[c->slot][GRAPH_STEP] || c->graph_scale == b->sum_scale)))) {
         c->deferred = 1;
         return DINO_OK;
     }
     TRY(set_step(c));
-    TRY(c->graphs && n == c->batch ? run_graph(c, GRAPH_GRAD) : grad_launches(c, n));
+    TRY(c->graphs && full ? run_graph(c, GRAPH_GRAD) : grad_launches(c, n));
+    if (b->sum_gradient) TRY(b->sum_gradient(b, b->sum_scale, b->sum_user)); /* outside the graphs */
     return batch_consumed(c);
 }
 
@@ -812,6 +831,7 @@ Backend *backend_cuda_new(const Model *m, const char *source, size_t len, CudaPl
     b->update = cuda_update;
     b->grad_buf = (void *)(uintptr_t)c->G;
     b->grad_on_device = 1;
+    b->can_sum_in_step = c->graphs ? 2 : 1;
     b->stream = (void *)c->stream;
     b->take_sums = cuda_take_sums;
     b->predict = cuda_predict;

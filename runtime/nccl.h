@@ -27,6 +27,13 @@ int nccl_init(Nccl *n, int size, int rank, const unsigned char id[NCCL_ID_BYTES]
 int nccl_allreduce_scaled(Nccl *n, void *buf, size_t count, int f64, double scale, void *stream, char *err,
                           size_t errlen);
 
+/* The loaded library's version code (ncclGetVersion: 22304 for 2.23.4, 2804 for 2.8.4 in the
+ * old scheme) and its "2.23.4" into text; 0 when it does not say. */
+int nccl_version(Nccl *n, char *text, size_t len);
+
+/* Whether its collectives may be captured in a CUDA graph (NCCL 2.9 or later). */
+int nccl_capturable(Nccl *n);
+
 void nccl_close(Nccl *n);
 
 #endif

@@ -30,6 +30,8 @@
  *     appends "load" each time the library is loaded (a process that unloads and loads it
  *     again shows two) and "launches L graph_launches G contexts C" when it is unloaded or the
  *     process exits (C: primary contexts created, i.e. retained while none was held);
+ *   - cuLaunchHostFunc runs a host function in stream order, or records it as a graph node
+ *     (fake_nccl.c enqueues its all-reduce with it, so NCCL can be captured in a graph);
  *   - cuOccupancyMaxActiveBlocksPerMultiprocessor says FAKE_CUDA_OCCUPANCY (default 2) blocks;
  *   - FAKE_CUDA_FAIL_KERNEL=NAME: launches of kernel NAME fault, reported (as a GPU does) by the
  *     next synchronisation or device-to-host copy, and sticky.
@@ -84,7 +86,8 @@ struct Function {
 /* A launch recorded by stream capture: its arguments copied, as the driver copies them. */
 enum { MAX_ARGS = 32, ARG_BYTES = 1024 };
 typedef struct {
-    Function *f;
+    Function *f;                     /* NULL for a host function (cuLaunchHostFunc) */
+    void (*host)(void *), *user;     /* the host function and its argument */
     unsigned gx, gy, gz, block;
     char buf[ARG_BYTES];
     void *args[MAX_ARGS];
@@ -478,7 +481,8 @@ CUresult cuGraphLaunch(Graph *exec, void *s) {
     if (!exec || !stream_of(s) || capturing) return ERR_INVALID_VALUE;
     n_graph_launches++;
     Stream *st = stream_of(s);
-    for (int i = 0; i < exec->n; i++) stream_uses(st, exec->launches[i]->args, exec->launches[i]->f->name);
+    for (int i = 0; i < exec->n; i++)
+        if (exec->launches[i]->f) stream_uses(st, exec->launches[i]->args, exec->launches[i]->f->name);
     if (deferring()) return defer_graph(st, exec);
     run_stream(st); /* after the stream's earlier work */
     return run_graph_launches(exec);
@@ -487,6 +491,10 @@ CUresult cuGraphLaunch(Graph *exec, void *s) {
 static CUresult run_graph_launches(Graph *exec) {
     for (int i = 0; i < exec->n; i++) {
         Recorded *r = exec->launches[i];
+        if (!r->f) { /* a host function node */
+            r->host(r->user);
+            continue;
+        }
         if (run_launch(r->f, r->args, r->gx, r->gy, r->gz, r->block)) return ERR_LAUNCH_FAILED;
     }
     return OK;
@@ -594,7 +602,8 @@ static void run_op(const Op *op) {
     }
     if (op->kind == OP_KERNEL) {
         Recorded *k = op->launch;
-        r = run_launch(k->f, k->args, k->gx, k->gy, k->gz, k->block);
+        if (k->f) r = run_launch(k->f, k->args, k->gx, k->gy, k->gz, k->block);
+        else k->host(k->user); /* cuLaunchHostFunc */
         free(k);
     } else if (op->kind == OP_GRAPH) r = run_graph_launches(op->graph);
     if (op->kind != OP_COPY) {
@@ -718,6 +727,45 @@ static CUresult defer_launch(Stream *st, Function *f, void **params, unsigned gx
 }
 
 static CUresult defer_graph(Stream *st, Graph *g) { return queue(st, (Op){.kind = OP_GRAPH, .graph = g}); }
+
+/* CU_STREAM_CAPTURE_STATUS_NONE 0, ACTIVE 1 (capture is per process here, not per stream). */
+CUresult cuStreamIsCapturing(void *s, int *status) {
+    if (!stream_of(s) && s) return ERR_INVALID_HANDLE;
+    *status = capturing ? 1 : 0;
+    return OK;
+}
+
+/* A host function run in stream order (a node of the graph when captured). As on the driver, it
+ * must not call the CUDA API; here it runs on the thread that makes it due. */
+CUresult cuLaunchHostFunc(void *s, void (*fn)(void *), void *user) {
+    Stream *st = stream_of(s);
+    if (!st && s) return ERR_INVALID_HANDLE;
+    if (!fn) return ERR_INVALID_VALUE;
+    if (capturing || (st && deferring())) {
+        Recorded *r = calloc(1, sizeof *r);
+        if (!r) return ERR_OUT_OF_MEMORY;
+        r->host = fn, r->user = user;
+        if (!capturing) {
+            st->vc[index_of(st)]++;
+            CUresult q = queue(st, (Op){.kind = OP_KERNEL, .launch = r});
+            if (q) free(r);
+            return q;
+        }
+        Graph *g = capturing;
+        if (g->n == g->cap) {
+            int cap = g->cap ? 2 * g->cap : 16;
+            Recorded **grown = realloc(g->launches, sizeof(Recorded *) * (size_t)cap);
+            if (!grown) return free(r), ERR_OUT_OF_MEMORY;
+            g->launches = grown, g->cap = cap;
+        }
+        g->launches[g->n++] = r;
+        return OK;
+    }
+    if (st) run_stream(st);
+    else barrier();
+    fn(user);
+    return OK;
+}
 
 CUresult cuStreamCreate(void **s, unsigned flags) {
     if (flags > 1) return ERR_INVALID_VALUE;
