@@ -60,7 +60,8 @@ typedef struct {
     CUdeviceptr P, G, M, V;        /* [n_params] each */
     CUdeviceptr X, Y, J, L;        /* training set: [N, in], [N, out], [N, out, in], [N]; 0 streaming */
     CUdeviceptr idx;               /* [N] this epoch's row order; 0 streaming */
-    CUdeviceptr bx[2], by[2], bJ[2], bl[2]; /* a batch; streaming: two, one per slot */
+    CUdeviceptr bx[2], by[2];      /* a batch (in [0]); streaming: */
+    CUdeviceptr bJ[2], bl[2];      /* two, one per slot */
     CUdeviceptr work, terms, loss; /* workspace; [n_loss + n_monitors] doubles;
                                                [1 + n_monitors + n_loss]: the epoch's loss, diagnostic
                                                and loss-term sums (Backend.take_sums) */
@@ -73,26 +74,30 @@ typedef struct {
      * update, [GRAPH_STEP] both, for a full batch when Backend.fuse_update allows */
     int graphs; /* 1 use graphs, 0 not (DINO_CUDA_GRAPH=0, no driver
                                                support, or a capture that failed) */
-    CUgraph graph[2][N_GRAPHS]; /* [slot][GRAPH_*]: the step reads slot's batch buffers */
+    /* [slot][GRAPH_*]: a step reads slot's batch buffers */
+    CUgraph graph[2][N_GRAPHS];
     CUgraphExec graph_exec[2][N_GRAPHS];
     int deferred;       /* a full batch's gradient waits for the update (fuse_update) */
     double *acc;        /* [1 + n_monitors + n_loss] host copy of `loss` at take_sums */
     CUdeviceptr pterms; /* predict's terms: Parareal corrections and gates (pint tol) */
     int debug;          /* DINO_CUDA_DEBUG=1: synchronise after each launch, no graphs */
     char *src;          /* with debug: the .cu, for the kernels' stage comments */
-    /* Streaming the training data from host memory (see the top of the file) */
+    /* Streaming the training data from host memory (see the top of the file): the slot whose
+     * batch buffers this step reads (0 when resident) and the next step's; the host training
+     * set and this epoch's row order (begin_epoch); the pinned host batch buffers per slot; the
+     * copies' stream; per slot the events recorded on `copy` after its batch's copy and on
+     * `stream` after the kernels that read it, and whether each was recorded yet */
     int streaming;
-    int slot, next_slot;       /* the batch buffers this step reads (0 when resident); the next step's */
-    const Dataset *data;       /* the host training set, streaming */
-    const int64_t *order;      /* this epoch's row order (begin_epoch), streaming */
-    void *hx[2], *hy[2], *hJ[2]; /* pinned host batch buffers per slot */
+    int slot, next_slot;
+    const Dataset *data;
+    const int64_t *order;
+    void *hx[2], *hy[2], *hJ[2];
     int32_t *hl[2];
-    CUstream copy;             /* the copies' stream */
-    CUevent copied[2];         /* recorded on `copy` after slot's batch copy */
-    CUevent consumed[2];       /* recorded on `stream` after the kernels that read slot's batch */
-    int copied_set[2], consumed_set[2]; /* recorded at least once */
-    int oom;                   /* the last dalloc ran out of memory */
-    double graph_scale;        /* the device sum's scale captured in the GRAPH_STEP graphs */
+    CUstream copy;
+    CUevent copied[2], consumed[2];
+    int copied_set[2], consumed_set[2];
+    int oom;            /* the last dalloc ran out of memory */
+    double graph_scale; /* the device sum's scale captured in the GRAPH_STEP graphs */
 } CudaBackend;
 
 /* A driver call's status: DINO_OK, or DINO_EINTERNAL with the message in Backend.err. */
@@ -210,8 +215,8 @@ static int launch_1d(CudaBackend *c, CUfunction f, long long count, void **args,
 static void release_data(CudaBackend *c) {
     if (c->stream) c->drv.cuStreamSynchronize(c->stream); /* nothing may still read them */
     if (c->copy) c->drv.cuStreamSynchronize(c->copy);
-    CUdeviceptr *dev[] = {&c->X,     &c->Y,     &c->J,     &c->L,     &c->idx,   &c->bx[0], &c->by[0], &c->bJ[0],
-                          &c->bl[0], &c->bx[1], &c->by[1], &c->bJ[1], &c->bl[1], &c->work};
+    CUdeviceptr *dev[] = {&c->X,     &c->Y,     &c->J,     &c->L,     &c->idx,   &c->bx[0], &c->by[0],
+                          &c->bJ[0], &c->bl[0], &c->bx[1], &c->by[1], &c->bJ[1], &c->bl[1], &c->work};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) {
         if (*dev[i]) c->drv.cuMemFree(*dev[i]);
         *dev[i] = 0;
@@ -317,8 +322,9 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
     b->data_note[0] = 0;
     int setting = stream_setting();
     if (setting == -2) {
-        snprintf(b->err, sizeof b->err, "DINO_CUDA_STREAM must be 0 (never stream the training data), 1 (always) or unset "
-                                        "(stream when they do not fit in GPU memory), not '%s'",
+        snprintf(b->err, sizeof b->err,
+                 "DINO_CUDA_STREAM must be 0 (never stream the training data), 1 (always) or unset "
+                 "(stream when they do not fit in GPU memory), not '%s'",
                  getenv("DINO_CUDA_STREAM"));
         return DINO_EUSER;
     }
@@ -356,10 +362,11 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
             return DINO_EUSER;
         }
         if (resident > free_b && setting == 0) {
-            snprintf(b->err, sizeof b->err,
-                     "out of GPU memory: the training data and workspace need %s, %s of %s are free (DINO_CUDA_STREAM=0 "
-                     "forbids streaming the batches from host memory; %s)",
-                     size_str(resident, nb, sizeof nb), fb, tb, workspace_advice(m));
+            snprintf(
+                b->err, sizeof b->err,
+                "out of GPU memory: the training data and workspace need %s, %s of %s are free (DINO_CUDA_STREAM=0 "
+                "forbids streaming the batches from host memory; %s)",
+                size_str(resident, nb, sizeof nb), fb, tb, workspace_advice(m));
             return DINO_EUSER;
         }
         int rc = alloc_resident(c, d, batch);
@@ -426,8 +433,7 @@ static int grad_launches(CudaBackend *c, int n) {
     }
     /* the first training kernel zeroes G and the loss terms */
     int nmax = c->batch, s = c->slot;
-    void *args[] = {&c->P,     &c->G,     &n, &nmax, &c->bx[s], &c->by[s], &c->bJ[s], &c->bl[s],
-                    &c->w,     &c->terms, &c->work};
+    void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx[s], &c->by[s], &c->bJ[s], &c->bl[s], &c->w, &c->terms, &c->work};
     for (int i = 0; i < c->plan.n_train; i++)
         TRY(launch_tiles(c, c->train_fn[i], &c->plan.train[i], n, args, c->train_tiles[i]));
     int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
@@ -561,7 +567,8 @@ static int cuda_grad(Backend *b, int64_t first_row, int n, const double *w, doub
     /* launched with the update (and the device sum: sum_in_graph), as one graph; the scale of
      * the sum is the one captured (a full batch's share, the same every step) */
     if (c->graphs && full && b->fuse_update &&
-        (!b->sum_gradient || (b->sum_in_graph && (!c->graph_exec[c->slot][GRAPH_STEP] || c->graph_scale == b->sum_scale)))) {
+        (!b->sum_gradient ||
+         (b->sum_in_graph && (!c->graph_exec[c->slot][GRAPH_STEP] || c->graph_scale == b->sum_scale)))) {
         c->deferred = 1;
         return DINO_OK;
     }

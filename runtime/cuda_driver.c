@@ -41,10 +41,10 @@ static void resolve_graphs(CudaDriver *d) {
 
 /* Pinned host memory and events (every driver since CUDA 4 has them), all or none. */
 static void resolve_async(CudaDriver *d) {
-    static const char *const names[] = {"cuMemHostAlloc", "cuMemFreeHost",       "cuEventCreate",    "cuEventDestroy_v2",
+    static const char *const names[] = {"cuMemHostAlloc", "cuMemFreeHost",      "cuEventCreate",    "cuEventDestroy_v2",
                                         "cuEventRecord",  "cuEventSynchronize", "cuStreamWaitEvent"};
-    void **fields[] = {(void **)&d->cuMemHostAlloc,     (void **)&d->cuMemFreeHost, (void **)&d->cuEventCreate,
-                       (void **)&d->cuEventDestroy,     (void **)&d->cuEventRecord, (void **)&d->cuEventSynchronize,
+    void **fields[] = {(void **)&d->cuMemHostAlloc,   (void **)&d->cuMemFreeHost, (void **)&d->cuEventCreate,
+                       (void **)&d->cuEventDestroy,   (void **)&d->cuEventRecord, (void **)&d->cuEventSynchronize,
                        (void **)&d->cuStreamWaitEvent};
     int all = 1;
     for (int i = 0; i < 7; i++) all &= (*fields[i] = dlsym(d->lib, names[i])) != NULL;

@@ -740,8 +740,8 @@ static int device_sum(Trainer *t, int B, const TrainOptions *o, char *err, size_
     b->sum_gradient = red->gradient, b->sum_user = red->user, b->sum_in_graph = in_graph;
     b->fuse_update = in_graph; /* nothing on the host needs the gradient between grad and update */
     if (in_graph)
-        message(o, DINO_MSG_NOTE, "the gradient's all-reduce (NCCL %s) runs inside each full batch's captured CUDA graph",
-                version);
+        message(o, DINO_MSG_NOTE,
+                "the gradient's all-reduce (NCCL %s) runs inside each full batch's captured CUDA graph", version);
     else
         message(o, DINO_MSG_NOTE,
                 "the gradient's all-reduce (NCCL %s) runs between the gradient and the update, outside the CUDA graphs "

@@ -86,8 +86,8 @@ struct Function {
 /* A launch recorded by stream capture: its arguments copied, as the driver copies them. */
 enum { MAX_ARGS = 32, ARG_BYTES = 1024 };
 typedef struct {
-    Function *f;                     /* NULL for a host function (cuLaunchHostFunc) */
-    void (*host)(void *), *user;     /* the host function and its argument */
+    Function *f;                 /* NULL for a host function (cuLaunchHostFunc) */
+    void (*host)(void *), *user; /* the host function and its argument */
     unsigned gx, gy, gz, block;
     char buf[ARG_BYTES];
     void *args[MAX_ARGS];
@@ -533,23 +533,23 @@ CUresult cuGraphDestroy(Graph *graph) {
 
 enum { OP_COPY, OP_WAIT, OP_KERNEL, OP_GRAPH };
 typedef struct Op {
-    int kind;                 /* OP_* */
-    Recorded *launch;         /* OP_KERNEL (FAKE_CUDA_DEFER=1): the launch, its arguments copied */
-    Graph *graph;             /* OP_GRAPH (FAKE_CUDA_DEFER=1) */
-    CUdeviceptr dst;          /* copy: [n] bytes from src */
+    int kind;         /* OP_* */
+    Recorded *launch; /* OP_KERNEL (FAKE_CUDA_DEFER=1): the launch, its arguments copied */
+    Graph *graph;     /* OP_GRAPH (FAKE_CUDA_DEFER=1) */
+    CUdeviceptr dst;  /* copy: [n] bytes from src */
     const void *src;
     size_t n;
-    unsigned long long sum;   /* of src's bytes when the copy was queued */
-    Stream *on;               /* wait: until `on` (generation gen) ran its queue up to pos */
+    unsigned long long sum; /* of src's bytes when the copy was queued */
+    Stream *on;             /* wait: until `on` (generation gen) ran its queue up to pos */
     long gen, pos;
 } Op;
 
 struct Stream {
     int live;
-    long gen;              /* counts the streams that had this slot (a destroyed one's events are done) */
-    Op *ops;               /* the queue: ops[i - base] is the i-th queued op */
+    long gen; /* counts the streams that had this slot (a destroyed one's events are done) */
+    Op *ops;  /* the queue: ops[i - base] is the i-th queued op */
     long base, done, end, cap;
-    long vc[MAX_STREAMS];  /* vc[own index]: operations so far; vc[t]: those of stream t ordered before */
+    long vc[MAX_STREAMS]; /* vc[own index]: operations so far; vc[t]: those of stream t ordered before */
 };
 
 static Stream streams[MAX_STREAMS];
