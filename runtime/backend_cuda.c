@@ -9,7 +9,10 @@
  * the monitor terms to running sums on the GPU. update: the optimiser kernel over the flat
  * parameter buffer. Each part is captured once as a CUDA graph and replayed; when nothing
  * happens between them (Backend.fuse_update: one process), a full batch's gradient waits for
- * the update and both run as one graph, one launch a step. The host reads
+ * the update and both run as one graph, one launch a step. Under several processes with the
+ * gradient summed by NCCL (Backend.sum_gradient), the backend enqueues the sum itself between
+ * the gradient and the update: inside that one graph when the loaded NCCL can be captured
+ * (2.9 or later), else outside the graphs. The host reads
  * the sums once per epoch (so a NaN is noticed at the end of the epoch in which it appeared).
  * Parameters and moments come back to the host only for evaluation output, checkpoints and
  * the NaN stop.

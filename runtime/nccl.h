@@ -1,9 +1,10 @@
 /* nccl.h - NCCL loaded at run time with dlopen (as cuda_driver.c loads the CUDA driver), for
  * summing the CUDA backend's gradient across processes, one GPU each (parallel.c).
  *
- * UNTESTED ON HARDWARE: written and compile-tested on a machine without a GPU or NCCL; the
- * tests check only that a missing libnccl is reported. The types below restate the ABI of
- * nccl.h (NCCL 2.11 or later, for ncclRedOpCreatePreMulSum). */
+ * UNTESTED ON HARDWARE: written on a machine without a GPU or NCCL; the tests run it under
+ * mpirun with stand-ins for the driver and for libnccl (tests/fake_cuda/fake_nccl.c, over MPI;
+ * tests/mpi group nccl), and check that a missing libnccl is reported. The types below restate
+ * the ABI of nccl.h (NCCL 2.11 or later, for ncclRedOpCreatePreMulSum). */
 #ifndef DINO_NCCL_H
 #define DINO_NCCL_H
 
