@@ -607,16 +607,46 @@ static int cuda_take_sums(Backend *b, double *sums) {
     return DINO_OK;
 }
 
+/* Whether the rows of a prediction chunk depend on each other (dopri5's step control and a
+ * Parareal tol decide per chunk), so that its size may not change. */
+static int rows_coupled(const Model *m) {
+    for (int i = 0; i < m->n_odes; i++) {
+        const OdeBlock *o = &m->odes[i];
+        if (o->solver.kind == SOLVER_DOPRI5 ||
+            (o->pint.present &&
+             (o->pint.tol > 0 || o->pint.fine.kind == SOLVER_DOPRI5 || o->pint.coarse.kind == SOLVER_DOPRI5)))
+            return 1;
+    }
+    return 0;
+}
+
 static int cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
     CudaBackend *c = (CudaBackend *)b;
     const Model *m = c->m;
     size_t es = c->es, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
     int nmax = n < PREDICT_BATCH ? (int)(n > 0 ? n : 1) : PREDICT_BATCH;
     CUdeviceptr dx = 0, dy = 0, dJ = 0, work = 0, none = 0;
-    int rc = dalloc(c, &dx, es * (size_t)nmax * in, "prediction inputs", 0);
-    if (!rc) rc = dalloc(c, &dy, es * (size_t)nmax * out, "predictions", 0);
-    if (!rc && J) rc = dalloc(c, &dJ, es * (size_t)nmax * out * in, "predicted Jacobians", 0);
-    if (!rc) rc = dalloc(c, &work, es * (size_t)c->plan.predict_work * (size_t)nmax, "the prediction workspace", 0);
+    /* In a GPU memory too small for a full chunk (the training data streamed beside it), fewer
+     * rows a chunk, when the rows do not depend on each other: the same predictions. */
+    int coupled = rows_coupled(m), rc;
+    size_t per_row = es * (in + out + (J ? out * in : 0) + (size_t)c->plan.predict_work), free_b = 0, total = 0;
+    if (!coupled && per_row && c->drv.cuMemGetInfo(&free_b, &total) == 0 && (size_t)nmax * per_row > free_b / 8 * 7) {
+        size_t fit = free_b / 8 * 7 / per_row;
+        nmax = fit < 1 ? 1 : (int)fit;
+    }
+    for (;;) {
+        rc = dalloc(c, &dx, es * (size_t)nmax * in, "prediction inputs", 0);
+        if (!rc) rc = dalloc(c, &dy, es * (size_t)nmax * out, "predictions", 0);
+        if (!rc && J) rc = dalloc(c, &dJ, es * (size_t)nmax * out * in, "predicted Jacobians", 0);
+        if (!rc) rc = dalloc(c, &work, es * (size_t)c->plan.predict_work * (size_t)nmax, "the prediction workspace", 0);
+        if (rc == DINO_OK || !c->oom || coupled || nmax == 1) break;
+        CUdeviceptr *got[] = {&dx, &dy, &dJ, &work}; /* out of memory: half the rows */
+        for (int i = 0; i < 4; i++) {
+            if (*got[i]) c->drv.cuMemFree(*got[i]);
+            *got[i] = 0;
+        }
+        nmax /= 2;
+    }
     size_t n_terms = (size_t)(m->n_loss + b->n_monitors);
     double *terms = b->unfinished ? calloc(n_terms + 1, sizeof(double)) : NULL;
     if (!rc && b->unfinished && !terms) rc = DINO_EUSER, snprintf(b->err, sizeof b->err, "out of memory");

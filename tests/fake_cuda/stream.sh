@@ -7,6 +7,8 @@
 #     streams, and the f64 parameters (--save) and the CSV equal the resident run's exactly; also
 #     with every kernel deferred to the last moment (FAKE_CUDA_DEFER=1), so a missing event wait
 #     gives other numbers or a stream order error from the stand-in
+#   - a device where the evaluation's prediction chunk does not fit either: smaller chunks, the
+#     same numbers (the rows of this model's predictions do not depend on each other)
 #   - cuMemGetInfo saying the data fit and cuMemAlloc running out (FAKE_CUDA_MEM_REPORTED): falls
 #     back to streaming, same parameters
 #   - DINO_CUDA_STREAM=1 on node_small, batch 3: the CUDA graphs (one per batch buffer) launched as
@@ -165,6 +167,11 @@ says small 'streaming the training data from host memory [(][0-9.]+ KiB; they do
 same resident small "120000-byte device, streamed"
 run deferred FAKE_CUDA_MEM=120000 FAKE_CUDA_DEFER=1 -- "${margs[@]}"
 same resident deferred "120000-byte device, streamed, kernels deferred (FAKE_CUDA_DEFER=1)"
+# 45000 bytes: the test rows' predictions (20 rows, with Jacobians) no longer fit beside the
+# streamed batches in one chunk: evaluated in smaller chunks, the same numbers
+run tight FAKE_CUDA_MEM=45000 -- "${margs[@]}"
+says tight 'streaming the training data from host memory' "45000-byte device"
+same resident tight "45000-byte device, streamed, evaluated in smaller chunks"
 run lied FAKE_CUDA_MEM=120000 FAKE_CUDA_MEM_REPORTED=1073741824 -- "${margs[@]}"
 says lied 'streaming the training data from host memory [(][^)]*allocating them ran out of GPU memory' \
     "cuMemGetInfo says 1 GiB, cuMemAlloc runs out at 120000 bytes: falls back"
