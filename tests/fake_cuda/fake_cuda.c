@@ -18,7 +18,8 @@
  *     or of a stream that waits for it needs it), so a missing wait shows as stale data; the host
  *     writing a pinned buffer before its queued copy ran, and device memory used by two streams
  *     with no event wait between them (vector clocks over cuEventRecord / cuStreamWaitEvent), are
- *     reported on stderr and fault the context as a kernel fault does;
+ *     reported on stderr and fault the context as a kernel fault does; FAKE_CUDA_DEFER=1 queues
+ *     kernels and graph launches too, so that the host runs ahead of the device as on a GPU;
  *   - the device is "sm_90" (FAKE_CUDA_CC=89: sm_89) with FAKE_CUDA_SMS
  *     (default 4) multiprocessors; a module compiled for another architecture is refused
  *     (CUDA_ERROR_NO_BINARY_FOR_GPU), and so are synchronous calls (synchronisations,
