@@ -1,6 +1,10 @@
 /* test_cuda_emu.c - the generated CUDA, run on the CPU in emulation, against the CPU backend.
  *
- *   test_cuda_emu [--specs DIR] SOURCE_DIR SHARED_DIR [CASE...]
+ *   test_cuda_emu [--hazards] [--specs DIR] SOURCE_DIR SHARED_DIR [CASE...]
+ *
+ * --hazards: the broken kernels of tests/emu/hazards.cu, each caught by its hazard mode of
+ * cuda_emu.hpp, then the cases named (fuse auto; dino_poisson: tiles) in the normal mode and
+ * again in each hazard mode, with the same results (run_hazards).
  *
  * DIR: the test specs (default SOURCE_DIR/tests/specs); CASE: run only the cases so named
  * (or "prelude").
@@ -125,8 +129,11 @@ static int emu_load(const char *tag, const char *src, size_t len, const char *ex
     fwrite(src, 1, len, f);
     if (extra) fputs(extra, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'", cxx,
-             emu_header, cu, so, cu);
+    /* -fno-weak where the compiler knows it (g++): cuda_emu.hpp's shared-memory section */
+    char probe[512];
+    snprintf(probe, sizeof probe, "'%s' -fno-weak -fsyntax-only -x c++ /dev/null 2>/dev/null && echo -fno-weak", cxx);
+    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC $(%s) -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
+             cxx, probe, emu_header, cu, so, cu);
     if (system(cmd) != 0) {
         printf("  FAIL %s: the emulated CUDA did not compile (%s.log)\n", tag, cu);
         snprintf(cmd, sizeof cmd, "head -30 '%s.log'", cu);
@@ -202,6 +209,71 @@ static void compare(const char *what, const void *cpu, const void *emu, int f64,
 }
 
 /* ---------------------------------------------------------------------------- one spec */
+
+/* --hazards: the modes of cuda_emu.hpp (DINO_EMU_HAZARDS), each run after the normal mode on
+ * the same module and inputs; results must equal the normal mode's bit for bit, except the
+ * parameter gradient and loss terms under `blocks`, which blocks sum with atomicAdd in another
+ * order (to 1e-12 in f64, 1e-5 in f32). */
+static const char *const hazard_modes[] = {"random", "reverse", "blocks", "poison", "divergence"};
+enum { N_HAZARDS = sizeof hazard_modes / sizeof *hazard_modes };
+static int hazards; /* run the cases under every mode too */
+
+/* The programs' outputs: y, J (predict), G, terms (train). */
+typedef struct {
+    void *y, *J, *G;
+    double pterms[64], terms[64];
+    int ok;
+} EmuRun;
+
+/* Runs predict then train with fresh, NaN-filled workspaces. */
+static void emu_run_programs(const Emu *emu, const CudaPlan *plan, int f64, ProgCall base, long ny, long nJ, long np,
+                             EmuRun *r) {
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    long pw = (long)base.nmax * plan->predict_work, tw = (long)base.nmax * plan->train_work;
+    void *work = malloc(es * (size_t)(pw > tw ? pw : tw) + 64);
+    fill_nan(work, f64, pw);
+    fill_nan(r->y, f64, ny);
+    if (r->J) fill_nan(r->J, f64, nJ);
+    fill_nan(r->pterms, 1, 64);
+    ProgCall call = {.P = base.P, .n = base.n, .nmax = base.nmax, .x = base.x, .y = r->y, .J = r->J,
+                     .terms = r->pterms, .work = work};
+    r->ok = run_program(emu, plan->predict, plan->n_predict, call) == 0;
+    fill_nan(work, f64, tw);
+    fill_nan(r->G, f64, np);
+    fill_nan(r->terms, 1, 64);
+    call = base;
+    call.G = r->G, call.terms = r->terms, call.work = work;
+    r->ok = r->ok && run_program(emu, plan->train, plan->n_train, call) == 0;
+    free(work);
+}
+
+/* Each hazard mode against the normal mode (want). */
+static void run_hazards(const Emu *emu, const CudaPlan *plan, int f64, ProgCall base, long ny, long nJ, long np,
+                        int n_terms, const EmuRun *want) {
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    for (int h = 0; h < N_HAZARDS; h++) {
+        EmuRun got = {.y = malloc(es * (size_t)ny), .J = want->J ? malloc(es * (size_t)nJ) : NULL,
+                      .G = malloc(es * (size_t)np)};
+        setenv("DINO_EMU_HAZARDS", hazard_modes[h], 1);
+        emu_run_programs(emu, plan, f64, base, ny, nJ, np, &got);
+        unsetenv("DINO_EMU_HAZARDS");
+        char what[64];
+        if (!got.ok) {
+            printf("    FAIL %s: a launch failed\n", hazard_modes[h]);
+            failures++;
+        } else {
+            double tol = strcmp(hazard_modes[h], "blocks") ? 0 : f64 ? 1e-12 : 1e-5;
+            snprintf(what, sizeof what, "%s: y", hazard_modes[h]);
+            compare(what, want->y, got.y, f64, ny, 0);
+            if (want->J) snprintf(what, sizeof what, "%s: J", hazard_modes[h]), compare(what, want->J, got.J, f64, nJ, 0);
+            snprintf(what, sizeof what, "%s: G", hazard_modes[h]);
+            compare(what, want->G, got.G, f64, np, tol);
+            snprintf(what, sizeof what, "%s: terms", hazard_modes[h]);
+            compare(what, want->terms, got.terms, 1, n_terms, tol);
+        }
+        free(got.y), free(got.J), free(got.G);
+    }
+}
 
 static int load_spec(const Case *c, const char *shared, char *path, size_t len) {
     char dir[4096];
@@ -349,6 +421,17 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     printf("    (%d + %d kernels, %.1f s to build, %.1f s to run)\n", plan.n_predict, plan.n_train, t1 - t0,
            t_now() - t1);
     free(work);
+    if (hazards) { /* every hazard mode against the normal mode, on the same module and inputs */
+        double t2 = t_now();
+        EmuRun want = {.y = malloc(es * (size_t)n * out), .J = has_J ? malloc(es * (size_t)n * out * in) : NULL,
+                       .G = malloc(es * (size_t)np)};
+        ProgCall base = {.P = P, .n = n, .nmax = nmax, .x = x, .y = y, .J = J, .label = label, .w = w};
+        emu_run_programs(&emu, &plan, f64, base, (long)n * out, (long)n * out * in, np, &want);
+        if (!want.ok) printf("    FAIL normal mode: a launch failed\n"), failures++;
+        else run_hazards(&emu, &plan, f64, base, (long)n * out, (long)n * out * in, np, n_terms, &want);
+        printf("    (hazard modes %s: %.1f s)\n", "random reverse blocks poison divergence", t_now() - t2);
+        free(want.y), free(want.J), free(want.G);
+    }
     free(G_cpu), free(G_emu), free(y_cpu), free(J_cpu), free(y_emu), free(J_emu);
     free(Pd), free(P), free(x), free(y), free(J), free(label);
     emu_free(&emu);
@@ -615,7 +698,115 @@ static void test_prelude(const char *shared, int f64) {
     emu_free(&emu);
 }
 
+/* ---------------------------------------------------------------------------- broken kernels */
+/* tests/emu/hazards.cu: one deliberately broken kernel per hazard mode, right in the normal mode
+ * and caught (a wrong result or a failed launch) in its own, so each mode is shown to work. */
+
+typedef void (*HazardFn)(float *out, const float *in, int stamp);
+typedef struct {
+    HazardFn fn;
+    float *out;
+    const float *in;
+    int stamp;
+} HazardCall;
+static void hazard_thunk(void *c) {
+    HazardCall *h = c;
+    h->fn(h->out, h->in, h->stamp);
+}
+
+enum { HZ_BLOCKS = 4, HZ_THREADS = 64 };
+
+/* What kernel k must write for stamp: the right answer. */
+static float hazard_want(const char *k, const float *in, int stamp, int i) {
+    if (strcmp(k, "missing_barrier") == 0) return (float)(stamp + i % HZ_THREADS - 1);
+    if (strcmp(k, "block_chain") == 0) return (float)(stamp + i);
+    if (strcmp(k, "shared_carry") == 0) return (float)(stamp + i * (i + 1) / 2);
+    if (strcmp(k, "unzeroed_shared") == 0) {
+        int count = 0, b = i / HZ_THREADS;
+        for (int j = 0; j < HZ_THREADS; j++) count += ((int)in[b * HZ_THREADS + j] & 63) == i % HZ_THREADS;
+        return (float)count;
+    }
+    return (float)(stamp + i % HZ_THREADS); /* divergent_barrier */
+}
+
+/* Runs kernel k in mode (NULL: normal); 1 when its result is right, 0 wrong, -1 a failed launch. */
+static int hazard_run(const Emu *e, const char *k, const char *mode, int stamp) {
+    enum { N = HZ_BLOCKS * HZ_THREADS };
+    static float out[N], in[N];
+    for (int i = 0; i < N; i++) out[i] = NAN, in[i] = (float)((i * 7 + i / 5) % 13);
+    HazardCall c = {.out = out, .in = in, .stamp = stamp};
+    *(void **)&c.fn = dlsym(e->handle, k);
+    if (!c.fn) return -1;
+    if (mode) setenv("DINO_EMU_HAZARDS", mode, 1);
+    int per_block = strcmp(k, "block_chain") == 0 || strcmp(k, "shared_carry") == 0;
+    int rc = e->launch(hazard_thunk, &c, HZ_BLOCKS, 1, 1, HZ_THREADS);
+    unsetenv("DINO_EMU_HAZARDS");
+    if (rc) return -1;
+    for (int i = 0; i < (per_block ? HZ_BLOCKS : N); i++)
+        if (!(out[i] == hazard_want(k, in, stamp, i))) {
+            return 0;
+        }
+    return 1;
+}
+
+static void test_broken_kernels(const char *source_dir) {
+    static const struct {
+        const char *kernel, *mode;
+    } broken[] = {{"missing_barrier", "random"},   {"missing_barrier", "reverse"},
+                  {"block_chain", "blocks"},       {"shared_carry", "blocks"},
+                  {"unzeroed_shared", "poison"},   {"divergent_barrier", "divergence"}};
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/emu/hazards.cu", source_dir);
+    printf("hazard modes: broken kernels (%s)\n", path);
+    FILE *f = fopen(path, "rb");
+    char *src = NULL;
+    size_t len = 0;
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        len = (size_t)ftell(f);
+        rewind(f);
+        src = malloc(len + 1);
+        if (src && fread(src, 1, len, f) != len) len = 0;
+        fclose(f);
+    }
+    Emu emu = {0};
+    if (!src || !len || emu_load("hazards", src, len, NULL, &emu)) {
+        printf("  FAIL: %s does not load\n", path);
+        failures++;
+        free(src);
+        return;
+    }
+    free(src);
+    size_t (*shared_bytes)(void) = (size_t(*)(void))dlsym(emu.handle, "emu_shared_bytes");
+    size_t bytes = shared_bytes ? shared_bytes() : 0;
+    printf("  %-4s the emulation finds the module's shared memory: %zu bytes (2 x 64 floats and 1 expected)\n",
+           bytes >= 129 * sizeof(float) ? "ok" : "FAIL", bytes);
+    failures += bytes < 129 * sizeof(float);
+    for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
+        int stamp = 1000 * (int)(i + 1);
+        int normal = hazard_run(&emu, broken[i].kernel, NULL, stamp);
+        int caught = hazard_run(&emu, broken[i].kernel, broken[i].mode, stamp + 100);
+        int again = hazard_run(&emu, broken[i].kernel, NULL, stamp + 200); /* the emulation recovers */
+        int ok = normal == 1 && caught != 1 && again == 1;
+        const char *err = "";
+        if (caught < 0) {
+            const char *(*emu_error)(void) = (const char *(*)(void))dlsym(emu.handle, "emu_error");
+            err = emu_error ? emu_error() : "";
+        }
+        printf("  %-4s %-18s right in the normal mode (%s), %s under %s%s%s\n", ok ? "ok" : "FAIL", broken[i].kernel,
+               normal == 1 ? "yes" : "no", caught == 1 ? "NOT caught" : caught == 0 ? "wrong" : "launch refused",
+               broken[i].mode, *err ? ": " : "", err);
+        failures += !ok;
+    }
+    emu_free(&emu);
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--hazards") == 0) {
+        hazards = 1;
+        argv[1] = argv[0];
+        argc--, argv++;
+    }
     if (argc > 2 && strcmp(argv[1], "--specs") == 0) {
         specs_dir = argv[2];
         argv[2] = argv[0];
@@ -647,11 +838,18 @@ int main(int argc, char **argv) {
     for (int f64 = 1; f64 >= 0; f64--) {
         int want_prelude = !only;
         for (int i = 3; i < argc; i++) want_prelude |= strcmp(argv[i], "prelude") == 0;
-        if (want_prelude) test_prelude(shared, f64);
+        if (want_prelude && !hazards) test_prelude(shared, f64);
+        if (hazards && f64) test_broken_kernels(argv[1]);
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
             int want = !only;
             for (int k = 3; k < argc; k++) want |= strcmp(argv[k], cases[i].name) == 0;
             if (!want) continue;
+            if (hazards) { /* fuse auto: tile kernels, where the barriers and shared memory are;
+                            * mlp_and_arithmetic: gemm kernels of many blocks (--fuse none) */
+                run_case(&cases[i], (int)i, shared, f64,
+                         strcmp(cases[i].name, "mlp_and_arithmetic") ? FUSE_AUTO : FUSE_NONE);
+                continue;
+            }
             run_case(&cases[i], (int)i, shared, f64, FUSE_AUTO);
             if (cases[i].also & ALSO_NONE) run_case(&cases[i], (int)i, shared, f64, FUSE_NONE);
             if (cases[i].also & ALSO_TILES) run_case(&cases[i], (int)i, shared, f64, FUSE_TILES);

@@ -60,6 +60,7 @@ typedef struct Module {
     void *handle;
     int (*launch)(void (*)(void *), void *, unsigned, unsigned, unsigned, unsigned);
     void (*shutdown)(void);
+    const char *(*error)(void); /* why the last launch failed (cuda_emu.hpp's hazard modes) */
     char dir[256];
     Function *functions; /* handed out by cuModuleGetFunction, freed with the module */
 } Module;
@@ -317,8 +318,12 @@ CUresult cuModuleLoadData(Module **out, const void *image) {
     write_thunks(f, text + 8);
     fclose(f);
     const char *cxx = getenv("CXX");
-    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
-             cxx && *cxx ? cxx : "c++", FAKE_CUDA_EMU_HEADER, cu, so, cu);
+    cxx = cxx && *cxx ? cxx : "c++";
+    /* -fno-weak where the compiler knows it (g++): cuda_emu.hpp's shared-memory section */
+    char probe[512];
+    snprintf(probe, sizeof probe, "'%s' -fno-weak -fsyntax-only -x c++ /dev/null 2>/dev/null && echo -fno-weak", cxx);
+    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC $(%s) -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
+             cxx, probe, FAKE_CUDA_EMU_HEADER, cu, so, cu);
     if (system(cmd) != 0) {
         fprintf(stderr, "fake_cuda: the emulated module did not compile: see %s.log\n", cu);
         return free(m), ERR_INVALID_IMAGE;
@@ -327,6 +332,7 @@ CUresult cuModuleLoadData(Module **out, const void *image) {
     if (!m->handle) return fprintf(stderr, "fake_cuda: %s\n", dlerror()), free(m), ERR_INVALID_IMAGE;
     *(void **)&m->launch = dlsym(m->handle, "emu_launch");
     *(void **)&m->shutdown = dlsym(m->handle, "emu_shutdown");
+    *(void **)&m->error = dlsym(m->handle, "emu_error");
     if (!m->launch || !m->shutdown) return dlclose(m->handle), free(m), ERR_INVALID_IMAGE;
     *out = m;
     return OK;
@@ -382,7 +388,9 @@ static CUresult run_launch(Function *f, void **args, unsigned gx, unsigned gy, u
         pending_fault = ERR_LAUNCH_FAILED;
         return OK;
     }
-    return f->mod->launch(f->thunk, args, gx, gy, gz, bx) == 0 ? OK : ERR_LAUNCH_FAILED;
+    if (f->mod->launch(f->thunk, args, gx, gy, gz, bx) == 0) return OK;
+    if (f->mod->error && *f->mod->error()) fprintf(stderr, "fake_cuda: %s: %s\n", f->name, f->mod->error());
+    return ERR_LAUNCH_FAILED;
 }
 
 CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
