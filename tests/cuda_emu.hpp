@@ -107,6 +107,17 @@ template <class T> static inline T __shfl_xor_sync(unsigned mask, T v, int lane_
     return r;
 }
 
+/* The fast intrinsics of `math fast` (compiler/activations_fast.def): __expf as the GPU computes
+ * it, 2^(x log2 e) with the product rounded to float (the larger part of its error); __fdividef
+ * returns 0 for a divisor beyond 2^126, as the GPU's; __sinf and __cosf are sinf and cosf (the
+ * GPU's are within about 2^-21 absolute on [-pi, pi]). */
+static inline float emu_expf(float x) { return exp2f(x * 1.4426950408889634f); }
+static inline float emu_fdividef(float a, float b) { return fabsf(b) > 0x1p126f && !isinf(a) ? 0.0f * a : a / b; }
+#define __expf emu_expf /* (glibc declares its own __expf, __sinf, __cosf) */
+#define __fdividef emu_fdividef
+#define __sinf sinf
+#define __cosf cosf
+
 /* One OS thread runs everything, so a plain add is atomic. */
 template <class T> static inline T atomicAdd(T *p, T v) {
     T old = *p;

@@ -1,6 +1,10 @@
 /* test_cuda_emu.c - the generated CUDA, run on the CPU in emulation, against the CPU backend.
  *
- *   test_cuda_emu [--hazards] [--specs DIR] SOURCE_DIR SHARED_DIR [CASE...]
+ *   test_cuda_emu [--hazards] [--fast] [--specs DIR] SOURCE_DIR SHARED_DIR [CASE...]
+ *
+ * --fast: f32 only, with fast math (train { math fast }): the emulated CUDA (CUDA's intrinsics,
+ * emulated) against the CPU backend's fast math, as above, and that against the CPU backend's
+ * default math within fast_tol.
  *
  * --hazards: the broken kernels of tests/emu/hazards.cu, each caught by its hazard mode of
  * cuda_emu.hpp, then the cases named (fuse auto; dino_poisson: tiles) in the normal mode and
@@ -217,6 +221,10 @@ static void compare(const char *what, const void *cpu, const void *emu, int f64,
 static const char *const hazard_modes[] = {"random", "reverse", "blocks", "poison", "divergence"};
 enum { N_HAZARDS = sizeof hazard_modes / sizeof *hazard_modes };
 static int hazards; /* run the cases under every mode too */
+static int fast;    /* --fast: f32 with train { math fast } (f64 is not run) */
+/* --fast: the fast f32 activations against the default ones, max |diff| / max |value| per
+ * tensor on the CPU backend (docs/language.md, train: math fast) */
+static const double fast_tol = 1e-5;
 
 /* The programs' outputs: y, J (predict), G, terms (train). */
 typedef struct {
@@ -235,8 +243,14 @@ static void emu_run_programs(const Emu *emu, const CudaPlan *plan, int f64, Prog
     fill_nan(r->y, f64, ny);
     if (r->J) fill_nan(r->J, f64, nJ);
     fill_nan(r->pterms, 1, 64);
-    ProgCall call = {.P = base.P, .n = base.n, .nmax = base.nmax, .x = base.x, .y = r->y, .J = r->J,
-                     .terms = r->pterms, .work = work};
+    ProgCall call = {.P = base.P,
+                     .n = base.n,
+                     .nmax = base.nmax,
+                     .x = base.x,
+                     .y = r->y,
+                     .J = r->J,
+                     .terms = r->pterms,
+                     .work = work};
     r->ok = run_program(emu, plan->predict, plan->n_predict, call) == 0;
     fill_nan(work, f64, tw);
     fill_nan(r->G, f64, np);
@@ -252,8 +266,8 @@ static void run_hazards(const Emu *emu, const CudaPlan *plan, int f64, ProgCall 
                         int n_terms, const EmuRun *want) {
     size_t es = f64 ? sizeof(double) : sizeof(float);
     for (int h = 0; h < N_HAZARDS; h++) {
-        EmuRun got = {.y = malloc(es * (size_t)ny), .J = want->J ? malloc(es * (size_t)nJ) : NULL,
-                      .G = malloc(es * (size_t)np)};
+        EmuRun got = {
+            .y = malloc(es * (size_t)ny), .J = want->J ? malloc(es * (size_t)nJ) : NULL, .G = malloc(es * (size_t)np)};
         setenv("DINO_EMU_HAZARDS", hazard_modes[h], 1);
         emu_run_programs(emu, plan, f64, base, ny, nJ, np, &got);
         unsetenv("DINO_EMU_HAZARDS");
@@ -265,7 +279,8 @@ static void run_hazards(const Emu *emu, const CudaPlan *plan, int f64, ProgCall 
             double tol = strcmp(hazard_modes[h], "blocks") ? 0 : f64 ? 1e-12 : 1e-5;
             snprintf(what, sizeof what, "%s: y", hazard_modes[h]);
             compare(what, want->y, got.y, f64, ny, 0);
-            if (want->J) snprintf(what, sizeof what, "%s: J", hazard_modes[h]), compare(what, want->J, got.J, f64, nJ, 0);
+            if (want->J)
+                snprintf(what, sizeof what, "%s: J", hazard_modes[h]), compare(what, want->J, got.J, f64, nJ, 0);
             snprintf(what, sizeof what, "%s: G", hazard_modes[h]);
             compare(what, want->G, got.G, f64, np, tol);
             snprintf(what, sizeof what, "%s: terms", hazard_modes[h]);
@@ -297,6 +312,7 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
         frontend_free(&fe);
         return;
     }
+    if (fast) fe.model->train.fast_math = 1;
     const Model *m = fe.model;
     size_t len;
     double t0 = t_now();
@@ -391,6 +407,33 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     work_cpu = malloc(es * (size_t)cpu.train_work(nmax) + 64);
     cpu.train_step(P, G_cpu, n, nmax, x, y, J, label, w, terms_cpu, work_cpu);
     free(work_cpu);
+    if (fast) { /* the CPU backend's fast math against its default math */
+        fe.model->train.fast_math = 0;
+        char *dsrc = generate_c(&fe.arena, m, c->jac, f64, 42, &len, err, sizeof err);
+        fe.model->train.fast_math = 1;
+        CpuModule def;
+        if (!dsrc || cpu_module_load(dsrc, len, &def, err, sizeof err)) {
+            printf("  FAIL CPU backend (default math): %s\n", err);
+            failures++;
+        } else {
+            void *yd = calloc((size_t)n * out, es), *Jd = calloc((size_t)n * out * in, es),
+                 *Gd = malloc(es * (size_t)np);
+            double td[64] = {0};
+            void *wd = malloc(es *
+                                  (size_t)(def.predict_work(nmax) > def.train_work(nmax) ? def.predict_work(nmax)
+                                                                                         : def.train_work(nmax)) +
+                              64);
+            def.predict(P, n, nmax, x, yd, has_J ? Jd : NULL, wd);
+            def.train_step(P, Gd, n, nmax, x, y, J, label, w, td, wd);
+            compare("fast math: y against default math", yd, y_cpu, f64, (long)n * out, fast_tol);
+            if (has_J) compare("fast math: J against default math", Jd, J_cpu, f64, (long)n * out * in, fast_tol);
+            compare("fast math: G against default math", Gd, G_cpu, f64, np, fast_tol);
+            compare("fast math: terms against default math", td, terms_cpu, 1, n_terms, fast_tol);
+            free(yd), free(Jd), free(Gd), free(wd);
+            cpu_module_free(&def);
+        }
+        free(dsrc);
+    }
     long tw = (long)nmax * plan.train_work;
     work = malloc(es * (size_t)tw + 64);
     fill_nan(work, f64, tw);
@@ -423,7 +466,8 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
     free(work);
     if (hazards) { /* every hazard mode against the normal mode, on the same module and inputs */
         double t2 = t_now();
-        EmuRun want = {.y = malloc(es * (size_t)n * out), .J = has_J ? malloc(es * (size_t)n * out * in) : NULL,
+        EmuRun want = {.y = malloc(es * (size_t)n * out),
+                       .J = has_J ? malloc(es * (size_t)n * out * in) : NULL,
                        .G = malloc(es * (size_t)np)};
         ProgCall base = {.P = P, .n = n, .nmax = nmax, .x = x, .y = y, .J = J, .label = label, .w = w};
         emu_run_programs(&emu, &plan, f64, base, (long)n * out, (long)n * out * in, np, &want);
@@ -743,18 +787,15 @@ static int hazard_run(const Emu *e, const char *k, const char *mode, int stamp) 
     unsetenv("DINO_EMU_HAZARDS");
     if (rc) return -1;
     for (int i = 0; i < (per_block ? HZ_BLOCKS : N); i++)
-        if (!(out[i] == hazard_want(k, in, stamp, i))) {
-            return 0;
-        }
+        if (!(out[i] == hazard_want(k, in, stamp, i))) { return 0; }
     return 1;
 }
 
 static void test_broken_kernels(const char *source_dir) {
     static const struct {
         const char *kernel, *mode;
-    } broken[] = {{"missing_barrier", "random"},   {"missing_barrier", "reverse"},
-                  {"block_chain", "blocks"},       {"shared_carry", "blocks"},
-                  {"unzeroed_shared", "poison"},   {"divergent_barrier", "divergence"}};
+    } broken[] = {{"missing_barrier", "random"}, {"missing_barrier", "reverse"}, {"block_chain", "blocks"},
+                  {"shared_carry", "blocks"},    {"unzeroed_shared", "poison"},  {"divergent_barrier", "divergence"}};
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/emu/hazards.cu", source_dir);
     printf("hazard modes: broken kernels (%s)\n", path);
@@ -794,7 +835,10 @@ static void test_broken_kernels(const char *source_dir) {
             err = emu_error ? emu_error() : "";
         }
         printf("  %-4s %-18s right in the normal mode (%s), %s under %s%s%s\n", ok ? "ok" : "FAIL", broken[i].kernel,
-               normal == 1 ? "yes" : "no", caught == 1 ? "NOT caught" : caught == 0 ? "wrong" : "launch refused",
+               normal == 1 ? "yes" : "no",
+               caught == 1       ? "NOT caught"
+                   : caught == 0 ? "wrong"
+                                 : "launch refused",
                broken[i].mode, *err ? ": " : "", err);
         failures += !ok;
     }
@@ -804,6 +848,11 @@ static void test_broken_kernels(const char *source_dir) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--hazards") == 0) {
         hazards = 1;
+        argv[1] = argv[0];
+        argc--, argv++;
+    }
+    if (argc > 1 && strcmp(argv[1], "--fast") == 0) {
+        fast = 1;
         argv[1] = argv[0];
         argc--, argv++;
     }
@@ -835,7 +884,7 @@ int main(int argc, char **argv) {
     const char *shared = argv[2];
     double t0 = t_now();
     int only = argc > 3;
-    for (int f64 = 1; f64 >= 0; f64--) {
+    for (int f64 = fast ? 0 : 1; f64 >= 0; f64--) {
         int want_prelude = !only;
         for (int i = 3; i < argc; i++) want_prelude |= strcmp(argv[i], "prelude") == 0;
         if (want_prelude && !hazards) test_prelude(shared, f64);

@@ -322,7 +322,11 @@ static int device_max_shared(void) {
  * fake_nvrtc's images. The architecture is in e_flags: bits 8-15 from ELF ABI version 8 on
  * (CUDA 12.8 and later: 0x5a for sm_90), bits 0-7 before. 0 when image is no ELF file. */
 static CUresult load_cubin(const unsigned char *image) {
-    if (memcmp(image, "\x7f" "ELF", 4) != 0) return OK;
+    if (memcmp(image,
+               "\x7f"
+               "ELF",
+               4) != 0)
+        return OK;
     unsigned machine = image[18] | image[19] << 8, abi = image[8];
     uint32_t flags;
     memcpy(&flags, image + (image[4] == 2 ? 48 : 36), 4); /* e_flags of ELF64, ELF32 */

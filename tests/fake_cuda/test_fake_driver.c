@@ -36,10 +36,13 @@ static void expect(const char *what, int got, int want) {
 /* The first 64 bytes of a CUBIN: ELF64, EM_CUDA, ELF ABI version abi, e_flags flags. */
 static void cubin_header(unsigned char *h, int abi, uint32_t flags) {
     memset(h, 0, 64);
-    memcpy(h, "\x7f" "ELF", 4);
+    memcpy(h,
+           "\x7f"
+           "ELF",
+           4);
     h[4] = 2, h[5] = 1, h[6] = 1, h[7] = 0x41, h[8] = (unsigned char)abi; /* 64-bit, LE, CUDA OS ABI */
-    h[16] = 2;                                                          /* ET_EXEC */
-    h[18] = 190;                                                        /* EM_CUDA */
+    h[16] = 2;                                                            /* ET_EXEC */
+    h[18] = 190;                                                          /* EM_CUDA */
     memcpy(h + 48, &flags, 4);
 }
 
@@ -62,8 +65,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4; i++) {
         sym("cuStreamBeginCapture_v2")(stream, 1);
         int r = i == 0 ? sym(calls[i])(&more, (size_t)64)
-              : i == 1 ? sym(calls[i])(dptr)
-              : i == 2 ? sym(calls[i])(dptr, host, sizeof host)
+            : i == 1   ? sym(calls[i])(dptr)
+            : i == 2   ? sym(calls[i])(dptr, host, sizeof host)
                        : sym(calls[i])();
         graph = (void *)1;
         int end = sym("cuStreamEndCapture")(stream, &graph);
@@ -101,13 +104,14 @@ int main(int argc, char **argv) {
     void *args[] = {&dptr};
     expect("a launch with that much dynamic shared memory",
            sym("cuLaunchKernel")(fn, 1, 1, 1, 256, 1, 1, (unsigned)dyn, stream, args, NULL), 0);
-    expect("a launch with a byte more", sym("cuLaunchKernel")(fn, 1, 1, 1, 256, 1, 1, (unsigned)dyn + 1, stream, args, NULL),
-           1);
-    expect("cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, 100000) on sm_90", sym("cuFuncSetAttribute")(fn, 8, 100000), 0);
+    expect("a launch with a byte more",
+           sym("cuLaunchKernel")(fn, 1, 1, 1, 256, 1, 1, (unsigned)dyn + 1, stream, args, NULL), 1);
+    expect("cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, 100000) on sm_90",
+           sym("cuFuncSetAttribute")(fn, 8, 100000), 0);
     sym("cuFuncGetAttribute")(&dyn, 8, fn);
     expect("... read back", dyn, 100000);
-    expect("... then a launch with 100000 bytes", sym("cuLaunchKernel")(fn, 1, 1, 1, 256, 1, 1, 100000u, stream, args, NULL),
-           0);
+    expect("... then a launch with 100000 bytes",
+           sym("cuLaunchKernel")(fn, 1, 1, 1, 256, 1, 1, 100000u, stream, args, NULL), 0);
     expect("... and with 100001", sym("cuLaunchKernel")(fn, 1, 1, 1, 256, 1, 1, 100001u, stream, args, NULL), 1);
     expect("cuFuncSetAttribute beyond 227 KiB with the static part",
            sym("cuFuncSetAttribute")(fn, 8, 232448 - stat + 1), 1);
