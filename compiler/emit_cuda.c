@@ -72,7 +72,9 @@ int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *
     if (!rc) {
         write_header(out, m, opt, &pe, &te);
         if (emit_prelude(out, prelude_cuda, !opt->f64 && m->train.fast_math, 1)) {
-            snprintf(err, errlen, "internal error: the CUDA prelude has no activation rows for fast math");
+            snprintf(err, errlen,
+                     "internal error: fast math: the CUDA prelude has no activation rows, or activations_fast.def "
+                     "lacks a row of activations.def");
             rc = -1;
         }
         fputs("\n/* ---------------------------------------------------------------------------- interface */\n\n",
