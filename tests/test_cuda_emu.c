@@ -1,6 +1,10 @@
 /* test_cuda_emu.c - the generated CUDA, run on the CPU in emulation, against the CPU backend.
  *
- *   test_cuda_emu [--hazards] [--fast] [--specs DIR] SOURCE_DIR SHARED_DIR [CASE...]
+ *   test_cuda_emu [--hazards] [--fma] [--fast] [--specs DIR] SOURCE_DIR SHARED_DIR [CASE...]
+ *
+ * --fma: f32 only, the emulated kernels compiled with every a * b + c the compiler finds fused
+ * (-O1 -mfma -ffp-contract=fast), as NVRTC compiles them by default: the f32 dopri5 step control
+ * must take the CPU's decisions under that perturbation too (issue 19, finding 8).
  *
  * --fast: f32 only, with fast math (train { math fast }): the emulated CUDA (CUDA's intrinsics,
  * emulated) against the CPU backend's fast math, as above, and that against the CPU backend's
@@ -21,7 +25,8 @@
  * first filled with NaN (a read of anything no kernel wrote shows up). y, J, G and the loss
  * terms must match the CPU backend's dino_predict / dino_train_step on the same parameters and
  * data: max |difference| / max |CPU value| per tensor at most 1e-10 in f64 and 2e-5 in f32
- * (summation order differs: tiles, split batches, atomics).
+ * (summation order differs: tiles, split batches, atomics); in f32 the monitor terms (Parareal
+ * corrections, dopri5's step control) to 1e-3 (monitor_tol: an ill-conditioned error norm).
  *
  * Also: the tiled gemm of prelude_cuda.h for every transpose and tile shape against a plain
  * triple loop (odd sizes, leading dimensions larger than the rows, accumulate on and off), the
@@ -99,6 +104,18 @@ static const Case cases[] = {
 static int failures;
 static char cxx[256], tmpdir[256], emu_header[4096];
 static const char *specs_dir; /* tests/specs */
+/* --fma: the emulated kernels compiled with fused multiply-adds wherever the compiler can
+ * contract a * b + c, as NVRTC does by default (--fmad=true), instead of -O0's separate
+ * roundings: the CPU backend (-O3 -march=native) contracts other pairs, so the two differ the way
+ * a GPU and the CPU do. */
+static const char *emu_flags = "-O0";
+static int fma_only_f32; /* --fma runs f32 only: f64's step control is far from its rounding */
+/* f32 monitors against the CPU's, relative to the largest: dopri5's error norm is a difference
+ * of two solutions that agree to rtol, so its f32 rounding is about 1e-4 relative, and
+ * contraction (NVRTC's, the CPU compiler's) moves it that much (measured 1.8e-4). A changed
+ * accept/reject decision or step count still shows: it changes a flag or count by 1. Issue 19,
+ * finding 8. */
+static const double monitor_tol = 1e-3;
 
 static int find_cxx(void) {
     const char *env = getenv("CXX");
@@ -136,8 +153,8 @@ static int emu_load(const char *tag, const char *src, size_t len, const char *ex
     /* -fno-weak where the compiler knows it (g++): cuda_emu.hpp's shared-memory section */
     char probe[512];
     snprintf(probe, sizeof probe, "'%s' -fno-weak -fsyntax-only -x c++ /dev/null 2>/dev/null && echo -fno-weak", cxx);
-    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC $(%s) -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
-             cxx, probe, emu_header, cu, so, cu);
+    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 %s -w -shared -fPIC $(%s) -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
+             cxx, emu_flags, probe, emu_header, cu, so, cu);
     if (system(cmd) != 0) {
         printf("  FAIL %s: the emulated CUDA did not compile (%s.log)\n", tag, cu);
         snprintf(cmd, sizeof cmd, "head -30 '%s.log'", cu);
@@ -452,7 +469,14 @@ static void run_case(const Case *c, int ci, const char *shared, int f64, int fus
                       .work = work};
     if (run_program(&emu, plan.train, plan.n_train, call) == 0) {
         compare("G", G_cpu, G_emu, f64, np, tol);
-        compare("terms", terms_cpu, terms_emu, 1, n_terms, tol);
+        if (f64 || n_terms == m->n_loss) {
+            compare("terms", terms_cpu, terms_emu, 1, n_terms, tol);
+        } else { /* f32: the loss terms as the rest; the monitors (Parareal corrections, dopri5's
+                  * error norms, times, steps and accept flags) to monitor_tol */
+            compare("terms: loss", terms_cpu, terms_emu, 1, m->n_loss, tol);
+            compare("terms: monitors", terms_cpu + m->n_loss, terms_emu + m->n_loss, 1, n_terms - m->n_loss,
+                    monitor_tol);
+        }
         if (n_terms > m->n_loss + correction_count(m)) { /* gate flags: which Parareal iterations ran */
             printf("    gates (iterations 2.. ran):");
             for (int i = m->n_loss + correction_count(m); i < n_terms; i++) printf(" %g", terms_emu[i]);
@@ -851,6 +875,15 @@ int main(int argc, char **argv) {
         argv[1] = argv[0];
         argc--, argv++;
     }
+    if (argc > 1 && strcmp(argv[1], "--fma") == 0) {
+        char probe[600];
+        snprintf(probe, sizeof probe, "'%s' -mfma -fsyntax-only -x c++ /dev/null 2>/dev/null",
+                 getenv("CXX") ? getenv("CXX") : "c++");
+        emu_flags = system(probe) == 0 ? "-O1 -mfma -ffp-contract=fast" : "-O1 -ffp-contract=fast";
+        fma_only_f32 = 1;
+        argv[1] = argv[0];
+        argc--, argv++;
+    }
     if (argc > 1 && strcmp(argv[1], "--fast") == 0) {
         fast = 1;
         argv[1] = argv[0];
@@ -884,7 +917,7 @@ int main(int argc, char **argv) {
     const char *shared = argv[2];
     double t0 = t_now();
     int only = argc > 3;
-    for (int f64 = fast ? 0 : 1; f64 >= 0; f64--) {
+    for (int f64 = fast || fma_only_f32 ? 0 : 1; f64 >= 0; f64--) {
         int want_prelude = !only;
         for (int i = 3; i < argc; i++) want_prelude |= strcmp(argv[i], "prelude") == 0;
         if (want_prelude && !hazards) test_prelude(shared, f64);
