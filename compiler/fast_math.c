@@ -41,8 +41,12 @@ static const char c_primitives[] =
     "static inline float fast_sin(float x) { return sinf(x); }\n"
     "static inline float fast_cos(float x) { return cosf(x); }\n"
     "static inline float fast_erf(float x) { return erff(x); }\n";
-static const char c_rows[] = "DINO_FAST_HELPERS(static inline)\n"
-                             "DINO_FAST_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)\n";
+static const char c_rows[] =
+    "DINO_FAST_HELPERS(static inline)\n"
+    "DINO_FAST_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)\n"
+    "/* the default helpers above, unused here (no -Wunused-function) */\n"
+    "static real (*const dino_default_helpers[])(real) __attribute__((unused)) = {tanh_r, sigm, "
+    "phi, Phi};\n";
 
 int emit_prelude(FILE *out, const char *prelude, int fast, int cuda) {
     const char *at = fast ? strstr(prelude, anchor) : NULL;
