@@ -9,7 +9,8 @@
  *     cuFuncGetAttribute reads it back;
  *   - a CUBIN (ELF, EM_CUDA) built for another architecture: CUDA_ERROR_NO_BINARY_FOR_GPU (209),
  *     by the ELF flags of both layouts (CUDA 12.8+ and before); sm_80 code on an sm_86 device is
- *     compatible (same major version) and sm_90 code is not.
+ *     compatible (same major version) and sm_90 code is not; and real CUBINs that this machine's
+ *     NVRTC makes, when it has one.
  *
  *   test_fake_driver LIBFAKE_CUDA.so */
 #include <dlfcn.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "nvrtc.h"
 
 typedef int (*Fn)();
 static void *lib;
@@ -141,6 +144,34 @@ int main(int argc, char **argv) {
         expect(bins[i].what, sym("cuModuleLoadData")(&mod, h), bins[i].want);
     }
     setenv("FAKE_CUDA_CC", "90", 1);
+    /* and real CUBINs from this machine's NVRTC, when it has one */
+    char err[4096];
+#ifdef FAKE_DRIVER_NO_NVRTC
+    snprintf(err, sizeof err, "the sanitizer build does not call it");
+    if (0) {
+#else
+    if (nvrtc_load(err, sizeof err) == NVRTC_OK) {
+#endif
+        static const char src[] = "extern \"C\" __global__ void k(float *x) { x[threadIdx.x] = 1; }\n";
+        static const struct {
+            const char *arch, *what;
+            int want;
+        } real[] = {{"sm_80", "NVRTC's sm_80 CUBIN on sm_90", 209},
+                    {"sm_90", "NVRTC's sm_90 CUBIN on sm_90 (200)", 200}};
+        for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
+            char *bin = NULL, *log = NULL;
+            size_t len = 0;
+            if (nvrtc_arch_supported(atoi(real[i].arch + 3)) != 1 ||
+                nvrtc_compile(src, "k.cu", real[i].arch, 1, &bin, &len, &log, err, sizeof err) != NVRTC_OK) {
+                printf("note: NVRTC makes no CUBIN for %s here: not tried\n", real[i].arch);
+            } else {
+                expect(real[i].what, sym("cuModuleLoadData")(&mod, bin), real[i].want);
+            }
+            free(bin), free(log);
+        }
+    } else {
+        printf("note: no NVRTC (%s): real CUBINs not tried\n", err);
+    }
     sym("cuMemFree_v2")(dptr);
     printf("%s\n", failures ? "FAIL" : "ok");
     return failures ? 1 : 0;
