@@ -933,6 +933,7 @@ int main(int argc, char **argv) {
                 continue;
             }
             run_case(&cases[i], (int)i, shared, f64, FUSE_AUTO);
+            if (fma_only_f32) continue; /* --fma: the tile kernels NVRTC would contract */
             if (cases[i].also & ALSO_NONE) run_case(&cases[i], (int)i, shared, f64, FUSE_NONE);
             if (cases[i].also & ALSO_TILES) run_case(&cases[i], (int)i, shared, f64, FUSE_TILES);
         }
