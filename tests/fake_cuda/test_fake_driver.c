@@ -10,7 +10,9 @@
  *   - a CUBIN (ELF, EM_CUDA) built for another architecture: CUDA_ERROR_NO_BINARY_FOR_GPU (209),
  *     by the ELF flags of both layouts (CUDA 12.8+ and before); sm_80 code on an sm_86 device is
  *     compatible (same major version) and sm_90 code is not; and real CUBINs that this machine's
- *     NVRTC makes, when it has one.
+ *     NVRTC makes, when it has one;
+ *   - and a launch that the emulation's hazard modes find wrong (DINO_EMU_HAZARDS=divergence, a
+ *     barrier half the block skips) fails: CUDA_ERROR_LAUNCH_FAILED (719).
  *
  *   test_fake_driver LIBFAKE_CUDA.so */
 #include <dlfcn.h>
@@ -122,6 +124,25 @@ int main(int argc, char **argv) {
     sym("cuMemcpyDtoH_v2")(out, dptr, sizeof out);
     expect("the kernel ran (x[0] = 255)", (int)out[0], 255);
     sym("cuModuleUnload")(mod);
+
+    /* the emulation's hazard modes reach the stand-in's launches: a barrier half the block skips
+     * runs in the normal mode and fails the launch under DINO_EMU_HAZARDS=divergence */
+    static const char divergent[] = "DINOEMU\n// arch sm_90\n"
+                                    "extern \"C\" __global__ void d(float *x) {\n"
+                                    "    if (threadIdx.x < 32) __syncthreads();\n"
+                                    "    x[threadIdx.x] = 1;\n"
+                                    "}\n";
+    if (sym("cuModuleLoadData")(&mod, divergent) == 0 && sym("cuModuleGetFunction")(&fn, mod, "d") == 0) {
+        expect("a divergent barrier in the normal mode",
+               sym("cuLaunchKernel")(fn, 1, 1, 1, 64, 1, 1, 0u, stream, args, NULL), 0);
+        setenv("DINO_EMU_HAZARDS", "divergence", 1);
+        expect("... under DINO_EMU_HAZARDS=divergence: CUDA_ERROR_LAUNCH_FAILED",
+               sym("cuLaunchKernel")(fn, 1, 1, 1, 64, 1, 1, 0u, stream, args, NULL), 719);
+        unsetenv("DINO_EMU_HAZARDS");
+        sym("cuModuleUnload")(mod);
+    } else {
+        expect("cuModuleLoadData of the divergent kernel", 1, 0);
+    }
 
     /* CUBINs for other architectures, by their ELF flags */
     static const struct {
