@@ -13,8 +13,9 @@
  *      Jacobians, f64 within 1e-12 relative, f32 within 1e-5.
  *   3. Five epochs of training from the same initial parameters and shuffles: per-epoch losses
  *      of CUDA and CPU within 1e-9 relative in f64 (1e-3 in f32); and (f64) the same training
- *      with the gradient and the update as two graphs equals the one-graph run: bit for bit on
- *      the stand-in driver, within 1e-10 on a GPU, whose atomicAdd sums vary from run to run.
+ *      with the gradient and the update as two graphs, and with the data streamed from host
+ *      memory, equals the one-graph resident run: bit for bit on the stand-in driver, within
+ *      1e-10 on a GPU, whose atomicAdd sums vary from run to run.
  * No check here compares two GPU runs exactly (issue 19, finding 8). */
 #include <math.h>
 #include <stdio.h>
@@ -308,7 +309,8 @@ static void against_cpu(int which, int f64) {
             trainer_free(&split);
         }
         /* the training data streamed from pinned host memory (issue 20; DINO_CUDA_STREAM=1):
-         * the same kernels on the same batches, so the same parameters, bit for bit */
+         * the same kernels on the same batches, so the same parameters, bit for bit on the
+         * emulation, and on a GPU within 1e-10 relative (its atomic sums vary, finding 8) */
         Trainer streamed;
         if (cuda_trainer(&streamed, fe)) {
             TrainOptions os = {0};
@@ -319,8 +321,12 @@ static void against_cpu(int which, int f64) {
             long differ = 0;
             for (size_t i = 0; i < es * (size_t)m->n_weights; i++)
                 differ += ((const unsigned char *)streamed.P)[i] != ((const unsigned char *)gpu.P)[i];
-            check(differ == 0 && strstr(streamed.backend->data_note, "streaming") != NULL,
+            double rel = t_rel_diff(streamed.P, f64, gpu.P, f64, (long)m->n_weights, NULL, NULL);
+            check((emulated_driver() ? differ == 0 : rel <= 1e-10) &&
+                      strstr(streamed.backend->data_note, "streaming") != NULL,
                   "data streamed from host memory: resident's parameters", (double)differ, "bytes differ");
+            printf("       (parameters: relative difference %.3e, %s)\n", rel,
+                   emulated_driver() ? "equal bit for bit required: emulation" : "within 1e-10: a GPU's atomic sums");
             trainer_free(&streamed);
         }
     }
