@@ -2,7 +2,11 @@
  *
  * grad gathers the batch rows into contiguous buffers and runs dino_train_step (forward,
  * Jacobian, loss, gradient in one pass); update takes the optimiser step (optim.c). Nothing
- * here prints or exits: failures come back as a status with the message in Backend.err. */
+ * here prints or exits: failures come back as a status with the message in Backend.err.
+ *
+ * Read-ahead: when the training set is memory-mapped (data.h), each grad asks the kernel for the
+ * pages of this process's rows of the next batches (data_prefetch) before computing its own, so
+ * that the disk reads overlap the computation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +29,12 @@ typedef struct {
     int32_t *label;             /* [B] */
     double *terms;              /* [n_loss + n_monitors] one step's terms */
     double *sums;               /* [1 + n_monitors + n_loss] the loss, monitor and loss-term sums since take_sums */
+    int64_t *ahead_rows;        /* [B] read-ahead scratch; NULL when the training set is not mapped */
+    int64_t ahead;              /* places of this epoch's order before this one were read ahead */
+    int ahead_batches;          /* how many batches ahead (about READ_AHEAD_BYTES, at least 2) */
 } CpuBackend;
+
+enum { READ_AHEAD_BYTES = 4 << 20, READ_AHEAD_MAX = 256 };
 
 /* calloc that says what ran out in err (Backend.err). */
 static void *zalloc(size_t n, size_t size, const char *what, char *err, size_t errlen) {
@@ -38,9 +47,10 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
     /* the buffers of an earlier call (a second train() on the backend) */
-    free(c->work), free(c->x), free(c->y), free(c->J), free(c->label);
+    free(c->work), free(c->x), free(c->y), free(c->J), free(c->label), free(c->ahead_rows);
     c->work = c->x = c->y = c->J = NULL;
     c->label = NULL;
+    c->ahead_rows = NULL;
     size_t work = (size_t)c->mod->train_work(batch);
     void *w = calloc(work ? work : 1, c->es);
     if (!w) {
@@ -60,19 +70,42 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
     if (!m->classifier && !(c->y = zalloc(B * (size_t)m->out_dim, c->es, "a batch", e, el))) return DINO_EUSER;
     if (train->J && !(c->J = zalloc(B * (size_t)(m->out_dim * m->in_dim), c->es, "a batch", e, el))) return DINO_EUSER;
     if (m->classifier && !(c->label = zalloc(B, sizeof(int32_t), "a batch", e, el))) return DINO_EUSER;
+    if (data_mapped(train)) {
+        if (!(c->ahead_rows = zalloc(B, sizeof(int64_t), "a batch", e, el))) return DINO_EUSER;
+        size_t row = c->es * (size_t)(m->in_dim + (train->y ? m->out_dim : 0) + (train->J ? m->out_dim * m->in_dim : 0)) +
+            (train->label ? sizeof(int32_t) : 0);
+        size_t per_batch = row * B, k = (READ_AHEAD_BYTES + per_batch - 1) / per_batch;
+        c->ahead_batches = k < 2 ? 2 : k > READ_AHEAD_MAX ? READ_AHEAD_MAX : (int)k;
+    }
     b->work_per_sample = (size_t)c->mod->train_work(1) * c->es;
     return DINO_OK;
 }
 
 static int cpu_begin_epoch(Backend *b, const int64_t *order) {
     ((CpuBackend *)b)->order = order;
+    ((CpuBackend *)b)->ahead = 0;
     return DINO_OK;
+}
+
+/* The rows of the next ahead_batches batches that this process will take, asked for ahead: its
+ * share of batch +j starts j batches after this one's (exact for full batches; the last, partial
+ * batch is near enough). Each batch is asked for once. */
+static void read_ahead(CpuBackend *c, int64_t first, int n) {
+    int64_t N = c->train->n;
+    for (int j = 1; c->ahead_rows && j <= c->ahead_batches; j++) {
+        int64_t p = first + (int64_t)j * c->batch;
+        if (p >= N) break;
+        if (p < c->ahead) continue;
+        data_prefetch(c->train, c->order + p, N - p < n ? (int)(N - p) : n, c->ahead_rows);
+        c->ahead = p + 1;
+    }
 }
 
 static int cpu_grad(Backend *b, int64_t first, int n, const double *w, double *loss) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
     double *terms = c->terms, l = 0;
+    read_ahead(c, first, n);
     data_gather(c->train, c->order + first, n, c->x, c->y, c->J, c->label);
     c->mod->train_step(b->P, c->G, n, c->batch, c->x, c->y, c->J, c->label, w, terms, c->work);
     for (int i = 0; i < m->n_loss; i++) l += w[i] * terms[i];
@@ -126,7 +159,7 @@ static int cpu_nothing(Backend *b) {
 
 static void cpu_free(Backend *b) {
     CpuBackend *c = (CpuBackend *)b;
-    free(c->x), free(c->y), free(c->J), free(c->G), free(c->work), free(c->label);
+    free(c->x), free(c->y), free(c->J), free(c->G), free(c->work), free(c->label), free(c->ahead_rows);
     free(c->terms), free(c->sums), free(b->unfinished);
     free(c);
 }
