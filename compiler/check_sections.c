@@ -594,13 +594,15 @@ static void check_shuffle(Checker *c, const Stmt *st, TrainSpec *t) {
     const Clause *cl = &st->clauses[0];
     const Expr *v = cl->items[1];
     if (v->kind == E_ERROR) return;
-    int rows = v->kind == E_NAME && strcmp(v->str, "rows") == 0, blocks = v->kind == E_NAME && strcmp(v->str, "blocks") == 0;
+    int rows = v->kind == E_NAME && strcmp(v->str, "rows") == 0,
+        blocks = v->kind == E_NAME && strcmp(v->str, "blocks") == 0;
     if (!rows && !blocks) {
         diag_error(c->d, v->loc, "expected " SHUFFLE_USAGE);
         return;
     }
     if (rows) {
-        if (cl->n_items != 2) diag_error(c->d, cl->items[2]->loc, "shuffle rows takes nothing more; expected " SHUFFLE_USAGE);
+        if (cl->n_items != 2)
+            diag_error(c->d, cl->items[2]->loc, "shuffle rows takes nothing more; expected " SHUFFLE_USAGE);
         else t->shuffle_block = t->shuffle_window = 0;
         return;
     }
@@ -610,17 +612,17 @@ static void check_shuffle(Checker *c, const Stmt *st, TrainSpec *t) {
     }
     int64_t b, w = 0;
     if (want_int(c, cl->items[2], shuffle_block_key.name, shuffle_block_key.lo, shuffle_block_key.hi, &b)) return;
-    if (cl->n_items == 5 && (want_word(c, cl->items[3], "window", "shuffle blocks B window W") ||
-                             want_int(c, cl->items[4], shuffle_window_key.name, shuffle_window_key.lo,
-                                      shuffle_window_key.hi, &w)))
+    if (cl->n_items == 5 &&
+        (want_word(c, cl->items[3], "window", "shuffle blocks B window W") ||
+         want_int(c, cl->items[4], shuffle_window_key.name, shuffle_window_key.lo, shuffle_window_key.hi, &w)))
         return;
     t->shuffle_block = b;
     t->shuffle_window = w;
 }
 
 void check_train(Checker *c, const Section *s) {
-    static const char *const keys[] = {"optimizer", "schedule", "batch", "epochs", "seed",   "precision",
-                                       "eval",      "early_stop", "keep", "save",  "shuffle"};
+    static const char *const keys[] = {"optimizer", "schedule",   "batch", "epochs", "seed",   "precision",
+                                       "eval",      "early_stop", "keep",  "save",   "shuffle"};
     static const char *const usage[] = {"optimizer adam(lr = 1e-3)",
                                         "schedule cosine(end = 0)",
                                         "batch N",
@@ -753,9 +755,9 @@ static int set_shuffle(TrainSpec *t, const char *val, char *msg, size_t len) {
 }
 
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
-    static const char *const keys[] = {"epochs",   "batch",    "lr",         "seed",      "precision",
-                                       "eval_every", "beta1",  "beta2",      "eps",       "decay",
-                                       "momentum", "patience", "save_every", "keep_best", "shuffle"};
+    static const char *const keys[] = {"epochs",     "batch",    "lr",         "seed",      "precision",
+                                       "eval_every", "beta1",    "beta2",      "eps",       "decay",
+                                       "momentum",   "patience", "save_every", "keep_best", "shuffle"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     if (strcmp(key, "shuffle") == 0) return set_shuffle(t, val, msg, len);
     if (strcmp(key, "precision") == 0) {

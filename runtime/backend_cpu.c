@@ -72,7 +72,8 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
     if (m->classifier && !(c->label = zalloc(B, sizeof(int32_t), "a batch", e, el))) return DINO_EUSER;
     if (data_mapped(train)) {
         if (!(c->ahead_rows = zalloc(B, sizeof(int64_t), "a batch", e, el))) return DINO_EUSER;
-        size_t row = c->es * (size_t)(m->in_dim + (train->y ? m->out_dim : 0) + (train->J ? m->out_dim * m->in_dim : 0)) +
+        size_t row =
+            c->es * (size_t)(m->in_dim + (train->y ? m->out_dim : 0) + (train->J ? m->out_dim * m->in_dim : 0)) +
             (train->label ? sizeof(int32_t) : 0);
         size_t per_batch = row * B, k = (READ_AHEAD_BYTES + per_batch - 1) / per_batch;
         c->ahead_batches = k < 2 ? 2 : k > READ_AHEAD_MAX ? READ_AHEAD_MAX : (int)k;

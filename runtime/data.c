@@ -653,7 +653,11 @@ int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Datas
     memset(valid, 0, sizeof *valid);
     memset(test, 0, sizeof *test);
     const char *map_env = getenv("DINO_DATA_MAP"); /* 0: copy every file (tests compare the two paths) */
-    Loader L = {.m = m, .dir = dir, .f64 = f64 != 0, .map = !map_env || strcmp(map_env, "0") != 0, .err = err,
+    Loader L = {.m = m,
+                .dir = dir,
+                .f64 = f64 != 0,
+                .map = !map_env || strcmp(map_env, "0") != 0,
+                .err = err,
                 .errlen = errlen};
     const DataSpec *ds = &m->data;
     if (!m->input || !m->output || m->in_dim <= 0 || m->out_dim <= 0) {

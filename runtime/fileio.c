@@ -93,8 +93,9 @@ int fio_map_range(const char *path, size_t file_size, size_t off, size_t len, Fi
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (unsigned long long)st.st_size != (unsigned long long)file_size ||
-        len == 0 || off > file_size || len > file_size - off) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (unsigned long long)st.st_size != (unsigned long long)file_size || len == 0 || off > file_size ||
+        len > file_size - off) {
         fio_errf(err, errlen, "%s: the file changed while it was being loaded (%lld bytes, %zu expected)", path,
                  (long long)st.st_size, file_size);
         close(fd);

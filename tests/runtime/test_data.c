@@ -711,7 +711,8 @@ static void test_mnist(T *t) {
 /* Two loaded sets hold the same bytes: x, y, J, labels. */
 static int same_bytes(const Dataset *a, const Dataset *b) {
     size_t es = a->f64 ? 8 : 4, n = (size_t)a->n;
-    if (a->n != b->n || a->f64 != b->f64 || !a->x != !b->x || !a->y != !b->y || !a->J != !b->J || !a->label != !b->label)
+    if (a->n != b->n || a->f64 != b->f64 || !a->x != !b->x || !a->y != !b->y || !a->J != !b->J ||
+        !a->label != !b->label)
         return 0;
     return (!a->x || memcmp(a->x, b->x, n * (size_t)a->in * es) == 0) &&
         (!a->y || memcmp(a->y, b->y, n * (size_t)a->out * es) == 0) &&
@@ -762,8 +763,9 @@ static void test_mapped(Fx *f) {
             CHECK(t, data_mapped(&s[1][k]) == (size_t)s[1][k].n * (3 + 2 + 6) * (f64 ? 8 : 4));
             CHECK(t, same_bytes(&s[0][k], &s[1][k]));
         }
-        CHECK(t, ok && rows_match(&s[1][0], 0, 1, !f64) && rows_match(&s[1][1], 6, 1, !f64) &&
-                     rows_match(&s[1][2], 8, 1, !f64));
+        CHECK(t,
+              ok && rows_match(&s[1][0], 0, 1, !f64) && rows_match(&s[1][1], 6, 1, !f64) &&
+                  rows_match(&s[1][2], 8, 1, !f64));
         for (int c = 0; c < 2; c++)
             for (int k = 0; k < 3; k++) data_free(&s[c][k]), data_free(&s[c][k]); /* a second free is harmless */
     }
@@ -872,7 +874,8 @@ static void test_mapped(Fx *f) {
             CHECK(t, after >= 1);
             size_t far = resident_pages((const double *)btr.x + 12000 * 3, 64 * 3 * 8);
             CHECK(t, far == 0); /* only the rows asked for */
-            if (t->verbose) printf("  read-ahead: %zu pages resident before, %zu after, %zu far away\n", before, after, far);
+            if (t->verbose)
+                printf("  read-ahead: %zu pages resident before, %zu after, %zu far away\n", before, after, far);
         }
         if (fd >= 0) close(fd);
         data_free(&btr), data_free(&bte);
