@@ -12,9 +12,7 @@
  * returns.
  *
  * Must not print or exit: every problem is one line in err, starting with the file's path. */
-#ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L
-#endif
+#define _DEFAULT_SOURCE /* mincore */
 #include "data.h"
 
 #include <errno.h>
@@ -768,10 +766,39 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-void data_prefetch(const Dataset *d, const int64_t *idx, int n, int64_t *scratch) {
+int data_ahead_init(DataAhead *a, int cap) {
+    memset(a, 0, sizeof *a);
+    a->rows = malloc(sizeof *a->rows * (size_t)(cap > 0 ? cap : 1));
+    a->cap = a->rows ? cap : 0;
+    return a->rows ? 0 : -1;
+}
+
+void data_ahead_free(DataAhead *a) {
+    free(a->rows);
+    memset(a, 0, sizeof *a);
+}
+
+/* Asks for [lo, hi) (lo on a page boundary) of array k, less what the last range asked for
+ * holds: with block shuffles batch after batch asks for the same window. Overlapping ranges are
+ * remembered as their union, up to 64 MiB (then afresh, so that pages evicted since are asked for
+ * again). */
+static void willneed(DataAhead *a, int k, uintptr_t lo, uintptr_t hi, uintptr_t page) {
+    uintptr_t olo = a->lo[k], ohi = a->hi[k];
+    if (ohi && lo <= ohi && hi >= olo && (hi > ohi ? hi : ohi) - (lo < olo ? lo : olo) <= ((uintptr_t)64 << 20)) {
+        if (lo < olo) posix_madvise((void *)lo, olo - lo, POSIX_MADV_WILLNEED);
+        if (hi > ohi) posix_madvise((void *)(ohi - ohi % page), hi - (ohi - ohi % page), POSIX_MADV_WILLNEED);
+        a->lo[k] = lo < olo ? lo : olo, a->hi[k] = hi > ohi ? hi : ohi;
+        return;
+    }
+    posix_madvise((void *)lo, hi - lo, POSIX_MADV_WILLNEED);
+    a->lo[k] = lo, a->hi[k] = hi;
+}
+
+void data_prefetch(const Dataset *d, const int64_t *idx, int n, DataAhead *a) {
     if (n <= 0 || !data_mapped(d)) return;
-    memcpy(scratch, idx, sizeof *scratch * (size_t)n);
-    qsort(scratch, (size_t)n, sizeof *scratch, cmp_i64);
+    if (n > a->cap) n = a->cap;
+    memcpy(a->rows, idx, sizeof *a->rows * (size_t)n);
+    qsort(a->rows, (size_t)n, sizeof *a->rows, cmp_i64);
     size_t es = d->f64 ? sizeof(double) : sizeof(float);
     size_t rows[4] = {(size_t)d->in * es, (size_t)d->out * es, (size_t)d->in * (size_t)d->out * es, sizeof(int32_t)};
     const void *arrays[4] = {d->x, d->y, d->J, d->label}; /* by DataArray */
@@ -781,18 +808,37 @@ void data_prefetch(const Dataset *d, const int64_t *idx, int n, int64_t *scratch
         if (!d->map[k].base) continue;
         uintptr_t lo = 0, hi = 0; /* the range being merged, [lo, hi) */
         for (int i = 0; i <= n; i++) {
-            uintptr_t a = 0, b = 0;
+            uintptr_t b0 = 0, b1 = 0;
             if (i < n) {
-                a = (uintptr_t)arrays[k] + (uintptr_t)scratch[i] * rows[k];
-                b = a + rows[k];
-                a -= a % page;
-                if (hi && a <= hi + gap) { /* near the range: extend it */
-                    if (b > hi) hi = b;
+                b0 = (uintptr_t)arrays[k] + (uintptr_t)a->rows[i] * rows[k];
+                b1 = b0 + rows[k];
+                b0 -= b0 % page;
+                if (hi && b0 <= hi + gap) { /* near the range: extend it */
+                    if (b1 > hi) hi = b1;
                     continue;
                 }
             }
-            if (hi) posix_madvise((void *)lo, hi - lo, POSIX_MADV_WILLNEED);
-            lo = a, hi = b;
+            if (hi) willneed(a, k, lo, hi, page);
+            lo = b0, hi = b1;
         }
     }
+}
+
+double data_resident(const Dataset *d) {
+    enum { PLACES = 64, PAGES = 16 };
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)(pg > 0 ? pg : 4096), in = 0, all = 0;
+    unsigned char v[PAGES];
+    for (int k = 0; k < 4; k++) {
+        if (!d->map[k].base) continue;
+        size_t pages = (d->map[k].len + page - 1) / page;
+        for (int s = 0; s < PLACES; s++) {
+            size_t first = pages * (size_t)s / PLACES, n = pages - first < PAGES ? pages - first : PAGES;
+            if (s && first == pages * (size_t)(s - 1) / PLACES) continue; /* a small array: sampled already */
+            if (mincore((char *)d->map[k].base + first * page, n * page, v)) continue;
+            for (size_t i = 0; i < n; i++) in += v[i] & 1;
+            all += n;
+        }
+    }
+    return all ? (double)in / (double)all : 1.0;
 }

@@ -95,9 +95,29 @@ size_t data_mapped(const Dataset *d);
 typedef enum { DATASET_RANDOM, DATASET_NEAR } DataAccess;
 void data_advise(const Dataset *d, DataAccess how);
 
-/* Read-ahead: asks the kernel to start reading the pages of rows idx[0..n) of d's mapped arrays
- * (madvise MADV_WILLNEED on their byte ranges, nearby rows merged into one range), and returns
- * at once. A no-op on heap arrays. scratch: n int64 the call may reorder (a copy of idx). */
-void data_prefetch(const Dataset *d, const int64_t *idx, int n, int64_t *scratch);
+/* Read-ahead of one reader (a backend): a scratch copy of the rows asked for, and the last byte
+ * range asked for in each array, which is not asked for again (block shuffles ask for the same
+ * window batch after batch). */
+typedef struct {
+    int64_t *rows; /* [cap] */
+    int cap;
+    uintptr_t lo[4], hi[4]; /* by DataArray: the last range asked for, [lo, hi) */
+} DataAhead;
+
+/* 0, or -1 when memory runs out. cap: the most rows one data_prefetch call asks for. */
+int data_ahead_init(DataAhead *a, int cap);
+void data_ahead_free(DataAhead *a); /* safe on a zeroed one */
+
+/* Asks the kernel to start reading the pages of rows idx[0..n) (n <= a->cap) of d's mapped arrays
+ * (madvise MADV_WILLNEED on their byte ranges, rows closer than 16 pages merged into one range,
+ * a range inside the last one asked for skipped), and returns at once. A no-op on heap arrays. */
+void data_prefetch(const Dataset *d, const int64_t *idx, int n, DataAhead *a);
+
+/* The fraction of the pages of d's mapped arrays that are in the page cache, from a sample of
+ * up to 64 places of 16 pages in each (mincore); 1 when nothing is mapped. For deciding per
+ * epoch whether read-ahead is worth its system calls: a data set that fits in memory is all
+ * cached after the first pass (the load's check is one), and asking for cached pages costs a
+ * call per row. */
+double data_resident(const Dataset *d);
 
 #endif

@@ -850,6 +850,7 @@ static void test_mapped(Fx *f) {
     Dataset btr, bte;
     if (CHECK_OK(t, load(f, &mb, 1, 0, &btr, &bte, err, sizeof err), err) && CHECK(t, btr.map[DATASET_X].base)) {
         size_t xbytes = (size_t)btr.n * 3 * 8;
+        CHECK(t, data_resident(&btr) > 0.99); /* the load's check read every page */
         data_advise(&btr, DATASET_RANDOM);
         madvise(btr.map[DATASET_X].base, btr.map[DATASET_X].len, MADV_DONTNEED); /* our page table's view */
         int fd = open(fpath(f, "m_data.npy"), O_RDONLY);
@@ -861,11 +862,13 @@ static void test_mapped(Fx *f) {
         size_t before = resident_pages(btr.x, xbytes);
         int64_t rows[64];
         for (int i = 0; i < 64; i++) rows[i] = 8000 + i; /* 1.5 KiB: one or two pages */
-        int64_t scratch[64];
+        DataAhead da;
+        CHECK(t, data_ahead_init(&da, 64) == 0);
         if (fd < 0 || before == (size_t)-1 || before > 2) {
             t_skip(t, "read-ahead: the file's pages could not be dropped from the page cache (tmpfs?)");
         } else {
-            data_prefetch(&btr, rows, 64, scratch);
+            CHECK(t, data_resident(&btr) < 0.5); /* the sample sees the dropped pages */
+            data_prefetch(&btr, rows, 64, &da);
             size_t after = 0;
             for (int k = 0; k < 200 && after == 0; k++) { /* the read is asynchronous */
                 after = resident_pages((const double *)btr.x + 8000 * 3, 64 * 3 * 8);
@@ -878,6 +881,7 @@ static void test_mapped(Fx *f) {
                 printf("  read-ahead: %zu pages resident before, %zu after, %zu far away\n", before, after, far);
         }
         if (fd >= 0) close(fd);
+        data_ahead_free(&da);
         data_free(&btr), data_free(&bte);
     }
 }
