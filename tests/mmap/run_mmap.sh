@@ -277,6 +277,11 @@ SPEC
     # the module compiled first, without the limit (the host compiler would run under it)
     run warm "$T/big.dino" --data "$T/small" --epochs 1
     expect_rc warm 0
+    if ! (ulimit -d $limit_kb && exec "$JIT" --version) >/dev/null 2>&1; then
+        # a sanitizer build: AddressSanitizer's shadow memory is private writable memory
+        echo "SKIP: dino-jit does not start under a $((limit_kb >> 10)) MiB RLIMIT_DATA (a sanitizer build?); trained without it"
+        limit_kb=unlimited
+    fi
     t0=$SECONDS
     (ulimit -d $limit_kb && exec timeout 300 "$JIT" "$T/big.dino" --data "$T/big" --log "$T/big.csv") \
         >"$T/big.out" 2>"$T/big.err"
@@ -286,13 +291,15 @@ SPEC
     local l1 l2
     l1=$(awk -F, '$1 == 1 { print $5 }' "$T/big.csv")
     l2=$(awk -F, '$1 == 2 { print $5 }' "$T/big.csv")
-    check "big: trained 2 epochs of a $rows-row file in $((SECONDS - t0)) s under a $((limit_kb >> 10)) MiB data limit; the loss fell ($l1 -> $l2)" \
+    check "big: trained 2 epochs of a $rows-row file in $((SECONDS - t0)) s under a data limit of $limit_kb KiB; the loss fell ($l1 -> $l2)" \
         awk -v a="$l1" -v b="$l2" 'BEGIN { exit !(a != "" && b != "" && b + 0 < a + 0) }'
-    (ulimit -d $limit_kb && DINO_DATA_MAP=0 exec timeout 300 "$JIT" "$T/big.dino" --data "$T/big") \
-        >"$T/big_copy.out" 2>"$T/big_copy.err"
-    RC=$?
-    expect_rc big_copy 1
-    stderr_has big_copy "m_data.npy: out of memory"
+    if [ "$limit_kb" != unlimited ]; then
+        (ulimit -d $limit_kb && DINO_DATA_MAP=0 exec timeout 300 "$JIT" "$T/big.dino" --data "$T/big") \
+            >"$T/big_copy.out" 2>"$T/big_copy.err"
+        RC=$?
+        expect_rc big_copy 1
+        stderr_has big_copy "m_data.npy: out of memory"
+    fi
     rm -rf "$T/big"
 }
 
