@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "data.h"
+#include "fileio.h"
 #include "frontend.h"
 #include "npy.h"
 
@@ -836,6 +837,29 @@ static void test_mapped(Fx *f) {
         if (!CHECK(t, rc0 == -1 && strcmp(err, e2) == 0)) printf("  mapped: %s\n  copied: %s\n", err, e2);
     }
     free(x), free(J);
+    /* fio_map_range, under map_rows: a range off a page boundary reads the file's bytes there; a
+     * file whose size changed since its header was read, or that is gone, is an error. */
+    {
+        const char *p = fpath(f, "J_data.npy");
+        FILE *fp = fopen(p, "rb");
+        unsigned char head[200] = {0};
+        size_t got = fp ? fread(head, 1, sizeof head, fp) : 0;
+        struct stat st;
+        if (fp) fclose(fp);
+        if (CHECK(t, got == sizeof head && stat(p, &st) == 0)) {
+            FileMap fm;
+            const void *at;
+            if (CHECK_OK(t, fio_map_range(p, (size_t)st.st_size, 77, 100, &fm, &at, err, sizeof err), err)) {
+                CHECK(t, memcmp(at, head + 77, 100) == 0 && (uintptr_t)fm.data % 4096 == 0 && fm.len == 177);
+                fio_unmap(&fm);
+            }
+            CHECK_ERR(t, fio_map_range(p, (size_t)st.st_size + 8, 0, 16, &fm, &at, err, sizeof err), err, p,
+                      "the file changed while it was being loaded");
+            CHECK(t, fm.data == NULL && at == NULL);
+            const char *gone = fpath(f, "gone.npy");
+            CHECK_ERR(t, fio_map_range(gone, 100, 0, 16, &fm, &at, err, sizeof err), err, gone, "cannot open");
+        }
+    }
     /* Read-ahead: pages dropped from the page cache come back after data_prefetch (where the file
      * system lets them be dropped: not tmpfs). */
     enum { ROWS = 20000 };
