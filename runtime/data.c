@@ -402,6 +402,31 @@ static int convert_labels(Loader *L, const DataFile *s, int64_t r0, int64_t n, i
 
 /* ---------------------------------------------------------------------------- data sets */
 
+/* Whether the rows of s can be used in place, through a mapping (see data.h): an .npy that
+ * npy_load mapped (aligned data), unscaled, of the dtype training reads, and a Jacobian stored
+ * out_in. */
+static int can_map(const Loader *L, const DataFile *s) {
+    if (!L->map || s->is_idx || s->npy.map_len == 0 || s->scale != 1) return 0;
+    if (s->role == ROLE_LABELS) return s->dtype == DT_I32;
+    if (s->role == ROLE_JAC && s->in_out) return 0;
+    return s->dtype == (L->f64 ? DT_F64 : DT_F32);
+}
+
+/* Why s is copied rather than mapped, as advice for an out-of-memory message: "" when nothing
+ * would map it (IDX, a scale, unaligned data). */
+static const char *copied_why(const Loader *L, const DataFile *s, char *buf, size_t n) {
+    const char *want = s->role == ROLE_LABELS ? "int32" : L->f64 ? "float64" : "float32";
+    buf[0] = 0;
+    if (!L->map) snprintf(buf, n, "; DINO_DATA_MAP=0 asks for this copy, without it the file is read in place");
+    else if (s->is_idx || s->npy.map_len == 0 || s->scale != 1) return buf;
+    else if (s->role == ROLE_JAC && s->in_out)
+        snprintf(buf, n, "; a Jacobian stored out_in [N, out, in] (not layout = in_out) would be read in place");
+    else if (s->dtype != (s->role == ROLE_LABELS ? DT_I32 : L->f64 ? DT_F64 : DT_F32))
+        snprintf(buf, n, "; the file is %s: saved as %s (the training precision) it would be read in place",
+                 dtype_name(s->dtype), want);
+    return buf;
+}
+
 static void *alloc_rows(Loader *L, const DataFile *s, int64_t n, int64_t len, size_t es) {
     if (n <= 0 || len <= 0) return NULL;
     if ((uint64_t)len > SIZE_MAX / es / (uint64_t)n) {
@@ -411,18 +436,12 @@ static void *alloc_rows(Loader *L, const DataFile *s, int64_t n, int64_t len, si
     }
     size_t bytes = (size_t)n * (size_t)len * es;
     void *p = malloc(bytes);
-    if (!p) fio_errf(L->err, L->errlen, "%s: out of memory: %lld rows need %zu bytes", s->path, (long long)n, bytes);
+    if (!p) {
+        char why[200];
+        fio_errf(L->err, L->errlen, "%s: out of memory: %lld rows need %zu bytes%s", s->path, (long long)n, bytes,
+                 copied_why(L, s, why, sizeof why));
+    }
     return p;
-}
-
-/* Whether the rows of s can be used in place, through a mapping (see data.h): an .npy that
- * npy_load mapped (aligned data), unscaled, of the dtype training reads, and a Jacobian stored
- * out_in. */
-static int can_map(const Loader *L, const DataFile *s) {
-    if (!L->map || s->is_idx || s->npy.map_len == 0 || s->scale != 1) return 0;
-    if (s->role == ROLE_LABELS) return s->dtype == DT_I32;
-    if (s->role == ROLE_JAC && s->in_out) return 0;
-    return s->dtype == (L->f64 ? DT_F64 : DT_F32);
 }
 
 /* The index of the first element of a[0..n) (float32 or float64) that is NaN or Inf, or -1.

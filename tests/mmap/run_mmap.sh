@@ -18,8 +18,9 @@
 #   big      a 288 MiB data set (m [1048576, 64], q [1048576, 8], float32) trained under
 #            `ulimit -d` 128 MiB (RLIMIT_DATA counts private writable memory, not read-only file
 #            mappings) with `shuffle blocks 8192`: it trains (exit 0, the loss falls); the same run
-#            with DINO_DATA_MAP=0 (a copy in memory) fails cleanly (exit 1, "out of memory"). The
-#            files are written to a temporary folder and removed
+#            with DINO_DATA_MAP=0 (a copy in memory) fails cleanly (exit 1, "out of memory", naming
+#            DINO_DATA_MAP), and so does --precision f64 (the float32 files converted: the message
+#            says to save them as float64). The files are written to a temporary folder and removed
 #   errors   --set shuffle=...: blocks 0, window 0, a fraction, a name, another word: exit 1 with
 #            the train section's messages; --set shuffle=rows and blocks B window W train
 #
@@ -300,7 +301,13 @@ SPEC
             >"$T/big_copy.out" 2>"$T/big_copy.err"
         RC=$?
         expect_rc big_copy 1
-        stderr_has big_copy "m_data.npy: out of memory"
+        stderr_has big_copy "m_data.npy: out of memory" "DINO_DATA_MAP=0 asks for this copy"
+        # f64 training on the float32 files: converted, so copied, and the message says how to map
+        (ulimit -d $limit_kb && exec timeout 300 "$JIT" "$T/big.dino" --data "$T/big" --precision f64) \
+            >"$T/big_f64.out" 2>"$T/big_f64.err"
+        RC=$?
+        expect_rc big_f64 1
+        stderr_has big_f64 "m_data.npy: out of memory" "the file is float32: saved as float64 (the training precision) it would be read in place"
     fi
     rm -rf "$T/big"
 }
