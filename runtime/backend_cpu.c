@@ -94,6 +94,8 @@ static int cpu_begin_epoch(Backend *b, const int64_t *order) {
     /* asking for pages already cached costs a system call a row for nothing (5x the gather of a
      * small network's epoch, measured): only when a tenth of the data is out of the cache */
     c->ahead_on = c->ahead_state.rows && data_resident(c->train) < 0.9;
+    memset(c->ahead_state.lo, 0, sizeof c->ahead_state.lo); /* asked for last epoch: maybe evicted since */
+    memset(c->ahead_state.hi, 0, sizeof c->ahead_state.hi);
     return DINO_OK;
 }
 

@@ -850,10 +850,13 @@ double data_resident(const Dataset *d) {
     unsigned char v[PAGES];
     for (int k = 0; k < 4; k++) {
         if (!d->map[k].base) continue;
-        size_t pages = (d->map[k].len + page - 1) / page;
+        size_t pages = (d->map[k].len + page - 1) / page, next = 0; /* pages before next: sampled */
         for (int s = 0; s < PLACES; s++) {
-            size_t first = pages * (size_t)s / PLACES, n = pages - first < PAGES ? pages - first : PAGES;
-            if (s && first == pages * (size_t)(s - 1) / PLACES) continue; /* a small array: sampled already */
+            size_t first = pages * (size_t)s / PLACES;
+            if (first < next) first = next; /* a small array: no page twice */
+            if (first >= pages) break;
+            size_t n = pages - first < PAGES ? pages - first : PAGES;
+            next = first + n;
             if (mincore((char *)d->map[k].base + first * page, n * page, v)) continue;
             for (size_t i = 0; i < n; i++) in += v[i] & 1;
             all += n;
