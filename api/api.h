@@ -39,6 +39,8 @@ struct dino_model {
     long long unfinished;   /* dino_predict_unfinished: rows of the last prediction */
     char unfinished_msg[1024];
     volatile int *stop_also; /* another model's flag that stops this one too (reduced.c's inner model) */
+    void *conv;              /* dino_predict's conversions to and from the model's precision, kept */
+    size_t conv_bytes;
 };
 
 struct dino_data {

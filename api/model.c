@@ -122,6 +122,7 @@ void dino_model_free(dino_model *md) {
     if (!md) return;
     trainer_free(&md->t);
     if (md->mod.handle) cpu_module_free(&md->mod);
+    free(md->conv);
     free(md);
 }
 

@@ -444,8 +444,15 @@ DINO_API void dino_parallel_end(void);
 
 /* Outputs y [n, out] and, when J is not NULL, Jacobians J [n, out, in] = d output / d input
  * for the n inputs x [n, in]. A classifier's outputs are its logits, and it has no Jacobian
- * (J must be NULL). */
+ * (J must be NULL). With J NULL the Jacobian is not computed (the outputs are the same). On
+ * the CPU backend a row's results do not depend on the other rows of the call (but for dopri5
+ * and Parareal tolerance gates, which the rows of a chunk share). */
 DINO_API dino_status dino_predict(dino_model *model, long long n, const double *x, double *y, double *J);
+
+/* dino_predict on float arrays: for a model that computes in f32 (the spec's default), without
+ * the conversions to and from double (results equal dino_predict's rounded to float: the same
+ * values for an f32 model; an f64 model's rounded once). */
+DINO_API dino_status dino_predict_f32(dino_model *model, long long n, const float *x, float *y, float *J);
 
 /* How many rows of the last dino_predict (dino_jvp, dino_vjp) on model came out of an
  * adaptive ODE solve (dopri5) that did not reach its t1 within max_steps: their values are

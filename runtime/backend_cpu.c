@@ -30,11 +30,17 @@ typedef struct {
     int32_t *label;             /* [B] */
     double *terms;              /* [n_loss + n_monitors] one step's terms */
     double *sums;               /* [1 + n_monitors + n_loss] the loss, monitor and loss-term sums since take_sums */
+    void *pwork;                /* the prediction workspace, kept between calls when small (PREDICT_KEEP) */
+    size_t pwork_bytes;
     DataAhead ahead_state;      /* read-ahead (rows NULL when the training set is not mapped) */
     int ahead_on;               /* this epoch reads ahead: the mapped data are not all in the page cache */
     int64_t ahead;              /* places of this epoch's order before this one were read ahead */
     int ahead_batches;          /* how many batches ahead (about READ_AHEAD_BYTES, at least 2) */
 } CpuBackend;
+
+/* A prediction workspace up to this size is kept for the next call (one sample's prediction
+ * paid more for calloc and free than for its forward pass); a larger one is freed after it. */
+enum { PREDICT_KEEP = 4 << 20 };
 
 enum { READ_AHEAD_BYTES = 4 << 20, READ_AHEAD_MAX = 256 };
 
@@ -145,8 +151,17 @@ static int cpu_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
     int nmax = n < PREDICT_BATCH ? (int)(n > 0 ? n : 1) : PREDICT_BATCH;
-    void *work = zalloc((size_t)c->mod->predict_work(nmax), c->es, "the prediction workspace", b->err, sizeof b->err);
-    if (!work) return DINO_EUSER;
+    size_t bytes = (size_t)c->mod->predict_work(nmax) * c->es;
+    void *work = c->pwork;
+    if (bytes > c->pwork_bytes) {
+        work = zalloc(bytes, 1, "the prediction workspace", b->err, sizeof b->err);
+        if (!work) return DINO_EUSER;
+        if (bytes <= PREDICT_KEEP) { /* kept: the generated code never reads what it did not write */
+            free(c->pwork);
+            c->pwork = work;
+            c->pwork_bytes = bytes;
+        }
+    }
     if (b->unfinished) memset(b->unfinished, 0, sizeof(int64_t) * (size_t)m->n_odes);
     for (int64_t i = 0; i < n; i += nmax) {
         int k = n - i < nmax ? (int)(n - i) : nmax;
@@ -160,7 +175,7 @@ static int cpu_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
             c->mod->predict(b->P, k, nmax, xi, yi, Ji, work);
         }
     }
-    free(work);
+    if (work != c->pwork) free(work);
     return DINO_OK;
 }
 
@@ -173,7 +188,7 @@ static void cpu_free(Backend *b) {
     CpuBackend *c = (CpuBackend *)b;
     free(c->x), free(c->y), free(c->J), free(c->G), free(c->work), free(c->label);
     data_ahead_free(&c->ahead_state);
-    free(c->terms), free(c->sums), free(b->unfinished);
+    free(c->terms), free(c->sums), free(b->unfinished), free(c->pwork);
     free(c);
 }
 
