@@ -32,10 +32,10 @@ typedef struct {
     double *sums;               /* [1 + n_monitors + n_loss] the loss, monitor and loss-term sums since take_sums */
     void *pwork;                /* the prediction workspace, kept between calls when small (PREDICT_KEEP) */
     size_t pwork_bytes;
-    DataAhead ahead_state;      /* read-ahead (rows NULL when the training set is not mapped) */
-    int ahead_on;               /* this epoch reads ahead: the mapped data are not all in the page cache */
-    int64_t ahead;              /* places of this epoch's order before this one were read ahead */
-    int ahead_batches;          /* how many batches ahead (about READ_AHEAD_BYTES, at least 2) */
+    DataAhead ahead_state; /* read-ahead (rows NULL when the training set is not mapped) */
+    int ahead_on;          /* this epoch reads ahead: the mapped data are not all in the page cache */
+    int64_t ahead;         /* places of this epoch's order before this one were read ahead */
+    int ahead_batches;     /* how many batches ahead (about READ_AHEAD_BYTES, at least 2) */
 } CpuBackend;
 
 /* A prediction workspace up to this size is kept for the next call (one sample's prediction
