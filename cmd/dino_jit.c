@@ -118,6 +118,8 @@ static void help(void) {
           "                     instead of training in reduced coordinates\n"
           "  DINO_DATA_MAP      0: copy every data file into memory instead of reading the ones that already\n"
           "                     have the training dtype in place from a memory mapping\n"
+          "  DINO_READ_AHEAD    1: the CPU backend asks for the pages of mapped data ahead in every epoch, 0: never\n"
+          "                     (default: in epochs that start with a tenth of them out of the page cache)\n"
           "  OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS with SLURM_PROCID  set by mpirun (OpenMPI, MPICH) or\n"
           "                     srun: several processes train one model data-parallel (MPI; rank 0 prints and\n"
           "                     writes); their RANK / LOCAL_RANK variables say which process this is\n"

@@ -99,7 +99,8 @@ static int cpu_begin_epoch(Backend *b, const int64_t *order) {
     c->ahead = 0;
     /* asking for pages already cached costs a system call a row for nothing (5x the gather of a
      * small network's epoch, measured): only when a tenth of the data is out of the cache */
-    c->ahead_on = c->ahead_state.rows && data_resident(c->train) < 0.9;
+    const char *force = getenv("DINO_READ_AHEAD"); /* 1: always, 0: never (for tests and measurements) */
+    c->ahead_on = c->ahead_state.rows && (force && *force ? strcmp(force, "0") != 0 : data_resident(c->train) < 0.9);
     memset(c->ahead_state.lo, 0, sizeof c->ahead_state.lo); /* asked for last epoch: maybe evicted since */
     memset(c->ahead_state.hi, 0, sizeof c->ahead_state.hi);
     return DINO_OK;

@@ -9,12 +9,14 @@
 #            `shuffle blocks 50 window 20`; f32 training on float64 files (converted, not mapped)
 #            gives the same bytes as on float32 files (mapped); the mapped run says so
 #            ("training data: ... memory-mapped"), the copied one does not; shuffle blocks trains
-#            another order than shuffle rows (other parameters)
+#            another order than shuffle rows (other parameters); the read-ahead forced on in every
+#            epoch (DINO_READ_AHEAD=1) changes no byte
 #   resume   `shuffle blocks 40 window 100`: 6 epochs in one run == 3 epochs, --save, --load, 3
 #            more (every parameter byte for byte, the CSV rows of epochs 4-6); a Ctrl-C-free
 #            --until 3 then --load the same
 #   mpi      `shuffle blocks 16 window 24` under mpirun -np 2 and -np 3 within 1e-12 of one process
-#            (every rank draws the same block order; skipped without mpirun or an MPI build)
+#            (every rank draws the same block order; each reads its share ahead, DINO_READ_AHEAD=1;
+#            skipped without mpirun or an MPI build)
 #   big      a 288 MiB data set (m [1048576, 64], q [1048576, 8], float32) trained under
 #            `ulimit -d` 128 MiB (RLIMIT_DATA counts private writable memory, not read-only file
 #            mappings) with `shuffle blocks 8192`: it trains (exit 0, the loss falls); the same run
@@ -170,6 +172,13 @@ group_same() {
     check "conv_f32: float64 files in f32 are not mapped" bash -c "! grep -q 'memory-mapped' '$T/conv_f32.err'"
     same_run "f32: float64 files converted and float32 files mapped" conv_f32 map_f32
     check "shuffle blocks trains another order than shuffle rows" bash -c "! cmp -s '$T/map_f64.st' '$T/map_f64_blocks.st'"
+    # the read-ahead forced on in every epoch (the data are cached here, so it would stay off): the
+    # same bytes, with shuffle rows and with shuffle blocks
+    for tag in f32 f32_blocks; do
+        DINO_READ_AHEAD=1 run "ahead_$tag" "$T/$tag.dino" --data "$T/d32" --save "$T/ahead_$tag.st" --log "$T/ahead_$tag.csv"
+        expect_rc "ahead_$tag" 0
+        same_run "$tag with DINO_READ_AHEAD=1 and without" "ahead_$tag" "map_$tag"
+    done
 }
 
 group_resume() {
@@ -200,6 +209,7 @@ group_mpi() {
         return
     fi
     data || return
+    export DINO_READ_AHEAD=1 # each rank's read-ahead of its share, in every epoch
     spec "$T/m.dino" f64 "    shuffle blocks 16 window 24" 4
     sed -i 's/batch     32/batch     13/' "$T/m.dino" # 3 divides no batch: uneven shares
     run m1 "$T/m.dino" --data "$T/d" --backend cpu --save "$T/m1.st"
@@ -219,6 +229,7 @@ group_mpi() {
             bad "shuffle blocks under mpirun -np $np: $out"
         fi
     done
+    unset DINO_READ_AHEAD
 }
 
 # big_npy OUT ROWS COLS SEED MATRIX_FROM: float32 [ROWS, COLS], 4096 random rows repeated (or,
