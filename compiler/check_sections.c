@@ -621,8 +621,8 @@ static void check_shuffle(Checker *c, const Stmt *st, TrainSpec *t) {
 }
 
 void check_train(Checker *c, const Section *s) {
-    static const char *const keys[] = {"optimizer", "schedule",   "batch", "epochs", "seed",   "precision",
-                                       "eval",      "early_stop", "keep",  "save",   "shuffle"};
+    static const char *const keys[] = {"optimizer", "schedule",   "batch", "epochs", "seed",  "precision",
+                                       "eval",      "early_stop", "keep",  "save",   "math", "shuffle"};
     static const char *const usage[] = {"optimizer adam(lr = 1e-3)",
                                         "schedule cosine(end = 0)",
                                         "batch N",
@@ -633,6 +633,7 @@ void check_train(Checker *c, const Section *s) {
                                         "early_stop patience K",
                                         "keep best",
                                         "save every K",
+                                        "math fast",
                                         SHUFFLE_USAGE};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     TrainSpec *t = &c->m->train;
@@ -649,7 +650,7 @@ void check_train(Checker *c, const Section *s) {
         seen[k] = st;
         const Clause *cl = &st->clauses[0];
         int want_items = k == 6 || k == 7 || k == 9 ? 3 : 2;
-        if (k == 10 && st->n_clauses == 1 && cl->n_items >= 2) { /* shuffle: 2, 3 or 5 items */
+        if (k == 11 && st->n_clauses == 1 && cl->n_items >= 2) { /* shuffle: 2, 3 or 5 items */
             check_shuffle(c, st, t);
             continue;
         }
@@ -696,6 +697,13 @@ void check_train(Checker *c, const Section *s) {
                 t->keep_best_loc = st->loc;
             }
             break;
+        case 10: {
+            const char *p = v->kind == E_NAME ? v->str : "";
+            if (strcmp(p, "fast") == 0 || strcmp(p, "precise") == 0) t->fast_math = p[0] == 'f';
+            else if (v->kind == E_NAME) diag_error(c->d, v->loc, "math is precise or fast, not '%s'", p);
+            else if (v->kind != E_ERROR) diag_error(c->d, v->loc, "math is precise or fast (a name, without quotes)");
+            break;
+        }
         case 9:
             if (want_word(c, v, "every", usage[k]) == 0 &&
                 !want_int(c, cl->items[2], save_key.name, save_key.lo, save_key.hi, &n)) {
@@ -757,9 +765,18 @@ static int set_shuffle(TrainSpec *t, const char *val, char *msg, size_t len) {
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
     static const char *const keys[] = {"epochs",     "batch",    "lr",         "seed",      "precision",
                                        "eval_every", "beta1",    "beta2",      "eps",       "decay",
-                                       "momentum",   "patience", "save_every", "keep_best", "shuffle"};
+                                       "momentum",   "patience", "save_every", "keep_best", "math",
+                                       "shuffle"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     if (strcmp(key, "shuffle") == 0) return set_shuffle(t, val, msg, len);
+    if (strcmp(key, "math") == 0) {
+        if (strcmp(val, "fast") && strcmp(val, "precise")) {
+            snprintf(msg, len, "math is precise or fast, not '%s'", val);
+            return -1;
+        }
+        t->fast_math = val[0] == 'f';
+        return 0;
+    }
     if (strcmp(key, "precision") == 0) {
         if (strcmp(val, "f32") && strcmp(val, "f64")) {
             snprintf(msg, len, "precision is f32 or f64, not '%s'", val);
