@@ -621,7 +621,7 @@ static void check_shuffle(Checker *c, const Stmt *st, TrainSpec *t) {
 }
 
 void check_train(Checker *c, const Section *s) {
-    static const char *const keys[] = {"optimizer", "schedule",   "batch", "epochs", "seed",  "precision",
+    static const char *const keys[] = {"optimizer", "schedule",   "batch", "epochs", "seed", "precision",
                                        "eval",      "early_stop", "keep",  "save",   "math", "shuffle"};
     static const char *const usage[] = {"optimizer adam(lr = 1e-3)",
                                         "schedule cosine(end = 0)",
@@ -763,10 +763,9 @@ static int set_shuffle(TrainSpec *t, const char *val, char *msg, size_t len) {
 }
 
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
-    static const char *const keys[] = {"epochs",     "batch",    "lr",         "seed",      "precision",
-                                       "eval_every", "beta1",    "beta2",      "eps",       "decay",
-                                       "momentum",   "patience", "save_every", "keep_best", "math",
-                                       "shuffle"};
+    static const char *const keys[] = {"epochs",     "batch",     "lr",   "seed",   "precision", "eval_every",
+                                       "beta1",      "beta2",     "eps",  "decay",  "momentum",  "patience",
+                                       "save_every", "keep_best", "math", "shuffle"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     if (strcmp(key, "shuffle") == 0) return set_shuffle(t, val, msg, len);
     if (strcmp(key, "math") == 0) {
