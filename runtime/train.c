@@ -791,7 +791,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     if (data_mapped(train_set))
         message(o, DINO_MSG_NOTE, "training data: %.1f MiB read in place from memory-mapped files (%s)",
                 (double)data_mapped(train_set) / 1048576.0,
-                ts->shuffle_block ? "shuffle blocks: read ahead nearly in file order" : "shuffle rows");
+                ts->shuffle_block ? "shuffle blocks: read nearly in file order" : "shuffle rows");
     if (b->data_note[0]) message(o, DINO_MSG_NOTE, "%s", b->data_note);
     if ((rc = device_sum(t, B, o, err, errlen))) return rc;
     message(o, DINO_MSG_NOTE,
