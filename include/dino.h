@@ -445,6 +445,16 @@ DINO_API void dino_parallel_end(void);
  * (J must be NULL). */
 DINO_API dino_status dino_predict(dino_model *model, long long n, const double *x, double *y, double *J);
 
+/* Prediction in reduced coordinates, for a model whose input enters only through `z = encode(x,
+ * B)` and whose output is `out = decode(h, B2)` (any bases, oblique too): h [n, rank(B2)], the
+ * network's output before the decode, and, when G is not NULL, G [n, rank(B2), rank(B)] = dh/dz,
+ * for the full-space inputs x [n, in] (encoded with the model's bases: z = E^T (x - shift)). The
+ * full-space prediction is D h + shift, its Jacobian D G E^T. dino_model_reduced_dims gives the
+ * two ranks. DINO_EUSER naming what is missing when the model has no such path, or its bases no
+ * values yet. The first call generates and compiles the inner network (cached). Since 0.2. */
+DINO_API dino_status dino_model_reduced_dims(dino_model *model, int *rank_in, int *rank_out);
+DINO_API dino_status dino_predict_reduced(dino_model *model, long long n, const double *x, double *h, double *G);
+
 /* How many rows of the last dino_predict (dino_jvp, dino_vjp) on model came out of an
  * adaptive ODE solve (dopri5) that did not reach its t1 within max_steps: their values are
  * wrong. 0 when every solve finished, and for models without dopri5. message (may be NULL)

@@ -2,6 +2,7 @@
 # bench/rb_poisson/run.sh - a reduced-basis DINO against its full-space twin, side by side.
 #
 #   bash bench/rb_poisson/run.sh [EPOCHS] [N] [DATA_DIR]       (defaults 10, 2000, /tmp/dino_rb_poisson)
+#   RUNS="full rb_48_24" bash bench/rb_poisson/run.sh ...     (only those rows; BUILD=DIR: another build)
 #
 # Data: dino-gen-poisson --n N --kl 1024 --sensors 8 (m [1024] -> q [64], J [N, 64, 1024] f64);
 # generated once into DATA_DIR. Split 80 / 20 (the data block's default).
@@ -75,7 +76,7 @@ done
 
 set +e +o pipefail   # a metric that a model lacks is an empty field, not an exit
 printf '%-16s %8s %10s %10s %10s %10s %12s %12s\n' model params s/epoch work_MiB rss_MiB bases_s rel_l2 rel_h1
-for run in full rb_16_8 rb_16_8/graph rb_48_24 rb_48_24/graph rb_96_48 rb_96_48/graph; do
+for run in ${RUNS:-full rb_16_8 rb_16_8/graph rb_48_24 rb_48_24/graph rb_96_48 rb_96_48/graph}; do
     name=${run%/graph}
     reduced=1
     [ "$run" != "$name" ] && reduced=0
