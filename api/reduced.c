@@ -536,10 +536,10 @@ void reduced_free(dino_model *md) {
     md->reduced = NULL;
 }
 
-/* md's predictor in reduced coordinates, made on first use. */
-static dino_status predictor(dino_model *md, ReducedPredictor **out) {
+/* Whether md has the structure prediction in reduced coordinates needs (encode of the input,
+ * decode to the output): the two bases, or DINO_EUSER saying why not. */
+static dino_status reduced_path(dino_model *md, int *in_basis, int *out_basis) {
     const Model *m = md->t.m;
-    if (md->reduced) return *out = md->reduced, DINO_OK;
     if (m->n_bases == 0)
         return api_fail(DINO_EUSER, 0, "model %s has no reduced path: it has no basis section (encode/decode)",
                         m->name);
@@ -548,28 +548,37 @@ static dino_status predictor(dino_model *md, ReducedPredictor **out) {
     char why[512];
     input_why(md, &p, 0, why, sizeof why);
     if (!why[0]) output_why(md, &p, 0, why, sizeof why);
-    if (why[0]) {
-        plan_free(&p);
+    *in_basis = p.basis, *out_basis = p.out_basis;
+    plan_free(&p);
+    if (why[0])
         return api_fail(DINO_EUSER, 0,
                         "model %s has no reduced path: %s (prediction in reduced coordinates needs `z = "
                         "encode(%s, B)` as the only use of the input and `%s = decode(..., B2)` as the output)",
                         m->name, why, m->input, m->output);
-    }
-    if (!basis_set_ready(&md->t.bases, m)) {
-        plan_free(&p);
+    return DINO_OK;
+}
+
+/* md's predictor in reduced coordinates, made on first use. */
+static dino_status predictor(dino_model *md, ReducedPredictor **out) {
+    const Model *m = md->t.m;
+    if (md->reduced) return *out = md->reduced, DINO_OK;
+    int in_basis, out_basis;
+    dino_status st = reduced_path(md, &in_basis, &out_basis);
+    if (st) return st;
+    if (!basis_set_ready(&md->t.bases, m))
         return api_fail(DINO_EUSER, 0,
                         "model %s: the bases have no values yet (train it, load a checkpoint that holds them, or "
                         "call dino_model_bases)",
                         m->name);
-    }
+    Plan p;
+    if (plan_make(md, &p)) return api_fail(DINO_EUSER, 0, "out of memory");
     ReducedPredictor *rp = calloc(1, sizeof *rp);
-    char dir[] = "/tmp/dino_reduced.XXXXXX";
-    why[0] = 0;
-    dino_status st = !rp ? api_fail(DINO_EUSER, 0, "out of memory")
-        : !mkdtemp(dir)  ? api_fail(DINO_EUSER, 0, "cannot make a scratch folder in /tmp")
-                         : DINO_OK;
+    char dir[] = "/tmp/dino_reduced.XXXXXX", why[512] = "";
+    st = !rp            ? api_fail(DINO_EUSER, 0, "out of memory")
+        : !mkdtemp(dir) ? api_fail(DINO_EUSER, 0, "cannot make a scratch folder in /tmp")
+                        : DINO_OK;
     if (!st) {
-        rp->in_basis = p.basis, rp->out_basis = p.out_basis;
+        rp->in_basis = in_basis, rp->out_basis = out_basis;
         st = inner_open(md, &p, OUT_STRIP, dir, &rp->spec, &rp->inner, why, sizeof why);
         if (st && why[0]) st = api_fail(DINO_EUSER, 0, "%s", why);
         dino_data *none = NULL; /* the bases come from the npy files: no rows needed */
@@ -589,11 +598,11 @@ static dino_status predictor(dino_model *md, ReducedPredictor **out) {
 }
 
 dino_status dino_model_reduced_dims(dino_model *md, int *rank_in, int *rank_out) {
-    ReducedPredictor *rp;
-    dino_status st = predictor(md, &rp);
+    int in_basis, out_basis;
+    dino_status st = reduced_path(md, &in_basis, &out_basis);
     if (st) return st;
-    if (rank_in) *rank_in = md->t.m->bases[rp->in_basis].rank;
-    if (rank_out) *rank_out = md->t.m->bases[rp->out_basis].rank;
+    if (rank_in) *rank_in = md->t.m->bases[in_basis].rank;
+    if (rank_out) *rank_out = md->t.m->bases[out_basis].rank;
     return DINO_OK;
 }
 

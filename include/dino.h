@@ -450,8 +450,8 @@ DINO_API dino_status dino_predict(dino_model *model, long long n, const double *
  * network's output before the decode, and, when G is not NULL, G [n, rank(B2), rank(B)] = dh/dz,
  * for the full-space inputs x [n, in] (encoded with the model's bases: z = E^T (x - shift)). The
  * full-space prediction is D h + shift, its Jacobian D G E^T. dino_model_reduced_dims gives the
- * two ranks. DINO_EUSER naming what is missing when the model has no such path, or its bases no
- * values yet. The first call generates and compiles the inner network (cached). Since 0.2. */
+ * two ranks (from the spec alone: it says before any training whether the path exists). DINO_EUSER
+ * naming what is missing when the model has no such path, or its bases no values yet. The first call generates and compiles the inner network (cached). Since 0.2. */
 DINO_API dino_status dino_model_reduced_dims(dino_model *model, int *rank_in, int *rank_out);
 DINO_API dino_status dino_predict_reduced(dino_model *model, long long n, const double *x, double *h, double *G);
 

@@ -332,6 +332,30 @@ EOF2
     run basis_nodata "$SP/rb.dino" --epochs 0 --load "$T/bare.safetensors" --predict "$T/d/m_data.npy" --out "$T/pb3"
     expect_rc basis_nodata 1
     stderr_has basis_nodata "bases need the training data"
+    # --predict --reduced: h and dh/dz; lifted with the checkpoint's bases they are the full prediction
+    "${TOOL[@]}" take "$T/d/m_data.npy" "$T/m20.npy" 0:20
+    run basis_red "$SP/rb.dino" --data "$T/d" --epochs 0 --load "$T/rb1.safetensors" --precision f64 \
+        --predict "$T/m20.npy" --out "$T/pr" --reduced
+    expect_rc basis_red 0
+    stderr_has basis_red "q_reduced.npy" "J_reduced.npy"
+    local s
+    s=$("${TOOL[@]}" shape "$T/pr/q_reduced.npy" 2>&1)
+    check "pr/q_reduced.npy is h [20, 4] float64: $s" [ "$s" = "<f8 20,4" ]
+    s=$("${TOOL[@]}" shape "$T/pr/J_reduced.npy" 2>&1)
+    check "pr/J_reduced.npy is dh/dz [20, 4, 6] float64: $s" [ "$s" = "<f8 20,4,6" ]
+    run basis_full64 "$SP/rb.dino" --data "$T/d" --epochs 0 --load "$T/rb1.safetensors" --precision f64 \
+        --predict "$T/m20.npy" --out "$T/pf" -q
+    tool_check "D h + shift and D G E^T equal the full-space --predict" lift "$T/rb1.safetensors" Vm Vq \
+        "$T/pr/q_reduced.npy" "$T/pr/J_reduced.npy" "$T/pf/q.npy" "$T/pf/J.npy" 1e-12
+    spec "$SP/plain.dino" "adam(lr = 1e-3)"
+    run red_plain "$SP/plain.dino" --data "$T/d" --epochs 1 --predict "$T/m20.npy" --out "$T/pp" --reduced
+    expect_rc red_plain 1
+    stderr_has red_plain "has no reduced path" "no basis section"
+    check "a model without the path: refused before training (no epoch line)" \
+        bash -c "! grep -q '^epoch' '$T/red_plain.err' '$T/red_plain.out'"
+    run red_nopredict "$SP/rb.dino" --data "$T/d" --reduced
+    expect_rc red_nopredict 1
+    stderr_has red_nopredict "--reduced goes with --predict"
 }
 
 group_nan() {
