@@ -370,6 +370,7 @@ typedef struct {
     const dino_train_options *o;
     dino_model *outer, *inner;
     dino_status save_st; /* a failed checkpoint (the training stops) */
+    char save_err[1024]; /* its message */
     int best_saved;      /* keep best: the checkpoint holds the best epoch */
 } Relay;
 
@@ -392,7 +393,10 @@ static int inner_epoch(const dino_epoch *e, void *user) {
     int eval_now = last || (ts->eval_every > 0 && e->epoch % ts->eval_every == 0);
     int due = ts->keep_best ? e->improved : ts->save_every > 0 ? e->epoch % ts->save_every == 0 || last : eval_now;
     if (!due) return stop;
-    if ((r->save_st = sync_back(r->outer, r->inner)) || (r->save_st = dino_model_save(r->outer, r->o->save))) return 1;
+    if ((r->save_st = sync_back(r->outer, r->inner)) || (r->save_st = dino_model_save(r->outer, r->o->save))) {
+        snprintf(r->save_err, sizeof r->save_err, "%s", dino_last_error());
+        return 1;
+    }
     if (ts->keep_best) r->best_saved = 1;
     return stop;
 }
@@ -498,8 +502,8 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     dino_status tst = dino_train(inner, rd, &io);
     /* the trained state back into the model, whatever happened (a stop keeps what was done) */
     dino_status bst = sync_back(md, inner);
-    if (relay.save_st) {
-        st = relay.save_st;
+    if (relay.save_st) { /* the inner training stopped for it: its message, not "stopped" */
+        st = api_fail(relay.save_st, 0, "%s", relay.save_err);
         goto done;
     }
     if (bst) st = bst;

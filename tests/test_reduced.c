@@ -242,6 +242,47 @@ static void predict_reduced(T *t, const Case *c, const double *Dq, const double 
     dino_spec_free(spec);
 }
 
+/* A checkpoint that can't be written after training began (its folder replaced by a file after
+ * epoch 1): the reduced path's training stops with the writer's message, not "stopped". */
+static const char *break_dir;
+static int break_after_first(const dino_epoch *e, void *user) {
+    (void)user;
+    if (e->epoch == 1) {
+        char gone[700];
+        snprintf(gone, sizeof gone, "%s.gone", break_dir);
+        if (rename(break_dir, gone) == 0) {
+            FILE *f = fopen(break_dir, "w");
+            if (f) fclose(f);
+        }
+    }
+    return 0;
+}
+
+static void save_fails(T *t, const Case *c) {
+    dino_spec *spec = NULL;
+    dino_model *model = NULL;
+    dino_data *data = NULL;
+    char dir[600], save[700];
+    snprintf(dir, sizeof dir, "%s", t_path(t, "ckdir"));
+    snprintf(save, sizeof save, "%s/x.safetensors", dir);
+    break_dir = dir;
+    setenv("DINO_REDUCED", "1", 1);
+    if (!open_model(t, c, &spec, &model)) return;
+    dino_arrays tr = {.n = NTR, .x = X, .y = c->y, .J = JAC};
+    Run r;
+    memset(&r, 0, sizeof r);
+    dino_train_options o = {.on_epoch = break_after_first, .on_message = on_message, .user = &r, .save = save};
+    if (CHECK(t, dino_data_from_arrays(model, &tr, NULL, &data) == DINO_OK)) {
+        int rc = dino_train(model, data, &o);
+        CHECK(t, r.reduced);
+        CHECK(t, rc != DINO_OK && rc != DINO_STOPPED);
+        CHECK_ERR(t, rc != DINO_OK ? -1 : 0, dino_last_error(), NULL, "x.safetensors");
+    }
+    dino_data_free(data);
+    dino_model_free(model);
+    dino_spec_free(spec);
+}
+
 /* A model without the reduced path: dino_predict_reduced says why. */
 static void no_path(T *t, const char *text, const char *want) {
     Case c = {.path = t_path(t, "nopath.dino"), .text = text};
@@ -380,6 +421,8 @@ int main(int argc, char **argv) {
             if (t.verbose) printf("    %s\n", r.why);
         }
     }
+    printf("  case: a checkpoint that can no longer be written during training\n");
+    save_fails(&t, &c4);
     /* prediction in reduced coordinates */
     printf("  dino_predict_reduced: orthonormal bases\n");
     predict_reduced(&t, &c4, Dq, sq, Dm);
