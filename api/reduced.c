@@ -78,7 +78,7 @@ typedef struct {
     int basis;     /* the input basis, or -1 */
     int ok;        /* 1 while the input is only seen through encode(input, basis) */
     int out_basis; /* the output statement is `out = decode(X, B2)`: B2, or -1 */
-    int *uses;     /* [n_bases] encode and decode calls of each basis */
+    int *uses;     /* [n_bases] encode and decode calls of each basis that stay in the inner model */
     Edit *edits;
     int n_edits, cap_edits;
 } Plan;
@@ -101,15 +101,15 @@ static void walk(Plan *p, const Expr *e) {
         if (strcmp(e->str, p->m->input) == 0) p->ok = 0; /* the input outside encode */
         return;
     case E_CALL:
-        if (e->call && (e->call->kind == FN_ENCODE || e->call->kind == FN_DECODE) && e->call->basis >= 0)
-            p->uses[e->call->basis]++;
         if (e->call && e->call->kind == FN_ENCODE && e->args[0].value->kind == E_NAME &&
-            strcmp(e->args[0].value->str, p->m->input) == 0) {
+            strcmp(e->args[0].value->str, p->m->input) == 0) { /* replaced by the input: not a use */
             if (p->basis >= 0 && p->basis != e->call->basis) p->ok = 0;
             p->basis = e->call->basis;
             add_edit(p, e->loc, p->m->input);
             return;
         }
+        if (e->call && (e->call->kind == FN_ENCODE || e->call->kind == FN_DECODE) && e->call->basis >= 0)
+            p->uses[e->call->basis]++;
         for (int i = 0; i < e->n_args; i++) walk(p, e->args[i].value);
         return;
     case E_LIST:
@@ -422,6 +422,8 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     if (!mkdtemp(dir)) return 0;
     int h1 = 0;
     for (int i = 0; i < m->n_loss; i++) h1 |= m->loss[i].kind == LOSS_H1;
+    /* Jacobian data (an h1 term, or just the rel_h1 metric) need the discarded part of J too */
+    int jac = h1 || data->train.J || data->valid.J || data->test.J;
     /* which path: both sides, the input side (with the h1 row), or the full-space graph */
     Plan p;
     OutMode mode = OUT_FULL;
@@ -429,9 +431,13 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     if (usable) input_why(md, &p, 1, why, sizeof why);
     if (usable && !why[0]) {
         output_why(md, &p, 1, why_out, sizeof why_out);
+        const char *need = h1 ? "an h1 term needs" : "the Jacobian data (rel_h1) need";
         if (!why_out[0]) mode = OUT_REDUCED;
-        else if (h1 && p.out_basis >= 0) mode = OUT_AUG;
-        else if (h1) snprintf(why, sizeof why, "an h1 term needs the output to be `%s = decode(..., B)`", m->output);
+        else if (jac && p.out_basis >= 0 && p.uses[p.out_basis] == 1) mode = OUT_AUG; /* its basis gets a row */
+        else if (jac && p.out_basis >= 0)
+            snprintf(why, sizeof why, "%s the output's basis %s in its decode only (%s)", need,
+                     m->bases[p.out_basis].name, why_out);
+        else if (jac) snprintf(why, sizeof why, "%s the output to be `%s = decode(..., B)`", need, m->output);
     }
     dino_status st = DINO_OK;
     dino_spec *spec = NULL;
@@ -490,6 +496,8 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
                      ", Jacobians [%d x %d] -> [%d x %d] (the discarded part in one extra row); the output %s "
                      "stays full: %s",
                      m->out_dim, m->in_dim, m->out_dim + 1, r1, m->output, why_out);
+        } else if (why_out[0]) {
+            snprintf(side, sizeof side, "; the output %s stays full: %s", m->output, why_out);
         }
         snprintf(line, sizeof line,
                  "reduced bases: exact training in reduced coordinates: %s [%d] -> [%d] (basis %s)%s, projected "
