@@ -42,6 +42,7 @@ struct dino_model {
     char unfinished_msg[1024];
     volatile int *stop_also;   /* another model's flag that stops this one too (reduced.c's inner model) */
     ReducedPredictor *reduced; /* dino_predict_reduced's inner model, made on first use (reduced.c) */
+    int is_inner;              /* reduced.c's inner model: it never takes the reduced path itself */
 };
 
 struct dino_data {

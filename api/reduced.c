@@ -27,11 +27,17 @@
  * need no change to it; why not one row holding sqrt(||q||^2 - ||y_r||^2): with a shift that
  * difference can be negative (a sample on the far side of the origin from the shift).
  *
- * Input side only (mode OUT_AUG, an h1 term and an output basis that is oblique or used twice):
- * the output stays full through the decode, whose basis gets a zero row, so the inner output is
- * [q; 0]; the data are y = [q; 0] and J_r = J E with the extra row (sqrt(c), 0, ..., 0),
- * c = ||J (I - E E^T)||_F^2: the squared error gains exactly c, and ||J_r||^2 gains c, which
- * restores ||J||^2 for `relative`. Mode OUT_FULL (no h1 term): the output as it is.
+ * Output side only (mode OUT_REDUCED with Plan.full_in: the input used outside encode too, or its
+ * basis oblique): the same with E = I, the input as it is, J_r = D^T J [rank(B2), in].
+ *
+ * Input side only (mode OUT_AUG: Jacobian data, an h1 term or only the rel_h1 metric, and an
+ * output `out = decode(X, B2)` whose B2 is oblique, B2 used there only): the output stays full
+ * through the decode, whose basis gets a zero row, so the inner output is [q; 0]; the data are
+ * y = [q; 0] and J_r = J E with the extra row (sqrt(c), 0, ..., 0), c = ||J (I - E E^T)||_F^2:
+ * the squared error gains exactly c, and ||J_r||^2 gains c, which restores ||J||^2 for
+ * `relative`. Mode OUT_FULL (no Jacobian data): the output as it is. With Jacobian data and no
+ * such decode the full-space graph runs (the rel_h1 metric would not be the full space's).
+ * The inner models never take the reduced path themselves (dino_model.is_inner).
  *
  * The inner model's parameters are the outer model's trained parameters, with the same names in
  * the same order (frozen layers last); they are copied in before and out after, with the
@@ -79,6 +85,7 @@ typedef struct {
     int ok;        /* 1 while the input is only seen through encode(input, basis) */
     int out_basis; /* the output statement is `out = decode(X, B2)`: B2, or -1 */
     int *uses;     /* [n_bases] encode and decode calls of each basis that stay in the inner model */
+    int full_in;   /* the input stays full (the output side alone): encode(input, B) stays */
     Edit *edits;
     int n_edits, cap_edits;
 } Plan;
@@ -101,7 +108,7 @@ static void walk(Plan *p, const Expr *e) {
         if (strcmp(e->str, p->m->input) == 0) p->ok = 0; /* the input outside encode */
         return;
     case E_CALL:
-        if (e->call && e->call->kind == FN_ENCODE && e->args[0].value->kind == E_NAME &&
+        if (!p->full_in && e->call && e->call->kind == FN_ENCODE && e->args[0].value->kind == E_NAME &&
             strcmp(e->args[0].value->str, p->m->input) == 0) { /* replaced by the input: not a use */
             if (p->basis >= 0 && p->basis != e->call->basis) p->ok = 0;
             p->basis = e->call->basis;
@@ -136,10 +143,11 @@ static void plan_free(Plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Walks md's model: the input basis, the encode calls to replace, the output's decode basis. */
-static int plan_make(const dino_model *md, Plan *p) {
+/* Walks md's model: the input basis, the encode calls to replace (none when full_in: the input
+ * stays full), the output's decode basis. */
+static int plan_make(const dino_model *md, Plan *p, int full_in) {
     const Model *m = md->t.m;
-    *p = (Plan){.m = m, .src = &md->spec->fe.src, .basis = -1, .ok = 1, .out_basis = -1};
+    *p = (Plan){.m = m, .src = &md->spec->fe.src, .basis = -1, .ok = 1, .out_basis = -1, .full_in = full_in};
     p->uses = calloc((size_t)(m->n_bases ? m->n_bases : 1), sizeof(int));
     if (!p->uses) return -1;
     walk_stmts(p, m->body, m->n_body);
@@ -230,7 +238,7 @@ static char *inner_text(const dino_model *md, Plan *p, OutMode mode, const char 
     for (int i = 0; i < m->n_body; i++) { /* input and output sizes */
         const Stmt *s = m->body[i];
         char num[32];
-        if (s->kind == S_INPUT)
+        if (s->kind == S_INPUT && !p->full_in)
             snprintf(num, sizeof num, "%d", m->bases[p->basis].rank), add_edit(p, s->size->loc, num);
         if (s->kind == S_OUTPUT && mode != OUT_FULL)
             snprintf(num, sizeof num, "%d", out_rows), add_edit(p, s->size->loc, num);
@@ -284,6 +292,7 @@ static dino_status inner_open(dino_model *md, Plan *p, OutMode mode, const char 
     (*spec)->fe.model->train = m->train; /* --set, --epochs, --precision as given */
     dino_open_options oo = {.backend = md->kind, .precision = m->train.f64 ? DINO_PRECISION_F64 : DINO_PRECISION_F32};
     if ((st = dino_model_open(*spec, &oo, inner))) return st;
+    (*inner)->is_inner = 1;
     if (model_trainable((*inner)->t.m) != model_trainable(m))
         return api_fail(DINO_EINTERNAL, 0, "the reduced model has %lld trained parameters, the model %lld",
                         (long long)model_trainable((*inner)->t.m), (long long)model_trainable(m));
@@ -302,11 +311,11 @@ static void projected_free(Projected *pr) {
     *pr = (Projected){0};
 }
 
-/* d projected for mode: OUT_REDUCED both sides (rows = rank(B2) + 2), else the input side with
- * aug extra rows (rows = out + aug). */
+/* d projected for mode: OUT_REDUCED the output side (rows = rank(B2) + 2) and the input side
+ * (vin NULL: the input as it is), else the input side with aug extra rows (rows = out + aug). */
 static int project(const Dataset *d, const BasisValues *vin, const BasisValues *vout, OutMode mode, int aug,
                    Projected *pr) {
-    int r = vin->rank, rows = mode == OUT_REDUCED ? vout->rank + BASIS_OUT_EXTRA : d->out + aug;
+    int r = vin ? vin->rank : d->in, rows = mode == OUT_REDUCED ? vout->rank + BASIS_OUT_EXTRA : d->out + aug;
     int64_t n = d->n > 0 ? d->n : 1;
     pr->x = malloc(sizeof(double) * (size_t)n * (size_t)r);
     pr->y = d->y ? malloc(sizeof(double) * (size_t)n * (size_t)rows) : NULL; /* NULL: labels */
@@ -409,7 +418,8 @@ static void inner_progress(long long epoch, long long step, long long steps, voi
 int reduced_train(dino_model *md, const dino_data *data, const dino_train_options *opts, dino_status *status) {
     Trainer *t = &md->t;
     const Model *m = t->m;
-    if (m->n_bases == 0 || !basis_set_ready(&t->bases, m) || t->state.epoch >= m->train.epochs) return 0;
+    if (md->is_inner || m->n_bases == 0 || !basis_set_ready(&t->bases, m) || t->state.epoch >= m->train.epochs)
+        return 0;
     if (getenv("DINO_REDUCED") && strcmp(getenv("DINO_REDUCED"), "0") == 0) {
         if (opts->on_message)
             opts->on_message(DINO_MESSAGE_NOTE,
@@ -418,7 +428,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
                              opts->user);
         return 0;
     }
-    char dir[] = "/tmp/dino_reduced.XXXXXX", why[512] = "", why_out[512] = "";
+    char dir[] = "/tmp/dino_reduced.XXXXXX", why[512] = "", why_out[512] = "", why_in[512] = "";
     if (!mkdtemp(dir)) return 0;
     int h1 = 0;
     for (int i = 0; i < m->n_loss; i++) h1 |= m->loss[i].kind == LOSS_H1;
@@ -427,9 +437,23 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     /* which path: both sides, the input side (with the h1 row), or the full-space graph */
     Plan p;
     OutMode mode = OUT_FULL;
-    int usable = plan_make(md, &p) == 0;
+    int usable = plan_make(md, &p, 0) == 0;
     if (usable) input_why(md, &p, 1, why, sizeof why);
-    if (usable && !why[0]) {
+    if (usable && why[0]) { /* the input stays full: the output side alone, when it can be */
+        Plan q;
+        if (plan_make(md, &q, 1) == 0) {
+            output_why(md, &q, 1, why_out, sizeof why_out);
+            if (!why_out[0]) {
+                plan_free(&p);
+                p = q, mode = OUT_REDUCED;
+                snprintf(why_in, sizeof why_in, "%s", why); /* why the input stays full */
+                why[0] = 0;
+            } else {
+                plan_free(&q);
+                why_out[0] = 0;
+            }
+        }
+    } else if (usable) {
         output_why(md, &p, 1, why_out, sizeof why_out);
         const char *need = h1 ? "an h1 term needs" : "the Jacobian data (rel_h1) need";
         if (!why_out[0]) mode = OUT_REDUCED;
@@ -460,7 +484,8 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
         if (why[0]) st = api_fail(DINO_EUSER, 0, "%s", why);
         goto done;
     }
-    const BasisValues *vin = &t->bases.v[p.basis], *vout = p.out_basis >= 0 ? &t->bases.v[p.out_basis] : NULL;
+    const BasisValues *vin = p.full_in ? NULL : &t->bases.v[p.basis],
+                      *vout = p.out_basis >= 0 ? &t->bases.v[p.out_basis] : NULL;
     if ((st = project_data(inner, data, vin, vout, mode, aug, &rd))) goto done;
     /* the inner model's bases (npy files) and frozen layers, then the trained state copied in */
     Relay relay = {.o = opts, .outer = md, .inner = inner};
@@ -481,8 +506,8 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
         goto done;
     }
     if (opts->on_message) {
-        char line[1200], side[700] = "";
-        int r1 = m->bases[p.basis].rank;
+        char line[1600], side[700] = "", tail[700] = "", in_side[700];
+        int r1 = p.full_in ? m->in_dim : m->bases[p.basis].rank;
         if (mode == OUT_REDUCED) {
             int r2 = m->bases[p.out_basis].rank;
             snprintf(side, sizeof side,
@@ -492,18 +517,20 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
                                                   m->in_dim, r2 + BASIS_OUT_EXTRA, r1)
                                    : "");
         } else if (aug) {
-            snprintf(side, sizeof side,
-                     ", Jacobians [%d x %d] -> [%d x %d] (the discarded part in one extra row); the output %s "
-                     "stays full: %s",
-                     m->out_dim, m->in_dim, m->out_dim + 1, r1, m->output, why_out);
-        } else if (why_out[0]) {
-            snprintf(side, sizeof side, "; the output %s stays full: %s", m->output, why_out);
+            snprintf(side, sizeof side, ", Jacobians [%d x %d] -> [%d x %d] (the discarded part in one extra row)",
+                     m->out_dim, m->in_dim, m->out_dim + 1, r1);
         }
+        if (mode != OUT_REDUCED && why_out[0])
+            snprintf(tail, sizeof tail, "the output %s stays full (%s); ", m->output, why_out);
+        if (p.full_in)
+            snprintf(in_side, sizeof in_side, "the input %s [%d] stays full (%s)", m->input, m->in_dim, why_in);
+        else
+            snprintf(in_side, sizeof in_side, "%s [%d] -> [%d] (basis %s)", m->input, m->in_dim, r1,
+                     m->bases[p.basis].name);
         snprintf(line, sizeof line,
-                 "reduced bases: exact training in reduced coordinates: %s [%d] -> [%d] (basis %s)%s, projected "
-                 "once at load%s; loss and metrics are the full space's",
-                 m->input, m->in_dim, r1, m->bases[p.basis].name, side,
-                 data->valid.n > 0 ? " (the validation rows too)" : "");
+                 "reduced bases: exact training in reduced coordinates: %s%s, projected once at load%s; %sloss and "
+                 "metrics are the full space's",
+                 in_side, side, data->valid.n > 0 ? " (the validation rows too)" : "", tail);
         opts->on_message(DINO_MESSAGE_NOTE, line, opts->user);
     }
     inner->stop_also = &md->stop; /* dino_request_stop(md) (a signal) stops the inner training */
@@ -556,7 +583,7 @@ static dino_status reduced_path(dino_model *md, int *in_basis, int *out_basis) {
         return api_fail(DINO_EUSER, 0, "model %s has no reduced path: it has no basis section (encode/decode)",
                         m->name);
     Plan p;
-    if (plan_make(md, &p)) return api_fail(DINO_EUSER, 0, "out of memory");
+    if (plan_make(md, &p, 0)) return api_fail(DINO_EUSER, 0, "out of memory");
     char why[512];
     input_why(md, &p, 0, why, sizeof why);
     if (!why[0]) output_why(md, &p, 0, why, sizeof why);
@@ -583,7 +610,7 @@ static dino_status predictor(dino_model *md, ReducedPredictor **out) {
                         "call dino_model_bases)",
                         m->name);
     Plan p;
-    if (plan_make(md, &p)) return api_fail(DINO_EUSER, 0, "out of memory");
+    if (plan_make(md, &p, 0)) return api_fail(DINO_EUSER, 0, "out of memory");
     ReducedPredictor *rp = calloc(1, sizeof *rp);
     char dir[] = "/tmp/dino_reduced.XXXXXX", why[512] = "";
     st = !rp            ? api_fail(DINO_EUSER, 0, "out of memory")

@@ -103,7 +103,8 @@ int basis_out_shift(const BasisValues *out, double *shift);
 /* Rows r0 .. r0 + n of d, for an orthonormal input basis vin and output basis vout: x [n, r1] =
  * E^T (x_i - shift); y [n, r2 + 2] = [D^T q_i; a1; a2] (y may be NULL: labels); J [n, r2 + 2, r1]
  * = [D^T J_i E; (|J_i - D D^T J_i E E^T|_F, 0, ...); 0] (J may be NULL, or d without
- * Jacobians). Returns 0, or -1 when out of memory. */
+ * Jacobians). vin NULL: the input stays full (E = I, r1 = in, x copied). Returns 0, or -1 when
+ * out of memory. */
 int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Dataset *d, int64_t r0, int64_t n,
                        double *x, double *y, double *J);
 /* z [n, rank] = E^T (x_i - shift) for x [n, dim] in f64 (any basis, oblique too). */

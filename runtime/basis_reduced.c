@@ -76,7 +76,7 @@ void basis_encode_rows(const BasisValues *v, int64_t n, const double *x, double 
 
 int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Dataset *d, int64_t r0, int64_t n,
                        double *x, double *y, double *J) {
-    int in = d->in, out = d->out, r1 = vin->rank, r2 = vout->rank, oa = r2 + BASIS_OUT_EXTRA;
+    int in = d->in, out = d->out, r1 = vin ? vin->rank : in, r2 = vout->rank, oa = r2 + BASIS_OUT_EXTRA;
     size_t big = (size_t)out * (size_t)in;
     double *Ds = malloc(sizeof(double) * (size_t)r2), *p = malloc(sizeof(double) * (size_t)out);
     double *row = malloc(sizeof(double) * (big > (size_t)in ? big : (size_t)in)), *res = malloc(sizeof(double) * big);
@@ -88,8 +88,13 @@ int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Da
     for (int64_t k = 0; !rc && pn > 0 && k < out; k++) p[k] /= pn; /* the unit vector p / |p| */
     for (int64_t i = r0; !rc && i < r0 + n; i++) {
         int64_t o = i - r0; /* the row in the outputs */
-        for (int k = 0; k < in; k++) row[k] = value(d->x, d->f64, i * in + k) - vin->shift[k];
-        cblas_dgemv(CblasRowMajor, CblasTrans, in, r1, 1.0, vin->E, r1, row, 1, 0.0, x + o * r1, 1); /* E^T (x - s) */
+        if (vin) {
+            for (int k = 0; k < in; k++) row[k] = value(d->x, d->f64, i * in + k) - vin->shift[k];
+            cblas_dgemv(CblasRowMajor, CblasTrans, in, r1, 1.0, vin->E, r1, row, 1, 0.0, x + o * r1,
+                        1); /* E^T (x - s) */
+        } else {
+            for (int k = 0; k < in; k++) x[o * in + k] = value(d->x, d->f64, i * in + k); /* the input as it is */
+        }
         if (y && d->y) {
             double *yi = y + o * oa;
             for (int k = 0; k < out; k++) w[k] = value(d->y, d->f64, i * out + k);
@@ -107,14 +112,16 @@ int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Da
         if (!J || !d->J) continue;
         for (size_t k = 0; k < big; k++) row[k] = value(d->J, d->f64, i * (int64_t)big + (int64_t)k);
         double *Ji = J + o * (int64_t)oa * r1;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, in, 1.0, row, in, vin->E, r1, 0.0, A,
-                    r1); /* J E */
+        if (vin) /* J E */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, in, 1.0, row, in, vin->E, r1, 0.0, A, r1);
+        else memcpy(A, row, sizeof(double) * big);
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r2, r1, out, 1.0, vout->D, r2, A, r1, 0.0, Ji,
                     r1); /* D^T J E */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, r2, 1.0, vout->D, r2, Ji, r1, 0.0, DB, r1);
         memcpy(res, row, sizeof(double) * big);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, r1, -1.0, DB, r1, vin->E, r1, 1.0, res,
-                    in); /* R = J - D (D^T J E) E^T */
+        if (vin) /* R = J - D (D^T J E) E^T */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, r1, -1.0, DB, r1, vin->E, r1, 1.0, res, in);
+        else /* R = J - D D^T J */ cblas_daxpy((int)big, -1.0, DB, 1, res, 1);
         memset(Ji + (int64_t)r2 * r1, 0, sizeof(double) * (size_t)BASIS_OUT_EXTRA * (size_t)r1);
         Ji[(int64_t)r2 * r1] = norm(res, (int64_t)big);
     }

@@ -13,7 +13,9 @@
  *   - a validation set with keep best and early_stop: the validation losses and metrics, the best
  *     epoch, and the --save checkpoint equal the full-space run's;
  *   - an oblique output basis: the input side alone (the output stays full), still exact;
- *   - an oblique input basis: the full-space graph, saying why;
+ *   - the output side alone (the input stays full): an oblique input basis, or the input also used
+ *     outside encode;
+ *   - oblique input and output bases: the full-space graph, saying why;
  *   - an output basis used three times: with Jacobian data (h1, or the rel_h1 metric alone) the
  *     full-space graph, saying why; without, the input side alone;
  * every epoch's training loss and the test rel_l2 and rel_h1 agree to 1e-12 relative, and so do
@@ -33,18 +35,20 @@ enum { N = 96, IN = 12, OUT = 5, R1 = 4, R2 = 3, EPOCHS = 3, NTR = 64 };
 typedef struct {
     double loss[EPOCHS], l2[EPOCHS], h1[EPOCHS], vloss[EPOCHS], vl2[EPOCHS], vh1[EPOCHS];
     int reduced, full, out_reduced, out_full, valid_reduced;
+    char line[1200]; /* the reduced path's line */
     char why[700];
     long long best_epoch, epochs;
 } Run;
 
 typedef struct {
     const char *name;
-    const char *path;  /* the spec file, or the name for text */
-    const char *text;  /* NULL: read path */
-    int files;         /* the data section's files (with a valid part), else the arrays */
-    const double *y;   /* the outputs of the arrays */
-    const char *saves; /* a checkpoint path prefix ("<prefix>_1" reduced, "_0" full), or NULL */
-    int nojac;         /* the arrays without Jacobians */
+    const char *path;    /* the spec file, or the name for text */
+    const char *text;    /* NULL: read path */
+    int files;           /* the data section's files (with a valid part), else the arrays */
+    const double *y;     /* the outputs of the arrays */
+    const char *saves;   /* a checkpoint path prefix ("<prefix>_1" reduced, "_0" full), or NULL */
+    int nojac;           /* the arrays without Jacobians */
+    const char *in_full; /* the output side alone: the reduced path's line says why the input stays full */
 } Case;
 
 static double X[N * IN], Y[N * OUT], YOFF[N * OUT], JAC[N * OUT * IN];
@@ -68,6 +72,7 @@ static void on_message(dino_message_level level, const char *text, void *user) {
         r->out_reduced = strstr(text, "q [5] -> [3]") != NULL;
         r->out_full = strstr(text, "the output q stays full") != NULL;
         r->valid_reduced = strstr(text, "the validation rows too") != NULL;
+        snprintf(r->line, sizeof r->line, "%s", text);
     }
     if (strstr(text, "full-space graph")) r->full = 1, snprintf(r->why, sizeof r->why, "%s", text);
 }
@@ -121,6 +126,9 @@ static void compare(T *t, const Case *c, int expect_out) {
     CHECK(t, red.reduced && !red.full);
     CHECK(t, full.full && !full.reduced);
     CHECK(t, red.out_reduced == expect_out && red.out_full == !expect_out);
+    CHECK(t,
+          c->in_full ? strstr(red.line, c->in_full) != NULL : strstr(red.line, "the input m [12] stays full") == NULL);
+    if (t->verbose) printf("    %s\n", red.line);
     CHECK(t, red.epochs == full.epochs && red.epochs > 0);
     double worst = 0;
     for (int e = 0; e < full.epochs && e < EPOCHS; e++) {
@@ -379,19 +387,17 @@ int main(int argc, char **argv) {
 
     Case c0 = {.name = "rb_exact.dino: pod and active_subspace, relative l2 and h1", .path = path, .y = Y};
     compare(&t, &c0, 1);
-    Case c1 = {"offset outputs (on both sides of the mean along one direction), relative l2 and h1",
-               sp,
-               text[0],
-               0,
-               YOFF,
-               NULL,
-               0};
+    Case c1 = {.name = "offset outputs (on both sides of the mean along one direction), relative l2 and h1",
+               .path = sp,
+               .text = text[0],
+               .y = YOFF};
     compare(&t, &c1, 1);
-    Case c2 = {"offset outputs, absolute l2 with a weight ramp, h1 weight 0.3", sp, text[1], 0, YOFF, NULL, 0};
+    Case c2 = {"offset outputs, absolute l2 with a weight ramp, h1 weight 0.3", sp, text[1], 0, YOFF, NULL, 0, NULL};
     compare(&t, &c2, 1);
-    Case c3 = {"orthonormal npy bases with shifts, relative l2 alone", sp, text[2], 0, Y, NULL, 0};
+    Case c3 = {"orthonormal npy bases with shifts, relative l2 alone", sp, text[2], 0, Y, NULL, 0, NULL};
     compare(&t, &c3, 1);
-    Case c4 = {"orthonormal npy bases with shifts, relative l2 and h1, offset outputs", sp, text[3], 0, YOFF, NULL, 0};
+    Case c4 = {
+        "orthonormal npy bases with shifts, relative l2 and h1, offset outputs", sp, text[3], 0, YOFF, NULL, 0, NULL};
     { /* rows where ||q||^2 < ||D^T (q - shift)||^2: one extra row could not restore ||q||^2 */
         int below = 0;
         for (int i = 0; i < N; i++) {
@@ -408,19 +414,42 @@ int main(int argc, char **argv) {
         CHECK(&t, below > 0);
     }
     compare(&t, &c4, 1);
-    Case c5 = {"a validation set with keep best and early_stop, --save", sp, text[4], 1, YOFF, saves, 0};
+    Case c5 = {"a validation set with keep best and early_stop, --save", sp, text[4], 1, YOFF, saves, 0, NULL};
     compare(&t, &c5, 1);
-    Case c6 = {"an oblique output basis: the input side alone", sp, text[5], 0, Y, NULL, 0};
+    Case c6 = {"an oblique output basis: the input side alone", sp, text[5], 0, Y, NULL, 0, NULL};
     compare(&t, &c6, 0);
 
-    /* an oblique input basis: the full-space graph, saying why */
-    {
-        Case c = {"an oblique input basis", sp, text[6], 0, Y, NULL, 0};
+    /* the output side alone: the input stays full */
+    Case c7 = {.name = "an oblique input basis: the output side alone",
+               .path = sp,
+               .text = text[6],
+               .y = Y,
+               .in_full = "the input m [12] stays full (basis Vm is not orthonormal"};
+    compare(&t, &c7, 1);
+    const char *outside = "basis {\n    Vm = active_subspace(dq/dm, rank = 4)\n    Vq = pod(q, rank = 3)\n}\n"
+                          "model outside {\n    input m[12]\n    output q[5]\n"
+                          "    q = decode(mlp(concat(encode(m, Vm), 0.1 * m), 3, width = 8, depth = 2), Vq)\n}\n"
+                          "loss {\n    l2 q relative\n    h1 dq/dm weight 0.5\n}\ntrain {\n    epochs 2\n"
+                          "    precision f64\n}\n";
+    Case c8 = {.name = "the input also used outside encode: the output side alone",
+               .path = sp,
+               .text = outside,
+               .y = YOFF,
+               .in_full = "the input m [12] stays full (the input m is used outside encode(m, B))"};
+    compare(&t, &c8, 1);
+    /* oblique input and output bases: the full-space graph, saying why */
+    const char *obl_both = "    Vm = npy(decoder = \"Dm.npy\", encoder = \"Em.npy\", shift = \"sm.npy\")\n"
+                           "    Vq = npy(decoder = \"Dq.npy\", encoder = \"Eq.npy\", shift = \"sq.npy\")";
+    const char *pairs[] = {"BASIS", obl_both, "LOSS", rel_both, "TRAIN", "", "DATA", "", NULL};
+    char err[512];
+    char *tob = t_spec_fill(tmpl, pairs, err, sizeof err);
+    Case cob = {"oblique input and output bases", sp, tob, 0, Y, NULL, 0, NULL};
+    if (CHECK(&t, tob != NULL)) {
         static double y[N * OUT], J[N * OUT * IN];
         Run r;
         memset(&r, 0, sizeof r);
-        printf("  case: %s\n", c.name);
-        if (train_once(&t, &c, 1, &r, y, J)) {
+        printf("  case: %s\n", cob.name);
+        if (train_once(&t, &cob, 1, &r, y, J)) {
             CHECK(&t, r.full && !r.reduced);
             CHECK(&t, strstr(r.why, "basis Vm is not orthonormal") != NULL);
             if (t.verbose) printf("    %s\n", r.why);
@@ -432,13 +461,7 @@ int main(int argc, char **argv) {
     printf("  dino_predict_reduced: orthonormal bases\n");
     predict_reduced(&t, &c4, Dq, sq, Dm);
     printf("  dino_predict_reduced: oblique input and output bases\n");
-    const char *obl_both = "    Vm = npy(decoder = \"Dm.npy\", encoder = \"Em.npy\", shift = \"sm.npy\")\n"
-                           "    Vq = npy(decoder = \"Dq.npy\", encoder = \"Eq.npy\", shift = \"sq.npy\")";
-    const char *pairs[] = {"BASIS", obl_both, "LOSS", rel_both, "TRAIN", "", "DATA", "", NULL};
-    char err[512];
-    char *tob = t_spec_fill(tmpl, pairs, err, sizeof err);
-    Case cob = {"oblique", sp, tob, 0, Y, NULL, 0};
-    if (CHECK(&t, tob != NULL)) predict_reduced(&t, &cob, Dq, sq, Em_obl);
+    if (tob) predict_reduced(&t, &cob, Dq, sq, Em_obl);
     free(tob);
     /* an output basis used three times (two decodes, one encode of a value): with Jacobian data
      * (an h1 term, or only the rel_h1 metric) the full-space graph, saying why; without, the input
@@ -456,7 +479,7 @@ int main(int argc, char **argv) {
         static const char *const names[3] = {"an output basis used three times, h1",
                                              "an output basis used three times, l2 and Jacobian data (rel_h1)",
                                              "an output basis used three times, l2 and no Jacobian data"};
-        Case c = {names[k], sp, text2, 0, Y, NULL, k == 2};
+        Case c = {names[k], sp, text2, 0, Y, NULL, k == 2, NULL};
         if (k == 2) {
             compare(&t, &c, 0);
             continue;
