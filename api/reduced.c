@@ -51,7 +51,8 @@
  *
  * Prediction in reduced coordinates (dino_predict_reduced, mode OUT_STRIP): the same rewriting
  * with B2 as the identity of rank(B2) and no shift, so the inner output is h itself and its
- * Jacobian G = dh/dz; the inputs are encoded with the model's bases (any, oblique too). The inner
+ * Jacobian G = dh/dz; the inputs are encoded with the model's bases (any, oblique too), or stay
+ * as they are (z = x) when the input is also used outside encode. The inner
  * model is made on the first call and kept with the model (its parameters copied in each call).
  *
  * Nothing here prints. */
@@ -584,16 +585,21 @@ static dino_status reduced_path(dino_model *md, int *in_basis, int *out_basis) {
                         m->name);
     Plan p;
     if (plan_make(md, &p, 0)) return api_fail(DINO_EUSER, 0, "out of memory");
-    char why[512];
+    char why[512], why_out[512];
     input_why(md, &p, 0, why, sizeof why);
-    if (!why[0]) output_why(md, &p, 0, why, sizeof why);
-    *in_basis = p.basis, *out_basis = p.out_basis;
+    if (why[0]) { /* the input stays full: z = x */
+        plan_free(&p);
+        if (plan_make(md, &p, 1)) return api_fail(DINO_EUSER, 0, "out of memory");
+    }
+    output_why(md, &p, 0, why_out, sizeof why_out);
+    *in_basis = why[0] ? -1 : p.basis, *out_basis = p.out_basis;
     plan_free(&p);
-    if (why[0])
+    if (why_out[0])
         return api_fail(DINO_EUSER, 0,
-                        "model %s has no reduced path: %s (prediction in reduced coordinates needs `z = "
-                        "encode(%s, B)` as the only use of the input and `%s = decode(..., B2)` as the output)",
-                        m->name, why, m->input, m->output);
+                        "model %s has no reduced path: %s (prediction in reduced coordinates needs `%s = "
+                        "decode(..., B2)` as the output, and reduces the input too when `z = encode(%s, B)` is its "
+                        "only use)",
+                        m->name, why_out, m->output, m->input);
     return DINO_OK;
 }
 
@@ -610,7 +616,7 @@ static dino_status predictor(dino_model *md, ReducedPredictor **out) {
                         "call dino_model_bases)",
                         m->name);
     Plan p;
-    if (plan_make(md, &p, 0)) return api_fail(DINO_EUSER, 0, "out of memory");
+    if (plan_make(md, &p, in_basis < 0)) return api_fail(DINO_EUSER, 0, "out of memory");
     ReducedPredictor *rp = calloc(1, sizeof *rp);
     char dir[] = "/tmp/dino_reduced.XXXXXX", why[512] = "";
     st = !rp            ? api_fail(DINO_EUSER, 0, "out of memory")
@@ -640,7 +646,7 @@ dino_status dino_model_reduced_dims(dino_model *md, int *rank_in, int *rank_out)
     int in_basis, out_basis;
     dino_status st = reduced_path(md, &in_basis, &out_basis);
     if (st) return st;
-    if (rank_in) *rank_in = md->t.m->bases[in_basis].rank;
+    if (rank_in) *rank_in = in_basis < 0 ? md->t.m->in_dim : md->t.m->bases[in_basis].rank;
     if (rank_out) *rank_out = md->t.m->bases[out_basis].rank;
     return DINO_OK;
 }
@@ -661,6 +667,7 @@ dino_status dino_predict_reduced(dino_model *md, long long n, const double *x, d
     if (t->backend->pull(t->backend)) return api_fail(DINO_EINTERNAL, 0, "%s", t->backend->err);
     memcpy(it->P, t->P, t->es * (size_t)model_trainable(m));
     if (it->backend->push(it->backend)) return api_fail(DINO_EINTERNAL, 0, "%s", it->backend->err);
+    if (rp->in_basis < 0) return dino_predict(rp->inner, n, x, h, G); /* the input stays full: z = x */
     const BasisValues *v = &t->bases.v[rp->in_basis];
     double *z = malloc(sizeof(double) * (size_t)n * (size_t)v->rank);
     if (!z) return api_fail(DINO_EUSER, 0, "out of memory predicting %lld rows", n);

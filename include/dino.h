@@ -445,11 +445,12 @@ DINO_API void dino_parallel_end(void);
  * (J must be NULL). */
 DINO_API dino_status dino_predict(dino_model *model, long long n, const double *x, double *y, double *J);
 
-/* Prediction in reduced coordinates, for a model whose input enters only through `z = encode(x,
- * B)` and whose output is `out = decode(h, B2)` (any bases, oblique too): h [n, rank(B2)], the
- * network's output before the decode, and, when G is not NULL, G [n, rank(B2), rank(B)] = dh/dz,
- * for the full-space inputs x [n, in] (encoded with the model's bases: z = E^T (x - shift)). The
- * full-space prediction is D h + shift, its Jacobian D G E^T. dino_model_reduced_dims gives the
+/* Prediction in reduced coordinates, for a model whose output is `out = decode(h, B2)` (any
+ * bases, oblique too): h [n, rank(B2)], the network's output before the decode, and, when G is
+ * not NULL, G [n, rank(B2), rank(B)] = dh/dz, for the full-space inputs x [n, in], encoded with
+ * the model's bases (z = E^T (x - shift)) when the input enters only through `z = encode(x, B)`,
+ * else as they are (z = x, rank(B) read as in). The full-space prediction is D h + shift, its
+ * Jacobian D G E^T. dino_model_reduced_dims gives the
  * two ranks (from the spec alone: it says before any training whether the path exists). DINO_EUSER
  * naming what is missing when the model has no such path, or its bases no values yet. The first call generates and compiles the inner network (cached). Since 0.2. */
 DINO_API dino_status dino_model_reduced_dims(dino_model *model, int *rank_in, int *rank_out);

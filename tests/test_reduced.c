@@ -204,8 +204,8 @@ static int write_npy(T *t, const char *name, int ndim, long long a, long long b,
 }
 
 /* y = D h + s and JJ = D G E^T for n rows. */
-static void lift(int n, const double *D, const double *E, const double *s, const double *h, const double *G, double *y,
-                 double *JJ) {
+static void lift(int n, const double *D, const double *E, int r1, const double *s, const double *h, const double *G,
+                 double *y, double *JJ) {
     for (int i = 0; i < n; i++) {
         for (int o = 0; o < OUT; o++) {
             double v = s[o];
@@ -214,17 +214,20 @@ static void lift(int n, const double *D, const double *E, const double *s, const
             for (int c = 0; c < IN; c++) {
                 double w = 0;
                 for (int k = 0; k < R2; k++)
-                    for (int j = 0; j < R1; j++) w += D[o * R2 + k] * G[(i * R2 + k) * R1 + j] * E[c * R1 + j];
+                    for (int j = 0; j < r1; j++)
+                        w += D[o * R2 + k] * G[(i * R2 + k) * r1 + j] * (E ? E[c * r1 + j] : c == j);
                 JJ[(i * OUT + o) * IN + c] = w;
             }
         }
     }
 }
 
-/* dino_predict_reduced of a model trained on case c against its dino_predict. */
+/* dino_predict_reduced of a model trained on case c against its dino_predict; Em NULL: the input
+ * stays full (z = x, G [r2, IN]). */
 static void predict_reduced(T *t, const Case *c, const double *Dq, const double *sq, const double *Em) {
     enum { NT = N - NTR };
-    static double h[NT * R2], G[NT * R2 * R1], y[NT * OUT], J[NT * OUT * IN], yy[NT * OUT], JJ[NT * OUT * IN];
+    static double h[NT * R2], G[NT * R2 * IN], y[NT * OUT], J[NT * OUT * IN], yy[NT * OUT], JJ[NT * OUT * IN];
+    int want_r1 = Em ? R1 : IN;
     dino_spec *spec = NULL;
     dino_model *model = NULL;
     dino_data *data = NULL;
@@ -237,12 +240,12 @@ static void predict_reduced(T *t, const Case *c, const double *Dq, const double 
     int ok = CHECK(t, dino_data_from_arrays(model, &tr, NULL, &data) == DINO_OK) &&
         CHECK(t, dino_train(model, data, &o) == DINO_OK);
     int r1 = 0, r2 = 0;
-    ok = ok && CHECK(t, dino_model_reduced_dims(model, &r1, &r2) == DINO_OK) && CHECK(t, r1 == R1 && r2 == R2);
+    ok = ok && CHECK(t, dino_model_reduced_dims(model, &r1, &r2) == DINO_OK) && CHECK(t, r1 == want_r1 && r2 == R2);
     ok = ok && CHECK(t, dino_predict_reduced(model, NT, X + NTR * IN, h, G) == DINO_OK);
     ok = ok && CHECK(t, dino_predict(model, NT, X + NTR * IN, y, J) == DINO_OK);
     if (!ok) printf("  %s\n", dino_last_error());
     if (ok) {
-        lift(NT, Dq, Em, sq, h, G, yy, JJ);
+        lift(NT, Dq, Em, want_r1, sq, h, G, yy, JJ);
         CHECK_CLOSE(t, "D h + shift against the full-space prediction", yy, 1, y, 1, (long)NT * OUT, 1e-12);
         CHECK_CLOSE(t, "D G E^T against the full-space Jacobian", JJ, 1, J, 1, (long)NT * OUT * IN, 1e-12);
         static double h2[NT * R2]; /* values only, and a second call (the inner model kept) */
@@ -462,6 +465,15 @@ int main(int argc, char **argv) {
     predict_reduced(&t, &c4, Dq, sq, Dm);
     printf("  dino_predict_reduced: oblique input and output bases\n");
     if (tob) predict_reduced(&t, &cob, Dq, sq, Em_obl);
+    printf("  dino_predict_reduced: the input also used outside encode (z = x)\n");
+    const char *outside_npy =
+        "basis {\n    Vm = npy(decoder = \"Dm.npy\", shift = \"sm.npy\")\n"
+        "    Vq = npy(decoder = \"Dq.npy\", shift = \"sq.npy\")\n}\n"
+        "model outside {\n    input m[12]\n    output q[5]\n"
+        "    q = decode(mlp(concat(encode(m, Vm), 0.1 * m), 3, width = 8, depth = 2), Vq)\n}\n"
+        "loss {\n    l2 q relative\n    h1 dq/dm\n}\ntrain {\n    epochs 1\n    precision f64\n}\n";
+    Case cout = {.name = "outside", .path = sp, .text = outside_npy, .y = Y};
+    predict_reduced(&t, &cout, Dq, sq, NULL);
     free(tob);
     /* an output basis used three times (two decodes, one encode of a value): with Jacobian data
      * (an h1 term, or only the rel_h1 metric) the full-space graph, saying why; without, the input
@@ -501,9 +513,9 @@ int main(int argc, char **argv) {
             "    q = dense(encode(m, Vm), 5)\n}\n",
             "is not `q = decode(..., B)`");
     no_path(&t,
-            "basis {\n    Vm = npy(decoder = \"Dm.npy\")\n    Vq = npy(decoder = \"Dq.npy\")\n}\nmodel in_outside {\n"
-            "    input m[12]\n    output q[5]\n    q = decode(dense(concat(encode(m, Vm), m), 3), Vq)\n}\n",
-            "the input m is used outside encode(m, B)");
+            "basis {\n    Vm = npy(decoder = \"Dm.npy\")\n}\nmodel in_outside {\n"
+            "    input m[12]\n    output q[5]\n    q = dense(concat(encode(m, Vm), m), 5)\n}\n",
+            "is not `q = decode(..., B)`");
     for (int i = 0; i < 7; i++) free(text[i]);
     return t_end(&t, "reduced_exact");
 }

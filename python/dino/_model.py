@@ -158,9 +158,9 @@ class Model:
         return self._out(y, dt), self._out(J, dt)
 
     def reduced_dims(self) -> Tuple[int, int]:
-        """(rank_in, rank_out) of a basis model whose input enters only through `z = encode(x, B)`
-        and whose output is `out = decode(h, B2)`: the sizes of z and h. DinoError saying why
-        when the model has no such path. Predictions in reduced coordinates
+        """(rank_in, rank_out) of a basis model whose output is `out = decode(h, B2)`: the sizes of
+        z (`encode(x, B)`, or x itself when the input is also used elsewhere) and h. DinoError
+        saying why when the model has no such path. Predictions in reduced coordinates
         (model(x, reduced=True), model.value_and_jacobian(x, reduced=True)) take full-space
         inputs x, encode them with the model's bases, and return h and G = dh/dz: the full-space
         output is D h + shift and its Jacobian D G E^T."""
