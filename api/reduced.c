@@ -429,7 +429,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
                              opts->user);
         return 0;
     }
-    char dir[] = "/tmp/dino_reduced.XXXXXX", why[512] = "", why_out[512] = "", why_in[512] = "";
+    char dir[] = "/tmp/dino_reduced.XXXXXX", why[1200] = "", why_out[512] = "", why_in[1200] = "";
     if (!mkdtemp(dir)) return 0;
     int h1 = 0;
     for (int i = 0; i < m->n_loss; i++) h1 |= m->loss[i].kind == LOSS_H1;
@@ -471,7 +471,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     int taken = 0, aug = mode == OUT_AUG;
     if (!usable || why[0]) {
         if (opts->on_message) {
-            char line[700];
+            char line[1400];
             snprintf(line, sizeof line,
                      "reduced bases: the frozen encode/decode layers run in the full-space graph, "
                      "not in reduced coordinates: %s",
@@ -507,7 +507,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
         goto done;
     }
     if (opts->on_message) {
-        char line[1600], side[700] = "", tail[700] = "", in_side[700];
+        char line[3000], side[700] = "", tail[700] = "", in_side[1400];
         int r1 = p.full_in ? m->in_dim : m->bases[p.basis].rank;
         if (mode == OUT_REDUCED) {
             int r2 = m->bases[p.out_basis].rank;
