@@ -449,8 +449,10 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
                 p = q, mode = OUT_REDUCED;
                 snprintf(why_in, sizeof why_in, "%s", why); /* why the input stays full */
                 why[0] = 0;
-            } else {
+            } else { /* neither side: say both */
                 plan_free(&q);
+                size_t n = strlen(why);
+                snprintf(why + n, sizeof why - n, "; and the output %s can't be reduced: %s", m->output, why_out);
                 why_out[0] = 0;
             }
         }

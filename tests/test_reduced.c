@@ -455,6 +455,7 @@ int main(int argc, char **argv) {
         if (train_once(&t, &cob, 1, &r, y, J)) {
             CHECK(&t, r.full && !r.reduced);
             CHECK(&t, strstr(r.why, "basis Vm is not orthonormal") != NULL);
+            CHECK(&t, strstr(r.why, "and the output q can't be reduced: basis Vq is not orthonormal") != NULL);
             if (t.verbose) printf("    %s\n", r.why);
         }
     }
