@@ -22,6 +22,7 @@ safetensors: 8-byte little-endian header length, JSON header, raw data.
   npytool.py st_strip IN OUT PREFIX      IN without the tensors whose names start with PREFIX and
                                          without metadata (as a checkpoint written by PyTorch)
   npytool.py rows_shift IN OUT FROM      rows FROM.. of a float .npy plus 1 (the others unchanged)
+  npytool.py lift_same A B TOL           two float arrays of one shape agree to TOL relative to B's largest value
   npytool.py lift CKPT VM VQ H G Q J TOL  --predict --reduced's h [n, r2] and G [n, r2, r1] lifted with
                                          the checkpoint's bases (D of VQ, its shift, E of VM): D h + shift
                                          against Q, D G E^T against J; exit 1 when a relative error > TOL
@@ -234,6 +235,15 @@ def main(argv):
         per = len(values) // shape[0]
         start = int(args[2]) * per
         npy_write(args[1], dtype, shape, values[:start] + [v + 1 for v in values[start:]])
+    elif cmd == "lift_same":
+        _, sa, a = npy_read(args[0])
+        _, sb, b = npy_read(args[1])
+        if sa != sb:
+            print(f"shapes differ: {sa} and {sb}")
+            return 1
+        e = max(abs(x - y) for x, y in zip(a, b)) / max(max(abs(y) for y in b), 1e-300)
+        print(f"{len(a)} values: largest difference {e:.2e} of the largest value")
+        return 0 if e <= float(args[2]) else 1
     elif cmd == "lift":
         t = st_read(args[0])
 

@@ -356,6 +356,25 @@ EOF2
     run red_nopredict "$SP/rb.dino" --data "$T/d" --reduced
     expect_rc red_nopredict 1
     stderr_has red_nopredict "--reduced goes with --predict"
+    # a validation set: model selection in reduced coordinates, the same CSV and checkpoint as the
+    # full-space graph (f64)
+    sed -e 's/split train 300, test 100/split train 250, valid 50, test 100/' \
+        -e 's/    epochs 2/    epochs 4\n    keep best\n    early_stop patience 2/' "$SP/rb.dino" >"$SP/rbv.dino"
+    run basis_valid "$SP/rbv.dino" --data "$T/d" --precision f64 --log "$T/rbv1.csv" --save "$T/rbv1.safetensors"
+    expect_rc basis_valid 0
+    stderr_has basis_valid "projected once at load (the validation rows too)" "valid: loss"
+    DINO_REDUCED=0 run basis_valid0 "$SP/rbv.dino" --data "$T/d" --precision f64 --log "$T/rbv0.csv" \
+        --save "$T/rbv0.safetensors"
+    stderr_has basis_valid0 "frozen encode/decode layers run in the full-space graph"
+    check "with a validation set, reduced and full-space paths in f64: the same CSV (valid columns too)" \
+        cmp -s <(strip_seconds "$T/rbv0.csv") <(strip_seconds "$T/rbv1.csv")
+    check "... the CSV has the validation columns" grep -q valid_loss "$T/rbv1.csv"
+    run basis_valid_p1 "$SP/rbv.dino" --data "$T/d" --epochs 0 --load "$T/rbv1.safetensors" --precision f64 \
+        --predict "$T/m20.npy" --out "$T/pv1" -q
+    run basis_valid_p0 "$SP/rbv.dino" --data "$T/d" --epochs 0 --load "$T/rbv0.safetensors" --precision f64 \
+        --predict "$T/m20.npy" --out "$T/pv0" -q
+    tool_check "... and the keep-best checkpoints predict the same (to 1e-12)" lift_same "$T/pv1/q.npy" \
+        "$T/pv0/q.npy" 1e-12
 }
 
 group_nan() {
