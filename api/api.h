@@ -40,7 +40,9 @@ struct dino_model {
     volatile int stop;      /* dino_request_stop */
     long long unfinished;   /* dino_predict_unfinished: rows of the last prediction */
     char unfinished_msg[1024];
-    volatile int *stop_also;   /* another model's flag that stops this one too (reduced.c's inner model) */
+    volatile int *stop_also; /* another model's flag that stops this one too (reduced.c's inner model) */
+    void *conv;              /* dino_predict's conversions to and from the model's precision, kept */
+    size_t conv_bytes;
     ReducedPredictor *reduced; /* dino_predict_reduced's inner model, made on first use (reduced.c) */
     int is_inner;              /* reduced.c's inner model: it never takes the reduced path itself */
 };

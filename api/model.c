@@ -123,6 +123,7 @@ void dino_model_free(dino_model *md) {
     reduced_free(md);
     trainer_free(&md->t);
     if (md->mod.handle) cpu_module_free(&md->mod);
+    free(md->conv);
     free(md);
 }
 

@@ -34,7 +34,26 @@ long long dino_predict_unfinished(const dino_model *md, const char **message) {
     return md->unfinished;
 }
 
-dino_status dino_predict(dino_model *md, long long n, const double *x, double *y, double *J) {
+/* A buffer of `bytes` for dino_predict's conversions: the model's, kept between calls up to
+ * CONV_KEEP (a single sample's prediction paid more for malloc and free than for its forward
+ * pass), else a fresh one that *fresh says to free. NULL: out of memory. */
+enum { CONV_KEEP = 1 << 20 };
+static void *conversion_buffer(dino_model *md, size_t bytes, int *fresh) {
+    *fresh = 0;
+    if (bytes <= md->conv_bytes) return md->conv;
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p || bytes > CONV_KEEP) {
+        *fresh = p != NULL;
+        return p;
+    }
+    free(md->conv);
+    md->conv = p;
+    md->conv_bytes = bytes;
+    return p;
+}
+
+/* dino_predict on arrays of double (f64 1) or float (f64 0). */
+static dino_status predict(dino_model *md, long long n, const void *x, void *y, void *J, int f64) {
     Trainer *t = &md->t;
     const Model *m = t->m;
     md->unfinished = 0;
@@ -44,29 +63,48 @@ dino_status dino_predict(dino_model *md, long long n, const double *x, double *y
     if (n == 0) return DINO_OK;
     int64_t in = m->in_dim, out = m->out_dim;
     for (int64_t i = 0; i < n * in; i++)
-        if (!isfinite(x[i]))
+        if (!isfinite(f64 ? ((const double *)x)[i] : ((const float *)x)[i]))
             return api_fail(DINO_EUSER, 0, "the input contains NaN or Inf at row %lld, column %lld",
                             (long long)(i / in), (long long)(i % in));
     char err[1024];
     int rc;
-    if (t->f64) { /* the model's own precision: no copies */
+    if (t->f64 == f64) { /* the model's own precision: no copies */
         rc = predict_rows(t, x, n, y, J, err, sizeof err);
         if (!rc) note_unfinished(md, t->backend->unfinished, n);
         return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
     }
-    float *xf = malloc(sizeof(float) * (size_t)(n * in)), *yf = malloc(sizeof(float) * (size_t)(n * out));
-    float *Jf = J ? malloc(sizeof(float) * (size_t)(n * out * in)) : NULL;
-    if (!xf || !yf || (J && !Jf)) {
-        free(xf), free(yf), free(Jf);
-        return api_fail(DINO_EUSER, 0, "out of memory predicting %lld rows", n);
+    /* the model's precision in one buffer: x [n, in], y [n, out], J [n, out, in] */
+    size_t es = t->f64 ? sizeof(double) : sizeof(float), nx = (size_t)(n * in), ny = (size_t)(n * out);
+    size_t nj = J ? (size_t)(n * out * in) : 0;
+    int fresh;
+    char *buf = conversion_buffer(md, es * (nx + ny + nj), &fresh);
+    if (!buf) return api_fail(DINO_EUSER, 0, "out of memory predicting %lld rows", n);
+    void *xm = buf, *ym = buf + es * nx, *Jm = J ? buf + es * (nx + ny) : NULL;
+    if (t->f64)
+        for (size_t i = 0; i < nx; i++) ((double *)xm)[i] = ((const float *)x)[i];
+    else
+        for (size_t i = 0; i < nx; i++) ((float *)xm)[i] = (float)((const double *)x)[i];
+    rc = predict_rows(t, xm, n, ym, Jm, err, sizeof err);
+    if (!rc) {
+        note_unfinished(md, t->backend->unfinished, n);
+        if (t->f64) { /* to float, rounded once */
+            for (size_t i = 0; i < ny; i++) ((float *)y)[i] = (float)((const double *)ym)[i];
+            for (size_t i = 0; i < nj; i++) ((float *)J)[i] = (float)((const double *)Jm)[i];
+        } else {
+            for (size_t i = 0; i < ny; i++) ((double *)y)[i] = ((const float *)ym)[i];
+            for (size_t i = 0; i < nj; i++) ((double *)J)[i] = ((const float *)Jm)[i];
+        }
     }
-    for (int64_t i = 0; i < n * in; i++) xf[i] = (float)x[i];
-    rc = predict_rows(t, xf, n, yf, Jf, err, sizeof err);
-    if (!rc) note_unfinished(md, t->backend->unfinished, n);
-    for (int64_t i = 0; !rc && i < n * out; i++) y[i] = yf[i];
-    for (int64_t i = 0; !rc && J && i < n * out * in; i++) J[i] = Jf[i];
-    free(xf), free(yf), free(Jf);
+    if (fresh) free(buf);
     return rc ? api_fail(rc, 0, "%s", err) : DINO_OK;
+}
+
+dino_status dino_predict(dino_model *md, long long n, const double *x, double *y, double *J) {
+    return predict(md, n, x, y, J, 1);
+}
+
+dino_status dino_predict_f32(dino_model *md, long long n, const float *x, float *y, float *J) {
+    return predict(md, n, x, y, J, 0);
 }
 
 /* J v (transpose 0: v [n, in] -> r [n, out]) or J^T w (transpose 1: w [n, out] -> r [n, in]). */

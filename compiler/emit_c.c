@@ -50,6 +50,8 @@ typedef struct {
     int *part_first;    /* part -> the id of its first node, which names a shared part (steps_v12) */
     char ring[16][128]; /* text of sizes and offsets for the line being written */
     int ring_i;
+    const char *j_only; /* node id -> 1: only the Jacobian needs it (predict; NULL: none) */
+    int indent;         /* extra levels of line() */
 } Emit;
 
 /* A size as its name (q_0_dim) or the number. */
@@ -76,7 +78,7 @@ static void line(Emit *e, const char *fmt, ...) __attribute__((format(printf, 2,
 static void line(Emit *e, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("    ", e->out);
+    for (int i = 0; i <= e->indent; i++) fputs("    ", e->out);
     vfprintf(e->out, fmt, ap);
     fputc('\n', e->out);
     va_end(ap);
@@ -263,6 +265,7 @@ static void emit_op(Emit *e, const IrNode *n) {
     const IrNode *A = n->n_args > 0 ? n->args[0] : NULL, *B = n->n_args > 1 ? n->args[1] : NULL;
     int R = n->rows, D = n->dim;
 
+    for (int i = 0; i < e->indent; i++) fputs("    ", e->out);
     fprintf(e->out, "    /* v%d = %s", n->id, ir_op_names[n->op]);
     for (int k = 0; k < n->n_args; k++) fprintf(e->out, " v%d", n->args[k]->id);
     if (n->param >= 0) fprintf(e->out, " %s", param_name(e, n->param));
@@ -414,7 +417,39 @@ static void emit_part(Emit *e, const PtrVec *live, int from, int to) {
     }
     free(seen);
     if (!any) line(e, "(void)n; (void)nmax; (void)work;   /* no buffer here (a part that only names the input) */");
-    for (int i = from; i < to; i++) emit_node(e, live->items[i]);
+    for (int i = from; i < to;) {
+        const IrNode *n = live->items[i];
+        if (!e->j_only || !e->j_only[n->id]) {
+            emit_node(e, n);
+            i++;
+            continue;
+        }
+        /* a run of nodes only the Jacobian needs: skipped when the caller asks for y alone */
+        line(e, "if (J) {");
+        e->indent++;
+        for (; i < to && e->j_only[((const IrNode *)live->items[i])->id]; i++) emit_node(e, live->items[i]);
+        e->indent--;
+        line(e, "}");
+    }
+}
+
+/* For a prediction with a Jacobian: the live nodes that only the Jacobian needs (the output,
+ * the ODE solvers' step control and the other roots do not), 1 at their id; NULL without. */
+static const char *jacobian_only(const Program *p, const PtrVec *live, Arena *a) {
+    if (!p->jacobian) return NULL;
+    char *need = arena_alloc(a, (size_t)p->nodes.n + 1), *only = arena_alloc(a, (size_t)p->nodes.n + 1);
+    for (int i = 0; i < p->roots.n; i++)
+        if (p->roots.items[i] != p->jacobian) need[((const IrNode *)p->roots.items[i])->id] = 1;
+    for (int i = p->nodes.n - 1; i >= 0; i--) {
+        const IrNode *n = p->nodes.items[i];
+        if (need[n->id])
+            for (int k = 0; k < n->n_args; k++) need[n->args[k]->id] = 1;
+    }
+    for (int i = 0; i < live->n; i++) {
+        const IrNode *n = live->items[i];
+        only[n->id] = !need[n->id];
+    }
+    return only;
 }
 
 /* ---------------------------------------------------------------------------- repeated parts */
@@ -536,6 +571,7 @@ static void emit_program(Emit *e, const Program *p, int train) {
     e->p = p;
     e->work = 0;
     e->slot_prefix = train ? 't' : 'p';
+    e->j_only = train ? NULL : jacobian_only(p, &live, &tmp);
     const IrNode *keep[2] = {p->output, p->jacobian};
     assign_buffers(e, &live, keep, p->jacobian ? 2 : 1);
     const char *name = train ? "train" : "predict";
@@ -609,6 +645,7 @@ static void emit_program(Emit *e, const Program *p, int train) {
     free(e->slot_of);
     free(e->part_first);
     e->part_first = NULL;
+    e->j_only = NULL;
     arena_free(&tmp);
 }
 

@@ -442,17 +442,25 @@ DINO_API void dino_parallel_end(void);
 
 /* Outputs y [n, out] and, when J is not NULL, Jacobians J [n, out, in] = d output / d input
  * for the n inputs x [n, in]. A classifier's outputs are its logits, and it has no Jacobian
- * (J must be NULL). */
+ * (J must be NULL). With J NULL the Jacobian is not computed (the outputs are the same). On
+ * the CPU backend a row's results do not depend on the other rows of the call (but for dopri5
+ * and Parareal tolerance gates, which the rows of a chunk share). */
 DINO_API dino_status dino_predict(dino_model *model, long long n, const double *x, double *y, double *J);
+
+/* dino_predict on float arrays: for a model that computes in f32 (the spec's default), without
+ * the conversions to and from double (results equal dino_predict's rounded to float: the same
+ * values for an f32 model; an f64 model's rounded once). */
+DINO_API dino_status dino_predict_f32(dino_model *model, long long n, const float *x, float *y, float *J);
 
 /* Prediction in reduced coordinates, for a model whose output is `out = decode(h, B2)` (any
  * bases, oblique too): h [n, rank(B2)], the network's output before the decode, and, when G is
  * not NULL, G [n, rank(B2), rank(B)] = dh/dz, for the full-space inputs x [n, in], encoded with
  * the model's bases (z = E^T (x - shift)) when the input enters only through `z = encode(x, B)`,
  * else as they are (z = x, rank(B) read as in). The full-space prediction is D h + shift, its
- * Jacobian D G E^T. dino_model_reduced_dims gives the
- * two ranks (from the spec alone: it says before any training whether the path exists). DINO_EUSER
- * naming what is missing when the model has no such path, or its bases no values yet. The first call generates and compiles the inner network (cached). Since 0.2. */
+ * Jacobian D G E^T. dino_model_reduced_dims gives the two ranks (from the spec alone: it says
+ * before any training whether the path exists). DINO_EUSER naming what is missing when the model
+ * has no such path, or its bases no values yet. The first call generates and compiles the inner
+ * network (cached). Since 0.2. */
 DINO_API dino_status dino_model_reduced_dims(dino_model *model, int *rank_in, int *rank_out);
 DINO_API dino_status dino_predict_reduced(dino_model *model, long long n, const double *x, double *h, double *G);
 

@@ -25,7 +25,13 @@ typedef struct {
     int32_t *label;             /* [B] */
     double *terms;              /* [n_loss + n_monitors] one step's terms */
     double *sums;               /* [1 + n_monitors + n_loss] the loss, monitor and loss-term sums since take_sums */
+    void *pwork;                /* the prediction workspace, kept between calls when small (PREDICT_KEEP) */
+    size_t pwork_bytes;
 } CpuBackend;
+
+/* A prediction workspace up to this size is kept for the next call (one sample's prediction
+ * paid more for calloc and free than for its forward pass); a larger one is freed after it. */
+enum { PREDICT_KEEP = 4 << 20 };
 
 /* calloc that says what ran out in err (Backend.err). */
 static void *zalloc(size_t n, size_t size, const char *what, char *err, size_t errlen) {
@@ -100,8 +106,17 @@ static int cpu_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
     int nmax = n < PREDICT_BATCH ? (int)(n > 0 ? n : 1) : PREDICT_BATCH;
-    void *work = zalloc((size_t)c->mod->predict_work(nmax), c->es, "the prediction workspace", b->err, sizeof b->err);
-    if (!work) return DINO_EUSER;
+    size_t bytes = (size_t)c->mod->predict_work(nmax) * c->es;
+    void *work = c->pwork;
+    if (bytes > c->pwork_bytes) {
+        work = zalloc(bytes, 1, "the prediction workspace", b->err, sizeof b->err);
+        if (!work) return DINO_EUSER;
+        if (bytes <= PREDICT_KEEP) { /* kept: the generated code never reads what it did not write */
+            free(c->pwork);
+            c->pwork = work;
+            c->pwork_bytes = bytes;
+        }
+    }
     if (b->unfinished) memset(b->unfinished, 0, sizeof(int64_t) * (size_t)m->n_odes);
     for (int64_t i = 0; i < n; i += nmax) {
         int k = n - i < nmax ? (int)(n - i) : nmax;
@@ -115,7 +130,7 @@ static int cpu_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
             c->mod->predict(b->P, k, nmax, xi, yi, Ji, work);
         }
     }
-    free(work);
+    if (work != c->pwork) free(work);
     return DINO_OK;
 }
 
@@ -127,7 +142,7 @@ static int cpu_nothing(Backend *b) {
 static void cpu_free(Backend *b) {
     CpuBackend *c = (CpuBackend *)b;
     free(c->x), free(c->y), free(c->J), free(c->G), free(c->work), free(c->label);
-    free(c->terms), free(c->sums), free(b->unfinished);
+    free(c->terms), free(c->sums), free(b->unfinished), free(c->pwork);
     free(c);
 }
 

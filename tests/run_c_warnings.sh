@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_c_warnings.sh DINOC DIR... - the generated C of every spec in the folders, f32 and f64,
 # compiles clean with -std=c11 -Wall -Wextra -Werror under gcc and clang (each one found), with
-# -fopenmp (as dino-jit compiles it, at -O2) and without (-fsyntax-only). A spec that dinoc
+# -fopenmp (as dino-jit compiles it, at -O2, with -march=native where the compiler takes it: the
+# prelude's AVX-512 code) and without (-fsyntax-only). A spec that dinoc
 # refuses to generate is listed, not counted. Exit 1 on a warning or error; 77 with no compiler.
 set -u
 dinoc=$1
@@ -24,7 +25,10 @@ for dir in "$@"; do
             fi
             for cc in $ccs; do
                 for omp in -fopenmp ""; do
-                    if [ -n "$omp" ]; then flags="-O2 -c -fopenmp -o $T/out.o"; else flags="-fsyntax-only"; fi
+                    native=""
+                    echo 'int x;' >"$T/n.c"
+                    $cc -march=native -c "$T/n.c" -o "$T/n.o" 2>/dev/null && native="-march=native"
+                    if [ -n "$omp" ]; then flags="-O2 -c -fopenmp $native -o $T/out.o"; else flags="-fsyntax-only"; fi
                     if $cc -std=c11 -Wall -Wextra -Werror $flags "$out" >"$T/cc.log" 2>&1; then
                         n=$((n + 1))
                     else

@@ -7,6 +7,7 @@
 # env:   BUILD (default build), TORCH_PYTHON (default /usr/bin/python3: Debian's python3-torch),
 #        JAX_PYTHON (default build/jax-venv/bin/python: `python3 -m venv build/jax-venv &&
 #        build/jax-venv/bin/pip install jax`). A framework whose Python is missing is skipped.
+# libdino alone, without Python: predict_loop.c (build and usage in its header).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

@@ -111,6 +111,7 @@ _SIGNATURES = {
     "dino_train": (c_int, [_P, _P, POINTER(TrainOptions)]),
     "dino_request_stop": (None, [_P]),
     "dino_predict": (c_int, [_P, c_longlong, _P, _P, _P]),
+    "dino_predict_f32": (c_int, [_P, c_longlong, _P, _P, _P]),
     "dino_jvp": (c_int, [_P, c_longlong, _P, _P, _P, _P]),
     "dino_vjp": (c_int, [_P, c_longlong, _P, _P, _P, _P]),
     "dino_model_reduced_dims": (c_int, [_P, POINTER(c_int), POINTER(c_int)]),
@@ -119,10 +120,6 @@ _SIGNATURES = {
 
 _lib: Optional[ctypes.CDLL] = None
 _lock = threading.Lock()
-
-# Held around every call that computes with a model (predict, products, training, checkpoints):
-# see _model.py's note on thread safety. Reentrant, so that a training callback may predict.
-CALL_LOCK = threading.RLock()
 
 
 def _candidates() -> list:

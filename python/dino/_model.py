@@ -1,16 +1,17 @@
 """_model.py - a trained model on NumPy arrays: outputs, Jacobians, and products with them.
 
-Thread safety: Models may be shared between threads and used from several at once. Their calls
-into libdino are serialised by one process-wide lock (_lib.CALL_LOCK), and Python's GIL is
-released while libdino computes, so other Python code runs meanwhile. The lock is process-wide,
-not per model, because the CPU backend's generated code keeps GEMM packing buffers per OpenMP
-thread number in the compiled module, which two models of the same spec share: two handles
-used from two threads at once corrupt each other's results (tests/python: test_two_models_in_
-two_threads). Parallel work within one call is the backend's (OpenMP threads, the GPU).
+Thread safety: Models may be shared between threads and used from several at once. Each model
+has its own lock (a libdino handle is used by one thread at a time: dino.h), so calls on one
+model are serialised, and calls on different models run at the same time: Python's GIL is
+released while libdino computes. Two models of one spec share the compiled module, whose GEMM
+claims its own packing buffers per call (issue 19), so they do not disturb each other (tests/
+python: test_two_models_in_two_threads). Parallel work within one call is the backend's
+(OpenMP threads, the GPU).
 """
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Mapping, Optional, Tuple
 
 import numpy as np
@@ -42,8 +43,9 @@ class Model:
     returned by dino.train() (as History.model).
 
     Inputs are NumPy arrays of float32 or float64, one sample `[in]` or a batch `[B, in]`, in C
-    or Fortran order: an array that is float64 and C-contiguous is read in place, any other is
-    copied once into that form. Results have the input's dtype (float32 in, float32 out) and its
+    or Fortran order: predictions read a C-contiguous array of either dtype in place and copy any
+    other once into C order (jvp and vjp take float64 rows, copying other arrays once into that
+    form). Results have the input's dtype (float32 in, float32 out) and its
     batch shape: `model(x)` is `[out]` or `[B, out]`, the Jacobian `[out, in]` or `[B, out, in]`.
     The model computes in its own precision (`precision`), whatever the input's dtype.
     """
@@ -52,10 +54,11 @@ class Model:
         self._spec = spec
         self._handle = handle
         self._h = handle.value
-        self._lock = _lib.CALL_LOCK
+        self._lock = threading.RLock()   # reentrant: a training callback may use its model
         lib = spec._lib
         self._lib = lib
         self._predict = lib.dino_predict
+        self._predict_f32 = lib.dino_predict_f32
         info = spec.info()
         self.info: SpecInfo = info
         self.in_dim: int = info.in_dim
@@ -116,6 +119,26 @@ class Model:
             x = np.ascontiguousarray(x, dtype=_F64)
         return x, dt, single
 
+    def _prediction_input(self, x) -> Tuple[np.ndarray, bool]:
+        """x for dino_predict (float64) or dino_predict_f32 (float32): C order [B, in], read in
+        place when it already is, and whether it was a single sample."""
+        if type(x) is not np.ndarray:
+            x = np.asarray(x)
+        dt = x.dtype
+        if dt != _F64 and dt != _F32:
+            raise TypeError(f"the input must be float32 or float64, not {dt}")
+        if x.ndim == 1:
+            single = True
+        elif x.ndim == 2:
+            single = False
+        else:
+            single = None
+        if single is None or x.shape[-1] != self.in_dim:
+            raise ValueError(f"the input must have shape [{self.in_dim}] or [B, {self.in_dim}], not {list(x.shape)}")
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        return x, single
+
     @staticmethod
     def _out(a: np.ndarray, dt: np.dtype) -> np.ndarray:
         return a if dt == _F64 else a.astype(dt)
@@ -128,14 +151,16 @@ class Model:
         reduced_dims)."""
         if reduced:
             return self._reduced(x, False)[0]
-        x, dt, single = self._input(x, "the input", self.in_dim)
+        x, single = self._prediction_input(x)
+        dt = x.dtype
         n = 1 if single else x.shape[0]
-        y = np.empty((self.out_dim,) if single else (n, self.out_dim))
+        y = np.empty((self.out_dim,) if single else (n, self.out_dim), dt)
+        fn = self._predict if dt is _F64 or dt == _F64 else self._predict_f32
         with self._lock:
-            st = self._predict(self._live(), n, _address(x), _address(y), None)
+            st = fn(self._live(), n, _address(x), _address(y), None)
         if st:
             _check(st)
-        return self._out(y, dt)
+        return y
 
     predict = __call__
 
@@ -146,16 +171,18 @@ class Model:
         (see reduced_dims)."""
         if reduced:
             return self._reduced(x, True)  # type: ignore[return-value]
-        x, dt, single = self._input(x, "the input", self.in_dim)
+        x, single = self._prediction_input(x)
+        dt = x.dtype
         n = 1 if single else x.shape[0]
         o, i = self.out_dim, self.in_dim
-        y = np.empty((o,) if single else (n, o))
-        J = np.empty((o, i) if single else (n, o, i))
+        y = np.empty((o,) if single else (n, o), dt)
+        J = np.empty((o, i) if single else (n, o, i), dt)
+        fn = self._predict if dt is _F64 or dt == _F64 else self._predict_f32
         with self._lock:
-            st = self._predict(self._live(), n, _address(x), _address(y), _address(J))
+            st = fn(self._live(), n, _address(x), _address(y), _address(J))
         if st:
             _check(st)
-        return self._out(y, dt), self._out(J, dt)
+        return y, J
 
     def reduced_dims(self) -> Tuple[int, int]:
         """(rank_in, rank_out) of a basis model whose output is `out = decode(h, B2)`: the sizes of

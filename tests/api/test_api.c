@@ -305,6 +305,36 @@ int main(void) {
           "the loaded model predicts the same");
     CHECK(dino_model_load(again, "/nonexistent.safetensors", NULL) == DINO_EUSER && !dino_last_error_is_complete(),
           "a missing checkpoint");
+
+    /* ------------------------------------------------ float arrays (dino_predict_f32) */
+    /* on the f64 model (x widened, results rounded once) and on the same parameters in f32 (no
+     * conversion: equal to dino_predict's widened results); y alone equals y with J */
+    {
+        dino_open_options o32 = {.backend = DINO_BACKEND_CPU, .precision = DINO_PRECISION_F32};
+        dino_model *m32;
+        CHECK(dino_model_open(spec, &o32, &m32) == DINO_OK && dino_model_load(m32, path, NULL) == DINO_OK,
+              "the model in f32");
+        static float xf[M * IN], yf[M * OUT], Jf[M * OUT * IN], yo[M * OUT];
+        static double xd[M * IN], yd[M * OUT], Jd[M * OUT * IN];
+        for (int i = 0; i < M * IN; i++) xf[i] = (float)x[i], xd[i] = xf[i];
+        for (int f64 = 0; f64 < 2; f64++) {
+            dino_model *mm = f64 ? again : m32;
+            CHECK(dino_predict_f32(mm, M, xf, yf, Jf) == DINO_OK && dino_predict(mm, M, xd, yd, Jd) == DINO_OK &&
+                      dino_predict_f32(mm, M, xf, yo, NULL) == DINO_OK,
+                  "dino_predict_f32 (%s model)", f64 ? "f64" : "f32");
+            int same = memcmp(yo, yf, sizeof yf) == 0;
+            for (int i = 0; i < M * OUT; i++) same &= yf[i] == (float)yd[i];
+            for (int i = 0; i < M * OUT * IN; i++) same &= Jf[i] == (float)Jd[i];
+            CHECK(same, "dino_predict_f32 equals dino_predict rounded to float (%s model)", f64 ? "f64" : "f32");
+        }
+        xf[IN + 2] = NAN;
+        CHECK(dino_predict_f32(m32, 2, xf, yf, NULL) == DINO_EUSER && strstr(dino_last_error(), "row 1, column 2"),
+              "a NaN in a float input");
+        CHECK(dino_predict_f32(m32, 0, NULL, NULL, NULL) == DINO_OK &&
+                  dino_predict_f32(m32, 1, NULL, yf, NULL) == DINO_EUSER,
+              "dino_predict_f32: no rows; no input");
+        dino_model_free(m32);
+    }
     remove(path);
     dino_model_free(again);
     dino_data_free(data);

@@ -273,6 +273,223 @@ static real *scratch(int slot, int which, size_t n, int *temporary) {
     return scratch_buf[slot][which];
 }
 
+/* ---- a few rows (one sample's layers and Jacobian rows): no packing, or less of it.
+ * Every element of C is the same chain of multiply-adds over k as in the packed path (the
+ * micro-kernel's, from 0 in blocks of KC, each block's sum added to C), in the same order and
+ * the same expressions, so a prediction does not depend on how many rows it was computed with. */
+enum { SMALL_M = 4 * MR }; /* at most this many rows of C: the small paths */
+
+/* micro_kernel on A and B in place: rows A + i lda (i < mr; the rest repeat row mr - 1 and are
+ * not stored), B [kc][NR] rows ldb apart (a full strip: nr == NR). */
+static void micro_direct(long kc, const real *restrict A, long lda, const real *restrict B, long ldb,
+                         real *restrict C, long ldc, long mr, int acc) {
+    vreal c0[MR], c1[MR];
+    const real *a[MR];
+    for (int i = 0; i < MR; i++) {
+        a[i] = A + (i < mr ? i : mr - 1) * lda;
+        c0[i] = c1[i] = (vreal){0};
+    }
+    for (long k = 0; k < kc; k++) {
+        vreal b0, b1;
+        memcpy(&b0, B + k * ldb, sizeof b0);
+        memcpy(&b1, B + k * ldb + VLEN, sizeof b1);
+        for (int i = 0; i < MR; i++) {
+            real v = a[i][k];
+            c0[i] += v * b0;
+            c1[i] += v * b1;
+        }
+    }
+    for (long i = 0; i < mr; i++) {
+        real *c = C + i * ldc;
+        vreal o0, o1;
+        if (acc) {
+            memcpy(&o0, c, sizeof o0);
+            memcpy(&o1, c + VLEN, sizeof o1);
+            c0[i] += o0;
+            c1[i] += o1;
+        }
+        memcpy(c, &c0[i], sizeof o0);
+        memcpy(c + VLEN, &c1[i], sizeof o1);
+    }
+}
+
+/* C[M,N] (+)= A[M,K] B[K,N] for M <= SMALL_M, neither transposed: B is read in place (packing
+ * it cost more than the multiply). The columns past the last full strip of NR go through the
+ * packed path (*rest: where they start). */
+static void gemm_small_nn(long M, long N, long K, const real *A, long lda, const real *B, long ldb, real *C,
+                          long ldc, int acc, long *rest) {
+    long full = N / NR * NR;
+    for (long pc = 0; pc < K; pc += KC) {
+        long kc = K - pc < KC ? K - pc : KC;
+        for (long ir = 0; ir < M; ir += MR)
+            for (long jr = 0; jr < full; jr += NR)
+                micro_direct(kc, A + ir * lda + pc, lda, B + pc * ldb + jr, ldb, C + ir * ldc + jr, ldc,
+                             M - ir < MR ? M - ir : MR, acc || pc > 0);
+    }
+    *rest = full;
+}
+
+/* pack_b of op(B) = B^T (B [N][K] rows ldb apart: a layer's weight in the forward pass), the
+ * same panels; full strips in a loop of constant length NR, which the compiler unrolls (pack_b's
+ * general loop took half of a single-sample prediction's time) */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+/* DINO_REAL_IS_DOUBLE: 1 when DINO_REAL is double (DINO_IS_double), else 0 (an unknown name) */
+#define DINO_IS_double 1
+#define DINO_IS_(r) DINO_IS_##r
+#define DINO_IS(r) DINO_IS_(r)
+#define DINO_REAL_IS_DOUBLE DINO_IS(DINO_REAL)
+/* The VLEN x VLEN block at `in` (rows ldi apart) transposed into `out` (rows ldo apart). */
+static inline void transpose_block(const real *in, long ldi, real *out, long ldo) {
+#if DINO_REAL_IS_DOUBLE
+    __m512d r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm512_loadu_pd(in + i * ldi);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);
+    }
+    for (int s = 0; s < 2; s++) { /* t[2q + s], 128-bit lane L: column 2L + s of rows 2q, 2q + 1 */
+        __m512d ab0 = _mm512_shuffle_f64x2(t[s], t[2 + s], 0x44), ab1 = _mm512_shuffle_f64x2(t[s], t[2 + s], 0xee);
+        __m512d cd0 = _mm512_shuffle_f64x2(t[4 + s], t[6 + s], 0x44), cd1 = _mm512_shuffle_f64x2(t[4 + s], t[6 + s], 0xee);
+        _mm512_storeu_pd(out + (0 + s) * ldo, _mm512_shuffle_f64x2(ab0, cd0, 0x88));
+        _mm512_storeu_pd(out + (2 + s) * ldo, _mm512_shuffle_f64x2(ab0, cd0, 0xdd));
+        _mm512_storeu_pd(out + (4 + s) * ldo, _mm512_shuffle_f64x2(ab1, cd1, 0x88));
+        _mm512_storeu_pd(out + (6 + s) * ldo, _mm512_shuffle_f64x2(ab1, cd1, 0xdd));
+    }
+#else
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(in + i * ldi);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int s = 0; s < 4; s++) { /* r[4q + s], 128-bit lane L: column 4L + s of rows 4q .. 4q + 3 */
+        __m512 ab0 = _mm512_shuffle_f32x4(r[s], r[4 + s], 0x44), ab1 = _mm512_shuffle_f32x4(r[s], r[4 + s], 0xee);
+        __m512 cd0 = _mm512_shuffle_f32x4(r[8 + s], r[12 + s], 0x44), cd1 = _mm512_shuffle_f32x4(r[8 + s], r[12 + s], 0xee);
+        _mm512_storeu_ps(out + (0 + s) * ldo, _mm512_shuffle_f32x4(ab0, cd0, 0x88));
+        _mm512_storeu_ps(out + (4 + s) * ldo, _mm512_shuffle_f32x4(ab0, cd0, 0xdd));
+        _mm512_storeu_ps(out + (8 + s) * ldo, _mm512_shuffle_f32x4(ab1, cd1, 0x88));
+        _mm512_storeu_ps(out + (12 + s) * ldo, _mm512_shuffle_f32x4(ab1, cd1, 0xdd));
+    }
+#endif
+}
+#endif
+
+#if defined(__AVX512F__)
+/* C[1,N] (+)= a[1,K] B^T for B [N][K] rows ldb apart, N and K multiples of VLEN: one sample
+ * through a layer. Blocks of B are transposed in registers and used at once, two blocks of
+ * VLEN outputs at a time (two chains), instead of packed into a buffer and read back: the same
+ * chains as micro_kernel's (from 0 per block of KC, each block's sum added to C). */
+static void row_bt(long N, long K, const real *restrict a, const real *restrict B, long ldb, real *restrict C,
+                   int acc) {
+    real t[2][VLEN * VLEN] __attribute__((aligned(64)));
+    for (long j = 0; j < N; j += 2 * VLEN) {
+        int two = j + 2 * VLEN <= N;
+        for (long pc = 0; pc < K; pc += KC) {
+            long kc = K - pc < KC ? K - pc : KC;
+            vreal c0 = {0}, c1 = {0};
+            for (long k0 = 0; k0 < kc; k0 += VLEN) {
+                transpose_block(B + j * ldb + pc + k0, ldb, t[0], VLEN);
+                if (two) transpose_block(B + (j + VLEN) * ldb + pc + k0, ldb, t[1], VLEN);
+                for (int k = 0; k < VLEN; k++) {
+                    real v = a[pc + k0 + k];
+                    vreal b0, b1;
+                    memcpy(&b0, t[0] + k * VLEN, sizeof b0);
+                    c0 += v * b0;
+                    if (two) {
+                        memcpy(&b1, t[1] + k * VLEN, sizeof b1);
+                        c1 += v * b1;
+                    }
+                }
+            }
+            vreal o;
+            if (acc || pc > 0) {
+                memcpy(&o, C + j, sizeof o);
+                c0 += o;
+            }
+            memcpy(C + j, &c0, sizeof c0);
+            if (two) {
+                if (acc || pc > 0) {
+                    memcpy(&o, C + j + VLEN, sizeof o);
+                    c1 += o;
+                }
+                memcpy(C + j + VLEN, &c1, sizeof c1);
+            }
+        }
+    }
+}
+#endif
+
+static void pack_bt(const real *B, long ldb, long k0, long kc, long j0, long nc, real *Bp) {
+    for (long jp = 0; jp < nc; jp += NR) {
+        long nr = nc - jp < NR ? nc - jp : NR;
+        if (nr < NR) {
+            pack_b(1, B, ldb, k0, kc, j0 + jp, nr, Bp);
+            Bp += kc * NR;
+            continue;
+        }
+        long k = 0;
+#if defined(__AVX512F__) /* blocks of VLEN x VLEN through registers */
+        for (; k + VLEN <= kc; k += VLEN)
+            for (int h = 0; h < 2; h++)
+                transpose_block(B + (j0 + jp + h * VLEN) * ldb + k0 + k, ldb, Bp + k * NR + h * VLEN, NR);
+#endif
+        for (; k < kc; k++)
+            for (long j = 0; j < NR; j++) Bp[k * NR + j] = B[(j0 + jp + j) * ldb + k0 + k];
+        Bp += kc * NR;
+    }
+}
+
+/* One row of C over up to 4 packed strips of B at once (eight independent chains, where the
+ * 8-row micro-kernel would compute seven rows of zeros): strips s < ns of Bp, kc each. */
+static void row_kernel(long kc, const real *restrict a, const real *restrict Bp, long ns, real *restrict C, long nc,
+                       int acc) {
+    vreal c0[4], c1[4];
+    const real *b[4];
+    for (int s = 0; s < 4; s++) {
+        b[s] = Bp + (s < ns ? s : ns - 1) * kc * NR;
+        c0[s] = c1[s] = (vreal){0};
+    }
+    for (long k = 0; k < kc; k++) {
+        real v = a[k];
+        for (int s = 0; s < 4; s++) {
+            vreal b0, b1;
+            memcpy(&b0, b[s] + k * NR, sizeof b0);
+            memcpy(&b1, b[s] + k * NR + VLEN, sizeof b1);
+            c0[s] += v * b0;
+            c1[s] += v * b1;
+        }
+    }
+    for (long s = 0; s < ns; s++) {
+        long nr = nc - s * NR < NR ? nc - s * NR : NR;
+        real *c = C + s * NR;
+        if (nr == NR) {
+            vreal o0, o1;
+            if (acc) {
+                memcpy(&o0, c, sizeof o0);
+                memcpy(&o1, c + VLEN, sizeof o1);
+                c0[s] += o0;
+                c1[s] += o1;
+            }
+            memcpy(c, &c0[s], sizeof o0);
+            memcpy(c + VLEN, &c1[s], sizeof o1);
+            continue;
+        }
+        for (long j = 0; j < nr; j++) {
+            real v = j < VLEN ? c0[s][j] : c1[s][j - VLEN];
+            c[j] = acc ? c[j] + v : v;
+        }
+    }
+}
+
 static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, long lda, const real *B, long ldb,
                         real *C, long ldc, int acc) {
     if (M <= 0 || N <= 0) return;
@@ -280,6 +497,18 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
         if (!acc)
             for (long i = 0; i < M; i++) memset(C + i * ldc, 0, sizeof(real) * (size_t)N);
         return;
+    }
+    long rest = 0; /* the columns the small path left to the packed one */
+#if defined(__AVX512F__)
+    if (M == 1 && !ta && tb && N % VLEN == 0 && K % VLEN == 0) {
+        row_bt(N, K, A, B, ldb, C, acc);
+        return;
+    }
+#endif
+    if (!ta && !tb && M <= SMALL_M) {
+        gemm_small_nn(M, N, K, A, lda, B, ldb, C, ldc, acc, &rest);
+        if (rest == N) return;
+        B += rest, C += rest, N -= rest;
     }
     long ncap = N < NC ? N : NC, mcap = M < MC ? M : MC, kcap = K < KC ? K : KC;
     int temp_a, temp_b, slot = scratch_claim();
@@ -290,7 +519,15 @@ static void gemm_serial(int ta, int tb, long M, long N, long K, const real *A, l
         for (long pc = 0; pc < K; pc += KC) {
             long kc = K - pc < KC ? K - pc : KC;
             int add = acc || pc > 0;
-            pack_b(tb, B, ldb, pc, kc, jc, nc, Bp);
+            if (tb) pack_bt(B, ldb, pc, kc, jc, nc, Bp);
+            else pack_b(0, B, ldb, pc, kc, jc, nc, Bp);
+            if (M == 1 && !ta) { /* one row: A in place, four strips at a time */
+                for (long jr = 0; jr < nc; jr += 4 * NR) {
+                    long ns = (nc - jr + NR - 1) / NR;
+                    row_kernel(kc, A + pc, Bp + jr * kc, ns < 4 ? ns : 4, C + jc + jr, nc - jr, add);
+                }
+                continue;
+            }
             for (long ic = 0; ic < M; ic += MC) {
                 long mc = M - ic < MC ? M - ic : MC;
                 pack_a(ta, A, lda, ic, mc, pc, kc, Ap);
@@ -341,6 +578,18 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 #else
 #define DINO_OMP(x)
 #endif
+/* The loop (the arguments after pragma) under the OpenMP pragma when cond holds, else plainly:
+ * not through `if (cond)` in the pragma, with which libgomp still set up a team of one on every
+ * call (an allocation and a system call: a fifth of a single-sample prediction). */
+#define PAR_FOR(cond, pragma, ...)   \
+    do {                             \
+        if (cond) {                  \
+            DINO_OMP(pragma)         \
+            __VA_ARGS__              \
+        } else {                     \
+            __VA_ARGS__              \
+        }                            \
+    } while (0)
 
 /* ---------------------------------------------------------------------------- batch kernels */
 /* The IR's element-wise and shape operations over a whole batch. A value of a node is
@@ -349,13 +598,13 @@ static __attribute__((noinline)) void gemm(int ta, int tb, long M, long N, long 
 /* ew_act_F, ew_dact_F, ew_d2act_F for each activation F of activations.def */
 #define DEFINE_ACT_LOOPS(X, f, ...)                                                                \
     static __attribute__((unused, noinline)) void ew_act_##f(long N, const real *restrict a, real *restrict y) {   \
-        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = act_##f(a[i]);  \
+        PAR_FOR(N > PAR_MIN, "omp parallel for", for (long i = 0; i < N; i++) y[i] = act_##f(a[i]););  \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_dact_##f(long N, const real *restrict a, real *restrict y) {  \
-        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]); \
+        PAR_FOR(N > PAR_MIN, "omp parallel for", for (long i = 0; i < N; i++) y[i] = dact_##f(a[i]);); \
     }                                                                                              \
     static __attribute__((unused, noinline)) void ew_d2act_##f(long N, const real *restrict a, real *restrict y) { \
-        DINO_OMP("omp parallel for if (N > PAR_MIN)") for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]); \
+        PAR_FOR(N > PAR_MIN, "omp parallel for", for (long i = 0; i < N; i++) y[i] = d2act_##f(a[i]);); \
     }
 DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
@@ -366,39 +615,33 @@ DINO_ACTIVATION_ROWS(DEFINE_ACT_LOOPS, _)
 
 UNUSED void ew_fill(long N, real c, real *y) { for (long i = 0; i < N; i++) y[i] = c; }
 UNUSED void ew_add(long N, const real *a, const real *b, real *y) {
-DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
-    for (long i = 0; i < N; i++) y[i] = a[i] + b[i];
+    PAR_FOR(N > PAR_MIN, "omp parallel for simd", for (long i = 0; i < N; i++) y[i] = a[i] + b[i];);
 }
 UNUSED void ew_sub(long N, const real *a, const real *b, real *y) {
-DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
-    for (long i = 0; i < N; i++) y[i] = a[i] - b[i];
+    PAR_FOR(N > PAR_MIN, "omp parallel for simd", for (long i = 0; i < N; i++) y[i] = a[i] - b[i];);
 }
 UNUSED void ew_scale(long N, real c, const real *a, real *y) {
-DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
-    for (long i = 0; i < N; i++) y[i] = c * a[i];
+    PAR_FOR(N > PAR_MIN, "omp parallel for simd", for (long i = 0; i < N; i++) y[i] = c * a[i];);
 }
 UNUSED void ew_addc(long N, real c, const real *a, real *y) {
-DINO_OMP("omp parallel for simd if (N > PAR_MIN)")
-    for (long i = 0; i < N; i++) y[i] = a[i] + c;
+    PAR_FOR(N > PAR_MIN, "omp parallel for simd", for (long i = 0; i < N; i++) y[i] = a[i] + c;);
 }
 /* y (n, R, D) = a (n, Ra, Da) * b (n, Rb, Db): a side with fewer rows is read by groups (row r
  * reads row r / (R / Ra)), a side with 1 column is broadcast over the columns */
 UNUSED void mul_bcast(long n, int R, int D, const real *a, int Ra, int Da, const real *b, int Rb, int Db, real *y) {
     if (Ra == R && Da == D && Rb == R && Db == D) {
-DINO_OMP("omp parallel for simd if (n * R * D > PAR_MIN)")
-        for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];
+        PAR_FOR(n * R * D > PAR_MIN, "omp parallel for simd", for (long i = 0; i < n * R * D; i++) y[i] = a[i] * b[i];);
         return;
     }
-DINO_OMP("omp parallel for if (n * R * D > PAR_MIN)")
-    for (long s = 0; s < n; s++)
-        for (int r = 0; r < R; r++) {
-            const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
-            real *py = y + (s * R + r) * D;
-            if (Da == D && Db == D)
-                for (int j = 0; j < D; j++) py[j] = pa[j] * pb[j];
-            else
-                for (int j = 0; j < D; j++) py[j] = pa[Da > 1 ? j : 0] * pb[Db > 1 ? j : 0];
-        }
+    PAR_FOR(n * R * D > PAR_MIN, "omp parallel for",
+            for (long s = 0; s < n; s++) for (int r = 0; r < R; r++) {
+                const real *pa = a + (s * Ra + r / (R / Ra)) * Da, *pb = b + (s * Rb + r / (R / Rb)) * Db;
+                real *py = y + (s * R + r) * D;
+                if (Da == D && Db == D)
+                    for (int j = 0; j < D; j++) py[j] = pa[j] * pb[j];
+                else
+                    for (int j = 0; j < D; j++) py[j] = pa[Da > 1 ? j : 0] * pb[Db > 1 ? j : 0];
+            });
 }
 /* y (n, R, R) = identity per sample */
 UNUSED void eye(long n, int R, real *y) {
@@ -408,9 +651,8 @@ UNUSED void eye(long n, int R, real *y) {
 }
 /* y (M, D) += b (D) on every row */
 UNUSED void bias_add(long M, int D, const real *b, real *y) {
-DINO_OMP("omp parallel for if (M * D > PAR_MIN)")
-    for (long i = 0; i < M; i++)
-        for (int j = 0; j < D; j++) y[i * D + j] += b[j];
+    PAR_FOR(M * D > PAR_MIN, "omp parallel for",
+            for (long i = 0; i < M; i++) for (int j = 0; j < D; j++) y[i * D + j] += b[j];);
 }
 /* g (D) += sum over rows of a (M, D) */
 UNUSED void grad_bias(long M, int D, const real *a, real *g) {
@@ -742,10 +984,12 @@ static void predict_part5(const real *restrict P, real *restrict G, int n, int n
     /* y_linear = LINEAR z0_add_s4_3 y.weight + y.bias   (n, 1, y_dim)   y */
     gemm(0, 1, (long)n * 1, y_dim, z0_dim, z0_add_s4_3, z0_dim, P + P_y_weight, z0_dim, y_linear, y_dim, 0);
     bias_add((long)n * 1, y_dim, P + P_y_bias, y_linear);
-    /* j_eye = EYE   (n, y_dim, y_dim) */
-    eye(n, y_dim, j_eye);
-    /* jy_linear_t = LINEAR_T j_eye y.weight   (n, y_dim, z0_dim) */
-    gemm(0, 0, (long)n * y_dim, z0_dim, y_dim, j_eye, y_dim, P + P_y_weight, z0_dim, jy_linear_t, z0_dim, 0);
+    if (J) {
+        /* j_eye = EYE   (n, y_dim, y_dim) */
+        eye(n, y_dim, j_eye);
+        /* jy_linear_t = LINEAR_T j_eye y.weight   (n, y_dim, z0_dim) */
+        gemm(0, 0, (long)n * y_dim, z0_dim, y_dim, j_eye, y_dim, P + P_y_weight, z0_dim, jy_linear_t, z0_dim, 0);
+    }
 }
 
 /* 4 parts of predict do this on other buffers and numbers (steps of an ODE solve): each calls
@@ -795,72 +1039,74 @@ static void predict_steps_jy_scale_s1(const real *restrict P, real *restrict G, 
     real *u35 = work + (long)nmax * L[35];
     real *u36 = work + (long)nmax * L[36];
     real *u37 = work + (long)nmax * L[37];
-    /* u0 = SCALE u1   (n, y_dim, z0_dim) */
-    ew_scale((long)n * y_dim_x_z0_dim, 0.041666666666666664, u1, u0);
-    /* u2 = SCALE u0   (n, y_dim, z0_dim) */
-    ew_scale((long)n * y_dim_x_z0_dim, 2, u0, u2);
-    /* u3 = SCALE u0   (n, y_dim, z0_dim) */
-    ew_scale((long)n * y_dim_x_z0_dim, 2, u0, u3);
-    /* u4 = LINEAR_T u0 z.f.weight   (n, y_dim, z_a_dim) */
-    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
-    /* u5 = DACT u6   (n, 1, z_a_dim) */
-    ew_dact_tanh((long)n * z_a_dim, u6, u5);
-    /* u7 = MUL u4 u5   (n, y_dim, z_a_dim) */
-    mul_bcast(n, y_dim, z_a_dim, u4, y_dim, z_a_dim, u5, 1, z_a_dim, u7);
-    /* u8 = LINEAR_T u7 z.a.weight   (n, y_dim, z_a_in) */
-    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u7, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
-    /* u9 = SLICE u8   (n, y_dim, z0_dim) */
-    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u8, u9);
-    /* u10 = ADD u1 u9   (n, y_dim, z0_dim) */
-    ew_add((long)n * y_dim_x_z0_dim, u1, u9, u10);
-    /* u11 = SCALE u9   (n, y_dim, z0_dim) */
-    ew_scale((long)n * y_dim_x_z0_dim, 0.25, u9, u11);
-    /* u12 = ADD u3 u11   (n, y_dim, z0_dim) */
-    ew_add((long)n * y_dim_x_z0_dim, u3, u11, u12);
-    /* u13 = LINEAR_T u12 z.f.weight   (n, y_dim, z_a_dim) */
-    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u12, z0_dim, P + P_z_f_weight, z_a_dim, u13, z_a_dim, 0);
-    /* u14 = DACT u15   (n, 1, z_a_dim) */
-    ew_dact_tanh((long)n * z_a_dim, u15, u14);
-    /* u16 = MUL u13 u14   (n, y_dim, z_a_dim) */
-    mul_bcast(n, y_dim, z_a_dim, u13, y_dim, z_a_dim, u14, 1, z_a_dim, u16);
-    /* u17 = LINEAR_T u16 z.a.weight   (n, y_dim, z_a_in) */
-    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u16, z_a_dim, P + P_z_a_weight, z_a_in, u17, z_a_in, 0);
-    /* u18 = SLICE u17   (n, y_dim, z0_dim) */
-    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u17, u18);
-    /* u19 = ADD u10 u18   (n, y_dim, z0_dim) */
-    ew_add((long)n * y_dim_x_z0_dim, u10, u18, u19);
-    /* u20 = SCALE u18   (n, y_dim, z0_dim) */
-    ew_scale((long)n * y_dim_x_z0_dim, 0.125, u18, u20);
-    /* u21 = ADD u2 u20   (n, y_dim, z0_dim) */
-    ew_add((long)n * y_dim_x_z0_dim, u2, u20, u21);
-    /* u22 = LINEAR_T u21 z.f.weight   (n, y_dim, z_a_dim) */
-    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u21, z0_dim, P + P_z_f_weight, z_a_dim, u22, z_a_dim, 0);
-    /* u23 = DACT u24   (n, 1, z_a_dim) */
-    ew_dact_tanh((long)n * z_a_dim, u24, u23);
-    /* u25 = MUL u22 u23   (n, y_dim, z_a_dim) */
-    mul_bcast(n, y_dim, z_a_dim, u22, y_dim, z_a_dim, u23, 1, z_a_dim, u25);
-    /* u26 = LINEAR_T u25 z.a.weight   (n, y_dim, z_a_in) */
-    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u25, z_a_dim, P + P_z_a_weight, z_a_in, u26, z_a_in, 0);
-    /* u27 = SLICE u26   (n, y_dim, z0_dim) */
-    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u26, u27);
-    /* u28 = ADD u19 u27   (n, y_dim, z0_dim) */
-    ew_add((long)n * y_dim_x_z0_dim, u19, u27, u28);
-    /* u29 = SCALE u27   (n, y_dim, z0_dim) */
-    ew_scale((long)n * y_dim_x_z0_dim, 0.125, u27, u29);
-    /* u30 = ADD u0 u29   (n, y_dim, z0_dim) */
-    ew_add((long)n * y_dim_x_z0_dim, u0, u29, u30);
-    /* u31 = LINEAR_T u30 z.f.weight   (n, y_dim, z_a_dim) */
-    gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u30, z0_dim, P + P_z_f_weight, z_a_dim, u31, z_a_dim, 0);
-    /* u32 = DACT u33   (n, 1, z_a_dim) */
-    ew_dact_tanh((long)n * z_a_dim, u33, u32);
-    /* u34 = MUL u31 u32   (n, y_dim, z_a_dim) */
-    mul_bcast(n, y_dim, z_a_dim, u31, y_dim, z_a_dim, u32, 1, z_a_dim, u34);
-    /* u35 = LINEAR_T u34 z.a.weight   (n, y_dim, z_a_in) */
-    gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u34, z_a_dim, P + P_z_a_weight, z_a_in, u35, z_a_in, 0);
-    /* u36 = SLICE u35   (n, y_dim, z0_dim) */
-    slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u35, u36);
-    /* u37 = ADD u28 u36   (n, y_dim, z0_dim) */
-    ew_add((long)n * y_dim_x_z0_dim, u28, u36, u37);
+    if (J) {
+        /* u0 = SCALE u1   (n, y_dim, z0_dim) */
+        ew_scale((long)n * y_dim_x_z0_dim, 0.041666666666666664, u1, u0);
+        /* u2 = SCALE u0   (n, y_dim, z0_dim) */
+        ew_scale((long)n * y_dim_x_z0_dim, 2, u0, u2);
+        /* u3 = SCALE u0   (n, y_dim, z0_dim) */
+        ew_scale((long)n * y_dim_x_z0_dim, 2, u0, u3);
+        /* u4 = LINEAR_T u0 z.f.weight   (n, y_dim, z_a_dim) */
+        gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u0, z0_dim, P + P_z_f_weight, z_a_dim, u4, z_a_dim, 0);
+        /* u5 = DACT u6   (n, 1, z_a_dim) */
+        ew_dact_tanh((long)n * z_a_dim, u6, u5);
+        /* u7 = MUL u4 u5   (n, y_dim, z_a_dim) */
+        mul_bcast(n, y_dim, z_a_dim, u4, y_dim, z_a_dim, u5, 1, z_a_dim, u7);
+        /* u8 = LINEAR_T u7 z.a.weight   (n, y_dim, z_a_in) */
+        gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u7, z_a_dim, P + P_z_a_weight, z_a_in, u8, z_a_in, 0);
+        /* u9 = SLICE u8   (n, y_dim, z0_dim) */
+        slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u8, u9);
+        /* u10 = ADD u1 u9   (n, y_dim, z0_dim) */
+        ew_add((long)n * y_dim_x_z0_dim, u1, u9, u10);
+        /* u11 = SCALE u9   (n, y_dim, z0_dim) */
+        ew_scale((long)n * y_dim_x_z0_dim, 0.25, u9, u11);
+        /* u12 = ADD u3 u11   (n, y_dim, z0_dim) */
+        ew_add((long)n * y_dim_x_z0_dim, u3, u11, u12);
+        /* u13 = LINEAR_T u12 z.f.weight   (n, y_dim, z_a_dim) */
+        gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u12, z0_dim, P + P_z_f_weight, z_a_dim, u13, z_a_dim, 0);
+        /* u14 = DACT u15   (n, 1, z_a_dim) */
+        ew_dact_tanh((long)n * z_a_dim, u15, u14);
+        /* u16 = MUL u13 u14   (n, y_dim, z_a_dim) */
+        mul_bcast(n, y_dim, z_a_dim, u13, y_dim, z_a_dim, u14, 1, z_a_dim, u16);
+        /* u17 = LINEAR_T u16 z.a.weight   (n, y_dim, z_a_in) */
+        gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u16, z_a_dim, P + P_z_a_weight, z_a_in, u17, z_a_in, 0);
+        /* u18 = SLICE u17   (n, y_dim, z0_dim) */
+        slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u17, u18);
+        /* u19 = ADD u10 u18   (n, y_dim, z0_dim) */
+        ew_add((long)n * y_dim_x_z0_dim, u10, u18, u19);
+        /* u20 = SCALE u18   (n, y_dim, z0_dim) */
+        ew_scale((long)n * y_dim_x_z0_dim, 0.125, u18, u20);
+        /* u21 = ADD u2 u20   (n, y_dim, z0_dim) */
+        ew_add((long)n * y_dim_x_z0_dim, u2, u20, u21);
+        /* u22 = LINEAR_T u21 z.f.weight   (n, y_dim, z_a_dim) */
+        gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u21, z0_dim, P + P_z_f_weight, z_a_dim, u22, z_a_dim, 0);
+        /* u23 = DACT u24   (n, 1, z_a_dim) */
+        ew_dact_tanh((long)n * z_a_dim, u24, u23);
+        /* u25 = MUL u22 u23   (n, y_dim, z_a_dim) */
+        mul_bcast(n, y_dim, z_a_dim, u22, y_dim, z_a_dim, u23, 1, z_a_dim, u25);
+        /* u26 = LINEAR_T u25 z.a.weight   (n, y_dim, z_a_in) */
+        gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u25, z_a_dim, P + P_z_a_weight, z_a_in, u26, z_a_in, 0);
+        /* u27 = SLICE u26   (n, y_dim, z0_dim) */
+        slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u26, u27);
+        /* u28 = ADD u19 u27   (n, y_dim, z0_dim) */
+        ew_add((long)n * y_dim_x_z0_dim, u19, u27, u28);
+        /* u29 = SCALE u27   (n, y_dim, z0_dim) */
+        ew_scale((long)n * y_dim_x_z0_dim, 0.125, u27, u29);
+        /* u30 = ADD u0 u29   (n, y_dim, z0_dim) */
+        ew_add((long)n * y_dim_x_z0_dim, u0, u29, u30);
+        /* u31 = LINEAR_T u30 z.f.weight   (n, y_dim, z_a_dim) */
+        gemm(0, 0, (long)n * y_dim, z_a_dim, z0_dim, u30, z0_dim, P + P_z_f_weight, z_a_dim, u31, z_a_dim, 0);
+        /* u32 = DACT u33   (n, 1, z_a_dim) */
+        ew_dact_tanh((long)n * z_a_dim, u33, u32);
+        /* u34 = MUL u31 u32   (n, y_dim, z_a_dim) */
+        mul_bcast(n, y_dim, z_a_dim, u31, y_dim, z_a_dim, u32, 1, z_a_dim, u34);
+        /* u35 = LINEAR_T u34 z.a.weight   (n, y_dim, z_a_in) */
+        gemm(0, 0, (long)n * y_dim, z_a_in, z_a_dim, u34, z_a_dim, P + P_z_a_weight, z_a_in, u35, z_a_in, 0);
+        /* u36 = SLICE u35   (n, y_dim, z0_dim) */
+        slice_cols((long)n * y_dim, z_a_in, 0, z0_dim, u35, u36);
+        /* u37 = ADD u28 u36   (n, y_dim, z0_dim) */
+        ew_add((long)n * y_dim_x_z0_dim, u28, u36, u37);
+    }
 }
 static const long L_predict_steps_jy_scale_s1[4][38] = {
     {wp_z0_add_s4_2, wp_z0_add_s4, wp_jy_scale_s4, wp_jy_scale_s4_2, wp_jz_f_linear_t_s4, wp_z0_add_s3, wp_z_f_scale_s4, wp_jz_a_mul_s4, wp_z0_add_s3_2, wp_jz_f_linear_t_s4, wp_z0_add_s3_2, wp_z0_add_s4, wp_jz_f_linear_t_s4, wp_jz_f_linear_t_s4_2, wp_z0_add_s3, wp_z_f_scale_s3_2, wp_jy_scale_s4_2, wp_z0_add_s3, wp_z0_add_s4, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4, wp_jy_scale_s4, wp_z0_add_s3_2, wp_z0_add_s2_2, wp_z_f_scale_s4, wp_jy_scale_s4, wp_z0_add_s3_2, wp_z0_add_s4, wp_z0_add_s3, wp_z0_add_s3_2, wp_z0_add_s4_2, wp_z0_add_s2_2, wp_z0_add_s1_2, wp_z0_add_s3, wp_z0_add_s4_2, wp_z0_add_s3, wp_z0_add_s3_2},
@@ -879,12 +1125,14 @@ static void predict_part10(const real *restrict P, real *restrict G, int n, int 
     real *jz0_mul = work + (long)nmax * wp_t_const_s1;
     real *jy_add_s1 = work + (long)nmax * wp_z0_add_s1_3;
     real *jz0_linear_t = work + (long)nmax * wp_z0_linear;
-    /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
-    ew_dact_tanh((long)n * z0_dim, z0_linear, z0_dact);
-    /* jz0_mul = MUL jy_add_s1 z0_dact   (n, y_dim, z0_dim) */
-    mul_bcast(n, y_dim, z0_dim, jy_add_s1, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
-    /* jz0_linear_t = LINEAR_T jz0_mul z0.weight   (n, y_dim, x_dim) */
-    gemm(0, 0, (long)n * y_dim, x_dim, z0_dim, jz0_mul, z0_dim, P + P_z0_weight, x_dim, jz0_linear_t, x_dim, 0);
+    if (J) {
+        /* z0_dact = DACT z0_linear   (n, 1, z0_dim) */
+        ew_dact_tanh((long)n * z0_dim, z0_linear, z0_dact);
+        /* jz0_mul = MUL jy_add_s1 z0_dact   (n, y_dim, z0_dim) */
+        mul_bcast(n, y_dim, z0_dim, jy_add_s1, y_dim, z0_dim, z0_dact, 1, z0_dim, jz0_mul);
+        /* jz0_linear_t = LINEAR_T jz0_mul z0.weight   (n, y_dim, x_dim) */
+        gemm(0, 0, (long)n * y_dim, x_dim, z0_dim, jz0_mul, z0_dim, P + P_z0_weight, x_dim, jz0_linear_t, x_dim, 0);
+    }
 }
 
 long dino_predict_work(int nmax) { return (long)nmax * 544; }

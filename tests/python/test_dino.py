@@ -141,6 +141,22 @@ def test_f32_input_gives_f32_output(model, data_dir):
     assert model.vjp(x.astype(np.float32), np.ones((3, 16), np.float32)).dtype == np.float32
 
 
+def test_f32_arrays_are_predicted_without_going_through_f64(model, model64, data_dir):
+    """float32 in, float32 out through dino_predict_f32: what float64 gives, rounded once (the
+    f32 model's own values exactly); y alone equals the y of value_and_jacobian."""
+    x32 = rows(data_dir, 4).astype(np.float32)
+    for m in (model, model64):
+        y, J = m.value_and_jacobian(x32.astype(np.float64))
+        y32, J32 = m.value_and_jacobian(x32)
+        assert y32.dtype == np.float32 and J32.dtype == np.float32
+        np.testing.assert_array_equal(y32, y.astype(np.float32))
+        np.testing.assert_array_equal(J32, J.astype(np.float32))
+        np.testing.assert_array_equal(m(x32), y32)
+        np.testing.assert_array_equal(m(x32[2]), y32[2])
+        np.testing.assert_array_equal(m(np.asfortranarray(x32)), y32)
+        np.testing.assert_array_equal(m.jacobian(x32[1]), J32[1])
+
+
 def test_fortran_order_and_views(model, data_dir):
     x = rows(data_dir, 6)
     y, J = model.value_and_jacobian(x)
@@ -163,6 +179,12 @@ def test_input_is_read_in_place_only_when_it_can_be(model, data_dir):
     assert model._input(x, "x", 64)[0] is x
     for other in (np.asfortranarray(x), x.astype(np.float32), x[:, ::-1]):
         assert model._input(other, "x", 64)[0] is not other
+    # predictions read float32 as well as float64 in place (dino_predict_f32, dino_predict)
+    for same in (x, x.astype(np.float32), x[0], x.astype(np.float32)[1]):
+        assert model._prediction_input(same)[0] is same
+    for other in (np.asfortranarray(x), np.asfortranarray(x.astype(np.float32)), x[:, ::-1]):
+        copy = model._prediction_input(other)[0]
+        assert copy is not other and copy.flags.c_contiguous and copy.dtype == other.dtype
 
 
 def test_jvp_vjp_agree_with_the_jacobian(model64, data_dir):
@@ -322,17 +344,25 @@ def test_train_errors(spec, data_dir, tmp_path):
 
 
 def test_two_models_in_two_threads(spec, checkpoint, data_dir):
-    """Two handles of one spec share the compiled module's scratch buffers: the package
-    serialises their calls, so results stay exact."""
+    """Two handles of one spec share the compiled module, whose GEMM claims its own packing
+    buffers per call; the package locks each model alone, so the two compute at the same time
+    (single samples and batches, float64 and float32) and results stay exact."""
     models = [dino.load(spec, checkpoint, backend="cpu") for _ in range(2)]
+    assert models[0]._lock is not models[1]._lock
     x = rows(data_dir, 300, start=0)
     want = models[0].jacobian(x)
+    want32 = models[0].jacobian(x.astype(np.float32))
     bad = []
 
     def work(m):
         for i in range(len(x)):
             if not np.array_equal(m.jacobian(x[i]), want[i]):
                 bad.append(i)
+            if i % 30 == 0:
+                b = slice(i, i + 40)
+                if not (np.array_equal(m.jacobian(x[b]), want[b]) and
+                        np.array_equal(m.jacobian(x[b].astype(np.float32)), want32[b])):
+                    bad.append(("batch", i))
 
     threads = [threading.Thread(target=work, args=(m,)) for m in models]
     for t in threads:
@@ -431,3 +461,18 @@ def test_predict_in_reduced_coordinates(spec, data_dir, tmp_path):
     with pytest.raises(dino.DinoError, match="has no reduced path"):
         plain(x, reduced=True)
     plain.close()
+
+
+@pytest.mark.parametrize("name", ["abi_layout", "ode_save_dopri5", "pint_tol", "ode_checkpoint"])
+def test_outputs_alone_equal_outputs_with_the_jacobian(name):
+    """The generated dino_predict skips the Jacobian's work when no J is asked for: the outputs
+    are the same, bit for bit, through ODE solves (rk4, dopri5's step control), Parareal gates
+    and checkpointed steps, in f32 and f64."""
+    spec = Path(__file__).resolve().parents[1] / "specs" / f"{name}.dino"
+    x = np.random.default_rng(0).standard_normal((5, dino.check(spec).in_dim)) * 0.3
+    for precision in ("f32", "f64"):
+        with dino.load(spec, backend="cpu", precision=precision) as m:
+            y, J = m.value_and_jacobian(x)
+            np.testing.assert_array_equal(m(x), y)
+            np.testing.assert_array_equal(m(x[2]), m.value_and_jacobian(x[2])[0])
+            assert np.isfinite(J).all()
