@@ -115,6 +115,8 @@ static void help(void) {
           "  DINO_CUDA_FUSE     CUDA kernel grouping: auto (default), none, tiles (as dinoc --fuse)\n"
           "  DINO_CUDA_SHARE    0: write every tile-kernel stage out instead of sharing equal code\n"
           "  DINO_CUDA_GRAPH    0: launch every kernel instead of replaying a captured CUDA graph\n"
+          "  DINO_CUDA_STREAM   1: stream the training batches from pinned host memory even when the data fit\n"
+          "                     in GPU memory; 0: never (out of memory instead); unset: when they do not fit\n"
           "  DINO_CUDA_DEBUG    1: synchronise after every launch (no graphs), so a GPU fault names its\n"
           "                     kernel, stage and launch geometry\n"
           "  DINO_REDUCED       0: run a basis model's frozen encode/decode layers in the full-space graph\n"

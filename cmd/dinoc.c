@@ -54,6 +54,8 @@ static void help(void) {
           "  DINO_CUDA_FUSE, DINO_CUDA_SHARE, DINO_CUDA_GRAPH  CUDA kernel grouping (as --fuse), code\n"
           "                   sharing (0: off), CUDA graphs (0: off)\n"
           "  DINO_CUDA_DEBUG  1: dino-jit synchronises after every CUDA launch and names a faulting kernel\n"
+          "  DINO_CUDA_STREAM 1: dino-jit streams the training batches from host memory; 0: never; unset:\n"
+          "                   when the data do not fit in GPU memory\n"
           "  DINO_REDUCED     0: dino-jit trains a basis model in the full-space graph, not reduced\n"
           "  OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS, SLURM_PROCID  mpirun or srun started dino-jit:\n"
           "                   data-parallel training; DINO_CUDA_DEVICE  the GPU; DINO_NCCL_LIB  NCCL's library\n"

@@ -33,6 +33,10 @@ struct Backend {
     int f64;
     /* Makes the training set available to grad(). Called once before training. */
     int (*set_data)(Backend *b, const Dataset *train, int batch);
+    /* "" or one line for the user, set by set_data: where the training data are (the CUDA
+     * backend: in GPU memory, or streamed from host memory batch by batch because they do not
+     * fit); train() shows it as a note. */
+    char data_note[512];
     /* The order of the training rows for this epoch ([N] indices, valid until the next call). */
     int (*begin_epoch)(Backend *b, const int64_t *order);
     /* The gradient of the loss with term weights w on rows order[first .. first+n) into the
@@ -48,6 +52,20 @@ struct Backend {
     int grad_on_device;
     void *stream;  /* CUDA: the CUstream grad and update run on (NCCL's all-reduce joins it); else NULL */
     int host_loss; /* grad reports each step's loss on the host (no device round trip) */
+    /* Data parallel with the gradient summed on the device (NCCL): when the backend sets
+     * can_sum_in_step (1; 2: and it replays captured CUDA graphs), the trainer (train.c) gives
+     * it the Reducer's gradient sum as sum_gradient (with sum_user), and the backend enqueues it
+     * itself between a step's gradient and its update, on its stream, inside the step's
+     * captured CUDA graph when sum_in_graph (the loaded NCCL allows capture), with scale
+     * sum_scale (this process's share of the batch, set by the trainer before each grad).
+     * full_rows: this process's rows in a full batch (what a captured step is for); 0: the
+     * batch. */
+    int can_sum_in_step;
+    int (*sum_gradient)(Backend *b, double scale, void *user);
+    void *sum_user;
+    int sum_in_graph;
+    double sum_scale;
+    int full_rows;
     /* Set by the trainer when nothing happens between grad and update (one process, no
      * Reducer): the backend may then defer a step's gradient and run it with the update (the
      * CUDA backend launches both as one graph), so grad_buf holds it only after update. */

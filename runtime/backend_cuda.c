@@ -9,11 +9,28 @@
  * the monitor terms to running sums on the GPU. update: the optimiser kernel over the flat
  * parameter buffer. Each part is captured once as a CUDA graph and replayed; when nothing
  * happens between them (Backend.fuse_update: one process), a full batch's gradient waits for
- * the update and both run as one graph, one launch a step. The host reads
+ * the update and both run as one graph, one launch a step. Under several processes with the
+ * gradient summed by NCCL (Backend.sum_gradient), the backend enqueues the sum itself between
+ * the gradient and the update: inside that one graph when the loaded NCCL can be captured
+ * (2.9 or later), else outside the graphs. The host reads
  * the sums once per epoch (so a NaN is noticed at the end of the epoch in which it appeared).
  * Parameters and moments come back to the host only for evaluation output, checkpoints and
- * the NaN stop. Nothing here prints or exits: a failure is a status with the message in
- * Backend.err. */
+ * the NaN stop.
+ *
+ * Data that do not fit (issue 20): set_data decides from cuMemGetInfo, keeping a margin for
+ * evaluation's buffers, whether the training set can live on the GPU; when it cannot (or its
+ * allocation runs out of memory anyway, or DINO_CUDA_STREAM=1), the data stay in host memory
+ * and the batches are streamed: grad gathers the batch's rows on the host (data_gather over the
+ * shuffled order, as the CPU backend does) into one of two pinned host buffers and copies it with
+ * cuMemcpyHtoDAsync, on a second stream, into one of two device batch buffers while the compute
+ * stream trains on the other (double buffering). Events order the two streams: the compute
+ * stream waits for the copy of its batch (`copied`), a copy into a device buffer waits until the
+ * step that read it two steps earlier is done (`consumed`), and the host waits for the copy out of
+ * a pinned buffer before it gathers into it again. The CUDA graphs stay: a step's kernels read
+ * fixed device batch buffers, so each buffer (slot) has its own captured graphs, and the copy and
+ * the waits are stream operations outside them.
+ *
+ * Nothing here prints or exits: a failure is a status with the message in Backend.err. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,9 +61,10 @@ typedef struct {
     int64_t n_train;
     /* device buffers */
     CUdeviceptr P, G, M, V;        /* [n_params] each */
-    CUdeviceptr X, Y, J, L;        /* training set: [N, in], [N, out], [N, out, in], [N] */
-    CUdeviceptr idx;               /* [N] this epoch's row order */
-    CUdeviceptr bx, by, bJ, bl;    /* one batch */
+    CUdeviceptr X, Y, J, L;        /* training set: [N, in], [N, out], [N, out, in], [N]; 0 streaming */
+    CUdeviceptr idx;               /* [N] this epoch's row order; 0 streaming */
+    CUdeviceptr bx[2], by[2];      /* a batch (in [0]); streaming: */
+    CUdeviceptr bJ[2], bl[2];      /* two, one per slot */
     CUdeviceptr work, terms, loss; /* workspace; [n_loss + n_monitors] doubles;
                                                [1 + n_monitors + n_loss]: the epoch's loss, diagnostic
                                                and loss-term sums (Backend.take_sums) */
@@ -59,13 +77,30 @@ typedef struct {
      * update, [GRAPH_STEP] both, for a full batch when Backend.fuse_update allows */
     int graphs; /* 1 use graphs, 0 not (DINO_CUDA_GRAPH=0, no driver
                                                support, or a capture that failed) */
-    CUgraph graph[3];
-    CUgraphExec graph_exec[3];
+    /* [slot][GRAPH_*]: a step reads slot's batch buffers */
+    CUgraph graph[2][N_GRAPHS];
+    CUgraphExec graph_exec[2][N_GRAPHS];
     int deferred;       /* a full batch's gradient waits for the update (fuse_update) */
     double *acc;        /* [1 + n_monitors + n_loss] host copy of `loss` at take_sums */
     CUdeviceptr pterms; /* predict's terms: Parareal corrections and gates (pint tol) */
     int debug;          /* DINO_CUDA_DEBUG=1: synchronise after each launch, no graphs */
     char *src;          /* with debug: the .cu, for the kernels' stage comments */
+    /* Streaming the training data from host memory (see the top of the file): the slot whose
+     * batch buffers this step reads (0 when resident) and the next step's; the host training
+     * set and this epoch's row order (begin_epoch); the pinned host batch buffers per slot; the
+     * copies' stream; per slot the events recorded on `copy` after its batch's copy and on
+     * `stream` after the kernels that read it, and whether each was recorded yet */
+    int streaming;
+    int slot, next_slot;
+    const Dataset *data;
+    const int64_t *order;
+    void *hx[2], *hy[2], *hJ[2];
+    int32_t *hl[2];
+    CUstream copy;
+    CUevent copied[2], consumed[2];
+    int copied_set[2], consumed_set[2];
+    int oom;            /* the last dalloc ran out of memory */
+    double graph_scale; /* the device sum's scale captured in the GRAPH_STEP graphs */
 } CudaBackend;
 
 /* A driver call's status: DINO_OK, or DINO_EINTERNAL with the message in Backend.err. */
@@ -100,9 +135,11 @@ static const char *size_str(size_t bytes, char *buf, size_t len) {
  * (advice set) what needs less. */
 static int dalloc(CudaBackend *c, CUdeviceptr *p, size_t bytes, const char *what, int advice) {
     *p = 0;
+    c->oom = 0;
     if (bytes == 0) return DINO_OK;
     CUresult r = c->drv.cuMemAlloc(p, bytes);
     if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+        c->oom = 1;
         size_t free_b = 0, total = 0;
         char need[32], fr[32], tot[32];
         c->drv.cuMemGetInfo(&free_b, &total);
@@ -176,37 +213,52 @@ static int launch_1d(CudaBackend *c, CUfunction f, long long count, void **args,
 
 /* ---------------------------------------------------------------------------- interface */
 
-static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
-    CudaBackend *c = (CudaBackend *)b;
-    const Model *m = c->m;
-    /* the buffers of an earlier call (a second train() on the backend), and the graphs, which
-     * were captured with them (recaptured at their next launch) */
-    CUdeviceptr *old[] = {&c->X, &c->Y, &c->J, &c->L, &c->idx, &c->bx, &c->by, &c->bJ, &c->bl, &c->work};
-    if (c->X) c->drv.cuStreamSynchronize(c->stream); /* nothing may still read them */
-    for (size_t i = 0; i < sizeof old / sizeof *old; i++) {
-        if (*old[i]) c->drv.cuMemFree(*old[i]);
-        *old[i] = 0;
+/* Frees what set_data made (a second train() on the backend calls it again), and the graphs,
+ * which were captured with its buffers (recaptured at their next launch). */
+static void release_data(CudaBackend *c) {
+    if (c->stream) c->drv.cuStreamSynchronize(c->stream); /* nothing may still read them */
+    if (c->copy) c->drv.cuStreamSynchronize(c->copy);
+    CUdeviceptr *dev[] = {&c->X,     &c->Y,     &c->J,     &c->L,     &c->idx,   &c->bx[0], &c->by[0],
+                          &c->bJ[0], &c->bl[0], &c->bx[1], &c->by[1], &c->bJ[1], &c->bl[1], &c->work};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) {
+        if (*dev[i]) c->drv.cuMemFree(*dev[i]);
+        *dev[i] = 0;
     }
-    for (int i = 0; i < N_GRAPHS; i++) {
-        if (c->graph_exec[i]) c->drv.cuGraphExecDestroy(c->graph_exec[i]);
-        if (c->graph[i]) c->drv.cuGraphDestroy(c->graph[i]);
-        c->graph_exec[i] = NULL, c->graph[i] = NULL;
+    for (int s = 0; s < 2; s++) {
+        void **host[] = {&c->hx[s], &c->hy[s], &c->hJ[s], (void **)&c->hl[s]};
+        for (int i = 0; i < 4; i++) {
+            if (*host[i]) c->drv.cuMemFreeHost(*host[i]);
+            *host[i] = NULL;
+        }
+        c->copied_set[s] = c->consumed_set[s] = 0;
+        for (int i = 0; i < N_GRAPHS; i++) {
+            if (c->graph_exec[s][i]) c->drv.cuGraphExecDestroy(c->graph_exec[s][i]);
+            if (c->graph[s][i]) c->drv.cuGraphDestroy(c->graph[s][i]);
+            c->graph_exec[s][i] = NULL, c->graph[s][i] = NULL;
+        }
     }
-    size_t es = c->es, N = (size_t)d->n, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
-    size_t need = es * N * (in + (d->y ? out : 0) + (d->J ? out * in : 0)) + (d->label ? 4 * N : 0) + 8 * N +
-        es * (size_t)batch * (in + out + (d->J ? out * in : 0)) + es * (size_t)c->plan.train_work * (size_t)batch;
-    size_t free_b = 0, total = 0;
-    c->drv.cuMemGetInfo(&free_b, &total);
-    if (need > free_b) {
-        char nb[32], fb[32], tb[32];
-        snprintf(b->err, sizeof b->err,
-                 "out of GPU memory: the training data and workspace need %s, %s of %s are free (%s)",
-                 size_str(need, nb, sizeof nb), size_str(free_b, fb, sizeof fb), size_str(total, tb, sizeof tb),
-                 workspace_advice(m));
+    c->streaming = 0, c->slot = c->next_slot = 0, c->data = NULL, c->order = NULL;
+}
+
+/* Pinned host memory for `what` into *p (NULL for no bytes). */
+static int halloc(CudaBackend *c, void **p, size_t bytes, const char *what) {
+    *p = NULL;
+    if (bytes == 0) return DINO_OK;
+    CUresult r = c->drv.cuMemHostAlloc(p, bytes, 0);
+    if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+        char need[32];
+        *p = NULL;
+        snprintf(c->base.err, sizeof c->base.err, "out of pinned host memory allocating %s (%s) to stream batches",
+                 what, size_str(bytes, need, sizeof need));
         return DINO_EUSER;
     }
-    c->batch = batch;
-    c->n_train = d->n;
+    return must(c, r, what);
+}
+
+/* The training set in GPU memory, its batch buffers and the workspace. */
+static int alloc_resident(CudaBackend *c, const Dataset *d, int batch) {
+    const Model *m = c->m;
+    size_t es = c->es, N = (size_t)d->n, in = (size_t)m->in_dim, out = (size_t)m->out_dim, B = (size_t)batch;
     TRY(dalloc(c, &c->X, es * N * in, "the training inputs", 1));
     TRY(must(c, c->drv.cuMemcpyHtoD(c->X, d->x, es * N * in), "copying the training inputs"));
     if (d->y) {
@@ -222,12 +274,129 @@ static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
         TRY(must(c, c->drv.cuMemcpyHtoD(c->L, d->label, 4 * N), "copying the training labels"));
     }
     TRY(dalloc(c, &c->idx, 8 * N, "the row order", 1));
-    TRY(dalloc(c, &c->bx, es * (size_t)batch * in, "a batch", 1));
-    if (d->y) TRY(dalloc(c, &c->by, es * (size_t)batch * out, "a batch", 1));
-    if (d->J) TRY(dalloc(c, &c->bJ, es * (size_t)batch * out * in, "a batch", 1));
-    if (d->label) TRY(dalloc(c, &c->bl, 4 * (size_t)batch, "a batch", 1));
-    TRY(dalloc(c, &c->work, es * (size_t)c->plan.train_work * (size_t)batch, "the training workspace", 1));
+    TRY(dalloc(c, &c->bx[0], es * B * in, "a batch", 1));
+    if (d->y) TRY(dalloc(c, &c->by[0], es * B * out, "a batch", 1));
+    if (d->J) TRY(dalloc(c, &c->bJ[0], es * B * out * in, "a batch", 1));
+    if (d->label) TRY(dalloc(c, &c->bl[0], 4 * B, "a batch", 1));
+    return dalloc(c, &c->work, es * (size_t)c->plan.train_work * B, "the training workspace", 1);
+}
+
+/* Two batch buffers on the GPU and two pinned on the host, the workspace, the copy stream and
+ * the events. */
+static int alloc_streaming(CudaBackend *c, const Dataset *d, int batch) {
+    const Model *m = c->m;
+    size_t es = c->es, in = (size_t)m->in_dim, out = (size_t)m->out_dim, B = (size_t)batch;
+    for (int s = 0; s < 2; s++) {
+        TRY(dalloc(c, &c->bx[s], es * B * in, "a streamed batch", 1));
+        if (d->y) TRY(dalloc(c, &c->by[s], es * B * out, "a streamed batch", 1));
+        if (d->J) TRY(dalloc(c, &c->bJ[s], es * B * out * in, "a streamed batch", 1));
+        if (d->label) TRY(dalloc(c, &c->bl[s], 4 * B, "a streamed batch", 1));
+        TRY(halloc(c, &c->hx[s], es * B * in, "a batch's inputs"));
+        if (d->y) TRY(halloc(c, &c->hy[s], es * B * out, "a batch's outputs"));
+        if (d->J) TRY(halloc(c, &c->hJ[s], es * B * out * in, "a batch's Jacobians"));
+        if (d->label) TRY(halloc(c, (void **)&c->hl[s], 4 * B, "a batch's labels"));
+    }
+    TRY(dalloc(c, &c->work, es * (size_t)c->plan.train_work * B, "the training workspace", 1));
+    if (!c->copy) TRY(must(c, c->drv.cuStreamCreate(&c->copy, 0), "creating the copy stream"));
+    for (int s = 0; s < 2; s++) {
+        if (!c->copied[s])
+            TRY(must(c, c->drv.cuEventCreate(&c->copied[s], CU_EVENT_DISABLE_TIMING), "creating an event"));
+        if (!c->consumed[s])
+            TRY(must(c, c->drv.cuEventCreate(&c->consumed[s], CU_EVENT_DISABLE_TIMING), "creating an event"));
+    }
+    c->data = d;
+    c->streaming = 1;
+    return DINO_OK;
+}
+
+/* DINO_CUDA_STREAM: -1 unset (stream when the data do not fit), 0 never, 1 always; -2 invalid. */
+static int stream_setting(void) {
+    const char *v = getenv("DINO_CUDA_STREAM");
+    if (!v || !*v) return -1;
+    if (strcmp(v, "0") == 0) return 0;
+    if (strcmp(v, "1") == 0) return 1;
+    return -2;
+}
+
+static int cuda_set_data(Backend *b, const Dataset *d, int batch) {
+    CudaBackend *c = (CudaBackend *)b;
+    const Model *m = c->m;
+    release_data(c);
+    b->data_note[0] = 0;
+    int setting = stream_setting();
+    if (setting == -2) {
+        snprintf(b->err, sizeof b->err,
+                 "DINO_CUDA_STREAM must be 0 (never stream the training data), 1 (always) or unset "
+                 "(stream when they do not fit in GPU memory), not '%s'",
+                 getenv("DINO_CUDA_STREAM"));
+        return DINO_EUSER;
+    }
+    size_t es = c->es, N = (size_t)d->n, in = (size_t)m->in_dim, out = (size_t)m->out_dim, B = (size_t)batch;
+    size_t data = es * N * (in + (d->y ? out : 0) + (d->J ? out * in : 0)) + (d->label ? 4 * N : 0);
+    size_t one_batch = es * B * (in + (d->y ? out : 0) + (d->J ? out * in : 0)) + (d->label ? 4 * B : 0);
+    size_t work = es * (size_t)c->plan.train_work * B;
+    size_t resident = data + 8 * N + one_batch + work, streamed = 2 * one_batch + work;
+    /* kept free beside the resident data: evaluation's buffers (cuda_predict: a chunk of up to
+     * PREDICT_BATCH rows with Jacobians) and 1/64 of the GPU (at most 256 MiB) for the driver */
+    size_t chunk = N < PREDICT_BATCH ? (N ? N : 1) : PREDICT_BATCH;
+    size_t free_b = 0, total = 0;
+    c->drv.cuMemGetInfo(&free_b, &total);
+    size_t slack = total / 64 < ((size_t)256 << 20) ? total / 64 : (size_t)256 << 20;
+    size_t margin = es * chunk * (in + out + out * in + (size_t)c->plan.predict_work) + slack;
+    int can_stream = c->drv.cuMemHostAlloc != NULL;
+    char nb[32], fb[32], tb[32], sb[32], db[32], mb[32];
+    size_str(free_b, fb, sizeof fb), size_str(total, tb, sizeof tb), size_str(data, db, sizeof db);
+    if (setting == 1 && !can_stream) {
+        snprintf(b->err, sizeof b->err, "DINO_CUDA_STREAM=1: this CUDA driver lacks pinned memory or events");
+        return DINO_EUSER;
+    }
+    int stream = setting == 1 || (setting < 0 && can_stream && resident + margin > free_b);
+    /* resident when it fits, or when streaming is off or needs as much */
+    if (stream && setting < 0 && resident <= free_b && streamed >= resident) stream = 0;
+    c->batch = batch;
+    c->n_train = d->n;
     b->work_per_sample = es * (size_t)c->plan.train_work;
+    const char *why = setting == 1 ? "DINO_CUDA_STREAM=1" : "they do not fit";
+    if (!stream) {
+        if (resident > free_b && !can_stream) {
+            snprintf(b->err, sizeof b->err,
+                     "out of GPU memory: the training data and workspace need %s, %s of %s are free (%s)",
+                     size_str(resident, nb, sizeof nb), fb, tb, workspace_advice(m));
+            return DINO_EUSER;
+        }
+        if (resident > free_b && setting == 0) {
+            snprintf(
+                b->err, sizeof b->err,
+                "out of GPU memory: the training data and workspace need %s, %s of %s are free (DINO_CUDA_STREAM=0 "
+                "forbids streaming the batches from host memory; %s)",
+                size_str(resident, nb, sizeof nb), fb, tb, workspace_advice(m));
+            return DINO_EUSER;
+        }
+        int rc = alloc_resident(c, d, batch);
+        if (rc == DINO_OK) {
+            snprintf(b->data_note, sizeof b->data_note, "training data in GPU memory (%s; %s of %s were free)", db, fb,
+                     tb);
+            return DINO_OK;
+        }
+        if (!c->oom || setting == 0 || !can_stream) return rc;
+        release_data(c); /* cuMemAlloc ran out although cuMemGetInfo said it fits: stream */
+        c->batch = batch, c->n_train = d->n;
+        why = "allocating them ran out of GPU memory";
+        c->drv.cuMemGetInfo(&free_b, &total);
+        size_str(free_b, fb, sizeof fb);
+    }
+    if (streamed > free_b) {
+        snprintf(b->err, sizeof b->err,
+                 "out of GPU memory: the training data and workspace need %s, %s of %s are free (streaming the batches "
+                 "from host memory would need %s for two batches and the workspace; %s)",
+                 size_str(resident, nb, sizeof nb), fb, tb, size_str(streamed, sb, sizeof sb), workspace_advice(m));
+        return DINO_EUSER;
+    }
+    TRY(alloc_streaming(c, d, batch));
+    snprintf(b->data_note, sizeof b->data_note,
+             "streaming the training data from host memory (%s; %s: %s of %s GPU memory free, %s kept for evaluation): "
+             "batches gathered into pinned host buffers and copied to the GPU while it trains on the previous one",
+             db, why, fb, tb, size_str(margin, mb, sizeof mb));
     return DINO_OK;
 }
 
@@ -238,14 +407,18 @@ static int gather(CudaBackend *c, CUdeviceptr src, CUdeviceptr dst, long long co
 }
 
 static int gather_labels(CudaBackend *c, int n) {
-    void *args[] = {&c->L, &c->idx, &c->step, &n, &c->bl};
+    void *args[] = {&c->L, &c->idx, &c->step, &n, &c->bl[0]};
     return launch_1d(c, c->gather_label, n, args, "dino_gather_label");
 }
 
 /* The epoch's row order goes to the GPU once; the host array must stay valid until the copy
- * is done, so wait for it (one small copy per epoch). */
+ * is done, so wait for it (one small copy per epoch). Streaming, the host gathers by it. */
 static int cuda_begin_epoch(Backend *b, const int64_t *order) {
     CudaBackend *c = (CudaBackend *)b;
+    if (c->streaming) {
+        c->order = order;
+        return DINO_OK;
+    }
     TRY(must(c, c->drv.cuMemcpyHtoDAsync(c->idx, order, 8 * (size_t)c->n_train, c->stream), "uploading the row order"));
     return must(c, c->drv.cuStreamSynchronize(c->stream), "uploading the row order");
 }
@@ -255,13 +428,15 @@ static int cuda_begin_epoch(Backend *b, const int64_t *order) {
  * is read from c->step, so this sequence can be captured once and replayed. */
 static int grad_launches(CudaBackend *c, int n) {
     const Model *m = c->m;
-    TRY(gather(c, c->X, c->bx, m->in_dim, n));
-    if (c->Y) TRY(gather(c, c->Y, c->by, m->out_dim, n));
-    if (c->J) TRY(gather(c, c->J, c->bJ, (long long)m->out_dim * m->in_dim, n));
-    if (c->L) TRY(gather_labels(c, n));
+    if (!c->streaming) { /* streaming, the batch was copied into slot's buffers (stage_batch) */
+        TRY(gather(c, c->X, c->bx[0], m->in_dim, n));
+        if (c->Y) TRY(gather(c, c->Y, c->by[0], m->out_dim, n));
+        if (c->J) TRY(gather(c, c->J, c->bJ[0], (long long)m->out_dim * m->in_dim, n));
+        if (c->L) TRY(gather_labels(c, n));
+    }
     /* the first training kernel zeroes G and the loss terms */
-    int nmax = c->batch;
-    void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx, &c->by, &c->bJ, &c->bl, &c->w, &c->terms, &c->work};
+    int nmax = c->batch, s = c->slot;
+    void *args[] = {&c->P, &c->G, &n, &nmax, &c->bx[s], &c->by[s], &c->bJ[s], &c->bl[s], &c->w, &c->terms, &c->work};
     for (int i = 0; i < c->plan.n_train; i++)
         TRY(launch_tiles(c, c->train_fn[i], &c->plan.train[i], n, args, c->train_tiles[i]));
     int n_terms = m->n_loss, n_monitors = c->base.n_monitors;
@@ -292,22 +467,37 @@ static int update_launches(CudaBackend *c) {
     return launch_1d(c, k->kind == OPT_ADAMW ? c->adamw : c->adam, count, args_adam, "dino_adam");
 }
 
+/* The rows of a full batch on this process (what the graphs are captured for). */
+static int full_rows(const CudaBackend *c) { return c->base.full_rows > 0 ? c->base.full_rows : c->batch; }
+
+/* The launches of a GRAPH_* for a full batch: the gradient, then for GRAPH_STEP with a device
+ * gradient sum (Backend.sum_gradient, NCCL) the sum, then the update. */
+static int step_launches(CudaBackend *c, int what) {
+    Backend *b = &c->base;
+    int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, full_rows(c));
+    if (rc == DINO_OK && what == GRAPH_STEP && b->sum_gradient) {
+        c->graph_scale = b->sum_scale;
+        rc = b->sum_gradient(b, b->sum_scale, b->sum_user);
+    }
+    return rc == DINO_OK && what != GRAPH_GRAD ? update_launches(c) : rc;
+}
+
 /* Captures the launches of a full batch's gradient, of the update, or of both (a GRAPH_*) as
- * a graph. A driver that refuses (too old, or an error in the capture) leaves graphs off: the
- * steps then launch their kernels one by one. */
+ * a graph, reading the batch buffers of slot c->slot. A driver that refuses (too old, or an
+ * error in the capture) leaves graphs off: the steps then launch their kernels one by one. */
 static void capture(CudaBackend *c, int what) {
+    int s = what == GRAPH_UPDATE ? 0 : c->slot;
     CudaDriver *d = &c->drv;
     if (d->cuStreamBeginCapture(c->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL) != 0) {
         c->graphs = 0;
         return;
     }
-    int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, c->batch);
-    if (rc == DINO_OK && what != GRAPH_GRAD) rc = update_launches(c);
+    int rc = step_launches(c, what);
     CUgraph g = NULL;
     CUgraphExec e = NULL;
     CUresult r = d->cuStreamEndCapture(c->stream, &g);
     if (rc == DINO_OK && r == 0 && d->cuGraphInstantiate(&e, g, 0) == 0) {
-        c->graph[what] = g, c->graph_exec[what] = e;
+        c->graph[s][what] = g, c->graph_exec[s][what] = e;
         return;
     }
     if (r == 0 && g) d->cuGraphDestroy(g);
@@ -319,10 +509,10 @@ static void capture(CudaBackend *c, int what) {
 static int run_graph(CudaBackend *c, int what) {
     static const char *const names[] = {"launching the gradient", "launching the update",
                                         "launching the training step"};
-    if (c->graphs && !c->graph_exec[what]) capture(c, what);
-    if (c->graphs) return must(c, c->drv.cuGraphLaunch(c->graph_exec[what], c->stream), names[what]);
-    int rc = what == GRAPH_UPDATE ? DINO_OK : grad_launches(c, c->batch);
-    return rc == DINO_OK && what != GRAPH_GRAD ? update_launches(c) : rc;
+    int s = what == GRAPH_UPDATE ? 0 : c->slot;
+    if (c->graphs && !c->graph_exec[s][what]) capture(c, what);
+    if (c->graphs) return must(c, c->drv.cuGraphLaunch(c->graph_exec[s][what], c->stream), names[what]);
+    return step_launches(c, what);
 }
 
 /* Writes the step's scalars (c->stepv) to the device; a kernel argument, so no host memory
@@ -339,18 +529,56 @@ static int set_step(CudaBackend *c) {
 
 _Static_assert(STEP_WEIGHTS + LOSS_CROSS_ENTROPY + 1 <= STEP_VALUES, "DinoStep holds a weight per loss kind");
 
+/* Streaming: rows order[first .. first+n) gathered on the host into the next slot's pinned
+ * buffers once the copy out of them two steps ago is done, copied on the copy stream into the
+ * slot's device buffers once the step that read them two steps ago is done, and the compute
+ * stream made to wait for the copy. Returns with c->slot the slot. */
+static int stage_batch(CudaBackend *c, int64_t first, int n) {
+    CudaDriver *d = &c->drv;
+    const Model *m = c->m;
+    int s = c->slot = c->next_slot;
+    c->next_slot ^= 1;
+    if (c->copied_set[s]) TRY(must(c, d->cuEventSynchronize(c->copied[s]), "waiting for a batch's copy"));
+    data_gather(c->data, c->order + first, n, c->hx[s], c->hy[s], c->hJ[s], c->hl[s]);
+    if (c->consumed_set[s]) TRY(must(c, d->cuStreamWaitEvent(c->copy, c->consumed[s], 0), "ordering a batch's copy"));
+    size_t es = c->es, k = (size_t)n, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
+    TRY(must(c, d->cuMemcpyHtoDAsync(c->bx[s], c->hx[s], es * k * in, c->copy), "copying a batch"));
+    if (c->hy[s]) TRY(must(c, d->cuMemcpyHtoDAsync(c->by[s], c->hy[s], es * k * out, c->copy), "copying a batch"));
+    if (c->hJ[s]) TRY(must(c, d->cuMemcpyHtoDAsync(c->bJ[s], c->hJ[s], es * k * out * in, c->copy), "copying a batch"));
+    if (c->hl[s]) TRY(must(c, d->cuMemcpyHtoDAsync(c->bl[s], c->hl[s], 4 * k, c->copy), "copying a batch"));
+    TRY(must(c, d->cuEventRecord(c->copied[s], c->copy), "recording a batch's copy"));
+    c->copied_set[s] = 1;
+    return must(c, d->cuStreamWaitEvent(c->stream, c->copied[s], 0), "waiting for a batch's copy");
+}
+
+/* Streaming: the kernels that read slot's batch buffers are enqueued; the next copy into them
+ * waits for this. */
+static int batch_consumed(CudaBackend *c) {
+    if (!c->streaming) return DINO_OK;
+    TRY(must(c, c->drv.cuEventRecord(c->consumed[c->slot], c->stream), "recording a batch's use"));
+    c->consumed_set[c->slot] = 1;
+    return DINO_OK;
+}
+
 static int cuda_grad(Backend *b, int64_t first_row, int n, const double *w, double *loss) {
     CudaBackend *c = (CudaBackend *)b;
     (void)loss; /* the loss stays on the device until take_sums */
     c->stepv[STEP_FIRST] = (double)first_row;
     for (int i = 0; i < c->m->n_loss; i++) c->stepv[STEP_WEIGHTS + i] = w[i];
-    if (c->graphs && n == c->batch && b->fuse_update) { /* launched with the update, as one graph */
+    if (c->streaming) TRY(stage_batch(c, first_row, n));
+    int full = n == full_rows(c);
+    /* launched with the update (and the device sum: sum_in_graph), as one graph; the scale of
+     * the sum is the one captured (a full batch's share, the same every step) */
+    if (c->graphs && full && b->fuse_update &&
+        (!b->sum_gradient ||
+         (b->sum_in_graph && (!c->graph_exec[c->slot][GRAPH_STEP] || c->graph_scale == b->sum_scale)))) {
         c->deferred = 1;
         return DINO_OK;
     }
     TRY(set_step(c));
-    if (c->graphs && n == c->batch) return run_graph(c, GRAPH_GRAD);
-    return grad_launches(c, n);
+    TRY(c->graphs && full ? run_graph(c, GRAPH_GRAD) : grad_launches(c, n));
+    if (b->sum_gradient) TRY(b->sum_gradient(b, b->sum_scale, b->sum_user)); /* outside the graphs */
+    return batch_consumed(c);
 }
 
 static int cuda_update(Backend *b, double lr) {
@@ -365,7 +593,8 @@ static int cuda_update(Backend *b, double lr) {
     TRY(set_step(c));
     int what = c->deferred ? GRAPH_STEP : GRAPH_UPDATE;
     c->deferred = 0;
-    return run_graph(c, what);
+    TRY(run_graph(c, what));
+    return what == GRAPH_STEP ? batch_consumed(c) : DINO_OK;
 }
 
 static int cuda_take_sums(Backend *b, double *sums) {
@@ -378,16 +607,46 @@ static int cuda_take_sums(Backend *b, double *sums) {
     return DINO_OK;
 }
 
+/* Whether the rows of a prediction chunk depend on each other (dopri5's step control and a
+ * Parareal tol decide per chunk), so that its size may not change. */
+static int rows_coupled(const Model *m) {
+    for (int i = 0; i < m->n_odes; i++) {
+        const OdeBlock *o = &m->odes[i];
+        if (o->solver.kind == SOLVER_DOPRI5 ||
+            (o->pint.present &&
+             (o->pint.tol > 0 || o->pint.fine.kind == SOLVER_DOPRI5 || o->pint.coarse.kind == SOLVER_DOPRI5)))
+            return 1;
+    }
+    return 0;
+}
+
 static int cuda_predict(Backend *b, const void *x, int64_t n, void *y, void *J) {
     CudaBackend *c = (CudaBackend *)b;
     const Model *m = c->m;
     size_t es = c->es, in = (size_t)m->in_dim, out = (size_t)m->out_dim;
     int nmax = n < PREDICT_BATCH ? (int)(n > 0 ? n : 1) : PREDICT_BATCH;
     CUdeviceptr dx = 0, dy = 0, dJ = 0, work = 0, none = 0;
-    int rc = dalloc(c, &dx, es * (size_t)nmax * in, "prediction inputs", 0);
-    if (!rc) rc = dalloc(c, &dy, es * (size_t)nmax * out, "predictions", 0);
-    if (!rc && J) rc = dalloc(c, &dJ, es * (size_t)nmax * out * in, "predicted Jacobians", 0);
-    if (!rc) rc = dalloc(c, &work, es * (size_t)c->plan.predict_work * (size_t)nmax, "the prediction workspace", 0);
+    /* In a GPU memory too small for a full chunk (the training data streamed beside it), fewer
+     * rows a chunk, when the rows do not depend on each other: the same predictions. */
+    int coupled = rows_coupled(m), rc;
+    size_t per_row = es * (in + out + (J ? out * in : 0) + (size_t)c->plan.predict_work), free_b = 0, total = 0;
+    if (!coupled && per_row && c->drv.cuMemGetInfo(&free_b, &total) == 0 && (size_t)nmax * per_row > free_b / 8 * 7) {
+        size_t fit = free_b / 8 * 7 / per_row;
+        nmax = fit < 1 ? 1 : (int)fit;
+    }
+    for (;;) {
+        rc = dalloc(c, &dx, es * (size_t)nmax * in, "prediction inputs", 0);
+        if (!rc) rc = dalloc(c, &dy, es * (size_t)nmax * out, "predictions", 0);
+        if (!rc && J) rc = dalloc(c, &dJ, es * (size_t)nmax * out * in, "predicted Jacobians", 0);
+        if (!rc) rc = dalloc(c, &work, es * (size_t)c->plan.predict_work * (size_t)nmax, "the prediction workspace", 0);
+        if (rc == DINO_OK || !c->oom || coupled || nmax == 1) break;
+        CUdeviceptr *got[] = {&dx, &dy, &dJ, &work}; /* out of memory: half the rows */
+        for (int i = 0; i < 4; i++) {
+            if (*got[i]) c->drv.cuMemFree(*got[i]);
+            *got[i] = 0;
+        }
+        nmax /= 2;
+    }
     size_t n_terms = (size_t)(m->n_loss + b->n_monitors);
     double *terms = b->unfinished ? calloc(n_terms + 1, sizeof(double)) : NULL;
     if (!rc && b->unfinished && !terms) rc = DINO_EUSER, snprintf(b->err, sizeof b->err, "out of memory");
@@ -448,15 +707,15 @@ static int cuda_push(Backend *b) {
 
 static void cuda_free(Backend *b) {
     CudaBackend *c = (CudaBackend *)b;
-    CUdeviceptr bufs[] = {c->P,  c->G,  c->M,  c->V,  c->X,    c->Y,     c->J,    c->L,    c->idx,
-                          c->bx, c->by, c->bJ, c->bl, c->work, c->terms, c->step, c->loss, c->pterms};
-    if (c->stream) c->drv.cuStreamSynchronize(c->stream);
-    for (int i = 0; i < N_GRAPHS; i++) {
-        if (c->graph_exec[i]) c->drv.cuGraphExecDestroy(c->graph_exec[i]);
-        if (c->graph[i]) c->drv.cuGraphDestroy(c->graph[i]);
-    }
+    release_data(c); /* the data, batches, workspace and graphs */
+    CUdeviceptr bufs[] = {c->P, c->G, c->M, c->V, c->terms, c->step, c->loss, c->pterms};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) c->drv.cuMemFree(bufs[i]);
+    for (int s = 0; s < 2; s++) {
+        if (c->copied[s]) c->drv.cuEventDestroy(c->copied[s]);
+        if (c->consumed[s]) c->drv.cuEventDestroy(c->consumed[s]);
+    }
+    if (c->copy) c->drv.cuStreamDestroy(c->copy);
     if (c->stream) c->drv.cuStreamDestroy(c->stream);
     if (c->mod) c->drv.cuModuleUnload(c->mod);
     cuda_close(&c->drv);
@@ -612,6 +871,7 @@ Backend *backend_cuda_new(const Model *m, const char *source, size_t len, CudaPl
     b->update = cuda_update;
     b->grad_buf = (void *)(uintptr_t)c->G;
     b->grad_on_device = 1;
+    b->can_sum_in_step = c->graphs ? 2 : 1;
     b->stream = (void *)c->stream;
     b->take_sums = cuda_take_sums;
     b->predict = cuda_predict;

@@ -39,6 +39,19 @@ static void resolve_graphs(CudaDriver *d) {
         for (int i = 0; i < 6; i++) *fields[i] = NULL;
 }
 
+/* Pinned host memory and events (every driver since CUDA 4 has them), all or none. */
+static void resolve_async(CudaDriver *d) {
+    static const char *const names[] = {"cuMemHostAlloc", "cuMemFreeHost",      "cuEventCreate",    "cuEventDestroy_v2",
+                                        "cuEventRecord",  "cuEventSynchronize", "cuStreamWaitEvent"};
+    void **fields[] = {(void **)&d->cuMemHostAlloc,   (void **)&d->cuMemFreeHost, (void **)&d->cuEventCreate,
+                       (void **)&d->cuEventDestroy,   (void **)&d->cuEventRecord, (void **)&d->cuEventSynchronize,
+                       (void **)&d->cuStreamWaitEvent};
+    int all = 1;
+    for (int i = 0; i < 7; i++) all &= (*fields[i] = dlsym(d->lib, names[i])) != NULL;
+    if (!all)
+        for (int i = 0; i < 7; i++) *fields[i] = NULL;
+}
+
 /* The driver libraries this process opened, each once (issue 19, finding 2): never closed
  * (RTLD_NODELETE, no dlclose: unloading libcuda and loading it again, as every backend used to,
  * is slow and can crash), and with them the device's primary context, retained once and kept
@@ -127,6 +140,7 @@ int cuda_open(CudaDriver *d, char *err, size_t errlen) {
     RESOLVE(cuGetErrorName, "cuGetErrorName");
     RESOLVE(cuGetErrorString, "cuGetErrorString");
     resolve_graphs(d);
+    resolve_async(d);
     *(void **)&d->cuOccupancyMaxActiveBlocksPerMultiprocessor =
         dlsym(d->lib, "cuOccupancyMaxActiveBlocksPerMultiprocessor");
 

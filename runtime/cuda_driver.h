@@ -17,6 +17,7 @@ typedef struct CUstream_st *CUstream;
 typedef unsigned long long CUdeviceptr;
 typedef struct CUgraph_st *CUgraph;
 typedef struct CUgraphExec_st *CUgraphExec;
+typedef struct CUevent_st *CUevent;
 
 enum {
     CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
@@ -25,6 +26,7 @@ enum {
     CUDA_ERROR_OUT_OF_MEMORY = 2,
     CUDA_ERROR_NO_DEVICE = 100,
     CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1,
+    CU_EVENT_DISABLE_TIMING = 2,
 };
 
 typedef struct {
@@ -64,6 +66,15 @@ typedef struct {
     CUresult (*cuOccupancyMaxActiveBlocksPerMultiprocessor)(int *, CUfunction, int, size_t); /* may be NULL */
     CUresult (*cuGraphExecDestroy)(CUgraphExec);
     CUresult (*cuGraphDestroy)(CUgraph);
+    /* Pinned host memory and events, for streaming the training data (backend_cuda.c), optional
+     * like the graphs: all NULL when the driver lacks one of them */
+    CUresult (*cuMemHostAlloc)(void **, size_t, unsigned);
+    CUresult (*cuMemFreeHost)(void *);
+    CUresult (*cuEventCreate)(CUevent *, unsigned);
+    CUresult (*cuEventDestroy)(CUevent);
+    CUresult (*cuEventRecord)(CUevent, CUstream);
+    CUresult (*cuEventSynchronize)(CUevent);
+    CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned);
     /* the device in use */
     CUdevice dev;
     CUcontext ctx;

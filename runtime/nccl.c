@@ -23,6 +23,7 @@ struct Nccl {
     int (*RedOpDestroy)(int op, NcclComm comm);
     int (*CommDestroy)(NcclComm comm);
     const char *(*GetErrorString)(int result);
+    int (*GetVersion)(int *version); /* may be NULL */
 };
 
 Nccl *nccl_load(char *err, size_t errlen) {
@@ -50,7 +51,26 @@ Nccl *nccl_load(char *err, size_t errlen) {
             nccl_close(n);
             return NULL;
         }
+    *(void **)&n->GetVersion = dlsym(lib, "ncclGetVersion");
     return n;
+}
+
+int nccl_version(Nccl *n, char *text, size_t len) {
+    int v = 0;
+    if (!n->GetVersion || n->GetVersion(&v) != NCCL_SUCCESS || v <= 0) {
+        snprintf(text, len, "of unknown version");
+        return 0;
+    }
+    if (v >= 10000) snprintf(text, len, "%d.%d.%d", v / 10000, v / 100 % 100, v % 100); /* 2.9 and later */
+    else snprintf(text, len, "%d.%d.%d", v / 1000, v / 100 % 10, v % 100);
+    return v;
+}
+
+/* "Starting with NCCL 2.9, NCCL operations can be captured by CUDA Graphs" (NCCL user guide,
+ * Using NCCL with CUDA Graphs); 2.9.0 is 20900, and every older code (2899 at most) is less. */
+int nccl_capturable(Nccl *n) {
+    char text[32];
+    return nccl_version(n, text, sizeof text) >= 20900;
 }
 
 static int failed(Nccl *n, int r, const char *what, char *err, size_t errlen) {

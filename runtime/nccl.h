@@ -1,9 +1,10 @@
 /* nccl.h - NCCL loaded at run time with dlopen (as cuda_driver.c loads the CUDA driver), for
  * summing the CUDA backend's gradient across processes, one GPU each (parallel.c).
  *
- * UNTESTED ON HARDWARE: written and compile-tested on a machine without a GPU or NCCL; the
- * tests check only that a missing libnccl is reported. The types below restate the ABI of
- * nccl.h (NCCL 2.11 or later, for ncclRedOpCreatePreMulSum). */
+ * UNTESTED ON HARDWARE: written on a machine without a GPU or NCCL; the tests run it under
+ * mpirun with stand-ins for the driver and for libnccl (tests/fake_cuda/fake_nccl.c, over MPI;
+ * tests/mpi group nccl), and check that a missing libnccl is reported. The types below restate
+ * the ABI of nccl.h (NCCL 2.11 or later, for ncclRedOpCreatePreMulSum). */
 #ifndef DINO_NCCL_H
 #define DINO_NCCL_H
 
@@ -26,6 +27,13 @@ int nccl_init(Nccl *n, int size, int rank, const unsigned char id[NCCL_ID_BYTES]
  * by scale and sums over the ranks, enqueued on stream (a CUstream). */
 int nccl_allreduce_scaled(Nccl *n, void *buf, size_t count, int f64, double scale, void *stream, char *err,
                           size_t errlen);
+
+/* The loaded library's version code (ncclGetVersion: 22304 for 2.23.4, 2804 for 2.8.4 in the
+ * old scheme) and its "2.23.4" into text; 0 when it does not say. */
+int nccl_version(Nccl *n, char *text, size_t len);
+
+/* Whether its collectives may be captured in a CUDA graph (NCCL 2.9 or later). */
+int nccl_capturable(Nccl *n);
 
 void nccl_close(Nccl *n);
 

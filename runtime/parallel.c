@@ -149,6 +149,16 @@ static int mpi_gradient(Backend *b, double scale, void *user) {
     return DINO_OK;
 }
 
+/* NCCL started on every rank before the first step; whether its sum may be captured. */
+static int mpi_start_device(Backend *b, int *in_graph, char *version, size_t len, void *user) {
+    int rc = nccl ? DINO_OK : nccl_start(user, b->err, sizeof b->err);
+    if (rc) return rc;
+    nccl_version(nccl, version, len);
+    /* capture is a collective property (every rank captures the sum or none): agree on it */
+    *in_graph = parallel_max_int(user, !nccl_capturable(nccl)) == 0;
+    return DINO_OK;
+}
+
 static int mpi_sums(double *v, int n, void *user) {
     (void)user;
     return MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) == MPI_SUCCESS ? DINO_OK
@@ -161,8 +171,13 @@ const Reducer *parallel_reducer(Parallel *p, long long n_weights, int f64) {
 #ifdef DINO_HAVE_MPI
     static Reducer red;
     (void)n_weights, (void)f64;
-    red = (Reducer){
-        .gradient = mpi_gradient, .sums = mpi_sums, .user = p, .rank = p->rank, .size = p->size, .on_device = 1};
+    red = (Reducer){.gradient = mpi_gradient,
+                    .sums = mpi_sums,
+                    .user = p,
+                    .rank = p->rank,
+                    .size = p->size,
+                    .on_device = 1,
+                    .start_device = mpi_start_device};
     return &red;
 #else
     (void)n_weights, (void)f64;

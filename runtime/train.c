@@ -502,7 +502,8 @@ static int select_model(Run *r, EpochReport *rep) {
 static int reduce_step(Run *r, double *loss, double scale, int *stop) {
     const Reducer *red = r->t->reduce;
     if (!red) return DINO_OK;
-    int rc = red->gradient(r->t->backend, scale, red->user);
+    /* a backend that sums on its own (Backend.sum_gradient) did, between its grad and update */
+    int rc = r->t->backend->sum_gradient ? DINO_OK : red->gradient(r->t->backend, scale, red->user);
     if (rc) return rc;
     if (red->size > 1) { /* the loss and the stop flag together: every process stops at the same step */
         double v[2] = {r->t->backend->host_loss ? *loss : 0, *stop ? 1 : 0};
@@ -543,6 +544,7 @@ static int run_steps(Run *r, int64_t epoch, int64_t N, int B, int64_t steps_per_
         int64_t lo;
         int nr, rc = DINO_OK;
         share(t->reduce, first, n, &lo, &nr);
+        b->sum_scale = (double)nr / (double)n;
         if (nr > 0) rc = b->grad(b, lo, nr, w, &loss);
         else
             memset(b->grad_buf, 0, t->es * (size_t)t->m->n_weights); /* a batch with fewer rows than processes
@@ -714,6 +716,40 @@ static int parallel_refusal(const Trainer *t, int64_t N, int B, char *err, size_
     return DINO_OK;
 }
 
+/* Several processes summing the gradient on the GPU (NCCL): the backend enqueues the sum itself,
+ * inside each full batch's captured step (gradient, sum, update: one graph) when the loaded NCCL
+ * allows it, else between the gradient and the update outside the graphs. Started here, on every
+ * process, before any capture. */
+static int device_sum(Trainer *t, int B, const TrainOptions *o, char *err, size_t errlen) {
+    Backend *b = t->backend;
+    const Reducer *red = t->reduce;
+    int64_t lo;
+    int nr = B;
+    share(red, 0, B, &lo, &nr);
+    b->full_rows = nr;
+    b->sum_gradient = NULL, b->sum_user = NULL, b->sum_in_graph = 0;
+    if (!red || red->size <= 1 || !b->grad_on_device || !b->can_sum_in_step || !red->start_device) return DINO_OK;
+    int in_graph = 0;
+    char version[64] = "";
+    int rc = red->start_device(b, &in_graph, version, sizeof version, red->user);
+    if (rc) {
+        snprintf(err, errlen, "%s", b->err);
+        return rc;
+    }
+    in_graph = in_graph && b->can_sum_in_step == 2;
+    b->sum_gradient = red->gradient, b->sum_user = red->user, b->sum_in_graph = in_graph;
+    b->fuse_update = in_graph; /* nothing on the host needs the gradient between grad and update */
+    if (in_graph)
+        message(o, DINO_MSG_NOTE,
+                "the gradient's all-reduce (NCCL %s) runs inside each full batch's captured CUDA graph", version);
+    else
+        message(o, DINO_MSG_NOTE,
+                "the gradient's all-reduce (NCCL %s) runs between the gradient and the update, outside the CUDA graphs "
+                "(%s)",
+                version, b->can_sum_in_step == 2 ? "NCCL older than 2.9 cannot be captured" : "graphs off");
+    return DINO_OK;
+}
+
 int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const TrainOptions *o, char *err,
           size_t errlen) {
     const Model *m = t->m;
@@ -747,6 +783,8 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         return rc;
     }
     b->fuse_update = t->reduce == NULL;
+    if (b->data_note[0]) message(o, DINO_MSG_NOTE, "%s", b->data_note);
+    if ((rc = device_sum(t, B, o, err, errlen))) return rc;
     message(o, DINO_MSG_NOTE,
             "training workspace %.1f MiB: %.1f KiB per sample x batch %d (the values the backward pass reads)",
             (double)b->work_per_sample * B / 1048576.0, (double)b->work_per_sample / 1024.0, B);

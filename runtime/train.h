@@ -104,6 +104,11 @@ typedef struct {
      * every row on this process, scale 1 (a Reducer for tests). */
     int rank, size;
     int on_device; /* gradient() sums a gradient on the GPU (NCCL); else such a backend is refused */
+    /* With on_device: starts the device sum before the first step, on every process (NCCL's
+     * communicator), so that the sum can be captured in a CUDA graph, and says in *in_graph
+     * whether it may be (NCCL 2.9 or later), with the library's version in version[64].
+     * NULL: started at the first gradient, never captured. */
+    int (*start_device)(Backend *b, int *in_graph, char *version, size_t len, void *user);
 } Reducer;
 
 typedef struct {

@@ -292,6 +292,22 @@ static void against_cpu(int which, int f64) {
                   "gradient reductions (5 epochs x 7 steps)");
             trainer_free(&split);
         }
+        /* the training data streamed from pinned host memory (issue 20; DINO_CUDA_STREAM=1):
+         * the same kernels on the same batches, so the same parameters, bit for bit */
+        Trainer streamed;
+        if (cuda_trainer(&streamed, fe)) {
+            TrainOptions os = {0};
+            setenv("DINO_CUDA_STREAM", "1", 1);
+            status_ok(train(&streamed, &tr, &te, &os, err, sizeof err), "CUDA train, data streamed", err);
+            unsetenv("DINO_CUDA_STREAM");
+            status_ok(streamed.backend->pull(streamed.backend), "pull", streamed.backend->err);
+            long differ = 0;
+            for (size_t i = 0; i < es * (size_t)m->n_weights; i++)
+                differ += ((const unsigned char *)streamed.P)[i] != ((const unsigned char *)gpu.P)[i];
+            check(differ == 0 && strstr(streamed.backend->data_note, "streaming") != NULL,
+                  "data streamed from host memory: resident's parameters", (double)differ, "bytes differ");
+            trainer_free(&streamed);
+        }
     }
     free(y1), free(y2), free(J1), free(J2);
     data_free(&tr), data_free(&te);

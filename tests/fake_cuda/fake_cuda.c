@@ -5,12 +5,22 @@
  * the plan, the optimiser and loss kernels) runs end to end on a machine without a GPU:
  *   - device memory is host memory, filled with 0xff bytes (NaN) when allocated, so a read of
  *     memory no kernel or copy wrote shows up; FAKE_CUDA_MEM (bytes, default 1 GiB) is the
- *     device's size, and an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY;
+ *     device's size, and an allocation beyond it fails with CUDA_ERROR_OUT_OF_MEMORY
+ *     (FAKE_CUDA_MEM_REPORTED: the size cuMemGetInfo says, when it should be wrong);
  *   - cuModuleLoadData takes fake_nvrtc.c's image (the source behind "DINOEMU"), adds a thunk
  *     per extern "C" kernel, compiles it with the host C++ compiler ($CXX, else c++) and
  *     tests/cuda_emu.hpp, and loads it; cuLaunchKernel runs the kernel there, a block at a
  *     time, each thread a fiber (see cuda_emu.hpp);
- *   - streams are synchronous; the device is "sm_90" (FAKE_CUDA_CC=89: sm_89) with FAKE_CUDA_SMS
+ *   - streams, events and pinned host memory (see "streams" below): kernels, memsets and
+ *     device-to-host copies run when launched, after their stream's earlier work; a host-to-
+ *     device copy out of pinned memory (cuMemHostAlloc) is queued on its stream and runs as late
+ *     as the program allows (when a synchronisation, an event or a later operation of its stream
+ *     or of a stream that waits for it needs it), so a missing wait shows as stale data; the host
+ *     writing a pinned buffer before its queued copy ran, and device memory used by two streams
+ *     with no event wait between them (vector clocks over cuEventRecord / cuStreamWaitEvent), are
+ *     reported on stderr and fault the context as a kernel fault does; FAKE_CUDA_DEFER=1 queues
+ *     kernels and graph launches too, so that the host runs ahead of the device as on a GPU;
+ *   - the device is "sm_90" (FAKE_CUDA_CC=89: sm_89) with FAKE_CUDA_SMS
  *     (default 4) multiprocessors; a module compiled for another architecture is refused
  *     (CUDA_ERROR_NO_BINARY_FOR_GPU), and so are synchronous calls (synchronisations,
  *     synchronous copies) during stream capture, which invalidate the capture (its
@@ -21,6 +31,8 @@
  *     appends "load" each time the library is loaded (a process that unloads and loads it
  *     again shows two) and "launches L graph_launches G contexts C" when it is unloaded or the
  *     process exits (C: primary contexts created, i.e. retained while none was held);
+ *   - cuLaunchHostFunc runs a host function in stream order, or records it as a graph node
+ *     (fake_nccl.c enqueues its all-reduce with it, so NCCL can be captured in a graph);
  *   - cuOccupancyMaxActiveBlocksPerMultiprocessor says FAKE_CUDA_OCCUPANCY (default 2) blocks;
  *   - FAKE_CUDA_FAIL_KERNEL=NAME: launches of kernel NAME fault, reported (as a GPU does) by the
  *     next synchronisation or device-to-host copy, and sticky.
@@ -75,7 +87,8 @@ struct Function {
 /* A launch recorded by stream capture: its arguments copied, as the driver copies them. */
 enum { MAX_ARGS = 32, ARG_BYTES = 1024 };
 typedef struct {
-    Function *f;
+    Function *f;                 /* NULL for a host function (cuLaunchHostFunc) */
+    void (*host)(void *), *user; /* the host function and its argument */
     unsigned gx, gy, gz, block;
     char buf[ARG_BYTES];
     void *args[MAX_ARGS];
@@ -97,6 +110,20 @@ static int refused_in_capture(void);
 
 static long n_contexts, ctx_refs; /* primary contexts created; references held now */
 
+/* Streams (defined below): the queued work of a stream, or of all, run; device memory used by
+ * a stream, checked against the other streams' uses. */
+typedef struct Stream Stream;
+static Stream *stream_of(void *s);
+static void barrier(void);
+static void run_stream(Stream *st);
+static void stream_uses(Stream *st, void **args, const char *what);
+static int deferring(void);
+static CUresult defer_launch(Stream *st, Function *f, void **params, unsigned gx, unsigned gy, unsigned gz,
+                             unsigned bx);
+static CUresult defer_graph(Stream *st, Graph *g);
+static CUresult run_graph_launches(Graph *g);
+static long n_races; /* stream-order errors found (reported on stderr) */
+
 static void write_stats(void) {
     const char *file = getenv("FAKE_CUDA_STATS");
     FILE *f = file && *file ? fopen(file, "a") : NULL;
@@ -114,10 +141,12 @@ __attribute__((constructor)) static void loaded(void) {
 }
 
 /* Allocations, for cuMemGetInfo and to check frees. */
+enum { MAX_STREAMS = 64 };
 typedef struct Alloc {
     void *p;
     size_t bytes;
     struct Alloc *next;
+    long *used; /* [MAX_STREAMS] the clock of each stream's last use (streams below), or NULL */
 } Alloc;
 
 static Alloc *allocs;
@@ -191,7 +220,11 @@ CUresult cuDevicePrimaryCtxRelease_v2(int dev) {
     return OK;
 }
 CUresult cuCtxSetCurrent(void *ctx) { return ctx == &context ? OK : ERR_INVALID_HANDLE; }
-CUresult cuCtxSynchronize(void) { return refused_in_capture() ? ERR_CAPTURE_UNSUPPORTED : pending_fault; }
+CUresult cuCtxSynchronize(void) {
+    if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
+    barrier();
+    return pending_fault;
+}
 
 /* ---------------------------------------------------------------------------- memory */
 
@@ -210,11 +243,13 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
+    barrier(); /* as the driver: nothing still queued may touch it */
     for (Alloc **a = &allocs; *a; a = &(*a)->next)
         if ((*a)->p == (void *)(uintptr_t)dptr) {
             Alloc *dead = *a;
             *a = dead->next;
             in_use -= dead->bytes;
+            free(dead->used);
             free(dead->p);
             free(dead);
             return OK;
@@ -222,9 +257,13 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
     return ERR_INVALID_VALUE;
 }
 
+/* FAKE_CUDA_MEM_REPORTED (bytes): the device size cuMemGetInfo says, when it is not what
+ * cuMemAlloc can give (FAKE_CUDA_MEM): memory that another process or fragmentation takes
+ * between the question and the allocation. */
 CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
-    *total = device_bytes();
-    *free_bytes = *total - in_use;
+    const char *v = getenv("FAKE_CUDA_MEM_REPORTED");
+    *total = v && *v ? (size_t)strtoull(v, NULL, 10) : device_bytes();
+    *free_bytes = *total > in_use ? *total - in_use : 0;
     return OK;
 }
 
@@ -239,41 +278,17 @@ static CUresult copy_dtoh(void *dst, CUdeviceptr src, size_t n) {
 }
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
     if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
+    barrier(); /* synchronous copies wait for all streams (created without CU_STREAM_NON_BLOCKING) */
     return copy_htod(dst, src, n);
 }
 CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
     if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
+    barrier();
     if (pending_fault) return pending_fault;
     memcpy(dst, (const void *)(uintptr_t)src, n);
     return OK;
 }
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *stream) {
-    (void)stream;
-    return copy_htod(dst, src, n);
-}
-CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *stream) {
-    (void)stream;
-    return copy_dtoh(dst, src, n);
-}
-CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
-    (void)stream;
-    memset((void *)(uintptr_t)dst, v, n);
-    return OK;
-}
-
-/* ---------------------------------------------------------------------------- streams */
-
-static int stream;
-CUresult cuStreamCreate(void **s, unsigned flags) {
-    (void)flags;
-    *s = &stream;
-    return OK;
-}
-CUresult cuStreamDestroy_v2(void *s) { return s == &stream ? OK : ERR_INVALID_HANDLE; }
-CUresult cuStreamSynchronize(void *s) {
-    if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
-    return s == &stream || !s ? pending_fault : ERR_INVALID_HANDLE;
-}
+/* The async copies and memsets are defined with the streams below. */
 
 /* ---------------------------------------------------------------------------- modules */
 
@@ -334,6 +349,7 @@ CUresult cuModuleLoadData(Module **out, const void *image) {
 
 CUresult cuModuleUnload(Module *m) {
     if (!m) return ERR_INVALID_HANDLE;
+    barrier(); /* queued launches of its kernels (FAKE_CUDA_DEFER) run first */
     m->shutdown();
     dlclose(m->handle);
     while (m->functions) {
@@ -405,6 +421,14 @@ CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsi
         g->launches[g->n++] = r;
         return OK;
     }
+    Stream *st = stream_of(s);
+    if (!st && s) return ERR_INVALID_HANDLE;
+    if (st && deferring()) return defer_launch(st, f, params, gx, gy, gz, bx);
+    if (st) run_stream(st); /* after the stream's earlier work */
+    else barrier();         /* the legacy stream */
+    char buf[ARG_BYTES] = {0};
+    void *args[MAX_ARGS] = {0};
+    if (st && f->pack(params, buf, sizeof buf, args, MAX_ARGS)) stream_uses(st, args, f->name);
     return run_launch(f, params, gx, gy, gz, bx);
 }
 
@@ -419,7 +443,7 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, Function *f, i
 /* ---------------------------------------------------------------------------- graphs */
 
 CUresult cuStreamBeginCapture_v2(void *s, int mode) {
-    if (s != &stream || mode < 0 || mode > 2 || capturing) return ERR_INVALID_VALUE;
+    if (!stream_of(s) || mode < 0 || mode > 2 || capturing) return ERR_INVALID_VALUE;
     const char *off = getenv("FAKE_CUDA_NO_GRAPHS");
     if (off && strcmp(off, "1") == 0) return ERR_NOT_SUPPORTED;
     capturing = calloc(1, sizeof(Graph));
@@ -433,7 +457,7 @@ static int refused_in_capture(void) {
 }
 
 CUresult cuStreamEndCapture(void *s, Graph **graph) {
-    if (s != &stream || !capturing) return ERR_INVALID_VALUE;
+    if (!stream_of(s) || !capturing) return ERR_INVALID_VALUE;
     *graph = capturing;
     capturing = NULL;
     if (capture_invalidated) { /* the real driver returns no graph then */
@@ -455,10 +479,23 @@ CUresult cuGraphInstantiateWithFlags(Graph **exec, Graph *graph, unsigned long l
 }
 
 CUresult cuGraphLaunch(Graph *exec, void *s) {
-    if (!exec || s != &stream || capturing) return ERR_INVALID_VALUE;
+    if (!exec || !stream_of(s) || capturing) return ERR_INVALID_VALUE;
     n_graph_launches++;
+    Stream *st = stream_of(s);
+    for (int i = 0; i < exec->n; i++)
+        if (exec->launches[i]->f) stream_uses(st, exec->launches[i]->args, exec->launches[i]->f->name);
+    if (deferring()) return defer_graph(st, exec);
+    run_stream(st); /* after the stream's earlier work */
+    return run_graph_launches(exec);
+}
+
+static CUresult run_graph_launches(Graph *exec) {
     for (int i = 0; i < exec->n; i++) {
         Recorded *r = exec->launches[i];
+        if (!r->f) { /* a host function node */
+            r->host(r->user);
+            continue;
+        }
         if (run_launch(r->f, r->args, r->gx, r->gy, r->gz, r->block)) return ERR_LAUNCH_FAILED;
     }
     return OK;
@@ -468,10 +505,458 @@ CUresult cuGraphExecDestroy(Graph *exec) { return exec ? OK : ERR_INVALID_VALUE;
 
 CUresult cuGraphDestroy(Graph *graph) {
     if (!graph) return ERR_INVALID_VALUE;
+    barrier(); /* a queued launch of it (FAKE_CUDA_DEFER) runs first */
     for (int i = 0; i < graph->n; i++) free(graph->launches[i]);
     free(graph->launches);
     free(graph);
     return OK;
+}
+
+/* ---------------------------------------------------------------------------- streams */
+
+/* A stream runs kernels, memsets and device-to-host copies when they are launched (after its
+ * earlier work); it queues host-to-device copies out of pinned memory, and the waits for events
+ * (cuStreamWaitEvent) that come after one, and runs them as late as the program allows: when a
+ * later operation of the stream, a synchronisation or another stream's wait needs them. So a
+ * kernel that reads a copy's destination without waiting for the copy reads what was there
+ * before, as on a GPU where the copy has not yet happened.
+ *
+ * Happens-before is tracked with vector clocks: each stream counts its operations; an event
+ * takes its stream's clock when recorded, a wait merges it into the waiting stream's clock, and
+ * the synchronous calls (synchronous copies, cuCtxSynchronize, cuMemFree, cuMemFreeHost, a
+ * launch on the legacy stream) order every stream (the streams are all treated as blocking:
+ * CU_STREAM_NON_BLOCKING is not emulated). A device allocation used (a copy into it, a kernel
+ * with a pointer into it among its arguments, a memset, a copy out of it) by two streams with
+ * neither use ordered before the other is a race; so is the host writing a pinned buffer
+ * before the copy queued out of it ran. Both are reported on stderr and fault the context
+ * (CUDA_ERROR_LAUNCH_FAILED at the next synchronisation), as the wrong data they would give
+ * on a GPU might not show in a test's numbers. */
+
+enum { OP_COPY, OP_WAIT, OP_KERNEL, OP_GRAPH };
+typedef struct Op {
+    int kind;         /* OP_* */
+    Recorded *launch; /* OP_KERNEL (FAKE_CUDA_DEFER=1): the launch, its arguments copied */
+    Graph *graph;     /* OP_GRAPH (FAKE_CUDA_DEFER=1) */
+    CUdeviceptr dst;  /* copy: [n] bytes from src */
+    const void *src;
+    size_t n;
+    unsigned long long sum; /* of src's bytes when the copy was queued */
+    Stream *on;             /* wait: until `on` (generation gen) ran its queue up to pos */
+    long gen, pos;
+} Op;
+
+struct Stream {
+    int live;
+    long gen; /* counts the streams that had this slot (a destroyed one's events are done) */
+    Op *ops;  /* the queue: ops[i - base] is the i-th queued op */
+    long base, done, end, cap;
+    long vc[MAX_STREAMS]; /* vc[own index]: operations so far; vc[t]: those of stream t ordered before */
+};
+
+static Stream streams[MAX_STREAMS];
+
+typedef struct Event {
+    int magic, recorded;
+    Stream *on;
+    long gen, pos;
+    long vc[MAX_STREAMS];
+    struct Event *next;
+} Event;
+static Event *events;
+enum { EVENT_MAGIC = 0x45564e54 };
+
+/* Pinned host allocations (cuMemHostAlloc). */
+typedef struct Pinned {
+    void *p;
+    size_t bytes;
+    struct Pinned *next;
+} Pinned;
+static Pinned *pinned;
+
+static Stream *stream_of(void *s) {
+    Stream *st = s;
+    return st >= streams && st < streams + MAX_STREAMS && st->live ? st : NULL;
+}
+
+static int index_of(const Stream *st) { return (int)(st - streams); }
+
+static unsigned long long checksum(const void *p, size_t n) {
+    unsigned long long h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ull;
+    return h;
+}
+
+static void race(const char *what) {
+    fprintf(stderr, "fake_cuda: stream order error: %s\n", what);
+    n_races++;
+    if (!pending_fault) pending_fault = ERR_LAUNCH_FAILED;
+}
+
+static void run_until(Stream *st, long pos);
+
+/* Runs a queued op. */
+static void run_op(const Op *op) {
+    CUresult r = OK;
+    if (op->kind == OP_WAIT) {
+        if (op->on->gen == op->gen) run_until(op->on, op->pos);
+        return;
+    }
+    if (op->kind == OP_KERNEL) {
+        Recorded *k = op->launch;
+        if (k->f) r = run_launch(k->f, k->args, k->gx, k->gy, k->gz, k->block);
+        else k->host(k->user); /* cuLaunchHostFunc */
+        free(k);
+    } else if (op->kind == OP_GRAPH) r = run_graph_launches(op->graph);
+    if (op->kind != OP_COPY) {
+        if (r && !pending_fault) pending_fault = r; /* a deferred launch that failed: seen at the next sync */
+        return;
+    }
+    if (checksum(op->src, op->n) != op->sum)
+        race("the host wrote a pinned buffer before the asynchronous copy out of it ran (wait for an event "
+             "recorded after the copy first)");
+    memcpy((void *)(uintptr_t)op->dst, op->src, op->n);
+}
+
+/* Runs st's queue up to position pos (exclusive). */
+static void run_until(Stream *st, long pos) {
+    while (st->done < pos && st->done < st->end) {
+        Op op = st->ops[st->done - st->base]; /* a copy: run_op may grow the queue of another stream only */
+        st->done++;
+        run_op(&op);
+    }
+    if (st->done == st->end) st->base = st->end; /* the queue is empty: start it again */
+}
+
+static void run_stream(Stream *st) { run_until(st, st->end); }
+
+/* Every stream's queue run, and every stream ordered after all work so far. */
+static void barrier(void) {
+    long all[MAX_STREAMS] = {0};
+    for (int i = 0; i < MAX_STREAMS; i++)
+        if (streams[i].live) run_stream(&streams[i]);
+    for (int i = 0; i < MAX_STREAMS; i++)
+        for (int t = 0; t < MAX_STREAMS; t++)
+            if (streams[i].vc[t] > all[t]) all[t] = streams[i].vc[t];
+    for (int i = 0; i < MAX_STREAMS; i++) memcpy(streams[i].vc, all, sizeof all);
+}
+
+static Alloc *alloc_at(CUdeviceptr p) {
+    for (Alloc *a = allocs; a; a = a->next)
+        if (p >= (CUdeviceptr)(uintptr_t)a->p && p < (CUdeviceptr)(uintptr_t)a->p + a->bytes) return a;
+    return NULL;
+}
+
+/* Whether [p, p+n) lies in one device allocation. */
+static int device_range(CUdeviceptr p, size_t n) {
+    Alloc *a = alloc_at(p);
+    return a && p + n <= (CUdeviceptr)(uintptr_t)a->p + a->bytes;
+}
+
+static int is_pinned(const void *p, size_t n) {
+    for (Pinned *q = pinned; q; q = q->next)
+        if ((const char *)p >= (char *)q->p && (const char *)p + n <= (char *)q->p + q->bytes) return 1;
+    return 0;
+}
+
+/* One operation of st that uses device allocation a: counted, and checked against the other
+ * streams' last uses of a. */
+static void use(Stream *st, Alloc *a, const char *what) {
+    int me = index_of(st);
+    if (!a->used && !(a->used = calloc(MAX_STREAMS, sizeof(long)))) return;
+    for (int t = 0; t < MAX_STREAMS; t++)
+        if (t != me && a->used[t] > st->vc[t]) {
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "%s on stream %d uses device memory %p (%zu bytes) that stream %d used with no event wait between "
+                     "them",
+                     what, me, a->p, a->bytes, t);
+            race(msg);
+        }
+    a->used[me] = st->vc[me];
+}
+
+/* A kernel launched on st with these (copied) arguments: every 8-byte argument that points
+ * into a device allocation is a use of it. */
+static void stream_uses(Stream *st, void **args, const char *what) {
+    st->vc[index_of(st)]++;
+    for (int i = 0; i < MAX_ARGS && args[i]; i++) {
+        CUdeviceptr v;
+        memcpy(&v, args[i], sizeof v);
+        Alloc *a = alloc_at(v);
+        if (a) use(st, a, what);
+    }
+}
+
+static CUresult queue(Stream *st, Op op) {
+    if (st->end - st->base == st->cap) {
+        if (st->done > st->base) { /* drop the ops that ran */
+            memmove(st->ops, st->ops + (st->done - st->base), sizeof(Op) * (size_t)(st->end - st->done));
+            st->base = st->done;
+        }
+        if (st->end - st->base == st->cap) {
+            long cap = st->cap ? 2 * st->cap : 16;
+            Op *grown = realloc(st->ops, sizeof(Op) * (size_t)cap);
+            if (!grown) return ERR_OUT_OF_MEMORY;
+            st->ops = grown, st->cap = cap;
+        }
+    }
+    st->ops[st->end++ - st->base] = op;
+    return OK;
+}
+
+/* FAKE_CUDA_DEFER=1: kernels and graph launches are queued on their stream too, and run as late
+ * as the program allows (a synchronisation, a copy out of the device, an event the host waits
+ * for), so the host gets ahead of the device as it does on a GPU: a pinned buffer the host
+ * writes again before the copy out of it ran shows. Off by default: the fault of a kernel then
+ * surfaces later still, and the launch counts in FAKE_CUDA_STATS come at the synchronisations. */
+static int deferring(void) {
+    const char *v = getenv("FAKE_CUDA_DEFER");
+    return v && strcmp(v, "1") == 0;
+}
+
+/* A launch on st in FAKE_CUDA_DEFER mode: queued with a copy of its arguments. */
+static CUresult defer_launch(Stream *st, Function *f, void **params, unsigned gx, unsigned gy, unsigned gz,
+                             unsigned bx) {
+    Recorded *r = calloc(1, sizeof *r);
+    if (!r) return ERR_OUT_OF_MEMORY;
+    *r = (Recorded){.f = f, .gx = gx, .gy = gy, .gz = gz, .block = bx};
+    if (!f->pack(params, r->buf, sizeof r->buf, r->args, MAX_ARGS)) return free(r), ERR_INVALID_VALUE;
+    stream_uses(st, r->args, f->name);
+    CUresult q = queue(st, (Op){.kind = OP_KERNEL, .launch = r});
+    if (q) free(r);
+    return q;
+}
+
+static CUresult defer_graph(Stream *st, Graph *g) { return queue(st, (Op){.kind = OP_GRAPH, .graph = g}); }
+
+/* CU_STREAM_CAPTURE_STATUS_NONE 0, ACTIVE 1 (capture is per process here, not per stream). */
+CUresult cuStreamIsCapturing(void *s, int *status) {
+    if (!stream_of(s) && s) return ERR_INVALID_HANDLE;
+    *status = capturing ? 1 : 0;
+    return OK;
+}
+
+/* A host function run in stream order (a node of the graph when captured). As on the driver, it
+ * must not call the CUDA API; here it runs on the thread that makes it due. */
+CUresult cuLaunchHostFunc(void *s, void (*fn)(void *), void *user) {
+    Stream *st = stream_of(s);
+    if (!st && s) return ERR_INVALID_HANDLE;
+    if (!fn) return ERR_INVALID_VALUE;
+    if (capturing || (st && deferring())) {
+        Recorded *r = calloc(1, sizeof *r);
+        if (!r) return ERR_OUT_OF_MEMORY;
+        r->host = fn, r->user = user;
+        if (!capturing) {
+            st->vc[index_of(st)]++;
+            CUresult q = queue(st, (Op){.kind = OP_KERNEL, .launch = r});
+            if (q) free(r);
+            return q;
+        }
+        Graph *g = capturing;
+        if (g->n == g->cap) {
+            int cap = g->cap ? 2 * g->cap : 16;
+            Recorded **grown = realloc(g->launches, sizeof(Recorded *) * (size_t)cap);
+            if (!grown) return free(r), ERR_OUT_OF_MEMORY;
+            g->launches = grown, g->cap = cap;
+        }
+        g->launches[g->n++] = r;
+        return OK;
+    }
+    if (st) run_stream(st);
+    else barrier();
+    fn(user);
+    return OK;
+}
+
+CUresult cuStreamCreate(void **s, unsigned flags) {
+    if (flags > 1) return ERR_INVALID_VALUE;
+    for (int i = 0; i < MAX_STREAMS; i++)
+        if (!streams[i].live) {
+            Stream *st = &streams[i];
+            st->live = 1;
+            st->base = st->done = st->end = 0;
+            /* its clock goes on from the last stream in this slot: what others know of it stays true */
+            *s = st;
+            return OK;
+        }
+    return ERR_OUT_OF_MEMORY;
+}
+
+CUresult cuStreamDestroy_v2(void *s) {
+    Stream *st = stream_of(s);
+    if (!st) return ERR_INVALID_HANDLE;
+    run_stream(st); /* the driver lets its work finish */
+    free(st->ops);
+    st->ops = NULL, st->cap = 0, st->live = 0, st->gen++;
+    return OK;
+}
+
+CUresult cuStreamSynchronize(void *s) {
+    if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
+    Stream *st = stream_of(s);
+    if (!st && s) return ERR_INVALID_HANDLE;
+    if (st) run_stream(st);
+    else barrier();
+    return pending_fault;
+}
+
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, void *s) {
+    Stream *st = stream_of(s);
+    if (!st && s) return ERR_INVALID_HANDLE;
+    if (n == 0) return OK;
+    if (!src || !device_range(dst, n)) return ERR_INVALID_VALUE;
+    if (!st) {
+        barrier();
+        return copy_htod(dst, src, n);
+    }
+    st->vc[index_of(st)]++;
+    use(st, alloc_at(dst), "a host-to-device copy");
+    if (!capturing && is_pinned(src, n)) /* the copy runs later: the host must not write src until then */
+        return queue(st, (Op){.kind = OP_COPY, .dst = dst, .src = src, .n = n, .sum = checksum(src, n)});
+    run_stream(st); /* from pageable memory the driver copies the source before it returns */
+    return copy_htod(dst, src, n);
+}
+
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, void *s) {
+    Stream *st = stream_of(s);
+    if (!st && s) return ERR_INVALID_HANDLE;
+    if (n == 0) return OK;
+    if (!dst || !device_range(src, n)) return ERR_INVALID_VALUE;
+    if (st) {
+        run_stream(st);
+        st->vc[index_of(st)]++;
+        use(st, alloc_at(src), "a device-to-host copy");
+    } else barrier();
+    return copy_dtoh(dst, src, n);
+}
+
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *s) {
+    Stream *st = stream_of(s);
+    if (!st && s) return ERR_INVALID_HANDLE;
+    if (n == 0) return OK;
+    if (!device_range(dst, n)) return ERR_INVALID_VALUE;
+    if (st) {
+        run_stream(st);
+        st->vc[index_of(st)]++;
+        use(st, alloc_at(dst), "a memset");
+    } else barrier();
+    memset((void *)(uintptr_t)dst, v, n);
+    return OK;
+}
+
+/* ---------------------------------------------------------------------------- pinned memory */
+
+/* Page-locked host memory: host memory here, filled with 0xff bytes like device memory.
+ * Flags: CU_MEMHOSTALLOC_PORTABLE 1, DEVICEMAP 2, WRITECOMBINED 4. */
+CUresult cuMemHostAlloc(void **p, size_t bytes, unsigned flags) {
+    if (!p || !bytes || flags > 7) return ERR_INVALID_VALUE;
+    if (!initialised) return ERR_NOT_INITIALIZED;
+    Pinned *q = malloc(sizeof *q);
+    void *m = malloc(bytes);
+    if (!q || !m) return free(q), free(m), ERR_OUT_OF_MEMORY;
+    memset(m, 0xff, bytes);
+    *q = (Pinned){.p = m, .bytes = bytes, .next = pinned};
+    pinned = q;
+    *p = m;
+    return OK;
+}
+
+CUresult cuMemAllocHost_v2(void **p, size_t bytes) { return cuMemHostAlloc(p, bytes, 0); }
+
+CUresult cuMemFreeHost(void *p) {
+    for (Pinned **q = &pinned; *q; q = &(*q)->next)
+        if ((*q)->p == p) {
+            barrier(); /* no queued copy may still read it */
+            Pinned *dead = *q;
+            *q = dead->next;
+            free(dead->p);
+            free(dead);
+            return OK;
+        }
+    return ERR_INVALID_VALUE; /* not from cuMemHostAlloc (or freed twice) */
+}
+
+/* ---------------------------------------------------------------------------- events */
+
+static Event *event_of(void *e) {
+    for (Event *v = events; v; v = v->next)
+        if (v == e && v->magic == EVENT_MAGIC) return v;
+    return NULL;
+}
+
+/* Flags: CU_EVENT_BLOCKING_SYNC 1, DISABLE_TIMING 2, INTERPROCESS 4 (which needs 2). */
+CUresult cuEventCreate(void **e, unsigned flags) {
+    if (!e || flags > 7 || ((flags & 4) && !(flags & 2))) return ERR_INVALID_VALUE;
+    Event *v = calloc(1, sizeof *v);
+    if (!v) return ERR_OUT_OF_MEMORY;
+    v->magic = EVENT_MAGIC;
+    v->next = events;
+    events = v;
+    *e = v;
+    return OK;
+}
+
+CUresult cuEventDestroy_v2(void *e) {
+    for (Event **v = &events; *v; v = &(*v)->next)
+        if (*v == e) {
+            Event *dead = *v;
+            *v = dead->next;
+            dead->magic = 0;
+            free(dead);
+            return OK;
+        }
+    return ERR_INVALID_HANDLE;
+}
+
+/* Stream capture of events (a fork or join inside a graph) is not emulated: refused, so the
+ * backend cannot depend on it untested. */
+CUresult cuEventRecord(void *e, void *s) {
+    Event *v = event_of(e);
+    Stream *st = stream_of(s);
+    if (!v || (!st && s)) return ERR_INVALID_HANDLE;
+    if (capturing) return ERR_NOT_SUPPORTED;
+    if (!st) { /* the legacy stream: after everything so far */
+        barrier();
+        v->recorded = 0;
+        return OK;
+    }
+    v->recorded = 1;
+    v->on = st, v->gen = st->gen, v->pos = st->end;
+    memcpy(v->vc, st->vc, sizeof v->vc);
+    return OK;
+}
+
+CUresult cuEventSynchronize(void *e) {
+    Event *v = event_of(e);
+    if (!v) return ERR_INVALID_HANDLE;
+    if (refused_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
+    if (v->recorded && v->on->gen == v->gen) run_until(v->on, v->pos);
+    return pending_fault;
+}
+
+CUresult cuEventQuery(void *e) {
+    Event *v = event_of(e);
+    if (!v) return ERR_INVALID_HANDLE;
+    if (v->recorded && v->on->gen == v->gen) run_until(v->on, v->pos); /* done as soon as asked */
+    return pending_fault;
+}
+
+/* Flags: 0 (CU_EVENT_WAIT_EXTERNAL is for graphs, not emulated). Waiting for an event never
+ * recorded does nothing, as on the driver. */
+CUresult cuStreamWaitEvent(void *s, void *e, unsigned flags) {
+    Event *v = event_of(e);
+    Stream *st = stream_of(s);
+    if (!v || (!st && s)) return ERR_INVALID_HANDLE;
+    if (flags) return ERR_INVALID_VALUE;
+    if (capturing) return ERR_NOT_SUPPORTED;
+    if (!v->recorded || v->on->gen != v->gen) return OK;
+    if (!st) {
+        run_until(v->on, v->pos);
+        return OK;
+    }
+    for (int t = 0; t < MAX_STREAMS; t++)
+        if (v->vc[t] > st->vc[t]) st->vc[t] = v->vc[t];
+    return queue(st, (Op){.kind = OP_WAIT, .on = v->on, .gen = v->gen, .pos = v->pos});
 }
 
 /* ---------------------------------------------------------------------------- errors */

@@ -19,7 +19,12 @@
 #            MPI", nothing saved; for 1 process it trains
 #   nccl     the CUDA backend (the stand-in driver, tests/fake_cuda) under -np 2 with a libnccl
 #            that cannot be loaded (batch 13: 5 full batches): exit 1, the message says NCCL is needed
-#            and why (no rank hangs); batch 16 (a last batch of 1 row): refused, a rank would have no rows
+#            and why (no rank hangs); batch 16 (a last batch of 1 row): refused, a rank would have no rows;
+#            with the stand-in libnccl (fake_nccl.c, over MPI) at batch 12 under -np 2 and 3: the
+#            all-reduce captured in each step's CUDA graph (the note says so, the stand-in counts one
+#            captured call per rank run at every full step), parameters within 1e-12 of one
+#            process; an NCCL 2.8.3 (no capture): the sum outside the graphs, the same parameters;
+#            streamed batches (DINO_CUDA_STREAM=1) with NCCL in the graph: the same parameters
 #   stop     SIGTERM sent to rank 1 alone during a -np 2 training: both ranks stop (collective
 #            stop), exit 3, and the checkpoint rank 0 wrote loads and resumes
 #
@@ -284,6 +289,46 @@ group_nccl() {
     DINO_CUDA_DRIVER=$fake DINO_NVRTC=$nvrtc run nccl_rows 2 "$T/p.dino" --data "$T/d" --backend cuda --epochs 1
     expect_rc nccl_rows 1
     stderr_has nccl_rows "needs at least 2 rows in every batch" "leaves 1 in the last"
+    # NCCL inside the captured CUDA graph, with the stand-in libnccl over MPI (fake_nccl.c): batch
+    # 12 of 65 rows (5 full batches and one of 5 rows) on 1 process and on 2 and 3 (uneven shares)
+    local nccl="$BUILD/tests/libfake_nccl.so"
+    if [ ! -f "$nccl" ]; then bad "nccl: the stand-in NCCL is not built"; return; fi
+    local cuda=(env DINO_CUDA_DRIVER="$fake" DINO_NVRTC="$nvrtc" DINO_NCCL_LIB="$nccl")
+    local args=("$T/p.dino" --data "$T/d" --backend cuda --batch 12)
+    "${cuda[@]}" timeout 120 "$JIT" "${args[@]}" --save "$T/cuda1.st" >"$T/cuda1.out" 2>"$T/cuda1.err"
+    RC=$?
+    expect_rc cuda1 0
+    for np in 2 3; do
+        : >"$T/nccl$np.stats"
+        "${cuda[@]}" FAKE_NCCL_STATS="$T/nccl$np.stats" "${MPIRUN[@]}" -np $np "$JIT" "${args[@]}" --save "$T/nccl$np.st" \
+            >"$T/nccl$np.out" 2>"$T/nccl$np.err"
+        RC=$?
+        expect_rc nccl$np 0
+        stderr_has nccl$np "the gradient's all-reduce (NCCL 2.23.4) runs inside each full batch's captured CUDA graph"
+        close "NCCL in the graph, $np ranks: parameters as 1 process" "$T/nccl$np.st" "$T/cuda1.st" 1e-12
+        # per rank: the sum captured once per batch buffer, run at every step (4 epochs x 6 steps);
+        # enqueued outside a graph only for the last, partial batch of each epoch
+        if [ "$(grep -c "calls 5 runs 24 captured 1" "$T/nccl$np.stats")" = $np ]; then
+            ok "nccl$np: on every rank 1 captured all-reduce replayed in 20 steps, 4 partial batches outside"
+        else bad "nccl$np: stand-in NCCL counts: $(cat "$T/nccl$np.stats")"; fi
+    done
+    # an NCCL older than 2.9 (no capture): the sum between the gradient and the update, every call run once
+    : >"$T/old.stats"
+    "${cuda[@]}" FAKE_NCCL_VERSION=20803 FAKE_NCCL_STATS="$T/old.stats" "${MPIRUN[@]}" -np 2 "$JIT" "${args[@]}" \
+        --save "$T/old.st" >"$T/old.out" 2>"$T/old.err"
+    RC=$?
+    expect_rc old 0
+    stderr_has old "the gradient's all-reduce (NCCL 2.8.3) runs between the gradient and the update, outside the CUDA graphs (NCCL older than 2.9 cannot be captured)"
+    close "NCCL 2.8.3, 2 ranks: parameters as 1 process" "$T/old.st" "$T/cuda1.st" 1e-12
+    if [ "$(grep -c "calls 24 runs 24 captured 0" "$T/old.stats")" = 2 ]; then ok "old: 24 all-reduces a rank, none captured"
+    else bad "old: stand-in NCCL counts: $(cat "$T/old.stats")"; fi
+    # streamed batches (issue 20) with NCCL in the graph, 2 ranks
+    "${cuda[@]}" DINO_CUDA_STREAM=1 "${MPIRUN[@]}" -np 2 "$JIT" "${args[@]}" --save "$T/nstream.st" \
+        >"$T/nstream.out" 2>"$T/nstream.err"
+    RC=$?
+    expect_rc nstream 0
+    stderr_has nstream "streaming the training data from host memory" "runs inside each full batch's captured CUDA graph"
+    close "streamed batches and NCCL in the graph, 2 ranks: parameters as 1 process" "$T/nstream.st" "$T/cuda1.st" 1e-12
 }
 
 for g in "${GROUPS_LIST[@]}"; do
