@@ -14,7 +14,7 @@
 static void usage(FILE *out) {
     fputs("usage: dinoc MODEL.dino [-o OUT] [--target cuda|c] [--emit ast|params|ir|ptx] [--check]\n"
           "             [--precision f32|f64] [--jacobian auto|forward|reverse] [--arch sm_XX]\n"
-          "             [--fuse auto|none|tiles]\n"
+          "             [--fuse auto|none|tiles] [--math precise|fast]\n"
           "  --check         parse and check the spec only\n"
           "  --emit params   print each parameter's name and shape, in definition order\n"
           "  --emit ast      print the syntax tree\n"
@@ -27,6 +27,8 @@ static void usage(FILE *out) {
           "  --jacobian M    auto, forward or reverse mode for the Jacobian (default auto)\n"
           "  --fuse F        CUDA kernels: tiles (a tile of samples per block through many stages),\n"
           "                  none (a kernel per stage), auto (tiles when every layer is small)\n"
+          "  --math M        precise (default: the spec's train math) or fast: f32 activations in float with\n"
+          "                  fast intrinsics (CUDA __expf, __fdividef; C expf); no effect in f64\n"
           "  -o OUT          write generated source to OUT (default: standard output), atomically;\n"
           "                  OUT may not be the spec or one of its data files\n"
           "  --version       the version, the git commit, the CUDA driver and NVRTC found\n"
@@ -113,7 +115,7 @@ static int emit(dino_spec *spec, dino_target target, const dino_emit_options *op
 }
 
 int main(int argc, char **argv) {
-    const char *spec_path = NULL, *out_path = NULL, *emit_what = NULL, *target = "cuda";
+    const char *spec_path = NULL, *out_path = NULL, *emit_what = NULL, *target = "cuda", *math = NULL;
     int check_only = 0;
     dino_emit_options opt = {.arch = "sm_80"};
     for (int i = 1; i < argc; i++) {
@@ -135,6 +137,12 @@ int main(int argc, char **argv) {
                 return DINO_EUSER;
             }
             opt.precision = strcmp(v, "f64") == 0 ? DINO_PRECISION_F64 : DINO_PRECISION_F32;
+        } else if (strcmp(a, "--math") == 0 && i + 1 < argc) {
+            math = argv[++i];
+            if (strcmp(math, "precise") && strcmp(math, "fast")) {
+                fprintf(stderr, "dinoc: error: --math must be precise or fast, not '%s'\n", math);
+                return DINO_EUSER;
+            }
         } else if (strcmp(a, "--fuse") == 0 && i + 1 < argc) {
             const char *v = argv[++i];
             if (strcmp(v, "auto") == 0) opt.fuse = DINO_FUSE_AUTO;
@@ -200,6 +208,7 @@ int main(int argc, char **argv) {
     if (!spec) return report(st);
     fputs(dino_spec_diagnostics_text(spec), stderr);
     int rc = st;
+    if (rc == DINO_OK && math && dino_spec_set(spec, "math", math) != DINO_OK) rc = report(DINO_EUSER);
     if (rc == DINO_OK && !check_only && (!emit_what || strcmp(emit_what, "ptx") == 0))
         rc = check_output(spec, spec_path, out_path);
     if (rc == DINO_OK && !check_only) {

@@ -585,8 +585,8 @@ static int want_word(Checker *c, const Expr *v, const char *name, const char *us
 }
 
 void check_train(Checker *c, const Section *s) {
-    static const char *const keys[] = {"optimizer", "schedule", "batch",      "epochs", "seed",
-                                       "precision", "eval",     "early_stop", "keep",   "save"};
+    static const char *const keys[] = {"optimizer", "schedule",   "batch", "epochs", "seed", "precision",
+                                       "eval",      "early_stop", "keep",  "save",   "math"};
     static const char *const usage[] = {"optimizer adam(lr = 1e-3)",
                                         "schedule cosine(end = 0)",
                                         "batch N",
@@ -596,7 +596,8 @@ void check_train(Checker *c, const Section *s) {
                                         "eval every N",
                                         "early_stop patience K",
                                         "keep best",
-                                        "save every K"};
+                                        "save every K",
+                                        "math fast"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     TrainSpec *t = &c->m->train;
     const Stmt *seen[N_KEYS] = {0};
@@ -655,6 +656,13 @@ void check_train(Checker *c, const Section *s) {
                 t->keep_best_loc = st->loc;
             }
             break;
+        case 10: {
+            const char *p = v->kind == E_NAME ? v->str : "";
+            if (strcmp(p, "fast") == 0 || strcmp(p, "precise") == 0) t->fast_math = p[0] == 'f';
+            else if (v->kind == E_NAME) diag_error(c->d, v->loc, "math is precise or fast, not '%s'", p);
+            else if (v->kind != E_ERROR) diag_error(c->d, v->loc, "math is precise or fast (a name, without quotes)");
+            break;
+        }
         case 9:
             if (want_word(c, v, "every", usage[k]) == 0 &&
                 !want_int(c, cl->items[2], save_key.name, save_key.lo, save_key.hi, &n)) {
@@ -678,9 +686,18 @@ void check_train(Checker *c, const Section *s) {
 /* ---------------------------------------------------------------------------- --set key=value */
 
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
-    static const char *const keys[] = {"epochs", "batch", "lr",    "seed",     "precision", "eval_every", "beta1",
-                                       "beta2",  "eps",   "decay", "momentum", "patience",  "save_every", "keep_best"};
+    static const char *const keys[] = {"epochs",     "batch",    "lr",         "seed",      "precision",
+                                       "eval_every", "beta1",    "beta2",      "eps",       "decay",
+                                       "momentum",   "patience", "save_every", "keep_best", "math"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
+    if (strcmp(key, "math") == 0) {
+        if (strcmp(val, "fast") && strcmp(val, "precise")) {
+            snprintf(msg, len, "math is precise or fast, not '%s'", val);
+            return -1;
+        }
+        t->fast_math = val[0] == 'f';
+        return 0;
+    }
     if (strcmp(key, "precision") == 0) {
         if (strcmp(val, "f32") && strcmp(val, "f64")) {
             snprintf(msg, len, "precision is f32 or f64, not '%s'", val);

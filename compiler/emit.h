@@ -49,6 +49,11 @@ void emit_param_table(FILE *out, const Model *m);
 char *generate_c(Arena *a, const Model *m, JacMode jac, int f64, uint64_t spec_hash, size_t *len, char *err,
                  size_t errlen);
 
+/* Writes a prelude (prelude_c or prelude_cuda, cuda 1) with the default activations, or with
+ * fast f32 ones when fast (fast_math.c; only for f32, train { math fast }). 0, or -1 when
+ * the prelude lacks the line fast mode replaces. */
+int emit_prelude(FILE *out, const char *prelude, int fast, int cuda);
+
 /* ---------------------------------------------------------------------------- CUDA */
 
 /* Writes the .cu and, when plan is not NULL, fills it (cuda_plan_free it). Returns 0, or -1

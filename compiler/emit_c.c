@@ -659,7 +659,12 @@ int emit_c(FILE *out, const Model *m, const Programs *pr, const EmitOptions *opt
     fprintf(out, "'.\n * %d -> %d, %d parameter tensors, %lld parameters, %s. Regenerate instead of editing. */\n",
             m->in_dim, m->out_dim, m->n_params, (long long)m->n_weights, opt->f64 ? "f64" : "f32");
     fprintf(out, "#define DINO_REAL %s\n", opt->f64 ? "double" : "float");
-    fputs(prelude_c, out);
+    if (emit_prelude(out, prelude_c, !opt->f64 && m->train.fast_math, 0)) {
+        snprintf(err, errlen,
+                 "internal error: fast math: the C prelude has no activation rows, or activations_fast.def lacks a row "
+                 "of activations.def");
+        return -1;
+    }
     fputs("\n/* ---------------------------------------------------------------------------- interface */\n\n", out);
     fprintf(out, "const int dino_abi = %d;\nconst int dino_in = %d, dino_out = %d, dino_f64 = %d;\n", DINO_C_ABI,
             m->in_dim, m->out_dim, opt->f64);

@@ -71,7 +71,12 @@ int emit_cuda(FILE *out, const Model *m, const Programs *pr, const EmitOptions *
     if (!rc) rc = cuda_prepare_program(&te, &pr->train, 1);
     if (!rc) {
         write_header(out, m, opt, &pe, &te);
-        fputs(prelude_cuda, out);
+        if (emit_prelude(out, prelude_cuda, !opt->f64 && m->train.fast_math, 1)) {
+            snprintf(err, errlen,
+                     "internal error: fast math: the CUDA prelude has no activation rows, or activations_fast.def "
+                     "lacks a row of activations.def");
+            rc = -1;
+        }
         fputs("\n/* ---------------------------------------------------------------------------- interface */\n\n",
               out);
         fprintf(out, "extern \"C\" __device__ const int dino_abi = %d, dino_in = %d, dino_out = %d, dino_f64 = %d;\n",

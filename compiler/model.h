@@ -203,6 +203,7 @@ typedef struct {
     int64_t epochs;
     uint64_t seed;
     int f64;            /* precision f64 */
+    int fast_math;      /* math fast: f32 activations in float with fast intrinsics (no effect in f64) */
     int64_t eval_every; /* 0 = only at the end */
     /* model selection on the validation set (check_sections.c; all need data_has_valid) */
     int64_t patience;   /* early_stop patience K: stop after K evaluations without a new best

@@ -157,7 +157,7 @@ DINO_API const char *dino_spec_data_file(const dino_spec *spec, size_t i);
 
 /* Overrides one setting of the train section, as `dino-jit --set key=value` does, by the train
  * section's own rules, ranges and messages. Keys: epochs, batch, lr, seed, precision (f32 |
- * f64), eval_every, patience, save_every, keep_best (0 | 1), and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
+ * f64), math (precise | fast: f32 activations in float with fast intrinsics), eval_every, patience, save_every, keep_best (0 | 1), and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
  * adamw; momentum: sgd). DINO_EUSER for an unknown key, a value out of range or a setting the
  * spec's optimizer does not have (the message says which optimizer has it). Apply settings
  * before dino_model_open. */

@@ -1,5 +1,5 @@
 #!/bin/sh
-# run_c_warnings.sh DINOC DIR... - the generated C of every spec in the folders, f32 and f64,
+# run_c_warnings.sh DINOC DIR... - the generated C of every spec in the folders, f32, f64 and f32 with --math fast,
 # compiles clean with -std=c11 -Wall -Wextra -Werror under gcc and clang (each one found), with
 # -fopenmp (as dino-jit compiles it, at -O2, with -march=native where the compiler takes it: the
 # prelude's AVX-512 code) and without (-fsyntax-only). A spec that dinoc
@@ -17,9 +17,10 @@ fail=0 n=0
 for dir in "$@"; do
     for spec in "$dir"/*.dino; do
         [ -f "$spec" ] || continue
-        for p in f32 f64; do
+        for p in f32 f64 f32fast; do
             out="$T/$(basename "$spec" .dino).$p.c"
-            if ! "$dinoc" "$spec" --target c --precision $p -o "$out" 2>"$T/dinoc.log"; then
+            if [ $p = f32fast ]; then pflags="--precision f32 --math fast"; else pflags="--precision $p"; fi
+            if ! "$dinoc" "$spec" --target c $pflags -o "$out" 2>"$T/dinoc.log"; then
                 echo "note $(basename "$spec") $p: dinoc does not generate it ($(head -1 "$T/dinoc.log"))"
                 continue
             fi

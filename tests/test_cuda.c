@@ -11,7 +11,7 @@
  * sane; the plan's model facts match the model.
  *
  * --nvrtc, for each spec, f32 and f64, sm_80 and sm_90, --fuse auto and (where it gives another
- * source) tiles: NVRTC compiles the .cu to a CUBIN (to PTX for compute_XX when this NVRTC can't
+ * source) tiles, and f32 with fast math (train { math fast }) with --fuse auto: NVRTC compiles the .cu to a CUBIN (to PTX for compute_XX when this NVRTC can't
  * make a CUBIN for that GPU), without warnings, and every kernel of the plan is in the result.
  * For a CUBIN, ptxas's resource report (--ptxas-options=-v) must show no spills, every kernel's
  * static shared memory plus its launch's dynamic shared memory within 48 KiB, and no kernel
@@ -63,6 +63,10 @@ static int list_specs(int argc, char **argv, char **specs) {
 }
 
 /* The spec's CUDA source and plan; NULL (and a note) when the spec can't be generated. */
+/* f64: 0 f32, 1 f64, PREC_FAST f32 with fast math (train { math fast }) */
+enum { PREC_FAST = 2 };
+static const char *const prec_names[] = {"f32", "f64", "f32 fast"};
+
 static char *generate_fused(const char *path, int f64, int fuse, CudaPlan *plan, size_t *len, Frontend *fe) {
     char err[4096];
     if (frontend_run(fe, path, stdout, 0, NULL)) {
@@ -74,7 +78,8 @@ static char *generate_fused(const char *path, int f64, int fuse, CudaPlan *plan,
         failures++;
         return NULL;
     }
-    EmitOptions opt = {.f64 = f64, .spec_hash = 7, .fuse = fuse};
+    if (f64 == PREC_FAST) fe->model->train.fast_math = 1;
+    EmitOptions opt = {.f64 = f64 == 1, .spec_hash = 7, .fuse = fuse};
     char *src = generate_cuda(&fe->arena, fe->model, JAC_AUTO, &opt, len, plan, err, sizeof err);
     if (!src) printf("note %s: not generated: %s\n", path, err);
     return src;
@@ -297,7 +302,7 @@ static int compile_one(const char *spec, int f64, int sm, int fuse) {
     double secs = t_now() - t0;
     int ok = rc == NVRTC_OK;
     char what[512];
-    snprintf(what, sizeof what, "%s %s %s --fuse %s", spec, f64 ? "f64" : "f32", arch, fuse_name);
+    snprintf(what, sizeof what, "%s %s %s --fuse %s", spec, prec_names[f64], arch, fuse_name);
     int kernels = 0, max_regs = 0, max_smem = 0;
     if (!ok) {
         printf("FAIL %s: %s\n", what, err);
@@ -323,15 +328,14 @@ static int compile_one(const char *spec, int f64, int sm, int fuse) {
                     found = memcmp(out + at, lists[p][i].kernel, kl) == 0 &&
                         (at + kl == out_len || out[at + kl] == 0 || out[at + kl] == '(' || out[at + kl] == '\n');
                 if (!found) {
-                    printf("FAIL %s %s %s: %s is not in the output\n", spec, f64 ? "f64" : "f32", arch,
-                           lists[p][i].kernel);
+                    printf("FAIL %s %s %s: %s is not in the output\n", spec, prec_names[f64], arch, lists[p][i].kernel);
                     ok = 0;
                 }
             }
         if (ok)
-            printf("ok   %-48s %s %-10s %-5s %s %6.1f s  %8zu bytes  (%d + %d kernels, <= %d registers, <= %d B "
+            printf("ok   %-48s %-8s %-10s %-5s %s %6.1f s  %8zu bytes  (%d + %d kernels, <= %d registers, <= %d B "
                    "static shared)\n",
-                   spec, f64 ? "f64" : "f32", arch, fuse_name, cubin ? "cubin" : "ptx  ", secs, out_len, plan.n_predict,
+                   spec, prec_names[f64], arch, fuse_name, cubin ? "cubin" : "ptx  ", secs, out_len, plan.n_predict,
                    plan.n_train, max_regs, max_smem);
     }
     fflush(stdout);
@@ -359,9 +363,10 @@ static int run_nvrtc(int n_specs, char **specs) {
     double t0 = t_now();
     static const int fuses[] = {FUSE_AUTO, FUSE_TILES};
     for (int s = 0; s < n_specs; s++)
-        for (int f64 = 0; f64 < 2; f64++)
+        for (int f64 = 0; f64 <= PREC_FAST; f64++) /* f32, f64, f32 with fast math (fuse auto) */
             for (size_t a = 0; a < sizeof archs / sizeof *archs; a++)
                 for (size_t fu = 0; fu < sizeof fuses / sizeof *fuses; fu++) {
+                    if (f64 == PREC_FAST && fuses[fu] != FUSE_AUTO) continue;
                     if (running == jobs) {
                         int status;
                         if (wait(&status) > 0) {

@@ -12,7 +12,11 @@
  *      with checkpointing (rk4 6 steps, checkpoint 2), on random data: CUDA against CPU predictions and
  *      Jacobians, f64 within 1e-12 relative, f32 within 1e-5.
  *   3. Five epochs of training from the same initial parameters and shuffles: per-epoch losses
- *      of CUDA and CPU within 1e-9 relative in f64 (1e-3 in f32). */
+ *      of CUDA and CPU within 1e-9 relative in f64 (1e-3 in f32); and (f64) the same training
+ *      with the gradient and the update as two graphs, and with the data streamed from host
+ *      memory, equals the one-graph resident run: bit for bit on the stand-in driver, within
+ *      1e-10 on a GPU, whose atomicAdd sums vary from run to run.
+ * No check here compares two GPU runs exactly (issue 19, finding 8). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +71,14 @@ static Frontend *load_spec(const char *path, int f64) {
 }
 
 static uint64_t spec_hash(const Frontend *fe) { return fe->hash; }
+
+/* On the stand-in driver (tests/fake_cuda), whose emulation adds in a fixed order. Two CUDA runs
+ * are equal bit for bit only there: on a GPU the gradient kernels' atomicAdd partial sums arrive
+ * in another order each run (issue 19, finding 8), so there they are compared to a tolerance. */
+static int emulated_driver(void) {
+    const char *d = getenv("DINO_CUDA_DRIVER");
+    return d && strstr(d, "fake_cuda") != NULL;
+}
 
 /* A trainer on the CUDA backend, or 0 after reporting why not. */
 static int cuda_trainer(Trainer *t, Frontend *fe) {
@@ -287,13 +299,18 @@ static void against_cpu(int which, int f64) {
             status_ok(train(&split, &tr, &te, &os, err, sizeof err), "CUDA train with a Reducer", err);
             status_ok(split.backend->pull(split.backend), "pull", split.backend->err);
             status_ok(gpu.backend->pull(gpu.backend), "pull", gpu.backend->err);
-            int same = memcmp(split.P, gpu.P, es * (size_t)m->n_weights) == 0;
+            /* bit for bit on the emulation; on a GPU within 1e-10 relative (atomic sums) */
+            double rel = t_rel_diff(split.P, f64, gpu.P, f64, (long)m->n_weights, NULL, NULL);
+            int same = emulated_driver() ? memcmp(split.P, gpu.P, es * (size_t)m->n_weights) == 0 : rel <= 1e-10;
             check(same && calls == 5 * 7, "grad, reduce, update as two graphs: the parameters of one", (double)calls,
                   "gradient reductions (5 epochs x 7 steps)");
+            printf("       (parameters: relative difference %.3e, %s)\n", rel,
+                   emulated_driver() ? "equal bit for bit required: emulation" : "within 1e-10: a GPU's atomic sums");
             trainer_free(&split);
         }
         /* the training data streamed from pinned host memory (issue 20; DINO_CUDA_STREAM=1):
-         * the same kernels on the same batches, so the same parameters, bit for bit */
+         * the same kernels on the same batches, so the same parameters, bit for bit on the
+         * emulation, and on a GPU within 1e-10 relative (its atomic sums vary, finding 8) */
         Trainer streamed;
         if (cuda_trainer(&streamed, fe)) {
             TrainOptions os = {0};
@@ -304,8 +321,12 @@ static void against_cpu(int which, int f64) {
             long differ = 0;
             for (size_t i = 0; i < es * (size_t)m->n_weights; i++)
                 differ += ((const unsigned char *)streamed.P)[i] != ((const unsigned char *)gpu.P)[i];
-            check(differ == 0 && strstr(streamed.backend->data_note, "streaming") != NULL,
+            double rel = t_rel_diff(streamed.P, f64, gpu.P, f64, (long)m->n_weights, NULL, NULL);
+            check((emulated_driver() ? differ == 0 : rel <= 1e-10) &&
+                      strstr(streamed.backend->data_note, "streaming") != NULL,
                   "data streamed from host memory: resident's parameters", (double)differ, "bytes differ");
+            printf("       (parameters: relative difference %.3e, %s)\n", rel,
+                   emulated_driver() ? "equal bit for bit required: emulation" : "within 1e-10: a GPU's atomic sums");
             trainer_free(&streamed);
         }
     }

@@ -395,6 +395,19 @@ group_help() {
         grep -q -- "$flag" "$T/dinoc_help.txt" || missing="$missing $flag"
     done
     check "dinoc --help names every flag of cmd/dinoc.c${missing:+ (missing:$missing)}" [ -z "$missing" ]
+    # dinoc --math (issue 19): fast puts the fast f32 activations in the C and CUDA code, precise
+    # and the default leave it as it was; a bad value is refused
+    local P="$SRC/specs/poisson.dino"
+    "$DINOC" "$P" --target c >"$T/m_default.c" 2>&1 && "$DINOC" "$P" --target c --math precise >"$T/m_precise.c" 2>&1 &&
+        "$DINOC" "$P" --target c --math fast >"$T/m_fast.c" 2>&1 && "$DINOC" "$P" --math fast >"$T/m_fast.cu" 2>&1
+    check "dinoc --math precise: the default code" cmp -s "$T/m_default.c" "$T/m_precise.c"
+    check "dinoc --math fast: the C and CUDA code use the fast activations" \
+        sh -c "grep -q 'DINO_FAST_ACTIVATION_ROWS(DINO_ACT_FUNCTIONS, _)' '$T/m_fast.c' &&
+               grep -q '__expf' '$T/m_fast.cu' && ! grep -q 'fast_exp' '$T/m_default.c'"
+    "$DINOC" "$P" --math quick >"$T/m_bad.out" 2>&1
+    local bad_rc=$?
+    check "dinoc --math quick: exit 1 with the reason" \
+        sh -c "[ $bad_rc -eq 1 ] && grep -q \"math must be precise or fast, not 'quick'\" '$T/m_bad.out'"
     # and the man pages, which cmake --install installs (tests/install/run.sh checks that)
     for cmd in dinoc dino-jit; do
         missing=""

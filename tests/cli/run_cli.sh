@@ -424,6 +424,8 @@ group_errors() {
     expect_rc set_lr 1; stderr_has set_lr "lr must be greater than 0, not 0"
     run set_beta1 "$S" --data "$T/d" --set beta1=1
     expect_rc set_beta1 1; stderr_has set_beta1 "beta1 must be at least 0 and less than 1, not 1"
+    run set_math "$S" --data "$T/d" --set math=quick
+    expect_rc set_math 1; stderr_has set_math "math is precise or fast, not 'quick'"
     run set_batch "$S" --data "$T/d" --set batch=2.5
     expect_rc set_batch 1; stderr_has set_batch "batch must be a whole number, not 2.5"
     spec "$SP/adamw.dino" "adamw(lr = 3e-3)"

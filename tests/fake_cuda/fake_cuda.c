@@ -23,8 +23,13 @@
  *   - the device is "sm_90" (FAKE_CUDA_CC=89: sm_89) with FAKE_CUDA_SMS
  *     (default 4) multiprocessors; a module compiled for another architecture is refused
  *     (CUDA_ERROR_NO_BINARY_FOR_GPU), and so are synchronous calls (synchronisations,
- *     synchronous copies) during stream capture, which invalidate the capture (its
- *     cuStreamEndCapture fails), as the real driver does;
+ *     synchronous copies; allocations and frees unless the capture is relaxed) during stream
+ *     capture, which invalidate the capture (its cuStreamEndCapture fails), as the real driver
+ *     does; a real CUBIN (ELF) is checked for the architecture (refused for another GPU, else
+ *     CUDA_ERROR_INVALID_IMAGE: only fake_nvrtc's images run);
+ *   - cuFuncGetAttribute / cuFuncSetAttribute model shared memory: a launch asking more dynamic
+ *     shared memory than the function's MAX_DYNAMIC_SHARED_SIZE_BYTES (48 KiB less the static
+ *     part unless raised, up to the device's opt-in limit) is refused, as on a GPU;
  *   - stream capture records each launch with a copy of its arguments (and runs nothing);
  *     cuGraphLaunch runs the recorded launches again; FAKE_CUDA_NO_GRAPHS=1 makes
  *     cuStreamBeginCapture fail as a driver without graphs would; FAKE_CUDA_STATS=FILE
@@ -72,6 +77,7 @@ typedef struct Module {
     void *handle;
     int (*launch)(void (*)(void *), void *, unsigned, unsigned, unsigned, unsigned);
     void (*shutdown)(void);
+    const char *(*error)(void); /* why the last launch failed (cuda_emu.hpp's hazard modes) */
     char dir[256];
     Function *functions; /* handed out by cuModuleGetFunction, freed with the module */
 } Module;
@@ -79,6 +85,7 @@ typedef struct Module {
 struct Function {
     char name[64];
     Module *mod;
+    int max_dynamic_shared; /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: what a launch may ask */
     void (*thunk)(void *);
     size_t (*pack)(void **, char *, size_t, void **, size_t); /* copies a launch's arguments */
     Function *next;
@@ -103,10 +110,14 @@ static Graph *capturing; /* the graph being recorded, or NULL */
 static long n_launches, n_graph_launches;
 static CUresult pending_fault;  /* a kernel's fault, sticky (FAKE_CUDA_FAIL_KERNEL) */
 static int capture_invalidated; /* a synchronous call was made during the capture */
+static int capture_mode;        /* CU_STREAM_CAPTURE_MODE_GLOBAL 0, THREAD_LOCAL 1, RELAXED 2 */
 
 /* A synchronous call (a synchronisation, a synchronous copy) during stream capture: refused,
  * and the capture invalidated, as the real driver does. */
 static int refused_in_capture(void);
+/* An allocation or free during capture: refused (and the capture invalidated) unless the
+ * capture is relaxed, as the real driver does with these "unsafe" calls. */
+static int unsafe_in_capture(void);
 
 static long n_contexts, ctx_refs; /* primary contexts created; references held now */
 
@@ -229,6 +240,7 @@ CUresult cuCtxSynchronize(void) {
 /* ---------------------------------------------------------------------------- memory */
 
 CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
+    if (unsafe_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
     if (!bytes) return ERR_INVALID_VALUE;
     if (in_use + bytes > device_bytes()) return ERR_OUT_OF_MEMORY;
     Alloc *a = malloc(sizeof *a);
@@ -243,6 +255,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
+    if (unsafe_in_capture()) return ERR_CAPTURE_UNSUPPORTED;
     barrier(); /* as the driver: nothing still queued may touch it */
     for (Alloc **a = &allocs; *a; a = &(*a)->next)
         if ((*a)->p == (void *)(uintptr_t)dptr) {
@@ -311,8 +324,37 @@ static int write_thunks(FILE *f, const char *src) {
     return n;
 }
 
+/* The most shared memory a block may have on this device (static and dynamic, opted in):
+ * 227 KiB on sm_90, 163 KiB on sm_80 and sm_87, 99 KiB on sm_86 and sm_89, else 48 KiB. */
+static int device_max_shared(void) {
+    int cc = device_cc();
+    return cc == 90 ? 232448 : cc == 80 || cc == 87 ? 166912 : cc == 86 || cc == 89 ? 101376 : 49152;
+}
+
+/* A real CUBIN (an ELF file for EM_CUDA, 190): refused with CUDA_ERROR_NO_BINARY_FOR_GPU when
+ * built for an architecture the device can't run (SASS runs on the same major version with the
+ * same or a higher minor), else CUDA_ERROR_INVALID_IMAGE, since the emulation runs only
+ * fake_nvrtc's images. The architecture is in e_flags: bits 8-15 from ELF ABI version 8 on
+ * (CUDA 12.8 and later: 0x5a for sm_90), bits 0-7 before. 0 when image is no ELF file. */
+static CUresult load_cubin(const unsigned char *image) {
+    if (memcmp(image,
+               "\x7f"
+               "ELF",
+               4) != 0)
+        return OK;
+    unsigned machine = image[18] | image[19] << 8, abi = image[8];
+    uint32_t flags;
+    memcpy(&flags, image + (image[4] == 2 ? 48 : 36), 4); /* e_flags of ELF64, ELF32 */
+    if (machine != 190) return ERR_INVALID_IMAGE;
+    int sm = (int)(abi >= 8 ? flags >> 8 & 0xff : flags & 0xff), cc = device_cc();
+    if (sm / 10 != cc / 10 || sm % 10 > cc % 10) return ERR_NO_BINARY_FOR_GPU;
+    return ERR_INVALID_IMAGE;
+}
+
 CUresult cuModuleLoadData(Module **out, const void *image) {
     const char *text = image;
+    CUresult cubin = load_cubin(image);
+    if (cubin) return cubin;
     if (strncmp(text, "DINOEMU\n", 8) != 0) return ERR_INVALID_IMAGE; /* not fake_nvrtc's (a stale cache entry) */
     /* compiled for this device's architecture (FAKE_CUDA_CC, default 90), or refused */
     char want[32];
@@ -332,8 +374,12 @@ CUresult cuModuleLoadData(Module **out, const void *image) {
     write_thunks(f, text + 8);
     fclose(f);
     const char *cxx = getenv("CXX");
-    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
-             cxx && *cxx ? cxx : "c++", FAKE_CUDA_EMU_HEADER, cu, so, cu);
+    cxx = cxx && *cxx ? cxx : "c++";
+    /* -fno-weak where the compiler knows it (g++): cuda_emu.hpp's shared-memory section */
+    char probe[512];
+    snprintf(probe, sizeof probe, "'%s' -fno-weak -fsyntax-only -x c++ /dev/null 2>/dev/null && echo -fno-weak", cxx);
+    snprintf(cmd, sizeof cmd, "'%s' -std=c++17 -O0 -w -shared -fPIC $(%s) -include '%s' -x c++ '%s' -o '%s' 2>'%s.log'",
+             cxx, probe, FAKE_CUDA_EMU_HEADER, cu, so, cu);
     if (system(cmd) != 0) {
         fprintf(stderr, "fake_cuda: the emulated module did not compile: see %s.log\n", cu);
         return free(m), ERR_INVALID_IMAGE;
@@ -342,6 +388,7 @@ CUresult cuModuleLoadData(Module **out, const void *image) {
     if (!m->handle) return fprintf(stderr, "fake_cuda: %s\n", dlerror()), free(m), ERR_INVALID_IMAGE;
     *(void **)&m->launch = dlsym(m->handle, "emu_launch");
     *(void **)&m->shutdown = dlsym(m->handle, "emu_shutdown");
+    *(void **)&m->error = dlsym(m->handle, "emu_error");
     if (!m->launch || !m->shutdown) return dlclose(m->handle), free(m), ERR_INVALID_IMAGE;
     *out = m;
     return OK;
@@ -364,6 +411,13 @@ CUresult cuModuleUnload(Module *m) {
     return OK;
 }
 
+/* The module's static shared memory: what every kernel of it may use (the emulation knows the
+ * module's, not each kernel's, so this is an upper bound for each). */
+static size_t static_shared(Module *m) {
+    size_t (*bytes)(void) = (size_t(*)(void))dlsym(m->handle, "emu_shared_bytes");
+    return bytes ? bytes() : 0;
+}
+
 CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
     char sym[256], pack_sym[256];
     snprintf(sym, sizeof sym, "emu_thunk_%s", name);
@@ -374,6 +428,7 @@ CUresult cuModuleGetFunction(Function **out, Module *m, const char *name) {
     if (!f) return ERR_OUT_OF_MEMORY;
     snprintf(f->name, sizeof f->name, "%s", name);
     f->mod = m;
+    f->max_dynamic_shared = 48 * 1024 - (int)static_shared(m);
     *(void **)&f->thunk = thunk;
     *(void **)&f->pack = pack;
     f->next = m->functions;
@@ -398,13 +453,15 @@ static CUresult run_launch(Function *f, void **args, unsigned gx, unsigned gy, u
         pending_fault = ERR_LAUNCH_FAILED;
         return OK;
     }
-    return f->mod->launch(f->thunk, args, gx, gy, gz, bx) == 0 ? OK : ERR_LAUNCH_FAILED;
+    if (f->mod->launch(f->thunk, args, gx, gy, gz, bx) == 0) return OK;
+    if (f->mod->error && *f->mod->error()) fprintf(stderr, "fake_cuda: %s: %s\n", f->name, f->mod->error());
+    return ERR_LAUNCH_FAILED;
 }
 
 CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, void *s, void **params, void **extra) {
     (void)s;
-    if (!f || extra || by != 1 || bz != 1 || shared > 48 * 1024) return ERR_INVALID_VALUE;
+    if (!f || extra || by != 1 || bz != 1 || shared > (unsigned)f->max_dynamic_shared) return ERR_INVALID_VALUE;
     if (gy > 65535 || gz > 65535 || gx == 0 || gy == 0 || gz == 0) return ERR_INVALID_VALUE;
     if (capturing) {
         Graph *g = capturing;
@@ -434,10 +491,36 @@ CUresult cuLaunchKernel(Function *f, unsigned gx, unsigned gy, unsigned gz, unsi
 
 /* FAKE_CUDA_OCCUPANCY (default 2): blocks of any kernel resident per multiprocessor. */
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, Function *f, int block, size_t shared) {
-    if (!f || block < 1 || block > 1024 || shared > 48 * 1024) return ERR_INVALID_VALUE;
+    if (!f || block < 1 || block > 1024 || shared > (size_t)f->max_dynamic_shared) return ERR_INVALID_VALUE;
     const char *v = getenv("FAKE_CUDA_OCCUPANCY");
     *blocks = v && *v ? atoi(v) : 2;
     return OK;
+}
+
+/* Function attributes, as the driver's: MAX_THREADS_PER_BLOCK (0) 1024, SHARED_SIZE_BYTES (1)
+ * the module's static shared memory, MAX_DYNAMIC_SHARED_SIZE_BYTES (8) 48 KiB less that unless
+ * set, up to the device's opt-in limit less the static part; PREFERRED_SHARED_MEMORY_CARVEOUT
+ * (9) -1 .. 100. Others (registers, local memory, versions) are not emulated: 801. */
+enum { FUNC_MAX_THREADS = 0, FUNC_SHARED_BYTES = 1, FUNC_MAX_DYNAMIC_SHARED = 8, FUNC_CARVEOUT = 9 };
+CUresult cuFuncGetAttribute(int *value, int attrib, Function *f) {
+    if (!f || !value) return ERR_INVALID_VALUE;
+    switch (attrib) {
+    case FUNC_MAX_THREADS: *value = 1024; return OK;
+    case FUNC_SHARED_BYTES: *value = (int)static_shared(f->mod); return OK;
+    case FUNC_MAX_DYNAMIC_SHARED: *value = f->max_dynamic_shared; return OK;
+    case FUNC_CARVEOUT: *value = -1; return OK;
+    default: return attrib >= 0 && attrib <= 10 ? ERR_NOT_SUPPORTED : ERR_INVALID_VALUE;
+    }
+}
+CUresult cuFuncSetAttribute(Function *f, int attrib, int value) {
+    if (!f) return ERR_INVALID_HANDLE;
+    if (attrib == FUNC_MAX_DYNAMIC_SHARED) {
+        if (value < 0 || value + (long)static_shared(f->mod) > device_max_shared()) return ERR_INVALID_VALUE;
+        f->max_dynamic_shared = value;
+        return OK;
+    }
+    if (attrib == FUNC_CARVEOUT) return value >= -1 && value <= 100 ? OK : ERR_INVALID_VALUE;
+    return ERR_INVALID_VALUE; /* the others are read-only */
 }
 
 /* ---------------------------------------------------------------------------- graphs */
@@ -447,7 +530,14 @@ CUresult cuStreamBeginCapture_v2(void *s, int mode) {
     const char *off = getenv("FAKE_CUDA_NO_GRAPHS");
     if (off && strcmp(off, "1") == 0) return ERR_NOT_SUPPORTED;
     capturing = calloc(1, sizeof(Graph));
+    capture_mode = mode;
     return capturing ? OK : ERR_OUT_OF_MEMORY;
+}
+
+static int unsafe_in_capture(void) {
+    if (!capturing || capture_mode == 2) return 0;
+    capture_invalidated = 1;
+    return 1;
 }
 
 static int refused_in_capture(void) {
