@@ -59,6 +59,9 @@ static void help(void) {
           "  DINO_CUDA_STREAM 1: dino-jit streams the training batches from host memory; 0: never; unset:\n"
           "                   when the data do not fit in GPU memory\n"
           "  DINO_REDUCED     0: dino-jit trains a basis model in the full-space graph, not reduced\n"
+          "  DINO_DATA_MAP    0: dino-jit copies every data file into memory instead of mapping the .npy files\n"
+          "                   that already have the training dtype\n"
+          "  DINO_READ_AHEAD  1 or 0: dino-jit's read-ahead of mapped data always or never (default: when needed)\n"
           "  OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS, SLURM_PROCID  mpirun or srun started dino-jit:\n"
           "                   data-parallel training; DINO_CUDA_DEVICE  the GPU; DINO_NCCL_LIB  NCCL's library\n"
           "\ndocs/commands.md and `man dinoc` say more.\n",

@@ -584,9 +584,45 @@ static int want_word(Checker *c, const Expr *v, const char *name, const char *us
     return -1;
 }
 
+/* Block and window sizes of `shuffle blocks B window W`: rows, at least 1. */
+static const IntKey shuffle_block_key = {"shuffle blocks", 1, (int64_t)1 << 50},
+                    shuffle_window_key = {"window", 1, (int64_t)1 << 50};
+#define SHUFFLE_USAGE "shuffle rows, or shuffle blocks B [window W]"
+
+/* `shuffle rows`, `shuffle blocks B` or `shuffle blocks B window W`. */
+static void check_shuffle(Checker *c, const Stmt *st, TrainSpec *t) {
+    const Clause *cl = &st->clauses[0];
+    const Expr *v = cl->items[1];
+    if (v->kind == E_ERROR) return;
+    int rows = v->kind == E_NAME && strcmp(v->str, "rows") == 0,
+        blocks = v->kind == E_NAME && strcmp(v->str, "blocks") == 0;
+    if (!rows && !blocks) {
+        diag_error(c->d, v->loc, "expected " SHUFFLE_USAGE);
+        return;
+    }
+    if (rows) {
+        if (cl->n_items != 2)
+            diag_error(c->d, cl->items[2]->loc, "shuffle rows takes nothing more; expected " SHUFFLE_USAGE);
+        else t->shuffle_block = t->shuffle_window = 0;
+        return;
+    }
+    if (cl->n_items != 3 && cl->n_items != 5) {
+        diag_error(c->d, st->loc, "expected shuffle blocks B or shuffle blocks B window W (B, W: rows)");
+        return;
+    }
+    int64_t b, w = 0;
+    if (want_int(c, cl->items[2], shuffle_block_key.name, shuffle_block_key.lo, shuffle_block_key.hi, &b)) return;
+    if (cl->n_items == 5 &&
+        (want_word(c, cl->items[3], "window", "shuffle blocks B window W") ||
+         want_int(c, cl->items[4], shuffle_window_key.name, shuffle_window_key.lo, shuffle_window_key.hi, &w)))
+        return;
+    t->shuffle_block = b;
+    t->shuffle_window = w;
+}
+
 void check_train(Checker *c, const Section *s) {
     static const char *const keys[] = {"optimizer", "schedule",   "batch", "epochs", "seed", "precision",
-                                       "eval",      "early_stop", "keep",  "save",   "math"};
+                                       "eval",      "early_stop", "keep",  "save",   "math", "shuffle"};
     static const char *const usage[] = {"optimizer adam(lr = 1e-3)",
                                         "schedule cosine(end = 0)",
                                         "batch N",
@@ -597,7 +633,8 @@ void check_train(Checker *c, const Section *s) {
                                         "early_stop patience K",
                                         "keep best",
                                         "save every K",
-                                        "math fast"};
+                                        "math fast",
+                                        SHUFFLE_USAGE};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     TrainSpec *t = &c->m->train;
     const Stmt *seen[N_KEYS] = {0};
@@ -613,6 +650,10 @@ void check_train(Checker *c, const Section *s) {
         seen[k] = st;
         const Clause *cl = &st->clauses[0];
         int want_items = k == 6 || k == 7 || k == 9 ? 3 : 2;
+        if (k == 11 && st->n_clauses == 1 && cl->n_items >= 2) { /* shuffle: 2, 3 or 5 items */
+            check_shuffle(c, st, t);
+            continue;
+        }
         if (st->n_clauses != 1 || cl->n_items != want_items) {
             diag_error(c->d, st->loc, "expected %s", usage[k]);
             continue;
@@ -685,11 +726,48 @@ void check_train(Checker *c, const Section *s) {
 
 /* ---------------------------------------------------------------------------- --set key=value */
 
+/* --set shuffle=VALUE: the words of the train section after `shuffle`. */
+static int set_shuffle(TrainSpec *t, const char *val, char *msg, size_t len) {
+    char buf[128], *w[6];
+    int n = 0;
+    snprintf(buf, sizeof buf, "%s", val);
+    for (char *p = buf; *p && n < 6;) { /* split at spaces (not strtok: dino.h may be called from threads) */
+        while (*p == ' ' || *p == '\t') *p++ = 0;
+        if (!*p) break;
+        w[n++] = p;
+        while (*p && *p != ' ' && *p != '\t') p++;
+    }
+    if (strlen(val) < sizeof buf - 1 && n == 1 && strcmp(w[0], "rows") == 0) {
+        t->shuffle_block = t->shuffle_window = 0;
+        return 0;
+    }
+    if (strlen(val) >= sizeof buf - 1 || !(n == 2 || n == 4) || strcmp(w[0], "blocks") != 0 ||
+        (n == 4 && strcmp(w[2], "window") != 0)) {
+        snprintf(msg, len, "shuffle is 'rows', 'blocks B' or 'blocks B window W' (B, W: rows), not '%s'", val);
+        return -1;
+    }
+    double v[2] = {0, 0};
+    const IntKey *ik[2] = {&shuffle_block_key, &shuffle_window_key};
+    for (int i = 0; i < n / 2; i++) {
+        char *end;
+        v[i] = strtod(w[2 * i + 1], &end);
+        if (end == w[2 * i + 1] || *end || !isfinite(v[i])) {
+            snprintf(msg, len, "%s must be a number, not '%s'", ik[i]->name, w[2 * i + 1]);
+            return -1;
+        }
+        if (int_range_error(msg, len, ik[i]->name, v[i], ik[i]->lo, ik[i]->hi)) return -1;
+    }
+    t->shuffle_block = (int64_t)v[0];
+    t->shuffle_window = (int64_t)v[1];
+    return 0;
+}
+
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
-    static const char *const keys[] = {"epochs",     "batch",    "lr",         "seed",      "precision",
-                                       "eval_every", "beta1",    "beta2",      "eps",       "decay",
-                                       "momentum",   "patience", "save_every", "keep_best", "math"};
+    static const char *const keys[] = {"epochs",     "batch",     "lr",   "seed",   "precision", "eval_every",
+                                       "beta1",      "beta2",     "eps",  "decay",  "momentum",  "patience",
+                                       "save_every", "keep_best", "math", "shuffle"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
+    if (strcmp(key, "shuffle") == 0) return set_shuffle(t, val, msg, len);
     if (strcmp(key, "math") == 0) {
         if (strcmp(val, "fast") && strcmp(val, "precise")) {
             snprintf(msg, len, "math is precise or fast, not '%s'", val);

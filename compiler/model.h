@@ -213,6 +213,9 @@ typedef struct {
     int64_t save_every; /* save every K: the --save checkpoint every K epochs (instead of at
                                each evaluation); 0 = at evaluations */
     Loc patience_loc, keep_best_loc, save_every_loc;
+    /* an epoch's row order (runtime/shuffle.h): shuffle_block 0 = `shuffle rows` (all rows, the
+     * default); B = `shuffle blocks B [window W]`, shuffle_window W (0 when not written: W = B) */
+    int64_t shuffle_block, shuffle_window;
 } TrainSpec;
 
 /* ---------------------------------------------------------------------------- the model */
@@ -268,7 +271,9 @@ Model *check_file(Arena *a, Diag *d, const AstFile *f, const CheckOptions *opt);
  * and ranges and with its messages (check_sections.c): epochs, batch, lr, seed, precision,
  * eval_every, patience (0: no early stop), save_every (0: at evaluations), keep_best (0 | 1),
  * and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay: adamw; momentum:
- * sgd). patience and keep_best need a validation set, which train() checks. Returns 0, or -1 with the message in msg and t unchanged. */
+ * sgd), shuffle (`rows`, `blocks B` or `blocks B window W`, the words of the train section). patience
+ * and keep_best need a validation set, which train() checks. Returns 0, or -1 with the message in msg
+ * and t unchanged. */
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len);
 
 #endif

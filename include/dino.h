@@ -157,7 +157,7 @@ DINO_API const char *dino_spec_data_file(const dino_spec *spec, size_t i);
 
 /* Overrides one setting of the train section, as `dino-jit --set key=value` does, by the train
  * section's own rules, ranges and messages. Keys: epochs, batch, lr, seed, precision (f32 |
- * f64), math (precise | fast: f32 activations in float with fast intrinsics), eval_every, patience, save_every, keep_best (0 | 1), and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
+ * f64), math (precise | fast: f32 activations in float with fast intrinsics), eval_every, patience, save_every, keep_best (0 | 1), shuffle ("rows", "blocks B" or "blocks B window W"), and the optimizer's own settings (beta1, beta2, eps: adam and adamw; decay:
  * adamw; momentum: sgd). DINO_EUSER for an unknown key, a value out of range or a setting the
  * spec's optimizer does not have (the message says which optimizer has it). Apply settings
  * before dino_model_open. */
@@ -281,7 +281,9 @@ typedef struct dino_data dino_data;
 /* The data the spec's data section describes, from the folder dir (NULL: the data section's
  * dir, relative to the spec's folder; DINO_EUSER when it names none), split into training and
  * test rows as the spec says. Every message names the file and the expected and found shape or
- * type. */
+ * type. An .npy file that already has the model's precision (and, for a Jacobian, the out_in
+ * layout) is read in place through a read-only memory mapping, not copied (docs/commands.md, "Data
+ * larger than memory"): it must not change until dino_data_free. */
 DINO_API dino_status dino_data_load(const dino_model *model, const char *dir, dino_data **data);
 
 /* One set in memory, C order. x [n, in]; a regression model's y [n, out] and optionally

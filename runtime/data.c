@@ -1,15 +1,18 @@
 /* data.c - loads the data a model's DataSpec describes: opens every file (npy_load maps an
  * .npy, idx_load reads an IDX file), checks dtype, shape and row counts against the model,
- * works out the split, then converts the rows of each part into owned buffers of the
- * training precision, checking every value (NaN, Inf, overflow into float32, label range)
- * on the way.
+ * works out the split, then gives each part its rows in the training precision, checking every
+ * value (NaN, Inf, overflow into float32, label range) on the way.
  *
- * Ownership: the Dataset buffers are always heap copies, even when a file already has the
- * training dtype and could be used in place through its mapping. The copy keeps ownership
- * simple (data_free frees, nothing stays mapped), checks every value once, and costs one
- * pass over the file at startup. The files are closed before data_load returns.
+ * Ownership: a part's array points into a read-only mapping of its file's rows when the file
+ * already holds what training reads (an .npy of the training dtype, C order, unscaled, a
+ * Jacobian out_in: map_rows; the values are checked by one streaming pass over the mapping),
+ * and is a converted heap copy otherwise (convert_rows). Dataset.map says which, for data_free.
+ * Each part maps only its own rows, so the train, valid and test sets are independent row
+ * ranges of the file. The whole-file mappings npy_load made are closed before data_load
+ * returns.
  *
  * Must not print or exit: every problem is one line in err, starting with the file's path. */
+#define _DEFAULT_SOURCE /* mincore */
 #include "data.h"
 
 #include <errno.h>
@@ -18,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "idx.h"
@@ -60,6 +65,7 @@ typedef struct {
     const Model *m;
     const char *dir;
     int f64;
+    int map; /* use files in place when they allow it (0: DINO_DATA_MAP=0, copy everything) */
     char *err;
     size_t errlen;
 } Loader;
@@ -377,6 +383,7 @@ static int convert_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, voi
     return 0;
 }
 
+/* Checks labels rows [r0, r0 + n) of s and, when dst is not NULL, copies them into it. */
 static int convert_labels(Loader *L, const DataFile *s, int64_t r0, int64_t n, int32_t *dst) {
     int classes = L->m->out_dim;
     for (int64_t r = 0; r < n; r++) {
@@ -388,12 +395,37 @@ static int convert_labels(Loader *L, const DataFile *s, int64_t r0, int64_t n, i
                      s->path, (long long)v, (long long)(r0 + r), classes, L->m->output, classes);
             return -1;
         }
-        dst[r] = (int32_t)v;
+        if (dst) dst[r] = (int32_t)v;
     }
     return 0;
 }
 
 /* ---------------------------------------------------------------------------- data sets */
+
+/* Whether the rows of s can be used in place, through a mapping (see data.h): an .npy that
+ * npy_load mapped (aligned data), unscaled, of the dtype training reads, and a Jacobian stored
+ * out_in. */
+static int can_map(const Loader *L, const DataFile *s) {
+    if (!L->map || s->is_idx || s->npy.map_len == 0 || s->scale != 1) return 0;
+    if (s->role == ROLE_LABELS) return s->dtype == DT_I32;
+    if (s->role == ROLE_JAC && s->in_out) return 0;
+    return s->dtype == (L->f64 ? DT_F64 : DT_F32);
+}
+
+/* Why s is copied rather than mapped, as advice for an out-of-memory message: "" when nothing
+ * would map it (IDX, a scale, unaligned data). */
+static const char *copied_why(const Loader *L, const DataFile *s, char *buf, size_t n) {
+    const char *want = s->role == ROLE_LABELS ? "int32" : L->f64 ? "float64" : "float32";
+    buf[0] = 0;
+    if (!L->map) snprintf(buf, n, "; DINO_DATA_MAP=0 asks for this copy, without it the file is read in place");
+    else if (s->is_idx || s->npy.map_len == 0 || s->scale != 1) return buf;
+    else if (s->role == ROLE_JAC && s->in_out)
+        snprintf(buf, n, "; a Jacobian stored out_in [N, out, in] (not layout = in_out) would be read in place");
+    else if (s->dtype != (s->role == ROLE_LABELS ? DT_I32 : L->f64 ? DT_F64 : DT_F32))
+        snprintf(buf, n, "; the file is %s: saved as %s (the training precision) it would be read in place",
+                 dtype_name(s->dtype), want);
+    return buf;
+}
 
 static void *alloc_rows(Loader *L, const DataFile *s, int64_t n, int64_t len, size_t es) {
     if (n <= 0 || len <= 0) return NULL;
@@ -404,26 +436,101 @@ static void *alloc_rows(Loader *L, const DataFile *s, int64_t n, int64_t len, si
     }
     size_t bytes = (size_t)n * (size_t)len * es;
     void *p = malloc(bytes);
-    if (!p) fio_errf(L->err, L->errlen, "%s: out of memory: %lld rows need %zu bytes", s->path, (long long)n, bytes);
+    if (!p) {
+        char why[200];
+        fio_errf(L->err, L->errlen, "%s: out of memory: %lld rows need %zu bytes%s", s->path, (long long)n, bytes,
+                 copied_why(L, s, why, sizeof why));
+    }
     return p;
 }
 
-/* d = file rows [r0, r0 + n) of ss, converted. */
+/* The index of the first element of a[0..n) (float32 or float64) that is NaN or Inf, or -1.
+ * Exponent bits all ones, tested on the bits in blocks so that the loop vectorises: this pass
+ * reads a whole mapped file at disk or memory speed. */
+static int64_t first_not_finite(const void *a, DType dt, int64_t n) {
+    enum { BLOCK = 4096 };
+    for (int64_t b0 = 0; b0 < n; b0 += BLOCK) {
+        int64_t e = n - b0 < BLOCK ? n - b0 : BLOCK;
+        unsigned any = 0;
+        if (dt == DT_F32) {
+            const uint32_t *u = (const uint32_t *)a + b0; /* (e,) float32 bits */
+            for (int64_t i = 0; i < e; i++) any |= (u[i] & 0x7f800000u) == 0x7f800000u;
+        } else {
+            const uint64_t *u = (const uint64_t *)a + b0; /* (e,) float64 bits */
+            for (int64_t i = 0; i < e; i++) any |= (u[i] & 0x7ff0000000000000ull) == 0x7ff0000000000000ull;
+        }
+        if (!any) continue;
+        for (int64_t i = b0; i < b0 + e; i++)
+            if (!isfinite(elem_f64(a, dt, i))) return i;
+    }
+    return -1;
+}
+
+/* Points *dst at file rows [r0, r0 + n) of s, through a read-only mapping of just those rows that
+ * d->map[k] owns, and checks every value in one sequential pass (the finite check of
+ * convert_rows; labels in range). The values need no conversion: can_map said so. */
+static int map_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, Dataset *d, DataArray k, void **dst) {
+    size_t row = (size_t)s->row_len * dtype_size(s->dtype);
+    size_t data_off = (size_t)((const char *)s->npy.data - (const char *)s->npy.map_base);
+    FileMap fm;
+    const void *at;
+    if (fio_map_range(s->path, s->npy.map_len, data_off + (size_t)r0 * row, (size_t)n * row, &fm, &at, L->err,
+                      L->errlen))
+        return -1;
+    d->map[k].base = (void *)fm.data;
+    d->map[k].len = fm.len;
+    *dst = (void *)at;
+    posix_madvise(d->map[k].base, d->map[k].len, POSIX_MADV_SEQUENTIAL); /* for the check below */
+    int rc = 0;
+    if (s->role == ROLE_LABELS) {
+        rc = convert_labels(L, s, r0, n, NULL);
+    } else {
+        int64_t bad = first_not_finite(at, s->dtype, n * s->row_len);
+        if (bad >= 0) {
+            char where[160];
+            double v = elem_f64(at, s->dtype, bad);
+            fio_errf(L->err, L->errlen, "%s: contains %s at %s", s->path,
+                     isnan(v)    ? "NaN"
+                         : v > 0 ? "Inf"
+                                 : "-Inf",
+                     position(s, r0 + bad / s->row_len, bad % s->row_len, where, sizeof where));
+            rc = -1;
+        }
+    }
+    posix_madvise(d->map[k].base, d->map[k].len, POSIX_MADV_NORMAL);
+    return rc;
+}
+
+/* d = file rows [r0, r0 + n) of ss: in place (mapped) or converted. */
 static int fill_dataset(Loader *L, const FileSet *ss, int64_t r0, int64_t n, Dataset *d) {
     const Model *m = L->m;
     size_t es = L->f64 ? sizeof(double) : sizeof(float);
     *d = (Dataset){.n = n, .in = m->in_dim, .out = m->out_dim, .f64 = L->f64, .classifier = m->classifier};
     if (n == 0) return 0;
-    if (!(d->x = alloc_rows(L, &ss->x, n, m->in_dim, es))) goto fail;
-    if (convert_rows(L, &ss->x, r0, n, d->x)) goto fail;
+    if (can_map(L, &ss->x)) {
+        if (map_rows(L, &ss->x, r0, n, d, DATASET_X, &d->x)) goto fail;
+    } else {
+        if (!(d->x = alloc_rows(L, &ss->x, n, m->in_dim, es))) goto fail;
+        if (convert_rows(L, &ss->x, r0, n, d->x)) goto fail;
+    }
     if (m->classifier) {
-        if (!(d->label = alloc_rows(L, &ss->y, n, 1, sizeof(int32_t)))) goto fail;
-        if (convert_labels(L, &ss->y, r0, n, d->label)) goto fail;
+        if (can_map(L, &ss->y)) {
+            void *p;
+            if (map_rows(L, &ss->y, r0, n, d, DATASET_LABEL, &p)) goto fail;
+            d->label = p;
+        } else {
+            if (!(d->label = alloc_rows(L, &ss->y, n, 1, sizeof(int32_t)))) goto fail;
+            if (convert_labels(L, &ss->y, r0, n, d->label)) goto fail;
+        }
+    } else if (can_map(L, &ss->y)) {
+        if (map_rows(L, &ss->y, r0, n, d, DATASET_Y, &d->y)) goto fail;
     } else {
         if (!(d->y = alloc_rows(L, &ss->y, n, m->out_dim, es))) goto fail;
         if (convert_rows(L, &ss->y, r0, n, d->y)) goto fail;
     }
-    if (ss->J.present) {
+    if (ss->J.present && can_map(L, &ss->J)) {
+        if (map_rows(L, &ss->J, r0, n, d, DATASET_J, &d->J)) goto fail;
+    } else if (ss->J.present) {
         if (!(d->J = alloc_rows(L, &ss->J, n, ss->J.row_len, es))) goto fail;
         if (convert_rows(L, &ss->J, r0, n, d->J)) goto fail;
     }
@@ -562,7 +669,13 @@ int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Datas
     memset(train, 0, sizeof *train);
     memset(valid, 0, sizeof *valid);
     memset(test, 0, sizeof *test);
-    Loader L = {.m = m, .dir = dir, .f64 = f64 != 0, .err = err, .errlen = errlen};
+    const char *map_env = getenv("DINO_DATA_MAP"); /* 0: copy every file (tests compare the two paths) */
+    Loader L = {.m = m,
+                .dir = dir,
+                .f64 = f64 != 0,
+                .map = !map_env || strcmp(map_env, "0") != 0,
+                .err = err,
+                .errlen = errlen};
     const DataSpec *ds = &m->data;
     if (!m->input || !m->output || m->in_dim <= 0 || m->out_dim <= 0) {
         fio_errf(err, errlen, "%s: the model has no input or output to load data for", m->path ? m->path : "spec");
@@ -644,9 +757,110 @@ void data_gather(const Dataset *d, const int64_t *idx, int n, void *x, void *y, 
 }
 
 void data_free(Dataset *d) {
-    free(d->x);
-    free(d->y);
-    free(d->label);
-    free(d->J);
+    void *arrays[4] = {d->x, d->y, d->J, d->label}; /* by DataArray */
+    for (int k = 0; k < 4; k++) {
+        if (d->map[k].base) munmap(d->map[k].base, d->map[k].len);
+        else free(arrays[k]);
+    }
     memset(d, 0, sizeof *d);
+}
+
+size_t data_mapped(const Dataset *d) {
+    size_t es = d->f64 ? sizeof(double) : sizeof(float), n = (size_t)d->n;
+    size_t rows[4] = {(size_t)d->in * es, (size_t)d->out * es, (size_t)d->in * (size_t)d->out * es, sizeof(int32_t)};
+    size_t bytes = 0;
+    for (int k = 0; k < 4; k++)
+        if (d->map[k].base) bytes += n * rows[k];
+    return bytes;
+}
+
+void data_advise(const Dataset *d, DataAccess how) {
+    for (int k = 0; k < 4; k++)
+        if (d->map[k].base)
+            posix_madvise(d->map[k].base, d->map[k].len, how == DATASET_RANDOM ? POSIX_MADV_RANDOM : POSIX_MADV_NORMAL);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int data_ahead_init(DataAhead *a, int cap) {
+    memset(a, 0, sizeof *a);
+    a->rows = malloc(sizeof *a->rows * (size_t)(cap > 0 ? cap : 1));
+    a->cap = a->rows ? cap : 0;
+    return a->rows ? 0 : -1;
+}
+
+void data_ahead_free(DataAhead *a) {
+    free(a->rows);
+    memset(a, 0, sizeof *a);
+}
+
+/* Asks for [lo, hi) (lo on a page boundary) of array k, less what the last range asked for
+ * holds: with block shuffles batch after batch asks for the same window. Overlapping ranges are
+ * remembered as their union, up to 64 MiB (then afresh, so that pages evicted since are asked for
+ * again). */
+static void willneed(DataAhead *a, int k, uintptr_t lo, uintptr_t hi, uintptr_t page) {
+    uintptr_t olo = a->lo[k], ohi = a->hi[k];
+    if (ohi && lo <= ohi && hi >= olo && (hi > ohi ? hi : ohi) - (lo < olo ? lo : olo) <= ((uintptr_t)64 << 20)) {
+        if (lo < olo) posix_madvise((void *)lo, olo - lo, POSIX_MADV_WILLNEED);
+        if (hi > ohi) posix_madvise((void *)(ohi - ohi % page), hi - (ohi - ohi % page), POSIX_MADV_WILLNEED);
+        a->lo[k] = lo < olo ? lo : olo, a->hi[k] = hi > ohi ? hi : ohi;
+        return;
+    }
+    posix_madvise((void *)lo, hi - lo, POSIX_MADV_WILLNEED);
+    a->lo[k] = lo, a->hi[k] = hi;
+}
+
+void data_prefetch(const Dataset *d, const int64_t *idx, int n, DataAhead *a) {
+    if (n <= 0 || !data_mapped(d)) return;
+    if (n > a->cap) n = a->cap;
+    memcpy(a->rows, idx, sizeof *a->rows * (size_t)n);
+    qsort(a->rows, (size_t)n, sizeof *a->rows, cmp_i64);
+    size_t es = d->f64 ? sizeof(double) : sizeof(float);
+    size_t rows[4] = {(size_t)d->in * es, (size_t)d->out * es, (size_t)d->in * (size_t)d->out * es, sizeof(int32_t)};
+    const void *arrays[4] = {d->x, d->y, d->J, d->label}; /* by DataArray */
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t page = (uintptr_t)(pg > 0 ? pg : 4096), gap = 16 * page; /* rows closer than this: one range */
+    for (int k = 0; k < 4; k++) {
+        if (!d->map[k].base) continue;
+        uintptr_t lo = 0, hi = 0; /* the range being merged, [lo, hi) */
+        for (int i = 0; i <= n; i++) {
+            uintptr_t b0 = 0, b1 = 0;
+            if (i < n) {
+                b0 = (uintptr_t)arrays[k] + (uintptr_t)a->rows[i] * rows[k];
+                b1 = b0 + rows[k];
+                b0 -= b0 % page;
+                if (hi && b0 <= hi + gap) { /* near the range: extend it */
+                    if (b1 > hi) hi = b1;
+                    continue;
+                }
+            }
+            if (hi) willneed(a, k, lo, hi, page);
+            lo = b0, hi = b1;
+        }
+    }
+}
+
+double data_resident(const Dataset *d) {
+    enum { PLACES = 64, PAGES = 16 };
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)(pg > 0 ? pg : 4096), in = 0, all = 0;
+    unsigned char v[PAGES];
+    for (int k = 0; k < 4; k++) {
+        if (!d->map[k].base) continue;
+        size_t pages = (d->map[k].len + page - 1) / page, next = 0; /* pages before next: sampled */
+        for (int s = 0; s < PLACES; s++) {
+            size_t first = pages * (size_t)s / PLACES;
+            if (first < next) first = next; /* a small array: no page twice */
+            if (first >= pages) break;
+            size_t n = pages - first < PAGES ? pages - first : PAGES;
+            next = first + n;
+            if (mincore((char *)d->map[k].base + first * page, n * page, v)) continue;
+            for (size_t i = 0; i < n; i++) in += v[i] & 1;
+            all += n;
+        }
+    }
+    return all ? (double)in / (double)all : 1.0;
 }

@@ -5,7 +5,15 @@
  * Every message names the file, what was expected and what was found, e.g.
  *   data/q_data.npy: expected shape [N, 25] (the output q has dimension 25), found [100, 24]
  * The data arrays stay where they are during training; batches are gathered through an
- * index array (data_gather), which is what an epoch's shuffle permutes. */
+ * index array (data_gather), which is what an epoch's shuffle permutes.
+ *
+ * Memory-mapped data: an .npy file whose dtype is already the training precision (float32 for
+ * f32, float64 for f64; int32 for labels), in C order, not scaled and (a Jacobian) stored
+ * out_in, is not copied: the Dataset's array points into a read-only mapping of the file's rows
+ * of that set, so a data set larger than memory trains from the page cache (training pages come
+ * and go as the kernel needs). Every other file is converted into heap memory as before. Either
+ * way x, y, J and label are arrays of the Dataset's precision, so no reader can tell the two
+ * apart. DINO_DATA_MAP=0 in the environment turns mapping off (everything copied). */
 #ifndef DINO_DATA_H
 #define DINO_DATA_H
 
@@ -24,7 +32,16 @@ typedef struct {
     int32_t *label; /* [n] class labels in [0, out) for classifiers; NULL otherwise */
     void *J;        /* [n, out, in] d output / d input, always out_in (an in_out file is
                       transposed on load); NULL when there is no Jacobian data */
-} Dataset;          /* buffers are owned (data_free) and NULL when n == 0 */
+    /* What owns each array (data_free), by DataArray: map[k].base NULL = array k is heap memory
+     * (or not owned: a Dataset built by hand); else it points into the read-only file mapping
+     * map[k] (base, len), which data_free unmaps. Zero in Datasets built by hand. */
+    struct {
+        void *base;
+        size_t len;
+    } map[4];
+} Dataset; /* buffers are owned (data_free) and NULL when n == 0 */
+
+typedef enum { DATASET_X, DATASET_Y, DATASET_J, DATASET_LABEL } DataArray; /* Dataset.map's index */
 
 /* Loads m->data from the folder dir (already resolved by the caller: --data, or the spec's
  * dir relative to the spec file; NULL or "" = the current folder; DataSource.file is relative
@@ -65,7 +82,42 @@ int data_load(const Model *m, const char *dir, int f64, int need_jac, Dataset *t
  * source d lacks (y, J or label NULL in d). */
 void data_gather(const Dataset *d, const int64_t *idx, int n, void *x, void *y, void *J, int32_t *label);
 
-/* Frees the buffers and zeroes *d; safe on a zeroed or already freed Dataset. */
+/* Frees the buffers (unmaps the mapped ones) and zeroes *d; safe on a zeroed or already freed
+ * Dataset. */
 void data_free(Dataset *d);
+
+/* The bytes of d's arrays that are file mappings (0: none, all in heap memory). */
+size_t data_mapped(const Dataset *d);
+
+/* How training reads d's mapped arrays (no-op on heap arrays), as madvise advice: DATASET_RANDOM
+ * (rows in a full shuffle: no read-around of neighbouring pages that a larger-than-memory file
+ * would evict unused), DATASET_NEAR (block shuffles: the kernel's read-around helps). */
+typedef enum { DATASET_RANDOM, DATASET_NEAR } DataAccess;
+void data_advise(const Dataset *d, DataAccess how);
+
+/* Read-ahead of one reader (a backend): a scratch copy of the rows asked for, and the last byte
+ * range asked for in each array, which is not asked for again (block shuffles ask for the same
+ * window batch after batch). */
+typedef struct {
+    int64_t *rows; /* [cap] */
+    int cap;
+    uintptr_t lo[4], hi[4]; /* by DataArray: the last range asked for, [lo, hi) */
+} DataAhead;
+
+/* 0, or -1 when memory runs out. cap: the most rows one data_prefetch call asks for. */
+int data_ahead_init(DataAhead *a, int cap);
+void data_ahead_free(DataAhead *a); /* safe on a zeroed one */
+
+/* Asks the kernel to start reading the pages of rows idx[0..n) (n <= a->cap) of d's mapped arrays
+ * (madvise MADV_WILLNEED on their byte ranges, rows closer than 16 pages merged into one range,
+ * a range inside the last one asked for skipped), and returns at once. A no-op on heap arrays. */
+void data_prefetch(const Dataset *d, const int64_t *idx, int n, DataAhead *a);
+
+/* The fraction of the pages of d's mapped arrays that are in the page cache, from a sample of
+ * up to 64 places of 16 pages in each (mincore); 1 when nothing is mapped. For deciding per
+ * epoch whether read-ahead is worth its system calls: a data set that fits in memory is all
+ * cached after the first pass (the load's check is one), and asking for cached pages costs a
+ * call per row. */
+double data_resident(const Dataset *d);
 
 #endif

@@ -82,6 +82,40 @@ int fio_map(const char *path, FileMap *m, char *err, size_t errlen) {
     return 0;
 }
 
+int fio_map_range(const char *path, size_t file_size, size_t off, size_t len, FileMap *m, const void **at, char *err,
+                  size_t errlen) {
+    m->data = NULL;
+    m->len = 0;
+    *at = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fio_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (unsigned long long)st.st_size != (unsigned long long)file_size || len == 0 || off > file_size ||
+        len > file_size - off) {
+        fio_errf(err, errlen, "%s: the file changed while it was being loaded (%lld bytes, %zu expected)", path,
+                 (long long)st.st_size, file_size);
+        close(fd);
+        return -1;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    size_t skip = off % (size_t)(page > 0 ? page : 4096);
+    void *p = mmap(NULL, len + skip, PROT_READ, MAP_PRIVATE, fd, (off_t)(off - skip));
+    int map_errno = errno;
+    close(fd);
+    if (p == MAP_FAILED) {
+        fio_errf(err, errlen, "%s: cannot map %zu bytes: %s", path, len, strerror(map_errno));
+        return -1;
+    }
+    m->data = p;
+    m->len = len + skip;
+    *at = (const unsigned char *)p + skip;
+    return 0;
+}
+
 void fio_unmap(FileMap *m) {
     if (m->data && m->len) munmap((void *)m->data, m->len);
     m->data = NULL;

@@ -29,6 +29,14 @@ typedef struct {
 } FileMap;
 
 int fio_map(const char *path, FileMap *m, char *err, size_t errlen);
+
+/* A read-only private mapping of bytes [off, off + len) of path, which must be a regular file of
+ * exactly file_size bytes (the size the caller read its header from; another size means the file
+ * changed since). The mapping starts at the page boundary at or below off: m covers it all and
+ * *at points to byte off. len > 0. Read-only file pages are not private writable memory: they do
+ * not count against RLIMIT_DATA, and the kernel drops them under memory pressure. */
+int fio_map_range(const char *path, size_t file_size, size_t off, size_t len, FileMap *m, const void **at, char *err,
+                  size_t errlen);
 void fio_unmap(FileMap *m); /* safe on a zeroed or already unmapped FileMap */
 
 /* An output file being written atomically: readers of PATH see either the old file or

@@ -1,6 +1,7 @@
 /* train.c - epochs of shuffled batches, metrics, logs, checkpoints (see train.h).
  *
- * One epoch: permute the training row indices with the seeded RNG, then for each batch
+ * One epoch: order the training row indices with the seeded RNG (shuffle.h: all rows, or blocks
+ * of rows), then for each batch
  * (the last one may be partial) the backend computes the gradient (Backend.grad: forward,
  * Jacobian, loss, gradient in one pass), then, past the point where a data-parallel layer
  * sums across processes (reduce_step), the loss is checked and the backend takes an optimiser
@@ -22,6 +23,7 @@
 
 #include "abi.h"
 #include "init.h"
+#include "shuffle.h"
 
 enum { EVAL_BATCH = 256 };
 
@@ -783,6 +785,13 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         return rc;
     }
     b->fuse_update = t->reduce == NULL;
+    /* a memory-mapped training set: rows in a full shuffle are read one by one (no read-around),
+     * blocks of rows nearly in file order */
+    data_advise(train_set, ts->shuffle_block ? DATASET_NEAR : DATASET_RANDOM);
+    if (data_mapped(train_set))
+        message(o, DINO_MSG_NOTE, "training data: %.1f MiB read in place from memory-mapped files (%s)",
+                (double)data_mapped(train_set) / 1048576.0,
+                ts->shuffle_block ? "shuffle blocks: read nearly in file order" : "shuffle rows");
     if (b->data_note[0]) message(o, DINO_MSG_NOTE, "%s", b->data_note);
     if ((rc = device_sum(t, B, o, err, errlen))) return rc;
     message(o, DINO_MSG_NOTE,
@@ -829,8 +838,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         r.good_opt_step = t->opt.step;
         rng_save(&t->rng, t->state.rng); /* the RNG before this epoch's shuffle, for a rewind */
         TrainState at_start = t->state;
-        for (int64_t i = 0; i < N; i++) r.idx[i] = i;
-        rng_permute(&t->rng, r.idx, N);
+        shuffle_rows(&t->rng, r.idx, N, ts->shuffle_block, ts->shuffle_window);
         if ((rc = b->begin_epoch(b, r.idx))) {
             rc = backend_failed(&r, rc);
             break;

@@ -1,14 +1,20 @@
 /* test_data.c - ctest "runtime_data": data.c on small .npy and IDX files written here.
  * Happy paths (both Jacobian layouts, float32 <-> float64, IDX images and labels, integer
  * label dtypes, every split kind, the optional default J_data.npy, data_gather), then every
- * error, each checked to name the file and the expected and found values; and, when
+ * error, each checked to name the file and the expected and found values; memory-mapped
+ * loading (test_mapped: which files are used in place, the same bytes as the copy that
+ * DINO_DATA_MAP=0 forces, the same errors, read-ahead bringing evicted pages back); and, when
  * DINO_SHARED_DIR has them, the reference dino_small folder and MNIST through the real
  * front end and the shared specs (else a SKIP: line). */
+#define _DEFAULT_SOURCE /* mincore, madvise (MADV_DONTNEED) */
 #include "harness.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <zlib.h>
 
 #include "data.h"
+#include "fileio.h"
 #include "frontend.h"
 #include "npy.h"
 
@@ -165,6 +171,16 @@ static int load(Fx *f, const Model *m, int f64, int need_jac, Dataset *tr, Datas
             data_free(&te_);                                                    \
         }                                                                       \
     } while (0)
+
+/* data_load_sets into *tr, *va, *te, mapped (map 1) or with DINO_DATA_MAP=0 (every file copied). */
+static int load3(Fx *f, const Model *m, int f64, int map, Dataset *tr, Dataset *va, Dataset *te, char *err,
+                 size_t errlen) {
+    err[0] = 0;
+    if (!map) setenv("DINO_DATA_MAP", "0", 1);
+    int rc = data_load_sets(m, f->dir, f64, 0, tr, va, te, err, errlen);
+    unsetenv("DINO_DATA_MAP");
+    return rc;
+}
 
 /* ------------------------------------------------------------------------ happy paths */
 
@@ -693,6 +709,207 @@ static void test_mnist(T *t) {
     frontend_free(&fe);
 }
 
+/* Two loaded sets hold the same bytes: x, y, J, labels. */
+static int same_bytes(const Dataset *a, const Dataset *b) {
+    size_t es = a->f64 ? 8 : 4, n = (size_t)a->n;
+    if (a->n != b->n || a->f64 != b->f64 || !a->x != !b->x || !a->y != !b->y || !a->J != !b->J ||
+        !a->label != !b->label)
+        return 0;
+    return (!a->x || memcmp(a->x, b->x, n * (size_t)a->in * es) == 0) &&
+        (!a->y || memcmp(a->y, b->y, n * (size_t)a->out * es) == 0) &&
+        (!a->J || memcmp(a->J, b->J, n * (size_t)a->out * (size_t)a->in * es) == 0) &&
+        (!a->label || memcmp(a->label, b->label, n * 4) == 0);
+}
+
+/* Which of x, y, J, label are mapped, as a string "xyJl" with '-' for the others. */
+static const char *mapped_str(const Dataset *d, char buf[5]) {
+    const char *names = "xyJl";
+    for (int k = 0; k < 4; k++) buf[k] = d->map[k].base ? names[k] : '-';
+    buf[4] = 0;
+    return buf;
+}
+
+/* The pages of [p, p + len) in the page cache, counted with mincore. */
+static size_t resident_pages(const void *p, size_t len) {
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p - (uintptr_t)p % (uintptr_t)page;
+    size_t n = ((uintptr_t)p + len - a + (size_t)page - 1) / (size_t)page, count = 0;
+    unsigned char *v = malloc(n);
+    if (!v || mincore((void *)a, n * (size_t)page, v) != 0) {
+        free(v);
+        return (size_t)-1;
+    }
+    for (size_t i = 0; i < n; i++) count += v[i] & 1;
+    free(v);
+    return count;
+}
+
+static void test_mapped(Fx *f) {
+    T *t = f->t;
+    char err[1024], e2[1024], mbuf[5];
+    Model m = make_model(0);
+    m.data.jac = npy_src("J_data.npy");
+    m.data.split = SPLIT_COUNT;
+    m.data.train = 6, m.data.valid = 2, m.data.test = 2;
+    /* Files of the training dtype, out_in: x, y, J of all three sets point into the files, and
+     * hold the bytes the copy holds. */
+    for (int f64 = 0; f64 <= 1; f64++) {
+        write_regression(f, 10, f64 ? DT_F64 : DT_F32, 1, 0);
+        Dataset s[2][3]; /* [copied, mapped][train, valid, test] */
+        int ok = CHECK_OK(t, load3(f, &m, f64, 0, &s[0][0], &s[0][1], &s[0][2], err, sizeof err), err);
+        ok &= CHECK_OK(t, load3(f, &m, f64, 1, &s[1][0], &s[1][1], &s[1][2], err, sizeof err), err);
+        for (int k = 0; ok && k < 3; k++) {
+            CHECK(t, strcmp(mapped_str(&s[0][k], mbuf), "----") == 0 && data_mapped(&s[0][k]) == 0);
+            if (!CHECK(t, strcmp(mapped_str(&s[1][k], mbuf), "xyJ-") == 0)) printf("  mapped: %s\n", mbuf);
+            CHECK(t, data_mapped(&s[1][k]) == (size_t)s[1][k].n * (3 + 2 + 6) * (f64 ? 8 : 4));
+            CHECK(t, same_bytes(&s[0][k], &s[1][k]));
+        }
+        CHECK(t,
+              ok && rows_match(&s[1][0], 0, 1, !f64) && rows_match(&s[1][1], 6, 1, !f64) &&
+                  rows_match(&s[1][2], 8, 1, !f64));
+        for (int c = 0; c < 2; c++)
+            for (int k = 0; k < 3; k++) data_free(&s[c][k]), data_free(&s[c][k]); /* a second free is harmless */
+    }
+    /* Not in place: another dtype than the precision (converted), a Jacobian stored in_out
+     * (transposed), an unaligned file (npy_load copies it); the values are the same. */
+    Dataset tr, va, te;
+    write_regression(f, 10, DT_F64, 1, 0);
+    if (CHECK_OK(t, load3(f, &m, 0, 1, &tr, &va, &te, err, sizeof err), err)) {
+        CHECK(t, strcmp(mapped_str(&tr, mbuf), "----") == 0 && rows_match(&tr, 0, 1, 0));
+        data_free(&tr), data_free(&va), data_free(&te);
+    }
+    write_regression(f, 10, DT_F64, 1, 1);
+    Model mio = m;
+    mio.data.jac.in_out = 1;
+    if (CHECK_OK(t, load3(f, &mio, 1, 1, &tr, &va, &te, err, sizeof err), err)) {
+        CHECK(t, strcmp(mapped_str(&tr, mbuf), "xy--") == 0 && rows_match(&tr, 0, 1, 0) && rows_match(&te, 8, 1, 0));
+        data_free(&tr), data_free(&va), data_free(&te);
+    }
+    /* A scaled input is converted too (scale applies to any source). */
+    write_regression(f, 10, DT_F64, 1, 0);
+    Model msc = m;
+    msc.data.input.scale = 2;
+    if (CHECK_OK(t, load3(f, &msc, 1, 1, &tr, &va, &te, err, sizeof err), err)) {
+        CHECK(t, strcmp(mapped_str(&tr, mbuf), "-yJ-") == 0 && get(&tr, tr.x, 3 * 2 + 1) == 2 * xval(2, 1));
+        data_free(&tr), data_free(&va), data_free(&te);
+    }
+    /* Classifier labels: int32 in place, int64 converted. */
+    Model mc = make_model(1);
+    mc.data.split = SPLIT_COUNT;
+    mc.data.train = 6, mc.data.test = -1;
+    double xs[10 * 16], ls[10];
+    for (int r = 0; r < 10; r++) {
+        ls[r] = r;
+        for (int k = 0; k < 16; k++) xs[r * 16 + k] = r + k / 100.0;
+    }
+    save(f, "x_data.npy", DT_F32, 2, (int64_t[]){10, 16}, xs);
+    for (int i32 = 0; i32 <= 1; i32++) {
+        save(f, "y_data.npy", i32 ? DT_I32 : DT_I64, 1, (int64_t[]){10}, ls);
+        if (!CHECK_OK(t, load3(f, &mc, 0, 1, &tr, &va, &te, err, sizeof err), err)) continue;
+        CHECK(t, strcmp(mapped_str(&tr, mbuf), i32 ? "x--l" : "x---") == 0 && tr.label[5] == 5 && te.label[3] == 9);
+        CHECK(t, get(&te, te.x, 16 + 3) == (float)(7 + 3 / 100.0));
+        data_free(&tr), data_free(&va), data_free(&te);
+    }
+    /* The errors of the mapped path are those of the copy, word for word: NaN in x, -Inf in J
+     * (its entry named in the file's layout), a label out of range. */
+    double *x = malloc(sizeof(double) * 30), *J = malloc(sizeof(double) * 60);
+    for (int k = 0; k < 30; k++) x[k] = k;
+    for (int k = 0; k < 60; k++) J[k] = k;
+    x[4 * 3 + 2] = NAN;
+    J[7 * 6 + 1 * 3 + 2] = -INFINITY;
+    for (int which = 0; which < 3; which++) {
+        write_regression(f, 10, DT_F32, 1, 0);
+        const char *file = which == 0 ? "m_data.npy" : which == 1 ? "J_data.npy" : "y_data.npy";
+        Model *mm = which == 2 ? &mc : &m;
+        if (which == 0) save(f, file, DT_F32, 2, (int64_t[]){10, 3}, x);
+        if (which == 1) save(f, file, DT_F32, 3, (int64_t[]){10, 2, 3}, J);
+        if (which == 2) {
+            ls[7] = 10;
+            save(f, file, DT_I32, 1, (int64_t[]){10}, ls);
+        }
+        int rc1 = load3(f, mm, 0, 1, &tr, &va, &te, err, sizeof err);
+        CHECK(t, tr.n == 0 && !tr.x && va.n == 0 && te.n == 0);
+        int rc0 = load3(f, mm, 0, 0, &tr, &va, &te, e2, sizeof e2);
+        const char *want = which == 0 ? "contains NaN at row 4, column 2"
+            : which == 1              ? "contains -Inf at row 7, entry [1, 2]"
+                                      : "label 10 at row 7 is outside [0, 10)";
+        CHECK_ERR(t, rc1, err, fpath(f, file), want);
+        if (!CHECK(t, rc0 == -1 && strcmp(err, e2) == 0)) printf("  mapped: %s\n  copied: %s\n", err, e2);
+    }
+    free(x), free(J);
+    /* fio_map_range, under map_rows: a range off a page boundary reads the file's bytes there; a
+     * file whose size changed since its header was read, or that is gone, is an error. */
+    {
+        const char *p = fpath(f, "J_data.npy");
+        FILE *fp = fopen(p, "rb");
+        unsigned char head[200] = {0};
+        size_t got = fp ? fread(head, 1, sizeof head, fp) : 0;
+        struct stat st;
+        if (fp) fclose(fp);
+        if (CHECK(t, got == sizeof head && stat(p, &st) == 0)) {
+            FileMap fm;
+            const void *at;
+            if (CHECK_OK(t, fio_map_range(p, (size_t)st.st_size, 77, 100, &fm, &at, err, sizeof err), err)) {
+                CHECK(t, memcmp(at, head + 77, 100) == 0 && (uintptr_t)fm.data % 4096 == 0 && fm.len == 177);
+                fio_unmap(&fm);
+            }
+            CHECK_ERR(t, fio_map_range(p, (size_t)st.st_size + 8, 0, 16, &fm, &at, err, sizeof err), err, p,
+                      "the file changed while it was being loaded");
+            CHECK(t, fm.data == NULL && at == NULL);
+            const char *gone = fpath(f, "gone.npy");
+            CHECK_ERR(t, fio_map_range(gone, 100, 0, 16, &fm, &at, err, sizeof err), err, gone, "cannot open");
+        }
+    }
+    /* Read-ahead: pages dropped from the page cache come back after data_prefetch (where the file
+     * system lets them be dropped: not tmpfs). */
+    enum { ROWS = 20000 };
+    double *big = malloc(sizeof(double) * ROWS * 3), *bq = malloc(sizeof(double) * ROWS * 2);
+    for (int k = 0; k < ROWS * 3; k++) big[k] = k;
+    for (int k = 0; k < ROWS * 2; k++) bq[k] = -k;
+    save(f, "m_data.npy", DT_F64, 2, (int64_t[]){ROWS, 3}, big);
+    save(f, "q_data.npy", DT_F64, 2, (int64_t[]){ROWS, 2}, bq);
+    remove(fpath(f, "J_data.npy"));
+    Model mb = make_model(0);
+    free(big), free(bq);
+    Dataset btr, bte;
+    if (CHECK_OK(t, load(f, &mb, 1, 0, &btr, &bte, err, sizeof err), err) && CHECK(t, btr.map[DATASET_X].base)) {
+        size_t xbytes = (size_t)btr.n * 3 * 8;
+        CHECK(t, data_resident(&btr) > 0.99); /* the load's check read every page */
+        data_advise(&btr, DATASET_RANDOM);
+        madvise(btr.map[DATASET_X].base, btr.map[DATASET_X].len, MADV_DONTNEED); /* our page table's view */
+        int fd = open(fpath(f, "m_data.npy"), O_RDONLY);
+        if (bte.map[DATASET_X].base) madvise(bte.map[DATASET_X].base, bte.map[DATASET_X].len, MADV_DONTNEED);
+        for (int k = 0; fd >= 0 && k < 3; k++) { /* the page cache (clean pages; the kernel may need two tries) */
+            fdatasync(fd);
+            posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        }
+        size_t before = resident_pages(btr.x, xbytes);
+        int64_t rows[64];
+        for (int i = 0; i < 64; i++) rows[i] = 8000 + i; /* 1.5 KiB: one or two pages */
+        DataAhead da;
+        CHECK(t, data_ahead_init(&da, 64) == 0);
+        if (fd < 0 || before == (size_t)-1 || before > 2) {
+            t_skip(t, "read-ahead: the file's pages could not be dropped from the page cache (tmpfs?)");
+        } else {
+            CHECK(t, data_resident(&btr) < 0.5); /* the sample sees the dropped pages */
+            data_prefetch(&btr, rows, 64, &da);
+            size_t after = 0;
+            for (int k = 0; k < 200 && after == 0; k++) { /* the read is asynchronous */
+                after = resident_pages((const double *)btr.x + 8000 * 3, 64 * 3 * 8);
+                if (!after) nanosleep(&(struct timespec){0, 5000000}, NULL);
+            }
+            CHECK(t, after >= 1);
+            size_t far = resident_pages((const double *)btr.x + 12000 * 3, 64 * 3 * 8);
+            CHECK(t, far == 0); /* only the rows asked for */
+            if (t->verbose)
+                printf("  read-ahead: %zu pages resident before, %zu after, %zu far away\n", before, after, far);
+        }
+        if (fd >= 0) close(fd);
+        data_ahead_free(&da);
+        data_free(&btr), data_free(&bte);
+    }
+}
+
 int main(int argc, char **argv) {
     T t;
     if (t_begin(&t, argc, argv, "data")) return 1;
@@ -709,6 +926,7 @@ int main(int argc, char **argv) {
     test_valid(&f);
     test_errors(&f);
     test_label_errors(&f);
+    test_mapped(&f);
     test_reference(&t);
     test_mnist(&t);
     return t_end(&t, "runtime_data");
