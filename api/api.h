@@ -27,6 +27,8 @@ struct dino_spec {
     int n_data_files;
 };
 
+typedef struct ReducedPredictor ReducedPredictor; /* reduced.c */
+
 struct dino_model {
     dino_spec *spec;
     Trainer t;     /* parameters, optimiser, training state, backend */
@@ -41,6 +43,8 @@ struct dino_model {
     volatile int *stop_also; /* another model's flag that stops this one too (reduced.c's inner model) */
     void *conv;              /* dino_predict's conversions to and from the model's precision, kept */
     size_t conv_bytes;
+    ReducedPredictor *reduced; /* dino_predict_reduced's inner model, made on first use (reduced.c) */
+    int is_inner;              /* reduced.c's inner model: it never takes the reduced path itself */
 };
 
 struct dino_data {
@@ -72,10 +76,12 @@ dino_status api_fail(dino_status status, int complete, const char *fmt, ...) __a
         return status_;                                                                                        \
     } while (0)
 
-/* reduced.c: trains md in reduced input coordinates when its input enters only through encode
- * with an orthonormal basis whose values are known (then returns 1 with the outcome in *status),
- * else says why not through opts->on_message and returns 0 (train as usual). */
+/* reduced.c: trains md in reduced coordinates when its input enters only through encode with an
+ * orthonormal basis whose values are known (and its output too when it leaves through decode with
+ * an orthonormal basis; then returns 1 with the outcome in *status), else says why not through
+ * opts->on_message and returns 0 (train as usual). reduced_free: dino_model_free's part. */
 int reduced_train(dino_model *md, const dino_data *data, const dino_train_options *opts, dino_status *status);
+void reduced_free(dino_model *md);
 
 /* The runtime's (train.h) Jacobian mode and precision from the API's. */
 JacMode api_jac_mode(dino_jacobian j);

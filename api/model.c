@@ -120,6 +120,7 @@ static dino_status dino_model_open_unguarded(dino_spec *spec, const dino_open_op
 
 void dino_model_free(dino_model *md) {
     if (!md) return;
+    reduced_free(md);
     trainer_free(&md->t);
     if (md->mod.handle) cpu_module_free(&md->mod);
     free(md->conv);

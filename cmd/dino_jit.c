@@ -3,7 +3,7 @@
  *
  *   dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B] [--lr X]
  *            [--seed S] [--precision f32|f64] [--set key=value]... [--save CKPT] [--load CKPT]
- *            [--predict IN.npy --out DIR] [--log FILE.csv] [--jacobian auto|forward|reverse]
+ *            [--predict IN.npy --out DIR [--reduced]] [--log FILE.csv] [--jacobian auto|forward|reverse]
  *            [--until EPOCH] [--strict] [-q]
  *   dino-jit MODEL.dino --load CKPT --eval [--data DIR]
  *   dino-jit --cache info|clear;  dino-jit --version | --help
@@ -31,14 +31,15 @@ typedef struct {
     char flag_sets[64][160]; /* --epochs N and friends, spelled as key=value */
     int n_sets;
     int quiet, strict;
-    int eval; /* --eval: the loaded checkpoint's metrics, no training */
+    int eval;    /* --eval: the loaded checkpoint's metrics, no training */
+    int reduced; /* --reduced: --predict writes reduced coordinates (h, dh/dz) */
     dino_jacobian jac;
 } Args;
 
 static void usage(FILE *f) {
     fputs("usage: dino-jit MODEL.dino [--data DIR] [--backend auto|cuda|cpu] [--epochs N] [--batch B]\n"
           "                [--lr X] [--seed S] [--precision f32|f64] [--set key=value]...\n"
-          "                [--save CKPT] [--load CKPT] [--predict IN.npy --out DIR] [--log FILE.csv]\n"
+          "                [--save CKPT] [--load CKPT] [--predict IN.npy --out DIR [--reduced]] [--log FILE.csv]\n"
           "                [--jacobian auto|forward|reverse] [--until EPOCH] [--strict] [-q]\n"
           "       dino-jit MODEL.dino --load CKPT --eval [--data DIR]\n"
           "       dino-jit --cache info|clear\n"
@@ -75,6 +76,10 @@ static void help(void) {
           "                    after training (or instead, with --epochs 0) write DIR/<output>.npy [N, out] and,\n"
           "                    for regression models, DIR/J.npy [N, out, in] (DIR/d<output>_d<input>.npy when\n"
           "                    the output is named J); files that are inputs of the run are never overwritten\n"
+          "  --reduced         with --predict, for a basis model whose output is decode(h, B2): write\n"
+          "                    DIR/<output>_reduced.npy [N, rank(B2)] (h) and DIR/J_reduced.npy\n"
+          "                    [N, rank(B2), rank(B)] (dh/dz: z = encode(x, B), or x when the input is used\n"
+          "                    elsewhere too) instead; inputs are full-space (D h + shift: the full prediction)\n"
           "  --log FILE.csv    one CSV row per epoch: epoch,step,seconds,lr,train_loss,<metrics>; missing\n"
           "                    folders are made; appended to when resuming\n"
           "  --jacobian M      auto, forward or reverse mode for the generated Jacobian (default auto)\n"
@@ -187,8 +192,8 @@ static int parse_args(int argc, char **argv, Args *a) {
             *(s[1] == 'q' ? &a->quiet : &a->strict) = 1;
             continue;
         }
-        if (strcmp(s, "--eval") == 0) {
-            a->eval = 1;
+        if (strcmp(s, "--eval") == 0 || strcmp(s, "--reduced") == 0) {
+            *(s[2] == 'e' ? &a->eval : &a->reduced) = 1;
             continue;
         }
         if (s[0] != '-' || !s[1]) {
@@ -272,6 +277,11 @@ static int parse_args(int argc, char **argv, Args *a) {
         fputs("dino-jit: error: --predict IN.npy and --out DIR go together\n", stderr);
         return -1;
     }
+    if (a->reduced && !a->predict) {
+        fputs("dino-jit: error: --reduced goes with --predict IN.npy --out DIR (it predicts in reduced coordinates)\n",
+              stderr);
+        return -1;
+    }
     if (a->eval && !a->load) {
         fputs("dino-jit: error: --eval reports the metrics of a checkpoint: name it with --load CKPT\n", stderr);
         return -1;
@@ -304,15 +314,17 @@ static int make_dirs(const char *path) {
 }
 
 /* The file names --predict writes in DIR: "<output>.npy" and the Jacobian's, "J.npy", or
- * "d<output>_d<input>.npy" when the output itself is named J. */
-static void predict_names(const dino_spec_info *m, char *y, size_t ylen, char *J, size_t Jlen) {
-    snprintf(y, ylen, "%s.npy", m->output);
-    if (strcmp(m->output, "J") == 0) snprintf(J, Jlen, "d%s_d%s.npy", m->output, m->input);
-    else snprintf(J, Jlen, "J.npy");
+ * "d<output>_d<input>.npy" when the output itself is named J; with --reduced, "_reduced" before
+ * ".npy". */
+static void predict_names(const dino_spec_info *m, int reduced, char *y, size_t ylen, char *J, size_t Jlen) {
+    const char *r = reduced ? "_reduced" : "";
+    snprintf(y, ylen, "%s%s.npy", m->output, r);
+    if (strcmp(m->output, "J") == 0) snprintf(J, Jlen, "d%s_d%s%s.npy", m->output, m->input, r);
+    else snprintf(J, Jlen, "J%s.npy", r);
 }
 
-static int run_predict(dino_model *model, const dino_spec_info *m, const char *in_path, const char *out_dir,
-                       int strict) {
+static int run_predict(dino_model *model, const dino_spec_info *m, const char *in_path, const char *out_dir, int strict,
+                       int reduced) {
     dino_npy a;
     if (dino_npy_read(in_path, &a)) return report(DINO_EUSER);
     int ok_shape = (a.ndim == 2 && a.shape[1] == m->in_dim) || (a.ndim == 1 && a.shape[0] == m->in_dim);
@@ -326,6 +338,11 @@ static int run_predict(dino_model *model, const dino_spec_info *m, const char *i
         return DINO_EUSER;
     }
     long long n = a.ndim == 2 ? a.shape[0] : 1, in = m->in_dim, out = m->out_dim;
+    int rank_in = 0, rank_out = 0; /* --reduced: h [n, rank_out], dh/dz [n, rank_out, rank_in] */
+    if (reduced && dino_model_reduced_dims(model, &rank_in, &rank_out)) {
+        dino_npy_free(&a);
+        return report(DINO_EUSER);
+    }
     for (long long i = 0; i < n * in; i++) {
         if (isfinite(a.data[i])) continue;
         fprintf(stderr, "dino-jit: error: %s: contains NaN or Inf at row %lld, column %lld\n", in_path, i / in, i % in);
@@ -333,19 +350,20 @@ static int run_predict(dino_model *model, const dino_spec_info *m, const char *i
         return DINO_EUSER;
     }
     int jac = !m->classifier;
-    double *y = malloc(sizeof(double) * (size_t)(n * out + 1));
-    double *J = jac ? malloc(sizeof(double) * (size_t)(n * out * in + 1)) : NULL;
+    long long in_w = reduced ? rank_in : in, out_w = reduced ? rank_out : out; /* what is written */
+    double *y = malloc(sizeof(double) * (size_t)(n * out_w + 1));
+    double *J = jac ? malloc(sizeof(double) * (size_t)(n * out_w * in_w + 1)) : NULL;
     if (!y || (jac && !J)) {
         fprintf(stderr, "dino-jit: error: out of memory for the predictions of %lld rows\n", n);
         free(y), free(J), dino_npy_free(&a);
         return DINO_EUSER;
     }
-    int rc = dino_predict(model, n, a.data, y, J);
+    int rc = reduced ? dino_predict_reduced(model, n, a.data, y, J) : dino_predict(model, n, a.data, y, J);
     dino_npy_free(&a);
     dino_backend_info b;
     dino_model_backend(model, &b);
     char path[4096], yname[256], Jname[256];
-    predict_names(m, yname, sizeof yname, Jname, sizeof Jname);
+    predict_names(m, reduced, yname, sizeof yname, Jname, sizeof Jname);
     const char *unfinished;
     if (rc) {
         report(rc);
@@ -356,7 +374,7 @@ static int run_predict(dino_model *model, const dino_spec_info *m, const char *i
         fprintf(stderr, "dino-jit: error: cannot create '%s': %s\n", out_dir, strerror(errno));
         rc = DINO_EUSER;
     } else {
-        long long ys[3] = {n, out}, js[4] = {n, out, in};
+        long long ys[3] = {n, out_w}, js[4] = {n, out_w, in_w};
         int T = m->out_times; /* a trajectory: [n, T, dim] and [n, T, dim, in] */
         if (T) ys[1] = js[1] = T, ys[2] = js[2] = m->out_step, js[3] = in;
         if (unfinished[0]) fprintf(stderr, "dino-jit: warning: %s\n", unfinished);
@@ -534,7 +552,7 @@ static int check_outputs(const Args *a, dino_spec *spec, const dino_spec_info *m
     if (a->log) out[n_out++] = (Named){a->log, "--log"};
     if (a->predict) {
         char yname[256], Jname[256];
-        predict_names(m, yname, sizeof yname, Jname, sizeof Jname);
+        predict_names(m, a->reduced, yname, sizeof yname, Jname, sizeof Jname);
         snprintf(ypath, sizeof ypath, "%s/%s", a->out, yname);
         snprintf(Jpath, sizeof Jpath, "%s/%s", a->out, Jname);
         out[n_out++] = (Named){ypath, "--out"};
@@ -736,6 +754,8 @@ int main(int argc, char **argv) {
     if (rc == DINO_OK) dino_spec_info_get(spec, &m);
     if (rc == DINO_OK) rc = check_outputs(&a, spec, &m);
     if (rc == DINO_OK) rc = start_backend(&a, spec, &m, &model, t0);
+    /* --reduced: a model without the path is refused before any training */
+    if (rc == DINO_OK && a.reduced && (rc = dino_model_reduced_dims(model, NULL, NULL))) report(rc);
     if (rc == DINO_OK && a.load) {
         dino_checkpoint_info ci;
         if ((rc = dino_model_load(model, a.load, &ci))) report(rc);
@@ -762,7 +782,7 @@ int main(int argc, char **argv) {
     if (rc == DINO_OK && a.eval) rc = run_eval(&a, spec, model, &m);
     else if (rc == DINO_OK && m.epochs > done) rc = run_training(&a, spec, model, &m);
     else if (rc == DINO_OK && a.save && rank == 0 && (rc = dino_model_save(model, a.save))) report(rc);
-    if (rc == DINO_OK && a.predict && rank == 0) rc = run_predict(model, &m, a.predict, a.out, a.strict);
+    if (rc == DINO_OK && a.predict && rank == 0) rc = run_predict(model, &m, a.predict, a.out, a.strict, a.reduced);
     dino_model_free(model);
     dino_spec_free(spec);
     dino_parallel_end();

@@ -465,6 +465,18 @@ DINO_API dino_status dino_predict(dino_model *model, long long n, const double *
  * values for an f32 model; an f64 model's rounded once). */
 DINO_API dino_status dino_predict_f32(dino_model *model, long long n, const float *x, float *y, float *J);
 
+/* Prediction in reduced coordinates, for a model whose output is `out = decode(h, B2)` (any
+ * bases, oblique too): h [n, rank(B2)], the network's output before the decode, and, when G is
+ * not NULL, G [n, rank(B2), rank(B)] = dh/dz, for the full-space inputs x [n, in], encoded with
+ * the model's bases (z = E^T (x - shift)) when the input enters only through `z = encode(x, B)`,
+ * else as they are (z = x, rank(B) read as in). The full-space prediction is D h + shift, its
+ * Jacobian D G E^T. dino_model_reduced_dims gives the two ranks (from the spec alone: it says
+ * before any training whether the path exists). DINO_EUSER naming what is missing when the model
+ * has no such path, or its bases no values yet. The first call generates and compiles the inner
+ * network (cached). Since 0.2. */
+DINO_API dino_status dino_model_reduced_dims(dino_model *model, int *rank_in, int *rank_out);
+DINO_API dino_status dino_predict_reduced(dino_model *model, long long n, const double *x, double *h, double *G);
+
 /* How many rows of the last dino_predict (dino_jvp, dino_vjp) on model came out of an
  * adaptive ODE solve (dopri5) that did not reach its t1 within max_steps: their values are
  * wrong. 0 when every solve finished, and for models without dopri5. message (may be NULL)

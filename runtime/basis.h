@@ -98,4 +98,21 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64);
  * memory. */
 int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, double *y, double *J);
 
+/* basis_reduced.c: both sides reduced (api/reduced.c's output-side path; the identity is in
+ * basis_reduced.c's header). BASIS_OUT_EXTRA extra output coordinates carry each sample's
+ * discarded part so that error and norm are the full space's. */
+enum { BASIS_OUT_EXTRA = 2 };
+/* The inner model's output shift [rank + BASIS_OUT_EXTRA] = [D^T s; |(I - D D^T) s|; 0] of an
+ * orthonormal output basis. Returns 0, or -1 when out of memory. */
+int basis_out_shift(const BasisValues *out, double *shift);
+/* Rows r0 .. r0 + n of d, for an orthonormal input basis vin and output basis vout: x [n, r1] =
+ * E^T (x_i - shift); y [n, r2 + 2] = [D^T q_i; a1; a2] (y may be NULL: labels); J [n, r2 + 2, r1]
+ * = [D^T J_i E; (|J_i - D D^T J_i E E^T|_F, 0, ...); 0] (J may be NULL, or d without
+ * Jacobians). vin NULL: the input stays full (E = I, r1 = in, x copied). Returns 0, or -1 when
+ * out of memory. */
+int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Dataset *d, int64_t r0, int64_t n,
+                       double *x, double *y, double *J);
+/* z [n, rank] = E^T (x_i - shift) for x [n, dim] in f64 (any basis, oblique too). */
+void basis_encode_rows(const BasisValues *v, int64_t n, const double *x, double *z);
+
 #endif

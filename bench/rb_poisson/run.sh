@@ -2,6 +2,7 @@
 # bench/rb_poisson/run.sh - a reduced-basis DINO against its full-space twin, side by side.
 #
 #   bash bench/rb_poisson/run.sh [EPOCHS] [N] [DATA_DIR]       (defaults 10, 2000, /tmp/dino_rb_poisson)
+#   RUNS="full rb_48_24" bash bench/rb_poisson/run.sh ...     (only those rows; BUILD=DIR: another build)
 #
 # Data: dino-gen-poisson --n N --kl 1024 --sensors 8 (m [1024] -> q [64], J [N, 64, 1024] f64);
 # generated once into DATA_DIR. Split 80 / 20 (the data block's default).

@@ -9,7 +9,8 @@
 #    a 24-dimensional POD of the outputs for the output, an MLP between them; the log reports each
 #    basis (eigenvalues, trace captured, floors) and trains in reduced coordinates;
 # 3. trains its full-space twin (the same MLP from m [1024] straight to q [64], same loss and
-#    schedule) for comparison, and predicts with the RB model's checkpoint (full-space q and J).
+#    schedule) for comparison, and predicts with the RB model's checkpoint (full-space q and J,
+#    then, with --reduced, its reduced coordinates: h [N, 24] and dh/dz [N, 24, 48]).
 set -euo pipefail
 EPOCHS=${1:-20}
 DATA=${2:-data/rb_poisson}
@@ -45,4 +46,7 @@ echo "== the full-space twin"
 echo "== prediction with the RB-DINO's checkpoint (its bases are in it): full-space q and J"
 "$BUILD/dino-jit" "$ROOT/specs/rb_poisson.dino" --epochs 0 --load "$OUT/rb.safetensors" \
     --predict "$DATA/m_data.npy" --out "$OUT/pred"
+echo "== the same in reduced coordinates: h (q = D h + shift) and dh/dz"
+"$BUILD/dino-jit" "$ROOT/specs/rb_poisson.dino" --epochs 0 --load "$OUT/rb.safetensors" \
+    --predict "$DATA/m_data.npy" --out "$OUT/pred" --reduced
 echo "outputs in $OUT"

@@ -115,6 +115,8 @@ _SIGNATURES = {
     "dino_predict_f32": (c_int, [_P, c_longlong, _P, _P, _P]),
     "dino_jvp": (c_int, [_P, c_longlong, _P, _P, _P, _P]),
     "dino_vjp": (c_int, [_P, c_longlong, _P, _P, _P, _P]),
+    "dino_model_reduced_dims": (c_int, [_P, POINTER(c_int), POINTER(c_int)]),
+    "dino_predict_reduced": (c_int, [_P, c_longlong, _P, _P, _P]),
 }
 
 _lib: Optional[ctypes.CDLL] = None

@@ -145,8 +145,12 @@ class Model:
 
     # ------------------------------------------------------------------------ evaluation
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """The outputs: x [in] -> [out], or [B, in] -> [B, out] (a classifier's logits)."""
+    def __call__(self, x: np.ndarray, *, reduced: bool = False) -> np.ndarray:
+        """The outputs: x [in] -> [out], or [B, in] -> [B, out] (a classifier's logits).
+        reduced=True: the network's output h [rank_out] before the output's decode (see
+        reduced_dims)."""
+        if reduced:
+            return self._reduced(x, False)[0]
         x, single = self._prediction_input(x)
         dt = x.dtype
         n = 1 if single else x.shape[0]
@@ -160,9 +164,13 @@ class Model:
 
     predict = __call__
 
-    def value_and_jacobian(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def value_and_jacobian(self, x: np.ndarray, *, reduced: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         """The outputs and their Jacobians with respect to the input: x [in] -> ([out],
-        [out, in]), or [B, in] -> ([B, out], [B, out, in]). Classifiers have no Jacobian."""
+        [out, in]), or [B, in] -> ([B, out], [B, out, in]). Classifiers have no Jacobian.
+        reduced=True: in reduced coordinates, h [rank_out] and G = dh/dz [rank_out, rank_in]
+        (see reduced_dims)."""
+        if reduced:
+            return self._reduced(x, True)  # type: ignore[return-value]
         x, single = self._prediction_input(x)
         dt = x.dtype
         n = 1 if single else x.shape[0]
@@ -175,6 +183,31 @@ class Model:
         if st:
             _check(st)
         return y, J
+
+    def reduced_dims(self) -> Tuple[int, int]:
+        """(rank_in, rank_out) of a basis model whose output is `out = decode(h, B2)`: the sizes of
+        z (`encode(x, B)`, or x itself when the input is also used elsewhere) and h. DinoError
+        saying why when the model has no such path. Predictions in reduced coordinates
+        (model(x, reduced=True), model.value_and_jacobian(x, reduced=True)) take full-space
+        inputs x, encode them with the model's bases, and return h and G = dh/dz: the full-space
+        output is D h + shift and its Jacobian D G E^T."""
+        r_in, r_out = ctypes.c_int(), ctypes.c_int()
+        with self._lock:
+            _check(self._lib.dino_model_reduced_dims(self._live(), ctypes.byref(r_in), ctypes.byref(r_out)))
+        return r_in.value, r_out.value
+
+    def _reduced(self, x, jac: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+        r_in, r_out = self.reduced_dims()
+        x, dt, single = self._input(x, "the input", self.in_dim)
+        n = 1 if single else x.shape[0]
+        h = np.empty((r_out,) if single else (n, r_out))
+        G = np.empty((r_out, r_in) if single else (n, r_out, r_in)) if jac else None
+        with self._lock:
+            st = self._lib.dino_predict_reduced(self._live(), n, _address(x), _address(h),
+                                                _address(G) if G is not None else None)
+        if st:
+            _check(st)
+        return self._out(h, dt), (self._out(G, dt) if G is not None else None)
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
         """The Jacobian alone: [in] -> [out, in], or [B, in] -> [B, out, in]."""

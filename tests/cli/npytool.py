@@ -22,6 +22,10 @@ safetensors: 8-byte little-endian header length, JSON header, raw data.
   npytool.py st_strip IN OUT PREFIX      IN without the tensors whose names start with PREFIX and
                                          without metadata (as a checkpoint written by PyTorch)
   npytool.py rows_shift IN OUT FROM      rows FROM.. of a float .npy plus 1 (the others unchanged)
+  npytool.py lift_same A B TOL           two float arrays of one shape agree to TOL relative to B's largest value
+  npytool.py lift CKPT VM VQ H G Q J TOL  --predict --reduced's h [n, r2] and G [n, r2, r1] lifted with
+                                         the checkpoint's bases (D of VQ, its shift, E of VM): D h + shift
+                                         against Q, D G E^T against J; exit 1 when a relative error > TOL
 """
 import ast
 import json
@@ -231,6 +235,43 @@ def main(argv):
         per = len(values) // shape[0]
         start = int(args[2]) * per
         npy_write(args[1], dtype, shape, values[:start] + [v + 1 for v in values[start:]])
+    elif cmd == "lift_same":
+        _, sa, a = npy_read(args[0])
+        _, sb, b = npy_read(args[1])
+        if sa != sb:
+            print(f"shapes differ: {sa} and {sb}")
+            return 1
+        e = max(abs(x - y) for x, y in zip(a, b)) / max(max(abs(y) for y in b), 1e-300)
+        print(f"{len(a)} values: largest difference {e:.2e} of the largest value")
+        return 0 if e <= float(args[2]) else 1
+    elif cmd == "lift":
+        t = st_read(args[0])
+
+        def tensor(name):
+            dtype, shape, data = t[name]
+            code, size = {"F32": ("f", 4), "F64": ("d", 8)}[dtype]
+            return shape, struct.unpack(f"<{len(data) // size}{code}", data)
+
+        (dim_q, r2), D = tensor(f"__basis.{args[2]}.decoder")
+        _, sh = tensor(f"__basis.{args[2]}.shift")
+        (dim_m, r1), E = tensor(f"__basis.{args[1]}.encoder")
+        _, hs, h = npy_read(args[3])
+        _, gs, G = npy_read(args[4])
+        _, _, q = npy_read(args[5])
+        _, _, J = npy_read(args[6])
+        n = hs[0]
+        if tuple(hs) != (n, r2) or tuple(gs) != (n, r2, r1):
+            print(f"h {hs} and G {gs} are not [n, {r2}] and [n, {r2}, {r1}]")
+            return 1
+        yq = [sh[o] + sum(D[o * r2 + k] * h[i * r2 + k] for k in range(r2)) for i in range(n) for o in range(dim_q)]
+        GE = [[sum(G[(i * r2 + k) * r1 + j] * E[c * r1 + j] for j in range(r1)) for c in range(dim_m)]
+              for i in range(n) for k in range(r2)]
+        JJ = [sum(D[o * r2 + k] * GE[i * r2 + k][c] for k in range(r2))
+              for i in range(n) for o in range(dim_q) for c in range(dim_m)]
+        ey = max(abs(a - b) for a, b in zip(yq, q[:len(yq)])) / max(abs(b) for b in q[:len(yq)])
+        eJ = max(abs(a - b) for a, b in zip(JJ, J[:len(JJ)])) / max(abs(b) for b in J[:len(JJ)])
+        print(f"{n} rows: D h + shift vs q {ey:.2e}, D G E^T vs J {eJ:.2e} (relative to the largest value)")
+        return 0 if ey <= float(args[7]) and eJ <= float(args[7]) else 1
     else:
         raise SystemExit(__doc__)
     return 0

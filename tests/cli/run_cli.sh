@@ -332,6 +332,49 @@ EOF2
     run basis_nodata "$SP/rb.dino" --epochs 0 --load "$T/bare.safetensors" --predict "$T/d/m_data.npy" --out "$T/pb3"
     expect_rc basis_nodata 1
     stderr_has basis_nodata "bases need the training data"
+    # --predict --reduced: h and dh/dz; lifted with the checkpoint's bases they are the full prediction
+    "${TOOL[@]}" take "$T/d/m_data.npy" "$T/m20.npy" 0:20
+    run basis_red "$SP/rb.dino" --data "$T/d" --epochs 0 --load "$T/rb1.safetensors" --precision f64 \
+        --predict "$T/m20.npy" --out "$T/pr" --reduced
+    expect_rc basis_red 0
+    stderr_has basis_red "q_reduced.npy" "J_reduced.npy"
+    local s
+    s=$("${TOOL[@]}" shape "$T/pr/q_reduced.npy" 2>&1)
+    check "pr/q_reduced.npy is h [20, 4] float64: $s" [ "$s" = "<f8 20,4" ]
+    s=$("${TOOL[@]}" shape "$T/pr/J_reduced.npy" 2>&1)
+    check "pr/J_reduced.npy is dh/dz [20, 4, 6] float64: $s" [ "$s" = "<f8 20,4,6" ]
+    run basis_full64 "$SP/rb.dino" --data "$T/d" --epochs 0 --load "$T/rb1.safetensors" --precision f64 \
+        --predict "$T/m20.npy" --out "$T/pf" -q
+    tool_check "D h + shift and D G E^T equal the full-space --predict" lift "$T/rb1.safetensors" Vm Vq \
+        "$T/pr/q_reduced.npy" "$T/pr/J_reduced.npy" "$T/pf/q.npy" "$T/pf/J.npy" 1e-12
+    spec "$SP/plain.dino" "adam(lr = 1e-3)"
+    run red_plain "$SP/plain.dino" --data "$T/d" --epochs 1 --predict "$T/m20.npy" --out "$T/pp" --reduced
+    expect_rc red_plain 1
+    stderr_has red_plain "has no reduced path" "no basis section"
+    check "a model without the path: refused before training (no epoch line)" \
+        bash -c "! grep -q '^epoch' '$T/red_plain.err' '$T/red_plain.out'"
+    run red_nopredict "$SP/rb.dino" --data "$T/d" --reduced
+    expect_rc red_nopredict 1
+    stderr_has red_nopredict "--reduced goes with --predict"
+    # a validation set: model selection in reduced coordinates, the same CSV and checkpoint as the
+    # full-space graph (f64)
+    sed -e 's/split train 300, test 100/split train 250, valid 50, test 100/' \
+        -e 's/    epochs 2/    epochs 4\n    keep best\n    early_stop patience 2/' "$SP/rb.dino" >"$SP/rbv.dino"
+    run basis_valid "$SP/rbv.dino" --data "$T/d" --precision f64 --log "$T/rbv1.csv" --save "$T/rbv1.safetensors"
+    expect_rc basis_valid 0
+    stderr_has basis_valid "projected once at load (the validation rows too)" "valid: loss"
+    DINO_REDUCED=0 run basis_valid0 "$SP/rbv.dino" --data "$T/d" --precision f64 --log "$T/rbv0.csv" \
+        --save "$T/rbv0.safetensors"
+    stderr_has basis_valid0 "frozen encode/decode layers run in the full-space graph"
+    check "with a validation set, reduced and full-space paths in f64: the same CSV (valid columns too)" \
+        cmp -s <(strip_seconds "$T/rbv0.csv") <(strip_seconds "$T/rbv1.csv")
+    check "... the CSV has the validation columns" grep -q valid_loss "$T/rbv1.csv"
+    run basis_valid_p1 "$SP/rbv.dino" --data "$T/d" --epochs 0 --load "$T/rbv1.safetensors" --precision f64 \
+        --predict "$T/m20.npy" --out "$T/pv1" -q
+    run basis_valid_p0 "$SP/rbv.dino" --data "$T/d" --epochs 0 --load "$T/rbv0.safetensors" --precision f64 \
+        --predict "$T/m20.npy" --out "$T/pv0" -q
+    tool_check "... and the keep-best checkpoints predict the same (to 1e-12)" lift_same "$T/pv1/q.npy" \
+        "$T/pv0/q.npy" 1e-12
 }
 
 group_nan() {

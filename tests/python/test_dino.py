@@ -427,6 +427,42 @@ def test_train_messages_and_log(spec, data_dir, tmp_path):
         dino.train(spec, data=data_dir, epochs=1, settings={"no_such": 1})
 
 
+def test_predict_in_reduced_coordinates(spec, data_dir, tmp_path):
+    """model(x, reduced=True) and value_and_jacobian(x, reduced=True): h and G = dh/dz of a basis
+    model; lifted with its bases (npy files written here) they are the full-space prediction."""
+    rng = np.random.default_rng(0)
+    Dm, _ = np.linalg.qr(rng.standard_normal((64, 8)))
+    Dq, _ = np.linalg.qr(rng.standard_normal((16, 6)))
+    sm, sq = 0.1 * rng.standard_normal(64), 1 + rng.standard_normal(16)
+    for name, a in (("Dm", Dm), ("Dq", Dq), ("sm", sm), ("sq", sq)):
+        np.save(tmp_path / f"{name}.npy", a)
+    rb = tmp_path / "rb.dino"
+    rb.write_text('basis {\n    Vm = npy(decoder = "Dm.npy", shift = "sm.npy")\n'
+                  '    Vq = npy(decoder = "Dq.npy", shift = "sq.npy")\n}\n'
+                  "model rb { input m[64]; output q[16]\n"
+                  "    q = decode(mlp(encode(m, Vm), 6, width = 16, depth = 2), Vq) }\n"
+                  "loss { l2 q relative; h1 dq/dm relative }\n"
+                  "train { epochs 1; batch 64; precision f64 }\n")
+    d = arrays(data_dir, 0, 128)
+    h = dino.train(rb, data=(d["x"], d["y"], d["J"]), epochs=1)
+    model = h.model
+    assert model.reduced_dims() == (8, 6)
+    x = np.load(data_dir / "m_data.npy")[:5]
+    q, J = model.value_and_jacobian(x)
+    hr, G = model.value_and_jacobian(x, reduced=True)
+    assert hr.shape == (5, 6) and G.shape == (5, 6, 8)
+    np.testing.assert_allclose(hr @ Dq.T + sq, q, rtol=0, atol=1e-12 * np.abs(q).max())
+    np.testing.assert_allclose(np.einsum("ok,nkj,cj->noc", Dq, G, Dm), J, rtol=0, atol=1e-12 * np.abs(J).max())
+    np.testing.assert_array_equal(model(x, reduced=True), hr)
+    h1, G1 = model.value_and_jacobian(x[0].astype(np.float32), reduced=True)  # one sample, f32 in and out
+    assert h1.shape == (6,) and G1.shape == (6, 8) and h1.dtype == np.float32
+    model.close()
+    plain = dino.load(spec, backend="cpu")
+    with pytest.raises(dino.DinoError, match="has no reduced path"):
+        plain(x, reduced=True)
+    plain.close()
+
+
 @pytest.mark.parametrize("name", ["abi_layout", "ode_save_dopri5", "pint_tol", "ode_checkpoint"])
 def test_outputs_alone_equal_outputs_with_the_jacobian(name):
     """The generated dino_predict skips the Jacobian's work when no J is asked for: the outputs

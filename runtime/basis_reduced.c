@@ -1,0 +1,130 @@
+/* basis_reduced.c - the data of exact training in reduced coordinates on both sides, and the
+ * reduced coordinates of inputs (basis.h: basis_out_shift, basis_project_both, basis_encode_rows;
+ * api/reduced.c uses them). All in f64 with BLAS.
+ *
+ * Output side. With an orthonormal output basis (D^T D = I, E = D, shift s), split each output
+ * q = D D^T q + w, w = (I - D D^T) q, and the shift s = D D^T s + p, p = (I - D D^T) s. The
+ * network's prediction D h + s = D (h + D^T s) + p; the sample's error and norm are
+ *     ||q - D h - s||^2 = ||D^T q - (h + D^T s)||^2 + ||w - p||^2,
+ *     ||q||^2            = ||D^T q||^2 + ||w||^2.
+ * The two discarded vectors w (per sample) and p (the same for every sample) live in the plane
+ * spanned by p and w; in the orthonormal frame (p / |p|, the unit part of w orthogonal to p) they
+ * are p = (|p|, 0) and w = (a1, a2) with a1 = <w, p> / |p|, a2 = |w - a1 p / |p||. Distances and
+ * norms are those of the full vectors, so two extra coordinates carry both exactly: the data row
+ * is y' = [D^T q; a1; a2] and the prediction [h + D^T s; |p|; 0], a constant in its last two
+ * entries (the inner model's frozen decode with D' = [I; 0; 0], shift' = [D^T s; |p|; 0]). Then
+ * ||y' - pred'||^2 is the full squared error and ||y'||^2 = ||q||^2, which is what a `relative`
+ * l2 term divides by. (One extra row holding sqrt(||q||^2 - ||D^T (q - s)||^2) cannot: that
+ * difference is negative when the shift points against the sample.) With p = 0: (a1, a2) =
+ * (|w|, 0) and the prediction's extra entries are 0.
+ *
+ * Jacobians: the prediction's Jacobian is D G E^T (G = dh/dz, E the input basis). For each sample
+ * J = D (D^T J E) E^T + R with R Frobenius-orthogonal to every D X E^T, so
+ * ||J - D G E^T||^2 = ||D^T J E - G||^2 + ||R||^2 and ||J||^2 = ||D^T J E||^2 + ||R||^2: the
+ * data rows are [D^T J E; (|R|, 0, ..., 0); 0] and the prediction's extra rows have Jacobian 0
+ * (constants). |R| is computed as the norm of J - D (D^T J E) E^T, not as a difference of norms. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "basis.h"
+
+static double value(const void *p, int f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
+
+static double norm(const double *v, int64_t n) {
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += v[k] * v[k];
+    return sqrt(s);
+}
+
+/* Ds [rank] = D^T s and p [dim] = (I - D D^T) s; returns |p|. */
+static double shift_parts(const BasisValues *v, double *Ds, double *p) {
+    cblas_dgemv(CblasRowMajor, CblasTrans, v->dim, v->rank, 1.0, v->D, v->rank, v->shift, 1, 0.0, Ds, 1);
+    memcpy(p, v->shift, sizeof(double) * (size_t)v->dim);
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, v->dim, v->rank, -1.0, v->D, v->rank, Ds, 1, 1.0, p, 1);
+    return norm(p, v->dim);
+}
+
+int basis_out_shift(const BasisValues *out, double *shift) {
+    double *p = malloc(sizeof(double) * (size_t)out->dim);
+    if (!p) return -1;
+    shift[out->rank] = shift_parts(out, shift, p);
+    shift[out->rank + 1] = 0;
+    free(p);
+    return 0;
+}
+
+void basis_encode_rows(const BasisValues *v, int64_t n, const double *x, double *z) {
+    double *row = malloc(sizeof(double) * (size_t)v->dim);
+    for (int64_t i = 0; i < n; i++) {
+        const double *xi = x + i * v->dim;
+        if (row) {
+            for (int k = 0; k < v->dim; k++) row[k] = xi[k] - v->shift[k];
+            cblas_dgemv(CblasRowMajor, CblasTrans, v->dim, v->rank, 1.0, v->E, v->rank, row, 1, 0.0, z + i * v->rank,
+                        1);
+        } else { /* no scratch: the same sums, one coordinate at a time */
+            for (int j = 0; j < v->rank; j++) {
+                double s = 0;
+                for (int k = 0; k < v->dim; k++) s += v->E[(int64_t)k * v->rank + j] * (xi[k] - v->shift[k]);
+                z[i * v->rank + j] = s;
+            }
+        }
+    }
+    free(row);
+}
+
+int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Dataset *d, int64_t r0, int64_t n,
+                       double *x, double *y, double *J) {
+    int in = d->in, out = d->out, r1 = vin ? vin->rank : in, r2 = vout->rank, oa = r2 + BASIS_OUT_EXTRA;
+    size_t big = (size_t)out * (size_t)in;
+    double *Ds = malloc(sizeof(double) * (size_t)r2), *p = malloc(sizeof(double) * (size_t)out);
+    double *row = malloc(sizeof(double) * (big > (size_t)in ? big : (size_t)in)), *res = malloc(sizeof(double) * big);
+    double *A = malloc(sizeof(double) * (size_t)out * (size_t)r1),
+           *DB = malloc(sizeof(double) * (size_t)out * (size_t)r1);
+    double *w = malloc(sizeof(double) * (size_t)out);
+    int rc = !Ds || !p || !row || !res || !A || !DB || !w ? -1 : 0;
+    double pn = rc ? 0 : shift_parts(vout, Ds, p);
+    for (int64_t k = 0; !rc && pn > 0 && k < out; k++) p[k] /= pn; /* the unit vector p / |p| */
+    for (int64_t i = r0; !rc && i < r0 + n; i++) {
+        int64_t o = i - r0; /* the row in the outputs */
+        if (vin) {
+            for (int k = 0; k < in; k++) row[k] = value(d->x, d->f64, i * in + k) - vin->shift[k];
+            cblas_dgemv(CblasRowMajor, CblasTrans, in, r1, 1.0, vin->E, r1, row, 1, 0.0, x + o * r1,
+                        1); /* E^T (x - s) */
+        } else {
+            for (int k = 0; k < in; k++) x[o * in + k] = value(d->x, d->f64, i * in + k); /* the input as it is */
+        }
+        if (y && d->y) {
+            double *yi = y + o * oa;
+            for (int k = 0; k < out; k++) w[k] = value(d->y, d->f64, i * out + k);
+            cblas_dgemv(CblasRowMajor, CblasTrans, out, r2, 1.0, vout->D, r2, w, 1, 0.0, yi, 1); /* D^T q */
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, out, r2, -1.0, vout->D, r2, yi, 1, 1.0, w,
+                        1); /* w = q - D D^T q */
+            if (pn > 0) {
+                double a1 = cblas_ddot(out, w, 1, p, 1);
+                cblas_daxpy(out, -a1, p, 1, w, 1);
+                yi[r2] = a1, yi[r2 + 1] = norm(w, out);
+            } else {
+                yi[r2] = norm(w, out), yi[r2 + 1] = 0;
+            }
+        }
+        if (!J || !d->J) continue;
+        for (size_t k = 0; k < big; k++) row[k] = value(d->J, d->f64, i * (int64_t)big + (int64_t)k);
+        double *Ji = J + o * (int64_t)oa * r1;
+        if (vin) /* J E */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, in, 1.0, row, in, vin->E, r1, 0.0, A, r1);
+        else memcpy(A, row, sizeof(double) * big);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r2, r1, out, 1.0, vout->D, r2, A, r1, 0.0, Ji,
+                    r1); /* D^T J E */
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, r2, 1.0, vout->D, r2, Ji, r1, 0.0, DB, r1);
+        memcpy(res, row, sizeof(double) * big);
+        if (vin) /* R = J - D (D^T J E) E^T */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, r1, -1.0, DB, r1, vin->E, r1, 1.0, res, in);
+        else /* R = J - D D^T J */ cblas_daxpy((int)big, -1.0, DB, 1, res, 1);
+        memset(Ji + (int64_t)r2 * r1, 0, sizeof(double) * (size_t)BASIS_OUT_EXTRA * (size_t)r1);
+        Ji[(int64_t)r2 * r1] = norm(res, (int64_t)big);
+    }
+    free(Ds), free(p), free(row), free(res), free(A), free(DB), free(w);
+    return rc;
+}
