@@ -5,9 +5,9 @@
  * here prints or exits: failures come back as a status with the message in Backend.err.
  *
  * Read-ahead: when the training set is memory-mapped (data.h), each grad asks the kernel for the
- * pages of this process's rows of the next batches (data_prefetch) before computing its own, so
- * that the disk reads overlap the computation; in epochs that begin with the data (nearly) all in
- * the page cache it does not (data_resident). */
+ * pages of this process's rows of the next batches (data_read_ahead_step) before computing its own,
+ * so that the disk reads overlap the computation; in epochs that begin with the data (nearly) all
+ * in the page cache it does not (data_resident). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +32,12 @@ typedef struct {
     double *sums;               /* [1 + n_monitors + n_loss] the loss, monitor and loss-term sums since take_sums */
     void *pwork;                /* the prediction workspace, kept between calls when small (PREDICT_KEEP) */
     size_t pwork_bytes;
-    DataAhead ahead_state; /* read-ahead (rows NULL when the training set is not mapped) */
-    int ahead_on;          /* this epoch reads ahead: the mapped data are not all in the page cache */
-    int64_t ahead;         /* places of this epoch's order before this one were read ahead */
-    int ahead_batches;     /* how many batches ahead (about READ_AHEAD_BYTES, at least 2) */
+    DataReadAhead ahead; /* read-ahead (data.h; nothing when the training set is not mapped) */
 } CpuBackend;
 
 /* A prediction workspace up to this size is kept for the next call (one sample's prediction
  * paid more for calloc and free than for its forward pass); a larger one is freed after it. */
 enum { PREDICT_KEEP = 4 << 20 };
-
-enum { READ_AHEAD_BYTES = 4 << 20, READ_AHEAD_MAX = 256 };
 
 /* calloc that says what ran out in err (Backend.err). */
 static void *zalloc(size_t n, size_t size, const char *what, char *err, size_t errlen) {
@@ -56,7 +51,7 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
     const Model *m = c->m;
     /* the buffers of an earlier call (a second train() on the backend) */
     free(c->work), free(c->x), free(c->y), free(c->J), free(c->label);
-    data_ahead_free(&c->ahead_state);
+    data_read_ahead_free(&c->ahead);
     c->work = c->x = c->y = c->J = NULL;
     c->label = NULL;
     size_t work = (size_t)c->mod->train_work(batch);
@@ -78,16 +73,9 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
     if (!m->classifier && !(c->y = zalloc(B * (size_t)m->out_dim, c->es, "a batch", e, el))) return DINO_EUSER;
     if (train->J && !(c->J = zalloc(B * (size_t)(m->out_dim * m->in_dim), c->es, "a batch", e, el))) return DINO_EUSER;
     if (m->classifier && !(c->label = zalloc(B, sizeof(int32_t), "a batch", e, el))) return DINO_EUSER;
-    if (data_mapped(train)) {
-        if (data_ahead_init(&c->ahead_state, batch)) {
-            snprintf(e, el, "out of memory: a batch");
-            return DINO_EUSER;
-        }
-        size_t row =
-            c->es * (size_t)(m->in_dim + (train->y ? m->out_dim : 0) + (train->J ? m->out_dim * m->in_dim : 0)) +
-            (train->label ? sizeof(int32_t) : 0);
-        size_t per_batch = row * B, k = (READ_AHEAD_BYTES + per_batch - 1) / per_batch;
-        c->ahead_batches = k < 2 ? 2 : k > READ_AHEAD_MAX ? READ_AHEAD_MAX : (int)k;
+    if (data_read_ahead_open(&c->ahead, train, batch)) {
+        snprintf(e, el, "out of memory: a batch");
+        return DINO_EUSER;
     }
     b->work_per_sample = (size_t)c->mod->train_work(1) * c->es;
     return DINO_OK;
@@ -96,35 +84,15 @@ static int cpu_set_data(Backend *b, const Dataset *train, int batch) {
 static int cpu_begin_epoch(Backend *b, const int64_t *order) {
     CpuBackend *c = (CpuBackend *)b;
     c->order = order;
-    c->ahead = 0;
-    /* asking for pages already cached costs a system call a row for nothing (5x the gather of a
-     * small network's epoch, measured): only when a tenth of the data is out of the cache */
-    const char *force = getenv("DINO_READ_AHEAD"); /* 1: always, 0: never (for tests and measurements) */
-    c->ahead_on = c->ahead_state.rows && (force && *force ? strcmp(force, "0") != 0 : data_resident(c->train) < 0.9);
-    memset(c->ahead_state.lo, 0, sizeof c->ahead_state.lo); /* asked for last epoch: maybe evicted since */
-    memset(c->ahead_state.hi, 0, sizeof c->ahead_state.hi);
+    data_read_ahead_epoch(&c->ahead, order);
     return DINO_OK;
-}
-
-/* The rows of the next ahead_batches batches that this process will take, asked for ahead: its
- * share of batch +j starts j batches after this one's (exact for full batches; the last, partial
- * batch is near enough). Each batch is asked for once. */
-static void read_ahead(CpuBackend *c, int64_t first, int n) {
-    int64_t N = c->train->n;
-    for (int j = 1; c->ahead_on && j <= c->ahead_batches; j++) {
-        int64_t p = first + (int64_t)j * c->batch;
-        if (p >= N) break;
-        if (p < c->ahead) continue;
-        data_prefetch(c->train, c->order + p, N - p < n ? (int)(N - p) : n, &c->ahead_state);
-        c->ahead = p + 1;
-    }
 }
 
 static int cpu_grad(Backend *b, int64_t first, int n, const double *w, double *loss) {
     CpuBackend *c = (CpuBackend *)b;
     const Model *m = c->m;
     double *terms = c->terms, l = 0;
-    read_ahead(c, first, n);
+    data_read_ahead_step(&c->ahead, first, n);
     data_gather(c->train, c->order + first, n, c->x, c->y, c->J, c->label);
     c->mod->train_step(b->P, c->G, n, c->batch, c->x, c->y, c->J, c->label, w, terms, c->work);
     for (int i = 0; i < m->n_loss; i++) l += w[i] * terms[i];
@@ -188,7 +156,7 @@ static int cpu_nothing(Backend *b) {
 static void cpu_free(Backend *b) {
     CpuBackend *c = (CpuBackend *)b;
     free(c->x), free(c->y), free(c->J), free(c->G), free(c->work), free(c->label);
-    data_ahead_free(&c->ahead_state);
+    data_read_ahead_free(&c->ahead);
     free(c->terms), free(c->sums), free(b->unfinished), free(c->pwork);
     free(c);
 }

@@ -94,6 +94,7 @@ typedef struct {
     int slot, next_slot;
     const Dataset *data;
     const int64_t *order;
+    DataReadAhead ahead; /* mapped training data: the next batches' pages asked for (data.h) */
     void *hx[2], *hy[2], *hJ[2];
     int32_t *hl[2];
     CUstream copy;
@@ -237,6 +238,7 @@ static void release_data(CudaBackend *c) {
             c->graph_exec[s][i] = NULL, c->graph[s][i] = NULL;
         }
     }
+    data_read_ahead_free(&c->ahead);
     c->streaming = 0, c->slot = c->next_slot = 0, c->data = NULL, c->order = NULL;
 }
 
@@ -303,6 +305,10 @@ static int alloc_streaming(CudaBackend *c, const Dataset *d, int batch) {
             TRY(must(c, c->drv.cuEventCreate(&c->copied[s], CU_EVENT_DISABLE_TIMING), "creating an event"));
         if (!c->consumed[s])
             TRY(must(c, c->drv.cuEventCreate(&c->consumed[s], CU_EVENT_DISABLE_TIMING), "creating an event"));
+    }
+    if (data_read_ahead_open(&c->ahead, d, batch)) {
+        snprintf(c->base.err, sizeof c->base.err, "out of memory: the read-ahead of a batch");
+        return DINO_EUSER;
     }
     c->data = d;
     c->streaming = 1;
@@ -417,6 +423,7 @@ static int cuda_begin_epoch(Backend *b, const int64_t *order) {
     CudaBackend *c = (CudaBackend *)b;
     if (c->streaming) {
         c->order = order;
+        data_read_ahead_epoch(&c->ahead, order);
         return DINO_OK;
     }
     TRY(must(c, c->drv.cuMemcpyHtoDAsync(c->idx, order, 8 * (size_t)c->n_train, c->stream), "uploading the row order"));
@@ -539,6 +546,7 @@ static int stage_batch(CudaBackend *c, int64_t first, int n) {
     int s = c->slot = c->next_slot;
     c->next_slot ^= 1;
     if (c->copied_set[s]) TRY(must(c, d->cuEventSynchronize(c->copied[s]), "waiting for a batch's copy"));
+    data_read_ahead_step(&c->ahead, first, n); /* mapped data: the next batches' pages (data.h) */
     data_gather(c->data, c->order + first, n, c->hx[s], c->hy[s], c->hJ[s], c->hl[s]);
     if (c->consumed_set[s]) TRY(must(c, d->cuStreamWaitEvent(c->copy, c->consumed[s], 0), "ordering a batch's copy"));
     size_t es = c->es, k = (size_t)n, in = (size_t)m->in_dim, out = (size_t)m->out_dim;

@@ -113,6 +113,25 @@ void data_ahead_free(DataAhead *a); /* safe on a zeroed one */
  * a range inside the last one asked for skipped), and returns at once. A no-op on heap arrays. */
 void data_prefetch(const Dataset *d, const int64_t *idx, int n, DataAhead *a);
 
+/* One reader's read-ahead over an epoch (backend_cpu.c's grad, backend_cuda.c's streamed
+ * batches): before taking rows order[first .. first+n) it asks for the pages of the same
+ * share of the next batches, about 4 MiB ahead (at least 2 batches), each batch once; only in
+ * epochs that begin with a tenth or more of the mapped pages out of the page cache
+ * (data_resident), or always / never with DINO_READ_AHEAD=1 / 0. Nothing when d is not mapped. */
+typedef struct {
+    DataAhead a; /* rows NULL: no read-ahead (d not mapped) */
+    const Dataset *d;
+    const int64_t *order; /* this epoch's row order */
+    int batch, batches;   /* the global batch; how many batches ahead */
+    int on;               /* this epoch reads ahead */
+    int64_t ahead;        /* places of the order before this one were asked for */
+} DataReadAhead;
+
+int data_read_ahead_open(DataReadAhead *r, const Dataset *d, int batch); /* 0, or -1: out of memory */
+void data_read_ahead_epoch(DataReadAhead *r, const int64_t *order);
+void data_read_ahead_step(DataReadAhead *r, int64_t first, int n);
+void data_read_ahead_free(DataReadAhead *r); /* safe on a zeroed one */
+
 /* The fraction of the pages of d's mapped arrays that are in the page cache, from a sample of
  * up to 64 places of 16 pages in each (mincore); 1 when nothing is mapped. For deciding per
  * epoch whether read-ahead is worth its system calls: a data set that fits in memory is all
