@@ -496,6 +496,7 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
     }
     const BasisValues *vin = p.full_in ? NULL : &t->bases.v[p.basis],
                       *vout = p.out_basis >= 0 ? &t->bases.v[p.out_basis] : NULL;
+    int train_jac = data->train.J != NULL; /* (project_data may release the rows) */
     if ((st = project_data(inner, data, vin, vout, mode, aug, &rd))) goto done;
     /* the inner model's bases (npy files) and frozen layers, then the trained state copied in */
     Relay relay = {.o = opts, .outer = md, .inner = inner};
@@ -523,9 +524,9 @@ int reduced_train(dino_model *md, const dino_data *data, const dino_train_option
             snprintf(side, sizeof side,
                      ", %s [%d] -> [%d] (basis %s; %d more coordinates hold each sample's discarded part)%s", m->output,
                      m->out_dim, r2, m->bases[p.out_basis].name, BASIS_OUT_EXTRA,
-                     data->train.J ? arena_printf(&md->spec->fe.arena, ", Jacobians [%d x %d] -> [%d x %d]", m->out_dim,
-                                                  m->in_dim, r2 + BASIS_OUT_EXTRA, r1)
-                                   : "");
+                     train_jac ? arena_printf(&md->spec->fe.arena, ", Jacobians [%d x %d] -> [%d x %d]", m->out_dim,
+                                              m->in_dim, r2 + BASIS_OUT_EXTRA, r1)
+                               : "");
         } else if (aug) {
             snprintf(side, sizeof side, ", Jacobians [%d x %d] -> [%d x %d] (the discarded part in one extra row)",
                      m->out_dim, m->in_dim, m->out_dim + 1, r1);

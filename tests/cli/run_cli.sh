@@ -291,7 +291,8 @@ EOF2
     run basis_train "$SP/rb.dino" --data "$T/d" --save "$T/rb1.safetensors"
     expect_rc basis_train 0
     stderr_has basis_train "basis Vm: active_subspace(dq/dm) rank 6 of 16" "basis Vq: pod(q) rank 4 of 9" \
-        "% of the trace" "floor rel_h1" "floor rel_l2" "exact training in reduced coordinates"
+        "% of the trace" "floor rel_h1" "floor rel_l2" "exact training in reduced coordinates" \
+        "Jacobians [9 x 16] -> [6 x 6]"
     tool_check "the checkpoint holds the bases" st_same "$T/rb1.safetensors" "$T/rb1.safetensors" __basis.
     mkdir -p "$T/d2" "$T/d3"
     local f
