@@ -405,25 +405,28 @@ static int convert_labels(Loader *L, const DataFile *s, int64_t r0, int64_t n, i
 /* Whether the rows of s can be used in place, through a mapping (see data.h): an .npy that
  * npy_load mapped (aligned data), unscaled, of the dtype training reads, and a Jacobian stored
  * out_in. */
+/* The dtype training reads s's values in. */
+static DType train_dtype(const Loader *L, const DataFile *s) {
+    return s->role == ROLE_LABELS ? DT_I32 : L->f64 ? DT_F64 : DT_F32;
+}
+
 static int can_map(const Loader *L, const DataFile *s) {
     if (!L->map || s->is_idx || s->npy.map_len == 0 || s->scale != 1) return 0;
-    if (s->role == ROLE_LABELS) return s->dtype == DT_I32;
     if (s->role == ROLE_JAC && s->in_out) return 0;
-    return s->dtype == (L->f64 ? DT_F64 : DT_F32);
+    return s->dtype == train_dtype(L, s);
 }
 
 /* Why s is copied rather than mapped, as advice for an out-of-memory message: "" when nothing
  * would map it (IDX, a scale, unaligned data). */
 static const char *copied_why(const Loader *L, const DataFile *s, char *buf, size_t n) {
-    const char *want = s->role == ROLE_LABELS ? "int32" : L->f64 ? "float64" : "float32";
     buf[0] = 0;
     if (!L->map) snprintf(buf, n, "; DINO_DATA_MAP=0 asks for this copy, without it the file is read in place");
     else if (s->is_idx || s->npy.map_len == 0 || s->scale != 1) return buf;
     else if (s->role == ROLE_JAC && s->in_out)
         snprintf(buf, n, "; a Jacobian stored out_in [N, out, in] (not layout = in_out) would be read in place");
-    else if (s->dtype != (s->role == ROLE_LABELS ? DT_I32 : L->f64 ? DT_F64 : DT_F32))
+    else if (s->dtype != train_dtype(L, s))
         snprintf(buf, n, "; the file is %s: saved as %s (the training precision) it would be read in place",
-                 dtype_name(s->dtype), want);
+                 dtype_name(s->dtype), dtype_name(train_dtype(L, s)));
     return buf;
 }
 
@@ -765,10 +768,16 @@ void data_free(Dataset *d) {
     memset(d, 0, sizeof *d);
 }
 
+/* The bytes of one row of each of d's arrays, by DataArray (x, y, J, label). */
+static void row_bytes(const Dataset *d, size_t rows[4]) {
+    size_t es = d->f64 ? sizeof(double) : sizeof(float);
+    rows[0] = (size_t)d->in * es, rows[1] = (size_t)d->out * es, rows[2] = (size_t)d->in * (size_t)d->out * es;
+    rows[3] = sizeof(int32_t);
+}
+
 size_t data_mapped(const Dataset *d) {
-    size_t es = d->f64 ? sizeof(double) : sizeof(float), n = (size_t)d->n;
-    size_t rows[4] = {(size_t)d->in * es, (size_t)d->out * es, (size_t)d->in * (size_t)d->out * es, sizeof(int32_t)};
-    size_t bytes = 0;
+    size_t n = (size_t)d->n, rows[4], bytes = 0;
+    row_bytes(d, rows);
     for (int k = 0; k < 4; k++)
         if (d->map[k].base) bytes += n * rows[k];
     return bytes;
@@ -818,8 +827,8 @@ void data_prefetch(const Dataset *d, const int64_t *idx, int n, DataAhead *a) {
     if (n > a->cap) n = a->cap;
     memcpy(a->rows, idx, sizeof *a->rows * (size_t)n);
     qsort(a->rows, (size_t)n, sizeof *a->rows, cmp_i64);
-    size_t es = d->f64 ? sizeof(double) : sizeof(float);
-    size_t rows[4] = {(size_t)d->in * es, (size_t)d->out * es, (size_t)d->in * (size_t)d->out * es, sizeof(int32_t)};
+    size_t rows[4];
+    row_bytes(d, rows);
     const void *arrays[4] = {d->x, d->y, d->J, d->label}; /* by DataArray */
     long pg = sysconf(_SC_PAGESIZE);
     uintptr_t page = (uintptr_t)(pg > 0 ? pg : 4096), gap = 16 * page; /* rows closer than this: one range */
@@ -875,9 +884,11 @@ int data_read_ahead_open(DataReadAhead *r, const Dataset *d, int batch) {
     r->batch = batch;
     if (!data_mapped(d) || batch < 1) return 0;
     if (data_ahead_init(&r->a, batch)) return -1;
-    size_t es = d->f64 ? sizeof(double) : sizeof(float);
-    size_t row =
-        es * (size_t)(d->in + (d->y ? d->out : 0) + (d->J ? d->out * d->in : 0)) + (d->label ? sizeof(int32_t) : 0);
+    size_t rows[4], row = 0;
+    row_bytes(d, rows);
+    const void *arrays[4] = {d->x, d->y, d->J, d->label}; /* by DataArray */
+    for (int k = 0; k < 4; k++)
+        if (arrays[k]) row += rows[k];
     size_t per_batch = row * (size_t)batch, k = (READ_AHEAD_BYTES + per_batch - 1) / per_batch;
     r->batches = k < 2 ? 2 : k > READ_AHEAD_MAX ? READ_AHEAD_MAX : (int)k;
     return 0;

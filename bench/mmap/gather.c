@@ -6,8 +6,8 @@
  * Loads DIR/m_data.npy [N, 64] and DIR/q_data.npy [N, 8] (float32) as dino-jit does for an f32
  * spec (data_load_sets: mapped unless DINO_DATA_MAP=0; split train 0.9, test 0.1), then runs
  * EPOCHS epochs of what the CPU backend does around each training step: the epoch's order
- * (shuffle_rows), the read-ahead of the next batches' rows (data_prefetch, about 4 MiB ahead, as
- * backend_cpu.c; `noahead` skips it) and the gather of the batch (data_gather), with no model in
+ * (shuffle_rows), the read-ahead of the next batches' rows (data_read_ahead_step, about 4 MiB
+ * ahead, as the backends; `noahead` skips it) and the gather of the batch (data_gather), with no model in
  * between. `cold`: before the first epoch the mapped pages are dropped from this process
  * (MADV_DONTNEED) and from the page cache (POSIX_FADV_DONTNEED on both files; clean pages of files
  * no process maps go), so the first epoch reads from the disk. Prints, per epoch, the seconds and
@@ -91,12 +91,10 @@ int main(int argc, char **argv) {
            (double)bytes / 1048576.0, mapped ? "mapped" : "copied into memory", t_load, batch,
            block ? "shuffle blocks" : "shuffle rows", ahead ? "on" : "off");
     int64_t N = tr.n, *idx = malloc(sizeof(int64_t) * (size_t)N);
-    DataAhead da;
-    data_ahead_init(&da, batch);
+    if (!ahead) setenv("DINO_READ_AHEAD", "0", 1); /* else: on when the pages are not cached, as in training */
+    DataReadAhead ra = {0};
+    data_read_ahead_open(&ra, &tr, batch); /* the backends' read-ahead (data.h) */
     float *x = malloc(sizeof(float) * 64 * (size_t)batch), *y = malloc(sizeof(float) * 8 * (size_t)batch);
-    size_t per_batch = (size_t)batch * (64 + 8) * sizeof(float);
-    int depth = (int)((4u << 20) / per_batch) + 1;
-    depth = depth < 2 ? 2 : depth > 256 ? 256 : depth;
     Rng r;
     rng_seed(&r, 1);
     double sum = 0;
@@ -104,27 +102,20 @@ int main(int argc, char **argv) {
         double res = mapped ? resident(tr.x, (size_t)N * 64 * sizeof(float)) : 1;
         double t = now();
         shuffle_rows(&r, idx, N, block, window);
-        int on = ahead && mapped && data_resident(&tr) < 0.9; /* as backend_cpu.c's begin_epoch */
-        int64_t asked = 0;
+        data_read_ahead_epoch(&ra, idx);
         for (int64_t first = 0; first < N; first += batch) {
             int n = N - first < batch ? (int)(N - first) : batch;
-            for (int j = 1; on && j <= depth; j++) { /* as backend_cpu.c's read_ahead */
-                int64_t p = first + (int64_t)j * batch;
-                if (p >= N) break;
-                if (p < asked) continue;
-                data_prefetch(&tr, idx + p, N - p < n ? (int)(N - p) : n, &da);
-                asked = p + 1;
-            }
+            data_read_ahead_step(&ra, first, n);
             data_gather(&tr, idx + first, n, x, y, NULL, NULL);
             sum += x[0] + y[n * 8 - 1];
         }
         t = now() - t;
         printf("  epoch %d: %.3f s (%.0f MiB/s), %.0f%% of the rows' pages cached at its start, read-ahead %s\n", e + 1,
-               t, (double)bytes / 1048576.0 / t, 100 * res, on ? "on" : "off");
+               t, (double)bytes / 1048576.0 / t, 100 * res, ra.on ? "on" : "off");
     }
     printf("  (checksum %g)\n", sum);
     free(idx), free(x), free(y);
-    data_ahead_free(&da);
+    data_read_ahead_free(&ra);
     data_free(&tr), data_free(&va), data_free(&te);
     return 0;
 }
