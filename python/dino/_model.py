@@ -103,40 +103,26 @@ class Model:
 
     # ------------------------------------------------------------------------ arrays
 
-    def _input(self, x, name: str, dim: int) -> Tuple[np.ndarray, np.dtype, bool]:
-        """x as float64 C order [B, dim] (in place when it already is), its dtype, and whether it
-        was a single sample."""
+    @staticmethod
+    def _input(x, name: str, dim: int, keep_f32: bool = False) -> Tuple[np.ndarray, np.dtype, bool]:
+        """x as C order [B, dim] (in place when it already is), in float64 or, with keep_f32, in
+        its own float32 or float64 (for dino_predict_f32 / dino_predict); its dtype; and whether
+        it was a single sample."""
         if type(x) is not np.ndarray:
             x = np.asarray(x)
         dt = x.dtype
         if dt != _F64 and dt != _F32:
             raise TypeError(f"{name} must be float32 or float64, not {dt}")
-        single = x.ndim == 1
         if x.ndim not in (1, 2) or x.shape[-1] != dim:
-            want = f"[{dim}] or [B, {dim}]"
-            raise ValueError(f"{name} must have shape {want}, not {list(x.shape)}")
-        if dt != _F64 or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=_F64)
-        return x, dt, single
+            raise ValueError(f"{name} must have shape [{dim}] or [B, {dim}], not {list(x.shape)}")
+        want = dt if keep_f32 else _F64
+        if dt != want or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=want)
+        return x, dt, x.ndim == 1
 
     def _prediction_input(self, x) -> Tuple[np.ndarray, bool]:
-        """x for dino_predict (float64) or dino_predict_f32 (float32): C order [B, in], read in
-        place when it already is, and whether it was a single sample."""
-        if type(x) is not np.ndarray:
-            x = np.asarray(x)
-        dt = x.dtype
-        if dt != _F64 and dt != _F32:
-            raise TypeError(f"the input must be float32 or float64, not {dt}")
-        if x.ndim == 1:
-            single = True
-        elif x.ndim == 2:
-            single = False
-        else:
-            single = None
-        if single is None or x.shape[-1] != self.in_dim:
-            raise ValueError(f"the input must have shape [{self.in_dim}] or [B, {self.in_dim}], not {list(x.shape)}")
-        if not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x)
+        """x for dino_predict (float64) or dino_predict_f32 (float32): see _input."""
+        x, _, single = self._input(x, "the input", self.in_dim, keep_f32=True)
         return x, single
 
     @staticmethod
