@@ -762,28 +762,25 @@ static int set_shuffle(TrainSpec *t, const char *val, char *msg, size_t len) {
     return 0;
 }
 
+/* A setting with two values, off and on: *flag = (val is on). */
+static int set_either(const char *key, const char *off, const char *on, const char *val, int *flag, char *msg,
+                      size_t len) {
+    if (strcmp(val, off) && strcmp(val, on)) {
+        snprintf(msg, len, "%s is %s or %s, not '%s'", key, off, on, val);
+        return -1;
+    }
+    *flag = strcmp(val, on) == 0;
+    return 0;
+}
+
 int check_setting(TrainSpec *t, const char *key, const char *val, char *msg, size_t len) {
     static const char *const keys[] = {"epochs",     "batch",     "lr",   "seed",   "precision", "eval_every",
                                        "beta1",      "beta2",     "eps",  "decay",  "momentum",  "patience",
                                        "save_every", "keep_best", "math", "shuffle"};
     enum { N_KEYS = sizeof keys / sizeof keys[0] };
     if (strcmp(key, "shuffle") == 0) return set_shuffle(t, val, msg, len);
-    if (strcmp(key, "math") == 0) {
-        if (strcmp(val, "fast") && strcmp(val, "precise")) {
-            snprintf(msg, len, "math is precise or fast, not '%s'", val);
-            return -1;
-        }
-        t->fast_math = val[0] == 'f';
-        return 0;
-    }
-    if (strcmp(key, "precision") == 0) {
-        if (strcmp(val, "f32") && strcmp(val, "f64")) {
-            snprintf(msg, len, "precision is f32 or f64, not '%s'", val);
-            return -1;
-        }
-        t->f64 = val[1] == '6';
-        return 0;
-    }
+    if (strcmp(key, "math") == 0) return set_either("math", "precise", "fast", val, &t->fast_math, msg, len);
+    if (strcmp(key, "precision") == 0) return set_either("precision", "f32", "f64", val, &t->f64, msg, len);
     int known = 0;
     for (int i = 0; i < N_KEYS; i++) known |= strcmp(keys[i], key) == 0;
     if (!known) {
