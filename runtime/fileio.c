@@ -41,14 +41,29 @@ void fio_printable(char *dst, size_t dstlen, const char *src, size_t len, size_t
 
 /* ------------------------------------------------------------------------ reading */
 
+/* path opened for reading, or -1 with the reason in err. */
+static int open_read(const char *path, char *err, size_t errlen) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fio_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    return fd;
+}
+
+/* Bytes [off, off + len) of fd mapped read-only (off a multiple of the page size), fd closed (the
+ * mapping keeps the file alive); NULL with the reason in err (naming `shown` bytes). */
+static void *map_close(int fd, const char *path, size_t len, size_t off, size_t shown, char *err, size_t errlen) {
+    void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, (off_t)off);
+    int map_errno = errno;
+    close(fd);
+    if (p != MAP_FAILED) return p;
+    fio_errf(err, errlen, "%s: cannot map %zu bytes: %s", path, shown, strerror(map_errno));
+    return NULL;
+}
+
 int fio_map(const char *path, FileMap *m, char *err, size_t errlen) {
     m->data = NULL;
     m->len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fio_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    int fd = open_read(path, err, errlen);
+    if (fd < 0) return -1;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         fio_errf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
@@ -70,13 +85,8 @@ int fio_map(const char *path, FileMap *m, char *err, size_t errlen) {
         return -1;
     }
     size_t len = (size_t)st.st_size;
-    void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    int map_errno = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (p == MAP_FAILED) {
-        fio_errf(err, errlen, "%s: cannot map %zu bytes: %s", path, len, strerror(map_errno));
-        return -1;
-    }
+    void *p = map_close(fd, path, len, 0, len, err, errlen);
+    if (!p) return -1;
     m->data = p;
     m->len = len;
     return 0;
@@ -87,11 +97,8 @@ int fio_map_range(const char *path, size_t file_size, size_t off, size_t len, Fi
     m->data = NULL;
     m->len = 0;
     *at = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fio_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
+    int fd = open_read(path, err, errlen);
+    if (fd < 0) return -1;
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
         (unsigned long long)st.st_size != (unsigned long long)file_size || len == 0 || off > file_size ||
@@ -103,13 +110,8 @@ int fio_map_range(const char *path, size_t file_size, size_t off, size_t len, Fi
     }
     long page = sysconf(_SC_PAGESIZE);
     size_t skip = off % (size_t)(page > 0 ? page : 4096);
-    void *p = mmap(NULL, len + skip, PROT_READ, MAP_PRIVATE, fd, (off_t)(off - skip));
-    int map_errno = errno;
-    close(fd);
-    if (p == MAP_FAILED) {
-        fio_errf(err, errlen, "%s: cannot map %zu bytes: %s", path, len, strerror(map_errno));
-        return -1;
-    }
+    void *p = map_close(fd, path, len + skip, off - skip, len, err, errlen);
+    if (!p) return -1;
     m->data = p;
     m->len = len + skip;
     *at = (const unsigned char *)p + skip;
