@@ -101,6 +101,19 @@ static void pack_b(int tb, const real *B, long ldb, long k0, long kc, long j0, l
     }
 }
 
+/* One row of a register tile (a full strip of NR) into c, added to what c holds when acc. */
+static inline void store_strip(real *c, vreal r0, vreal r1, int acc) {
+    if (acc) {
+        vreal o0, o1;
+        memcpy(&o0, c, sizeof o0);
+        memcpy(&o1, c + VLEN, sizeof o1);
+        r0 += o0;
+        r1 += o1;
+    }
+    memcpy(c, &r0, sizeof r0);
+    memcpy(c + VLEN, &r1, sizeof r1);
+}
+
 static void micro_kernel(long kc, const real *restrict Ap, const real *restrict Bp, real *restrict C, long ldc,
                          long mr, long nr, int acc) {
     vreal c0[MR], c1[MR];
@@ -118,18 +131,7 @@ static void micro_kernel(long kc, const real *restrict Ap, const real *restrict 
         Bp += NR;
     }
     if (mr == MR && nr == NR) {
-        for (int i = 0; i < MR; i++) {
-            real *c = C + i * ldc;
-            vreal o0, o1;
-            if (acc) {
-                memcpy(&o0, c, sizeof o0);
-                memcpy(&o1, c + VLEN, sizeof o1);
-                c0[i] += o0;
-                c1[i] += o1;
-            }
-            memcpy(c, &c0[i], sizeof o0);
-            memcpy(c + VLEN, &c1[i], sizeof o1);
-        }
+        for (int i = 0; i < MR; i++) store_strip(C + i * ldc, c0[i], c1[i], acc);
         return;
     }
     for (long i = 0; i < mr; i++)
@@ -215,18 +217,7 @@ static void micro_direct(long kc, const real *restrict A, long lda, const real *
             c1[i] += v * b1;
         }
     }
-    for (long i = 0; i < mr; i++) {
-        real *c = C + i * ldc;
-        vreal o0, o1;
-        if (acc) {
-            memcpy(&o0, c, sizeof o0);
-            memcpy(&o1, c + VLEN, sizeof o1);
-            c0[i] += o0;
-            c1[i] += o1;
-        }
-        memcpy(c, &c0[i], sizeof o0);
-        memcpy(c + VLEN, &c1[i], sizeof o1);
-    }
+    for (long i = 0; i < mr; i++) store_strip(C + i * ldc, c0[i], c1[i], acc);
 }
 
 /* C[M,N] (+)= A[M,K] B[K,N] for M <= SMALL_M, neither transposed: B is read in place (packing
@@ -388,15 +379,7 @@ static void row_kernel(long kc, const real *restrict a, const real *restrict Bp,
         long nr = nc - s * NR < NR ? nc - s * NR : NR;
         real *c = C + s * NR;
         if (nr == NR) {
-            vreal o0, o1;
-            if (acc) {
-                memcpy(&o0, c, sizeof o0);
-                memcpy(&o1, c + VLEN, sizeof o1);
-                c0[s] += o0;
-                c1[s] += o1;
-            }
-            memcpy(c, &c0[s], sizeof o0);
-            memcpy(c + VLEN, &c1[s], sizeof o1);
+            store_strip(c, c0[s], c1[s], acc);
             continue;
         }
         for (long j = 0; j < nr; j++) {
