@@ -24,8 +24,6 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static double elem(const void *p, int f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
-
 /* ---------------------------------------------------------------------------- the set */
 
 int basis_set_init(BasisSet *bs, const Model *m, char *err, size_t errlen) {
@@ -109,7 +107,7 @@ static void rows_get(const Rows *R, int64_t r0, int64_t n, const double *mu, dou
     const Dataset *d = R->d;
     const void *base = R->src == BASIS_OF_INPUT ? d->x : R->src == BASIS_OF_OUTPUT ? d->y : d->J;
     int64_t w = R->width;
-    for (int64_t k = 0; k < n * w; k++) buf[k] = elem(base, d->f64, r0 * w + k) - (mu ? mu[k % w] : 0.0);
+    for (int64_t k = 0; k < n * w; k++) buf[k] = basis_elem(base, d->f64, r0 * w + k) - (mu ? mu[k % w] : 0.0);
 }
 
 static int64_t rows_count(const Rows *R) { return R->samples * R->per_sample; }
@@ -282,7 +280,7 @@ static int read_matrix(const char *path, int rows, int cols, double *out, char *
         rc = -1;
     }
     for (int64_t i = 0; rc == 0 && i < count; i++) {
-        out[i] = elem(a.data, a.dtype == DT_F64, i);
+        out[i] = basis_elem(a.data, a.dtype == DT_F64, i);
         if (!isfinite(out[i])) {
             snprintf(err, errlen, "%s: element %lld is not finite", path, (long long)i);
             rc = -1;
@@ -451,8 +449,7 @@ static void floors_on(const Model *m, const Basis *b, BasisValues *v, const Data
         if (vec) {
             const void *src = out ? d->y : d->x;
             double e = 0, q = 0;
-            for (int k = 0; k < n; k++) x[k] = elem(src, d->f64, i * n + k) - v->shift[k];
-            cblas_dgemv(CblasRowMajor, CblasTrans, n, r, 1.0, v->E, r, x, 1, 0.0, z, 1);
+            basis_encode_row(v, src, d->f64, i * n, x, z); /* x = sample - shift, z = E^T x */
             for (int k = 0; k < n; k++) {
                 double full = x[k] + v->shift[k], hat = v->shift[k];
                 for (int j = 0; j < r; j++) hat += v->D[(size_t)k * r + j] * z[j];
@@ -463,7 +460,7 @@ static void floors_on(const Model *m, const Basis *b, BasisValues *v, const Data
         }
         if (jac) {
             int64_t sz = (int64_t)rows_out * rows_in;
-            for (int64_t k = 0; k < sz; k++) J[k] = elem(d->J, d->f64, i * sz + k);
+            for (int64_t k = 0; k < sz; k++) J[k] = basis_elem(d->J, d->f64, i * sz + k);
             if (out) { /* T = D (E^T J) */
                 cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, rows_in, rows_out, 1.0, v->E, r, J, rows_in,
                             0.0, Z, rows_in);
@@ -561,6 +558,11 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64) {
  * former one-sample-at-a-time computation (checked with OpenBLAS: J E and the discarded part by
  * GEMM over a block give the same bits as per sample; x_r keeps its per-row GEMV, as GEMM over
  * a block would change its last bits). */
+void basis_encode_row(const BasisValues *v, const void *x, int f64, int64_t at, double *row, double *z) {
+    for (int k = 0; k < v->dim; k++) row[k] = basis_elem(x, f64, at + k) - v->shift[k];
+    cblas_dgemv(CblasRowMajor, CblasTrans, v->dim, v->rank, 1.0, v->E, v->rank, row, 1, 0.0, z, 1);
+}
+
 int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, double *y, double *J) {
     int r = v->rank, in = d->in, out = d->out, oa = out + aug;
     double *buf = malloc(sizeof(double) * (size_t)BASIS_BLOCK_ROWS * (size_t)in);
@@ -571,12 +573,10 @@ int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, do
     }
     for (int64_t i0 = 0; i0 < d->n; i0 += BASIS_BLOCK_ROWS) { /* x_r = (x - shift) E, y = [y; 0] */
         int b = (int)(d->n - i0 < BASIS_BLOCK_ROWS ? d->n - i0 : BASIS_BLOCK_ROWS);
-        for (int64_t k = 0; k < (int64_t)b * in; k++) buf[k] = elem(d->x, d->f64, i0 * in + k) - v->shift[k % in];
         for (int k = 0; k < b; k++) /* per row (GEMV): the same bits as one sample at a time */
-            cblas_dgemv(CblasRowMajor, CblasTrans, in, r, 1.0, v->E, r, buf + (size_t)k * in, 1, 0.0, x + (i0 + k) * r,
-                        1);
+            basis_encode_row(v, d->x, d->f64, (i0 + k) * in, buf, x + (i0 + k) * r);
         for (int64_t i = i0; y && i < i0 + b; i++)
-            for (int o = 0; o < oa; o++) y[i * oa + o] = o < out ? elem(d->y, d->f64, i * out + o) : 0;
+            for (int o = 0; o < oa; o++) y[i * oa + o] = o < out ? basis_elem(d->y, d->f64, i * out + o) : 0;
     }
     if (J && d->J) {
         int64_t rows = d->n * out;
@@ -584,7 +584,7 @@ int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, do
             memset(J + (i * oa + out) * r, 0, sizeof(double) * (size_t)r);
         for (int64_t r0 = 0; r0 < rows; r0 += BASIS_BLOCK_ROWS) {
             int b = (int)(rows - r0 < BASIS_BLOCK_ROWS ? rows - r0 : BASIS_BLOCK_ROWS);
-            for (int64_t k = 0; k < (int64_t)b * in; k++) buf[k] = elem(d->J, d->f64, r0 * in + k);
+            for (int64_t k = 0; k < (int64_t)b * in; k++) buf[k] = basis_elem(d->J, d->f64, r0 * in + k);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, r, in, 1.0, buf, in, v->E, r, 0.0, T,
                         r);               /* J E */
             for (int k = 0; k < b; k++) { /* row r0 + k is J_i[o, :] */

@@ -115,4 +115,12 @@ int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Da
 /* z [n, rank] = E^T (x_i - shift) for x [n, dim] in f64 (any basis, oblique too). */
 void basis_encode_rows(const BasisValues *v, int64_t n, const double *x, double *z);
 
+/* Element i of a float (f64 0) or double (f64 1) array, as a double. */
+static inline double basis_elem(const void *p, int f64, int64_t i) {
+    return f64 ? ((const double *)p)[i] : ((const float *)p)[i];
+}
+/* z [rank] = E^T (x[at .. at + dim) - shift), one GEMV, with row [dim] as scratch: how every
+ * projection encodes a sample (so a sample's coordinates do not depend on its neighbours). */
+void basis_encode_row(const BasisValues *v, const void *x, int f64, int64_t at, double *row, double *z);
+
 #endif

@@ -30,8 +30,6 @@
 
 #include "basis.h"
 
-static double value(const void *p, int f64, int64_t i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
-
 static double norm(const double *v, int64_t n) {
     double s = 0;
     for (int64_t k = 0; k < n; k++) s += v[k] * v[k];
@@ -60,9 +58,7 @@ void basis_encode_rows(const BasisValues *v, int64_t n, const double *x, double 
     for (int64_t i = 0; i < n; i++) {
         const double *xi = x + i * v->dim;
         if (row) {
-            for (int k = 0; k < v->dim; k++) row[k] = xi[k] - v->shift[k];
-            cblas_dgemv(CblasRowMajor, CblasTrans, v->dim, v->rank, 1.0, v->E, v->rank, row, 1, 0.0, z + i * v->rank,
-                        1);
+            basis_encode_row(v, x, 1, i * v->dim, row, z + i * v->rank);
         } else { /* no scratch: the same sums, one coordinate at a time */
             for (int j = 0; j < v->rank; j++) {
                 double s = 0;
@@ -89,15 +85,13 @@ int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Da
     for (int64_t i = r0; !rc && i < r0 + n; i++) {
         int64_t o = i - r0; /* the row in the outputs */
         if (vin) {
-            for (int k = 0; k < in; k++) row[k] = value(d->x, d->f64, i * in + k) - vin->shift[k];
-            cblas_dgemv(CblasRowMajor, CblasTrans, in, r1, 1.0, vin->E, r1, row, 1, 0.0, x + o * r1,
-                        1); /* E^T (x - s) */
+            basis_encode_row(vin, d->x, d->f64, i * in, row, x + o * r1); /* E^T (x - s) */
         } else {
-            for (int k = 0; k < in; k++) x[o * in + k] = value(d->x, d->f64, i * in + k); /* the input as it is */
+            for (int k = 0; k < in; k++) x[o * in + k] = basis_elem(d->x, d->f64, i * in + k); /* the input as it is */
         }
         if (y && d->y) {
             double *yi = y + o * oa;
-            for (int k = 0; k < out; k++) w[k] = value(d->y, d->f64, i * out + k);
+            for (int k = 0; k < out; k++) w[k] = basis_elem(d->y, d->f64, i * out + k);
             cblas_dgemv(CblasRowMajor, CblasTrans, out, r2, 1.0, vout->D, r2, w, 1, 0.0, yi, 1); /* D^T q */
             cblas_dgemv(CblasRowMajor, CblasNoTrans, out, r2, -1.0, vout->D, r2, yi, 1, 1.0, w,
                         1); /* w = q - D D^T q */
@@ -110,7 +104,7 @@ int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Da
             }
         }
         if (!J || !d->J) continue;
-        for (size_t k = 0; k < big; k++) row[k] = value(d->J, d->f64, i * (int64_t)big + (int64_t)k);
+        for (size_t k = 0; k < big; k++) row[k] = basis_elem(d->J, d->f64, i * (int64_t)big + (int64_t)k);
         double *Ji = J + o * (int64_t)oa * r1;
         if (vin) /* J E */
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, in, 1.0, row, in, vin->E, r1, 0.0, A, r1);
