@@ -59,6 +59,9 @@ struct dino_data {
 void api_data_release(const dino_data *data, dino_set set);
 /* DINO_EUSER with a message starting with what when set (-1: any set) was released; else DINO_OK. */
 dino_status api_data_check(const dino_data *data, int set, const char *what);
+/* DINO_OK, or DINO_EUSER naming the row and column of the first NaN or Inf of x [n, in] (double
+ * when f64, else float): the check of every prediction's input (predict.c). */
+dino_status api_finite_input(const void *x, int f64, long long n, int64_t in);
 
 /* Sets this thread's error (printf-style) and returns status. complete: the message is a whole
  * diagnostic naming its file, printed as it is. */

@@ -52,6 +52,14 @@ static void *conversion_buffer(dino_model *md, size_t bytes, int *fresh) {
     return p;
 }
 
+dino_status api_finite_input(const void *x, int f64, long long n, int64_t in) {
+    for (int64_t i = 0; i < n * in; i++)
+        if (!isfinite(f64 ? ((const double *)x)[i] : ((const float *)x)[i]))
+            return api_fail(DINO_EUSER, 0, "the input contains NaN or Inf at row %lld, column %lld",
+                            (long long)(i / in), (long long)(i % in));
+    return DINO_OK;
+}
+
 /* dino_predict on arrays of double (f64 1) or float (f64 0). */
 static dino_status predict(dino_model *md, long long n, const void *x, void *y, void *J, int f64) {
     Trainer *t = &md->t;
@@ -62,10 +70,8 @@ static dino_status predict(dino_model *md, long long n, const void *x, void *y, 
     if (J && m->classifier) return api_fail(DINO_EUSER, 0, "the classifier %s has no Jacobian", m->name);
     if (n == 0) return DINO_OK;
     int64_t in = m->in_dim, out = m->out_dim;
-    for (int64_t i = 0; i < n * in; i++)
-        if (!isfinite(f64 ? ((const double *)x)[i] : ((const float *)x)[i]))
-            return api_fail(DINO_EUSER, 0, "the input contains NaN or Inf at row %lld, column %lld",
-                            (long long)(i / in), (long long)(i % in));
+    dino_status st = api_finite_input(x, f64, n, in);
+    if (st) return st;
     char err[1024];
     int rc;
     if (t->f64 == f64) { /* the model's own precision: no copies */

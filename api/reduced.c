@@ -56,7 +56,6 @@
  * model is made on the first call and kept with the model (its parameters copied in each call).
  *
  * Nothing here prints. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -668,10 +667,7 @@ dino_status dino_predict_reduced(dino_model *md, long long n, const double *x, d
     if (st) return st;
     if (n < 0 || (n > 0 && (!x || !h))) return api_fail(DINO_EUSER, 0, "dino_predict_reduced needs n >= 0, x and h");
     if (n == 0) return DINO_OK;
-    for (int64_t i = 0; i < n * m->in_dim; i++)
-        if (!isfinite(x[i]))
-            return api_fail(DINO_EUSER, 0, "the input contains NaN or Inf at row %lld, column %lld",
-                            (long long)(i / m->in_dim), (long long)(i % m->in_dim));
+    if ((st = api_finite_input(x, 1, n, m->in_dim))) return st;
     /* the current parameters (training may have changed them since the last call) */
     Trainer *t = &md->t, *it = &rp->inner->t;
     if (t->backend->pull(t->backend)) return api_fail(DINO_EINTERNAL, 0, "%s", t->backend->err);
