@@ -257,6 +257,16 @@ static int halloc(CudaBackend *c, void **p, size_t bytes, const char *what) {
     return must(c, r, what);
 }
 
+/* Slot s's batch buffers on the GPU for B rows of what d holds (x, y, J, labels). */
+static int alloc_batch(CudaBackend *c, const Dataset *d, int s, size_t B, const char *what) {
+    size_t es = c->es, in = (size_t)c->m->in_dim, out = (size_t)c->m->out_dim;
+    TRY(dalloc(c, &c->bx[s], es * B * in, what, 1));
+    if (d->y) TRY(dalloc(c, &c->by[s], es * B * out, what, 1));
+    if (d->J) TRY(dalloc(c, &c->bJ[s], es * B * out * in, what, 1));
+    if (d->label) TRY(dalloc(c, &c->bl[s], 4 * B, what, 1));
+    return DINO_OK;
+}
+
 /* The training set in GPU memory, its batch buffers and the workspace. */
 static int alloc_resident(CudaBackend *c, const Dataset *d, int batch) {
     const Model *m = c->m;
@@ -276,10 +286,7 @@ static int alloc_resident(CudaBackend *c, const Dataset *d, int batch) {
         TRY(must(c, c->drv.cuMemcpyHtoD(c->L, d->label, 4 * N), "copying the training labels"));
     }
     TRY(dalloc(c, &c->idx, 8 * N, "the row order", 1));
-    TRY(dalloc(c, &c->bx[0], es * B * in, "a batch", 1));
-    if (d->y) TRY(dalloc(c, &c->by[0], es * B * out, "a batch", 1));
-    if (d->J) TRY(dalloc(c, &c->bJ[0], es * B * out * in, "a batch", 1));
-    if (d->label) TRY(dalloc(c, &c->bl[0], 4 * B, "a batch", 1));
+    TRY(alloc_batch(c, d, 0, B, "a batch"));
     return dalloc(c, &c->work, es * (size_t)c->plan.train_work * B, "the training workspace", 1);
 }
 
@@ -289,10 +296,7 @@ static int alloc_streaming(CudaBackend *c, const Dataset *d, int batch) {
     const Model *m = c->m;
     size_t es = c->es, in = (size_t)m->in_dim, out = (size_t)m->out_dim, B = (size_t)batch;
     for (int s = 0; s < 2; s++) {
-        TRY(dalloc(c, &c->bx[s], es * B * in, "a streamed batch", 1));
-        if (d->y) TRY(dalloc(c, &c->by[s], es * B * out, "a streamed batch", 1));
-        if (d->J) TRY(dalloc(c, &c->bJ[s], es * B * out * in, "a streamed batch", 1));
-        if (d->label) TRY(dalloc(c, &c->bl[s], 4 * B, "a streamed batch", 1));
+        TRY(alloc_batch(c, d, s, B, "a streamed batch"));
         TRY(halloc(c, &c->hx[s], es * B * in, "a batch's inputs"));
         if (d->y) TRY(halloc(c, &c->hy[s], es * B * out, "a batch's outputs"));
         if (d->J) TRY(halloc(c, &c->hJ[s], es * B * out * in, "a batch's Jacobians"));
