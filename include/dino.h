@@ -237,7 +237,8 @@ typedef struct dino_open_options {
 
 /* Generates the spec's code for the backend, compiles or finds it in the cache, and loads it.
  * With DINO_BACKEND_CUDA and no usable GPU: DINO_EUSER, "no usable GPU: <why>"; with a GPU on
- * which the backend fails: "the CUDA backend could not start: <why>". opts may be NULL. */
+ * which the backend fails: "the CUDA backend could not start: <why>". opts may be NULL. The
+ * model uses the spec until dino_model_free: free the spec after the model, not before. */
 DINO_API dino_status dino_model_open(dino_spec *spec, const dino_open_options *opts, dino_model **model);
 DINO_API void dino_model_free(dino_model *model);
 
