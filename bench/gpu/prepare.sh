@@ -94,7 +94,7 @@ commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!gpu-carry' 2
 if unshare -rm true 2>/dev/null && command -v chroot >/dev/null; then
     root=$(mktemp -d)
     trap 'rm -rf "$libs" "$root"' EXIT
-    mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu" "$root/carry" "$root/tmp"
+    mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu" "$root/carry" "$root/tmp" "$root/proc"
     for n in ld-linux-x86-64.so.2 libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libz.so.1 libgcc_s.so.1; do
         cp -L "/lib/x86_64-linux-gnu/$n" "$root/lib/x86_64-linux-gnu/"
     done
@@ -106,8 +106,9 @@ if unshare -rm true 2>/dev/null && command -v chroot >/dev/null; then
         local want=$1
         shift
         local out rc
-        out=$(cd / && env -i unshare -rm chroot "$root" "$@" 2>&1)
-        rc=$?
+        # /proc as on any machine: the loader finds $ORIGIN through /proc/self/exe
+        out=$(cd / && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin unshare -rm sh -c \
+            'mount --rbind /proc "$0/proc" && exec chroot "$0" "$@"' "$root" "$@" 2>&1) && rc=0 || rc=$?
         if [ "$rc" != "$want" ] || printf '%s' "$out" | grep -q 'error while loading shared libraries'; then
             echo "prepare.sh: FAILED in a bare root: $* (exit $rc, expected $want): $(printf '%s' "$out" | head -n 3)" >&2
             bad=1
