@@ -8,8 +8,10 @@ and each batch gathered there by a shuffled index. Prints one JSON line:
  "peak_bytes": ...}
 
 usage: jax_dino.py DATA_DIR BATCH EPOCHS f32|f64
+  DINO_NET="400 8": the hidden layers' width and depth (bench/gpu/run.sh sets it)
 """
 import json
+import os
 import sys
 import time
 
@@ -32,7 +34,8 @@ def main():
     J = jnp.asarray(np.load(f"{data}/J_data.npy"), dtype)
     n = m.shape[0]
     key = jax.random.PRNGKey(0)
-    model = eqx.nn.MLP(200, 25, 400, 8, activation=lambda x: jax.nn.gelu(x, approximate=False), key=key)
+    width, depth = (int(v) for v in os.environ.get("DINO_NET", "400 8").split())
+    model = eqx.nn.MLP(200, 25, width, depth, activation=lambda x: jax.nn.gelu(x, approximate=False), key=key)
     model = jax.tree_util.tree_map(lambda a: a.astype(dtype) if eqx.is_inexact_array(a) else a, model)
     opt = optax.adam(1e-3)
     state = opt.init(eqx.filter(model, eqx.is_inexact_array))

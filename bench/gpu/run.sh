@@ -40,7 +40,8 @@
 # every step).
 #
 # usage (from the repository root): bash bench/gpu/run.sh [call1|call2|all|STEP...]
-#   ROWS=25000 DINO_EPOCHS=3 MNIST_EPOCHS="10 15 2" (dino shared, dino wide, each baseline)
+#   ROWS=25000 DINO_EPOCHS=3 DINO_NET="400 8" (width, depth) MNIST_EPOCHS="10 15 2" (dino shared,
+#   dino wide, each baseline), LIMIT_SCALE=1 (multiplies every step's time limit, not the budget)
 #   MNIST=gpu-carry/shared/data/mnist PINT_ARGS="--steps 256 --batches 1,8,64 --slices 8,16 --iters 1,2"
 #   PYTHON=python3 (PY_JAX, PY_TORCH: for the JAX and the PyTorch baselines, default $PYTHON)
 #   BASELINES_ON_CPU=1: run the baselines even when their framework sees no GPU (dry runs)
@@ -56,6 +57,9 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/gpu-run.XXXXXX")
 PYTHON=${PYTHON:-python3}
 PY_JAX=${PY_JAX:-$PYTHON} PY_TORCH=${PY_TORCH:-$PYTHON}
 ROWS=${ROWS:-25000} DINO_EPOCHS=${DINO_EPOCHS:-3}
+export DINO_NET=${DINO_NET:-400 8}   # the DINO network's width and depth (the Python baselines read it too)
+read -r NET_W NET_D <<<"$DINO_NET"
+LIMIT_SCALE=${LIMIT_SCALE:-1}
 read -r ME_SHARED ME_WIDE ME_BASE <<<"${MNIST_EPOCHS:-10 15 2}"
 MNIST=${MNIST:-$S/data/mnist}
 PINT_ARGS=${PINT_ARGS:---steps 256 --batches 1,8,64 --slices 8,16 --iters 1,2}
@@ -126,7 +130,7 @@ timed() {
         case $1 in --debug) debug=1 ;; --mem) mem=1 ;; *) break ;; esac
         shift
     done
-    local limit=$1 name=$2
+    local limit=$(($1 * LIMIT_SCALE)) name=$2
     shift 2
     LAST_MEM=-
     local left=$((DEADLINE - $(date +%s) - 15))
@@ -328,6 +332,7 @@ fi
 dino_spec() {
     local f=$W/dino_b$1_$2.dino
     sed -e "s/epochs    1500/epochs    $DINO_EPOCHS/" -e "s/batch     32/batch     $1/" \
+        -e "s/width = 400, depth = 8/width = $NET_W, depth = $NET_D/" \
         -e "s/seed      0/seed      0\n    precision $2/" -e 's/split train 20000, test 5000/split train 0.8, test 0.2/' \
         "$S/specs/dino_poisson.dino" >"$f"
     echo "$f"
@@ -359,7 +364,7 @@ fi
 # ---------------------------------------------------------------------------- dino
 if want dino; then
     note ""
-    note "## DINO: 200 -> 400 x 8 -> 25 gelu, H1 loss, Adam, $((ROWS * 4 / 5)) training rows, $DINO_EPOCHS epochs (best after the first); JAX at its default matmul precision"
+    note "## DINO: 200 -> $NET_W x $NET_D -> 25 gelu, H1 loss, Adam, $((ROWS * 4 / 5)) training rows, $DINO_EPOCHS epochs (best after the first); JAX at its default matmul precision"
     note "| batch | prec | dino s/epoch | no graphs | JAX s/epoch | PyTorch s/epoch | dino vs JAX (target) | dino vs PyTorch | dino ready | JAX start to 1st step | dino GPU mem | JAX peak | PyTorch peak |"
     note "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for cfg in "32 f32" "1024 f32" "32 f64" "1024 f64"; do

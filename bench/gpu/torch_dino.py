@@ -3,8 +3,10 @@ torch.func (vmap(jacrev) per-sample Jacobians), Adam, the data on the device and
 gathered there by a shuffled index. Prints one JSON line like jax_dino.py.
 
 usage: torch_dino.py DATA_DIR BATCH EPOCHS f32|f64 [cuda|cpu]
+  DINO_NET="400 8": the hidden layers' width and depth (bench/gpu/run.sh sets it)
 """
 import json
+import os
 import sys
 import time
 
@@ -26,10 +28,11 @@ def main():
     m = torch.from_numpy(np.load(f"{data}/m_data.npy")).to(dev, dtype)
     q = torch.from_numpy(np.load(f"{data}/q_data.npy")).to(dev, dtype)
     J = torch.from_numpy(np.load(f"{data}/J_data.npy")).to(dev, dtype)
+    hidden, depth = (int(v) for v in os.environ.get("DINO_NET", "400 8").split())
     layers, width = [], 200
-    for _ in range(8):
-        layers += [torch.nn.Linear(width, 400), torch.nn.GELU()]
-        width = 400
+    for _ in range(depth):
+        layers += [torch.nn.Linear(width, hidden), torch.nn.GELU()]
+        width = hidden
     layers.append(torch.nn.Linear(width, 25))
     net = torch.nn.Sequential(*layers).to(dev, dtype)
     params = dict(net.named_parameters())
@@ -54,7 +57,7 @@ def main():
 
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     t0 = time.perf_counter()
-    step(torch.arange(batch, device=dev))
+    loss = step(torch.arange(batch, device=dev))
     sync()
     first = time.perf_counter() - t0
     ready = time.perf_counter() - t_start   # process start (after imports) to the first step done
