@@ -126,7 +126,7 @@ echo "== a faulting kernel: rerun with DINO_CUDA_DEBUG=1, named in the summary"
 OUT=$T/out3 FAKE_CUDA_FAIL_KERNEL=dino_adam bash bench/gpu/run.sh fast >"$T/fault.log" 2>&1
 s=$T/out3/summary.md
 has "$s" 'fast failed\*\* \(exit [1-9]' "the failing step is reported"
-has "$s" 'kernel dino_adam .*grid' "the debug rerun names the kernel and its geometry"
+has "$s" 'kernel dino_adam.*grid' "the debug rerun names the kernel and its geometry"
 has "$s" '^\| --set math=fast \| - \|' "the failed run's row has no numbers"
 
 echo "== a sanitizer that refuses the device (as on gVisor), and a budget too small for everything"

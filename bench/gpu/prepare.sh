@@ -15,7 +15,11 @@
 #   3. device, AT ONCE (the machine stays warm 30 s; a fresh one costs 1-2 minutes):
 #              run(command="bash bench/gpu/run.sh call2", carry=["gpu-carry"], timeout_s=420)
 #              (about 3-4 minutes, budget 5: the MNIST neural ODE against torchdiffeq and
-#              diffrax, Parareal against the serial solve at batch 1, 8, 64), then give_back()
+#              diffrax, Parareal against the serial solve at batch 1, 8, 64), then give_back().
+#              If call 1's reply says less than 7 minutes of device time are left (the reply's
+#              lease.budget_left_s), shrink call 2 to fit: command="BUDGET_S=<left - 120>
+#              bash bench/gpu/run.sh call2" (its steps run in order, mnist first, and the
+#              ones that no longer fit are skipped, with the summary printed all the same)
 #   4. here:   copy the two summaries (the end of each reply; also $OUT/summary.md, with every
 #              log in $OUT/logs.txt) into bench/RESULTS.md with the device, the date and the
 #              commit (gpu-carry/BUILD_INFO), and act on what failed (each failure was rerun with

@@ -171,7 +171,7 @@ timed() {
 json() {
     grep '^{"impl"' "$1" 2>/dev/null | tail -n 1 | "$PYTHON" -c "
 import json, sys
-try: print('$3' % json.loads(sys.stdin.read())['$2'] if '$3' else json.loads(sys.stdin.read())['$2'])
+try: print('${3:-}' % json.loads(sys.stdin.read())['$2'] if '${3:-}' else json.loads(sys.stdin.read())['$2'])
 except Exception: print('-')" 2>/dev/null || echo "-"
 }
 # epoch_s CSV: the fastest epoch after the first (every epoch when there is one) from a --log CSV
@@ -195,7 +195,7 @@ finish() {
     [ -n "$MEMPID" ] && kill "$MEMPID" 2>/dev/null
     for f in "$W"/*.csv; do [ -f "$f" ] && keep "$f" "file $(basename "$f")"; done
     note ""
-    note "steps: $(tr '\n' ' ' <"$steplog")"
+    note "steps: $(grep -c 'exit' "$steplog") ran; not exit 0 or skipped: $(grep -v -e 'exit 0,' -e '^\[env' "$steplog" | tr '\n' ' ')"
     note "call: $(secs "$T0") s of the ${BUDGET_S} s budget; \$OUT: $(ls "$OUT" | tr '\n' ' ')"
     echo
     echo "=================================== summary ==================================="
@@ -234,9 +234,10 @@ version=$("$BIN/dino-jit" --version 2>&1)
 if printf '%s' "$version" | grep -q '^NVRTC: none'; then   # not on the loader's path: search
     for f in /usr/local/cuda/lib64/libnvrtc.so* /usr/local/cuda/targets/x86_64-linux/lib/libnvrtc.so* \
         /usr/local/cuda-*/lib64/libnvrtc.so* /usr/local/cuda*/lib/libnvrtc.so* \
-        $("$PYTHON" -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null | xargs -n 1 -I{} sh -c 'ls {}/nvidia/*/lib/libnvrtc.so* {}/nvidia/cu*/lib/libnvrtc.so* 2>/dev/null'); do
+        $("$PYTHON" -c 'import site; print("\n".join(site.getsitepackages()))' 2>/dev/null | xargs -I{} sh -c 'ls {}/nvidia/*/lib/libnvrtc.so* {}/nvidia/cu*/lib/libnvrtc.so* 2>/dev/null'); do
         case $f in *builtins* | *alt*) continue ;; esac
-        [ -f "$f" ] && DINO_NVRTC=$f "$BIN/dino-jit" --version 2>&1 | grep -q '^NVRTC: [0-9]' && { export DINO_NVRTC=$f; break; }
+        [ -f "$f" ] && DINO_NVRTC=$f "$BIN/dino-jit" --version 2>&1 | grep -qF "NVRTC: " &&
+            DINO_NVRTC=$f "$BIN/dino-jit" --version 2>&1 | grep -q "^NVRTC: [0-9.]* ($f)" && { export DINO_NVRTC=$f; break; }
     done
     version=$("$BIN/dino-jit" --version 2>&1)
     note "NVRTC was not on the loader's path: DINO_NVRTC=${DINO_NVRTC:-none found}"
@@ -252,20 +253,29 @@ note "cc: $(${CC:-cc} --version 2>/dev/null | head -n 1)"
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda*/bin/compute-sanitizer \
     /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2>/dev/null | head -n 1)
 note "compute-sanitizer: ${SAN:-not found}"
-"$PYTHON" - >"$W/python.log" 2>&1 <<'EOF'
+# pycheck PYTHON MODULE...: the interpreter, each module's version or MISSING, torch's GPU
+pycheck() {
+    local py=$1
+    shift
+    timeout 120 "$py" - "$@" <<'EOF' 2>&1
 import importlib, sys
 print("python", sys.version.split()[0], sys.executable)
-for m in ("numpy", "torch", "torchdiffeq", "jax", "equinox", "optax", "diffrax"):
+for m in sys.argv[1:]:
     try: print(m, getattr(importlib.import_module(m), "__version__", "?"))
     except Exception as e: print(m, "MISSING", type(e).__name__, e)
-try:
-    import torch; print("torch_gpu", torch.cuda.is_available())
-except Exception: print("torch_gpu False")
+if "torch" in sys.argv[1:]:
+    try:
+        import torch; print("torch_gpu", torch.cuda.is_available())
+    except Exception: print("torch_gpu False")
 EOF
-[ "$PY_JAX" = "$PYTHON" ] || "$PY_JAX" -c 'import jax, equinox, optax, diffrax; print("jax (PY_JAX)", jax.__version__)' >>"$W/python.log" 2>&1
-[ "$PY_TORCH" = "$PYTHON" ] || "$PY_TORCH" -c 'import torch, torchdiffeq; print("torch (PY_TORCH)", torch.__version__, "\ntorch_gpu", torch.cuda.is_available())' >>"$W/python.log" 2>&1
+}
+{
+    pycheck "$PYTHON" numpy
+    pycheck "$PY_TORCH" torch torchdiffeq
+    pycheck "$PY_JAX" jax equinox optax diffrax
+} >"$W/python.log"
 keep "$W/python.log" "python"
-note "python: $(grep -v '^torch_gpu' "$W/python.log" | tr '\n' ';' | cut -c1-300)"
+note "python: $(grep -v '^torch_gpu' "$W/python.log" | sed 's/ MISSING.*/ MISSING/' | tr '\n' ';' | cut -c1-400)"
 grep -q MISSING "$W/python.log" && note "- **python packages missing**: $(grep MISSING "$W/python.log" | cut -d' ' -f1 | tr '\n' ' ')"
 # the baselines on a GPU only (on a CPU they would spend the budget), unless BASELINES_ON_CPU=1
 TORCH_OK=1 JAX_OK=1
@@ -320,7 +330,7 @@ fi
 # the DINO data: dino_poisson's shapes, random (start, dino, stream, fast)
 D=$W/dino-data
 if want start || want dino || want stream || want fast; then
-    "$PYTHON" - "$D" "$ROWS" <<'EOF' || note "- **could not write the DINO data**"
+    timeout 120 "$PYTHON" - "$D" "$ROWS" <<'EOF' || note "- **could not write the DINO data**"
 import os, sys, numpy as np
 d = sys.argv[1]; os.makedirs(d, exist_ok=True); r = np.random.default_rng(0); n = int(sys.argv[2])
 np.save(f"{d}/m_data.npy", r.standard_normal((n, 200), dtype=np.float32))
