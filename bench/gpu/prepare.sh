@@ -4,7 +4,8 @@
 #
 # DEVICE SESSION CHECKLIST (15 minutes of device time, one H100, each call <= 10 minutes; the
 # device gets the checkout the session was STARTED in, so run this there, on the commit to
-# measure, with ../shared beside it):
+# measure, with ../shared beside it; first ask the device tool's `status` (free): with
+# can_start_another false this task has no GPU, and nothing below applies):
 #   1. here:   bash bench/gpu/prepare.sh            (about 3 minutes on 2 cores; last line: sizes)
 #              optional, 5-10 minutes: bash bench/gpu/dryrun.sh (the whole campaign on the
 #              stand-in driver, tiny sizes; it must end with "dry run: ok")
@@ -14,11 +15,11 @@
 #              1024 in f32 and f64, one streamed and one math=fast run)
 #   3. device, AT ONCE (the machine stays warm 30 s; a fresh one costs 1-2 minutes):
 #              run(command="bash bench/gpu/run.sh call2", carry=["gpu-carry"], timeout_s=420)
-#              (about 3-4 minutes, budget 5: the MNIST neural ODE against torchdiffeq and
-#              diffrax, Parareal against the serial solve at batch 1, 8, 64), then give_back().
+#              (about 3-4 minutes, budget 5: Parareal against the serial solve at batch 1, 8,
+#              64, then the MNIST neural ODE against torchdiffeq and diffrax), then give_back().
 #              If call 1's reply says less than 7 minutes of device time are left (the reply's
 #              lease.budget_left_s), shrink call 2 to fit: command="BUDGET_S=<left - 120>
-#              bash bench/gpu/run.sh call2" (its steps run in order, mnist first, and the
+#              bash bench/gpu/run.sh call2" (its steps run in order, pint first, and the
 #              ones that no longer fit are skipped, with the summary printed all the same)
 #   4. here:   copy the two summaries (the end of each reply; also $OUT/summary.md, with every
 #              log in $OUT/logs.txt) into bench/RESULTS.md with the device, the date and the
@@ -34,7 +35,7 @@
 #                  library is looked up beside them first
 #   lib.tar.gz     the shared libraries they need beyond glibc, zlib and libgcc_s (which any
 #                  Linux with Python has): OpenBLAS, LAPACK(E), gfortran, quadmath, as resolved
-#                  here; run.sh unpacks them into bin/ on the device (gzip: 50 MB -> about 4 MB)
+#                  here; run.sh unpacks them into bin/ on the device (gzip: 50 MB -> 16 MB)
 #   shared/        ../shared's specs, reference values and MNIST files (only the repository
 #                  travels, not ../shared beside it)
 #   BUILD_INFO     commit, build date, the newest glibc symbol version any carried file needs

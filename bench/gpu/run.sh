@@ -5,7 +5,7 @@
 #   run(command="bash bench/gpu/run.sh call1", carry=["gpu-carry"], timeout_s=600)   # ~6 min
 #   run(command="bash bench/gpu/run.sh call2", carry=["gpu-carry"], timeout_s=420)   # ~3-4 min
 #
-# call1 = env tests sanitize start dino stream fast; call2 = env mnist pint. Steps:
+# call1 = env tests sanitize start dino stream fast; call2 = env pint mnist. Steps:
 #   env       (every call, first) the GPU (nvidia-smi), the kernel, glibc against what gpu-carry
 #             needs, the carried libraries unpacked and every binary's libraries resolved, NVRTC
 #             (searched for when the loader does not find it: DINO_NVRTC), the C compiler of the
@@ -70,8 +70,8 @@ budget_default=540
 for a in "${@:-call1}"; do
     case $a in
         call1) steps+="tests sanitize start dino stream fast " budget_default=480 ;;
-        call2) steps+="mnist pint " budget_default=300 ;;
-        all) steps+="tests sanitize start dino stream fast mnist pint " ;;
+        call2) steps+="pint mnist " budget_default=300 ;;
+        all) steps+="tests sanitize start dino stream fast pint mnist " ;;
         env | tests | sanitize | start | dino | stream | fast | mnist | pint | ckpt) steps+="$a " ;;
         *) echo "run.sh: unknown step '$a' (call1, call2, all, env, tests, sanitize, start, dino, stream, fast, mnist, pint, ckpt)" >&2
            exit 2 ;;
@@ -189,6 +189,13 @@ import csv, sys
 r = list(csv.DictReader(open(sys.argv[1])))[-1]
 print(sys.argv[3] % float(r[sys.argv[2]]) if len(sys.argv) > 3 else r[sys.argv[2]])" "$@" 2>/dev/null || echo "-"
 }
+# evals CSV: every evaluated epoch's accuracy with the training seconds so far
+evals() {
+    "$PYTHON" -c "
+import csv, sys
+r = [x for x in csv.DictReader(open(sys.argv[1])) if x.get('accuracy')]
+print(', '.join('%.2f %% @%s (%.1f s)' % (100 * float(x['accuracy']), x['epoch'], float(x['seconds'])) for x in r) or '-')" "$1" 2>/dev/null || echo "-"
+}
 ready_s() { grep -o 'ready in [0-9.]* s' "$1" 2>/dev/null | head -n 1 | grep -o '[0-9.]*' || echo "-"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "-" }'; }
 finish() {
@@ -291,7 +298,7 @@ echo "[env: $(secs "$T0") s]" | tee -a "$steplog"
 # ---------------------------------------------------------------------------- tests
 if want tests; then
     note ""
-    timed --debug 240 test_gpu "$BIN/test_gpu" "$S" tests/specs
+    timed --debug 180 test_gpu "$BIN/test_gpu" "$S" tests/specs
     note "test_gpu: $(tail -n 1 "$W/test_gpu.log")"
     grep -E '^(FAIL|SKIP)' "$W/test_gpu.log" | head -n 12 | cut -c1-300 | sed 's/^/    /' >>"$summary"
 fi
@@ -304,13 +311,18 @@ if want sanitize; then
     else
         row="compute-sanitizer on node_small (1 epoch, DINO_CUDA_GRAPH=0):"
         for t in memcheck racecheck synccheck; do
-            timed --debug 120 "sanitize_$t" env DINO_CUDA_GRAPH=0 "$SAN" --tool "$t" --error-exitcode 3 \
+            timed --debug 90 "sanitize_$t" env DINO_CUDA_GRAPH=0 "$SAN" --tool "$t" --error-exitcode 3 \
                 "$BIN/dino-jit" "$S/specs/node_small.dino" --backend cuda --data "$S/reference/node_small" --epochs 1 -q
             rc=$?
             log=$W/sanitize_$t.log
             if grep -q -i 'device not supported\|not supported on this' "$log"; then
                 row+=" $t: refused the device ($(grep -m 1 -i 'not supported' "$log" | cut -c1-100));"
                 note "$row skipped the rest"
+                row=
+                break
+            fi
+            if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then   # a hang would repeat: keep the budget
+                note "$row $t: timed out; skipped the rest"
                 row=
                 break
             fi
@@ -432,28 +444,29 @@ fi
 if want mnist; then
     note ""
     note "## Neural ODE on MNIST (RK4, batch 128, Adam cosine); target >= 98 % in <= 10 s of training, <= 1 GB"
-    note "| run | epochs | training s | s/epoch | test accuracy | GPU memory |"
-    note "|---|---|---|---|---|---|"
-    for cfg in "shared $S/specs/node_mnist.dino $ME_SHARED 1" "wide specs/node_mnist.dino $ME_WIDE 1" \
-        "unshared $S/specs/node_mnist.dino $ME_SHARED 0"; do
-        set -- $cfg
+    note "| run | epochs | training s | s/epoch | test accuracy | GPU memory | accuracy @epoch (training s) |"
+    note "|---|---|---|---|---|---|---|"
+    mnist_dino() {   # mnist_dino NAME SPEC EPOCHS SHARE
         # unshared: every stage written out (DINO_CUDA_SHARE=0), to see what sharing costs at run time
         timed --debug --mem 200 "mnist_$1" env DINO_CUDA_SHARE="$4" "$BIN/dino-jit" "$2" --data "$MNIST" --backend cuda \
             --epochs "$3" --log "$W/mnist_$1.csv"
         f=$W/mnist_$1.csv
         acc=$(csv_last "$f" accuracy | awk '{ if ($1 != "-") printf "%.2f %%", 100 * $1; else print "-" }')
-        note "| dino $1 ($(basename "$2")) | $3 | $(csv_last "$f" seconds %.2f) | $(epoch_s "$f") | $acc | $LAST_MEM |"
-    done
+        note "| dino $1 ($(basename "$2")) | $3 | $(csv_last "$f" seconds %.2f) | $(epoch_s "$f") | $acc | $LAST_MEM | $(evals "$f") |"
+    }
+    mnist_dino shared "$S/specs/node_mnist.dino" "$ME_SHARED" 1
+    mnist_dino wide specs/node_mnist.dino "$ME_WIDE" 1
     for impl in torch jax; do
         py=$([ $impl = torch ] && echo "$PY_TORCH" || echo "$PY_JAX")
         ok=$([ $impl = torch ] && echo $TORCH_OK || echo $JAX_OK)
-        [ "$ok" = 1 ] || { note "| $impl | skipped (no GPU) | | | | |"; continue; }
+        [ "$ok" = 1 ] || { note "| $impl | skipped (no GPU) | | | | | |"; continue; }
         timed 200 "mnist_$impl" "$py" bench/gpu/node_mnist_$impl.py "$MNIST" "$ME_BASE"
         l=$W/mnist_$impl.log
         note "| $(json "$l" impl) (width 64) | $ME_BASE | $(json "$l" train_s %.2f) | $(json "$l" s_per_epoch %.3f) |" \
             "$(json "$l" test_accuracy %.4f | awk '{ if ($1 != "-") printf "%.2f %%", 100 * $1; else print "-" }') |" \
-            "$(json "$l" peak_bytes %d | awk '{ if ($1 + 0 > 0) printf "%.0f MiB (allocator peak)", $1 / 1048576; else print "-" }') |"
+            "$(json "$l" peak_bytes %d | awk '{ if ($1 + 0 > 0) printf "%.0f MiB (allocator peak)", $1 / 1048576; else print "-" }') | |"
     done
+    mnist_dino unshared "$S/specs/node_mnist.dino" "$ME_SHARED" 0   # the least needed: last
 fi
 
 # ---------------------------------------------------------------------------- pint
