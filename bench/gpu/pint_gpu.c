@@ -110,7 +110,8 @@ typedef struct {
 } Call;
 
 static void predict(Call *c) {
-    dino_status st = c->f64 ? dino_predict(c->m, c->n, c->x, c->y, NULL) : dino_predict_f32(c->m, c->n, c->x, c->y, NULL);
+    dino_status st =
+        c->f64 ? dino_predict(c->m, c->n, c->x, c->y, NULL) : dino_predict_f32(c->m, c->n, c->x, c->y, NULL);
     if (st && !c->failed) fprintf(stderr, "pint_gpu: predict: %s\n", dino_last_error());
     if (st) c->failed = 1;
 }
@@ -156,8 +157,18 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    Opts o = {.steps = {256}, .n_steps = 1, .batches = {1, 8, 64}, .n_batches = 3, .slices = {8, 16}, .n_slices = 2,
-              .iters = {1, 2}, .n_iters = 2, .dim = 16, .reps = 9, .min_ms = 20, .backend = DINO_BACKEND_CUDA};
+    Opts o = {.steps = {256},
+              .n_steps = 1,
+              .batches = {1, 8, 64},
+              .n_batches = 3,
+              .slices = {8, 16},
+              .n_slices = 2,
+              .iters = {1, 2},
+              .n_iters = 2,
+              .dim = 16,
+              .reps = 9,
+              .min_ms = 20,
+              .backend = DINO_BACKEND_CUDA};
     const char *tmp = getenv("TMPDIR");
     o.dir = tmp && *tmp ? tmp : "/tmp";
     for (int i = 1; i < argc; i++) {
@@ -174,7 +185,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--dir")) o.dir = v;
         else if (!strcmp(a, "--precision")) bad = strcmp(v, "f32") && strcmp(v, "f64"), o.f64 = !strcmp(v, "f64");
         else if (!strcmp(a, "--backend"))
-            o.backend = !strcmp(v, "cpu") ? DINO_BACKEND_CPU : !strcmp(v, "auto") ? DINO_BACKEND_AUTO : DINO_BACKEND_CUDA,
+            o.backend = !strcmp(v, "cpu") ? DINO_BACKEND_CPU
+                : !strcmp(v, "auto")      ? DINO_BACKEND_AUTO
+                                          : DINO_BACKEND_CUDA,
             bad = strcmp(v, "cpu") && strcmp(v, "auto") && strcmp(v, "cuda");
         else bad = 1;
         if (bad) {
@@ -187,7 +200,8 @@ int main(int argc, char **argv) {
     int maxb = 0;
     for (int i = 0; i < o.n_batches; i++) maxb = o.batches[i] > maxb ? o.batches[i] : maxb;
     size_t es = o.f64 ? sizeof(double) : sizeof(float);
-    void *x = malloc(es * (size_t)maxb * IN), *ys = malloc(es * (size_t)maxb * OUT), *yp = malloc(es * (size_t)maxb * OUT);
+    void *x = malloc(es * (size_t)maxb * IN), *ys = malloc(es * (size_t)maxb * OUT),
+         *yp = malloc(es * (size_t)maxb * OUT);
     if (!x || !ys || !yp) return 2;
     srand(1);
     for (long i = 0; i < (long)maxb * IN; i++) {
@@ -198,7 +212,8 @@ int main(int argc, char **argv) {
     char params[4096];
     snprintf(params, sizeof params, "%s/pint_gpu_params_%ld.safetensors", o.dir, (long)getpid());
     int status = 0;
-    printf("| S | batch | N | K | serial ms/call | Parareal ms/call | speedup | error |\n|---|---|---|---|---|---|---|---|\n");
+    printf("| S | batch | N | K | serial ms/call | Parareal ms/call | speedup | error "
+           "|\n|---|---|---|---|---|---|---|---|\n");
     fflush(stdout);
     for (int si = 0; si < o.n_steps; si++) {
         int S = o.steps[si];
