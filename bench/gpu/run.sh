@@ -43,7 +43,8 @@
 #   ROWS=25000 DINO_EPOCHS=3 DINO_NET="400 8" (width, depth) MNIST_EPOCHS="10 15 2" (dino shared,
 #   dino wide, each baseline), LIMIT_SCALE=1 (multiplies every step's time limit, not the budget)
 #   MNIST=gpu-carry/shared/data/mnist PINT_ARGS="--steps 256 --batches 1,8,64 --slices 8,16 --iters 1,2"
-#   PYTHON=python3 (PY_JAX, PY_TORCH: for the JAX and the PyTorch baselines, default $PYTHON)
+#   PYTHON: /opt/torch/.venv/bin/python3 where it exists (the device image), else python3; PY_JAX,
+#   PY_TORCH: for the JAX and the PyTorch baselines (default $PYTHON)
 #   BASELINES_ON_CPU=1: run the baselines even when their framework sees no GPU (dry runs)
 #   bench/gpu/dryrun.sh runs all of it here on the stand-in driver at tiny sizes.
 set -u
@@ -54,6 +55,8 @@ C=gpu-carry
 BIN=$C/bin
 S=$C/shared
 W=$(mktemp -d "${TMPDIR:-/tmp}/gpu-run.XXXXXX")
+# the device image's python (with torch, jax, diffrax, torchdiffeq) is /opt/torch/.venv's
+[ -x /opt/torch/.venv/bin/python3 ] && PYTHON=${PYTHON:-/opt/torch/.venv/bin/python3}
 PYTHON=${PYTHON:-python3}
 PY_JAX=${PY_JAX:-$PYTHON} PY_TORCH=${PY_TORCH:-$PYTHON}
 ROWS=${ROWS:-25000} DINO_EPOCHS=${DINO_EPOCHS:-3}
