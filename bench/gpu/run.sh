@@ -254,6 +254,15 @@ if printf '%s' "$version" | grep -q '^NVRTC: none'; then   # not on the loader's
     version=$("$BIN/dino-jit" --version 2>&1)
     note "NVRTC was not on the loader's path: DINO_NVRTC=${DINO_NVRTC:-none found}"
 fi
+if printf '%s' "$version" | grep -q '^CUDA driver: none' && [ -z "${DINO_CUDA_DRIVER:-}" ]; then   # likewise
+    for f in /usr/local/nvidia/lib64/libcuda.so.1 /usr/local/nvidia/lib/libcuda.so.1 /usr/lib/x86_64-linux-gnu/libcuda.so.1 \
+        /usr/lib64/libcuda.so.1 /usr/local/cuda/compat/libcuda.so.1; do
+        [ -f "$f" ] && DINO_CUDA_DRIVER=$f "$BIN/dino-jit" --version 2>&1 | grep -q "^CUDA driver: [0-9.]* ($f)" &&
+            { export DINO_CUDA_DRIVER=$f; break; }
+    done
+    version=$("$BIN/dino-jit" --version 2>&1)
+    note "the CUDA driver was not on the loader's path: DINO_CUDA_DRIVER=${DINO_CUDA_DRIVER:-none found}"
+fi
 note "dino-jit: $(printf '%s' "$version" | tail -n +2 | tr '\n' ';')"
 CC_OK=1
 printf 'int f(int x) { return x + 1; }\n' >"$W/cc_check.c"
