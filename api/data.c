@@ -19,7 +19,12 @@ dino_status dino_data_load(const dino_model *md, const char *dir, dino_data **ou
     for (int i = 0; i < m->n_loss; i++) need_jac |= m->loss[i].kind == LOSS_H1;
     for (int i = 0; i < m->n_bases; i++) need_jac |= m->bases[i].source == BASIS_OF_JACOBIAN;
     char err[4096];
-    if (data_load_sets(m, dir, md->t.f64, need_jac, &d->train, &d->valid, &d->test, err, sizeof err)) {
+    /* float64 files stay float64 (mapped) for float32 training when the reduced path may project
+     * them: the full-space rows are then never converted whole (api_data_precision converts them
+     * if the full-space graph runs after all) */
+    int keep_f64 = !md->t.f64 && reduced_may_run(md);
+    if (data_load_sets_source(m, dir, md->t.f64, keep_f64, need_jac, &d->train, &d->valid, &d->test, err,
+                              sizeof err)) {
         free(d);
         return api_fail(DINO_EUSER, 0, "%s", err);
     }
@@ -154,11 +159,31 @@ void api_data_release(const dino_data *data, dino_set set) {
     int32_t *label = s->label && s->n > 0 ? malloc(sizeof(int32_t) * (size_t)s->n) : NULL;
     if (s->label && s->n > 0 && !label) return; /* no memory for the copy: nothing released */
     if (label) memcpy(label, s->label, sizeof(int32_t) * (size_t)s->n);
-    Dataset keep = {.n = s->n, .in = s->in, .out = s->out, .f64 = s->f64, .classifier = s->classifier, .label = label};
+    Dataset keep = {.n = s->n,
+                    .in = s->in,
+                    .out = s->out,
+                    .f64 = s->f64,
+                    .f32_train = s->f32_train,
+                    .classifier = s->classifier,
+                    .label = label};
     d->had_jac[set] = s->J != NULL;
     data_free(s);
     *s = keep;
     d->released[set] = 1;
+}
+
+dino_status api_data_precision(const dino_data *data, int set) {
+    static const char *const names[3] = {"training", "validation", "test"};
+    dino_data *d = (dino_data *)data; /* the same rows, in the precision the model reads */
+    char err[512];
+    for (int i = 0; i < 3; i++)
+        if ((set < 0 || set == i) && !d->released[i] &&
+            data_convert(set_of(d, i), d->model->t.f64, names[i], err, sizeof err))
+            return api_fail(DINO_EUSER, 0,
+                            "%s; the full-space graph reads the data in the training precision (saved as %s, the "
+                            "files would be read in place)",
+                            err, d->model->t.f64 ? "float64" : "float32");
+    return DINO_OK;
 }
 
 dino_status api_data_check(const dino_data *d, int set, const char *what) {

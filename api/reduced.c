@@ -422,6 +422,32 @@ static void inner_progress(long long epoch, long long step, long long steps, voi
     r->o->on_progress(epoch, step, steps, r->o->user);
 }
 
+int reduced_may_run(const dino_model *md) {
+    const Model *m = md->t.m;
+    const char *env = getenv("DINO_REDUCED");
+    if (md->is_inner || m->n_bases == 0 || md->t.state.epoch >= m->train.epochs || (env && strcmp(env, "0") == 0))
+        return 0;
+    /* reduced_train's choice of a path without the bases' values (orthonormal or not) and the
+     * data (Jacobians or not): yes when some path may be taken */
+    int h1 = 0, may = 0;
+    for (int i = 0; i < m->n_loss; i++) h1 |= m->loss[i].kind == LOSS_H1;
+    char why[1200], why_out[512];
+    Plan p;
+    if (plan_make(md, &p, 0)) return 0;
+    input_why(md, &p, 0, why, sizeof why);
+    if (!why[0]) {
+        output_why(md, &p, 0, why_out, sizeof why_out);
+        may = !why_out[0] || !h1 || (p.out_basis >= 0 && p.uses[p.out_basis] == 1);
+    } else {
+        plan_free(&p);
+        if (plan_make(md, &p, 1)) return 0;
+        output_why(md, &p, 0, why_out, sizeof why_out);
+        may = !why_out[0];
+    }
+    plan_free(&p);
+    return may;
+}
+
 int reduced_train(dino_model *md, const dino_data *data, const dino_train_options *opts, dino_status *status) {
     Trainer *t = &md->t;
     const Model *m = t->m;

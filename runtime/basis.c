@@ -107,7 +107,8 @@ static void rows_get(const Rows *R, int64_t r0, int64_t n, const double *mu, dou
     const Dataset *d = R->d;
     const void *base = R->src == BASIS_OF_INPUT ? d->x : R->src == BASIS_OF_OUTPUT ? d->y : d->J;
     int64_t w = R->width;
-    for (int64_t k = 0; k < n * w; k++) buf[k] = basis_elem(base, d->f64, r0 * w + k) - (mu ? mu[k % w] : 0.0);
+    int as = basis_read_as(d);
+    for (int64_t k = 0; k < n * w; k++) buf[k] = basis_elem(base, as, r0 * w + k) - (mu ? mu[k % w] : 0.0);
 }
 
 static int64_t rows_count(const Rows *R) { return R->samples * R->per_sample; }
@@ -308,13 +309,21 @@ static int read_files(const Basis *b, BasisValues *v, char *err, size_t errlen) 
 static uint64_t cache_key(const Basis *b, const Rows *R, uint64_t seed, int randomized) {
     uint64_t h = hash_bytes("dino-basis-1", 12, HASH_START);
     h = hash_bytes(b->text, strlen(b->text), h);
-    int64_t nums[8] = {b->method, b->source,  b->dim,    b->rank,
-                       b->centre, R->samples, R->d->f64, randomized ? (int64_t)seed : 0};
-    h = hash_bytes(nums, sizeof nums, h);
     const Dataset *d = R->d;
+    int as = basis_read_as(d);
+    int64_t nums[8] = {b->method, b->source, b->dim, b->rank, b->centre, R->samples, as == 1,
+                       randomized ? (int64_t)seed : 0};
+    h = hash_bytes(nums, sizeof nums, h);
     const void *base = R->src == BASIS_OF_INPUT ? d->x : R->src == BASIS_OF_OUTPUT ? d->y : d->J;
-    size_t es = d->f64 ? sizeof(double) : sizeof(float);
-    return hash_bytes(base, es * (size_t)rows_count(R) * (size_t)R->width, h);
+    size_t count = (size_t)rows_count(R) * (size_t)R->width;
+    if (as != BASIS_READ_F32) return hash_bytes(base, (d->f64 ? sizeof(double) : sizeof(float)) * count, h);
+    float block[4096]; /* the bytes of the float32 values (the hash is bytewise: blocks chain) */
+    for (size_t k0 = 0; k0 < count; k0 += 4096) {
+        size_t e = count - k0 < 4096 ? count - k0 : 4096;
+        for (size_t k = 0; k < e; k++) block[k] = (float)((const double *)base)[k0 + k];
+        h = hash_bytes(block, sizeof(float) * e, h);
+    }
+    return h;
 }
 
 static int cache_path(uint64_t key, char *path, size_t len) {
@@ -449,7 +458,7 @@ static void floors_on(const Model *m, const Basis *b, BasisValues *v, const Data
         if (vec) {
             const void *src = out ? d->y : d->x;
             double e = 0, q = 0;
-            basis_encode_row(v, src, d->f64, i * n, x, z); /* x = sample - shift, z = E^T x */
+            basis_encode_row(v, src, basis_read_as(d), i * n, x, z); /* x = sample - shift, z = E^T x */
             for (int k = 0; k < n; k++) {
                 double full = x[k] + v->shift[k], hat = v->shift[k];
                 for (int j = 0; j < r; j++) hat += v->D[(size_t)k * r + j] * z[j];
@@ -460,7 +469,7 @@ static void floors_on(const Model *m, const Basis *b, BasisValues *v, const Data
         }
         if (jac) {
             int64_t sz = (int64_t)rows_out * rows_in;
-            for (int64_t k = 0; k < sz; k++) J[k] = basis_elem(d->J, d->f64, i * sz + k);
+            for (int64_t k = 0; k < sz; k++) J[k] = basis_elem(d->J, basis_read_as(d), i * sz + k);
             if (out) { /* T = D (E^T J) */
                 cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, rows_in, rows_out, 1.0, v->E, r, J, rows_in,
                             0.0, Z, rows_in);
