@@ -301,9 +301,11 @@ static dino_status inner_open(dino_model *md, Plan *p, OutMode mode, const char 
 
 /* ---------------------------------------------------------------------------- projected data */
 
+enum { PROJECT_BLOCK = 64 }; /* samples: the f64 scratch of a block is 64 x rows x rank doubles */
+
 /* d projected for mode into dst, a set of the inner model (its precision), named which: OUT_REDUCED
  * the output side (rows = rank(B2) + 2) and the input side (vin NULL: the input as it is), else
- * the input side with aug extra rows (rows = out + aug). In blocks of BASIS_BLOCK_ROWS samples:
+ * the input side with aug extra rows (rows = out + aug). In blocks of PROJECT_BLOCK samples:
  * each block projected in f64 into scratch arrays, then converted into dst's rows (checked as
  * dino_data_from_arrays checks), so no f64 copy of the whole projection is held. A sample's
  * projection does not depend on the block it falls in (basis.h), so the values are those of one
@@ -314,7 +316,7 @@ static dino_status project(const dino_model *inner, const Dataset *d, const Basi
     ApiSetFill f;
     dino_status st = api_set_begin(&f, inner, d->n, d->y != NULL, d->J != NULL, d->label, dst, which);
     if (st || d->n == 0) return st;
-    int64_t B = d->n < BASIS_BLOCK_ROWS ? d->n : BASIS_BLOCK_ROWS;
+    int64_t B = d->n < PROJECT_BLOCK ? d->n : PROJECT_BLOCK;
     double *x = malloc(sizeof(double) * (size_t)B * (size_t)r);
     double *y = d->y ? malloc(sizeof(double) * (size_t)B * (size_t)rows) : NULL; /* NULL: labels */
     double *J = d->J ? calloc((size_t)B * (size_t)rows * (size_t)r, sizeof(double)) : NULL;
