@@ -471,17 +471,18 @@ static int64_t first_not_finite(const void *a, DType dt, int64_t n) {
     return -1;
 }
 
-/* The index of the first element of the float64 array a[0..n) that does not fit in float32
- * (|v| > FLT_MAX; the values are finite), or -1. Vectorised like first_not_finite. */
-static int64_t first_over_f32(const double *a, int64_t n) {
+/* The index of the first element of the float64 array a[0..n) that is NaN or Inf or does not fit
+ * in float32 (|v| > FLT_MAX), or -1: first_not_finite and the float32 range in one pass (NaN
+ * fails every comparison). */
+static int64_t first_not_f32(const double *a, int64_t n) {
     enum { BLOCK = 4096 };
     for (int64_t b0 = 0; b0 < n; b0 += BLOCK) {
         int64_t e = n - b0 < BLOCK ? n - b0 : BLOCK;
         unsigned any = 0;
-        for (int64_t i = 0; i < e; i++) any |= fabs(a[b0 + i]) > FLT_MAX;
+        for (int64_t i = 0; i < e; i++) any |= !(fabs(a[b0 + i]) <= FLT_MAX);
         if (!any) continue;
         for (int64_t i = b0; i < b0 + e; i++)
-            if (fabs(a[i]) > FLT_MAX) return i;
+            if (!(fabs(a[i]) <= FLT_MAX)) return i;
     }
     return -1;
 }
@@ -506,8 +507,14 @@ static int map_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, Dataset
     if (s->role == ROLE_LABELS) {
         rc = convert_labels(L, s, r0, n, NULL);
     } else {
-        int64_t bad = first_not_finite(at, s->dtype, n * s->row_len);
-        if (bad >= 0) {
+        int to_f32 = !L->train_f64 && s->dtype == DT_F64; /* float64 kept for float32 training */
+        int64_t bad = to_f32 ? first_not_f32(at, n * s->row_len) : first_not_finite(at, s->dtype, n * s->row_len);
+        if (bad >= 0 && isfinite(elem_f64(at, s->dtype, bad))) { /* finite: too large for float32 */
+            char where[160];
+            fio_errf(L->err, L->errlen, "%s: value %g at %s does not fit in float32", s->path,
+                     ((const double *)at)[bad], position(s, r0 + bad / s->row_len, bad % s->row_len, where, sizeof where));
+            rc = -1;
+        } else if (bad >= 0) {
             char where[160];
             double v = elem_f64(at, s->dtype, bad);
             fio_errf(L->err, L->errlen, "%s: contains %s at %s", s->path,
@@ -515,12 +522,6 @@ static int map_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, Dataset
                          : v > 0 ? "Inf"
                                  : "-Inf",
                      position(s, r0 + bad / s->row_len, bad % s->row_len, where, sizeof where));
-            rc = -1;
-        }
-        if (!rc && !L->train_f64 && s->dtype == DT_F64 && (bad = first_over_f32(at, n * s->row_len)) >= 0) {
-            char where[160];
-            fio_errf(L->err, L->errlen, "%s: value %g at %s does not fit in float32", s->path,
-                     ((const double *)at)[bad], position(s, r0 + bad / s->row_len, bad % s->row_len, where, sizeof where));
             rc = -1;
         }
     }

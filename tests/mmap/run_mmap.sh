@@ -480,6 +480,28 @@ SPEC
     expect_rc fb32 0
     same_run "fallback: float64 files kept then converted, and converted at the load (DINO_DATA_MAP=0)" fb64 fbcopy
     same_run "fallback: float64 files kept then converted, and float32 files" fb64 fb32
+    # the values of kept float64 files are checked against float32 as a conversion would check them
+    local v want
+    for v in "1e39|does not fit in float32" "nan|contains NaN" "1e-50|all zero"; do
+        want=${v#*|} v=${v%%|*}
+        mkdir -p "$T/dbad"
+        cp "$T/d/m_data.npy" "$T/d/J_data.npy" "$T/dbad/"
+        python3 - "$T/d/q_data.npy" "$T/dbad/q_data.npy" "$v" <<'PY'
+import struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+hl = struct.unpack("<H", raw[8:10])[0]
+at = 10 + hl + 8 * (9 * 5 + 2)  # row 5, column 2
+if sys.argv[3] == "1e-50":  # row 5 all tiny: zero as float32
+    for k in range(9):
+        raw[10 + hl + 8 * (9 * 5 + k):10 + hl + 8 * (9 * 5 + k + 1)] = struct.pack("<d", 1e-50)
+else:
+    raw[at:at + 8] = struct.pack("<d", float(sys.argv[3]))
+open(sys.argv[2], "wb").write(raw)
+PY
+        run "bad_$v" "$T/rb.dino" --data "$T/dbad"
+        expect_rc "bad_$v" 1
+        stderr_has "bad_$v" "$want"
+    done
 
     # big: float64 files larger than the memory limit
     # 256 MiB: OpenBLAS takes a 128 MiB buffer at its first call (and waits forever when it
