@@ -413,6 +413,34 @@ static void test_f32_train(T *t) {
     }
     CHECK(t, memcmp(P[0][0], P[1][0], sizeof(double) * nx) == 0 && memcmp(P[0][1], P[1][1], sizeof(double) * ny) == 0 &&
                  memcmp(P[0][2], P[1][2], sizeof(double) * nj) == 0);
+    { /* the Jacobian rows (GEMMs over blocks of samples) against a plain per-sample computation:
+       * D^T J E and |J - D D^T J E E^T|_F, for the float64 and the float32 rows */
+        const BasisValues *vi = &bk.v[0], *vo = &bk.v[1];
+        double worst_j = 0;
+        for (int k = 1; k <= 2; k++)
+            for (int i = 0; i < NS; i++) {
+                double Jd[OUT * IN], B[R2 * R1], R = 0;
+                for (int e = 0; e < OUT * IN; e++) Jd[e] = k == 1 ? J[i * OUT * IN + e] : (double)Jf[i * OUT * IN + e];
+                for (int a = 0; a < R2; a++)
+                    for (int c = 0; c < R1; c++) {
+                        double v = 0;
+                        for (int o = 0; o < OUT; o++)
+                            for (int e = 0; e < IN; e++) v += vo->D[o * R2 + a] * Jd[o * IN + e] * vi->E[e * R1 + c];
+                        B[a * R1 + c] = v;
+                        worst_j = fmax(worst_j, fabs(P[k][2][((size_t)i * oa + a) * R1 + c] - v) / (1 + fabs(v)));
+                    }
+                for (int o = 0; o < OUT; o++)
+                    for (int e = 0; e < IN; e++) {
+                        double v = Jd[o * IN + e];
+                        for (int a = 0; a < R2; a++)
+                            for (int c = 0; c < R1; c++) v -= vo->D[o * R2 + a] * B[a * R1 + c] * vi->E[e * R1 + c];
+                        R += v * v;
+                    }
+                worst_j = fmax(worst_j, fabs(P[k][2][((size_t)i * oa + R2) * R1] - sqrt(R)) / sqrt(R));
+            }
+        if (t->verbose) printf("  project_both: Jacobian rows against per sample: worst relative difference %.2e\n", worst_j);
+        CHECK(t, worst_j < 1e-12);
+    }
     /* relative to the f64 projection: float32 of it (the fix) against float32 of the float32 rows'
      * projection (before): the root mean square of |error| / |value| and the worst */
     size_t lens[3] = {nx, ny, nj};
