@@ -1,5 +1,7 @@
 /* data.c - dino.h's data: the spec's data section from a folder, or arrays from memory, in the
- * model's precision. */
+ * model's precision (float64 files kept as float64 for a float32 model that may train in reduced
+ * coordinates: converted by api_data_precision when the model itself reads them); one set filled
+ * block by block (api_set_*: the reduced path's projection). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

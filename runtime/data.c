@@ -8,7 +8,9 @@
  * Jacobian out_in: map_rows; the values are checked by one streaming pass over the mapping),
  * and is a converted heap copy otherwise (convert_rows). Dataset.map says which, for data_free.
  * Each part maps only its own rows, so the train, valid and test sets are independent row
- * ranges of the file. The whole-file mappings npy_load made are closed before data_load
+ * ranges of the file. data_load_sets_source may keep a part's float64 files as float64 for
+ * float32 training (Dataset.f32_train; the reduced path projects them), checked against float32
+ * all the same; data_convert converts such a part later, as convert_rows would have. The whole-file mappings npy_load made are closed before data_load
  * returns.
  *
  * Must not print or exit: every problem is one line in err, starting with the file's path. */
