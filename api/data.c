@@ -25,8 +25,7 @@ dino_status dino_data_load(const dino_model *md, const char *dir, dino_data **ou
      * them: the full-space rows are then never converted whole (api_data_precision converts them
      * if the full-space graph runs after all) */
     int keep_f64 = !md->t.f64 && reduced_may_run(md);
-    if (data_load_sets_source(m, dir, md->t.f64, keep_f64, need_jac, &d->train, &d->valid, &d->test, err,
-                              sizeof err)) {
+    if (data_load_sets_source(m, dir, md->t.f64, keep_f64, need_jac, &d->train, &d->valid, &d->test, err, sizeof err)) {
         free(d);
         return api_fail(DINO_EUSER, 0, "%s", err);
     }
@@ -70,8 +69,7 @@ dino_status api_set_begin(ApiSetFill *f, const dino_model *md, long long n, int 
     return DINO_OK;
 }
 
-dino_status api_set_rows(ApiSetFill *f, long long r0, long long b, const double *x, const double *y,
-                         const double *J) {
+dino_status api_set_rows(ApiSetFill *f, long long r0, long long b, const double *x, const double *y, const double *J) {
     const Model *m = f->m;
     Dataset *d = f->d;
     int64_t in = m->in_dim, out = m->out_dim;

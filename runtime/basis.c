@@ -311,8 +311,8 @@ static uint64_t cache_key(const Basis *b, const Rows *R, uint64_t seed, int rand
     h = hash_bytes(b->text, strlen(b->text), h);
     const Dataset *d = R->d;
     int as = basis_read_as(d);
-    int64_t nums[8] = {b->method, b->source, b->dim, b->rank, b->centre, R->samples, as == 1,
-                       randomized ? (int64_t)seed : 0};
+    int64_t nums[8] = {b->method, b->source,  b->dim,  b->rank,
+                       b->centre, R->samples, as == 1, randomized ? (int64_t)seed : 0};
     h = hash_bytes(nums, sizeof nums, h);
     const void *base = R->src == BASIS_OF_INPUT ? d->x : R->src == BASIS_OF_OUTPUT ? d->y : d->J;
     size_t count = (size_t)rows_count(R) * (size_t)R->width;

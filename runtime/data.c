@@ -69,7 +69,7 @@ typedef struct {
     int f64;       /* the precision of the part being filled (its Dataset's arrays) */
     int train_f64; /* the training precision: values must fit in it (float32: FLT_MAX) */
     int keep_f64;  /* a part whose files all map as float64 stays float64 (data_load_sets_source) */
-    int map; /* use files in place when they allow it (0: DINO_DATA_MAP=0, copy everything) */
+    int map;       /* use files in place when they allow it (0: DINO_DATA_MAP=0, copy everything) */
     char *err;
     size_t errlen;
 } Loader;
@@ -514,7 +514,8 @@ static int map_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, Dataset
         if (bad >= 0 && isfinite(elem_f64(at, s->dtype, bad))) { /* finite: too large for float32 */
             char where[160];
             fio_errf(L->err, L->errlen, "%s: value %g at %s does not fit in float32", s->path,
-                     ((const double *)at)[bad], position(s, r0 + bad / s->row_len, bad % s->row_len, where, sizeof where));
+                     ((const double *)at)[bad],
+                     position(s, r0 + bad / s->row_len, bad % s->row_len, where, sizeof where));
             rc = -1;
         } else if (bad >= 0) {
             char where[160];

@@ -390,7 +390,8 @@ static void failures_reported(void) {
           "training data of another precision: DINO_EINTERNAL");
     Metrics mt;
     rc = evaluate(&s.t, &other, &mt, err, sizeof err);
-    check(rc == DINO_EINTERNAL && strstr(err, "the model computes in"), "evaluating data of another precision: DINO_EINTERNAL");
+    check(rc == DINO_EINTERNAL && strstr(err, "the model computes in"),
+          "evaluating data of another precision: DINO_EINTERNAL");
     teardown(&s);
 }
 

@@ -393,11 +393,13 @@ static void test_f32_train(T *t) {
         const BasisValues *a = &bk.v[i], *c = &b32.v[i];
         size_t bytes = sizeof(double) * (size_t)a->dim * (size_t)a->rank;
         CHECK(t, a->origin == BASIS_FROM_DATA && c->origin == BASIS_FROM_CACHE && a->key == c->key);
-        CHECK(t, memcmp(a->D, c->D, bytes) == 0 && memcmp(a->E, c->E, bytes) == 0 &&
-                     memcmp(a->shift, c->shift, sizeof(double) * (size_t)a->dim) == 0 &&
-                     memcmp(a->eig, c->eig, sizeof(double) * (size_t)a->rank) == 0);
-        CHECK(t, memcmp(a->floor_l2, c->floor_l2, sizeof a->floor_l2) == 0 &&
-                     memcmp(a->floor_h1, c->floor_h1, sizeof a->floor_h1) == 0);
+        CHECK(t,
+              memcmp(a->D, c->D, bytes) == 0 && memcmp(a->E, c->E, bytes) == 0 &&
+                  memcmp(a->shift, c->shift, sizeof(double) * (size_t)a->dim) == 0 &&
+                  memcmp(a->eig, c->eig, sizeof(double) * (size_t)a->rank) == 0);
+        CHECK(t,
+              memcmp(a->floor_l2, c->floor_l2, sizeof a->floor_l2) == 0 &&
+                  memcmp(a->floor_h1, c->floor_h1, sizeof a->floor_h1) == 0);
         CHECK(t, a->key != b64.v[i].key && memcmp(a->D, b64.v[i].D, bytes) != 0); /* f64 values: another basis */
     }
     /* the projection (both sides) of the kept float64 rows, of the same rows without the flag, and
@@ -411,8 +413,9 @@ static void test_f32_train(T *t) {
         P[k][2] = malloc(sizeof(double) * nj);
         CHECK(t, basis_project_both(&bk.v[0], &bk.v[1], sets[k], 0, NS, P[k][0], P[k][1], P[k][2]) == 0);
     }
-    CHECK(t, memcmp(P[0][0], P[1][0], sizeof(double) * nx) == 0 && memcmp(P[0][1], P[1][1], sizeof(double) * ny) == 0 &&
-                 memcmp(P[0][2], P[1][2], sizeof(double) * nj) == 0);
+    CHECK(t,
+          memcmp(P[0][0], P[1][0], sizeof(double) * nx) == 0 && memcmp(P[0][1], P[1][1], sizeof(double) * ny) == 0 &&
+              memcmp(P[0][2], P[1][2], sizeof(double) * nj) == 0);
     { /* the Jacobian rows (GEMMs over blocks of samples) against a plain per-sample computation:
        * D^T J E and |J - D D^T J E E^T|_F, for the float64 and the float32 rows */
         const BasisValues *vi = &bk.v[0], *vo = &bk.v[1];
@@ -438,7 +441,8 @@ static void test_f32_train(T *t) {
                     }
                 worst_j = fmax(worst_j, fabs(P[k][2][((size_t)i * oa + R2) * R1] - sqrt(R)) / sqrt(R));
             }
-        if (t->verbose) printf("  project_both: Jacobian rows against per sample: worst relative difference %.2e\n", worst_j);
+        if (t->verbose)
+            printf("  project_both: Jacobian rows against per sample: worst relative difference %.2e\n", worst_j);
         CHECK(t, worst_j < 1e-12);
     }
     /* relative to the f64 projection: float32 of it (the fix) against float32 of the float32 rows'
