@@ -504,8 +504,9 @@ PY
     done
 
     # big: float64 files larger than the memory limit
-    # 256 MiB: OpenBLAS takes a 128 MiB buffer at its first call (and waits forever when it
-    # cannot); the float32 copy of the files (335 MiB) does not fit beside it
+    # 256 MiB: OpenBLAS takes a 128 MiB buffer at its first call (one per thread: one thread
+    # here; it waits forever when it cannot, hence the timeout); the float32 copy of the files
+    # (335 MiB) does not fit beside it
     local rows=5120 limit_kb=262144 t0=$SECONDS
     rb_npy "$T/rbbig" $rows && rb_npy "$T/rbsmall" 64 || { bad "writing the data"; return; }
     local bytes
@@ -527,7 +528,7 @@ PY
         limit_kb=unlimited
     fi
     t0=$SECONDS
-    (ulimit -d $limit_kb && exec timeout 300 "$JIT" "$T/rbbig.dino" --data "$T/rbbig" --log "$T/rbbig.csv") \
+    (ulimit -d $limit_kb && OPENBLAS_NUM_THREADS=1 exec timeout 120 "$JIT" "$T/rbbig.dino" --data "$T/rbbig" --log "$T/rbbig.csv") \
         >"$T/rbbig.out" 2>"$T/rbbig.err"
     RC=$?
     expect_rc rbbig 0
@@ -537,19 +538,19 @@ PY
     check "rbbig: f32 reduced training on $((bytes >> 20)) MiB of float64 files in $((SECONDS - t0)) s under a data limit of $limit_kb KiB (test rel_h1 $h1)" \
         awk -v a="$h1" 'BEGIN { exit !(a != "" && a + 0 > 0 && a + 0 < 1) }'
     if [ "$limit_kb" != unlimited ]; then
-        (ulimit -d $limit_kb && DINO_DATA_MAP=0 exec timeout 300 "$JIT" "$T/rbbig.dino" --data "$T/rbbig") \
+        (ulimit -d $limit_kb && DINO_DATA_MAP=0 OPENBLAS_NUM_THREADS=1 exec timeout 120 "$JIT" "$T/rbbig.dino" --data "$T/rbbig") \
             >"$T/rbbig_copy.out" 2>"$T/rbbig_copy.err"
         RC=$?
         expect_rc rbbig_copy 1
         stderr_has rbbig_copy "out of memory"
-        (ulimit -d $limit_kb && DINO_REDUCED=0 exec timeout 300 "$JIT" "$T/rbbig.dino" --data "$T/rbbig") \
+        (ulimit -d $limit_kb && DINO_REDUCED=0 OPENBLAS_NUM_THREADS=1 exec timeout 120 "$JIT" "$T/rbbig.dino" --data "$T/rbbig") \
             >"$T/rbbig_full.out" 2>"$T/rbbig_full.err"
         RC=$?
         expect_rc rbbig_full 1
         stderr_has rbbig_full "out of memory"
         # the reduced path refused after the load (files kept as float64): the conversion for the
         # full-space graph is what fails, and says so
-        (ulimit -d $limit_kb && exec timeout 300 "$JIT" "$T/fbbig.dino" --data "$T/rbbig") \
+        (ulimit -d $limit_kb && OPENBLAS_NUM_THREADS=1 exec timeout 120 "$JIT" "$T/fbbig.dino" --data "$T/rbbig") \
             >"$T/fbbig.out" 2>"$T/fbbig.err"
         RC=$?
         expect_rc fbbig 1
