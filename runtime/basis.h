@@ -123,6 +123,16 @@ static inline double basis_elem(const void *p, int f64, int64_t i) {
         : f64                    ? ((const double *)p)[i]
                                  : ((const float *)p)[i];
 }
+/* out[0..n) = elements at .. at + n of p read as basis_elem reads them (one loop per kind, so
+ * that it vectorises). */
+static inline void basis_elems(const void *p, int f64, int64_t at, int64_t n, double *out) {
+    if (f64 == BASIS_READ_F32)
+        for (int64_t k = 0; k < n; k++) out[k] = (double)(float)((const double *)p)[at + k];
+    else if (f64)
+        for (int64_t k = 0; k < n; k++) out[k] = ((const double *)p)[at + k];
+    else
+        for (int64_t k = 0; k < n; k++) out[k] = ((const float *)p)[at + k];
+}
 /* How the bases read d's values (basis_elem's f64): as float32 values when d holds float64 kept
  * for float32 training (Dataset.f32_train), so that a basis, its cache key and its floors are
  * those of a float32 load of the same files, bit for bit. The projection reads d->f64: the

@@ -117,8 +117,7 @@ int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Da
     for (int64_t i0 = r0; !rc && jac && i0 < r0 + n; i0 += (int64_t)S) {
         int b = (int)(r0 + n - i0 < (int64_t)S ? r0 + n - i0 : (int64_t)S), rows = b * out;
         const double *Jd = d->f64 ? (const double *)d->J + (size_t)i0 * big : Jb;
-        for (size_t k = 0; !d->f64 && k < (size_t)b * big; k++)
-            Jb[k] = basis_elem(d->J, 0, i0 * (int64_t)big + (int64_t)k);
+        if (!d->f64) basis_elems(d->J, 0, i0 * (int64_t)big, (int64_t)((size_t)b * big), Jb);
         if (vin) /* J E, the b samples' rows at once */
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, r1, in, 1.0, Jd, in, vin->E, r1, 0.0, A, r1);
         else memcpy(A, Jd, sizeof(double) * (size_t)b * big);
