@@ -58,7 +58,8 @@ class Model:
     def __init__(self, spec: _Spec, handle: ctypes.c_void_p):
         self._spec = spec
         self._handle = handle
-        self._h = handle.value
+        self._h = None      # set last: if this raises, _open frees the handle (and close() must not)
+        self._fast = None   # the C extension's predictions (None: ctypes alone)
         self._lock = threading.RLock()   # reentrant: a training callback may use its model
         lib = spec._lib
         self._lib = lib
@@ -74,14 +75,14 @@ class Model:
         self.backend_name: str = _lib.text(b.name)
         self.gpu_declined: str = _lib.text(b.gpu_declined)
         self.precision: str = "f64" if b.f64 else "f32"
-        self._fast = None   # the C extension's predictions (None: ctypes alone)
         if _ext.module is not None:
             def address(fn) -> int:
                 return ctypes.cast(fn, ctypes.c_void_p).value
             self._fast = _ext.module.Predictor(
-                self._h, address(lib.dino_predict), address(lib.dino_predict_f32), address(lib.dino_jvp),
+                handle.value, address(lib.dino_predict), address(lib.dino_predict_f32), address(lib.dino_jvp),
                 address(lib.dino_vjp), self.in_dim, self.out_dim, self._lock, np.empty, np.ndarray, _F32, _F64,
                 _check, DinoError)
+        self._h = handle.value
 
     # ------------------------------------------------------------------------ lifetime
 

@@ -107,3 +107,24 @@ def test_errors_through_the_extension(spec, checkpoint, data_dir):
         m._fast.value(x[0])
     with pytest.raises(dino.DinoError, match="closed"):
         m.value_and_jacobian(x[0].astype(np.float32))
+
+
+def test_a_failing_model_construction_frees_the_handle_once(spec, monkeypatch):
+    """When Model() raises after libdino opened the handle, dino.load frees it, and the
+    half-made Model's close() (at garbage collection) must not free it again."""
+    import gc
+    from dino import _ext
+
+    class Broken:
+        class Predictor:
+            def __init__(self, *args):
+                raise RuntimeError("no predictor")
+
+    monkeypatch.setattr(_ext, "module", Broken)
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="no predictor"):
+            dino.load(spec, backend="cpu")
+        gc.collect()
+    monkeypatch.undo()
+    with dino.load(spec, backend="cpu") as m:   # the process is still sound
+        assert m(np.zeros(64)).shape == (16,)
