@@ -57,6 +57,28 @@ struct dino_data {
 /* One set's full-space arrays (x, y, J) released when the owner allowed it (the reduced path,
  * after projecting them); n, the labels and the other sets stay. */
 void api_data_release(const dino_data *data, dino_set set);
+/* One set in a model's precision, filled block by block from rows in f64: dino_data_from_arrays's
+ * checks (finite values; a relative term's all-zero training rows, reported at the end) and
+ * conversion, without a whole f64 copy (the reduced path projects into it, api/reduced.c).
+ * api_set_begin allocates n rows (labels copied for a classifier), api_set_rows converts rows
+ * r0 .. r0 + b (y, J: NULL when the set has none), api_set_end reports the zero rows. which names
+ * the set ("training": the zero-row check). On an error *d is freed. */
+typedef struct {
+    const Model *m;
+    Dataset *d;
+    const char *which;
+    int64_t zeros[MAX_LOSS_TERMS], first[MAX_LOSS_TERMS];
+} ApiSetFill;
+dino_status api_set_begin(ApiSetFill *f, const dino_model *md, long long n, int has_y, int has_J, const int *labels,
+                          Dataset *d, const char *which);
+dino_status api_set_rows(ApiSetFill *f, long long r0, long long b, const double *x, const double *y, const double *J);
+dino_status api_set_end(ApiSetFill *f);
+
+/* The data's sets (set, or -1: every one) in the model's training precision: a set that
+ * dino_data_load kept in float64 for float32 training (data_load_sets_source; the reduced path
+ * projects it as it is) is converted, as the load would have converted it, before the model reads
+ * it (the full-space graph, dino_evaluate). DINO_OK, or DINO_EUSER when memory runs out. */
+dino_status api_data_precision(const dino_data *data, int set);
 /* DINO_EUSER with a message starting with what when set (-1: any set) was released; else DINO_OK. */
 dino_status api_data_check(const dino_data *data, int set, const char *what);
 /* DINO_OK, or DINO_EUSER naming the row and column of the first NaN or Inf of x [n, in] (double
@@ -84,6 +106,10 @@ dino_status api_fail(dino_status status, int complete, const char *fmt, ...) __a
  * an orthonormal basis; then returns 1 with the outcome in *status), else says why not through
  * opts->on_message and returns 0 (train as usual). reduced_free: dino_model_free's part. */
 int reduced_train(dino_model *md, const dino_data *data, const dino_train_options *opts, dino_status *status);
+/* Whether md's training may take the reduced path (reduced_train), as far as the spec's structure
+ * tells before the bases have values: then dino_data_load keeps float64 files as float64 for
+ * float32 training (the projection reads them in f64; nothing is converted whole). */
+int reduced_may_run(const dino_model *md);
 void reduced_free(dino_model *md);
 
 /* The runtime's (train.h) Jacobian mode and precision from the API's. */

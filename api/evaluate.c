@@ -6,7 +6,7 @@ dino_status dino_evaluate(dino_model *md, const dino_data *data, dino_set set, d
     *out = (dino_metrics){0};
     if (!data || data->model != md) return api_fail(DINO_EUSER, 0, "dino_evaluate needs data loaded for this model");
     if ((unsigned)set > DINO_SET_TEST) return api_fail(DINO_EUSER, 0, "no such set of data");
-    if (api_data_check(data, (int)set, "dino_evaluate")) return DINO_EUSER;
+    if (api_data_check(data, (int)set, "dino_evaluate") || api_data_precision(data, (int)set)) return DINO_EUSER;
     const Dataset *d = set == DINO_SET_TRAIN ? &data->train : set == DINO_SET_VALID ? &data->valid : &data->test;
     Metrics mt;
     char err[4096];

@@ -301,62 +301,68 @@ static dino_status inner_open(dino_model *md, Plan *p, OutMode mode, const char 
 
 /* ---------------------------------------------------------------------------- projected data */
 
-/* Projected arrays of one set: x_r [n, r], y [n, rows], J [n, rows, r]. */
-typedef struct {
-    double *x, *y, *J;
-} Projected;
+enum { PROJECT_BLOCK = 64 }; /* samples: the f64 scratch of a block is 64 x rows x rank doubles */
 
-static void projected_free(Projected *pr) {
-    free(pr->x), free(pr->y), free(pr->J);
-    *pr = (Projected){0};
-}
-
-/* d projected for mode: OUT_REDUCED the output side (rows = rank(B2) + 2) and the input side
- * (vin NULL: the input as it is), else the input side with aug extra rows (rows = out + aug). */
-static int project(const Dataset *d, const BasisValues *vin, const BasisValues *vout, OutMode mode, int aug,
-                   Projected *pr) {
+/* d projected for mode into dst, a set of the inner model (its precision), named which: OUT_REDUCED
+ * the output side (rows = rank(B2) + 2) and the input side (vin NULL: the input as it is), else
+ * the input side with aug extra rows (rows = out + aug). In blocks of PROJECT_BLOCK samples:
+ * each block projected in f64 into scratch arrays, then converted into dst's rows (checked as
+ * dino_data_from_arrays checks), so no f64 copy of the whole projection is held. A sample's
+ * projection does not depend on the block it falls in (basis.h), so the values are those of one
+ * projection of the whole set. */
+static dino_status project(const dino_model *inner, const Dataset *d, const BasisValues *vin, const BasisValues *vout,
+                           OutMode mode, int aug, Dataset *dst, const char *which) {
     int r = vin ? vin->rank : d->in, rows = mode == OUT_REDUCED ? vout->rank + BASIS_OUT_EXTRA : d->out + aug;
-    int64_t n = d->n > 0 ? d->n : 1;
-    pr->x = malloc(sizeof(double) * (size_t)n * (size_t)r);
-    pr->y = d->y ? malloc(sizeof(double) * (size_t)n * (size_t)rows) : NULL; /* NULL: labels */
-    pr->J = d->J ? calloc((size_t)n * (size_t)rows * (size_t)r, sizeof(double)) : NULL;
-    if (!pr->x || (d->y && !pr->y) || (d->J && !pr->J)) return -1;
-    if (d->n == 0) return 0;
-    if (mode == OUT_REDUCED) return basis_project_both(vin, vout, d, 0, d->n, pr->x, pr->y, pr->J);
-    return basis_project(vin, d, aug, pr->x, pr->y, pr->J);
+    ApiSetFill f;
+    dino_status st = api_set_begin(&f, inner, d->n, d->y != NULL, d->J != NULL, d->label, dst, which);
+    if (st || d->n == 0) return st;
+    int64_t B = d->n < PROJECT_BLOCK ? d->n : PROJECT_BLOCK;
+    double *x = malloc(sizeof(double) * (size_t)B * (size_t)r);
+    double *y = d->y ? malloc(sizeof(double) * (size_t)B * (size_t)rows) : NULL; /* NULL: labels */
+    double *J = d->J ? calloc((size_t)B * (size_t)rows * (size_t)r, sizeof(double)) : NULL;
+    int bad = !x || (d->y && !y) || (d->J && !J);
+    size_t es = d->f64 ? sizeof(double) : sizeof(float);
+    for (int64_t r0 = 0; !bad && !st && r0 < d->n; r0 += B) {
+        int64_t b = d->n - r0 < B ? d->n - r0 : B;
+        if (mode == OUT_REDUCED) {
+            bad = basis_project_both(vin, vout, d, r0, b, x, y, J) != 0;
+        } else { /* rows r0 .. r0 + b of d, in place */
+            Dataset view = {.n = b, .in = d->in, .out = d->out, .f64 = d->f64, .classifier = d->classifier};
+            view.x = (char *)d->x + es * (size_t)(r0 * d->in);
+            if (d->y) view.y = (char *)d->y + es * (size_t)(r0 * d->out);
+            if (d->J) view.J = (char *)d->J + es * (size_t)(r0 * d->out * d->in);
+            bad = basis_project(vin, &view, aug, x, y, J) != 0;
+        }
+        if (!bad) st = api_set_rows(&f, r0, b, x, y, J);
+    }
+    free(x), free(y), free(J);
+    if (bad && !st) {
+        data_free(dst);
+        st = api_fail(DINO_EUSER, 0, "out of memory projecting the data into the reduced basis");
+    }
+    return st ? st : api_set_end(&f);
 }
 
-static dino_arrays arrays_of(const Dataset *d, const Projected *pr) {
-    return (dino_arrays){.n = d->n, .x = pr->x, .y = pr->y, .J = pr->J, .labels = d->label};
-}
-
-/* The inner data: the three sets projected (the validation set through the test slot of a
- * second dino_data, whose checks it then passes). */
+/* The inner data: the three sets projected straight into the inner model's sets. Each set's
+ * full-space rows are released (when its owner allowed it) as soon as they are projected: the
+ * loss, the validation losses and the test metrics come from the projected rows, exactly. */
 static dino_status project_data(dino_model *inner, const dino_data *data, const BasisValues *vin,
                                 const BasisValues *vout, OutMode mode, int aug, dino_data **rd) {
-    Projected tr = {0}, va = {0}, te = {0};
-    dino_data *vd = NULL;
-    dino_status st = DINO_OK;
-    /* each set's full-space rows are released (when its owner allowed it) as soon as they are
-     * projected: the loss, the validation losses and the test metrics come from the projected
-     * rows, exactly */
-    int bad = project(&data->train, vin, vout, mode, aug, &tr);
-    if (!bad) api_data_release(data, DINO_SET_TRAIN);
-    bad = bad || project(&data->test, vin, vout, mode, aug, &te);
-    if (!bad) api_data_release(data, DINO_SET_TEST);
-    bad = bad || (data->valid.n > 0 && project(&data->valid, vin, vout, mode, aug, &va));
-    if (!bad) api_data_release(data, DINO_SET_VALID);
-    if (bad) st = api_fail(DINO_EUSER, 0, "out of memory projecting the data into the reduced basis");
-    dino_arrays a_tr = arrays_of(&data->train, &tr), a_te = arrays_of(&data->test, &te),
-                a_va = arrays_of(&data->valid, &va);
-    if (!st) st = dino_data_from_arrays(inner, &a_tr, &a_te, rd);
-    if (!st && data->valid.n > 0 && !(st = dino_data_from_arrays(inner, NULL, &a_va, &vd))) {
-        (*rd)->valid = vd->test;
-        memset(&vd->test, 0, sizeof vd->test);
+    dino_data *d = calloc(1, sizeof *d);
+    if (!d) return api_fail(DINO_EUSER, 0, "out of memory projecting the data into the reduced basis");
+    d->model = inner;
+    dino_status st = project(inner, &data->train, vin, vout, mode, aug, &d->train, "training");
+    if (!st) api_data_release(data, DINO_SET_TRAIN);
+    if (!st) st = project(inner, &data->test, vin, vout, mode, aug, &d->test, "test");
+    if (!st) api_data_release(data, DINO_SET_TEST);
+    if (!st) st = project(inner, &data->valid, vin, vout, mode, aug, &d->valid, "validation");
+    if (!st) api_data_release(data, DINO_SET_VALID);
+    if (st) {
+        dino_data_free(d);
+        return st;
     }
-    dino_data_free(vd);
-    projected_free(&tr), projected_free(&va), projected_free(&te);
-    return st;
+    *rd = d;
+    return DINO_OK;
 }
 
 /* ---------------------------------------------------------------------------- training */
@@ -420,6 +426,32 @@ static int inner_epoch(const dino_epoch *e, void *user) {
 static void inner_progress(long long epoch, long long step, long long steps, void *user) {
     const Relay *r = user;
     r->o->on_progress(epoch, step, steps, r->o->user);
+}
+
+int reduced_may_run(const dino_model *md) {
+    const Model *m = md->t.m;
+    const char *env = getenv("DINO_REDUCED");
+    if (md->is_inner || m->n_bases == 0 || md->t.state.epoch >= m->train.epochs || (env && strcmp(env, "0") == 0))
+        return 0;
+    /* reduced_train's choice of a path without the bases' values (orthonormal or not) and the
+     * data (Jacobians or not): yes when some path may be taken */
+    int h1 = 0, may = 0;
+    for (int i = 0; i < m->n_loss; i++) h1 |= m->loss[i].kind == LOSS_H1;
+    char why[1200], why_out[512];
+    Plan p;
+    if (plan_make(md, &p, 0)) return 0;
+    input_why(md, &p, 0, why, sizeof why);
+    if (!why[0]) {
+        output_why(md, &p, 0, why_out, sizeof why_out);
+        may = !why_out[0] || !h1 || (p.out_basis >= 0 && p.uses[p.out_basis] == 1);
+    } else {
+        plan_free(&p);
+        if (plan_make(md, &p, 1)) return 0;
+        output_why(md, &p, 0, why_out, sizeof why_out);
+        may = !why_out[0];
+    }
+    plan_free(&p);
+    return may;
 }
 
 int reduced_train(dino_model *md, const dino_data *data, const dino_train_options *opts, dino_status *status) {

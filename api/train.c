@@ -117,6 +117,9 @@ static dino_status dino_train_unguarded(dino_model *md, const dino_data *data, c
             return st;
         }
     }
+    /* the full-space graph reads the data in the model's precision (a set kept in float64 for
+     * the reduced path is converted now, as the load would have) */
+    if (!md->stop && api_data_precision(data, -1)) return DINO_EUSER;
     int rc = md->stop ? DINO_STOPPED : train(&md->t, &data->train, &data->test, &o, err, sizeof err);
     size_t n = strlen(err); /* train() may have said where inside an epoch it stopped */
     if (rc == DINO_STOPPED && !n)

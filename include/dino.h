@@ -276,7 +276,9 @@ DINO_API dino_status dino_model_load(dino_model *model, const char *path, dino_c
 
 /* ---------------------------------------------------------------------------- data */
 
-/* A training and a test set in the model's precision. */
+/* A training and a test set in the model's precision (or, for a float32 model whose training
+ * may run in reduced coordinates, float64 files kept as they are until the model reads them:
+ * dino_data_load). */
 typedef struct dino_data dino_data;
 
 /* The data the spec's data section describes, from the folder dir (NULL: the data section's
@@ -284,7 +286,11 @@ typedef struct dino_data dino_data;
  * test rows as the spec says. Every message names the file and the expected and found shape or
  * type. An .npy file that already has the model's precision (and, for a Jacobian, the out_in
  * layout) is read in place through a read-only memory mapping, not copied (docs/commands.md, "Data
- * larger than memory"): it must not change until dino_data_free. */
+ * larger than memory"): it must not change until dino_data_free. For a float32 model with a basis
+ * section whose training may run in reduced coordinates, float64 .npy files are mapped as they
+ * are too: dino_train projects them into the bases in f64 (nothing converted whole); the
+ * full-space graph and dino_evaluate convert a set to float32 when they first read it, as the load
+ * would have. */
 DINO_API dino_status dino_data_load(const dino_model *model, const char *dir, dino_data **data);
 
 /* One set in memory, C order. x [n, in]; a regression model's y [n, out] and optionally

@@ -107,7 +107,9 @@ static void rows_get(const Rows *R, int64_t r0, int64_t n, const double *mu, dou
     const Dataset *d = R->d;
     const void *base = R->src == BASIS_OF_INPUT ? d->x : R->src == BASIS_OF_OUTPUT ? d->y : d->J;
     int64_t w = R->width;
-    for (int64_t k = 0; k < n * w; k++) buf[k] = basis_elem(base, d->f64, r0 * w + k) - (mu ? mu[k % w] : 0.0);
+    int as = basis_read_as(d);
+    basis_elems(base, as, r0 * w, n * w, buf);
+    for (int64_t k = 0; mu && k < n * w; k++) buf[k] -= mu[k % w];
 }
 
 static int64_t rows_count(const Rows *R) { return R->samples * R->per_sample; }
@@ -308,13 +310,21 @@ static int read_files(const Basis *b, BasisValues *v, char *err, size_t errlen) 
 static uint64_t cache_key(const Basis *b, const Rows *R, uint64_t seed, int randomized) {
     uint64_t h = hash_bytes("dino-basis-1", 12, HASH_START);
     h = hash_bytes(b->text, strlen(b->text), h);
-    int64_t nums[8] = {b->method, b->source,  b->dim,    b->rank,
-                       b->centre, R->samples, R->d->f64, randomized ? (int64_t)seed : 0};
-    h = hash_bytes(nums, sizeof nums, h);
     const Dataset *d = R->d;
+    int as = basis_read_as(d);
+    int64_t nums[8] = {b->method, b->source,  b->dim,  b->rank,
+                       b->centre, R->samples, as == 1, randomized ? (int64_t)seed : 0};
+    h = hash_bytes(nums, sizeof nums, h);
     const void *base = R->src == BASIS_OF_INPUT ? d->x : R->src == BASIS_OF_OUTPUT ? d->y : d->J;
-    size_t es = d->f64 ? sizeof(double) : sizeof(float);
-    return hash_bytes(base, es * (size_t)rows_count(R) * (size_t)R->width, h);
+    size_t count = (size_t)rows_count(R) * (size_t)R->width;
+    if (as != BASIS_READ_F32) return hash_bytes(base, (d->f64 ? sizeof(double) : sizeof(float)) * count, h);
+    float block[4096]; /* the bytes of the float32 values (the hash is bytewise: blocks chain) */
+    for (size_t k0 = 0; k0 < count; k0 += 4096) {
+        size_t e = count - k0 < 4096 ? count - k0 : 4096;
+        for (size_t k = 0; k < e; k++) block[k] = (float)((const double *)base)[k0 + k];
+        h = hash_bytes(block, sizeof(float) * e, h);
+    }
+    return h;
 }
 
 static int cache_path(uint64_t key, char *path, size_t len) {
@@ -449,7 +459,7 @@ static void floors_on(const Model *m, const Basis *b, BasisValues *v, const Data
         if (vec) {
             const void *src = out ? d->y : d->x;
             double e = 0, q = 0;
-            basis_encode_row(v, src, d->f64, i * n, x, z); /* x = sample - shift, z = E^T x */
+            basis_encode_row(v, src, basis_read_as(d), i * n, x, z); /* x = sample - shift, z = E^T x */
             for (int k = 0; k < n; k++) {
                 double full = x[k] + v->shift[k], hat = v->shift[k];
                 for (int j = 0; j < r; j++) hat += v->D[(size_t)k * r + j] * z[j];
@@ -460,7 +470,7 @@ static void floors_on(const Model *m, const Basis *b, BasisValues *v, const Data
         }
         if (jac) {
             int64_t sz = (int64_t)rows_out * rows_in;
-            for (int64_t k = 0; k < sz; k++) J[k] = basis_elem(d->J, d->f64, i * sz + k);
+            basis_elems(d->J, basis_read_as(d), i * sz, sz, J);
             if (out) { /* T = D (E^T J) */
                 cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, rows_in, rows_out, 1.0, v->E, r, J, rows_in,
                             0.0, Z, rows_in);
@@ -559,7 +569,8 @@ void basis_fill_params(const Model *m, const BasisSet *bs, void *P, int f64) {
  * GEMM over a block give the same bits as per sample; x_r keeps its per-row GEMV, as GEMM over
  * a block would change its last bits). */
 void basis_encode_row(const BasisValues *v, const void *x, int f64, int64_t at, double *row, double *z) {
-    for (int k = 0; k < v->dim; k++) row[k] = basis_elem(x, f64, at + k) - v->shift[k];
+    basis_elems(x, f64, at, v->dim, row);
+    for (int k = 0; k < v->dim; k++) row[k] -= v->shift[k];
     cblas_dgemv(CblasRowMajor, CblasTrans, v->dim, v->rank, 1.0, v->E, v->rank, row, 1, 0.0, z, 1);
 }
 
@@ -584,7 +595,7 @@ int basis_project(const BasisValues *v, const Dataset *d, int aug, double *x, do
             memset(J + (i * oa + out) * r, 0, sizeof(double) * (size_t)r);
         for (int64_t r0 = 0; r0 < rows; r0 += BASIS_BLOCK_ROWS) {
             int b = (int)(rows - r0 < BASIS_BLOCK_ROWS ? rows - r0 : BASIS_BLOCK_ROWS);
-            for (int64_t k = 0; k < (int64_t)b * in; k++) buf[k] = basis_elem(d->J, d->f64, r0 * in + k);
+            basis_elems(d->J, d->f64, r0 * in, (int64_t)b * in, buf);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, r, in, 1.0, buf, in, v->E, r, 0.0, T,
                         r);               /* J E */
             for (int k = 0; k < b; k++) { /* row r0 + k is J_i[o, :] */

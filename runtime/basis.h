@@ -115,10 +115,29 @@ int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Da
 /* z [n, rank] = E^T (x_i - shift) for x [n, dim] in f64 (any basis, oblique too). */
 void basis_encode_rows(const BasisValues *v, int64_t n, const double *x, double *z);
 
-/* Element i of a float (f64 0) or double (f64 1) array, as a double. */
+/* Element i of a float (f64 0) or double (f64 1) array, as a double; f64 2: of a double array,
+ * rounded to float (BASIS_READ_F32). */
+enum { BASIS_READ_F32 = 2 };
 static inline double basis_elem(const void *p, int f64, int64_t i) {
-    return f64 ? ((const double *)p)[i] : ((const float *)p)[i];
+    return f64 == BASIS_READ_F32 ? (double)(float)((const double *)p)[i]
+        : f64                    ? ((const double *)p)[i]
+                                 : ((const float *)p)[i];
 }
+/* out[0..n) = elements at .. at + n of p read as basis_elem reads them (one loop per kind, so
+ * that it vectorises). */
+static inline void basis_elems(const void *p, int f64, int64_t at, int64_t n, double *out) {
+    if (f64 == BASIS_READ_F32)
+        for (int64_t k = 0; k < n; k++) out[k] = (double)(float)((const double *)p)[at + k];
+    else if (f64)
+        for (int64_t k = 0; k < n; k++) out[k] = ((const double *)p)[at + k];
+    else
+        for (int64_t k = 0; k < n; k++) out[k] = ((const float *)p)[at + k];
+}
+/* How the bases read d's values (basis_elem's f64): as float32 values when d holds float64 kept
+ * for float32 training (Dataset.f32_train), so that a basis, its cache key and its floors are
+ * those of a float32 load of the same files, bit for bit. The projection reads d->f64: the
+ * values as they are. */
+static inline int basis_read_as(const Dataset *d) { return d->f64 && d->f32_train ? BASIS_READ_F32 : d->f64; }
 /* z [rank] = E^T (x[at .. at + dim) - shift), one GEMV, with row [dim] as scratch: how every
  * projection encodes a sample (so a sample's coordinates do not depend on its neighbours). */
 void basis_encode_row(const BasisValues *v, const void *x, int f64, int64_t at, double *row, double *z);

@@ -22,7 +22,11 @@
  * J = D (D^T J E) E^T + R with R Frobenius-orthogonal to every D X E^T, so
  * ||J - D G E^T||^2 = ||D^T J E - G||^2 + ||R||^2 and ||J||^2 = ||D^T J E||^2 + ||R||^2: the
  * data rows are [D^T J E; (|R|, 0, ..., 0); 0] and the prediction's extra rows have Jacobian 0
- * (constants). |R| is computed as the norm of J - D (D^T J E) E^T, not as a difference of norms. */
+ * (constants). |R| is computed as the norm of J - D (D^T J E) E^T, not as a difference of norms.
+ * The Jacobians go BOTH_BLOCK samples at a time: J E and the residual by one GEMM each over the
+ * block's rows (the float64 rows read in place), D^T (J E) per sample; with OpenBLAS a sample's
+ * values are the same bits as one sample at a time (checked on the Poisson data against c019c7b),
+ * and tests/runtime/test_basis.c checks them against a plain per-sample sum. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -70,16 +74,22 @@ void basis_encode_rows(const BasisValues *v, int64_t n, const double *x, double 
     free(row);
 }
 
+enum { BOTH_BLOCK = 8 }; /* samples per GEMM of the Jacobians: [8 out, in] rows at a time */
+
 int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Dataset *d, int64_t r0, int64_t n,
                        double *x, double *y, double *J) {
     int in = d->in, out = d->out, r1 = vin ? vin->rank : in, r2 = vout->rank, oa = r2 + BASIS_OUT_EXTRA;
-    size_t big = (size_t)out * (size_t)in;
+    size_t big = (size_t)out * (size_t)in, S = BOTH_BLOCK;
     double *Ds = malloc(sizeof(double) * (size_t)r2), *p = malloc(sizeof(double) * (size_t)out);
-    double *row = malloc(sizeof(double) * (big > (size_t)in ? big : (size_t)in)), *res = malloc(sizeof(double) * big);
-    double *A = malloc(sizeof(double) * (size_t)out * (size_t)r1),
-           *DB = malloc(sizeof(double) * (size_t)out * (size_t)r1);
-    double *w = malloc(sizeof(double) * (size_t)out);
-    int rc = !Ds || !p || !row || !res || !A || !DB || !w ? -1 : 0;
+    double *row = malloc(sizeof(double) * (size_t)in), *w = malloc(sizeof(double) * (size_t)out);
+    int jac = J && d->J;
+    /* the Jacobians of S samples: Jb [S out, in] (a copy unless d holds doubles), res [S out, in],
+     * A = Jb E and DB = D (D^T J E) [S out, r1] */
+    double *Jb = jac && !d->f64 ? malloc(sizeof(double) * S * big) : NULL;
+    double *res = jac ? malloc(sizeof(double) * S * big) : NULL;
+    double *A = jac ? malloc(sizeof(double) * S * (size_t)out * (size_t)r1) : NULL;
+    double *DB = jac ? malloc(sizeof(double) * S * (size_t)out * (size_t)r1) : NULL;
+    int rc = !Ds || !p || !row || !w || (jac && ((!d->f64 && !Jb) || !res || !A || !DB)) ? -1 : 0;
     double pn = rc ? 0 : shift_parts(vout, Ds, p);
     for (int64_t k = 0; !rc && pn > 0 && k < out; k++) p[k] /= pn; /* the unit vector p / |p| */
     for (int64_t i = r0; !rc && i < r0 + n; i++) {
@@ -103,22 +113,31 @@ int basis_project_both(const BasisValues *vin, const BasisValues *vout, const Da
                 yi[r2] = norm(w, out), yi[r2 + 1] = 0;
             }
         }
-        if (!J || !d->J) continue;
-        for (size_t k = 0; k < big; k++) row[k] = basis_elem(d->J, d->f64, i * (int64_t)big + (int64_t)k);
-        double *Ji = J + o * (int64_t)oa * r1;
-        if (vin) /* J E */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, in, 1.0, row, in, vin->E, r1, 0.0, A, r1);
-        else memcpy(A, row, sizeof(double) * big);
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r2, r1, out, 1.0, vout->D, r2, A, r1, 0.0, Ji,
-                    r1); /* D^T J E */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, r2, 1.0, vout->D, r2, Ji, r1, 0.0, DB, r1);
-        memcpy(res, row, sizeof(double) * big);
-        if (vin) /* R = J - D (D^T J E) E^T */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, r1, -1.0, DB, r1, vin->E, r1, 1.0, res, in);
-        else /* R = J - D D^T J */ cblas_daxpy((int)big, -1.0, DB, 1, res, 1);
-        memset(Ji + (int64_t)r2 * r1, 0, sizeof(double) * (size_t)BASIS_OUT_EXTRA * (size_t)r1);
-        Ji[(int64_t)r2 * r1] = norm(res, (int64_t)big);
     }
-    free(Ds), free(p), free(row), free(res), free(A), free(DB), free(w);
+    for (int64_t i0 = r0; !rc && jac && i0 < r0 + n; i0 += (int64_t)S) {
+        int b = (int)(r0 + n - i0 < (int64_t)S ? r0 + n - i0 : (int64_t)S), rows = b * out;
+        const double *Jd = d->f64 ? (const double *)d->J + (size_t)i0 * big : Jb;
+        if (!d->f64) basis_elems(d->J, 0, i0 * (int64_t)big, (int64_t)((size_t)b * big), Jb);
+        if (vin) /* J E, the b samples' rows at once */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, r1, in, 1.0, Jd, in, vin->E, r1, 0.0, A, r1);
+        else memcpy(A, Jd, sizeof(double) * (size_t)b * big);
+        for (int s = 0; s < b; s++) {
+            double *Ji = J + (i0 - r0 + s) * (int64_t)oa * r1, *As = A + (size_t)s * out * r1;
+            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r2, r1, out, 1.0, vout->D, r2, As, r1, 0.0, Ji,
+                        r1); /* D^T J E */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, r1, r2, 1.0, vout->D, r2, Ji, r1, 0.0,
+                        DB + (size_t)s * out * r1, r1);
+        }
+        memcpy(res, Jd, sizeof(double) * (size_t)b * big);
+        if (vin) /* R = J - D (D^T J E) E^T */
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, in, r1, -1.0, DB, r1, vin->E, r1, 1.0, res, in);
+        else /* R = J - D D^T J */ cblas_daxpy((int)((size_t)b * big), -1.0, DB, 1, res, 1);
+        for (int s = 0; s < b; s++) {
+            double *Ji = J + (i0 - r0 + s) * (int64_t)oa * r1;
+            memset(Ji + (int64_t)r2 * r1, 0, sizeof(double) * (size_t)BASIS_OUT_EXTRA * (size_t)r1);
+            Ji[(int64_t)r2 * r1] = norm(res + (size_t)s * big, (int64_t)big);
+        }
+    }
+    free(Ds), free(p), free(row), free(w), free(Jb), free(res), free(A), free(DB);
     return rc;
 }

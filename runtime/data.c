@@ -8,7 +8,9 @@
  * Jacobian out_in: map_rows; the values are checked by one streaming pass over the mapping),
  * and is a converted heap copy otherwise (convert_rows). Dataset.map says which, for data_free.
  * Each part maps only its own rows, so the train, valid and test sets are independent row
- * ranges of the file. The whole-file mappings npy_load made are closed before data_load
+ * ranges of the file. data_load_sets_source may keep a part's float64 files as float64 for
+ * float32 training (Dataset.f32_train; the reduced path projects them), checked against float32
+ * all the same; data_convert converts such a part later, as convert_rows would have. The whole-file mappings npy_load made are closed before data_load
  * returns.
  *
  * Must not print or exit: every problem is one line in err, starting with the file's path. */
@@ -64,8 +66,10 @@ typedef struct {
 typedef struct {
     const Model *m;
     const char *dir;
-    int f64;
-    int map; /* use files in place when they allow it (0: DINO_DATA_MAP=0, copy everything) */
+    int f64;       /* the precision of the part being filled (its Dataset's arrays) */
+    int train_f64; /* the training precision: values must fit in it (float32: FLT_MAX) */
+    int keep_f64;  /* a part whose files all map as float64 stays float64 (data_load_sets_source) */
+    int map;       /* use files in place when they allow it (0: DINO_DATA_MAP=0, copy everything) */
     char *err;
     size_t errlen;
 } Loader;
@@ -469,9 +473,26 @@ static int64_t first_not_finite(const void *a, DType dt, int64_t n) {
     return -1;
 }
 
+/* The index of the first element of the float64 array a[0..n) that is NaN or Inf or does not fit
+ * in float32 (|v| > FLT_MAX), or -1: first_not_finite and the float32 range in one pass (NaN
+ * fails every comparison). */
+static int64_t first_not_f32(const double *a, int64_t n) {
+    enum { BLOCK = 4096 };
+    for (int64_t b0 = 0; b0 < n; b0 += BLOCK) {
+        int64_t e = n - b0 < BLOCK ? n - b0 : BLOCK;
+        unsigned any = 0;
+        for (int64_t i = 0; i < e; i++) any |= !(fabs(a[b0 + i]) <= FLT_MAX);
+        if (!any) continue;
+        for (int64_t i = b0; i < b0 + e; i++)
+            if (!(fabs(a[i]) <= FLT_MAX)) return i;
+    }
+    return -1;
+}
+
 /* Points *dst at file rows [r0, r0 + n) of s, through a read-only mapping of just those rows that
  * d->map[k] owns, and checks every value in one sequential pass (the finite check of
- * convert_rows; labels in range). The values need no conversion: can_map said so. */
+ * convert_rows; labels in range; float64 kept for float32 training: the range of float32, with
+ * convert_rows's message). The values need no conversion: can_map said so. */
 static int map_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, Dataset *d, DataArray k, void **dst) {
     size_t row = (size_t)s->row_len * dtype_size(s->dtype);
     size_t data_off = (size_t)((const char *)s->npy.data - (const char *)s->npy.map_base);
@@ -488,8 +509,15 @@ static int map_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, Dataset
     if (s->role == ROLE_LABELS) {
         rc = convert_labels(L, s, r0, n, NULL);
     } else {
-        int64_t bad = first_not_finite(at, s->dtype, n * s->row_len);
-        if (bad >= 0) {
+        int to_f32 = !L->train_f64 && s->dtype == DT_F64; /* float64 kept for float32 training */
+        int64_t bad = to_f32 ? first_not_f32(at, n * s->row_len) : first_not_finite(at, s->dtype, n * s->row_len);
+        if (bad >= 0 && isfinite(elem_f64(at, s->dtype, bad))) { /* finite: too large for float32 */
+            char where[160];
+            fio_errf(L->err, L->errlen, "%s: value %g at %s does not fit in float32", s->path,
+                     ((const double *)at)[bad],
+                     position(s, r0 + bad / s->row_len, bad % s->row_len, where, sizeof where));
+            rc = -1;
+        } else if (bad >= 0) {
             char where[160];
             double v = elem_f64(at, s->dtype, bad);
             fio_errf(L->err, L->errlen, "%s: contains %s at %s", s->path,
@@ -504,11 +532,29 @@ static int map_rows(Loader *L, const DataFile *s, int64_t r0, int64_t n, Dataset
     return rc;
 }
 
+/* The precision of the part of ss being filled: the training precision, or float64 for float32
+ * training when keep_f64 asks for it and every float file of ss maps as float64 as it is (so
+ * that nothing is copied: a file that would be converted is converted to the training precision,
+ * the smaller copy). */
+static int part_f64(const Loader *L, const FileSet *ss) {
+    if (L->train_f64 || !L->keep_f64) return L->train_f64;
+    Loader as64 = *L;
+    as64.f64 = 1;
+    return can_map(&as64, &ss->x) && (L->m->classifier || can_map(&as64, &ss->y)) &&
+        (!ss->J.present || can_map(&as64, &ss->J));
+}
+
 /* d = file rows [r0, r0 + n) of ss: in place (mapped) or converted. */
 static int fill_dataset(Loader *L, const FileSet *ss, int64_t r0, int64_t n, Dataset *d) {
     const Model *m = L->m;
+    L->f64 = part_f64(L, ss);
     size_t es = L->f64 ? sizeof(double) : sizeof(float);
-    *d = (Dataset){.n = n, .in = m->in_dim, .out = m->out_dim, .f64 = L->f64, .classifier = m->classifier};
+    *d = (Dataset){.n = n,
+                   .in = m->in_dim,
+                   .out = m->out_dim,
+                   .f64 = L->f64,
+                   .f32_train = L->f64 && !L->train_f64,
+                   .classifier = m->classifier};
     if (n == 0) return 0;
     if (can_map(L, &ss->x)) {
         if (map_rows(L, &ss->x, r0, n, d, DATASET_X, &d->x)) goto fail;
@@ -560,8 +606,10 @@ static int check_relative_rows(Loader *L, const FileSet *ss, const Dataset *d) {
         size_t at = 0;
         for (int64_t r = 0; r < d->n; r++) {
             int zero = 1;
-            for (int64_t k = 0; k < len && zero; k++)
-                zero = (L->f64 ? ((const double *)a)[r * len + k] : ((const float *)a)[r * len + k]) == 0;
+            for (int64_t k = 0; k < len && zero; k++) /* zero in the training precision */
+                zero = d->f64 ? (L->train_f64 ? ((const double *)a)[r * len + k] == 0
+                                              : (float)((const double *)a)[r * len + k] == 0)
+                              : ((const float *)a)[r * len + k] == 0;
             if (!zero) continue;
             if (count < 5 && at < sizeof rows)
                 at += (size_t)snprintf(rows + at, sizeof rows - at, "%s%lld", count ? ", " : "", (long long)r);
@@ -669,6 +717,11 @@ static int split_rows(Loader *L, const FileSet *ss, int64_t *ntr, int64_t *nva, 
 
 int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Dataset *train, Dataset *valid,
                    Dataset *test, char *err, size_t errlen) {
+    return data_load_sets_source(m, dir, f64, 0, need_jac, train, valid, test, err, errlen);
+}
+
+int data_load_sets_source(const Model *m, const char *dir, int f64, int keep_f64, int need_jac, Dataset *train,
+                          Dataset *valid, Dataset *test, char *err, size_t errlen) {
     memset(train, 0, sizeof *train);
     memset(valid, 0, sizeof *valid);
     memset(test, 0, sizeof *test);
@@ -676,6 +729,8 @@ int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Datas
     Loader L = {.m = m,
                 .dir = dir,
                 .f64 = f64 != 0,
+                .train_f64 = f64 != 0,
+                .keep_f64 = keep_f64 != 0,
                 .map = !map_env || strcmp(map_env, "0") != 0,
                 .err = err,
                 .errlen = errlen};
@@ -766,6 +821,39 @@ void data_free(Dataset *d) {
         else free(arrays[k]);
     }
     memset(d, 0, sizeof *d);
+}
+
+int data_convert(Dataset *d, int f64, const char *which, char *err, size_t errlen) {
+    if (d->f64 == f64 || d->n == 0) {
+        d->f64 = f64, d->f32_train = 0;
+        return 0;
+    }
+    int64_t lens[3] = {d->n * d->in, d->n * d->out, d->n * d->out * d->in}; /* by DataArray */
+    void **arrays[3] = {&d->x, &d->y, &d->J}, *conv[3] = {NULL, NULL, NULL};
+    size_t es = f64 ? sizeof(double) : sizeof(float);
+    for (int k = 0; k < 3; k++) {
+        if (!*arrays[k]) continue;
+        if (!(conv[k] = malloc(es * (size_t)lens[k]))) {
+            fio_errf(err, errlen, "out of memory converting the %s set (%lld rows) to %s: %zu bytes", which,
+                     (long long)d->n, f64 ? "float64" : "float32", es * (size_t)lens[k]);
+            for (int j = 0; j < k; j++) free(conv[j]);
+            return -1;
+        }
+        const void *src = *arrays[k];
+        for (int64_t i = 0; i < lens[k]; i++) {
+            if (f64) ((double *)conv[k])[i] = ((const float *)src)[i];
+            else ((float *)conv[k])[i] = (float)((const double *)src)[i];
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        if (!conv[k]) continue;
+        if (d->map[k].base) munmap(d->map[k].base, d->map[k].len);
+        else free(*arrays[k]);
+        d->map[k].base = NULL, d->map[k].len = 0;
+        *arrays[k] = conv[k];
+    }
+    d->f64 = f64, d->f32_train = 0;
+    return 0;
 }
 
 /* The bytes of one row of each of d's arrays, by DataArray (x, y, J, label). */

@@ -26,6 +26,9 @@ typedef struct {
     int64_t n;      /* rows */
     int in, out;    /* dim(input), dim(output) (the number of classes for a classifier) */
     int f64;        /* x, y, J are double (1) or float (0) */
+    int f32_train;  /* 1: double arrays kept for float32 training (data_load_sets_source): the model
+                       reads them converted (data_convert), the bases read each value rounded to
+                       float32 (as from a float32 load), the reduced path projects them as they are */
     int classifier; /* labels instead of regression targets */
     void *x;        /* [n, in] inputs, scaled (idx scale = ...) */
     void *y;        /* [n, out] regression targets; NULL for classifiers */
@@ -68,6 +71,25 @@ typedef enum { DATASET_X, DATASET_Y, DATASET_J, DATASET_LABEL } DataArray; /* Da
  * Returns 0, or -1 with a message in err and *train, *valid, *test zeroed. */
 int data_load_sets(const Model *m, const char *dir, int f64, int need_jac, Dataset *train, Dataset *valid,
                    Dataset *test, char *err, size_t errlen);
+
+/* data_load_sets, except that with keep_f64 and float32 training (f64 0) a part (the rows of
+ * one set of files: the data files, the test_* or the valid_* files) whose float files can all be
+ * read in place as float64 (.npy float64, C order, unscaled, a Jacobian out_in; mapping on)
+ * stays float64: its Dataset's f64 is 1, the files mapped, nothing copied. Its values are still
+ * checked against float32 (finite, at most FLT_MAX in magnitude, and a relative term's all-zero
+ * rows as float32 zeros) with data_load_sets's messages, so that data_convert to float32 cannot
+ * fail on them. Any other part is loaded in the training precision as data_load_sets does. For
+ * the reduced path (api/reduced.c), which projects float64 data into the bases, so the full-space
+ * rows are never converted whole; a Dataset of another precision than the model's must be
+ * converted (data_convert) before the model reads it. */
+int data_load_sets_source(const Model *m, const char *dir, int f64, int keep_f64, int need_jac, Dataset *train,
+                          Dataset *valid, Dataset *test, char *err, size_t errlen);
+
+/* Converts d's arrays (x, y, J; the labels stay) into precision f64 in heap memory, as the load
+ * would have (each float64 value rounded once to float32), and frees or unmaps the old ones.
+ * No-op when d already has that precision. which names the set in the message ("training").
+ * Returns 0, or -1 when memory runs out (err set, d unchanged). */
+int data_convert(Dataset *d, int f64, const char *which, char *err, size_t errlen);
 
 /* dir/file (file as it is when absolute, or dir empty or NULL), malloc'd; NULL when memory runs
  * out. How a data section's file names are found in the data folder. */

@@ -115,6 +115,11 @@ int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errle
     memset(out, 0, sizeof *out);
     out->rows = d->n;
     if (d->n == 0) return DINO_OK;
+    if (d->f64 != t->f64) { /* the API converts first (api_data_precision) */
+        snprintf(err, errlen, "the data are %s and the model computes in %s", d->f64 ? "float64" : "float32",
+                 t->f64 ? "float64" : "float32");
+        return DINO_EINTERNAL;
+    }
     int jac = d->J != NULL && !m->classifier;
     int64_t n = d->n, in = m->in_dim, o = m->out_dim;
     int chunk = EVAL_BATCH;
@@ -771,6 +776,13 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
         return DINO_EUSER;
     }
     const Dataset *valid = o->valid && o->valid->n > 0 ? o->valid : NULL;
+    const Dataset *sets[3] = {train_set, valid, test_set};
+    for (int i = 0; i < 3; i++)
+        if (sets[i] && sets[i]->n > 0 && sets[i]->f64 != t->f64) { /* the API converts first */
+            snprintf(err, errlen, "the data are %s and the model trains in %s", sets[i]->f64 ? "float64" : "float32",
+                     t->f64 ? "float64" : "float32");
+            return DINO_EINTERNAL;
+        }
     if (!valid && (ts->patience > 0 || ts->keep_best)) {
         snprintf(err, errlen, "%s needs a validation set, and the data has none",
                  ts->patience > 0 ? "early_stop" : "keep best");

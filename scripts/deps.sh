@@ -14,6 +14,9 @@ command -v bison  >/dev/null 2>&1 || need+=(bison)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # the Python package's tests and `pip install .` need venv (Debian splits ensurepip off)
 command -v python3 >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null || need+=(python3-venv)
+# Python's headers for the package's C extension (dino._fast); without them it works through ctypes
+command -v python3 >/dev/null 2>&1 && [ -f "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)/Python.h" ] ||
+    need+=(python3-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 any_file() { for f in "$@"; do [ -e "$f" ] && return 0; done; return 1; }   # globs expanded by the caller
 any_file /usr/include/lapacke.h || need+=(liblapacke-dev)

@@ -382,6 +382,16 @@ static void failures_reported(void) {
     empty.n = 0;
     rc = train(&s.t, &empty, &s.te, &o, err, sizeof err);
     check(rc == DINO_EUSER && strstr(err, "empty"), "an empty training split: DINO_EUSER");
+    /* data of another precision than the model's (the API converts first: api_data_precision) */
+    Dataset other = s.tr;
+    other.f64 = !s.t.f64;
+    rc = train(&s.t, &other, &s.te, &o, err, sizeof err);
+    check(rc == DINO_EINTERNAL && strstr(err, "the data are") && strstr(err, "the model trains in"),
+          "training data of another precision: DINO_EINTERNAL");
+    Metrics mt;
+    rc = evaluate(&s.t, &other, &mt, err, sizeof err);
+    check(rc == DINO_EINTERNAL && strstr(err, "the model computes in"),
+          "evaluating data of another precision: DINO_EINTERNAL");
     teardown(&s);
 }
 

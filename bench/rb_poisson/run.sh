@@ -17,7 +17,9 @@
 # Prints per model: seconds per epoch (mean of the epochs after the first), the training
 # workspace dino reports, the process's peak RSS (GNU time), its peak anonymous memory (RssAnon
 # of /proc/PID/status sampled every 0.05 s: anon_MiB over the whole run, train_anon_MiB from the
-# end of epoch 1 on, i.e. while training runs), the time to compute the bases, and the test
+# end of epoch 1 on, i.e. while training runs; the reduced models map the float64 files in f32
+# too, so both scale with the ranks; GNU time's RSS counts the mapped file's pages, page cache),
+# the time to compute the bases, and the test
 # rel_l2 and rel_h1 (full space) after the last epoch, from the --log CSV.
 # BUILD=DIR runs the dino-jit of another build (e.g. a copy of an older one, to compare).
 # RUNS="full rb_48_24 ..." runs only those models; JIT_ARGS="--precision f64" passes options on.

@@ -10,12 +10,17 @@
 Importing needs no GPU and no compiler; libdino is loaded on first use. Errors are raised as
 DinoError, and errors in a spec as SpecError with file, line and column. See docs/python.md.
 """
+from . import _ext
 from ._errors import DinoError, Diagnostic, SpecError
 from ._model import Model, load
 from ._spec import SpecInfo, check, compile
 from ._train import History, train
 
 __version__ = "0.1.0"
+
+#: The file of the C extension (dino._fast) that predictions go through, or None when the package
+#: works through ctypes alone (import said why in a RuntimeWarning, unless DINO_NO_EXTENSION).
+extension = _ext.where if _ext.module is not None else None
 
 
 def library_version() -> str:
@@ -25,4 +30,4 @@ def library_version() -> str:
 
 
 __all__ = ["load", "train", "check", "compile", "Model", "History", "SpecInfo", "DinoError", "SpecError",
-           "Diagnostic", "library_version", "__version__"]
+           "Diagnostic", "library_version", "extension", "__version__"]

@@ -1,9 +1,14 @@
 """_model.py - a trained model on NumPy arrays: outputs, Jacobians, and products with them.
 
+Predictions go through the package's C extension (dino._fast, _ext.py) when the input is a
+C-ordered float32/float64 ndarray of the right shape (float64 for jvp and vjp), and through
+ctypes otherwise (copies, conversions and the error messages are the Python path's); both call
+the same libdino functions and give the same bits.
+
 Thread safety: Models may be shared between threads and used from several at once. Each model
 has its own lock (a libdino handle is used by one thread at a time: dino.h), so calls on one
 model are serialised, and calls on different models run at the same time: Python's GIL is
-released while libdino computes. Two models of one spec share the compiled module, whose GEMM
+released while libdino computes (on both paths). Two models of one spec share the compiled module, whose GEMM
 claims its own packing buffers per call (issue 19), so they do not disturb each other (tests/
 python: test_two_models_in_two_threads). Parallel work within one call is the backend's
 (OpenMP threads, the GPU).
@@ -16,7 +21,7 @@ from typing import Mapping, Optional, Tuple
 
 import numpy as np
 
-from . import _lib
+from . import _ext, _lib
 from ._errors import DinoError, check as _check
 from ._spec import PathLike, SpecInfo, _Spec
 
@@ -53,7 +58,8 @@ class Model:
     def __init__(self, spec: _Spec, handle: ctypes.c_void_p):
         self._spec = spec
         self._handle = handle
-        self._h = handle.value
+        self._h = None      # set last: if this raises, _open frees the handle (and close() must not)
+        self._fast = None   # the C extension's predictions (None: ctypes alone)
         self._lock = threading.RLock()   # reentrant: a training callback may use its model
         lib = spec._lib
         self._lib = lib
@@ -69,12 +75,22 @@ class Model:
         self.backend_name: str = _lib.text(b.name)
         self.gpu_declined: str = _lib.text(b.gpu_declined)
         self.precision: str = "f64" if b.f64 else "f32"
+        if _ext.module is not None:
+            def address(fn) -> int:
+                return ctypes.cast(fn, ctypes.c_void_p).value
+            self._fast = _ext.module.Predictor(
+                handle.value, address(lib.dino_predict), address(lib.dino_predict_f32), address(lib.dino_jvp),
+                address(lib.dino_vjp), self.in_dim, self.out_dim, self._lock, np.empty, np.ndarray, _F32, _F64,
+                _check, DinoError)
+        self._h = handle.value
 
     # ------------------------------------------------------------------------ lifetime
 
     def close(self) -> None:
         """Frees the model (also done when it is garbage-collected)."""
         with self._lock:
+            if self._fast is not None:
+                self._fast.close()
             if self._h:
                 self._lib.dino_model_free(self._h)
                 self._h = None
@@ -137,6 +153,10 @@ class Model:
         reduced_dims)."""
         if reduced:
             return self._reduced(x, False)[0]
+        if self._fast is not None:
+            r = self._fast.value(x)
+            if r is not NotImplemented:
+                return r
         x, single = self._prediction_input(x)
         dt = x.dtype
         n = 1 if single else x.shape[0]
@@ -157,6 +177,10 @@ class Model:
         (see reduced_dims)."""
         if reduced:
             return self._reduced(x, True)  # type: ignore[return-value]
+        if self._fast is not None:
+            r = self._fast.value_and_jacobian(x)
+            if r is not NotImplemented:
+                return r
         x, single = self._prediction_input(x)
         dt = x.dtype
         n = 1 if single else x.shape[0]
@@ -216,10 +240,18 @@ class Model:
     def jvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """J(x) v, the Jacobian times a tangent: v [in] -> [out] per sample (x and v both one
         sample, or both [B, ...])."""
+        if self._fast is not None:
+            r = self._fast.jvp(x, v)
+            if r is not NotImplemented:
+                return r
         return self._product(self._lib.dino_jvp, x, v, self.in_dim, self.out_dim, "the tangent v")
 
     def vjp(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """J(x)^T w, the transposed Jacobian times a cotangent: w [out] -> [in] per sample."""
+        if self._fast is not None:
+            r = self._fast.vjp(x, w)
+            if r is not NotImplemented:
+                return r
         return self._product(self._lib.dino_vjp, x, w, self.out_dim, self.in_dim, "the cotangent w")
 
     # ------------------------------------------------------------------------ parameters

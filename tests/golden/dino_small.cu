@@ -122,14 +122,17 @@ DINO_DEV long dino_minl(long a, long b) { return a < b ? a : b; }
       (return (real)cos((double)x);),                                                               \
       (return (real)-sin((double)x);))
 
-/* The helpers the formulas use, each with the prelude's qualifier Q. */
+/* The helpers the formulas use, each with the prelude's qualifier Q: sigm, and the normal
+ * density phi and distribution Phi (DINO_GAUSS_HELPERS(Q, S) names them phiS and PhiS: the CPU
+ * prelude computes them for f32 by inlined code and keeps these for f64). */
 #define SQRT_2PI_INV 0.39894228040143267794
 #define SQRT_2_INV   0.70710678118654752440
 #define GELU_TANH_C  0.79788456080286535588 /* sqrt(2/pi) */
-#define DINO_ACTIVATION_HELPERS(Q)                                                                  \
-    Q real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }                               \
-    Q real phi(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }                 \
-    Q real Phi(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
+#define DINO_SIGM_HELPER(Q) Q real sigm(real x) { return (real)(1 / (1 + exp(-(double)x))); }
+#define DINO_GAUSS_HELPERS(Q, S)                                                                    \
+    Q real phi##S(real x) { return (real)(SQRT_2PI_INV * exp(-0.5 * (double)x * x)); }             \
+    Q real Phi##S(real x) { return (real)(0.5 * (1 + erf((double)x * SQRT_2_INV))); }
+#define DINO_ACTIVATION_HELPERS(Q) DINO_SIGM_HELPER(Q) DINO_GAUSS_HELPERS(Q, )
 
 /* The functions act_name, dact_name and d2act_name of each row; a prelude defines
  * DINO_ACT_INLINE and DINO_ACT_CALL (the qualifiers) and expands

@@ -25,6 +25,17 @@
 #            says to save them as float64). The files are written to a temporary folder and removed
 #   errors   --set shuffle=...: blocks 0, window 0, a fraction, a name, another word: exit 1 with
 #            the train section's messages; --set shuffle=rows and blocks B window W train
+#   rb       float32 training of a basis section on float64 files (issue 16): the reduced path
+#            reads the files in place as float64 and projects them, never converting them whole.
+#            Small Poisson data: the bases (report lines, __basis tensors) are the bits of a run on
+#            float32 copies of the files; the trained metrics agree with it to f32 rounding, and
+#            both are printed against an f64 reference; a spec whose reduced path is refused
+#            after the load (an encode without a decode, Jacobian data for rel_h1) trains on the
+#            converted data: the same checkpoint and CSV as DINO_DATA_MAP=0 (converted at the
+#            load, as before) and as the float32 files. Big: float64 files of 680 MiB (J [5120, 16,
+#            1024]) under `ulimit -d` 256 MiB: the reduced path trains; DINO_DATA_MAP=0 and
+#            DINO_REDUCED=0 (both need the float32 copy) fail cleanly with "out of memory". Under a
+#            sanitizer build (no start under the limit) the big runs go without it, said so
 #
 # Each group prints one line per assertion (ok / FAIL) and ends with "N passed, N failed"; exit 1
 # when anything failed, 77 (skipped) when python3 is missing (mpi: also mpirun or MPI).
@@ -353,9 +364,205 @@ CASES
     stderr_has set_blocks "(shuffle blocks"
 }
 
+# rb_npy DIR ROWS: float64 m [ROWS, 1024], q [ROWS, 16], J [ROWS, 16, 1024] (q = J m + sin m + o):
+# 64 random samples repeated, written in pieces
+rb_npy() {
+    python3 - "$1" "$2" <<'PY'
+import array, math, os, random, struct, sys
+out, rows = sys.argv[1], int(sys.argv[2])
+base, n_in, n_out = 64, 1024, 16
+random.seed(7)
+m = array.array("d", [random.gauss(0, 1) for _ in range(base * n_in)])
+J = array.array("d", [random.gauss(0, 1) / 32 for _ in range(base * n_out * n_in)])
+q = array.array("d", [1 + o + math.sin(m[r * n_in + o]) + sum(J[(r * n_out + o) * n_in + k] * m[r * n_in + k] for k in range(n_in))
+                      for r in range(base) for o in range(n_out)])
+os.makedirs(out, exist_ok=True)
+for name, a, shape in (("m_data", m, (n_in,)), ("q_data", q, (n_out,)), ("J_data", J, (n_out, n_in))):
+    head = "{'descr': '<f8', 'fortran_order': False, 'shape': (%s), }" % ", ".join(str(d) for d in (rows,) + shape)
+    head += " " * (64 - (10 + len(head) + 1) % 64) + "\n"
+    raw = a.tobytes()
+    with open(os.path.join(out, name + ".npy"), "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
+        for _ in range(rows // base):
+            f.write(raw)
+        f.write(raw[: (rows % base) * len(raw) // base])
+PY
+}
+
+# rb_spec FILE NAME RANK_IN RANK_OUT IN OUT: a reduced-basis MLP in f32
+rb_spec() {
+    cat >"$1" <<SPEC
+basis {
+    Vm = active_subspace(dq/dm, rank = $3)
+    Vq = pod(q, rank = $4)
+}
+model $2 {
+    input  m[$5]
+    output q[$6]
+    q = decode(mlp(encode(m, Vm), $4, width = 16, depth = 2, act = gelu), Vq)
+}
+data {
+    split train 0.8, test 0.2
+}
+loss {
+    l2 q     weight 1.0 relative
+    h1 dq/dm weight 1.0 relative
+}
+train {
+    optimizer adam(lr = 3e-3)
+    batch     32
+    epochs    3
+    seed      0
+    precision f32
+}
+SPEC
+}
+
+# the last CSV row's column NAME of $T/TAG.csv
+csv_col() { awk -F, -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i } END { print $k }' "$T/$1.csv"; }
+
+group_rb() {
+    data || return
+    # the reduced path on the float64 files (kept as they are), on float32 copies (what a float32
+    # load held before), and in f64 (the reference)
+    rb_spec "$T/rb.dino" rb_small 6 4 16 9
+    run rb64 "$T/rb.dino" --data "$T/d" --save "$T/rb64.st" --log "$T/rb64.csv"
+    expect_rc rb64 0
+    stderr_has rb64 "exact training in reduced coordinates"
+    run rb32 "$T/rb.dino" --data "$T/d32" --save "$T/rb32.st" --log "$T/rb32.csv"
+    expect_rc rb32 0
+    DINO_DATA_MAP=0 run rbcopy "$T/rb.dino" --data "$T/d" --save "$T/rbcopy.st" --log "$T/rbcopy.csv"
+    expect_rc rbcopy 0
+    run rbref "$T/rb.dino" --data "$T/d" --precision f64 --log "$T/rbref.csv"
+    expect_rc rbref 0
+    check "rb f32: the bases' report on float64 files is the float32 files' (the same bits)" \
+        cmp -s <(grep 'basis V' "$T/rb64.err" | sed 's/, [a-z ]* (/, (/; s/ in [0-9.]* s;//') \
+        <(grep 'basis V' "$T/rb32.err" | sed 's/, [a-z ]* (/, (/; s/ in [0-9.]* s;//')
+    check "rb f32: ... and the checkpoints' __basis tensors" "${TOOL[@]}" st_same "$T/rb64.st" "$T/rb32.st" __basis
+    same_run "rb f32: float64 files copied at the load (DINO_DATA_MAP=0) and float32 files" rbcopy rb32
+    local c v64 v32 vref
+    for c in rel_l2 rel_h1; do
+        v64=$(csv_col rb64 $c) v32=$(csv_col rb32 $c) vref=$(csv_col rbref $c)
+        check "rb f32 test $c after 3 epochs: float64 files $v64, float32 files $v32 (relative difference < 1e-4); f64 reference $vref" \
+            awk -v a="$v64" -v b="$v32" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b != "" && d <= 1e-4 * b) }'
+    done
+    # the reduced path refused after the load (the data have Jacobians for rel_h1, the output is
+    # no decode): the full-space graph on the converted rows, as a float32 load gives them
+    cat >"$T/fb.dino" <<'SPEC'
+basis {
+    Vm = pod(m, rank = 6)
+}
+model fb {
+    input  m[16]
+    output q[9]
+    q = mlp(encode(m, Vm), 9, width = 16, depth = 2, act = gelu)
+}
+data {
+    split train 0.8, test 0.2
+}
+loss {
+    l2 q relative
+}
+train {
+    optimizer adam(lr = 3e-3)
+    batch     32
+    epochs    3
+    seed      0
+    precision f32
+}
+SPEC
+    run fb64 "$T/fb.dino" --data "$T/d" --save "$T/fb64.st" --log "$T/fb64.csv"
+    expect_rc fb64 0
+    stderr_has fb64 "run in the full-space graph" "need the output to be"
+    DINO_DATA_MAP=0 run fbcopy "$T/fb.dino" --data "$T/d" --save "$T/fbcopy.st" --log "$T/fbcopy.csv"
+    expect_rc fbcopy 0
+    run fb32 "$T/fb.dino" --data "$T/d32" --save "$T/fb32.st" --log "$T/fb32.csv"
+    expect_rc fb32 0
+    same_run "fallback: float64 files kept then converted, and converted at the load (DINO_DATA_MAP=0)" fb64 fbcopy
+    same_run "fallback: float64 files kept then converted, and float32 files" fb64 fb32
+    # the values of kept float64 files are checked against float32 as a conversion would check them
+    local v want
+    for v in "1e39|does not fit in float32" "nan|contains NaN" "1e-50|all zero"; do
+        want=${v#*|} v=${v%%|*}
+        mkdir -p "$T/dbad"
+        cp "$T/d/m_data.npy" "$T/d/J_data.npy" "$T/dbad/"
+        python3 - "$T/d/q_data.npy" "$T/dbad/q_data.npy" "$v" <<'PY'
+import struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+hl = struct.unpack("<H", raw[8:10])[0]
+at = 10 + hl + 8 * (9 * 5 + 2)  # row 5, column 2
+if sys.argv[3] == "1e-50":  # row 5 all tiny: zero as float32
+    for k in range(9):
+        raw[10 + hl + 8 * (9 * 5 + k):10 + hl + 8 * (9 * 5 + k + 1)] = struct.pack("<d", 1e-50)
+else:
+    raw[at:at + 8] = struct.pack("<d", float(sys.argv[3]))
+open(sys.argv[2], "wb").write(raw)
+PY
+        run "bad_$v" "$T/rb.dino" --data "$T/dbad"
+        expect_rc "bad_$v" 1
+        stderr_has "bad_$v" "$want"
+    done
+
+    # big: float64 files larger than the memory limit
+    # 256 MiB: OpenBLAS takes a 128 MiB buffer at its first call (one per thread: one thread
+    # here; it waits forever when it cannot, hence the timeout); the float32 copy of the files
+    # (335 MiB) does not fit beside it
+    local rows=5120 limit_kb=262144 t0=$SECONDS
+    rb_npy "$T/rbbig" $rows && rb_npy "$T/rbsmall" 64 || { bad "writing the data"; return; }
+    local bytes
+    bytes=$(du -bc "$T/rbbig"/*.npy | tail -1 | cut -f1)
+    ok "wrote $((bytes >> 20)) MiB of float64 data in $((SECONDS - t0)) s; the memory limit is $((limit_kb >> 10)) MiB"
+    rb_spec "$T/rbbig.dino" rb_big 8 4 1024 16
+    sed -e 's/active_subspace(dq\/dm, rank = 8)/pod(m, rank = 8)/' -e '/Vq = /d' \
+        -e 's/q = decode(.*/q = mlp(encode(m, Vm), 16, width = 16, depth = 2)/' -e '/h1 dq/d' "$T/rbbig.dino" >"$T/fbbig.dino"
+    # the modules compiled first, without the limit (the host compiler would run under it)
+    run rbwarm "$T/rbbig.dino" --data "$T/rbsmall" --epochs 1
+    expect_rc rbwarm 0
+    run fbwarm "$T/fbbig.dino" --data "$T/rbsmall" --epochs 1
+    expect_rc fbwarm 0
+    stderr_has fbwarm "run in the full-space graph"
+    local starts
+    starts=$( (ulimit -d $limit_kb && "$JIT" --version >/dev/null 2>&1 && echo yes) 2>/dev/null)
+    if [ "$starts" != yes ]; then
+        echo "SKIP: dino-jit does not start under a $((limit_kb >> 10)) MiB RLIMIT_DATA (a sanitizer build?); trained without it"
+        limit_kb=unlimited
+    fi
+    t0=$SECONDS
+    (ulimit -d $limit_kb && OPENBLAS_NUM_THREADS=1 exec timeout 120 "$JIT" "$T/rbbig.dino" --data "$T/rbbig" --log "$T/rbbig.csv") \
+        >"$T/rbbig.out" 2>"$T/rbbig.err"
+    RC=$?
+    expect_rc rbbig 0
+    stderr_has rbbig "exact training in reduced coordinates"
+    local h1
+    h1=$(csv_col rbbig rel_h1)
+    check "rbbig: f32 reduced training on $((bytes >> 20)) MiB of float64 files in $((SECONDS - t0)) s under a data limit of $limit_kb KiB (test rel_h1 $h1)" \
+        awk -v a="$h1" 'BEGIN { exit !(a != "" && a + 0 > 0 && a + 0 < 1) }'
+    if [ "$limit_kb" != unlimited ]; then
+        (ulimit -d $limit_kb && DINO_DATA_MAP=0 OPENBLAS_NUM_THREADS=1 exec timeout 120 "$JIT" "$T/rbbig.dino" --data "$T/rbbig") \
+            >"$T/rbbig_copy.out" 2>"$T/rbbig_copy.err"
+        RC=$?
+        expect_rc rbbig_copy 1
+        stderr_has rbbig_copy "out of memory"
+        (ulimit -d $limit_kb && DINO_REDUCED=0 OPENBLAS_NUM_THREADS=1 exec timeout 120 "$JIT" "$T/rbbig.dino" --data "$T/rbbig") \
+            >"$T/rbbig_full.out" 2>"$T/rbbig_full.err"
+        RC=$?
+        expect_rc rbbig_full 1
+        stderr_has rbbig_full "out of memory"
+        # the reduced path refused after the load (files kept as float64): the conversion for the
+        # full-space graph is what fails, and says so
+        (ulimit -d $limit_kb && OPENBLAS_NUM_THREADS=1 exec timeout 120 "$JIT" "$T/fbbig.dino" --data "$T/rbbig") \
+            >"$T/fbbig.out" 2>"$T/fbbig.err"
+        RC=$?
+        expect_rc fbbig 1
+        stderr_has fbbig "out of memory converting the training set (4096 rows) to float32" \
+            "the full-space graph reads the data in the training precision"
+    fi
+    rm -rf "$T/rbbig"
+}
+
 for g in "${GROUP_LIST[@]}"; do
     case $g in
-    same | resume | mpi | big | errors) "group_$g" ;;
+    same | resume | mpi | big | errors | rb) "group_$g" ;;
     *)
         echo "unknown group '$g'" >&2
         exit 2

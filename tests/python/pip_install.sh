@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ctest's `python_pip_install` test: `pip install .` from the repository into a fresh virtual
 # environment (build dependencies and numpy from PyPI), then the installed package, found
-# without DINO_LIBRARY, checks a spec, reports an error with its location and predicts.
+# without DINO_LIBRARY, checks a spec, reports an error with its location and predicts, through
+# its C extension (dino._fast, installed with it) and through ctypes.
 # usage: pip_install.sh PYTHON SOURCE_DIR. Exit 77 (SKIP) when PYTHON can't make a venv.
 set -eu
 py=$1 src=$2
@@ -19,6 +20,8 @@ export DINO_CACHE_DIR="$tmp/cache"
 import sys, numpy as np, dino
 src = sys.argv[1]
 assert "site-packages" in dino.__file__, dino.__file__
+# the C extension was built and installed with the package (else import warned and fell back)
+assert dino.extension and "site-packages" in dino.extension, dino.extension
 info = dino.check(f"{src}/specs/poisson.dino")
 assert (info.in_dim, info.out_dim) == (64, 16)
 open("bad.dino", "w").write("model m {\n    input x[4]\n    output y[2]\n    y = dense(zz, 2)\n}\n")
@@ -30,5 +33,8 @@ except dino.SpecError as e:
 m = dino.load(f"{src}/specs/poisson.dino", backend="cpu")
 y, J = m.value_and_jacobian(np.zeros(64))
 assert y.shape == (16,) and J.shape == (16, 64) and np.all(np.isfinite(J))
-print("installed", dino.__file__, "libdino", dino.library_version(), m.backend_name)
+m._fast = None   # the ctypes path gives the same bits
+y2, J2 = m.value_and_jacobian(np.zeros(64))
+assert np.array_equal(y, y2) and np.array_equal(J, J2)
+print("installed", dino.__file__, "libdino", dino.library_version(), m.backend_name, "extension", dino.extension)
 PY

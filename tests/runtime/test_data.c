@@ -910,6 +910,45 @@ static void test_mapped(Fx *f) {
     }
 }
 
+/* data_load_sets_source: float64 files kept as float64 for float32 training (the reduced path),
+ * each part mapped and flagged f32_train; data_convert gives the bytes of a float32 load; a part
+ * whose files do not all map as float64 (a Jacobian stored in_out) is loaded in float32 as
+ * before; f64 training and keep_f64 0 are data_load_sets. */
+static void test_keep_f64(Fx *f) {
+    T *t = f->t;
+    char err[1024], mbuf[5];
+    Model m = make_model(0);
+    m.data.jac = npy_src("J_data.npy");
+    m.data.split = SPLIT_COUNT;
+    m.data.train = 6, m.data.valid = 2, m.data.test = 2;
+    write_regression(f, 10, DT_F64, 1, 0);
+    Dataset k[3], c[3]; /* kept, float32 load: train, valid, test */
+    int ok = CHECK_OK(t, data_load_sets_source(&m, f->dir, 0, 1, 1, &k[0], &k[1], &k[2], err, sizeof err), err);
+    ok &= CHECK_OK(t, data_load_sets(&m, f->dir, 0, 1, &c[0], &c[1], &c[2], err, sizeof err), err);
+    for (int i = 0; ok && i < 3; i++) {
+        CHECK(t, k[i].f64 == 1 && k[i].f32_train == 1 && strcmp(mapped_str(&k[i], mbuf), "xyJ-") == 0);
+        CHECK(t, c[i].f64 == 0 && c[i].f32_train == 0);
+        CHECK(t, data_convert(&k[i], 0, "training", err, sizeof err) == 0);
+        CHECK(t, k[i].f64 == 0 && k[i].f32_train == 0 && data_mapped(&k[i]) == 0 && same_bytes(&k[i], &c[i]));
+        CHECK(t, data_convert(&k[i], 0, "training", err, sizeof err) == 0 && same_bytes(&k[i], &c[i])); /* no-op */
+    }
+    for (int i = 0; i < 3; i++) data_free(&k[i]), data_free(&c[i]);
+    /* float64 training, or keep_f64 0: as data_load_sets */
+    ok = CHECK_OK(t, data_load_sets_source(&m, f->dir, 1, 1, 1, &k[0], &k[1], &k[2], err, sizeof err), err);
+    CHECK(t, ok && k[0].f64 == 1 && k[0].f32_train == 0);
+    for (int i = 0; i < 3; i++) data_free(&k[i]);
+    ok = CHECK_OK(t, data_load_sets_source(&m, f->dir, 0, 0, 1, &k[0], &k[1], &k[2], err, sizeof err), err);
+    CHECK(t, ok && k[0].f64 == 0 && k[0].f32_train == 0);
+    for (int i = 0; i < 3; i++) data_free(&k[i]);
+    /* a Jacobian stored in_out would be transposed (a copy): the part is loaded in float32 */
+    write_regression(f, 10, DT_F64, 1, 1);
+    Model mio = m;
+    mio.data.jac.in_out = 1;
+    ok = CHECK_OK(t, data_load_sets_source(&mio, f->dir, 0, 1, 1, &k[0], &k[1], &k[2], err, sizeof err), err);
+    CHECK(t, ok && k[0].f64 == 0 && k[0].f32_train == 0 && rows_match(&k[0], 0, 1, 0));
+    for (int i = 0; i < 3; i++) data_free(&k[i]);
+}
+
 int main(int argc, char **argv) {
     T t;
     if (t_begin(&t, argc, argv, "data")) return 1;
@@ -927,6 +966,7 @@ int main(int argc, char **argv) {
     test_errors(&f);
     test_label_errors(&f);
     test_mapped(&f);
+    test_keep_f64(&f);
     test_reference(&t);
     test_mnist(&t);
     return t_end(&t, "runtime_data");
