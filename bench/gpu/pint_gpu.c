@@ -30,8 +30,9 @@
 #include <unistd.h>
 
 #include "dino.h"
+#include "../pint/pint_spec.h"
 
-enum { IN = 8, OUT = 4, MAXL = 16 };
+enum { MAXL = 16 };
 
 typedef struct {
     int steps[MAXL], n_steps, batches[MAXL], n_batches, slices[MAXL], n_slices, iters[MAXL], n_iters;
@@ -67,19 +68,7 @@ static int parse_list(const char *s, int *out, int max) {
  * its spec, which the model uses until dino_model_free (free it after the model). */
 static dino_model *open_model(const Opts *o, const char *name, int steps, const char *pint, dino_spec **spec_out) {
     char text[2048];
-    snprintf(text, sizeof text,
-             "model %s { input x[%d]; output y[%d]\n"
-             "  z0 = tanh(dense(x, %d))\n"
-             "  ode z = z0, t in [0, 1] {\n"
-             "    a = tanh(dense(concat(z, t), 64))\n"
-             "    dz/dt = dense(a, %d)\n"
-             "    solver rk4 steps %d\n"
-             "%s"
-             "  }\n"
-             "  y = dense(z, %d) }\n"
-             "loss { cross_entropy y }\n"
-             "train { precision %s; seed 0 }\n",
-             name, IN, OUT, o->dim, o->dim, steps, pint, OUT, o->f64 ? "f64" : "f32");
+    snprintf(text, sizeof text, PINT_SPEC, name, IN, OUT, o->dim, o->dim, steps, pint, OUT, o->f64 ? "f64" : "f32");
     dino_spec *spec = NULL;
     if (dino_spec_from_text(name, text, strlen(text), &spec)) {
         fprintf(stderr, "pint_gpu: %s: %s\n", name, spec ? dino_spec_diagnostics_text(spec) : dino_last_error());

@@ -36,8 +36,9 @@
 #include "emit.h"
 #include "frontend.h"
 #include "init.h"
+#include "pint_spec.h"
 
-enum { IN = 8, OUT = 4, MAXL = 16 };
+enum { MAXL = 16 };
 
 typedef struct {
     int steps[MAXL], n_steps, batches[MAXL], n_batches, slices[MAXL], n_slices, iters[MAXL], n_iters;
@@ -81,19 +82,7 @@ static int load_spec(Spec *sp, const Opts *o, const char *name, int steps, const
         perror(path);
         return -1;
     }
-    fprintf(f,
-            "model %s { input x[%d]; output y[%d]\n"
-            "  z0 = tanh(dense(x, %d))\n"
-            "  ode z = z0, t in [0, 1] {\n"
-            "    a = tanh(dense(concat(z, t), 64))\n"
-            "    dz/dt = dense(a, %d)\n"
-            "    solver rk4 steps %d\n"
-            "%s"
-            "  }\n"
-            "  y = dense(z, %d) }\n"
-            "loss { cross_entropy y }\n"
-            "train { precision %s; seed 0 }\n",
-            name, IN, OUT, o->dim, o->dim, steps, pint, OUT, o->f64 ? "f64" : "f32");
+    fprintf(f, PINT_SPEC, name, IN, OUT, o->dim, o->dim, steps, pint, OUT, o->f64 ? "f64" : "f32");
     fclose(f);
     double t0 = now();
     if (frontend_run(&sp->fe, path, stderr, 0, NULL)) return -1;
