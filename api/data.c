@@ -128,21 +128,15 @@ static dino_status from_arrays(const dino_model *md, const dino_arrays *a, Datas
     if (n < 0 || !a->x) return api_fail(DINO_EUSER, 0, "the %s set needs n >= 0 and x [n, %lld]", which, (long long)in);
     if (m->classifier ? !a->labels : !a->y)
         return api_fail(DINO_EUSER, 0, "the %s set needs %s", which, m->classifier ? "labels [n]" : "y [n, out]");
-    for (int64_t i = 0; m->classifier && i < n; i++) /* before any copy, as before */
-        if (a->labels[i] < 0 || a->labels[i] >= m->out_dim) {
-            dino_status st = DINO_OK;
-            /* the finite check of x comes first (the order of the messages) */
-            for (int64_t k = 0; k < n * in && !st; k++)
-                if (!isfinite(a->x[k]))
-                    st = api_fail(DINO_EUSER, 0, "the %s set's x contains NaN or Inf at element %lld", which,
-                                  (long long)k);
-            return st ? st
-                      : api_fail(DINO_EUSER, 0, "the %s set's label %d at row %lld is not a class in [0, %d)", which,
-                                 a->labels[i], (long long)i, (int)m->out_dim);
-        }
     dino_status st = api_set_begin(&f, md, n, !m->classifier, !m->classifier && a->J, a->labels, d, which);
     if (!st) st = api_set_rows(&f, 0, n, a->x, a->y, a->J);
     if (!st) st = api_set_end(&f);
+    for (int64_t i = 0; !st && m->classifier && i < n; i++) /* after the finite checks (messages' order) */
+        if (a->labels[i] < 0 || a->labels[i] >= m->out_dim) {
+            data_free(d);
+            st = api_fail(DINO_EUSER, 0, "the %s set's label %d at row %lld is not a class in [0, %d)", which,
+                          a->labels[i], (long long)i, (int)m->out_dim);
+        }
     return st;
 }
 
@@ -214,13 +208,15 @@ void api_data_release(const dino_data *data, dino_set set) {
     d->released[set] = 1;
 }
 
+/* The sets' names in messages, by dino_set. */
+static const char *const set_names[3] = {"training", "validation", "test"};
+
 dino_status api_data_precision(const dino_data *data, int set) {
-    static const char *const names[3] = {"training", "validation", "test"};
     dino_data *d = (dino_data *)data; /* the same rows, in the precision the model reads */
     char err[512];
     for (int i = 0; i < 3; i++)
         if ((set < 0 || set == i) && !d->released[i] &&
-            data_convert(set_of(d, i), d->model->t.f64, names[i], err, sizeof err))
+            data_convert(set_of(d, i), d->model->t.f64, set_names[i], err, sizeof err))
             return api_fail(DINO_EUSER, 0,
                             "%s; the full-space graph reads the data in the training precision (saved as %s, the "
                             "files would be read in place)",
@@ -229,13 +225,12 @@ dino_status api_data_precision(const dino_data *data, int set) {
 }
 
 dino_status api_data_check(const dino_data *d, int set, const char *what) {
-    static const char *const names[3] = {"training", "validation", "test"};
     for (int i = 0; i < 3; i++)
         if ((set < 0 || set == i) && d->released[i])
             return api_fail(DINO_EUSER, 0,
                             "%s: the %s rows of these data were released after the reduced path projected them "
                             "(dino_data_allow_release); load the data again",
-                            what, names[i]);
+                            what, set_names[i]);
     return DINO_OK;
 }
 

@@ -110,16 +110,21 @@ static int term_index(const Model *m, LossKind k) {
     return -1;
 }
 
+/* 1 (the message in err) when d's arrays are not in t's precision: the API converts a set kept in
+ * float64 (api_data_precision) before the model reads it. verb: what the model does with it. */
+static int precision_differs(const Trainer *t, const Dataset *d, const char *verb, char *err, size_t errlen) {
+    if (d->f64 == t->f64) return 0;
+    snprintf(err, errlen, "the data are %s and the model %s in %s", d->f64 ? "float64" : "float32", verb,
+             t->f64 ? "float64" : "float32");
+    return 1;
+}
+
 int evaluate(Trainer *t, const Dataset *d, Metrics *out, char *err, size_t errlen) {
     const Model *m = t->m;
     memset(out, 0, sizeof *out);
     out->rows = d->n;
     if (d->n == 0) return DINO_OK;
-    if (d->f64 != t->f64) { /* the API converts first (api_data_precision) */
-        snprintf(err, errlen, "the data are %s and the model computes in %s", d->f64 ? "float64" : "float32",
-                 t->f64 ? "float64" : "float32");
-        return DINO_EINTERNAL;
-    }
+    if (precision_differs(t, d, "computes", err, errlen)) return DINO_EINTERNAL;
     int jac = d->J != NULL && !m->classifier;
     int64_t n = d->n, in = m->in_dim, o = m->out_dim;
     int chunk = EVAL_BATCH;
@@ -778,11 +783,7 @@ int train(Trainer *t, const Dataset *train_set, const Dataset *test_set, const T
     const Dataset *valid = o->valid && o->valid->n > 0 ? o->valid : NULL;
     const Dataset *sets[3] = {train_set, valid, test_set};
     for (int i = 0; i < 3; i++)
-        if (sets[i] && sets[i]->n > 0 && sets[i]->f64 != t->f64) { /* the API converts first */
-            snprintf(err, errlen, "the data are %s and the model trains in %s", sets[i]->f64 ? "float64" : "float32",
-                     t->f64 ? "float64" : "float32");
-            return DINO_EINTERNAL;
-        }
+        if (sets[i] && sets[i]->n > 0 && precision_differs(t, sets[i], "trains", err, errlen)) return DINO_EINTERNAL;
     if (!valid && (ts->patience > 0 || ts->keep_best)) {
         snprintf(err, errlen, "%s needs a validation set, and the data has none",
                  ts->patience > 0 ? "early_stop" : "keep best");

@@ -77,6 +77,19 @@ static void loss_agrees(const char *name, const char *text, int in, int out, int
     }
     dino_arrays tr = {
         .n = N, .x = x, .y = classifier ? NULL : y, .J = classifier ? NULL : J, .labels = classifier ? labels : NULL};
+    if (classifier) { /* a label out of range; a NaN in x is reported first */
+        dino_data *bad = NULL;
+        char want[64];
+        snprintf(want, sizeof want, "label %d at row 3 is not a class in [0, %d)", out, out);
+        labels[3] = out;
+        CHECK(dino_data_from_arrays(model, &tr, NULL, &bad) == DINO_EUSER && !bad && strstr(dino_last_error(), want),
+              "%s: bad label: %s", name, dino_last_error());
+        x[in + 1] = NAN;
+        CHECK(dino_data_from_arrays(model, &tr, NULL, &bad) == DINO_EUSER && !bad &&
+                  strstr(dino_last_error(), "the training set's x contains NaN or Inf at element"),
+              "%s: NaN before the bad label: %s", name, dino_last_error());
+        labels[3] = 3 % out, x[in + 1] = sin(0.3 + 0.7);
+    }
     CHECK(dino_data_from_arrays(model, &tr, NULL, &data) == DINO_OK, "%s: data", name);
     dino_train_options to = {.on_epoch = keep_loss};
     CHECK(dino_train(model, data, &to) == DINO_OK, "%s: one epoch", name);
